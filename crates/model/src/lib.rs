@@ -1,0 +1,25 @@
+//! The inventory's vocabulary, shared by every other sipprov crate.
+//!
+//! This crate owns the few types whose rules must be identical everywhere:
+//! [`Mac`] (every accepted spelling of a MAC address and its one canonical
+//! form) and [`Settings`] (validated setting keys and values, merged global →
+//! group → device). It knows nothing of SIP, HTTP, storage or vendors.
+//!
+//! ```
+//! use sipprov_model::{Mac, Settings};
+//! let mac: Mac = "00-15-65-AA-BB-CC".parse().unwrap();
+//! assert_eq!(mac.to_string(), "001565aabbcc");
+//!
+//! let mut group = Settings::new();
+//! group.set("line.1.registrar", "pbx.example.com").unwrap();
+//! let mut device = Settings::new();
+//! device.set("line.1.username", "1001").unwrap();
+//! let merged = Settings::merged([&Settings::new(), &group, &device]);
+//! assert_eq!(merged.get("line.1.registrar"), Some("pbx.example.com"));
+//! ```
+
+mod mac;
+mod settings;
+
+pub use mac::{Mac, MacError};
+pub use settings::{is_secret_key, KeyKind, LineField, SettingError, Settings, MAX_LINES};

@@ -1,0 +1,429 @@
+//! Setting keys, their validation, and the global → group → device merge.
+//!
+//! Keys come in four kinds (see [`KeyKind`]): per-line account keys
+//! (`line.N.field`), the vendor-neutral keys every phone needs
+//! (`provisioning.url`, `time.zone`, …), raw vendor parameters
+//! (`vendor.<raw-name>`), and free keys that only templates read. Values are
+//! single-line text: a newline in a value could inject extra parameters into
+//! a `key = value` config file, so control characters are refused outright.
+
+use std::collections::BTreeMap;
+
+/// The highest line (account) number accepted in `line.N.*` keys.
+pub const MAX_LINES: u32 = 99;
+const MAX_KEY_LEN: usize = 128;
+const MAX_VALUE_LEN: usize = 4096;
+
+/// The fields of a `line.N.*` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LineField {
+    /// Name shown on the phone and sent in From.
+    DisplayName,
+    /// SIP user part of the account (the extension).
+    Username,
+    /// Digest user name when it differs from the user part.
+    AuthUsername,
+    /// Digest password (a secret).
+    Password,
+    /// Registrar host name or address.
+    Registrar,
+    /// Registrar port.
+    Port,
+    /// `udp`, `tcp` or `tls`.
+    Transport,
+    /// Label on the line key, when it should differ from the user name.
+    Label,
+}
+
+impl LineField {
+    /// Every field, in the order templates list them.
+    pub const ALL: [LineField; 8] = [
+        LineField::DisplayName,
+        LineField::Username,
+        LineField::AuthUsername,
+        LineField::Password,
+        LineField::Registrar,
+        LineField::Port,
+        LineField::Transport,
+        LineField::Label,
+    ];
+
+    /// The key segment, e.g. `auth_username`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LineField::DisplayName => "display_name",
+            LineField::Username => "username",
+            LineField::AuthUsername => "auth_username",
+            LineField::Password => "password",
+            LineField::Registrar => "registrar",
+            LineField::Port => "port",
+            LineField::Transport => "transport",
+            LineField::Label => "label",
+        }
+    }
+
+    fn parse(s: &str) -> Option<LineField> {
+        LineField::ALL.into_iter().find(|f| f.name() == s)
+    }
+}
+
+/// The vendor-neutral keys outside `line.N.*` that have a fixed meaning.
+pub const KNOWN_KEYS: &[&str] = &[
+    "provisioning.url",
+    "provisioning.interval_minutes",
+    "time.zone",
+    "time.ntp_server",
+    "admin.password",
+    "firmware.url",
+    "sip.notify_reboot",
+];
+
+/// What a setting key is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyKind {
+    /// `line.N.field`.
+    Line { index: u32, field: LineField },
+    /// One of [`KNOWN_KEYS`].
+    Known(&'static str),
+    /// `vendor.<raw>`: written verbatim under the vendor's own parameter name.
+    Vendor(String),
+    /// Any other well-formed key: passed to templates only.
+    Custom,
+}
+
+/// Why a setting was refused. The message names the key (never the value of a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    #[error("setting key {key:?} is malformed: {reason}")]
+    BadKey { key: String, reason: String },
+    #[error("setting {key:?} has an invalid value: {reason}")]
+    BadValue { key: String, reason: String },
+    #[error("setting {0:?} is not of the form KEY=VALUE")]
+    NotAssignment(String),
+}
+
+/// Classifies and checks a key.
+///
+/// ```
+/// use sipprov_model::{KeyKind, LineField, Settings};
+/// # use sipprov_model::SettingError;
+/// assert_eq!(Settings::classify("line.2.port").unwrap(), KeyKind::Line { index: 2, field: LineField::Port });
+/// assert!(Settings::classify("line.0.port").is_err());
+/// assert!(Settings::classify("line.1.colour").is_err());
+/// assert_eq!(Settings::classify("vendor.static.wallpaper_upload").unwrap(), KeyKind::Vendor("static.wallpaper_upload".into()));
+/// ```
+fn classify(key: &str) -> Result<KeyKind, SettingError> {
+    let bad = |reason: &str| SettingError::BadKey { key: key.to_string(), reason: reason.to_string() };
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(bad(&format!("must be 1 to {MAX_KEY_LEN} characters")));
+    }
+    if let Some(raw) = key.strip_prefix("vendor.") {
+        if raw.is_empty() || raw.chars().any(|c| c.is_whitespace() || c.is_control() || c == '=' || c == '"') {
+            return Err(bad("a vendor parameter name must be non-empty, without spaces, quotes or '='"));
+        }
+        return Ok(KeyKind::Vendor(raw.to_string()));
+    }
+    if !key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+        return Err(bad("only letters, digits, '.', '_' and '-' are allowed"));
+    }
+    if key.starts_with('.') || key.ends_with('.') || key.contains("..") {
+        return Err(bad("empty segment between dots"));
+    }
+    if let Some(rest) = key.strip_prefix("line.") {
+        let (index, field) = rest.split_once('.').ok_or_else(|| bad("expected line.N.FIELD"))?;
+        let index: u32 = index.parse().map_err(|_| bad("the line number must be a whole number"))?;
+        if !(1..=MAX_LINES).contains(&index) {
+            return Err(bad(&format!("line numbers run from 1 to {MAX_LINES}")));
+        }
+        let field = LineField::parse(field).ok_or_else(|| {
+            let names: Vec<_> = LineField::ALL.iter().map(|f| f.name()).collect();
+            bad(&format!("unknown line field; known fields: {}", names.join(", ")))
+        })?;
+        return Ok(KeyKind::Line { index, field });
+    }
+    if let Some(known) = KNOWN_KEYS.iter().find(|k| **k == key) {
+        return Ok(KeyKind::Known(known));
+    }
+    let prefix = key.split('.').next().unwrap_or_default();
+    if ["provisioning", "time", "admin", "firmware"].contains(&prefix) {
+        return Err(bad(&format!(
+            "unknown key in the reserved {prefix}.* namespace; known keys: {}",
+            KNOWN_KEYS.join(", ")
+        )));
+    }
+    Ok(KeyKind::Custom)
+}
+
+/// True when a key holds a secret that must never appear in logs or listings.
+///
+/// ```
+/// assert!(sipprov_model::is_secret_key("line.1.password"));
+/// assert!(sipprov_model::is_secret_key("vendor.Register_Pswd"));
+/// assert!(!sipprov_model::is_secret_key("line.1.username"));
+/// ```
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "passwd", "pswd", "secret", "aes_key", "token"].iter().any(|s| k.contains(s))
+}
+
+fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, SettingError> {
+    let bad = |reason: &str| SettingError::BadValue { key: key.to_string(), reason: reason.to_string() };
+    if value.len() > MAX_VALUE_LEN {
+        return Err(bad(&format!("longer than {MAX_VALUE_LEN} bytes")));
+    }
+    if value.chars().any(|c| c.is_control()) {
+        return Err(bad("control characters (such as newlines) are not allowed"));
+    }
+    match kind {
+        KeyKind::Line { field: LineField::Port, .. } => {
+            let port: u32 = value.parse().map_err(|_| bad("a port must be a number"))?;
+            if !(1..=65535).contains(&port) {
+                return Err(bad("a port must be between 1 and 65535"));
+            }
+            Ok(port.to_string())
+        }
+        KeyKind::Line { field: LineField::Transport, .. } => {
+            let t = value.to_ascii_lowercase();
+            if !["udp", "tcp", "tls"].contains(&t.as_str()) {
+                return Err(bad("transport must be udp, tcp or tls"));
+            }
+            Ok(t)
+        }
+        KeyKind::Line { field: LineField::Registrar, .. } | KeyKind::Known("time.ntp_server") => {
+            if value.contains(char::is_whitespace) {
+                return Err(bad("a host name cannot contain spaces"));
+            }
+            Ok(value.to_string())
+        }
+        KeyKind::Known("provisioning.url") | KeyKind::Known("firmware.url") => {
+            let lower = value.to_ascii_lowercase();
+            if !(lower.starts_with("http://") || lower.starts_with("https://")) || value.contains(char::is_whitespace) {
+                return Err(bad("must be an http:// or https:// URL without spaces"));
+            }
+            Ok(value.to_string())
+        }
+        KeyKind::Known("provisioning.interval_minutes") => {
+            let minutes: u32 = value.parse().map_err(|_| bad("must be a whole number of minutes"))?;
+            if !(1..=525_600).contains(&minutes) {
+                return Err(bad("must be between 1 and 525600 minutes"));
+            }
+            Ok(minutes.to_string())
+        }
+        KeyKind::Known("sip.notify_reboot") => match value.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok("1".into()),
+            "0" | "false" | "no" | "off" => Ok("0".into()),
+            _ => Err(bad("must be a boolean (1/0, true/false, yes/no, on/off)")),
+        },
+        _ => Ok(value.to_string()),
+    }
+}
+
+/// A validated set of settings at one level (global, group or device), or a merge of levels.
+///
+/// Kept in a `BTreeMap` so iteration order, and therefore rendered output, is stable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Settings(BTreeMap<String, String>);
+
+impl Settings {
+    /// An empty set.
+    pub fn new() -> Self {
+        Settings(BTreeMap::new())
+    }
+
+    /// Classifies a key, refusing malformed ones with a message naming them.
+    pub fn classify(key: &str) -> Result<KeyKind, SettingError> {
+        classify(key)
+    }
+
+    /// Validates a key and value, returning the normalised value (`TCP` → `tcp`).
+    ///
+    /// ```
+    /// use sipprov_model::Settings;
+    /// assert_eq!(Settings::validate("line.1.transport", "TLS").unwrap(), "tls");
+    /// assert!(Settings::validate("line.1.port", "70000").is_err());
+    /// assert!(Settings::validate("time.zone", "a\nb").is_err());
+    /// ```
+    pub fn validate(key: &str, value: &str) -> Result<String, SettingError> {
+        let kind = classify(key)?;
+        validate_value(key, &kind, value)
+    }
+
+    /// Sets a key after validation; an empty value removes the key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), SettingError> {
+        if value.is_empty() {
+            classify(key)?;
+            self.0.remove(key);
+            return Ok(());
+        }
+        let value = Self::validate(key, value)?;
+        self.0.insert(key.to_string(), value);
+        Ok(())
+    }
+
+    /// Parses `KEY=VALUE` assignments (the CLI form) into a validated set.
+    /// An empty value (`KEY=`) is kept as an empty string, meaning "remove".
+    ///
+    /// ```
+    /// let s = sipprov_model::Settings::parse_assignments(["line.1.username=1001", "time.zone="]).unwrap();
+    /// assert_eq!(s.get("line.1.username"), Some("1001"));
+    /// assert_eq!(s.get("time.zone"), Some(""));
+    /// ```
+    pub fn parse_assignments<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<Settings, SettingError> {
+        let mut out = Settings::new();
+        for item in items {
+            let (key, value) = item.split_once('=').ok_or_else(|| SettingError::NotAssignment(item.to_string()))?;
+            let key = key.trim();
+            let value = if value.is_empty() {
+                classify(key)?;
+                String::new()
+            } else {
+                Self::validate(key, value)?
+            };
+            out.0.insert(key.to_string(), value);
+        }
+        Ok(out)
+    }
+
+    /// Applies a patch: each empty value removes the key, others overwrite it.
+    pub fn apply(&mut self, patch: &Settings) {
+        for (k, v) in &patch.0 {
+            if v.is_empty() {
+                self.0.remove(k);
+            } else {
+                self.0.insert(k.clone(), v.clone());
+            }
+        }
+    }
+
+    /// Re-validates every entry (used on data read from outside, e.g. JSON from the API).
+    pub fn validated(self) -> Result<Settings, SettingError> {
+        let mut out = Settings::new();
+        for (k, v) in self.0 {
+            let v = if v.is_empty() {
+                classify(&k)?;
+                v
+            } else {
+                Self::validate(&k, &v)?
+            };
+            out.0.insert(k, v);
+        }
+        Ok(out)
+    }
+
+    /// Merges levels in order; later levels win.
+    pub fn merged<'a>(levels: impl IntoIterator<Item = &'a Settings>) -> Settings {
+        let mut out = Settings::new();
+        for level in levels {
+            for (k, v) in &level.0 {
+                out.0.insert(k.clone(), v.clone());
+            }
+        }
+        out
+    }
+
+    /// The value of a key.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// Iterates in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The underlying map.
+    pub fn as_map(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+
+    /// A copy whose secret values are replaced by `********`, for listings.
+    pub fn redacted(&self) -> Settings {
+        Settings(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), if is_secret_key(k) { "********".to_string() } else { v.clone() }))
+                .collect(),
+        )
+    }
+
+    /// The line numbers that have at least one `line.N.*` key, ascending.
+    pub fn line_indexes(&self) -> Vec<u32> {
+        let mut idx: Vec<u32> = self
+            .0
+            .keys()
+            .filter_map(|k| match classify(k) {
+                Ok(KeyKind::Line { index, .. }) => Some(index),
+                _ => None,
+            })
+            .collect();
+        idx.dedup();
+        idx.sort_unstable();
+        idx.dedup();
+        idx
+    }
+}
+
+impl FromIterator<(String, String)> for Settings {
+    /// Collects without validation; call [`Settings::validated`] on untrusted input.
+    fn from_iter<T: IntoIterator<Item = (String, String)>>(iter: T) -> Self {
+        Settings(iter.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_order_is_global_group_device() {
+        let g = Settings::parse_assignments(["time.zone=UTC", "line.1.registrar=a"]).unwrap();
+        let grp = Settings::parse_assignments(["line.1.registrar=b"]).unwrap();
+        let dev = Settings::parse_assignments(["line.1.username=1001"]).unwrap();
+        let m = Settings::merged([&g, &grp, &dev]);
+        assert_eq!(m.get("line.1.registrar"), Some("b"));
+        assert_eq!(m.get("time.zone"), Some("UTC"));
+        assert_eq!(m.get("line.1.username"), Some("1001"));
+    }
+
+    #[test]
+    fn errors_name_the_key_but_not_secret_values() {
+        let e = Settings::validate("line.1.password", "x\ny").unwrap_err().to_string();
+        assert!(e.contains("line.1.password") && !e.contains("x\ny"), "{e}");
+        let e = Settings::parse_assignments(["nonsense"]).unwrap_err().to_string();
+        assert!(e.contains("nonsense"));
+        let e = Settings::classify("provisioning.urll").unwrap_err().to_string();
+        assert!(e.contains("provisioning.urll"), "{e}");
+    }
+
+    #[test]
+    fn empty_value_removes() {
+        let mut s = Settings::parse_assignments(["time.zone=UTC"]).unwrap();
+        s.apply(&Settings::parse_assignments(["time.zone="]).unwrap());
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn redaction_hides_only_secrets() {
+        let s = Settings::parse_assignments(["line.1.password=hunter2", "line.1.username=1001"]).unwrap();
+        let r = s.redacted();
+        assert_eq!(r.get("line.1.password"), Some("********"));
+        assert_eq!(r.get("line.1.username"), Some("1001"));
+    }
+
+    #[test]
+    fn line_indexes_sorted_unique() {
+        let s = Settings::parse_assignments(["line.2.username=a", "line.10.username=b", "line.2.password=c"]).unwrap();
+        assert_eq!(s.line_indexes(), vec![2, 10]);
+    }
+}
