@@ -1,1 +1,142 @@
-//! placeholder
+//! sipprov's persistent inventory.
+//!
+//! The [`Store`] owns every table: devices, groups, global settings, what was
+//! last rendered for each device file (for `Last-Modified` across restarts)
+//! and the per-device history shown by `sipprov device log`. It speaks to
+//! SQLite (the embedded default) or PostgreSQL through sqlx's `Any` driver,
+//! with one set of portable SQL; the schema lives in `migrations/`.
+//!
+//! Every multi-row write runs in one transaction, so a bad CSV row or a crash
+//! mid-import leaves the inventory as it was.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sipprov_store::StoreError> {
+//! use sipprov_store::{NewDevice, Store};
+//! let store = Store::open_sqlite(std::path::Path::new("/tmp/sipprov.db")).await?;
+//! store.insert_devices(&[NewDevice {
+//!     mac: "001565aabbcc".parse().unwrap(),
+//!     vendor: "yealink".into(),
+//!     model: "T46S".into(),
+//!     group: None,
+//!     contact: None,
+//!     settings: Default::default(),
+//! }]).await?;
+//! # Ok(()) }
+//! ```
+
+mod devices;
+mod events;
+mod groups;
+mod rendered;
+
+use std::path::Path;
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
+pub use events::{DeviceEvent, NewEvent};
+pub use groups::GroupRecord;
+pub use rendered::RenderedState;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("device {0} already exists")]
+    DuplicateDevice(String),
+    #[error("device {0} not found")]
+    DeviceNotFound(String),
+    #[error("group {0:?} not found")]
+    GroupNotFound(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the inventory database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    next_event_id: Arc<AtomicI64>,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path`.
+    pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Store::open(&url).await
+    }
+
+    /// Opens a database by URL (`sqlite://…` or `postgres://…`) and applies migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
+        let mut options = AnyPoolOptions::new();
+        if backend == Backend::Sqlite {
+            // SQLite allows one writer at a time: a small pool plus a busy timeout avoids
+            // "database is locked" errors, and WAL lets readers run during writes.
+            options = options.max_connections(4).after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
+        if backend == Backend::Sqlite {
+            pool.execute("PRAGMA journal_mode = WAL").await?;
+        }
+        MIGRATOR.run(&pool).await?;
+        let max_id: Option<i64> = sqlx::query("SELECT MAX(id) AS m FROM device_events")
+            .fetch_one(&pool)
+            .await?
+            .try_get::<Option<i64>, _>("m")?;
+        Ok(Store { pool, backend, next_event_id: Arc::new(AtomicI64::new(max_id.unwrap_or(0) + 1)) })
+    }
+
+    /// The database behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The underlying pool, for crates that add their own tables.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn settings_from_json(text: &str, what: &str) -> Result<sipprov_model::Settings, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("settings of {what}: {e}")))
+}
+
+fn settings_to_json(settings: &sipprov_model::Settings) -> String {
+    // Serialising a string map cannot fail.
+    serde_json::to_string(settings).unwrap_or_else(|_| "{}".to_string())
+}
+
+fn opt_string(row: &AnyRow, col: &str) -> Result<Option<String>, sqlx::Error> {
+    row.try_get::<Option<String>, _>(col)
+}

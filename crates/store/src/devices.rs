@@ -1,0 +1,223 @@
+//! Devices: the inventory rows, their settings and what they last fetched.
+
+use sipprov_model::{Mac, Settings};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{now_ms, opt_string, settings_from_json, settings_to_json, Store, StoreError};
+
+/// A device to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDevice {
+    pub mac: Mac,
+    pub vendor: String,
+    pub model: String,
+    pub group: Option<String>,
+    /// Where SIP requests reach the device, e.g. `sip:1001@192.0.2.10:5060`.
+    pub contact: Option<String>,
+    pub settings: Settings,
+}
+
+/// A change to a device: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DevicePatch {
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    /// `Some(None)` removes the device from its group.
+    pub group: Option<Option<String>>,
+    /// `Some(None)` forgets the contact.
+    pub contact: Option<Option<String>>,
+    /// Applied with [`Settings::apply`]: empty values remove keys.
+    pub settings: Option<Settings>,
+}
+
+/// What a device last fetched, as recorded by the HTTP server.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FetchInfo {
+    pub mac: Mac,
+    pub at: i64,
+    pub ip: String,
+    pub file: String,
+    pub hash: String,
+    pub reported_model: Option<String>,
+    pub reported_firmware: Option<String>,
+}
+
+/// A device as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceRecord {
+    pub mac: Mac,
+    pub vendor: String,
+    pub model: String,
+    pub group: Option<String>,
+    pub contact: Option<String>,
+    pub settings: Settings,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_fetch: Option<FetchInfo>,
+}
+
+/// The columns [`device_from_row`] reads, as a literal so queries stay `&'static str`.
+macro_rules! select_devices {
+    ($rest:literal) => {
+        concat!(
+            "SELECT mac, vendor, model, group_name, contact, settings, created_at, updated_at, last_seen_at, \
+             last_ip, last_file, last_hash, reported_model, reported_firmware FROM devices ",
+            $rest
+        )
+    };
+}
+
+fn device_from_row(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
+    let mac_text: String = row.try_get("mac")?;
+    let mac: Mac = mac_text.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
+    let last_seen: Option<i64> = row.try_get("last_seen_at")?;
+    let last_fetch = match last_seen {
+        Some(at) => Some(FetchInfo {
+            mac,
+            at,
+            ip: opt_string(row, "last_ip")?.unwrap_or_default(),
+            file: opt_string(row, "last_file")?.unwrap_or_default(),
+            hash: opt_string(row, "last_hash")?.unwrap_or_default(),
+            reported_model: opt_string(row, "reported_model")?,
+            reported_firmware: opt_string(row, "reported_firmware")?,
+        }),
+        None => None,
+    };
+    Ok(DeviceRecord {
+        mac,
+        vendor: row.try_get("vendor")?,
+        model: row.try_get("model")?,
+        group: opt_string(row, "group_name")?,
+        contact: opt_string(row, "contact")?,
+        settings: settings_from_json(&row.try_get::<String, _>("settings")?, &format!("device {mac}"))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        last_fetch,
+    })
+}
+
+impl Store {
+    /// Every device, ordered by MAC.
+    pub async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        let rows = sqlx::query(select_devices!("ORDER BY mac")).fetch_all(&self.pool).await?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    /// One device.
+    pub async fn get_device(&self, mac: Mac) -> Result<Option<DeviceRecord>, StoreError> {
+        let row =
+            sqlx::query(select_devices!("WHERE mac = $1")).bind(mac.to_string()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(device_from_row).transpose()
+    }
+
+    /// Adds devices in one transaction: all of them, or none if any MAC already exists.
+    /// Groups they name are created when missing.
+    pub async fn insert_devices(&self, devices: &[NewDevice]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        Store::ensure_groups(&mut tx, devices.iter().filter_map(|d| d.group.as_deref())).await?;
+        let now = now_ms();
+        for d in devices {
+            let exists = sqlx::query("SELECT 1 AS one FROM devices WHERE mac = $1")
+                .bind(d.mac.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_some() {
+                return Err(StoreError::DuplicateDevice(d.mac.to_string()));
+            }
+            sqlx::query(
+                "INSERT INTO devices (mac, vendor, model, group_name, contact, settings, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            )
+            .bind(d.mac.to_string())
+            .bind(&d.vendor)
+            .bind(&d.model)
+            .bind(d.group.clone())
+            .bind(d.contact.clone())
+            .bind(settings_to_json(&d.settings))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Changes a device and returns its new state.
+    pub async fn patch_device(&self, mac: Mac, patch: &DevicePatch) -> Result<DeviceRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(select_devices!("WHERE mac = $1"))
+            .bind(mac.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
+        let mut device = device_from_row(&row)?;
+        if let Some(v) = &patch.vendor {
+            device.vendor = v.clone();
+        }
+        if let Some(m) = &patch.model {
+            device.model = m.clone();
+        }
+        if let Some(g) = &patch.group {
+            device.group = g.clone();
+            Store::ensure_groups(&mut tx, g.iter().map(String::as_str)).await?;
+        }
+        if let Some(c) = &patch.contact {
+            device.contact = c.clone();
+        }
+        if let Some(s) = &patch.settings {
+            device.settings.apply(s);
+        }
+        device.updated_at = now_ms();
+        sqlx::query(
+            "UPDATE devices SET vendor = $2, model = $3, group_name = $4, contact = $5, settings = $6, updated_at = $7 \
+             WHERE mac = $1",
+        )
+        .bind(mac.to_string())
+        .bind(&device.vendor)
+        .bind(&device.model)
+        .bind(device.group.clone())
+        .bind(device.contact.clone())
+        .bind(settings_to_json(&device.settings))
+        .bind(device.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(device)
+    }
+
+    /// Removes a device and its rendered-file state; its history is kept for audit.
+    pub async fn delete_device(&self, mac: Mac) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM devices WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::DeviceNotFound(mac.to_string()));
+        }
+        sqlx::query("DELETE FROM rendered_files WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records the latest fetch of each device in one transaction (the server batches them).
+    pub async fn record_fetches(&self, fetches: &[FetchInfo]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for f in fetches {
+            sqlx::query(
+                "UPDATE devices SET last_seen_at = $2, last_ip = $3, last_file = $4, last_hash = $5, \
+                 reported_model = COALESCE($6, reported_model), reported_firmware = COALESCE($7, reported_firmware) \
+                 WHERE mac = $1",
+            )
+            .bind(f.mac.to_string())
+            .bind(f.at)
+            .bind(&f.ip)
+            .bind(&f.file)
+            .bind(&f.hash)
+            .bind(f.reported_model.clone())
+            .bind(f.reported_firmware.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

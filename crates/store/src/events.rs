@@ -1,0 +1,83 @@
+//! Device history: an append-only log of what happened to each device.
+//!
+//! Fetches, refusals and (later) notifications are recorded here and shown by
+//! `sipprov device log`. Details are a JSON object so new kinds of event need
+//! no migration. Secrets are never written here: callers record hashes, not content.
+
+use std::sync::atomic::Ordering;
+
+use sipprov_model::Mac;
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub mac: Mac,
+    pub at: i64,
+    /// A short machine-readable word: `fetch`, `refused`, `notify`, …
+    pub kind: String,
+    pub detail: serde_json::Value,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeviceEvent {
+    pub id: i64,
+    pub mac: Mac,
+    pub at: i64,
+    pub kind: String,
+    pub detail: serde_json::Value,
+}
+
+impl Store {
+    /// Appends events in one transaction.
+    pub async fn append_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for e in events {
+            // Ids come from a counter seeded with MAX(id) at open: portable across
+            // SQLite and PostgreSQL, and monotonic on the single writing node.
+            let id = self.next_event_id.fetch_add(1, Ordering::Relaxed);
+            sqlx::query("INSERT INTO device_events (id, mac, at, kind, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(id)
+                .bind(e.mac.to_string())
+                .bind(e.at)
+                .bind(&e.kind)
+                .bind(e.detail.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest `limit` events of a device, oldest first.
+    pub async fn device_events(&self, mac: Mac, limit: i64) -> Result<Vec<DeviceEvent>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id, mac, at, kind, detail FROM device_events WHERE mac = $1 ORDER BY id DESC LIMIT $2")
+                .bind(mac.to_string())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                Ok(DeviceEvent {
+                    id: r.try_get("id")?,
+                    mac,
+                    at: r.try_get("at")?,
+                    kind: r.try_get("kind")?,
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|e| StoreError::Corrupt(format!("event detail: {e}")))?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.reverse();
+        Ok(out)
+    }
+}

@@ -1,0 +1,56 @@
+//! What was last rendered for each device file, and since when.
+//!
+//! `Last-Modified` must be the time the rendered *content* last changed, not
+//! the time of the request or of the last restart; so the hash and the time
+//! it first appeared are kept per (MAC, file name).
+
+use sipprov_model::Mac;
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+/// The last rendered content hash of one device file and when it became that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedState {
+    pub mac: Mac,
+    pub file: String,
+    pub hash: String,
+    pub changed_at: i64,
+}
+
+impl Store {
+    /// Every stored state (loaded once at start-up).
+    pub async fn rendered_states(&self) -> Result<Vec<RenderedState>, StoreError> {
+        let rows = sqlx::query("SELECT mac, file, hash, changed_at FROM rendered_files").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let mac: String = r.try_get("mac")?;
+                Ok(RenderedState {
+                    mac: mac.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                    file: r.try_get("file")?,
+                    hash: r.try_get("hash")?,
+                    changed_at: r.try_get("changed_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records new content hashes in one transaction.
+    pub async fn save_rendered_states(&self, states: &[RenderedState]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for s in states {
+            sqlx::query(
+                "INSERT INTO rendered_files (mac, file, hash, changed_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (mac, file) DO UPDATE SET hash = excluded.hash, changed_at = excluded.changed_at",
+            )
+            .bind(s.mac.to_string())
+            .bind(&s.file)
+            .bind(&s.hash)
+            .bind(s.changed_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

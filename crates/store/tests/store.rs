@@ -1,0 +1,94 @@
+//! The store against a real SQLite file (and PostgreSQL when SIPPROV_TEST_POSTGRES_URL is set).
+
+use sipprov_model::{Mac, Settings};
+use sipprov_store::{DevicePatch, FetchInfo, NewDevice, NewEvent, Store, StoreError};
+
+fn device(mac: &str, group: Option<&str>) -> NewDevice {
+    NewDevice {
+        mac: mac.parse().unwrap(),
+        vendor: "yealink".into(),
+        model: "T46S".into(),
+        group: group.map(String::from),
+        contact: None,
+        settings: Settings::parse_assignments(["line.1.username=1001"]).unwrap(),
+    }
+}
+
+async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = vec![(Store::open_sqlite(&dir.path().join("t.db")).await.unwrap(), Some(dir))];
+    if let Ok(url) = std::env::var("SIPPROV_TEST_POSTGRES_URL") {
+        let store = Store::open(&url).await.unwrap();
+        for table in ["devices", "groups", "global_settings", "rendered_files", "device_events"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}"))).execute(store.pool()).await.unwrap();
+        }
+        out.push((store, None));
+    }
+    out
+}
+
+#[tokio::test]
+async fn insert_is_all_or_nothing() {
+    for (store, _dir) in stores().await {
+        store.insert_devices(&[device("001565000001", Some("sales"))]).await.unwrap();
+        let err =
+            store.insert_devices(&[device("001565000002", None), device("001565000001", None)]).await.unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateDevice(ref m) if m == "001565000001"), "{err}");
+        let all = store.list_devices().await.unwrap();
+        assert_eq!(all.len(), 1, "the failed batch must leave nothing behind");
+        assert_eq!(store.list_groups().await.unwrap()[0].name, "sales");
+    }
+}
+
+#[tokio::test]
+async fn patch_merges_settings_and_fields() {
+    for (store, _dir) in stores().await {
+        let mac: Mac = "001565000003".parse().unwrap();
+        store.insert_devices(&[device("001565000003", None)]).await.unwrap();
+        let patch = DevicePatch {
+            group: Some(Some("g".into())),
+            settings: Some(Settings::parse_assignments(["line.1.username=", "time.zone=UTC"]).unwrap()),
+            ..Default::default()
+        };
+        let d = store.patch_device(mac, &patch).await.unwrap();
+        assert_eq!(d.group.as_deref(), Some("g"));
+        assert_eq!(d.settings.get("line.1.username"), None);
+        assert_eq!(store.get_device(mac).await.unwrap().unwrap(), d);
+        store.delete_device(mac).await.unwrap();
+        assert!(matches!(store.delete_device(mac).await, Err(StoreError::DeviceNotFound(_))));
+    }
+}
+
+#[tokio::test]
+async fn fetches_and_events_are_recorded() {
+    for (store, _dir) in stores().await {
+        let mac: Mac = "001565000004".parse().unwrap();
+        store.insert_devices(&[device("001565000004", None)]).await.unwrap();
+        let fetch = FetchInfo {
+            mac,
+            at: 42,
+            ip: "192.0.2.1".into(),
+            file: "001565000004.cfg".into(),
+            hash: "abc".into(),
+            reported_model: Some("T46S".into()),
+            reported_firmware: Some("66.86.0.15".into()),
+        };
+        store.record_fetches(std::slice::from_ref(&fetch)).await.unwrap();
+        assert_eq!(store.get_device(mac).await.unwrap().unwrap().last_fetch, Some(fetch));
+        let ev = |n: i64| NewEvent { mac, at: n, kind: "fetch".into(), detail: serde_json::json!({ "n": n }) };
+        store.append_events(&[ev(1), ev(2), ev(3)]).await.unwrap();
+        let log = store.device_events(mac, 2).await.unwrap();
+        assert_eq!(log.iter().map(|e| e.at).collect::<Vec<_>>(), vec![2, 3]);
+    }
+}
+
+#[tokio::test]
+async fn global_and_group_settings_round_trip() {
+    for (store, _dir) in stores().await {
+        let s = store.patch_global_settings(&Settings::parse_assignments(["time.zone=UTC"]).unwrap()).await.unwrap();
+        assert_eq!(s.get("time.zone"), Some("UTC"));
+        assert_eq!(store.global_settings().await.unwrap(), s);
+        let g = store.patch_group("g", &Settings::parse_assignments(["line.1.registrar=pbx"]).unwrap()).await.unwrap();
+        assert_eq!(store.get_group("g").await.unwrap().unwrap().settings, g.settings);
+    }
+}
