@@ -18,11 +18,7 @@ async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let mut out = vec![(Store::open_sqlite(&dir.path().join("t.db")).await.unwrap(), Some(dir))];
     if let Ok(url) = std::env::var("SIPPROV_TEST_POSTGRES_URL") {
-        let store = Store::open(&url).await.unwrap();
-        for table in ["devices", "groups", "global_settings", "rendered_files", "device_events"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}"))).execute(store.pool()).await.unwrap();
-        }
-        out.push((store, None));
+        out.push((Store::open(&fresh_postgres_database(&url).await).await.unwrap(), None));
     }
     out
 }
@@ -91,4 +87,17 @@ async fn global_and_group_settings_round_trip() {
         let g = store.patch_group("g", &Settings::parse_assignments(["line.1.registrar=pbx"]).unwrap()).await.unwrap();
         assert_eq!(store.get_group("g").await.unwrap().unwrap().settings, g.settings);
     }
+}
+
+/// A new, empty database on the test server, so tests running in parallel never share tables.
+async fn fresh_postgres_database(base_url: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let name = format!("sipprov_t_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(base_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
+    let (prefix, _) = base_url.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
 }

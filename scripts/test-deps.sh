@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the test suite talks to: curl, SIPp, tshark, openssl, PostgreSQL,
+# and (for benchmarks) nginx and wrk. Idempotent; needs root (CI runs as root).
+set -euo pipefail
+need=()
+for pair in curl:curl sipp:sip-tester tshark:tshark openssl:openssl nginx:nginx wrk:wrk; do
+  cmd=${pair%%:*}; pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
+done
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # tshark asks whether non-root users may capture; answer no without a prompt.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

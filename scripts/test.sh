@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: installs the real peers the tests talk to, starts a throwaway
+# PostgreSQL so the store is tested on both databases, then the whole workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/test-deps.sh
+if url=$(bash scripts/test-postgres.sh start); then
+  export SIPPROV_TEST_POSTGRES_URL="$url"
+  trap 'bash scripts/test-postgres.sh stop' EXIT
+else
+  echo "warning: PostgreSQL could not start; store tests run on SQLite only" >&2
+fi
+cargo build --workspace --all-targets --locked
+cargo test --workspace --locked -- --test-threads=2
