@@ -1,1 +1,284 @@
-//! placeholder
+//! Everything vendor-specific in sipprov, behind one small interface.
+//!
+//! Each supported vendor is one module implementing [`Vendor`]: the file names its firmware
+//! requests, how to read its HTTP `User-Agent`, a data table mapping the vendor-neutral
+//! [`Settings`] keys to the vendor's own parameter names, and which
+//! default template renders each file. Check-sync NOTIFY events live in one table
+//! ([`check_sync_event`]) that also covers vendors without a template module yet, and
+//! [`Renderer`] turns a device's merged settings into the exact bytes sent to the phone.
+//!
+//! ```
+//! use sipprov_model::{Mac, Settings};
+//! use sipprov_vendors::{registry, RenderContext, Renderer};
+//!
+//! let ua = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc";
+//! let info = registry().identify_user_agent(ua).unwrap();
+//! assert_eq!((info.vendor, info.model.as_deref()), ("yealink", Some("T46S")));
+//!
+//! let vendor = registry().get("yealink").unwrap();
+//! let model = vendor.model("SIP-T46S").unwrap();
+//! let mac: Mac = "001565aabbcc".parse().unwrap();
+//! let files = vendor.device_files(model, mac);
+//! assert_eq!(files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["y000000000066.cfg", "001565aabbcc.cfg"]);
+//!
+//! let settings = Settings::parse_assignments(["line.1.username=1001", "line.1.registrar=pbx.example.com"]).unwrap();
+//! let ctx = RenderContext { vendor, model, mac: Some(mac), settings: &settings };
+//! let bytes = Renderer::new(None).render(&ctx, &files[1]).unwrap();
+//! assert!(String::from_utf8(bytes).unwrap().contains("account.1.user_name = 1001\n"));
+//! ```
+//!
+//! # Adding a vendor
+//!
+//! 1. Add a module `src/<vendor>.rs` with a unit struct implementing [`Vendor`]: its model
+//!    table, UA parser, file names, and a [`ParamDef`](mapping::ParamDef) table for
+//!    [`Vendor::parameters`].
+//! 2. Add its default templates under `templates/<vendor>/*.j2` and list them in
+//!    `render::DEFAULT_TEMPLATES`.
+//! 3. Add one line to the vendor list in [`registry`], and an entry to the check-sync table in
+//!    [`events`] if the vendor is new there.
+//!
+//! Vendor facts are cited in comments next to the code that encodes them; "research" means the
+//! project's notes `config-formats.md` / `sip-protocol.md`, which cite the vendor sources.
+
+#![warn(missing_docs)]
+
+pub mod audiocodes;
+pub mod events;
+pub mod gigaset;
+pub mod mapping;
+pub mod others;
+pub mod render;
+mod ua;
+pub mod yealink;
+
+use sipprov_model::{Mac, Settings};
+
+pub use events::{check_sync_event, CheckSyncEvents, CHECK_SYNC_EVENTS};
+pub use mapping::VendorParam;
+pub use render::{RenderContext, RenderError, Renderer};
+
+/// What a User-Agent header says about the device that sent it.
+///
+/// `model` is the canonical model name when the vendor knows the model (e.g. `T46S` for
+/// `SIP-T46S`, `440HD` for `440HDG-Rev0`), otherwise the model text as the UA spells it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserAgentInfo {
+    /// The vendor id, as [`Vendor::id`] returns it.
+    pub vendor: &'static str,
+    /// The model, canonical when known.
+    pub model: Option<String>,
+    /// The firmware version as the UA spells it.
+    pub firmware: Option<String>,
+    /// The device MAC, when the UA carries one (never a placeholder such as `000000000000`).
+    pub mac: Option<Mac>,
+}
+
+/// One model a vendor module knows how to provision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ModelInfo {
+    /// Canonical name, e.g. `T46S`, `W60B`, `N870`, `440HD`, `MP-118`.
+    pub name: &'static str,
+    /// The vendor's model family; it selects the parameter table and template
+    /// (e.g. `desk`, `dect`, `dect-dm` for Yealink, `nx70`, `400hd`, `mp11x`).
+    pub family: &'static str,
+    /// Other spellings accepted by [`Vendor::model`] (compared ignoring case and punctuation).
+    pub aliases: &'static [&'static str],
+    /// The model-scoped common file, if the vendor has one (Yealink `y0000000000XX.cfg`).
+    pub common_file: Option<&'static str>,
+    /// The highest line number the model accepts, when a hard limit is known (gateway ports).
+    pub max_lines: Option<u32>,
+}
+
+/// Which settings a file may contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum FileScope {
+    /// Per-device file: accounts, passwords, everything merged global → group → device.
+    Device,
+    /// Model-wide common file served to anyone who asks: only global, non-secret settings.
+    Model,
+}
+
+/// One file a device fetches: the name it is served under, accepted aliases, and its template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpec {
+    /// The canonical name, e.g. `001565aabbcc.cfg` or `7C2F80E0D605.xml`.
+    pub name: String,
+    /// Other names that must be answered with the same file (e.g. Gigaset `provisioning.xml`).
+    pub aliases: Vec<String>,
+    /// Relative template name, e.g. `yealink/mac.cfg.j2`.
+    pub template: &'static str,
+    /// Device or model scope.
+    pub scope: FileScope,
+    /// The HTTP `Content-Type` to send.
+    pub content_type: &'static str,
+    /// Extra accepted names beyond `aliases`, for families of names.
+    pub name_pattern: Option<NamePattern>,
+}
+
+/// A family of file names a [`FileSpec`] also answers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum NamePattern {
+    /// Any Yealink common-file name `y0000000000XX.cfg`: phones of one model do not all ask for
+    /// the same number (research `config-formats.md` §1.1), so the UA decides, not the number.
+    YealinkCommon,
+}
+
+impl NamePattern {
+    /// True when `name` belongs to the family (ignoring case).
+    ///
+    /// ```
+    /// use sipprov_vendors::NamePattern;
+    /// assert!(NamePattern::YealinkCommon.matches("Y000000000124.cfg"));
+    /// assert!(!NamePattern::YealinkCommon.matches("y00000000012.cfg"));
+    /// ```
+    pub fn matches(self, name: &str) -> bool {
+        match self {
+            NamePattern::YealinkCommon => yealink::is_common_name(name),
+        }
+    }
+}
+
+impl FileSpec {
+    /// True when `requested` (a bare file name, no directory) names this file, ignoring case.
+    ///
+    /// ```
+    /// use sipprov_vendors::registry;
+    /// let v = registry().get("gigaset").unwrap();
+    /// let f = &v.device_files(v.model("N870").unwrap(), "7c2f80e0d605".parse().unwrap())[0];
+    /// assert!(f.matches("7c2f80e0d605.XML") && f.matches("provisioning.xml") && !f.matches("x.xml"));
+    /// ```
+    pub fn matches(&self, requested: &str) -> bool {
+        self.name.eq_ignore_ascii_case(requested)
+            || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(requested))
+            || self.name_pattern.is_some_and(|p| p.matches(requested))
+    }
+}
+
+/// A vendor module. All methods are cheap and pure; implementations are unit structs.
+pub trait Vendor: Send + Sync {
+    /// Lower-case id used in the inventory and in [`check_sync_event`], e.g. `yealink`.
+    fn id(&self) -> &'static str;
+
+    /// Human-readable name, e.g. `Yealink`.
+    fn display_name(&self) -> &'static str;
+
+    /// Every model this module can provision; empty for UA-only vendors (see [`others`]).
+    fn models(&self) -> &'static [ModelInfo];
+
+    /// Looks a model up by name, ignoring case, punctuation and the vendor's usual decorations
+    /// (`SIP-T46S` → `T46S`, `440HDG` → `440HD`, `MP118` → `MP-118`).
+    fn model(&self, name: &str) -> Option<&'static ModelInfo> {
+        mapping::find_model(self.models(), name)
+    }
+
+    /// Parses a User-Agent header; `None` when it is not this vendor's.
+    fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo>;
+
+    /// Every file a device of this model gets, with the exact name it is served under plus
+    /// accepted aliases.
+    fn device_files(&self, model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec>;
+
+    /// The MAC a requested file name carries, if it is one of this vendor's per-device names
+    /// (e.g. `001565aabbcc.cfg`, `7C2F80E0D605.xml`). Placeholders (`000000000000.cfg`) and
+    /// common files (`y000000000066.cfg`) are never taken for a MAC. Several vendors share the
+    /// `<mac>.cfg` shape, so the server decides by looking the MAC up in its inventory.
+    fn mac_in_file_name(&self, file_name: &str) -> Option<Mac>;
+
+    /// For a request with no MAC and no identified device (e.g. `y000000000066.cfg` from an
+    /// unknown phone): the model-scoped file it names, to be rendered from global settings only.
+    /// `ua_model` is the model parsed from the UA, if any; it wins over what the name suggests.
+    fn model_file(&self, file_name: &str, ua_model: Option<&str>) -> Option<(&'static ModelInfo, FileSpec)>;
+
+    /// The vendor parameters `settings` map to for a file of `scope`, in output order, with
+    /// `vendor.<raw>` overrides applied. Templates receive these as `params`.
+    fn parameters(&self, model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
+        let _ = (model, settings, scope);
+        Vec::new()
+    }
+
+    /// Vendor-specific checks of a device's merged settings before it is saved, e.g. values
+    /// that would break the file syntax or line numbers beyond the model's ports.
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+        mapping::check_max_lines(model, settings)
+    }
+}
+
+/// The list of vendor modules.
+pub struct Registry {
+    vendors: &'static [&'static dyn Vendor],
+}
+
+static REGISTRY: Registry = Registry {
+    vendors: &[
+        &yealink::Yealink,
+        &gigaset::Gigaset,
+        &audiocodes::AudioCodes,
+        &others::Polycom,
+        &others::Snom,
+        &others::Grandstream,
+        &others::Cisco,
+        &others::Fanvil,
+    ],
+};
+
+/// The process-wide vendor registry.
+///
+/// ```
+/// let ids: Vec<_> = sipprov_vendors::registry().vendors().iter().map(|v| v.id()).collect();
+/// assert_eq!(&ids[..3], ["yealink", "gigaset", "audiocodes"]);
+/// ```
+pub fn registry() -> &'static Registry {
+    &REGISTRY
+}
+
+impl Registry {
+    /// Every vendor, provisionable ones first.
+    pub fn vendors(&self) -> &[&'static dyn Vendor] {
+        self.vendors
+    }
+
+    /// A vendor by id, ignoring case.
+    ///
+    /// ```
+    /// assert_eq!(sipprov_vendors::registry().get("AudioCodes").unwrap().id(), "audiocodes");
+    /// ```
+    pub fn get(&self, id: &str) -> Option<&'static dyn Vendor> {
+        self.vendors.iter().copied().find(|v| v.id().eq_ignore_ascii_case(id.trim()))
+    }
+
+    /// Tries each vendor's UA parser in turn.
+    ///
+    /// ```
+    /// let info = sipprov_vendors::registry().identify_user_agent("AUDC-IPPhone/2.2.8.61 (440HDG-Rev0; 00908F602AAC)").unwrap();
+    /// assert_eq!(info.model.as_deref(), Some("440HD"));
+    /// assert_eq!(info.mac.unwrap().to_string(), "00908f602aac");
+    /// ```
+    pub fn identify_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
+        self.vendors.iter().find_map(|v| v.parse_user_agent(ua))
+    }
+}
+
+/// Checks a device before it is saved: the vendor and model must be known (the error lists the
+/// known models) and the vendor's own checks must pass.
+///
+/// ```
+/// use sipprov_model::Settings;
+/// let err = sipprov_vendors::validate_device("yealink", "T99X", &Settings::new()).unwrap_err();
+/// assert!(err.contains("T46S"), "{err}");
+/// assert!(sipprov_vendors::validate_device("yealink", "sip-t46s", &Settings::new()).is_ok());
+/// ```
+pub fn validate_device(vendor: &str, model: &str, settings: &Settings) -> Result<(), String> {
+    let v = registry().get(vendor).ok_or_else(|| {
+        let ids: Vec<_> = registry().vendors().iter().filter(|v| !v.models().is_empty()).map(|v| v.id()).collect();
+        format!("unknown vendor {vendor:?}; provisionable vendors: {}", ids.join(", "))
+    })?;
+    let m = v.model(model).ok_or_else(|| {
+        let names: Vec<_> = v.models().iter().map(|m| m.name).collect();
+        if names.is_empty() {
+            format!("{} phones are recognised but cannot be provisioned yet", v.display_name())
+        } else {
+            format!("unknown {} model {model:?}; known models: {}", v.display_name(), names.join(", "))
+        }
+    })?;
+    v.validate_device(m, settings)
+}

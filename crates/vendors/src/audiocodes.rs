@@ -1,0 +1,274 @@
+//! AudioCodes 400HD IP phones and MediaPack MP-11x / MP-124 analogue gateways.
+//!
+//! 400HD (research `config-formats.md` §3a): `<MAC>.cfg`, `key=value` lines with slash paths,
+//! account 1 = `voip/line/0`. The provisioning URL is not written into the file: the phone gets
+//! it from DHCP option 160/66, and whether `provisioning/configuration/url` accepts the `<MAC>`
+//! macro is not documented; nor is the admin password key.
+//! MP-11x/MP-124 (§3b): `<MAC>.ini` (upper case, prov.net), INI with `[ Table ]` sections, which
+//! must end with a newline; `EnableSIPRemoteReset = 1` so check-sync NOTIFYs are obeyed
+//! (MP-118 manual p.470, seed 004). The gateway sends `If-Modified-Since` (§3b), which the server
+//! handles; this module only keeps the bytes stable.
+
+use sipprov_model::{LineField, Mac, Settings};
+
+use crate::mapping::{self, one, same, ParamDef, Source};
+use crate::ua::{self, is_numeric_version};
+use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
+
+/// The AudioCodes vendor module.
+pub struct AudioCodes;
+
+const fn hd(name: &'static str, aliases: &'static [&'static str]) -> ModelInfo {
+    ModelInfo { name, family: "400hd", aliases, common_file: None, max_lines: None }
+}
+
+const fn mp(name: &'static str, ports: u32) -> ModelInfo {
+    ModelInfo { name, family: "mp11x", aliases: &[], common_file: None, max_lines: Some(ports) }
+}
+
+static MODELS: &[ModelInfo] = &[
+    hd("405HD", &["405"]),
+    hd("420HD", &["420"]),
+    hd("430HD", &["430"]),
+    hd("440HD", &["440"]),
+    hd("445HD", &["445"]),
+    hd("450HD", &["450"]),
+    // The number of FXS ports is the model number's last digits (MP-118 = 8 ports).
+    mp("MP-112", 2),
+    mp("MP-114", 4),
+    mp("MP-118", 8),
+    mp("MP-124", 24),
+];
+
+/// `provisioning/period/type` values (450HD manual p.30, research §3a), nearest to the interval.
+fn period_type(v: &str) -> Option<String> {
+    let minutes: u32 = v.parse().ok()?;
+    Some(
+        match minutes {
+            0..=5 => "every5minutes",
+            6..=15 => "every15minutes",
+            16..=1439 => "hourly",
+            1440..=10079 => "daily",
+            _ => "weekly",
+        }
+        .into(),
+    )
+}
+
+/// `provisioning/period/hourly/hours_interval`, only meaningful with the `hourly` type.
+fn hours_interval(v: &str) -> Option<String> {
+    let minutes: u32 = v.parse().ok()?;
+    (16..1440).contains(&minutes).then(|| minutes.div_ceil(60).to_string())
+}
+
+/// `system/ntp/gmt_offset` is written `+10:00` / `-03:00` in third-party 400HD templates.
+fn gmt_offset(v: &str) -> Option<String> {
+    let m = mapping::utc_offset_minutes(v)?;
+    Some(format!("{}{:02}:{:02}", if m < 0 { '-' } else { '+' }, m.abs() / 60, m.abs() % 60))
+}
+
+/// `NTPServerUTCOffset` is in seconds.
+fn utc_offset_seconds(v: &str) -> Option<String> {
+    Some((mapping::utc_offset_minutes(v)? * 60).to_string())
+}
+
+/// [Unverified key, research §3a/§10] transport as a name.
+fn transport_name(v: &str) -> Option<String> {
+    Some(v.to_ascii_uppercase())
+}
+
+/// `SIPTransportType`: 0 UDP, 1 TCP, 2 TLS.
+fn transport_number(v: &str) -> Option<String> {
+    Some(
+        match v {
+            "tcp" => "1",
+            "tls" => "2",
+            _ => "0",
+        }
+        .into(),
+    )
+}
+
+/// An ini string value: single-quoted (MP-118 manual p.91); a quote inside a URL is escaped.
+fn quoted(v: &str) -> Option<String> {
+    Some(format!("'{}'", v.replace('\'', "%27")))
+}
+
+/// `IniFileURL` with the `<MAC>` placeholder the gateway expands itself (MP-118 manual p.577),
+/// so periodic updates keep fetching this device's file from the provisioning base URL.
+fn ini_url(v: &str) -> Option<String> {
+    let base = v.trim_end_matches('/');
+    quoted(&format!("{base}/<MAC>.ini"))
+}
+
+/// 400HD keys: `voip/line/*` from the 405HD/420HD manuals, the rest from third-party templates
+/// (research §3a).
+static HD_PARAMS: &[ParamDef] = &[
+    ParamDef::device(Source::Key("provisioning.interval_minutes"), "provisioning/period/type", period_type),
+    ParamDef::device(
+        Source::Key("provisioning.interval_minutes"),
+        "provisioning/period/hourly/hours_interval",
+        hours_interval,
+    ),
+    ParamDef::device(Source::Key("time.ntp_server"), "system/ntp/enabled", one),
+    ParamDef::device(Source::Key("time.ntp_server"), "system/ntp/primary_server_address", same),
+    ParamDef::device(Source::Key("time.zone"), "system/ntp/gmt_offset", gmt_offset),
+    ParamDef::device(Source::Key("firmware.url"), "provisioning/firmware/url", same),
+    ParamDef::device(Source::FirstLine(LineField::Registrar), "voip/signalling/sip/use_proxy", one),
+    ParamDef::device(Source::FirstLine(LineField::Registrar), "voip/signalling/sip/proxy_address", same),
+    ParamDef::device(Source::FirstLine(LineField::Port), "voip/signalling/sip/proxy_port", same),
+    ParamDef::device(Source::FirstLine(LineField::Registrar), "voip/signalling/sip/sip_registrar/addr", same),
+    ParamDef::device(Source::FirstLine(LineField::Transport), "voip/signalling/sip/transport_protocol", transport_name),
+    ParamDef::device(Source::LineAlways, "voip/line/{i}/enabled", one),
+    ParamDef::device(Source::Line(LineField::Username), "voip/line/{i}/id", same),
+    ParamDef::device(Source::Line(LineField::DisplayName), "voip/line/{i}/description", same),
+    ParamDef::device(Source::Line(LineField::AuthUsername), "voip/line/{i}/auth_name", same),
+    ParamDef::device(Source::Line(LineField::Password), "voip/line/{i}/auth_password", same),
+];
+
+const SYSTEM: &str = "SYSTEM Params";
+const SIP: &str = "SIP Params";
+
+/// MP-11x ini parameters (MP-118 6.6 manual; SIP names from prov.net `audiocodes/mp/$mac.ini`).
+/// Per-port accounts go into the `Authentication` and `TrunkGroup` tables of the template.
+static MP_PARAMS: &[ParamDef] = &[
+    ParamDef::device(Source::Key("provisioning.url"), "IniFileURL", ini_url).group(SYSTEM),
+    ParamDef::device(Source::Key("provisioning.interval_minutes"), "AutoUpdateFrequency", same).group(SYSTEM),
+    ParamDef::device(Source::Key("firmware.url"), "AutoCmpFileUrl", quoted).group(SYSTEM),
+    ParamDef::device(Source::Key("time.ntp_server"), "NTPServerIP", same).group(SYSTEM),
+    ParamDef::device(Source::Key("time.zone"), "NTPServerUTCOffset", utc_offset_seconds).group(SYSTEM),
+    ParamDef::device(Source::Always, "EnableSIPRemoteReset", one).group(SIP),
+    ParamDef::device(Source::FirstLine(LineField::Registrar), "ISREGISTERNEEDED", one).group(SIP),
+    ParamDef::device(Source::FirstLine(LineField::Registrar), "PROXYNAME", same).group(SIP),
+    ParamDef::device(Source::FirstLine(LineField::Registrar), "REGISTRARIP", same).group(SIP),
+    ParamDef::device(Source::FirstLine(LineField::Registrar), "REGISTRARNAME", same).group(SIP),
+    ParamDef::device(Source::FirstLine(LineField::Registrar), "SIPGATEWAYNAME", same).group(SIP),
+    ParamDef::device(Source::FirstLine(LineField::Transport), "SIPTransportType", transport_number).group(SIP),
+];
+
+/// Characters that would break an ini table row (`a, b;`) or a quoted value.
+pub const INI_TABLE_FORBIDDEN: &[char] = &[',', ';', '\'', '"', '[', ']'];
+
+enum Ua<'a> {
+    Phone { firmware: &'a str, detail: Option<&'a str> },
+    Gateway { name: &'a str, version: &'a str, mac: &'a str },
+}
+
+/// `AUDC-IPPhone/2.2.8.61 (440HDG-Rev0; 00908F602AAC)` (fpbx, research §3a) or the gateway
+/// default `Mozilla/4.0 (compatible; AudioCodes; <NAME>;<VER>;<MAC>;<CONF>)` (research §3b).
+fn classify(ua: &str) -> Option<Ua<'_>> {
+    let t = ua::unquote(ua);
+    if t.get(..13).is_some_and(|p| p.eq_ignore_ascii_case("AUDC-IPPhone/")) {
+        let rest = &t[13..];
+        let (firmware, detail) = rest.split_once(' ').unwrap_or((rest, ""));
+        let detail = detail.trim().strip_prefix('(').and_then(|d| d.strip_suffix(')'));
+        return Some(Ua::Phone { firmware, detail });
+    }
+    let inner = t.strip_prefix("Mozilla/")?.split_once('(')?.1.rsplit_once(')')?.0;
+    let f: Vec<&str> = inner.split(';').map(str::trim).collect();
+    if f.len() < 5 || !f[0].eq_ignore_ascii_case("compatible") || !f[1].eq_ignore_ascii_case("AudioCodes") {
+        return None;
+    }
+    Some(Ua::Gateway { name: f[2], version: f[3], mac: f[4] })
+}
+
+impl AudioCodes {
+    fn info(&self, model: Option<&str>, firmware: Option<&str>, mac: Option<Mac>) -> UserAgentInfo {
+        let model =
+            model.filter(|m| !m.is_empty()).map(|m| self.model(m).map_or(m.to_string(), |i| i.name.to_string()));
+        let firmware = firmware.filter(|f| !f.is_empty()).map(str::to_string);
+        UserAgentInfo { vendor: "audiocodes", model, firmware, mac }
+    }
+}
+
+impl Vendor for AudioCodes {
+    fn id(&self) -> &'static str {
+        "audiocodes"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "AudioCodes"
+    }
+
+    fn models(&self) -> &'static [ModelInfo] {
+        MODELS
+    }
+
+    /// Accepts UA spellings such as `440HDG-Rev0` (G = gigabit variant, same configuration).
+    fn model(&self, name: &str) -> Option<&'static ModelInfo> {
+        let mut n = mapping::normalize(name);
+        if let Some(pos) = n.find("REV") {
+            n.truncate(pos);
+        }
+        let n = n.strip_prefix("AUDIOCODES").unwrap_or(&n);
+        let n = n.strip_suffix("FXS").unwrap_or(n);
+        let n = if n.ends_with("HDG") { &n[..n.len() - 1] } else { n };
+        mapping::find_model(MODELS, n)
+    }
+
+    fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
+        Some(match classify(ua)? {
+            Ua::Phone { firmware, detail } => {
+                let (model, mac) = detail.map_or((None, None), |d| {
+                    let (m, mac) = d.split_once(';').unwrap_or((d, ""));
+                    (Some(m.trim()), ua::plain_mac(mac.trim()))
+                });
+                self.info(model, Some(firmware), mac)
+            }
+            Ua::Gateway { name, version, mac } => {
+                let version = Some(version).filter(|v| is_numeric_version(v) || v.contains('.'));
+                self.info(Some(name).filter(|n| !n.starts_with('<')), version, ua::plain_mac(mac))
+            }
+        })
+    }
+
+    fn device_files(&self, model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
+        let (ext, template) = match model.family {
+            "mp11x" => ("ini", "audiocodes/mp11x.ini.j2"),
+            _ => ("cfg", "audiocodes/400hd.cfg.j2"),
+        };
+        vec![FileSpec {
+            name: format!("{}.{ext}", mac.upper()),
+            aliases: Vec::new(),
+            template,
+            scope: FileScope::Device,
+            content_type: "text/plain",
+            name_pattern: None,
+        }]
+    }
+
+    fn mac_in_file_name(&self, file_name: &str) -> Option<Mac> {
+        ua::mac_file(file_name, &["cfg", "ini"])
+    }
+
+    fn model_file(&self, _file_name: &str, _ua_model: Option<&str>) -> Option<(&'static ModelInfo, FileSpec)> {
+        None
+    }
+
+    fn parameters(&self, model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
+        match model.family {
+            "mp11x" => mapping::build(MP_PARAMS, settings, scope, SIP),
+            _ => mapping::build(HD_PARAMS, settings, scope, ""),
+        }
+    }
+
+    /// On gateways, line fields end up in ini table rows, where `,` `;` and quotes are syntax.
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+        mapping::check_max_lines(model, settings)?;
+        if model.family != "mp11x" {
+            return Ok(());
+        }
+        for n in settings.line_indexes() {
+            for field in [LineField::Username, LineField::AuthUsername, LineField::Password, LineField::Registrar] {
+                if mapping::line_value(settings, n, field).is_some_and(|v| v.contains(INI_TABLE_FORBIDDEN)) {
+                    return Err(format!(
+                        "line.{n}.{} contains one of , ; ' \" [ ] which the {} ini table syntax cannot carry",
+                        field.name(),
+                        model.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

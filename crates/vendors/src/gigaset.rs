@@ -1,0 +1,155 @@
+//! Gigaset N610 / N670 / N870 / N870E IP PRO ("Nx70", provisioning format version 1.1).
+//!
+//! One XML file per base, `<MAC>.xml` (research `config-formats.md` §2.1: Gigaset's examples use
+//! an upper-case MAC, wazo lower case, so names match ignoring case). When the provisioning URL
+//! names only a server the base first asks for `provisioning.xml`, which is therefore an alias
+//! of the device file (the server identifies the base by the MAC in its UA).
+//! Not mapped, for lack of a verified parameter name (§2.2): NTP, time zone, admin password
+//! and the polling interval; `vendor.<name>` settings cover them.
+
+use sipprov_model::{LineField, Mac, Settings};
+
+use crate::mapping::{self, same, ParamDef, Source};
+use crate::ua;
+use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
+
+/// The Gigaset vendor module.
+pub struct Gigaset;
+
+const fn nx70(name: &'static str, aliases: &'static [&'static str]) -> ModelInfo {
+    ModelInfo { name, family: "nx70", aliases, common_file: None, max_lines: None }
+}
+
+static MODELS: &[ModelInfo] = &[nx70("N610", &[]), nx70("N670", &[]), nx70("N870", &[]), nx70("N870E", &[])];
+
+/// 1 UDP, 2 TCP, 3 TLS (wazo Nx70 `_SIP_TRANSPORT`, research §2.2).
+fn transport(v: &str) -> Option<String> {
+    Some(
+        match v {
+            "tcp" => "2",
+            "tls" => "3",
+            _ => "1",
+        }
+        .into(),
+    )
+}
+
+/// `CheckSyncRebootEnabled = 1` lets `check-sync;reboot=true` reboot the base (firmware >= 2.52,
+/// research §2.2, seed 000); Gigaset recommends leaving it off, hence the default 0.
+fn reboot_enabled(v: &str) -> Option<String> {
+    Some(if v == "1" { "1" } else { "0" }.into())
+}
+
+fn provider_zero(_: &str) -> Option<String> {
+    Some("0".into())
+}
+
+/// Parameter names from wazo `Nx70_83_v2_65_0/templates/base.tpl` (research §2.2). All lines
+/// share provider 0, as in that template; [`Gigaset::validate_device`] refuses lines that would
+/// need a second provider.
+static PARAMS: &[ParamDef] = &[
+    ParamDef::device(Source::Key("provisioning.url"), "Provisioning.global.ProvisioningServer", same),
+    ParamDef::device(Source::Key("sip.notify_reboot"), "SystemSettings.global.CheckSyncRebootEnabled", reboot_enabled)
+        .or("0"),
+    ParamDef::device(Source::FirstLine(LineField::Registrar), "SipProvider.0.Name", same),
+    ParamDef::device(Source::FirstLine(LineField::Registrar), "SipProvider.0.Domain", same),
+    ParamDef::device(Source::FirstLine(LineField::Registrar), "SipProvider.0.ProxyServerAddress", same),
+    ParamDef::device(Source::FirstLine(LineField::Port), "SipProvider.0.ProxyServerPort", same),
+    ParamDef::device(Source::FirstLine(LineField::Registrar), "SipProvider.0.RegServerAddress", same),
+    ParamDef::device(Source::FirstLine(LineField::Transport), "SipProvider.0.TransportProtocol", transport),
+    ParamDef::device(Source::Line(LineField::AuthUsername), "SipAccount.{hs}.AuthName", same),
+    ParamDef::device(Source::Line(LineField::Password), "SipAccount.{hs}.AuthPassword", same),
+    ParamDef::device(Source::Line(LineField::Username), "SipAccount.{hs}.UserName", same),
+    ParamDef::device(Source::Line(LineField::DisplayName), "SipAccount.{hs}.DisplayName", same),
+    ParamDef::device(Source::LineAlways, "SipAccount.{hs}.ProviderId", provider_zero),
+];
+
+/// Parses `[Gigaset ]<model>/<version>[+build…];<MAC>[;Handset=n]`, optionally quoted
+/// (wazo Nx70 regex, research §2.3).
+fn parse(ua: &str) -> Option<(String, String, Option<Mac>)> {
+    let t = ua::unquote(ua);
+    let (product, rest) = t.split_once('/')?;
+    let product = product.strip_prefix("Gigaset ").unwrap_or(product);
+    // `N870 IP PRO`, `N720-DM-PRO`: the model is the first word.
+    let model = product.split([' ', '-']).next()?;
+    let b = model.as_bytes();
+    if b.len() < 4 || b[0] != b'N' || !b[1..4].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut fields = rest.split(';');
+    let version = fields.next()?.trim();
+    // Versions look like `83.V2.11.0+build.a546b91` or `42.245.00.000.000`.
+    if version.split('+').next()?.split('.').count() < 3 {
+        return None;
+    }
+    let mac = fields.next().and_then(ua::plain_mac);
+    Some((model.to_string(), version.to_string(), mac))
+}
+
+impl Vendor for Gigaset {
+    fn id(&self) -> &'static str {
+        "gigaset"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Gigaset"
+    }
+
+    fn models(&self) -> &'static [ModelInfo] {
+        MODELS
+    }
+
+    fn model(&self, name: &str) -> Option<&'static ModelInfo> {
+        let n = mapping::normalize(name);
+        let n = n.strip_prefix("GIGASET").unwrap_or(&n);
+        let n = n.strip_suffix("PRO").unwrap_or(n);
+        let n = n.strip_suffix("IP").or_else(|| n.strip_suffix("DM")).unwrap_or(n);
+        mapping::find_model(MODELS, n)
+    }
+
+    fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
+        let (model, firmware, mac) = parse(ua)?;
+        let model = self.model(&model).map_or(model, |m| m.name.to_string());
+        Some(UserAgentInfo { vendor: "gigaset", model: Some(model), firmware: Some(firmware), mac })
+    }
+
+    fn device_files(&self, _model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
+        vec![FileSpec {
+            name: format!("{}.xml", mac.upper()),
+            aliases: vec!["provisioning.xml".into()],
+            template: "gigaset/nx70.xml.j2",
+            scope: FileScope::Device,
+            content_type: "application/xml",
+            name_pattern: None,
+        }]
+    }
+
+    fn mac_in_file_name(&self, file_name: &str) -> Option<Mac> {
+        ua::mac_file(file_name, &["xml"])
+    }
+
+    fn model_file(&self, _file_name: &str, _ua_model: Option<&str>) -> Option<(&'static ModelInfo, FileSpec)> {
+        // No common file: `provisioning.xml` without a MAC in the UA names no device.
+        None
+    }
+
+    fn parameters(&self, _model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
+        mapping::build(PARAMS, settings, scope, "")
+    }
+
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+        mapping::check_max_lines(model, settings)?;
+        let server = |n: u32| {
+            [LineField::Registrar, LineField::Port, LineField::Transport].map(|f| mapping::line_value(settings, n, f))
+        };
+        let lines = settings.line_indexes();
+        match lines.iter().find(|&&n| server(n) != server(lines[0])) {
+            Some(n) => Err(format!(
+                "line.{n} uses another registrar, port or transport than line.{}: the Gigaset file defines one SIP \
+                 provider shared by all lines",
+                lines[0]
+            )),
+            None => Ok(()),
+        }
+    }
+}

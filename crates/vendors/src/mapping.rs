@@ -1,0 +1,314 @@
+//! Data-driven mapping of vendor-neutral settings to vendor parameters.
+//!
+//! Each vendor module declares a `&[ParamDef]` table: one row per vendor parameter, saying
+//! which neutral key (or line field) feeds it, how the value is converted, and whether it may
+//! appear in a model-scoped common file. [`build`] walks such a table over a [`Settings`] and
+//! then applies `vendor.<raw>` overrides, so the per-vendor code holds data, not logic.
+
+use sipprov_model::{is_secret_key, KeyKind, LineField, Settings};
+
+use crate::{FileScope, ModelInfo};
+
+/// A value conversion: the neutral value in, the vendor value out (`None` leaves the
+/// parameter out, e.g. a time zone the vendor cannot express).
+pub type Conv = fn(&str) -> Option<String>;
+
+/// Where a parameter's value comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// A constant: the conversion is called with `""` (e.g. `EnableSIPRemoteReset = 1`).
+    Always,
+    /// A neutral or free setting key, e.g. `provisioning.url`.
+    Key(&'static str),
+    /// A field of every configured line; the name may use `{n}` (line number, 1-based),
+    /// `{i}` (0-based index) and `{hs}` (5-digit handset number, Gigaset).
+    Line(LineField),
+    /// A field of the first configured line only, for vendors with one global server.
+    FirstLine(LineField),
+    /// A constant emitted once per configured line (e.g. `account.{n}.enable = 1`).
+    LineAlways,
+    /// The line number itself, emitted when the field is set (Yealink DECT
+    /// `account.{n}.sip_server.template = {n}`).
+    LineNumber(LineField),
+}
+
+/// One row of a vendor's parameter table.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamDef {
+    /// What feeds the parameter.
+    pub source: Source,
+    /// The vendor's parameter name (with placeholders for line rows).
+    pub name: &'static str,
+    /// Value conversion.
+    pub conv: Conv,
+    /// Value used when the key is unset (before conversion).
+    pub default: Option<&'static str>,
+    /// `Model` rows may appear in common files; `Device` rows only in per-device files.
+    pub scope: FileScope,
+    /// Free grouping label for templates (e.g. an INI section).
+    pub group: &'static str,
+}
+
+impl ParamDef {
+    /// A device-scoped row.
+    pub const fn device(source: Source, name: &'static str, conv: Conv) -> ParamDef {
+        ParamDef { source, name, conv, default: None, scope: FileScope::Device, group: "" }
+    }
+
+    /// A row allowed in common files too (global, non-secret).
+    pub const fn global(source: Source, name: &'static str, conv: Conv) -> ParamDef {
+        ParamDef { scope: FileScope::Model, ..ParamDef::device(source, name, conv) }
+    }
+
+    /// Sets the value used when the key is unset.
+    pub const fn or(self, default: &'static str) -> ParamDef {
+        ParamDef { default: Some(default), ..self }
+    }
+
+    /// Sets the template grouping label.
+    pub const fn group(self, group: &'static str) -> ParamDef {
+        ParamDef { group, ..self }
+    }
+}
+
+/// One vendor parameter as templates see it (`params` in the template context).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VendorParam {
+    /// The vendor's parameter name, placeholders expanded.
+    pub name: String,
+    /// The converted value.
+    pub value: String,
+    /// The line number it belongs to, for line rows.
+    pub line: Option<u32>,
+    /// The grouping label of its row (the vendor's default group for raw overrides).
+    pub group: &'static str,
+}
+
+/// Passes the value through.
+pub fn same(v: &str) -> Option<String> {
+    Some(v.to_string())
+}
+
+/// Always `1` (enable flags).
+pub fn one(_: &str) -> Option<String> {
+    Some("1".into())
+}
+
+/// A setting's value, treating an empty value (a "remove" marker in a merged level) as unset.
+pub fn get<'a>(settings: &'a Settings, key: &str) -> Option<&'a str> {
+    settings.get(key).filter(|v| !v.is_empty())
+}
+
+/// A line field with the vendor-neutral fallbacks applied: the auth user name and the label
+/// default to the user name.
+pub fn line_value(settings: &Settings, n: u32, field: LineField) -> Option<String> {
+    let own = |f: LineField| get(settings, &format!("line.{n}.{}", f.name())).map(str::to_string);
+    match field {
+        LineField::AuthUsername | LineField::Label => own(field).or_else(|| own(LineField::Username)),
+        _ => own(field),
+    }
+}
+
+/// Builds the parameter list for one file: table rows in order (non-line rows, then each line's
+/// rows), then `vendor.<raw>` overrides. An override replaces a mapped parameter of the same
+/// name (compared ignoring case) instead of adding a duplicate; an empty override removes it;
+/// unknown names are appended in key order with `extra_group` as their group.
+/// For `FileScope::Model`, line and device rows are skipped and secret overrides are dropped,
+/// because a common file is served to anyone who asks for it.
+pub fn build(defs: &[ParamDef], settings: &Settings, scope: FileScope, extra_group: &'static str) -> Vec<VendorParam> {
+    let allowed = |d: &&ParamDef| scope == FileScope::Device || d.scope == FileScope::Model;
+    let lines = if scope == FileScope::Device { settings.line_indexes() } else { Vec::new() };
+    let mut out = Vec::new();
+    for def in defs.iter().filter(allowed) {
+        match def.source {
+            Source::Always => push(&mut out, def, def.name.to_string(), "", None),
+            Source::Key(key) => {
+                if let Some(v) = get(settings, key).or(def.default) {
+                    push(&mut out, def, def.name.to_string(), v, None);
+                }
+            }
+            Source::FirstLine(field) => {
+                if let Some(v) = lines.first().and_then(|n| line_value(settings, *n, field)) {
+                    push(&mut out, def, def.name.to_string(), &v, None);
+                }
+            }
+            Source::Line(_) | Source::LineAlways | Source::LineNumber(_) => {}
+        }
+    }
+    for &n in &lines {
+        for def in defs.iter().filter(allowed) {
+            let value = match def.source {
+                Source::Line(field) => line_value(settings, n, field),
+                Source::LineAlways => Some(String::new()),
+                Source::LineNumber(field) => line_value(settings, n, field).map(|_| n.to_string()),
+                _ => continue,
+            };
+            if let Some(v) = value {
+                push(&mut out, def, expand(def.name, n), &v, Some(n));
+            }
+        }
+    }
+    apply_overrides(&mut out, settings, scope, extra_group);
+    out
+}
+
+fn push(out: &mut Vec<VendorParam>, def: &ParamDef, name: String, raw: &str, line: Option<u32>) {
+    if let Some(value) = (def.conv)(raw) {
+        out.push(VendorParam { name, value, line, group: def.group });
+    }
+}
+
+/// Expands `{n}`, `{i}` and `{hs}` in a line row's name.
+pub fn expand(name: &str, n: u32) -> String {
+    name.replace("{n}", &n.to_string()).replace("{i}", &(n - 1).to_string()).replace("{hs}", &format!("{n:05}"))
+}
+
+fn apply_overrides(out: &mut Vec<VendorParam>, settings: &Settings, scope: FileScope, extra_group: &'static str) {
+    for (key, value) in settings.iter() {
+        let Ok(KeyKind::Vendor(raw)) = Settings::classify(key) else { continue };
+        if scope == FileScope::Model && is_secret_key(&raw) {
+            continue;
+        }
+        match out.iter().position(|p| p.name.eq_ignore_ascii_case(&raw)) {
+            Some(i) if value.is_empty() => {
+                out.remove(i);
+            }
+            Some(i) => out[i].value = value.to_string(),
+            None if value.is_empty() => {}
+            None => out.push(VendorParam { name: raw, value: value.to_string(), line: None, group: extra_group }),
+        }
+    }
+}
+
+/// Upper-case alphanumerics only: the form model names are compared in.
+pub fn normalize(name: &str) -> String {
+    name.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect()
+}
+
+/// Finds a model by name or alias, ignoring case and punctuation.
+pub fn find_model(models: &'static [ModelInfo], name: &str) -> Option<&'static ModelInfo> {
+    let wanted = normalize(name);
+    if wanted.is_empty() {
+        return None;
+    }
+    models.iter().find(|m| normalize(m.name) == wanted || m.aliases.iter().any(|a| normalize(a) == wanted))
+}
+
+/// Refuses line numbers above the model's known maximum.
+pub fn check_max_lines(model: &ModelInfo, settings: &Settings) -> Result<(), String> {
+    match (model.max_lines, settings.line_indexes().last()) {
+        (Some(max), Some(&n)) if n > max => {
+            Err(format!("the {} has {max} lines (ports); line.{n}.* cannot be provisioned", model.name))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A UTC offset parsed from `time.zone` (`+1`, `-5`, `+5:30`, `UTC+02:00`, `GMT-3.5`), in minutes.
+/// Zone names (`Europe/Paris`) are not offsets and give `None`.
+pub fn utc_offset_minutes(zone: &str) -> Option<i32> {
+    let z = zone.trim();
+    let z = z.strip_prefix("UTC").or_else(|| z.strip_prefix("GMT")).unwrap_or(z);
+    if z.is_empty() {
+        return Some(0);
+    }
+    let (sign, rest) = match z.as_bytes()[0] {
+        b'+' => (1, &z[1..]),
+        b'-' => (-1, &z[1..]),
+        _ => (1, z),
+    };
+    let (h, m) = if let Some((h, m)) = rest.split_once(':') {
+        (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?)
+    } else if let Some((h, frac)) = rest.split_once('.') {
+        (h.parse::<i32>().ok()?, (format!("0.{frac}").parse::<f64>().ok()? * 60.0).round() as i32)
+    } else {
+        (rest.parse::<i32>().ok()?, 0)
+    };
+    if !(0..=14).contains(&h)
+        || !(0..60).contains(&m)
+        || !rest.bytes().all(|b| b.is_ascii_digit() || b == b':' || b == b'.')
+    {
+        return None;
+    }
+    Some(sign * (h * 60 + m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFS: &[ParamDef] = &[
+        ParamDef::global(Source::Key("provisioning.url"), "url", same),
+        ParamDef::global(Source::Key("sip.notify_reboot"), "reboot", same).or("0"),
+        ParamDef::device(Source::Key("admin.password"), "admin", same),
+        ParamDef::device(Source::LineAlways, "acc.{n}.enable", one),
+        ParamDef::device(Source::Line(LineField::AuthUsername), "acc.{n}.auth", same),
+        ParamDef::device(Source::Line(LineField::Password), "acc.{i}.pw", same),
+    ];
+
+    fn s(items: &[&str]) -> Settings {
+        Settings::parse_assignments(items.iter().copied()).unwrap()
+    }
+
+    fn names(p: &[VendorParam]) -> Vec<String> {
+        p.iter().map(|p| format!("{}={}", p.name, p.value)).collect()
+    }
+
+    #[test]
+    fn device_scope_maps_lines_with_fallbacks_in_line_order() {
+        let st = s(&["line.2.username=b", "line.1.username=a", "line.1.password=x", "admin.password=pw"]);
+        let p = build(DEFS, &st, FileScope::Device, "");
+        assert_eq!(
+            names(&p),
+            ["reboot=0", "admin=pw", "acc.1.enable=1", "acc.1.auth=a", "acc.0.pw=x", "acc.2.enable=1", "acc.2.auth=b"]
+        );
+    }
+
+    #[test]
+    fn model_scope_drops_lines_device_rows_and_secret_overrides() {
+        let st = s(&[
+            "line.1.username=a",
+            "admin.password=pw",
+            "provisioning.url=http://p/",
+            "vendor.x.password=s",
+            "vendor.x.colour=red",
+        ]);
+        let p = build(DEFS, &st, FileScope::Model, "extra");
+        assert_eq!(names(&p), ["url=http://p/", "reboot=0", "x.colour=red"]);
+        assert_eq!(p[2].group, "extra");
+    }
+
+    #[test]
+    fn overrides_replace_case_insensitively_and_empty_removes() {
+        // An empty value survives in parsed or merged sets, where it marks a removal.
+        let st = s(&["sip.notify_reboot=1", "vendor.REBOOT=2", "line.1.username=a", "vendor.acc.1.auth="]);
+        let p = build(DEFS, &st, FileScope::Device, "");
+        assert_eq!(names(&p), ["reboot=2", "acc.1.enable=1"]);
+    }
+
+    #[test]
+    fn utc_offsets_parse_and_names_do_not() {
+        assert_eq!(utc_offset_minutes("+1"), Some(60));
+        assert_eq!(utc_offset_minutes("UTC-05:30"), Some(-330));
+        assert_eq!(utc_offset_minutes("GMT+5.5"), Some(330));
+        assert_eq!(utc_offset_minutes("0"), Some(0));
+        assert_eq!(utc_offset_minutes("Europe/Paris"), None);
+        assert_eq!(utc_offset_minutes("+20"), None);
+    }
+
+    #[test]
+    fn model_lookup_ignores_case_and_punctuation() {
+        static M: &[ModelInfo] = &[ModelInfo {
+            name: "MP-118",
+            family: "mp",
+            aliases: &["MP118FXS"],
+            common_file: None,
+            max_lines: Some(8),
+        }];
+        assert_eq!(find_model(M, "mp118").unwrap().name, "MP-118");
+        assert_eq!(find_model(M, "MP-118 FXS").unwrap().name, "MP-118");
+        assert!(find_model(M, "").is_none() && find_model(M, "MP-124").is_none());
+        let too_many = s(&["line.9.username=x"]);
+        assert!(check_max_lines(&M[0], &too_many).unwrap_err().contains("8 lines"));
+    }
+}

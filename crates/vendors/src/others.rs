@@ -1,0 +1,143 @@
+//! Vendors sipprov recognises but cannot provision yet: User-Agent parsing only.
+//!
+//! They have no models, files or templates, so the server can name them in logs and refuse
+//! to add them with a clear message; their check-sync events are in [`crate::events`].
+//! UA samples and shapes are from research `config-formats.md` §4.3 (Polycom), §5.3 (Snom),
+//! §6.3 (Grandstream), §7.3 (Cisco) and §8.3 (Fanvil), which quote the wazo plugins.
+
+use sipprov_model::Mac;
+
+use crate::ua::{self, is_numeric_version};
+use crate::{FileSpec, ModelInfo, UserAgentInfo, Vendor};
+
+macro_rules! ua_only_vendor {
+    ($(#[$doc:meta])* $ty:ident, $id:literal, $name:literal, $parse:ident) => {
+        $(#[$doc])*
+        pub struct $ty;
+
+        impl Vendor for $ty {
+            fn id(&self) -> &'static str {
+                $id
+            }
+            fn display_name(&self) -> &'static str {
+                $name
+            }
+            fn models(&self) -> &'static [ModelInfo] {
+                &[]
+            }
+            fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
+                let (model, firmware, mac) = $parse(ua::unquote(ua))?;
+                Some(UserAgentInfo { vendor: $id, model, firmware, mac })
+            }
+            fn device_files(&self, _model: &'static ModelInfo, _mac: Mac) -> Vec<FileSpec> {
+                Vec::new()
+            }
+            fn mac_in_file_name(&self, _file_name: &str) -> Option<Mac> {
+                None
+            }
+            fn model_file(&self, _file_name: &str, _ua_model: Option<&str>) -> Option<(&'static ModelInfo, FileSpec)> {
+                None
+            }
+        }
+    };
+}
+
+type Parsed = (Option<String>, Option<String>, Option<Mac>);
+
+ua_only_vendor!(
+    /// Polycom / Poly UC phones (UA only).
+    Polycom, "polycom", "Polycom", parse_polycom
+);
+ua_only_vendor!(
+    /// Snom desk phones (UA only).
+    Snom, "snom", "Snom", parse_snom
+);
+ua_only_vendor!(
+    /// Grandstream phones and ATAs (UA only).
+    Grandstream, "grandstream", "Grandstream", parse_grandstream
+);
+ua_only_vendor!(
+    /// Cisco SPA / MPP and Linksys SPA (UA only).
+    Cisco, "cisco", "Cisco", parse_cisco
+);
+ua_only_vendor!(
+    /// Fanvil phones (UA only).
+    Fanvil, "fanvil", "Fanvil", parse_fanvil
+);
+
+fn some(s: &str) -> Option<String> {
+    Some(s.to_string()).filter(|s| !s.is_empty())
+}
+
+/// `FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430 Type/Application`; newer Poly firmware adds
+/// `(SN:482567b5313f)`, which carries the MAC.
+fn parse_polycom(ua: &str) -> Option<Parsed> {
+    let rest = ua.strip_prefix("FileTransport ")?;
+    let (head, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+    if !head.starts_with("Poly") {
+        return None;
+    }
+    let (product, version) = head.split_once("-UA/")?;
+    let model = product.split_once('-').map_or("", |(_, m)| m);
+    let mac = tail.split_once("(SN:").and_then(|(_, s)| s.split_once(')')).and_then(|(m, _)| ua::plain_mac(m));
+    Some((some(model), some(version), mac))
+}
+
+/// `Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)`;
+/// firmware downloads may send `snom720 8.7.5.35` with neither `-SIP` nor a MAC.
+fn parse_snom(ua: &str) -> Option<Parsed> {
+    let inner = ua.split_once("(compatible; snom")?.1.trim_end_matches(')');
+    let mut tokens = inner.split_whitespace();
+    let model = tokens.next()?.trim_end_matches("-SIP");
+    let firmware = tokens.next().filter(|v| is_numeric_version(v));
+    let mac = tokens.find_map(ua::plain_mac);
+    Some((some(model), firmware.and_then(some), mac))
+}
+
+/// `Grandstream Model HW GXV3240 V1.6B SW 1.0.1.27 DevId 000b82632815`, or the legacy
+/// `Grandstream GXP2000 (gxp2000e.bin:1.2.5.3/boot55e.bin:1.1.6.9) DevId 000b822726c8`.
+fn parse_grandstream(ua: &str) -> Option<Parsed> {
+    let t: Vec<&str> = ua.split_whitespace().collect();
+    if t.first() != Some(&"Grandstream") {
+        return None;
+    }
+    let after = |word: &str| t.iter().position(|x| *x == word).and_then(|i| t.get(i + 1)).copied();
+    let model = if t.get(1) == Some(&"Model") { after("HW") } else { t.get(1).copied() };
+    let mac = after("DevId").and_then(ua::plain_mac);
+    Some((model.and_then(some), after("SW").and_then(some), mac))
+}
+
+/// SPA `Cisco/SPA508G-7.4.4 (0002FDFF2103)(CBT141400UK)` (MAC, then serial; MAC optional),
+/// Linksys `Linksys/SPA-942-6.1.5(a) (88019FA42805)` (serial only), MPP
+/// `Cisco-CP-8841-3PCC/11.0 (00562b043615)` (called the serial, but MAC-shaped: Cisco OUI).
+fn parse_cisco(ua: &str) -> Option<Parsed> {
+    let (head, tail) = ua.split_once(' ').unwrap_or((ua, ""));
+    let first_group = || tail.trim().strip_prefix('(').and_then(|s| s.split_once(')')).map(|(g, _)| g);
+    if let Some(product) = head.strip_prefix("Cisco/") {
+        let (model, version) = product.split_once('-')?;
+        let groups = tail.matches('(').count();
+        let mac = if groups >= 2 { first_group().and_then(ua::plain_mac) } else { None };
+        return Some((some(model), some(version), mac));
+    }
+    if let Some(product) = head.strip_prefix("Linksys/") {
+        let (model, version) = product.rsplit_once('-')?;
+        return Some((some(model), some(version), None));
+    }
+    let (model, version) = head.strip_prefix("Cisco-")?.split_once('/')?;
+    Some((some(model), some(version), first_group().and_then(ua::plain_mac)))
+}
+
+/// `Fanvil X6U Pro 0.0.10 0c383e2cd782`: the model may contain a space; the MAC is last.
+fn parse_fanvil(ua: &str) -> Option<Parsed> {
+    let t: Vec<&str> = ua.trim_end_matches(')').split_whitespace().collect();
+    if t.first() != Some(&"Fanvil") || t.len() < 3 {
+        return None;
+    }
+    let mac = ua::plain_mac(t[t.len() - 1]);
+    let end = if mac.is_some() { t.len() - 1 } else { t.len() };
+    let (firmware, model_end) = match t.get(end - 1) {
+        Some(v) if end > 2 && is_numeric_version(v) => (Some(v.to_string()), end - 1),
+        _ => (None, end),
+    };
+    Some((some(&t[1..model_end].join(" ")), firmware, mac))
+}

@@ -1,0 +1,299 @@
+//! Rendering a device's files from minijinja templates.
+//!
+//! Default templates are compiled into the binary; an admin overrides any of them by dropping a
+//! file with the same relative name (e.g. `yealink/mac.cfg.j2`) under the override directory.
+//! Rendering is strict (an undefined value is an error), bounded by a fuel limit, and
+//! all-or-nothing: an error names the template file and line, and no partial bytes are returned.
+//! Output is byte-stable: the context is built from ordered maps and vectors only.
+//!
+//! # Template context
+//!
+//! | name | content |
+//! |---|---|
+//! | `vendor` | vendor id, e.g. `yealink` |
+//! | `model` | `{name, family, aliases, common_file, max_lines}` |
+//! | `mac`, `mac_upper` | `001565aabbcc` / `001565AABBCC` (none for common files) |
+//! | `file` | `{name, scope}` with scope `device` or `model` |
+//! | `params` | the vendor parameters, `[{name, value, line, group}]`, overrides applied |
+//! | `lines` | `[{number, index, handset, display_name, username, auth_username, password, registrar, port, transport, label}]`; unset fields are `""` |
+//! | `settings` | every merged setting by key (for free keys: `settings["my.key"]`) |
+//!
+//! For common (model-scope) files `lines` is empty and `settings` holds no `line.*` or secret key.
+//! Templates whose name ends in `.xml.j2` escape every printed value for XML automatically; the
+//! `xml` filter does the same explicitly elsewhere, and `ini_cell` refuses values that would break
+//! an AudioCodes ini table row. Blocks trim their trailing newline (`trim_blocks`, `lstrip_blocks`)
+//! and a template's final newline is kept.
+//!
+//! ```
+//! use sipprov_model::Settings;
+//! use sipprov_vendors::{registry, RenderContext, Renderer};
+//! let v = registry().get("gigaset").unwrap();
+//! let model = v.model("N870").unwrap();
+//! let mac = "7c2f80e0d605".parse().unwrap();
+//! let settings = Settings::parse_assignments(["line.1.display_name=A&B", "line.1.username=1001"]).unwrap();
+//! let file = &v.device_files(model, mac)[0];
+//! let out = Renderer::new(None).render(&RenderContext { vendor: v, model, mac: Some(mac), settings: &settings }, file).unwrap();
+//! assert!(String::from_utf8(out).unwrap().contains(r#"value="A&amp;B""#));
+//! ```
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use minijinja::value::Value;
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
+use sipprov_model::{is_secret_key, LineField, Mac, Settings};
+
+use crate::mapping::{self, VendorParam};
+use crate::{FileScope, FileSpec, ModelInfo, Vendor};
+
+/// Instruction budget per render: generous for 99 lines, but stops a runaway override template.
+const FUEL: u64 = 2_000_000;
+
+/// The default templates, by relative name.
+const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
+    ("yealink/common.cfg.j2", include_str!("../templates/yealink/common.cfg.j2")),
+    ("yealink/mac.cfg.j2", include_str!("../templates/yealink/mac.cfg.j2")),
+    ("gigaset/nx70.xml.j2", include_str!("../templates/gigaset/nx70.xml.j2")),
+    ("audiocodes/400hd.cfg.j2", include_str!("../templates/audiocodes/400hd.cfg.j2")),
+    ("audiocodes/mp11x.ini.j2", include_str!("../templates/audiocodes/mp11x.ini.j2")),
+];
+
+/// What one file is rendered for.
+pub struct RenderContext<'a> {
+    /// The device's vendor.
+    pub vendor: &'static dyn Vendor,
+    /// The device's model (for a common file: the model it was requested for).
+    pub model: &'static ModelInfo,
+    /// The device's MAC; `None` for common files requested by an unknown phone.
+    pub mac: Option<Mac>,
+    /// Settings already merged global → group → device; for model-scope files, global only.
+    pub settings: &'a Settings,
+}
+
+/// A template could not be loaded or rendered. Its `Display` names the template file and line,
+/// e.g. `yealink/mac.cfg.j2 line 4: undefined value`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{template}{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+pub struct RenderError {
+    /// The template the error is in (an included template when the error is there).
+    pub template: String,
+    /// The 1-based line, when known.
+    pub line: Option<usize>,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl RenderError {
+    fn from_minijinja(err: &Error, fallback: &str) -> RenderError {
+        let message = match err.detail() {
+            Some(detail) => format!("{}: {detail}", err.kind()),
+            None => err.kind().to_string(),
+        };
+        RenderError {
+            template: err.name().unwrap_or(fallback).to_string(),
+            line: err.line().filter(|l| *l > 0),
+            message,
+        }
+    }
+}
+
+/// Renders files; cheap to share (`Send + Sync`), caches compiled templates until [`Renderer::reload`].
+pub struct Renderer {
+    override_dir: Option<PathBuf>,
+    env: RwLock<Arc<Environment<'static>>>,
+}
+
+impl Renderer {
+    /// A renderer whose templates come from `override_dir` when a file of the same relative
+    /// name exists there, and from the built-in defaults otherwise.
+    pub fn new(override_dir: Option<PathBuf>) -> Renderer {
+        let env = RwLock::new(Arc::new(environment(override_dir.clone())));
+        Renderer { override_dir, env }
+    }
+
+    /// Renders one file. Either the complete output or an error; never partial bytes.
+    pub fn render(&self, ctx: &RenderContext, file: &FileSpec) -> Result<Vec<u8>, RenderError> {
+        let env = Arc::clone(&self.env.read().unwrap_or_else(|e| e.into_inner()));
+        let template = env.get_template(file.template).map_err(|e| RenderError::from_minijinja(&e, file.template))?;
+        let out = template.render(context(ctx, file)).map_err(|e| RenderError::from_minijinja(&e, file.template))?;
+        Ok(out.into_bytes())
+    }
+
+    /// Drops every cached template so edited override files take effect.
+    pub fn reload(&self) {
+        let fresh = Arc::new(environment(self.override_dir.clone()));
+        *self.env.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+    }
+
+    /// A hash of the override directory's file names, sizes and modification times (0 without
+    /// a directory), cheap enough to poll so the server can call [`Renderer::reload`] and drop
+    /// its cached output when it changes.
+    pub fn overrides_fingerprint(&self) -> u64 {
+        let Some(dir) = &self.override_dir else { return 0 };
+        let mut entries = Vec::new();
+        collect_files(dir, Path::new(""), 0, &mut entries);
+        entries.sort();
+        let mut h = std::hash::DefaultHasher::new();
+        entries.hash(&mut h);
+        h.finish()
+    }
+
+    /// The built-in templates as `(relative name, source)`, e.g. for `sipprov template list`.
+    ///
+    /// ```
+    /// let names: Vec<_> = sipprov_vendors::Renderer::default_templates().map(|(n, _)| n).collect();
+    /// assert!(names.contains(&"yealink/mac.cfg.j2"));
+    /// ```
+    pub fn default_templates() -> impl Iterator<Item = (&'static str, &'static str)> {
+        DEFAULT_TEMPLATES.iter().copied()
+    }
+}
+
+/// Depth-limited walk collecting `(relative path, size, mtime)`; unreadable entries are skipped.
+fn collect_files(dir: &Path, rel: &Path, depth: usize, out: &mut Vec<(PathBuf, u64, u128)>) {
+    let Ok(read) = std::fs::read_dir(dir.join(rel)) else { return };
+    for entry in read.flatten() {
+        let (Ok(meta), path) = (entry.metadata(), rel.join(entry.file_name())) else { continue };
+        if meta.is_dir() && depth < 8 {
+            collect_files(dir, &path, depth + 1, out);
+        } else if meta.is_file() {
+            let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            out.push((path, meta.len(), mtime.map_or(0, |d| d.as_nanos())));
+        }
+    }
+}
+
+fn environment(override_dir: Option<PathBuf>) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
+    env.set_debug(false);
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .build()
+        .expect("static syntax config is valid");
+    env.set_syntax(syntax);
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".xml.j2") || name.ends_with(".xml") {
+            AutoEscape::Custom("xml".into())
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.set_formatter(format_value);
+    env.add_filter("xml", |v: String| Value::from_safe_string(xml_escape(&v)));
+    env.add_filter("ini_cell", ini_cell);
+    env.set_loader(move |name| load(override_dir.as_deref(), name));
+    env
+}
+
+/// The formatter: XML-escapes in `xml` auto-escape mode, defers to minijinja otherwise.
+fn format_value(out: &mut minijinja::Output, state: &mut minijinja::State, value: &Value) -> Result<(), Error> {
+    match state.auto_escape() {
+        AutoEscape::Custom(mode) if mode == "xml" && !value.is_safe() => out
+            .write_str(&xml_escape(&value.to_string()))
+            .map_err(|_| Error::new(ErrorKind::WriteFailure, "write failed")),
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
+
+/// Escapes the five XML special characters, so any value is safe inside an attribute.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Refuses a value that would break an ini table row (`Authentication 0 = user, pass;`).
+fn ini_cell(v: String) -> Result<String, Error> {
+    if v.contains(crate::audiocodes::INI_TABLE_FORBIDDEN) || v.trim() != v {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "value contains , ; ' \" [ ] or surrounding spaces, which an ini table row cannot carry",
+        ));
+    }
+    Ok(v)
+}
+
+/// Loads an override file if present, else the built-in default; `..` and absolute names are refused.
+fn load(override_dir: Option<&Path>, name: &str) -> Result<Option<String>, Error> {
+    let rel = Path::new(name);
+    if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Ok(None);
+    }
+    if let Some(dir) = override_dir {
+        let path = dir.join(rel);
+        match std::fs::read_to_string(&path) {
+            Ok(source) => return Ok(Some(source)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                let msg = format!("cannot read override template {}: {e}", path.display());
+                return Err(Error::new(ErrorKind::InvalidOperation, msg));
+            }
+        }
+    }
+    Ok(DEFAULT_TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, s)| s.to_string()))
+}
+
+#[derive(serde::Serialize)]
+struct TemplateContext<'a> {
+    vendor: &'static str,
+    model: &'static ModelInfo,
+    mac: Option<String>,
+    mac_upper: Option<String>,
+    file: FileContext<'a>,
+    params: Vec<VendorParam>,
+    lines: Vec<BTreeMap<&'static str, Value>>,
+    settings: BTreeMap<&'a str, &'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct FileContext<'a> {
+    name: &'a str,
+    scope: &'static str,
+}
+
+fn context<'a>(ctx: &RenderContext<'a>, file: &'a FileSpec) -> Value {
+    let device = file.scope == FileScope::Device;
+    let settings =
+        ctx.settings.iter().filter(|(k, _)| device || !(k.starts_with("line.") || is_secret_key(k))).collect();
+    let lines = if device {
+        ctx.settings.line_indexes().into_iter().map(|n| line(ctx.settings, n)).collect()
+    } else {
+        Vec::new()
+    };
+    Value::from(minijinja::value::Serde(TemplateContext {
+        vendor: ctx.vendor.id(),
+        model: ctx.model,
+        mac: ctx.mac.map(|m| m.to_string()),
+        mac_upper: ctx.mac.map(|m| m.upper()),
+        file: FileContext { name: &file.name, scope: if device { "device" } else { "model" } },
+        params: ctx.vendor.parameters(ctx.model, ctx.settings, file.scope),
+        lines,
+        settings,
+    }))
+}
+
+fn line(settings: &Settings, n: u32) -> BTreeMap<&'static str, Value> {
+    let mut m: BTreeMap<&'static str, Value> = LineField::ALL
+        .into_iter()
+        .map(|f| (f.name(), Value::from(mapping::line_value(settings, n, f).unwrap_or_default())))
+        .collect();
+    m.insert("number", Value::from(n));
+    m.insert("index", Value::from(n - 1));
+    m.insert("handset", Value::from(format!("{n:05}")));
+    m
+}

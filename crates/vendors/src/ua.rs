@@ -1,0 +1,54 @@
+//! Small helpers shared by the User-Agent parsers.
+
+use sipprov_model::Mac;
+
+/// Trims whitespace and one pair of surrounding double quotes (Gigaset sends them quoted).
+pub fn unquote(ua: &str) -> &str {
+    let t = ua.trim();
+    t.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(t).trim()
+}
+
+/// True for a dotted version made of digits, e.g. `66.86.0.15`.
+pub fn is_numeric_version(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_digit()) && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+/// A MAC in any accepted spelling, refusing placeholders.
+pub fn mac(s: &str) -> Option<Mac> {
+    s.trim().parse::<Mac>().ok().filter(|m| !m.is_placeholder())
+}
+
+/// A MAC written as exactly 12 hex digits (the form inside file names), refusing placeholders.
+pub fn plain_mac(s: &str) -> Option<Mac> {
+    Mac::from_plain_hex(s).filter(|m| !m.is_placeholder())
+}
+
+/// The MAC in a file name of the form `<12 hex>.<ext>` (any case), for one of `exts`.
+pub fn mac_file(file_name: &str, exts: &[&str]) -> Option<Mac> {
+    let (stem, ext) = file_name.rsplit_once('.')?;
+    if !exts.iter().any(|e| e.eq_ignore_ascii_case(ext)) {
+        return None;
+    }
+    plain_mac(stem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_file_names() {
+        assert_eq!(mac_file("001565AABBCC.cfg", &["cfg"]).unwrap().to_string(), "001565aabbcc");
+        assert!(mac_file("000000000000.cfg", &["cfg"]).is_none());
+        assert!(mac_file("ffffffffffff.cfg", &["cfg"]).is_none());
+        assert!(mac_file("001565aabbcc.boot", &["cfg"]).is_none());
+        assert!(mac_file("001565aabbcc-local.cfg", &["cfg"]).is_none());
+        assert!(mac_file("y000000000066.cfg", &["cfg"]).is_none());
+    }
+
+    #[test]
+    fn quotes_and_versions() {
+        assert_eq!(unquote(" \"a b\" "), "a b");
+        assert!(is_numeric_version("28.72.0.1") && !is_numeric_version("28.1a") && !is_numeric_version(""));
+    }
+}

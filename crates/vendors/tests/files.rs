@@ -1,0 +1,169 @@
+//! File names, model lookup and device checks.
+
+use sipprov_model::{Mac, Settings};
+use sipprov_vendors::{registry, validate_device, FileScope, Vendor};
+
+fn vendor(id: &str) -> &'static dyn Vendor {
+    registry().get(id).unwrap()
+}
+
+fn mac(s: &str) -> Mac {
+    s.parse().unwrap()
+}
+
+#[test]
+fn registry_lookup_ignores_case() {
+    assert_eq!(registry().get("YEALINK").unwrap().id(), "yealink");
+    assert_eq!(registry().get(" Gigaset ").unwrap().display_name(), "Gigaset");
+    assert!(registry().get("acme").is_none());
+    assert!(registry().get("snom").unwrap().models().is_empty());
+}
+
+#[test]
+fn model_lookup_is_tolerant() {
+    let y = vendor("yealink");
+    for (input, want) in [
+        ("SIP-T46S", "T46S"),
+        ("t46s", "T46S"),
+        ("Yealink SIP-T46S", "T46S"),
+        ("VP-T49G", "T49G"),
+        ("W56P", "W52P"),
+        ("w60b", "W60B"),
+        ("T19P E2", "T19P_E2"),
+    ] {
+        assert_eq!(y.model(input).map(|m| m.name), Some(want), "{input}");
+    }
+    let g = vendor("gigaset");
+    for (input, want) in
+        [("N870", "N870"), ("N870 IP PRO", "N870"), ("Gigaset N870E IP PRO", "N870E"), ("n610", "N610")]
+    {
+        assert_eq!(g.model(input).map(|m| m.name), Some(want), "{input}");
+    }
+    let a = vendor("audiocodes");
+    for (input, want) in
+        [("440HDG", "440HD"), ("440HDG-Rev0", "440HD"), ("405hd", "405HD"), ("MP118", "MP-118"), ("mp-124", "MP-124")]
+    {
+        assert_eq!(a.model(input).map(|m| m.name), Some(want), "{input}");
+    }
+    assert!(
+        y.model("T99X").is_none() && g.model("N510").is_none() && a.model("MP-999").is_none() && y.model("").is_none()
+    );
+}
+
+#[test]
+fn yealink_device_files() {
+    let y = vendor("yealink");
+    let files = y.device_files(y.model("T46S").unwrap(), mac("00:15:65:AA:BB:CC"));
+    assert_eq!(files.len(), 2);
+    let (common, device) = (&files[0], &files[1]);
+    assert_eq!((common.name.as_str(), common.scope), ("y000000000066.cfg", FileScope::Model));
+    assert_eq!((device.name.as_str(), device.scope), ("001565aabbcc.cfg", FileScope::Device));
+    // The common file answers to any common-file number (the UA decides the model).
+    assert!(common.matches("y000000000066.cfg") && common.matches("Y000000000067.CFG"));
+    assert!(
+        !common.matches("y00000000066.cfg")
+            && !common.matches("y0000000000066.cfg")
+            && !common.matches("y000000000abc.cfg")
+    );
+    assert!(device.matches("001565AABBCC.cfg") && !device.matches("001565aabbcc.boot"));
+    assert_eq!(common.template, "yealink/common.cfg.j2");
+    assert_eq!(device.content_type, "text/plain");
+}
+
+#[test]
+fn yealink_model_file_prefers_the_user_agent() {
+    let y = vendor("yealink");
+    let (m, f) = y.model_file("y000000000066.cfg", None).unwrap();
+    assert_eq!((m.name, f.name.as_str(), f.scope), ("T46S", "y000000000066.cfg", FileScope::Model));
+    assert_eq!(y.model_file("y000000000025.cfg", None).unwrap().0.name, "W52P");
+    // T31G firmware 124.x asks for …124, which the table gives to the T33G: the UA wins.
+    assert_eq!(y.model_file("y000000000124.cfg", Some("T31G")).unwrap().0.name, "T31G");
+    assert_eq!(y.model_file("Y000000000124.CFG", None).unwrap().1.name, "y000000000124.cfg");
+    assert_eq!(y.model_file("y000000000999.cfg", Some("SIP-T46S")).unwrap().0.name, "T46S");
+    assert!(y.model_file("y000000000999.cfg", None).is_none());
+    assert!(y.model_file("y000000000999.cfg", Some("T99")).is_none());
+    assert!(y.model_file("001565aabbcc.cfg", None).is_none());
+    assert!(y.model_file("y000000000000.boot", None).is_none());
+    assert!(vendor("gigaset").model_file("provisioning.xml", None).is_none());
+}
+
+#[test]
+fn macs_in_file_names() {
+    let y = vendor("yealink");
+    assert_eq!(y.mac_in_file_name("001565aabbcc.cfg"), Some(mac("001565aabbcc")));
+    assert_eq!(y.mac_in_file_name("001565AABBCC.CFG"), Some(mac("001565aabbcc")));
+    for name in [
+        "y000000000066.cfg",
+        "000000000000.cfg",
+        "ffffffffffff.cfg",
+        "001565aabbcc.boot",
+        "001565aabbcc-local.cfg",
+        "001565aabbc.cfg",
+        "001565aabbcc.xml",
+    ] {
+        assert_eq!(y.mac_in_file_name(name), None, "{name}");
+    }
+    let g = vendor("gigaset");
+    assert_eq!(g.mac_in_file_name("7C2F80E0D605.xml"), Some(mac("7c2f80e0d605")));
+    assert_eq!(g.mac_in_file_name("7c2f80e0d605.XML"), Some(mac("7c2f80e0d605")));
+    assert_eq!(g.mac_in_file_name("provisioning.xml"), None);
+    assert_eq!(g.mac_in_file_name("000000000000.xml"), None);
+    let a = vendor("audiocodes");
+    assert_eq!(a.mac_in_file_name("00908F602AAC.cfg"), Some(mac("00908f602aac")));
+    assert_eq!(a.mac_in_file_name("00908f1dd0d3.ini"), Some(mac("00908f1dd0d3")));
+    assert_eq!(a.mac_in_file_name("440HD.img"), None);
+    assert_eq!(a.mac_in_file_name("000000000000.ini"), None);
+}
+
+#[test]
+fn gigaset_and_audiocodes_device_files() {
+    let g = vendor("gigaset");
+    let f = &g.device_files(g.model("N870").unwrap(), mac("7c2f80e0d605"))[0];
+    assert_eq!((f.name.as_str(), f.content_type), ("7C2F80E0D605.xml", "application/xml"));
+    assert_eq!(f.aliases, ["provisioning.xml"]);
+    assert!(f.matches("PROVISIONING.XML") && f.matches("7c2f80e0d605.xml"));
+
+    let a = vendor("audiocodes");
+    let hd = &a.device_files(a.model("440HD").unwrap(), mac("00908f602aac"))[0];
+    assert_eq!((hd.name.as_str(), hd.template), ("00908F602AAC.cfg", "audiocodes/400hd.cfg.j2"));
+    let gw = &a.device_files(a.model("MP-118").unwrap(), mac("00908f1dd0d3"))[0];
+    assert_eq!((gw.name.as_str(), gw.template), ("00908F1DD0D3.ini", "audiocodes/mp11x.ini.j2"));
+    assert!(gw.matches("00908f1dd0d3.INI"));
+}
+
+#[test]
+fn every_model_has_files_with_known_templates() {
+    let templates: Vec<&str> = sipprov_vendors::Renderer::default_templates().map(|(n, _)| n).collect();
+    for v in registry().vendors() {
+        for m in v.models() {
+            let files = v.device_files(m, mac("001565aabbcc"));
+            assert!(files.iter().any(|f| f.scope == FileScope::Device), "{} {}", v.id(), m.name);
+            for f in files {
+                assert!(templates.contains(&f.template), "{} {}: {}", v.id(), m.name, f.template);
+            }
+            assert_eq!(v.model(m.name).map(|x| x.name), Some(m.name));
+        }
+    }
+}
+
+#[test]
+fn device_validation() {
+    let none = Settings::new();
+    let err = validate_device("gigaset", "N510", &none).unwrap_err();
+    assert!(err.contains("N870") && err.contains("N610"), "{err}");
+    assert!(validate_device("acme", "X", &none).unwrap_err().contains("yealink"));
+    assert!(validate_device("snom", "D785", &none).unwrap_err().contains("cannot be provisioned"));
+
+    let nine_ports = Settings::parse_assignments(["line.9.username=1009"]).unwrap();
+    assert!(validate_device("audiocodes", "MP-118", &nine_ports).unwrap_err().contains("8 lines"));
+    assert!(validate_device("audiocodes", "MP-124", &nine_ports).is_ok());
+
+    let comma = Settings::parse_assignments(["line.1.username=1001", "line.1.password=a,b"]).unwrap();
+    assert!(validate_device("audiocodes", "MP-114", &comma).unwrap_err().contains("line.1.password"));
+    assert!(validate_device("audiocodes", "440HD", &comma).is_ok());
+
+    let two_pbx = Settings::parse_assignments(["line.1.registrar=a.example", "line.2.registrar=b.example"]).unwrap();
+    assert!(validate_device("gigaset", "N870", &two_pbx).unwrap_err().contains("line.2"));
+    let same_pbx = Settings::parse_assignments(["line.1.registrar=a.example", "line.2.registrar=a.example"]).unwrap();
+    assert!(validate_device("gigaset", "N870", &same_pbx).is_ok());
+}

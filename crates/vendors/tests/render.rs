@@ -1,0 +1,228 @@
+//! Rendering: mapping, escaping, errors, overrides and byte stability.
+
+use std::path::Path;
+
+use sipprov_model::{Mac, Settings};
+use sipprov_vendors::{registry, FileScope, FileSpec, RenderContext, RenderError, Renderer, Vendor};
+
+fn settings(items: &[&str]) -> Settings {
+    Settings::parse_assignments(items.iter().copied()).unwrap()
+}
+
+/// Renders the device's file `index` with `renderer`.
+fn render_with(r: &Renderer, vendor: &str, model: &str, index: usize, st: &Settings) -> Result<String, RenderError> {
+    let v: &'static dyn Vendor = registry().get(vendor).unwrap();
+    let model = v.model(model).unwrap();
+    let mac: Mac = "001565aabbcc".parse().unwrap();
+    let file = &v.device_files(model, mac)[index];
+    let ctx = RenderContext { vendor: v, model, mac: Some(mac), settings: st };
+    r.render(&ctx, file).map(|b| String::from_utf8(b).unwrap())
+}
+
+fn render(vendor: &str, model: &str, index: usize, items: &[&str]) -> String {
+    render_with(&Renderer::new(None), vendor, model, index, &settings(items)).unwrap()
+}
+
+fn write(dir: &Path, name: &str, content: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+#[test]
+fn yealink_notify_reboot_defaults_to_resync() {
+    assert!(render("yealink", "T46S", 1, &[]).contains("sip.notify_reboot_enable = 0\n"));
+    assert!(render("yealink", "T46S", 1, &["sip.notify_reboot=true"]).contains("sip.notify_reboot_enable = 1\n"));
+    assert!(render("yealink", "T46S", 1, &["sip.notify_reboot=off"]).contains("sip.notify_reboot_enable = 0\n"));
+    assert!(render("gigaset", "N870", 0, &[]).contains(r#"CheckSyncRebootEnabled" value="0""#));
+    assert!(render("gigaset", "N870", 0, &["sip.notify_reboot=1"]).contains(r#"CheckSyncRebootEnabled" value="1""#));
+}
+
+#[test]
+fn yealink_first_line_and_admin_password() {
+    let out = render("yealink", "T46S", 1, &["admin.password=pw", "line.1.username=1001"]);
+    assert!(out.starts_with("#!version:1.0.0.1\n"), "{out}");
+    assert!(out.contains("static.security.user_password = admin:pw\n"));
+    assert!(out.contains("account.1.auth_name = 1001\n") && out.contains("account.1.label = 1001\n"));
+}
+
+#[test]
+fn transports_map_per_vendor() {
+    let lines = |t: &str| {
+        ["line.1.username=1".to_string(), "line.1.registrar=pbx".to_string(), format!("line.1.transport={t}")]
+    };
+    for (t, yealink, gigaset, mp) in [("udp", "0", "1", "0"), ("tcp", "1", "2", "1"), ("tls", "2", "3", "2")] {
+        let l = lines(t);
+        let l: Vec<&str> = l.iter().map(String::as_str).collect();
+        assert!(
+            render("yealink", "T46S", 1, &l).contains(&format!("account.1.sip_server.1.transport_type = {yealink}\n"))
+        );
+        assert!(render("yealink", "W80DM", 1, &l)
+            .contains(&format!("template.1.sip_server.1.transport_type = {yealink}\n")));
+        assert!(render("gigaset", "N670", 0, &l).contains(&format!(r#"TransportProtocol" value="{gigaset}""#)));
+        assert!(render("audiocodes", "MP-112", 0, &l).contains(&format!("SIPTransportType = {mp}\n")));
+    }
+}
+
+#[test]
+fn time_zone_offsets_convert_and_names_are_left_out() {
+    assert!(render("yealink", "T46S", 1, &["time.zone=-05:30"]).contains("local_time.time_zone = -5:30\n"));
+    assert!(!render("yealink", "T46S", 1, &["time.zone=Europe/Paris"]).contains("time_zone"));
+    assert!(render("audiocodes", "440HD", 0, &["time.zone=+10"]).contains("system/ntp/gmt_offset=+10:00\n"));
+    assert!(render("audiocodes", "MP-118", 0, &["time.zone=-3"]).contains("NTPServerUTCOffset = -10800\n"));
+}
+
+#[test]
+fn audiocodes_periods_and_remote_reset() {
+    let hd = render("audiocodes", "450HD", 0, &["provisioning.interval_minutes=120"]);
+    assert!(hd.contains("provisioning/period/type=hourly\nprovisioning/period/hourly/hours_interval=2\n"), "{hd}");
+    assert!(render("audiocodes", "450HD", 0, &["provisioning.interval_minutes=5"]).contains("type=every5minutes\n"));
+    let mp = render("audiocodes", "MP-124", 0, &["provisioning.interval_minutes=30"]);
+    assert!(mp.contains("EnableSIPRemoteReset = 1\n") && mp.contains("AutoUpdateFrequency = 30\n"));
+    assert!(mp.ends_with('\n'), "an ini file must end with a newline");
+}
+
+#[test]
+fn vendor_override_replaces_instead_of_duplicating() {
+    let out = render(
+        "yealink",
+        "T46S",
+        1,
+        &["line.1.username=1001", "vendor.account.1.user_name=2002", "vendor.custom.key=x"],
+    );
+    assert_eq!(out.matches("account.1.user_name").count(), 1, "{out}");
+    assert!(out.contains("account.1.user_name = 2002\n") && out.ends_with("custom.key = x\n"));
+    let mp = render("audiocodes", "MP-118", 0, &["vendor.enablesipremotereset=0"]);
+    assert_eq!(mp.to_ascii_lowercase().matches("enablesipremotereset").count(), 1, "{mp}");
+    assert!(mp.contains("EnableSIPRemoteReset = 0\n"), "ini names are case-insensitive: {mp}");
+}
+
+#[test]
+fn common_file_holds_no_device_data_or_secrets() {
+    let secrets = ["line.1.username=1001", "line.1.password=hunter2", "admin.password=adminpw", "vendor.x.token=tok3n"];
+    let mut items = vec!["provisioning.url=https://p.example/", "vendor.features.a=1"];
+    items.extend(secrets);
+    let out = render("yealink", "T46S", 0, &items);
+    for leak in ["1001", "hunter2", "adminpw", "tok3n", "account."] {
+        assert!(!out.contains(leak), "{leak} leaked into the common file:\n{out}");
+    }
+    assert!(
+        out.contains("static.auto_provision.server.url = https://p.example/\n") && out.contains("features.a = 1\n")
+    );
+
+    // Even an override template that dumps everything sees no secrets.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "yealink/common.cfg.j2", "{{ settings }} {{ lines }} {{ mac }}\n");
+    let dump = render_with(&Renderer::new(Some(dir.path().into())), "yealink", "T46S", 0, &settings(&items)).unwrap();
+    assert!(!dump.contains("hunter2") && !dump.contains("adminpw") && !dump.contains("1001"), "{dump}");
+}
+
+#[test]
+fn xml_values_are_escaped() {
+    let out = render("gigaset", "N870", 0, &["line.1.username=1001", r#"line.1.display_name=A "B" <C> & D's"#]);
+    assert!(out.contains(r#"value="A &quot;B&quot; &lt;C&gt; &amp; D&apos;s""#), "{out}");
+    assert!(!out.contains("<C>"));
+}
+
+#[test]
+fn strict_undefined_error_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "yealink/mac.cfg.j2", "#!version:1.0.0.1\n{{ model.name }}\n\n{{ no_such_value }}\n");
+    let err = render_with(&Renderer::new(Some(dir.path().into())), "yealink", "T46S", 1, &Settings::new()).unwrap_err();
+    assert_eq!(err.to_string(), "yealink/mac.cfg.j2 line 4: undefined value");
+    assert_eq!((err.template.as_str(), err.line), ("yealink/mac.cfg.j2", Some(4)));
+}
+
+#[test]
+fn syntax_error_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "gigaset/nx70.xml.j2", "<a>\n{% for %}\n");
+    let err = render_with(&Renderer::new(Some(dir.path().into())), "gigaset", "N870", 0, &Settings::new()).unwrap_err();
+    assert!(err.to_string().starts_with("gigaset/nx70.xml.j2 line 2: syntax error"), "{err}");
+}
+
+#[test]
+fn ini_cell_refuses_table_breaking_values() {
+    let st = settings(&["line.1.username=1001", "line.1.password=a;b"]);
+    let err = render_with(&Renderer::new(None), "audiocodes", "MP-118", 0, &st).unwrap_err();
+    assert_eq!(err.template, "audiocodes/mp11x.ini.j2");
+    assert!(err.line.is_some() && err.message.contains("ini table"), "{err}");
+}
+
+#[test]
+fn runaway_templates_run_out_of_fuel() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "yealink/mac.cfg.j2",
+        "{% for i in range(100000) %}{% for j in range(100) %}{% endfor %}{% endfor %}\n",
+    );
+    let err = render_with(&Renderer::new(Some(dir.path().into())), "yealink", "T46S", 1, &Settings::new()).unwrap_err();
+    assert!(err.message.contains("fuel"), "{err}");
+}
+
+#[test]
+fn override_wins_only_for_its_own_name_and_reload_picks_up_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Renderer::new(Some(dir.path().into()));
+    let st = settings(&["site.name=HQ"]);
+    let empty = r.overrides_fingerprint();
+    assert!(render_with(&r, "yealink", "T46S", 1, &st).unwrap().starts_with("#!version"));
+
+    write(
+        dir.path(),
+        "yealink/mac.cfg.j2",
+        "site={{ settings[\"site.name\"] }} model={{ model.name }} mac={{ mac }}\n",
+    );
+    assert_ne!(r.overrides_fingerprint(), empty);
+    // Cached until reload.
+    assert!(render_with(&r, "yealink", "T46S", 1, &st).unwrap().starts_with("#!version"));
+    r.reload();
+    assert_eq!(render_with(&r, "yealink", "T46S", 1, &st).unwrap(), "site=HQ model=T46S mac=001565aabbcc\n");
+    // Other templates still come from the defaults.
+    assert!(render_with(&r, "yealink", "T46S", 0, &st).unwrap().starts_with("#!version:1.0.0.1\n"));
+    assert_eq!(Renderer::new(None).overrides_fingerprint(), 0);
+}
+
+#[test]
+fn template_names_cannot_escape_the_override_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "inner/x.j2", "inner\n");
+    let spec = FileSpec {
+        name: "x".into(),
+        aliases: vec![],
+        template: "../x.j2",
+        scope: FileScope::Device,
+        content_type: "text/plain",
+        name_pattern: None,
+    };
+    std::fs::write(dir.path().join("x.j2"), "outside\n").unwrap();
+    let r = Renderer::new(Some(dir.path().join("inner")));
+    let v = registry().get("yealink").unwrap();
+    let ctx = RenderContext { vendor: v, model: v.model("T46S").unwrap(), mac: None, settings: &Settings::new() };
+    let err = r.render(&ctx, &spec).unwrap_err();
+    assert!(err.to_string().starts_with("../x.j2: template not found"), "{err}");
+}
+
+#[test]
+fn output_is_byte_stable() {
+    let a = settings(&["line.2.username=2", "line.1.username=1", "vendor.b=2", "vendor.a=1", "time.zone=+2"]);
+    let b = settings(&["vendor.a=1", "time.zone=+2", "line.1.username=1", "vendor.b=2", "line.2.username=2"]);
+    for (vendor, model) in [
+        ("yealink", "T46S"),
+        ("yealink", "W70B"),
+        ("gigaset", "N870"),
+        ("audiocodes", "440HD"),
+        ("audiocodes", "MP-118"),
+    ] {
+        let first = render_with(&Renderer::new(None), vendor, model, 0, &a).unwrap();
+        let second = render_with(&Renderer::new(None), vendor, model, 0, &b).unwrap();
+        assert_eq!(first, second, "{vendor} {model}");
+    }
+}
+
+#[test]
+fn renderer_is_shareable() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Renderer>();
+}
