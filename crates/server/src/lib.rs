@@ -1,1 +1,102 @@
-//! placeholder
+//! The sipprov server.
+//!
+//! It runs two HTTP listeners over one shared [`state::AppState`]:
+//! - the **provisioning** listener ([`provision`]), which phones reach: it maps a
+//!   request path and User-Agent to a device and one of its vendor's files,
+//!   and answers from the render cache ([`cache`]) with ETag/Last-Modified;
+//! - the **admin API** ([`api`]), JSON over HTTP on localhost behind a bearer
+//!   token, which the `sipprov` CLI drives.
+//!
+//! The store is the source of truth; [`inventory`] keeps a copy of it in memory
+//! so serving a known device touches no database. Fetch records go to the store
+//! through a batching writer ([`fetchlog`]) off the request path.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sipprov_server::ServerError> {
+//! let config = sipprov_server::ServerConfig::default();
+//! let running = sipprov_server::start(config).await?;
+//! println!("phones: http://{}/", running.http_addr);
+//! running.wait().await
+//! # }
+//! ```
+
+pub mod api;
+pub mod cache;
+pub mod config;
+pub mod fetchlog;
+pub mod inventory;
+pub mod metrics;
+pub mod provision;
+pub mod state;
+mod token;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use config::ServerConfig;
+use state::AppState;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Listen { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] sipprov_store::StoreError),
+    #[error("configuration error: {0}")]
+    Config(String),
+    #[error("server task failed: {0}")]
+    Task(String),
+}
+
+/// A started server: its bound addresses and its tasks.
+pub struct RunningServer {
+    pub http_addr: SocketAddr,
+    pub api_addr: SocketAddr,
+    pub state: Arc<AppState>,
+    tasks: JoinSet<Result<(), ServerError>>,
+}
+
+impl RunningServer {
+    /// Runs until a listener fails.
+    pub async fn wait(mut self) -> Result<(), ServerError> {
+        while let Some(done) = self.tasks.join_next().await {
+            done.map_err(|e| ServerError::Task(e.to_string()))??;
+        }
+        Ok(())
+    }
+}
+
+/// Opens the store, loads the inventory, binds the listeners and starts serving.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    let state = AppState::open(&config).await?;
+    let http = bind("provisioning HTTP", config.http.listen).await?;
+    let api = bind("admin API", config.api.listen).await?;
+    let (http_addr, api_addr) = (local(&http, config.http.listen)?, local(&api, config.api.listen)?);
+    config::write_listening_file(&config.data_dir, http_addr, api_addr);
+    tracing::info!(%http_addr, %api_addr, data_dir = %config.data_dir.display(), "sipprov listening");
+
+    let mut tasks = JoinSet::new();
+    let phone_app = provision::router(state.clone());
+    tasks.spawn(serve("provisioning HTTP", http, phone_app));
+    tasks.spawn(serve("admin API", api, api::router(state.clone())));
+    tasks.spawn(state.clone().watch_templates());
+    Ok(RunningServer { http_addr, api_addr, state, tasks })
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { what, addr, source })
+}
+
+fn local(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, ServerError> {
+    listener.local_addr().map_err(|source| ServerError::Listen { what: "local address", addr, source })
+}
+
+async fn serve(what: &'static str, listener: TcpListener, app: axum::Router) -> Result<(), ServerError> {
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).await.map_err(|e| ServerError::Task(format!("{what}: {e}")))
+}

@@ -1,0 +1,323 @@
+//! The admin API: JSON over HTTP, on localhost, behind a bearer token.
+//!
+//! Every write goes to the store first (in a transaction) and only then to the
+//! in-memory inventory and render cache, so a refused or failed request
+//! changes nothing. Listings redact secrets; only `render` returns them, since
+//! its purpose is to show exactly what a phone receives.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | /api/v1/devices | list devices (secrets redacted) |
+//! | POST | /api/v1/devices | add one device |
+//! | POST | /api/v1/devices/import | add devices from CSV (all or nothing) |
+//! | GET, PATCH, DELETE | /api/v1/devices/{mac} | show, change, remove |
+//! | GET | /api/v1/devices/{mac}/log | device history |
+//! | GET | /api/v1/devices/{mac}/render?file=NAME | the exact bytes served |
+//! | GET | /api/v1/groups, /api/v1/groups/{name} | groups |
+//! | PATCH | /api/v1/groups/{name} | change (or create) a group |
+//! | GET, PATCH | /api/v1/settings | global settings |
+//! | GET | /api/v1/vendors | vendors and models |
+//! | GET | /metrics | Prometheus counters (no token) |
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use sipprov_model::{Mac, Settings};
+use sipprov_store::{DeviceRecord, StoreError};
+use sipprov_vendors::registry;
+
+use crate::state::AppState;
+
+mod import;
+mod validate;
+
+pub use validate::validate_new_device;
+
+/// An API error: a status and a message that names what is wrong.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let status = match e {
+            StoreError::DuplicateDevice(_) => StatusCode::CONFLICT,
+            StoreError::DeviceNotFound(_) | StoreError::GroupNotFound(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "store failure in admin API");
+        }
+        ApiError(status, e.to_string())
+    }
+}
+
+fn bad_request(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The router for the admin listener.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/api/v1/devices", get(list_devices).post(add_device))
+        .route("/api/v1/devices/import", axum::routing::post(import::import_devices))
+        .route("/api/v1/devices/{mac}", get(show_device).patch(patch_device).delete(delete_device))
+        .route("/api/v1/devices/{mac}/log", get(device_log))
+        .route("/api/v1/devices/{mac}/render", get(render_device))
+        .route("/api/v1/groups", get(list_groups))
+        .route("/api/v1/groups/{name}", get(show_group).patch(patch_group))
+        .route("/api/v1/settings", get(show_global).patch(patch_global))
+        .route("/api/v1/vendors", get(list_vendors))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new().route("/metrics", get(metrics)).merge(api).with_state(state)
+}
+
+async fn require_token(State(state): State<Arc<AppState>>, headers: HeaderMap, req: Request, next: Next) -> Response {
+    let given =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(token) if constant_time_eq(token.trim().as_bytes(), state.api_token.as_bytes()) => next.run(req).await,
+        _ => ApiError(StatusCode::UNAUTHORIZED, "missing or wrong bearer token".into()).into_response(),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> String {
+    state.metrics.render(state.inventory.len())
+}
+
+fn parse_mac(text: &str) -> ApiResult<Mac> {
+    text.parse().map_err(|e: sipprov_model::MacError| bad_request(e.to_string()))
+}
+
+/// A device as the API shows it: secrets redacted, with the files it is served.
+fn device_view(state: &AppState, device: &DeviceRecord) -> serde_json::Value {
+    let files: Vec<String> =
+        state.device_files(device).map(|f| f.into_iter().map(|f| f.name).collect()).unwrap_or_default();
+    serde_json::json!({
+        "mac": device.mac,
+        "vendor": device.vendor,
+        "model": device.model,
+        "group": device.group,
+        "contact": device.contact,
+        "settings": device.settings.redacted(),
+        "created_at": device.created_at,
+        "updated_at": device.updated_at,
+        "last_fetch": device.last_fetch,
+        "files": files,
+    })
+}
+
+async fn list_devices(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    state.fetchlog.flush().await;
+    let devices = state.store.list_devices().await?;
+    Ok(Json(devices.iter().map(|d| device_view(&state, d)).collect()))
+}
+
+/// The body of `POST /api/v1/devices`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddDevice {
+    pub mac: String,
+    pub vendor: String,
+    pub model: String,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub contact: Option<String>,
+    #[serde(default)]
+    pub settings: Settings,
+}
+
+async fn add_device(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<AddDevice>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let device = validate_new_device(&body.mac, &body.vendor, &body.model, body.group, body.contact, body.settings)
+        .map_err(bad_request)?;
+    state.store.insert_devices(std::slice::from_ref(&device)).await?;
+    let stored = state.store.get_device(device.mac).await?.ok_or_else(|| bad_request("device vanished"))?;
+    tracing::info!(mac = %stored.mac, vendor = %stored.vendor, model = %stored.model, "device added");
+    let view = device_view(&state, &stored);
+    state.device_changed(stored);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn show_device(
+    State(state): State<Arc<AppState>>,
+    Path(mac): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let mac = parse_mac(&mac)?;
+    state.fetchlog.flush().await;
+    let device = state.store.get_device(mac).await?.ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
+    Ok(Json(device_view(&state, &device)))
+}
+
+/// The body of `PATCH /api/v1/devices/{mac}`; absent fields are left alone, `""` clears group/contact.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PatchDevice {
+    #[serde(default)]
+    pub vendor: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub contact: Option<String>,
+    #[serde(default)]
+    pub settings: Option<Settings>,
+}
+
+async fn patch_device(
+    State(state): State<Arc<AppState>>,
+    Path(mac): Path<String>,
+    Json(body): Json<PatchDevice>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let mac = parse_mac(&mac)?;
+    let current = state.inventory.device(mac).ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
+    let patch = validate::device_patch(&current, body).map_err(bad_request)?;
+    let updated = state.store.patch_device(mac, &patch).await?;
+    tracing::info!(%mac, "device changed");
+    let view = device_view(&state, &updated);
+    state.device_changed(updated);
+    Ok(Json(view))
+}
+
+async fn delete_device(State(state): State<Arc<AppState>>, Path(mac): Path<String>) -> ApiResult<StatusCode> {
+    let mac = parse_mac(&mac)?;
+    state.store.delete_device(mac).await?;
+    state.inventory.remove_device(mac);
+    state.cache.invalidate_device(mac);
+    tracing::info!(%mac, "device removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    limit: Option<i64>,
+}
+
+async fn device_log(
+    State(state): State<Arc<AppState>>,
+    Path(mac): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let mac = parse_mac(&mac)?;
+    state.fetchlog.flush().await;
+    let events = state.store.device_events(mac, q.limit.unwrap_or(100).clamp(1, 10_000)).await?;
+    Ok(Json(serde_json::json!(events)))
+}
+
+#[derive(Deserialize)]
+struct RenderQuery {
+    file: Option<String>,
+}
+
+/// The exact bytes a device receives: same resolution, same cache, same renderer as the phone path.
+async fn render_device(
+    State(state): State<Arc<AppState>>,
+    Path(mac): Path<String>,
+    Query(q): Query<RenderQuery>,
+) -> ApiResult<Response> {
+    let mac = parse_mac(&mac)?;
+    let device = state.inventory.device(mac).ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
+    let files = state.device_files(&device).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let wanted = match &q.file {
+        Some(f) => f.clone(),
+        None => files
+            .iter()
+            .find(|f| matches!(f.scope, sipprov_vendors::FileScope::Device))
+            .or(files.first())
+            .map(|f| f.name.clone())
+            .ok_or_else(|| bad_request("this device has no files"))?,
+    };
+    let ua = sipprov_vendors::UserAgentInfo {
+        vendor: registry().get(&device.vendor).map(|v| v.id()).unwrap_or("unknown"),
+        model: Some(device.model.clone()),
+        firmware: None,
+        mac: Some(mac),
+    };
+    let resolved = state.resolve(&wanted, Some(&ua)).map_err(|_| {
+        let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();
+        ApiError(StatusCode::NOT_FOUND, format!("device {mac} has no file {wanted:?}; its files: {}", names.join(", ")))
+    })?;
+    let served =
+        state.served(&resolved, &wanted).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, served.content_type), (header::ETAG, served.etag.as_str())], served.bytes.clone())
+        .into_response())
+}
+
+async fn list_groups(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+    let groups = state.store.list_groups().await?;
+    let views: Vec<_> = groups
+        .into_iter()
+        .map(|g| serde_json::json!({ "name": g.name, "settings": g.settings.redacted(), "updated_at": g.updated_at }))
+        .collect();
+    Ok(Json(serde_json::json!(views)))
+}
+
+async fn show_group(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let group = state.store.get_group(&name).await?.ok_or(StoreError::GroupNotFound(name))?;
+    let devices =
+        state.store.list_devices().await?.into_iter().filter(|d| d.group.as_deref() == Some(&group.name)).count();
+    Ok(Json(serde_json::json!({
+        "name": group.name, "settings": group.settings.redacted(), "devices": devices, "updated_at": group.updated_at,
+    })))
+}
+
+async fn patch_group(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Json(patch): Json<Settings>,
+) -> ApiResult<Json<serde_json::Value>> {
+    validate::group_name(&name).map_err(bad_request)?;
+    let patch = patch.validated().map_err(|e| bad_request(e.to_string()))?;
+    let group = state.store.patch_group(&name, &patch).await?;
+    tracing::info!(group = %name, keys = patch.len(), "group settings changed");
+    state.group_changed(&name, group.settings.clone());
+    Ok(Json(serde_json::json!({ "name": group.name, "settings": group.settings.redacted() })))
+}
+
+async fn show_global(State(state): State<Arc<AppState>>) -> ApiResult<Json<Settings>> {
+    Ok(Json(state.store.global_settings().await?.redacted()))
+}
+
+async fn patch_global(State(state): State<Arc<AppState>>, Json(patch): Json<Settings>) -> ApiResult<Json<Settings>> {
+    let patch = patch.validated().map_err(|e| bad_request(e.to_string()))?;
+    let settings = state.store.patch_global_settings(&patch).await?;
+    tracing::info!(keys = patch.len(), "global settings changed");
+    state.global_changed(settings.clone());
+    Ok(Json(settings.redacted()))
+}
+
+async fn list_vendors() -> Json<serde_json::Value> {
+    let vendors: Vec<_> = registry()
+        .vendors()
+        .iter()
+        .map(|v| {
+            let models: Vec<&str> = v.models().iter().map(|m| m.name).collect();
+            serde_json::json!({ "id": v.id(), "name": v.display_name(), "models": models })
+        })
+        .collect();
+    Json(serde_json::json!(vendors))
+}

@@ -1,0 +1,124 @@
+//! CSV import: every row is checked before the first is written, and all rows
+//! go in one transaction, so a bad file imports nothing.
+//!
+//! The header row names the columns: `mac`, `vendor` and `model` are required,
+//! `group` and `contact` are optional, and every other column is a setting key
+//! (an empty cell sets nothing). Errors name the line and the column.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use sipprov_model::Settings;
+use sipprov_store::NewDevice;
+
+use super::{validate_new_device, ApiError, ApiResult};
+use crate::state::AppState;
+
+const RESERVED: [&str; 5] = ["mac", "vendor", "model", "group", "contact"];
+const MAX_ROWS: usize = 200_000;
+
+/// `POST /api/v1/devices/import` with a CSV body.
+pub async fn import_devices(State(state): State<Arc<AppState>>, body: String) -> ApiResult<Json<serde_json::Value>> {
+    let devices = parse_csv(&body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    if let Some(d) = devices.iter().find(|d| state.inventory.contains(d.mac)) {
+        return Err(ApiError(StatusCode::CONFLICT, format!("device {} already exists; nothing was imported", d.mac)));
+    }
+    state.store.insert_devices(&devices).await?;
+    for d in &devices {
+        if let Some(stored) = state.store.get_device(d.mac).await? {
+            state.device_changed(stored);
+        }
+    }
+    tracing::info!(count = devices.len(), "devices imported");
+    Ok(Json(serde_json::json!({ "imported": devices.len() })))
+}
+
+/// Parses and validates a whole CSV file; the error names the line and the field.
+pub fn parse_csv(text: &str) -> Result<Vec<NewDevice>, String> {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| format!("cannot read the CSV header: {e}"))?
+        .iter()
+        .map(|h| h.to_ascii_lowercase().trim_start_matches('\u{feff}').to_string())
+        .collect();
+    let columns = Columns::from_header(&header)?;
+    let mut seen = HashSet::new();
+    let mut devices = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| format!("CSV error: {e}; nothing was imported"))?;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if devices.len() >= MAX_ROWS {
+            return Err(format!("more than {MAX_ROWS} rows; split the file"));
+        }
+        let device = columns.device(&record).map_err(|e| format!("line {line}: {e}; nothing was imported"))?;
+        if !seen.insert(device.mac) {
+            return Err(format!(
+                "line {line}: field mac: device {} appears twice in the file; nothing was imported",
+                device.mac
+            ));
+        }
+        devices.push(device);
+    }
+    if devices.is_empty() {
+        return Err("the CSV file has a header but no devices".into());
+    }
+    Ok(devices)
+}
+
+struct Columns {
+    index: HashMap<&'static str, usize>,
+    settings: Vec<(usize, String)>,
+}
+
+impl Columns {
+    fn from_header(header: &[String]) -> Result<Columns, String> {
+        let mut index = HashMap::new();
+        let mut settings = Vec::new();
+        for (i, name) in header.iter().enumerate() {
+            if let Some(r) = RESERVED.iter().find(|r| **r == name) {
+                if index.insert(*r, i).is_some() {
+                    return Err(format!("header: column {name:?} appears twice"));
+                }
+            } else {
+                Settings::classify(name).map_err(|e| format!("header: column {}: {e}", i + 1))?;
+                settings.push((i, name.clone()));
+            }
+        }
+        for required in ["mac", "vendor", "model"] {
+            if !index.contains_key(required) {
+                return Err(format!(
+                    "header: the required column {required:?} is missing (expected mac,vendor,model,group,...)"
+                ));
+            }
+        }
+        Ok(Columns { index, settings })
+    }
+
+    fn cell<'r>(&self, record: &'r csv::StringRecord, name: &str) -> Option<&'r str> {
+        self.index.get(name).and_then(|&i| record.get(i)).filter(|v| !v.is_empty())
+    }
+
+    fn device(&self, record: &csv::StringRecord) -> Result<NewDevice, String> {
+        let required = |name: &str| self.cell(record, name).ok_or_else(|| format!("field {name}: empty"));
+        let mut settings = Settings::new();
+        for (i, key) in &self.settings {
+            if let Some(value) = record.get(*i).filter(|v| !v.is_empty()) {
+                settings.set(key, value).map_err(|e| format!("field {key}: {e}"))?;
+            }
+        }
+        let mac = required("mac")?;
+        validate_new_device(
+            mac,
+            required("vendor")?,
+            required("model")?,
+            self.cell(record, "group").map(String::from),
+            self.cell(record, "contact").map(String::from),
+            settings,
+        )
+        .map_err(|e| format!("device {mac}: {e}"))
+    }
+}

@@ -1,0 +1,116 @@
+//! Checks on what the admin API receives, before anything is written.
+
+use sipprov_model::{Mac, Settings};
+use sipprov_store::{DevicePatch, DeviceRecord, NewDevice};
+use sipprov_vendors::{registry, Vendor};
+
+use super::PatchDevice;
+
+/// Checks a group name: 1 to 64 letters, digits, `.`, `_` or `-`.
+pub fn group_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid group name {name:?}: use 1 to 64 letters, digits, '.', '_' or '-'"))
+    }
+}
+
+/// Finds a vendor by id, naming the known ones when it is unknown.
+pub fn vendor(id: &str) -> Result<&'static dyn Vendor, String> {
+    registry().get(id).ok_or_else(|| {
+        let known: Vec<_> = registry().vendors().iter().map(|v| v.id()).collect();
+        format!("unknown vendor {id:?}; known vendors: {}", known.join(", "))
+    })
+}
+
+/// Finds a model of a vendor, naming the known ones when it is unknown; returns the canonical name.
+pub fn model(vendor: &dyn Vendor, name: &str) -> Result<&'static str, String> {
+    vendor.model(name).map(|m| m.name).ok_or_else(|| {
+        let known: Vec<_> = vendor.models().iter().map(|m| m.name).collect();
+        if known.is_empty() {
+            return format!(
+                "unknown model {name:?}: {} devices are recognised but cannot be provisioned yet",
+                vendor.display_name()
+            );
+        }
+        format!("unknown model {name:?} for vendor {}; known models: {}", vendor.id(), known.join(", "))
+    })
+}
+
+/// Checks a SIP contact URI (where check-sync reaches the device).
+pub fn contact(uri: &str) -> Result<(), String> {
+    let lower = uri.to_ascii_lowercase();
+    let rest = lower.strip_prefix("sip:").or_else(|| lower.strip_prefix("sips:"));
+    match rest {
+        Some(r) if !r.is_empty() && !uri.contains(|c: char| c.is_whitespace() || c.is_control()) => Ok(()),
+        _ => Err(format!("invalid contact {uri:?}: expected a sip: or sips: URI such as sip:1001@192.0.2.10:5060")),
+    }
+}
+
+/// Validates everything about a device to add and returns it in canonical form.
+pub fn validate_new_device(
+    mac: &str,
+    vendor_id: &str,
+    model_name: &str,
+    group: Option<String>,
+    contact_uri: Option<String>,
+    settings: Settings,
+) -> Result<NewDevice, String> {
+    let mac: Mac = mac.parse().map_err(|e: sipprov_model::MacError| e.to_string())?;
+    if mac.is_placeholder() {
+        return Err(format!("MAC {mac} is a placeholder, not a device"));
+    }
+    let vendor = vendor(vendor_id)?;
+    let model = model(vendor, model_name)?;
+    let group = group.filter(|g| !g.is_empty());
+    if let Some(g) = &group {
+        group_name(g)?;
+    }
+    let contact_uri = contact_uri.filter(|c| !c.is_empty());
+    if let Some(c) = &contact_uri {
+        contact(c)?;
+    }
+    let settings = settings.validated().map_err(|e| e.to_string())?;
+    // An empty value means "remove" in a patch; on a new device it simply sets nothing.
+    let settings: Settings =
+        settings.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    vendor.validate_device(vendor.model(model).ok_or("model vanished")?, &settings)?;
+    Ok(NewDevice {
+        mac,
+        vendor: vendor.id().to_string(),
+        model: model.to_string(),
+        group,
+        contact: contact_uri,
+        settings,
+    })
+}
+
+/// Validates a device change against the device's current vendor and model.
+pub fn device_patch(current: &DeviceRecord, body: PatchDevice) -> Result<DevicePatch, String> {
+    let vendor_id = body.vendor.clone().unwrap_or_else(|| current.vendor.clone());
+    let vendor = vendor(&vendor_id)?;
+    let model_name = body.model.clone().unwrap_or_else(|| current.model.clone());
+    let model = model(vendor, &model_name)?;
+    if let Some(g) = body.group.as_deref().filter(|g| !g.is_empty()) {
+        group_name(g)?;
+    }
+    if let Some(c) = body.contact.as_deref().filter(|c| !c.is_empty()) {
+        contact(c)?;
+    }
+    let settings = body.settings.map(|s| s.validated().map_err(|e| e.to_string())).transpose()?;
+    let mut after = current.settings.clone();
+    if let Some(patch) = &settings {
+        after.apply(patch);
+    }
+    vendor.validate_device(vendor.model(model).ok_or("model vanished")?, &after)?;
+    Ok(DevicePatch {
+        vendor: body.vendor.as_ref().map(|_| vendor.id().to_string()),
+        model: (body.model.is_some() || body.vendor.is_some()).then(|| model.to_string()),
+        group: body.group.map(|g| Some(g).filter(|g| !g.is_empty())),
+        contact: body.contact.map(|c| Some(c).filter(|c| !c.is_empty())),
+        settings,
+    })
+}

@@ -1,0 +1,106 @@
+//! The in-memory copy of the inventory, so serving a phone touches no database.
+//!
+//! The store stays the source of truth: the admin API writes there first and
+//! only then updates this copy, so a failed write changes nothing here.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use sipprov_model::{Mac, Settings};
+use sipprov_store::{DeviceRecord, Store, StoreError};
+
+/// Devices, group settings and global settings, as last written to the store.
+#[derive(Default)]
+pub struct Inventory {
+    devices: RwLock<HashMap<Mac, Arc<DeviceRecord>>>,
+    groups: RwLock<HashMap<String, Settings>>,
+    global: RwLock<Settings>,
+}
+
+// A poisoned lock only means a panic happened while it was held; the map itself
+// is still consistent (every update is a single insert or remove), so keep going.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Inventory {
+    /// Loads everything from the store.
+    pub async fn load(store: &Store) -> Result<Inventory, StoreError> {
+        let devices = store.list_devices().await?;
+        let groups = store.list_groups().await?;
+        let global = store.global_settings().await?;
+        Ok(Inventory {
+            devices: RwLock::new(devices.into_iter().map(|d| (d.mac, Arc::new(d))).collect()),
+            groups: RwLock::new(groups.into_iter().map(|g| (g.name, g.settings)).collect()),
+            global: RwLock::new(global),
+        })
+    }
+
+    /// One device.
+    pub fn device(&self, mac: Mac) -> Option<Arc<DeviceRecord>> {
+        read(&self.devices).get(&mac).cloned()
+    }
+
+    /// Whether a device exists.
+    pub fn contains(&self, mac: Mac) -> bool {
+        read(&self.devices).contains_key(&mac)
+    }
+
+    /// Number of devices.
+    pub fn len(&self) -> usize {
+        read(&self.devices).len()
+    }
+
+    /// True when there are no devices.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Replaces (or adds) a device.
+    pub fn put_device(&self, device: DeviceRecord) {
+        write(&self.devices).insert(device.mac, Arc::new(device));
+    }
+
+    /// Forgets a device.
+    pub fn remove_device(&self, mac: Mac) {
+        write(&self.devices).remove(&mac);
+    }
+
+    /// Replaces a group's settings.
+    pub fn put_group(&self, name: &str, settings: Settings) {
+        write(&self.groups).insert(name.to_string(), settings);
+    }
+
+    /// Makes sure a group exists (devices may name a group before it has settings).
+    pub fn ensure_group(&self, name: &str) {
+        write(&self.groups).entry(name.to_string()).or_default();
+    }
+
+    /// Replaces the global settings.
+    pub fn set_global(&self, settings: Settings) {
+        *write(&self.global) = settings;
+    }
+
+    /// The global settings.
+    pub fn global(&self) -> Settings {
+        read(&self.global).clone()
+    }
+
+    /// A group's settings, if the group exists.
+    pub fn group(&self, name: &str) -> Option<Settings> {
+        read(&self.groups).get(name).cloned()
+    }
+
+    /// What a device's templates see: global, then its group, then its own settings.
+    pub fn merged_settings(&self, device: &DeviceRecord) -> Settings {
+        let global = read(&self.global);
+        let groups = read(&self.groups);
+        let empty = Settings::new();
+        let group = device.group.as_deref().and_then(|g| groups.get(g)).unwrap_or(&empty);
+        Settings::merged([&*global, group, &device.settings])
+    }
+}

@@ -1,0 +1,57 @@
+//! Counters exposed in Prometheus text format at `/metrics` on the admin listener.
+//!
+//! A handful of atomics, rendered by hand: cheaper on the hot path than a
+//! metrics facade, and enough for what operators graph.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Server-wide counters.
+#[derive(Default)]
+pub struct Metrics {
+    pub http_served: AtomicU64,
+    pub http_not_modified: AtomicU64,
+    pub http_unknown_device: AtomicU64,
+    pub http_bad_path: AtomicU64,
+    pub http_refused: AtomicU64,
+    pub http_render_errors: AtomicU64,
+    pub renders: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub fetch_records_dropped: AtomicU64,
+}
+
+impl Metrics {
+    /// Adds one to a counter.
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Renders every counter in Prometheus text exposition format.
+    pub fn render(&self, devices: usize) -> String {
+        let mut out = String::new();
+        let counters: [(&str, &str, &AtomicU64); 9] = [
+            ("sipprov_http_files_served_total", "Config files served with 200", &self.http_served),
+            ("sipprov_http_not_modified_total", "Conditional requests answered 304", &self.http_not_modified),
+            ("sipprov_http_unknown_device_total", "Requests for unknown devices (404)", &self.http_unknown_device),
+            ("sipprov_http_bad_path_total", "Malformed or suspicious paths refused", &self.http_bad_path),
+            ("sipprov_http_refused_total", "Requests refused (User-Agent/MAC mismatch)", &self.http_refused),
+            ("sipprov_http_render_errors_total", "Renders that failed (template errors)", &self.http_render_errors),
+            ("sipprov_renders_total", "Files rendered from templates", &self.renders),
+            ("sipprov_render_cache_hits_total", "Files served from the render cache", &self.cache_hits),
+            (
+                "sipprov_fetch_records_dropped_total",
+                "Fetch records dropped under overload",
+                &self.fetch_records_dropped,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ =
+                writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sipprov_devices Devices in the inventory\n# TYPE sipprov_devices gauge\nsipprov_devices {devices}"
+        );
+        out
+    }
+}

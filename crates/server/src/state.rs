@@ -1,0 +1,240 @@
+//! The state every handler shares, and the one path from a request to bytes.
+//!
+//! [`AppState::resolve`] turns a requested file name plus what the User-Agent
+//! says into a device file or a model-scoped common file; [`AppState::served`]
+//! returns it from the cache or renders it. The admin API's `render` uses the
+//! same functions, so what it prints is exactly what a phone receives.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sipprov_model::{Mac, Settings};
+use sipprov_store::{DeviceRecord, Store};
+use sipprov_vendors::{registry, FileScope, FileSpec, ModelInfo, RenderContext, Renderer, UserAgentInfo, Vendor};
+
+use crate::cache::{content_hash, model_key, RenderCache, Served, MODEL_SCOPE_MAC};
+use crate::config::ServerConfig;
+use crate::fetchlog::{FetchLog, Record};
+use crate::inventory::Inventory;
+use crate::metrics::Metrics;
+use crate::ServerError;
+
+/// Shared server state.
+pub struct AppState {
+    pub store: Store,
+    pub inventory: Inventory,
+    pub renderer: Renderer,
+    pub cache: RenderCache,
+    pub fetchlog: FetchLog,
+    pub metrics: Arc<Metrics>,
+    pub api_token: String,
+    pub config: ServerConfig,
+}
+
+/// What a request names.
+pub enum Resolved {
+    /// One of a known device's files.
+    Device { device: Arc<DeviceRecord>, spec: FileSpec },
+    /// A common file for a model, rendered from global settings only.
+    Model { vendor: &'static dyn Vendor, model: &'static ModelInfo, spec: FileSpec, device: Option<Arc<DeviceRecord>> },
+}
+
+/// Why a request gets no file.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Nothing by that name for this requester: a plain 404.
+    NotFound,
+    /// The User-Agent's MAC contradicts the MAC in the path.
+    MacMismatch { path: Mac, user_agent: Mac },
+}
+
+/// Why a device, vendor or model in the inventory cannot be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderFailure {
+    #[error("device {mac} names vendor {vendor:?}, which this server does not know")]
+    UnknownVendor { mac: Mac, vendor: String },
+    #[error("device {mac} names model {model:?}, which vendor {vendor} does not know")]
+    UnknownModel { mac: Mac, vendor: String, model: String },
+    #[error("{0}")]
+    Template(String),
+}
+
+impl AppState {
+    /// Opens the store, loads the inventory and starts the background writer.
+    pub async fn open(config: &ServerConfig) -> Result<Arc<AppState>, ServerError> {
+        let dir_err = |source| ServerError::DataDir { path: config.data_dir.display().to_string(), source };
+        std::fs::create_dir_all(config.template_dir()).map_err(dir_err)?;
+        let api_token = crate::token::load_or_create(&config.data_dir).map_err(dir_err)?;
+        let store = Store::open(&config.database_url()).await?;
+        let inventory = Inventory::load(&store).await?;
+        let cache = RenderCache::new(store.rendered_states().await?);
+        let metrics = Arc::new(Metrics::default());
+        let fetchlog = FetchLog::spawn(store.clone(), metrics.clone());
+        tracing::info!(devices = inventory.len(), "inventory loaded");
+        Ok(Arc::new(AppState {
+            renderer: Renderer::new(Some(config.template_dir())),
+            store,
+            inventory,
+            cache,
+            fetchlog,
+            metrics,
+            api_token,
+            config: config.clone(),
+        }))
+    }
+
+    /// Finds what a request for `file_name` names, given what its User-Agent says.
+    pub fn resolve(&self, file_name: &str, ua: Option<&UserAgentInfo>) -> Result<Resolved, Refusal> {
+        let ua_vendor = ua.and_then(|u| registry().get(u.vendor));
+        let path_mac = ua_vendor
+            .and_then(|v| v.mac_in_file_name(file_name))
+            .or_else(|| registry().vendors().iter().find_map(|v| v.mac_in_file_name(file_name)));
+        let ua_mac = ua.and_then(|u| u.mac);
+        if let Some(mac) = path_mac {
+            if let Some(ua_mac) = ua_mac.filter(|m| *m != mac) {
+                return Err(Refusal::MacMismatch { path: mac, user_agent: ua_mac });
+            }
+            let device = self.inventory.device(mac).ok_or(Refusal::NotFound)?;
+            return self.device_file(device, file_name);
+        }
+        if let Some(device) = ua_mac.and_then(|m| self.inventory.device(m)) {
+            if let Ok(found) = self.device_file(device, file_name) {
+                return Ok(found);
+            }
+        }
+        let ua_model = ua.and_then(|u| u.model.as_deref());
+        let candidates = ua_vendor.into_iter().chain(registry().vendors().iter().copied());
+        for vendor in candidates {
+            if let Some((model, spec)) = vendor.model_file(file_name, ua_model) {
+                let device = ua_mac.and_then(|m| self.inventory.device(m));
+                return Ok(Resolved::Model { vendor, model, spec, device });
+            }
+        }
+        Err(Refusal::NotFound)
+    }
+
+    fn device_file(&self, device: Arc<DeviceRecord>, file_name: &str) -> Result<Resolved, Refusal> {
+        let (vendor, model) = vendor_model(&device).map_err(|_| Refusal::NotFound)?;
+        let spec = vendor
+            .device_files(model, device.mac)
+            .into_iter()
+            .find(|f| f.matches(file_name))
+            .ok_or(Refusal::NotFound)?;
+        if matches!(spec.scope, FileScope::Model) {
+            return Ok(Resolved::Model { vendor, model, spec, device: Some(device) });
+        }
+        Ok(Resolved::Device { device, spec })
+    }
+
+    /// The bytes for a resolved request, from the cache or freshly rendered.
+    pub fn served(&self, resolved: &Resolved, requested: &str) -> Result<Arc<Served>, RenderFailure> {
+        let requested = requested.to_ascii_lowercase();
+        match resolved {
+            Resolved::Device { device, spec } => {
+                if let Some(hit) = self.cache.device_file(device.mac, &requested) {
+                    Metrics::inc(&self.metrics.cache_hits);
+                    return Ok(hit);
+                }
+                let generation = self.cache.generation();
+                let served = self.render_device_file(device, spec)?;
+                self.cache.insert_device_file(generation, device.mac, requested, served.clone());
+                Ok(served)
+            }
+            Resolved::Model { vendor, model, spec, .. } => {
+                let key = model_key(vendor.id(), model.name, &spec.name);
+                if let Some(hit) = self.cache.model_file(&key) {
+                    Metrics::inc(&self.metrics.cache_hits);
+                    return Ok(hit);
+                }
+                let generation = self.cache.generation();
+                let settings = self.inventory.global();
+                let ctx = RenderContext { vendor: *vendor, model, mac: None, settings: &settings };
+                let served = self.finish_render(&ctx, spec, MODEL_SCOPE_MAC, &key)?;
+                self.cache.insert_model_file(generation, key, served.clone());
+                Ok(served)
+            }
+        }
+    }
+
+    /// Renders one of a device's files, bypassing the cache.
+    pub fn render_device_file(&self, device: &DeviceRecord, spec: &FileSpec) -> Result<Arc<Served>, RenderFailure> {
+        let (vendor, model) = vendor_model(device)?;
+        let settings = self.inventory.merged_settings(device);
+        let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings };
+        self.finish_render(&ctx, spec, device.mac, &spec.name)
+    }
+
+    fn finish_render(
+        &self,
+        ctx: &RenderContext<'_>,
+        spec: &FileSpec,
+        mac: Mac,
+        state_key: &str,
+    ) -> Result<Arc<Served>, RenderFailure> {
+        Metrics::inc(&self.metrics.renders);
+        let bytes = self.renderer.render(ctx, spec).map_err(|e| RenderFailure::Template(e.to_string()))?;
+        let hash = content_hash(&bytes);
+        let (changed_at, new_state) = self.cache.note_content(mac, state_key, &hash, sipprov_store::now_ms());
+        if let Some(state) = new_state {
+            self.fetchlog.record(Record::Rendered(state));
+        }
+        Ok(Arc::new(Served::new(spec.name.clone(), bytes, spec.content_type, hash, changed_at)))
+    }
+
+    /// The files a device is served, for listings and `render`.
+    pub fn device_files(&self, device: &DeviceRecord) -> Result<Vec<FileSpec>, RenderFailure> {
+        let (vendor, model) = vendor_model(device)?;
+        Ok(vendor.device_files(model, device.mac))
+    }
+
+    /// Settings changed for one device.
+    pub fn device_changed(&self, device: DeviceRecord) {
+        let mac = device.mac;
+        if let Some(group) = &device.group {
+            self.inventory.ensure_group(group);
+        }
+        self.inventory.put_device(device);
+        self.cache.invalidate_device(mac);
+    }
+
+    /// A group's settings changed.
+    pub fn group_changed(&self, name: &str, settings: Settings) {
+        self.inventory.put_group(name, settings);
+        self.cache.invalidate_all();
+    }
+
+    /// The global settings changed.
+    pub fn global_changed(&self, settings: Settings) {
+        self.inventory.set_global(settings);
+        self.cache.invalidate_all();
+    }
+
+    /// Polls the template override directory; an edit drops the render cache.
+    pub async fn watch_templates(self: Arc<Self>) -> Result<(), ServerError> {
+        let mut last = self.renderer.overrides_fingerprint();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let now = self.renderer.overrides_fingerprint();
+            if now != last {
+                last = now;
+                self.renderer.reload();
+                self.cache.invalidate_all();
+                tracing::info!(dir = %self.config.template_dir().display(), "template overrides changed; render cache cleared");
+            }
+        }
+    }
+}
+
+/// The vendor and model a stored device names.
+pub fn vendor_model(device: &DeviceRecord) -> Result<(&'static dyn Vendor, &'static ModelInfo), RenderFailure> {
+    let vendor = registry()
+        .get(&device.vendor)
+        .ok_or_else(|| RenderFailure::UnknownVendor { mac: device.mac, vendor: device.vendor.clone() })?;
+    let model = vendor.model(&device.model).ok_or_else(|| RenderFailure::UnknownModel {
+        mac: device.mac,
+        vendor: device.vendor.clone(),
+        model: device.model.clone(),
+    })?;
+    Ok((vendor, model))
+}

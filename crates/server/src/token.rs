@@ -1,0 +1,31 @@
+//! The admin API bearer token: created on first start, readable only by its owner.
+
+use std::io::Write;
+use std::path::Path;
+
+/// Name of the token file inside the data directory.
+pub const TOKEN_FILE: &str = "api-token";
+
+/// Reads the token from the data directory, creating a random one (mode 0600) if absent.
+pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join(TOKEN_FILE);
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let token = existing.trim().to_string();
+        if token.len() >= 32 {
+            return Ok(token);
+        }
+    }
+    let bytes: [u8; 32] = rand::random();
+    let token = hex::encode(bytes);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&path)?;
+    file.write_all(token.as_bytes())?;
+    file.write_all(b"\n")?;
+    Ok(token)
+}

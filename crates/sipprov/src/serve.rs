@@ -1,0 +1,73 @@
+//! `sipprov serve`: configuration (file, then flags), logging, and the server's life.
+
+use sipprov_server::ServerConfig;
+
+use crate::cli::{LogFormat, ServeArgs};
+
+/// Builds the configuration: defaults, then the TOML file, then flags.
+pub fn config(args: &ServeArgs) -> Result<ServerConfig, String> {
+    let mut cfg = match &args.config {
+        Some(path) => ServerConfig::from_file(path)?,
+        None => ServerConfig::default(),
+    };
+    if let Some(d) = &args.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    if let Some(a) = args.http_listen {
+        cfg.http.listen = a;
+    }
+    if let Some(a) = args.api_listen {
+        cfg.api.listen = a;
+    }
+    if let Some(a) = args.sip_listen {
+        cfg.sip.listen = a;
+    }
+    if let Some(url) = &args.database_url {
+        cfg.database_url = Some(url.clone());
+    }
+    Ok(cfg)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIPPROV_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Runs the server until it fails or is interrupted.
+pub async fn run(args: ServeArgs) -> Result<(), String> {
+    let cfg = config(&args)?;
+    init_logging(args.log_format);
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
+    let running = sipprov_server::start(cfg).await.map_err(|e| e.to_string())?;
+    tokio::select! {
+        result = running.wait() => result.map_err(|e| e.to_string()),
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,193 @@
+//! Test harness: the real `sipprov` binary on ephemeral ports, driven by its own CLI and by curl.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `sipprov serve` in a temporary data directory, killed on drop.
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub http: String,
+    pub api: String,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sipprov")
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut server = TestServer { dir, child: None, http: String::new(), api: String::new() };
+        server.spawn(&[]);
+        server
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts (or restarts) the server process with extra arguments.
+    pub fn spawn(&mut self, extra: &[&str]) {
+        let listening = self.data_dir().join("listening.json");
+        let _ = std::fs::remove_file(&listening);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir().join("server.log"))
+            .expect("log file");
+        let child = Command::new(bin())
+            .args(["serve", "--data-dir"])
+            .arg(self.data_dir())
+            .args(["--http-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--sip-listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("SIPPROV_LOG", "debug,sqlx=warn,hyper=info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn sipprov serve");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&listening) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                    self.http = v["http"].as_str().unwrap().to_string();
+                    self.api = v["api"].as_str().unwrap().to_string();
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("server exited early ({status}); log:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "server did not start; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("server.log")).unwrap_or_default()
+    }
+
+    /// Runs a client command against this server.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin())
+            .args(args)
+            .arg("--api")
+            .arg(format!("http://{}", self.api))
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .env_remove("SIPPROV_TOKEN")
+            .output()
+            .expect("run sipprov")
+    }
+
+    /// Runs a client command that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "sipprov {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Runs a client command that must fail; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(!out.status.success(), "sipprov {args:?} should have failed: {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Fetches a path the way a phone does, with curl.
+    pub fn fetch(&self, path: &str, user_agent: &str, headers: &[&str]) -> Fetched {
+        curl(&format!("http://{}{}", self.http, path), user_agent, headers)
+    }
+
+    pub fn render(&self, mac: &str, file: Option<&str>) -> Vec<u8> {
+        let mut args = vec!["render", mac];
+        args.extend(file);
+        let out = self.cli(&args);
+        assert!(out.status.success(), "render failed: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args)).expect("JSON output")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What curl saw.
+#[derive(Debug)]
+pub struct Fetched {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Fetched {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One GET with curl: `-A` sets the User-Agent exactly as a phone sends it.
+pub fn curl(url: &str, user_agent: &str, headers: &[&str]) -> Fetched {
+    let dir = tempfile::tempdir().unwrap();
+    let (body, head) = (dir.path().join("body"), dir.path().join("head"));
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "10", "-A", user_agent, "-o"]).arg(&body).arg("-D").arg(&head);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(url).output().expect("curl is installed");
+    assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
+    parse_curl(&std::fs::read_to_string(head).unwrap(), std::fs::read(body).unwrap_or_default())
+}
+
+fn parse_curl(head: &str, body: Vec<u8>) -> Fetched {
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+    Fetched { status, headers, body }
+}
+
+/// Writes a file into a directory, creating parents.
+pub fn write(path: PathBuf, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// Polls until `f` holds or the timeout passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}

@@ -1,0 +1,369 @@
+//! End to end: the server on ephemeral ports, managed by its CLI, fetched by curl as each vendor's phone would.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{eventually, write, TestServer};
+
+const YEALINK_UA: &str = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc";
+const GIGASET_UA: &str = "Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80E0D605";
+const AUDC_PHONE_UA: &str = "AUDC-IPPhone/2.2.8.61 (440HDG-Rev0; 00908F602AAC)";
+const AUDC_MP_UA: &str = "Mozilla/4.0 (compatible; AudioCodes; MP-118;6.60.200.001;00908F1DD0D3;1)";
+
+fn add_yealink(s: &TestServer) {
+    s.ok(&[
+        "device",
+        "add",
+        "00:15:65:AA:BB:CC",
+        "--vendor",
+        "yealink",
+        "--model",
+        "T46S",
+        "--group",
+        "sales",
+        "--set",
+        "line.1.username=1001",
+        "--set",
+        "line.1.password=s3cret-yl",
+        "--set",
+        "line.1.registrar=pbx.example.com",
+        "--set",
+        "line.1.display_name=Alice",
+    ]);
+}
+
+#[test]
+fn yealink_phone_gets_common_and_mac_files() {
+    let s = TestServer::start();
+    add_yealink(&s);
+    s.ok(&["settings", "set", "provisioning.url=http://prov.example.com/", "time.ntp_server=pool.ntp.org"]);
+
+    let mac_file = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]);
+    assert_eq!(mac_file.status, 200, "{}", s.log());
+    let text = mac_file.text();
+    assert!(text.starts_with("#!version:1.0.0.1\n"), "{text}");
+    assert!(text.contains("1001") && text.contains("pbx.example.com") && text.contains("s3cret-yl"), "{text}");
+    assert_eq!(mac_file.body, s.render("001565aabbcc", None), "render prints exactly what the phone gets");
+
+    let common = s.fetch("/y000000000066.cfg", YEALINK_UA, &[]);
+    assert_eq!(common.status, 200);
+    assert!(common.text().starts_with("#!version:1.0.0.1\n"));
+    assert!(!common.text().contains("s3cret-yl"), "the common file must hold no secrets");
+    assert!(common.text().contains("http://prov.example.com/"), "{}", common.text());
+
+    // A phone pointed at a sub-directory works too; the MAC may be in any case.
+    assert_eq!(s.fetch("/yealink/001565AABBCC.cfg", YEALINK_UA, &[]).body, mac_file.body);
+}
+
+#[test]
+fn gigaset_and_audiocodes_phones_get_their_formats() {
+    let s = TestServer::start();
+    s.ok(&[
+        "device",
+        "add",
+        "7c2f80e0d605",
+        "--vendor",
+        "gigaset",
+        "--model",
+        "N870",
+        "--set",
+        "line.1.username=2001",
+        "--set",
+        "line.1.display_name=Bob & \"Co\"",
+        "--set",
+        "sip.notify_reboot=1",
+    ]);
+    let xml = s.fetch("/7C2F80E0D605.xml", GIGASET_UA, &[]);
+    assert_eq!(xml.status, 200, "{}", s.log());
+    let text = xml.text();
+    assert!(text.contains("<provisioning version=\"1.1\" productID=\"e2\">"), "{text}");
+    assert!(text.contains("SystemSettings.global.CheckSyncRebootEnabled"), "{text}");
+    assert!(text.contains("Bob &amp; &quot;Co&quot;") || text.contains("Bob &amp; &#34;Co&#34;"), "{text}");
+    // Pointed at the base URL, the N870 asks for provisioning.xml and is known by its User-Agent.
+    assert_eq!(s.fetch("/provisioning.xml", GIGASET_UA, &[]).body, xml.body);
+
+    s.ok(&[
+        "device",
+        "add",
+        "00908F602AAC",
+        "--vendor",
+        "audiocodes",
+        "--model",
+        "440HD",
+        "--set",
+        "line.1.username=3001",
+    ]);
+    let cfg = s.fetch("/00908F602AAC.cfg", AUDC_PHONE_UA, &[]);
+    assert_eq!(cfg.status, 200);
+    assert!(cfg.text().contains("3001"), "{}", cfg.text());
+
+    s.ok(&[
+        "device",
+        "add",
+        "00908F1DD0D3",
+        "--vendor",
+        "audiocodes",
+        "--model",
+        "MP-118",
+        "--set",
+        "line.1.username=4001",
+    ]);
+    let ini = s.fetch("/00908F1DD0D3.ini", AUDC_MP_UA, &[]);
+    assert_eq!(ini.status, 200, "{}", s.log());
+    assert!(ini.text().contains("EnableSIPRemoteReset"), "{}", ini.text());
+    assert!(ini.text().ends_with('\n'));
+}
+
+#[test]
+fn conditional_requests_and_etag_follow_changes() {
+    let s = TestServer::start();
+    add_yealink(&s);
+    let first = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]);
+    let etag = first.header("etag").unwrap().to_string();
+    let last_modified = first.header("last-modified").unwrap().to_string();
+    assert!(etag.starts_with('"') && !etag.starts_with("W/"), "a strong ETag: {etag}");
+
+    let again = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]);
+    assert_eq!(again.body, first.body, "byte-stable");
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+
+    let inm = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[&format!("If-None-Match: {etag}")]);
+    assert_eq!(inm.status, 304);
+    assert!(inm.body.is_empty());
+    let ims = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[&format!("If-Modified-Since: {last_modified}")]);
+    assert_eq!(ims.status, 304);
+    // The AudioCodes lenient date form, far in the future: not modified since.
+    let lenient = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &["If-Modified-Since: Mon, 1 January 2035 19:43:31 GMT"]);
+    assert_eq!(lenient.status, 304);
+    let old = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &["If-Modified-Since: Mon, 1 January 2001 19:43:31 GMT"]);
+    assert_eq!(old.status, 200);
+
+    s.ok(&["device", "set", "001565aabbcc", "line.1.display_name=Alice Smith"]);
+    let changed = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[&format!("If-None-Match: {etag}")]);
+    assert_eq!(changed.status, 200, "a change invalidates the cache");
+    assert_ne!(changed.header("etag"), Some(etag.as_str()));
+    assert!(changed.text().contains("Alice Smith"));
+
+    // A group change reaches the device's file too.
+    s.ok(&["group", "set", "sales", "time.ntp_server=ntp.example.org"]);
+    let grouped = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]);
+    assert_ne!(grouped.header("etag"), changed.header("etag"));
+    assert!(grouped.text().contains("ntp.example.org"), "{}", grouped.text());
+}
+
+#[test]
+fn restart_keeps_etag_and_last_modified() {
+    let mut s = TestServer::start();
+    add_yealink(&s);
+    let before = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]);
+    std::thread::sleep(Duration::from_millis(600)); // let the writer persist the change time
+    s.stop();
+    std::thread::sleep(Duration::from_millis(1100));
+    s.spawn(&[]);
+    let after = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]);
+    assert_eq!(after.body, before.body);
+    assert_eq!(after.header("etag"), before.header("etag"));
+    assert_eq!(after.header("last-modified"), before.header("last-modified"), "Last-Modified is when content changed");
+}
+
+#[test]
+fn unknown_devices_mismatches_and_odd_paths_get_nothing() {
+    let s = TestServer::start();
+    add_yealink(&s);
+    let unknown = s.fetch("/001565000001.cfg", "Yealink SIP-T46S 66.86.0.15 00:15:65:00:00:01", &[]);
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.body.is_empty(), "404 without detail");
+
+    let mismatch = s.fetch("/001565aabbcc.cfg", "Yealink SIP-T46S 66.86.0.15 00:15:65:00:00:99", &[]);
+    assert_eq!(mismatch.status, 403);
+    assert!(s.log().contains("contradicts"), "the refusal is logged");
+    let log = s.ok(&["device", "log", "001565aabbcc"]);
+    assert!(log.contains("refused"), "{log}");
+
+    for path in ["/../../etc/passwd", "/%2e%2e/etc/passwd", "/.git/config", &format!("/{}", "a".repeat(400))] {
+        let r = s.fetch(path, YEALINK_UA, &[]);
+        assert!(r.status == 400 || r.status == 404, "{path}: {}", r.status);
+        assert!(r.body.is_empty());
+    }
+    assert!(s.log().contains("refused odd request path"));
+}
+
+#[test]
+fn fetches_are_recorded_on_the_device() {
+    let s = TestServer::start();
+    add_yealink(&s);
+    let served = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]);
+    let show = s.json(&["device", "show", "001565aabbcc", "--json"]);
+    let last = &show["last_fetch"];
+    assert_eq!(last["ip"], "127.0.0.1");
+    assert_eq!(last["reported_model"], "T46S");
+    assert_eq!(last["reported_firmware"], "66.86.0.15");
+    assert_eq!(last["file"], "001565aabbcc.cfg");
+    let etag = served.header("etag").unwrap().trim_matches('"');
+    assert!(last["hash"].as_str().unwrap().starts_with(etag));
+    let text = s.ok(&["device", "show", "001565aabbcc"]);
+    assert!(text.contains("66.86.0.15") && text.contains("127.0.0.1"), "{text}");
+    let log = s.ok(&["device", "log", "001565aabbcc"]);
+    assert!(log.contains("fetch"), "{log}");
+}
+
+#[test]
+fn listings_never_show_secrets() {
+    let s = TestServer::start();
+    add_yealink(&s);
+    s.ok(&["settings", "set", "admin.password=adm1n-secret"]);
+    for args in [
+        &["device", "list", "--json"][..],
+        &["device", "show", "001565aabbcc"],
+        &["device", "show", "001565aabbcc", "--json"],
+        &["settings", "show"],
+        &["group", "show", "sales"],
+    ] {
+        let out = s.ok(args);
+        assert!(!out.contains("s3cret-yl") && !out.contains("adm1n-secret"), "{args:?} leaked: {out}");
+    }
+    s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]);
+    assert!(!s.log().contains("s3cret-yl") && !s.log().contains("adm1n-secret"));
+}
+
+#[test]
+fn bad_input_is_refused_with_a_named_reason() {
+    let s = TestServer::start();
+    assert!(s
+        .fails(&["device", "add", "00:15:65:aa:bb", "--vendor", "yealink", "--model", "T46S"])
+        .contains("invalid MAC"));
+    assert!(s
+        .fails(&["device", "add", "001565aabbcc", "--vendor", "acme", "--model", "T46S"])
+        .contains("unknown vendor \"acme\""));
+    assert!(s
+        .fails(&["device", "add", "001565aabbcc", "--vendor", "yealink", "--model", "Z99"])
+        .contains("unknown model \"Z99\""));
+    let e = s.fails(&[
+        "device",
+        "add",
+        "001565aabbcc",
+        "--vendor",
+        "yealink",
+        "--model",
+        "T46S",
+        "--set",
+        "line.1.port=99999",
+    ]);
+    assert!(e.contains("line.1.port"), "{e}");
+    add_yealink(&s);
+    assert!(s
+        .fails(&["device", "add", "001565aabbcc", "--vendor", "yealink", "--model", "T46S"])
+        .contains("already exists"));
+    assert!(s
+        .fails(&["device", "set", "001565aabbcc", "line.1.transport=carrier-pigeon"])
+        .contains("line.1.transport"));
+    assert!(s.fails(&["device", "show", "001565000042"]).contains("not found"));
+}
+
+#[test]
+fn csv_import_is_all_or_nothing() {
+    let s = TestServer::start();
+    let bad = s.data_dir().join("bad.csv");
+    write(
+        bad.clone(),
+        "mac,vendor,model,group,line.1.username,line.1.port\n\
+         001565000001,yealink,T46S,sales,1001,5060\n\
+         001565000002,yealink,T46S,sales,1002,notaport\n",
+    );
+    let e = s.fails(&["device", "import", bad.to_str().unwrap()]);
+    assert!(e.contains("line 3") && e.contains("line.1.port"), "{e}");
+    assert_eq!(s.json(&["device", "list", "--json"]).as_array().unwrap().len(), 0, "nothing imported");
+
+    let good = s.data_dir().join("good.csv");
+    let mut text = String::from("mac,vendor,model,group,line.1.username\n");
+    for i in 1..=50 {
+        text.push_str(&format!("00:15:65:00:01:{i:02x},yealink,T46S,floor{},{}\n", i % 3, 1000 + i));
+    }
+    write(good.clone(), &text);
+    assert!(s.ok(&["device", "import", good.to_str().unwrap()]).contains("imported 50"));
+    assert_eq!(s.json(&["device", "list", "--json"]).as_array().unwrap().len(), 50);
+    let r = s.fetch("/001565000132.cfg", "Yealink SIP-T46S 66.86.0.15 00:15:65:00:01:32", &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("1050"));
+    // Importing again conflicts and changes nothing.
+    assert!(s.fails(&["device", "import", good.to_str().unwrap()]).contains("already exists"));
+}
+
+#[test]
+fn template_overrides_apply_live_and_errors_name_file_and_line() {
+    let s = TestServer::start();
+    add_yealink(&s);
+    let original = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]).body;
+    let template = yealink_device_template();
+    let path = s.data_dir().join("templates").join(&template);
+    write(
+        path.clone(),
+        "#!version:1.0.0.1\n# site override\naccount.1.user_name = {{ settings[\"line.1.username\"] }}\n",
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || s
+            .fetch("/001565aabbcc.cfg", YEALINK_UA, &[])
+            .text()
+            .contains("# site override")),
+        "override not picked up; log:\n{}",
+        s.log()
+    );
+    write(path.clone(), "#!version:1.0.0.1\n\n{{ no_such_variable }}\n");
+    assert!(eventually(Duration::from_secs(10), || s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]).status == 500));
+    let r = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]);
+    assert!(r.body.is_empty(), "never a half-rendered file");
+    let e = s.fails(&["render", "001565aabbcc"]);
+    assert!(e.contains(&template) && e.contains("line 3"), "{e}");
+    std::fs::remove_file(path).unwrap();
+    assert!(eventually(Duration::from_secs(10), || s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]).body == original));
+}
+
+/// The per-device Yealink template's name, as the vendors crate ships it.
+fn yealink_device_template() -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../vendors/templates/yealink");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("mac") || n.contains("device"))
+        .collect();
+    names.sort();
+    format!("yealink/{}", names.first().expect("a per-device yealink template"))
+}
+
+#[test]
+fn config_file_and_flags() {
+    let mut s = TestServer::start();
+    s.stop();
+    let cfg = s.data_dir().join("sipprov.toml");
+    write(cfg.clone(), "[http]\nlisten = \"127.0.0.1:1\"\n[api]\nlisten = \"127.0.0.1:0\"\n");
+    // The flag wins over the file's unusable port 1.
+    s.spawn(&["--config", cfg.to_str().unwrap()]);
+    assert_ne!(s.http, "127.0.0.1:1");
+    s.stop();
+    write(cfg.clone(), "[http]\nlisen = \"127.0.0.1:0\"\n");
+    let out = std::process::Command::new(common::bin())
+        .args(["serve", "--config", cfg.to_str().unwrap(), "--data-dir", s.data_dir().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lisen"), "an unknown key is named");
+}
+
+#[test]
+fn the_api_requires_its_token() {
+    let s = TestServer::start();
+    let r = common::curl(&format!("http://{}/api/v1/devices", s.api), "curl", &[]);
+    assert_eq!(r.status, 401);
+    let r = common::curl(&format!("http://{}/api/v1/devices", s.api), "curl", &["Authorization: Bearer wrong"]);
+    assert_eq!(r.status, 401);
+    let out = std::process::Command::new(common::bin())
+        .args(["device", "list", "--api", &format!("http://{}", s.api), "--data-dir", "/nonexistent"])
+        .env_remove("SIPPROV_TOKEN")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SIPPROV_TOKEN"));
+    let metrics = common::curl(&format!("http://{}/metrics", s.api), "curl", &[]);
+    assert!(metrics.text().contains("sipprov_devices 0"));
+}
