@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Benchmark: GET /<mac>.cfg throughput of sipprov against nginx serving the same
+# rendered bytes from disk, in one run on this machine; then peak RSS and
+# start-up time with 100,000 devices. Prints a Markdown report on stdout.
+#
+#   bash bench/http.sh [DEVICES=10000] [BIG=100000] [SECONDS=10]
+#
+# Needs: nginx, wrk, curl, python3 (bash scripts/test-deps.sh installs them).
+# Loopback only; every loop is bounded in count and time.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+devices=${1:-10000}
+big=${2:-100000}
+secs=${3:-10}
+work=$(mktemp -d /tmp/sipprov-bench.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true' EXIT
+cd "$root"
+cargo build --release --locked -q -p sipprov
+bin="$root/target/release/sipprov"
+
+start_server() { # data-dir → sets PID, HTTP, API; prints start-up seconds
+  rm -f "$1/listening.json"
+  local t0; t0=$(date +%s.%N)
+  SIPPROV_LOG=warn "$bin" serve --data-dir "$1" --http-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
+    --sip-listen 127.0.0.1:0 2>>"$1/server.log" &
+  PID=$!
+  for _ in $(seq 1 600); do [ -s "$1/listening.json" ] && break; sleep 0.05; done
+  local t1; t1=$(date +%s.%N)
+  HTTP=$(python3 -c "import json,sys;print(json.load(open('$1/listening.json'))['http'])")
+  API=$(python3 -c "import json,sys;print(json.load(open('$1/listening.json'))['api'])")
+  STARTUP=$(python3 -c "print(round($t1-$t0,2))")
+}
+
+make_csv() { # count file
+  python3 - "$1" "$2" <<'PY'
+import sys
+n, path = int(sys.argv[1]), sys.argv[2]
+with open(path, "w") as f:
+    f.write("mac,vendor,model,group,line.1.username,line.1.password,line.1.registrar,line.1.display_name\n")
+    for i in range(n):
+        mac = "001565%06x" % i
+        f.write(f"{mac},yealink,T46S,g{i % 20},{10000 + i},pw{i:08d},pbx.example.com,User {i}\n")
+PY
+}
+
+rss_peak_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+
+# --- throughput against nginx -------------------------------------------------
+data="$work/data"; mkdir -p "$data"
+start_server "$data"
+make_csv "$devices" "$work/devices.csv"
+"$bin" device import "$work/devices.csv" --api "http://$API" --data-dir "$data" >/dev/null
+"$bin" settings set provisioning.url=http://prov.example.com/ time.ntp_server=pool.ntp.org \
+  --api "http://$API" --data-dir "$data" >/dev/null
+mkdir -p "$work/www"
+python3 - "$HTTP" "$devices" "$work/www" "$work/macs.txt" <<'PY'
+# Fetch every device's file once (warms sipprov's cache) and write the same bytes for nginx.
+import http.client, sys
+host, n, www, macs = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+conn = http.client.HTTPConnection(*host.split(":"))
+with open(macs, "w") as out:
+    for i in range(n):
+        mac = "001565%06x" % i
+        colon = ":".join(mac[j:j+2] for j in range(0, 12, 2))
+        conn.request("GET", f"/{mac}.cfg", headers={"User-Agent": f"Yealink SIP-T46S 66.86.0.15 {colon}"})
+        r = conn.getresponse(); body = r.read()
+        assert r.status == 200, (mac, r.status)
+        open(f"{www}/{mac}.cfg", "wb").write(body)
+        out.write(mac + "\n")
+PY
+cat > "$work/nginx.conf" <<NGINX
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on; tcp_nopush on; keepalive_requests 1000000;
+  open_file_cache max=20000 inactive=60s;
+  server { listen 127.0.0.1:18089; root $work/www; default_type text/plain; etag on; }
+}
+NGINX
+nginx -c "$work/nginx.conf"
+cat > "$work/random.lua" <<'LUA'
+-- Random known MAC per request, with the User-Agent a Yealink sends.
+local macs = {}
+for line in io.lines(os.getenv("MACS")) do macs[#macs + 1] = line end
+math.randomseed(42)
+request = function()
+  local mac = macs[math.random(#macs)]
+  local colon = mac:gsub("(%x%x)", "%1:"):sub(1, 17)
+  return wrk.format("GET", "/" .. mac .. ".cfg", { ["User-Agent"] = "Yealink SIP-T46S 66.86.0.15 " .. colon })
+end
+LUA
+run_wrk() { MACS="$work/macs.txt" wrk -t1 -c32 -d"${secs}s" -s "$work/random.lua" "http://$1" | awk '/Requests\/sec/ {print $2}'; }
+s1=$(run_wrk "$HTTP"); n1=$(run_wrk 127.0.0.1:18089); s2=$(run_wrk "$HTTP"); n2=$(run_wrk 127.0.0.1:18089)
+throughput_rss=$(rss_peak_mb "$PID")
+kill "$PID"; wait "$PID" 2>/dev/null || true
+
+# --- 100,000 devices: start-up time and peak RSS ------------------------------
+bigdata="$work/big"; mkdir -p "$bigdata"
+start_server "$bigdata"
+make_csv "$big" "$work/big.csv"
+"$bin" device import "$work/big.csv" --api "http://$API" --data-dir "$bigdata" >/dev/null
+import_rss=$(rss_peak_mb "$PID")
+kill "$PID"; wait "$PID" 2>/dev/null || true
+start_server "$bigdata"
+big_startup=$STARTUP
+MACS_N=$big python3 - "$HTTP" "$big" <<'PY'
+# Serve a file to 2,000 of the devices so the measurement includes rendering and caching.
+import http.client, sys, random
+host, n = sys.argv[1], int(sys.argv[2])
+conn = http.client.HTTPConnection(*host.split(":"))
+for i in random.Random(1).sample(range(n), 2000):
+    mac = "001565%06x" % i
+    conn.request("GET", f"/{mac}.cfg"); r = conn.getresponse(); r.read(); assert r.status == 200
+PY
+big_rss=$(rss_peak_mb "$PID")
+kill "$PID"; wait "$PID" 2>/dev/null || true
+
+python3 - "$s1" "$s2" "$n1" "$n2" "$devices" "$big" "$big_startup" "$big_rss" "$import_rss" "$throughput_rss" "$secs" <<'PY'
+import sys, platform, os
+s1, s2, n1, n2 = map(float, sys.argv[1:5])
+devices, big, startup, rss, import_rss, tput_rss, secs = sys.argv[5:12]
+s, n = (s1 + s2) / 2, (n1 + n2) / 2
+print(f"| measure | sipprov | nginx | ratio |\n|---|---|---|---|")
+print(f"| GET /<mac>.cfg, {devices} devices, req/s (round 1) | {s1:,.0f} | {n1:,.0f} | {s1/n1:.2f}x |")
+print(f"| GET /<mac>.cfg, {devices} devices, req/s (round 2) | {s2:,.0f} | {n2:,.0f} | {s2/n2:.2f}x |")
+print(f"| **mean** | **{s:,.0f}** | **{n:,.0f}** | **{s/n:.2f}x** |")
+print()
+print(f"- peak RSS serving {devices} devices (all files cached): {tput_rss} MB")
+print(f"- {big} devices: start-up {startup} s (process start to listening), peak RSS {rss} MB after serving 2,000 of them;")
+print(f"  peak RSS during the {big}-device CSV import itself: {import_rss} MB")
+print(f"- wrk -t1 -c32 -d{secs}s, random known MAC per request, Yealink User-Agent; {os.cpu_count()} cores, {platform.machine()}")
+PY
