@@ -1,1 +1,43 @@
-//! placeholder
+//! `sipprov-sip`: sipprov's own small SIP stack (RFC 3261 and friends).
+//!
+//! It parses and writes SIP messages byte-exactly, runs UDP and TCP transports on tokio,
+//! implements non-INVITE client and server transactions with RFC 3261 timers, answers digest
+//! challenges (RFC 2617/7616/8760) and builds out-of-dialog requests. It knows **nothing** of
+//! provisioning: which event to send, and to whom, is decided by the caller.
+//!
+//! ```no_run
+//! use sipprov_sip::{Endpoint, EndpointConfig, RequestBuilder, Target, Transport};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let ep = Endpoint::bind(EndpointConfig { udp: Some("127.0.0.1:0".parse()?), ..Default::default() }).await?;
+//! let target = Target::udp("127.0.0.1:5060".parse()?);
+//! let req = ep
+//!     .request("NOTIFY", "sip:100@127.0.0.1:5060", &target)?
+//!     .from("sip:prov@127.0.0.1")
+//!     .to("sip:100@127.0.0.1")
+//!     .header("Event", "check-sync;reboot=false")
+//!     .header("Subscription-State", "terminated")
+//!     .build();
+//! let resp = ep.send_request(req, target, None).await?;
+//! println!("{} {}", resp.status, resp.reason);
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod builder;
+mod dispatch;
+pub mod endpoint;
+pub mod error;
+pub mod headers;
+pub mod message;
+pub mod text;
+pub mod transaction;
+pub mod transport;
+pub mod uri;
+
+pub use builder::RequestBuilder;
+pub use endpoint::{Endpoint, EndpointConfig, IncomingRequest};
+pub use error::ParseError;
+pub use message::{Message, Request, Response};
+pub use transaction::{Credentials, Timers, TransactionError, TxEvent, TxEventKind};
+pub use transport::{Target, Transport, TransportError};
+pub use uri::SipUri;

@@ -1,0 +1,504 @@
+//! [`Endpoint`]: the sockets, the transaction tables and the public entry points — send a
+//! request and wait for its final response, or receive requests and answer them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::auth::{authorize, choose_challenge, DigestRequest};
+use crate::builder::{new_branch, random_token, RequestBuilder};
+use crate::headers::Via;
+use crate::message::{reason_phrase, Limits, Request, Response};
+use crate::transaction::client::{self, ClientKey};
+use crate::transaction::server::{build_response, ServerKey, ServerTable};
+use crate::transaction::{Credentials, Timers, TransactionError, TxEvent, TxEventKind};
+use crate::transport::{Target, TcpTransport, Transport, TransportError, Transports};
+use crate::uri::Host;
+
+/// A callback that sees every [`TxEvent`] (retransmissions, responses, timeouts...).
+pub type Observer = Arc<dyn Fn(&TxEvent) + Send + Sync>;
+
+/// How to set up an [`Endpoint`].
+#[derive(Clone)]
+pub struct EndpointConfig {
+    /// UDP address to bind (port 0 picks one); `None` for no UDP socket.
+    pub udp: Option<SocketAddr>,
+    /// TCP address to listen on (port 0 picks one); `None` for no TCP.
+    pub tcp: Option<SocketAddr>,
+    /// T1, T2, T4.
+    pub timers: Timers,
+    /// User-Agent put in built requests and `Server` in responses.
+    pub user_agent: Option<String>,
+    /// Message size limits.
+    pub limits: Limits,
+    /// Sees every transaction event.
+    pub observer: Option<Observer>,
+    /// How many received requests may wait in the [`Endpoint::incoming`] channel.
+    pub incoming_capacity: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> EndpointConfig {
+        EndpointConfig {
+            udp: None,
+            tcp: None,
+            timers: Timers::default(),
+            user_agent: None,
+            limits: Limits::default(),
+            observer: None,
+            incoming_capacity: 1024,
+        }
+    }
+}
+
+impl fmt::Debug for EndpointConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointConfig")
+            .field("udp", &self.udp)
+            .field("tcp", &self.tcp)
+            .field("timers", &self.timers)
+            .field("user_agent", &self.user_agent)
+            .field("limits", &self.limits)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
+}
+
+/// Counters since the endpoint started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Client requests sent (first transmissions).
+    pub requests_sent: u64,
+    /// Client request retransmissions.
+    pub retransmissions: u64,
+    /// Client transactions ended by Timer F.
+    pub timeouts: u64,
+    /// New requests handed to the application.
+    pub requests_received: u64,
+    /// Retransmitted requests absorbed by server transactions.
+    pub retransmissions_absorbed: u64,
+    /// Responses sent by server transactions (resends included).
+    pub responses_sent: u64,
+    /// Received messages refused by the parser.
+    pub malformed: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    requests_sent: AtomicU64,
+    retransmissions: AtomicU64,
+    timeouts: AtomicU64,
+    requests_received: AtomicU64,
+    retransmissions_absorbed: AtomicU64,
+    responses_sent: AtomicU64,
+    pub(crate) malformed: AtomicU64,
+}
+
+/// Shared state of an endpoint.
+pub(crate) struct Inner {
+    pub(crate) transports: Transports,
+    clients: Mutex<HashMap<ClientKey, mpsc::Sender<Response>>>,
+    pub(crate) servers: ServerTable,
+    pub(crate) timers: Timers,
+    pub(crate) limits: Limits,
+    user_agent: Option<String>,
+    observer: Option<Observer>,
+    pub(crate) counters: Counters,
+    pub(crate) incoming_tx: mpsc::Sender<IncomingRequest>,
+    incoming_rx: Mutex<Option<mpsc::Receiver<IncomingRequest>>>,
+}
+
+impl Inner {
+    pub(crate) fn add_client(&self, key: ClientKey, tx: mpsc::Sender<Response>) {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner()).insert(key, tx);
+    }
+
+    pub(crate) fn remove_client(&self, key: &ClientKey) {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+
+    pub(crate) fn client(&self, key: &ClientKey) -> Option<mpsc::Sender<Response>> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+
+    /// Counts, traces and reports one transaction event.
+    pub(crate) fn emit(&self, branch: &str, method: &str, target: &Target, kind: TxEventKind) {
+        let c = &self.counters;
+        let counter = match &kind {
+            TxEventKind::RequestSent { retransmission: 0 } => Some(&c.requests_sent),
+            TxEventKind::RequestSent { .. } => Some(&c.retransmissions),
+            TxEventKind::TimedOut => Some(&c.timeouts),
+            TxEventKind::RequestReceived => Some(&c.requests_received),
+            TxEventKind::RetransmissionAbsorbed { .. } => Some(&c.retransmissions_absorbed),
+            TxEventKind::ResponseSent { .. } => Some(&c.responses_sent),
+            TxEventKind::ResponseReceived { .. } => None,
+        };
+        if let Some(counter) = counter {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::debug!(branch, method, peer = %target.addr, transport = %target.transport, ?kind, "sip transaction");
+        if let Some(obs) = &self.observer {
+            let event = TxEvent {
+                at: Instant::now(),
+                branch: branch.to_owned(),
+                method: method.to_owned(),
+                peer: target.addr,
+                transport: target.transport,
+                kind,
+            };
+            obs(&event);
+        }
+    }
+
+    /// Sends a server-transaction response and starts Timer J once it is final.
+    pub(crate) async fn send_response(
+        self: &Arc<Self>,
+        key: &ServerKey,
+        target: Target,
+        mut resp: Response,
+    ) -> Result<(), TransportError> {
+        if resp.headers.get("Server").is_none() {
+            if let Some(ua) = &self.user_agent {
+                resp.headers.push("Server", ua);
+            }
+        }
+        resp.headers.set("Content-Length", &resp.body.len().to_string());
+        let data = Bytes::from(resp.to_bytes());
+        self.servers.record_response(key, data.clone(), target);
+        self.transports.send(&target, data).await?;
+        let (branch, method) = key_labels(key);
+        self.emit(branch, method, &target, TxEventKind::ResponseSent { status: resp.status });
+        if resp.status >= 200 {
+            let linger = if target.transport.is_reliable() { std::time::Duration::ZERO } else { self.timers.timer_f() };
+            self.forget_server_after(key.clone(), linger);
+        }
+        Ok(())
+    }
+
+    /// Drops a server transaction after `delay` (Timer J).
+    pub(crate) fn forget_server_after(self: &Arc<Self>, key: ServerKey, delay: std::time::Duration) {
+        if delay.is_zero() {
+            self.servers.remove(&key);
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(inner) = weak.upgrade() {
+                inner.servers.remove(&key);
+            }
+        });
+    }
+}
+
+pub(crate) fn key_labels(key: &ServerKey) -> (&str, &str) {
+    match key {
+        ServerKey::Rfc3261 { branch, method, .. } => (branch, method),
+        ServerKey::Rfc2543 { method, .. } => ("", method),
+    }
+}
+
+/// A SIP endpoint: UDP sockets and a TCP listener, client and server transactions.
+/// Cheap to clone; the sockets close when the last clone is dropped.
+#[derive(Clone)]
+pub struct Endpoint {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("udp", &self.udp_addrs())
+            .field("tcp", &self.local_addr(Transport::Tcp))
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// Binds the configured sockets (port 0 allowed) and starts the receive tasks.
+    pub async fn bind(cfg: EndpointConfig) -> Result<Endpoint, TransportError> {
+        let udp = match cfg.udp {
+            Some(addr) => Some(UdpSocket::bind(addr).await.map_err(|source| TransportError::Bind {
+                transport: Transport::Udp,
+                addr,
+                source,
+            })?),
+            None => None,
+        };
+        Endpoint::start(cfg, udp).await
+    }
+
+    /// Builds an endpoint around an already bound UDP socket (e.g. a multicast socket);
+    /// `cfg.udp` is ignored, `cfg.tcp` is honoured.
+    pub async fn with_udp_socket(cfg: EndpointConfig, socket: UdpSocket) -> Result<Endpoint, TransportError> {
+        Endpoint::start(cfg, Some(socket)).await
+    }
+
+    async fn start(cfg: EndpointConfig, udp: Option<UdpSocket>) -> Result<Endpoint, TransportError> {
+        let (inbound_tx, inbound_rx) = mpsc::channel(1024);
+        let tcp = match cfg.tcp {
+            Some(addr) => Some(TcpTransport::bind(addr, inbound_tx.clone(), cfg.limits).await?),
+            None => None,
+        };
+        let (incoming_tx, incoming_rx) = mpsc::channel(cfg.incoming_capacity.max(1));
+        let transports = Transports::new(inbound_tx, tcp.as_ref().map(|(t, _)| t.clone()));
+        let inner = Arc::new(Inner {
+            transports,
+            clients: Mutex::new(HashMap::new()),
+            servers: ServerTable::default(),
+            timers: cfg.timers,
+            limits: cfg.limits,
+            user_agent: cfg.user_agent,
+            observer: cfg.observer,
+            counters: Counters::default(),
+            incoming_tx,
+            incoming_rx: Mutex::new(Some(incoming_rx)),
+        });
+        let mut tasks = vec![tokio::spawn(crate::dispatch::run(Arc::downgrade(&inner), inbound_rx))];
+        if let Some((t, listener)) = tcp {
+            tasks.push(tokio::spawn(TcpTransport::accept_loop(Arc::downgrade(&t), listener)));
+        }
+        inner.transports.tasks.lock().unwrap_or_else(|e| e.into_inner()).extend(tasks);
+        let ep = Endpoint { inner };
+        if let Some(sock) = udp {
+            ep.add_udp_socket(sock)?;
+        }
+        Ok(ep)
+    }
+
+    /// Adds another UDP socket (already bound); returns its local address. Requests can be sent
+    /// from it with [`Target::from_local`], and requests received on it are answered from it.
+    pub fn add_udp_socket(&self, socket: UdpSocket) -> Result<SocketAddr, TransportError> {
+        let addr = socket.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        self.inner.transports.add_udp(socket, self.inner.limits.max_message).map_err(|source| TransportError::Bind {
+            transport: Transport::Udp,
+            addr,
+            source,
+        })
+    }
+
+    /// The local address for `transport` (the first UDP socket, or the TCP listener).
+    pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
+        match transport {
+            Transport::Udp => self.udp_addrs().into_iter().next(),
+            Transport::Tcp => self.inner.transports.tcp.as_ref().map(|t| t.local_addr()),
+        }
+    }
+
+    /// Local addresses of every UDP socket.
+    pub fn udp_addrs(&self) -> Vec<SocketAddr> {
+        self.inner.transports.udp_addrs()
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            requests_sent: get(&c.requests_sent),
+            retransmissions: get(&c.retransmissions),
+            timeouts: get(&c.timeouts),
+            requests_received: get(&c.requests_received),
+            retransmissions_absorbed: get(&c.retransmissions_absorbed),
+            responses_sent: get(&c.responses_sent),
+            malformed: get(&c.malformed),
+        }
+    }
+
+    /// Number of server transactions currently remembered (for tests and metrics).
+    pub fn server_transactions(&self) -> usize {
+        self.inner.servers.len()
+    }
+
+    /// A [`RequestBuilder`] with our Via sent-by (the socket used for `target`), Contact and User-Agent.
+    pub fn request(&self, method: &str, uri: &str, target: &Target) -> Result<RequestBuilder, TransportError> {
+        let local = self.sent_by(target)?;
+        let transport_param = if target.transport == Transport::Udp { "" } else { ";transport=tcp" };
+        let mut b = RequestBuilder::new(method, uri).via(target.transport, local).contact(&format!(
+            "sip:{}:{}{transport_param}",
+            Host::from(local.ip()),
+            local.port()
+        ));
+        if let Some(ua) = &self.inner.user_agent {
+            b = b.user_agent(ua);
+        }
+        Ok(b)
+    }
+
+    /// Our address as the peer should see it: the socket address, with an unspecified IP
+    /// replaced by the address the OS would route `target` from.
+    fn sent_by(&self, target: &Target) -> Result<SocketAddr, TransportError> {
+        let mut local = self.inner.transports.local_for(target).ok_or(TransportError::NoSocket(target.transport))?;
+        if local.ip().is_unspecified() {
+            let probe = StdUdpSocket::bind(SocketAddr::new(local.ip(), 0)).and_then(|s| {
+                s.connect(target.addr)?;
+                s.local_addr()
+            });
+            if let Ok(routed) = probe {
+                local.set_ip(routed.ip());
+            }
+        }
+        Ok(local)
+    }
+
+    /// Runs a complete non-INVITE client transaction (retransmissions per RFC 3261 §17.1.2 and
+    /// one digest retry when `credentials` are given) and returns the final response.
+    ///
+    /// The top Via is (re)written with our address and a fresh branch for every transaction;
+    /// Content-Length is set from the body and Max-Forwards defaults to 70.
+    pub async fn send_request(
+        &self,
+        req: Request,
+        target: Target,
+        credentials: Option<&Credentials>,
+    ) -> Result<Response, TransactionError> {
+        self.send_request_with(req, target, credentials, &mut |_| {}).await
+    }
+
+    /// Like [`Endpoint::send_request`], calling `progress` for each provisional (1xx) response.
+    pub async fn send_request_with(
+        &self,
+        mut req: Request,
+        target: Target,
+        credentials: Option<&Credentials>,
+        progress: &mut (dyn FnMut(&Response) + Send),
+    ) -> Result<Response, TransactionError> {
+        prepare(&mut req)?;
+        let resp = self.transact(&mut req, target, progress).await?;
+        let Some(creds) = credentials.filter(|_| matches!(resp.status, 401 | 407)) else { return Ok(resp) };
+        // One retry only: a second challenge means wrong credentials, and is returned as is.
+        if !add_authorization(&mut req, &resp, creds)? {
+            return Ok(resp);
+        }
+        self.transact(&mut req, target, progress).await
+    }
+
+    async fn transact(
+        &self,
+        req: &mut Request,
+        target: Target,
+        progress: &mut (dyn FnMut(&Response) + Send),
+    ) -> Result<Response, TransactionError> {
+        let local = self.sent_by(&target)?;
+        let branch = new_branch();
+        let via = Via::new(target.transport.as_str(), Host::from(local.ip()), Some(local.port()), &branch);
+        req.headers.replace_first_value("Via", &via.to_string()).map_err(invalid)?;
+        let key = ClientKey { branch, method: req.method.clone() };
+        client::run(&self.inner, key, Bytes::from(req.to_bytes()), target, progress).await
+    }
+
+    /// Takes the receiver of incoming requests (after de-duplication by the server transactions).
+    /// Returns `None` after the first call. Until taken, requests wait in the channel.
+    pub fn incoming(&self) -> Option<mpsc::Receiver<IncomingRequest>> {
+        self.inner.incoming_rx.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+fn invalid(e: impl fmt::Display) -> TransactionError {
+    TransactionError::InvalidRequest(e.to_string())
+}
+
+/// Fills in what a client request must carry before it is sent.
+fn prepare(req: &mut Request) -> Result<(), TransactionError> {
+    for name in ["From", "To", "Call-ID", "CSeq"] {
+        if req.headers.get(name).is_none() {
+            return Err(invalid(format!("missing {name} header")));
+        }
+    }
+    let cseq = req.headers.cseq().map_err(invalid)?.ok_or_else(|| invalid("missing CSeq"))?;
+    if cseq.method != req.method {
+        return Err(invalid(format!("CSeq method {} differs from {}", cseq.method, req.method)));
+    }
+    if req.headers.get("Max-Forwards").is_none() {
+        req.headers.push("Max-Forwards", "70");
+    }
+    req.headers.set("Content-Length", &req.body.len().to_string());
+    Ok(())
+}
+
+/// Adds Authorization (401) or Proxy-Authorization (407) for the strongest challenge and bumps
+/// CSeq (RFC 3261 §22.2); returns false when no challenge can be answered.
+fn add_authorization(req: &mut Request, resp: &Response, creds: &Credentials) -> Result<bool, TransactionError> {
+    let (challenges, header) = if resp.status == 407 {
+        (resp.headers.proxy_authenticate(), "Proxy-Authorization")
+    } else {
+        (resp.headers.www_authenticate(), "Authorization")
+    };
+    let challenges = challenges.map_err(invalid)?;
+    let Some(challenge) = choose_challenge(&challenges) else { return Ok(false) };
+    let cnonce = random_token();
+    let digest = DigestRequest {
+        username: &creds.username,
+        password: &creds.password,
+        method: &req.method,
+        uri: &req.uri,
+        body: &req.body,
+        cnonce: &cnonce,
+        nc: 1,
+    };
+    let value = authorize(challenge, &digest).map_err(invalid)?;
+    req.headers.set(header, &value);
+    let mut cseq = req.headers.cseq().map_err(invalid)?.ok_or_else(|| invalid("missing CSeq"))?;
+    cseq.seq =
+        cseq.seq.checked_add(1).filter(|s| *s <= crate::headers::MAX_CSEQ).ok_or_else(|| invalid("CSeq overflow"))?;
+    req.headers.set("CSeq", &cseq.to_string());
+    Ok(true)
+}
+
+/// A request received from the network, after server-transaction de-duplication.
+#[derive(Debug)]
+pub struct IncomingRequest {
+    /// The request; its top Via carries `received`/`rport` as stamped by us.
+    pub request: Request,
+    /// Source address of the packet or connection.
+    pub source: SocketAddr,
+    /// Local address it arrived on (answer from the same socket).
+    pub local: SocketAddr,
+    /// Transport.
+    pub transport: Transport,
+    pub(crate) key: ServerKey,
+    pub(crate) reply_to: Target,
+    pub(crate) to_tag: String,
+    pub(crate) endpoint: Weak<Inner>,
+}
+
+impl IncomingRequest {
+    /// A response copying Via, From, To (with our tag added), Call-ID and CSeq (RFC 3261 §8.2.6).
+    /// An empty `reason` uses the standard phrase.
+    pub fn response(&self, status: u16, reason: &str) -> Response {
+        let reason = if reason.is_empty() { reason_phrase(status) } else { reason };
+        build_response(&self.request, status, reason, &self.to_tag)
+    }
+
+    /// Where responses go (RFC 3261 §18.2.2, RFC 3581).
+    pub fn reply_target(&self) -> Target {
+        self.reply_to
+    }
+
+    /// The To tag our responses carry (the notifier's dialog tag for a SUBSCRIBE).
+    pub fn to_tag(&self) -> &str {
+        &self.to_tag
+    }
+
+    /// Sends `resp`; later retransmissions of the request get it again automatically.
+    pub async fn respond(&self, resp: Response) -> Result<(), TransportError> {
+        let inner = self.endpoint.upgrade().ok_or(TransportError::NoSocket(self.transport))?;
+        inner.send_response(&self.key, self.reply_to, resp).await
+    }
+
+    /// Shorthand for `respond(response(status, reason))`.
+    pub async fn reply(&self, status: u16, reason: &str) -> Result<(), TransportError> {
+        self.respond(self.response(status, reason)).await
+    }
+}
+
+pub(crate) fn new_to_tag() -> String {
+    random_token()
+}

@@ -1,0 +1,160 @@
+//! Non-INVITE transactions (RFC 3261 §17.1.2 client, §17.2.2 server): timers, matching keys,
+//! the events reported to observers, and the errors a client transaction ends with.
+
+pub(crate) mod client;
+pub(crate) mod server;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::transport::{Transport, TransportError};
+
+/// The RFC 3261 timer base values (Table 4).
+///
+/// ```
+/// use std::time::Duration;
+/// use sipprov_sip::Timers;
+/// let t = Timers { t1: Duration::from_millis(100), ..Timers::default() };
+/// assert_eq!(t.timer_f(), Duration::from_millis(6400));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// RTT estimate (default 500 ms): first retransmission interval.
+    pub t1: Duration,
+    /// Largest retransmission interval for non-INVITE requests (default 4 s).
+    pub t2: Duration,
+    /// Longest a message may live in the network (default 5 s): Timer K.
+    pub t4: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Timers {
+        Timers { t1: Duration::from_millis(500), t2: Duration::from_secs(4), t4: Duration::from_secs(5) }
+    }
+}
+
+impl Timers {
+    /// Timer F (and J on UDP): 64·T1.
+    pub fn timer_f(&self) -> Duration {
+        self.t1 * 64
+    }
+
+    /// Timer E after `sent` transmissions while Trying: T1·2^(sent-1), capped at T2.
+    pub fn timer_e(&self, sent: u32) -> Duration {
+        let factor = 1u32.checked_shl(sent.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.t1.checked_mul(factor).map_or(self.t2, |d| d.min(self.t2))
+    }
+
+    /// Offsets from the first send at which a UDP request is (re)transmitted when no response
+    /// arrives: 0, T1, 3·T1, 7·T1, ... while below Timer F.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let t = sipprov_sip::Timers::default();
+    /// let ms: Vec<u128> = t.udp_schedule().iter().map(Duration::as_millis).collect();
+    /// assert_eq!(ms, [0, 500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]);
+    /// ```
+    pub fn udp_schedule(&self) -> Vec<Duration> {
+        let mut out = vec![Duration::ZERO];
+        let mut at = Duration::ZERO;
+        for sent in 1.. {
+            at += self.timer_e(sent);
+            if at >= self.timer_f() {
+                break;
+            }
+            out.push(at);
+        }
+        out
+    }
+}
+
+/// Username and password used to answer a 401/407 challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// Authentication user name (the SIP line's auth ID).
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Why a client transaction ended without a final response.
+#[derive(Debug, Error)]
+pub enum TransactionError {
+    /// Timer F fired: no final response.
+    #[error("no final response after {after:?} ({retransmissions} retransmissions)")]
+    Timeout {
+        /// Retransmissions sent.
+        retransmissions: u32,
+        /// Time waited (Timer F).
+        after: Duration,
+    },
+    /// The peer is unreachable (TCP connection refused, ICMP port unreachable...).
+    #[error("peer unreachable: {0}")]
+    Unreachable(String),
+    /// Another transport failure.
+    #[error(transparent)]
+    Transport(TransportError),
+    /// The request cannot be sent as given (missing header, bad credentials challenge...).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The endpoint shut down while the transaction was running.
+    #[error("endpoint shut down")]
+    Shutdown,
+}
+
+impl From<TransportError> for TransactionError {
+    fn from(e: TransportError) -> TransactionError {
+        match e {
+            TransportError::Unreachable { .. } => TransactionError::Unreachable(e.to_string()),
+            other => TransactionError::Transport(other),
+        }
+    }
+}
+
+/// What happened, reported to the endpoint's observer (tests, metrics, logs).
+#[derive(Debug, Clone)]
+pub struct TxEvent {
+    /// When it happened.
+    pub at: Instant,
+    /// Via branch of the transaction.
+    pub branch: String,
+    /// Method of the transaction.
+    pub method: String,
+    /// The remote address.
+    pub peer: SocketAddr,
+    /// Transport.
+    pub transport: Transport,
+    /// What happened.
+    pub kind: TxEventKind,
+}
+
+/// Kinds of [`TxEvent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxEventKind {
+    /// A client request was sent; `retransmission` is 0 for the first send.
+    RequestSent {
+        /// 0 for the original, then 1, 2, ...
+        retransmission: u32,
+    },
+    /// A response arrived for a client transaction.
+    ResponseReceived {
+        /// Status code.
+        status: u16,
+    },
+    /// Timer F fired.
+    TimedOut,
+    /// A new request was received and handed to the application.
+    RequestReceived,
+    /// A retransmitted request was absorbed by its server transaction.
+    RetransmissionAbsorbed {
+        /// True when the last response was sent again.
+        response_resent: bool,
+    },
+    /// A response was sent by a server transaction.
+    ResponseSent {
+        /// Status code.
+        status: u16,
+    },
+}
