@@ -22,4 +22,6 @@ mod mac;
 mod settings;
 
 pub use mac::{Mac, MacError};
-pub use settings::{is_secret_key, KeyKind, LineField, SettingError, Settings, MAX_LINES};
+pub use settings::{
+    is_secret_key, parse_cidr, Cidr, KeyKind, LineField, SettingError, Settings, HTTP_AUTH_SCHEMES, MAX_LINES,
+};

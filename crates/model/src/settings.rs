@@ -76,7 +76,27 @@ pub const KNOWN_KEYS: &[&str] = &[
     "admin.password",
     "firmware.url",
     "sip.notify_reboot",
+    "sip.check_sync_event",
+    "sip.reboot_event",
+    // Provisioning security (issue 6): the device's HTTP credentials, which the server checks and
+    // the templates also write into the vendor's config so the phone keeps authenticating.
+    "http.username",
+    "http.password",
+    "http.auth",
+    "http.allow_basic_plain",
+    "http.allow_from",
+    // Yealink AES config encryption (see `sipprov_vendors::yealink_aes`).
+    "yealink.aes_key",
+    "yealink.aes_padding",
+    "yealink.aes_key_file",
 ];
+
+/// The values `http.auth` accepts: `digest` (SHA-256 and MD5 challenges), `digest-md5` (MD5 only,
+/// for firmware that stops at an algorithm it does not know), `basic`, or `none`.
+pub const HTTP_AUTH_SCHEMES: &[&str] = &["digest", "digest-md5", "basic", "none"];
+
+/// Characters Yealink accepts in an AES key besides letters and digits (research `config-formats.md` §1.4).
+const YEALINK_KEY_CHARS: &str = "#$%*+,-.:=?@[]^_{}~";
 
 /// What a setting key is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +165,7 @@ fn classify(key: &str) -> Result<KeyKind, SettingError> {
         return Ok(KeyKind::Known(known));
     }
     let prefix = key.split('.').next().unwrap_or_default();
-    if ["provisioning", "time", "admin", "firmware"].contains(&prefix) {
+    if ["provisioning", "time", "admin", "firmware", "http", "yealink"].contains(&prefix) {
         return Err(bad(&format!(
             "unknown key in the reserved {prefix}.* namespace; known keys: {}",
             KNOWN_KEYS.join(", ")
@@ -209,12 +229,126 @@ fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, Sett
             }
             Ok(minutes.to_string())
         }
-        KeyKind::Known("sip.notify_reboot") => match value.to_ascii_lowercase().as_str() {
+        KeyKind::Known("sip.check_sync_event") | KeyKind::Known("sip.reboot_event") => {
+            // An Event header value: a token, then ;params. No spaces inside, no commas.
+            let ok = !value.is_empty()
+                && value.split(';').next().is_some_and(|t| !t.is_empty())
+                && !value.contains(|c: char| c.is_whitespace() || c == ',');
+            if !ok {
+                return Err(bad("must be an Event header value such as check-sync;reboot=false"));
+            }
+            Ok(value.to_string())
+        }
+        KeyKind::Known("sip.notify_reboot")
+        | KeyKind::Known("http.allow_basic_plain")
+        | KeyKind::Known("yealink.aes_key_file") => match value.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => Ok("1".into()),
             "0" | "false" | "no" | "off" => Ok("0".into()),
             _ => Err(bad("must be a boolean (1/0, true/false, yes/no, on/off)")),
         },
+        KeyKind::Known("http.auth") => {
+            let v = value.to_ascii_lowercase();
+            if !HTTP_AUTH_SCHEMES.contains(&v.as_str()) {
+                return Err(bad(&format!("must be one of {}", HTTP_AUTH_SCHEMES.join(", "))));
+            }
+            Ok(v)
+        }
+        KeyKind::Known("http.username") => {
+            // A Digest username travels in a quoted-string; a quote or backslash there is an interop trap.
+            if value.contains(['"', '\\', ':']) || value.trim() != value {
+                return Err(bad("must not contain quotes, backslashes, ':' or surrounding spaces"));
+            }
+            Ok(value.to_string())
+        }
+        KeyKind::Known("http.password") => {
+            // Basic joins user:password; the message never repeats the value.
+            if value.trim() != value {
+                return Err(bad("must not start or end with spaces"));
+            }
+            Ok(value.to_string())
+        }
+        KeyKind::Known("http.allow_from") => {
+            let mut out = Vec::new();
+            for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                out.push(parse_cidr(item).map_err(|e| bad(&e))?.1);
+            }
+            if out.is_empty() {
+                return Err(bad("expected a comma-separated list of addresses or CIDR blocks"));
+            }
+            Ok(out.join(","))
+        }
+        KeyKind::Known("yealink.aes_key") => {
+            let ok_len = value.len() == 16 || value.len() == 32;
+            let ok_chars = value.chars().all(|c| c.is_ascii_alphanumeric() || YEALINK_KEY_CHARS.contains(c));
+            if !ok_len || !ok_chars {
+                return Err(bad(&format!(
+                    "must be 16 or 32 characters from 0-9 A-Z a-z {YEALINK_KEY_CHARS} (got {} characters)",
+                    value.chars().count()
+                )));
+            }
+            Ok(value.to_string())
+        }
+        KeyKind::Known("yealink.aes_padding") => match value.to_ascii_lowercase().as_str() {
+            p @ ("pkcs7" | "space") => Ok(p.to_string()),
+            _ => Err(bad("must be pkcs7 (the default) or space")),
+        },
         _ => Ok(value.to_string()),
+    }
+}
+
+/// Parses `ADDRESS` or `ADDRESS/PREFIX` (IPv4 or IPv6) into the network and its canonical text.
+///
+/// ```
+/// let (net, text) = sipprov_model::parse_cidr("10.1.2.3/8").unwrap();
+/// assert_eq!(text, "10.0.0.0/8");
+/// assert!(net.contains("10.200.0.1".parse().unwrap()) && !net.contains("11.0.0.1".parse().unwrap()));
+/// assert!(sipprov_model::parse_cidr("10.0.0.0/33").is_err());
+/// ```
+pub fn parse_cidr(text: &str) -> Result<(Cidr, String), String> {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text, None),
+    };
+    let addr: std::net::IpAddr = addr.parse().map_err(|_| format!("{text:?} is not an IP address or CIDR block"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) => {
+            p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{text:?}: prefix must be 0 to {max}"))?
+        }
+        None => max,
+    };
+    let net = Cidr { addr: mask(addr, prefix), prefix };
+    Ok((net, format!("{}/{}", net.addr, prefix)))
+}
+
+/// An IP network (address and prefix length), for allow-lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// True when `ip` is inside this network (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        ip.is_ipv4() == self.addr.is_ipv4() && mask(ip, self.prefix) == self.addr
+    }
+}
+
+fn mask(ip: std::net::IpAddr, prefix: u8) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            let m = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+            std::net::IpAddr::V4((u32::from(a) & m).into())
+        }
+        std::net::IpAddr::V6(a) => {
+            let m = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
+            std::net::IpAddr::V6((u128::from(a) & m).into())
+        }
     }
 }
 
@@ -419,6 +553,22 @@ mod tests {
         let r = s.redacted();
         assert_eq!(r.get("line.1.password"), Some("********"));
         assert_eq!(r.get("line.1.username"), Some("1001"));
+    }
+
+    #[test]
+    fn security_keys_are_validated_without_echoing_secrets() {
+        assert_eq!(Settings::validate("http.auth", "Digest").unwrap(), "digest");
+        assert!(Settings::validate("http.auth", "ntlm").is_err());
+        assert_eq!(Settings::validate("http.allow_from", "10.1.2.3/8, ::1").unwrap(), "10.0.0.0/8,::1/128");
+        assert!(Settings::validate("http.allow_from", "10.0.0.0/40").is_err());
+        assert!(Settings::validate("http.username", "a\"b").is_err());
+        assert!(Settings::validate("yealink.aes_key", "0123456789abcdef").is_ok());
+        assert!(Settings::validate("yealink.aes_key", "0123456789abcdef0123456789abcdef").is_ok());
+        let e = Settings::validate("yealink.aes_key", "short-secret").unwrap_err().to_string();
+        assert!(e.contains("yealink.aes_key") && !e.contains("short-secret"), "{e}");
+        assert!(Settings::validate("yealink.aes_padding", "zero").is_err());
+        assert!(Settings::classify("http.usrname").is_err(), "typos in the http.* namespace are refused");
+        assert!(is_secret_key("http.password") && is_secret_key("yealink.aes_key"));
     }
 
     #[test]

@@ -12,11 +12,16 @@
 //! | POST | /api/v1/devices/import | add devices from CSV (all or nothing) |
 //! | GET, PATCH, DELETE | /api/v1/devices/{mac} | show, change, remove |
 //! | GET | /api/v1/devices/{mac}/log | device history |
+//! | POST | /api/v1/devices/{mac}/unlock | re-open the first-fetch window |
 //! | GET | /api/v1/devices/{mac}/render?file=NAME | the exact bytes served |
+//! | POST | /api/v1/devices/{mac}/notify | send check-sync (`{"reboot": true}` to reboot) |
 //! | GET | /api/v1/groups, /api/v1/groups/{name} | groups |
 //! | PATCH | /api/v1/groups/{name} | change (or create) a group |
 //! | GET, PATCH | /api/v1/settings | global settings |
 //! | GET | /api/v1/vendors | vendors and models |
+//! | GET, POST | /api/v1/campaigns | list, or start a paced re-sync campaign |
+//! | GET | /api/v1/campaigns/{id} | counts per outcome and failing devices |
+//! | POST | /api/v1/campaigns/{id}/cancel, /retry | stop it; re-send failed and unconfirmed devices |
 //! | GET | /metrics | Prometheus counters (no token) |
 
 use std::sync::Arc;
@@ -34,7 +39,9 @@ use sipprov_vendors::registry;
 
 use crate::state::AppState;
 
+mod campaigns;
 mod import;
+mod unlock;
 mod validate;
 
 pub use validate::validate_new_device;
@@ -76,11 +83,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/devices/import", axum::routing::post(import::import_devices))
         .route("/api/v1/devices/{mac}", get(show_device).patch(patch_device).delete(delete_device))
         .route("/api/v1/devices/{mac}/log", get(device_log))
+        .route("/api/v1/devices/{mac}/unlock", axum::routing::post(unlock::unlock_device))
         .route("/api/v1/devices/{mac}/render", get(render_device))
+        .route("/api/v1/devices/{mac}/notify", axum::routing::post(notify_device))
         .route("/api/v1/groups", get(list_groups))
         .route("/api/v1/groups/{name}", get(show_group).patch(patch_group))
         .route("/api/v1/settings", get(show_global).patch(patch_global))
         .route("/api/v1/vendors", get(list_vendors))
+        .route("/api/v1/campaigns", get(campaigns::list).post(campaigns::create))
+        .route("/api/v1/campaigns/{id}", get(campaigns::show))
+        .route("/api/v1/campaigns/{id}/cancel", axum::routing::post(campaigns::cancel))
+        .route("/api/v1/campaigns/{id}/retry", axum::routing::post(campaigns::retry))
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new().route("/metrics", get(metrics)).merge(api).with_state(state)
 }
@@ -166,7 +179,12 @@ async fn show_device(
     let mac = parse_mac(&mac)?;
     state.fetchlog.flush().await;
     let device = state.store.get_device(mac).await?.ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
-    Ok(Json(device_view(&state, &device)))
+    let mut view = device_view(&state, &device);
+    let events = state.store.device_events(mac, 200).await?;
+    if let Some(last) = events.iter().rev().find(|e| e.kind == "notify") {
+        view["last_notify"] = serde_json::json!({ "at": last.at, "outcome": last.detail });
+    }
+    Ok(Json(view))
 }
 
 /// The body of `PATCH /api/v1/devices/{mac}`; absent fields are left alone, `""` clears group/contact.
@@ -262,6 +280,28 @@ async fn render_device(
         state.served(&resolved, &wanted).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, served.content_type), (header::ETAG, served.etag.as_str())], served.bytes.clone())
         .into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NotifyBody {
+    #[serde(default)]
+    reboot: bool,
+}
+
+/// Sends check-sync now and answers with the outcome (also recorded in the device's history).
+async fn notify_device(
+    State(state): State<Arc<AppState>>,
+    Path(mac): Path<String>,
+    body: Option<Json<NotifyBody>>,
+) -> ApiResult<Json<crate::checksync::Outcome>> {
+    let mac = parse_mac(&mac)?;
+    if !state.inventory.contains(mac) {
+        return Err(StoreError::DeviceNotFound(mac.to_string()).into());
+    }
+    let reboot = body.map(|b| b.reboot).unwrap_or(false);
+    let outcome = state.notify_device(mac, reboot).await.map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    Ok(Json(outcome))
 }
 
 async fn list_groups(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {

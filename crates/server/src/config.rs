@@ -28,6 +28,11 @@ pub struct ServerConfig {
     pub http: HttpConfig,
     pub api: ApiConfig,
     pub sip: SipConfig,
+    /// Phone authentication, throttling and the first-fetch window.
+    pub security: SecurityConfig,
+    /// SIP Plug-and-Play: answering `ua-profile` SUBSCRIBEs with the provisioning URL (`[pnp]`).
+    #[serde(default)]
+    pub pnp: crate::pnp::PnpConfig,
 }
 
 /// The phone-facing provisioning listener.
@@ -35,6 +40,85 @@ pub struct ServerConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// An HTTPS listener for phones, next to the plain one (`[http.tls]`).
+    pub tls: Option<TlsConfig>,
+}
+
+/// The HTTPS provisioning listener: certificate, key and client certificates.
+///
+/// The certificate chain, key and CA bundles are PEM files, re-read when they change (checked every
+/// `reload_secs`), so a renewed certificate needs no restart; a broken replacement is logged and
+/// the previous configuration kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub listen: SocketAddr,
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// PEM bundles of the CAs that sign device certificates (Polycom, Cisco, Yealink, …).
+    #[serde(default)]
+    pub client_ca: Vec<PathBuf>,
+    /// `none`, `request` (verify a certificate when one is sent) or `require`.
+    #[serde(default)]
+    pub client_cert: ClientCertMode,
+    /// How often the PEM files are checked for changes.
+    #[serde(default = "default_reload_secs")]
+    pub reload_secs: u64,
+}
+
+fn default_reload_secs() -> u64 {
+    2
+}
+
+/// Whether the HTTPS listener asks phones for a certificate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCertMode {
+    /// Never ask.
+    #[default]
+    None,
+    /// Ask; a certificate that is sent must verify against `client_ca`, but none is fine.
+    Request,
+    /// Refuse the handshake without a certificate that verifies against `client_ca`.
+    Require,
+}
+
+/// `[security]`: Digest realm and nonces, the per-source failure throttle, the first-fetch window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// The Digest/Basic realm. Changing it invalidates every stored HA1 on phones that keep one.
+    pub realm: String,
+    /// How long a Digest nonce is good for before the answer is `stale=true`.
+    pub nonce_lifetime_secs: u64,
+    /// Failures (unknown MACs, wrong credentials, replays) a source may have per window.
+    pub max_failures: u32,
+    pub failure_window_secs: u64,
+    /// How long a source past the threshold is refused.
+    pub block_secs: u64,
+    /// The status a blocked source gets: 429 (with Retry-After) or 403.
+    pub block_status: u16,
+    /// When non-zero, a device whose file requires authentication may fetch it once without
+    /// credentials within this many seconds after it was added or `sipprov device unlock`ed.
+    pub first_fetch_window_secs: u64,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            realm: "sipprov".into(),
+            nonce_lifetime_secs: 300,
+            // Gigaset retries with its MAC/MAC-ID before the configured credentials (research
+            // config-formats.md §2.4), and NAT puts offices behind one address: be generous.
+            max_failures: 20,
+            failure_window_secs: 60,
+            block_secs: 300,
+            block_status: 429,
+            first_fetch_window_secs: 0,
+        }
+    }
 }
 
 /// The admin API listener (keep it on localhost; it is token-protected regardless).
@@ -51,6 +135,8 @@ pub struct SipConfig {
     pub listen: SocketAddr,
     /// Send check-sync through this proxy/registrar (`host:port`) instead of to the device's contact.
     pub outbound_proxy: Option<String>,
+    /// RFC 3261 T1 in milliseconds (retransmission base; Timer F is 64·T1). Default 500.
+    pub t1_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -61,13 +147,15 @@ impl Default for ServerConfig {
             http: HttpConfig::default(),
             api: ApiConfig::default(),
             sip: SipConfig::default(),
+            security: SecurityConfig::default(),
+            pnp: crate::pnp::PnpConfig::default(),
         }
     }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: SocketAddr::from(([0, 0, 0, 0], 8080)) }
+        HttpConfig { listen: SocketAddr::from(([0, 0, 0, 0], 8080)), tls: None }
     }
 }
 
@@ -79,14 +167,33 @@ impl Default for ApiConfig {
 
 impl Default for SipConfig {
     fn default() -> Self {
-        SipConfig { listen: SocketAddr::from(([0, 0, 0, 0], 5060)), outbound_proxy: None }
+        SipConfig { listen: SocketAddr::from(([0, 0, 0, 0], 5060)), outbound_proxy: None, t1_ms: 500 }
     }
 }
 
 impl ServerConfig {
     /// Parses a TOML configuration; unknown keys are refused so typos do not pass silently.
     pub fn from_toml(text: &str) -> Result<ServerConfig, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let cfg: ServerConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Checks what serde cannot: values that parse but make no sense together.
+    pub fn check(&self) -> Result<(), String> {
+        self.pnp.check()?;
+        if ![403, 429].contains(&self.security.block_status) {
+            return Err("security.block_status must be 403 or 429".into());
+        }
+        if self.security.realm.is_empty() || self.security.realm.contains(['"', '\\']) {
+            return Err("security.realm must be non-empty, without quotes or backslashes".into());
+        }
+        if let Some(tls) = &self.http.tls {
+            if tls.client_cert != ClientCertMode::None && tls.client_ca.is_empty() {
+                return Err("http.tls.client_cert is request/require but http.tls.client_ca lists no CA bundle".into());
+            }
+        }
+        Ok(())
     }
 
     /// Reads and parses a TOML file.
@@ -112,9 +219,8 @@ impl ServerConfig {
 /// File in the data directory naming the bound addresses, for scripts and tests that start the server on port 0.
 pub const LISTENING_FILE: &str = "listening.json";
 
-pub(crate) fn write_listening_file(data_dir: &Path, http: SocketAddr, api: SocketAddr) {
-    let body = serde_json::json!({ "http": http.to_string(), "api": api.to_string() });
-    if let Err(e) = std::fs::write(data_dir.join(LISTENING_FILE), body.to_string()) {
+pub(crate) fn write_listening_file(data_dir: &Path, addresses: &serde_json::Value) {
+    if let Err(e) = std::fs::write(data_dir.join(LISTENING_FILE), addresses.to_string()) {
         tracing::warn!(error = %e, "cannot write {LISTENING_FILE}");
     }
 }

@@ -4,7 +4,7 @@
 //! A phone's GET must not wait for a database write: handlers hand records to
 //! a bounded channel and a single task flushes them every 250 ms in one
 //! transaction per kind. Identical fetches within a batch (same device, file,
-//! source, content and status) become one event with a count. When the
+//! source, content, status and authentication) become one event with a count. When the
 //! channel is full the record is dropped and counted, never blocking a phone.
 
 use std::collections::HashMap;
@@ -24,7 +24,8 @@ const INTERVAL: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub enum Record {
     /// A device fetched a file: updates its last-seen columns and appends a `fetch` event.
-    Fetch { info: FetchInfo, status: u16 },
+    /// `auth` says how the requester was accepted (`none`, `digest-sha256`, `client-certificate`, …).
+    Fetch { info: FetchInfo, status: u16, auth: &'static str },
     /// Any other device event (refusals, notifications, …).
     Event(NewEvent),
     /// A file's content changed.
@@ -69,10 +70,11 @@ impl FetchLog {
 
 #[derive(Default)]
 struct Batch {
-    fetches: HashMap<sipprov_model::Mac, FetchInfo>,
+    /// The latest fetch per device and file (a phone fetches several files in one boot).
+    fetches: HashMap<(sipprov_model::Mac, String), FetchInfo>,
     events: Vec<NewEvent>,
     rendered: Vec<RenderedState>,
-    last_fetch_event: HashMap<(sipprov_model::Mac, String, String, String, u16), usize>,
+    last_fetch_event: HashMap<(sipprov_model::Mac, String, String, String, u16, &'static str), usize>,
     waiting: Vec<oneshot::Sender<()>>,
     size: usize,
 }
@@ -81,14 +83,14 @@ impl Batch {
     fn add(&mut self, record: Record) {
         self.size += 1;
         match record {
-            Record::Fetch { info, status } => self.add_fetch(info, status),
+            Record::Fetch { info, status, auth } => self.add_fetch(info, status, auth),
             Record::Event(e) => self.events.push(e),
             Record::Rendered(r) => self.rendered.push(r),
         }
     }
 
-    fn add_fetch(&mut self, info: FetchInfo, status: u16) {
-        let key = (info.mac, info.file.clone(), info.ip.clone(), info.hash.clone(), status);
+    fn add_fetch(&mut self, info: FetchInfo, status: u16, auth: &'static str) {
+        let key = (info.mac, info.file.clone(), info.ip.clone(), info.hash.clone(), status, auth);
         if let Some(&i) = self.last_fetch_event.get(&key) {
             if let Some(count) = self.events[i].detail.get_mut("count") {
                 *count = serde_json::json!(count.as_u64().unwrap_or(1) + 1);
@@ -100,12 +102,12 @@ impl Batch {
                 at: info.at,
                 kind: "fetch".into(),
                 detail: serde_json::json!({
-                    "file": info.file, "ip": info.ip, "hash": info.hash, "status": status, "count": 1,
+                    "file": info.file, "ip": info.ip, "hash": info.hash, "status": status, "count": 1, "auth": auth,
                     "model": info.reported_model, "firmware": info.reported_firmware,
                 }),
             });
         }
-        self.fetches.insert(info.mac, info);
+        self.fetches.insert((info.mac, info.file.clone()), info);
     }
 }
 
@@ -133,7 +135,9 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Command>) {
 }
 
 async fn write(store: &Store, batch: Batch) {
-    let fetches: Vec<FetchInfo> = batch.fetches.into_values().collect();
+    let mut fetches: Vec<FetchInfo> = batch.fetches.into_values().collect();
+    // Oldest first, so each device's last-seen columns end on its latest fetch.
+    fetches.sort_by_key(|f| f.at);
     if !fetches.is_empty() {
         if let Err(e) = store.record_fetches(&fetches).await {
             tracing::error!(error = %e, count = fetches.len(), "cannot record fetches");

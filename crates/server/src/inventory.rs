@@ -50,6 +50,11 @@ impl Inventory {
         read(&self.devices).contains_key(&mac)
     }
 
+    /// Every device (a snapshot).
+    pub fn devices(&self) -> Vec<Arc<DeviceRecord>> {
+        read(&self.devices).values().cloned().collect()
+    }
+
     /// Number of devices.
     pub fn len(&self) -> usize {
         read(&self.devices).len()

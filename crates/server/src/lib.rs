@@ -21,13 +21,20 @@
 //! ```
 
 pub mod api;
+pub mod auth;
 pub mod cache;
+pub mod campaign;
+pub mod checksync;
 pub mod config;
 pub mod fetchlog;
 pub mod inventory;
 pub mod metrics;
+mod notify;
+pub mod pnp;
 pub mod provision;
+pub mod sip_service;
 pub mod state;
+pub mod tls;
 mod token;
 
 use std::net::SocketAddr;
@@ -77,14 +84,31 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let http = bind("provisioning HTTP", config.http.listen).await?;
     let api = bind("admin API", config.api.listen).await?;
     let (http_addr, api_addr) = (local(&http, config.http.listen)?, local(&api, config.api.listen)?);
-    config::write_listening_file(&config.data_dir, http_addr, api_addr);
-    tracing::info!(%http_addr, %api_addr, data_dir = %config.data_dir.display(), "sipprov listening");
+    let (sip, pnp) = sip_service::bind(&config, http_addr).await?;
+    let _ = state.sip.set(sip.clone());
+    let sip_udp = sip.local_addr(sipprov_sip::Transport::Udp);
+    let sip_tcp = sip.local_addr(sipprov_sip::Transport::Tcp);
+    let https = tls::HttpsListener::bind(config.http.tls.as_ref()).await?;
+    config::write_listening_file(
+        &config.data_dir,
+        &serde_json::json!({
+            "http": http_addr.to_string(), "api": api_addr.to_string(),
+            "sip_udp": sip_udp.map(|a| a.to_string()), "sip_tcp": sip_tcp.map(|a| a.to_string()),
+            "https": https.as_ref().map(|h| h.addr.to_string()),
+        }),
+    );
+    tracing::info!(%http_addr, %api_addr, ?sip_udp, ?sip_tcp, data_dir = %config.data_dir.display(), "sipprov listening");
 
     let mut tasks = JoinSet::new();
     let phone_app = provision::router(state.clone());
     tasks.spawn(serve("provisioning HTTP", http, phone_app));
     tasks.spawn(serve("admin API", api, api::router(state.clone())));
+    if let Some(https) = https {
+        tasks.spawn(https.serve(state.clone()));
+    }
     tasks.spawn(state.clone().watch_templates());
+    tasks.spawn(state.clone().run_campaigns());
+    tasks.spawn(sip_service::serve(sip, state.clone(), pnp));
     Ok(RunningServer { http_addr, api_addr, state, tasks })
 }
 

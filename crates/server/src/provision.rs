@@ -5,6 +5,11 @@
 //! `http://host/` or at any sub-directory such as `http://host/yealink/`.
 //! Unknown devices get a bare 404 and never another device's file; a
 //! User-Agent whose MAC contradicts the path's MAC gets 403 and is logged.
+//!
+//! Before a device's own file is rendered, [`crate::auth`] decides whether the requester may have
+//! it (allow-list, client certificate, Digest/Basic, first-fetch window). Failures and unknown MACs
+//! count against the source address; a source past the threshold is refused outright for a
+//! cool-down. Every served fetch is recorded with how the requester was accepted.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,16 +18,20 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Router;
 use sipprov_store::{FetchInfo, NewEvent};
 use sipprov_vendors::{registry, UserAgentInfo};
 
+use crate::auth::{throttle::Outcome, Decision, RequestFacts};
 use crate::cache::Served;
 use crate::fetchlog::Record;
 use crate::metrics::Metrics;
 use crate::state::{AppState, Refusal, Resolved};
+use crate::tls::TlsPeer;
 
 mod dates;
+mod keyfile;
 
 const MAX_PATH: usize = 256;
 const MAX_SEGMENTS: usize = 8;
@@ -36,10 +45,14 @@ pub fn router(state: Arc<AppState>) -> Router {
 async fn fetch(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<TlsPeer>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(wait) = state.security.throttle.blocked_for(peer.ip()) {
+        return blocked(&state, wait);
+    }
     if method != Method::GET && method != Method::HEAD {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
     }
@@ -52,9 +65,28 @@ async fn fetch(
         }
     };
     let ua = user_agent(&headers).and_then(|ua| registry().identify_user_agent(ua));
+    let tls = tls.map(|Extension(t)| t);
+    let facts = RequestFacts {
+        method: method.as_str(),
+        uri: uri.path_and_query().map_or(uri.path(), |p| p.as_str()),
+        authorization: headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
+        tls: tls.is_some(),
+        cert_macs: tls.as_ref().filter(|t| t.has_certificate).map(|t| &*t.macs),
+        ip: peer.ip(),
+    };
+    if let Some(stem) = keyfile::stem(file_name) {
+        return keyfile::serve(&state, stem, file_name, ua.as_ref(), &facts);
+    }
     let resolved = match state.resolve(file_name, ua.as_ref()) {
         Ok(r) => r,
-        Err(refusal) => return refused(&state, peer, file_name, refusal),
+        Err(refusal) => return refused(&state, file_name, refusal, &facts),
+    };
+    let auth = match &resolved {
+        Resolved::Device { device, .. } => match authorize(&state, device, file_name, &facts) {
+            Ok(how) => how,
+            Err(response) => return response,
+        },
+        Resolved::Model { .. } => "none",
     };
     let served = match state.served(&resolved, file_name) {
         Ok(s) => s,
@@ -65,8 +97,82 @@ async fn fetch(
         }
     };
     let status = if not_modified(&headers, &served) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
-    record_fetch(&state, &resolved, &served, peer, ua.as_ref(), status);
+    record_fetch(&state, &resolved, &served, peer, ua.as_ref(), status, auth);
     respond(status, &served)
+}
+
+/// Runs the device's access policy; `Err` holds the response to send instead of the file.
+pub(crate) fn authorize(
+    state: &AppState,
+    device: &sipprov_store::DeviceRecord,
+    file: &str,
+    facts: &RequestFacts<'_>,
+) -> Result<&'static str, Response> {
+    let settings = state.inventory.merged_settings(device);
+    match state.security.decide(device, &settings, facts, sipprov_store::now_ms()) {
+        Decision::Allow(how) => Ok(how),
+        Decision::Challenge { headers, failure } => {
+            if let Some(reason) = failure {
+                note_failure(state, facts.ip, Some(device.mac), file, reason);
+            }
+            Err(challenge(headers))
+        }
+        Decision::Refuse { reason, failure } => {
+            if failure {
+                note_failure(state, facts.ip, Some(device.mac), file, reason);
+            } else {
+                tracing::warn!(peer = %facts.ip, mac = %device.mac, file, reason, "refused");
+            }
+            Err(StatusCode::FORBIDDEN.into_response())
+        }
+    }
+}
+
+fn challenge(values: Vec<String>) -> Response {
+    let mut response = StatusCode::UNAUTHORIZED.into_response();
+    for v in values {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            response.headers_mut().append(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    response
+}
+
+/// Counts a failure against the source, logs it (never a credential), and records it on the device.
+pub(crate) fn note_failure(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    mac: Option<sipprov_model::Mac>,
+    file: &str,
+    reason: &str,
+) {
+    Metrics::inc(&state.metrics.http_refused);
+    match mac {
+        Some(mac) => tracing::warn!(peer = %ip, %mac, file, reason, "provisioning request refused"),
+        None => tracing::debug!(peer = %ip, file, reason, "provisioning request refused"),
+    }
+    if let Some(mac) = mac.filter(|m| state.inventory.contains(*m)) {
+        state.fetchlog.record(Record::Event(NewEvent {
+            mac,
+            at: sipprov_store::now_ms(),
+            kind: "refused".into(),
+            detail: serde_json::json!({ "file": file, "ip": ip.to_string(), "reason": reason }),
+        }));
+    }
+    if state.security.throttle.fail(ip) == Outcome::NowBlocked {
+        let cfg = &state.security.config;
+        tracing::warn!(peer = %ip, failures = cfg.max_failures, window_secs = cfg.failure_window_secs,
+            block_secs = cfg.block_secs, "source blocked: too many unknown devices or failed authentications");
+    }
+}
+
+fn blocked(state: &AppState, wait: std::time::Duration) -> Response {
+    Metrics::inc(&state.metrics.http_refused);
+    if state.security.config.block_status == 403 {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let secs = wait.as_secs().max(1).to_string();
+    (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, secs)]).into_response()
 }
 
 /// Checks a request path and returns its last segment, the file name.
@@ -104,28 +210,29 @@ fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
-fn refused(state: &AppState, peer: SocketAddr, file: &str, refusal: Refusal) -> Response {
+fn refused(state: &AppState, file: &str, refusal: Refusal, facts: &RequestFacts<'_>) -> Response {
     match refusal {
         Refusal::NotFound => {
             Metrics::inc(&state.metrics.http_unknown_device);
-            tracing::debug!(peer = %peer.ip(), file, "no such file for this requester");
-            StatusCode::NOT_FOUND.into_response()
+            let asked_mac = registry().vendors().iter().find_map(|v| v.mac_in_file_name(file));
+            if asked_mac.is_none() {
+                tracing::debug!(peer = %facts.ip, file, "no such file for this requester");
+                return StatusCode::NOT_FOUND.into_response();
+            }
+            // A MAC we do not know: count it (scanners walk MAC ranges) and answer exactly as a
+            // known device would answer a request without credentials, so nothing tells them apart.
+            note_failure(state, facts.ip, None, file, "unknown device");
+            match state.security.unknown_device(&state.inventory.global(), facts) {
+                Some(Decision::Challenge { headers, .. }) => challenge(headers),
+                Some(_) => StatusCode::FORBIDDEN.into_response(),
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
         }
         Refusal::MacMismatch { path, user_agent } => {
-            Metrics::inc(&state.metrics.http_refused);
-            tracing::warn!(peer = %peer.ip(), file, path_mac = %path, user_agent_mac = %user_agent,
+            tracing::warn!(peer = %facts.ip, file, path_mac = %path, user_agent_mac = %user_agent,
                 "refused: the User-Agent's MAC contradicts the MAC in the path");
-            if state.inventory.contains(path) {
-                state.fetchlog.record(Record::Event(NewEvent {
-                    mac: path,
-                    at: sipprov_store::now_ms(),
-                    kind: "refused".into(),
-                    detail: serde_json::json!({
-                        "file": file, "ip": peer.ip().to_string(),
-                        "reason": format!("User-Agent MAC {user_agent} does not match the path"),
-                    }),
-                }));
-            }
+            let reason = format!("User-Agent MAC {user_agent} does not match the path");
+            note_failure(state, facts.ip, Some(path), file, &reason);
             StatusCode::FORBIDDEN.into_response()
         }
     }
@@ -147,6 +254,7 @@ fn record_fetch(
     peer: SocketAddr,
     ua: Option<&UserAgentInfo>,
     status: StatusCode,
+    auth: &'static str,
 ) {
     let device = match resolved {
         Resolved::Device { device, .. } => Some(device),
@@ -169,6 +277,7 @@ fn record_fetch(
             reported_firmware: ua.and_then(|u| u.firmware.clone()),
         },
         status: status.as_u16(),
+        auth,
     });
 }
 

@@ -29,6 +29,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub api_token: String,
     pub config: ServerConfig,
+    /// Campaigns being driven or cancelled by this process.
+    pub campaigns: crate::campaign::Campaigns,
+    /// The SIP endpoint, set once the listener is bound.
+    pub sip: std::sync::OnceLock<sipprov_sip::Endpoint>,
+    /// Phone authentication: nonces, failure throttle, first-fetch unlocks (`crate::auth`).
+    pub security: crate::auth::Security,
 }
 
 /// What a request names.
@@ -80,6 +86,9 @@ impl AppState {
             metrics,
             api_token,
             config: config.clone(),
+            sip: std::sync::OnceLock::new(),
+            campaigns: Default::default(),
+            security: crate::auth::Security::new(&config.security),
         }))
     }
 

@@ -84,7 +84,7 @@ pub struct Stats {
     pub requests_received: u64,
     /// Retransmitted requests absorbed by server transactions.
     pub retransmissions_absorbed: u64,
-    /// Responses sent by server transactions (resends included).
+    /// Responses sent by server transactions (resends are counted by `retransmissions_absorbed`).
     pub responses_sent: u64,
     /// Received messages refused by the parser.
     pub malformed: u64,
@@ -239,6 +239,15 @@ impl Endpoint {
     /// `cfg.udp` is ignored, `cfg.tcp` is honoured.
     pub async fn with_udp_socket(cfg: EndpointConfig, socket: UdpSocket) -> Result<Endpoint, TransportError> {
         Endpoint::start(cfg, Some(socket)).await
+    }
+
+    /// Like [`Endpoint::with_udp_socket`] for a `std` socket (e.g. one set up with `socket2` for
+    /// multicast); it is switched to non-blocking mode.
+    pub async fn with_std_udp_socket(cfg: EndpointConfig, socket: StdUdpSocket) -> Result<Endpoint, TransportError> {
+        let addr = socket.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let bind_err = |source| TransportError::Bind { transport: Transport::Udp, addr, source };
+        socket.set_nonblocking(true).map_err(bind_err)?;
+        Endpoint::start(cfg, Some(UdpSocket::from_std(socket).map_err(bind_err)?)).await
     }
 
     async fn start(cfg: EndpointConfig, udp: Option<UdpSocket>) -> Result<Endpoint, TransportError> {

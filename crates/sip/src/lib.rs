@@ -22,6 +22,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod builder;
 mod dispatch;
@@ -35,7 +37,7 @@ pub mod transport;
 pub mod uri;
 
 pub use builder::RequestBuilder;
-pub use endpoint::{Endpoint, EndpointConfig, IncomingRequest};
+pub use endpoint::{Endpoint, EndpointConfig, IncomingRequest, Observer, Stats};
 pub use error::ParseError;
 pub use message::{Message, Request, Response};
 pub use transaction::{Credentials, Timers, TransactionError, TxEvent, TxEventKind};

@@ -11,7 +11,7 @@ fn load(path: &Path) -> Vec<u8> {
     let mut out = Vec::new();
     let mut rest = text.as_str();
     while let Some(start) = rest.find("<hex>") {
-        out.extend_from_slice(rest[..start].as_bytes());
+        out.extend_from_slice(&rest.as_bytes()[..start]);
         let end = rest[start..].find("</hex>").expect("closing </hex>") + start;
         let hex = &rest[start + 5..end];
         out.extend((0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex byte")));

@@ -46,11 +46,131 @@ pub enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Re-sync devices with a paced, resumable campaign (check-sync, or reboot).
+    Resync(ResyncArgs),
+    /// Follow, cancel or retry re-sync campaigns.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
+    /// Send a check-sync NOTIFY to a SIP URI now (no running server needed).
+    Notify(NotifyArgs),
     /// List supported vendors and models.
     Vendors {
         #[command(flatten)]
         api: ApiArgs,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ResyncArgs {
+    /// Devices by MAC.
+    pub macs: Vec<String>,
+    /// Every device of a group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Every device.
+    #[arg(long)]
+    pub all: bool,
+    /// Only devices whose current config differs from what they last fetched (narrows the others).
+    #[arg(long)]
+    pub changed: bool,
+    /// Ask for a reboot rather than a re-provision.
+    #[arg(long)]
+    pub reboot: bool,
+    /// NOTIFYs per second. [default: 20]
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// NOTIFYs awaiting a final response at most. [default: 50]
+    #[arg(long)]
+    pub max_in_flight: Option<u32>,
+    /// Start later: RFC 3339 UTC time (2026-11-22T02:00:00Z) or a delay (+30s, +10m, +2h).
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Seconds a notified device has to fetch its new config to count as confirmed. [default: 300]
+    #[arg(long)]
+    pub confirm_window: Option<u64>,
+    /// Follow the campaign with a progress bar until it ends.
+    #[arg(long)]
+    pub wait: bool,
+    /// Do not ask for confirmation (needed for --all --reboot without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// List campaigns, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Counts per outcome and the failing devices.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Stop sending; outcomes so far are kept.
+    Cancel {
+        id: i64,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Send again to the failed and unconfirmed devices only.
+    Retry {
+        id: i64,
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// The device's SIP account, e.g. sip:1001@192.0.2.10:5060 (Request-URI and To).
+    pub uri: String,
+    /// Ask for a reboot (check-sync;reboot=true) rather than a re-provision.
+    #[arg(long)]
+    pub reboot: bool,
+    /// The Event header, overriding the vendor table (e.g. resync, check-sync).
+    #[arg(long)]
+    pub event: Option<String>,
+    /// Pick the Event from this vendor's entry in the check-sync table.
+    #[arg(long)]
+    pub vendor: Option<String>,
+    /// User name for a digest challenge.
+    #[arg(long, requires = "auth_password")]
+    pub auth_user: Option<String>,
+    /// Password for a digest challenge.
+    #[arg(long, requires = "auth_user", env = "SIPPROV_NOTIFY_PASSWORD", hide_env_values = true)]
+    pub auth_password: Option<String>,
+    /// Transport (default: the URI's transport parameter, else udp).
+    #[arg(long, value_enum)]
+    pub transport: Option<TransportArg>,
+    /// Send through this proxy or registrar (HOST:PORT).
+    #[arg(long)]
+    pub proxy: Option<String>,
+    /// From URI (default sip:sipprov@<local address>).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Give up after this many seconds (Timer F; T1 = timeout/64).
+    #[arg(long, default_value_t = 32.0)]
+    pub timeout: f64,
+    /// Local address to send from.
+    #[arg(long, default_value = "0.0.0.0:0")]
+    pub bind: std::net::SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TransportArg {
+    Udp,
+    Tcp,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +261,21 @@ pub enum DeviceCommand {
     },
     /// Remove a device.
     Rm {
+        mac: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Send check-sync to a device now, through the server, and record the outcome.
+    Notify {
+        mac: String,
+        /// Ask for a reboot rather than a re-provision.
+        #[arg(long)]
+        reboot: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Re-open a device's first-fetch window (security.first_fetch_window_secs) from now.
+    Unlock {
         mac: String,
         #[command(flatten)]
         api: ApiArgs,

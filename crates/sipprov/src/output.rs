@@ -73,6 +73,20 @@ pub fn device(d: &Value) {
         println!("{:<18} {}", "reported firmware", text(&last["reported_firmware"]));
         println!("{:<18} {}", "served sha256", text(&last["hash"]));
     }
+    let notify = &d["last_notify"];
+    if !notify.is_null() {
+        let o = &notify["outcome"];
+        let what =
+            if o["status"].is_null() { text(&o["reason"]) } else { format!("{} {}", o["status"], text(&o["reason"])) };
+        println!(
+            "{:<18} {} {} ({}, Event: {})",
+            "last notify",
+            time(&notify["at"]),
+            text(&o["result"]),
+            what,
+            text(&o["event"])
+        );
+    }
     settings(&d["settings"]);
 }
 

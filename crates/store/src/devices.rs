@@ -216,6 +216,16 @@ impl Store {
             .bind(f.reported_firmware.clone())
             .execute(&mut *tx)
             .await?;
+            sqlx::query(
+                "INSERT INTO device_fetched (mac, file, hash, at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (mac, file) DO UPDATE SET hash = excluded.hash, at = excluded.at",
+            )
+            .bind(f.mac.to_string())
+            .bind(&f.file)
+            .bind(&f.hash)
+            .bind(f.at)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())

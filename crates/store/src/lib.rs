@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+mod campaigns;
 mod devices;
 mod events;
 mod groups;
@@ -37,6 +38,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+pub use campaigns::{CampaignDevice, CampaignRecord, NewCampaign, NotifyResult};
 pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
 pub use events::{DeviceEvent, NewEvent};
 pub use groups::GroupRecord;

@@ -134,6 +134,9 @@ const SIP: &str = "SIP Params";
 static MP_PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("provisioning.url"), "IniFileURL", ini_url).group(SYSTEM),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "AutoUpdateFrequency", same).group(SYSTEM),
+    // Digest credentials for the automatic-update fetches (MP-11x manual §33.2.4, seed 004).
+    ParamDef::device(Source::Key("http.username"), "AUPDDigestUsername", quoted).group(SYSTEM),
+    ParamDef::device(Source::Key("http.password"), "AUPDDigestPassword", quoted).group(SYSTEM),
     ParamDef::device(Source::Key("firmware.url"), "AutoCmpFileUrl", quoted).group(SYSTEM),
     ParamDef::device(Source::Key("time.ntp_server"), "NTPServerIP", same).group(SYSTEM),
     ParamDef::device(Source::Key("time.zone"), "NTPServerUTCOffset", utc_offset_seconds).group(SYSTEM),

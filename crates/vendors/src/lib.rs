@@ -47,9 +47,11 @@ pub mod events;
 pub mod gigaset;
 pub mod mapping;
 pub mod others;
+pub mod pnp;
 pub mod render;
 mod ua;
 pub mod yealink;
+pub mod yealink_aes;
 
 use sipprov_model::{Mac, Settings};
 
@@ -194,6 +196,14 @@ pub trait Vendor: Send + Sync {
     fn parameters(&self, model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
         let _ = (model, settings, scope);
         Vec::new()
+    }
+
+    /// Turns a rendered file into the bytes served, e.g. Yealink AES encryption when the device's
+    /// merged settings carry a key. The default serves the rendering as is. An error message must
+    /// never contain a secret value.
+    fn seal(&self, file: &FileSpec, settings: &Settings, rendered: Vec<u8>) -> Result<Vec<u8>, String> {
+        let _ = (file, settings);
+        Ok(rendered)
     }
 
     /// Vendor-specific checks of a device's merged settings before it is saved, e.g. values

@@ -118,7 +118,12 @@ impl Renderer {
         let env = Arc::clone(&self.env.read().unwrap_or_else(|e| e.into_inner()));
         let template = env.get_template(file.template).map_err(|e| RenderError::from_minijinja(&e, file.template))?;
         let out = template.render(context(ctx, file)).map_err(|e| RenderError::from_minijinja(&e, file.template))?;
-        Ok(out.into_bytes())
+        // Encryption and the like happen here so the cache, ETag and `sipprov render` all see the served bytes.
+        ctx.vendor.seal(file, ctx.settings, out.into_bytes()).map_err(|message| RenderError {
+            template: file.template.to_string(),
+            line: None,
+            message,
+        })
     }
 
     /// Drops every cached template so edited override files take effect.

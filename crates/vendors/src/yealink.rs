@@ -11,6 +11,7 @@ use sipprov_model::{LineField, Mac, Settings};
 
 use crate::mapping::{self, one, same, ParamDef, Source};
 use crate::ua::{self, is_numeric_version};
+use crate::yealink_aes;
 use crate::{FileScope, FileSpec, ModelInfo, NamePattern, UserAgentInfo, Vendor, VendorParam};
 
 /// The Yealink vendor module.
@@ -142,6 +143,11 @@ macro_rules! yealink_globals {
             ParamDef::global(Source::Key("firmware.url"), "static.firmware.url", same),
             ParamDef::global(Source::Key("sip.notify_reboot"), "sip.notify_reboot_enable", notify_reboot).or("0"),
             ParamDef::device(Source::Key("admin.password"), "static.security.user_password", admin_password),
+            // The phone's own credentials for later fetches (fpbx t46u template, research §1.4).
+            ParamDef::device(Source::Key("http.username"), "static.auto_provision.server.username", same),
+            ParamDef::device(Source::Key("http.password"), "static.auto_provision.server.password", same),
+            // 1 = look for `<name>_Security.enc` key files; not secret, so common files carry it too.
+            ParamDef::global(Source::Key("yealink.aes_key_file"), "static.auto_provision.aes_key_in_file", same),
             ParamDef::device(Source::LineAlways, "account.{n}.enable", one),
             ParamDef::device(Source::Line(LineField::Label), "account.{n}.label", same),
             ParamDef::device(Source::Line(LineField::DisplayName), "account.{n}.display_name", same),
@@ -164,7 +170,7 @@ const fn concat<const A: usize, const B: usize, const N: usize>(a: [ParamDef; A]
 }
 
 /// Desk phones and W52P/W60B: the server sits in the account (wazo v87 base.tpl).
-static DESK_PARAMS: [ParamDef; 17] = concat(
+static DESK_PARAMS: [ParamDef; 20] = concat(
     yealink_globals!(),
     [
         ParamDef::device(Source::Line(LineField::Registrar), "account.{n}.sip_server.1.address", same),
@@ -174,7 +180,7 @@ static DESK_PARAMS: [ParamDef; 17] = concat(
 );
 
 /// W70B/W80/W90: one server template per line, referenced by the account (wazo base-dect.tpl).
-static DECT_DM_PARAMS: [ParamDef; 18] = concat(
+static DECT_DM_PARAMS: [ParamDef; 21] = concat(
     yealink_globals!(),
     [
         ParamDef::device(Source::LineNumber(LineField::Registrar), "account.{n}.sip_server.template", same),
@@ -301,5 +307,17 @@ impl Vendor for Yealink {
     fn parameters(&self, model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
         let defs: &[ParamDef] = if model.family == "dect-dm" { &DECT_DM_PARAMS } else { &DESK_PARAMS };
         mapping::build(defs, settings, scope, "")
+    }
+
+    /// Device files are AES-encrypted when the merged settings carry `yealink.aes_key`; common files
+    /// stay plain (they hold no secrets, and the phone may not have a common key).
+    fn seal(&self, file: &FileSpec, settings: &Settings, rendered: Vec<u8>) -> Result<Vec<u8>, String> {
+        match (file.scope, mapping::get(settings, "yealink.aes_key")) {
+            (FileScope::Device, Some(key)) => {
+                let padding = yealink_aes::Padding::from_setting(mapping::get(settings, "yealink.aes_padding"));
+                yealink_aes::encrypt(&rendered, key, padding).map_err(|e| format!("yealink.aes_key: {e}"))
+            }
+            _ => Ok(rendered),
+        }
     }
 }

@@ -114,6 +114,11 @@ impl Headers {
         self.challenges("Authorization")
     }
 
+    /// The credentials of every Proxy-Authorization header.
+    pub fn proxy_authorization(&self) -> Result<Vec<Challenge>, ParseError> {
+        self.challenges("Proxy-Authorization")
+    }
+
     fn challenges(&self, name: &'static str) -> Result<Vec<Challenge>, ParseError> {
         let mut out = Vec::new();
         for h in self.get_all(name) {

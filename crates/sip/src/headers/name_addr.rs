@@ -55,17 +55,17 @@ impl FromStr for NameAddr {
         let s = s.trim();
         let bad = |why: &str| ParseError::header("address", format!("{why} in '{s}'"));
         let (display_name, rest) = if s.starts_with('"') {
-            let (name, rest) = parse_quoted(s).map_err(|e| bad(e))?;
+            let (name, rest) = parse_quoted(s).map_err(&bad)?;
             (Some(name), rest.trim_start())
         } else if let Some(lt) = s.find('<') {
-            (token_display_name(&s[..lt]).map_err(|e| bad(e))?, &s[lt..])
+            (token_display_name(&s[..lt]).map_err(&bad)?, &s[lt..])
         } else {
-            return parse_addr_spec(s).map_err(|e| bad(e));
+            return parse_addr_spec(s).map_err(&bad);
         };
         let inner = rest.strip_prefix('<').ok_or_else(|| bad("expected '<'"))?;
         let (uri, params) = inner.split_once('>').ok_or_else(|| bad("missing '>'"))?;
-        check_uri(uri).map_err(|e| bad(e))?;
-        let params = Params::parse(params).map_err(|e| bad(e))?;
+        check_uri(uri).map_err(&bad)?;
+        let params = Params::parse(params).map_err(&bad)?;
         Ok(NameAddr { display_name, uri: uri.to_owned(), params })
     }
 }

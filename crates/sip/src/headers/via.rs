@@ -91,7 +91,7 @@ impl FromStr for Via {
             return Err(bad("bad transport"));
         }
         let (host, port) = parse_hostport(sent_by.trim())?;
-        let params = Params::parse(params).map_err(|e| bad(e))?;
+        let params = Params::parse(params).map_err(&bad)?;
         Ok(Via { transport: transport.to_owned(), host, port, params })
     }
 }

@@ -79,3 +79,49 @@ fn content_length(head: &[u8]) -> Result<usize, ParseError> {
     }
     found.ok_or(ParseError::NoContentLength)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &[u8] = b"NOTIFY sip:a@b SIP/2.0\r\nl: 3\r\n\r\nabc";
+
+    #[test]
+    fn reassembles_byte_by_byte_and_back_to_back() {
+        let mut f = StreamFramer::default();
+        let mut out = Vec::new();
+        for b in MSG.iter().chain(b"\r\n").chain(MSG) {
+            f.extend(&[*b]);
+            while let Some(m) = f.next_message().unwrap() {
+                out.push(m);
+            }
+        }
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|m| m.as_ref() == MSG));
+    }
+
+    #[test]
+    fn refuses_what_cannot_be_framed() {
+        let cases: [(&[u8], &str); 3] = [
+            (b"NOTIFY sip:a@b SIP/2.0\r\nVia: x\r\n\r\n", "mandatory"),
+            (b"NOTIFY sip:a@b SIP/2.0\r\nl: 1\r\nContent-Length: 1\r\n\r\nx", "more than once"),
+            (b"NOTIFY sip:a@b SIP/2.0\r\nContent-Length: -1\r\n\r\n", "not a length"),
+        ];
+        for (data, why) in cases {
+            let mut f = StreamFramer::default();
+            f.extend(data);
+            let e = f.next_message().unwrap_err().to_string();
+            assert!(e.contains(why), "{e}");
+        }
+    }
+
+    #[test]
+    fn limits_buffered_size() {
+        let mut f = StreamFramer::with_limits(Limits { max_message: 100, max_headers: 10 });
+        f.extend(&[b'a'; 101]);
+        assert!(matches!(f.next_message(), Err(ParseError::TooLarge { .. })));
+        let mut f = StreamFramer::with_limits(Limits { max_message: 100, max_headers: 10 });
+        f.extend(b"NOTIFY sip:a@b SIP/2.0\r\nl: 500\r\n\r\n");
+        assert!(matches!(f.next_message(), Err(ParseError::TooLarge { .. })), "declared body too large");
+    }
+}

@@ -196,3 +196,50 @@ fn check_date(h: &Headers) -> Result<(), ParseError> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(extra: &str) -> String {
+        format!(
+            "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:c@d>;tag=1\r\nTo: <sip:a@b>\r\n\
+             Call-ID: x\r\nCSeq: 1 OPTIONS\r\n{extra}\r\n"
+        )
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let many: String = (0..300).map(|i| format!("X-{i}: v\r\n")).collect();
+        assert_eq!(parse(base(&many).as_bytes()), Err(ParseError::TooManyHeaders(256)));
+        let big = format!("X-Big: {}\r\n", "a".repeat(70_000));
+        assert!(matches!(parse(base(&big).as_bytes()), Err(ParseError::TooLarge { .. })));
+        let tight = Limits { max_message: 64 * 1024, max_headers: 5 };
+        assert!(parse_with(base("").as_bytes(), &tight).is_ok());
+        assert!(parse_with(base("X: 1\r\n").as_bytes(), &tight).is_err());
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let cases = [
+            (base("").replace("\r\n\r\n", "\r\n"), "not terminated"),
+            (base("Bad Name: x\r\n"), "not a token"),
+            (base("NoColon\r\n"), "no ':'"),
+            (base("Max-Forwards: 256\r\n"), "Max-Forwards"),
+            (format!(" {}", base("")), "exactly 3 fields"),
+            (base("").replace("Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n", ""), "Via"),
+        ];
+        for (text, why) in cases {
+            let err = parse(text.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(why), "'{err}' should mention '{why}'");
+        }
+        assert_eq!(parse(b"OPTIONS sip:a@b SIP/2.0\r\nX: \xff\r\n\r\n"), Err(ParseError::NotUtf8));
+    }
+
+    #[test]
+    fn leading_crlf_and_bare_body() {
+        let text = format!("\r\n\r\n{}hello", base(""));
+        let Ok(Message::Request(r)) = parse(text.as_bytes()) else { panic!() };
+        assert_eq!(&r.body[..], b"hello", "no Content-Length on a datagram: the rest is the body");
+    }
+}

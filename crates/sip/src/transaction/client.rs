@@ -66,6 +66,7 @@ pub(crate) async fn run(
     let timer_f = start + timers.timer_f();
     let mut retransmissions = 0u32;
     let mut proceeding = false;
+    let mut last_provisional = None;
     // Timer E is not used on reliable transports (§17.1.2.2).
     let mut next_send = (!reliable).then(|| start + timers.timer_e(1));
     loop {
@@ -76,7 +77,11 @@ pub(crate) async fn run(
                 if !resp.is_provisional() {
                     return Ok(resp);
                 }
-                progress(&resp);
+                // A retransmitted request makes the server resend its 1xx: report each status once.
+                if last_provisional != Some(resp.status) {
+                    last_provisional = Some(resp.status);
+                    progress(&resp);
+                }
                 if !proceeding && !reliable {
                     proceeding = true;
                     next_send = Some(TokioInstant::now() + timers.t2);

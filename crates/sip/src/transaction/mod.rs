@@ -158,3 +158,38 @@ pub enum TxEventKind {
         status: u16,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: &[Duration]) -> Vec<u128> {
+        v.iter().map(Duration::as_millis).collect()
+    }
+
+    #[test]
+    fn timer_e_doubles_and_caps_at_t2() {
+        let t = Timers::default();
+        let e: Vec<u128> = (1..=6).map(|n| t.timer_e(n).as_millis()).collect();
+        assert_eq!(e, [500, 1000, 2000, 4000, 4000, 4000]);
+        assert_eq!(t.timer_e(200), t.t2, "no overflow for huge counts");
+    }
+
+    #[test]
+    fn schedule_with_short_timers() {
+        let t = Timers { t1: Duration::from_millis(100), t2: Duration::from_millis(400), t4: Duration::ZERO };
+        let s = ms(&t.udp_schedule());
+        assert_eq!(s[..6], [0, 100, 300, 700, 1100, 1500]);
+        assert_eq!(*s.last().unwrap(), 6300, "last send before Timer F = 6.4 s");
+        assert_eq!(s.len(), 18);
+        // With T2 at its default, T1 = 100 ms doubles all the way: 0, .1, .3, .7, 1.5, 3.1, 6.3 s.
+        let t = Timers { t1: Duration::from_millis(100), ..Timers::default() };
+        assert_eq!(ms(&t.udp_schedule()), [0, 100, 300, 700, 1500, 3100, 6300]);
+    }
+
+    #[test]
+    fn errors_read_well() {
+        let e = TransactionError::Timeout { retransmissions: 10, after: Duration::from_secs(32) };
+        assert_eq!(e.to_string(), "no final response after 32s (10 retransmissions)");
+    }
+}

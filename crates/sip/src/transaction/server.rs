@@ -129,3 +129,67 @@ pub(crate) fn build_response(req: &Request, status: u16, reason: &str, to_tag: &
     }
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{parse, Message};
+
+    fn request(via: &str, to: &str) -> Request {
+        let text = format!(
+            "SUBSCRIBE sip:MAC%3a0004@224.0.1.75 SIP/2.0\r\nVia: {via}\r\nVia: SIP/2.0/UDP proxy;branch=z9hG4bKp\r\n\
+             From: <sip:MAC%3a0004@224.0.1.75>;tag=ph\r\nTo: {to}\r\nCall-ID: c1\r\nCSeq: 20000 SUBSCRIBE\r\n\
+             Event: ua-profile\r\nContent-Length: 0\r\n\r\n"
+        );
+        match parse(text.as_bytes()) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn response_copies_headers_and_adds_to_tag() {
+        let req = request("SIP/2.0/UDP 192.168.1.2:5080;branch=z9hG4bKa;rport", "<sip:MAC%3a0004@224.0.1.75>");
+        let resp = build_response(&req, 200, "OK", "srv1");
+        assert_eq!(resp.headers.vias().unwrap().len(), 2);
+        assert_eq!(resp.headers.to().unwrap().tag(), Some("srv1"));
+        assert_eq!(resp.headers.to().unwrap().uri, "sip:MAC%3a0004@224.0.1.75", "escape kept");
+        assert_eq!(resp.headers.cseq().unwrap().unwrap().seq, 20000);
+        assert_eq!(build_response(&req, 100, "Trying", "srv1").headers.to().unwrap().tag(), None);
+        let tagged = request("SIP/2.0/UDP h;branch=z9hG4bKb", "<sip:x@y>;tag=old");
+        assert_eq!(build_response(&tagged, 200, "OK", "new").headers.to().unwrap().tag(), Some("old"));
+    }
+
+    #[test]
+    fn received_and_rport_are_stamped() {
+        let src: SocketAddr = "192.168.1.2:40000".parse().unwrap();
+        let local: SocketAddr = "0.0.0.0:5060".parse().unwrap();
+        let mut req = request("SIP/2.0/UDP 192.168.1.2:5080;branch=z9hG4bKa;rport", "<sip:x@y>");
+        let top = stamp_top_via(&mut req, src).unwrap();
+        assert_eq!(top.rport(), Some(Some(40000)));
+        assert_eq!(req.headers.vias().unwrap()[0].received(), Some("192.168.1.2"));
+        assert_eq!(req.headers.vias().unwrap().len(), 2, "other Vias kept");
+        assert_eq!(response_target(&top, src, local, Transport::Udp).addr, src);
+
+        let mut req = request("SIP/2.0/UDP phone.example.com:5080;branch=z9hG4bKa", "<sip:x@y>");
+        let top = stamp_top_via(&mut req, src).unwrap();
+        assert_eq!(top.received(), Some("192.168.1.2"), "sent-by differs from the source");
+        let target = response_target(&top, src, local, Transport::Udp);
+        assert_eq!(target.addr, "192.168.1.2:5080".parse().unwrap());
+        assert_eq!(target.local, Some(local), "answered from the socket it arrived on");
+        assert_eq!(response_target(&top, src, local, Transport::Tcp).addr, src);
+    }
+
+    #[test]
+    fn keys_distinguish_transactions() {
+        let a = request("SIP/2.0/UDP h:1;branch=z9hG4bKa", "<sip:x@y>");
+        let b = request("SIP/2.0/UDP h:2;branch=z9hG4bKa", "<sip:x@y>");
+        let old = request("SIP/2.0/UDP h:1;branch=1", "<sip:x@y>");
+        let key = |r: &Request| ServerKey::of(r, &r.headers.top_via().unwrap()).unwrap();
+        assert_ne!(key(&a), key(&b), "same branch, other sent-by");
+        assert!(matches!(key(&old), ServerKey::Rfc2543 { .. }));
+        let table = ServerTable::default();
+        assert!(matches!(table.on_request(&key(&a)), Seen::New));
+        assert!(matches!(table.on_request(&key(&a)), Seen::Retransmission(None)));
+    }
+}

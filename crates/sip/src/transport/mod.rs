@@ -1,4 +1,4 @@
-//! Transports: UDP sockets and TCP connections on tokio, behind one [`Transports`] set that the
+//! Transports: UDP sockets and TCP connections on tokio, behind one `Transports` set that the
 //! endpoint sends through and that feeds every received message into one channel.
 //!
 //! [`Transport`] is an enum with room for TLS: a TLS transport would be another stream

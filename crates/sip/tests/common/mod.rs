@@ -35,6 +35,30 @@ pub fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
 }
 
+/// Waits until SIPp's socket is bound (listening, for TCP) on `port`, reading /proc/net so that
+/// no probe packet or connection disturbs SIPp. False when SIPp exited (e.g. port taken).
+fn wait_bound(child: &mut Child, port: u16, transport: Transport) -> bool {
+    let (table, state) = if transport == Transport::Udp { ("/proc/net/udp", "07") } else { ("/proc/net/tcp", "0A") };
+    let local = format!("0100007F:{port:04X}");
+    for _ in 0..100 {
+        if child.try_wait().expect("poll sipp").is_some() {
+            return false;
+        }
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        let bound = text.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&state)
+        });
+        if bound {
+            // SIPp binds before it has loaded everything; a short grace period avoids racing it.
+            std::thread::sleep(Duration::from_millis(100));
+            return child.try_wait().expect("poll sipp").is_none();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
 impl Sipp {
     /// Starts SIPp with `scenario` as a UAS handling one call; retries on a port collision.
     pub fn start(scenario_name: &str, transport: Transport) -> Sipp {
@@ -54,13 +78,35 @@ impl Sipp {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("start sipp");
-            std::thread::sleep(Duration::from_millis(400));
-            if child.try_wait().expect("poll sipp").is_none() {
+            if wait_bound(&mut child, port, transport) {
                 let addr = SocketAddr::from(([127, 0, 0, 1], port));
                 return Sipp { child, addr, transport, _logs: logs };
             }
+            let _ = child.kill();
+            let _ = child.wait();
         }
         panic!("SIPp did not start (5 attempts)");
+    }
+
+    /// Starts SIPp as a UAC running `scenario_name` once against `remote`.
+    pub fn start_uac(scenario_name: &str, transport: Transport, remote: SocketAddr) -> Sipp {
+        let port = free_port();
+        let logs = tempfile::tempdir().unwrap();
+        let mode = if transport == Transport::Udp { "u1" } else { "t1" };
+        let child = Command::new(SIPP)
+            .arg("-sf")
+            .arg(scenario(scenario_name))
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", mode])
+            .args(["-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin", "-trace_err", "-error_file"])
+            .arg(logs.path().join("errors.log"))
+            .arg(remote.to_string())
+            .current_dir(logs.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sipp");
+        Sipp { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), transport, _logs: logs }
     }
 
     pub fn target(&self) -> Target {

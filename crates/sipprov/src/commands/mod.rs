@@ -9,6 +9,9 @@ use crate::cli::{ApiArgs, Cli, Command, DeviceCommand, GroupCommand, SettingsCom
 use crate::client::{segment, Body, Client};
 use crate::output;
 
+mod campaign;
+mod notify;
+
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
@@ -17,6 +20,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Group(cmd) => group(cmd).await,
         Command::Settings(cmd) => settings(cmd).await,
         Command::Render { mac, file, api } => render(&mac, file.as_deref(), &api).await,
+        Command::Notify(args) => notify::one_shot(args).await,
+        Command::Resync(args) => campaign::resync(args).await,
+        Command::Campaign(cmd) => campaign::command(cmd).await,
         Command::Vendors { api } => {
             let v = Client::new(&api)?.json(Method::GET, "/api/v1/vendors", None).await?;
             for vendor in v.as_array().into_iter().flatten() {
@@ -99,6 +105,18 @@ async fn device(cmd: DeviceCommand) -> Result<(), String> {
         DeviceCommand::Rm { mac: m, api } => {
             Client::new(&api)?.call(Method::DELETE, &format!("/api/v1/devices/{}", mac(&m)?), None).await?;
             println!("removed {}", mac(&m)?);
+            Ok(())
+        }
+        DeviceCommand::Notify { mac: m, reboot, api } => notify::device(&mac(&m)?, reboot, &api).await,
+        DeviceCommand::Unlock { mac: m, api } => {
+            let path = format!("/api/v1/devices/{}/unlock", mac(&m)?);
+            let v = Client::new(&api)?.json(Method::POST, &path, None).await?;
+            println!(
+                "{}: first-fetch window open for {} s (until epoch ms {})",
+                v["mac"].as_str().unwrap_or("?"),
+                v["window_secs"],
+                v["open_until"]
+            );
             Ok(())
         }
         DeviceCommand::Log { mac: m, limit, json, api } => {

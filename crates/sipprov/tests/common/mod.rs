@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod sipp;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -190,4 +192,54 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     f()
+}
+
+// ---- Helpers for the security tests (tests/security.rs) ----
+
+impl TestServer {
+    /// Starts a server whose configuration file (in its data directory) holds `toml`.
+    pub fn start_with_config(toml: &str) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("sipprov.toml");
+        std::fs::write(&config, toml).expect("write config");
+        let mut server = TestServer { dir, child: None, http: String::new(), api: String::new() };
+        server.spawn(&["--config", config.to_str().expect("utf-8 path")]);
+        server
+    }
+
+    /// An address from `listening.json` (e.g. `https`).
+    pub fn listening(&self, what: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.data_dir().join("listening.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v[what].as_str().map(str::to_string)
+    }
+}
+
+/// One request with curl and extra arguments (`--digest`, `--user`, `--cacert`, `--cert`, …).
+/// Returns what curl saw and its verbose trace (stderr), which shows the headers it sent.
+pub fn curl_with(url: &str, user_agent: &str, args: &[&str]) -> (Fetched, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (body, head) = (dir.path().join("body"), dir.path().join("head"));
+    let out = Command::new("curl")
+        .args(["-sS", "-v", "--max-time", "10", "-A", user_agent, "-o"])
+        .arg(&body)
+        .arg("-D")
+        .arg(&head)
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl is installed");
+    let trace = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "curl {args:?} {url} failed: {trace}");
+    // With --digest curl writes both the 401 and the final response headers; keep the last.
+    let head = std::fs::read_to_string(head).unwrap();
+    let last = head.rfind("HTTP/").map_or(head.as_str(), |i| &head[i..]);
+    (parse_curl(last, std::fs::read(body).unwrap_or_default()), trace)
+}
+
+/// Runs a command that must succeed; returns stdout.
+pub fn run(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
 }

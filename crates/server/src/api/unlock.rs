@@ -1,0 +1,44 @@
+//! `POST /api/v1/devices/{mac}/unlock`: re-opens a device's first-fetch window.
+//!
+//! With `security.first_fetch_window_secs` set, a device whose file requires authentication may
+//! fetch it once without credentials only within that window after it was added. A phone that
+//! missed the window (unpacked late, factory reset) is given a new one here, from now. The unlock
+//! is recorded in the device's history.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use sipprov_store::{NewEvent, StoreError};
+
+use super::{parse_mac, ApiError, ApiResult};
+use crate::fetchlog::Record;
+use crate::state::AppState;
+
+/// Opens the window and answers `{mac, window_secs, open_until}` (epoch milliseconds).
+pub async fn unlock_device(
+    State(state): State<Arc<AppState>>,
+    Path(mac): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let mac = parse_mac(&mac)?;
+    let device = state.inventory.device(mac).ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
+    let window = state.security.config.first_fetch_window_secs;
+    if window == 0 {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "the first-fetch window is off: set security.first_fetch_window_secs in the server configuration".into(),
+        ));
+    }
+    let now = sipprov_store::now_ms();
+    state.security.unlock(mac, now);
+    let open_until = state.security.window_closes_at(&device).unwrap_or(now);
+    state.fetchlog.record(Record::Event(NewEvent {
+        mac,
+        at: now,
+        kind: "unlocked".into(),
+        detail: serde_json::json!({ "window_secs": window, "open_until": open_until }),
+    }));
+    tracing::info!(%mac, window_secs = window, "first-fetch window re-opened");
+    Ok(Json(serde_json::json!({ "mac": mac, "window_secs": window, "open_until": open_until })))
+}

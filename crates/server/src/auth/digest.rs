@@ -1,0 +1,344 @@
+//! HTTP Digest authentication, server side (RFC 7616): MD5 and SHA-256, `qop=auth`.
+//!
+//! No crate implements the server side (research `rust-crates.md` §2), so this is our own:
+//! - a nonce is `hex(time ‖ random ‖ HMAC-SHA-256(secret, time ‖ random ‖ realm)[..16])`, so the
+//!   server recognises its own nonces without storing them, a nonce from another server (or from
+//!   before a restart, which draws a new secret) fails the HMAC, and an old one is answered with
+//!   `stale=true` so the phone retries with a fresh nonce without asking anyone for a password;
+//! - the highest `nc` accepted per nonce is remembered, so a replayed `Authorization` header (same
+//!   nonce, same or lower `nc`) is refused. Only nonces that carried a *correct* response are
+//!   remembered, so nobody without the password can fill the table, and it is bounded regardless.
+//!
+//! FusionPBX gets this wrong (never checks freshness or `nc`, research `anchors.md` §2).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, KeyInit, Mac as _};
+use md5::Md5;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+const NONCE_ID: usize = 16;
+const NONCE_TAG: usize = 16;
+/// Remembered nonces; beyond this, expired ones are dropped and then the oldest.
+const MAX_TRACKED: usize = 100_000;
+/// Longest Authorization header parsed; real ones are a few hundred bytes.
+pub const MAX_HEADER: usize = 4096;
+
+/// The hash a challenge or response uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Md5,
+    Sha256,
+}
+
+impl Algorithm {
+    /// The token in `algorithm=`.
+    pub fn token(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Sha256 => "SHA-256",
+        }
+    }
+
+    fn parse(token: Option<&str>) -> Option<Algorithm> {
+        match token {
+            // RFC 7616 §3.4: no algorithm parameter means MD5.
+            None => Some(Algorithm::Md5),
+            Some(t) if t.eq_ignore_ascii_case("MD5") => Some(Algorithm::Md5),
+            Some(t) if t.eq_ignore_ascii_case("SHA-256") => Some(Algorithm::Sha256),
+            _ => None,
+        }
+    }
+
+    fn hash(self, data: &str) -> String {
+        match self {
+            Algorithm::Md5 => hex::encode(Md5::digest(data.as_bytes())),
+            Algorithm::Sha256 => hex::encode(Sha256::digest(data.as_bytes())),
+        }
+    }
+}
+
+/// Why a Digest `Authorization` was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DigestError {
+    /// Unparseable header or missing parameters; the text says which.
+    Malformed(&'static str),
+    /// A nonce we issued, but too old: answer with `stale=true`.
+    Stale,
+    /// Not a nonce this server issued (or issued before a restart).
+    UnknownNonce,
+    /// Same nonce with an `nc` not above the last one accepted.
+    Replay,
+    /// Wrong user name, wrong password, or a request line that does not match `uri`.
+    Wrong(&'static str),
+}
+
+/// Issues and checks nonces; one per server.
+pub struct NonceKeeper {
+    secret: [u8; 32],
+    realm: String,
+    lifetime_secs: u64,
+    seen: Mutex<HashMap<[u8; NONCE_ID], (u64, u32)>>,
+}
+
+impl NonceKeeper {
+    /// A keeper with a fresh random secret.
+    pub fn new(realm: &str, lifetime_secs: u64) -> NonceKeeper {
+        let mut secret = [0u8; 32];
+        rand::fill(&mut secret);
+        NonceKeeper { secret, realm: realm.to_string(), lifetime_secs, seen: Mutex::new(HashMap::new()) }
+    }
+
+    /// The realm in every challenge.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// A new nonce.
+    pub fn nonce(&self) -> String {
+        let mut id = [0u8; NONCE_ID];
+        id[..8].copy_from_slice(&now_secs().to_be_bytes());
+        rand::fill(&mut id[8..]);
+        let mut out = id.to_vec();
+        out.extend_from_slice(&self.tag(&id));
+        hex::encode(out)
+    }
+
+    /// `WWW-Authenticate` values, one per algorithm, in the order given (preferred first, RFC 7616 §3.7).
+    pub fn challenges(&self, algorithms: &[Algorithm], stale: bool) -> Vec<String> {
+        let nonce = self.nonce();
+        let stale = if stale { ", stale=true" } else { "" };
+        algorithms
+            .iter()
+            .map(|a| {
+                format!(
+                    "Digest realm=\"{}\", qop=\"auth\", algorithm={}, nonce=\"{nonce}\"{stale}",
+                    self.realm,
+                    a.token()
+                )
+            })
+            .collect()
+    }
+
+    fn tag(&self, id: &[u8]) -> [u8; NONCE_TAG] {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        mac.update(id);
+        mac.update(self.realm.as_bytes());
+        let full = mac.finalize().into_bytes();
+        let mut tag = [0u8; NONCE_TAG];
+        tag.copy_from_slice(&full[..NONCE_TAG]);
+        tag
+    }
+
+    /// Checks a parsed Digest response against the expected credentials and the request line.
+    pub fn verify(
+        &self,
+        params: &HashMap<String, String>,
+        username: &str,
+        password: &str,
+        method: &str,
+        request_uri: &str,
+        allowed: &[Algorithm],
+    ) -> Result<Algorithm, DigestError> {
+        let get = |k: &'static str| params.get(k).map(String::as_str).ok_or(DigestError::Malformed(k));
+        let algorithm =
+            Algorithm::parse(params.get("algorithm").map(String::as_str)).ok_or(DigestError::Malformed("algorithm"))?;
+        if !allowed.contains(&algorithm) {
+            return Err(DigestError::Malformed("algorithm not offered"));
+        }
+        let (user, realm, nonce, uri, response) =
+            (get("username")?, get("realm")?, get("nonce")?, get("uri")?, get("response")?);
+        if get("qop")? != "auth" {
+            return Err(DigestError::Malformed("qop"));
+        }
+        let (cnonce, nc_text) = (get("cnonce")?, get("nc")?);
+        let nc = u32::from_str_radix(nc_text, 16).map_err(|_| DigestError::Malformed("nc"))?;
+        if nc_text.len() != 8 {
+            return Err(DigestError::Malformed("nc"));
+        }
+        let (id, issued) = self.check_nonce(nonce)?;
+        if realm != self.realm {
+            return Err(DigestError::Wrong("realm"));
+        }
+        if uri != request_uri {
+            return Err(DigestError::Wrong("uri does not match the request"));
+        }
+        let ha1 = algorithm.hash(&format!("{user}:{realm}:{password}"));
+        let ha2 = algorithm.hash(&format!("{method}:{uri}"));
+        let expected = algorithm.hash(&format!("{ha1}:{nonce}:{nc_text}:{cnonce}:auth:{ha2}"));
+        let user_ok = user.as_bytes().ct_eq(username.as_bytes());
+        let response_ok = expected.as_bytes().ct_eq(response.to_ascii_lowercase().as_bytes());
+        if !bool::from(user_ok & response_ok) {
+            return Err(DigestError::Wrong("wrong user name or password"));
+        }
+        if now_secs().saturating_sub(issued) > self.lifetime_secs {
+            return Err(DigestError::Stale);
+        }
+        self.note_nc(id, issued, nc)?;
+        Ok(algorithm)
+    }
+
+    /// Decodes a nonce, checks its tag, and returns its id and issue time.
+    fn check_nonce(&self, nonce: &str) -> Result<([u8; NONCE_ID], u64), DigestError> {
+        let raw = hex::decode(nonce).map_err(|_| DigestError::UnknownNonce)?;
+        if raw.len() != NONCE_ID + NONCE_TAG {
+            return Err(DigestError::UnknownNonce);
+        }
+        let mut id = [0u8; NONCE_ID];
+        id.copy_from_slice(&raw[..NONCE_ID]);
+        if !bool::from(self.tag(&id).ct_eq(&raw[NONCE_ID..])) {
+            return Err(DigestError::UnknownNonce);
+        }
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&id[..8]);
+        Ok((id, u64::from_be_bytes(ts)))
+    }
+
+    fn note_nc(&self, id: [u8; NONCE_ID], issued: u64, nc: u32) -> Result<(), DigestError> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, last)) = seen.get(&id) {
+            if nc <= *last {
+                return Err(DigestError::Replay);
+            }
+        } else if seen.len() >= MAX_TRACKED {
+            let oldest_allowed = now_secs().saturating_sub(self.lifetime_secs);
+            seen.retain(|_, (t, _)| *t >= oldest_allowed);
+            if seen.len() >= MAX_TRACKED {
+                // Still full of live nonces: forgetting them would let their headers be replayed,
+                // so refuse this one as stale instead; the client simply gets a fresh nonce.
+                return Err(DigestError::Stale);
+            }
+        }
+        seen.insert(id, (issued, nc));
+        Ok(())
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Parses the parameters of `Digest k=v, k="v", …` (after the scheme), lower-casing names.
+pub fn parse_params(text: &str) -> Result<HashMap<String, String>, DigestError> {
+    let mut out = HashMap::new();
+    let mut rest = text.trim_start();
+    while !rest.is_empty() {
+        let eq = rest.find('=').ok_or(DigestError::Malformed("parameter without '='"))?;
+        let name = rest[..eq].trim().to_ascii_lowercase();
+        rest = rest[eq + 1..].trim_start();
+        let value;
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let mut v = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => v.extend(chars.next().map(|(_, c)| c)),
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    c => v.push(c),
+                }
+            }
+            let end = end.ok_or(DigestError::Malformed("unterminated quoted string"))?;
+            value = v;
+            rest = &quoted[end..];
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            value = rest[..end].trim().to_string();
+            rest = &rest[end..];
+        }
+        if name.is_empty() || out.insert(name, value).is_some() {
+            return Err(DigestError::Malformed("empty or repeated parameter"));
+        }
+        rest = rest.trim_start();
+        rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc7616_example_responses() {
+        // RFC 7616 §3.9.1, with the nonce check bypassed: only the response arithmetic is tested here.
+        let (ha1, ha2) = (
+            Algorithm::Sha256.hash("Mufasa:http-auth@example.org:Circle of Life"),
+            Algorithm::Sha256.hash("GET:/dir/index.html"),
+        );
+        let nonce = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v";
+        let cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
+        let r = Algorithm::Sha256.hash(&format!("{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}"));
+        assert_eq!(r, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1");
+        let (ha1, ha2) = (
+            Algorithm::Md5.hash("Mufasa:http-auth@example.org:Circle of Life"),
+            Algorithm::Md5.hash("GET:/dir/index.html"),
+        );
+        let r = Algorithm::Md5.hash(&format!("{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}"));
+        assert_eq!(r, "8ca523f5e9506fed4657c9700eebdbec");
+    }
+
+    fn answer(k: &NonceKeeper, nonce: &str, nc: &str, password: &str) -> HashMap<String, String> {
+        let a = Algorithm::Sha256;
+        let ha1 = a.hash(&format!("u:{}:{password}", k.realm));
+        let ha2 = a.hash("GET:/f.cfg");
+        let response = a.hash(&format!("{ha1}:{nonce}:{nc}:c:auth:{ha2}"));
+        let header = format!(
+            r#"username="u", realm="{}", nonce="{nonce}", uri="/f.cfg", algorithm=SHA-256, qop=auth, nc={nc}, cnonce="c", response="{response}""#,
+            k.realm
+        );
+        parse_params(&header).unwrap()
+    }
+
+    #[test]
+    fn accepts_once_then_refuses_replay_and_foreign_nonces() {
+        let k = NonceKeeper::new("sipprov", 300);
+        let all = [Algorithm::Sha256, Algorithm::Md5];
+        let nonce = k.nonce();
+        let p = answer(&k, &nonce, "00000001", "pw");
+        assert_eq!(k.verify(&p, "u", "pw", "GET", "/f.cfg", &all), Ok(Algorithm::Sha256));
+        assert_eq!(k.verify(&p, "u", "pw", "GET", "/f.cfg", &all), Err(DigestError::Replay));
+        let p2 = answer(&k, &nonce, "00000002", "pw");
+        assert!(k.verify(&p2, "u", "pw", "GET", "/f.cfg", &all).is_ok(), "a higher nc is fine");
+        let wrong = answer(&k, &k.nonce(), "00000001", "nope");
+        assert!(matches!(k.verify(&wrong, "u", "pw", "GET", "/f.cfg", &all), Err(DigestError::Wrong(_))));
+        assert!(k.verify(&answer(&k, &k.nonce(), "00000001", "pw"), "u", "pw", "GET", "/g.cfg", &all).is_err());
+        let other = NonceKeeper::new("sipprov", 300);
+        let foreign = answer(&other, &other.nonce(), "00000001", "pw");
+        assert_eq!(k.verify(&foreign, "u", "pw", "GET", "/f.cfg", &all), Err(DigestError::UnknownNonce));
+        assert!(k
+            .verify(&answer(&k, &k.nonce(), "00000001", "pw"), "u", "pw", "GET", "/f.cfg", &[Algorithm::Md5])
+            .is_err());
+    }
+
+    #[test]
+    fn expired_nonce_is_stale() {
+        let k = NonceKeeper::new("sipprov", 0);
+        let nonce = {
+            let mut id = [0u8; NONCE_ID];
+            id[..8].copy_from_slice(&(now_secs() - 10).to_be_bytes());
+            let mut raw = id.to_vec();
+            raw.extend_from_slice(&k.tag(&id));
+            hex::encode(raw)
+        };
+        let p = answer(&k, &nonce, "00000001", "pw");
+        assert_eq!(k.verify(&p, "u", "pw", "GET", "/f.cfg", &[Algorithm::Sha256]), Err(DigestError::Stale));
+    }
+
+    #[test]
+    fn parser_handles_quotes_and_refuses_garbage() {
+        let p = parse_params(r#"username="a\"b", nc=00000001 , qop=auth"#).unwrap();
+        assert_eq!(p["username"], "a\"b");
+        assert_eq!(p["qop"], "auth");
+        assert!(parse_params(r#"username="abc"#).is_err());
+        assert!(parse_params("novalue").is_err());
+        assert!(parse_params("a=1, a=2").is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! Counts failures per source and cools off sources that keep failing.
+//!
+//! A failure is a request for a MAC the server does not know, a wrong credential, a replayed
+//! Digest header, a client certificate naming another device, or a source outside an allow-list.
+//! Past `max_failures` within `failure_window_secs`, the source is refused (429 or 403, as
+//! configured) for `block_secs`, and one warning names it. IPv6 sources are counted per /64,
+//! since one host usually holds the whole /64.
+//!
+//! The table is bounded ([`MAX_SOURCES`]): when it is full, entries whose window has passed are
+//! dropped, and if it is still full every unblocked entry goes, so a scan from many addresses
+//! cannot grow memory without limit. Checking an unblocked source costs one atomic load.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Most sources tracked at once.
+pub const MAX_SOURCES: usize = 65_536;
+
+/// Thresholds (from `[security]` in the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_failures: u32,
+    pub window: Duration,
+    pub block: Duration,
+}
+
+struct Entry {
+    window_start: Instant,
+    failures: u32,
+    blocked_until: Option<Instant>,
+}
+
+/// The per-source failure table.
+pub struct Throttle {
+    limits: Limits,
+    blocked: AtomicUsize,
+    sources: Mutex<HashMap<IpAddr, Entry>>,
+}
+
+/// What [`Throttle::fail`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Counted; still under the threshold.
+    Counted,
+    /// This failure crossed the threshold: the source is now blocked (warn once).
+    NowBlocked,
+}
+
+/// The key a source is counted under: the address, or its /64 for IPv6.
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & (u128::MAX << 64)).into()),
+        },
+        v4 => v4,
+    }
+}
+
+impl Throttle {
+    /// An empty table.
+    pub fn new(limits: Limits) -> Throttle {
+        Throttle { limits, blocked: AtomicUsize::new(0), sources: Mutex::new(HashMap::new()) }
+    }
+
+    /// How long `ip` stays refused, if it is blocked now.
+    pub fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
+        if self.blocked.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let now = Instant::now();
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = sources.get_mut(&source_key(ip))?;
+        match entry.blocked_until {
+            Some(until) if until > now => Some(until - now),
+            Some(_) => {
+                entry.blocked_until = None;
+                entry.failures = 0;
+                entry.window_start = now;
+                self.blocked.fetch_sub(1, Ordering::Relaxed);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Counts one failure from `ip`.
+    pub fn fail(&self, ip: IpAddr) -> Outcome {
+        let now = Instant::now();
+        let key = source_key(ip);
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        if !sources.contains_key(&key) && sources.len() >= MAX_SOURCES {
+            self.prune(&mut sources, now);
+        }
+        let entry = sources.entry(key).or_insert(Entry { window_start: now, failures: 0, blocked_until: None });
+        if entry.blocked_until.is_some() {
+            return Outcome::Counted;
+        }
+        if now.duration_since(entry.window_start) > self.limits.window {
+            entry.window_start = now;
+            entry.failures = 0;
+        }
+        entry.failures = entry.failures.saturating_add(1);
+        if entry.failures > self.limits.max_failures {
+            entry.blocked_until = Some(now + self.limits.block);
+            self.blocked.fetch_add(1, Ordering::Relaxed);
+            return Outcome::NowBlocked;
+        }
+        Outcome::Counted
+    }
+
+    fn prune(&self, sources: &mut HashMap<IpAddr, Entry>, now: Instant) {
+        let window = self.limits.window;
+        let mut unblocked = 0;
+        sources.retain(|_, e| match e.blocked_until {
+            Some(until) if until > now => true,
+            Some(_) => {
+                unblocked += 1;
+                false
+            }
+            None => now.duration_since(e.window_start) <= window,
+        });
+        if sources.len() >= MAX_SOURCES {
+            sources.retain(|_, e| e.blocked_until.is_some());
+        }
+        if sources.len() >= MAX_SOURCES {
+            // Only blocked sources left and still full: forget them all rather than grow.
+            unblocked += sources.len();
+            sources.clear();
+        }
+        self.blocked.fetch_sub(unblocked.min(self.blocked.load(Ordering::Relaxed)), Ordering::Relaxed);
+    }
+
+    /// Number of sources tracked (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// True when nothing is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(block_ms: u64) -> Limits {
+        Limits { max_failures: 3, window: Duration::from_secs(60), block: Duration::from_millis(block_ms) }
+    }
+
+    #[test]
+    fn blocks_after_the_threshold_and_releases_after_the_cool_down() {
+        let t = Throttle::new(limits(50));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(t.fail(ip), Outcome::Counted);
+        assert_eq!(t.fail(ip), Outcome::Counted);
+        assert_eq!(t.fail(ip), Outcome::Counted);
+        assert!(t.blocked_for(ip).is_none());
+        assert_eq!(t.fail(ip), Outcome::NowBlocked);
+        assert!(t.blocked_for(ip).is_some());
+        assert!(t.blocked_for("192.0.2.2".parse().unwrap()).is_none());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(t.blocked_for(ip).is_none());
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_the_table_stays_bounded() {
+        let t = Throttle::new(limits(60_000));
+        for i in 0..4u16 {
+            t.fail(format!("2001:db8::{i:x}").parse().unwrap());
+        }
+        assert!(t.blocked_for("2001:db8::ffff".parse().unwrap()).is_some());
+        for i in 0..(MAX_SOURCES as u32 + 1000) {
+            t.fail(IpAddr::V4(i.into()));
+        }
+        assert!(t.len() <= MAX_SOURCES);
+    }
+}

@@ -1,0 +1,140 @@
+//! Driving one campaign: paced sending, then watching for confirmations.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sipprov_model::Mac;
+use sipprov_store::{CampaignRecord, NewEvent, NotifyResult, StoreError};
+use sipprov_vendors::FileScope;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::fetchlog::Record;
+use crate::state::AppState;
+
+impl AppState {
+    /// Sends to every device still without an outcome, then waits for confirmations.
+    pub(super) async fn drive_campaign(self: &Arc<Self>, campaign: CampaignRecord) -> Result<(), StoreError> {
+        let id = campaign.id;
+        tracing::info!(campaign = id, selector = %campaign.selector, reboot = campaign.reboot, rate = campaign.rate,
+            max_in_flight = campaign.max_in_flight, "campaign running");
+        let todo: Vec<Mac> = self
+            .store
+            .campaign_devices(id)
+            .await?
+            .into_iter()
+            .filter(|d| d.state == "pending" || d.state == "sending")
+            .map(|d| d.mac)
+            .collect();
+        self.send_paced(&campaign, todo).await?;
+        self.await_confirmations(&campaign).await
+    }
+
+    async fn send_paced(self: &Arc<Self>, campaign: &CampaignRecord, todo: Vec<Mac>) -> Result<(), StoreError> {
+        let gap = Duration::from_secs_f64(1.0 / f64::from(campaign.rate.max(1)));
+        let slots = Arc::new(Semaphore::new(campaign.max_in_flight.max(1) as usize));
+        let mut tick = tokio::time::interval(gap);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut in_flight = JoinSet::new();
+        for mac in todo {
+            if self.campaigns.is_cancelled(campaign.id) {
+                break;
+            }
+            tick.tick().await;
+            let Ok(permit) = slots.clone().acquire_owned().await else { break };
+            // Written before the NOTIFY leaves: after a crash, this device is sent again.
+            self.store.mark_sending(campaign.id, mac).await?;
+            let (state, id, reboot) = (self.clone(), campaign.id, campaign.reboot);
+            in_flight.spawn(async move {
+                let result = state.notify_for_campaign(mac, reboot).await;
+                let saved = state.store.record_notify_result(id, mac, &result).await;
+                drop(permit);
+                saved
+            });
+            while let Some(done) = in_flight.try_join_next() {
+                done.map_err(|e| StoreError::Corrupt(e.to_string()))??;
+            }
+        }
+        while let Some(done) = in_flight.join_next().await {
+            done.map_err(|e| StoreError::Corrupt(e.to_string()))??;
+        }
+        Ok(())
+    }
+
+    /// One NOTIFY, with the hash the device must fetch afterwards to confirm.
+    async fn notify_for_campaign(&self, mac: Mac, reboot: bool) -> NotifyResult {
+        let expected_hash = self.primary_file_hash(mac);
+        let at = sipprov_store::now_ms();
+        match self.notify_device(mac, reboot).await {
+            Ok(o) => NotifyResult {
+                ok: o.is_ok(),
+                result: o.result.clone(),
+                status: o.status,
+                reason: o.reason.clone(),
+                expected_hash,
+                at,
+            },
+            Err(e) => NotifyResult { ok: false, result: "error".into(), status: None, reason: e, expected_hash, at },
+        }
+    }
+
+    /// The SHA-256 of the device's own config file as rendered now.
+    pub fn primary_file_hash(&self, mac: Mac) -> Option<String> {
+        let device = self.inventory.device(mac)?;
+        let files = self.device_files(&device).ok()?;
+        let spec = files.iter().find(|f| f.scope == FileScope::Device)?;
+        self.render_device_file(&device, spec).ok().map(|s| s.hash.clone())
+    }
+
+    /// The name of the device's own config file.
+    pub fn primary_file_name(&self, mac: Mac) -> Option<String> {
+        let device = self.inventory.device(mac)?;
+        let files = self.device_files(&device).ok()?;
+        files.into_iter().find(|f| f.scope == FileScope::Device).map(|f| f.name)
+    }
+
+    /// Polls recorded fetches until every notified device confirmed or ran out of time.
+    async fn await_confirmations(&self, campaign: &CampaignRecord) -> Result<(), StoreError> {
+        loop {
+            if self.campaigns.is_cancelled(campaign.id) {
+                return Ok(());
+            }
+            self.fetchlog.flush().await;
+            let now = sipprov_store::now_ms();
+            let devices = self.store.campaign_devices(campaign.id).await?;
+            let waiting: Vec<_> = devices
+                .iter()
+                .filter(|d| d.state == "notified" && d.confirmed_at.is_none())
+                .filter(|d| d.notified_at.is_some_and(|t| now <= t + campaign.confirm_window_ms))
+                .collect();
+            if waiting.is_empty() {
+                if devices.iter().all(|d| d.state == "notified" || d.state == "failed") {
+                    self.store.set_campaign_state(campaign.id, "done").await?;
+                    tracing::info!(campaign = campaign.id, "campaign done");
+                }
+                return Ok(());
+            }
+            let since = waiting.iter().filter_map(|d| d.notified_at).min().unwrap_or(now);
+            let fetched = self.store.fetched_since(since).await?;
+            for d in waiting {
+                let file = self.primary_file_name(d.mac);
+                let hit = fetched.iter().find(|(mac, f, hash, at)| {
+                    *mac == d.mac
+                        && Some(f) == file.as_ref()
+                        && Some(hash) == d.expected_hash.as_ref()
+                        && d.notified_at.is_some_and(|t| *at >= t)
+                });
+                if let Some((_, _, hash, at)) = hit {
+                    self.store.record_confirmation(campaign.id, d.mac, *at).await?;
+                    self.fetchlog.record(Record::Event(NewEvent {
+                        mac: d.mac,
+                        at: *at,
+                        kind: "confirmed".into(),
+                        detail: serde_json::json!({ "campaign": campaign.id, "hash": hash }),
+                    }));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Fleet re-sync campaigns: paced check-sync to many devices, resumable, with proof.
+//!
+//! A campaign is persisted before anything is sent. The engine ([`AppState::run_campaigns`])
+//! starts due campaigns and drives each one: NOTIFYs leave at most `rate` per second with at
+//! most `max_in_flight` awaiting a final response, so a fleet re-sync never turns into a
+//! reboot storm that melts the HTTP server. Each device then has `confirm_window_ms` to fetch
+//! the config it was notified for (same SHA-256 as rendered at notify time): only then is it
+//! "confirmed"; a 200 without a fetch is reported as "not-confirmed", never as success.
+//!
+//! Crash safety: a device is written `sending` before its NOTIFY leaves and gets its outcome
+//! right after, so a restart re-sends exactly the devices with no recorded outcome.
+
+mod drive;
+mod report;
+mod select;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use report::{device_outcome, CampaignReport};
+pub use select::{Selection, SelectionError};
+
+use crate::state::AppState;
+use crate::ServerError;
+
+/// Which campaigns this process is driving, and which were cancelled.
+#[derive(Default)]
+pub struct Campaigns {
+    driving: Mutex<HashSet<i64>>,
+    cancelled: Mutex<HashSet<i64>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Campaigns {
+    /// Asks the engine to look for work now (a campaign was created or retried).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stops a running campaign's driver at its next step.
+    pub fn cancel(&self, id: i64) {
+        self.cancelled.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+    }
+
+    fn is_cancelled(&self, id: i64) -> bool {
+        self.cancelled.lock().unwrap_or_else(|e| e.into_inner()).contains(&id)
+    }
+
+    /// Claims a campaign for driving; false when a driver already runs it.
+    fn claim(&self, id: i64) -> bool {
+        self.driving.lock().unwrap_or_else(|e| e.into_inner()).insert(id)
+    }
+
+    fn release(&self, id: i64) {
+        self.driving.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.cancelled.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+}
+
+impl AppState {
+    /// The campaign engine: starts scheduled campaigns when due and resumes running ones
+    /// (after a restart too). Runs for the life of the server.
+    pub async fn run_campaigns(self: Arc<Self>) -> Result<(), ServerError> {
+        loop {
+            if let Err(e) = self.start_due_campaigns().await {
+                tracing::error!(error = %e, "campaign engine");
+            }
+            tokio::select! {
+                _ = self.campaigns.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    async fn start_due_campaigns(self: &Arc<Self>) -> Result<(), sipprov_store::StoreError> {
+        let now = sipprov_store::now_ms();
+        for c in self.store.list_campaigns().await? {
+            let due = c.state == "running" || (c.state == "scheduled" && c.start_at <= now);
+            if !due || !self.campaigns.claim(c.id) {
+                continue;
+            }
+            if c.state == "scheduled" {
+                self.store.set_campaign_state(c.id, "running").await?;
+            }
+            let state = self.clone();
+            tokio::spawn(async move {
+                let id = c.id;
+                if let Err(e) = state.drive_campaign(c).await {
+                    tracing::error!(campaign = id, error = %e, "campaign stopped; it resumes on the next pass");
+                }
+                state.campaigns.release(id);
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! Choosing a campaign's devices: listed MACs, a group, everything, and/or only the changed ones.
+
+use std::collections::HashMap;
+
+use sipprov_model::Mac;
+
+use crate::state::AppState;
+
+/// What the operator asked for. `changed` narrows the other choice (or all devices).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selection {
+    #[serde(default)]
+    pub macs: Vec<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub all: bool,
+    #[serde(default)]
+    pub changed: bool,
+}
+
+/// Why a selection cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectionError {
+    #[error("choose devices: MACs, --group, --all or --changed")]
+    Empty,
+    #[error("choose one of: MACs, --group or --all (--changed may narrow any of them)")]
+    Ambiguous,
+    #[error("{0}")]
+    BadMac(String),
+    #[error("device {0} not found")]
+    UnknownDevice(Mac),
+    #[error("group {0:?} has no devices")]
+    EmptyGroup(String),
+    #[error("no device is selected: {0}")]
+    NothingSelected(String),
+    #[error(transparent)]
+    Store(#[from] sipprov_store::StoreError),
+}
+
+impl AppState {
+    /// Resolves a selection to MACs (sorted) and a description for the campaign listing.
+    pub async fn select_devices(&self, sel: &Selection) -> Result<(Vec<Mac>, String), SelectionError> {
+        let kinds = usize::from(!sel.macs.is_empty()) + usize::from(sel.group.is_some()) + usize::from(sel.all);
+        if kinds == 0 && !sel.changed {
+            return Err(SelectionError::Empty);
+        }
+        if kinds > 1 {
+            return Err(SelectionError::Ambiguous);
+        }
+        let (mut macs, mut description) = self.base_selection(sel)?;
+        if sel.changed {
+            macs = self.only_changed(macs).await?;
+            description = if description == "--all" { "--changed".into() } else { format!("{description} --changed") };
+        }
+        if macs.is_empty() {
+            return Err(SelectionError::NothingSelected(description));
+        }
+        macs.sort();
+        Ok((macs, description))
+    }
+
+    fn base_selection(&self, sel: &Selection) -> Result<(Vec<Mac>, String), SelectionError> {
+        if !sel.macs.is_empty() {
+            let mut macs = Vec::new();
+            for text in &sel.macs {
+                let mac: Mac =
+                    text.parse().map_err(|e: sipprov_model::MacError| SelectionError::BadMac(e.to_string()))?;
+                if !self.inventory.contains(mac) {
+                    return Err(SelectionError::UnknownDevice(mac));
+                }
+                macs.push(mac);
+            }
+            macs.dedup();
+            let description = if macs.len() <= 3 {
+                macs.iter().map(Mac::to_string).collect::<Vec<_>>().join(" ")
+            } else {
+                format!("{} listed devices", macs.len())
+            };
+            return Ok((macs, description));
+        }
+        if let Some(group) = &sel.group {
+            let macs: Vec<Mac> = self
+                .inventory
+                .devices()
+                .into_iter()
+                .filter(|d| d.group.as_deref() == Some(group))
+                .map(|d| d.mac)
+                .collect();
+            if macs.is_empty() {
+                return Err(SelectionError::EmptyGroup(group.clone()));
+            }
+            return Ok((macs, format!("--group {group}")));
+        }
+        Ok((self.inventory.devices().into_iter().map(|d| d.mac).collect(), "--all".into()))
+    }
+
+    /// Keeps the devices whose config as rendered now differs from what they last fetched.
+    async fn only_changed(&self, macs: Vec<Mac>) -> Result<Vec<Mac>, SelectionError> {
+        self.fetchlog.flush().await;
+        let fetched: HashMap<(Mac, String), String> =
+            self.store.fetched_since(0).await?.into_iter().map(|(mac, file, hash, _)| ((mac, file), hash)).collect();
+        Ok(macs
+            .into_iter()
+            .filter(|mac| {
+                let (Some(file), Some(now)) = (self.primary_file_name(*mac), self.primary_file_hash(*mac)) else {
+                    return false;
+                };
+                fetched.get(&(*mac, file)) != Some(&now)
+            })
+            .collect())
+    }
+}

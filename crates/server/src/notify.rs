@@ -1,0 +1,57 @@
+//! Sending check-sync to a device of the inventory, and recording the outcome on it.
+
+use sipprov_model::Mac;
+use sipprov_store::NewEvent;
+
+use crate::checksync::{self, CheckSync, Outcome};
+use crate::fetchlog::Record;
+use crate::state::AppState;
+
+impl AppState {
+    /// Sends a check-sync (or reboot) NOTIFY to one device and records the outcome in its history.
+    ///
+    /// The target is the device's `contact`; with `[sip] outbound_proxy` set the NOTIFY goes
+    /// through that proxy, to the contact or else to the address of record
+    /// `line.1.username@line.1.registrar`. A challenge is answered with line 1's credentials.
+    pub async fn notify_device(&self, mac: Mac, reboot: bool) -> Result<Outcome, String> {
+        let device = self.inventory.device(mac).ok_or_else(|| format!("device {mac} not found"))?;
+        let endpoint = self.sip.get().ok_or("the SIP listener is not running")?;
+        let settings = self.inventory.merged_settings(&device);
+        let event = checksync::device_event(&device.vendor, reboot, &settings)?;
+        let proxy = self.config.sip.outbound_proxy.clone();
+        let uri = match (&device.contact, &proxy) {
+            (Some(contact), _) => Some(contact.clone()),
+            (None, Some(_)) => match (settings.get("line.1.username"), settings.get("line.1.registrar")) {
+                (Some(user), Some(registrar)) => Some(format!("sip:{user}@{registrar}")),
+                _ => None,
+            },
+            (None, None) => None,
+        };
+        let outcome = match uri {
+            None => Outcome::failed(
+                "no-target",
+                "no SIP target known: set the device's contact, or [sip] outbound_proxy with line.1.username and line.1.registrar".into(),
+                &event,
+            ),
+            Some(uri) => {
+                let cs = CheckSync {
+                    uri,
+                    event: event.clone(),
+                    from: None,
+                    proxy,
+                    transport: None,
+                    credentials: checksync::line_credentials(&settings),
+                };
+                checksync::send(endpoint, &cs).await
+            }
+        };
+        tracing::info!(%mac, event = %outcome.event, result = %outcome.result, status = ?outcome.status, "check-sync sent");
+        self.fetchlog.record(Record::Event(NewEvent {
+            mac,
+            at: sipprov_store::now_ms(),
+            kind: "notify".into(),
+            detail: serde_json::to_value(&outcome).unwrap_or_default(),
+        }));
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,291 @@
+//! SIP Plug-and-Play: zero-touch first boot for phones on the LAN.
+//!
+//! Out of the box many phones multicast a `SUBSCRIBE` with `Event: ua-profile` to 224.0.1.75:5060
+//! and take their provisioning URL from the NOTIFY that answers (research `sip-protocol.md` §B).
+//! The flow, per SUBSCRIBE (received on the group or on the unicast listener):
+//!
+//! 1. [`subscribe`] reads the Event parameters, the dialog identifiers and the MAC;
+//! 2. [`dialogs`] recognises repeats, so a phone gets one NOTIFY however often it asks;
+//! 3. [`policy`] applies `[pnp] mode` and the allow-lists and builds the URL in the vendor's
+//!    dialect (`sipprov_vendors::pnp`);
+//! 4. a 200 OK (our To tag, `Expires: 0`) goes back at once, then the NOTIFY in the
+//!    subscription's dialog to the SUBSCRIBE's source address and port (Yealink uses 5059,
+//!    Grandstream 5080: §B.5), retransmitted by the SIP stack until the phone's 200 arrives;
+//! 5. the answer or refusal is recorded in the device's history (or the log for unknown MACs),
+//!    and in `any` mode an unknown device is added to the inventory.
+//!
+//! [`socket`] explains why the multicast socket never takes unicast SIP traffic.
+
+pub mod config;
+pub mod dialogs;
+pub mod policy;
+pub mod socket;
+pub mod subscribe;
+
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use sipprov_sip::{Endpoint, IncomingRequest, Request, Target, TransactionError};
+use sipprov_store::NewEvent;
+
+use config::AllowLists;
+pub use config::{PnpConfig, PnpMode};
+use dialogs::{Claim, Dialogs};
+use policy::{redacted, Decision};
+use socket::Membership;
+use subscribe::{NotPnp, PnpSubscribe};
+
+use crate::fetchlog::Record;
+use crate::state::AppState;
+
+/// How often interfaces are re-listed, to join the group on ones that came up later.
+const REJOIN_EVERY: Duration = Duration::from_secs(30);
+
+/// The UDP sockets of the SIP listener, as [`open_sockets`] sets them up.
+pub struct SipSockets {
+    /// The unicast listener (the endpoint's first socket: NOTIFYs leave from it).
+    pub unicast: UdpSocket,
+    /// A socket bound to the group address, when the listener cannot join itself.
+    pub group: Option<UdpSocket>,
+    /// Where the group is joined.
+    pub membership: Option<Membership>,
+}
+
+/// Binds the unicast listener and, unless PnP is off, sets up multicast reception. A multicast
+/// failure is logged and PnP keeps answering unicast SUBSCRIBEs.
+pub fn open_sockets(listen: SocketAddr, cfg: &PnpConfig) -> std::io::Result<SipSockets> {
+    let unicast = socket::unicast(listen)?;
+    let mut sockets = SipSockets { unicast, group: None, membership: None };
+    let SocketAddr::V4(group) = cfg.multicast else { return Ok(sockets) };
+    if cfg.mode == PnpMode::Off {
+        return Ok(sockets);
+    }
+    let member = if socket::listener_joins(listen, group) {
+        sockets.unicast.try_clone()
+    } else {
+        socket::group_socket(group).and_then(|s| {
+            let clone = s.try_clone();
+            sockets.group = Some(s);
+            clone
+        })
+    };
+    match member {
+        Ok(handle) => sockets.membership = Some(join(handle, group, cfg)),
+        Err(e) => tracing::warn!(%group, error = %e, "PnP multicast unavailable; answering unicast SUBSCRIBEs only"),
+    }
+    Ok(sockets)
+}
+
+fn join(handle: UdpSocket, group: SocketAddrV4, cfg: &PnpConfig) -> Membership {
+    let membership = Membership::new(handle, *group.ip(), cfg.interfaces.clone());
+    let joined = membership.join_new();
+    if joined.is_empty() {
+        tracing::warn!(%group, interfaces = ?cfg.interfaces, "PnP multicast group joined on no interface");
+    } else {
+        tracing::info!(%group, ?joined, "PnP multicast group joined");
+    }
+    membership
+}
+
+/// The Plug-and-Play responder.
+pub struct Pnp {
+    cfg: PnpConfig,
+    allow: AllowLists,
+    dialogs: Dialogs,
+    http: SocketAddr,
+    membership: Option<Membership>,
+}
+
+impl Pnp {
+    /// A responder handing out URLs toward the HTTP listener at `http` (unless configured otherwise).
+    pub fn new(cfg: &PnpConfig, http: SocketAddr, membership: Option<Membership>) -> Result<Pnp, String> {
+        let allow = AllowLists::new(cfg)?;
+        Ok(Pnp { cfg: cfg.clone(), allow, dialogs: Dialogs::default(), http, membership })
+    }
+
+    /// Re-lists interfaces every 30 s and joins the group on new ones, for as long as it runs.
+    pub async fn rejoin_loop(self: Arc<Self>) {
+        let Some(m) = &self.membership else { return };
+        let mut tick = tokio::time::interval(REJOIN_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let added = m.join_new();
+            if !added.is_empty() {
+                tracing::info!(?added, "PnP multicast group joined on new interfaces");
+            }
+        }
+    }
+
+    /// Answers one `ua-profile` SUBSCRIBE; never panics on what the phone sent.
+    pub async fn handle(self: Arc<Self>, state: Arc<AppState>, req: IncomingRequest) {
+        let fallback = format!("sip:{}", req.source);
+        let sub = match subscribe::parse(&req.request, &fallback) {
+            Ok(s) => s,
+            Err(e @ NotPnp::Malformed(_)) => {
+                tracing::warn!(source = %req.source, error = %e, "ignored malformed PnP SUBSCRIBE");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(source = %req.source, error = %e, "not a PnP SUBSCRIBE");
+                return reply(&req, req.response(489, "Bad Event")).await;
+            }
+        };
+        match self.dialogs.claim(&sub.call_id, sub.mac, req.to_tag()) {
+            Claim::New => {}
+            Claim::Repeat { to_tag } if to_tag.is_empty() => return,
+            Claim::Repeat { to_tag } => {
+                tracing::debug!(source = %req.source, call_id = %sub.call_id, "repeated PnP SUBSCRIBE: 200 again, no new NOTIFY");
+                let mut resp = ok_response(&req, None);
+                resp.headers.set("To", &format!("{};tag={to_tag}", sub.to));
+                return reply(&req, resp).await;
+            }
+            Claim::MacBusy => return reply(&req, ok_response(&req, None)).await,
+            Claim::Overloaded => {
+                tracing::warn!(source = %req.source, "PnP subscription table full; SUBSCRIBE ignored");
+                return;
+            }
+        }
+        match policy::decide(&state, &self.cfg, &self.allow, &sub, req.source, self.http) {
+            Decision::Refuse { device, reason } => {
+                self.dialogs.refused(&sub.call_id, sub.mac);
+                self.record_refusal(&state, &sub, &req, device.is_some(), &reason);
+            }
+            Decision::Answer { device, url } => self.answer(state, req, sub, url, device.is_some()).await,
+        }
+    }
+
+    async fn answer(&self, state: Arc<AppState>, req: IncomingRequest, sub: PnpSubscribe, url: String, known: bool) {
+        let Some(endpoint) = state.sip.get() else {
+            tracing::warn!("PnP SUBSCRIBE before the SIP endpoint was registered; ignored");
+            return self.dialogs.refused(&sub.call_id, sub.mac);
+        };
+        // The NOTIFY goes to the packet's source address and port (§B.5), from the unicast listener.
+        let target = Target::udp(req.source);
+        let notify = match build_notify(endpoint, &sub, req.to_tag(), &url, &target) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(source = %req.source, error = %e, "cannot build the PnP NOTIFY");
+                return self.dialogs.refused(&sub.call_id, sub.mac);
+            }
+        };
+        let contact = notify.headers.value("Contact").map(|c| c.into_owned());
+        reply(&req, ok_response(&req, contact.as_deref())).await;
+        let discover = self.cfg.mode == PnpMode::Any && !known && sub.mac.is_some();
+        let add = async {
+            match discover {
+                true => Some(policy::add_discovered(&state, &self.cfg, &sub, req.source).await),
+                false => None,
+            }
+        };
+        let (outcome, added) = tokio::join!(endpoint.send_request(notify, target, None), add);
+        self.dialogs.finished(&sub.call_id, sub.mac);
+        self.record_answer(&state, &sub, &req, &url, known, &outcome, added);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_answer(
+        &self,
+        state: &AppState,
+        sub: &PnpSubscribe,
+        req: &IncomingRequest,
+        url: &str,
+        known: bool,
+        outcome: &Result<sipprov_sip::Response, TransactionError>,
+        added: Option<Result<(), String>>,
+    ) {
+        let notify = match outcome {
+            Ok(r) => json!({ "status": r.status, "reason": r.reason }),
+            Err(e) => json!({ "error": e.to_string() }),
+        };
+        let url = redacted(url);
+        let discovered = added.as_ref().map(|a| a.as_ref().map_or_else(|e| e.clone(), |()| "added".into()));
+        tracing::info!(
+            source = %req.source, mac = ?sub.mac.map(|m| m.to_string()), vendor = ?sub.vendor, model = ?sub.model,
+            %url, notify = %notify, ?discovered, "PnP answered"
+        );
+        let recorded = known || matches!(added, Some(Ok(())));
+        if let (true, Some(mac)) = (recorded, sub.mac) {
+            let mut detail = describe(sub, req);
+            detail["result"] = json!("answered");
+            detail["url"] = json!(url);
+            detail["notify"] = notify;
+            detail["discovered"] = json!(discovered);
+            state.fetchlog.record(Record::Event(NewEvent {
+                mac,
+                at: sipprov_store::now_ms(),
+                kind: "pnp".into(),
+                detail,
+            }));
+        }
+    }
+
+    fn record_refusal(&self, state: &AppState, sub: &PnpSubscribe, req: &IncomingRequest, known: bool, reason: &str) {
+        tracing::info!(
+            source = %req.source, mac = ?sub.mac.map(|m| m.to_string()), vendor = ?sub.vendor, model = ?sub.model,
+            %reason, "PnP refused (no answer sent)"
+        );
+        if let (true, Some(mac)) = (known, sub.mac) {
+            let mut detail = describe(sub, req);
+            detail["result"] = json!("refused");
+            detail["reason"] = json!(reason);
+            state.fetchlog.record(Record::Event(NewEvent {
+                mac,
+                at: sipprov_store::now_ms(),
+                kind: "pnp".into(),
+                detail,
+            }));
+        }
+    }
+}
+
+/// What a history event says about the SUBSCRIBE.
+fn describe(sub: &PnpSubscribe, req: &IncomingRequest) -> serde_json::Value {
+    json!({
+        "source": req.source.to_string(), "received_on": req.local.to_string(),
+        "vendor": sub.vendor, "model": sub.model, "firmware": sub.firmware,
+        "profile_type": sub.profile_type, "user_agent": sub.user_agent,
+    })
+}
+
+/// 200 OK with `Expires: 0` (a one-shot subscription, §B.3) and our Contact when known.
+fn ok_response(req: &IncomingRequest, contact: Option<&str>) -> sipprov_sip::Response {
+    let mut resp = req.response(200, "OK");
+    resp.headers.push("Expires", "0");
+    if let Some(c) = contact {
+        resp.headers.push("Contact", c);
+    }
+    resp
+}
+
+async fn reply(req: &IncomingRequest, resp: sipprov_sip::Response) {
+    if let Err(e) = req.respond(resp).await {
+        tracing::debug!(source = %req.source, error = %e, "cannot answer PnP SUBSCRIBE");
+    }
+}
+
+/// The NOTIFY in the SUBSCRIBE's dialog (§B.4, the RFC-correct form): Request-URI the phone's
+/// Contact, From = its To with our tag, To = its From with its tag, same Call-ID, our CSeq 1,
+/// its Event echoed, `Subscription-State: terminated;reason=timeout`, the URL as the whole body
+/// (no trailing CRLF: Content-Length must be the URL's length).
+fn build_notify(
+    ep: &Endpoint,
+    sub: &PnpSubscribe,
+    our_tag: &str,
+    url: &str,
+    target: &Target,
+) -> Result<Request, String> {
+    let builder = ep.request("NOTIFY", &sub.contact, target).map_err(|e| e.to_string())?;
+    Ok(builder
+        .from(&sub.to.to_string())
+        .from_tag(our_tag)
+        .to(&sub.from.to_string())
+        .call_id(&sub.call_id)
+        .cseq(1)
+        .header("Event", &sub.event)
+        .header("Subscription-State", "terminated;reason=timeout")
+        .body("application/url", url.to_string())
+        .build())
+}

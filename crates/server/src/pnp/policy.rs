@@ -1,0 +1,177 @@
+//! Who gets a provisioning URL, and which one.
+//!
+//! PnP is unauthenticated and the first answer wins (research §B.9), so the default `known` mode
+//! answers only MACs in the inventory; `any` answers every phone the allow-lists let through and
+//! adds unknown ones to the inventory as discovered. A refusal is silent on the wire: other
+//! responders on the LAN may be the ones meant to answer, and Grandstream stops asking on a 500
+//! (research §B.3).
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+
+use sipprov_model::Settings;
+use sipprov_store::{now_ms, DeviceRecord};
+use sipprov_vendors::pnp::{provisioning_url, Credentials};
+
+use super::config::{AllowLists, PnpConfig, PnpMode};
+use super::subscribe::PnpSubscribe;
+use crate::state::AppState;
+
+/// The outcome of the policy for one SUBSCRIBE.
+#[derive(Debug)]
+pub enum Decision {
+    /// Answer with a URL. `device` is the inventory device, if the MAC is known.
+    Answer { device: Option<Arc<DeviceRecord>>, url: String },
+    /// Say nothing; the reason is recorded.
+    Refuse { device: Option<Arc<DeviceRecord>>, reason: String },
+}
+
+/// Applies mode and allow-lists, then builds the URL.
+pub fn decide(
+    state: &AppState,
+    cfg: &PnpConfig,
+    allow: &AllowLists,
+    sub: &PnpSubscribe,
+    source: SocketAddr,
+    http: SocketAddr,
+) -> Decision {
+    let device = sub.mac.and_then(|m| state.inventory.device(m));
+    let refuse = |reason: String| Decision::Refuse { device: device.clone(), reason };
+    if let Some(reason) = allow.refuse_source(source.ip()).or_else(|| allow.refuse_mac(sub.mac)) {
+        return refuse(reason);
+    }
+    if cfg.mode == PnpMode::Known && device.is_none() {
+        return match sub.mac {
+            Some(m) => refuse(format!("MAC {m} is not in the inventory (pnp.mode = known)")),
+            None => refuse("no MAC in the SUBSCRIBE (pnp.mode = known answers inventory devices only)".into()),
+        };
+    }
+    let settings = match &device {
+        Some(d) => state.inventory.merged_settings(d),
+        None => discovered_settings(state, cfg, sub),
+    };
+    let vendor = device.as_ref().map(|d| d.vendor.clone()).or_else(|| sub.vendor.clone()).unwrap_or_default();
+    let base = base_url(&settings, cfg, source, http);
+    // HTTP auth is on when a device has credentials, unless `http.auth = none` (crate::auth):
+    // then the URL carries them, in the vendor's accepted form (sipprov_vendors::pnp).
+    let auth_off = settings.get("http.auth").is_some_and(|a| a.eq_ignore_ascii_case("none"));
+    let creds = match (settings.get("http.username"), settings.get("http.password"), auth_off) {
+        (Some(username), Some(password), false) => Some(Credentials { username, password }),
+        _ => None,
+    };
+    let url = provisioning_url(&vendor, &base, sub.mac, creds.as_ref());
+    Decision::Answer { device, url }
+}
+
+/// What a device not yet in the inventory would get: global and discovered-group settings.
+fn discovered_settings(state: &AppState, cfg: &PnpConfig, sub: &PnpSubscribe) -> Settings {
+    let Some(mac) = sub.mac else { return state.inventory.global() };
+    let probe = DeviceRecord {
+        mac,
+        vendor: sub.vendor.clone().unwrap_or_default(),
+        model: sub.model.clone().unwrap_or_default(),
+        group: Some(cfg.discovered_group.clone()),
+        contact: None,
+        settings: Settings::new(),
+        created_at: 0,
+        updated_at: 0,
+        last_fetch: None,
+    };
+    state.inventory.merged_settings(&probe)
+}
+
+/// The base URL: the `provisioning.url` setting, else `[pnp] url`, else our HTTP listener as the
+/// phone reaches it.
+fn base_url(settings: &Settings, cfg: &PnpConfig, source: SocketAddr, http: SocketAddr) -> String {
+    if let Some(url) = settings.get("provisioning.url").filter(|u| u.contains("://")) {
+        return url.to_string();
+    }
+    if let Some(url) = &cfg.url {
+        return url.clone();
+    }
+    let ip = if http.ip().is_unspecified() { local_ip_toward(source.ip()).unwrap_or(http.ip()) } else { http.ip() };
+    match ip {
+        IpAddr::V6(v6) => format!("http://[{v6}]:{}/", http.port()),
+        IpAddr::V4(v4) => format!("http://{v4}:{}/", http.port()),
+    }
+}
+
+/// The local address the OS would use to reach `peer` (a connected UDP socket sends nothing).
+fn local_ip_toward(peer: IpAddr) -> Option<IpAddr> {
+    let any: SocketAddr = if peer.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+    let probe = UdpSocket::bind(any).ok()?;
+    probe.connect((peer, 9)).ok()?;
+    probe.local_addr().ok().map(|a| a.ip()).filter(|ip| !ip.is_unspecified())
+}
+
+/// In `any` mode, adds a device first seen by PnP to the inventory (store first, then memory,
+/// as the admin API does). Vendors or models sipprov cannot provision are not added: the
+/// reason is returned for the record.
+pub async fn add_discovered(
+    state: &AppState,
+    cfg: &PnpConfig,
+    sub: &PnpSubscribe,
+    source: SocketAddr,
+) -> Result<(), String> {
+    let mac = sub.mac.ok_or("no MAC")?.to_string();
+    let vendor = sub.vendor.clone().ok_or("no vendor in the Event or User-Agent")?;
+    let model = sub.model.clone().ok_or("no model in the Event or User-Agent")?;
+    let contact = format!("sip:{}:{}", host(source.ip()), source.port());
+    let device = crate::api::validate_new_device(
+        &mac,
+        &vendor,
+        &model,
+        Some(cfg.discovered_group.clone()),
+        Some(contact),
+        Settings::new(),
+    )?;
+    state.store.insert_devices(std::slice::from_ref(&device)).await.map_err(|e| e.to_string())?;
+    let stored = state.store.get_device(device.mac).await.map_err(|e| e.to_string())?.ok_or("device vanished")?;
+    state.device_changed(stored);
+    tracing::info!(mac = %device.mac, %vendor, %model, %source, group = %cfg.discovered_group, at = now_ms(), "PnP device discovered and added");
+    Ok(())
+}
+
+fn host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        IpAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+/// The URL with any `user:password@` password replaced, for logs and history.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, hostport)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:***@{hostport}{}", &rest[authority_end..])
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_the_record() {
+        assert_eq!(redacted("http://dev:s3cret@h:8080/p/"), "http://dev:***@h:8080/p/");
+        assert_eq!(redacted("http://h/a@b"), "http://h/a@b");
+        assert_eq!(redacted("nonsense"), "nonsense");
+    }
+
+    #[test]
+    fn base_url_precedence() {
+        let cfg = PnpConfig::default();
+        let src: SocketAddr = "127.0.0.1:5059".parse().unwrap();
+        let http: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert_eq!(base_url(&Settings::new(), &cfg, src, http), "http://127.0.0.1:8080/");
+        let with = PnpConfig { url: Some("https://p.example/".into()), ..PnpConfig::default() };
+        assert_eq!(base_url(&Settings::new(), &with, src, http), "https://p.example/");
+        let s = Settings::parse_assignments(["provisioning.url=http://x.example/"]).unwrap();
+        assert_eq!(base_url(&s, &with, src, http), "http://x.example/");
+    }
+}

@@ -1,0 +1,194 @@
+//! The HTTPS provisioning listener: rustls with optional or required client certificates.
+//!
+//! axum's `serve` only takes a plain TCP listener and would hide the peer certificate, so this
+//! is the verified pattern from research `rust-crates.md` §2: a tokio-rustls accept loop, then
+//! hyper's HTTP/1 connection server around the same [`crate::provision::router`], with the peer
+//! address and a [`TlsPeer`] (the MACs the verified client certificate names) inserted into each
+//! request's extensions. The rustls configuration is rebuilt when the PEM files change, and each
+//! new connection takes the current one, so certificates and CA bundles reload without a restart.
+
+pub mod cert;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use axum::extract::ConnectInfo;
+use hyper_util::rt::TokioIo;
+use rustls::server::WebPkiClientVerifier;
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sipprov_model::Mac;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::config::{ClientCertMode, TlsConfig};
+use crate::state::AppState;
+use crate::ServerError;
+
+/// A TLS handshake that takes longer than this is dropped, so idle sockets cannot pile up.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the provisioning handler learns about a TLS connection (absent on plain HTTP).
+#[derive(Debug, Clone, Default)]
+pub struct TlsPeer {
+    /// Whether the client presented a certificate (rustls has verified it against `client_ca`).
+    pub has_certificate: bool,
+    /// The MACs that certificate names (see [`cert`]).
+    pub macs: Arc<[Mac]>,
+}
+
+/// A bound HTTPS listener, not yet serving.
+pub struct HttpsListener {
+    pub addr: SocketAddr,
+    listener: TcpListener,
+    config: TlsConfig,
+    current: Arc<RwLock<Arc<rustls::ServerConfig>>>,
+}
+
+impl HttpsListener {
+    /// Loads the certificate and binds, when `[http.tls]` is configured.
+    pub async fn bind(config: Option<&TlsConfig>) -> Result<Option<HttpsListener>, ServerError> {
+        let Some(config) = config else { return Ok(None) };
+        let tls = build(config).map_err(ServerError::Config)?;
+        let listener = TcpListener::bind(config.listen).await.map_err(|source| ServerError::Listen {
+            what: "provisioning HTTPS",
+            addr: config.listen,
+            source,
+        })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Listen {
+            what: "local address",
+            addr: config.listen,
+            source,
+        })?;
+        Ok(Some(HttpsListener {
+            addr,
+            listener,
+            config: config.clone(),
+            current: Arc::new(RwLock::new(Arc::new(tls))),
+        }))
+    }
+
+    /// Accepts connections until the listener fails; reloads the PEM files when they change.
+    pub async fn serve(self, state: Arc<AppState>) -> Result<(), ServerError> {
+        tokio::spawn(watch(self.config.clone(), self.current.clone()));
+        let router = crate::provision::router(state);
+        loop {
+            let (tcp, peer) = match self.listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "HTTPS accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let acceptor = TlsAcceptor::from(self.current.read().unwrap_or_else(|e| e.into_inner()).clone());
+            let router = router.clone();
+            tokio::spawn(async move {
+                let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %peer.ip(), error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(peer = %peer.ip(), "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let certs = stream.get_ref().1.peer_certificates();
+                let tls_peer = TlsPeer {
+                    has_certificate: certs.is_some_and(|c| !c.is_empty()),
+                    macs: certs
+                        .and_then(|c| c.first())
+                        .map(|c| cert::macs_in_certificate(c))
+                        .unwrap_or_default()
+                        .into(),
+                };
+                let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    req.extensions_mut().insert(tls_peer.clone());
+                    router.clone().oneshot(req)
+                });
+                let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                if let Err(e) = conn.await {
+                    tracing::debug!(peer = %peer.ip(), error = %e, "HTTPS connection ended with an error");
+                }
+            });
+        }
+    }
+}
+
+/// Builds a rustls server configuration from the PEM files (ring provider, TLS 1.2 and 1.3).
+pub fn build(cfg: &TlsConfig) -> Result<rustls::ServerConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs = CertificateDer::pem_file_iter(&cfg.cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("http.tls.cert {}: {e}", cfg.cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("http.tls.cert {}: no certificate in the file", cfg.cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&cfg.key).map_err(|e| format!("http.tls.key {}: {e}", cfg.key.display()))?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?;
+    let builder = match cfg.client_cert {
+        ClientCertMode::None => builder.with_no_client_auth(),
+        mode => {
+            let mut roots = RootCertStore::empty();
+            for path in &cfg.client_ca {
+                let bundle = CertificateDer::pem_file_iter(path)
+                    .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| format!("http.tls.client_ca {}: {e}", path.display()))?;
+                for ca in bundle {
+                    roots.add(ca).map_err(|e| format!("http.tls.client_ca {}: {e}", path.display()))?;
+                }
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if mode == ClientCertMode::Request { verifier.allow_unauthenticated() } else { verifier };
+            builder.with_client_cert_verifier(verifier.build().map_err(|e| format!("http.tls.client_ca: {e}"))?)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("http.tls.cert and http.tls.key do not make a usable pair: {e}"))?;
+    // Phones speak HTTP/1.x; advertising only that keeps ALPN-aware clients from trying h2.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Sizes and modification times of every PEM file, to notice replacements.
+fn fingerprint(cfg: &TlsConfig) -> Vec<(PathBuf, Option<(u64, SystemTime)>)> {
+    std::iter::once(&cfg.cert)
+        .chain([&cfg.key])
+        .chain(&cfg.client_ca)
+        .map(|p| {
+            let meta = std::fs::metadata(p).ok().and_then(|m| Some((m.len(), m.modified().ok()?)));
+            (p.clone(), meta)
+        })
+        .collect()
+}
+
+async fn watch(cfg: TlsConfig, current: Arc<RwLock<Arc<rustls::ServerConfig>>>) {
+    let mut last = fingerprint(&cfg);
+    let mut tick = tokio::time::interval(Duration::from_secs(cfg.reload_secs.max(1)));
+    loop {
+        tick.tick().await;
+        let now = fingerprint(&cfg);
+        if now == last {
+            continue;
+        }
+        last = now;
+        match build(&cfg) {
+            Ok(fresh) => {
+                *current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+                tracing::info!(cert = %cfg.cert.display(), "TLS certificate, key or CA bundles reloaded");
+            }
+            Err(e) => tracing::warn!(error = %e, "TLS files changed but cannot be loaded; keeping the previous ones"),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! `sipprov resync` and `sipprov campaign …`: start, follow, cancel and retry campaigns.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::cli::{CampaignCommand, ResyncArgs};
+use crate::client::{Body, Client};
+use crate::output;
+
+/// Starts a campaign; with `--wait`, follows it to the end.
+pub async fn resync(args: ResyncArgs) -> Result<(), String> {
+    if args.all && args.reboot && !args.yes && !confirm("Reboot EVERY device in the inventory?")? {
+        return Err("cancelled; nothing was sent".into());
+    }
+    let start_at = args.at.as_deref().map(parse_at).transpose()?;
+    let body = serde_json::json!({
+        "macs": args.macs, "group": args.group, "all": args.all, "changed": args.changed, "reboot": args.reboot,
+        "rate": args.rate, "max_in_flight": args.max_in_flight, "start_at": start_at,
+        "confirm_window_seconds": args.confirm_window,
+    });
+    let client = Client::new(&args.api)?;
+    let c = client.json(Method::POST, "/api/v1/campaigns", Some(Body::Json(body))).await?;
+    println!(
+        "campaign {} started: {} devices ({}), state {}",
+        c["id"],
+        c["devices"],
+        text(&c["selector"]),
+        text(&c["state"])
+    );
+    if args.wait {
+        follow(&client, c["id"].as_i64().unwrap_or(0)).await
+    } else {
+        Ok(())
+    }
+}
+
+/// The `campaign` subcommands.
+pub async fn command(cmd: CampaignCommand) -> Result<(), String> {
+    match cmd {
+        CampaignCommand::List { json, api } => {
+            let v = Client::new(&api)?.json(Method::GET, "/api/v1/campaigns", None).await?;
+            if json {
+                output::json(&v);
+                return Ok(());
+            }
+            println!("{:<5} {:<10} {:<21} {:>7}  {:<28} OUTCOMES", "ID", "STATE", "CREATED", "DEVICES", "SELECTION");
+            for c in v.as_array().into_iter().flatten() {
+                println!(
+                    "{:<5} {:<10} {:<21} {:>7}  {:<28} {}",
+                    c["id"],
+                    text(&c["state"]),
+                    output::time(&c["created_at"]),
+                    c["devices"],
+                    text(&c["selector"]),
+                    counts(c)
+                );
+            }
+            Ok(())
+        }
+        CampaignCommand::Show { id, json, api } => {
+            let c = Client::new(&api)?.json(Method::GET, &format!("/api/v1/campaigns/{id}"), None).await?;
+            if json {
+                output::json(&c);
+            } else {
+                show(&c);
+            }
+            Ok(())
+        }
+        CampaignCommand::Cancel { id, api } => {
+            let c = Client::new(&api)?.json(Method::POST, &format!("/api/v1/campaigns/{id}/cancel"), None).await?;
+            println!("campaign {id} cancelled: {}", counts(&c));
+            Ok(())
+        }
+        CampaignCommand::Retry { id, wait, api } => {
+            let client = Client::new(&api)?;
+            let c = client.json(Method::POST, &format!("/api/v1/campaigns/{id}/retry"), None).await?;
+            println!("campaign {id} retrying: {}", counts(&c));
+            if wait {
+                follow(&client, id).await
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Polls the campaign with a progress bar until it is done or cancelled; then prints the report.
+async fn follow(client: &Client, id: i64) -> Result<(), String> {
+    let bar = ProgressBar::new(0);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} campaign {prefix} [{bar:40}] {pos}/{len} {msg}")
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(id.to_string());
+    loop {
+        let c = client.json(Method::GET, &format!("/api/v1/campaigns/{id}"), None).await?;
+        bar.set_length(c["devices"].as_u64().unwrap_or(0));
+        let settled = c["counts"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "pending" | "sending" | "awaiting-confirmation"))
+                    .map(|(_, v)| v.as_u64().unwrap_or(0))
+                    .sum()
+            })
+            .unwrap_or(0);
+        bar.set_position(settled);
+        bar.set_message(counts(&c));
+        if matches!(c["state"].as_str(), Some("done" | "cancelled")) {
+            bar.finish_and_clear();
+            show(&c);
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn show(c: &Value) {
+    println!(
+        "campaign {}: {} ({} devices, {}{})",
+        c["id"],
+        text(&c["state"]),
+        c["devices"],
+        text(&c["selector"]),
+        if c["reboot"].as_bool() == Some(true) { ", reboot" } else { "" }
+    );
+    println!(
+        "  created {}, rate {}/s, at most {} in flight, confirmation window {} s",
+        output::time(&c["created_at"]),
+        c["rate"],
+        c["max_in_flight"],
+        c["confirm_window_ms"].as_i64().unwrap_or(0) / 1000
+    );
+    for (k, v) in c["counts"].as_object().into_iter().flatten() {
+        println!("  {k:<22} {v}");
+    }
+    let failing = c["failing"].as_array().cloned().unwrap_or_default();
+    if !failing.is_empty() {
+        println!("  failing devices:");
+        for d in failing {
+            let status = if d["status"].is_null() { String::new() } else { format!("{} ", d["status"]) };
+            println!("    {} {:<15} {status}{}", text(&d["mac"]), text(&d["outcome"]), text(&d["reason"]));
+        }
+    }
+}
+
+fn counts(c: &Value) -> String {
+    c["counts"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().map(String::from).unwrap_or_else(|| v.to_string())
+}
+
+fn confirm(question: &str) -> Result<bool, String> {
+    if !std::io::stdin().is_terminal() {
+        return Err(format!("{question} Refusing without a terminal; add --yes"));
+    }
+    eprint!("{question} Type yes to continue: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|e| e.to_string())?;
+    Ok(answer.trim() == "yes")
+}
+
+/// `+30s`, `+10m`, `+2h`, or an RFC 3339 UTC time, to milliseconds since the epoch.
+fn parse_at(text: &str) -> Result<i64, String> {
+    let bad = || format!("invalid --at {text:?}: use +30s, +10m, +2h or 2026-11-22T02:00:00Z");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?;
+    if let Some(rel) = text.strip_prefix('+') {
+        let (num, unit) = rel.split_at(rel.len().saturating_sub(1));
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        let secs = match unit {
+            "s" => n,
+            "m" => n * 60,
+            "h" => n * 3600,
+            _ => return Err(bad()),
+        };
+        return i64::try_from((now.as_secs() + secs) * 1000).map_err(|_| bad());
+    }
+    let t = httpdate_rfc3339(text).ok_or_else(bad)?;
+    Ok(t * 1000)
+}
+
+/// Parses `YYYY-MM-DDTHH:MM[:SS]Z` to seconds since the epoch.
+fn httpdate_rfc3339(text: &str) -> Option<i64> {
+    let t = text.strip_suffix('Z')?;
+    let (date, time) = t.split_once('T')?;
+    let d: Vec<i64> = date.split('-').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let h: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let ([y, m, day], [hh, mm, rest @ ..]) = (d.as_slice(), h.as_slice()) else { return None };
+    let ss = rest.first().copied().unwrap_or(0);
+    if !(1..=12).contains(m) || !(1..=31).contains(day) || *hh > 23 || *mm > 59 || ss > 60 {
+        return None;
+    }
+    let (y, m) = if *m <= 2 { (y - 1, m + 9) } else { (*y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_parses_absolute_and_relative_times() {
+        assert_eq!(parse_at("2026-11-22T02:00:00Z").unwrap(), 1_795_312_800_000);
+        assert!(parse_at("+10m").unwrap() > parse_at("+10s").unwrap());
+        for bad in ["tomorrow", "+10d", "2026-13-01T00:00Z", "+m"] {
+            assert!(parse_at(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! `sipprov notify`: a one-shot check-sync sender (a better sipsak), and `device notify`.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use sipprov_server::checksync::{self, CheckSync, Outcome};
+use sipprov_sip::{Credentials, Endpoint, EndpointConfig, Timers, Transport};
+
+use crate::cli::{ApiArgs, NotifyArgs, TransportArg};
+use crate::client::{Body, Client};
+
+/// Sends one NOTIFY from a fresh endpoint and prints the final response; Ok only on 2xx.
+pub async fn one_shot(args: NotifyArgs) -> Result<(), String> {
+    if !(0.1..=600.0).contains(&args.timeout) {
+        return Err("--timeout must be between 0.1 and 600 seconds".into());
+    }
+    let event = match (&args.event, &args.vendor) {
+        (Some(e), _) => e.clone(),
+        (None, Some(v)) => sipprov_vendors::check_sync_event(v, args.reboot)
+            .ok_or_else(|| format!("no check-sync event is known for vendor {v:?}; give --event"))?
+            .to_string(),
+        (None, None) => format!("check-sync;reboot={}", args.reboot),
+    };
+    let transport = args.transport.map(|t| match t {
+        TransportArg::Udp => Transport::Udp,
+        TransportArg::Tcp => Transport::Tcp,
+    });
+    let endpoint = Endpoint::bind(EndpointConfig {
+        udp: Some(args.bind),
+        tcp: (transport == Some(Transport::Tcp) || args.uri.to_ascii_lowercase().contains("transport=tcp"))
+            .then_some(args.bind),
+        timers: timers(args.timeout),
+        user_agent: Some(sipprov_server::sip_service::user_agent()),
+        ..EndpointConfig::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let cs = CheckSync {
+        uri: args.uri.clone(),
+        event,
+        from: args.from.clone(),
+        proxy: args.proxy.clone(),
+        transport,
+        credentials: args
+            .auth_user
+            .zip(args.auth_password)
+            .map(|(username, password)| Credentials { username, password }),
+    };
+    report(&checksync::send(&endpoint, &cs).await)
+}
+
+/// Timer F is the timeout: T1 = timeout / 64 (500 ms for the default 32 s), T2 at least 4 s.
+fn timers(timeout: f64) -> Timers {
+    let t1 = Duration::from_secs_f64(timeout / 64.0);
+    Timers { t1, t2: Duration::from_secs(4).max(t1), ..Timers::default() }
+}
+
+/// Prints an outcome; an error (non-zero exit) unless it is a 2xx.
+fn report(outcome: &Outcome) -> Result<(), String> {
+    let to = outcome.sent_to.as_deref().unwrap_or("-");
+    if outcome.is_ok() {
+        println!("{} (Event: {}, sent to {to})", outcome.summary(), outcome.event);
+        Ok(())
+    } else {
+        Err(format!("{} (Event: {}, sent to {to})", outcome.summary(), outcome.event))
+    }
+}
+
+/// `sipprov device notify`: asks the server to send, prints the recorded outcome.
+pub async fn device(mac: &str, reboot: bool, api: &ApiArgs) -> Result<(), String> {
+    let path = format!("/api/v1/devices/{mac}/notify");
+    let body = Body::Json(serde_json::json!({ "reboot": reboot }));
+    let v = Client::new(api)?.json(Method::POST, &path, Some(body)).await?;
+    let outcome: Outcome = serde_json::from_value(v).map_err(|e| format!("unexpected answer: {e}"))?;
+    report(&outcome)
+}

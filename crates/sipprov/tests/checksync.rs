@@ -1,0 +1,162 @@
+//! check-sync against SIPp playing the phone: the one-shot `sipprov notify`, and `device notify` through the server.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::sipp::Sipp;
+use common::{bin, TestServer};
+
+fn notify(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin()).arg("notify").args(args).output().expect("run sipprov notify");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// SIPp's verdict on its one call. Over TCP the one-shot sender closes its connection as soon as
+/// the final response arrives, which SIPp counts as a failed call although the exchange was
+/// complete; there the 200 we received (sent only after SIPp's checks passed) is the proof.
+fn check_sipp(phone: &mut Sipp, transport: &str) {
+    let code = phone.wait(Duration::from_secs(10));
+    if transport == "udp" {
+        assert_eq!(code, 0, "SIPp: {}", phone.errors());
+    }
+}
+
+#[test]
+fn one_shot_200_over_udp_and_tcp() {
+    for transport in ["udp", "tcp"] {
+        let mut phone = Sipp::start("uas_200.xml", transport);
+        let uri = format!("sip:1001@127.0.0.1:{};transport={transport}", phone.port);
+        let (ok, out, err) = notify(&[&uri, "--timeout", "10"]);
+        assert!(ok, "{transport}: {err}");
+        assert!(out.starts_with("200 OK"), "{out}");
+        assert!(out.contains("check-sync;reboot=false"), "{out}");
+        check_sipp(&mut phone, transport);
+    }
+}
+
+#[test]
+fn one_shot_answers_a_digest_challenge_verified_by_sipp() {
+    for transport in ["udp", "tcp"] {
+        let mut phone = Sipp::start("uas_auth.xml", transport);
+        let uri = format!("sip:100@127.0.0.1:{}", phone.port);
+        let (ok, out, err) =
+            notify(&[&uri, "--transport", transport, "--auth-user", "100", "--auth-password", "secret"]);
+        assert!(ok, "{transport}: {err}");
+        assert!(out.starts_with("200"), "{out}");
+        check_sipp(&mut phone, transport);
+    }
+    let _phone = Sipp::start("uas_auth.xml", "udp");
+    let uri = format!("sip:100@127.0.0.1:{}", _phone.port);
+    let (ok, _, err) = notify(&[&uri, "--auth-user", "100", "--auth-password", "wrong"]);
+    assert!(!ok);
+    assert!(err.contains("403"), "SIPp's verifyauth refused the wrong digest: {err}");
+}
+
+#[test]
+fn one_shot_reports_481_and_489() {
+    for (scenario, code) in [("uas_481.xml", "481"), ("uas_489.xml", "489")] {
+        for transport in ["udp", "tcp"] {
+            let mut phone = Sipp::start(scenario, transport);
+            let uri = format!("sip:1001@127.0.0.1:{}", phone.port);
+            let (ok, _, err) = notify(&[&uri, "--transport", transport]);
+            assert!(!ok, "{code} must not count as success");
+            assert!(err.contains(code), "{err}");
+            phone.wait(Duration::from_secs(10));
+        }
+    }
+}
+
+#[test]
+fn one_shot_gives_up_after_timer_f_and_names_the_reason() {
+    let _phone = Sipp::start("uas_silent.xml", "udp");
+    let uri = format!("sip:1001@127.0.0.1:{}", _phone.port);
+    let (ok, _, err) = notify(&[&uri, "--timeout", "2"]);
+    assert!(!ok);
+    assert!(err.contains("timeout") && err.contains("retransmissions"), "{err}");
+    // Nothing listens on this TCP port: unreachable, said at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (ok, _, err) = notify(&[&format!("sip:1001@127.0.0.1:{closed}"), "--transport", "tcp", "--timeout", "5"]);
+    assert!(!ok);
+    assert!(err.contains("unreachable"), "{err}");
+}
+
+#[test]
+fn vendor_event_table_and_overrides() {
+    let mut phone = Sipp::start("phone_expects_reboot.xml", "udp");
+    let uri = format!("sip:1001@127.0.0.1:{}", phone.port);
+    let (ok, out, err) = notify(&[&uri, "--vendor", "gigaset", "--reboot"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("check-sync;reboot=true"));
+    assert_eq!(phone.wait(Duration::from_secs(10)), 0, "{}", phone.errors());
+    let (ok, _, err) = notify(&[&uri, "--vendor", "nosuchvendor"]);
+    assert!(!ok && err.contains("nosuchvendor"), "{err}");
+}
+
+#[test]
+fn the_server_notifies_a_device_and_records_the_outcome() {
+    let s = TestServer::start();
+    let mut phone = Sipp::start("phone_expects_reboot.xml", "udp");
+    s.ok(&[
+        "device",
+        "add",
+        "001565aabbcc",
+        "--vendor",
+        "yealink",
+        "--model",
+        "T46S",
+        "--contact",
+        &format!("sip:1001@127.0.0.1:{}", phone.port),
+        "--set",
+        "line.1.username=1001",
+    ]);
+    let out = s.ok(&["device", "notify", "001565aabbcc", "--reboot"]);
+    assert!(out.starts_with("200"), "{out}");
+    assert_eq!(phone.wait(Duration::from_secs(10)), 0, "{}", phone.errors());
+    let shown = s.json(&["device", "show", "001565aabbcc", "--json"]);
+    assert_eq!(shown["last_notify"]["outcome"]["status"], 200);
+    assert_eq!(shown["last_notify"]["outcome"]["event"], "check-sync;reboot=true");
+    assert!(s.ok(&["device", "log", "001565aabbcc"]).contains("notify"));
+}
+
+#[test]
+fn the_server_answers_challenges_with_the_line_credentials() {
+    let s = TestServer::start();
+    let mut phone = Sipp::start("uas_auth.xml", "udp");
+    s.ok(&[
+        "device",
+        "add",
+        "0004f2aabbcc",
+        "--vendor",
+        "gigaset",
+        "--model",
+        "N870",
+        "--contact",
+        &format!("sip:100@127.0.0.1:{}", phone.port),
+        "--set",
+        "line.1.username=100",
+        "--set",
+        "line.1.password=secret",
+    ]);
+    let out = s.ok(&["device", "notify", "0004f2aabbcc"]);
+    assert!(out.starts_with("200"), "{out}");
+    assert_eq!(phone.wait(Duration::from_secs(10)), 0, "{}", phone.errors());
+    assert!(!s.log().contains("secret"), "the line password never reaches the logs");
+}
+
+#[test]
+fn the_server_reports_failures_per_device() {
+    let s = TestServer::start();
+    s.ok(&["device", "add", "001565000001", "--vendor", "yealink", "--model", "T46S"]);
+    let e = s.fails(&["device", "notify", "001565000001"]);
+    assert!(e.contains("no SIP target"), "{e}");
+    let mut phone = Sipp::start("uas_481.xml", "udp");
+    s.ok(&["device", "set", "001565000001", "--contact", &format!("sip:1001@127.0.0.1:{}", phone.port)]);
+    let e = s.fails(&["device", "notify", "001565000001"]);
+    assert!(e.contains("481"), "{e}");
+    phone.wait(Duration::from_secs(10));
+    s.ok(&["device", "set", "001565000001", "sip.check_sync_event=resync"]);
+    let shown = s.json(&["device", "show", "001565000001", "--json"]);
+    assert_eq!(shown["last_notify"]["outcome"]["status"], 481);
+}

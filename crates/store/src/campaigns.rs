@@ -1,0 +1,266 @@
+//! Fleet re-sync campaigns: their selection, pacing parameters and per-device progress.
+//!
+//! A device row is written `sending` before its NOTIFY leaves and gets its outcome right after,
+//! so a crash leaves exactly the devices whose NOTIFY had no recorded outcome to be sent again,
+//! and no device that had one is notified twice.
+
+use sipprov_model::Mac;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{now_ms, opt_string, Store, StoreError};
+
+/// A campaign to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCampaign {
+    pub start_at: i64,
+    pub reboot: bool,
+    /// NOTIFYs per second.
+    pub rate: u32,
+    /// NOTIFYs without a final response at most.
+    pub max_in_flight: u32,
+    /// How long after a 2xx the device has to fetch its current config.
+    pub confirm_window_ms: i64,
+    /// How the devices were chosen, for people (`--group sales`, `--changed`, …).
+    pub selector: String,
+}
+
+/// A campaign as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CampaignRecord {
+    pub id: i64,
+    pub created_at: i64,
+    pub start_at: i64,
+    /// `scheduled`, `running`, `done` or `cancelled`.
+    pub state: String,
+    pub reboot: bool,
+    pub rate: u32,
+    pub max_in_flight: u32,
+    pub confirm_window_ms: i64,
+    pub selector: String,
+    pub finished_at: Option<i64>,
+}
+
+/// One device's progress in a campaign.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CampaignDevice {
+    pub campaign_id: i64,
+    pub mac: Mac,
+    /// `pending`, `sending`, `notified` (2xx) or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    /// The NOTIFY outcome word (`ok`, `rejected`, `timeout`, `unreachable`, `no-target`, `error`).
+    pub result: Option<String>,
+    pub status: Option<i64>,
+    pub reason: Option<String>,
+    /// SHA-256 of the device's config when it was notified: what it must fetch to confirm.
+    pub expected_hash: Option<String>,
+    pub notified_at: Option<i64>,
+    pub confirmed_at: Option<i64>,
+}
+
+/// The outcome of one NOTIFY, to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyResult {
+    pub ok: bool,
+    pub result: String,
+    pub status: Option<u16>,
+    pub reason: String,
+    pub expected_hash: Option<String>,
+    pub at: i64,
+}
+
+fn campaign_from_row(r: &AnyRow) -> Result<CampaignRecord, StoreError> {
+    Ok(CampaignRecord {
+        id: r.try_get("id")?,
+        created_at: r.try_get("created_at")?,
+        start_at: r.try_get("start_at")?,
+        state: r.try_get("state")?,
+        reboot: r.try_get::<i64, _>("reboot")? != 0,
+        rate: u32::try_from(r.try_get::<i64, _>("rate")?).unwrap_or(1),
+        max_in_flight: u32::try_from(r.try_get::<i64, _>("max_in_flight")?).unwrap_or(1),
+        confirm_window_ms: r.try_get("confirm_window_ms")?,
+        selector: r.try_get("selector")?,
+        finished_at: r.try_get("finished_at")?,
+    })
+}
+
+fn device_from_row(r: &AnyRow) -> Result<CampaignDevice, StoreError> {
+    let mac: String = r.try_get("mac")?;
+    Ok(CampaignDevice {
+        campaign_id: r.try_get("campaign_id")?,
+        mac: mac.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        result: opt_string(r, "result")?,
+        status: r.try_get("status")?,
+        reason: opt_string(r, "reason")?,
+        expected_hash: opt_string(r, "expected_hash")?,
+        notified_at: r.try_get("notified_at")?,
+        confirmed_at: r.try_get("confirmed_at")?,
+    })
+}
+
+const CAMPAIGN_COLUMNS: &str =
+    "id, created_at, start_at, state, reboot, rate, max_in_flight, confirm_window_ms, selector, finished_at";
+
+impl Store {
+    /// Creates a campaign over `macs` in one transaction.
+    pub async fn create_campaign(&self, new: &NewCampaign, macs: &[Mac]) -> Result<CampaignRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let max: Option<i64> =
+            sqlx::query("SELECT MAX(id) AS m FROM campaigns").fetch_one(&mut *tx).await?.try_get("m")?;
+        let id = max.unwrap_or(0) + 1;
+        let now = now_ms();
+        let state = if new.start_at > now { "scheduled" } else { "running" };
+        sqlx::query(
+            "INSERT INTO campaigns (id, created_at, start_at, state, reboot, rate, max_in_flight, confirm_window_ms, selector) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(new.start_at)
+        .bind(state)
+        .bind(i64::from(new.reboot))
+        .bind(i64::from(new.rate))
+        .bind(i64::from(new.max_in_flight))
+        .bind(new.confirm_window_ms)
+        .bind(&new.selector)
+        .execute(&mut *tx)
+        .await?;
+        for mac in macs {
+            sqlx::query(
+                "INSERT INTO campaign_devices (campaign_id, mac, state, attempts) VALUES ($1, $2, 'pending', 0)",
+            )
+            .bind(id)
+            .bind(mac.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.get_campaign(id).await?.ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))
+    }
+
+    /// Every campaign, newest first.
+    pub async fn list_campaigns(&self) -> Result<Vec<CampaignRecord>, StoreError> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id DESC");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        rows.iter().map(campaign_from_row).collect()
+    }
+
+    /// One campaign.
+    pub async fn get_campaign(&self, id: i64) -> Result<Option<CampaignRecord>, StoreError> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(campaign_from_row).transpose()
+    }
+
+    /// A campaign's devices, by MAC.
+    pub async fn campaign_devices(&self, id: i64) -> Result<Vec<CampaignDevice>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT campaign_id, mac, state, attempts, result, status, reason, expected_hash, notified_at, confirmed_at \
+             FROM campaign_devices WHERE campaign_id = $1 ORDER BY mac",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    /// Moves a campaign to a new state (`running`, `done`, `cancelled`).
+    pub async fn set_campaign_state(&self, id: i64, state: &str) -> Result<(), StoreError> {
+        let finished = matches!(state, "done" | "cancelled").then(now_ms);
+        sqlx::query("UPDATE campaigns SET state = $2, finished_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(state)
+            .bind(finished)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a device as being sent to, before the NOTIFY leaves.
+    pub async fn mark_sending(&self, id: i64, mac: Mac) -> Result<(), StoreError> {
+        sqlx::query("UPDATE campaign_devices SET state = 'sending', attempts = attempts + 1 WHERE campaign_id = $1 AND mac = $2")
+            .bind(id)
+            .bind(mac.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a NOTIFY's outcome.
+    pub async fn record_notify_result(&self, id: i64, mac: Mac, r: &NotifyResult) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE campaign_devices SET state = $3, result = $4, status = $5, reason = $6, expected_hash = $7, \
+             notified_at = $8, confirmed_at = NULL WHERE campaign_id = $1 AND mac = $2",
+        )
+        .bind(id)
+        .bind(mac.to_string())
+        .bind(if r.ok { "notified" } else { "failed" })
+        .bind(&r.result)
+        .bind(r.status.map(i64::from))
+        .bind(&r.reason)
+        .bind(r.expected_hash.clone())
+        .bind(r.at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that a notified device fetched the expected config.
+    pub async fn record_confirmation(&self, id: i64, mac: Mac, at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE campaign_devices SET confirmed_at = $3 WHERE campaign_id = $1 AND mac = $2 AND confirmed_at IS NULL",
+        )
+        .bind(id)
+        .bind(mac.to_string())
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Puts failed and unconfirmed devices back to pending and the campaign back to running.
+    /// Returns how many devices will be retried.
+    pub async fn retry_campaign(&self, id: i64, now: i64) -> Result<u64, StoreError> {
+        let campaign = self.get_campaign(id).await?.ok_or_else(|| StoreError::Corrupt(format!("no campaign {id}")))?;
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE campaign_devices SET state = 'pending' WHERE campaign_id = $1 AND (state = 'failed' OR \
+             (state = 'notified' AND confirmed_at IS NULL AND notified_at + $2 < $3))",
+        )
+        .bind(id)
+        .bind(campaign.confirm_window_ms)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() > 0 {
+            sqlx::query("UPDATE campaigns SET state = 'running', finished_at = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The last hash each device fetched per file, since the given time (all with 0).
+    pub async fn fetched_since(&self, since: i64) -> Result<Vec<(Mac, String, String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT mac, file, hash, at FROM device_fetched WHERE at >= $1")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let mac: String = r.try_get("mac")?;
+                Ok((
+                    mac.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                    r.try_get("file")?,
+                    r.try_get("hash")?,
+                    r.try_get("at")?,
+                ))
+            })
+            .collect()
+    }
+}
