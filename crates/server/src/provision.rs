@@ -229,9 +229,7 @@ fn refused(state: &AppState, file: &str, refusal: Refusal, facts: &RequestFacts<
             }
         }
         Refusal::MacMismatch { path, user_agent } => {
-            tracing::warn!(peer = %facts.ip, file, path_mac = %path, user_agent_mac = %user_agent,
-                "refused: the User-Agent's MAC contradicts the MAC in the path");
-            let reason = format!("User-Agent MAC {user_agent} does not match the path");
+            let reason = format!("User-Agent MAC {user_agent} contradicts the MAC in the path");
             note_failure(state, facts.ip, Some(path), file, &reason);
             StatusCode::FORBIDDEN.into_response()
         }

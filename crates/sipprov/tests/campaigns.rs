@@ -49,8 +49,11 @@ fn wait_done(s: &TestServer, id: &str, limit: Duration) -> Value {
 
 #[test]
 fn two_thousand_devices_each_end_with_an_outcome() {
-    let s = server();
-    let mut phones = Sipp::start_calls("uas_200.xml", "udp", 2000, false);
+    // RFC timers (T1 = 500 ms): on a loaded 2-core machine SIPp can take more than the 3.2 s
+    // of the short test timers to answer, and this test is about every device's outcome.
+    let s = TestServer::start();
+    // SIPp counts a NOTIFY retransmitted after its call ended as a new call: room for those.
+    let phones = Sipp::start_calls("uas_200_linger.xml", "udp", 4000, false);
     import(&s, 0, 2000, phones.port, "fleet");
     let out = s.ok(&[
         "resync",
@@ -70,14 +73,14 @@ fn two_thousand_devices_each_end_with_an_outcome() {
     assert_eq!(c["devices"], 2000);
     // Every phone answered 200, none fetched: all reported "not-confirmed", never as success.
     assert_eq!(count(&c, "not-confirmed"), 2000, "{}", c["counts"]);
-    assert_eq!(phones.wait(Duration::from_secs(30)), 0, "{}", phones.errors());
+    assert!(phones.errors().is_empty(), "{}", phones.errors());
     assert!(s.ok(&["device", "log", "001565000007"]).contains("notify"));
 }
 
 #[test]
 fn outcomes_are_reported_exactly_and_confirmation_needs_a_fetch() {
     let s = server();
-    let ok = Sipp::start_calls("uas_200.xml", "udp", 10, false);
+    let ok = Sipp::start_calls("uas_200_linger.xml", "udp", 10, false);
     let silent = Sipp::start_calls("uas_silent.xml", "udp", 10, false);
     let rejecting = Sipp::start_calls("uas_481.xml", "udp", 10, false);
     import(&s, 0, 10, ok.port, "mixed");
@@ -119,7 +122,7 @@ fn outcomes_are_reported_exactly_and_confirmation_needs_a_fetch() {
 #[test]
 fn a_killed_server_resumes_the_campaign_without_notifying_twice() {
     let mut s = server();
-    let phones = Sipp::start_calls("uas_200.xml", "udp", 1000, true);
+    let phones = Sipp::start_calls("uas_200_linger.xml", "udp", 1000, true);
     import(&s, 0, 300, phones.port, "big");
     s.ok(&["resync", "--group", "big", "--rate", "60", "--max-in-flight", "20", "--confirm-window", "1"]);
     assert!(eventually(Duration::from_secs(20), || count(&campaign(&s, "1"), "pending") < 250));

@@ -179,18 +179,38 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a device as being sent to, before the NOTIFY leaves.
-    pub async fn mark_sending(&self, id: i64, mac: Mac) -> Result<(), StoreError> {
-        sqlx::query("UPDATE campaign_devices SET state = 'sending', attempts = attempts + 1 WHERE campaign_id = $1 AND mac = $2")
+    /// Marks devices as being sent to, in one transaction, before their NOTIFYs leave.
+    pub async fn mark_sending(&self, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for mac in macs {
+            sqlx::query(
+                "UPDATE campaign_devices SET state = 'sending', attempts = attempts + 1 WHERE campaign_id = $1 AND mac = $2",
+            )
             .bind(id)
             .bind(mac.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Records a NOTIFY's outcome.
-    pub async fn record_notify_result(&self, id: i64, mac: Mac, r: &NotifyResult) -> Result<(), StoreError> {
+    /// Records NOTIFY outcomes in one transaction.
+    pub async fn record_notify_results(&self, id: i64, results: &[(Mac, NotifyResult)]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (mac, r) in results {
+            Store::record_one_result(&mut tx, id, *mac, r).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_one_result(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        id: i64,
+        mac: Mac,
+        r: &NotifyResult,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE campaign_devices SET state = $3, result = $4, status = $5, reason = $6, expected_hash = $7, \
              notified_at = $8, confirmed_at = NULL WHERE campaign_id = $1 AND mac = $2",
@@ -203,7 +223,7 @@ impl Store {
         .bind(&r.reason)
         .bind(r.expected_hash.clone())
         .bind(r.at)
-        .execute(&self.pool)
+        .execute(&mut **tx)
         .await?;
         Ok(())
     }

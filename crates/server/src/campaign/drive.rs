@@ -6,11 +6,35 @@ use std::time::Duration;
 use sipprov_model::Mac;
 use sipprov_store::{CampaignRecord, NewEvent, NotifyResult, StoreError};
 use sipprov_vendors::FileScope;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
 
 use crate::fetchlog::Record;
 use crate::state::AppState;
+
+/// Devices marked `sending` in one transaction at most.
+const MAX_BATCH: usize = 500;
+
+/// Writes NOTIFY outcomes as they arrive, in batches, until every sender is done.
+async fn write_results(
+    state: Arc<AppState>,
+    id: i64,
+    mut rx: mpsc::Receiver<(Mac, NotifyResult)>,
+) -> Result<(), StoreError> {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        state.store.record_notify_results(id, &batch).await?;
+        batch.clear();
+    }
+    Ok(())
+}
 
 impl AppState {
     /// Sends to every device still without an outcome, then waits for confirmations.
@@ -30,35 +54,45 @@ impl AppState {
         self.await_confirmations(&campaign).await
     }
 
+    /// Sends at most `rate` per second with at most `max_in_flight` awaiting an answer.
+    ///
+    /// Pacing is a token bucket on elapsed time rather than a timer per NOTIFY: timers tick in
+    /// whole milliseconds, which would cap the rate near 1,000/s. Devices are marked `sending`
+    /// in batches (one transaction) just before their NOTIFYs leave; outcomes are written in
+    /// batches by a separate task, so the database never paces the fleet.
     async fn send_paced(self: &Arc<Self>, campaign: &CampaignRecord, todo: Vec<Mac>) -> Result<(), StoreError> {
-        let gap = Duration::from_secs_f64(1.0 / f64::from(campaign.rate.max(1)));
+        let rate = f64::from(campaign.rate.max(1));
         let slots = Arc::new(Semaphore::new(campaign.max_in_flight.max(1) as usize));
-        let mut tick = tokio::time::interval(gap);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut in_flight = JoinSet::new();
-        for mac in todo {
-            if self.campaigns.is_cancelled(campaign.id) {
-                break;
+        let (results_tx, results_rx) = mpsc::channel(4096);
+        let writer = tokio::spawn(write_results(self.clone(), campaign.id, results_rx));
+        let started = Instant::now();
+        let mut sent = 0usize;
+        let mut queue = todo.into_iter().peekable();
+        while queue.peek().is_some() && !self.campaigns.is_cancelled(campaign.id) {
+            let allowed = (started.elapsed().as_secs_f64() * rate).floor() as usize + 1;
+            let budget = allowed.saturating_sub(sent).min(slots.available_permits()).min(MAX_BATCH);
+            if budget == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
             }
-            tick.tick().await;
-            let Ok(permit) = slots.clone().acquire_owned().await else { break };
-            // Written before the NOTIFY leaves: after a crash, this device is sent again.
-            self.store.mark_sending(campaign.id, mac).await?;
-            let (state, id, reboot) = (self.clone(), campaign.id, campaign.reboot);
-            in_flight.spawn(async move {
-                let result = state.notify_for_campaign(mac, reboot).await;
-                let saved = state.store.record_notify_result(id, mac, &result).await;
-                drop(permit);
-                saved
-            });
-            while let Some(done) = in_flight.try_join_next() {
-                done.map_err(|e| StoreError::Corrupt(e.to_string()))??;
+            let batch: Vec<Mac> = queue.by_ref().take(budget).collect();
+            let Ok(permits) = slots.clone().acquire_many_owned(batch.len() as u32).await else { break };
+            // Written before the NOTIFYs leave: after a crash, these devices are sent again.
+            self.store.mark_sending(campaign.id, &batch).await?;
+            sent += batch.len();
+            let mut permits = permits;
+            for mac in batch {
+                let permit = permits.split(1);
+                let (state, tx, reboot) = (self.clone(), results_tx.clone(), campaign.reboot);
+                tokio::spawn(async move {
+                    let result = state.notify_for_campaign(mac, reboot).await;
+                    let _ = tx.send((mac, result)).await;
+                    drop(permit);
+                });
             }
         }
-        while let Some(done) = in_flight.join_next().await {
-            done.map_err(|e| StoreError::Corrupt(e.to_string()))??;
-        }
-        Ok(())
+        drop(results_tx);
+        writer.await.map_err(|e| StoreError::Corrupt(e.to_string()))?
     }
 
     /// One NOTIFY, with the hash the device must fetch afterwards to confirm.

@@ -20,6 +20,9 @@ use tokio::task::JoinHandle;
 
 pub use tcp::TcpTransport;
 
+/// Asked-for UDP receive buffer (the kernel caps it at `net.core.rmem_max`).
+const UDP_RECV_BUFFER: usize = 4 << 20;
+
 /// A transport protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -152,6 +155,10 @@ impl Transports {
     /// Adds a UDP socket and starts reading from it.
     pub(crate) fn add_udp(&self, socket: UdpSocket, max_message: usize) -> io::Result<SocketAddr> {
         let local = socket.local_addr()?;
+        // A burst of responses to a fleet-wide check-sync must not overflow the kernel's default
+        // ~200 KiB buffer while the process is busy: a lost 200 costs a retransmission, or a
+        // false timeout when the phone has already forgotten the transaction.
+        let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(UDP_RECV_BUFFER);
         let socket = Arc::new(socket);
         let task = tokio::spawn(udp::read_loop(socket.clone(), local, self.inbound.clone(), max_message));
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);

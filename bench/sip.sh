@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmarks of the SIP side, against SIPp phones on loopback, in one run:
+#  1. check-sync NOTIFY transactions per second completed by a sipprov campaign at an
+#     unthrottled rate, next to SIPp itself sending the same NOTIFYs to the same phones;
+#  2. a 100,000-device campaign: completion rate, peak RSS, and the HTTP provisioning
+#     latency p99 (wrk) measured while it runs.
+# Prints a Markdown report on stdout.
+#
+#   bash bench/sip.sh [NOTIFY_DEVICES=20000] [CAMPAIGN_DEVICES=100000]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+n=${1:-20000}
+big=${2:-100000}
+work=$(mktemp -d /tmp/sipprov-sipbench.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+cd "$root"
+cargo build --release --locked -q -p sipprov
+bin="$root/target/release/sipprov"
+free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+
+phones() { # calls → PHONE_PORT, PHONE_PID
+  PHONE_PORT=$(free_port)
+  sipp -sf bench/sipp/uas_200_fast.xml -i 127.0.0.1 -p "$PHONE_PORT" -t u1 -m "$1" -nostdin -bg >/dev/null 2>&1 || true
+  sleep 0.5
+  PHONE_PID=$(pgrep -f "sipp -sf bench/sipp/uas_200_fast.xml -i 127.0.0.1 -p $PHONE_PORT" | head -n 1)
+}
+
+start_server() { # data-dir
+  rm -f "$1/listening.json"; mkdir -p "$1"
+  SIPPROV_LOG=warn "$bin" serve --data-dir "$1" --http-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
+    --sip-listen 127.0.0.1:0 2>>"$1/server.log" &
+  PID=$!
+  for _ in $(seq 1 600); do [ -s "$1/listening.json" ] && break; sleep 0.05; done
+  HTTP=$(python3 -c "import json;print(json.load(open('$1/listening.json'))['http'])")
+  API=$(python3 -c "import json;print(json.load(open('$1/listening.json'))['api'])")
+}
+cli() { "$bin" "$@" --api "http://$API" --data-dir "$DATA"; }
+
+import() { # count port
+  python3 - "$1" "$2" "$work/devices.csv" <<'PY'
+import sys
+n, port, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+with open(path, "w") as f:
+    f.write("mac,vendor,model,group,contact,line.1.username,line.1.password,line.1.registrar\n")
+    for i in range(n):
+        f.write(f"001565{i:06x},yealink,T46S,fleet,sip:{i}@127.0.0.1:{port},{i},pw{i:08d},pbx.example.com\n")
+PY
+  cli device import "$work/devices.csv" >/dev/null
+}
+
+campaign_rate() { # devices → prints NOTIFYs per second until every device had its outcome
+  local t0 t1
+  t0=$(now)
+  cli resync --group fleet --rate 100000 --max-in-flight 500 --confirm-window 1 >/dev/null
+  while true; do
+    left=$(cli campaign show 1 --json | python3 -c 'import json,sys; c=json.load(sys.stdin)["counts"]; print(c.get("pending",0)+c.get("sending",0))')
+    [ "$left" = 0 ] && break
+    sleep 0.1
+  done
+  t1=$(now)
+  python3 -c "print(round($1/($t1-$t0)))"
+}
+
+# --- 1. sipprov vs SIPp as the sender -----------------------------------------
+phones $((n * 2 + 10))
+DATA="$work/notify"; start_server "$DATA"; import "$n" "$PHONE_PORT"
+ours=$(campaign_rate "$n")
+kill "$PID"; wait "$PID" 2>/dev/null || true
+t0=$(now)
+sipp -sf bench/sipp/uac_notify.xml -i 127.0.0.1 -t u1 -r 100000 -l 500 -m "$n" -nostdin "127.0.0.1:$PHONE_PORT" >/dev/null 2>&1 || true
+t1=$(now)
+theirs=$(python3 -c "print(round($n/($t1-$t0)))")
+kill "$PHONE_PID" 2>/dev/null || true
+
+# --- 2. 100,000 devices, with HTTP load during the campaign ----------------------
+phones $((big + 10))
+DATA="$work/big"; start_server "$DATA"; import "$big" "$PHONE_PORT"
+cat > "$work/one.lua" <<'LUA'
+request = function()
+  local i = math.random(0, 9999)
+  local mac = string.format("001565%06x", i)
+  return wrk.format("GET", "/" .. mac .. ".cfg", { ["User-Agent"] = "Yealink SIP-T46S 66.86.0.15" })
+end
+LUA
+wrk -t1 -c8 -d20s --latency -s "$work/one.lua" "http://$HTTP" > "$work/wrk.txt" &
+WRK=$!
+sleep 1
+big_rate=$(campaign_rate "$big")
+wait "$WRK" || true
+rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
+p99=$(awk '/ 99%/ {print $2}' "$work/wrk.txt")
+p50=$(awk '/ 50%/ {print $2}' "$work/wrk.txt")
+kill "$PID"; wait "$PID" 2>/dev/null || true
+
+cat <<MD
+| measure | sipprov | SIPp | ratio |
+|---|---|---|---|
+| check-sync NOTIFY transactions/s, $n phones (UDP, 500 in flight) | $ours | $theirs | $(python3 -c "print(f'{$ours/$theirs:.2f}x')") |
+
+- $big-device campaign at an unthrottled rate (--rate 100000 --max-in-flight 500): $big_rate NOTIFYs/s until every device had its outcome; peak RSS $rss MB
+- HTTP provisioning latency while that campaign ran (wrk -t1 -c8, 10,000 devices' files): p50 $p50, p99 $p99
+MD
