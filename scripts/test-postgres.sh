@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Starts a throwaway PostgreSQL on 127.0.0.1 for the store tests and prints its URL.
-# The cluster lives under target/ and is stopped by `scripts/test-postgres.sh stop`.
+# The cluster lives in /tmp (the postgres user must reach it) and is stopped by `scripts/test-postgres.sh stop`.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-dir="$root/target/test-postgres"
+
+dir="${TMPDIR:-/tmp}/sipprov-test-postgres"
 port=${SIPPROV_TEST_PG_PORT:-54329}
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 if [ "${1:-start}" = stop ]; then

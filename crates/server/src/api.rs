@@ -80,7 +80,11 @@ type ApiResult<T> = Result<T, ApiError>;
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/api/v1/devices", get(list_devices).post(add_device))
-        .route("/api/v1/devices/import", axum::routing::post(import::import_devices))
+        // A 100,000-device CSV is about 10 MB; axum's default limit is 2 MB.
+        .route(
+            "/api/v1/devices/import",
+            axum::routing::post(import::import_devices).layer(axum::extract::DefaultBodyLimit::max(64 << 20)),
+        )
         .route("/api/v1/devices/{mac}", get(show_device).patch(patch_device).delete(delete_device))
         .route("/api/v1/devices/{mac}/log", get(device_log))
         .route("/api/v1/devices/{mac}/unlock", axum::routing::post(unlock::unlock_device))

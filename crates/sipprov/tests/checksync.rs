@@ -83,6 +83,17 @@ fn one_shot_gives_up_after_timer_f_and_names_the_reason() {
 }
 
 #[test]
+fn through_a_proxy_the_request_uri_still_names_the_account() {
+    // The phone's own address is unknown (behind NAT); the registrar (SIPp here) holds its flow.
+    let mut registrar = Sipp::start("phone_expects_reboot.xml", "udp");
+    let proxy = format!("127.0.0.1:{}", registrar.port);
+    let (ok, out, err) = notify(&["sip:1001@phones.example.invalid", "--proxy", &proxy, "--reboot"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("sent to udp:{proxy}")), "{out}");
+    check_sipp(&mut registrar, "udp");
+}
+
+#[test]
 fn vendor_event_table_and_overrides() {
     let mut phone = Sipp::start("phone_expects_reboot.xml", "udp");
     let uri = format!("sip:1001@127.0.0.1:{}", phone.port);
