@@ -20,6 +20,7 @@
 
 mod mac;
 mod settings;
+mod sorted_map;
 
 pub use mac::{Mac, MacError};
 pub use settings::{

@@ -7,7 +7,7 @@
 //! single-line text: a newline in a value could inject extra parameters into
 //! a `key = value` config file, so control characters are refused outright.
 
-use std::collections::BTreeMap;
+use crate::sorted_map::SortedMap;
 
 /// The highest line (account) number accepted in `line.N.*` keys.
 pub const MAX_LINES: u32 = 99;
@@ -354,15 +354,15 @@ fn mask(ip: std::net::IpAddr, prefix: u8) -> std::net::IpAddr {
 
 /// A validated set of settings at one level (global, group or device), or a merge of levels.
 ///
-/// Kept in a `BTreeMap` so iteration order, and therefore rendered output, is stable.
+/// Kept sorted by key so iteration order, and therefore rendered output, is stable.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
-pub struct Settings(BTreeMap<String, String>);
+pub struct Settings(SortedMap);
 
 impl Settings {
     /// An empty set.
     pub fn new() -> Self {
-        Settings(BTreeMap::new())
+        Settings(SortedMap::default())
     }
 
     /// Classifies a key, refusing malformed ones with a message naming them.
@@ -421,7 +421,7 @@ impl Settings {
 
     /// Applies a patch: each empty value removes the key, others overwrite it.
     pub fn apply(&mut self, patch: &Settings) {
-        for (k, v) in &patch.0 {
+        for (k, v) in patch.0.iter() {
             if v.is_empty() {
                 self.0.remove(k);
             } else {
@@ -449,7 +449,7 @@ impl Settings {
     pub fn merged<'a>(levels: impl IntoIterator<Item = &'a Settings>) -> Settings {
         let mut out = Settings::new();
         for level in levels {
-            for (k, v) in &level.0 {
+            for (k, v) in level.0.iter() {
                 out.0.insert(k.clone(), v.clone());
             }
         }
@@ -476,9 +476,9 @@ impl Settings {
         self.0.is_empty()
     }
 
-    /// The underlying map.
-    pub fn as_map(&self) -> &BTreeMap<String, String> {
-        &self.0
+    /// Releases spare capacity (for sets kept in memory for a long time).
+    pub fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
     }
 
     /// A copy whose secret values are replaced by `********`, for listings.

@@ -30,11 +30,18 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 impl Inventory {
     /// Loads everything from the store.
     pub async fn load(store: &Store) -> Result<Inventory, StoreError> {
-        let devices = store.list_devices().await?;
+        let mut devices = HashMap::new();
+        store
+            .for_each_device(|mut d| {
+                d.settings.shrink_to_fit();
+                devices.insert(d.mac, Arc::new(d));
+            })
+            .await?;
+        devices.shrink_to_fit();
         let groups = store.list_groups().await?;
         let global = store.global_settings().await?;
         Ok(Inventory {
-            devices: RwLock::new(devices.into_iter().map(|d| (d.mac, Arc::new(d))).collect()),
+            devices: RwLock::new(devices),
             groups: RwLock::new(groups.into_iter().map(|g| (g.name, g.settings)).collect()),
             global: RwLock::new(global),
         })

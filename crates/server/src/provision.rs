@@ -108,8 +108,9 @@ pub(crate) fn authorize(
     file: &str,
     facts: &RequestFacts<'_>,
 ) -> Result<&'static str, Response> {
-    let settings = state.inventory.merged_settings(device);
-    match state.security.decide(device, &settings, facts, sipprov_store::now_ms()) {
+    let policy =
+        state.security.policy(device.mac, state.cache.generation(), || state.inventory.merged_settings(device));
+    match state.security.decide(device, &policy, facts, sipprov_store::now_ms()) {
         Decision::Allow(how) => Ok(how),
         Decision::Challenge { headers, failure } => {
             if let Some(reason) = failure {

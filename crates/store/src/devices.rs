@@ -2,6 +2,7 @@
 
 use sipprov_model::{Mac, Settings};
 use sqlx::any::AnyRow;
+use futures_util::TryStreamExt;
 use sqlx::Row;
 
 use crate::{now_ms, opt_string, settings_from_json, settings_to_json, Store, StoreError};
@@ -100,8 +101,19 @@ fn device_from_row(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
 impl Store {
     /// Every device, ordered by MAC.
     pub async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
-        let rows = sqlx::query(select_devices!("ORDER BY mac")).fetch_all(&self.pool).await?;
-        rows.iter().map(device_from_row).collect()
+        let mut out = Vec::new();
+        self.for_each_device(|d| out.push(d)).await?;
+        Ok(out)
+    }
+
+    /// Calls `f` with every device, ordered by MAC, one row at a time: loading a
+    /// 100,000-device inventory never holds all raw rows (or a second copy) at once.
+    pub async fn for_each_device(&self, mut f: impl FnMut(DeviceRecord)) -> Result<(), StoreError> {
+        let mut rows = sqlx::query(select_devices!("ORDER BY mac")).fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            f(device_from_row(&row)?);
+        }
+        Ok(())
     }
 
     /// One device.

@@ -20,11 +20,11 @@ pub mod throttle;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use base64::Engine as _;
-use sipprov_model::{parse_cidr, Mac, Settings};
+use sipprov_model::{parse_cidr, Cidr, Mac, Settings};
 use sipprov_store::DeviceRecord;
 use subtle::ConstantTimeEq;
 
@@ -43,6 +43,7 @@ pub struct Security {
     /// When an operator last re-opened each device's first-fetch window (epoch ms). In memory
     /// only: a restart closes re-opened windows, which fails safe.
     unlocks: Mutex<HashMap<Mac, i64>>,
+    policies: RwLock<PolicyCache>,
 }
 
 /// What the request brings that authentication looks at.
@@ -69,10 +70,52 @@ pub enum Decision {
     Refuse { reason: &'static str, failure: bool },
 }
 
+#[derive(Debug, Clone, Copy)]
 enum Scheme {
     None,
     Basic,
     Digest(&'static [Algorithm]),
+}
+
+/// A device's access policy, extracted once from its merged settings and cached until anything
+/// that could change it does (the render cache's generation), so a request does no settings merge.
+#[derive(Debug)]
+pub struct Policy {
+    scheme: Scheme,
+    credentials: Option<(String, String)>,
+    allow_basic_plain: bool,
+    allow_from: Option<Vec<Cidr>>,
+}
+
+impl Policy {
+    /// Reads `http.*` from merged settings (values were validated when they were set).
+    pub fn from_settings(settings: &Settings) -> Policy {
+        let credentials =
+            get(settings, "http.username").zip(get(settings, "http.password")).map(|(u, p)| (u.into(), p.into()));
+        let scheme = match get(settings, "http.auth") {
+            Some("digest") => Scheme::Digest(BOTH),
+            Some("digest-md5") => Scheme::Digest(MD5_ONLY),
+            Some("basic") => Scheme::Basic,
+            Some(_) => Scheme::None,
+            None if credentials.is_some() => Scheme::Digest(BOTH),
+            None => Scheme::None,
+        };
+        let allow_from = get(settings, "http.allow_from")
+            .map(|list| list.split(',').filter_map(|c| parse_cidr(c.trim()).ok()).map(|(net, _)| net).collect());
+        Policy {
+            scheme,
+            credentials,
+            allow_basic_plain: get(settings, "http.allow_basic_plain") == Some("1"),
+            allow_from,
+        }
+    }
+}
+
+/// Policies by device, valid for one render-cache generation.
+#[derive(Default)]
+struct PolicyCache {
+    generation: u64,
+    policies: HashMap<Mac, Arc<Policy>>,
 }
 
 impl Security {
@@ -88,7 +131,33 @@ impl Security {
             digest: NonceKeeper::new(&config.realm, config.nonce_lifetime_secs),
             throttle: Throttle::new(limits),
             unlocks: Mutex::new(HashMap::new()),
+            policies: RwLock::new(PolicyCache::default()),
         }
+    }
+
+    /// The device's policy for cache generation `generation`, computed with `merged` on a miss.
+    /// Bounded by the inventory: only known devices get here, and a new generation clears it.
+    pub fn policy(&self, mac: Mac, generation: u64, merged: impl FnOnce() -> Settings) -> Arc<Policy> {
+        {
+            let cache = self.policies.read().unwrap_or_else(|e| e.into_inner());
+            if cache.generation == generation {
+                if let Some(p) = cache.policies.get(&mac) {
+                    return p.clone();
+                }
+            }
+        }
+        let policy = Arc::new(Policy::from_settings(&merged()));
+        let mut cache = self.policies.write().unwrap_or_else(|e| e.into_inner());
+        if cache.generation != generation {
+            // Only move forward: a request that read an older generation must not wipe newer entries.
+            if cache.generation > generation {
+                return policy;
+            }
+            cache.generation = generation;
+            cache.policies.clear();
+        }
+        cache.policies.insert(mac, policy.clone());
+        policy
     }
 
     /// Re-opens a device's first-fetch window from now.
@@ -107,10 +176,9 @@ impl Security {
     }
 
     /// Decides whether a request for one of `device`'s own files may be served.
-    pub fn decide(&self, device: &DeviceRecord, settings: &Settings, req: &RequestFacts<'_>, now_ms: i64) -> Decision {
-        if let Some(list) = get(settings, "http.allow_from") {
-            let inside = list.split(',').filter_map(|c| parse_cidr(c.trim()).ok()).any(|(net, _)| net.contains(req.ip));
-            if !inside {
+    pub fn decide(&self, device: &DeviceRecord, policy: &Policy, req: &RequestFacts<'_>, now_ms: i64) -> Decision {
+        if let Some(nets) = &policy.allow_from {
+            if !nets.iter().any(|net| net.contains(req.ip)) {
                 return Decision::Refuse { reason: "source address outside http.allow_from", failure: true };
             }
         }
@@ -122,13 +190,15 @@ impl Security {
                 return Decision::Refuse { reason: "client certificate names another device", failure: true };
             }
         }
-        match policy(settings) {
+        match (&policy.scheme, &policy.credentials) {
             (Scheme::None, _) => Decision::Allow("none"),
             (_, None) => Decision::Refuse {
                 reason: "http.auth is set but http.username or http.password is missing",
                 failure: false,
             },
-            (scheme, Some(credentials)) => self.check_credentials(&scheme, credentials, settings, device, req, now_ms),
+            (scheme, Some((user, password))) => {
+                self.check_credentials(scheme, (user, password), policy, device, req, now_ms)
+            }
         }
     }
 
@@ -136,7 +206,7 @@ impl Security {
         &self,
         scheme: &Scheme,
         (user, password): (&str, &str),
-        settings: &Settings,
+        policy: &Policy,
         device: &DeviceRecord,
         req: &RequestFacts<'_>,
         now_ms: i64,
@@ -147,7 +217,7 @@ impl Security {
         match scheme {
             Scheme::None => Decision::Allow("none"),
             Scheme::Basic => {
-                if !req.tls && get(settings, "http.allow_basic_plain") != Some("1") {
+                if !req.tls && !policy.allow_basic_plain {
                     return Decision::Refuse {
                         reason: "Basic authentication over plain HTTP is refused (use HTTPS or set http.allow_basic_plain=1)",
                         failure: false,
@@ -198,9 +268,10 @@ impl Security {
     /// with the global policy would get, so a scanner cannot tell known MACs from unknown ones;
     /// `None` (a plain 404) when the global policy asks for no authentication.
     pub fn unknown_device(&self, global: &Settings, req: &RequestFacts<'_>) -> Option<Decision> {
-        match policy(global).0 {
+        let policy = Policy::from_settings(global);
+        match policy.scheme {
             Scheme::None => None,
-            Scheme::Basic if !req.tls && get(global, "http.allow_basic_plain") != Some("1") => Some(Decision::Refuse {
+            Scheme::Basic if !req.tls && !policy.allow_basic_plain => Some(Decision::Refuse {
                 reason: "Basic authentication over plain HTTP is refused (use HTTPS or set http.allow_basic_plain=1)",
                 failure: true,
             }),
@@ -215,19 +286,6 @@ impl Security {
 
 fn get<'a>(settings: &'a Settings, key: &str) -> Option<&'a str> {
     settings.get(key).filter(|v| !v.is_empty())
-}
-
-fn policy(settings: &Settings) -> (Scheme, Option<(&str, &str)>) {
-    let credentials = get(settings, "http.username").zip(get(settings, "http.password"));
-    let scheme = match get(settings, "http.auth") {
-        Some("digest") => Scheme::Digest(BOTH),
-        Some("digest-md5") => Scheme::Digest(MD5_ONLY),
-        Some("basic") => Scheme::Basic,
-        Some(_) => Scheme::None,
-        None if credentials.is_some() => Scheme::Digest(BOTH),
-        None => Scheme::None,
-    };
-    (scheme, credentials)
 }
 
 /// The part after `Scheme ` when the header uses that scheme (case-insensitive).

@@ -170,7 +170,7 @@ mod tests {
         let all = list_interfaces().unwrap();
         let lo = all.iter().find(|i| i.addr == Ipv4Addr::LOCALHOST).expect("127.0.0.1 is configured");
         assert!(!lo.usable_by_default);
-        assert_eq!(interface_addresses(&[lo.name.clone()]).unwrap(), vec![Ipv4Addr::LOCALHOST]);
+        assert_eq!(interface_addresses(std::slice::from_ref(&lo.name)).unwrap(), vec![Ipv4Addr::LOCALHOST]);
         assert_eq!(interface_addresses(&["127.0.0.1".into()]).unwrap(), vec![Ipv4Addr::LOCALHOST]);
         assert!(!interface_addresses(&[]).unwrap().contains(&Ipv4Addr::LOCALHOST));
     }
