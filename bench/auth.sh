@@ -90,19 +90,22 @@ wrk_rps() { # url conns script → req/s; also fails if any non-2xx answer was s
   awk '/Requests\/sec/ {print $2}' <<<"$out"
 }
 
-# Warm the render cache, then measure without authentication.
-MACS="$work/macs.txt" wrk -t1 -c8 -d2s -s "$work/random.lua" "http://$HTTP" >/dev/null
-none32=$(MACS="$work/macs.txt" wrk_rps "http://$HTTP" 32 "$work/random.lua")
-
-# Basic for every device (global settings), allowed over plain HTTP for this measurement only.
-cli settings set http.auth=basic http.username=fleet http.password=bench-secret http.allow_basic_plain=1
+# Rounds alternate (none, auth, none, auth) so drift in machine load hits both sides alike.
 basic=$(python3 -c "import base64;print('Basic '+base64.b64encode(b'fleet:bench-secret').decode())")
-MACS="$work/macs.txt" AUTH="$basic" wrk -t1 -c8 -d2s -s "$work/random.lua" "http://$HTTP" >/dev/null
-basic32=$(MACS="$work/macs.txt" AUTH="$basic" wrk_rps "http://$HTTP" 32 "$work/random.lua")
+cli settings set http.username=fleet http.password=bench-secret http.allow_basic_plain=1
+MACS="$work/macs.txt" wrk -t1 -c8 -d2s -s "$work/random.lua" "http://$HTTP" >/dev/null
+none32=(); basic32=()
+for round in 1 2; do
+  cli settings set http.auth=none
+  none32+=("$(MACS="$work/macs.txt" wrk_rps "http://$HTTP" 32 "$work/random.lua")")
+  cli settings set http.auth=basic
+  basic32+=("$(MACS="$work/macs.txt" AUTH="$basic" wrk_rps "http://$HTTP" 32 "$work/random.lua")")
+done
 
-# Digest SHA-256: one nonce from the server, then nc = 1, 2, … over random devices.
+# Digest SHA-256: per round one nonce from the server, then nc = 1, 2, … over random devices.
 cli settings set http.auth=digest
-python3 - "$HTTP" "$work/macs.txt" "$work/digest.txt" "$((secs * 40000))" <<'PY'
+for round in 1 2; do
+  python3 - "$HTTP" "$work/macs.txt" "$work/digest$round.txt" "$((secs * 15000))" <<'PY'
 import hashlib, http.client, random, re, sys
 host, macs, out, n = sys.argv[1], open(sys.argv[2]).read().split(), sys.argv[3], int(sys.argv[4])
 c = http.client.HTTPConnection(*host.split(":"))
@@ -121,26 +124,32 @@ with open(out, "w") as f:
         f.write(f'{uri}\tDigest username="fleet", realm="{realm}", nonce="{nonce}", uri="{uri}", '
                 f'algorithm=SHA-256, qop=auth, nc={nc}, cnonce="c0ffee", response="{resp}"\n')
 PY
-# Baseline with the very same requests (the client's work is identical) while the server ignores
-# the Authorization header, then the measurement with Digest on.
-cli settings set http.auth=none
-none1=$(REQS="$work/digest.txt" wrk_rps "http://$HTTP" 1 "$work/digest.lua")
-cli settings set http.auth=digest
-digest1=$(REQS="$work/digest.txt" wrk_rps "http://$HTTP" 1 "$work/digest.lua")
+done
+# Baseline: the very same requests (identical client work) while the server's policy is `none`.
+none1=(); digest1=()
+for round in 1 2; do
+  cli settings set http.auth=none
+  none1+=("$(REQS="$work/digest$round.txt" wrk_rps "http://$HTTP" 1 "$work/digest.lua")")
+  cli settings set http.auth=digest
+  digest1+=("$(REQS="$work/digest$round.txt" wrk_rps "http://$HTTP" 1 "$work/digest.lua")")
+done
 
 # Full TLS handshakes (no session reuse), ECDSA P-256 certificate, TLS 1.3.
 tls=$(openssl s_time -connect "$HTTPS" -new -time "$secs" 2>/dev/null | awk '/connections in .* real seconds/ {print $1, $4}' | head -1)
 tls_rate=$(python3 -c "c, s = '$tls'.split(); print(round(int(c) / float(s)))")
 
-python3 - "$none32" "$basic32" "$none1" "$digest1" "$tls_rate" "$devices" "$secs" <<'PY'
+python3 - "${none32[*]}" "${basic32[*]}" "${none1[*]}" "${digest1[*]}" "$tls_rate" "$devices" "$secs" "$(uptime)" <<'PY'
 import sys, os, platform
-none32, basic32, none1, digest1 = map(float, sys.argv[1:5])
-tls, devices, secs = sys.argv[5:8]
+rows = [list(map(float, a.split())) for a in sys.argv[1:5]]
+tls, devices, secs, load = sys.argv[5:9]
 print("| measure | no auth | with auth | ratio |\n|---|---|---|---|")
-print(f"| GET /<mac>.cfg, 32 connections, Basic, req/s | {none32:,.0f} | {basic32:,.0f} | {basic32/none32:.2f}x |")
-print(f"| GET /<mac>.cfg, 1 connection, Digest SHA-256, req/s | {none1:,.0f} | {digest1:,.0f} | {digest1/none1:.2f}x |")
+for label, (a, b) in [("32 connections, Basic", rows[0:2]), ("1 connection, Digest SHA-256", rows[2:4])]:
+    for r in range(2):
+        print(f"| GET /<mac>.cfg, {label}, req/s (round {r + 1}) | {a[r]:,.0f} | {b[r]:,.0f} | {b[r]/a[r]:.2f}x |")
+    ma, mb = sum(a) / 2, sum(b) / 2
+    print(f"| **mean, {label}** | **{ma:,.0f}** | **{mb:,.0f}** | **{mb/ma:.2f}x** |")
 print()
 print(f"- full TLS handshakes (openssl s_time -new, ECDSA P-256): {tls} per second")
 print(f"- {devices} Yealink devices, random MAC per request, all files cached; wrk -t1 -d{secs}s; "
-      f"{os.cpu_count()} cores shared by client and server, {platform.machine()}")
+      f"{os.cpu_count()} cores shared by client and server, {platform.machine()}; at the end:{load.split('load')[-1]}")
 PY

@@ -52,6 +52,7 @@ pub struct HttpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
+    /// Where phones connect for HTTPS, e.g. `0.0.0.0:8443`.
     pub listen: SocketAddr,
     /// PEM certificate chain, leaf first.
     pub cert: PathBuf,
@@ -95,6 +96,7 @@ pub struct SecurityConfig {
     pub nonce_lifetime_secs: u64,
     /// Failures (unknown MACs, wrong credentials, replays) a source may have per window.
     pub max_failures: u32,
+    /// The window `max_failures` is counted over.
     pub failure_window_secs: u64,
     /// How long a source past the threshold is refused.
     pub block_secs: u64,
@@ -222,5 +224,24 @@ pub const LISTENING_FILE: &str = "listening.json";
 pub(crate) fn write_listening_file(data_dir: &Path, addresses: &serde_json::Value) {
     if let Err(e) = std::fs::write(data_dir.join(LISTENING_FILE), addresses.to_string()) {
         tracing::warn!(error = %e, "cannot write {LISTENING_FILE}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServerConfig;
+
+    #[test]
+    fn tls_and_security_sections_are_checked() {
+        let ok = ServerConfig::from_toml(
+            "[http.tls]\nlisten = \"0.0.0.0:8443\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n[security]\nmax_failures = 5\n",
+        )
+        .unwrap();
+        assert_eq!(ok.http.tls.unwrap().reload_secs, 2);
+        assert_eq!(ok.security.max_failures, 5);
+        let no_ca = "[http.tls]\nlisten = \"0.0.0.0:8443\"\ncert = \"c\"\nkey = \"k\"\nclient_cert = \"require\"\n";
+        assert!(ServerConfig::from_toml(no_ca).unwrap_err().contains("client_ca"));
+        assert!(ServerConfig::from_toml("[security]\nblock_status = 500\n").unwrap_err().contains("block_status"));
+        assert!(ServerConfig::from_toml("[security]\nmax_failure = 5\n").is_err(), "typos are refused");
     }
 }

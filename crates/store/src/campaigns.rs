@@ -107,7 +107,7 @@ const CAMPAIGN_COLUMNS: &str =
 impl Store {
     /// Creates a campaign over `macs` in one transaction.
     pub async fn create_campaign(&self, new: &NewCampaign, macs: &[Mac]) -> Result<CampaignRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let max: Option<i64> =
             sqlx::query("SELECT MAX(id) AS m FROM campaigns").fetch_one(&mut *tx).await?.try_get("m")?;
         let id = max.unwrap_or(0) + 1;
@@ -181,7 +181,7 @@ impl Store {
 
     /// Marks devices as being sent to, in one transaction, before their NOTIFYs leave.
     pub async fn mark_sending(&self, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for mac in macs {
             sqlx::query(
                 "UPDATE campaign_devices SET state = 'sending', attempts = attempts + 1 WHERE campaign_id = $1 AND mac = $2",
@@ -197,7 +197,7 @@ impl Store {
 
     /// Records NOTIFY outcomes in one transaction.
     pub async fn record_notify_results(&self, id: i64, results: &[(Mac, NotifyResult)]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for (mac, r) in results {
             Store::record_one_result(&mut tx, id, *mac, r).await?;
         }
@@ -245,7 +245,7 @@ impl Store {
     /// Returns how many devices will be retried.
     pub async fn retry_campaign(&self, id: i64, now: i64) -> Result<u64, StoreError> {
         let campaign = self.get_campaign(id).await?.ok_or_else(|| StoreError::Corrupt(format!("no campaign {id}")))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE campaign_devices SET state = 'pending' WHERE campaign_id = $1 AND (state = 'failed' OR \
              (state = 'notified' AND confirmed_at IS NULL AND notified_at + $2 < $3))",

@@ -126,7 +126,7 @@ impl Store {
     /// Adds devices in one transaction: all of them, or none if any MAC already exists.
     /// Groups they name are created when missing.
     pub async fn insert_devices(&self, devices: &[NewDevice]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         Store::ensure_groups(&mut tx, devices.iter().filter_map(|d| d.group.as_deref())).await?;
         let now = now_ms();
         for d in devices {
@@ -157,7 +157,7 @@ impl Store {
 
     /// Changes a device and returns its new state.
     pub async fn patch_device(&self, mac: Mac, patch: &DevicePatch) -> Result<DeviceRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(select_devices!("WHERE mac = $1"))
             .bind(mac.to_string())
             .fetch_optional(&mut *tx)
@@ -200,7 +200,7 @@ impl Store {
 
     /// Removes a device and its rendered-file state; its history is kept for audit.
     pub async fn delete_device(&self, mac: Mac) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("DELETE FROM devices WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::DeviceNotFound(mac.to_string()));
@@ -212,7 +212,7 @@ impl Store {
 
     /// Records the latest fetch of each device in one transaction (the server batches them).
     pub async fn record_fetches(&self, fetches: &[FetchInfo]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for f in fetches {
             sqlx::query(
                 "UPDATE devices SET last_seen_at = $2, last_ip = $3, last_file = $4, last_hash = $5, \

@@ -37,7 +37,7 @@ impl Store {
         if events.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for e in events {
             // Ids come from a counter seeded with MAX(id) at open: portable across
             // SQLite and PostgreSQL, and monotonic on the single writing node.

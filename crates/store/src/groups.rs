@@ -41,7 +41,7 @@ impl Store {
 
     /// Applies a settings patch to a group, creating the group if needed. Returns the new state.
     pub async fn patch_group(&self, name: &str, patch: &Settings) -> Result<GroupRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let existing = sqlx::query("SELECT settings, created_at FROM groups WHERE name = $1")
             .bind(name)
             .fetch_optional(&mut *tx)
@@ -99,7 +99,7 @@ impl Store {
 
     /// Applies a patch to the global settings. Returns the new state.
     pub async fn patch_global_settings(&self, patch: &Settings) -> Result<Settings, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query("SELECT settings FROM global_settings WHERE id = 1").fetch_optional(&mut *tx).await?;
         let mut settings = match row {
             Some(r) => settings_from_json(&r.try_get::<String, _>("settings")?, "the global level")?,

@@ -114,6 +114,18 @@ impl Store {
         Ok(Store { pool, backend, next_event_id: Arc::new(AtomicI64::new(max_id.unwrap_or(0) + 1)) })
     }
 
+    /// Starts a write transaction.
+    ///
+    /// On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`): a deferred transaction
+    /// that reads and then writes fails at once with "database is locked" when another
+    /// connection committed in between, and the busy timeout cannot help it.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// The database behind this store.
     pub fn backend(&self) -> Backend {
         self.backend

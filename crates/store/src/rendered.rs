@@ -37,7 +37,7 @@ impl Store {
 
     /// Records new content hashes in one transaction.
     pub async fn save_rendered_states(&self, states: &[RenderedState]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for s in states {
             sqlx::query(
                 "INSERT INTO rendered_files (mac, file, hash, changed_at) VALUES ($1, $2, $3, $4) \

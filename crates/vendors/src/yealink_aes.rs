@@ -121,7 +121,7 @@ fn ecb_encrypt(buf: &[u8], key: &[u8]) -> Result<Vec<u8>, AesError> {
 }
 
 fn ecb_decrypt(buf: &[u8], key: &[u8]) -> Result<Vec<u8>, AesError> {
-    if buf.is_empty() || buf.len() % BLOCK != 0 {
+    if buf.is_empty() || !buf.len().is_multiple_of(BLOCK) {
         return Err(AesError::Malformed("length is not a whole number of 16-byte blocks"));
     }
     let out = match key.len() {

@@ -30,7 +30,9 @@ pub const MAX_HEADER: usize = 4096;
 /// The hash a challenge or response uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
+    /// MD5, which older firmware (and AudioCodes) support.
     Md5,
+    /// SHA-256 (RFC 7616), offered first.
     Sha256,
 }
 

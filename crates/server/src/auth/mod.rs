@@ -37,8 +37,11 @@ const MD5_ONLY: &[Algorithm] = &[Algorithm::Md5];
 
 /// Server-wide security state: nonces, the throttle, operator unlocks.
 pub struct Security {
+    /// The `[security]` section it was built from.
     pub config: SecurityConfig,
+    /// Digest nonces and the replay table.
     pub digest: NonceKeeper,
+    /// Failures per source.
     pub throttle: Throttle,
     /// When an operator last re-opened each device's first-fetch window (epoch ms). In memory
     /// only: a restart closes re-opened windows, which fails safe.
@@ -48,14 +51,17 @@ pub struct Security {
 
 /// What the request brings that authentication looks at.
 pub struct RequestFacts<'a> {
+    /// `GET` or `HEAD` (Digest hashes it).
     pub method: &'a str,
     /// The request target as sent (path and query): Digest's `uri` must equal it.
     pub uri: &'a str,
+    /// The `Authorization` header, if any (never logged).
     pub authorization: Option<&'a str>,
     /// Whether the request came over TLS.
     pub tls: bool,
     /// MACs named by a verified client certificate (`None`: no certificate).
     pub cert_macs: Option<&'a [Mac]>,
+    /// The source address, for allow-lists and the throttle.
     pub ip: IpAddr,
 }
 

@@ -59,8 +59,7 @@ fn credentials_default_to_digest_and_basic_needs_tls() {
 
 #[test]
 fn certificates_allow_lists_and_the_first_fetch_window() {
-    let mut cfg = SecurityConfig::default();
-    cfg.first_fetch_window_secs = 60;
+    let cfg = SecurityConfig { first_fetch_window_secs: 60, ..SecurityConfig::default() };
     let sec = Security::new(&cfg);
     let d = device("001565aabbcc", 1_000);
     let s = settings(&["http.username=u", "http.password=p", "http.allow_from=10.0.0.0/8"]);

@@ -22,8 +22,11 @@ pub const MAX_SOURCES: usize = 65_536;
 /// Thresholds (from `[security]` in the configuration).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Failures allowed per window; the next one blocks the source.
     pub max_failures: u32,
+    /// The counting window.
     pub window: Duration,
+    /// How long a blocked source stays blocked.
     pub block: Duration,
 }
 

@@ -43,6 +43,7 @@ pub struct TlsPeer {
 
 /// A bound HTTPS listener, not yet serving.
 pub struct HttpsListener {
+    /// The bound address (useful when the configuration asked for port 0).
     pub addr: SocketAddr,
     listener: TcpListener,
     config: TlsConfig,
