@@ -284,3 +284,102 @@ impl Store {
             .collect()
     }
 }
+
+/// How many devices of a campaign are in each outcome, computed by the database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CampaignCounts {
+    /// Outcome word → number of devices (see `device_outcome` in the server).
+    pub counts: std::collections::BTreeMap<String, i64>,
+    pub devices: i64,
+}
+
+impl Store {
+    /// Counts per outcome at time `now`, without loading the rows: a 100,000-device campaign is
+    /// polled every few hundred milliseconds while it runs.
+    pub async fn campaign_counts(&self, id: i64, window_ms: i64, now: i64) -> Result<CampaignCounts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT CASE \
+                 WHEN state = 'notified' AND confirmed_at IS NOT NULL THEN 'confirmed' \
+                 WHEN state = 'notified' AND notified_at + $2 >= $3 THEN 'awaiting-confirmation' \
+                 WHEN state = 'notified' THEN 'not-confirmed' \
+                 WHEN state = 'failed' THEN COALESCE(result, 'error') \
+                 ELSE state END AS outcome, COUNT(*) AS n \
+             FROM campaign_devices WHERE campaign_id = $1 GROUP BY 1",
+        )
+        .bind(id)
+        .bind(window_ms)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = CampaignCounts::default();
+        for r in &rows {
+            let n: i64 = r.try_get("n")?;
+            out.devices += n;
+            out.counts.insert(r.try_get("outcome")?, n);
+        }
+        Ok(out)
+    }
+
+    /// Devices that failed or were not confirmed in time, at most `limit`.
+    pub async fn campaign_failing(
+        &self,
+        id: i64,
+        window_ms: i64,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<CampaignDevice>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT campaign_id, mac, state, attempts, result, status, reason, expected_hash, notified_at, confirmed_at \
+             FROM campaign_devices WHERE campaign_id = $1 AND (state = 'failed' OR \
+             (state = 'notified' AND confirmed_at IS NULL AND notified_at + $2 < $3)) ORDER BY mac LIMIT $4",
+        )
+        .bind(id)
+        .bind(window_ms)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    /// Marks as confirmed every notified device that fetched its expected content after its
+    /// NOTIFY; returns them with the fetch time. One statement, whatever the campaign's size.
+    pub async fn confirm_fetched(&self, id: i64) -> Result<Vec<(Mac, i64)>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let rows = sqlx::query(
+            "UPDATE campaign_devices SET confirmed_at = (SELECT MIN(f.at) FROM device_fetched f \
+                 WHERE f.mac = campaign_devices.mac AND f.hash = campaign_devices.expected_hash \
+                 AND f.at >= campaign_devices.notified_at) \
+             WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NULL AND EXISTS (\
+                 SELECT 1 FROM device_fetched f WHERE f.mac = campaign_devices.mac \
+                 AND f.hash = campaign_devices.expected_hash AND f.at >= campaign_devices.notified_at) \
+             RETURNING mac, confirmed_at",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                let mac: String = r.try_get("mac")?;
+                Ok((mac.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?, r.try_get("confirmed_at")?))
+            })
+            .collect()
+    }
+
+    /// The MACs still to be sent (pending, or sending when a crash cut them off).
+    pub async fn campaign_unsent(&self, id: i64) -> Result<Vec<Mac>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT mac FROM campaign_devices WHERE campaign_id = $1 AND state IN ('pending', 'sending') ORDER BY mac",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let mac: String = r.try_get("mac")?;
+                mac.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))
+            })
+            .collect()
+    }
+}

@@ -1,8 +1,8 @@
 //! Devices: the inventory rows, their settings and what they last fetched.
 
+use futures_util::TryStreamExt;
 use sipprov_model::{Mac, Settings};
 use sqlx::any::AnyRow;
-use futures_util::TryStreamExt;
 use sqlx::Row;
 
 use crate::{now_ms, opt_string, settings_from_json, settings_to_json, Store, StoreError};

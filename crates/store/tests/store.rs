@@ -101,3 +101,69 @@ async fn fresh_postgres_database(base_url: &str) -> String {
     let (prefix, _) = base_url.rsplit_once('/').unwrap();
     format!("{prefix}/{name}")
 }
+
+#[tokio::test]
+async fn campaign_rows_counts_and_confirmation() {
+    use sipprov_store::{NewCampaign, NotifyResult};
+    for (store, _dir) in stores().await {
+        let macs: Vec<Mac> =
+            ["001565000011", "001565000012", "001565000013"].iter().map(|m| m.parse().unwrap()).collect();
+        let new = NewCampaign {
+            start_at: 0,
+            reboot: false,
+            rate: 10,
+            max_in_flight: 5,
+            confirm_window_ms: 1_000,
+            selector: "--all".into(),
+        };
+        let c = store.create_campaign(&new, &macs).await.unwrap();
+        assert_eq!(c.state, "running");
+        store.mark_sending(c.id, &macs).await.unwrap();
+        let ok = |hash: &str| NotifyResult {
+            ok: true,
+            result: "ok".into(),
+            status: Some(200),
+            reason: "OK".into(),
+            expected_hash: Some(hash.into()),
+            at: 100,
+        };
+        let timeout = NotifyResult {
+            ok: false,
+            result: "timeout".into(),
+            status: None,
+            reason: "no answer".into(),
+            expected_hash: None,
+            at: 100,
+        };
+        store
+            .record_notify_results(c.id, &[(macs[0], ok("h0")), (macs[1], ok("h1")), (macs[2], timeout)])
+            .await
+            .unwrap();
+        // Device 0 fetches its expected content after the NOTIFY; device 1 fetches something else.
+        let fetch = |mac: Mac, hash: &str| FetchInfo {
+            mac,
+            at: 150,
+            ip: "192.0.2.1".into(),
+            file: "f.cfg".into(),
+            hash: hash.into(),
+            reported_model: None,
+            reported_firmware: None,
+        };
+        store.record_fetches(&[fetch(macs[0], "h0"), fetch(macs[1], "old")]).await.unwrap();
+        assert_eq!(store.confirm_fetched(c.id).await.unwrap(), vec![(macs[0], 150)]);
+        assert!(store.confirm_fetched(c.id).await.unwrap().is_empty(), "confirmed once");
+        let during = store.campaign_counts(c.id, 1_000, 500).await.unwrap();
+        assert_eq!(during.devices, 3);
+        assert_eq!(during.counts.get("confirmed"), Some(&1));
+        assert_eq!(during.counts.get("awaiting-confirmation"), Some(&1));
+        assert_eq!(during.counts.get("timeout"), Some(&1));
+        let after = store.campaign_counts(c.id, 1_000, 5_000).await.unwrap();
+        assert_eq!(after.counts.get("not-confirmed"), Some(&1));
+        let failing = store.campaign_failing(c.id, 1_000, 5_000, 10).await.unwrap();
+        assert_eq!(failing.iter().map(|d| d.mac).collect::<Vec<_>>(), vec![macs[1], macs[2]]);
+        store.set_campaign_state(c.id, "done").await.unwrap();
+        assert_eq!(store.retry_campaign(c.id, 5_000).await.unwrap(), 2);
+        assert_eq!(store.campaign_unsent(c.id).await.unwrap(), vec![macs[1], macs[2]]);
+        assert_eq!(store.get_campaign(c.id).await.unwrap().unwrap().state, "running");
+    }
+}

@@ -42,8 +42,7 @@ async fn report(state: &AppState, id: i64) -> ApiResult<CampaignReport> {
         .get_campaign(id)
         .await?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("campaign {id} not found")))?;
-    let devices = state.store.campaign_devices(id).await?;
-    Ok(CampaignReport::new(campaign, &devices, sipprov_store::now_ms()))
+    Ok(CampaignReport::load(&state.store, campaign, sipprov_store::now_ms()).await?)
 }
 
 /// `POST /api/v1/campaigns`.

@@ -9,6 +9,7 @@ use sipprov_vendors::FileScope;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
+use super::CampaignReport;
 use crate::fetchlog::Record;
 use crate::state::AppState;
 
@@ -42,14 +43,7 @@ impl AppState {
         let id = campaign.id;
         tracing::info!(campaign = id, selector = %campaign.selector, reboot = campaign.reboot, rate = campaign.rate,
             max_in_flight = campaign.max_in_flight, "campaign running");
-        let todo: Vec<Mac> = self
-            .store
-            .campaign_devices(id)
-            .await?
-            .into_iter()
-            .filter(|d| d.state == "pending" || d.state == "sending")
-            .map(|d| d.mac)
-            .collect();
+        let todo = self.store.campaign_unsent(id).await?;
         self.send_paced(&campaign, todo).await?;
         self.await_confirmations(&campaign).await
     }
@@ -134,39 +128,19 @@ impl AppState {
                 return Ok(());
             }
             self.fetchlog.flush().await;
-            let now = sipprov_store::now_ms();
-            let devices = self.store.campaign_devices(campaign.id).await?;
-            let waiting: Vec<_> = devices
-                .iter()
-                .filter(|d| d.state == "notified" && d.confirmed_at.is_none())
-                .filter(|d| d.notified_at.is_some_and(|t| now <= t + campaign.confirm_window_ms))
-                .collect();
-            if waiting.is_empty() {
-                if devices.iter().all(|d| d.state == "notified" || d.state == "failed") {
-                    self.store.set_campaign_state(campaign.id, "done").await?;
-                    tracing::info!(campaign = campaign.id, "campaign done");
-                }
-                return Ok(());
+            for (mac, at) in self.store.confirm_fetched(campaign.id).await? {
+                self.fetchlog.record(Record::Event(NewEvent {
+                    mac,
+                    at,
+                    kind: "confirmed".into(),
+                    detail: serde_json::json!({ "campaign": campaign.id }),
+                }));
             }
-            let since = waiting.iter().filter_map(|d| d.notified_at).min().unwrap_or(now);
-            let fetched = self.store.fetched_since(since).await?;
-            for d in waiting {
-                let file = self.primary_file_name(d.mac);
-                let hit = fetched.iter().find(|(mac, f, hash, at)| {
-                    *mac == d.mac
-                        && Some(f) == file.as_ref()
-                        && Some(hash) == d.expected_hash.as_ref()
-                        && d.notified_at.is_some_and(|t| *at >= t)
-                });
-                if let Some((_, _, hash, at)) = hit {
-                    self.store.record_confirmation(campaign.id, d.mac, *at).await?;
-                    self.fetchlog.record(Record::Event(NewEvent {
-                        mac: d.mac,
-                        at: *at,
-                        kind: "confirmed".into(),
-                        detail: serde_json::json!({ "campaign": campaign.id, "hash": hash }),
-                    }));
-                }
+            let report = CampaignReport::load(&self.store, campaign.clone(), sipprov_store::now_ms()).await?;
+            if report.settled() {
+                self.store.set_campaign_state(campaign.id, "done").await?;
+                tracing::info!(campaign = campaign.id, counts = ?report.counts, "campaign done");
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use sipprov_store::{CampaignDevice, CampaignRecord};
+use sipprov_store::{CampaignDevice, CampaignRecord, Store, StoreError};
 
 /// The outcome word of one device in a campaign, at time `now`.
 ///
@@ -23,27 +23,37 @@ pub fn device_outcome(d: &CampaignDevice, confirm_window_ms: i64, now: i64) -> S
 pub struct CampaignReport {
     #[serde(flatten)]
     pub campaign: CampaignRecord,
-    pub devices: usize,
-    pub counts: BTreeMap<String, usize>,
-    /// Devices that failed or were not confirmed, with why.
+    pub devices: i64,
+    pub counts: BTreeMap<String, i64>,
+    /// Devices that failed or were not confirmed, with why (the first [`FAILING_SHOWN`]).
     pub failing: Vec<serde_json::Value>,
 }
 
+/// How many failing devices a report lists.
+pub const FAILING_SHOWN: i64 = 1000;
+
 impl CampaignReport {
-    /// Builds the report at time `now`.
-    pub fn new(campaign: CampaignRecord, devices: &[CampaignDevice], now: i64) -> CampaignReport {
-        let mut counts = BTreeMap::new();
-        let mut failing = Vec::new();
-        for d in devices {
-            let outcome = device_outcome(d, campaign.confirm_window_ms, now);
-            if !matches!(outcome.as_str(), "confirmed" | "awaiting-confirmation" | "pending" | "sending") {
-                failing.push(serde_json::json!({
-                    "mac": d.mac, "outcome": outcome, "status": d.status, "reason": d.reason, "attempts": d.attempts,
-                }));
-            }
-            *counts.entry(outcome).or_insert(0) += 1;
-        }
-        CampaignReport { campaign, devices: devices.len(), counts, failing }
+    /// Builds the report at time `now` from database aggregates (no row per device is loaded).
+    pub async fn load(store: &Store, campaign: CampaignRecord, now: i64) -> Result<CampaignReport, StoreError> {
+        let window = campaign.confirm_window_ms;
+        let counts = store.campaign_counts(campaign.id, window, now).await?;
+        let failing = store
+            .campaign_failing(campaign.id, window, now, FAILING_SHOWN)
+            .await?
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "mac": d.mac, "outcome": device_outcome(d, window, now), "status": d.status,
+                    "reason": d.reason, "attempts": d.attempts,
+                })
+            })
+            .collect();
+        Ok(CampaignReport { campaign, devices: counts.devices, counts: counts.counts, failing })
+    }
+
+    /// True when every device has a final outcome (sent, and confirmed or out of time).
+    pub fn settled(&self) -> bool {
+        ["pending", "sending", "awaiting-confirmation"].iter().all(|k| self.counts.get(*k).copied().unwrap_or(0) == 0)
     }
 }
 
