@@ -12,7 +12,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-20000}
 big=${2:-100000}
 work=$(mktemp -d /tmp/sipprov-sipbench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "uas_200_fast.xml -i 127.0.0.1 -p" 2>/dev/null || true' EXIT
 cd "$root"
 cargo build --release --locked -q -p sipprov
 bin="$root/target/release/sipprov"
@@ -54,7 +54,7 @@ campaign_rate() { # devices → prints NOTIFYs per second until every device had
   t0=$(now)
   cli resync --group fleet --rate 100000 --max-in-flight 500 --confirm-window 1 >/dev/null
   while true; do
-    left=$(cli campaign show 1 --json | python3 -c 'import json,sys; c=json.load(sys.stdin)["counts"]; print(c.get("pending",0)+c.get("sending",0))')
+    left=$(cli campaign show 1 --json | python3 -c 'import json,sys; c=json.load(sys.stdin)["counts"]; print(c.get("pending",0)+c.get("sending",0))' 2>/dev/null || echo 1)
     [ "$left" = 0 ] && break
     sleep 0.1
   done
@@ -76,6 +76,9 @@ kill "$PHONE_PID" 2>/dev/null || true
 # --- 2. 100,000 devices, with HTTP load during the campaign ----------------------
 phones $((big + 10))
 DATA="$work/big"; start_server "$DATA"; import "$big" "$PHONE_PORT"
+# Restart so the peak RSS below is the campaign's, not the CSV import's (reported by bench/http.sh).
+kill "$PID"; wait "$PID" 2>/dev/null || true
+start_server "$DATA"
 cat > "$work/one.lua" <<'LUA'
 request = function()
   local i = math.random(0, 9999)
@@ -89,6 +92,7 @@ sleep 1
 big_rate=$(campaign_rate "$big")
 wait "$WRK" || true
 rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
+kill "$PHONE_PID" 2>/dev/null || true
 p99=$(awk '/ 99%/ {print $2}' "$work/wrk.txt")
 p50=$(awk '/ 50%/ {print $2}' "$work/wrk.txt")
 kill "$PID"; wait "$PID" 2>/dev/null || true

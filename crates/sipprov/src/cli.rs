@@ -26,7 +26,7 @@ pub struct ApiArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (provisioning HTTP, admin API).
+    /// Run the server (provisioning HTTP and HTTPS, admin API, SIP).
     Serve(ServeArgs),
     /// Manage devices.
     #[command(subcommand)]
