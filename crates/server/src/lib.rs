@@ -80,6 +80,7 @@ impl RunningServer {
 
 /// Opens the store, loads the inventory, binds the listeners and starts serving.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    state::limit_malloc_arenas();
     let state = AppState::open(&config).await?;
     let http = bind("provisioning HTTP", config.http.listen).await?;
     let api = bind("admin API", config.api.listen).await?;

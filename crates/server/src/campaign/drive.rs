@@ -111,7 +111,7 @@ impl AppState {
         let device = self.inventory.device(mac)?;
         let files = self.device_files(&device).ok()?;
         let spec = files.iter().find(|f| f.scope == FileScope::Device)?;
-        self.render_device_file(&device, spec).ok().map(|s| s.hash.clone())
+        self.rendered_hash(&device, spec).ok()
     }
 
     /// The name of the device's own config file.
