@@ -139,12 +139,6 @@ impl RenderCache {
             }
         }
     }
-
-    /// The hash last rendered for a device file, if any (used to tell whether a phone is up to date).
-    pub fn last_rendered_hash(&self, mac: Mac, file: &str) -> Option<String> {
-        let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
-        changes.get(&(mac, file.to_string())).map(|(h, _)| h.clone())
-    }
 }
 
 #[cfg(test)]

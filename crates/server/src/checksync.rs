@@ -128,7 +128,8 @@ fn build(endpoint: &Endpoint, cs: &CheckSync, target: &Target) -> Result<sipprov
     let from = match &cs.from {
         Some(f) => f.clone(),
         None => {
-            let ip = routed_local_ip(endpoint, target);
+            // The same address the SIP stack puts in Via, so From and Via never disagree.
+            let ip = endpoint.sent_by(target).map_err(|e| e.to_string())?.ip();
             let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
             format!("\"sipprov\" <sip:sipprov@{host}>")
         }
@@ -139,21 +140,6 @@ fn build(endpoint: &Endpoint, cs: &CheckSync, target: &Target) -> Result<sipprov
         builder = builder.header("Route", &format!("<sip:{proxy};lr>"));
     }
     Ok(builder.build())
-}
-
-/// Our address as the target sees it: the bound address, or the one the OS routes from.
-fn routed_local_ip(endpoint: &Endpoint, target: &Target) -> std::net::IpAddr {
-    let bound = endpoint.local_addr(target.transport).map(|a| a.ip()).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    if !bound.is_unspecified() {
-        return bound;
-    }
-    std::net::UdpSocket::bind(SocketAddr::new(bound, 0))
-        .and_then(|s| {
-            s.connect(target.addr)?;
-            s.local_addr()
-        })
-        .map(|a| a.ip())
-        .unwrap_or(bound)
 }
 
 /// Where to send: the proxy if given, else the URI's host and port (5060 default; DNS A/AAAA, no SRV).

@@ -343,7 +343,7 @@ impl Endpoint {
 
     /// Our address as the peer should see it: the socket address, with an unspecified IP
     /// replaced by the address the OS would route `target` from.
-    fn sent_by(&self, target: &Target) -> Result<SocketAddr, TransportError> {
+    pub fn sent_by(&self, target: &Target) -> Result<SocketAddr, TransportError> {
         let mut local = self.inner.transports.local_for(target).ok_or(TransportError::NoSocket(target.transport))?;
         if local.ip().is_unspecified() {
             let probe = StdUdpSocket::bind(SocketAddr::new(local.ip(), 0)).and_then(|s| {
