@@ -1,4 +1,5 @@
-//! The receive path: parse each inbound message, hand responses to their client transaction
+//! The receive path: parse each inbound message (inline in the UDP reader tasks, from a queue
+//! for stream connections), hand responses to their client transaction
 //! and requests to their server transaction (absorbing retransmissions) and the application.
 
 use std::sync::{Arc, Weak};
@@ -7,21 +8,28 @@ use tokio::sync::mpsc;
 
 use crate::endpoint::{key_labels, new_to_tag, IncomingRequest, Inner};
 use crate::message::{parse_with, Message, Request, Response};
-use crate::transaction::client::ClientKey;
+use crate::transaction::client::{ClientKey, Matched};
 use crate::transaction::server::{build_response, response_target, stamp_top_via, Seen, ServerKey};
 use crate::transaction::TxEventKind;
 use crate::transport::{Inbound, Target};
 
+/// Handles stream (TCP) messages, which their connection tasks queue here.
 pub(crate) async fn run(inner: Weak<Inner>, mut rx: mpsc::Receiver<Inbound>) {
     while let Some(msg) = rx.recv().await {
         let Some(inner) = inner.upgrade() else { return };
-        match parse_with(&msg.data, &inner.limits) {
-            Ok(Message::Response(resp)) => on_response(&inner, resp),
-            Ok(Message::Request(req)) => on_request(&inner, req, &msg).await,
-            Err(e) => {
-                inner.counters.malformed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(source = %msg.source, transport = %msg.transport, reason = %e, "refused malformed SIP message");
-            }
+        handle(&inner, &msg).await;
+    }
+}
+
+/// Handles one received message. UDP reader tasks call this directly, so a response reaches
+/// its transaction with one task wake-up instead of two.
+pub(crate) async fn handle(inner: &Arc<Inner>, msg: &Inbound) {
+    match parse_with(&msg.data, &inner.limits) {
+        Ok(Message::Response(resp)) => on_response(inner, resp),
+        Ok(Message::Request(req)) => on_request(inner, req, msg).await,
+        Err(e) => {
+            inner.counters.malformed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(source = %msg.source, transport = %msg.transport, reason = %e, "refused malformed SIP message");
         }
     }
 }
@@ -30,12 +38,13 @@ fn on_response(inner: &Inner, resp: Response) {
     let branch = resp.headers.top_via().ok().and_then(|v| v.branch().map(str::to_owned));
     let method = resp.headers.cseq().ok().flatten().map(|c| c.method);
     let (Some(branch), Some(method)) = (branch, method) else { return };
-    match inner.client(&ClientKey { branch, method }) {
+    match inner.clients.matching(&ClientKey { branch, method }) {
         // A full queue can only hold retransmitted responses: dropping is fine.
-        Some(tx) => {
+        Matched::Running(tx) => {
             let _ = tx.try_send(resp);
         }
-        None => tracing::debug!(status = resp.status, "response matches no client transaction"),
+        Matched::Absorbed => tracing::trace!(status = resp.status, "retransmitted response absorbed (Timer K)"),
+        Matched::Stray => tracing::debug!(status = resp.status, "response matches no client transaction"),
     }
 }
 

@@ -1,7 +1,6 @@
 //! [`Endpoint`]: the sockets, the transaction tables and the public entry points — send a
 //! request and wait for its final response, or receive requests and answer them.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +15,8 @@ use crate::auth::{authorize, choose_challenge, DigestRequest};
 use crate::builder::{new_branch, random_token, RequestBuilder};
 use crate::headers::Via;
 use crate::message::{reason_phrase, Limits, Request, Response};
-use crate::transaction::client::{self, ClientKey};
+use crate::route::RouteCache;
+use crate::transaction::client::{self, ClientKey, ClientTable};
 use crate::transaction::server::{build_response, ServerKey, ServerTable};
 use crate::transaction::{Credentials, Timers, TransactionError, TxEvent, TxEventKind};
 use crate::transport::{Target, TcpTransport, Transport, TransportError, Transports};
@@ -104,7 +104,8 @@ pub(crate) struct Counters {
 /// Shared state of an endpoint.
 pub(crate) struct Inner {
     pub(crate) transports: Transports,
-    clients: Mutex<HashMap<ClientKey, mpsc::Sender<Response>>>,
+    pub(crate) clients: ClientTable,
+    routes: RouteCache,
     pub(crate) servers: ServerTable,
     pub(crate) timers: Timers,
     pub(crate) limits: Limits,
@@ -116,18 +117,6 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    pub(crate) fn add_client(&self, key: ClientKey, tx: mpsc::Sender<Response>) {
-        self.clients.lock().unwrap_or_else(|e| e.into_inner()).insert(key, tx);
-    }
-
-    pub(crate) fn remove_client(&self, key: &ClientKey) {
-        self.clients.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
-    }
-
-    pub(crate) fn client(&self, key: &ClientKey) -> Option<mpsc::Sender<Response>> {
-        self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
-    }
-
     /// Counts, traces and reports one transaction event.
     pub(crate) fn emit(&self, branch: &str, method: &str, target: &Target, kind: TxEventKind) {
         let c = &self.counters;
@@ -253,14 +242,15 @@ impl Endpoint {
     async fn start(cfg: EndpointConfig, udp: Option<UdpSocket>) -> Result<Endpoint, TransportError> {
         let (inbound_tx, inbound_rx) = mpsc::channel(1024);
         let tcp = match cfg.tcp {
-            Some(addr) => Some(TcpTransport::bind(addr, inbound_tx.clone(), cfg.limits).await?),
+            Some(addr) => Some(TcpTransport::bind(addr, inbound_tx, cfg.limits).await?),
             None => None,
         };
         let (incoming_tx, incoming_rx) = mpsc::channel(cfg.incoming_capacity.max(1));
-        let transports = Transports::new(inbound_tx, tcp.as_ref().map(|(t, _)| t.clone()));
+        let transports = Transports::new(tcp.as_ref().map(|(t, _)| t.clone()));
         let inner = Arc::new(Inner {
             transports,
-            clients: Mutex::new(HashMap::new()),
+            clients: ClientTable::default(),
+            routes: RouteCache::default(),
             servers: ServerTable::default(),
             timers: cfg.timers,
             limits: cfg.limits,
@@ -286,11 +276,10 @@ impl Endpoint {
     /// from it with [`Target::from_local`], and requests received on it are answered from it.
     pub fn add_udp_socket(&self, socket: UdpSocket) -> Result<SocketAddr, TransportError> {
         let addr = socket.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        self.inner.transports.add_udp(socket, self.inner.limits.max_message).map_err(|source| TransportError::Bind {
-            transport: Transport::Udp,
-            addr,
-            source,
-        })
+        self.inner
+            .transports
+            .add_udp(socket, self.inner.limits.max_message, Arc::downgrade(&self.inner))
+            .map_err(|source| TransportError::Bind { transport: Transport::Udp, addr, source })
     }
 
     /// The local address for `transport` (the first UDP socket, or the TCP listener).
@@ -326,6 +315,11 @@ impl Endpoint {
         self.inner.servers.len()
     }
 
+    /// Number of client transactions running or waiting out Timer K (for tests and metrics).
+    pub fn client_transactions(&self) -> usize {
+        self.inner.clients.len()
+    }
+
     /// A [`RequestBuilder`] with our Via sent-by (the socket used for `target`), Contact and User-Agent.
     pub fn request(&self, method: &str, uri: &str, target: &Target) -> Result<RequestBuilder, TransportError> {
         let local = self.sent_by(target)?;
@@ -346,12 +340,8 @@ impl Endpoint {
     pub fn sent_by(&self, target: &Target) -> Result<SocketAddr, TransportError> {
         let mut local = self.inner.transports.local_for(target).ok_or(TransportError::NoSocket(target.transport))?;
         if local.ip().is_unspecified() {
-            let probe = StdUdpSocket::bind(SocketAddr::new(local.ip(), 0)).and_then(|s| {
-                s.connect(target.addr)?;
-                s.local_addr()
-            });
-            if let Ok(routed) = probe {
-                local.set_ip(routed.ip());
+            if let Some(routed) = self.inner.routes.source_for(local.ip(), target.addr.ip()) {
+                local.set_ip(routed);
             }
         }
         Ok(local)

@@ -31,6 +31,7 @@ pub mod endpoint;
 pub mod error;
 pub mod headers;
 pub mod message;
+pub mod route;
 pub mod text;
 pub mod transaction;
 pub mod transport;

@@ -1,8 +1,15 @@
 //! The non-INVITE client transaction (RFC 3261 §17.1.2): send, retransmit on Timer E over UDP
 //! (T1 doubling up to T2, every T2 once a 1xx arrived), give up on Timer F, and keep the
 //! transaction around for Timer K so that retransmitted responses are absorbed.
+//!
+//! The [`ClientTable`] maps a branch to its running transaction. A completed UDP transaction
+//! keeps only its key for Timer K (no channel, no task, no timer): a fleet-wide check-sync
+//! completes thousands of transactions per second, and each one holding its response channel
+//! and a sleeping task for five seconds cost tens of megabytes.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -20,26 +27,90 @@ pub(crate) struct ClientKey {
     pub method: String,
 }
 
-/// Removes the transaction from the endpoint table when dropped, after Timer K on UDP.
-struct Registration {
-    inner: Arc<Inner>,
-    key: ClientKey,
-    linger: std::time::Duration,
+/// What a received response should do.
+pub(crate) enum Matched {
+    /// Deliver it to the running transaction.
+    Running(mpsc::Sender<Response>),
+    /// The transaction completed and waits out Timer K: the response is a retransmission.
+    Absorbed,
+    /// No transaction has this branch.
+    Stray,
 }
 
-impl Drop for Registration {
-    fn drop(&mut self) {
-        let (weak, key, linger) = (Arc::downgrade(&self.inner), self.key.clone(), self.linger);
+enum Slot {
+    Running(mpsc::Sender<Response>),
+    Completed,
+}
+
+#[derive(Default)]
+struct Table {
+    slots: HashMap<ClientKey, Slot>,
+    /// Completed transactions in completion order; Timer K is the same for all of them, so the
+    /// front is always the next to expire.
+    lingering: VecDeque<(TokioInstant, ClientKey)>,
+}
+
+/// The client transactions of an endpoint.
+#[derive(Default)]
+pub(crate) struct ClientTable {
+    table: Mutex<Table>,
+}
+
+impl ClientTable {
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a running transaction, forgetting those whose Timer K has fired.
+    fn start(&self, key: ClientKey, tx: mpsc::Sender<Response>) {
+        let now = TokioInstant::now();
+        let mut table = self.lock();
+        while table.lingering.front().is_some_and(|(expiry, _)| *expiry <= now) {
+            if let Some((_, old)) = table.lingering.pop_front() {
+                table.slots.remove(&old);
+            }
+        }
+        table.slots.insert(key, Slot::Running(tx));
+    }
+
+    /// Ends a transaction: forgotten at once, or kept as `Completed` for `linger` (Timer K).
+    fn complete(&self, key: &ClientKey, linger: Duration) {
+        let mut table = self.lock();
         if linger.is_zero() {
-            self.inner.remove_client(&key);
+            table.slots.remove(key);
             return;
         }
-        tokio::spawn(async move {
-            tokio::time::sleep(linger).await;
-            if let Some(inner) = weak.upgrade() {
-                inner.remove_client(&key);
-            }
-        });
+        if let Some(slot) = table.slots.get_mut(key) {
+            *slot = Slot::Completed;
+            table.lingering.push_back((TokioInstant::now() + linger, key.clone()));
+        }
+    }
+
+    /// Where a response with this key goes.
+    pub(crate) fn matching(&self, key: &ClientKey) -> Matched {
+        match self.lock().slots.get(key) {
+            Some(Slot::Running(tx)) => Matched::Running(tx.clone()),
+            Some(Slot::Completed) => Matched::Absorbed,
+            None => Matched::Stray,
+        }
+    }
+
+    /// Transactions running or waiting out Timer K (for tests and metrics).
+    pub(crate) fn len(&self) -> usize {
+        self.lock().slots.len()
+    }
+}
+
+/// Completes the transaction in the table when dropped, whichever way it ended.
+struct Registration<'a> {
+    inner: &'a Inner,
+    key: &'a ClientKey,
+    linger: Duration,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.inner.clients.complete(self.key, self.linger);
     }
 }
 
@@ -53,10 +124,12 @@ pub(crate) async fn run(
 ) -> Result<Response, TransactionError> {
     let timers = inner.timers;
     let reliable = target.transport.is_reliable();
-    let (tx, mut rx) = mpsc::channel(16);
-    inner.add_client(key.clone(), tx);
-    let linger = if reliable { std::time::Duration::ZERO } else { timers.t4 };
-    let _registration = Registration { inner: inner.clone(), key: key.clone(), linger };
+    // A few slots suffice: a final response ends the transaction, and a full queue can only
+    // hold retransmissions, which the dispatcher may drop.
+    let (tx, mut rx) = mpsc::channel(4);
+    inner.clients.start(key.clone(), tx);
+    let linger = if reliable { Duration::ZERO } else { timers.t4 };
+    let _registration = Registration { inner, key: &key, linger };
 
     let event = |kind| inner.emit(&key.branch, &key.method, &target, kind);
     inner.transports.send(&target, data.clone()).await?;
@@ -101,5 +174,39 @@ pub(crate) async fn run(
                 return Err(TransactionError::Timeout { retransmissions, after: timers.timer_f() });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(b: &str) -> ClientKey {
+        ClientKey { branch: b.into(), method: "NOTIFY".into() }
+    }
+
+    #[tokio::test]
+    async fn completed_transactions_absorb_until_timer_k_then_go() {
+        let table = ClientTable::default();
+        let (tx, _rx) = mpsc::channel(1);
+        table.start(key("a"), tx.clone());
+        assert!(matches!(table.matching(&key("a")), Matched::Running(_)));
+        table.complete(&key("a"), Duration::from_millis(20));
+        assert!(matches!(table.matching(&key("a")), Matched::Absorbed));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        // Expired entries are swept when the next transaction starts.
+        table.start(key("b"), tx);
+        assert!(matches!(table.matching(&key("a")), Matched::Stray));
+        assert_eq!(table.len(), 1);
+    }
+
+    #[test]
+    fn reliable_transactions_are_forgotten_at_once() {
+        let table = ClientTable::default();
+        let (tx, _rx) = mpsc::channel(1);
+        table.start(key("a"), tx);
+        table.complete(&key("a"), Duration::ZERO);
+        assert!(matches!(table.matching(&key("a")), Matched::Stray));
+        assert_eq!(table.len(), 0);
     }
 }

@@ -1,5 +1,6 @@
 //! Transports: UDP sockets and TCP connections on tokio, behind one `Transports` set that the
-//! endpoint sends through and that feeds every received message into one channel.
+//! endpoint sends through. UDP reader tasks hand each datagram to the dispatcher directly;
+//! stream connections queue their framed messages to the endpoint's dispatch task.
 //!
 //! [`Transport`] is an enum with room for TLS: a TLS transport would be another stream
 //! transport using the same [`crate::message::framing::StreamFramer`] as TCP.
@@ -10,15 +11,16 @@ mod udp;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 use bytes::Bytes;
 use thiserror::Error;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use tcp::TcpTransport;
+
+use crate::endpoint::Inner;
 
 /// Asked-for UDP receive buffer (the kernel caps it at `net.core.rmem_max`).
 const UDP_RECV_BUFFER: usize = 4 << 20;
@@ -141,49 +143,54 @@ pub struct Inbound {
 
 /// Every socket of an endpoint.
 pub(crate) struct Transports {
-    udp: RwLock<Vec<Arc<UdpSocket>>>,
+    /// Each socket with its local address (asked once: `local_addr` is a system call).
+    udp: RwLock<Vec<(SocketAddr, Arc<UdpSocket>)>>,
     pub(crate) tcp: Option<Arc<TcpTransport>>,
-    inbound: mpsc::Sender<Inbound>,
     pub(crate) tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Transports {
-    pub(crate) fn new(inbound: mpsc::Sender<Inbound>, tcp: Option<Arc<TcpTransport>>) -> Transports {
-        Transports { udp: RwLock::new(Vec::new()), tcp, inbound, tasks: std::sync::Mutex::new(Vec::new()) }
+    pub(crate) fn new(tcp: Option<Arc<TcpTransport>>) -> Transports {
+        Transports { udp: RwLock::new(Vec::new()), tcp, tasks: std::sync::Mutex::new(Vec::new()) }
     }
 
     /// Adds a UDP socket and starts reading from it.
-    pub(crate) fn add_udp(&self, socket: UdpSocket, max_message: usize) -> io::Result<SocketAddr> {
+    pub(crate) fn add_udp(
+        &self,
+        socket: UdpSocket,
+        max_message: usize,
+        endpoint: Weak<Inner>,
+    ) -> io::Result<SocketAddr> {
         let local = socket.local_addr()?;
         // A burst of responses to a fleet-wide check-sync must not overflow the kernel's default
         // ~200 KiB buffer while the process is busy: a lost 200 costs a retransmission, or a
         // false timeout when the phone has already forgotten the transaction.
         let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(UDP_RECV_BUFFER);
         let socket = Arc::new(socket);
-        let task = tokio::spawn(udp::read_loop(socket.clone(), local, self.inbound.clone(), max_message));
+        let task = tokio::spawn(udp::read_loop(socket.clone(), local, endpoint, max_message));
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
-        self.udp.write().unwrap_or_else(|e| e.into_inner()).push(socket);
+        self.udp.write().unwrap_or_else(|e| e.into_inner()).push((local, socket));
         Ok(local)
     }
 
     /// Local addresses of the UDP sockets, in the order they were added.
     pub(crate) fn udp_addrs(&self) -> Vec<SocketAddr> {
         let socks = self.udp.read().unwrap_or_else(|e| e.into_inner());
-        socks.iter().filter_map(|s| s.local_addr().ok()).collect()
+        socks.iter().map(|(local, _)| *local).collect()
     }
 
-    fn udp_socket(&self, local: Option<SocketAddr>) -> Option<Arc<UdpSocket>> {
+    fn udp_socket(&self, local: Option<SocketAddr>) -> Option<(SocketAddr, Arc<UdpSocket>)> {
         let socks = self.udp.read().unwrap_or_else(|e| e.into_inner());
         match local {
             None => socks.first().cloned(),
-            Some(l) => socks.iter().find(|s| s.local_addr().ok() == Some(l)).cloned(),
+            Some(l) => socks.iter().find(|(addr, _)| *addr == l).cloned(),
         }
     }
 
     /// The local address requests to `target` leave from (for Via sent-by).
     pub(crate) fn local_for(&self, target: &Target) -> Option<SocketAddr> {
         match target.transport {
-            Transport::Udp => self.udp_socket(target.local)?.local_addr().ok(),
+            Transport::Udp => self.udp_socket(target.local).map(|(local, _)| local),
             Transport::Tcp => self.tcp.as_ref().map(|t| t.local_addr()),
         }
     }
@@ -192,7 +199,7 @@ impl Transports {
     pub(crate) async fn send(&self, target: &Target, data: Bytes) -> Result<(), TransportError> {
         match target.transport {
             Transport::Udp => {
-                let sock = self.udp_socket(target.local).ok_or(TransportError::NoSocket(Transport::Udp))?;
+                let (_, sock) = self.udp_socket(target.local).ok_or(TransportError::NoSocket(Transport::Udp))?;
                 udp::send(&sock, target.addr, &data).await
             }
             Transport::Tcp => {
