@@ -13,8 +13,16 @@ use super::CampaignReport;
 use crate::fetchlog::Record;
 use crate::state::AppState;
 
-/// Devices marked `sending` in one transaction at most.
+/// Devices marked `sending`, or outcomes written, in one statement at most.
 const MAX_BATCH: usize = 500;
+
+/// How many devices to mark `sending` at once: enough to make the write cheap per device, few
+/// enough that a slow campaign does not show devices as `sending` long before their turn
+/// (about a quarter second of sending, never more than can be in flight).
+fn marking_chunk(campaign: &CampaignRecord) -> usize {
+    let quarter_second = (campaign.rate / 4) as usize;
+    quarter_second.min(campaign.max_in_flight as usize).clamp(1, MAX_BATCH)
+}
 
 /// Writes NOTIFY outcomes as they arrive, in batches, until every sender is done.
 async fn write_results(
@@ -52,38 +60,45 @@ impl AppState {
     ///
     /// Pacing is a token bucket on elapsed time rather than a timer per NOTIFY: timers tick in
     /// whole milliseconds, which would cap the rate near 1,000/s. Devices are marked `sending`
-    /// in batches (one transaction) just before their NOTIFYs leave; outcomes are written in
-    /// batches by a separate task, so the database never paces the fleet.
+    /// a chunk at a time (one statement) just before their NOTIFYs leave; outcomes are written
+    /// in batches by a separate task, so the database never paces the fleet.
     async fn send_paced(self: &Arc<Self>, campaign: &CampaignRecord, todo: Vec<Mac>) -> Result<(), StoreError> {
         let rate = f64::from(campaign.rate.max(1));
         let slots = Arc::new(Semaphore::new(campaign.max_in_flight.max(1) as usize));
-        let (results_tx, results_rx) = mpsc::channel(4096);
+        let (results_tx, results_rx) = mpsc::channel(MAX_BATCH * 2);
         let writer = tokio::spawn(write_results(self.clone(), campaign.id, results_rx));
         let started = Instant::now();
         let mut sent = 0usize;
-        let mut queue = todo.into_iter().peekable();
-        while queue.peek().is_some() && !self.campaigns.is_cancelled(campaign.id) {
-            let allowed = (started.elapsed().as_secs_f64() * rate).floor() as usize + 1;
-            let budget = allowed.saturating_sub(sent).min(slots.available_permits()).min(MAX_BATCH);
-            if budget == 0 {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                continue;
+        let mut chunks = todo.chunks(marking_chunk(campaign));
+        let mut marked = [].iter();
+        loop {
+            let mac = match marked.next() {
+                Some(&mac) => mac,
+                None => {
+                    // Cancellation takes effect between chunks, so no device stays marked
+                    // `sending` without its NOTIFY having left.
+                    let Some(chunk) = chunks.next().filter(|_| !self.campaigns.is_cancelled(campaign.id)) else {
+                        break;
+                    };
+                    // Written before the NOTIFYs leave: after a crash, these devices are sent again.
+                    self.store.mark_sending(campaign.id, chunk).await?;
+                    marked = chunk.iter();
+                    continue;
+                }
+            };
+            // The token bucket: the n-th NOTIFY may leave n/rate seconds after the start.
+            let due = started + Duration::from_secs_f64(sent as f64 / rate);
+            if due > Instant::now() {
+                tokio::time::sleep_until(due).await;
             }
-            let batch: Vec<Mac> = queue.by_ref().take(budget).collect();
-            let Ok(permits) = slots.clone().acquire_many_owned(batch.len() as u32).await else { break };
-            // Written before the NOTIFYs leave: after a crash, these devices are sent again.
-            self.store.mark_sending(campaign.id, &batch).await?;
-            sent += batch.len();
-            let mut permits = permits;
-            for mac in batch {
-                let permit = permits.split(1);
-                let (state, tx, reboot) = (self.clone(), results_tx.clone(), campaign.reboot);
-                tokio::spawn(async move {
-                    let result = state.notify_for_campaign(mac, reboot).await;
-                    let _ = tx.send((mac, result)).await;
-                    drop(permit);
-                });
-            }
+            let Ok(permit) = slots.clone().acquire_owned().await else { break };
+            sent += 1;
+            let (state, tx, reboot) = (self.clone(), results_tx.clone(), campaign.reboot);
+            tokio::spawn(async move {
+                let result = state.notify_for_campaign(mac, reboot).await;
+                let _ = tx.send((mac, result)).await;
+                drop(permit);
+            });
         }
         drop(results_tx);
         writer.await.map_err(|e| StoreError::Corrupt(e.to_string()))?
