@@ -445,6 +445,29 @@ impl Settings {
         Ok(out)
     }
 
+    /// Like [`Settings::merged`] for a few keys only: a check-sync needs half a dozen of a
+    /// device's settings, not a copy of all of them.
+    ///
+    /// ```
+    /// use sipprov_model::Settings;
+    /// let global = Settings::parse_assignments(["line.1.registrar=pbx", "time.zone=UTC+1"]).unwrap();
+    /// let own = Settings::parse_assignments(["line.1.registrar=pbx2"]).unwrap();
+    /// let some = Settings::merged_keys([&global, &own], &["line.1.registrar"]);
+    /// assert_eq!(some.get("line.1.registrar"), Some("pbx2"));
+    /// assert_eq!(some.get("time.zone"), None);
+    /// ```
+    pub fn merged_keys<'a>(levels: impl IntoIterator<Item = &'a Settings>, keys: &[&str]) -> Settings {
+        let mut out = Settings::new();
+        for level in levels {
+            for key in keys {
+                if let Some(v) = level.0.get(*key) {
+                    out.0.insert((*key).to_string(), v.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// Merges levels in order; later levels win.
     pub fn merged<'a>(levels: impl IntoIterator<Item = &'a Settings>) -> Settings {
         let mut out = Settings::new();

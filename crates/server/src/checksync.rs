@@ -75,6 +75,16 @@ impl Outcome {
     }
 }
 
+/// Every setting a check-sync reads: its event overrides and line 1's account.
+pub const SETTINGS_USED: &[&str] = &[
+    "sip.check_sync_event",
+    "sip.reboot_event",
+    "line.1.username",
+    "line.1.auth_username",
+    "line.1.password",
+    "line.1.registrar",
+];
+
 /// The Event to send a device: a setting (`sip.check_sync_event` / `sip.reboot_event`)
 /// overrides the vendor table (`sipprov_vendors::check_sync_event`).
 pub fn device_event(vendor: &str, reboot: bool, settings: &Settings) -> Result<String, String> {

@@ -115,4 +115,13 @@ impl Inventory {
         let group = device.group.as_deref().and_then(|g| groups.get(g)).unwrap_or(&empty);
         Settings::merged([&*global, group, &device.settings])
     }
+
+    /// [`Inventory::merged_settings`] restricted to `keys`.
+    pub fn merged_keys(&self, device: &DeviceRecord, keys: &[&str]) -> Settings {
+        let global = read(&self.global);
+        let groups = read(&self.groups);
+        let empty = Settings::new();
+        let group = device.group.as_deref().and_then(|g| groups.get(g)).unwrap_or(&empty);
+        Settings::merged_keys([&*global, group, &device.settings], keys)
+    }
 }

@@ -16,7 +16,7 @@ impl AppState {
     pub async fn notify_device(&self, mac: Mac, reboot: bool) -> Result<Outcome, String> {
         let device = self.inventory.device(mac).ok_or_else(|| format!("device {mac} not found"))?;
         let endpoint = self.sip.get().ok_or("the SIP listener is not running")?;
-        let settings = self.inventory.merged_settings(&device);
+        let settings = self.inventory.merged_keys(&device, checksync::SETTINGS_USED);
         let event = checksync::device_event(&device.vendor, reboot, &settings)?;
         let proxy = self.config.sip.outbound_proxy.clone();
         let uri = match (&device.contact, &proxy) {
