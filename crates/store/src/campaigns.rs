@@ -3,12 +3,15 @@
 //! A device row is written `sending` before its NOTIFY leaves and gets its outcome right after,
 //! so a crash leaves exactly the devices whose NOTIFY had no recorded outcome to be sent again,
 //! and no device that had one is notified twice.
+//!
+//! A notified device is confirmed when it fetched its own config file after its NOTIFY (the
+//! server only serves the current rendering), and the hash it got is recorded.
 
 use sipprov_model::Mac;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{now_ms, opt_string, Store, StoreError};
+use crate::{batch, now_ms, opt_string, Store, StoreError};
 
 /// A campaign to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,10 +56,13 @@ pub struct CampaignDevice {
     pub result: Option<String>,
     pub status: Option<i64>,
     pub reason: Option<String>,
-    /// SHA-256 of the device's config when it was notified: what it must fetch to confirm.
-    pub expected_hash: Option<String>,
+    /// The device's own config file when it was notified: fetching it afterwards confirms
+    /// (the server only serves the current rendering).
+    pub expected_file: Option<String>,
     pub notified_at: Option<i64>,
     pub confirmed_at: Option<i64>,
+    /// SHA-256 of what the confirming fetch got.
+    pub fetched_hash: Option<String>,
 }
 
 /// The outcome of one NOTIFY, to record.
@@ -66,7 +72,8 @@ pub struct NotifyResult {
     pub result: String,
     pub status: Option<u16>,
     pub reason: String,
-    pub expected_hash: Option<String>,
+    /// The device's own config file, which it must fetch after `at` to confirm.
+    pub expected_file: Option<String>,
     pub at: i64,
 }
 
@@ -95,14 +102,31 @@ fn device_from_row(r: &AnyRow) -> Result<CampaignDevice, StoreError> {
         result: opt_string(r, "result")?,
         status: r.try_get("status")?,
         reason: opt_string(r, "reason")?,
-        expected_hash: opt_string(r, "expected_hash")?,
+        expected_file: opt_string(r, "expected_file")?,
         notified_at: r.try_get("notified_at")?,
         confirmed_at: r.try_get("confirmed_at")?,
+        fetched_hash: opt_string(r, "fetched_hash")?,
     })
 }
 
 const CAMPAIGN_COLUMNS: &str =
     "id, created_at, start_at, state, reboot, rate, max_in_flight, confirm_window_ms, selector, finished_at";
+
+/// The columns [`device_from_row`] reads, as a literal so queries stay `&'static str`.
+macro_rules! select_campaign_devices {
+    ($rest:literal) => {
+        concat!(
+            "SELECT campaign_id, mac, state, attempts, result, status, reason, expected_file, notified_at, \
+             confirmed_at, fetched_hash FROM campaign_devices ",
+            $rest
+        )
+    };
+}
+
+/// One NOTIFY outcome in `record_notify_results`' VALUES list. The casts give each column a
+/// type on PostgreSQL even when every row of a chunk binds NULL there (timeouts have no status).
+const NOTIFY_ROW: &str = "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), \
+     CAST(? AS TEXT), CAST(? AS BIGINT))";
 
 impl Store {
     /// Creates a campaign over `macs` in one transaction.
@@ -128,14 +152,13 @@ impl Store {
         .bind(&new.selector)
         .execute(&mut *tx)
         .await?;
-        for mac in macs {
-            sqlx::query(
-                "INSERT INTO campaign_devices (campaign_id, mac, state, attempts) VALUES ($1, $2, 'pending', 0)",
-            )
-            .bind(id)
-            .bind(mac.to_string())
-            .execute(&mut *tx)
-            .await?;
+        for chunk in batch::chunks(macs, 1, 1) {
+            let sql = format!(
+                "INSERT INTO campaign_devices (campaign_id, mac, state, attempts) VALUES {}",
+                batch::row_values("($1, ?, 'pending', 0)", chunk.len(), 2)
+            );
+            let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
+            chunk.iter().fold(query, |q, mac| q.bind(mac.to_string())).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         self.get_campaign(id).await?.ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))
@@ -157,13 +180,10 @@ impl Store {
 
     /// A campaign's devices, by MAC.
     pub async fn campaign_devices(&self, id: i64) -> Result<Vec<CampaignDevice>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT campaign_id, mac, state, attempts, result, status, reason, expected_hash, notified_at, confirmed_at \
-             FROM campaign_devices WHERE campaign_id = $1 ORDER BY mac",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(select_campaign_devices!("WHERE campaign_id = $1 ORDER BY mac"))
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(device_from_row).collect()
     }
 
@@ -182,53 +202,51 @@ impl Store {
     /// Marks devices as being sent to, in one transaction, before their NOTIFYs leave.
     pub async fn mark_sending(&self, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        for mac in macs {
-            sqlx::query(
-                "UPDATE campaign_devices SET state = 'sending', attempts = attempts + 1 WHERE campaign_id = $1 AND mac = $2",
-            )
-            .bind(id)
-            .bind(mac.to_string())
-            .execute(&mut *tx)
-            .await?;
+        for chunk in batch::chunks(macs, 1, 1) {
+            let sql = format!(
+                "UPDATE campaign_devices SET state = 'sending', attempts = attempts + 1 \
+                 WHERE campaign_id = $1 AND mac IN ({})",
+                batch::in_list(chunk.len(), 2)
+            );
+            let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
+            chunk.iter().fold(query, |q, mac| q.bind(mac.to_string())).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    /// Records NOTIFY outcomes in one transaction.
+    /// Records NOTIFY outcomes in one transaction; of two outcomes for one device, the later
+    /// in `results` wins. A new outcome clears any earlier confirmation (a retry).
     pub async fn record_notify_results(&self, id: i64, results: &[(Mac, NotifyResult)]) -> Result<(), StoreError> {
+        let rows = batch::last_per_key(results, |(mac, _)| *mac);
         let mut tx = self.write_tx().await?;
-        for (mac, r) in results {
-            Store::record_one_result(&mut tx, id, *mac, r).await?;
+        for chunk in batch::chunks(&rows, 7, 1) {
+            // SQLite has no column list on a FROM alias (`AS v(mac, …)`); a CTE names them on both.
+            let sql = format!(
+                "WITH v (mac, state, result, status, reason, expected_file, notified_at) AS (VALUES {}) \
+                 UPDATE campaign_devices SET state = v.state, result = v.result, status = v.status, \
+                 reason = v.reason, expected_file = v.expected_file, notified_at = v.notified_at, \
+                 confirmed_at = NULL, fetched_hash = NULL \
+                 FROM v WHERE campaign_devices.campaign_id = $1 AND campaign_devices.mac = v.mac",
+                batch::row_values(NOTIFY_ROW, chunk.len(), 2)
+            );
+            let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
+            let query = chunk.iter().fold(query, |q, (mac, r)| {
+                q.bind(mac.to_string())
+                    .bind(if r.ok { "notified" } else { "failed" })
+                    .bind(&r.result)
+                    .bind(r.status.map(i64::from))
+                    .bind(&r.reason)
+                    .bind(r.expected_file.as_deref())
+                    .bind(r.at)
+            });
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    async fn record_one_result(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        id: i64,
-        mac: Mac,
-        r: &NotifyResult,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE campaign_devices SET state = $3, result = $4, status = $5, reason = $6, expected_hash = $7, \
-             notified_at = $8, confirmed_at = NULL WHERE campaign_id = $1 AND mac = $2",
-        )
-        .bind(id)
-        .bind(mac.to_string())
-        .bind(if r.ok { "notified" } else { "failed" })
-        .bind(&r.result)
-        .bind(r.status.map(i64::from))
-        .bind(&r.reason)
-        .bind(r.expected_hash.clone())
-        .bind(r.at)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
-    /// Records that a notified device fetched the expected config.
+    /// Records that a notified device fetched its own config file.
     pub async fn record_confirmation(&self, id: i64, mac: Mac, at: i64) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE campaign_devices SET confirmed_at = $3 WHERE campaign_id = $1 AND mac = $2 AND confirmed_at IS NULL",
@@ -328,11 +346,10 @@ impl Store {
         now: i64,
         limit: i64,
     ) -> Result<Vec<CampaignDevice>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT campaign_id, mac, state, attempts, result, status, reason, expected_hash, notified_at, confirmed_at \
-             FROM campaign_devices WHERE campaign_id = $1 AND (state = 'failed' OR \
-             (state = 'notified' AND confirmed_at IS NULL AND notified_at + $2 < $3)) ORDER BY mac LIMIT $4",
-        )
+        let rows = sqlx::query(select_campaign_devices!(
+            "WHERE campaign_id = $1 AND (state = 'failed' OR \
+             (state = 'notified' AND confirmed_at IS NULL AND notified_at + $2 < $3)) ORDER BY mac LIMIT $4"
+        ))
         .bind(id)
         .bind(window_ms)
         .bind(now)
@@ -342,18 +359,21 @@ impl Store {
         rows.iter().map(device_from_row).collect()
     }
 
-    /// Marks as confirmed every notified device that fetched its expected content after its
-    /// NOTIFY; returns them with the fetch time. One statement, whatever the campaign's size.
+    /// Marks as confirmed every notified device that fetched its own config file after its
+    /// NOTIFY, recording that fetch's time and hash; returns them with the fetch time.
+    ///
+    /// A fetch of the file proves the device has its current config because the server only
+    /// serves the current rendering, and only successful fetches (200, 304) are recorded in
+    /// `device_fetched`. That table keeps one row per (mac, file), so the join matches at most
+    /// one fetch per device. One statement, whatever the campaign's size.
     pub async fn confirm_fetched(&self, id: i64) -> Result<Vec<(Mac, i64)>, StoreError> {
         let mut tx = self.write_tx().await?;
         let rows = sqlx::query(
-            "UPDATE campaign_devices SET confirmed_at = (SELECT MIN(f.at) FROM device_fetched f \
-                 WHERE f.mac = campaign_devices.mac AND f.hash = campaign_devices.expected_hash \
-                 AND f.at >= campaign_devices.notified_at) \
-             WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NULL AND EXISTS (\
-                 SELECT 1 FROM device_fetched f WHERE f.mac = campaign_devices.mac \
-                 AND f.hash = campaign_devices.expected_hash AND f.at >= campaign_devices.notified_at) \
-             RETURNING mac, confirmed_at",
+            "UPDATE campaign_devices SET confirmed_at = f.at, fetched_hash = f.hash FROM device_fetched f \
+             WHERE campaign_devices.campaign_id = $1 AND campaign_devices.state = 'notified' \
+             AND campaign_devices.confirmed_at IS NULL AND f.mac = campaign_devices.mac \
+             AND f.file = campaign_devices.expected_file AND f.at >= campaign_devices.notified_at \
+             RETURNING campaign_devices.mac AS mac, campaign_devices.confirmed_at AS confirmed_at",
         )
         .bind(id)
         .fetch_all(&mut *tx)

@@ -1,11 +1,13 @@
 //! Devices: the inventory rows, their settings and what they last fetched.
 
+use std::collections::{HashMap, HashSet};
+
 use futures_util::TryStreamExt;
 use sipprov_model::{Mac, Settings};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{now_ms, opt_string, settings_from_json, settings_to_json, Store, StoreError};
+use crate::{batch, now_ms, opt_string, settings_from_json, settings_to_json, Store, StoreError};
 
 /// A device to add.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,35 +125,54 @@ impl Store {
         row.as_ref().map(device_from_row).transpose()
     }
 
-    /// Adds devices in one transaction: all of them, or none if any MAC already exists.
-    /// Groups they name are created when missing.
+    /// Adds devices in one transaction: all of them, or none if any MAC already exists or
+    /// appears twice in `devices`. Groups they name are created when missing.
     pub async fn insert_devices(&self, devices: &[NewDevice]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
+        Store::reject_duplicates(&mut tx, devices).await?;
         Store::ensure_groups(&mut tx, devices.iter().filter_map(|d| d.group.as_deref())).await?;
         let now = now_ms();
-        for d in devices {
-            let exists = sqlx::query("SELECT 1 AS one FROM devices WHERE mac = $1")
-                .bind(d.mac.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_some() {
-                return Err(StoreError::DuplicateDevice(d.mac.to_string()));
-            }
-            sqlx::query(
+        for chunk in batch::chunks(devices, 6, 1) {
+            let sql = format!(
                 "INSERT INTO devices (mac, vendor, model, group_name, contact, settings, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-            )
-            .bind(d.mac.to_string())
-            .bind(&d.vendor)
-            .bind(&d.model)
-            .bind(d.group.clone())
-            .bind(d.contact.clone())
-            .bind(settings_to_json(&d.settings))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+                 VALUES {}",
+                batch::row_values("(?, ?, ?, ?, ?, ?, $1, $1)", chunk.len(), 2)
+            );
+            let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            let query = chunk.iter().fold(query, |q, d| {
+                q.bind(d.mac.to_string())
+                    .bind(&d.vendor)
+                    .bind(&d.model)
+                    .bind(d.group.as_deref())
+                    .bind(d.contact.as_deref())
+                    .bind(settings_to_json(&d.settings))
+            });
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Fails naming the first device, in input order, whose MAC is stored already or was
+    /// already given earlier in `devices`: the error a row-by-row insert would have hit first.
+    async fn reject_duplicates(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        devices: &[NewDevice],
+    ) -> Result<(), StoreError> {
+        let mut stored = HashSet::new();
+        for chunk in batch::chunks(devices, 1, 0) {
+            let sql = format!("SELECT mac FROM devices WHERE mac IN ({})", batch::in_list(chunk.len(), 1));
+            let query = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, d| q.bind(d.mac.to_string()));
+            for row in query.fetch_all(&mut **tx).await? {
+                stored.insert(row.try_get::<String, _>("mac")?);
+            }
+        }
+        let mut given = HashSet::with_capacity(devices.len());
+        for d in devices {
+            if !given.insert(d.mac) || stored.contains(&d.mac.to_string()) {
+                return Err(StoreError::DuplicateDevice(d.mac.to_string()));
+            }
+        }
         Ok(())
     }
 
@@ -210,36 +231,83 @@ impl Store {
         Ok(())
     }
 
-    /// Records the latest fetch of each device in one transaction (the server batches them).
+    /// Records fetches in one transaction (the server batches them), as a few multi-row
+    /// statements. `fetches` is oldest first: per device and per (device, file), the latest
+    /// wins, as if each fetch had been written in turn.
     pub async fn record_fetches(&self, fetches: &[FetchInfo]) -> Result<(), StoreError> {
+        // A key met twice in one upsert fails on PostgreSQL, and twice in an UPDATE … FROM
+        // applies an arbitrary row on both databases: one row per key goes in.
+        let files = batch::last_per_key(fetches, |f| (f.mac, f.file.as_str()));
+        let seen = last_seen(fetches);
         let mut tx = self.write_tx().await?;
-        for f in fetches {
-            sqlx::query(
-                "UPDATE devices SET last_seen_at = $2, last_ip = $3, last_file = $4, last_hash = $5, \
-                 reported_model = COALESCE($6, reported_model), reported_firmware = COALESCE($7, reported_firmware) \
-                 WHERE mac = $1",
-            )
-            .bind(f.mac.to_string())
-            .bind(f.at)
-            .bind(&f.ip)
-            .bind(&f.file)
-            .bind(&f.hash)
-            .bind(f.reported_model.clone())
-            .bind(f.reported_firmware.clone())
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO device_fetched (mac, file, hash, at) VALUES ($1, $2, $3, $4) \
+        for chunk in batch::chunks(&files, 4, 0) {
+            let sql = format!(
+                "INSERT INTO device_fetched (mac, file, hash, at) VALUES {} \
                  ON CONFLICT (mac, file) DO UPDATE SET hash = excluded.hash, at = excluded.at",
-            )
-            .bind(f.mac.to_string())
-            .bind(&f.file)
-            .bind(&f.hash)
-            .bind(f.at)
-            .execute(&mut *tx)
-            .await?;
+                batch::row_values("(?, ?, ?, ?)", chunk.len(), 1)
+            );
+            let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let query =
+                chunk.iter().fold(query, |q, f| q.bind(f.mac.to_string()).bind(&f.file).bind(&f.hash).bind(f.at));
+            query.execute(&mut *tx).await?;
+        }
+        for chunk in batch::chunks(&seen, 7, 0) {
+            Store::update_last_seen(&mut tx, chunk).await?;
         }
         tx.commit().await?;
         Ok(())
     }
+
+    /// Writes the last-seen columns of a chunk of devices in one statement.
+    async fn update_last_seen(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        chunk: &[LastSeen<'_>],
+    ) -> Result<(), StoreError> {
+        // SQLite has no column list on a FROM alias (`AS v(mac, …)`); a CTE names them on both.
+        let sql = format!(
+            "WITH v (mac, at, ip, file, hash, model, firmware) AS (VALUES {}) \
+             UPDATE devices SET last_seen_at = v.at, last_ip = v.ip, last_file = v.file, last_hash = v.hash, \
+             reported_model = COALESCE(v.model, devices.reported_model), \
+             reported_firmware = COALESCE(v.firmware, devices.reported_firmware) \
+             FROM v WHERE devices.mac = v.mac",
+            batch::row_values(LAST_SEEN_ROW, chunk.len(), 1)
+        );
+        let query = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, s| {
+            q.bind(s.fetch.mac.to_string())
+                .bind(s.fetch.at)
+                .bind(&s.fetch.ip)
+                .bind(&s.fetch.file)
+                .bind(&s.fetch.hash)
+                .bind(s.model)
+                .bind(s.firmware)
+        });
+        query.execute(&mut **tx).await?;
+        Ok(())
+    }
+}
+
+/// One device in `update_last_seen`'s VALUES list. The casts give each column a type on
+/// PostgreSQL even when every row of a chunk binds NULL there (no model reported).
+const LAST_SEEN_ROW: &str = "(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), \
+     CAST(? AS TEXT), CAST(? AS TEXT))";
+
+/// A device's latest fetch in a batch, with the model and firmware it last reported in it.
+struct LastSeen<'a> {
+    fetch: &'a FetchInfo,
+    model: Option<&'a str>,
+    firmware: Option<&'a str>,
+}
+
+/// One [`LastSeen`] per device of `fetches` (oldest first). A fetch that reports no model or
+/// firmware keeps the one reported before it, in this batch or (by `COALESCE`) stored.
+fn last_seen(fetches: &[FetchInfo]) -> Vec<LastSeen<'_>> {
+    let mut by_mac: HashMap<Mac, LastSeen<'_>> = HashMap::with_capacity(fetches.len());
+    for fetch in fetches {
+        let (model, firmware) = (fetch.reported_model.as_deref(), fetch.reported_firmware.as_deref());
+        let entry = by_mac.entry(fetch.mac).or_insert(LastSeen { fetch, model: None, firmware: None });
+        entry.fetch = fetch;
+        entry.model = model.or(entry.model);
+        entry.firmware = firmware.or(entry.firmware);
+    }
+    by_mac.into_values().collect()
 }

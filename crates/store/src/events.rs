@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use sipprov_model::Mac;
 use sqlx::Row;
 
-use crate::{Store, StoreError};
+use crate::{batch, Store, StoreError};
 
 /// An event to append.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,24 +32,28 @@ pub struct DeviceEvent {
 }
 
 impl Store {
-    /// Appends events in one transaction.
+    /// Appends events in one transaction, a few multi-row INSERTs.
     pub async fn append_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
         }
+        // Ids come from a counter seeded with MAX(id) at open: portable across SQLite and
+        // PostgreSQL, and monotonic on the single writing node. One block per call keeps a
+        // batch's ids consecutive, in the caller's order.
+        let count = i64::try_from(events.len()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut next_id = self.next_event_id.fetch_add(count, Ordering::Relaxed);
         let mut tx = self.write_tx().await?;
-        for e in events {
-            // Ids come from a counter seeded with MAX(id) at open: portable across
-            // SQLite and PostgreSQL, and monotonic on the single writing node.
-            let id = self.next_event_id.fetch_add(1, Ordering::Relaxed);
-            sqlx::query("INSERT INTO device_events (id, mac, at, kind, detail) VALUES ($1, $2, $3, $4, $5)")
-                .bind(id)
-                .bind(e.mac.to_string())
-                .bind(e.at)
-                .bind(&e.kind)
-                .bind(e.detail.to_string())
-                .execute(&mut *tx)
-                .await?;
+        for chunk in batch::chunks(events, 5, 0) {
+            let sql = format!(
+                "INSERT INTO device_events (id, mac, at, kind, detail) VALUES {}",
+                batch::row_values("(?, ?, ?, ?, ?)", chunk.len(), 1)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for e in chunk {
+                query = query.bind(next_id).bind(e.mac.to_string()).bind(e.at).bind(&e.kind).bind(e.detail.to_string());
+                next_id += 1;
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -1,9 +1,11 @@
 //! Groups and the global settings level.
 
+use std::collections::BTreeSet;
+
 use sipprov_model::Settings;
 use sqlx::Row;
 
-use crate::{now_ms, settings_from_json, settings_to_json, Store, StoreError};
+use crate::{batch, now_ms, settings_from_json, settings_to_json, Store, StoreError};
 
 /// A named group of devices and its settings (merged between global and device).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -69,21 +71,21 @@ impl Store {
         Ok(GroupRecord { name: name.to_string(), settings, created_at, updated_at: now })
     }
 
-    /// Ensures the named groups exist (used by device imports), inside the caller's transaction.
-    pub(crate) async fn ensure_groups<'c>(
-        tx: &mut sqlx::Transaction<'c, sqlx::Any>,
-        names: impl Iterator<Item = &str>,
+    /// Ensures the named groups exist (used by device imports), inside the caller's
+    /// transaction: each name once, a few multi-row INSERTs for a whole import.
+    pub(crate) async fn ensure_groups<'n>(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        names: impl Iterator<Item = &'n str>,
     ) -> Result<(), StoreError> {
+        let names: Vec<&str> = names.collect::<BTreeSet<_>>().into_iter().collect();
         let now = now_ms();
-        for name in names {
-            sqlx::query(
-                "INSERT INTO groups (name, settings, created_at, updated_at) VALUES ($1, '{}', $2, $2) \
-                 ON CONFLICT (name) DO NOTHING",
-            )
-            .bind(name)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
+        for chunk in batch::chunks(&names, 1, 1) {
+            let sql = format!(
+                "INSERT INTO groups (name, settings, created_at, updated_at) VALUES {} ON CONFLICT (name) DO NOTHING",
+                batch::row_values("(?, '{}', $1, $1)", chunk.len(), 2)
+            );
+            let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            chunk.iter().fold(query, |q, name| q.bind(*name)).execute(&mut **tx).await?;
         }
         Ok(())
     }

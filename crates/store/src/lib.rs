@@ -7,7 +7,8 @@
 //! with one set of portable SQL; the schema lives in `migrations/`.
 //!
 //! Every multi-row write runs in one transaction, so a bad CSV row or a crash
-//! mid-import leaves the inventory as it was.
+//! mid-import leaves the inventory as it was, and sends its rows as a few multi-row
+//! statements rather than one per row (see `batch`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sipprov_store::StoreError> {
@@ -24,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod campaigns;
 mod devices;
 mod events;

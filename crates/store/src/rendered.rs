@@ -7,7 +7,7 @@
 use sipprov_model::Mac;
 use sqlx::Row;
 
-use crate::{Store, StoreError};
+use crate::{batch, Store, StoreError};
 
 /// The last rendered content hash of one device file and when it became that.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,20 +35,22 @@ impl Store {
             .collect()
     }
 
-    /// Records new content hashes in one transaction.
+    /// Records new content hashes in one transaction, a few multi-row upserts. Of two states
+    /// for the same file, the later in `states` wins.
     pub async fn save_rendered_states(&self, states: &[RenderedState]) -> Result<(), StoreError> {
+        let rows = batch::last_per_key(states, |s| (s.mac, s.file.as_str()));
         let mut tx = self.write_tx().await?;
-        for s in states {
-            sqlx::query(
-                "INSERT INTO rendered_files (mac, file, hash, changed_at) VALUES ($1, $2, $3, $4) \
+        for chunk in batch::chunks(&rows, 4, 0) {
+            let sql = format!(
+                "INSERT INTO rendered_files (mac, file, hash, changed_at) VALUES {} \
                  ON CONFLICT (mac, file) DO UPDATE SET hash = excluded.hash, changed_at = excluded.changed_at",
-            )
-            .bind(s.mac.to_string())
-            .bind(&s.file)
-            .bind(&s.hash)
-            .bind(s.changed_at)
-            .execute(&mut *tx)
-            .await?;
+                batch::row_values("(?, ?, ?, ?)", chunk.len(), 1)
+            );
+            let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let query = chunk
+                .iter()
+                .fold(query, |q, s| q.bind(s.mac.to_string()).bind(&s.file).bind(&s.hash).bind(s.changed_at));
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -1,27 +1,10 @@
 //! The store against a real SQLite file (and PostgreSQL when SIPPROV_TEST_POSTGRES_URL is set).
 
+mod common;
+
+use common::{device, stores};
 use sipprov_model::{Mac, Settings};
-use sipprov_store::{DevicePatch, FetchInfo, NewDevice, NewEvent, Store, StoreError};
-
-fn device(mac: &str, group: Option<&str>) -> NewDevice {
-    NewDevice {
-        mac: mac.parse().unwrap(),
-        vendor: "yealink".into(),
-        model: "T46S".into(),
-        group: group.map(String::from),
-        contact: None,
-        settings: Settings::parse_assignments(["line.1.username=1001"]).unwrap(),
-    }
-}
-
-async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut out = vec![(Store::open_sqlite(&dir.path().join("t.db")).await.unwrap(), Some(dir))];
-    if let Ok(url) = std::env::var("SIPPROV_TEST_POSTGRES_URL") {
-        out.push((Store::open(&fresh_postgres_database(&url).await).await.unwrap(), None));
-    }
-    out
-}
+use sipprov_store::{DevicePatch, FetchInfo, NewEvent, StoreError};
 
 #[tokio::test]
 async fn insert_is_all_or_nothing() {
@@ -89,19 +72,6 @@ async fn global_and_group_settings_round_trip() {
     }
 }
 
-/// A new, empty database on the test server, so tests running in parallel never share tables.
-async fn fresh_postgres_database(base_url: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let name = format!("sipprov_t_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(base_url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
-    let (prefix, _) = base_url.rsplit_once('/').unwrap();
-    format!("{prefix}/{name}")
-}
-
 #[tokio::test]
 async fn campaign_rows_counts_and_confirmation() {
     use sipprov_store::{NewCampaign, NotifyResult};
@@ -119,12 +89,12 @@ async fn campaign_rows_counts_and_confirmation() {
         let c = store.create_campaign(&new, &macs).await.unwrap();
         assert_eq!(c.state, "running");
         store.mark_sending(c.id, &macs).await.unwrap();
-        let ok = |hash: &str| NotifyResult {
+        let ok = |mac: Mac| NotifyResult {
             ok: true,
             result: "ok".into(),
             status: Some(200),
             reason: "OK".into(),
-            expected_hash: Some(hash.into()),
+            expected_file: Some(format!("{mac}.cfg")),
             at: 100,
         };
         let timeout = NotifyResult {
@@ -132,24 +102,27 @@ async fn campaign_rows_counts_and_confirmation() {
             result: "timeout".into(),
             status: None,
             reason: "no answer".into(),
-            expected_hash: None,
+            expected_file: None,
             at: 100,
         };
         store
-            .record_notify_results(c.id, &[(macs[0], ok("h0")), (macs[1], ok("h1")), (macs[2], timeout)])
+            .record_notify_results(c.id, &[(macs[0], ok(macs[0])), (macs[1], ok(macs[1])), (macs[2], timeout)])
             .await
             .unwrap();
-        // Device 0 fetches its expected content after the NOTIFY; device 1 fetches something else.
-        let fetch = |mac: Mac, hash: &str| FetchInfo {
+        // Device 0 fetches its own config file after the NOTIFY; device 1 fetches another file.
+        let fetch = |mac: Mac, file: String| FetchInfo {
             mac,
             at: 150,
             ip: "192.0.2.1".into(),
-            file: "f.cfg".into(),
-            hash: hash.into(),
+            file,
+            hash: "h".into(),
             reported_model: None,
             reported_firmware: None,
         };
-        store.record_fetches(&[fetch(macs[0], "h0"), fetch(macs[1], "old")]).await.unwrap();
+        store
+            .record_fetches(&[fetch(macs[0], format!("{}.cfg", macs[0])), fetch(macs[1], "y000000000046.cfg".into())])
+            .await
+            .unwrap();
         assert_eq!(store.confirm_fetched(c.id).await.unwrap(), vec![(macs[0], 150)]);
         assert!(store.confirm_fetched(c.id).await.unwrap().is_empty(), "confirmed once");
         let during = store.campaign_counts(c.id, 1_000, 500).await.unwrap();
@@ -165,5 +138,40 @@ async fn campaign_rows_counts_and_confirmation() {
         assert_eq!(store.retry_campaign(c.id, 5_000).await.unwrap(), 2);
         assert_eq!(store.campaign_unsent(c.id).await.unwrap(), vec![macs[1], macs[2]]);
         assert_eq!(store.get_campaign(c.id).await.unwrap().unwrap().state, "running");
+    }
+}
+
+#[tokio::test]
+async fn the_confirm_by_file_migration_keeps_existing_campaign_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display())];
+    if let Ok(url) = std::env::var("SIPPROV_TEST_POSTGRES_URL") {
+        urls.push(common::fresh_postgres_database(&url).await);
+    }
+    // The migrations before 0004, as a database written by an older sipprov has them.
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).unwrap();
+    let current = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for name in ["0001_inventory.sql", "0003_campaigns.sql"] {
+        std::fs::copy(current.join(name), old.join(name)).unwrap();
+    }
+    sqlx::any::install_default_drivers();
+    for url in urls {
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        sqlx::migrate::Migrator::new(old.as_path()).await.unwrap().run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO campaign_devices (campaign_id, mac, state, attempts, expected_hash, notified_at) \
+             VALUES (1, '001565000001', 'notified', 1, 'abc', 100)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let store = sipprov_store::Store::open(&url).await.unwrap();
+        let d = &store.campaign_devices(1).await.unwrap()[0];
+        assert_eq!(
+            (d.expected_file.as_deref(), d.fetched_hash.as_deref(), d.notified_at),
+            (Some("abc"), None, Some(100))
+        );
     }
 }

@@ -104,9 +104,10 @@ impl AppState {
         writer.await.map_err(|e| StoreError::Corrupt(e.to_string()))?
     }
 
-    /// One NOTIFY, with the hash the device must fetch afterwards to confirm.
+    /// One NOTIFY, with the file the device must fetch afterwards to confirm. Its name is
+    /// enough: the server only serves the current rendering, so nothing is rendered here.
     async fn notify_for_campaign(&self, mac: Mac, reboot: bool) -> NotifyResult {
-        let expected_hash = self.primary_file_hash(mac);
+        let expected_file = self.primary_file_name(mac);
         let at = sipprov_store::now_ms();
         match self.notify_device(mac, reboot).await {
             Ok(o) => NotifyResult {
@@ -114,14 +115,14 @@ impl AppState {
                 result: o.result.clone(),
                 status: o.status,
                 reason: o.reason.clone(),
-                expected_hash,
+                expected_file,
                 at,
             },
-            Err(e) => NotifyResult { ok: false, result: "error".into(), status: None, reason: e, expected_hash, at },
+            Err(e) => NotifyResult { ok: false, result: "error".into(), status: None, reason: e, expected_file, at },
         }
     }
 
-    /// The SHA-256 of the device's own config file as rendered now.
+    /// The SHA-256 of the device's own config file as rendered now (for `--changed`).
     pub fn primary_file_hash(&self, mac: Mac) -> Option<String> {
         let device = self.inventory.device(mac)?;
         let files = self.device_files(&device).ok()?;

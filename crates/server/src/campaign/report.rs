@@ -70,9 +70,10 @@ mod tests {
             result: result.map(String::from),
             status: None,
             reason: None,
-            expected_hash: None,
+            expected_file: None,
             notified_at,
             confirmed_at,
+            fetched_hash: None,
         }
     }
 

@@ -1,0 +1,261 @@
+//! Batch writes as multi-row statements: batches larger than one statement, NULL columns,
+//! duplicate keys in one batch, duplicate MACs on import, and confirmation by file.
+//! On SQLite, and on PostgreSQL when SIPPROV_TEST_POSTGRES_URL is set.
+
+mod common;
+
+use common::{device, stores};
+use sipprov_model::Mac;
+use sipprov_store::{FetchInfo, NewCampaign, NewDevice, NewEvent, NotifyResult, RenderedState, Store, StoreError};
+
+/// More rows than any one statement takes (at most 4,000 parameters each).
+const MANY: u32 = 5_000;
+
+fn mac(n: u32) -> Mac {
+    format!("001565{n:06x}").parse().unwrap()
+}
+
+fn macs(count: u32) -> Vec<Mac> {
+    (0..count).map(mac).collect()
+}
+
+fn fetch(mac: Mac, file: &str, hash: &str, at: i64) -> FetchInfo {
+    FetchInfo {
+        mac,
+        at,
+        ip: "192.0.2.1".into(),
+        file: file.into(),
+        hash: hash.into(),
+        reported_model: None,
+        reported_firmware: None,
+    }
+}
+
+fn notified(file: Option<String>, at: i64) -> NotifyResult {
+    NotifyResult { ok: true, result: "ok".into(), status: Some(200), reason: "OK".into(), expected_file: file, at }
+}
+
+fn timed_out(at: i64) -> NotifyResult {
+    NotifyResult {
+        ok: false,
+        result: "timeout".into(),
+        status: None,
+        reason: "no answer".into(),
+        expected_file: None,
+        at,
+    }
+}
+
+async fn campaign(store: &Store, macs: &[Mac]) -> i64 {
+    let new = NewCampaign {
+        start_at: 0,
+        reboot: false,
+        rate: 10,
+        max_in_flight: 5,
+        confirm_window_ms: 1_000,
+        selector: "--all".into(),
+    };
+    store.create_campaign(&new, macs).await.unwrap().id
+}
+
+#[tokio::test]
+async fn campaign_writes_span_several_statements() {
+    for (store, _dir) in stores().await {
+        let all = macs(MANY);
+        let id = campaign(&store, &all).await;
+        assert_eq!(store.campaign_unsent(id).await.unwrap(), all);
+        store.mark_sending(id, &all).await.unwrap();
+        store.mark_sending(id, &all[..10]).await.unwrap();
+        // Even devices answer 200, odd ones time out (NULL status and file); the first device
+        // appears twice and its later outcome wins.
+        let mut results: Vec<(Mac, NotifyResult)> = all
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (*m, if i % 2 == 0 { notified(Some(format!("{m}.cfg")), 100) } else { timed_out(100) }))
+            .collect();
+        results.push((all[0], timed_out(200)));
+        store.record_notify_results(id, &results).await.unwrap();
+        let rows = store.campaign_devices(id).await.unwrap();
+        assert_eq!(rows.len(), MANY as usize);
+        for (i, d) in rows.iter().enumerate() {
+            assert_eq!(d.mac, all[i]);
+            assert_eq!(d.attempts, if i < 10 { 2 } else { 1 }, "{d:?}");
+            let ok = i % 2 == 0 && i > 0;
+            assert_eq!(d.state, if ok { "notified" } else { "failed" }, "{d:?}");
+            assert_eq!(d.status, ok.then_some(200), "{d:?}");
+            assert_eq!(d.expected_file, ok.then(|| format!("{}.cfg", d.mac)), "{d:?}");
+            assert_eq!(d.notified_at, Some(if i == 0 { 200 } else { 100 }));
+        }
+        let counts = store.campaign_counts(id, 1_000, 500).await.unwrap();
+        assert_eq!(counts.counts.get("timeout"), Some(&(i64::from(MANY) / 2 + 1)));
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_only_null_statuses_is_recorded() {
+    for (store, _dir) in stores().await {
+        let all = macs(3);
+        let id = campaign(&store, &all).await;
+        store.mark_sending(id, &all).await.unwrap();
+        // The first device twice in one statement: the later outcome wins.
+        let mut results: Vec<_> = all.iter().map(|m| (*m, timed_out(100))).collect();
+        results.push((all[0], timed_out(150)));
+        store.record_notify_results(id, &results).await.unwrap();
+        let rows = store.campaign_devices(id).await.unwrap();
+        assert!(rows.iter().all(|d| d.state == "failed" && d.status.is_none() && d.expected_file.is_none()));
+        assert!(rows.iter().all(|d| d.result.as_deref() == Some("timeout")));
+        assert_eq!(rows.iter().map(|d| d.notified_at).collect::<Vec<_>>(), vec![Some(150), Some(100), Some(100)]);
+    }
+}
+
+#[tokio::test]
+async fn confirmation_is_a_fetch_of_the_own_file_after_the_notify() {
+    for (store, _dir) in stores().await {
+        let all = macs(4);
+        let id = campaign(&store, &all).await;
+        store.mark_sending(id, &all).await.unwrap();
+        let own = |m: Mac| format!("{m}.cfg");
+        let results: Vec<_> = all.iter().map(|m| (*m, notified(Some(own(*m)), 100))).collect();
+        store.record_notify_results(id, &results).await.unwrap();
+        store
+            .record_fetches(&[
+                fetch(all[2], &own(all[2]), "early", 50),          // before the NOTIFY
+                fetch(all[1], "y000000000046.cfg", "common", 120), // another file
+                fetch(all[0], &own(all[0]), "h0", 150),            // its own file, after
+                fetch(all[3], &own(all[3]), "h3", 100),            // at the NOTIFY's time counts
+            ])
+            .await
+            .unwrap();
+        let mut confirmed = store.confirm_fetched(id).await.unwrap();
+        confirmed.sort();
+        assert_eq!(confirmed, vec![(all[0], 150), (all[3], 100)]);
+        let rows = store.campaign_devices(id).await.unwrap();
+        let hashes: Vec<_> = rows.iter().map(|d| (d.confirmed_at, d.fetched_hash.as_deref())).collect();
+        assert_eq!(hashes, vec![(Some(150), Some("h0")), (None, None), (None, None), (Some(100), Some("h3"))]);
+        assert!(store.confirm_fetched(id).await.unwrap().is_empty(), "confirmed once");
+
+        // A later fetch of its own file confirms the device that fetched too early.
+        store.record_fetches(&[fetch(all[2], &own(all[2]), "h2", 300)]).await.unwrap();
+        assert_eq!(store.confirm_fetched(id).await.unwrap(), vec![(all[2], 300)]);
+        // Notifying again (a retry) clears the confirmation and its hash.
+        store.record_notify_results(id, &[(all[0], notified(Some(own(all[0])), 400))]).await.unwrap();
+        let d = &store.campaign_devices(id).await.unwrap()[0];
+        assert_eq!((d.confirmed_at, d.fetched_hash.as_deref()), (None, None));
+    }
+}
+
+#[tokio::test]
+async fn fetches_keep_the_latest_per_device_and_per_file() {
+    for (store, _dir) in stores().await {
+        let all = macs(MANY);
+        let devices: Vec<NewDevice> = all.iter().map(|m| device(&m.to_string(), None)).collect();
+        store.insert_devices(&devices).await.unwrap();
+        // Oldest first, as the server sends them: each device fetches its file twice, then a
+        // common file, one after the other, so repeated keys share a statement; the first
+        // fetch alone reports model and firmware.
+        let mut fetches = Vec::new();
+        for (i, m) in all.iter().enumerate() {
+            let own = format!("{m}.cfg");
+            for (n, (file, hash)) in
+                [(own.as_str(), "old"), (&own, "new"), ("y000000000046.cfg", "c")].iter().enumerate()
+            {
+                let mut f = fetch(*m, file, hash, (3 * i + n) as i64);
+                if n == 0 {
+                    (f.reported_model, f.reported_firmware) = (Some("T46S".into()), Some("66.86.0.15".into()));
+                }
+                fetches.push(f);
+            }
+        }
+        store.record_fetches(&fetches).await.unwrap();
+        let fetched = store.fetched_since(0).await.unwrap();
+        assert_eq!(fetched.len(), 2 * MANY as usize);
+        for (m, file, hash, at) in &fetched {
+            let i = all.binary_search(m).unwrap() as i64;
+            match file.as_str() {
+                "y000000000046.cfg" => assert_eq!((hash.as_str(), *at), ("c", 3 * i + 2)),
+                _ => assert_eq!((hash.as_str(), *at), ("new", 3 * i + 1)),
+            }
+        }
+        for (i, d) in store.list_devices().await.unwrap().iter().enumerate() {
+            let last = d.last_fetch.as_ref().unwrap();
+            assert_eq!((last.file.as_str(), last.hash.as_str(), last.at), ("y000000000046.cfg", "c", 3 * i as i64 + 2));
+            assert_eq!(last.reported_model.as_deref(), Some("T46S"), "a fetch without a model keeps the last one");
+            assert_eq!(last.reported_firmware.as_deref(), Some("66.86.0.15"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn events_and_rendered_states_span_several_statements() {
+    for (store, _dir) in stores().await {
+        let all = macs(3);
+        let events: Vec<NewEvent> = (0..MANY)
+            .map(|n| NewEvent {
+                mac: all[(n % 3) as usize],
+                at: i64::from(n),
+                kind: "fetch".into(),
+                detail: serde_json::json!({ "n": n }),
+            })
+            .collect();
+        store.append_events(&events).await.unwrap();
+        let log = store.device_events(all[1], i64::from(MANY)).await.unwrap();
+        assert_eq!(log.len(), events.iter().filter(|e| e.mac == all[1]).count());
+        assert!(log.windows(2).all(|w| w[1].id == w[0].id + 3 && w[1].at == w[0].at + 3), "ids follow the batch");
+        assert_eq!(log[0].detail, serde_json::json!({ "n": 1 }));
+
+        let state = |n: u32, hash: &str| RenderedState {
+            mac: mac(n),
+            file: format!("{}.cfg", mac(n)),
+            hash: hash.into(),
+            changed_at: i64::from(n),
+        };
+        let mut states: Vec<_> = (0..MANY).map(|n| state(n, "a")).collect();
+        states.push(state(7, "b"));
+        store.save_rendered_states(&states).await.unwrap();
+        store.save_rendered_states(&[state(8, "c"), state(8, "d")]).await.unwrap();
+        let mut saved = store.rendered_states().await.unwrap();
+        saved.sort_by_key(|s| s.mac);
+        assert_eq!(saved.len(), MANY as usize);
+        assert_eq!((saved[6].hash.as_str(), saved[7].hash.as_str(), saved[8].hash.as_str()), ("a", "b", "d"));
+    }
+}
+
+#[tokio::test]
+async fn a_large_import_creates_its_groups_once() {
+    for (store, _dir) in stores().await {
+        let groups = ["a", "b", "c"];
+        let devices: Vec<NewDevice> =
+            macs(MANY).iter().enumerate().map(|(i, m)| device(&m.to_string(), Some(groups[i % 3]))).collect();
+        store.insert_devices(&devices).await.unwrap();
+        let stored = store.list_devices().await.unwrap();
+        assert_eq!(stored.len(), MANY as usize);
+        assert_eq!(stored[4].group.as_deref(), Some("b"));
+        assert_eq!(stored[4].settings, devices[4].settings);
+        let names: Vec<String> = store.list_groups().await.unwrap().into_iter().map(|g| g.name).collect();
+        assert_eq!(names, groups);
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_mac_rejects_the_whole_import() {
+    for (store, _dir) in stores().await {
+        let all = macs(MANY + 1);
+        store.insert_devices(&[device(&all[MANY as usize].to_string(), None)]).await.unwrap();
+        let fresh = |n: u32| device(&mac(n).to_string(), Some("new"));
+
+        // The same MAC twice in the input, after more rows than one statement takes.
+        let mut twice: Vec<NewDevice> = (0..MANY).map(fresh).collect();
+        twice.insert(4_500, fresh(17));
+        let err = store.insert_devices(&twice).await.unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateDevice(ref m) if *m == mac(17).to_string()), "{err}");
+
+        // A MAC already stored, late in the input.
+        let mut existing: Vec<NewDevice> = (0..MANY).map(fresh).collect();
+        existing.push(fresh(MANY));
+        let err = store.insert_devices(&existing).await.unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateDevice(ref m) if *m == mac(MANY).to_string()), "{err}");
+
+        assert_eq!(store.list_devices().await.unwrap().len(), 1, "nothing of a rejected import is written");
+        assert!(store.list_groups().await.unwrap().is_empty(), "nor its groups");
+    }
+}

@@ -1,0 +1,38 @@
+//! Helpers shared by the store's test binaries: every test runs on SQLite, and on
+//! PostgreSQL too when SIPPROV_TEST_POSTGRES_URL is set.
+
+use sipprov_model::Settings;
+use sipprov_store::{NewDevice, Store};
+
+pub fn device(mac: &str, group: Option<&str>) -> NewDevice {
+    NewDevice {
+        mac: mac.parse().unwrap(),
+        vendor: "yealink".into(),
+        model: "T46S".into(),
+        group: group.map(String::from),
+        contact: None,
+        settings: Settings::parse_assignments(["line.1.username=1001"]).unwrap(),
+    }
+}
+
+pub async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = vec![(Store::open_sqlite(&dir.path().join("t.db")).await.unwrap(), Some(dir))];
+    if let Ok(url) = std::env::var("SIPPROV_TEST_POSTGRES_URL") {
+        out.push((Store::open(&fresh_postgres_database(&url).await).await.unwrap(), None));
+    }
+    out
+}
+
+/// A new, empty database on the test server, so tests running in parallel never share tables.
+pub async fn fresh_postgres_database(base_url: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let name = format!("sipprov_t_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(base_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
+    let (prefix, _) = base_url.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
+}
