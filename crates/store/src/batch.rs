@@ -1,57 +1,79 @@
-//! Multi-row statements: placeholder lists, chunking and per-key deduplication.
+//! Multi-row statements: placeholders, chunking and per-key deduplication.
 //!
 //! A batch write sends a handful of statements instead of one per row: with SQLite each
 //! statement is a round trip to sqlx's worker thread (a channel hop and a thread wake-up),
-//! and with PostgreSQL a network round trip. Rows are bound as parameters, numbered `$n`
-//! so the same SQL text works on both databases.
+//! and with PostgreSQL a network round trip.
 //!
-//! Both databases cap the parameters of one statement (32,766 for the bundled SQLite,
-//! 65,535 for PostgreSQL); [`chunks`] keeps every statement at or under [`MAX_PARAMS`].
+//! Two things keep those statements cheap:
+//! - **Anonymous placeholders on SQLite.** Statements are written with `?` for every parameter,
+//!   bound in textual order; [`numbered`] turns them into `$1, $2, …` for PostgreSQL. On SQLite
+//!   they stay `?`: sqlx looks up the name of every named parameter (`$n`), and SQLite finds a
+//!   name by scanning all of them, so binding a statement with *n* named parameters costs n².
+//! - **A few fixed sizes.** [`chunks`] cuts a batch into chunks of 256, 64, 16, 4 or 1 rows, so
+//!   each statement's text is one of a few, which sqlx prepares once per connection and caches;
+//!   a size per batch would mean parsing and planning a new statement every time.
 //!
 //! ```text
-//! row_values("($1, ?, 'pending', 0)", 2, 2)  →  ($1, $2, 'pending', 0), ($1, $3, 'pending', 0)
-//! in_list(3, 2)                               →  $2, $3, $4
+//! repeat("(?, ?)", 2)                        →  (?, ?), (?, ?)
+//! numbered("… IN (?, ?)", Backend::Postgres) →  … IN ($1, $2)
+//! chunks(300 rows)                           →  256, 16, 16, 4, 4, 4
 //! ```
 
 use std::collections::HashMap;
 use std::hash::Hash;
 
-/// Most bound parameters in one statement: far under both databases' limits, and large
-/// enough that a 100,000-row import takes a few dozen statements.
-pub(crate) const MAX_PARAMS: usize = 4000;
+use crate::Backend;
 
-/// Splits `rows` into slices that each fit in one statement binding `per_row` parameters per
-/// row plus `fixed` parameters shared by the statement (such as a campaign id in `$1`).
-pub(crate) fn chunks<T>(rows: &[T], per_row: usize, fixed: usize) -> std::slice::Chunks<'_, T> {
-    let size = (MAX_PARAMS.saturating_sub(fixed) / per_row.max(1)).max(1);
-    rows.chunks(size)
+/// Most bound parameters in one statement: far under both databases' limits (32,766 for the
+/// bundled SQLite, 65,535 for PostgreSQL).
+pub(crate) const MAX_PARAMS: usize = 2048;
+
+/// The chunk sizes, largest first.
+const SIZES: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// Splits `rows` into chunks of the fixed [`SIZES`] (largest that fits first), none binding
+/// more than [`MAX_PARAMS`] at `per_row` parameters a row.
+pub(crate) fn chunks<T>(rows: &[T], per_row: usize) -> impl Iterator<Item = &[T]> {
+    let cap = (MAX_PARAMS / per_row.max(1)).max(1);
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = SIZES.iter().copied().find(|&s| s <= cap && s <= rest.len()).unwrap_or(1);
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
 }
 
-/// `rows` copies of the row `pattern`, comma-separated, each `?` in it replaced by the next
-/// parameter number from `first` on. Anything else in the pattern is kept as written, so it
-/// may name shared parameters (`$1`), literals or casts; it must not hold a `?` of its own.
-pub(crate) fn row_values(pattern: &str, rows: usize, first: usize) -> String {
-    let mut out = String::with_capacity(rows * (pattern.len() + 8));
-    let mut next = first;
+/// `rows` copies of `pattern`, comma-separated: a VALUES list, or `?, ?, ?` for an `IN` list.
+pub(crate) fn repeat(pattern: &str, rows: usize) -> String {
+    let mut out = String::with_capacity(rows * (pattern.len() + 2));
     for row in 0..rows {
         if row > 0 {
             out.push_str(", ");
         }
-        for (i, part) in pattern.split('?').enumerate() {
-            if i > 0 {
-                out.push('$');
-                out.push_str(&next.to_string());
-                next += 1;
-            }
-            out.push_str(part);
-        }
+        out.push_str(pattern);
     }
     out
 }
 
-/// `$first, $first+1, …`: `count` placeholders for an `IN (…)` list.
-pub(crate) fn in_list(count: usize, first: usize) -> String {
-    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+/// The statement for `backend`: every `?` (the statement must hold no other) numbered `$1`,
+/// `$2`, … in textual order for PostgreSQL, kept anonymous for SQLite.
+pub(crate) fn numbered(sql: &str, backend: Backend) -> String {
+    if backend == Backend::Sqlite {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len() + sql.len() / 4);
+    for (i, part) in sql.split('?').enumerate() {
+        if i > 0 {
+            out.push('$');
+            out.push_str(&i.to_string());
+        }
+        out.push_str(part);
+    }
+    out
 }
 
 /// The rows with the last occurrence of each key kept, in the order of those last
@@ -71,24 +93,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_number_on_from_the_first() {
-        assert_eq!(row_values("(?, ?)", 2, 1), "($1, $2), ($3, $4)");
-        assert_eq!(row_values("($1, ?, 'pending', 0)", 2, 2), "($1, $2, 'pending', 0), ($1, $3, 'pending', 0)");
-        assert_eq!(row_values("(CAST(? AS TEXT))", 1, 5), "(CAST($5 AS TEXT))");
-        assert_eq!(row_values("(?)", 0, 1), "");
-        assert_eq!(in_list(3, 2), "$2, $3, $4");
-        assert_eq!(in_list(0, 2), "");
+    fn placeholders_are_anonymous_on_sqlite_and_numbered_on_postgres() {
+        let sql = format!("INSERT INTO t VALUES {}", repeat("(?, CAST(? AS TEXT), 'x')", 2));
+        assert_eq!(
+            numbered(&sql, Backend::Sqlite),
+            "INSERT INTO t VALUES (?, CAST(? AS TEXT), 'x'), (?, CAST(? AS TEXT), 'x')"
+        );
+        assert_eq!(
+            numbered(&sql, Backend::Postgres),
+            "INSERT INTO t VALUES ($1, CAST($2 AS TEXT), 'x'), ($3, CAST($4 AS TEXT), 'x')"
+        );
+        assert_eq!(repeat("?", 3), "?, ?, ?");
+        assert_eq!(repeat("?", 0), "");
     }
 
     #[test]
-    fn chunks_stay_under_the_parameter_cap() {
+    fn chunks_take_fixed_sizes_under_the_parameter_cap() {
+        let rows: Vec<u32> = (0..300).collect();
+        let sizes: Vec<usize> = chunks(&rows, 1).map(<[u32]>::len).collect();
+        assert_eq!(sizes, [256, 16, 16, 4, 4, 4]);
         let rows: Vec<u32> = (0..10_000).collect();
-        let fixed = 1;
-        let sizes: Vec<usize> = chunks(&rows, 7, fixed).map(<[u32]>::len).collect();
-        assert!(sizes.iter().all(|n| n * 7 + fixed <= MAX_PARAMS), "{sizes:?}");
+        let sizes: Vec<usize> = chunks(&rows, 9).map(<[u32]>::len).collect();
+        assert!(sizes.iter().all(|n| n * 9 <= MAX_PARAMS && SIZES.contains(n)), "{sizes:?}");
         assert_eq!(sizes.iter().sum::<usize>(), 10_000);
-        assert_eq!(chunks(&rows, 1, 0).count(), 3);
-        assert_eq!(chunks(&rows[..0], 4, 0).count(), 0);
+        assert_eq!(chunks(&rows[..0], 4).count(), 0);
+        // A row wider than the cap still goes, one per statement.
+        assert_eq!(chunks(&rows[..2], MAX_PARAMS * 2).map(<[u32]>::len).collect::<Vec<_>>(), [1, 1]);
     }
 
     #[test]

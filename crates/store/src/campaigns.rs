@@ -123,11 +123,6 @@ macro_rules! select_campaign_devices {
     };
 }
 
-/// One NOTIFY outcome in `record_notify_results`' VALUES list. The casts give each column a
-/// type on PostgreSQL even when every row of a chunk binds NULL there (timeouts have no status).
-const NOTIFY_ROW: &str = "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), \
-     CAST(? AS TEXT), CAST(? AS BIGINT))";
-
 impl Store {
     /// Creates a campaign over `macs` in one transaction.
     pub async fn create_campaign(&self, new: &NewCampaign, macs: &[Mac]) -> Result<CampaignRecord, StoreError> {
@@ -152,13 +147,13 @@ impl Store {
         .bind(&new.selector)
         .execute(&mut *tx)
         .await?;
-        for chunk in batch::chunks(macs, 1, 1) {
+        for chunk in batch::chunks(macs, 2) {
             let sql = format!(
                 "INSERT INTO campaign_devices (campaign_id, mac, state, attempts) VALUES {}",
-                batch::row_values("($1, ?, 'pending', 0)", chunk.len(), 2)
+                batch::repeat("(?, ?, 'pending', 0)", chunk.len())
             );
-            let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
-            chunk.iter().fold(query, |q, mac| q.bind(mac.to_string())).execute(&mut *tx).await?;
+            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
+            chunk.iter().fold(query, |q, mac| q.bind(id).bind(mac.to_string())).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         self.get_campaign(id).await?.ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))
@@ -202,13 +197,13 @@ impl Store {
     /// Marks devices as being sent to, in one transaction, before their NOTIFYs leave.
     pub async fn mark_sending(&self, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        for chunk in batch::chunks(macs, 1, 1) {
+        for chunk in batch::chunks(macs, 1) {
             let sql = format!(
                 "UPDATE campaign_devices SET state = 'sending', attempts = attempts + 1 \
-                 WHERE campaign_id = $1 AND mac IN ({})",
-                batch::in_list(chunk.len(), 2)
+                 WHERE campaign_id = ? AND mac IN ({})",
+                batch::repeat("?", chunk.len())
             );
-            let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
+            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql))).bind(id);
             chunk.iter().fold(query, |q, mac| q.bind(mac.to_string())).execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -220,19 +215,23 @@ impl Store {
     pub async fn record_notify_results(&self, id: i64, results: &[(Mac, NotifyResult)]) -> Result<(), StoreError> {
         let rows = batch::last_per_key(results, |(mac, _)| *mac);
         let mut tx = self.write_tx().await?;
-        for chunk in batch::chunks(&rows, 7, 1) {
-            // SQLite has no column list on a FROM alias (`AS v(mac, …)`); a CTE names them on both.
+        for chunk in batch::chunks(&rows, 8) {
+            // An upsert, not `UPDATE … FROM (VALUES …)`: SQLite keeps no statistics and plans
+            // that join as a scan of every device of the campaign per chunk; the upsert finds
+            // each row through the primary key. The rows always exist (they come from the
+            // campaign's own devices), so nothing is ever inserted.
             let sql = format!(
-                "WITH v (mac, state, result, status, reason, expected_file, notified_at) AS (VALUES {}) \
-                 UPDATE campaign_devices SET state = v.state, result = v.result, status = v.status, \
-                 reason = v.reason, expected_file = v.expected_file, notified_at = v.notified_at, \
-                 confirmed_at = NULL, fetched_hash = NULL \
-                 FROM v WHERE campaign_devices.campaign_id = $1 AND campaign_devices.mac = v.mac",
-                batch::row_values(NOTIFY_ROW, chunk.len(), 2)
+                "INSERT INTO campaign_devices (campaign_id, mac, state, attempts, result, status, reason, \
+                 expected_file, notified_at) VALUES {} \
+                 ON CONFLICT (campaign_id, mac) DO UPDATE SET state = excluded.state, result = excluded.result, \
+                 status = excluded.status, reason = excluded.reason, expected_file = excluded.expected_file, \
+                 notified_at = excluded.notified_at, confirmed_at = NULL, fetched_hash = NULL",
+                batch::repeat("(?, ?, ?, 1, ?, ?, ?, ?, ?)", chunk.len())
             );
-            let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
+            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
             let query = chunk.iter().fold(query, |q, (mac, r)| {
-                q.bind(mac.to_string())
+                q.bind(id)
+                    .bind(mac.to_string())
                     .bind(if r.ok { "notified" } else { "failed" })
                     .bind(&r.result)
                     .bind(r.status.map(i64::from))

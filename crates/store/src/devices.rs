@@ -7,7 +7,7 @@ use sipprov_model::{Mac, Settings};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{batch, now_ms, opt_string, settings_from_json, settings_to_json, Store, StoreError};
+use crate::{batch, now_ms, opt_string, settings_from_json, settings_to_json, Store, StoreError, WriteTx};
 
 /// A device to add.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,12 +60,16 @@ pub struct DeviceRecord {
     pub last_fetch: Option<FetchInfo>,
 }
 
-/// The columns [`device_from_row`] reads, as a literal so queries stay `&'static str`.
+/// The columns [`device_from_row`] reads, as a literal so queries stay `&'static str`: each
+/// device with what it last fetched (`device_seen`), under the plain column names.
 macro_rules! select_devices {
     ($rest:literal) => {
         concat!(
-            "SELECT mac, vendor, model, group_name, contact, settings, created_at, updated_at, last_seen_at, \
-             last_ip, last_file, last_hash, reported_model, reported_firmware FROM devices ",
+            "SELECT * FROM (SELECT d.mac AS mac, d.vendor AS vendor, d.model AS model, d.group_name AS group_name, \
+             d.contact AS contact, d.settings AS settings, d.created_at AS created_at, d.updated_at AS updated_at, \
+             s.last_seen_at AS last_seen_at, s.last_ip AS last_ip, s.last_file AS last_file, s.last_hash AS last_hash, \
+             s.reported_model AS reported_model, s.reported_firmware AS reported_firmware \
+             FROM devices d LEFT JOIN device_seen s ON s.mac = d.mac) AS devices_seen ",
             $rest
         )
     };
@@ -129,16 +133,16 @@ impl Store {
     /// appears twice in `devices`. Groups they name are created when missing.
     pub async fn insert_devices(&self, devices: &[NewDevice]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        Store::reject_duplicates(&mut tx, devices).await?;
-        Store::ensure_groups(&mut tx, devices.iter().filter_map(|d| d.group.as_deref())).await?;
+        self.reject_duplicates(&mut tx, devices).await?;
+        self.ensure_groups(&mut tx, devices.iter().filter_map(|d| d.group.as_deref())).await?;
         let now = now_ms();
-        for chunk in batch::chunks(devices, 6, 1) {
+        for chunk in batch::chunks(devices, 8) {
             let sql = format!(
                 "INSERT INTO devices (mac, vendor, model, group_name, contact, settings, created_at, updated_at) \
                  VALUES {}",
-                batch::row_values("(?, ?, ?, ?, ?, ?, $1, $1)", chunk.len(), 2)
+                batch::repeat("(?, ?, ?, ?, ?, ?, ?, ?)", chunk.len())
             );
-            let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
             let query = chunk.iter().fold(query, |q, d| {
                 q.bind(d.mac.to_string())
                     .bind(&d.vendor)
@@ -146,6 +150,8 @@ impl Store {
                     .bind(d.group.as_deref())
                     .bind(d.contact.as_deref())
                     .bind(settings_to_json(&d.settings))
+                    .bind(now)
+                    .bind(now)
             });
             query.execute(&mut *tx).await?;
         }
@@ -155,13 +161,11 @@ impl Store {
 
     /// Fails naming the first device, in input order, whose MAC is stored already or was
     /// already given earlier in `devices`: the error a row-by-row insert would have hit first.
-    async fn reject_duplicates(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        devices: &[NewDevice],
-    ) -> Result<(), StoreError> {
+    async fn reject_duplicates(&self, tx: &mut WriteTx, devices: &[NewDevice]) -> Result<(), StoreError> {
         let mut stored = HashSet::new();
-        for chunk in batch::chunks(devices, 1, 0) {
-            let sql = format!("SELECT mac FROM devices WHERE mac IN ({})", batch::in_list(chunk.len(), 1));
+        for chunk in batch::chunks(devices, 1) {
+            let sql =
+                self.numbered(&format!("SELECT mac FROM devices WHERE mac IN ({})", batch::repeat("?", chunk.len())));
             let query = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, d| q.bind(d.mac.to_string()));
             for row in query.fetch_all(&mut **tx).await? {
                 stored.insert(row.try_get::<String, _>("mac")?);
@@ -193,7 +197,7 @@ impl Store {
         }
         if let Some(g) = &patch.group {
             device.group = g.clone();
-            Store::ensure_groups(&mut tx, g.iter().map(String::as_str)).await?;
+            self.ensure_groups(&mut tx, g.iter().map(String::as_str)).await?;
         }
         if let Some(c) = &patch.contact {
             device.contact = c.clone();
@@ -219,7 +223,8 @@ impl Store {
         Ok(device)
     }
 
-    /// Removes a device and its rendered-file state; its history is kept for audit.
+    /// Removes a device, its rendered-file state and what it last fetched; its history is kept
+    /// for audit.
     pub async fn delete_device(&self, mac: Mac) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("DELETE FROM devices WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
@@ -227,6 +232,7 @@ impl Store {
             return Err(StoreError::DeviceNotFound(mac.to_string()));
         }
         sqlx::query("DELETE FROM rendered_files WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM device_seen WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -235,44 +241,39 @@ impl Store {
     /// statements. `fetches` is oldest first: per device and per (device, file), the latest
     /// wins, as if each fetch had been written in turn.
     pub async fn record_fetches(&self, fetches: &[FetchInfo]) -> Result<(), StoreError> {
-        // A key met twice in one upsert fails on PostgreSQL, and twice in an UPDATE … FROM
-        // applies an arbitrary row on both databases: one row per key goes in.
+        // A key met twice in one upsert fails on PostgreSQL: one row per key goes in.
         let files = batch::last_per_key(fetches, |f| (f.mac, f.file.as_str()));
         let seen = last_seen(fetches);
         let mut tx = self.write_tx().await?;
-        for chunk in batch::chunks(&files, 4, 0) {
+        for chunk in batch::chunks(&files, 4) {
             let sql = format!(
                 "INSERT INTO device_fetched (mac, file, hash, at) VALUES {} \
                  ON CONFLICT (mac, file) DO UPDATE SET hash = excluded.hash, at = excluded.at",
-                batch::row_values("(?, ?, ?, ?)", chunk.len(), 1)
+                batch::repeat("(?, ?, ?, ?)", chunk.len())
             );
-            let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
             let query =
                 chunk.iter().fold(query, |q, f| q.bind(f.mac.to_string()).bind(&f.file).bind(&f.hash).bind(f.at));
             query.execute(&mut *tx).await?;
         }
-        for chunk in batch::chunks(&seen, 7, 0) {
-            Store::update_last_seen(&mut tx, chunk).await?;
+        for chunk in batch::chunks(&seen, 7) {
+            self.upsert_last_seen(&mut tx, chunk).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    /// Writes the last-seen columns of a chunk of devices in one statement.
-    async fn update_last_seen(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        chunk: &[LastSeen<'_>],
-    ) -> Result<(), StoreError> {
-        // SQLite has no column list on a FROM alias (`AS v(mac, …)`); a CTE names them on both.
+    /// Writes what a chunk of devices last fetched, in one statement.
+    async fn upsert_last_seen(&self, tx: &mut WriteTx, chunk: &[LastSeen<'_>]) -> Result<(), StoreError> {
         let sql = format!(
-            "WITH v (mac, at, ip, file, hash, model, firmware) AS (VALUES {}) \
-             UPDATE devices SET last_seen_at = v.at, last_ip = v.ip, last_file = v.file, last_hash = v.hash, \
-             reported_model = COALESCE(v.model, devices.reported_model), \
-             reported_firmware = COALESCE(v.firmware, devices.reported_firmware) \
-             FROM v WHERE devices.mac = v.mac",
-            batch::row_values(LAST_SEEN_ROW, chunk.len(), 1)
+            "INSERT INTO device_seen (mac, last_seen_at, last_ip, last_file, last_hash, reported_model, reported_firmware) \
+             VALUES {} ON CONFLICT (mac) DO UPDATE SET last_seen_at = excluded.last_seen_at, \
+             last_ip = excluded.last_ip, last_file = excluded.last_file, last_hash = excluded.last_hash, \
+             reported_model = COALESCE(excluded.reported_model, device_seen.reported_model), \
+             reported_firmware = COALESCE(excluded.reported_firmware, device_seen.reported_firmware)",
+            batch::repeat("(?, ?, ?, ?, ?, ?, ?)", chunk.len())
         );
-        let query = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, s| {
+        let query = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql))), |q, s| {
             q.bind(s.fetch.mac.to_string())
                 .bind(s.fetch.at)
                 .bind(&s.fetch.ip)
@@ -285,11 +286,6 @@ impl Store {
         Ok(())
     }
 }
-
-/// One device in `update_last_seen`'s VALUES list. The casts give each column a type on
-/// PostgreSQL even when every row of a chunk binds NULL there (no model reported).
-const LAST_SEEN_ROW: &str = "(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), \
-     CAST(? AS TEXT), CAST(? AS TEXT))";
 
 /// A device's latest fetch in a batch, with the model and firmware it last reported in it.
 struct LastSeen<'a> {

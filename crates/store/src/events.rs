@@ -43,12 +43,12 @@ impl Store {
         let count = i64::try_from(events.len()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut next_id = self.next_event_id.fetch_add(count, Ordering::Relaxed);
         let mut tx = self.write_tx().await?;
-        for chunk in batch::chunks(events, 5, 0) {
+        for chunk in batch::chunks(events, 5) {
             let sql = format!(
                 "INSERT INTO device_events (id, mac, at, kind, detail) VALUES {}",
-                batch::row_values("(?, ?, ?, ?, ?)", chunk.len(), 1)
+                batch::repeat("(?, ?, ?, ?, ?)", chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
             for e in chunk {
                 query = query.bind(next_id).bind(e.mac.to_string()).bind(e.at).bind(&e.kind).bind(e.detail.to_string());
                 next_id += 1;

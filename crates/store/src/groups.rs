@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use sipprov_model::Settings;
 use sqlx::Row;
 
-use crate::{batch, now_ms, settings_from_json, settings_to_json, Store, StoreError};
+use crate::{batch, now_ms, settings_from_json, settings_to_json, Store, StoreError, WriteTx};
 
 /// A named group of devices and its settings (merged between global and device).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -74,18 +74,19 @@ impl Store {
     /// Ensures the named groups exist (used by device imports), inside the caller's
     /// transaction: each name once, a few multi-row INSERTs for a whole import.
     pub(crate) async fn ensure_groups<'n>(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        &self,
+        tx: &mut WriteTx,
         names: impl Iterator<Item = &'n str>,
     ) -> Result<(), StoreError> {
         let names: Vec<&str> = names.collect::<BTreeSet<_>>().into_iter().collect();
         let now = now_ms();
-        for chunk in batch::chunks(&names, 1, 1) {
+        for chunk in batch::chunks(&names, 3) {
             let sql = format!(
                 "INSERT INTO groups (name, settings, created_at, updated_at) VALUES {} ON CONFLICT (name) DO NOTHING",
-                batch::row_values("(?, '{}', $1, $1)", chunk.len(), 2)
+                batch::repeat("(?, '{}', ?, ?)", chunk.len())
             );
-            let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-            chunk.iter().fold(query, |q, name| q.bind(*name)).execute(&mut **tx).await?;
+            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
+            chunk.iter().fold(query, |q, name| q.bind(*name).bind(now).bind(now)).execute(&mut **tx).await?;
         }
         Ok(())
     }

@@ -76,6 +76,35 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     next_event_id: Arc<AtomicI64>,
+    /// SQLite only: the in-process queue of writers (see [`Store::write_tx`]).
+    writer_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A write transaction, holding this process's writer turn on SQLite until it ends.
+/// Dereferences to the connection, so `&mut *tx` executes statements in it.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits, then lets the next writer in.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -113,19 +142,33 @@ impl Store {
             .fetch_one(&pool)
             .await?
             .try_get::<Option<i64>, _>("m")?;
-        Ok(Store { pool, backend, next_event_id: Arc::new(AtomicI64::new(max_id.unwrap_or(0) + 1)) })
+        let writer_turn = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Store { pool, backend, next_event_id: Arc::new(AtomicI64::new(max_id.unwrap_or(0) + 1)), writer_turn })
     }
 
     /// Starts a write transaction.
     ///
-    /// On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`): a deferred transaction
-    /// that reads and then writes fails at once with "database is locked" when another
-    /// connection committed in between, and the busy timeout cannot help it.
-    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+    /// On SQLite, writers take turns in this process first, then take the database's write
+    /// lock up front (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
+    /// fails at once with "database is locked" when another connection committed in between,
+    /// and a writer that meets a held lock waits in SQLite's busy handler, which sleeps 1 to
+    /// 100 ms between attempts. Waiting for an async mutex instead wakes the next writer the
+    /// moment the previous one commits: a campaign's marks, outcomes and the fetch log write
+    /// concurrently and must not stall each other by milliseconds.
+    pub(crate) async fn write_tx(&self) -> Result<WriteTx, sqlx::Error> {
+        match &self.writer_turn {
+            Some(turn) => {
+                let turn = turn.clone().lock_owned().await;
+                Ok(WriteTx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: Some(turn) })
+            }
+            None => Ok(WriteTx { tx: self.pool.begin().await?, _turn: None }),
         }
+    }
+
+    /// A statement written with `?` placeholders, as this store's database wants it
+    /// (see [`batch::numbered`]).
+    pub(crate) fn numbered(&self, sql: &str) -> String {
+        batch::numbered(sql, self.backend)
     }
 
     /// The database behind this store.

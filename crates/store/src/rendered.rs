@@ -40,13 +40,13 @@ impl Store {
     pub async fn save_rendered_states(&self, states: &[RenderedState]) -> Result<(), StoreError> {
         let rows = batch::last_per_key(states, |s| (s.mac, s.file.as_str()));
         let mut tx = self.write_tx().await?;
-        for chunk in batch::chunks(&rows, 4, 0) {
+        for chunk in batch::chunks(&rows, 4) {
             let sql = format!(
                 "INSERT INTO rendered_files (mac, file, hash, changed_at) VALUES {} \
                  ON CONFLICT (mac, file) DO UPDATE SET hash = excluded.hash, changed_at = excluded.changed_at",
-                batch::row_values("(?, ?, ?, ?)", chunk.len(), 1)
+                batch::repeat("(?, ?, ?, ?)", chunk.len())
             );
-            let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
             let query = chunk
                 .iter()
                 .fold(query, |q, s| q.bind(s.mac.to_string()).bind(&s.file).bind(&s.hash).bind(s.changed_at));
