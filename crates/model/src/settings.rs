@@ -460,7 +460,7 @@ impl Settings {
         let mut out = Settings::new();
         for level in levels {
             for key in keys {
-                if let Some(v) = level.0.get(*key) {
+                if let Some(v) = level.0.get(key) {
                     out.0.insert((*key).to_string(), v.clone());
                 }
             }
