@@ -37,6 +37,7 @@ use sipprov_model::{Mac, Settings};
 use sipprov_store::{DeviceRecord, StoreError};
 use sipprov_vendors::registry;
 
+use crate::metrics::Metrics;
 use crate::state::AppState;
 
 mod campaigns;
@@ -116,7 +117,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> String {
-    state.metrics.render(state.inventory.len())
+    let mut out = state.metrics.render(state.inventory.len());
+    if let Some(endpoint) = state.sip.get() {
+        out.push_str(&Metrics::render_sip(endpoint));
+    }
+    out
 }
 
 fn parse_mac(text: &str) -> ApiResult<Mac> {

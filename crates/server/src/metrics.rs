@@ -54,4 +54,38 @@ impl Metrics {
         );
         out
     }
+
+    /// The SIP endpoint's counters and transaction tables, in the same format.
+    pub fn render_sip(endpoint: &sipprov_sip::Endpoint) -> String {
+        let st = endpoint.stats();
+        let mut out = String::new();
+        let counters = [
+            ("sipprov_sip_requests_sent_total", "SIP requests sent (first transmissions)", st.requests_sent),
+            ("sipprov_sip_retransmissions_total", "SIP request retransmissions (Timer E)", st.retransmissions),
+            ("sipprov_sip_timeouts_total", "SIP client transactions ended by Timer F", st.timeouts),
+            ("sipprov_sip_requests_received_total", "New SIP requests received", st.requests_received),
+            (
+                "sipprov_sip_retransmissions_absorbed_total",
+                "Retransmitted requests absorbed",
+                st.retransmissions_absorbed,
+            ),
+            ("sipprov_sip_responses_sent_total", "SIP responses sent", st.responses_sent),
+            ("sipprov_sip_malformed_total", "Received SIP messages refused as malformed", st.malformed),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        }
+        let gauges = [
+            (
+                "sipprov_sip_client_transactions",
+                "Client transactions running or in Timer K",
+                endpoint.client_transactions(),
+            ),
+            ("sipprov_sip_server_transactions", "Server transactions remembered", endpoint.server_transactions()),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        }
+        out
+    }
 }

@@ -39,10 +39,7 @@ fn on_response(inner: &Inner, resp: Response) {
     let method = resp.headers.cseq().ok().flatten().map(|c| c.method);
     let (Some(branch), Some(method)) = (branch, method) else { return };
     match inner.clients.matching(&ClientKey { branch, method }) {
-        // A full queue can only hold retransmitted responses: dropping is fine.
-        Matched::Running(tx) => {
-            let _ = tx.try_send(resp);
-        }
+        Matched::Running(mailbox) => mailbox.deliver(resp),
         Matched::Absorbed => tracing::trace!(status = resp.status, "retransmitted response absorbed (Timer K)"),
         Matched::Stray => tracing::debug!(status = resp.status, "response matches no client transaction"),
     }

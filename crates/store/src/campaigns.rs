@@ -210,6 +210,22 @@ impl Store {
         Ok(())
     }
 
+    /// Undoes [`Store::mark_sending`] for devices whose NOTIFY never left (a cancelled campaign).
+    pub async fn unmark_sending(&self, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        for chunk in batch::chunks(macs, 1) {
+            let sql = format!(
+                "UPDATE campaign_devices SET state = 'pending', attempts = attempts - 1 \
+                 WHERE campaign_id = ? AND state = 'sending' AND mac IN ({})",
+                batch::repeat("?", chunk.len())
+            );
+            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql))).bind(id);
+            chunk.iter().fold(query, |q, mac| q.bind(mac.to_string())).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records NOTIFY outcomes in one transaction; of two outcomes for one device, the later
     /// in `results` wins. A new outcome clears any earlier confirmation (a retry).
     pub async fn record_notify_results(&self, id: i64, results: &[(Mac, NotifyResult)]) -> Result<(), StoreError> {

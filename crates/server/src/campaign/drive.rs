@@ -60,8 +60,9 @@ impl AppState {
     ///
     /// Pacing is a token bucket on elapsed time rather than a timer per NOTIFY: timers tick in
     /// whole milliseconds, which would cap the rate near 1,000/s. Devices are marked `sending`
-    /// a chunk at a time (one statement) just before their NOTIFYs leave; outcomes are written
-    /// in batches by a separate task, so the database never paces the fleet.
+    /// a chunk at a time (one statement), the next chunk while the current one is sent;
+    /// outcomes are written in batches by a separate task, so the database never paces the
+    /// fleet.
     async fn send_paced(self: &Arc<Self>, campaign: &CampaignRecord, todo: Vec<Mac>) -> Result<(), StoreError> {
         let rate = f64::from(campaign.rate.max(1));
         let slots = Arc::new(Semaphore::new(campaign.max_in_flight.max(1) as usize));
@@ -69,20 +70,26 @@ impl AppState {
         let writer = tokio::spawn(write_results(self.clone(), campaign.id, results_rx));
         let started = Instant::now();
         let mut sent = 0usize;
-        let mut chunks = todo.chunks(marking_chunk(campaign));
-        let mut marked = [].iter();
+        let mut chunks = todo.chunks(marking_chunk(campaign)).map(<[Mac]>::to_vec);
+        // The next chunk is marked while the current one is sent, so the send loop never
+        // waits for the database between chunks.
+        let mut next_mark = self.mark_in_background(campaign.id, chunks.next());
+        let mut marked = Vec::new().into_iter();
         loop {
             let mac = match marked.next() {
-                Some(&mac) => mac,
+                Some(mac) => mac,
                 None => {
-                    // Cancellation takes effect between chunks, so no device stays marked
-                    // `sending` without its NOTIFY having left.
-                    let Some(chunk) = chunks.next().filter(|_| !self.campaigns.is_cancelled(campaign.id)) else {
+                    let Some(chunk) = next_mark.await.map_err(|e| StoreError::Corrupt(e.to_string()))?? else {
                         break;
                     };
-                    // Written before the NOTIFYs leave: after a crash, these devices are sent again.
-                    self.store.mark_sending(campaign.id, chunk).await?;
-                    marked = chunk.iter();
+                    // Cancellation takes effect between chunks: the chunk marked ahead goes
+                    // back to `pending`, as none of its NOTIFYs left.
+                    if self.campaigns.is_cancelled(campaign.id) {
+                        self.store.unmark_sending(campaign.id, &chunk).await?;
+                        break;
+                    }
+                    next_mark = self.mark_in_background(campaign.id, chunks.next());
+                    marked = chunk.into_iter();
                     continue;
                 }
             };
@@ -102,6 +109,21 @@ impl AppState {
         }
         drop(results_tx);
         writer.await.map_err(|e| StoreError::Corrupt(e.to_string()))?
+    }
+
+    /// Marks `chunk` `sending` in a task of its own and hands it back once written: written
+    /// before any of its NOTIFYs leaves, so after a crash these devices are sent again.
+    fn mark_in_background(
+        self: &Arc<Self>,
+        id: i64,
+        chunk: Option<Vec<Mac>>,
+    ) -> tokio::task::JoinHandle<Result<Option<Vec<Mac>>, StoreError>> {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let Some(chunk) = chunk else { return Ok(None) };
+            state.store.mark_sending(id, &chunk).await?;
+            Ok(Some(chunk))
+        })
     }
 
     /// One NOTIFY, with the file the device must fetch afterwards to confirm. Its name is

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant as TokioInstant};
 
 use super::{TransactionError, TxEventKind};
@@ -27,10 +27,48 @@ pub(crate) struct ClientKey {
     pub method: String,
 }
 
+/// Where the dispatcher leaves responses for a running transaction: a short queue and a
+/// wake-up. Lighter than a channel (tokio's allocates 32 slots up front), which matters at
+/// thousands of transactions per second.
+#[derive(Default)]
+pub(crate) struct Mailbox {
+    queue: Mutex<VecDeque<Response>>,
+    ready: Notify,
+}
+
+impl Mailbox {
+    /// Responses kept waiting at most: a final response ends the transaction, so more can
+    /// only be retransmissions, which may be dropped.
+    const CAPACITY: usize = 4;
+
+    /// Leaves a response for the transaction.
+    pub(crate) fn deliver(&self, resp: Response) {
+        {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if queue.len() >= Self::CAPACITY {
+                return;
+            }
+            queue.push_back(resp);
+        }
+        // Stores a permit when the transaction is not waiting yet: no wake-up is lost.
+        self.ready.notify_one();
+    }
+
+    /// The next response, waiting for one if none is queued.
+    async fn next(&self) -> Response {
+        loop {
+            if let Some(resp) = self.queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
+                return resp;
+            }
+            self.ready.notified().await;
+        }
+    }
+}
+
 /// What a received response should do.
 pub(crate) enum Matched {
     /// Deliver it to the running transaction.
-    Running(mpsc::Sender<Response>),
+    Running(Arc<Mailbox>),
     /// The transaction completed and waits out Timer K: the response is a retransmission.
     Absorbed,
     /// No transaction has this branch.
@@ -38,7 +76,7 @@ pub(crate) enum Matched {
 }
 
 enum Slot {
-    Running(mpsc::Sender<Response>),
+    Running(Arc<Mailbox>),
     Completed,
 }
 
@@ -62,7 +100,7 @@ impl ClientTable {
     }
 
     /// Registers a running transaction, forgetting those whose Timer K has fired.
-    fn start(&self, key: ClientKey, tx: mpsc::Sender<Response>) {
+    fn start(&self, key: ClientKey, mailbox: Arc<Mailbox>) {
         let now = TokioInstant::now();
         let mut table = self.lock();
         while table.lingering.front().is_some_and(|(expiry, _)| *expiry <= now) {
@@ -70,7 +108,7 @@ impl ClientTable {
                 table.slots.remove(&old);
             }
         }
-        table.slots.insert(key, Slot::Running(tx));
+        table.slots.insert(key, Slot::Running(mailbox));
     }
 
     /// Ends a transaction: forgotten at once, or kept as `Completed` for `linger` (Timer K).
@@ -89,7 +127,7 @@ impl ClientTable {
     /// Where a response with this key goes.
     pub(crate) fn matching(&self, key: &ClientKey) -> Matched {
         match self.lock().slots.get(key) {
-            Some(Slot::Running(tx)) => Matched::Running(tx.clone()),
+            Some(Slot::Running(mailbox)) => Matched::Running(mailbox.clone()),
             Some(Slot::Completed) => Matched::Absorbed,
             None => Matched::Stray,
         }
@@ -124,10 +162,8 @@ pub(crate) async fn run(
 ) -> Result<Response, TransactionError> {
     let timers = inner.timers;
     let reliable = target.transport.is_reliable();
-    // A few slots suffice: a final response ends the transaction, and a full queue can only
-    // hold retransmissions, which the dispatcher may drop.
-    let (tx, mut rx) = mpsc::channel(4);
-    inner.clients.start(key.clone(), tx);
+    let mailbox = Arc::new(Mailbox::default());
+    inner.clients.start(key.clone(), mailbox.clone());
     let linger = if reliable { Duration::ZERO } else { timers.t4 };
     let _registration = Registration { inner, key: &key, linger };
 
@@ -144,8 +180,7 @@ pub(crate) async fn run(
     let mut next_send = (!reliable).then(|| start + timers.timer_e(1));
     loop {
         tokio::select! {
-            resp = rx.recv() => {
-                let resp = resp.ok_or(TransactionError::Shutdown)?;
+            resp = mailbox.next() => {
                 event(TxEventKind::ResponseReceived { status: resp.status });
                 if !resp.is_provisional() {
                     return Ok(resp);
@@ -188,23 +223,43 @@ mod tests {
     #[tokio::test]
     async fn completed_transactions_absorb_until_timer_k_then_go() {
         let table = ClientTable::default();
-        let (tx, _rx) = mpsc::channel(1);
-        table.start(key("a"), tx.clone());
+        let mailbox = Arc::new(Mailbox::default());
+        table.start(key("a"), mailbox.clone());
         assert!(matches!(table.matching(&key("a")), Matched::Running(_)));
         table.complete(&key("a"), Duration::from_millis(20));
         assert!(matches!(table.matching(&key("a")), Matched::Absorbed));
         tokio::time::sleep(Duration::from_millis(40)).await;
         // Expired entries are swept when the next transaction starts.
-        table.start(key("b"), tx);
+        table.start(key("b"), mailbox);
         assert!(matches!(table.matching(&key("a")), Matched::Stray));
         assert_eq!(table.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_mailbox_loses_no_wake_up_and_bounds_its_queue() {
+        let mailbox = Arc::new(Mailbox::default());
+        // Delivered before anyone waits: kept, and found at once.
+        mailbox.deliver(Response::new(100, "Trying"));
+        assert_eq!(mailbox.next().await.status, 100);
+        // Delivered while the transaction waits: it wakes.
+        let waiter = tokio::spawn({
+            let mailbox = mailbox.clone();
+            async move { mailbox.next().await.status }
+        });
+        tokio::task::yield_now().await;
+        mailbox.deliver(Response::new(200, "OK"));
+        assert_eq!(waiter.await.unwrap(), 200);
+        // A flood of retransmitted responses is capped.
+        for _ in 0..10 {
+            mailbox.deliver(Response::new(200, "OK"));
+        }
+        assert_eq!(mailbox.queue.lock().unwrap().len(), Mailbox::CAPACITY);
     }
 
     #[test]
     fn reliable_transactions_are_forgotten_at_once() {
         let table = ClientTable::default();
-        let (tx, _rx) = mpsc::channel(1);
-        table.start(key("a"), tx);
+        table.start(key("a"), Arc::new(Mailbox::default()));
         table.complete(&key("a"), Duration::ZERO);
         assert!(matches!(table.matching(&key("a")), Matched::Stray));
         assert_eq!(table.len(), 0);
