@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the test suite talks to: curl, SIPp, tshark, openssl, PostgreSQL,
-# and (for benchmarks) nginx and wrk. Idempotent; needs root (CI runs as root).
+# Installs what the test suite talks to: curl, SIPp, tshark, openssl, Python 3 (the
+# SIP-over-TLS peer: its ssl module is OpenSSL), PostgreSQL, and (for benchmarks) nginx and wrk. Idempotent; needs root (CI runs as root).
 set -euo pipefail
 need=()
-for pair in curl:curl sipp:sip-tester tshark:tshark openssl:openssl nginx:nginx wrk:wrk; do
+for pair in curl:curl sipp:sip-tester tshark:tshark openssl:openssl python3:python3 nginx:nginx wrk:wrk; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

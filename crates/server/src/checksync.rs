@@ -8,6 +8,11 @@
 //! A challenge (Snom `challenge_checksync`, Polycom digest request validation)
 //! is answered once with the line's credentials by the SIP stack.
 //!
+//! The transport comes from the URI: `sips:` (RFC 5630) and `;transport=tls` mean TLS on
+//! port 5061 by default, with the URI's host (or the proxy's) as the name the phone's
+//! certificate must carry; whom that certificate is checked against is the endpoint's rustls
+//! client configuration ([`crate::sip_tls`]).
+//!
 //! ```
 //! use sipprov_server::checksync::{device_event, Outcome};
 //! use sipprov_model::Settings;
@@ -20,8 +25,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sipprov_model::Settings;
-use sipprov_sip::uri::{Host, SipUri};
-use sipprov_sip::{Credentials, Endpoint, Target, TransactionError, Transport};
+use sipprov_sip::uri::{parse_hostport, Host, SipUri};
+use sipprov_sip::{Credentials, Endpoint, Target, TransactionError, Transport, TransportError};
+
+/// Said when a NOTIFY must go over TLS and the endpoint has no TLS client.
+const NO_TLS_CLIENT: &str = "SIP over TLS is not set up: give the phones' CA ([sip.tls] ca, sipprov notify --tls-ca) \
+     or accept any certificate ([sip.tls] insecure_skip_verify, --tls-insecure)";
 
 /// One NOTIFY to send.
 #[derive(Debug, Clone)]
@@ -34,7 +43,7 @@ pub struct CheckSync {
     pub from: Option<String>,
     /// Send to this proxy/registrar (`host:port`) instead of the Request-URI's host.
     pub proxy: Option<String>,
-    /// Transport; default from the URI's `transport` parameter, else UDP.
+    /// Transport; default from the URI (`sips:` or `transport=tls` → TLS, `transport=tcp` → TCP), else UDP.
     pub transport: Option<Transport>,
     /// Used once if the phone (or proxy) challenges.
     pub credentials: Option<Credentials>,
@@ -103,7 +112,11 @@ pub async fn send(endpoint: &Endpoint, cs: &CheckSync) -> Outcome {
         Ok(u) => u,
         Err(e) => return Outcome::failed("error", format!("invalid SIP URI {:?}: {e}", cs.uri), &cs.event),
     };
-    let target = match resolve_target(&uri, cs.transport, cs.proxy.as_deref()).await {
+    let transport = match transport_for(&uri, cs.transport) {
+        Ok(t) => t,
+        Err(e) => return Outcome::failed("error", e, &cs.event),
+    };
+    let target = match resolve_target(&uri, Some(transport), cs.proxy.as_deref()).await {
         Ok(t) => t,
         Err(e) => return Outcome::failed("unreachable", e, &cs.event),
     };
@@ -127,6 +140,14 @@ pub async fn send(endpoint: &Endpoint, cs: &CheckSync) -> Outcome {
             &cs.event,
         ),
         Err(TransactionError::Unreachable(e)) => Outcome::failed("unreachable", e, &cs.event),
+        Err(TransactionError::Transport(TransportError::NoSocket(Transport::Tls))) => {
+            Outcome::failed("error", NO_TLS_CLIENT.into(), &cs.event)
+        }
+        Err(TransactionError::Transport(e @ TransportError::Tls { certificate: true, .. })) => Outcome::failed(
+            "error",
+            format!("{e} (trust the phone's CA or certificate with [sip.tls] ca or sipprov notify --tls-ca)"),
+            &cs.event,
+        ),
         Err(e) => Outcome::failed("error", e.to_string(), &cs.event),
     };
     outcome.sent_to = Some(sent_to);
@@ -147,40 +168,47 @@ fn build(endpoint: &Endpoint, cs: &CheckSync, target: &Target) -> Result<sipprov
     builder = builder.from(&from).to(&cs.uri).header("Event", &cs.event).header("Subscription-State", "terminated");
     if let Some(proxy) = &cs.proxy {
         // A loose route through the registrar that holds the phone's (NATed) flow.
-        builder = builder.header("Route", &format!("<sip:{proxy};lr>"));
+        let tls = if target.transport == Transport::Tls { ";transport=tls" } else { "" };
+        builder = builder.header("Route", &format!("<sip:{proxy}{tls};lr>"));
     }
     Ok(builder.build())
 }
 
-/// Where to send: the proxy if given, else the URI's host and port (5060 default; DNS A/AAAA, no SRV).
-pub async fn resolve_target(uri: &SipUri, transport: Option<Transport>, proxy: Option<&str>) -> Result<Target, String> {
-    let transport = transport.unwrap_or_else(|| match uri.params().get_unquoted("transport").as_deref() {
-        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
+/// The transport a URI asks for: `sips:` and `;transport=tls` mean TLS, `;transport=tcp` TCP,
+/// anything else UDP. An explicit choice wins, except that a `sips:` URI is reached over TLS only.
+pub fn transport_for(uri: &SipUri, explicit: Option<Transport>) -> Result<Transport, String> {
+    let param = uri.params().get_unquoted("transport").map(|t| t.to_ascii_lowercase());
+    let implied = match param.as_deref() {
+        _ if uri.is_secure() => Transport::Tls,
+        Some("tls") => Transport::Tls,
+        Some("tcp") => Transport::Tcp,
         _ => Transport::Udp,
-    });
-    let addr = match proxy {
-        Some(p) => resolve_hostport(p).await?,
-        None => {
-            let port = uri.port().unwrap_or(5060);
-            match uri.host() {
-                Host::V4(ip) => SocketAddr::from((*ip, port)),
-                Host::V6(ip) => SocketAddr::from((*ip, port)),
-                Host::Name(name) => lookup(name, port).await?,
-            }
-        }
     };
-    Ok(Target { addr, transport, local: None })
+    match explicit {
+        Some(t) if uri.is_secure() && t != Transport::Tls => {
+            Err(format!("{uri} is a sips: URI, reached over TLS only, not {t}"))
+        }
+        Some(t) => Ok(t),
+        None => Ok(implied),
+    }
 }
 
-async fn resolve_hostport(hostport: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = hostport.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("invalid port in {hostport:?}"))?),
-        None => (hostport, 5060),
+/// Where to send: the proxy if given, else the URI's host and port (default 5060, 5061 for TLS;
+/// DNS A/AAAA, no SRV). Over TLS the phone's certificate must name that host.
+pub async fn resolve_target(uri: &SipUri, transport: Option<Transport>, proxy: Option<&str>) -> Result<Target, String> {
+    let transport = transport_for(uri, transport)?;
+    let (host, port) = match proxy {
+        Some(p) => parse_hostport(p).map_err(|e| format!("invalid proxy {p:?}: {e}"))?,
+        None => (uri.host().clone(), uri.port()),
     };
-    lookup(host, port).await
+    let port = port.unwrap_or(transport.default_port());
+    let addr = match &host {
+        Host::V4(ip) => SocketAddr::from((*ip, port)),
+        Host::V6(ip) => SocketAddr::from((*ip, port)),
+        Host::Name(name) => lookup(name, port).await?,
+    };
+    let target = Target::new(addr, transport);
+    Ok(if transport == Transport::Tls { target.with_server_name(&host.to_string()) } else { target })
 }
 
 async fn lookup(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -197,4 +225,38 @@ pub fn line_credentials(settings: &Settings) -> Option<Credentials> {
     let username = settings.get("line.1.auth_username").or_else(|| settings.get("line.1.username"))?;
     let password = settings.get("line.1.password")?;
     Some(Credentials { username: username.to_string(), password: password.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> SipUri {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_uri_chooses_the_transport() {
+        assert_eq!(transport_for(&uri("sip:1@192.0.2.1"), None), Ok(Transport::Udp));
+        assert_eq!(transport_for(&uri("sip:1@192.0.2.1;transport=TCP"), None), Ok(Transport::Tcp));
+        assert_eq!(transport_for(&uri("sip:1@192.0.2.1;transport=tls"), None), Ok(Transport::Tls));
+        assert_eq!(transport_for(&uri("sips:1@192.0.2.1"), None), Ok(Transport::Tls));
+        assert_eq!(transport_for(&uri("sip:1@192.0.2.1"), Some(Transport::Tls)), Ok(Transport::Tls));
+        let err = transport_for(&uri("sips:1@192.0.2.1"), Some(Transport::Udp)).unwrap_err();
+        assert!(err.contains("TLS only"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn tls_defaults_to_5061_and_names_the_host() {
+        let t = resolve_target(&uri("sips:1@192.0.2.1"), None, None).await.unwrap();
+        assert_eq!((t.addr, t.transport), ("192.0.2.1:5061".parse().unwrap(), Transport::Tls));
+        assert_eq!(t.server_name.as_deref(), Some("192.0.2.1"));
+        let t = resolve_target(&uri("sip:1@[2001:db8::1]:5071;transport=tls"), None, None).await.unwrap();
+        assert_eq!(t.addr, "[2001:db8::1]:5071".parse().unwrap());
+        assert_eq!(t.server_name.as_deref(), Some("[2001:db8::1]"));
+        let t = resolve_target(&uri("sips:1@phones.example.invalid"), None, Some("192.0.2.9")).await.unwrap();
+        assert_eq!((t.addr, t.server_name.as_deref()), ("192.0.2.9:5061".parse().unwrap(), Some("192.0.2.9")));
+        let t = resolve_target(&uri("sip:1@192.0.2.1"), None, None).await.unwrap();
+        assert_eq!((t.addr.port(), t.server_name), (5060, None));
+    }
 }

@@ -139,6 +139,53 @@ pub struct SipConfig {
     pub outbound_proxy: Option<String>,
     /// RFC 3261 T1 in milliseconds (retransmission base; Timer F is 64·T1). Default 500.
     pub t1_ms: u64,
+    /// SIP over TLS (`[sip.tls]`): a listener for phones, and whom check-sync over TLS trusts.
+    pub tls: Option<SipTlsConfig>,
+}
+
+/// `[sip.tls]`: SIP over TLS (RFC 3261 §26.2; `sips:` URIs, RFC 5630).
+///
+/// Outbound connections (check-sync to `sips:` or `;transport=tls` contacts) verify the phone's
+/// certificate against `ca`; a certificate listed in `ca` itself is accepted as is (a phone's
+/// self-signed one). `insecure_skip_verify` accepts any certificate instead. With neither, the
+/// operating system's CA store is used. The certificate must name the contact's host (or the
+/// outbound proxy's).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipTlsConfig {
+    /// Where phones connect over TLS, e.g. `0.0.0.0:5061`; needs `cert` and `key`.
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain of the listener, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of the listener.
+    pub key: Option<PathBuf>,
+    /// PEM bundle of the CAs (or the self-signed certificates) phones present.
+    pub ca: Option<PathBuf>,
+    /// Accept any certificate from phones, unverified (logged as a warning at start).
+    pub insecure_skip_verify: bool,
+    /// PEM certificate chain presented to phones that demand mutual TLS.
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
+}
+
+impl SipTlsConfig {
+    /// Checks that the settings that go together are given together.
+    pub fn check(&self) -> Result<(), String> {
+        if self.listen.is_some() && (self.cert.is_none() || self.key.is_none()) {
+            return Err("sip.tls.listen needs sip.tls.cert and sip.tls.key".into());
+        }
+        if self.cert.is_some() != self.key.is_some() {
+            return Err("sip.tls.cert and sip.tls.key go together".into());
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return Err("sip.tls.client_cert and sip.tls.client_key go together".into());
+        }
+        if self.ca.is_some() && self.insecure_skip_verify {
+            return Err("sip.tls.ca and sip.tls.insecure_skip_verify exclude each other".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for ServerConfig {
@@ -169,7 +216,7 @@ impl Default for ApiConfig {
 
 impl Default for SipConfig {
     fn default() -> Self {
-        SipConfig { listen: SocketAddr::from(([0, 0, 0, 0], 5060)), outbound_proxy: None, t1_ms: 500 }
+        SipConfig { listen: SocketAddr::from(([0, 0, 0, 0], 5060)), outbound_proxy: None, t1_ms: 500, tls: None }
     }
 }
 
@@ -189,6 +236,9 @@ impl ServerConfig {
         }
         if self.security.realm.is_empty() || self.security.realm.contains(['"', '\\']) {
             return Err("security.realm must be non-empty, without quotes or backslashes".into());
+        }
+        if let Some(tls) = &self.sip.tls {
+            tls.check()?;
         }
         if let Some(tls) = &self.http.tls {
             if tls.client_cert != ClientCertMode::None && tls.client_ca.is_empty() {
@@ -243,5 +293,19 @@ mod tests {
         assert!(ServerConfig::from_toml(no_ca).unwrap_err().contains("client_ca"));
         assert!(ServerConfig::from_toml("[security]\nblock_status = 500\n").unwrap_err().contains("block_status"));
         assert!(ServerConfig::from_toml("[security]\nmax_failure = 5\n").is_err(), "typos are refused");
+    }
+
+    #[test]
+    fn sip_tls_settings_that_go_together() {
+        let ok = ServerConfig::from_toml(
+            "[sip.tls]\nlisten = \"0.0.0.0:5061\"\ncert = \"c.pem\"\nkey = \"k.pem\"\nca = \"phones.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.sip.tls.unwrap().listen.unwrap().port(), 5061);
+        let err = |toml: &str| ServerConfig::from_toml(toml).unwrap_err();
+        assert!(err("[sip.tls]\nlisten = \"0.0.0.0:5061\"\n").contains("needs sip.tls.cert"));
+        assert!(err("[sip.tls]\nclient_cert = \"c.pem\"\n").contains("client_key"));
+        assert!(err("[sip.tls]\nca = \"a.pem\"\ninsecure_skip_verify = true\n").contains("exclude"));
+        assert!(err("[sip.tls]\ninsecure = true\n").contains("unknown field"));
     }
 }

@@ -33,6 +33,7 @@ mod notify;
 pub mod pnp;
 pub mod provision;
 pub mod sip_service;
+pub mod sip_tls;
 pub mod state;
 pub mod tls;
 mod token;
@@ -89,16 +90,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let _ = state.sip.set(sip.clone());
     let sip_udp = sip.local_addr(sipprov_sip::Transport::Udp);
     let sip_tcp = sip.local_addr(sipprov_sip::Transport::Tcp);
+    let sip_tls = sip.local_addr(sipprov_sip::Transport::Tls);
     let https = tls::HttpsListener::bind(config.http.tls.as_ref()).await?;
     config::write_listening_file(
         &config.data_dir,
         &serde_json::json!({
             "http": http_addr.to_string(), "api": api_addr.to_string(),
             "sip_udp": sip_udp.map(|a| a.to_string()), "sip_tcp": sip_tcp.map(|a| a.to_string()),
+            "sip_tls": sip_tls.map(|a| a.to_string()),
             "https": https.as_ref().map(|h| h.addr.to_string()),
         }),
     );
-    tracing::info!(%http_addr, %api_addr, ?sip_udp, ?sip_tcp, data_dir = %config.data_dir.display(), "sipprov listening");
+    tracing::info!(%http_addr, %api_addr, ?sip_udp, ?sip_tcp, ?sip_tls, data_dir = %config.data_dir.display(), "sipprov listening");
 
     let mut tasks = JoinSet::new();
     let phone_app = provision::router(state.clone());

@@ -1,4 +1,5 @@
-//! The server's SIP endpoint: binds `[sip] listen` on UDP and TCP and answers what arrives there.
+//! The server's SIP endpoint: binds `[sip] listen` on UDP and TCP, and `[sip.tls] listen` on TLS
+//! when set, and answers what arrives there.
 //!
 //! Outgoing check-sync NOTIFYs are sent from this endpoint, so phones that
 //! accept NOTIFY only from a known address see one stable source. Requests
@@ -22,7 +23,8 @@ pub fn user_agent() -> String {
     format!("sipprov/{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Binds UDP and TCP on `[sip] listen` (port 0 gives each its own ephemeral port) with
+/// Binds UDP and TCP on `[sip] listen` (port 0 gives each its own ephemeral port), TLS as
+/// `[sip.tls]` says ([`crate::sip_tls`]), with
 /// `[sip] t1_ms` as the transaction timers' T1, plus the PnP
 /// multicast reception unless `[pnp] mode = "off"`. `http` is the bound provisioning listener,
 /// from which PnP derives the URL it hands out when none is configured.
@@ -31,7 +33,9 @@ pub async fn bind(config: &ServerConfig, http: SocketAddr) -> Result<(Endpoint, 
     let err = |e: &dyn std::fmt::Display| ServerError::Config(format!("cannot listen for SIP on {listen}: {e}"));
     let sockets = pnp::open_sockets(listen, &config.pnp).map_err(|e| err(&e))?;
     let timers = Timers { t1: Duration::from_millis(config.sip.t1_ms.max(1)), ..Timers::default() };
-    let cfg = EndpointConfig { tcp: Some(listen), user_agent: Some(user_agent()), timers, ..EndpointConfig::default() };
+    let tls = crate::sip_tls::endpoint_tls(config.sip.tls.as_ref()).map_err(ServerError::Config)?;
+    let cfg =
+        EndpointConfig { tcp: Some(listen), tls, user_agent: Some(user_agent()), timers, ..EndpointConfig::default() };
     let endpoint = Endpoint::with_std_udp_socket(cfg, sockets.unicast).await.map_err(|e| err(&e))?;
     if let Some(group) = sockets.group {
         let added = group.set_nonblocking(true).and_then(|()| tokio::net::UdpSocket::from_std(group));

@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use crate::headers::{Via, BRANCH_MAGIC};
 use crate::message::Request;
-use crate::transport::Transport;
+use crate::transport::{advertised_port, Transport};
 use crate::uri::Host;
 
 /// A new random token (hex), for tags and Call-IDs.
@@ -146,7 +146,7 @@ impl RequestBuilder {
         let h = &mut req.headers;
         let host = match self.via {
             Some((transport, addr)) => {
-                let via = Via::new(transport.as_str(), Host::from(addr.ip()), Some(addr.port()), &new_branch());
+                let via = Via::new(transport.as_str(), Host::from(addr.ip()), advertised_port(addr), &new_branch());
                 h.push("Via", &via.to_string());
                 Host::from(addr.ip()).to_string()
             }

@@ -19,7 +19,9 @@ use crate::route::RouteCache;
 use crate::transaction::client::{self, ClientKey, ClientTable};
 use crate::transaction::server::{build_response, ServerKey, ServerTable};
 use crate::transaction::{Credentials, Timers, TransactionError, TxEvent, TxEventKind};
-use crate::transport::{Target, TcpTransport, Transport, TransportError, Transports};
+use crate::transport::{
+    advertised_port, contact_uri, Target, TcpTransport, TlsConfig, TlsTransport, Transport, TransportError, Transports,
+};
 use crate::uri::Host;
 
 /// A callback that sees every [`TxEvent`] (retransmissions, responses, timeouts...).
@@ -32,6 +34,9 @@ pub struct EndpointConfig {
     pub udp: Option<SocketAddr>,
     /// TCP address to listen on (port 0 picks one); `None` for no TCP.
     pub tcp: Option<SocketAddr>,
+    /// TLS: an optional listener and the client configuration for outbound connections;
+    /// `None` for no TLS.
+    pub tls: Option<TlsConfig>,
     /// T1, T2, T4.
     pub timers: Timers,
     /// User-Agent put in built requests and `Server` in responses.
@@ -49,6 +54,7 @@ impl Default for EndpointConfig {
         EndpointConfig {
             udp: None,
             tcp: None,
+            tls: None,
             timers: Timers::default(),
             user_agent: None,
             limits: Limits::default(),
@@ -63,6 +69,7 @@ impl fmt::Debug for EndpointConfig {
         f.debug_struct("EndpointConfig")
             .field("udp", &self.udp)
             .field("tcp", &self.tcp)
+            .field("tls", &self.tls)
             .field("timers", &self.timers)
             .field("user_agent", &self.user_agent)
             .field("limits", &self.limits)
@@ -160,7 +167,7 @@ impl Inner {
         }
         resp.headers.set("Content-Length", &resp.body.len().to_string());
         let data = Bytes::from(resp.to_bytes());
-        self.servers.record_response(key, data.clone(), target);
+        self.servers.record_response(key, data.clone(), target.clone());
         self.transports.send(&target, data).await?;
         let (branch, method) = key_labels(key);
         self.emit(branch, method, &target, TxEventKind::ResponseSent { status: resp.status });
@@ -194,7 +201,7 @@ pub(crate) fn key_labels(key: &ServerKey) -> (&str, &str) {
     }
 }
 
-/// A SIP endpoint: UDP sockets and a TCP listener, client and server transactions.
+/// A SIP endpoint: UDP sockets, TCP and TLS listeners, client and server transactions.
 /// Cheap to clone; the sockets close when the last clone is dropped.
 #[derive(Clone)]
 pub struct Endpoint {
@@ -206,6 +213,7 @@ impl fmt::Debug for Endpoint {
         f.debug_struct("Endpoint")
             .field("udp", &self.udp_addrs())
             .field("tcp", &self.local_addr(Transport::Tcp))
+            .field("tls", &self.local_addr(Transport::Tls))
             .finish()
     }
 }
@@ -242,11 +250,15 @@ impl Endpoint {
     async fn start(cfg: EndpointConfig, udp: Option<UdpSocket>) -> Result<Endpoint, TransportError> {
         let (inbound_tx, inbound_rx) = mpsc::channel(1024);
         let tcp = match cfg.tcp {
-            Some(addr) => Some(TcpTransport::bind(addr, inbound_tx, cfg.limits).await?),
+            Some(addr) => Some(TcpTransport::bind(addr, inbound_tx.clone(), cfg.limits).await?),
+            None => None,
+        };
+        let tls = match &cfg.tls {
+            Some(tls) => Some(TlsTransport::bind(tls, inbound_tx, cfg.limits).await?),
             None => None,
         };
         let (incoming_tx, incoming_rx) = mpsc::channel(cfg.incoming_capacity.max(1));
-        let transports = Transports::new(tcp.as_ref().map(|(t, _)| t.clone()));
+        let transports = Transports::new(tcp.as_ref().map(|(t, _)| t.clone()), tls.as_ref().map(|(t, _)| t.clone()));
         let inner = Arc::new(Inner {
             transports,
             clients: ClientTable::default(),
@@ -263,6 +275,9 @@ impl Endpoint {
         let mut tasks = vec![tokio::spawn(crate::dispatch::run(Arc::downgrade(&inner), inbound_rx))];
         if let Some((t, listener)) = tcp {
             tasks.push(tokio::spawn(TcpTransport::accept_loop(Arc::downgrade(&t), listener)));
+        }
+        if let Some((t, Some(listener))) = tls {
+            tasks.push(tokio::spawn(TlsTransport::accept_loop(Arc::downgrade(&t), listener)));
         }
         inner.transports.tasks.lock().unwrap_or_else(|e| e.into_inner()).extend(tasks);
         let ep = Endpoint { inner };
@@ -282,11 +297,12 @@ impl Endpoint {
             .map_err(|source| TransportError::Bind { transport: Transport::Udp, addr, source })
     }
 
-    /// The local address for `transport` (the first UDP socket, or the TCP listener).
+    /// The local address for `transport` (the first UDP socket, or the TCP or TLS listener).
     pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
         match transport {
             Transport::Udp => self.udp_addrs().into_iter().next(),
             Transport::Tcp => self.inner.transports.tcp.as_ref().map(|t| t.local_addr()),
+            Transport::Tls => self.inner.transports.tls.as_ref().and_then(|t| t.local_addr()),
         }
     }
 
@@ -323,12 +339,8 @@ impl Endpoint {
     /// A [`RequestBuilder`] with our Via sent-by (the socket used for `target`), Contact and User-Agent.
     pub fn request(&self, method: &str, uri: &str, target: &Target) -> Result<RequestBuilder, TransportError> {
         let local = self.sent_by(target)?;
-        let transport_param = if target.transport == Transport::Udp { "" } else { ";transport=tcp" };
-        let mut b = RequestBuilder::new(method, uri).via(target.transport, local).contact(&format!(
-            "sip:{}:{}{transport_param}",
-            Host::from(local.ip()),
-            local.port()
-        ));
+        let contact = contact_uri(target.transport, local, uri);
+        let mut b = RequestBuilder::new(method, uri).via(target.transport, local).contact(&contact);
         if let Some(ua) = &self.inner.user_agent {
             b = b.user_agent(ua);
         }
@@ -370,7 +382,7 @@ impl Endpoint {
         progress: &mut (dyn FnMut(&Response) + Send),
     ) -> Result<Response, TransactionError> {
         prepare(&mut req)?;
-        let resp = self.transact(&mut req, target, progress).await?;
+        let resp = self.transact(&mut req, target.clone(), progress).await?;
         let Some(creds) = credentials.filter(|_| matches!(resp.status, 401 | 407)) else { return Ok(resp) };
         // One retry only: a second challenge means wrong credentials, and is returned as is.
         if !add_authorization(&mut req, &resp, creds)? {
@@ -387,7 +399,7 @@ impl Endpoint {
     ) -> Result<Response, TransactionError> {
         let local = self.sent_by(&target)?;
         let branch = new_branch();
-        let via = Via::new(target.transport.as_str(), Host::from(local.ip()), Some(local.port()), &branch);
+        let via = Via::new(target.transport.as_str(), Host::from(local.ip()), advertised_port(local), &branch);
         req.headers.replace_first_value("Via", &via.to_string()).map_err(invalid)?;
         let key = ClientKey { branch, method: req.method.clone() };
         client::run(&self.inner, key, Bytes::from(req.to_bytes()), target, progress).await
@@ -478,7 +490,7 @@ impl IncomingRequest {
 
     /// Where responses go (RFC 3261 §18.2.2, RFC 3581).
     pub fn reply_target(&self) -> Target {
-        self.reply_to
+        self.reply_to.clone()
     }
 
     /// The To tag our responses carry (the notifier's dialog tag for a SUBSCRIBE).
@@ -489,7 +501,7 @@ impl IncomingRequest {
     /// Sends `resp`; later retransmissions of the request get it again automatically.
     pub async fn respond(&self, resp: Response) -> Result<(), TransportError> {
         let inner = self.endpoint.upgrade().ok_or(TransportError::NoSocket(self.transport))?;
-        inner.send_response(&self.key, self.reply_to, resp).await
+        inner.send_response(&self.key, self.reply_to.clone(), resp).await
     }
 
     /// Shorthand for `respond(response(status, reason))`.

@@ -1,9 +1,15 @@
 //! `sipprov-sip`: sipprov's own small SIP stack (RFC 3261 and friends).
 //!
-//! It parses and writes SIP messages byte-exactly, runs UDP and TCP transports on tokio,
+//! It parses and writes SIP messages byte-exactly, runs UDP, TCP and TLS transports on tokio,
 //! implements non-INVITE client and server transactions with RFC 3261 timers, answers digest
 //! challenges (RFC 2617/7616/8760) and builds out-of-dialog requests. It knows **nothing** of
 //! provisioning: which event to send, and to whom, is decided by the caller.
+//!
+//! TLS (RFC 3261 §26.2, `SIP/2.0/TLS`) is a reliable stream transport like TCP: no
+//! retransmissions, Content-Length framing, one connection per peer address reused in both
+//! directions. The caller hands in rustls configurations ([`TlsConfig`]): a `ServerConfig` for
+//! an optional listener and a `ClientConfig` that decides whom outbound connections trust; a
+//! [`Target`] names the host the peer's certificate must carry ([`Target::with_server_name`]).
 //!
 //! ```no_run
 //! use sipprov_sip::{Endpoint, EndpointConfig, RequestBuilder, Target, Transport};
@@ -42,5 +48,5 @@ pub use endpoint::{Endpoint, EndpointConfig, IncomingRequest, Observer, Stats};
 pub use error::ParseError;
 pub use message::{Message, Request, Response};
 pub use transaction::{Credentials, Timers, TransactionError, TxEvent, TxEventKind};
-pub use transport::{Target, Transport, TransportError};
+pub use transport::{Target, TlsConfig, TlsListen, Transport, TransportError};
 pub use uri::SipUri;

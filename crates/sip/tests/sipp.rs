@@ -159,7 +159,7 @@ async fn pnp_flow(transport: Transport) {
     ok.headers.push("Expires", "0");
     sub.respond(ok).await.unwrap();
 
-    let mut target = sipprov_sip::Target { addr: sub.source, transport: sub.transport, local: None };
+    let mut target = sipprov_sip::Target::new(sub.source, sub.transport);
     if transport == Transport::Udp {
         target = target.from_local(sub.local);
     }

@@ -131,9 +131,19 @@ pub enum CampaignCommand {
     },
 }
 
+/// How `sipprov notify` trusts a phone over TLS (after the flags in --help).
+const NOTIFY_TLS_HELP: &str = "\
+TLS (--transport tls, a sips: URI, or ;transport=tls; port 5061 unless given):
+  The phone's certificate must name the URI's host (or the --proxy host) and
+  verify against --tls-ca FILE, a PEM bundle of the phones' CAs; a certificate
+  listed in that file (a phone's self-signed one) is also accepted as is.
+  --tls-insecure accepts any certificate instead, unverified.
+  With neither, the system's CA store is used (SSL_CERT_FILE, SSL_CERT_DIR).";
+
 #[derive(Debug, Args)]
+#[command(after_help = NOTIFY_TLS_HELP)]
 pub struct NotifyArgs {
-    /// The device's SIP account, e.g. sip:1001@192.0.2.10:5060 (Request-URI and To).
+    /// The device's SIP account, e.g. sip:1001@192.0.2.10:5060 or sips:1001@192.0.2.10 (Request-URI and To).
     pub uri: String,
     /// Ask for a reboot (check-sync;reboot=true) rather than a re-provision.
     #[arg(long)]
@@ -150,9 +160,21 @@ pub struct NotifyArgs {
     /// Password for a digest challenge.
     #[arg(long, requires = "auth_user", env = "SIPPROV_NOTIFY_PASSWORD", hide_env_values = true)]
     pub auth_password: Option<String>,
-    /// Transport (default: the URI's transport parameter, else udp).
+    /// Transport (default: tls for sips: URIs, else the URI's transport parameter, else udp).
     #[arg(long, value_enum)]
     pub transport: Option<TransportArg>,
+    /// TLS: PEM bundle of the CAs (or self-signed certificates) to verify the phone against.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: accept any certificate from the phone, unverified (insecure; warns).
+    #[arg(long, conflicts_with = "tls_ca")]
+    pub tls_insecure: bool,
+    /// TLS: PEM certificate chain to present to a phone that demands mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_client_key")]
+    pub tls_client_cert: Option<PathBuf>,
+    /// TLS: PEM private key of --tls-client-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_client_cert")]
+    pub tls_client_key: Option<PathBuf>,
     /// Send through this proxy or registrar (HOST:PORT).
     #[arg(long)]
     pub proxy: Option<String>,
@@ -171,6 +193,7 @@ pub struct NotifyArgs {
 pub enum TransportArg {
     Udp,
     Tcp,
+    Tls,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +213,9 @@ pub struct ServeArgs {
     /// SIP listener, UDP and TCP. [default: 0.0.0.0:5060]
     #[arg(long)]
     pub sip_listen: Option<SocketAddr>,
+    /// SIP over TLS listener, e.g. 0.0.0.0:5061 (needs [sip.tls] cert and key in the config file).
+    #[arg(long, value_name = "ADDR")]
+    pub sip_tls_listen: Option<SocketAddr>,
     /// Use PostgreSQL (postgres://…) instead of the embedded SQLite.
     #[arg(long, env = "SIPPROV_DATABASE_URL")]
     pub database_url: Option<String>,

@@ -22,9 +22,13 @@ pub fn config(args: &ServeArgs) -> Result<ServerConfig, String> {
     if let Some(a) = args.sip_listen {
         cfg.sip.listen = a;
     }
+    if let Some(a) = args.sip_tls_listen {
+        cfg.sip.tls.get_or_insert_default().listen = Some(a);
+    }
     if let Some(url) = &args.database_url {
         cfg.database_url = Some(url.clone());
     }
+    cfg.check()?;
     Ok(cfg)
 }
 

@@ -162,8 +162,12 @@ impl Pnp {
             tracing::warn!("PnP SUBSCRIBE before the SIP endpoint was registered; ignored");
             return self.dialogs.refused(&sub.call_id, sub.mac);
         };
-        // The NOTIFY goes to the packet's source address and port (§B.5), from the unicast listener.
-        let target = Target::udp(req.source);
+        // The NOTIFY goes to the packet's source address and port (§B.5), from the unicast
+        // listener; a SUBSCRIBE over TCP or TLS gets it on the connection it came in on.
+        let target = match req.transport.is_reliable() {
+            true => Target::new(req.source, req.transport),
+            false => Target::udp(req.source),
+        };
         let notify = match build_notify(endpoint, &sub, req.to_tag(), &url, &target) {
             Ok(n) => n,
             Err(e) => {

@@ -10,7 +10,7 @@
 pub mod cert;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -127,13 +127,8 @@ impl HttpsListener {
 /// Builds a rustls server configuration from the PEM files (ring provider, TLS 1.2 and 1.3).
 pub fn build(cfg: &TlsConfig) -> Result<rustls::ServerConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs = CertificateDer::pem_file_iter(&cfg.cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("http.tls.cert {}: {e}", cfg.cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("http.tls.cert {}: no certificate in the file", cfg.cert.display()));
-    }
-    let key = PrivateKeyDer::from_pem_file(&cfg.key).map_err(|e| format!("http.tls.key {}: {e}", cfg.key.display()))?;
+    let certs = load_certs(&cfg.cert, "http.tls.cert")?;
+    let key = load_key(&cfg.key, "http.tls.key")?;
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?;
@@ -142,10 +137,7 @@ pub fn build(cfg: &TlsConfig) -> Result<rustls::ServerConfig, String> {
         mode => {
             let mut roots = RootCertStore::empty();
             for path in &cfg.client_ca {
-                let bundle = CertificateDer::pem_file_iter(path)
-                    .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                    .map_err(|e| format!("http.tls.client_ca {}: {e}", path.display()))?;
-                for ca in bundle {
+                for ca in load_certs(path, "http.tls.client_ca")? {
                     roots.add(ca).map_err(|e| format!("http.tls.client_ca {}: {e}", path.display()))?;
                 }
             }
@@ -160,6 +152,23 @@ pub fn build(cfg: &TlsConfig) -> Result<rustls::ServerConfig, String> {
     // Phones speak HTTP/1.x; advertising only that keeps ALPN-aware clients from trying h2.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// The certificates of a PEM file (a chain, leaf first, or a CA bundle); `what` names the
+/// setting in errors. A file without any is an error.
+pub fn load_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{what} {}: no certificate in the file", path.display()));
+    }
+    Ok(certs)
+}
+
+/// The private key of a PEM file (PKCS#8, PKCS#1 or SEC1); `what` names the setting in errors.
+pub fn load_key(path: &Path, what: &str) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{what} {}: {e}", path.display()))
 }
 
 /// Sizes and modification times of every PEM file, to notice replacements.

@@ -1,4 +1,4 @@
-//! Framing of SIP messages on a byte stream (TCP, later TLS): RFC 3261 §18.3.
+//! Framing of SIP messages on a byte stream (TCP and TLS): RFC 3261 §18.3.
 //!
 //! The header section ends at the first empty line; Content-Length, mandatory on streams, gives
 //! the body size. CRLF keep-alives between messages (RFC 5626 §3.5.1) are skipped.

@@ -1,6 +1,6 @@
 //! The non-INVITE server transaction (RFC 3261 §17.2.2): retransmitted requests are matched by
 //! branch, sent-by and method (§17.2.3) and answered with the last response again; the state is
-//! kept for Timer J (64·T1 on UDP, 0 on TCP). Also where responses go (§18.2.2, RFC 3581 §4).
+//! kept for Timer J (64·T1 on UDP, 0 on TCP and TLS). Also where responses go (§18.2.2, RFC 3581 §4).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -100,18 +100,18 @@ pub(crate) fn stamp_top_via(req: &mut Request, source: SocketAddr) -> Result<Via
     Ok(top)
 }
 
-/// Where the responses to a request go (§18.2.2 with RFC 3581): the same connection for TCP;
+/// Where the responses to a request go (§18.2.2 with RFC 3581): the same connection for TCP and TLS;
 /// for UDP the source IP, and the source port when `rport` was asked for, else the Via port.
 pub(crate) fn response_target(top: &Via, source: SocketAddr, local: SocketAddr, transport: Transport) -> Target {
     if transport.is_reliable() {
-        return Target { addr: source, transport, local: None };
+        return Target::new(source, transport);
     }
     let port = match top.rport() {
         Some(_) => source.port(),
         None => top.port.unwrap_or(5060),
     };
     let ip = top.received().and_then(|r| r.parse().ok()).unwrap_or(source.ip());
-    Target { addr: SocketAddr::new(ip, port), transport, local: Some(local) }
+    Target::new(SocketAddr::new(ip, port), transport).from_local(local)
 }
 
 /// Builds a response per §8.2.6: Via, From, Call-ID and CSeq copied, To copied with `to_tag`

@@ -1,11 +1,16 @@
-//! Transports: UDP sockets and TCP connections on tokio, behind one `Transports` set that the
-//! endpoint sends through. UDP reader tasks hand each datagram to the dispatcher directly;
-//! stream connections queue their framed messages to the endpoint's dispatch task.
+//! Transports: UDP sockets, and TCP and TLS connections, on tokio, behind one `Transports` set
+//! that the endpoint sends through. UDP reader tasks hand each datagram to the dispatcher
+//! directly; stream connections queue their framed messages to the endpoint's dispatch task.
 //!
-//! [`Transport`] is an enum with room for TLS: a TLS transport would be another stream
-//! transport using the same [`crate::message::framing::StreamFramer`] as TCP.
+//! TCP and TLS are both stream transports: `stream` holds what they share (a connection per
+//! remote address reused in both directions, Content-Length framing with
+//! [`crate::message::framing::StreamFramer`], reader and writer tasks), generic over
+//! `AsyncRead + AsyncWrite`; `tcp` and `tls` only open and accept connections. TLS takes
+//! rustls configurations from the caller ([`TlsConfig`]) and reads no files.
 
+mod stream;
 mod tcp;
+mod tls;
 mod udp;
 
 use std::fmt;
@@ -19,6 +24,9 @@ use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
 pub use tcp::TcpTransport;
+pub use tls::{TlsConfig, TlsListen, TlsTransport};
+
+use crate::uri::Host;
 
 use crate::endpoint::Inner;
 
@@ -33,14 +41,26 @@ pub enum Transport {
     Udp,
     /// TCP: reliable stream, Content-Length framing, no retransmissions.
     Tcp,
+    /// TLS over TCP (RFC 3261 §26.2): reliable like TCP, with the same framing.
+    Tls,
 }
 
 impl Transport {
-    /// The token used in Via (`UDP`, `TCP`).
+    /// The token used in Via (`UDP`, `TCP`, `TLS`).
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+        }
+    }
+
+    /// The default port (RFC 3261 §19.1.2): 5061 for TLS, else 5060.
+    pub fn default_port(self) -> u16 {
+        if self == Transport::Tls {
+            5061
+        } else {
+            5060
         }
     }
 
@@ -56,14 +76,17 @@ impl fmt::Display for Transport {
     }
 }
 
-/// Where to send a request: an address, a transport and optionally the local UDP socket to send from.
+/// Where to send a request: an address, a transport, optionally the local UDP socket to send
+/// from, and for TLS the name the peer's certificate must carry.
 ///
 /// ```
 /// use sipprov_sip::{Target, Transport};
 /// let t = Target::udp("192.0.2.7:5060".parse().unwrap()).from_local("0.0.0.0:5060".parse().unwrap());
 /// assert_eq!(t.transport, Transport::Udp);
+/// let t = Target::tls("192.0.2.7:5061".parse().unwrap()).with_server_name("phone7.example.com");
+/// assert_eq!(t.server_name.as_deref(), Some("phone7.example.com"));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// Remote address.
     pub addr: SocketAddr,
@@ -72,20 +95,37 @@ pub struct Target {
     /// For UDP, the local address of the endpoint socket to send from (e.g. the socket a PnP
     /// SUBSCRIBE arrived on); `None` means the first UDP socket.
     pub local: Option<SocketAddr>,
+    /// For TLS, the host name (or IP address) verified against the peer's certificate when a
+    /// connection is opened; `None` verifies the IP address of `addr`.
+    pub server_name: Option<Arc<str>>,
 }
 
 impl Target {
+    /// A target over any transport.
+    pub fn new(addr: SocketAddr, transport: Transport) -> Target {
+        Target { addr, transport, local: None, server_name: None }
+    }
     /// A UDP target.
     pub fn udp(addr: SocketAddr) -> Target {
-        Target { addr, transport: Transport::Udp, local: None }
+        Target::new(addr, Transport::Udp)
     }
     /// A TCP target.
     pub fn tcp(addr: SocketAddr) -> Target {
-        Target { addr, transport: Transport::Tcp, local: None }
+        Target::new(addr, Transport::Tcp)
+    }
+    /// A TLS target, verified against its IP address unless a server name is given.
+    pub fn tls(addr: SocketAddr) -> Target {
+        Target::new(addr, Transport::Tls)
     }
     /// Sends from the endpoint socket bound to `local`.
     pub fn from_local(mut self, local: SocketAddr) -> Target {
         self.local = Some(local);
+        self
+    }
+    /// The name to verify the peer's TLS certificate against (a URI host: a DNS name, an IPv4
+    /// address or a bracketed IPv6 reference).
+    pub fn with_server_name(mut self, name: &str) -> Target {
+        self.server_name = Some(name.into());
         self
     }
 }
@@ -116,6 +156,17 @@ pub enum TransportError {
         /// OS reason.
         reason: String,
     },
+    /// The TLS handshake failed: the peer's certificate was refused (`certificate`), the peer
+    /// refused ours, or the peer does not speak TLS.
+    #[error("TLS handshake with {addr} failed: {reason}")]
+    Tls {
+        /// Remote address.
+        addr: SocketAddr,
+        /// rustls's account of the failure.
+        reason: String,
+        /// True when the peer's certificate did not verify.
+        certificate: bool,
+    },
     /// Sending failed for another reason.
     #[error("sending to {addr} over {transport} failed: {source}")]
     Send {
@@ -126,6 +177,60 @@ pub enum TransportError {
         /// OS error.
         source: io::Error,
     },
+}
+
+impl TransportError {
+    /// The same error again, for each of several senders that waited on one connection attempt.
+    pub(crate) fn replay(&self) -> TransportError {
+        let io = |e: &io::Error| io::Error::new(e.kind(), e.to_string());
+        match self {
+            TransportError::Bind { transport, addr, source } => {
+                TransportError::Bind { transport: *transport, addr: *addr, source: io(source) }
+            }
+            TransportError::NoSocket(t) => TransportError::NoSocket(*t),
+            TransportError::Unreachable { addr, transport, reason } => {
+                TransportError::Unreachable { addr: *addr, transport: *transport, reason: reason.clone() }
+            }
+            TransportError::Tls { addr, reason, certificate } => {
+                TransportError::Tls { addr: *addr, reason: reason.clone(), certificate: *certificate }
+            }
+            TransportError::Send { addr, transport, source } => {
+                TransportError::Send { addr: *addr, transport: *transport, source: io(source) }
+            }
+        }
+    }
+}
+
+/// The port to write in Via and Contact: none for an outbound-only transport (port 0).
+pub(crate) fn advertised_port(local: SocketAddr) -> Option<u16> {
+    (local.port() != 0).then_some(local.port())
+}
+
+/// Our Contact for a request sent over `transport` from `local` (RFC 3261 §8.1.1.8): a `sips:`
+/// URI when the Request-URI is one and the transport is TLS (RFC 5630 §3.1.3), else a `sip:`
+/// URI with the transport parameter of stream transports.
+///
+/// ```
+/// use sipprov_sip::transport::contact_uri;
+/// use sipprov_sip::Transport;
+/// let local = "192.0.2.1:5061".parse().unwrap();
+/// assert_eq!(contact_uri(Transport::Tls, local, "sip:100@192.0.2.7"), "sip:192.0.2.1:5061;transport=tls");
+/// assert_eq!(contact_uri(Transport::Tls, local, "SIPS:100@192.0.2.7"), "sips:192.0.2.1:5061");
+/// assert_eq!(contact_uri(Transport::Udp, "192.0.2.1:5060".parse().unwrap(), "sip:100@h"), "sip:192.0.2.1:5060");
+/// ```
+pub fn contact_uri(transport: Transport, local: SocketAddr, request_uri: &str) -> String {
+    let host = Host::from(local.ip());
+    let hostport = match advertised_port(local) {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    let sips = request_uri.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:"));
+    match transport {
+        Transport::Tls if sips => format!("sips:{hostport}"),
+        Transport::Tls => format!("sip:{hostport};transport=tls"),
+        Transport::Tcp => format!("sip:{hostport};transport=tcp"),
+        Transport::Udp => format!("sip:{hostport}"),
+    }
 }
 
 /// One message received by a transport (one datagram, or one framed stream message).
@@ -146,12 +251,13 @@ pub(crate) struct Transports {
     /// Each socket with its local address (asked once: `local_addr` is a system call).
     udp: RwLock<Vec<(SocketAddr, Arc<UdpSocket>)>>,
     pub(crate) tcp: Option<Arc<TcpTransport>>,
+    pub(crate) tls: Option<Arc<TlsTransport>>,
     pub(crate) tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Transports {
-    pub(crate) fn new(tcp: Option<Arc<TcpTransport>>) -> Transports {
-        Transports { udp: RwLock::new(Vec::new()), tcp, tasks: std::sync::Mutex::new(Vec::new()) }
+    pub(crate) fn new(tcp: Option<Arc<TcpTransport>>, tls: Option<Arc<TlsTransport>>) -> Transports {
+        Transports { udp: RwLock::new(Vec::new()), tcp, tls, tasks: std::sync::Mutex::new(Vec::new()) }
     }
 
     /// Adds a UDP socket and starts reading from it.
@@ -192,6 +298,7 @@ impl Transports {
         match target.transport {
             Transport::Udp => self.udp_socket(target.local).map(|(local, _)| local),
             Transport::Tcp => self.tcp.as_ref().map(|t| t.local_addr()),
+            Transport::Tls => self.tls.as_ref().map(|t| t.advertised(target.addr)),
         }
     }
 
@@ -205,6 +312,10 @@ impl Transports {
             Transport::Tcp => {
                 let tcp = self.tcp.as_ref().ok_or(TransportError::NoSocket(Transport::Tcp))?;
                 tcp.send(target.addr, data).await
+            }
+            Transport::Tls => {
+                let tls = self.tls.as_ref().ok_or(TransportError::NoSocket(Transport::Tls))?;
+                tls.send(target, data).await
             }
         }
     }

@@ -110,7 +110,7 @@ impl Sipp {
     }
 
     pub fn target(&self) -> Target {
-        Target { addr: self.addr, transport: self.transport, local: None }
+        Target::new(self.addr, self.transport)
     }
 
     /// Waits for SIPp to finish its call; returns its exit code.

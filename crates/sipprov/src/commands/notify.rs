@@ -1,10 +1,13 @@
-//! `sipprov notify`: a one-shot check-sync sender (a better sipsak), and `device notify`.
+//! `sipprov notify`: a one-shot check-sync sender (a better sipsak) over UDP, TCP or TLS, and
+//! `device notify`.
 
 use std::time::Duration;
 
 use reqwest::Method;
 use sipprov_server::checksync::{self, CheckSync, Outcome};
-use sipprov_sip::{Credentials, Endpoint, EndpointConfig, Timers, Transport};
+use sipprov_server::sip_tls::{self, Trust};
+use sipprov_sip::uri::SipUri;
+use sipprov_sip::{Credentials, Endpoint, EndpointConfig, Timers, TlsConfig, Transport};
 
 use crate::cli::{ApiArgs, NotifyArgs, TransportArg};
 use crate::client::{Body, Client};
@@ -21,14 +24,23 @@ pub async fn one_shot(args: NotifyArgs) -> Result<(), String> {
             .to_string(),
         (None, None) => format!("check-sync;reboot={}", args.reboot),
     };
-    let transport = args.transport.map(|t| match t {
-        TransportArg::Udp => Transport::Udp,
-        TransportArg::Tcp => Transport::Tcp,
-    });
+    let uri: SipUri = args.uri.parse().map_err(|e| format!("invalid SIP URI {:?}: {e}", args.uri))?;
+    let transport = checksync::transport_for(
+        &uri,
+        args.transport.map(|t| match t {
+            TransportArg::Udp => Transport::Udp,
+            TransportArg::Tcp => Transport::Tcp,
+            TransportArg::Tls => Transport::Tls,
+        }),
+    )?;
+    let tls = match transport {
+        Transport::Tls => Some(tls_client(&args)?),
+        _ => None,
+    };
     let endpoint = Endpoint::bind(EndpointConfig {
         udp: Some(args.bind),
-        tcp: (transport == Some(Transport::Tcp) || args.uri.to_ascii_lowercase().contains("transport=tcp"))
-            .then_some(args.bind),
+        tcp: (transport == Transport::Tcp).then_some(args.bind),
+        tls,
         timers: timers(args.timeout),
         user_agent: Some(sipprov_server::sip_service::user_agent()),
         ..EndpointConfig::default()
@@ -40,13 +52,34 @@ pub async fn one_shot(args: NotifyArgs) -> Result<(), String> {
         event,
         from: args.from.clone(),
         proxy: args.proxy.clone(),
-        transport,
+        transport: Some(transport),
         credentials: args
             .auth_user
             .zip(args.auth_password)
             .map(|(username, password)| Credentials { username, password }),
     };
     report(&checksync::send(&endpoint, &cs).await)
+}
+
+/// The outbound TLS client: trust from --tls-ca or --tls-insecure, else the system store, and
+/// the optional client certificate.
+fn tls_client(args: &NotifyArgs) -> Result<TlsConfig, String> {
+    let trust = match (&args.tls_ca, args.tls_insecure) {
+        (Some(ca), _) => Trust::Ca(ca.clone()),
+        (None, true) => {
+            eprintln!("warning: --tls-insecure: the phone's certificate is NOT verified");
+            Trust::AnyCertificate
+        }
+        (None, false) => Trust::SystemRoots,
+    };
+    let identity = args.tls_client_cert.as_deref().zip(args.tls_client_key.as_deref());
+    let client = sip_tls::client_config(&trust, identity).map_err(|e| match trust {
+        Trust::SystemRoots => {
+            format!("{e}: give the phone's CA or certificate with --tls-ca FILE, or accept any with --tls-insecure")
+        }
+        _ => e,
+    })?;
+    Ok(TlsConfig { listen: None, client: Some(client) })
 }
 
 /// Timer F is the timeout: T1 = timeout / 64 (500 ms for the default 32 s), T2 at least 4 s.

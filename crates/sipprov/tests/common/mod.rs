@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod pki;
 pub mod sipp;
 
 use std::path::{Path, PathBuf};

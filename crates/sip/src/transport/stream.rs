@@ -1,0 +1,221 @@
+//! What the stream transports (TCP and TLS) share: the table of open connections, one per
+//! remote address and reused in both directions (RFC 3261 §18; RFC 5923 spirit), a single
+//! connection attempt per address at a time, a writer task per connection, and a reader task
+//! that cuts the byte stream into messages by Content-Length (RFC 3261 §18.3).
+//!
+//! The connection code is generic over `AsyncRead + AsyncWrite` halves, so a TLS stream and a
+//! TCP stream run the same framing, reuse and clean-up.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, OnceCell};
+
+use super::{Inbound, Transport, TransportError};
+use crate::message::framing::StreamFramer;
+use crate::message::Limits;
+
+/// One message to write, and where to say whether it was written.
+type Outgoing = (Bytes, oneshot::Sender<io::Result<()>>);
+/// The writer task of one connection.
+type Writer = mpsc::Sender<Outgoing>;
+/// An outbound connection being opened; everyone sending to that address meanwhile waits on it.
+type Pending = Arc<OnceCell<Result<Writer, TransportError>>>;
+
+/// The open connections of one stream transport.
+pub(crate) struct Connections {
+    transport: Transport,
+    /// The local address reported with received messages (the listener's, when there is one).
+    local: SocketAddr,
+    open: Mutex<HashMap<SocketAddr, Writer>>,
+    connecting: Mutex<HashMap<SocketAddr, Pending>>,
+    inbound: mpsc::Sender<Inbound>,
+    limits: Limits,
+}
+
+impl Connections {
+    pub(crate) fn new(
+        transport: Transport,
+        local: SocketAddr,
+        inbound: mpsc::Sender<Inbound>,
+        limits: Limits,
+    ) -> Arc<Connections> {
+        Arc::new(Connections {
+            transport,
+            local,
+            open: Mutex::new(HashMap::new()),
+            connecting: Mutex::new(HashMap::new()),
+            inbound,
+            limits,
+        })
+    }
+
+    fn open(&self) -> MutexGuard<'_, HashMap<SocketAddr, Writer>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn connecting(&self) -> MutexGuard<'_, HashMap<SocketAddr, Pending>> {
+        self.connecting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn existing(&self, addr: SocketAddr) -> Option<Writer> {
+        self.open().get(&addr).filter(|w| !w.is_closed()).cloned()
+    }
+
+    /// Sends over the connection to `addr`; without one, `connect` opens it (lazily: it is
+    /// polled only when no connection exists and no other attempt is under way).
+    pub(crate) async fn send<R, W, C>(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        data: Bytes,
+        connect: C,
+    ) -> Result<(), TransportError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+        C: Future<Output = Result<(R, W), TransportError>>,
+    {
+        let writer = match self.existing(addr) {
+            Some(w) => w,
+            None => self.connect_once(addr, connect).await?,
+        };
+        let transport = self.transport;
+        let closed = || TransportError::Send { addr, transport, source: io::ErrorKind::BrokenPipe.into() };
+        let (ack_tx, ack_rx) = oneshot::channel();
+        writer.send((data, ack_tx)).await.map_err(|_| closed())?;
+        match ack_rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(TransportError::Send { addr, transport, source }),
+            Err(_) => Err(closed()),
+        }
+    }
+
+    /// Opens one connection to `addr` however many senders ask at once: a fleet-wide check-sync
+    /// through one proxy must not start a TLS handshake per NOTIFY. Every waiter gets the outcome.
+    async fn connect_once<R, W, C>(self: &Arc<Self>, addr: SocketAddr, connect: C) -> Result<Writer, TransportError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+        C: Future<Output = Result<(R, W), TransportError>>,
+    {
+        let pending = self.connecting().entry(addr).or_default().clone();
+        let result = pending
+            .get_or_init(|| async {
+                // A connection may have been registered since the caller looked.
+                if let Some(w) = self.existing(addr) {
+                    return Ok(w);
+                }
+                let (read, write) = connect.await?;
+                Ok(self.register(read, write, addr))
+            })
+            .await;
+        // The attempt is over: later sends use the table, or try afresh after a failure.
+        let mut connecting = self.connecting();
+        if connecting.get(&addr).is_some_and(|p| Arc::ptr_eq(p, &pending)) {
+            connecting.remove(&addr);
+        }
+        drop(connecting);
+        match result {
+            Ok(w) => Ok(w.clone()),
+            Err(e) => Err(e.replay()),
+        }
+    }
+
+    /// Starts the reader and writer tasks of a connection and makes it reusable for `peer`.
+    pub(crate) fn register<R, W>(self: &Arc<Self>, read: R, write: W, peer: SocketAddr) -> Writer
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel(32);
+        self.open().insert(peer, tx.clone());
+        tokio::spawn(write_loop(write, rx));
+        let reader = Reader {
+            read,
+            peer,
+            local: self.local,
+            transport: self.transport,
+            inbound: self.inbound.clone(),
+            limits: self.limits,
+        };
+        let this = Arc::downgrade(self);
+        let registered = tx.clone();
+        tokio::spawn(async move {
+            reader.run().await;
+            // The connection is gone: forget it (not a newer one to the same peer), so the next
+            // send reconnects.
+            if let Some(t) = this.upgrade() {
+                let mut open = t.open();
+                if open.get(&peer).is_some_and(|w| w.same_channel(&registered)) {
+                    open.remove(&peer);
+                }
+            }
+        });
+        tx
+    }
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(mut write: W, mut rx: mpsc::Receiver<Outgoing>) {
+    while let Some((data, ack)) = rx.recv().await {
+        // TLS buffers records inside the session: flush so the message leaves now.
+        let result = match write.write_all(&data).await {
+            Ok(()) => write.flush().await,
+            Err(e) => Err(e),
+        };
+        let failed = result.is_err();
+        let _ = ack.send(result);
+        if failed {
+            return;
+        }
+    }
+    // Nobody can send here any more: close our direction (a TLS close_notify, a TCP FIN).
+    let _ = write.shutdown().await;
+}
+
+struct Reader<R> {
+    read: R,
+    peer: SocketAddr,
+    local: SocketAddr,
+    transport: Transport,
+    inbound: mpsc::Sender<Inbound>,
+    limits: Limits,
+}
+
+impl<R: AsyncRead + Unpin> Reader<R> {
+    async fn run(mut self) {
+        let mut framer = StreamFramer::with_limits(self.limits);
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match self.read.read(&mut buf).await {
+                Ok(0) => return,
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::debug!(peer = %self.peer, transport = %self.transport, error = %e, "connection read failed");
+                    return;
+                }
+            };
+            framer.extend(buf.get(..n).unwrap_or_default());
+            loop {
+                match framer.next_message() {
+                    Ok(Some(data)) => {
+                        let msg = Inbound { data, source: self.peer, local: self.local, transport: self.transport };
+                        if self.inbound.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        // A stream that cannot be framed cannot be re-synchronised: drop it.
+                        tracing::warn!(peer = %self.peer, transport = %self.transport, error = %e, "closing connection");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
