@@ -324,6 +324,8 @@ pub struct CampaignCounts {
     /// Outcome word → number of devices (see `device_outcome` in the server).
     pub counts: std::collections::BTreeMap<String, i64>,
     pub devices: i64,
+    /// When the latest NOTIFY left (ms since the epoch), if any did.
+    pub last_notified_at: Option<i64>,
 }
 
 impl Store {
@@ -336,7 +338,7 @@ impl Store {
                  WHEN state = 'notified' AND notified_at + $2 >= $3 THEN 'awaiting-confirmation' \
                  WHEN state = 'notified' THEN 'not-confirmed' \
                  WHEN state = 'failed' THEN COALESCE(result, 'error') \
-                 ELSE state END AS outcome, COUNT(*) AS n \
+                 ELSE state END AS outcome, COUNT(*) AS n, MAX(notified_at) AS last_notified_at \
              FROM campaign_devices WHERE campaign_id = $1 GROUP BY 1",
         )
         .bind(id)
@@ -348,6 +350,8 @@ impl Store {
         for r in &rows {
             let n: i64 = r.try_get("n")?;
             out.devices += n;
+            let last: Option<i64> = r.try_get("last_notified_at")?;
+            out.last_notified_at = out.last_notified_at.max(last);
             out.counts.insert(r.try_get("outcome")?, n);
         }
         Ok(out)

@@ -25,6 +25,8 @@ pub struct CampaignReport {
     pub campaign: CampaignRecord,
     pub devices: i64,
     pub counts: BTreeMap<String, i64>,
+    /// When the latest NOTIFY left (ms since the epoch): with `created_at`, how fast it went.
+    pub last_notified_at: Option<i64>,
     /// Devices that failed or were not confirmed, with why (the first [`FAILING_SHOWN`]).
     pub failing: Vec<serde_json::Value>,
 }
@@ -48,7 +50,13 @@ impl CampaignReport {
                 })
             })
             .collect();
-        Ok(CampaignReport { campaign, devices: counts.devices, counts: counts.counts, failing })
+        Ok(CampaignReport {
+            campaign,
+            devices: counts.devices,
+            counts: counts.counts,
+            last_notified_at: counts.last_notified_at,
+            failing,
+        })
     }
 
     /// True when every device has a final outcome (sent, and confirmed or out of time).

@@ -139,6 +139,10 @@ fn show(c: &Value) {
         c["max_in_flight"],
         c["confirm_window_ms"].as_i64().unwrap_or(0) / 1000
     );
+    if let (Some(first), Some(last)) = (c["created_at"].as_i64(), c["last_notified_at"].as_i64()) {
+        let seconds = (last - first).max(0) as f64 / 1000.0;
+        println!("  last NOTIFY sent {} ({seconds:.1} s after creation)", output::time(&c["last_notified_at"]));
+    }
     for (k, v) in c["counts"].as_object().into_iter().flatten() {
         println!("  {k:<22} {v}");
     }
