@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Benchmarks of the SIP side, against SIPp phones on loopback, in one run:
 #  1. check-sync NOTIFY transactions per second completed by a sipprov campaign at an
-#     unthrottled rate, next to SIPp itself sending the same NOTIFYs to the same phones;
+#     unthrottled rate, and by the SIP stack alone (crates/sip/examples/notify_load.rs),
+#     next to SIPp itself sending the same NOTIFYs to the same phones;
 #  2. a 100,000-device campaign: completion rate, peak RSS, and the HTTP provisioning
 #     latency p99 (wrk) measured while it runs.
 # Prints a Markdown report on stdout.
 #
 #   bash bench/sip.sh [NOTIFY_DEVICES=20000] [CAMPAIGN_DEVICES=100000]
+#
+# Needs sipp (Debian sip-tester), wrk, time and python3.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-20000}
@@ -15,6 +18,7 @@ work=$(mktemp -d /tmp/sipprov-sipbench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "uas_200_fast.xml -i 127.0.0.1 -p" 2>/dev/null || true' EXIT
 cd "$root"
 cargo build --release --locked -q -p sipprov
+cargo build --release --locked -q -p sipprov-sip --example notify_load
 bin="$root/target/release/sipprov"
 free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
@@ -80,18 +84,25 @@ campaign_rate() {
 }
 
 # --- 1. sipprov vs SIPp as the sender -----------------------------------------
-phones $((n * 2 + 10))
+phones $((n * 3 + 10))
 DATA="$work/notify"; start_server "$DATA"; import "$n" "$PHONE_PORT"
 campaign_rate "$n"
 ours=$SENT_RATE; ours_recorded=$RECORDED_RATE; ours_cpu=$CPU_US
 kill "$PID"; wait "$PID" 2>/dev/null || true
-t0=$(now)
-# shellcheck disable=SC2016
-theirs_cpu=$( { /usr/bin/time -f '%U %S' sipp -sf bench/sipp/uac_notify.xml -i 127.0.0.1 -t u1 -buff_size 4194304 \
-  -r 100000 -l 500 -m "$n" -nostdin "127.0.0.1:$PHONE_PORT" >/dev/null 2>/dev/null; } 2>&1 | tail -n 1 \
-  | awk -v n="$n" '{printf "%d", ($1+$2)*1e6/n}')
-t1=$(now)
-theirs=$(python3 -c "print(round($n/($t1-$t0)))")
+# The SIP stack alone (crates/sip/examples/notify_load.rs: the same NOTIFY, no inventory, no
+# database), then SIPp as the sender, each timed until its process exits.
+cpu_of() { # command... → prints "seconds cpu_seconds" of the command (its output is dropped)
+  local t0 t1 times
+  t0=$(now)
+  times=$( { /usr/bin/time -f '%U %S' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+  t1=$(now)
+  python3 -c "import sys; u, s = sys.argv[1].split(); print($t1 - $t0, float(u) + float(s))" "$times"
+}
+read -r stack_s stack_cpu < <(cpu_of "$root/target/release/examples/notify_load" "127.0.0.1:$PHONE_PORT" "$n" 500)
+read -r sipp_s sipp_cpu < <(cpu_of sipp -sf bench/sipp/uac_notify.xml -i 127.0.0.1 -t u1 -buff_size 4194304 \
+  -r 100000 -l 500 -m "$n" -nostdin "127.0.0.1:$PHONE_PORT")
+stack=$(python3 -c "print(round($n/$stack_s))"); stack_cpu=$(python3 -c "print(round($stack_cpu*1e6/$n))")
+theirs=$(python3 -c "print(round($n/$sipp_s))"); theirs_cpu=$(python3 -c "print(round($sipp_cpu*1e6/$n))")
 kill "$PHONE_PID" 2>/dev/null || true
 
 # --- 2. 100,000 devices, with HTTP load during the campaign ----------------------
@@ -122,9 +133,10 @@ kill "$PID"; wait "$PID" 2>/dev/null || true
 cat <<MD
 | measure | sipprov | SIPp | ratio |
 |---|---|---|---|
-| check-sync NOTIFY transactions/s, $n phones (UDP, 500 in flight) | $ours | $theirs | $(python3 -c "print(f'{$ours/$theirs:.2f}x')") |
-| same, sipprov counted until every outcome was recorded (0.1 s polling) | $ours_recorded | $theirs | $(python3 -c "print(f'{$ours_recorded/$theirs:.2f}x')") |
-| CPU per NOTIFY, µs (sipprov server; SIPp sender process) | $ours_cpu | $theirs_cpu | — |
+| NOTIFY transactions/s, SIP stack alone (notify_load), $n phones, UDP, 500 in flight | $stack | $theirs | $(python3 -c "print(f'{$stack/$theirs:.2f}x')") |
+| NOTIFY transactions/s, campaign (resync to the last NOTIFY sent) | $ours | $theirs | $(python3 -c "print(f'{$ours/$theirs:.2f}x')") |
+| same, campaign until every outcome was recorded (0.1 s polling) | $ours_recorded | $theirs | $(python3 -c "print(f'{$ours_recorded/$theirs:.2f}x')") |
+| CPU per NOTIFY, µs: stack alone / campaign server / SIPp | $stack_cpu / $ours_cpu | $theirs_cpu | — |
 
 - $big-device campaign at an unthrottled rate (--rate 100000 --max-in-flight 500): $big_rate NOTIFYs/s to the last NOTIFY sent ($big_recorded/s until every outcome was recorded); peak RSS $rss MB
 - HTTP provisioning latency while that campaign ran (wrk -t1 -c8, 10,000 devices' files): p50 $p50, p99 $p99

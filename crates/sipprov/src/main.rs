@@ -12,13 +12,6 @@ mod serve;
 
 use clap::Parser;
 
-/// mimalloc instead of glibc's malloc: a fleet-wide check-sync allocates and frees small
-/// objects (messages, headers, rows) from several threads at a high rate, and profiling showed
-/// glibc's allocator (arena locks, fastbin consolidation) taking about a third of the
-/// server's CPU; mimalloc's thread-local free lists do the same work for a fraction of that.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
     if !matches!(args.command, cli::Command::Serve(_)) {
