@@ -94,7 +94,8 @@ kill "$PID"; wait "$PID" 2>/dev/null || true
 cpu_of() { # command... → prints "seconds cpu_seconds" of the command (its output is dropped)
   local t0 t1 times
   t0=$(now)
-  times=$( { /usr/bin/time -f '%U %S' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+  /usr/bin/time -o "$work/time.txt" -f '%U %S' "$@" >/dev/null 2>&1 || true
+  times=$(tail -n 1 "$work/time.txt")
   t1=$(now)
   python3 -c "import sys; u, s = sys.argv[1].split(); print($t1 - $t0, float(u) + float(s))" "$times"
 }

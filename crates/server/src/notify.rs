@@ -14,6 +14,14 @@ impl AppState {
     /// through that proxy, to the contact or else to the address of record
     /// `line.1.username@line.1.registrar`. A challenge is answered with line 1's credentials.
     pub async fn notify_device(&self, mac: Mac, reboot: bool) -> Result<Outcome, String> {
+        let outcome = self.send_check_sync(mac, reboot).await?;
+        self.fetchlog.record(Record::Event(notify_event(mac, sipprov_store::now_ms(), &outcome, None)));
+        Ok(outcome)
+    }
+
+    /// Sends the NOTIFY and logs it, leaving the history event to the caller: a campaign writes
+    /// it in the same transaction as the device's outcome.
+    pub(crate) async fn send_check_sync(&self, mac: Mac, reboot: bool) -> Result<Outcome, String> {
         let device = self.inventory.device(mac).ok_or_else(|| format!("device {mac} not found"))?;
         let endpoint = self.sip.get().ok_or("the SIP listener is not running")?;
         let settings = self.inventory.merged_keys(&device, checksync::SETTINGS_USED);
@@ -46,12 +54,15 @@ impl AppState {
             }
         };
         tracing::info!(%mac, event = %outcome.event, result = %outcome.result, status = ?outcome.status, "check-sync sent");
-        self.fetchlog.record(Record::Event(NewEvent {
-            mac,
-            at: sipprov_store::now_ms(),
-            kind: "notify".into(),
-            detail: serde_json::to_value(&outcome).unwrap_or_default(),
-        }));
         Ok(outcome)
     }
+}
+
+/// The `notify` event of a device's history: the outcome, and the campaign it belonged to.
+pub(crate) fn notify_event(mac: Mac, at: i64, outcome: &Outcome, campaign: Option<i64>) -> NewEvent {
+    let mut detail = serde_json::to_value(outcome).unwrap_or_default();
+    if let (Some(id), Some(map)) = (campaign, detail.as_object_mut()) {
+        map.insert("campaign".into(), id.into());
+    }
+    NewEvent { mac, at, kind: "notify".into(), detail }
 }

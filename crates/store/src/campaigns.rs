@@ -11,7 +11,7 @@ use sipprov_model::Mac;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{batch, now_ms, opt_string, Store, StoreError};
+use crate::{batch, now_ms, opt_string, Store, StoreError, WriteTx};
 
 /// A campaign to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,11 +226,36 @@ impl Store {
         Ok(())
     }
 
+    /// Records NOTIFY outcomes and the devices' history events in one transaction.
+    pub async fn record_notify_results_with_events(
+        &self,
+        id: i64,
+        results: &[(Mac, NotifyResult)],
+        events: &[crate::NewEvent],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        self.upsert_notify_results(&mut tx, id, results).await?;
+        self.insert_events(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records NOTIFY outcomes in one transaction; of two outcomes for one device, the later
     /// in `results` wins. A new outcome clears any earlier confirmation (a retry).
     pub async fn record_notify_results(&self, id: i64, results: &[(Mac, NotifyResult)]) -> Result<(), StoreError> {
-        let rows = batch::last_per_key(results, |(mac, _)| *mac);
         let mut tx = self.write_tx().await?;
+        self.upsert_notify_results(&mut tx, id, results).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn upsert_notify_results(
+        &self,
+        tx: &mut WriteTx,
+        id: i64,
+        results: &[(Mac, NotifyResult)],
+    ) -> Result<(), StoreError> {
+        let rows = batch::last_per_key(results, |(mac, _)| *mac);
         for chunk in batch::chunks(&rows, 8) {
             // An upsert, not `UPDATE … FROM (VALUES …)`: SQLite keeps no statistics and plans
             // that join as a scan of every device of the campaign per chunk; the upsert finds
@@ -255,9 +280,8 @@ impl Store {
                     .bind(r.expected_file.as_deref())
                     .bind(r.at)
             });
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 

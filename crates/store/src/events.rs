@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use sipprov_model::Mac;
 use sqlx::Row;
 
-use crate::{batch, Store, StoreError};
+use crate::{batch, Store, StoreError, WriteTx};
 
 /// An event to append.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,12 +37,19 @@ impl Store {
         if events.is_empty() {
             return Ok(());
         }
+        let mut tx = self.write_tx().await?;
+        self.insert_events(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Appends events inside the caller's transaction.
+    pub(crate) async fn insert_events(&self, tx: &mut WriteTx, events: &[NewEvent]) -> Result<(), StoreError> {
         // Ids come from a counter seeded with MAX(id) at open: portable across SQLite and
         // PostgreSQL, and monotonic on the single writing node. One block per call keeps a
         // batch's ids consecutive, in the caller's order.
         let count = i64::try_from(events.len()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut next_id = self.next_event_id.fetch_add(count, Ordering::Relaxed);
-        let mut tx = self.write_tx().await?;
         for chunk in batch::chunks(events, 5) {
             let sql = format!(
                 "INSERT INTO device_events (id, mac, at, kind, detail) VALUES {}",
@@ -53,9 +60,8 @@ impl Store {
                 query = query.bind(next_id).bind(e.mac.to_string()).bind(e.at).bind(&e.kind).bind(e.detail.to_string());
                 next_id += 1;
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 

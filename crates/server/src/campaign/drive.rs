@@ -10,7 +10,9 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
 use super::CampaignReport;
+use crate::checksync::Outcome;
 use crate::fetchlog::Record;
+use crate::notify::notify_event;
 use crate::state::AppState;
 
 /// Devices marked `sending`, or outcomes written, in one statement at most.
@@ -24,23 +26,24 @@ fn marking_chunk(campaign: &CampaignRecord) -> usize {
     quarter_second.min(campaign.max_in_flight as usize).clamp(1, MAX_BATCH)
 }
 
-/// Writes NOTIFY outcomes as they arrive, in batches, until every sender is done.
-async fn write_results(
-    state: Arc<AppState>,
-    id: i64,
-    mut rx: mpsc::Receiver<(Mac, NotifyResult)>,
-) -> Result<(), StoreError> {
-    let mut batch = Vec::new();
+/// One NOTIFY's outcome and its history event, written together.
+type Sent = ((Mac, NotifyResult), NewEvent);
+
+/// Writes NOTIFY outcomes, each with its history event in the same transaction, as they
+/// arrive, in batches, until every sender is done. The channel is bounded, so a slow database
+/// holds the senders back instead of letting outcomes pile up in memory.
+async fn write_results(state: Arc<AppState>, id: i64, mut rx: mpsc::Receiver<Sent>) -> Result<(), StoreError> {
+    let (mut results, mut events) = (Vec::new(), Vec::new());
     while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
+        let mut next = Some(first);
+        while let Some((result, event)) = next {
+            results.push(result);
+            events.push(event);
+            next = if results.len() < MAX_BATCH { rx.try_recv().ok() } else { None };
         }
-        state.store.record_notify_results(id, &batch).await?;
-        batch.clear();
+        state.store.record_notify_results_with_events(id, &results, &events).await?;
+        results.clear();
+        events.clear();
     }
     Ok(())
 }
@@ -100,10 +103,10 @@ impl AppState {
             }
             let Ok(permit) = slots.clone().acquire_owned().await else { break };
             sent += 1;
-            let (state, tx, reboot) = (self.clone(), results_tx.clone(), campaign.reboot);
+            let (state, tx, reboot, id) = (self.clone(), results_tx.clone(), campaign.reboot, campaign.id);
             tokio::spawn(async move {
-                let result = state.notify_for_campaign(mac, reboot).await;
-                let _ = tx.send((mac, result)).await;
+                let sent = state.notify_for_campaign(id, mac, reboot).await;
+                let _ = tx.send(sent).await;
                 drop(permit);
             });
         }
@@ -126,22 +129,16 @@ impl AppState {
         })
     }
 
-    /// One NOTIFY, with the file the device must fetch afterwards to confirm. Its name is
-    /// enough: the server only serves the current rendering, so nothing is rendered here.
-    async fn notify_for_campaign(&self, mac: Mac, reboot: bool) -> NotifyResult {
+    /// One NOTIFY, with the file the device must fetch afterwards to confirm (its name is
+    /// enough: the server only serves the current rendering, so nothing is rendered here) and
+    /// the device's history event.
+    async fn notify_for_campaign(&self, id: i64, mac: Mac, reboot: bool) -> Sent {
         let expected_file = self.primary_file_name(mac);
         let at = sipprov_store::now_ms();
-        match self.notify_device(mac, reboot).await {
-            Ok(o) => NotifyResult {
-                ok: o.is_ok(),
-                result: o.result.clone(),
-                status: o.status,
-                reason: o.reason.clone(),
-                expected_file,
-                at,
-            },
-            Err(e) => NotifyResult { ok: false, result: "error".into(), status: None, reason: e, expected_file, at },
-        }
+        let outcome = self.send_check_sync(mac, reboot).await.unwrap_or_else(|e| Outcome::failed("error", e, ""));
+        let event = notify_event(mac, sipprov_store::now_ms(), &outcome, Some(id));
+        let Outcome { result, status, reason, .. } = outcome;
+        ((mac, NotifyResult { ok: result == "ok", result, status, reason, expected_file, at }), event)
     }
 
     /// The SHA-256 of the device's own config file as rendered now (for `--changed`).
