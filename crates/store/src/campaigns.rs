@@ -7,6 +7,7 @@
 //! A notified device is confirmed when it fetched its own config file after its NOTIFY (the
 //! server only serves the current rendering), and the hash it got is recorded.
 
+use futures_util::TryStreamExt;
 use sipprov_model::Mac;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -432,17 +433,18 @@ impl Store {
 
     /// The MACs still to be sent (pending, or sending when a crash cut them off).
     pub async fn campaign_unsent(&self, id: i64) -> Result<Vec<Mac>, StoreError> {
-        let rows = sqlx::query(
+        // Streamed row by row: a 100,000-device campaign would otherwise hold 100,000 rows in
+        // memory at once just to extract eight bytes from each.
+        let mut rows = sqlx::query(
             "SELECT mac FROM campaign_devices WHERE campaign_id = $1 AND state IN ('pending', 'sending') ORDER BY mac",
         )
         .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let mac: String = r.try_get("mac")?;
-                mac.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))
-            })
-            .collect()
+        .fetch(&self.pool);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            let mac: String = row.try_get("mac")?;
+            out.push(mac.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?);
+        }
+        Ok(out)
     }
 }

@@ -3,11 +3,13 @@
 //! transaction around for Timer K so that retransmitted responses are absorbed.
 //!
 //! The [`ClientTable`] maps a branch to its running transaction. A completed UDP transaction
-//! keeps only its key for Timer K (no channel, no task, no timer): a fleet-wide check-sync
-//! completes thousands of transactions per second, and each one holding its response channel
-//! and a sleeping task for five seconds cost tens of megabytes.
+//! keeps only a 64-bit fingerprint of its key for Timer K (no strings, channel, task or timer):
+//! a fleet-wide check-sync completes thousands of transactions per second, and each holding
+//! its key, response channel and a sleeping task for five seconds cost tens of megabytes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -75,17 +77,16 @@ pub(crate) enum Matched {
     Stray,
 }
 
-enum Slot {
-    Running(Arc<Mailbox>),
-    Completed,
-}
-
 #[derive(Default)]
 struct Table {
-    slots: HashMap<ClientKey, Slot>,
-    /// Completed transactions in completion order; Timer K is the same for all of them, so the
-    /// front is always the next to expire.
-    lingering: VecDeque<(TokioInstant, ClientKey)>,
+    running: HashMap<ClientKey, Arc<Mailbox>>,
+    /// Fingerprints of the transactions waiting out Timer K. Two keys sharing one would only
+    /// make a stray response count as a retransmission: both are dropped either way.
+    completed: HashSet<u64>,
+    /// The same, in completion order; Timer K is the same for all of them, so the front is
+    /// always the next to expire.
+    lingering: VecDeque<(TokioInstant, u64)>,
+    fingerprint: RandomState,
 }
 
 /// The client transactions of an endpoint.
@@ -105,37 +106,37 @@ impl ClientTable {
         let mut table = self.lock();
         while table.lingering.front().is_some_and(|(expiry, _)| *expiry <= now) {
             if let Some((_, old)) = table.lingering.pop_front() {
-                table.slots.remove(&old);
+                table.completed.remove(&old);
             }
         }
-        table.slots.insert(key, Slot::Running(mailbox));
+        table.running.insert(key, mailbox);
     }
 
-    /// Ends a transaction: forgotten at once, or kept as `Completed` for `linger` (Timer K).
+    /// Ends a transaction: forgotten at once, or remembered as completed for `linger` (Timer K).
     fn complete(&self, key: &ClientKey, linger: Duration) {
         let mut table = self.lock();
-        if linger.is_zero() {
-            table.slots.remove(key);
+        if table.running.remove(key).is_none() || linger.is_zero() {
             return;
         }
-        if let Some(slot) = table.slots.get_mut(key) {
-            *slot = Slot::Completed;
-            table.lingering.push_back((TokioInstant::now() + linger, key.clone()));
-        }
+        let print = table.fingerprint.hash_one(key);
+        table.completed.insert(print);
+        table.lingering.push_back((TokioInstant::now() + linger, print));
     }
 
     /// Where a response with this key goes.
     pub(crate) fn matching(&self, key: &ClientKey) -> Matched {
-        match self.lock().slots.get(key) {
-            Some(Slot::Running(mailbox)) => Matched::Running(mailbox.clone()),
-            Some(Slot::Completed) => Matched::Absorbed,
+        let table = self.lock();
+        match table.running.get(key) {
+            Some(mailbox) => Matched::Running(mailbox.clone()),
+            None if table.completed.contains(&table.fingerprint.hash_one(key)) => Matched::Absorbed,
             None => Matched::Stray,
         }
     }
 
     /// Transactions running or waiting out Timer K (for tests and metrics).
     pub(crate) fn len(&self) -> usize {
-        self.lock().slots.len()
+        let table = self.lock();
+        table.running.len() + table.completed.len()
     }
 }
 
