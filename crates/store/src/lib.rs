@@ -1,8 +1,10 @@
 //! sipprov's persistent inventory.
 //!
 //! The [`Store`] owns every table: devices, groups, global settings, what was
-//! last rendered for each device file (for `Last-Modified` across restarts)
-//! and the per-device history shown by `sipprov device log`. It speaks to
+//! last rendered for each device file (for `Last-Modified` across restarts),
+//! what each device last fetched (`device_seen`, `device_fetched`), campaigns
+//! and their per-device progress, and the per-device history shown by
+//! `sipprov device log`. It speaks to
 //! SQLite (the embedded default) or PostgreSQL through sqlx's `Any` driver,
 //! with one set of portable SQL; the schema lives in `migrations/`.
 //!
