@@ -286,19 +286,6 @@ impl Store {
         Ok(())
     }
 
-    /// Records that a notified device fetched its own config file.
-    pub async fn record_confirmation(&self, id: i64, mac: Mac, at: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE campaign_devices SET confirmed_at = $3 WHERE campaign_id = $1 AND mac = $2 AND confirmed_at IS NULL",
-        )
-        .bind(id)
-        .bind(mac.to_string())
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// Puts failed and unconfirmed devices back to pending and the campaign back to running.
     /// Returns how many devices will be retried.
     pub async fn retry_campaign(&self, id: i64, now: i64) -> Result<u64, StoreError> {
