@@ -259,3 +259,22 @@ async fn a_duplicate_mac_rejects_the_whole_import() {
         assert!(store.list_groups().await.unwrap().is_empty(), "nor its groups");
     }
 }
+
+#[tokio::test]
+async fn unmarking_returns_only_devices_still_sending_to_pending() {
+    for (store, _dir) in stores().await {
+        let all = macs(6);
+        let id = campaign(&store, &all).await;
+        store.mark_sending(id, &all).await.unwrap();
+        // The first device got its outcome before the campaign was cancelled; it must keep it.
+        store.record_notify_results(id, &[(all[0], notified(Some("x.cfg".into()), 100))]).await.unwrap();
+        store.unmark_sending(id, &all).await.unwrap();
+        let rows = store.campaign_devices(id).await.unwrap();
+        assert_eq!(rows[0].state, "notified");
+        assert_eq!(rows[0].attempts, 1);
+        for d in &rows[1..] {
+            assert_eq!((d.state.as_str(), d.attempts), ("pending", 0), "{}", d.mac);
+        }
+        assert_eq!(store.campaign_unsent(id).await.unwrap(), all[1..].to_vec());
+    }
+}
