@@ -382,13 +382,15 @@ impl Endpoint {
         progress: &mut (dyn FnMut(&Response) + Send),
     ) -> Result<Response, TransactionError> {
         prepare(&mut req)?;
-        let resp = self.transact(&mut req, target.clone(), progress).await?;
+        // Boxed: the transaction's state (timers, message bytes) is kilobytes, and callers that
+        // spawn a task per request (a campaign) would otherwise copy it into every task.
+        let resp = Box::pin(self.transact(&mut req, target.clone(), progress)).await?;
         let Some(creds) = credentials.filter(|_| matches!(resp.status, 401 | 407)) else { return Ok(resp) };
         // One retry only: a second challenge means wrong credentials, and is returned as is.
         if !add_authorization(&mut req, &resp, creds)? {
             return Ok(resp);
         }
-        self.transact(&mut req, target, progress).await
+        Box::pin(self.transact(&mut req, target, progress)).await
     }
 
     async fn transact(
