@@ -213,6 +213,11 @@ impl Headers {
         Ok(())
     }
 
+    /// Bytes [`Headers::write_to`] writes.
+    fn wire_len(&self) -> usize {
+        self.0.iter().map(|h| h.raw.len() + 2).sum()
+    }
+
     fn write_to(&self, out: &mut Vec<u8>) {
         for h in &self.0 {
             out.extend_from_slice(h.raw.as_bytes());
@@ -288,8 +293,12 @@ impl Request {
     /// assert_eq!(r.to_bytes(), b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 0\r\n\r\n");
     /// ```
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 + self.body.len());
-        out.extend_from_slice(format!("{} {} SIP/2.0\r\n", self.method, self.uri).as_bytes());
+        // Sized exactly, so that building a message never reallocates.
+        let line = self.method.len() + self.uri.len() + 12;
+        let mut out = Vec::with_capacity(line + self.headers.wire_len() + 2 + self.body.len());
+        for part in [self.method.as_bytes(), b" ", self.uri.as_bytes(), b" SIP/2.0\r\n"] {
+            out.extend_from_slice(part);
+        }
         self.headers.write_to(&mut out);
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.body);
