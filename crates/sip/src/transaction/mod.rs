@@ -99,9 +99,6 @@ pub enum TransactionError {
     /// The request cannot be sent as given (missing header, bad credentials challenge...).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// The endpoint shut down while the transaction was running.
-    #[error("endpoint shut down")]
-    Shutdown,
 }
 
 impl From<TransportError> for TransactionError {
