@@ -143,6 +143,7 @@ impl RequestBuilder {
     /// Builds the request.
     pub fn build(self) -> Request {
         let mut req = Request::new(&self.method, &self.uri);
+        req.headers = crate::message::Headers::with_capacity(512, 12);
         let h = &mut req.headers;
         let host = match self.via {
             Some((transport, addr)) => {

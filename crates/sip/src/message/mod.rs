@@ -48,34 +48,27 @@ pub fn canonical_name(name: &str) -> &str {
     }
 }
 
-/// One header line, kept as written.
+/// One header line as written, borrowed from its [`Headers`].
 ///
 /// ```
-/// use sipprov_sip::message::Header;
-/// let h = Header::new("Event", "check-sync;reboot=false");
-/// assert!(h.is("o"));
-/// assert_eq!(h.to_string(), "Event: check-sync;reboot=false");
+/// use sipprov_sip::message::Headers;
+/// let mut headers = Headers::new();
+/// headers.push("o", "check-sync;reboot=false");
+/// let h = headers.get("Event").unwrap();
+/// assert!(h.is("event"));
+/// assert_eq!(h.name(), "o");
+/// assert_eq!(h.to_string(), "o: check-sync;reboot=false");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    raw: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    raw: &'a str,
     name_end: usize,
     value_start: usize,
 }
 
-impl Header {
-    /// A new header written as `Name: value`.
-    pub fn new(name: &str, value: &str) -> Header {
-        Header { raw: format!("{name}: {value}"), name_end: name.len(), value_start: name.len() + 1 }
-    }
-
-    /// Wraps a raw line (folds included, no final CRLF); `name_end` and `value_start` index into it.
-    pub(crate) fn from_raw(raw: String, name_end: usize, value_start: usize) -> Header {
-        Header { raw, name_end, value_start }
-    }
-
+impl<'a> Header<'a> {
     /// The name as written (maybe compact).
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> &'a str {
         &self.raw[..self.name_end]
     }
 
@@ -85,12 +78,17 @@ impl Header {
     }
 
     /// The value as written, folds included.
-    pub fn raw_value(&self) -> &str {
+    pub fn raw_value(&self) -> &'a str {
         &self.raw[self.value_start..]
     }
 
+    /// The whole line as written, folds included, without its final CRLF.
+    pub fn raw(&self) -> &'a str {
+        self.raw
+    }
+
     /// The value with folds replaced by a space and outer whitespace trimmed.
-    pub fn value(&self) -> Cow<'_, str> {
+    pub fn value(&self) -> Cow<'a, str> {
         match unfold(self.raw_value()) {
             Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
             Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
@@ -98,50 +96,127 @@ impl Header {
     }
 }
 
-impl fmt::Display for Header {
+impl fmt::Display for Header<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.raw)
+        f.write_str(self.raw)
     }
 }
 
+/// Where one header line sits in [`Headers::text`].
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    start: usize,
+    name_end: usize,
+    value_start: usize,
+    end: usize,
+}
+
 /// The header section of a message, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(Vec<Header>);
+///
+/// All lines live in one string, each found by its offsets: parsing a message copies its
+/// header section once, and building one appends to one buffer, instead of allocating a
+/// string per line (thousands of NOTIFYs per second go through here). A replaced or removed
+/// line leaves its old text behind unreferenced until the message is dropped.
+#[derive(Clone, Default)]
+pub struct Headers {
+    text: String,
+    lines: Vec<Line>,
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Headers) -> bool {
+        self.iter().map(|h| h.raw).eq(other.iter().map(|h| h.raw))
+    }
+}
+
+impl Eq for Headers {}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter().map(|h| h.raw)).finish()
+    }
+}
 
 impl Headers {
     /// An empty header section.
     pub fn new() -> Headers {
-        Headers(Vec::new())
+        Headers::default()
+    }
+
+    /// An empty header section with room for `bytes` of text in `lines` lines.
+    pub fn with_capacity(bytes: usize, lines: usize) -> Headers {
+        Headers { text: String::with_capacity(bytes), lines: Vec::with_capacity(lines) }
+    }
+
+    /// Takes the header section of a received message, `text` being its lines joined by CRLF
+    /// (folds included, no final CRLF); fails on a line that is not `name: value`.
+    pub(crate) fn parse(text: &str, max_lines: usize) -> Result<Headers, crate::ParseError> {
+        let mut headers = Headers::with_capacity(text.len(), text.len() / 24 + 1);
+        headers.text.push_str(text);
+        let mut at = 0;
+        for physical in text.split("\r\n").filter(|_| !text.is_empty()) {
+            let end = at + physical.len();
+            if physical.starts_with([' ', '\t']) {
+                let last = headers.lines.last_mut();
+                let last = last.ok_or_else(|| crate::ParseError::StartLine("folded line after start line".into()))?;
+                last.end = end;
+            } else {
+                if headers.lines.len() >= max_lines {
+                    return Err(crate::ParseError::TooManyHeaders(max_lines));
+                }
+                headers.lines.push(Line { start: at, name_end: at, value_start: at, end });
+            }
+            at = end + 2;
+        }
+        for line in &mut headers.lines {
+            let raw = &text[line.start..line.end];
+            let colon = raw.find(':').ok_or_else(|| crate::ParseError::header(raw, "no ':' in header line"))?;
+            let name = raw[..colon].trim_end_matches([' ', '\t']);
+            if !crate::text::is_token(name) {
+                return Err(crate::ParseError::header(name, "header name is not a token"));
+            }
+            line.name_end = line.start + name.len();
+            line.value_start = line.start + colon + 1;
+        }
+        Ok(headers)
+    }
+
+    fn view(&self, line: &Line) -> Header<'_> {
+        Header {
+            raw: &self.text[line.start..line.end],
+            name_end: line.name_end - line.start,
+            value_start: line.value_start - line.start,
+        }
     }
 
     /// All headers in order.
-    pub fn iter(&self) -> impl Iterator<Item = &Header> {
-        self.0.iter()
+    pub fn iter(&self) -> impl Iterator<Item = Header<'_>> + '_ {
+        self.lines.iter().map(|l| self.view(l))
     }
 
     /// Number of header lines.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.lines.len()
     }
 
     /// True when there is no header.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.lines.is_empty()
     }
 
     /// The first header called `name` (compact forms match their long form).
-    pub fn get(&self, name: &str) -> Option<&Header> {
-        self.0.iter().find(|h| h.is(name))
+    pub fn get(&self, name: &str) -> Option<Header<'_>> {
+        self.iter().find(|h| h.is(name))
     }
 
     /// Every header called `name`, in order.
-    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Header> + 'a {
-        self.0.iter().filter(move |h| h.is(name))
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = Header<'a>> + 'a {
+        self.iter().filter(move |h| h.is(name))
     }
 
     /// The unfolded value of the first `name` header.
     pub fn value(&self, name: &str) -> Option<Cow<'_, str>> {
-        self.get(name).map(Header::value)
+        self.get(name).map(|h| h.value())
     }
 
     /// All comma-separated values of every `name` header (for list headers such as Via or Contact).
@@ -155,72 +230,94 @@ impl Headers {
         Ok(out)
     }
 
+    /// Writes `name: value` at the end of the text and returns where it is.
+    fn append(&mut self, name: &str, value: &str) -> Line {
+        let start = self.text.len();
+        for part in [name, ": ", value] {
+            self.text.push_str(part);
+        }
+        Line { start, name_end: start + name.len(), value_start: start + name.len() + 1, end: self.text.len() }
+    }
+
     /// Appends a header.
     pub fn push(&mut self, name: &str, value: &str) {
-        self.0.push(Header::new(name, value));
+        let line = self.append(name, value);
+        self.lines.push(line);
     }
 
     /// Inserts a header before all others (used for Via).
     pub fn push_front(&mut self, name: &str, value: &str) {
-        self.0.insert(0, Header::new(name, value));
+        let line = self.append(name, value);
+        self.lines.insert(0, line);
     }
 
-    /// Appends an already built header.
-    pub fn push_header(&mut self, h: Header) {
-        self.0.push(h);
+    /// Appends a copy of a header line, as written (e.g. one of a request's, into its response).
+    pub fn push_header(&mut self, h: Header<'_>) {
+        let start = self.text.len();
+        self.text.push_str(h.raw);
+        let line =
+            Line { start, name_end: start + h.name_end, value_start: start + h.value_start, end: self.text.len() };
+        self.lines.push(line);
     }
 
     /// Removes every `name` header; returns how many were removed.
     pub fn remove(&mut self, name: &str) -> usize {
-        let before = self.0.len();
-        self.0.retain(|h| !h.is(name));
-        before - self.0.len()
+        let before = self.lines.len();
+        let text = &self.text;
+        self.lines.retain(|l| !Headers::line_is(text, l, name));
+        before - self.lines.len()
+    }
+
+    fn line_is(text: &str, line: &Line, name: &str) -> bool {
+        canonical_name(&text[line.start..line.name_end]).eq_ignore_ascii_case(canonical_name(name))
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.lines.iter().position(|l| Headers::line_is(&self.text, l, name))
     }
 
     /// Replaces every `name` header with a single one, at the place of the first.
     pub fn set(&mut self, name: &str, value: &str) {
-        match self.0.iter().position(|h| h.is(name)) {
-            Some(i) => {
-                self.0[i] = Header::new(name, value);
-                let mut seen = 0;
-                self.0.retain(|h| {
-                    let keep = !h.is(name) || seen == 0;
-                    if h.is(name) {
-                        seen += 1;
-                    }
-                    keep
-                });
-            }
-            None => self.0.push(Header::new(name, value)),
-        }
+        let Some(i) = self.position(name) else { return self.push(name, value) };
+        let line = self.append(name, value);
+        self.lines[i] = line;
+        let text = &self.text;
+        let mut index = 0;
+        self.lines.retain(|l| {
+            let keep = index <= i || !Headers::line_is(text, l, name);
+            index += 1;
+            keep
+        });
     }
 
     /// Replaces the topmost value of a list header (e.g. the top Via), keeping the other values.
     pub fn replace_first_value(&mut self, name: &str, value: &str) -> Result<(), crate::ParseError> {
-        let Some(i) = self.0.iter().position(|h| h.is(name)) else {
+        let Some(i) = self.position(name) else {
             self.push_front(name, value);
             return Ok(());
         };
-        let old = self.0[i].value().into_owned();
+        let old = self.view(&self.lines[i]);
+        let written = old.name().to_owned();
+        let old = old.value();
         let parts = split_top(&old, b',').map_err(|e| crate::ParseError::header(name, e))?;
         let mut new = value.to_owned();
         for rest in parts.iter().skip(1) {
             new.push_str(", ");
             new.push_str(rest.trim());
         }
-        let written = self.0[i].name().to_owned();
-        self.0[i] = Header::new(&written, &new);
+        let line = self.append(&written, &new);
+        self.lines[i] = line;
         Ok(())
     }
 
     /// Bytes [`Headers::write_to`] writes.
     fn wire_len(&self) -> usize {
-        self.0.iter().map(|h| h.raw.len() + 2).sum()
+        self.lines.iter().map(|l| l.end - l.start + 2).sum()
     }
 
     fn write_to(&self, out: &mut Vec<u8>) {
-        for h in &self.0 {
-            out.extend_from_slice(h.raw.as_bytes());
+        for l in &self.lines {
+            out.extend_from_slice(&self.text.as_bytes()[l.start..l.end]);
             out.extend_from_slice(b"\r\n");
         }
     }

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use memchr::memmem;
 
-use super::{Header, Headers, Message, Request, Response};
+use super::{Headers, Message, Request, Response};
 use crate::error::ParseError;
 use crate::text::is_token;
 use crate::uri::{is_absolute_uri, SipUri};
@@ -49,7 +49,7 @@ pub fn parse_with(data: &[u8], limits: &Limits) -> Result<Message, ParseError> {
     let head_end = memmem::find(data, b"\r\n\r\n").ok_or(ParseError::Unterminated)?;
     let head = std::str::from_utf8(&data[..head_end]).map_err(|_| ParseError::NotUtf8)?;
     let (start_line, header_text) = head.split_once("\r\n").unwrap_or((head, ""));
-    let headers = parse_headers(header_text, limits)?;
+    let headers = Headers::parse(header_text, limits.max_headers)?;
     let mut msg = parse_start_line(start_line, headers)?;
     validate(&msg)?;
     let body = frame_body(msg.headers(), &data[head_end + 4..])?;
@@ -58,37 +58,6 @@ pub fn parse_with(data: &[u8], limits: &Limits) -> Result<Message, ParseError> {
         Message::Response(r) => r.body = body,
     }
     Ok(msg)
-}
-
-fn parse_headers(text: &str, limits: &Limits) -> Result<Headers, ParseError> {
-    let mut lines: Vec<String> = Vec::new();
-    for line in text.split("\r\n").filter(|_| !text.is_empty()) {
-        if line.starts_with([' ', '\t']) {
-            let prev = lines.last_mut().ok_or_else(|| ParseError::StartLine("folded line after start line".into()))?;
-            prev.push_str("\r\n");
-            prev.push_str(line);
-        } else {
-            if lines.len() >= limits.max_headers {
-                return Err(ParseError::TooManyHeaders(limits.max_headers));
-            }
-            lines.push(line.to_owned());
-        }
-    }
-    let mut headers = Headers::new();
-    for line in lines {
-        headers.push_header(parse_header_line(line)?);
-    }
-    Ok(headers)
-}
-
-fn parse_header_line(line: String) -> Result<Header, ParseError> {
-    let colon = line.find(':').ok_or_else(|| ParseError::header(&line, "no ':' in header line"))?;
-    let name = line[..colon].trim_end_matches([' ', '\t']);
-    if !is_token(name) {
-        return Err(ParseError::header(name, "header name is not a token"));
-    }
-    let name_end = name.len();
-    Ok(Header::from_raw(line, name_end, colon + 1))
 }
 
 fn frame_body(headers: &Headers, rest: &[u8]) -> Result<Bytes, ParseError> {

@@ -119,7 +119,7 @@ pub(crate) fn response_target(top: &Via, source: SocketAddr, local: SocketAddr, 
 pub(crate) fn build_response(req: &Request, status: u16, reason: &str, to_tag: &str) -> Response {
     let mut resp = Response::new(status, reason);
     for h in req.headers.iter().filter(|h| ["Via", "From", "Call-ID", "CSeq"].iter().any(|n| h.is(n))) {
-        resp.headers.push_header(h.clone());
+        resp.headers.push_header(h);
     }
     let to = req.headers.get("To").map(|h| h.value().into_owned()).unwrap_or_default();
     let has_tag = req.headers.to().ok().and_then(|t| t.tag().map(str::to_owned)).is_some();
