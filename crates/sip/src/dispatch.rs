@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::endpoint::{key_labels, new_to_tag, IncomingRequest, Inner};
 use crate::message::{parse_with, Message, Request, Response};
-use crate::transaction::client::{ClientKey, Matched};
+use crate::transaction::client::Matched;
 use crate::transaction::server::{build_response, response_target, stamp_top_via, Seen, ServerKey};
 use crate::transaction::TxEventKind;
 use crate::transport::{Inbound, Target};
@@ -38,8 +38,8 @@ fn on_response(inner: &Inner, resp: Response) {
     let branch = resp.headers.top_via().ok().and_then(|v| v.branch().map(str::to_owned));
     let method = resp.headers.cseq().ok().flatten().map(|c| c.method);
     let (Some(branch), Some(method)) = (branch, method) else { return };
-    match inner.clients.matching(&ClientKey { branch, method }) {
-        Matched::Running(mailbox) => mailbox.deliver(resp),
+    match inner.clients.matching(&branch, &method) {
+        Matched::Running(waiter) => waiter.deliver(resp),
         Matched::Absorbed => tracing::trace!(status = resp.status, "retransmitted response absorbed (Timer K)"),
         Matched::Stray => tracing::debug!(status = resp.status, "response matches no client transaction"),
     }

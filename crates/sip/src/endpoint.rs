@@ -12,17 +12,16 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::auth::{authorize, choose_challenge, DigestRequest};
-use crate::builder::{new_branch, random_token, RequestBuilder};
-use crate::headers::Via;
+use crate::builder::{new_branch, random_token, OurVia, RequestBuilder};
 use crate::message::{reason_phrase, Limits, Request, Response};
 use crate::route::RouteCache;
+use crate::transaction::batch::{self, BatchRequest, BatchResult};
 use crate::transaction::client::{self, ClientKey, ClientTable};
 use crate::transaction::server::{build_response, ServerKey, ServerTable};
 use crate::transaction::{Credentials, Timers, TransactionError, TxEvent, TxEventKind};
 use crate::transport::{
-    advertised_port, contact_uri, Target, TcpTransport, TlsConfig, TlsTransport, Transport, TransportError, Transports,
+    contact_uri, Target, TcpTransport, TlsConfig, TlsTransport, Transport, TransportError, Transports,
 };
-use crate::uri::Host;
 
 /// A callback that sees every [`TxEvent`] (retransmissions, responses, timeouts...).
 pub type Observer = Arc<dyn Fn(&TxEvent) + Send + Sync>;
@@ -194,6 +193,39 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Our address as the peer should see it (see [`Endpoint::sent_by`]).
+    pub(crate) fn sent_by(&self, target: &Target) -> Result<SocketAddr, TransportError> {
+        let mut local = self.transports.local_for(target).ok_or(TransportError::NoSocket(target.transport))?;
+        if local.ip().is_unspecified() {
+            if let Some(routed) = self.routes.source_for(local.ip(), target.addr.ip()) {
+                local.set_ip(routed);
+            }
+        }
+        Ok(local)
+    }
+
+    /// Writes a top Via with our address and a fresh branch, which starts a new transaction,
+    /// and returns that transaction's key.
+    pub(crate) fn stamp_via(&self, req: &mut Request, target: &Target) -> Result<ClientKey, TransactionError> {
+        let local = self.sent_by(target)?;
+        let branch = new_branch();
+        let via = OurVia { transport: target.transport, local, branch: &branch }.to_string();
+        req.headers.replace_first_value("Via", &via).map_err(invalid)?;
+        Ok(ClientKey { branch, method: req.method.clone() })
+    }
+
+    /// Checks and completes a request ([`prepare`]) and stamps its Via ([`Inner::stamp_via`]).
+    pub(crate) fn prepare_transaction(
+        &self,
+        req: &mut Request,
+        target: &Target,
+    ) -> Result<ClientKey, TransactionError> {
+        prepare(req)?;
+        self.stamp_via(req, target)
+    }
+}
+
 pub(crate) fn key_labels(key: &ServerKey) -> (&str, &str) {
     match key {
         ServerKey::Rfc3261 { branch, method, .. } => (branch, method),
@@ -350,13 +382,7 @@ impl Endpoint {
     /// Our address as the peer should see it: the socket address, with an unspecified IP
     /// replaced by the address the OS would route `target` from.
     pub fn sent_by(&self, target: &Target) -> Result<SocketAddr, TransportError> {
-        let mut local = self.inner.transports.local_for(target).ok_or(TransportError::NoSocket(target.transport))?;
-        if local.ip().is_unspecified() {
-            if let Some(routed) = self.inner.routes.source_for(local.ip(), target.addr.ip()) {
-                local.set_ip(routed);
-            }
-        }
-        Ok(local)
+        self.inner.sent_by(target)
     }
 
     /// Runs a complete non-INVITE client transaction (retransmissions per RFC 3261 §17.1.2 and
@@ -399,12 +425,50 @@ impl Endpoint {
         target: Target,
         progress: &mut (dyn FnMut(&Response) + Send),
     ) -> Result<Response, TransactionError> {
-        let local = self.sent_by(&target)?;
-        let branch = new_branch();
-        let via = Via::new(target.transport.as_str(), Host::from(local.ip()), advertised_port(local), &branch);
-        req.headers.replace_first_value("Via", &via.to_string()).map_err(invalid)?;
-        let key = ClientKey { branch, method: req.method.clone() };
+        let key = self.inner.stamp_via(req, &target)?;
         client::run(&self.inner, key, Bytes::from(req.to_bytes()), target, progress).await
+    }
+
+    /// Runs the client transactions of the requests received on `requests` from the calling
+    /// task, at most `max_in_flight` at once, and sends each one's end to `results` in the
+    /// order they end. Returns once `requests` is closed and every result was handed over (or
+    /// as soon as `results` is closed).
+    ///
+    /// Each request is handled as by [`Endpoint::send_request`] (same checks, retransmissions
+    /// and single digest retry), but the transactions share one task, one timer and one inbox
+    /// for their responses instead of a task each: the way to send to a fleet.
+    ///
+    /// ```no_run
+    /// use sipprov_sip::{BatchRequest, Endpoint, EndpointConfig, Target};
+    /// use tokio::sync::mpsc;
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ep = Endpoint::bind(EndpointConfig { udp: Some("127.0.0.1:0".parse()?), ..Default::default() }).await?;
+    /// let (requests, requests_rx) = mpsc::channel(64);
+    /// let (results_tx, mut results) = mpsc::channel(64);
+    /// let batch = tokio::spawn({
+    ///     let ep = ep.clone();
+    ///     async move { ep.run_batch(requests_rx, results_tx, 500).await }
+    /// });
+    /// for port in 5060..5070 {
+    ///     let target = Target::udp(format!("127.0.0.1:{port}").parse()?);
+    ///     let uri = format!("sip:phone@127.0.0.1:{port}");
+    ///     let request = ep.request("NOTIFY", &uri, &target)?.header("Event", "check-sync").build();
+    ///     requests.send(BatchRequest { request, target, credentials: None, tag: port }).await?;
+    /// }
+    /// drop(requests);
+    /// while let Some(done) = results.recv().await {
+    ///     println!("{}: {:?}", done.tag, done.result.map(|r| r.status));
+    /// }
+    /// batch.await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_batch<T: Send>(
+        &self,
+        requests: mpsc::Receiver<BatchRequest<T>>,
+        results: mpsc::Sender<BatchResult<T>>,
+        max_in_flight: usize,
+    ) {
+        batch::run(&self.inner, requests, results, max_in_flight).await
     }
 
     /// Takes the receiver of incoming requests (after de-duplication by the server transactions).
@@ -438,7 +502,11 @@ fn prepare(req: &mut Request) -> Result<(), TransactionError> {
 
 /// Adds Authorization (401) or Proxy-Authorization (407) for the strongest challenge and bumps
 /// CSeq (RFC 3261 §22.2); returns false when no challenge can be answered.
-fn add_authorization(req: &mut Request, resp: &Response, creds: &Credentials) -> Result<bool, TransactionError> {
+pub(crate) fn add_authorization(
+    req: &mut Request,
+    resp: &Response,
+    creds: &Credentials,
+) -> Result<bool, TransactionError> {
     let (challenges, header) = if resp.status == 407 {
         (resp.headers.proxy_authenticate(), "Proxy-Authorization")
     } else {

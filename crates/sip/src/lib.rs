@@ -47,6 +47,6 @@ pub use builder::RequestBuilder;
 pub use endpoint::{Endpoint, EndpointConfig, IncomingRequest, Observer, Stats};
 pub use error::ParseError;
 pub use message::{Message, Request, Response};
-pub use transaction::{Credentials, Timers, TransactionError, TxEvent, TxEventKind};
+pub use transaction::{BatchRequest, BatchResult, Credentials, Timers, TransactionError, TxEvent, TxEventKind};
 pub use transport::{Target, TlsConfig, TlsListen, Transport, TransportError};
 pub use uri::SipUri;

@@ -239,6 +239,26 @@ impl Headers {
         Line { start, name_end: start + name.len(), value_start: start + name.len() + 1, end: self.text.len() }
     }
 
+    /// Appends a header whose value is written by `format_args!` straight into the header
+    /// text, without an intermediate string.
+    ///
+    /// ```
+    /// let mut h = sipprov_sip::message::Headers::new();
+    /// h.push_fmt("CSeq", format_args!("{} {}", 7, "NOTIFY"));
+    /// assert_eq!(h.value("CSeq").as_deref(), Some("7 NOTIFY"));
+    /// ```
+    pub fn push_fmt(&mut self, name: &str, value: fmt::Arguments<'_>) {
+        use std::fmt::Write;
+        let start = self.text.len();
+        self.text.push_str(name);
+        self.text.push_str(": ");
+        // Writing into a String cannot fail.
+        let _ = self.text.write_fmt(value);
+        let line =
+            Line { start, name_end: start + name.len(), value_start: start + name.len() + 1, end: self.text.len() };
+        self.lines.push(line);
+    }
+
     /// Appends a header.
     pub fn push(&mut self, name: &str, value: &str) {
         let line = self.append(name, value);
@@ -297,6 +317,12 @@ impl Headers {
             return Ok(());
         };
         let old = self.view(&self.lines[i]);
+        // A line holding a single value (the usual case) is replaced whole.
+        if !old.raw_value().contains([',', '"', '\n']) {
+            let line = self.append(name, value);
+            self.lines[i] = line;
+            return Ok(());
+        }
         let written = old.name().to_owned();
         let old = old.value();
         let parts = split_top(&old, b',').map_err(|e| crate::ParseError::header(name, e))?;

@@ -2,7 +2,8 @@
 //! (T1 doubling up to T2, every T2 once a 1xx arrived), give up on Timer F, and keep the
 //! transaction around for Timer K so that retransmitted responses are absorbed.
 //!
-//! The [`ClientTable`] maps a branch to its running transaction. A completed UDP transaction
+//! The [`ClientTable`] maps a branch to whoever waits for its responses: the task of a single
+//! transaction ([`run`]) or a batch ([`super::batch`]). A completed UDP transaction
 //! keeps only a 64-bit fingerprint of its key for Timer K (no strings, channel, task or timer):
 //! a fleet-wide check-sync completes thousands of transactions per second, and each holding
 //! its key, response channel and a sleeping task for five seconds cost tens of megabytes.
@@ -17,6 +18,8 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant as TokioInstant};
 
+use super::batch::BatchInbox;
+use super::timing::{OnDeadline, OnResponse, Timing};
 use super::{TransactionError, TxEventKind};
 use crate::endpoint::Inner;
 use crate::message::Response;
@@ -67,19 +70,45 @@ impl Mailbox {
     }
 }
 
+/// Who waits for the responses of a running transaction.
+#[derive(Clone)]
+pub(crate) enum Waiter {
+    /// A transaction run by its own task ([`run`]).
+    Single(Arc<Mailbox>),
+    /// A transaction of a batch, known there by `id` ([`super::batch`]).
+    Batch(Arc<BatchInbox>, u64),
+}
+
+impl Waiter {
+    /// Hands a response over.
+    pub(crate) fn deliver(&self, resp: Response) {
+        match self {
+            Waiter::Single(mailbox) => mailbox.deliver(resp),
+            Waiter::Batch(inbox, id) => inbox.deliver(*id, resp),
+        }
+    }
+}
+
 /// What a received response should do.
 pub(crate) enum Matched {
     /// Deliver it to the running transaction.
-    Running(Arc<Mailbox>),
+    Running(Waiter),
     /// The transaction completed and waits out Timer K: the response is a retransmission.
     Absorbed,
     /// No transaction has this branch.
     Stray,
 }
 
+struct Running {
+    method: String,
+    waiter: Waiter,
+}
+
 #[derive(Default)]
 struct Table {
-    running: HashMap<ClientKey, Arc<Mailbox>>,
+    /// By branch, so that a response is matched without building a key (the method is
+    /// compared after).
+    running: HashMap<String, Running>,
     /// Fingerprints of the transactions waiting out Timer K. Two keys sharing one would only
     /// make a stray response count as a retransmission: both are dropped either way.
     completed: HashSet<u64>,
@@ -87,6 +116,12 @@ struct Table {
     /// always the next to expire.
     lingering: VecDeque<(TokioInstant, u64)>,
     fingerprint: RandomState,
+}
+
+impl Table {
+    fn print(&self, branch: &str, method: &str) -> u64 {
+        self.fingerprint.hash_one((branch, method))
+    }
 }
 
 /// The client transactions of an endpoint.
@@ -101,7 +136,7 @@ impl ClientTable {
     }
 
     /// Registers a running transaction, forgetting those whose Timer K has fired.
-    fn start(&self, key: ClientKey, mailbox: Arc<Mailbox>) {
+    pub(crate) fn start(&self, key: &ClientKey, waiter: Waiter) {
         let now = TokioInstant::now();
         let mut table = self.lock();
         while table.lingering.front().is_some_and(|(expiry, _)| *expiry <= now) {
@@ -109,27 +144,27 @@ impl ClientTable {
                 table.completed.remove(&old);
             }
         }
-        table.running.insert(key, mailbox);
+        table.running.insert(key.branch.clone(), Running { method: key.method.clone(), waiter });
     }
 
     /// Ends a transaction: forgotten at once, or remembered as completed for `linger` (Timer K).
-    fn complete(&self, key: &ClientKey, linger: Duration) {
+    pub(crate) fn complete(&self, key: &ClientKey, linger: Duration) {
         let mut table = self.lock();
-        if table.running.remove(key).is_none() || linger.is_zero() {
+        if table.running.remove(&key.branch).is_none() || linger.is_zero() {
             return;
         }
-        let print = table.fingerprint.hash_one(key);
+        let print = table.print(&key.branch, &key.method);
         table.completed.insert(print);
         table.lingering.push_back((TokioInstant::now() + linger, print));
     }
 
-    /// Where a response with this key goes.
-    pub(crate) fn matching(&self, key: &ClientKey) -> Matched {
+    /// Where a response with this top Via branch and CSeq method goes.
+    pub(crate) fn matching(&self, branch: &str, method: &str) -> Matched {
         let table = self.lock();
-        match table.running.get(key) {
-            Some(mailbox) => Matched::Running(mailbox.clone()),
-            None if table.completed.contains(&table.fingerprint.hash_one(key)) => Matched::Absorbed,
-            None => Matched::Stray,
+        match table.running.get(branch) {
+            Some(running) if running.method == method => Matched::Running(running.waiter.clone()),
+            _ if table.completed.contains(&table.print(branch, method)) => Matched::Absorbed,
+            _ => Matched::Stray,
         }
     }
 
@@ -153,6 +188,16 @@ impl Drop for Registration<'_> {
     }
 }
 
+/// How long a completed transaction absorbs retransmitted responses: Timer K, zero on
+/// reliable transports (§17.1.2.2).
+pub(crate) fn linger(inner: &Inner, target: &Target) -> Duration {
+    if target.transport.is_reliable() {
+        Duration::ZERO
+    } else {
+        inner.timers.t4
+    }
+}
+
 /// Runs one transaction; `progress` sees each provisional response.
 pub(crate) async fn run(
     inner: &Arc<Inner>,
@@ -161,54 +206,36 @@ pub(crate) async fn run(
     target: Target,
     progress: &mut (dyn FnMut(&Response) + Send),
 ) -> Result<Response, TransactionError> {
-    let timers = inner.timers;
-    let reliable = target.transport.is_reliable();
     let mailbox = Arc::new(Mailbox::default());
-    inner.clients.start(key.clone(), mailbox.clone());
-    let linger = if reliable { Duration::ZERO } else { timers.t4 };
-    let _registration = Registration { inner, key: &key, linger };
+    inner.clients.start(&key, Waiter::Single(mailbox.clone()));
+    let _registration = Registration { inner, key: &key, linger: linger(inner, &target) };
 
     let event = |kind| inner.emit(&key.branch, &key.method, &target, kind);
     inner.transports.send(&target, data.clone()).await?;
     event(TxEventKind::RequestSent { retransmission: 0 });
 
-    let start = TokioInstant::now();
-    let timer_f = start + timers.timer_f();
-    let mut retransmissions = 0u32;
-    let mut proceeding = false;
-    let mut last_provisional = None;
-    // Timer E is not used on reliable transports (§17.1.2.2).
-    let mut next_send = (!reliable).then(|| start + timers.timer_e(1));
+    let mut timing = Timing::start(inner.timers, target.transport.is_reliable(), TokioInstant::now());
     loop {
         tokio::select! {
             resp = mailbox.next() => {
                 event(TxEventKind::ResponseReceived { status: resp.status });
-                if !resp.is_provisional() {
-                    return Ok(resp);
-                }
-                // A retransmitted request makes the server resend its 1xx: report each status once.
-                if last_provisional != Some(resp.status) {
-                    last_provisional = Some(resp.status);
-                    progress(&resp);
-                }
-                if !proceeding && !reliable {
-                    proceeding = true;
-                    next_send = Some(TokioInstant::now() + timers.t2);
+                match timing.on_response(resp.status, TokioInstant::now()) {
+                    OnResponse::Final => return Ok(resp),
+                    OnResponse::Progress => progress(&resp),
+                    OnResponse::Repeat => {}
                 }
             }
-            _ = sleep_until(next_send.unwrap_or(timer_f)), if next_send.is_some() => {
-                let Some(due) = next_send else { continue };
-                inner.transports.send(&target, data.clone()).await?;
-                retransmissions += 1;
-                event(TxEventKind::RequestSent { retransmission: retransmissions });
-                // Scheduled from the previous due time so that delays do not accumulate.
-                let interval = if proceeding { timers.t2 } else { timers.timer_e(retransmissions + 1) };
-                next_send = Some(due + interval);
-            }
-            _ = sleep_until(timer_f) => {
-                event(TxEventKind::TimedOut);
-                return Err(TransactionError::Timeout { retransmissions, after: timers.timer_f() });
-            }
+            _ = sleep_until(timing.deadline()) => match timing.on_deadline(TokioInstant::now()) {
+                OnDeadline::Retransmit(n) => {
+                    inner.transports.send(&target, data.clone()).await?;
+                    event(TxEventKind::RequestSent { retransmission: n });
+                }
+                OnDeadline::TimedOut { retransmissions, after } => {
+                    event(TxEventKind::TimedOut);
+                    return Err(TransactionError::Timeout { retransmissions, after });
+                }
+                OnDeadline::NotYet => {}
+            },
         }
     }
 }
@@ -225,14 +252,15 @@ mod tests {
     async fn completed_transactions_absorb_until_timer_k_then_go() {
         let table = ClientTable::default();
         let mailbox = Arc::new(Mailbox::default());
-        table.start(key("a"), mailbox.clone());
-        assert!(matches!(table.matching(&key("a")), Matched::Running(_)));
+        table.start(&key("a"), Waiter::Single(mailbox.clone()));
+        assert!(matches!(table.matching("a", "NOTIFY"), Matched::Running(_)));
+        assert!(matches!(table.matching("a", "OPTIONS"), Matched::Stray), "the method must match too");
         table.complete(&key("a"), Duration::from_millis(20));
-        assert!(matches!(table.matching(&key("a")), Matched::Absorbed));
+        assert!(matches!(table.matching("a", "NOTIFY"), Matched::Absorbed));
         tokio::time::sleep(Duration::from_millis(40)).await;
         // Expired entries are swept when the next transaction starts.
-        table.start(key("b"), mailbox);
-        assert!(matches!(table.matching(&key("a")), Matched::Stray));
+        table.start(&key("b"), Waiter::Single(mailbox));
+        assert!(matches!(table.matching("a", "NOTIFY"), Matched::Stray));
         assert_eq!(table.len(), 1);
     }
 
@@ -260,9 +288,9 @@ mod tests {
     #[test]
     fn reliable_transactions_are_forgotten_at_once() {
         let table = ClientTable::default();
-        table.start(key("a"), Arc::new(Mailbox::default()));
+        table.start(&key("a"), Waiter::Single(Arc::new(Mailbox::default())));
         table.complete(&key("a"), Duration::ZERO);
-        assert!(matches!(table.matching(&key("a")), Matched::Stray));
+        assert!(matches!(table.matching("a", "NOTIFY"), Matched::Stray));
         assert_eq!(table.len(), 0);
     }
 }

@@ -1,8 +1,12 @@
 //! Non-INVITE transactions (RFC 3261 §17.1.2 client, §17.2.2 server): timers, matching keys,
 //! the events reported to observers, and the errors a client transaction ends with.
 
+pub(crate) mod batch;
 pub(crate) mod client;
 pub(crate) mod server;
+mod timing;
+
+pub use batch::{BatchRequest, BatchResult};
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

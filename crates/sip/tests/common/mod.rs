@@ -62,6 +62,11 @@ fn wait_bound(child: &mut Child, port: u16, transport: Transport) -> bool {
 impl Sipp {
     /// Starts SIPp with `scenario` as a UAS handling one call; retries on a port collision.
     pub fn start(scenario_name: &str, transport: Transport) -> Sipp {
+        Sipp::start_calls(scenario_name, transport, 1)
+    }
+
+    /// Starts SIPp with `scenario` as a UAS handling `calls` calls.
+    pub fn start_calls(scenario_name: &str, transport: Transport, calls: usize) -> Sipp {
         for _ in 0..5 {
             let port = free_port();
             let logs = tempfile::tempdir().unwrap();
@@ -70,7 +75,8 @@ impl Sipp {
                 .arg("-sf")
                 .arg(scenario(scenario_name))
                 .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", mode])
-                .args(["-m", "1", "-timeout", "40s", "-timeout_error", "-nostdin", "-trace_err", "-error_file"])
+                .args(["-m", &calls.to_string(), "-timeout", "40s", "-timeout_error", "-nostdin", "-trace_err"])
+                .arg("-error_file")
                 .arg(logs.path().join("errors.log"))
                 .current_dir(logs.path())
                 .stdin(Stdio::null())
