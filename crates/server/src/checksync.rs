@@ -21,12 +21,13 @@
 //! assert_eq!(device_event("polycom", false, &custom).unwrap(), "check-sync;reboot=false;x=1");
 //! ```
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sipprov_model::Settings;
 use sipprov_sip::uri::{parse_hostport, Host, SipUri};
-use sipprov_sip::{Credentials, Endpoint, Target, TransactionError, Transport, TransportError};
+use sipprov_sip::{Credentials, Endpoint, Request, Response, Target, TransactionError, Transport, TransportError};
 
 /// Said when a NOTIFY must go over TLS and the endpoint has no TLS client.
 const NO_TLS_CLIENT: &str = "SIP over TLS is not set up: give the phones' CA ([sip.tls] ca, sipprov notify --tls-ca) \
@@ -106,49 +107,69 @@ pub fn device_event(vendor: &str, reboot: bool, settings: &Settings) -> Result<S
         .ok_or_else(|| format!("no check-sync event is known for vendor {vendor:?}; set {key}"))
 }
 
-/// Sends one check-sync NOTIFY and reports how it ended; never panics on what the network says.
+/// Sends one check-sync NOTIFY and waits for its outcome.
 pub async fn send(endpoint: &Endpoint, cs: &CheckSync) -> Outcome {
-    let uri: SipUri = match cs.uri.parse() {
-        Ok(u) => u,
-        Err(e) => return Outcome::failed("error", format!("invalid SIP URI {:?}: {e}", cs.uri), &cs.event),
-    };
-    let transport = match transport_for(&uri, cs.transport) {
-        Ok(t) => t,
-        Err(e) => return Outcome::failed("error", e, &cs.event),
-    };
-    let target = match resolve_target(&uri, Some(transport), cs.proxy.as_deref()).await {
-        Ok(t) => t,
-        Err(e) => return Outcome::failed("unreachable", e, &cs.event),
-    };
+    match prepare(endpoint, cs, &mut Resolver::default()).await {
+        Ok(ready) => {
+            let result = endpoint.send_request(ready.request, ready.target, cs.credentials.as_ref()).await;
+            outcome(result, &cs.event, ready.sent_to)
+        }
+        Err(outcome) => outcome,
+    }
+}
+
+/// A check-sync NOTIFY built and addressed, ready to go out alone or in a batch.
+#[derive(Debug)]
+pub struct Ready {
+    /// The NOTIFY.
+    pub request: Request,
+    /// Where it goes.
+    pub target: Target,
+    /// `transport:address`, as reported in the outcome.
+    pub sent_to: String,
+}
+
+/// Builds and addresses the NOTIFY of `cs`, or says why it cannot be sent.
+pub async fn prepare(endpoint: &Endpoint, cs: &CheckSync, resolver: &mut Resolver) -> Result<Ready, Outcome> {
+    let uri: SipUri = cs
+        .uri
+        .parse()
+        .map_err(|e| Outcome::failed("error", format!("invalid SIP URI {:?}: {e}", cs.uri), &cs.event))?;
+    let transport = transport_for(&uri, cs.transport).map_err(|e| Outcome::failed("error", e, &cs.event))?;
+    let target = resolver
+        .target(&uri, Some(transport), cs.proxy.as_deref())
+        .await
+        .map_err(|e| Outcome::failed("unreachable", e, &cs.event))?;
     let sent_to = format!("{}:{}", target.transport.as_str().to_ascii_lowercase(), target.addr);
-    let request = match build(endpoint, cs, &target) {
-        Ok(r) => r,
-        Err(e) => return Outcome::failed("error", e, &cs.event),
-    };
-    let result = endpoint.send_request(request, target, cs.credentials.as_ref()).await;
+    let request = build(endpoint, cs, &target).map_err(|e| Outcome::failed("error", e, &cs.event))?;
+    Ok(Ready { request, target, sent_to })
+}
+
+/// What the end of a NOTIFY's transaction means for the device.
+pub fn outcome(result: Result<Response, TransactionError>, event: &str, sent_to: String) -> Outcome {
     let mut outcome = match result {
         Ok(resp) => Outcome {
             result: if (200..300).contains(&resp.status) { "ok" } else { "rejected" }.into(),
             status: Some(resp.status),
-            reason: resp.reason.clone(),
+            reason: resp.reason,
             sent_to: None,
-            event: cs.event.clone(),
+            event: event.into(),
         },
         Err(TransactionError::Timeout { retransmissions, after }) => Outcome::failed(
             "timeout",
             format!("no final response after {:.1} s ({retransmissions} retransmissions)", after.as_secs_f64()),
-            &cs.event,
+            event,
         ),
-        Err(TransactionError::Unreachable(e)) => Outcome::failed("unreachable", e, &cs.event),
+        Err(TransactionError::Unreachable(e)) => Outcome::failed("unreachable", e, event),
         Err(TransactionError::Transport(TransportError::NoSocket(Transport::Tls))) => {
-            Outcome::failed("error", NO_TLS_CLIENT.into(), &cs.event)
+            Outcome::failed("error", NO_TLS_CLIENT.into(), event)
         }
         Err(TransactionError::Transport(e @ TransportError::Tls { certificate: true, .. })) => Outcome::failed(
             "error",
             format!("{e} (trust the phone's CA or certificate with [sip.tls] ca or sipprov notify --tls-ca)"),
-            &cs.event,
+            event,
         ),
-        Err(e) => Outcome::failed("error", e.to_string(), &cs.event),
+        Err(e) => Outcome::failed("error", e.to_string(), event),
     };
     outcome.sent_to = Some(sent_to);
     outcome
@@ -193,22 +214,56 @@ pub fn transport_for(uri: &SipUri, explicit: Option<Transport>) -> Result<Transp
     }
 }
 
-/// Where to send: the proxy if given, else the URI's host and port (default 5060, 5061 for TLS;
-/// DNS A/AAAA, no SRV). Over TLS the phone's certificate must name that host.
+/// Turns a device's SIP URI (or the outbound proxy) into the address to send to, remembering
+/// host names for a minute: a campaign through a proxy named by DNS would otherwise resolve
+/// the same name once per device.
+#[derive(Debug, Default)]
+pub struct Resolver {
+    names: HashMap<(String, u16), (SocketAddr, Instant)>,
+}
+
+impl Resolver {
+    /// How long a resolved name is reused.
+    const REUSE: Duration = Duration::from_secs(60);
+
+    /// The target for `uri` (or `proxy`, when given) over `transport` (or the URI's own).
+    pub async fn target(
+        &mut self,
+        uri: &SipUri,
+        transport: Option<Transport>,
+        proxy: Option<&str>,
+    ) -> Result<Target, String> {
+        let transport = transport_for(uri, transport)?;
+        let (host, port) = match proxy {
+            Some(p) => parse_hostport(p).map_err(|e| format!("invalid proxy {p:?}: {e}"))?,
+            None => (uri.host().clone(), uri.port()),
+        };
+        let port = port.unwrap_or(transport.default_port());
+        let addr = match &host {
+            Host::V4(ip) => SocketAddr::from((*ip, port)),
+            Host::V6(ip) => SocketAddr::from((*ip, port)),
+            Host::Name(name) => self.lookup(name, port).await?,
+        };
+        let target = Target::new(addr, transport);
+        Ok(if transport == Transport::Tls { target.with_server_name(&host.to_string()) } else { target })
+    }
+
+    async fn lookup(&mut self, name: &str, port: u16) -> Result<SocketAddr, String> {
+        let key = (name.to_owned(), port);
+        match self.names.get(&key) {
+            Some((addr, at)) if at.elapsed() < Resolver::REUSE => Ok(*addr),
+            _ => {
+                let addr = lookup(name, port).await?;
+                self.names.insert(key, (addr, Instant::now()));
+                Ok(addr)
+            }
+        }
+    }
+}
+
+/// Like [`Resolver::target`], without remembering anything.
 pub async fn resolve_target(uri: &SipUri, transport: Option<Transport>, proxy: Option<&str>) -> Result<Target, String> {
-    let transport = transport_for(uri, transport)?;
-    let (host, port) = match proxy {
-        Some(p) => parse_hostport(p).map_err(|e| format!("invalid proxy {p:?}: {e}"))?,
-        None => (uri.host().clone(), uri.port()),
-    };
-    let port = port.unwrap_or(transport.default_port());
-    let addr = match &host {
-        Host::V4(ip) => SocketAddr::from((*ip, port)),
-        Host::V6(ip) => SocketAddr::from((*ip, port)),
-        Host::Name(name) => lookup(name, port).await?,
-    };
-    let target = Target::new(addr, transport);
-    Ok(if transport == Transport::Tls { target.with_server_name(&host.to_string()) } else { target })
+    Resolver::default().target(uri, transport, proxy).await
 }
 
 async fn lookup(host: &str, port: u16) -> Result<SocketAddr, String> {

@@ -3,7 +3,9 @@
 use sipprov_model::Mac;
 use sipprov_store::NewEvent;
 
-use crate::checksync::{self, CheckSync, Outcome};
+use sipprov_sip::Credentials;
+
+use crate::checksync::{self, CheckSync, Outcome, Ready, Resolver};
 use crate::fetchlog::Record;
 use crate::state::AppState;
 
@@ -22,6 +24,26 @@ impl AppState {
     /// Sends the NOTIFY and logs it, leaving the history event to the caller: a campaign writes
     /// it in the same transaction as the device's outcome.
     pub(crate) async fn send_check_sync(&self, mac: Mac, reboot: bool) -> Result<Outcome, String> {
+        let outcome = match self.plan_check_sync(mac, reboot, &mut Resolver::default()).await? {
+            Planned::Decided(outcome) => outcome,
+            Planned::Send { ready, credentials, event } => {
+                let endpoint = self.sip.get().ok_or("the SIP listener is not running")?;
+                let result = endpoint.send_request(ready.request, ready.target, credentials.as_ref()).await;
+                checksync::outcome(result, &event, ready.sent_to)
+            }
+        };
+        log_outcome(mac, &outcome);
+        Ok(outcome)
+    }
+
+    /// Builds the device's NOTIFY, or decides its outcome when none can be sent (no target,
+    /// an invalid contact...). Errors are for a device or a server that cannot be asked at all.
+    pub(crate) async fn plan_check_sync(
+        &self,
+        mac: Mac,
+        reboot: bool,
+        resolver: &mut Resolver,
+    ) -> Result<Planned, String> {
         let device = self.inventory.device(mac).ok_or_else(|| format!("device {mac} not found"))?;
         let endpoint = self.sip.get().ok_or("the SIP listener is not running")?;
         let settings = self.inventory.merged_keys(&device, checksync::SETTINGS_USED);
@@ -35,27 +57,36 @@ impl AppState {
             },
             (None, None) => None,
         };
-        let outcome = match uri {
-            None => Outcome::failed(
+        let Some(uri) = uri else {
+            return Ok(Planned::Decided(Outcome::failed(
                 "no-target",
                 "no SIP target known: set the device's contact, or [sip] outbound_proxy with line.1.username and line.1.registrar".into(),
                 &event,
-            ),
-            Some(uri) => {
-                let cs = CheckSync {
-                    uri,
-                    event: event.clone(),
-                    from: None,
-                    proxy,
-                    transport: None,
-                    credentials: checksync::line_credentials(&settings),
-                };
-                checksync::send(endpoint, &cs).await
-            }
+            )));
         };
-        tracing::info!(%mac, event = %outcome.event, result = %outcome.result, status = ?outcome.status, "check-sync sent");
-        Ok(outcome)
+        let credentials = checksync::line_credentials(&settings);
+        let cs = CheckSync { uri, event, from: None, proxy, transport: None, credentials };
+        Ok(match checksync::prepare(endpoint, &cs, resolver).await {
+            Ok(ready) => Planned::Send { ready, credentials: cs.credentials, event: cs.event },
+            Err(outcome) => Planned::Decided(outcome),
+        })
     }
+}
+
+/// A device's check-sync, ready to send or already decided.
+// `Send` is the common case and moves straight into the batch: boxing it would cost an
+// allocation per NOTIFY to save stack space on the rare `Decided`.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Planned {
+    /// The NOTIFY to send, with the line's credentials for a challenge and the event it carries.
+    Send { ready: Ready, credentials: Option<Credentials>, event: String },
+    /// Nothing can be sent; this is the outcome.
+    Decided(Outcome),
+}
+
+/// One log line per check-sync sent.
+pub(crate) fn log_outcome(mac: Mac, outcome: &Outcome) {
+    tracing::info!(%mac, event = %outcome.event, result = %outcome.result, status = ?outcome.status, "check-sync sent");
 }
 
 /// The `notify` event of a device's history: the outcome, and the campaign it belonged to.

@@ -4,15 +4,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sipprov_model::Mac;
+use sipprov_sip::{BatchRequest, BatchResult};
 use sipprov_store::{CampaignRecord, NewEvent, NotifyResult, StoreError};
 use sipprov_vendors::FileScope;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::CampaignReport;
-use crate::checksync::Outcome;
+use crate::checksync::{self, Outcome, Resolver};
 use crate::fetchlog::Record;
-use crate::notify::notify_event;
+use crate::notify::{log_outcome, notify_event, Planned};
 use crate::state::AppState;
 
 /// Devices marked `sending`, or outcomes written, in one statement at most.
@@ -29,17 +30,65 @@ fn marking_chunk(campaign: &CampaignRecord) -> usize {
 /// One NOTIFY's outcome and its history event, written together.
 type Sent = ((Mac, NotifyResult), NewEvent);
 
+/// What a campaign keeps of a NOTIFY while its transaction runs in the SIP batch.
+struct InFlight {
+    mac: Mac,
+    expected_file: Option<String>,
+    at: i64,
+    event: String,
+    sent_to: String,
+}
+
+/// The outcome of one device, with its history event.
+fn sent(campaign: i64, mac: Mac, expected_file: Option<String>, at: i64, outcome: Outcome) -> Sent {
+    log_outcome(mac, &outcome);
+    let event = notify_event(mac, sipprov_store::now_ms(), &outcome, Some(campaign));
+    let Outcome { result, status, reason, .. } = outcome;
+    ((mac, NotifyResult { ok: result == "ok", result, status, reason, expected_file, at }), event)
+}
+
 /// Writes NOTIFY outcomes, each with its history event in the same transaction, as they
-/// arrive, in batches, until every sender is done. The channel is bounded, so a slow database
-/// holds the senders back instead of letting outcomes pile up in memory.
-async fn write_results(state: Arc<AppState>, id: i64, mut rx: mpsc::Receiver<Sent>) -> Result<(), StoreError> {
+/// arrive, in batches, until both inputs are closed: the SIP batch's results, and the
+/// outcomes decided without sending (no target, invalid contact...). The channels are
+/// bounded, so a slow database holds the sending back instead of letting outcomes pile up.
+async fn write_results(
+    state: Arc<AppState>,
+    id: i64,
+    mut finished: mpsc::Receiver<BatchResult<InFlight>>,
+    mut decided: mpsc::Receiver<Sent>,
+) -> Result<(), StoreError> {
+    let to_sent = |done: BatchResult<InFlight>| {
+        let InFlight { mac, expected_file, at, event, sent_to } = done.tag;
+        sent(id, mac, expected_file, at, checksync::outcome(done.result, &event, sent_to))
+    };
     let (mut results, mut events) = (Vec::new(), Vec::new());
-    while let Some(first) = rx.recv().await {
+    let (mut finished_open, mut decided_open) = (true, true);
+    while finished_open || decided_open {
+        let first = tokio::select! {
+            done = finished.recv(), if finished_open => match done {
+                Some(done) => Some(to_sent(done)),
+                None => {
+                    finished_open = false;
+                    None
+                }
+            },
+            one = decided.recv(), if decided_open => match one {
+                Some(one) => Some(one),
+                None => {
+                    decided_open = false;
+                    None
+                }
+            },
+        };
+        let Some(first) = first else { continue };
         let mut next = Some(first);
         while let Some((result, event)) = next {
             results.push(result);
             events.push(event);
-            next = if results.len() < MAX_BATCH { rx.try_recv().ok() } else { None };
+            next = match results.len() < MAX_BATCH {
+                true => finished.try_recv().map(to_sent).or_else(|_| decided.try_recv()).ok(),
+                false => None,
+            };
         }
         state.store.record_notify_results_with_events(id, &results, &events).await?;
         results.clear();
@@ -62,17 +111,26 @@ impl AppState {
     /// Sends at most `rate` per second with at most `max_in_flight` awaiting an answer.
     ///
     /// Pacing is a token bucket on elapsed time rather than a timer per NOTIFY: timers tick in
-    /// whole milliseconds, which would cap the rate near 1,000/s. Devices are marked `sending`
-    /// a chunk at a time (one statement), the next chunk while the current one is sent;
-    /// outcomes are written in batches by a separate task, so the database never paces the
-    /// fleet.
+    /// whole milliseconds, which would cap the rate near 1,000/s. The NOTIFYs' transactions run
+    /// in one SIP batch ([`sipprov_sip::Endpoint::run_batch`]), which holds the in-flight
+    /// limit, instead of a task each. Devices are marked `sending` a chunk at a time (one
+    /// statement), the next chunk while the current one is sent; outcomes are written in
+    /// batches by a separate task, so the database never paces the fleet.
     async fn send_paced(self: &Arc<Self>, campaign: &CampaignRecord, todo: Vec<Mac>) -> Result<(), StoreError> {
         let rate = f64::from(campaign.rate.max(1));
-        let slots = Arc::new(Semaphore::new(campaign.max_in_flight.max(1) as usize));
-        let (results_tx, results_rx) = mpsc::channel(MAX_BATCH * 2);
-        let writer = tokio::spawn(write_results(self.clone(), campaign.id, results_rx));
+        // Small: the batch takes requests only while below the in-flight limit, so this is
+        // how far the pacing may run ahead of the sending.
+        let (requests, requests_rx) = mpsc::channel(64);
+        let (finished_tx, finished_rx) = mpsc::channel(MAX_BATCH * 2);
+        let (decided_tx, decided_rx) = mpsc::channel(MAX_BATCH);
+        let batch = self.sip.get().cloned().map(|endpoint| {
+            let max_in_flight = campaign.max_in_flight.max(1) as usize;
+            tokio::spawn(async move { endpoint.run_batch(requests_rx, finished_tx, max_in_flight).await })
+        });
+        let writer = tokio::spawn(write_results(self.clone(), campaign.id, finished_rx, decided_rx));
+        let mut resolver = Resolver::default();
         let started = Instant::now();
-        let mut sent = 0usize;
+        let mut sent_count = 0usize;
         let mut chunks = todo.chunks(marking_chunk(campaign)).map(<[Mac]>::to_vec);
         // The next chunk is marked while the current one is sent, so the send loop never
         // waits for the database between chunks.
@@ -97,20 +155,37 @@ impl AppState {
                 }
             };
             // The token bucket: the n-th NOTIFY may leave n/rate seconds after the start.
-            let due = started + Duration::from_secs_f64(sent as f64 / rate);
+            let due = started + Duration::from_secs_f64(sent_count as f64 / rate);
             if due > Instant::now() {
                 tokio::time::sleep_until(due).await;
             }
-            let Ok(permit) = slots.clone().acquire_owned().await else { break };
-            sent += 1;
-            let (state, tx, reboot, id) = (self.clone(), results_tx.clone(), campaign.reboot, campaign.id);
-            tokio::spawn(async move {
-                let sent = state.notify_for_campaign(id, mac, reboot).await;
-                let _ = tx.send(sent).await;
-                drop(permit);
-            });
+            sent_count += 1;
+            let expected_file = self.primary_file_name(mac);
+            let at = sipprov_store::now_ms();
+            let planned = self.plan_check_sync(mac, campaign.reboot, &mut resolver).await;
+            let gone = match planned {
+                Ok(Planned::Send { ready, credentials, event }) => {
+                    let tag = InFlight { mac, expected_file, at, event, sent_to: ready.sent_to };
+                    let request = BatchRequest { request: ready.request, target: ready.target, credentials, tag };
+                    requests.send(request).await.is_err()
+                }
+                Ok(Planned::Decided(outcome)) => {
+                    decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
+                }
+                Err(e) => {
+                    let outcome = Outcome::failed("error", e, "");
+                    decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
+                }
+            };
+            // Only a failed writer closes these; its error is returned below.
+            if gone {
+                break;
+            }
         }
-        drop(results_tx);
+        drop((requests, decided_tx));
+        if let Some(batch) = batch {
+            batch.await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
         writer.await.map_err(|e| StoreError::Corrupt(e.to_string()))?
     }
 
@@ -127,18 +202,6 @@ impl AppState {
             state.store.mark_sending(id, &chunk).await?;
             Ok(Some(chunk))
         })
-    }
-
-    /// One NOTIFY, with the file the device must fetch afterwards to confirm (its name is
-    /// enough: the server only serves the current rendering, so nothing is rendered here) and
-    /// the device's history event.
-    async fn notify_for_campaign(&self, id: i64, mac: Mac, reboot: bool) -> Sent {
-        let expected_file = self.primary_file_name(mac);
-        let at = sipprov_store::now_ms();
-        let outcome = self.send_check_sync(mac, reboot).await.unwrap_or_else(|e| Outcome::failed("error", e, ""));
-        let event = notify_event(mac, sipprov_store::now_ms(), &outcome, Some(id));
-        let Outcome { result, status, reason, .. } = outcome;
-        ((mac, NotifyResult { ok: result == "ok", result, status, reason, expected_file, at }), event)
     }
 
     /// The SHA-256 of the device's own config file as rendered now (for `--changed`).
