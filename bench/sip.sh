@@ -7,7 +7,7 @@
 #     latency p99 (wrk) measured while it runs.
 # Prints a Markdown report on stdout.
 #
-#   bash bench/sip.sh [NOTIFY_DEVICES=20000] [CAMPAIGN_DEVICES=100000]
+#   bash bench/sip.sh [NOTIFY_DEVICES=20000] [CAMPAIGN_DEVICES=100000]   (0: skip part 2)
 #
 # Needs sipp (Debian sip-tester), wrk, time and python3.
 set -euo pipefail
@@ -84,7 +84,7 @@ campaign_rate() {
 }
 
 # --- 1. sipprov vs SIPp as the sender -----------------------------------------
-phones $((n * 3 + 10))
+phones $((n * 4 + 10))
 DATA="$work/notify"; start_server "$DATA"; import "$n" "$PHONE_PORT"
 campaign_rate "$n"
 ours=$SENT_RATE; ours_recorded=$RECORDED_RATE; ours_cpu=$CPU_US
@@ -99,12 +99,28 @@ cpu_of() { # command... → prints "seconds cpu_seconds" of the command (its out
   t1=$(now)
   python3 -c "import sys; u, s = sys.argv[1].split(); print($t1 - $t0, float(u) + float(s))" "$times"
 }
-read -r stack_s stack_cpu < <(cpu_of "$root/target/release/examples/notify_load" "127.0.0.1:$PHONE_PORT" "$n" 500)
+read -r stack_s stack_cpu < <(cpu_of "$root/target/release/examples/notify_load" "127.0.0.1:$PHONE_PORT" "$n" 500 batch)
+read -r tasks_s tasks_cpu < <(cpu_of "$root/target/release/examples/notify_load" "127.0.0.1:$PHONE_PORT" "$n" 500 tasks)
 read -r sipp_s sipp_cpu < <(cpu_of sipp -sf bench/sipp/uac_notify.xml -i 127.0.0.1 -t u1 -buff_size 4194304 \
   -r 100000 -l 500 -m "$n" -nostdin "127.0.0.1:$PHONE_PORT")
 stack=$(python3 -c "print(round($n/$stack_s))"); stack_cpu=$(python3 -c "print(round($stack_cpu*1e6/$n))")
+tasks=$(python3 -c "print(round($n/$tasks_s))"); tasks_cpu=$(python3 -c "print(round($tasks_cpu*1e6/$n))")
 theirs=$(python3 -c "print(round($n/$sipp_s))"); theirs_cpu=$(python3 -c "print(round($sipp_cpu*1e6/$n))")
 kill "$PHONE_PID" 2>/dev/null || true
+
+report_rates() {
+cat <<MD
+| measure | sipprov | SIPp | ratio |
+|---|---|---|---|
+| NOTIFY transactions/s, SIP stack alone, one batch (notify_load batch), $n phones, UDP, 500 in flight | $stack | $theirs | $(python3 -c "print(f'{$stack/$theirs:.2f}x')") |
+| same, a task per NOTIFY (notify_load tasks) | $tasks | $theirs | $(python3 -c "print(f'{$tasks/$theirs:.2f}x')") |
+| NOTIFY transactions/s, campaign (resync to the last NOTIFY sent) | $ours | $theirs | $(python3 -c "print(f'{$ours/$theirs:.2f}x')") |
+| same, campaign until every outcome was recorded (0.1 s polling) | $ours_recorded | $theirs | $(python3 -c "print(f'{$ours_recorded/$theirs:.2f}x')") |
+| CPU per NOTIFY, µs: stack batch / stack tasks / campaign server / SIPp | $stack_cpu / $tasks_cpu / $ours_cpu | $theirs_cpu | — |
+MD
+}
+# CAMPAIGN_DEVICES=0: the rates only.
+if [ "$big" = 0 ]; then report_rates; exit 0; fi
 
 # --- 2. 100,000 devices, with HTTP load during the campaign ----------------------
 phones $((big + 10))
@@ -131,13 +147,8 @@ p99=$(awk '/ 99%/ {print $2}' "$work/wrk.txt")
 p50=$(awk '/ 50%/ {print $2}' "$work/wrk.txt")
 kill "$PID"; wait "$PID" 2>/dev/null || true
 
+report_rates
 cat <<MD
-| measure | sipprov | SIPp | ratio |
-|---|---|---|---|
-| NOTIFY transactions/s, SIP stack alone (notify_load), $n phones, UDP, 500 in flight | $stack | $theirs | $(python3 -c "print(f'{$stack/$theirs:.2f}x')") |
-| NOTIFY transactions/s, campaign (resync to the last NOTIFY sent) | $ours | $theirs | $(python3 -c "print(f'{$ours/$theirs:.2f}x')") |
-| same, campaign until every outcome was recorded (0.1 s polling) | $ours_recorded | $theirs | $(python3 -c "print(f'{$ours_recorded/$theirs:.2f}x')") |
-| CPU per NOTIFY, µs: stack alone / campaign server / SIPp | $stack_cpu / $ours_cpu | $theirs_cpu | — |
 
 - $big-device campaign at an unthrottled rate (--rate 100000 --max-in-flight 500): $big_rate NOTIFYs/s to the last NOTIFY sent ($big_recorded/s until every outcome was recorded); peak RSS $rss MB
 - HTTP provisioning latency while that campaign ran (wrk -t1 -c8, 10,000 devices' files): p50 $p50, p99 $p99

@@ -5,6 +5,10 @@
 //! challenges (RFC 2617/7616/8760) and builds out-of-dialog requests. It knows **nothing** of
 //! provisioning: which event to send, and to whom, is decided by the caller.
 //!
+//! A transaction is awaited alone ([`Endpoint::send_request`]) or run with thousands of others
+//! from one task ([`Endpoint::run_batch`]), the way to reach a fleet; both follow the same
+//! RFC 3261 timer rules.
+//!
 //! TLS (RFC 3261 §26.2, `SIP/2.0/TLS`) is a reliable stream transport like TCP: no
 //! retransmissions, Content-Length framing, one connection per peer address reused in both
 //! directions. The caller hands in rustls configurations ([`TlsConfig`]): a `ServerConfig` for

@@ -1,5 +1,9 @@
 //! Non-INVITE transactions (RFC 3261 §17.1.2 client, §17.2.2 server): timers, matching keys,
 //! the events reported to observers, and the errors a client transaction ends with.
+//!
+//! `timing` holds the client transaction's timer rules without I/O; `client` runs one
+//! transaction in its caller's task, `batch` runs many from one task; `server` absorbs
+//! retransmitted requests.
 
 pub(crate) mod batch;
 pub(crate) mod client;
