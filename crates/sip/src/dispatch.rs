@@ -35,9 +35,10 @@ pub(crate) async fn handle(inner: &Arc<Inner>, msg: &Inbound) {
 }
 
 fn on_response(inner: &Inner, resp: Response) {
-    let branch = resp.headers.top_via().ok().and_then(|v| v.branch().map(str::to_owned));
-    let method = resp.headers.cseq().ok().flatten().map(|c| c.method);
-    let (Some(branch), Some(method)) = (branch, method) else { return };
+    // Borrowed from the message: matching a response builds no key.
+    let (Ok(Some(branch)), Ok(Some((_, method)))) = (resp.headers.top_via_branch(), resp.headers.cseq_parts()) else {
+        return;
+    };
     match inner.clients.matching(&branch, &method) {
         Matched::Running(waiter) => waiter.deliver(resp),
         Matched::Absorbed => tracing::trace!(status = resp.status, "retransmitted response absorbed (Timer K)"),

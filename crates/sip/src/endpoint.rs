@@ -489,9 +489,9 @@ fn prepare(req: &mut Request) -> Result<(), TransactionError> {
             return Err(invalid(format!("missing {name} header")));
         }
     }
-    let cseq = req.headers.cseq().map_err(invalid)?.ok_or_else(|| invalid("missing CSeq"))?;
-    if cseq.method != req.method {
-        return Err(invalid(format!("CSeq method {} differs from {}", cseq.method, req.method)));
+    let (_, method) = req.headers.cseq_parts().map_err(invalid)?.ok_or_else(|| invalid("missing CSeq"))?;
+    if method != req.method {
+        return Err(invalid(format!("CSeq method {method} differs from {}", req.method)));
     }
     if req.headers.get("Max-Forwards").is_none() {
         req.headers.push("Max-Forwards", "70");

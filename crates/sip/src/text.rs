@@ -2,12 +2,18 @@
 //! comma lists that respect quotes and `<>`, and `;name=value` parameter lists.
 //!
 //! They are shared by the header parsers, the URI parser and the auth-param grammar of [`crate::auth`].
+//! Each rule exists once, as a borrowing form that allocates nothing ([`split_top_iter`],
+//! [`quoted_span`], [`iter_params`], [`ParamsRef`]), so that checking a received message costs no
+//! allocation; the owned forms ([`split_top`], [`parse_quoted`], [`Params`]) are built on them.
 
 use std::borrow::Cow;
 
+use memchr::{memchr, memchr2, memchr3};
+
 /// `token` characters of RFC 3261 §25.1.
 pub fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+    // A `matches!` compiles to a table test; a byte-string `contains` is a memchr call per byte.
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
 }
 
 /// True when `s` is a non-empty RFC 3261 `token`.
@@ -34,62 +40,131 @@ pub fn unfold(s: &str) -> Cow<'_, str> {
 /// Splits `s` at every `sep` found outside quoted strings and `<...>`.
 ///
 /// Fails when a quoted string or an angle bracket is left open, which is how a message like
-/// RFC 4475 "quotbal" is refused.
+/// RFC 4475 "quotbal" is refused. This collects [`split_top_iter`].
 pub fn split_top(s: &str, sep: u8) -> Result<Vec<&str>, &'static str> {
-    let bytes = s.as_bytes();
-    let (mut parts, mut start, mut i) = (Vec::new(), 0, 0);
-    let mut in_angle = false;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' if !in_angle => i = skip_quoted(bytes, i)?,
-            b'<' if !in_angle => in_angle = true,
-            b'>' if in_angle => in_angle = false,
-            b if b == sep && !in_angle => {
-                parts.push(&s[start..i]);
-                start = i + 1;
+    split_top_iter(s, sep).collect()
+}
+
+/// Splits `s` like [`split_top`], one part at a time and without allocating.
+///
+/// Yields the parts in order; where [`split_top`] fails, yields that error, and nothing after it.
+///
+/// ```
+/// use sipprov_sip::text::split_top_iter;
+/// let parts: Vec<_> = split_top_iter(r#""a,b" <sip:x;y,z>, c"#, b',').collect();
+/// assert_eq!(parts, [Ok(r#""a,b" <sip:x;y,z>"#), Ok(" c")]);
+/// assert_eq!(split_top_iter("a, <b", b',').last(), Some(Err("unbalanced '<'")));
+/// ```
+pub fn split_top_iter(s: &str, sep: u8) -> SplitTop<'_> {
+    SplitTop { s, sep, next: Some(0) }
+}
+
+/// The iterator of [`split_top_iter`].
+#[derive(Debug, Clone)]
+pub struct SplitTop<'a> {
+    s: &'a str,
+    sep: u8,
+    /// Where the next part starts; `None` once the last part or an error was yielded.
+    next: Option<usize>,
+}
+
+impl SplitTop<'_> {
+    /// Ends the iteration because a part failed to parse with `err`, and returns the error to
+    /// report. [`split_top`] checks the whole text before any part is parsed, so an unclosed
+    /// quote or `<` further on wins over `err` (wrapped by `split_err`): parsing part by part
+    /// reports exactly what splitting first did. Only failures pay for this extra scan.
+    pub fn fail<E>(&mut self, err: E, split_err: impl FnOnce(&'static str) -> E) -> E {
+        let later = self.clone().find_map(Result::err);
+        self.next = None;
+        later.map_or(err, split_err)
+    }
+}
+
+impl<'a> Iterator for SplitTop<'a> {
+    type Item = Result<&'a str, &'static str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let start = self.next.take()?;
+        let bytes = self.s.as_bytes();
+        let mut i = start;
+        // Jumps from one byte that matters to the next: outside `<>` a quote, a '<' or `sep`;
+        // inside, only the closing '>' (quotes and separators there are part of the URI).
+        while let Some(found) = memchr3(b'"', b'<', self.sep, &bytes[i..]) {
+            let at = i + found;
+            match bytes[at] {
+                b'"' => match skip_quoted(bytes, at) {
+                    Ok(close) => i = close + 1,
+                    Err(e) => return Some(Err(e)),
+                },
+                b'<' => match memchr(b'>', &bytes[at + 1..]) {
+                    Some(close) => i = at + 1 + close + 1,
+                    None => return Some(Err("unbalanced '<'")),
+                },
+                _ => {
+                    self.next = Some(at + 1);
+                    return Some(Ok(&self.s[start..at]));
+                }
             }
-            _ => {}
         }
-        i += 1;
+        Some(Ok(&self.s[start..]))
     }
-    if in_angle {
-        return Err("unbalanced '<'");
-    }
-    parts.push(&s[start..]);
-    Ok(parts)
 }
 
 /// Given `bytes[open] == b'"'`, returns the index of the closing quote.
 fn skip_quoted(bytes: &[u8], open: usize) -> Result<usize, &'static str> {
     let mut i = open + 1;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 2,
-            b'"' => return Ok(i),
-            _ => i += 1,
+    while let Some(found) = memchr2(b'\\', b'"', bytes.get(i..).unwrap_or_default()) {
+        let at = i + found;
+        if bytes[at] == b'"' {
+            return Ok(at);
         }
+        // A quoted-pair: the escaped byte is skipped, whatever it is.
+        i = at + 2;
     }
     Err("unterminated quoted string")
+}
+
+/// Finds the quoted string that starts `s`, without decoding it: returns the text between
+/// the quotes (quoted-pairs still escaped, see [`unescape`]) and the rest of `s` after the
+/// closing quote.
+///
+/// ```
+/// let (inner, rest) = sipprov_sip::text::quoted_span(r#""a \"b\"" <sip:x>"#).unwrap();
+/// assert_eq!((inner, rest), (r#"a \"b\""#, " <sip:x>"));
+/// ```
+pub fn quoted_span(s: &str) -> Result<(&str, &str), &'static str> {
+    if !s.starts_with('"') {
+        return Err("expected a quoted string");
+    }
+    let end = skip_quoted(s.as_bytes(), 0)?;
+    Ok((&s[1..end], &s[end + 1..]))
+}
+
+/// Decodes the quoted-pairs (`\"`, `\\`, ...) of the text inside a quoted string as returned by
+/// [`quoted_span`]; borrowed when there is none.
+pub fn unescape(inner: &str) -> Cow<'_, str> {
+    if !inner.contains('\\') {
+        return Cow::Borrowed(inner);
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            // A backslash is never last in text from quoted_span (it would have escaped the
+            // closing quote); elsewhere a lone final one is dropped.
+            out.extend(chars.next());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Reads the quoted string that starts `s` and returns its decoded text (quoted-pairs
 /// unescaped) and the rest of `s` after the closing quote.
 pub fn parse_quoted(s: &str) -> Result<(String, &str), &'static str> {
-    if !s.starts_with('"') {
-        return Err("expected a quoted string");
-    }
-    let end = skip_quoted(s.as_bytes(), 0)?;
-    let inner = &s[1..end];
-    let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            out.push(chars.next().ok_or("dangling escape in quoted string")?);
-        } else {
-            out.push(c);
-        }
-    }
-    Ok((out, &s[end + 1..]))
+    let (inner, rest) = quoted_span(s)?;
+    Ok((unescape(inner).into_owned(), rest))
 }
 
 /// Writes `s` as a quoted string, escaping `"` and `\`.
@@ -108,9 +183,82 @@ pub fn quote(s: &str) -> String {
 
 /// Removes the surrounding quotes of a parameter value and decodes its escapes; a token value is returned as is.
 pub fn unquote(v: &str) -> Cow<'_, str> {
-    match parse_quoted(v) {
-        Ok((s, rest)) if rest.trim().is_empty() => Cow::Owned(s),
+    match quoted_span(v) {
+        Ok((inner, rest)) if rest.trim().is_empty() => unescape(inner),
         _ => Cow::Borrowed(v),
+    }
+}
+
+/// Reads a `;name[=value]` parameter list one parameter at a time, without allocating: the
+/// grammar behind [`Params::parse`] and [`ParamsRef::parse`].
+///
+/// Yields `(name, value)` as written (quotes kept, outer whitespace trimmed), or the error
+/// [`Params::parse`] reports, and nothing after it.
+///
+/// ```
+/// use sipprov_sip::text::iter_params;
+/// let p: Vec<_> = iter_params(r#";tag=1; q = "a;b" ;lr"#).collect();
+/// assert_eq!(p, [Ok(("tag", Some("1"))), Ok(("q", Some(r#""a;b""#))), Ok(("lr", None))]);
+/// assert_eq!(iter_params("tag=1").next(), Some(Err("parameters must start with ';'")));
+/// ```
+pub fn iter_params(s: &str) -> ParamIter<'_> {
+    let s = s.trim();
+    let mut parts = split_top_iter(s, b';');
+    if s.is_empty() {
+        parts.next = None;
+    }
+    ParamIter { parts, started: false }
+}
+
+/// The iterator of [`iter_params`].
+#[derive(Debug, Clone)]
+pub struct ParamIter<'a> {
+    parts: SplitTop<'a>,
+    /// Whether the text before the first ';' (which must be empty) was checked.
+    started: bool,
+}
+
+impl<'a> Iterator for ParamIter<'a> {
+    type Item = Result<(&'a str, Option<&'a str>), &'static str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if !self.started {
+            self.started = true;
+            match self.parts.next()? {
+                Ok(first) if first.trim().is_empty() => {}
+                Ok(_) => return Some(Err(self.parts.fail("parameters must start with ';'", |e| e))),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        Some(match self.parts.next()? {
+            Ok(part) => parse_param(part).map_err(|e| self.parts.fail(e, |e| e)),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+fn parse_param(part: &str) -> Result<(&str, Option<&str>), &'static str> {
+    let (name, value) = match part.split_once('=') {
+        Some((n, v)) if !n.contains('"') => (n.trim(), Some(v.trim())),
+        _ => (part.trim(), None),
+    };
+    if !is_token(name) {
+        return Err("bad parameter name");
+    }
+    match value {
+        None => Ok((name, None)),
+        Some(v) if v.starts_with('"') => {
+            let (_, rest) = quoted_span(v)?;
+            if !rest.trim().is_empty() {
+                return Err("text after a quoted parameter value");
+            }
+            Ok((name, Some(v)))
+        }
+        // gen-value = token / host / quoted-string; a host may be an IPv6 reference.
+        Some(v) if !v.is_empty() && v.bytes().all(|b| is_token_char(b) || matches!(b, b'[' | b']' | b':')) => {
+            Ok((name, Some(v)))
+        }
+        Some(_) => Err("bad parameter value"),
     }
 }
 
@@ -127,19 +275,7 @@ pub struct Params(pub Vec<(String, Option<String>)>);
 impl Params {
     /// Parses `;a=b;c` (the text must be empty or start with `;`). Empty parameters (`;;`) are refused.
     pub fn parse(s: &str) -> Result<Params, &'static str> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Ok(Params::default());
-        }
-        let parts = split_top(s, b';')?;
-        if !parts.first().is_some_and(|p| p.trim().is_empty()) {
-            return Err("parameters must start with ';'");
-        }
-        let mut out = Vec::with_capacity(parts.len() - 1);
-        for part in &parts[1..] {
-            out.push(parse_param(part)?);
-        }
-        Ok(Params(out))
+        iter_params(s).map(|p| p.map(owned_param)).collect::<Result<_, _>>().map(Params)
     }
 
     /// The value of the first parameter called `name` (case-insensitive); `Some(None)` for a flag.
@@ -167,6 +303,10 @@ impl Params {
     }
 }
 
+fn owned_param((name, value): (&str, Option<&str>)) -> (String, Option<String>) {
+    (name.to_owned(), value.map(str::to_owned))
+}
+
 impl std::fmt::Display for Params {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (name, value) in &self.0 {
@@ -179,48 +319,80 @@ impl std::fmt::Display for Params {
     }
 }
 
-fn parse_param(part: &str) -> Result<(String, Option<String>), &'static str> {
-    let (name, value) = match part.split_once('=') {
-        Some((n, v)) if !n.contains('"') => (n.trim(), Some(v.trim())),
-        _ => (part.trim(), None),
-    };
-    if !is_token(name) {
-        return Err("bad parameter name");
+/// A parameter list borrowed from the text it was checked in: [`Params`] without allocating.
+///
+/// Only [`ParamsRef::parse`] makes one, so its text is known to be well formed.
+///
+/// ```
+/// use sipprov_sip::text::{Params, ParamsRef};
+/// let p = ParamsRef::parse(";branch=z9hG4bK1;rport").unwrap();
+/// assert_eq!(p.get("BRANCH"), Some(Some("z9hG4bK1")));
+/// assert_eq!(Params::from(p), Params::parse(";branch=z9hG4bK1;rport").unwrap());
+/// assert!(ParamsRef::parse(";;").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParamsRef<'a>(&'a str);
+
+impl<'a> ParamsRef<'a> {
+    /// Checks `;a=b;c` exactly as [`Params::parse`] does.
+    pub fn parse(s: &'a str) -> Result<ParamsRef<'a>, &'static str> {
+        iter_params(s).try_for_each(|p| p.map(drop))?;
+        Ok(ParamsRef(s))
     }
-    match value {
-        None => Ok((name.to_owned(), None)),
-        Some(v) if v.starts_with('"') => {
-            let (_, rest) = parse_quoted(v)?;
-            if !rest.trim().is_empty() {
-                return Err("text after a quoted parameter value");
-            }
-            Ok((name.to_owned(), Some(v.to_owned())))
-        }
-        // gen-value = token / host / quoted-string; a host may be an IPv6 reference.
-        Some(v) if !v.is_empty() && v.bytes().all(|b| is_token_char(b) || b"[]:".contains(&b)) => {
-            Ok((name.to_owned(), Some(v.to_owned())))
-        }
-        Some(_) => Err("bad parameter value"),
+
+    /// The parameters in order, as written.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
+        // The text was checked by `parse`, so no error can end this early.
+        iter_params(self.0).map_while(Result::ok)
+    }
+
+    /// The value of the first parameter called `name` (case-insensitive); `Some(None)` for a flag.
+    pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
+        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
+    /// The parameter text as given to [`ParamsRef::parse`].
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
+impl From<ParamsRef<'_>> for Params {
+    fn from(p: ParamsRef<'_>) -> Params {
+        Params(p.iter().map(owned_param).collect())
     }
 }
 
 /// Decodes `%XX` escapes into bytes; fails on a malformed escape.
 pub fn percent_decode(s: &str) -> Result<Vec<u8>, &'static str> {
+    percent_bytes(s).collect()
+}
+
+/// Checks the `%XX` escapes of `s` as [`percent_decode`] does, without decoding into a buffer.
+pub(crate) fn check_percent(s: &str) -> Result<(), &'static str> {
+    percent_bytes(s).try_for_each(|b| b.map(drop))
+}
+
+/// The bytes `s` stands for, one at a time: the `%XX` grammar of [`percent_decode`] and
+/// [`check_percent`]. The caller stops at the first error.
+fn percent_bytes(s: &str) -> impl Iterator<Item = Result<u8, &'static str>> + '_ {
     let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3).ok_or("truncated %-escape")?;
-            let hex = std::str::from_utf8(hex).map_err(|_| "bad %-escape")?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad %-escape")?);
-            i += 3;
-        } else {
-            out.push(b[i]);
+    std::iter::from_fn(move || {
+        let at = i;
+        let c = *b.get(at)?;
+        if c != b'%' {
             i += 1;
+            return Some(Ok(c));
         }
-    }
-    Ok(out)
+        i += 3;
+        let decode = || {
+            let hex = b.get(at + 1..at + 3).ok_or("truncated %-escape")?;
+            let hex = std::str::from_utf8(hex).map_err(|_| "bad %-escape")?;
+            u8::from_str_radix(hex, 16).map_err(|_| "bad %-escape")
+        };
+        Some(decode())
+    })
 }
 
 #[cfg(test)]
@@ -235,6 +407,18 @@ mod tests {
     }
 
     #[test]
+    fn lazy_split_reports_what_split_top_reports() {
+        // The part before the unclosed quote is bad too, but splitting comes first.
+        let mut parts = split_top_iter(r#"bad, "open"#, b',');
+        let first = parts.next().unwrap().unwrap();
+        assert_eq!(parts.fail(format!("bad part '{first}'"), str::to_owned), "unterminated quoted string");
+        assert_eq!(parts.next(), None);
+        assert_eq!(Params::parse("x;a=\"b"), Err("unterminated quoted string"));
+        assert_eq!(Params::parse(";a b;c=\"d"), Err("unterminated quoted string"));
+        assert_eq!(Params::parse(";a b;c=d"), Err("bad parameter name"));
+    }
+
+    #[test]
     fn unfold_joins_lines() {
         assert_eq!(unfold("a\r\n  b\r\n\tc"), "a b c");
     }
@@ -243,11 +427,21 @@ mod tests {
     fn quoted_roundtrip() {
         let q = quote(r#"Yealink "T46U" \ Phone"#);
         assert_eq!(parse_quoted(&q).unwrap().0, r#"Yealink "T46U" \ Phone"#);
+        assert!(matches!(unquote("\"plain\""), Cow::Borrowed("plain")));
     }
 
     #[test]
     fn params_refuse_empty() {
         assert!(Params::parse(";;").is_err());
         assert!(Params::parse(";a=\"x;y\"").is_ok());
+        assert_eq!(Params::parse("  "), Ok(Params::default()));
+    }
+
+    #[test]
+    fn percent_escapes() {
+        assert_eq!(percent_decode("a%3Ab").unwrap(), b"a:b");
+        for bad in ["%", "%4", "%zz", "a%g1"] {
+            assert!(percent_decode(bad).is_err() && check_percent(bad).is_err(), "{bad}");
+        }
     }
 }

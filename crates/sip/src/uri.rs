@@ -2,13 +2,15 @@
 //!
 //! A [`SipUri`] keeps the text it was parsed from and writes it back unchanged, so escapes
 //! such as `MAC%3A0015...` are never re-encoded; the parts are views for reading.
+//! [`SipUriRef`] and [`HostRef`] are the same grammar borrowing from the text, so that a
+//! received message is checked without allocating; the owned types are built from them.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use crate::error::ParseError;
-use crate::text::{is_token_char, percent_decode, Params};
+use crate::text::{check_percent, is_token_char, percent_decode, Params};
 
 /// The host part of a URI or of a Via sent-by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -51,6 +53,27 @@ impl fmt::Display for Host {
     }
 }
 
+/// A [`Host`] borrowing its name from the text it was parsed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HostRef<'a> {
+    /// A host name, as written.
+    Name(&'a str),
+    /// A dotted IPv4 address.
+    V4(Ipv4Addr),
+    /// An IPv6 reference (written in brackets).
+    V6(Ipv6Addr),
+}
+
+impl From<HostRef<'_>> for Host {
+    fn from(h: HostRef<'_>) -> Host {
+        match h {
+            HostRef::Name(n) => Host::Name(n.to_owned()),
+            HostRef::V4(a) => Host::V4(a),
+            HostRef::V6(a) => Host::V6(a),
+        }
+    }
+}
+
 /// Parses `host[:port]`, with `host` a name, an IPv4 address or an IPv6 reference.
 ///
 /// ```
@@ -60,6 +83,17 @@ impl fmt::Display for Host {
 /// assert_eq!(port, Some(5062));
 /// ```
 pub fn parse_hostport(s: &str) -> Result<(Host, Option<u16>), ParseError> {
+    parse_hostport_ref(s).map(|(host, port)| (host.into(), port))
+}
+
+/// Parses `host[:port]` like [`parse_hostport`], borrowing a host name instead of copying it.
+///
+/// ```
+/// use sipprov_sip::uri::{parse_hostport_ref, HostRef};
+/// assert_eq!(parse_hostport_ref("pbx.example.com:5060").unwrap(), (HostRef::Name("pbx.example.com"), Some(5060)));
+/// assert!(parse_hostport_ref("10.0.0.1:65536").is_err());
+/// ```
+pub fn parse_hostport_ref(s: &str) -> Result<(HostRef<'_>, Option<u16>), ParseError> {
     let bad = |why: &str| ParseError::BadUri(format!("{why} in host '{s}'"));
     let (host, port) = if let Some(v6) = s.strip_prefix('[') {
         let (addr, rest) = v6.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
@@ -68,7 +102,7 @@ pub fn parse_hostport(s: &str) -> Result<(Host, Option<u16>), ParseError> {
             "" => None,
             r => Some(r.strip_prefix(':').ok_or_else(|| bad("junk after ']'"))?),
         };
-        (Host::V6(ip), port)
+        (HostRef::V6(ip), port)
     } else {
         let (name, port) = match s.split_once(':') {
             Some((n, p)) => (n, Some(p)),
@@ -86,14 +120,14 @@ pub fn parse_hostport(s: &str) -> Result<(Host, Option<u16>), ParseError> {
     Ok((host, port))
 }
 
-fn parse_host_name(name: &str) -> Option<Host> {
+fn parse_host_name(name: &str) -> Option<HostRef<'_>> {
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
         return None;
     }
     if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return name.parse().ok().map(Host::V4);
+        return name.parse().ok().map(HostRef::V4);
     }
-    Some(Host::Name(name.to_owned()))
+    Some(HostRef::Name(name))
 }
 
 /// A `sip:` or `sips:` URI.
@@ -167,14 +201,65 @@ impl FromStr for SipUri {
     type Err = ParseError;
 
     fn from_str(raw: &str) -> Result<SipUri, ParseError> {
+        SipUriRef::parse(raw).map(SipUri::from)
+    }
+}
+
+impl From<SipUriRef<'_>> for SipUri {
+    fn from(u: SipUriRef<'_>) -> SipUri {
+        let own = |(n, v): (&str, Option<&str>)| (n.to_owned(), v.map(str::to_owned));
+        SipUri {
+            raw: u.raw.to_owned(),
+            secure: u.secure,
+            user: u.user.map(str::to_owned),
+            password: u.password.map(str::to_owned),
+            host: u.host.into(),
+            port: u.port,
+            params: Params(u.params().map(own).collect()),
+            headers: u.headers().map(|(n, v)| (n.to_owned(), v.to_owned())).collect(),
+        }
+    }
+}
+
+/// A `sip:` or `sips:` URI borrowed from its text, every part checked: what a [`SipUri`] is
+/// built from, for reading a URI without allocating.
+///
+/// ```
+/// use sipprov_sip::uri::{HostRef, SipUriRef};
+/// let u = SipUriRef::parse("sip:1234@127.0.0.1:5070;transport=udp?Subject=hi").unwrap();
+/// assert_eq!((u.user(), u.host(), u.port()), (Some("1234"), HostRef::V4([127, 0, 0, 1].into()), Some(5070)));
+/// assert_eq!(u.params().collect::<Vec<_>>(), [("transport", Some("udp"))]);
+/// assert_eq!(u.headers().collect::<Vec<_>>(), [("Subject", "hi")]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SipUriRef<'a> {
+    raw: &'a str,
+    secure: bool,
+    user: Option<&'a str>,
+    password: Option<&'a str>,
+    host: HostRef<'a>,
+    port: Option<u16>,
+    /// From the first ';' after the host to the '?' or the end; checked by `uri_params_ok`.
+    params: &'a str,
+    /// After the '?', checked by `uri_headers_ok`.
+    headers: Option<&'a str>,
+}
+
+impl<'a> SipUriRef<'a> {
+    /// Parses and checks a `sip:`/`sips:` URI exactly as `SipUri::from_str` does.
+    pub fn parse(raw: &'a str) -> Result<SipUriRef<'a>, ParseError> {
         let bad = |why: &str| ParseError::BadUri(format!("{why}: '{raw}'"));
         let (scheme, rest) = raw.split_once(':').ok_or_else(|| bad("missing scheme"))?;
-        let secure = match scheme.to_ascii_lowercase().as_str() {
-            "sip" => false,
-            "sips" => true,
-            _ => return Err(bad("not a sip/sips URI")),
+        let secure = if scheme.eq_ignore_ascii_case("sip") {
+            false
+        } else if scheme.eq_ignore_ascii_case("sips") {
+            true
+        } else {
+            return Err(bad("not a sip/sips URI"));
         };
-        if rest.bytes().any(|b| b <= b' ' || b"<>\"{}|\\^`".contains(&b) || b >= 0x7f) {
+        if rest.bytes().any(|b| {
+            b <= b' ' || b >= 0x7f || matches!(b, b'<' | b'>' | b'"' | b'{' | b'}' | b'|' | b'\\' | b'^' | b'`')
+        }) {
             return Err(bad("forbidden character"));
         }
         // The user part may itself contain '?' and ';' (RFC 4475 "intmeth", "semiuri"), so the
@@ -184,62 +269,106 @@ impl FromStr for SipUri {
             None => (None, rest),
         };
         let (before_headers, headers) = match after.split_once('?') {
-            Some((b, h)) => (b, parse_uri_headers(h).ok_or_else(|| bad("bad URI headers"))?),
-            None => (after, Vec::new()),
+            Some((_, h)) if !uri_headers_ok(h) => return Err(bad("bad URI headers")),
+            Some((b, h)) => (b, Some(h)),
+            None => (after, None),
         };
         let (hostport, params) = match before_headers.find(';') {
             Some(i) => (&before_headers[..i], &before_headers[i..]),
             None => (before_headers, ""),
         };
-        let params = parse_uri_params(params).ok_or_else(|| bad("bad URI parameter"))?;
-        let (host, port) = parse_hostport(hostport)?;
+        if !uri_params_ok(params) {
+            return Err(bad("bad URI parameter"));
+        }
+        let (host, port) = parse_hostport_ref(hostport)?;
         let (user, password) = split_userinfo(userinfo).ok_or_else(|| bad("bad user part"))?;
-        Ok(SipUri { raw: raw.to_owned(), secure, user, password, host, port, params, headers })
+        Ok(SipUriRef { raw, secure, user, password, host, port, params, headers })
+    }
+
+    /// True for `sips:`.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+    /// The user part as written (escapes kept).
+    pub fn user(&self) -> Option<&'a str> {
+        self.user
+    }
+    /// The password part as written, if any.
+    pub fn password(&self) -> Option<&'a str> {
+        self.password
+    }
+    /// The host.
+    pub fn host(&self) -> HostRef<'a> {
+        self.host
+    }
+    /// The explicit port, if any.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+    /// The URI parameters in order, raw.
+    pub fn params(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
+        uri_params(self.params)
+    }
+    /// The URI headers in order, raw; none without a '?'.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        // Checked by `parse`: every header has its '='.
+        self.headers.into_iter().flat_map(uri_headers).flatten()
+    }
+    /// True when the URI carries headers (a '?' part, which is never empty).
+    pub fn has_headers(&self) -> bool {
+        self.headers.is_some()
+    }
+    /// The text this URI was parsed from.
+    pub fn as_str(&self) -> &'a str {
+        self.raw
     }
 }
 
-type UserInfo = (Option<String>, Option<String>);
+impl fmt::Display for SipUriRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.raw)
+    }
+}
 
-fn split_userinfo(userinfo: Option<&str>) -> Option<UserInfo> {
+type UserInfo<'a> = (Option<&'a str>, Option<&'a str>);
+
+fn split_userinfo(userinfo: Option<&str>) -> Option<UserInfo<'_>> {
     let Some(info) = userinfo else { return Some((None, None)) };
     let (user, password) = match info.split_once(':') {
         Some((u, p)) => (u, Some(p)),
         None => (info, None),
     };
-    if user.is_empty() || percent_decode(user).is_err() || password.is_some_and(|p| percent_decode(p).is_err()) {
+    if user.is_empty() || check_percent(user).is_err() || password.is_some_and(|p| check_percent(p).is_err()) {
         return None;
     }
-    Some((Some(user.to_owned()), password.map(str::to_owned)))
+    Some((Some(user), password))
 }
 
 fn uri_param_char(b: u8) -> bool {
-    is_token_char(b) || b"[]/:&+$()".contains(&b)
+    is_token_char(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b'(' | b')')
 }
 
-fn parse_uri_params(s: &str) -> Option<Params> {
-    let mut out = Vec::new();
-    for part in s.split(';').skip(1) {
-        let (name, value) = match part.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (part, None),
-        };
-        let ok = |t: &str| !t.is_empty() && t.bytes().all(uri_param_char) && percent_decode(t).is_ok();
-        if !ok(name) || value.is_some_and(|v| !ok(v)) {
-            return None;
-        }
-        out.push((name.to_owned(), value.map(str::to_owned)));
-    }
-    Some(Params(out))
+/// The `;name[=value]` URI parameters of `s` (empty or starting with ';').
+fn uri_params(s: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    s.split(';').skip(1).map(|part| match part.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (part, None),
+    })
 }
 
-fn parse_uri_headers(s: &str) -> Option<Vec<(String, String)>> {
-    s.split('&')
-        .map(|h| {
-            let (n, v) = h.split_once('=')?;
-            (!n.is_empty() && percent_decode(n).is_ok() && percent_decode(v).is_ok())
-                .then(|| (n.to_owned(), v.to_owned()))
-        })
-        .collect()
+fn uri_params_ok(s: &str) -> bool {
+    let ok = |t: &str| !t.is_empty() && t.bytes().all(uri_param_char) && check_percent(t).is_ok();
+    uri_params(s).all(|(name, value)| ok(name) && value.is_none_or(ok))
+}
+
+/// The `name=value` URI headers of `s` (the text after '?'); `None` for one without '='.
+fn uri_headers(s: &str) -> impl Iterator<Item = Option<(&str, &str)>> {
+    s.split('&').map(|h| h.split_once('='))
+}
+
+fn uri_headers_ok(s: &str) -> bool {
+    uri_headers(s)
+        .all(|h| h.is_some_and(|(n, v)| !n.is_empty() && check_percent(n).is_ok() && check_percent(v).is_ok()))
 }
 
 /// Checks the generic `absoluteURI` shape (`scheme ":" opaque`) used for non-SIP URIs such as
@@ -281,5 +410,19 @@ mod tests {
         for bad in ["sip:", "sip:user@", "sip:a b", "sip:host:99999", "http://x", "sip:%zz@h", "sip:[::1"] {
             assert!(bad.parse::<SipUri>().is_err(), "{bad}");
         }
+        for (bad, why) in [("sip:h?", "headers"), ("sip:h;a=%", "parameter"), ("sip:u:%1@h", "user part")] {
+            let err = SipUriRef::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn owned_and_borrowed_agree() {
+        let raw = "SIP:u;x=1@h.example:5060;lr;maddr=[::1]?A=1&B=";
+        let b = SipUriRef::parse(raw).unwrap();
+        let u: SipUri = raw.parse().unwrap();
+        assert_eq!((b.user(), Host::from(b.host()), b.port()), (u.user(), u.host().clone(), u.port()));
+        assert_eq!(u.params().0.len(), 2);
+        assert_eq!(u.headers(), [("A".to_owned(), "1".to_owned()), ("B".to_owned(), String::new())]);
     }
 }

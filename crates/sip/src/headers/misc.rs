@@ -27,17 +27,31 @@ impl FromStr for CSeq {
     type Err = ParseError;
 
     fn from_str(s: &str) -> Result<CSeq, ParseError> {
-        let bad = |why: &str| ParseError::header("CSeq", format!("{why} in '{}'", s.trim()));
-        let mut parts = s.split_whitespace();
-        let (Some(num), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad("expected '<number> <method>'"));
-        };
-        let seq = parse_number(num, u64::from(MAX_CSEQ)).ok_or_else(|| bad("sequence number is not 0..2**31"))?;
-        if !is_token(method) {
-            return Err(bad("method is not a token"));
-        }
-        Ok(CSeq { seq: seq as u32, method: method.to_owned() })
+        let (seq, method) = parse_cseq(s)?;
+        Ok(CSeq { seq, method: method.to_owned() })
     }
+}
+
+/// Parses a CSeq value into its number and method, borrowing the method: what a [`CSeq`] is
+/// built from, for reading a CSeq without allocating.
+///
+/// ```
+/// use sipprov_sip::headers::parse_cseq;
+/// assert_eq!(parse_cseq(" 0009  NOTIFY").unwrap(), (9, "NOTIFY"));
+/// assert!(parse_cseq("2147483648 NOTIFY").is_err());
+/// ```
+pub fn parse_cseq(s: &str) -> Result<(u32, &str), ParseError> {
+    let bad = |why: &str| ParseError::header("CSeq", format!("{why} in '{}'", s.trim()));
+    let mut parts = s.split_whitespace();
+    let (Some(num), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("expected '<number> <method>'"));
+    };
+    let seq = parse_number(num, u64::from(MAX_CSEQ)).ok_or_else(|| bad("sequence number is not 0..2**31"))?;
+    if !is_token(method) {
+        return Err(bad("method is not a token"));
+    }
+    // parse_number kept it within MAX_CSEQ.
+    Ok((seq as u32, method))
 }
 
 impl fmt::Display for CSeq {

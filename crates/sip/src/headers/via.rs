@@ -3,9 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::ValueList;
 use crate::error::ParseError;
-use crate::text::{is_token, split_top, Params};
-use crate::uri::{parse_hostport, Host};
+use crate::text::{is_token, Params, ParamsRef};
+use crate::uri::{parse_hostport_ref, Host, HostRef};
 
 /// The RFC 3261 branch magic cookie.
 pub const BRANCH_MAGIC: &str = "z9hG4bK";
@@ -66,7 +67,7 @@ impl Via {
 
     /// Parses a Via header value holding one or more comma-separated Vias.
     pub fn parse_list(value: &str) -> Result<Vec<Via>, ParseError> {
-        split_top(value, b',').map_err(|e| ParseError::header("Via", e))?.into_iter().map(str::parse).collect()
+        ViaRef::parse_list(value).map(|v| v.map(Via::from)).collect()
     }
 }
 
@@ -74,6 +75,47 @@ impl FromStr for Via {
     type Err = ParseError;
 
     fn from_str(s: &str) -> Result<Via, ParseError> {
+        ViaRef::parse(s).map(Via::from)
+    }
+}
+
+impl From<ViaRef<'_>> for Via {
+    fn from(v: ViaRef<'_>) -> Via {
+        Via { transport: v.transport.to_owned(), host: v.host.into(), port: v.port, params: v.params.into() }
+    }
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SIP/2.0/{} {}{}", self.transport, self.sent_by(), self.params)
+    }
+}
+
+/// One Via value borrowed from its header and checked: what a [`Via`] is built from, for
+/// reading a Via without allocating.
+///
+/// ```
+/// use sipprov_sip::headers::ViaRef;
+/// let v = ViaRef::parse("SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK1f;rport=40000").unwrap();
+/// assert_eq!((v.transport, v.port, v.branch()), ("UDP", Some(40000), Some("z9hG4bK1f")));
+/// let all: Result<Vec<_>, _> = ViaRef::parse_list("SIP/2.0/TCP a, SIP/2.0/UDP b").collect();
+/// assert_eq!(all.unwrap()[1].transport, "UDP");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViaRef<'a> {
+    /// Transport token as written.
+    pub transport: &'a str,
+    /// The sent-by host.
+    pub host: HostRef<'a>,
+    /// The sent-by port, if written.
+    pub port: Option<u16>,
+    /// Parameters, raw.
+    pub params: ParamsRef<'a>,
+}
+
+impl<'a> ViaRef<'a> {
+    /// Parses and checks one Via value exactly as `Via::from_str` does.
+    pub fn parse(s: &'a str) -> Result<ViaRef<'a>, ParseError> {
         let bad = |why: &str| ParseError::header("Via", format!("{why} in '{}'", s.trim()));
         let (proto, params) = match s.find(';') {
             Some(i) => (&s[..i], &s[i..]),
@@ -90,14 +132,19 @@ impl FromStr for Via {
         if !is_token(transport) {
             return Err(bad("bad transport"));
         }
-        let (host, port) = parse_hostport(sent_by.trim())?;
-        let params = Params::parse(params).map_err(&bad)?;
-        Ok(Via { transport: transport.to_owned(), host, port, params })
+        let (host, port) = parse_hostport_ref(sent_by.trim())?;
+        let params = ParamsRef::parse(params).map_err(bad)?;
+        Ok(ViaRef { transport, host, port, params })
     }
-}
 
-impl fmt::Display for Via {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SIP/2.0/{} {}{}", self.transport, self.sent_by(), self.params)
+    /// The Vias of a header value holding one or more comma-separated ones, each parsed as it
+    /// is reached; the errors are those of [`Via::parse_list`].
+    pub fn parse_list(value: &'a str) -> ValueList<'a, ViaRef<'a>> {
+        ValueList::new(value, "Via", ViaRef::parse)
+    }
+
+    /// The branch parameter.
+    pub fn branch(&self) -> Option<&'a str> {
+        self.params.get("branch").flatten()
     }
 }

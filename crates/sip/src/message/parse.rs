@@ -4,10 +4,11 @@
 use bytes::Bytes;
 use memchr::memmem;
 
-use super::{Headers, Message, Request, Response};
+use super::{canonical_name, Header, Headers, Message, Request, Response};
 use crate::error::ParseError;
+use crate::headers::{contact_list, content_length_of, expires_of, max_forwards_of, parse_cseq, NameAddrRef, ViaRef};
 use crate::text::is_token;
-use crate::uri::{is_absolute_uri, SipUri};
+use crate::uri::{is_absolute_uri, SipUriRef};
 
 /// Size limits applied to every message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +52,8 @@ pub fn parse_with(data: &[u8], limits: &Limits) -> Result<Message, ParseError> {
     let (start_line, header_text) = head.split_once("\r\n").unwrap_or((head, ""));
     let headers = Headers::parse(header_text, limits.max_headers)?;
     let mut msg = parse_start_line(start_line, headers)?;
-    validate(&msg)?;
-    let body = frame_body(msg.headers(), &data[head_end + 4..])?;
+    let content_length = validate(&msg)?;
+    let body = frame_body(content_length, &data[head_end + 4..])?;
     match &mut msg {
         Message::Request(r) => r.body = body,
         Message::Response(r) => r.body = body,
@@ -60,8 +61,8 @@ pub fn parse_with(data: &[u8], limits: &Limits) -> Result<Message, ParseError> {
     Ok(msg)
 }
 
-fn frame_body(headers: &Headers, rest: &[u8]) -> Result<Bytes, ParseError> {
-    match headers.content_length()? {
+fn frame_body(content_length: Option<usize>, rest: &[u8]) -> Result<Bytes, ParseError> {
+    match content_length {
         None => Ok(Bytes::copy_from_slice(rest)),
         Some(declared) if declared > rest.len() => Err(ParseError::BodyTooShort { declared, available: rest.len() }),
         // Bytes beyond Content-Length in a datagram are discarded (RFC 3261 §18.3).
@@ -112,11 +113,10 @@ fn check_version(v: &str) -> Result<(), ParseError> {
 }
 
 fn check_request_uri(uri: &str) -> Result<(), ParseError> {
-    let scheme = uri.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
-    if matches!(scheme.as_deref(), Some("sip" | "sips")) {
-        let parsed: SipUri = uri.parse()?;
+    let scheme = uri.split_once(':').map(|(s, _)| s);
+    if scheme.is_some_and(|s| s.eq_ignore_ascii_case("sip") || s.eq_ignore_ascii_case("sips")) {
         // RFC 3261 §19.1.1: headers are not allowed in a Request-URI (RFC 4475 "escruri").
-        if !parsed.headers().is_empty() {
+        if SipUriRef::parse(uri)?.has_headers() {
             return Err(ParseError::BadUri(format!("Request-URI carries URI headers: '{uri}'")));
         }
         return Ok(());
@@ -128,39 +128,127 @@ fn check_request_uri(uri: &str) -> Result<(), ParseError> {
     }
 }
 
-/// The checks every message must pass before a transaction layer may use it.
-fn validate(msg: &Message) -> Result<(), ParseError> {
-    let h = msg.headers();
-    for name in ["Call-ID", "CSeq", "From", "To"] {
-        match h.get_all(name).count() {
-            0 => return Err(ParseError::Missing(name)),
-            1 => {}
-            _ => return Err(ParseError::Duplicate(name)),
-        }
+/// The checks every message must pass before a transaction layer may use it; returns the
+/// Content-Length, if any, checked last as [`Headers::content_length`] does.
+///
+/// They parse with the borrowing parsers, so a message whose headers are not folded is checked
+/// without allocating, and the header section is walked once ([`Gathered`]). Errors are
+/// reported in a fixed order, the order of the checks below.
+fn validate(msg: &Message) -> Result<Option<usize>, ParseError> {
+    let g = Gathered::from(msg.headers());
+    g.call_id.only("Call-ID")?;
+    let cseq = g.cseq.only("CSeq")?;
+    let from = g.from.only("From")?;
+    let to = g.to.only("To")?;
+    if let Some(e) = g.via_error {
+        return Err(e);
     }
-    if h.vias()?.is_empty() {
+    if g.vias == 0 {
         return Err(ParseError::Missing("Via"));
     }
-    h.from()?;
-    h.to()?;
-    h.contacts()?;
-    let cseq = h.cseq()?.ok_or(ParseError::Missing("CSeq"))?;
+    NameAddrRef::parse(&from.value())?;
+    NameAddrRef::parse(&to.value())?;
+    if let Some(e) = g.contact_error {
+        return Err(e);
+    }
+    let cseq = cseq.value();
+    let (_, method) = parse_cseq(&cseq)?;
     if let Message::Request(r) = msg {
-        if cseq.method != r.method {
-            return Err(ParseError::MethodMismatch { method: r.method.clone(), cseq: cseq.method });
+        if method != r.method {
+            return Err(ParseError::MethodMismatch { method: r.method.clone(), cseq: method.to_owned() });
         }
     }
-    if h.get_all("Max-Forwards").count() > 1 {
+    if g.max_forwards.count > 1 {
         return Err(ParseError::Duplicate("Max-Forwards"));
     }
-    h.max_forwards()?;
-    h.expires()?;
-    check_date(h)
+    max_forwards_of(g.max_forwards.first)?;
+    expires_of(g.expires.first)?;
+    check_date(g.date.first)?;
+    content_length_of(g.content_length.count, g.content_length.first)
+}
+
+/// How many headers of one name there are, and the first of them.
+#[derive(Default, Clone, Copy)]
+struct Seen<'a> {
+    count: usize,
+    first: Option<Header<'a>>,
+}
+
+impl<'a> Seen<'a> {
+    fn add(&mut self, h: Header<'a>) {
+        self.count += 1;
+        self.first.get_or_insert(h);
+    }
+
+    /// The header of a name that must appear exactly once.
+    fn only(&self, name: &'static str) -> Result<Header<'a>, ParseError> {
+        match (self.count, self.first) {
+            (1, Some(h)) => Ok(h),
+            (0, _) | (_, None) => Err(ParseError::Missing(name)),
+            _ => Err(ParseError::Duplicate(name)),
+        }
+    }
+}
+
+/// What [`validate`] needs from the header section, gathered in one pass instead of one search
+/// per name. Via and Contact values are parsed as they are met; their first error is kept and
+/// reported in its turn.
+#[derive(Default)]
+struct Gathered<'a> {
+    call_id: Seen<'a>,
+    cseq: Seen<'a>,
+    from: Seen<'a>,
+    to: Seen<'a>,
+    max_forwards: Seen<'a>,
+    expires: Seen<'a>,
+    date: Seen<'a>,
+    content_length: Seen<'a>,
+    vias: usize,
+    via_error: Option<ParseError>,
+    contact_error: Option<ParseError>,
+}
+
+impl<'a> From<&'a Headers> for Gathered<'a> {
+    fn from(headers: &'a Headers) -> Gathered<'a> {
+        let mut g = Gathered::default();
+        for h in headers.iter() {
+            // Header::is compares long forms case-insensitively; this is that, once per line.
+            let name = canonical_name(h.name());
+            let is = |long: &str| name.eq_ignore_ascii_case(long);
+            if is("Via") {
+                g.vias += 1;
+                if g.via_error.is_none() {
+                    g.via_error = ViaRef::parse_list(&h.value()).find_map(Result::err);
+                }
+            } else if is("From") {
+                g.from.add(h);
+            } else if is("To") {
+                g.to.add(h);
+            } else if is("Call-ID") {
+                g.call_id.add(h);
+            } else if is("CSeq") {
+                g.cseq.add(h);
+            } else if is("Contact") {
+                if g.contact_error.is_none() {
+                    g.contact_error = contact_list(&h.value()).find_map(Result::err);
+                }
+            } else if is("Max-Forwards") {
+                g.max_forwards.add(h);
+            } else if is("Expires") {
+                g.expires.add(h);
+            } else if is("Date") {
+                g.date.add(h);
+            } else if is("Content-Length") {
+                g.content_length.add(h);
+            }
+        }
+        g
+    }
 }
 
 /// RFC 3261 §20.17: a Date is an RFC 1123 date and always in GMT (RFC 4475 "baddate").
-fn check_date(h: &Headers) -> Result<(), ParseError> {
-    match h.value("Date") {
+fn check_date(date: Option<Header<'_>>) -> Result<(), ParseError> {
+    match date.map(|h| h.value()) {
         Some(d) if !d.ends_with(" GMT") => Err(ParseError::header("Date", format!("'{d}' is not in GMT"))),
         _ => Ok(()),
     }
