@@ -261,11 +261,6 @@ impl Resolver {
     }
 }
 
-/// Like [`Resolver::target`], without remembering anything.
-pub async fn resolve_target(uri: &SipUri, transport: Option<Transport>, proxy: Option<&str>) -> Result<Target, String> {
-    Resolver::default().target(uri, transport, proxy).await
-}
-
 async fn lookup(host: &str, port: u16) -> Result<SocketAddr, String> {
     let found = tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host((host, port)))
         .await
@@ -303,15 +298,16 @@ mod tests {
 
     #[tokio::test]
     async fn tls_defaults_to_5061_and_names_the_host() {
-        let t = resolve_target(&uri("sips:1@192.0.2.1"), None, None).await.unwrap();
+        let t = Resolver::default().target(&uri("sips:1@192.0.2.1"), None, None).await.unwrap();
         assert_eq!((t.addr, t.transport), ("192.0.2.1:5061".parse().unwrap(), Transport::Tls));
         assert_eq!(t.server_name.as_deref(), Some("192.0.2.1"));
-        let t = resolve_target(&uri("sip:1@[2001:db8::1]:5071;transport=tls"), None, None).await.unwrap();
+        let t = Resolver::default().target(&uri("sip:1@[2001:db8::1]:5071;transport=tls"), None, None).await.unwrap();
         assert_eq!(t.addr, "[2001:db8::1]:5071".parse().unwrap());
         assert_eq!(t.server_name.as_deref(), Some("[2001:db8::1]"));
-        let t = resolve_target(&uri("sips:1@phones.example.invalid"), None, Some("192.0.2.9")).await.unwrap();
+        let t =
+            Resolver::default().target(&uri("sips:1@phones.example.invalid"), None, Some("192.0.2.9")).await.unwrap();
         assert_eq!((t.addr, t.server_name.as_deref()), ("192.0.2.9:5061".parse().unwrap(), Some("192.0.2.9")));
-        let t = resolve_target(&uri("sip:1@192.0.2.1"), None, None).await.unwrap();
+        let t = Resolver::default().target(&uri("sip:1@192.0.2.1"), None, None).await.unwrap();
         assert_eq!((t.addr.port(), t.server_name), (5060, None));
     }
 }
