@@ -182,8 +182,11 @@ fn build(endpoint: &Endpoint, cs: &CheckSync, target: &Target) -> Result<sipprov
         None => {
             // The same address the SIP stack puts in Via, so From and Via never disagree.
             let ip = endpoint.sent_by(target).map_err(|e| e.to_string())?.ip();
-            let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
-            format!("\"sipprov\" <sip:sipprov@{host}>")
+            let mut from = String::with_capacity(64);
+            from.push_str("\"sipprov\" <sip:sipprov@");
+            sipprov_sip::text::push_ip(&mut from, ip);
+            from.push('>');
+            from
         }
     };
     builder = builder.from(&from).to(&cs.uri).header("Event", &cs.event).header("Subscription-State", "terminated");

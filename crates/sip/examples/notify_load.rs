@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use sipprov_sip::text::{push_decimal, push_ip};
 use sipprov_sip::{BatchRequest, Endpoint, EndpointConfig, Request, Target};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
@@ -60,9 +61,11 @@ async fn batch(endpoint: Endpoint, addr: SocketAddr, count: usize, in_flight: us
         }
         Ok::<_, Error>(())
     });
-    let mut ok = 0;
-    while let Some(done) = results.recv().await {
-        ok += usize::from(done.result.is_ok_and(|r| (200..300).contains(&r.status)));
+    let (mut ok, mut finished) = (0, Vec::new());
+    while results.recv_many(&mut finished, 256).await > 0 {
+        for done in finished.drain(..) {
+            ok += usize::from(done.result.is_ok_and(|r| (200..300).contains(&r.status)));
+        }
     }
     feeder.await??;
     runner.await?;
@@ -94,10 +97,20 @@ async fn tasks(endpoint: Endpoint, addr: SocketAddr, count: usize, in_flight: us
     Ok(ok)
 }
 
-/// One check-sync NOTIFY as sipprov sends it (seed 001 F1).
+/// One check-sync NOTIFY as sipprov sends it (seed 001 F1). The server reads each device's URI
+/// from the inventory; here it is written from the index.
 fn check_sync(endpoint: &Endpoint, target: &Target, i: usize) -> Result<Request, Error> {
-    let uri = format!("sip:{i}@{}", target.addr);
-    let from = format!("\"sipprov\" <sip:sipprov@{}>", endpoint.sent_by(target)?.ip());
+    let mut uri = String::with_capacity(32);
+    uri.push_str("sip:");
+    push_decimal(&mut uri, i as u64);
+    uri.push('@');
+    push_ip(&mut uri, target.addr.ip());
+    uri.push(':');
+    push_decimal(&mut uri, u64::from(target.addr.port()));
+    let mut from = String::with_capacity(48);
+    from.push_str("\"sipprov\" <sip:sipprov@");
+    push_ip(&mut from, endpoint.sent_by(target)?.ip());
+    from.push('>');
     Ok(endpoint
         .request("NOTIFY", &uri, target)?
         .from(&from)

@@ -36,7 +36,8 @@ pub(crate) async fn handle(inner: &Arc<Inner>, msg: &Inbound) {
 
 fn on_response(inner: &Inner, resp: Response) {
     // Borrowed from the message: matching a response builds no key.
-    let (Ok(Some(branch)), Ok(Some((_, method)))) = (resp.headers.top_via_branch(), resp.headers.cseq_parts()) else {
+    let (Some(branch), Ok(Some((_, method)))) = (resp.headers.checked_top_via_branch(), resp.headers.cseq_parts())
+    else {
         return;
     };
     match inner.clients.matching(&branch, &method) {

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use crate::error::ParseError;
-use crate::text::{check_percent, is_token_char, percent_decode, Params};
+use crate::text::{check_percent, find_byte, is_token_char, percent_decode, split_at_byte, Params};
 
 /// The host part of a URI or of a Via sent-by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -96,7 +96,7 @@ pub fn parse_hostport(s: &str) -> Result<(Host, Option<u16>), ParseError> {
 pub fn parse_hostport_ref(s: &str) -> Result<(HostRef<'_>, Option<u16>), ParseError> {
     let bad = |why: &str| ParseError::BadUri(format!("{why} in host '{s}'"));
     let (host, port) = if let Some(v6) = s.strip_prefix('[') {
-        let (addr, rest) = v6.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
+        let (addr, rest) = split_at_byte(v6, b']').ok_or_else(|| bad("unclosed '['"))?;
         let ip = addr.parse::<Ipv6Addr>().map_err(|_| bad("bad IPv6 address"))?;
         let port = match rest {
             "" => None,
@@ -104,7 +104,7 @@ pub fn parse_hostport_ref(s: &str) -> Result<(HostRef<'_>, Option<u16>), ParseEr
         };
         (HostRef::V6(ip), port)
     } else {
-        let (name, port) = match s.split_once(':') {
+        let (name, port) = match split_at_byte(s, b':') {
             Some((n, p)) => (n, Some(p)),
             None => (s, None),
         };
@@ -249,7 +249,7 @@ impl<'a> SipUriRef<'a> {
     /// Parses and checks a `sip:`/`sips:` URI exactly as `SipUri::from_str` does.
     pub fn parse(raw: &'a str) -> Result<SipUriRef<'a>, ParseError> {
         let bad = |why: &str| ParseError::BadUri(format!("{why}: '{raw}'"));
-        let (scheme, rest) = raw.split_once(':').ok_or_else(|| bad("missing scheme"))?;
+        let (scheme, rest) = split_at_byte(raw, b':').ok_or_else(|| bad("missing scheme"))?;
         let secure = if scheme.eq_ignore_ascii_case("sip") {
             false
         } else if scheme.eq_ignore_ascii_case("sips") {
@@ -264,16 +264,16 @@ impl<'a> SipUriRef<'a> {
         }
         // The user part may itself contain '?' and ';' (RFC 4475 "intmeth", "semiuri"), so the
         // userinfo is cut at '@' first and only the remainder is split into params and headers.
-        let (userinfo, after) = match rest.find('@') {
+        let (userinfo, after) = match find_byte(rest, b'@') {
             Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
             None => (None, rest),
         };
-        let (before_headers, headers) = match after.split_once('?') {
+        let (before_headers, headers) = match split_at_byte(after, b'?') {
             Some((_, h)) if !uri_headers_ok(h) => return Err(bad("bad URI headers")),
             Some((b, h)) => (b, Some(h)),
             None => (after, None),
         };
-        let (hostport, params) = match before_headers.find(';') {
+        let (hostport, params) = match find_byte(before_headers, b';') {
             Some(i) => (&before_headers[..i], &before_headers[i..]),
             None => (before_headers, ""),
         };

@@ -42,7 +42,7 @@ impl FromStr for CSeq {
 /// ```
 pub fn parse_cseq(s: &str) -> Result<(u32, &str), ParseError> {
     let bad = |why: &str| ParseError::header("CSeq", format!("{why} in '{}'", s.trim()));
-    let mut parts = s.split_whitespace();
+    let mut parts = s.split_ascii_whitespace();
     let (Some(num), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad("expected '<number> <method>'"));
     };

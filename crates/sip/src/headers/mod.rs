@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use crate::auth::{self, Challenge};
 use crate::error::ParseError;
 use crate::message::{Header, Headers};
-use crate::text::{split_top_iter, SplitTop};
+use crate::text::{find_byte, split_top_iter, ParamsRef, SplitTop};
 
 /// The values of one comma-separated list header (Via, Contact, Route), each parsed by a
 /// borrowing parser as it is reached ([`ViaRef::parse_list`], [`NameAddrRef::parse_list`]).
@@ -128,6 +128,22 @@ impl Headers {
             Cow::Borrowed(v) => first_via(v)?.branch().map(Cow::Borrowed),
             Cow::Owned(v) => first_via(&v)?.branch().map(|b| Cow::Owned(b.to_owned())),
         })
+    }
+
+    /// The branch of the topmost Via of a message that [`crate::message::parse`] accepted:
+    /// only the parameters are read, the rest of the Via having been checked then. This is
+    /// how each response finds its transaction.
+    pub(crate) fn checked_top_via_branch(&self) -> Option<Cow<'_, str>> {
+        fn branch(value: &str) -> Option<&str> {
+            let first = split_top_iter(value, b',').next()?.ok()?;
+            // Neither the protocol nor the sent-by may hold a ';'.
+            let params = &first[find_byte(first, b';')?..];
+            ParamsRef::parse(params).ok()?.get("branch").flatten()
+        }
+        match self.value("Via")? {
+            Cow::Borrowed(v) => branch(v).map(Cow::Borrowed),
+            Cow::Owned(v) => branch(&v).map(|b| Cow::Owned(b.to_owned())),
+        }
     }
 
     /// The From header.
@@ -242,5 +258,31 @@ impl Headers {
             out.extend(auth::parse_challenges(&h.value()).map_err(|e| ParseError::header(name, e.to_string()))?);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::message::Headers;
+
+    #[test]
+    fn checked_branch_is_the_branch_of_the_full_parse() {
+        let vias = [
+            "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1",
+            "SIP/2.0/UDP 10.0.0.1:5060;rport=5060;branch=z9hG4bKa;received=10.0.0.9, SIP/2.0/TCP b;branch=z9hG4bKb",
+            "SIP / 2.0 / UDP [2001:db8::1]:5060 ; BRANCH = z9hG4bKc ; x=\";branch=no\"",
+            "SIP/2.0/UDP 10.0.0.1;x=\"a,b;branch=no\";branch=z9hG4bKd",
+            "SIP/2.0/UDP 10.0.0.1;rport",
+            "SIP/2.0/UDP 10.0.0.1",
+        ];
+        for via in vias {
+            let mut h = Headers::new();
+            h.push("v", via);
+            let full = h.top_via_branch().unwrap();
+            assert_eq!(h.checked_top_via_branch(), full, "{via}");
+        }
+        let mut folded = Headers::new();
+        folded.push("Via", "SIP/2.0/UDP 10.0.0.1\r\n ;branch=z9hG4bKe");
+        assert_eq!(folded.checked_top_via_branch().as_deref(), Some("z9hG4bKe"));
     }
 }

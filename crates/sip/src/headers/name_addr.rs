@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use super::ValueList;
 use crate::error::ParseError;
-use crate::text::{is_token, quote, quoted_span, unescape, Params, ParamsRef};
+use crate::text::{find_byte, is_token, quote, quoted_span, split_at_byte, unescape, Params, ParamsRef};
 use crate::uri::{is_absolute_uri, SipUri, SipUriRef};
 
 /// An address with optional display name and header parameters (`tag`, `expires`, ...).
@@ -103,18 +103,18 @@ enum DisplayName<'a> {
 impl<'a> NameAddrRef<'a> {
     /// Parses and checks an address exactly as `NameAddr::from_str` does.
     pub fn parse(s: &'a str) -> Result<NameAddrRef<'a>, ParseError> {
-        let s = s.trim();
+        let s = s.trim_ascii();
         let bad = |why: &str| ParseError::header("address", format!("{why} in '{s}'"));
         let (display, rest) = if s.starts_with('"') {
             let (inner, rest) = quoted_span(s).map_err(bad)?;
-            (Some(DisplayName::Quoted(inner)), rest.trim_start())
-        } else if let Some(lt) = s.find('<') {
+            (Some(DisplayName::Quoted(inner)), rest.trim_ascii_start())
+        } else if let Some(lt) = find_byte(s, b'<') {
             (token_display_name(&s[..lt]).map_err(bad)?, &s[lt..])
         } else {
             return parse_addr_spec(s).map_err(bad);
         };
         let inner = rest.strip_prefix('<').ok_or_else(|| bad("expected '<'"))?;
-        let (uri, params) = inner.split_once('>').ok_or_else(|| bad("missing '>'"))?;
+        let (uri, params) = split_at_byte(inner, b'>').ok_or_else(|| bad("missing '>'"))?;
         check_uri(uri).map_err(bad)?;
         let params = ParamsRef::parse(params).map_err(bad)?;
         Ok(NameAddrRef { display, uri, params })

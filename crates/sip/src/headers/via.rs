@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use super::ValueList;
 use crate::error::ParseError;
-use crate::text::{is_token, Params, ParamsRef};
+use crate::text::{find_byte, is_token, Params, ParamsRef};
 use crate::uri::{parse_hostport_ref, Host, HostRef};
 
 /// The RFC 3261 branch magic cookie.
@@ -117,12 +117,12 @@ impl<'a> ViaRef<'a> {
     /// Parses and checks one Via value exactly as `Via::from_str` does.
     pub fn parse(s: &'a str) -> Result<ViaRef<'a>, ParseError> {
         let bad = |why: &str| ParseError::header("Via", format!("{why} in '{}'", s.trim()));
-        let (proto, params) = match s.find(';') {
+        let (proto, params) = match find_byte(s, b';') {
             Some(i) => (&s[..i], &s[i..]),
             None => (s, ""),
         };
         // LWS is allowed around the '/' separators (RFC 4475 "wsinv").
-        let mut fields = proto.splitn(3, '/').map(str::trim);
+        let mut fields = proto.splitn(3, '/').map(str::trim_ascii);
         let (name, version, rest) = (fields.next(), fields.next(), fields.next());
         if !name.is_some_and(|n| n.eq_ignore_ascii_case("SIP")) || version != Some("2.0") {
             return Err(bad("protocol is not SIP/2.0"));
@@ -132,7 +132,7 @@ impl<'a> ViaRef<'a> {
         if !is_token(transport) {
             return Err(bad("bad transport"));
         }
-        let (host, port) = parse_hostport_ref(sent_by.trim())?;
+        let (host, port) = parse_hostport_ref(sent_by.trim_ascii())?;
         let params = ParamsRef::parse(params).map_err(bad)?;
         Ok(ViaRef { transport, host, port, params })
     }

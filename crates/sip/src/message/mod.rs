@@ -153,10 +153,13 @@ impl Headers {
     pub(crate) fn parse(text: &str, max_lines: usize) -> Result<Headers, crate::ParseError> {
         let mut headers = Headers::with_capacity(text.len(), text.len() / 24 + 1);
         headers.text.push_str(text);
+        // Physical lines are cut at each CRLF, as `text.split("\r\n")` would (an empty text has
+        // none); a line starting with a space or tab continues the previous one.
+        let bytes = text.as_bytes();
         let mut at = 0;
-        for physical in text.split("\r\n").filter(|_| !text.is_empty()) {
-            let end = at + physical.len();
-            if physical.starts_with([' ', '\t']) {
+        while !text.is_empty() {
+            let end = find_crlf(bytes, at).unwrap_or(bytes.len());
+            if matches!(bytes[at..end].first(), Some(b' ' | b'\t')) {
                 let last = headers.lines.last_mut();
                 let last = last.ok_or_else(|| crate::ParseError::StartLine("folded line after start line".into()))?;
                 last.end = end;
@@ -166,11 +169,15 @@ impl Headers {
                 }
                 headers.lines.push(Line { start: at, name_end: at, value_start: at, end });
             }
+            if end == bytes.len() {
+                break;
+            }
             at = end + 2;
         }
         for line in &mut headers.lines {
             let raw = &text[line.start..line.end];
-            let colon = raw.find(':').ok_or_else(|| crate::ParseError::header(raw, "no ':' in header line"))?;
+            let colon = crate::text::find_byte(raw, b':')
+                .ok_or_else(|| crate::ParseError::header(raw, "no ':' in header line"))?;
             let name = raw[..colon].trim_end_matches([' ', '\t']);
             if !crate::text::is_token(name) {
                 return Err(crate::ParseError::header(name, "header name is not a token"));
@@ -257,6 +264,32 @@ impl Headers {
         let line =
             Line { start, name_end: start + name.len(), value_start: start + name.len() + 1, end: self.text.len() };
         self.lines.push(line);
+    }
+
+    /// Appends a header whose value `write` appends to the header text itself, for values
+    /// assembled from parts without an intermediate string or the formatting machinery.
+    ///
+    /// ```
+    /// let mut h = sipprov_sip::message::Headers::new();
+    /// h.push_with("CSeq", |out| {
+    ///     sipprov_sip::text::push_decimal(out, 7);
+    ///     out.push_str(" NOTIFY");
+    /// });
+    /// assert_eq!(h.value("CSeq").as_deref(), Some("7 NOTIFY"));
+    /// ```
+    pub fn push_with(&mut self, name: &str, write: impl FnOnce(&mut String)) {
+        let start = self.text.len();
+        self.text.push_str(name);
+        self.text.push_str(": ");
+        write(&mut self.text);
+        let line =
+            Line { start, name_end: start + name.len(), value_start: start + name.len() + 1, end: self.text.len() };
+        self.lines.push(line);
+    }
+
+    /// Bytes of header text held, for sizing a buffer that will take a copy.
+    pub(crate) fn text_len(&self) -> usize {
+        self.text.len()
     }
 
     /// Appends a header.
@@ -478,4 +511,16 @@ pub fn reason_phrase(status: u16) -> &'static str {
         505 => "Version Not Supported",
         _ => "",
     }
+}
+
+/// Where the next CRLF at or after `from` starts.
+fn find_crlf(bytes: &[u8], mut from: usize) -> Option<usize> {
+    while let Some(i) = memchr::memchr(b'\r', &bytes[from..]) {
+        let at = from + i;
+        if bytes.get(at + 1) == Some(&b'\n') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }

@@ -137,7 +137,12 @@ pub(crate) async fn run<T: Send>(
         done: VecDeque::new(),
     };
     let mut deliveries = Vec::new();
+    let mut arrivals = Vec::new();
     let mut input_open = true;
+    // Room is made for new requests in bursts of `burst` rather than one at a time: under full
+    // load each freed slot would otherwise wake the caller's feeder for one request, and the
+    // wake-ups (often another thread unparked) would cost more than the requests themselves.
+    let burst = (max_in_flight / 8).clamp(1, 32);
     let timer = sleep_until(Instant::now());
     tokio::pin!(timer);
     let mut armed = None;
@@ -150,7 +155,8 @@ pub(crate) async fn run<T: Send>(
             armed = next;
         }
         // New requests wait while results are not taken: memory stays bounded.
-        let take_more = input_open && batch.running < max_in_flight && batch.done.len() < max_in_flight;
+        let room = max_in_flight.saturating_sub(batch.running.max(batch.done.len()));
+        let take_more = input_open && room >= burst;
         tokio::select! {
             _ = batch.inbox.ready.notified() => {
                 batch.inbox.take(&mut deliveries);
@@ -162,15 +168,18 @@ pub(crate) async fn run<T: Send>(
                 armed = None;
                 batch.on_deadlines(Instant::now()).await;
             }
-            permit = results.reserve(), if !batch.done.is_empty() => match (permit, batch.done.pop_front()) {
-                (Ok(permit), Some(result)) => permit.send(result),
-                (Ok(_), None) => {}
-                (Err(_), _) => break,
+            permit = results.reserve(), if !batch.done.is_empty() => match permit {
+                Ok(permit) => batch.hand_over(permit, &results),
+                Err(_) => break,
             },
-            request = requests.recv(), if take_more => match request {
-                Some(request) => batch.start(request).await,
-                None => input_open = false,
-            },
+            received = requests.recv_many(&mut arrivals, room), if take_more => {
+                if received == 0 {
+                    input_open = false;
+                }
+                for request in arrivals.drain(..) {
+                    batch.start(request).await;
+                }
+            }
             // Nobody wants the results any more: stop now rather than at the next result.
             _ = results.closed() => break,
         }
@@ -297,6 +306,19 @@ impl<T: Send> Batch<'_, T> {
                     self.finish(index, Err(TransactionError::Timeout { retransmissions, after }));
                 }
                 OnDeadline::NotYet => {}
+            }
+        }
+    }
+
+    /// Hands over every finished result the channel has room for, the first through `permit`:
+    /// the consumer then wakes once for many.
+    fn hand_over(&mut self, permit: mpsc::Permit<'_, BatchResult<T>>, results: &mpsc::Sender<BatchResult<T>>) {
+        let Some(first) = self.done.pop_front() else { return };
+        permit.send(first);
+        while !self.done.is_empty() {
+            let Ok(permit) = results.try_reserve() else { return };
+            if let Some(result) = self.done.pop_front() {
+                permit.send(result);
             }
         }
     }

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 pub use tcp::TcpTransport;
 pub use tls::{TlsConfig, TlsListen, TlsTransport};
 
-use crate::uri::Host;
+use crate::text::{push_decimal, push_ip};
 
 use crate::endpoint::Inner;
 
@@ -219,18 +219,21 @@ pub(crate) fn advertised_port(local: SocketAddr) -> Option<u16> {
 /// assert_eq!(contact_uri(Transport::Udp, "192.0.2.1:5060".parse().unwrap(), "sip:100@h"), "sip:192.0.2.1:5060");
 /// ```
 pub fn contact_uri(transport: Transport, local: SocketAddr, request_uri: &str) -> String {
-    let host = Host::from(local.ip());
-    let hostport = match advertised_port(local) {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    };
     let sips = request_uri.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:"));
-    match transport {
-        Transport::Tls if sips => format!("sips:{hostport}"),
-        Transport::Tls => format!("sip:{hostport};transport=tls"),
-        Transport::Tcp => format!("sip:{hostport};transport=tcp"),
-        Transport::Udp => format!("sip:{hostport}"),
+    let mut uri = String::with_capacity(64);
+    uri.push_str(if transport == Transport::Tls && sips { "sips:" } else { "sip:" });
+    push_ip(&mut uri, local.ip());
+    if let Some(port) = advertised_port(local) {
+        uri.push(':');
+        push_decimal(&mut uri, u64::from(port));
     }
+    match transport {
+        Transport::Tls if sips => {}
+        Transport::Tls => uri.push_str(";transport=tls"),
+        Transport::Tcp => uri.push_str(";transport=tcp"),
+        Transport::Udp => {}
+    }
+    uri
 }
 
 /// One message received by a transport (one datagram, or one framed stream message).
@@ -249,7 +252,7 @@ pub struct Inbound {
 /// Every socket of an endpoint.
 pub(crate) struct Transports {
     /// Each socket with its local address (asked once: `local_addr` is a system call).
-    udp: RwLock<Vec<(SocketAddr, Arc<UdpSocket>)>>,
+    udp: RwLock<Vec<(SocketAddr, Arc<udp::UdpSocket>)>>,
     pub(crate) tcp: Option<Arc<TcpTransport>>,
     pub(crate) tls: Option<Arc<TlsTransport>>,
     pub(crate) tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -268,10 +271,11 @@ impl Transports {
         endpoint: Weak<Inner>,
     ) -> io::Result<SocketAddr> {
         let local = socket.local_addr()?;
+        let socket = udp::UdpSocket::new(socket)?;
         // A burst of responses to a fleet-wide check-sync must not overflow the kernel's default
         // ~200 KiB buffer while the process is busy: a lost 200 costs a retransmission, or a
         // false timeout when the phone has already forgotten the transaction.
-        let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(UDP_RECV_BUFFER);
+        let _ = socket2::SockRef::from(socket.get_ref()).set_recv_buffer_size(UDP_RECV_BUFFER);
         let socket = Arc::new(socket);
         let task = tokio::spawn(udp::read_loop(socket.clone(), local, endpoint, max_message));
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
@@ -285,7 +289,7 @@ impl Transports {
         socks.iter().map(|(local, _)| *local).collect()
     }
 
-    fn udp_socket(&self, local: Option<SocketAddr>) -> Option<(SocketAddr, Arc<UdpSocket>)> {
+    fn udp_socket(&self, local: Option<SocketAddr>) -> Option<(SocketAddr, Arc<udp::UdpSocket>)> {
         let socks = self.udp.read().unwrap_or_else(|e| e.into_inner());
         match local {
             None => socks.first().cloned(),
