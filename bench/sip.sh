@@ -1,21 +1,35 @@
 #!/usr/bin/env bash
 # Benchmarks of the SIP side, against SIPp phones on loopback, in one run:
-#  1. check-sync NOTIFY transactions per second completed by a sipprov campaign at an
-#     unthrottled rate, and by the SIP stack alone (crates/sip/examples/notify_load.rs),
-#     next to SIPp itself sending the same NOTIFYs to the same phones;
+#  1. check-sync NOTIFY transactions per second completed by the SIP stack alone
+#     (crates/sip/examples/notify_load.rs) and by a sipprov campaign at an unthrottled rate,
+#     next to SIPp itself sending the same NOTIFYs to the same phones, in ROUNDS alternating
+#     rounds (median, min and max of the per-round ratios), with CPU per NOTIFY;
 #  2. a 100,000-device campaign: completion rate, peak RSS, and the HTTP provisioning
 #     latency p99 (wrk) measured while it runs.
 # Prints a Markdown report on stdout.
 #
-#   bash bench/sip.sh [NOTIFY_DEVICES=20000] [CAMPAIGN_DEVICES=100000]   (0: skip part 2)
+#   bash bench/sip.sh [NOTIFY_DEVICES=20000] [CAMPAIGN_DEVICES=100000] [ROUNDS=15]
+#   (CAMPAIGN_DEVICES=0 skips part 2; PHONES=linger runs part 1 against phones that keep
+#   each call 5 s, as part 2's do)
 #
-# Needs sipp (Debian sip-tester), wrk, time and python3.
+# Part 1 pins the SIPp phones to CPU 1 and every sender to CPU 0, when there are two CPUs.
+# In the field the phones are other machines; here one SIPp process plays them all and
+# needs a core of its own, and a sender spreading over both cores (sipprov's runtime has a
+# worker per core) would take CPU from the phones and measure the phones' slowdown rather than
+# the sender. Each sender gets the one core SIPp, which is single-threaded, can use.
+#
+# Needs sipp (Debian sip-tester), wrk, time, taskset (util-linux) and python3.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-20000}
 big=${2:-100000}
+rounds=${3:-15}
+# The phones of part 1: uas_200_now.xml answers and forgets each NOTIFY; PHONES=linger keeps
+# each call 5 s as part 2 does (uas_200_fast.xml), which makes the phones the bottleneck.
+rate_phones=bench/sipp/uas_200_now.xml
+[ "${PHONES:-}" = linger ] && rate_phones=bench/sipp/uas_200_fast.xml
 work=$(mktemp -d /tmp/sipprov-sipbench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "uas_200_fast.xml -i 127.0.0.1 -p" 2>/dev/null || true' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "bench/sipp/uas_200_.*.xml -i 127.0.0.1 -p" 2>/dev/null || true' EXIT
 cd "$root"
 cargo build --release --locked -q -p sipprov
 cargo build --release --locked -q -p sipprov-sip --example notify_load
@@ -23,21 +37,28 @@ bin="$root/target/release/sipprov"
 free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 
+# CPU pinning of part 1 (none on a single-CPU machine).
+if [ "$(nproc)" -ge 2 ]; then PHONE_CPU=(taskset -c 1); SENDER_CPU=(taskset -c 0); else PHONE_CPU=(); SENDER_CPU=(); fi
+
 # One SIPp process plays every phone. Its socket gets a 4 MiB receive buffer (SIPp's default
 # is 64 KiB): a real phone only receives its own NOTIFY, but one process standing in for
 # thousands overflows a small buffer under any fast sender and turns the run into a
 # measure of retransmission timers. Both senders below face the same phones.
-phones() { # calls → PHONE_PORT, PHONE_PID
+phones() { # calls [pinned] [scenario] → PHONE_PORT, PHONE_PID
   PHONE_PORT=$(free_port)
-  sipp -sf bench/sipp/uas_200_fast.xml -i 127.0.0.1 -p "$PHONE_PORT" -t u1 -buff_size 4194304 -m "$1" -nostdin -bg \
+  local pin=() scenario=${3:-bench/sipp/uas_200_fast.xml}
+  [ "${2:-}" = pinned ] && pin=("${PHONE_CPU[@]}")
+  "${pin[@]}" sipp -sf "$scenario" -i 127.0.0.1 -p "$PHONE_PORT" -t u1 -buff_size 4194304 -m "$1" -nostdin -bg \
     >/dev/null 2>&1 || true
   sleep 0.5
-  PHONE_PID=$(pgrep -f "sipp -sf bench/sipp/uas_200_fast.xml -i 127.0.0.1 -p $PHONE_PORT" | head -n 1)
+  PHONE_PID=$(pgrep -f "sipp -sf $scenario -i 127.0.0.1 -p $PHONE_PORT" | head -n 1)
 }
 
-start_server() { # data-dir
+start_server() { # data-dir [pinned]
   rm -f "$1/listening.json"; mkdir -p "$1"
-  SIPPROV_LOG=warn "$bin" serve --data-dir "$1" --http-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
+  local pin=()
+  [ "${2:-}" = pinned ] && pin=("${SENDER_CPU[@]}")
+  SIPPROV_LOG=warn "${pin[@]}" "$bin" serve --data-dir "$1" --http-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
     --sip-listen 127.0.0.1:0 2>>"$1/server.log" &
   PID=$!
   for _ in $(seq 1 600); do [ -s "$1/listening.json" ] && break; sleep 0.05; done
@@ -84,43 +105,72 @@ campaign_rate() {
 }
 
 # --- 1. sipprov vs SIPp as the sender -----------------------------------------
-phones $((n * 4 + 10))
-DATA="$work/notify"; start_server "$DATA"; import "$n" "$PHONE_PORT"
+phones $(( (n * 4 + 10) * (rounds + 1) )) pinned "$rate_phones"
+DATA="$work/notify"; start_server "$DATA" pinned; import "$n" "$PHONE_PORT"
 campaign_rate "$n"
 ours=$SENT_RATE; ours_recorded=$RECORDED_RATE; ours_cpu=$CPU_US
 kill "$PID"; wait "$PID" 2>/dev/null || true
 # The SIP stack alone (crates/sip/examples/notify_load.rs: the same NOTIFY, no inventory, no
-# database), then SIPp as the sender, each timed until its process exits.
-cpu_of() { # command... → prints "seconds cpu_seconds" of the command (its output is dropped)
+# database), one batch and a task per NOTIFY, then SIPp as the sender, each timed until its
+# process exits; ROUNDS times, alternating, since the machine's speed drifts within a run.
+cpu_of() { # command... → prints "rate cpu_us_per_notify" of the command (its output is dropped)
   local t0 t1 times
   t0=$(now)
-  /usr/bin/time -o "$work/time.txt" -f '%U %S' "$@" >/dev/null 2>&1 || true
+  /usr/bin/time -o "$work/time.txt" -f '%U %S' "${SENDER_CPU[@]}" "$@" >/dev/null 2>&1 || true
   times=$(tail -n 1 "$work/time.txt")
   t1=$(now)
-  python3 -c "import sys; u, s = sys.argv[1].split(); print($t1 - $t0, float(u) + float(s))" "$times"
+  python3 -c "import sys; u, s = sys.argv[1].split(); print(round($n / ($t1 - $t0)), round((float(u) + float(s)) * 1e6 / $n, 1))" "$times"
 }
-read -r stack_s stack_cpu < <(cpu_of "$root/target/release/examples/notify_load" "127.0.0.1:$PHONE_PORT" "$n" 500 batch)
-read -r tasks_s tasks_cpu < <(cpu_of "$root/target/release/examples/notify_load" "127.0.0.1:$PHONE_PORT" "$n" 500 tasks)
-read -r sipp_s sipp_cpu < <(cpu_of sipp -sf bench/sipp/uac_notify.xml -i 127.0.0.1 -t u1 -buff_size 4194304 \
-  -r 100000 -l 500 -m "$n" -nostdin "127.0.0.1:$PHONE_PORT")
-stack=$(python3 -c "print(round($n/$stack_s))"); stack_cpu=$(python3 -c "print(round($stack_cpu*1e6/$n))")
-tasks=$(python3 -c "print(round($n/$tasks_s))"); tasks_cpu=$(python3 -c "print(round($tasks_cpu*1e6/$n))")
-theirs=$(python3 -c "print(round($n/$sipp_s))"); theirs_cpu=$(python3 -c "print(round($sipp_cpu*1e6/$n))")
+: > "$work/rounds.txt"
+stack_batch() { cpu_of "$root/target/release/examples/notify_load" "127.0.0.1:$PHONE_PORT" "$n" 500 batch; }
+stack_tasks() { cpu_of "$root/target/release/examples/notify_load" "127.0.0.1:$PHONE_PORT" "$n" 500 tasks; }
+sipp_sender() {
+  cpu_of sipp -sf bench/sipp/uac_notify.xml -i 127.0.0.1 -t u1 -buff_size 4194304 -r 100000 -l 500 -m "$n" \
+    -nostdin "127.0.0.1:$PHONE_PORT"
+}
+for round in $(seq 1 "$rounds"); do
+  # The order flips every round, so that a drift of the machine's speed favours no sender.
+  if [ $((round % 2)) = 1 ]; then
+    read -r stack stack_cpu < <(stack_batch); read -r tasks tasks_cpu < <(stack_tasks)
+    read -r theirs theirs_cpu < <(sipp_sender)
+  else
+    read -r theirs theirs_cpu < <(sipp_sender); read -r tasks tasks_cpu < <(stack_tasks)
+    read -r stack stack_cpu < <(stack_batch)
+  fi
+  echo "$stack $stack_cpu $tasks $tasks_cpu $theirs $theirs_cpu" >> "$work/rounds.txt"
+done
 kill "$PHONE_PID" 2>/dev/null || true
 
-report_rates() {
-cat <<MD
-| measure | sipprov | SIPp | ratio |
-|---|---|---|---|
-| NOTIFY transactions/s, SIP stack alone, one batch (notify_load batch), $n phones, UDP, 500 in flight | $stack | $theirs | $(python3 -c "print(f'{$stack/$theirs:.2f}x')") |
-| same, a task per NOTIFY (notify_load tasks) | $tasks | $theirs | $(python3 -c "print(f'{$tasks/$theirs:.2f}x')") |
-| NOTIFY transactions/s, campaign (resync to the last NOTIFY sent) | $ours | $theirs | $(python3 -c "print(f'{$ours/$theirs:.2f}x')") |
-| same, campaign until every outcome was recorded (0.1 s polling) | $ours_recorded | $theirs | $(python3 -c "print(f'{$ours_recorded/$theirs:.2f}x')") |
-| CPU per NOTIFY, µs: stack batch / stack tasks / campaign server / SIPp | $stack_cpu / $tasks_cpu / $ours_cpu | $theirs_cpu | — |
-MD
+# Per-round figures → medians, and min/median/max of the per-round ratios.
+summary() {
+  python3 - "$work/rounds.txt" "$ours" "$ours_recorded" "$ours_cpu" "$n" "$rounds" <<'PY'
+import statistics as st, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+ours, recorded, ours_cpu, n, rounds = float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+col = lambda i: [r[i] for r in rows]
+med = lambda i: st.median(col(i))
+def ratios(i, j):
+    rs = sorted(r[i] / r[j] for r in rows)
+    return f"**{st.median(rs):.2f}x** (min {rs[0]:.2f}, max {rs[-1]:.2f}, geometric mean {st.geometric_mean(rs):.2f})"
+theirs = med(4)
+print("| measure | sipprov | SIPp | ratio |")
+print("|---|---|---|---|")
+print(f"| NOTIFY transactions/s, SIP stack alone, one batch (notify_load batch), {n} phones, UDP, 500 in flight; median of {rounds} rounds | {med(0):,.0f} | {theirs:,.0f} | {ratios(0, 4)} |")
+print(f"| same, a task per NOTIFY (notify_load tasks) | {med(2):,.0f} | {theirs:,.0f} | {ratios(2, 4)} |")
+print(f"| CPU per NOTIFY, µs, stack batch (median) | {med(1)} | {med(5)} | {ratios(1, 5)} |")
+print(f"| CPU per NOTIFY, µs, stack tasks (median) | {med(3)} | {med(5)} | {ratios(3, 5)} |")
+print(f"| NOTIFY transactions/s, campaign (resync to the last NOTIFY sent), one run | {ours:,.0f} | {theirs:,.0f} | {ours / theirs:.2f}x |")
+print(f"| same, campaign until every outcome was recorded (0.1 s polling) | {recorded:,.0f} | {theirs:,.0f} | {recorded / theirs:.2f}x |")
+print(f"| CPU per NOTIFY, µs, campaign server | {ours_cpu} | {med(5)} | {float(ours_cpu) / med(5):.2f}x |")
+print()
+print("Rounds (stack batch /s, µs; stack tasks /s, µs; SIPp /s, µs):")
+print()
+for r in rows:
+    print(f"- {r[0]:,.0f}, {r[1]}; {r[2]:,.0f}, {r[3]}; {r[4]:,.0f}, {r[5]} → {r[0] / r[4]:.2f}x")
+PY
 }
 # CAMPAIGN_DEVICES=0: the rates only.
-if [ "$big" = 0 ]; then report_rates; exit 0; fi
+if [ "$big" = 0 ]; then summary; exit 0; fi
 
 # --- 2. 100,000 devices, with HTTP load during the campaign ----------------------
 phones $((big + 10))
@@ -147,7 +197,7 @@ p99=$(awk '/ 99%/ {print $2}' "$work/wrk.txt")
 p50=$(awk '/ 50%/ {print $2}' "$work/wrk.txt")
 kill "$PID"; wait "$PID" 2>/dev/null || true
 
-report_rates
+summary
 cat <<MD
 
 - $big-device campaign at an unthrottled rate (--rate 100000 --max-in-flight 500): $big_rate NOTIFYs/s to the last NOTIFY sent ($big_recorded/s until every outcome was recorded); peak RSS $rss MB
