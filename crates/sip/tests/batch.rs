@@ -6,8 +6,9 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{check_sync, endpoint, fast_timers, Sipp};
-use sipprov_sip::{BatchRequest, BatchResult, Credentials, Endpoint, Target, TransactionError, Transport, TxEventKind};
+use common::{check_sync, endpoint, fast_timers, scenario, SippTarget};
+use sipprov_sip::{BatchRequest, BatchResult, Credentials, Endpoint, Target, TransactionError, TxEventKind};
+use sipprov_testkit::Sipp;
 use tokio::sync::mpsc;
 
 /// Runs `requests` through one batch with `max_in_flight`, returning every result by tag.
@@ -52,14 +53,14 @@ fn status(results: &HashMap<&str, BatchResult<&str>>, tag: &str) -> u16 {
 /// refused TCP connection, and a request refused before sending.
 #[tokio::test]
 async fn every_ending_in_one_batch() {
-    let ok_udp = Sipp::start("uas_200.xml", Transport::Udp);
-    let ok_tcp = Sipp::start("uas_200.xml", Transport::Tcp);
-    let auth = Sipp::start("uas_auth.xml", Transport::Udp);
-    let gone = Sipp::start("uas_481.xml", Transport::Udp);
-    let silent = Sipp::start("uas_silent.xml", Transport::Udp);
+    let ok_udp = Sipp::start(scenario("uas_200.xml"), "udp");
+    let ok_tcp = Sipp::start(scenario("uas_200.xml"), "tcp");
+    let auth = Sipp::start(scenario("uas_auth.xml"), "udp");
+    let gone = Sipp::start(scenario("uas_481.xml"), "udp");
+    let silent = Sipp::start(scenario("uas_silent.xml"), "udp");
     let timers = fast_timers();
     let (ep, rec) = endpoint(timers).await;
-    let refused = Target::tcp(([127, 0, 0, 1], common::free_port()).into());
+    let refused = Target::tcp(([127, 0, 0, 1], sipprov_testkit::free_port()).into());
     let mut invalid = request(&ep, ok_udp.target(), "invalid");
     invalid.request.headers.remove("Call-ID");
     let mut challenged = request(&ep, auth.target(), "auth");
@@ -114,7 +115,7 @@ async fn every_ending_in_one_batch() {
 #[tokio::test]
 async fn a_fleet_through_one_batch() {
     const PHONES: usize = 300;
-    let mut sipp = Sipp::start_calls("uas_200.xml", Transport::Udp, PHONES);
+    let mut sipp = Sipp::start_calls(scenario("uas_200.xml"), "udp", PHONES);
     let (ep, _) = endpoint(fast_timers()).await;
     let target = sipp.target();
     let (tx, rx) = mpsc::channel(16);
@@ -140,14 +141,14 @@ async fn a_fleet_through_one_batch() {
     feeder.await.unwrap();
     batch.await.unwrap();
     assert!(seen.iter().all(|n| *n == 1), "every request ends exactly once");
-    assert_eq!(sipp.wait(Duration::from_secs(15)).await, 0, "SIPp: {}", sipp.errors());
+    assert_eq!(sipp.wait_async(Duration::from_secs(15)).await, 0, "SIPp: {}", sipp.errors());
     assert_eq!(ep.stats().requests_sent as usize, PHONES);
 }
 
 /// A caller that stops reading results ends the batch, and its transactions leave the table.
 #[tokio::test]
 async fn closing_the_results_ends_the_batch() {
-    let silent = Sipp::start("uas_silent.xml", Transport::Udp);
+    let silent = Sipp::start(scenario("uas_silent.xml"), "udp");
     let (ep, _) = endpoint(fast_timers()).await;
     let (tx, rx) = mpsc::channel(4);
     let (results_tx, results_rx) = mpsc::channel(1);

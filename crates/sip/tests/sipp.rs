@@ -4,16 +4,17 @@ mod common;
 
 use std::time::Duration;
 
-use common::{check_sync, endpoint, fast_timers, Sipp};
+use common::{check_sync, endpoint, fast_timers, scenario, SippTarget};
 use sipprov_sip::{Credentials, Timers, TransactionError, Transport, TxEventKind};
+use sipprov_testkit::Sipp;
 
-async fn final_status(scenario: &str, transport: Transport, creds: Option<&Credentials>) -> (u16, Sipp) {
-    let mut sipp = Sipp::start(scenario, transport);
+async fn final_status(name: &str, transport: Transport, creds: Option<&Credentials>) -> (u16, Sipp) {
+    let mut sipp = Sipp::start(scenario(name), transport.as_str());
     let (ep, _) = endpoint(Timers::default()).await;
     let req = check_sync(&ep, &sipp.target());
     let resp = ep.send_request(req, sipp.target(), creds).await.expect("final response");
-    let code = sipp.wait(Duration::from_secs(10)).await;
-    assert_eq!(code, 0, "SIPp scenario {scenario} failed: {}", sipp.errors());
+    let code = sipp.wait_async(Duration::from_secs(10)).await;
+    assert_eq!(code, 0, "SIPp scenario {name} failed: {}", sipp.errors());
     (resp.status, sipp)
 }
 
@@ -71,7 +72,7 @@ async fn wrong_password_is_refused_by_sipp() {
 /// Without credentials the 401 is the final answer.
 #[tokio::test]
 async fn challenge_without_credentials_is_reported() {
-    let sipp = Sipp::start("uas_auth.xml", Transport::Udp);
+    let sipp = Sipp::start(scenario("uas_auth.xml"), "udp");
     let (ep, _) = endpoint(Timers::default()).await;
     let resp = ep.send_request(check_sync(&ep, &sipp.target()), sipp.target(), None).await.unwrap();
     assert_eq!(resp.status, 401);
@@ -90,7 +91,7 @@ fn send_offsets(events: &[sipprov_sip::TxEvent]) -> Vec<i64> {
 
 #[tokio::test]
 async fn silent_phone_udp_retransmits_on_timer_e_and_gives_up_on_timer_f() {
-    let sipp = Sipp::start("uas_silent.xml", Transport::Udp);
+    let sipp = Sipp::start(scenario("uas_silent.xml"), "udp");
     let timers = fast_timers();
     let (ep, rec) = endpoint(timers).await;
     let started = std::time::Instant::now();
@@ -123,7 +124,7 @@ async fn silent_phone_udp_retransmits_on_timer_e_and_gives_up_on_timer_f() {
 
 #[tokio::test]
 async fn silent_phone_tcp_sends_once_and_gives_up_on_timer_f() {
-    let sipp = Sipp::start("uas_silent.xml", Transport::Tcp);
+    let sipp = Sipp::start(scenario("uas_silent.xml"), "tcp");
     let (ep, rec) = endpoint(Timers { t1: Duration::from_millis(50), ..fast_timers() }).await;
     let started = std::time::Instant::now();
     let err = ep.send_request(check_sync(&ep, &sipp.target()), sipp.target(), None).await.unwrap_err();
@@ -134,7 +135,7 @@ async fn silent_phone_tcp_sends_once_and_gives_up_on_timer_f() {
 
 #[tokio::test]
 async fn refused_tcp_connection_is_unreachable() {
-    let port = common::free_port();
+    let port = sipprov_testkit::free_port();
     let (ep, _) = endpoint(Timers::default()).await;
     let target = sipprov_sip::Target::tcp(([127, 0, 0, 1], port).into());
     let err = ep.send_request(check_sync(&ep, &target), target, None).await.unwrap_err();
@@ -148,7 +149,8 @@ async fn refused_tcp_connection_is_unreachable() {
 async fn pnp_flow(transport: Transport) {
     let (ep, _) = endpoint(Timers::default()).await;
     let mut rx = ep.incoming().unwrap();
-    let mut sipp = Sipp::start_uac("uac_pnp_subscribe.xml", transport, ep.local_addr(transport).unwrap());
+    let ours = ep.local_addr(transport).unwrap();
+    let mut sipp = Sipp::start_uac(scenario("uac_pnp_subscribe.xml"), transport.as_str(), ours);
     let sub = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("SUBSCRIBE").unwrap();
     let h = &sub.request.headers;
     let event = h.event().unwrap().unwrap();
@@ -177,7 +179,7 @@ async fn pnp_flow(transport: Transport) {
         .build();
     let resp = ep.send_request(notify, target, None).await.unwrap();
     assert_eq!(resp.status, 200);
-    assert_eq!(sipp.wait(Duration::from_secs(10)).await, 0, "SIPp PnP phone failed: {}", sipp.errors());
+    assert_eq!(sipp.wait_async(Duration::from_secs(10)).await, 0, "SIPp PnP phone failed: {}", sipp.errors());
 }
 
 #[tokio::test]

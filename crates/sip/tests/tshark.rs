@@ -10,8 +10,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{check_sync, endpoint, fast_timers, Sipp};
-use sipprov_sip::{Credentials, Timers, Transport};
+use common::{check_sync, endpoint, fast_timers, scenario, SippTarget};
+use sipprov_sip::{Credentials, Timers};
+use sipprov_testkit::Sipp;
 
 const TSHARK: &str = "/usr/bin/tshark";
 
@@ -21,7 +22,7 @@ impl Capture {
     /// Starts capturing on lo for `ports`; returns once tshark reports that it is capturing.
     fn start(file: &Path, ports: &[u16]) -> Capture {
         // A port nobody listens on receives the probes, so they disturb no SIPp.
-        let probe_port = common::free_port();
+        let probe_port = sipprov_testkit::free_port();
         let filter = ports.iter().chain([&probe_port]).map(|p| format!("port {p}")).collect::<Vec<_>>().join(" or ");
         let mut child = Command::new(TSHARK)
             .args(["-i", "lo", "-f", &filter, "-w"])
@@ -101,10 +102,10 @@ fn read(file: &Path, ports: &[u16], filter: &str, fields: &[&str]) -> Vec<String
 async fn wireshark_decodes_our_traffic_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("sip.pcap");
-    let plain_udp = Sipp::start("uas_200.xml", Transport::Udp);
-    let plain_tcp = Sipp::start("uas_200.xml", Transport::Tcp);
-    let auth = Sipp::start("uas_auth.xml", Transport::Udp);
-    let silent = Sipp::start("uas_silent.xml", Transport::Udp);
+    let plain_udp = Sipp::start(scenario("uas_200.xml"), "udp");
+    let plain_tcp = Sipp::start(scenario("uas_200.xml"), "tcp");
+    let auth = Sipp::start(scenario("uas_auth.xml"), "udp");
+    let silent = Sipp::start(scenario("uas_silent.xml"), "udp");
     let ports = [plain_udp.addr.port(), plain_tcp.addr.port(), auth.addr.port(), silent.addr.port()];
     let capture = Capture::start(&pcap, &ports);
 

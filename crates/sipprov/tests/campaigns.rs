@@ -5,9 +5,9 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use common::sipp::Sipp;
-use common::{eventually, write, TestServer};
+use common::{eventually, scenario, write, TestServer};
 use serde_json::Value;
+use sipprov_testkit::Sipp;
 
 /// A server whose SIP timers are short (T1 = 50 ms, so Timer F = 3.2 s) to keep timeouts quick.
 fn server() -> TestServer {
@@ -53,8 +53,8 @@ fn two_thousand_devices_each_end_with_an_outcome() {
     // of the short test timers to answer, and this test is about every device's outcome.
     let s = TestServer::start();
     // SIPp counts a NOTIFY retransmitted after its call ended as a new call: room for those.
-    let phones = Sipp::start_calls("uas_200_linger.xml", "udp", 4000, false);
-    import(&s, 0, 2000, phones.port, "fleet");
+    let phones = Sipp::start_calls(scenario("uas_200_linger.xml"), "udp", 4000);
+    import(&s, 0, 2000, phones.port(), "fleet");
     let out = s.ok(&[
         "resync",
         "--group",
@@ -80,12 +80,12 @@ fn two_thousand_devices_each_end_with_an_outcome() {
 #[test]
 fn outcomes_are_reported_exactly_and_confirmation_needs_a_fetch() {
     let s = server();
-    let ok = Sipp::start_calls("uas_200_linger.xml", "udp", 10, false);
-    let silent = Sipp::start_calls("uas_silent.xml", "udp", 10, false);
-    let rejecting = Sipp::start_calls("uas_481.xml", "udp", 10, false);
-    import(&s, 0, 10, ok.port, "mixed");
-    import(&s, 10, 10, silent.port, "mixed");
-    import(&s, 20, 10, rejecting.port, "mixed");
+    let ok = Sipp::start_calls(scenario("uas_200_linger.xml"), "udp", 10);
+    let silent = Sipp::start_calls(scenario("uas_silent.xml"), "udp", 10);
+    let rejecting = Sipp::start_calls(scenario("uas_481.xml"), "udp", 10);
+    import(&s, 0, 10, ok.port(), "mixed");
+    import(&s, 10, 10, silent.port(), "mixed");
+    import(&s, 20, 10, rejecting.port(), "mixed");
     s.ok(&["device", "add", "001565ffffff", "--vendor", "yealink", "--model", "T46S", "--group", "mixed"]);
     s.ok(&["resync", "--group", "mixed", "--rate", "100", "--confirm-window", "8"]);
     assert!(eventually(Duration::from_secs(20), || count(&campaign(&s, "1"), "awaiting-confirmation") == 10));
@@ -122,8 +122,8 @@ fn outcomes_are_reported_exactly_and_confirmation_needs_a_fetch() {
 #[test]
 fn a_killed_server_resumes_the_campaign_without_notifying_twice() {
     let mut s = server();
-    let phones = Sipp::start_calls("uas_200_linger.xml", "udp", 1000, true);
-    import(&s, 0, 300, phones.port, "big");
+    let phones = Sipp::start_traced(scenario("uas_200_linger.xml"), "udp", 1000);
+    import(&s, 0, 300, phones.port(), "big");
     s.ok(&["resync", "--group", "big", "--rate", "60", "--max-in-flight", "20", "--confirm-window", "1"]);
     assert!(eventually(Duration::from_secs(20), || count(&campaign(&s, "1"), "pending") < 250));
     // kill -9: no clean shutdown.

@@ -5,8 +5,8 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::sipp::Sipp;
-use common::{bin, TestServer};
+use common::{bin, scenario, TestServer};
+use sipprov_testkit::Sipp;
 
 fn notify(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(bin()).arg("notify").args(args).output().expect("run sipprov notify");
@@ -26,8 +26,8 @@ fn check_sipp(phone: &mut Sipp, transport: &str) {
 #[test]
 fn one_shot_200_over_udp_and_tcp() {
     for transport in ["udp", "tcp"] {
-        let mut phone = Sipp::start("uas_200.xml", transport);
-        let uri = format!("sip:1001@127.0.0.1:{};transport={transport}", phone.port);
+        let mut phone = Sipp::start(scenario("uas_200.xml"), transport);
+        let uri = format!("sip:1001@127.0.0.1:{};transport={transport}", phone.port());
         let (ok, out, err) = notify(&[&uri, "--timeout", "10"]);
         assert!(ok, "{transport}: {err}");
         assert!(out.starts_with("200 OK"), "{out}");
@@ -39,16 +39,16 @@ fn one_shot_200_over_udp_and_tcp() {
 #[test]
 fn one_shot_answers_a_digest_challenge_verified_by_sipp() {
     for transport in ["udp", "tcp"] {
-        let mut phone = Sipp::start("uas_auth.xml", transport);
-        let uri = format!("sip:100@127.0.0.1:{}", phone.port);
+        let mut phone = Sipp::start(scenario("uas_auth.xml"), transport);
+        let uri = format!("sip:100@127.0.0.1:{}", phone.port());
         let (ok, out, err) =
             notify(&[&uri, "--transport", transport, "--auth-user", "100", "--auth-password", "secret"]);
         assert!(ok, "{transport}: {err}");
         assert!(out.starts_with("200"), "{out}");
         check_sipp(&mut phone, transport);
     }
-    let _phone = Sipp::start("uas_auth.xml", "udp");
-    let uri = format!("sip:100@127.0.0.1:{}", _phone.port);
+    let _phone = Sipp::start(scenario("uas_auth.xml"), "udp");
+    let uri = format!("sip:100@127.0.0.1:{}", _phone.port());
     let (ok, _, err) = notify(&[&uri, "--auth-user", "100", "--auth-password", "wrong"]);
     assert!(!ok);
     assert!(err.contains("403"), "SIPp's verifyauth refused the wrong digest: {err}");
@@ -56,10 +56,10 @@ fn one_shot_answers_a_digest_challenge_verified_by_sipp() {
 
 #[test]
 fn one_shot_reports_481_and_489() {
-    for (scenario, code) in [("uas_481.xml", "481"), ("uas_489.xml", "489")] {
+    for (name, code) in [("uas_481.xml", "481"), ("uas_489.xml", "489")] {
         for transport in ["udp", "tcp"] {
-            let mut phone = Sipp::start(scenario, transport);
-            let uri = format!("sip:1001@127.0.0.1:{}", phone.port);
+            let mut phone = Sipp::start(scenario(name), transport);
+            let uri = format!("sip:1001@127.0.0.1:{}", phone.port());
             let (ok, _, err) = notify(&[&uri, "--transport", transport]);
             assert!(!ok, "{code} must not count as success");
             assert!(err.contains(code), "{err}");
@@ -70,8 +70,8 @@ fn one_shot_reports_481_and_489() {
 
 #[test]
 fn one_shot_gives_up_after_timer_f_and_names_the_reason() {
-    let _phone = Sipp::start("uas_silent.xml", "udp");
-    let uri = format!("sip:1001@127.0.0.1:{}", _phone.port);
+    let _phone = Sipp::start(scenario("uas_silent.xml"), "udp");
+    let uri = format!("sip:1001@127.0.0.1:{}", _phone.port());
     let (ok, _, err) = notify(&[&uri, "--timeout", "2"]);
     assert!(!ok);
     assert!(err.contains("timeout") && err.contains("retransmissions"), "{err}");
@@ -85,8 +85,8 @@ fn one_shot_gives_up_after_timer_f_and_names_the_reason() {
 #[test]
 fn through_a_proxy_the_request_uri_still_names_the_account() {
     // The phone's own address is unknown (behind NAT); the registrar (SIPp here) holds its flow.
-    let mut registrar = Sipp::start("phone_expects_reboot.xml", "udp");
-    let proxy = format!("127.0.0.1:{}", registrar.port);
+    let mut registrar = Sipp::start(scenario("phone_expects_reboot.xml"), "udp");
+    let proxy = format!("127.0.0.1:{}", registrar.port());
     let (ok, out, err) = notify(&["sip:1001@phones.example.invalid", "--proxy", &proxy, "--reboot"]);
     assert!(ok, "{err}");
     assert!(out.contains(&format!("sent to udp:{proxy}")), "{out}");
@@ -95,8 +95,8 @@ fn through_a_proxy_the_request_uri_still_names_the_account() {
 
 #[test]
 fn vendor_event_table_and_overrides() {
-    let mut phone = Sipp::start("phone_expects_reboot.xml", "udp");
-    let uri = format!("sip:1001@127.0.0.1:{}", phone.port);
+    let mut phone = Sipp::start(scenario("phone_expects_reboot.xml"), "udp");
+    let uri = format!("sip:1001@127.0.0.1:{}", phone.port());
     let (ok, out, err) = notify(&[&uri, "--vendor", "gigaset", "--reboot"]);
     assert!(ok, "{err}");
     assert!(out.contains("check-sync;reboot=true"));
@@ -108,7 +108,7 @@ fn vendor_event_table_and_overrides() {
 #[test]
 fn the_server_notifies_a_device_and_records_the_outcome() {
     let s = TestServer::start();
-    let mut phone = Sipp::start("phone_expects_reboot.xml", "udp");
+    let mut phone = Sipp::start(scenario("phone_expects_reboot.xml"), "udp");
     s.ok(&[
         "device",
         "add",
@@ -118,7 +118,7 @@ fn the_server_notifies_a_device_and_records_the_outcome() {
         "--model",
         "T46S",
         "--contact",
-        &format!("sip:1001@127.0.0.1:{}", phone.port),
+        &format!("sip:1001@127.0.0.1:{}", phone.port()),
         "--set",
         "line.1.username=1001",
     ]);
@@ -134,7 +134,7 @@ fn the_server_notifies_a_device_and_records_the_outcome() {
 #[test]
 fn the_server_answers_challenges_with_the_line_credentials() {
     let s = TestServer::start();
-    let mut phone = Sipp::start("uas_auth.xml", "udp");
+    let mut phone = Sipp::start(scenario("uas_auth.xml"), "udp");
     s.ok(&[
         "device",
         "add",
@@ -144,7 +144,7 @@ fn the_server_answers_challenges_with_the_line_credentials() {
         "--model",
         "N870",
         "--contact",
-        &format!("sip:100@127.0.0.1:{}", phone.port),
+        &format!("sip:100@127.0.0.1:{}", phone.port()),
         "--set",
         "line.1.username=100",
         "--set",
@@ -162,8 +162,8 @@ fn the_server_reports_failures_per_device() {
     s.ok(&["device", "add", "001565000001", "--vendor", "yealink", "--model", "T46S"]);
     let e = s.fails(&["device", "notify", "001565000001"]);
     assert!(e.contains("no SIP target"), "{e}");
-    let mut phone = Sipp::start("uas_481.xml", "udp");
-    s.ok(&["device", "set", "001565000001", "--contact", &format!("sip:1001@127.0.0.1:{}", phone.port)]);
+    let mut phone = Sipp::start(scenario("uas_481.xml"), "udp");
+    s.ok(&["device", "set", "001565000001", "--contact", &format!("sip:1001@127.0.0.1:{}", phone.port())]);
     let e = s.fails(&["device", "notify", "001565000001"]);
     assert!(e.contains("481"), "{e}");
     phone.wait(Duration::from_secs(10));

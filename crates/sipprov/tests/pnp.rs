@@ -7,14 +7,10 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{sipp::scenario, TestServer};
+use common::{scenario, TestServer};
+use sipprov_testkit::free_port;
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 1, 75);
-
-/// A free UDP port on 127.0.0.1.
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// A server with `[pnp]` settings (`pnp_toml` is the body of the section); its multicast group
 /// uses a port of its own so parallel tests do not hear each other. Returns it with its SIP UDP

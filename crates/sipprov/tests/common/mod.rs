@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 pub mod pki;
-pub mod sipp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -15,6 +14,12 @@ pub struct TestServer {
     pub child: Option<Child>,
     pub http: String,
     pub api: String,
+}
+
+/// A SIPp scenario: ours under tests/sipp, or one of the SIP crate's phones.
+pub fn scenario(name: &str) -> PathBuf {
+    let root = env!("CARGO_MANIFEST_DIR");
+    sipprov_testkit::scenario(&[format!("{root}/tests/sipp"), format!("{root}/../sip/tests/sipp")], name)
 }
 
 pub fn bin() -> &'static str {
