@@ -167,6 +167,21 @@ pub struct SipTlsConfig {
     pub client_cert: Option<PathBuf>,
     /// PEM private key of `client_cert`.
     pub client_key: Option<PathBuf>,
+    /// How often the PEM files are checked for changes (a renewed file is taken without a
+    /// restart); 0 or absent: every 2 seconds, as `[http.tls]`.
+    pub reload_secs: Option<u64>,
+}
+
+impl SipTlsConfig {
+    /// Every PEM file named, to watch for changes.
+    pub fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        [&self.cert, &self.key, &self.ca, &self.client_cert, &self.client_key].into_iter().flatten()
+    }
+
+    /// How often [`SipTlsConfig::files`] are checked.
+    pub fn reload_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.reload_secs.filter(|s| *s > 0).unwrap_or_else(default_reload_secs))
+    }
 }
 
 impl SipTlsConfig {

@@ -37,6 +37,9 @@ pub async fn bind(config: &ServerConfig, http: SocketAddr) -> Result<(Endpoint, 
     let cfg =
         EndpointConfig { tcp: Some(listen), tls, user_agent: Some(user_agent()), timers, ..EndpointConfig::default() };
     let endpoint = Endpoint::with_std_udp_socket(cfg, sockets.unicast).await.map_err(|e| err(&e))?;
+    if let Some(tls) = config.sip.tls.as_ref().filter(|t| t.files().next().is_some()) {
+        tokio::spawn(crate::sip_tls::watch(endpoint.clone(), tls.clone()));
+    }
     if let Some(group) = sockets.group {
         let added = group.set_nonblocking(true).and_then(|()| tokio::net::UdpSocket::from_std(group));
         match added.map_err(|e| e.to_string()).and_then(|s| endpoint.add_udp_socket(s).map_err(|e| e.to_string())) {

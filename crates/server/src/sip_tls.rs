@@ -19,7 +19,7 @@ use rustls::server::ParsedCertificate;
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::config::SipTlsConfig;
-use crate::tls::{load_certs, load_key};
+use crate::tls::{files_fingerprint, load_certs, load_key};
 
 /// What outbound TLS connections accept from the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +228,34 @@ pub fn endpoint_tls(cfg: Option<&SipTlsConfig>) -> Result<Option<sipprov_sip::Tl
         Err(e) => return Err(e),
     };
     Ok((listen.is_some() || client.is_some()).then_some(sipprov_sip::TlsConfig { listen, client }))
+}
+
+/// Re-reads `[sip.tls]`'s PEM files when they change (checked every `reload_secs`) and hands
+/// the result to the endpoint, so a renewed certificate or CA bundle needs no restart; a broken
+/// replacement is logged and the previous configuration kept. Runs until the endpoint is gone.
+pub async fn watch(endpoint: sipprov_sip::Endpoint, cfg: SipTlsConfig) {
+    let endpoint = endpoint.downgrade();
+    let mut last = files_fingerprint(cfg.files());
+    let mut tick = tokio::time::interval(cfg.reload_every());
+    loop {
+        tick.tick().await;
+        let now = files_fingerprint(cfg.files());
+        if now == last {
+            continue;
+        }
+        last = now;
+        let Some(endpoint) = endpoint.upgrade() else { return };
+        let reloaded = endpoint_tls(Some(&cfg)).and_then(|tls| {
+            let tls = tls.ok_or("no TLS settings left")?;
+            endpoint.reload_tls(&tls).map_err(|e| e.to_string())
+        });
+        match reloaded {
+            Ok(()) => tracing::info!("SIP TLS certificate, key or CA bundle reloaded"),
+            Err(e) => {
+                tracing::warn!(error = %e, "SIP TLS files changed but cannot be loaded; keeping the previous ones")
+            }
+        }
+    }
 }
 
 #[cfg(test)]

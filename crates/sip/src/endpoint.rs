@@ -242,6 +242,31 @@ pub struct Endpoint {
     inner: Arc<Inner>,
 }
 
+/// A reference to an [`Endpoint`] that does not keep its sockets open, for background tasks
+/// that should end with it.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use sipprov_sip::{Endpoint, EndpointConfig};
+/// let ep = Endpoint::bind(EndpointConfig { udp: Some("127.0.0.1:0".parse()?), ..Default::default() }).await?;
+/// let weak = ep.downgrade();
+/// assert!(weak.upgrade().is_some());
+/// drop(ep);
+/// assert!(weak.upgrade().is_none());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct WeakEndpoint {
+    inner: Weak<Inner>,
+}
+
+impl WeakEndpoint {
+    /// The endpoint, unless every [`Endpoint`] clone was dropped.
+    pub fn upgrade(&self) -> Option<Endpoint> {
+        self.inner.upgrade().map(|inner| Endpoint { inner })
+    }
+}
+
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")
@@ -471,6 +496,29 @@ impl Endpoint {
         max_in_flight: usize,
     ) {
         batch::run(&self.inner, requests, results, max_in_flight).await
+    }
+
+    /// A [`WeakEndpoint`] to this endpoint.
+    pub fn downgrade(&self) -> WeakEndpoint {
+        WeakEndpoint { inner: Arc::downgrade(&self.inner) }
+    }
+
+    /// Takes renewed TLS certificates and trust without a restart: the listener's certificate
+    /// for the handshakes that follow, and the client side (trust, client certificate) for the
+    /// connections opened from now on; connections already up keep theirs. `tls` is what
+    /// [`EndpointConfig::tls`] would be now; the listener's address is kept, and an endpoint
+    /// bound without TLS, or a listener added or removed, is refused.
+    ///
+    /// ```no_run
+    /// # async fn demo(ep: sipprov_sip::Endpoint, renewed: sipprov_sip::TlsConfig) {
+    /// if let Err(e) = ep.reload_tls(&renewed) {
+    ///     eprintln!("keeping the previous certificates: {e}");
+    /// }
+    /// # }
+    /// ```
+    pub fn reload_tls(&self, tls: &TlsConfig) -> Result<(), TransportError> {
+        let transport = self.inner.transports.tls.as_ref().ok_or(TransportError::NoSocket(Transport::Tls))?;
+        transport.reload(tls)
     }
 
     /// Takes the receiver of incoming requests (after de-duplication by the server transactions).

@@ -48,7 +48,7 @@ pub mod transport;
 pub mod uri;
 
 pub use builder::RequestBuilder;
-pub use endpoint::{Endpoint, EndpointConfig, IncomingRequest, Observer, Stats};
+pub use endpoint::{Endpoint, EndpointConfig, IncomingRequest, Observer, Stats, WeakEndpoint};
 pub use error::ParseError;
 pub use message::{Message, Request, Response};
 pub use transaction::{BatchRequest, BatchResult, Credentials, Timers, TransactionError, TxEvent, TxEventKind};

@@ -2,7 +2,8 @@
 //! Python's ssl module, which is OpenSSL, with certificates made by `openssl req` here. Covers
 //! `sipprov notify` to `sips:` and `--transport tls` URIs, each way of trusting the phone (CA
 //! bundle, listed self-signed certificate, --tls-insecure, the system store), a wrong CA, mutual
-//! TLS, and `sipprov serve` with `--sip-tls-listen`: OPTIONS answered, check-sync to a sips contact.
+//! TLS, and `sipprov serve` with `--sip-tls-listen`: OPTIONS answered, check-sync to a sips contact,
+//! a renewed certificate taken without a restart.
 
 mod common;
 
@@ -234,6 +235,43 @@ fn serve_answers_options_over_tls_and_notifies_sips_contacts() {
     assert!(via.starts_with(&format!("SIP/2.0/TLS 127.0.0.1:{tls_port};")), "Via names the TLS listener: {seen}");
     assert_eq!(seen["headers"]["Contact"], format!("<sips:127.0.0.1:{tls_port}>"));
     assert_eq!(phone.exit_code(), 0);
+}
+
+/// Whether an OPTIONS over TLS to `port`, verifying the server against `ca`, gets a 200.
+fn options_ok(ca: &str, port: &str) -> bool {
+    let out = Command::new("python3")
+        .arg(script())
+        .args(["options", "--ca", ca, "--port", port])
+        .output()
+        .expect("python3 is installed");
+    out.status.success()
+}
+
+#[test]
+fn serve_takes_a_renewed_sip_certificate_without_a_restart() {
+    let pki = phone_pki();
+    pki.leaf("ca", "server", "IP:127.0.0.1");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sipprov.toml");
+    let toml = format!(
+        "[sip.tls]\ncert = {:?}\nkey = {:?}\nca = {:?}\nreload_secs = 1\n",
+        pki.pem("server"),
+        pki.key("server"),
+        pki.pem("ca")
+    );
+    std::fs::write(&config, toml).unwrap();
+    let mut s = TestServer { dir, child: None, http: String::new(), api: String::new() };
+    s.spawn(&["--config", config.to_str().unwrap(), "--sip-tls-listen", "127.0.0.1:0"]);
+    let tls = s.listening("sip_tls").expect("listening.json names sip_tls");
+    let port = tls.rsplit(':').next().unwrap().to_string();
+    assert!(options_ok(&pki.pem("ca"), &port), "{}", s.log());
+
+    // Renewed, from another CA, in place: the files are rewritten, the server keeps running.
+    pki.leaf("other", "server", "IP:127.0.0.1");
+    let renewed = common::eventually(std::time::Duration::from_secs(15), || options_ok(&pki.pem("other"), &port));
+    assert!(renewed, "the renewed SIP certificate was not taken: {}", s.log());
+    assert!(!options_ok(&pki.pem("ca"), &port), "the old certificate is still served");
+    assert!(s.log().contains("SIP TLS certificate, key or CA bundle reloaded"), "{}", s.log());
 }
 
 #[test]

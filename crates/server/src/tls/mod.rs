@@ -173,9 +173,16 @@ pub fn load_key(path: &Path, what: &str) -> Result<PrivateKeyDer<'static>, Strin
 
 /// Sizes and modification times of every PEM file, to notice replacements.
 fn fingerprint(cfg: &TlsConfig) -> Vec<(PathBuf, Option<(u64, SystemTime)>)> {
-    std::iter::once(&cfg.cert)
-        .chain([&cfg.key])
-        .chain(&cfg.client_ca)
+    files_fingerprint(std::iter::once(&cfg.cert).chain([&cfg.key]).chain(&cfg.client_ca))
+}
+
+/// Sizes and modification times of `paths` (`None` for a missing file): what changes when a
+/// file is replaced or rewritten. Shared with the SIP TLS watcher ([`crate::sip_tls::watch`]).
+pub(crate) fn files_fingerprint<'a>(
+    paths: impl IntoIterator<Item = &'a PathBuf>,
+) -> Vec<(PathBuf, Option<(u64, SystemTime)>)> {
+    paths
+        .into_iter()
         .map(|p| {
             let meta = std::fs::metadata(p).ok().and_then(|m| Some((m.len(), m.modified().ok()?)));
             (p.clone(), meta)

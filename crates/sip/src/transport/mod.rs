@@ -167,6 +167,9 @@ pub enum TransportError {
         /// True when the peer's certificate did not verify.
         certificate: bool,
     },
+    /// New TLS settings cannot be taken while running ([`crate::Endpoint::reload_tls`]).
+    #[error("cannot reload TLS: {0}")]
+    Reload(String),
     /// Sending failed for another reason.
     #[error("sending to {addr} over {transport} failed: {source}")]
     Send {
@@ -197,6 +200,7 @@ impl TransportError {
             TransportError::Send { addr, transport, source } => {
                 TransportError::Send { addr: *addr, transport: *transport, source: io(source) }
             }
+            TransportError::Reload(why) => TransportError::Reload(why.clone()),
         }
     }
 }

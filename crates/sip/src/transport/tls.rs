@@ -10,7 +10,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -49,14 +49,16 @@ pub struct TlsListen {
 /// The TLS side of an endpoint.
 pub struct TlsTransport {
     listen: Option<SocketAddr>,
-    connector: Option<TlsConnector>,
+    /// The listener's side; replaced by [`TlsTransport::reload`], read at each handshake.
+    acceptor: RwLock<Option<TlsAcceptor>>,
+    /// Outbound connections' side; replaced by [`TlsTransport::reload`], read at each connect.
+    connector: RwLock<Option<TlsConnector>>,
     conns: Arc<Connections>,
 }
 
 /// A bound listener, to be run by [`TlsTransport::accept_loop`].
 pub(crate) struct BoundListener {
     listener: TcpListener,
-    acceptor: TlsAcceptor,
 }
 
 impl TlsTransport {
@@ -69,14 +71,29 @@ impl TlsTransport {
         let (listen, bound) = match &cfg.listen {
             Some(l) => {
                 let (listener, local) = listen(l.addr, Transport::Tls).await?;
-                (Some(local), Some(BoundListener { listener, acceptor: TlsAcceptor::from(l.server.clone()) }))
+                (Some(local), Some(BoundListener { listener }))
             }
             None => (None, None),
         };
         let local = listen.unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
         let conns = Connections::new(Transport::Tls, local, inbound, limits);
-        let connector = cfg.client.clone().map(TlsConnector::from);
-        Ok((Arc::new(TlsTransport { listen, connector, conns }), bound))
+        let acceptor = RwLock::new(cfg.listen.as_ref().map(|l| TlsAcceptor::from(l.server.clone())));
+        let connector = RwLock::new(cfg.client.clone().map(TlsConnector::from));
+        Ok((Arc::new(TlsTransport { listen, acceptor, connector, conns }), bound))
+    }
+
+    /// Takes new certificates and trust (renewed files), for the handshakes that follow;
+    /// connections already up keep theirs. The listener keeps its address: `cfg.listen`'s is
+    /// ignored, and a listener cannot be added or removed this way.
+    pub(crate) fn reload(&self, cfg: &TlsConfig) -> Result<(), TransportError> {
+        if cfg.listen.is_some() != self.listen.is_some() {
+            return Err(TransportError::Reload(
+                "a TLS listener can be given new certificates, not added or removed, without a restart".into(),
+            ));
+        }
+        *write(&self.acceptor) = cfg.listen.as_ref().map(|l| TlsAcceptor::from(l.server.clone()));
+        *write(&self.connector) = cfg.client.clone().map(TlsConnector::from);
+        Ok(())
     }
 
     /// The listening address, if there is a listener.
@@ -97,16 +114,14 @@ impl TlsTransport {
     pub(crate) async fn accept_loop(this: Weak<TlsTransport>, bound: BoundListener) {
         loop {
             let Some((stream, peer)) = accept(&bound.listener, Transport::Tls).await else { continue };
-            if this.strong_count() == 0 {
-                return;
-            }
-            tokio::spawn(accept_one(this.clone(), bound.acceptor.clone(), stream, peer));
+            let Some(acceptor) = this.upgrade().and_then(|t| read(&t.acceptor).clone()) else { return };
+            tokio::spawn(accept_one(this.clone(), acceptor, stream, peer));
         }
     }
 
     /// Sends over the connection to `target`, opening one (TCP, then the handshake) if needed.
     pub(crate) async fn send(&self, target: &Target, data: Bytes) -> Result<(), TransportError> {
-        let (addr, connector, name) = (target.addr, self.connector.clone(), target.server_name.clone());
+        let (addr, connector, name) = (target.addr, read(&self.connector).clone(), target.server_name.clone());
         let connect = async move {
             let connector = connector.ok_or(TransportError::NoSocket(Transport::Tls))?;
             let name = server_name(name.as_deref(), addr)?;
@@ -134,6 +149,14 @@ async fn accept_one(this: Weak<TlsTransport>, acceptor: TlsAcceptor, stream: Tcp
         let (read, write) = tokio::io::split(tls);
         t.conns.register(read, write, peer);
     }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The name the peer's certificate must carry: the given host name or address, else `addr`'s IP.
