@@ -164,6 +164,16 @@ pub fn outcome(result: Result<Response, TransactionError>, event: &str, sent_to:
         Err(TransactionError::Transport(TransportError::NoSocket(Transport::Tls))) => {
             Outcome::failed("error", NO_TLS_CLIENT.into(), event)
         }
+        Err(TransactionError::Transport(e @ TransportError::ConnectionFailed { our_certificate: true, .. })) => {
+            Outcome::failed(
+                "error",
+                format!(
+                    "{e} (the phone wants a client certificate it trusts: [sip.tls] client_cert and client_key, \
+                     or sipprov notify --tls-client-cert and --tls-client-key)"
+                ),
+                event,
+            )
+        }
         Err(TransactionError::Transport(e @ TransportError::Tls { certificate: true, .. })) => Outcome::failed(
             "error",
             format!("{e} (trust the phone's CA or certificate with [sip.tls] ca or sipprov notify --tls-ca)"),

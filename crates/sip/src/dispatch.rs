@@ -11,13 +11,20 @@ use crate::message::{parse_with, Message, Request, Response};
 use crate::transaction::client::Matched;
 use crate::transaction::server::{build_response, response_target, stamp_top_via, Seen, ServerKey};
 use crate::transaction::TxEventKind;
-use crate::transport::{Inbound, Target};
+use crate::transport::{Inbound, StreamEvent, Target};
 
-/// Handles stream (TCP) messages, which their connection tasks queue here.
-pub(crate) async fn run(inner: Weak<Inner>, mut rx: mpsc::Receiver<Inbound>) {
-    while let Some(msg) = rx.recv().await {
+/// Handles what stream (TCP, TLS) connections queue here: their messages, and their failures,
+/// which end the transactions sent on them at once rather than at Timer F.
+pub(crate) async fn run(inner: Weak<Inner>, mut rx: mpsc::Receiver<StreamEvent>) {
+    while let Some(event) = rx.recv().await {
         let Some(inner) = inner.upgrade() else { return };
-        handle(&inner, &msg).await;
+        match event {
+            StreamEvent::Message(msg) => handle(&inner, &msg).await,
+            StreamEvent::Failed { transport, addr, error } => {
+                tracing::debug!(peer = %addr, %transport, %error, "connection failed; its transactions end");
+                inner.clients.fail_connection(transport, addr, &error);
+            }
+        }
     }
 }
 

@@ -14,7 +14,10 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
-    if !matches!(args.command, cli::Command::Serve(_)) {
+    // `serve` and `notify` write to sockets of peers that may vanish (a TLS write is a
+    // `writev`, which raises SIGPIPE): with the default action that kills the process without
+    // a word, so they keep Rust's "ignore" and see EPIPE as an error instead.
+    if !matches!(args.command, cli::Command::Serve(_) | cli::Command::Notify(_)) {
         quiet_on_closed_pipe();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -35,7 +38,7 @@ fn main() -> std::process::ExitCode {
 
 /// Lets a client command die quietly when its reader goes away (`sipprov device list | head`),
 /// as Unix tools do, instead of panicking on a failed print. Rust ignores SIGPIPE by default;
-/// the server keeps it ignored, so a phone closing its connection never kills it.
+/// the server and `notify` keep it ignored, so a phone closing its connection never kills them.
 fn quiet_on_closed_pipe() {
     // SAFETY: called once at start, before any thread is spawned; SIG_DFL is a valid handler.
     unsafe {

@@ -196,6 +196,23 @@ fn mutual_tls_presents_the_client_certificate() {
 }
 
 #[test]
+fn a_phone_refusing_our_missing_client_certificate_is_reported_at_once() {
+    let pki = phone_pki();
+    let (mut phone, port) = Peer::phone(&pki, "phone", 1, &["--client-ca", &pki.pem("ca")]);
+    let uri = format!("sips:1001@127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    // With TLS 1.3 our handshake is over before the phone checks our (absent) certificate:
+    // its refusal arrives as an alert on the open connection, not as a failed handshake.
+    let (ok, _, err) = notify(&[&uri, "--tls-ca", &pki.pem("ca")]);
+    assert!(!ok);
+    assert!(err.contains("the TLS connection to 127.0.0.1") && err.contains("CertificateRequired"), "{err}");
+    assert!(err.contains("--tls-client-cert"), "says what to do: {err}");
+    assert!(!err.contains("timeout") && !err.contains("no final response"), "reported as a silent phone: {err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(8), "not at once: {:?}", started.elapsed());
+    assert!(phone.report()["handshake_error"].as_str().is_some());
+}
+
+#[test]
 fn a_sips_uri_is_never_sent_in_clear() {
     let (ok, _, err) = notify(&["sips:1001@127.0.0.1:5061", "--transport", "udp"]);
     assert!(!ok);

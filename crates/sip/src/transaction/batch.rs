@@ -72,6 +72,11 @@ impl BatchInbox {
         self.push(Delivery::Response(id, resp), false);
     }
 
+    /// Ends the transaction known as `id`: the connection its request went out on failed.
+    pub(crate) fn fail(&self, id: u64, error: TransportError) {
+        self.push(Delivery::SendFailed(id, error), true);
+    }
+
     fn push(&self, delivery: Delivery, always: bool) {
         {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -205,7 +210,7 @@ impl<T: Send> Batch<'_, T> {
             self.slots.len() - 1
         });
         let id = (u64::from(self.generations[index]) << 32) | index as u64;
-        self.inner.clients.start(&key, Waiter::Batch(self.inbox.clone(), id));
+        self.inner.clients.start(&key, Waiter::Batch(self.inbox.clone(), id), &target);
         let timing = Timing::start(self.inner.timers, target.transport.is_reliable(), Instant::now());
         self.deadlines.push(Reverse((timing.deadline(), id)));
         let retry = credentials.map(|c| (request, c));

@@ -11,6 +11,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use super::timing::{OnDeadline, OnResponse, Timing};
 use super::{TransactionError, TxEventKind};
 use crate::endpoint::Inner;
 use crate::message::Response;
-use crate::transport::Target;
+use crate::transport::{Target, Transport, TransportError};
 
 /// Responses are matched to a client transaction by top Via branch and CSeq method (§17.1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -38,6 +39,8 @@ pub(crate) struct ClientKey {
 #[derive(Default)]
 pub(crate) struct Mailbox {
     queue: Mutex<VecDeque<Response>>,
+    /// Set when the connection the request went out on failed (a stream transport only).
+    failure: Mutex<Option<TransportError>>,
     ready: Notify,
 }
 
@@ -59,11 +62,21 @@ impl Mailbox {
         self.ready.notify_one();
     }
 
-    /// The next response, waiting for one if none is queued.
-    async fn next(&self) -> Response {
+    /// Ends the wait with a failed connection.
+    pub(crate) fn fail(&self, error: TransportError) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+        self.ready.notify_one();
+    }
+
+    /// The next response, waiting for one if none is queued; an error once the connection
+    /// failed (responses that came before are handed over first).
+    async fn next(&self) -> Result<Response, TransportError> {
         loop {
             if let Some(resp) = self.queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
-                return resp;
+                return Ok(resp);
+            }
+            if let Some(error) = self.failure.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                return Err(error);
             }
             self.ready.notified().await;
         }
@@ -87,6 +100,14 @@ impl Waiter {
             Waiter::Batch(inbox, id) => inbox.deliver(*id, resp),
         }
     }
+
+    /// Says that the connection the request went out on failed.
+    fn fail(&self, error: TransportError) {
+        match self {
+            Waiter::Single(mailbox) => mailbox.fail(error),
+            Waiter::Batch(inbox, id) => inbox.fail(*id, error),
+        }
+    }
 }
 
 /// What a received response should do.
@@ -102,6 +123,9 @@ pub(crate) enum Matched {
 struct Running {
     method: String,
     waiter: Waiter,
+    /// The connection the request went out on, for stream transports: its failure ends the
+    /// transaction at once instead of at Timer F.
+    connection: Option<(Transport, SocketAddr)>,
 }
 
 #[derive(Default)]
@@ -135,8 +159,8 @@ impl ClientTable {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a running transaction, forgetting those whose Timer K has fired.
-    pub(crate) fn start(&self, key: &ClientKey, waiter: Waiter) {
+    /// Registers a running transaction to `target`, forgetting those whose Timer K has fired.
+    pub(crate) fn start(&self, key: &ClientKey, waiter: Waiter, target: &Target) {
         let now = TokioInstant::now();
         let mut table = self.lock();
         while table.lingering.front().is_some_and(|(expiry, _)| *expiry <= now) {
@@ -144,7 +168,8 @@ impl ClientTable {
                 table.completed.remove(&old);
             }
         }
-        table.running.insert(key.branch.clone(), Running { method: key.method.clone(), waiter });
+        let connection = target.transport.is_reliable().then_some((target.transport, target.addr));
+        table.running.insert(key.branch.clone(), Running { method: key.method.clone(), waiter, connection });
     }
 
     /// Ends a transaction: forgotten at once, or remembered as completed for `linger` (Timer K).
@@ -165,6 +190,21 @@ impl ClientTable {
             Some(running) if running.method == method => Matched::Running(running.waiter.clone()),
             _ if table.completed.contains(&table.print(branch, method)) => Matched::Absorbed,
             _ => Matched::Stray,
+        }
+    }
+
+    /// Ends every running transaction whose request went out on the `transport` connection to
+    /// `addr`, which failed with `error` (RFC 3261 §8.1.3.1: a transport error is reported to
+    /// the user at once): a TLS 1.3 phone refusing our certificate, or a peer resetting TCP,
+    /// would otherwise look like a silent phone until Timer F.
+    pub(crate) fn fail_connection(&self, transport: Transport, addr: SocketAddr, error: &TransportError) {
+        let waiters: Vec<Waiter> = {
+            let table = self.lock();
+            let on_it = |r: &&Running| r.connection == Some((transport, addr));
+            table.running.values().filter(on_it).map(|r| r.waiter.clone()).collect()
+        };
+        for waiter in waiters {
+            waiter.fail(error.replay());
         }
     }
 
@@ -207,7 +247,7 @@ pub(crate) async fn run(
     progress: &mut (dyn FnMut(&Response) + Send),
 ) -> Result<Response, TransactionError> {
     let mailbox = Arc::new(Mailbox::default());
-    inner.clients.start(&key, Waiter::Single(mailbox.clone()));
+    inner.clients.start(&key, Waiter::Single(mailbox.clone()), &target);
     let _registration = Registration { inner, key: &key, linger: linger(inner, &target) };
 
     let event = |kind| inner.emit(&key.branch, &key.method, &target, kind);
@@ -218,6 +258,7 @@ pub(crate) async fn run(
     loop {
         tokio::select! {
             resp = mailbox.next() => {
+                let resp = resp?;
                 event(TxEventKind::ResponseReceived { status: resp.status });
                 match timing.on_response(resp.status, TokioInstant::now()) {
                     OnResponse::Final => return Ok(resp),
@@ -248,18 +289,45 @@ mod tests {
         ClientKey { branch: b.into(), method: "NOTIFY".into() }
     }
 
+    fn udp() -> Target {
+        Target::udp("192.0.2.7:5060".parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_failed_connection_ends_only_the_transactions_sent_on_it() {
+        let table = ClientTable::default();
+        let (on_it, elsewhere, over_udp) =
+            (Arc::new(Mailbox::default()), Arc::new(Mailbox::default()), Arc::new(Mailbox::default()));
+        let addr: SocketAddr = "192.0.2.7:5061".parse().unwrap();
+        table.start(&key("a"), Waiter::Single(on_it.clone()), &Target::tls(addr));
+        table.start(&key("b"), Waiter::Single(elsewhere.clone()), &Target::tcp(addr));
+        table.start(&key("c"), Waiter::Single(over_udp.clone()), &udp());
+        let error = TransportError::Tls {
+            addr,
+            reason: "received fatal alert: CertificateRequired".into(),
+            certificate: false,
+        };
+        table.fail_connection(Transport::Tls, addr, &error);
+        let failed = on_it.next().await.unwrap_err().to_string();
+        assert!(failed.contains("CertificateRequired"), "{failed}");
+        for untouched in [elsewhere, over_udp] {
+            untouched.deliver(Response::new(200, "OK"));
+            assert_eq!(untouched.next().await.unwrap().status, 200);
+        }
+    }
+
     #[tokio::test]
     async fn completed_transactions_absorb_until_timer_k_then_go() {
         let table = ClientTable::default();
         let mailbox = Arc::new(Mailbox::default());
-        table.start(&key("a"), Waiter::Single(mailbox.clone()));
+        table.start(&key("a"), Waiter::Single(mailbox.clone()), &udp());
         assert!(matches!(table.matching("a", "NOTIFY"), Matched::Running(_)));
         assert!(matches!(table.matching("a", "OPTIONS"), Matched::Stray), "the method must match too");
         table.complete(&key("a"), Duration::from_millis(20));
         assert!(matches!(table.matching("a", "NOTIFY"), Matched::Absorbed));
         tokio::time::sleep(Duration::from_millis(40)).await;
         // Expired entries are swept when the next transaction starts.
-        table.start(&key("b"), Waiter::Single(mailbox));
+        table.start(&key("b"), Waiter::Single(mailbox), &udp());
         assert!(matches!(table.matching("a", "NOTIFY"), Matched::Stray));
         assert_eq!(table.len(), 1);
     }
@@ -269,11 +337,11 @@ mod tests {
         let mailbox = Arc::new(Mailbox::default());
         // Delivered before anyone waits: kept, and found at once.
         mailbox.deliver(Response::new(100, "Trying"));
-        assert_eq!(mailbox.next().await.status, 100);
+        assert_eq!(mailbox.next().await.unwrap().status, 100);
         // Delivered while the transaction waits: it wakes.
         let waiter = tokio::spawn({
             let mailbox = mailbox.clone();
-            async move { mailbox.next().await.status }
+            async move { mailbox.next().await.unwrap().status }
         });
         tokio::task::yield_now().await;
         mailbox.deliver(Response::new(200, "OK"));
@@ -288,7 +356,7 @@ mod tests {
     #[test]
     fn reliable_transactions_are_forgotten_at_once() {
         let table = ClientTable::default();
-        table.start(&key("a"), Waiter::Single(Arc::new(Mailbox::default())));
+        table.start(&key("a"), Waiter::Single(Arc::new(Mailbox::default())), &udp());
         table.complete(&key("a"), Duration::ZERO);
         assert!(matches!(table.matching("a", "NOTIFY"), Matched::Stray));
         assert_eq!(table.len(), 0);

@@ -167,6 +167,19 @@ pub enum TransportError {
         /// True when the peer's certificate did not verify.
         certificate: bool,
     },
+    /// A connection the request went out on failed afterwards: a TLS alert (a TLS 1.3 peer
+    /// refuses a client certificate only once our side of the handshake is over) or a reset.
+    #[error("the {transport} connection to {addr} failed: {reason}")]
+    ConnectionFailed {
+        /// Remote address.
+        addr: SocketAddr,
+        /// Transport.
+        transport: Transport,
+        /// The alert in rustls's words, or the OS error.
+        reason: String,
+        /// True when the peer's alert is about our client certificate (missing or refused).
+        our_certificate: bool,
+    },
     /// New TLS settings cannot be taken while running ([`crate::Endpoint::reload_tls`]).
     #[error("cannot reload TLS: {0}")]
     Reload(String),
@@ -201,6 +214,14 @@ impl TransportError {
                 TransportError::Send { addr: *addr, transport: *transport, source: io(source) }
             }
             TransportError::Reload(why) => TransportError::Reload(why.clone()),
+            TransportError::ConnectionFailed { addr, transport, reason, our_certificate } => {
+                TransportError::ConnectionFailed {
+                    addr: *addr,
+                    transport: *transport,
+                    reason: reason.clone(),
+                    our_certificate: *our_certificate,
+                }
+            }
         }
     }
 }
@@ -251,6 +272,23 @@ pub struct Inbound {
     pub local: SocketAddr,
     /// Transport.
     pub transport: Transport,
+}
+
+/// What the stream connections hand to the endpoint, in the order it happened on each
+/// connection: so a failure is seen after the responses that arrived before it.
+pub(crate) enum StreamEvent {
+    /// One framed message.
+    Message(Inbound),
+    /// The connection to `addr` failed (a TLS alert, a reset); a close in good order is not
+    /// a failure.
+    Failed {
+        /// Transport.
+        transport: Transport,
+        /// Remote address.
+        addr: SocketAddr,
+        /// What the transactions sent on it are told.
+        error: TransportError,
+    },
 }
 
 /// Every socket of an endpoint.

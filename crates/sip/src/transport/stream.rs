@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, OnceCell};
 
-use super::{Inbound, Transport, TransportError};
+use super::{Inbound, StreamEvent, Transport, TransportError};
 use crate::message::framing::StreamFramer;
 use crate::message::Limits;
 
@@ -34,7 +34,7 @@ pub(crate) struct Connections {
     local: SocketAddr,
     open: Mutex<HashMap<SocketAddr, Writer>>,
     connecting: Mutex<HashMap<SocketAddr, Pending>>,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: mpsc::Sender<StreamEvent>,
     limits: Limits,
 }
 
@@ -42,7 +42,7 @@ impl Connections {
     pub(crate) fn new(
         transport: Transport,
         local: SocketAddr,
-        inbound: mpsc::Sender<Inbound>,
+        inbound: mpsc::Sender<StreamEvent>,
         limits: Limits,
     ) -> Arc<Connections> {
         Arc::new(Connections {
@@ -90,6 +90,8 @@ impl Connections {
         writer.send((data, ack_tx)).await.map_err(|_| closed())?;
         match ack_rx.await {
             Ok(Ok(())) => Ok(()),
+            // The peer's TLS alert may reach the writer first: it reads as one, whichever half saw it.
+            Ok(Err(source)) if is_tls(&source) => Err(connection_error(transport, addr, &source)),
             Ok(Err(source)) => Err(TransportError::Send { addr, transport, source }),
             Err(_) => Err(closed()),
         }
@@ -145,8 +147,9 @@ impl Connections {
         };
         let this = Arc::downgrade(self);
         let registered = tx.clone();
+        let (inbound, transport) = (self.inbound.clone(), self.transport);
         tokio::spawn(async move {
-            reader.run().await;
+            let failure = reader.run().await;
             // The connection is gone: forget it (not a newer one to the same peer), so the next
             // send reconnects.
             if let Some(t) = this.upgrade() {
@@ -154,6 +157,13 @@ impl Connections {
                 if open.get(&peer).is_some_and(|w| w.same_channel(&registered)) {
                     open.remove(&peer);
                 }
+            }
+            // A close in good order may still be followed by a response on a new connection
+            // (RFC 3261 §18.2.2); a failure, such as a TLS alert or a reset, is final. It goes
+            // the way the messages went, so it is seen after those read before it.
+            if let Some(e) = failure {
+                let error = connection_error(transport, peer, &e);
+                let _ = inbound.send(StreamEvent::Failed { transport, addr: peer, error }).await;
             }
         });
         tx
@@ -182,21 +192,51 @@ struct Reader<R> {
     peer: SocketAddr,
     local: SocketAddr,
     transport: Transport,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: mpsc::Sender<StreamEvent>,
     limits: Limits,
 }
 
+fn is_tls(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+}
+
+/// What a failed connection means for the transactions sent on it: a TLS alert in rustls's
+/// words (a TLS 1.3 phone refusing our client certificate says so only after the handshake),
+/// or the OS error.
+fn connection_error(transport: Transport, addr: SocketAddr, e: &io::Error) -> TransportError {
+    use rustls::AlertDescription as Alert;
+    let tls = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let our_certificate = matches!(
+        tls,
+        Some(rustls::Error::AlertReceived(
+            Alert::CertificateRequired
+                | Alert::BadCertificate
+                | Alert::UnknownCA
+                | Alert::CertificateUnknown
+                | Alert::UnsupportedCertificate
+                | Alert::CertificateExpired
+                | Alert::CertificateRevoked
+                | Alert::AccessDenied
+        ))
+    );
+    let reason = tls.map_or_else(|| e.to_string(), ToString::to_string);
+    TransportError::ConnectionFailed { addr, transport, reason, our_certificate }
+}
+
 impl<R: AsyncRead + Unpin> Reader<R> {
-    async fn run(mut self) {
+    /// Reads until the connection ends; returns the error it ended with, if it failed.
+    async fn run(mut self) -> Option<io::Error> {
         let mut framer = StreamFramer::with_limits(self.limits);
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             let n = match self.read.read(&mut buf).await {
-                Ok(0) => return,
+                Ok(0) => return None,
                 Ok(n) => n,
+                // A peer closing without a TLS close_notify (most phones do) closes in good order.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return None,
                 Err(e) => {
                     tracing::debug!(peer = %self.peer, transport = %self.transport, error = %e, "connection read failed");
-                    return;
+                    return Some(e);
                 }
             };
             framer.extend(buf.get(..n).unwrap_or_default());
@@ -204,15 +244,15 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 match framer.next_message() {
                     Ok(Some(data)) => {
                         let msg = Inbound { data, source: self.peer, local: self.local, transport: self.transport };
-                        if self.inbound.send(msg).await.is_err() {
-                            return;
+                        if self.inbound.send(StreamEvent::Message(msg)).await.is_err() {
+                            return None;
                         }
                     }
                     Ok(None) => break,
                     Err(e) => {
                         // A stream that cannot be framed cannot be re-synchronised: drop it.
                         tracing::warn!(peer = %self.peer, transport = %self.transport, error = %e, "closing connection");
-                        return;
+                        return None;
                     }
                 }
             }

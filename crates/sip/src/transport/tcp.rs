@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::stream::Connections;
-use super::{Inbound, Transport, TransportError};
+use super::{StreamEvent, Transport, TransportError};
 use crate::message::Limits;
 
 /// How long an outbound connect may take before the peer counts as unreachable.
@@ -26,7 +26,7 @@ impl TcpTransport {
     /// Binds the listener; call [`TcpTransport::accept_loop`] in a task to accept connections.
     pub(crate) async fn bind(
         addr: SocketAddr,
-        inbound: mpsc::Sender<Inbound>,
+        inbound: mpsc::Sender<StreamEvent>,
         limits: Limits,
     ) -> Result<(Arc<TcpTransport>, TcpListener), TransportError> {
         let (listener, local) = listen(addr, Transport::Tcp).await?;

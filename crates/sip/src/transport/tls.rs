@@ -21,7 +21,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::stream::Connections;
 use super::tcp::{accept, connect, listen};
-use super::{Inbound, Target, Transport, TransportError};
+use super::{StreamEvent, Target, Transport, TransportError};
 use crate::message::Limits;
 
 /// A handshake that takes longer than this fails, so silent peers cannot pile up sockets.
@@ -65,7 +65,7 @@ impl TlsTransport {
     /// Binds the listener, when one is configured.
     pub(crate) async fn bind(
         cfg: &TlsConfig,
-        inbound: mpsc::Sender<Inbound>,
+        inbound: mpsc::Sender<StreamEvent>,
         limits: Limits,
     ) -> Result<(Arc<TlsTransport>, Option<BoundListener>), TransportError> {
         let (listen, bound) = match &cfg.listen {
