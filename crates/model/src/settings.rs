@@ -78,6 +78,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "sip.notify_reboot",
     "sip.check_sync_event",
     "sip.reboot_event",
+    // The name a phone's TLS certificate must carry for check-sync over TLS: host, mac or a name.
+    "sip.tls_name",
     // Provisioning security (issue 6): the device's HTTP credentials, which the server checks and
     // the templates also write into the vendor's config so the phone keeps authenticating.
     "http.username",
@@ -238,6 +240,19 @@ fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, Sett
                 return Err(bad("must be an Event header value such as check-sync;reboot=false"));
             }
             Ok(value.to_string())
+        }
+        KeyKind::Known("sip.tls_name") => {
+            let v = value.trim();
+            let lower = v.to_ascii_lowercase();
+            if lower == "host" || lower == "mac" {
+                return Ok(lower);
+            }
+            // Otherwise a host name or address the certificate names.
+            let ok = !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+            if !ok {
+                return Err(bad("must be host, mac, or the name the phone's TLS certificate carries"));
+            }
+            Ok(v.to_string())
         }
         KeyKind::Known("sip.notify_reboot")
         | KeyKind::Known("http.allow_basic_plain")
@@ -541,6 +556,16 @@ impl FromIterator<(String, String)> for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_name_is_host_mac_or_a_name() {
+        assert_eq!(Settings::validate("sip.tls_name", "MAC").unwrap(), "mac");
+        assert_eq!(Settings::validate("sip.tls_name", " Host ").unwrap(), "host");
+        assert_eq!(Settings::validate("sip.tls_name", "phone7.example.com").unwrap(), "phone7.example.com");
+        assert_eq!(Settings::validate("sip.tls_name", "[2001:db8::7]").unwrap(), "[2001:db8::7]");
+        let bad = Settings::validate("sip.tls_name", "two words").unwrap_err().to_string();
+        assert!(bad.contains("sip.tls_name") && bad.contains("host, mac"), "{bad}");
+    }
 
     #[test]
     fn merge_order_is_global_group_device() {

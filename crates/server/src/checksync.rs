@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use sipprov_server::checksync::{device_event, Outcome};
-//! use sipprov_model::Settings;
+//! use sipprov_model::{Mac, Settings};
 //! assert_eq!(device_event("yealink", true, &Settings::new()).unwrap(), "check-sync;reboot=true");
 //! let custom = Settings::parse_assignments(["sip.check_sync_event=check-sync;reboot=false;x=1"]).unwrap();
 //! assert_eq!(device_event("polycom", false, &custom).unwrap(), "check-sync;reboot=false;x=1");
@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use sipprov_model::Settings;
+use sipprov_model::{Mac, Settings};
 use sipprov_sip::uri::{parse_hostport, Host, SipUri};
 use sipprov_sip::{Credentials, Endpoint, Request, Response, Target, TransactionError, Transport, TransportError};
 
@@ -48,6 +48,9 @@ pub struct CheckSync {
     pub transport: Option<Transport>,
     /// Used once if the phone (or proxy) challenges.
     pub credentials: Option<Credentials>,
+    /// Over TLS straight to the phone: the name its certificate must carry instead of the
+    /// URI's host, e.g. its MAC for a vendor device certificate ([`crate::sip_tls`]).
+    pub tls_name: Option<String>,
 }
 
 /// How a NOTIFY ended, in the words an operator needs.
@@ -89,11 +92,33 @@ impl Outcome {
 pub const SETTINGS_USED: &[&str] = &[
     "sip.check_sync_event",
     "sip.reboot_event",
+    "sip.tls_name",
     "line.1.username",
     "line.1.auth_username",
     "line.1.password",
     "line.1.registrar",
 ];
+
+/// The name a device's TLS certificate must carry, from the `sip.tls_name` setting: `mac` for
+/// the device's MAC (vendor device certificates, research config-formats.md: Yealink and
+/// Polycom name the MAC), `host` or nothing for the URI's host, anything else as written.
+///
+/// ```
+/// use sipprov_model::{Mac, Settings};
+/// let mac: Mac = "00:15:65:aa:bb:cc".parse().unwrap();
+/// let setting = |v: &str| Settings::parse_assignments([format!("sip.tls_name={v}").as_str()]).unwrap();
+/// assert_eq!(sipprov_server::checksync::tls_name(mac, &setting("MAC")).as_deref(), Some("001565aabbcc"));
+/// assert_eq!(sipprov_server::checksync::tls_name(mac, &setting("host")), None);
+/// assert_eq!(sipprov_server::checksync::tls_name(mac, &setting("phone7.example.com")).as_deref(), Some("phone7.example.com"));
+/// assert_eq!(sipprov_server::checksync::tls_name(mac, &Settings::new()), None);
+/// ```
+pub fn tls_name(mac: Mac, settings: &Settings) -> Option<String> {
+    match settings.get("sip.tls_name") {
+        None | Some("") | Some("host") => None,
+        Some("mac") => Some(mac.to_string()),
+        Some(name) => Some(name.to_owned()),
+    }
+}
 
 /// The Event to send a device: a setting (`sip.check_sync_event` / `sip.reboot_event`)
 /// overrides the vendor table (`sipprov_vendors::check_sync_event`).
@@ -136,10 +161,14 @@ pub async fn prepare(endpoint: &Endpoint, cs: &CheckSync, resolver: &mut Resolve
         .parse()
         .map_err(|e| Outcome::failed("error", format!("invalid SIP URI {:?}: {e}", cs.uri), &cs.event))?;
     let transport = transport_for(&uri, cs.transport).map_err(|e| Outcome::failed("error", e, &cs.event))?;
-    let target = resolver
+    let mut target = resolver
         .target(&uri, Some(transport), cs.proxy.as_deref())
         .await
         .map_err(|e| Outcome::failed("unreachable", e, &cs.event))?;
+    // Through a proxy the TLS peer is the proxy, which keeps its own name.
+    if let (Some(name), None) = (&cs.tls_name, &cs.proxy) {
+        target = target.with_server_name(name);
+    }
     let sent_to = format!("{}:{}", target.transport.as_str().to_ascii_lowercase(), target.addr);
     let request = build(endpoint, cs, &target).map_err(|e| Outcome::failed("error", e, &cs.event))?;
     Ok(Ready { request, target, sent_to })

@@ -65,7 +65,8 @@ impl AppState {
             )));
         };
         let credentials = checksync::line_credentials(&settings);
-        let cs = CheckSync { uri, event, from: None, proxy, transport: None, credentials };
+        let tls_name = checksync::tls_name(mac, &settings);
+        let cs = CheckSync { uri, event, from: None, proxy, transport: None, credentials, tls_name };
         Ok(match checksync::prepare(endpoint, &cs, resolver).await {
             Ok(ready) => Planned::Send { ready, credentials: cs.credentials, event: cs.event },
             Err(outcome) => Planned::Decided(outcome),

@@ -137,6 +137,8 @@ TLS (--transport tls, a sips: URI, or ;transport=tls; port 5061 unless given):
   The phone's certificate must name the URI's host (or the --proxy host) and
   verify against --tls-ca FILE, a PEM bundle of the phones' CAs; a certificate
   listed in that file (a phone's self-signed one) is also accepted as is.
+  --tls-name NAME checks for NAME instead of the host; a MAC (001565aabbcc)
+  also matches a vendor device certificate naming the MAC in its subject.
   --tls-insecure accepts any certificate instead, unverified.
   With neither, the system's CA store is used (SSL_CERT_FILE, SSL_CERT_DIR).";
 
@@ -169,6 +171,10 @@ pub struct NotifyArgs {
     /// TLS: accept any certificate from the phone, unverified (insecure; warns).
     #[arg(long, conflicts_with = "tls_ca")]
     pub tls_insecure: bool,
+    /// TLS: the name the phone's certificate must carry instead of the URI's host, e.g. its MAC
+    /// (001565aabbcc) for a vendor device certificate.
+    #[arg(long, value_name = "NAME")]
+    pub tls_name: Option<String>,
     /// TLS: PEM certificate chain to present to a phone that demands mutual TLS.
     #[arg(long, value_name = "FILE", requires = "tls_client_key")]
     pub tls_client_cert: Option<PathBuf>,

@@ -212,6 +212,59 @@ fn a_phone_refusing_our_missing_client_certificate_is_reported_at_once() {
     assert!(phone.report()["handshake_error"].as_str().is_some());
 }
 
+/// A CA, another CA, and a device certificate of each naming a MAC in its subject only, as
+/// vendors issue them (research config-formats.md: Yealink, Polycom), with no address at all.
+fn device_pki() -> Pki {
+    let pki = phone_pki();
+    pki.leaf("ca", "001565aabbcc", "DNS:device.vendor.test");
+    pki.leaf("other", "001565aabbdd", "DNS:device.vendor.test");
+    pki
+}
+
+#[test]
+fn a_vendor_device_certificate_is_checked_for_the_phones_mac() {
+    let pki = device_pki();
+    let ca = pki.pem("ca");
+    let (mut phone, port) = Peer::phone(&pki, "001565aabbcc", 3, &[]);
+    let uri = format!("sips:1001@127.0.0.1:{port}");
+    let (ok, _, err) = notify(&[&uri, "--tls-ca", &ca]);
+    assert!(!ok && err.contains("not valid for name"), "by address, the MAC-named certificate fails: {err}");
+    let (ok, out, err) = notify(&[&uri, "--tls-ca", &ca, "--tls-name", "001565aabbcc"]);
+    assert!(ok && out.starts_with("200 OK"), "{err}");
+    let (ok, _, err) = notify(&[&uri, "--tls-ca", &ca, "--tls-name", "001565aabbcd"]);
+    assert!(!ok && err.contains("not valid for name"), "another device's MAC: {err}");
+    assert!(phone.report()["handshake_error"].is_string());
+    assert_eq!(phone.report()["problem"], Value::Null);
+    assert!(phone.report()["handshake_error"].is_string());
+
+    // The MAC is no pass: the chain must still lead to the CA.
+    let (mut forged, port) = Peer::phone(&pki, "001565aabbdd", 1, &[]);
+    let uri = format!("sips:1001@127.0.0.1:{port}");
+    let (ok, _, err) = notify(&[&uri, "--tls-ca", &ca, "--tls-name", "001565aabbdd"]);
+    assert!(!ok && err.contains("UnknownIssuer"), "signed by another CA: {err}");
+    assert!(forged.report()["handshake_error"].is_string());
+}
+
+#[test]
+fn serve_checks_device_certificates_for_the_mac_when_told_to() {
+    let pki = device_pki();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sipprov.toml");
+    std::fs::write(&config, format!("[sip.tls]\nca = {:?}\n", pki.pem("ca"))).unwrap();
+    let mut s = TestServer { dir, child: None, http: String::new(), api: String::new() };
+    s.spawn(&["--config", config.to_str().unwrap()]);
+    let (mut phone, port) = Peer::phone(&pki, "001565aabbcc", 2, &[]);
+    let contact = format!("sips:1001@127.0.0.1:{port}");
+    s.ok(&["device", "add", "001565aabbcc", "--vendor", "yealink", "--model", "T46S", "--contact", &contact]);
+    let refused = s.fails(&["device", "notify", "001565aabbcc"]);
+    assert!(refused.contains("not valid for name"), "{refused}");
+    s.ok(&["device", "set", "001565aabbcc", "sip.tls_name=MAC"]);
+    let out = s.ok(&["device", "notify", "001565aabbcc"]);
+    assert!(out.starts_with("200"), "{out}\n{}", s.log());
+    assert!(phone.report()["handshake_error"].is_string());
+    assert_eq!(phone.report()["problem"], Value::Null);
+}
+
 #[test]
 fn a_sips_uri_is_never_sent_in_clear() {
     let (ok, _, err) = notify(&["sips:1001@127.0.0.1:5061", "--transport", "udp"]);

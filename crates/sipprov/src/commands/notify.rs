@@ -57,6 +57,7 @@ pub async fn one_shot(args: NotifyArgs) -> Result<(), String> {
             .auth_user
             .zip(args.auth_password)
             .map(|(username, password)| Credentials { username, password }),
+        tls_name: args.tls_name.clone(),
     };
     report(&checksync::send(&endpoint, &cs).await)
 }
