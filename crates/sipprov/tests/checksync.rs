@@ -36,6 +36,39 @@ fn one_shot_200_over_udp_and_tcp() {
     }
 }
 
+/// A TCP phone that reads one request and resets the connection (SO_LINGER 0), printing its
+/// port first; a Python one-liner, since SIPp cannot send a reset.
+const RESETTING_PHONE: &str = r#"
+import socket, struct, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+data = b""
+while b"\r\n\r\n" not in data:
+    data += c.recv(4096)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()
+"#;
+
+#[test]
+fn a_phone_resetting_the_connection_is_reported_at_once() {
+    use std::io::{BufRead, BufReader};
+    let mut phone = Command::new("python3")
+        .args(["-c", RESETTING_PHONE])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is installed");
+    let mut port = String::new();
+    BufReader::new(phone.stdout.take().expect("piped")).read_line(&mut port).expect("the phone prints its port");
+    let started = std::time::Instant::now();
+    let uri = format!("sip:1001@127.0.0.1:{};transport=tcp", port.trim());
+    let (ok, _, err) = notify(&[&uri, "--timeout", "10"]);
+    assert!(!ok);
+    assert!(err.contains("the TCP connection to 127.0.0.1") && err.contains("reset"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(8), "not at once: {err}");
+    let _ = phone.wait();
+}
+
 #[test]
 fn one_shot_answers_a_digest_challenge_verified_by_sipp() {
     for transport in ["udp", "tcp"] {
