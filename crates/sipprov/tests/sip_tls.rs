@@ -91,6 +91,17 @@ fn notify(args: &[&str]) -> (bool, String, String) {
     notify_env(args, &[])
 }
 
+/// `sipprov serve` with `toml` as its configuration file and `args`.
+fn serve_with(toml: &str, args: &[&str]) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sipprov.toml");
+    std::fs::write(&config, toml).unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let mut s = TestServer { dir, child: None, http: String::new(), api: String::new() };
+    s.spawn(&[&["--config", config.as_str()][..], args].concat());
+    s
+}
+
 /// A CA, an unrelated CA, and a phone certificate for 127.0.0.1 signed by the first.
 fn phone_pki() -> Pki {
     let pki = Pki::new();
@@ -248,11 +259,7 @@ fn a_vendor_device_certificate_is_checked_for_the_phones_mac() {
 #[test]
 fn serve_checks_device_certificates_for_the_mac_when_told_to() {
     let pki = device_pki();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sipprov.toml");
-    std::fs::write(&config, format!("[sip.tls]\nca = {:?}\n", pki.pem("ca"))).unwrap();
-    let mut s = TestServer { dir, child: None, http: String::new(), api: String::new() };
-    s.spawn(&["--config", config.to_str().unwrap()]);
+    let s = serve_with(&format!("[sip.tls]\nca = {:?}\n", pki.pem("ca")), &[]);
     let (mut phone, port) = Peer::phone(&pki, "001565aabbcc", 2, &[]);
     let contact = format!("sips:1001@127.0.0.1:{port}");
     s.ok(&["device", "add", "001565aabbcc", "--vendor", "yealink", "--model", "T46S", "--contact", &contact]);
@@ -276,13 +283,9 @@ fn a_sips_uri_is_never_sent_in_clear() {
 fn serve_answers_options_over_tls_and_notifies_sips_contacts() {
     let pki = phone_pki();
     pki.leaf("ca", "server", "IP:127.0.0.1");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sipprov.toml");
     let toml =
         format!("[sip.tls]\ncert = {:?}\nkey = {:?}\nca = {:?}\n", pki.pem("server"), pki.key("server"), pki.pem("ca"));
-    std::fs::write(&config, toml).unwrap();
-    let mut s = TestServer { dir, child: None, http: String::new(), api: String::new() };
-    s.spawn(&["--config", config.to_str().unwrap(), "--sip-tls-listen", "127.0.0.1:0"]);
+    let s = serve_with(&toml, &["--sip-tls-listen", "127.0.0.1:0"]);
     let tls = s.listening("sip_tls").expect("listening.json names sip_tls");
     let tls_port = tls.rsplit(':').next().unwrap().to_string();
 
@@ -321,17 +324,13 @@ fn options_ok(ca: &str, port: &str) -> bool {
 fn serve_takes_a_renewed_sip_certificate_without_a_restart() {
     let pki = phone_pki();
     pki.leaf("ca", "server", "IP:127.0.0.1");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sipprov.toml");
     let toml = format!(
         "[sip.tls]\ncert = {:?}\nkey = {:?}\nca = {:?}\nreload_secs = 1\n",
         pki.pem("server"),
         pki.key("server"),
         pki.pem("ca")
     );
-    std::fs::write(&config, toml).unwrap();
-    let mut s = TestServer { dir, child: None, http: String::new(), api: String::new() };
-    s.spawn(&["--config", config.to_str().unwrap(), "--sip-tls-listen", "127.0.0.1:0"]);
+    let s = serve_with(&toml, &["--sip-tls-listen", "127.0.0.1:0"]);
     let tls = s.listening("sip_tls").expect("listening.json names sip_tls");
     let port = tls.rsplit(':').next().unwrap().to_string();
     assert!(options_ok(&pki.pem("ca"), &port), "{}", s.log());
