@@ -76,6 +76,14 @@ impl AppState {
         let cache = RenderCache::new(store.rendered_states().await?);
         let metrics = Arc::new(Metrics::default());
         let fetchlog = FetchLog::spawn(store.clone(), metrics.clone());
+        // First-fetch windows an operator re-opened survive a restart.
+        let security = crate::auth::Security::new(&config.security);
+        if config.security.first_fetch_window_secs > 0 {
+            let since = security.unlocks_worth_keeping_since(sipprov_store::now_ms());
+            for (mac, at) in store.unlocks_since(since).await? {
+                security.unlock(mac, at);
+            }
+        }
         tracing::info!(devices = inventory.len(), "inventory loaded");
         release_freed_memory();
         Ok(Arc::new(AppState {
@@ -89,7 +97,7 @@ impl AppState {
             config: config.clone(),
             sip: std::sync::OnceLock::new(),
             campaigns: Default::default(),
-            security: crate::auth::Security::new(&config.security),
+            security,
         }))
     }
 

@@ -368,7 +368,7 @@ fn mac_scan_leaks_nothing_and_is_throttled() {
 
 #[test]
 fn first_fetch_window_and_unlock() {
-    let s = TestServer::start_with_config("[security]\nfirst_fetch_window_secs = 3\n");
+    let mut s = TestServer::start_with_config("[security]\nfirst_fetch_window_secs = 5\n");
     add_phone(&s, &[]);
     let url = format!("http://{}/{MAC}.cfg", s.http);
     let (first, _) = curl_with(&url, UA, &[]);
@@ -381,6 +381,12 @@ fn first_fetch_window_and_unlock() {
     assert_eq!(curl_with(&url, UA, &[]).0.status, 200);
     let log = s.ok(&["device", "log", MAC, "--json"]);
     assert!(log.contains("first-fetch-window") && log.contains("unlocked"), "{log}");
+    // A restart keeps the window the operator opened.
+    s.stop();
+    let config = s.data_dir().join("sipprov.toml");
+    s.spawn(&["--config", config.to_str().unwrap()]);
+    let url = format!("http://{}/{MAC}.cfg", s.http);
+    assert_eq!(curl_with(&url, UA, &[]).0.status, 200, "the unlock was lost in the restart: {}", s.log());
     assert_no_secret_leaks(&s);
 }
 

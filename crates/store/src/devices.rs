@@ -233,8 +233,39 @@ impl Store {
         }
         sqlx::query("DELETE FROM rendered_files WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM device_seen WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM device_unlocks WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Records that `mac`'s first-fetch window was re-opened at `at` (ms since the epoch).
+    pub async fn record_unlock(&self, mac: Mac, at: i64) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO device_unlocks (mac, opened_at) VALUES ($1, $2) \
+             ON CONFLICT (mac) DO UPDATE SET opened_at = excluded.opened_at",
+        )
+        .bind(mac.to_string())
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every device's last re-opening of its first-fetch window since `since` (ms since the
+    /// epoch): what a restarting server needs to keep the windows still open.
+    pub async fn unlocks_since(&self, since: i64) -> Result<Vec<(Mac, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT mac, opened_at FROM device_unlocks WHERE opened_at >= $1")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let mac: String = r.try_get("mac")?;
+                Ok((mac.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?, r.try_get("opened_at")?))
+            })
+            .collect()
     }
 
     /// Records fetches in one transaction (the server batches them), as a few multi-row

@@ -20,6 +20,23 @@ async fn insert_is_all_or_nothing() {
 }
 
 #[tokio::test]
+async fn unlocks_are_kept_latest_per_device_and_go_with_the_device() {
+    for (store, _dir) in stores().await {
+        store.insert_devices(&[device("001565000001", None), device("001565000002", None)]).await.unwrap();
+        let (one, two): (Mac, Mac) = ("001565000001".parse().unwrap(), "001565000002".parse().unwrap());
+        store.record_unlock(one, 1_000).await.unwrap();
+        store.record_unlock(one, 5_000).await.unwrap();
+        store.record_unlock(two, 2_000).await.unwrap();
+        let mut recent = store.unlocks_since(1_500).await.unwrap();
+        recent.sort();
+        assert_eq!(recent, vec![(one, 5_000), (two, 2_000)]);
+        assert_eq!(store.unlocks_since(3_000).await.unwrap(), vec![(one, 5_000)]);
+        store.delete_device(one).await.unwrap();
+        assert!(store.unlocks_since(0).await.unwrap().iter().all(|(mac, _)| *mac != one));
+    }
+}
+
+#[tokio::test]
 async fn patch_merges_settings_and_fields() {
     for (store, _dir) in stores().await {
         let mac: Mac = "001565000003".parse().unwrap();

@@ -3,7 +3,7 @@
 //! With `security.first_fetch_window_secs` set, a device whose file requires authentication may
 //! fetch it once without credentials only within that window after it was added. A phone that
 //! missed the window (unpacked late, factory reset) is given a new one here, from now. The unlock
-//! is recorded in the device's history.
+//! is stored, so a restart keeps the window open, and recorded in the device's history.
 
 use std::sync::Arc;
 
@@ -31,6 +31,9 @@ pub async fn unlock_device(
         ));
     }
     let now = sipprov_store::now_ms();
+    // Stored first: a window the server forgets on restart would strand a phone that was told
+    // it may fetch.
+    state.store.record_unlock(mac, now).await?;
     state.security.unlock(mac, now);
     let open_until = state.security.window_closes_at(&device).unwrap_or(now);
     state.fetchlog.record(Record::Event(NewEvent {

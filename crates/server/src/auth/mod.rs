@@ -166,9 +166,16 @@ impl Security {
         policy
     }
 
-    /// Re-opens a device's first-fetch window from now.
+    /// Re-opens a device's first-fetch window from now (the caller records it in the store).
     pub fn unlock(&self, mac: Mac, now_ms: i64) {
         self.unlocks.lock().unwrap_or_else(|e| e.into_inner()).insert(mac, now_ms);
+    }
+
+    /// How far back a re-opened window may still be open: what a restart reloads
+    /// ([`sipprov_store::Store::unlocks_since`]).
+    pub fn unlocks_worth_keeping_since(&self, now_ms: i64) -> i64 {
+        let window = i64::try_from(self.config.first_fetch_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        now_ms.saturating_sub(window)
     }
 
     /// Until when (epoch ms) a device may fetch without credentials, if the window is configured.
