@@ -9,6 +9,8 @@ use common::{eventually, write, TestServer};
 const YEALINK_UA: &str = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc";
 const GIGASET_UA: &str = "Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80E0D605";
 const AUDC_PHONE_UA: &str = "AUDC-IPPhone/2.2.8.61 (440HDG-Rev0; 00908F602AAC)";
+const SNOM_UA: &str =
+    "Mozilla/4.0 (compatible; snomD345-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413A11FA7 SXM:0 UXM:0)";
 const AUDC_MP_UA: &str = "Mozilla/4.0 (compatible; AudioCodes; MP-118;6.60.200.001;00908F1DD0D3;1)";
 
 fn add_yealink(s: &TestServer) {
@@ -113,6 +115,63 @@ fn gigaset_and_audiocodes_phones_get_their_formats() {
     assert_eq!(ini.status, 200, "{}", s.log());
     assert!(ini.text().contains("EnableSIPRemoteReset"), "{}", ini.text());
     assert!(ini.text().ends_with('\n'));
+}
+
+#[test]
+fn snom_phone_gets_its_settings_under_both_names() {
+    let s = TestServer::start();
+    s.ok(&["settings", "set", "provisioning.url=http://prov.example.com/snom/", "provisioning.interval_minutes=60"]);
+    s.ok(&[
+        "device",
+        "add",
+        "00:04:13:a1:1f:a7",
+        "--vendor",
+        "snom",
+        "--model",
+        "D345",
+        "--set",
+        "line.1.username=5001",
+        "--set",
+        "line.1.password=s3cret&<sn>",
+        "--set",
+        "line.1.registrar=pbx.example.com",
+        "--set",
+        "line.1.display_name=Carol & Co",
+    ]);
+    let htm = s.fetch("/snomD345-000413A11FA7.htm", SNOM_UA, &[]);
+    assert_eq!(htm.status, 200, "{}", s.log());
+    assert_eq!(htm.header("content-type"), Some("application/xml"));
+    let text = htm.text();
+    assert!(text.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<settings><phone-settings>\n"), "{text}");
+    for element in [
+        r#"<setting_server perm="R">http://prov.example.com/snom/</setting_server>"#,
+        r#"<user_name idx="1" perm="R">5001</user_name>"#,
+        r#"<user_pass idx="1" perm="R">s3cret&amp;&lt;sn&gt;</user_pass>"#,
+        r#"<user_host idx="1" perm="R">pbx.example.com</user_host>"#,
+        r#"<user_realname idx="1" perm="R">Carol &amp; Co</user_realname>"#,
+        r#"<prov_polling_period perm="R">3600</prov_polling_period>"#,
+    ] {
+        assert!(text.contains(element), "{element} missing from {text}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snom.xml");
+    std::fs::write(&path, &htm.body).unwrap();
+    let parsed = std::process::Command::new("python3")
+        .args(["-c", "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])"])
+        .arg(&path)
+        .output()
+        .expect("python3 is installed");
+    assert!(parsed.status.success(), "not well-formed XML: {}", String::from_utf8_lossy(&parsed.stderr));
+
+    let xml = s.fetch("/000413A11FA7.xml", SNOM_UA, &[]);
+    assert_eq!(xml.status, 200, "{}", s.log());
+    assert_eq!(xml.header("content-type"), Some("application/xml"));
+    assert_eq!(xml.body, htm.body);
+    // PnP gives Snom `{mac}.xml`, which the phone expands in lower case.
+    assert_eq!(s.fetch("/000413a11fa7.xml", SNOM_UA, &[]).body, htm.body);
+    assert_eq!(xml.body, s.render("000413a11fa7", None), "render prints exactly what the phone gets");
+    // Another model's name for this MAC is not this phone's file.
+    assert_eq!(s.fetch("/snomD785-000413A11FA7.htm", SNOM_UA, &[]).status, 404);
 }
 
 #[test]

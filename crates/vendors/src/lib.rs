@@ -49,6 +49,7 @@ pub mod mapping;
 pub mod others;
 pub mod pnp;
 pub mod render;
+pub mod snom;
 mod ua;
 pub mod yealink;
 pub mod yealink_aes;
@@ -224,7 +225,7 @@ static REGISTRY: Registry = Registry {
         &gigaset::Gigaset,
         &audiocodes::AudioCodes,
         &others::Polycom,
-        &others::Snom,
+        &snom::Snom,
         &others::Grandstream,
         &others::Cisco,
         &others::Fanvil,

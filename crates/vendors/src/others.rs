@@ -2,8 +2,8 @@
 //!
 //! They have no models, files or templates, so the server can name them in logs and refuse
 //! to add them with a clear message; their check-sync events are in [`crate::events`].
-//! UA samples and shapes are from research `config-formats.md` §4.3 (Polycom), §5.3 (Snom),
-//! §6.3 (Grandstream), §7.3 (Cisco) and §8.3 (Fanvil), which quote the wazo plugins.
+//! UA samples and shapes are from research `config-formats.md` §4.3 (Polycom), §6.3 (Grandstream),
+//! §7.3 (Cisco) and §8.3 (Fanvil), which quote the wazo plugins. Snom has its own module, [`crate::snom`].
 
 use sipprov_model::Mac;
 
@@ -49,10 +49,6 @@ ua_only_vendor!(
     Polycom, "polycom", "Polycom", parse_polycom
 );
 ua_only_vendor!(
-    /// Snom desk phones (UA only).
-    Snom, "snom", "Snom", parse_snom
-);
-ua_only_vendor!(
     /// Grandstream phones and ATAs (UA only).
     Grandstream, "grandstream", "Grandstream", parse_grandstream
 );
@@ -81,17 +77,6 @@ fn parse_polycom(ua: &str) -> Option<Parsed> {
     let model = product.split_once('-').map_or("", |(_, m)| m);
     let mac = tail.split_once("(SN:").and_then(|(_, s)| s.split_once(')')).and_then(|(m, _)| ua::plain_mac(m));
     Some((some(model), some(version), mac))
-}
-
-/// `Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)`;
-/// firmware downloads may send `snom720 8.7.5.35` with neither `-SIP` nor a MAC.
-fn parse_snom(ua: &str) -> Option<Parsed> {
-    let inner = ua.split_once("(compatible; snom")?.1.trim_end_matches(')');
-    let mut tokens = inner.split_whitespace();
-    let model = tokens.next()?.trim_end_matches("-SIP");
-    let firmware = tokens.next().filter(|v| is_numeric_version(v));
-    let mac = tokens.find_map(ua::plain_mac);
-    Some((some(model), firmware.and_then(some), mac))
 }
 
 /// `Grandstream Model HW GXV3240 V1.6B SW 1.0.1.27 DevId 000b82632815`, or the legacy

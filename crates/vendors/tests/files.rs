@@ -16,7 +16,7 @@ fn registry_lookup_ignores_case() {
     assert_eq!(registry().get("YEALINK").unwrap().id(), "yealink");
     assert_eq!(registry().get(" Gigaset ").unwrap().display_name(), "Gigaset");
     assert!(registry().get("acme").is_none());
-    assert!(registry().get("snom").unwrap().models().is_empty());
+    assert!(registry().get("polycom").unwrap().models().is_empty());
 }
 
 #[test]
@@ -113,6 +113,57 @@ fn macs_in_file_names() {
     assert_eq!(a.mac_in_file_name("00908f1dd0d3.ini"), Some(mac("00908f1dd0d3")));
     assert_eq!(a.mac_in_file_name("440HD.img"), None);
     assert_eq!(a.mac_in_file_name("000000000000.ini"), None);
+    let s = vendor("snom");
+    for name in ["000413A11FA7.xml", "000413a11fa7.XML", "snomD345-000413A11FA7.htm", "SNOMd345-000413a11fa7.HTM"] {
+        assert_eq!(s.mac_in_file_name(name), Some(mac("000413a11fa7")), "{name}");
+    }
+    assert_eq!(s.mac_in_file_name("snom710-000413741767.htm"), Some(mac("000413741767")));
+    for name in [
+        "snomD345.htm",
+        "snom-000413A11FA7.htm",
+        "snom-000413A11FA7.xml",
+        "snomD345-000000000000.htm",
+        "snomD345-000413A11FA7.xml",
+        "snomD345-000413A11FA.htm",
+        "snomD345-000413A11FA7-x.htm",
+        "polycom-000413A11FA7.htm",
+        "000413A11FA7.htm",
+        "001565aabbcc.cfg",
+        "y000000000066.cfg",
+        "00908F602AAC.ini",
+        "provisioning.xml",
+    ] {
+        assert_eq!(s.mac_in_file_name(name), None, "{name}");
+    }
+    // Other vendors do not take Snom's .htm names.
+    for v in [&y, &g, &a] {
+        assert_eq!(v.mac_in_file_name("snomD345-000413A11FA7.htm"), None, "{}", v.id());
+    }
+}
+
+#[test]
+fn snom_device_files() {
+    let s = vendor("snom");
+    for (input, want) in
+        [("D345", "D345"), ("snomD345", "D345"), ("snom-D785", "D785"), ("710", "710"), ("snom320", "320")]
+    {
+        assert_eq!(s.model(input).map(|m| m.name), Some(want), "{input}");
+    }
+    assert!(s.model("D999").is_none() && s.model("snom").is_none());
+    let files = s.device_files(s.model("D345").unwrap(), mac("00:04:13:a1:1f:a7"));
+    assert_eq!(files.len(), 1);
+    let f = &files[0];
+    assert_eq!((f.name.as_str(), f.scope, f.content_type), ("000413A11FA7.xml", FileScope::Device, "application/xml"));
+    assert_eq!(f.aliases, ["snomD345-000413A11FA7.htm"]);
+    assert_eq!(f.template, "snom/settings.xml.j2");
+    for name in ["000413A11FA7.xml", "000413a11fa7.xml", "snomD345-000413A11FA7.htm", "SNOMD345-000413a11fa7.htm"] {
+        assert!(f.matches(name), "{name}");
+    }
+    // Another model's or another MAC's name is not this phone's file; nor is the model-wide one.
+    for name in ["snomD785-000413A11FA7.htm", "snomD345-000413A11FA8.htm", "snomD345.htm", "000413A11FA7.cfg"] {
+        assert!(!f.matches(name), "{name}");
+    }
+    assert!(s.model_file("snomD345.htm", Some("D345")).is_none());
 }
 
 #[test]
@@ -152,7 +203,13 @@ fn device_validation() {
     let err = validate_device("gigaset", "N510", &none).unwrap_err();
     assert!(err.contains("N870") && err.contains("N610"), "{err}");
     assert!(validate_device("acme", "X", &none).unwrap_err().contains("yealink"));
-    assert!(validate_device("snom", "D785", &none).unwrap_err().contains("cannot be provisioned"));
+    assert!(validate_device("polycom", "VVX_400", &none).unwrap_err().contains("cannot be provisioned"));
+    assert!(validate_device("snom", "D785", &none).is_ok());
+    let snom_raw =
+        Settings::parse_assignments(["vendor.user_dtmf_info.1=sip_info_only", "vendor.web_language=English"]);
+    assert!(validate_device("snom", "snomD345", &snom_raw.unwrap()).is_ok());
+    let bad_name = Settings::parse_assignments(["vendor.a<b=1"]).unwrap();
+    assert!(validate_device("snom", "D345", &bad_name).unwrap_err().contains("vendor.a<b"));
 
     let nine_ports = Settings::parse_assignments(["line.9.username=1009"]).unwrap();
     assert!(validate_device("audiocodes", "MP-118", &nine_ports).unwrap_err().contains("8 lines"));

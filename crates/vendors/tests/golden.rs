@@ -122,3 +122,9 @@ fn audiocodes_mp118() {
     let extra = ["vendor.AutoUpdateFrequency=60", "vendor.AUPDCheckIfIniChanged=1"];
     check("audiocodes", "MP-118", "00908f1dd0d3", 0, &extra, "mp118-00908F1DD0D3.ini");
 }
+
+#[test]
+fn snom_d345() {
+    let extra = ["vendor.user_dtmf_info.2=sip_info_only", "vendor.language=English"];
+    check("snom", "D345", "000413a11fa7", 0, &extra, "d345-000413A11FA7.xml");
+}

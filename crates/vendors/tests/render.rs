@@ -125,6 +125,56 @@ fn xml_values_are_escaped() {
 }
 
 #[test]
+fn snom_values_are_escaped_and_raw_names_checked() {
+    let out = render(
+        "snom",
+        "D345",
+        0,
+        &["line.1.username=1001", "line.1.display_name=A <B> & C", "line.1.password=p&<w>\"'"],
+    );
+    assert!(out.contains(r#"<user_realname idx="1" perm="R">A &lt;B&gt; &amp; C</user_realname>"#), "{out}");
+    assert!(out.contains(r#"<user_pass idx="1" perm="R">p&amp;&lt;w&gt;&quot;&apos;</user_pass>"#), "{out}");
+    assert!(!out.contains("<B>") && !out.contains("p&<"));
+    // A raw name that cannot be an element name (another vendor's, inherited) is left out.
+    let out = render("snom", "D345", 0, &["vendor.personal_settings/language=English", "vendor.a<b=1", "vendor.ok=1"]);
+    assert!(!out.contains("personal_settings") && !out.contains("a<b") && !out.contains("a&lt;b"), "{out}");
+    assert!(out.contains(r#"<ok perm="R">1</ok>"#), "{out}");
+}
+
+#[test]
+fn snom_overrides_and_outbound() {
+    let base = ["line.1.username=1001", "line.1.registrar=pbx.example.com"];
+    // No port or transport: no user_outbound, since only the full example shape is verified.
+    let out = render("snom", "D345", 0, &base);
+    assert!(
+        !out.contains("user_outbound") && out.contains(r#"<user_host idx="1" perm="R">pbx.example.com</user_host>"#)
+    );
+    assert!(out.contains(r#"<checksync_action perm="R">sync</checksync_action>"#), "{out}");
+    assert!(!out.contains("prov_polling"), "{out}");
+    let mut items = base.to_vec();
+    items.extend([
+        "line.1.port=5061",
+        "line.1.transport=tls",
+        "vendor.user_host.1=sbc.example.com",
+        "vendor.user_dtmf_info.1=sip_info_only",
+        "vendor.language=Deutsch",
+        "vendor.user_pname.1=",
+        "provisioning.interval_minutes=30",
+        "sip.notify_reboot=1",
+    ]);
+    let out = render("snom", "D345", 0, &items);
+    assert_eq!(out.matches("<user_host ").count(), 1, "{out}");
+    assert!(out.contains(r#"<user_host idx="1" perm="R">sbc.example.com</user_host>"#), "{out}");
+    assert!(out.contains(r#"<user_outbound idx="1" perm="R">pbx.example.com:5061;transport=tls</user_outbound>"#));
+    assert!(out.contains(r#"<user_dtmf_info idx="1" perm="R">sip_info_only</user_dtmf_info>"#), "{out}");
+    assert!(out.contains(r#"<language perm="R">Deutsch</language>"#) && !out.contains("user_pname"), "{out}");
+    assert!(out.contains(r#"<prov_polling_period perm="R">1800</prov_polling_period>"#), "{out}");
+    assert!(out.contains(r#"<checksync_action perm="R">reboot</checksync_action>"#), "{out}");
+    items.push("vendor.user_outbound.1=");
+    assert!(!render("snom", "D345", 0, &items).contains("user_outbound"));
+}
+
+#[test]
 fn strict_undefined_error_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "yealink/mac.cfg.j2", "#!version:1.0.0.1\n{{ model.name }}\n\n{{ no_such_value }}\n");

@@ -1,0 +1,261 @@
+//! Snom desk phones (research `config-formats.md` §5).
+//!
+//! # Files (§5.1)
+//!
+//! One XML settings file per phone, `<MAC>.xml` with an upper-case MAC (the name wazo writes).
+//! When `setting_server` names no file, the phone asks for `<phoneType>.htm` and
+//! `<phoneType>-<MAC>.htm`, e.g. `snomD345.htm` and `snomD345-000413A11FA7.htm`; the PnP answer
+//! ([`crate::pnp`]) gives it `{mac}.xml`, which it asks for in lower case. Names are therefore
+//! matched ignoring case, and the settings file is also served under `snom<model>-<MAC>.htm`.
+//!
+//! wazo answers `snom<model>-<MAC>.htm` with a `<setting-files>` indirection listing the absolute
+//! URL of `<MAC>.xml`. sipprov serves the settings themselves under that name instead: an
+//! indirection needs the server's public base URL, which a rendering does not know (the phone may
+//! reach the server through a proxy, a redirect service or PnP), and it costs the phone a second
+//! fetch of the same content. The model-wide `snom<model>.htm` (wazo's list of general, model and
+//! language files) is not served: the research names no setting it must carry.
+//!
+//! # Settings (§5.2)
+//!
+//! The format is `<settings><phone-settings>` with one element per setting, `perm="R"` (read-only
+//! for the user) on every element and `idx="N"` on per-account ones. Mapped, because the research
+//! example verifies the names: `setting_server`, the account settings `user_active`,
+//! `user_realname`, `user_name`, `user_pname`, `user_pass`, `user_host`, `user_outbound`, the
+//! polling settings `prov_polling_*` and `checksync_action`. Not mapped, for lack of a verified
+//! name: time zone, NTP, admin password, line labels and firmware (§5.6: `firmware_status` names
+//! an XML file, not an image); `vendor.<name>` settings cover them.
+//!
+//! # Raw parameters
+//!
+//! `vendor.<name>=<value>` writes `<name perm="R">value</name>`; `vendor.<name>.<N>` writes the
+//! element with `idx="N"` (e.g. `vendor.user_dtmf_info.2=sip_info_only`), and replaces a mapped
+//! account setting of the same name and index (`vendor.user_host.1=…`). Names must be XML names
+//! ([`is_xml_name`]): [`Snom::validate_device`] refuses others on a Snom device, and ones inherited
+//! from the global or group settings, meant for another vendor, are left out of the file.
+
+use sipprov_model::{KeyKind, LineField, Mac, Settings};
+
+use crate::mapping::{self, same, ParamDef, Source};
+use crate::ua::{self, is_numeric_version};
+use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
+
+/// The Snom vendor module.
+pub struct Snom;
+
+const fn desk(name: &'static str) -> ModelInfo {
+    ModelInfo { name, family: "desk", aliases: &[], common_file: None, max_lines: None }
+}
+
+/// Only the models the research names (§5.1 `snomD345`, §5.3 UAs of the D785, 710, 320 and 720);
+/// the series in its heading (D1xx…8xx) name no models, so others are added once verified.
+static MODELS: &[ModelInfo] = &[desk("D345"), desk("D785"), desk("710"), desk("720"), desk("320")];
+
+fn on(_: &str) -> Option<String> {
+    Some("on".into())
+}
+
+/// Relative polling: every `prov_polling_period` seconds (§5.2).
+fn rel(_: &str) -> Option<String> {
+    Some("rel".into())
+}
+
+/// `provisioning.interval_minutes` is validated as a whole number of minutes.
+fn seconds(minutes: &str) -> Option<String> {
+    minutes.parse::<u64>().ok().map(|m| (m * 60).to_string())
+}
+
+/// `checksync_action` overrides whatever the NOTIFY asks for (firmware 10.1.180 and later, §5.2),
+/// so `sip.notify_reboot = 1` must say `reboot`, and anything else `sync` (re-provision only).
+fn checksync_action(v: &str) -> Option<String> {
+    Some(if v == "1" { "reboot" } else { "sync" }.into())
+}
+
+/// Names from the research example (§5.2, wazo `common/templates/base.tpl`). Line rows carry the
+/// account number as `.{n}`, turned into `idx="{n}"` by [`Snom::parameters`].
+static PARAMS: &[ParamDef] = &[
+    ParamDef::device(Source::Key("provisioning.url"), "setting_server", same),
+    ParamDef::device(Source::Key("provisioning.interval_minutes"), "prov_polling_enabled", on),
+    ParamDef::device(Source::Key("provisioning.interval_minutes"), "prov_polling_mode", rel),
+    ParamDef::device(Source::Key("provisioning.interval_minutes"), "prov_polling_period", seconds),
+    ParamDef::device(Source::Key("sip.notify_reboot"), "checksync_action", checksync_action).or("0"),
+    ParamDef::device(Source::LineAlways, "user_active.{n}", on),
+    ParamDef::device(Source::Line(LineField::DisplayName), "user_realname.{n}", same),
+    ParamDef::device(Source::Line(LineField::Username), "user_name.{n}", same),
+    ParamDef::device(Source::Line(LineField::AuthUsername), "user_pname.{n}", same),
+    ParamDef::device(Source::Line(LineField::Password), "user_pass.{n}", same),
+    ParamDef::device(Source::Line(LineField::Registrar), "user_host.{n}", same),
+];
+
+/// `user_outbound` as in the research example, `pbx.example.com:5060;transport=udp`: only when
+/// the line has a registrar, a port and a transport, since the example shows no other shape.
+fn outbound(settings: &Settings, n: u32) -> Option<String> {
+    let f = |field| mapping::line_value(settings, n, field);
+    Some(format!("{}:{};transport={}", f(LineField::Registrar)?, f(LineField::Port)?, f(LineField::Transport)?))
+}
+
+/// True for a name usable as an XML element name here: an ASCII letter or `_`, then letters,
+/// digits, `_`, `-` or `.`.
+///
+/// ```
+/// use sipprov_vendors::snom::is_xml_name;
+/// assert!(is_xml_name("user_dtmf_info") && is_xml_name("fkey.3"));
+/// assert!(!is_xml_name("1abc") && !is_xml_name("a<b") && !is_xml_name(""));
+/// ```
+pub fn is_xml_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Splits `name.N` into the element name and its `idx`.
+fn split_idx(name: &str) -> Option<(&str, u32)> {
+    let (base, idx) = name.rsplit_once('.')?;
+    if base.is_empty() || idx.is_empty() || !idx.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((base, idx.parse().ok()?))
+}
+
+/// `vendor.<name>` settings whose name equals `name`, ignoring case (set or removed).
+fn overridden(settings: &Settings, name: &str) -> bool {
+    settings
+        .iter()
+        .any(|(k, _)| matches!(Settings::classify(k), Ok(KeyKind::Vendor(raw)) if raw.eq_ignore_ascii_case(name)))
+}
+
+/// Parses `Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)`;
+/// firmware downloads may send `snom720 8.7.5.35` with neither `-SIP` nor a MAC (§5.3).
+fn parse(ua: &str) -> Option<(Option<String>, Option<String>, Option<Mac>)> {
+    let inner = ua.split_once("(compatible; snom")?.1.trim_end_matches(')');
+    let mut tokens = inner.split_whitespace();
+    let model = tokens.next()?.trim_end_matches("-SIP");
+    let firmware = tokens.next().filter(|v| is_numeric_version(v));
+    let mac = tokens.find_map(ua::plain_mac);
+    let some = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    Some((some(model), firmware.and_then(some), mac))
+}
+
+/// The MAC in `snom<model>-<MAC>.htm` (any case); the model is letters and digits.
+fn htm_mac(file_name: &str) -> Option<Mac> {
+    let (stem, ext) = file_name.rsplit_once('.')?;
+    if !ext.eq_ignore_ascii_case("htm") {
+        return None;
+    }
+    let (phone_type, mac) = stem.split_once('-')?;
+    let model = phone_type.get(..4).filter(|p| p.eq_ignore_ascii_case("snom")).and(phone_type.get(4..))?;
+    if model.is_empty() || !model.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    ua::plain_mac(mac)
+}
+
+impl Vendor for Snom {
+    fn id(&self) -> &'static str {
+        "snom"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Snom"
+    }
+
+    fn models(&self) -> &'static [ModelInfo] {
+        MODELS
+    }
+
+    /// Accepts the phone type as the UA and file names spell it (`snomD345`).
+    fn model(&self, name: &str) -> Option<&'static ModelInfo> {
+        let n = mapping::normalize(name);
+        mapping::find_model(MODELS, n.strip_prefix("SNOM").unwrap_or(&n))
+    }
+
+    fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
+        let (model, firmware, mac) = parse(ua::unquote(ua))?;
+        let model = model.map(|m| self.model(&m).map_or(m, |known| known.name.to_string()));
+        Some(UserAgentInfo { vendor: "snom", model, firmware, mac })
+    }
+
+    fn device_files(&self, model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
+        vec![FileSpec {
+            name: format!("{}.xml", mac.upper()),
+            aliases: vec![format!("snom{}-{}.htm", model.name, mac.upper())],
+            template: "snom/settings.xml.j2",
+            scope: FileScope::Device,
+            content_type: "application/xml",
+            name_pattern: None,
+        }]
+    }
+
+    fn mac_in_file_name(&self, file_name: &str) -> Option<Mac> {
+        ua::mac_file(file_name, &["xml"]).or_else(|| htm_mac(file_name))
+    }
+
+    fn model_file(&self, _file_name: &str, _ua_model: Option<&str>) -> Option<(&'static ModelInfo, FileSpec)> {
+        // `snom<model>.htm` is not served (see the module documentation).
+        None
+    }
+
+    /// The table rows, `user_outbound` after each line's `user_host` unless a `vendor.` setting
+    /// names it, then `name.N` split into `name` with `line = Some(N)` (the `idx` attribute).
+    fn parameters(&self, _model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
+        let mut params = mapping::build(PARAMS, settings, scope, "");
+        if scope == FileScope::Device {
+            for n in settings.line_indexes() {
+                let name = format!("user_outbound.{n}");
+                let Some(value) = outbound(settings, n).filter(|_| !overridden(settings, &name)) else { continue };
+                let host = format!("user_host.{n}");
+                let at = params.iter().position(|p| p.name == host).map_or(params.len(), |i| i + 1);
+                params.insert(at, VendorParam { name, value, line: Some(n), group: "" });
+            }
+        }
+        for p in &mut params {
+            if let Some((base, idx)) = split_idx(&p.name) {
+                (p.name, p.line) = (base.to_string(), Some(idx));
+            }
+        }
+        // `vendor.` settings apply to every vendor: one that cannot be an XML element name (an
+        // AudioCodes `section/key`, set on all devices) is not meant for Snom and is left out
+        // rather than breaking every Snom file. A device's own are refused when it is saved.
+        params.retain(|p| is_xml_name(&p.name));
+        params
+    }
+
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+        mapping::check_max_lines(model, settings)?;
+        for (key, _) in settings.iter() {
+            if let Ok(KeyKind::Vendor(raw)) = Settings::classify(key) {
+                if !is_xml_name(&raw) {
+                    return Err(format!(
+                        "{key}: a Snom setting name must start with a letter or '_' and contain only letters, \
+                         digits, '_', '-' and '.'"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_suffixes() {
+        assert_eq!(split_idx("user_host.2"), Some(("user_host", 2)));
+        assert_eq!(split_idx("a.b"), None);
+        assert_eq!(split_idx(".1"), None);
+        assert_eq!(split_idx("user_host"), None);
+    }
+
+    #[test]
+    fn htm_names() {
+        assert!(htm_mac("snomD345-000413A11FA7.htm").is_some());
+        assert!(htm_mac("SNOM710-000413741767.HTM").is_some());
+        assert!(htm_mac("snom-000413A11FA7.htm").is_none());
+        assert!(htm_mac("snomD345.htm").is_none());
+        assert!(htm_mac("snomD345-000000000000.htm").is_none());
+        assert!(htm_mac("snomD345-000413A11FA7.xml").is_none());
+        assert!(htm_mac("snomD3_45-000413A11FA7.htm").is_none());
+        assert!(htm_mac("yealink-000413A11FA7.htm").is_none());
+    }
+}
