@@ -11,6 +11,7 @@ const GIGASET_UA: &str = "Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80E0D
 const AUDC_PHONE_UA: &str = "AUDC-IPPhone/2.2.8.61 (440HDG-Rev0; 00908F602AAC)";
 const SNOM_UA: &str =
     "Mozilla/4.0 (compatible; snomD345-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413A11FA7 SXM:0 UXM:0)";
+const GRANDSTREAM_UA: &str = "Grandstream Model HW GXP1628 SW 1.0.4.138 DevId c074ad2bd859";
 const AUDC_MP_UA: &str = "Mozilla/4.0 (compatible; AudioCodes; MP-118;6.60.200.001;00908F1DD0D3;1)";
 
 fn add_yealink(s: &TestServer) {
@@ -172,6 +173,68 @@ fn snom_phone_gets_its_settings_under_both_names() {
     assert_eq!(xml.body, s.render("000413a11fa7", None), "render prints exactly what the phone gets");
     // Another model's name for this MAC is not this phone's file.
     assert_eq!(s.fetch("/snomD785-000413A11FA7.htm", SNOM_UA, &[]).status, 404);
+}
+
+#[test]
+fn grandstream_phone_gets_its_p_values() {
+    let s = TestServer::start();
+    s.ok(&["settings", "set", "provisioning.url=https://prov.example.com/gs/", "provisioning.interval_minutes=1440"]);
+    s.ok(&[
+        "device",
+        "add",
+        "C0:74:AD:2B:D8:59",
+        "--vendor",
+        "grandstream",
+        "--model",
+        "GXP1628",
+        "--set",
+        "line.1.username=6001",
+        "--set",
+        "line.1.password=s3cret&<gs>",
+        "--set",
+        "line.1.registrar=pbx.example.com",
+        "--set",
+        "line.1.port=5060",
+        "--set",
+        "line.1.display_name=Dave & Co",
+    ]);
+    let res = s.fetch("/cfgc074ad2bd859.xml", GRANDSTREAM_UA, &[]);
+    assert_eq!(res.status, 200, "{}", s.log());
+    assert_eq!(res.header("content-type"), Some("application/xml"));
+    let text = res.text();
+    assert!(text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<gs_provision version=\"1\">\n"), "{text}");
+    for element in [
+        "<mac>c074ad2bd859</mac>",
+        "<P271>1</P271>",
+        "<P270>Dave &amp; Co</P270>",
+        "<P47>pbx.example.com:5060</P47>",
+        "<P35>6001</P35>",
+        "<P36>6001</P36>",
+        "<P34>s3cret&amp;&lt;gs&gt;</P34>",
+        "<P3>Dave &amp; Co</P3>",
+        "<P26015>1</P26015>",
+        "<P212>2</P212>",
+        "<P237>prov.example.com/gs</P237>",
+        "<P194>1</P194>",
+        "<P193>1440</P193>",
+    ] {
+        assert!(text.contains(element), "{element} missing from {text}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grandstream.xml");
+    std::fs::write(&path, &res.body).unwrap();
+    let parsed = std::process::Command::new("python3")
+        .args(["-c", "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])"])
+        .arg(&path)
+        .output()
+        .expect("python3 is installed");
+    assert!(parsed.status.success(), "not well-formed XML: {}", String::from_utf8_lossy(&parsed.stderr));
+    assert_eq!(res.body, s.render("c074ad2bd859", None), "render prints exactly what the phone gets");
+    // Names are matched ignoring case; the binary and model files are not served.
+    assert_eq!(s.fetch("/CFGC074AD2BD859.XML", GRANDSTREAM_UA, &[]).body, res.body);
+    for name in ["/cfgc074ad2bd859", "/cfggxp1628.xml", "/cfg.xml"] {
+        assert_eq!(s.fetch(name, GRANDSTREAM_UA, &[]).status, 404, "{name}");
+    }
 }
 
 #[test]

@@ -45,6 +45,7 @@
 pub mod audiocodes;
 pub mod events;
 pub mod gigaset;
+pub mod grandstream;
 pub mod mapping;
 pub mod others;
 pub mod pnp;
@@ -226,7 +227,7 @@ static REGISTRY: Registry = Registry {
         &audiocodes::AudioCodes,
         &others::Polycom,
         &snom::Snom,
-        &others::Grandstream,
+        &grandstream::Grandstream,
         &others::Cisco,
         &others::Fanvil,
     ],

@@ -2,8 +2,9 @@
 //!
 //! They have no models, files or templates, so the server can name them in logs and refuse
 //! to add them with a clear message; their check-sync events are in [`crate::events`].
-//! UA samples and shapes are from research `config-formats.md` §4.3 (Polycom), §6.3 (Grandstream),
-//! §7.3 (Cisco) and §8.3 (Fanvil), which quote the wazo plugins. Snom has its own module, [`crate::snom`].
+//! UA samples and shapes are from research `config-formats.md` §4.3 (Polycom), §7.3 (Cisco) and
+//! §8.3 (Fanvil), which quote the wazo plugins. Snom and Grandstream have their own modules,
+//! [`crate::snom`] and [`crate::grandstream`].
 
 use sipprov_model::Mac;
 
@@ -49,10 +50,6 @@ ua_only_vendor!(
     Polycom, "polycom", "Polycom", parse_polycom
 );
 ua_only_vendor!(
-    /// Grandstream phones and ATAs (UA only).
-    Grandstream, "grandstream", "Grandstream", parse_grandstream
-);
-ua_only_vendor!(
     /// Cisco SPA / MPP and Linksys SPA (UA only).
     Cisco, "cisco", "Cisco", parse_cisco
 );
@@ -77,19 +74,6 @@ fn parse_polycom(ua: &str) -> Option<Parsed> {
     let model = product.split_once('-').map_or("", |(_, m)| m);
     let mac = tail.split_once("(SN:").and_then(|(_, s)| s.split_once(')')).and_then(|(m, _)| ua::plain_mac(m));
     Some((some(model), some(version), mac))
-}
-
-/// `Grandstream Model HW GXV3240 V1.6B SW 1.0.1.27 DevId 000b82632815`, or the legacy
-/// `Grandstream GXP2000 (gxp2000e.bin:1.2.5.3/boot55e.bin:1.1.6.9) DevId 000b822726c8`.
-fn parse_grandstream(ua: &str) -> Option<Parsed> {
-    let t: Vec<&str> = ua.split_whitespace().collect();
-    if t.first() != Some(&"Grandstream") {
-        return None;
-    }
-    let after = |word: &str| t.iter().position(|x| *x == word).and_then(|i| t.get(i + 1)).copied();
-    let model = if t.get(1) == Some(&"Model") { after("HW") } else { t.get(1).copied() };
-    let mac = after("DevId").and_then(ua::plain_mac);
-    Some((model.and_then(some), after("SW").and_then(some), mac))
 }
 
 /// SPA `Cisco/SPA508G-7.4.4 (0002FDFF2103)(CBT141400UK)` (MAC, then serial; MAC optional),

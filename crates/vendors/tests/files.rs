@@ -139,6 +139,63 @@ fn macs_in_file_names() {
     for v in [&y, &g, &a] {
         assert_eq!(v.mac_in_file_name("snomD345-000413A11FA7.htm"), None, "{}", v.id());
     }
+    let gs = vendor("grandstream");
+    for name in ["cfgc074ad2bd859.xml", "CFGC074AD2BD859.XML", "cfgC074ad2bd859.xml"] {
+        assert_eq!(gs.mac_in_file_name(name), Some(mac("c074ad2bd859")), "{name}");
+    }
+    for name in [
+        "cfgc074ad2bd859",
+        "cfgc074ad2bd859.bin",
+        "cfggrp2614.xml",
+        "cfggxp1628.xml",
+        "cfg.xml",
+        "cfg000000000000.xml",
+        "cfgffffffffffff.xml",
+        "cfgc074ad2bd85.xml",
+        "cfgc074ad2bd859x.xml",
+        "c074ad2bd859.xml",
+        "xcfgc074ad2bd859.xml",
+        "000413A11FA7.xml",
+        "snomD345-000413A11FA7.htm",
+        "001565aabbcc.cfg",
+        "y000000000066.cfg",
+        "00908F602AAC.ini",
+        "provisioning.xml",
+    ] {
+        assert_eq!(gs.mac_in_file_name(name), None, "{name}");
+    }
+    // Other vendors do not take Grandstream's names.
+    for v in [&y, &g, &a, &s] {
+        assert_eq!(v.mac_in_file_name("cfgc074ad2bd859.xml"), None, "{}", v.id());
+    }
+}
+
+#[test]
+fn grandstream_device_files() {
+    let gs = vendor("grandstream");
+    for (input, want) in [("GXP1628", "GXP1628"), ("gxp-1628", "GXP1628"), ("HT801", "HT801"), ("grp2614", "GRP2614")] {
+        assert_eq!(gs.model(input).map(|m| m.name), Some(want), "{input}");
+    }
+    let names: Vec<_> = gs.models().iter().map(|m| m.name).collect();
+    assert_eq!(names, ["GXP1628", "GRP2614", "GXV3240", "WP820", "HT801", "HT814"]);
+    assert!(gs.models().iter().all(|m| m.max_lines == Some(1)));
+    assert!(gs.model("GXP2160").is_none());
+    let files = gs.device_files(gs.model("GXP1628").unwrap(), mac("C0:74:AD:2B:D8:59"));
+    assert_eq!(files.len(), 1);
+    let f = &files[0];
+    assert_eq!(
+        (f.name.as_str(), f.scope, f.content_type),
+        ("cfgc074ad2bd859.xml", FileScope::Device, "application/xml")
+    );
+    assert_eq!(f.template, "grandstream/cfg.xml.j2");
+    assert!(f.aliases.is_empty());
+    assert!(f.matches("cfgc074ad2bd859.xml") && f.matches("CFGC074AD2BD859.XML"));
+    // The binary, the model files and another MAC's file are not this phone's file.
+    for name in ["cfgc074ad2bd859", "cfgc074ad2bd859.bin", "cfggxp1628.xml", "cfg.xml", "cfgc074ad2bd858.xml"] {
+        assert!(!f.matches(name), "{name}");
+    }
+    assert!(gs.model_file("cfggxp1628.xml", Some("GXP1628")).is_none());
+    assert!(gs.model_file("cfg.xml", None).is_none());
 }
 
 #[test]
@@ -210,6 +267,11 @@ fn device_validation() {
     assert!(validate_device("snom", "snomD345", &snom_raw.unwrap()).is_ok());
     let bad_name = Settings::parse_assignments(["vendor.a<b=1"]).unwrap();
     assert!(validate_device("snom", "D345", &bad_name).unwrap_err().contains("vendor.a<b"));
+    assert!(validate_device("grandstream", "GXP1628", &none).is_ok());
+    let gs_raw = Settings::parse_assignments(["vendor.P238=0", "provisioning.interval_minutes=1440"]).unwrap();
+    assert!(validate_device("grandstream", "HT801", &gs_raw).is_ok());
+    let not_p = Settings::parse_assignments(["vendor.language=English"]).unwrap();
+    assert!(validate_device("grandstream", "GXP1628", &not_p).unwrap_err().contains("vendor.language"));
 
     let nine_ports = Settings::parse_assignments(["line.9.username=1009"]).unwrap();
     assert!(validate_device("audiocodes", "MP-118", &nine_ports).unwrap_err().contains("8 lines"));

@@ -37,23 +37,29 @@ const DEVICE: &[&str] = &[
     "sip.notify_reboot=yes",
 ];
 
-fn settings(extra: &[&str], device: bool) -> Settings {
+fn settings(items: &[&str], device: bool) -> Settings {
     let global = Settings::parse_assignments(GLOBAL.iter().copied()).unwrap();
     if !device {
         return global;
     }
-    let dev = Settings::parse_assignments(DEVICE.iter().chain(extra).copied()).unwrap();
+    let dev = Settings::parse_assignments(items.iter().copied()).unwrap();
     Settings::merged([&global, &dev])
 }
 
 /// Renders file `index` of the device's files and compares it with the golden file.
 fn check(vendor: &str, model: &str, mac: &str, index: usize, extra: &[&str], case: &str) {
+    let items: Vec<&str> = DEVICE.iter().chain(extra).copied().collect();
+    check_device(vendor, model, mac, index, &items, case);
+}
+
+/// As [`check`], with the device's own settings in full instead of [`DEVICE`] plus extras.
+fn check_device(vendor: &str, model: &str, mac: &str, index: usize, items: &[&str], case: &str) {
     let v = registry().get(vendor).unwrap();
     let model = v.model(model).unwrap();
     let mac: Mac = mac.parse().unwrap();
     let file = &v.device_files(model, mac)[index];
     let device = file.scope == FileScope::Device;
-    let st = settings(extra, device);
+    let st = settings(items, device);
     let ctx = RenderContext { vendor: v, model, mac: device.then_some(mac), settings: &st };
     let got = Renderer::new(None).render(&ctx, file).unwrap();
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(vendor).join(case);
@@ -127,4 +133,21 @@ fn audiocodes_mp118() {
 fn snom_d345() {
     let extra = ["vendor.user_dtmf_info.2=sip_info_only", "vendor.language=English"];
     check("snom", "D345", "000413a11fa7", 0, &extra, "d345-000413A11FA7.xml");
+}
+
+#[test]
+fn grandstream_gxp1628() {
+    // One account: the research verifies no P-values for accounts 2 and up.
+    let device = [
+        "line.1.display_name=Alice \"Al\" <A&B>",
+        "line.1.username=1001",
+        "line.1.password=s3cr:t!#",
+        "line.1.registrar=pbx.example.com",
+        "line.1.port=5060",
+        "line.1.transport=udp",
+        "sip.notify_reboot=yes",
+        "vendor.P238=0",
+        "vendor.language=English",
+    ];
+    check_device("grandstream", "GXP1628", "c074ad2bd859", 0, &device, "gxp1628-cfgc074ad2bd859.xml");
 }

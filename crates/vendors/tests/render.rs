@@ -175,6 +175,80 @@ fn snom_overrides_and_outbound() {
 }
 
 #[test]
+fn grandstream_values_are_escaped() {
+    let out = render(
+        "grandstream",
+        "GXP1628",
+        0,
+        &["line.1.username=1001", "line.1.display_name=A <B> & C", "line.1.password=p&<w>\"'"],
+    );
+    assert!(out.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<gs_provision version=\"1\">\n"), "{out}");
+    assert!(out.contains("<mac>001565aabbcc</mac>") && out.contains("<config version=\"1\">"), "{out}");
+    assert!(out.contains("<P3>A &lt;B&gt; &amp; C</P3>") && out.contains("<P270>A &lt;B&gt; &amp; C</P270>"), "{out}");
+    assert!(out.contains("<P34>p&amp;&lt;w&gt;&quot;&apos;</P34>"), "{out}");
+    assert!(!out.contains("<B>") && !out.contains("p&<"));
+    // Check-sync needs Allow SIP Reset, set whatever else is configured.
+    assert!(out.contains("<P26015>1</P26015>") && out.contains("<P271>1</P271>"), "{out}");
+}
+
+#[test]
+fn grandstream_mapping_and_refusals() {
+    let base = [
+        "line.1.username=1001",
+        "line.1.registrar=pbx.example.com",
+        "line.1.label=Front desk",
+        "line.1.display_name=Alice",
+        "provisioning.url=http://prov.example.com/gs/",
+    ];
+    let out = render("grandstream", "HT801", 0, &base);
+    for element in [
+        "<P270>Front desk</P270>",
+        "<P47>pbx.example.com</P47>",
+        "<P35>1001</P35>",
+        "<P36>1001</P36>",
+        "<P3>Alice</P3>",
+        "<P212>1</P212>",
+        "<P237>prov.example.com/gs</P237>",
+    ] {
+        assert!(out.contains(element), "{element} missing from {out}");
+    }
+    assert!(!out.contains("P194") && !out.contains("P193") && !out.contains("<P34>"), "{out}");
+
+    let mut items = base.to_vec();
+    items.extend([
+        "line.1.port=5080",
+        "provisioning.interval_minutes=60",
+        "vendor.P36=auth1001",
+        "vendor.P238=0",
+        "vendor.P270=",
+        "vendor.personal_settings/language=English",
+        "vendor.user_dtmf_info.1=sip_info_only",
+    ]);
+    let out = render("grandstream", "HT801", 0, &items);
+    assert!(out.contains("<P47>pbx.example.com:5080</P47>") && out.contains("<P36>auth1001</P36>"), "{out}");
+    assert!(out.contains("<P194>1</P194>") && out.contains("<P193>60</P193>"), "{out}");
+    assert_eq!(out.matches("<P36>").count(), 1, "{out}");
+    assert!(out.contains("<P238>0</P238>") && !out.contains("P270"), "{out}");
+    // Raw names that are not P-values (inherited, meant for other vendors) are left out.
+    assert!(!out.contains("language") && !out.contains("user_dtmf_info"), "{out}");
+
+    // A device's own non-P-value names, a second account and an out-of-range interval are refused.
+    let check = |items: &[&str]| sipprov_vendors::validate_device("grandstream", "HT814", &settings(items));
+    assert!(check(&items[..5]).is_ok());
+    assert!(check(&items).unwrap_err().contains("vendor."), "{:?}", check(&items));
+    let two = check(&["line.1.username=1001", "line.2.username=1002"]).unwrap_err();
+    assert!(two.contains("line.2") && two.contains("account 1"), "{two}");
+    // Settings already cap the interval at 525600 minutes, inside P193's upper bound.
+    for bad in ["provisioning.interval_minutes=59", "provisioning.interval_minutes=1"] {
+        let err = check(&[bad]).unwrap_err();
+        assert!(err.contains("provisioning.interval_minutes") && err.contains("60 to 5256000"), "{err}");
+    }
+    assert!(check(&["provisioning.interval_minutes=525600"]).is_ok());
+    // Out of range from an inherited level: P194/P193 are left out rather than sent.
+    assert!(!render("grandstream", "HT814", 0, &["provisioning.interval_minutes=30"]).contains("P19"));
+}
+
+#[test]
 fn strict_undefined_error_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "yealink/mac.cfg.j2", "#!version:1.0.0.1\n{{ model.name }}\n\n{{ no_such_value }}\n");
