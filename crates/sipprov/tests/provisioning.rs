@@ -12,6 +12,7 @@ const AUDC_PHONE_UA: &str = "AUDC-IPPhone/2.2.8.61 (440HDG-Rev0; 00908F602AAC)";
 const SNOM_UA: &str =
     "Mozilla/4.0 (compatible; snomD345-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413A11FA7 SXM:0 UXM:0)";
 const GRANDSTREAM_UA: &str = "Grandstream Model HW GXP1628 SW 1.0.4.138 DevId c074ad2bd859";
+const CISCO_MPP_UA: &str = "Cisco-CP-8841-3PCC/11.0 (00562b043615)";
 const AUDC_MP_UA: &str = "Mozilla/4.0 (compatible; AudioCodes; MP-118;6.60.200.001;00908F1DD0D3;1)";
 
 fn add_yealink(s: &TestServer) {
@@ -234,6 +235,72 @@ fn grandstream_phone_gets_its_p_values() {
     assert_eq!(s.fetch("/CFGC074AD2BD859.XML", GRANDSTREAM_UA, &[]).body, res.body);
     for name in ["/cfgc074ad2bd859", "/cfggxp1628.xml", "/cfg.xml"] {
         assert_eq!(s.fetch(name, GRANDSTREAM_UA, &[]).status, 404, "{name}");
+    }
+}
+
+#[test]
+fn cisco_mpp_phone_gets_its_flat_profile() {
+    let s = TestServer::start();
+    s.ok(&[
+        "settings",
+        "set",
+        "provisioning.url=https://prov.example.com/cisco/",
+        "provisioning.interval_minutes=1440",
+    ]);
+    s.ok(&[
+        "device",
+        "add",
+        "00:56:2B:04:36:15",
+        "--vendor",
+        "cisco",
+        "--model",
+        "CP-8841-3PCC",
+        "--set",
+        "line.1.username=7001",
+        "--set",
+        "line.1.password=s3cret&<cp>",
+        "--set",
+        "line.1.registrar=pbx.example.com",
+        "--set",
+        "line.1.port=5060",
+        "--set",
+        "line.1.display_name=Erin & Co",
+    ]);
+    let res = s.fetch("/00562b043615.xml", CISCO_MPP_UA, &[]);
+    assert_eq!(res.status, 200, "{}", s.log());
+    assert_eq!(res.header("content-type"), Some("application/xml"));
+    let text = res.text();
+    assert!(text.starts_with("<flat-profile>\n"), "as in the research's examples, no XML declaration: {text}");
+    for element in [
+        "<Line_Enable_1_>Yes</Line_Enable_1_>",
+        "<Display_Name_1_>Erin &amp; Co</Display_Name_1_>",
+        "<User_ID_1_>7001</User_ID_1_>",
+        "<Use_Auth_ID_1_>Yes</Use_Auth_ID_1_>",
+        "<Auth_ID_1_>7001</Auth_ID_1_>",
+        "<Password_1_>s3cret&amp;&lt;cp&gt;</Password_1_>",
+        "<Proxy_1_>pbx.example.com:5060</Proxy_1_>",
+        "<Provision_Enable>Yes</Provision_Enable>",
+        "<Resync_On_Reset>Yes</Resync_On_Reset>",
+        "<Resync_Periodic>86400</Resync_Periodic>",
+        "<Resync_From_SIP>Yes</Resync_From_SIP>",
+        "<Profile_Rule>https://prov.example.com/cisco/$MA.xml</Profile_Rule>",
+    ] {
+        assert!(text.contains(element), "{element} missing from {text}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cisco.xml");
+    std::fs::write(&path, &res.body).unwrap();
+    let parsed = std::process::Command::new("python3")
+        .args(["-c", "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])"])
+        .arg(&path)
+        .output()
+        .expect("python3 is installed");
+    assert!(parsed.status.success(), "not well-formed XML: {}", String::from_utf8_lossy(&parsed.stderr));
+    assert_eq!(res.body, s.render("00562b043615", None), "render prints exactly what the phone gets");
+    // Names are matched ignoring case; the model-wide files are not served.
+    assert_eq!(s.fetch("/00562B043615.XML", CISCO_MPP_UA, &[]).body, res.body);
+    for name in ["/CP-8841-3PCC.xml", "/spa504G.cfg"] {
+        assert_eq!(s.fetch(name, CISCO_MPP_UA, &[]).status, 404, "{name}");
     }
 }
 

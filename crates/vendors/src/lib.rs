@@ -43,6 +43,7 @@
 #![warn(missing_docs)]
 
 pub mod audiocodes;
+pub mod cisco;
 pub mod events;
 pub mod gigaset;
 pub mod grandstream;
@@ -228,7 +229,7 @@ static REGISTRY: Registry = Registry {
         &others::Polycom,
         &snom::Snom,
         &grandstream::Grandstream,
-        &others::Cisco,
+        &cisco::Cisco,
         &others::Fanvil,
     ],
 };

@@ -2,9 +2,9 @@
 //!
 //! They have no models, files or templates, so the server can name them in logs and refuse
 //! to add them with a clear message; their check-sync events are in [`crate::events`].
-//! UA samples and shapes are from research `config-formats.md` §4.3 (Polycom), §7.3 (Cisco) and
-//! §8.3 (Fanvil), which quote the wazo plugins. Snom and Grandstream have their own modules,
-//! [`crate::snom`] and [`crate::grandstream`].
+//! UA samples and shapes are from research `config-formats.md` §4.3 (Polycom) and §8.3 (Fanvil),
+//! which quote the wazo plugins. Snom, Grandstream and Cisco have their own modules,
+//! [`crate::snom`], [`crate::grandstream`] and [`crate::cisco`].
 
 use sipprov_model::Mac;
 
@@ -50,10 +50,6 @@ ua_only_vendor!(
     Polycom, "polycom", "Polycom", parse_polycom
 );
 ua_only_vendor!(
-    /// Cisco SPA / MPP and Linksys SPA (UA only).
-    Cisco, "cisco", "Cisco", parse_cisco
-);
-ua_only_vendor!(
     /// Fanvil phones (UA only).
     Fanvil, "fanvil", "Fanvil", parse_fanvil
 );
@@ -74,26 +70,6 @@ fn parse_polycom(ua: &str) -> Option<Parsed> {
     let model = product.split_once('-').map_or("", |(_, m)| m);
     let mac = tail.split_once("(SN:").and_then(|(_, s)| s.split_once(')')).and_then(|(m, _)| ua::plain_mac(m));
     Some((some(model), some(version), mac))
-}
-
-/// SPA `Cisco/SPA508G-7.4.4 (0002FDFF2103)(CBT141400UK)` (MAC, then serial; MAC optional),
-/// Linksys `Linksys/SPA-942-6.1.5(a) (88019FA42805)` (serial only), MPP
-/// `Cisco-CP-8841-3PCC/11.0 (00562b043615)` (called the serial, but MAC-shaped: Cisco OUI).
-fn parse_cisco(ua: &str) -> Option<Parsed> {
-    let (head, tail) = ua.split_once(' ').unwrap_or((ua, ""));
-    let first_group = || tail.trim().strip_prefix('(').and_then(|s| s.split_once(')')).map(|(g, _)| g);
-    if let Some(product) = head.strip_prefix("Cisco/") {
-        let (model, version) = product.split_once('-')?;
-        let groups = tail.matches('(').count();
-        let mac = if groups >= 2 { first_group().and_then(ua::plain_mac) } else { None };
-        return Some((some(model), some(version), mac));
-    }
-    if let Some(product) = head.strip_prefix("Linksys/") {
-        let (model, version) = product.rsplit_once('-')?;
-        return Some((some(model), some(version), None));
-    }
-    let (model, version) = head.strip_prefix("Cisco-")?.split_once('/')?;
-    Some((some(model), some(version), first_group().and_then(ua::plain_mac)))
 }
 
 /// `Fanvil X6U Pro 0.0.10 0c383e2cd782`: the model may contain a space; the MAC is last.

@@ -59,6 +59,7 @@ const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
     ("audiocodes/400hd.cfg.j2", include_str!("../templates/audiocodes/400hd.cfg.j2")),
     ("audiocodes/mp11x.ini.j2", include_str!("../templates/audiocodes/mp11x.ini.j2")),
     ("snom/settings.xml.j2", include_str!("../templates/snom/settings.xml.j2")),
+    ("cisco/flat-profile.xml.j2", include_str!("../templates/cisco/flat-profile.xml.j2")),
     ("grandstream/cfg.xml.j2", include_str!("../templates/grandstream/cfg.xml.j2")),
 ];
 

@@ -168,6 +168,25 @@ fn macs_in_file_names() {
     for v in [&y, &g, &a, &s] {
         assert_eq!(v.mac_in_file_name("cfgc074ad2bd859.xml"), None, "{}", v.id());
     }
+    // Cisco's `$MA.xml`: the shape Gigaset and Snom also serve; the server looks the MAC up.
+    let c = vendor("cisco");
+    for name in ["00562b043615.xml", "00562B043615.XML", "00562b043615.Xml"] {
+        assert_eq!(c.mac_in_file_name(name), Some(mac("00562b043615")), "{name}");
+    }
+    for name in [
+        "spa504G.cfg",
+        "CP-8841-3PCC.xml",
+        "000000000000.xml",
+        "ffffffffffff.xml",
+        "00562b04361.xml",
+        "00562b043615.cfg",
+        "cfg00562b043615.xml",
+        "snomD345-000413A11FA7.htm",
+        "ATA00562B043615.cnf.xml",
+        "provisioning.xml",
+    ] {
+        assert_eq!(c.mac_in_file_name(name), None, "{name}");
+    }
 }
 
 #[test]
@@ -196,6 +215,34 @@ fn grandstream_device_files() {
     }
     assert!(gs.model_file("cfggxp1628.xml", Some("GXP1628")).is_none());
     assert!(gs.model_file("cfg.xml", None).is_none());
+}
+
+#[test]
+fn cisco_device_files() {
+    let c = vendor("cisco");
+    for (input, want) in [
+        ("SPA504G", "SPA504G"),
+        ("spa-504g", "SPA504G"),
+        ("SPA122", "SPA122"),
+        ("CP-8841-3PCC", "CP-8841-3PCC"),
+        ("8841", "CP-8841-3PCC"),
+        ("6851", "CP-6851-3PCC"),
+    ] {
+        assert_eq!(c.model(input).map(|m| m.name), Some(want), "{input}");
+    }
+    assert!(c.models().iter().all(|m| m.max_lines.is_none()));
+    assert!(c.model("SPA942").is_none() && c.model("CP-7841-3PCC").is_none());
+    let files = c.device_files(c.model("CP-8841-3PCC").unwrap(), mac("00:56:2B:04:36:15"));
+    assert_eq!(files.len(), 1);
+    let f = &files[0];
+    assert_eq!((f.name.as_str(), f.scope, f.content_type), ("00562b043615.xml", FileScope::Device, "application/xml"));
+    assert_eq!(f.template, "cisco/flat-profile.xml.j2");
+    assert!(f.aliases.is_empty());
+    assert!(f.matches("00562b043615.xml") && f.matches("00562B043615.XML"));
+    for name in ["00562b043616.xml", "spa504G.cfg", "CP-8841-3PCC.xml", "00562b043615.cfg"] {
+        assert!(!f.matches(name), "{name}");
+    }
+    assert!(c.model_file("spa504G.cfg", Some("SPA504G")).is_none());
 }
 
 #[test]
@@ -272,6 +319,14 @@ fn device_validation() {
     assert!(validate_device("grandstream", "HT801", &gs_raw).is_ok());
     let not_p = Settings::parse_assignments(["vendor.language=English"]).unwrap();
     assert!(validate_device("grandstream", "GXP1628", &not_p).unwrap_err().contains("vendor.language"));
+    assert!(validate_device("cisco", "CP-8841-3PCC", &none).is_ok());
+    let cisco_raw = Settings::parse_assignments(["vendor.SIP_Transport_1_=TLS", "vendor.Upgrade_Enable=No"]).unwrap();
+    assert!(validate_device("cisco", "SPA504G", &cisco_raw).is_ok());
+    for raw in ["vendor.user_dtmf_info.1=x", "vendor.voip/line=1", "vendor.a<b=1", "vendor.Dial-Plan=x"] {
+        let bad = Settings::parse_assignments([raw]).unwrap();
+        let key = raw.split_once('=').unwrap().0;
+        assert!(validate_device("cisco", "SPA122", &bad).unwrap_err().contains(key), "{raw}");
+    }
 
     let nine_ports = Settings::parse_assignments(["line.9.username=1009"]).unwrap();
     assert!(validate_device("audiocodes", "MP-118", &nine_ports).unwrap_err().contains("8 lines"));

@@ -151,3 +151,11 @@ fn grandstream_gxp1628() {
     ];
     check_device("grandstream", "GXP1628", "c074ad2bd859", 0, &device, "gxp1628-cfgc074ad2bd859.xml");
 }
+
+#[test]
+fn cisco_cp_8841_3pcc() {
+    // SIP_Transport_N_ is unverified, so line.N.transport is not mapped; a raw override sets it.
+    // vendor.user_dtmf_info.2 (a Snom name, not a Cisco element name) is left out.
+    let extra = ["vendor.SIP_Transport_2_=TLS", "vendor.user_dtmf_info.2=sip_info_only", "vendor.Dial_Plan_1_=(x.)"];
+    check("cisco", "CP-8841-3PCC", "00562b043615", 0, &extra, "cp-8841-3pcc-00562b043615.xml");
+}

@@ -175,6 +175,68 @@ fn snom_overrides_and_outbound() {
 }
 
 #[test]
+fn cisco_values_are_escaped_and_raw_names_checked() {
+    let out = render(
+        "cisco",
+        "SPA504G",
+        0,
+        &["line.1.username=1001", "line.1.display_name=A <B> & C", "line.1.password=p&<w>\"'"],
+    );
+    assert!(out.contains("<Display_Name_1_>A &lt;B&gt; &amp; C</Display_Name_1_>"), "{out}");
+    assert!(out.contains("<Password_1_>p&amp;&lt;w&gt;&quot;&apos;</Password_1_>"), "{out}");
+    assert!(!out.contains("<B>") && !out.contains("p&<"));
+    // A raw name that cannot be a Cisco element name (another vendor's, inherited) is left out.
+    let out =
+        render("cisco", "SPA504G", 0, &["vendor.voip/line=1", "vendor.fkey.3=x", "vendor.a<b=1", "vendor.Ok_1_=1"]);
+    assert!(!out.contains("voip") && !out.contains("fkey") && !out.contains("a<b") && !out.contains("a&lt;b"), "{out}");
+    assert!(out.contains("<Ok_1_>1</Ok_1_>"), "{out}");
+}
+
+#[test]
+fn cisco_mapping_and_overrides() {
+    let base = ["line.1.username=1001", "line.1.registrar=pbx.example.com"];
+    let out = render("cisco", "CP-8841-3PCC", 0, &base);
+    for element in [
+        "<Provision_Enable>Yes</Provision_Enable>",
+        "<Resync_On_Reset>Yes</Resync_On_Reset>",
+        "<Resync_From_SIP>Yes</Resync_From_SIP>",
+        "<Line_Enable_1_>Yes</Line_Enable_1_>",
+        "<User_ID_1_>1001</User_ID_1_>",
+        "<Use_Auth_ID_1_>Yes</Use_Auth_ID_1_>",
+        "<Auth_ID_1_>1001</Auth_ID_1_>",
+        "<Proxy_1_>pbx.example.com</Proxy_1_>",
+    ] {
+        assert!(out.contains(element), "{element} missing from {out}");
+    }
+    assert!(
+        !out.contains("Resync_Periodic") && !out.contains("Profile_Rule") && !out.contains("SIP_Transport"),
+        "{out}"
+    );
+    assert!(!out.contains("Upgrade_"), "{out}");
+    let mut items = base.to_vec();
+    items.extend([
+        "line.1.port=5061",
+        "line.1.transport=tls",
+        "line.1.auth_username=a1001",
+        "provisioning.url=http://prov.example.com:8080",
+        "provisioning.interval_minutes=30",
+        "vendor.Resync_On_Reset=No",
+        "vendor.Display_Name_1_=",
+    ]);
+    let out = render("cisco", "CP-8841-3PCC", 0, &items);
+    assert!(out.contains("<Proxy_1_>pbx.example.com:5061</Proxy_1_>"), "{out}");
+    assert!(out.contains("<Auth_ID_1_>a1001</Auth_ID_1_>"), "{out}");
+    assert!(out.contains("<Profile_Rule>http://prov.example.com:8080/$MA.xml</Profile_Rule>"), "{out}");
+    assert!(out.contains("<Resync_Periodic>1800</Resync_Periodic>"), "{out}");
+    assert!(out.contains("<Resync_On_Reset>No</Resync_On_Reset>") && !out.contains("Display_Name"), "{out}");
+    assert!(!out.contains("SIP_Transport"), "{out}");
+    items.push("vendor.Proxy_1_=sbc.example.com");
+    let out = render("cisco", "CP-8841-3PCC", 0, &items);
+    assert_eq!(out.matches("<Proxy_1_>").count(), 1, "{out}");
+    assert!(out.contains("<Proxy_1_>sbc.example.com</Proxy_1_>"), "{out}");
+}
+
+#[test]
 fn grandstream_values_are_escaped() {
     let out = render(
         "grandstream",

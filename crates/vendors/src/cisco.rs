@@ -1,0 +1,259 @@
+//! Cisco SPA phones and ATAs and Cisco MPP ("3PCC") phones (research `config-formats.md` §7).
+//!
+//! # Files (§7.1)
+//!
+//! The server chooses the file names through the phone's `Profile_Rule`, whose macros the phone
+//! expands: sipprov serves one `<flat-profile>` file per device, `<mac>.xml` with the lower-case
+//! MAC of the `$MA` macro (wazo's per-MAC `$MA.xml`), and writes `Profile_Rule` =
+//! `provisioning.url` + `$MA.xml` into it, so the phone keeps asking for that name. Requests are
+//! matched ignoring case. Gigaset and Snom serve the same `<MAC>.xml` shape; the server tells
+//! them apart by looking the MAC up in its inventory ([`Vendor::mac_in_file_name`]).
+//!
+//! Not served: the first request of a factory-fresh phone, which does not know that rule yet. A
+//! SPA with only DHCP option 66 asks for `spa<PSN>.cfg` (e.g. `spa504G.cfg`) and an MPP for
+//! `<PSN>.xml`; a model file carrying only `Profile_Rule` from the global settings would point it
+//! at its device file, but it is left for later. Until then, set the phone's `Profile_Rule` to
+//! `<provisioning.url>/$MA.xml` (web UI, DHCP option 150/66 with the full URL, or a redirect
+//! service). The ATA190's `ATA<MAC>.cnf.xml` is another format and not served.
+//!
+//! # Settings (§7.2)
+//!
+//! `<flat-profile>` with one element per setting, named after the web-UI label with `_` for
+//! spaces; per-line settings end in `_N_`. Mapped, because the research example verifies them:
+//! per line `Line_Enable_N_` (Yes), `Display_Name_N_`, `User_ID_N_`, `Use_Auth_ID_N_` (Yes) with
+//! `Auth_ID_N_` (the auth user name, else the user name), `Password_N_` and `Proxy_N_` (the
+//! registrar, with `:port` when the line sets a port); globally `Provision_Enable` and
+//! `Resync_On_Reset` (Yes), `Resync_Periodic` (`provisioning.interval_minutes` in seconds),
+//! `Resync_From_SIP` (Yes, always: without it the phone ignores sipprov's check-sync NOTIFY,
+//! `Event: resync`) and `Profile_Rule`. Not mapped: `SIP_Transport_N_` (the research marks the
+//! name [unverified]), `Upgrade_Enable`/`Upgrade_Rule` (§7.6: no firmware setting is mapped to
+//! them yet), time zone, NTP and admin password (no verified names); `vendor.<name>` covers them.
+//!
+//! # Raw parameters
+//!
+//! `vendor.<name>=<value>` writes `<name>value</name>` and replaces a mapped element of the same
+//! name (e.g. `vendor.SIP_Transport_1_=TLS`). Names must be Cisco element names
+//! ([`is_element_name`]): [`Cisco::validate_device`] refuses others on a Cisco device, and ones
+//! inherited from the global or group settings, meant for another vendor (an AudioCodes
+//! `section/key`, a Snom `name.N`), are left out of the file.
+//!
+//! # Security (§7.4)
+//!
+//! Files are served in clear (profile encryption is not implemented); use HTTPS, optionally with
+//! the phones' Cisco-signed client certificates.
+
+use sipprov_model::{KeyKind, LineField, Mac, Settings};
+
+use crate::mapping::{self, same, ParamDef, Source};
+use crate::ua;
+use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
+
+/// The Cisco vendor module.
+pub struct Cisco;
+
+/// The research gives no line counts, hence `max_lines: None`.
+const fn model(name: &'static str, family: &'static str) -> ModelInfo {
+    ModelInfo { name, family, aliases: &[], common_file: None, max_lines: None }
+}
+
+/// Only the models the research names: SPA phones (§7.1 `spa504G.cfg`, SPA301 manual, §7.3 UAs
+/// of the SPA508G and SPA525G), the SPA112/SPA122 ATAs (§7 heading, DHCP option 60 strings) and
+/// MPP phones (§7.1 6851 manual and `CP-8841-3PCC`, §7.3 UA); others are added once verified.
+static MODELS: &[ModelInfo] = &[
+    model("SPA301", "spa"),
+    model("SPA504G", "spa"),
+    model("SPA508G", "spa"),
+    model("SPA525G", "spa"),
+    model("SPA112", "ata"),
+    model("SPA122", "ata"),
+    ModelInfo { aliases: &["8841"], ..model("CP-8841-3PCC", "mpp") },
+    ModelInfo { aliases: &["6851"], ..model("CP-6851-3PCC", "mpp") },
+];
+
+fn yes(_: &str) -> Option<String> {
+    Some("Yes".into())
+}
+
+/// `provisioning.interval_minutes` is validated as a whole number of minutes.
+fn seconds(minutes: &str) -> Option<String> {
+    minutes.trim().parse::<u64>().ok().map(|m| (m * 60).to_string())
+}
+
+/// `Profile_Rule`: the provisioning URL joined with `$MA.xml`, which the phone expands to its
+/// lower-case MAC (§7.1), e.g. `https://prov.example.com/cisco/$MA.xml`.
+fn profile_rule(url: &str) -> Option<String> {
+    let url = url.trim();
+    (!url.is_empty()).then(|| format!("{}/$MA.xml", url.trim_end_matches('/')))
+}
+
+/// Names from the research example (§7.2, wazo `common/templates/base.tpl`); `Proxy_N_` is added
+/// by [`Cisco::parameters`], since it combines two line fields.
+static PARAMS: &[ParamDef] = &[
+    ParamDef::device(Source::Always, "Provision_Enable", yes),
+    ParamDef::device(Source::Always, "Resync_On_Reset", yes),
+    ParamDef::device(Source::Key("provisioning.interval_minutes"), "Resync_Periodic", seconds),
+    // Lets the proxy trigger a resync with a NOTIFY carrying `Event: resync` (§7.2): without it
+    // the phone ignores sipprov's check-sync.
+    ParamDef::device(Source::Always, "Resync_From_SIP", yes),
+    ParamDef::device(Source::Key("provisioning.url"), "Profile_Rule", profile_rule),
+    ParamDef::device(Source::LineAlways, "Line_Enable_{n}_", yes),
+    ParamDef::device(Source::Line(LineField::DisplayName), "Display_Name_{n}_", same),
+    ParamDef::device(Source::Line(LineField::Username), "User_ID_{n}_", same),
+    ParamDef::device(Source::Line(LineField::AuthUsername), "Use_Auth_ID_{n}_", yes),
+    ParamDef::device(Source::Line(LineField::AuthUsername), "Auth_ID_{n}_", same),
+    ParamDef::device(Source::Line(LineField::Password), "Password_{n}_", same),
+];
+
+/// True for a Cisco element name: web-UI labels with `_` for spaces, so an ASCII letter or `_`,
+/// then letters, digits and `_`.
+///
+/// ```
+/// use sipprov_vendors::cisco::is_element_name;
+/// assert!(is_element_name("Line_Enable_1_") && is_element_name("Upgrade_Rule"));
+/// assert!(!is_element_name("1abc") && !is_element_name("a<b") && !is_element_name("fkey.3"));
+/// assert!(!is_element_name("voip/line") && !is_element_name(""));
+/// ```
+pub fn is_element_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `vendor.<name>` settings whose name equals `name`, ignoring case (set or removed).
+fn overridden(settings: &Settings, name: &str) -> bool {
+    settings
+        .iter()
+        .any(|(k, _)| matches!(Settings::classify(k), Ok(KeyKind::Vendor(raw)) if raw.eq_ignore_ascii_case(name)))
+}
+
+/// `Proxy_N_`: the registrar, with `:port` when the line sets a port (§7.2 example
+/// `pbx.example.com:5060`).
+fn proxy(settings: &Settings, n: u32) -> Option<String> {
+    let registrar = mapping::line_value(settings, n, LineField::Registrar)?;
+    Some(match mapping::line_value(settings, n, LineField::Port) {
+        Some(port) => format!("{registrar}:{port}"),
+        None => registrar,
+    })
+}
+
+type Parsed = (Option<String>, Option<String>, Option<Mac>);
+
+/// SPA `Cisco/SPA508G-7.4.4 (0002FDFF2103)(CBT141400UK)` (MAC, then serial; MAC optional),
+/// Linksys `Linksys/SPA-942-6.1.5(a) (88019FA42805)` (serial only), MPP
+/// `Cisco-CP-8841-3PCC/11.0 (00562b043615)` (called the serial, but MAC-shaped: Cisco OUI) (§7.3).
+fn parse(ua: &str) -> Option<Parsed> {
+    let some = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    let (head, tail) = ua.split_once(' ').unwrap_or((ua, ""));
+    let first_group = || tail.trim().strip_prefix('(').and_then(|s| s.split_once(')')).map(|(g, _)| g);
+    if let Some(product) = head.strip_prefix("Cisco/") {
+        let (model, version) = product.split_once('-')?;
+        let groups = tail.matches('(').count();
+        let mac = if groups >= 2 { first_group().and_then(ua::plain_mac) } else { None };
+        return Some((some(model), some(version), mac));
+    }
+    if let Some(product) = head.strip_prefix("Linksys/") {
+        let (model, version) = product.rsplit_once('-')?;
+        return Some((some(model), some(version), None));
+    }
+    let (model, version) = head.strip_prefix("Cisco-")?.split_once('/')?;
+    Some((some(model), some(version), first_group().and_then(ua::plain_mac)))
+}
+
+impl Vendor for Cisco {
+    fn id(&self) -> &'static str {
+        "cisco"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Cisco"
+    }
+
+    fn models(&self) -> &'static [ModelInfo] {
+        MODELS
+    }
+
+    fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
+        let (model, firmware, mac) = parse(ua::unquote(ua))?;
+        let model = model.map(|m| self.model(&m).map_or(m, |known| known.name.to_string()));
+        Some(UserAgentInfo { vendor: "cisco", model, firmware, mac })
+    }
+
+    fn device_files(&self, _model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
+        vec![FileSpec {
+            name: format!("{mac}.xml"),
+            aliases: Vec::new(),
+            template: "cisco/flat-profile.xml.j2",
+            scope: FileScope::Device,
+            content_type: "application/xml",
+            name_pattern: None,
+        }]
+    }
+
+    /// `<12 hex>.xml`, any case (`$MA.xml`); never `spa<PSN>.cfg` or placeholders.
+    fn mac_in_file_name(&self, file_name: &str) -> Option<Mac> {
+        ua::mac_file(file_name, &["xml"])
+    }
+
+    fn model_file(&self, _file_name: &str, _ua_model: Option<&str>) -> Option<(&'static ModelInfo, FileSpec)> {
+        // `spa<PSN>.cfg` and `<PSN>.xml` are not served (see the module documentation).
+        None
+    }
+
+    /// The table rows, `Proxy_N_` after each line's `Password_N_` (or last) unless a `vendor.`
+    /// setting names it, and only names that are Cisco element names.
+    fn parameters(&self, _model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
+        let mut params = mapping::build(PARAMS, settings, scope, "");
+        if scope == FileScope::Device {
+            for n in settings.line_indexes() {
+                let name = format!("Proxy_{n}_");
+                let Some(value) = proxy(settings, n).filter(|_| !overridden(settings, &name)) else { continue };
+                let at = params.iter().rposition(|p| p.line == Some(n)).map_or(params.len(), |i| i + 1);
+                params.insert(at, VendorParam { name, value, line: Some(n), group: "" });
+            }
+        }
+        // `vendor.` settings apply to every vendor: one that cannot be a Cisco element name (an
+        // AudioCodes `section/key`, a Snom `name.N`, set globally) is not meant for Cisco and is
+        // left out rather than breaking every Cisco file. A device's own are refused when saved.
+        params.retain(|p| is_element_name(&p.name));
+        params
+    }
+
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+        mapping::check_max_lines(model, settings)?;
+        for (key, _) in settings.iter() {
+            if let Ok(KeyKind::Vendor(raw)) = Settings::classify(key) {
+                if !is_element_name(&raw) {
+                    return Err(format!(
+                        "{key}: a Cisco setting name is a web-UI label with '_' for spaces: a letter or '_', \
+                         then letters, digits and '_' (e.g. vendor.SIP_Transport_1_)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_rules() {
+        assert_eq!(
+            profile_rule("https://prov.example.com/cisco/").as_deref(),
+            Some("https://prov.example.com/cisco/$MA.xml")
+        );
+        assert_eq!(profile_rule("http://10.0.0.1:8080").as_deref(), Some("http://10.0.0.1:8080/$MA.xml"));
+        assert_eq!(profile_rule(" "), None);
+    }
+
+    #[test]
+    fn user_agents() {
+        let (model, firmware, mac) = parse("Cisco-CP-8841-3PCC/11.0 (00562b043615)").unwrap();
+        assert_eq!((model.as_deref(), firmware.as_deref()), (Some("CP-8841-3PCC"), Some("11.0")));
+        assert_eq!(mac.map(|m| m.to_string()).as_deref(), Some("00562b043615"));
+        assert!(parse("Cisco/SPA525G-7.4.7 (CBT141900G7)").unwrap().2.is_none());
+        assert!(parse("Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc").is_none());
+    }
+}
