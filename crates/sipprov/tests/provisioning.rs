@@ -155,15 +155,7 @@ fn snom_phone_gets_its_settings_under_both_names() {
     ] {
         assert!(text.contains(element), "{element} missing from {text}");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("snom.xml");
-    std::fs::write(&path, &htm.body).unwrap();
-    let parsed = std::process::Command::new("python3")
-        .args(["-c", "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])"])
-        .arg(&path)
-        .output()
-        .expect("python3 is installed");
-    assert!(parsed.status.success(), "not well-formed XML: {}", String::from_utf8_lossy(&parsed.stderr));
+    assert_well_formed_xml(&htm.body);
 
     let xml = s.fetch("/000413A11FA7.xml", SNOM_UA, &[]);
     assert_eq!(xml.status, 200, "{}", s.log());
@@ -221,15 +213,7 @@ fn grandstream_phone_gets_its_p_values() {
     ] {
         assert!(text.contains(element), "{element} missing from {text}");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("grandstream.xml");
-    std::fs::write(&path, &res.body).unwrap();
-    let parsed = std::process::Command::new("python3")
-        .args(["-c", "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])"])
-        .arg(&path)
-        .output()
-        .expect("python3 is installed");
-    assert!(parsed.status.success(), "not well-formed XML: {}", String::from_utf8_lossy(&parsed.stderr));
+    assert_well_formed_xml(&res.body);
     assert_eq!(res.body, s.render("c074ad2bd859", None), "render prints exactly what the phone gets");
     // Names are matched ignoring case; the binary and model files are not served.
     assert_eq!(s.fetch("/CFGC074AD2BD859.XML", GRANDSTREAM_UA, &[]).body, res.body);
@@ -287,15 +271,7 @@ fn cisco_mpp_phone_gets_its_flat_profile() {
     ] {
         assert!(text.contains(element), "{element} missing from {text}");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cisco.xml");
-    std::fs::write(&path, &res.body).unwrap();
-    let parsed = std::process::Command::new("python3")
-        .args(["-c", "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])"])
-        .arg(&path)
-        .output()
-        .expect("python3 is installed");
-    assert!(parsed.status.success(), "not well-formed XML: {}", String::from_utf8_lossy(&parsed.stderr));
+    assert_well_formed_xml(&res.body);
     assert_eq!(res.body, s.render("00562b043615", None), "render prints exactly what the phone gets");
     // Names are matched ignoring case; the model-wide files are not served.
     assert_eq!(s.fetch("/00562B043615.XML", CISCO_MPP_UA, &[]).body, res.body);
@@ -555,4 +531,17 @@ fn the_api_requires_its_token() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("SIPPROV_TOKEN"));
     let metrics = common::curl(&format!("http://{}/metrics", s.api), "curl", &[]);
     assert!(metrics.text().contains("sipprov_devices 0"));
+}
+
+/// Fails unless `body` parses as XML with Python's minidom, an independent parser.
+fn assert_well_formed_xml(body: &[u8]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("file.xml");
+    std::fs::write(&path, body).unwrap();
+    let parsed = std::process::Command::new("python3")
+        .args(["-c", "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])"])
+        .arg(&path)
+        .output()
+        .expect("python3 is installed");
+    assert!(parsed.status.success(), "not well-formed XML: {}", String::from_utf8_lossy(&parsed.stderr));
 }

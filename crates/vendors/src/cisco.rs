@@ -42,7 +42,7 @@
 //! Files are served in clear (profile encryption is not implemented); use HTTPS, optionally with
 //! the phones' Cisco-signed client certificates.
 
-use sipprov_model::{KeyKind, LineField, Mac, Settings};
+use sipprov_model::{LineField, Mac, Settings};
 
 use crate::mapping::{self, same, ParamDef, Source};
 use crate::ua;
@@ -117,13 +117,6 @@ pub fn is_element_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// `vendor.<name>` settings whose name equals `name`, ignoring case (set or removed).
-fn overridden(settings: &Settings, name: &str) -> bool {
-    settings
-        .iter()
-        .any(|(k, _)| matches!(Settings::classify(k), Ok(KeyKind::Vendor(raw)) if raw.eq_ignore_ascii_case(name)))
 }
 
 /// `Proxy_N_`: the registrar, with `:port` when the line sets a port (§7.2 example
@@ -206,7 +199,9 @@ impl Vendor for Cisco {
         if scope == FileScope::Device {
             for n in settings.line_indexes() {
                 let name = format!("Proxy_{n}_");
-                let Some(value) = proxy(settings, n).filter(|_| !overridden(settings, &name)) else { continue };
+                let Some(value) = proxy(settings, n).filter(|_| !mapping::overridden(settings, &name)) else {
+                    continue;
+                };
                 let at = params.iter().rposition(|p| p.line == Some(n)).map_or(params.len(), |i| i + 1);
                 params.insert(at, VendorParam { name, value, line: Some(n), group: "" });
             }
@@ -220,17 +215,12 @@ impl Vendor for Cisco {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
-        for (key, _) in settings.iter() {
-            if let Ok(KeyKind::Vendor(raw)) = Settings::classify(key) {
-                if !is_element_name(&raw) {
-                    return Err(format!(
-                        "{key}: a Cisco setting name is a web-UI label with '_' for spaces: a letter or '_', \
-                         then letters, digits and '_' (e.g. vendor.SIP_Transport_1_)"
-                    ));
-                }
-            }
-        }
-        Ok(())
+        mapping::check_raw_names(
+            settings,
+            is_element_name,
+            "a Cisco setting name is a web-UI label with '_' for spaces: a letter or '_', \
+             then letters, digits and '_' (e.g. vendor.SIP_Transport_1_)",
+        )
     }
 }
 

@@ -39,7 +39,7 @@
 //! Files are served in clear: the research leaves the XML encryption's key derivation
 //! [unverified], so it is not implemented; use HTTPS.
 
-use sipprov_model::{KeyKind, LineField, Mac, Settings};
+use sipprov_model::{LineField, Mac, Settings};
 
 use crate::mapping::{self, one, same, ParamDef, Source};
 use crate::ua;
@@ -131,13 +131,6 @@ pub fn is_p_value(name: &str) -> bool {
     name.strip_prefix('P').is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// `vendor.<name>` settings whose name equals `name`, ignoring case (set or removed).
-fn overridden(settings: &Settings, name: &str) -> bool {
-    settings
-        .iter()
-        .any(|(k, _)| matches!(Settings::classify(k), Ok(KeyKind::Vendor(raw)) if raw.eq_ignore_ascii_case(name)))
-}
-
 /// `P270`, the account name: the line's own label, else its display name (not the user name
 /// fallback of [`mapping::line_value`], which would name the account after a number).
 fn account_name(settings: &Settings) -> Option<String> {
@@ -220,7 +213,7 @@ impl Vendor for Grandstream {
             let at = params.iter().position(|p| p.name == "P271").map_or(params.len(), |i| i + 1);
             let extra = [("P47", sip_server(settings)), ("P270", account_name(settings))];
             for (name, value) in extra {
-                if let Some(value) = value.filter(|_| !overridden(settings, name)) {
+                if let Some(value) = value.filter(|_| !mapping::overridden(settings, name)) {
                     params.insert(at, VendorParam { name: name.into(), value, line: Some(1), group: "" });
                 }
             }
@@ -245,20 +238,15 @@ impl Vendor for Grandstream {
             if minutes(v).is_none() {
                 return Err(format!(
                     "provisioning.interval_minutes = {v:?}: Grandstream devices check every 60 to 5256000 \
-                     minutes (P193)"
+             minutes (P193)"
                 ));
             }
         }
-        for (key, _) in settings.iter() {
-            if let Ok(KeyKind::Vendor(raw)) = Settings::classify(key) {
-                if !is_p_value(&raw) {
-                    return Err(format!(
-                        "{key}: a Grandstream setting name must be a P-value, 'P' followed by digits (e.g. vendor.P47)"
-                    ));
-                }
-            }
-        }
-        Ok(())
+        mapping::check_raw_names(
+            settings,
+            is_p_value,
+            "a Grandstream setting name must be a P-value, 'P' followed by digits (e.g. vendor.P47)",
+        )
     }
 }
 

@@ -194,6 +194,29 @@ pub fn find_model(models: &'static [ModelInfo], name: &str) -> Option<&'static M
     models.iter().find(|m| normalize(m.name) == wanted || m.aliases.iter().any(|a| normalize(a) == wanted))
 }
 
+/// True when a `vendor.<raw>` setting names `name` (ignoring case), set or removed: a vendor's
+/// own derived parameter of that name then gives way to it.
+pub fn overridden(settings: &Settings, name: &str) -> bool {
+    settings
+        .iter()
+        .any(|(k, _)| matches!(Settings::classify(k), Ok(KeyKind::Vendor(raw)) if raw.eq_ignore_ascii_case(name)))
+}
+
+/// Refuses a `vendor.<raw>` setting whose name `is_name` says the vendor's files cannot carry,
+/// with `rule` saying what a name must be. For a device of that vendor only: such settings
+/// inherited from the global or group level belong to other vendors and are left out of the
+/// file instead (`params.retain`).
+pub fn check_raw_names(settings: &Settings, is_name: fn(&str) -> bool, rule: &str) -> Result<(), String> {
+    for (key, _) in settings.iter() {
+        if let Ok(KeyKind::Vendor(raw)) = Settings::classify(key) {
+            if !is_name(&raw) {
+                return Err(format!("{key}: {rule}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Refuses line numbers above the model's known maximum.
 pub fn check_max_lines(model: &ModelInfo, settings: &Settings) -> Result<(), String> {
     match (model.max_lines, settings.line_indexes().last()) {

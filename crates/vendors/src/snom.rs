@@ -33,7 +33,7 @@
 //! ([`is_xml_name`]): [`Snom::validate_device`] refuses others on a Snom device, and ones inherited
 //! from the global or group settings, meant for another vendor, are left out of the file.
 
-use sipprov_model::{KeyKind, LineField, Mac, Settings};
+use sipprov_model::{LineField, Mac, Settings};
 
 use crate::mapping::{self, same, ParamDef, Source};
 use crate::ua::{self, is_numeric_version};
@@ -116,13 +116,6 @@ fn split_idx(name: &str) -> Option<(&str, u32)> {
     Some((base, idx.parse().ok()?))
 }
 
-/// `vendor.<name>` settings whose name equals `name`, ignoring case (set or removed).
-fn overridden(settings: &Settings, name: &str) -> bool {
-    settings
-        .iter()
-        .any(|(k, _)| matches!(Settings::classify(k), Ok(KeyKind::Vendor(raw)) if raw.eq_ignore_ascii_case(name)))
-}
-
 /// Parses `Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)`;
 /// firmware downloads may send `snom720 8.7.5.35` with neither `-SIP` nor a MAC (§5.3).
 fn parse(ua: &str) -> Option<(Option<String>, Option<String>, Option<Mac>)> {
@@ -201,7 +194,9 @@ impl Vendor for Snom {
         if scope == FileScope::Device {
             for n in settings.line_indexes() {
                 let name = format!("user_outbound.{n}");
-                let Some(value) = outbound(settings, n).filter(|_| !overridden(settings, &name)) else { continue };
+                let Some(value) = outbound(settings, n).filter(|_| !mapping::overridden(settings, &name)) else {
+                    continue;
+                };
                 let host = format!("user_host.{n}");
                 let at = params.iter().position(|p| p.name == host).map_or(params.len(), |i| i + 1);
                 params.insert(at, VendorParam { name, value, line: Some(n), group: "" });
@@ -221,17 +216,12 @@ impl Vendor for Snom {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
-        for (key, _) in settings.iter() {
-            if let Ok(KeyKind::Vendor(raw)) = Settings::classify(key) {
-                if !is_xml_name(&raw) {
-                    return Err(format!(
-                        "{key}: a Snom setting name must start with a letter or '_' and contain only letters, \
-                         digits, '_', '-' and '.'"
-                    ));
-                }
-            }
-        }
-        Ok(())
+        mapping::check_raw_names(
+            settings,
+            is_xml_name,
+            "a Snom setting name must start with a letter or '_' and contain only letters, \
+             digits, '_', '-' and '.'",
+        )
     }
 }
 
