@@ -12,7 +12,7 @@ use sipprov_model::Mac;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{batch, now_ms, opt_string, Store, StoreError, WriteTx};
+use crate::{batch, mac_column, now_ms, opt_string, Store, StoreError, WriteTx};
 
 /// A campaign to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,10 +94,9 @@ fn campaign_from_row(r: &AnyRow) -> Result<CampaignRecord, StoreError> {
 }
 
 fn device_from_row(r: &AnyRow) -> Result<CampaignDevice, StoreError> {
-    let mac: String = r.try_get("mac")?;
     Ok(CampaignDevice {
         campaign_id: r.try_get("campaign_id")?,
-        mac: mac.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+        mac: mac_column(r, "mac")?,
         state: r.try_get("state")?,
         attempts: r.try_get("attempts")?,
         result: opt_string(r, "result")?,
@@ -317,15 +316,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| {
-                let mac: String = r.try_get("mac")?;
-                Ok((
-                    mac.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
-                    r.try_get("file")?,
-                    r.try_get("hash")?,
-                    r.try_get("at")?,
-                ))
-            })
+            .map(|r| Ok((mac_column(r, "mac")?, r.try_get("file")?, r.try_get("hash")?, r.try_get("at")?)))
             .collect()
     }
 }
@@ -410,12 +401,7 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter()
-            .map(|r| {
-                let mac: String = r.try_get("mac")?;
-                Ok((mac.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?, r.try_get("confirmed_at")?))
-            })
-            .collect()
+        rows.iter().map(|r| Ok((mac_column(r, "mac")?, r.try_get("confirmed_at")?))).collect()
     }
 
     /// The MACs still to be sent (pending, or sending when a crash cut them off).
@@ -429,8 +415,7 @@ impl Store {
         .fetch(&self.pool);
         let mut out = Vec::new();
         while let Some(row) = rows.try_next().await? {
-            let mac: String = row.try_get("mac")?;
-            out.push(mac.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?);
+            out.push(mac_column(&row, "mac")?);
         }
         Ok(out)
     }

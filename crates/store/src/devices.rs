@@ -7,7 +7,7 @@ use sipprov_model::{Mac, Settings};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{batch, now_ms, opt_string, settings_from_json, settings_to_json, Store, StoreError, WriteTx};
+use crate::{batch, mac_column, now_ms, opt_string, settings_from_json, settings_to_json, Store, StoreError, WriteTx};
 
 /// A device to add.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,12 +260,7 @@ impl Store {
             .bind(since)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                let mac: String = r.try_get("mac")?;
-                Ok((mac.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?, r.try_get("opened_at")?))
-            })
-            .collect()
+        rows.iter().map(|r| Ok((mac_column(r, "mac")?, r.try_get("opened_at")?))).collect()
     }
 
     /// Records fetches in one transaction (the server batches them), as a few multi-row

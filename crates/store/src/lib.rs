@@ -198,6 +198,13 @@ fn settings_to_json(settings: &sipprov_model::Settings) -> String {
     serde_json::to_string(settings).unwrap_or_else(|_| "{}".to_string())
 }
 
+/// The device MAC stored in column `col`; a value that is not one means the database was
+/// written by something else, hence [`StoreError::Corrupt`].
+fn mac_column(row: &AnyRow, col: &str) -> Result<sipprov_model::Mac, StoreError> {
+    let text: String = row.try_get(col)?;
+    text.parse().map_err(|e| StoreError::Corrupt(format!("{col} {text:?}: {e}")))
+}
+
 fn opt_string(row: &AnyRow, col: &str) -> Result<Option<String>, sqlx::Error> {
     row.try_get::<Option<String>, _>(col)
 }

@@ -7,7 +7,7 @@
 use sipprov_model::Mac;
 use sqlx::Row;
 
-use crate::{batch, Store, StoreError};
+use crate::{batch, mac_column, Store, StoreError};
 
 /// The last rendered content hash of one device file and when it became that.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,9 +24,8 @@ impl Store {
         let rows = sqlx::query("SELECT mac, file, hash, changed_at FROM rendered_files").fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
-                let mac: String = r.try_get("mac")?;
                 Ok(RenderedState {
-                    mac: mac.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                    mac: mac_column(r, "mac")?,
                     file: r.try_get("file")?,
                     hash: r.try_get("hash")?,
                     changed_at: r.try_get("changed_at")?,
