@@ -143,11 +143,7 @@ impl AllowLists {
     pub fn new(cfg: &PnpConfig, listen: IpAddr) -> Result<AllowLists, String> {
         let sources = match cfg.sources()? {
             Some(list) => Sources::Configured(list),
-            None => Sources::Attached {
-                interfaces: cfg.interfaces.clone(),
-                listen,
-                networks: RwLock::new(Vec::new()),
-            },
+            None => Sources::Attached { interfaces: cfg.interfaces.clone(), listen, networks: RwLock::new(Vec::new()) },
         };
         let lists = AllowLists { ouis: cfg.ouis()?, sources };
         lists.refresh();

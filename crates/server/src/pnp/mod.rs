@@ -117,7 +117,9 @@ impl Pnp {
         let sources: Vec<String> = allow.sources_now().iter().map(ToString::to_string).collect();
         match (cfg.allow_sources.is_some(), sources.is_empty()) {
             (true, _) => tracing::info!(?sources, "PnP answers sources in pnp.allow_sources"),
-            (false, false) => tracing::info!(?sources, "PnP answers sources on the networks attached to its interfaces"),
+            (false, false) => {
+                tracing::info!(?sources, "PnP answers sources on the networks attached to its interfaces")
+            }
             (false, true) => tracing::warn!(
                 interfaces = ?cfg.interfaces,
                 "PnP interfaces have no attached network (yet): every SUBSCRIBE is refused until one appears"

@@ -256,7 +256,14 @@ mod tests {
     use super::*;
 
     fn iface(name: &str, addr: &str, prefix: u8, loopback: bool) -> InterfaceAddr {
-        InterfaceAddr { name: name.into(), addr: addr.parse().unwrap(), prefix, up: true, multicast: !loopback, loopback }
+        InterfaceAddr {
+            name: name.into(),
+            addr: addr.parse().unwrap(),
+            prefix,
+            up: true,
+            multicast: !loopback,
+            loopback,
+        }
     }
 
     /// A host with loopback, a LAN interface (IPv4 and IPv6) and a second LAN.
@@ -284,7 +291,10 @@ mod tests {
         assert_eq!(nets(&["192.168.10.5"], "0.0.0.0"), ["192.168.10.0/24", "2001:db8:10::/64"]);
         // Loopback only when PnP listens there: named, or the SIP listener is bound to it.
         assert_eq!(nets(&["127.0.0.1"], "127.0.0.1"), ["127.0.0.0/8", "::1/128"]);
-        assert_eq!(nets(&[], "127.0.0.1"), ["127.0.0.0/8", "::1/128", "192.168.10.0/24", "2001:db8:10::/64", "10.20.0.0/16"]);
+        assert_eq!(
+            nets(&[], "127.0.0.1"),
+            ["127.0.0.0/8", "::1/128", "192.168.10.0/24", "2001:db8:10::/64", "10.20.0.0/16"]
+        );
         assert_eq!(nets(&["eth1"], "192.168.10.5"), ["192.168.10.0/24", "2001:db8:10::/64", "10.20.0.0/16"]);
         // An address no interface holds, or an interface that is gone: no network at all.
         assert!(nets(&["172.16.0.1", "wlan0"], "0.0.0.0").is_empty());
