@@ -87,6 +87,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "http.auth",
     "http.allow_basic_plain",
     "http.allow_from",
+    // Plug-and-Play (issue 12): `1` puts the device's HTTP credentials into the URL its PnP
+    // NOTIFY carries. Off by default: that NOTIFY is unauthenticated plain UDP.
+    "pnp.url_credentials",
     // Yealink AES config encryption (see `sipprov_vendors::yealink_aes`).
     "yealink.aes_key",
     "yealink.aes_padding",
@@ -167,7 +170,7 @@ fn classify(key: &str) -> Result<KeyKind, SettingError> {
         return Ok(KeyKind::Known(known));
     }
     let prefix = key.split('.').next().unwrap_or_default();
-    if ["provisioning", "time", "admin", "firmware", "http", "yealink"].contains(&prefix) {
+    if ["provisioning", "time", "admin", "firmware", "http", "pnp", "yealink"].contains(&prefix) {
         return Err(bad(&format!(
             "unknown key in the reserved {prefix}.* namespace; known keys: {}",
             KNOWN_KEYS.join(", ")
@@ -256,6 +259,7 @@ fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, Sett
         }
         KeyKind::Known("sip.notify_reboot")
         | KeyKind::Known("http.allow_basic_plain")
+        | KeyKind::Known("pnp.url_credentials")
         | KeyKind::Known("yealink.aes_key_file") => match value.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => Ok("1".into()),
             "0" | "false" | "no" | "off" => Ok("0".into()),
@@ -351,6 +355,19 @@ impl Cidr {
             v4 => v4,
         };
         ip.is_ipv4() == self.addr.is_ipv4() && mask(ip, self.prefix) == self.addr
+    }
+
+    /// The network of `addr` with `prefix` bits (clamped to the family's length), e.g. an
+    /// interface's address and netmask.
+    pub fn new(addr: std::net::IpAddr, prefix: u8) -> Cidr {
+        let prefix = prefix.min(if addr.is_ipv4() { 32 } else { 128 });
+        Cidr { addr: mask(addr, prefix), prefix }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
     }
 }
 
@@ -616,6 +633,9 @@ mod tests {
         assert!(e.contains("yealink.aes_key") && !e.contains("short-secret"), "{e}");
         assert!(Settings::validate("yealink.aes_padding", "zero").is_err());
         assert!(Settings::classify("http.usrname").is_err(), "typos in the http.* namespace are refused");
+        assert_eq!(Settings::validate("pnp.url_credentials", "yes").unwrap(), "1");
+        assert!(Settings::validate("pnp.url_credentials", "maybe").is_err());
+        assert!(Settings::classify("pnp.url_credential").is_err(), "typos in the pnp.* namespace are refused");
         assert!(is_secret_key("http.password") && is_secret_key("yealink.aes_key"));
     }
 

@@ -50,7 +50,7 @@ pub async fn bind(config: &ServerConfig, http: SocketAddr) -> Result<(Endpoint, 
     if config.pnp.mode == PnpMode::Off {
         return Ok((endpoint, None));
     }
-    let pnp = Pnp::new(&config.pnp, http, sockets.membership).map_err(ServerError::Config)?;
+    let pnp = Pnp::new(&config.pnp, listen, http, sockets.membership).map_err(ServerError::Config)?;
     Ok((endpoint, Some(Arc::new(pnp))))
 }
 

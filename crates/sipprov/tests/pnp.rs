@@ -113,15 +113,23 @@ fn each_vendor_dialect_over_unicast_gets_its_url_form() {
     assert_eq!(code, 0, "{errors}\n{log}");
     assert_eq!(body(message(&log, "NOTIFY ")), format!("http://{}/7C2F8030D21E.xml", s.http));
 
-    // With per-device HTTP auth the URL carries the credentials, percent-encoded; the history
-    // and the log show them redacted.
-    s.ok(&["device", "add", "001565aabbcd", "--vendor", "yealink", "--model", "T46S"]);
+    // A device with HTTP credentials: by default its NOTIFY carries none (anyone claiming the
+    // MAC would get them).
+    s.ok(&["device", "add", "001565aabbcd", "--vendor", "yealink", "--model", "T46S", "--group", "lab"]);
     s.ok(&["device", "set", "001565aabbcd", "http.username=dev1", "http.password=p@ss:w"]);
+    let (code, log, errors) = sipp_phone("pnp_yealink.xml", sip, &["001565aabbcd".into()], None);
+    assert_eq!(code, 0, "{errors}\n{log}");
+    assert_eq!(body(message(&log, "NOTIFY ")), format!("http://{}/", s.http));
+    assert!(!log.contains("dev1") && !log.contains("p%40ss"), "no credential on the wire:\n{log}");
+    // Its group opts in (pnp.url_credentials=1): the URL carries them, percent-encoded; the
+    // history and the log show them redacted.
+    s.ok(&["group", "set", "lab", "pnp.url_credentials=1"]);
     let (code, log, errors) = sipp_phone("pnp_yealink.xml", sip, &["001565aabbcd".into()], None);
     assert_eq!(code, 0, "{errors}\n{log}");
     assert_eq!(body(message(&log, "NOTIFY ")), format!("http://dev1:p%40ss%3Aw@{}/", s.http));
     assert!(common::eventually(Duration::from_secs(5), || device_log(&s, "001565aabbcd").contains("dev1:***@")));
     assert!(!s.log().contains("p%40ss") && !s.log().contains("p@ss"), "the password never reaches the log");
+    assert!(s.fails(&["group", "set", "lab", "pnp.url_credential=1"]).contains("pnp"), "typos are refused");
 
     // AudioCodes with a MAC (newer firmware puts it in the User-Agent) is covered by the
     // socket phones below: SIPp's injection file cannot carry the ';' that User-Agent holds.
@@ -160,7 +168,12 @@ struct Phone {
 
 impl Phone {
     fn unicast() -> Phone {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        Phone::unicast_from(Ipv4Addr::LOCALHOST)
+    }
+
+    /// A phone on another loopback address (127.0.0.0/8 is all loopback on Linux).
+    fn unicast_from(ip: Ipv4Addr) -> Phone {
+        let sock = UdpSocket::bind((ip, 0)).unwrap();
         Phone { sock }
     }
 
@@ -181,12 +194,13 @@ impl Phone {
     /// Seed 002's SUBSCRIBE, with a User-Agent carrying the MAC as newer 400HD firmware sends it.
     fn audiocodes_subscribe(&self, call_id: &str, branch: &str, cseq: u32, mac: &str) -> String {
         let p = self.port();
+        let ip = self.sock.local_addr().unwrap().ip();
         format!(
-            "SUBSCRIBE sip:224.0.1.75:5060 SIP/2.0\r\nFrom: <sip:00000001@127.0.0.1:{p}>;tag=87a5a8-{call_id}\r\n\
+            "SUBSCRIBE sip:224.0.1.75:5060 SIP/2.0\r\nFrom: <sip:00000001@{ip}:{p}>;tag=87a5a8-{call_id}\r\n\
              To: <sip:224.0.1.75:5060>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} SUBSCRIBE\r\n\
-             Via: SIP/2.0/UDP 127.0.0.1:{p};rport;branch=z9hG4bK-{branch}\r\nExpires: 0\r\n\
+             Via: SIP/2.0/UDP {ip}:{p};rport;branch=z9hG4bK-{branch}\r\nExpires: 0\r\n\
              Event: ua-profile;profile-type=\"application\";model=\"440HD\";version=\"2.2.2\"\r\nMax-Forwards: 70\r\n\
-             Supported: replaces,100rel\r\nAccept: application/url\r\nContact: <sip:00000001@127.0.0.1:{p}>\r\n\
+             Supported: replaces,100rel\r\nAccept: application/url\r\nContact: <sip:00000001@{ip}:{p}>\r\n\
              User-Agent: AUDC-IPPhone/2.2.8.61 (440HDG-Rev0; {mac})\r\nContent-Length: 0\r\n\r\n"
         )
     }
@@ -308,6 +322,98 @@ fn refusals_send_nothing_and_are_recorded() {
     assert_eq!(count(&phone.collect(Duration::from_secs(1)), "SIP/2.0 200"), 1);
 }
 
+/// Adds `count` AudioCodes 440HD phones `00908f10xxxx`; returns their MACs.
+fn add_audiocodes(s: &TestServer, count: usize) -> Vec<String> {
+    let macs: Vec<String> = (0..count).map(|i| format!("00908f10{i:04x}")).collect();
+    let rows: Vec<String> = macs.iter().map(|m| format!("{m},audiocodes,440HD,")).collect();
+    let csv = s.data_dir().join("audiocodes.csv");
+    std::fs::write(&csv, format!("mac,vendor,model,group\n{}\n", rows.join("\n"))).unwrap();
+    s.ok(&["device", "import", csv.to_str().unwrap()]);
+    macs
+}
+
+/// The Call-IDs of the SUBSCRIBEs that got anything back (a response or a NOTIFY).
+fn answered_call_ids(msgs: &[String]) -> std::collections::BTreeSet<String> {
+    msgs.iter().map(|m| header(m, "Call-ID")).collect()
+}
+
+const YEALINK_UA: &str = "Yealink SIP-T46S 66.86.0.15";
+
+#[test]
+fn a_pnp_scan_learns_at_most_max_failures_answers_then_http_is_refused_too() {
+    const MAX: usize = 10;
+    let (s, sip, _) = server(&format!("mode = \"known\"\n[security]\nmax_failures = {MAX}\nblock_secs = 300"));
+    let known = add_audiocodes(&s, 100);
+    // The scan: 200 SUBSCRIBEs from one address, known MACs alternating with unknown ones, at
+    // the pace of the reported attack (2,000 in 5 s).
+    let scanner = Phone::unicast();
+    for i in 0..200 {
+        let mac = if i % 2 == 0 { known[i / 2].clone() } else { format!("00908f20{i:04x}") };
+        scanner.send(&scanner.audiocodes_subscribe(&format!("scan-{i}"), &format!("s{i}"), 1, &mac), sip);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let got = scanner.collect(Duration::from_secs(3));
+    let answered = answered_call_ids(&got);
+    // Each new SUBSCRIBE counts, answered or not: at most MAX were looked at, so at most MAX
+    // could tell known from unknown; after that the source hears nothing.
+    assert!(answered.len() <= MAX, "{} SUBSCRIBEs answered: {answered:?}", answered.len());
+    assert!(!answered.is_empty() && count(&got, "NOTIFY ") >= 1, "the first known MACs are answered: {got:#?}");
+    let looked_at = s.log().matches("PnP answered").count() + s.log().matches("PnP refused").count();
+    assert!(looked_at <= MAX, "{looked_at} SUBSCRIBEs handled past the throttle\n{}", s.log());
+    assert!(s.log().contains("too many PnP SUBSCRIBEs"), "{}", s.log());
+    // Same throttle as HTTP: the scanning address now gets 429 for a known device's file too.
+    let fetched = s.fetch(&format!("/{}.cfg", known[99]), "AUDC-IPPhone/2.2.8.61 (440HDG-Rev0; 00908F100063)", &[]);
+    assert_eq!(fetched.status, 429, "HTTP after a PnP scan");
+    // The block is per source: another address still gets its answer for a known MAC.
+    let phone = Phone::unicast_from(Ipv4Addr::new(127, 0, 0, 2));
+    phone.send(&phone.audiocodes_subscribe("other-1", "o1", 1, &known[99].to_uppercase()), sip);
+    let got = phone.collect(Duration::from_secs(2));
+    assert_eq!(count(&got, "NOTIFY "), 1, "{got:#?}\n{}", s.log());
+}
+
+#[test]
+fn an_http_blocked_source_gets_no_pnp_answer() {
+    const MAX: usize = 5;
+    let (s, sip, _) = server(&format!("mode = \"known\"\n[security]\nmax_failures = {MAX}\nblock_secs = 300"));
+    let known = add_audiocodes(&s, 2);
+    let phone = Phone::unicast();
+    phone.send(&phone.audiocodes_subscribe("before-1", "b1", 1, &known[0]), sip);
+    assert_eq!(count(&phone.collect(Duration::from_secs(2)), "NOTIFY "), 1, "answered before the HTTP scan");
+    // An HTTP scan of unknown MACs from the same address until it is blocked.
+    let statuses: Vec<u16> =
+        (0..3 * MAX).map(|i| s.fetch(&format!("/001565ff{i:04x}.cfg"), YEALINK_UA, &[]).status).collect();
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    phone.send(&phone.audiocodes_subscribe("after-1", "a1", 1, &known[1]), sip);
+    let got = phone.collect(Duration::from_secs(2));
+    assert!(got.is_empty(), "a blocked source gets nothing: {got:#?}");
+    // The same SUBSCRIBE from another address is answered: the silence was the block.
+    let other = Phone::unicast_from(Ipv4Addr::new(127, 0, 0, 3));
+    other.send(&other.audiocodes_subscribe("after-2", "a2", 1, &known[1]), sip);
+    assert_eq!(count(&other.collect(Duration::from_secs(2)), "NOTIFY "), 1, "{}", s.log());
+}
+
+#[test]
+fn loopback_is_answered_by_default_and_a_configured_list_is_enforced() {
+    // No allow_sources: the networks attached to the PnP interfaces, here loopback; the start-up
+    // log says which.
+    let (s, sip, _) = server("mode = \"known\"");
+    let known = add_audiocodes(&s, 1);
+    let phone = Phone::unicast_from(Ipv4Addr::new(127, 0, 0, 4));
+    phone.send(&phone.audiocodes_subscribe("lo-1", "l1", 1, &known[0]), sip);
+    assert_eq!(count(&phone.collect(Duration::from_secs(2)), "NOTIFY "), 1, "{}", s.log());
+    assert!(s.log().contains("127.0.0.0/8"), "{}", s.log());
+    // An explicit list: a loopback source outside it is refused, and the refusal counts.
+    let (s, sip, _) = server("mode = \"known\"\nallow_sources = [\"127.0.0.5/32\"]");
+    let known = add_audiocodes(&s, 1);
+    let outside = Phone::unicast_from(Ipv4Addr::new(127, 0, 0, 4));
+    outside.send(&outside.audiocodes_subscribe("out-1", "x1", 1, &known[0]), sip);
+    assert!(outside.collect(Duration::from_secs(2)).is_empty());
+    assert!(common::eventually(Duration::from_secs(5), || s.log().contains("is not in pnp.allow_sources")));
+    let inside = Phone::unicast_from(Ipv4Addr::new(127, 0, 0, 5));
+    inside.send(&inside.audiocodes_subscribe("in-1", "i1", 1, &known[0]), sip);
+    assert_eq!(count(&inside.collect(Duration::from_secs(2)), "NOTIFY "), 1, "{}", s.log());
+}
+
 /// Makes sure loopback multicast works here, or says clearly why the test cannot run.
 fn require_loopback_multicast() {
     let flags = Command::new("ip")
@@ -397,7 +503,9 @@ fn every_dialect_over_multicast_on_loopback() {
 
 #[test]
 fn a_thousand_phones_at_200_per_second_are_all_answered() {
-    let (s, sip, _) = server("mode = \"known\"");
+    // A thousand phones have a thousand addresses; here they share 127.0.0.1, so the per-source
+    // throttle every SUBSCRIBE counts against is raised for this test.
+    let (s, sip, _) = server("mode = \"known\"\n[security]\nmax_failures = 5000");
     let macs: Vec<String> = (0..1000).map(|i| format!("001565{i:06x}")).collect();
     let csv = s.data_dir().join("devices.csv");
     let rows: Vec<String> = macs.iter().map(|m| format!("{m},yealink,T46S,")).collect();

@@ -65,13 +65,21 @@ pub fn dialect(vendor: &str) -> &'static PnpDialect {
     PNP_DIALECTS.iter().find(|d| d.vendor.eq_ignore_ascii_case(vendor.trim())).unwrap_or(&DEFAULT_DIALECT)
 }
 
-/// HTTP credentials to embed in the URL.
-#[derive(Debug, Clone, Copy)]
+/// HTTP credentials to embed in the URL. The server passes them only when the device's settings
+/// opt in (`pnp.url_credentials = 1`): a PnP NOTIFY is unauthenticated plain UDP.
+#[derive(Clone, Copy)]
 pub struct Credentials<'a> {
     /// `http.username`.
     pub username: &'a str,
     /// `http.password`.
     pub password: &'a str,
+}
+
+/// Shows the user name only, so a debug print cannot leak the password.
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("username", &self.username).field("password", &"***").finish()
+    }
 }
 
 /// The URL to put in the NOTIFY body for a phone of `vendor`: `base` turned into a directory
@@ -137,5 +145,6 @@ mod tests {
         assert_eq!(provisioning_url("yealink", "http://h/", None, Some(&c)), "http://dev:a%3Ab%2Fc@h/");
         assert_eq!(provisioning_url("gigaset", "http://h/", None, Some(&c)), "http://h/");
         assert_eq!(provisioning_url("yealink", "h/", None, Some(&c)), "h/");
+        assert!(!format!("{c:?}").contains("a:b/c"), "Debug hides the password");
     }
 }

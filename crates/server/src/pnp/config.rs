@@ -11,12 +11,16 @@
 //! assert_eq!(cfg.pnp.mode, sipprov_server::pnp::PnpMode::Any);
 //! assert_eq!(cfg.pnp.multicast.to_string(), "224.0.1.75:5060");
 //! assert!(sipprov_server::ServerConfig::from_toml("[pnp]\nallow_ouis = [\"0015\"]").is_err());
+//! assert!(sipprov_server::ServerConfig::from_toml("[pnp]\nallow_sources = []").is_err());
 //! ```
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::RwLock;
 
 use serde::Deserialize;
 use sipprov_model::{parse_cidr, Cidr, Mac};
+
+use super::socket::{attached_networks, list_interfaces};
 
 /// Which phones get a provisioning URL.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -49,8 +53,10 @@ pub struct PnpConfig {
     pub discovered_group: String,
     /// When non-empty, only MACs with one of these vendor prefixes are answered.
     pub allow_ouis: Vec<String>,
-    /// When non-empty, only SUBSCRIBEs from these networks (CIDR) are answered.
-    pub allow_sources: Vec<String>,
+    /// Only SUBSCRIBEs from these networks (CIDR) are answered. Unset: the networks directly
+    /// attached to the interfaces PnP listens on ([`super::socket::attached_networks`]);
+    /// `["0.0.0.0/0", "::/0"]` answers everyone.
+    pub allow_sources: Option<Vec<String>>,
 }
 
 impl Default for PnpConfig {
@@ -62,7 +68,7 @@ impl Default for PnpConfig {
             interfaces: Vec::new(),
             discovered_group: "discovered".into(),
             allow_ouis: Vec::new(),
-            allow_sources: Vec::new(),
+            allow_sources: None,
         }
     }
 }
@@ -99,26 +105,74 @@ impl PnpConfig {
             .collect()
     }
 
-    /// The source allow-list.
-    pub fn sources(&self) -> Result<Vec<Cidr>, String> {
-        self.allow_sources
-            .iter()
+    /// The configured source allow-list; `None` when it is not set (the attached networks apply).
+    pub fn sources(&self) -> Result<Option<Vec<Cidr>>, String> {
+        let Some(list) = &self.allow_sources else { return Ok(None) };
+        if list.is_empty() {
+            return Err("pnp.allow_sources = [] would refuse every phone: leave it out for the networks \
+                        attached to the PnP interfaces, or list networks (\"0.0.0.0/0\" for everyone)"
+                .into());
+        }
+        list.iter()
             .map(|s| parse_cidr(s).map(|(c, _)| c).map_err(|e| format!("pnp.allow_sources: {e}")))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 }
 
+/// Which sources may ask.
+#[derive(Debug)]
+enum Sources {
+    /// `[pnp] allow_sources` as configured.
+    Configured(Vec<Cidr>),
+    /// The default: the networks attached to the PnP interfaces, re-listed by
+    /// [`AllowLists::refresh`] as interfaces come and go.
+    Attached { interfaces: Vec<String>, listen: IpAddr, networks: RwLock<Vec<Cidr>> },
+}
+
 /// The allow-lists, parsed once.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct AllowLists {
     ouis: Vec<String>,
-    sources: Vec<Cidr>,
+    sources: Sources,
 }
 
 impl AllowLists {
-    /// Parses the configured lists.
-    pub fn new(cfg: &PnpConfig) -> Result<AllowLists, String> {
-        Ok(AllowLists { ouis: cfg.ouis()?, sources: cfg.sources()? })
+    /// Parses the configured lists; without `allow_sources`, lists the networks attached to the
+    /// interfaces PnP listens on (`[pnp] interfaces` and the SIP listener's address `listen`).
+    pub fn new(cfg: &PnpConfig, listen: IpAddr) -> Result<AllowLists, String> {
+        let sources = match cfg.sources()? {
+            Some(list) => Sources::Configured(list),
+            None => Sources::Attached { interfaces: cfg.interfaces.clone(), listen, networks: RwLock::new(Vec::new()) },
+        };
+        let lists = AllowLists { ouis: cfg.ouis()?, sources };
+        lists.refresh();
+        Ok(lists)
+    }
+
+    /// Re-lists the attached networks (default allow-list only); returns them when they changed.
+    pub fn refresh(&self) -> Option<Vec<Cidr>> {
+        let Sources::Attached { interfaces, listen, networks } = &self.sources else { return None };
+        let now = match list_interfaces() {
+            Ok(all) => attached_networks(&all, interfaces, *listen),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list network interfaces for the PnP source allow-list");
+                return None;
+            }
+        };
+        let mut current = networks.write().unwrap_or_else(|e| e.into_inner());
+        (*current != now).then(|| {
+            current.clone_from(&now);
+            now
+        })
+    }
+
+    /// The networks answered now, for the start-up log.
+    pub fn sources_now(&self) -> Vec<Cidr> {
+        match &self.sources {
+            Sources::Configured(list) => list.clone(),
+            Sources::Attached { networks, .. } => networks.read().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
     }
 
     /// Why a MAC's vendor prefix is refused, if it is.
@@ -134,10 +188,45 @@ impl AllowLists {
     }
 
     /// Why a source address is refused, if it is.
-    pub fn refuse_source(&self, ip: std::net::IpAddr) -> Option<String> {
-        if self.sources.is_empty() || self.sources.iter().any(|c| c.contains(ip)) {
-            return None;
+    pub fn refuse_source(&self, ip: IpAddr) -> Option<String> {
+        match &self.sources {
+            Sources::Configured(list) if list.iter().any(|c| c.contains(ip)) => None,
+            Sources::Configured(_) => Some(format!("source {ip} is not in pnp.allow_sources")),
+            Sources::Attached { networks, .. } => {
+                let networks = networks.read().unwrap_or_else(|e| e.into_inner());
+                match networks.iter().any(|c| c.contains(ip)) {
+                    true => None,
+                    false => Some(format!(
+                        "source {ip} is not on a network attached to the PnP interfaces (pnp.allow_sources widens it)"
+                    )),
+                }
+            }
         }
-        Some(format!("source {ip} is not in pnp.allow_sources"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allow(toml_lists: &str) -> AllowLists {
+        let cfg = crate::ServerConfig::from_toml(&format!("[pnp]\n{toml_lists}")).unwrap();
+        AllowLists::new(&cfg.pnp, "127.0.0.1".parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn sources_default_to_attached_networks_and_everyone_must_be_explicit() {
+        // Listening on loopback: loopback answered, a LAN or remote source not.
+        let default = allow("interfaces = [\"127.0.0.1\"]");
+        assert_eq!(default.refuse_source("127.0.0.1".parse().unwrap()), None);
+        assert_eq!(default.refuse_source("127.9.8.7".parse().unwrap()), None);
+        let refused = default.refuse_source("198.51.100.7".parse().unwrap()).expect("a foreign source is refused");
+        assert!(refused.contains("not on a network attached"), "{refused}");
+        let everyone = allow("allow_sources = [\"0.0.0.0/0\", \"::/0\"]");
+        assert_eq!(everyone.refuse_source("198.51.100.7".parse().unwrap()), None);
+        assert_eq!(everyone.refuse_source("2001:db8::1".parse().unwrap()), None);
+        let lan = allow("allow_sources = [\"192.168.10.0/24\"]");
+        assert!(lan.refuse_source("127.0.0.1".parse().unwrap()).unwrap().contains("pnp.allow_sources"));
+        assert_eq!(lan.refresh(), None, "a configured list is not re-listed");
     }
 }

@@ -5,9 +5,13 @@
 //! The flow, per SUBSCRIBE (received on the group or on the unicast listener):
 //!
 //! 1. [`subscribe`] reads the Event parameters, the dialog identifiers and the MAC;
-//! 2. [`dialogs`] recognises repeats, so a phone gets one NOTIFY however often it asks;
-//! 3. [`policy`] applies `[pnp] mode` and the allow-lists and builds the URL in the vendor's
-//!    dialect (`sipprov_vendors::pnp`);
+//! 2. a source the failure throttle has blocked (`crate::auth::throttle`, shared with HTTP) gets
+//!    nothing; [`dialogs`] recognises repeats, so a phone gets one NOTIFY however often it asks;
+//!    every new subscription, answered or not, counts against its source in that throttle, so
+//!    a scan learns at most `max_failures` answers per window before PnP and HTTP go silent;
+//! 3. [`policy`] applies `[pnp] mode` and the allow-lists (sources default to the networks
+//!    attached to the PnP interfaces) and builds the URL in the vendor's dialect
+//!    (`sipprov_vendors::pnp`), without credentials unless `pnp.url_credentials = 1`;
 //! 4. a 200 OK (our To tag, `Expires: 0`) goes back at once, then the NOTIFY in the
 //!    subscription's dialog to the SUBSCRIBE's source address and port (Yealink uses 5059,
 //!    Grandstream 5080: §B.5), retransmitted by the SIP stack until the phone's 200 arrives;
@@ -37,10 +41,12 @@ use policy::{redacted, Decision};
 use socket::Membership;
 use subscribe::{NotPnp, PnpSubscribe};
 
+use crate::auth::throttle::Outcome;
 use crate::fetchlog::Record;
 use crate::state::AppState;
 
-/// How often interfaces are re-listed, to join the group on ones that came up later.
+/// How often interfaces are re-listed, to join the group on ones that came up later and to
+/// follow the attached networks the default source allow-list is made of.
 const REJOIN_EVERY: Duration = Duration::from_secs(30);
 
 /// The UDP sockets of the SIP listener, as [`open_sockets`] sets them up.
@@ -99,22 +105,43 @@ pub struct Pnp {
 }
 
 impl Pnp {
-    /// A responder handing out URLs toward the HTTP listener at `http` (unless configured otherwise).
-    pub fn new(cfg: &PnpConfig, http: SocketAddr, membership: Option<Membership>) -> Result<Pnp, String> {
-        let allow = AllowLists::new(cfg)?;
+    /// A responder for the SIP listener bound to `listen`, handing out URLs toward the HTTP
+    /// listener at `http` (unless configured otherwise).
+    pub fn new(
+        cfg: &PnpConfig,
+        listen: SocketAddr,
+        http: SocketAddr,
+        membership: Option<Membership>,
+    ) -> Result<Pnp, String> {
+        let allow = AllowLists::new(cfg, listen.ip())?;
+        let sources: Vec<String> = allow.sources_now().iter().map(ToString::to_string).collect();
+        match (cfg.allow_sources.is_some(), sources.is_empty()) {
+            (true, _) => tracing::info!(?sources, "PnP answers sources in pnp.allow_sources"),
+            (false, false) => {
+                tracing::info!(?sources, "PnP answers sources on the networks attached to its interfaces")
+            }
+            (false, true) => tracing::warn!(
+                interfaces = ?cfg.interfaces,
+                "PnP interfaces have no attached network (yet): every SUBSCRIBE is refused until one appears"
+            ),
+        }
         Ok(Pnp { cfg: cfg.clone(), allow, dialogs: Dialogs::default(), http, membership })
     }
 
-    /// Re-lists interfaces every 30 s and joins the group on new ones, for as long as it runs.
+    /// Every 30 s, for as long as it runs: re-lists interfaces, joins the group on new ones and
+    /// follows the attached networks of the default source allow-list.
     pub async fn rejoin_loop(self: Arc<Self>) {
-        let Some(m) = &self.membership else { return };
         let mut tick = tokio::time::interval(REJOIN_EVERY);
         tick.tick().await;
         loop {
             tick.tick().await;
-            let added = m.join_new();
+            let added = self.membership.as_ref().map(Membership::join_new).unwrap_or_default();
             if !added.is_empty() {
                 tracing::info!(?added, "PnP multicast group joined on new interfaces");
+            }
+            if let Some(now) = self.allow.refresh() {
+                let sources: Vec<String> = now.iter().map(ToString::to_string).collect();
+                tracing::info!(?sources, "PnP attached networks changed");
             }
         }
     }
@@ -133,7 +160,12 @@ impl Pnp {
                 return reply(&req, req.response(489, "Bad Event")).await;
             }
         };
+        if state.security.throttle.blocked_for(req.source.ip()).is_some() {
+            tracing::debug!(source = %req.source, "PnP SUBSCRIBE from a blocked source: no answer");
+            return;
+        }
         match self.dialogs.claim(&sub.call_id, sub.mac, req.to_tag()) {
+            Claim::New if self.throttled(&state, &req) => return self.dialogs.refused(&sub.call_id, sub.mac),
             Claim::New => {}
             Claim::Repeat { to_tag } if to_tag.is_empty() => return,
             Claim::Repeat { to_tag } => {
@@ -142,6 +174,7 @@ impl Pnp {
                 resp.headers.set("To", &format!("{};tag={to_tag}", sub.to));
                 return reply(&req, resp).await;
             }
+            Claim::MacBusy if self.throttled(&state, &req) => return,
             Claim::MacBusy => return reply(&req, ok_response(&req, None)).await,
             Claim::Overloaded => {
                 tracing::warn!(source = %req.source, "PnP subscription table full; SUBSCRIBE ignored");
@@ -155,6 +188,23 @@ impl Pnp {
             }
             Decision::Answer { device, url } => self.answer(state, req, sub, url, device.is_some()).await,
         }
+    }
+
+    /// Counts a new subscription against its source in the HTTP failure throttle, answered or
+    /// refused alike: what PnP answers tells which MACs are in the inventory, so a source gets at
+    /// most `max_failures` answers per window, whatever protocol it uses. True when the source is
+    /// now blocked: this SUBSCRIBE gets no answer either. (Retransmissions and repeats of a
+    /// subscription are not counted: they learn nothing new.)
+    fn throttled(&self, state: &AppState, req: &IncomingRequest) -> bool {
+        let ip = req.source.ip();
+        if state.security.throttle.fail(ip) == Outcome::NowBlocked {
+            let cfg = &state.security.config;
+            tracing::warn!(peer = %ip, failures = cfg.max_failures, window_secs = cfg.failure_window_secs,
+                block_secs = cfg.block_secs, "source blocked: too many PnP SUBSCRIBEs (PnP and HTTP refused)");
+            return true;
+        }
+        // Another SUBSCRIBE handled concurrently may have crossed the threshold first.
+        state.security.throttle.blocked_for(ip).is_some()
     }
 
     async fn answer(&self, state: Arc<AppState>, req: IncomingRequest, sub: PnpSubscribe, url: String, known: bool) {

@@ -2,7 +2,8 @@
 //!
 //! PnP is unauthenticated and the first answer wins (research §B.9), so the default `known` mode
 //! answers only MACs in the inventory; `any` answers every phone the allow-lists let through and
-//! adds unknown ones to the inventory as discovered. A refusal is silent on the wire: other
+//! adds unknown ones to the inventory as discovered. The URL carries no credentials unless the
+//! device's settings say `pnp.url_credentials = 1`. A refusal is silent on the wire: other
 //! responders on the LAN may be the ones meant to answer, and Grandstream stops asking on a 500
 //! (research §B.3).
 
@@ -52,15 +53,23 @@ pub fn decide(
     };
     let vendor = device.as_ref().map(|d| d.vendor.clone()).or_else(|| sub.vendor.clone()).unwrap_or_default();
     let base = base_url(&settings, cfg, source, http);
-    // HTTP auth is on when a device has credentials, unless `http.auth = none` (crate::auth):
-    // then the URL carries them, in the vendor's accepted form (sipprov_vendors::pnp).
+    let url = provisioning_url(&vendor, &base, sub.mac, url_credentials(&settings).as_ref());
+    Decision::Answer { device, url }
+}
+
+/// The HTTP credentials to put into the URL: only with `pnp.url_credentials = 1` (an explicit
+/// opt-in, since the NOTIFY is unauthenticated plain UDP that anyone claiming the MAC, or
+/// anyone on the LAN for a multicast SUBSCRIBE, receives), and only when HTTP auth is on for
+/// the device (credentials set, `http.auth` not `none`: crate::auth).
+fn url_credentials(settings: &Settings) -> Option<Credentials<'_>> {
+    if settings.get("pnp.url_credentials") != Some("1") {
+        return None;
+    }
     let auth_off = settings.get("http.auth").is_some_and(|a| a.eq_ignore_ascii_case("none"));
-    let creds = match (settings.get("http.username"), settings.get("http.password"), auth_off) {
+    match (settings.get("http.username"), settings.get("http.password"), auth_off) {
         (Some(username), Some(password), false) => Some(Credentials { username, password }),
         _ => None,
-    };
-    let url = provisioning_url(&vendor, &base, sub.mac, creds.as_ref());
-    Decision::Answer { device, url }
+    }
 }
 
 /// What a device not yet in the inventory would get: global and discovered-group settings.
@@ -161,6 +170,18 @@ mod tests {
         assert_eq!(redacted("http://dev:s3cret@h:8080/p/"), "http://dev:***@h:8080/p/");
         assert_eq!(redacted("http://h/a@b"), "http://h/a@b");
         assert_eq!(redacted("nonsense"), "nonsense");
+    }
+
+    #[test]
+    fn credentials_reach_the_url_only_on_explicit_opt_in() {
+        let creds = ["http.username=dev1", "http.password=s3cret"];
+        let plain = Settings::parse_assignments(creds).unwrap();
+        assert!(url_credentials(&plain).is_none(), "HTTP credentials alone stay out of the NOTIFY");
+        let opted = Settings::parse_assignments(creds.into_iter().chain(["pnp.url_credentials=1"])).unwrap();
+        let got = url_credentials(&opted).expect("opted in");
+        assert_eq!((got.username, got.password), ("dev1", "s3cret"));
+        let off = Settings::parse_assignments(creds.into_iter().chain(["pnp.url_credentials=1", "http.auth=none"]));
+        assert!(url_credentials(&off.unwrap()).is_none(), "no HTTP auth: nothing to hand out");
     }
 
     #[test]
