@@ -26,6 +26,9 @@ cat >"$work/sipprov.toml" <<TOML
 mode = "known"
 multicast = "224.0.1.75:$group_port"
 interfaces = ["127.0.0.1"]
+[sip]
+# The whole fleet sends from one address here: lift the per-source request rate.
+requests_per_source_per_sec = 0
 TOML
 SIPPROV_LOG=warn "$bin" serve --config "$work/sipprov.toml" --data-dir "$work" --http-listen 127.0.0.1:0 \
   --api-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 2>>"$work/server.log" &

@@ -375,7 +375,8 @@ mod tests {
         let default = ServerConfig::from_toml("").unwrap();
         assert_eq!(default.sip.user_agent, "sipprov", "no version unless configured");
         assert_eq!(default.sip.request_limits().burst, 200);
-        let set = ServerConfig::from_toml("[sip]\nuser_agent = \"Acme Prov\"\nrequests_per_source_per_sec = 0\n").unwrap();
+        let set =
+            ServerConfig::from_toml("[sip]\nuser_agent = \"Acme Prov\"\nrequests_per_source_per_sec = 0\n").unwrap();
         assert_eq!((set.sip.user_agent.as_str(), set.sip.request_limits().per_source_per_sec), ("Acme Prov", 0));
         let err = |toml: &str| ServerConfig::from_toml(toml).unwrap_err();
         assert!(err("[sip]\nuser_agent = \"a\\r\\nX: y\"\n").contains("user_agent"));

@@ -99,7 +99,8 @@ fn metric_at(api: &str, name: &str) -> Option<u64> {
     write!(conn, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
     let mut text = String::new();
     conn.read_to_string(&mut text).ok()?;
-    text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
 }
 
 /// The server process's resident memory, in KiB.
@@ -126,9 +127,10 @@ impl Watch {
             let (mut rss, mut table) = (0, 0);
             while !flag.load(Ordering::Relaxed) {
                 let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                let now = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
-                    l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok())
-                });
+                let now = status
+                    .lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()));
                 rss = rss.max(now.unwrap_or(0));
                 table = table.max(metric_at(&api, "sipprov_sip_server_transactions").unwrap_or(0));
                 std::thread::sleep(Duration::from_millis(100));
@@ -218,7 +220,9 @@ fn without_the_rate_limit_the_transaction_table_stays_bounded() {
     let received = metric(&s, "sipprov_sip_requests_received_total");
     let evicted = metric(&s, "sipprov_sip_server_transactions_evicted_total");
     let growth = peak_rss.saturating_sub(baseline);
-    eprintln!("{received} requests taken, table peak {peak_table}, {evicted} evicted, RSS {baseline} KiB + {growth} KiB");
+    eprintln!(
+        "{received} requests taken, table peak {peak_table}, {evicted} evicted, RSS {baseline} KiB + {growth} KiB"
+    );
     assert!(received > 3_000, "the flood reached the table: {received}");
     assert!(peak_table <= 3_000, "table peaked at {peak_table}");
     assert!(evicted > 0, "the oldest transactions made room");
@@ -261,7 +265,8 @@ fn malformed_datagrams_are_logged_escaped_truncated_and_rationed() {
     let s = TestServer::start();
     let server = sip_udp(&s);
     // A bare LF starts a forged line; ESC sequences would repaint the operator's terminal.
-    let forged = "OPTIONS sip:x SIP/2.0\nFORGED 2026-01-01T00:00:00Z ERROR admin password reset \x1b[2J\x1b[31mRED\x1b[0m";
+    let forged =
+        "OPTIONS sip:x SIP/2.0\nFORGED 2026-01-01T00:00:00Z ERROR admin password reset \x1b[2J\x1b[31mRED\x1b[0m";
     let payload = format!("{forged} {}\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n", "A".repeat(50_000));
     for ip in ["127.0.0.1", "127.0.0.4", "127.0.0.5"] {
         let sock = socket(ip);
@@ -293,7 +298,10 @@ fn malformed_datagrams_are_logged_escaped_truncated_and_rationed() {
     socket("127.0.0.6").send_to(payload.as_bytes(), server).unwrap();
     let expected = format!("suppressed={}", malformed - refused.len() as u64);
     assert!(
-        eventually(Duration::from_secs(5), || s.log().lines().any(|l| l.contains("refused malformed") && l.contains(&expected))),
+        eventually(Duration::from_secs(5), || s
+            .log()
+            .lines()
+            .any(|l| l.contains("refused malformed") && l.contains(&expected))),
         "no line with {expected}:\n{}",
         s.log().lines().filter(|l| l.contains("malformed")).collect::<Vec<_>>().join("\n")
     );

@@ -44,13 +44,13 @@ use crate::state::AppState;
 /// How often interfaces are re-listed, to join the group on ones that came up later.
 const REJOIN_EVERY: Duration = Duration::from_secs(30);
 
-// Every SUBSCRIBE can cause one of these lines, so each is rationed (the device's history keeps
-// every answer and refusal of a known device regardless). A fleet booting at once is logged in
-// full up to the burst.
+// Any SUBSCRIBE can cause one of these lines, so each is rationed (the device's history keeps
+// every refusal of a known device regardless). An answer is logged every time: it is the audit
+// of a phone given its provisioning URL, as a fetch is, and the per-source request rate of the
+// SIP endpoint bounds how many one host can cause.
 static MALFORMED_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10));
 static OVERLOADED_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10));
 static REFUSED_LOG: LogLimiter = LogLimiter::new(20, Duration::from_secs(5));
-static ANSWERED_LOG: LogLimiter = LogLimiter::new(200, Duration::from_secs(1));
 
 /// Text from a SUBSCRIBE as a log line may show it: escaped and truncated.
 fn shown(text: &str) -> Escaped<'_> {
@@ -230,13 +230,11 @@ impl Pnp {
         };
         let url = redacted(url);
         let discovered = added.as_ref().map(|a| a.as_ref().map_or_else(|e| e.clone(), |()| "added".into()));
-        if let Some(suppressed) = ANSWERED_LOG.allow() {
-            let notify = notify.to_string();
-            tracing::info!(
-                source = %req.source, mac = ?sub.mac.map(|m| m.to_string()), vendor = %shown_opt(&sub.vendor),
-                model = %shown_opt(&sub.model), %url, notify = %shown(&notify), ?discovered, suppressed, "PnP answered"
-            );
-        }
+        let notify_shown = notify.to_string();
+        tracing::info!(
+            source = %req.source, mac = ?sub.mac.map(|m| m.to_string()), vendor = %shown_opt(&sub.vendor),
+            model = %shown_opt(&sub.model), %url, notify = %shown(&notify_shown), ?discovered, "PnP answered"
+        );
         let recorded = known || matches!(added, Some(Ok(())));
         if let (true, Some(mac)) = (recorded, sub.mac) {
             let mut detail = describe(sub, req);

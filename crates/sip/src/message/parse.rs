@@ -290,9 +290,11 @@ mod tests {
         let long_via = format!("Via: SIP/2.0/UDP h;branch=z9hG4bK2;x={}\r\n", "a".repeat(5000));
         let err = parse(base(&long_via).as_bytes()).unwrap_err();
         assert!(matches!(err, ParseError::HeaderTooLarge { name: "Via", limit: 4096, .. }), "{err}");
-        let many: String = (0..40).map(|i| format!("Via: SIP/2.0/UDP proxy{i}.example.com;branch=z9hG4bK{i:0>80}\r\n")).collect();
+        let many: String =
+            (0..40).map(|i| format!("Via: SIP/2.0/UDP proxy{i}.example.com;branch=z9hG4bK{i:0>80}\r\n")).collect();
         assert!(matches!(parse(base(&many).as_bytes()), Err(ParseError::HeaderTooLarge { .. })));
-        let few: String = (0..8).map(|i| format!("Via: SIP/2.0/UDP proxy{i}.example.com;branch=z9hG4bK{i:0>80}\r\n")).collect();
+        let few: String =
+            (0..8).map(|i| format!("Via: SIP/2.0/UDP proxy{i}.example.com;branch=z9hG4bK{i:0>80}\r\n")).collect();
         assert!(parse(base(&few).as_bytes()).is_ok(), "a chain of proxies fits");
     }
 

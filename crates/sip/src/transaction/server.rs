@@ -322,7 +322,11 @@ mod tests {
     fn the_table_is_bounded_and_forgets_the_oldest_first() {
         let limits = RequestLimits { max_server_transactions: 3, max_kept_response_bytes: 100, ..Default::default() };
         let table = ServerTable::new(&limits);
-        let key = |i: u32| ServerKey::Rfc3261 { branch: format!("z9hG4bK{i}"), sent_by: "h".into(), method: "OPTIONS".into() };
+        let key = |i: u32| ServerKey::Rfc3261 {
+            branch: format!("z9hG4bK{i}"),
+            sent_by: "h".into(),
+            method: "OPTIONS".into(),
+        };
         let (now, linger) = (Instant::now(), Duration::from_secs(64));
         for i in 0..10 {
             assert!(matches!(table.on_request(&key(i), now, linger), Seen::New));
