@@ -30,6 +30,9 @@ interfaces = ["127.0.0.1"]
 # one address per phone): raise the per-source throttle so the benchmark measures PnP itself.
 [security]
 max_failures = 1000000
+[sip]
+# The whole fleet sends from one address here: lift the per-source request rate.
+requests_per_source_per_sec = 0
 TOML
 SIPPROV_LOG=warn "$bin" serve --config "$work/sipprov.toml" --data-dir "$work" --http-listen 127.0.0.1:0 \
   --api-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 2>>"$work/server.log" &

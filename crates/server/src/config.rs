@@ -141,6 +141,42 @@ pub struct SipConfig {
     pub t1_ms: u64,
     /// SIP over TLS (`[sip.tls]`): a listener for phones, and whom check-sync over TLS trusts.
     pub tls: Option<SipTlsConfig>,
+    /// The `User-Agent` of our requests and `Server` of our responses. Default `sipprov`,
+    /// without a version, so that a stranger cannot pick exploits by release.
+    pub user_agent: String,
+    /// Requests per second one source address (IPv6: its /64) may send; past it (after a burst
+    /// of twice as many) its requests are dropped unanswered. 0 for no limit. Default 100.
+    pub requests_per_source_per_sec: u32,
+    /// Server transactions remembered at once (each for 32 s after its answer, to absorb
+    /// retransmissions); past it the oldest are forgotten first. Default 8192.
+    pub max_server_transactions: usize,
+}
+
+/// What `[sip] user_agent` defaults to.
+pub const DEFAULT_USER_AGENT: &str = "sipprov";
+
+impl SipConfig {
+    /// Checks `user_agent` (it goes into a header line as is) and the table bound.
+    pub fn check(&self) -> Result<(), String> {
+        let ua = &self.user_agent;
+        if ua.trim().is_empty() || ua.len() > 128 || ua.chars().any(char::is_control) {
+            return Err("sip.user_agent must be 1 to 128 characters without control characters".into());
+        }
+        if self.max_server_transactions == 0 {
+            return Err("sip.max_server_transactions must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The endpoint's request limits from these settings: the burst is two seconds' worth.
+    pub fn request_limits(&self) -> sipprov_sip::RequestLimits {
+        sipprov_sip::RequestLimits {
+            per_source_per_sec: self.requests_per_source_per_sec,
+            burst: self.requests_per_source_per_sec.saturating_mul(2),
+            max_server_transactions: self.max_server_transactions,
+            ..sipprov_sip::RequestLimits::default()
+        }
+    }
 }
 
 /// `[sip.tls]`: SIP over TLS (RFC 3261 §26.2; `sips:` URIs, RFC 5630).
@@ -231,7 +267,16 @@ impl Default for ApiConfig {
 
 impl Default for SipConfig {
     fn default() -> Self {
-        SipConfig { listen: SocketAddr::from(([0, 0, 0, 0], 5060)), outbound_proxy: None, t1_ms: 500, tls: None }
+        let requests = sipprov_sip::RequestLimits::default();
+        SipConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            outbound_proxy: None,
+            t1_ms: 500,
+            tls: None,
+            user_agent: DEFAULT_USER_AGENT.into(),
+            requests_per_source_per_sec: requests.per_source_per_sec,
+            max_server_transactions: requests.max_server_transactions,
+        }
     }
 }
 
@@ -255,6 +300,7 @@ impl ServerConfig {
         if let Some(tls) = &self.sip.tls {
             tls.check()?;
         }
+        self.sip.check()?;
         if let Some(tls) = &self.http.tls {
             if tls.client_cert != ClientCertMode::None && tls.client_ca.is_empty() {
                 return Err("http.tls.client_cert is request/require but http.tls.client_ca lists no CA bundle".into());
@@ -322,5 +368,19 @@ mod tests {
         assert!(err("[sip.tls]\nclient_cert = \"c.pem\"\n").contains("client_key"));
         assert!(err("[sip.tls]\nca = \"a.pem\"\ninsecure_skip_verify = true\n").contains("exclude"));
         assert!(err("[sip.tls]\ninsecure = true\n").contains("unknown field"));
+    }
+
+    #[test]
+    fn sip_user_agent_and_request_limits() {
+        let default = ServerConfig::from_toml("").unwrap();
+        assert_eq!(default.sip.user_agent, "sipprov", "no version unless configured");
+        assert_eq!(default.sip.request_limits().burst, 200);
+        let set =
+            ServerConfig::from_toml("[sip]\nuser_agent = \"Acme Prov\"\nrequests_per_source_per_sec = 0\n").unwrap();
+        assert_eq!((set.sip.user_agent.as_str(), set.sip.request_limits().per_source_per_sec), ("Acme Prov", 0));
+        let err = |toml: &str| ServerConfig::from_toml(toml).unwrap_err();
+        assert!(err("[sip]\nuser_agent = \"a\\r\\nX: y\"\n").contains("user_agent"));
+        assert!(err("[sip]\nuser_agent = \" \"\n").contains("user_agent"));
+        assert!(err("[sip]\nmax_server_transactions = 0\n").contains("max_server_transactions"));
     }
 }

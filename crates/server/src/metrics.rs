@@ -71,6 +71,16 @@ impl Metrics {
             ),
             ("sipprov_sip_responses_sent_total", "SIP responses sent", st.responses_sent),
             ("sipprov_sip_malformed_total", "Received SIP messages refused as malformed", st.malformed),
+            (
+                "sipprov_sip_requests_rate_limited_total",
+                "SIP requests dropped unanswered: their source was over its rate",
+                st.requests_rate_limited,
+            ),
+            (
+                "sipprov_sip_server_transactions_evicted_total",
+                "Server transactions forgotten early to keep the table bounded",
+                st.server_transactions_evicted,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");

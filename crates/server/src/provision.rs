@@ -13,6 +13,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -20,6 +21,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Router;
+use sipprov_sip::logsafe::{escaped, LogLimiter};
 use sipprov_store::{FetchInfo, NewEvent};
 use sipprov_vendors::{registry, UserAgentInfo};
 
@@ -36,6 +38,11 @@ mod keyfile;
 const MAX_PATH: usize = 256;
 const MAX_SEGMENTS: usize = 8;
 const MAX_USER_AGENT: usize = 512;
+
+// A refused request costs its sender one HTTP request: the warnings are rationed, with the count
+// of those held back in the next one (refusals of known devices stay in their history).
+static BAD_PATH_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10));
+static REFUSED_LOG: LogLimiter = LogLimiter::new(20, Duration::from_secs(5));
 
 /// The router for the provisioning listener.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -60,7 +67,9 @@ async fn fetch(
         Ok(name) => name,
         Err(reason) => {
             Metrics::inc(&state.metrics.http_bad_path);
-            tracing::warn!(peer = %peer.ip(), path = %truncate(uri.path(), 120), reason, "refused odd request path");
+            if let Some(suppressed) = BAD_PATH_LOG.allow() {
+                tracing::warn!(peer = %peer.ip(), path = %escaped(uri.path(), 120), reason, suppressed, "refused odd request path");
+            }
             return StatusCode::BAD_REQUEST.into_response();
         }
     };
@@ -125,7 +134,9 @@ pub(crate) fn authorize(
             if failure {
                 note_failure(state, facts.ip, Some(device.mac), file, reason);
             } else {
-                tracing::warn!(peer = %facts.ip, mac = %device.mac, file, reason, "refused");
+                if let Some(suppressed) = REFUSED_LOG.allow() {
+                    tracing::warn!(peer = %facts.ip, mac = %device.mac, file = %escaped(file, 120), reason, suppressed, "refused");
+                }
             }
             Err(StatusCode::FORBIDDEN.into_response())
         }
@@ -151,9 +162,14 @@ pub(crate) fn note_failure(
     reason: &str,
 ) {
     Metrics::inc(&state.metrics.http_refused);
+    let file_shown = escaped(file, 120);
     match mac {
-        Some(mac) => tracing::warn!(peer = %ip, %mac, file, reason, "provisioning request refused"),
-        None => tracing::debug!(peer = %ip, file, reason, "provisioning request refused"),
+        Some(mac) => {
+            if let Some(suppressed) = REFUSED_LOG.allow() {
+                tracing::warn!(peer = %ip, %mac, file = %file_shown, reason, suppressed, "provisioning request refused");
+            }
+        }
+        None => tracing::debug!(peer = %ip, file = %file_shown, reason, "provisioning request refused"),
     }
     if let Some(mac) = mac.filter(|m| state.inventory.contains(*m)) {
         state.fetchlog.record(Record::Event(NewEvent {
@@ -205,13 +221,6 @@ fn file_name(path: &str) -> Result<&str, &'static str> {
 fn user_agent(headers: &HeaderMap) -> Option<&str> {
     let ua = headers.get(header::USER_AGENT)?.to_str().ok()?;
     (ua.len() <= MAX_USER_AGENT).then_some(ua)
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
 
 fn refused(state: &AppState, file: &str, refusal: Refusal, facts: &RequestFacts<'_>) -> Response {

@@ -18,14 +18,16 @@ use crate::pnp::{self, Pnp, PnpMode};
 use crate::state::AppState;
 use crate::{ServerConfig, ServerError};
 
-/// The User-Agent / Server header our SIP messages carry.
+/// The default User-Agent / Server header of our SIP messages (`[sip] user_agent` sets
+/// another): the name alone, since a version tells a stranger which exploits to try.
 pub fn user_agent() -> String {
-    format!("sipprov/{}", env!("CARGO_PKG_VERSION"))
+    crate::config::DEFAULT_USER_AGENT.to_owned()
 }
 
 /// Binds UDP and TCP on `[sip] listen` (port 0 gives each its own ephemeral port), TLS as
 /// `[sip.tls]` says ([`crate::sip_tls`]), with
-/// `[sip] t1_ms` as the transaction timers' T1, plus the PnP
+/// `[sip] t1_ms` as the transaction timers' T1, `[sip] user_agent` in our headers, the
+/// per-source request rate and transaction-table bound of `[sip]`, plus the PnP
 /// multicast reception unless `[pnp] mode = "off"`. `http` is the bound provisioning listener,
 /// from which PnP derives the URL it hands out when none is configured.
 pub async fn bind(config: &ServerConfig, http: SocketAddr) -> Result<(Endpoint, Option<Arc<Pnp>>), ServerError> {
@@ -34,8 +36,14 @@ pub async fn bind(config: &ServerConfig, http: SocketAddr) -> Result<(Endpoint, 
     let sockets = pnp::open_sockets(listen, &config.pnp).map_err(|e| err(&e))?;
     let timers = Timers { t1: Duration::from_millis(config.sip.t1_ms.max(1)), ..Timers::default() };
     let tls = crate::sip_tls::endpoint_tls(config.sip.tls.as_ref()).map_err(ServerError::Config)?;
-    let cfg =
-        EndpointConfig { tcp: Some(listen), tls, user_agent: Some(user_agent()), timers, ..EndpointConfig::default() };
+    let cfg = EndpointConfig {
+        tcp: Some(listen),
+        tls,
+        user_agent: Some(config.sip.user_agent.clone()),
+        timers,
+        requests: config.sip.request_limits(),
+        ..EndpointConfig::default()
+    };
     let endpoint = Endpoint::with_std_udp_socket(cfg, sockets.unicast).await.map_err(|e| err(&e))?;
     if let Some(tls) = config.sip.tls.as_ref().filter(|t| t.files().next().is_some()) {
         tokio::spawn(crate::sip_tls::watch(endpoint.clone(), tls.clone()));

@@ -1,12 +1,21 @@
-//! The receive path: parse each inbound message (inline in the UDP reader tasks, from a queue
-//! for stream connections), hand responses to their client transaction
-//! and requests to their server transaction (absorbing retransmissions) and the application.
+//! The receive path: admit each inbound request by its source's rate ([`crate::admission`]),
+//! parse each inbound message (inline in the UDP reader tasks, from a queue for stream
+//! connections), hand responses to their client transaction and requests to their server
+//! transaction (absorbing retransmissions) and the application.
+//!
+//! What is logged here on behalf of a sender is rationed ([`LogLimiter`]) and its text escaped
+//! ([`escaped`]): one warning per malformed datagram would let a flood fill the disk.
 
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::admission::looks_like_request;
 use crate::endpoint::{key_labels, new_to_tag, IncomingRequest, Inner};
+use crate::logsafe::{escaped, LogLimiter, LOG_TEXT_MAX};
 use crate::message::{parse_with, Message, Request, Response};
 use crate::transaction::client::Matched;
 use crate::transaction::server::{build_response, response_target, stamp_top_via, Seen, ServerKey};
@@ -28,15 +37,45 @@ pub(crate) async fn run(inner: Weak<Inner>, mut rx: mpsc::Receiver<StreamEvent>)
     }
 }
 
-/// Handles one received message. UDP reader tasks call this directly, so a response reaches
-/// its transaction with one task wake-up instead of two.
+/// Warnings about malformed messages: a burst of 10, then one per 10 s.
+static MALFORMED_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10));
+/// Warnings about sources over their request rate: a burst of 10, then one per 10 s.
+static RATE_LIMITED_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10));
+
+/// Whether a received message may go on: responses always, requests (and anything else) while
+/// their source is within its rate. Checked before the message is copied or parsed.
+pub(crate) fn admit(inner: &Inner, data: &[u8], source: SocketAddr) -> bool {
+    if !looks_like_request(data) || inner.sources.admit(source.ip(), Instant::now()) {
+        return true;
+    }
+    inner.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+    if let Some(suppressed) = RATE_LIMITED_LOG.allow() {
+        let per_sec = inner.sources.limits().per_source_per_sec;
+        tracing::warn!(%source, per_sec, suppressed, "SIP requests over the per-source rate dropped unanswered");
+    }
+    false
+}
+
+/// Handles one received message: [`admit`], then [`handle_admitted`].
 pub(crate) async fn handle(inner: &Arc<Inner>, msg: &Inbound) {
+    if admit(inner, &msg.data, msg.source) {
+        handle_admitted(inner, msg).await;
+    }
+}
+
+/// Handles one received message that [`admit`] let through. UDP reader tasks call this
+/// directly, so a response reaches its transaction with one task wake-up instead of two.
+pub(crate) async fn handle_admitted(inner: &Arc<Inner>, msg: &Inbound) {
     match parse_with(&msg.data, &inner.limits) {
         Ok(Message::Response(resp)) => on_response(inner, resp),
         Ok(Message::Request(req)) => on_request(inner, req, msg).await,
         Err(e) => {
-            inner.counters.malformed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(source = %msg.source, transport = %msg.transport, reason = %e, "refused malformed SIP message");
+            inner.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            if let Some(suppressed) = MALFORMED_LOG.allow() {
+                let reason = e.to_string();
+                tracing::warn!(source = %msg.source, transport = %msg.transport, reason = %escaped(&reason, LOG_TEXT_MAX),
+                    suppressed, "refused malformed SIP message");
+            }
         }
     }
 }
@@ -64,7 +103,8 @@ async fn on_request(inner: &Arc<Inner>, mut req: Request, msg: &Inbound) {
     let reply_to = response_target(&top, msg.source, msg.local, msg.transport);
     let (branch, method) = key_labels(&key);
     let (branch, method) = (branch.to_owned(), method.to_owned());
-    match inner.servers.on_request(&key) {
+    // Unanswered, a transaction is forgotten after twice Timer F; answered, Timer J applies.
+    match inner.servers.on_request(&key, Instant::now(), inner.timers.timer_f() * 2) {
         Seen::Retransmission(last) => {
             let resend = last.is_some();
             if let Some((data, target)) = last {
@@ -75,8 +115,6 @@ async fn on_request(inner: &Arc<Inner>, mut req: Request, msg: &Inbound) {
             inner.emit(&branch, &method, &reply_to, TxEventKind::RetransmissionAbsorbed { response_resent: resend });
         }
         Seen::New => {
-            // Forget a transaction the application never answers, so the table cannot grow forever.
-            inner.forget_server_after(key.clone(), inner.timers.timer_f() * 2);
             inner.emit(&branch, &method, &reply_to, TxEventKind::RequestReceived);
             deliver(inner, req, msg, key, reply_to).await;
         }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::admission::{RequestLimits, SourceLimiter};
 use crate::auth::{authorize, choose_challenge, DigestRequest};
 use crate::builder::{new_branch, random_token, OurVia, RequestBuilder};
 use crate::headers::parse_cseq;
@@ -47,6 +48,9 @@ pub struct EndpointConfig {
     pub observer: Option<Observer>,
     /// How many received requests may wait in the [`Endpoint::incoming`] channel.
     pub incoming_capacity: usize,
+    /// What received requests may cost: the rate per source and the bounds of the
+    /// server-transaction table.
+    pub requests: RequestLimits,
 }
 
 impl Default for EndpointConfig {
@@ -60,6 +64,7 @@ impl Default for EndpointConfig {
             limits: Limits::default(),
             observer: None,
             incoming_capacity: 1024,
+            requests: RequestLimits::default(),
         }
     }
 }
@@ -74,6 +79,8 @@ impl fmt::Debug for EndpointConfig {
             .field("user_agent", &self.user_agent)
             .field("limits", &self.limits)
             .field("observer", &self.observer.is_some())
+            .field("incoming_capacity", &self.incoming_capacity)
+            .field("requests", &self.requests)
             .finish()
     }
 }
@@ -95,6 +102,10 @@ pub struct Stats {
     pub responses_sent: u64,
     /// Received messages refused by the parser.
     pub malformed: u64,
+    /// Received requests dropped unparsed because their source was over its rate.
+    pub requests_rate_limited: u64,
+    /// Server transactions forgotten early to keep their table within its bounds.
+    pub server_transactions_evicted: u64,
 }
 
 #[derive(Default)]
@@ -106,6 +117,7 @@ pub(crate) struct Counters {
     retransmissions_absorbed: AtomicU64,
     responses_sent: AtomicU64,
     pub(crate) malformed: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
 }
 
 /// Shared state of an endpoint.
@@ -114,6 +126,7 @@ pub(crate) struct Inner {
     pub(crate) clients: ClientTable,
     routes: RouteCache,
     pub(crate) servers: ServerTable,
+    pub(crate) sources: SourceLimiter,
     pub(crate) timers: Timers,
     pub(crate) limits: Limits,
     user_agent: Option<String>,
@@ -167,30 +180,16 @@ impl Inner {
         }
         resp.headers.set("Content-Length", &resp.body.len().to_string());
         let data = Bytes::from(resp.to_bytes());
-        self.servers.record_response(key, data.clone(), target.clone());
+        // A final response starts Timer J: 64·T1 on UDP, zero on TCP and TLS (§17.2.2).
+        let timer_j = (resp.status >= 200).then(|| match target.transport.is_reliable() {
+            true => std::time::Duration::ZERO,
+            false => self.timers.timer_f(),
+        });
+        self.servers.record_response(key, data.clone(), target.clone(), timer_j);
         self.transports.send(&target, data).await?;
         let (branch, method) = key_labels(key);
         self.emit(branch, method, &target, TxEventKind::ResponseSent { status: resp.status });
-        if resp.status >= 200 {
-            let linger = if target.transport.is_reliable() { std::time::Duration::ZERO } else { self.timers.timer_f() };
-            self.forget_server_after(key.clone(), linger);
-        }
         Ok(())
-    }
-
-    /// Drops a server transaction after `delay` (Timer J).
-    pub(crate) fn forget_server_after(self: &Arc<Self>, key: ServerKey, delay: std::time::Duration) {
-        if delay.is_zero() {
-            self.servers.remove(&key);
-            return;
-        }
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            if let Some(inner) = weak.upgrade() {
-                inner.servers.remove(&key);
-            }
-        });
     }
 }
 
@@ -322,7 +321,8 @@ impl Endpoint {
             transports,
             clients: ClientTable::default(),
             routes: RouteCache::default(),
-            servers: ServerTable::default(),
+            servers: ServerTable::new(&cfg.requests),
+            sources: SourceLimiter::new(cfg.requests),
             timers: cfg.timers,
             limits: cfg.limits,
             user_agent: cfg.user_agent,
@@ -382,6 +382,8 @@ impl Endpoint {
             retransmissions_absorbed: get(&c.retransmissions_absorbed),
             responses_sent: get(&c.responses_sent),
             malformed: get(&c.malformed),
+            requests_rate_limited: get(&c.rate_limited),
+            server_transactions_evicted: self.inner.servers.evicted(),
         }
     }
 

@@ -14,6 +14,16 @@ pub enum ParseError {
         /// The limit in force.
         limit: usize,
     },
+    /// Header fields of one name are larger, together, than the configured limit.
+    #[error("{name} headers of {size} bytes exceed the {limit}-byte limit")]
+    HeaderTooLarge {
+        /// The header name.
+        name: &'static str,
+        /// Bytes of their values.
+        size: usize,
+        /// The limit in force.
+        limit: usize,
+    },
     /// More header lines than the configured limit.
     #[error("more than {0} header fields")]
     TooManyHeaders(usize),

@@ -34,12 +34,14 @@
 
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod auth;
 pub mod builder;
 mod dispatch;
 pub mod endpoint;
 pub mod error;
 pub mod headers;
+pub mod logsafe;
 pub mod message;
 pub mod route;
 pub mod text;
@@ -47,6 +49,7 @@ pub mod transaction;
 pub mod transport;
 pub mod uri;
 
+pub use admission::RequestLimits;
 pub use builder::RequestBuilder;
 pub use endpoint::{Endpoint, EndpointConfig, IncomingRequest, Observer, Stats, WeakEndpoint};
 pub use error::ParseError;

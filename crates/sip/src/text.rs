@@ -319,6 +319,11 @@ impl Params {
         self.get(name).is_some()
     }
 
+    /// Removes every parameter of that name (case-insensitively).
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+
     /// Sets (replaces or appends) a parameter.
     pub fn set(&mut self, name: &str, value: Option<&str>) {
         let value = value.map(str::to_owned);

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use sipprov_sip::logsafe::{escaped, Escaped, LogLimiter, LOG_TEXT_MAX};
 use sipprov_sip::{Endpoint, IncomingRequest, Request, Target, TransactionError};
 use sipprov_store::NewEvent;
 
@@ -48,6 +49,24 @@ use crate::state::AppState;
 /// How often interfaces are re-listed, to join the group on ones that came up later and to
 /// follow the attached networks the default source allow-list is made of.
 const REJOIN_EVERY: Duration = Duration::from_secs(30);
+
+// Any SUBSCRIBE can cause one of these lines, so each is rationed (the device's history keeps
+// every refusal of a known device regardless). An answer is logged every time: it is the audit
+// of a phone given its provisioning URL, as a fetch is, and the per-source request rate of the
+// SIP endpoint bounds how many one host can cause.
+static MALFORMED_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10));
+static OVERLOADED_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10));
+static REFUSED_LOG: LogLimiter = LogLimiter::new(20, Duration::from_secs(5));
+
+/// Text from a SUBSCRIBE as a log line may show it: escaped and truncated.
+fn shown(text: &str) -> Escaped<'_> {
+    escaped(text, LOG_TEXT_MAX)
+}
+
+/// [`shown`] for an optional field (`-` when absent).
+fn shown_opt(text: &Option<String>) -> Escaped<'_> {
+    escaped(text.as_deref().unwrap_or("-"), LOG_TEXT_MAX)
+}
 
 /// The UDP sockets of the SIP listener, as [`open_sockets`] sets them up.
 pub struct SipSockets {
@@ -152,11 +171,14 @@ impl Pnp {
         let sub = match subscribe::parse(&req.request, &fallback) {
             Ok(s) => s,
             Err(e @ NotPnp::Malformed(_)) => {
-                tracing::warn!(source = %req.source, error = %e, "ignored malformed PnP SUBSCRIBE");
+                if let Some(suppressed) = MALFORMED_LOG.allow() {
+                    let error = e.to_string();
+                    tracing::warn!(source = %req.source, error = %shown(&error), suppressed, "ignored malformed PnP SUBSCRIBE");
+                }
                 return;
             }
             Err(e) => {
-                tracing::debug!(source = %req.source, error = %e, "not a PnP SUBSCRIBE");
+                tracing::debug!(source = %req.source, error = %shown(&e.to_string()), "not a PnP SUBSCRIBE");
                 return reply(&req, req.response(489, "Bad Event")).await;
             }
         };
@@ -169,7 +191,7 @@ impl Pnp {
             Claim::New => {}
             Claim::Repeat { to_tag } if to_tag.is_empty() => return,
             Claim::Repeat { to_tag } => {
-                tracing::debug!(source = %req.source, call_id = %sub.call_id, "repeated PnP SUBSCRIBE: 200 again, no new NOTIFY");
+                tracing::debug!(source = %req.source, call_id = %shown(&sub.call_id), "repeated PnP SUBSCRIBE: 200 again, no new NOTIFY");
                 let mut resp = ok_response(&req, None);
                 resp.headers.set("To", &format!("{};tag={to_tag}", sub.to));
                 return reply(&req, resp).await;
@@ -177,7 +199,9 @@ impl Pnp {
             Claim::MacBusy if self.throttled(&state, &req) => return,
             Claim::MacBusy => return reply(&req, ok_response(&req, None)).await,
             Claim::Overloaded => {
-                tracing::warn!(source = %req.source, "PnP subscription table full; SUBSCRIBE ignored");
+                if let Some(suppressed) = OVERLOADED_LOG.allow() {
+                    tracing::warn!(source = %req.source, suppressed, "PnP subscription table full; SUBSCRIBE ignored");
+                }
                 return;
             }
         }
@@ -256,9 +280,10 @@ impl Pnp {
         };
         let url = redacted(url);
         let discovered = added.as_ref().map(|a| a.as_ref().map_or_else(|e| e.clone(), |()| "added".into()));
+        let notify_shown = notify.to_string();
         tracing::info!(
-            source = %req.source, mac = ?sub.mac.map(|m| m.to_string()), vendor = ?sub.vendor, model = ?sub.model,
-            %url, notify = %notify, ?discovered, "PnP answered"
+            source = %req.source, mac = ?sub.mac.map(|m| m.to_string()), vendor = %shown_opt(&sub.vendor),
+            model = %shown_opt(&sub.model), %url, notify = %shown(&notify_shown), ?discovered, "PnP answered"
         );
         let recorded = known || matches!(added, Some(Ok(())));
         if let (true, Some(mac)) = (recorded, sub.mac) {
@@ -277,10 +302,12 @@ impl Pnp {
     }
 
     fn record_refusal(&self, state: &AppState, sub: &PnpSubscribe, req: &IncomingRequest, known: bool, reason: &str) {
-        tracing::info!(
-            source = %req.source, mac = ?sub.mac.map(|m| m.to_string()), vendor = ?sub.vendor, model = ?sub.model,
-            %reason, "PnP refused (no answer sent)"
-        );
+        if let Some(suppressed) = REFUSED_LOG.allow() {
+            tracing::info!(
+                source = %req.source, mac = ?sub.mac.map(|m| m.to_string()), vendor = %shown_opt(&sub.vendor),
+                model = %shown_opt(&sub.model), reason = %shown(reason), suppressed, "PnP refused (no answer sent)"
+            );
+        }
         if let (true, Some(mac)) = (known, sub.mac) {
             let mut detail = describe(sub, req);
             detail["result"] = json!("refused");

@@ -117,10 +117,10 @@ mod tests {
 
     #[test]
     fn limits_buffered_size() {
-        let mut f = StreamFramer::with_limits(Limits { max_message: 100, max_headers: 10 });
+        let mut f = StreamFramer::with_limits(Limits { max_message: 100, max_headers: 10, ..Limits::default() });
         f.extend(&[b'a'; 101]);
         assert!(matches!(f.next_message(), Err(ParseError::TooLarge { .. })));
-        let mut f = StreamFramer::with_limits(Limits { max_message: 100, max_headers: 10 });
+        let mut f = StreamFramer::with_limits(Limits { max_message: 100, max_headers: 10, ..Limits::default() });
         f.extend(b"NOTIFY sip:a@b SIP/2.0\r\nl: 500\r\n\r\n");
         assert!(matches!(f.next_message(), Err(ParseError::TooLarge { .. })), "declared body too large");
     }

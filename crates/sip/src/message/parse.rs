@@ -17,11 +17,15 @@ pub struct Limits {
     pub max_message: usize,
     /// Most header lines accepted (default 256).
     pub max_headers: usize,
+    /// Most bytes of Via header values, all of them together (default 4 KiB). A response
+    /// copies every Via of its request (RFC 3261 §8.2.6), so this bounds what a request can
+    /// make us echo and keep for retransmissions; a chain of proxies needs a few hundred bytes.
+    pub max_via: usize,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_message: 64 * 1024, max_headers: 256 }
+        Limits { max_message: 64 * 1024, max_headers: 256, max_via: 4 * 1024 }
     }
 }
 
@@ -52,7 +56,7 @@ pub fn parse_with(data: &[u8], limits: &Limits) -> Result<Message, ParseError> {
     let (start_line, header_text) = head.split_once("\r\n").unwrap_or((head, ""));
     let headers = Headers::parse(header_text, limits.max_headers)?;
     let mut msg = parse_start_line(start_line, headers)?;
-    let content_length = validate(&msg)?;
+    let content_length = validate(&msg, limits)?;
     let body = frame_body(content_length, &data[head_end + 4..])?;
     match &mut msg {
         Message::Request(r) => r.body = body,
@@ -134,7 +138,7 @@ fn check_request_uri(uri: &str) -> Result<(), ParseError> {
 /// They parse with the borrowing parsers, so a message whose headers are not folded is checked
 /// without allocating, and the header section is walked once ([`Gathered`]). Errors are
 /// reported in a fixed order, the order of the checks below.
-fn validate(msg: &Message) -> Result<Option<usize>, ParseError> {
+fn validate(msg: &Message, limits: &Limits) -> Result<Option<usize>, ParseError> {
     let g = Gathered::from(msg.headers());
     g.call_id.only("Call-ID")?;
     let cseq = g.cseq.only("CSeq")?;
@@ -145,6 +149,9 @@ fn validate(msg: &Message) -> Result<Option<usize>, ParseError> {
     }
     if g.vias == 0 {
         return Err(ParseError::Missing("Via"));
+    }
+    if g.via_bytes > limits.max_via {
+        return Err(ParseError::HeaderTooLarge { name: "Via", size: g.via_bytes, limit: limits.max_via });
     }
     NameAddrRef::parse(&from.value())?;
     NameAddrRef::parse(&to.value())?;
@@ -204,6 +211,7 @@ struct Gathered<'a> {
     date: Seen<'a>,
     content_length: Seen<'a>,
     vias: usize,
+    via_bytes: usize,
     via_error: Option<ParseError>,
     contact_error: Option<ParseError>,
 }
@@ -217,6 +225,7 @@ impl<'a> From<&'a Headers> for Gathered<'a> {
             let is = |long: &str| name.eq_ignore_ascii_case(long);
             if is("Via") {
                 g.vias += 1;
+                g.via_bytes = g.via_bytes.saturating_add(h.raw_value().trim().len());
                 if g.via_error.is_none() {
                     g.via_error = ViaRef::parse_list(&h.value()).find_map(Result::err);
                 }
@@ -271,9 +280,22 @@ mod tests {
         assert_eq!(parse(base(&many).as_bytes()), Err(ParseError::TooManyHeaders(256)));
         let big = format!("X-Big: {}\r\n", "a".repeat(70_000));
         assert!(matches!(parse(base(&big).as_bytes()), Err(ParseError::TooLarge { .. })));
-        let tight = Limits { max_message: 64 * 1024, max_headers: 5 };
+        let tight = Limits { max_headers: 5, ..Limits::default() };
         assert!(parse_with(base("").as_bytes(), &tight).is_ok());
         assert!(parse_with(base("X: 1\r\n").as_bytes(), &tight).is_err());
+    }
+
+    #[test]
+    fn oversized_via_headers_are_refused_whether_one_or_many() {
+        let long_via = format!("Via: SIP/2.0/UDP h;branch=z9hG4bK2;x={}\r\n", "a".repeat(5000));
+        let err = parse(base(&long_via).as_bytes()).unwrap_err();
+        assert!(matches!(err, ParseError::HeaderTooLarge { name: "Via", limit: 4096, .. }), "{err}");
+        let many: String =
+            (0..40).map(|i| format!("Via: SIP/2.0/UDP proxy{i}.example.com;branch=z9hG4bK{i:0>80}\r\n")).collect();
+        assert!(matches!(parse(base(&many).as_bytes()), Err(ParseError::HeaderTooLarge { .. })));
+        let few: String =
+            (0..8).map(|i| format!("Via: SIP/2.0/UDP proxy{i}.example.com;branch=z9hG4bK{i:0>80}\r\n")).collect();
+        assert!(parse(base(&few).as_bytes()).is_ok(), "a chain of proxies fits");
     }
 
     #[test]

@@ -65,9 +65,15 @@ pub(super) async fn read_loop(socket: Arc<UdpSocket>, local: SocketAddr, endpoin
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, source)) => {
-                let data = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
                 let Some(inner) = endpoint.upgrade() else { return };
-                crate::dispatch::handle(&inner, &Inbound { data, source, local, transport: Transport::Udp }).await;
+                let received = buf.get(..n).unwrap_or_default();
+                // A source over its rate costs no copy and no parse.
+                if !crate::dispatch::admit(&inner, received, source) {
+                    continue;
+                }
+                let data = Bytes::copy_from_slice(received);
+                crate::dispatch::handle_admitted(&inner, &Inbound { data, source, local, transport: Transport::Udp })
+                    .await;
             }
             // ICMP errors from earlier sends surface here on some systems; they are not fatal.
             Err(e) if is_transient(&e) => tracing::debug!(%local, error = %e, "udp receive error"),
