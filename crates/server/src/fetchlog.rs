@@ -9,10 +9,11 @@
 //!
 //! When the store cannot write (a full disk, an I/O error, a lost PostgreSQL server), the
 //! batch is kept and retried with backoff (250 ms doubling to 5 s), new records joining it, up
-//! to [`PENDING_LIMIT`] distinct records; beyond that new records are dropped and counted in
+//! to `[fetch_log] max_pending` records (100,000 by default; a repeat of a kept fetch only
+//! raises its count); beyond that new records are dropped and counted in
 //! `sipprov_fetch_records_dropped_total`. Once a write succeeds everything kept is written, in
-//! order, with its original times. The first failure is logged at ERROR, then one line a minute,
-//! and the recovery at INFO. Phones are served from memory throughout.
+//! order, with its original times. The first failure is logged at ERROR, then one line a
+//! minute, and the recovery at INFO. Phones are served from memory throughout.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -27,8 +28,6 @@ use crate::metrics::Metrics;
 const QUEUE: usize = 65_536;
 const BATCH: usize = 8_192;
 const INTERVAL: Duration = Duration::from_millis(250);
-/// Most distinct records kept while the store cannot write; about 300 bytes each.
-const PENDING_LIMIT: usize = 100_000;
 /// The first retry after a failed write, doubled per failure up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(5);
@@ -52,6 +51,22 @@ enum Command {
     Flush(oneshot::Sender<()>),
 }
 
+/// The `[fetch_log]` section of the configuration.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchLogConfig {
+    /// Most records (fetch events, refusals, content change times; repeats of one fetch merge
+    /// into one) kept while the database cannot write, about 500 bytes each; beyond it new
+    /// records are dropped and counted in `sipprov_fetch_records_dropped_total`.
+    pub max_pending: usize,
+}
+
+impl Default for FetchLogConfig {
+    fn default() -> Self {
+        FetchLogConfig { max_pending: 100_000 }
+    }
+}
+
 /// The handle handlers use.
 #[derive(Clone)]
 pub struct FetchLog {
@@ -61,9 +76,9 @@ pub struct FetchLog {
 
 impl FetchLog {
     /// Starts the writer task.
-    pub fn spawn(store: Store, metrics: Arc<Metrics>) -> FetchLog {
+    pub fn spawn(store: Store, metrics: Arc<Metrics>, config: &FetchLogConfig) -> FetchLog {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(store, metrics.clone(), rx));
+        tokio::spawn(writer(store, metrics.clone(), config.max_pending, rx));
         FetchLog { tx, metrics }
     }
 
@@ -83,13 +98,20 @@ impl FetchLog {
     }
 }
 
+/// What makes two fetches the same event: device, file, source, content, status, authentication.
+type FetchKey = (sipprov_model::Mac, String, String, String, u16, &'static str);
+
+fn fetch_key(info: &FetchInfo, status: u16, auth: &'static str) -> FetchKey {
+    (info.mac, info.file.clone(), info.ip.clone(), info.hash.clone(), status, auth)
+}
+
 #[derive(Default)]
 struct Batch {
     /// The latest fetch per device and file (a phone fetches several files in one boot).
     fetches: HashMap<(sipprov_model::Mac, String), FetchInfo>,
     events: Vec<NewEvent>,
     rendered: Vec<RenderedState>,
-    last_fetch_event: HashMap<(sipprov_model::Mac, String, String, String, u16, &'static str), usize>,
+    last_fetch_event: HashMap<FetchKey, usize>,
     waiting: Vec<oneshot::Sender<()>>,
     size: usize,
 }
@@ -104,8 +126,18 @@ impl Batch {
         }
     }
 
+    /// Whether adding `record` takes a new entry, rather than counting a repeat of a kept fetch.
+    fn would_grow(&self, record: &Record) -> bool {
+        match record {
+            Record::Fetch { info, status, auth } => {
+                !self.last_fetch_event.contains_key(&fetch_key(info, *status, auth))
+            }
+            Record::Event(_) | Record::Rendered(_) => true,
+        }
+    }
+
     fn add_fetch(&mut self, info: FetchInfo, status: u16, auth: &'static str) {
-        let key = (info.mac, info.file.clone(), info.ip.clone(), info.hash.clone(), status, auth);
+        let key = fetch_key(&info, status, auth);
         if let Some(&i) = self.last_fetch_event.get(&key) {
             if let Some(count) = self.events[i].detail.get_mut("count") {
                 *count = serde_json::json!(count.as_u64().unwrap_or(1) + 1);
@@ -128,8 +160,8 @@ impl Batch {
 
 /// The writer task: gathers records into the pending batch and writes it every [`INTERVAL`],
 /// at [`BATCH`] records, or when asked to flush; while the store fails, retries with backoff.
-async fn writer(store: Store, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<Command>) {
-    let mut w = Writer { store, metrics, pending: Batch::default(), outage: None };
+async fn writer(store: Store, metrics: Arc<Metrics>, max_pending: usize, mut rx: mpsc::Receiver<Command>) {
+    let mut w = Writer { store, metrics, max_pending, pending: Batch::default(), outage: None };
     let mut tick = tokio::time::interval(INTERVAL);
     loop {
         tokio::select! {
@@ -156,6 +188,8 @@ async fn writer(store: Store, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<Comm
 struct Writer {
     store: Store,
     metrics: Arc<Metrics>,
+    /// [`FetchLogConfig::max_pending`].
+    max_pending: usize,
     pending: Batch,
     outage: Option<Outage>,
 }
@@ -171,10 +205,11 @@ struct Outage {
 }
 
 impl Writer {
-    /// Adds a record to the pending batch, or drops and counts it when the batch is full
-    /// (only while the store cannot write: otherwise a write empties it every [`BATCH`]).
+    /// Adds a record to the pending batch, or drops and counts it while the store cannot write
+    /// and the batch holds `max_pending` records. (When writes succeed a write empties the
+    /// batch every [`BATCH`] records, so it needs no other bound.)
     fn add(&mut self, record: Record) {
-        if self.pending.entries() >= PENDING_LIMIT {
+        if self.outage.is_some() && self.pending.entries() >= self.max_pending && self.pending.would_grow(&record) {
             Metrics::inc(&self.metrics.fetch_records_dropped);
             return;
         }
@@ -206,7 +241,7 @@ impl Writer {
         let pending = self.pending.entries();
         match &mut self.outage {
             None => {
-                tracing::error!(error = %e, pending, limit = PENDING_LIMIT, "cannot write fetch records; keeping them and retrying");
+                tracing::error!(error = %e, pending, limit = self.max_pending, "cannot write fetch records; keeping them and retrying");
                 let dropped_before = self.metrics.fetch_records_dropped.load(Ordering::Relaxed);
                 self.outage = Some(Outage {
                     since: now,
@@ -245,9 +280,10 @@ impl Writer {
 }
 
 impl Batch {
-    /// Distinct things waiting to be written (merged repeats of one fetch count once).
+    /// Distinct records waiting to be written: events (merged repeats of one fetch count once)
+    /// and content change times. The last-seen entries are at most one per fetch event.
     fn entries(&self) -> usize {
-        self.fetches.len() + self.events.len() + self.rendered.len()
+        self.events.len() + self.rendered.len()
     }
 
     /// Writes each kind in its own transaction and forgets what was written. A failure of the

@@ -77,7 +77,7 @@ impl AppState {
         let inventory = Inventory::load(&store).await?;
         let cache = RenderCache::new(store.rendered_states().await?);
         let metrics = Arc::new(Metrics::default());
-        let fetchlog = FetchLog::spawn(store.clone(), metrics.clone());
+        let fetchlog = FetchLog::spawn(store.clone(), metrics.clone(), &config.fetch_log);
         // First-fetch windows an operator re-opened survive a restart.
         let security = crate::auth::Security::new(&config.security);
         if config.security.first_fetch_window_secs > 0 {

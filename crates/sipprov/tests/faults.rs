@@ -60,9 +60,16 @@ impl Tmpfs {
 
     /// A server whose data directory is a fresh directory on this file system.
     fn server(&self) -> TestServer {
+        self.server_with_config("")
+    }
+
+    /// The same, with `toml` as its configuration file.
+    fn server_with_config(&self, toml: &str) -> TestServer {
         let dir = tempfile::tempdir_in(self.path()).expect("data dir on the tmpfs");
+        let config = dir.path().join("sipprov.toml");
+        std::fs::write(&config, toml).expect("write the configuration");
         let mut server = TestServer { dir, child: None, http: String::new(), api: String::new() };
-        server.spawn(&[]);
+        server.spawn(&["--config", config.to_str().expect("utf-8 path")]);
         server
     }
 }
@@ -164,6 +171,51 @@ fn a_full_disk_is_survived_without_restart_and_loses_no_fetch_record() {
     assert_eq!(b[0]["detail"]["file"], "00156500000b.cfg");
     assert!(b[0]["at"].as_i64().expect("at") >= outage_began);
     assert_eq!(metric(&s, "sipprov_fetch_records_dropped_total"), 0);
+    assert_eq!(metric(&s, "sipprov_fetch_records_pending"), 0);
+    s.stop();
+}
+
+#[test]
+fn records_beyond_the_buffer_are_dropped_and_counted_exactly() {
+    let Some(fs) = Tmpfs::mount("16m") else { return };
+    let mut s = fs.server_with_config("[fetch_log]\nmax_pending = 3\n");
+    let macs: Vec<String> = (1..=6).map(|i| format!("00156500001{i}")).collect();
+    let ua = |mac: &str| format!("Yealink SIP-T46S 66.86.0.15 {mac}");
+    for mac in &macs {
+        add_device(&s, mac, "Alice");
+    }
+    // Rendered (and its content change time written) before the outage, so that the only
+    // records made during it are the fetches below.
+    assert_eq!(s.fetch(COMMON_FILE, &ua(&macs[0]), &[]).status, 200);
+    assert!(eventually(Duration::from_secs(10), || fetch_events(&s, &macs[0]).len() == 1), "{}", s.log());
+
+    let filler = fill(s.data_dir());
+    assert_eq!(s.fetch(COMMON_FILE, &ua(&macs[1]), &[]).status, 200);
+    assert!(
+        eventually(Duration::from_secs(10), || metric(&s, "sipprov_store_write_failures_total") > 0),
+        "fetch record writes never failed: the disk was not full"
+    );
+    // Kept: devices 2, 3 and 4 (the buffer's three records) and a repeat of device 2's fetch,
+    // which only counts; dropped: devices 5 and 6.
+    for mac in &macs[2..] {
+        assert_eq!(s.fetch(COMMON_FILE, &ua(mac), &[]).status, 200, "served during the outage");
+    }
+    assert_eq!(s.fetch(COMMON_FILE, &ua(&macs[1]), &[]).status, 200);
+    assert!(
+        eventually(Duration::from_secs(10), || metric(&s, "sipprov_fetch_records_dropped_total") == 2),
+        "dropped: {}",
+        metric(&s, "sipprov_fetch_records_dropped_total")
+    );
+    assert_eq!(metric(&s, "sipprov_fetch_records_pending"), 3);
+
+    std::fs::remove_file(filler).expect("remove the filler");
+    let counts: Vec<Vec<serde_json::Value>> = macs[1..]
+        .iter()
+        .map(|mac| fetch_events(&s, mac).iter().map(|e| e["detail"]["count"].clone()).collect())
+        .collect();
+    let expected: Vec<Vec<serde_json::Value>> = vec![vec![2.into()], vec![1.into()], vec![1.into()], vec![], vec![]];
+    assert_eq!(counts, expected, "fetch counts of devices 2 to 6 after the outage");
+    assert_eq!(metric(&s, "sipprov_fetch_records_dropped_total"), 2);
     assert_eq!(metric(&s, "sipprov_fetch_records_pending"), 0);
     s.stop();
 }
