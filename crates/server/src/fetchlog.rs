@@ -9,7 +9,7 @@
 //!
 //! When the store cannot write (a full disk, an I/O error, a lost PostgreSQL server), the
 //! batch is kept and retried with backoff (250 ms doubling to 5 s), new records joining it, up
-//! to `[fetch_log] max_pending` records (100,000 by default; a repeat of a kept fetch only
+//! to `[fetch_log] max_pending` records (20,000 by default; a repeat of a kept fetch only
 //! raises its count); beyond that new records are dropped and counted in
 //! `sipprov_fetch_records_dropped_total`. Once a write succeeds everything kept is written, in
 //! order, with its original times. The first failure is logged at ERROR, then one line a
@@ -56,14 +56,14 @@ enum Command {
 #[serde(default, deny_unknown_fields)]
 pub struct FetchLogConfig {
     /// Most records (fetch events, refusals, content change times; repeats of one fetch merge
-    /// into one) kept while the database cannot write, about 500 bytes each; beyond it new
+    /// into one) kept while the database cannot write, about 1.6 KB each; beyond it new
     /// records are dropped and counted in `sipprov_fetch_records_dropped_total`.
     pub max_pending: usize,
 }
 
 impl Default for FetchLogConfig {
     fn default() -> Self {
-        FetchLogConfig { max_pending: 100_000 }
+        FetchLogConfig { max_pending: 20_000 }
     }
 }
 
