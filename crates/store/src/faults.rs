@@ -56,7 +56,10 @@ impl StoreError {
     /// passes once its cause is fixed, so it is worth retrying; `None` for errors about the
     /// data or the request, which retrying would only repeat.
     pub fn unavailable(&self) -> Option<String> {
-        let StoreError::Database(e) = self else { return None };
+        let e = match self {
+            StoreError::Database(e) | StoreError::Migration(sqlx::migrate::MigrateError::Execute(e)) => e,
+            _ => return None,
+        };
         match e {
             sqlx::Error::Database(db) => {
                 database_failure(db.as_ref()).map(|what| format!("database {what}: {}", db.message()))

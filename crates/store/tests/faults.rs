@@ -1,6 +1,7 @@
 //! The store when the database cannot write: a full disk (a small tmpfs, so these tests need
 //! root to mount it and say so when skipped) and a read-only database.
 
+#[allow(dead_code)] // each test binary uses part of the shared helpers
 mod common;
 
 use std::io::Write;
@@ -20,7 +21,7 @@ impl Tmpfs {
     /// `None` (after saying why) when this process may not mount.
     fn mount(size: &str) -> Option<Tmpfs> {
         // SAFETY: geteuid has no preconditions.
-        if unsafe { libc_geteuid() } != 0 {
+        if unsafe { geteuid() } != 0 {
             println!("SKIPPED: mounting a tmpfs needs root");
             return None;
         }
@@ -49,9 +50,9 @@ impl Drop for Tmpfs {
     }
 }
 
+// POSIX geteuid(2), from the C library every Rust program on Linux links (no libc crate here).
 extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
+    fn geteuid() -> u32;
 }
 
 /// Fills the file system holding `path` with one file; returns that file.
@@ -105,6 +106,31 @@ async fn a_read_only_database_fails_the_write_check() {
     assert_eq!(
         err.unavailable().as_deref(),
         Some("database write failed: attempt to write a readonly database"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_read_only_postgres_database_does_not_open() {
+    let Ok(base) = std::env::var("SIPPROV_TEST_POSTGRES_URL") else {
+        println!("SKIPPED: SIPPROV_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = common::fresh_postgres_database(&base).await;
+    let store = Store::open(&url).await.unwrap();
+    store.check_writable().await.expect("a fresh database takes writes");
+    let name = url.rsplit('/').next().unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} SET default_transaction_read_only = on")))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.pool().close().await;
+    // New connections, hence new sessions, are read-only: the migrations' bookkeeping
+    // (CREATE TABLE IF NOT EXISTS) already fails, so such a database cannot even be opened.
+    let err = Store::open(&url).await.err().expect("a read-only database must not open");
+    assert_eq!(
+        err.unavailable().as_deref(),
+        Some("database write failed: cannot execute CREATE TABLE in a read-only transaction"),
         "{err:?}"
     );
 }
