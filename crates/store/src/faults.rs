@@ -27,13 +27,18 @@ use crate::{Store, StoreError};
 /// "no transaction is active", and sqlx's own count of open transactions on that connection stays
 /// at one. Back in the pool, such a connection refuses every later `BEGIN IMMEDIATE` ("attempted
 /// to call begin_with at non-zero transaction depth"): one full disk used to poison writes until
-/// a restart. On release the queued rollback is flushed first (the `ping` runs after it on the
-/// connection), then a connection still counted in a transaction is closed and the pool opens a
-/// fresh one when needed; the check is repeated before every acquire, so no path hands one out.
+/// a restart. On release, a connection still counted in a transaction has its queued rollback
+/// flushed (the `ping` runs after it on the connection); if it is still counted in one then, it
+/// is closed and the pool opens a fresh one when needed. The check is repeated before every
+/// acquire, so no path hands such a connection out.
 pub(crate) fn close_connections_left_in_a_transaction(options: AnyPoolOptions) -> AnyPoolOptions {
     options
         .after_release(|conn, _| {
             Box::pin(async move {
+                // The common case costs nothing: no transaction was left, so no rollback is queued.
+                if !conn.is_in_transaction() {
+                    return Ok(true);
+                }
                 conn.ping().await?;
                 Ok(!left_in_a_transaction(conn, "released"))
             })
