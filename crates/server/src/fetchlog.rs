@@ -295,7 +295,9 @@ impl Batch {
             let mut fetches: Vec<FetchInfo> = self.fetches.values().cloned().collect();
             // Oldest first, so each device's last-seen columns end on its latest fetch.
             fetches.sort_by_key(|f| f.at);
-            kept_on_outage(store.record_fetches(&fetches).await, "fetches", fetches.len(), metrics)?;
+            // Not counted as dropped if refused: the fetch events below are the records, these
+            // rows only summarise each device's latest fetch.
+            kept_on_outage(store.record_fetches(&fetches).await, "last fetches", 0, metrics)?;
             self.fetches.clear();
         }
         if !self.events.is_empty() {
@@ -313,18 +315,19 @@ impl Batch {
     }
 }
 
-/// Passes on a database failure for a retry; logs and counts any other failure as dropped.
+/// Passes on a database failure for a retry; logs any other failure and counts its `dropped`
+/// records.
 fn kept_on_outage(
     result: Result<(), StoreError>,
     what: &str,
-    count: usize,
+    dropped: usize,
     metrics: &Metrics,
 ) -> Result<(), StoreError> {
     match result {
         Err(e) if e.unavailable().is_some() => Err(e),
         Err(e) => {
-            tracing::error!(error = %e, count, "cannot record {what}; dropping them");
-            metrics.fetch_records_dropped.fetch_add(count as u64, Ordering::Relaxed);
+            tracing::error!(error = %e, dropped, "cannot record {what}; dropping them");
+            metrics.fetch_records_dropped.fetch_add(dropped as u64, Ordering::Relaxed);
             Ok(())
         }
         Ok(()) => Ok(()),
