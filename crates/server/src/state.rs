@@ -72,8 +72,7 @@ impl AppState {
         std::fs::create_dir_all(config.template_dir()).map_err(dir_err)?;
         crate::writable::check_data_dir(&config.data_dir)?;
         let api_token = crate::token::load_or_create(&config.data_dir).map_err(dir_err)?;
-        let store = Store::open(&config.database_url()).await?;
-        crate::writable::check_database(&store, config).await?;
+        let store = crate::writable::open_database(config).await?;
         let inventory = Inventory::load(&store).await?;
         let cache = RenderCache::new(store.rendered_states().await?);
         let metrics = Arc::new(Metrics::default());

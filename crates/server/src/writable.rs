@@ -28,13 +28,24 @@ pub(crate) fn check_data_dir(dir: &Path) -> Result<(), ServerError> {
     })
 }
 
-/// Fails unless the database takes a write (see [`Store::check_writable`]).
-pub(crate) async fn check_database(store: &Store, config: &ServerConfig) -> Result<(), ServerError> {
-    store.check_writable().await.map_err(|e| ServerError::NotWritable {
+/// Opens the database and proves it takes a write (see [`Store::check_writable`]); either
+/// failing names the database. (A read-only PostgreSQL database already fails to open: the
+/// migrations' bookkeeping writes.)
+pub(crate) async fn open_database(config: &ServerConfig) -> Result<Store, ServerError> {
+    let failed = |e: sipprov_store::StoreError| ServerError::NotWritable {
         what: "database",
         path: database_location(config),
         reason: e.unavailable().unwrap_or_else(|| e.to_string()),
-    })
+    };
+    let store = Store::open(&config.database_url()).await.map_err(|e| {
+        if e.cannot_write() {
+            failed(e)
+        } else {
+            ServerError::Store(e)
+        }
+    })?;
+    store.check_writable().await.map_err(failed)?;
+    Ok(store)
 }
 
 /// Where the database is, fit for a log or an error: the SQLite file, or the URL without

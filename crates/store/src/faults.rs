@@ -61,10 +61,7 @@ impl StoreError {
     /// passes once its cause is fixed, so it is worth retrying; `None` for errors about the
     /// data or the request, which retrying would only repeat.
     pub fn unavailable(&self) -> Option<String> {
-        let e = match self {
-            StoreError::Database(e) | StoreError::Migration(sqlx::migrate::MigrateError::Execute(e)) => e,
-            _ => return None,
-        };
+        let e = self.sqlx_error()?;
         match e {
             sqlx::Error::Database(db) => {
                 database_failure(db.as_ref()).map(|what| format!("database {what}: {}", db.message()))
@@ -78,7 +75,23 @@ impl StoreError {
             _ => None,
         }
     }
+
+    /// Whether the database refused to write (full, read-only, I/O error), as opposed to being
+    /// unreachable or busy: at start-up that means "not writable", not "not there".
+    pub fn cannot_write(&self) -> bool {
+        matches!(self.sqlx_error(), Some(sqlx::Error::Database(db)) if database_failure(db.as_ref()) == Some(WRITE_FAILED))
+    }
+
+    /// The database's own error, also from inside a failed migration.
+    fn sqlx_error(&self) -> Option<&sqlx::Error> {
+        match self {
+            StoreError::Database(e) | StoreError::Migration(sqlx::migrate::MigrateError::Execute(e)) => Some(e),
+            _ => None,
+        }
+    }
 }
+
+const WRITE_FAILED: &str = "write failed";
 
 /// Which kind of database failure an error reports ("write failed", "busy", …), if it is one.
 fn database_failure(db: &dyn DatabaseError) -> Option<&'static str> {
@@ -87,9 +100,9 @@ fn database_failure(db: &dyn DatabaseError) -> Option<&'static str> {
         // extended code is its primary code.
         let code = e.code().and_then(|c| c.parse::<u32>().ok())? & 0xff;
         return match code {
-            8 | 10 | 13 | 14 => Some("write failed"), // READONLY, IOERR, FULL, CANTOPEN
-            5 | 6 => Some("busy"),                    // BUSY, LOCKED
-            7 => Some("out of memory"),               // NOMEM
+            8 | 10 | 13 | 14 => Some(WRITE_FAILED), // READONLY, IOERR, FULL, CANTOPEN
+            5 | 6 => Some("busy"),                  // BUSY, LOCKED
+            7 => Some("out of memory"),             // NOMEM
             _ => None,
         };
     }
@@ -99,10 +112,10 @@ fn database_failure(db: &dyn DatabaseError) -> Option<&'static str> {
         let class = state.get(..2).unwrap_or_default();
         return match class {
             // insufficient resources (53100 disk_full), system error (58030 io_error)
-            "53" | "58" => Some("write failed"),
-            "25" if state == "25006" => Some("write failed"), // read_only_sql_transaction
-            "08" | "57" => Some("unavailable"),               // connection exception, operator intervention
-            "40" => Some("busy"),                             // serialization failure, deadlock
+            "53" | "58" => Some(WRITE_FAILED),
+            "25" if state == "25006" => Some(WRITE_FAILED), // read_only_sql_transaction
+            "08" | "57" => Some("unavailable"),             // connection exception, operator intervention
+            "40" => Some("busy"),                           // serialization failure, deadlock
             _ => None,
         };
     }
@@ -112,7 +125,8 @@ fn database_failure(db: &dyn DatabaseError) -> Option<&'static str> {
 impl Store {
     /// Proves the database takes writes: starts a write transaction, updates no row of the
     /// device history (which still needs the write lock and a writable file) and rolls back.
-    /// A read-only SQLite file or file system, or a read-only PostgreSQL server, fails here.
+    /// A read-only SQLite file or file system fails here (a read-only PostgreSQL database
+    /// already fails [`Store::open`]: the migrations' bookkeeping writes).
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE device_events SET kind = kind WHERE id = -1").execute(&mut *tx).await?;

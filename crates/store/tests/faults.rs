@@ -83,6 +83,7 @@ async fn writes_work_again_once_the_full_disk_has_room() {
         let err = store.append_events(&(0..20).map(|j| event(mac, i * 100 + j)).collect::<Vec<_>>()).await.unwrap_err();
         let why = err.unavailable().unwrap_or_else(|| panic!("a full disk is a database failure: {err}"));
         assert_eq!(why, "database write failed: database or disk is full", "{err:?}");
+        assert!(err.cannot_write());
     }
     std::fs::remove_file(filler).unwrap();
     for i in 0..8 {
@@ -108,6 +109,7 @@ async fn a_read_only_database_fails_the_write_check() {
         Some("database write failed: attempt to write a readonly database"),
         "{err:?}"
     );
+    assert!(err.cannot_write());
 }
 
 #[tokio::test]
@@ -133,4 +135,5 @@ async fn a_read_only_postgres_database_does_not_open() {
         Some("database write failed: cannot execute CREATE TABLE in a read-only transaction"),
         "{err:?}"
     );
+    assert!(err.cannot_write());
 }
