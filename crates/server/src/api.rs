@@ -58,7 +58,14 @@ impl IntoResponse for ApiError {
 }
 
 impl From<StoreError> for ApiError {
+    /// A database that cannot write or be reached answers 503 with what failed (`database write
+    /// failed: database or disk is full`): the request changed nothing and may be repeated once
+    /// the cause is fixed; the server recovers by itself.
     fn from(e: StoreError) -> Self {
+        if let Some(message) = e.unavailable() {
+            tracing::warn!(error = %e, "admin request failed: the database cannot take it");
+            return ApiError(StatusCode::SERVICE_UNAVAILABLE, message);
+        }
         let status = match e {
             StoreError::DuplicateDevice(_) => StatusCode::CONFLICT,
             StoreError::DeviceNotFound(_) | StoreError::GroupNotFound(_) => StatusCode::NOT_FOUND,

@@ -33,6 +33,8 @@ pub struct ServerConfig {
     /// SIP Plug-and-Play: answering `ua-profile` SUBSCRIBEs with the provisioning URL (`[pnp]`).
     #[serde(default)]
     pub pnp: crate::pnp::PnpConfig,
+    /// What the fetch log keeps while the database cannot write (`[fetch_log]`).
+    pub fetch_log: crate::fetchlog::FetchLogConfig,
 }
 
 /// The phone-facing provisioning listener.
@@ -249,6 +251,7 @@ impl Default for ServerConfig {
             sip: SipConfig::default(),
             security: SecurityConfig::default(),
             pnp: crate::pnp::PnpConfig::default(),
+            fetch_log: crate::fetchlog::FetchLogConfig::default(),
         }
     }
 }

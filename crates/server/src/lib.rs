@@ -37,6 +37,7 @@ pub mod sip_tls;
 pub mod state;
 pub mod tls;
 mod token;
+mod writable;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,6 +60,9 @@ pub enum ServerError {
     Config(String),
     #[error("server task failed: {0}")]
     Task(String),
+    /// Start-up could not write where it must (see `writable`): it refuses to run read-only.
+    #[error("{what} {path} is not writable: {reason}")]
+    NotWritable { what: &'static str, path: String, reason: String },
 }
 
 /// A started server: its bound addresses and its tasks.

@@ -18,6 +18,10 @@ pub struct Metrics {
     pub renders: AtomicU64,
     pub cache_hits: AtomicU64,
     pub fetch_records_dropped: AtomicU64,
+    /// Writes of fetch records that failed and will be retried (see `fetchlog`).
+    pub store_write_failures: AtomicU64,
+    /// Gauge: fetch records waiting to be written.
+    pub fetch_records_pending: AtomicU64,
 }
 
 impl Metrics {
@@ -29,7 +33,7 @@ impl Metrics {
     /// Renders every counter in Prometheus text exposition format.
     pub fn render(&self, devices: usize) -> String {
         let mut out = String::new();
-        let counters: [(&str, &str, &AtomicU64); 9] = [
+        let counters: [(&str, &str, &AtomicU64); 10] = [
             ("sipprov_http_files_served_total", "Config files served with 200", &self.http_served),
             ("sipprov_http_not_modified_total", "Conditional requests answered 304", &self.http_not_modified),
             ("sipprov_http_unknown_device_total", "Requests for unknown devices (404)", &self.http_unknown_device),
@@ -40,8 +44,13 @@ impl Metrics {
             ("sipprov_render_cache_hits_total", "Files served from the render cache", &self.cache_hits),
             (
                 "sipprov_fetch_records_dropped_total",
-                "Fetch records dropped under overload",
+                "Fetch records dropped under overload or while the database could not write",
                 &self.fetch_records_dropped,
+            ),
+            (
+                "sipprov_store_write_failures_total",
+                "Fetch record writes that failed (database full, read-only or unreachable) and are retried",
+                &self.store_write_failures,
             ),
         ];
         for (name, help, value) in counters {
@@ -51,6 +60,12 @@ impl Metrics {
         let _ = writeln!(
             out,
             "# HELP sipprov_devices Devices in the inventory\n# TYPE sipprov_devices gauge\nsipprov_devices {devices}"
+        );
+        let pending = self.fetch_records_pending.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP sipprov_fetch_records_pending Fetch records waiting to be written\n\
+             # TYPE sipprov_fetch_records_pending gauge\nsipprov_fetch_records_pending {pending}"
         );
         out
     }

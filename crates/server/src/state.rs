@@ -70,12 +70,13 @@ impl AppState {
     pub async fn open(config: &ServerConfig) -> Result<Arc<AppState>, ServerError> {
         let dir_err = |source| ServerError::DataDir { path: config.data_dir.display().to_string(), source };
         std::fs::create_dir_all(config.template_dir()).map_err(dir_err)?;
+        crate::writable::check_data_dir(&config.data_dir)?;
         let api_token = crate::token::load_or_create(&config.data_dir).map_err(dir_err)?;
-        let store = Store::open(&config.database_url()).await?;
+        let store = crate::writable::open_database(config).await?;
         let inventory = Inventory::load(&store).await?;
         let cache = RenderCache::new(store.rendered_states().await?);
         let metrics = Arc::new(Metrics::default());
-        let fetchlog = FetchLog::spawn(store.clone(), metrics.clone());
+        let fetchlog = FetchLog::spawn(store.clone(), metrics.clone(), &config.fetch_log);
         // First-fetch windows an operator re-opened survive a restart.
         let security = crate::auth::Security::new(&config.security);
         if config.security.first_fetch_window_secs > 0 {

@@ -12,6 +12,13 @@
 //! mid-import leaves the inventory as it was, and sends its rows as a few multi-row
 //! statements rather than one per row (see `batch`).
 //!
+//! A database that cannot write (full disk, read-only file system, lost server) is a
+//! passing fault, not a broken store: a connection whose transaction could not be ended is
+//! closed instead of reused, so writes work again as soon as the database takes them;
+//! [`StoreError::unavailable`] names such failures for callers that retry or answer 503, and
+//! [`Store::check_writable`] lets the server refuse to start on a read-only database
+//! (see `faults`).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), sipprov_store::StoreError> {
 //! use sipprov_store::{NewDevice, Store};
@@ -31,6 +38,7 @@ mod batch;
 mod campaigns;
 mod devices;
 mod events;
+mod faults;
 mod groups;
 mod rendered;
 
@@ -94,6 +102,11 @@ impl WriteTx {
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
     }
+
+    /// Rolls back, then lets the next writer in.
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
 }
 
 impl std::ops::Deref for WriteTx {
@@ -122,7 +135,7 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
-        let mut options = AnyPoolOptions::new();
+        let mut options = faults::close_connections_left_in_a_transaction(AnyPoolOptions::new());
         if backend == Backend::Sqlite {
             // SQLite allows one writer at a time: a small pool plus a busy timeout avoids
             // "database is locked" errors, and WAL lets readers run during writes.
