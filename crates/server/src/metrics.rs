@@ -18,6 +18,12 @@ pub struct Metrics {
     pub renders: AtomicU64,
     pub cache_hits: AtomicU64,
     pub fetch_records_dropped: AtomicU64,
+    /// Connections reset at accept: their source held `limits.connections_per_source` already.
+    pub connections_refused_per_source: AtomicU64,
+    /// Connections reset at accept: the listener's connection budget was spent.
+    pub connections_refused_global: AtomicU64,
+    /// Inbound connections open now, on every listener (a gauge).
+    pub connections_open: AtomicU64,
 }
 
 impl Metrics {
@@ -29,7 +35,7 @@ impl Metrics {
     /// Renders every counter in Prometheus text exposition format.
     pub fn render(&self, devices: usize) -> String {
         let mut out = String::new();
-        let counters: [(&str, &str, &AtomicU64); 9] = [
+        let counters: [(&str, &str, &AtomicU64); 11] = [
             ("sipprov_http_files_served_total", "Config files served with 200", &self.http_served),
             ("sipprov_http_not_modified_total", "Conditional requests answered 304", &self.http_not_modified),
             ("sipprov_http_unknown_device_total", "Requests for unknown devices (404)", &self.http_unknown_device),
@@ -43,6 +49,16 @@ impl Metrics {
                 "Fetch records dropped under overload",
                 &self.fetch_records_dropped,
             ),
+            (
+                "sipprov_connections_refused_per_source_total",
+                "Connections reset at accept: over limits.connections_per_source",
+                &self.connections_refused_per_source,
+            ),
+            (
+                "sipprov_connections_refused_global_total",
+                "Connections reset at accept: the connection budget was spent",
+                &self.connections_refused_global,
+            ),
         ];
         for (name, help, value) in counters {
             let _ =
@@ -51,6 +67,12 @@ impl Metrics {
         let _ = writeln!(
             out,
             "# HELP sipprov_devices Devices in the inventory\n# TYPE sipprov_devices gauge\nsipprov_devices {devices}"
+        );
+        let open = self.connections_open.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP sipprov_connections_open Inbound connections open (HTTP, HTTPS, admin API, SIP TCP and TLS)\n\
+             # TYPE sipprov_connections_open gauge\nsipprov_connections_open {open}"
         );
         out
     }

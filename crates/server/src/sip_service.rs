@@ -28,14 +28,27 @@ pub fn user_agent() -> String {
 /// `[sip] t1_ms` as the transaction timers' T1, plus the PnP
 /// multicast reception unless `[pnp] mode = "off"`. `http` is the bound provisioning listener,
 /// from which PnP derives the URL it hands out when none is configured.
-pub async fn bind(config: &ServerConfig, http: SocketAddr) -> Result<(Endpoint, Option<Arc<Pnp>>), ServerError> {
+///
+/// Inbound TCP and TLS connections are admitted by `admission`'s gate and run with its timeouts.
+pub async fn bind(
+    config: &ServerConfig,
+    http: SocketAddr,
+    admission: &crate::listener::Admission,
+) -> Result<(Endpoint, Option<Arc<Pnp>>), ServerError> {
     let listen = config.sip.listen;
     let err = |e: &dyn std::fmt::Display| ServerError::Config(format!("cannot listen for SIP on {listen}: {e}"));
     let sockets = pnp::open_sockets(listen, &config.pnp).map_err(|e| err(&e))?;
     let timers = Timers { t1: Duration::from_millis(config.sip.t1_ms.max(1)), ..Timers::default() };
     let tls = crate::sip_tls::endpoint_tls(config.sip.tls.as_ref()).map_err(ServerError::Config)?;
-    let cfg =
-        EndpointConfig { tcp: Some(listen), tls, user_agent: Some(user_agent()), timers, ..EndpointConfig::default() };
+    let cfg = EndpointConfig {
+        tcp: Some(listen),
+        tls,
+        user_agent: Some(user_agent()),
+        timers,
+        stream_timeouts: admission.sip,
+        connection_gate: Some(admission.sip_gate()),
+        ..EndpointConfig::default()
+    };
     let endpoint = Endpoint::with_std_udp_socket(cfg, sockets.unicast).await.map_err(|e| err(&e))?;
     if let Some(tls) = config.sip.tls.as_ref().filter(|t| t.files().next().is_some()) {
         tokio::spawn(crate::sip_tls::watch(endpoint.clone(), tls.clone()));

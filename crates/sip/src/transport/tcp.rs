@@ -1,5 +1,6 @@
 //! TCP: a listener accepting inbound connections and outbound connections opened on demand;
-//! the connections themselves (reuse, framing, reader and writer tasks) are [`super::stream`]'s.
+//! the connections themselves (reuse, framing, timeouts, reader and writer tasks) are
+//! [`super::stream`]'s. An inbound connection the gate refuses is reset at once.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
@@ -9,9 +10,8 @@ use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::stream::Connections;
+use super::stream::{Connections, StreamSettings};
 use super::{StreamEvent, Transport, TransportError};
-use crate::message::Limits;
 
 /// How long an outbound connect may take before the peer counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,10 +27,10 @@ impl TcpTransport {
     pub(crate) async fn bind(
         addr: SocketAddr,
         inbound: mpsc::Sender<StreamEvent>,
-        limits: Limits,
+        settings: StreamSettings,
     ) -> Result<(Arc<TcpTransport>, TcpListener), TransportError> {
         let (listener, local) = listen(addr, Transport::Tcp).await?;
-        let conns = Connections::new(Transport::Tcp, local, inbound, limits);
+        let conns = Connections::new(Transport::Tcp, local, inbound, settings);
         Ok((Arc::new(TcpTransport { local, conns }), listener))
     }
 
@@ -44,9 +44,13 @@ impl TcpTransport {
         loop {
             let Some((stream, peer)) = accept(&listener, Transport::Tcp).await else { continue };
             let Some(t) = this.upgrade() else { return };
+            let Some(admitted) = t.conns.admit(peer) else {
+                refuse(stream);
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let (read, write) = stream.into_split();
-            t.conns.register(read, write, peer);
+            t.conns.register(read, write, peer, admitted);
         }
     }
 
@@ -66,6 +70,13 @@ pub(super) async fn listen(
     let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
     let local = listener.local_addr().map_err(bind_err)?;
     Ok((listener, local))
+}
+
+/// Closes a refused connection with a reset: its descriptor and kernel state go at once, with
+/// no TIME_WAIT left on our side.
+pub(super) fn refuse(stream: TcpStream) {
+    let _ = stream.set_zero_linger();
+    drop(stream);
 }
 
 /// Accepts one connection; `None` after a failure (file descriptors exhausted, say), after a
