@@ -124,7 +124,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { what, addr, source })
+    listener::bind_tcp(addr).map_err(|source| ServerError::Listen { what, addr, source })
 }
 
 fn local(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, ServerError> {

@@ -26,6 +26,11 @@ use crate::tls::TlsPeer;
 use idle::IdleTimeout;
 use limit::{Budget, Limiter};
 
+/// The accept queue's length (the kernel caps it at `net.core.somaxconn`). The default of 128
+/// overflows within milliseconds under a connection flood, and then the kernel drops SYNs,
+/// a fresh client's among them, which it retries only a second later.
+pub const ACCEPT_BACKLOG: u32 = 4096;
+
 /// Accept failures (descriptors exhausted after all, say) are logged at most this often.
 const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -89,15 +94,12 @@ impl Admission {
         Limiter::new(listener, self.phone.clone(), self.per_source, self.metrics.clone())
     }
 
-    /// The admin API's limiter, on its own budget. Its per-source cap is its whole budget: the
-    /// API listens on localhost, where every client is the same source.
+    /// The admin API's limiter, on its own budget. One source may hold at most half of it, so
+    /// a client flooding the API cannot lock out the others (the operator's CLI on another
+    /// loopback address, a monitoring host).
     pub fn api_limiter(&self) -> Arc<Limiter> {
-        Limiter::new(
-            "admin API",
-            self.api.clone(),
-            u32::try_from(self.api.cap()).unwrap_or(u32::MAX),
-            self.metrics.clone(),
-        )
+        let half = u32::try_from(self.api.cap() / 2).unwrap_or(u32::MAX).max(1);
+        Limiter::new("admin API", self.api.clone(), self.per_source.min(half), self.metrics.clone())
     }
 
     /// The gate of the SIP TCP and TLS listeners, drawing on the phones' budget.
@@ -176,6 +178,15 @@ pub(crate) async fn serve_connection<I>(
     if let Err(e) = conn.await {
         tracing::debug!(peer = %peer.ip(), error = %e, "HTTP connection ended with an error");
     }
+}
+
+/// Binds a TCP listener with a deep accept queue ([`ACCEPT_BACKLOG`]).
+pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv6() { tokio::net::TcpSocket::new_v6()? } else { tokio::net::TcpSocket::new_v4()? };
+    // As std and mio do: a restarted server can bind while old connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 /// Closes a refused connection with a reset: its descriptor and kernel state go at once, with

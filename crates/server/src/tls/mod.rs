@@ -53,7 +53,7 @@ impl HttpsListener {
     pub async fn bind(config: Option<&TlsConfig>) -> Result<Option<HttpsListener>, ServerError> {
         let Some(config) = config else { return Ok(None) };
         let tls = build(config).map_err(ServerError::Config)?;
-        let listener = TcpListener::bind(config.listen).await.map_err(|source| ServerError::Listen {
+        let listener = crate::listener::bind_tcp(config.listen).map_err(|source| ServerError::Listen {
             what: "provisioning HTTPS",
             addr: config.listen,
             source,

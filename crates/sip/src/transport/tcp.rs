@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
 use super::stream::{Connections, StreamSettings};
@@ -61,13 +61,22 @@ impl TcpTransport {
     }
 }
 
+/// The accept queue's length (the kernel caps it at `net.core.somaxconn`): the default of 128
+/// overflows at once under a connection flood, and the kernel then drops every SYN, a
+/// legitimate peer's too, until its retransmission a second later.
+const ACCEPT_BACKLOG: u32 = 4096;
+
 /// Binds a listening socket for a stream transport; returns it with its bound address.
 pub(super) async fn listen(
     addr: SocketAddr,
     transport: Transport,
 ) -> Result<(TcpListener, SocketAddr), TransportError> {
     let bind_err = |source| TransportError::Bind { transport, addr, source };
-    let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+    let socket = if addr.is_ipv6() { TcpSocket::new_v6() } else { TcpSocket::new_v4() }.map_err(bind_err)?;
+    // As std and mio do: a restarted server can bind while old connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true).map_err(bind_err)?;
+    socket.bind(addr).map_err(bind_err)?;
+    let listener = socket.listen(ACCEPT_BACKLOG).map_err(bind_err)?;
     let local = listener.local_addr().map_err(bind_err)?;
     Ok((listener, local))
 }
