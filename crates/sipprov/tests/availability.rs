@@ -19,9 +19,22 @@ use common::pki::Pki;
 use common::{bin, TestServer};
 
 const FLOOD: usize = 20_000;
-/// The server's descriptor limits: the flood is five times the hard one.
+/// The server's descriptor limits (the hard one lower if ours is): the flood is five times more.
 const SERVER_SOFT_NOFILE: u64 = 1024;
 const SERVER_HARD_NOFILE: u64 = 16_384;
+
+/// This process's hard descriptor limit, which the server and the flood processes inherit.
+fn own_hard_nofile() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct, which lives for the call.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    lim.rlim_max
+}
+
+/// The server's hard descriptor limit in these tests.
+fn server_hard_nofile() -> u64 {
+    SERVER_HARD_NOFILE.min(own_hard_nofile())
+}
 const MAC: &str = "001565aabbcc";
 const UA: &str = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc";
 const HTTP_USER: &str = "phone1:Pr0v-Secret-1";
@@ -39,10 +52,11 @@ fn start_limited(toml: &str) -> TestServer {
     cmd.args(["serve", "--config"]).arg(&config).arg("--data-dir").arg(dir.path());
     cmd.args(["--http-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--sip-listen", "127.0.0.1:0"]);
     cmd.env("SIPPROV_LOG", "info,sqlx=warn").stdout(Stdio::null()).stderr(log);
+    let hard = server_hard_nofile();
     // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec here.
     unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit { rlim_cur: SERVER_SOFT_NOFILE, rlim_max: SERVER_HARD_NOFILE };
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit { rlim_cur: SERVER_SOFT_NOFILE.min(hard), rlim_max: hard };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -260,7 +274,8 @@ fn one_host_holding_20000_idle_connections_per_listener_takes_nothing_down() {
         "[limits]\nheader_timeout_secs = 120\nidle_timeout_secs = 120\nhandshake_timeout_secs = 120\n\
          sip_idle_timeout_secs = 120\n",
     ));
-    assert_eq!(server_nofile(&s), (SERVER_HARD_NOFILE, SERVER_HARD_NOFILE), "soft limit raised to the hard one");
+    let hard = server_hard_nofile();
+    assert_eq!(server_nofile(&s), (hard, hard), "soft limit raised to the hard one");
     add_phone(&s);
     let targets: Vec<(&str, SocketAddr)> =
         ["http", "https", "api", "sip_tcp", "sip_tls"].into_iter().map(|what| (what, addr(&s, what))).collect();
@@ -268,7 +283,9 @@ fn one_host_holding_20000_idle_connections_per_listener_takes_nothing_down() {
     // The flood: 20,000 silent connections from 127.0.0.1 against every listener, all held.
     let started = Instant::now();
     let addrs: Vec<SocketAddr> = targets.iter().map(|(_, a)| *a).collect();
-    let held = Flood::open(&addrs, FLOOD, FLOOD / 2);
+    // As many connections per process as a process may hold, with a margin for its own files.
+    let per_process = (FLOOD / 2).min(usize::try_from(own_hard_nofile()).unwrap_or(usize::MAX).saturating_sub(64));
+    let held = Flood::open(&addrs, FLOOD, per_process.max(1));
     eprintln!("flood of {} connections open after {:?}", 5 * FLOOD, started.elapsed());
 
     // A fresh phone still gets its file within 1 s, over HTTP and HTTPS.
