@@ -235,7 +235,7 @@ pub fn raise_descriptor_limit() -> u64 {
         return 1024;
     }
     // Linux refuses an infinite RLIMIT_NOFILE; its ceiling is fs.nr_open (1048576 by default).
-    let target = if lim.rlim_max == libc::RLIM_INFINITY { 1 << 20 } else { lim.rlim_max };
+    let target = if lim.rlim_max == libc::RLIM_INFINITY { nr_open() } else { lim.rlim_max };
     if lim.rlim_cur >= target {
         return lim.rlim_cur;
     }
@@ -249,6 +249,11 @@ pub fn raise_descriptor_limit() -> u64 {
     }
     tracing::info!(from = lim.rlim_cur, to = target, "descriptor limit raised to the hard limit");
     target
+}
+
+/// The kernel's ceiling for RLIMIT_NOFILE (`fs.nr_open`), for a hard limit of "unlimited".
+fn nr_open() -> libc::rlim_t {
+    std::fs::read_to_string("/proc/sys/fs/nr_open").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(1 << 20)
 }
 
 #[cfg(test)]

@@ -208,7 +208,7 @@ impl AcceptErrors {
     /// Notes one failure, logs it unless one was logged recently, and pauses.
     pub(crate) async fn failed(&mut self, what: &'static str, e: &std::io::Error) {
         self.suppressed += 1;
-        if !self.last.is_some_and(|t| t.elapsed() < ACCEPT_ERROR_LOG_EVERY) {
+        if self.last.is_none_or(|t| t.elapsed() >= ACCEPT_ERROR_LOG_EVERY) {
             tracing::warn!(listener = what, error = %e, failures = self.suppressed, "accepting connections fails");
             self.last = Some(Instant::now());
             self.suppressed = 0;
