@@ -35,6 +35,56 @@ pub struct ServerConfig {
     pub pnp: crate::pnp::PnpConfig,
     /// What the fetch log keeps while the database cannot write (`[fetch_log]`).
     pub fetch_log: crate::fetchlog::FetchLogConfig,
+    /// Connection caps and timeouts of every listener (`[limits]`).
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: what one host, or all of them, may hold open, and for how long.
+///
+/// Every inbound connection costs a file descriptor. Without caps and timeouts, one host
+/// holding idle connections exhausts them, and with them provisioning, the admin API and SIP.
+/// See [`crate::listener`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Connections one source (an IPv4 address, an IPv6 /64) may hold open on each phone-facing
+    /// listener (HTTP, HTTPS, SIP TCP, SIP TLS); more are reset at once. Phones behind one NAT
+    /// share it: raise it for large sites behind one address.
+    pub connections_per_source: u32,
+    /// Connections all phone-facing listeners together may hold; 0: the descriptor limit minus
+    /// `api_connections` and a reserve of max(256, limit/8) descriptors.
+    pub max_connections: u32,
+    /// Connections the admin API may hold, on a budget of its own that phones cannot take.
+    pub api_connections: u32,
+    /// HTTP(S): seconds for a request head to arrive, after the connection opens or the previous
+    /// response went out (so also how long a kept-alive connection may wait idle).
+    pub header_timeout_secs: u64,
+    /// HTTP(S): seconds without a byte moving either way (a trickling body, a client that stops
+    /// reading) before the connection is closed.
+    pub idle_timeout_secs: u64,
+    /// HTTPS and SIP over TLS: seconds a TLS handshake may take.
+    pub handshake_timeout_secs: u64,
+    /// SIP TCP and TLS: seconds without a message either way before the connection is closed.
+    /// Keep it above Timer F (64·T1, 32 s by default).
+    pub sip_idle_timeout_secs: u64,
+    /// SIP TCP and TLS: seconds a message may take to arrive once its first byte has.
+    pub sip_message_timeout_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            connections_per_source: 256,
+            max_connections: 0,
+            api_connections: 64,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            handshake_timeout_secs: 10,
+            sip_idle_timeout_secs: 300,
+            sip_message_timeout_secs: 10,
+        }
+    }
 }
 
 /// The phone-facing provisioning listener.
@@ -252,6 +302,7 @@ impl Default for ServerConfig {
             security: SecurityConfig::default(),
             pnp: crate::pnp::PnpConfig::default(),
             fetch_log: crate::fetchlog::FetchLogConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -304,6 +355,7 @@ impl ServerConfig {
             tls.check()?;
         }
         self.sip.check()?;
+        self.limits.check()?;
         if let Some(tls) = &self.http.tls {
             if tls.client_cert != ClientCertMode::None && tls.client_ca.is_empty() {
                 return Err("http.tls.client_cert is request/require but http.tls.client_ca lists no CA bundle".into());
@@ -329,6 +381,25 @@ impl ServerConfig {
     /// Where template overrides live.
     pub fn template_dir(&self) -> PathBuf {
         self.data_dir.join("templates")
+    }
+}
+
+impl LimitsConfig {
+    /// Refuses caps and timeouts of zero, which would refuse every connection or close it at once.
+    pub fn check(&self) -> Result<(), String> {
+        let positive = [
+            ("limits.connections_per_source", u64::from(self.connections_per_source)),
+            ("limits.api_connections", u64::from(self.api_connections)),
+            ("limits.header_timeout_secs", self.header_timeout_secs),
+            ("limits.idle_timeout_secs", self.idle_timeout_secs),
+            ("limits.handshake_timeout_secs", self.handshake_timeout_secs),
+            ("limits.sip_idle_timeout_secs", self.sip_idle_timeout_secs),
+            ("limits.sip_message_timeout_secs", self.sip_message_timeout_secs),
+        ];
+        match positive.iter().find(|(_, v)| *v == 0) {
+            Some((name, _)) => Err(format!("{name} must be at least 1")),
+            None => Ok(()),
+        }
     }
 }
 
@@ -385,5 +456,15 @@ mod tests {
         assert!(err("[sip]\nuser_agent = \"a\\r\\nX: y\"\n").contains("user_agent"));
         assert!(err("[sip]\nuser_agent = \" \"\n").contains("user_agent"));
         assert!(err("[sip]\nmax_server_transactions = 0\n").contains("max_server_transactions"));
+    }
+
+    #[test]
+    fn limits_have_defaults_and_refuse_zero() {
+        let cfg = ServerConfig::from_toml("[limits]\nconnections_per_source = 8\n").unwrap();
+        assert_eq!(cfg.limits.connections_per_source, 8);
+        assert_eq!(cfg.limits.header_timeout_secs, 10, "the rest keep their defaults");
+        let err = ServerConfig::from_toml("[limits]\nidle_timeout_secs = 0\n").unwrap_err();
+        assert!(err.contains("limits.idle_timeout_secs must be at least 1"), "{err}");
+        assert!(ServerConfig::from_toml("[limits]\nper_source = 8\n").unwrap_err().contains("unknown field"));
     }
 }

@@ -11,6 +11,9 @@
 //! so serving a known device touches no database. Fetch records go to the store
 //! through a batching writer ([`fetchlog`]) off the request path.
 //!
+//! Every listener admits connections within caps and closes idle ones ([`listener`]): one host
+//! cannot take the descriptors that the others, and the admin API, need.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), sipprov_server::ServerError> {
 //! let config = sipprov_server::ServerConfig::default();
@@ -28,6 +31,7 @@ pub mod checksync;
 pub mod config;
 pub mod fetchlog;
 pub mod inventory;
+pub mod listener;
 pub mod metrics;
 mod notify;
 pub mod pnp;
@@ -87,10 +91,11 @@ impl RunningServer {
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     state::limit_malloc_arenas();
     let state = AppState::open(&config).await?;
+    let admission = listener::Admission::new(&config.limits, state.metrics.clone());
     let http = bind("provisioning HTTP", config.http.listen).await?;
     let api = bind("admin API", config.api.listen).await?;
     let (http_addr, api_addr) = (local(&http, config.http.listen)?, local(&api, config.api.listen)?);
-    let (sip, pnp) = sip_service::bind(&config, http_addr).await?;
+    let (sip, pnp) = sip_service::bind(&config, http_addr, &admission).await?;
     let _ = state.sip.set(sip.clone());
     let sip_udp = sip.local_addr(sipprov_sip::Transport::Udp);
     let sip_tcp = sip.local_addr(sipprov_sip::Transport::Tcp);
@@ -109,10 +114,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
     let mut tasks = JoinSet::new();
     let phone_app = provision::router(state.clone());
-    tasks.spawn(serve("provisioning HTTP", http, phone_app));
-    tasks.spawn(serve("admin API", api, api::router(state.clone())));
+    let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
+    tasks.spawn(listener::serve_http("provisioning HTTP", http, phone_app, http_limiter, timeouts));
+    let api_app = api::router(state.clone());
+    tasks.spawn(listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts));
     if let Some(https) = https {
-        tasks.spawn(https.serve(state.clone()));
+        tasks.spawn(https.serve(state.clone(), admission.phone_limiter("provisioning HTTPS"), timeouts));
     }
     tasks.spawn(state.clone().watch_templates());
     tasks.spawn(state.clone().run_campaigns());
@@ -121,14 +128,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { what, addr, source })
+    listener::bind_tcp(addr).map_err(|source| ServerError::Listen { what, addr, source })
 }
 
 fn local(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, ServerError> {
     listener.local_addr().map_err(|source| ServerError::Listen { what: "local address", addr, source })
-}
-
-async fn serve(what: &'static str, listener: TcpListener, app: axum::Router) -> Result<(), ServerError> {
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).await.map_err(|e| ServerError::Task(format!("{what}: {e}")))
 }

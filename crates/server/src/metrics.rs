@@ -22,6 +22,12 @@ pub struct Metrics {
     pub store_write_failures: AtomicU64,
     /// Gauge: fetch records waiting to be written.
     pub fetch_records_pending: AtomicU64,
+    /// Connections reset at accept: their source held `limits.connections_per_source` already.
+    pub connections_refused_per_source: AtomicU64,
+    /// Connections reset at accept: the listener's connection budget was spent.
+    pub connections_refused_global: AtomicU64,
+    /// Inbound connections open now, on every listener (a gauge).
+    pub connections_open: AtomicU64,
 }
 
 impl Metrics {
@@ -33,7 +39,7 @@ impl Metrics {
     /// Renders every counter in Prometheus text exposition format.
     pub fn render(&self, devices: usize) -> String {
         let mut out = String::new();
-        let counters: [(&str, &str, &AtomicU64); 10] = [
+        let counters: [(&str, &str, &AtomicU64); 12] = [
             ("sipprov_http_files_served_total", "Config files served with 200", &self.http_served),
             ("sipprov_http_not_modified_total", "Conditional requests answered 304", &self.http_not_modified),
             ("sipprov_http_unknown_device_total", "Requests for unknown devices (404)", &self.http_unknown_device),
@@ -52,6 +58,16 @@ impl Metrics {
                 "Fetch record writes that failed (database full, read-only or unreachable) and are retried",
                 &self.store_write_failures,
             ),
+            (
+                "sipprov_connections_refused_per_source_total",
+                "Connections reset at accept: over limits.connections_per_source",
+                &self.connections_refused_per_source,
+            ),
+            (
+                "sipprov_connections_refused_global_total",
+                "Connections reset at accept: the connection budget was spent",
+                &self.connections_refused_global,
+            ),
         ];
         for (name, help, value) in counters {
             let _ =
@@ -66,6 +82,12 @@ impl Metrics {
             out,
             "# HELP sipprov_fetch_records_pending Fetch records waiting to be written\n\
              # TYPE sipprov_fetch_records_pending gauge\nsipprov_fetch_records_pending {pending}"
+        );
+        let open = self.connections_open.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP sipprov_connections_open Inbound connections open (HTTP, HTTPS, admin API, SIP TCP and TLS)\n\
+             # TYPE sipprov_connections_open gauge\nsipprov_connections_open {open}"
         );
         out
     }

@@ -30,7 +30,13 @@ pub fn user_agent() -> String {
 /// per-source request rate and transaction-table bound of `[sip]`, plus the PnP
 /// multicast reception unless `[pnp] mode = "off"`. `http` is the bound provisioning listener,
 /// from which PnP derives the URL it hands out when none is configured.
-pub async fn bind(config: &ServerConfig, http: SocketAddr) -> Result<(Endpoint, Option<Arc<Pnp>>), ServerError> {
+///
+/// Inbound TCP and TLS connections are admitted by `admission`'s gate and run with its timeouts.
+pub async fn bind(
+    config: &ServerConfig,
+    http: SocketAddr,
+    admission: &crate::listener::Admission,
+) -> Result<(Endpoint, Option<Arc<Pnp>>), ServerError> {
     let listen = config.sip.listen;
     let err = |e: &dyn std::fmt::Display| ServerError::Config(format!("cannot listen for SIP on {listen}: {e}"));
     let sockets = pnp::open_sockets(listen, &config.pnp).map_err(|e| err(&e))?;
@@ -42,6 +48,8 @@ pub async fn bind(config: &ServerConfig, http: SocketAddr) -> Result<(Endpoint, 
         user_agent: Some(config.sip.user_agent.clone()),
         timers,
         requests: config.sip.request_limits(),
+        stream_timeouts: admission.sip,
+        connection_gate: Some(admission.sip_gate()),
         ..EndpointConfig::default()
     };
     let endpoint = Endpoint::with_std_udp_socket(cfg, sockets.unicast).await.map_err(|e| err(&e))?;

@@ -22,7 +22,8 @@ use crate::transaction::client::{self, ClientKey, ClientTable};
 use crate::transaction::server::{build_response, ServerKey, ServerTable};
 use crate::transaction::{Credentials, Timers, TransactionError, TxEvent, TxEventKind};
 use crate::transport::{
-    contact_uri, Target, TcpTransport, TlsConfig, TlsTransport, Transport, TransportError, Transports,
+    contact_uri, ConnectionGate, StreamTimeouts, Target, TcpTransport, TlsConfig, TlsTransport, Transport,
+    TransportError, Transports,
 };
 
 /// A callback that sees every [`TxEvent`] (retransmissions, responses, timeouts...).
@@ -51,6 +52,10 @@ pub struct EndpointConfig {
     /// What received requests may cost: the rate per source and the bounds of the
     /// server-transaction table.
     pub requests: RequestLimits,
+    /// Idle, message and TLS handshake timeouts of TCP and TLS connections.
+    pub stream_timeouts: StreamTimeouts,
+    /// Admits inbound TCP and TLS connections (per-source and global caps); `None` admits all.
+    pub connection_gate: Option<Arc<dyn ConnectionGate>>,
 }
 
 impl Default for EndpointConfig {
@@ -65,6 +70,8 @@ impl Default for EndpointConfig {
             observer: None,
             incoming_capacity: 1024,
             requests: RequestLimits::default(),
+            stream_timeouts: StreamTimeouts::default(),
+            connection_gate: None,
         }
     }
 }
@@ -81,6 +88,8 @@ impl fmt::Debug for EndpointConfig {
             .field("observer", &self.observer.is_some())
             .field("incoming_capacity", &self.incoming_capacity)
             .field("requests", &self.requests)
+            .field("stream_timeouts", &self.stream_timeouts)
+            .field("connection_gate", &self.connection_gate.is_some())
             .finish()
     }
 }
@@ -307,12 +316,17 @@ impl Endpoint {
 
     async fn start(cfg: EndpointConfig, udp: Option<UdpSocket>) -> Result<Endpoint, TransportError> {
         let (inbound_tx, inbound_rx) = mpsc::channel(1024);
+        let stream = crate::transport::StreamSettings {
+            limits: cfg.limits,
+            timeouts: cfg.stream_timeouts,
+            gate: cfg.connection_gate.clone(),
+        };
         let tcp = match cfg.tcp {
-            Some(addr) => Some(TcpTransport::bind(addr, inbound_tx.clone(), cfg.limits).await?),
+            Some(addr) => Some(TcpTransport::bind(addr, inbound_tx.clone(), stream.clone()).await?),
             None => None,
         };
         let tls = match &cfg.tls {
-            Some(tls) => Some(TlsTransport::bind(tls, inbound_tx, cfg.limits).await?),
+            Some(tls) => Some(TlsTransport::bind(tls, inbound_tx, stream).await?),
             None => None,
         };
         let (incoming_tx, incoming_rx) = mpsc::channel(cfg.incoming_capacity.max(1));

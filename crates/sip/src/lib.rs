@@ -55,5 +55,7 @@ pub use endpoint::{Endpoint, EndpointConfig, IncomingRequest, Observer, Stats, W
 pub use error::ParseError;
 pub use message::{Message, Request, Response};
 pub use transaction::{BatchRequest, BatchResult, Credentials, Timers, TransactionError, TxEvent, TxEventKind};
-pub use transport::{Target, TlsConfig, TlsListen, Transport, TransportError};
+pub use transport::{
+    ConnectionGate, ConnectionPermit, StreamTimeouts, Target, TlsConfig, TlsListen, Transport, TransportError,
+};
 pub use uri::SipUri;

@@ -1,10 +1,10 @@
 //! The HTTPS provisioning listener: rustls with optional or required client certificates.
 //!
-//! axum's `serve` only takes a plain TCP listener and would hide the peer certificate, so this
-//! is the verified pattern from research `rust-crates.md` §2: a tokio-rustls accept loop, then
-//! hyper's HTTP/1 connection server around the same [`crate::provision::router`], with the peer
-//! address and a [`TlsPeer`] (the MACs the verified client certificate names) inserted into each
-//! request's extensions. The rustls configuration is rebuilt when the PEM files change, and each
+//! A tokio-rustls accept loop, then hyper's HTTP/1 connection server around the same
+//! [`crate::provision::router`] ([`crate::listener::serve_connection`]), with the peer address and
+//! a [`TlsPeer`] (the MACs the verified client certificate names) inserted into each request's
+//! extensions. Connections are admitted by the listener's limiter before the handshake, which
+//! must finish within `limits.handshake_timeout_secs`; then the HTTP timeouts apply. The rustls configuration is rebuilt when the PEM files change, and each
 //! new connection takes the current one, so certificates and CA bundles reload without a restart.
 
 pub mod cert;
@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use axum::extract::ConnectInfo;
 use hyper_util::rt::TokioIo;
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
@@ -23,14 +22,13 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sipprov_model::Mac;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
 use crate::config::{ClientCertMode, TlsConfig};
+use crate::listener::idle::IdleTimeout;
+use crate::listener::limit::Limiter;
+use crate::listener::{refuse, serve_connection, AcceptErrors, HttpTimeouts};
 use crate::state::AppState;
 use crate::ServerError;
-
-/// A TLS handshake that takes longer than this is dropped, so idle sockets cannot pile up.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the provisioning handler learns about a TLS connection (absent on plain HTTP).
 #[derive(Debug, Clone, Default)]
@@ -55,7 +53,7 @@ impl HttpsListener {
     pub async fn bind(config: Option<&TlsConfig>) -> Result<Option<HttpsListener>, ServerError> {
         let Some(config) = config else { return Ok(None) };
         let tls = build(config).map_err(ServerError::Config)?;
-        let listener = TcpListener::bind(config.listen).await.map_err(|source| ServerError::Listen {
+        let listener = crate::listener::bind_tcp(config.listen).map_err(|source| ServerError::Listen {
             what: "provisioning HTTPS",
             addr: config.listen,
             source,
@@ -74,23 +72,33 @@ impl HttpsListener {
     }
 
     /// Accepts connections until the listener fails; reloads the PEM files when they change.
-    pub async fn serve(self, state: Arc<AppState>) -> Result<(), ServerError> {
+    /// Each connection is admitted by `limiter` and runs with `timeouts`.
+    pub async fn serve(
+        self,
+        state: Arc<AppState>,
+        limiter: Arc<Limiter>,
+        timeouts: HttpTimeouts,
+    ) -> Result<(), ServerError> {
         tokio::spawn(watch(self.config.clone(), self.current.clone()));
         let router = crate::provision::router(state);
+        let mut accept_errors = AcceptErrors::default();
         loop {
             let (tcp, peer) = match self.listener.accept().await {
                 Ok(c) => c,
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "HTTPS accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    accept_errors.failed("provisioning HTTPS", &e).await;
                     continue;
                 }
+            };
+            let Ok(permit) = limiter.admit(peer.ip()) else {
+                refuse(tcp);
+                continue;
             };
             let acceptor = TlsAcceptor::from(self.current.read().unwrap_or_else(|e| e.into_inner()).clone());
             let router = router.clone();
             tokio::spawn(async move {
-                let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                let tcp = IdleTimeout::new(tcp, timeouts.idle);
+                let stream = match tokio::time::timeout(timeouts.handshake, acceptor.accept(tcp)).await {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         tracing::debug!(peer = %peer.ip(), error = %e, "TLS handshake failed");
@@ -110,15 +118,8 @@ impl HttpsListener {
                         .unwrap_or_default()
                         .into(),
                 };
-                let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    req.extensions_mut().insert(tls_peer.clone());
-                    router.clone().oneshot(req)
-                });
-                let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                if let Err(e) = conn.await {
-                    tracing::debug!(peer = %peer.ip(), error = %e, "HTTPS connection ended with an error");
-                }
+                serve_connection(TokioIo::new(stream), peer, router, timeouts.header, Some(tls_peer)).await;
+                drop(permit);
             });
         }
     }

@@ -53,6 +53,12 @@ impl StreamFramer {
         Ok(Some(self.buf.split_to(total).freeze()))
     }
 
+    /// True when part of a message is buffered: after [`StreamFramer::next_message`] returned
+    /// `Ok(None)`, the bytes left are the start of a message (keep-alive CRLFs are skipped).
+    pub fn is_mid_message(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
     fn check_size(&self, size: usize) -> Result<(), ParseError> {
         if size > self.limits.max_message {
             return Err(ParseError::TooLarge { size, limit: self.limits.max_message });

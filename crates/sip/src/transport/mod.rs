@@ -6,8 +6,11 @@
 //! remote address reused in both directions, Content-Length framing with
 //! [`crate::message::framing::StreamFramer`], reader and writer tasks), generic over
 //! `AsyncRead + AsyncWrite`; `tcp` and `tls` only open and accept connections. TLS takes
-//! rustls configurations from the caller ([`TlsConfig`]) and reads no files.
+//! rustls configurations from the caller ([`TlsConfig`]) and reads no files. Stream connections
+//! close when idle or stalled ([`StreamTimeouts`]), and inbound ones are admitted by the
+//! application's [`ConnectionGate`] (its per-source and global caps).
 
+mod limits;
 mod stream;
 mod tcp;
 mod tls;
@@ -23,6 +26,8 @@ use thiserror::Error;
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
+pub use limits::{ConnectionGate, ConnectionPermit, StreamTimeouts};
+pub(crate) use stream::StreamSettings;
 pub use tcp::TcpTransport;
 pub use tls::{TlsConfig, TlsListen, TlsTransport};
 

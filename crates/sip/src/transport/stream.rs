@@ -4,18 +4,25 @@
 //! that cuts the byte stream into messages by Content-Length (RFC 3261 §18.3).
 //!
 //! The connection code is generic over `AsyncRead + AsyncWrite` halves, so a TLS stream and a
-//! TCP stream run the same framing, reuse and clean-up.
+//! TCP stream run the same framing, reuse and clean-up, and the same timeouts: a connection on
+//! which nothing moves for [`StreamTimeouts::idle`] is closed, and so is one whose message has
+//! not completed [`StreamTimeouts::message`] after it began. Inbound connections are admitted by
+//! the [`ConnectionGate`], whose permit the reader task holds until the connection closes.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, OnceCell};
+use tokio::time::Instant;
 
+use super::limits::{ConnectionGate, ConnectionPermit, StreamTimeouts};
 use super::{Inbound, StreamEvent, Transport, TransportError};
 use crate::message::framing::StreamFramer;
 use crate::message::Limits;
@@ -36,6 +43,32 @@ pub(crate) struct Connections {
     connecting: Mutex<HashMap<SocketAddr, Pending>>,
     inbound: mpsc::Sender<StreamEvent>,
     limits: Limits,
+    timeouts: StreamTimeouts,
+    gate: Option<Arc<dyn ConnectionGate>>,
+}
+
+/// What a stream transport is set up with, besides its address.
+#[derive(Clone)]
+pub(crate) struct StreamSettings {
+    /// Message size limits.
+    pub(crate) limits: Limits,
+    /// Idle, message and handshake timeouts.
+    pub(crate) timeouts: StreamTimeouts,
+    /// Who admits inbound connections; `None` admits all.
+    pub(crate) gate: Option<Arc<dyn ConnectionGate>>,
+}
+
+/// An inbound connection the gate let in (with the permit it holds), or an outbound one.
+pub(crate) struct Admitted {
+    /// Held, never read: dropping it when the connection closes gives the gate its share back.
+    _permit: Option<ConnectionPermit>,
+}
+
+impl Admitted {
+    /// A connection we opened: no gate is asked, nothing is held.
+    pub(crate) fn outbound() -> Admitted {
+        Admitted { _permit: None }
+    }
 }
 
 impl Connections {
@@ -43,7 +76,7 @@ impl Connections {
         transport: Transport,
         local: SocketAddr,
         inbound: mpsc::Sender<StreamEvent>,
-        limits: Limits,
+        settings: StreamSettings,
     ) -> Arc<Connections> {
         Arc::new(Connections {
             transport,
@@ -51,8 +84,24 @@ impl Connections {
             open: Mutex::new(HashMap::new()),
             connecting: Mutex::new(HashMap::new()),
             inbound,
-            limits,
+            limits: settings.limits,
+            timeouts: settings.timeouts,
+            gate: settings.gate,
         })
+    }
+
+    /// The timeouts connections of this transport run with.
+    pub(crate) fn timeouts(&self) -> StreamTimeouts {
+        self.timeouts
+    }
+
+    /// Asks the gate whether an inbound connection from `peer` may stay open; `None`: close it
+    /// at once (the gate counts and logs refusals).
+    pub(crate) fn admit(&self, peer: SocketAddr) -> Option<Admitted> {
+        match &self.gate {
+            None => Some(Admitted::outbound()),
+            Some(gate) => gate.admit(self.transport, peer).map(|p| Admitted { _permit: Some(p) }),
+        }
     }
 
     fn open(&self) -> MutexGuard<'_, HashMap<SocketAddr, Writer>> {
@@ -113,7 +162,7 @@ impl Connections {
                     return Ok(w);
                 }
                 let (read, write) = connect.await?;
-                Ok(self.register(read, write, addr))
+                Ok(self.register(read, write, addr, Admitted::outbound()))
             })
             .await;
         // The attempt is over: later sends use the table, or try afresh after a failure.
@@ -129,14 +178,16 @@ impl Connections {
     }
 
     /// Starts the reader and writer tasks of a connection and makes it reusable for `peer`.
-    pub(crate) fn register<R, W>(self: &Arc<Self>, read: R, write: W, peer: SocketAddr) -> Writer
+    /// The reader task holds `admitted` (the gate's permit) until the connection closes.
+    pub(crate) fn register<R, W>(self: &Arc<Self>, read: R, write: W, peer: SocketAddr, admitted: Admitted) -> Writer
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let (tx, rx) = mpsc::channel(32);
         self.open().insert(peer, tx.clone());
-        tokio::spawn(write_loop(write, rx));
+        let activity = Activity::new();
+        tokio::spawn(write_loop(write, rx, activity.clone()));
         let reader = Reader {
             read,
             peer,
@@ -144,12 +195,15 @@ impl Connections {
             transport: self.transport,
             inbound: self.inbound.clone(),
             limits: self.limits,
+            timeouts: self.timeouts,
+            activity,
         };
         let this = Arc::downgrade(self);
         let registered = tx.clone();
         let (inbound, transport) = (self.inbound.clone(), self.transport);
         tokio::spawn(async move {
             let failure = reader.run().await;
+            drop(admitted);
             // The connection is gone: forget it (not a newer one to the same peer), so the next
             // send reconnects.
             if let Some(t) = this.upgrade() {
@@ -170,13 +224,38 @@ impl Connections {
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(mut write: W, mut rx: mpsc::Receiver<Outgoing>) {
+/// When a connection's writer last wrote, so the reader's idle timeout counts both directions
+/// (a request we sent on an outbound connection keeps it open while its answer is awaited).
+#[derive(Clone)]
+struct Activity {
+    since: Instant,
+    /// Milliseconds after `since` of the last complete write.
+    last_write_ms: Arc<AtomicU64>,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity { since: Instant::now(), last_write_ms: Arc::new(AtomicU64::new(0)) }
+    }
+
+    fn wrote(&self) {
+        let ms = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_write_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn last_write(&self) -> Instant {
+        self.since + Duration::from_millis(self.last_write_ms.load(Ordering::Relaxed))
+    }
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(mut write: W, mut rx: mpsc::Receiver<Outgoing>, activity: Activity) {
     while let Some((data, ack)) = rx.recv().await {
         // TLS buffers records inside the session: flush so the message leaves now.
         let result = match write.write_all(&data).await {
             Ok(()) => write.flush().await,
             Err(e) => Err(e),
         };
+        activity.wrote();
         let failed = result.is_err();
         let _ = ack.send(result);
         if failed {
@@ -194,6 +273,8 @@ struct Reader<R> {
     transport: Transport,
     inbound: mpsc::Sender<StreamEvent>,
     limits: Limits,
+    timeouts: StreamTimeouts,
+    activity: Activity,
 }
 
 fn is_tls(e: &io::Error) -> bool {
@@ -224,12 +305,33 @@ fn connection_error(transport: Transport, addr: SocketAddr, e: &io::Error) -> Tr
 }
 
 impl<R: AsyncRead + Unpin> Reader<R> {
-    /// Reads until the connection ends; returns the error it ended with, if it failed.
+    /// Reads until the connection ends; returns the error it ended with, if it failed. An idle
+    /// or stalled connection ends in good order (nothing was lost that a peer could have sent).
     async fn run(mut self) -> Option<io::Error> {
         let mut framer = StreamFramer::with_limits(self.limits);
         let mut buf = vec![0u8; 16 * 1024];
+        let mut last_read = Instant::now();
+        // When the message now arriving began (its first bytes), if one is arriving.
+        let mut message_began: Option<Instant> = None;
         loop {
-            let n = match self.read.read(&mut buf).await {
+            let deadline = match message_began {
+                Some(began) => began + self.timeouts.message,
+                None => last_read.max(self.activity.last_write()) + self.timeouts.idle,
+            };
+            let read = match tokio::time::timeout_at(deadline, self.read.read(&mut buf)).await {
+                Ok(read) => read,
+                Err(_)
+                    if message_began.is_none() && self.activity.last_write() + self.timeouts.idle > Instant::now() =>
+                {
+                    continue; // We wrote meanwhile: the connection is not idle.
+                }
+                Err(_) => {
+                    let why = if message_began.is_some() { "message incomplete" } else { "idle" };
+                    tracing::debug!(peer = %self.peer, transport = %self.transport, why, "closing connection on timeout");
+                    return None;
+                }
+            };
+            let n = match read {
                 Ok(0) => return None,
                 Ok(n) => n,
                 // A peer closing without a TLS close_notify (most phones do) closes in good order.
@@ -239,16 +341,22 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     return Some(e);
                 }
             };
+            last_read = Instant::now();
             framer.extend(buf.get(..n).unwrap_or_default());
             loop {
                 match framer.next_message() {
                     Ok(Some(data)) => {
+                        message_began = None;
                         let msg = Inbound { data, source: self.peer, local: self.local, transport: self.transport };
                         if self.inbound.send(StreamEvent::Message(msg)).await.is_err() {
                             return None;
                         }
                     }
-                    Ok(None) => break,
+                    Ok(None) => {
+                        // Bytes left over begin the next message: its clock starts with them.
+                        message_began = framer.is_mid_message().then(|| message_began.unwrap_or(last_read));
+                        break;
+                    }
                     Err(e) => {
                         // A stream that cannot be framed cannot be re-synchronised: drop it.
                         tracing::warn!(peer = %self.peer, transport = %self.transport, error = %e, "closing connection");

@@ -19,13 +19,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use super::stream::Connections;
-use super::tcp::{accept, connect, listen};
+use super::stream::{Admitted, Connections, StreamSettings};
+use super::tcp::{accept, connect, listen, refuse};
 use super::{StreamEvent, Target, Transport, TransportError};
-use crate::message::Limits;
-
-/// A handshake that takes longer than this fails, so silent peers cannot pile up sockets.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// TLS settings of an endpoint.
 #[derive(Debug, Clone, Default)]
@@ -66,7 +62,7 @@ impl TlsTransport {
     pub(crate) async fn bind(
         cfg: &TlsConfig,
         inbound: mpsc::Sender<StreamEvent>,
-        limits: Limits,
+        settings: StreamSettings,
     ) -> Result<(Arc<TlsTransport>, Option<BoundListener>), TransportError> {
         let (listen, bound) = match &cfg.listen {
             Some(l) => {
@@ -76,7 +72,7 @@ impl TlsTransport {
             None => (None, None),
         };
         let local = listen.unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
-        let conns = Connections::new(Transport::Tls, local, inbound, limits);
+        let conns = Connections::new(Transport::Tls, local, inbound, settings);
         let acceptor = RwLock::new(cfg.listen.as_ref().map(|l| TlsAcceptor::from(l.server.clone())));
         let connector = RwLock::new(cfg.client.clone().map(TlsConnector::from));
         Ok((Arc::new(TlsTransport { listen, acceptor, connector, conns }), bound))
@@ -110,23 +106,31 @@ impl TlsTransport {
         })
     }
 
-    /// Accepts connections until the transport is dropped; each handshake runs in its own task.
+    /// Accepts connections until the transport is dropped; each handshake runs in its own task,
+    /// once the gate has admitted the connection (a refused one is reset before any handshake).
     pub(crate) async fn accept_loop(this: Weak<TlsTransport>, bound: BoundListener) {
         loop {
             let Some((stream, peer)) = accept(&bound.listener, Transport::Tls).await else { continue };
-            let Some(acceptor) = this.upgrade().and_then(|t| read(&t.acceptor).clone()) else { return };
-            tokio::spawn(accept_one(this.clone(), acceptor, stream, peer));
+            let Some(t) = this.upgrade() else { return };
+            let Some(acceptor) = read(&t.acceptor).clone() else { return };
+            let Some(admitted) = t.conns.admit(peer) else {
+                refuse(stream);
+                continue;
+            };
+            let handshake = t.conns.timeouts().handshake;
+            tokio::spawn(accept_one(this.clone(), acceptor, stream, peer, (admitted, handshake)));
         }
     }
 
     /// Sends over the connection to `target`, opening one (TCP, then the handshake) if needed.
     pub(crate) async fn send(&self, target: &Target, data: Bytes) -> Result<(), TransportError> {
         let (addr, connector, name) = (target.addr, read(&self.connector).clone(), target.server_name.clone());
+        let handshake = self.conns.timeouts().handshake;
         let connect = async move {
             let connector = connector.ok_or(TransportError::NoSocket(Transport::Tls))?;
             let name = server_name(name.as_deref(), addr)?;
             let tcp = connect(addr, Transport::Tls).await?;
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp)).await {
+            let tls = match tokio::time::timeout(handshake, connector.connect(name, tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => return Err(handshake_error(addr, &e)),
                 Err(_) => {
@@ -139,15 +143,23 @@ impl TlsTransport {
     }
 }
 
-async fn accept_one(this: Weak<TlsTransport>, acceptor: TlsAcceptor, stream: TcpStream, peer: SocketAddr) {
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+/// Completes an admitted inbound handshake within its timeout, then registers the connection
+/// (which keeps the gate's permit).
+async fn accept_one(
+    this: Weak<TlsTransport>,
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    (admitted, timeout): (Admitted, Duration),
+) {
+    let tls = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "inbound TLS handshake failed"),
         Err(_) => return tracing::debug!(%peer, "inbound TLS handshake timed out"),
     };
     if let Some(t) = this.upgrade() {
         let (read, write) = tokio::io::split(tls);
-        t.conns.register(read, write, peer);
+        t.conns.register(read, write, peer, admitted);
     }
 }
 

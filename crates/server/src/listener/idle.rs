@@ -1,0 +1,140 @@
+//! An I/O wrapper that fails a connection on which no byte has moved for a while.
+//!
+//! hyper's header-read timeout covers a request head that is slow to come (and the wait for the
+//! next request on a kept-alive connection); it does not cover a body that trickles in or a
+//! client that stops reading our response, each of which holds the connection and its
+//! descriptor for ever. This wrapper does: a read or write that stays pending past the idle
+//! timeout, with nothing moved meanwhile, fails with `TimedOut`, and hyper closes the connection.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// `inner`, failing once idle for longer than `timeout`.
+pub struct IdleTimeout<T> {
+    inner: T,
+    timeout: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<T> IdleTimeout<T> {
+    /// Wraps `inner`; the clock starts now.
+    pub fn new(inner: T, timeout: Duration) -> IdleTimeout<T> {
+        IdleTimeout { inner, timeout, deadline: Box::pin(tokio::time::sleep(timeout)) }
+    }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
+    /// Something moved: the idle clock starts again.
+    fn moved(&mut self) {
+        self.deadline.as_mut().reset(Instant::now() + self.timeout);
+    }
+
+    /// Called when the inner stream is pending: an error once the deadline has passed (polling
+    /// the timer also registers the waker, so a silent peer is noticed when it passes).
+    fn check(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "connection idle")),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for IdleTimeout<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                this.moved();
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.check(cx).map(Err),
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, data) {
+            Poll::Ready(r) => {
+                this.moved();
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.check(cx).map(Err),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                this.moved();
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.check(cx).map(Err),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending => this.check(cx).map(Err),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_shutdown(cx) {
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending => this.check(cx).map(Err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn a_silent_peer_times_out_and_a_talking_one_does_not() {
+        let (mut peer, ours) = tokio::io::duplex(64);
+        let mut conn = IdleTimeout::new(ours, Duration::from_millis(300));
+        let mut buf = [0u8; 8];
+        let talker = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            for _ in 0..3 {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                let _ = peer.write_all(b"x").await;
+            }
+            // Keep the peer open but silent.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        for _ in 0..3 {
+            assert_eq!(conn.read(&mut buf).await.unwrap(), 1, "150 ms apart is not idle");
+        }
+        let started = Instant::now();
+        let err = conn.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(5), "the timeout fired, not the peer's exit");
+        talker.abort();
+    }
+}

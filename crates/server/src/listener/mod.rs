@@ -1,0 +1,218 @@
+//! How the HTTP listeners accept and serve connections, within limits.
+//!
+//! Each listener (provisioning HTTP, provisioning HTTPS, admin API) runs its own accept loop
+//! instead of `axum::serve`, so that every connection is admitted by the listener's
+//! [`limit::Limiter`] first (per-source cap, shared budget; a refused connection is reset at
+//! once) and then served by hyper's HTTP/1 connection with a header-read timeout (which also
+//! bounds the wait for the next request on a kept-alive connection) inside an
+//! [`idle::IdleTimeout`] (which bounds a trickling body or a client that stops reading). The
+//! SIP listeners get the same caps through [`SipGate`].
+
+pub mod idle;
+pub mod limit;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+use crate::config::LimitsConfig;
+use crate::metrics::Metrics;
+use crate::tls::TlsPeer;
+use idle::IdleTimeout;
+use limit::{Budget, Limiter};
+
+/// The accept queue's length (the kernel caps it at `net.core.somaxconn`). The default of 128
+/// overflows within milliseconds under a connection flood, and then the kernel drops SYNs,
+/// a fresh client's among them, which it retries only a second later.
+pub const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Accept failures (descriptors exhausted after all, say) are logged at most this often.
+const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The timeouts of HTTP and HTTPS connections.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpTimeouts {
+    /// A request head must be complete this long after the connection opened or the previous
+    /// response went out.
+    pub header: Duration,
+    /// Nothing moved either way for this long: the connection is closed.
+    pub idle: Duration,
+    /// The TLS handshake must be done within this time.
+    pub handshake: Duration,
+}
+
+/// The connection budgets of one server and the limiters drawing on them.
+pub struct Admission {
+    phone: Arc<Budget>,
+    api: Arc<Budget>,
+    per_source: u32,
+    metrics: Arc<Metrics>,
+    /// The HTTP and HTTPS timeouts from `[limits]`.
+    pub http: HttpTimeouts,
+    /// The SIP TCP and TLS timeouts from `[limits]`.
+    pub sip: sipprov_sip::StreamTimeouts,
+}
+
+impl Admission {
+    /// Raises the descriptor limit and sizes the budgets from it and `[limits]`.
+    pub fn new(cfg: &LimitsConfig, metrics: Arc<Metrics>) -> Admission {
+        let nofile = limit::raise_descriptor_limit();
+        let plan = limit::plan(cfg, nofile);
+        tracing::info!(
+            descriptors = nofile,
+            phone_connections = plan.phone,
+            api_connections = plan.api,
+            per_source = cfg.connections_per_source,
+            "connection limits"
+        );
+        let secs = |s: u64| Duration::from_secs(s.max(1));
+        Admission {
+            phone: Budget::new(plan.phone),
+            api: Budget::new(plan.api),
+            per_source: cfg.connections_per_source,
+            metrics,
+            http: HttpTimeouts {
+                header: secs(cfg.header_timeout_secs),
+                idle: secs(cfg.idle_timeout_secs),
+                handshake: secs(cfg.handshake_timeout_secs),
+            },
+            sip: sipprov_sip::StreamTimeouts {
+                idle: secs(cfg.sip_idle_timeout_secs),
+                message: secs(cfg.sip_message_timeout_secs),
+                handshake: secs(cfg.handshake_timeout_secs),
+            },
+        }
+    }
+
+    /// A limiter for a phone-facing listener: its own per-source counts, the shared budget.
+    pub fn phone_limiter(&self, listener: &'static str) -> Arc<Limiter> {
+        Limiter::new(listener, self.phone.clone(), self.per_source, self.metrics.clone())
+    }
+
+    /// The admin API's limiter, on its own budget. One source may hold at most half of it, so
+    /// a client flooding the API cannot lock out the others (the operator's CLI on another
+    /// loopback address, a monitoring host).
+    pub fn api_limiter(&self) -> Arc<Limiter> {
+        let half = u32::try_from(self.api.cap() / 2).unwrap_or(u32::MAX).max(1);
+        Limiter::new("admin API", self.api.clone(), self.per_source.min(half), self.metrics.clone())
+    }
+
+    /// The gate of the SIP TCP and TLS listeners, drawing on the phones' budget.
+    pub fn sip_gate(&self) -> Arc<dyn sipprov_sip::ConnectionGate> {
+        Arc::new(SipGate { tcp: self.phone_limiter("SIP TCP"), tls: self.phone_limiter("SIP TLS") })
+    }
+}
+
+/// Admits the SIP endpoint's inbound TCP and TLS connections with the server's limiters.
+struct SipGate {
+    tcp: Arc<Limiter>,
+    tls: Arc<Limiter>,
+}
+
+impl sipprov_sip::ConnectionGate for SipGate {
+    fn admit(&self, transport: sipprov_sip::Transport, peer: SocketAddr) -> Option<sipprov_sip::ConnectionPermit> {
+        let limiter = if transport == sipprov_sip::Transport::Tls { &self.tls } else { &self.tcp };
+        let permit = limiter.admit(peer.ip()).ok()?;
+        Some(Box::new(permit))
+    }
+}
+
+/// Serves plain HTTP on `listener` until it fails: admits each connection with `limiter`, then
+/// serves it with `timeouts`.
+pub async fn serve_http(
+    what: &'static str,
+    listener: TcpListener,
+    app: axum::Router,
+    limiter: Arc<Limiter>,
+    timeouts: HttpTimeouts,
+) -> Result<(), crate::ServerError> {
+    let mut accept_errors = AcceptErrors::default();
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                accept_errors.failed(what, &e).await;
+                continue;
+            }
+        };
+        let Ok(permit) = limiter.admit(peer.ip()) else {
+            refuse(tcp);
+            continue;
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let io = IdleTimeout::new(tcp, timeouts.idle);
+            serve_connection(TokioIo::new(io), peer, app, timeouts.header, None).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Serves one HTTP/1 connection with `app`; each request carries the peer's address (and on
+/// HTTPS what its certificate says) in its extensions.
+pub(crate) async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    app: axum::Router,
+    header_timeout: Duration,
+    tls: Option<TlsPeer>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(tls) = &tls {
+            req.extensions_mut().insert(tls.clone());
+        }
+        app.clone().oneshot(req)
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(io, service);
+    if let Err(e) = conn.await {
+        tracing::debug!(peer = %peer.ip(), error = %e, "HTTP connection ended with an error");
+    }
+}
+
+/// Binds a TCP listener with a deep accept queue ([`ACCEPT_BACKLOG`]).
+pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv6() { tokio::net::TcpSocket::new_v6()? } else { tokio::net::TcpSocket::new_v4()? };
+    // As std and mio do: a restarted server can bind while old connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
+/// Closes a refused connection with a reset: its descriptor and kernel state go at once, with
+/// no TIME_WAIT left on our side.
+pub(crate) fn refuse(tcp: TcpStream) {
+    let _ = tcp.set_zero_linger();
+    drop(tcp);
+}
+
+/// Rate-limited logging of accept failures, with a pause after each so a persistent failure
+/// (descriptors exhausted) does not spin.
+#[derive(Default)]
+pub(crate) struct AcceptErrors {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl AcceptErrors {
+    /// Notes one failure, logs it unless one was logged recently, and pauses.
+    pub(crate) async fn failed(&mut self, what: &'static str, e: &std::io::Error) {
+        self.suppressed += 1;
+        if self.last.is_none_or(|t| t.elapsed() >= ACCEPT_ERROR_LOG_EVERY) {
+            tracing::warn!(listener = what, error = %e, failures = self.suppressed, "accepting connections fails");
+            self.last = Some(Instant::now());
+            self.suppressed = 0;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
