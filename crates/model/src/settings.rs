@@ -199,8 +199,11 @@ fn classify(key: &str) -> Result<KeyKind, SettingError> {
 /// assert!(!sipprov_model::is_secret_key("line.1.username"));
 /// ```
 pub fn is_secret_key(key: &str) -> bool {
+    // A flag whose name merely mentions a key.
+    const NOT_SECRET: &[&str] = &["yealink.aes_key_file"];
     let k = key.to_ascii_lowercase();
     ["password", "passwd", "pswd", "secret", "aes_key", "token"].iter().any(|s| k.contains(s))
+        && !NOT_SECRET.contains(&k.as_str())
 }
 
 fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, SettingError> {
