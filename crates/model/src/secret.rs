@@ -24,7 +24,11 @@ pub const REDACTED: &str = "********";
 /// let parsed: Secret = "pw".parse().unwrap();
 /// assert_eq!(parsed.expose(), "pw");
 /// ```
-#[derive(Clone, PartialEq, Eq, Default)]
+///
+/// It deserializes from a plain string (configuration files) but deliberately does not
+/// serialize: writing it out must go through `expose`.
+#[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {

@@ -2,8 +2,10 @@
 //!
 //! Every write goes to the store first (in a transaction) and only then to the
 //! in-memory inventory and render cache, so a refused or failed request
-//! changes nothing. Listings redact secrets; only `render` returns them, since
-//! its purpose is to show exactly what a phone receives.
+//! changes nothing. Listings redact secrets ([`sipprov_vendors::redacted`]: secret key names,
+//! every raw parameter a vendor module declares secret, and the password of a URI, the
+//! device's contact included); only `render` returns them, since its purpose is to show
+//! exactly what a phone receives.
 //!
 //! | method | path | what |
 //! |---|---|---|
@@ -35,7 +37,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use sipprov_model::{Mac, Settings};
 use sipprov_store::{DeviceRecord, StoreError};
-use sipprov_vendors::registry;
+use sipprov_vendors::{redacted, registry};
 
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -137,8 +139,8 @@ fn device_view(state: &AppState, device: &DeviceRecord) -> serde_json::Value {
         "vendor": device.vendor,
         "model": device.model,
         "group": device.group,
-        "contact": device.contact,
-        "settings": device.settings.redacted(),
+        "contact": device.contact.as_deref().map(sipprov_model::redact_uri_password),
+        "settings": redacted(&device.settings),
         "created_at": device.created_at,
         "updated_at": device.updated_at,
         "last_fetch": device.last_fetch,
@@ -317,7 +319,7 @@ async fn list_groups(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde
     let groups = state.store.list_groups().await?;
     let views: Vec<_> = groups
         .into_iter()
-        .map(|g| serde_json::json!({ "name": g.name, "settings": g.settings.redacted(), "updated_at": g.updated_at }))
+        .map(|g| serde_json::json!({ "name": g.name, "settings": redacted(&g.settings), "updated_at": g.updated_at }))
         .collect();
     Ok(Json(serde_json::json!(views)))
 }
@@ -330,7 +332,7 @@ async fn show_group(
     let devices =
         state.store.list_devices().await?.into_iter().filter(|d| d.group.as_deref() == Some(&group.name)).count();
     Ok(Json(serde_json::json!({
-        "name": group.name, "settings": group.settings.redacted(), "devices": devices, "updated_at": group.updated_at,
+        "name": group.name, "settings": redacted(&group.settings), "devices": devices, "updated_at": group.updated_at,
     })))
 }
 
@@ -344,11 +346,11 @@ async fn patch_group(
     let group = state.store.patch_group(&name, &patch).await?;
     tracing::info!(group = %name, keys = patch.len(), "group settings changed");
     state.group_changed(&name, group.settings.clone());
-    Ok(Json(serde_json::json!({ "name": group.name, "settings": group.settings.redacted() })))
+    Ok(Json(serde_json::json!({ "name": group.name, "settings": redacted(&group.settings) })))
 }
 
 async fn show_global(State(state): State<Arc<AppState>>) -> ApiResult<Json<Settings>> {
-    Ok(Json(state.store.global_settings().await?.redacted()))
+    Ok(Json(redacted(&state.store.global_settings().await?)))
 }
 
 async fn patch_global(State(state): State<Arc<AppState>>, Json(patch): Json<Settings>) -> ApiResult<Json<Settings>> {
@@ -356,7 +358,7 @@ async fn patch_global(State(state): State<Arc<AppState>>, Json(patch): Json<Sett
     let settings = state.store.patch_global_settings(&patch).await?;
     tracing::info!(keys = patch.len(), "global settings changed");
     state.global_changed(settings.clone());
-    Ok(Json(settings.redacted()))
+    Ok(Json(redacted(&settings)))
 }
 
 async fn list_vendors() -> Json<serde_json::Value> {
