@@ -192,3 +192,20 @@ async fn the_confirm_by_file_migration_keeps_existing_campaign_rows() {
         );
     }
 }
+
+/// The database holds every password of the fleet: its file and SQLite's `-wal` and `-shm` are
+/// created readable by the owner only, whatever the umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_database_and_its_wal_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sipprov.db");
+    let store = sipprov_store::Store::open_sqlite(&path).await.unwrap();
+    store.insert_devices(&[common::device("001565000001", None)]).await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("sipprov.db{suffix}"));
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} has mode {mode:o}", file.display());
+    }
+}
