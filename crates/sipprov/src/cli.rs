@@ -365,3 +365,27 @@ pub enum SettingsCommand {
         api: ApiArgs,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsed_arguments_debug_shows_no_password() {
+        let cli = Cli::parse_from([
+            "sipprov",
+            "notify",
+            "sip:1001@192.0.2.10",
+            "--auth-user",
+            "1001",
+            "--auth-password",
+            "N0tify-Secret",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("N0tify-Secret") && shown.contains("1001"), "{shown}");
+        let Command::Notify(args) = cli.command else { panic!("not notify") };
+        assert_eq!(args.auth_password.map(|p| p.into_inner()).as_deref(), Some("N0tify-Secret"));
+        let serve = Cli::parse_from(["sipprov", "serve", "--database-url", "postgres://u:Db-Secret@h/db"]);
+        assert!(!format!("{serve:?}").contains("Db-Secret"));
+    }
+}
