@@ -256,12 +256,10 @@ pub fn transport_for(uri: &SipUri, explicit: Option<Transport>) -> Result<Transp
         _ => Transport::Udp,
     };
     match explicit {
-        Some(t) if uri.is_secure() && t != Transport::Tls => {
-            Err(format!(
-                "{} is a sips: URI, reached over TLS only, not {t}",
-                sipprov_model::redact_uri_password(&uri.to_string())
-            ))
-        }
+        Some(t) if uri.is_secure() && t != Transport::Tls => Err(format!(
+            "{} is a sips: URI, reached over TLS only, not {t}",
+            sipprov_model::redact_uri_password(&uri.to_string())
+        )),
         Some(t) => Ok(t),
         None => Ok(implied),
     }

@@ -277,7 +277,9 @@ fn the_data_directory_and_database_are_private_and_open_ones_are_reported() {
     let dir = s.data_dir().display().to_string();
     let log = s.log();
     assert!(
-        log.contains("accessible to other users") && log.contains("mode 0755") && log.contains(&format!("chmod 700 {dir}")),
+        log.contains("accessible to other users")
+            && log.contains("mode 0755")
+            && log.contains(&format!("chmod 700 {dir}")),
         "no warning for the open data directory:\n{log}"
     );
 }

@@ -152,10 +152,9 @@ fn parse(ua: &str) -> Option<Parsed> {
     Some((some(model), some(version), first_group().and_then(ua::plain_mac)))
 }
 
-/// Cisco SPA/MPP elements holding secrets: the line password `Password_N_` (research §7.2) and
-/// the admin and user web passwords `Admin_Passwd`, `User_Password`,
-/// `Web_Login_Admin_Password`, `Web_Login_Guest_Password` (wazo
-/// `wazo-cisco-spa/common/templates/base.tpl`).
+/// Cisco SPA/MPP elements holding secrets, from wazo `wazo-cisco-spa/common/templates/base.tpl`:
+/// the line password `Password_N_` and the admin and user web passwords `Admin_Passwd`,
+/// `User_Password`, `Web_Login_Admin_Password`, `Web_Login_Guest_Password`.
 pub const SECRET_PARAMS: &[&str] =
     &["Password_{n}_", "Admin_Passwd", "User_Password", "Web_Login_Admin_Password", "Web_Login_Guest_Password"];
 

@@ -86,16 +86,19 @@ fn parse(ua: &str) -> Option<(String, String, Option<Mac>)> {
     Some((model.to_string(), version.to_string(), mac))
 }
 
-/// Gigaset parameters holding secrets: the handset accounts' `SipAccount.NNNNN.AuthPassword`
-/// (research §2.2), the web UI password `WebUIAccounts.N.Password` and the DECT manager
-/// password `DMPpasswd` (wazo `wazo-gigaset/N870_83_v2_39_0/templates/base.tpl`), and the N510
-/// names `BS_IP_Data3.aucS_SIP_PASSWORD` (research §2.2), `S_PROV_PASSWORD` (research §2.4).
+/// Gigaset parameters holding secrets: the handset accounts' `SipAccount.NNNNN.AuthPassword`,
+/// the web UI password `WebUIAccounts.N.Password` and the DECT manager password `DMPpasswd`
+/// (wazo `wazo-gigaset/N870_83_v2_39_0/templates/base.tpl`); the N510 account password
+/// `BS_IP_Data1.aucS_SIP_PASSWORD[_N]` (wazo `wazo-gigaset/N510/templates/base.tpl`) and its
+/// provisioning password `S_PROV_PASSWORD` (Gigaset pro-wiki, "Provisioning step by step / HTTP
+/// digest").
 pub const SECRET_PARAMS: &[&str] = &[
     "SipAccount.{n}.AuthPassword",
     "WebUIAccounts.{n}.Password",
     "DMPpasswd",
+    "BS_IP_Data1.aucS_SIP_PASSWORD",
+    "BS_IP_Data1.aucS_SIP_PASSWORD_{n}",
     "BS_IP_Data3.aucS_SIP_PASSWORD",
-    "BS_IP_Data3.aucS_SIP_PASSWORD_{n}",
     "S_PROV_PASSWORD",
 ];
 

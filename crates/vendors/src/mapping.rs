@@ -198,7 +198,8 @@ pub fn name_matches(pattern: &str, name: &str) -> bool {
     match pattern.split_once("{n}") {
         None => pattern.eq_ignore_ascii_case(name),
         Some((head, tail)) => {
-            let Some(rest) = name.get(..head.len()).filter(|h| h.eq_ignore_ascii_case(head)).map(|_| &name[head.len()..])
+            let Some(rest) =
+                name.get(..head.len()).filter(|h| h.eq_ignore_ascii_case(head)).map(|_| &name[head.len()..])
             else {
                 return false;
             };

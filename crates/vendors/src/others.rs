@@ -51,13 +51,15 @@ type Parsed = (Option<String>, Option<String>, Option<Mac>);
 ua_only_vendor!(
     /// Polycom / Poly UC phones (UA only).
     Polycom, "polycom", "Polycom", parse_polycom,
-    // Research §4.2: account and provisioning passwords, the config encryption key.
+    // Account and provisioning passwords, the config encryption key (Poly UC Software
+    // administrator's guide; documents.polycom.com/bundle/ucs-ag-5-8-1).
     &["reg.{n}.auth.password", "device.prov.password", "device.sec.configEncryption.key"]
 );
 ua_only_vendor!(
     /// Fanvil phones (UA only).
     Fanvil, "fanvil", "Fanvil", parse_fanvil,
-    // Research §8.2 and §8.4: line passwords, provisioning password, config encryption keys.
+    // Line passwords, provisioning password, config encryption keys (wazo
+    // `wazo-fanvil/common/templates/base.tpl`; fpbx `resources/templates/provision/fanvil/x6u/{$mac}.cfg`).
     &[
         "Register_Pswd",
         "RegisterPswd",

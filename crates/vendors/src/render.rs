@@ -270,8 +270,7 @@ pub fn xml_escape(s: &str) -> String {
 }
 
 /// What `ini_cell` says about a value it refuses (never the value: it may be a password).
-const INI_CELL_REFUSED: &str =
-    "value contains , ; ' \" [ ] or surrounding spaces, which an ini table row cannot carry";
+const INI_CELL_REFUSED: &str = "value contains , ; ' \" [ ] or surrounding spaces, which an ini table row cannot carry";
 
 /// Refuses a value that would break an ini table row (`Authentication 0 = user, pass;`).
 fn ini_cell(v: String) -> Result<String, Error> {

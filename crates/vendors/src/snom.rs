@@ -142,11 +142,12 @@ fn htm_mac(file_name: &str) -> Option<Mac> {
     ua::plain_mac(mac)
 }
 
-/// Snom settings holding secrets, each also as `name.N` (the `idx` form): the account password
-/// `user_pass` (research §5.2), and the web and admin-mode passwords `http_pass`,
-/// `admin_mode_password`, `webserver_admin_password`, `webserver_user_password` (wazo
+/// Snom settings holding secrets (`user_pass` also as `name.N`, the `idx` form): the account
+/// password `user_pass` and the web and admin-mode passwords `http_pass`, `admin_mode_password`,
+/// `webserver_admin_password`, `webserver_user_password` (wazo
 /// `wazo-snom/common/templates/base.tpl`), `http_basic_pass`, `http_engineer_pass` (wazo
-/// `wazo-snom/common_dect/templates/base-new.tpl`).
+/// `wazo-snom/common_dect/templates/base-new.tpl`), `admin_mode_password_confirm` (its
+/// confirmation field, as third-party templates write it).
 pub const SECRET_PARAMS: &[&str] = &[
     "user_pass",
     "user_pass.{n}",

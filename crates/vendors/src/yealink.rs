@@ -253,12 +253,14 @@ fn looks_like_model(s: &str) -> bool {
             || (s.starts_with("VP") || s.starts_with("CP")) && digits_after(2))
 }
 
-/// Yealink parameters holding secrets: the account password and the provisioning server's
-/// credentials (research §1.2, fpbx `t46u/y000000000108.cfg`), the web users' `user:password`
-/// (`security.user_password`, wazo `xivo-yealink/20.0/templates/common/model.tpl`;
-/// `static.security.user_password` in wazo v81 `W52P.tpl`), the AES keys (research §1.4), and
-/// from wazo `wazo-yealink/v87/templates/base.tpl`: the 802.1X, TR-069, LDAP, remote phone
-/// book, push-XML and XML-browser passwords and the phone-lock PIN.
+/// Yealink parameters holding secrets: the account password, the provisioning server's
+/// password and the AES keys (fpbx `resources/templates/provision/yealink/t46u/y000000000108.cfg`;
+/// the newer `aes_key.com`/`.mac` names from Yealink's administrator guides, "Common AES key" and
+/// "MAC-Oriented AES key"), the web users' `user:password` (`security.user_password`, wazo
+/// `xivo-yealink/20.0/templates/common/model.tpl`; `static.security.user_password`, wazo
+/// `wazo-yealink/v81/templates/W52P.tpl`), and from wazo `wazo-yealink/v87/templates/base.tpl` the
+/// 802.1X, TR-069, LDAP, remote phone book, push-XML and XML-browser passwords and the
+/// phone-lock PIN.
 pub const SECRET_PARAMS: &[&str] = &[
     "account.{n}.password",
     "static.auto_provision.server.password",
@@ -359,6 +361,9 @@ mod tests {
     #[test]
     fn every_secret_row_is_declared() {
         assert_eq!(mapping::undeclared_secret_rows(&DESK_PARAMS, |n| Yealink.is_secret_param(n)), Vec::<String>::new());
-        assert_eq!(mapping::undeclared_secret_rows(&DECT_DM_PARAMS, |n| Yealink.is_secret_param(n)), Vec::<String>::new());
+        assert_eq!(
+            mapping::undeclared_secret_rows(&DECT_DM_PARAMS, |n| Yealink.is_secret_param(n)),
+            Vec::<String>::new()
+        );
     }
 }

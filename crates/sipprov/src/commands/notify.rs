@@ -24,7 +24,10 @@ pub async fn one_shot(args: NotifyArgs) -> Result<(), String> {
             .to_string(),
         (None, None) => format!("check-sync;reboot={}", args.reboot),
     };
-    let uri: SipUri = args.uri.parse().map_err(|e: sipprov_sip::error::ParseError| checksync::invalid_uri(&args.uri, &e.to_string()))?;
+    let uri: SipUri = args
+        .uri
+        .parse()
+        .map_err(|e: sipprov_sip::error::ParseError| checksync::invalid_uri(&args.uri, &e.to_string()))?;
     let transport = checksync::transport_for(
         &uri,
         args.transport.map(|t| match t {
