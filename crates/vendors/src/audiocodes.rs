@@ -292,13 +292,7 @@ mod tests {
 
     #[test]
     fn every_secret_row_is_declared() {
-        assert_eq!(
-            mapping::undeclared_secret_rows(&HD_PARAMS, |n| AudioCodes.is_secret_param(n)),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            mapping::undeclared_secret_rows(&MP_PARAMS, |n| AudioCodes.is_secret_param(n)),
-            Vec::<String>::new()
-        );
+        assert_eq!(mapping::undeclared_secret_rows(HD_PARAMS, |n| AudioCodes.is_secret_param(n)), Vec::<String>::new());
+        assert_eq!(mapping::undeclared_secret_rows(MP_PARAMS, |n| AudioCodes.is_secret_param(n)), Vec::<String>::new());
     }
 }

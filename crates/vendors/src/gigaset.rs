@@ -180,6 +180,6 @@ mod tests {
 
     #[test]
     fn every_secret_row_is_declared() {
-        assert_eq!(mapping::undeclared_secret_rows(&PARAMS, |n| Gigaset.is_secret_param(n)), Vec::<String>::new());
+        assert_eq!(mapping::undeclared_secret_rows(PARAMS, |n| Gigaset.is_secret_param(n)), Vec::<String>::new());
     }
 }
