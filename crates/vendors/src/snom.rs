@@ -142,7 +142,7 @@ fn htm_mac(file_name: &str) -> Option<Mac> {
     ua::plain_mac(mac)
 }
 
-/// Snom settings holding secrets (`user_pass` also as `name.N`, the `idx` form): the account
+/// Snom settings holding secrets, each also as `name.N` (the `idx` form): the account
 /// password `user_pass` and the web and admin-mode passwords `http_pass`, `admin_mode_password`,
 /// `webserver_admin_password`, `webserver_user_password` (wazo
 /// `wazo-snom/common/templates/base.tpl`), `http_basic_pass`, `http_engineer_pass` (wazo
@@ -150,7 +150,6 @@ fn htm_mac(file_name: &str) -> Option<Mac> {
 /// confirmation field, as third-party templates write it).
 pub const SECRET_PARAMS: &[&str] = &[
     "user_pass",
-    "user_pass.{n}",
     "http_pass",
     "http_basic_pass",
     "http_engineer_pass",
@@ -167,6 +166,12 @@ impl Vendor for Snom {
 
     fn secret_params(&self) -> &'static [&'static str] {
         SECRET_PARAMS
+    }
+
+    /// `name.N` is the setting `name` of account `N` ([`split_idx`]), as secret as `name`.
+    fn is_secret_param(&self, name: &str) -> bool {
+        let base = split_idx(name).map_or(name, |(base, _)| base);
+        SECRET_PARAMS.iter().any(|p| mapping::name_matches(p, base))
     }
 
     fn display_name(&self) -> &'static str {
