@@ -218,8 +218,9 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
 }
 
-/// `sipprov serve` on a data directory that does not exist yet; returns when it listens.
-fn serve_new_dir(data: &Path, log: &Path) -> std::process::Child {
+/// `sipprov serve` on a data directory that does not exist yet; returns it and its admin API
+/// address once it listens.
+fn serve_new_dir(data: &Path, log: &Path) -> (std::process::Child, String) {
     let log_file = std::fs::File::create(log).unwrap();
     let mut child = Command::new(common::bin())
         .args(["serve", "--data-dir"])
@@ -231,12 +232,15 @@ fn serve_new_dir(data: &Path, log: &Path) -> std::process::Child {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !data.join("listening.json").exists() {
+    loop {
+        let listening = std::fs::read_to_string(data.join("listening.json")).unwrap_or_default();
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&listening) {
+            return (child, format!("http://{}", v["api"].as_str().unwrap()));
+        }
         assert!(child.try_wait().unwrap().is_none(), "server exited: {}", std::fs::read_to_string(log).unwrap());
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    child
 }
 
 #[test]
@@ -245,16 +249,10 @@ fn the_data_directory_and_database_are_private_and_open_ones_are_reported() {
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let data = tmp.path().join("new/data");
     let log = tmp.path().join("server.log");
-    let mut child = serve_new_dir(&data, &log);
+    let (mut child, api) = serve_new_dir(&data, &log);
     // A write, so SQLite's -wal and -shm exist.
-    let mut s = TestServer { dir: tempfile::tempdir().unwrap(), child: None, http: String::new(), api: String::new() };
-    let listening: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("listening.json")).unwrap()).unwrap();
-    s.api = listening["api"].as_str().unwrap().to_string();
     let out = Command::new(common::bin())
-        .args(["settings", "set", "time.zone=UTC", "--api"])
-        .arg(format!("http://{}", s.api))
-        .arg("--data-dir")
+        .args(["settings", "set", "time.zone=UTC", "--api", &api, "--data-dir"])
         .arg(&data)
         .output()
         .unwrap();
@@ -272,7 +270,7 @@ fn the_data_directory_and_database_are_private_and_open_ones_are_reported() {
     // An existing directory opened up by hand: the server starts, and says what to fix.
     let open = tempfile::tempdir().unwrap();
     std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    s = TestServer { dir: open, child: None, http: String::new(), api: String::new() };
+    let mut s = TestServer { dir: open, child: None, http: String::new(), api: String::new() };
     s.spawn(&[]);
     let dir = s.data_dir().display().to_string();
     let log = s.log();
