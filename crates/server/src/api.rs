@@ -42,6 +42,7 @@ use sipprov_vendors::{redacted, registry};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 
+mod body;
 mod campaigns;
 mod import;
 mod unlock;
@@ -171,7 +172,7 @@ pub struct AddDevice {
 
 async fn add_device(
     State(state): State<Arc<AppState>>,
-    Json(body): Json<AddDevice>,
+    body::Body(body): body::Body<AddDevice>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let device = validate_new_device(&body.mac, &body.vendor, &body.model, body.group, body.contact, body.settings)
         .map_err(bad_request)?;
@@ -217,7 +218,7 @@ pub struct PatchDevice {
 async fn patch_device(
     State(state): State<Arc<AppState>>,
     Path(mac): Path<String>,
-    Json(body): Json<PatchDevice>,
+    body::Body(body): body::Body<PatchDevice>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let mac = parse_mac(&mac)?;
     let current = state.inventory.device(mac).ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
@@ -339,7 +340,7 @@ async fn show_group(
 async fn patch_group(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    Json(patch): Json<Settings>,
+    body::Body(patch): body::Body<Settings>,
 ) -> ApiResult<Json<serde_json::Value>> {
     validate::group_name(&name).map_err(bad_request)?;
     let patch = patch.validated().map_err(|e| bad_request(e.to_string()))?;
@@ -353,7 +354,10 @@ async fn show_global(State(state): State<Arc<AppState>>) -> ApiResult<Json<Setti
     Ok(Json(redacted(&state.store.global_settings().await?)))
 }
 
-async fn patch_global(State(state): State<Arc<AppState>>, Json(patch): Json<Settings>) -> ApiResult<Json<Settings>> {
+async fn patch_global(
+    State(state): State<Arc<AppState>>,
+    body::Body(patch): body::Body<Settings>,
+) -> ApiResult<Json<Settings>> {
     let patch = patch.validated().map_err(|e| bad_request(e.to_string()))?;
     let settings = state.store.patch_global_settings(&patch).await?;
     tracing::info!(keys = patch.len(), "global settings changed");

@@ -209,6 +209,15 @@ fn a_malformed_assignment_is_not_echoed() {
     assert!(!err.contains(secret) && err.contains("argument 2"), "{err}");
     let err = s.fails(&["device", "add", CISCO, "--vendor", "cisco", "--model", "SPA504G", "--set", secret]);
     assert!(!err.contains(secret), "{err}");
+    // Nor a value of the wrong JSON type sent to the API.
+    let token = std::fs::read_to_string(s.data_dir().join("api-token")).unwrap();
+    let auth = format!("Authorization: Bearer {}", token.trim());
+    let body = r#"{"vendor.P2": 987654321}"#;
+    let url = format!("http://{}/api/v1/settings", s.api);
+    let headers = ["-X", "PATCH", "-H", &auth, "-H", "Content-Type: application/json", "--data", body];
+    let (got, _) = curl_with(&url, "test", &headers);
+    assert!(got.status >= 400 && got.text().contains("vendor.P2"), "{} {}", got.status, got.text());
+    assert!(!got.text().contains("987654321"), "{}", got.text());
     // A contact refused as invalid is not quoted with its password either.
     let err = s.fails(&["device", "set", YEALINK, "--contact", &format!("http://u:{secret}@x")]);
     assert!(!err.contains(secret) && err.contains("contact"), "{err}");
