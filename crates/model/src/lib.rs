@@ -19,10 +19,12 @@
 //! ```
 
 mod mac;
+mod secret;
 mod settings;
 mod sorted_map;
 
 pub use mac::{Mac, MacError};
+pub use secret::{redact_uri_password, Secret, REDACTED};
 pub use settings::{
     is_secret_key, parse_cidr, Cidr, KeyKind, LineField, SettingError, Settings, HTTP_AUTH_SCHEMES, MAX_LINES,
 };

@@ -7,6 +7,7 @@
 //! single-line text: a newline in a value could inject extra parameters into
 //! a `key = value` config file, so control characters are refused outright.
 
+use crate::secret::{redact_uri_password, REDACTED};
 use crate::sorted_map::SortedMap;
 
 /// The highest line (account) number accepted in `line.N.*` keys.
@@ -116,15 +117,29 @@ pub enum KeyKind {
     Custom,
 }
 
-/// Why a setting was refused. The message names the key (never the value of a secret).
+/// Why a setting was refused. The message names the key, never a value: any value may be a
+/// secret (a raw vendor parameter's name does not say), and errors end up in terminals and logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingError {
     #[error("setting key {key:?} is malformed: {reason}")]
     BadKey { key: String, reason: String },
     #[error("setting {key:?} has an invalid value: {reason}")]
     BadValue { key: String, reason: String },
-    #[error("setting {0:?} is not of the form KEY=VALUE")]
-    NotAssignment(String),
+    /// An argument without `=`. It is not repeated: `line.1.password:hunter2` is exactly the
+    /// mistake that puts a secret in it. `hint` names the key when the part before a `:` is one.
+    #[error(
+        "setting argument {position} is not of the form KEY=VALUE (not shown, in case it holds a secret){}",
+        hint.as_ref().map(|k| format!("; to set {k}, write {k}=VALUE")).unwrap_or_default()
+    )]
+    NotAssignment { position: usize, hint: Option<String> },
+}
+
+impl SettingError {
+    /// The error for the `position`th (1-based) argument `item`, which has no `=`.
+    fn not_assignment(position: usize, item: &str) -> SettingError {
+        let hint = item.split_once(':').map(|(k, _)| k.trim()).filter(|k| classify(k).is_ok()).map(str::to_string);
+        SettingError::NotAssignment { position, hint }
+    }
 }
 
 /// Classifies and checks a key.
@@ -187,8 +202,11 @@ fn classify(key: &str) -> Result<KeyKind, SettingError> {
 /// assert!(!sipprov_model::is_secret_key("line.1.username"));
 /// ```
 pub fn is_secret_key(key: &str) -> bool {
+    // A flag whose name merely mentions a key.
+    const NOT_SECRET: &[&str] = &["yealink.aes_key_file"];
     let k = key.to_ascii_lowercase();
     ["password", "passwd", "pswd", "secret", "aes_key", "token"].iter().any(|s| k.contains(s))
+        && !NOT_SECRET.contains(&k.as_str())
 }
 
 fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, SettingError> {
@@ -386,10 +404,20 @@ fn mask(ip: std::net::IpAddr, prefix: u8) -> std::net::IpAddr {
 
 /// A validated set of settings at one level (global, group or device), or a merge of levels.
 ///
-/// Kept sorted by key so iteration order, and therefore rendered output, is stable.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Kept sorted by key so iteration order, and therefore rendered output, is stable. Its `Debug`
+/// redacts (see [`Settings::debug_redacts`]), so a struct holding settings can derive `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Settings(SortedMap);
+
+impl std::fmt::Debug for Settings {
+    /// Keys in full; values as [`Settings::redacted_by`] shows them with
+    /// [`Settings::debug_redacts`] as the rule.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = self.redacted_by(Settings::debug_redacts);
+        f.debug_map().entries(shown.iter()).finish()
+    }
+}
 
 impl Settings {
     /// An empty set.
@@ -437,8 +465,8 @@ impl Settings {
     /// ```
     pub fn parse_assignments<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<Settings, SettingError> {
         let mut out = Settings::new();
-        for item in items {
-            let (key, value) = item.split_once('=').ok_or_else(|| SettingError::NotAssignment(item.to_string()))?;
+        for (i, item) in items.into_iter().enumerate() {
+            let (key, value) = item.split_once('=').ok_or_else(|| SettingError::not_assignment(i + 1, item))?;
             let key = key.trim();
             let value = if value.is_empty() {
                 classify(key)?;
@@ -536,14 +564,44 @@ impl Settings {
         self.0.shrink_to_fit();
     }
 
-    /// A copy whose secret values are replaced by `********`, for listings.
-    pub fn redacted(&self) -> Settings {
+    /// A copy for listings: the value of every key `is_secret` names is replaced by `********`
+    /// (an empty value, meaning "remove", is kept), and a password in any other value that is
+    /// a URI (`https://user:pw@host/`) is replaced too. The rule comes from the caller because
+    /// only the vendor modules know which raw `vendor.<name>` parameters are secret
+    /// (`sipprov_vendors::is_secret_setting`).
+    ///
+    /// ```
+    /// use sipprov_model::{is_secret_key, Settings};
+    /// let s = Settings::parse_assignments(["line.1.password=hunter2", "line.1.username=1001",
+    ///     "provisioning.url=https://u:pw@prov.example.com/"]).unwrap();
+    /// let r = s.redacted_by(is_secret_key);
+    /// assert_eq!(r.get("line.1.password"), Some("********"));
+    /// assert_eq!(r.get("line.1.username"), Some("1001"));
+    /// assert_eq!(r.get("provisioning.url"), Some("https://u:********@prov.example.com/"));
+    /// ```
+    pub fn redacted_by(&self, is_secret: impl Fn(&str) -> bool) -> Settings {
         Settings(
             self.0
                 .iter()
-                .map(|(k, v)| (k.clone(), if is_secret_key(k) { "********".to_string() } else { v.clone() }))
+                .map(|(k, v)| {
+                    let shown = if v.is_empty() {
+                        String::new()
+                    } else if is_secret(k) {
+                        REDACTED.to_string()
+                    } else {
+                        redact_uri_password(v).into_owned()
+                    };
+                    (k.clone(), shown)
+                })
                 .collect(),
         )
+    }
+
+    /// The rule `Debug` redacts by: secret key names ([`is_secret_key`]) and every raw
+    /// `vendor.<name>` parameter, since this crate cannot tell which raw names a vendor treats
+    /// as secret.
+    pub fn debug_redacts(key: &str) -> bool {
+        is_secret_key(key) || key.starts_with("vendor.")
     }
 
     /// The line numbers that have at least one `line.N.*` key, ascending.
@@ -599,8 +657,12 @@ mod tests {
     fn errors_name_the_key_but_not_secret_values() {
         let e = Settings::validate("line.1.password", "x\ny").unwrap_err().to_string();
         assert!(e.contains("line.1.password") && !e.contains("x\ny"), "{e}");
-        let e = Settings::parse_assignments(["nonsense"]).unwrap_err().to_string();
-        assert!(e.contains("nonsense"));
+        let e = Settings::parse_assignments(["time.zone=UTC", "nonsense"]).unwrap_err().to_string();
+        assert!(e.contains("argument 2") && !e.contains("nonsense"), "{e}");
+        let e = Settings::parse_assignments(["line.1.password:hunter2"]).unwrap_err().to_string();
+        assert!(e.contains("line.1.password=VALUE") && !e.contains("hunter2"), "{e}");
+        let e = Settings::parse_assignments(["vendor.P2 hunter2:x"]).unwrap_err().to_string();
+        assert!(!e.contains("hunter2"), "{e}");
         let e = Settings::classify("provisioning.urll").unwrap_err().to_string();
         assert!(e.contains("provisioning.urll"), "{e}");
     }
@@ -614,10 +676,28 @@ mod tests {
 
     #[test]
     fn redaction_hides_only_secrets() {
-        let s = Settings::parse_assignments(["line.1.password=hunter2", "line.1.username=1001"]).unwrap();
-        let r = s.redacted();
+        let s = Settings::parse_assignments(["line.1.password=hunter2", "line.1.username=1001", "time.zone="]).unwrap();
+        let r = s.redacted_by(is_secret_key);
         assert_eq!(r.get("line.1.password"), Some("********"));
         assert_eq!(r.get("line.1.username"), Some("1001"));
+        assert_eq!(r.get("time.zone"), Some(""), "a removal stays visible as one");
+    }
+
+    #[test]
+    fn debug_redacts_secret_keys_raw_vendor_values_and_url_passwords() {
+        let s = Settings::parse_assignments([
+            "line.1.password=hunter2",
+            "vendor.P2=adminpw",
+            "vendor.user_pass.2=snompw",
+            "provisioning.url=https://prov:urlpw@p.example.com/",
+            "line.1.username=1001",
+        ])
+        .unwrap();
+        let shown = format!("{s:?} {s:#?}");
+        for secret in ["hunter2", "adminpw", "snompw", "urlpw"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("1001") && shown.contains("vendor.P2"), "{shown}");
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //!
 //! Every write goes to the store first (in a transaction) and only then to the
 //! in-memory inventory and render cache, so a refused or failed request
-//! changes nothing. Listings redact secrets; only `render` returns them, since
-//! its purpose is to show exactly what a phone receives.
+//! changes nothing. Listings redact secrets ([`sipprov_vendors::redacted`]: secret key names,
+//! every raw parameter a vendor module declares secret, and the password of a URI, the
+//! device's contact included); only `render` returns them, since its purpose is to show
+//! exactly what a phone receives.
 //!
 //! | method | path | what |
 //! |---|---|---|
@@ -35,11 +37,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use sipprov_model::{Mac, Settings};
 use sipprov_store::{DeviceRecord, StoreError};
-use sipprov_vendors::registry;
+use sipprov_vendors::{redacted, registry};
 
 use crate::metrics::Metrics;
 use crate::state::AppState;
 
+mod body;
 mod campaigns;
 mod import;
 mod unlock;
@@ -144,8 +147,8 @@ fn device_view(state: &AppState, device: &DeviceRecord) -> serde_json::Value {
         "vendor": device.vendor,
         "model": device.model,
         "group": device.group,
-        "contact": device.contact,
-        "settings": device.settings.redacted(),
+        "contact": device.contact.as_deref().map(sipprov_model::redact_uri_password),
+        "settings": redacted(&device.settings),
         "created_at": device.created_at,
         "updated_at": device.updated_at,
         "last_fetch": device.last_fetch,
@@ -176,7 +179,7 @@ pub struct AddDevice {
 
 async fn add_device(
     State(state): State<Arc<AppState>>,
-    Json(body): Json<AddDevice>,
+    body::Body(body): body::Body<AddDevice>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let device = validate_new_device(&body.mac, &body.vendor, &body.model, body.group, body.contact, body.settings)
         .map_err(bad_request)?;
@@ -222,7 +225,7 @@ pub struct PatchDevice {
 async fn patch_device(
     State(state): State<Arc<AppState>>,
     Path(mac): Path<String>,
-    Json(body): Json<PatchDevice>,
+    body::Body(body): body::Body<PatchDevice>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let mac = parse_mac(&mac)?;
     let current = state.inventory.device(mac).ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
@@ -324,7 +327,7 @@ async fn list_groups(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde
     let groups = state.store.list_groups().await?;
     let views: Vec<_> = groups
         .into_iter()
-        .map(|g| serde_json::json!({ "name": g.name, "settings": g.settings.redacted(), "updated_at": g.updated_at }))
+        .map(|g| serde_json::json!({ "name": g.name, "settings": redacted(&g.settings), "updated_at": g.updated_at }))
         .collect();
     Ok(Json(serde_json::json!(views)))
 }
@@ -337,33 +340,36 @@ async fn show_group(
     let devices =
         state.store.list_devices().await?.into_iter().filter(|d| d.group.as_deref() == Some(&group.name)).count();
     Ok(Json(serde_json::json!({
-        "name": group.name, "settings": group.settings.redacted(), "devices": devices, "updated_at": group.updated_at,
+        "name": group.name, "settings": redacted(&group.settings), "devices": devices, "updated_at": group.updated_at,
     })))
 }
 
 async fn patch_group(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    Json(patch): Json<Settings>,
+    body::Body(patch): body::Body<Settings>,
 ) -> ApiResult<Json<serde_json::Value>> {
     validate::group_name(&name).map_err(bad_request)?;
     let patch = patch.validated().map_err(|e| bad_request(e.to_string()))?;
     let group = state.store.patch_group(&name, &patch).await?;
     tracing::info!(group = %name, keys = patch.len(), "group settings changed");
     state.group_changed(&name, group.settings.clone());
-    Ok(Json(serde_json::json!({ "name": group.name, "settings": group.settings.redacted() })))
+    Ok(Json(serde_json::json!({ "name": group.name, "settings": redacted(&group.settings) })))
 }
 
 async fn show_global(State(state): State<Arc<AppState>>) -> ApiResult<Json<Settings>> {
-    Ok(Json(state.store.global_settings().await?.redacted()))
+    Ok(Json(redacted(&state.store.global_settings().await?)))
 }
 
-async fn patch_global(State(state): State<Arc<AppState>>, Json(patch): Json<Settings>) -> ApiResult<Json<Settings>> {
+async fn patch_global(
+    State(state): State<Arc<AppState>>,
+    body::Body(patch): body::Body<Settings>,
+) -> ApiResult<Json<Settings>> {
     let patch = patch.validated().map_err(|e| bad_request(e.to_string()))?;
     let settings = state.store.patch_global_settings(&patch).await?;
     tracing::info!(keys = patch.len(), "global settings changed");
     state.global_changed(settings.clone());
-    Ok(Json(settings.redacted()))
+    Ok(Json(redacted(&settings)))
 }
 
 async fn list_vendors() -> Json<serde_json::Value> {

@@ -156,10 +156,10 @@ pub struct Ready {
 
 /// Builds and addresses the NOTIFY of `cs`, or says why it cannot be sent.
 pub async fn prepare(endpoint: &Endpoint, cs: &CheckSync, resolver: &mut Resolver) -> Result<Ready, Outcome> {
-    let uri: SipUri = cs
+    let uri = cs
         .uri
-        .parse()
-        .map_err(|e| Outcome::failed("error", format!("invalid SIP URI {:?}: {e}", cs.uri), &cs.event))?;
+        .parse::<SipUri>()
+        .map_err(|e| Outcome::failed("error", invalid_uri(&cs.uri, &e.to_string()), &cs.event))?;
     let transport = transport_for(&uri, cs.transport).map_err(|e| Outcome::failed("error", e, &cs.event))?;
     let mut target = resolver
         .target(&uri, Some(transport), cs.proxy.as_deref())
@@ -172,6 +172,14 @@ pub async fn prepare(endpoint: &Endpoint, cs: &CheckSync, resolver: &mut Resolve
     let sent_to = format!("{}:{}", target.transport.as_str().to_ascii_lowercase(), target.addr);
     let request = build(endpoint, cs, &target).map_err(|e| Outcome::failed("error", e, &cs.event))?;
     Ok(Ready { request, target, sent_to })
+}
+
+/// Says a URI is invalid without its password: the outcome goes into the device's history.
+pub fn invalid_uri(uri: &str, why: &str) -> String {
+    let shown = sipprov_model::redact_uri_password(uri);
+    // The parser's message may quote the URI, or the part of it it stopped at.
+    let why = if uri == shown { why.to_string() } else { "malformed".to_string() };
+    format!("invalid SIP URI {shown:?}: {why}")
 }
 
 /// What the end of a NOTIFY's transaction means for the device.
@@ -248,9 +256,10 @@ pub fn transport_for(uri: &SipUri, explicit: Option<Transport>) -> Result<Transp
         _ => Transport::Udp,
     };
     match explicit {
-        Some(t) if uri.is_secure() && t != Transport::Tls => {
-            Err(format!("{uri} is a sips: URI, reached over TLS only, not {t}"))
-        }
+        Some(t) if uri.is_secure() && t != Transport::Tls => Err(format!(
+            "{} is a sips: URI, reached over TLS only, not {t}",
+            sipprov_model::redact_uri_password(&uri.to_string())
+        )),
         Some(t) => Ok(t),
         None => Ok(implied),
     }

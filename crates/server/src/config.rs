@@ -23,8 +23,9 @@ use serde::Deserialize;
 pub struct ServerConfig {
     /// Holds the SQLite database, the API token and template overrides.
     pub data_dir: PathBuf,
-    /// A `postgres://` URL to use PostgreSQL instead of the embedded SQLite.
-    pub database_url: Option<String>,
+    /// A `postgres://` URL to use PostgreSQL instead of the embedded SQLite; a [`sipprov_model::Secret`]
+    /// since it usually carries the database password.
+    pub database_url: Option<sipprov_model::Secret>,
     pub http: HttpConfig,
     pub api: ApiConfig,
     pub sip: SipConfig,
@@ -373,7 +374,7 @@ impl ServerConfig {
     /// The database URL: the configured one, or SQLite inside the data directory.
     pub fn database_url(&self) -> String {
         match &self.database_url {
-            Some(url) => url.clone(),
+            Some(url) => url.expose().to_string(),
             None => format!("sqlite://{}?mode=rwc", self.data_dir.join("sipprov.db").display()),
         }
     }

@@ -29,6 +29,7 @@ pub mod cache;
 pub mod campaign;
 pub mod checksync;
 pub mod config;
+pub mod datadir;
 pub mod fetchlog;
 pub mod inventory;
 pub mod listener;

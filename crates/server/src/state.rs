@@ -69,10 +69,12 @@ impl AppState {
     /// Opens the store, loads the inventory and starts the background writer.
     pub async fn open(config: &ServerConfig) -> Result<Arc<AppState>, ServerError> {
         let dir_err = |source| ServerError::DataDir { path: config.data_dir.display().to_string(), source };
+        crate::datadir::create(&config.data_dir).map_err(dir_err)?;
         std::fs::create_dir_all(config.template_dir()).map_err(dir_err)?;
         crate::writable::check_data_dir(&config.data_dir)?;
         let api_token = crate::token::load_or_create(&config.data_dir).map_err(dir_err)?;
         let store = crate::writable::open_database(config).await?;
+        crate::datadir::warn_if_exposed(&config.data_dir);
         let inventory = Inventory::load(&store).await?;
         let cache = RenderCache::new(store.rendered_states().await?);
         let metrics = Arc::new(Metrics::default());

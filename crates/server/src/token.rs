@@ -25,6 +25,12 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
         options.mode(0o600);
     }
     let mut file = options.open(&path)?;
+    // `mode` applies only to a new file; a short token rewritten in place must not stay readable.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     file.write_all(token.as_bytes())?;
     file.write_all(b"\n")?;
     Ok(token)

@@ -53,9 +53,9 @@ pub(crate) async fn open_database(config: &ServerConfig) -> Result<Store, Server
 fn database_location(config: &ServerConfig) -> String {
     match &config.database_url {
         None => config.data_dir.join("sipprov.db").display().to_string(),
-        Some(url) => match (url.split_once("://"), url.rsplit_once('@')) {
+        Some(url) => match (url.expose().split_once("://"), url.expose().rsplit_once('@')) {
             (Some((scheme, _)), Some((_, host))) => format!("{scheme}://{host}"),
-            _ => url.clone(),
+            _ => url.expose().to_string(),
         },
     }
 }
@@ -68,7 +68,7 @@ mod tests {
     fn database_location_never_shows_credentials() {
         let mut config = ServerConfig { data_dir: "/var/lib/sipprov".into(), ..ServerConfig::default() };
         assert_eq!(database_location(&config), "/var/lib/sipprov/sipprov.db");
-        config.database_url = Some("postgres://sipprov:s3cret@db.example:5432/prov".into());
+        config.database_url = Some(String::from("postgres://sipprov:s3cret@db.example:5432/prov").into());
         assert_eq!(database_location(&config), "postgres://db.example:5432/prov");
     }
 

@@ -139,7 +139,7 @@ fn parse_host_name(name: &str) -> Option<HostRef<'_>> {
 /// assert_eq!(uri.user_decoded().as_deref(), Some("MAC:001565aabbcc"));
 /// assert_eq!(uri.to_string(), "sip:MAC%3A001565aabbcc@224.0.1.75;transport=udp");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SipUri {
     raw: String,
     secure: bool,
@@ -149,6 +149,22 @@ pub struct SipUri {
     port: Option<u16>,
     params: Params,
     headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for SipUri {
+    /// The parts, with a password (RFC 3261 §19.1.1 `user:password@`) shown as `********`;
+    /// the raw text is left out since it holds the password too.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipUri")
+            .field("secure", &self.secure)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "********"))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("params", &self.params)
+            .field("headers", &self.headers)
+            .finish()
+    }
 }
 
 impl SipUri {
@@ -385,6 +401,13 @@ pub fn is_absolute_uri(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_hides_the_password() {
+        let u: SipUri = "sip:1001:hunter2@192.0.2.10:5060".parse().unwrap();
+        let shown = format!("{u:?}");
+        assert!(!shown.contains("hunter2") && shown.contains("1001") && shown.contains("********"), "{shown}");
+    }
 
     #[test]
     fn parses_parts() {

@@ -159,9 +159,10 @@ pub struct NotifyArgs {
     /// User name for a digest challenge.
     #[arg(long, requires = "auth_password")]
     pub auth_user: Option<String>,
-    /// Password for a digest challenge.
+    /// Password for a digest challenge (prefer SIPPROV_NOTIFY_PASSWORD: arguments are visible to
+    /// other users in the process list).
     #[arg(long, requires = "auth_user", env = "SIPPROV_NOTIFY_PASSWORD", hide_env_values = true)]
-    pub auth_password: Option<String>,
+    pub auth_password: Option<sipprov_model::Secret>,
     /// Transport (default: tls for sips: URIs, else the URI's transport parameter, else udp).
     #[arg(long, value_enum)]
     pub transport: Option<TransportArg>,
@@ -223,8 +224,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub sip_tls_listen: Option<SocketAddr>,
     /// Use PostgreSQL (postgres://…) instead of the embedded SQLite.
-    #[arg(long, env = "SIPPROV_DATABASE_URL")]
-    pub database_url: Option<String>,
+    #[arg(long, env = "SIPPROV_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<sipprov_model::Secret>,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -363,4 +364,28 @@ pub enum SettingsCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsed_arguments_debug_shows_no_password() {
+        let cli = Cli::parse_from([
+            "sipprov",
+            "notify",
+            "sip:1001@192.0.2.10",
+            "--auth-user",
+            "1001",
+            "--auth-password",
+            "N0tify-Secret",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("N0tify-Secret") && shown.contains("1001"), "{shown}");
+        let Command::Notify(args) = cli.command else { panic!("not notify") };
+        assert_eq!(args.auth_password.map(|p| p.into_inner()).as_deref(), Some("N0tify-Secret"));
+        let serve = Cli::parse_from(["sipprov", "serve", "--database-url", "postgres://u:Db-Secret@h/db"]);
+        assert!(!format!("{serve:?}").contains("Db-Secret"));
+    }
 }

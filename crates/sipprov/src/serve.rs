@@ -49,7 +49,8 @@ fn init_logging(format: LogFormat) {
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let cfg = config(&args)?;
     init_logging(args.log_format);
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
+    sipprov_server::datadir::create(&cfg.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
     let running = sipprov_server::start(cfg).await.map_err(|e| e.to_string())?;
     tokio::select! {
         result = running.wait() => result.map_err(|e| e.to_string()),

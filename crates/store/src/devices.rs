@@ -9,8 +9,8 @@ use sqlx::Row;
 
 use crate::{batch, mac_column, now_ms, opt_string, settings_from_json, settings_to_json, Store, StoreError, WriteTx};
 
-/// A device to add.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A device to add. Its `Debug` shows no password (contact, settings).
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewDevice {
     pub mac: Mac,
     pub vendor: String,
@@ -46,8 +46,8 @@ pub struct FetchInfo {
     pub reported_firmware: Option<String>,
 }
 
-/// A device as stored.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// A device as stored. Its `Debug` shows no password (contact, settings).
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeviceRecord {
     pub mac: Mac,
     pub vendor: String,
@@ -102,6 +102,41 @@ fn device_from_row(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
         updated_at: row.try_get("updated_at")?,
         last_fetch,
     })
+}
+
+/// A contact as `Debug` shows it: without a password in its user information (settings redact
+/// themselves).
+fn contact_shown(contact: &Option<String>) -> Option<std::borrow::Cow<'_, str>> {
+    contact.as_deref().map(sipprov_model::redact_uri_password)
+}
+
+impl std::fmt::Debug for NewDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDevice")
+            .field("mac", &self.mac)
+            .field("vendor", &self.vendor)
+            .field("model", &self.model)
+            .field("group", &self.group)
+            .field("contact", &contact_shown(&self.contact))
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for DeviceRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceRecord")
+            .field("mac", &self.mac)
+            .field("vendor", &self.vendor)
+            .field("model", &self.model)
+            .field("group", &self.group)
+            .field("contact", &contact_shown(&self.contact))
+            .field("settings", &self.settings)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("last_fetch", &self.last_fetch)
+            .finish()
+    }
 }
 
 impl Store {

@@ -135,6 +135,9 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
+        if backend == Backend::Sqlite {
+            create_private(url)?;
+        }
         let mut options = faults::close_connections_left_in_a_transaction(AnyPoolOptions::new());
         if backend == Backend::Sqlite {
             // SQLite allows one writer at a time: a small pool plus a busy timeout avoids
@@ -194,6 +197,37 @@ impl Store {
     /// The underlying pool, for crates that add their own tables.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+}
+
+/// The file of a `sqlite://PATH?...` URL, `None` for an in-memory database.
+fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    let memory = path.is_empty() || path == ":memory:" || url.contains("mode=memory");
+    (!memory).then(|| Path::new(path))
+}
+
+/// Creates a missing SQLite database file readable by its owner only (0600) before SQLite opens
+/// it: it holds every password of the fleet, and SQLite creates it, and then its `-wal` and
+/// `-shm` files, with the process umask (usually world-readable) but gives those two files the
+/// database file's mode.
+fn create_private(url: &str) -> Result<(), StoreError> {
+    let Some(path) = sqlite_path(url) else { return Ok(()) };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => {
+            let why = format!("cannot create the database file {}: {e}", path.display());
+            Err(StoreError::Database(sqlx::Error::Io(std::io::Error::new(e.kind(), why))))
+        }
     }
 }
 

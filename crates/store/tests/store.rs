@@ -192,3 +192,28 @@ async fn the_confirm_by_file_migration_keeps_existing_campaign_rows() {
         );
     }
 }
+
+/// The database holds every password of the fleet: its file and SQLite's `-wal` and `-shm` are
+/// created readable by the owner only, whatever the umask; and a device's `Debug` shows none.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_database_and_its_wal_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sipprov.db");
+    let store = sipprov_store::Store::open_sqlite(&path).await.unwrap();
+    let mut new = common::device("001565000001", None);
+    new.contact = Some("sip:1001:C0ntact-Pw@192.0.2.10".into());
+    new.settings = Settings::parse_assignments(["line.1.password=L1ne-Pw", "vendor.P2=Adm1n-Pw"]).unwrap();
+    store.insert_devices(std::slice::from_ref(&new)).await.unwrap();
+    let stored = store.get_device(new.mac).await.unwrap().unwrap();
+    let shown = format!("{new:?} {stored:?}");
+    for secret in ["C0ntact-Pw", "L1ne-Pw", "Adm1n-Pw"] {
+        assert!(!shown.contains(secret), "Debug shows {secret}: {shown}");
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("sipprov.db{suffix}"));
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} has mode {mode:o}", file.display());
+    }
+}

@@ -184,9 +184,19 @@ impl AudioCodes {
     }
 }
 
+/// AudioCodes parameters holding secrets: the 400HD line password `voip/line/N/auth_password`
+/// (405HD administrator's manual p.98, easymanua.ls/audiocodes/405hd/manual/240349?p=98) and the
+/// gateways' provisioning credentials `AUPDDigestPassword`, `AUPDUserPassword` (Mediant 1000B
+/// manual p.838, easymanua.ls/audiocodes/mediant-1000b/manual?p=838).
+pub const SECRET_PARAMS: &[&str] = &["voip/line/{n}/auth_password", "AUPDDigestPassword", "AUPDUserPassword"];
+
 impl Vendor for AudioCodes {
     fn id(&self) -> &'static str {
         "audiocodes"
+    }
+
+    fn secret_params(&self) -> &'static [&'static str] {
+        SECRET_PARAMS
     }
 
     fn display_name(&self) -> &'static str {
@@ -273,5 +283,16 @@ impl Vendor for AudioCodes {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_secret_row_is_declared() {
+        assert_eq!(mapping::undeclared_secret_rows(HD_PARAMS, |n| AudioCodes.is_secret_param(n)), Vec::<String>::new());
+        assert_eq!(mapping::undeclared_secret_rows(MP_PARAMS, |n| AudioCodes.is_secret_param(n)), Vec::<String>::new());
     }
 }

@@ -152,9 +152,19 @@ fn parse(ua: &str) -> Option<Parsed> {
     Some((some(model), some(version), first_group().and_then(ua::plain_mac)))
 }
 
+/// Cisco SPA/MPP elements holding secrets, from wazo `wazo-cisco-spa/common/templates/base.tpl`:
+/// the line password `Password_N_` and the admin and user web passwords `Admin_Passwd`,
+/// `User_Password`, `Web_Login_Admin_Password`, `Web_Login_Guest_Password`.
+pub const SECRET_PARAMS: &[&str] =
+    &["Password_{n}_", "Admin_Passwd", "User_Password", "Web_Login_Admin_Password", "Web_Login_Guest_Password"];
+
 impl Vendor for Cisco {
     fn id(&self) -> &'static str {
         "cisco"
+    }
+
+    fn secret_params(&self) -> &'static [&'static str] {
+        SECRET_PARAMS
     }
 
     fn display_name(&self) -> &'static str {
@@ -227,6 +237,11 @@ impl Vendor for Cisco {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_secret_row_is_declared() {
+        assert_eq!(mapping::undeclared_secret_rows(PARAMS, |n| Cisco.is_secret_param(n)), Vec::<String>::new());
+    }
 
     #[test]
     fn profile_rules() {

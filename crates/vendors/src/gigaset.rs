@@ -86,9 +86,29 @@ fn parse(ua: &str) -> Option<(String, String, Option<Mac>)> {
     Some((model.to_string(), version.to_string(), mac))
 }
 
+/// Gigaset parameters holding secrets: the handset accounts' `SipAccount.NNNNN.AuthPassword`,
+/// the web UI password `WebUIAccounts.N.Password` and the DECT manager password `DMPpasswd`
+/// (wazo `wazo-gigaset/N870_83_v2_39_0/templates/base.tpl`); the N510 account password
+/// `BS_IP_Data1.aucS_SIP_PASSWORD[_N]` (wazo `wazo-gigaset/N510/templates/base.tpl`) and its
+/// provisioning password `S_PROV_PASSWORD` (Gigaset pro-wiki, "Provisioning step by step / HTTP
+/// digest").
+pub const SECRET_PARAMS: &[&str] = &[
+    "SipAccount.{n}.AuthPassword",
+    "WebUIAccounts.{n}.Password",
+    "DMPpasswd",
+    "BS_IP_Data1.aucS_SIP_PASSWORD",
+    "BS_IP_Data1.aucS_SIP_PASSWORD_{n}",
+    "BS_IP_Data3.aucS_SIP_PASSWORD",
+    "S_PROV_PASSWORD",
+];
+
 impl Vendor for Gigaset {
     fn id(&self) -> &'static str {
         "gigaset"
+    }
+
+    fn secret_params(&self) -> &'static [&'static str] {
+        SECRET_PARAMS
     }
 
     fn display_name(&self) -> &'static str {
@@ -151,5 +171,15 @@ impl Vendor for Gigaset {
             )),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_secret_row_is_declared() {
+        assert_eq!(mapping::undeclared_secret_rows(PARAMS, |n| Gigaset.is_secret_param(n)), Vec::<String>::new());
     }
 }

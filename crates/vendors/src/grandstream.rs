@@ -163,9 +163,36 @@ fn parse(ua: &str) -> Option<(Option<String>, Option<String>, Option<Mac>)> {
     Some((model.and_then(some), after("SW").and_then(some), mac))
 }
 
+/// Grandstream P-values holding secrets, from Grandstream's own configuration templates
+/// (`config-template.zip` on grandstream.com, as copied into wazo-provd-plugins
+/// `plugins/wazo-grandstream/docs/config-template/`: `grp261x_config_1.0.5.15.txt`,
+/// `gxp16xx_config_1.0.7.3.txt`, `gxp2130_40_60_70_35_config_1.0.11.16.txt`,
+/// `ht80x_config_1.0.19.11.txt`, `ht81x_config_1.0.19.11.txt`):
+/// admin (`P2`), end user (`P196`) and viewer (`P28113`) web passwords; account passwords
+/// `P34`, `P406`, `P506`, `P606`, `P1706`, `P1806` (accounts 1 to 6) and `P734` (HT80x port 2);
+/// the HT81x per-port `P4060`–`P4063` (user, auth ID, password, ... in one value); provisioning
+/// (`P1359` XML config file password, `P1361` config HTTP password, `P6769` firmware HTTP
+/// password), TR-069 (`P4505`, `P4512`), PPPoE (`P83`), 802.1X MD5 (`P7903`), TLS private key
+/// (`P281`), OpenVPN (`P8395`), LDAP bind (`P8024`), DDNS (`P28124`), keypad lock (`P1383`),
+/// HTTP/FTP server passwords (`P6714`, `P8452`), login and presence passwords (`P1594`,
+/// `P2352`, `P2452`, `P2552`, `P2967`, `P6773`), and the Wi-Fi and access passwords of the
+/// GRP261x template.
+pub const SECRET_PARAMS: &[&str] = &[
+    "P2", "P196", "P28113", "P34", "P406", "P506", "P606", "P1706", "P1806", "P734", "P4060", "P4061", "P4062",
+    "P4063", "P1359", "P1361", "P6769", "P4505", "P4512", "P83", "P7903", "P281", "P8395", "P8024", "P28124", "P1383",
+    "P6714", "P8452", "P1594", "P2352", "P2452", "P2552", "P2967", "P6773", "P8404", "P8407", "P8410", "P8413",
+    "P8416", "P8419", "P8422", "P8425", "P8428", "P8431", "P22022", "P22137", "P22140", "P22143", "P22146", "P22149",
+    "P22152", "P22155", "P22158", "P22161", "P32004", "P32009", "P32014", "P32019", "P32024", "P32029", "P32034",
+    "P32039", "P32044", "P32049",
+];
+
 impl Vendor for Grandstream {
     fn id(&self) -> &'static str {
         "grandstream"
+    }
+
+    fn secret_params(&self) -> &'static [&'static str] {
+        SECRET_PARAMS
     }
 
     fn display_name(&self) -> &'static str {
@@ -253,6 +280,12 @@ impl Vendor for Grandstream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_secret_row_is_declared() {
+        assert_eq!(mapping::undeclared_secret_rows(PARAMS, |n| Grandstream.is_secret_param(n)), Vec::<String>::new());
+        assert!(Grandstream.is_secret_param("P2") && !Grandstream.is_secret_param("P26015"));
+    }
 
     #[test]
     fn config_server_from_url() {

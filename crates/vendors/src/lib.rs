@@ -209,6 +209,27 @@ pub trait Vendor: Send + Sync {
         Ok(rendered)
     }
 
+    /// The vendor's raw parameter names (as `vendor.<name>` spells them) whose values are
+    /// secrets: account and admin passwords, HTTP credentials, encryption keys. `{n}` stands
+    /// for a number (an account, port or handset). Names are compared ignoring ASCII case, as
+    /// overrides are. Every listing, log line and history entry redacts these values, and they
+    /// never go into a common file ([`is_secret_setting`]). Each module cites where its names
+    /// come from.
+    fn secret_params(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// True when the raw parameter `name` is one of [`Vendor::secret_params`].
+    ///
+    /// ```
+    /// let snom = sipprov_vendors::registry().get("snom").unwrap();
+    /// assert!(snom.is_secret_param("user_pass.2") && snom.is_secret_param("HTTP_PASS"));
+    /// assert!(!snom.is_secret_param("user_host.2"));
+    /// ```
+    fn is_secret_param(&self, name: &str) -> bool {
+        self.secret_params().iter().any(|pattern| mapping::name_matches(pattern, name))
+    }
+
     /// Vendor-specific checks of a device's merged settings before it is saved, e.g. values
     /// that would break the file syntax or line numbers beyond the model's ports.
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
@@ -269,6 +290,42 @@ impl Registry {
     pub fn identify_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
         self.vendors.iter().find_map(|v| v.parse_user_agent(ua))
     }
+}
+
+/// True when a setting holds a secret: a secret key name ([`sipprov_model::is_secret_key`]:
+/// `line.N.password`, `http.password`, `admin.password`, `yealink.aes_key`, any name with
+/// `password`, `secret`, `token`...) or a `vendor.<name>` parameter that any vendor module declares
+/// secret ([`Vendor::secret_params`]). Any vendor's: a raw setting at the global or group level
+/// reaches every vendor's devices, and redacting a name that is harmless to one vendor costs
+/// nothing.
+///
+/// ```
+/// use sipprov_vendors::is_secret_setting;
+/// assert!(is_secret_setting("vendor.P406") && is_secret_setting("vendor.user_pass.2"));
+/// assert!(is_secret_setting("line.1.password") && is_secret_setting("vendor.account.3.password"));
+/// assert!(!is_secret_setting("vendor.P47") && !is_secret_setting("line.1.username"));
+/// ```
+pub fn is_secret_setting(key: &str) -> bool {
+    if sipprov_model::is_secret_key(key) {
+        return true;
+    }
+    match key.strip_prefix("vendor.") {
+        Some(raw) => registry().vendors().iter().any(|v| v.is_secret_param(raw)),
+        None => false,
+    }
+}
+
+/// Settings as listings show them: secret values ([`is_secret_setting`]) and URI passwords in
+/// other values replaced by `********`. The one redaction the CLI, the API and logs use.
+///
+/// ```
+/// use sipprov_model::Settings;
+/// let s = Settings::parse_assignments(["vendor.P2=adminpw", "vendor.P47=pbx.example.com"]).unwrap();
+/// let shown = sipprov_vendors::redacted(&s);
+/// assert_eq!((shown.get("vendor.P2"), shown.get("vendor.P47")), (Some("********"), Some("pbx.example.com")));
+/// ```
+pub fn redacted(settings: &Settings) -> Settings {
+    settings.redacted_by(is_secret_setting)
 }
 
 /// Checks a device before it is saved: the vendor and model must be known (the error lists the

@@ -5,7 +5,7 @@
 //! appear in a model-scoped common file. [`build`] walks such a table over a [`Settings`] and
 //! then applies `vendor.<raw>` overrides, so the per-vendor code holds data, not logic.
 
-use sipprov_model::{is_secret_key, KeyKind, LineField, Settings};
+use sipprov_model::{redact_uri_password, KeyKind, LineField, Settings};
 
 use crate::{FileScope, ModelInfo};
 
@@ -113,8 +113,9 @@ pub fn line_value(settings: &Settings, n: u32, field: LineField) -> Option<Strin
 /// rows), then `vendor.<raw>` overrides. An override replaces a mapped parameter of the same
 /// name (compared ignoring case) instead of adding a duplicate; an empty override removes it;
 /// unknown names are appended in key order with `extra_group` as their group.
-/// For `FileScope::Model`, line and device rows are skipped and secret overrides are dropped,
-/// because a common file is served to anyone who asks for it.
+/// For `FileScope::Model`, line and device rows are skipped, and so are secret overrides
+/// ([`crate::is_secret_setting`]) and any value carrying a URI password, because a common file is
+/// served to anyone who asks for it.
 pub fn build(defs: &[ParamDef], settings: &Settings, scope: FileScope, extra_group: &'static str) -> Vec<VendorParam> {
     let allowed = |d: &&ParamDef| scope == FileScope::Device || d.scope == FileScope::Model;
     let lines = if scope == FileScope::Device { settings.line_indexes() } else { Vec::new() };
@@ -149,6 +150,9 @@ pub fn build(defs: &[ParamDef], settings: &Settings, scope: FileScope, extra_gro
         }
     }
     apply_overrides(&mut out, settings, scope, extra_group);
+    if scope == FileScope::Model {
+        out.retain(|p| !matches!(redact_uri_password(&p.value), std::borrow::Cow::Owned(_)));
+    }
     out
 }
 
@@ -166,7 +170,7 @@ pub fn expand(name: &str, n: u32) -> String {
 fn apply_overrides(out: &mut Vec<VendorParam>, settings: &Settings, scope: FileScope, extra_group: &'static str) {
     for (key, value) in settings.iter() {
         let Ok(KeyKind::Vendor(raw)) = Settings::classify(key) else { continue };
-        if scope == FileScope::Model && is_secret_key(&raw) {
+        if scope == FileScope::Model && crate::is_secret_setting(key) {
             continue;
         }
         match out.iter().position(|p| p.name.eq_ignore_ascii_case(&raw)) {
@@ -178,6 +182,48 @@ fn apply_overrides(out: &mut Vec<VendorParam>, settings: &Settings, scope: FileS
             None => out.push(VendorParam { name: raw, value: value.to_string(), line: None, group: extra_group }),
         }
     }
+}
+
+/// True when a raw parameter `name` matches `pattern`, ignoring ASCII case; `{n}` in the pattern
+/// stands for one or more digits.
+///
+/// ```
+/// use sipprov_vendors::mapping::name_matches;
+/// assert!(name_matches("account.{n}.password", "Account.12.Password"));
+/// assert!(name_matches("P{n}06", "P406") && name_matches("user_pass", "USER_PASS"));
+/// assert!(!name_matches("account.{n}.password", "account..password"));
+/// assert!(!name_matches("account.{n}.password", "account.1.password2"));
+/// ```
+pub fn name_matches(pattern: &str, name: &str) -> bool {
+    match pattern.split_once("{n}") {
+        None => pattern.eq_ignore_ascii_case(name),
+        Some((head, tail)) => {
+            let Some(rest) =
+                name.get(..head.len()).filter(|h| h.eq_ignore_ascii_case(head)).map(|_| &name[head.len()..])
+            else {
+                return false;
+            };
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            // `{n}` may be followed by more digits in the pattern (`P{n}06`): try every split.
+            (1..=digits).any(|d| name_matches(tail, &rest[d..]))
+        }
+    }
+}
+
+/// Checks that a parameter table's secret rows (line passwords, keys such as `http.password`)
+/// are all declared by `is_secret`, for the vendor modules' tests: a table row added without
+/// its declaration would show the value in listings and let it into common files.
+#[cfg(test)]
+pub(crate) fn undeclared_secret_rows(defs: &[ParamDef], is_secret: impl Fn(&str) -> bool) -> Vec<String> {
+    defs.iter()
+        .filter(|d| match d.source {
+            Source::Line(f) | Source::FirstLine(f) => f == LineField::Password,
+            Source::Key(k) => sipprov_model::is_secret_key(k),
+            _ => false,
+        })
+        .map(|d| expand(d.name, 1))
+        .filter(|name| !is_secret(name))
+        .collect()
 }
 
 /// Upper-case alphanumerics only: the form model names are compared in.

@@ -12,7 +12,7 @@ use crate::ua::{self, is_numeric_version};
 use crate::{FileSpec, ModelInfo, UserAgentInfo, Vendor};
 
 macro_rules! ua_only_vendor {
-    ($(#[$doc:meta])* $ty:ident, $id:literal, $name:literal, $parse:ident) => {
+    ($(#[$doc:meta])* $ty:ident, $id:literal, $name:literal, $parse:ident, $secrets:expr) => {
         $(#[$doc])*
         pub struct $ty;
 
@@ -25,6 +25,9 @@ macro_rules! ua_only_vendor {
             }
             fn models(&self) -> &'static [ModelInfo] {
                 &[]
+            }
+            fn secret_params(&self) -> &'static [&'static str] {
+                $secrets
             }
             fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
                 let (model, firmware, mac) = $parse(ua::unquote(ua))?;
@@ -47,11 +50,25 @@ type Parsed = (Option<String>, Option<String>, Option<Mac>);
 
 ua_only_vendor!(
     /// Polycom / Poly UC phones (UA only).
-    Polycom, "polycom", "Polycom", parse_polycom
+    Polycom, "polycom", "Polycom", parse_polycom,
+    // Account and provisioning passwords, the config encryption key (Poly UC Software
+    // administrator's guide; documents.polycom.com/bundle/ucs-ag-5-8-1).
+    &["reg.{n}.auth.password", "device.prov.password", "device.sec.configEncryption.key"]
 );
 ua_only_vendor!(
     /// Fanvil phones (UA only).
-    Fanvil, "fanvil", "Fanvil", parse_fanvil
+    Fanvil, "fanvil", "Fanvil", parse_fanvil,
+    // Line passwords, provisioning password, config encryption keys (wazo
+    // `wazo-fanvil/common/templates/base.tpl`; fpbx `resources/templates/provision/fanvil/x6u/{$mac}.cfg`).
+    &[
+        "Register_Pswd",
+        "RegisterPswd",
+        "DefaultPassword",
+        "Config_File_Key",
+        "Common_Cfg_File_Key",
+        "DeviceCfgFileKey",
+        "CommonCfgFileKey",
+    ]
 );
 
 fn some(s: &str) -> Option<String> {

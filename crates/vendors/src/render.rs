@@ -18,7 +18,8 @@
 //! | `lines` | `[{number, index, handset, display_name, username, auth_username, password, registrar, port, transport, label}]`; unset fields are `""` |
 //! | `settings` | every merged setting by key (for free keys: `settings["my.key"]`) |
 //!
-//! For common (model-scope) files `lines` is empty and `settings` holds no `line.*` or secret key.
+//! For common (model-scope) files `lines` is empty and `settings` holds no `line.*` key, no
+//! secret ([`crate::is_secret_setting`]) and no value carrying a URI password.
 //! Templates whose name ends in `.xml.j2` escape every printed value for XML automatically; the
 //! `xml` filter does the same explicitly elsewhere, and `ini_cell` refuses values that would break
 //! an AudioCodes ini table row. Blocks trim their trailing newline (`trim_blocks`, `lstrip_blocks`)
@@ -43,7 +44,7 @@ use std::sync::{Arc, RwLock};
 
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
-use sipprov_model::{is_secret_key, LineField, Mac, Settings};
+use sipprov_model::{redact_uri_password, LineField, Mac, Settings, REDACTED};
 
 use crate::mapping::{self, VendorParam};
 use crate::{FileScope, FileSpec, ModelInfo, Vendor};
@@ -76,7 +77,8 @@ pub struct RenderContext<'a> {
 }
 
 /// A template could not be loaded or rendered. Its `Display` names the template file and line,
-/// e.g. `yealink/mac.cfg.j2 line 4: undefined value`.
+/// e.g. `yealink/mac.cfg.j2 line 4: undefined value`. It never carries a setting's value: it is
+/// logged, and shown by the admin API to whoever renders (see [`RenderError::message`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{template}{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
 pub struct RenderError {
@@ -84,14 +86,19 @@ pub struct RenderError {
     pub template: String,
     /// The 1-based line, when known.
     pub line: Option<usize>,
-    /// What went wrong.
+    /// What went wrong: the kind of error, with minijinja's detail only for kinds whose detail
+    /// describes the template's source ([`detail_is_about_source`]), never the data.
     pub message: String,
 }
 
 impl RenderError {
-    fn from_minijinja(err: &Error, fallback: &str) -> RenderError {
-        let message = match err.detail() {
-            Some(detail) => format!("{}: {detail}", err.kind()),
+    /// Builds the error without any value the template was given: minijinja's detail may quote
+    /// one (`{% include settings["line.1.password"] %}` reports the missing template by that
+    /// name), so it is kept only for kinds about the template's own text, and even then any
+    /// setting value found in it is replaced by `********`.
+    fn from_minijinja(err: &Error, fallback: &str, settings: &Settings) -> RenderError {
+        let message = match err.detail().filter(|d| detail_is_about_source(err.kind(), d)) {
+            Some(detail) => scrub(&format!("{}: {detail}", err.kind()), settings),
             None => err.kind().to_string(),
         };
         RenderError {
@@ -100,6 +107,42 @@ impl RenderError {
             message,
         }
     }
+}
+
+/// Messages this module raises itself, which name no value.
+const OWN_MESSAGES: &[&str] = &[INI_CELL_REFUSED, "cannot read override template "];
+
+/// True when minijinja's detail for `kind` is about the template's text (a syntax error, an
+/// unknown filter or function, fuel) rather than about a value it was given, or is one of this
+/// module's own messages.
+fn detail_is_about_source(kind: ErrorKind, detail: &str) -> bool {
+    matches!(
+        kind,
+        ErrorKind::SyntaxError
+            | ErrorKind::UnknownFilter
+            | ErrorKind::UnknownFunction
+            | ErrorKind::UnknownTest
+            | ErrorKind::UnknownMethod
+            | ErrorKind::TooManyArguments
+            | ErrorKind::MissingArgument
+            | ErrorKind::InvalidDelimiter
+    ) || OWN_MESSAGES.iter().any(|m| detail.starts_with(m))
+}
+
+/// `text` with every setting value of three characters or more replaced by `********`: a
+/// second guard behind [`detail_is_about_source`] (shorter values are digits and flags, and
+/// replacing them would garble the message without hiding anything).
+fn scrub(text: &str, settings: &Settings) -> String {
+    let mut out = text.to_string();
+    let mut values: Vec<&str> = settings.iter().map(|(_, v)| v).collect();
+    // Longest first, so a value containing another is replaced whole.
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    for v in values.into_iter().filter(|v| v.len() >= 3) {
+        if out.contains(v) {
+            out = out.replace(v, REDACTED);
+        }
+    }
+    out
 }
 
 /// Renders files; cheap to share (`Send + Sync`), caches compiled templates until [`Renderer::reload`].
@@ -119,8 +162,9 @@ impl Renderer {
     /// Renders one file. Either the complete output or an error; never partial bytes.
     pub fn render(&self, ctx: &RenderContext, file: &FileSpec) -> Result<Vec<u8>, RenderError> {
         let env = Arc::clone(&self.env.read().unwrap_or_else(|e| e.into_inner()));
-        let template = env.get_template(file.template).map_err(|e| RenderError::from_minijinja(&e, file.template))?;
-        let out = template.render(context(ctx, file)).map_err(|e| RenderError::from_minijinja(&e, file.template))?;
+        let fail = |e: Error| RenderError::from_minijinja(&e, file.template, ctx.settings);
+        let template = env.get_template(file.template).map_err(fail)?;
+        let out = template.render(context(ctx, file)).map_err(fail)?;
         // Encryption and the like happen here so the cache, ETag and `sipprov render` all see the served bytes.
         ctx.vendor.seal(file, ctx.settings, out.into_bytes()).map_err(|message| RenderError {
             template: file.template.to_string(),
@@ -225,13 +269,13 @@ pub fn xml_escape(s: &str) -> String {
     out
 }
 
+/// What `ini_cell` says about a value it refuses (never the value: it may be a password).
+const INI_CELL_REFUSED: &str = "value contains , ; ' \" [ ] or surrounding spaces, which an ini table row cannot carry";
+
 /// Refuses a value that would break an ini table row (`Authentication 0 = user, pass;`).
 fn ini_cell(v: String) -> Result<String, Error> {
     if v.contains(crate::audiocodes::INI_TABLE_FORBIDDEN) || v.trim() != v {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            "value contains , ; ' \" [ ] or surrounding spaces, which an ini table row cannot carry",
-        ));
+        return Err(Error::new(ErrorKind::InvalidOperation, INI_CELL_REFUSED));
     }
     Ok(v)
 }
@@ -276,8 +320,7 @@ struct FileContext<'a> {
 
 fn context<'a>(ctx: &RenderContext<'a>, file: &'a FileSpec) -> Value {
     let device = file.scope == FileScope::Device;
-    let settings =
-        ctx.settings.iter().filter(|(k, _)| device || !(k.starts_with("line.") || is_secret_key(k))).collect();
+    let settings = ctx.settings.iter().filter(|(k, v)| device || may_be_common(k, v)).collect();
     let lines = if device {
         ctx.settings.line_indexes().into_iter().map(|n| line(ctx.settings, n)).collect()
     } else {
@@ -293,6 +336,12 @@ fn context<'a>(ctx: &RenderContext<'a>, file: &'a FileSpec) -> Value {
         lines,
         settings,
     }))
+}
+
+/// The rule for what a common file, served to anyone who asks, may carry of the global settings:
+/// no line, no secret, no URI with a password in it.
+fn may_be_common(key: &str, value: &str) -> bool {
+    !(key.starts_with("line.") || crate::is_secret_setting(key) || redact_uri_password(value) != value)
 }
 
 fn line(settings: &Settings, n: u32) -> BTreeMap<&'static str, Value> {

@@ -142,9 +142,36 @@ fn htm_mac(file_name: &str) -> Option<Mac> {
     ua::plain_mac(mac)
 }
 
+/// Snom settings holding secrets, each also as `name.N` (the `idx` form): the account
+/// password `user_pass` and the web and admin-mode passwords `http_pass`, `admin_mode_password`,
+/// `webserver_admin_password`, `webserver_user_password` (wazo
+/// `wazo-snom/common/templates/base.tpl`), `http_basic_pass`, `http_engineer_pass` (wazo
+/// `wazo-snom/common_dect/templates/base-new.tpl`), `admin_mode_password_confirm` (its
+/// confirmation field, as third-party templates write it).
+pub const SECRET_PARAMS: &[&str] = &[
+    "user_pass",
+    "http_pass",
+    "http_basic_pass",
+    "http_engineer_pass",
+    "admin_mode_password",
+    "admin_mode_password_confirm",
+    "webserver_admin_password",
+    "webserver_user_password",
+];
+
 impl Vendor for Snom {
     fn id(&self) -> &'static str {
         "snom"
+    }
+
+    fn secret_params(&self) -> &'static [&'static str] {
+        SECRET_PARAMS
+    }
+
+    /// `name.N` is the setting `name` of account `N` ([`split_idx`]), as secret as `name`.
+    fn is_secret_param(&self, name: &str) -> bool {
+        let base = split_idx(name).map_or(name, |(base, _)| base);
+        SECRET_PARAMS.iter().any(|p| mapping::name_matches(p, base))
     }
 
     fn display_name(&self) -> &'static str {
@@ -228,6 +255,11 @@ impl Vendor for Snom {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_secret_row_is_declared() {
+        assert_eq!(mapping::undeclared_secret_rows(PARAMS, |n| Snom.is_secret_param(n)), Vec::<String>::new());
+    }
 
     #[test]
     fn index_suffixes() {

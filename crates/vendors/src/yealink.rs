@@ -253,9 +253,41 @@ fn looks_like_model(s: &str) -> bool {
             || (s.starts_with("VP") || s.starts_with("CP")) && digits_after(2))
 }
 
+/// Yealink parameters holding secrets: the account password, the provisioning server's
+/// password and the AES keys (fpbx `resources/templates/provision/yealink/t46u/y000000000108.cfg`;
+/// the newer `aes_key.com`/`.mac` names from Yealink's administrator guides, "Common AES key" and
+/// "MAC-Oriented AES key"), the web users' `user:password` (`security.user_password`, wazo
+/// `xivo-yealink/20.0/templates/common/model.tpl`; `static.security.user_password`, wazo
+/// `wazo-yealink/v81/templates/W52P.tpl`), and from wazo `wazo-yealink/v87/templates/base.tpl` the
+/// 802.1X, TR-069, LDAP, remote phone book, push-XML and XML-browser passwords and the
+/// phone-lock PIN.
+pub const SECRET_PARAMS: &[&str] = &[
+    "account.{n}.password",
+    "static.auto_provision.server.password",
+    "security.user_password",
+    "static.security.user_password",
+    "static.auto_provision.aes_key_16.com",
+    "static.auto_provision.aes_key_16.mac",
+    "static.auto_provision.aes_key.com",
+    "static.auto_provision.aes_key.mac",
+    "static.autoprovision.{n}.password",
+    "static.network.802_1x.md5_password",
+    "static.managementserver.password",
+    "static.managementserver.connection_request_password",
+    "ldap.password",
+    "remote_phonebook.data.{n}.password",
+    "push_xml.password",
+    "features.xml_browser.pwd",
+    "phone_setting.phone_lock.unlock_pin",
+];
+
 impl Vendor for Yealink {
     fn id(&self) -> &'static str {
         "yealink"
+    }
+
+    fn secret_params(&self) -> &'static [&'static str] {
+        SECRET_PARAMS
     }
 
     fn display_name(&self) -> &'static str {
@@ -319,5 +351,19 @@ impl Vendor for Yealink {
             }
             _ => Ok(rendered),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_secret_row_is_declared() {
+        assert_eq!(mapping::undeclared_secret_rows(&DESK_PARAMS, |n| Yealink.is_secret_param(n)), Vec::<String>::new());
+        assert_eq!(
+            mapping::undeclared_secret_rows(&DECT_DM_PARAMS, |n| Yealink.is_secret_param(n)),
+            Vec::<String>::new()
+        );
     }
 }

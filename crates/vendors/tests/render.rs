@@ -412,3 +412,52 @@ fn renderer_is_shareable() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Renderer>();
 }
+
+#[test]
+fn common_file_holds_no_raw_vendor_secret_nor_url_password() {
+    let items = [
+        "vendor.P2=gsadmin",
+        "vendor.user_pass.2=snompw",
+        "vendor.http_pass=snomhttp",
+        "vendor.features.a=1",
+        "provisioning.url=https://prov:urlpw@p.example/",
+    ];
+    let out = render("yealink", "T46S", 0, &items);
+    for leak in ["gsadmin", "snompw", "snomhttp", "urlpw"] {
+        assert!(!out.contains(leak), "{leak} leaked into the common file:\n{out}");
+    }
+    assert!(out.contains("features.a = 1\n"), "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "yealink/common.cfg.j2", "{{ settings }} {{ params }}\n");
+    let dump = render_with(&Renderer::new(Some(dir.path().into())), "yealink", "T46S", 0, &settings(&items)).unwrap();
+    for leak in ["gsadmin", "snompw", "snomhttp", "urlpw"] {
+        assert!(!dump.contains(leak), "{leak} leaked into the common file:\n{dump}");
+    }
+}
+
+#[test]
+fn template_errors_never_carry_a_setting_value() {
+    let st = settings(&["line.1.username=1001", "line.1.password=hunter2", "vendor.P2=gsadmin7", "time.zone=Zone9"]);
+    let attempts = [
+        "{% include settings[\"vendor.P2\"] %}\n",
+        "{{ settings[\"line.1.password\"] + 1 }}\n",
+        "{{ range(settings[\"line.1.password\"]) }}\n",
+        "{{ settings[\"line.1.password\"] | int | foo }}\n",
+        "{% for x in settings[\"line.1.password\"] %}{{ x.y.z }}{% endfor %}\n",
+        "{{ lines[0].password.no_such }}\n",
+        "{{ settings[settings[\"time.zone\"]] }}\n",
+        "{% set a, b = settings[\"vendor.P2\"] %}\n",
+    ];
+    for (i, source) in attempts.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "yealink/mac.cfg.j2", &format!("#!version:1.0.0.1\n{source}"));
+        let r = Renderer::new(Some(dir.path().into()));
+        let err = render_with(&r, "yealink", "T46S", 1, &st).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        for secret in ["hunter2", "gsadmin7", "Zone9"] {
+            assert!(!shown.contains(secret), "attempt {i}: {secret} in {shown}");
+        }
+        assert_eq!(err.template, "yealink/mac.cfg.j2", "attempt {i}: {shown}");
+        assert_eq!(err.line, Some(2), "attempt {i}: {shown}");
+    }
+}

@@ -48,7 +48,7 @@ async fn report(state: &AppState, id: i64) -> ApiResult<CampaignReport> {
 /// `POST /api/v1/campaigns`.
 pub async fn create(
     State(state): State<Arc<AppState>>,
-    Json(body): Json<CreateCampaign>,
+    super::body::Body(body): super::body::Body<CreateCampaign>,
 ) -> ApiResult<(StatusCode, Json<CampaignReport>)> {
     let rate = body.rate.unwrap_or(DEFAULT_RATE);
     let max_in_flight = body.max_in_flight.unwrap_or(DEFAULT_IN_FLIGHT);

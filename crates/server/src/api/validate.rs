@@ -46,7 +46,10 @@ pub fn contact(uri: &str) -> Result<(), String> {
     let rest = lower.strip_prefix("sip:").or_else(|| lower.strip_prefix("sips:"));
     match rest {
         Some(r) if !r.is_empty() && !uri.contains(|c: char| c.is_whitespace() || c.is_control()) => Ok(()),
-        _ => Err(format!("invalid contact {uri:?}: expected a sip: or sips: URI such as sip:1001@192.0.2.10:5060")),
+        _ => Err(format!(
+            "invalid contact {:?}: expected a sip: or sips: URI such as sip:1001@192.0.2.10:5060",
+            sipprov_model::redact_uri_password(uri)
+        )),
     }
 }
 

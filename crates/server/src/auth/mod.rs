@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use base64::Engine as _;
-use sipprov_model::{parse_cidr, Cidr, Mac, Settings};
+use sipprov_model::{parse_cidr, Cidr, Mac, Secret, Settings};
 use sipprov_store::DeviceRecord;
 use subtle::ConstantTimeEq;
 
@@ -88,7 +88,8 @@ enum Scheme {
 #[derive(Debug)]
 pub struct Policy {
     scheme: Scheme,
-    credentials: Option<(String, String)>,
+    /// The user name and password (a [`Secret`], so this struct's `Debug` shows no password).
+    credentials: Option<(String, Secret)>,
     allow_basic_plain: bool,
     allow_from: Option<Vec<Cidr>>,
 }
@@ -97,7 +98,7 @@ impl Policy {
     /// Reads `http.*` from merged settings (values were validated when they were set).
     pub fn from_settings(settings: &Settings) -> Policy {
         let credentials =
-            get(settings, "http.username").zip(get(settings, "http.password")).map(|(u, p)| (u.into(), p.into()));
+            get(settings, "http.username").zip(get(settings, "http.password")).map(|(u, p)| (u.into(), Secret::new(p)));
         let scheme = match get(settings, "http.auth") {
             Some("digest") => Scheme::Digest(BOTH),
             Some("digest-md5") => Scheme::Digest(MD5_ONLY),
@@ -210,7 +211,7 @@ impl Security {
                 failure: false,
             },
             (scheme, Some((user, password))) => {
-                self.check_credentials(scheme, (user, password), policy, device, req, now_ms)
+                self.check_credentials(scheme, (user, password.expose()), policy, device, req, now_ms)
             }
         }
     }

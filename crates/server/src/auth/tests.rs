@@ -116,3 +116,10 @@ fn policies_are_cached_per_generation() {
     );
     assert_eq!(merges, 3, "the stale reader computed its own without storing it");
 }
+
+#[test]
+fn a_policy_debug_shows_no_password() {
+    let policy = Policy::from_settings(&settings(&["http.username=phone1", "http.password=P0licy-Secret"]));
+    let shown = format!("{policy:?} {policy:#?}");
+    assert!(!shown.contains("P0licy-Secret") && shown.contains("phone1"), "{shown}");
+}

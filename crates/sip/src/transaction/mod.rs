@@ -78,13 +78,19 @@ impl Timers {
     }
 }
 
-/// Username and password used to answer a 401/407 challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Username and password used to answer a 401/407 challenge. `Debug` shows the user name only.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// Authentication user name (the SIP line's auth ID).
     pub username: String,
     /// Password.
     pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("username", &self.username).field("password", &"********").finish()
+    }
 }
 
 /// Why a client transaction ended without a final response.
@@ -167,6 +173,13 @@ pub enum TxEventKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_debug_hides_the_password() {
+        let c = Credentials { username: "1001".into(), password: "hunter2".into() };
+        let shown = format!("{c:?} {c:#?} {:?}", Some(&c));
+        assert!(!shown.contains("hunter2") && shown.contains("1001"), "{shown}");
+    }
 
     fn ms(v: &[Duration]) -> Vec<u128> {
         v.iter().map(Duration::as_millis).collect()

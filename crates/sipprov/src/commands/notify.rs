@@ -24,7 +24,10 @@ pub async fn one_shot(args: NotifyArgs) -> Result<(), String> {
             .to_string(),
         (None, None) => format!("check-sync;reboot={}", args.reboot),
     };
-    let uri: SipUri = args.uri.parse().map_err(|e| format!("invalid SIP URI {:?}: {e}", args.uri))?;
+    let uri: SipUri = args
+        .uri
+        .parse()
+        .map_err(|e: sipprov_sip::error::ParseError| checksync::invalid_uri(&args.uri, &e.to_string()))?;
     let transport = checksync::transport_for(
         &uri,
         args.transport.map(|t| match t {
@@ -56,7 +59,7 @@ pub async fn one_shot(args: NotifyArgs) -> Result<(), String> {
         credentials: args
             .auth_user
             .zip(args.auth_password)
-            .map(|(username, password)| Credentials { username, password }),
+            .map(|(username, password)| Credentials { username, password: password.into_inner() }),
         tls_name: args.tls_name.clone(),
     };
     report(&checksync::send(&endpoint, &cs).await)
