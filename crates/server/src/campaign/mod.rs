@@ -13,6 +13,7 @@
 //! right after, so a restart re-sends exactly the devices with no recorded outcome.
 
 mod drive;
+mod pace;
 mod report;
 mod select;
 
