@@ -173,22 +173,26 @@ impl AppState {
             };
             // The semaphore is never closed.
             let Ok(slot) = slots.clone().acquire_owned().await else { break };
-            pacer.take().await;
             let expected_file = self.primary_file_name(mac);
-            let at = sipprov_store::now_ms();
             let planned = self.plan_check_sync(mac, campaign.reboot, &mut resolver).await;
             let gone = match planned {
                 Ok(Planned::Send { ready, credentials, event }) => {
+                    // The token is taken last, so the NOTIFY leaves when the bucket allows,
+                    // however long planning (a DNS lookup) took.
+                    pacer.take().await;
+                    let at = sipprov_store::now_ms();
                     let tag = InFlight { mac, expected_file, at, event, sent_to: ready.sent_to, slot: Some(slot) };
                     let request = BatchRequest { request: ready.request, target: ready.target, credentials, tag };
                     requests.send(request).await.is_err()
                 }
-                // Nothing in flight: the slot goes back at once.
+                // Nothing leaves: no token is taken, and the slot goes back at once.
                 Ok(Planned::Decided(outcome)) => {
+                    let at = sipprov_store::now_ms();
                     decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
                 }
                 Err(e) => {
                     let outcome = Outcome::failed("error", e, "");
+                    let at = sipprov_store::now_ms();
                     decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
                 }
             };
