@@ -20,8 +20,15 @@ use crate::state::AppState;
 /// Devices marked `sending`, or outcomes written, in one statement at most.
 const MAX_BATCH: usize = 500;
 
-/// How often recorded fetches are matched against the devices' confirmation windows.
+/// How often recorded fetches are matched against the devices' confirmation windows once
+/// everything is sent (so that the campaign is `done` soon after the last window closes).
 const CONFIRM_POLL: Duration = Duration::from_millis(500);
+
+/// How often they are matched while NOTIFYs are still being sent: often enough that a phone's
+/// own next fetch (minutes or hours later) cannot replace the one that confirms it, rarely
+/// enough that a check over a 100,000-device campaign (tens of milliseconds of the database's
+/// time on SQLite) costs the sending next to nothing.
+const CONFIRM_POLL_WHILE_SENDING: Duration = Duration::from_secs(5);
 
 /// How many devices to mark `sending` at once: enough to make the write cheap per device, few
 /// enough that a slow campaign does not show devices as `sending` long before their turn
@@ -238,8 +245,9 @@ impl AppState {
         files.into_iter().find(|f| f.scope == FileScope::Device).map(|f| f.name)
     }
 
-    /// Matches recorded fetches against the confirmation windows every [`CONFIRM_POLL`] until
-    /// `sent` turns true; returns when it last looked (for [`Self::await_confirmations`]).
+    /// Matches recorded fetches against the confirmation windows every
+    /// [`CONFIRM_POLL_WHILE_SENDING`] until `sent` turns true; returns when it last looked (for
+    /// [`Self::await_confirmations`]).
     ///
     /// Confirming while sending, rather than after, matters for a long campaign:
     /// `device_fetched` keeps each device's latest fetch, and a phone that fetched within its
@@ -256,7 +264,7 @@ impl AppState {
             }
             checked_at = self.confirm_fetches(campaign, checked_at).await?;
             tokio::select! {
-                _ = tokio::time::sleep(CONFIRM_POLL) => {}
+                _ = tokio::time::sleep(CONFIRM_POLL_WHILE_SENDING) => {}
                 _ = sent.changed() => {}
             }
         }
