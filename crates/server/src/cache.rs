@@ -127,18 +127,32 @@ impl RenderCache {
 
     /// Notes the hash just rendered for a file and returns when its content last
     /// changed, plus the state to persist when it is new.
+    ///
+    /// `Last-Modified` carries whole seconds, and a client holding the previous content sends
+    /// that second back in `If-Modified-Since`. A change noted within the same second as the
+    /// previous one would get the same `Last-Modified` and a 304 would keep the old file
+    /// forever (AudioCodes MP-11x validates with If-Modified-Since only). So a new change time
+    /// is moved to the start of the next second when needed: its HTTP-date is always strictly
+    /// later than any `Last-Modified` served for the file before, across restarts too, since
+    /// the previous change time is persisted ([`RenderedState`]).
     pub fn note_content(&self, mac: Mac, file: &str, hash: &str, now_ms: i64) -> (i64, Option<RenderedState>) {
         let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let key = (mac, file.to_string());
-        match changes.get(&key) {
-            Some((old, at)) if old == hash => (*at, None),
-            _ => {
-                changes.insert(key, (hash.to_string(), now_ms));
-                let state = RenderedState { mac, file: file.to_string(), hash: hash.to_string(), changed_at: now_ms };
-                (now_ms, Some(state))
-            }
-        }
+        let changed_at = match changes.get(&key) {
+            Some((old, at)) if old == hash => return (*at, None),
+            Some((_, at)) => now_ms.max(next_second(*at)),
+            None => now_ms,
+        };
+        changes.insert(key, (hash.to_string(), changed_at));
+        let state = RenderedState { mac, file: file.to_string(), hash: hash.to_string(), changed_at };
+        (changed_at, Some(state))
     }
+}
+
+/// The start of the whole second after the one `at_ms` falls in (ms since the epoch): the
+/// earliest change time whose HTTP-date is later than `at_ms`'s.
+fn next_second(at_ms: i64) -> i64 {
+    (at_ms.div_euclid(1000) + 1).saturating_mul(1000)
 }
 
 #[cfg(test)]
@@ -165,10 +179,47 @@ mod tests {
     fn change_time_moves_only_when_content_changes() {
         let cache = RenderCache::default();
         let mac = Mac::from_bytes([0, 1, 2, 3, 4, 5]);
-        assert_eq!(cache.note_content(mac, "f", "h1", 10).0, 10);
-        assert_eq!(cache.note_content(mac, "f", "h1", 20), (10, None));
-        let (at, state) = cache.note_content(mac, "f", "h2", 30);
-        assert_eq!(at, 30);
+        assert_eq!(cache.note_content(mac, "f", "h1", 10_000).0, 10_000);
+        assert_eq!(cache.note_content(mac, "f", "h1", 20_000), (10_000, None));
+        let (at, state) = cache.note_content(mac, "f", "h2", 30_000);
+        assert_eq!(at, 30_000);
         assert_eq!(state.unwrap().hash, "h2");
+    }
+
+    /// Seconds of the HTTP-date a change time gives.
+    fn http_second(at_ms: i64) -> u64 {
+        let served = Served::new("f".into(), vec![], "text/plain", content_hash(&[]), at_ms);
+        served.last_modified.duration_since(UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    #[test]
+    fn a_change_within_the_same_second_still_gets_a_later_last_modified() {
+        let cache = RenderCache::default();
+        let mac = Mac::from_bytes([0, 1, 2, 3, 4, 5]);
+        let first = cache.note_content(mac, "f", "h1", 10_100).0;
+        let second = cache.note_content(mac, "f", "h2", 10_900).0;
+        assert_eq!(second, 11_000, "moved to the next second");
+        assert!(http_second(second) > http_second(first));
+        // Several changes within one second each move one second further.
+        let third = cache.note_content(mac, "f", "h3", 10_950).0;
+        assert!(http_second(third) > http_second(second));
+        // Back to earlier content is a change too.
+        let fourth = cache.note_content(mac, "f", "h1", 10_990).0;
+        assert!(http_second(fourth) > http_second(third));
+        // A clock stepped back does not move Last-Modified back.
+        assert!(cache.note_content(mac, "f", "h5", 5_000).0 > fourth);
+        // Later changes keep their own time; other files are independent.
+        assert_eq!(cache.note_content(mac, "f", "h6", 60_123).0, 60_123);
+        assert_eq!(cache.note_content(mac, "g", "h1", 10_100).0, 10_100);
+    }
+
+    #[test]
+    fn the_rule_holds_across_a_restart() {
+        let mac = Mac::from_bytes([0, 1, 2, 3, 4, 5]);
+        let before = RenderCache::default();
+        let (at, state) = before.note_content(mac, "f", "h1", 10_100);
+        let after = RenderCache::new(vec![state.unwrap()]);
+        assert_eq!(after.note_content(mac, "f", "h1", 10_500), (at, None));
+        assert!(http_second(after.note_content(mac, "f", "h2", 10_600).0) > http_second(at));
     }
 }

@@ -105,6 +105,7 @@ async fn fetch(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
+    dates::hold_until_dated(served.last_modified).await;
     let status = if not_modified(&headers, &served) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
     record_fetch(&state, &resolved, &served, peer, ua.as_ref(), status, auth);
     respond(status, &served)
@@ -250,12 +251,20 @@ fn refused(state: &AppState, file: &str, refusal: Refusal, facts: &RequestFacts<
 }
 
 /// RFC 9110 §13.2.2: If-None-Match, when present, decides alone; else If-Modified-Since.
+///
+/// A 304 is recorded as a fetch of the current content, and a campaign counts it as
+/// confirmation, so it is given only when the client proves it holds the current content: an
+/// ETag of it (weak comparison, §8.8.3.2), or a date no earlier than its `Last-Modified`,
+/// which moves strictly forward with every change (see `RenderCache::note_content`). Two
+/// validators prove nothing and get the file instead: `If-None-Match: *` (it names no content;
+/// §13.1.2 would answer 304 to any client that has some copy, however old) and an
+/// `If-Modified-Since` later than the server's clock (no `Last-Modified` sent was that late).
 fn not_modified(headers: &HeaderMap, served: &Served) -> bool {
     if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        return inm.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == served.etag);
+        return inm.split(',').map(str::trim).any(|tag| tag.trim_start_matches("W/") == served.etag);
     }
     let since = headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()).and_then(dates::parse_lenient);
-    matches!(since, Some(since) if served.last_modified <= since)
+    matches!(since, Some(since) if served.last_modified <= since && !dates::is_future(since))
 }
 
 fn record_fetch(

@@ -179,3 +179,137 @@ fn selection_scheduling_cancel_and_confirmation_prompt() {
     assert_eq!(c["devices"], 2, "{c}");
     assert!(s.ok(&["campaign", "list"]).contains("--changed"));
 }
+
+const FLEET_USER: &str = "fleet:campaign-http-pass";
+
+/// Gives a group HTTP credentials, so that every fetch authenticates as a provisioned phone's does.
+fn protect(s: &TestServer, group: &str) {
+    let (user, pass) = FLEET_USER.split_once(':').unwrap();
+    s.ok(&["group", "set", group, &format!("http.username={user}"), &format!("http.password={pass}")]);
+}
+
+/// Fetches device `i`'s own file as its Yealink phone does, with the fleet's credentials.
+fn phone_fetch(s: &TestServer, i: u32, headers: &[&str]) -> common::Fetched {
+    let ua = format!("Yealink SIP-T46S 66.86.0.15 00:15:65:00:00:{i:02x}");
+    s.fetch_digest(&format!("/001565{i:06x}.cfg"), &ua, FLEET_USER, headers)
+}
+
+fn notified(c: &Value) -> u64 {
+    ["awaiting-confirmation", "confirmed", "not-confirmed"].iter().map(|k| count(c, k)).sum()
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+}
+
+/// Issue #12 item 12: a fetch after the device's window does not confirm it, one inside does;
+/// a conditional request with the validator of the content before a change gets the new file,
+/// never a 304 that would count as confirmation; a 304 to the current ETag confirms.
+#[test]
+fn only_a_fetch_of_the_new_content_within_the_window_confirms() {
+    let s = server();
+    let phones = Sipp::start_calls(scenario("uas_200_linger.xml"), "udp", 10);
+    // One NOTIFY a second, in MAC order: 0 fetches late, 1 in time, 2 with the validator it got
+    // before a change, 3 with the current ETag; 4 never fetches and keeps the campaign running
+    // while 0 fetches late.
+    import(&s, 0, 5, phones.port(), "win");
+    protect(&s, "win");
+    let (stale_lm, current_etag) = same_second_change(&s);
+    s.ok(&["resync", "--group", "win", "--rate", "1", "--confirm-window", "2"]);
+    let wait_notified = |n: u64| {
+        assert!(eventually(Duration::from_secs(15), || notified(&campaign(&s, "1")) >= n), "{}", campaign(&s, "1"));
+        now_ms()
+    };
+    let first_seen = wait_notified(1);
+    wait_notified(2);
+    assert_eq!(phone_fetch(&s, 1, &[]).status, 200);
+    wait_notified(3);
+    let conditional = phone_fetch(&s, 2, &[&format!("If-Modified-Since: {stale_lm}")]);
+    assert_eq!(conditional.status, 200, "a 304 would keep the old file and count as confirmed");
+    assert!(conditional.text().contains("ntp-changed-"), "{}", conditional.text());
+    wait_notified(4);
+    assert_eq!(phone_fetch(&s, 3, &[&format!("If-None-Match: {current_etag}")]).status, 304);
+    // Device 0 fetches 3 s after its NOTIFY, its window being 2 s, while the campaign still runs.
+    let late = first_seen + 3_000;
+    std::thread::sleep(Duration::from_millis(late.saturating_sub(now_ms()) as u64));
+    assert_ne!(campaign(&s, "1")["state"], "done", "the late fetch must happen while the campaign runs");
+    assert_eq!(phone_fetch(&s, 0, &[]).status, 200);
+
+    let c = wait_done(&s, "1", Duration::from_secs(30));
+    assert_eq!(count(&c, "confirmed"), 3, "{}", c["counts"]);
+    assert_eq!(count(&c, "not-confirmed"), 2, "{}", c["counts"]);
+    let failing: Vec<&str> = c["failing"].as_array().unwrap().iter().map(|d| d["mac"].as_str().unwrap()).collect();
+    assert_eq!(failing, ["001565000000", "001565000004"], "{c}");
+    for (i, confirmed) in [(0, false), (1, true), (2, true), (3, true)] {
+        let log = s.ok(&["device", "log", &format!("001565{i:06x}")]);
+        assert_eq!(log.contains("confirmed"), confirmed, "device {i}: {log}");
+    }
+}
+
+/// Device 2 fetches its file, and a group setting changes within the same wall-clock second;
+/// device 3 then fetches the new file. Returns device 2's (stale) Last-Modified and device 3's
+/// (current) ETag.
+fn same_second_change(s: &TestServer) -> (String, String) {
+    for attempt in 0..5 {
+        // Start just after a whole second, so the fetch and the change fit in one.
+        std::thread::sleep(Duration::from_millis(1010 - (now_ms() % 1000) as u64));
+        let before = phone_fetch(s, 2, &[]);
+        assert_eq!(before.status, 200);
+        let second = now_ms() / 1000;
+        s.ok(&["group", "set", "win", &format!("time.ntp_server=ntp-changed-{attempt}.example.org")]);
+        if now_ms() / 1000 != second {
+            continue;
+        }
+        let current = phone_fetch(s, 3, &[]);
+        let lm = before.header("last-modified").unwrap().to_string();
+        return (lm, current.header("etag").unwrap().to_string());
+    }
+    panic!("no attempt fetched and changed within one second");
+}
+
+/// Issue #12 item 12: `--rate` holds over any one-second interval, after a stall too, and
+/// `--max-in-flight` holds: five silent phones fill the in-flight limit for Timer F (3.2 s
+/// here), and when they time out the NOTIFYs resume at the rate, not in a catch-up burst.
+#[test]
+fn the_rate_holds_over_every_second_even_after_a_stall() {
+    const RATE: usize = 20;
+    let s = server();
+    let silent = Sipp::start_traced(scenario("uas_silent.xml"), "udp", 5);
+    let phones = Sipp::start_traced(scenario("uas_200_linger.xml"), "udp", 200);
+    import(&s, 0, 5, silent.port(), "paced");
+    import(&s, 5, 100, phones.port(), "paced");
+    s.ok(&["resync", "--group", "paced", "--rate", "20", "--max-in-flight", "5", "--confirm-window", "1"]);
+    let c = wait_done(&s, "1", Duration::from_secs(45));
+    assert_eq!(count(&c, "timeout"), 5, "{}", c["counts"]);
+    assert_eq!(count(&c, "not-confirmed"), 100, "{}", c["counts"]);
+
+    let stalled: Vec<f64> = silent.notify_arrivals().iter().map(|n| n.2).collect();
+    let answered: Vec<f64> = phones.notify_arrivals().iter().map(|n| n.2).collect();
+    assert_eq!((stalled.len(), answered.len()), (5, 100), "every phone got one NOTIFY");
+    // The in-flight limit: nothing else left while the five silent phones held it.
+    let last_silent = stalled.iter().copied().fold(f64::MIN, f64::max);
+    let first_answered = answered.iter().copied().fold(f64::MAX, f64::min);
+    assert!(first_answered - last_silent > 2.5, "sent while 5 were in flight: {:.3} s", first_answered - last_silent);
+    // The rate, over every one-second interval of the run (+1: both ends of a closed interval).
+    let mut all: Vec<f64> = stalled.into_iter().chain(answered.iter().copied()).collect();
+    all.sort_by(f64::total_cmp);
+    let (busiest, at) = busiest_second(&all);
+    assert!(busiest <= RATE + 1, "{busiest} NOTIFYs within one second from {at:.3} (rate {RATE})");
+    // And the rate is used: 100 NOTIFYs at 20/s take about 5 s, not much more.
+    let span = answered.iter().copied().fold(f64::MIN, f64::max) - first_answered;
+    assert!(span < 10.0, "100 NOTIFYs took {span:.1} s at 20/s");
+}
+
+/// The most times within any closed one-second interval of sorted `times`, and where it starts.
+fn busiest_second(times: &[f64]) -> (usize, f64) {
+    let (mut most, mut at, mut first) = (0, 0.0, 0);
+    for (last, t) in times.iter().enumerate() {
+        while t - times[first] > 1.0 {
+            first += 1;
+        }
+        if last - first + 1 > most {
+            (most, at) = (last - first + 1, times[first]);
+        }
+    }
+    (most, at)
+}

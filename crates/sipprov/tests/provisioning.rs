@@ -298,9 +298,15 @@ fn conditional_requests_and_etag_follow_changes() {
     assert!(inm.body.is_empty());
     let ims = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[&format!("If-Modified-Since: {last_modified}")]);
     assert_eq!(ims.status, 304);
-    // The AudioCodes lenient date form, far in the future: not modified since.
-    let lenient = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &["If-Modified-Since: Mon, 1 January 2035 19:43:31 GMT"]);
+    // The AudioCodes lenient date form (full month name, day without its zero) of the same date.
+    let lenient =
+        s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[&format!("If-Modified-Since: {}", lenient(&last_modified))]);
     assert_eq!(lenient.status, 304);
+    // A date after the server's clock is no Last-Modified it sent: it proves nothing.
+    let future = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &["If-Modified-Since: Mon, 1 January 2035 19:43:31 GMT"]);
+    assert_eq!(future.status, 200);
+    // Nor does If-None-Match: * name any content: the file is sent.
+    assert_eq!(s.fetch("/001565aabbcc.cfg", YEALINK_UA, &["If-None-Match: *"]).status, 200);
     let old = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &["If-Modified-Since: Mon, 1 January 2001 19:43:31 GMT"]);
     assert_eq!(old.status, 200);
 
@@ -315,6 +321,105 @@ fn conditional_requests_and_etag_follow_changes() {
     let grouped = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]);
     assert_ne!(grouped.header("etag"), changed.header("etag"));
     assert!(grouped.text().contains("ntp.example.org"), "{}", grouped.text());
+}
+
+/// `Sat, 05 Dec 2026 07:41:16 GMT` as an AudioCodes gateway writes it: `Sat, 5 December 2026 07:41:16 GMT`.
+fn lenient(http_date: &str) -> String {
+    const MONTHS: [(&str, &str); 12] = [
+        ("Jan", "January"),
+        ("Feb", "February"),
+        ("Mar", "March"),
+        ("Apr", "April"),
+        ("May", "May"),
+        ("Jun", "June"),
+        ("Jul", "July"),
+        ("Aug", "August"),
+        ("Sep", "September"),
+        ("Oct", "October"),
+        ("Nov", "November"),
+        ("Dec", "December"),
+    ];
+    let parts: Vec<&str> = http_date.split(' ').collect();
+    let month = MONTHS.iter().find(|(short, _)| *short == parts[2]).map(|(_, long)| *long).unwrap();
+    format!("{} {} {month} {} {} GMT", parts[0], parts[1].trim_start_matches('0'), parts[3], parts[4])
+}
+
+/// Seconds since the epoch of an HTTP date, read by GNU date.
+fn epoch(http_date: &str) -> u64 {
+    let out = std::process::Command::new("date").args(["-u", "-d", http_date, "+%s"]).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().parse().unwrap_or_else(|_| panic!("not a date: {http_date}"))
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Sleeps until shortly after the next whole second of the wall clock.
+fn start_of_next_second() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    std::thread::sleep(Duration::from_millis(1000 - u64::from(now.subsec_millis())) + Duration::from_millis(10));
+}
+
+const AUDC_MP_USER: &str = "mp118:gw-pass-1";
+
+/// An AudioCodes MP-118 with HTTP credentials (so every fetch authenticates, as a provisioned
+/// gateway does): it keeps its file and asks with If-Modified-Since only (seed 004).
+fn add_audiocodes_mp(s: &TestServer) {
+    let (user, pass) = AUDC_MP_USER.split_once(':').unwrap();
+    s.ok(&["device", "add", "00908F1DD0D3", "--vendor", "audiocodes", "--model", "MP-118"]);
+    s.ok(&["device", "set", "00908F1DD0D3", &format!("http.username={user}"), &format!("http.password={pass}")]);
+}
+
+/// Issue #12 item 11: GET, a change within the same second, then If-Modified-Since with the
+/// Last-Modified the gateway got must bring the new file, never a 304 that keeps the old one;
+/// and the change times survive a restart.
+#[test]
+fn a_change_within_the_same_second_is_never_hidden_from_if_modified_since() {
+    let mut s = TestServer::start();
+    add_audiocodes_mp(&s);
+    let get = |s: &TestServer, headers: &[&str]| s.fetch_digest("/00908f1dd0d3.ini", AUDC_MP_UA, AUDC_MP_USER, headers);
+    let ims = |lm: &str| format!("If-Modified-Since: {lm}");
+    // The GET and the change must fall within one second of the wall clock; on a loaded machine
+    // that may take a few tries (each one is a real change too).
+    let mut tested = 0;
+    for attempt in 0..5 {
+        start_of_next_second();
+        let before = get(&s, &[]);
+        assert_eq!(before.status, 200, "{}", before.text());
+        let lm = before.header("last-modified").unwrap().to_string();
+        s.ok(&["device", "set", "00908F1DD0D3", &format!("time.ntp_server=10.0.0.{attempt}")]);
+        if now_secs() != epoch(&lm) {
+            continue; // not within the same second: try again
+        }
+        tested += 1;
+        let after = get(&s, &[&ims(&lm)]);
+        assert_eq!(after.status, 200, "a change in the same second as {lm} was hidden by a 304");
+        assert_ne!(after.body, before.body);
+        assert!(after.text().contains(&format!("10.0.0.{attempt}")), "{}", after.text());
+        let new_lm = after.header("last-modified").unwrap();
+        assert!(epoch(new_lm) > epoch(&lm), "Last-Modified {new_lm} is not later than {lm}");
+        // RFC 9110 §8.8.2.1: never later than the response's Date.
+        assert!(epoch(new_lm) <= epoch(after.header("date").unwrap()), "{new_lm} is in the future");
+        assert_eq!(get(&s, &[&ims(new_lm)]).status, 304, "unchanged since: 304 again");
+        break;
+    }
+    assert_eq!(tested, 1, "no attempt managed a GET and a change within one second");
+
+    // After a restart: the same validators, and the rule still holds.
+    let current = get(&s, &[]);
+    let lm = current.header("last-modified").unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(600)); // let the writer persist the change time
+    s.stop();
+    s.spawn(&[]);
+    let again = get(&s, &[]);
+    assert_eq!(again.body, current.body);
+    assert_eq!(again.header("last-modified"), Some(lm.as_str()), "Last-Modified is when the content changed");
+    assert_eq!(get(&s, &[&ims(&lm)]).status, 304);
+    s.ok(&["device", "set", "00908F1DD0D3", "time.ntp_server=10.9.9.9"]);
+    let changed = get(&s, &[&ims(&lm)]);
+    assert_eq!(changed.status, 200);
+    assert!(changed.text().contains("10.9.9.9"), "{}", changed.text());
+    assert!(epoch(changed.header("last-modified").unwrap()) > epoch(&lm));
 }
 
 #[test]

@@ -4,8 +4,9 @@
 //! so a crash leaves exactly the devices whose NOTIFY had no recorded outcome to be sent again,
 //! and no device that had one is notified twice.
 //!
-//! A notified device is confirmed when it fetched its own config file after its NOTIFY (the
-//! server only serves the current rendering), and the hash it got is recorded.
+//! A notified device is confirmed when it fetched its own config file within its confirmation
+//! window after its NOTIFY (the server only serves the current rendering), and the hash it got
+//! is recorded; a fetch after the window leaves it `not-confirmed`.
 
 use futures_util::TryStreamExt;
 use sipprov_model::Mac;
@@ -381,23 +382,38 @@ impl Store {
         rows.iter().map(device_from_row).collect()
     }
 
-    /// Marks as confirmed every notified device that fetched its own config file after its
-    /// NOTIFY, recording that fetch's time and hash; returns them with the fetch time.
+    /// Marks as confirmed every notified device that fetched its own config file within its
+    /// window (`notified_at` to `notified_at + window_ms`), recording that fetch's time and
+    /// hash; returns them with the fetch time.
     ///
     /// A fetch of the file proves the device has its current config because the server only
-    /// serves the current rendering, and only successful fetches (200, 304) are recorded in
-    /// `device_fetched`. That table keeps one row per (mac, file), so the join matches at most
-    /// one fetch per device. One statement, whatever the campaign's size.
-    pub async fn confirm_fetched(&self, id: i64) -> Result<Vec<(Mac, i64)>, StoreError> {
+    /// serves the current rendering, and only successful fetches (200, and 304 to a validator
+    /// of the current content) are recorded in `device_fetched`. A fetch after the window does
+    /// not confirm: the device stays `not-confirmed`. That table keeps one row per (mac, file),
+    /// so the join matches at most one fetch per device. One statement, whatever the
+    /// campaign's size.
+    ///
+    /// Only devices whose window was still open at `open_since` (ms since the epoch) are
+    /// looked at: a caller that checked at `open_since`, after every fetch made before then was
+    /// recorded, has settled the others already. 0 looks at all.
+    pub async fn confirm_fetched(
+        &self,
+        id: i64,
+        window_ms: i64,
+        open_since: i64,
+    ) -> Result<Vec<(Mac, i64)>, StoreError> {
         let mut tx = self.write_tx().await?;
         let rows = sqlx::query(
             "UPDATE campaign_devices SET confirmed_at = f.at, fetched_hash = f.hash FROM device_fetched f \
              WHERE campaign_devices.campaign_id = $1 AND campaign_devices.state = 'notified' \
-             AND campaign_devices.confirmed_at IS NULL AND f.mac = campaign_devices.mac \
-             AND f.file = campaign_devices.expected_file AND f.at >= campaign_devices.notified_at \
+             AND campaign_devices.confirmed_at IS NULL AND campaign_devices.notified_at + $2 >= $3 \
+             AND f.mac = campaign_devices.mac AND f.file = campaign_devices.expected_file \
+             AND f.at >= campaign_devices.notified_at AND f.at <= campaign_devices.notified_at + $2 \
              RETURNING campaign_devices.mac AS mac, campaign_devices.confirmed_at AS confirmed_at",
         )
         .bind(id)
+        .bind(window_ms)
+        .bind(open_since)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -126,21 +126,50 @@ async fn confirmation_is_a_fetch_of_the_own_file_after_the_notify() {
             ])
             .await
             .unwrap();
-        let mut confirmed = store.confirm_fetched(id).await.unwrap();
+        let mut confirmed = store.confirm_fetched(id, 1_000, 0).await.unwrap();
         confirmed.sort();
         assert_eq!(confirmed, vec![(all[0], 150), (all[3], 100)]);
         let rows = store.campaign_devices(id).await.unwrap();
         let hashes: Vec<_> = rows.iter().map(|d| (d.confirmed_at, d.fetched_hash.as_deref())).collect();
         assert_eq!(hashes, vec![(Some(150), Some("h0")), (None, None), (None, None), (Some(100), Some("h3"))]);
-        assert!(store.confirm_fetched(id).await.unwrap().is_empty(), "confirmed once");
+        assert!(store.confirm_fetched(id, 1_000, 0).await.unwrap().is_empty(), "confirmed once");
 
         // A later fetch of its own file confirms the device that fetched too early.
         store.record_fetches(&[fetch(all[2], &own(all[2]), "h2", 300)]).await.unwrap();
-        assert_eq!(store.confirm_fetched(id).await.unwrap(), vec![(all[2], 300)]);
+        assert_eq!(store.confirm_fetched(id, 1_000, 0).await.unwrap(), vec![(all[2], 300)]);
         // Notifying again (a retry) clears the confirmation and its hash.
         store.record_notify_results(id, &[(all[0], notified(Some(own(all[0])), 400))]).await.unwrap();
         let d = &store.campaign_devices(id).await.unwrap()[0];
         assert_eq!((d.confirmed_at, d.fetched_hash.as_deref()), (None, None));
+    }
+}
+
+#[tokio::test]
+async fn a_fetch_after_the_window_does_not_confirm() {
+    for (store, _dir) in stores().await {
+        let all = macs(4);
+        let id = campaign(&store, &all).await; // a window of 1,000 ms
+        store.mark_sending(id, &all).await.unwrap();
+        let own = |m: Mac| format!("{m}.cfg");
+        let results: Vec<_> = all.iter().map(|m| (*m, notified(Some(own(*m)), 100))).collect();
+        store.record_notify_results(id, &results).await.unwrap();
+        store
+            .record_fetches(&[
+                fetch(all[0], &own(all[0]), "h0", 1_100), // the window's last millisecond counts
+                fetch(all[1], &own(all[1]), "h1", 1_101), // one millisecond late
+                fetch(all[2], &own(all[2]), "h2", 9_000), // hours late, in spirit
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.confirm_fetched(id, 1_000, 0).await.unwrap(), vec![(all[0], 1_100)]);
+        let counts = store.campaign_counts(id, 1_000, 10_000).await.unwrap();
+        assert_eq!(counts.counts.get("confirmed"), Some(&1));
+        assert_eq!(counts.counts.get("not-confirmed"), Some(&3));
+        // A caller that already checked at 1,200 skips the devices whose window closed before.
+        store.record_notify_results(id, &[(all[3], notified(Some(own(all[3])), 1_000))]).await.unwrap();
+        store.record_fetches(&[fetch(all[3], &own(all[3]), "h3", 1_500)]).await.unwrap();
+        assert_eq!(store.confirm_fetched(id, 1_000, 1_200).await.unwrap(), vec![(all[3], 1_500)]);
+        assert!(store.confirm_fetched(id, 1_000, 0).await.unwrap().is_empty(), "the late ones stay unconfirmed");
     }
 }
 

@@ -155,6 +155,25 @@ impl Sipp {
         received.filter_map(notify_user_and_call_id).collect()
     }
 
+    /// Every distinct NOTIFY SIPp received (retransmissions left out), as (Request-URI user,
+    /// Call-ID, seconds): when SIPp logged its first copy, by SIPp's clock (local time of day
+    /// with microseconds, on a day count), so only differences between them mean anything.
+    /// Empty unless SIPp was started with [`Sipp::start_traced`].
+    pub fn notify_arrivals(&self) -> Vec<(String, String, f64)> {
+        let log = std::fs::read_to_string(self.logs.path().join(MESSAGE_LOG)).unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for message in log.split(MESSAGE_SEPARATOR).filter(|message| message.contains("message received")) {
+            let (Some((user, call_id)), Some(at)) = (notify_user_and_call_id(message), logged_at(message)) else {
+                continue;
+            };
+            if seen.insert(call_id.clone()) {
+                out.push((user, call_id, at));
+            }
+        }
+        out
+    }
+
     /// Starts SIPp as a phone, on another free port when the first is taken.
     fn start_uas(scenario: &Path, transport: &'static str, calls: usize, trace_messages: bool) -> Sipp {
         for _ in 0..START_ATTEMPTS {
@@ -250,6 +269,25 @@ fn sipp_command(scenario: &Path, transport: &str, port: u16, calls: usize, logs:
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     command
+}
+
+/// The time at the head of a logged message (` 2026-12-05 08:08:17.061166`, SIPp's local
+/// time), in seconds since 1970-01-01 of that clock.
+fn logged_at(message: &str) -> Option<f64> {
+    let head = message.lines().next()?.trim();
+    let (date, time) = head.split_once(' ')?;
+    let mut ymd = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let mut hms = time.split(':');
+    let (h, min) = (hms.next()?.parse::<f64>().ok()?, hms.next()?.parse::<f64>().ok()?);
+    let sec = hms.next()?.parse::<f64>().ok()?;
+    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some(days as f64 * 86_400.0 + h * 3_600.0 + min * 60.0 + sec)
 }
 
 /// The Request-URI user and Call-ID of a logged message, when it is a NOTIFY.

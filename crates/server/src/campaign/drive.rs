@@ -1,4 +1,5 @@
-//! Driving one campaign: paced sending, then watching for confirmations.
+//! Driving one campaign: paced sending, and watching for confirmations from the first NOTIFY
+//! until every window has closed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,9 +8,9 @@ use sipprov_model::Mac;
 use sipprov_sip::{BatchRequest, BatchResult};
 use sipprov_store::{CampaignRecord, NewEvent, NotifyResult, StoreError};
 use sipprov_vendors::FileScope;
-use tokio::sync::mpsc;
-use tokio::time::Instant;
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
+use super::pace::Pacer;
 use super::CampaignReport;
 use crate::checksync::{self, Outcome, Resolver};
 use crate::fetchlog::Record;
@@ -18,6 +19,16 @@ use crate::state::AppState;
 
 /// Devices marked `sending`, or outcomes written, in one statement at most.
 const MAX_BATCH: usize = 500;
+
+/// How often recorded fetches are matched against the devices' confirmation windows once
+/// everything is sent (so that the campaign is `done` soon after the last window closes).
+const CONFIRM_POLL: Duration = Duration::from_millis(500);
+
+/// How often they are matched while NOTIFYs are still being sent: often enough that a phone's
+/// own next fetch (minutes or hours later) cannot replace the one that confirms it, rarely
+/// enough that a check over a 100,000-device campaign (tens of milliseconds of the database's
+/// time on SQLite) costs the sending next to nothing.
+const CONFIRM_POLL_WHILE_SENDING: Duration = Duration::from_secs(5);
 
 /// How many devices to mark `sending` at once: enough to make the write cheap per device, few
 /// enough that a slow campaign does not show devices as `sending` long before their turn
@@ -37,6 +48,8 @@ struct InFlight {
     at: i64,
     event: String,
     sent_to: String,
+    /// The NOTIFY's place under `max_in_flight`, given back when its transaction ends.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 /// The outcome of one device, with its history event.
@@ -58,7 +71,7 @@ async fn write_results(
     mut decided: mpsc::Receiver<Sent>,
 ) -> Result<(), StoreError> {
     let to_sent = |done: BatchResult<InFlight>| {
-        let InFlight { mac, expected_file, at, event, sent_to } = done.tag;
+        let InFlight { mac, expected_file, at, event, sent_to, .. } = done.tag;
         sent(id, mac, expected_file, at, checksync::outcome(done.result, &event, sent_to))
     };
     let (mut results, mut events) = (Vec::new(), Vec::new());
@@ -98,39 +111,50 @@ async fn write_results(
 }
 
 impl AppState {
-    /// Sends to every device still without an outcome, then waits for confirmations.
+    /// Sends to every device still without an outcome, then waits for confirmations; fetches
+    /// are matched against the devices' windows from the start, while sending too.
     pub(super) async fn drive_campaign(self: &Arc<Self>, campaign: CampaignRecord) -> Result<(), StoreError> {
         let id = campaign.id;
         tracing::info!(campaign = id, selector = %campaign.selector, reboot = campaign.reboot, rate = campaign.rate,
             max_in_flight = campaign.max_in_flight, "campaign running");
         let todo = self.store.campaign_unsent(id).await?;
-        self.send_paced(&campaign, todo).await?;
-        self.await_confirmations(&campaign).await
+        let (sent_tx, sent_rx) = watch::channel(false);
+        let sending = async {
+            let result = self.send_paced(&campaign, todo).await;
+            let _ = sent_tx.send(true);
+            result
+        };
+        let (sent, confirmed) = tokio::join!(sending, self.confirm_while_sending(&campaign, sent_rx));
+        sent?;
+        self.await_confirmations(&campaign, confirmed?).await
     }
 
     /// Sends at most `rate` per second with at most `max_in_flight` awaiting an answer.
     ///
-    /// Pacing is a token bucket on elapsed time rather than a timer per NOTIFY: timers tick in
-    /// whole milliseconds, which would cap the rate near 1,000/s. The NOTIFYs' transactions run
-    /// in one SIP batch ([`sipprov_sip::Endpoint::run_batch`]), which holds the in-flight
-    /// limit, instead of a task each. Devices are marked `sending` a chunk at a time (one
-    /// statement), the next chunk while the current one is sent; outcomes are written in
-    /// batches by a separate task, so the database never paces the fleet.
+    /// Both limits are held here, right before a NOTIFY is handed to the SIP batch: first a
+    /// place under `max_in_flight` (given back when the transaction ends), then a token of the
+    /// [`Pacer`]. Waiting for a place spends no token, and the bucket keeps no credit from a
+    /// stall, so when stalled transactions end the NOTIFYs resume at the rate, not in a burst.
+    /// The NOTIFYs' transactions run in one SIP batch ([`sipprov_sip::Endpoint::run_batch`])
+    /// instead of a task each. Devices are marked `sending` a chunk at a time (one statement),
+    /// the next chunk while the current one is sent; outcomes are written in batches by a
+    /// separate task, so the database never paces the fleet.
     async fn send_paced(self: &Arc<Self>, campaign: &CampaignRecord, todo: Vec<Mac>) -> Result<(), StoreError> {
-        let rate = f64::from(campaign.rate.max(1));
-        // Small: the batch takes requests only while below the in-flight limit, so this is
-        // how far the pacing may run ahead of the sending.
+        let max_in_flight = campaign.max_in_flight.max(1) as usize;
+        let slots = Arc::new(Semaphore::new(max_in_flight));
+        // Small: every request in it already holds its place under the in-flight limit, so
+        // the batch takes it at once.
         let (requests, requests_rx) = mpsc::channel(64);
         let (finished_tx, finished_rx) = mpsc::channel(MAX_BATCH * 2);
         let (decided_tx, decided_rx) = mpsc::channel(MAX_BATCH);
         let batch = self.sip.get().cloned().map(|endpoint| {
-            let max_in_flight = campaign.max_in_flight.max(1) as usize;
-            tokio::spawn(async move { endpoint.run_batch(requests_rx, finished_tx, max_in_flight).await })
+            let (ended_tx, ended_rx) = mpsc::channel(MAX_BATCH * 2);
+            tokio::spawn(give_back_slots(ended_rx, finished_tx));
+            tokio::spawn(async move { endpoint.run_batch(requests_rx, ended_tx, max_in_flight).await })
         });
         let writer = tokio::spawn(write_results(self.clone(), campaign.id, finished_rx, decided_rx));
         let mut resolver = Resolver::default();
-        let started = Instant::now();
-        let mut sent_count = 0usize;
+        let mut pacer = Pacer::new(campaign.rate, tokio::time::Instant::now());
         let mut chunks = todo.chunks(marking_chunk(campaign)).map(<[Mac]>::to_vec);
         // The next chunk is marked while the current one is sent, so the send loop never
         // waits for the database between chunks.
@@ -154,26 +178,28 @@ impl AppState {
                     continue;
                 }
             };
-            // The token bucket: the n-th NOTIFY may leave n/rate seconds after the start.
-            let due = started + Duration::from_secs_f64(sent_count as f64 / rate);
-            if due > Instant::now() {
-                tokio::time::sleep_until(due).await;
-            }
-            sent_count += 1;
+            // The semaphore is never closed.
+            let Ok(slot) = slots.clone().acquire_owned().await else { break };
             let expected_file = self.primary_file_name(mac);
-            let at = sipprov_store::now_ms();
             let planned = self.plan_check_sync(mac, campaign.reboot, &mut resolver).await;
             let gone = match planned {
                 Ok(Planned::Send { ready, credentials, event }) => {
-                    let tag = InFlight { mac, expected_file, at, event, sent_to: ready.sent_to };
+                    // The token is taken last, so the NOTIFY leaves when the bucket allows,
+                    // however long planning (a DNS lookup) took.
+                    pacer.take().await;
+                    let at = sipprov_store::now_ms();
+                    let tag = InFlight { mac, expected_file, at, event, sent_to: ready.sent_to, slot: Some(slot) };
                     let request = BatchRequest { request: ready.request, target: ready.target, credentials, tag };
                     requests.send(request).await.is_err()
                 }
+                // Nothing leaves: no token is taken, and the slot goes back at once.
                 Ok(Planned::Decided(outcome)) => {
+                    let at = sipprov_store::now_ms();
                     decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
                 }
                 Err(e) => {
                     let outcome = Outcome::failed("error", e, "");
+                    let at = sipprov_store::now_ms();
                     decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
                 }
             };
@@ -219,28 +245,84 @@ impl AppState {
         files.into_iter().find(|f| f.scope == FileScope::Device).map(|f| f.name)
     }
 
+    /// Matches recorded fetches against the confirmation windows every
+    /// [`CONFIRM_POLL_WHILE_SENDING`] until `sent` turns true; returns when it last looked (for
+    /// [`Self::await_confirmations`]).
+    ///
+    /// Confirming while sending, rather than after, matters for a long campaign:
+    /// `device_fetched` keeps each device's latest fetch, and a phone that fetched within its
+    /// window early in the campaign may fetch again, after its window, before the sending ends.
+    async fn confirm_while_sending(
+        &self,
+        campaign: &CampaignRecord,
+        mut sent: watch::Receiver<bool>,
+    ) -> Result<i64, StoreError> {
+        let mut checked_at = 0;
+        loop {
+            if *sent.borrow() || self.campaigns.is_cancelled(campaign.id) {
+                return Ok(checked_at);
+            }
+            checked_at = self.confirm_fetches(campaign, checked_at).await?;
+            tokio::select! {
+                _ = tokio::time::sleep(CONFIRM_POLL_WHILE_SENDING) => {}
+                _ = sent.changed() => {}
+            }
+        }
+    }
+
     /// Polls recorded fetches until every notified device confirmed or ran out of time.
-    async fn await_confirmations(&self, campaign: &CampaignRecord) -> Result<(), StoreError> {
+    async fn await_confirmations(&self, campaign: &CampaignRecord, mut checked_at: i64) -> Result<(), StoreError> {
         loop {
             if self.campaigns.is_cancelled(campaign.id) {
                 return Ok(());
             }
-            self.fetchlog.flush().await;
-            for (mac, at) in self.store.confirm_fetched(campaign.id).await? {
-                self.fetchlog.record(Record::Event(NewEvent {
-                    mac,
-                    at,
-                    kind: "confirmed".into(),
-                    detail: serde_json::json!({ "campaign": campaign.id }),
-                }));
-            }
+            checked_at = self.confirm_fetches(campaign, checked_at).await?;
             let report = CampaignReport::load(&self.store, campaign.clone(), sipprov_store::now_ms()).await?;
             if report.settled() {
                 self.store.set_campaign_state(campaign.id, "done").await?;
                 tracing::info!(campaign = campaign.id, counts = ?report.counts, "campaign done");
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(CONFIRM_POLL).await;
+        }
+    }
+
+    /// Confirms the devices whose fetch within their window is recorded now, with a history
+    /// event each. Returns the time of this check.
+    ///
+    /// A device whose window had closed before `checked_at`, the previous check, was settled by
+    /// it, unless its outcome was not recorded yet: a device becomes `notified` only when its
+    /// transaction ends, up to two Timer F (64 × T1, twice with a challenge) after it left. So
+    /// windows closed since `checked_at` less that lag are looked at again; older ones are
+    /// skipped, which keeps a check cheap in a long campaign.
+    async fn confirm_fetches(&self, campaign: &CampaignRecord, checked_at: i64) -> Result<i64, StoreError> {
+        // Taken before the flush: every fetch made before `now` is then in the store.
+        let now = sipprov_store::now_ms();
+        self.fetchlog.flush().await;
+        let outcome_lag_ms = 2 * 64 * i64::try_from(self.config.sip.t1_ms).unwrap_or(500) + 10_000;
+        let open_since = (checked_at - outcome_lag_ms).max(0);
+        for (mac, at) in self.store.confirm_fetched(campaign.id, campaign.confirm_window_ms, open_since).await? {
+            self.fetchlog.record(Record::Event(NewEvent {
+                mac,
+                at,
+                kind: "confirmed".into(),
+                detail: serde_json::json!({ "campaign": campaign.id }),
+            }));
+        }
+        Ok(now)
+    }
+}
+
+/// Gives each finished NOTIFY's place under the in-flight limit back as soon as the SIP batch
+/// reports it, before its outcome waits for the database, and passes the result on.
+async fn give_back_slots(
+    mut ended: mpsc::Receiver<BatchResult<InFlight>>,
+    finished: mpsc::Sender<BatchResult<InFlight>>,
+) {
+    while let Some(mut done) = ended.recv().await {
+        done.tag.slot = None;
+        if finished.send(done).await.is_err() {
+            return;
         }
     }
 }

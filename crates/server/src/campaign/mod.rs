@@ -2,17 +2,20 @@
 //!
 //! A campaign is persisted before anything is sent. The engine ([`AppState::run_campaigns`])
 //! starts due campaigns and drives each one: NOTIFYs leave at most `rate` per second with at
-//! most `max_in_flight` awaiting a final response, so a fleet re-sync never turns into a
-//! reboot storm that melts the HTTP server. Each device then has `confirm_window_ms` to fetch
-//! its own config file: a successful fetch (200 or 304) after the NOTIFY proves it has its
-//! current config, since the server only serves the current rendering, and the hash it got is
-//! recorded. Only then is it "confirmed"; a 200 without a fetch is reported as
+//! most `max_in_flight` awaiting a final response, over any one-second interval (a stall earns
+//! no catch-up burst, see `pace`), so a fleet re-sync never turns into a reboot storm that
+//! melts the HTTP server. Each device then has `confirm_window_ms` to fetch its own config
+//! file: a successful fetch (200, or 304 to a validator of the current content) after the
+//! NOTIFY and within the window proves it has its current config, since the server only
+//! serves the current rendering, and the hash it got is recorded. Only then is it
+//! "confirmed"; a 200 without a fetch, or a fetch after the window, is reported as
 //! "not-confirmed", never as success.
 //!
 //! Crash safety: a device is written `sending` before its NOTIFY leaves and gets its outcome
 //! right after, so a restart re-sends exactly the devices with no recorded outcome.
 
 mod drive;
+mod pace;
 mod report;
 mod select;
 

@@ -1,11 +1,22 @@
-//! Lenient HTTP date parsing for `If-Modified-Since`.
+//! HTTP dates: lenient parsing for `If-Modified-Since`, and keeping `Last-Modified` out of the
+//! future.
 //!
 //! AudioCodes gateways send dates such as `Mon, 1 January 2014 19:43:31 GMT`
 //! (full month name, one-digit day), which strict RFC 9110 parsers refuse; a
 //! refused date would mean a full download, and for them a reset. So after the
 //! strict parser, fall back to a tolerant one.
+//!
+//! A content change within the same second as the previous one gets the next second as its
+//! change time ([`crate::cache::RenderCache::note_content`]), which can lie up to a second
+//! ahead. RFC 9110 §8.8.2.1 forbids a `Last-Modified` later than the response's `Date`, so
+//! such a response is held until its second has begun ([`hold_until_dated`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The longest a response is held for its `Last-Modified` second: one change moves the change
+/// time at most to the start of the next second. Several changes of one file within a second
+/// move it further; past this, the response leaves anyway rather than stall the phone.
+const MAX_HOLD: Duration = Duration::from_secs(1);
 
 const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 
@@ -15,6 +26,20 @@ const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "au
 /// abbreviated month names and one- or two-digit days.
 pub fn parse_lenient(text: &str) -> Option<SystemTime> {
     httpdate::parse_http_date(text).ok().or_else(|| parse_loose(text))
+}
+
+/// Waits, at most [`MAX_HOLD`], until `last_modified` is not in the future.
+pub async fn hold_until_dated(last_modified: SystemTime) {
+    if let Ok(ahead) = last_modified.duration_since(SystemTime::now()) {
+        tokio::time::sleep(ahead.min(MAX_HOLD)).await;
+    }
+}
+
+/// True when `since` lies after the server's clock: no `Last-Modified` this server sent can
+/// be that late, so such a date proves nothing about what the client holds (RFC 2616 §14.25
+/// called it invalid) and the condition is ignored.
+pub fn is_future(since: SystemTime) -> bool {
+    since > SystemTime::now()
 }
 
 fn parse_loose(text: &str) -> Option<SystemTime> {

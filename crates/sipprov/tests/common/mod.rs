@@ -123,6 +123,15 @@ impl TestServer {
         curl(&format!("http://{}{}", self.http, path), user_agent, headers)
     }
 
+    /// Fetches a path as a phone with HTTP credentials (`user:password`) does: Digest.
+    pub fn fetch_digest(&self, path: &str, user_agent: &str, user_pass: &str, headers: &[&str]) -> Fetched {
+        let mut args = vec!["--digest", "--user", user_pass];
+        for h in headers {
+            args.extend(["-H", h]);
+        }
+        curl_with(&format!("http://{}{}", self.http, path), user_agent, &args).0
+    }
+
     pub fn render(&self, mac: &str, file: Option<&str>) -> Vec<u8> {
         let mut args = vec!["render", mac];
         args.extend(file);
