@@ -165,7 +165,10 @@ pub(crate) async fn authorize(
 /// The User-Agent, with the MAC of the verified client certificate when the User-Agent names
 /// none and the certificate names exactly one: a certificate identifies the device as well as a
 /// User-Agent does (better: it cannot be made up).
-fn with_certificate_identity(ua: Option<UserAgentInfo>, cert_macs: Option<&[sipprov_model::Mac]>) -> Option<UserAgentInfo> {
+fn with_certificate_identity(
+    ua: Option<UserAgentInfo>,
+    cert_macs: Option<&[sipprov_model::Mac]>,
+) -> Option<UserAgentInfo> {
     let [cert_mac] = cert_macs.unwrap_or_default() else { return ua };
     match ua {
         Some(ua) if ua.mac.is_some() => Some(ua),

@@ -283,7 +283,10 @@ mod credential_tests {
     #[test]
     fn only_the_mp11x_gateways_carry_http_credentials() {
         let v = registry().get("audiocodes").unwrap();
-        assert_eq!(v.http_credential_parameters(v.model("MP-118").unwrap()), ["AUPDDigestUsername", "AUPDDigestPassword"]);
+        assert_eq!(
+            v.http_credential_parameters(v.model("MP-118").unwrap()),
+            ["AUPDDigestUsername", "AUPDDigestPassword"]
+        );
         assert!(v.http_credential_parameters(v.model("440HD").unwrap()).is_empty());
         let w = registry().get("yealink").unwrap();
         assert_eq!(w.http_credential_parameters(w.model("W60B").unwrap()).len(), 2);

@@ -273,7 +273,12 @@ impl Security {
     /// 404) only for a requester that got past that policy: its certificate names `mac`, it
     /// knows the global credentials, or device files are open to all. Either way the request
     /// counts against the source (the caller counts it).
-    pub fn unknown_device(&self, global: &sipprov_model::Settings, mac: Mac, req: &RequestFacts<'_>) -> Option<Decision> {
+    pub fn unknown_device(
+        &self,
+        global: &sipprov_model::Settings,
+        mac: Mac,
+        req: &RequestFacts<'_>,
+    ) -> Option<Decision> {
         let policy = Policy::from_settings(global);
         match self.decide(mac, &policy, req, None) {
             Decision::Allow(_) | Decision::FirstFetch { .. } => None,

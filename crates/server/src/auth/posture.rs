@@ -10,8 +10,7 @@ use crate::config::SecurityConfig;
 use crate::state::{can_carry_credentials, AppState};
 
 /// The keys that decide a device's access.
-const KEYS: &[&str] =
-    &["http.username", "http.password", "http.auth", "http.allow_from", "security.open_device_files"];
+const KEYS: &[&str] = &["http.username", "http.password", "http.auth", "http.allow_from", "security.open_device_files"];
 /// How many MACs a log line names.
 const EXAMPLES: usize = 10;
 
@@ -34,10 +33,8 @@ pub struct Posture {
 /// Looks at every device (only the keys that matter are merged).
 pub fn assess(state: &AppState, now_ms: i64) -> Posture {
     let global = state.inventory.global();
-    let mut posture = Posture {
-        global_open: global.get("security.open_device_files") == Some("1"),
-        ..Posture::default()
-    };
+    let mut posture =
+        Posture { global_open: global.get("security.open_device_files") == Some("1"), ..Posture::default() };
     let mut groups = BTreeSet::new();
     let mut carries: HashMap<(String, String), bool> = HashMap::new();
     let mut devices = state.inventory.devices();
@@ -48,9 +45,11 @@ pub fn assess(state: &AppState, now_ms: i64) -> Posture {
         let policy = Policy::from_settings(&settings);
         if policy.is_open() {
             posture.open_devices.push(device.mac);
-            if let Some(g) = device.group.as_ref().filter(|g| {
-                state.inventory.group(g).is_some_and(|s| s.get("security.open_device_files") == Some("1"))
-            }) {
+            if let Some(g) = device
+                .group
+                .as_ref()
+                .filter(|g| state.inventory.group(g).is_some_and(|s| s.get("security.open_device_files") == Some("1")))
+            {
                 groups.insert(g.clone());
             }
             continue;

@@ -87,7 +87,10 @@ fn unknown_macs_get_the_global_answer() {
     assert_eq!(sec.unknown_device(&none, mac(), &facts(None, true, Some(&own))), None, "its own certificate");
     let other: [Mac; 1] = ["001565000001".parse().unwrap()];
     assert!(matches!(sec.unknown_device(&none, mac(), &facts(None, true, Some(&other))), Some(Decision::Refuse(_))));
-    assert_eq!(sec.unknown_device(&settings(&["security.open_device_files=1"]), mac(), &facts(None, false, None)), None);
+    assert_eq!(
+        sec.unknown_device(&settings(&["security.open_device_files=1"]), mac(), &facts(None, false, None)),
+        None
+    );
 }
 
 #[test]
