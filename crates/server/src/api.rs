@@ -231,6 +231,7 @@ async fn delete_device(State(state): State<Arc<AppState>>, Path(mac): Path<Strin
     let mac = parse_mac(&mac)?;
     state.store.delete_device(mac).await?;
     state.inventory.remove_device(mac);
+    state.security.windows.forget(mac);
     state.cache.invalidate_device(mac);
     tracing::info!(%mac, "device removed");
     Ok(StatusCode::NO_CONTENT)

@@ -133,16 +133,17 @@ impl AppState {
             return Ok(false);
         }
         let own = self.inventory.merged_keys(device, &["http.username", "http.password"]);
+        // Offered even when some are known here: the store keeps what it has and returns it.
         let wants_credentials = own.get("http.username").is_none_or(str::is_empty)
             && own.get("http.password").is_none_or(str::is_empty)
-            && windows.generated(mac).is_none()
             && can_carry_credentials(device);
         let fresh = wants_credentials.then(|| crate::auth::window::generate(mac));
         let now = sipprov_store::now_ms();
         match self.store.claim_first_fetch(mac, opened_at, now, fresh.as_ref()).await? {
             FirstFetchClaim::Claimed(stored) => {
                 windows.used(mac, now);
-                if let Some(credentials) = stored.filter(|_| windows.generated(mac).is_none()) {
+                let known = windows.generated(mac);
+                if let Some(credentials) = stored.filter(|c| known.as_deref() != Some(c)) {
                     tracing::info!(%mac, username = %credentials.username,
                         "HTTP credentials generated; the device's file now carries them");
                     windows.set_generated(mac, credentials);

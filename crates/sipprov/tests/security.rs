@@ -44,6 +44,14 @@ fn accepted_by(log_json: &str) -> Vec<String> {
     events.as_array().into_iter().flatten().filter_map(|e| e["detail"]["auth"].as_str().map(str::to_string)).collect()
 }
 
+/// How many fetches in a `sipprov device log --json` were accepted by `how` (fetches alike
+/// within one batch of the fetch log are one event with a count).
+fn fetches_accepted_by(log_json: &str, how: &str) -> u64 {
+    let events: serde_json::Value = serde_json::from_str(log_json).expect("JSON device log");
+    let events = events.as_array().into_iter().flatten();
+    events.filter(|e| e["detail"]["auth"] == how).map(|e| e["detail"]["count"].as_u64().unwrap_or(1)).sum()
+}
+
 /// Nothing secret in the server's log, in listings, or in the device's history.
 fn assert_no_secret_leaks(s: &TestServer) {
     let mut texts = vec![s.log()];
@@ -474,8 +482,8 @@ fn default_posture_one_fetch_without_credentials_then_generated_ones() {
     for text in [s.log(), s.ok(&["device", "show", MAC, "--json"]), s.ok(&["device", "log", MAC, "--json"])] {
         assert!(!text.contains(&password), "the generated password leaked:\n{text}");
     }
-    let auths = accepted_by(&s.ok(&["device", "log", MAC, "--json"]));
-    assert_eq!(auths.iter().filter(|a| *a == "first-fetch-window").count(), 2, "{auths:?}");
+    let log = s.ok(&["device", "log", MAC, "--json"]);
+    assert_eq!(fetches_accepted_by(&log, "first-fetch-window"), 2, "{log}");
 
     // A restart keeps both the closed window and the credentials.
     s.stop();
@@ -487,6 +495,19 @@ fn default_posture_one_fetch_without_credentials_then_generated_ones() {
     // An unlock gives a reset phone the same credentials again.
     s.ok(&["device", "unlock", MAC]);
     assert_eq!(curl_with(&url, UA, &[]).0.body, first.body);
+
+    // A device removed and added again starts afresh: a new window and new credentials, kept.
+    s.ok(&["device", "rm", MAC]);
+    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S"]);
+    let (fresh, _) = curl_with(&url, UA, &[]);
+    assert_eq!(fresh.status, 200);
+    let new_password = yealink_value(&fresh.text(), "password");
+    assert_ne!(new_password, password);
+    s.stop();
+    s.spawn(&[]);
+    let url = format!("http://{}/{MAC}.cfg", s.http);
+    let (kept, _) = curl_with(&url, UA, &["--digest", "--user", &format!("{user}:{new_password}")]);
+    assert_eq!(kept.status, 200, "{}", s.log());
 
     // Of concurrent first fetches, exactly one gets the file.
     let other = "001565aabbdd";
@@ -513,6 +534,7 @@ fn open_groups_serve_freely_and_lockouts_are_announced() {
         assert_eq!(curl_with(&url, UA, &[]).0.status, 200, "an open group serves every time");
     }
     let log = s.ok(&["device", "log", MAC, "--json"]);
+    assert_eq!(fetches_accepted_by(&log, "open"), 3, "{log}");
     assert_eq!(accepted_by(&log), ["open"], "{log}");
     // The Gigaset's file cannot carry credentials: once fetched, it is refused, and says why.
     let gigaset_ua = format!("Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;{}", GIGASET_MAC.to_uppercase());

@@ -59,6 +59,14 @@ impl Windows {
         self.generated.read().unwrap_or_else(|e| e.into_inner()).get(&mac).cloned()
     }
 
+    /// Forgets a deleted device: a device added again under its MAC starts afresh, as the
+    /// store's rows went with the device.
+    pub fn forget(&self, mac: Mac) {
+        lock(&self.unlocks).remove(&mac);
+        lock(&self.used).remove(&mac);
+        self.generated.write().unwrap_or_else(|e| e.into_inner()).remove(&mac);
+    }
+
     /// Keeps a device's generated credentials (as stored).
     pub fn set_generated(&self, mac: Mac, credentials: GeneratedCredentials) {
         self.generated.write().unwrap_or_else(|e| e.into_inner()).insert(mac, Arc::new(credentials));
