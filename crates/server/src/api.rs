@@ -177,6 +177,9 @@ async fn add_device(
     let stored = state.store.get_device(device.mac).await?.ok_or_else(|| bad_request("device vanished"))?;
     tracing::info!(mac = %stored.mac, vendor = %stored.vendor, model = %stored.model, "device added");
     let view = device_view(&state, &stored);
+    if crate::auth::posture::locked_after_first_fetch(&state, &stored) {
+        crate::auth::posture::warn_about_new(&[stored.mac]);
+    }
     state.device_changed(stored);
     Ok((StatusCode::CREATED, Json(view)))
 }

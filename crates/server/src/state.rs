@@ -329,8 +329,19 @@ pub fn vendor_model(device: &DeviceRecord) -> Result<(&'static dyn Vendor, &'sta
 
 /// True when the device's file can hand the phone HTTP credentials
 /// ([`Vendor::http_credential_parameters`]).
+/// Remembered per vendor and model (a bounded set): imports and start-up ask for every device.
 pub fn can_carry_credentials(device: &DeviceRecord) -> bool {
-    vendor_model(device).is_ok_and(|(vendor, model)| !vendor.http_credential_parameters(model).is_empty())
+    type Known = std::sync::Mutex<std::collections::HashMap<(&'static str, &'static str), bool>>;
+    static KNOWN: std::sync::OnceLock<Known> = std::sync::OnceLock::new();
+    let Ok((vendor, model)) = vendor_model(device) else { return false };
+    let known = KNOWN.get_or_init(Known::default);
+    let key = (vendor.id(), model.name);
+    if let Some(answer) = known.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return *answer;
+    }
+    let answer = !vendor.http_credential_parameters(model).is_empty();
+    known.lock().unwrap_or_else(|e| e.into_inner()).insert(key, answer);
+    answer
 }
 
 /// Reloads what a restart must keep: windows an operator re-opened, windows already used, and

@@ -529,6 +529,9 @@ fn open_groups_serve_freely_and_lockouts_are_announced() {
     s.ok(&["group", "set", "lab", "security.open_device_files=1"]);
     s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S", "--group", "lab"]);
     s.ok(&["device", "add", GIGASET_MAC, "--vendor", "gigaset", "--model", "N870"]);
+    let added = s.log();
+    let warning = added.lines().find(|l| l.contains("added devices without HTTP credentials")).unwrap_or_default();
+    assert!(warning.contains(GIGASET_MAC) && !warning.contains(MAC), "warned when added: {added}");
     let url = format!("http://{}/{MAC}.cfg", s.http);
     for _ in 0..3 {
         assert_eq!(curl_with(&url, UA, &[]).0.status, 200, "an open group serves every time");

@@ -1,7 +1,7 @@
 //! What start-up says about device-file access: who is open to anyone, and which devices are or
 //! will be locked out, so that the default (closed) posture never fails silently.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use sipprov_model::Mac;
 
@@ -36,7 +36,6 @@ pub fn assess(state: &AppState, now_ms: i64) -> Posture {
     let mut posture =
         Posture { global_open: global.get("security.open_device_files") == Some("1"), ..Posture::default() };
     let mut groups = BTreeSet::new();
-    let mut carries: HashMap<(String, String), bool> = HashMap::new();
     let mut devices = state.inventory.devices();
     devices.sort_by_key(|d| d.mac);
     for device in devices {
@@ -57,8 +56,7 @@ pub fn assess(state: &AppState, now_ms: i64) -> Posture {
         if !policy.is_locked() {
             continue;
         }
-        let key = (device.vendor.clone(), device.model.clone());
-        if !*carries.entry(key).or_insert_with(|| can_carry_credentials(&device)) {
+        if !can_carry_credentials(&device) {
             posture.cannot_carry.entry(device.vendor.clone()).or_default().push(device.mac);
         }
         if state.security.open_window(&device, now_ms).is_none() {
@@ -67,6 +65,27 @@ pub fn assess(state: &AppState, now_ms: i64) -> Posture {
     }
     posture.open_groups = groups.into_iter().collect();
     posture
+}
+
+/// True when `device` has no way in after its first fetch: no credentials, not open, and a
+/// file that cannot carry generated ones.
+pub fn locked_after_first_fetch(state: &AppState, device: &sipprov_store::DeviceRecord) -> bool {
+    let mut settings = state.inventory.merged_keys(device, KEYS);
+    state.add_generated_credentials(device, &mut settings);
+    Policy::from_settings(&settings).is_locked() && !can_carry_credentials(device)
+}
+
+/// Warns, once for the lot, about devices just added that [`locked_after_first_fetch`].
+pub fn warn_about_new(doomed: &[Mac]) {
+    if !doomed.is_empty() {
+        tracing::warn!(
+            devices = doomed.len(),
+            examples = %examples(doomed),
+            "added devices without HTTP credentials whose files cannot give them any: after their first fetch \
+             they are refused; set http.username/http.password to what the phones are configured with, give them \
+             client certificates, or set security.open_device_files=1 on their group"
+        );
+    }
 }
 
 fn examples(macs: &[Mac]) -> String {
