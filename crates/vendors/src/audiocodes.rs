@@ -278,7 +278,7 @@ impl Vendor for AudioCodes {
 
 #[cfg(test)]
 mod credential_tests {
-    use crate::{registry, Vendor};
+    use crate::registry;
 
     #[test]
     fn only_the_mp11x_gateways_carry_http_credentials() {
