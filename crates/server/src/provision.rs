@@ -150,12 +150,12 @@ pub(crate) async fn authorize(
             Ok(how)
         }
         Decision::Challenge { headers, failure } => {
-            count_failure(state, facts.ip, Some(device.mac), file, failure, policy.is_locked());
-            Err(challenge(headers))
+            Err(count_failure(state, facts.ip, Some(device.mac), file, failure, policy.is_locked())
+                .unwrap_or_else(|| challenge(headers)))
         }
         Decision::Refuse(failure) => {
-            count_failure(state, facts.ip, Some(device.mac), file, failure, policy.is_locked());
-            Err(StatusCode::FORBIDDEN.into_response())
+            Err(count_failure(state, facts.ip, Some(device.mac), file, failure, policy.is_locked())
+                .unwrap_or_else(|| StatusCode::FORBIDDEN.into_response()))
         }
         // Handled above; a second FirstFetch cannot come from a decision without a window.
         Decision::FirstFetch { .. } => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
@@ -205,7 +205,8 @@ pub(crate) fn note_failure(
 /// Counts a refusal of a device file. A phone's unauthenticated first try (answered by a
 /// challenge its retry will meet) is counted quietly; anything else is logged and recorded on
 /// the device, and so is every refusal of a device that has no way in (`locked`), so the
-/// operator sees why that phone fails.
+/// operator sees why that phone fails. When this failure blocks the source, returns the
+/// blocked answer to send instead: a source gets `max_failures` refusals, not one more.
 fn count_failure(
     state: &AppState,
     ip: std::net::IpAddr,
@@ -213,7 +214,7 @@ fn count_failure(
     file: &str,
     failure: Failure,
     locked: bool,
-) {
+) -> Option<Response> {
     Metrics::inc(&state.metrics.http_refused);
     if locked && failure.unauthenticated {
         let reason = "the device has no HTTP credentials and its first-fetch window is closed \
@@ -229,9 +230,11 @@ fn count_failure(
     } else {
         state.security.throttle.fail(ip)
     };
-    if outcome == Outcome::NowBlocked {
-        warn_blocked(state, ip);
+    if outcome != Outcome::NowBlocked {
+        return None;
     }
+    warn_blocked(state, ip);
+    Some(blocked_answer(state, std::time::Duration::from_secs(state.security.config.block_secs)))
 }
 
 fn log_and_record(state: &AppState, ip: std::net::IpAddr, mac: Option<sipprov_model::Mac>, file: &str, reason: &str) {
@@ -257,6 +260,11 @@ fn warn_blocked(state: &AppState, ip: std::net::IpAddr) {
 
 fn blocked(state: &AppState, wait: std::time::Duration) -> Response {
     Metrics::inc(&state.metrics.http_refused);
+    blocked_answer(state, wait)
+}
+
+/// 429 with `Retry-After`, or 403, as configured.
+fn blocked_answer(state: &AppState, wait: std::time::Duration) -> Response {
     if state.security.config.block_status == 403 {
         return StatusCode::FORBIDDEN.into_response();
     }
@@ -321,7 +329,10 @@ fn refused(
                 Some(Decision::Challenge { failure, .. } | Decision::Refuse(failure)) => failure.unauthenticated,
                 _ => false,
             };
-            count_failure(state, facts.ip, None, file, Failure { reason: "unknown device", unauthenticated }, false);
+            let failure = Failure { reason: "unknown device", unauthenticated };
+            if let Some(response) = count_failure(state, facts.ip, None, file, failure, false) {
+                return response;
+            }
             match decision {
                 Some(Decision::Challenge { headers, .. }) => challenge(headers),
                 Some(Decision::Refuse(_)) => StatusCode::FORBIDDEN.into_response(),
