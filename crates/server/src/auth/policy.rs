@@ -15,8 +15,8 @@ pub(super) enum Scheme {
 }
 
 /// A device's access policy, extracted once from its merged settings (generated credentials
-/// included) and cached until anything that could change it does.
-#[derive(Debug)]
+/// included) and cached until anything that could change it does. Its `Debug` never shows the
+/// password.
 pub struct Policy {
     pub(super) scheme: Scheme,
     /// `None`: the device has no credentials (none set, none generated, or `http.auth=none`), so
@@ -65,6 +65,30 @@ impl Policy {
     }
 }
 
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("scheme", &self.scheme)
+            .field("username", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("password", &self.credentials.as_ref().map(|_| "********"))
+            .field("allow_basic_plain", &self.allow_basic_plain)
+            .field("allow_from", &self.allow_from)
+            .field("open", &self.open)
+            .finish()
+    }
+}
+
 fn get<'a>(settings: &'a Settings, key: &str) -> Option<&'a str> {
     settings.get(key).filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_hides_the_password() {
+        let settings =
+            sipprov_model::Settings::parse_assignments(["http.username=u", "http.password=hunter22"]).unwrap();
+        let text = format!("{:?}", super::Policy::from_settings(&settings));
+        assert!(text.contains("\"u\"") && !text.contains("hunter22"), "{text}");
+    }
 }
