@@ -143,6 +143,7 @@ fn device_view(state: &AppState, device: &DeviceRecord) -> serde_json::Value {
         "updated_at": device.updated_at,
         "last_fetch": device.last_fetch,
         "files": files,
+        "access": crate::auth::posture::access(state, device, sipprov_store::now_ms()),
     })
 }
 

@@ -132,10 +132,12 @@ impl AppState {
         if windows.is_used(mac, opened_at) {
             return Ok(false);
         }
-        let own = self.inventory.merged_keys(device, &["http.username", "http.password"]);
+        let own = self.inventory.merged_keys(device, &["http.username", "http.password", "http.auth"]);
         // Offered even when some are known here: the store keeps what it has and returns it.
+        // Not with `http.auth=none`: no password would be accepted.
         let wants_credentials = own.get("http.username").is_none_or(str::is_empty)
             && own.get("http.password").is_none_or(str::is_empty)
+            && own.get("http.auth") != Some("none")
             && can_carry_credentials(device);
         let fresh = wants_credentials.then(|| crate::auth::window::generate(mac));
         let now = sipprov_store::now_ms();

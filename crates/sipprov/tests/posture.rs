@@ -40,8 +40,15 @@ fn default_posture_one_fetch_without_credentials_then_generated_ones() {
     let mut s = TestServer::start_closed();
     s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S", "--set", "line.1.username=1001"]);
     s.ok(&["device", "set", MAC, &format!("line.1.password={SIP_PASSWORD}")]);
+    let shown = s.ok(&["device", "show", MAC]);
+    assert!(
+        shown.contains("credentials generated at its first fetch") && shown.contains("first-fetch window"),
+        "{shown}"
+    );
     let url = format!("http://{}/{MAC}.cfg", s.http);
     assert_eq!(s.fetch(&format!("/{MAC}.cfg"), "", &[]).status, 200, "any requester, even without a User-Agent");
+    let shown = s.ok(&["device", "show", MAC]);
+    assert!(shown.contains("generated credentials") && !shown.contains("first-fetch window"), "{shown}");
     // That was the device's one fetch without credentials: whoever makes it closes the window.
     assert_eq!(curl_with(&url, UA, &[]).0.status, 401, "the window closes at the first fetch");
     s.ok(&["device", "unlock", MAC]);
@@ -147,6 +154,8 @@ fn open_groups_serve_freely_and_lockouts_are_announced() {
     assert_eq!(curl_with(&gigaset, &gigaset_ua, &[]).0.status, 401);
     let log = s.ok(&["device", "log", GIGASET_MAC, "--json"]);
     assert!(log.contains("no HTTP credentials and its first-fetch window is closed"), "{log}");
+    assert!(s.ok(&["device", "show", GIGASET_MAC]).contains("no credentials: after its first fetch"));
+    assert!(s.ok(&["device", "show", MAC]).contains("open to anyone"));
     s.stop();
     s.spawn(&[]);
     let log = s.log();

@@ -88,6 +88,31 @@ pub fn warn_about_new(doomed: &[Mac]) {
     }
 }
 
+/// How a device's files are reached, for `sipprov device show`: `device_files` in words, and
+/// until when (epoch ms) its first-fetch window is open, if it is.
+pub fn access(state: &AppState, device: &sipprov_store::DeviceRecord, now_ms: i64) -> serde_json::Value {
+    let mut settings = state.inventory.merged_keys(device, KEYS);
+    let own = Policy::from_settings(&settings);
+    let no_password = settings.get("http.auth") == Some("none");
+    state.add_generated_credentials(device, &mut settings);
+    let policy = Policy::from_settings(&settings);
+    let how = if policy.is_open() {
+        "open to anyone (security.open_device_files)"
+    } else if !own.is_locked() {
+        "credentials (http.username, http.password)"
+    } else if !policy.is_locked() {
+        "generated credentials"
+    } else if no_password {
+        "no password (http.auth=none): a client certificate only"
+    } else if can_carry_credentials(device) {
+        "credentials generated at its first fetch"
+    } else {
+        "no credentials: after its first fetch, a client certificate only"
+    };
+    let until = state.security.open_window(device, now_ms).and_then(|_| state.security.window_closes_at(device));
+    serde_json::json!({ "device_files": how, "first_fetch_window_until": until })
+}
+
 fn examples(macs: &[Mac]) -> String {
     let mut text: Vec<String> = macs.iter().take(EXAMPLES).map(Mac::to_string).collect();
     if macs.len() > EXAMPLES {
