@@ -126,7 +126,8 @@ pub(crate) async fn authorize(
     window: Window,
 ) -> Result<&'static str, Response> {
     let policy = state.security.policy(device.mac, state.cache.generation(), || state.device_settings(device));
-    let open_window = state.security.open_window(device, sipprov_store::now_ms());
+    // An open device needs no window (and its requests take no window lock).
+    let open_window = if policy.is_open() { None } else { state.security.open_window(device, sipprov_store::now_ms()) };
     let mut decision = state.security.decide(device.mac, &policy, facts, open_window);
     if let Decision::FirstFetch { opened_at } = decision {
         if window == Window::Peek {
