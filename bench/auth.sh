@@ -4,7 +4,7 @@
 #      carries credentials, so each one runs the device's policy lookup and the constant-time check);
 #   2. Digest SHA-256 at one connection (fresh nc per request, precomputed from one server nonce:
 #      one connection keeps the nc order, which the replay check insists on), against the very same
-#      requests while the server's policy is `none`, so the client's work is identical;
+#      requests while device files are open (`security.open_device_files=1`), so the client's work is identical;
 #   3. full TLS handshakes per second on the HTTPS listener (openssl s_time -new, ECDSA P-256).
 #
 #   bash bench/auth.sh [DEVICES=1000] [SECONDS=10]
@@ -96,14 +96,14 @@ cli settings set http.username=fleet http.password=bench-secret http.allow_basic
 MACS="$work/macs.txt" wrk -t1 -c8 -d2s -s "$work/random.lua" "http://$HTTP" >/dev/null
 none32=(); basic32=()
 for round in 1 2; do
-  cli settings set http.auth=none
+  cli settings set security.open_device_files=1
   none32+=("$(MACS="$work/macs.txt" wrk_rps "http://$HTTP" 32 "$work/random.lua")")
-  cli settings set http.auth=basic
+  cli settings set security.open_device_files=0 http.auth=basic
   basic32+=("$(MACS="$work/macs.txt" AUTH="$basic" wrk_rps "http://$HTTP" 32 "$work/random.lua")")
 done
 
 # Digest SHA-256: per round one nonce from the server, then nc = 1, 2, … over random devices.
-cli settings set http.auth=digest
+cli settings set security.open_device_files=0 http.auth=digest
 for round in 1 2; do
   python3 - "$HTTP" "$work/macs.txt" "$work/digest$round.txt" "$((secs * 15000))" <<'PY'
 import hashlib, http.client, random, re, sys
@@ -125,12 +125,12 @@ with open(out, "w") as f:
                 f'algorithm=SHA-256, qop=auth, nc={nc}, cnonce="c0ffee", response="{resp}"\n')
 PY
 done
-# Baseline: the very same requests (identical client work) while the server's policy is `none`.
+# Baseline: the very same requests (identical client work) while device files are open (`security.open_device_files=1`).
 none1=(); digest1=()
 for round in 1 2; do
-  cli settings set http.auth=none
+  cli settings set security.open_device_files=1
   none1+=("$(REQS="$work/digest$round.txt" wrk_rps "http://$HTTP" 1 "$work/digest.lua")")
-  cli settings set http.auth=digest
+  cli settings set security.open_device_files=0 http.auth=digest
   digest1+=("$(REQS="$work/digest$round.txt" wrk_rps "http://$HTTP" 1 "$work/digest.lua")")
 done
 

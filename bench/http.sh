@@ -50,7 +50,8 @@ data="$work/data"; mkdir -p "$data"
 start_server "$data"
 make_csv "$devices" "$work/devices.csv"
 "$bin" device import "$work/devices.csv" --api "http://$API" --data-dir "$data" >/dev/null
-"$bin" settings set provisioning.url=http://prov.example.com/ time.ntp_server=pool.ntp.org \
+# Serving is measured here, not authentication (bench/auth.sh): device files open to all.
+"$bin" settings set provisioning.url=http://prov.example.com/ time.ntp_server=pool.ntp.org security.open_device_files=1 \
   --api "http://$API" --data-dir "$data" >/dev/null
 mkdir -p "$work/www"
 python3 - "$HTTP" "$devices" "$work/www" "$work/macs.txt" <<'PY'

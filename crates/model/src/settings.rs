@@ -91,6 +91,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     // Plug-and-Play (issue 12): `1` puts the device's HTTP credentials into the URL its PnP
     // NOTIFY carries. Off by default: that NOTIFY is unauthenticated plain UDP.
     "pnp.url_credentials",
+    // `1`: the device's files are served to anyone who asks, without credentials (issue 12), for
+    // phones that cannot authenticate. Off by default; the server logs at start-up who is open.
+    "security.open_device_files",
     // Yealink AES config encryption (see `sipprov_vendors::yealink_aes`).
     "yealink.aes_key",
     "yealink.aes_padding",
@@ -185,7 +188,7 @@ fn classify(key: &str) -> Result<KeyKind, SettingError> {
         return Ok(KeyKind::Known(known));
     }
     let prefix = key.split('.').next().unwrap_or_default();
-    if ["provisioning", "time", "admin", "firmware", "http", "pnp", "yealink"].contains(&prefix) {
+    if ["provisioning", "time", "admin", "firmware", "http", "pnp", "yealink", "security"].contains(&prefix) {
         return Err(bad(&format!(
             "unknown key in the reserved {prefix}.* namespace; known keys: {}",
             KNOWN_KEYS.join(", ")
@@ -278,6 +281,7 @@ fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, Sett
         KeyKind::Known("sip.notify_reboot")
         | KeyKind::Known("http.allow_basic_plain")
         | KeyKind::Known("pnp.url_credentials")
+        | KeyKind::Known("security.open_device_files")
         | KeyKind::Known("yealink.aes_key_file") => match value.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => Ok("1".into()),
             "0" | "false" | "no" | "off" => Ok("0".into()),
@@ -716,6 +720,8 @@ mod tests {
         assert_eq!(Settings::validate("pnp.url_credentials", "yes").unwrap(), "1");
         assert!(Settings::validate("pnp.url_credentials", "maybe").is_err());
         assert!(Settings::classify("pnp.url_credential").is_err(), "typos in the pnp.* namespace are refused");
+        assert_eq!(Settings::validate("security.open_device_files", "yes").unwrap(), "1");
+        assert!(Settings::classify("security.open_files").is_err());
         assert!(is_secret_key("http.password") && is_secret_key("yealink.aes_key"));
     }
 

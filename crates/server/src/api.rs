@@ -153,6 +153,7 @@ fn device_view(state: &AppState, device: &DeviceRecord) -> serde_json::Value {
         "updated_at": device.updated_at,
         "last_fetch": device.last_fetch,
         "files": files,
+        "access": crate::auth::posture::access(state, device, sipprov_store::now_ms()),
     })
 }
 
@@ -187,6 +188,9 @@ async fn add_device(
     let stored = state.store.get_device(device.mac).await?.ok_or_else(|| bad_request("device vanished"))?;
     tracing::info!(mac = %stored.mac, vendor = %stored.vendor, model = %stored.model, "device added");
     let view = device_view(&state, &stored);
+    if crate::auth::posture::locked_after_first_fetch(&state, &stored) {
+        crate::auth::posture::warn_about_new(&[stored.mac]);
+    }
     state.device_changed(stored);
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -241,6 +245,7 @@ async fn delete_device(State(state): State<Arc<AppState>>, Path(mac): Path<Strin
     let mac = parse_mac(&mac)?;
     state.store.delete_device(mac).await?;
     state.inventory.remove_device(mac);
+    state.security.windows.forget(mac);
     state.cache.invalidate_device(mac);
     tracing::info!(%mac, "device removed");
     Ok(StatusCode::NO_CONTENT)

@@ -155,8 +155,11 @@ pub struct SecurityConfig {
     pub block_secs: u64,
     /// The status a blocked source gets: 429 (with Retry-After) or 403.
     pub block_status: u16,
-    /// When non-zero, a device whose file requires authentication may fetch it once without
-    /// credentials within this many seconds after it was added or `sipprov device unlock`ed.
+    /// How long after a device is added (or `sipprov device unlock`ed) it may fetch its own
+    /// file once without credentials: the window closes at that first fetch, or when this time
+    /// has passed. Default one day: zero-touch for a phone plugged in the day it is added,
+    /// without leaving a guessable MAC's file open for long. 0: no window at all (devices need
+    /// credentials, a certificate or an open group from the start).
     pub first_fetch_window_secs: u64,
 }
 
@@ -171,7 +174,7 @@ impl Default for SecurityConfig {
             failure_window_secs: 60,
             block_secs: 300,
             block_status: 429,
-            first_fetch_window_secs: 0,
+            first_fetch_window_secs: 86_400,
         }
     }
 }

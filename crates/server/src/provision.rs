@@ -3,13 +3,16 @@
 //! Every path is checked before anything else (length, characters, no dot
 //! segments); the last segment is the file name, so phones may be pointed at
 //! `http://host/` or at any sub-directory such as `http://host/yealink/`.
-//! Unknown devices get a bare 404 and never another device's file; a
-//! User-Agent whose MAC contradicts the path's MAC gets 403 and is logged.
+//! A request naming a MAC the server does not know (in the path, a key-file name, the
+//! User-Agent or a client certificate) gets what a known device gives a requester that has not
+//! authenticated, never another device's file; a User-Agent whose MAC contradicts the path's MAC
+//! gets 403 and is logged.
 //!
 //! Before a device's own file is rendered, [`crate::auth`] decides whether the requester may have
-//! it (allow-list, client certificate, Digest/Basic, first-fetch window). Failures and unknown MACs
-//! count against the source address; a source past the threshold is refused outright for a
-//! cool-down. Every served fetch is recorded with how the requester was accepted.
+//! it (allow-list, client certificate, open group, first-fetch window, Digest/Basic). A fetch
+//! inside the first-fetch window claims it in the store before the file is sent. Refusals and
+//! unknown MACs count against the source address; a source past the threshold is refused
+//! outright for a cool-down. Every served fetch is recorded with how the requester was accepted.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +28,7 @@ use sipprov_sip::logsafe::{escaped, LogLimiter};
 use sipprov_store::{FetchInfo, NewEvent};
 use sipprov_vendors::{registry, UserAgentInfo};
 
-use crate::auth::{throttle::Outcome, Decision, RequestFacts};
+use crate::auth::{throttle::Outcome, Decision, Failure, RequestFacts};
 use crate::cache::Served;
 use crate::fetchlog::Record;
 use crate::metrics::Metrics;
@@ -83,15 +86,16 @@ async fn fetch(
         cert_macs: tls.as_ref().filter(|t| t.has_certificate).map(|t| &*t.macs),
         ip: peer.ip(),
     };
+    let ua = with_certificate_identity(ua, facts.cert_macs);
     if let Some(stem) = keyfile::stem(file_name) {
-        return keyfile::serve(&state, stem, file_name, ua.as_ref(), &facts);
+        return keyfile::serve(&state, stem, file_name, ua.as_ref(), &facts).await;
     }
     let resolved = match state.resolve(file_name, ua.as_ref()) {
         Ok(r) => r,
-        Err(refusal) => return refused(&state, file_name, refusal, &facts),
+        Err(refusal) => return refused(&state, file_name, ua.as_ref(), refusal, &facts),
     };
     let auth = match &resolved {
-        Resolved::Device { device, .. } => match authorize(&state, device, file_name, &facts) {
+        Resolved::Device { device, .. } => match authorize(&state, device, file_name, &facts, Window::Claim).await {
             Ok(how) => how,
             Err(response) => return response,
         },
@@ -111,36 +115,76 @@ async fn fetch(
     respond(status, &served)
 }
 
+/// What an open first-fetch window does for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Window {
+    /// The device's config file: the fetch claims the window, which then closes.
+    Claim,
+    /// A file that comes with it (the Yealink key file): served inside the window, which stays open.
+    Peek,
+}
+
 /// Runs the device's access policy; `Err` holds the response to send instead of the file.
 // The error is the refusal response itself, built once and returned straight to the client:
 // boxing it would only add an allocation to the refusal path.
 #[allow(clippy::result_large_err)]
-pub(crate) fn authorize(
+pub(crate) async fn authorize(
     state: &AppState,
     device: &sipprov_store::DeviceRecord,
     file: &str,
     facts: &RequestFacts<'_>,
+    window: Window,
 ) -> Result<&'static str, Response> {
-    let policy =
-        state.security.policy(device.mac, state.cache.generation(), || state.inventory.merged_settings(device));
-    match state.security.decide(device, &policy, facts, sipprov_store::now_ms()) {
-        Decision::Allow(how) => Ok(how),
+    let policy = state.security.policy(device.mac, state.cache.generation(), || state.device_settings(device));
+    // An open device needs no window (and its requests take no window lock).
+    let open_window = if policy.is_open() { None } else { state.security.open_window(device, sipprov_store::now_ms()) };
+    let mut decision = state.security.decide(device.mac, &policy, facts, open_window);
+    if let Decision::FirstFetch { opened_at } = decision {
+        if window == Window::Peek {
+            return Ok("first-fetch-window");
+        }
+        match state.claim_first_fetch(device, opened_at).await {
+            Ok(true) => return Ok("first-fetch-window"),
+            // Another fetch got there first: decide as if the window were closed.
+            Ok(false) => decision = state.security.decide(device.mac, &policy, facts, None),
+            Err(e) => {
+                tracing::error!(mac = %device.mac, error = %e, "cannot record the first fetch; nothing sent");
+                return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+            }
+        }
+    }
+    match decision {
+        Decision::Allow(how) => {
+            if how.starts_with("digest") || how == "basic" {
+                state.security.throttle.forgive(facts.ip);
+            }
+            Ok(how)
+        }
         Decision::Challenge { headers, failure } => {
-            if let Some(reason) = failure {
-                note_failure(state, facts.ip, Some(device.mac), file, reason);
-            }
-            Err(challenge(headers))
+            Err(count_failure(state, facts.ip, Some(device.mac), file, failure, policy.is_locked())
+                .unwrap_or_else(|| challenge(headers)))
         }
-        Decision::Refuse { reason, failure } => {
-            if failure {
-                note_failure(state, facts.ip, Some(device.mac), file, reason);
-            } else {
-                if let Some(suppressed) = REFUSED_LOG.allow() {
-                    tracing::warn!(peer = %facts.ip, mac = %device.mac, file = %escaped(file, 120), reason, suppressed, "refused");
-                }
-            }
-            Err(StatusCode::FORBIDDEN.into_response())
+        Decision::Refuse(failure) => {
+            Err(count_failure(state, facts.ip, Some(device.mac), file, failure, policy.is_locked())
+                .unwrap_or_else(|| StatusCode::FORBIDDEN.into_response()))
         }
+        // Handled above; a second FirstFetch cannot come from a decision without a window.
+        Decision::FirstFetch { .. } => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
+    }
+}
+
+/// The User-Agent, with the MAC of the verified client certificate when the User-Agent names
+/// none and the certificate names exactly one: a certificate identifies the device as well as a
+/// User-Agent does (better: it cannot be made up).
+fn with_certificate_identity(
+    ua: Option<UserAgentInfo>,
+    cert_macs: Option<&[sipprov_model::Mac]>,
+) -> Option<UserAgentInfo> {
+    let [cert_mac] = cert_macs.unwrap_or_default() else { return ua };
+    match ua {
+        Some(ua) if ua.mac.is_some() => Some(ua),
+        Some(ua) => Some(UserAgentInfo { mac: Some(*cert_mac), ..ua }),
+        None => Some(UserAgentInfo { vendor: "unknown", model: None, firmware: None, mac: Some(*cert_mac) }),
     }
 }
 
@@ -163,6 +207,48 @@ pub(crate) fn note_failure(
     reason: &str,
 ) {
     Metrics::inc(&state.metrics.http_refused);
+    log_and_record(state, ip, mac, file, reason);
+    if state.security.throttle.fail(ip) == Outcome::NowBlocked {
+        warn_blocked(state, ip);
+    }
+}
+
+/// Counts a refusal of a device file. A phone's unauthenticated first try (answered by a
+/// challenge its retry will meet) is counted quietly; anything else is logged and recorded on
+/// the device, and so is every refusal of a device that has no way in (`locked`), so the
+/// operator sees why that phone fails. When this failure blocks the source, returns the
+/// blocked answer to send instead: a source gets `max_failures` refusals, not one more.
+fn count_failure(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    mac: Option<sipprov_model::Mac>,
+    file: &str,
+    failure: Failure,
+    locked: bool,
+) -> Option<Response> {
+    Metrics::inc(&state.metrics.http_refused);
+    if locked && failure.unauthenticated {
+        let reason = "the device has no HTTP credentials and its first-fetch window is closed \
+                      (set http.username/http.password, `sipprov device unlock`, or security.open_device_files=1)";
+        log_and_record(state, ip, mac, file, reason);
+    } else if failure.unauthenticated {
+        tracing::debug!(peer = %ip, mac = ?mac, file = %escaped(file, 120), reason = failure.reason, "challenged");
+    } else {
+        log_and_record(state, ip, mac, file, failure.reason);
+    }
+    let outcome = if failure.unauthenticated {
+        state.security.throttle.fail_unauthenticated(ip)
+    } else {
+        state.security.throttle.fail(ip)
+    };
+    if outcome != Outcome::NowBlocked {
+        return None;
+    }
+    warn_blocked(state, ip);
+    Some(blocked_answer(state, std::time::Duration::from_secs(state.security.config.block_secs)))
+}
+
+fn log_and_record(state: &AppState, ip: std::net::IpAddr, mac: Option<sipprov_model::Mac>, file: &str, reason: &str) {
     let file_shown = escaped(file, 120);
     match mac {
         Some(mac) => {
@@ -180,15 +266,21 @@ pub(crate) fn note_failure(
             detail: serde_json::json!({ "file": file, "ip": ip.to_string(), "reason": reason }),
         }));
     }
-    if state.security.throttle.fail(ip) == Outcome::NowBlocked {
-        let cfg = &state.security.config;
-        tracing::warn!(peer = %ip, failures = cfg.max_failures, window_secs = cfg.failure_window_secs,
-            block_secs = cfg.block_secs, "source blocked: too many unknown devices or failed authentications");
-    }
+}
+
+fn warn_blocked(state: &AppState, ip: std::net::IpAddr) {
+    let cfg = &state.security.config;
+    tracing::warn!(peer = %ip, failures = cfg.max_failures, window_secs = cfg.failure_window_secs,
+        block_secs = cfg.block_secs, "source blocked: too many unknown devices or failed authentications");
 }
 
 fn blocked(state: &AppState, wait: std::time::Duration) -> Response {
     Metrics::inc(&state.metrics.http_refused);
+    blocked_answer(state, wait)
+}
+
+/// 429 with `Retry-After`, or 403, as configured.
+fn blocked_answer(state: &AppState, wait: std::time::Duration) -> Response {
     if state.security.config.block_status == 403 {
         return StatusCode::FORBIDDEN.into_response();
     }
@@ -224,22 +316,36 @@ fn user_agent(headers: &HeaderMap) -> Option<&str> {
     (ua.len() <= MAX_USER_AGENT).then_some(ua)
 }
 
-fn refused(state: &AppState, file: &str, refusal: Refusal, facts: &RequestFacts<'_>) -> Response {
+fn refused(
+    state: &AppState,
+    file: &str,
+    ua: Option<&UserAgentInfo>,
+    refusal: Refusal,
+    facts: &RequestFacts<'_>,
+) -> Response {
     match refusal {
         Refusal::NotFound => {
             Metrics::inc(&state.metrics.http_unknown_device);
-            let asked_mac = registry().vendors().iter().find_map(|v| v.mac_in_file_name(file));
-            if asked_mac.is_none() {
+            let Some(mac) = named_device(file, ua) else {
                 tracing::debug!(peer = %facts.ip, file, "no such file for this requester");
                 return StatusCode::NOT_FOUND.into_response();
+            };
+            // A device file of a MAC we do not know (scanners walk MAC ranges, in paths and in
+            // User-Agents): count it, and answer exactly as a known device would answer a
+            // requester that has not authenticated, so nothing tells them apart.
+            let decision = state.security.unknown_device(&state.inventory.global(), mac, facts);
+            let unauthenticated = match &decision {
+                Some(Decision::Challenge { failure, .. } | Decision::Refuse(failure)) => failure.unauthenticated,
+                _ => false,
+            };
+            let failure = Failure { reason: "unknown device", unauthenticated };
+            if let Some(response) = count_failure(state, facts.ip, None, file, failure, false) {
+                return response;
             }
-            // A MAC we do not know: count it (scanners walk MAC ranges) and answer exactly as a
-            // known device would answer a request without credentials, so nothing tells them apart.
-            note_failure(state, facts.ip, None, file, "unknown device");
-            match state.security.unknown_device(&state.inventory.global(), facts) {
+            match decision {
                 Some(Decision::Challenge { headers, .. }) => challenge(headers),
-                Some(_) => StatusCode::FORBIDDEN.into_response(),
-                None => StatusCode::NOT_FOUND.into_response(),
+                Some(Decision::Refuse(_)) => StatusCode::FORBIDDEN.into_response(),
+                _ => StatusCode::NOT_FOUND.into_response(),
             }
         }
         Refusal::MacMismatch { path, user_agent } => {
@@ -248,6 +354,23 @@ fn refused(state: &AppState, file: &str, refusal: Refusal, facts: &RequestFacts<
             StatusCode::FORBIDDEN.into_response()
         }
     }
+}
+
+/// The MAC whose device file a request names: the MAC in the file name, else the requester's
+/// own (User-Agent or certificate) when the name is one a device of some vendor is served under
+/// (Gigaset's `provisioning.xml`). `None` for anything else (`favicon.ico`).
+fn named_device(file: &str, ua: Option<&UserAgentInfo>) -> Option<sipprov_model::Mac> {
+    let vendors = registry().vendors();
+    if let Some(mac) = vendors.iter().find_map(|v| v.mac_in_file_name(file)) {
+        return Some(mac);
+    }
+    let mac = ua?.mac?;
+    let device_file = |v: &&&'static dyn sipprov_vendors::Vendor| {
+        v.models().iter().any(|m| {
+            v.device_files(m, mac).iter().any(|f| f.scope == sipprov_vendors::FileScope::Device && f.matches(file))
+        })
+    };
+    vendors.iter().any(|v| device_file(&v)).then_some(mac)
 }
 
 /// RFC 9110 §13.2.2: If-None-Match, when present, decides alone; else If-Modified-Since.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sipprov_model::{Mac, Settings};
-use sipprov_store::{DeviceRecord, Store};
+use sipprov_store::{DeviceRecord, FirstFetchClaim, Store, StoreError};
 use sipprov_vendors::{registry, FileScope, FileSpec, ModelInfo, RenderContext, Renderer, UserAgentInfo, Vendor};
 
 use crate::cache::{content_hash, model_key, RenderCache, Served, MODEL_SCOPE_MAC};
@@ -79,17 +79,11 @@ impl AppState {
         let cache = RenderCache::new(store.rendered_states().await?);
         let metrics = Arc::new(Metrics::default());
         let fetchlog = FetchLog::spawn(store.clone(), metrics.clone(), &config.fetch_log);
-        // First-fetch windows an operator re-opened survive a restart.
         let security = crate::auth::Security::new(&config.security);
-        if config.security.first_fetch_window_secs > 0 {
-            let since = security.unlocks_worth_keeping_since(sipprov_store::now_ms());
-            for (mac, at) in store.unlocks_since(since).await? {
-                security.unlock(mac, at);
-            }
-        }
+        load_windows(&store, &security).await?;
         tracing::info!(devices = inventory.len(), "inventory loaded");
         release_freed_memory();
-        Ok(Arc::new(AppState {
+        let state = Arc::new(AppState {
             renderer: Renderer::new(Some(config.template_dir())),
             store,
             inventory,
@@ -101,7 +95,72 @@ impl AppState {
             sip: std::sync::OnceLock::new(),
             campaigns: Default::default(),
             security,
-        }))
+        });
+        crate::auth::posture::assess(&state, sipprov_store::now_ms()).log(&state.security.config);
+        Ok(state)
+    }
+
+    /// What a device's templates and access policy see: its merged settings, plus the HTTP
+    /// credentials generated for it (`auth::window`) when it has none of its own and its file
+    /// can carry them.
+    pub fn device_settings(&self, device: &DeviceRecord) -> Settings {
+        let mut settings = self.inventory.merged_settings(device);
+        self.add_generated_credentials(device, &mut settings);
+        settings
+    }
+
+    /// Adds the device's generated credentials to `settings` when these name neither
+    /// `http.username` nor `http.password`.
+    pub fn add_generated_credentials(&self, device: &DeviceRecord, settings: &mut Settings) {
+        let named = |key| settings.get(key).is_some_and(|v: &str| !v.is_empty());
+        if named("http.username") || named("http.password") {
+            return;
+        }
+        let Some(generated) = self.security.windows.generated(device.mac) else { return };
+        if can_carry_credentials(device) {
+            // Generated values are plain letters and digits, which every key accepts.
+            let _ = settings.set("http.username", &generated.username);
+            let _ = settings.set("http.password", &generated.password);
+        }
+    }
+
+    /// Claims `device`'s first-fetch window, opened at `opened_at`, for the request being
+    /// answered: true when it is the first fetch since the window opened. Stored before it
+    /// returns true, so a restart or a concurrent fetch cannot make a second "first"; with the
+    /// claim, a device that has no credentials and whose file can carry them gets generated
+    /// ones, which the file being served then contains.
+    pub async fn claim_first_fetch(&self, device: &DeviceRecord, opened_at: i64) -> Result<bool, StoreError> {
+        let mac = device.mac;
+        let windows = &self.security.windows;
+        if windows.is_used(mac, opened_at) {
+            return Ok(false);
+        }
+        let own = self.inventory.merged_keys(device, &["http.username", "http.password", "http.auth"]);
+        // Offered even when some are known here: the store keeps what it has and returns it.
+        // Not with `http.auth=none`: no password would be accepted.
+        let wants_credentials = own.get("http.username").is_none_or(str::is_empty)
+            && own.get("http.password").is_none_or(str::is_empty)
+            && own.get("http.auth") != Some("none")
+            && can_carry_credentials(device);
+        let fresh = wants_credentials.then(|| crate::auth::window::generate(mac));
+        let now = sipprov_store::now_ms();
+        match self.store.claim_first_fetch(mac, opened_at, now, fresh.as_ref()).await? {
+            FirstFetchClaim::Claimed(stored) => {
+                windows.used(mac, now);
+                let known = windows.generated(mac);
+                if let Some(credentials) = stored.filter(|c| known.as_deref() != Some(c)) {
+                    tracing::info!(%mac, username = %credentials.username,
+                        "HTTP credentials generated; the device's file now carries them");
+                    windows.set_generated(mac, credentials);
+                    self.cache.invalidate_device(mac);
+                }
+                Ok(true)
+            }
+            FirstFetchClaim::AlreadyUsed => {
+                windows.used(mac, opened_at);
+                Ok(false)
+            }
+        }
     }
 
     /// Finds what a request for `file_name` names, given what its User-Agent says.
@@ -180,7 +239,7 @@ impl AppState {
     /// Renders one of a device's files, bypassing the cache.
     pub fn render_device_file(&self, device: &DeviceRecord, spec: &FileSpec) -> Result<Arc<Served>, RenderFailure> {
         let (vendor, model) = vendor_model(device)?;
-        let settings = self.inventory.merged_settings(device);
+        let settings = self.device_settings(device);
         let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings };
         self.finish_render(&ctx, spec, device.mac, &spec.name)
     }
@@ -192,7 +251,7 @@ impl AppState {
             return Ok(hit.hash.clone());
         }
         let (vendor, model) = vendor_model(device)?;
-        let settings = self.inventory.merged_settings(device);
+        let settings = self.device_settings(device);
         let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings };
         let bytes = self.renderer.render(&ctx, spec).map_err(|e| RenderFailure::Template(e.to_string()))?;
         Ok(content_hash(&bytes))
@@ -271,6 +330,42 @@ pub fn vendor_model(device: &DeviceRecord) -> Result<(&'static dyn Vendor, &'sta
         model: device.model.clone(),
     })?;
     Ok((vendor, model))
+}
+
+/// True when the device's file can hand the phone HTTP credentials
+/// ([`Vendor::http_credential_parameters`]).
+/// Remembered per vendor and model (a bounded set): imports and start-up ask for every device.
+pub fn can_carry_credentials(device: &DeviceRecord) -> bool {
+    type Known = std::sync::Mutex<std::collections::HashMap<(&'static str, &'static str), bool>>;
+    static KNOWN: std::sync::OnceLock<Known> = std::sync::OnceLock::new();
+    let Ok((vendor, model)) = vendor_model(device) else { return false };
+    let known = KNOWN.get_or_init(Known::default);
+    let key = (vendor.id(), model.name);
+    if let Some(answer) = known.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return *answer;
+    }
+    let answer = !vendor.http_credential_parameters(model).is_empty();
+    known.lock().unwrap_or_else(|e| e.into_inner()).insert(key, answer);
+    answer
+}
+
+/// Reloads what a restart must keep: windows an operator re-opened, windows already used, and
+/// generated credentials.
+async fn load_windows(store: &Store, security: &crate::auth::Security) -> Result<(), ServerError> {
+    let windows = &security.windows;
+    if security.config.first_fetch_window_secs > 0 {
+        let since = security.unlocks_worth_keeping_since(sipprov_store::now_ms());
+        for (mac, at) in store.unlocks_since(since).await? {
+            windows.unlock(mac, at);
+        }
+        for (mac, at) in store.first_fetches_since(since).await? {
+            windows.used(mac, at);
+        }
+    }
+    for (mac, credentials) in store.generated_credentials().await? {
+        windows.set_generated(mac, credentials);
+    }
+    Ok(())
 }
 
 /// Returns the memory freed after loading (decoded rows, temporary vectors) to the OS.

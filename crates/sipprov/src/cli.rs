@@ -307,7 +307,7 @@ pub enum DeviceCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
-    /// Re-open a device's first-fetch window (security.first_fetch_window_secs) from now.
+    /// Re-open a device's first-fetch window from now: one more fetch without credentials, within security.first_fetch_window_secs.
     Unlock {
         mac: String,
         #[command(flatten)]

@@ -64,6 +64,10 @@ pub fn device(d: &Value) {
     println!("{:<18} {}", "updated", time(&d["updated_at"]));
     let files: Vec<String> = d["files"].as_array().map(|a| a.iter().map(text).collect()).unwrap_or_default();
     println!("{:<18} {}", "files", files.join(", "));
+    println!("{:<18} {}", "access", text(&d["access"]["device_files"]));
+    if !d["access"]["first_fetch_window_until"].is_null() {
+        println!("{:<18} until {}", "first-fetch window", time(&d["access"]["first_fetch_window_until"]));
+    }
     let last = &d["last_fetch"];
     if last.is_null() {
         println!("{:<18} never", "last fetch");

@@ -1,6 +1,8 @@
 //! Secure provisioning end to end: Digest and Basic with curl, HTTPS with and without client
-//! certificates (made here with the openssl CLI), Yealink AES decrypted by openssl, a MAC scan,
-//! a replayed Digest header, the first-fetch window, and no password in any log.
+//! certificates (made here with the openssl CLI), Yealink AES decrypted by openssl, MAC scans by
+//! path, key-file name and User-Agent, a replayed Digest header, and no password in any log.
+//! The default posture (first-fetch window, generated credentials, open groups) is in
+//! `posture.rs`.
 
 mod common;
 
@@ -11,6 +13,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{curl_with, eventually, run, TestServer};
+
+/// No first-fetch window: tests of credentials and certificates, where a window would let the
+/// first unauthenticated request through.
+const NO_WINDOW: &str = "[security]\nfirst_fetch_window_secs = 0\n";
 
 const MAC: &str = "001565aabbcc";
 const UA: &str = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc";
@@ -54,7 +60,7 @@ fn assert_no_secret_leaks(s: &TestServer) {
 
 #[test]
 fn digest_and_basic_with_curl() {
-    let s = TestServer::start();
+    let s = TestServer::start_closed_with_config(NO_WINDOW);
     add_phone(&s, &[]);
     let url = format!("http://{}/{MAC}.cfg", s.http);
 
@@ -108,7 +114,7 @@ fn digest_and_basic_with_curl() {
 
 #[test]
 fn replayed_digest_header_is_refused() {
-    let s = TestServer::start();
+    let s = TestServer::start_closed_with_config(NO_WINDOW);
     add_phone(&s, &[]);
     let url = format!("http://{}/{MAC}.cfg", s.http);
     let (ok, trace) = curl_with(&url, UA, &["--digest", "--user", &format!("phone1:{HTTP_PASSWORD}")]);
@@ -209,8 +215,8 @@ fn https_with_and_without_client_certificates() {
     // Cisco style: the MAC in S=/ST, a 12-hex-digit serial in L= that must not be taken for a MAC.
     signed(d, "devices-ca", "cisco", "/OU=CP-8841-3PCC/L=88012BA01234/ST=0015650000ff", client_ext);
     let p = |f: &str| d.join(f).display().to_string();
-    let s = TestServer::start_with_config(&format!(
-        "[http.tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = [\"{}\"]\nclient_cert = \"request\"\nreload_secs = 1\n",
+    let s = TestServer::start_closed_with_config(&format!(
+        "{NO_WINDOW}[http.tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = [\"{}\"]\nclient_cert = \"request\"\nreload_secs = 1\n",
         p("server.pem"),
         p("server.key"),
         p("devices-ca.pem")
@@ -257,7 +263,7 @@ fn https_with_and_without_client_certificates() {
 
 #[test]
 fn yealink_aes_files_decrypt_with_openssl() {
-    let s = TestServer::start();
+    let s = TestServer::start_closed_with_config(NO_WINDOW);
     add_phone(&s, &[&format!("yealink.aes_key={AES_KEY}"), "yealink.aes_key_file=1"]);
     let auth = format!("phone1:{HTTP_PASSWORD}");
     let url = format!("http://{}/{MAC}.cfg", s.http);
@@ -319,75 +325,122 @@ fn yealink_aes_files_decrypt_with_openssl() {
     assert_no_secret_leaks(&s);
 }
 
-/// One raw HTTP/1.1 request, for speed; returns the status and the body.
-fn raw_get(addr: &str, path: &str, user_agent: &str) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
+/// One raw HTTP/1.1 request from `source` (any 127.0.0.0/8 address: each is its own throttle
+/// entry), for speed; returns the status, the headers and the body.
+fn raw_from(source: [u8; 4], addr: &str, path: &str, user_agent: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let target: std::net::SocketAddr = addr.parse().expect("listener address");
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&std::net::SocketAddr::from((source, 0)).into()).unwrap();
+    socket.connect(&target.into()).expect("connect");
+    let mut stream: TcpStream = socket.into();
     let request = format!("GET {path} HTTP/1.1\r\nHost: prov\r\nUser-Agent: {user_agent}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
-    let status = std::str::from_utf8(&response[..12.min(response.len())])
-        .ok()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("status line");
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |i| i + 4);
-    (status, response[split..].to_vec())
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete head");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, response[split + 4..].to_vec())
 }
 
-#[test]
-fn mac_scan_leaks_nothing_and_is_throttled() {
-    let s = TestServer::start_with_config("[security]\nmax_failures = 50\nblock_secs = 60\n");
-    add_phone(&s, &[]);
-    // Credentials for every phone, set globally: unknown MACs then get the same challenge.
-    s.ok(&["settings", "set", "http.username=fleet", &format!("http.password={HTTP_PASSWORD}")]);
-    let (known, _) = raw_get(&s.http, &format!("/{MAC}.cfg"), UA_NO_MAC);
-    assert_eq!(known, 401);
-
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut statuses = std::collections::BTreeMap::new();
-    for _ in 0..1000 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let mac = format!("{:012x}", seed & 0xffff_ffff_ffff);
-        let (status, body) = raw_get(&s.http, &format!("/{mac}.cfg"), UA_NO_MAC);
-        assert!(status == 401 || status == 429, "unexpected {status} for {mac}");
-        let body = String::from_utf8_lossy(&body);
-        assert!(!body.contains("account.") && !body.contains(SIP_PASSWORD), "{body}");
-        *statuses.entry(status).or_insert(0) += 1;
+/// What a scanner can compare between two answers: the status and every header, with the
+/// date and the nonce values (fresh in every challenge) blanked.
+fn fingerprint(status: u16, headers: &[(String, String)]) -> String {
+    let mut out = format!("{status}");
+    for (k, v) in headers.iter().filter(|(k, _)| k != "date") {
+        let mut v = v.clone();
+        while let Some(i) = v.find("nonce=\"").map(|i| i + 7) {
+            let end = v[i..].find('"').map_or(v.len(), |e| i + e);
+            v = format!("{}NONCE{}", &v[..i - 7], &v[end..]);
+        }
+        out.push_str(&format!("\n{k}: {v}"));
     }
-    assert_eq!(statuses.get(&401), Some(&51), "401 until past the threshold: {statuses:?}");
-    assert_eq!(statuses.get(&429), Some(&949), "then 429: {statuses:?}");
-    // The blocked source gets nothing at all now, not even a known device's challenge.
-    assert_eq!(raw_get(&s.http, &format!("/{MAC}.cfg"), UA_NO_MAC).0, 429);
+    out
+}
+
+const GIGASET_MAC: &str = "7c2f80e0d605";
+const AUDIOCODES_MAC: &str = "00908f602aac";
+
+/// 200 scan requests of one shape from `source`, the known MAC third; every answer before the
+/// block must look the same, and there must be exactly `max_failures` (20) of them.
+fn scan(s: &TestServer, source: [u8; 4], known: &str, request: impl Fn(&str) -> (String, String)) {
+    let mut seed = 0x2545_f491_4f6c_dd1du64 ^ u64::from(source[3]);
+    let mut macs: Vec<String> = (0..200)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Locally administered unicast, so it can never be one of the known devices.
+            format!("{:012x}", (seed & 0xfcff_ffff_ffff) | 0x0200_0000_0000)
+        })
+        .collect();
+    macs[2] = known.to_string();
+    let mut answers = Vec::new();
+    for mac in &macs {
+        let (path, ua) = request(mac);
+        let (status, headers, body) = raw_from(source, &s.http, &path, &ua);
+        let body = String::from_utf8_lossy(&body);
+        assert!(!body.contains(SIP_PASSWORD) && !body.contains("account."), "{mac}: {body}");
+        answers.push((status, fingerprint(status, &headers)));
+    }
+    let (before, after) = answers.split_at(20);
+    let first = &before[0].1;
+    assert!(first.starts_with("401") && first.contains("www-authenticate: Digest"), "{first}");
+    for (i, (_, f)) in before.iter().enumerate() {
+        assert_eq!(f, first, "answer {i} ({}) differs from the first: {}", macs[i], s.log());
+    }
+    assert!(after.iter().all(|(status, _)| *status == 429), "blocked after max_failures answers: {after:?}");
+}
+
+/// The three ways a request names a device: the path, the key-file name, the User-Agent alone.
+fn scans_learn_nothing(global_credentials: bool) {
+    let s = TestServer::start_closed_with_config("[security]\nmax_failures = 20\nblock_secs = 60\n");
+    let key = format!("yealink.aes_key={AES_KEY}");
+    let sip = format!("line.1.password={SIP_PASSWORD}");
+    let yealink = ["--set", &key, "--set", "yealink.aes_key_file=1", "--set", "line.1.username=1001", "--set", &sip];
+    s.ok(&[&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S"][..], &yealink].concat());
+    s.ok(&["device", "add", GIGASET_MAC, "--vendor", "gigaset", "--model", "N870", "--set", "line.1.username=1002"]);
+    s.ok(&["device", "add", AUDIOCODES_MAC, "--vendor", "audiocodes", "--model", "440HD"]);
+    // Past the first-fetch window of each: their first fetches happened (from elsewhere).
+    let gigaset_ua = format!("Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;{}", GIGASET_MAC.to_uppercase());
+    assert_eq!(raw_from([127, 0, 0, 9], &s.http, &format!("/{MAC}.cfg"), UA).0, 200);
+    assert_eq!(raw_from([127, 0, 0, 9], &s.http, "/provisioning.xml", &gigaset_ua).0, 200);
+    assert_eq!(raw_from([127, 0, 0, 9], &s.http, &format!("/{AUDIOCODES_MAC}.cfg"), UA_NO_MAC).0, 200);
+    if global_credentials {
+        s.ok(&["settings", "set", "http.username=fleet", &format!("http.password={HTTP_PASSWORD}")]);
+    }
+    scan(&s, [127, 0, 0, 2], GIGASET_MAC, |mac| {
+        ("/provisioning.xml".into(), format!("Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;{}", mac.to_uppercase()))
+    });
+    scan(&s, [127, 0, 0, 3], MAC, |mac| (format!("/{mac}_Security.enc"), UA_NO_MAC.into()));
+    // A 400HD has no key file, a Yealink-shaped name all the same.
+    scan(&s, [127, 0, 0, 4], AUDIOCODES_MAC, |mac| (format!("/{mac}_Security.enc"), UA_NO_MAC.into()));
+    scan(&s, [127, 0, 0, 5], AUDIOCODES_MAC, |mac| (format!("/{mac}.cfg"), UA_NO_MAC.into()));
     let log = s.log();
-    assert!(log.contains("source blocked") && log.contains("127.0.0.1"), "{log}");
+    assert!(log.contains("source blocked") && log.contains("127.0.0.2") && log.contains("127.0.0.5"), "{log}");
+    // The known devices are still served to whoever authenticates.
+    if global_credentials {
+        let url = format!("http://{}/provisioning.xml", s.http);
+        let gigaset_ua = format!("Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;{}", GIGASET_MAC.to_uppercase());
+        let (ok, _) = curl_with(&url, &gigaset_ua, &["--digest", "--user", &format!("fleet:{HTTP_PASSWORD}")]);
+        assert_eq!(ok.status, 200, "{}", s.log());
+    }
     assert_no_secret_leaks(&s);
 }
 
 #[test]
-fn first_fetch_window_and_unlock() {
-    let mut s = TestServer::start_with_config("[security]\nfirst_fetch_window_secs = 5\n");
-    add_phone(&s, &[]);
-    let url = format!("http://{}/{MAC}.cfg", s.http);
-    let (first, _) = curl_with(&url, UA, &[]);
-    assert_eq!(first.status, 200, "a new device gets its credentials without any: {}", s.log());
-    assert!(first.text().contains("static.auto_provision.server.username = phone1"));
-    assert!(eventually(Duration::from_secs(10), || curl_with(&url, UA, &[]).0.status == 401), "window never closed");
-    assert_eq!(curl_with(&url, UA, &["--digest", "--user", &format!("phone1:{HTTP_PASSWORD}")]).0.status, 200);
-    let out = s.ok(&["device", "unlock", MAC]);
-    assert!(out.contains("window open"), "{out}");
-    assert_eq!(curl_with(&url, UA, &[]).0.status, 200);
-    let log = s.ok(&["device", "log", MAC, "--json"]);
-    assert!(log.contains("first-fetch-window") && log.contains("unlocked"), "{log}");
-    // A restart keeps the window the operator opened.
-    s.stop();
-    let config = s.data_dir().join("sipprov.toml");
-    s.spawn(&["--config", config.to_str().unwrap()]);
-    let url = format!("http://{}/{MAC}.cfg", s.http);
-    assert_eq!(curl_with(&url, UA, &[]).0.status, 200, "the unlock was lost in the restart: {}", s.log());
-    assert_no_secret_leaks(&s);
+fn scans_by_path_key_file_and_user_agent_learn_nothing_without_global_credentials() {
+    scans_learn_nothing(false);
+}
+
+#[test]
+fn scans_by_path_key_file_and_user_agent_learn_nothing_with_global_credentials() {
+    scans_learn_nothing(true);
 }
 
 #[test]
@@ -398,7 +451,7 @@ fn required_client_certificate_refuses_the_handshake_without_one() {
     signed(d, "devices-ca", "server", "/CN=localhost", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
     signed(d, "devices-ca", "own", &format!("/CN=SEP{}", MAC.to_uppercase()), "extendedKeyUsage=clientAuth\n");
     let p = |f: &str| d.join(f).display().to_string();
-    let s = TestServer::start_with_config(&format!(
+    let s = TestServer::start_closed_with_config(&format!(
         "[http.tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = [\"{}\"]\nclient_cert = \"require\"\n",
         p("server.pem"),
         p("server.key"),

@@ -3,7 +3,8 @@
 //! The [`Store`] owns every table: devices, groups, global settings, what was
 //! last rendered for each device file (for `Last-Modified` across restarts),
 //! what each device last fetched (`device_seen`, `device_fetched`), campaigns
-//! and their per-device progress, and the per-device history shown by
+//! and their per-device progress, used first-fetch windows and generated HTTP
+//! credentials (`access`), and the per-device history shown by
 //! `sipprov device log`. It speaks to
 //! SQLite (the embedded default) or PostgreSQL through sqlx's `Any` driver,
 //! with one set of portable SQL; the schema lives in `migrations/`.
@@ -34,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod batch;
 mod campaigns;
 mod devices;
@@ -50,6 +52,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+pub use access::{FirstFetchClaim, GeneratedCredentials};
 pub use campaigns::{CampaignCounts, CampaignDevice, CampaignRecord, NewCampaign, NotifyResult};
 pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
 pub use events::{DeviceEvent, NewEvent};

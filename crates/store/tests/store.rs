@@ -217,3 +217,46 @@ async fn a_new_sqlite_database_and_its_wal_files_are_private() {
         assert_eq!(mode, 0o600, "{} has mode {mode:o}", file.display());
     }
 }
+
+#[tokio::test]
+async fn a_first_fetch_window_is_claimed_once_and_credentials_are_kept() {
+    use sipprov_store::{FirstFetchClaim, GeneratedCredentials};
+    for (store, _dir) in stores().await {
+        store.insert_devices(&[device("001565000001", None)]).await.unwrap();
+        let mac: Mac = "001565000001".parse().unwrap();
+        let creds = GeneratedCredentials { username: "u1".into(), password: "p1".into() };
+        let first = store.claim_first_fetch(mac, 1_000, 2_000, Some(&creds)).await.unwrap();
+        assert_eq!(first, FirstFetchClaim::Claimed(Some(creds.clone())));
+        assert_eq!(store.claim_first_fetch(mac, 1_000, 2_500, None).await.unwrap(), FirstFetchClaim::AlreadyUsed);
+        // An unlock re-opens the window; the credentials stored first are kept, not replaced.
+        let other = GeneratedCredentials { username: "u2".into(), password: "p2".into() };
+        let again = store.claim_first_fetch(mac, 3_000, 3_500, Some(&other)).await.unwrap();
+        assert_eq!(again, FirstFetchClaim::Claimed(Some(creds.clone())));
+        assert_eq!(store.first_fetches_since(3_000).await.unwrap(), vec![(mac, 3_500)]);
+        assert_eq!(store.generated_credentials().await.unwrap(), vec![(mac, creds)]);
+        assert!(!format!("{:?}", store.generated_credentials().await.unwrap()).contains("p1"));
+        store.delete_device(mac).await.unwrap();
+        assert!(store.generated_credentials().await.unwrap().is_empty());
+        assert!(store.first_fetches_since(0).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_claims_of_one_window_give_it_to_exactly_one() {
+    use sipprov_store::FirstFetchClaim;
+    for (store, _dir) in stores().await {
+        store.insert_devices(&[device("001565000002", None)]).await.unwrap();
+        let mac: Mac = "001565000002".parse().unwrap();
+        let claims = (0..8).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_first_fetch(mac, 1_000, 2_000 + i, None).await.unwrap() })
+        });
+        let mut won = 0;
+        for c in claims {
+            if matches!(c.await.unwrap(), FirstFetchClaim::Claimed(_)) {
+                won += 1;
+            }
+        }
+        assert_eq!(won, 1);
+    }
+}

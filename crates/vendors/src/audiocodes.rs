@@ -296,3 +296,20 @@ mod tests {
         assert_eq!(mapping::undeclared_secret_rows(MP_PARAMS, |n| AudioCodes.is_secret_param(n)), Vec::<String>::new());
     }
 }
+
+#[cfg(test)]
+mod credential_tests {
+    use crate::registry;
+
+    #[test]
+    fn only_the_mp11x_gateways_carry_http_credentials() {
+        let v = registry().get("audiocodes").unwrap();
+        assert_eq!(
+            v.http_credential_parameters(v.model("MP-118").unwrap()),
+            ["AUPDDigestUsername", "AUPDDigestPassword"]
+        );
+        assert!(v.http_credential_parameters(v.model("440HD").unwrap()).is_empty());
+        let w = registry().get("yealink").unwrap();
+        assert_eq!(w.http_credential_parameters(w.model("W60B").unwrap()).len(), 2);
+    }
+}

@@ -235,6 +235,41 @@ pub trait Vendor: Send + Sync {
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)
     }
+
+    /// The vendor parameters through which a device file of `model` hands the phone the HTTP
+    /// credentials for its later fetches (`http.username`, `http.password`), e.g. Yealink
+    /// `static.auto_provision.server.username/password`; empty when the file cannot carry them.
+    /// The server generates per-device credentials only where this is non-empty: elsewhere a
+    /// phone could not learn them and would be locked out after its first fetch.
+    ///
+    /// The default reads the vendor's own parameter table ([`Vendor::parameters`]), so it names
+    /// exactly what the templates write.
+    ///
+    /// ```
+    /// use sipprov_vendors::registry;
+    /// let yealink = registry().get("yealink").unwrap();
+    /// assert_eq!(
+    ///     yealink.http_credential_parameters(yealink.model("T46S").unwrap()),
+    ///     ["static.auto_provision.server.username", "static.auto_provision.server.password"]
+    /// );
+    /// let gigaset = registry().get("gigaset").unwrap();
+    /// assert!(gigaset.http_credential_parameters(gigaset.model("N870").unwrap()).is_empty());
+    /// ```
+    fn http_credential_parameters(&self, model: &'static ModelInfo) -> Vec<String> {
+        const USER: &str = "sipprov-probe-user";
+        const PASSWORD: &str = "sipprov-probe-password";
+        let probe = Settings::parse_assignments([
+            format!("http.username={USER}").as_str(),
+            format!("http.password={PASSWORD}").as_str(),
+        ]);
+        let Ok(probe) = probe else { return Vec::new() };
+        let params = self.parameters(model, &probe, FileScope::Device);
+        let named = |marker: &str| params.iter().find(|p| p.value.contains(marker)).map(|p| p.name.clone());
+        match (named(USER), named(PASSWORD)) {
+            (Some(user), Some(password)) => vec![user, password],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// The list of vendor modules.

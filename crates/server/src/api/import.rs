@@ -27,11 +27,16 @@ pub async fn import_devices(State(state): State<Arc<AppState>>, body: String) ->
         return Err(ApiError(StatusCode::CONFLICT, format!("device {} already exists; nothing was imported", d.mac)));
     }
     state.store.insert_devices(&devices).await?;
+    let mut doomed = Vec::new();
     for d in &devices {
         if let Some(stored) = state.store.get_device(d.mac).await? {
+            if crate::auth::posture::locked_after_first_fetch(&state, &stored) {
+                doomed.push(stored.mac);
+            }
             state.device_changed(stored);
         }
     }
+    crate::auth::posture::warn_about_new(&doomed);
     tracing::info!(count = devices.len(), "devices imported");
     Ok(Json(serde_json::json!({ "imported": devices.len() })))
 }

@@ -1,9 +1,11 @@
 //! `POST /api/v1/devices/{mac}/unlock`: re-opens a device's first-fetch window.
 //!
-//! With `security.first_fetch_window_secs` set, a device whose file requires authentication may
-//! fetch it once without credentials only within that window after it was added. A phone that
-//! missed the window (unpacked late, factory reset) is given a new one here, from now. The unlock
-//! is stored, so a restart keeps the window open, and recorded in the device's history.
+//! A device may fetch its own file once without credentials, within
+//! `security.first_fetch_window_secs` after it was added; that first fetch closes the window. A
+//! phone that missed the window (unpacked late, factory reset, or a stranger fetched first) is
+//! given a new one here, from now, good for one more fetch; generated credentials stay what they
+//! were, so the phone gets the same ones again. The unlock is stored, so a restart keeps the
+//! window open, and recorded in the device's history.
 
 use std::sync::Arc;
 

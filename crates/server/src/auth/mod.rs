@@ -1,5 +1,5 @@
 //! Who may fetch a device's file: HTTP Digest/Basic per device or group, client certificates,
-//! allow-lists, the first-fetch window, and the per-source failure throttle.
+//! allow-lists, the first-fetch window, open groups, and the per-source failure throttle.
 //!
 //! The policy comes from the device's merged settings (global → group → device), the same ones
 //! its templates render from, so the credentials the server checks are the ones the templates
@@ -7,35 +7,45 @@
 //!
 //! | setting | meaning |
 //! |---|---|
-//! | `http.auth` | `digest` (SHA-256 then MD5 challenge), `digest-md5`, `basic`, `none`; default `digest` when credentials are set, else `none` |
-//! | `http.username`, `http.password` | the credentials |
+//! | `http.auth` | `digest` (SHA-256 then MD5 challenge, the default), `digest-md5`, `basic`, `none` (no password opens the file) |
+//! | `http.username`, `http.password` | the credentials; when neither is set and the vendor's file can carry them, the server generates them at the first fetch ([`window`]) |
 //! | `http.allow_basic_plain` | allow Basic over plain HTTP (refused by default: it sends the password in clear) |
 //! | `http.allow_from` | comma-separated CIDR blocks the device may fetch from |
+//! | `security.open_device_files` | `1`: served to anyone without credentials (phones that cannot authenticate) |
+//!
+//! A device's files are closed by default: without credentials, a certificate or an open group,
+//! only its first-fetch window lets a requester in. A device with no credentials is checked
+//! against credentials nobody knows, and a MAC the server does not know gets what a device with
+//! the global policy would get ([`Security::unknown_device`]), so until a requester
+//! authenticates, known and unknown MACs get the same answers and count the same against it.
 //!
 //! Model-scoped common files are never authenticated: they hold no secrets and unknown phones
 //! must be able to read them. Passwords never reach a log line, an error or the audit trail.
 
 pub mod digest;
+mod policy;
+pub mod posture;
 pub mod throttle;
+pub mod window;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use base64::Engine as _;
-use sipprov_model::{parse_cidr, Cidr, Mac, Secret, Settings};
+use sipprov_model::Mac;
 use sipprov_store::DeviceRecord;
 use subtle::ConstantTimeEq;
 
 use crate::config::SecurityConfig;
 use digest::{Algorithm, DigestError, NonceKeeper};
+pub use policy::Policy;
+use policy::Scheme;
 use throttle::{Limits, Throttle};
+use window::Windows;
 
-const BOTH: &[Algorithm] = &[Algorithm::Sha256, Algorithm::Md5];
-const MD5_ONLY: &[Algorithm] = &[Algorithm::Md5];
-
-/// Server-wide security state: nonces, the throttle, operator unlocks.
+/// Server-wide security state: nonces, the throttle, first-fetch windows.
 pub struct Security {
     /// The `[security]` section it was built from.
     pub config: SecurityConfig,
@@ -43,9 +53,11 @@ pub struct Security {
     pub digest: NonceKeeper,
     /// Failures per source.
     pub throttle: Throttle,
-    /// When an operator last re-opened each device's first-fetch window (epoch ms). In memory
-    /// only: a restart closes re-opened windows, which fails safe.
-    unlocks: Mutex<HashMap<Mac, i64>>,
+    /// First-fetch windows re-opened and used, and generated credentials.
+    pub windows: Windows,
+    /// What a device without credentials is checked against: random per process and never
+    /// disclosed, so no answer or count tells such a device from one with credentials.
+    nobody: (String, String),
     policies: RwLock<PolicyCache>,
 }
 
@@ -65,57 +77,28 @@ pub struct RequestFacts<'a> {
     pub ip: IpAddr,
 }
 
+/// Why a request was not let in; every one counts against the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    /// Logged and recorded (never a credential).
+    pub reason: &'static str,
+    /// No credentials were offered (or only a nonce that expired): what a phone's first,
+    /// unauthenticated try looks like. Its successful retry takes one such failure back
+    /// ([`throttle::Throttle::forgive`]), so phones behind one NAT never add up to a block.
+    pub unauthenticated: bool,
+}
+
 /// The outcome for one request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Serve it; the text says how the requester was accepted (for the audit trail).
     Allow(&'static str),
-    /// 401 with these `WWW-Authenticate` values. `failure` holds why, when it counts against the source.
-    Challenge { headers: Vec<String>, failure: Option<&'static str> },
-    /// 403. `failure` as above; `reason` is logged.
-    Refuse { reason: &'static str, failure: bool },
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Scheme {
-    None,
-    Basic,
-    Digest(&'static [Algorithm]),
-}
-
-/// A device's access policy, extracted once from its merged settings and cached until anything
-/// that could change it does (the render cache's generation), so a request does no settings merge.
-#[derive(Debug)]
-pub struct Policy {
-    scheme: Scheme,
-    /// The user name and password (a [`Secret`], so this struct's `Debug` shows no password).
-    credentials: Option<(String, Secret)>,
-    allow_basic_plain: bool,
-    allow_from: Option<Vec<Cidr>>,
-}
-
-impl Policy {
-    /// Reads `http.*` from merged settings (values were validated when they were set).
-    pub fn from_settings(settings: &Settings) -> Policy {
-        let credentials =
-            get(settings, "http.username").zip(get(settings, "http.password")).map(|(u, p)| (u.into(), Secret::new(p)));
-        let scheme = match get(settings, "http.auth") {
-            Some("digest") => Scheme::Digest(BOTH),
-            Some("digest-md5") => Scheme::Digest(MD5_ONLY),
-            Some("basic") => Scheme::Basic,
-            Some(_) => Scheme::None,
-            None if credentials.is_some() => Scheme::Digest(BOTH),
-            None => Scheme::None,
-        };
-        let allow_from = get(settings, "http.allow_from")
-            .map(|list| list.split(',').filter_map(|c| parse_cidr(c.trim()).ok()).map(|(net, _)| net).collect());
-        Policy {
-            scheme,
-            credentials,
-            allow_basic_plain: get(settings, "http.allow_basic_plain") == Some("1"),
-            allow_from,
-        }
-    }
+    /// Serve it if the first-fetch window that opened at `opened_at` can still be claimed.
+    FirstFetch { opened_at: i64 },
+    /// 401 with these `WWW-Authenticate` values.
+    Challenge { headers: Vec<String>, failure: Failure },
+    /// 403.
+    Refuse(Failure),
 }
 
 /// Policies by device, valid for one render-cache generation.
@@ -137,14 +120,15 @@ impl Security {
             config: config.clone(),
             digest: NonceKeeper::new(&config.realm, config.nonce_lifetime_secs),
             throttle: Throttle::new(limits),
-            unlocks: Mutex::new(HashMap::new()),
+            windows: Windows::default(),
+            nobody: (format!("nobody-{}", window::random_password()), window::random_password()),
             policies: RwLock::new(PolicyCache::default()),
         }
     }
 
     /// The device's policy for cache generation `generation`, computed with `merged` on a miss.
     /// Bounded by the inventory: only known devices get here, and a new generation clears it.
-    pub fn policy(&self, mac: Mac, generation: u64, merged: impl FnOnce() -> Settings) -> Arc<Policy> {
+    pub fn policy(&self, mac: Mac, generation: u64, merged: impl FnOnce() -> sipprov_model::Settings) -> Arc<Policy> {
         {
             let cache = self.policies.read().unwrap_or_else(|e| e.into_inner());
             if cache.generation == generation {
@@ -169,137 +153,138 @@ impl Security {
 
     /// Re-opens a device's first-fetch window from now (the caller records it in the store).
     pub fn unlock(&self, mac: Mac, now_ms: i64) {
-        self.unlocks.lock().unwrap_or_else(|e| e.into_inner()).insert(mac, now_ms);
+        self.windows.unlock(mac, now_ms);
     }
 
-    /// How far back a re-opened window may still be open: what a restart reloads
-    /// ([`sipprov_store::Store::unlocks_since`]).
+    /// How far back a re-opened or used window still matters: what a restart reloads
+    /// ([`sipprov_store::Store::unlocks_since`], [`sipprov_store::Store::first_fetches_since`]).
     pub fn unlocks_worth_keeping_since(&self, now_ms: i64) -> i64 {
-        let window = i64::try_from(self.config.first_fetch_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        now_ms.saturating_sub(window)
+        now_ms.saturating_sub(self.window_ms())
     }
 
-    /// Until when (epoch ms) a device may fetch without credentials, if the window is configured.
+    fn window_ms(&self) -> i64 {
+        i64::try_from(self.config.first_fetch_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+
+    /// Until when (epoch ms) the device's current window lasts, used or not; `None` when windows
+    /// are off.
     pub fn window_closes_at(&self, device: &DeviceRecord) -> Option<i64> {
         if self.config.first_fetch_window_secs == 0 {
             return None;
         }
-        let unlocked = self.unlocks.lock().unwrap_or_else(|e| e.into_inner()).get(&device.mac).copied();
-        let opened = unlocked.unwrap_or(0).max(device.created_at);
-        Some(opened.saturating_add(i64::try_from(self.config.first_fetch_window_secs * 1000).unwrap_or(i64::MAX)))
+        Some(self.windows.opened_at(device).saturating_add(self.window_ms()))
     }
 
-    /// Decides whether a request for one of `device`'s own files may be served.
-    pub fn decide(&self, device: &DeviceRecord, policy: &Policy, req: &RequestFacts<'_>, now_ms: i64) -> Decision {
+    /// When the device's first-fetch window opened, if it is open at `now_ms` and not used yet.
+    pub fn open_window(&self, device: &DeviceRecord, now_ms: i64) -> Option<i64> {
+        let closes = self.window_closes_at(device)?;
+        let opened = self.windows.opened_at(device);
+        (now_ms < closes && !self.windows.is_used(device.mac, opened)).then_some(opened)
+    }
+
+    /// Decides whether a request for one of `mac`'s own files may be served. `window` is when
+    /// its open first-fetch window opened ([`Security::open_window`]), if it has one.
+    pub fn decide(&self, mac: Mac, policy: &Policy, req: &RequestFacts<'_>, window: Option<i64>) -> Decision {
+        let failed = |reason| Failure { reason, unauthenticated: false };
         if let Some(nets) = &policy.allow_from {
             if !nets.iter().any(|net| net.contains(req.ip)) {
-                return Decision::Refuse { reason: "source address outside http.allow_from", failure: true };
+                return Decision::Refuse(failed("source address outside http.allow_from"));
             }
         }
         if let Some(macs) = req.cert_macs {
-            if macs.contains(&device.mac) {
+            if macs.contains(&mac) {
                 return Decision::Allow("client-certificate");
             }
             if !macs.is_empty() {
-                return Decision::Refuse { reason: "client certificate names another device", failure: true };
+                return Decision::Refuse(failed("client certificate names another device"));
             }
         }
-        match (&policy.scheme, &policy.credentials) {
-            (Scheme::None, _) => Decision::Allow("none"),
-            (_, None) => Decision::Refuse {
-                reason: "http.auth is set but http.username or http.password is missing",
-                failure: false,
-            },
-            (scheme, Some((user, password))) => {
-                self.check_credentials(scheme, (user, password.expose()), policy, device, req, now_ms)
-            }
+        if policy.open {
+            return Decision::Allow("open");
         }
+        // Only a GET uses the window: a HEAD would close it without delivering anything.
+        if let Some(opened_at) = window.filter(|_| req.authorization.is_none() && req.method == "GET") {
+            return Decision::FirstFetch { opened_at };
+        }
+        let (user, password) = match &policy.credentials {
+            Some((u, p)) => (u.as_str(), p.as_str()),
+            None => (self.nobody.0.as_str(), self.nobody.1.as_str()),
+        };
+        self.check_credentials(policy, (user, password), req)
     }
 
-    fn check_credentials(
-        &self,
-        scheme: &Scheme,
-        (user, password): (&str, &str),
-        policy: &Policy,
-        device: &DeviceRecord,
-        req: &RequestFacts<'_>,
-        now_ms: i64,
-    ) -> Decision {
-        if req.authorization.is_none() && self.window_closes_at(device).is_some_and(|end| now_ms < end) {
-            return Decision::Allow("first-fetch-window");
-        }
-        match scheme {
-            Scheme::None => Decision::Allow("none"),
+    fn check_credentials(&self, policy: &Policy, (user, password): (&str, &str), req: &RequestFacts<'_>) -> Decision {
+        let unauthenticated = |reason| Failure { reason, unauthenticated: true };
+        let failed = |reason| Failure { reason, unauthenticated: false };
+        match policy.scheme {
             Scheme::Basic => {
                 if !req.tls && !policy.allow_basic_plain {
-                    return Decision::Refuse {
+                    return Decision::Refuse(Failure {
                         reason: "Basic authentication over plain HTTP is refused (use HTTPS or set http.allow_basic_plain=1)",
-                        failure: false,
-                    };
+                        unauthenticated: req.authorization.is_none(),
+                    });
                 }
                 let challenge = |failure| Decision::Challenge {
                     headers: vec![format!("Basic realm=\"{}\", charset=\"UTF-8\"", self.config.realm)],
                     failure,
                 };
                 match req.authorization.and_then(|h| strip_scheme(h, "Basic")) {
-                    None => challenge(None),
+                    None => challenge(unauthenticated("no credentials")),
                     Some(b64) if basic_matches(b64, user, password) => Decision::Allow("basic"),
-                    Some(_) => challenge(Some("wrong Basic credentials")),
+                    Some(_) => challenge(failed("wrong Basic credentials")),
                 }
             }
             Scheme::Digest(algorithms) => {
                 let Some(params) = req.authorization.and_then(|h| strip_scheme(h, "Digest")) else {
-                    return self.digest_challenge(algorithms, false, None);
+                    return self.digest_challenge(algorithms, false, unauthenticated("no credentials"));
                 };
                 if params.len() > digest::MAX_HEADER {
-                    return self.digest_challenge(algorithms, false, Some("oversized Digest header"));
+                    return self.digest_challenge(algorithms, false, failed("oversized Digest header"));
                 }
                 let verified = digest::parse_params(params)
                     .and_then(|p| self.digest.verify(&p, user, password, req.method, req.uri, algorithms));
                 match verified {
                     Ok(Algorithm::Sha256) => Decision::Allow("digest-sha256"),
                     Ok(Algorithm::Md5) => Decision::Allow("digest-md5"),
-                    Err(DigestError::Stale) => self.digest_challenge(algorithms, true, None),
+                    Err(DigestError::Stale) => self.digest_challenge(algorithms, true, unauthenticated("stale nonce")),
                     // A nonce from before a restart is not an attack: just challenge again.
-                    Err(DigestError::UnknownNonce) => self.digest_challenge(algorithms, false, None),
-                    Err(DigestError::Replay) => {
-                        self.digest_challenge(algorithms, false, Some("replayed Digest nonce count"))
+                    Err(DigestError::UnknownNonce) => {
+                        self.digest_challenge(algorithms, false, unauthenticated("unknown nonce"))
                     }
-                    Err(DigestError::Wrong(why)) => self.digest_challenge(algorithms, false, Some(why)),
+                    Err(DigestError::Replay) => {
+                        self.digest_challenge(algorithms, false, failed("replayed Digest nonce count"))
+                    }
+                    Err(DigestError::Wrong(why)) => self.digest_challenge(algorithms, false, failed(why)),
                     Err(DigestError::Malformed(_)) => {
-                        self.digest_challenge(algorithms, false, Some("malformed Digest header"))
+                        self.digest_challenge(algorithms, false, failed("malformed Digest header"))
                     }
                 }
             }
         }
     }
 
-    fn digest_challenge(&self, algorithms: &[Algorithm], stale: bool, failure: Option<&'static str>) -> Decision {
+    fn digest_challenge(&self, algorithms: &[Algorithm], stale: bool, failure: Failure) -> Decision {
         Decision::Challenge { headers: self.digest.challenges(algorithms, stale), failure }
     }
 
-    /// What a request for a MAC the server does not know gets: the same challenge a known device
-    /// with the global policy would get, so a scanner cannot tell known MACs from unknown ones;
-    /// `None` (a plain 404) when the global policy asks for no authentication.
-    pub fn unknown_device(&self, global: &Settings, req: &RequestFacts<'_>) -> Option<Decision> {
+    /// What a request naming `mac`, which the server does not know, gets: exactly what a known
+    /// device with the global policy, no credentials of its own and no open window would get
+    /// (401, or 403), so a scanner cannot tell known MACs from unknown ones. `None` (a plain
+    /// 404) only for a requester that got past that policy: its certificate names `mac`, it
+    /// knows the global credentials, or device files are open to all. Either way the request
+    /// counts against the source (the caller counts it).
+    pub fn unknown_device(
+        &self,
+        global: &sipprov_model::Settings,
+        mac: Mac,
+        req: &RequestFacts<'_>,
+    ) -> Option<Decision> {
         let policy = Policy::from_settings(global);
-        match policy.scheme {
-            Scheme::None => None,
-            Scheme::Basic if !req.tls && !policy.allow_basic_plain => Some(Decision::Refuse {
-                reason: "Basic authentication over plain HTTP is refused (use HTTPS or set http.allow_basic_plain=1)",
-                failure: true,
-            }),
-            Scheme::Basic => Some(Decision::Challenge {
-                headers: vec![format!("Basic realm=\"{}\", charset=\"UTF-8\"", self.config.realm)],
-                failure: Some("unknown device"),
-            }),
-            Scheme::Digest(algorithms) => Some(self.digest_challenge(algorithms, false, Some("unknown device"))),
+        match self.decide(mac, &policy, req, None) {
+            Decision::Allow(_) | Decision::FirstFetch { .. } => None,
+            other => Some(other),
         }
     }
-}
-
-fn get<'a>(settings: &'a Settings, key: &str) -> Option<&'a str> {
-    settings.get(key).filter(|v| !v.is_empty())
 }
 
 /// The part after `Scheme ` when the header uses that scheme (case-insensitive).

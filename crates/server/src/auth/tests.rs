@@ -1,10 +1,17 @@
 //! Policy decisions, without a network.
 
 use super::*;
+use sipprov_model::Settings;
 
-fn device(mac: &str, created_at: i64) -> DeviceRecord {
+const MAC: &str = "001565aabbcc";
+
+fn mac() -> Mac {
+    MAC.parse().unwrap()
+}
+
+fn device(created_at: i64) -> DeviceRecord {
     DeviceRecord {
-        mac: mac.parse().unwrap(),
+        mac: mac(),
         vendor: "yealink".into(),
         model: "T46S".into(),
         group: None,
@@ -24,96 +31,111 @@ fn settings(items: &[&str]) -> Settings {
     Settings::parse_assignments(items.iter().copied()).unwrap()
 }
 
+fn policy(items: &[&str]) -> Policy {
+    Policy::from_settings(&settings(items))
+}
+
 #[test]
 fn credentials_default_to_digest_and_basic_needs_tls() {
     let sec = Security::new(&SecurityConfig::default());
-    let d = device("001565aabbcc", 0);
-    let s = settings(&["http.username=u", "http.password=p"]);
-    match sec.decide(&d, &Policy::from_settings(&s), &facts(None, false, None), 1) {
-        Decision::Challenge { headers, failure: None } => {
+    let p = policy(&["http.username=u", "http.password=p"]);
+    match sec.decide(mac(), &p, &facts(None, false, None), None) {
+        Decision::Challenge { headers, failure } => {
             assert!(headers[0].contains("SHA-256") && headers[1].contains("MD5"), "{headers:?}");
+            assert!(failure.unauthenticated);
         }
         other => panic!("{other:?}"),
     }
-    let basic = settings(&["http.auth=basic", "http.username=u", "http.password=p"]);
-    assert!(matches!(
-        sec.decide(&d, &Policy::from_settings(&basic), &facts(None, false, None), 1),
-        Decision::Refuse { failure: false, .. }
-    ));
+    let basic = policy(&["http.auth=basic", "http.username=u", "http.password=p"]);
+    assert!(matches!(sec.decide(mac(), &basic, &facts(None, false, None), None), Decision::Refuse(_)));
     let good = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("u:p"));
-    assert_eq!(
-        sec.decide(&d, &Policy::from_settings(&basic), &facts(Some(&good), true, None), 1),
-        Decision::Allow("basic")
-    );
+    assert_eq!(sec.decide(mac(), &basic, &facts(Some(&good), true, None), None), Decision::Allow("basic"));
     let bad = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("u:x"));
     assert!(matches!(
-        sec.decide(&d, &Policy::from_settings(&basic), &facts(Some(&bad), true, None), 1),
-        Decision::Challenge { failure: Some(_), .. }
+        sec.decide(mac(), &basic, &facts(Some(&bad), true, None), None),
+        Decision::Challenge { failure: Failure { unauthenticated: false, .. }, .. }
     ));
-    let missing = settings(&["http.auth=digest"]);
+}
+
+#[test]
+fn devices_without_credentials_are_closed_and_answer_like_the_rest() {
+    let sec = Security::new(&SecurityConfig::default());
+    for items in [&[][..], &["http.auth=digest"], &["http.auth=none", "http.username=u", "http.password=p"]] {
+        let p = policy(items);
+        assert!(p.is_locked(), "{items:?}");
+        match sec.decide(mac(), &p, &facts(None, false, None), None) {
+            Decision::Challenge { headers, .. } => assert!(headers[0].starts_with("Digest "), "{headers:?}"),
+            other => panic!("{items:?}: {other:?}"),
+        }
+        // No password opens it, not even the empty one.
+        let guess = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(":"));
+        assert!(matches!(sec.decide(mac(), &p, &facts(Some(&guess), true, None), None), Decision::Challenge { .. }));
+    }
+    let open = policy(&["security.open_device_files=1"]);
+    assert_eq!(sec.decide(mac(), &open, &facts(None, false, None), None), Decision::Allow("open"));
+}
+
+#[test]
+fn unknown_macs_get_the_global_answer() {
+    let sec = Security::new(&SecurityConfig::default());
+    let none = settings(&[]);
     assert!(matches!(
-        sec.decide(&d, &Policy::from_settings(&missing), &facts(None, true, None), 1),
-        Decision::Refuse { .. }
+        sec.unknown_device(&none, mac(), &facts(None, false, None)),
+        Some(Decision::Challenge { failure: Failure { unauthenticated: true, .. }, .. })
     ));
+    let own = [mac()];
+    assert_eq!(sec.unknown_device(&none, mac(), &facts(None, true, Some(&own))), None, "its own certificate");
+    let other: [Mac; 1] = ["001565000001".parse().unwrap()];
+    assert!(matches!(sec.unknown_device(&none, mac(), &facts(None, true, Some(&other))), Some(Decision::Refuse(_))));
+    assert_eq!(
+        sec.unknown_device(&settings(&["security.open_device_files=1"]), mac(), &facts(None, false, None)),
+        None
+    );
 }
 
 #[test]
 fn certificates_allow_lists_and_the_first_fetch_window() {
     let cfg = SecurityConfig { first_fetch_window_secs: 60, ..SecurityConfig::default() };
     let sec = Security::new(&cfg);
-    let d = device("001565aabbcc", 1_000);
-    let s = settings(&["http.username=u", "http.password=p", "http.allow_from=10.0.0.0/8"]);
+    let d = device(1_000);
+    let p = policy(&["http.username=u", "http.password=p", "http.allow_from=10.0.0.0/8"]);
     let own = [d.mac];
     let other: [Mac; 1] = ["001565000001".parse().unwrap()];
-    assert_eq!(
-        sec.decide(&d, &Policy::from_settings(&s), &facts(None, true, Some(&own)), 2_000),
-        Decision::Allow("client-certificate")
-    );
-    assert!(matches!(
-        sec.decide(&d, &Policy::from_settings(&s), &facts(None, true, Some(&other)), 2_000),
-        Decision::Refuse { failure: true, .. }
-    ));
-    assert_eq!(
-        sec.decide(&d, &Policy::from_settings(&s), &facts(None, false, None), 2_000),
-        Decision::Allow("first-fetch-window")
-    );
-    assert!(matches!(
-        sec.decide(&d, &Policy::from_settings(&s), &facts(None, false, None), 70_000),
-        Decision::Challenge { .. }
-    ));
+    assert_eq!(sec.decide(d.mac, &p, &facts(None, true, Some(&own)), None), Decision::Allow("client-certificate"));
+    assert!(matches!(sec.decide(d.mac, &p, &facts(None, true, Some(&other)), None), Decision::Refuse(_)));
+    let window = sec.open_window(&d, 2_000);
+    assert_eq!(window, Some(1_000));
+    assert_eq!(sec.decide(d.mac, &p, &facts(None, false, None), window), Decision::FirstFetch { opened_at: 1_000 });
+    let mut head = facts(None, false, None);
+    head.method = "HEAD";
+    assert!(matches!(sec.decide(d.mac, &p, &head, window), Decision::Challenge { .. }), "a HEAD does not use it");
+    // Used: closed, though the time is not up.
+    sec.windows.used(d.mac, 2_000);
+    assert_eq!(sec.open_window(&d, 3_000), None);
+    assert_eq!(sec.open_window(&device(1_000), 70_000), None);
     sec.unlock(d.mac, 69_000);
-    assert_eq!(
-        sec.decide(&d, &Policy::from_settings(&s), &facts(None, false, None), 70_000),
-        Decision::Allow("first-fetch-window")
-    );
+    assert_eq!(sec.open_window(&d, 70_000), Some(69_000), "an unlock re-opens it");
     let mut outside = facts(None, false, None);
     outside.ip = [192, 0, 2, 1].into();
-    assert!(matches!(
-        sec.decide(&d, &Policy::from_settings(&s), &outside, 2_000),
-        Decision::Refuse { failure: true, .. }
-    ));
+    assert!(matches!(sec.decide(d.mac, &p, &outside, Some(69_000)), Decision::Refuse(_)));
 }
 
 #[test]
 fn policies_are_cached_per_generation() {
     let sec = Security::new(&SecurityConfig::default());
-    let mac: Mac = "001565aabbcc".parse().unwrap();
     let mut merges = 0;
     let mut merged = |items: &[&str]| {
         merges += 1;
         settings(items)
     };
-    let p = sec.policy(mac, 1, || merged(&["http.username=u", "http.password=p"]));
-    assert!(matches!(p.scheme, Scheme::Digest(_)));
-    let p = sec.policy(mac, 1, || merged(&[]));
-    assert!(matches!(p.scheme, Scheme::Digest(_)), "same generation: cached");
-    let p = sec.policy(mac, 2, || merged(&["http.auth=none"]));
-    assert!(matches!(p.scheme, Scheme::None), "a new generation recomputes");
-    let _ = sec.policy(mac, 1, || merged(&[]));
-    assert!(
-        matches!(sec.policy(mac, 2, || merged(&["http.auth=basic"])).scheme, Scheme::None),
-        "old readers do not wipe"
-    );
+    let p = sec.policy(mac(), 1, || merged(&["http.username=u", "http.password=p"]));
+    assert!(!p.is_locked());
+    let p = sec.policy(mac(), 1, || merged(&[]));
+    assert!(!p.is_locked(), "same generation: cached");
+    let p = sec.policy(mac(), 2, || merged(&["http.auth=none"]));
+    assert!(p.is_locked(), "a new generation recomputes");
+    let _ = sec.policy(mac(), 1, || merged(&[]));
+    assert!(sec.policy(mac(), 2, || merged(&["security.open_device_files=1"])).is_locked(), "old readers do not wipe");
     assert_eq!(merges, 3, "the stale reader computed its own without storing it");
 }
 

@@ -1,7 +1,12 @@
 //! Counts failures per source and cools off sources that keep failing.
 //!
-//! A failure is a request for a MAC the server does not know, a wrong credential, a replayed
-//! Digest header, a client certificate naming another device, or a source outside an allow-list.
+//! A failure is a request naming a MAC the server does not know (by path, key-file name,
+//! User-Agent or certificate), a device file answered with a challenge or a refusal (also when no
+//! credentials were offered, so known and unknown MACs count alike), a wrong credential, a
+//! replayed Digest header, a client certificate naming another device, or a source outside an
+//! allow-list. A successful authentication takes back one failure of the unauthenticated kind
+//! (the challenge that preceded it), never a wrong credential: phones behind one address do not
+//! add up to a block, and a password guesser gains nothing from holding valid credentials.
 //! Past `max_failures` within `failure_window_secs`, the source is refused (429 or 403, as
 //! configured) for `block_secs`, and one warning names it. IPv6 sources are counted per /64,
 //! since one host usually holds the whole /64.
@@ -33,6 +38,8 @@ pub struct Limits {
 struct Entry {
     window_start: Instant,
     failures: u32,
+    /// How many of `failures` were unauthenticated tries, which a success may take back.
+    forgivable: u32,
     blocked_until: Option<Instant>,
 }
 
@@ -82,6 +89,7 @@ impl Throttle {
             Some(_) => {
                 entry.blocked_until = None;
                 entry.failures = 0;
+                entry.forgivable = 0;
                 entry.window_start = now;
                 self.blocked.fetch_sub(1, Ordering::Relaxed);
                 None
@@ -92,27 +100,54 @@ impl Throttle {
 
     /// Counts one failure from `ip`.
     pub fn fail(&self, ip: IpAddr) -> Outcome {
+        self.count(ip, false)
+    }
+
+    /// Counts one failure from `ip` that offered no credentials, which a later success from
+    /// `ip` may take back ([`Throttle::forgive`]).
+    pub fn fail_unauthenticated(&self, ip: IpAddr) -> Outcome {
+        self.count(ip, true)
+    }
+
+    fn count(&self, ip: IpAddr, unauthenticated: bool) -> Outcome {
         let now = Instant::now();
         let key = source_key(ip);
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         if !sources.contains_key(&key) && sources.len() >= MAX_SOURCES {
             self.prune(&mut sources, now);
         }
-        let entry = sources.entry(key).or_insert(Entry { window_start: now, failures: 0, blocked_until: None });
+        let entry =
+            sources.entry(key).or_insert(Entry { window_start: now, failures: 0, forgivable: 0, blocked_until: None });
         if entry.blocked_until.is_some() {
             return Outcome::Counted;
         }
         if now.duration_since(entry.window_start) > self.limits.window {
             entry.window_start = now;
             entry.failures = 0;
+            entry.forgivable = 0;
         }
         entry.failures = entry.failures.saturating_add(1);
+        if unauthenticated {
+            entry.forgivable = entry.forgivable.saturating_add(1);
+        }
         if entry.failures > self.limits.max_failures {
             entry.blocked_until = Some(now + self.limits.block);
             self.blocked.fetch_add(1, Ordering::Relaxed);
             return Outcome::NowBlocked;
         }
         Outcome::Counted
+    }
+
+    /// Takes back one unauthenticated failure of `ip` after it authenticated; a blocked source
+    /// stays blocked.
+    pub fn forgive(&self, ip: IpAddr) {
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = sources.get_mut(&source_key(ip)) {
+            if entry.blocked_until.is_none() && entry.forgivable > 0 {
+                entry.forgivable -= 1;
+                entry.failures = entry.failures.saturating_sub(1);
+            }
+        }
     }
 
     fn prune(&self, sources: &mut HashMap<IpAddr, Entry>, now: Instant) {
@@ -172,10 +207,27 @@ mod tests {
     }
 
     #[test]
+    fn a_success_takes_back_only_unauthenticated_failures() {
+        let t = Throttle::new(limits(60_000));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..10 {
+            // A phone: challenged, then authenticated.
+            assert_eq!(t.fail_unauthenticated(ip), Outcome::Counted);
+            t.forgive(ip);
+        }
+        assert_eq!(t.fail(ip), Outcome::Counted);
+        t.forgive(ip);
+        t.forgive(ip);
+        assert_eq!(t.fail(ip), Outcome::Counted);
+        assert_eq!(t.fail(ip), Outcome::Counted);
+        assert_eq!(t.fail(ip), Outcome::NowBlocked, "wrong credentials are never taken back");
+    }
+
+    #[test]
     fn ipv6_counts_per_64_and_the_table_stays_bounded() {
         let t = Throttle::new(limits(60_000));
         for i in 0..4u16 {
-            t.fail(format!("2001:db8::{i:x}").parse().unwrap());
+            t.fail_unauthenticated(format!("2001:db8::{i:x}").parse().unwrap());
         }
         assert!(t.blocked_for("2001:db8::ffff".parse().unwrap()).is_some());
         for i in 0..(MAX_SOURCES as u32 + 1000) {

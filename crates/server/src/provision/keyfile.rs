@@ -5,7 +5,8 @@
 //! the fixed key in every Yealink firmware. That wrapping key is public, so the key file is exactly
 //! as secret as the access control in front of it: it is served only to a requester that passes
 //! the device's own policy (the same one as for `<mac>.cfg`), and only for device files, since
-//! common files are not encrypted. Everything else is a 404.
+//! common files are not encrypted. An authenticated requester without a key file gets a 404; a
+//! requester that has not authenticated gets the device's challenge, known MAC or not.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -26,8 +27,11 @@ pub(super) fn stem(file: &str) -> Option<&str> {
     (suffix.eq_ignore_ascii_case(SUFFIX) && !stem.is_empty()).then_some(stem)
 }
 
-/// Answers a key-file request.
-pub(super) fn serve(
+/// Answers a key-file request. A known device's policy is checked before anything says
+/// whether it has a key file, and an unknown MAC gets the unknown-device answer, so the answers
+/// do not tell known MACs from unknown ones. Inside the first-fetch window the key file is
+/// served without claiming the window: the phone fetches it before the config file it decrypts.
+pub(super) async fn serve(
     state: &AppState,
     stem: &str,
     file: &str,
@@ -36,18 +40,19 @@ pub(super) fn serve(
 ) -> Response {
     let cfg_name = format!("{stem}.cfg");
     let device = match state.resolve(&cfg_name, ua) {
-        Ok(Resolved::Device { device, .. }) if device.vendor == "yealink" => device,
-        Ok(_) => return StatusCode::NOT_FOUND.into_response(),
-        // Counted exactly like a request for the unknown MAC's own file.
-        Err(refusal) => return super::refused(state, &cfg_name, refusal, facts),
+        Ok(Resolved::Device { device, .. }) => device,
+        // A common file's name: common files are never encrypted.
+        Ok(Resolved::Model { .. }) => return StatusCode::NOT_FOUND.into_response(),
+        // Counted and answered exactly like a request for the MAC's own file.
+        Err(refusal) => return super::refused(state, &cfg_name, ua, refusal, facts),
     };
-    let auth = match super::authorize(state, &device, file, facts) {
+    let auth = match super::authorize(state, &device, file, facts, super::Window::Peek).await {
         Ok(how) => how,
         Err(response) => return response,
     };
-    let settings = state.inventory.merged_settings(&device);
+    let settings = state.device_settings(&device);
     let key = settings.get("yealink.aes_key").filter(|k| !k.is_empty());
-    let enabled = settings.get("yealink.aes_key_file") == Some("1");
+    let enabled = device.vendor == "yealink" && settings.get("yealink.aes_key_file") == Some("1");
     let Some(bytes) = key.filter(|_| enabled).and_then(|k| yealink_aes::wrap_key(k).ok()) else {
         return StatusCode::NOT_FOUND.into_response();
     };

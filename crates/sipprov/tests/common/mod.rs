@@ -27,11 +27,26 @@ pub fn bin() -> &'static str {
 }
 
 impl TestServer {
+    /// A server for tests that are not about access control: device files are open to all
+    /// (`security.open_device_files=1` globally), so a plain fetch gets the file as it renders.
     pub fn start() -> TestServer {
+        let server = TestServer::start_closed();
+        server.open_device_files();
+        server
+    }
+
+    /// A server with the default posture: device files need credentials, a certificate or the
+    /// first-fetch window.
+    pub fn start_closed() -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut server = TestServer { dir, child: None, http: String::new(), api: String::new() };
         server.spawn(&[]);
         server
+    }
+
+    /// Opens every device's files to anyone (the global setting `security.open_device_files`).
+    pub fn open_device_files(&self) {
+        self.ok(&["settings", "set", "security.open_device_files=1"]);
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -212,8 +227,17 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 // ---- Helpers for the security tests (tests/security.rs) ----
 
 impl TestServer {
-    /// Starts a server whose configuration file (in its data directory) holds `toml`.
+    /// [`TestServer::start_closed_with_config`], with device files open to all (tests that are
+    /// not about access control).
     pub fn start_with_config(toml: &str) -> TestServer {
+        let server = TestServer::start_closed_with_config(toml);
+        server.open_device_files();
+        server
+    }
+
+    /// Starts a server whose configuration file (in its data directory) holds `toml`, with the
+    /// default posture (device files closed).
+    pub fn start_closed_with_config(toml: &str) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("sipprov.toml");
         std::fs::write(&config, toml).expect("write config");

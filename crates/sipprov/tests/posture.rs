@@ -1,0 +1,199 @@
+//! The default posture end to end: a device's file is served once without credentials (its
+//! first-fetch window), then refused; Yealink and AudioCodes MP-11x files carry generated
+//! credentials that authenticate from then on; racing first fetches; unlock, restart and removal;
+//! open groups; and the start-up and add-time warnings about who is open or locked out.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{curl_with, TestServer};
+
+const MAC: &str = "001565aabbcc";
+const UA: &str = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc";
+const HTTP_PASSWORD: &str = "Pr0v-Secret-1";
+const SIP_PASSWORD: &str = "s1p-Secret-9";
+const GIGASET_MAC: &str = "7c2f80e0d605";
+
+/// How each recorded fetch was accepted, from `sipprov device log --json`.
+fn accepted_by(log_json: &str) -> Vec<String> {
+    let events: serde_json::Value = serde_json::from_str(log_json).expect("JSON device log");
+    events.as_array().into_iter().flatten().filter_map(|e| e["detail"]["auth"].as_str().map(str::to_string)).collect()
+}
+
+/// How many fetches in a `sipprov device log --json` were accepted by `how` (fetches alike
+/// within one batch of the fetch log are one event with a count).
+fn fetches_accepted_by(log_json: &str, how: &str) -> u64 {
+    let events: serde_json::Value = serde_json::from_str(log_json).expect("JSON device log");
+    let events = events.as_array().into_iter().flatten();
+    events.filter(|e| e["detail"]["auth"] == how).map(|e| e["detail"]["count"].as_u64().unwrap_or(1)).sum()
+}
+
+/// The `static.auto_provision.server.<field>` value in a Yealink file.
+fn yealink_value(text: &str, field: &str) -> String {
+    let prefix = format!("static.auto_provision.server.{field} = ");
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("no {field} in:\n{text}")).to_string()
+}
+
+#[test]
+fn default_posture_one_fetch_without_credentials_then_generated_ones() {
+    let mut s = TestServer::start_closed();
+    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S", "--set", "line.1.username=1001"]);
+    s.ok(&["device", "set", MAC, &format!("line.1.password={SIP_PASSWORD}")]);
+    let shown = s.ok(&["device", "show", MAC]);
+    assert!(
+        shown.contains("credentials generated at its first fetch") && shown.contains("first-fetch window"),
+        "{shown}"
+    );
+    let url = format!("http://{}/{MAC}.cfg", s.http);
+    assert_eq!(s.fetch(&format!("/{MAC}.cfg"), "", &[]).status, 200, "any requester, even without a User-Agent");
+    let shown = s.ok(&["device", "show", MAC]);
+    assert!(shown.contains("generated credentials") && !shown.contains("first-fetch window"), "{shown}");
+    // That was the device's one fetch without credentials: whoever makes it closes the window.
+    assert_eq!(curl_with(&url, UA, &[]).0.status, 401, "the window closes at the first fetch");
+    s.ok(&["device", "unlock", MAC]);
+    let (first, _) = curl_with(&url, UA, &[]);
+    assert_eq!(first.status, 200, "{}", s.log());
+    let text = first.text();
+    let user = yealink_value(&text, "username");
+    let password = yealink_value(&text, "password");
+    assert_eq!(user, format!("sipprov-{MAC}"));
+    assert!(password.len() >= 20 && password.bytes().all(|b| b.is_ascii_alphanumeric()), "{password}");
+    assert_eq!(curl_with(&url, UA, &[]).0.status, 401);
+    let (again, _) = curl_with(&url, UA, &["--digest", "--user", &format!("{user}:{password}")]);
+    assert_eq!(again.status, 200, "the generated credentials authenticate: {}", s.log());
+    assert_eq!(again.body, first.body, "and the file still carries the same ones");
+    assert_eq!(s.render(MAC, None), first.body);
+    // Kept secret: not in listings, history or the log.
+    for text in [s.log(), s.ok(&["device", "show", MAC, "--json"]), s.ok(&["device", "log", MAC, "--json"])] {
+        assert!(!text.contains(&password), "the generated password leaked:\n{text}");
+    }
+    let log = s.ok(&["device", "log", MAC, "--json"]);
+    assert_eq!(fetches_accepted_by(&log, "first-fetch-window"), 2, "{log}");
+
+    // A restart keeps both the closed window and the credentials.
+    s.stop();
+    s.spawn(&[]);
+    let url = format!("http://{}/{MAC}.cfg", s.http);
+    assert_eq!(curl_with(&url, UA, &[]).0.status, 401);
+    let (after, _) = curl_with(&url, UA, &["--digest", "--user", &format!("{user}:{password}")]);
+    assert_eq!((after.status, after.body), (200, first.body.clone()), "{}", s.log());
+    // An unlock gives a reset phone the same credentials again.
+    s.ok(&["device", "unlock", MAC]);
+    assert_eq!(curl_with(&url, UA, &[]).0.body, first.body);
+
+    // A device removed and added again starts afresh: a new window and new credentials, kept.
+    s.ok(&["device", "rm", MAC]);
+    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S"]);
+    let (fresh, _) = curl_with(&url, UA, &[]);
+    assert_eq!(fresh.status, 200);
+    let new_password = yealink_value(&fresh.text(), "password");
+    assert_ne!(new_password, password);
+    s.stop();
+    s.spawn(&[]);
+    let url = format!("http://{}/{MAC}.cfg", s.http);
+    let (kept, _) = curl_with(&url, UA, &["--digest", "--user", &format!("{user}:{new_password}")]);
+    assert_eq!(kept.status, 200, "{}", s.log());
+
+    // Of concurrent first fetches, exactly one gets the file.
+    let other = "001565aabbdd";
+    s.ok(&["device", "add", other, "--vendor", "yealink", "--model", "T46S"]);
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let url = format!("http://{}/{other}.cfg", s.http);
+            std::thread::spawn(move || curl_with(&url, "Yealink SIP-T46S 66.86.0.15", &[]).0.status)
+        })
+        .collect();
+    let statuses: Vec<u16> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|c| **c == 200).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|c| *c == 200 || *c == 401), "{statuses:?}");
+}
+
+#[test]
+fn audiocodes_gateways_get_generated_credentials_too() {
+    let s = TestServer::start_closed();
+    let mac = "00908f1dd0d3";
+    let ua = "Mozilla/4.0 (compatible; AudioCodes; MP-118;6.60.200.001;00908F1DD0D3;1)";
+    s.ok(&["device", "add", mac, "--vendor", "audiocodes", "--model", "MP-118", "--set", "line.1.username=2001"]);
+    let url = format!("http://{}/00908F1DD0D3.ini", s.http);
+    let (first, _) = curl_with(&url, ua, &[]);
+    assert_eq!(first.status, 200, "{}", s.log());
+    let text = first.text();
+    let value = |name: &str| {
+        let line = text.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("{name}: {text}"));
+        line.split('\'').nth(1).unwrap_or_default().to_string()
+    };
+    let (user, password) = (value("AUPDDigestUsername"), value("AUPDDigestPassword"));
+    assert_eq!(user, format!("sipprov-{mac}"));
+    assert_eq!(password.len(), 24, "{text}");
+    assert_eq!(curl_with(&url, ua, &[]).0.status, 401);
+    let (again, _) = curl_with(&url, ua, &["--digest", "--user", &format!("{user}:{password}")]);
+    assert_eq!((again.status, again.body), (200, first.body));
+}
+
+#[test]
+fn open_groups_serve_freely_and_lockouts_are_announced() {
+    let mut s = TestServer::start_closed();
+    s.ok(&["group", "set", "lab", "security.open_device_files=1"]);
+    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S", "--group", "lab"]);
+    s.ok(&["device", "add", GIGASET_MAC, "--vendor", "gigaset", "--model", "N870"]);
+    let added = s.log();
+    let warning = added.lines().find(|l| l.contains("added devices without HTTP credentials")).unwrap_or_default();
+    assert!(warning.contains(GIGASET_MAC) && !warning.contains(MAC), "warned when added: {added}");
+    let url = format!("http://{}/{MAC}.cfg", s.http);
+    for _ in 0..3 {
+        assert_eq!(curl_with(&url, UA, &[]).0.status, 200, "an open group serves every time");
+    }
+    let log = s.ok(&["device", "log", MAC, "--json"]);
+    assert_eq!(fetches_accepted_by(&log, "open"), 3, "{log}");
+    assert_eq!(accepted_by(&log), ["open"], "{log}");
+    // The Gigaset's file cannot carry credentials: once fetched, it is refused, and says why.
+    let gigaset_ua = format!("Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;{}", GIGASET_MAC.to_uppercase());
+    let gigaset = format!("http://{}/provisioning.xml", s.http);
+    assert_eq!(curl_with(&gigaset, &gigaset_ua, &[]).0.status, 200);
+    assert_eq!(curl_with(&gigaset, &gigaset_ua, &[]).0.status, 401);
+    let log = s.ok(&["device", "log", GIGASET_MAC, "--json"]);
+    assert!(log.contains("no HTTP credentials and its first-fetch window is closed"), "{log}");
+    assert!(s.ok(&["device", "show", GIGASET_MAC]).contains("no credentials: after its first fetch"));
+    assert!(s.ok(&["device", "show", MAC]).contains("open to anyone"));
+    s.stop();
+    s.spawn(&[]);
+    let log = s.log();
+    let line = |needle: &str| log.lines().rev().find(|l| l.contains(needle)).unwrap_or_default().to_string();
+    let open = line("open to anyone");
+    assert!(open.contains("lab") && open.contains(MAC), "start-up names the open group: {log}");
+    let cannot = line("cannot give them any");
+    assert!(cannot.contains("gigaset") && cannot.contains(GIGASET_MAC), "{log}");
+    assert!(line("first-fetch window is closed").contains(GIGASET_MAC), "{log}");
+}
+
+#[test]
+fn first_fetch_window_times_out_and_unlock_reopens_it() {
+    let mut s = TestServer::start_closed_with_config("[security]\nfirst_fetch_window_secs = 5\n");
+    let password = format!("http.password={HTTP_PASSWORD}");
+    let sip = format!("line.1.password={SIP_PASSWORD}");
+    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S", "--set", "http.username=phone1"]);
+    s.ok(&["device", "set", MAC, &password, &sip]);
+    let url = format!("http://{}/{MAC}.cfg", s.http);
+    assert_eq!(curl_with(&url, UA, &["-I"]).0.status, 401, "a HEAD does not use the window");
+    // Unused, the window closes when its time is up.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(curl_with(&url, UA, &[]).0.status, 401);
+    assert_eq!(curl_with(&url, UA, &["--digest", "--user", &format!("phone1:{HTTP_PASSWORD}")]).0.status, 200);
+    let out = s.ok(&["device", "unlock", MAC]);
+    assert!(out.contains("window open"), "{out}");
+    assert!(s.ok(&["device", "log", MAC]).contains("unlocked"));
+    // A restart keeps the window the operator opened.
+    s.stop();
+    let config = s.data_dir().join("sipprov.toml");
+    s.spawn(&["--config", config.to_str().unwrap()]);
+    let url = format!("http://{}/{MAC}.cfg", s.http);
+    let (first, _) = curl_with(&url, UA, &[]);
+    assert_eq!(first.status, 200, "the unlock was lost in the restart: {}", s.log());
+    assert!(first.text().contains("static.auto_provision.server.username = phone1"));
+    assert_eq!(curl_with(&url, UA, &[]).0.status, 401, "and it closes at that fetch");
+    assert!(accepted_by(&s.ok(&["device", "log", MAC, "--json"])).contains(&"first-fetch-window".to_string()));
+    for text in [s.log(), s.ok(&["device", "show", MAC, "--json"]), s.ok(&["device", "log", MAC, "--json"])] {
+        assert!(!text.contains(HTTP_PASSWORD) && !text.contains(SIP_PASSWORD), "a password leaked:\n{text}");
+    }
+}
