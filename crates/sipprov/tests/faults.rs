@@ -16,6 +16,7 @@ use common::{eventually, TestServer};
 
 const YEALINK_UA_A: &str = "Yealink SIP-T46S 66.86.0.15 00:15:65:00:00:0a";
 const YEALINK_UA_B: &str = "Yealink SIP-T46S 66.86.0.15 00:15:65:00:00:0b";
+const YEALINK_UA_C: &str = "Yealink SIP-T46S 66.86.0.15 00:15:65:00:00:0c";
 const COMMON_FILE: &str = "/y000000000066.cfg";
 
 /// A tmpfs mounted on a fresh directory, unmounted on drop (also when the test fails).
@@ -108,17 +109,16 @@ fn fetch_events(s: &TestServer, mac: &str) -> Vec<serde_json::Value> {
 }
 
 fn add_device(s: &TestServer, mac: &str, name: &str) {
-    s.ok(&[
-        "device",
-        "add",
-        mac,
-        "--vendor",
-        "yealink",
-        "--model",
-        "T46S",
-        "--set",
-        &format!("line.1.display_name={name}"),
-    ]);
+    add_device_with(s, mac, name, &[]);
+}
+
+fn add_device_with(s: &TestServer, mac: &str, name: &str, settings: &[&str]) {
+    let display_name = format!("line.1.display_name={name}");
+    let mut args = vec!["device", "add", mac, "--vendor", "yealink", "--model", "T46S", "--set", &display_name];
+    for setting in settings {
+        args.extend(["--set", setting]);
+    }
+    s.ok(&args);
 }
 
 #[test]
@@ -126,7 +126,10 @@ fn a_full_disk_is_survived_without_restart_and_loses_no_fetch_record() {
     let Some(fs) = Tmpfs::mount("16m") else { return };
     let mut s = fs.server();
     add_device(&s, "00156500000a", "Alice");
-    add_device(&s, "00156500000b", "Bob");
+    add_device_with(&s, "00156500000b", "Bob", &["http.username=bob", "http.password=B0b-Secret-1"]);
+    // No credentials: only its first-fetch window lets it in, and that window is claimed in the
+    // database before the file is sent.
+    add_device(&s, "00156500000c", "Cleo");
     assert_eq!(s.fetch(COMMON_FILE, YEALINK_UA_A, &[]).status, 200);
     assert!(eventually(Duration::from_secs(10), || fetch_events(&s, "00156500000a").len() == 1), "{}", s.log());
     let pid = s.child.as_ref().expect("running").id();
@@ -137,9 +140,13 @@ fn a_full_disk_is_survived_without_restart_and_loses_no_fetch_record() {
     for _ in 0..5 {
         assert_eq!(s.fetch(COMMON_FILE, YEALINK_UA_A, &[]).status, 200);
     }
-    let own = s.fetch("/00156500000b.cfg", YEALINK_UA_B, &[]);
+    let own = s.fetch_digest("/00156500000b.cfg", YEALINK_UA_B, "bob:B0b-Secret-1", &[]);
     assert_eq!(own.status, 200);
     assert!(own.text().contains("Bob"), "{}", own.text());
+    // A first fetch cannot be recorded, so the window is not used: the request is challenged as if
+    // it were closed (fail safe, or a second requester could take the same window once the
+    // database is back), and the phone retries.
+    assert_eq!(s.fetch("/00156500000c.cfg", YEALINK_UA_C, &[]).status, 401);
     // The writer has tried, failed and keeps the records.
     assert!(
         eventually(Duration::from_secs(10), || metric(&s, "sipprov_store_write_failures_total") > 0),
@@ -157,6 +164,11 @@ fn a_full_disk_is_survived_without_restart_and_loses_no_fetch_record() {
     // Without a restart: the same process takes admin writes again ...
     s.ok(&["device", "set", "00156500000a", "line.1.display_name=Carol"]);
     assert!(String::from_utf8_lossy(&s.render("00156500000a", None)).contains("Carol"));
+    // ... and the window the outage kept closed is still there, for one fetch.
+    let first = s.fetch("/00156500000c.cfg", YEALINK_UA_C, &[]);
+    assert_eq!(first.status, 200, "{}", s.log());
+    assert!(first.text().contains("Cleo"));
+    assert_eq!(s.fetch("/00156500000c.cfg", YEALINK_UA_C, &[]).status, 401);
     assert_eq!(s.child.as_mut().expect("running").try_wait().expect("status"), None, "the server must not exit");
     assert_eq!(s.child.as_ref().expect("running").id(), pid);
     // ... and the fetches made during the outage are in the device log, with their own times.

@@ -24,8 +24,12 @@ use tokio::time::Instant;
 
 use super::limits::{ConnectionGate, ConnectionPermit, StreamTimeouts};
 use super::{Inbound, StreamEvent, Transport, TransportError};
+use crate::logsafe::{escaped, LogLimiter, LOG_TEXT_MAX};
 use crate::message::framing::StreamFramer;
 use crate::message::Limits;
+
+/// Warnings about streams that could not be framed: one per connection a stranger opens.
+static UNFRAMED_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10));
 
 /// One message to write, and where to say whether it was written.
 type Outgoing = (Bytes, oneshot::Sender<io::Result<()>>);
@@ -358,8 +362,14 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                         break;
                     }
                     Err(e) => {
-                        // A stream that cannot be framed cannot be re-synchronised: drop it.
-                        tracing::warn!(peer = %self.peer, transport = %self.transport, error = %e, "closing connection");
+                        // A stream that cannot be framed cannot be re-synchronised: drop it. The error
+                        // can quote the peer's bytes, and each connection costs a peer little: escape
+                        // and ration the warning as the UDP path does.
+                        if let Some(suppressed) = UNFRAMED_LOG.allow() {
+                            let error = e.to_string();
+                            let error = escaped(&error, LOG_TEXT_MAX);
+                            tracing::warn!(peer = %self.peer, transport = %self.transport, %error, suppressed, "closing connection");
+                        }
                         return None;
                     }
                 }
