@@ -108,15 +108,25 @@ async fn a_batch_of_only_null_statuses_is_recorded() {
     }
 }
 
+/// The name of a device's own config file in these tests.
+fn own(mac: Mac) -> String {
+    format!("{mac}.cfg")
+}
+
+/// A campaign over `macs` in which every device was notified at 100 ms and must fetch `own`.
+async fn notified_campaign(store: &Store, macs: &[Mac]) -> i64 {
+    let id = campaign(store, macs).await;
+    store.mark_sending(id, macs).await.unwrap();
+    let results: Vec<_> = macs.iter().map(|m| (*m, notified(Some(own(*m)), 100))).collect();
+    store.record_notify_results(id, &results).await.unwrap();
+    id
+}
+
 #[tokio::test]
 async fn confirmation_is_a_fetch_of_the_own_file_after_the_notify() {
     for (store, _dir) in stores().await {
         let all = macs(4);
-        let id = campaign(&store, &all).await;
-        store.mark_sending(id, &all).await.unwrap();
-        let own = |m: Mac| format!("{m}.cfg");
-        let results: Vec<_> = all.iter().map(|m| (*m, notified(Some(own(*m)), 100))).collect();
-        store.record_notify_results(id, &results).await.unwrap();
+        let id = notified_campaign(&store, &all).await;
         store
             .record_fetches(&[
                 fetch(all[2], &own(all[2]), "early", 50),          // before the NOTIFY
@@ -148,11 +158,7 @@ async fn confirmation_is_a_fetch_of_the_own_file_after_the_notify() {
 async fn a_fetch_after_the_window_does_not_confirm() {
     for (store, _dir) in stores().await {
         let all = macs(4);
-        let id = campaign(&store, &all).await; // a window of 1,000 ms
-        store.mark_sending(id, &all).await.unwrap();
-        let own = |m: Mac| format!("{m}.cfg");
-        let results: Vec<_> = all.iter().map(|m| (*m, notified(Some(own(*m)), 100))).collect();
-        store.record_notify_results(id, &results).await.unwrap();
+        let id = notified_campaign(&store, &all).await; // a window of 1,000 ms
         store
             .record_fetches(&[
                 fetch(all[0], &own(all[0]), "h0", 1_100), // the window's last millisecond counts
