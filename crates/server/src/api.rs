@@ -397,6 +397,7 @@ async fn patch_global(
     let patch = patch.validated().map_err(|e| bad_request(e.to_string()))?;
     let mut after = state.inventory.global();
     after.apply(&patch);
+    validate::global_settings(&after).map_err(bad_request)?;
     let empty = Settings::new();
     for d in state.inventory.devices() {
         let group = d.group.as_deref().and_then(|g| state.inventory.group(g));

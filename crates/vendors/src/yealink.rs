@@ -486,8 +486,11 @@ impl Vendor for Yealink {
         Ok(())
     }
 
+    /// Both key files the device may ask for: its own and the common file's (the common key is
+    /// global, the key-file switch may come from any level).
     fn validate_merged(&self, _model: &'static ModelInfo, merged: &Settings) -> Result<(), String> {
-        key_file_problem(merged, FileScope::Device).map_or(Ok(()), Err)
+        let problem = key_file_problem(merged, FileScope::Device).or_else(|| key_file_problem(merged, FileScope::Model));
+        problem.map_or(Ok(()), Err)
     }
 }
 

@@ -137,3 +137,9 @@ pub fn group_settings(patch: &Settings) -> Result<(), String> {
         None => Ok(()),
     }
 }
+
+/// Checks the global level on its own, for rules that hold even without devices: the common
+/// file's key and the key-file switch both live there.
+pub fn global_settings(after: &Settings) -> Result<(), String> {
+    sipprov_vendors::yealink::key_file_problem(after, sipprov_vendors::FileScope::Model).map_or(Ok(()), Err)
+}
