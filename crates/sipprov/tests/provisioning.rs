@@ -65,7 +65,8 @@ fn yealink_phone_gets_common_and_mac_files() {
 fn yealink_legacy_t28p_gets_the_v7x_names() {
     let s = TestServer::start();
     let mut args = vec!["device", "add", "001565123456", "--vendor", "yealink", "--model", "T28P"];
-    for set in ["line.1.username=2001", "line.1.registrar=pbx.example.com", "line.1.port=5062", "line.1.transport=tcp"] {
+    for set in ["line.1.username=2001", "line.1.registrar=pbx.example.com", "line.1.port=5062", "line.1.transport=tcp"]
+    {
         args.extend(["--set", set]);
     }
     s.ok(&args);

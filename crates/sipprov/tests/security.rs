@@ -422,7 +422,11 @@ fn yealink_long_key_and_group_key_files_are_refused_across_levels() {
     s.ok(&["device", "set", MAC, &format!("yealink.aes_key={AES_KEY}")]);
     // An imported device is held to the same rule, and nothing of the file is imported.
     let csv = s.data_dir().join("long-key.csv");
-    std::fs::write(&csv, format!("mac,vendor,model,group,yealink.aes_key\n001565000077,yealink,T46S,lab,\"{long_key}\"\n")).unwrap();
+    std::fs::write(
+        &csv,
+        format!("mac,vendor,model,group,yealink.aes_key\n001565000077,yealink,T46S,lab,\"{long_key}\"\n"),
+    )
+    .unwrap();
     let err = s.fails(&["device", "import", csv.to_str().unwrap()]);
     assert!(err.contains("001565000077") && err.contains("16-character") && !err.contains(long_key), "{err}");
     assert_eq!(s.json(&["device", "list", "--json"]).as_array().unwrap().len(), 1);

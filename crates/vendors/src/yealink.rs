@@ -468,7 +468,9 @@ impl Vendor for Yealink {
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
         if mapping::get(settings, COMMON_KEY).is_some() {
-            return Err(format!("{COMMON_KEY} is a global setting: the common file is rendered from global settings only"));
+            return Err(format!(
+                "{COMMON_KEY} is a global setting: the common file is rendered from global settings only"
+            ));
         }
         if let Some(problem) = key_file_problem(settings, FileScope::Device) {
             return Err(problem);
@@ -489,7 +491,8 @@ impl Vendor for Yealink {
     /// Both key files the device may ask for: its own and the common file's (the common key is
     /// global, the key-file switch may come from any level).
     fn validate_merged(&self, _model: &'static ModelInfo, merged: &Settings) -> Result<(), String> {
-        let problem = key_file_problem(merged, FileScope::Device).or_else(|| key_file_problem(merged, FileScope::Model));
+        let problem =
+            key_file_problem(merged, FileScope::Device).or_else(|| key_file_problem(merged, FileScope::Model));
         problem.map_or(Ok(()), Err)
     }
 }

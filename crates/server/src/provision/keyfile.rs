@@ -18,10 +18,10 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use sipprov_store::FetchInfo;
 use sipprov_model::Settings;
 use sipprov_sip::logsafe::LogLimiter;
 use sipprov_store::DeviceRecord;
+use sipprov_store::FetchInfo;
 use sipprov_vendors::{yealink, yealink_aes, FileScope, UserAgentInfo};
 
 use crate::auth::RequestFacts;
