@@ -14,8 +14,8 @@
 //! it, and the User-Agent decides anyway):
 //! * desk, current: T3x (T30, T30P, T31, T31P, T31G, T33P, T33G: wazo
 //!   `plugins/wazo_yealink/v86/entry.py`, firmware `T31(T30,T30P,T31G,T31P,T33P,T33G)-124.x`),
-//!   T31W/T34W/T44W, T4xS/T4xU (T41U: wazo v86, firmware 108.x), T5x (T53/T53W/T54W/T57W, T56/T58,
-//!   T58W), T7x/T8x (wazo `v87/entry.py`), CP9xx, AX83H/AX86R (fpbx);
+//!   T31W/T34W/T44W, T4xS/T4xU (T41U: wazo v86, firmware 108.x), T5x (T53/T53W, T54/T54W, T57/T57W,
+//!   T56A/T58, T58W), T7x/T8x (wazo `v87/entry.py`), CP9xx, AX83H/AX86R (fpbx);
 //! * DECT bases: W52P/W56P, W60B, W70B, W75B/W75DM (wazo `v87/entry.py`, firmware 175.x),
 //!   W80B/W80DM, W90B/W90DM;
 //! * legacy desk, firmware v7x and older only: T20P, T22P, T26P, T28P, T32G, T38G, VP530P
@@ -34,8 +34,9 @@
 //! the model, not the User-Agent's firmware: render results are cached per device and model, and
 //! a model that also ran v7x firmware (T46G, W52P) is provisioned for the firmware it can be
 //! upgraded to with `firmware.url`. Not mapped for the legacy models (no source for their v7x
-//! names): the polling interval, the HTTP credentials and the key-file switch; the first two are
-//! refused on a legacy device, so nothing is accepted and then silently left out.
+//! names): the polling interval and the key-file switch, both refused on a legacy device, and the
+//! HTTP credentials, which the server then never generates for it (the phone is given them by
+//! hand, or its group opens its files).
 //!
 //! # Encryption
 //!
@@ -129,9 +130,10 @@ static MODELS: &[ModelInfo] = &[
     desk("T33P", "y000000000124.cfg", &[]),
     // The T4xU firmware (108.x, wazo v86 entry.py) also runs the T41U.
     desk("T41U", "y000000000108.cfg", &[]),
-    // T56A and T57 from the T58V and T54W firmware lists (wazo v86 entry.py).
+    // T56A, T54 and T57 from the T58V and T54W firmware lists (wazo v86 entry.py).
     desk("T56A", "y000000000058.cfg", &["T56"]),
-    desk("T57", "y000000000096.cfg", &["T54"]),
+    desk("T54", "y000000000096.cfg", &[]),
+    desk("T57", "y000000000096.cfg", &[]),
     desk("T31W", "y000000000172.cfg", &[]),
     desk("T34W", "y000000000171.cfg", &[]),
     desk("T44W", "y000000000174.cfg", &[]),
