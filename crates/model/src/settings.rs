@@ -96,6 +96,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "security.open_device_files",
     // Yealink AES config encryption (see `sipprov_vendors::yealink_aes`).
     "yealink.aes_key",
+    // The common file's key: global only, since the common file is rendered from global settings.
+    "yealink.common_aes_key",
     "yealink.aes_padding",
     "yealink.aes_key_file",
 ];
@@ -318,7 +320,7 @@ fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, Sett
             }
             Ok(out.join(","))
         }
-        KeyKind::Known("yealink.aes_key") => {
+        KeyKind::Known("yealink.aes_key") | KeyKind::Known("yealink.common_aes_key") => {
             let ok_len = value.len() == 16 || value.len() == 32;
             let ok_chars = value.chars().all(|c| c.is_ascii_alphanumeric() || YEALINK_KEY_CHARS.contains(c));
             if !ok_len || !ok_chars {
@@ -716,6 +718,8 @@ mod tests {
         let e = Settings::validate("yealink.aes_key", "short-secret").unwrap_err().to_string();
         assert!(e.contains("yealink.aes_key") && !e.contains("short-secret"), "{e}");
         assert!(Settings::validate("yealink.aes_padding", "zero").is_err());
+        assert!(Settings::validate("yealink.common_aes_key", "short").is_err());
+        assert!(is_secret_key("yealink.common_aes_key"));
         assert!(Settings::classify("http.usrname").is_err(), "typos in the http.* namespace are refused");
         assert_eq!(Settings::validate("pnp.url_credentials", "yes").unwrap(), "1");
         assert!(Settings::validate("pnp.url_credentials", "maybe").is_err());

@@ -36,7 +36,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use sipprov_model::{Mac, Settings};
-use sipprov_store::{DeviceRecord, StoreError};
+use sipprov_store::{DevicePatch, DeviceRecord, StoreError};
 use sipprov_vendors::{redacted, registry};
 
 use crate::metrics::Metrics;
@@ -184,6 +184,9 @@ async fn add_device(
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let device = validate_new_device(&body.mac, &body.vendor, &body.model, body.group, body.contact, body.settings)
         .map_err(bad_request)?;
+    let group = device.group.as_deref().and_then(|g| state.inventory.group(g)).unwrap_or_default();
+    validate::merged(device.mac, &device.vendor, &device.model, [&state.inventory.global(), &group, &device.settings])
+        .map_err(bad_request)?;
     state.store.insert_devices(std::slice::from_ref(&device)).await?;
     let stored = state.store.get_device(device.mac).await?.ok_or_else(|| bad_request("device vanished"))?;
     tracing::info!(mac = %stored.mac, vendor = %stored.vendor, model = %stored.model, "device added");
@@ -234,11 +237,25 @@ async fn patch_device(
     let mac = parse_mac(&mac)?;
     let current = state.inventory.device(mac).ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
     let patch = validate::device_patch(&current, body).map_err(bad_request)?;
+    check_patched_device(&state, &current, &patch).map_err(bad_request)?;
     let updated = state.store.patch_device(mac, &patch).await?;
     tracing::info!(%mac, "device changed");
     let view = device_view(&state, &updated);
     state.device_changed(updated);
     Ok(Json(view))
+}
+
+/// [`validate::merged`] for a device as a patch would leave it.
+fn check_patched_device(state: &AppState, current: &DeviceRecord, patch: &DevicePatch) -> Result<(), String> {
+    let mut settings = current.settings.clone();
+    if let Some(p) = &patch.settings {
+        settings.apply(p);
+    }
+    let group_name = patch.group.clone().unwrap_or_else(|| current.group.clone());
+    let group = group_name.as_deref().and_then(|g| state.inventory.group(g)).unwrap_or_default();
+    let vendor = patch.vendor.as_deref().unwrap_or(&current.vendor);
+    let model = patch.model.as_deref().unwrap_or(&current.model);
+    validate::merged(current.mac, vendor, model, [&state.inventory.global(), &group, &settings])
 }
 
 async fn delete_device(State(state): State<Arc<AppState>>, Path(mac): Path<String>) -> ApiResult<StatusCode> {
@@ -356,6 +373,13 @@ async fn patch_group(
 ) -> ApiResult<Json<serde_json::Value>> {
     validate::group_name(&name).map_err(bad_request)?;
     let patch = patch.validated().map_err(|e| bad_request(e.to_string()))?;
+    validate::group_settings(&patch).map_err(bad_request)?;
+    let mut after = state.inventory.group(&name).unwrap_or_default();
+    after.apply(&patch);
+    let global = state.inventory.global();
+    for d in state.inventory.devices().iter().filter(|d| d.group.as_deref() == Some(name.as_str())) {
+        validate::merged(d.mac, &d.vendor, &d.model, [&global, &after, &d.settings]).map_err(bad_request)?;
+    }
     let group = state.store.patch_group(&name, &patch).await?;
     tracing::info!(group = %name, keys = patch.len(), "group settings changed");
     state.group_changed(&name, group.settings.clone());
@@ -371,6 +395,15 @@ async fn patch_global(
     body::Body(patch): body::Body<Settings>,
 ) -> ApiResult<Json<Settings>> {
     let patch = patch.validated().map_err(|e| bad_request(e.to_string()))?;
+    let mut after = state.inventory.global();
+    after.apply(&patch);
+    validate::global_settings(&after).map_err(bad_request)?;
+    let empty = Settings::new();
+    for d in state.inventory.devices() {
+        let group = d.group.as_deref().and_then(|g| state.inventory.group(g));
+        validate::merged(d.mac, &d.vendor, &d.model, [&after, group.as_ref().unwrap_or(&empty), &d.settings])
+            .map_err(bad_request)?;
+    }
     let settings = state.store.patch_global_settings(&patch).await?;
     tracing::info!(keys = patch.len(), "global settings changed");
     state.global_changed(settings.clone());

@@ -60,6 +60,38 @@ fn yealink_phone_gets_common_and_mac_files() {
     assert_eq!(s.fetch("/yealink/001565AABBCC.cfg", YEALINK_UA, &[]).body, mac_file.body);
 }
 
+/// A T28P never ran firmware past v7x: its files carry the v7x parameter names.
+#[test]
+fn yealink_legacy_t28p_gets_the_v7x_names() {
+    let s = TestServer::start();
+    let mut args = vec!["device", "add", "001565123456", "--vendor", "yealink", "--model", "T28P"];
+    for set in ["line.1.username=2001", "line.1.registrar=pbx.example.com", "line.1.port=5062", "line.1.transport=tcp"]
+    {
+        args.extend(["--set", set]);
+    }
+    s.ok(&args);
+    s.ok(&["settings", "set", "provisioning.url=http://prov.example.com/", "provisioning.interval_minutes=60"]);
+    let ua = "Yealink SIP-T28P 2.73.0.50 00:15:65:12:34:56";
+    let mac_file = s.fetch("/001565123456.cfg", ua, &[]);
+    assert_eq!(mac_file.status, 200, "{}", s.log());
+    let text = mac_file.text();
+    for line in [
+        "account.1.sip_server_host = pbx.example.com\n",
+        "account.1.sip_server_port = 5062\n",
+        "account.1.transport = 1\n",
+        "auto_provision.server.url = http://prov.example.com/\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing:\n{text}");
+    }
+    assert!(!text.contains("static.") && !text.contains("sip_server.1."), "v8x names:\n{text}");
+    let common = s.fetch("/y000000000000.cfg", ua, &[]);
+    assert_eq!(common.status, 200);
+    assert!(common.text().starts_with("#!version:1.0.0.1\nauto_provision.server.url = http://prov.example.com/\n"));
+    // The polling interval has no v7x name: refused on the device with the reason.
+    let err = s.fails(&["device", "set", "001565123456", "provisioning.interval_minutes=30"]);
+    assert!(err.contains("T28P") && err.contains("provisioning.interval_minutes"), "{err}");
+}
+
 #[test]
 fn gigaset_and_audiocodes_phones_get_their_formats() {
     let s = TestServer::start();

@@ -309,20 +309,127 @@ fn yealink_aes_files_decrypt_with_openssl() {
     let raw = decrypt("-aes-128-ecb", &hex_key, &["-nopad"]);
     assert_eq!(raw.len() % 16, 0);
     assert_eq!(String::from_utf8_lossy(&raw).trim_end_matches(' '), String::from_utf8_lossy(&plain));
+    // A 32-character key cannot go in a key file: refused while key files are on, with the reason.
     let long_key = "0123456789abcdefABCDEF#$%*+,-.:=";
-    s.ok(&["device", "set", MAC, &format!("yealink.aes_key={long_key}"), "yealink.aes_padding="]);
+    let refused = s.fails(&["device", "set", MAC, &format!("yealink.aes_key={long_key}")]);
+    assert!(refused.contains("16-character") && refused.contains("yealink.aes_key_file"), "{refused}");
+    assert!(!refused.contains(long_key), "the refusal shows the key: {refused}");
+    s.ok(&[
+        "device",
+        "set",
+        MAC,
+        &format!("yealink.aes_key={long_key}"),
+        "yealink.aes_padding=",
+        "yealink.aes_key_file=0",
+    ]);
+    assert_eq!(curl_with(&key_url, UA, &["--digest", "--user", &auth]).0.status, 404, "no key file any more");
     let sealed256 = curl_with(&url, UA, &["--digest", "--user", &auth]).0.body;
     std::fs::write(dir.path().join("sealed.cfg"), &sealed256).unwrap();
     let long_hex: String = long_key.bytes().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(decrypt("-aes-256-ecb", &long_hex, &[]), plain);
+    // The same file, but telling the phone to use the key it was given by hand.
+    let in_file = |on: &str| format!("static.auto_provision.aes_key_in_file = {on}\n");
+    let expected = String::from_utf8_lossy(&plain).replace(&in_file("1"), &in_file("0"));
+    assert_eq!(String::from_utf8(decrypt("-aes-256-ecb", &long_hex, &[])).unwrap(), expected);
 
     // And the decrypted bytes are exactly the plaintext render.
-    s.ok(&["device", "set", MAC, "yealink.aes_key="]);
+    s.ok(&["device", "set", MAC, "yealink.aes_key=", "yealink.aes_key_file=1"]);
     assert_eq!(plain, s.render(MAC, None));
     assert!(String::from_utf8_lossy(&plain).starts_with("#!version:1.0.0.1\n"));
     let log = s.log();
     assert!(!log.contains(long_key), "the 32-character key leaked into the log");
     assert_no_secret_leaks(&s);
+}
+
+/// Writes `bytes` to `dir/name` and decrypts it with `openssl enc -d -aes-128-ecb -K <key>`.
+fn openssl_decrypt(dir: &Path, name: &str, bytes: &[u8], key: &str, extra: &[&str]) -> Vec<u8> {
+    std::fs::write(dir.join(name), bytes).unwrap();
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    run(Command::new("openssl")
+        .current_dir(dir)
+        .args(["enc", "-d", "-aes-128-ecb", "-K", &hex, "-in", name])
+        .args(extra))
+}
+
+/// Seed 003: "the phone uses the Common AES key to decrypt the Common CFG file and the
+/// MAC-Oriented AES key to decrypt the CFG file". Both files and both key files, through openssl.
+#[test]
+fn yealink_common_and_mac_files_both_decrypt_with_openssl() {
+    const COMMON_KEY: &str = "C0mmon-Key.16chr";
+    let s = TestServer::start_closed_with_config(NO_WINDOW);
+    add_phone(&s, &[&format!("yealink.aes_key={AES_KEY}")]);
+    s.ok(&["settings", "set", &format!("yealink.common_aes_key={COMMON_KEY}"), "yealink.aes_key_file=1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let fixed = "EKs35XacP6eybA25";
+
+    // The common file: served to anyone (it holds no secrets), encrypted with the common key.
+    let common_url = format!("http://{}/y000000000066.cfg", s.http);
+    let common = curl_with(&common_url, UA_NO_MAC, &[]).0;
+    assert_eq!(common.status, 200, "{}", s.log());
+    assert!(!common.text().contains("#!version"), "the common file is encrypted");
+    let plain_common = openssl_decrypt(dir.path(), "common.cfg", &common.body, COMMON_KEY, &[]);
+    assert!(String::from_utf8_lossy(&plain_common).starts_with("#!version:1.0.0.1\n"));
+    assert!(String::from_utf8_lossy(&plain_common).contains("static.auto_provision.aes_key_in_file = 1"));
+    // Its key file, open like the common file, wraps the common key with the public firmware key.
+    let common_key_url = format!("http://{}/y000000000066_Security.enc", s.http);
+    let key_file = curl_with(&common_key_url, UA_NO_MAC, &[]).0;
+    assert_eq!(key_file.status, 200, "{}", s.log());
+    assert_eq!(key_file.body.len(), 16);
+    assert_eq!(openssl_decrypt(dir.path(), "common.enc", &key_file.body, fixed, &["-nopad"]), COMMON_KEY.as_bytes());
+
+    // The MAC file: its own key, its own (protected) key file.
+    let auth = format!("phone1:{HTTP_PASSWORD}");
+    let mac_file = curl_with(&format!("http://{}/{MAC}.cfg", s.http), UA, &["--digest", "--user", &auth]).0;
+    assert_eq!(mac_file.status, 200);
+    let plain_mac = openssl_decrypt(dir.path(), "mac.cfg", &mac_file.body, AES_KEY, &[]);
+    assert!(String::from_utf8_lossy(&plain_mac).contains("account.1.user_name = 1001"));
+    let mac_key_url = format!("http://{}/{MAC}_Security.enc", s.http);
+    assert_eq!(curl_with(&mac_key_url, UA, &[]).0.status, 401);
+    let mac_key = curl_with(&mac_key_url, UA, &["--digest", "--user", &auth]).0;
+    assert_eq!(openssl_decrypt(dir.path(), "mac.enc", &mac_key.body, fixed, &["-nopad"]), AES_KEY.as_bytes());
+
+    // The common key is global only, never the MAC key, and never 32 characters with key files on.
+    let err = s.fails(&["group", "set", "lab", &format!("yealink.common_aes_key={COMMON_KEY}")]);
+    assert!(err.contains("global"), "{err}");
+    let err = s.fails(&["device", "set", MAC, &format!("yealink.aes_key={COMMON_KEY}")]);
+    assert!(err.contains("differ") && !err.contains(COMMON_KEY), "{err}");
+    let err = s.fails(&["settings", "set", "yealink.common_aes_key=0123456789abcdef0123456789abcdef"]);
+    assert!(err.contains("16-character"), "{err}");
+    // Without the common key the common file is plain again and its key file is gone.
+    s.ok(&["settings", "set", "yealink.common_aes_key="]);
+    assert!(curl_with(&common_url, UA_NO_MAC, &[]).0.text().starts_with("#!version:1.0.0.1\n"));
+    assert_eq!(curl_with(&common_key_url, UA_NO_MAC, &[]).0.status, 404);
+    assert_no_secret_leaks(&s);
+    assert!(!s.log().contains(COMMON_KEY), "the common key leaked into the log");
+}
+
+/// A 32-character device key and key files switched on for its group: the pair is refused
+/// whichever level is changed last, so the key file can never be a silent 404.
+#[test]
+fn yealink_long_key_and_group_key_files_are_refused_across_levels() {
+    let s = TestServer::start_closed_with_config(NO_WINDOW);
+    let long_key = "0123456789abcdefABCDEF#$%*+,-.:=";
+    let key = format!("yealink.aes_key={long_key}");
+    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S", "--group", "lab", "--set", &key]);
+    let err = s.fails(&["group", "set", "lab", "yealink.aes_key_file=1"]);
+    assert!(err.contains(MAC) && err.contains("16-character"), "{err}");
+    let err = s.fails(&["settings", "set", "yealink.aes_key_file=1"]);
+    assert!(err.contains(MAC) && err.contains("16-character"), "{err}");
+    // The other way round: key files on the group first, then the long key on the device.
+    s.ok(&["device", "set", MAC, "yealink.aes_key="]);
+    s.ok(&["group", "set", "lab", "yealink.aes_key_file=1"]);
+    let err = s.fails(&["device", "set", MAC, &format!("yealink.aes_key={long_key}")]);
+    assert!(err.contains("16-character") && !err.contains(long_key), "{err}");
+    s.ok(&["device", "set", MAC, &format!("yealink.aes_key={AES_KEY}")]);
+    // An imported device is held to the same rule, and nothing of the file is imported.
+    let csv = s.data_dir().join("long-key.csv");
+    std::fs::write(
+        &csv,
+        format!("mac,vendor,model,group,yealink.aes_key\n001565000077,yealink,T46S,lab,\"{long_key}\"\n"),
+    )
+    .unwrap();
+    let err = s.fails(&["device", "import", csv.to_str().unwrap()]);
+    assert!(err.contains("001565000077") && err.contains("16-character") && !err.contains(long_key), "{err}");
+    assert_eq!(s.json(&["device", "list", "--json"]).as_array().unwrap().len(), 1);
 }
 
 /// One raw HTTP/1.1 request from `source` (any 127.0.0.0/8 address: each is its own throttle

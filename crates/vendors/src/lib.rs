@@ -236,6 +236,15 @@ pub trait Vendor: Send + Sync {
         mapping::check_max_lines(model, settings)
     }
 
+    /// Checks a device's merged settings (global, group, device): rules whose parts may come
+    /// from different levels, e.g. a Yealink 32-character key on the device with key files
+    /// switched on for its group. The server runs it for every device a change reaches, before
+    /// the change is written, and the vendor's render refuses the same combinations.
+    fn validate_merged(&self, model: &'static ModelInfo, merged: &Settings) -> Result<(), String> {
+        let _ = (model, merged);
+        Ok(())
+    }
+
     /// The vendor parameters through which a device file of `model` hands the phone the HTTP
     /// credentials for its later fetches (`http.username`, `http.password`), e.g. Yealink
     /// `static.auto_provision.server.username/password`; empty when the file cannot carry them.

@@ -1,4 +1,4 @@
-//! Yealink desk phones (T2x/T3x/T4x/T5x/T7x/T8x, CP) and W-series DECT bases.
+//! Yealink desk phones (T2x/T3x/T4x/T5x/T7x/T8x, CP, AX) and W-series DECT bases.
 //!
 //! Files (research `config-formats.md` §1.1): the per-model common file `y0000000000XX.cfg`
 //! and the per-device `<mac>.cfg` (lower-case MAC). Both are `key = value` text whose first line
@@ -6,6 +6,58 @@
 //! generated: without them the phone falls back to the common + MAC file pair (§1.1, "old
 //! mechanism"), which every firmware generation understands, so a boot file would only add a
 //! request and a template without changing what the phone applies.
+//!
+//! # Models
+//!
+//! Common-file numbers per model come from fpbx `resources/templates/provision/yealink/<model>/`
+//! and, for the models fpbx lacks, from the firmware prefix wazo pins (the number usually equals
+//! it, and the User-Agent decides anyway):
+//! * desk, current: T3x (T30, T30P, T31, T31P, T31G, T33P, T33G: wazo
+//!   `plugins/wazo_yealink/v86/entry.py`, firmware `T31(T30,T30P,T31G,T31P,T33P,T33G)-124.x`),
+//!   T31W/T34W/T44W, T4xS/T4xU (T41U: wazo v86, firmware 108.x), T5x (T53/T53W, T54/T54W, T57/T57W,
+//!   T56A/T58, T58W), T7x/T8x (wazo `v87/entry.py`), CP9xx, AX83H/AX86R (fpbx);
+//! * DECT bases: W52P/W56P, W60B, W70B, W75B/W75DM (wazo `v87/entry.py`, firmware 175.x),
+//!   W80B/W80DM, W90B/W90DM;
+//! * legacy desk, firmware v7x and older only: T20P, T22P, T26P, T28P, T32G, T38G, VP530P
+//!   (wazo `plugins/xivo-yealink/70.0/entry.py`, whose `COMMON_FILES` give their common files);
+//! * ATAs: none. No source consulted (fpbx, wazo, the research notes) lists a Yealink ATA.
+//!
+//! # Dialects
+//!
+//! Firmware v80 and later read `static.auto_provision.*`, `static.firmware.url` and
+//! `account.N.sip_server.1.*` ([`DESK_PARAMS`], wazo `wazo_yealink/v87/templates/base.tpl`). The
+//! legacy models never got v8x and read the v7x names ([`LEGACY_PARAMS`]): `auto_provision.server.url`,
+//! `firmware.url`, `security.user_password` and `account.N.sip_server_host` / `.sip_server_port`
+//! (sipXecom `yealinkConstants.java`, its `*_V7X_SETTING` names; wazo
+//! `xivo-yealink/70.0/templates/base.tpl`), `account.N.transport` (wazo
+//! `wazo_yealink/v73/templates/base.tpl`, for T20P/T22P/T26P/T28P on 73.x). The dialect follows
+//! the model, not the User-Agent's firmware: render results are cached per device and model, and
+//! a model that also ran v7x firmware (T46G, W52P) is provisioned for the firmware it can be
+//! upgraded to with `firmware.url`. Not mapped for the legacy models (no source for their v7x
+//! names): the polling interval and the key-file switch, both refused on a legacy device, and the
+//! HTTP credentials, which the server then never generates for it (the phone is given them by
+//! hand, or its group opens its files).
+//!
+//! # Encryption
+//!
+//! With `yealink.aes_key` the `<mac>.cfg` is AES-encrypted ("MAC-Oriented AES key"); with the
+//! global `yealink.common_aes_key` the common file is too ("Common AES key"): the phone decrypts
+//! the common file with the common key and the MAC file with the MAC key (Yealink SIP-T4X Auto
+//! Provisioning Guide, "Resolving and Updating the Configurations"). That lets phones set to
+//! accept only encrypted files (`static.auto_provision.update_file_mode = 1`) take the common
+//! file. It is not confidentiality: the common file is served to anyone and holds no secrets, and
+//! with `yealink.aes_key_file = 1` its key file `y0000000000XX_Security.enc` (named after the
+//! common file, as Yealink's tool names it) is served to anyone too, wrapping the common key with
+//! Yealink's public built-in key ([`crate::yealink_aes`]). Anyone can then decrypt the common
+//! file, exactly as anyone can fetch it in the clear without a common key. The common key is
+//! therefore never the MAC key: keep them different, or the open common key file would give away
+//! the device files' key.
+//!
+//! Key files carry 16-character keys only (confenc `lib.sh` and gitaware `Yealink.py`, legacy
+//! mode: 16 bytes in, 16 out; the 32-character keys belong to the RSA mode), so a 32-character
+//! key with `yealink.aes_key_file = 1` is refused where it is set ([`Yealink::validate_device`])
+//! and, when the two come from different levels (key on the device, switch on the group), the
+//! file is not served and the reason is logged ([`key_file_problem`]).
 
 use sipprov_model::{LineField, Mac, Settings};
 
@@ -30,8 +82,13 @@ const fn dect(
     ModelInfo { name, family, aliases, common_file: Some(common), max_lines: None }
 }
 
-/// Common-file numbers from fpbx `resources/templates/provision/yealink/<model>/` (research §1.1).
-/// The first model listed for a number is the one an unidentified request for it resolves to.
+const fn legacy(name: &'static str, common: &'static str) -> ModelInfo {
+    ModelInfo { name, family: "legacy", aliases: &[], common_file: Some(common), max_lines: None }
+}
+
+/// Common-file numbers from fpbx `resources/templates/provision/yealink/<model>/` (research §1.1),
+/// others as the module doc says. The first model listed for a number is the one an unidentified
+/// request for it resolves to.
 static MODELS: &[ModelInfo] = &[
     desk("T46S", "y000000000066.cfg", &[]),
     desk("T41S", "y000000000068.cfg", &[]),
@@ -63,9 +120,20 @@ static MODELS: &[ModelInfo] = &[
     desk("T23P", "y000000000044.cfg", &[]),
     desk("T27G", "y000000000069.cfg", &[]),
     desk("T29G", "y000000000046.cfg", &[]),
-    desk("T28P", "y000000000000.cfg", &[]),
     desk("T31G", "y000000000123.cfg", &[]),
     desk("T33G", "y000000000124.cfg", &[]),
+    // T3x sharing the T31G/T33G firmware (124.x, wazo v86 entry.py): the number is its prefix.
+    desk("T30", "y000000000124.cfg", &[]),
+    desk("T30P", "y000000000124.cfg", &[]),
+    desk("T31", "y000000000124.cfg", &[]),
+    desk("T31P", "y000000000124.cfg", &[]),
+    desk("T33P", "y000000000124.cfg", &[]),
+    // The T4xU firmware (108.x, wazo v86 entry.py) also runs the T41U.
+    desk("T41U", "y000000000108.cfg", &[]),
+    // T56A, T54 and T57 from the T58V and T54W firmware lists (wazo v86 entry.py).
+    desk("T56A", "y000000000058.cfg", &["T56"]),
+    desk("T54", "y000000000096.cfg", &[]),
+    desk("T57", "y000000000096.cfg", &[]),
     desk("T31W", "y000000000172.cfg", &[]),
     desk("T34W", "y000000000171.cfg", &[]),
     desk("T44W", "y000000000174.cfg", &[]),
@@ -82,12 +150,24 @@ static MODELS: &[ModelInfo] = &[
     desk("CP925", "y000000000148.cfg", &[]),
     desk("CP960", "y000000000073.cfg", &[]),
     desk("CP965", "y000000000143.cfg", &[]),
+    desk("AX83H", "y000000000180.cfg", &[]),
+    desk("AX86R", "y000000000182.cfg", &[]),
+    // Firmware v7x and older only (wazo xivo-yealink 70.0 entry.py `COMMON_FILES`).
+    legacy("T28P", "y000000000000.cfg"),
+    legacy("T26P", "y000000000004.cfg"),
+    legacy("T22P", "y000000000005.cfg"),
+    legacy("T20P", "y000000000007.cfg"),
+    legacy("VP530P", "y000000000023.cfg"),
+    legacy("T32G", "y000000000032.cfg"),
+    legacy("T38G", "y000000000038.cfg"),
     // W52P and W60B use the desk-phone account keys (wazo v8x); the UA of a W56P system says W52P.
     dect("W52P", "dect", "y000000000025.cfg", &["W56P"]),
     dect("W60B", "dect", "y000000000077.cfg", &[]),
     // W70B/W80/W90 put the server in template.N.* (wazo v87 base-dect.tpl, research §1.2).
     dect("W70B", "dect-dm", "y000000000146.cfg", &[]),
     dect("W80DM", "dect-dm", "y000000000175.cfg", &["W80B", "W80"]),
+    // W75 firmware is 175.x (wazo v87 entry.py; its W75B.tpl extends base-dect.tpl).
+    dect("W75DM", "dect-dm", "y000000000175.cfg", &["W75B", "W75"]),
     // Number taken from the W90DM firmware prefix (130.x), which usually but not always matches
     // (research §1.1); unidentified requests for it fall back on the UA model anyway.
     dect("W90DM", "dect-dm", "y000000000130.cfg", &["W90B", "W90"]),
@@ -189,6 +269,33 @@ static DECT_DM_PARAMS: [ParamDef; 21] = concat(
         ParamDef::device(Source::Line(LineField::Transport), "template.{n}.sip_server.1.transport_type", transport),
     ],
 );
+
+/// Firmware v7x and older (legacy models): the v7x names, as the module doc cites them.
+static LEGACY_PARAMS: [ParamDef; 15] = [
+    ParamDef::global(Source::Key("provisioning.url"), "auto_provision.server.url", same),
+    ParamDef::global(Source::Key("time.ntp_server"), "local_time.ntp_server1", same),
+    ParamDef::global(Source::Key("time.zone"), "local_time.time_zone", time_zone),
+    ParamDef::global(Source::Key("firmware.url"), "firmware.url", same),
+    ParamDef::global(Source::Key("sip.notify_reboot"), "sip.notify_reboot_enable", notify_reboot).or("0"),
+    ParamDef::device(Source::Key("admin.password"), "security.user_password", admin_password),
+    ParamDef::device(Source::LineAlways, "account.{n}.enable", one),
+    ParamDef::device(Source::Line(LineField::Label), "account.{n}.label", same),
+    ParamDef::device(Source::Line(LineField::DisplayName), "account.{n}.display_name", same),
+    ParamDef::device(Source::Line(LineField::AuthUsername), "account.{n}.auth_name", same),
+    ParamDef::device(Source::Line(LineField::Username), "account.{n}.user_name", same),
+    ParamDef::device(Source::Line(LineField::Password), "account.{n}.password", same),
+    ParamDef::device(Source::Line(LineField::Registrar), "account.{n}.sip_server_host", same),
+    ParamDef::device(Source::Line(LineField::Port), "account.{n}.sip_server_port", same),
+    // 0 UDP, 1 TCP, 2 TLS as in v8x `transport_type` (research §1.2; wazo v73 `base.tpl`).
+    ParamDef::device(Source::Line(LineField::Transport), "account.{n}.transport", transport),
+];
+
+/// Settings a legacy device's file has no name for: refused on the device, with the reason.
+/// (`http.*` stay allowed: the server checks them, the phone is then configured by hand.)
+const LEGACY_UNMAPPED: &[(&str, &str)] = &[
+    ("provisioning.interval_minutes", "no source gives the v7x name of the polling interval"),
+    ("yealink.aes_key_file", "no source gives the v7x name of the key-file switch"),
+];
 
 /// `^y0{9}\d{3}\.cfg$`, any case: every common-file name (research §1.1).
 pub fn is_common_name(name: &str) -> bool {
@@ -337,21 +444,104 @@ impl Vendor for Yealink {
     }
 
     fn parameters(&self, model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
-        let defs: &[ParamDef] = if model.family == "dect-dm" { &DECT_DM_PARAMS } else { &DESK_PARAMS };
+        let defs: &[ParamDef] = match model.family {
+            "dect-dm" => &DECT_DM_PARAMS,
+            "legacy" => &LEGACY_PARAMS,
+            _ => &DESK_PARAMS,
+        };
         mapping::build(defs, settings, scope, "")
     }
 
-    /// Device files are AES-encrypted when the merged settings carry `yealink.aes_key`; common files
-    /// stay plain (they hold no secrets, and the phone may not have a common key).
+    /// A device file is AES-encrypted with the merged `yealink.aes_key`, a common file with the
+    /// global `yealink.common_aes_key` (a common file's settings are the global ones). A key that
+    /// the settings make unservable ([`key_file_problem`]) fails the render with the reason.
     fn seal(&self, file: &FileSpec, settings: &Settings, rendered: Vec<u8>) -> Result<Vec<u8>, String> {
-        match (file.scope, mapping::get(settings, "yealink.aes_key")) {
-            (FileScope::Device, Some(key)) => {
-                let padding = yealink_aes::Padding::from_setting(mapping::get(settings, "yealink.aes_padding"));
-                yealink_aes::encrypt(&rendered, key, padding).map_err(|e| format!("yealink.aes_key: {e}"))
-            }
-            _ => Ok(rendered),
+        let name = key_setting(file.scope);
+        let Some(key) = mapping::get(settings, name) else { return Ok(rendered) };
+        if let Some(problem) = key_file_problem(settings, file.scope) {
+            return Err(problem);
         }
+        let padding = yealink_aes::Padding::from_setting(mapping::get(settings, "yealink.aes_padding"));
+        yealink_aes::encrypt(&rendered, key, padding).map_err(|e| format!("{name}: {e}"))
     }
+
+    /// A device's own settings: the common key belongs to the global level, the key-file rules of
+    /// [`key_file_problem`], and what the legacy dialect cannot write.
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+        mapping::check_max_lines(model, settings)?;
+        if mapping::get(settings, COMMON_KEY).is_some() {
+            return Err(format!(
+                "{COMMON_KEY} is a global setting: the common file is rendered from global settings only"
+            ));
+        }
+        if let Some(problem) = key_file_problem(settings, FileScope::Device) {
+            return Err(problem);
+        }
+        if model.family == "legacy" {
+            for (key, why) in LEGACY_UNMAPPED {
+                if mapping::get(settings, key).is_some_and(|v| *key != "yealink.aes_key_file" || v == "1") {
+                    return Err(format!(
+                        "{key} cannot be provisioned on the {} (firmware v7x and older): {why}",
+                        model.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Both key files the device may ask for: its own and the common file's (the common key is
+    /// global, the key-file switch may come from any level).
+    fn validate_merged(&self, _model: &'static ModelInfo, merged: &Settings) -> Result<(), String> {
+        let problem =
+            key_file_problem(merged, FileScope::Device).or_else(|| key_file_problem(merged, FileScope::Model));
+        problem.map_or(Ok(()), Err)
+    }
+}
+
+/// The global setting holding the common file's key ("Common AES key").
+pub const COMMON_KEY: &str = "yealink.common_aes_key";
+
+/// The setting holding the key for a file of `scope`: the common key for common files, the
+/// device's own (`yealink.aes_key`, "MAC-Oriented AES key") for `<mac>.cfg`.
+pub fn key_setting(scope: FileScope) -> &'static str {
+    match scope {
+        FileScope::Model => COMMON_KEY,
+        FileScope::Device => "yealink.aes_key",
+    }
+}
+
+/// Why a file of `scope` or its key file cannot be served with these (merged) settings: a
+/// 32-character key while `yealink.aes_key_file = 1` (a key file holds 16 characters only), or a
+/// device key equal to the common key (the common key protects a file served to anyone, and its
+/// key file is open to anyone). The message names settings, never a key.
+///
+/// ```
+/// use sipprov_model::Settings;
+/// use sipprov_vendors::{yealink::key_file_problem, FileScope};
+/// let s = Settings::parse_assignments(["yealink.aes_key=0123456789abcdef0123456789abcdef", "yealink.aes_key_file=1"]).unwrap();
+/// assert!(key_file_problem(&s, FileScope::Device).unwrap().contains("16-character"));
+/// let s = Settings::parse_assignments(["yealink.aes_key=0123456789abcdef", "yealink.aes_key_file=1"]).unwrap();
+/// assert_eq!(key_file_problem(&s, FileScope::Device), None);
+/// ```
+pub fn key_file_problem(settings: &Settings, scope: FileScope) -> Option<String> {
+    let name = key_setting(scope);
+    let key = mapping::get(settings, name)?;
+    if scope == FileScope::Device && mapping::get(settings, COMMON_KEY) == Some(key) {
+        return Some(format!(
+            "yealink.aes_key must differ from {COMMON_KEY}: the common key protects a file served to anyone, \
+             and its key file is open to anyone"
+        ));
+    }
+    let key_files = mapping::get(settings, "yealink.aes_key_file") == Some("1");
+    (key_files && key.len() != 16).then(|| {
+        format!(
+            "{name} has {} characters, but yealink.aes_key_file=1 needs a 16-character key: a Yealink key \
+             file (_Security.enc) holds 16 characters only. Use a 16-character key, or set \
+             yealink.aes_key_file=0 and enter the key on the phone",
+            key.len()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -363,6 +553,10 @@ mod tests {
         assert_eq!(mapping::undeclared_secret_rows(&DESK_PARAMS, |n| Yealink.is_secret_param(n)), Vec::<String>::new());
         assert_eq!(
             mapping::undeclared_secret_rows(&DECT_DM_PARAMS, |n| Yealink.is_secret_param(n)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            mapping::undeclared_secret_rows(&LEGACY_PARAMS, |n| Yealink.is_secret_param(n)),
             Vec::<String>::new()
         );
     }

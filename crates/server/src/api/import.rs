@@ -26,6 +26,12 @@ pub async fn import_devices(State(state): State<Arc<AppState>>, body: String) ->
     if let Some(d) = devices.iter().find(|d| state.inventory.contains(d.mac)) {
         return Err(ApiError(StatusCode::CONFLICT, format!("device {} already exists; nothing was imported", d.mac)));
     }
+    let global = state.inventory.global();
+    for d in &devices {
+        let group = d.group.as_deref().and_then(|g| state.inventory.group(g)).unwrap_or_default();
+        super::validate::merged(d.mac, &d.vendor, &d.model, [&global, &group, &d.settings])
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("{e}; nothing was imported")))?;
+    }
     state.store.insert_devices(&devices).await?;
     let mut doomed = Vec::new();
     for d in &devices {

@@ -117,3 +117,29 @@ pub fn device_patch(current: &DeviceRecord, body: PatchDevice) -> Result<DeviceP
         settings,
     })
 }
+
+/// A vendor's checks of a device's merged settings ([`Vendor::validate_merged`]) with `levels`
+/// (global, group, device) as they would be after a change, naming the device in the error.
+/// Run for every device a change reaches, so a rule whose parts sit on different levels (a key
+/// on the device, a switch on its group) is refused whichever level is changed last.
+pub fn merged(mac: Mac, vendor: &str, model: &str, levels: [&Settings; 3]) -> Result<(), String> {
+    let Some((v, m)) = registry().get(vendor).and_then(|v| Some((v, v.model(model)?))) else { return Ok(()) };
+    v.validate_merged(m, &Settings::merged(levels)).map_err(|e| format!("device {mac}: {e}"))
+}
+
+/// Settings that exist only at the global level, refused in a group's settings.
+pub fn group_settings(patch: &Settings) -> Result<(), String> {
+    match patch.get(sipprov_vendors::yealink::COMMON_KEY).filter(|v| !v.is_empty()) {
+        Some(_) => Err(format!(
+            "{} is a global setting: the common file is rendered from global settings only",
+            sipprov_vendors::yealink::COMMON_KEY
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks the global level on its own, for rules that hold even without devices: the common
+/// file's key and the key-file switch both live there.
+pub fn global_settings(after: &Settings) -> Result<(), String> {
+    sipprov_vendors::yealink::key_file_problem(after, sipprov_vendors::FileScope::Model).map_or(Ok(()), Err)
+}
