@@ -73,11 +73,8 @@ fn each_firmware_gets_the_dialect_it_reads() {
     let modern_again = s.fetch(&format!("/{MAC}.cfg"), MODERN_UA, &[]);
     assert_eq!(modern_again.body, modern.body);
     assert_ne!(modern.header("etag"), legacy.header("etag"));
-    let revalidated = s.fetch(
-        &format!("/{MAC}.cfg"),
-        LEGACY_UA,
-        &[&format!("If-None-Match: {}", modern.header("etag").unwrap())],
-    );
+    let revalidated =
+        s.fetch(&format!("/{MAC}.cfg"), LEGACY_UA, &[&format!("If-None-Match: {}", modern.header("etag").unwrap())]);
     assert_eq!(revalidated.status, 200, "the modern ETag must not validate the legacy file");
     assert_eq!(revalidated.body, legacy.body);
 
@@ -110,7 +107,8 @@ fn an_unknown_phone_gets_its_model_common_file_without_secrets() {
     let s = TestServer::start();
     add_fanvil(&s, &["--set", "admin.password=adm-secret"]);
     s.ok(&["settings", "set", "provisioning.url=http://prov.example.com/"]);
-    for (ua, root) in [("Fanvil X6 1.12.2 0c383e000001", "<VOIP_CONFIG_FILE>"), ("Fanvil X6 2.12.1 0c383e000001", "<sysConf>")]
+    for (ua, root) in
+        [("Fanvil X6 1.12.2 0c383e000001", "<VOIP_CONFIG_FILE>"), ("Fanvil X6 2.12.1 0c383e000001", "<sysConf>")]
     {
         let common = s.fetch("/F0V00X600000.cfg", ua, &[]);
         assert_eq!(common.status, 200, "{}", s.log());

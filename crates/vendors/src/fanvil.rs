@@ -368,11 +368,8 @@ impl Vendor for Fanvil {
 
     fn parameters(&self, model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
         let legacy = self.dialect(model, settings, None) == Some(LEGACY);
-        let (defs, sections, lines) = if legacy {
-            (LEGACY_PARAMS, LEGACY_SECTIONS, "SIP")
-        } else {
-            (MODERN_PARAMS, MODERN_SECTIONS, "sip.line")
-        };
+        let (defs, sections, lines) =
+            if legacy { (LEGACY_PARAMS, LEGACY_SECTIONS, "SIP") } else { (MODERN_PARAMS, MODERN_SECTIONS, "sip.line") };
         let mut params = mapping::build(defs, settings, scope, "");
         // Raw overrides the table does not know were appended without a section: place them,
         // and leave out names this dialect's template has no place for (another dialect's or

@@ -80,7 +80,8 @@ fn golden(case: &str, got: &str) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, got).unwrap();
     }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run with SIPPROV_BLESS=1)", path.display()));
+    let want =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run with SIPPROV_BLESS=1)", path.display()));
     assert!(got == want, "{} differs from the golden file:\n--- got\n{got}\n--- want\n{want}", path.display());
 }
 
@@ -151,7 +152,10 @@ fn raw_overrides_go_into_their_section_and_stay_in_their_dialect() {
     let extra = ["vendor.sip.line.1.DTMFMode=2", "vendor.phone.date.DSTMinOffset=60", "vendor.SIP.1.DTMF_Mode=1"];
     let st = settings(&extra);
     let modern = render("X4U", &st, Some("2.12.1"));
-    assert!(modern.contains("<DTMFMode>2</DTMFMode>") && modern.contains("<DSTMinOffset>60</DSTMinOffset>"), "{modern}");
+    assert!(
+        modern.contains("<DTMFMode>2</DTMFMode>") && modern.contains("<DSTMinOffset>60</DSTMinOffset>"),
+        "{modern}"
+    );
     assert!(!modern.contains("DTMF_Mode"), "{modern}");
     let legacy = render("X4U", &st, Some("2.0.0"));
     assert!(legacy.contains("<DTMF_Mode>1</DTMF_Mode>") && !legacy.contains("DTMFMode"), "{legacy}");
