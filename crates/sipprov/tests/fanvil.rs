@@ -136,3 +136,30 @@ fn check_sync_resyncs_and_reboot_uses_the_reboot_event() {
     assert!(out.starts_with("200"), "{out}");
     assert_eq!(phone.wait(Duration::from_secs(10)), 0, "{}", phone.errors());
 }
+
+/// The text of `<element>` in an XML file.
+fn element(text: &str, name: &str) -> String {
+    let open = format!("<{name}>");
+    let start = text.find(&open).unwrap_or_else(|| panic!("no <{name}> in:\n{text}")) + open.len();
+    let end = text[start..].find("</").expect("closed element") + start;
+    text[start..end].to_string()
+}
+
+#[test]
+fn closed_by_default_the_first_file_hands_over_credentials_in_either_dialect() {
+    let s = TestServer::start_closed();
+    add_fanvil(&s, &[]);
+    let path = format!("/{MAC}.cfg");
+    let first = s.fetch(&path, LEGACY_UA, &[]);
+    assert_eq!(first.status, 200, "{}", s.log());
+    let text = first.text();
+    let (user, password) = (element(&text, "Download_Username"), element(&text, "Download_Password"));
+    assert!(password.len() >= 20, "generated credentials in the legacy file: {text}");
+    assert_eq!(s.fetch(&path, LEGACY_UA, &[]).status, 401, "the first-fetch window is closed");
+    let creds = format!("{user}:{password}");
+    let modern = s.fetch_digest(&path, MODERN_UA, &creds, &[]);
+    assert_eq!(modern.status, 200, "{}", s.log());
+    let text = modern.text();
+    assert_eq!((element(&text, "DefaultUsername"), element(&text, "DefaultPassword")), (user, password));
+    assert!(!s.ok(&["device", "show", MAC]).contains(&element(&text, "DefaultPassword")));
+}
