@@ -18,6 +18,8 @@
 //! | `lines` | `[{number, index, handset, display_name, username, auth_username, password, registrar, port, transport, label}]`; unset fields are `""` |
 //! | `settings` | every merged setting by key (for free keys: `settings["my.key"]`) |
 //!
+//! For a vendor whose files come in dialects ([`Vendor::dialect`]), `settings` holds
+//! `<vendor>.dialect`, the one chosen for this requester, and so does what `params` was built from.
 //! For common (model-scope) files `lines` is empty and `settings` holds no `line.*` key, no
 //! secret ([`crate::is_secret_setting`]) and no value carrying a URI password.
 //! Templates whose name ends in `.xml.j2` escape every printed value for XML automatically; the
