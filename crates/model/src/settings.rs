@@ -100,6 +100,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "yealink.common_aes_key",
     "yealink.aes_padding",
     "yealink.aes_key_file",
+    // Which Fanvil XML dialect a device's files use when the requester's firmware does not say
+    // (`legacy` `<VOIP_CONFIG_FILE>` or `modern` `<sysConf>`; see `sipprov_vendors::fanvil`).
+    "fanvil.dialect",
 ];
 
 /// The values `http.auth` accepts: `digest` (SHA-256 and MD5 challenges), `digest-md5` (MD5 only,
@@ -190,7 +193,7 @@ fn classify(key: &str) -> Result<KeyKind, SettingError> {
         return Ok(KeyKind::Known(known));
     }
     let prefix = key.split('.').next().unwrap_or_default();
-    if ["provisioning", "time", "admin", "firmware", "http", "pnp", "yealink", "security"].contains(&prefix) {
+    if ["provisioning", "time", "admin", "firmware", "http", "pnp", "yealink", "security", "fanvil"].contains(&prefix) {
         return Err(bad(&format!(
             "unknown key in the reserved {prefix}.* namespace; known keys: {}",
             KNOWN_KEYS.join(", ")
@@ -334,6 +337,10 @@ fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, Sett
         KeyKind::Known("yealink.aes_padding") => match value.to_ascii_lowercase().as_str() {
             p @ ("pkcs7" | "space") => Ok(p.to_string()),
             _ => Err(bad("must be pkcs7 (the default) or space")),
+        },
+        KeyKind::Known("fanvil.dialect") => match value.to_ascii_lowercase().as_str() {
+            d @ ("legacy" | "modern") => Ok(d.to_string()),
+            _ => Err(bad("must be legacy (<VOIP_CONFIG_FILE>) or modern (<sysConf>)")),
         },
         _ => Ok(value.to_string()),
     }

@@ -317,8 +317,9 @@ async fn render_device(
         let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();
         ApiError(StatusCode::NOT_FOUND, format!("device {mac} has no file {wanted:?}; its files: {}", names.join(", ")))
     })?;
-    let served =
-        state.served(&resolved, &wanted).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let served = state
+        .served(&resolved, &wanted, None)
+        .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, served.content_type), (header::ETAG, served.etag.as_str())], served.bytes.clone())
         .into_response())
 }

@@ -102,7 +102,8 @@ async fn fetch(
         },
         Resolved::Model { .. } => "none",
     };
-    let served = match state.served(&resolved, file_name) {
+    let firmware = ua.as_ref().and_then(|u| u.firmware.as_deref());
+    let served = match state.served(&resolved, file_name, firmware) {
         Ok(s) => s,
         Err(e) => {
             Metrics::inc(&state.metrics.http_render_errors);

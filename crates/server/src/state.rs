@@ -206,29 +206,43 @@ impl AppState {
         Ok(Resolved::Device { device, spec })
     }
 
-    /// The bytes for a resolved request, from the cache or freshly rendered.
-    pub fn served(&self, resolved: &Resolved, requested: &str) -> Result<Arc<Served>, RenderFailure> {
+    /// The bytes for a resolved request, from the cache or freshly rendered. `firmware` is what
+    /// the requester's User-Agent reports (`None` when no phone is asking): a vendor whose
+    /// firmware generations read different dialects ([`Vendor::dialect`]) gets the one it reads,
+    /// cached apart from the others.
+    pub fn served(
+        &self,
+        resolved: &Resolved,
+        requested: &str,
+        firmware: Option<&str>,
+    ) -> Result<Arc<Served>, RenderFailure> {
         let requested = requested.to_ascii_lowercase();
         match resolved {
             Resolved::Device { device, spec } => {
-                if let Some(hit) = self.cache.device_file(device.mac, &requested) {
+                let (vendor, model) = vendor_model(device)?;
+                let dialect = self.device_dialect(device, vendor, model, firmware);
+                let key = dialect_key(&requested, dialect);
+                if let Some(hit) = self.cache.device_file(device.mac, &key) {
                     Metrics::inc(&self.metrics.cache_hits);
                     return Ok(hit);
                 }
                 let generation = self.cache.generation();
-                let served = self.render_device_file(device, spec)?;
-                self.cache.insert_device_file(generation, device.mac, requested, served.clone());
+                let settings = self.device_settings(device);
+                let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware };
+                let served = self.finish_render(&ctx, spec, device.mac, &dialect_key(&spec.name, dialect))?;
+                self.cache.insert_device_file(generation, device.mac, key, served.clone());
                 Ok(served)
             }
             Resolved::Model { vendor, model, spec, .. } => {
-                let key = model_key(vendor.id(), model.name, &spec.name);
+                let settings = self.inventory.global();
+                let file = dialect_key(&spec.name, vendor.dialect(model, &settings, firmware));
+                let key = model_key(vendor.id(), model.name, &file);
                 if let Some(hit) = self.cache.model_file(&key) {
                     Metrics::inc(&self.metrics.cache_hits);
                     return Ok(hit);
                 }
                 let generation = self.cache.generation();
-                let settings = self.inventory.global();
-                let ctx = RenderContext { vendor: *vendor, model, mac: None, settings: &settings };
+                let ctx = RenderContext { vendor: *vendor, model, mac: None, settings: &settings, firmware };
                 let served = self.finish_render(&ctx, spec, MODEL_SCOPE_MAC, &key)?;
                 self.cache.insert_model_file(generation, key, served.clone());
                 Ok(served)
@@ -236,23 +250,41 @@ impl AppState {
         }
     }
 
-    /// Renders one of a device's files, bypassing the cache.
+    /// The dialect a device's requester gets ([`Vendor::dialect`]), from the one setting that
+    /// decides it rather than the fully merged settings, so a cache hit stays cheap.
+    fn device_dialect(
+        &self,
+        device: &DeviceRecord,
+        vendor: &'static dyn Vendor,
+        model: &'static ModelInfo,
+        firmware: Option<&str>,
+    ) -> Option<&'static str> {
+        vendor.dialect(model, &Settings::new(), firmware)?;
+        let key = format!("{}.dialect", vendor.id());
+        vendor.dialect(model, &self.inventory.merged_keys(device, &[key.as_str()]), firmware)
+    }
+
+    /// Renders one of a device's files, bypassing the cache, as no particular phone would get
+    /// it: a vendor with dialects gives the one its settings or the model name (`render`).
     pub fn render_device_file(&self, device: &DeviceRecord, spec: &FileSpec) -> Result<Arc<Served>, RenderFailure> {
         let (vendor, model) = vendor_model(device)?;
         let settings = self.device_settings(device);
-        let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings };
-        self.finish_render(&ctx, spec, device.mac, &spec.name)
+        let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware: None };
+        let state_key = dialect_key(&spec.name, vendor.dialect(model, &settings, None));
+        self.finish_render(&ctx, spec, device.mac, &state_key)
     }
 
     /// The SHA-256 of a device file as it would be served now, without caching it or
-    /// recording a content change (a campaign needs only the hash, for 100,000 devices).
+    /// recording a content change (a campaign needs only the hash, for 100,000 devices). No
+    /// phone is asking, so a vendor with dialects gives the one its settings or the model name.
     pub fn rendered_hash(&self, device: &DeviceRecord, spec: &FileSpec) -> Result<String, RenderFailure> {
-        if let Some(hit) = self.cache.device_file(device.mac, &spec.name.to_ascii_lowercase()) {
+        let (vendor, model) = vendor_model(device)?;
+        let dialect = self.device_dialect(device, vendor, model, None);
+        if let Some(hit) = self.cache.device_file(device.mac, &dialect_key(&spec.name.to_ascii_lowercase(), dialect)) {
             return Ok(hit.hash.clone());
         }
-        let (vendor, model) = vendor_model(device)?;
         let settings = self.device_settings(device);
-        let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings };
+        let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware: None };
         let bytes = self.renderer.render(&ctx, spec).map_err(|e| RenderFailure::Template(e.to_string()))?;
         Ok(content_hash(&bytes))
     }
@@ -316,6 +348,15 @@ impl AppState {
                 tracing::info!(dir = %self.config.template_dir().display(), "template overrides changed; render cache cleared");
             }
         }
+    }
+}
+
+/// A file's cache and change-time key: its name, plus `#<dialect>` for vendors with dialects,
+/// so two firmware generations never share a rendering or an ETag history.
+fn dialect_key(name: &str, dialect: Option<&str>) -> String {
+    match dialect {
+        Some(d) => format!("{name}#{d}"),
+        None => name.to_string(),
     }
 }
 

@@ -22,7 +22,7 @@
 //! assert_eq!(files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["y000000000066.cfg", "001565aabbcc.cfg"]);
 //!
 //! let settings = Settings::parse_assignments(["line.1.username=1001", "line.1.registrar=pbx.example.com"]).unwrap();
-//! let ctx = RenderContext { vendor, model, mac: Some(mac), settings: &settings };
+//! let ctx = RenderContext { vendor, model, mac: Some(mac), settings: &settings, firmware: None };
 //! let bytes = Renderer::new(None).render(&ctx, &files[1]).unwrap();
 //! assert!(String::from_utf8(bytes).unwrap().contains("account.1.user_name = 1001\n"));
 //! ```
@@ -45,6 +45,7 @@
 pub mod audiocodes;
 pub mod cisco;
 pub mod events;
+pub mod fanvil;
 pub mod gigaset;
 pub mod grandstream;
 pub mod mapping;
@@ -230,6 +231,24 @@ pub trait Vendor: Send + Sync {
         self.secret_params().iter().any(|pattern| mapping::name_matches(pattern, name))
     }
 
+    /// The file dialect to render for a requester of `model` whose User-Agent reports
+    /// `firmware` (`None` when no phone is asking), for vendors whose firmware generations read
+    /// different formats (Fanvil `legacy` / `modern`). `None` for vendors with one format.
+    /// The renderer hands the choice to the parameter table and templates as the setting
+    /// `<vendor>.dialect`, and the server keeps one cached rendering per dialect.
+    ///
+    /// ```
+    /// use sipprov_model::Settings;
+    /// let fanvil = sipprov_vendors::registry().get("fanvil").unwrap();
+    /// let x4u = fanvil.model("X4U").unwrap();
+    /// assert_eq!(fanvil.dialect(x4u, &Settings::new(), Some("2.0.1.2")), Some("legacy"));
+    /// assert_eq!(fanvil.dialect(x4u, &Settings::new(), Some("2.12.1")), Some("modern"));
+    /// ```
+    fn dialect(&self, model: &'static ModelInfo, settings: &Settings, firmware: Option<&str>) -> Option<&'static str> {
+        let _ = (model, settings, firmware);
+        None
+    }
+
     /// Vendor-specific checks of a device's merged settings before it is saved, e.g. values
     /// that would break the file syntax or line numbers beyond the model's ports.
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
@@ -295,7 +314,7 @@ static REGISTRY: Registry = Registry {
         &snom::Snom,
         &grandstream::Grandstream,
         &cisco::Cisco,
-        &others::Fanvil,
+        &fanvil::Fanvil,
     ],
 };
 

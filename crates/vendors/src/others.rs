@@ -2,13 +2,13 @@
 //!
 //! They have no models, files or templates, so the server can name them in logs and refuse
 //! to add them with a clear message; their check-sync events are in [`crate::events`].
-//! UA samples and shapes are from research `config-formats.md` §4.3 (Polycom) and §8.3 (Fanvil),
-//! which quote the wazo plugins. Snom, Grandstream and Cisco have their own modules,
-//! [`crate::snom`], [`crate::grandstream`] and [`crate::cisco`].
+//! UA samples and shapes are from research `config-formats.md` §4.3 (Polycom), which quotes the
+//! wazo plugins. Snom, Grandstream and Cisco have their own modules,
+//! [`crate::snom`], [`crate::grandstream`] and [`crate::cisco`], and so has Fanvil ([`crate::fanvil`]).
 
 use sipprov_model::Mac;
 
-use crate::ua::{self, is_numeric_version};
+use crate::ua;
 use crate::{FileSpec, ModelInfo, UserAgentInfo, Vendor};
 
 macro_rules! ua_only_vendor {
@@ -55,21 +55,6 @@ ua_only_vendor!(
     // administrator's guide; documents.polycom.com/bundle/ucs-ag-5-8-1).
     &["reg.{n}.auth.password", "device.prov.password", "device.sec.configEncryption.key"]
 );
-ua_only_vendor!(
-    /// Fanvil phones (UA only).
-    Fanvil, "fanvil", "Fanvil", parse_fanvil,
-    // Line passwords, provisioning password, config encryption keys (wazo
-    // `wazo-fanvil/common/templates/base.tpl`; fpbx `resources/templates/provision/fanvil/x6u/{$mac}.cfg`).
-    &[
-        "Register_Pswd",
-        "RegisterPswd",
-        "DefaultPassword",
-        "Config_File_Key",
-        "Common_Cfg_File_Key",
-        "DeviceCfgFileKey",
-        "CommonCfgFileKey",
-    ]
-);
 
 fn some(s: &str) -> Option<String> {
     Some(s.to_string()).filter(|s| !s.is_empty())
@@ -87,19 +72,4 @@ fn parse_polycom(ua: &str) -> Option<Parsed> {
     let model = product.split_once('-').map_or("", |(_, m)| m);
     let mac = tail.split_once("(SN:").and_then(|(_, s)| s.split_once(')')).and_then(|(m, _)| ua::plain_mac(m));
     Some((some(model), some(version), mac))
-}
-
-/// `Fanvil X6U Pro 0.0.10 0c383e2cd782`: the model may contain a space; the MAC is last.
-fn parse_fanvil(ua: &str) -> Option<Parsed> {
-    let t: Vec<&str> = ua.trim_end_matches(')').split_whitespace().collect();
-    if t.first() != Some(&"Fanvil") || t.len() < 3 {
-        return None;
-    }
-    let mac = ua::plain_mac(t[t.len() - 1]);
-    let end = if mac.is_some() { t.len() - 1 } else { t.len() };
-    let (firmware, model_end) = match t.get(end - 1) {
-        Some(v) if end > 2 && is_numeric_version(v) => (Some(v.to_string()), end - 1),
-        _ => (None, end),
-    };
-    Some((some(&t[1..model_end].join(" ")), firmware, mac))
 }

@@ -18,6 +18,8 @@
 //! | `lines` | `[{number, index, handset, display_name, username, auth_username, password, registrar, port, transport, label}]`; unset fields are `""` |
 //! | `settings` | every merged setting by key (for free keys: `settings["my.key"]`) |
 //!
+//! For a vendor whose files come in dialects ([`Vendor::dialect`]), `settings` holds
+//! `<vendor>.dialect`, the one chosen for this requester, and so does what `params` was built from.
 //! For common (model-scope) files `lines` is empty and `settings` holds no `line.*` key, no
 //! secret ([`crate::is_secret_setting`]) and no value carrying a URI password.
 //! Templates whose name ends in `.xml.j2` escape every printed value for XML automatically; the
@@ -33,7 +35,7 @@
 //! let mac = "7c2f80e0d605".parse().unwrap();
 //! let settings = Settings::parse_assignments(["line.1.display_name=A&B", "line.1.username=1001"]).unwrap();
 //! let file = &v.device_files(model, mac)[0];
-//! let out = Renderer::new(None).render(&RenderContext { vendor: v, model, mac: Some(mac), settings: &settings }, file).unwrap();
+//! let out = Renderer::new(None).render(&RenderContext { vendor: v, model, mac: Some(mac), settings: &settings, firmware: None }, file).unwrap();
 //! assert!(String::from_utf8(out).unwrap().contains(r#"value="A&amp;B""#));
 //! ```
 
@@ -62,6 +64,9 @@ const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
     ("snom/settings.xml.j2", include_str!("../templates/snom/settings.xml.j2")),
     ("cisco/flat-profile.xml.j2", include_str!("../templates/cisco/flat-profile.xml.j2")),
     ("grandstream/cfg.xml.j2", include_str!("../templates/grandstream/cfg.xml.j2")),
+    ("fanvil/config.xml.j2", include_str!("../templates/fanvil/config.xml.j2")),
+    ("fanvil/legacy.xml.j2", include_str!("../templates/fanvil/legacy.xml.j2")),
+    ("fanvil/modern.xml.j2", include_str!("../templates/fanvil/modern.xml.j2")),
 ];
 
 /// What one file is rendered for.
@@ -74,6 +79,10 @@ pub struct RenderContext<'a> {
     pub mac: Option<Mac>,
     /// Settings already merged global → group → device; for model-scope files, global only.
     pub settings: &'a Settings,
+    /// The firmware version the requester's User-Agent reports, `None` when no phone is asking
+    /// (`sipprov render`, a campaign's hash). Vendors whose files come in several dialects pick
+    /// one with it ([`Vendor::dialect`]).
+    pub firmware: Option<&'a str>,
 }
 
 /// A template could not be loaded or rendered. Its `Display` names the template file and line,
@@ -164,6 +173,8 @@ impl Renderer {
         let env = Arc::clone(&self.env.read().unwrap_or_else(|e| e.into_inner()));
         let fail = |e: Error| RenderError::from_minijinja(&e, file.template, ctx.settings);
         let template = env.get_template(file.template).map_err(fail)?;
+        let with_dialect = with_dialect(ctx);
+        let ctx = &RenderContext { settings: with_dialect.as_ref().unwrap_or(ctx.settings), ..*ctx };
         let out = template.render(context(ctx, file)).map_err(fail)?;
         // Encryption and the like happen here so the cache, ETag and `sipprov render` all see the served bytes.
         ctx.vendor.seal(file, ctx.settings, out.into_bytes()).map_err(|message| RenderError {
@@ -201,6 +212,19 @@ impl Renderer {
     pub fn default_templates() -> impl Iterator<Item = (&'static str, &'static str)> {
         DEFAULT_TEMPLATES.iter().copied()
     }
+}
+
+/// For a vendor with dialects: the settings with `<vendor>.dialect` set to the one chosen for this
+/// requester, so the parameter table and the template both read it; `None` when nothing changes.
+fn with_dialect(ctx: &RenderContext) -> Option<Settings> {
+    let dialect = ctx.vendor.dialect(ctx.model, ctx.settings, ctx.firmware)?;
+    let key = format!("{}.dialect", ctx.vendor.id());
+    if ctx.settings.get(&key) == Some(dialect) {
+        return None;
+    }
+    let mut settings = ctx.settings.clone();
+    settings.set(&key, dialect).ok()?;
+    Some(settings)
 }
 
 /// Depth-limited walk collecting `(relative path, size, mtime)`; unreadable entries are skipped.

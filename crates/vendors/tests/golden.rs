@@ -60,7 +60,7 @@ fn check_device(vendor: &str, model: &str, mac: &str, index: usize, items: &[&st
     let file = &v.device_files(model, mac)[index];
     let device = file.scope == FileScope::Device;
     let st = settings(items, device);
-    let ctx = RenderContext { vendor: v, model, mac: device.then_some(mac), settings: &st };
+    let ctx = RenderContext { vendor: v, model, mac: device.then_some(mac), settings: &st, firmware: None };
     let got = Renderer::new(None).render(&ctx, file).unwrap();
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(vendor).join(case);
     if std::env::var_os("SIPPROV_BLESS").is_some() {

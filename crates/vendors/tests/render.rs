@@ -15,7 +15,7 @@ fn render_with(r: &Renderer, vendor: &str, model: &str, index: usize, st: &Setti
     let model = v.model(model).unwrap();
     let mac: Mac = "001565aabbcc".parse().unwrap();
     let file = &v.device_files(model, mac)[index];
-    let ctx = RenderContext { vendor: v, model, mac: Some(mac), settings: st };
+    let ctx = RenderContext { vendor: v, model, mac: Some(mac), settings: st, firmware: None };
     r.render(&ctx, file).map(|b| String::from_utf8(b).unwrap())
 }
 
@@ -385,7 +385,13 @@ fn template_names_cannot_escape_the_override_dir() {
     std::fs::write(dir.path().join("x.j2"), "outside\n").unwrap();
     let r = Renderer::new(Some(dir.path().join("inner")));
     let v = registry().get("yealink").unwrap();
-    let ctx = RenderContext { vendor: v, model: v.model("T46S").unwrap(), mac: None, settings: &Settings::new() };
+    let ctx = RenderContext {
+        vendor: v,
+        model: v.model("T46S").unwrap(),
+        mac: None,
+        settings: &Settings::new(),
+        firmware: None,
+    };
     let err = r.render(&ctx, &spec).unwrap_err();
     assert!(err.to_string().starts_with("../x.j2: template not found"), "{err}");
 }

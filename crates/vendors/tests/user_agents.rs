@@ -258,10 +258,11 @@ fn ua_only_vendor_samples() {
         ("Linksys/SPA-942-6.1.5(a) (88019FA42805)", "cisco", Some("SPA-942"), Some("6.1.5(a)"), ""),
         ("Cisco-CP-8841-3PCC/11.0 (00562b043615)", "cisco", Some("CP-8841-3PCC"), Some("11.0"), "00562b043615"),
         ("Fanvil X4 2.10.2.6887 0c383e07e16c", "fanvil", Some("X4"), Some("2.10.2.6887"), "0c383e07e16c"),
-        ("Fanvil X6U Pro 0.0.10 0c383e2cd782", "fanvil", Some("X6U Pro"), Some("0.0.10"), "0c383e2cd782"),
+        ("Fanvil X6U Pro 0.0.10 0c383e2cd782", "fanvil", Some("X6U-Pro"), Some("0.0.10"), "0c383e2cd782"),
         ("Fanvil H2U-V2 2.12.0 0c383e32342e", "fanvil", Some("H2U-V2"), Some("2.12.0"), "0c383e32342e"),
         ("Fanvil W620W 2.16.10 0c383e7dd216", "fanvil", Some("W620W"), Some("2.16.10"), "0c383e7dd216"),
         ("Fanvil X5U-V2 2.12.1 0c3800000000)", "fanvil", Some("X5U-V2"), Some("2.12.1"), "0c3800000000"),
+        ("Fanvil V67 2.6.6.187 0c383e2b29e6", "fanvil", Some("V67"), Some("2.6.6.187"), "0c383e2b29e6"),
     ]);
 }
 

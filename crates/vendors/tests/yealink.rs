@@ -54,7 +54,7 @@ fn render(model: &str, index: usize, global_extra: &[&str], device: &[&str]) -> 
         FileScope::Device => Settings::merged([&global, &parse(device)]),
         FileScope::Model => global,
     };
-    let ctx = RenderContext { vendor: v, model, mac: Some(mac), settings: &st };
+    let ctx = RenderContext { vendor: v, model, mac: Some(mac), settings: &st, firmware: None };
     Renderer::new(None).render(&ctx, file).unwrap()
 }
 
@@ -182,7 +182,7 @@ fn key_files_refuse_32_character_keys_and_shared_keys() {
     assert!(v.validate_merged(t46s, &merged).is_err());
     let mac: Mac = "001565aabbcc".parse().unwrap();
     let file = &v.device_files(t46s, mac)[1];
-    let ctx = RenderContext { vendor: v, model: t46s, mac: Some(mac), settings: &merged };
+    let ctx = RenderContext { vendor: v, model: t46s, mac: Some(mac), settings: &merged, firmware: None };
     let err = Renderer::new(None).render(&ctx, file).unwrap_err().to_string();
     assert!(err.contains("yealink.aes_key_file") && !err.contains(long), "{err}");
     // A common key of 32 characters with key files on: the common file is refused too.
