@@ -22,6 +22,7 @@ mod mac;
 mod secret;
 mod settings;
 mod sorted_map;
+pub mod tz;
 
 pub use mac::{Mac, MacError};
 pub use secret::{redact_uri_password, Secret, REDACTED};

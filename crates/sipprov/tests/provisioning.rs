@@ -560,6 +560,25 @@ fn csv_import_is_all_or_nothing() {
     assert!(s.fails(&["device", "import", good.to_str().unwrap()]).contains("already exists"));
 }
 
+/// Issue 13: Cisco element names are case-sensitive, so an imported `vendor.<name>` column keeps
+/// its case all the way into the served file (neutral column names are still case-insensitive).
+#[test]
+fn csv_import_keeps_the_case_of_raw_vendor_names() {
+    let s = TestServer::start();
+    let csv = s.data_dir().join("cisco.csv");
+    write(
+        csv.clone(),
+        "MAC,Vendor,Model,Line.1.Username,Vendor.SIP_Transport_1_\n001122334455,cisco,CP-8841-3PCC,1001,TLS\n",
+    );
+    assert!(s.ok(&["device", "import", csv.to_str().unwrap()]).contains("imported 1"));
+    let shown = s.json(&["device", "show", "001122334455", "--json"]).to_string();
+    assert!(shown.contains("vendor.SIP_Transport_1_") && !shown.contains("sip_transport_1_"), "{shown}");
+    let r = s.fetch("/001122334455.xml", "Cisco-CP-8841-3PCC/11.0 (001122334455)", &[]);
+    assert_eq!(r.status, 200);
+    let body = r.text();
+    assert!(body.contains("<SIP_Transport_1_>TLS</SIP_Transport_1_>") && body.contains("1001"), "{body}");
+}
+
 #[test]
 fn template_overrides_apply_live_and_errors_name_file_and_line() {
     let s = TestServer::start();

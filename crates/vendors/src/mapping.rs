@@ -276,30 +276,7 @@ pub fn check_max_lines(model: &ModelInfo, settings: &Settings) -> Result<(), Str
 /// A UTC offset parsed from `time.zone` (`+1`, `-5`, `+5:30`, `UTC+02:00`, `GMT-3.5`), in minutes.
 /// Zone names (`Europe/Paris`) are not offsets and give `None`.
 pub fn utc_offset_minutes(zone: &str) -> Option<i32> {
-    let z = zone.trim();
-    let z = z.strip_prefix("UTC").or_else(|| z.strip_prefix("GMT")).unwrap_or(z);
-    if z.is_empty() {
-        return Some(0);
-    }
-    let (sign, rest) = match z.as_bytes()[0] {
-        b'+' => (1, &z[1..]),
-        b'-' => (-1, &z[1..]),
-        _ => (1, z),
-    };
-    let (h, m) = if let Some((h, m)) = rest.split_once(':') {
-        (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?)
-    } else if let Some((h, frac)) = rest.split_once('.') {
-        (h.parse::<i32>().ok()?, (format!("0.{frac}").parse::<f64>().ok()? * 60.0).round() as i32)
-    } else {
-        (rest.parse::<i32>().ok()?, 0)
-    };
-    if !(0..=14).contains(&h)
-        || !(0..60).contains(&m)
-        || !rest.bytes().all(|b| b.is_ascii_digit() || b == b':' || b == b'.')
-    {
-        return None;
-    }
-    Some(sign * (h * 60 + m))
+    sipprov_model::tz::utc_offset_minutes(zone)
 }
 
 #[cfg(test)]
