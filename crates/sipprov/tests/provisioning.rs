@@ -560,6 +560,45 @@ fn csv_import_is_all_or_nothing() {
     assert!(s.fails(&["device", "import", good.to_str().unwrap()]).contains("already exists"));
 }
 
+/// Issue 13: a named time zone is validated when set and reaches each vendor's file in its own
+/// spelling, daylight-saving rule included; a vendor that cannot carry it refuses it on the
+/// device, naming the key.
+#[test]
+fn named_time_zones_reach_the_files_or_are_refused() {
+    let s = TestServer::start();
+    let e = s.fails(&["settings", "set", "time.zone=Europe/Atlantis"]);
+    assert!(e.contains("time.zone") && e.contains("IANA"), "{e}");
+    s.ok(&["settings", "set", "time.zone=europe/berlin", "time.ntp_server=ntp.example.com"]);
+    s.ok(&["device", "add", "c074ad2bd859", "--vendor", "grandstream", "--model", "GXP1628"]);
+    let gs = s.fetch("/cfgc074ad2bd859.xml", GRANDSTREAM_UA, &[]);
+    assert_eq!(gs.status, 200, "{}", s.log());
+    let text = gs.text();
+    assert!(
+        text.contains("<P64>CET-1CEST,M3.5.0,M10.5.0/3</P64>") && text.contains("<P30>ntp.example.com</P30>"),
+        "{text}"
+    );
+    assert_well_formed_xml(&gs.body);
+    s.ok(&["device", "add", "00562b043615", "--vendor", "cisco", "--model", "CP-8841-3PCC"]);
+    let cisco = s.fetch("/00562b043615.xml", CISCO_MPP_UA, &[]).text();
+    assert!(cisco.contains("<Daylight_Saving_Time_Rule>start=3/-1/7/2;end=10/-1/7/3;save=1<"), "{cisco}");
+    s.ok(&["device", "add", "001565aabbcc", "--vendor", "yealink", "--model", "T46S"]);
+    let yealink = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]).text();
+    assert!(yealink.contains("local_time.start_time = 3/5/7/2\n"), "{yealink}");
+    // Snom's timezone takes Snom's own codes: refused on a Snom device, with the key named.
+    let e = s.fails(&[
+        "device",
+        "add",
+        "000413A11FA7",
+        "--vendor",
+        "snom",
+        "--model",
+        "D345",
+        "--set",
+        "time.zone=Europe/Berlin",
+    ]);
+    assert!(e.contains("time.zone") && e.contains("Snom"), "{e}");
+}
+
 /// Issue 13: Cisco element names are case-sensitive, so an imported `vendor.<name>` column keeps
 /// its case all the way into the served file (neutral column names are still case-insensitive).
 #[test]
