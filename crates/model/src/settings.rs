@@ -249,7 +249,10 @@ fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, Sett
             Ok(value.to_string())
         }
         KeyKind::Known("time.zone") => match crate::tz::Zone::parse(value) {
-            Some(crate::tz::Zone::Named(name)) => Ok(name),
+            Some(crate::tz::Zone::Named(name)) => match crate::tz::ZoneRules::current(&name) {
+                Ok(_) => Ok(name),
+                Err(why) => Err(bad(&why)),
+            },
             Some(crate::tz::Zone::Offset(_)) => Ok(value.trim().to_string()),
             None => {
                 Err(bad("must be a UTC offset such as +1, -5 or +5:30, or an IANA zone name such as Europe/Berlin"))

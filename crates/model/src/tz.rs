@@ -44,11 +44,6 @@ impl Zone {
             return Some(Zone::Offset(minutes));
         }
         let value = value.trim();
-        // `/` keeps bare abbreviations (`CET`, `EST5EDT`) out: they are legacy links whose
-        // meaning operators rarely intend; `Etc/GMT-1` still works.
-        if !value.contains('/') {
-            return None;
-        }
         let tz = TimeZone::get(value).ok()?;
         Some(Zone::Named(tz.iana_name().unwrap_or(value).to_string()))
     }
@@ -155,7 +150,7 @@ impl ZoneRules {
                 dst: None,
                 iana_name: None,
             }),
-            Some(Zone::Named(name)) => named_rules(&name, year),
+            Some(Zone::Named(name)) => named_rules(&name, year, true),
             None => Err(format!("{value:?} is neither a UTC offset such as +1 nor an IANA zone name")),
         }
     }
@@ -220,7 +215,9 @@ fn posix_offset(seconds: i32) -> String {
     }
 }
 
-fn named_rules(name: &str, year: i16) -> Result<ZoneRules, String> {
+/// `retry`: a year with a single switch is a permanent change of offset (e.g. a country ending
+/// daylight saving time); the next year then shows the rule that holds from then on.
+fn named_rules(name: &str, year: i16, retry: bool) -> Result<ZoneRules, String> {
     let tz = TimeZone::get(name).map_err(|_| format!("{name:?} is not in the tz database"))?;
     let start_of = |y: i16| Date::new(y, 1, 1).and_then(|d| d.to_zoned(TimeZone::UTC)).map(|z| z.timestamp());
     let (from, to) = match (start_of(year), start_of(year + 1)) {
@@ -229,6 +226,9 @@ fn named_rules(name: &str, year: i16) -> Result<ZoneRules, String> {
     };
     let switches: Vec<_> = tz.following(from).take_while(|t| t.timestamp() < to).take(3).collect();
     let iana_name = Some(name.to_string());
+    if switches.len() == 1 && retry {
+        return named_rules(name, year.saturating_add(1), false);
+    }
     if switches.is_empty() {
         let info = tz.to_offset_info(from);
         return Ok(ZoneRules {
@@ -297,9 +297,19 @@ mod tests {
     }
 
     #[test]
+    fn nearly_every_zone_has_a_yearly_rule() {
+        let names: Vec<_> = jiff::tz::db().available().collect();
+        let refused: Vec<_> = names.iter().filter(|n| ZoneRules::of(n.as_str(), 2026).is_err()).collect();
+        assert!(names.len() > 400, "{} zones", names.len());
+        // Zones whose offset follows the calendar of Ramadan, not a yearly rule.
+        assert!(refused.len() <= 5, "{refused:?}");
+    }
+
+    #[test]
     fn unknown_names_are_refused() {
         assert!(Zone::parse("Europe/Atlantis").is_none());
-        assert!(Zone::parse("CET").is_none());
+        assert!(Zone::parse("").is_some(), "empty is UTC");
+        assert_eq!(Zone::parse("CET"), Some(Zone::Named("CET".into())));
         assert!(ZoneRules::of("Europe/Atlantis", 2026).is_err());
     }
 }
