@@ -5,6 +5,13 @@
 //! form) and [`Settings`] (validated setting keys and values, merged global →
 //! group → device). It knows nothing of SIP, HTTP, storage or vendors.
 //!
+//! Its one dependency beyond serde and thiserror is `jiff`, for [`tz`]: `time.zone` accepts IANA
+//! zone names, which must be checked against the tz database when they are set, and phones need
+//! each zone's daylight-saving rule spelled their own way. jiff was chosen over chrono-tz because
+//! it exposes a zone's transitions (offset, abbreviation, DST flag), from which the yearly rule is
+//! computed rather than copied from a hand-made table, and because its bundled database
+//! (`tzdb-bundle-always`) makes the rule independent of the host's `/usr/share/zoneinfo`.
+//!
 //! ```
 //! use sipprov_model::{Mac, Settings};
 //! let mac: Mac = "00-15-65-AA-BB-CC".parse().unwrap();
@@ -22,9 +29,11 @@ mod mac;
 mod secret;
 mod settings;
 mod sorted_map;
+pub mod tz;
 
 pub use mac::{Mac, MacError};
 pub use secret::{redact_uri_password, Secret, REDACTED};
 pub use settings::{
-    is_secret_key, parse_cidr, Cidr, KeyKind, LineField, SettingError, Settings, HTTP_AUTH_SCHEMES, MAX_LINES,
+    is_secret_key, parse_cidr, Cidr, KeyKind, LineField, SettingError, Settings, HTTP_AUTH_SCHEMES, KNOWN_KEYS,
+    MAX_LINES,
 };

@@ -253,6 +253,16 @@ fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, Sett
             }
             Ok(value.to_string())
         }
+        KeyKind::Known("time.zone") => match crate::tz::Zone::parse(value) {
+            Some(crate::tz::Zone::Named(name)) => match crate::tz::ZoneRules::current(&name) {
+                Ok(_) => Ok(name),
+                Err(why) => Err(bad(&why)),
+            },
+            Some(crate::tz::Zone::Offset(_)) => Ok(value.trim().to_string()),
+            None => {
+                Err(bad("must be a UTC offset such as +1, -5 or +5:30, or an IANA zone name such as Europe/Berlin"))
+            }
+        },
         KeyKind::Known("provisioning.interval_minutes") => {
             let minutes: u32 = value.parse().map_err(|_| bad("must be a whole number of minutes"))?;
             if !(1..=525_600).contains(&minutes) {
@@ -734,6 +744,15 @@ mod tests {
         assert_eq!(Settings::validate("security.open_device_files", "yes").unwrap(), "1");
         assert!(Settings::classify("security.open_files").is_err());
         assert!(is_secret_key("http.password") && is_secret_key("yealink.aes_key"));
+    }
+
+    #[test]
+    fn time_zones_are_offsets_or_iana_names() {
+        assert_eq!(Settings::validate("time.zone", "europe/berlin").unwrap(), "Europe/Berlin");
+        assert_eq!(Settings::validate("time.zone", " +1 ").unwrap(), "+1");
+        let e = Settings::validate("time.zone", "Berlin").unwrap_err().to_string();
+        assert!(e.contains("time.zone") && e.contains("IANA"), "{e}");
+        assert!(Settings::validate("time.zone", "Europe/Atlantis").is_err());
     }
 
     #[test]

@@ -592,6 +592,64 @@ fn csv_import_is_all_or_nothing() {
     assert!(s.fails(&["device", "import", good.to_str().unwrap()]).contains("already exists"));
 }
 
+/// Issue 13: a named time zone is validated when set and reaches each vendor's file in its own
+/// spelling, daylight-saving rule included; a vendor that cannot carry it refuses it on the
+/// device, naming the key.
+#[test]
+fn named_time_zones_reach_the_files_or_are_refused() {
+    let s = TestServer::start();
+    let e = s.fails(&["settings", "set", "time.zone=Europe/Atlantis"]);
+    assert!(e.contains("time.zone") && e.contains("IANA"), "{e}");
+    s.ok(&["settings", "set", "time.zone=europe/berlin", "time.ntp_server=ntp.example.com"]);
+    s.ok(&["device", "add", "c074ad2bd859", "--vendor", "grandstream", "--model", "GXP1628"]);
+    let gs = s.fetch("/cfgc074ad2bd859.xml", GRANDSTREAM_UA, &[]);
+    assert_eq!(gs.status, 200, "{}", s.log());
+    let text = gs.text();
+    assert!(
+        text.contains("<P64>CET-1CEST,M3.5.0,M10.5.0/3</P64>") && text.contains("<P30>ntp.example.com</P30>"),
+        "{text}"
+    );
+    assert_well_formed_xml(&gs.body);
+    s.ok(&["device", "add", "00562b043615", "--vendor", "cisco", "--model", "CP-8841-3PCC"]);
+    let cisco = s.fetch("/00562b043615.xml", CISCO_MPP_UA, &[]).text();
+    assert!(cisco.contains("<Daylight_Saving_Time_Rule>start=3/-1/7/2;end=10/-1/7/3;save=1<"), "{cisco}");
+    s.ok(&["device", "add", "001565aabbcc", "--vendor", "yealink", "--model", "T46S"]);
+    let yealink = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]).text();
+    assert!(yealink.contains("local_time.start_time = 3/5/7/2\n"), "{yealink}");
+    // Snom's timezone takes Snom's own codes: refused on a Snom device, with the key named.
+    let e = s.fails(&[
+        "device",
+        "add",
+        "000413A11FA7",
+        "--vendor",
+        "snom",
+        "--model",
+        "D345",
+        "--set",
+        "time.zone=Europe/Berlin",
+    ]);
+    assert!(e.contains("time.zone") && e.contains("Snom"), "{e}");
+}
+
+/// Issue 13: Cisco element names are case-sensitive, so an imported `vendor.<name>` column keeps
+/// its case all the way into the served file (neutral column names are still case-insensitive).
+#[test]
+fn csv_import_keeps_the_case_of_raw_vendor_names() {
+    let s = TestServer::start();
+    let csv = s.data_dir().join("cisco.csv");
+    write(
+        csv.clone(),
+        "MAC,Vendor,Model,Line.1.Username,Vendor.SIP_Transport_1_\n001122334455,cisco,CP-8841-3PCC,1001,TLS\n",
+    );
+    assert!(s.ok(&["device", "import", csv.to_str().unwrap()]).contains("imported 1"));
+    let shown = s.json(&["device", "show", "001122334455", "--json"]).to_string();
+    assert!(shown.contains("vendor.SIP_Transport_1_") && !shown.contains("sip_transport_1_"), "{shown}");
+    let r = s.fetch("/001122334455.xml", "Cisco-CP-8841-3PCC/11.0 (001122334455)", &[]);
+    assert_eq!(r.status, 200);
+    let body = r.text();
+    assert!(body.contains("<SIP_Transport_1_>TLS</SIP_Transport_1_>") && body.contains("1001"), "{body}");
+}
+
 #[test]
 fn template_overrides_apply_live_and_errors_name_file_and_line() {
     let s = TestServer::start();

@@ -8,6 +8,14 @@
 //! must end with a newline; `EnableSIPRemoteReset = 1` so check-sync NOTIFYs are obeyed
 //! (MP-118 manual p.470, seed 004). The gateway sends `If-Modified-Since` (§3b), which the server
 //! handles; this module only keeps the bytes stable.
+//!
+//! Both files define one SIP server for all lines (the 400HD's `voip/signalling/sip/*`, the
+//! gateways' `PROXYNAME`/`REGISTRARIP` and `PREFIX` row), so a line whose registrar, port or
+//! transport differs from the first line's is refused rather than silently served line 1's.
+//! Time: both carry only a UTC offset (`system/ntp/gmt_offset`, `NTPServerUTCOffset`), so an IANA
+//! zone is written as its offset when it has no daylight saving time and refused when it has.
+//! Also refused when set on a device, for lack of a documented key: `admin.password` and
+//! `line.N.label` (both families) and `line.N.display_name` (gateways: FXS ports have no name).
 
 use sipprov_model::{LineField, Mac, Settings};
 
@@ -61,15 +69,21 @@ fn hours_interval(v: &str) -> Option<String> {
     (16..1440).contains(&minutes).then(|| minutes.div_ceil(60).to_string())
 }
 
+/// The offset of `time.zone` in minutes: a fixed offset, or a named zone without daylight
+/// saving time (a zone with it is refused by [`AudioCodes::validate_device`]).
+fn offset_minutes(v: &str) -> Option<i32> {
+    mapping::zone_rules(v).filter(|r| r.dst.is_none()).map(|r| r.std_offset_minutes())
+}
+
 /// `system/ntp/gmt_offset` is written `+10:00` / `-03:00` in third-party 400HD templates.
 fn gmt_offset(v: &str) -> Option<String> {
-    let m = mapping::utc_offset_minutes(v)?;
+    let m = offset_minutes(v)?;
     Some(format!("{}{:02}:{:02}", if m < 0 { '-' } else { '+' }, m.abs() / 60, m.abs() % 60))
 }
 
 /// `NTPServerUTCOffset` is in seconds.
 fn utc_offset_seconds(v: &str) -> Option<String> {
-    Some((mapping::utc_offset_minutes(v)? * 60).to_string())
+    Some((offset_minutes(v)? * 60).to_string())
 }
 
 /// [Unverified key, research §3a/§10] transport as a name.
@@ -268,6 +282,22 @@ impl Vendor for AudioCodes {
     /// On gateways, line fields end up in ini table rows, where `,` `;` and quotes are syntax.
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        mapping::check_one_server(settings, &format!("the {} file", model.name))?;
+        if let Some(zone) = mapping::get(settings, "time.zone").filter(|z| offset_minutes(z).is_none()) {
+            return Err(format!(
+                "time.zone = {zone:?} observes daylight saving time, which the {} file cannot carry (it holds a \
+                 UTC offset only); set time.zone to an offset such as +1",
+                model.name
+            ));
+        }
+        let mut unmapped = vec![
+            ("admin.password", "the admin password key is not documented"),
+            ("line.N.label", "no documented key for a line label"),
+        ];
+        if model.family == "mp11x" {
+            unmapped.push(("line.N.display_name", "an FXS port has no display name in the ini file"));
+        }
+        mapping::refuse_unmapped(settings, "AudioCodes", &unmapped)?;
         if model.family != "mp11x" {
             return Ok(());
         }

@@ -25,9 +25,23 @@
 //! registrar, with `:port` when the line sets a port); globally `Provision_Enable` and
 //! `Resync_On_Reset` (Yes), `Resync_Periodic` (`provisioning.interval_minutes` in seconds),
 //! `Resync_From_SIP` (Yes, always: without it the phone ignores sipprov's check-sync NOTIFY,
-//! `Event: resync`) and `Profile_Rule`. Not mapped: `SIP_Transport_N_` (the research marks the
-//! name [unverified]), `Upgrade_Enable`/`Upgrade_Rule` (§7.6: no firmware setting is mapped to
-//! them yet), time zone, NTP and admin password (no verified names); `vendor.<name>` covers them.
+//! `Event: resync`) and `Profile_Rule`.
+//!
+//! Also mapped: `SIP_Transport_N_` (`UDP`, `TCP`, `TLS`: Cisco MPP administration guide,
+//! "Encrypt Signaling with SIP Over TLS", `<SIP_Transport_1_>TLS</SIP_Transport_1_>`);
+//! `Primary_NTP_Server` (wazo `wazo-cisco-spa/common/templates/base.tpl`); the admin password as
+//! `Admin_Passwd` on SPA phones and ATAs (same wazo template) and `Admin_Password` on MPP phones
+//! (Cisco MPP administration guide, "Access Control Parameters"); `time.zone` as `Time_Zone`
+//! (`GMT+01:00`, the standard offset), `Daylight_Saving_Time_Enable` (`yes`/`no`) and, for a zone
+//! with daylight saving time, `Daylight_Saving_Time_Rule`
+//! `start=<month>/<day>/<weekday>/<time>;end=...;save=<hours>` where `day` -1 with a weekday
+//! means the last such weekday of the month, a positive `day` the first such weekday on or after
+//! that date, and weekdays run 1 (Monday) to 7 (Sunday) — the format wazo's
+//! `wazo-cisco-spa/common/common.py` (`_format_dst_change`) writes, computed from the tz database
+//! (e.g. `start=3/-1/7/2;end=10/-1/7/3;save=1` for Europe/Berlin).
+//!
+//! Refused when set on a device, for lack of a verified element: `firmware.url`
+//! (`Upgrade_Rule`, §7.6, is not mapped yet) and `line.N.label`.
 //!
 //! # Raw parameters
 //!
@@ -42,6 +56,7 @@
 //! Files are served in clear (profile encryption is not implemented); use HTTPS, optionally with
 //! the phones' Cisco-signed client certificates.
 
+use sipprov_model::tz::Switch;
 use sipprov_model::{LineField, Mac, Settings};
 
 use crate::mapping::{self, same, ParamDef, Source};
@@ -96,13 +111,65 @@ static PARAMS: &[ParamDef] = &[
     // the phone ignores sipprov's check-sync.
     ParamDef::device(Source::Always, "Resync_From_SIP", yes),
     ParamDef::device(Source::Key("provisioning.url"), "Profile_Rule", profile_rule),
+    ParamDef::device(Source::Key("time.ntp_server"), "Primary_NTP_Server", same),
+    ParamDef::device(Source::Key("time.zone"), "Time_Zone", time_zone),
+    ParamDef::device(Source::Key("time.zone"), "Daylight_Saving_Time_Enable", dst_enable),
+    ParamDef::device(Source::Key("time.zone"), "Daylight_Saving_Time_Rule", dst_rule),
     ParamDef::device(Source::LineAlways, "Line_Enable_{n}_", yes),
     ParamDef::device(Source::Line(LineField::DisplayName), "Display_Name_{n}_", same),
     ParamDef::device(Source::Line(LineField::Username), "User_ID_{n}_", same),
     ParamDef::device(Source::Line(LineField::AuthUsername), "Use_Auth_ID_{n}_", yes),
     ParamDef::device(Source::Line(LineField::AuthUsername), "Auth_ID_{n}_", same),
     ParamDef::device(Source::Line(LineField::Password), "Password_{n}_", same),
+    ParamDef::device(Source::Line(LineField::Transport), "SIP_Transport_{n}_", upper),
 ];
+
+/// `UDP`, `TCP`, `TLS`.
+fn upper(v: &str) -> Option<String> {
+    Some(v.to_ascii_uppercase())
+}
+
+/// `Time_Zone`: the standard offset as `GMT+01:00` (wazo `_format_tzinfo`).
+fn time_zone(zone: &str) -> Option<String> {
+    let m = mapping::zone_rules(zone)?.std_offset_minutes();
+    Some(format!("GMT{}{:02}:{:02}", if m < 0 { '-' } else { '+' }, m.abs() / 60, m.abs() % 60))
+}
+
+fn dst_enable(zone: &str) -> Option<String> {
+    Some(if mapping::zone_rules(zone)?.dst.is_some() { "yes" } else { "no" }.into())
+}
+
+/// `Daylight_Saving_Time_Rule`, e.g. `start=3/-1/7/2;end=10/-1/7/3;save=1` (see the module doc).
+fn dst_rule(zone: &str) -> Option<String> {
+    let rules = mapping::zone_rules(zone)?;
+    let dst = rules.dst?;
+    let switch = |sw: Switch| {
+        let day = if sw.week == 5 { -1 } else { (i32::from(sw.week) - 1) * 7 + 1 };
+        format!("{}/{day}/{}/{}", sw.month, sw.weekday_from_monday1(), hms(sw.time_seconds))
+    };
+    let save = hms(dst.offset_seconds - rules.std_offset_seconds);
+    Some(format!("start={};end={};save={save}", switch(dst.start), switch(dst.end)))
+}
+
+/// Whole hours as `2`, otherwise `h:m:s` (wazo writes `h:m:s`; Cisco's examples whole hours).
+fn hms(seconds: i32) -> String {
+    let sign = if seconds < 0 { "-" } else { "" };
+    let a = seconds.abs();
+    match a % 3600 {
+        0 => format!("{sign}{}", a / 3600),
+        _ => format!("{sign}{}:{}:{}", a / 3600, a % 3600 / 60, a % 60),
+    }
+}
+
+/// The admin web password element: `Admin_Passwd` on SPA phones and ATAs, `Admin_Password` on
+/// MPP phones (see the module doc).
+fn admin_password_name(model: &ModelInfo) -> &'static str {
+    if model.family == "mpp" {
+        "Admin_Password"
+    } else {
+        "Admin_Passwd"
+    }
+}
 
 /// True for a Cisco element name: web-UI labels with `_` for spaces, so an ASCII letter or `_`,
 /// then letters, digits and `_`.
@@ -155,8 +222,15 @@ fn parse(ua: &str) -> Option<Parsed> {
 /// Cisco SPA/MPP elements holding secrets, from wazo `wazo-cisco-spa/common/templates/base.tpl`:
 /// the line password `Password_N_` and the admin and user web passwords `Admin_Passwd`,
 /// `User_Password`, `Web_Login_Admin_Password`, `Web_Login_Guest_Password`.
-pub const SECRET_PARAMS: &[&str] =
-    &["Password_{n}_", "Admin_Passwd", "User_Password", "Web_Login_Admin_Password", "Web_Login_Guest_Password"];
+/// `Admin_Password`: the MPP admin password (Cisco MPP administration guide, "Access Control").
+pub const SECRET_PARAMS: &[&str] = &[
+    "Password_{n}_",
+    "Admin_Passwd",
+    "Admin_Password",
+    "User_Password",
+    "Web_Login_Admin_Password",
+    "Web_Login_Guest_Password",
+];
 
 impl Vendor for Cisco {
     fn id(&self) -> &'static str {
@@ -204,8 +278,15 @@ impl Vendor for Cisco {
 
     /// The table rows, `Proxy_N_` after each line's `Password_N_` (or last) unless a `vendor.`
     /// setting names it, and only names that are Cisco element names.
-    fn parameters(&self, _model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
-        let mut params = mapping::build(PARAMS, settings, scope, "");
+    fn parameters(&self, model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
+        let admin = |out: &mut Vec<VendorParam>| {
+            if let Some(pw) = mapping::get(settings, "admin.password").filter(|_| scope == FileScope::Device) {
+                let at = out.iter().position(|p| p.line.is_some()).unwrap_or(out.len());
+                let name = admin_password_name(model).to_string();
+                out.insert(at, VendorParam { name, value: pw.to_string(), line: None, group: "" });
+            }
+        };
+        let mut params = mapping::build_with(PARAMS, settings, scope, "", admin);
         if scope == FileScope::Device {
             for n in settings.line_indexes() {
                 let name = format!("Proxy_{n}_");
@@ -225,6 +306,20 @@ impl Vendor for Cisco {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        mapping::refuse_unmapped(
+            settings,
+            "Cisco",
+            &[
+                ("firmware.url", "Upgrade_Rule is not mapped yet; set vendor.Upgrade_Rule"),
+                ("line.N.label", "no verified element for a line key label; use vendor.<element>"),
+            ],
+        )?;
+        if let Some(n) = settings.line_indexes().into_iter().find(|&n| {
+            mapping::line_value(settings, n, LineField::Registrar).is_none()
+                && mapping::line_value(settings, n, LineField::Port).is_some()
+        }) {
+            return Err(format!("line.{n}.port: Cisco files carry the port in Proxy_{n}_ with the registrar; set line.{n}.registrar too"));
+        }
         mapping::check_raw_names(
             settings,
             is_element_name,
@@ -241,6 +336,16 @@ mod tests {
     #[test]
     fn every_secret_row_is_declared() {
         assert_eq!(mapping::undeclared_secret_rows(PARAMS, |n| Cisco.is_secret_param(n)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn dst_rules_follow_the_tz_database() {
+        assert_eq!(dst_rule("Europe/Berlin").as_deref(), Some("start=3/-1/7/2;end=10/-1/7/3;save=1"));
+        assert_eq!(dst_rule("America/New_York").as_deref(), Some("start=3/8/7/2;end=11/1/7/2;save=1"));
+        assert_eq!(dst_rule("Asia/Tokyo"), None);
+        assert_eq!(time_zone("Asia/Kolkata").as_deref(), Some("GMT+05:30"));
+        assert_eq!(time_zone("-5").as_deref(), Some("GMT-05:00"));
+        assert_eq!(dst_enable("+1").as_deref(), Some("no"));
     }
 
     #[test]

@@ -4,8 +4,17 @@
 //! an upper-case MAC, wazo lower case, so names match ignoring case). When the provisioning URL
 //! names only a server the base first asks for `provisioning.xml`, which is therefore an alias
 //! of the device file (the server identifies the base by the MAC in its UA).
-//! Not mapped, for lack of a verified parameter name (§2.2): NTP, time zone, admin password
-//! and the polling interval; `vendor.<name>` settings cover them.
+//!
+//! From wazo `wazo-gigaset/N870_83_v2_39_0/templates/base.tpl`: `DmGlobal.0.NtpServer`
+//! (`time.ntp_server`), `DmGlobal.0.TimeZone` and `WebUIAccounts.1.Password` (`admin.password`).
+//! wazo writes its `timezone` setting, an IANA name, into `DmGlobal.0.TimeZone` as is, so the
+//! base applies the zone's daylight-saving rule itself; a fixed offset is written as the
+//! equivalent IANA `Etc/GMT∓N` zone (POSIX sign: `+1` is `Etc/GMT-1`), and an offset that is not
+//! a whole number of hours, which has no such zone, is refused.
+//!
+//! Refused when set on a device, for lack of a verified parameter name (§2.2):
+//! `provisioning.interval_minutes` and `line.N.label`; and `firmware.url` without
+//! `gigaset.firmware_version`, since the `<firmware>` element needs both.
 
 use sipprov_model::{LineField, Mac, Settings};
 
@@ -40,6 +49,18 @@ fn reboot_enabled(v: &str) -> Option<String> {
     Some(if v == "1" { "1" } else { "0" }.into())
 }
 
+/// `DmGlobal.0.TimeZone`: the IANA name; a whole-hour offset as `Etc/GMT∓N` (see the module doc).
+fn iana_zone(zone: &str) -> Option<String> {
+    match sipprov_model::tz::Zone::parse(zone)? {
+        sipprov_model::tz::Zone::Named(name) => Some(name),
+        sipprov_model::tz::Zone::Offset(0) => Some("Etc/UTC".into()),
+        sipprov_model::tz::Zone::Offset(m) if m % 60 == 0 => {
+            Some(format!("Etc/GMT{}{}", if m > 0 { '-' } else { '+' }, m.abs() / 60))
+        }
+        sipprov_model::tz::Zone::Offset(_) => None,
+    }
+}
+
 fn provider_zero(_: &str) -> Option<String> {
     Some("0".into())
 }
@@ -49,6 +70,9 @@ fn provider_zero(_: &str) -> Option<String> {
 /// need a second provider.
 static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("provisioning.url"), "Provisioning.global.ProvisioningServer", same),
+    ParamDef::device(Source::Key("admin.password"), "WebUIAccounts.1.Password", same),
+    ParamDef::device(Source::Key("time.ntp_server"), "DmGlobal.0.NtpServer", same),
+    ParamDef::device(Source::Key("time.zone"), "DmGlobal.0.TimeZone", iana_zone),
     ParamDef::device(Source::Key("sip.notify_reboot"), "SystemSettings.global.CheckSyncRebootEnabled", reboot_enabled)
         .or("0"),
     ParamDef::device(Source::FirstLine(LineField::Registrar), "SipProvider.0.Name", same),
@@ -159,24 +183,42 @@ impl Vendor for Gigaset {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
-        let server = |n: u32| {
-            [LineField::Registrar, LineField::Port, LineField::Transport].map(|f| mapping::line_value(settings, n, f))
-        };
-        let lines = settings.line_indexes();
-        match lines.iter().find(|&&n| server(n) != server(lines[0])) {
-            Some(n) => Err(format!(
-                "line.{n} uses another registrar, port or transport than line.{}: the Gigaset file defines one SIP \
-                 provider shared by all lines",
-                lines[0]
-            )),
-            None => Ok(()),
+        mapping::check_one_server(settings, "the Gigaset file's one SIP provider")?;
+        if let Some(zone) = mapping::get(settings, "time.zone").filter(|z| iana_zone(z).is_none()) {
+            return Err(format!(
+                "time.zone = {zone:?}: Gigaset bases take an IANA zone name, and a UTC offset that is not whole \
+                 hours has no Etc/GMT zone; use a name such as Asia/Kolkata"
+            ));
         }
+        if mapping::get(settings, "firmware.url").is_some()
+            && mapping::get(settings, "gigaset.firmware_version").is_none()
+        {
+            return Err("firmware.url needs gigaset.firmware_version on Gigaset devices: the <firmware> element \
+                        names both"
+                .into());
+        }
+        mapping::refuse_unmapped(
+            settings,
+            "Gigaset",
+            &[
+                ("provisioning.interval_minutes", "no verified parameter for the polling interval"),
+                ("line.N.label", "handsets show the display name; there is no separate label"),
+            ],
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zones_are_iana_names() {
+        assert_eq!(iana_zone("europe/berlin").as_deref(), Some("Europe/Berlin"));
+        assert_eq!(iana_zone("+1").as_deref(), Some("Etc/GMT-1"));
+        assert_eq!(iana_zone("UTC-05:00").as_deref(), Some("Etc/GMT+5"));
+        assert_eq!(iana_zone("+5:30"), None);
+    }
 
     #[test]
     fn every_secret_row_is_declared() {

@@ -13,18 +13,30 @@
 //!
 //! The format is wazo's `base.tpl`: `<gs_provision version="1">`, the device's `<mac>` (lower
 //! case, as the User-Agent shows it, §6.3; the phone checks it against itself), then
-//! `<config version="1">` with one element per P-value. Mapped, because the research example
-//! verifies them, for account 1 only: `P271` (active), `P270` (account name: the line label, else
-//! the display name), `P47` (registrar, `:port` added when the line has a port), `P35` (user
-//! name), `P36` (auth user name), `P34` (password), `P3` (display name); `P26015` (Allow SIP
-//! Reset), always 1; `P212` (0 TFTP, 1 HTTP, 2 HTTPS, from the scheme of `provisioning.url`) and
-//! `P237` (that URL without its scheme); `provisioning.interval_minutes` as `P194` = 1 and `P193`
-//! = minutes, which must be 60–5256000.
+//! `<config version="1">` with one element per P-value. Mapped: `P26015` (Allow SIP Reset),
+//! always 1; `P212` (0 TFTP, 1 HTTP, 2 HTTPS, from the scheme of `provisioning.url`) and `P237`
+//! (that URL without its scheme); `provisioning.interval_minutes` as `P194` = 1 and `P193` =
+//! minutes, which must be 60–5256000 (research example, wazo `common/templates/base.tpl`);
+//! `admin.password` as `P2`, `time.ntp_server` as `P30` and `time.zone` as `P64`, a POSIX TZ
+//! string with the zone's daylight-saving rule (e.g. `CET-1CEST,M3.5.0,M10.5.0/3`: wazo
+//! `plugins/wazo_grandstream/common/common.py` writes exactly such a string into `P64`, and
+//! `base.tpl` the three P-values).
 //!
-//! Accounts 2 and up use other P-value ranges (wazo: `P4xx` for account 2), which the research
-//! does not verify, so every model's [`ModelInfo::max_lines`] is 1 and
-//! [`Grandstream::validate_device`] refuses `line.2.*` and above. The `<config version="2">` alias
-//! names of newer firmware are not used: `version="1"` P-values are what the example verifies.
+//! Accounts, from Grandstream's configuration template for the GXP17xx (firmware 1.0.1.133,
+//! sections "Account 1/General Settings" and "Account 2/General Settings"): active, account
+//! name (the line label, else the display name), SIP server (registrar, `:port` added), SIP user
+//! ID, authenticate ID, password, name (display name) and SIP transport (0 UDP, 1 TCP, 2 TLS) are
+//! `P271 P270 P47 P35 P36 P34 P3 P130` for account 1 and `P401 P417 P402 P404 P405 P406 P407
+//! P448` for account 2. Accounts 3 and 4 follow the same layout one hundred higher (`P501`...,
+//! `P601`..., wazo `base.tpl` writes `P{n+2}01`...), but their transport P-values are not
+//! confirmed, so `line.3.transport` and `line.4.transport` are refused. Accounts 5 and up use
+//! other ranges (`P1706`, `P1806` hold passwords) and are not mapped. Each model's
+//! [`ModelInfo::max_lines`] is the lower of its account count and 4; the HT81x ATAs keep one,
+//! since their ports 2 and up are configured through the per-port `P4060`... values.
+//! The `<config version="2">` alias names of newer firmware are not used.
+//!
+//! Refused when set on a device, because nothing in the file carries them yet: `firmware.url`
+//! (no verified firmware-server P-value) and the transport of accounts 3 and 4.
 //!
 //! # Raw parameters
 //!
@@ -48,20 +60,22 @@ use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 /// The Grandstream vendor module.
 pub struct Grandstream;
 
-/// Only account 1's P-values are verified (§6.2), hence one line on every model.
-const fn model(name: &'static str, family: &'static str) -> ModelInfo {
-    ModelInfo { name, family, aliases: &[], common_file: None, max_lines: Some(1) }
+/// `accounts`: how many SIP accounts of the model sipprov can write (see the module doc).
+const fn model(name: &'static str, family: &'static str, accounts: u32) -> ModelInfo {
+    ModelInfo { name, family, aliases: &[], common_file: None, max_lines: Some(accounts) }
 }
 
 /// Only the models the research names (§6.1 `cfggrp2614.xml`, WP820 and HT801 manuals, §6.2 HT814
 /// manual, §6.3 UAs of the GXP1628, GXV3240 and HT801); others are added once verified.
 static MODELS: &[ModelInfo] = &[
-    model("GXP1628", "desk"),
-    model("GRP2614", "desk"),
-    model("GXV3240", "video"),
-    model("WP820", "wifi"),
-    model("HT801", "ata"),
-    model("HT814", "ata"),
+    // Account counts from the models' data sheets: GXP1628 2, GRP2614 4, GXV3240 6 (4 here),
+    // WP820 2; HT801 has one port, HT814 four (one here, see the module doc).
+    model("GXP1628", "desk", 2),
+    model("GRP2614", "desk", 4),
+    model("GXV3240", "video", 4),
+    model("WP820", "wifi", 2),
+    model("HT801", "ata", 1),
+    model("HT814", "ata", 1),
 ];
 
 /// `P193` range in minutes (§6.2, HT814 manual); settings already cap the interval at 525600.
@@ -103,22 +117,109 @@ fn auto_minutes(v: &str) -> Option<String> {
     minutes(v).map(|m| m.to_string())
 }
 
-/// P-values from the research example (§6.2, wazo `common/templates/base.tpl`). Line rows are
-/// built for every line and all but account 1 dropped by [`Grandstream::parameters`]; `P270` and
-/// `P47` are added there, since they combine two line fields.
+/// P-values outside the accounts (research §6.2, wazo `common/templates/base.tpl`).
 static PARAMS: &[ParamDef] = &[
+    ParamDef::device(Source::Key("admin.password"), "P2", same),
+    ParamDef::device(Source::Key("time.ntp_server"), "P30", same),
+    ParamDef::device(Source::Key("time.zone"), "P64", posix_tz),
     // Allow SIP Reset: without it the phone ignores sipprov's check-sync NOTIFY (§6.2).
     ParamDef::device(Source::Always, "P26015", one),
     ParamDef::device(Source::Key("provisioning.url"), "P212", protocol),
     ParamDef::device(Source::Key("provisioning.url"), "P237", server_path),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "P194", auto_mode),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "P193", auto_minutes),
-    ParamDef::device(Source::LineAlways, "P271", one),
-    ParamDef::device(Source::Line(LineField::Username), "P35", same),
-    ParamDef::device(Source::Line(LineField::AuthUsername), "P36", same),
-    ParamDef::device(Source::Line(LineField::Password), "P34", same),
-    ParamDef::device(Source::Line(LineField::DisplayName), "P3", same),
 ];
+
+/// `P64`: the zone as a POSIX TZ string, daylight-saving rule included.
+fn posix_tz(zone: &str) -> Option<String> {
+    mapping::zone_rules(zone).map(|r| r.posix())
+}
+
+/// One account's P-values, in the order they are written (see the module doc for sources).
+struct Account {
+    active: &'static str,
+    name: &'static str,
+    server: &'static str,
+    user: &'static str,
+    auth: &'static str,
+    password: &'static str,
+    display: &'static str,
+    /// `None` where the P-value is not confirmed.
+    transport: Option<&'static str>,
+}
+
+static ACCOUNTS: [Account; 4] = [
+    Account {
+        active: "P271",
+        name: "P270",
+        server: "P47",
+        user: "P35",
+        auth: "P36",
+        password: "P34",
+        display: "P3",
+        transport: Some("P130"),
+    },
+    Account {
+        active: "P401",
+        name: "P417",
+        server: "P402",
+        user: "P404",
+        auth: "P405",
+        password: "P406",
+        display: "P407",
+        transport: Some("P448"),
+    },
+    Account {
+        active: "P501",
+        name: "P517",
+        server: "P502",
+        user: "P504",
+        auth: "P505",
+        password: "P506",
+        display: "P507",
+        transport: None,
+    },
+    Account {
+        active: "P601",
+        name: "P617",
+        server: "P602",
+        user: "P604",
+        auth: "P605",
+        password: "P606",
+        display: "P607",
+        transport: None,
+    },
+];
+
+fn account(n: u32) -> Option<&'static Account> {
+    ACCOUNTS.get(usize::try_from(n).ok()?.checked_sub(1)?)
+}
+
+/// SIP transport: 0 UDP, 1 TCP, 2 TLS (the template's "SIP Transport" values).
+fn transport_number(v: &str) -> String {
+    match v {
+        "tcp" => "1",
+        "tls" => "2",
+        _ => "0",
+    }
+    .into()
+}
+
+/// Account `n`'s parameters, in the template's order.
+fn account_params(settings: &Settings, n: u32, acc: &Account) -> Vec<(&'static str, String)> {
+    let f = |field| mapping::line_value(settings, n, field);
+    let candidates = [
+        (acc.active, Some("1".to_string())),
+        (acc.name, account_name(settings, n)),
+        (acc.server, sip_server(settings, n)),
+        (acc.user, f(LineField::Username)),
+        (acc.auth, f(LineField::AuthUsername)),
+        (acc.password, f(LineField::Password)),
+        (acc.display, f(LineField::DisplayName)),
+        (acc.transport.unwrap_or(""), f(LineField::Transport).map(|t| transport_number(&t))),
+    ];
+    candidates.into_iter().filter(|(name, _)| !name.is_empty()).filter_map(|(name, v)| Some((name, v?))).collect()
+}
 
 /// True for a Grandstream P-value name: `P` followed by one or more digits.
 ///
@@ -131,19 +232,19 @@ pub fn is_p_value(name: &str) -> bool {
     name.strip_prefix('P').is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// `P270`, the account name: the line's own label, else its display name (not the user name
+/// The account name (`P270`...): the line's own label, else its display name (not the user name
 /// fallback of [`mapping::line_value`], which would name the account after a number).
-fn account_name(settings: &Settings) -> Option<String> {
-    mapping::get(settings, "line.1.label")
+fn account_name(settings: &Settings, n: u32) -> Option<String> {
+    mapping::get(settings, &format!("line.{n}.label"))
         .map(str::to_string)
-        .or_else(|| mapping::line_value(settings, 1, LineField::DisplayName))
+        .or_else(|| mapping::line_value(settings, n, LineField::DisplayName))
 }
 
-/// `P47`, the SIP server: the registrar, with `:port` when the line sets a port (§6.2 example
+/// The SIP server (`P47`...): the registrar, with `:port` when the line sets a port (§6.2 example
 /// `pbx.example.com:5060`).
-fn sip_server(settings: &Settings) -> Option<String> {
-    let registrar = mapping::line_value(settings, 1, LineField::Registrar)?;
-    Some(match mapping::line_value(settings, 1, LineField::Port) {
+fn sip_server(settings: &Settings, n: u32) -> Option<String> {
+    let registrar = mapping::line_value(settings, n, LineField::Registrar)?;
+    Some(match mapping::line_value(settings, n, LineField::Port) {
         Some(port) => format!("{registrar}:{port}"),
         None => registrar,
     })
@@ -231,20 +332,22 @@ impl Vendor for Grandstream {
         None
     }
 
-    /// The table rows for account 1 only, `P270` and `P47` inserted after `P271` unless a
-    /// `vendor.` setting names them, and only names that are P-values.
+    /// The table rows, then each configured account's P-values (accounts beyond
+    /// [`ACCOUNTS`] are refused by [`Grandstream::validate_device`]), and only names that are
+    /// P-values.
     fn parameters(&self, _model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
-        let mut params = mapping::build(PARAMS, settings, scope, "");
-        params.retain(|p| !matches!(p.line, Some(n) if n != 1));
-        if scope == FileScope::Device && settings.line_indexes().contains(&1) {
-            let at = params.iter().position(|p| p.name == "P271").map_or(params.len(), |i| i + 1);
-            let extra = [("P47", sip_server(settings)), ("P270", account_name(settings))];
-            for (name, value) in extra {
-                if let Some(value) = value.filter(|_| !mapping::overridden(settings, name)) {
-                    params.insert(at, VendorParam { name: name.into(), value, line: Some(1), group: "" });
+        let add_accounts = |out: &mut Vec<VendorParam>| {
+            if scope != FileScope::Device {
+                return;
+            }
+            for n in settings.line_indexes() {
+                let Some(acc) = account(n) else { continue };
+                for (name, value) in account_params(settings, n, acc) {
+                    out.push(VendorParam { name: name.into(), value, line: Some(n), group: "" });
                 }
             }
-        }
+        };
+        let mut params = mapping::build_with(PARAMS, settings, scope, "", add_accounts);
         // `vendor.` settings apply to every vendor: one that is not a P-value (a Snom element,
         // an AudioCodes `section/key`, set globally) is not meant for Grandstream and is left out.
         // A device's own are refused when it is saved.
@@ -253,14 +356,22 @@ impl Vendor for Grandstream {
     }
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
-        if let Some(&n) = settings.line_indexes().iter().find(|&&n| n > 1) {
-            return Err(format!(
-                "line.{n}.*: only account 1 of a Grandstream {} can be provisioned (the research verifies \
-                 no P-values for other accounts); set them with vendor.P<number> if you know them",
-                model.name
-            ));
-        }
         mapping::check_max_lines(model, settings)?;
+        mapping::check_server_fields_need_registrar(settings, "Grandstream")?;
+        for n in settings.line_indexes() {
+            let unconfirmed = account(n).is_some_and(|a| a.transport.is_none());
+            if unconfirmed && mapping::line_value(settings, n, LineField::Transport).is_some() {
+                return Err(format!(
+                    "line.{n}.transport cannot be provisioned on Grandstream devices: the SIP transport P-value \
+                     of account {n} is not confirmed; set it with vendor.P<number> if you know it"
+                ));
+            }
+        }
+        mapping::refuse_unmapped(
+            settings,
+            "Grandstream",
+            &[("firmware.url", "no verified P-value for the firmware server; use vendor.P<number>")],
+        )?;
         if let Some(v) = mapping::get(settings, "provisioning.interval_minutes") {
             if minutes(v).is_none() {
                 return Err(format!(
@@ -285,6 +396,13 @@ mod tests {
     fn every_secret_row_is_declared() {
         assert_eq!(mapping::undeclared_secret_rows(PARAMS, |n| Grandstream.is_secret_param(n)), Vec::<String>::new());
         assert!(Grandstream.is_secret_param("P2") && !Grandstream.is_secret_param("P26015"));
+    }
+
+    #[test]
+    fn every_account_password_is_declared_secret() {
+        for acc in &ACCOUNTS {
+            assert!(Grandstream.is_secret_param(acc.password), "{}", acc.password);
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! appear in a model-scoped common file. [`build`] walks such a table over a [`Settings`] and
 //! then applies `vendor.<raw>` overrides, so the per-vendor code holds data, not logic.
 
+use sipprov_model::tz::ZoneRules;
 use sipprov_model::{redact_uri_password, KeyKind, LineField, Settings};
 
 use crate::{FileScope, ModelInfo};
@@ -117,6 +118,19 @@ pub fn line_value(settings: &Settings, n: u32, field: LineField) -> Option<Strin
 /// ([`crate::is_secret_setting`]) and any value carrying a URI password, because a common file is
 /// served to anyone who asks for it.
 pub fn build(defs: &[ParamDef], settings: &Settings, scope: FileScope, extra_group: &'static str) -> Vec<VendorParam> {
+    build_with(defs, settings, scope, extra_group, |_| {})
+}
+
+/// As [`build`], with `extra` adding rows the table cannot express (e.g. per-account parameter
+/// names that follow no single pattern) before `vendor.<raw>` overrides are applied, so an
+/// override replaces them as it replaces table rows.
+pub fn build_with(
+    defs: &[ParamDef],
+    settings: &Settings,
+    scope: FileScope,
+    extra_group: &'static str,
+    extra: impl FnOnce(&mut Vec<VendorParam>),
+) -> Vec<VendorParam> {
     let allowed = |d: &&ParamDef| scope == FileScope::Device || d.scope == FileScope::Model;
     let lines = if scope == FileScope::Device { settings.line_indexes() } else { Vec::new() };
     let mut out = Vec::new();
@@ -149,6 +163,7 @@ pub fn build(defs: &[ParamDef], settings: &Settings, scope: FileScope, extra_gro
             }
         }
     }
+    extra(&mut out);
     apply_overrides(&mut out, settings, scope, extra_group);
     if scope == FileScope::Model {
         out.retain(|p| !matches!(redact_uri_password(&p.value), std::borrow::Cow::Owned(_)));
@@ -273,33 +288,81 @@ pub fn check_max_lines(model: &ModelInfo, settings: &Settings) -> Result<(), Str
     }
 }
 
+/// The rules of a `time.zone` value in force this year ([`ZoneRules::current`]); `None` for a
+/// value the model crate would not have accepted.
+pub fn zone_rules(zone: &str) -> Option<ZoneRules> {
+    ZoneRules::current(zone).ok()
+}
+
+/// True when `time.zone` names an IANA zone rather than a fixed UTC offset.
+pub fn is_named_zone(zone: &str) -> bool {
+    matches!(sipprov_model::tz::Zone::parse(zone), Some(sipprov_model::tz::Zone::Named(_)))
+}
+
+/// Refuses neutral keys set on a device that the vendor's files cannot carry: each entry is a
+/// key (or a `line.N.` field name, checked on every line) and what the vendor lacks. The
+/// message names the key, so the operator sees what to remove or set as `vendor.<name>`.
+pub fn refuse_unmapped(settings: &Settings, vendor: &str, unmapped: &[(&str, &str)]) -> Result<(), String> {
+    for (key, value) in settings.iter() {
+        if value.is_empty() {
+            continue;
+        }
+        let field = match Settings::classify(key) {
+            Ok(KeyKind::Line { field, .. }) => Some(field.name()),
+            _ => None,
+        };
+        let hit =
+            unmapped.iter().find(|(k, _)| *k == key || field.is_some_and(|f| k.strip_prefix("line.N.") == Some(f)));
+        if let Some((_, why)) = hit {
+            return Err(format!("{key} cannot be provisioned on {vendor} devices: {why}"));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses `line.N.port` or `line.N.transport` on a line without `line.N.registrar`, for
+/// vendors that write them only as part of the registrar's address.
+pub fn check_server_fields_need_registrar(settings: &Settings, vendor: &str) -> Result<(), String> {
+    for n in settings.line_indexes() {
+        if line_value(settings, n, LineField::Registrar).is_some() {
+            continue;
+        }
+        for field in [LineField::Port, LineField::Transport] {
+            if line_value(settings, n, field).is_some() {
+                return Err(format!(
+                    "line.{n}.{}: {vendor} files carry the port and transport with the registrar; set line.{n}.registrar too",
+                    field.name()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses lines whose registrar, port or transport differ from the first line's, for files that
+/// define one SIP server for all lines.
+pub fn check_one_server(settings: &Settings, what: &str) -> Result<(), String> {
+    let server =
+        |n: u32| [LineField::Registrar, LineField::Port, LineField::Transport].map(|f| line_value(settings, n, f));
+    let lines = settings.line_indexes();
+    let Some(&first) = lines.first() else { return Ok(()) };
+    for &n in &lines[1..] {
+        for (i, field) in [LineField::Registrar, LineField::Port, LineField::Transport].into_iter().enumerate() {
+            if server(n)[i] != server(first)[i] {
+                return Err(format!(
+                    "line.{n}.{} differs from line.{first}'s: {what} defines one SIP server shared by all lines",
+                    field.name()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A UTC offset parsed from `time.zone` (`+1`, `-5`, `+5:30`, `UTC+02:00`, `GMT-3.5`), in minutes.
 /// Zone names (`Europe/Paris`) are not offsets and give `None`.
 pub fn utc_offset_minutes(zone: &str) -> Option<i32> {
-    let z = zone.trim();
-    let z = z.strip_prefix("UTC").or_else(|| z.strip_prefix("GMT")).unwrap_or(z);
-    if z.is_empty() {
-        return Some(0);
-    }
-    let (sign, rest) = match z.as_bytes()[0] {
-        b'+' => (1, &z[1..]),
-        b'-' => (-1, &z[1..]),
-        _ => (1, z),
-    };
-    let (h, m) = if let Some((h, m)) = rest.split_once(':') {
-        (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?)
-    } else if let Some((h, frac)) = rest.split_once('.') {
-        (h.parse::<i32>().ok()?, (format!("0.{frac}").parse::<f64>().ok()? * 60.0).round() as i32)
-    } else {
-        (rest.parse::<i32>().ok()?, 0)
-    };
-    if !(0..=14).contains(&h)
-        || !(0..60).contains(&m)
-        || !rest.bytes().all(|b| b.is_ascii_digit() || b == b':' || b == b'.')
-    {
-        return None;
-    }
-    Some(sign * (h * 60 + m))
+    sipprov_model::tz::utc_offset_minutes(zone)
 }
 
 #[cfg(test)]

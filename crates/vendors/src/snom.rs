@@ -21,9 +21,15 @@
 //! for the user) on every element and `idx="N"` on per-account ones. Mapped, because the research
 //! example verifies the names: `setting_server`, the account settings `user_active`,
 //! `user_realname`, `user_name`, `user_pname`, `user_pass`, `user_host`, `user_outbound`, the
-//! polling settings `prov_polling_*` and `checksync_action`. Not mapped, for lack of a verified
-//! name: time zone, NTP, admin password, line labels and firmware (§5.6: `firmware_status` names
-//! an XML file, not an image); `vendor.<name>` settings cover them.
+//! polling settings `prov_polling_*` and `checksync_action`. `user_outbound` carries the line's
+//! port and transport: `host[:port][;transport=...]`. From wazo
+//! `wazo-snom/common/templates/base.tpl`: `ntp_server` (`time.ntp_server`) and the admin password
+//! as `admin_mode_password` and `http_pass` (the web interface's).
+//!
+//! Refused when set on a device, because no file setting carries them: `time.zone` (Snom's
+//! `timezone` takes Snom's own zone codes such as `GER+1`, which wazo picks from a table by
+//! locale; the tz database gives no such code, so set `vendor.timezone` instead), `line.N.label`
+//! and `firmware.url` (§5.6: `firmware_status` names an XML file, not an image).
 //!
 //! # Raw parameters
 //!
@@ -78,6 +84,9 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "prov_polling_mode", rel),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "prov_polling_period", seconds),
     ParamDef::device(Source::Key("sip.notify_reboot"), "checksync_action", checksync_action).or("0"),
+    ParamDef::device(Source::Key("time.ntp_server"), "ntp_server", same),
+    ParamDef::device(Source::Key("admin.password"), "admin_mode_password", same),
+    ParamDef::device(Source::Key("admin.password"), "http_pass", same),
     ParamDef::device(Source::LineAlways, "user_active.{n}", on),
     ParamDef::device(Source::Line(LineField::DisplayName), "user_realname.{n}", same),
     ParamDef::device(Source::Line(LineField::Username), "user_name.{n}", same),
@@ -86,11 +95,23 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Line(LineField::Registrar), "user_host.{n}", same),
 ];
 
-/// `user_outbound` as in the research example, `pbx.example.com:5060;transport=udp`: only when
-/// the line has a registrar, a port and a transport, since the example shows no other shape.
+/// `user_outbound` as in the research example, `pbx.example.com:5060;transport=udp`, with the
+/// port or the transport left out when the line does not set it; `None` when it sets neither
+/// (`user_host` alone says it all) or has no registrar (refused by [`Snom::validate_device`]).
 fn outbound(settings: &Settings, n: u32) -> Option<String> {
     let f = |field| mapping::line_value(settings, n, field);
-    Some(format!("{}:{};transport={}", f(LineField::Registrar)?, f(LineField::Port)?, f(LineField::Transport)?))
+    let (port, transport) = (f(LineField::Port), f(LineField::Transport));
+    if port.is_none() && transport.is_none() {
+        return None;
+    }
+    let mut out = f(LineField::Registrar)?;
+    if let Some(port) = port {
+        out.push_str(&format!(":{port}"));
+    }
+    if let Some(t) = transport {
+        out.push_str(&format!(";transport={t}"));
+    }
+    Some(out)
 }
 
 /// True for a name usable as an XML element name here: an ASCII letter or `_`, then letters,
@@ -243,6 +264,20 @@ impl Vendor for Snom {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        mapping::check_server_fields_need_registrar(settings, "Snom")?;
+        mapping::refuse_unmapped(
+            settings,
+            "Snom",
+            &[
+                (
+                    "time.zone",
+                    "Snom's timezone setting takes Snom's own zone codes (such as GER+1), not a UTC offset or an \
+                     IANA name; set vendor.timezone",
+                ),
+                ("line.N.label", "no verified Snom setting for a line label"),
+                ("firmware.url", "Snom's firmware_status names an XML file, not an image; use vendor.firmware_status"),
+            ],
+        )?;
         mapping::check_raw_names(
             settings,
             is_xml_name,
@@ -259,6 +294,19 @@ mod tests {
     #[test]
     fn every_secret_row_is_declared() {
         assert_eq!(mapping::undeclared_secret_rows(PARAMS, |n| Snom.is_secret_param(n)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn outbound_carries_port_and_transport_alone_or_together() {
+        let s = |items: &[&str]| Settings::parse_assignments(items.iter().copied()).unwrap();
+        let host = "line.1.registrar=pbx";
+        assert_eq!(outbound(&s(&[host, "line.1.transport=tls"]), 1).as_deref(), Some("pbx;transport=tls"));
+        assert_eq!(outbound(&s(&[host, "line.1.port=5062"]), 1).as_deref(), Some("pbx:5062"));
+        assert_eq!(
+            outbound(&s(&[host, "line.1.port=5061", "line.1.transport=tls"]), 1).as_deref(),
+            Some("pbx:5061;transport=tls")
+        );
+        assert_eq!(outbound(&s(&[host]), 1), None);
     }
 
     #[test]

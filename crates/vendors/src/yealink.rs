@@ -191,9 +191,10 @@ fn notify_reboot(v: &str) -> Option<String> {
     Some(if v == "1" { "1" } else { "0" }.into())
 }
 
-/// `local_time.time_zone` takes an offset such as `+1`, `-5` or `+5:30`; zone names are left out.
+/// `local_time.time_zone` takes an offset such as `+1`, `-5` or `+5:30`; for a zone name, its
+/// standard offset (the daylight-saving rule goes into the `local_time.*` DST parameters).
 fn time_zone(v: &str) -> Option<String> {
-    let m = mapping::utc_offset_minutes(v)?;
+    let m = mapping::zone_rules(v)?.std_offset_minutes();
     let sign = if m < 0 { "-" } else { "+" };
     let (h, min) = (m.abs() / 60, m.abs() % 60);
     Some(match (m, min) {
@@ -201,6 +202,58 @@ fn time_zone(v: &str) -> Option<String> {
         (_, 0) => format!("{sign}{h}"),
         _ => format!("{sign}{h}:{min:02}"),
     })
+}
+
+/// A named zone's daylight-saving rule when Yealink's by-week format can hold it (switch times in
+/// whole hours); `None` for offsets, zones without DST and the rare fractional-hour switches.
+fn yealink_dst(zone: &str) -> Option<sipprov_model::tz::Dst> {
+    if !mapping::is_named_zone(zone) {
+        return None;
+    }
+    mapping::zone_rules(zone)?.dst.filter(|d| d.start.time_seconds % 3600 == 0 && d.end.time_seconds % 3600 == 0)
+}
+
+/// `local_time.summer_time` for a named zone: 1 (enabled, rule written below) when it has a
+/// daylight-saving rule the file can hold, 0 (disabled) when it has none, 2 (automatic, the
+/// phone's own table) otherwise. Not written for fixed offsets.
+fn summer_time(zone: &str) -> Option<String> {
+    if !mapping::is_named_zone(zone) {
+        return None;
+    }
+    let rules = mapping::zone_rules(zone)?;
+    Some(
+        match (rules.dst.is_some(), yealink_dst(zone).is_some()) {
+            (false, _) => "0",
+            (true, true) => "1",
+            (true, false) => "2",
+        }
+        .into(),
+    )
+}
+
+/// `local_time.dst_time_type = 1`: DST by week.
+fn dst_by_week(zone: &str) -> Option<String> {
+    yealink_dst(zone).map(|_| "1".into())
+}
+
+/// `Month/Week of Month/Day of Week/Hour of Day`, week 5 = the last, days 1 (Monday) to 7
+/// (Sunday): Yealink's example `3/5/7/2` is the last Sunday of March at 02:00.
+fn yealink_switch(sw: sipprov_model::tz::Switch) -> String {
+    format!("{}/{}/{}/{}", sw.month, sw.week, sw.weekday_from_monday1(), sw.time_seconds / 3600)
+}
+
+fn dst_start(zone: &str) -> Option<String> {
+    yealink_dst(zone).map(|d| yealink_switch(d.start))
+}
+
+fn dst_end(zone: &str) -> Option<String> {
+    yealink_dst(zone).map(|d| yealink_switch(d.end))
+}
+
+/// `local_time.offset_time`: minutes added during daylight saving time.
+fn dst_offset_minutes(zone: &str) -> Option<String> {
+    let rules = mapping::zone_rules(zone)?;
+    yealink_dst(zone).map(|d| ((d.offset_seconds - rules.std_offset_seconds) / 60).to_string())
 }
 
 fn admin_password(v: &str) -> Option<String> {
@@ -220,6 +273,13 @@ macro_rules! yealink_globals {
             ),
             ParamDef::global(Source::Key("time.ntp_server"), "local_time.ntp_server1", same),
             ParamDef::global(Source::Key("time.zone"), "local_time.time_zone", time_zone),
+            // Daylight saving time (Yealink SIP-T2/T4/T5 administrator's guide, "Daylight Saving
+            // Time" and "Auto DST File Attributes"), from the tz database for named zones.
+            ParamDef::global(Source::Key("time.zone"), "local_time.summer_time", summer_time),
+            ParamDef::global(Source::Key("time.zone"), "local_time.dst_time_type", dst_by_week),
+            ParamDef::global(Source::Key("time.zone"), "local_time.start_time", dst_start),
+            ParamDef::global(Source::Key("time.zone"), "local_time.end_time", dst_end),
+            ParamDef::global(Source::Key("time.zone"), "local_time.offset_time", dst_offset_minutes),
             ParamDef::global(Source::Key("firmware.url"), "static.firmware.url", same),
             ParamDef::global(Source::Key("sip.notify_reboot"), "sip.notify_reboot_enable", notify_reboot).or("0"),
             ParamDef::device(Source::Key("admin.password"), "static.security.user_password", admin_password),
@@ -250,7 +310,7 @@ const fn concat<const A: usize, const B: usize, const N: usize>(a: [ParamDef; A]
 }
 
 /// Desk phones and W52P/W60B: the server sits in the account (wazo v87 base.tpl).
-static DESK_PARAMS: [ParamDef; 20] = concat(
+static DESK_PARAMS: [ParamDef; 25] = concat(
     yealink_globals!(),
     [
         ParamDef::device(Source::Line(LineField::Registrar), "account.{n}.sip_server.1.address", same),
@@ -260,7 +320,7 @@ static DESK_PARAMS: [ParamDef; 20] = concat(
 );
 
 /// W70B/W80/W90: one server template per line, referenced by the account (wazo base-dect.tpl).
-static DECT_DM_PARAMS: [ParamDef; 21] = concat(
+static DECT_DM_PARAMS: [ParamDef; 26] = concat(
     yealink_globals!(),
     [
         ParamDef::device(Source::LineNumber(LineField::Registrar), "account.{n}.sip_server.template", same),

@@ -137,25 +137,102 @@ fn snom_d345() {
 
 #[test]
 fn grandstream_gxp1628() {
-    // One account: the research verifies no P-values for accounts 2 and up.
-    let device = [
-        "line.1.display_name=Alice \"Al\" <A&B>",
-        "line.1.username=1001",
-        "line.1.password=s3cr:t!#",
-        "line.1.registrar=pbx.example.com",
-        "line.1.port=5060",
-        "line.1.transport=udp",
-        "sip.notify_reboot=yes",
-        "vendor.P238=0",
-        "vendor.language=English",
-    ];
-    check_device("grandstream", "GXP1628", "c074ad2bd859", 0, &device, "gxp1628-cfgc074ad2bd859.xml");
+    // Two accounts: account 2 is P401... (module doc), its transport P448.
+    let extra = ["line.2.transport=tcp", "vendor.P238=0", "vendor.language=English"];
+    check("grandstream", "GXP1628", "c074ad2bd859", 0, &extra, "gxp1628-cfgc074ad2bd859.xml");
 }
 
 #[test]
 fn cisco_cp_8841_3pcc() {
-    // SIP_Transport_N_ is unverified, so line.N.transport is not mapped; a raw override sets it.
+    // line.N.transport maps to SIP_Transport_N_; a raw override still replaces it.
     // vendor.user_dtmf_info.2 (a Snom name, not a Cisco element name) is left out.
     let extra = ["vendor.SIP_Transport_2_=TLS", "vendor.user_dtmf_info.2=sip_info_only", "vendor.Dial_Plan_1_=(x.)"];
     check("cisco", "CP-8841-3PCC", "00562b043615", 0, &extra, "cp-8841-3pcc-00562b043615.xml");
+}
+
+/// Named time zones (issue 13): each vendor's own spelling of Europe/Berlin, DST rule included,
+/// computed from the tz database.
+#[test]
+fn named_time_zones() {
+    let berlin = ["time.zone=Europe/Berlin"];
+    check("yealink", "T46S", "001565aabbcc", 1, &berlin, "t46s-001565aabbcc-berlin.cfg");
+    check("cisco", "SPA504G", "00562b043615", 0, &berlin, "spa504g-00562b043615-berlin.xml");
+    check("grandstream", "GRP2614", "c074ad0b63ee", 0, &berlin, "grp2614-cfgc074ad0b63ee-berlin.xml");
+    check("gigaset", "N870", "7c2f80e0d605", 0, &berlin, "n870-7C2F80E0D605-berlin.xml");
+    let new_york = ["time.zone=America/New_York"];
+    check("cisco", "CP-6851-3PCC", "00562b043616", 0, &new_york, "cp-6851-3pcc-00562b043616-new-york.xml");
+}
+
+/// Every golden file is checked against its format's grammar: XML parses (python3's minidom),
+/// and every line of a `key = value` file has that vendor's shape, so a value that breaks the
+/// syntax cannot hide in a file nobody reads.
+#[test]
+fn golden_files_follow_their_grammar() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let mut checked = 0;
+    for vendor in std::fs::read_dir(&root).unwrap() {
+        let vendor = vendor.unwrap().path();
+        for file in std::fs::read_dir(&vendor).unwrap() {
+            let path = file.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let vendor_id = vendor.file_name().unwrap().to_str().unwrap();
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+            let bad = match (vendor_id, ext) {
+                (_, "xml") => xml_error(&path),
+                ("yealink", "cfg") => first_bad_line(&text, yealink_line),
+                ("audiocodes", "cfg") => first_bad_line(&text, audiocodes_hd_line),
+                ("audiocodes", "ini") => first_bad_line(&text, ini_line),
+                other => panic!("{}: no grammar for {other:?}", path.display()),
+            };
+            assert!(bad.is_none(), "{}: {}", path.display(), bad.unwrap_or_default());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} golden files");
+}
+
+fn xml_error(path: &std::path::Path) -> Option<String> {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])"])
+        .arg(path)
+        .output()
+        .expect("python3 is installed");
+    (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn first_bad_line(text: &str, ok: fn(&str) -> bool) -> Option<String> {
+    if !text.ends_with('\n') {
+        return Some("does not end with a newline".into());
+    }
+    text.lines().find(|l| !ok(l)).map(|l| format!("bad line {l:?}"))
+}
+
+fn is_name(name: &str, extra: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+}
+
+/// Yealink: the `#!version:1.0.0.1` header, then `name = value` (names with `.` and `_`).
+fn yealink_line(line: &str) -> bool {
+    line == "#!version:1.0.0.1" || line.split_once(" = ").is_some_and(|(k, _)| is_name(k, "._-"))
+}
+
+/// AudioCodes 400HD: `path/to/key=value`.
+fn audiocodes_hd_line(line: &str) -> bool {
+    line.split_once('=').is_some_and(|(k, _)| is_name(k, "/_."))
+}
+
+/// AudioCodes ini: blank, `;` comments, `[Section]` / `[ Table ]` / `[ \Table ]`, `Key = value`,
+/// `FORMAT ... ;` and `Table N = cells;`.
+fn ini_line(line: &str) -> bool {
+    let t = line.trim();
+    t.is_empty()
+        || t.starts_with(';')
+        || (t.starts_with('[') && t.ends_with(']'))
+        || (t.starts_with("FORMAT ") && t.ends_with(';'))
+        || t.split_once(" = ").is_some_and(|(k, v)| {
+            let mut words = k.split(' ');
+            let name_ok = words.next().is_some_and(|n| is_name(n, "_"));
+            let index_ok = words.all(|w| w.bytes().all(|b| b.is_ascii_digit()));
+            name_ok && index_ok && (k.split(' ').count() == 1 || v.ends_with(';'))
+        })
 }

@@ -65,11 +65,20 @@ fn transports_map_per_vendor() {
 }
 
 #[test]
-fn time_zone_offsets_convert_and_names_are_left_out() {
+fn time_zone_offsets_and_names_convert() {
     assert!(render("yealink", "T46S", 1, &["time.zone=-05:30"]).contains("local_time.time_zone = -5:30\n"));
-    assert!(!render("yealink", "T46S", 1, &["time.zone=Europe/Paris"]).contains("time_zone"));
+    let paris = render("yealink", "T46S", 1, &["time.zone=Europe/Paris"]);
+    assert!(paris.contains("local_time.time_zone = +1\nlocal_time.summer_time = 1\n"), "{paris}");
+    assert!(!render("yealink", "T46S", 1, &["time.zone=+1"]).contains("summer_time"), "offsets keep the phone's DST");
+    assert!(render("yealink", "T46S", 1, &["time.zone=Asia/Tokyo"]).contains("local_time.summer_time = 0\n"));
     assert!(render("audiocodes", "440HD", 0, &["time.zone=+10"]).contains("system/ntp/gmt_offset=+10:00\n"));
     assert!(render("audiocodes", "MP-118", 0, &["time.zone=-3"]).contains("NTPServerUTCOffset = -10800\n"));
+    // A zone without daylight saving time is its offset; one with it is refused on AudioCodes.
+    assert!(render("audiocodes", "440HD", 0, &["time.zone=Asia/Kolkata"]).contains("gmt_offset=+05:30\n"));
+    let err = sipprov_vendors::validate_device("audiocodes", "440HD", &settings(&["time.zone=Europe/Paris"]));
+    assert!(err.unwrap_err().contains("time.zone"));
+    let gs = render("grandstream", "GXP1628", 0, &["time.zone=America/New_York"]);
+    assert!(gs.contains("<P64>EST5EDT,M3.2.0,M11.1.0</P64>"), "{gs}");
 }
 
 #[test]
@@ -229,7 +238,7 @@ fn cisco_mapping_and_overrides() {
     assert!(out.contains("<Profile_Rule>http://prov.example.com:8080/$MA.xml</Profile_Rule>"), "{out}");
     assert!(out.contains("<Resync_Periodic>1800</Resync_Periodic>"), "{out}");
     assert!(out.contains("<Resync_On_Reset>No</Resync_On_Reset>") && !out.contains("Display_Name"), "{out}");
-    assert!(!out.contains("SIP_Transport"), "{out}");
+    assert!(out.contains("<SIP_Transport_1_>TLS</SIP_Transport_1_>"), "{out}");
     items.push("vendor.Proxy_1_=sbc.example.com");
     let out = render("cisco", "CP-8841-3PCC", 0, &items);
     assert_eq!(out.matches("<Proxy_1_>").count(), 1, "{out}");
@@ -299,7 +308,12 @@ fn grandstream_mapping_and_refusals() {
     assert!(check(&items[..5]).is_ok());
     assert!(check(&items).unwrap_err().contains("vendor."), "{:?}", check(&items));
     let two = check(&["line.1.username=1001", "line.2.username=1002"]).unwrap_err();
-    assert!(two.contains("line.2") && two.contains("account 1"), "{two}");
+    assert!(two.contains("line.2") && two.contains("HT814"), "{two}");
+    // Account 2 on a two-account phone; the unconfirmed transport of account 3 is refused.
+    let gxp = |items: &[&str]| sipprov_vendors::validate_device("grandstream", "GRP2614", &settings(items));
+    assert!(gxp(&["line.2.username=1002", "line.2.registrar=pbx", "line.2.transport=tls"]).is_ok());
+    let three = gxp(&["line.3.username=1003", "line.3.registrar=pbx", "line.3.transport=tls"]).unwrap_err();
+    assert!(three.contains("line.3.transport"), "{three}");
     // Settings already cap the interval at 525600 minutes, inside P193's upper bound.
     for bad in ["provisioning.interval_minutes=59", "provisioning.interval_minutes=1"] {
         let err = check(&[bad]).unwrap_err();
@@ -443,7 +457,7 @@ fn common_file_holds_no_raw_vendor_secret_nor_url_password() {
 
 #[test]
 fn template_errors_never_carry_a_setting_value() {
-    let st = settings(&["line.1.username=1001", "line.1.password=hunter2", "vendor.P2=gsadmin7", "time.zone=Zone9"]);
+    let st = settings(&["line.1.username=1001", "line.1.password=hunter2", "vendor.P2=gsadmin7", "site.code=Zone9"]);
     let attempts = [
         "{% include settings[\"vendor.P2\"] %}\n",
         "{{ settings[\"line.1.password\"] + 1 }}\n",
@@ -451,7 +465,7 @@ fn template_errors_never_carry_a_setting_value() {
         "{{ settings[\"line.1.password\"] | int | foo }}\n",
         "{% for x in settings[\"line.1.password\"] %}{{ x.y.z }}{% endfor %}\n",
         "{{ lines[0].password.no_such }}\n",
-        "{{ settings[settings[\"time.zone\"]] }}\n",
+        "{{ settings[settings[\"site.code\"]] }}\n",
         "{% set a, b = settings[\"vendor.P2\"] %}\n",
     ];
     for (i, source) in attempts.iter().enumerate() {

@@ -54,7 +54,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NewDevice>, String> {
         .headers()
         .map_err(|e| format!("cannot read the CSV header: {e}"))?
         .iter()
-        .map(|h| h.to_ascii_lowercase().trim_start_matches('\u{feff}').to_string())
+        .map(|h| column_key(h.trim_start_matches('\u{feff}')))
         .collect();
     let columns = Columns::from_header(&header)?;
     let mut seen = HashSet::new();
@@ -78,6 +78,16 @@ pub fn parse_csv(text: &str) -> Result<Vec<NewDevice>, String> {
         return Err("the CSV file has a header but no devices".into());
     }
     Ok(devices)
+}
+
+/// A header cell as a setting key: lower case, except the raw name after `vendor.`, which is
+/// the vendor's own parameter name and may be case-sensitive (Cisco element names such as
+/// `SIP_Transport_1_` are matched exactly by the phone).
+fn column_key(header: &str) -> String {
+    match header.get(..7).filter(|p| p.eq_ignore_ascii_case("vendor.")) {
+        Some(_) => format!("vendor.{}", &header[7..]),
+        None => header.to_ascii_lowercase(),
+    }
 }
 
 struct Columns {
