@@ -162,6 +162,36 @@ fn push(out: &mut Vec<VendorParam>, def: &ParamDef, name: String, raw: &str, lin
     }
 }
 
+/// The refusal of [`Vendor::reboot_refusal`](crate::Vendor::reboot_refusal) when the merged
+/// `sip.notify_reboot` is `0`.
+pub fn reboot_refused_by_setting(settings: &Settings) -> Option<String> {
+    (get(settings, "sip.notify_reboot") == Some("0")).then(|| {
+        "reboot disabled for this device: sip.notify_reboot = 0 (device, group or global setting); set \
+         sip.notify_reboot=1 to let check-sync reboot it"
+            .to_string()
+    })
+}
+
+/// A refusal when the device's file carries `name` (ignoring case) with a value `reboots` says
+/// does not let `reboot=true` reboot the phone; `None` when it does, or when the file does not
+/// carry `name` and `sip.notify_reboot` is not `0`.
+pub fn reboot_refused_by(
+    params: &[VendorParam],
+    settings: &Settings,
+    name: &str,
+    reboots: fn(&str) -> bool,
+) -> Option<String> {
+    match params.iter().find(|p| p.name.eq_ignore_ascii_case(name)) {
+        Some(p) if !reboots(&p.value) => Some(format!(
+            "reboot disabled for this device: its file sets {name} = {:?}, so the phone ignores reboot=true; set \
+             sip.notify_reboot=1 (device or group) and remove any vendor.{name} override to let check-sync reboot it",
+            p.value
+        )),
+        Some(_) => None,
+        None => reboot_refused_by_setting(settings),
+    }
+}
+
 /// Expands `{n}`, `{i}` and `{hs}` in a line row's name.
 pub fn expand(name: &str, n: u32) -> String {
     name.replace("{n}", &n.to_string()).replace("{i}", &(n - 1).to_string()).replace("{hs}", &format!("{n:05}"))

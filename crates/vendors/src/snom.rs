@@ -64,11 +64,16 @@ fn seconds(minutes: &str) -> Option<String> {
     minutes.parse::<u64>().ok().map(|m| (m * 60).to_string())
 }
 
-/// `checksync_action` overrides whatever the NOTIFY asks for (firmware 10.1.180 and later, §5.2),
-/// so `sip.notify_reboot = 1` must say `reboot`, and anything else `sync` (re-provision only).
+/// `checksync_action` (firmware 10.1.180 and later) forces `reboot`, `factory-reset`,
+/// `reregister`, `sync` or `delete-contacts` whatever the NOTIFY asks for; empty follows the
+/// NOTIFY (https://service.snom.com/display/wiki/checksync_action). By default it is written
+/// empty, so `check-sync;reboot=true` reboots and `reboot=false` re-provisions (and a `sync`
+/// left by an earlier file is cleared); `sip.notify_reboot = 0` writes `sync`: never reboot.
 fn checksync_action(v: &str) -> Option<String> {
-    Some(if v == "1" { "reboot" } else { "sync" }.into())
+    Some(if v == "0" { "sync" } else { "" }.into())
 }
+
+const REBOOT_PARAM: &str = "checksync_action";
 
 /// Names from the research example (§5.2, wazo `common/templates/base.tpl`). Line rows carry the
 /// account number as `.{n}`, turned into `idx="{n}"` by [`Snom::parameters`].
@@ -77,7 +82,7 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "prov_polling_enabled", on),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "prov_polling_mode", rel),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "prov_polling_period", seconds),
-    ParamDef::device(Source::Key("sip.notify_reboot"), "checksync_action", checksync_action).or("0"),
+    ParamDef::device(Source::Key("sip.notify_reboot"), REBOOT_PARAM, checksync_action).or("1"),
     ParamDef::device(Source::LineAlways, "user_active.{n}", on),
     ParamDef::device(Source::Line(LineField::DisplayName), "user_realname.{n}", same),
     ParamDef::device(Source::Line(LineField::Username), "user_name.{n}", same),
@@ -239,6 +244,13 @@ impl Vendor for Snom {
         // rather than breaking every Snom file. A device's own are refused when it is saved.
         params.retain(|p| is_xml_name(&p.name));
         params
+    }
+
+    /// Refused when the file's `checksync_action` forces anything but following the NOTIFY
+    /// (empty) or `reboot`.
+    fn reboot_refusal(&self, model: &'static ModelInfo, settings: &Settings) -> Option<String> {
+        let params = self.parameters(model, settings, FileScope::Device);
+        mapping::reboot_refused_by(&params, settings, REBOOT_PARAM, |v| matches!(v.trim(), "" | "reboot"))
     }
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {

@@ -29,13 +29,46 @@ fn write(dir: &Path, name: &str, content: &str) {
     std::fs::write(path, content).unwrap();
 }
 
+/// Per vendor, what the file says about check-sync reboots: by default the NOTIFY decides
+/// (`reboot=true` reboots, `reboot=false` re-provisions); `sip.notify_reboot = 0` stops reboots
+/// where the vendor can say so, and the server refuses to ask for one ([`Vendor::reboot_refusal`]).
 #[test]
-fn yealink_notify_reboot_defaults_to_resync() {
-    assert!(render("yealink", "T46S", 1, &[]).contains("sip.notify_reboot_enable = 0\n"));
-    assert!(render("yealink", "T46S", 1, &["sip.notify_reboot=true"]).contains("sip.notify_reboot_enable = 1\n"));
-    assert!(render("yealink", "T46S", 1, &["sip.notify_reboot=off"]).contains("sip.notify_reboot_enable = 0\n"));
-    assert!(render("gigaset", "N870", 0, &[]).contains(r#"CheckSyncRebootEnabled" value="0""#));
-    assert!(render("gigaset", "N870", 0, &["sip.notify_reboot=1"]).contains(r#"CheckSyncRebootEnabled" value="1""#));
+fn check_sync_reboot_follows_the_notify_by_default() {
+    let cases: [(&str, &str, usize, &str, &str); 3] = [
+        ("yealink", "T46S", 1, "sip.notify_reboot_enable = 0\n", "sip.notify_reboot_enable = 0\n"),
+        (
+            "gigaset",
+            "N870",
+            0,
+            r#"<param name="SystemSettings.global.CheckSyncRebootEnabled" value="1"/>"#,
+            r#"<param name="SystemSettings.global.CheckSyncRebootEnabled" value="0"/>"#,
+        ),
+        (
+            "snom",
+            "D345",
+            0,
+            r#"<checksync_action perm="R"></checksync_action>"#,
+            r#"<checksync_action perm="R">sync</checksync_action>"#,
+        ),
+    ];
+    for (vendor, model, index, allowed, disabled) in cases {
+        let v = registry().get(vendor).unwrap();
+        let m = v.model(model).unwrap();
+        for on in [&[][..], &["sip.notify_reboot=1"][..]] {
+            assert!(render(vendor, model, index, on).contains(allowed), "{vendor} {on:?}");
+            assert_eq!(v.reboot_refusal(m, &settings(on)), None, "{vendor} {on:?}");
+        }
+        assert!(render(vendor, model, index, &["sip.notify_reboot=off"]).contains(disabled), "{vendor}");
+        let refusal = v.reboot_refusal(m, &settings(&["sip.notify_reboot=0"])).expect(vendor);
+        assert!(refusal.contains("sip.notify_reboot"), "{vendor}: {refusal}");
+    }
+    // A raw override that stops reboots is read from the file too.
+    let snom = registry().get("snom").unwrap();
+    let refusal = snom.reboot_refusal(snom.model("D345").unwrap(), &settings(&["vendor.checksync_action=reregister"]));
+    assert!(refusal.unwrap().contains("checksync_action = \"reregister\""));
+    let yealink = registry().get("yealink").unwrap();
+    let ignore = settings(&["vendor.sip.notify_reboot_enable=2"]);
+    assert!(yealink.reboot_refusal(yealink.model("T46S").unwrap(), &ignore).unwrap().contains("notify_reboot_enable"));
 }
 
 #[test]
@@ -149,7 +182,7 @@ fn snom_overrides_and_outbound() {
     assert!(
         !out.contains("user_outbound") && out.contains(r#"<user_host idx="1" perm="R">pbx.example.com</user_host>"#)
     );
-    assert!(out.contains(r#"<checksync_action perm="R">sync</checksync_action>"#), "{out}");
+    assert!(out.contains(r#"<checksync_action perm="R"></checksync_action>"#), "the NOTIFY decides: {out}");
     assert!(!out.contains("prov_polling"), "{out}");
     let mut items = base.to_vec();
     items.extend([
