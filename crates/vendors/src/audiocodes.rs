@@ -8,6 +8,15 @@
 //! must end with a newline; `EnableSIPRemoteReset = 1` so check-sync NOTIFYs are obeyed
 //! (MP-118 manual p.470, seed 004). The gateway sends `If-Modified-Since` (§3b), which the server
 //! handles; this module only keeps the bytes stable.
+//!
+//! HTTP credentials on the gateways (MP-11x & MP-124 User's Manual LTRT-65432 §33.2.4 "Access
+//! Authentication with HTTP Server", seed 004): Digest takes `AUPDDigestUsername` /
+//! `AUPDDigestPassword`; Basic takes them from the URL itself,
+//! `AutoCmpFileUrl = 'https://<username>:<password>@<host>/<file name>'`. So with
+//! `http.auth = basic` the device's `http.username` / `http.password` (its own or the ones the
+//! server generated at its first fetch) are written percent-encoded into `IniFileURL`, and into
+//! `AutoCmpFileUrl` only when the firmware is on the provisioning server itself (same scheme,
+//! host and port): they are sipprov's credentials, not another server's.
 
 use sipprov_model::{LineField, Mac, Settings};
 
@@ -149,6 +158,42 @@ static MP_PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::FirstLine(LineField::Transport), "SIPTransportType", transport_number).group(SIP),
 ];
 
+/// With `http.auth = basic`, puts `user:password@` into the gateway's `IniFileURL`, and into
+/// `AutoCmpFileUrl` when that URL has the provisioning URL's origin (see the module doc). A URL
+/// that already carries a user part (a `vendor.` override) is left as written.
+fn add_basic_credentials(params: &mut [VendorParam], settings: &Settings) {
+    let basic = mapping::get(settings, "http.auth").is_some_and(|a| a.eq_ignore_ascii_case("basic"));
+    let (Some(username), Some(password)) = (mapping::get(settings, "http.username"), mapping::get(settings, "http.password"))
+    else {
+        return;
+    };
+    if !basic {
+        return;
+    }
+    let ours = mapping::get(settings, "provisioning.url").and_then(origin);
+    let credentials = crate::pnp::Credentials { username, password };
+    for p in params.iter_mut() {
+        let Some(url) = p.value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) else { continue };
+        let wanted = p.name.eq_ignore_ascii_case("IniFileURL")
+            || (p.name.eq_ignore_ascii_case("AutoCmpFileUrl") && ours.is_some() && origin(url) == ours);
+        if wanted && !has_userinfo(url) {
+            p.value = format!("'{}'", crate::pnp::with_userinfo(url, &credentials));
+        }
+    }
+}
+
+/// `scheme://host[:port]` of a URL, lower case; `None` without `://`.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    Some(format!("{scheme}://{authority}").to_ascii_lowercase())
+}
+
+/// True when the URL's authority has a `user@` part.
+fn has_userinfo(url: &str) -> bool {
+    url.split_once("://").is_some_and(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default().contains('@'))
+}
+
 /// Characters that would break an ini table row (`a, b;`) or a quoted value.
 pub const INI_TABLE_FORBIDDEN: &[char] = &[',', ';', '\'', '"', '[', ']'];
 
@@ -260,7 +305,13 @@ impl Vendor for AudioCodes {
 
     fn parameters(&self, model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
         match model.family {
-            "mp11x" => mapping::build(MP_PARAMS, settings, scope, SIP),
+            "mp11x" => {
+                let mut params = mapping::build(MP_PARAMS, settings, scope, SIP);
+                if scope == FileScope::Device {
+                    add_basic_credentials(&mut params, settings);
+                }
+                params
+            }
             _ => mapping::build(HD_PARAMS, settings, scope, ""),
         }
     }
@@ -294,6 +345,37 @@ mod tests {
     fn every_secret_row_is_declared() {
         assert_eq!(mapping::undeclared_secret_rows(HD_PARAMS, |n| AudioCodes.is_secret_param(n)), Vec::<String>::new());
         assert_eq!(mapping::undeclared_secret_rows(MP_PARAMS, |n| AudioCodes.is_secret_param(n)), Vec::<String>::new());
+    }
+}
+
+#[cfg(test)]
+mod basic_tests {
+    use super::*;
+
+    fn urls(items: &[&str]) -> (Option<String>, Option<String>) {
+        let settings = Settings::parse_assignments(items.iter().copied()).unwrap();
+        let params = AudioCodes.parameters(AudioCodes.model("MP-118").unwrap(), &settings, FileScope::Device);
+        let value = |n: &str| params.iter().find(|p| p.name == n).map(|p| p.value.clone());
+        (value("IniFileURL"), value("AutoCmpFileUrl"))
+    }
+
+    const BASE: [&str; 4] =
+        ["provisioning.url=https://p.example:8443/prov", "http.username=gw", "http.password=a b", "http.auth=basic"];
+
+    #[test]
+    fn basic_credentials_go_into_our_urls_only() {
+        let theirs = [&BASE[..], &["firmware.url=https://cdn.example/fw.cmp"]].concat();
+        assert_eq!(
+            urls(&theirs),
+            (Some("'https://gw:a%20b@p.example:8443/prov/<MAC>.ini'".into()), Some("'https://cdn.example/fw.cmp'".into()))
+        );
+        let ours = [&BASE[..], &["firmware.url=https://P.example:8443/fw.cmp"]].concat();
+        assert_eq!(urls(&ours).1.as_deref(), Some("'https://gw:a%20b@P.example:8443/fw.cmp'"));
+        // Digest (the default) keeps them out of the URL.
+        assert_eq!(urls(&BASE[..3]).0.as_deref(), Some("'https://p.example:8443/prov/<MAC>.ini'"));
+        // A URL that already names a user is the operator's.
+        let own = [&BASE[..], &["vendor.IniFileURL='https://x@p.example/a.ini'"]].concat();
+        assert_eq!(urls(&own).0.as_deref(), Some("'https://x@p.example/a.ini'"));
     }
 }
 

@@ -129,6 +129,13 @@ fn audiocodes_mp118() {
     check("audiocodes", "MP-118", "00908f1dd0d3", 0, &extra, "mp118-00908F1DD0D3.ini");
 }
 
+/// Seed 004: with Basic the gateway takes its credentials from the URLs, percent-encoded here.
+#[test]
+fn audiocodes_mp118_basic() {
+    let extra = ["http.auth=basic", "http.username=gw-118", "http.password=p@ss:w/rd'1"];
+    check("audiocodes", "MP-118", "00908f1dd0d3", 0, &extra, "mp118-basic-00908F1DD0D3.ini");
+}
+
 #[test]
 fn snom_d345() {
     let extra = ["vendor.user_dtmf_info.2=sip_info_only", "vendor.language=English"];
