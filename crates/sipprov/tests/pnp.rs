@@ -171,7 +171,16 @@ fn seed_002_subscribe_without_a_mac_is_answered_by_default() {
     s.ok(&["device", "add", "00908f602aac", "--vendor", "audiocodes", "--model", "440HD"]);
     s.ok(&["device", "set", "00908f602aac", "line.1.username=1001", "http.username=dev1", "http.password=s3cret"]);
     // Even global credentials opted into PnP URLs stay out: the answer names no device.
-    s.ok(&["settings", "set", "pnp.url_credentials=1", "http.username=fleet", "http.password=fleetpw"]);
+    let base = format!("http://{}/", s.http);
+    s.ok(&[
+        "settings",
+        "set",
+        "pnp.url_credentials=1",
+        "http.username=fleet",
+        "http.password=fleetpw",
+        &format!("provisioning.url={base}"),
+        "provisioning.interval_minutes=60",
+    ]);
     let phone = Phone::unicast();
     let seed = include_str!("../../sip/tests/samples/audiocodes-subscribe.sip");
     let subscribe = seed.replace("10.13.2.37:5060", &format!("127.0.0.1:{}", phone.port())).replace('\n', "\r\n");
@@ -186,7 +195,11 @@ fn seed_002_subscribe_without_a_mac_is_answered_by_default() {
     // The phone then asks that directory for its own file, as its first fetch.
     let fetched = common::curl(&format!("{url}00908F602AAC.cfg"), "AUDC-IPPhone/2.2.2", &[]);
     assert_eq!(fetched.status, 200, "{}", s.log());
-    assert!(fetched.text().contains("voip/line/0/id=1001"), "{}", fetched.text());
+    let file = fetched.text();
+    assert!(file.contains("voip/line/0/id=1001"), "{file}");
+    // The 400HD file keeps the phone on that URL and polls it.
+    assert!(file.contains(&format!("provisioning/method=STATIC\nprovisioning/configuration/url={base}\n")), "{file}");
+    assert!(file.contains("provisioning/period/type=hourly\nprovisioning/period/hourly/hours_interval=1\n"), "{file}");
     // Still counted and filtered: a source outside the allow-list gets nothing.
     let (s, sip, _) = server("allow_sources = [\"127.0.0.2/32\"]");
     let phone = Phone::unicast();

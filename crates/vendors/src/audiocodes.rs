@@ -1,9 +1,13 @@
 //! AudioCodes 400HD IP phones and MediaPack MP-11x / MP-124 analogue gateways.
 //!
 //! 400HD (research `config-formats.md` §3a): `<MAC>.cfg`, `key=value` lines with slash paths,
-//! account 1 = `voip/line/0`. The provisioning URL is not written into the file: the phone gets
-//! it from DHCP option 160/66, and whether `provisioning/configuration/url` accepts the `<MAC>`
-//! macro is not documented; nor is the admin password key.
+//! account 1 = `voip/line/0`. With `provisioning.url` set the file keeps the phone on it:
+//! `provisioning/method = STATIC` ("Static URL", 420HD Administrator's Manual LTRT-11950 p.48,
+//! easymanua.ls/audiocodes/420hd/manual/138368?p=48) and `provisioning/configuration/url` as a
+//! directory, from which the phone asks for its `<MAC>.cfg` as it does with a bare DHCP option
+//! 160 URL (same page); the key and the directory form are what AudioCodes' device manager and
+//! third-party templates write. Polling: `provisioning/period/*` (450HD manual p.30). The admin
+//! password key is not documented.
 //! MP-11x/MP-124 (§3b): `<MAC>.ini` (upper case, prov.net), INI with `[ Table ]` sections, which
 //! must end with a newline; `EnableSIPRemoteReset = 1` so check-sync NOTIFYs are obeyed
 //! (MP-118 manual p.470, seed 004). The gateway sends `If-Modified-Since` (§3b), which the server
@@ -16,7 +20,12 @@
 //! `http.auth = basic` the device's `http.username` / `http.password` (its own or the ones the
 //! server generated at its first fetch) are written percent-encoded into `IniFileURL`, and into
 //! `AutoCmpFileUrl` only when the firmware is on the provisioning server itself (same scheme,
-//! host and port): they are sipprov's credentials, not another server's.
+//! host and port): they are sipprov's credentials, not another server's. The 400HD phones get the
+//! same treatment of `provisioning/configuration/url` and `provisioning/firmware/url`, since
+//! their manuals name no other credential parameter; that the phones send URL credentials is
+//! [unverified], so they are written only on an explicit `http.auth = basic` and the server
+//! generates no credentials for 400HD phones ([`Vendor::http_credential_parameters`] stays
+//! empty for them: a phone that cannot use them would be locked out after its first fetch).
 
 use sipprov_model::{LineField, Mac, Settings};
 
@@ -110,9 +119,22 @@ fn ini_url(v: &str) -> Option<String> {
     quoted(&format!("{base}/<MAC>.ini"))
 }
 
+/// `provisioning/method`: a static URL instead of DHCP options (420HD manual p.48).
+fn static_method(_: &str) -> Option<String> {
+    Some("STATIC".into())
+}
+
+/// `provisioning/configuration/url` as a directory: the phone appends `<MAC>.cfg`.
+fn directory(v: &str) -> Option<String> {
+    let v = v.trim();
+    Some(if v.ends_with('/') { v.to_string() } else { format!("{v}/") })
+}
+
 /// 400HD keys: `voip/line/*` from the 405HD/420HD manuals, the rest from third-party templates
 /// (research §3a).
 static HD_PARAMS: &[ParamDef] = &[
+    ParamDef::device(Source::Key("provisioning.url"), "provisioning/method", static_method),
+    ParamDef::device(Source::Key("provisioning.url"), "provisioning/configuration/url", directory),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "provisioning/period/type", period_type),
     ParamDef::device(
         Source::Key("provisioning.interval_minutes"),
@@ -158,9 +180,14 @@ static MP_PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::FirstLine(LineField::Transport), "SIPTransportType", transport_number).group(SIP),
 ];
 
-/// With `http.auth = basic`, puts `user:password@` into the gateway's `IniFileURL`, and into
-/// `AutoCmpFileUrl` when that URL has the provisioning URL's origin (see the module doc). A URL
-/// that already carries a user part (a `vendor.` override) is left as written.
+/// The URL parameters through which the device fetches its own file, and its firmware.
+const CONFIG_URLS: &[&str] = &["IniFileURL", "provisioning/configuration/url"];
+const FIRMWARE_URLS: &[&str] = &["AutoCmpFileUrl", "provisioning/firmware/url"];
+
+/// With `http.auth = basic`, puts `user:password@` into the configuration URL, and into the
+/// firmware URL when it has the provisioning URL's origin (see the module doc). A URL that
+/// already carries a user part (a `vendor.` override) is left as written. Gateway values are
+/// single-quoted and stay so.
 fn add_basic_credentials(params: &mut [VendorParam], settings: &Settings) {
     let basic = mapping::get(settings, "http.auth").is_some_and(|a| a.eq_ignore_ascii_case("basic"));
     let (Some(username), Some(password)) = (mapping::get(settings, "http.username"), mapping::get(settings, "http.password"))
@@ -172,12 +199,15 @@ fn add_basic_credentials(params: &mut [VendorParam], settings: &Settings) {
     }
     let ours = mapping::get(settings, "provisioning.url").and_then(origin);
     let credentials = crate::pnp::Credentials { username, password };
+    let named = |list: &[&str], name: &str| list.iter().any(|n| n.eq_ignore_ascii_case(name));
     for p in params.iter_mut() {
-        let Some(url) = p.value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) else { continue };
-        let wanted = p.name.eq_ignore_ascii_case("IniFileURL")
-            || (p.name.eq_ignore_ascii_case("AutoCmpFileUrl") && ours.is_some() && origin(url) == ours);
+        let quoted = p.value.len() >= 2 && p.value.starts_with('\'') && p.value.ends_with('\'');
+        let url = if quoted { &p.value[1..p.value.len() - 1] } else { p.value.as_str() };
+        let wanted = named(CONFIG_URLS, &p.name)
+            || (named(FIRMWARE_URLS, &p.name) && ours.is_some() && origin(url) == ours);
         if wanted && !has_userinfo(url) {
-            p.value = format!("'{}'", crate::pnp::with_userinfo(url, &credentials));
+            let with = crate::pnp::with_userinfo(url, &credentials);
+            p.value = if quoted { format!("'{with}'") } else { with };
         }
     }
 }
@@ -312,7 +342,13 @@ impl Vendor for AudioCodes {
                 }
                 params
             }
-            _ => mapping::build(HD_PARAMS, settings, scope, ""),
+            _ => {
+                let mut params = mapping::build(HD_PARAMS, settings, scope, "");
+                if scope == FileScope::Device {
+                    add_basic_credentials(&mut params, settings);
+                }
+                params
+            }
         }
     }
 

@@ -123,6 +123,14 @@ fn audiocodes_440hd() {
     );
 }
 
+/// The 400HD file keeps the phone on the provisioning URL, polling it; with Basic the
+/// credentials ride in that URL as on the gateways (seed 002, seed 004).
+#[test]
+fn audiocodes_440hd_basic() {
+    let extra = ["http.auth=basic", "http.username=ph-440", "http.password=p@ss:w/rd1"];
+    check("audiocodes", "440HD", "00908f602aac", 0, &extra, "440hd-basic-00908F602AAC.cfg");
+}
+
 #[test]
 fn audiocodes_mp118() {
     let extra = ["vendor.AutoUpdateFrequency=60", "vendor.AUPDCheckIfIniChanged=1"];
