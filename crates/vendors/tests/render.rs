@@ -66,6 +66,25 @@ fn check_sync_reboot_follows_the_notify_by_default() {
     let snom = registry().get("snom").unwrap();
     let refusal = snom.reboot_refusal(snom.model("D345").unwrap(), &settings(&["vendor.checksync_action=reregister"]));
     assert!(refusal.unwrap().contains("checksync_action = \"reregister\""));
+    // Every provisionable vendor: reboots allowed by default, refused with sip.notify_reboot=0.
+    for v in registry().vendors().iter().filter(|v| !v.models().is_empty()) {
+        for m in v.models() {
+            assert_eq!(v.reboot_refusal(m, &Settings::new()), None, "{} {}", v.id(), m.name);
+            assert!(v.reboot_refusal(m, &settings(&["sip.notify_reboot=0"])).is_some(), "{} {}", v.id(), m.name);
+        }
+    }
+    // The event pair of each vendor whose NOTIFY says which it wants (Polycom's config decides).
+    for (id, resync, reboot) in [
+        ("yealink", "check-sync;reboot=false", "check-sync;reboot=true"),
+        ("gigaset", "check-sync;reboot=false", "check-sync;reboot=true"),
+        ("audiocodes", "check-sync;reboot=false", "check-sync;reboot=true"),
+        ("snom", "check-sync;reboot=false", "check-sync;reboot=true"),
+        ("grandstream", "resync", "check-sync;reboot=true"),
+        ("cisco", "resync", "reboot"),
+    ] {
+        let got = (sipprov_vendors::check_sync_event(id, false), sipprov_vendors::check_sync_event(id, true));
+        assert_eq!(got, (Some(resync), Some(reboot)), "{id}");
+    }
     let yealink = registry().get("yealink").unwrap();
     let ignore = settings(&["vendor.sip.notify_reboot_enable=2"]);
     assert!(yealink.reboot_refusal(yealink.model("T46S").unwrap(), &ignore).unwrap().contains("notify_reboot_enable"));
