@@ -352,6 +352,18 @@ impl Vendor for AudioCodes {
         }
     }
 
+    /// Gateways: refused when a `vendor.EnableSIPRemoteReset = 0` override makes the gateway
+    /// ignore check-sync, or when `sip.notify_reboot = 0` (no gateway parameter re-provisions
+    /// but never reboots, so there the server alone honours it).
+    fn reboot_refusal(&self, model: &'static ModelInfo, settings: &Settings) -> Option<String> {
+        let params = self.parameters(model, settings, FileScope::Device);
+        let by_file = match model.family {
+            "mp11x" => mapping::reboot_refused_by(&params, settings, "EnableSIPRemoteReset", |v| v.trim() == "1"),
+            _ => None,
+        };
+        by_file.or_else(|| mapping::reboot_refused_by_setting(settings))
+    }
+
     /// On gateways, line fields end up in ini table rows, where `,` `;` and quotes are syntax.
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
