@@ -229,7 +229,10 @@ fn reboot_reboots_by_default_and_is_refused_where_the_file_disables_it() {
             "D345",
             "/000413A11FA7.xml",
             "Mozilla/4.0 (compatible; snomD345-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413A11FA7 SXM:0 UXM:0)",
-            (r#"<checksync_action perm="R"></checksync_action>"#, r#"<checksync_action perm="R">sync</checksync_action>"#),
+            (
+                r#"<checksync_action perm="R"></checksync_action>"#,
+                r#"<checksync_action perm="R">sync</checksync_action>"#,
+            ),
             "checksync_action",
         ),
     ];

@@ -184,7 +184,10 @@ fn seed_002_subscribe_without_a_mac_is_answered_by_default() {
     let phone = Phone::unicast();
     let seed = include_str!("../../sip/tests/samples/audiocodes-subscribe.sip");
     let subscribe = seed.replace("10.13.2.37:5060", &format!("127.0.0.1:{}", phone.port())).replace('\n', "\r\n");
-    assert!(subscribe.contains("From: <sip:00000001@127.0.0.1:") && subscribe.contains("User-Agent: AUDC-IPPhone/2.2.2\r\n"));
+    assert!(
+        subscribe.contains("From: <sip:00000001@127.0.0.1:")
+            && subscribe.contains("User-Agent: AUDC-IPPhone/2.2.2\r\n")
+    );
     phone.send(&subscribe, sip);
     let got = phone.collect(Duration::from_secs(2));
     assert_eq!(count(&got, "SIP/2.0 200"), 1, "{got:#?}\n{}", s.log());

@@ -190,7 +190,8 @@ const FIRMWARE_URLS: &[&str] = &["AutoCmpFileUrl", "provisioning/firmware/url"];
 /// single-quoted and stay so.
 fn add_basic_credentials(params: &mut [VendorParam], settings: &Settings) {
     let basic = mapping::get(settings, "http.auth").is_some_and(|a| a.eq_ignore_ascii_case("basic"));
-    let (Some(username), Some(password)) = (mapping::get(settings, "http.username"), mapping::get(settings, "http.password"))
+    let (Some(username), Some(password)) =
+        (mapping::get(settings, "http.username"), mapping::get(settings, "http.password"))
     else {
         return;
     };
@@ -203,8 +204,8 @@ fn add_basic_credentials(params: &mut [VendorParam], settings: &Settings) {
     for p in params.iter_mut() {
         let quoted = p.value.len() >= 2 && p.value.starts_with('\'') && p.value.ends_with('\'');
         let url = if quoted { &p.value[1..p.value.len() - 1] } else { p.value.as_str() };
-        let wanted = named(CONFIG_URLS, &p.name)
-            || (named(FIRMWARE_URLS, &p.name) && ours.is_some() && origin(url) == ours);
+        let wanted =
+            named(CONFIG_URLS, &p.name) || (named(FIRMWARE_URLS, &p.name) && ours.is_some() && origin(url) == ours);
         if wanted && !has_userinfo(url) {
             let with = crate::pnp::with_userinfo(url, &credentials);
             p.value = if quoted { format!("'{with}'") } else { with };
@@ -415,7 +416,10 @@ mod basic_tests {
         let theirs = [&BASE[..], &["firmware.url=https://cdn.example/fw.cmp"]].concat();
         assert_eq!(
             urls(&theirs),
-            (Some("'https://gw:a%20b@p.example:8443/prov/<MAC>.ini'".into()), Some("'https://cdn.example/fw.cmp'".into()))
+            (
+                Some("'https://gw:a%20b@p.example:8443/prov/<MAC>.ini'".into()),
+                Some("'https://cdn.example/fw.cmp'".into())
+            )
         );
         let ours = [&BASE[..], &["firmware.url=https://P.example:8443/fw.cmp"]].concat();
         assert_eq!(urls(&ours).1.as_deref(), Some("'https://gw:a%20b@P.example:8443/fw.cmp'"));

@@ -87,7 +87,10 @@ fn check_sync_reboot_follows_the_notify_by_default() {
     }
     let audiocodes = registry().get("audiocodes").unwrap();
     let off = settings(&["vendor.EnableSIPRemoteReset=0"]);
-    assert!(audiocodes.reboot_refusal(audiocodes.model("MP-118").unwrap(), &off).unwrap().contains("EnableSIPRemoteReset"));
+    assert!(audiocodes
+        .reboot_refusal(audiocodes.model("MP-118").unwrap(), &off)
+        .unwrap()
+        .contains("EnableSIPRemoteReset"));
     let yealink = registry().get("yealink").unwrap();
     let ignore = settings(&["vendor.sip.notify_reboot_enable=2"]);
     assert!(yealink.reboot_refusal(yealink.model("T46S").unwrap(), &ignore).unwrap().contains("notify_reboot_enable"));
