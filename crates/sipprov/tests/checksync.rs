@@ -256,6 +256,7 @@ fn reboot_reboots_by_default_and_is_refused_where_the_file_disables_it() {
         s.ok(&["device", "set", mac, "--contact", &contact]);
         let e = s.fails(&["device", "notify", mac, "--reboot"]);
         assert!(e.contains("reboot disabled") && e.contains(param) && e.contains("sip.notify_reboot"), "{vendor}: {e}");
+        assert!(e.contains("not sent"), "{vendor}: {e}");
         silent.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
         assert!(silent.recv_from(&mut [0u8; 2048]).is_err(), "{vendor}: no NOTIFY is sent");
         let shown = s.json(&["device", "show", mac, "--json"]);
