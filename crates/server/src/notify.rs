@@ -48,6 +48,11 @@ impl AppState {
         let endpoint = self.sip.get().ok_or("the SIP listener is not running")?;
         let settings = self.inventory.merged_keys(&device, checksync::SETTINGS_USED);
         let event = checksync::device_event(&device.vendor, reboot, &settings)?;
+        if reboot {
+            if let Some(refusal) = self.reboot_refusal(&device) {
+                return Ok(Planned::Decided(Outcome::failed("reboot-disabled", refusal, &event)));
+            }
+        }
         let proxy = self.config.sip.outbound_proxy.clone();
         let uri = match (&device.contact, &proxy) {
             (Some(contact), _) => Some(contact.clone()),
@@ -71,6 +76,18 @@ impl AppState {
             Ok(ready) => Planned::Send { ready, credentials: cs.credentials, event: cs.event },
             Err(outcome) => Planned::Decided(outcome),
         })
+    }
+
+    /// Why a reboot NOTIFY would not reboot this device: its file (rendered from its merged
+    /// settings) tells the phone to ignore `reboot=true`, or `sip.notify_reboot = 0`. Sending it
+    /// anyway would earn a 200 from a phone that then only re-provisions, reported as success.
+    fn reboot_refusal(&self, device: &sipprov_store::DeviceRecord) -> Option<String> {
+        let vendor = sipprov_vendors::registry().get(&device.vendor)?;
+        let settings = self.inventory.merged_settings(device);
+        match vendor.model(&device.model) {
+            Some(model) => vendor.reboot_refusal(model, &settings),
+            None => sipprov_vendors::mapping::reboot_refused_by_setting(&settings),
+        }
     }
 }
 

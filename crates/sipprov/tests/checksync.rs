@@ -204,3 +204,77 @@ fn the_server_reports_failures_per_device() {
     let shown = s.json(&["device", "show", "001565000001", "--json"]);
     assert_eq!(shown["last_notify"]["outcome"]["status"], 481);
 }
+
+/// Seed 000 (Gigaset) and Snom: `device notify --reboot` reboots by default. The file the phone
+/// fetches lets `check-sync;reboot=true` reboot it (`CheckSyncRebootEnabled = 1`, an empty
+/// `checksync_action`) and the NOTIFY asks for it. With `sip.notify_reboot = 0` on the device's
+/// group the file says reboots are off, and `device notify --reboot` says so, naming the
+/// parameter and the setting, instead of sending a NOTIFY that would earn a 200 and no reboot.
+#[test]
+fn reboot_reboots_by_default_and_is_refused_where_the_file_disables_it() {
+    let s = TestServer::start();
+    let cases = [
+        (
+            "7c2f80e0d605",
+            "gigaset",
+            "N870",
+            "/7C2F80E0D605.xml",
+            "N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80E0D605",
+            (r#"CheckSyncRebootEnabled" value="1""#, r#"CheckSyncRebootEnabled" value="0""#),
+            "SystemSettings.global.CheckSyncRebootEnabled",
+        ),
+        (
+            "000413a11fa7",
+            "snom",
+            "D345",
+            "/000413A11FA7.xml",
+            "Mozilla/4.0 (compatible; snomD345-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413A11FA7 SXM:0 UXM:0)",
+            (
+                r#"<checksync_action perm="R"></checksync_action>"#,
+                r#"<checksync_action perm="R">sync</checksync_action>"#,
+            ),
+            "checksync_action",
+        ),
+    ];
+    for (mac, vendor, model, path, ua, (allowed, disabled), param) in cases {
+        let mut phone = Sipp::start(scenario("phone_expects_reboot.xml"), "udp");
+        let contact = format!("sip:1001@127.0.0.1:{}", phone.port());
+        let set = ["--set", "line.1.username=1001", "--group", vendor];
+        s.ok(&[&["device", "add", mac, "--vendor", vendor, "--model", model, "--contact", &contact][..], &set].concat());
+        let file = s.fetch(path, ua, &[]);
+        assert_eq!(file.status, 200, "{vendor}");
+        assert!(file.text().contains(allowed), "{vendor}: {}", file.text());
+        let out = s.ok(&["device", "notify", mac, "--reboot"]);
+        assert!(out.starts_with("200") && out.contains("check-sync;reboot=true"), "{vendor}: {out}");
+        assert_eq!(phone.wait(Duration::from_secs(10)), 0, "{vendor}: {}", phone.errors());
+
+        // Reboots turned off for the group: the file says so, and so does the CLI.
+        s.ok(&["group", "set", vendor, "sip.notify_reboot=0"]);
+        assert!(s.fetch(path, ua, &[]).text().contains(disabled), "{vendor}");
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let contact = format!("sip:1001@{}", silent.local_addr().unwrap());
+        s.ok(&["device", "set", mac, "--contact", &contact]);
+        let e = s.fails(&["device", "notify", mac, "--reboot"]);
+        assert!(e.contains("reboot disabled") && e.contains(param) && e.contains("sip.notify_reboot"), "{vendor}: {e}");
+        assert!(e.contains("not sent"), "{vendor}: {e}");
+        silent.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+        assert!(silent.recv_from(&mut [0u8; 2048]).is_err(), "{vendor}: no NOTIFY is sent");
+        let shown = s.json(&["device", "show", mac, "--json"]);
+        assert_eq!(shown["last_notify"]["outcome"]["result"], "reboot-disabled", "{vendor}");
+    }
+}
+
+/// Yealink has no value that re-provisions but never reboots, so `sip.notify_reboot = 0` is
+/// honoured by the server alone: `device notify --reboot` is refused, a plain re-provision is not.
+#[test]
+fn yealink_reboot_turned_off_is_refused_by_the_server() {
+    let s = TestServer::start();
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let contact = format!("sip:1001@{}", silent.local_addr().unwrap());
+    s.ok(&["device", "add", "001565aabbcd", "--vendor", "yealink", "--model", "T46S", "--contact", &contact]);
+    s.ok(&["device", "set", "001565aabbcd", "sip.notify_reboot=0"]);
+    let e = s.fails(&["device", "notify", "001565aabbcd", "--reboot"]);
+    assert!(e.contains("reboot disabled") && e.contains("sip.notify_reboot = 0"), "{e}");
+    silent.set_read_timeout(Some(Duration::from_millis(1000))).unwrap();
+    assert!(silent.recv_from(&mut [0u8; 2048]).is_err(), "no NOTIFY is sent");
+}

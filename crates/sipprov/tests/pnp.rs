@@ -161,6 +161,58 @@ fn any_mode_answers_every_dialect_and_adds_what_it_can_provision() {
     assert!(s.log().contains("known models: GXP1628"), "{}", s.log());
 }
 
+/// Seed 002's SUBSCRIBE byte for byte (the sample in `crates/sip/tests/samples`, lines joined
+/// as the manual's page wraps hide them, CRLF on the wire), its address changed to the test
+/// phone's. It names no MAC anywhere, yet the default `known` mode answers it: the generic URL,
+/// our HTTP directory with no credentials, from which the phone fetches its own MAC-named file.
+#[test]
+fn seed_002_subscribe_without_a_mac_is_answered_by_default() {
+    let (s, sip, _) = server("");
+    s.ok(&["device", "add", "00908f602aac", "--vendor", "audiocodes", "--model", "440HD"]);
+    s.ok(&["device", "set", "00908f602aac", "line.1.username=1001", "http.username=dev1", "http.password=s3cret"]);
+    // Even global credentials opted into PnP URLs stay out: the answer names no device.
+    let base = format!("http://{}/", s.http);
+    s.ok(&[
+        "settings",
+        "set",
+        "pnp.url_credentials=1",
+        "http.username=fleet",
+        "http.password=fleetpw",
+        &format!("provisioning.url={base}"),
+        "provisioning.interval_minutes=60",
+    ]);
+    let phone = Phone::unicast();
+    let seed = include_str!("../../sip/tests/samples/audiocodes-subscribe.sip");
+    let subscribe = seed.replace("10.13.2.37:5060", &format!("127.0.0.1:{}", phone.port())).replace('\n', "\r\n");
+    assert!(
+        subscribe.contains("From: <sip:00000001@127.0.0.1:")
+            && subscribe.contains("User-Agent: AUDC-IPPhone/2.2.2\r\n")
+    );
+    phone.send(&subscribe, sip);
+    let got = phone.collect(Duration::from_secs(2));
+    assert_eq!(count(&got, "SIP/2.0 200"), 1, "{got:#?}\n{}", s.log());
+    let notify = got.iter().find(|m| m.starts_with("NOTIFY ")).unwrap_or_else(|| panic!("no NOTIFY: {got:#?}"));
+    assert!(notify.starts_with(&format!("NOTIFY sip:00000001@127.0.0.1:{} SIP/2.0", phone.port())), "{notify}");
+    let url = body(notify);
+    assert_eq!(url, format!("http://{}/", s.http), "the bare directory: no credentials, no device");
+    // The phone then asks that directory for its own file, as its first fetch.
+    let fetched = common::curl(&format!("{url}00908F602AAC.cfg"), "AUDC-IPPhone/2.2.2", &[]);
+    assert_eq!(fetched.status, 200, "{}", s.log());
+    let file = fetched.text();
+    assert!(file.contains("voip/line/0/id=1001"), "{file}");
+    // The 400HD file keeps the phone on that URL and polls it.
+    assert!(file.contains(&format!("provisioning/method=STATIC\nprovisioning/configuration/url={base}\n")), "{file}");
+    assert!(file.contains("provisioning/period/type=hourly\nprovisioning/period/hourly/hours_interval=1\n"), "{file}");
+    // Still counted and filtered: a source outside the allow-list gets nothing.
+    let (s, sip, _) = server("allow_sources = [\"127.0.0.2/32\"]");
+    let phone = Phone::unicast();
+    let subscribe = seed.replace("10.13.2.37:5060", &format!("127.0.0.1:{}", phone.port())).replace('\n', "\r\n");
+    phone.send(&subscribe, sip);
+    let got = phone.collect(Duration::from_secs(2));
+    assert!(got.iter().all(|m| !m.starts_with("NOTIFY") && !m.starts_with("SIP/2.0 200")), "{got:#?}");
+    assert!(s.log().contains("pnp.allow_sources"), "{}", s.log());
+}
+
 /// A phone made of a plain UDP socket, for what SIPp cannot express.
 struct Phone {
     sock: UdpSocket,

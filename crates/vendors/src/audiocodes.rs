@@ -1,9 +1,13 @@
 //! AudioCodes 400HD IP phones and MediaPack MP-11x / MP-124 analogue gateways.
 //!
 //! 400HD (research `config-formats.md` §3a): `<MAC>.cfg`, `key=value` lines with slash paths,
-//! account 1 = `voip/line/0`. The provisioning URL is not written into the file: the phone gets
-//! it from DHCP option 160/66, and whether `provisioning/configuration/url` accepts the `<MAC>`
-//! macro is not documented; nor is the admin password key.
+//! account 1 = `voip/line/0`. With `provisioning.url` set the file keeps the phone on it:
+//! `provisioning/method = STATIC` ("Static URL", 420HD Administrator's Manual LTRT-11950 p.48,
+//! easymanua.ls/audiocodes/420hd/manual/138368?p=48) and `provisioning/configuration/url` as a
+//! directory, from which the phone asks for its `<MAC>.cfg` as it does with a bare DHCP option
+//! 160 URL (same page); the key and the directory form are what AudioCodes' device manager and
+//! third-party templates write. Polling: `provisioning/period/*` (450HD manual p.30). The admin
+//! password key is not documented.
 //! MP-11x/MP-124 (§3b): `<MAC>.ini` (upper case, prov.net), INI with `[ Table ]` sections, which
 //! must end with a newline; `EnableSIPRemoteReset = 1` so check-sync NOTIFYs are obeyed
 //! (MP-118 manual p.470, seed 004). The gateway sends `If-Modified-Since` (§3b), which the server
@@ -16,6 +20,20 @@
 //! zone is written as its offset when it has no daylight saving time and refused when it has.
 //! Also refused when set on a device, for lack of a documented key: `admin.password` and
 //! `line.N.label` (both families) and `line.N.display_name` (gateways: FXS ports have no name).
+//!
+//! HTTP credentials on the gateways (MP-11x & MP-124 User's Manual LTRT-65432 §33.2.4 "Access
+//! Authentication with HTTP Server", seed 004): Digest takes `AUPDDigestUsername` /
+//! `AUPDDigestPassword`; Basic takes them from the URL itself,
+//! `AutoCmpFileUrl = 'https://<username>:<password>@<host>/<file name>'`. So with
+//! `http.auth = basic` the device's `http.username` / `http.password` (its own or the ones the
+//! server generated at its first fetch) are written percent-encoded into `IniFileURL`, and into
+//! `AutoCmpFileUrl` only when the firmware is on the provisioning server itself (same scheme,
+//! host and port): they are sipprov's credentials, not another server's. The 400HD phones get the
+//! same treatment of `provisioning/configuration/url` and `provisioning/firmware/url`, since
+//! their manuals name no other credential parameter; that the phones send URL credentials is
+//! [unverified], so they are written only on an explicit `http.auth = basic` and the server
+//! generates no credentials for 400HD phones ([`Vendor::http_credential_parameters`] stays
+//! empty for them: a phone that cannot use them would be locked out after its first fetch).
 
 use sipprov_model::{LineField, Mac, Settings};
 
@@ -72,7 +90,7 @@ fn hours_interval(v: &str) -> Option<String> {
 /// The offset of `time.zone` in minutes: a fixed offset, or a named zone without daylight
 /// saving time (a zone with it is refused by [`AudioCodes::validate_device`]).
 fn offset_minutes(v: &str) -> Option<i32> {
-    mapping::zone_rules(v).filter(|r| r.dst.is_none()).map(|r| r.std_offset_minutes())
+    mapping::fixed_offset_minutes(v)
 }
 
 /// `system/ntp/gmt_offset` is written `+10:00` / `-03:00` in third-party 400HD templates.
@@ -115,9 +133,22 @@ fn ini_url(v: &str) -> Option<String> {
     quoted(&format!("{base}/<MAC>.ini"))
 }
 
+/// `provisioning/method`: a static URL instead of DHCP options (420HD manual p.48).
+fn static_method(_: &str) -> Option<String> {
+    Some("STATIC".into())
+}
+
+/// `provisioning/configuration/url` as a directory: the phone appends `<MAC>.cfg`.
+fn directory(v: &str) -> Option<String> {
+    let v = v.trim();
+    Some(if v.ends_with('/') { v.to_string() } else { format!("{v}/") })
+}
+
 /// 400HD keys: `voip/line/*` from the 405HD/420HD manuals, the rest from third-party templates
 /// (research §3a).
 static HD_PARAMS: &[ParamDef] = &[
+    ParamDef::device(Source::Key("provisioning.url"), "provisioning/method", static_method),
+    ParamDef::device(Source::Key("provisioning.url"), "provisioning/configuration/url", directory),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "provisioning/period/type", period_type),
     ParamDef::device(
         Source::Key("provisioning.interval_minutes"),
@@ -162,6 +193,51 @@ static MP_PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::FirstLine(LineField::Registrar), "SIPGATEWAYNAME", same).group(SIP),
     ParamDef::device(Source::FirstLine(LineField::Transport), "SIPTransportType", transport_number).group(SIP),
 ];
+
+/// The URL parameters through which the device fetches its own file, and its firmware.
+const CONFIG_URLS: &[&str] = &["IniFileURL", "provisioning/configuration/url"];
+const FIRMWARE_URLS: &[&str] = &["AutoCmpFileUrl", "provisioning/firmware/url"];
+
+/// With `http.auth = basic`, puts `user:password@` into the configuration URL, and into the
+/// firmware URL when it has the provisioning URL's origin (see the module doc). A URL that
+/// already carries a user part (a `vendor.` override) is left as written. Gateway values are
+/// single-quoted and stay so.
+fn add_basic_credentials(params: &mut [VendorParam], settings: &Settings) {
+    let basic = mapping::get(settings, "http.auth").is_some_and(|a| a.eq_ignore_ascii_case("basic"));
+    let (Some(username), Some(password)) =
+        (mapping::get(settings, "http.username"), mapping::get(settings, "http.password"))
+    else {
+        return;
+    };
+    if !basic {
+        return;
+    }
+    let ours = mapping::get(settings, "provisioning.url").and_then(origin);
+    let credentials = crate::pnp::Credentials { username, password };
+    let named = |list: &[&str], name: &str| list.iter().any(|n| n.eq_ignore_ascii_case(name));
+    for p in params.iter_mut() {
+        let quoted = p.value.len() >= 2 && p.value.starts_with('\'') && p.value.ends_with('\'');
+        let url = if quoted { &p.value[1..p.value.len() - 1] } else { p.value.as_str() };
+        let wanted =
+            named(CONFIG_URLS, &p.name) || (named(FIRMWARE_URLS, &p.name) && ours.is_some() && origin(url) == ours);
+        if wanted && !has_userinfo(url) {
+            let with = crate::pnp::with_userinfo(url, &credentials);
+            p.value = if quoted { format!("'{with}'") } else { with };
+        }
+    }
+}
+
+/// `scheme://host[:port]` of a URL, lower case; `None` without `://`.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    Some(format!("{scheme}://{authority}").to_ascii_lowercase())
+}
+
+/// True when the URL's authority has a `user@` part.
+fn has_userinfo(url: &str) -> bool {
+    url.split_once("://").is_some_and(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default().contains('@'))
+}
 
 /// Characters that would break an ini table row (`a, b;`) or a quoted value.
 pub const INI_TABLE_FORBIDDEN: &[char] = &[',', ';', '\'', '"', '[', ']'];
@@ -274,22 +350,40 @@ impl Vendor for AudioCodes {
 
     fn parameters(&self, model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
         match model.family {
-            "mp11x" => mapping::build(MP_PARAMS, settings, scope, SIP),
-            _ => mapping::build(HD_PARAMS, settings, scope, ""),
+            "mp11x" => {
+                let mut params = mapping::build(MP_PARAMS, settings, scope, SIP);
+                if scope == FileScope::Device {
+                    add_basic_credentials(&mut params, settings);
+                }
+                params
+            }
+            _ => {
+                let mut params = mapping::build(HD_PARAMS, settings, scope, "");
+                if scope == FileScope::Device {
+                    add_basic_credentials(&mut params, settings);
+                }
+                params
+            }
         }
+    }
+
+    /// Gateways: refused when a `vendor.EnableSIPRemoteReset = 0` override makes the gateway
+    /// ignore check-sync, or when `sip.notify_reboot = 0` (no gateway parameter re-provisions
+    /// but never reboots, so there the server alone honours it).
+    fn reboot_refusal(&self, model: &'static ModelInfo, settings: &Settings) -> Option<String> {
+        let params = self.parameters(model, settings, FileScope::Device);
+        let by_file = match model.family {
+            "mp11x" => mapping::reboot_refused_by(&params, settings, "EnableSIPRemoteReset", |v| v.trim() == "1"),
+            _ => None,
+        };
+        by_file.or_else(|| mapping::reboot_refused_by_setting(settings))
     }
 
     /// On gateways, line fields end up in ini table rows, where `,` `;` and quotes are syntax.
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
         mapping::check_one_server(settings, &format!("the {} file", model.name))?;
-        if let Some(zone) = mapping::get(settings, "time.zone").filter(|z| offset_minutes(z).is_none()) {
-            return Err(format!(
-                "time.zone = {zone:?} observes daylight saving time, which the {} file cannot carry (it holds a \
-                 UTC offset only); set time.zone to an offset such as +1",
-                model.name
-            ));
-        }
+        mapping::refuse_zone_with_dst(settings, &format!("the {} file", model.name))?;
         let mut unmapped = vec![
             ("admin.password", "the admin password key is not documented"),
             ("line.N.label", "no documented key for a line label"),
@@ -324,6 +418,40 @@ mod tests {
     fn every_secret_row_is_declared() {
         assert_eq!(mapping::undeclared_secret_rows(HD_PARAMS, |n| AudioCodes.is_secret_param(n)), Vec::<String>::new());
         assert_eq!(mapping::undeclared_secret_rows(MP_PARAMS, |n| AudioCodes.is_secret_param(n)), Vec::<String>::new());
+    }
+}
+
+#[cfg(test)]
+mod basic_tests {
+    use super::*;
+
+    fn urls(items: &[&str]) -> (Option<String>, Option<String>) {
+        let settings = Settings::parse_assignments(items.iter().copied()).unwrap();
+        let params = AudioCodes.parameters(AudioCodes.model("MP-118").unwrap(), &settings, FileScope::Device);
+        let value = |n: &str| params.iter().find(|p| p.name == n).map(|p| p.value.clone());
+        (value("IniFileURL"), value("AutoCmpFileUrl"))
+    }
+
+    const BASE: [&str; 4] =
+        ["provisioning.url=https://p.example:8443/prov", "http.username=gw", "http.password=a b", "http.auth=basic"];
+
+    #[test]
+    fn basic_credentials_go_into_our_urls_only() {
+        let theirs = [&BASE[..], &["firmware.url=https://cdn.example/fw.cmp"]].concat();
+        assert_eq!(
+            urls(&theirs),
+            (
+                Some("'https://gw:a%20b@p.example:8443/prov/<MAC>.ini'".into()),
+                Some("'https://cdn.example/fw.cmp'".into())
+            )
+        );
+        let ours = [&BASE[..], &["firmware.url=https://P.example:8443/fw.cmp"]].concat();
+        assert_eq!(urls(&ours).1.as_deref(), Some("'https://gw:a%20b@P.example:8443/fw.cmp'"));
+        // Digest (the default) keeps them out of the URL.
+        assert_eq!(urls(&BASE[..3]).0.as_deref(), Some("'https://p.example:8443/prov/<MAC>.ini'"));
+        // A URL that already names a user is the operator's.
+        let own = [&BASE[..], &["vendor.IniFileURL='https://x@p.example/a.ini'"]].concat();
+        assert_eq!(urls(&own).0.as_deref(), Some("'https://x@p.example/a.ini'"));
     }
 }
 

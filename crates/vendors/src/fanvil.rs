@@ -136,13 +136,13 @@ fn transport(v: &str) -> Option<String> {
 
 /// Quarter hours east of UTC, wazo's `_TZ_INFO` value (`UTC+1` → 4); names give `None`.
 fn quarter_hours(zone: &str) -> Option<String> {
-    let minutes = mapping::utc_offset_minutes(zone)?;
+    let minutes = mapping::fixed_offset_minutes(zone)?;
     (minutes % 15 == 0).then(|| (minutes / 15).to_string())
 }
 
 /// wazo's `_TZ_INFO` names for whole hours: `UCT`, `UTC+1`, `UTC-05`.
 fn zone_name(zone: &str) -> Option<String> {
-    let minutes = mapping::utc_offset_minutes(zone)?;
+    let minutes = mapping::fixed_offset_minutes(zone)?;
     match minutes {
         0 => Some("UCT".into()),
         m if m % 60 != 0 => None,
@@ -392,6 +392,18 @@ impl Vendor for Fanvil {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        // Nothing accepted and then dropped: what no source maps is refused on the device (see
+        // the module doc); set it as `vendor.<section>.<Element>` where the operator knows it.
+        mapping::refuse_unmapped(
+            settings,
+            "Fanvil",
+            &[
+                ("provisioning.interval_minutes", "no source documents the unit of FlashInterval / Download_Interval"),
+                ("firmware.url", "the firmware upgrade parameters are not mapped yet"),
+                ("line.N.label", "no verified element for a line label"),
+            ],
+        )?;
+        mapping::refuse_zone_with_dst(settings, "the Fanvil file")?;
         mapping::check_raw_names(
             settings,
             |name| {

@@ -44,9 +44,11 @@ fn transport(v: &str) -> Option<String> {
 }
 
 /// `CheckSyncRebootEnabled = 1` lets `check-sync;reboot=true` reboot the base (firmware >= 2.52,
-/// research §2.2, seed 000); Gigaset recommends leaving it off, hence the default 0.
+/// Gigaset pro-wiki "FAQ - Auto provisioning: Check-sync with reboot", seed 000); 0 makes it
+/// re-provision only. Written 1 unless `sip.notify_reboot = 0`, so `device notify --reboot`
+/// reboots by default; the base still ignores a reboot asked by an anonymous check-sync.
 fn reboot_enabled(v: &str) -> Option<String> {
-    Some(if v == "1" { "1" } else { "0" }.into())
+    Some(if v == "0" { "0" } else { "1" }.into())
 }
 
 /// `DmGlobal.0.TimeZone`: the IANA name; a whole-hour offset as `Etc/GMT∓N` (see the module doc).
@@ -61,6 +63,8 @@ fn iana_zone(zone: &str) -> Option<String> {
     }
 }
 
+const REBOOT_PARAM: &str = "SystemSettings.global.CheckSyncRebootEnabled";
+
 fn provider_zero(_: &str) -> Option<String> {
     Some("0".into())
 }
@@ -73,8 +77,7 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("admin.password"), "WebUIAccounts.1.Password", same),
     ParamDef::device(Source::Key("time.ntp_server"), "DmGlobal.0.NtpServer", same),
     ParamDef::device(Source::Key("time.zone"), "DmGlobal.0.TimeZone", iana_zone),
-    ParamDef::device(Source::Key("sip.notify_reboot"), "SystemSettings.global.CheckSyncRebootEnabled", reboot_enabled)
-        .or("0"),
+    ParamDef::device(Source::Key("sip.notify_reboot"), REBOOT_PARAM, reboot_enabled).or("1"),
     ParamDef::device(Source::FirstLine(LineField::Registrar), "SipProvider.0.Name", same),
     ParamDef::device(Source::FirstLine(LineField::Registrar), "SipProvider.0.Domain", same),
     ParamDef::device(Source::FirstLine(LineField::Registrar), "SipProvider.0.ProxyServerAddress", same),
@@ -179,6 +182,12 @@ impl Vendor for Gigaset {
 
     fn parameters(&self, _model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
         mapping::build(PARAMS, settings, scope, "")
+    }
+
+    /// Refused when the file's `CheckSyncRebootEnabled` is not 1.
+    fn reboot_refusal(&self, model: &'static ModelInfo, settings: &Settings) -> Option<String> {
+        let params = self.parameters(model, settings, FileScope::Device);
+        mapping::reboot_refused_by(&params, settings, REBOOT_PARAM, |v| v.trim() == "1")
     }
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {

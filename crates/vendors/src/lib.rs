@@ -264,6 +264,29 @@ pub trait Vendor: Send + Sync {
         Ok(())
     }
 
+    /// Why a check-sync NOTIFY asking for a reboot would not reboot a device of `model` whose
+    /// merged settings are `settings`, in words naming the parameter and the setting to change;
+    /// `None` when its file lets `reboot=true` reboot it.
+    ///
+    /// `sip.notify_reboot` (default `1`) says whether check-sync may reboot a device. The default
+    /// refuses when it is `0`: sipprov then never asks for a reboot, even where the vendor's file
+    /// has no parameter to stop the phone obeying one from another sender. Vendors with such a
+    /// parameter override this to read the value their file actually carries, `vendor.` overrides
+    /// included ([`mapping::reboot_refused_by`]).
+    ///
+    /// ```
+    /// use sipprov_model::Settings;
+    /// let g = sipprov_vendors::registry().get("gigaset").unwrap();
+    /// let n870 = g.model("N870").unwrap();
+    /// assert!(g.reboot_refusal(n870, &Settings::new()).is_none());
+    /// let off = Settings::parse_assignments(["sip.notify_reboot=0"]).unwrap();
+    /// assert!(g.reboot_refusal(n870, &off).unwrap().contains("CheckSyncRebootEnabled"));
+    /// ```
+    fn reboot_refusal(&self, model: &'static ModelInfo, settings: &Settings) -> Option<String> {
+        let _ = model;
+        mapping::reboot_refused_by_setting(settings)
+    }
+
     /// The vendor parameters through which a device file of `model` hands the phone the HTTP
     /// credentials for its later fetches (`http.username`, `http.password`), e.g. Yealink
     /// `static.auto_provision.server.username/password`; empty when the file cannot carry them.

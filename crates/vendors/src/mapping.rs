@@ -177,6 +177,36 @@ fn push(out: &mut Vec<VendorParam>, def: &ParamDef, name: String, raw: &str, lin
     }
 }
 
+/// The refusal of [`Vendor::reboot_refusal`](crate::Vendor::reboot_refusal) when the merged
+/// `sip.notify_reboot` is `0`.
+pub fn reboot_refused_by_setting(settings: &Settings) -> Option<String> {
+    (get(settings, "sip.notify_reboot") == Some("0")).then(|| {
+        "reboot disabled for this device: sip.notify_reboot = 0 (device, group or global setting); set \
+         sip.notify_reboot=1 to let check-sync reboot it"
+            .to_string()
+    })
+}
+
+/// A refusal when the device's file carries `name` (ignoring case) with a value `reboots` says
+/// does not let `reboot=true` reboot the phone; `None` when it does, or when the file does not
+/// carry `name` and `sip.notify_reboot` is not `0`.
+pub fn reboot_refused_by(
+    params: &[VendorParam],
+    settings: &Settings,
+    name: &str,
+    reboots: fn(&str) -> bool,
+) -> Option<String> {
+    match params.iter().find(|p| p.name.eq_ignore_ascii_case(name)) {
+        Some(p) if !reboots(&p.value) => Some(format!(
+            "reboot disabled for this device: its file sets {name} = {:?}, so the phone ignores reboot=true; set \
+             sip.notify_reboot=1 (device or group) and remove any vendor.{name} override to let check-sync reboot it",
+            p.value
+        )),
+        Some(_) => None,
+        None => reboot_refused_by_setting(settings),
+    }
+}
+
 /// Expands `{n}`, `{i}` and `{hs}` in a line row's name.
 pub fn expand(name: &str, n: u32) -> String {
     name.replace("{n}", &n.to_string()).replace("{i}", &(n - 1).to_string()).replace("{hs}", &format!("{n:05}"))
@@ -363,6 +393,25 @@ pub fn check_one_server(settings: &Settings, what: &str) -> Result<(), String> {
 /// Zone names (`Europe/Paris`) are not offsets and give `None`.
 pub fn utc_offset_minutes(zone: &str) -> Option<i32> {
     sipprov_model::tz::utc_offset_minutes(zone)
+}
+
+/// The offset of `time.zone` in minutes for files that hold a UTC offset only: a fixed offset,
+/// or a named zone without daylight saving time. `None` for a zone with it, which such a vendor
+/// must refuse ([`refuse_zone_with_dst`]) rather than write an offset that is wrong half the year.
+pub fn fixed_offset_minutes(zone: &str) -> Option<i32> {
+    zone_rules(zone).filter(|r| r.dst.is_none()).map(|r| r.std_offset_minutes())
+}
+
+/// Refuses a `time.zone` with daylight saving time on a device whose files (`what`) hold a UTC
+/// offset only.
+pub fn refuse_zone_with_dst(settings: &Settings, what: &str) -> Result<(), String> {
+    match get(settings, "time.zone").filter(|z| fixed_offset_minutes(z).is_none()) {
+        Some(zone) => Err(format!(
+            "time.zone = {zone:?} observes daylight saving time, which {what} cannot carry (it holds a UTC \
+             offset only); set time.zone to an offset such as +1"
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -103,8 +103,9 @@ pub fn provisioning_url(vendor: &str, base: &str, mac: Option<Mac>, credentials:
     }
 }
 
-/// Inserts `user:password@` after the scheme; a URL without `://` is returned unchanged.
-fn with_userinfo(url: &str, c: &Credentials) -> String {
+/// Inserts `user:password@` (percent-encoded) after the scheme; a URL without `://` is returned
+/// unchanged. Also used for AudioCodes gateways' Basic credentials ([`crate::audiocodes`]).
+pub(crate) fn with_userinfo(url: &str, c: &Credentials) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => format!("{scheme}://{}:{}@{rest}", encode(c.username), encode(c.password)),
         None => url.to_string(),

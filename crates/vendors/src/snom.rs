@@ -70,11 +70,16 @@ fn seconds(minutes: &str) -> Option<String> {
     minutes.parse::<u64>().ok().map(|m| (m * 60).to_string())
 }
 
-/// `checksync_action` overrides whatever the NOTIFY asks for (firmware 10.1.180 and later, §5.2),
-/// so `sip.notify_reboot = 1` must say `reboot`, and anything else `sync` (re-provision only).
+/// `checksync_action` (firmware 10.1.180 and later) forces `reboot`, `factory-reset`,
+/// `reregister`, `sync` or `delete-contacts` whatever the NOTIFY asks for; empty follows the
+/// NOTIFY (https://service.snom.com/display/wiki/checksync_action). By default it is written
+/// empty, so `check-sync;reboot=true` reboots and `reboot=false` re-provisions (and a `sync`
+/// left by an earlier file is cleared); `sip.notify_reboot = 0` writes `sync`: never reboot.
 fn checksync_action(v: &str) -> Option<String> {
-    Some(if v == "1" { "reboot" } else { "sync" }.into())
+    Some(if v == "0" { "sync" } else { "" }.into())
 }
+
+const REBOOT_PARAM: &str = "checksync_action";
 
 /// Names from the research example (§5.2, wazo `common/templates/base.tpl`). Line rows carry the
 /// account number as `.{n}`, turned into `idx="{n}"` by [`Snom::parameters`].
@@ -83,7 +88,7 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "prov_polling_enabled", on),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "prov_polling_mode", rel),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "prov_polling_period", seconds),
-    ParamDef::device(Source::Key("sip.notify_reboot"), "checksync_action", checksync_action).or("0"),
+    ParamDef::device(Source::Key("sip.notify_reboot"), REBOOT_PARAM, checksync_action).or("1"),
     ParamDef::device(Source::Key("time.ntp_server"), "ntp_server", same),
     ParamDef::device(Source::Key("admin.password"), "admin_mode_password", same),
     ParamDef::device(Source::Key("admin.password"), "http_pass", same),
@@ -260,6 +265,13 @@ impl Vendor for Snom {
         // rather than breaking every Snom file. A device's own are refused when it is saved.
         params.retain(|p| is_xml_name(&p.name));
         params
+    }
+
+    /// Refused when the file's `checksync_action` forces anything but following the NOTIFY
+    /// (empty) or `reboot`.
+    fn reboot_refusal(&self, model: &'static ModelInfo, settings: &Settings) -> Option<String> {
+        let params = self.parameters(model, settings, FileScope::Device);
+        mapping::reboot_refused_by(&params, settings, REBOOT_PARAM, |v| matches!(v.trim(), "" | "reboot"))
     }
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {

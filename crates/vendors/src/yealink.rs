@@ -185,10 +185,14 @@ fn transport(v: &str) -> Option<String> {
     )
 }
 
-/// `sip.notify_reboot_enable`: 0 = resync, reboot only on `reboot=true`; 1 = always reboot
-/// (research §1.2). The neutral setting is normalised to "1"/"0" by the model crate.
-fn notify_reboot(v: &str) -> Option<String> {
-    Some(if v == "1" { "1" } else { "0" }.into())
+/// `sip.notify_reboot_enable`: 0 = re-provision, reboot only on `reboot=true`; 1 = reboot on
+/// every check-sync; 2 = ignore check-sync (Yealink admin guide, research §1.2). Always 0: the
+/// NOTIFY decides, as on the other vendors, so `device notify` re-provisions and
+/// `device notify --reboot` reboots (1 would reboot on a plain re-provision). Yealink has no
+/// value that re-provisions but never reboots, so `sip.notify_reboot = 0` is honoured by the
+/// server refusing to ask for a reboot ([`Vendor::reboot_refusal`]).
+fn notify_reboot(_: &str) -> Option<String> {
+    Some("0".into())
 }
 
 /// `local_time.time_zone` takes an offset such as `+1`, `-5` or `+5:30`; for a zone name, its
@@ -459,6 +463,14 @@ impl Vendor for Yealink {
 
     fn display_name(&self) -> &'static str {
         "Yealink"
+    }
+
+    /// Refused when a `vendor.sip.notify_reboot_enable = 2` override makes the phone ignore
+    /// check-sync, or when `sip.notify_reboot = 0` ([`notify_reboot`]).
+    fn reboot_refusal(&self, model: &'static ModelInfo, settings: &Settings) -> Option<String> {
+        let params = self.parameters(model, settings, FileScope::Device);
+        mapping::reboot_refused_by(&params, settings, "sip.notify_reboot_enable", |v| v.trim() != "2")
+            .or_else(|| mapping::reboot_refused_by_setting(settings))
     }
 
     fn models(&self) -> &'static [ModelInfo] {

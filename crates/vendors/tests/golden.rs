@@ -123,10 +123,25 @@ fn audiocodes_440hd() {
     );
 }
 
+/// The 400HD file keeps the phone on the provisioning URL, polling it; with Basic the
+/// credentials ride in that URL as on the gateways (seed 002, seed 004).
+#[test]
+fn audiocodes_440hd_basic() {
+    let extra = ["http.auth=basic", "http.username=ph-440", "http.password=p@ss:w/rd1"];
+    check("audiocodes", "440HD", "00908f602aac", 0, &extra, "440hd-basic-00908F602AAC.cfg");
+}
+
 #[test]
 fn audiocodes_mp118() {
     let extra = ["vendor.AutoUpdateFrequency=60", "vendor.AUPDCheckIfIniChanged=1"];
     check("audiocodes", "MP-118", "00908f1dd0d3", 0, &extra, "mp118-00908F1DD0D3.ini");
+}
+
+/// Seed 004: with Basic the gateway takes its credentials from the URLs, percent-encoded here.
+#[test]
+fn audiocodes_mp118_basic() {
+    let extra = ["http.auth=basic", "http.username=gw-118", "http.password=p@ss:w/rd'1"];
+    check("audiocodes", "MP-118", "00908f1dd0d3", 0, &extra, "mp118-basic-00908F1DD0D3.ini");
 }
 
 #[test]
@@ -174,11 +189,17 @@ fn golden_files_follow_their_grammar() {
         let vendor = vendor.unwrap().path();
         for file in std::fs::read_dir(&vendor).unwrap() {
             let path = file.unwrap().path();
+            if path.extension().is_some_and(|e| e == "aes") {
+                // Ciphertext: tests/yealink.rs decrypts it and checks the plain text instead.
+                continue;
+            }
             let text = std::fs::read_to_string(&path).unwrap();
             let vendor_id = vendor.file_name().unwrap().to_str().unwrap();
             let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
             let bad = match (vendor_id, ext) {
                 (_, "xml") => xml_error(&path),
+                // Fanvil's `.cfg` files are XML in either dialect.
+                ("fanvil", "cfg") => xml_error(&path),
                 ("yealink", "cfg") => first_bad_line(&text, yealink_line),
                 ("audiocodes", "cfg") => first_bad_line(&text, audiocodes_hd_line),
                 ("audiocodes", "ini") => first_bad_line(&text, ini_line),

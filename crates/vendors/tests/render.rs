@@ -29,13 +29,71 @@ fn write(dir: &Path, name: &str, content: &str) {
     std::fs::write(path, content).unwrap();
 }
 
+/// Per vendor, what the file says about check-sync reboots: by default the NOTIFY decides
+/// (`reboot=true` reboots, `reboot=false` re-provisions); `sip.notify_reboot = 0` stops reboots
+/// where the vendor can say so, and the server refuses to ask for one ([`Vendor::reboot_refusal`]).
 #[test]
-fn yealink_notify_reboot_defaults_to_resync() {
-    assert!(render("yealink", "T46S", 1, &[]).contains("sip.notify_reboot_enable = 0\n"));
-    assert!(render("yealink", "T46S", 1, &["sip.notify_reboot=true"]).contains("sip.notify_reboot_enable = 1\n"));
-    assert!(render("yealink", "T46S", 1, &["sip.notify_reboot=off"]).contains("sip.notify_reboot_enable = 0\n"));
-    assert!(render("gigaset", "N870", 0, &[]).contains(r#"CheckSyncRebootEnabled" value="0""#));
-    assert!(render("gigaset", "N870", 0, &["sip.notify_reboot=1"]).contains(r#"CheckSyncRebootEnabled" value="1""#));
+fn check_sync_reboot_follows_the_notify_by_default() {
+    let cases: [(&str, &str, usize, &str, &str); 3] = [
+        ("yealink", "T46S", 1, "sip.notify_reboot_enable = 0\n", "sip.notify_reboot_enable = 0\n"),
+        (
+            "gigaset",
+            "N870",
+            0,
+            r#"<param name="SystemSettings.global.CheckSyncRebootEnabled" value="1"/>"#,
+            r#"<param name="SystemSettings.global.CheckSyncRebootEnabled" value="0"/>"#,
+        ),
+        (
+            "snom",
+            "D345",
+            0,
+            r#"<checksync_action perm="R"></checksync_action>"#,
+            r#"<checksync_action perm="R">sync</checksync_action>"#,
+        ),
+    ];
+    for (vendor, model, index, allowed, disabled) in cases {
+        let v = registry().get(vendor).unwrap();
+        let m = v.model(model).unwrap();
+        for on in [&[][..], &["sip.notify_reboot=1"][..]] {
+            assert!(render(vendor, model, index, on).contains(allowed), "{vendor} {on:?}");
+            assert_eq!(v.reboot_refusal(m, &settings(on)), None, "{vendor} {on:?}");
+        }
+        assert!(render(vendor, model, index, &["sip.notify_reboot=off"]).contains(disabled), "{vendor}");
+        let refusal = v.reboot_refusal(m, &settings(&["sip.notify_reboot=0"])).expect(vendor);
+        assert!(refusal.contains("sip.notify_reboot"), "{vendor}: {refusal}");
+    }
+    // A raw override that stops reboots is read from the file too.
+    let snom = registry().get("snom").unwrap();
+    let refusal = snom.reboot_refusal(snom.model("D345").unwrap(), &settings(&["vendor.checksync_action=reregister"]));
+    assert!(refusal.unwrap().contains("checksync_action = \"reregister\""));
+    // Every provisionable vendor: reboots allowed by default, refused with sip.notify_reboot=0.
+    for v in registry().vendors().iter().filter(|v| !v.models().is_empty()) {
+        for m in v.models() {
+            assert_eq!(v.reboot_refusal(m, &Settings::new()), None, "{} {}", v.id(), m.name);
+            assert!(v.reboot_refusal(m, &settings(&["sip.notify_reboot=0"])).is_some(), "{} {}", v.id(), m.name);
+        }
+    }
+    // The event pair of each vendor whose NOTIFY says which it wants (Polycom's config decides).
+    for (id, resync, reboot) in [
+        ("yealink", "check-sync;reboot=false", "check-sync;reboot=true"),
+        ("gigaset", "check-sync;reboot=false", "check-sync;reboot=true"),
+        ("audiocodes", "check-sync;reboot=false", "check-sync;reboot=true"),
+        ("snom", "check-sync;reboot=false", "check-sync;reboot=true"),
+        ("grandstream", "resync", "check-sync;reboot=true"),
+        ("cisco", "resync", "reboot"),
+    ] {
+        let got = (sipprov_vendors::check_sync_event(id, false), sipprov_vendors::check_sync_event(id, true));
+        assert_eq!(got, (Some(resync), Some(reboot)), "{id}");
+    }
+    let audiocodes = registry().get("audiocodes").unwrap();
+    let off = settings(&["vendor.EnableSIPRemoteReset=0"]);
+    assert!(audiocodes
+        .reboot_refusal(audiocodes.model("MP-118").unwrap(), &off)
+        .unwrap()
+        .contains("EnableSIPRemoteReset"));
+    let yealink = registry().get("yealink").unwrap();
+    let ignore = settings(&["vendor.sip.notify_reboot_enable=2"]);
+    assert!(yealink.reboot_refusal(yealink.model("T46S").unwrap(), &ignore).unwrap().contains("notify_reboot_enable"));
 }
 
 #[test]
@@ -158,7 +216,7 @@ fn snom_overrides_and_outbound() {
     assert!(
         !out.contains("user_outbound") && out.contains(r#"<user_host idx="1" perm="R">pbx.example.com</user_host>"#)
     );
-    assert!(out.contains(r#"<checksync_action perm="R">sync</checksync_action>"#), "{out}");
+    assert!(out.contains(r#"<checksync_action perm="R"></checksync_action>"#), "the NOTIFY decides: {out}");
     assert!(!out.contains("prov_polling"), "{out}");
     let mut items = base.to_vec();
     items.extend([
@@ -178,7 +236,7 @@ fn snom_overrides_and_outbound() {
     assert!(out.contains(r#"<user_dtmf_info idx="1" perm="R">sip_info_only</user_dtmf_info>"#), "{out}");
     assert!(out.contains(r#"<language perm="R">Deutsch</language>"#) && !out.contains("user_pname"), "{out}");
     assert!(out.contains(r#"<prov_polling_period perm="R">1800</prov_polling_period>"#), "{out}");
-    assert!(out.contains(r#"<checksync_action perm="R">reboot</checksync_action>"#), "{out}");
+    assert!(out.contains(r#"<checksync_action perm="R"></checksync_action>"#), "{out}");
     items.push("vendor.user_outbound.1=");
     assert!(!render("snom", "D345", 0, &items).contains("user_outbound"));
 }

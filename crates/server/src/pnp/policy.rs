@@ -3,7 +3,15 @@
 //! PnP is unauthenticated and the first answer wins (research §B.9), so the default `known` mode
 //! answers only MACs in the inventory; `any` answers every phone the allow-lists let through and
 //! adds unknown ones to the inventory as discovered. The URL carries no credentials unless the
-//! device's settings say `pnp.url_credentials = 1`. A refusal is silent on the wire: other
+//! device's settings say `pnp.url_credentials = 1`.
+//!
+//! A SUBSCRIBE that names no MAC at all (AudioCodes 400HD firmware 2.2.2 sends From
+//! `00000001` and User-Agent `AUDC-IPPhone/2.2.2`, seed 002) gets the generic provisioning URL
+//! in every mode: the base directory in the vendor's dialect, built from global settings only,
+//! never with credentials. It names no device and carries no device data; the phone then asks
+//! that directory for its own MAC-named file, which the HTTP side serves (or challenges) as for
+//! any fetch. Such a SUBSCRIBE still passes the source allow-list, the OUI allow-list (which a
+//! MAC-less request cannot satisfy) and the PnP throttle. A refusal is silent on the wire: other
 //! responders on the LAN may be the ones meant to answer, and Grandstream stops asking on a 500
 //! (research §B.3).
 
@@ -41,11 +49,11 @@ pub fn decide(
     if let Some(reason) = allow.refuse_source(source.ip()).or_else(|| allow.refuse_mac(sub.mac)) {
         return refuse(reason);
     }
+    let Some(mac) = sub.mac else {
+        return Decision::Answer { device: None, url: generic_url(state, cfg, sub, source, http) };
+    };
     if cfg.mode == PnpMode::Known && device.is_none() {
-        return match sub.mac {
-            Some(m) => refuse(format!("MAC {m} is not in the inventory (pnp.mode = known)")),
-            None => refuse("no MAC in the SUBSCRIBE (pnp.mode = known answers inventory devices only)".into()),
-        };
+        return refuse(format!("MAC {mac} is not in the inventory (pnp.mode = known)"));
     }
     let settings = match &device {
         Some(d) => state.inventory.merged_settings(d),
@@ -55,6 +63,13 @@ pub fn decide(
     let base = base_url(&settings, cfg, source, http);
     let url = provisioning_url(&vendor, &base, sub.mac, url_credentials(&settings).as_ref());
     Decision::Answer { device, url }
+}
+
+/// The URL for a SUBSCRIBE that names no MAC: the base directory from global settings, in the
+/// dialect of the vendor its Event or User-Agent names, without credentials.
+fn generic_url(state: &AppState, cfg: &PnpConfig, sub: &PnpSubscribe, source: SocketAddr, http: SocketAddr) -> String {
+    let base = base_url(&state.inventory.global(), cfg, source, http);
+    provisioning_url(sub.vendor.as_deref().unwrap_or_default(), &base, None, None)
 }
 
 /// The HTTP credentials to put into the URL: only with `pnp.url_credentials = 1` (an explicit

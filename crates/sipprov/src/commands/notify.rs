@@ -94,12 +94,13 @@ fn timers(timeout: f64) -> Timers {
 
 /// Prints an outcome; an error (non-zero exit) unless it is a 2xx.
 fn report(outcome: &Outcome) -> Result<(), String> {
-    let to = outcome.sent_to.as_deref().unwrap_or("-");
+    // A NOTIFY never sent (no target, reboot disabled) says so rather than "sent to -".
+    let to = outcome.sent_to.as_deref().map_or_else(|| "not sent".to_string(), |t| format!("sent to {t}"));
     if outcome.is_ok() {
-        println!("{} (Event: {}, sent to {to})", outcome.summary(), outcome.event);
+        println!("{} (Event: {}, {to})", outcome.summary(), outcome.event);
         Ok(())
     } else {
-        Err(format!("{} (Event: {}, sent to {to})", outcome.summary(), outcome.event))
+        Err(format!("{} (Event: {}, {to})", outcome.summary(), outcome.event))
     }
 }
 
