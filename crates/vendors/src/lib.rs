@@ -50,6 +50,7 @@ pub mod grandstream;
 pub mod mapping;
 pub mod others;
 pub mod pnp;
+pub mod polycom;
 pub mod render;
 pub mod snom;
 mod ua;
@@ -282,7 +283,7 @@ static REGISTRY: Registry = Registry {
         &yealink::Yealink,
         &gigaset::Gigaset,
         &audiocodes::AudioCodes,
-        &others::Polycom,
+        &polycom::Polycom,
         &snom::Snom,
         &grandstream::Grandstream,
         &cisco::Cisco,

@@ -2,9 +2,9 @@
 //!
 //! They have no models, files or templates, so the server can name them in logs and refuse
 //! to add them with a clear message; their check-sync events are in [`crate::events`].
-//! UA samples and shapes are from research `config-formats.md` §4.3 (Polycom) and §8.3 (Fanvil),
-//! which quote the wazo plugins. Snom, Grandstream and Cisco have their own modules,
-//! [`crate::snom`], [`crate::grandstream`] and [`crate::cisco`].
+//! UA samples and shapes are from research `config-formats.md` §8.3 (Fanvil), which quotes the
+//! wazo plugins. Polycom, Snom, Grandstream and Cisco have their own modules,
+//! [`crate::polycom`], [`crate::snom`], [`crate::grandstream`] and [`crate::cisco`].
 
 use sipprov_model::Mac;
 
@@ -49,13 +49,6 @@ macro_rules! ua_only_vendor {
 type Parsed = (Option<String>, Option<String>, Option<Mac>);
 
 ua_only_vendor!(
-    /// Polycom / Poly UC phones (UA only).
-    Polycom, "polycom", "Polycom", parse_polycom,
-    // Account and provisioning passwords, the config encryption key (Poly UC Software
-    // administrator's guide; documents.polycom.com/bundle/ucs-ag-5-8-1).
-    &["reg.{n}.auth.password", "device.prov.password", "device.sec.configEncryption.key"]
-);
-ua_only_vendor!(
     /// Fanvil phones (UA only).
     Fanvil, "fanvil", "Fanvil", parse_fanvil,
     // Line passwords, provisioning password, config encryption keys (wazo
@@ -73,20 +66,6 @@ ua_only_vendor!(
 
 fn some(s: &str) -> Option<String> {
     Some(s.to_string()).filter(|s| !s.is_empty())
-}
-
-/// `FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430 Type/Application`; newer Poly firmware adds
-/// `(SN:482567b5313f)`, which carries the MAC.
-fn parse_polycom(ua: &str) -> Option<Parsed> {
-    let rest = ua.strip_prefix("FileTransport ")?;
-    let (head, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-    if !head.starts_with("Poly") {
-        return None;
-    }
-    let (product, version) = head.split_once("-UA/")?;
-    let model = product.split_once('-').map_or("", |(_, m)| m);
-    let mac = tail.split_once("(SN:").and_then(|(_, s)| s.split_once(')')).and_then(|(m, _)| ua::plain_mac(m));
-    Some((some(model), some(version), mac))
 }
 
 /// `Fanvil X6U Pro 0.0.10 0c383e2cd782`: the model may contain a space; the MAC is last.

@@ -62,6 +62,8 @@ const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
     ("snom/settings.xml.j2", include_str!("../templates/snom/settings.xml.j2")),
     ("cisco/flat-profile.xml.j2", include_str!("../templates/cisco/flat-profile.xml.j2")),
     ("grandstream/cfg.xml.j2", include_str!("../templates/grandstream/cfg.xml.j2")),
+    ("polycom/master.xml.j2", include_str!("../templates/polycom/master.xml.j2")),
+    ("polycom/config.xml.j2", include_str!("../templates/polycom/config.xml.j2")),
 ];
 
 /// What one file is rendered for.

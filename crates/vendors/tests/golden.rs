@@ -159,3 +159,11 @@ fn cisco_cp_8841_3pcc() {
     let extra = ["vendor.SIP_Transport_2_=TLS", "vendor.user_dtmf_info.2=sip_info_only", "vendor.Dial_Plan_1_=(x.)"];
     check("cisco", "CP-8841-3PCC", "00562b043615", 0, &extra, "cp-8841-3pcc-00562b043615.xml");
 }
+
+#[test]
+fn polycom_vvx410() {
+    let extra = ["http.username=prov-user", "http.password=prov&pw", "vendor.up.backlight.idleIntensity=1"];
+    check("polycom", "VVX410", "0004f2aabbcc", 0, &extra, "vvx410-0004f2aabbcc.cfg");
+    check("polycom", "VVX410", "0004f2aabbcc", 1, &extra, "vvx410-0004f2aabbcc-device.cfg");
+    check("polycom", "VVX410", "0004f2aabbcc", 2, &extra, "vvx410-site.cfg");
+}
