@@ -190,6 +190,22 @@ pub trait Vendor: Send + Sync {
     /// `<mac>.cfg` shape, so the server decides by looking the MAC up in its inventory.
     fn mac_in_file_name(&self, file_name: &str) -> Option<Mac>;
 
+    /// The MAC of a file this vendor's phones upload (HTTP `PUT`) under `file_name`, e.g. Polycom
+    /// `<mac>-phone.cfg` or Yealink `<mac>-local.cfg`; `None` for every other name. The server
+    /// accepts uploads of these names only, and only from the device the MAC names.
+    ///
+    /// ```
+    /// use sipprov_vendors::registry;
+    /// let polycom = registry().get("polycom").unwrap();
+    /// assert_eq!(polycom.upload_mac("0004F2AABBCC-app.log").unwrap().to_string(), "0004f2aabbcc");
+    /// assert!(polycom.upload_mac("0004f2aabbcc-device.cfg").is_none());
+    /// assert!(registry().get("yealink").unwrap().upload_mac("001565aabbcc-local.cfg").is_some());
+    /// ```
+    fn upload_mac(&self, file_name: &str) -> Option<Mac> {
+        let _ = file_name;
+        None
+    }
+
     /// For a request with no MAC and no identified device (e.g. `y000000000066.cfg` from an
     /// unknown phone): the model-scoped file it names, to be rendered from global settings only.
     /// `ua_model` is the model parsed from the UA, if any; it wins over what the name suggests.

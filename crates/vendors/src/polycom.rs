@@ -311,6 +311,10 @@ impl Vendor for Polycom {
 
     /// `000000000000.cfg` and `site.cfg` are the same for every model: a requester without a
     /// recognised model gets them rendered for the first VVX.
+    fn upload_mac(&self, file_name: &str) -> Option<Mac> {
+        mac_with_suffix(file_name, UPLOAD_SUFFIXES)
+    }
+
     fn model_file(&self, file_name: &str, ua_model: Option<&str>) -> Option<(&'static ModelInfo, FileSpec)> {
         let spec = if file_name.eq_ignore_ascii_case(DEFAULT_MASTER) {
             Self::master(DEFAULT_MASTER.to_string())
@@ -340,11 +344,6 @@ impl Vendor for Polycom {
              digits, '_', '-' and '.'",
         )
     }
-}
-
-/// True when `file_name` is one of the files a Polycom phone uploads for `mac`.
-pub fn is_upload_name(file_name: &str, mac: Mac) -> bool {
-    mac_with_suffix(file_name, UPLOAD_SUFFIXES) == Some(mac)
 }
 
 #[cfg(test)]
@@ -388,8 +387,14 @@ mod tests {
         assert_eq!(Polycom.mac_in_file_name("0004F2AABBCC-device.cfg"), Some(mac));
         assert_eq!(Polycom.mac_in_file_name("000000000000.cfg"), None);
         assert_eq!(Polycom.mac_in_file_name("0004f2aabbcc-phone.cfg"), None);
-        assert!(is_upload_name("0004f2aabbcc-phone.cfg", mac) && is_upload_name("0004F2AABBCC-APP.LOG", mac));
-        assert!(!is_upload_name("0004f2aabbcd-phone.cfg", mac) && !is_upload_name("0004f2aabbcc-device.cfg", mac));
+        for name in ["0004f2aabbcc-phone.cfg", "0004F2AABBCC-APP.LOG", "0004f2aabbcc-web.cfg", "0004f2aabbcc-boot.log"]
+        {
+            assert_eq!(Polycom.upload_mac(name), Some(mac), "{name}");
+        }
+        for name in ["0004f2aabbcc-device.cfg", "0004f2aabbcc.cfg", "000000000000-phone.cfg", "x-phone.cfg"] {
+            assert_eq!(Polycom.upload_mac(name), None, "{name}");
+        }
+        assert!(Polycom.upload_mac("0004f2aabbcc-directory.xml").is_some());
         assert!(Polycom.model_file("000000000000.cfg", None).is_some());
         assert!(Polycom.model_file("site.cfg", Some("VVX_410")).is_some_and(|(m, _)| m.name == "VVX410"));
         assert!(Polycom.model_file("sip.cfg", None).is_none());
