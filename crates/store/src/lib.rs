@@ -59,7 +59,7 @@ pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
 pub use events::{DeviceEvent, NewEvent};
 pub use groups::GroupRecord;
 pub use rendered::RenderedState;
-pub use uploads::UploadInfo;
+pub use uploads::{UploadInfo, UploadOutcome};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -19,10 +19,22 @@ pub struct UploadInfo {
     pub sha256: String,
 }
 
+/// What [`Store::put_upload`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadOutcome {
+    /// Stored; `created` when the device had no upload of that name before.
+    Stored {
+        /// True for a new name, false for a replacement.
+        created: bool,
+    },
+    /// Not stored: the device's uploads would exceed the total allowed.
+    OverQuota,
+}
+
 impl Store {
     /// Stores `content` as `mac`'s upload `name`, replacing the previous one of that name, unless
-    /// the device's uploads would then total more than `max_total` bytes. Returns false (and
-    /// stores nothing) when they would. One transaction, so concurrent uploads cannot both pass.
+    /// the device's uploads would then total more than `max_total` bytes (then nothing is
+    /// stored). One transaction, so concurrent uploads cannot both pass the total.
     pub async fn put_upload(
         &self,
         mac: Mac,
@@ -31,19 +43,26 @@ impl Store {
         sha256: &str,
         at: i64,
         max_total: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<UploadOutcome, StoreError> {
         let mut tx = self.write_tx().await?;
-        let others: i64 =
-            sqlx::query("SELECT COALESCE(SUM(size), 0) AS total FROM device_uploads WHERE mac = $1 AND name <> $2")
-                .bind(mac.to_string())
-                .bind(name)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("total")?;
+        let rows = sqlx::query("SELECT name, size FROM device_uploads WHERE mac = $1")
+            .bind(mac.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut others = 0i64;
+        let mut created = true;
+        for row in &rows {
+            let (stored, size): (String, i64) = (row.try_get("name")?, row.try_get("size")?);
+            if stored == name {
+                created = false;
+            } else {
+                others = others.saturating_add(size);
+            }
+        }
         let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
         if u64::try_from(others.saturating_add(size)).unwrap_or(u64::MAX) > max_total {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(UploadOutcome::OverQuota);
         }
         sqlx::query(
             "INSERT INTO device_uploads (mac, name, received_at, size, sha256, content) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -59,7 +78,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(UploadOutcome::Stored { created })
     }
 
     /// A device's uploads, by name.

@@ -4,7 +4,7 @@ mod common;
 
 use common::{device, stores};
 use sipprov_model::{Mac, Settings};
-use sipprov_store::{DevicePatch, FetchInfo, NewEvent, StoreError};
+use sipprov_store::{DevicePatch, FetchInfo, NewEvent, StoreError, UploadOutcome};
 
 #[tokio::test]
 async fn insert_is_all_or_nothing() {
@@ -267,10 +267,13 @@ async fn uploads_keep_the_latest_per_name_within_a_device_total_and_go_with_the_
         store.insert_devices(&[device("001565000001", None)]).await.unwrap();
         let mac: Mac = "001565000001".parse().unwrap();
         let binary = [0u8, 159, 146, 150, 255];
-        assert!(store.put_upload(mac, "a.log", &binary, "h1", 1_000, 10).await.unwrap());
-        assert!(store.put_upload(mac, "b.cfg", b"old", "h2", 2_000, 10).await.unwrap());
-        assert!(store.put_upload(mac, "b.cfg", b"new!", "h3", 3_000, 10).await.unwrap(), "a replacement counts once");
-        assert!(!store.put_upload(mac, "c.cfg", b"xx", "h4", 4_000, 10).await.unwrap(), "5 + 4 + 2 > 10");
+        let created = UploadOutcome::Stored { created: true };
+        assert_eq!(store.put_upload(mac, "a.log", &binary, "h1", 1_000, 10).await.unwrap(), created);
+        assert_eq!(store.put_upload(mac, "b.cfg", b"old", "h2", 2_000, 10).await.unwrap(), created);
+        let replaced = store.put_upload(mac, "b.cfg", b"new!", "h3", 3_000, 10).await.unwrap();
+        assert_eq!(replaced, UploadOutcome::Stored { created: false }, "a replacement counts once");
+        let over = store.put_upload(mac, "c.cfg", b"xx", "h4", 4_000, 10).await.unwrap();
+        assert_eq!(over, UploadOutcome::OverQuota, "5 + 4 + 2 > 10");
         let list = store.uploads(mac).await.unwrap();
         let got: Vec<_> = list.iter().map(|u| (u.name.as_str(), u.size, u.received_at, u.sha256.as_str())).collect();
         assert_eq!(got, [("a.log", 5, 1_000, "h1"), ("b.cfg", 4, 3_000, "h3")]);
