@@ -124,3 +124,16 @@ fn yealink_local_cfg_is_accepted_and_other_vendors_names_are_not() {
         put(&s, &format!("/{MAC}-phone.cfg"), b"x", &["-A", "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc"]);
     assert_eq!(ua_mismatch.status, 403, "a User-Agent MAC contradicting the path");
 }
+
+#[test]
+fn uploads_for_unknown_macs_count_against_the_source_like_fetches() {
+    const MAX: usize = 4;
+    let s = TestServer::start_closed_with_config(&format!("[security]\nmax_failures = {MAX}\nblock_secs = 300\n"));
+    let statuses: Vec<u16> =
+        (0..MAX + 1).map(|i| put(&s, &format!("/0004f20000{i:02x}-phone.cfg"), b"x", &[]).status).collect();
+    assert!(statuses[..MAX].iter().all(|c| *c == 401), "{statuses:?}");
+    assert_eq!(statuses[MAX], 429, "{statuses:?}");
+    // The block covers fetches too: uploads are no way around the throttle.
+    let (fetch, _) = curl_with(&format!("http://{}/000000000000.cfg", s.http), UA, &[]);
+    assert_eq!(fetch.status, 429);
+}

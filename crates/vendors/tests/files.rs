@@ -41,6 +41,7 @@ fn polycom_device_files() {
     assert_eq!((model.name, master.template), ("Trio8800", "polycom/master.xml.j2"));
     for model in ["VVX 601", "Trio C60", "Edge E450", "E550", "B30", "vvx1500"] {
         assert!(v.model(model).is_some(), "{model}");
+        assert_eq!(v.http_credential_parameters(v.model(model).unwrap()), ["device.prov.user", "device.prov.password"]);
     }
 }
 
