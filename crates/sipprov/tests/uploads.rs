@@ -72,6 +72,9 @@ fn polycom_uploads_are_authenticated_bounded_stored_and_listed() {
         let refused = put(&s, &path, b"x", &auth);
         assert_eq!((refused.status, refused.header("allow")), (405, Some("GET, HEAD")), "{path}");
     }
+    // Another vendor's name for this known MAC: 405 once authorised, and to a stranger the same
+    // answer as for a MAC nobody knows, so it reveals nothing.
+    assert_eq!(put(&s, &format!("/{MAC}-local.cfg"), b"x", &[]).status, 401);
     // An unknown MAC gets what a GET of an unknown device's file gets.
     let unknown_put = put(&s, "/0004f2000001-phone.cfg", b"x", &[]);
     let (unknown_get, _) = curl_with(&format!("http://{}/0004f2000001-device.cfg", s.http), UA, &[]);
@@ -120,6 +123,7 @@ fn yealink_local_cfg_is_accepted_and_other_vendors_names_are_not() {
     assert_eq!(stored.status, 201, "{}", s.log());
     assert_eq!(s.cli(&["device", "upload", yealink, &format!("{yealink}-local.cfg")]).stdout, local);
     assert_eq!(put(&s, &format!("/{yealink}-phone.cfg"), b"x", &[]).status, 405, "a Polycom name for a Yealink");
+    assert!(s.ok(&["device", "uploads", yealink]).contains("-local.cfg"));
     let ua_mismatch =
         put(&s, &format!("/{MAC}-phone.cfg"), b"x", &["-A", "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc"]);
     assert_eq!(ua_mismatch.status, 403, "a User-Agent MAC contradicting the path");

@@ -2,9 +2,10 @@
 //! phone), `-web.cfg`, `-directory.xml` and logs, Yealink `<mac>-local.cfg`.
 //!
 //! Only names a vendor declares ([`sipprov_vendors::Vendor::upload_mac`]) are accepted, and only
-//! for the device of that vendor the MAC names; any other `PUT` gets 405. A MAC the server does
-//! not know gets the answer a `GET` of an unknown device's file gets (and counts against the
-//! source), so uploads tell nobody which MACs exist. A known device is authorised exactly as for
+//! for the device of that vendor the MAC names; any other `PUT` gets 405 (a name of another
+//! vendor's only once the requester is authorised as the device). A MAC the server does not know
+//! gets the answer a `GET` of an unknown device's file gets (and counts against the source), so
+//! uploads tell nobody which MACs exist. A known device is authorised exactly as for
 //! its own file, except that its first-fetch window is never used: that window is for the one
 //! fetch that hands a new phone its credentials, and an upload must not spend it. The size is
 //! bounded before anything is stored: a `Content-Length` over the cap gets 413 without the body
@@ -47,14 +48,15 @@ pub(super) async fn receive(
         Metrics::inc(&state.metrics.http_unknown_device);
         return unknown_device(state, mac, file, facts);
     };
-    // The name must be one the device's own vendor uploads (a Yealink `-local.cfg` for a Polycom
-    // MAC is not): decided before authorising, since it says nothing about the device.
+    // Authorised first: an unauthenticated requester must get the same answer whether or not
+    // the MAC is known, so the 405 below (a name the device's own vendor does not upload, e.g.
+    // a Yealink `-local.cfg` for a Polycom MAC) is for an authenticated requester only.
+    if let Err(refusal) = authorize(state, &device, file, facts, Window::Closed).await {
+        return refusal;
+    }
     let accepted = vendor_model(&device).is_ok_and(|(vendor, _)| vendor.upload_mac(file) == Some(mac));
     if !accepted {
         return not_uploadable();
-    }
-    if let Err(refusal) = authorize(state, &device, file, facts, Window::Closed).await {
-        return refusal;
     }
     let limits = &state.config.uploads;
     let declared =
