@@ -45,7 +45,8 @@
 //!   only when a change needs it. `sip.notify_reboot` sets it; the default is `0`.
 //!
 //! Not mapped: named time zones with daylight-saving rules (an offset is written, with daylight
-//! saving off), firmware per part number. `vendor.<name>` settings cover anything else; a name
+//! saving off), firmware per part number, and a group's or device's own `firmware.url`: the
+//! master file names the firmware and is shared by every phone, so only the global one applies. `vendor.<name>` settings cover anything else; a name
 //! must be an XML attribute name ([`crate::snom::is_xml_name`]).
 //!
 //! # Uploads
