@@ -46,6 +46,7 @@ mod body;
 mod campaigns;
 mod import;
 mod unlock;
+mod uploads;
 mod validate;
 
 pub use validate::validate_new_device;
@@ -100,6 +101,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/devices/{mac}/log", get(device_log))
         .route("/api/v1/devices/{mac}/unlock", axum::routing::post(unlock::unlock_device))
         .route("/api/v1/devices/{mac}/render", get(render_device))
+        .route("/api/v1/devices/{mac}/uploads", get(uploads::list))
+        .route("/api/v1/devices/{mac}/uploads/{name}", get(uploads::show))
         .route("/api/v1/devices/{mac}/notify", axum::routing::post(notify_device))
         .route("/api/v1/groups", get(list_groups))
         .route("/api/v1/groups/{name}", get(show_group).patch(patch_group))

@@ -39,6 +39,27 @@ pub struct ServerConfig {
     /// Connection caps and timeouts of every listener (`[limits]`).
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Files phones upload (`[uploads]`).
+    #[serde(default)]
+    pub uploads: UploadsConfig,
+}
+
+/// `[uploads]`: how much a phone may upload (Polycom `<mac>-phone.cfg` and logs, Yealink
+/// `<mac>-local.cfg`). Only the latest file of each name is kept per device, and the names are
+/// the few its vendor declares, so these two numbers bound what the database holds per device.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadsConfig {
+    /// The largest file accepted, in bytes; a larger one is refused with 413 before it is read.
+    pub max_file_bytes: u64,
+    /// The most one device's uploads may total, in bytes; an upload past it is refused with 413.
+    pub max_device_bytes: u64,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        UploadsConfig { max_file_bytes: 1024 * 1024, max_device_bytes: 8 * 1024 * 1024 }
+    }
 }
 
 /// `[limits]`: what one host, or all of them, may hold open, and for how long.
@@ -307,6 +328,7 @@ impl Default for ServerConfig {
             pnp: crate::pnp::PnpConfig::default(),
             fetch_log: crate::fetchlog::FetchLogConfig::default(),
             limits: LimitsConfig::default(),
+            uploads: UploadsConfig::default(),
         }
     }
 }

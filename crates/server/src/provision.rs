@@ -37,6 +37,7 @@ use crate::tls::TlsPeer;
 
 mod dates;
 mod keyfile;
+mod upload;
 
 const MAX_PATH: usize = 256;
 const MAX_SEGMENTS: usize = 8;
@@ -60,11 +61,12 @@ async fn fetch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: Body,
 ) -> Response {
     if let Some(wait) = state.security.throttle.blocked_for(peer.ip()) {
         return blocked(&state, wait);
     }
-    if method != Method::GET && method != Method::HEAD {
+    if method != Method::GET && method != Method::HEAD && method != Method::PUT {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
     }
     let file_name = match file_name(uri.path()) {
@@ -88,6 +90,9 @@ async fn fetch(
         ip: peer.ip(),
     };
     let ua = with_certificate_identity(ua, facts.cert_macs);
+    if method == Method::PUT {
+        return upload::receive(&state, file_name, ua.as_ref(), &facts, &headers, body).await;
+    }
     if let Some(stem) = keyfile::stem(file_name) {
         return keyfile::serve(&state, stem, file_name, ua.as_ref(), &facts).await;
     }
@@ -124,6 +129,8 @@ pub(crate) enum Window {
     Claim,
     /// A file that comes with it (the Yealink key file): served inside the window, which stays open.
     Peek,
+    /// A request the window is not for (a phone's upload): decided as if the window were closed.
+    Closed,
 }
 
 /// Runs the device's access policy; `Err` holds the response to send instead of the file.
@@ -139,7 +146,11 @@ pub(crate) async fn authorize(
 ) -> Result<&'static str, Response> {
     let policy = state.security.policy(device.mac, state.cache.generation(), || state.device_settings(device));
     // An open device needs no window (and its requests take no window lock).
-    let open_window = if policy.is_open() { None } else { state.security.open_window(device, sipprov_store::now_ms()) };
+    let open_window = if policy.is_open() || window == Window::Closed {
+        None
+    } else {
+        state.security.open_window(device, sipprov_store::now_ms())
+    };
     let mut decision = state.security.decide(device.mac, &policy, facts, open_window);
     if let Decision::FirstFetch { opened_at } = decision {
         if window == Window::Peek {
@@ -338,29 +349,34 @@ fn refused(
                 tracing::debug!(peer = %facts.ip, file, "no such file for this requester");
                 return StatusCode::NOT_FOUND.into_response();
             };
-            // A device file of a MAC we do not know (scanners walk MAC ranges, in paths and in
-            // User-Agents): count it, and answer exactly as a known device would answer a
-            // requester that has not authenticated, so nothing tells them apart.
-            let decision = state.security.unknown_device(&state.inventory.global(), mac, facts);
-            let unauthenticated = match &decision {
-                Some(Decision::Challenge { failure, .. } | Decision::Refuse(failure)) => failure.unauthenticated,
-                _ => false,
-            };
-            let failure = Failure { reason: "unknown device", unauthenticated };
-            if let Some(response) = count_failure(state, facts.ip, None, file, failure, false) {
-                return response;
-            }
-            match decision {
-                Some(Decision::Challenge { headers, .. }) => challenge(headers),
-                Some(Decision::Refuse(_)) => StatusCode::FORBIDDEN.into_response(),
-                _ => StatusCode::NOT_FOUND.into_response(),
-            }
+            unknown_device(state, mac, file, facts)
         }
         Refusal::MacMismatch { path, user_agent } => {
             let reason = format!("User-Agent MAC {user_agent} contradicts the MAC in the path");
             note_failure(state, facts.ip, Some(path), file, &reason);
             StatusCode::FORBIDDEN.into_response()
         }
+    }
+}
+
+/// The answer to a request naming a MAC the server does not know (scanners walk MAC ranges, in
+/// paths and in User-Agents): counted against the source, and exactly what a known device
+/// answers a requester that has not authenticated, so that nothing tells them apart.
+/// The caller counts it in `http_unknown_device`.
+fn unknown_device(state: &AppState, mac: sipprov_model::Mac, file: &str, facts: &RequestFacts<'_>) -> Response {
+    let decision = state.security.unknown_device(&state.inventory.global(), mac, facts);
+    let unauthenticated = match &decision {
+        Some(Decision::Challenge { failure, .. } | Decision::Refuse(failure)) => failure.unauthenticated,
+        _ => false,
+    };
+    let failure = Failure { reason: "unknown device", unauthenticated };
+    if let Some(response) = count_failure(state, facts.ip, None, file, failure, false) {
+        return response;
+    }
+    match decision {
+        Some(Decision::Challenge { headers, .. }) => challenge(headers),
+        Some(Decision::Refuse(_)) => StatusCode::FORBIDDEN.into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

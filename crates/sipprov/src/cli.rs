@@ -313,6 +313,22 @@ pub enum DeviceCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// List the files a device uploaded (Polycom -phone.cfg and logs, Yealink -local.cfg), latest per name.
+    Uploads {
+        mac: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Print one uploaded file exactly as the phone sent it.
+    Upload {
+        mac: String,
+        /// The file name, e.g. 0004f2aabbcc-phone.cfg.
+        file: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Show a device's history (fetches, refusals, notifications).
     Log {
         mac: String,

@@ -117,3 +117,17 @@ pub fn events(events: &[Value]) {
         println!("{}  {:<9} {}", time(&e["at"]), text(&e["kind"]), detail.unwrap_or_default());
     }
 }
+
+/// A device's uploads, one per line: received, size, SHA-256 prefix, name.
+pub fn uploads(uploads: &[Value]) {
+    if uploads.is_empty() {
+        println!("no uploads");
+        return;
+    }
+    println!("{:<21} {:>9}  {:<16}  NAME", "RECEIVED", "SIZE", "SHA256");
+    for u in uploads {
+        let sha = text(&u["sha256"]);
+        let short = sha.get(..16).unwrap_or(&sha);
+        println!("{:<21} {:>9}  {short:<16}  {}", time(&u["received_at"]), text(&u["size"]), text(&u["name"]));
+    }
+}

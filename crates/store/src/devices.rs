@@ -258,7 +258,7 @@ impl Store {
         Ok(device)
     }
 
-    /// Removes a device, its rendered-file state and what it last fetched; its history is kept
+    /// Removes a device, its rendered-file state, what it last fetched and what it uploaded; its history is kept
     /// for audit.
     pub async fn delete_device(&self, mac: Mac) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
@@ -268,7 +268,7 @@ impl Store {
         }
         sqlx::query("DELETE FROM rendered_files WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM device_seen WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
-        for table in ["device_unlocks", "device_first_fetch", "device_credentials"] {
+        for table in ["device_unlocks", "device_first_fetch", "device_credentials", "device_uploads"] {
             let sql = format!("DELETE FROM {table} WHERE mac = $1");
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(mac.to_string()).execute(&mut *tx).await?;
         }

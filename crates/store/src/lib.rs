@@ -43,6 +43,7 @@ mod events;
 mod faults;
 mod groups;
 mod rendered;
+mod uploads;
 
 use std::path::Path;
 use std::sync::atomic::AtomicI64;
@@ -58,6 +59,7 @@ pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
 pub use events::{DeviceEvent, NewEvent};
 pub use groups::GroupRecord;
 pub use rendered::RenderedState;
+pub use uploads::{UploadInfo, UploadOutcome};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

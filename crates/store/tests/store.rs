@@ -4,7 +4,7 @@ mod common;
 
 use common::{device, stores};
 use sipprov_model::{Mac, Settings};
-use sipprov_store::{DevicePatch, FetchInfo, NewEvent, StoreError};
+use sipprov_store::{DevicePatch, FetchInfo, NewEvent, StoreError, UploadOutcome};
 
 #[tokio::test]
 async fn insert_is_all_or_nothing() {
@@ -258,5 +258,28 @@ async fn concurrent_claims_of_one_window_give_it_to_exactly_one() {
             }
         }
         assert_eq!(won, 1);
+    }
+}
+
+#[tokio::test]
+async fn uploads_keep_the_latest_per_name_within_a_device_total_and_go_with_the_device() {
+    for (store, _dir) in stores().await {
+        store.insert_devices(&[device("001565000001", None)]).await.unwrap();
+        let mac: Mac = "001565000001".parse().unwrap();
+        let binary = [0u8, 159, 146, 150, 255];
+        let created = UploadOutcome::Stored { created: true };
+        assert_eq!(store.put_upload(mac, "a.log", &binary, "h1", 1_000, 10).await.unwrap(), created);
+        assert_eq!(store.put_upload(mac, "b.cfg", b"old", "h2", 2_000, 10).await.unwrap(), created);
+        let replaced = store.put_upload(mac, "b.cfg", b"new!", "h3", 3_000, 10).await.unwrap();
+        assert_eq!(replaced, UploadOutcome::Stored { created: false }, "a replacement counts once");
+        let over = store.put_upload(mac, "c.cfg", b"xx", "h4", 4_000, 10).await.unwrap();
+        assert_eq!(over, UploadOutcome::OverQuota, "5 + 4 + 2 > 10");
+        let list = store.uploads(mac).await.unwrap();
+        let got: Vec<_> = list.iter().map(|u| (u.name.as_str(), u.size, u.received_at, u.sha256.as_str())).collect();
+        assert_eq!(got, [("a.log", 5, 1_000, "h1"), ("b.cfg", 4, 3_000, "h3")]);
+        assert_eq!(store.upload_content(mac, "a.log").await.unwrap().unwrap(), binary, "bytes kept exactly");
+        assert_eq!(store.upload_content(mac, "c.cfg").await.unwrap(), None);
+        store.delete_device(mac).await.unwrap();
+        assert!(store.uploads(mac).await.unwrap().is_empty());
     }
 }

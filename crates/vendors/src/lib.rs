@@ -49,8 +49,8 @@ pub mod fanvil;
 pub mod gigaset;
 pub mod grandstream;
 pub mod mapping;
-pub mod others;
 pub mod pnp;
+pub mod polycom;
 pub mod render;
 pub mod snom;
 mod ua;
@@ -168,7 +168,7 @@ pub trait Vendor: Send + Sync {
     /// Human-readable name, e.g. `Yealink`.
     fn display_name(&self) -> &'static str;
 
-    /// Every model this module can provision; empty for UA-only vendors (see [`others`]).
+    /// Every model this module can provision.
     fn models(&self) -> &'static [ModelInfo];
 
     /// Looks a model up by name, ignoring case, punctuation and the vendor's usual decorations
@@ -189,6 +189,22 @@ pub trait Vendor: Send + Sync {
     /// common files (`y000000000066.cfg`) are never taken for a MAC. Several vendors share the
     /// `<mac>.cfg` shape, so the server decides by looking the MAC up in its inventory.
     fn mac_in_file_name(&self, file_name: &str) -> Option<Mac>;
+
+    /// The MAC of a file this vendor's phones upload (HTTP `PUT`) under `file_name`, e.g. Polycom
+    /// `<mac>-phone.cfg` or Yealink `<mac>-local.cfg`; `None` for every other name. The server
+    /// accepts uploads of these names only, and only from the device the MAC names.
+    ///
+    /// ```
+    /// use sipprov_vendors::registry;
+    /// let polycom = registry().get("polycom").unwrap();
+    /// assert_eq!(polycom.upload_mac("0004F2AABBCC-app.log").unwrap().to_string(), "0004f2aabbcc");
+    /// assert!(polycom.upload_mac("0004f2aabbcc-device.cfg").is_none());
+    /// assert!(registry().get("yealink").unwrap().upload_mac("001565aabbcc-local.cfg").is_some());
+    /// ```
+    fn upload_mac(&self, file_name: &str) -> Option<Mac> {
+        let _ = file_name;
+        None
+    }
 
     /// For a request with no MAC and no identified device (e.g. `y000000000066.cfg` from an
     /// unknown phone): the model-scoped file it names, to be rendered from global settings only.
@@ -333,7 +349,7 @@ static REGISTRY: Registry = Registry {
         &yealink::Yealink,
         &gigaset::Gigaset,
         &audiocodes::AudioCodes,
-        &others::Polycom,
+        &polycom::Polycom,
         &snom::Snom,
         &grandstream::Grandstream,
         &cisco::Cisco,

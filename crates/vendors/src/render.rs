@@ -67,6 +67,8 @@ const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
     ("fanvil/config.xml.j2", include_str!("../templates/fanvil/config.xml.j2")),
     ("fanvil/legacy.xml.j2", include_str!("../templates/fanvil/legacy.xml.j2")),
     ("fanvil/modern.xml.j2", include_str!("../templates/fanvil/modern.xml.j2")),
+    ("polycom/master.xml.j2", include_str!("../templates/polycom/master.xml.j2")),
+    ("polycom/config.xml.j2", include_str!("../templates/polycom/config.xml.j2")),
 ];
 
 /// What one file is rendered for.

@@ -505,6 +505,14 @@ impl Vendor for Yealink {
         ua::mac_file(file_name, &["cfg"])
     }
 
+    /// `<mac>-local.cfg`: the settings changed on the phone, uploaded when
+    /// `static.auto_provision.custom.sync` is on (wazo `_SENSITIVE_FILENAME_REGEX`; fpbx Yealink
+    /// template comments).
+    fn upload_mac(&self, file_name: &str) -> Option<Mac> {
+        let lower = file_name.to_ascii_lowercase();
+        ua::plain_mac(lower.strip_suffix("-local.cfg")?)
+    }
+
     fn model_file(&self, file_name: &str, ua_model: Option<&str>) -> Option<(&'static ModelInfo, FileSpec)> {
         if !is_common_name(file_name) {
             return None;

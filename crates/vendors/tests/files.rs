@@ -16,7 +16,33 @@ fn registry_lookup_ignores_case() {
     assert_eq!(registry().get("YEALINK").unwrap().id(), "yealink");
     assert_eq!(registry().get(" Gigaset ").unwrap().display_name(), "Gigaset");
     assert!(registry().get("acme").is_none());
-    assert!(registry().get("polycom").unwrap().models().is_empty());
+    assert!(!registry().get("fanvil").unwrap().models().is_empty());
+    assert!(!registry().get("polycom").unwrap().models().is_empty());
+}
+
+#[test]
+fn polycom_device_files() {
+    let v = vendor("polycom");
+    let m = mac("0004f2aabbcc");
+    let files = v.device_files(v.model("VVX_410").unwrap(), m);
+    let got: Vec<_> = files.iter().map(|f| (f.name.as_str(), f.scope)).collect();
+    assert_eq!(
+        got,
+        [
+            ("0004f2aabbcc.cfg", FileScope::Model),
+            ("0004f2aabbcc-device.cfg", FileScope::Device),
+            ("site.cfg", FileScope::Model)
+        ]
+    );
+    for name in ["0004f2aabbcc.cfg", "0004F2AABBCC-device.cfg"] {
+        assert_eq!(v.mac_in_file_name(name), Some(m), "{name}");
+    }
+    let (model, master) = v.model_file("000000000000.cfg", Some("Trio_8800")).unwrap();
+    assert_eq!((model.name, master.template), ("Trio8800", "polycom/master.xml.j2"));
+    for model in ["VVX 601", "Trio C60", "Edge E450", "E550", "B30", "vvx1500"] {
+        assert!(v.model(model).is_some(), "{model}");
+        assert_eq!(v.http_credential_parameters(v.model(model).unwrap()), ["device.prov.user", "device.prov.password"]);
+    }
 }
 
 #[test]
@@ -309,7 +335,10 @@ fn device_validation() {
     let err = validate_device("gigaset", "N510", &none).unwrap_err();
     assert!(err.contains("N870") && err.contains("N610"), "{err}");
     assert!(validate_device("acme", "X", &none).unwrap_err().contains("yealink"));
-    assert!(validate_device("polycom", "VVX_400", &none).unwrap_err().contains("cannot be provisioned"));
+    assert!(validate_device("fanvil", "X6U", &none).is_ok());
+    assert!(validate_device("polycom", "VVX_400", &none).is_ok());
+    let polycom_bad = Settings::parse_assignments(["vendor.a<b=1"]).unwrap();
+    assert!(validate_device("polycom", "VVX400", &polycom_bad).unwrap_err().contains("Polycom parameter name"));
     assert!(validate_device("snom", "D785", &none).is_ok());
     let snom_raw =
         Settings::parse_assignments(["vendor.user_dtmf_info.1=sip_info_only", "vendor.web_language=English"]);

@@ -198,8 +198,8 @@ fn golden_files_follow_their_grammar() {
             let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
             let bad = match (vendor_id, ext) {
                 (_, "xml") => xml_error(&path),
-                // Fanvil's `.cfg` files are XML in either dialect.
-                ("fanvil", "cfg") => xml_error(&path),
+                // Fanvil's `.cfg` files are XML in either dialect, and so are Polycom's.
+                ("fanvil" | "polycom", "cfg") => xml_error(&path),
                 ("yealink", "cfg") => first_bad_line(&text, yealink_line),
                 ("audiocodes", "cfg") => first_bad_line(&text, audiocodes_hd_line),
                 ("audiocodes", "ini") => first_bad_line(&text, ini_line),
@@ -256,4 +256,12 @@ fn ini_line(line: &str) -> bool {
             let index_ok = words.all(|w| w.bytes().all(|b| b.is_ascii_digit()));
             name_ok && index_ok && (k.split(' ').count() == 1 || v.ends_with(';'))
         })
+}
+
+#[test]
+fn polycom_vvx410() {
+    let extra = ["http.username=prov-user", "http.password=prov&pw", "vendor.up.backlight.idleIntensity=1"];
+    check("polycom", "VVX410", "0004f2aabbcc", 0, &extra, "vvx410-0004f2aabbcc.cfg");
+    check("polycom", "VVX410", "0004f2aabbcc", 1, &extra, "vvx410-0004f2aabbcc-device.cfg");
+    check("polycom", "VVX410", "0004f2aabbcc", 2, &extra, "vvx410-site.cfg");
 }

@@ -66,8 +66,14 @@ fn check_sync_reboot_follows_the_notify_by_default() {
     let snom = registry().get("snom").unwrap();
     let refusal = snom.reboot_refusal(snom.model("D345").unwrap(), &settings(&["vendor.checksync_action=reregister"]));
     assert!(refusal.unwrap().contains("checksync_action = \"reregister\""));
-    // Every provisionable vendor: reboots allowed by default, refused with sip.notify_reboot=0.
-    for v in registry().vendors().iter().filter(|v| !v.models().is_empty()) {
+    // Polycom does not read reboot=true: its file decides, and rebooting on every check-sync is
+    // an explicit choice, so a reboot is refused until sip.notify_reboot=1 says so.
+    let polycom = registry().get("polycom").unwrap();
+    let vvx = polycom.model("VVX410").unwrap();
+    assert!(polycom.reboot_refusal(vvx, &Settings::new()).unwrap().contains("alwaysReboot"));
+    assert_eq!(polycom.reboot_refusal(vvx, &settings(&["sip.notify_reboot=1"])), None);
+    // Every other provisionable vendor: reboots allowed by default, refused with sip.notify_reboot=0.
+    for v in registry().vendors().iter().filter(|v| !v.models().is_empty() && v.id() != "polycom") {
         for m in v.models() {
             assert_eq!(v.reboot_refusal(m, &Settings::new()), None, "{} {}", v.id(), m.name);
             assert!(v.reboot_refusal(m, &settings(&["sip.notify_reboot=0"])).is_some(), "{} {}", v.id(), m.name);

@@ -177,7 +177,7 @@ fn ua_only_vendor_samples() {
         (
             "FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430 Type/Application",
             "polycom",
-            Some("VVX_400"),
+            Some("VVX400"),
             Some("4.1.4.7430"),
             "",
         ),
@@ -198,7 +198,7 @@ fn ua_only_vendor_samples() {
         (
             "FileTransport PolyEdge-Edge_E450-UA/8.0.0.15602 Type/Application",
             "polycom",
-            Some("Edge_E450"),
+            Some("E450"),
             Some("8.0.0.15602"),
             "",
         ),

@@ -119,6 +119,22 @@ async fn device(cmd: DeviceCommand) -> Result<(), String> {
             );
             Ok(())
         }
+        DeviceCommand::Uploads { mac: m, json, api } => {
+            let path = format!("/api/v1/devices/{}/uploads", mac(&m)?);
+            let v = Client::new(&api)?.json(Method::GET, &path, None).await?;
+            if json {
+                output::json(&v)
+            } else {
+                output::uploads(v.as_array().map(Vec::as_slice).unwrap_or_default())
+            }
+            Ok(())
+        }
+        DeviceCommand::Upload { mac: m, file, api } => {
+            let path = format!("/api/v1/devices/{}/uploads/{}", mac(&m)?, segment(&file));
+            let bytes = Client::new(&api)?.call(Method::GET, &path, None).await?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes).and_then(|_| out.flush()).map_err(|e| format!("cannot write to stdout: {e}"))
+        }
         DeviceCommand::Log { mac: m, limit, json, api } => {
             let path = format!("/api/v1/devices/{}/log?limit={limit}", mac(&m)?);
             let v = Client::new(&api)?.json(Method::GET, &path, None).await?;

@@ -1,0 +1,427 @@
+//! Polycom / Poly phones running UC Software: VVX, Trio and Edge E/B (research
+//! `config-formats.md` §4).
+//!
+//! # Files
+//!
+//! The phone asks for its own master file `<mac>.cfg` first and, when there is none, for the
+//! default master file `000000000000.cfg` (Poly UC Software administrator's guide 5.9, "Master
+//! configuration file", documents.polycom.com/bundle/ucs-ag-5-9-0). A master file is an
+//! `<APPLICATION>` element whose `APP_FILE_PATH` names the firmware and whose `CONFIG_FILES` lists
+//! the configuration files to load, `[PHONE_MAC_ADDRESS]` expanded by the phone; a file listed
+//! earlier wins over a later one. sipprov serves:
+//!
+//! * `000000000000.cfg` and `<mac>.cfg`: the master file, the same for every phone (no device
+//!   setting in it, so it needs no credentials and does not use up a device's first-fetch window);
+//! * `<mac>-device.cfg`: the device's own settings (lines, passwords, provisioning credentials);
+//! * `site.cfg`: the global, non-secret settings every phone shares (the name of the site-wide
+//!   template Poly ships with UC Software).
+//!
+//! The peers' layout is the same: wazo's master file lists `[PHONE_MAC_ADDRESS]-user.cfg,
+//! common.cfg` (`plugins/wazo_polycom/v5_4_3/var/tftpboot/000000000000.cfg`).
+//!
+//! # Settings
+//!
+//! Settings are attributes of one `<polycomConfig>` element. `device.*` parameters only take
+//! effect with their `device.<name>.set="1"` companion and `device.set="1"`. Names, from wazo
+//! `plugins/wazo_polycom/common/templates/base.tpl` and `common/common.py`, and the Poly UC
+//! Software administrator's guide:
+//!
+//! * lines: `reg.N.displayName`, `reg.N.address`, `reg.N.label`, `reg.N.auth.userId`,
+//!   `reg.N.auth.password`, `reg.N.server.1.address`, `.port`, `.transport` (`UDPOnly`,
+//!   `TCPOnly`, `TLS`: wazo `_SIP_TRANSPORT`);
+//! * time: `tcpIpApp.sntp.address` with `tcpIpApp.sntp.address.overrideDHCP`,
+//!   `tcpIpApp.sntp.gmtOffset` in seconds with `tcpIpApp.sntp.daylightSavings.enable` (wazo
+//!   `common.py` time zone code), and the device-level `device.sntp.serverName`;
+//! * admin password: `device.auth.localAdminPassword` (wazo `base.tpl`);
+//! * provisioning server: `device.prov.serverName` (host and path, no scheme),
+//!   `device.prov.serverType` (`HTTP`/`HTTPS`), `device.prov.user`, `device.prov.password`
+//!   (administrator's guide "device parameters"; the same attributes in operators' published
+//!   `<change device.prov.user.set="1" …>` override files);
+//! * polling: `prov.polling.enabled`, `prov.polling.mode` `rel`, `prov.polling.period` in seconds
+//!   (administrator's guide 5.8.1, "Provisional polling of Polycom phones");
+//! * check-sync: a NOTIFY with `Event: check-sync` (asterisk `pjsip_notify.conf.sample`
+//!   `[polycom-check-cfg]`) makes the phone re-read its files; with
+//!   `voIpProt.SIP.specialEvent.checkSync.alwaysReboot="1"` it always reboots, with `0` it reboots
+//!   only when a change needs it. `sip.notify_reboot` sets it; the default is `0`, the one
+//!   exception to `sip.notify_reboot`'s default of `1`: with `1` every check-sync reboots, so it
+//!   is an explicit choice, and `device notify --reboot` is refused while the file says `0`.
+//!
+//! Not mapped: named time zones with daylight-saving rules (an offset is written, with daylight
+//! saving off), firmware per part number, and a group's or device's own `firmware.url`: the
+//! master file names the firmware and is shared by every phone, so only the global one applies. `vendor.<name>` settings cover anything else; a name
+//! must be an XML attribute name ([`crate::snom::is_xml_name`]).
+//!
+//! # Uploads
+//!
+//! The phone PUTs back `<mac>-phone.cfg` (settings changed on the phone), `<mac>-web.cfg`
+//! (changed in its web interface), `<mac>-directory.xml` (its contact directory) and the logs
+//! `<mac>-app.log` and `<mac>-boot.log` (Poly community FAQ "What files does my phone download or
+//! upload and why", community.poly.com t5/VoIP-SIP-Phones/…/td-p/30582).
+//!
+//! # User-Agent
+//!
+//! `FileTransport PolycomVVX-VVX_410-UA/5.9.5.0614 Type/Application` for file transfers (wazo
+//! `common.py`), `PolycomVVX-VVX_410-UA/5.9.0.9373` in SIP, `PolycomRealPresenceTrio-Trio_8800-UA/…`
+//! on Trio, `PolyEdge-Edge_E450-UA/8.0.0.15602` on Edge. The MAC is not in it, except for newer
+//! firmware's `(SN:482567b5313f)`; the file name carries it.
+
+use sipprov_model::{LineField, Mac, Settings};
+
+use crate::mapping::{self, one, same, ParamDef, Source};
+use crate::snom::is_xml_name;
+use crate::ua;
+use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
+
+/// Whether every check-sync reboots the phone (Poly UC Software admin guide, "checkSync").
+const ALWAYS_REBOOT: &str = "voIpProt.SIP.specialEvent.checkSync.alwaysReboot";
+
+/// The Polycom vendor module.
+pub struct Polycom;
+
+const fn model(name: &'static str, family: &'static str, aliases: &'static [&'static str]) -> ModelInfo {
+    ModelInfo { name, family, aliases, common_file: None, max_lines: None }
+}
+
+/// VVX models: the wazo plugin's per-model templates (`plugins/wazo_polycom/common/templates/VVX*.tpl`);
+/// Trio: the UAs above and Poly's Trio 8300/8500/8800/C60 admin guides; Edge E and B: Poly Edge E
+/// series and Edge B series data sheets (poly.com), UA `PolyEdge-Edge_E450`.
+static MODELS: &[ModelInfo] = &[
+    model("VVX101", "vvx", &["VVX 101"]),
+    model("VVX150", "vvx", &["VVX 150"]),
+    model("VVX201", "vvx", &["VVX 201"]),
+    model("VVX250", "vvx", &["VVX 250"]),
+    model("VVX300", "vvx", &["VVX 300"]),
+    model("VVX301", "vvx", &["VVX 301"]),
+    model("VVX310", "vvx", &["VVX 310"]),
+    model("VVX311", "vvx", &["VVX 311"]),
+    model("VVX350", "vvx", &["VVX 350"]),
+    model("VVX400", "vvx", &["VVX 400"]),
+    model("VVX401", "vvx", &["VVX 401"]),
+    model("VVX410", "vvx", &["VVX 410"]),
+    model("VVX411", "vvx", &["VVX 411"]),
+    model("VVX450", "vvx", &["VVX 450"]),
+    model("VVX500", "vvx", &["VVX 500"]),
+    model("VVX501", "vvx", &["VVX 501"]),
+    model("VVX600", "vvx", &["VVX 600"]),
+    model("VVX601", "vvx", &["VVX 601"]),
+    model("VVX1500", "vvx", &["VVX 1500"]),
+    model("Trio8300", "trio", &["Trio 8300", "RealPresence Trio 8300"]),
+    model("Trio8500", "trio", &["Trio 8500", "RealPresence Trio 8500"]),
+    model("Trio8800", "trio", &["Trio 8800", "RealPresence Trio 8800"]),
+    model("TrioC60", "trio", &["Trio C60"]),
+    model("E100", "edge-e", &["Edge E100", "Edge_E100"]),
+    model("E220", "edge-e", &["Edge E220", "Edge_E220"]),
+    model("E300", "edge-e", &["Edge E300", "Edge_E300"]),
+    model("E320", "edge-e", &["Edge E320", "Edge_E320"]),
+    model("E350", "edge-e", &["Edge E350", "Edge_E350"]),
+    model("E400", "edge-e", &["Edge E400", "Edge_E400"]),
+    model("E450", "edge-e", &["Edge E450", "Edge_E450"]),
+    model("E500", "edge-e", &["Edge E500", "Edge_E500"]),
+    model("E550", "edge-e", &["Edge E550", "Edge_E550"]),
+    model("B10", "edge-b", &["Edge B10", "Edge_B10"]),
+    model("B20", "edge-b", &["Edge B20", "Edge_B20"]),
+    model("B30", "edge-b", &["Edge B30", "Edge_B30"]),
+];
+
+/// The default master file's name: the phone's fallback when it finds no `<mac>.cfg`.
+pub const DEFAULT_MASTER: &str = "000000000000.cfg";
+/// The site-wide configuration file listed in the master file.
+pub const SITE_FILE: &str = "site.cfg";
+/// The suffix of the device's own configuration file, `<mac>-device.cfg`.
+const DEVICE_SUFFIX: &str = "-device.cfg";
+/// The suffixes of the files the phone uploads, `<mac><suffix>` (see the module documentation).
+const UPLOAD_SUFFIXES: &[&str] = &["-phone.cfg", "-web.cfg", "-directory.xml", "-app.log", "-boot.log"];
+
+/// `provisioning.url` without its scheme: `device.prov.serverName` takes host and path.
+fn server_name(url: &str) -> Option<String> {
+    let (_, rest) = url.split_once("://")?;
+    Some(rest.to_string()).filter(|r| !r.is_empty())
+}
+
+/// The scheme of `provisioning.url` as `device.prov.serverType` spells it.
+fn server_type(url: &str) -> Option<String> {
+    let scheme = url.split_once("://")?.0.to_ascii_lowercase();
+    match scheme.as_str() {
+        "http" => Some("HTTP".into()),
+        "https" => Some("HTTPS".into()),
+        "ftp" => Some("FTP".into()),
+        "tftp" => Some("TFTP".into()),
+        _ => None,
+    }
+}
+
+/// Relative polling every `provisioning.interval_minutes`, in seconds.
+fn period(minutes: &str) -> Option<String> {
+    minutes.parse::<u64>().ok().map(|m| (m * 60).to_string())
+}
+
+fn rel(_: &str) -> Option<String> {
+    Some("rel".into())
+}
+
+/// `time.zone` as an offset in seconds; a zone name is not mapped.
+fn gmt_offset(zone: &str) -> Option<String> {
+    mapping::fixed_offset_minutes(zone).map(|m| (m * 60).to_string())
+}
+
+/// Offsets (and named zones without daylight saving time) only: daylight saving off, since the
+/// DST rule parameters are not mapped yet and a zone with DST is refused on a device.
+fn dst_off(zone: &str) -> Option<String> {
+    mapping::fixed_offset_minutes(zone).map(|_| "0".into())
+}
+
+fn transport(t: &str) -> Option<String> {
+    match t.to_ascii_lowercase().as_str() {
+        "udp" => Some("UDPOnly".into()),
+        "tcp" => Some("TCPOnly".into()),
+        "tls" => Some("TLS".into()),
+        _ => None,
+    }
+}
+
+fn bool01(v: &str) -> Option<String> {
+    Some(if v == "1" { "1" } else { "0" }.into())
+}
+
+/// The parameter table (sources in the module documentation). `global` rows also go into
+/// `site.cfg`; every row goes into `<mac>-device.cfg`, which the phone reads first.
+static PARAMS: &[ParamDef] = &[
+    ParamDef::device(Source::Always, "device.set", one),
+    ParamDef::device(Source::Key("provisioning.url"), "device.prov.serverName.set", one),
+    ParamDef::device(Source::Key("provisioning.url"), "device.prov.serverName", server_name),
+    ParamDef::device(Source::Key("provisioning.url"), "device.prov.serverType.set", one),
+    ParamDef::device(Source::Key("provisioning.url"), "device.prov.serverType", server_type),
+    ParamDef::device(Source::Key("http.username"), "device.prov.user.set", one),
+    ParamDef::device(Source::Key("http.username"), "device.prov.user", same),
+    ParamDef::device(Source::Key("http.password"), "device.prov.password.set", one),
+    ParamDef::device(Source::Key("http.password"), "device.prov.password", same),
+    ParamDef::device(Source::Key("admin.password"), "device.auth.localAdminPassword.set", one),
+    ParamDef::device(Source::Key("admin.password"), "device.auth.localAdminPassword", same),
+    ParamDef::device(Source::Key("time.ntp_server"), "device.sntp.serverName.set", one),
+    ParamDef::device(Source::Key("time.ntp_server"), "device.sntp.serverName", same),
+    ParamDef::global(Source::Key("time.ntp_server"), "tcpIpApp.sntp.address.overrideDHCP", one),
+    ParamDef::global(Source::Key("time.ntp_server"), "tcpIpApp.sntp.address", same),
+    ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.gmtOffset", gmt_offset),
+    ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.daylightSavings.enable", dst_off),
+    ParamDef::global(Source::Key("provisioning.interval_minutes"), "prov.polling.enabled", one),
+    ParamDef::global(Source::Key("provisioning.interval_minutes"), "prov.polling.mode", rel),
+    ParamDef::global(Source::Key("provisioning.interval_minutes"), "prov.polling.period", period),
+    ParamDef::global(Source::Key("sip.notify_reboot"), ALWAYS_REBOOT, bool01).or("0"),
+    ParamDef::device(Source::Line(LineField::DisplayName), "reg.{n}.displayName", same),
+    ParamDef::device(Source::Line(LineField::Username), "reg.{n}.address", same),
+    ParamDef::device(Source::Line(LineField::Label), "reg.{n}.label", same),
+    ParamDef::device(Source::Line(LineField::AuthUsername), "reg.{n}.auth.userId", same),
+    ParamDef::device(Source::Line(LineField::Password), "reg.{n}.auth.password", same),
+    ParamDef::device(Source::Line(LineField::Registrar), "reg.{n}.server.1.address", same),
+    ParamDef::device(Source::Line(LineField::Port), "reg.{n}.server.1.port", same),
+    ParamDef::device(Source::Line(LineField::Transport), "reg.{n}.server.1.transport", transport),
+];
+
+/// Polycom parameters holding secrets: account and provisioning passwords, the local admin and
+/// user passwords, the configuration encryption key (Poly UC Software administrator's guide;
+/// wazo `base.tpl`). Their `.set` companions hold only `1`, but they are fed by a secret
+/// setting, and redacting a `1` costs nothing.
+pub const SECRET_PARAMS: &[&str] = &[
+    "reg.{n}.auth.password",
+    "device.prov.password",
+    "device.prov.password.set",
+    "device.auth.localAdminPassword",
+    "device.auth.localAdminPassword.set",
+    "device.auth.localUserPassword",
+    "device.sec.configEncryption.key",
+];
+
+fn some(s: &str) -> Option<String> {
+    Some(s.to_string()).filter(|s| !s.is_empty())
+}
+
+/// Finds the `Poly…-<model>-UA/<version>` token anywhere in the header:
+/// `FileTransport PolycomVVX-VVX_410-UA/5.9.5.0614 Type/Application`,
+/// `Polycom/5.4.3.2007 PolycomRealPresenceTrio-Trio_8800-UA/5.4.3.2007`,
+/// `PolyEdge-Edge_E450-UA/8.0.0.15602 (SN:482567b5313f)`.
+fn parse(ua: &str) -> Option<(Option<String>, Option<String>, Option<Mac>)> {
+    let token = ua.split_whitespace().find(|t| t.starts_with("Poly") && t.contains("-UA/"))?;
+    let (product, version) = token.split_once("-UA/")?;
+    let model = product.split_once('-').map_or("", |(_, m)| m);
+    let version = version.split(|c: char| !(c.is_ascii_digit() || c == '.')).next().unwrap_or("");
+    let mac = ua.split_once("(SN:").and_then(|(_, s)| s.split_once(')')).and_then(|(m, _)| ua::plain_mac(m.trim()));
+    Some((some(model), some(version), mac))
+}
+
+/// The MAC of `<mac><suffix>` (any case), for one of `suffixes`.
+fn mac_with_suffix(file_name: &str, suffixes: &[&str]) -> Option<Mac> {
+    let lower = file_name.to_ascii_lowercase();
+    let stem = suffixes.iter().find_map(|s| lower.strip_suffix(s))?;
+    ua::plain_mac(stem)
+}
+
+impl Polycom {
+    fn master(name: String) -> FileSpec {
+        FileSpec {
+            name,
+            aliases: Vec::new(),
+            template: "polycom/master.xml.j2",
+            scope: FileScope::Model,
+            content_type: "application/xml",
+            name_pattern: None,
+        }
+    }
+
+    fn config(name: String, scope: FileScope) -> FileSpec {
+        FileSpec {
+            name,
+            aliases: Vec::new(),
+            template: "polycom/config.xml.j2",
+            scope,
+            content_type: "application/xml",
+            name_pattern: None,
+        }
+    }
+}
+
+impl Vendor for Polycom {
+    fn id(&self) -> &'static str {
+        "polycom"
+    }
+
+    /// A Polycom phone does not read `reboot=true`: its file decides. With `alwaysReboot = 1` every
+    /// check-sync reboots it (so a reboot asked for is a reboot done); with `0` it reboots only
+    /// when a change needs it, so `--reboot` is refused rather than reported as done.
+    fn reboot_refusal(&self, model: &'static ModelInfo, settings: &Settings) -> Option<String> {
+        let params = self.parameters(model, settings, FileScope::Device);
+        mapping::reboot_refused_by(&params, settings, ALWAYS_REBOOT, |v| v.trim() == "1")
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Polycom"
+    }
+
+    fn models(&self) -> &'static [ModelInfo] {
+        MODELS
+    }
+
+    fn secret_params(&self) -> &'static [&'static str] {
+        SECRET_PARAMS
+    }
+
+    fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
+        let (model, firmware, mac) = parse(ua::unquote(ua))?;
+        let model = model.map(|m| self.model(&m).map_or(m, |known| known.name.to_string()));
+        Some(UserAgentInfo { vendor: "polycom", model, firmware, mac })
+    }
+
+    /// The master file under the device's name, the device's own file and the site file.
+    fn device_files(&self, _model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
+        vec![
+            Self::master(format!("{mac}.cfg")),
+            Self::config(format!("{mac}{DEVICE_SUFFIX}"), FileScope::Device),
+            Self::config(SITE_FILE.to_string(), FileScope::Model),
+        ]
+    }
+
+    fn mac_in_file_name(&self, file_name: &str) -> Option<Mac> {
+        ua::mac_file(file_name, &["cfg"]).or_else(|| mac_with_suffix(file_name, &[DEVICE_SUFFIX]))
+    }
+
+    /// `000000000000.cfg` and `site.cfg` are the same for every model: a requester without a
+    /// recognised model gets them rendered for the first VVX.
+    fn upload_mac(&self, file_name: &str) -> Option<Mac> {
+        mac_with_suffix(file_name, UPLOAD_SUFFIXES)
+    }
+
+    fn model_file(&self, file_name: &str, ua_model: Option<&str>) -> Option<(&'static ModelInfo, FileSpec)> {
+        let spec = if file_name.eq_ignore_ascii_case(DEFAULT_MASTER) {
+            Self::master(DEFAULT_MASTER.to_string())
+        } else if file_name.eq_ignore_ascii_case(SITE_FILE) {
+            Self::config(SITE_FILE.to_string(), FileScope::Model)
+        } else {
+            return None;
+        };
+        let model = ua_model.and_then(|m| self.model(m)).unwrap_or(&MODELS[0]);
+        Some((model, spec))
+    }
+
+    fn parameters(&self, _model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
+        let mut params = mapping::build(PARAMS, settings, scope, "");
+        // `vendor.` settings reach every vendor: one that cannot be an attribute name is meant
+        // for another vendor and left out rather than breaking every Polycom file.
+        params.retain(|p| is_xml_name(&p.name));
+        params
+    }
+
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+        mapping::check_max_lines(model, settings)?;
+        mapping::refuse_zone_with_dst(
+            settings,
+            "the Polycom file (tcpIpApp.sntp.daylightSavings.* is not mapped yet)",
+        )?;
+        mapping::check_raw_names(
+            settings,
+            is_xml_name,
+            "a Polycom parameter name must start with a letter or '_' and contain only letters, \
+             digits, '_', '-' and '.'",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_secret_row_is_declared() {
+        assert_eq!(mapping::undeclared_secret_rows(PARAMS, |n| Polycom.is_secret_param(n)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn user_agents() {
+        let cases = [
+            ("FileTransport PolycomVVX-VVX_410-UA/5.9.5.0614 Type/Application", "VVX410", "5.9.5.0614", None),
+            ("PolycomVVX-VVX_410-UA/5.9.0.9373", "VVX410", "5.9.0.9373", None),
+            ("Polycom/5.4.3.2007 PolycomRealPresenceTrio-Trio_8800-UA/5.4.3.2007", "Trio8800", "5.4.3.2007", None),
+            (
+                "FileTransport PolyEdge-Edge_E450-UA/8.0.0.15602 (SN:482567b5313f) Type/Application",
+                "E450",
+                "8.0.0.15602",
+                Some("482567b5313f"),
+            ),
+            ("FileTransport PolycomSoundPointIP-SPIP_335-UA/3.2.1.0078", "SPIP_335", "3.2.1.0078", None),
+        ];
+        for (ua, model, fw, mac) in cases {
+            let info = Polycom.parse_user_agent(ua).unwrap_or_else(|| panic!("{ua}"));
+            assert_eq!(info.model.as_deref(), Some(model), "{ua}");
+            assert_eq!(info.firmware.as_deref(), Some(fw), "{ua}");
+            assert_eq!(info.mac.map(|m| m.to_string()).as_deref(), mac, "{ua}");
+        }
+        for other in ["Yealink SIP-T46S 66.86.0.15", "Polycom", "FileTransport Foo-UA/1", ""] {
+            assert!(Polycom.parse_user_agent(other).is_none(), "{other}");
+        }
+    }
+
+    #[test]
+    fn file_names() {
+        let mac: Mac = "0004f2aabbcc".parse().unwrap();
+        assert_eq!(Polycom.mac_in_file_name("0004f2aabbcc.cfg"), Some(mac));
+        assert_eq!(Polycom.mac_in_file_name("0004F2AABBCC-device.cfg"), Some(mac));
+        assert_eq!(Polycom.mac_in_file_name("000000000000.cfg"), None);
+        assert_eq!(Polycom.mac_in_file_name("0004f2aabbcc-phone.cfg"), None);
+        for name in ["0004f2aabbcc-phone.cfg", "0004F2AABBCC-APP.LOG", "0004f2aabbcc-web.cfg", "0004f2aabbcc-boot.log"]
+        {
+            assert_eq!(Polycom.upload_mac(name), Some(mac), "{name}");
+        }
+        for name in ["0004f2aabbcc-device.cfg", "0004f2aabbcc.cfg", "000000000000-phone.cfg", "x-phone.cfg"] {
+            assert_eq!(Polycom.upload_mac(name), None, "{name}");
+        }
+        assert!(Polycom.upload_mac("0004f2aabbcc-directory.xml").is_some());
+        assert!(Polycom.model_file("000000000000.cfg", None).is_some());
+        assert!(Polycom.model_file("site.cfg", Some("VVX_410")).is_some_and(|(m, _)| m.name == "VVX410"));
+        assert!(Polycom.model_file("sip.cfg", None).is_none());
+    }
+
+    #[test]
+    fn provisioning_server() {
+        assert_eq!(server_name("https://prov.example.com/p/").as_deref(), Some("prov.example.com/p/"));
+        assert_eq!(server_type("HTTPS://x/").as_deref(), Some("HTTPS"));
+        assert_eq!(server_type("gopher://x/"), None);
+    }
+}
