@@ -185,7 +185,7 @@ pub struct NotifyArgs {
     /// Send through this proxy or registrar (HOST:PORT).
     #[arg(long)]
     pub proxy: Option<String>,
-    /// From URI (default sip:sipprov@<local address>).
+    /// From URI (default sip:sipprov@LOCAL-ADDRESS, the address the NOTIFY leaves from).
     #[arg(long)]
     pub from: Option<String>,
     /// Give up after this many seconds (Timer F; T1 = timeout/64).

@@ -31,7 +31,7 @@
 //! host and port): they are sipprov's credentials, not another server's. The 400HD phones get the
 //! same treatment of `provisioning/configuration/url` and `provisioning/firmware/url`, since
 //! their manuals name no other credential parameter; that the phones send URL credentials is
-//! [unverified], so they are written only on an explicit `http.auth = basic` and the server
+//! \[unverified\], so they are written only on an explicit `http.auth = basic` and the server
 //! generates no credentials for 400HD phones ([`Vendor::http_credential_parameters`] stays
 //! empty for them: a phone that cannot use them would be locked out after its first fetch).
 

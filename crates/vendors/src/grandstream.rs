@@ -49,7 +49,7 @@
 //! # Security (§6.4)
 //!
 //! Files are served in clear: the research leaves the XML encryption's key derivation
-//! [unverified], so it is not implemented; use HTTPS.
+//! \[unverified\], so it is not implemented; use HTTPS.
 
 use sipprov_model::{LineField, Mac, Settings};
 
@@ -333,7 +333,7 @@ impl Vendor for Grandstream {
     }
 
     /// The table rows, then each configured account's P-values (accounts beyond
-    /// [`ACCOUNTS`] are refused by [`Grandstream::validate_device`]), and only names that are
+    /// `ACCOUNTS` are refused by [`Grandstream::validate_device`]), and only names that are
     /// P-values.
     fn parameters(&self, _model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
         let add_accounts = |out: &mut Vec<VendorParam>| {

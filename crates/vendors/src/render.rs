@@ -98,7 +98,7 @@ pub struct RenderError {
     /// The 1-based line, when known.
     pub line: Option<usize>,
     /// What went wrong: the kind of error, with minijinja's detail only for kinds whose detail
-    /// describes the template's source ([`detail_is_about_source`]), never the data.
+    /// describes the template's source (`detail_is_about_source`), never the data.
     pub message: String,
 }
 

@@ -194,7 +194,7 @@ impl Vendor for Snom {
         SECRET_PARAMS
     }
 
-    /// `name.N` is the setting `name` of account `N` ([`split_idx`]), as secret as `name`.
+    /// `name.N` is the setting `name` of account `N` (`split_idx`), as secret as `name`.
     fn is_secret_param(&self, name: &str) -> bool {
         let base = split_idx(name).map_or(name, |(base, _)| base);
         SECRET_PARAMS.iter().any(|p| mapping::name_matches(p, base))

@@ -25,8 +25,8 @@
 //! # Dialects
 //!
 //! Firmware v80 and later read `static.auto_provision.*`, `static.firmware.url` and
-//! `account.N.sip_server.1.*` ([`DESK_PARAMS`], wazo `wazo_yealink/v87/templates/base.tpl`). The
-//! legacy models never got v8x and read the v7x names ([`LEGACY_PARAMS`]): `auto_provision.server.url`,
+//! `account.N.sip_server.1.*` (`DESK_PARAMS`, wazo `wazo_yealink/v87/templates/base.tpl`). The
+//! legacy models never got v8x and read the v7x names (`LEGACY_PARAMS`): `auto_provision.server.url`,
 //! `firmware.url`, `security.user_password` and `account.N.sip_server_host` / `.sip_server_port`
 //! (sipXecom `yealinkConstants.java`, its `*_V7X_SETTING` names; wazo
 //! `xivo-yealink/70.0/templates/base.tpl`), `account.N.transport` (wazo
@@ -466,7 +466,7 @@ impl Vendor for Yealink {
     }
 
     /// Refused when a `vendor.sip.notify_reboot_enable = 2` override makes the phone ignore
-    /// check-sync, or when `sip.notify_reboot = 0` ([`notify_reboot`]).
+    /// check-sync, or when `sip.notify_reboot = 0` (`notify_reboot`).
     fn reboot_refusal(&self, model: &'static ModelInfo, settings: &Settings) -> Option<String> {
         let params = self.parameters(model, settings, FileScope::Device);
         mapping::reboot_refused_by(&params, settings, "sip.notify_reboot_enable", |v| v.trim() != "2")

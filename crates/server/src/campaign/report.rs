@@ -27,7 +27,7 @@ pub struct CampaignReport {
     pub counts: BTreeMap<String, i64>,
     /// When the latest NOTIFY left (ms since the epoch): with `created_at`, how fast it went.
     pub last_notified_at: Option<i64>,
-    /// Devices that failed or were not confirmed, with why (the first [`FAILING_SHOWN`]).
+    /// Devices that failed or were not confirmed, with why (the first `FAILING_SHOWN`).
     pub failing: Vec<serde_json::Value>,
 }
 

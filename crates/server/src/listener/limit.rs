@@ -127,7 +127,7 @@ impl Limiter {
     }
 
     /// A permit for a connection from `peer`, or why not (counted in the metrics, and logged
-    /// at most every [`REFUSAL_LOG_EVERY`]).
+    /// at most every `REFUSAL_LOG_EVERY`).
     pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Permit, Refused> {
         let source = source_key(peer);
         let outcome = self.try_admit(source);

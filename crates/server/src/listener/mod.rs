@@ -6,7 +6,7 @@
 //! once) and then served by hyper's HTTP/1 connection with a header-read timeout (which also
 //! bounds the wait for the next request on a kept-alive connection) inside an
 //! [`idle::IdleTimeout`] (which bounds a trickling body or a client that stops reading). The
-//! SIP listeners get the same caps through [`SipGate`].
+//! SIP listeners get the same caps through `SipGate`.
 
 pub mod idle;
 pub mod limit;

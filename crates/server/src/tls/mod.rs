@@ -1,7 +1,7 @@
 //! The HTTPS provisioning listener: rustls with optional or required client certificates.
 //!
 //! A tokio-rustls accept loop, then hyper's HTTP/1 connection server around the same
-//! [`crate::provision::router`] ([`crate::listener::serve_connection`]), with the peer address and
+//! [`crate::provision::router`] (`listener::serve_connection`), with the peer address and
 //! a [`TlsPeer`] (the MACs the verified client certificate names) inserted into each request's
 //! extensions. Connections are admitted by the listener's limiter before the handshake, which
 //! must finish within `limits.handshake_timeout_secs`; then the HTTP timeouts apply. The rustls configuration is rebuilt when the PEM files change, and each
