@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{scenario, TestServer};
+use sipprov_testkit::assert_well_formed_xml;
 use sipprov_testkit::Sipp;
 
 const MAC: &str = "0c383e2cd782";
@@ -34,18 +35,6 @@ fn add_fanvil(s: &TestServer, extra: &[&str]) {
     ];
     args.extend(extra);
     s.ok(&args);
-}
-
-fn assert_well_formed_xml(body: &[u8]) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("file.xml");
-    std::fs::write(&path, body).unwrap();
-    let parsed = std::process::Command::new("python3")
-        .args(["-c", "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])"])
-        .arg(&path)
-        .output()
-        .expect("python3 is installed");
-    assert!(parsed.status.success(), "not well-formed XML: {}", String::from_utf8_lossy(&parsed.stderr));
 }
 
 #[test]

@@ -7,23 +7,11 @@ mod common;
 use std::time::Duration;
 
 use common::{curl_with, scenario, TestServer};
+use sipprov_testkit::assert_well_formed_xml;
 use sipprov_testkit::Sipp;
 
 const MAC: &str = "0004f2aabbcc";
 const UA: &str = "FileTransport PolycomVVX-VVX_410-UA/5.9.5.0614 Type/Application";
-
-/// Fails unless `body` parses as XML with Python's minidom, an independent parser.
-fn assert_well_formed_xml(body: &[u8]) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("file.xml");
-    std::fs::write(&path, body).unwrap();
-    let parsed = std::process::Command::new("python3")
-        .args(["-c", "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])"])
-        .arg(&path)
-        .output()
-        .expect("python3 is installed");
-    assert!(parsed.status.success(), "not well-formed XML: {}", String::from_utf8_lossy(&parsed.stderr));
-}
 
 /// The value of attribute `name` in a Polycom file, parsed by Python's minidom.
 fn attribute(body: &[u8], name: &str) -> Option<String> {

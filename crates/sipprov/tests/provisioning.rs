@@ -5,6 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{eventually, write, TestServer};
+use sipprov_testkit::assert_well_formed_xml;
 
 const YEALINK_UA: &str = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc";
 const GIGASET_UA: &str = "Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80E0D605";
@@ -726,17 +727,4 @@ fn the_api_requires_its_token() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("SIPPROV_TOKEN"));
     let metrics = common::curl(&format!("http://{}/metrics", s.api), "curl", &[]);
     assert!(metrics.text().contains("sipprov_devices 0"));
-}
-
-/// Fails unless `body` parses as XML with Python's minidom, an independent parser.
-fn assert_well_formed_xml(body: &[u8]) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("file.xml");
-    std::fs::write(&path, body).unwrap();
-    let parsed = std::process::Command::new("python3")
-        .args(["-c", "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])"])
-        .arg(&path)
-        .output()
-        .expect("python3 is installed");
-    assert!(parsed.status.success(), "not well-formed XML: {}", String::from_utf8_lossy(&parsed.stderr));
 }

@@ -301,3 +301,25 @@ fn notify_user_and_call_id(message: &str) -> Option<(String, String)> {
         .unwrap_or_default();
     Some((user, call_id))
 }
+
+/// Why `body` is not well-formed XML, as Python's minidom (an independent parser) says; `None`
+/// when it is. Golden files and files served to phones are checked with it.
+pub fn xml_error(body: &[u8]) -> Option<String> {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("file.xml");
+    std::fs::write(&path, body).expect("write the XML to check");
+    let parsed = Command::new("python3")
+        .args(["-c", "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])"])
+        .arg(&path)
+        .output()
+        .expect("python3 is installed");
+    (!parsed.status.success()).then(|| String::from_utf8_lossy(&parsed.stderr).into_owned())
+}
+
+/// Fails unless `body` is well-formed XML ([`xml_error`]), showing the parser's error and the body.
+pub fn assert_well_formed_xml(body: impl AsRef<[u8]>) {
+    let body = body.as_ref();
+    if let Some(error) = xml_error(body) {
+        panic!("not well-formed XML: {error}\n{}", String::from_utf8_lossy(body));
+    }
+}

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use sipprov_model::{Mac, Settings};
+use sipprov_testkit::assert_well_formed_xml;
 use sipprov_vendors::{registry, FileScope, FileSpec, RenderContext, Renderer, Vendor};
 
 const GLOBAL: &[&str] = &[
@@ -60,18 +61,6 @@ fn render(model: &str, settings: &Settings, firmware: Option<&str>) -> String {
     let text = String::from_utf8(out).unwrap();
     assert_well_formed_xml(&text);
     text
-}
-
-fn assert_well_formed_xml(body: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("file.xml");
-    std::fs::write(&path, body).unwrap();
-    let parsed = std::process::Command::new("python3")
-        .args(["-c", "import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])"])
-        .arg(&path)
-        .output()
-        .expect("python3 is installed");
-    assert!(parsed.status.success(), "not well-formed XML: {}\n{body}", String::from_utf8_lossy(&parsed.stderr));
 }
 
 fn golden(case: &str, got: &str) {
