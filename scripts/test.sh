@@ -10,5 +10,9 @@ if url=$(bash scripts/test-postgres.sh start); then
 else
   echo "warning: PostgreSQL could not start; store tests run on SQLite only" >&2
 fi
+# The house stays clean: formatting, lints with warnings denied, and docs that build.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked -- --test-threads=2
