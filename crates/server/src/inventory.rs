@@ -116,6 +116,11 @@ impl Inventory {
         Settings::merged([&*global, group, &device.settings])
     }
 
+    /// The global settings restricted to `keys`, without copying the rest.
+    pub fn global_keys(&self, keys: &[&str]) -> Settings {
+        Settings::merged_keys([&*read(&self.global)], keys)
+    }
+
     /// [`Inventory::merged_settings`] restricted to `keys`.
     pub fn merged_keys(&self, device: &DeviceRecord, keys: &[&str]) -> Settings {
         let global = read(&self.global);

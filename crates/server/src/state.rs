@@ -221,7 +221,7 @@ impl AppState {
             Resolved::Device { device, spec } => {
                 let (vendor, model) = vendor_model(device)?;
                 let dialect = self.device_dialect(device, vendor, model, firmware);
-                let key = dialect_key(&requested, dialect);
+                let key = dialect_key(requested, dialect);
                 if let Some(hit) = self.cache.device_file(device.mac, &key) {
                     Metrics::inc(&self.metrics.cache_hits);
                     return Ok(hit);
@@ -229,19 +229,19 @@ impl AppState {
                 let generation = self.cache.generation();
                 let settings = self.device_settings(device);
                 let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware };
-                let served = self.finish_render(&ctx, spec, device.mac, &dialect_key(&spec.name, dialect))?;
+                let served = self.finish_render(&ctx, spec, device.mac, &dialect_key(spec.name.clone(), dialect))?;
                 self.cache.insert_device_file(generation, device.mac, key, served.clone());
                 Ok(served)
             }
             Resolved::Model { vendor, model, spec, .. } => {
-                let settings = self.inventory.global();
-                let file = dialect_key(&spec.name, vendor.dialect(model, &settings, firmware));
-                let key = model_key(vendor.id(), model.name, &file);
+                let dialect = self.global_dialect(*vendor, model, firmware);
+                let key = model_key(vendor.id(), model.name, &dialect_key(spec.name.clone(), dialect));
                 if let Some(hit) = self.cache.model_file(&key) {
                     Metrics::inc(&self.metrics.cache_hits);
                     return Ok(hit);
                 }
                 let generation = self.cache.generation();
+                let settings = self.inventory.global();
                 let ctx = RenderContext { vendor: *vendor, model, mac: None, settings: &settings, firmware };
                 let served = self.finish_render(&ctx, spec, MODEL_SCOPE_MAC, &key)?;
                 self.cache.insert_model_file(generation, key, served.clone());
@@ -264,13 +264,26 @@ impl AppState {
         vendor.dialect(model, &self.inventory.merged_keys(device, &[key.as_str()]), firmware)
     }
 
+    /// The dialect of a common file ([`Vendor::dialect`]), from the one global setting that
+    /// decides it, for the same reason as [`Self::device_dialect`].
+    fn global_dialect(
+        &self,
+        vendor: &'static dyn Vendor,
+        model: &'static ModelInfo,
+        firmware: Option<&str>,
+    ) -> Option<&'static str> {
+        vendor.dialect(model, &Settings::new(), firmware)?;
+        let key = format!("{}.dialect", vendor.id());
+        vendor.dialect(model, &self.inventory.global_keys(&[key.as_str()]), firmware)
+    }
+
     /// Renders one of a device's files, bypassing the cache, as no particular phone would get
     /// it: a vendor with dialects gives the one its settings or the model name (`render`).
     pub fn render_device_file(&self, device: &DeviceRecord, spec: &FileSpec) -> Result<Arc<Served>, RenderFailure> {
         let (vendor, model) = vendor_model(device)?;
         let settings = self.device_settings(device);
         let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware: None };
-        let state_key = dialect_key(&spec.name, vendor.dialect(model, &settings, None));
+        let state_key = dialect_key(spec.name.clone(), vendor.dialect(model, &settings, None));
         self.finish_render(&ctx, spec, device.mac, &state_key)
     }
 
@@ -280,7 +293,7 @@ impl AppState {
     pub fn rendered_hash(&self, device: &DeviceRecord, spec: &FileSpec) -> Result<String, RenderFailure> {
         let (vendor, model) = vendor_model(device)?;
         let dialect = self.device_dialect(device, vendor, model, None);
-        if let Some(hit) = self.cache.device_file(device.mac, &dialect_key(&spec.name.to_ascii_lowercase(), dialect)) {
+        if let Some(hit) = self.cache.device_file(device.mac, &dialect_key(spec.name.to_ascii_lowercase(), dialect)) {
             return Ok(hit.hash.clone());
         }
         let settings = self.device_settings(device);
@@ -353,10 +366,10 @@ impl AppState {
 
 /// A file's cache and change-time key: its name, plus `#<dialect>` for vendors with dialects,
 /// so two firmware generations never share a rendering or an ETag history.
-fn dialect_key(name: &str, dialect: Option<&str>) -> String {
+fn dialect_key(name: String, dialect: Option<&str>) -> String {
     match dialect {
         Some(d) => format!("{name}#{d}"),
-        None => name.to_string(),
+        None => name,
     }
 }
 
