@@ -175,7 +175,7 @@ pub(crate) async fn authorize(
     match decision {
         Decision::Allow(how) => {
             if how.starts_with("digest") || how == "basic" {
-                state.security.throttle.forgive(facts.ip);
+                state.security.throttle.forgive(facts.ip, device.mac);
             }
             Ok(how)
         }
@@ -256,7 +256,7 @@ fn count_failure(
         log_and_record(state, ip, mac, file, failure.reason);
     }
     let outcome = if failure.unauthenticated {
-        state.security.throttle.fail_unauthenticated(ip)
+        state.security.throttle.fail_unauthenticated(ip, mac)
     } else {
         state.security.throttle.fail(ip)
     };

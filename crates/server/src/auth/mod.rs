@@ -83,8 +83,9 @@ pub struct Failure {
     /// Logged and recorded (never a credential).
     pub reason: &'static str,
     /// No credentials were offered (or only a nonce that expired): what a phone's first,
-    /// unauthenticated try looks like. Its successful retry takes one such failure back
-    /// ([`throttle::Throttle::forgive`]), so phones behind one NAT never add up to a block.
+    /// unauthenticated try looks like. Its successful retry as the same device takes one such
+    /// failure back ([`throttle::Throttle::forgive`]), so phones behind one NAT never add up to a
+    /// block.
     pub unauthenticated: bool,
 }
 

@@ -4,9 +4,11 @@
 //! User-Agent or certificate), a device file answered with a challenge or a refusal (also when no
 //! credentials were offered, so known and unknown MACs count alike), a wrong credential, a
 //! replayed Digest header, a client certificate naming another device, or a source outside an
-//! allow-list. A successful authentication takes back one failure of the unauthenticated kind
-//! (the challenge that preceded it), never a wrong credential: phones behind one address do not
-//! add up to a block, and a password guesser gains nothing from holding valid credentials.
+//! allow-list. A successful authentication as a device takes back one failure of the
+//! unauthenticated kind for that same device (the challenge that preceded it), never a wrong
+//! credential and never a challenge for another MAC: phones behind one address do not add up to a
+//! block, and someone holding one device's valid credentials cannot use them to keep scanning
+//! other MACs (each success would otherwise forgive one guess).
 //! Past `max_failures` within `failure_window_secs`, the source is refused (429 or 403, as
 //! configured) for `block_secs`, and one warning names it. IPv6 sources are counted per /64,
 //! since one host usually holds the whole /64.
@@ -21,8 +23,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use sipprov_model::Mac;
+
 /// Most sources tracked at once.
 pub const MAX_SOURCES: usize = 65_536;
+
+/// Devices per source whose unauthenticated challenge a success may still take back: the phones
+/// of one NAT answering their challenges at about the same time.
+const FORGIVABLE: usize = 8;
 
 /// Thresholds (from `[security]` in the configuration).
 #[derive(Debug, Clone, Copy)]
@@ -38,8 +46,11 @@ pub struct Limits {
 struct Entry {
     window_start: Instant,
     failures: u32,
-    /// How many of `failures` were unauthenticated tries, which a success may take back.
-    forgivable: u32,
+    /// The devices challenged without credentials whose success may take the failure back (the
+    /// most recent [`FORGIVABLE`]; the oldest is overwritten).
+    forgivable: [Option<Mac>; FORGIVABLE],
+    /// Where the next forgivable device goes.
+    next_forgivable: usize,
     blocked_until: Option<Instant>,
 }
 
@@ -89,7 +100,7 @@ impl Throttle {
             Some(_) => {
                 entry.blocked_until = None;
                 entry.failures = 0;
-                entry.forgivable = 0;
+                entry.forgivable = [None; FORGIVABLE];
                 entry.window_start = now;
                 self.blocked.fetch_sub(1, Ordering::Relaxed);
                 None
@@ -100,35 +111,41 @@ impl Throttle {
 
     /// Counts one failure from `ip`.
     pub fn fail(&self, ip: IpAddr) -> Outcome {
-        self.count(ip, false)
+        self.count(ip, None)
     }
 
-    /// Counts one failure from `ip` that offered no credentials, which a later success from
-    /// `ip` may take back ([`Throttle::forgive`]).
-    pub fn fail_unauthenticated(&self, ip: IpAddr) -> Outcome {
-        self.count(ip, true)
+    /// Counts one failure from `ip` that offered no credentials. For a known device (`mac`), a
+    /// later success from `ip` as that device may take it back ([`Throttle::forgive`]).
+    pub fn fail_unauthenticated(&self, ip: IpAddr, mac: Option<Mac>) -> Outcome {
+        self.count(ip, mac)
     }
 
-    fn count(&self, ip: IpAddr, unauthenticated: bool) -> Outcome {
+    fn count(&self, ip: IpAddr, forgivable: Option<Mac>) -> Outcome {
         let now = Instant::now();
         let key = source_key(ip);
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         if !sources.contains_key(&key) && sources.len() >= MAX_SOURCES {
             self.prune(&mut sources, now);
         }
-        let entry =
-            sources.entry(key).or_insert(Entry { window_start: now, failures: 0, forgivable: 0, blocked_until: None });
+        let entry = sources.entry(key).or_insert(Entry {
+            window_start: now,
+            failures: 0,
+            forgivable: [None; FORGIVABLE],
+            next_forgivable: 0,
+            blocked_until: None,
+        });
         if entry.blocked_until.is_some() {
             return Outcome::Counted;
         }
         if now.duration_since(entry.window_start) > self.limits.window {
             entry.window_start = now;
             entry.failures = 0;
-            entry.forgivable = 0;
+            entry.forgivable = [None; FORGIVABLE];
         }
         entry.failures = entry.failures.saturating_add(1);
-        if unauthenticated {
-            entry.forgivable = entry.forgivable.saturating_add(1);
+        if let Some(mac) = forgivable {
+            entry.forgivable[entry.next_forgivable] = Some(mac);
+            entry.next_forgivable = (entry.next_forgivable + 1) % FORGIVABLE;
         }
         if entry.failures > self.limits.max_failures {
             entry.blocked_until = Some(now + self.limits.block);
@@ -138,15 +155,17 @@ impl Throttle {
         Outcome::Counted
     }
 
-    /// Takes back one unauthenticated failure of `ip` after it authenticated; a blocked source
-    /// stays blocked.
-    pub fn forgive(&self, ip: IpAddr) {
+    /// Takes back one unauthenticated failure of `ip` for device `mac` after `ip` authenticated
+    /// as that device; a blocked source stays blocked.
+    pub fn forgive(&self, ip: IpAddr, mac: Mac) {
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = sources.get_mut(&source_key(ip)) {
-            if entry.blocked_until.is_none() && entry.forgivable > 0 {
-                entry.forgivable -= 1;
-                entry.failures = entry.failures.saturating_sub(1);
-            }
+        let Some(entry) = sources.get_mut(&source_key(ip)) else { return };
+        if entry.blocked_until.is_some() {
+            return;
+        }
+        if let Some(slot) = entry.forgivable.iter_mut().find(|slot| **slot == Some(mac)) {
+            *slot = None;
+            entry.failures = entry.failures.saturating_sub(1);
         }
     }
 
@@ -210,24 +229,40 @@ mod tests {
     fn a_success_takes_back_only_unauthenticated_failures() {
         let t = Throttle::new(limits(60_000));
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let phone: Mac = "001565000001".parse().unwrap();
         for _ in 0..10 {
             // A phone: challenged, then authenticated.
-            assert_eq!(t.fail_unauthenticated(ip), Outcome::Counted);
-            t.forgive(ip);
+            assert_eq!(t.fail_unauthenticated(ip, Some(phone)), Outcome::Counted);
+            t.forgive(ip, phone);
         }
         assert_eq!(t.fail(ip), Outcome::Counted);
-        t.forgive(ip);
-        t.forgive(ip);
+        t.forgive(ip, phone);
+        t.forgive(ip, phone);
         assert_eq!(t.fail(ip), Outcome::Counted);
         assert_eq!(t.fail(ip), Outcome::Counted);
         assert_eq!(t.fail(ip), Outcome::NowBlocked, "wrong credentials are never taken back");
     }
 
     #[test]
+    fn a_success_takes_back_only_its_own_devices_challenge() {
+        let t = Throttle::new(limits(60_000));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let own: Mac = "001565000001".parse().unwrap();
+        // Guesses at other MACs (unknown ones are never forgivable, known ones only by their own
+        // success), each followed by a success as the one device whose credentials are held.
+        assert_eq!(t.fail_unauthenticated(ip, None), Outcome::Counted);
+        t.forgive(ip, own);
+        assert_eq!(t.fail_unauthenticated(ip, Some("001565000002".parse().unwrap())), Outcome::Counted);
+        t.forgive(ip, own);
+        assert_eq!(t.fail_unauthenticated(ip, None), Outcome::Counted);
+        assert_eq!(t.fail_unauthenticated(ip, None), Outcome::NowBlocked, "successes forgave no guess");
+    }
+
+    #[test]
     fn ipv6_counts_per_64_and_the_table_stays_bounded() {
         let t = Throttle::new(limits(60_000));
         for i in 0..4u16 {
-            t.fail_unauthenticated(format!("2001:db8::{i:x}").parse().unwrap());
+            t.fail_unauthenticated(format!("2001:db8::{i:x}").parse().unwrap(), None);
         }
         assert!(t.blocked_for("2001:db8::ffff".parse().unwrap()).is_some());
         for i in 0..(MAX_SOURCES as u32 + 1000) {
