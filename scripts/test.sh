@@ -13,6 +13,8 @@ fi
 # The house stays clean: formatting, lints with warnings denied, and docs that build.
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Licenses and duplicate versions, from the lock file (offline: clippy fetched everything).
+python3 scripts/check-deps.py
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked -- --test-threads=2
