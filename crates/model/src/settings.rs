@@ -116,7 +116,12 @@ const YEALINK_KEY_CHARS: &str = "#$%*+,-.:=?@[]^_{}~";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyKind {
     /// `line.N.field`.
-    Line { index: u32, field: LineField },
+    Line {
+        /// The line number, from 1.
+        index: u32,
+        /// Which field of the line.
+        field: LineField,
+    },
     /// One of [`KNOWN_KEYS`].
     Known(&'static str),
     /// `vendor.<raw>`: written verbatim under the vendor's own parameter name.
@@ -129,17 +134,34 @@ pub enum KeyKind {
 /// secret (a raw vendor parameter's name does not say), and errors end up in terminals and logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingError {
+    /// The key itself is not acceptable.
     #[error("setting key {key:?} is malformed: {reason}")]
-    BadKey { key: String, reason: String },
+    BadKey {
+        /// The key as given.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The key is fine, its value is not (the value is never quoted).
     #[error("setting {key:?} has an invalid value: {reason}")]
-    BadValue { key: String, reason: String },
+    BadValue {
+        /// The key whose value was refused.
+        key: String,
+        /// What the value must be.
+        reason: String,
+    },
     /// An argument without `=`. It is not repeated: `line.1.password:hunter2` is exactly the
     /// mistake that puts a secret in it. `hint` names the key when the part before a `:` is one.
     #[error(
         "setting argument {position} is not of the form KEY=VALUE (not shown, in case it holds a secret){}",
         hint.as_ref().map(|k| format!("; to set {k}, write {k}=VALUE")).unwrap_or_default()
     )]
-    NotAssignment { position: usize, hint: Option<String> },
+    NotAssignment {
+        /// The argument's position, from 1.
+        position: usize,
+        /// The key it seems to be about, when recognisable.
+        hint: Option<String>,
+    },
 }
 
 impl SettingError {

@@ -18,7 +18,9 @@ use crate::{batch, mac_column, now_ms, opt_string, Store, StoreError, WriteTx};
 /// A campaign to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCampaign {
+    /// When sending starts (ms since the epoch).
     pub start_at: i64,
+    /// Ask the devices to reboot, not only re-provision.
     pub reboot: bool,
     /// NOTIFYs per second.
     pub rate: u32,
@@ -33,35 +35,51 @@ pub struct NewCampaign {
 /// A campaign as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CampaignRecord {
+    /// The campaign's number.
     pub id: i64,
+    /// When it was created (ms since the epoch).
     pub created_at: i64,
+    /// When sending starts (ms since the epoch).
     pub start_at: i64,
     /// `scheduled`, `running`, `done` or `cancelled`.
     pub state: String,
+    /// Ask the devices to reboot, not only re-provision.
     pub reboot: bool,
+    /// NOTIFYs per second.
     pub rate: u32,
+    /// NOTIFYs without a final response at most.
     pub max_in_flight: u32,
+    /// How long after a 2xx the device has to fetch its current config.
     pub confirm_window_ms: i64,
+    /// How the devices were chosen, for people (`--group sales`, `--changed`, …).
     pub selector: String,
+    /// When it ended (done or cancelled), ms since the epoch.
     pub finished_at: Option<i64>,
 }
 
 /// One device's progress in a campaign.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CampaignDevice {
+    /// The campaign this row belongs to.
     pub campaign_id: i64,
+    /// The device.
     pub mac: Mac,
     /// `pending`, `sending`, `notified` (2xx) or `failed`.
     pub state: String,
+    /// NOTIFYs sent to it so far.
     pub attempts: i64,
     /// The NOTIFY outcome word (`ok`, `rejected`, `timeout`, `unreachable`, `no-target`, `error`).
     pub result: Option<String>,
+    /// The SIP status code of the final response, if one came.
     pub status: Option<i64>,
+    /// The reason phrase, or why no response came.
     pub reason: Option<String>,
     /// The device's own config file when it was notified: fetching it afterwards confirms
     /// (the server only serves the current rendering).
     pub expected_file: Option<String>,
+    /// When the 2xx came (ms since the epoch).
     pub notified_at: Option<i64>,
+    /// When the device fetched its file afterwards (ms since the epoch).
     pub confirmed_at: Option<i64>,
     /// SHA-256 of what the confirming fetch got.
     pub fetched_hash: Option<String>,
@@ -70,12 +88,17 @@ pub struct CampaignDevice {
 /// The outcome of one NOTIFY, to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifyResult {
+    /// True for a 2xx final response.
     pub ok: bool,
+    /// The outcome word (`ok`, `rejected`, `timeout`, `unreachable`, `no-target`, `error`).
     pub result: String,
+    /// The SIP status code of the final response, if one came.
     pub status: Option<u16>,
+    /// The reason phrase, or why no response came.
     pub reason: String,
     /// The device's own config file, which it must fetch after `at` to confirm.
     pub expected_file: Option<String>,
+    /// When the outcome was known (ms since the epoch).
     pub at: i64,
 }
 
@@ -327,6 +350,7 @@ impl Store {
 pub struct CampaignCounts {
     /// Outcome word → number of devices (see `device_outcome` in the server).
     pub counts: std::collections::BTreeMap<String, i64>,
+    /// Devices in the campaign.
     pub devices: i64,
     /// When the latest NOTIFY left (ms since the epoch), if any did.
     pub last_notified_at: Option<i64>,

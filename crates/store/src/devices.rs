@@ -12,19 +12,26 @@ use crate::{batch, mac_column, now_ms, opt_string, settings_from_json, settings_
 /// A device to add. Its `Debug` shows no password (contact, settings).
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewDevice {
+    /// The device's MAC address, its identity.
     pub mac: Mac,
+    /// Vendor id, as `sipprov_vendors::Vendor::id` spells it (e.g. `yealink`).
     pub vendor: String,
+    /// Canonical model name within the vendor (e.g. `T46S`).
     pub model: String,
+    /// The group whose settings merge between global and device ones, if any.
     pub group: Option<String>,
     /// Where SIP requests reach the device, e.g. `sip:1001@192.0.2.10:5060`.
     pub contact: Option<String>,
+    /// The device's own settings (the top layer of the merge).
     pub settings: Settings,
 }
 
 /// A change to a device: `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DevicePatch {
+    /// Vendor id, as `sipprov_vendors::Vendor::id` spells it (e.g. `yealink`).
     pub vendor: Option<String>,
+    /// Canonical model name within the vendor (e.g. `T46S`).
     pub model: Option<String>,
     /// `Some(None)` removes the device from its group.
     pub group: Option<Option<String>>,
@@ -37,26 +44,42 @@ pub struct DevicePatch {
 /// What a device last fetched, as recorded by the HTTP server.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FetchInfo {
+    /// The device's MAC address, its identity.
     pub mac: Mac,
+    /// When (ms since the epoch).
     pub at: i64,
+    /// The source address of the request.
     pub ip: String,
+    /// The file name served.
     pub file: String,
+    /// SHA-256 (hex) of the bytes served.
     pub hash: String,
+    /// The model its User-Agent named, if any.
     pub reported_model: Option<String>,
+    /// The firmware version its User-Agent named, if any.
     pub reported_firmware: Option<String>,
 }
 
 /// A device as stored. Its `Debug` shows no password (contact, settings).
 #[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeviceRecord {
+    /// The device's MAC address, its identity.
     pub mac: Mac,
+    /// Vendor id, as `sipprov_vendors::Vendor::id` spells it (e.g. `yealink`).
     pub vendor: String,
+    /// Canonical model name within the vendor (e.g. `T46S`).
     pub model: String,
+    /// The group whose settings merge between global and device ones, if any.
     pub group: Option<String>,
+    /// Where SIP requests reach the device, e.g. `sip:1001@192.0.2.10:5060`.
     pub contact: Option<String>,
+    /// The device's own settings (the top layer of the merge).
     pub settings: Settings,
+    /// When the device was added (ms since the epoch).
     pub created_at: i64,
+    /// When the device was last changed (ms since the epoch).
     pub updated_at: i64,
+    /// What it fetched last, if it ever did.
     pub last_fetch: Option<FetchInfo>,
 }
 

@@ -14,20 +14,28 @@ use crate::{batch, Store, StoreError, WriteTx};
 /// An event to append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
+    /// The device the event is about.
     pub mac: Mac,
+    /// When it happened (ms since the epoch).
     pub at: i64,
     /// A short machine-readable word: `fetch`, `refused`, `notify`, …
     pub kind: String,
+    /// What happened, as a JSON object whose members depend on `kind`.
     pub detail: serde_json::Value,
 }
 
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DeviceEvent {
+    /// Position in the history: ids increase with time.
     pub id: i64,
+    /// The device the event is about.
     pub mac: Mac,
+    /// When it happened (ms since the epoch).
     pub at: i64,
+    /// A short machine-readable word: `fetch`, `refused`, `notify`, …
     pub kind: String,
+    /// What happened, as a JSON object whose members depend on `kind`.
     pub detail: serde_json::Value,
 }
 

@@ -10,9 +10,13 @@ use crate::{batch, now_ms, settings_from_json, settings_to_json, Store, StoreErr
 /// A named group of devices and its settings (merged between global and device).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct GroupRecord {
+    /// The group's name, unique.
     pub name: String,
+    /// Settings merged between the global and the device layer.
     pub settings: Settings,
+    /// When the group was created (ms since the epoch).
     pub created_at: i64,
+    /// When it was last changed (ms since the epoch).
     pub updated_at: i64,
 }
 

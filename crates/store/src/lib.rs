@@ -64,16 +64,22 @@ pub use uploads::{UploadInfo, UploadOutcome};
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database refused or failed a statement.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A schema migration failed at open.
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A device with this MAC is already in the inventory.
     #[error("device {0} already exists")]
     DuplicateDevice(String),
+    /// No device with this MAC.
     #[error("device {0} not found")]
     DeviceNotFound(String),
+    /// No group of this name.
     #[error("group {0:?} not found")]
     GroupNotFound(String),
+    /// A stored value does not parse (hand-edited database, or a bug).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -81,7 +87,9 @@ pub enum StoreError {
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// The embedded default: one file in the data directory.
     Sqlite,
+    /// A PostgreSQL server, for several nodes.
     Postgres,
 }
 

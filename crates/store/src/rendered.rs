@@ -12,9 +12,13 @@ use crate::{batch, mac_column, Store, StoreError};
 /// The last rendered content hash of one device file and when it became that.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedState {
+    /// The device.
     pub mac: Mac,
+    /// The device file's name.
     pub file: String,
+    /// SHA-256 (hex) of its last rendering.
     pub hash: String,
+    /// When the rendering last changed (ms since the epoch): the file's Last-Modified.
     pub changed_at: i64,
 }
 

@@ -4,7 +4,7 @@
 use sipprov_model::Settings;
 use sipprov_store::{NewDevice, Store};
 
-pub fn device(mac: &str, group: Option<&str>) -> NewDevice {
+pub(crate) fn device(mac: &str, group: Option<&str>) -> NewDevice {
     NewDevice {
         mac: mac.parse().unwrap(),
         vendor: "yealink".into(),
@@ -15,7 +15,7 @@ pub fn device(mac: &str, group: Option<&str>) -> NewDevice {
     }
 }
 
-pub async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
+pub(crate) async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let mut out = vec![(Store::open_sqlite(&dir.path().join("t.db")).await.unwrap(), Some(dir))];
     if let Ok(url) = std::env::var("SIPPROV_TEST_POSTGRES_URL") {
@@ -25,7 +25,7 @@ pub async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
 }
 
 /// A new, empty database on the test server, so tests running in parallel never share tables.
-pub async fn fresh_postgres_database(base_url: &str) -> String {
+pub(crate) async fn fresh_postgres_database(base_url: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
