@@ -4,6 +4,18 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use sipprov_server::ServerConfig;
+
+/// `what` followed by clap's usual `[default: …]`, for flags whose default lives in the
+/// server's configuration rather than in this file.
+fn with_default(what: &str, default: impl std::fmt::Display) -> String {
+    format!("{} [default: {default}]", what.trim_end_matches('.'))
+}
+
+/// The admin API URL of a server started with the default configuration.
+fn default_api_url() -> String {
+    format!("http://{}", ServerConfig::default().api.listen)
+}
 
 /// Provisioning server for fleets of SIP phones, DECT bases and gateways.
 #[derive(Debug, Parser)]
@@ -17,10 +29,10 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct ApiArgs {
     /// Admin API base URL.
-    #[arg(long, env = "SIPPROV_API", default_value = "http://127.0.0.1:8081")]
+    #[arg(long, env = "SIPPROV_API", default_value_t = default_api_url())]
     pub api: String,
     /// Data directory holding the API token (used when SIPPROV_TOKEN is not set).
-    #[arg(long, default_value = "./sipprov-data")]
+    #[arg(long, default_value_os_t = ServerConfig::default().data_dir)]
     pub data_dir: PathBuf,
 }
 
@@ -208,17 +220,15 @@ pub struct ServeArgs {
     /// TOML configuration file; flags win over it.
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
-    /// Data directory (SQLite database, API token, template overrides). [default: ./sipprov-data]
-    #[arg(long)]
+    // The defaults shown in --help come from `ServerConfig::default()`, the one place they are
+    // written; `None` leaves the configuration file's value (or that default) in place.
+    #[arg(long, help = with_default("Data directory (SQLite database, API token, template overrides).", ServerConfig::default().data_dir.display()))]
     pub data_dir: Option<PathBuf>,
-    /// Provisioning HTTP listener for phones. [default: 0.0.0.0:8080]
-    #[arg(long)]
+    #[arg(long, help = with_default("Provisioning HTTP listener for phones.", ServerConfig::default().http.listen))]
     pub http_listen: Option<SocketAddr>,
-    /// Admin API listener. [default: 127.0.0.1:8081]
-    #[arg(long)]
+    #[arg(long, help = with_default("Admin API listener.", ServerConfig::default().api.listen))]
     pub api_listen: Option<SocketAddr>,
-    /// SIP listener, UDP and TCP. [default: 0.0.0.0:5060]
-    #[arg(long)]
+    #[arg(long, help = with_default("SIP listener, UDP and TCP.", ServerConfig::default().sip.listen))]
     pub sip_listen: Option<SocketAddr>,
     /// SIP over TLS listener, e.g. 0.0.0.0:5061 (needs [sip.tls] cert and key in the config file).
     #[arg(long, value_name = "ADDR")]
