@@ -1,7 +1,7 @@
 //! SIP Plug-and-Play: zero-touch first boot for phones on the LAN.
 //!
 //! Out of the box many phones multicast a `SUBSCRIBE` with `Event: ua-profile` to 224.0.1.75:5060
-//! and take their provisioning URL from the NOTIFY that answers (research `sip-protocol.md` §B).
+//! and take their provisioning URL from the NOTIFY that answers (the de-facto form of the sipping config-framework drafts that RFC 6080 grew from: `Accept: application/url`, the URL as the NOTIFY body).
 //! The flow, per SUBSCRIBE (received on the group or on the unicast listener):
 //!
 //! 1. [`subscribe`] reads the Event parameters, the dialog identifiers and the MAC;

@@ -1,5 +1,5 @@
 //! Reading a Plug-and-Play SUBSCRIBE: the Event parameters, the dialog identifiers and the MAC,
-//! wherever the vendor puts it (research `sip-protocol.md` §B.2).
+//! wherever the vendor puts it (Request-URI user part, From, or an Event `mac` parameter, per the vendors' PnP guides).
 //!
 //! ```
 //! use sipprov_server::pnp::subscribe::mac_in_user;
@@ -100,7 +100,7 @@ fn meaningful(v: Option<String>) -> Option<String> {
 }
 
 /// The vendor id, lower case: the Event parameter when it names a real vendor, else the
-/// User-Agent's (AudioCodes sends no vendor parameter, seed 002).
+/// User-Agent's (AudioCodes 4xxHD phones send no vendor parameter).
 fn vendor(param: Option<String>, ua: Option<&UserAgentInfo>) -> Option<String> {
     let param = meaningful(param).map(|v| v.to_ascii_lowercase());
     let known = param.as_deref().and_then(|v| registry().get(v)).map(|v| v.id().to_string());
