@@ -1,5 +1,5 @@
 //! Reading a Plug-and-Play SUBSCRIBE: the Event parameters, the dialog identifiers and the MAC,
-//! wherever the vendor puts it (Request-URI user part, From, or an Event `mac` parameter, per the vendors' PnP guides).
+//! wherever the vendor puts it (Request-URI, From, To or Contact user part, or the User-Agent).
 //!
 //! ```
 //! use sipprov_server::pnp::subscribe::mac_in_user;
@@ -23,7 +23,7 @@ pub struct PnpSubscribe {
     pub from: NameAddr,
     /// The SUBSCRIBE's To, without a tag: the From of our NOTIFY (with our tag).
     pub to: NameAddr,
-    /// The NOTIFY Request-URI: the phone's Contact (§B.4).
+    /// The NOTIFY Request-URI: the phone's Contact, the dialog's remote target (RFC 3261 §12.1.1).
     pub contact: String,
     /// The Event header as received, echoed in the NOTIFY.
     pub event: String,
@@ -94,7 +94,7 @@ pub fn parse(req: &Request, contact_fallback: &str) -> Result<PnpSubscribe, NotP
     })
 }
 
-/// Drops placeholder values: old Snom firmware sends `vendor="OEM";model="OEM"` (§B.2).
+/// Drops placeholder values: old Snom firmware sends `vendor="OEM";model="OEM"` (Snom PnP captures).
 fn meaningful(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("oem"))
 }
