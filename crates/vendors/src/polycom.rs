@@ -351,6 +351,12 @@ impl Vendor for Polycom {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        crate::keys::check_device(
+            settings,
+            "Polycom",
+            model,
+            Err("not mapped yet: no verified UC Software parameters for line keys here; set vendor.<parameter>"),
+        )?;
         mapping::refuse_zone_with_dst(
             settings,
             "the Polycom file (tcpIpApp.sntp.daylightSavings.* is not mapped yet)",

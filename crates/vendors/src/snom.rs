@@ -276,6 +276,12 @@ impl Vendor for Snom {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        crate::keys::check_device(
+            settings,
+            "Snom",
+            model,
+            Err("not mapped yet: the settings file writes no fkey label or context; set vendor.fkey.<index>"),
+        )?;
         mapping::check_server_fields_need_registrar(settings, "Snom")?;
         mapping::refuse_unmapped(
             settings,
