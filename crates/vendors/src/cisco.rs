@@ -43,6 +43,14 @@
 //! Refused when set on a device, for lack of a verified element: `firmware.url`
 //! (`Upgrade_Rule`, §7.6, is not mapped yet) and `line.N.label`.
 //!
+//! Programmable keys ([`crate::keys`]): a line key as `Extension_N_` = the line (with
+//! `Short_Name_N_` for its label), a BLF or speed dial as `Extension_N_` = `Disabled`,
+//! `Short_Name_N_` and `Extended_Function_N_` = `fnc=sd+blf+cp;sub=<value>@$PROXY;nme=<label>` or
+//! `fnc=sd;ext=<value>@$PROXY;nme=<label>` (wazo `wazo_cisco_spa/common/common.py` and
+//! `wazo_cisco_sip/v11_1_0/common.py`, `_add_fkeys`), on the models whose key count those files
+//! give (`_NB_FKEY`). Refused: park and expansion modules (no function code verified here), keys
+//! on ATAs and on models with no known count.
+//!
 //! # Raw parameters
 //!
 //! `vendor.<name>=<value>` writes `<name>value</name>` and replaces a mapped element of the same

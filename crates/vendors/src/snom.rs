@@ -31,6 +31,9 @@
 //! locale; the tz database gives no such code, so set `vendor.timezone` instead), `line.N.label`
 //! and `firmware.url` (§5.6: `firmware_status` names an XML file, not an image).
 //!
+//! Programmable keys ([`crate::keys`]) become `fkey`, `fkey_label` and `fkey_context` with a
+//! 0-based `idx` (see `key_caps` for the sources).
+//!
 //! # Raw parameters
 //!
 //! `vendor.<name>=<value>` writes `<name perm="R">value</name>`; `vendor.<name>.<N>` writes the

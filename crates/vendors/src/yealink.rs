@@ -38,6 +38,16 @@
 //! HTTP credentials, which the server then never generates for it (the phone is given them by
 //! hand, or its group opens its files).
 //!
+//! # Programmable keys
+//!
+//! `key.N.*` and `expansion.M.key.N.*` ([`crate::keys`]) become `linekey.N.type/value/line/label`
+//! and `expansion_module.M.key.N.*` on desk phones (Yealink SIP-T2/T4/T5 administrator's guide,
+//! "Line Keys"; wazo `wazo_yealink/v87/common.py`, `BaseYealinkFunckeyGenerator`), type codes 15
+//! line, 16 BLF, 13 speed dial, 10 call park (the same file; fusionpbx
+//! `app/devices/resources/classes/yealink.php`). Key counts and expansion chains per model come
+//! from wazo's `_NB_LINEKEY` and `_expmod_by_model` (`key_caps`). Refused: keys on legacy
+//! models (no source for their v7x names), on DECT bases, and on models with no line keys.
+//!
 //! # Encryption
 //!
 //! With `yealink.aes_key` the `<mac>.cfg` is AES-encrypted ("MAC-Oriented AES key"); with the
