@@ -288,4 +288,8 @@ fn programmable_keys() {
     let park = ["key.5.type=park", "key.5.value=700"];
     let keys: Vec<&str> = KEYS.iter().chain(&park).copied().collect();
     check("snom", "720", "000413a11fa8", 0, &keys, "720-000413A11FA8-keys.xml");
+    // Polycom maps BLF keys only: its resource list.
+    let blf =
+        ["key.1.type=blf", "key.1.value=1005", "key.1.label=Carol <sales> & co", "key.2.type=blf", "key.2.value=1006"];
+    check("polycom", "VVX410", "0004f2aabbcc", 1, &blf, "vvx410-0004f2aabbcc-device-keys.cfg");
 }
