@@ -382,6 +382,11 @@ impl Vendor for AudioCodes {
     /// On gateways, line fields end up in ini table rows, where `,` `;` and quotes are syntax.
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        let no_keys = match model.family {
+            "mp11x" => "a gateway has no programmable keys",
+            _ => "not mapped yet: no verified 400HD parameter names for programmable keys; set vendor.<section/key>",
+        };
+        crate::keys::check_device(settings, "AudioCodes", model, Err(no_keys))?;
         mapping::check_one_server(settings, &format!("the {} file", model.name))?;
         mapping::refuse_zone_with_dst(settings, &format!("the {} file", model.name))?;
         let mut unmapped = vec![

@@ -43,6 +43,14 @@
 //! Refused when set on a device, for lack of a verified element: `firmware.url`
 //! (`Upgrade_Rule`, §7.6, is not mapped yet) and `line.N.label`.
 //!
+//! Programmable keys ([`crate::keys`]): a line key as `Extension_N_` = the line (with
+//! `Short_Name_N_` for its label), a BLF or speed dial as `Extension_N_` = `Disabled`,
+//! `Short_Name_N_` and `Extended_Function_N_` = `fnc=sd+blf+cp;sub=<value>@$PROXY;nme=<label>` or
+//! `fnc=sd;ext=<value>@$PROXY;nme=<label>` (wazo `wazo_cisco_spa/common/common.py` and
+//! `wazo_cisco_sip/v11_1_0/common.py`, `_add_fkeys`), on the models whose key count those files
+//! give (`_NB_FKEY`). Refused: park and expansion modules (no function code verified here), keys
+//! on ATAs and on models with no known count.
+//!
 //! # Raw parameters
 //!
 //! `vendor.<name>=<value>` writes `<name>value</name>` and replaces a mapped element of the same
@@ -57,7 +65,7 @@
 //! the phones' Cisco-signed client certificates.
 
 use sipprov_model::tz::Switch;
-use sipprov_model::{LineField, Mac, Settings};
+use sipprov_model::{KeyType, LineField, Mac, Settings};
 
 use crate::mapping::{self, same, ParamDef, Source};
 use crate::ua;
@@ -286,7 +294,13 @@ impl Vendor for Cisco {
                 out.insert(at, VendorParam { name, value: pw.to_string(), line: None, group: "" });
             }
         };
-        let mut params = mapping::build_with(PARAMS, settings, scope, "", admin);
+        let admin_and_keys = |out: &mut Vec<VendorParam>| {
+            admin(out);
+            if let (FileScope::Device, Ok(caps)) = (scope, key_caps(model)) {
+                out.extend(crate::keys::supported(settings, &caps).iter().flat_map(key_params));
+            }
+        };
+        let mut params = mapping::build_with(PARAMS, settings, scope, "", admin_and_keys);
         if scope == FileScope::Device {
             for n in settings.line_indexes() {
                 let name = format!("Proxy_{n}_");
@@ -306,6 +320,7 @@ impl Vendor for Cisco {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        crate::keys::check_device(settings, "Cisco", model, key_caps(model))?;
         mapping::refuse_unmapped(
             settings,
             "Cisco",
@@ -327,6 +342,69 @@ impl Vendor for Cisco {
              then letters, digits and '_' (e.g. vendor.SIP_Transport_1_)",
         )
     }
+}
+
+/// Line keys per model (wazo `wazo_cisco_spa/common/common.py` and
+/// `wazo_cisco_sip/v12_0_7/common.py`, `_NB_FKEY`); `None` for a model no source counts.
+fn line_key_count(model: &str) -> Option<u32> {
+    Some(match model {
+        "SPA504G" | "CP-6851-3PCC" => 4,
+        "SPA525G" => 5,
+        "SPA508G" => 8,
+        "CP-8841-3PCC" => 10,
+        _ => return None,
+    })
+}
+
+/// What a model's profile can carry as keys: line keys (`Extension_N_`, `Short_Name_N_`) and, on
+/// the same key, a BLF or speed dial as `Extended_Function_N_` (the form wazo
+/// `wazo_cisco_spa/common/common.py` and `wazo_cisco_sip/v11_1_0/common.py` write; Cisco MPP
+/// administration guide, "Line Key" parameters). Call park and expansion modules are not mapped:
+/// no source here gives their function codes for both families.
+fn key_caps(model: &ModelInfo) -> Result<crate::keys::KeyCaps, &'static str> {
+    if model.family == "ata" {
+        return Err("an ATA has no keys");
+    }
+    let keys = line_key_count(model.name).ok_or("no source gives its line key count")?;
+    Ok(crate::keys::KeyCaps {
+        types: &[KeyType::Line, KeyType::Blf, KeyType::SpeedDial],
+        keys: Some(keys),
+        modules: 0,
+        module_keys: None,
+        line_on_every_type: false,
+    })
+}
+
+/// A BLF or speed dial target: a bare number is completed with the key line's `$PROXY` macro,
+/// which the phone expands; a value that names its host is used as it is.
+fn key_target(value: &str) -> String {
+    let v = value.strip_prefix("sip:").unwrap_or(value);
+    if v.contains('@') {
+        v.to_string()
+    } else {
+        format!("{v}@$PROXY")
+    }
+}
+
+/// One key's elements: a line key shows its account (`Extension_N_` = the line), a BLF or speed
+/// dial key is taken off the lines (`Disabled`) and given its function, `nme` being its label.
+fn key_params(key: &crate::keys::ProgKey) -> Vec<VendorParam> {
+    let n = key.pos.index;
+    let el = |name: &str, value: String| VendorParam { name: format!("{name}_{n}_"), value, line: None, group: "" };
+    let label = key.label_or_value().unwrap_or_default().to_string();
+    let target = key_target(key.value.as_deref().unwrap_or_default());
+    let (extension, function) = match key.kind {
+        KeyType::Line => (key.line_or_first().to_string(), String::new()),
+        KeyType::Blf => ("Disabled".to_string(), format!("fnc=sd+blf+cp;sub={target};nme={label}")),
+        KeyType::SpeedDial => ("Disabled".to_string(), format!("fnc=sd;ext={target};nme={label}")),
+        KeyType::Park => return Vec::new(),
+    };
+    let mut out = vec![el("Extension", extension)];
+    if key.kind != KeyType::Line || key.label.is_some() {
+        out.push(el("Short_Name", label));
+    }
+    out.push(el("Extended_Function", function));
+    out
 }
 
 #[cfg(test)]

@@ -192,6 +192,12 @@ impl Vendor for Gigaset {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        crate::keys::check_device(
+            settings,
+            "Gigaset",
+            model,
+            Err("a Gigaset DECT base's file has no programmable keys"),
+        )?;
         mapping::check_one_server(settings, "the Gigaset file's one SIP provider")?;
         if let Some(zone) = mapping::get(settings, "time.zone").filter(|z| iana_zone(z).is_none()) {
             return Err(format!(

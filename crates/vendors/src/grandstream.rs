@@ -357,6 +357,12 @@ impl Vendor for Grandstream {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        crate::keys::check_device(
+            settings,
+            "Grandstream",
+            model,
+            Err("no verified P-values for the multi-purpose keys; set vendor.P<number>"),
+        )?;
         mapping::check_server_fields_need_registrar(settings, "Grandstream")?;
         for n in settings.line_indexes() {
             let unconfirmed = account(n).is_some_and(|a| a.transport.is_none());

@@ -48,6 +48,7 @@ pub mod events;
 pub mod fanvil;
 pub mod gigaset;
 pub mod grandstream;
+pub mod keys;
 pub mod mapping;
 pub mod pnp;
 pub mod polycom;
@@ -275,9 +276,11 @@ pub trait Vendor: Send + Sync {
     /// from different levels, e.g. a Yealink 32-character key on the device with key files
     /// switched on for its group. The server runs it for every device a change reaches, before
     /// the change is written, and the vendor's render refuses the same combinations.
+    ///
+    /// The default refuses programmable keys defined by halves ([`keys::check_merged`]).
     fn validate_merged(&self, model: &'static ModelInfo, merged: &Settings) -> Result<(), String> {
-        let _ = (model, merged);
-        Ok(())
+        let _ = model;
+        keys::check_merged(merged)
     }
 
     /// Why a check-sync NOTIFY asking for a reboot would not reboot a device of `model` whose

@@ -31,6 +31,9 @@
 //! locale; the tz database gives no such code, so set `vendor.timezone` instead), `line.N.label`
 //! and `firmware.url` (§5.6: `firmware_status` names an XML file, not an image).
 //!
+//! Programmable keys ([`crate::keys`]) become `fkey`, `fkey_label` and `fkey_context` with a
+//! 0-based `idx` (see `key_caps` for the sources).
+//!
 //! # Raw parameters
 //!
 //! `vendor.<name>=<value>` writes `<name perm="R">value</name>`; `vendor.<name>.<N>` writes the
@@ -39,7 +42,7 @@
 //! ([`is_xml_name`]): [`Snom::validate_device`] refuses others on a Snom device, and ones inherited
 //! from the global or group settings, meant for another vendor, are left out of the file.
 
-use sipprov_model::{LineField, Mac, Settings};
+use sipprov_model::{KeyType, LineField, Mac, Settings};
 
 use crate::mapping::{self, same, ParamDef, Source};
 use crate::ua::{self, is_numeric_version};
@@ -142,6 +145,44 @@ fn split_idx(name: &str) -> Option<(&str, u32)> {
     Some((base, idx.parse().ok()?))
 }
 
+/// What a Snom file carries as function keys: `fkey` (0-based `idx`) with `line`, `blf <value>`,
+/// `speed <value>` and, on the models wazo gives call-park orbits to, `orbit <value>` (wazo
+/// `wazo_snom/common/common.py`, `_add_fkeys`; fusionpbx `app/devices/resources/classes/snom.php`
+/// lists the same key words); the label as `fkey_label` and the account as `fkey_context` (the
+/// indexed settings behind the `label` and `context` attributes wazo writes; symcon/Snom
+/// `SnomDeskphone/module.php` saves `fkey<N>` with `fkey_label<N>`). Key counts and expansion
+/// modules are not mapped: no source here gives them per model.
+fn key_caps(model: &ModelInfo) -> crate::keys::KeyCaps {
+    const WITH_PARK: &[KeyType] = &[KeyType::Line, KeyType::Blf, KeyType::SpeedDial, KeyType::Park];
+    // wazo writes `orbit` on the 710, 715, 720, 725, 760 and D765 only.
+    let park = matches!(model.name, "710" | "715" | "720" | "725" | "760" | "D765");
+    crate::keys::KeyCaps {
+        types: if park { WITH_PARK } else { &WITH_PARK[..3] },
+        keys: None,
+        modules: 0,
+        module_keys: None,
+        line_on_every_type: true,
+    }
+}
+
+/// One key's settings, named `name.<idx>` so that [`Snom::parameters`] turns the index into the
+/// `idx` attribute as for account settings, and a `vendor.fkey.<idx>` setting replaces them.
+fn key_params(key: &crate::keys::ProgKey) -> Vec<VendorParam> {
+    let idx = key.pos.index - 1;
+    let row = |name: &str, value: String| VendorParam { name: format!("{name}.{idx}"), value, line: None, group: "" };
+    let value = key.value.as_deref().unwrap_or_default();
+    let function = match key.kind {
+        KeyType::Line => "line".to_string(),
+        KeyType::Blf => format!("blf {value}"),
+        KeyType::SpeedDial => format!("speed {value}"),
+        KeyType::Park => format!("orbit {value}"),
+    };
+    let mut out = vec![row("fkey", function)];
+    out.extend(key.line.map(|n| row("fkey_context", n.to_string())));
+    out.extend(key.label.clone().map(|l| row("fkey_label", l)));
+    out
+}
+
 /// Parses `Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)`;
 /// firmware downloads may send `snom720 8.7.5.35` with neither `-SIP` nor a MAC (§5.3).
 fn parse(ua: &str) -> Option<(Option<String>, Option<String>, Option<Mac>)> {
@@ -242,8 +283,13 @@ impl Vendor for Snom {
 
     /// The table rows, `user_outbound` after each line's `user_host` unless a `vendor.` setting
     /// names it, then `name.N` split into `name` with `line = Some(N)` (the `idx` attribute).
-    fn parameters(&self, _model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
-        let mut params = mapping::build(PARAMS, settings, scope, "");
+    fn parameters(&self, model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
+        let keys = |out: &mut Vec<VendorParam>| {
+            if scope == FileScope::Device {
+                out.extend(crate::keys::supported(settings, &key_caps(model)).iter().flat_map(key_params));
+            }
+        };
+        let mut params = mapping::build_with(PARAMS, settings, scope, "", keys);
         if scope == FileScope::Device {
             for n in settings.line_indexes() {
                 let name = format!("user_outbound.{n}");
@@ -276,6 +322,7 @@ impl Vendor for Snom {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        crate::keys::check_device(settings, "Snom", model, Ok(key_caps(model)))?;
         mapping::check_server_fields_need_registrar(settings, "Snom")?;
         mapping::refuse_unmapped(
             settings,

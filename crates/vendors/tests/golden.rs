@@ -260,3 +260,36 @@ fn polycom_vvx410() {
     check("polycom", "VVX410", "0004f2aabbcc", 1, &extra, "vvx410-0004f2aabbcc-device.cfg");
     check("polycom", "VVX410", "0004f2aabbcc", 2, &extra, "vvx410-site.cfg");
 }
+
+/// Programmable keys (issue 13): a line key, a BLF and a speed dial on each vendor that maps them
+/// (with a park key and an expansion-module key where the vendor takes them); a label with XML
+/// specials shows the escaping.
+const KEYS: &[&str] = &[
+    "key.1.type=line",
+    "key.1.line=1",
+    "key.2.type=line",
+    "key.2.line=2",
+    "key.2.label=Bob's line",
+    "key.3.type=blf",
+    "key.3.value=1005",
+    "key.3.label=Carol <sales> & co",
+    "key.4.type=speed_dial",
+    "key.4.value=*97",
+    "key.4.label=Voicemail",
+];
+
+#[test]
+fn programmable_keys() {
+    let yealink = ["key.5.type=park", "key.5.value=700", "expansion.1.key.1.type=blf", "expansion.1.key.1.value=1010"];
+    let keys: Vec<&str> = KEYS.iter().chain(&yealink).copied().collect();
+    check("yealink", "T46S", "001565aabbcc", 1, &keys, "t46s-001565aabbcc-keys.cfg");
+    check("cisco", "CP-8841-3PCC", "00562b043615", 0, KEYS, "cp-8841-3pcc-00562b043615-keys.xml");
+    check("snom", "D345", "000413a11fa7", 0, KEYS, "d345-000413A11FA7-keys.xml");
+    let park = ["key.5.type=park", "key.5.value=700"];
+    let keys: Vec<&str> = KEYS.iter().chain(&park).copied().collect();
+    check("snom", "720", "000413a11fa8", 0, &keys, "720-000413A11FA8-keys.xml");
+    // Polycom maps BLF keys only: its resource list.
+    let blf =
+        ["key.1.type=blf", "key.1.value=1005", "key.1.label=Carol <sales> & co", "key.2.type=blf", "key.2.value=1006"];
+    check("polycom", "VVX410", "0004f2aabbcc", 1, &blf, "vvx410-0004f2aabbcc-device-keys.cfg");
+}
