@@ -31,6 +31,15 @@
 //! locale; the tz database gives no such code, so set `vendor.timezone` instead), `line.N.label`
 //! and `firmware.url` (§5.6: `firmware_status` names an XML file, not an image).
 //!
+//! # Models
+//!
+//! Snom desk phones ([`MODELS`] cites the list). Not accepted, because they are not provisioned
+//! the way this module writes: the M300/M400/M700/M900 DECT bases, whose `user_host` is indexed
+//! by SIP server rather than by account and whose accounts are tied to handsets by
+//! `subscr_sip_ua_data_server_id` and `subscr_sip_hs_idx` (wazo
+//! `plugins/wazo_snom/common_dect/templates/base.tpl`); the MP and PA1 (wazo gives them their own
+//! templates, `MP.tpl` and `PA1.tpl`, not read here). Snom sells no ATA.
+//!
 //! # Raw parameters
 //!
 //! `vendor.<name>=<value>` writes `<name perm="R">value</name>`; `vendor.<name>.<N>` writes the
@@ -52,9 +61,46 @@ const fn desk(name: &'static str) -> ModelInfo {
     ModelInfo { name, family: "desk", aliases: &[], common_file: None, max_lines: None }
 }
 
-/// Only the models the research names (§5.1 `snomD345`, §5.3 UAs of the D785, 710, 320 and 720);
-/// the series in its heading (D1xx…8xx) name no models, so others are added once verified.
-static MODELS: &[ModelInfo] = &[desk("D345"), desk("D785"), desk("710"), desk("720"), desk("320")];
+/// Desk phones whose settings file wazo-provd-plugins writes from the one template this module
+/// follows (`plugins/wazo_snom/common/templates/base.tpl`), listed in its firmware plugins'
+/// `MODELS` (`plugins/wazo_snom/v*/entry.py`, e.g. `v10_1_215_13`, `v8_9_3_60`): D1xx, D3xx,
+/// D7xx, D8xx and the older 3xx/7xx/8xx; the research adds the UAs of the D785, 710, 320 and 720
+/// (§5.3). Left out (see the module doc, "Models"): the M-series DECT bases and the MP and PA1.
+static MODELS: &[ModelInfo] = &[
+    desk("D120"),
+    desk("D140"),
+    desk("D150"),
+    desk("D305"),
+    desk("D315"),
+    desk("D335"),
+    desk("D345"),
+    desk("D375"),
+    desk("D385"),
+    desk("D712"),
+    desk("D713"),
+    desk("D717"),
+    desk("D735"),
+    desk("D745"),
+    desk("D765"),
+    desk("D785"),
+    desk("D810"),
+    desk("D812"),
+    desk("D815"),
+    desk("D862"),
+    desk("D865"),
+    desk("D892"),
+    desk("300"),
+    desk("320"),
+    desk("370"),
+    desk("710"),
+    desk("715"),
+    desk("720"),
+    desk("725"),
+    desk("760"),
+    desk("820"),
+    desk("821"),
+    desk("870"),
+];
 
 fn on(_: &str) -> Option<String> {
     Some("on".into())

@@ -9,6 +9,9 @@ use std::path::PathBuf;
 use sipprov_model::{Mac, Settings};
 use sipprov_vendors::{registry, FileScope, RenderContext, Renderer};
 
+mod grammar;
+use grammar::{audiocodes_hd_line, first_bad_line, ini_line, yealink_line};
+
 /// Settings shared by every vendor's device: two lines, special characters, raw overrides.
 const GLOBAL: &[&str] = &[
     "provisioning.url=https://prov.example.com/p/",
@@ -214,43 +217,6 @@ fn golden_files_follow_their_grammar() {
 
 fn xml_error(path: &std::path::Path) -> Option<String> {
     sipprov_testkit::xml_error(&std::fs::read(path).expect("golden file"))
-}
-
-fn first_bad_line(text: &str, ok: fn(&str) -> bool) -> Option<String> {
-    if !text.ends_with('\n') {
-        return Some("does not end with a newline".into());
-    }
-    text.lines().find(|l| !ok(l)).map(|l| format!("bad line {l:?}"))
-}
-
-fn is_name(name: &str, extra: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
-}
-
-/// Yealink: the `#!version:1.0.0.1` header, then `name = value` (names with `.` and `_`).
-fn yealink_line(line: &str) -> bool {
-    line == "#!version:1.0.0.1" || line.split_once(" = ").is_some_and(|(k, _)| is_name(k, "._-"))
-}
-
-/// AudioCodes 400HD: `path/to/key=value`.
-fn audiocodes_hd_line(line: &str) -> bool {
-    line.split_once('=').is_some_and(|(k, _)| is_name(k, "/_."))
-}
-
-/// AudioCodes ini: blank, `;` comments, `[Section]` / `[ Table ]` / `[ \Table ]`, `Key = value`,
-/// `FORMAT ... ;` and `Table N = cells;`.
-fn ini_line(line: &str) -> bool {
-    let t = line.trim();
-    t.is_empty()
-        || t.starts_with(';')
-        || (t.starts_with('[') && t.ends_with(']'))
-        || (t.starts_with("FORMAT ") && t.ends_with(';'))
-        || t.split_once(" = ").is_some_and(|(k, v)| {
-            let mut words = k.split(' ');
-            let name_ok = words.next().is_some_and(|n| is_name(n, "_"));
-            let index_ok = words.all(|w| w.bytes().all(|b| b.is_ascii_digit()));
-            name_ok && index_ok && (k.split(' ').count() == 1 || v.ends_with(';'))
-        })
 }
 
 #[test]
