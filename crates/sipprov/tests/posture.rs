@@ -1,7 +1,8 @@
 //! The default posture end to end: a device's file is served once without credentials (its
 //! first-fetch window), then refused; Yealink, AudioCodes MP-11x and Grandstream files carry
-//! generated credentials that authenticate from then on, Cisco's `Profile_Rule` the ones set; racing first fetches; unlock, restart and removal;
-//! open groups; and the start-up and add-time warnings about who is open or locked out.
+//! generated credentials that authenticate from then on, Cisco's `Profile_Rule` the ones set;
+//! racing first fetches; unlock, restart and removal; open groups; and the start-up and add-time
+//! warnings about who is open or locked out.
 
 mod common;
 
