@@ -86,19 +86,31 @@ fn models_provisioned_another_way_are_refused_with_the_known_list() {
     }
 }
 
-/// A real User-Agent of a family added here (wazo-provd-plugins
-/// `plugins/wazo_grandstream/common/common.py` quotes it) identifies the model.
+/// Real User-Agents of families added here identify the model: wazo-provd-plugins
+/// `plugins/wazo_grandstream/common/common.py` quotes the GRP2614's and
+/// `plugins/wazo_snom/common/common.py` the snom870's; FusionPBX `app/provision/index.php`
+/// quotes the GXP2135's and a D785's with its build date. No real UA of the other new families
+/// (Snom D1xx/D8xx, Cisco 68xx/88xx beyond the 8841, Gigaset N770) was found, so none is made up.
 #[test]
 fn new_families_are_identified_by_their_user_agents() {
-    let info = registry().identify_user_agent("Grandstream Model HW GRP2614 SW 1.0.5.15 DevId c074ad0b63ee").unwrap();
-    assert_eq!((info.vendor, info.model.as_deref()), ("grandstream", Some("GRP2614")));
-    assert_eq!(info.mac.unwrap().to_string(), "c074ad0b63ee");
-    let info = registry().identify_user_agent("Cisco-CP-8865-3PCC/12.0.1 (00562b0436aa)").unwrap();
-    assert_eq!((info.vendor, info.model.as_deref()), ("cisco", Some("CP-8865-3PCC")));
-    let info = registry()
-        .identify_user_agent("Mozilla/4.0 (compatible; snomD865-SIP 10.1.215.13 2010.12-00004 000413A11FA7)")
-        .unwrap();
-    assert_eq!((info.vendor, info.model.as_deref()), ("snom", Some("D865")));
+    let cases = [
+        ("Grandstream Model HW GRP2614 SW 1.0.5.15 DevId c074ad0b63ee", "grandstream", "GRP2614", Some("c074ad0b63ee")),
+        ("Grandstream Model HW GXP2135 SW 1.0.7.97 DevId 000b828aa872", "grandstream", "GXP2135", Some("000b828aa872")),
+        ("Mozilla/4.0 (compatible; snom870-SIP 8.4.35 SPEAr300 SNOM 1.4)", "snom", "870", None),
+        (
+            "Mozilla/4.0 (compatible; snomD785-SIP 10.1.169.16 2010.12-00001-gd311851f1 (Feb 25 2019 - 14:19:43) \
+             00041396D9B4 SXM:0 UXM:0 UXMC:0)",
+            "snom",
+            "D785",
+            Some("00041396d9b4"),
+        ),
+    ];
+    for (ua, vendor, model, mac) in cases {
+        let info = registry().identify_user_agent(ua).unwrap_or_else(|| panic!("{ua}"));
+        assert_eq!((info.vendor, info.model.as_deref()), (vendor, Some(model)), "{ua}");
+        assert_eq!(info.mac.map(|m| m.to_string()).as_deref(), mac, "{ua}");
+        assert!(validate_device(vendor, model, &Settings::new()).is_ok(), "{ua}");
+    }
 }
 
 fn settings(items: &[&str]) -> Settings {
