@@ -1,5 +1,5 @@
 //! The default posture end to end: a device's file is served once without credentials (its
-//! first-fetch window), then refused; Yealink, AudioCodes MP-11x and Grandstream files carry
+//! first-fetch window), then refused; Yealink, AudioCodes MP-11x, Grandstream and Snom files carry
 //! generated credentials that authenticate from then on, Cisco's `Profile_Rule` the ones set;
 //! racing first fetches; unlock, restart and removal; open groups; and the start-up and add-time
 //! warnings about who is open or locked out.
@@ -154,6 +154,31 @@ fn grandstream_devices_get_generated_credentials_too() {
     assert_eq!(user, format!("sipprov-{mac}"));
     assert_eq!(password.len(), 24, "{text}");
     assert_eq!(curl_with(&url, ua, &[]).0.status, 401, "the window closed at the first fetch");
+    let (again, _) = curl_with(&url, ua, &["--digest", "--user", &format!("{user}:{password}")]);
+    assert_eq!((again.status, again.body), (200, first.body), "{}", s.log());
+}
+
+/// Snom phones take their HTTP client credentials from `http_client_user`/`http_client_pass`,
+/// the password at most 20 characters long (Snom's limit).
+#[test]
+fn snom_devices_get_generated_credentials_too() {
+    let s = TestServer::start_closed();
+    let mac = "000413922d24";
+    let ua = "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)";
+    s.ok(&["device", "add", mac, "--vendor", "snom", "--model", "D785", "--set", "line.1.username=4001"]);
+    let url = format!("http://{}/000413922D24.xml", s.http);
+    let (first, _) = curl_with(&url, ua, &[]);
+    assert_eq!(first.status, 200, "{}", s.log());
+    let text = first.text();
+    let value = |name: &str| {
+        let open = format!(r#"<{name} perm="R">"#);
+        let start = text.find(&open).unwrap_or_else(|| panic!("no {name} in {text}")) + open.len();
+        text[start..].split('<').next().unwrap_or_default().to_string()
+    };
+    let (user, password) = (value("http_client_user"), value("http_client_pass"));
+    assert_eq!(user, format!("sipprov-{mac}"));
+    assert_eq!(password.len(), 20, "{text}");
+    assert_eq!(curl_with(&url, ua, &[]).0.status, 401);
     let (again, _) = curl_with(&url, ua, &["--digest", "--user", &format!("{user}:{password}")]);
     assert_eq!((again.status, again.body), (200, first.body), "{}", s.log());
 }

@@ -31,6 +31,19 @@
 //! locale; the tz database gives no such code, so set `vendor.timezone` instead), `line.N.label`
 //! and `firmware.url` (§5.6: `firmware_status` names an XML file, not an image).
 //!
+//! # HTTP credentials
+//!
+//! `http.username` / `http.password` are written as `http_client_user` / `http_client_pass`, the
+//! credentials the phone sends with its own HTTP requests, settings fetches included: Tine 2.0
+//! writes exactly these two elements into the settings file of each Snom phone it provisions
+//! (tine20/tine20 `tine20/Voipmanager/Backend/Snom/Xml.php`, `_appendPhoneSettings`, perm `RO`),
+//! having generated them per phone (`tine20/Voipmanager/Controller/Snom/Phone.php`: a 30-character
+//! user and a 20-character password, "limit length because of Snom phone limitations"), and then
+//! authenticates the phone's requests against them; FusionPBX's Snom 720 settings template lists
+//! the same elements (`resources/templates/provision/snom/720/{$mac}.xml`). So the server may
+//! generate per-device credentials for Snom phones, at most [`HTTP_PASSWORD_MAX_LEN`] characters
+//! long ([`Vendor::http_password_max_len`]).
+//!
 //! # Models
 //!
 //! Snom desk phones ([`MODELS`] cites the list). Not accepted, because they are not provisioned
@@ -56,6 +69,9 @@ use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 
 /// The Snom vendor module.
 pub struct Snom;
+
+/// The longest HTTP client password a Snom phone is known to keep (see the module doc).
+pub const HTTP_PASSWORD_MAX_LEN: usize = 20;
 
 const fn desk(name: &'static str) -> ModelInfo {
     ModelInfo { name, family: "desk", aliases: &[], common_file: None, max_lines: None }
@@ -138,6 +154,9 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("time.ntp_server"), "ntp_server", same),
     ParamDef::device(Source::Key("admin.password"), "admin_mode_password", same),
     ParamDef::device(Source::Key("admin.password"), "http_pass", same),
+    // The credentials the phone sends with its own HTTP requests (module doc, "HTTP credentials").
+    ParamDef::device(Source::Key("http.username"), "http_client_user", same),
+    ParamDef::device(Source::Key("http.password"), "http_client_pass", same),
     ParamDef::device(Source::LineAlways, "user_active.{n}", on),
     ParamDef::device(Source::Line(LineField::DisplayName), "user_realname.{n}", same),
     ParamDef::device(Source::Line(LineField::Username), "user_name.{n}", same),
@@ -219,10 +238,12 @@ fn htm_mac(file_name: &str) -> Option<Mac> {
 /// `webserver_admin_password`, `webserver_user_password` (wazo
 /// `wazo-snom/common/templates/base.tpl`), `http_basic_pass`, `http_engineer_pass` (wazo
 /// `wazo-snom/common_dect/templates/base-new.tpl`), `admin_mode_password_confirm` (its
-/// confirmation field, as third-party templates write it).
+/// confirmation field, as third-party templates write it), and `http_client_pass` (the phone's own
+/// HTTP client password, see the module doc).
 pub const SECRET_PARAMS: &[&str] = &[
     "user_pass",
     "http_pass",
+    "http_client_pass",
     "http_basic_pass",
     "http_engineer_pass",
     "admin_mode_password",
@@ -238,6 +259,10 @@ impl Vendor for Snom {
 
     fn secret_params(&self) -> &'static [&'static str] {
         SECRET_PARAMS
+    }
+
+    fn http_password_max_len(&self) -> Option<usize> {
+        Some(HTTP_PASSWORD_MAX_LEN)
     }
 
     /// `name.N` is the setting `name` of account `N` (`split_idx`), as secret as `name`.

@@ -205,9 +205,15 @@ fn http_credential_parameters_per_vendor() {
     assert!(out.contains("<P1360>gs-user</P1360>") && out.contains("<P1361>gs&amp;pw</P1361>"), "{out}");
     // Cisco carries them in Profile_Rule, which needs provisioning.url: not generated.
     assert!(params("cisco", "CP-8841-3PCC").is_empty());
+    // Snom: the phone's own HTTP client credentials, on every model.
+    for model in ["D120", "D785", "D865", "320", "870"] {
+        assert_eq!(params("snom", model), ["http_client_user", "http_client_pass"], "{model}");
+    }
+    let out = render("snom", "D785", &["http.username=sn-user", "http.password=sn&pw"]);
+    assert!(out.contains(r#"<http_client_user perm="R">sn-user</http_client_user>"#), "{out}");
+    assert!(out.contains(r#"<http_client_pass perm="R">sn&amp;pw</http_client_pass>"#), "{out}");
     // No source confirms a parameter for these.
     assert!(params("gigaset", "N870").is_empty());
-    assert!(params("snom", "D785").is_empty());
     assert!(params("audiocodes", "440HD").is_empty());
 }
 
