@@ -43,6 +43,9 @@
 //! the same elements (`resources/templates/provision/snom/720/{$mac}.xml`). So the server may
 //! generate per-device credentials for Snom phones, at most [`HTTP_PASSWORD_MAX_LEN`] characters
 //! long ([`Vendor::http_password_max_len`]).
+//! Which HTTP authentication schemes the phone answers is not confirmed (Tine challenges with
+//! Basic): where a phone cannot answer the server's Digest challenge, set `http.auth = basic` for
+//! its group.
 //!
 //! # Models
 //!
