@@ -1,6 +1,6 @@
 //! Gigaset N610 / N670 / N770 / N870 / N870E IP PRO ("Nx70", provisioning format version 1.1).
 //!
-//! Models: the Nx70 DECT bases ([`MODELS`] cites the list). Not accepted, because they are
+//! Models: the Nx70 DECT bases (the model table cites its source). Not accepted, because they are
 //! provisioned another way: the N510 and N720 (wazo gives them their own plugins, `N510/` and
 //! `N720/`, with other files and parameters), the older C/S-series consumer bases (wazo `C470/`,
 //! `C590/`: configured through the web interface) and the Maxwell desk phones (no source

@@ -49,7 +49,7 @@
 //!
 //! # Models
 //!
-//! Snom desk phones ([`MODELS`] cites the list). Not accepted, because they are not provisioned
+//! Snom desk phones (the model table cites its source). Not accepted, because they are not provisioned
 //! the way this module writes: the M300/M400/M700/M900 DECT bases, whose `user_host` is indexed
 //! by SIP server rather than by account and whose accounts are tied to handsets by
 //! `subscr_sip_ua_data_server_id` and `subscr_sip_hs_idx` (wazo
