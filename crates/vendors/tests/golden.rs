@@ -226,3 +226,28 @@ fn polycom_vvx410() {
     check("polycom", "VVX410", "0004f2aabbcc", 1, &extra, "vvx410-0004f2aabbcc-device.cfg");
     check("polycom", "VVX410", "0004f2aabbcc", 2, &extra, "vvx410-site.cfg");
 }
+
+/// Six accounts (accounts 5 and 6 are `P17xx`/`P18xx`) and the config server's credentials
+/// (`P1360`/`P1361`) on a six-account phone.
+#[test]
+fn grandstream_gxp2170_six_accounts() {
+    let mut items: Vec<String> = DEVICE.iter().map(|s| s.to_string()).collect();
+    for n in 3..=6 {
+        items.extend([
+            format!("line.{n}.username=100{n}"),
+            format!("line.{n}.password=pw-{n}"),
+            format!("line.{n}.registrar=pbx.example.com"),
+            format!("line.{n}.transport={}", if n % 2 == 0 { "tls" } else { "tcp" }),
+        ]);
+    }
+    items.extend(["http.username=gs-2170".into(), "http.password=Pr0v&pw".into()]);
+    let items: Vec<&str> = items.iter().map(String::as_str).collect();
+    check_device("grandstream", "GXP2170", "c074ad2bd85a", 0, &items, "gxp2170-cfgc074ad2bd85a.xml");
+}
+
+/// `Profile_Rule` carries the HTTP credentials as its options.
+#[test]
+fn cisco_cp_8851_3pcc_credentials() {
+    let extra = ["http.username=cp-8851", "http.password=Pr0v&pw"];
+    check("cisco", "CP-8851-3PCC", "00562b043617", 0, &extra, "cp-8851-3pcc-00562b043617.xml");
+}
