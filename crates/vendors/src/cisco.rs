@@ -45,9 +45,10 @@
 //! With `provisioning.url`, `http.username` and `http.password` set, `Profile_Rule` carries the
 //! credentials as the rule's options, `[--uid <user> --pwd <password>]https://.../$MA.xml`, the
 //! form FusionPBX writes for MPP phones and ATAs (`resources/templates/provision/cisco/8841/`
-//! `{$mac}.xml`, `spa112/{$mac}.xml`) and the MPP administration guide names (the `--uid` and
-//! `--pwd` options; "Profile account": the user name and password in the Profile Rule take
-//! precedence). Credentials with spaces, `[` or `]` are refused, since the options could not
+//! `{$mac}.xml`, `spa112/{$mac}.xml`) and Cisco's MPP administration guides name (Cisco IP Phone
+//! 6800 Series Multiplatform Phones Administration Guide: the `--uid` and `--pwd` profile rule
+//! options; 8800 Series guide, "Profile account setup": a user name and password in the Profile
+//! Rule take precedence over the profile account). Credentials with spaces, `[` or `]` are refused, since the options could not
 //! carry them. The server does not *generate* credentials for Cisco devices
 //! ([`Vendor::http_credential_parameters`] stays empty): they can only ride in `Profile_Rule`,
 //! which exists only where `provisioning.url` is set, and a device without it would be locked out
@@ -97,8 +98,8 @@ const fn model(name: &'static str, family: &'static str) -> ModelInfo {
 ///
 /// Left out: the 78xx MPP phones (no source consulted here lists their profile), the ATA191/192
 /// (FusionPBX `spa191/`, `spa192/` write no admin password element, so which one they read is
-/// unconfirmed), the IP DECT 6800 series (another provisioning format) and the ATA190
-/// (`ATA<MAC>.cnf.xml`, module doc).
+/// unconfirmed), the IP DECT 6800 series (no source consulted here describes its files) and the
+/// ATA190 (`ATA<MAC>.cnf.xml`, module doc).
 static MODELS: &[ModelInfo] = &[
     model("SPA301", "spa"),
     model("SPA303", "spa"),

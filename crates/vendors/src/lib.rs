@@ -91,7 +91,8 @@ pub struct ModelInfo {
     pub aliases: &'static [&'static str],
     /// The model-scoped common file, if the vendor has one (Yealink `y0000000000XX.cfg`).
     pub common_file: Option<&'static str>,
-    /// The highest line number the model accepts, when a hard limit is known (gateway ports).
+    /// The highest line number the model accepts, when a hard limit is known (gateway ports,
+    /// Grandstream SIP accounts).
     pub max_lines: Option<u32>,
 }
 
