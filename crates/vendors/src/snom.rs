@@ -53,8 +53,7 @@
 //! the way this module writes: the M300/M400/M700/M900 DECT bases, whose `user_host` is indexed
 //! by SIP server rather than by account and whose accounts are tied to handsets by
 //! `subscr_sip_ua_data_server_id` and `subscr_sip_hs_idx` (wazo
-//! `plugins/wazo_snom/common_dect/templates/base.tpl`); the MP and PA1 (wazo gives them their own
-//! templates, `MP.tpl` and `PA1.tpl`, not read here). Snom sells no ATA.
+//! `plugins/wazo_snom/common_dect/templates/base.tpl`). Snom sells no ATA.
 //!
 //! # Raw parameters
 //!
@@ -83,8 +82,9 @@ const fn desk(name: &'static str) -> ModelInfo {
 /// Desk phones whose settings file wazo-provd-plugins writes from the one template this module
 /// follows (`plugins/wazo_snom/common/templates/base.tpl`), listed in its firmware plugins'
 /// `MODELS` (`plugins/wazo_snom/v*/entry.py`, e.g. `v10_1_215_13`, `v8_9_3_60`): D1xx, D3xx,
-/// D7xx, D8xx and the older 3xx/7xx/8xx; the research adds the UAs of the D785, 710, 320 and 720
-/// (§5.3). Left out (see the module doc, "Models"): the M-series DECT bases and the MP and PA1.
+/// D7xx, D8xx, the older 3xx/7xx/8xx, the MeetingPoint `MP` and the PA1 paging amplifier (their
+/// `MP.tpl` and `PA1.tpl` include `base.tpl` unchanged, `v8_7_5_35/entry.py`); the research adds
+/// the UAs of the D785, 710, 320 and 720 (§5.3). Left out: the M-series DECT bases (module doc).
 static MODELS: &[ModelInfo] = &[
     desk("D120"),
     desk("D140"),
@@ -119,6 +119,8 @@ static MODELS: &[ModelInfo] = &[
     desk("820"),
     desk("821"),
     desk("870"),
+    desk("MP"),
+    desk("PA1"),
 ];
 
 fn on(_: &str) -> Option<String> {

@@ -88,7 +88,7 @@ fn models_provisioned_another_way_are_refused_with_the_known_list() {
 
 /// Real User-Agents of families added here identify the model: wazo-provd-plugins
 /// `plugins/wazo_grandstream/common/common.py` quotes the GRP2614's and
-/// `plugins/wazo_snom/common/common.py` the snom870's; FusionPBX `app/provision/index.php`
+/// `plugins/wazo_snom/common/common.py` the snom870's and PA1's; FusionPBX `app/provision/index.php`
 /// quotes the GXP2135's and a D785's with its build date. No real UA of the other new families
 /// (Snom D1xx/D8xx, Cisco 68xx/88xx beyond the 8841, Gigaset N770) was found, so none is made up.
 #[test]
@@ -97,6 +97,7 @@ fn new_families_are_identified_by_their_user_agents() {
         ("Grandstream Model HW GRP2614 SW 1.0.5.15 DevId c074ad0b63ee", "grandstream", "GRP2614", Some("c074ad0b63ee")),
         ("Grandstream Model HW GXP2135 SW 1.0.7.97 DevId 000b828aa872", "grandstream", "GXP2135", Some("000b828aa872")),
         ("Mozilla/4.0 (compatible; snom870-SIP 8.4.35 SPEAr300 SNOM 1.4)", "snom", "870", None),
+        ("Mozilla/4.0 (compatible; snomPA1-SIP 8.4.35 1.1.3-s)", "snom", "PA1", None),
         (
             "Mozilla/4.0 (compatible; snomD785-SIP 10.1.169.16 2010.12-00001-gd311851f1 (Feb 25 2019 - 14:19:43) \
              00041396D9B4 SXM:0 UXM:0 UXMC:0)",
