@@ -36,7 +36,10 @@
 //! P-values. Each model's [`ModelInfo::max_lines`] is the lower of its SIP account count (the
 //! models' data sheets) and 6, and a line beyond it is refused with a message naming both; the
 //! HT80x/HT81x ATAs keep one, since their ports 2 and up are configured through other P-values
-//! (HT80x port 2 `P7xx`, HT81x the per-port `P4060`...), not an account of this layout.
+//! (HT80x port 2 `P7xx`, HT81x the per-port `P4060`...), not an account of this layout. (wazo's
+//! `common_ata/templates/base.tpl` writes an HT802's second line as `P401`..., Grandstream's own
+//! `ht80x_config_1.0.19.11.txt` puts port 2's password in `P734`: with the sources at odds, port 2
+//! is refused rather than guessed.)
 //!
 //! # HTTP credentials
 //!
