@@ -92,7 +92,8 @@ pub struct ModelInfo {
     pub aliases: &'static [&'static str],
     /// The model-scoped common file, if the vendor has one (Yealink `y0000000000XX.cfg`).
     pub common_file: Option<&'static str>,
-    /// The highest line number the model accepts, when a hard limit is known (gateway ports).
+    /// The highest line number the model accepts, when a hard limit is known (gateway ports,
+    /// Grandstream SIP accounts).
     pub max_lines: Option<u32>,
 }
 
@@ -306,6 +307,19 @@ pub trait Vendor: Send + Sync {
         mapping::reboot_refused_by_setting(settings)
     }
 
+    /// The longest HTTP password the vendor's phones are known to keep, when a source gives a
+    /// limit: the server shortens the passwords it generates for them to it (e.g. Snom's 20,
+    /// see [`snom`]). `None`, the default, leaves the server's own length.
+    ///
+    /// ```
+    /// use sipprov_vendors::registry;
+    /// assert_eq!(registry().get("snom").unwrap().http_password_max_len(), Some(20));
+    /// assert_eq!(registry().get("yealink").unwrap().http_password_max_len(), None);
+    /// ```
+    fn http_password_max_len(&self) -> Option<usize> {
+        None
+    }
+
     /// The vendor parameters through which a device file of `model` hands the phone the HTTP
     /// credentials for its later fetches (`http.username`, `http.password`), e.g. Yealink
     /// `static.auto_provision.server.username/password`; empty when the file cannot carry them.
@@ -324,6 +338,8 @@ pub trait Vendor: Send + Sync {
     /// );
     /// let gigaset = registry().get("gigaset").unwrap();
     /// assert!(gigaset.http_credential_parameters(gigaset.model("N870").unwrap()).is_empty());
+    /// let snom = registry().get("snom").unwrap();
+    /// assert_eq!(snom.http_credential_parameters(snom.model("D785").unwrap()), ["http_client_user", "http_client_pass"]);
     /// ```
     fn http_credential_parameters(&self, model: &'static ModelInfo) -> Vec<String> {
         const USER: &str = "sipprov-probe-user";

@@ -87,7 +87,9 @@ const fn model(name: &'static str, family: &'static str, aliases: &'static [&'st
 
 /// VVX models: the wazo plugin's per-model templates (`plugins/wazo_polycom/common/templates/VVX*.tpl`);
 /// Trio: the UAs above and Poly's Trio 8300/8500/8800/C60 admin guides; Edge E and B: Poly Edge E
-/// series and Edge B series data sheets (poly.com), UA `PolyEdge-Edge_E450`.
+/// series and Edge B series data sheets (poly.com), UA `PolyEdge-Edge_E450`. Not accepted: Poly's
+/// Rove DECT bases and OBi ATAs, which do not run UC Software (no source consulted here covers
+/// their files), and the CCX, whose files no consulted source describes either.
 static MODELS: &[ModelInfo] = &[
     model("VVX101", "vvx", &["VVX 101"]),
     model("VVX150", "vvx", &["VVX 150"]),

@@ -34,6 +34,30 @@
 //! Programmable keys ([`crate::keys`]) become `fkey`, `fkey_label` and `fkey_context` with a
 //! 0-based `idx` (see `key_caps` for the sources).
 //!
+//! # HTTP credentials
+//!
+//! `http.username` / `http.password` are written as `http_client_user` / `http_client_pass`, the
+//! credentials the phone sends with its own HTTP requests, settings fetches included: Tine 2.0
+//! writes exactly these two elements into the settings file of each Snom phone it provisions
+//! (tine20/tine20 `tine20/Voipmanager/Backend/Snom/Xml.php`, `_appendPhoneSettings`, perm `RO`),
+//! having generated them per phone (`tine20/Voipmanager/Controller/Snom/Phone.php`: a 30-character
+//! user and a 20-character password, "limit length because of Snom phone limitations"), and then
+//! authenticates the phone's requests against them; FusionPBX's Snom 720 settings template lists
+//! the same elements (`resources/templates/provision/snom/720/{$mac}.xml`). So the server may
+//! generate per-device credentials for Snom phones, at most [`HTTP_PASSWORD_MAX_LEN`] characters
+//! long ([`Vendor::http_password_max_len`]).
+//! Which HTTP authentication schemes the phone answers is not confirmed (Tine challenges with
+//! Basic): where a phone cannot answer the server's Digest challenge, set `http.auth = basic` for
+//! its group.
+//!
+//! # Models
+//!
+//! Snom desk phones (the model table cites its source). Not accepted, because they are not provisioned
+//! the way this module writes: the M300/M400/M700/M900 DECT bases, whose `user_host` is indexed
+//! by SIP server rather than by account and whose accounts are tied to handsets by
+//! `subscr_sip_ua_data_server_id` and `subscr_sip_hs_idx` (wazo
+//! `plugins/wazo_snom/common_dect/templates/base.tpl`). Snom sells no ATA.
+//!
 //! # Raw parameters
 //!
 //! `vendor.<name>=<value>` writes `<name perm="R">value</name>`; `vendor.<name>.<N>` writes the
@@ -51,13 +75,56 @@ use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 /// The Snom vendor module.
 pub struct Snom;
 
+/// The longest HTTP client password a Snom phone is known to keep (see the module doc).
+pub const HTTP_PASSWORD_MAX_LEN: usize = 20;
+
 const fn desk(name: &'static str) -> ModelInfo {
     ModelInfo { name, family: "desk", aliases: &[], common_file: None, max_lines: None }
 }
 
-/// Only the models the research names (§5.1 `snomD345`, §5.3 UAs of the D785, 710, 320 and 720);
-/// the series in its heading (D1xx…8xx) name no models, so others are added once verified.
-static MODELS: &[ModelInfo] = &[desk("D345"), desk("D785"), desk("710"), desk("720"), desk("320")];
+/// Desk phones whose settings file wazo-provd-plugins writes from the one template this module
+/// follows (`plugins/wazo_snom/common/templates/base.tpl`), listed in its firmware plugins'
+/// `MODELS` (`plugins/wazo_snom/v*/entry.py`, e.g. `v10_1_215_13`, `v8_9_3_60`): D1xx, D3xx,
+/// D7xx, D8xx, the older 3xx/7xx/8xx, the MeetingPoint `MP` and the PA1 paging amplifier (their
+/// `MP.tpl` and `PA1.tpl` include `base.tpl` unchanged, `v8_7_5_35/entry.py`); the research adds
+/// the UAs of the D785, 710, 320 and 720 (§5.3). Left out: the M-series DECT bases (module doc).
+static MODELS: &[ModelInfo] = &[
+    desk("D120"),
+    desk("D140"),
+    desk("D150"),
+    desk("D305"),
+    desk("D315"),
+    desk("D335"),
+    desk("D345"),
+    desk("D375"),
+    desk("D385"),
+    desk("D712"),
+    desk("D713"),
+    desk("D717"),
+    desk("D735"),
+    desk("D745"),
+    desk("D765"),
+    desk("D785"),
+    desk("D810"),
+    desk("D812"),
+    desk("D815"),
+    desk("D862"),
+    desk("D865"),
+    desk("D892"),
+    desk("300"),
+    desk("320"),
+    desk("370"),
+    desk("710"),
+    desk("715"),
+    desk("720"),
+    desk("725"),
+    desk("760"),
+    desk("820"),
+    desk("821"),
+    desk("870"),
+    desk("MP"),
+    desk("PA1"),
+];
 
 fn on(_: &str) -> Option<String> {
     Some("on".into())
@@ -95,6 +162,9 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("time.ntp_server"), "ntp_server", same),
     ParamDef::device(Source::Key("admin.password"), "admin_mode_password", same),
     ParamDef::device(Source::Key("admin.password"), "http_pass", same),
+    // The credentials the phone sends with its own HTTP requests (module doc, "HTTP credentials").
+    ParamDef::device(Source::Key("http.username"), "http_client_user", same),
+    ParamDef::device(Source::Key("http.password"), "http_client_pass", same),
     ParamDef::device(Source::LineAlways, "user_active.{n}", on),
     ParamDef::device(Source::Line(LineField::DisplayName), "user_realname.{n}", same),
     ParamDef::device(Source::Line(LineField::Username), "user_name.{n}", same),
@@ -214,10 +284,12 @@ fn htm_mac(file_name: &str) -> Option<Mac> {
 /// `webserver_admin_password`, `webserver_user_password` (wazo
 /// `wazo-snom/common/templates/base.tpl`), `http_basic_pass`, `http_engineer_pass` (wazo
 /// `wazo-snom/common_dect/templates/base-new.tpl`), `admin_mode_password_confirm` (its
-/// confirmation field, as third-party templates write it).
+/// confirmation field, as third-party templates write it), and `http_client_pass` (the phone's own
+/// HTTP client password, see the module doc).
 pub const SECRET_PARAMS: &[&str] = &[
     "user_pass",
     "http_pass",
+    "http_client_pass",
     "http_basic_pass",
     "http_engineer_pass",
     "admin_mode_password",
@@ -233,6 +305,10 @@ impl Vendor for Snom {
 
     fn secret_params(&self) -> &'static [&'static str] {
         SECRET_PARAMS
+    }
+
+    fn http_password_max_len(&self) -> Option<usize> {
+        Some(HTTP_PASSWORD_MAX_LEN)
     }
 
     /// `name.N` is the setting `name` of account `N` (`split_idx`), as secret as `name`.

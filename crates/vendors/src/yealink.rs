@@ -12,10 +12,10 @@
 //! Common-file numbers per model come from fpbx `resources/templates/provision/yealink/<model>/`
 //! and, for the models fpbx lacks, from the firmware prefix wazo pins (the number usually equals
 //! it, and the User-Agent decides anyway):
-//! * desk, current: T3x (T30, T30P, T31, T31P, T31G, T33P, T33G: wazo
+//! * desk, current: T3x (T30, T30P, T31, T31P, T31G, T33, T33P, T33G: wazo
 //!   `plugins/wazo_yealink/v86/entry.py`, firmware `T31(T30,T30P,T31G,T31P,T33P,T33G)-124.x`),
-//!   T31W/T34W/T44W, T4xS/T4xU (T41U: wazo v86, firmware 108.x), T5x (T53/T53W, T54/T54W, T57/T57W,
-//!   T56A/T58, T58W), T7x/T8x (wazo `v87/entry.py`), CP9xx, AX83H/AX86R (fpbx);
+//!   T31W/T34W/T44W, T4xS/T4xU (T41U, T44U: wazo v86, firmware 108.x), T5x (T53/T53W,
+//!   T54/T54W, T57/T57W, T56A/T58, T58W), T7x/T8x (wazo `v87/entry.py`), CP9xx, AX83H/AX86R (fpbx);
 //! * DECT bases: W52P/W56P, W60B, W70B, W75B/W75DM (wazo `v87/entry.py`, firmware 175.x),
 //!   W80B/W80DM, W90B/W90DM;
 //! * legacy desk, firmware v7x and older only: T20P, T22P, T26P, T28P, T32G, T38G, VP530P
@@ -137,9 +137,11 @@ static MODELS: &[ModelInfo] = &[
     desk("T30P", "y000000000124.cfg", &[]),
     desk("T31", "y000000000124.cfg", &[]),
     desk("T31P", "y000000000124.cfg", &[]),
+    desk("T33", "y000000000124.cfg", &[]),
     desk("T33P", "y000000000124.cfg", &[]),
-    // The T4xU firmware (108.x, wazo v86 entry.py) also runs the T41U.
+    // The T4xU firmware (108.x, wazo v86 entry.py) also runs the T41U and T44U.
     desk("T41U", "y000000000108.cfg", &[]),
+    desk("T44U", "y000000000108.cfg", &[]),
     // T56A, T54 and T57 from the T58V and T54W firmware lists (wazo v86 entry.py).
     desk("T56A", "y000000000058.cfg", &["T56"]),
     desk("T54", "y000000000096.cfg", &[]),
