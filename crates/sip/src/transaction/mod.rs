@@ -2,7 +2,7 @@
 //! the events reported to observers, and the errors a client transaction ends with.
 //!
 //! The layer sits above the transports and below the endpoint: it sends through the transports
-//! it is given and never sees the endpoint ([`layer::TransactionLayer`] is all it works with).
+//! it is given and never sees the endpoint (`layer::TransactionLayer` is all it works with).
 //! Inside, the modules depend one way:
 //!
 //! - lower: `timing` (the client transaction's timer rules, no I/O), `table` (the client
@@ -13,7 +13,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod client;
-pub(crate) mod inbox;
+mod inbox;
 pub(crate) mod layer;
 pub(crate) mod request;
 pub(crate) mod server;

@@ -2,8 +2,8 @@
 //! that the layers above send through. The transports know nothing above them: what they
 //! receive goes to a sink they were given, as pjsip's transport manager hands received messages
 //! to a callback and sipgo's transport layer to the handler registered with `OnMessage`. UDP
-//! reader tasks call an [`InboundSink`] inline for each datagram (one task wake-up per response);
-//! stream connections queue their framed messages and failures ([`StreamEvent`]) to a channel.
+//! reader tasks call an `InboundSink` inline for each datagram (one task wake-up per response);
+//! stream connections queue their framed messages and failures (`StreamEvent`) to a channel.
 //!
 //! TCP and TLS are both stream transports: `stream` holds what they share (a connection per
 //! remote address reused in both directions, Content-Length framing with
