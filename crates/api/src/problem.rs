@@ -94,7 +94,7 @@ fn reason_phrase(status: u16) -> &'static str {
         422 => "Unprocessable Content",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
-        400..=499 => "Client Error",
+        s if s < 500 => "Client Error",
         _ => "Server Error",
     }
 }

@@ -1,5 +1,9 @@
 //! The admin API: JSON over HTTP, on localhost, behind a bearer token.
 //!
+//! Every body is a type of the contract crate [`sipprov_api`], which the CLI reads the answers
+//! into; every error is an RFC 9457 problem document naming the field at fault ([`ApiError`],
+//! `problem`).
+//!
 //! Every write goes to the store first (in a transaction) and only then to the
 //! in-memory inventory and render cache, so a refused or failed request
 //! changes nothing. Listings redact secrets ([`sipprov_vendors::redacted`]: secret key names,
@@ -185,10 +189,7 @@ async fn add_device(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-async fn show_device(
-    State(state): State<Arc<AppState>>,
-    Path(mac): Path<String>,
-) -> ApiResult<Json<Device>> {
+async fn show_device(State(state): State<Arc<AppState>>, Path(mac): Path<String>) -> ApiResult<Json<Device>> {
     let mac = parse_mac(&mac)?;
     state.fetchlog.flush().await;
     let device = state.store.get_device(mac).await?.ok_or_else(|| no_device(mac))?;
@@ -277,7 +278,8 @@ async fn render_device(
 ) -> ApiResult<Response> {
     let mac = parse_mac(&mac)?;
     let device = state.inventory.device(mac).ok_or_else(|| no_device(mac))?;
-    let files = state.device_files(&device).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let files =
+        state.device_files(&device).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let wanted = match &q.file {
         Some(f) => f.clone(),
         None => files
@@ -295,8 +297,11 @@ async fn render_device(
     };
     let resolved = state.resolve(&wanted, Some(&ua)).map_err(|_| {
         let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();
-        ApiError::new(StatusCode::NOT_FOUND, format!("device {mac} has no file {wanted:?}; its files: {}", names.join(", ")))
-            .at("file")
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("device {mac} has no file {wanted:?}; its files: {}", names.join(", ")),
+        )
+        .at("file")
     })?;
     let served = state
         .served(&resolved, &wanted, None)
@@ -323,7 +328,14 @@ async fn notify_device(
 
 /// A check-sync outcome as the API answers it.
 fn outcome_view(o: crate::checksync::Outcome) -> NotifyOutcome {
-    NotifyOutcome { result: o.result, status: o.status, reason: o.reason, sent_to: o.sent_to, event: o.event, campaign: None }
+    NotifyOutcome {
+        result: o.result,
+        status: o.status,
+        reason: o.reason,
+        sent_to: o.sent_to,
+        event: o.event,
+        campaign: None,
+    }
 }
 
 async fn list_groups(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<GroupSummary>>> {
@@ -335,10 +347,7 @@ async fn list_groups(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<G
     Ok(Json(views))
 }
 
-async fn show_group(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Group>> {
+async fn show_group(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> ApiResult<Json<Group>> {
     let group = state.store.get_group(&name).await?.ok_or(StoreError::GroupNotFound(name))?;
     let devices =
         state.store.list_devices().await?.into_iter().filter(|d| d.group.as_deref() == Some(&group.name)).count();

@@ -124,10 +124,15 @@ fn every_error_is_a_problem_document_naming_the_field() {
     let s = server_with_a_device();
     let device = format!("/api/v1/devices/{MAC}");
     // Refused by the server's checks: the setting key, the member, the device.
-    let p = problem(&api(&s, "PATCH", &device, Some(r#"{"settings":{"line.1.port":"70000"}}"#)), 400, Some("line.1.port"));
+    let p =
+        problem(&api(&s, "PATCH", &device, Some(r#"{"settings":{"line.1.port":"70000"}}"#)), 400, Some("line.1.port"));
     assert!(p.detail.contains("line.1.port") && !p.detail.contains("70000"), "{p:?}");
     problem(&api(&s, "PATCH", &device, Some(r#"{"group":"no spaces allowed"}"#)), 400, Some("group"));
-    problem(&api(&s, "POST", "/api/v1/devices", Some(r#"{"mac":"x","vendor":"yealink","model":"T46S"}"#)), 400, Some("mac"));
+    problem(
+        &api(&s, "POST", "/api/v1/devices", Some(r#"{"mac":"x","vendor":"yealink","model":"T46S"}"#)),
+        400,
+        Some("mac"),
+    );
     let dup = format!(r#"{{"mac":"{MAC}","vendor":"yealink","model":"T46S"}}"#);
     problem(&api(&s, "POST", "/api/v1/devices", Some(&dup)), 409, Some("mac"));
     problem(&api(&s, "GET", "/api/v1/devices/001565000099", None), 404, Some("mac"));
@@ -188,7 +193,8 @@ fn cli_against(addr: &str, args: &[&str]) -> Output {
 fn an_answer_that_drifts_from_the_contract_fails_naming_the_field() {
     // A server whose device answer renamed `vendor`: the CLI refuses it rather than print "?".
     let s = server_with_a_device();
-    let mut drifted: serde_json::Value = serde_json::from_slice(&api(&s, "GET", &format!("/api/v1/devices/{MAC}"), None).body).unwrap();
+    let mut drifted: serde_json::Value =
+        serde_json::from_slice(&api(&s, "GET", &format!("/api/v1/devices/{MAC}"), None).body).unwrap();
     let vendor = drifted.as_object_mut().unwrap().remove("vendor").unwrap();
     drifted["vendor_id"] = vendor;
     let (addr, serve) = fake_api("200 OK", "application/json", drifted.to_string());

@@ -73,8 +73,10 @@ pub fn parse_csv(text: &str) -> Result<Vec<NewDevice>, Invalid> {
             .device(&record)
             .map_err(|e| Invalid { message: format!("line {line}: {e}; nothing was imported"), ..e })?;
         if !seen.insert(device.mac) {
-            let message =
-                format!("line {line}: field mac: device {} appears twice in the file; nothing was imported", device.mac);
+            let message = format!(
+                "line {line}: field mac: device {} appears twice in the file; nothing was imported",
+                device.mac
+            );
             return Err(Invalid::at("mac", message));
         }
         devices.push(device);
@@ -118,7 +120,9 @@ impl Columns {
             if !index.contains_key(required) {
                 return Err(Invalid::at(
                     required,
-                    format!("header: the required column {required:?} is missing (expected mac,vendor,model,group,...)"),
+                    format!(
+                        "header: the required column {required:?} is missing (expected mac,vendor,model,group,...)"
+                    ),
                 ));
             }
         }
@@ -130,7 +134,8 @@ impl Columns {
     }
 
     fn device(&self, record: &csv::StringRecord) -> Result<NewDevice, Invalid> {
-        let required = |name: &str| self.cell(record, name).ok_or_else(|| Invalid::at(name, format!("field {name}: empty")));
+        let required =
+            |name: &str| self.cell(record, name).ok_or_else(|| Invalid::at(name, format!("field {name}: empty")));
         let mut settings = Settings::new();
         for (i, key) in &self.settings {
             if let Some(value) = record.get(*i).filter(|v| !v.is_empty()) {

@@ -20,10 +20,7 @@ use crate::fetchlog::Record;
 use crate::state::AppState;
 
 /// Opens the window and answers when it closes ([`Unlocked`]).
-pub async fn unlock_device(
-    State(state): State<Arc<AppState>>,
-    Path(mac): Path<String>,
-) -> ApiResult<Json<Unlocked>> {
+pub async fn unlock_device(State(state): State<Arc<AppState>>, Path(mac): Path<String>) -> ApiResult<Json<Unlocked>> {
     let mac = parse_mac(&mac)?;
     let device = state.inventory.device(mac).ok_or_else(|| no_device(mac))?;
     let window = state.security.config.first_fetch_window_secs;

@@ -40,7 +40,9 @@ pub async fn show(
     let Some(content) = state.store.upload_content(mac, &name).await? else {
         let names: Vec<_> = state.store.uploads(mac).await?.into_iter().map(|u| u.name).collect();
         let known = if names.is_empty() { "it has uploaded nothing".to_string() } else { names.join(", ") };
-        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("device {mac} has no upload {name:?}; {known}")).at("name"));
+        return Err(
+            ApiError::new(StatusCode::NOT_FOUND, format!("device {mac} has no upload {name:?}; {known}")).at("name")
+        );
     };
     Ok(([(header::CONTENT_TYPE, "application/octet-stream"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")], content)
         .into_response())

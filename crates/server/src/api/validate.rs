@@ -80,7 +80,10 @@ pub fn model(vendor: &dyn Vendor, name: &str) -> Result<&'static str, Invalid> {
                 ),
             );
         }
-        Invalid::at("model", format!("unknown model {name:?} for vendor {}; known models: {}", vendor.id(), known.join(", ")))
+        Invalid::at(
+            "model",
+            format!("unknown model {name:?} for vendor {}; known models: {}", vendor.id(), known.join(", ")),
+        )
     })
 }
 

@@ -72,7 +72,8 @@ async fn device(cmd: DeviceCommand) -> Result<(), String> {
             Ok(())
         }
         DeviceCommand::Show { mac: m, json, api } => {
-            let d: Device = Client::new(&api)?.json(Method::GET, &format!("/api/v1/devices/{}", mac(&m)?), None).await?;
+            let d: Device =
+                Client::new(&api)?.json(Method::GET, &format!("/api/v1/devices/{}", mac(&m)?), None).await?;
             if json {
                 output::json(&d)
             } else {
