@@ -25,6 +25,8 @@
 //! assert!(err.to_string().contains("missing field `vendor`"));
 //! ```
 
+#![warn(missing_docs)]
+
 pub use sipprov_model::{Mac, Settings};
 
 mod campaign;
