@@ -84,21 +84,22 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// True for a 2xx final response.
-    pub fn is_ok(&self) -> bool {
-        self.result == "ok"
-    }
-
     /// An outcome for a NOTIFY that could not even be sent.
     pub fn failed(result: &str, reason: String, event: &str) -> Outcome {
         Outcome { result: result.into(), status: None, reason, sent_to: None, event: event.into() }
     }
+}
 
-    /// One line for humans: `200 OK`, `481 Call/Transaction Does Not Exist`, `timeout: …`.
-    pub fn summary(&self) -> String {
-        match self.status {
-            Some(s) => format!("{s} {}", self.reason),
-            None => format!("{}: {}", self.result, self.reason),
+/// The admin API reports an outcome as its contract type; a campaign's, with its campaign id.
+impl From<Outcome> for sipprov_api::NotifyOutcome {
+    fn from(o: Outcome) -> Self {
+        sipprov_api::NotifyOutcome {
+            result: o.result,
+            status: o.status,
+            reason: o.reason,
+            sent_to: o.sent_to,
+            event: o.event,
+            campaign: None,
         }
     }
 }

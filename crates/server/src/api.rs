@@ -1,5 +1,9 @@
 //! The admin API: JSON over HTTP, on localhost, behind a bearer token.
 //!
+//! Every body is a type of the contract crate [`sipprov_api`], which the CLI reads the answers
+//! into; every error is an RFC 9457 problem document naming the field at fault ([`ApiError`],
+//! `problem`).
+//!
 //! Every write goes to the store first (in a transaction) and only then to the
 //! in-memory inventory and render cache, so a refused or failed request
 //! changes nothing. Listings redact secrets ([`sipprov_vendors::redacted`]: secret key names,
@@ -29,12 +33,16 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
+use sipprov_api::{
+    Access, AddDevice, Device, DeviceEvent, Group, GroupChanged, GroupSummary, LastFetch, LastNotify, NotifyOutcome,
+    NotifyRequest, PatchDevice, VendorInfo,
+};
 use sipprov_model::{Mac, Settings};
 use sipprov_store::{DevicePatch, DeviceRecord, StoreError};
 use sipprov_vendors::{redacted, registry};
@@ -45,45 +53,16 @@ use crate::state::AppState;
 mod body;
 mod campaigns;
 mod import;
+mod problem;
 mod unlock;
 mod uploads;
 mod validate;
 
-pub use validate::validate_new_device;
-
-/// An API error: a status and a message that names what is wrong.
-#[derive(Debug)]
-pub struct ApiError(pub StatusCode, pub String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
-    }
-}
-
-impl From<StoreError> for ApiError {
-    /// A database that cannot write or be reached answers 503 with what failed (`database write
-    /// failed: database or disk is full`): the request changed nothing and may be repeated once
-    /// the cause is fixed; the server recovers by itself.
-    fn from(e: StoreError) -> Self {
-        if let Some(message) = e.unavailable() {
-            tracing::warn!(error = %e, "admin request failed: the database cannot take it");
-            return ApiError(StatusCode::SERVICE_UNAVAILABLE, message);
-        }
-        let status = match e {
-            StoreError::DuplicateDevice(_) => StatusCode::CONFLICT,
-            StoreError::DeviceNotFound(_) | StoreError::GroupNotFound(_) => StatusCode::NOT_FOUND,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %e, "store failure in admin API");
-        }
-        ApiError(status, e.to_string())
-    }
-}
+pub use problem::ApiError;
+pub use validate::{validate_new_device, Invalid};
 
 fn bad_request(msg: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, msg.into())
+    ApiError::new(StatusCode::BAD_REQUEST, msg)
 }
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -112,8 +91,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/campaigns/{id}", get(campaigns::show))
         .route("/api/v1/campaigns/{id}/cancel", axum::routing::post(campaigns::cancel))
         .route("/api/v1/campaigns/{id}/retry", axum::routing::post(campaigns::retry))
+        .fallback(problem::no_route)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
-    Router::new().route("/metrics", get(metrics)).merge(api).with_state(state)
+    Router::new()
+        .route("/metrics", get(metrics))
+        .merge(api)
+        .layer(middleware::from_fn(problem::every_error_a_problem))
+        .with_state(state)
 }
 
 async fn require_token(State(state): State<Arc<AppState>>, headers: HeaderMap, req: Request, next: Next) -> Response {
@@ -121,7 +105,12 @@ async fn require_token(State(state): State<Arc<AppState>>, headers: HeaderMap, r
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     match given {
         Some(token) if constant_time_eq(token.trim().as_bytes(), state.api_token.as_bytes()) => next.run(req).await,
-        _ => ApiError(StatusCode::UNAUTHORIZED, "missing or wrong bearer token".into()).into_response(),
+        _ => {
+            let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
+            // RFC 6750 §3: a 401 names the scheme it wants.
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
     }
 }
 
@@ -138,60 +127,59 @@ async fn metrics(State(state): State<Arc<AppState>>) -> String {
 }
 
 fn parse_mac(text: &str) -> ApiResult<Mac> {
-    text.parse().map_err(|e: sipprov_model::MacError| bad_request(e.to_string()))
+    text.parse().map_err(|e: sipprov_model::MacError| bad_request(e.to_string()).at("mac"))
+}
+
+/// The 404 of a device the inventory does not hold, naming the `mac`.
+fn no_device(mac: Mac) -> ApiError {
+    ApiError::from(StoreError::DeviceNotFound(mac.to_string())).at("mac")
 }
 
 /// A device as the API shows it: secrets redacted, with the files it is served.
-fn device_view(state: &AppState, device: &DeviceRecord) -> serde_json::Value {
+fn device_view(state: &AppState, device: &DeviceRecord) -> Device {
     let files: Vec<String> =
         state.device_files(device).map(|f| f.into_iter().map(|f| f.name).collect()).unwrap_or_default();
-    serde_json::json!({
-        "mac": device.mac,
-        "vendor": device.vendor,
-        "model": device.model,
-        "group": device.group,
-        "contact": device.contact.as_deref().map(sipprov_model::redact_uri_password),
-        "settings": redacted(&device.settings),
-        "created_at": device.created_at,
-        "updated_at": device.updated_at,
-        "last_fetch": device.last_fetch,
-        "files": files,
-        "access": crate::auth::posture::access(state, device, sipprov_store::now_ms()),
-    })
+    let access: Access = crate::auth::posture::access(state, device, sipprov_store::now_ms());
+    Device {
+        mac: device.mac,
+        vendor: device.vendor.clone(),
+        model: device.model.clone(),
+        group: device.group.clone(),
+        contact: device.contact.as_deref().map(|c| sipprov_model::redact_uri_password(c).into_owned()),
+        settings: redacted(&device.settings),
+        created_at: device.created_at,
+        updated_at: device.updated_at,
+        last_fetch: device.last_fetch.as_ref().map(|f| LastFetch {
+            mac: f.mac,
+            at: f.at,
+            ip: f.ip.clone(),
+            file: f.file.clone(),
+            hash: f.hash.clone(),
+            reported_model: f.reported_model.clone(),
+            reported_firmware: f.reported_firmware.clone(),
+        }),
+        files,
+        access,
+        last_notify: None,
+    }
 }
 
-async fn list_devices(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<serde_json::Value>>> {
+async fn list_devices(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<Device>>> {
     state.fetchlog.flush().await;
     let devices = state.store.list_devices().await?;
     Ok(Json(devices.iter().map(|d| device_view(&state, d)).collect()))
 }
 
-/// The body of `POST /api/v1/devices`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AddDevice {
-    pub mac: String,
-    pub vendor: String,
-    pub model: String,
-    #[serde(default)]
-    pub group: Option<String>,
-    #[serde(default)]
-    pub contact: Option<String>,
-    #[serde(default)]
-    pub settings: Settings,
-}
-
 async fn add_device(
     State(state): State<Arc<AppState>>,
     body::Body(body): body::Body<AddDevice>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let device = validate_new_device(&body.mac, &body.vendor, &body.model, body.group, body.contact, body.settings)
-        .map_err(bad_request)?;
+) -> ApiResult<(StatusCode, Json<Device>)> {
+    let device = validate_new_device(&body.mac, &body.vendor, &body.model, body.group, body.contact, body.settings)?;
     let group = device.group.as_deref().and_then(|g| state.inventory.group(g)).unwrap_or_default();
     validate::merged(device.mac, &device.vendor, &device.model, [&state.inventory.global(), &group, &device.settings])
         .map_err(bad_request)?;
     state.store.insert_devices(std::slice::from_ref(&device)).await?;
-    let stored = state.store.get_device(device.mac).await?.ok_or_else(|| bad_request("device vanished"))?;
+    let stored = state.store.get_device(device.mac).await?.ok_or_else(|| no_device(device.mac))?;
     tracing::info!(mac = %stored.mac, vendor = %stored.vendor, model = %stored.model, "device added");
     let view = device_view(&state, &stored);
     if crate::auth::posture::locked_after_first_fetch(&state, &stored) {
@@ -201,45 +189,31 @@ async fn add_device(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-async fn show_device(
-    State(state): State<Arc<AppState>>,
-    Path(mac): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+async fn show_device(State(state): State<Arc<AppState>>, Path(mac): Path<String>) -> ApiResult<Json<Device>> {
     let mac = parse_mac(&mac)?;
     state.fetchlog.flush().await;
-    let device = state.store.get_device(mac).await?.ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
+    let device = state.store.get_device(mac).await?.ok_or_else(|| no_device(mac))?;
     let mut view = device_view(&state, &device);
     let events = state.store.device_events(mac, 200).await?;
-    if let Some(last) = events.iter().rev().find(|e| e.kind == "notify") {
-        view["last_notify"] = serde_json::json!({ "at": last.at, "outcome": last.detail });
-    }
+    view.last_notify = events.iter().rev().find(|e| e.kind == "notify").and_then(|last| {
+        // The outcome was recorded from the same type; one that no longer reads is left out
+        // rather than failing the whole answer.
+        let outcome = serde_json::from_value::<NotifyOutcome>(last.detail.clone())
+            .inspect_err(|e| tracing::warn!(%mac, error = %e, "a recorded check-sync outcome does not read"))
+            .ok()?;
+        Some(LastNotify { at: last.at, outcome })
+    });
     Ok(Json(view))
-}
-
-/// The body of `PATCH /api/v1/devices/{mac}`; absent fields are left alone, `""` clears group/contact.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct PatchDevice {
-    #[serde(default)]
-    pub vendor: Option<String>,
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub group: Option<String>,
-    #[serde(default)]
-    pub contact: Option<String>,
-    #[serde(default)]
-    pub settings: Option<Settings>,
 }
 
 async fn patch_device(
     State(state): State<Arc<AppState>>,
     Path(mac): Path<String>,
     body::Body(body): body::Body<PatchDevice>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Device>> {
     let mac = parse_mac(&mac)?;
-    let current = state.inventory.device(mac).ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
-    let patch = validate::device_patch(&current, body).map_err(bad_request)?;
+    let current = state.inventory.device(mac).ok_or_else(|| no_device(mac))?;
+    let patch = validate::device_patch(&current, body)?;
     check_patched_device(&state, &current, &patch).map_err(bad_request)?;
     let updated = state.store.patch_device(mac, &patch).await?;
     tracing::info!(%mac, "device changed");
@@ -280,11 +254,15 @@ async fn device_log(
     State(state): State<Arc<AppState>>,
     Path(mac): Path<String>,
     Query(q): Query<LogQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Vec<DeviceEvent>>> {
     let mac = parse_mac(&mac)?;
     state.fetchlog.flush().await;
     let events = state.store.device_events(mac, q.limit.unwrap_or(100).clamp(1, 10_000)).await?;
-    Ok(Json(serde_json::json!(events)))
+    let events = events
+        .into_iter()
+        .map(|e| DeviceEvent { id: e.id, mac: e.mac, at: e.at, kind: e.kind, detail: e.detail })
+        .collect();
+    Ok(Json(events))
 }
 
 #[derive(Deserialize)]
@@ -299,8 +277,9 @@ async fn render_device(
     Query(q): Query<RenderQuery>,
 ) -> ApiResult<Response> {
     let mac = parse_mac(&mac)?;
-    let device = state.inventory.device(mac).ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
-    let files = state.device_files(&device).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let device = state.inventory.device(mac).ok_or_else(|| no_device(mac))?;
+    let files =
+        state.device_files(&device).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let wanted = match &q.file {
         Some(f) => f.clone(),
         None => files
@@ -308,7 +287,7 @@ async fn render_device(
             .find(|f| matches!(f.scope, sipprov_vendors::FileScope::Device))
             .or(files.first())
             .map(|f| f.name.clone())
-            .ok_or_else(|| bad_request("this device has no files"))?,
+            .ok_or_else(|| bad_request("this device has no files").at("file"))?,
     };
     let ua = sipprov_vendors::UserAgentInfo {
         vendor: registry().get(&device.vendor).map(|v| v.id()).unwrap_or("unknown"),
@@ -318,66 +297,59 @@ async fn render_device(
     };
     let resolved = state.resolve(&wanted, Some(&ua)).map_err(|_| {
         let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();
-        ApiError(StatusCode::NOT_FOUND, format!("device {mac} has no file {wanted:?}; its files: {}", names.join(", ")))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("device {mac} has no file {wanted:?}; its files: {}", names.join(", ")),
+        )
+        .at("file")
     })?;
     let served = state
         .served(&resolved, &wanted, None)
-        .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, served.content_type), (header::ETAG, served.etag.as_str())], served.bytes.clone())
         .into_response())
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct NotifyBody {
-    #[serde(default)]
-    reboot: bool,
 }
 
 /// Sends check-sync now and answers with the outcome (also recorded in the device's history).
 async fn notify_device(
     State(state): State<Arc<AppState>>,
     Path(mac): Path<String>,
-    body: Option<Json<NotifyBody>>,
-) -> ApiResult<Json<crate::checksync::Outcome>> {
+    body: Option<Json<NotifyRequest>>,
+) -> ApiResult<Json<NotifyOutcome>> {
     let mac = parse_mac(&mac)?;
     if !state.inventory.contains(mac) {
-        return Err(StoreError::DeviceNotFound(mac.to_string()).into());
+        return Err(no_device(mac));
     }
     let reboot = body.map(|b| b.reboot).unwrap_or(false);
-    let outcome = state.notify_device(mac, reboot).await.map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
-    Ok(Json(outcome))
+    let outcome =
+        state.notify_device(mac, reboot).await.map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    Ok(Json(NotifyOutcome::from(outcome)))
 }
 
-async fn list_groups(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+async fn list_groups(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<GroupSummary>>> {
     let groups = state.store.list_groups().await?;
-    let views: Vec<_> = groups
+    let views = groups
         .into_iter()
-        .map(|g| serde_json::json!({ "name": g.name, "settings": redacted(&g.settings), "updated_at": g.updated_at }))
+        .map(|g| GroupSummary { settings: redacted(&g.settings), name: g.name, updated_at: g.updated_at })
         .collect();
-    Ok(Json(serde_json::json!(views)))
+    Ok(Json(views))
 }
 
-async fn show_group(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+async fn show_group(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> ApiResult<Json<Group>> {
     let group = state.store.get_group(&name).await?.ok_or(StoreError::GroupNotFound(name))?;
     let devices =
         state.store.list_devices().await?.into_iter().filter(|d| d.group.as_deref() == Some(&group.name)).count();
-    Ok(Json(serde_json::json!({
-        "name": group.name, "settings": redacted(&group.settings), "devices": devices, "updated_at": group.updated_at,
-    })))
+    Ok(Json(Group { settings: redacted(&group.settings), name: group.name, devices, updated_at: group.updated_at }))
 }
 
 async fn patch_group(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     body::Body(patch): body::Body<Settings>,
-) -> ApiResult<Json<serde_json::Value>> {
-    validate::group_name(&name).map_err(bad_request)?;
-    let patch = patch.validated().map_err(|e| bad_request(e.to_string()))?;
-    validate::group_settings(&patch).map_err(bad_request)?;
+) -> ApiResult<Json<GroupChanged>> {
+    validate::group_name(&name)?;
+    let patch = patch.validated().map_err(Invalid::from)?;
+    validate::group_settings(&patch)?;
     let mut after = state.inventory.group(&name).unwrap_or_default();
     after.apply(&patch);
     let global = state.inventory.global();
@@ -387,7 +359,7 @@ async fn patch_group(
     let group = state.store.patch_group(&name, &patch).await?;
     tracing::info!(group = %name, keys = patch.len(), "group settings changed");
     state.group_changed(&name, group.settings.clone());
-    Ok(Json(serde_json::json!({ "name": group.name, "settings": redacted(&group.settings) })))
+    Ok(Json(GroupChanged { settings: redacted(&group.settings), name: group.name }))
 }
 
 async fn show_global(State(state): State<Arc<AppState>>) -> ApiResult<Json<Settings>> {
@@ -398,7 +370,7 @@ async fn patch_global(
     State(state): State<Arc<AppState>>,
     body::Body(patch): body::Body<Settings>,
 ) -> ApiResult<Json<Settings>> {
-    let patch = patch.validated().map_err(|e| bad_request(e.to_string()))?;
+    let patch = patch.validated().map_err(Invalid::from)?;
     let mut after = state.inventory.global();
     after.apply(&patch);
     validate::global_settings(&after).map_err(bad_request)?;
@@ -414,14 +386,15 @@ async fn patch_global(
     Ok(Json(redacted(&settings)))
 }
 
-async fn list_vendors() -> Json<serde_json::Value> {
-    let vendors: Vec<_> = registry()
+async fn list_vendors() -> Json<Vec<VendorInfo>> {
+    let vendors = registry()
         .vendors()
         .iter()
-        .map(|v| {
-            let models: Vec<&str> = v.models().iter().map(|m| m.name).collect();
-            serde_json::json!({ "id": v.id(), "name": v.display_name(), "models": models })
+        .map(|v| VendorInfo {
+            id: v.id().to_string(),
+            name: v.display_name().to_string(),
+            models: v.models().iter().map(|m| m.name.to_string()).collect(),
         })
         .collect();
-    Json(serde_json::json!(vendors))
+    Json(vendors)
 }

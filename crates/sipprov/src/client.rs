@@ -1,9 +1,14 @@
 //! The admin API client the CLI commands use.
 //!
 //! The token comes from `SIPPROV_TOKEN`, or from `<data-dir>/api-token`,
-//! which the server writes on first start.
+//! which the server writes on first start. Answers are read into the types of the API
+//! contract (`sipprov-api`), and errors from its problem document, so an answer that does not
+//! match the contract is an error naming the field rather than a blank in the output.
 
 use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sipprov_api::Problem;
 
 use crate::cli::ApiArgs;
 
@@ -50,27 +55,37 @@ impl Client {
         Err(error_message(status, &bytes))
     }
 
-    /// Sends a request and parses a JSON answer.
-    pub async fn json(&self, method: Method, path: &str, body: Option<Body>) -> Result<serde_json::Value, String> {
+    /// Sends a request and reads the JSON answer as `T`, one of the contract's types.
+    pub async fn json<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<Body>) -> Result<T, String> {
         let bytes = self.call(method, path, body).await?;
-        if bytes.is_empty() {
-            return Ok(serde_json::Value::Null);
-        }
-        serde_json::from_slice(&bytes).map_err(|e| format!("the API answered something that is not JSON: {e}"))
+        let bytes = if bytes.is_empty() { b"null".as_slice() } else { &bytes };
+        serde_json::from_slice(bytes).map_err(|e| {
+            format!("the API's answer to {path} does not match this client's contract ({e}); are server and client the same version?")
+        })
     }
 }
 
 /// A request body.
 pub enum Body {
+    /// JSON (`application/json`).
     Json(serde_json::Value),
+    /// A CSV file (`text/csv`).
     Text(String),
 }
 
+impl Body {
+    /// A request type of the contract as a JSON body.
+    pub fn json(body: &impl Serialize) -> Result<Body, String> {
+        serde_json::to_value(body).map(Body::Json).map_err(|e| format!("cannot encode the request: {e}"))
+    }
+}
+
+/// The error to print for a failed request: the problem document's detail and field, or, from
+/// something that is not one (a proxy in between), the status and the text.
 fn error_message(status: StatusCode, bytes: &[u8]) -> String {
-    let parsed: Option<serde_json::Value> = serde_json::from_slice(bytes).ok();
-    match parsed.as_ref().and_then(|v| v.get("error")).and_then(|e| e.as_str()) {
-        Some(msg) => msg.to_string(),
-        None => format!("the API answered {status}: {}", String::from_utf8_lossy(bytes).trim()),
+    match serde_json::from_slice::<Problem>(bytes) {
+        Ok(problem) => problem.to_string(),
+        Err(_) => format!("the API answered {status}: {}", String::from_utf8_lossy(bytes).trim()),
     }
 }
 

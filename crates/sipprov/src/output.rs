@@ -1,23 +1,31 @@
-//! How client commands print what the API returns.
+//! How client commands print what the API returns: from the typed fields of the API contract
+//! (`sipprov-api`), so every value printed is one the contract guarantees.
 
-use serde_json::Value;
+use serde::Serialize;
+use sipprov_api::{Device, DeviceEvent, Upload};
+use sipprov_model::Settings;
 
-/// Prints JSON, pretty.
-pub fn json(v: &Value) {
+/// Prints an answer as pretty JSON.
+pub fn json(v: &impl Serialize) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-fn text(v: &Value) -> String {
+/// An optional value, `-` when absent.
+fn or_dash(v: Option<&str>) -> &str {
+    v.unwrap_or("-")
+}
+
+/// A JSON value of an event's detail as text: strings unquoted, `-` for null.
+fn text(v: &serde_json::Value) -> String {
     match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     }
 }
 
 /// Milliseconds since the epoch as an RFC 3339-like UTC time.
-pub fn time(ms: &Value) -> String {
-    let Some(ms) = ms.as_i64() else { return "-".into() };
+pub fn time(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -39,95 +47,92 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// A table of devices.
-pub fn device_table(devices: &[Value]) {
+pub fn device_table(devices: &[Device]) {
     println!("{:<13} {:<11} {:<9} {:<14} {:<21} {:<16}", "MAC", "VENDOR", "MODEL", "GROUP", "LAST SEEN", "LAST IP");
     for d in devices {
-        let last = &d["last_fetch"];
+        let last = d.last_fetch.as_ref();
         println!(
             "{:<13} {:<11} {:<9} {:<14} {:<21} {:<16}",
-            text(&d["mac"]),
-            text(&d["vendor"]),
-            text(&d["model"]),
-            text(&d["group"]),
-            if last.is_null() { "never".into() } else { time(&last["at"]) },
-            text(&last["ip"]),
+            d.mac.to_string(),
+            d.vendor,
+            d.model,
+            or_dash(d.group.as_deref()),
+            last.map_or_else(|| "never".into(), |f| time(f.at)),
+            or_dash(last.map(|f| f.ip.as_str())),
         );
     }
 }
 
 /// One device, as `key: value` lines.
-pub fn device(d: &Value) {
-    for key in ["mac", "vendor", "model", "group", "contact"] {
-        println!("{key:<18} {}", text(&d[key]));
+pub fn device(d: &Device) {
+    let mac = d.mac.to_string();
+    for (key, value) in [
+        ("mac", mac.as_str()),
+        ("vendor", &d.vendor),
+        ("model", &d.model),
+        ("group", or_dash(d.group.as_deref())),
+        ("contact", or_dash(d.contact.as_deref())),
+    ] {
+        println!("{key:<18} {value}");
     }
-    println!("{:<18} {}", "created", time(&d["created_at"]));
-    println!("{:<18} {}", "updated", time(&d["updated_at"]));
-    let files: Vec<String> = d["files"].as_array().map(|a| a.iter().map(text).collect()).unwrap_or_default();
-    println!("{:<18} {}", "files", files.join(", "));
-    println!("{:<18} {}", "access", text(&d["access"]["device_files"]));
-    if !d["access"]["first_fetch_window_until"].is_null() {
-        println!("{:<18} until {}", "first-fetch window", time(&d["access"]["first_fetch_window_until"]));
+    println!("{:<18} {}", "created", time(d.created_at));
+    println!("{:<18} {}", "updated", time(d.updated_at));
+    println!("{:<18} {}", "files", d.files.join(", "));
+    println!("{:<18} {}", "access", d.access.device_files);
+    if let Some(until) = d.access.first_fetch_window_until {
+        println!("{:<18} until {}", "first-fetch window", time(until));
     }
-    let last = &d["last_fetch"];
-    if last.is_null() {
-        println!("{:<18} never", "last fetch");
-    } else {
-        println!("{:<18} {} from {} ({})", "last fetch", time(&last["at"]), text(&last["ip"]), text(&last["file"]));
-        println!("{:<18} {}", "reported model", text(&last["reported_model"]));
-        println!("{:<18} {}", "reported firmware", text(&last["reported_firmware"]));
-        println!("{:<18} {}", "served sha256", text(&last["hash"]));
+    match &d.last_fetch {
+        None => println!("{:<18} never", "last fetch"),
+        Some(last) => {
+            println!("{:<18} {} from {} ({})", "last fetch", time(last.at), last.ip, last.file);
+            println!("{:<18} {}", "reported model", or_dash(last.reported_model.as_deref()));
+            println!("{:<18} {}", "reported firmware", or_dash(last.reported_firmware.as_deref()));
+            println!("{:<18} {}", "served sha256", last.hash);
+        }
     }
-    let notify = &d["last_notify"];
-    if !notify.is_null() {
-        let o = &notify["outcome"];
-        let what =
-            if o["status"].is_null() { text(&o["reason"]) } else { format!("{} {}", o["status"], text(&o["reason"])) };
-        println!(
-            "{:<18} {} {} ({}, Event: {})",
-            "last notify",
-            time(&notify["at"]),
-            text(&o["result"]),
-            what,
-            text(&o["event"])
-        );
+    if let Some(notify) = &d.last_notify {
+        let o = &notify.outcome;
+        let what = match o.status {
+            Some(status) => format!("{status} {}", o.reason),
+            None => o.reason.clone(),
+        };
+        println!("{:<18} {} {} ({}, Event: {})", "last notify", time(notify.at), o.result, what, o.event);
     }
-    settings(&d["settings"]);
+    settings(&d.settings);
 }
 
 /// Settings as `key = value` lines.
-pub fn settings(s: &Value) {
+pub fn settings(s: &Settings) {
     println!("settings:");
-    if let Some(map) = s.as_object() {
-        for (k, v) in map {
-            println!("  {k} = {}", text(v));
-        }
+    for (k, v) in s.iter() {
+        println!("  {k} = {v}");
     }
 }
 
-/// A device's history, one event a line.
-pub fn events(events: &[Value]) {
+/// A device's history, one event a line: its detail's members as `key=value`.
+pub fn events(events: &[DeviceEvent]) {
     for e in events {
-        let detail = e["detail"].as_object().map(|m| {
+        let detail = e.detail.as_object().map(|m| {
             m.iter()
                 .filter(|(_, v)| !v.is_null())
                 .map(|(k, v)| format!("{k}={}", text(v)))
                 .collect::<Vec<_>>()
                 .join(" ")
         });
-        println!("{}  {:<9} {}", time(&e["at"]), text(&e["kind"]), detail.unwrap_or_default());
+        println!("{}  {:<9} {}", time(e.at), e.kind, detail.unwrap_or_default());
     }
 }
 
 /// A device's uploads, one per line: received, size, SHA-256 prefix, name.
-pub fn uploads(uploads: &[Value]) {
+pub fn uploads(uploads: &[Upload]) {
     if uploads.is_empty() {
         println!("no uploads");
         return;
     }
     println!("{:<21} {:>9}  {:<16}  NAME", "RECEIVED", "SIZE", "SHA256");
     for u in uploads {
-        let sha = text(&u["sha256"]);
-        let short = sha.get(..16).unwrap_or(&sha);
-        println!("{:<21} {:>9}  {short:<16}  {}", time(&u["received_at"]), text(&u["size"]), text(&u["name"]));
+        let short = u.sha256.get(..16).unwrap_or(&u.sha256);
+        println!("{:<21} {:>9}  {short:<16}  {}", time(u.received_at), u.size, u.name);
     }
 }

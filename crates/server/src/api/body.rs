@@ -2,7 +2,8 @@
 //!
 //! serde's messages name what they did not expect, value included (`invalid type: integer
 //! `12345`, expected a string`): a password sent as a JSON number would come back in the error,
-//! and from there into terminals and client logs. The key path and the expected type stay.
+//! and from there into terminals and client logs. The key path and the expected type stay, and
+//! the member at fault becomes the problem document's `field`.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -22,9 +23,34 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Body(value)),
-            Err(rejection) => Err(ApiError(rejection.status(), without_values(&rejection.body_text()))),
+            Err(rejection) => {
+                let error = ApiError::new(rejection.status(), without_values(&rejection.body_text()));
+                Err(match field_at_fault(&rejection) {
+                    Some(field) => error.at(&field),
+                    None => error,
+                })
+            }
         }
     }
+}
+
+/// The member serde refused: the JSON path axum's extractor records (`settings.line.1.port`),
+/// or, at the top level, the field serde names as missing or unknown.
+fn field_at_fault(rejection: &JsonRejection) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = source {
+        if let Some(e) = e.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>() {
+            let path = e.path().to_string();
+            if path != "." {
+                return Some(path);
+            }
+            let message = e.inner().to_string();
+            let named = ["missing field `", "unknown field `"].iter().find_map(|m| message.split_once(m));
+            return named.and_then(|(_, rest)| rest.split_once('`')).map(|(field, _)| field.to_string());
+        }
+        source = e.source();
+    }
+    None
 }
 
 /// serde's descriptions of an unexpected value, each followed by the value in these quotes.
@@ -37,7 +63,7 @@ const VALUE_MARKERS: &[(&str, char)] =
 /// assert_eq!(without_values("a: invalid type: integer `12345`, expected a string"),
 ///            "a: invalid type: integer `…`, expected a string");
 /// ```
-fn without_values(text: &str) -> String {
+pub(super) fn without_values(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some((at, marker, close)) =

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use sipprov_api::{Campaign, CreateCampaign};
 use sipprov_store::NewCampaign;
 
 use super::{ApiError, ApiResult};
-use crate::campaign::{CampaignReport, Selection};
+use crate::campaign::{CampaignReport, Selection, SelectionError};
 use crate::state::AppState;
 
 /// Defaults that protect the HTTP server: 20 NOTIFYs per second, 50 awaiting an answer.
@@ -17,52 +17,60 @@ const DEFAULT_RATE: u32 = 20;
 const DEFAULT_IN_FLIGHT: u32 = 50;
 const DEFAULT_CONFIRM_WINDOW_S: u64 = 300;
 
-/// The body of `POST /api/v1/campaigns`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateCampaign {
-    #[serde(flatten)]
-    pub selection: Selection,
-    #[serde(default)]
-    pub reboot: bool,
-    pub rate: Option<u32>,
-    pub max_in_flight: Option<u32>,
-    /// Start time, milliseconds since the epoch; absent means now.
-    pub start_at: Option<i64>,
-    pub confirm_window_seconds: Option<u64>,
+/// A refusal of the request member `field`.
+fn bad(field: &str, msg: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, msg).at(field)
 }
 
-fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, msg.into())
-}
-
-async fn report(state: &AppState, id: i64) -> ApiResult<CampaignReport> {
+async fn report(state: &AppState, id: i64) -> ApiResult<Campaign> {
     let campaign = state
         .store
         .get_campaign(id)
         .await?
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("campaign {id} not found")))?;
-    Ok(CampaignReport::load(&state.store, campaign, sipprov_store::now_ms()).await?)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("campaign {id} not found")).at("id"))?;
+    Ok(view(CampaignReport::load(&state.store, campaign, sipprov_store::now_ms()).await?))
+}
+
+/// A campaign report as the API answers it.
+fn view(report: CampaignReport) -> Campaign {
+    let c = report.campaign;
+    Campaign {
+        id: c.id,
+        created_at: c.created_at,
+        start_at: c.start_at,
+        state: c.state,
+        reboot: c.reboot,
+        rate: c.rate,
+        max_in_flight: c.max_in_flight,
+        confirm_window_ms: c.confirm_window_ms,
+        selector: c.selector,
+        finished_at: c.finished_at,
+        devices: report.devices,
+        counts: report.counts,
+        last_notified_at: report.last_notified_at,
+        failing: report.failing,
+    }
 }
 
 /// `POST /api/v1/campaigns`.
 pub async fn create(
     State(state): State<Arc<AppState>>,
     super::body::Body(body): super::body::Body<CreateCampaign>,
-) -> ApiResult<(StatusCode, Json<CampaignReport>)> {
+) -> ApiResult<(StatusCode, Json<Campaign>)> {
     let rate = body.rate.unwrap_or(DEFAULT_RATE);
     let max_in_flight = body.max_in_flight.unwrap_or(DEFAULT_IN_FLIGHT);
     if !(1..=100_000).contains(&rate) {
-        return Err(bad("rate must be between 1 and 100000 NOTIFYs per second"));
+        return Err(bad("rate", "rate must be between 1 and 100000 NOTIFYs per second"));
     }
     if !(1..=100_000).contains(&max_in_flight) {
-        return Err(bad("max_in_flight must be between 1 and 100000"));
+        return Err(bad("max_in_flight", "max_in_flight must be between 1 and 100000"));
     }
     let window = body.confirm_window_seconds.unwrap_or(DEFAULT_CONFIRM_WINDOW_S);
     if !(1..=7 * 86_400).contains(&window) {
-        return Err(bad("confirm_window_seconds must be between 1 and 604800"));
+        return Err(bad("confirm_window_seconds", "confirm_window_seconds must be between 1 and 604800"));
     }
-    let (macs, selector) = state.select_devices(&body.selection).await.map_err(|e| bad(e.to_string()))?;
+    let selection = Selection { macs: body.macs, group: body.group, all: body.all, changed: body.changed };
+    let (macs, selector) = state.select_devices(&selection).await.map_err(|e| selection_refused(&e))?;
     let new = NewCampaign {
         start_at: body.start_at.unwrap_or_else(sipprov_store::now_ms),
         reboot: body.reboot,
@@ -77,8 +85,18 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(report(&state, campaign.id).await?)))
 }
 
+/// A selection refused, naming the member at fault (`macs`, `group`) when it is one.
+fn selection_refused(e: &SelectionError) -> ApiError {
+    let error = ApiError::new(StatusCode::BAD_REQUEST, e.to_string());
+    match e {
+        SelectionError::BadMac(_) | SelectionError::UnknownDevice(_) => error.at("macs"),
+        SelectionError::EmptyGroup(_) => error.at("group"),
+        _ => error,
+    }
+}
+
 /// `GET /api/v1/campaigns`.
-pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<CampaignReport>>> {
+pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<Campaign>>> {
     let mut out = Vec::new();
     for c in state.store.list_campaigns().await? {
         out.push(report(&state, c.id).await?);
@@ -87,15 +105,15 @@ pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<Camp
 }
 
 /// `GET /api/v1/campaigns/{id}`.
-pub async fn show(State(state): State<Arc<AppState>>, Path(id): Path<i64>) -> ApiResult<Json<CampaignReport>> {
+pub async fn show(State(state): State<Arc<AppState>>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
     Ok(Json(report(&state, id).await?))
 }
 
 /// `POST /api/v1/campaigns/{id}/cancel`: stops sending; outcomes so far are kept.
-pub async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<i64>) -> ApiResult<Json<CampaignReport>> {
+pub async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
     let current = report(&state, id).await?;
-    if matches!(current.campaign.state.as_str(), "done" | "cancelled") {
-        return Err(ApiError(StatusCode::CONFLICT, format!("campaign {id} is already {}", current.campaign.state)));
+    if current.is_finished() {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign {id} is already {}", current.state)));
     }
     state.campaigns.cancel(id);
     state.store.set_campaign_state(id, "cancelled").await?;
@@ -104,14 +122,14 @@ pub async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<i64>) -> 
 }
 
 /// `POST /api/v1/campaigns/{id}/retry`: failed and unconfirmed devices are sent again.
-pub async fn retry(State(state): State<Arc<AppState>>, Path(id): Path<i64>) -> ApiResult<Json<CampaignReport>> {
+pub async fn retry(State(state): State<Arc<AppState>>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
     let current = report(&state, id).await?;
-    if current.campaign.state == "running" {
-        return Err(ApiError(StatusCode::CONFLICT, format!("campaign {id} is still running")));
+    if current.state == "running" {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign {id} is still running")));
     }
     let n = state.store.retry_campaign(id, sipprov_store::now_ms()).await?;
     if n == 0 {
-        return Err(ApiError(StatusCode::CONFLICT, format!("campaign {id} has no failed or unconfirmed device")));
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign {id} has no failed or unconfirmed device")));
     }
     tracing::info!(campaign = id, devices = n, "campaign retry");
     state.campaigns.wake();

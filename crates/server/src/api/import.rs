@@ -11,26 +11,28 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use sipprov_api::Imported;
 use sipprov_model::Settings;
 use sipprov_store::NewDevice;
 
-use super::{validate_new_device, ApiError, ApiResult};
+use super::{validate_new_device, ApiError, ApiResult, Invalid};
 use crate::state::AppState;
 
 const RESERVED: [&str; 5] = ["mac", "vendor", "model", "group", "contact"];
 const MAX_ROWS: usize = 200_000;
 
 /// `POST /api/v1/devices/import` with a CSV body.
-pub async fn import_devices(State(state): State<Arc<AppState>>, body: String) -> ApiResult<Json<serde_json::Value>> {
-    let devices = parse_csv(&body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+pub async fn import_devices(State(state): State<Arc<AppState>>, body: String) -> ApiResult<Json<Imported>> {
+    let devices = parse_csv(&body).map_err(ApiError::from)?;
     if let Some(d) = devices.iter().find(|d| state.inventory.contains(d.mac)) {
-        return Err(ApiError(StatusCode::CONFLICT, format!("device {} already exists; nothing was imported", d.mac)));
+        let detail = format!("device {} already exists; nothing was imported", d.mac);
+        return Err(ApiError::new(StatusCode::CONFLICT, detail).at("mac"));
     }
     let global = state.inventory.global();
     for d in &devices {
         let group = d.group.as_deref().and_then(|g| state.inventory.group(g)).unwrap_or_default();
         super::validate::merged(d.mac, &d.vendor, &d.model, [&global, &group, &d.settings])
-            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("{e}; nothing was imported")))?;
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{e}; nothing was imported")))?;
     }
     state.store.insert_devices(&devices).await?;
     let mut doomed = Vec::new();
@@ -44,15 +46,16 @@ pub async fn import_devices(State(state): State<Arc<AppState>>, body: String) ->
     }
     crate::auth::posture::warn_about_new(&doomed);
     tracing::info!(count = devices.len(), "devices imported");
-    Ok(Json(serde_json::json!({ "imported": devices.len() })))
+    Ok(Json(Imported { imported: devices.len() }))
 }
 
-/// Parses and validates a whole CSV file; the error names the line and the field.
-pub fn parse_csv(text: &str) -> Result<Vec<NewDevice>, String> {
+/// Parses and validates a whole CSV file; the error names the line, and the column at fault as
+/// its field.
+pub fn parse_csv(text: &str) -> Result<Vec<NewDevice>, Invalid> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
     let header: Vec<String> = reader
         .headers()
-        .map_err(|e| format!("cannot read the CSV header: {e}"))?
+        .map_err(|e| Invalid { field: None, message: format!("cannot read the CSV header: {e}") })?
         .iter()
         .map(|h| column_key(h.trim_start_matches('\u{feff}')))
         .collect();
@@ -60,22 +63,26 @@ pub fn parse_csv(text: &str) -> Result<Vec<NewDevice>, String> {
     let mut seen = HashSet::new();
     let mut devices = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| format!("CSV error: {e}; nothing was imported"))?;
+        let record =
+            record.map_err(|e| Invalid { field: None, message: format!("CSV error: {e}; nothing was imported") })?;
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         if devices.len() >= MAX_ROWS {
-            return Err(format!("more than {MAX_ROWS} rows; split the file"));
+            return Err(Invalid { field: None, message: format!("more than {MAX_ROWS} rows; split the file") });
         }
-        let device = columns.device(&record).map_err(|e| format!("line {line}: {e}; nothing was imported"))?;
+        let device = columns
+            .device(&record)
+            .map_err(|e| Invalid { message: format!("line {line}: {e}; nothing was imported"), ..e })?;
         if !seen.insert(device.mac) {
-            return Err(format!(
+            let message = format!(
                 "line {line}: field mac: device {} appears twice in the file; nothing was imported",
                 device.mac
-            ));
+            );
+            return Err(Invalid::at("mac", message));
         }
         devices.push(device);
     }
     if devices.is_empty() {
-        return Err("the CSV file has a header but no devices".into());
+        return Err(Invalid { field: None, message: "the CSV file has a header but no devices".into() });
     }
     Ok(devices)
 }
@@ -96,23 +103,26 @@ struct Columns {
 }
 
 impl Columns {
-    fn from_header(header: &[String]) -> Result<Columns, String> {
+    fn from_header(header: &[String]) -> Result<Columns, Invalid> {
         let mut index = HashMap::new();
         let mut settings = Vec::new();
         for (i, name) in header.iter().enumerate() {
             if let Some(r) = RESERVED.iter().find(|r| **r == name) {
                 if index.insert(*r, i).is_some() {
-                    return Err(format!("header: column {name:?} appears twice"));
+                    return Err(Invalid::at(name, format!("header: column {name:?} appears twice")));
                 }
             } else {
-                Settings::classify(name).map_err(|e| format!("header: column {}: {e}", i + 1))?;
+                Settings::classify(name).map_err(|e| Invalid::at(name, format!("header: column {}: {e}", i + 1)))?;
                 settings.push((i, name.clone()));
             }
         }
         for required in ["mac", "vendor", "model"] {
             if !index.contains_key(required) {
-                return Err(format!(
-                    "header: the required column {required:?} is missing (expected mac,vendor,model,group,...)"
+                return Err(Invalid::at(
+                    required,
+                    format!(
+                        "header: the required column {required:?} is missing (expected mac,vendor,model,group,...)"
+                    ),
                 ));
             }
         }
@@ -123,12 +133,13 @@ impl Columns {
         self.index.get(name).and_then(|&i| record.get(i)).filter(|v| !v.is_empty())
     }
 
-    fn device(&self, record: &csv::StringRecord) -> Result<NewDevice, String> {
-        let required = |name: &str| self.cell(record, name).ok_or_else(|| format!("field {name}: empty"));
+    fn device(&self, record: &csv::StringRecord) -> Result<NewDevice, Invalid> {
+        let required =
+            |name: &str| self.cell(record, name).ok_or_else(|| Invalid::at(name, format!("field {name}: empty")));
         let mut settings = Settings::new();
         for (i, key) in &self.settings {
             if let Some(value) = record.get(*i).filter(|v| !v.is_empty()) {
-                settings.set(key, value).map_err(|e| format!("field {key}: {e}"))?;
+                settings.set(key, value).map_err(|e| Invalid::at(key, format!("field {key}: {e}")))?;
             }
         }
         let mac = required("mac")?;
@@ -140,6 +151,6 @@ impl Columns {
             self.cell(record, "contact").map(String::from),
             settings,
         )
-        .map_err(|e| format!("device {mac}: {e}"))
+        .map_err(|e| Invalid { message: format!("device {mac}: {e}"), ..e })
     }
 }

@@ -12,24 +12,22 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use sipprov_store::{NewEvent, StoreError};
+use sipprov_api::Unlocked;
+use sipprov_store::NewEvent;
 
-use super::{parse_mac, ApiError, ApiResult};
+use super::{no_device, parse_mac, ApiError, ApiResult};
 use crate::fetchlog::Record;
 use crate::state::AppState;
 
-/// Opens the window and answers `{mac, window_secs, open_until}` (epoch milliseconds).
-pub async fn unlock_device(
-    State(state): State<Arc<AppState>>,
-    Path(mac): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+/// Opens the window and answers when it closes ([`Unlocked`]).
+pub async fn unlock_device(State(state): State<Arc<AppState>>, Path(mac): Path<String>) -> ApiResult<Json<Unlocked>> {
     let mac = parse_mac(&mac)?;
-    let device = state.inventory.device(mac).ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
+    let device = state.inventory.device(mac).ok_or_else(|| no_device(mac))?;
     let window = state.security.config.first_fetch_window_secs;
     if window == 0 {
-        return Err(ApiError(
+        return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "the first-fetch window is off: set security.first_fetch_window_secs in the server configuration".into(),
+            "the first-fetch window is off: set security.first_fetch_window_secs in the server configuration",
         ));
     }
     let now = sipprov_store::now_ms();
@@ -45,5 +43,5 @@ pub async fn unlock_device(
         detail: serde_json::json!({ "window_secs": window, "open_until": open_until }),
     }));
     tracing::info!(%mac, window_secs = window, "first-fetch window re-opened");
-    Ok(Json(serde_json::json!({ "mac": mac, "window_secs": window, "open_until": open_until })))
+    Ok(Json(Unlocked { mac, window_secs: window, open_until }))
 }

@@ -11,16 +11,22 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use sipprov_store::StoreError;
+use sipprov_api::Upload;
 
-use super::{parse_mac, ApiError, ApiResult};
+use super::{no_device, parse_mac, ApiError, ApiResult};
 use crate::state::AppState;
 
-/// The device's uploads: `[{name, received_at, size, sha256}]`, by name.
-pub async fn list(State(state): State<Arc<AppState>>, Path(mac): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+/// The device's uploads, by name.
+pub async fn list(State(state): State<Arc<AppState>>, Path(mac): Path<String>) -> ApiResult<Json<Vec<Upload>>> {
     let mac = parse_mac(&mac)?;
-    state.inventory.device(mac).ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
-    Ok(Json(serde_json::json!(state.store.uploads(mac).await?)))
+    state.inventory.device(mac).ok_or_else(|| no_device(mac))?;
+    let uploads = state.store.uploads(mac).await?;
+    Ok(Json(
+        uploads
+            .into_iter()
+            .map(|u| Upload { name: u.name, received_at: u.received_at, size: u.size, sha256: u.sha256 })
+            .collect(),
+    ))
 }
 
 /// One upload's bytes, exactly as the phone sent them.
@@ -29,12 +35,14 @@ pub async fn show(
     Path((mac, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let mac = parse_mac(&mac)?;
-    state.inventory.device(mac).ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
+    state.inventory.device(mac).ok_or_else(|| no_device(mac))?;
     let name = name.to_ascii_lowercase();
     let Some(content) = state.store.upload_content(mac, &name).await? else {
         let names: Vec<_> = state.store.uploads(mac).await?.into_iter().map(|u| u.name).collect();
         let known = if names.is_empty() { "it has uploaded nothing".to_string() } else { names.join(", ") };
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("device {mac} has no upload {name:?}; {known}")));
+        return Err(
+            ApiError::new(StatusCode::NOT_FOUND, format!("device {mac} has no upload {name:?}; {known}")).at("name")
+        );
     };
     Ok(([(header::CONTENT_TYPE, "application/octet-stream"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")], content)
         .into_response())

@@ -1,54 +1,104 @@
 //! Checks on what the admin API receives, before anything is written.
+//!
+//! A refusal is an [`Invalid`]: the message, and the request member or setting key at fault,
+//! which the API answers as the problem document's `field`.
 
-use sipprov_model::{Mac, Settings};
+use sipprov_api::PatchDevice;
+use sipprov_model::{Mac, SettingError, Settings};
 use sipprov_store::{DevicePatch, DeviceRecord, NewDevice};
 use sipprov_vendors::{registry, Vendor};
 
-use super::PatchDevice;
+/// Why a request was refused, and the member or setting key at fault when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// The request member (`mac`, `vendor`, `group`…) or setting key at fault.
+    pub field: Option<String>,
+    /// What is wrong, naming the field; never a value that might be a secret.
+    pub message: String,
+}
+
+impl Invalid {
+    /// A refusal of `field`.
+    pub fn at(field: &str, message: impl Into<String>) -> Invalid {
+        Invalid { field: Some(field.to_string()), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<Invalid> for String {
+    fn from(e: Invalid) -> String {
+        e.message
+    }
+}
+
+impl From<SettingError> for Invalid {
+    /// A refused setting names its key; an argument that is not `KEY=VALUE` names nothing.
+    fn from(e: SettingError) -> Invalid {
+        let field = match &e {
+            SettingError::BadKey { key, .. } | SettingError::BadValue { key, .. } => Some(key.clone()),
+            SettingError::NotAssignment { .. } => None,
+        };
+        Invalid { field, message: e.to_string() }
+    }
+}
 
 /// Checks a group name: 1 to 64 letters, digits, `.`, `_` or `-`.
-pub fn group_name(name: &str) -> Result<(), String> {
+pub fn group_name(name: &str) -> Result<(), Invalid> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if ok {
         Ok(())
     } else {
-        Err(format!("invalid group name {name:?}: use 1 to 64 letters, digits, '.', '_' or '-'"))
+        Err(Invalid::at("group", format!("invalid group name {name:?}: use 1 to 64 letters, digits, '.', '_' or '-'")))
     }
 }
 
 /// Finds a vendor by id, naming the known ones when it is unknown.
-pub fn vendor(id: &str) -> Result<&'static dyn Vendor, String> {
+pub fn vendor(id: &str) -> Result<&'static dyn Vendor, Invalid> {
     registry().get(id).ok_or_else(|| {
         let known: Vec<_> = registry().vendors().iter().map(|v| v.id()).collect();
-        format!("unknown vendor {id:?}; known vendors: {}", known.join(", "))
+        Invalid::at("vendor", format!("unknown vendor {id:?}; known vendors: {}", known.join(", ")))
     })
 }
 
 /// Finds a model of a vendor, naming the known ones when it is unknown; returns the canonical name.
-pub fn model(vendor: &dyn Vendor, name: &str) -> Result<&'static str, String> {
+pub fn model(vendor: &dyn Vendor, name: &str) -> Result<&'static str, Invalid> {
     vendor.model(name).map(|m| m.name).ok_or_else(|| {
         let known: Vec<_> = vendor.models().iter().map(|m| m.name).collect();
         if known.is_empty() {
-            return format!(
-                "unknown model {name:?}: {} devices are recognised but cannot be provisioned yet",
-                vendor.display_name()
+            return Invalid::at(
+                "model",
+                format!(
+                    "unknown model {name:?}: {} devices are recognised but cannot be provisioned yet",
+                    vendor.display_name()
+                ),
             );
         }
-        format!("unknown model {name:?} for vendor {}; known models: {}", vendor.id(), known.join(", "))
+        Invalid::at(
+            "model",
+            format!("unknown model {name:?} for vendor {}; known models: {}", vendor.id(), known.join(", ")),
+        )
     })
 }
 
 /// Checks a SIP contact URI (where check-sync reaches the device).
-pub fn contact(uri: &str) -> Result<(), String> {
+pub fn contact(uri: &str) -> Result<(), Invalid> {
     let lower = uri.to_ascii_lowercase();
     let rest = lower.strip_prefix("sip:").or_else(|| lower.strip_prefix("sips:"));
     match rest {
         Some(r) if !r.is_empty() && !uri.contains(|c: char| c.is_whitespace() || c.is_control()) => Ok(()),
-        _ => Err(format!(
-            "invalid contact {:?}: expected a sip: or sips: URI such as sip:1001@192.0.2.10:5060",
-            sipprov_model::redact_uri_password(uri)
+        _ => Err(Invalid::at(
+            "contact",
+            format!(
+                "invalid contact {:?}: expected a sip: or sips: URI such as sip:1001@192.0.2.10:5060",
+                sipprov_model::redact_uri_password(uri)
+            ),
         )),
     }
 }
@@ -61,10 +111,10 @@ pub fn validate_new_device(
     group: Option<String>,
     contact_uri: Option<String>,
     settings: Settings,
-) -> Result<NewDevice, String> {
-    let mac: Mac = mac.parse().map_err(|e: sipprov_model::MacError| e.to_string())?;
+) -> Result<NewDevice, Invalid> {
+    let mac: Mac = mac.parse().map_err(|e: sipprov_model::MacError| Invalid::at("mac", e.to_string()))?;
     if mac.is_placeholder() {
-        return Err(format!("MAC {mac} is a placeholder, not a device"));
+        return Err(Invalid::at("mac", format!("MAC {mac} is a placeholder, not a device")));
     }
     let vendor = vendor(vendor_id)?;
     let model = model(vendor, model_name)?;
@@ -76,11 +126,11 @@ pub fn validate_new_device(
     if let Some(c) = &contact_uri {
         contact(c)?;
     }
-    let settings = settings.validated().map_err(|e| e.to_string())?;
+    let settings = settings.validated()?;
     // An empty value means "remove" in a patch; on a new device it simply sets nothing.
     let settings: Settings =
         settings.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    vendor.validate_device(vendor.model(model).ok_or("model vanished")?, &settings)?;
+    device_rules(vendor, model, &settings)?;
     Ok(NewDevice {
         mac,
         vendor: vendor.id().to_string(),
@@ -92,7 +142,7 @@ pub fn validate_new_device(
 }
 
 /// Validates a device change against the device's current vendor and model.
-pub fn device_patch(current: &DeviceRecord, body: PatchDevice) -> Result<DevicePatch, String> {
+pub fn device_patch(current: &DeviceRecord, body: PatchDevice) -> Result<DevicePatch, Invalid> {
     let vendor_id = body.vendor.clone().unwrap_or_else(|| current.vendor.clone());
     let vendor = vendor(&vendor_id)?;
     let model_name = body.model.clone().unwrap_or_else(|| current.model.clone());
@@ -103,12 +153,12 @@ pub fn device_patch(current: &DeviceRecord, body: PatchDevice) -> Result<DeviceP
     if let Some(c) = body.contact.as_deref().filter(|c| !c.is_empty()) {
         contact(c)?;
     }
-    let settings = body.settings.map(|s| s.validated().map_err(|e| e.to_string())).transpose()?;
+    let settings = body.settings.map(|s| s.validated()).transpose()?;
     let mut after = current.settings.clone();
     if let Some(patch) = &settings {
         after.apply(patch);
     }
-    vendor.validate_device(vendor.model(model).ok_or("model vanished")?, &after)?;
+    device_rules(vendor, model, &after)?;
     Ok(DevicePatch {
         vendor: body.vendor.as_ref().map(|_| vendor.id().to_string()),
         model: (body.model.is_some() || body.vendor.is_some()).then(|| model.to_string()),
@@ -116,6 +166,13 @@ pub fn device_patch(current: &DeviceRecord, body: PatchDevice) -> Result<DeviceP
         contact: body.contact.map(|c| Some(c).filter(|c| !c.is_empty())),
         settings,
     })
+}
+
+/// The vendor's rules for one device's own settings ([`Vendor::validate_device`]); a refusal is
+/// about the settings as a whole.
+fn device_rules(vendor: &dyn Vendor, model: &str, settings: &Settings) -> Result<(), Invalid> {
+    let model = vendor.model(model).ok_or_else(|| Invalid::at("model", "model vanished"))?;
+    vendor.validate_device(model, settings).map_err(|e| Invalid::at("settings", e))
 }
 
 /// A vendor's checks of a device's merged settings ([`Vendor::validate_merged`]) with `levels`
@@ -128,11 +185,12 @@ pub fn merged(mac: Mac, vendor: &str, model: &str, levels: [&Settings; 3]) -> Re
 }
 
 /// Settings that exist only at the global level, refused in a group's settings.
-pub fn group_settings(patch: &Settings) -> Result<(), String> {
-    match patch.get(sipprov_vendors::yealink::COMMON_KEY).filter(|v| !v.is_empty()) {
-        Some(_) => Err(format!(
-            "{} is a global setting: the common file is rendered from global settings only",
-            sipprov_vendors::yealink::COMMON_KEY
+pub fn group_settings(patch: &Settings) -> Result<(), Invalid> {
+    let key = sipprov_vendors::yealink::COMMON_KEY;
+    match patch.get(key).filter(|v| !v.is_empty()) {
+        Some(_) => Err(Invalid::at(
+            key,
+            format!("{key} is a global setting: the common file is rendered from global settings only"),
         )),
         None => Ok(()),
     }

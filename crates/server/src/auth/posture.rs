@@ -90,7 +90,7 @@ pub fn warn_about_new(doomed: &[Mac]) {
 
 /// How a device's files are reached, for `sipprov device show`: `device_files` in words, and
 /// until when (epoch ms) its first-fetch window is open, if it is.
-pub fn access(state: &AppState, device: &sipprov_store::DeviceRecord, now_ms: i64) -> serde_json::Value {
+pub fn access(state: &AppState, device: &sipprov_store::DeviceRecord, now_ms: i64) -> sipprov_api::Access {
     let mut settings = state.inventory.merged_keys(device, KEYS);
     let own = Policy::from_settings(&settings);
     let no_password = settings.get("http.auth") == Some("none");
@@ -110,7 +110,7 @@ pub fn access(state: &AppState, device: &sipprov_store::DeviceRecord, now_ms: i6
         "no credentials: after its first fetch, a client certificate only"
     };
     let until = state.security.open_window(device, now_ms).and_then(|_| state.security.window_closes_at(device));
-    serde_json::json!({ "device_files": how, "first_fetch_window_until": until })
+    sipprov_api::Access { device_files: how.to_string(), first_fetch_window_until: until }
 }
 
 fn examples(macs: &[Mac]) -> String {

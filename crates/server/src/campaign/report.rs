@@ -28,7 +28,7 @@ pub struct CampaignReport {
     /// When the latest NOTIFY left (ms since the epoch): with `created_at`, how fast it went.
     pub last_notified_at: Option<i64>,
     /// Devices that failed or were not confirmed, with why (the first `FAILING_SHOWN`).
-    pub failing: Vec<serde_json::Value>,
+    pub failing: Vec<sipprov_api::FailingDevice>,
 }
 
 /// How many failing devices a report lists.
@@ -43,11 +43,12 @@ impl CampaignReport {
             .campaign_failing(campaign.id, window, now, FAILING_SHOWN)
             .await?
             .iter()
-            .map(|d| {
-                serde_json::json!({
-                    "mac": d.mac, "outcome": device_outcome(d, window, now), "status": d.status,
-                    "reason": d.reason, "attempts": d.attempts,
-                })
+            .map(|d| sipprov_api::FailingDevice {
+                mac: d.mac,
+                outcome: device_outcome(d, window, now),
+                status: d.status,
+                reason: d.reason.clone(),
+                attempts: d.attempts,
             })
             .collect();
         Ok(CampaignReport {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
-use serde_json::Value;
+use sipprov_api::{Campaign, CreateCampaign};
 
 use crate::cli::{CampaignCommand, ResyncArgs};
 use crate::client::{Body, Client};
@@ -17,22 +17,22 @@ pub async fn resync(args: ResyncArgs) -> Result<(), String> {
         return Err("cancelled; nothing was sent".into());
     }
     let start_at = args.at.as_deref().map(parse_at).transpose()?;
-    let body = serde_json::json!({
-        "macs": args.macs, "group": args.group, "all": args.all, "changed": args.changed, "reboot": args.reboot,
-        "rate": args.rate, "max_in_flight": args.max_in_flight, "start_at": start_at,
-        "confirm_window_seconds": args.confirm_window,
-    });
+    let body = CreateCampaign {
+        macs: args.macs,
+        group: args.group,
+        all: args.all,
+        changed: args.changed,
+        reboot: args.reboot,
+        rate: args.rate,
+        max_in_flight: args.max_in_flight,
+        start_at,
+        confirm_window_seconds: args.confirm_window,
+    };
     let client = Client::new(&args.api)?;
-    let c = client.json(Method::POST, "/api/v1/campaigns", Some(Body::Json(body))).await?;
-    println!(
-        "campaign {} started: {} devices ({}), state {}",
-        c["id"],
-        c["devices"],
-        text(&c["selector"]),
-        text(&c["state"])
-    );
+    let c: Campaign = client.json(Method::POST, "/api/v1/campaigns", Some(Body::json(&body)?)).await?;
+    println!("campaign {} started: {} devices ({}), state {}", c.id, c.devices, c.selector, c.state);
     if args.wait {
-        follow(&client, c["id"].as_i64().unwrap_or(0)).await
+        follow(&client, c.id).await
     } else {
         Ok(())
     }
@@ -42,27 +42,27 @@ pub async fn resync(args: ResyncArgs) -> Result<(), String> {
 pub async fn command(cmd: CampaignCommand) -> Result<(), String> {
     match cmd {
         CampaignCommand::List { json, api } => {
-            let v = Client::new(&api)?.json(Method::GET, "/api/v1/campaigns", None).await?;
+            let campaigns: Vec<Campaign> = Client::new(&api)?.json(Method::GET, "/api/v1/campaigns", None).await?;
             if json {
-                output::json(&v);
+                output::json(&campaigns);
                 return Ok(());
             }
             println!("{:<5} {:<10} {:<21} {:>7}  {:<28} OUTCOMES", "ID", "STATE", "CREATED", "DEVICES", "SELECTION");
-            for c in v.as_array().into_iter().flatten() {
+            for c in &campaigns {
                 println!(
                     "{:<5} {:<10} {:<21} {:>7}  {:<28} {}",
-                    c["id"],
-                    text(&c["state"]),
-                    output::time(&c["created_at"]),
-                    c["devices"],
-                    text(&c["selector"]),
+                    c.id,
+                    c.state,
+                    output::time(c.created_at),
+                    c.devices,
+                    c.selector,
                     counts(c)
                 );
             }
             Ok(())
         }
         CampaignCommand::Show { id, json, api } => {
-            let c = Client::new(&api)?.json(Method::GET, &format!("/api/v1/campaigns/{id}"), None).await?;
+            let c: Campaign = Client::new(&api)?.json(Method::GET, &format!("/api/v1/campaigns/{id}"), None).await?;
             if json {
                 output::json(&c);
             } else {
@@ -71,13 +71,14 @@ pub async fn command(cmd: CampaignCommand) -> Result<(), String> {
             Ok(())
         }
         CampaignCommand::Cancel { id, api } => {
-            let c = Client::new(&api)?.json(Method::POST, &format!("/api/v1/campaigns/{id}/cancel"), None).await?;
+            let c: Campaign =
+                Client::new(&api)?.json(Method::POST, &format!("/api/v1/campaigns/{id}/cancel"), None).await?;
             println!("campaign {id} cancelled: {}", counts(&c));
             Ok(())
         }
         CampaignCommand::Retry { id, wait, api } => {
             let client = Client::new(&api)?;
-            let c = client.json(Method::POST, &format!("/api/v1/campaigns/{id}/retry"), None).await?;
+            let c: Campaign = client.json(Method::POST, &format!("/api/v1/campaigns/{id}/retry"), None).await?;
             println!("campaign {id} retrying: {}", counts(&c));
             if wait {
                 follow(&client, id).await
@@ -101,20 +102,11 @@ async fn follow(client: &Client, id: i64) -> Result<(), String> {
     );
     bar.set_prefix(id.to_string());
     loop {
-        let c = client.json(Method::GET, &format!("/api/v1/campaigns/{id}"), None).await?;
-        bar.set_length(c["devices"].as_u64().unwrap_or(0));
-        let settled = c["counts"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| !matches!(k.as_str(), "pending" | "sending" | "awaiting-confirmation"))
-                    .map(|(_, v)| v.as_u64().unwrap_or(0))
-                    .sum()
-            })
-            .unwrap_or(0);
-        bar.set_position(settled);
+        let c: Campaign = client.json(Method::GET, &format!("/api/v1/campaigns/{id}"), None).await?;
+        bar.set_length(u64::try_from(c.devices).unwrap_or(0));
+        bar.set_position(u64::try_from(c.settled()).unwrap_or(0));
         bar.set_message(counts(&c));
-        if matches!(c["state"].as_str(), Some("done" | "cancelled")) {
+        if c.is_finished() {
             bar.finish_and_clear();
             show(&c);
             return Ok(());
@@ -123,48 +115,40 @@ async fn follow(client: &Client, id: i64) -> Result<(), String> {
     }
 }
 
-fn show(c: &Value) {
+fn show(c: &Campaign) {
     println!(
         "campaign {}: {} ({} devices, {}{})",
-        c["id"],
-        text(&c["state"]),
-        c["devices"],
-        text(&c["selector"]),
-        if c["reboot"].as_bool() == Some(true) { ", reboot" } else { "" }
+        c.id,
+        c.state,
+        c.devices,
+        c.selector,
+        if c.reboot { ", reboot" } else { "" }
     );
     println!(
         "  created {}, rate {}/s, at most {} in flight, confirmation window {} s",
-        output::time(&c["created_at"]),
-        c["rate"],
-        c["max_in_flight"],
-        c["confirm_window_ms"].as_i64().unwrap_or(0) / 1000
+        output::time(c.created_at),
+        c.rate,
+        c.max_in_flight,
+        c.confirm_window_ms / 1000
     );
-    if let (Some(first), Some(last)) = (c["created_at"].as_i64(), c["last_notified_at"].as_i64()) {
-        let seconds = (last - first).max(0) as f64 / 1000.0;
-        println!("  last NOTIFY sent {} ({seconds:.1} s after creation)", output::time(&c["last_notified_at"]));
+    if let Some(last) = c.last_notified_at {
+        let seconds = (last - c.created_at).max(0) as f64 / 1000.0;
+        println!("  last NOTIFY sent {} ({seconds:.1} s after creation)", output::time(last));
     }
-    for (k, v) in c["counts"].as_object().into_iter().flatten() {
+    for (k, v) in &c.counts {
         println!("  {k:<22} {v}");
     }
-    let failing = c["failing"].as_array().cloned().unwrap_or_default();
-    if !failing.is_empty() {
+    if !c.failing.is_empty() {
         println!("  failing devices:");
-        for d in failing {
-            let status = if d["status"].is_null() { String::new() } else { format!("{} ", d["status"]) };
-            println!("    {} {:<15} {status}{}", text(&d["mac"]), text(&d["outcome"]), text(&d["reason"]));
+        for d in &c.failing {
+            let status = d.status.map(|s| format!("{s} ")).unwrap_or_default();
+            println!("    {} {:<15} {status}{}", d.mac, d.outcome, d.reason.as_deref().unwrap_or("-"));
         }
     }
 }
 
-fn counts(c: &Value) -> String {
-    c["counts"]
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn text(v: &Value) -> String {
-    v.as_str().map(String::from).unwrap_or_else(|| v.to_string())
+fn counts(c: &Campaign) -> String {
+    c.counts.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
 }
 
 fn confirm(question: &str) -> Result<bool, String> {

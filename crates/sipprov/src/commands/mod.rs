@@ -3,6 +3,10 @@
 use std::io::Write;
 
 use reqwest::Method;
+use sipprov_api::{
+    AddDevice, Device, DeviceEvent, Group, GroupChanged, GroupSummary, Imported, PatchDevice, Unlocked, Upload,
+    VendorInfo,
+};
 use sipprov_model::{Mac, Settings};
 
 use crate::cli::{ApiArgs, Cli, Command, DeviceCommand, GroupCommand, SettingsCommand};
@@ -24,11 +28,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Resync(args) => campaign::resync(args).await,
         Command::Campaign(cmd) => campaign::command(cmd).await,
         Command::Vendors { api } => {
-            let v = Client::new(&api)?.json(Method::GET, "/api/v1/vendors", None).await?;
-            for vendor in v.as_array().into_iter().flatten() {
-                let models: Vec<&str> =
-                    vendor["models"].as_array().into_iter().flatten().filter_map(|m| m.as_str()).collect();
-                println!("{:<11} {}", vendor["id"].as_str().unwrap_or("?"), models.join(" "));
+            let vendors: Vec<VendorInfo> = Client::new(&api)?.json(Method::GET, "/api/v1/vendors", None).await?;
+            for vendor in vendors {
+                println!("{:<11} {}", vendor.id, vendor.models.join(" "));
             }
             Ok(())
         }
@@ -40,49 +42,42 @@ fn mac(text: &str) -> Result<String, String> {
     text.parse::<Mac>().map(|m| m.to_string()).map_err(|e| e.to_string())
 }
 
-/// Validates KEY=VALUE arguments locally and turns them into a JSON object.
-fn assignments(items: &[String]) -> Result<serde_json::Value, String> {
-    let settings = Settings::parse_assignments(items.iter().map(String::as_str)).map_err(|e| e.to_string())?;
-    serde_json::to_value(&settings).map_err(|e| e.to_string())
+/// Validates KEY=VALUE arguments locally.
+fn assignments(items: &[String]) -> Result<Settings, String> {
+    Settings::parse_assignments(items.iter().map(String::as_str)).map_err(|e| e.to_string())
 }
 
 async fn device(cmd: DeviceCommand) -> Result<(), String> {
     match cmd {
         DeviceCommand::Add { mac: m, vendor, model, group, contact, set, api } => {
-            let body = serde_json::json!({
-                "mac": mac(&m)?, "vendor": vendor, "model": model, "group": group, "contact": contact,
-                "settings": assignments(&set)?,
-            });
-            let d = Client::new(&api)?.json(Method::POST, "/api/v1/devices", Some(Body::Json(body))).await?;
-            println!(
-                "added {} ({} {})",
-                d["mac"].as_str().unwrap_or("?"),
-                d["vendor"].as_str().unwrap_or("?"),
-                d["model"].as_str().unwrap_or("?")
-            );
+            let body = AddDevice { mac: mac(&m)?, vendor, model, group, contact, settings: assignments(&set)? };
+            let d: Device = Client::new(&api)?.json(Method::POST, "/api/v1/devices", Some(Body::json(&body)?)).await?;
+            println!("added {} ({} {})", d.mac, d.vendor, d.model);
             Ok(())
         }
         DeviceCommand::Import { file, api } => {
             let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let r = Client::new(&api)?.json(Method::POST, "/api/v1/devices/import", Some(Body::Text(text))).await?;
-            println!("imported {} devices", r["imported"]);
+            let r: Imported =
+                Client::new(&api)?.json(Method::POST, "/api/v1/devices/import", Some(Body::Text(text))).await?;
+            println!("imported {} devices", r.imported);
             Ok(())
         }
         DeviceCommand::List { json, api } => {
-            let v = Client::new(&api)?.json(Method::GET, "/api/v1/devices", None).await?;
+            let devices: Vec<Device> = Client::new(&api)?.json(Method::GET, "/api/v1/devices", None).await?;
             if json {
-                output::json(&v);
+                output::json(&devices);
             } else {
-                output::device_table(v.as_array().map(Vec::as_slice).unwrap_or_default());
+                output::device_table(&devices);
             }
             Ok(())
         }
         DeviceCommand::Show { mac: m, json, api } => {
-            let v = Client::new(&api)?.json(Method::GET, &format!("/api/v1/devices/{}", mac(&m)?), None).await?;
+            let d: Device =
+                Client::new(&api)?.json(Method::GET, &format!("/api/v1/devices/{}", mac(&m)?), None).await?;
             if json {
-                output::json(&v)
+                output::json(&d)
             } else {
-                output::device(&v)
+                output::device(&d)
             }
             Ok(())
         }
@@ -90,15 +85,10 @@ async fn device(cmd: DeviceCommand) -> Result<(), String> {
             if settings.is_empty() && group.is_none() && contact.is_none() && model.is_none() {
                 return Err("nothing to change: give KEY=VALUE settings, --group, --contact or --model".into());
             }
-            let mut body = serde_json::json!({ "group": group, "contact": contact, "model": model });
-            if !settings.is_empty() {
-                body["settings"] = assignments(&settings)?;
-            }
-            if let Some(obj) = body.as_object_mut() {
-                obj.retain(|_, v| !v.is_null());
-            }
+            let settings = if settings.is_empty() { None } else { Some(assignments(&settings)?) };
+            let body = PatchDevice { vendor: None, model, group, contact, settings };
             let path = format!("/api/v1/devices/{}", mac(&m)?);
-            Client::new(&api)?.json(Method::PATCH, &path, Some(Body::Json(body))).await?;
+            let _: Device = Client::new(&api)?.json(Method::PATCH, &path, Some(Body::json(&body)?)).await?;
             println!("updated {}", mac(&m)?);
             Ok(())
         }
@@ -110,22 +100,17 @@ async fn device(cmd: DeviceCommand) -> Result<(), String> {
         DeviceCommand::Notify { mac: m, reboot, api } => notify::device(&mac(&m)?, reboot, &api).await,
         DeviceCommand::Unlock { mac: m, api } => {
             let path = format!("/api/v1/devices/{}/unlock", mac(&m)?);
-            let v = Client::new(&api)?.json(Method::POST, &path, None).await?;
-            println!(
-                "{}: first-fetch window open for {} s (until epoch ms {})",
-                v["mac"].as_str().unwrap_or("?"),
-                v["window_secs"],
-                v["open_until"]
-            );
+            let u: Unlocked = Client::new(&api)?.json(Method::POST, &path, None).await?;
+            println!("{}: first-fetch window open for {} s (until epoch ms {})", u.mac, u.window_secs, u.open_until);
             Ok(())
         }
         DeviceCommand::Uploads { mac: m, json, api } => {
             let path = format!("/api/v1/devices/{}/uploads", mac(&m)?);
-            let v = Client::new(&api)?.json(Method::GET, &path, None).await?;
+            let uploads: Vec<Upload> = Client::new(&api)?.json(Method::GET, &path, None).await?;
             if json {
-                output::json(&v)
+                output::json(&uploads)
             } else {
-                output::uploads(v.as_array().map(Vec::as_slice).unwrap_or_default())
+                output::uploads(&uploads)
             }
             Ok(())
         }
@@ -137,11 +122,11 @@ async fn device(cmd: DeviceCommand) -> Result<(), String> {
         }
         DeviceCommand::Log { mac: m, limit, json, api } => {
             let path = format!("/api/v1/devices/{}/log?limit={limit}", mac(&m)?);
-            let v = Client::new(&api)?.json(Method::GET, &path, None).await?;
+            let events: Vec<DeviceEvent> = Client::new(&api)?.json(Method::GET, &path, None).await?;
             if json {
-                output::json(&v)
+                output::json(&events)
             } else {
-                output::events(v.as_array().map(Vec::as_slice).unwrap_or_default())
+                output::events(&events)
             }
             Ok(())
         }
@@ -152,25 +137,26 @@ async fn group(cmd: GroupCommand) -> Result<(), String> {
     match cmd {
         GroupCommand::Set { name, settings, api } => {
             let path = format!("/api/v1/groups/{}", segment(&name));
-            let g = Client::new(&api)?.json(Method::PATCH, &path, Some(Body::Json(assignments(&settings)?))).await?;
-            println!("group {} updated", g["name"].as_str().unwrap_or(&name));
+            let body = Body::json(&assignments(&settings)?)?;
+            let g: GroupChanged = Client::new(&api)?.json(Method::PATCH, &path, Some(body)).await?;
+            println!("group {} updated", g.name);
             Ok(())
         }
         GroupCommand::Show { name, json, api } => {
-            let g = Client::new(&api)?.json(Method::GET, &format!("/api/v1/groups/{}", segment(&name)), None).await?;
+            let path = format!("/api/v1/groups/{}", segment(&name));
+            let g: Group = Client::new(&api)?.json(Method::GET, &path, None).await?;
             if json {
                 output::json(&g);
             } else {
-                println!("group {}: {} devices", g["name"].as_str().unwrap_or("?"), g["devices"]);
-                output::settings(&g["settings"]);
+                println!("group {}: {} devices", g.name, g.devices);
+                output::settings(&g.settings);
             }
             Ok(())
         }
         GroupCommand::List { api } => {
-            let v = Client::new(&api)?.json(Method::GET, "/api/v1/groups", None).await?;
-            for g in v.as_array().into_iter().flatten() {
-                let n = g["settings"].as_object().map(|m| m.len()).unwrap_or(0);
-                println!("{:<24} {n} settings", g["name"].as_str().unwrap_or("?"));
+            let groups: Vec<GroupSummary> = Client::new(&api)?.json(Method::GET, "/api/v1/groups", None).await?;
+            for g in groups {
+                println!("{:<24} {} settings", g.name, g.settings.len());
             }
             Ok(())
         }
@@ -180,14 +166,14 @@ async fn group(cmd: GroupCommand) -> Result<(), String> {
 async fn settings(cmd: SettingsCommand) -> Result<(), String> {
     match cmd {
         SettingsCommand::Set { settings, api } => {
-            Client::new(&api)?
-                .json(Method::PATCH, "/api/v1/settings", Some(Body::Json(assignments(&settings)?)))
-                .await?;
+            let body = Body::json(&assignments(&settings)?)?;
+            let _: Settings = Client::new(&api)?.json(Method::PATCH, "/api/v1/settings", Some(body)).await?;
             println!("global settings updated");
             Ok(())
         }
         SettingsCommand::Show { api } => {
-            output::settings(&Client::new(&api)?.json(Method::GET, "/api/v1/settings", None).await?);
+            let settings: Settings = Client::new(&api)?.json(Method::GET, "/api/v1/settings", None).await?;
+            output::settings(&settings);
             Ok(())
         }
     }

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use sipprov_checksync::{self as checksync, CheckSync, Outcome};
+use sipprov_api::{NotifyOutcome, NotifyRequest};
+use sipprov_checksync::{self as checksync, CheckSync};
 use sipprov_server::sip_tls::{self, Trust};
 use sipprov_sip::uri::SipUri;
 use sipprov_sip::{Credentials, Endpoint, EndpointConfig, Timers, TlsConfig, Transport};
@@ -62,7 +63,7 @@ pub async fn one_shot(args: NotifyArgs) -> Result<(), String> {
             .map(|(username, password)| Credentials { username, password: password.into_inner() }),
         tls_name: args.tls_name.clone(),
     };
-    report(&checksync::send(&endpoint, &cs).await)
+    report(&checksync::send(&endpoint, &cs).await.into())
 }
 
 /// The outbound TLS client: trust from --tls-ca or --tls-insecure, else the system store, and
@@ -93,7 +94,7 @@ fn timers(timeout: f64) -> Timers {
 }
 
 /// Prints an outcome; an error (non-zero exit) unless it is a 2xx.
-fn report(outcome: &Outcome) -> Result<(), String> {
+fn report(outcome: &NotifyOutcome) -> Result<(), String> {
     // A NOTIFY never sent (no target, reboot disabled) says so rather than "sent to -".
     let to = outcome.sent_to.as_deref().map_or_else(|| "not sent".to_string(), |t| format!("sent to {t}"));
     if outcome.is_ok() {
@@ -107,8 +108,7 @@ fn report(outcome: &Outcome) -> Result<(), String> {
 /// `sipprov device notify`: asks the server to send, prints the recorded outcome.
 pub async fn device(mac: &str, reboot: bool, api: &ApiArgs) -> Result<(), String> {
     let path = format!("/api/v1/devices/{mac}/notify");
-    let body = Body::Json(serde_json::json!({ "reboot": reboot }));
-    let v = Client::new(api)?.json(Method::POST, &path, Some(body)).await?;
-    let outcome: Outcome = serde_json::from_value(v).map_err(|e| format!("unexpected answer: {e}"))?;
+    let body = Body::json(&NotifyRequest { reboot })?;
+    let outcome: NotifyOutcome = Client::new(api)?.json(Method::POST, &path, Some(body)).await?;
     report(&outcome)
 }

@@ -1,0 +1,243 @@
+//! Devices: the view of one device, adding and changing one, its history, uploads, unlock,
+//! check-sync and CSV import.
+
+use serde::{Deserialize, Serialize};
+use sipprov_model::{Mac, Settings};
+
+/// A device as `GET /api/v1/devices` and `GET /api/v1/devices/{mac}` show it, and as adding
+/// or changing one answers: secrets redacted, with the files it is served and how it may fetch
+/// them.
+///
+/// ```
+/// use sipprov_api::Device;
+/// let json = r#"{"mac":"001565aabbcc","vendor":"yealink","model":"T46S","group":null,"contact":null,
+///   "settings":{"line.1.password":"********"},"created_at":1,"updated_at":2,"last_fetch":null,
+///   "files":["001565aabbcc.cfg"],"access":{"device_files":"generated credentials",
+///   "first_fetch_window_until":null}}"#;
+/// let d: Device = serde_json::from_str(json).unwrap();
+/// assert_eq!(d.files, ["001565aabbcc.cfg"]);
+/// assert!(d.last_notify.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// The device's MAC.
+    pub mac: Mac,
+    /// Vendor id (`yealink`, `polycom`…; `GET /api/v1/vendors` lists them).
+    pub vendor: String,
+    /// Model name, as the vendor module spells it.
+    pub model: String,
+    /// The group whose settings it inherits, if any.
+    pub group: Option<String>,
+    /// Where check-sync reaches it (a `sip:` URI, password redacted), if set.
+    pub contact: Option<String>,
+    /// The device's own settings (not merged), secrets redacted.
+    pub settings: Settings,
+    /// When it was added.
+    pub created_at: i64,
+    /// When it was last changed.
+    pub updated_at: i64,
+    /// What it last fetched, if it ever did.
+    pub last_fetch: Option<LastFetch>,
+    /// The names of the files it is served.
+    pub files: Vec<String>,
+    /// How its files may be fetched.
+    pub access: Access,
+    /// Its latest check-sync (only in `GET /api/v1/devices/{mac}`, when there was one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_notify: Option<LastNotify>,
+}
+
+/// What a device last fetched, as the provisioning server recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastFetch {
+    /// The device.
+    pub mac: Mac,
+    /// When.
+    pub at: i64,
+    /// From which address.
+    pub ip: String,
+    /// Which file.
+    pub file: String,
+    /// The served content's SHA-256, lower-case hex.
+    pub hash: String,
+    /// The model its User-Agent reported, if any.
+    pub reported_model: Option<String>,
+    /// The firmware its User-Agent reported, if any.
+    pub reported_firmware: Option<String>,
+}
+
+/// How a device's own files may be fetched (see the README's Security section).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    /// In words: `generated credentials`, `open to anyone (security.open_device_files)`…
+    pub device_files: String,
+    /// Until when its first-fetch window is open, if it is.
+    pub first_fetch_window_until: Option<i64>,
+}
+
+/// A device's latest check-sync, from its history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastNotify {
+    /// When it was sent.
+    pub at: i64,
+    /// What came of it.
+    pub outcome: NotifyOutcome,
+}
+
+/// The body of `POST /api/v1/devices`.
+///
+/// ```
+/// use sipprov_api::AddDevice;
+/// let mut body = AddDevice::new("001565aabbcc", "yealink", "T46S");
+/// body.settings.set("line.1.username", "1001").unwrap();
+/// let back: AddDevice = serde_json::from_value(serde_json::to_value(&body).unwrap()).unwrap();
+/// assert_eq!(back, body);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddDevice {
+    /// The MAC, in any usual spelling (`00:15:65:AA:BB:CC`, `001565aabbcc`…).
+    pub mac: String,
+    /// Vendor id.
+    pub vendor: String,
+    /// Model name.
+    pub model: String,
+    /// Its group, if any.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Its SIP contact for check-sync, if any.
+    #[serde(default)]
+    pub contact: Option<String>,
+    /// Its own settings.
+    #[serde(default)]
+    pub settings: Settings,
+}
+
+impl AddDevice {
+    /// A device with no group, contact or settings.
+    pub fn new(mac: &str, vendor: &str, model: &str) -> AddDevice {
+        AddDevice {
+            mac: mac.into(),
+            vendor: vendor.into(),
+            model: model.into(),
+            group: None,
+            contact: None,
+            settings: Settings::new(),
+        }
+    }
+}
+
+/// The body of `PATCH /api/v1/devices/{mac}`: absent members are left alone; `""` clears the
+/// group or the contact; a setting with an empty value is removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchDevice {
+    /// A new vendor id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// A new model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// A new group (`""`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// A new contact (`""`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    /// Settings to set (or, with an empty value, remove).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Settings>,
+}
+
+/// One entry of a device's history, `GET /api/v1/devices/{mac}/log` (newest last).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceEvent {
+    /// The entry's number, increasing.
+    pub id: i64,
+    /// The device.
+    pub mac: Mac,
+    /// When.
+    pub at: i64,
+    /// What happened: `fetch`, `notify`, `refused`, `unlocked`, `upload`, `pnp`…
+    pub kind: String,
+    /// The event's details, an object whose members depend on `kind`.
+    pub detail: serde_json::Value,
+}
+
+/// One file a device uploaded, `GET /api/v1/devices/{mac}/uploads` (latest per name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    /// The file name as the phone sent it, lower-cased.
+    pub name: String,
+    /// When it was received.
+    pub received_at: i64,
+    /// Its size in bytes.
+    pub size: i64,
+    /// Lower-case hex SHA-256 of the content.
+    pub sha256: String,
+}
+
+/// The answer of `POST /api/v1/devices/{mac}/unlock`: the re-opened first-fetch window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unlocked {
+    /// The device.
+    pub mac: Mac,
+    /// How long the window lasts (`security.first_fetch_window_secs`).
+    pub window_secs: u64,
+    /// When it closes.
+    pub open_until: i64,
+}
+
+/// The answer of `POST /api/v1/devices/import`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Imported {
+    /// How many devices were added (all rows, or none and an error).
+    pub imported: usize,
+}
+
+/// The body of `POST /api/v1/devices/{mac}/notify` (optional: no body sends a plain check-sync).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyRequest {
+    /// Ask the phone to reboot after re-reading its configuration.
+    #[serde(default)]
+    pub reboot: bool,
+}
+
+/// What came of a check-sync NOTIFY: the answer of `POST /api/v1/devices/{mac}/notify`, and
+/// the `outcome` of [`LastNotify`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyOutcome {
+    /// `ok` (2xx), `rejected` (3xx–6xx), `timeout`, `unreachable`, `no-target` or `error`.
+    pub result: String,
+    /// The final status code, when one arrived.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Reason phrase or error text.
+    #[serde(default)]
+    pub reason: String,
+    /// Where the NOTIFY went (`udp:192.0.2.10:5060`).
+    #[serde(default)]
+    pub sent_to: Option<String>,
+    /// The Event header sent.
+    #[serde(default)]
+    pub event: String,
+    /// The campaign it belonged to, for one sent by a campaign (history only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<i64>,
+}
+
+impl NotifyOutcome {
+    /// True for a 2xx final response.
+    pub fn is_ok(&self) -> bool {
+        self.result == "ok"
+    }
+
+    /// One line for humans: `200 OK`, `481 Call/Transaction Does Not Exist`, `timeout: …`.
+    pub fn summary(&self) -> String {
+        match self.status {
+            Some(s) => format!("{s} {}", self.reason),
+            None => format!("{}: {}", self.result, self.reason),
+        }
+    }
+}

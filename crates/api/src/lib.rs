@@ -1,0 +1,46 @@
+//! The admin API contract of sipprov: every request and response body of `/api/v1/…`, and the
+//! problem document every error comes as.
+//!
+//! The server (`sipprov-server`) builds its answers from these types and the CLI (`sipprov`)
+//! reads them back into the same types, so a field renamed or retyped on one side is a compile
+//! error on the other rather than a `?` in a terminal. The types serialize and deserialize both
+//! ways with serde; the JSON they produce is the wire format (pinned by this crate's tests).
+//!
+//! Conventions:
+//! - times are milliseconds since the Unix epoch (`i64`), as the store keeps them;
+//! - MACs are [`Mac`], written as 12 lower-case hex digits (`001565aabbcc`);
+//! - settings are [`Settings`] (a flat `"key": "value"` object); in answers, secrets are
+//!   replaced by `********` (only `render` shows what a phone receives);
+//! - request bodies refuse unknown members, so a misspelt field is an error, not ignored;
+//! - an error is a [`Problem`] (RFC 9457, `application/problem+json`) whose `detail` says what
+//!   is wrong and whose `field` names the request member or setting key at fault.
+//!
+//! ```
+//! use sipprov_api::{AddDevice, Device};
+//! let body = AddDevice::new("00:15:65:aa:bb:cc", "yealink", "T46S");
+//! let json = serde_json::to_string(&body).unwrap();
+//! assert!(json.contains(r#""vendor":"yealink""#));
+//! // An answer the CLI cannot read is an error naming the missing field, not a "?".
+//! let err = serde_json::from_str::<Device>(r#"{"mac":"001565aabbcc"}"#).unwrap_err();
+//! assert!(err.to_string().contains("missing field `vendor`"));
+//! ```
+
+#![warn(missing_docs)]
+
+pub use sipprov_model::{Mac, Settings};
+
+mod campaign;
+mod device;
+mod group;
+mod problem;
+
+pub use campaign::{Campaign, CreateCampaign, FailingDevice};
+pub use device::{
+    Access, AddDevice, Device, DeviceEvent, Imported, LastFetch, LastNotify, NotifyOutcome, NotifyRequest, PatchDevice,
+    Unlocked, Upload,
+};
+pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
+pub use problem::{Problem, PROBLEM_CONTENT_TYPE};
+
+/// The prefix of every admin API path.
+pub const PREFIX: &str = "/api/v1";

@@ -1,0 +1,242 @@
+//! The wire format of the admin API, pinned: each type serializes to exactly this JSON and
+//! reads back to the same value. A field renamed, retyped or dropped in the contract fails here
+//! (and, since server and CLI share the types, nowhere else silently).
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use sipprov_api::*;
+
+/// `value` serializes to `wire`, and `wire` deserializes to `value`.
+fn pinned<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: &T, wire: Value) {
+    assert_eq!(serde_json::to_value(value).unwrap(), wire, "serialized form of {value:?}");
+    let back: T = serde_json::from_value(wire).unwrap();
+    assert_eq!(&back, value, "read back");
+}
+
+fn mac() -> Mac {
+    "00:15:65:aa:bb:cc".parse().unwrap()
+}
+
+fn settings(pairs: &[(&str, &str)]) -> Settings {
+    let mut s = Settings::new();
+    for (k, v) in pairs {
+        s.set(k, v).unwrap();
+    }
+    s
+}
+
+fn outcome() -> NotifyOutcome {
+    NotifyOutcome {
+        result: "ok".into(),
+        status: Some(200),
+        reason: "OK".into(),
+        sent_to: Some("udp:127.0.0.1:5062".into()),
+        event: "check-sync;reboot=false".into(),
+        campaign: None,
+    }
+}
+
+#[test]
+fn a_device_view() {
+    let device = Device {
+        mac: mac(),
+        vendor: "yealink".into(),
+        model: "T46S".into(),
+        group: Some("sales".into()),
+        contact: None,
+        settings: settings(&[("line.1.username", "1001")]),
+        created_at: 1,
+        updated_at: 2,
+        last_fetch: Some(LastFetch {
+            mac: mac(),
+            at: 3,
+            ip: "127.0.0.1".into(),
+            file: "001565aabbcc.cfg".into(),
+            hash: "ab".into(),
+            reported_model: Some("T46S".into()),
+            reported_firmware: None,
+        }),
+        files: vec!["001565aabbcc.cfg".into()],
+        access: Access { device_files: "generated credentials".into(), first_fetch_window_until: Some(4) },
+        last_notify: Some(LastNotify { at: 5, outcome: outcome() }),
+    };
+    pinned(
+        &device,
+        json!({
+            "mac": "001565aabbcc", "vendor": "yealink", "model": "T46S", "group": "sales", "contact": null,
+            "settings": {"line.1.username": "1001"}, "created_at": 1, "updated_at": 2,
+            "last_fetch": {"mac": "001565aabbcc", "at": 3, "ip": "127.0.0.1", "file": "001565aabbcc.cfg",
+                "hash": "ab", "reported_model": "T46S", "reported_firmware": null},
+            "files": ["001565aabbcc.cfg"],
+            "access": {"device_files": "generated credentials", "first_fetch_window_until": 4},
+            "last_notify": {"at": 5, "outcome": {"result": "ok", "status": 200, "reason": "OK",
+                "sent_to": "udp:127.0.0.1:5062", "event": "check-sync;reboot=false"}},
+        }),
+    );
+    // A listing has no last_notify member at all.
+    let listed = Device { last_notify: None, ..device };
+    assert!(serde_json::to_value(&listed).unwrap().get("last_notify").is_none());
+}
+
+#[test]
+fn a_device_missing_a_field_is_an_error_naming_it() {
+    let mut wire = serde_json::to_value(Device {
+        mac: mac(),
+        vendor: "snom".into(),
+        model: "D345".into(),
+        group: None,
+        contact: None,
+        settings: Settings::new(),
+        created_at: 0,
+        updated_at: 0,
+        last_fetch: None,
+        files: vec![],
+        access: Access { device_files: "x".into(), first_fetch_window_until: None },
+        last_notify: None,
+    })
+    .unwrap();
+    let vendor = wire.as_object_mut().unwrap().remove("vendor").unwrap();
+    wire["vendour"] = vendor;
+    let err = serde_json::from_value::<Device>(wire).unwrap_err().to_string();
+    assert!(err.contains("missing field `vendor`"), "{err}");
+}
+
+#[test]
+fn requests() {
+    let mut add = AddDevice::new("001565aabbcc", "yealink", "T46S");
+    add.group = Some("sales".into());
+    add.settings = settings(&[("line.1.port", "5060")]);
+    pinned(
+        &add,
+        json!({"mac": "001565aabbcc", "vendor": "yealink", "model": "T46S", "group": "sales", "contact": null,
+            "settings": {"line.1.port": "5060"}}),
+    );
+    // Only what is to change is sent; "" clears.
+    let patch = PatchDevice { group: Some(String::new()), ..PatchDevice::default() };
+    pinned(&patch, json!({"group": ""}));
+    pinned(&NotifyRequest { reboot: true }, json!({"reboot": true}));
+    let campaign = CreateCampaign { macs: vec!["001565aabbcc".into()], rate: Some(5), ..CreateCampaign::default() };
+    pinned(
+        &campaign,
+        json!({"macs": ["001565aabbcc"], "group": null, "all": false, "changed": false, "reboot": false,
+            "rate": 5, "max_in_flight": null, "start_at": null, "confirm_window_seconds": null}),
+    );
+    // Request bodies refuse what they do not know.
+    for (what, body) in [
+        ("add", json!({"mac": "x", "vendor": "y", "model": "z", "colour": "red"})),
+        ("patch", json!({"colour": "red"})),
+        ("notify", json!({"reboot": true, "now": true})),
+        ("campaign", json!({"all": true, "speed": 5})),
+    ] {
+        let refused = match what {
+            "add" => serde_json::from_value::<AddDevice>(body).is_err(),
+            "patch" => serde_json::from_value::<PatchDevice>(body).is_err(),
+            "notify" => serde_json::from_value::<NotifyRequest>(body).is_err(),
+            _ => serde_json::from_value::<CreateCampaign>(body).is_err(),
+        };
+        assert!(refused, "{what} accepted an unknown member");
+    }
+}
+
+#[test]
+fn small_answers() {
+    pinned(
+        &Unlocked { mac: mac(), window_secs: 86_400, open_until: 9 },
+        json!({"mac": "001565aabbcc", "window_secs": 86400, "open_until": 9}),
+    );
+    pinned(&Imported { imported: 3 }, json!({"imported": 3}));
+    pinned(
+        &Upload { name: "001565aabbcc-local.cfg".into(), received_at: 1, size: 2, sha256: "ff".into() },
+        json!({"name": "001565aabbcc-local.cfg", "received_at": 1, "size": 2, "sha256": "ff"}),
+    );
+    pinned(
+        &DeviceEvent { id: 7, mac: mac(), at: 1, kind: "unlocked".into(), detail: json!({"window_secs": 60}) },
+        json!({"id": 7, "mac": "001565aabbcc", "at": 1, "kind": "unlocked", "detail": {"window_secs": 60}}),
+    );
+    pinned(
+        &outcome(),
+        json!({"result": "ok", "status": 200, "reason": "OK", "sent_to": "udp:127.0.0.1:5062",
+            "event": "check-sync;reboot=false"}),
+    );
+    pinned(
+        &NotifyOutcome { campaign: Some(2), ..outcome() },
+        json!({"result": "ok", "status": 200, "reason": "OK", "sent_to": "udp:127.0.0.1:5062",
+            "event": "check-sync;reboot=false", "campaign": 2}),
+    );
+}
+
+#[test]
+fn groups_and_vendors() {
+    let s = settings(&[("time.zone", "UTC")]);
+    pinned(
+        &GroupSummary { name: "sales".into(), settings: s.clone(), updated_at: 1 },
+        json!({"name": "sales", "settings": {"time.zone": "UTC"}, "updated_at": 1}),
+    );
+    pinned(
+        &Group { name: "sales".into(), settings: s.clone(), devices: 2, updated_at: 1 },
+        json!({"name": "sales", "settings": {"time.zone": "UTC"}, "devices": 2, "updated_at": 1}),
+    );
+    pinned(
+        &GroupChanged { name: "sales".into(), settings: s },
+        json!({"name": "sales", "settings": {"time.zone": "UTC"}}),
+    );
+    pinned(
+        &VendorInfo { id: "snom".into(), name: "Snom".into(), models: vec!["D345".into()] },
+        json!({"id": "snom", "name": "Snom", "models": ["D345"]}),
+    );
+}
+
+#[test]
+fn a_campaign_report() {
+    let campaign = Campaign {
+        id: 1,
+        created_at: 10,
+        start_at: 10,
+        state: "done".into(),
+        reboot: false,
+        rate: 20,
+        max_in_flight: 50,
+        confirm_window_ms: 300_000,
+        selector: "group sales".into(),
+        finished_at: Some(20),
+        devices: 2,
+        counts: BTreeMap::from([("confirmed".to_string(), 1), ("timeout".to_string(), 1)]),
+        last_notified_at: Some(15),
+        failing: vec![FailingDevice {
+            mac: mac(),
+            outcome: "timeout".into(),
+            status: None,
+            reason: Some("no answer".into()),
+            attempts: 1,
+        }],
+    };
+    pinned(
+        &campaign,
+        json!({"id": 1, "created_at": 10, "start_at": 10, "state": "done", "reboot": false, "rate": 20,
+            "max_in_flight": 50, "confirm_window_ms": 300000, "selector": "group sales", "finished_at": 20,
+            "devices": 2, "counts": {"confirmed": 1, "timeout": 1}, "last_notified_at": 15,
+            "failing": [{"mac": "001565aabbcc", "outcome": "timeout", "status": null, "reason": "no answer",
+                "attempts": 1}]}),
+    );
+    assert!(campaign.is_finished());
+    assert_eq!(campaign.settled(), 2);
+}
+
+#[test]
+fn a_problem_document() {
+    let p = Problem::new(400, "setting \"line.1.port\" has an invalid value").with_field("line.1.port");
+    pinned(
+        &p,
+        json!({"type": "about:blank", "title": "Bad Request", "status": 400,
+            "detail": "setting \"line.1.port\" has an invalid value", "field": "line.1.port"}),
+    );
+    // RFC 9457 §3.1.1: an absent type means about:blank; the members besides status are optional.
+    let minimal: Problem = serde_json::from_value(json!({"status": 404})).unwrap();
+    assert_eq!(minimal.problem_type, "about:blank");
+    assert_eq!(minimal.field, None);
+    // Not a problem document: the CLI falls back to the status and the text.
+    assert!(serde_json::from_value::<Problem>(json!({"error": "old style"})).is_err());
+}
