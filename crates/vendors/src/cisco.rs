@@ -59,7 +59,9 @@
 use sipprov_model::tz::Switch;
 use sipprov_model::{LineField, Mac, Settings};
 
+use crate::events::CheckSyncEvents;
 use crate::mapping::{self, same, ParamDef, Source};
+use crate::pnp::PnpDialect;
 use crate::ua;
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 
@@ -232,9 +234,31 @@ pub const SECRET_PARAMS: &[&str] = &[
     "Web_Login_Guest_Password",
 ];
 
+/// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
+static TEMPLATES: &[(&str, &str)] =
+    &[("cisco/flat-profile.xml.j2", include_str!("../templates/cisco/flat-profile.xml.j2"))];
+
 impl Vendor for Cisco {
     fn id(&self) -> &'static str {
         "cisco"
+    }
+
+    fn check_sync_events(&self) -> CheckSyncEvents {
+        CheckSyncEvents {
+            aliases: &["cisco-spa", "cisco-mpp"],
+            resync: "resync",
+            reboot: "reboot",
+            source: "Cisco MPP 6800 guide (Resync_From_SIP); sip-notify gem",
+        }
+    }
+
+    fn pnp_dialect(&self) -> PnpDialect {
+        // No documented PnP body: the base directory, no credentials in it.
+        PnpDialect::DEFAULT
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
     }
 
     fn secret_params(&self) -> &'static [&'static str] {

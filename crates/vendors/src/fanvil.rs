@@ -58,7 +58,9 @@
 
 use sipprov_model::{LineField, Mac, Settings};
 
+use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
+use crate::pnp::PnpDialect;
 use crate::ua::{self, is_numeric_version};
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 
@@ -298,9 +300,29 @@ fn placement(name: &str, sections: &[&'static str], lines: &'static str) -> Opti
     (!element.is_empty() && *section != lines).then_some((section, None))
 }
 
+/// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
+static TEMPLATES: &[(&str, &str)] = &[
+    ("fanvil/config.xml.j2", include_str!("../templates/fanvil/config.xml.j2")),
+    ("fanvil/legacy.xml.j2", include_str!("../templates/fanvil/legacy.xml.j2")),
+    ("fanvil/modern.xml.j2", include_str!("../templates/fanvil/modern.xml.j2")),
+];
+
 impl Vendor for Fanvil {
     fn id(&self) -> &'static str {
         "fanvil"
+    }
+
+    fn check_sync_events(&self) -> CheckSyncEvents {
+        CheckSyncEvents { resync: "resync", ..CheckSyncEvents::check_sync("FusionPBX event_notify") }
+    }
+
+    fn pnp_dialect(&self) -> PnpDialect {
+        // Not documented; treated like Yealink, a base directory.
+        PnpDialect::DIRECTORY
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
     }
 
     fn display_name(&self) -> &'static str {

@@ -53,7 +53,9 @@
 
 use sipprov_model::{LineField, Mac, Settings};
 
+use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
+use crate::pnp::PnpDialect;
 use crate::ua;
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 
@@ -287,9 +289,26 @@ pub const SECRET_PARAMS: &[&str] = &[
     "P32039", "P32044", "P32049",
 ];
 
+/// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
+static TEMPLATES: &[(&str, &str)] = &[("grandstream/cfg.xml.j2", include_str!("../templates/grandstream/cfg.xml.j2"))];
+
 impl Vendor for Grandstream {
     fn id(&self) -> &'static str {
         "grandstream"
+    }
+
+    fn check_sync_events(&self) -> CheckSyncEvents {
+        // FusionPBX PR #3014 moved the re-fetch to `resync` to avoid reboots.
+        CheckSyncEvents { resync: "resync", ..CheckSyncEvents::check_sync("FusionPBX event_notify (PR #3014)") }
+    }
+
+    fn pnp_dialect(&self) -> PnpDialect {
+        // "A valid URL must be a path with a trailing slash", anything else is silently ignored.
+        PnpDialect::DIRECTORY
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
     }
 
     fn secret_params(&self) -> &'static [&'static str] {

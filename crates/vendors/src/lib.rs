@@ -49,6 +49,7 @@ pub mod fanvil;
 pub mod gigaset;
 pub mod grandstream;
 pub mod mapping;
+pub mod others;
 pub mod pnp;
 pub mod polycom;
 pub mod render;
@@ -59,8 +60,9 @@ pub mod yealink_aes;
 
 use sipprov_model::{Mac, Settings};
 
-pub use events::{check_sync_event, CheckSyncEvents, CHECK_SYNC_EVENTS};
+pub use events::{check_sync_event, check_sync_table, CheckSyncEvents};
 pub use mapping::VendorParam;
+pub use pnp::PnpDialect;
 pub use render::{RenderContext, RenderError, Renderer};
 
 /// What a User-Agent header says about the device that sent it.
@@ -167,6 +169,20 @@ pub trait Vendor: Send + Sync {
 
     /// Human-readable name, e.g. `Yealink`.
     fn display_name(&self) -> &'static str;
+
+    /// The NOTIFY events that make this vendor's phones re-fetch their files or reboot
+    /// ([`check_sync_event`]), with the source they come from.
+    fn check_sync_events(&self) -> CheckSyncEvents;
+
+    /// How this vendor's phones read the URL in the body of a Plug-and-Play NOTIFY
+    /// ([`pnp::provisioning_url`]).
+    fn pnp_dialect(&self) -> PnpDialect;
+
+    /// The module's default templates as `(relative name, source)`, compiled in with
+    /// `include_str!`; every [`FileSpec::template`] the module hands out names one of them
+    /// (a test renders each for every model). Names start with `<id>/`; an admin overrides one
+    /// by dropping a file of the same relative name into the override directory.
+    fn templates(&self) -> &'static [(&'static str, &'static str)];
 
     /// Every model this module can provision.
     fn models(&self) -> &'static [ModelInfo];

@@ -67,7 +67,9 @@
 
 use sipprov_model::{LineField, Mac, Settings};
 
+use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
+use crate::pnp::PnpDialect;
 use crate::snom::is_xml_name;
 use crate::ua;
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
@@ -279,9 +281,34 @@ impl Polycom {
     }
 }
 
+/// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
+static TEMPLATES: &[(&str, &str)] = &[
+    ("polycom/master.xml.j2", include_str!("../templates/polycom/master.xml.j2")),
+    ("polycom/config.xml.j2", include_str!("../templates/polycom/config.xml.j2")),
+];
+
 impl Vendor for Polycom {
     fn id(&self) -> &'static str {
         "polycom"
+    }
+
+    fn check_sync_events(&self) -> CheckSyncEvents {
+        // No reboot parameter: voIpProt.SIP.specialEvent.checkSync.alwaysReboot decides.
+        CheckSyncEvents {
+            aliases: &["poly"],
+            resync: "check-sync",
+            reboot: "check-sync",
+            source: "asterisk polycom-check-cfg; sip-notify gem",
+        }
+    }
+
+    fn pnp_dialect(&self) -> PnpDialect {
+        // No documented PnP body: the base directory, no credentials in it.
+        PnpDialect::DEFAULT
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
     }
 
     /// A Polycom phone does not read `reboot=true`: its file decides. With `alwaysReboot = 1` every

@@ -41,7 +41,9 @@
 
 use sipprov_model::{LineField, Mac, Settings};
 
+use crate::events::CheckSyncEvents;
 use crate::mapping::{self, same, ParamDef, Source};
+use crate::pnp::PnpDialect;
 use crate::ua::{self, is_numeric_version};
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 
@@ -185,9 +187,25 @@ pub const SECRET_PARAMS: &[&str] = &[
     "webserver_user_password",
 ];
 
+/// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
+static TEMPLATES: &[(&str, &str)] = &[("snom/settings.xml.j2", include_str!("../templates/snom/settings.xml.j2"))];
+
 impl Vendor for Snom {
     fn id(&self) -> &'static str {
         "snom"
+    }
+
+    fn check_sync_events(&self) -> CheckSyncEvents {
+        CheckSyncEvents::check_sync("asterisk pjsip_notify.conf.sample snom-check-cfg / snom-reboot")
+    }
+
+    fn pnp_dialect(&self) -> PnpDialect {
+        // The setting_server URL, `{mac}` expanded by the phone when sipprov does not know it (Snom wiki).
+        PnpDialect { path: "{mac}.xml", userinfo: true }
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
     }
 
     fn secret_params(&self) -> &'static [&'static str] {

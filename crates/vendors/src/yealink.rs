@@ -61,7 +61,9 @@
 
 use sipprov_model::{LineField, Mac, Settings};
 
+use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
+use crate::pnp::PnpDialect;
 use crate::ua::{self, is_numeric_version};
 use crate::yealink_aes;
 use crate::{FileScope, FileSpec, ModelInfo, NamePattern, UserAgentInfo, Vendor, VendorParam};
@@ -452,9 +454,30 @@ pub const SECRET_PARAMS: &[&str] = &[
     "phone_setting.phone_lock.unlock_pin",
 ];
 
+/// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
+static TEMPLATES: &[(&str, &str)] = &[
+    ("yealink/common.cfg.j2", include_str!("../templates/yealink/common.cfg.j2")),
+    ("yealink/mac.cfg.j2", include_str!("../templates/yealink/mac.cfg.j2")),
+];
+
 impl Vendor for Yealink {
     fn id(&self) -> &'static str {
         "yealink"
+    }
+
+    fn check_sync_events(&self) -> CheckSyncEvents {
+        // With sip.notify_reboot_enable = 0 (what the templates write by default) the phone reboots
+        // only when the header says reboot=true (Yealink admin guide, "Check-sync").
+        CheckSyncEvents::check_sync("Yealink admin guide (sip.notify_reboot_enable); FusionPBX event_notify")
+    }
+
+    fn pnp_dialect(&self) -> PnpDialect {
+        // A directory: the phone then fetches y0000000000XX.cfg and <mac>.cfg under it.
+        PnpDialect::DIRECTORY
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
     }
 
     fn secret_params(&self) -> &'static [&'static str] {
