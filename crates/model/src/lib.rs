@@ -34,6 +34,6 @@ pub mod tz;
 pub use mac::{Mac, MacError};
 pub use secret::{redact_uri_password, Secret, REDACTED};
 pub use settings::{
-    is_secret_key, parse_cidr, Cidr, KeyKind, LineField, SettingError, Settings, HTTP_AUTH_SCHEMES, KNOWN_KEYS,
-    MAX_LINES,
+    is_secret_key, parse_cidr, parse_flag, Cidr, KeyKind, LineField, SettingError, Settings, HTTP_AUTH_SCHEMES,
+    KNOWN_KEYS, MAX_LINES, RESERVED_NAMESPACES,
 };

@@ -376,7 +376,7 @@ async fn patch_group(
     body::Body(patch): body::Body<Settings>,
 ) -> ApiResult<Json<serde_json::Value>> {
     validate::group_name(&name).map_err(bad_request)?;
-    let patch = patch.validated().map_err(|e| bad_request(e.to_string()))?;
+    let patch = sipprov_vendors::validated(patch).map_err(|e| bad_request(e.to_string()))?;
     validate::group_settings(&patch).map_err(bad_request)?;
     let mut after = state.inventory.group(&name).unwrap_or_default();
     after.apply(&patch);
@@ -398,7 +398,7 @@ async fn patch_global(
     State(state): State<Arc<AppState>>,
     body::Body(patch): body::Body<Settings>,
 ) -> ApiResult<Json<Settings>> {
-    let patch = patch.validated().map_err(|e| bad_request(e.to_string()))?;
+    let patch = sipprov_vendors::validated(patch).map_err(|e| bad_request(e.to_string()))?;
     let mut after = state.inventory.global();
     after.apply(&patch);
     validate::global_settings(&after).map_err(bad_request)?;

@@ -61,6 +61,7 @@ use sipprov_model::{LineField, Mac, Settings};
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
 use crate::pnp::PnpDialect;
+use crate::setting_keys::VendorKey;
 use crate::ua::{self, is_numeric_version};
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 
@@ -71,6 +72,17 @@ pub struct Fanvil;
 pub const LEGACY: &str = "legacy";
 /// See [`LEGACY`].
 pub const MODERN: &str = "modern";
+
+/// `fanvil.dialect`: which dialect a device's files use when the requester's firmware does not
+/// say (`legacy` `<VOIP_CONFIG_FILE>` or `modern` `<sysConf>`).
+static SETTING_KEYS: &[VendorKey] = &[VendorKey::plain("fanvil.dialect", dialect_setting)];
+
+fn dialect_setting(value: &str) -> Result<String, String> {
+    match value.to_ascii_lowercase().as_str() {
+        d @ (LEGACY | MODERN) => Ok(d.to_string()),
+        _ => Err("must be legacy (<VOIP_CONFIG_FILE>) or modern (<sysConf>)".into()),
+    }
+}
 
 /// The first firmware version that reads `<sysConf>` (FusionPBX x6u template header).
 const MODERN_FROM: [u32; 3] = [2, 2, 10];
@@ -377,6 +389,10 @@ impl Vendor for Fanvil {
             name_pattern: None,
         };
         Some((model, spec))
+    }
+
+    fn setting_keys(&self) -> &'static [VendorKey] {
+        SETTING_KEYS
     }
 
     fn dialect(&self, model: &'static ModelInfo, settings: &Settings, firmware: Option<&str>) -> Option<&'static str> {

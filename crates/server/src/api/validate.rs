@@ -2,7 +2,7 @@
 
 use sipprov_model::{Mac, Settings};
 use sipprov_store::{DevicePatch, DeviceRecord, NewDevice};
-use sipprov_vendors::{registry, Vendor};
+use sipprov_vendors::registry;
 
 use super::PatchDevice;
 
@@ -16,28 +16,6 @@ pub fn group_name(name: &str) -> Result<(), String> {
     } else {
         Err(format!("invalid group name {name:?}: use 1 to 64 letters, digits, '.', '_' or '-'"))
     }
-}
-
-/// Finds a vendor by id, naming the known ones when it is unknown.
-pub fn vendor(id: &str) -> Result<&'static dyn Vendor, String> {
-    registry().get(id).ok_or_else(|| {
-        let known: Vec<_> = registry().vendors().iter().map(|v| v.id()).collect();
-        format!("unknown vendor {id:?}; known vendors: {}", known.join(", "))
-    })
-}
-
-/// Finds a model of a vendor, naming the known ones when it is unknown; returns the canonical name.
-pub fn model(vendor: &dyn Vendor, name: &str) -> Result<&'static str, String> {
-    vendor.model(name).map(|m| m.name).ok_or_else(|| {
-        let known: Vec<_> = vendor.models().iter().map(|m| m.name).collect();
-        if known.is_empty() {
-            return format!(
-                "unknown model {name:?}: {} devices are recognised but cannot be provisioned yet",
-                vendor.display_name()
-            );
-        }
-        format!("unknown model {name:?} for vendor {}; known models: {}", vendor.id(), known.join(", "))
-    })
 }
 
 /// Checks a SIP contact URI (where check-sync reaches the device).
@@ -66,8 +44,7 @@ pub fn validate_new_device(
     if mac.is_placeholder() {
         return Err(format!("MAC {mac} is a placeholder, not a device"));
     }
-    let vendor = vendor(vendor_id)?;
-    let model = model(vendor, model_name)?;
+    let (vendor, model) = sipprov_vendors::find_model(vendor_id, model_name)?;
     let group = group.filter(|g| !g.is_empty());
     if let Some(g) = &group {
         group_name(g)?;
@@ -76,15 +53,15 @@ pub fn validate_new_device(
     if let Some(c) = &contact_uri {
         contact(c)?;
     }
-    let settings = settings.validated().map_err(|e| e.to_string())?;
+    let settings = sipprov_vendors::validated(settings).map_err(|e| e.to_string())?;
     // An empty value means "remove" in a patch; on a new device it simply sets nothing.
     let settings: Settings =
         settings.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    vendor.validate_device(vendor.model(model).ok_or("model vanished")?, &settings)?;
+    sipprov_vendors::validate_device(vendor.id(), model.name, &settings)?;
     Ok(NewDevice {
         mac,
         vendor: vendor.id().to_string(),
-        model: model.to_string(),
+        model: model.name.to_string(),
         group,
         contact: contact_uri,
         settings,
@@ -94,24 +71,23 @@ pub fn validate_new_device(
 /// Validates a device change against the device's current vendor and model.
 pub fn device_patch(current: &DeviceRecord, body: PatchDevice) -> Result<DevicePatch, String> {
     let vendor_id = body.vendor.clone().unwrap_or_else(|| current.vendor.clone());
-    let vendor = vendor(&vendor_id)?;
     let model_name = body.model.clone().unwrap_or_else(|| current.model.clone());
-    let model = model(vendor, &model_name)?;
+    let (vendor, model) = sipprov_vendors::find_model(&vendor_id, &model_name)?;
     if let Some(g) = body.group.as_deref().filter(|g| !g.is_empty()) {
         group_name(g)?;
     }
     if let Some(c) = body.contact.as_deref().filter(|c| !c.is_empty()) {
         contact(c)?;
     }
-    let settings = body.settings.map(|s| s.validated().map_err(|e| e.to_string())).transpose()?;
+    let settings = body.settings.map(|s| sipprov_vendors::validated(s).map_err(|e| e.to_string())).transpose()?;
     let mut after = current.settings.clone();
     if let Some(patch) = &settings {
         after.apply(patch);
     }
-    vendor.validate_device(vendor.model(model).ok_or("model vanished")?, &after)?;
+    sipprov_vendors::validate_device(vendor.id(), model.name, &after)?;
     Ok(DevicePatch {
         vendor: body.vendor.as_ref().map(|_| vendor.id().to_string()),
-        model: (body.model.is_some() || body.vendor.is_some()).then(|| model.to_string()),
+        model: (body.model.is_some() || body.vendor.is_some()).then(|| model.name.to_string()),
         group: body.group.map(|g| Some(g).filter(|g| !g.is_empty())),
         contact: body.contact.map(|c| Some(c).filter(|c| !c.is_empty())),
         settings,
@@ -127,19 +103,14 @@ pub fn merged(mac: Mac, vendor: &str, model: &str, levels: [&Settings; 3]) -> Re
     v.validate_merged(m, &Settings::merged(levels)).map_err(|e| format!("device {mac}: {e}"))
 }
 
-/// Settings that exist only at the global level, refused in a group's settings.
+/// Settings that exist only at the global level, refused in a group's settings
+/// ([`sipprov_vendors::check_group_settings`]).
 pub fn group_settings(patch: &Settings) -> Result<(), String> {
-    match patch.get(sipprov_vendors::yealink::COMMON_KEY).filter(|v| !v.is_empty()) {
-        Some(_) => Err(format!(
-            "{} is a global setting: the common file is rendered from global settings only",
-            sipprov_vendors::yealink::COMMON_KEY
-        )),
-        None => Ok(()),
-    }
+    sipprov_vendors::check_group_settings(patch)
 }
 
-/// Checks the global level on its own, for rules that hold even without devices: the common
-/// file's key and the key-file switch both live there.
+/// Checks the global level on its own, for rules that hold even without devices
+/// ([`sipprov_vendors::check_global_settings`]).
 pub fn global_settings(after: &Settings) -> Result<(), String> {
-    sipprov_vendors::yealink::key_file_problem(after, sipprov_vendors::FileScope::Model).map_or(Ok(()), Err)
+    sipprov_vendors::check_global_settings(after)
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use reqwest::Method;
-use sipprov_model::{Mac, Settings};
+use sipprov_model::Mac;
 
 use crate::cli::{ApiArgs, Cli, Command, DeviceCommand, GroupCommand, SettingsCommand};
 use crate::client::{segment, Body, Client};
@@ -42,7 +42,7 @@ fn mac(text: &str) -> Result<String, String> {
 
 /// Validates KEY=VALUE arguments locally and turns them into a JSON object.
 fn assignments(items: &[String]) -> Result<serde_json::Value, String> {
-    let settings = Settings::parse_assignments(items.iter().map(String::as_str)).map_err(|e| e.to_string())?;
+    let settings = sipprov_vendors::parse_settings(items.iter().map(String::as_str)).map_err(|e| e.to_string())?;
     serde_json::to_value(&settings).map_err(|e| e.to_string())
 }
 
