@@ -62,6 +62,7 @@ use sipprov_model::{LineField, Mac, Settings};
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, same, ParamDef, Source};
 use crate::pnp::PnpDialect;
+use crate::shape::OneXmlFile;
 use crate::ua;
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 
@@ -238,6 +239,19 @@ pub const SECRET_PARAMS: &[&str] = &[
 static TEMPLATES: &[(&str, &str)] =
     &[("cisco/flat-profile.xml.j2", include_str!("../templates/cisco/flat-profile.xml.j2"))];
 
+/// One `<mac>.xml` flat profile per device, raw names that are element names.
+static SHAPE: OneXmlFile = OneXmlFile {
+    vendor: "Cisco",
+    template: "cisco/flat-profile.xml.j2",
+    is_raw_name: is_element_name,
+    raw_name_rule: "a Cisco setting name is a web-UI label with '_' for spaces: a letter or '_', \
+                    then letters, digits and '_' (e.g. vendor.SIP_Transport_1_)",
+    unmapped: &[
+        ("firmware.url", "Upgrade_Rule is not mapped yet; set vendor.Upgrade_Rule"),
+        ("line.N.label", "no verified element for a line key label; use vendor.<element>"),
+    ],
+};
+
 impl Vendor for Cisco {
     fn id(&self) -> &'static str {
         "cisco"
@@ -274,25 +288,16 @@ impl Vendor for Cisco {
     }
 
     fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
-        let (model, firmware, mac) = parse(ua::unquote(ua))?;
-        let model = model.map(|m| self.model(&m).map_or(m, |known| known.name.to_string()));
-        Some(UserAgentInfo { vendor: "cisco", model, firmware, mac })
+        parse(ua::unquote(ua)).map(|parsed| ua::info(self, parsed))
     }
 
     fn device_files(&self, _model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
-        vec![FileSpec {
-            name: format!("{mac}.xml"),
-            aliases: Vec::new(),
-            template: "cisco/flat-profile.xml.j2",
-            scope: FileScope::Device,
-            content_type: "application/xml",
-            name_pattern: None,
-        }]
+        SHAPE.device_file(format!("{mac}.xml"), Vec::new())
     }
 
     /// `<12 hex>.xml`, any case (`$MA.xml`); never `spa<PSN>.cfg` or placeholders.
     fn mac_in_file_name(&self, file_name: &str) -> Option<Mac> {
-        ua::mac_file(file_name, &["xml"])
+        OneXmlFile::mac_in_file_name(file_name, "")
     }
 
     fn model_file(&self, _file_name: &str, _ua_model: Option<&str>) -> Option<(&'static ModelInfo, FileSpec)> {
@@ -321,35 +326,23 @@ impl Vendor for Cisco {
                 params.insert(at, VendorParam { name, value, line: Some(n), group: "" });
             }
         }
-        // `vendor.` settings apply to every vendor: one that cannot be a Cisco element name (an
-        // AudioCodes `section/key`, a Snom `name.N`, set globally) is not meant for Cisco and is
-        // left out rather than breaking every Cisco file. A device's own are refused when saved.
-        params.retain(|p| is_element_name(&p.name));
-        params
+        SHAPE.own_params(params)
     }
 
+    /// Besides the shared checks: a port needs the registrar it goes with (`Proxy_N_`).
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
-        mapping::check_max_lines(model, settings)?;
-        mapping::refuse_unmapped(
-            settings,
-            "Cisco",
-            &[
-                ("firmware.url", "Upgrade_Rule is not mapped yet; set vendor.Upgrade_Rule"),
-                ("line.N.label", "no verified element for a line key label; use vendor.<element>"),
-            ],
-        )?;
-        if let Some(n) = settings.line_indexes().into_iter().find(|&n| {
-            mapping::line_value(settings, n, LineField::Registrar).is_none()
-                && mapping::line_value(settings, n, LineField::Port).is_some()
-        }) {
-            return Err(format!("line.{n}.port: Cisco files carry the port in Proxy_{n}_ with the registrar; set line.{n}.registrar too"));
-        }
-        mapping::check_raw_names(
-            settings,
-            is_element_name,
-            "a Cisco setting name is a web-UI label with '_' for spaces: a letter or '_', \
-             then letters, digits and '_' (e.g. vendor.SIP_Transport_1_)",
-        )
+        SHAPE.validate_device(model, settings, || {
+            let port_alone = |&n: &u32| {
+                mapping::line_value(settings, n, LineField::Registrar).is_none()
+                    && mapping::line_value(settings, n, LineField::Port).is_some()
+            };
+            match settings.line_indexes().into_iter().find(port_alone) {
+                Some(n) => Err(format!(
+                    "line.{n}.port: Cisco files carry the port in Proxy_{n}_ with the registrar; set line.{n}.registrar too"
+                )),
+                None => Ok(()),
+            }
+        })
     }
 }
 

@@ -355,9 +355,7 @@ impl Vendor for Fanvil {
     }
 
     fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
-        let (model, firmware, mac) = parse(ua::unquote(ua))?;
-        let model = model.map(|m| self.model(&m).map_or(m, |known| known.name.to_string()));
-        Some(UserAgentInfo { vendor: "fanvil", model, firmware, mac })
+        parse(ua::unquote(ua)).map(|parsed| ua::info(self, parsed))
     }
 
     fn device_files(&self, _model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {

@@ -56,6 +56,7 @@ use sipprov_model::{LineField, Mac, Settings};
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
 use crate::pnp::PnpDialect;
+use crate::shape::OneXmlFile;
 use crate::ua;
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 
@@ -292,6 +293,15 @@ pub const SECRET_PARAMS: &[&str] = &[
 /// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
 static TEMPLATES: &[(&str, &str)] = &[("grandstream/cfg.xml.j2", include_str!("../templates/grandstream/cfg.xml.j2"))];
 
+/// One `cfg<mac>.xml` per device, raw names that are P-values.
+static SHAPE: OneXmlFile = OneXmlFile {
+    vendor: "Grandstream",
+    template: "grandstream/cfg.xml.j2",
+    is_raw_name: is_p_value,
+    raw_name_rule: "a Grandstream setting name must be a P-value, 'P' followed by digits (e.g. vendor.P47)",
+    unmapped: &[("firmware.url", "no verified P-value for the firmware server; use vendor.P<number>")],
+};
+
 impl Vendor for Grandstream {
     fn id(&self) -> &'static str {
         "grandstream"
@@ -324,26 +334,16 @@ impl Vendor for Grandstream {
     }
 
     fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
-        let (model, firmware, mac) = parse(ua::unquote(ua))?;
-        let model = model.map(|m| self.model(&m).map_or(m, |known| known.name.to_string()));
-        Some(UserAgentInfo { vendor: "grandstream", model, firmware, mac })
+        parse(ua::unquote(ua)).map(|parsed| ua::info(self, parsed))
     }
 
     fn device_files(&self, _model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
-        vec![FileSpec {
-            name: format!("cfg{mac}.xml"),
-            aliases: Vec::new(),
-            template: "grandstream/cfg.xml.j2",
-            scope: FileScope::Device,
-            content_type: "application/xml",
-            name_pattern: None,
-        }]
+        SHAPE.device_file(format!("cfg{mac}.xml"), Vec::new())
     }
 
     /// `cfg<12 hex>.xml`, any case; never the binary `cfg<mac>`, model files or placeholders.
     fn mac_in_file_name(&self, file_name: &str) -> Option<Mac> {
-        let prefix = file_name.get(..3).filter(|p| p.eq_ignore_ascii_case("cfg"))?;
-        ua::mac_file(&file_name[prefix.len()..], &["xml"])
+        OneXmlFile::mac_in_file_name(file_name, "cfg")
     }
 
     fn model_file(&self, _file_name: &str, _ua_model: Option<&str>) -> Option<(&'static ModelInfo, FileSpec)> {
@@ -366,44 +366,39 @@ impl Vendor for Grandstream {
                 }
             }
         };
-        let mut params = mapping::build_with(PARAMS, settings, scope, "", add_accounts);
-        // `vendor.` settings apply to every vendor: one that is not a P-value (a Snom element,
-        // an AudioCodes `section/key`, set globally) is not meant for Grandstream and is left out.
-        // A device's own are refused when it is saved.
-        params.retain(|p| is_p_value(&p.name));
-        params
+        SHAPE.own_params(mapping::build_with(PARAMS, settings, scope, "", add_accounts))
     }
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
-        mapping::check_max_lines(model, settings)?;
-        mapping::check_server_fields_need_registrar(settings, "Grandstream")?;
-        for n in settings.line_indexes() {
-            let unconfirmed = account(n).is_some_and(|a| a.transport.is_none());
-            if unconfirmed && mapping::line_value(settings, n, LineField::Transport).is_some() {
-                return Err(format!(
-                    "line.{n}.transport cannot be provisioned on Grandstream devices: the SIP transport P-value \
-                     of account {n} is not confirmed; set it with vendor.P<number> if you know it"
-                ));
-            }
+        SHAPE.validate_device(model, settings, || {
+            mapping::check_server_fields_need_registrar(settings, "Grandstream")?;
+            check_transports(settings)?;
+            check_interval(settings)
+        })
+    }
+}
+
+/// Refuses the transport of accounts whose transport P-value is not confirmed.
+fn check_transports(settings: &Settings) -> Result<(), String> {
+    for n in settings.line_indexes() {
+        let unconfirmed = account(n).is_some_and(|a| a.transport.is_none());
+        if unconfirmed && mapping::line_value(settings, n, LineField::Transport).is_some() {
+            return Err(format!(
+                "line.{n}.transport cannot be provisioned on Grandstream devices: the SIP transport P-value \
+                 of account {n} is not confirmed; set it with vendor.P<number> if you know it"
+            ));
         }
-        mapping::refuse_unmapped(
-            settings,
-            "Grandstream",
-            &[("firmware.url", "no verified P-value for the firmware server; use vendor.P<number>")],
-        )?;
-        if let Some(v) = mapping::get(settings, "provisioning.interval_minutes") {
-            if minutes(v).is_none() {
-                return Err(format!(
-                    "provisioning.interval_minutes = {v:?}: Grandstream devices check every 60 to 5256000 \
-             minutes (P193)"
-                ));
-            }
-        }
-        mapping::check_raw_names(
-            settings,
-            is_p_value,
-            "a Grandstream setting name must be a P-value, 'P' followed by digits (e.g. vendor.P47)",
-        )
+    }
+    Ok(())
+}
+
+/// Refuses an interval outside the `P193` range.
+fn check_interval(settings: &Settings) -> Result<(), String> {
+    match mapping::get(settings, "provisioning.interval_minutes") {
+        Some(v) if minutes(v).is_none() => Err(format!(
+            "provisioning.interval_minutes = {v:?}: Grandstream devices check every 60 to 5256000 minutes (P193)"
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -54,6 +54,7 @@ pub mod pnp;
 pub mod polycom;
 pub mod render;
 pub mod setting_keys;
+mod shape;
 pub mod snom;
 mod ua;
 pub mod yealink;

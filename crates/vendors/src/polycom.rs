@@ -332,9 +332,7 @@ impl Vendor for Polycom {
     }
 
     fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
-        let (model, firmware, mac) = parse(ua::unquote(ua))?;
-        let model = model.map(|m| self.model(&m).map_or(m, |known| known.name.to_string()));
-        Some(UserAgentInfo { vendor: "polycom", model, firmware, mac })
+        parse(ua::unquote(ua)).map(|parsed| ua::info(self, parsed))
     }
 
     /// The master file under the device's name, the device's own file and the site file.
