@@ -1,11 +1,22 @@
 //! Everything vendor-specific in sipprov, behind one small interface.
 //!
-//! Each supported vendor is one module implementing [`Vendor`]: the file names its firmware
-//! requests, how to read its HTTP `User-Agent`, a data table mapping the vendor-neutral
-//! [`Settings`] keys to the vendor's own parameter names, and which
-//! default template renders each file. Check-sync NOTIFY events live in one table
-//! ([`check_sync_event`]) that also covers vendors without a template module yet, and
-//! [`Renderer`] turns a device's merged settings into the exact bytes sent to the phone.
+//! Each supported vendor is one module implementing [`Vendor`], and everything sipprov knows
+//! about the vendor lives there: the file names its firmware requests, how to read its HTTP
+//! `User-Agent`, a data table mapping the vendor-neutral [`Settings`] keys to the vendor's own
+//! parameter names, its default templates ([`Vendor::templates`]), its check-sync NOTIFY events
+//! ([`Vendor::check_sync_events`]), how its phones read a Plug-and-Play URL
+//! ([`Vendor::pnp_dialect`]), which raw parameters are secret, and the setting keys it owns
+//! with their validation ([`Vendor::setting_keys`]). Vendors recognised without a module keep
+//! their check-sync and PnP facts in [`others`]. [`Renderer`] turns a device's merged settings
+//! into the exact bytes sent to the phone.
+//!
+//! # Layers
+//!
+//! The dependencies point one way: model ← vendors ← server. The model crate names no vendor;
+//! to it `yealink.aes_key` is a free key. This crate owns the vendor namespaces: every entry
+//! point that takes settings from outside validates them here ([`validated`],
+//! [`validate_setting`], [`parse_settings`]: the model's rules, then the owning module's), and
+//! devices with [`validate_device`]. The server asks the trait and never compares vendor ids.
 //!
 //! ```
 //! use sipprov_model::{Mac, Settings};
@@ -29,13 +40,19 @@
 //!
 //! # Adding a vendor
 //!
-//! 1. Add a module `src/<vendor>.rs` with a unit struct implementing [`Vendor`]: its model
-//!    table, UA parser, file names, and a [`ParamDef`](mapping::ParamDef) table for
-//!    [`Vendor::parameters`].
-//! 2. Add its default templates under `templates/<vendor>/*.j2` and list them in
-//!    `render::DEFAULT_TEMPLATES`.
-//! 3. Add one line to the vendor list in [`registry`], and an entry to the check-sync table in
-//!    [`events`] if the vendor is new there.
+//! 1. Add a module `src/<id>.rs` with a unit struct implementing [`Vendor`]. The methods without
+//!    a default must be written: models, UA parser, file names, [`Vendor::check_sync_events`],
+//!    [`Vendor::pnp_dialect`] and [`Vendor::templates`] (each template `include_str!`'d under
+//!    the name `<id>/<file>.j2`). Add a [`ParamDef`](mapping::ParamDef) table for
+//!    [`Vendor::parameters`], and as needed secret parameters, checks, and setting keys of its
+//!    own ([`VendorKey`], all under `<id>.`). A vendor with one XML file per device and raw
+//!    names of its own syntax fills in the shape Snom, Grandstream and Cisco share (`shape`).
+//! 2. Put its templates under `templates/<id>/`.
+//! 3. Add one line to the vendor list in [`registry`] (and remove the vendor's row from
+//!    [`others`] if it had one).
+//!
+//! `tests/one_module.rs` walks the registry: a module whose events, PnP dialect or templates are
+//! missing or not its own, or whose files do not render for every model, fails it.
 //!
 //! Vendor facts are cited in comments next to the code that encodes them; "research" means the
 //! project's notes `config-formats.md` / `sip-protocol.md`, which cite the vendor sources.

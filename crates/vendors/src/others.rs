@@ -1,7 +1,7 @@
 //! Vendors sipprov recognises but cannot provision yet (no module): what check-sync and PnP
 //! need to know about them, so `sipprov notify --vendor htek` and a Panasonic PnP SUBSCRIBE are
 //! answered. A vendor that gets a module moves its row into the module's
-//! [`Vendor`](crate::Vendor) implementation; [`tests`] refuses an id that is both.
+//! [`Vendor`](crate::Vendor) implementation; a test refuses an id that is both.
 //!
 //! Sources: Asterisk `pjsip_notify.conf.sample`, FusionPBX `event_notify`, and the vendor
 //! manuals named in each row's `source`.
