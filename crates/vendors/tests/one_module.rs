@@ -91,3 +91,21 @@ fn every_template_a_vendor_names_is_its_own_and_renders_for_every_model() {
     all_names.dedup();
     assert_eq!(all_names.len(), n, "two vendors list the same template name");
 }
+
+#[test]
+fn every_setting_key_a_vendor_reads_is_declared_by_it() {
+    for v in registry().vendors() {
+        for key in v.setting_keys() {
+            assert!(key.key.starts_with(&format!("{}.", v.id())), "{}: {} is outside its namespace", v.id(), key.key);
+            assert!(sipprov_vendors::vendor_key(key.key).is_some_and(|k| std::ptr::eq(k, key)), "{}", key.key);
+        }
+        // A vendor with dialects hands the choice to its templates as `<id>.dialect`, a key it owns.
+        for model in v.models() {
+            if let Some(dialect) = v.dialect(model, &Settings::new(), None) {
+                let key = format!("{}.dialect", v.id());
+                let declared = sipprov_vendors::vendor_key(&key).unwrap_or_else(|| panic!("{key} is not declared"));
+                assert_eq!((declared.check)(dialect).as_deref(), Ok(dialect), "{key}");
+            }
+        }
+    }
+}
