@@ -29,7 +29,9 @@ rounds=${3:-15}
 rate_phones=bench/sipp/uas_200_now.xml
 [ "${PHONES:-}" = linger ] && rate_phones=bench/sipp/uas_200_fast.xml
 work=$(mktemp -d /tmp/sipprov-sipbench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "bench/sipp/uas_200_.*.xml -i 127.0.0.1 -p" 2>/dev/null || true' EXIT
+# Every process this script starts (servers, SIPp phones, wrk) is one of its background jobs, and
+# is stopped by the id it was started with: never by name, which could hit another user's SIPp.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 cd "$root"
 cargo build --release --locked -q -p sipprov
 cargo build --release --locked -q -p sipprov-sip --example notify_load
@@ -43,15 +45,17 @@ if [ "$(nproc)" -ge 2 ]; then PHONE_CPU=(taskset -c 1); SENDER_CPU=(taskset -c 0
 # One SIPp process plays every phone. Its socket gets a 4 MiB receive buffer (SIPp's default
 # is 64 KiB): a real phone only receives its own NOTIFY, but one process standing in for
 # thousands overflows a small buffer under any fast sender and turns the run into a
-# measure of retransmission timers. Both senders below face the same phones.
+# measure of retransmission timers. Both senders below face the same phones. SIPp runs as a
+# background job (not daemonised with -bg), so that its id is known from the start; taskset
+# execs it, keeping that id.
 phones() { # calls [pinned] [scenario] → PHONE_PORT, PHONE_PID
   PHONE_PORT=$(free_port)
   local pin=() scenario=${3:-bench/sipp/uas_200_fast.xml}
   [ "${2:-}" = pinned ] && pin=("${PHONE_CPU[@]}")
-  "${pin[@]}" sipp -sf "$scenario" -i 127.0.0.1 -p "$PHONE_PORT" -t u1 -buff_size 4194304 -m "$1" -nostdin -bg \
-    >/dev/null 2>&1 || true
+  "${pin[@]}" sipp -sf "$scenario" -i 127.0.0.1 -p "$PHONE_PORT" -t u1 -buff_size 4194304 -m "$1" -nostdin \
+    >/dev/null 2>&1 &
+  PHONE_PID=$!
   sleep 0.5
-  PHONE_PID=$(pgrep -f "sipp -sf $scenario -i 127.0.0.1 -p $PHONE_PORT" | head -n 1)
 }
 
 start_server() { # data-dir [pinned]

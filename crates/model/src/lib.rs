@@ -25,12 +25,14 @@
 //! assert_eq!(merged.get("line.1.registrar"), Some("pbx.example.com"));
 //! ```
 
+pub mod keys;
 mod mac;
 mod secret;
 mod settings;
 mod sorted_map;
 pub mod tz;
 
+pub use keys::{KeyField, KeyPos, KeyType};
 pub use mac::{Mac, MacError};
 pub use secret::{redact_uri_password, Secret, REDACTED};
 pub use settings::{

@@ -1,7 +1,8 @@
 //! Setting keys, their validation, and the global → group → device merge.
 //!
-//! Keys come in four kinds (see [`KeyKind`]): per-line account keys
-//! (`line.N.field`), the vendor-neutral keys every phone needs
+//! Keys come in five kinds (see [`KeyKind`]): per-line account keys
+//! (`line.N.field`), programmable keys (`key.N.field`, `expansion.M.key.N.field`: see
+//! [`crate::keys`]), the vendor-neutral keys every phone needs
 //! (`provisioning.url`, `time.zone`, …), raw vendor parameters
 //! (`vendor.<raw-name>`), and free keys. Values are
 //! single-line text: a newline in a value could inject extra parameters into
@@ -122,6 +123,13 @@ pub enum KeyKind {
         /// Which field of the line.
         field: LineField,
     },
+    /// `key.N.field` or `expansion.M.key.N.field`: a programmable key ([`crate::keys`]).
+    Key {
+        /// Which key: its number, and its expansion module if any.
+        pos: crate::KeyPos,
+        /// Which field of the key.
+        field: crate::KeyField,
+    },
     /// One of [`KNOWN_KEYS`].
     Known(&'static str),
     /// `vendor.<raw>`: written verbatim under the vendor's own parameter name.
@@ -212,6 +220,10 @@ fn classify(key: &str) -> Result<KeyKind, SettingError> {
         })?;
         return Ok(KeyKind::Line { index, field });
     }
+    if key.starts_with("key.") || key.starts_with("expansion.") {
+        let (pos, field) = crate::keys::parse_key(key).map_err(|e| bad(&e))?;
+        return Ok(KeyKind::Key { pos, field });
+    }
     if let Some(known) = KNOWN_KEYS.iter().find(|k| **k == key) {
         return Ok(KeyKind::Known(known));
     }
@@ -261,6 +273,7 @@ fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, Sett
         return Err(bad("control characters (such as newlines) are not allowed"));
     }
     match kind {
+        KeyKind::Key { field, .. } => crate::keys::validate_field(*field, value).map_err(|e| bad(&e)),
         KeyKind::Line { field: LineField::Port, .. } => {
             let port: u32 = value.parse().map_err(|_| bad("a port must be a number"))?;
             if !(1..=65535).contains(&port) {
@@ -638,6 +651,31 @@ impl Settings {
         is_secret_key(key) || key.starts_with("vendor.")
     }
 
+    /// The programmable keys with at least one `key.N.*` or `expansion.M.key.N.*` setting (an
+    /// empty value, a removal marker, does not count): the phone's keys first, then each
+    /// module's, each in key order.
+    ///
+    /// ```
+    /// use sipprov_model::{KeyPos, Settings};
+    /// let s = Settings::parse_assignments(["key.10.type=blf", "expansion.1.key.2.type=line", "key.2.type=line"]).unwrap();
+    /// let at = |module, index| KeyPos { module, index };
+    /// assert_eq!(s.key_positions(), [at(None, 2), at(None, 10), at(Some(1), 2)]);
+    /// ```
+    pub fn key_positions(&self) -> Vec<crate::KeyPos> {
+        let mut out: Vec<crate::KeyPos> = self
+            .0
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .filter_map(|(k, _)| match classify(k) {
+                Ok(KeyKind::Key { pos, .. }) => Some(pos),
+                _ => None,
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The line numbers that have at least one `line.N.*` key, ascending.
     pub fn line_indexes(&self) -> Vec<u32> {
         let mut idx: Vec<u32> = self
@@ -769,6 +807,25 @@ mod tests {
         let e = Settings::validate("time.zone", "Berlin").unwrap_err().to_string();
         assert!(e.contains("time.zone") && e.contains("IANA"), "{e}");
         assert!(Settings::validate("time.zone", "Europe/Atlantis").is_err());
+    }
+
+    #[test]
+    fn programmable_keys_are_classified_and_validated() {
+        use crate::{KeyField, KeyPos};
+        assert_eq!(
+            Settings::classify("expansion.2.key.7.value").unwrap(),
+            KeyKind::Key { pos: KeyPos { module: Some(2), index: 7 }, field: KeyField::Value }
+        );
+        let e = Settings::classify("key.500.type").unwrap_err().to_string();
+        assert!(e.contains("key.500.type") && e.contains("1 to 128"), "{e}");
+        assert!(Settings::classify("key.1.colour").is_err());
+        assert_eq!(Settings::validate("key.1.type", "Speed_Dial").unwrap(), "speed_dial");
+        let e = Settings::validate("key.1.type", "intercom").unwrap_err().to_string();
+        assert!(e.contains("key.1.type") && e.contains("blf"), "{e}");
+        assert!(Settings::validate("key.1.line", "100").is_err());
+        assert!(Settings::validate("key.1.value", "1002\nkey.2.type=line").is_err());
+        let removal = Settings::parse_assignments(["key.3.type=", "key.1.type=line"]).unwrap();
+        assert_eq!(removal.key_positions(), [KeyPos { module: None, index: 1 }]);
     }
 
     #[test]

@@ -189,8 +189,8 @@ impl Default for SecurityConfig {
         SecurityConfig {
             realm: "sipprov".into(),
             nonce_lifetime_secs: 300,
-            // Gigaset retries with its MAC/MAC-ID before the configured credentials (research
-            // config-formats.md §2.4), and NAT puts offices behind one address: be generous.
+            // Gigaset retries with its MAC/MAC-ID before the configured credentials (Gigaset pro-wiki,
+            // "Provisioning step by step: HTTP digest"), and NAT puts offices behind one address: be generous.
             max_failures: 20,
             failure_window_secs: 60,
             block_secs: 300,

@@ -27,7 +27,8 @@ pub mod api;
 pub mod auth;
 pub mod cache;
 pub mod campaign;
-pub mod checksync;
+/// Check-sync lives in its own crate, usable without a server; the server sends the same NOTIFY.
+pub use sipprov_checksync as checksync;
 pub mod config;
 pub mod datadir;
 pub mod fetchlog;

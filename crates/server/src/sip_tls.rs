@@ -104,7 +104,7 @@ fn webpki_verifier(roots: RootCertStore, provider: Arc<CryptoProvider>) -> Resul
 /// WebPKI verification against a bundle, or an exact match with one of its certificates whose
 /// names still fit the peer.
 ///
-/// A vendor device certificate (Yealink, Polycom: research config-formats.md) names the phone
+/// A vendor device certificate (Yealink's unique device certificate, "Using Security Certificates on Yealink IP Phones"; Polycom's factory-installed certificate, Poly UC Software Administrator Guide 5.9) names the phone
 /// by its MAC in its subject, where WebPKI, which reads only subjectAltNames, does not look. So
 /// when the expected name is a MAC (`sip.tls_name = mac`, `--tls-name`), a certificate whose
 /// chain verifies and which names that MAC anywhere [`macs_in_certificate`] looks is accepted.

@@ -142,7 +142,8 @@ impl AppState {
             && own.get("http.password").is_none_or(str::is_empty)
             && own.get("http.auth") != Some("none")
             && can_carry_credentials(device);
-        let fresh = wants_credentials.then(|| crate::auth::window::generate(mac));
+        let max_len = vendor_model(device).ok().and_then(|(vendor, _)| vendor.http_password_max_len());
+        let fresh = wants_credentials.then(|| crate::auth::window::generate(mac, max_len));
         let now = sipprov_store::now_ms();
         match self.store.claim_first_fetch(mac, opened_at, now, fresh.as_ref()).await? {
             FirstFetchClaim::Claimed(stored) => {

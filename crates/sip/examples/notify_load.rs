@@ -97,7 +97,7 @@ async fn tasks(endpoint: Endpoint, addr: SocketAddr, count: usize, in_flight: us
     Ok(ok)
 }
 
-/// One check-sync NOTIFY as sipprov sends it (seed 001 F1). The server reads each device's URI
+/// One check-sync NOTIFY as sipprov sends it (RFC 3265 NOTIFY, `Event: check-sync` as Asterisk and FreeSWITCH send it). The server reads each device's URI
 /// from the inventory; here it is written from the index.
 fn check_sync(endpoint: &Endpoint, target: &Target, i: usize) -> Result<Request, Error> {
     let mut uri = String::with_capacity(32);

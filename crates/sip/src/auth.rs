@@ -329,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn notify_vectors_from_research() {
+    fn notify_vectors_rfc2617_md5_auth() {
         let r = req("100", "secret", "NOTIFY", "sip:100@192.168.1.50:5060", "0a4f113b");
         assert_eq!(
             compute_response(Algorithm::Md5, "PolycomSPIP", "abc123", Some("auth"), &r),

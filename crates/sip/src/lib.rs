@@ -5,6 +5,13 @@
 //! challenges (RFC 2617/7616/8760) and builds out-of-dialog requests. It knows **nothing** of
 //! provisioning: which event to send, and to whom, is decided by the caller.
 //!
+//! Its layers depend one way (ARCHITECTURE.md, "The SIP stack's layers"; checked by
+//! `tests/layering.rs`): message syntax ([`message`], [`headers`], [`uri`]) at the bottom, then
+//! the [`transport`]s, which deliver what they receive to a sink they are given and know nothing
+//! above them, then the [`transaction`] layer, which sends through the transports and never
+//! sees the endpoint, then the [`endpoint`], which builds the two, wires its receive path in as
+//! the transports' sink and offers the public entry points.
+//!
 //! A transaction is awaited alone ([`Endpoint::send_request`]) or run with thousands of others
 //! from one task ([`Endpoint::run_batch`]), the way to reach a fleet; both follow the same
 //! RFC 3261 timer rules.
@@ -37,7 +44,6 @@
 pub mod admission;
 pub mod auth;
 pub mod builder;
-mod dispatch;
 pub mod endpoint;
 pub mod error;
 pub mod headers;

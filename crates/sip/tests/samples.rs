@@ -1,4 +1,4 @@
-//! Real phone messages (vendor docs in the research notes) and hand-made hard cases:
+//! Real phone messages (from vendor manuals and RFC 4475) and hand-made hard cases:
 //! typed accessors give the right values and the messages re-serialize byte for byte.
 
 use std::path::Path;
@@ -78,7 +78,7 @@ fn audiocodes_pnp_subscribe() {
 }
 
 #[test]
-fn research_torture_subscribe() {
+fn torture_subscribe() {
     let r = request("torture-subscribe.sip");
     let h = &r.headers;
     let vias = h.vias().unwrap();

@@ -1,4 +1,4 @@
-//! Availability under connection floods (issue 12, item 5): one host holding 20,000 idle
+//! Availability under connection floods: one host holding 20,000 idle
 //! connections against each listener (provisioning HTTP and HTTPS, admin API, SIP over TCP and
 //! TLS) must not take the server down. The server runs with a hard descriptor limit well under
 //! the flood (and a soft one lower still, which it must raise), so without per-source caps it

@@ -1,7 +1,8 @@
 //! The default posture end to end: a device's file is served once without credentials (its
-//! first-fetch window), then refused; Yealink and AudioCodes MP-11x files carry generated
-//! credentials that authenticate from then on; racing first fetches; unlock, restart and removal;
-//! open groups; and the start-up and add-time warnings about who is open or locked out.
+//! first-fetch window), then refused; Yealink, AudioCodes MP-11x, Grandstream and Snom files carry
+//! generated credentials that authenticate from then on, Cisco's `Profile_Rule` the ones set;
+//! racing first fetches; unlock, restart and removal; open groups; and the start-up and add-time
+//! warnings about who is open or locked out.
 
 mod common;
 
@@ -129,6 +130,81 @@ fn audiocodes_gateways_get_generated_credentials_too() {
     assert_eq!(curl_with(&url, ua, &[]).0.status, 401);
     let (again, _) = curl_with(&url, ua, &["--digest", "--user", &format!("{user}:{password}")]);
     assert_eq!((again.status, again.body), (200, first.body));
+}
+
+/// Grandstream files carry the config server's HTTP user name and password (`P1360`/`P1361`):
+/// a new device gets generated credentials in its first file and authenticates with them.
+#[test]
+fn grandstream_devices_get_generated_credentials_too() {
+    let s = TestServer::start_closed();
+    let mac = "c074ad2bd859";
+    let ua = "Grandstream Model HW GXP1628 SW 1.0.4.138 DevId c074ad2bd859";
+    s.ok(&["device", "add", mac, "--vendor", "grandstream", "--model", "GXP1628", "--set", "line.1.username=3001"]);
+    assert!(s.ok(&["device", "show", mac]).contains("credentials generated at its first fetch"));
+    let url = format!("http://{}/cfg{mac}.xml", s.http);
+    let (first, _) = curl_with(&url, ua, &[]);
+    assert_eq!(first.status, 200, "{}", s.log());
+    let text = first.text();
+    let value = |p: &str| {
+        let open = format!("<{p}>");
+        let start = text.find(&open).unwrap_or_else(|| panic!("no {p} in {text}")) + open.len();
+        text[start..].split('<').next().unwrap_or_default().to_string()
+    };
+    let (user, password) = (value("P1360"), value("P1361"));
+    assert_eq!(user, format!("sipprov-{mac}"));
+    assert_eq!(password.len(), 24, "{text}");
+    assert_eq!(curl_with(&url, ua, &[]).0.status, 401, "the window closed at the first fetch");
+    let (again, _) = curl_with(&url, ua, &["--digest", "--user", &format!("{user}:{password}")]);
+    assert_eq!((again.status, again.body), (200, first.body), "{}", s.log());
+}
+
+/// Snom phones take their HTTP client credentials from `http_client_user`/`http_client_pass`,
+/// the password at most 20 characters long (Snom's limit).
+#[test]
+fn snom_devices_get_generated_credentials_too() {
+    let s = TestServer::start_closed();
+    let mac = "000413922d24";
+    let ua = "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)";
+    s.ok(&["device", "add", mac, "--vendor", "snom", "--model", "D785", "--set", "line.1.username=4001"]);
+    let url = format!("http://{}/000413922D24.xml", s.http);
+    let (first, _) = curl_with(&url, ua, &[]);
+    assert_eq!(first.status, 200, "{}", s.log());
+    let text = first.text();
+    let value = |name: &str| {
+        let open = format!(r#"<{name} perm="R">"#);
+        let start = text.find(&open).unwrap_or_else(|| panic!("no {name} in {text}")) + open.len();
+        text[start..].split('<').next().unwrap_or_default().to_string()
+    };
+    let (user, password) = (value("http_client_user"), value("http_client_pass"));
+    assert_eq!(user, format!("sipprov-{mac}"));
+    assert_eq!(password.len(), 20, "{text}");
+    assert_eq!(curl_with(&url, ua, &[]).0.status, 401);
+    let (again, _) = curl_with(&url, ua, &["--digest", "--user", &format!("{user}:{password}")]);
+    assert_eq!((again.status, again.body), (200, first.body), "{}", s.log());
+}
+
+/// Cisco phones take HTTP credentials only inside `Profile_Rule` (`[--uid u --pwd p]URL`), so
+/// none are generated for them; the ones an operator sets reach the file and authenticate.
+#[test]
+fn cisco_profile_rule_carries_the_credentials_set() {
+    let s = TestServer::start_closed();
+    let mac = "00562b043615";
+    let ua = "Cisco-CP-8851-3PCC/12.0.1 (00562b043615)";
+    let rule = format!("provisioning.url=http://{}/", s.http);
+    s.ok(&["device", "add", mac, "--vendor", "cisco", "--model", "CP-8851-3PCC", "--set", &rule]);
+    assert!(!s.ok(&["device", "show", mac]).contains("credentials generated at its first fetch"));
+    s.ok(&["device", "set", mac, "http.username=cp-8851", "http.password=Pr0v-Secret-2"]);
+    let url = format!("http://{}/{mac}.xml", s.http);
+    let (first, _) = curl_with(&url, ua, &[]);
+    assert_eq!(first.status, 200, "{}", s.log());
+    let want = format!("<Profile_Rule>[--uid cp-8851 --pwd Pr0v-Secret-2]http://{}/$MA.xml</Profile_Rule>", s.http);
+    assert!(first.text().contains(&want), "{}", first.text());
+    assert_eq!(curl_with(&url, ua, &[]).0.status, 401);
+    let (again, _) = curl_with(&url, ua, &["--digest", "--user", "cp-8851:Pr0v-Secret-2"]);
+    assert_eq!((again.status, again.body), (200, first.body), "{}", s.log());
+    // Credentials the rule's options could not carry are refused when set.
+    let refused = s.fails(&["device", "set", mac, "http.password=two words"]);
+    assert!(refused.contains("Profile_Rule"), "{refused}");
 }
 
 #[test]

@@ -287,7 +287,10 @@ fn cisco_mpp_phone_gets_its_flat_profile() {
     assert_eq!(res.status, 200, "{}", s.log());
     assert_eq!(res.header("content-type"), Some("application/xml"));
     let text = res.text();
-    assert!(text.starts_with("<flat-profile>\n"), "as in the research's examples, no XML declaration: {text}");
+    assert!(
+        text.starts_with("<flat-profile>\n"),
+        "as in Cisco's provisioning guide examples, no XML declaration: {text}"
+    );
     for element in [
         "<Line_Enable_1_>Yes</Line_Enable_1_>",
         "<Display_Name_1_>Erin &amp; Co</Display_Name_1_>",
@@ -396,7 +399,7 @@ fn start_of_next_second() {
 const AUDC_MP_USER: &str = "mp118:gw-pass-1";
 
 /// An AudioCodes MP-118 with HTTP credentials (so every fetch authenticates, as a provisioned
-/// gateway does): it keeps its file and asks with If-Modified-Since only (seed 004).
+/// gateway does): it keeps its file and asks with If-Modified-Since only (AudioCodes MP-11x user manual, "Automatic Update").
 fn add_audiocodes_mp(s: &TestServer) {
     let (user, pass) = AUDC_MP_USER.split_once(':').unwrap();
     s.ok(&["device", "add", "00908F1DD0D3", "--vendor", "audiocodes", "--model", "MP-118"]);
@@ -593,7 +596,7 @@ fn csv_import_is_all_or_nothing() {
     assert!(s.fails(&["device", "import", good.to_str().unwrap()]).contains("already exists"));
 }
 
-/// Issue 13: a named time zone is validated when set and reaches each vendor's file in its own
+/// A named time zone is validated when set and reaches each vendor's file in its own
 /// spelling, daylight-saving rule included; a vendor that cannot carry it refuses it on the
 /// device, naming the key.
 #[test]
@@ -632,7 +635,7 @@ fn named_time_zones_reach_the_files_or_are_refused() {
     assert!(e.contains("time.zone") && e.contains("Snom"), "{e}");
 }
 
-/// Issue 13: Cisco element names are case-sensitive, so an imported `vendor.<name>` column keeps
+/// Cisco element names are case-sensitive, so an imported `vendor.<name>` column keeps
 /// its case all the way into the served file (neutral column names are still case-insensitive).
 #[test]
 fn csv_import_keeps_the_case_of_raw_vendor_names() {

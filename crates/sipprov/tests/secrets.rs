@@ -1,4 +1,4 @@
-//! Secrets stay secret (issue 12, item 4): passwords set through raw vendor parameter names and
+//! Secrets stay secret: passwords set through raw vendor parameter names and
 //! contact URIs carrying a password appear in no listing, API answer, history or log line; a
 //! failing template does not quote a setting; a malformed argument is not echoed; the data
 //! directory and database files are private, and start-up warns about ones that are not.

@@ -1,4 +1,4 @@
-//! The SIP listener against a hostile host, over real UDP sockets on loopback (issue 12): an
+//! The SIP listener against a hostile host, over real UDP sockets on loopback: an
 //! OPTIONS flood from one source (memory and the transaction table stay bounded, another source
 //! is still answered), malformed datagrams trying to forge or paint log lines, a Via naming a
 //! third party in `received=` or 60 KB long, and the plain `sipprov` product name.
@@ -165,7 +165,7 @@ fn flood(from: &UdpSocket, server: SocketAddr, count: usize, per_sec: usize) -> 
     start.elapsed()
 }
 
-/// The bound on resident memory growth under a flood (issue 12), in KiB.
+/// The bound on resident memory growth under a flood, in KiB.
 const MAX_GROWTH_KIB: u64 = 50 * 1024;
 
 #[test]

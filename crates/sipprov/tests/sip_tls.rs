@@ -224,7 +224,7 @@ fn a_phone_refusing_our_missing_client_certificate_is_reported_at_once() {
 }
 
 /// A CA, another CA, and a device certificate of each naming a MAC in its subject only, as
-/// vendors issue them (research config-formats.md: Yealink, Polycom), with no address at all.
+/// vendors issue them (Yealink's unique device certificate, Polycom's factory-installed one), with no address at all.
 fn device_pki() -> Pki {
     let pki = phone_pki();
     pki.leaf("ca", "001565aabbcc", "DNS:device.vendor.test");

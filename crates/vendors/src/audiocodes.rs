@@ -54,6 +54,11 @@ const fn mp(name: &'static str, ports: u32) -> ModelInfo {
     ModelInfo { name, family: "mp11x", aliases: &[], common_file: None, max_lines: Some(ports) }
 }
 
+/// The 400HD phones of the research (§3a: the 405HD, 420HD, 430HD, 440HD, 445HD and 450HD
+/// administrator's manuals share the `<MAC>.cfg` key paths) and the MediaPack MP-11x / MP-124
+/// gateways (§3b, MP-11x & MP-124 User's Manual LTRT-65432). Not accepted, for lack of a source
+/// consulted here that describes their files and keys: the C4xxHD phones (sold mainly with Teams
+/// firmware) and the MP-20x and MP-1288 gateways. AudioCodes sells no DECT system of its own.
 static MODELS: &[ModelInfo] = &[
     hd("405HD", &["405"]),
     hd("420HD", &["420"]),
@@ -404,6 +409,11 @@ impl Vendor for AudioCodes {
     /// On gateways, line fields end up in ini table rows, where `,` `;` and quotes are syntax.
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        let no_keys = match model.family {
+            "mp11x" => "a gateway has no programmable keys",
+            _ => "not mapped yet: no verified 400HD parameter names for programmable keys; set vendor.<section/key>",
+        };
+        crate::keys::check_device(settings, "AudioCodes", model, Err(no_keys))?;
         mapping::check_one_server(settings, &format!("the {} file", model.name))?;
         mapping::refuse_zone_with_dst(settings, &format!("the {} file", model.name))?;
         let mut unmapped = vec![

@@ -40,8 +40,30 @@
 //! `wazo-cisco-spa/common/common.py` (`_format_dst_change`) writes, computed from the tz database
 //! (e.g. `start=3/-1/7/2;end=10/-1/7/3;save=1` for Europe/Berlin).
 //!
+//! # HTTP credentials
+//!
+//! With `provisioning.url`, `http.username` and `http.password` set, `Profile_Rule` carries the
+//! credentials as the rule's options, `[--uid <user> --pwd <password>]https://.../$MA.xml`, the
+//! form FusionPBX writes for MPP phones and ATAs (`resources/templates/provision/cisco/8841/`
+//! `{$mac}.xml`, `spa112/{$mac}.xml`) and Cisco's MPP administration guides name (Cisco IP Phone
+//! 6800 Series Multiplatform Phones Administration Guide: the `--uid` and `--pwd` profile rule
+//! options; 8800 Series guide, "Profile account setup": a user name and password in the Profile
+//! Rule take precedence over the profile account). Credentials with spaces, `[` or `]` are refused, since the options could not
+//! carry them. The server does not *generate* credentials for Cisco devices
+//! ([`Vendor::http_credential_parameters`] stays empty): they can only ride in `Profile_Rule`,
+//! which exists only where `provisioning.url` is set, and a device without it would be locked out
+//! after its first fetch. Set `http.username` / `http.password` on the devices or their group.
+//!
 //! Refused when set on a device, for lack of a verified element: `firmware.url`
 //! (`Upgrade_Rule`, §7.6, is not mapped yet) and `line.N.label`.
+//!
+//! Programmable keys ([`crate::keys`]): a line key as `Extension_N_` = the line (with
+//! `Short_Name_N_` for its label), a BLF or speed dial as `Extension_N_` = `Disabled`,
+//! `Short_Name_N_` and `Extended_Function_N_` = `fnc=sd+blf+cp;sub=<value>@$PROXY;nme=<label>` or
+//! `fnc=sd;ext=<value>@$PROXY;nme=<label>` (wazo `wazo_cisco_spa/common/common.py` and
+//! `wazo_cisco_sip/v11_1_0/common.py`, `_add_fkeys`), on the models whose key count those files
+//! give (`_NB_FKEY`). Refused: park and expansion modules (no function code verified here), keys
+//! on ATAs and on models with no known count.
 //!
 //! # Raw parameters
 //!
@@ -57,7 +79,7 @@
 //! the phones' Cisco-signed client certificates.
 
 use sipprov_model::tz::Switch;
-use sipprov_model::{LineField, Mac, Settings};
+use sipprov_model::{KeyType, LineField, Mac, Settings};
 
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, same, ParamDef, Source};
@@ -74,18 +96,47 @@ const fn model(name: &'static str, family: &'static str) -> ModelInfo {
     ModelInfo { name, family, aliases: &[], common_file: None, max_lines: None }
 }
 
-/// Only the models the research names: SPA phones (§7.1 `spa504G.cfg`, SPA301 manual, §7.3 UAs
-/// of the SPA508G and SPA525G), the SPA112/SPA122 ATAs (§7 heading, DHCP option 60 strings) and
-/// MPP phones (§7.1 6851 manual and `CP-8841-3PCC`, §7.3 UA); others are added once verified.
+/// Models whose `<flat-profile>` uses the element names this module writes:
+/// * SPA phones: wazo-provd-plugins `plugins/wazo_cisco_spa/v7_5_5/entry.py` (`PSN`: SPA301,
+///   303, 501G, 502G, 504G, 508G, 509G, 512G, 514G, 525G, 525G2), one `common/templates/base.tpl`;
+/// * SPA112/SPA122 ATAs: wazo `spa100_v1_3_5p/entry.py` and FusionPBX
+///   `resources/templates/provision/cisco/spa112/`, `spa122/`;
+/// * MPP 88xx: FusionPBX `resources/templates/provision/cisco/<model>/{$mac}.xml` for the 8811,
+///   8832, 8841, 8845, 8851, 8861 and 8865 write `Line_Enable_1_`, `User_ID_1_`, `Proxy_1_`,
+///   `SIP_Transport_1_`, `Profile_Rule`, `Resync_From_SIP`, `Admin_Password`...;
+/// * MPP 68xx: the 6851 (research §7.1) and the 6821, 6841, 6861 and 6871, which the same Cisco
+///   IP Phone 6800 Series Multiplatform Phones administration guide covers.
+///
+/// Left out: the 78xx MPP phones (no source consulted here lists their profile), the ATA191/192
+/// (FusionPBX `spa191/`, `spa192/` write no admin password element, so which one they read is
+/// unconfirmed), the IP DECT 6800 series (no source consulted here describes its files) and the
+/// ATA190 (`ATA<MAC>.cnf.xml`, module doc).
 static MODELS: &[ModelInfo] = &[
     model("SPA301", "spa"),
+    model("SPA303", "spa"),
+    model("SPA501G", "spa"),
+    model("SPA502G", "spa"),
     model("SPA504G", "spa"),
     model("SPA508G", "spa"),
+    model("SPA509G", "spa"),
+    model("SPA512G", "spa"),
+    model("SPA514G", "spa"),
     model("SPA525G", "spa"),
+    model("SPA525G2", "spa"),
     model("SPA112", "ata"),
     model("SPA122", "ata"),
+    ModelInfo { aliases: &["8811"], ..model("CP-8811-3PCC", "mpp") },
+    ModelInfo { aliases: &["8832"], ..model("CP-8832-3PCC", "mpp") },
     ModelInfo { aliases: &["8841"], ..model("CP-8841-3PCC", "mpp") },
+    ModelInfo { aliases: &["8845"], ..model("CP-8845-3PCC", "mpp") },
+    ModelInfo { aliases: &["8851"], ..model("CP-8851-3PCC", "mpp") },
+    ModelInfo { aliases: &["8861"], ..model("CP-8861-3PCC", "mpp") },
+    ModelInfo { aliases: &["8865"], ..model("CP-8865-3PCC", "mpp") },
+    ModelInfo { aliases: &["6821"], ..model("CP-6821-3PCC", "mpp") },
+    ModelInfo { aliases: &["6841"], ..model("CP-6841-3PCC", "mpp") },
     ModelInfo { aliases: &["6851"], ..model("CP-6851-3PCC", "mpp") },
+    ModelInfo { aliases: &["6861"], ..model("CP-6861-3PCC", "mpp") },
+    ModelInfo { aliases: &["6871"], ..model("CP-6871-3PCC", "mpp") },
 ];
 
 fn yes(_: &str) -> Option<String> {
@@ -102,6 +153,35 @@ fn seconds(minutes: &str) -> Option<String> {
 fn profile_rule(url: &str) -> Option<String> {
     let url = url.trim();
     (!url.is_empty()).then(|| format!("{}/$MA.xml", url.trim_end_matches('/')))
+}
+
+/// The HTTP credentials as `Profile_Rule` options, `[--uid <user> --pwd <password>]` (see the
+/// module doc, "HTTP credentials"); `None` unless both are set.
+fn profile_credentials(settings: &Settings) -> Option<String> {
+    let user = mapping::get(settings, "http.username").filter(|v| !v.is_empty())?;
+    let password = mapping::get(settings, "http.password").filter(|v| !v.is_empty())?;
+    Some(format!("[--uid {user} --pwd {password}]"))
+}
+
+/// Puts the HTTP credentials in front of the `Profile_Rule` URL, unless `vendor.Profile_Rule`
+/// replaces the rule.
+fn add_profile_credentials(params: &mut [VendorParam], settings: &Settings) {
+    let Some(options) = profile_credentials(settings) else { return };
+    if mapping::overridden(settings, "Profile_Rule") || credential_problem(settings).is_some() {
+        return;
+    }
+    if let Some(rule) = params.iter_mut().find(|p| p.name == "Profile_Rule") {
+        rule.value = format!("{options}{}", rule.value);
+    }
+}
+
+/// A credential the `[--uid ... --pwd ...]` options can carry: the options are separated by
+/// spaces and end at `]`.
+fn credential_problem(settings: &Settings) -> Option<&'static str> {
+    mapping::get(settings, "provisioning.url")?;
+    ["http.username", "http.password"].into_iter().find(|key| {
+        mapping::get(settings, key).is_some_and(|v| v.chars().any(|c| c.is_whitespace() || matches!(c, '[' | ']')))
+    })
 }
 
 /// Names from the research example (§7.2, wazo `common/templates/base.tpl`); `Proxy_N_` is added
@@ -242,6 +322,7 @@ static TEMPLATES: &[(&str, &str)] =
 /// One `<mac>.xml` flat profile per device, raw names that are element names.
 static SHAPE: OneXmlFile = OneXmlFile {
     vendor: "Cisco",
+    check_lines: mapping::check_max_lines,
     template: "cisco/flat-profile.xml.j2",
     is_raw_name: is_element_name,
     raw_name_rule: "a Cisco setting name is a web-UI label with '_' for spaces: a letter or '_', \
@@ -315,8 +396,15 @@ impl Vendor for Cisco {
                 out.insert(at, VendorParam { name, value: pw.to_string(), line: None, group: "" });
             }
         };
-        let mut params = mapping::build_with(PARAMS, settings, scope, "", admin);
+        let admin_and_keys = |out: &mut Vec<VendorParam>| {
+            admin(out);
+            if let (FileScope::Device, Ok(caps)) = (scope, key_caps(model)) {
+                out.extend(crate::keys::supported(settings, &caps).iter().flat_map(key_params));
+            }
+        };
+        let mut params = mapping::build_with(PARAMS, settings, scope, "", admin_and_keys);
         if scope == FileScope::Device {
+            add_profile_credentials(&mut params, settings);
             for n in settings.line_indexes() {
                 let name = format!("Proxy_{n}_");
                 let Some(value) = proxy(settings, n).filter(|_| !mapping::overridden(settings, &name)) else {
@@ -332,18 +420,97 @@ impl Vendor for Cisco {
     /// Besides the shared checks: a port needs the registrar it goes with (`Proxy_N_`).
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         SHAPE.validate_device(model, settings, || {
+            crate::keys::check_device(settings, "Cisco", model, key_caps(model))?;
             let port_alone = |&n: &u32| {
                 mapping::line_value(settings, n, LineField::Registrar).is_none()
                     && mapping::line_value(settings, n, LineField::Port).is_some()
             };
-            match settings.line_indexes().into_iter().find(port_alone) {
-                Some(n) => Err(format!(
+            if let Some(n) = settings.line_indexes().into_iter().find(port_alone) {
+                return Err(format!(
                     "line.{n}.port: Cisco files carry the port in Proxy_{n}_ with the registrar; set line.{n}.registrar too"
-                )),
-                None => Ok(()),
+                ));
             }
+            self.validate_merged(model, settings)
         })
     }
+
+    /// The HTTP credentials go into `Profile_Rule` options, which spaces and brackets would break.
+    fn validate_merged(&self, _model: &'static ModelInfo, merged: &Settings) -> Result<(), String> {
+        crate::keys::check_merged(merged)?;
+        match credential_problem(merged) {
+            Some(key) => Err(format!(
+                "{key}: Cisco phones take their HTTP credentials as Profile_Rule options \
+                 ([--uid user --pwd password]), which cannot carry spaces, '[' or ']'"
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Line keys per model (wazo `wazo_cisco_spa/common/common.py` and
+/// `wazo_cisco_sip/v12_0_7/common.py`, `_NB_FKEY`); `None` for a model no source counts.
+fn line_key_count(model: &str) -> Option<u32> {
+    Some(match model {
+        "SPA502G" | "SPA512G" => 0,
+        "SPA303" => 3,
+        "SPA504G" | "SPA514G" | "CP-6851-3PCC" => 4,
+        "SPA525G" | "SPA525G2" => 5,
+        "SPA501G" | "SPA508G" => 8,
+        "SPA509G" => 12,
+        "CP-8841-3PCC" => 10,
+        _ => return None,
+    })
+}
+
+/// What a model's profile can carry as keys: line keys (`Extension_N_`, `Short_Name_N_`) and, on
+/// the same key, a BLF or speed dial as `Extended_Function_N_` (the form wazo
+/// `wazo_cisco_spa/common/common.py` and `wazo_cisco_sip/v11_1_0/common.py` write; Cisco MPP
+/// administration guide, "Line Key" parameters). Call park and expansion modules are not mapped:
+/// no source here gives their function codes for both families.
+fn key_caps(model: &ModelInfo) -> Result<crate::keys::KeyCaps, &'static str> {
+    if model.family == "ata" {
+        return Err("an ATA has no keys");
+    }
+    let keys = line_key_count(model.name).ok_or("no source gives its line key count")?;
+    Ok(crate::keys::KeyCaps {
+        types: &[KeyType::Line, KeyType::Blf, KeyType::SpeedDial],
+        keys: Some(keys),
+        modules: 0,
+        module_keys: None,
+        line_on_every_type: false,
+    })
+}
+
+/// A BLF or speed dial target: a bare number is completed with the key line's `$PROXY` macro,
+/// which the phone expands; a value that names its host is used as it is.
+fn key_target(value: &str) -> String {
+    let v = value.strip_prefix("sip:").unwrap_or(value);
+    if v.contains('@') {
+        v.to_string()
+    } else {
+        format!("{v}@$PROXY")
+    }
+}
+
+/// One key's elements: a line key shows its account (`Extension_N_` = the line), a BLF or speed
+/// dial key is taken off the lines (`Disabled`) and given its function, `nme` being its label.
+fn key_params(key: &crate::keys::ProgKey) -> Vec<VendorParam> {
+    let n = key.pos.index;
+    let el = |name: &str, value: String| VendorParam { name: format!("{name}_{n}_"), value, line: None, group: "" };
+    let label = key.label_or_value().unwrap_or_default().to_string();
+    let target = key_target(key.value.as_deref().unwrap_or_default());
+    let (extension, function) = match key.kind {
+        KeyType::Line => (key.line_or_first().to_string(), String::new()),
+        KeyType::Blf => ("Disabled".to_string(), format!("fnc=sd+blf+cp;sub={target};nme={label}")),
+        KeyType::SpeedDial => ("Disabled".to_string(), format!("fnc=sd;ext={target};nme={label}")),
+        KeyType::Park => return Vec::new(),
+    };
+    let mut out = vec![el("Extension", extension)];
+    if key.kind != KeyType::Line || key.label.is_some() {
+        out.push(el("Short_Name", label));
+    }
+    out.push(el("Extended_Function", function));
+    out
 }
 
 #[cfg(test)]

@@ -428,6 +428,12 @@ impl Vendor for Fanvil {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        crate::keys::check_device(
+            settings,
+            "Fanvil",
+            model,
+            Err("no verified DSS key names for either XML dialect; set vendor.<section>.<Element>"),
+        )?;
         // Nothing accepted and then dropped: what no source maps is refused on the device (see
         // the module doc); set it as `vendor.<section>.<Element>` where the operator knows it.
         mapping::refuse_unmapped(

@@ -1,4 +1,10 @@
-//! Gigaset N610 / N670 / N870 / N870E IP PRO ("Nx70", provisioning format version 1.1).
+//! Gigaset N610 / N670 / N770 / N870 / N870E IP PRO ("Nx70", provisioning format version 1.1).
+//!
+//! Models: the Nx70 DECT bases (the model table cites its source). Not accepted, because they are
+//! provisioned another way: the N510 and N720 (wazo gives them their own plugins, `N510/` and
+//! `N720/`, with other files and parameters), the older C/S-series consumer bases (wazo `C470/`,
+//! `C590/`: configured through the web interface) and the Maxwell desk phones (no source
+//! consulted here). Gigaset sells no ATA.
 //!
 //! One XML file per base, `<MAC>.xml` (research `config-formats.md` §2.1: Gigaset's examples use
 //! an upper-case MAC, wazo lower case, so names match ignoring case). When the provisioning URL
@@ -31,7 +37,11 @@ const fn nx70(name: &'static str, aliases: &'static [&'static str]) -> ModelInfo
     ModelInfo { name, family: "nx70", aliases, common_file: None, max_lines: None }
 }
 
-static MODELS: &[ModelInfo] = &[nx70("N610", &[]), nx70("N670", &[]), nx70("N870", &[]), nx70("N870E", &[])];
+/// The Nx70 bases wazo-provd-plugins provisions with this format and firmware 83.V2.65.0
+/// (`plugins/wazo_gigaset/Nx70_83_v2_65_0/entry.py`: N610, N670, N770, N870, N870E IP PRO, one
+/// `common/templates/base.tpl`).
+static MODELS: &[ModelInfo] =
+    &[nx70("N610", &[]), nx70("N670", &[]), nx70("N770", &[]), nx70("N870", &[]), nx70("N870E", &[])];
 
 /// 1 UDP, 2 TCP, 3 TLS (wazo Nx70 `_SIP_TRANSPORT`, research §2.2).
 fn transport(v: &str) -> Option<String> {
@@ -212,6 +222,12 @@ impl Vendor for Gigaset {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        crate::keys::check_device(
+            settings,
+            "Gigaset",
+            model,
+            Err("a Gigaset DECT base's file has no programmable keys"),
+        )?;
         mapping::check_one_server(settings, "the Gigaset file's one SIP provider")?;
         if let Some(zone) = mapping::get(settings, "time.zone").filter(|z| iana_zone(z).is_none()) {
             return Err(format!(

@@ -28,15 +28,41 @@
 //! ID, authenticate ID, password, name (display name) and SIP transport (0 UDP, 1 TCP, 2 TLS) are
 //! `P271 P270 P47 P35 P36 P34 P3 P130` for account 1 and `P401 P417 P402 P404 P405 P406 P407
 //! P448` for account 2. Accounts 3 and 4 follow the same layout one hundred higher (`P501`...,
-//! `P601`..., wazo `base.tpl` writes `P{n+2}01`...), but their transport P-values are not
-//! confirmed, so `line.3.transport` and `line.4.transport` are refused. Accounts 5 and up use
-//! other ranges (`P1706`, `P1806` hold passwords) and are not mapped. Each model's
-//! [`ModelInfo::max_lines`] is the lower of its account count and 4; the HT81x ATAs keep one,
-//! since their ports 2 and up are configured through the per-port `P4060`... values.
+//! `P601`..., wazo `base.tpl` writes `P{n+2}01`...), with the transports `P548` and `P648`;
+//! accounts 5 and 6 use `P1701 P1717 P1702 P1704 P1705 P1706 P1707 P1748` and `P1801 P1817
+//! P1802 P1804 P1805 P1806 P1807 P1848` (FusionPBX `resources/templates/provision/grandstream/`
+//! `gxp21xx/{$mac}.xml` and `gxv3240/{$mac}.xml`, which follow Grandstream's own templates, each
+//! value under its section "Account N"). Accounts 7 and up are not mapped: no source gives their
+//! P-values. Each model's [`ModelInfo::max_lines`] is the lower of its SIP account count (the
+//! models' data sheets) and 6, and a line beyond it is refused with a message naming both; the
+//! HT80x/HT81x ATAs keep one, since their ports 2 and up are configured through other P-values
+//! (HT80x port 2 `P7xx`, HT81x the per-port `P4060`...), not an account of this layout. (wazo's
+//! `common_ata/templates/base.tpl` writes an HT802's second line as `P401`..., Grandstream's own
+//! `ht80x_config_1.0.19.11.txt` puts port 2's password in `P734`: with the sources at odds, port 2
+//! is refused rather than guessed.)
+//!
+//! # HTTP credentials
+//!
+//! `http.username` / `http.password` go into `P1360` / `P1361`, the "HTTP/HTTPS User Name" and
+//! "HTTP/HTTPS Password" of the config server (FusionPBX `grp2614/{$mac}.xml`: "Config Server
+//! User Name, Pvalue P1360", "Config Server Password, Pvalue P1361"; `dp750/{$mac}.xml`:
+//! "HTTP/HTTPS User Name for config server"). So the server can give a new device per-device
+//! credentials in its first file ([`Vendor::http_credential_parameters`]).
+//!
+//! # Models
+//!
+//! The same `cfg<mac>.xml` with the same P-values: wazo-provd-plugins
+//! `plugins/wazo_grandstream/*/entry.py` provisions the GXP16xx (`v1_0_7_13`), GXP21xx
+//! (`v1_0_11_85`), GRP261x (`v1_0_5_48`), GXV33xx (`v1_0_3_2x_android`) and HT801/HT802
+//! (`v1_0_63_3`) from one `common/templates/base.tpl` (ATAs: `common_ata/templates/base.tpl`);
+//! the GXV3240, WP820 and HT814 are in the research. Not accepted: the DP75x DECT bases, whose
+//! account P-values follow another layout (FusionPBX `dp750/{$mac}.xml` uses `P548` for account
+//! 3's outbound proxy, the desk phones' account 3 transport), so this module's account table
+//! would misconfigure them; and the WP810/WP825 and GRP260x, for which no source was consulted.
 //! The `<config version="2">` alias names of newer firmware are not used.
 //!
-//! Refused when set on a device, because nothing in the file carries them yet: `firmware.url`
-//! (no verified firmware-server P-value) and the transport of accounts 3 and 4.
+//! Refused when set on a device, because nothing in the file carries it yet: `firmware.url`
+//! (no verified firmware-server P-value).
 //!
 //! # Raw parameters
 //!
@@ -63,21 +89,42 @@ use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 /// The Grandstream vendor module.
 pub struct Grandstream;
 
-/// `accounts`: how many SIP accounts of the model sipprov can write (see the module doc).
+/// The highest account number whose P-values this module knows (see the module doc).
+pub const MAPPED_ACCOUNTS: u32 = 6;
+
+/// `accounts`: how many SIP accounts the model has (its data sheet); sipprov writes at most
+/// [`MAPPED_ACCOUNTS`] of them.
 const fn model(name: &'static str, family: &'static str, accounts: u32) -> ModelInfo {
-    ModelInfo { name, family, aliases: &[], common_file: None, max_lines: Some(accounts) }
+    let max = if accounts < MAPPED_ACCOUNTS { accounts } else { MAPPED_ACCOUNTS };
+    ModelInfo { name, family, aliases: &[], common_file: None, max_lines: Some(max) }
 }
 
-/// Only the models the research names (§6.1 `cfggrp2614.xml`, WP820 and HT801 manuals, §6.2 HT814
-/// manual, §6.3 UAs of the GXP1628, GXV3240 and HT801); others are added once verified.
+/// Models provisioned with the same file and P-values (module doc, "Models"), with their SIP
+/// account counts from the models' data sheets. ATAs keep one line (module doc, "Accounts").
 static MODELS: &[ModelInfo] = &[
-    // Account counts from the models' data sheets: GXP1628 2, GRP2614 4, GXV3240 6 (4 here),
-    // WP820 2; HT801 has one port, HT814 four (one here, see the module doc).
+    model("GXP1610", "desk", 1),
+    model("GXP1615", "desk", 1),
+    model("GXP1620", "desk", 2),
+    model("GXP1625", "desk", 2),
     model("GXP1628", "desk", 2),
+    model("GXP1630", "desk", 3),
+    model("GXP2130", "desk", 3),
+    model("GXP2135", "desk", 4),
+    model("GXP2140", "desk", 4),
+    model("GXP2160", "desk", 6),
+    model("GXP2170", "desk", 6),
+    model("GRP2612", "desk", 2),
+    model("GRP2613", "desk", 3),
     model("GRP2614", "desk", 4),
-    model("GXV3240", "video", 4),
+    model("GRP2615", "desk", 5),
+    model("GRP2616", "desk", 6),
+    model("GXV3240", "video", 6),
+    model("GXV3350", "video", 16),
+    model("GXV3370", "video", 16),
+    model("GXV3380", "video", 16),
     model("WP820", "wifi", 2),
     model("HT801", "ata", 1),
+    model("HT802", "ata", 1),
     model("HT814", "ata", 1),
 ];
 
@@ -131,6 +178,9 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("provisioning.url"), "P237", server_path),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "P194", auto_mode),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "P193", auto_minutes),
+    // Config server HTTP/HTTPS user name and password (module doc, "HTTP credentials").
+    ParamDef::device(Source::Key("http.username"), "P1360", same),
+    ParamDef::device(Source::Key("http.password"), "P1361", same),
 ];
 
 /// `P64`: the zone as a POSIX TZ string, daylight-saving rule included.
@@ -147,52 +197,31 @@ struct Account {
     auth: &'static str,
     password: &'static str,
     display: &'static str,
-    /// `None` where the P-value is not confirmed.
-    transport: Option<&'static str>,
+    transport: &'static str,
 }
 
-static ACCOUNTS: [Account; 4] = [
-    Account {
-        active: "P271",
-        name: "P270",
-        server: "P47",
-        user: "P35",
-        auth: "P36",
-        password: "P34",
-        display: "P3",
-        transport: Some("P130"),
-    },
-    Account {
-        active: "P401",
-        name: "P417",
-        server: "P402",
-        user: "P404",
-        auth: "P405",
-        password: "P406",
-        display: "P407",
-        transport: Some("P448"),
-    },
-    Account {
-        active: "P501",
-        name: "P517",
-        server: "P502",
-        user: "P504",
-        auth: "P505",
-        password: "P506",
-        display: "P507",
-        transport: None,
-    },
-    Account {
-        active: "P601",
-        name: "P617",
-        server: "P602",
-        user: "P604",
-        auth: "P605",
-        password: "P606",
-        display: "P607",
-        transport: None,
-    },
+static ACCOUNTS: [Account; MAPPED_ACCOUNTS as usize] = [
+    account_row(["P271", "P270", "P47", "P35", "P36", "P34", "P3", "P130"]),
+    account_row(["P401", "P417", "P402", "P404", "P405", "P406", "P407", "P448"]),
+    account_row(["P501", "P517", "P502", "P504", "P505", "P506", "P507", "P548"]),
+    account_row(["P601", "P617", "P602", "P604", "P605", "P606", "P607", "P648"]),
+    account_row(["P1701", "P1717", "P1702", "P1704", "P1705", "P1706", "P1707", "P1748"]),
+    account_row(["P1801", "P1817", "P1802", "P1804", "P1805", "P1806", "P1807", "P1848"]),
 ];
+
+/// An account from its P-values in [`Account`]'s field order.
+const fn account_row(p: [&'static str; 8]) -> Account {
+    Account {
+        active: p[0],
+        name: p[1],
+        server: p[2],
+        user: p[3],
+        auth: p[4],
+        password: p[5],
+        display: p[6],
+        transport: p[7],
+    }
+}
 
 fn account(n: u32) -> Option<&'static Account> {
     ACCOUNTS.get(usize::try_from(n).ok()?.checked_sub(1)?)
@@ -219,9 +248,9 @@ fn account_params(settings: &Settings, n: u32, acc: &Account) -> Vec<(&'static s
         (acc.auth, f(LineField::AuthUsername)),
         (acc.password, f(LineField::Password)),
         (acc.display, f(LineField::DisplayName)),
-        (acc.transport.unwrap_or(""), f(LineField::Transport).map(|t| transport_number(&t))),
+        (acc.transport, f(LineField::Transport).map(|t| transport_number(&t))),
     ];
-    candidates.into_iter().filter(|(name, _)| !name.is_empty()).filter_map(|(name, v)| Some((name, v?))).collect()
+    candidates.into_iter().filter_map(|(name, v)| Some((name, v?))).collect()
 }
 
 /// True for a Grandstream P-value name: `P` followed by one or more digits.
@@ -296,6 +325,7 @@ static TEMPLATES: &[(&str, &str)] = &[("grandstream/cfg.xml.j2", include_str!(".
 /// One `cfg<mac>.xml` per device, raw names that are P-values.
 static SHAPE: OneXmlFile = OneXmlFile {
     vendor: "Grandstream",
+    check_lines: check_accounts,
     template: "grandstream/cfg.xml.j2",
     is_raw_name: is_p_value,
     raw_name_rule: "a Grandstream setting name must be a P-value, 'P' followed by digits (e.g. vendor.P47)",
@@ -371,25 +401,16 @@ impl Vendor for Grandstream {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         SHAPE.validate_device(model, settings, || {
+            crate::keys::check_device(
+                settings,
+                "Grandstream",
+                model,
+                Err("no verified P-values for the multi-purpose keys; set vendor.P<number>"),
+            )?;
             mapping::check_server_fields_need_registrar(settings, "Grandstream")?;
-            check_transports(settings)?;
             check_interval(settings)
         })
     }
-}
-
-/// Refuses the transport of accounts whose transport P-value is not confirmed.
-fn check_transports(settings: &Settings) -> Result<(), String> {
-    for n in settings.line_indexes() {
-        let unconfirmed = account(n).is_some_and(|a| a.transport.is_none());
-        if unconfirmed && mapping::line_value(settings, n, LineField::Transport).is_some() {
-            return Err(format!(
-                "line.{n}.transport cannot be provisioned on Grandstream devices: the SIP transport P-value \
-                 of account {n} is not confirmed; set it with vendor.P<number> if you know it"
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Refuses an interval outside the `P193` range.
@@ -400,6 +421,23 @@ fn check_interval(settings: &Settings) -> Result<(), String> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Refuses a line beyond the model's [`ModelInfo::max_lines`], saying whether the model lacks
+/// the account or sipprov lacks its P-values.
+fn check_accounts(model: &ModelInfo, settings: &Settings) -> Result<(), String> {
+    let (Some(max), Some(&n)) = (model.max_lines, settings.line_indexes().last()) else { return Ok(()) };
+    if n <= max {
+        return Ok(());
+    }
+    let why = if model.family == "ata" {
+        format!("sipprov provisions port 1 of the {} only (its other ports use other P-values)", model.name)
+    } else if max == MAPPED_ACCOUNTS {
+        format!("sipprov knows the P-values of Grandstream accounts 1 to {MAPPED_ACCOUNTS} only")
+    } else {
+        format!("the {} has {max} SIP account{}", model.name, if max == 1 { "" } else { "s" })
+    };
+    Err(format!("line.{n}.* cannot be provisioned on the {}: {why}", model.name))
 }
 
 #[cfg(test)]

@@ -65,6 +65,7 @@ pub mod events;
 pub mod fanvil;
 pub mod gigaset;
 pub mod grandstream;
+pub mod keys;
 pub mod mapping;
 pub mod others;
 pub mod pnp;
@@ -116,7 +117,8 @@ pub struct ModelInfo {
     pub aliases: &'static [&'static str],
     /// The model-scoped common file, if the vendor has one (Yealink `y0000000000XX.cfg`).
     pub common_file: Option<&'static str>,
-    /// The highest line number the model accepts, when a hard limit is known (gateway ports).
+    /// The highest line number the model accepts, when a hard limit is known (gateway ports,
+    /// Grandstream SIP accounts).
     pub max_lines: Option<u32>,
 }
 
@@ -356,9 +358,11 @@ pub trait Vendor: Send + Sync {
     /// from different levels, e.g. a Yealink 32-character key on the device with key files
     /// switched on for its group. The server runs it for every device a change reaches, before
     /// the change is written, and the vendor's render refuses the same combinations.
+    ///
+    /// The default refuses programmable keys defined by halves ([`keys::check_merged`]).
     fn validate_merged(&self, model: &'static ModelInfo, merged: &Settings) -> Result<(), String> {
-        let _ = (model, merged);
-        Ok(())
+        let _ = model;
+        keys::check_merged(merged)
     }
 
     /// Why a check-sync NOTIFY asking for a reboot would not reboot a device of `model` whose
@@ -384,6 +388,19 @@ pub trait Vendor: Send + Sync {
         mapping::reboot_refused_by_setting(settings)
     }
 
+    /// The longest HTTP password the vendor's phones are known to keep, when a source gives a
+    /// limit: the server shortens the passwords it generates for them to it (e.g. Snom's 20,
+    /// see [`snom`]). `None`, the default, leaves the server's own length.
+    ///
+    /// ```
+    /// use sipprov_vendors::registry;
+    /// assert_eq!(registry().get("snom").unwrap().http_password_max_len(), Some(20));
+    /// assert_eq!(registry().get("yealink").unwrap().http_password_max_len(), None);
+    /// ```
+    fn http_password_max_len(&self) -> Option<usize> {
+        None
+    }
+
     /// The vendor parameters through which a device file of `model` hands the phone the HTTP
     /// credentials for its later fetches (`http.username`, `http.password`), e.g. Yealink
     /// `static.auto_provision.server.username/password`; empty when the file cannot carry them.
@@ -402,6 +419,8 @@ pub trait Vendor: Send + Sync {
     /// );
     /// let gigaset = registry().get("gigaset").unwrap();
     /// assert!(gigaset.http_credential_parameters(gigaset.model("N870").unwrap()).is_empty());
+    /// let snom = registry().get("snom").unwrap();
+    /// assert_eq!(snom.http_credential_parameters(snom.model("D785").unwrap()), ["http_client_user", "http_client_pass"]);
     /// ```
     fn http_credential_parameters(&self, model: &'static ModelInfo) -> Vec<String> {
         const USER: &str = "sipprov-probe-user";

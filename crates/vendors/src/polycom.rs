@@ -19,6 +19,9 @@
 //! The peers' layout is the same: wazo's master file lists `[PHONE_MAC_ADDRESS]-user.cfg,
 //! common.cfg` (`plugins/wazo_polycom/v5_4_3/var/tftpboot/000000000000.cfg`).
 //!
+//! Programmable keys: BLF keys only, as `attendant.resourceList.N.*` (`key_caps` gives the
+//! sources and why the other types are refused).
+//!
 //! # Settings
 //!
 //! Settings are attributes of one `<polycomConfig>` element. `device.*` parameters only take
@@ -65,7 +68,7 @@
 //! on Trio, `PolyEdge-Edge_E450-UA/8.0.0.15602` on Edge. The MAC is not in it, except for newer
 //! firmware's `(SN:482567b5313f)`; the file name carries it.
 
-use sipprov_model::{LineField, Mac, Settings};
+use sipprov_model::{KeyType, LineField, Mac, Settings};
 
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
@@ -86,7 +89,9 @@ const fn model(name: &'static str, family: &'static str, aliases: &'static [&'st
 
 /// VVX models: the wazo plugin's per-model templates (`plugins/wazo_polycom/common/templates/VVX*.tpl`);
 /// Trio: the UAs above and Poly's Trio 8300/8500/8800/C60 admin guides; Edge E and B: Poly Edge E
-/// series and Edge B series data sheets (poly.com), UA `PolyEdge-Edge_E450`.
+/// series and Edge B series data sheets (poly.com), UA `PolyEdge-Edge_E450`. Not accepted: Poly's
+/// Rove DECT bases and OBi ATAs, which do not run UC Software (no source consulted here covers
+/// their files), and the CCX, whose files no consulted source describes either.
 static MODELS: &[ModelInfo] = &[
     model("VVX101", "vvx", &["VVX 101"]),
     model("VVX150", "vvx", &["VVX 150"]),
@@ -287,6 +292,48 @@ static TEMPLATES: &[(&str, &str)] = &[
     ("polycom/config.xml.j2", include_str!("../templates/polycom/config.xml.j2")),
 ];
 
+/// Line keys per VVX model, without expansion modules (wazo `wazo_polycom/common/common.py`,
+/// `_NB_FKEY`); `None` for the Trio and Edge phones, which it does not count.
+fn line_key_count(model: &str) -> Option<u32> {
+    Some(match model {
+        "VVX101" | "VVX150" | "VVX201" => 2,
+        "VVX250" => 4,
+        "VVX300" | "VVX301" | "VVX310" | "VVX311" | "VVX350" | "VVX1500" => 6,
+        "VVX400" | "VVX401" | "VVX410" | "VVX411" | "VVX450" | "VVX500" | "VVX501" => 12,
+        "VVX600" | "VVX601" => 16,
+        _ => return None,
+    })
+}
+
+/// BLF keys only, as `attendant.resourceList.N.address` and `.label` (wazo
+/// `wazo_polycom/common/common.py`, `_add_fkeys`; Poly UC Software administrator's guide,
+/// "Busy Lamp Field"). UC Software puts resource-list entries on the line keys its registrations
+/// leave free, in order, so `key.N` is the Nth entry rather than a fixed key. Speed dials (which
+/// UC Software keeps in the contact directory), line keys, park and expansion modules are not
+/// mapped, and the entry's account is the phone's first line.
+fn key_caps(model: &ModelInfo) -> Result<crate::keys::KeyCaps, &'static str> {
+    let keys = line_key_count(model.name).ok_or("no source gives its line key count")?;
+    Ok(crate::keys::KeyCaps {
+        types: &[KeyType::Blf],
+        keys: Some(keys),
+        modules: 0,
+        module_keys: None,
+        line_on_every_type: false,
+    })
+}
+
+/// One BLF entry: the watched address and its label (the value when unset).
+fn key_params(key: &crate::keys::ProgKey) -> Vec<VendorParam> {
+    let row = |field: &str, value: &str| VendorParam {
+        name: format!("attendant.resourceList.{}.{field}", key.pos.index),
+        value: value.to_string(),
+        line: None,
+        group: "",
+    };
+    let value = key.value.as_deref().unwrap_or_default();
+    vec![row("address", value), row("label", key.label_or_value().unwrap_or_default())]
+}
+
 impl Vendor for Polycom {
     fn id(&self) -> &'static str {
         "polycom"
@@ -366,8 +413,13 @@ impl Vendor for Polycom {
         Some((model, spec))
     }
 
-    fn parameters(&self, _model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
-        let mut params = mapping::build(PARAMS, settings, scope, "");
+    fn parameters(&self, model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
+        let keys = |out: &mut Vec<VendorParam>| {
+            if let (FileScope::Device, Ok(caps)) = (scope, key_caps(model)) {
+                out.extend(crate::keys::supported(settings, &caps).iter().flat_map(key_params));
+            }
+        };
+        let mut params = mapping::build_with(PARAMS, settings, scope, "", keys);
         // `vendor.` settings reach every vendor: one that cannot be an attribute name is meant
         // for another vendor and left out rather than breaking every Polycom file.
         params.retain(|p| is_xml_name(&p.name));
@@ -376,6 +428,7 @@ impl Vendor for Polycom {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
+        crate::keys::check_device(settings, "Polycom", model, key_caps(model))?;
         mapping::refuse_zone_with_dst(
             settings,
             "the Polycom file (tcpIpApp.sntp.daylightSavings.* is not mapped yet)",

@@ -13,6 +13,9 @@ use crate::{FileScope, FileSpec, ModelInfo, VendorParam};
 pub(crate) struct OneXmlFile {
     /// The vendor's display name, for messages.
     pub(crate) vendor: &'static str,
+    /// Refuses lines beyond what the model (or sipprov's table for it) has; usually
+    /// [`mapping::check_max_lines`].
+    pub(crate) check_lines: fn(&ModelInfo, &Settings) -> Result<(), String>,
     /// The device file's template.
     pub(crate) template: &'static str,
     /// True for a name that can be one of the vendor's parameters.
@@ -50,7 +53,7 @@ impl OneXmlFile {
         params
     }
 
-    /// A device's checks: its line count, then the vendor's `specific` checks, then the neutral
+    /// A device's checks: its line count ([`OneXmlFile::check_lines`]), then the vendor's `specific` checks, then the neutral
     /// settings no parameter carries, then the device's own raw names.
     pub(crate) fn validate_device(
         &self,
@@ -58,7 +61,7 @@ impl OneXmlFile {
         settings: &Settings,
         specific: impl FnOnce() -> Result<(), String>,
     ) -> Result<(), String> {
-        mapping::check_max_lines(model, settings)?;
+        (self.check_lines)(model, settings)?;
         specific()?;
         mapping::refuse_unmapped(settings, self.vendor, self.unmapped)?;
         mapping::check_raw_names(settings, self.is_raw_name, self.raw_name_rule)

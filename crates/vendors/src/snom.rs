@@ -31,6 +31,33 @@
 //! locale; the tz database gives no such code, so set `vendor.timezone` instead), `line.N.label`
 //! and `firmware.url` (§5.6: `firmware_status` names an XML file, not an image).
 //!
+//! Programmable keys ([`crate::keys`]) become `fkey`, `fkey_label` and `fkey_context` with a
+//! 0-based `idx` (see `key_caps` for the sources).
+//!
+//! # HTTP credentials
+//!
+//! `http.username` / `http.password` are written as `http_client_user` / `http_client_pass`, the
+//! credentials the phone sends with its own HTTP requests, settings fetches included: Tine 2.0
+//! writes exactly these two elements into the settings file of each Snom phone it provisions
+//! (tine20/tine20 `tine20/Voipmanager/Backend/Snom/Xml.php`, `_appendPhoneSettings`, perm `RO`),
+//! having generated them per phone (`tine20/Voipmanager/Controller/Snom/Phone.php`: a 30-character
+//! user and a 20-character password, "limit length because of Snom phone limitations"), and then
+//! authenticates the phone's requests against them; FusionPBX's Snom 720 settings template lists
+//! the same elements (`resources/templates/provision/snom/720/{$mac}.xml`). So the server may
+//! generate per-device credentials for Snom phones, at most [`HTTP_PASSWORD_MAX_LEN`] characters
+//! long ([`Vendor::http_password_max_len`]).
+//! Which HTTP authentication schemes the phone answers is not confirmed (Tine challenges with
+//! Basic): where a phone cannot answer the server's Digest challenge, set `http.auth = basic` for
+//! its group.
+//!
+//! # Models
+//!
+//! Snom desk phones (the model table cites its source). Not accepted, because they are not provisioned
+//! the way this module writes: the M300/M400/M700/M900 DECT bases, whose `user_host` is indexed
+//! by SIP server rather than by account and whose accounts are tied to handsets by
+//! `subscr_sip_ua_data_server_id` and `subscr_sip_hs_idx` (wazo
+//! `plugins/wazo_snom/common_dect/templates/base.tpl`). Snom sells no ATA.
+//!
 //! # Raw parameters
 //!
 //! `vendor.<name>=<value>` writes `<name perm="R">value</name>`; `vendor.<name>.<N>` writes the
@@ -39,7 +66,7 @@
 //! ([`is_xml_name`]): [`Snom::validate_device`] refuses others on a Snom device, and ones inherited
 //! from the global or group settings, meant for another vendor, are left out of the file.
 
-use sipprov_model::{LineField, Mac, Settings};
+use sipprov_model::{KeyType, LineField, Mac, Settings};
 
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, same, ParamDef, Source};
@@ -51,13 +78,56 @@ use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 /// The Snom vendor module.
 pub struct Snom;
 
+/// The longest HTTP client password a Snom phone is known to keep (see the module doc).
+pub const HTTP_PASSWORD_MAX_LEN: usize = 20;
+
 const fn desk(name: &'static str) -> ModelInfo {
     ModelInfo { name, family: "desk", aliases: &[], common_file: None, max_lines: None }
 }
 
-/// Only the models the research names (§5.1 `snomD345`, §5.3 UAs of the D785, 710, 320 and 720);
-/// the series in its heading (D1xx…8xx) name no models, so others are added once verified.
-static MODELS: &[ModelInfo] = &[desk("D345"), desk("D785"), desk("710"), desk("720"), desk("320")];
+/// Desk phones whose settings file wazo-provd-plugins writes from the one template this module
+/// follows (`plugins/wazo_snom/common/templates/base.tpl`), listed in its firmware plugins'
+/// `MODELS` (`plugins/wazo_snom/v*/entry.py`, e.g. `v10_1_215_13`, `v8_9_3_60`): D1xx, D3xx,
+/// D7xx, D8xx, the older 3xx/7xx/8xx, the MeetingPoint `MP` and the PA1 paging amplifier (their
+/// `MP.tpl` and `PA1.tpl` include `base.tpl` unchanged, `v8_7_5_35/entry.py`); the research adds
+/// the UAs of the D785, 710, 320 and 720 (§5.3). Left out: the M-series DECT bases (module doc).
+static MODELS: &[ModelInfo] = &[
+    desk("D120"),
+    desk("D140"),
+    desk("D150"),
+    desk("D305"),
+    desk("D315"),
+    desk("D335"),
+    desk("D345"),
+    desk("D375"),
+    desk("D385"),
+    desk("D712"),
+    desk("D713"),
+    desk("D717"),
+    desk("D735"),
+    desk("D745"),
+    desk("D765"),
+    desk("D785"),
+    desk("D810"),
+    desk("D812"),
+    desk("D815"),
+    desk("D862"),
+    desk("D865"),
+    desk("D892"),
+    desk("300"),
+    desk("320"),
+    desk("370"),
+    desk("710"),
+    desk("715"),
+    desk("720"),
+    desk("725"),
+    desk("760"),
+    desk("820"),
+    desk("821"),
+    desk("870"),
+    desk("MP"),
+    desk("PA1"),
+];
 
 fn on(_: &str) -> Option<String> {
     Some("on".into())
@@ -95,6 +165,9 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("time.ntp_server"), "ntp_server", same),
     ParamDef::device(Source::Key("admin.password"), "admin_mode_password", same),
     ParamDef::device(Source::Key("admin.password"), "http_pass", same),
+    // The credentials the phone sends with its own HTTP requests (module doc, "HTTP credentials").
+    ParamDef::device(Source::Key("http.username"), "http_client_user", same),
+    ParamDef::device(Source::Key("http.password"), "http_client_pass", same),
     ParamDef::device(Source::LineAlways, "user_active.{n}", on),
     ParamDef::device(Source::Line(LineField::DisplayName), "user_realname.{n}", same),
     ParamDef::device(Source::Line(LineField::Username), "user_name.{n}", same),
@@ -145,6 +218,44 @@ fn split_idx(name: &str) -> Option<(&str, u32)> {
     Some((base, idx.parse().ok()?))
 }
 
+/// What a Snom file carries as function keys: `fkey` (0-based `idx`) with `line`, `blf <value>`,
+/// `speed <value>` and, on the models wazo gives call-park orbits to, `orbit <value>` (wazo
+/// `wazo_snom/common/common.py`, `_add_fkeys`; fusionpbx `app/devices/resources/classes/snom.php`
+/// lists the same key words); the label as `fkey_label` and the account as `fkey_context` (the
+/// indexed settings behind the `label` and `context` attributes wazo writes; symcon/Snom
+/// `SnomDeskphone/module.php` saves `fkey<N>` with `fkey_label<N>`). Key counts and expansion
+/// modules are not mapped: no source here gives them per model.
+fn key_caps(model: &ModelInfo) -> crate::keys::KeyCaps {
+    const WITH_PARK: &[KeyType] = &[KeyType::Line, KeyType::Blf, KeyType::SpeedDial, KeyType::Park];
+    // wazo writes `orbit` on the 710, 715, 720, 725, 760 and D765 only.
+    let park = matches!(model.name, "710" | "715" | "720" | "725" | "760" | "D765");
+    crate::keys::KeyCaps {
+        types: if park { WITH_PARK } else { &WITH_PARK[..3] },
+        keys: None,
+        modules: 0,
+        module_keys: None,
+        line_on_every_type: true,
+    }
+}
+
+/// One key's settings, named `name.<idx>` so that [`Snom::parameters`] turns the index into the
+/// `idx` attribute as for account settings, and a `vendor.fkey.<idx>` setting replaces them.
+fn key_params(key: &crate::keys::ProgKey) -> Vec<VendorParam> {
+    let idx = key.pos.index - 1;
+    let row = |name: &str, value: String| VendorParam { name: format!("{name}.{idx}"), value, line: None, group: "" };
+    let value = key.value.as_deref().unwrap_or_default();
+    let function = match key.kind {
+        KeyType::Line => "line".to_string(),
+        KeyType::Blf => format!("blf {value}"),
+        KeyType::SpeedDial => format!("speed {value}"),
+        KeyType::Park => format!("orbit {value}"),
+    };
+    let mut out = vec![row("fkey", function)];
+    out.extend(key.line.map(|n| row("fkey_context", n.to_string())));
+    out.extend(key.label.clone().map(|l| row("fkey_label", l)));
+    out
+}
+
 /// Parses `Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)`;
 /// firmware downloads may send `snom720 8.7.5.35` with neither `-SIP` nor a MAC (§5.3).
 fn parse(ua: &str) -> Option<(Option<String>, Option<String>, Option<Mac>)> {
@@ -176,10 +287,12 @@ fn htm_mac(file_name: &str) -> Option<Mac> {
 /// `webserver_admin_password`, `webserver_user_password` (wazo
 /// `wazo-snom/common/templates/base.tpl`), `http_basic_pass`, `http_engineer_pass` (wazo
 /// `wazo-snom/common_dect/templates/base-new.tpl`), `admin_mode_password_confirm` (its
-/// confirmation field, as third-party templates write it).
+/// confirmation field, as third-party templates write it), and `http_client_pass` (the phone's own
+/// HTTP client password, see the module doc).
 pub const SECRET_PARAMS: &[&str] = &[
     "user_pass",
     "http_pass",
+    "http_client_pass",
     "http_basic_pass",
     "http_engineer_pass",
     "admin_mode_password",
@@ -194,6 +307,7 @@ static TEMPLATES: &[(&str, &str)] = &[("snom/settings.xml.j2", include_str!("../
 /// One `<MAC>.xml` per phone, raw names that are XML names.
 static SHAPE: OneXmlFile = OneXmlFile {
     vendor: "Snom",
+    check_lines: mapping::check_max_lines,
     template: "snom/settings.xml.j2",
     is_raw_name: is_xml_name,
     raw_name_rule: "a Snom setting name must start with a letter or '_' and contain only letters, \
@@ -229,6 +343,10 @@ impl Vendor for Snom {
 
     fn secret_params(&self) -> &'static [&'static str] {
         SECRET_PARAMS
+    }
+
+    fn http_password_max_len(&self) -> Option<usize> {
+        Some(HTTP_PASSWORD_MAX_LEN)
     }
 
     /// `name.N` is the setting `name` of account `N` (`split_idx`), as secret as `name`.
@@ -270,8 +388,13 @@ impl Vendor for Snom {
 
     /// The table rows, `user_outbound` after each line's `user_host` unless a `vendor.` setting
     /// names it, then `name.N` split into `name` with `line = Some(N)` (the `idx` attribute).
-    fn parameters(&self, _model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
-        let mut params = mapping::build(PARAMS, settings, scope, "");
+    fn parameters(&self, model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
+        let keys = |out: &mut Vec<VendorParam>| {
+            if scope == FileScope::Device {
+                out.extend(crate::keys::supported(settings, &key_caps(model)).iter().flat_map(key_params));
+            }
+        };
+        let mut params = mapping::build_with(PARAMS, settings, scope, "", keys);
         if scope == FileScope::Device {
             for n in settings.line_indexes() {
                 let name = format!("user_outbound.{n}");
@@ -299,7 +422,10 @@ impl Vendor for Snom {
     }
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
-        SHAPE.validate_device(model, settings, || mapping::check_server_fields_need_registrar(settings, "Snom"))
+        SHAPE.validate_device(model, settings, || {
+            crate::keys::check_device(settings, "Snom", model, Ok(key_caps(model)))?;
+            mapping::check_server_fields_need_registrar(settings, "Snom")
+        })
     }
 }
 

@@ -12,10 +12,10 @@
 //! Common-file numbers per model come from fpbx `resources/templates/provision/yealink/<model>/`
 //! and, for the models fpbx lacks, from the firmware prefix wazo pins (the number usually equals
 //! it, and the User-Agent decides anyway):
-//! * desk, current: T3x (T30, T30P, T31, T31P, T31G, T33P, T33G: wazo
+//! * desk, current: T3x (T30, T30P, T31, T31P, T31G, T33, T33P, T33G: wazo
 //!   `plugins/wazo_yealink/v86/entry.py`, firmware `T31(T30,T30P,T31G,T31P,T33P,T33G)-124.x`),
-//!   T31W/T34W/T44W, T4xS/T4xU (T41U: wazo v86, firmware 108.x), T5x (T53/T53W, T54/T54W, T57/T57W,
-//!   T56A/T58, T58W), T7x/T8x (wazo `v87/entry.py`), CP9xx, AX83H/AX86R (fpbx);
+//!   T31W/T34W/T44W, T4xS/T4xU (T41U, T44U: wazo v86, firmware 108.x), T5x (T53/T53W,
+//!   T54/T54W, T57/T57W, T56A/T58, T58W), T7x/T8x (wazo `v87/entry.py`), CP9xx, AX83H/AX86R (fpbx);
 //! * DECT bases: W52P/W56P, W60B, W70B, W75B/W75DM (wazo `v87/entry.py`, firmware 175.x),
 //!   W80B/W80DM, W90B/W90DM;
 //! * legacy desk, firmware v7x and older only: T20P, T22P, T26P, T28P, T32G, T38G, VP530P
@@ -38,6 +38,16 @@
 //! HTTP credentials, which the server then never generates for it (the phone is given them by
 //! hand, or its group opens its files).
 //!
+//! # Programmable keys
+//!
+//! `key.N.*` and `expansion.M.key.N.*` ([`crate::keys`]) become `linekey.N.type/value/line/label`
+//! and `expansion_module.M.key.N.*` on desk phones (Yealink SIP-T2/T4/T5 administrator's guide,
+//! "Line Keys"; wazo `wazo_yealink/v87/common.py`, `BaseYealinkFunckeyGenerator`), type codes 15
+//! line, 16 BLF, 13 speed dial, 10 call park (the same file; fusionpbx
+//! `app/devices/resources/classes/yealink.php`). Key counts and expansion chains per model come
+//! from wazo's `_NB_LINEKEY` and `_expmod_by_model` (`key_caps`). Refused: keys on legacy
+//! models (no source for their v7x names), on DECT bases, and on models with no line keys.
+//!
 //! # Encryption
 //!
 //! With `yealink.aes_key` the `<mac>.cfg` is AES-encrypted ("MAC-Oriented AES key"); with the
@@ -59,7 +69,7 @@
 //! and, when the two come from different levels (key on the device, switch on the group), the
 //! file is not served and the reason is logged ([`key_file_problem`]).
 
-use sipprov_model::{LineField, Mac, Settings};
+use sipprov_model::{KeyType, LineField, Mac, Settings};
 
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
@@ -130,9 +140,11 @@ static MODELS: &[ModelInfo] = &[
     desk("T30P", "y000000000124.cfg", &[]),
     desk("T31", "y000000000124.cfg", &[]),
     desk("T31P", "y000000000124.cfg", &[]),
+    desk("T33", "y000000000124.cfg", &[]),
     desk("T33P", "y000000000124.cfg", &[]),
-    // The T4xU firmware (108.x, wazo v86 entry.py) also runs the T41U.
+    // The T4xU firmware (108.x, wazo v86 entry.py) also runs the T41U and T44U.
     desk("T41U", "y000000000108.cfg", &[]),
+    desk("T44U", "y000000000108.cfg", &[]),
     // T56A, T54 and T57 from the T58V and T54W firmware lists (wazo v86 entry.py).
     desk("T56A", "y000000000058.cfg", &["T56"]),
     desk("T54", "y000000000096.cfg", &[]),
@@ -553,7 +565,12 @@ impl Vendor for Yealink {
             "legacy" => &LEGACY_PARAMS,
             _ => &DESK_PARAMS,
         };
-        mapping::build(defs, settings, scope, "")
+        let keys = |out: &mut Vec<VendorParam>| {
+            if let (FileScope::Device, Ok(caps)) = (scope, key_caps(model)) {
+                out.extend(crate::keys::supported(settings, &caps).iter().flat_map(key_params));
+            }
+        };
+        mapping::build_with(defs, settings, scope, "", keys)
     }
 
     /// A device file is AES-encrypted with the merged `yealink.aes_key`, a common file with the
@@ -581,6 +598,7 @@ impl Vendor for Yealink {
         if let Some(problem) = key_file_problem(settings, FileScope::Device) {
             return Err(problem);
         }
+        crate::keys::check_device(settings, "Yealink", model, key_caps(model))?;
         if model.family == "legacy" {
             for (key, why) in LEGACY_UNMAPPED {
                 if mapping::get(settings, key).is_some_and(|v| *key != "yealink.aes_key_file" || v == "1") {
@@ -625,10 +643,98 @@ impl Vendor for Yealink {
     /// Both key files the device may ask for: its own and the common file's (the common key is
     /// global, the key-file switch may come from any level).
     fn validate_merged(&self, _model: &'static ModelInfo, merged: &Settings) -> Result<(), String> {
+        crate::keys::check_merged(merged)?;
         let problem =
             key_file_problem(merged, FileScope::Device).or_else(|| key_file_problem(merged, FileScope::Model));
         problem.map_or(Ok(()), Err)
     }
+}
+
+/// Line-key counts per model (wazo `wazo_yealink/v87/common.py`, `_NB_LINEKEY`); a model it does
+/// not list takes keys without a known bound, a model with 0 takes none.
+fn line_key_count(model: &str) -> Option<u32> {
+    Some(match model {
+        "CP920" | "CP925" | "T30" | "T30P" | "AX83H" | "AX86R" => 0,
+        "T31" | "T31G" | "T31P" | "T31W" => 2,
+        "T33G" | "T33P" | "T34W" => 12,
+        "T41S" | "T41U" | "T42S" | "T42U" | "T43U" => 15,
+        "T27G" | "T53" | "T53W" => 21,
+        "T44W" => 24,
+        "T46S" | "T46U" | "T54S" | "T54W" | "T58A" | "T58W" => 27,
+        "T48S" | "T48U" | "T57W" => 29,
+        "T73U" | "T73W" => 48,
+        "T74U" | "T74W" => 60,
+        "T85W" => 72,
+        "T77U" | "T87W" | "T88W" | "T88V" => 95,
+        _ => return None,
+    })
+}
+
+/// Expansion modules a model chains and their key count (wazo v87 `_expmod_by_model`: EXP40 on
+/// T27G/T46S/T48S, six of 40 keys; EXP43 on T4xU and EXP50 on T5x, three of 60; EXP55 on T7x/T8x,
+/// three of 78).
+fn expansion(model: &str) -> (u32, Option<u32>) {
+    match model {
+        "T27G" | "T46S" | "T48S" => (6, Some(40)),
+        "T43U" | "T46U" | "T48U" => (3, Some(60)),
+        m if m.starts_with("T5") => (3, Some(60)),
+        m if m.starts_with("T7") || m.starts_with("T8") => (3, Some(78)),
+        _ => (0, None),
+    }
+}
+
+/// What a model's file can carry as `linekey.N.*` / `expansion_module.M.key.N.*` (Yealink
+/// SIP-T2/T4/T5 administrator's guide, "Line Keys" and "Expansion Module Keys"; wazo
+/// `wazo_yealink/v87/common.py`, `BaseYealinkFunckeyGenerator`).
+fn key_caps(model: &ModelInfo) -> Result<crate::keys::KeyCaps, &'static str> {
+    match model.family {
+        "desk" => {}
+        "legacy" => return Err("no source gives the v7x names of its keys"),
+        _ => return Err("a DECT base's file has no programmable keys"),
+    }
+    let keys = line_key_count(model.name);
+    if keys == Some(0) {
+        return Err("it has no programmable line keys");
+    }
+    let (modules, module_keys) = expansion(model.name);
+    Ok(crate::keys::KeyCaps {
+        types: &[KeyType::Line, KeyType::Blf, KeyType::SpeedDial, KeyType::Park],
+        keys,
+        modules,
+        module_keys,
+        line_on_every_type: true,
+    })
+}
+
+/// Yealink key type codes: 15 line, 16 BLF, 13 speed dial, 10 call park (wazo v87
+/// `_format_funckey_*`; fusionpbx `app/devices/resources/classes/yealink.php`).
+fn key_type_code(t: KeyType) -> &'static str {
+    match t {
+        KeyType::Line => "15",
+        KeyType::Blf => "16",
+        KeyType::SpeedDial => "13",
+        KeyType::Park => "10",
+    }
+}
+
+/// One key's rows: `linekey.N.*` or `expansion_module.M.key.N.*` with `type`, `value`, `line`
+/// (the account, 1-based on v8x firmware) and `label`.
+fn key_params(key: &crate::keys::ProgKey) -> Vec<VendorParam> {
+    let prefix = match key.pos.module {
+        None => format!("linekey.{}", key.pos.index),
+        Some(m) => format!("expansion_module.{m}.key.{}", key.pos.index),
+    };
+    let row = |field: &str, value: &str| VendorParam {
+        name: format!("{prefix}.{field}"),
+        value: value.to_string(),
+        line: None,
+        group: "",
+    };
+    let mut out = vec![row("type", key_type_code(key.kind))];
+    out.extend(key.value.as_deref().map(|v| row("value", v)));
+    out.push(row("line", &key.line_or_first().to_string()));
+    out.extend(key.label.as_deref().map(|l| row("label", l)));
+    out
 }
 
 /// The global setting holding the common file's key ("Common AES key").

@@ -221,12 +221,14 @@ fn grandstream_device_files() {
     for (input, want) in [("GXP1628", "GXP1628"), ("gxp-1628", "GXP1628"), ("HT801", "HT801"), ("grp2614", "GRP2614")] {
         assert_eq!(gs.model(input).map(|m| m.name), Some(want), "{input}");
     }
-    let names: Vec<_> = gs.models().iter().map(|m| m.name).collect();
-    assert_eq!(names, ["GXP1628", "GRP2614", "GXV3240", "WP820", "HT801", "HT814"]);
-    // Accounts 1 to 4 are mapped; the ATAs keep one line (module doc).
-    let lines: Vec<_> = gs.models().iter().map(|m| m.max_lines).collect();
-    assert_eq!(lines, [Some(2), Some(4), Some(4), Some(2), Some(1), Some(1)]);
-    assert!(gs.model("GXP2160").is_none());
+    // Accounts 1 to 6 are mapped: each model's count, capped at 6; the ATAs keep one line.
+    let lines = |name: &str| gs.model(name).unwrap().max_lines;
+    assert_eq!(
+        [lines("GXP1628"), lines("GRP2614"), lines("GXV3240"), lines("GXV3370")],
+        [Some(2), Some(4), Some(6), Some(6)]
+    );
+    assert_eq!([lines("WP820"), lines("HT801"), lines("HT802"), lines("HT814")], [Some(2), Some(1), Some(1), Some(1)]);
+    assert!(gs.model("DP750").is_none());
     let files = gs.device_files(gs.model("GXP1628").unwrap(), mac("C0:74:AD:2B:D8:59"));
     assert_eq!(files.len(), 1);
     let f = &files[0];

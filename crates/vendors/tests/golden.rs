@@ -9,6 +9,9 @@ use std::path::PathBuf;
 use sipprov_model::{Mac, Settings};
 use sipprov_vendors::{registry, FileScope, RenderContext, Renderer};
 
+mod grammar;
+use grammar::{audiocodes_hd_line, first_bad_line, ini_line, yealink_line};
+
 /// Settings shared by every vendor's device: two lines, special characters, raw overrides.
 const GLOBAL: &[&str] = &[
     "provisioning.url=https://prov.example.com/p/",
@@ -216,47 +219,68 @@ fn xml_error(path: &std::path::Path) -> Option<String> {
     sipprov_testkit::xml_error(&std::fs::read(path).expect("golden file"))
 }
 
-fn first_bad_line(text: &str, ok: fn(&str) -> bool) -> Option<String> {
-    if !text.ends_with('\n') {
-        return Some("does not end with a newline".into());
-    }
-    text.lines().find(|l| !ok(l)).map(|l| format!("bad line {l:?}"))
-}
-
-fn is_name(name: &str, extra: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
-}
-
-/// Yealink: the `#!version:1.0.0.1` header, then `name = value` (names with `.` and `_`).
-fn yealink_line(line: &str) -> bool {
-    line == "#!version:1.0.0.1" || line.split_once(" = ").is_some_and(|(k, _)| is_name(k, "._-"))
-}
-
-/// AudioCodes 400HD: `path/to/key=value`.
-fn audiocodes_hd_line(line: &str) -> bool {
-    line.split_once('=').is_some_and(|(k, _)| is_name(k, "/_."))
-}
-
-/// AudioCodes ini: blank, `;` comments, `[Section]` / `[ Table ]` / `[ \Table ]`, `Key = value`,
-/// `FORMAT ... ;` and `Table N = cells;`.
-fn ini_line(line: &str) -> bool {
-    let t = line.trim();
-    t.is_empty()
-        || t.starts_with(';')
-        || (t.starts_with('[') && t.ends_with(']'))
-        || (t.starts_with("FORMAT ") && t.ends_with(';'))
-        || t.split_once(" = ").is_some_and(|(k, v)| {
-            let mut words = k.split(' ');
-            let name_ok = words.next().is_some_and(|n| is_name(n, "_"));
-            let index_ok = words.all(|w| w.bytes().all(|b| b.is_ascii_digit()));
-            name_ok && index_ok && (k.split(' ').count() == 1 || v.ends_with(';'))
-        })
-}
-
 #[test]
 fn polycom_vvx410() {
     let extra = ["http.username=prov-user", "http.password=prov&pw", "vendor.up.backlight.idleIntensity=1"];
     check("polycom", "VVX410", "0004f2aabbcc", 0, &extra, "vvx410-0004f2aabbcc.cfg");
     check("polycom", "VVX410", "0004f2aabbcc", 1, &extra, "vvx410-0004f2aabbcc-device.cfg");
     check("polycom", "VVX410", "0004f2aabbcc", 2, &extra, "vvx410-site.cfg");
+}
+
+/// Programmable keys (issue 13): a line key, a BLF and a speed dial on each vendor that maps them
+/// (with a park key and an expansion-module key where the vendor takes them); a label with XML
+/// specials shows the escaping.
+const KEYS: &[&str] = &[
+    "key.1.type=line",
+    "key.1.line=1",
+    "key.2.type=line",
+    "key.2.line=2",
+    "key.2.label=Bob's line",
+    "key.3.type=blf",
+    "key.3.value=1005",
+    "key.3.label=Carol <sales> & co",
+    "key.4.type=speed_dial",
+    "key.4.value=*97",
+    "key.4.label=Voicemail",
+];
+
+#[test]
+fn programmable_keys() {
+    let yealink = ["key.5.type=park", "key.5.value=700", "expansion.1.key.1.type=blf", "expansion.1.key.1.value=1010"];
+    let keys: Vec<&str> = KEYS.iter().chain(&yealink).copied().collect();
+    check("yealink", "T46S", "001565aabbcc", 1, &keys, "t46s-001565aabbcc-keys.cfg");
+    check("cisco", "CP-8841-3PCC", "00562b043615", 0, KEYS, "cp-8841-3pcc-00562b043615-keys.xml");
+    check("snom", "D345", "000413a11fa7", 0, KEYS, "d345-000413A11FA7-keys.xml");
+    let park = ["key.5.type=park", "key.5.value=700"];
+    let keys: Vec<&str> = KEYS.iter().chain(&park).copied().collect();
+    check("snom", "720", "000413a11fa8", 0, &keys, "720-000413A11FA8-keys.xml");
+    // Polycom maps BLF keys only: its resource list.
+    let blf =
+        ["key.1.type=blf", "key.1.value=1005", "key.1.label=Carol <sales> & co", "key.2.type=blf", "key.2.value=1006"];
+    check("polycom", "VVX410", "0004f2aabbcc", 1, &blf, "vvx410-0004f2aabbcc-device-keys.cfg");
+}
+
+/// Six accounts (accounts 5 and 6 are `P17xx`/`P18xx`) and the config server's credentials
+/// (`P1360`/`P1361`) on a six-account phone.
+#[test]
+fn grandstream_gxp2170_six_accounts() {
+    let mut items: Vec<String> = DEVICE.iter().map(|s| s.to_string()).collect();
+    for n in 3..=6 {
+        items.extend([
+            format!("line.{n}.username=100{n}"),
+            format!("line.{n}.password=pw-{n}"),
+            format!("line.{n}.registrar=pbx.example.com"),
+            format!("line.{n}.transport={}", if n % 2 == 0 { "tls" } else { "tcp" }),
+        ]);
+    }
+    items.extend(["http.username=gs-2170".into(), "http.password=Pr0v&pw".into()]);
+    let items: Vec<&str> = items.iter().map(String::as_str).collect();
+    check_device("grandstream", "GXP2170", "c074ad2bd85a", 0, &items, "gxp2170-cfgc074ad2bd85a.xml");
+}
+
+/// `Profile_Rule` carries the HTTP credentials as its options.
+#[test]
+fn cisco_cp_8851_3pcc_credentials() {
+    let extra = ["http.username=cp-8851", "http.password=Pr0v&pw"];
+    check("cisco", "CP-8851-3PCC", "00562b043617", 0, &extra, "cp-8851-3pcc-00562b043617.xml");
 }

@@ -135,3 +135,123 @@ fn the_check_catches_a_dropped_key() {
     assert!(v.validate_device(model, &st).is_ok());
     assert_eq!(render_all(v, model, &st), render_all(v, model, &base));
 }
+
+/// One programmable-key case: settings that must already be accepted, and the settings under
+/// test, which must change the render or be refused naming `position`.
+struct KeyCase {
+    prereq: &'static [&'static str],
+    subject: &'static [&'static str],
+    position: &'static str,
+}
+
+const KEY_CASES: &[KeyCase] = &[
+    KeyCase { prereq: &[], subject: &["key.1.type=line"], position: "key.1." },
+    KeyCase { prereq: &["key.1.type=line"], subject: &["key.1.label=Main"], position: "key.1." },
+    KeyCase { prereq: &["key.1.type=line"], subject: &["key.1.line=2", "line.2.username=1002"], position: "key.1." },
+    KeyCase { prereq: &[], subject: &["key.2.type=blf", "key.2.value=1002"], position: "key.2." },
+    KeyCase { prereq: &[], subject: &["key.2.type=speed_dial", "key.2.value=*97"], position: "key.2." },
+    KeyCase { prereq: &[], subject: &["key.2.type=park", "key.2.value=700"], position: "key.2." },
+    KeyCase { prereq: &["key.2.type=blf", "key.2.value=1002"], subject: &["key.2.label=Bob"], position: "key.2." },
+    KeyCase { prereq: &["key.2.type=blf", "key.2.value=1002"], subject: &["key.2.line=2"], position: "key.2." },
+    KeyCase {
+        prereq: &[],
+        subject: &["expansion.1.key.1.type=blf", "expansion.1.key.1.value=1003"],
+        position: "expansion.1.key.1.",
+    },
+    KeyCase {
+        prereq: &["expansion.1.key.1.type=blf", "expansion.1.key.1.value=1003"],
+        subject: &["expansion.1.key.1.label=Carol"],
+        position: "expansion.1.key.1.",
+    },
+];
+
+fn with(base: &Settings, items: &[&str]) -> Settings {
+    Settings::merged([base, &Settings::parse_assignments(items.iter().copied()).unwrap()])
+}
+
+/// Accepted as a device's own settings: the device checks and the merged checks pass.
+fn accepted(v: &'static dyn Vendor, model: &'static ModelInfo, st: &Settings) -> Result<(), String> {
+    v.validate_device(model, st).and_then(|()| v.validate_merged(model, st))
+}
+
+/// Programmable keys (issue 13): each key setting, on every model of every vendor, reaches the
+/// file or is refused with a message naming the key.
+#[test]
+fn every_key_setting_reaches_the_file_or_is_refused() {
+    let base = Settings::parse_assignments(BASE.iter().copied()).unwrap();
+    let (mut failures, mut written, mut refused) = (Vec::new(), 0, 0);
+    for &v in registry().vendors() {
+        for model in v.models() {
+            for case in KEY_CASES {
+                let before = with(&base, case.prereq);
+                if accepted(v, model, &before).is_err() {
+                    continue; // The prerequisite is refused, which its own case checks.
+                }
+                let after = with(&before, case.subject);
+                match accepted(v, model, &after) {
+                    Err(e) if e.contains(case.position) => refused += 1,
+                    Err(e) => failures.push(format!(
+                        "{} {}: {:?} refused without naming it: {e}",
+                        v.id(),
+                        model.name,
+                        case.subject
+                    )),
+                    Ok(()) if render_all(v, model, &after) == render_all(v, model, &before) => {
+                        failures.push(format!("{} {}: {:?} accepted and dropped", v.id(), model.name, case.subject))
+                    }
+                    Ok(()) => written += 1,
+                }
+            }
+        }
+    }
+    assert!(written > 50 && refused > 50, "written {written}, refused {refused}");
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Key numbers beyond a model's keys or expansion modules are refused, naming the vendor, the
+/// model and the key; the last key of the model is accepted.
+#[test]
+fn keys_beyond_the_model_are_refused() {
+    let base = Settings::parse_assignments(BASE.iter().copied()).unwrap();
+    let check = |vendor: &str, model: &str, key: &str, ok: bool| {
+        let v = registry().get(vendor).unwrap();
+        let m = v.model(model).unwrap();
+        let st = with(&base, &[format!("{key}=line").as_str()]);
+        match accepted(v, m, &st) {
+            Ok(()) => assert!(ok, "{vendor} {model}: {key} accepted"),
+            Err(e) => {
+                assert!(!ok, "{vendor} {model}: {key} refused: {e}");
+                assert!(e.contains(key) && e.contains(m.name), "{e}");
+            }
+        }
+    };
+    check("yealink", "T46S", "key.27.type", true);
+    check("yealink", "T46S", "key.28.type", false);
+    check("yealink", "T46S", "expansion.6.key.40.type", true);
+    check("yealink", "T46S", "expansion.6.key.41.type", false);
+    check("yealink", "T46U", "expansion.4.key.1.type", false);
+    check("yealink", "T41S", "expansion.1.key.1.type", false);
+    check("yealink", "W60B", "key.1.type", false);
+    check("cisco", "CP-6851-3PCC", "key.4.type", true);
+    check("cisco", "CP-6851-3PCC", "key.5.type", false);
+    check("cisco", "SPA122", "key.1.type", false);
+    check("gigaset", "N870", "key.1.type", false);
+}
+
+/// A key defined by halves across levels (a value on the device, no type anywhere) is refused by
+/// the merged check, whatever the vendor.
+#[test]
+fn keys_defined_by_halves_are_refused_when_merged() {
+    let v = registry().get("yealink").unwrap();
+    let m = v.model("T46S").unwrap();
+    let e = v.validate_merged(m, &Settings::parse_assignments(["key.3.value=1005"]).unwrap()).unwrap_err();
+    assert!(e.contains("key.3.type"), "{e}");
+    let cisco = registry().get("cisco").unwrap();
+    let e = cisco
+        .validate_merged(
+            cisco.model("CP-8841-3PCC").unwrap(),
+            &Settings::parse_assignments(["key.3.type=blf"]).unwrap(),
+        )
+        .unwrap_err();
+    assert!(e.contains("key.3.value"), "{e}");
+}

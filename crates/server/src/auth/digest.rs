@@ -1,6 +1,6 @@
 //! HTTP Digest authentication, server side (RFC 7616): MD5 and SHA-256, `qop=auth`.
 //!
-//! No crate implements the server side (research `rust-crates.md` §2), so this is our own:
+//! No crate implements the server side (the Digest crates on crates.io are clients), so this is our own:
 //! - a nonce is `hex(time ‖ random ‖ HMAC-SHA-256(secret, time ‖ random ‖ realm)[..16])`, so the
 //!   server recognises its own nonces without storing them, a nonce from another server (or from
 //!   before a restart, which draws a new secret) fails the HMAC, and an old one is answered with
@@ -9,7 +9,7 @@
 //!   nonce, same or lower `nc`) is refused. Only nonces that carried a *correct* response are
 //!   remembered, so nobody without the password can fill the table, and it is bounded regardless.
 //!
-//! FusionPBX gets this wrong (never checks freshness or `nc`, research `anchors.md` §2).
+//! FusionPBX gets this wrong (its `app/provision/index.php` issues `uniqid()` nonces and never checks their freshness or `nc`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

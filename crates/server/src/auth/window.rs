@@ -75,9 +75,13 @@ impl Windows {
 
 /// Fresh credentials for `mac`: the user name says what it is, the password comes from the
 /// operating system's CSPRNG (through `rand`), 24 letters and digits (about 142 bits; letters
-/// and digits only, since every vendor's config syntax carries them unquoted).
-pub fn generate(mac: Mac) -> GeneratedCredentials {
-    GeneratedCredentials { username: format!("sipprov-{mac}"), password: random_password() }
+/// and digits only, since every vendor's config syntax carries them unquoted), or `max_len`
+/// (at least 16) when the device's vendor keeps no longer ones
+/// ([`sipprov_vendors::Vendor::http_password_max_len`]; Snom's 20 still give about 119 bits).
+pub fn generate(mac: Mac, max_len: Option<usize>) -> GeneratedCredentials {
+    let mut password = random_password();
+    password.truncate(max_len.unwrap_or(PASSWORD_LEN).clamp(16, PASSWORD_LEN));
+    GeneratedCredentials { username: format!("sipprov-{mac}"), password }
 }
 
 /// 24 letters and digits from the CSPRNG.
@@ -101,10 +105,19 @@ mod tests {
     #[test]
     fn generated_passwords_are_long_random_and_plain() {
         let mac = "001565aabbcc".parse().unwrap();
-        let (a, b) = (super::generate(mac), super::generate(mac));
+        let (a, b) = (super::generate(mac, None), super::generate(mac, None));
         assert_eq!(a.username, "sipprov-001565aabbcc");
         assert_eq!(a.password.len(), 24);
         assert!(a.password.bytes().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a.password, b.password);
+    }
+
+    /// A vendor's limit shortens the password (Snom: 20), never below 16 nor above 24.
+    #[test]
+    fn a_vendor_limit_shortens_the_password() {
+        let mac = "000413a11fa7".parse().unwrap();
+        assert_eq!(super::generate(mac, Some(20)).password.len(), 20);
+        assert_eq!(super::generate(mac, Some(4)).password.len(), 16);
+        assert_eq!(super::generate(mac, Some(64)).password.len(), 24);
     }
 }

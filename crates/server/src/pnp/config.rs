@@ -26,7 +26,7 @@ use super::socket::{attached_networks, list_interfaces};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PnpMode {
-    /// Only MACs in the inventory (the safe default: PnP is unauthenticated, research §B.9).
+    /// Only MACs in the inventory (the safe default: a PnP NOTIFY is unauthenticated and the phone takes the first answer).
     #[default]
     Known,
     /// Everyone allowed by the allow-lists; unknown devices are added to `discovered_group`.
@@ -44,7 +44,7 @@ pub struct PnpConfig {
     /// The base URL handed out; default: the device's `provisioning.url` setting, else
     /// `http://<our address toward the phone>:<HTTP port>/`.
     pub url: Option<String>,
-    /// The multicast group and port phones send to (sip.mcast.net, research §B.1).
+    /// The multicast group and port phones send to (sip.mcast.net, 224.0.1.75, RFC 6080 §4.1).
     pub multicast: SocketAddr,
     /// Interface names or IPv4 addresses to join the group on; empty: every non-loopback IPv4
     /// interface that is up and multicast-capable.

@@ -2,9 +2,10 @@
 //!
 //! Retransmissions with the same branch are absorbed by the SIP stack's server transaction.
 //! Phones that give up on a transaction and send a *new* SUBSCRIBE (new branch and CSeq, same
-//! Call-ID) within their ~5 s window (research §B.6) are recognised here by Call-ID: they get a
-//! 200 with the To tag of the first answer and no second NOTIFY. A MAC with a NOTIFY still in
-//! flight gets no second one either (§B.6: rate-limit per MAC).
+//! Call-ID) within their ~5 s window (AudioCodes 420HD/440HD user manuals: "the phone resends
+//! SUBSCRIBE messages for 5 seconds") are recognised here by Call-ID: they get a 200 with the To
+//! tag of the first answer and no second NOTIFY. A MAC with a NOTIFY still in flight gets no
+//! second one either, so a phone repeating itself costs one NOTIFY.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -1,7 +1,7 @@
 //! SIP Plug-and-Play: zero-touch first boot for phones on the LAN.
 //!
 //! Out of the box many phones multicast a `SUBSCRIBE` with `Event: ua-profile` to 224.0.1.75:5060
-//! and take their provisioning URL from the NOTIFY that answers (research `sip-protocol.md` §B).
+//! and take their provisioning URL from the NOTIFY that answers (the de-facto form of the sipping config-framework drafts that RFC 6080 grew from: `Accept: application/url`, the URL as the NOTIFY body).
 //! The flow, per SUBSCRIBE (received on the group or on the unicast listener):
 //!
 //! 1. [`subscribe`] reads the Event parameters, the dialog identifiers and the MAC;
@@ -14,7 +14,7 @@
 //!    (`sipprov_vendors::pnp`), without credentials unless `pnp.url_credentials = 1`;
 //! 4. a 200 OK (our To tag, `Expires: 0`) goes back at once, then the NOTIFY in the
 //!    subscription's dialog to the SUBSCRIBE's source address and port (Yealink uses 5059,
-//!    Grandstream 5080: §B.5), retransmitted by the SIP stack until the phone's 200 arrives;
+//!    Grandstream 5080, in their PnP captures), retransmitted by the SIP stack until the phone's 200 arrives;
 //! 5. the answer or refusal is recorded in the device's history (or the log for unknown MACs),
 //!    and in `any` mode an unknown device is added to the inventory.
 //!
@@ -236,7 +236,7 @@ impl Pnp {
             tracing::warn!("PnP SUBSCRIBE before the SIP endpoint was registered; ignored");
             return self.dialogs.refused(&sub.call_id, sub.mac);
         };
-        // The NOTIFY goes to the packet's source address and port (§B.5), from the unicast
+        // The NOTIFY goes to the packet's source address and port (where the phone listens, not its Via), from the unicast
         // listener; a SUBSCRIBE over TCP or TLS gets it on the connection it came in on.
         let target = match req.transport.is_reliable() {
             true => Target::new(req.source, req.transport),
@@ -331,7 +331,8 @@ fn describe(sub: &PnpSubscribe, req: &IncomingRequest) -> serde_json::Value {
     })
 }
 
-/// 200 OK with `Expires: 0` (a one-shot subscription, §B.3) and our Contact when known.
+/// 200 OK with `Expires: 0` (a one-shot fetch of the state, as RFC 6665 allows) and our Contact
+/// when known.
 fn ok_response(req: &IncomingRequest, contact: Option<&str>) -> sipprov_sip::Response {
     let mut resp = req.response(200, "OK");
     resp.headers.push("Expires", "0");

@@ -1,19 +1,20 @@
 //! Who gets a provisioning URL, and which one.
 //!
-//! PnP is unauthenticated and the first answer wins (research §B.9), so the default `known` mode
-//! answers only MACs in the inventory; `any` answers every phone the allow-lists let through and
+//! PnP is unauthenticated and the first answer wins: the NOTIFY carries no authentication and
+//! the phone takes the first URL it gets. So the default `known` mode answers only MACs in the
+//! inventory; `any` answers every phone the allow-lists let through and
 //! adds unknown ones to the inventory as discovered. The URL carries no credentials unless the
 //! device's settings say `pnp.url_credentials = 1`.
 //!
 //! A SUBSCRIBE that names no MAC at all (AudioCodes 400HD firmware 2.2.2 sends From
-//! `00000001` and User-Agent `AUDC-IPPhone/2.2.2`, seed 002) gets the generic provisioning URL
-//! in every mode: the base directory in the vendor's dialect, built from global settings only,
+//! `00000001` and User-Agent `AUDC-IPPhone/2.2.2`, as in the AudioCodes 4xxHD user manual's PnP
+//! example) gets the generic provisioning URL in every mode: the base directory in the vendor's dialect, built from global settings only,
 //! never with credentials. It names no device and carries no device data; the phone then asks
 //! that directory for its own MAC-named file, which the HTTP side serves (or challenges) as for
 //! any fetch. Such a SUBSCRIBE still passes the source allow-list, the OUI allow-list (which a
 //! MAC-less request cannot satisfy) and the PnP throttle. A refusal is silent on the wire: other
 //! responders on the LAN may be the ones meant to answer, and Grandstream stops asking on a 500
-//! (research §B.3).
+//! (gs_tools `plugnplay/README.md`).
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! the networks attached to those interfaces (the default `[pnp] allow_sources`).
 //!
 //! Two sockets bound with address reuse on the same `0.0.0.0:5060` do not share unicast
-//! datagrams: the kernel hands each one to a single socket (research `rust-crates.md` §6), so a
+//! datagrams: the kernel hands each one to a single socket (ip(7), `IP_MULTICAST_ALL` and `SO_REUSEPORT` in socket(7)), so a
 //! second socket meant only for multicast would silently steal SIP traffic. Hence:
 //!
 //! - the unicast listener never sets `SO_REUSEADDR`/`SO_REUSEPORT`, and has `IP_MULTICAST_ALL`

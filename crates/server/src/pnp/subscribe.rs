@@ -1,5 +1,5 @@
 //! Reading a Plug-and-Play SUBSCRIBE: the Event parameters, the dialog identifiers and the MAC,
-//! wherever the vendor puts it (research `sip-protocol.md` §B.2).
+//! wherever the vendor puts it (Request-URI, From, To or Contact user part, or the User-Agent).
 //!
 //! ```
 //! use sipprov_server::pnp::subscribe::mac_in_user;
@@ -23,7 +23,7 @@ pub struct PnpSubscribe {
     pub from: NameAddr,
     /// The SUBSCRIBE's To, without a tag: the From of our NOTIFY (with our tag).
     pub to: NameAddr,
-    /// The NOTIFY Request-URI: the phone's Contact (§B.4).
+    /// The NOTIFY Request-URI: the phone's Contact, the dialog's remote target (RFC 3261 §12.1.1).
     pub contact: String,
     /// The Event header as received, echoed in the NOTIFY.
     pub event: String,
@@ -94,13 +94,13 @@ pub fn parse(req: &Request, contact_fallback: &str) -> Result<PnpSubscribe, NotP
     })
 }
 
-/// Drops placeholder values: old Snom firmware sends `vendor="OEM";model="OEM"` (§B.2).
+/// Drops placeholder values: old Snom firmware sends `vendor="OEM";model="OEM"` (Snom PnP captures).
 fn meaningful(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("oem"))
 }
 
 /// The vendor id, lower case: the Event parameter when it names a real vendor, else the
-/// User-Agent's (AudioCodes sends no vendor parameter, seed 002).
+/// User-Agent's (AudioCodes 4xxHD phones send no vendor parameter).
 fn vendor(param: Option<String>, ua: Option<&UserAgentInfo>) -> Option<String> {
     let param = meaningful(param).map(|v| v.to_ascii_lowercase());
     let known = param.as_deref().and_then(|v| registry().get(v)).map(|v| v.id().to_string());

@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn audiocodes_full_month_form() {
-        // Seed 004 / research §3b: "Mon, 1 January 2014 19:43:31 GMT".
+        // AudioCodes MP-11x user manual, "Automatic Update" (If-Modified-Since example): "Mon, 1 January 2014 19:43:31 GMT".
         assert_eq!(secs(parse_lenient("Mon, 1 January 2014 19:43:31 GMT").unwrap()), 1388605411);
     }
 

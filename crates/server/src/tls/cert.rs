@@ -1,6 +1,6 @@
 //! The device MAC a client certificate names.
 //!
-//! Vendors put it in different places (research `config-formats.md` §9.4): Polycom and Snom in the
+//! Vendors put it in different places (each vendor's certificate guide): Polycom and Snom in the
 //! subject CN, Cisco in `S=`/ST (`OU=CP-8841-3PCC, L=<serial>, S=000e08abcdef`), others in a
 //! subjectAltName. So the CN, the ST and the DNS/URI/e-mail SANs are searched for a 12-hex-digit
 //! MAC in any usual spelling. Other fields are skipped on purpose: Cisco's `L=` serial number is

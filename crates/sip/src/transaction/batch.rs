@@ -1,11 +1,12 @@
 //! Many client transactions run from one task: what a fleet-wide check-sync needs.
 //!
-//! [`super::client::run`] gives each transaction a task, a mailbox and a timer of its own,
+//! [`super::client`] gives each transaction a task, a mailbox and a timer of its own,
 //! which is right for one NOTIFY and costly for tens of thousands per second: every
 //! transaction then pays a task spawn, a wake-up through the scheduler (often on another
 //! thread) and timer-wheel entries. A batch keeps its transactions in a slab, receives every
 //! response through one inbox, keeps their deadlines in one heap behind one timer, and sends
-//! UDP requests inline. The RFC 3261 rules are the same: both drivers use [`Timing`].
+//! UDP requests inline. The RFC 3261 rules are the same: both drivers use [`Timing`], and
+//! share the client table and inboxes of the lower modules, never each other.
 //!
 //! Requests come in through a channel and results leave through another, so the caller paces
 //! the input and a slow consumer of results holds new requests back, never the running
@@ -13,18 +14,20 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
-use super::client::{linger, ClientKey, Waiter};
+use super::inbox::{BatchInbox, Delivery};
+use super::layer::TransactionLayer;
+use super::request::add_authorization;
+use super::table::{ClientKey, Waiter};
 use super::timing::{OnDeadline, OnResponse, Timing};
 use super::{Credentials, TransactionError, TxEventKind};
-use crate::endpoint::{add_authorization, Inner};
 use crate::message::{Request, Response};
-use crate::transport::{Target, TransportError};
+use crate::transport::Target;
 
 /// One request for [`crate::Endpoint::run_batch`], with a tag the caller gets back with its result.
 #[derive(Debug)]
@@ -48,52 +51,6 @@ pub struct BatchResult<T> {
     pub result: Result<Response, TransactionError>,
 }
 
-enum Delivery {
-    Response(u64, Response),
-    SendFailed(u64, TransportError),
-}
-
-/// Where the dispatcher leaves the responses of a batch's transactions.
-pub(crate) struct BatchInbox {
-    queue: Mutex<Vec<Delivery>>,
-    ready: Notify,
-    /// Responses kept waiting at most; beyond, they can only be retransmissions or strays,
-    /// since each running transaction needs one.
-    capacity: usize,
-}
-
-impl BatchInbox {
-    fn new(max_in_flight: usize) -> BatchInbox {
-        BatchInbox { queue: Mutex::new(Vec::new()), ready: Notify::new(), capacity: max_in_flight * 4 + 64 }
-    }
-
-    /// Leaves a response for the transaction known in the batch as `id`.
-    pub(crate) fn deliver(&self, id: u64, resp: Response) {
-        self.push(Delivery::Response(id, resp), false);
-    }
-
-    /// Ends the transaction known as `id`: the connection its request went out on failed.
-    pub(crate) fn fail(&self, id: u64, error: TransportError) {
-        self.push(Delivery::SendFailed(id, error), true);
-    }
-
-    fn push(&self, delivery: Delivery, always: bool) {
-        {
-            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            if !always && queue.len() >= self.capacity {
-                return;
-            }
-            queue.push(delivery);
-        }
-        // Stores a permit when the batch is busy elsewhere: no wake-up is lost.
-        self.ready.notify_one();
-    }
-
-    fn take(&self, into: &mut Vec<Delivery>) {
-        std::mem::swap(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()), into);
-    }
-}
-
 struct Slot<T> {
     id: u64,
     key: ClientKey,
@@ -107,7 +64,7 @@ struct Slot<T> {
 
 /// The transactions of one batch.
 struct Batch<'a, T> {
-    inner: &'a Arc<Inner>,
+    layer: &'a Arc<TransactionLayer>,
     inbox: Arc<BatchInbox>,
     slots: Vec<Option<Slot<T>>>,
     /// Bumped each time a slot is reused, so that a late delivery or deadline for the previous
@@ -125,14 +82,14 @@ struct Batch<'a, T> {
 /// one's end to `results`; returns once `requests` is closed and drained and every result was
 /// handed over, or as soon as `results` is closed.
 pub(crate) async fn run<T: Send>(
-    inner: &Arc<Inner>,
+    layer: &Arc<TransactionLayer>,
     mut requests: mpsc::Receiver<BatchRequest<T>>,
     results: mpsc::Sender<BatchResult<T>>,
     max_in_flight: usize,
 ) {
     let max_in_flight = max_in_flight.max(1);
     let mut batch = Batch {
-        inner,
+        layer,
         inbox: Arc::new(BatchInbox::new(max_in_flight)),
         slots: Vec::new(),
         generations: Vec::new(),
@@ -191,7 +148,7 @@ pub(crate) async fn run<T: Send>(
     }
     // Whatever still runs (the results' receiver is gone) leaves the client table now.
     for slot in batch.slots.iter_mut().filter_map(Option::take) {
-        inner.clients.complete(&slot.key, linger(inner, &slot.target));
+        layer.clients().complete(&slot.key, layer.linger(&slot.target));
     }
 }
 
@@ -199,7 +156,7 @@ impl<T: Send> Batch<'_, T> {
     /// Starts one request's transaction; one that cannot even be sent ends at once.
     async fn start(&mut self, request: BatchRequest<T>) {
         let BatchRequest { mut request, target, credentials, tag } = request;
-        let key = match self.inner.prepare_transaction(&mut request, &target) {
+        let key = match self.layer.prepare_transaction(&mut request, &target) {
             Ok(key) => key,
             Err(e) => return self.done.push_back(BatchResult { tag, result: Err(e) }),
         };
@@ -210,8 +167,8 @@ impl<T: Send> Batch<'_, T> {
             self.slots.len() - 1
         });
         let id = (u64::from(self.generations[index]) << 32) | index as u64;
-        self.inner.clients.start(&key, Waiter::Batch(self.inbox.clone(), id), &target);
-        let timing = Timing::start(self.inner.timers, target.transport.is_reliable(), Instant::now());
+        self.layer.clients().start(&key, Waiter::Batch(self.inbox.clone(), id), &target);
+        let timing = Timing::start(self.layer.timers(), target.transport.is_reliable(), Instant::now());
         self.deadlines.push(Reverse((timing.deadline(), id)));
         let retry = credentials.map(|c| (request, c));
         self.slots[index] = Some(Slot { id, key, target, data, timing, tag, retry });
@@ -225,18 +182,18 @@ impl<T: Send> Batch<'_, T> {
         let Some(slot) = self.slots[index].as_ref() else { return };
         let event = TxEventKind::RequestSent { retransmission };
         if slot.target.transport.is_reliable() {
-            let (inner, inbox) = (self.inner.clone(), self.inbox.clone());
+            let (layer, inbox) = (self.layer.clone(), self.inbox.clone());
             let (id, target, data, key) = (slot.id, slot.target.clone(), slot.data.clone(), slot.key.clone());
             tokio::spawn(async move {
-                match inner.transports.send(&target, data).await {
-                    Ok(()) => inner.emit(&key.branch, &key.method, &target, event),
+                match layer.send(&target, data).await {
+                    Ok(()) => layer.emit(&key.branch, &key.method, &target, event),
                     Err(e) => inbox.push(Delivery::SendFailed(id, e), true),
                 }
             });
             return;
         }
-        match self.inner.transports.send(&slot.target, slot.data.clone()).await {
-            Ok(()) => self.inner.emit(&slot.key.branch, &slot.key.method, &slot.target, event),
+        match self.layer.send(&slot.target, slot.data.clone()).await {
+            Ok(()) => self.layer.emit(&slot.key.branch, &slot.key.method, &slot.target, event),
             Err(e) => self.finish(index, Err(e.into())),
         }
     }
@@ -257,7 +214,7 @@ impl<T: Send> Batch<'_, T> {
             Delivery::Response(id, resp) => {
                 let Some(index) = self.index_of(id) else { return };
                 let Some(slot) = self.slots[index].as_mut() else { return };
-                self.inner.emit(
+                self.layer.emit(
                     &slot.key.branch,
                     &slot.key.method,
                     &slot.target,
@@ -307,7 +264,7 @@ impl<T: Send> Batch<'_, T> {
                     self.send(index, n).await;
                 }
                 OnDeadline::TimedOut { retransmissions, after } => {
-                    self.inner.emit(&slot.key.branch, &slot.key.method, &slot.target, TxEventKind::TimedOut);
+                    self.layer.emit(&slot.key.branch, &slot.key.method, &slot.target, TxEventKind::TimedOut);
                     self.finish(index, Err(TransactionError::Timeout { retransmissions, after }));
                 }
                 OnDeadline::NotYet => {}
@@ -338,7 +295,7 @@ impl<T: Send> Batch<'_, T> {
     /// Frees slot `index` and completes its transaction in the client table (Timer K).
     fn end(&mut self, index: usize) -> Option<Slot<T>> {
         let slot = self.slots.get_mut(index)?.take()?;
-        self.inner.clients.complete(&slot.key, linger(self.inner, &slot.target));
+        self.layer.clients().complete(&slot.key, self.layer.linger(&slot.target));
         self.generations[index] = self.generations[index].wrapping_add(1);
         self.free.push(index);
         self.running -= 1;

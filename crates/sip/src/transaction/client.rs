@@ -1,260 +1,52 @@
-//! The non-INVITE client transaction (RFC 3261 §17.1.2): send, retransmit on Timer E over UDP
-//! (T1 doubling up to T2, every T2 once a 1xx arrived), give up on Timer F, and keep the
-//! transaction around for Timer K so that retransmitted responses are absorbed.
-//!
-//! The [`ClientTable`] maps a branch to whoever waits for its responses: the task of a single
-//! transaction ([`run`]) or a batch ([`super::batch`]). A completed UDP transaction
-//! keeps only a 64-bit fingerprint of its key for Timer K (no strings, channel, task or timer):
-//! a fleet-wide check-sync completes thousands of transactions per second, and each holding
-//! its key, response channel and a sleeping task for five seconds cost tens of megabytes.
+//! The non-INVITE client transaction (RFC 3261 §17.1.2) run in its caller's task: send,
+//! retransmit on Timer E over UDP (T1 doubling up to T2, every T2 once a 1xx arrived), give up
+//! on Timer F; the table keeps the completed transaction for Timer K so that retransmitted
+//! responses are absorbed. [`super::batch`] runs many transactions from one task by the same
+//! rules ([`super::timing`]); the two drivers share only the lower modules.
 
-use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::BuildHasher;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant as TokioInstant};
 
-use super::batch::BatchInbox;
+use super::inbox::Mailbox;
+use super::layer::TransactionLayer;
+use super::table::{ClientKey, Waiter};
 use super::timing::{OnDeadline, OnResponse, Timing};
 use super::{TransactionError, TxEventKind};
-use crate::endpoint::Inner;
 use crate::message::Response;
-use crate::transport::{Target, Transport, TransportError};
-
-/// Responses are matched to a client transaction by top Via branch and CSeq method (§17.1.3).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct ClientKey {
-    pub branch: String,
-    pub method: String,
-}
-
-/// Where the dispatcher leaves responses for a running transaction: a short queue and a
-/// wake-up. Lighter than a channel (tokio's allocates 32 slots up front), which matters at
-/// thousands of transactions per second.
-#[derive(Default)]
-pub(crate) struct Mailbox {
-    queue: Mutex<VecDeque<Response>>,
-    /// Set when the connection the request went out on failed (a stream transport only).
-    failure: Mutex<Option<TransportError>>,
-    ready: Notify,
-}
-
-impl Mailbox {
-    /// Responses kept waiting at most: a final response ends the transaction, so more can
-    /// only be retransmissions, which may be dropped.
-    const CAPACITY: usize = 4;
-
-    /// Leaves a response for the transaction.
-    pub(crate) fn deliver(&self, resp: Response) {
-        {
-            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            if queue.len() >= Self::CAPACITY {
-                return;
-            }
-            queue.push_back(resp);
-        }
-        // Stores a permit when the transaction is not waiting yet: no wake-up is lost.
-        self.ready.notify_one();
-    }
-
-    /// Ends the wait with a failed connection.
-    pub(crate) fn fail(&self, error: TransportError) {
-        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
-        self.ready.notify_one();
-    }
-
-    /// The next response, waiting for one if none is queued; an error once the connection
-    /// failed (responses that came before are handed over first).
-    async fn next(&self) -> Result<Response, TransportError> {
-        loop {
-            if let Some(resp) = self.queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
-                return Ok(resp);
-            }
-            if let Some(error) = self.failure.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                return Err(error);
-            }
-            self.ready.notified().await;
-        }
-    }
-}
-
-/// Who waits for the responses of a running transaction.
-#[derive(Clone)]
-pub(crate) enum Waiter {
-    /// A transaction run by its own task ([`run`]).
-    Single(Arc<Mailbox>),
-    /// A transaction of a batch, known there by `id` ([`super::batch`]).
-    Batch(Arc<BatchInbox>, u64),
-}
-
-impl Waiter {
-    /// Hands a response over.
-    pub(crate) fn deliver(&self, resp: Response) {
-        match self {
-            Waiter::Single(mailbox) => mailbox.deliver(resp),
-            Waiter::Batch(inbox, id) => inbox.deliver(*id, resp),
-        }
-    }
-
-    /// Says that the connection the request went out on failed.
-    fn fail(&self, error: TransportError) {
-        match self {
-            Waiter::Single(mailbox) => mailbox.fail(error),
-            Waiter::Batch(inbox, id) => inbox.fail(*id, error),
-        }
-    }
-}
-
-/// What a received response should do.
-pub(crate) enum Matched {
-    /// Deliver it to the running transaction.
-    Running(Waiter),
-    /// The transaction completed and waits out Timer K: the response is a retransmission.
-    Absorbed,
-    /// No transaction has this branch.
-    Stray,
-}
-
-struct Running {
-    method: String,
-    waiter: Waiter,
-    /// The connection the request went out on, for stream transports: its failure ends the
-    /// transaction at once instead of at Timer F.
-    connection: Option<(Transport, SocketAddr)>,
-}
-
-#[derive(Default)]
-struct Table {
-    /// By branch, so that a response is matched without building a key (the method is
-    /// compared after).
-    running: HashMap<String, Running>,
-    /// Fingerprints of the transactions waiting out Timer K. Two keys sharing one would only
-    /// make a stray response count as a retransmission: both are dropped either way.
-    completed: HashSet<u64>,
-    /// The same, in completion order; Timer K is the same for all of them, so the front is
-    /// always the next to expire.
-    lingering: VecDeque<(TokioInstant, u64)>,
-    fingerprint: RandomState,
-}
-
-impl Table {
-    fn print(&self, branch: &str, method: &str) -> u64 {
-        self.fingerprint.hash_one((branch, method))
-    }
-}
-
-/// The client transactions of an endpoint.
-#[derive(Default)]
-pub(crate) struct ClientTable {
-    table: Mutex<Table>,
-}
-
-impl ClientTable {
-    fn lock(&self) -> MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Registers a running transaction to `target`, forgetting those whose Timer K has fired.
-    pub(crate) fn start(&self, key: &ClientKey, waiter: Waiter, target: &Target) {
-        let now = TokioInstant::now();
-        let mut table = self.lock();
-        while table.lingering.front().is_some_and(|(expiry, _)| *expiry <= now) {
-            if let Some((_, old)) = table.lingering.pop_front() {
-                table.completed.remove(&old);
-            }
-        }
-        let connection = target.transport.is_reliable().then_some((target.transport, target.addr));
-        table.running.insert(key.branch.clone(), Running { method: key.method.clone(), waiter, connection });
-    }
-
-    /// Ends a transaction: forgotten at once, or remembered as completed for `linger` (Timer K).
-    pub(crate) fn complete(&self, key: &ClientKey, linger: Duration) {
-        let mut table = self.lock();
-        if table.running.remove(&key.branch).is_none() || linger.is_zero() {
-            return;
-        }
-        let print = table.print(&key.branch, &key.method);
-        table.completed.insert(print);
-        table.lingering.push_back((TokioInstant::now() + linger, print));
-    }
-
-    /// Where a response with this top Via branch and CSeq method goes.
-    pub(crate) fn matching(&self, branch: &str, method: &str) -> Matched {
-        let table = self.lock();
-        match table.running.get(branch) {
-            Some(running) if running.method == method => Matched::Running(running.waiter.clone()),
-            _ if table.completed.contains(&table.print(branch, method)) => Matched::Absorbed,
-            _ => Matched::Stray,
-        }
-    }
-
-    /// Ends every running transaction whose request went out on the `transport` connection to
-    /// `addr`, which failed with `error` (RFC 3261 §8.1.3.1: a transport error is reported to
-    /// the user at once): a TLS 1.3 phone refusing our certificate, or a peer resetting TCP,
-    /// would otherwise look like a silent phone until Timer F.
-    pub(crate) fn fail_connection(&self, transport: Transport, addr: SocketAddr, error: &TransportError) {
-        let waiters: Vec<Waiter> = {
-            let table = self.lock();
-            let on_it = |r: &&Running| r.connection == Some((transport, addr));
-            table.running.values().filter(on_it).map(|r| r.waiter.clone()).collect()
-        };
-        for waiter in waiters {
-            waiter.fail(error.replay());
-        }
-    }
-
-    /// Transactions running or waiting out Timer K (for tests and metrics).
-    pub(crate) fn len(&self) -> usize {
-        let table = self.lock();
-        table.running.len() + table.completed.len()
-    }
-}
+use crate::transport::Target;
 
 /// Completes the transaction in the table when dropped, whichever way it ended.
 struct Registration<'a> {
-    inner: &'a Inner,
+    layer: &'a TransactionLayer,
     key: &'a ClientKey,
-    linger: Duration,
+    target: &'a Target,
 }
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        self.inner.clients.complete(self.key, self.linger);
-    }
-}
-
-/// How long a completed transaction absorbs retransmitted responses: Timer K, zero on
-/// reliable transports (§17.1.2.2).
-pub(crate) fn linger(inner: &Inner, target: &Target) -> Duration {
-    if target.transport.is_reliable() {
-        Duration::ZERO
-    } else {
-        inner.timers.t4
+        self.layer.clients().complete(self.key, self.layer.linger(self.target));
     }
 }
 
 /// Runs one transaction; `progress` sees each provisional response.
 pub(crate) async fn run(
-    inner: &Arc<Inner>,
+    layer: &TransactionLayer,
     key: ClientKey,
     data: Bytes,
     target: Target,
     progress: &mut (dyn FnMut(&Response) + Send),
 ) -> Result<Response, TransactionError> {
     let mailbox = Arc::new(Mailbox::default());
-    inner.clients.start(&key, Waiter::Single(mailbox.clone()), &target);
-    let _registration = Registration { inner, key: &key, linger: linger(inner, &target) };
+    layer.clients().start(&key, Waiter::Single(mailbox.clone()), &target);
+    let _registration = Registration { layer, key: &key, target: &target };
 
-    let event = |kind| inner.emit(&key.branch, &key.method, &target, kind);
-    inner.transports.send(&target, data.clone()).await?;
+    let event = |kind| layer.emit(&key.branch, &key.method, &target, kind);
+    layer.send(&target, data.clone()).await?;
     event(TxEventKind::RequestSent { retransmission: 0 });
 
-    let mut timing = Timing::start(inner.timers, target.transport.is_reliable(), TokioInstant::now());
+    let mut timing = Timing::start(layer.timers(), target.transport.is_reliable(), TokioInstant::now());
     loop {
         tokio::select! {
             resp = mailbox.next() => {
@@ -268,7 +60,7 @@ pub(crate) async fn run(
             }
             _ = sleep_until(timing.deadline()) => match timing.on_deadline(TokioInstant::now()) {
                 OnDeadline::Retransmit(n) => {
-                    inner.transports.send(&target, data.clone()).await?;
+                    layer.send(&target, data.clone()).await?;
                     event(TxEventKind::RequestSent { retransmission: n });
                 }
                 OnDeadline::TimedOut { retransmissions, after } => {
@@ -278,87 +70,5 @@ pub(crate) async fn run(
                 OnDeadline::NotYet => {}
             },
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(b: &str) -> ClientKey {
-        ClientKey { branch: b.into(), method: "NOTIFY".into() }
-    }
-
-    fn udp() -> Target {
-        Target::udp("192.0.2.7:5060".parse().unwrap())
-    }
-
-    #[tokio::test]
-    async fn a_failed_connection_ends_only_the_transactions_sent_on_it() {
-        let table = ClientTable::default();
-        let (on_it, elsewhere, over_udp) =
-            (Arc::new(Mailbox::default()), Arc::new(Mailbox::default()), Arc::new(Mailbox::default()));
-        let addr: SocketAddr = "192.0.2.7:5061".parse().unwrap();
-        table.start(&key("a"), Waiter::Single(on_it.clone()), &Target::tls(addr));
-        table.start(&key("b"), Waiter::Single(elsewhere.clone()), &Target::tcp(addr));
-        table.start(&key("c"), Waiter::Single(over_udp.clone()), &udp());
-        let error = TransportError::Tls {
-            addr,
-            reason: "received fatal alert: CertificateRequired".into(),
-            certificate: false,
-        };
-        table.fail_connection(Transport::Tls, addr, &error);
-        let failed = on_it.next().await.unwrap_err().to_string();
-        assert!(failed.contains("CertificateRequired"), "{failed}");
-        for untouched in [elsewhere, over_udp] {
-            untouched.deliver(Response::new(200, "OK"));
-            assert_eq!(untouched.next().await.unwrap().status, 200);
-        }
-    }
-
-    #[tokio::test]
-    async fn completed_transactions_absorb_until_timer_k_then_go() {
-        let table = ClientTable::default();
-        let mailbox = Arc::new(Mailbox::default());
-        table.start(&key("a"), Waiter::Single(mailbox.clone()), &udp());
-        assert!(matches!(table.matching("a", "NOTIFY"), Matched::Running(_)));
-        assert!(matches!(table.matching("a", "OPTIONS"), Matched::Stray), "the method must match too");
-        table.complete(&key("a"), Duration::from_millis(20));
-        assert!(matches!(table.matching("a", "NOTIFY"), Matched::Absorbed));
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        // Expired entries are swept when the next transaction starts.
-        table.start(&key("b"), Waiter::Single(mailbox), &udp());
-        assert!(matches!(table.matching("a", "NOTIFY"), Matched::Stray));
-        assert_eq!(table.len(), 1);
-    }
-
-    #[tokio::test]
-    async fn the_mailbox_loses_no_wake_up_and_bounds_its_queue() {
-        let mailbox = Arc::new(Mailbox::default());
-        // Delivered before anyone waits: kept, and found at once.
-        mailbox.deliver(Response::new(100, "Trying"));
-        assert_eq!(mailbox.next().await.unwrap().status, 100);
-        // Delivered while the transaction waits: it wakes.
-        let waiter = tokio::spawn({
-            let mailbox = mailbox.clone();
-            async move { mailbox.next().await.unwrap().status }
-        });
-        tokio::task::yield_now().await;
-        mailbox.deliver(Response::new(200, "OK"));
-        assert_eq!(waiter.await.unwrap(), 200);
-        // A flood of retransmitted responses is capped.
-        for _ in 0..10 {
-            mailbox.deliver(Response::new(200, "OK"));
-        }
-        assert_eq!(mailbox.queue.lock().unwrap().len(), Mailbox::CAPACITY);
-    }
-
-    #[test]
-    fn reliable_transactions_are_forgotten_at_once() {
-        let table = ClientTable::default();
-        table.start(&key("a"), Waiter::Single(Arc::new(Mailbox::default())), &udp());
-        table.complete(&key("a"), Duration::ZERO);
-        assert!(matches!(table.matching("a", "NOTIFY"), Matched::Stray));
-        assert_eq!(table.len(), 0);
     }
 }

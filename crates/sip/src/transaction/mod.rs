@@ -1,23 +1,37 @@
 //! Non-INVITE transactions (RFC 3261 §17.1.2 client, §17.2.2 server): timers, matching keys,
 //! the events reported to observers, and the errors a client transaction ends with.
 //!
-//! `timing` holds the client transaction's timer rules without I/O; `client` runs one
-//! transaction in its caller's task, `batch` runs many from one task; `server` absorbs
-//! retransmitted requests.
+//! The layer sits above the transports and below the endpoint: it sends through the transports
+//! it is given and never sees the endpoint (`layer::TransactionLayer` is all it works with).
+//! Inside, the modules depend one way:
+//!
+//! - lower: `timing` (the client transaction's timer rules, no I/O), `table` (the client
+//!   transactions by branch), `inbox` (where responses are left for them), `request` (headers a
+//!   request must carry, the digest answer), `server` (server transactions), `layer`;
+//! - on top, the two client drivers, which share the lower modules and never name each other:
+//!   `client` runs one transaction in its caller's task, `batch` runs many from one task.
 
 pub(crate) mod batch;
 pub(crate) mod client;
+mod inbox;
+pub(crate) mod layer;
+pub(crate) mod request;
 pub(crate) mod server;
+pub(crate) mod table;
 mod timing;
 
 pub use batch::{BatchRequest, BatchResult};
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
 use crate::transport::{Transport, TransportError};
+
+/// A callback that sees every [`TxEvent`] (retransmissions, responses, timeouts...).
+pub type Observer = Arc<dyn Fn(&TxEvent) + Send + Sync>;
 
 /// The RFC 3261 timer base values (Table 4).
 ///

@@ -27,6 +27,14 @@ pub(crate) enum ServerKey {
 }
 
 impl ServerKey {
+    /// The branch (empty for an RFC 2543 peer) and method, for events and logs.
+    pub(crate) fn labels(&self) -> (&str, &str) {
+        match self {
+            ServerKey::Rfc3261 { branch, method, .. } => (branch, method),
+            ServerKey::Rfc2543 { method, .. } => ("", method),
+        }
+    }
+
     pub(crate) fn of(req: &Request, top: &Via) -> Result<ServerKey, ParseError> {
         match top.branch() {
             Some(b) if b.starts_with(BRANCH_MAGIC) => Ok(ServerKey::Rfc3261 {

@@ -1,6 +1,9 @@
 //! Transports: UDP sockets, and TCP and TLS connections, on tokio, behind one `Transports` set
-//! that the endpoint sends through. UDP reader tasks hand each datagram to the dispatcher
-//! directly; stream connections queue their framed messages to the endpoint's dispatch task.
+//! that the layers above send through. The transports know nothing above them: what they
+//! receive goes to a sink they were given, as pjsip's transport manager hands received messages
+//! to a callback and sipgo's transport layer to the handler registered with `OnMessage`. UDP
+//! reader tasks call an `InboundSink` inline for each datagram (one task wake-up per response);
+//! stream connections queue their framed messages and failures (`StreamEvent`) to a channel.
 //!
 //! TCP and TLS are both stream transports: `stream` holds what they share (a connection per
 //! remote address reused in both directions, Content-Length framing with
@@ -17,6 +20,7 @@ mod tls;
 mod udp;
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock, Weak};
@@ -31,9 +35,8 @@ pub(crate) use stream::StreamSettings;
 pub use tcp::TcpTransport;
 pub use tls::{TlsConfig, TlsListen, TlsTransport};
 
+use crate::route::RouteCache;
 use crate::text::{push_decimal, push_ip};
-
-use crate::endpoint::Inner;
 
 /// Asked-for UDP receive buffer (the kernel caps it at `net.core.rmem_max`).
 const UDP_RECV_BUFFER: usize = 4 << 20;
@@ -279,7 +282,18 @@ pub struct Inbound {
     pub transport: Transport,
 }
 
-/// What the stream connections hand to the endpoint, in the order it happened on each
+/// Where UDP reader tasks deliver what they receive; the layer above implements it. The reader
+/// holds it weakly and stops once it is gone.
+pub(crate) trait InboundSink: Send + Sync + 'static {
+    /// Whether a received datagram may go on; asked before it is copied or parsed, so that a
+    /// source over its rate costs neither.
+    fn admit(&self, data: &[u8], source: SocketAddr) -> bool;
+
+    /// Takes one admitted message; the reader waits for it before reading the next.
+    fn receive(self: Arc<Self>, msg: Inbound) -> impl Future<Output = ()> + Send;
+}
+
+/// What the stream connections hand to the layer above, in the order it happened on each
 /// connection: so a failure is seen after the responses that arrived before it.
 pub(crate) enum StreamEvent {
     /// One framed message.
@@ -300,22 +314,63 @@ pub(crate) enum StreamEvent {
 pub(crate) struct Transports {
     /// Each socket with its local address (asked once: `local_addr` is a system call).
     udp: RwLock<Vec<(SocketAddr, Arc<udp::UdpSocket>)>>,
-    pub(crate) tcp: Option<Arc<TcpTransport>>,
-    pub(crate) tls: Option<Arc<TlsTransport>>,
-    pub(crate) tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    tcp: Option<Arc<TcpTransport>>,
+    tls: Option<Arc<TlsTransport>>,
+    /// Which local address the OS routes a destination from, for sockets bound to `0.0.0.0`.
+    routes: RouteCache,
+    /// Reader and accept tasks, aborted when the transports are dropped.
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Transports {
     pub(crate) fn new(tcp: Option<Arc<TcpTransport>>, tls: Option<Arc<TlsTransport>>) -> Transports {
-        Transports { udp: RwLock::new(Vec::new()), tcp, tls, tasks: std::sync::Mutex::new(Vec::new()) }
+        Transports {
+            udp: RwLock::new(Vec::new()),
+            tcp,
+            tls,
+            routes: RouteCache::default(),
+            tasks: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
-    /// Adds a UDP socket and starts reading from it.
-    pub(crate) fn add_udp(
+    /// Keeps a task that must end with the transports (an accept loop, a receive task).
+    pub(crate) fn keep_task(&self, task: JoinHandle<()>) {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+    }
+
+    /// The TCP listener's address.
+    pub(crate) fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().map(|t| t.local_addr())
+    }
+
+    /// The TLS listener's address.
+    pub(crate) fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|t| t.local_addr())
+    }
+
+    /// Takes renewed TLS settings (see [`TlsTransport::reload`]).
+    pub(crate) fn reload_tls(&self, tls: &TlsConfig) -> Result<(), TransportError> {
+        self.tls.as_ref().ok_or(TransportError::NoSocket(Transport::Tls))?.reload(tls)
+    }
+
+    /// Our address as the peer should see it: the socket's, with an unspecified IP replaced by
+    /// the address the OS would route `target` from.
+    pub(crate) fn sent_by(&self, target: &Target) -> Result<SocketAddr, TransportError> {
+        let mut local = self.local_for(target).ok_or(TransportError::NoSocket(target.transport))?;
+        if local.ip().is_unspecified() {
+            if let Some(routed) = self.routes.source_for(local.ip(), target.addr.ip()) {
+                local.set_ip(routed);
+            }
+        }
+        Ok(local)
+    }
+
+    /// Adds a UDP socket and starts reading from it; what it receives goes to `sink`.
+    pub(crate) fn add_udp<S: InboundSink>(
         &self,
         socket: UdpSocket,
         max_message: usize,
-        endpoint: Weak<Inner>,
+        sink: Weak<S>,
     ) -> io::Result<SocketAddr> {
         let local = socket.local_addr()?;
         let socket = udp::UdpSocket::new(socket)?;
@@ -324,8 +379,7 @@ impl Transports {
         // false timeout when the phone has already forgotten the transaction.
         let _ = socket2::SockRef::from(socket.get_ref()).set_recv_buffer_size(UDP_RECV_BUFFER);
         let socket = Arc::new(socket);
-        let task = tokio::spawn(udp::read_loop(socket.clone(), local, endpoint, max_message));
-        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+        self.keep_task(tokio::spawn(udp::read_loop(socket.clone(), local, sink, max_message)));
         self.udp.write().unwrap_or_else(|e| e.into_inner()).push((local, socket));
         Ok(local)
     }

@@ -1,5 +1,5 @@
-//! UDP: one reader task per socket, which also dispatches what it reads; sends go straight to
-//! the socket.
+//! UDP: one reader task per socket, which hands what it reads to the [`InboundSink`] it was
+//! given, inline; sends go straight to the socket.
 //!
 //! The sockets are registered with the runtime for readability only. Tokio's own `UdpSocket`
 //! also asks the kernel for write readiness, and then every datagram sent, once the kernel
@@ -17,9 +17,7 @@ use bytes::Bytes;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use crate::endpoint::Inner;
-
-use super::{Inbound, Transport, TransportError};
+use super::{Inbound, InboundSink, Transport, TransportError};
 
 /// How long a send waits in all for room in a full socket buffer before it fails.
 const FULL_BUFFER_PATIENCE: Duration = Duration::from_secs(1);
@@ -58,22 +56,27 @@ impl UdpSocket {
     }
 }
 
-pub(super) async fn read_loop(socket: Arc<UdpSocket>, local: SocketAddr, endpoint: Weak<Inner>, max_message: usize) {
+/// Reads datagrams until the socket fails or `sink` is gone, handing each to `sink`.
+pub(super) async fn read_loop<S: InboundSink>(
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    sink: Weak<S>,
+    max_message: usize,
+) {
     // One byte more than the limit, so that an oversized datagram is seen as oversized by the
     // parser instead of being silently truncated into something that parses.
     let mut buf = vec![0u8; max_message.saturating_add(1).min(65536)];
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, source)) => {
-                let Some(inner) = endpoint.upgrade() else { return };
+                let Some(sink) = sink.upgrade() else { return };
                 let received = buf.get(..n).unwrap_or_default();
                 // A source over its rate costs no copy and no parse.
-                if !crate::dispatch::admit(&inner, received, source) {
+                if !sink.admit(received, source) {
                     continue;
                 }
                 let data = Bytes::copy_from_slice(received);
-                crate::dispatch::handle_admitted(&inner, &Inbound { data, source, local, transport: Transport::Udp })
-                    .await;
+                sink.receive(Inbound { data, source, local, transport: Transport::Udp }).await;
             }
             // ICMP errors from earlier sends surface here on some systems; they are not fatal.
             Err(e) if is_transient(&e) => tracing::debug!(%local, error = %e, "udp receive error"),

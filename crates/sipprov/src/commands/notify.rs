@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use sipprov_server::checksync::{self, CheckSync, Outcome};
+use sipprov_checksync::{self as checksync, CheckSync, Outcome};
 use sipprov_server::sip_tls::{self, Trust};
 use sipprov_sip::uri::SipUri;
 use sipprov_sip::{Credentials, Endpoint, EndpointConfig, Timers, TlsConfig, Transport};

@@ -1,25 +1,40 @@
-//! check-sync: the out-of-dialog NOTIFY that tells a phone to re-provision or reboot now.
+//! `sipprov-checksync`: check-sync, the out-of-dialog NOTIFY that tells a phone to
+//! re-provision or reboot now: which Event a device gets, how the NOTIFY is built and addressed,
+//! and what its transaction's end means for the operator ([`Outcome`]).
 //!
-//! Used both by the one-shot `sipprov notify` (no server needed) and by the
-//! server's `device notify`. The NOTIFY carries what working senders send
-//! (seed 001 F1, seed 000): Request-URI and To naming the device's SIP account
-//! (Gigaset ignores an anonymous check-sync), From with a tag, Call-ID, CSeq,
-//! Max-Forwards, Contact, `Subscription-State: terminated`, `Content-Length: 0`.
-//! A challenge (Snom `challenge_checksync`, Polycom digest request validation)
-//! is answered once with the line's credentials by the SIP stack.
+//! # Why a crate of its own
+//!
+//! Check-sync needs the SIP stack (to build and send the NOTIFY), the vendors (their Event
+//! table) and the model (settings, MACs), and nothing of a running server: no store, no
+//! inventory, no HTTP. The one-shot `sipprov notify` command sends a NOTIFY from a throw-away
+//! endpoint, and the server sends the same NOTIFY for `device notify` and campaigns; both use
+//! this crate. It cannot live in `sipprov-sip`, which knows nothing of provisioning, nor in
+//! `sipprov-vendors`, which renders files and knows nothing of SIP; here it sits above both and
+//! below the server, so the command line no longer needs the server to send a NOTIFY.
+//!
+//! # The NOTIFY
+//!
+//! The NOTIFY carries what working senders send (seed 001 F1, seed 000): Request-URI and To
+//! naming the device's SIP account (Gigaset ignores an anonymous check-sync), From with a tag,
+//! Call-ID, CSeq, Max-Forwards, Contact, `Subscription-State: terminated`, `Content-Length: 0`.
+//! A challenge (Snom `challenge_checksync`, Polycom digest request validation) is answered once
+//! with the line's credentials by the SIP stack.
 //!
 //! The transport comes from the URI: `sips:` (RFC 5630) and `;transport=tls` mean TLS on
 //! port 5061 by default, with the URI's host (or the proxy's) as the name the phone's
 //! certificate must carry; whom that certificate is checked against is the endpoint's rustls
-//! client configuration ([`crate::sip_tls`]).
+//! client configuration (given by the caller: the server's `sip_tls`, or `sipprov notify`'s
+//! flags).
 //!
 //! ```
-//! use sipprov_server::checksync::{device_event, Outcome};
+//! use sipprov_checksync::{device_event, Outcome};
 //! use sipprov_model::{Mac, Settings};
 //! assert_eq!(device_event("yealink", true, &Settings::new()).unwrap(), "check-sync;reboot=true");
 //! let custom = Settings::parse_assignments(["sip.check_sync_event=check-sync;reboot=false;x=1"]).unwrap();
 //! assert_eq!(device_event("polycom", false, &custom).unwrap(), "check-sync;reboot=false;x=1");
 //! ```
+
+#![warn(missing_docs)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -49,7 +64,7 @@ pub struct CheckSync {
     /// Used once if the phone (or proxy) challenges.
     pub credentials: Option<Credentials>,
     /// Over TLS straight to the phone: the name its certificate must carry instead of the
-    /// URI's host, e.g. its MAC for a vendor device certificate ([`crate::sip_tls`]).
+    /// URI's host, e.g. its MAC for a vendor device certificate.
     pub tls_name: Option<String>,
 }
 
@@ -107,10 +122,10 @@ pub const SETTINGS_USED: &[&str] = &[
 /// use sipprov_model::{Mac, Settings};
 /// let mac: Mac = "00:15:65:aa:bb:cc".parse().unwrap();
 /// let setting = |v: &str| Settings::parse_assignments([format!("sip.tls_name={v}").as_str()]).unwrap();
-/// assert_eq!(sipprov_server::checksync::tls_name(mac, &setting("MAC")).as_deref(), Some("001565aabbcc"));
-/// assert_eq!(sipprov_server::checksync::tls_name(mac, &setting("host")), None);
-/// assert_eq!(sipprov_server::checksync::tls_name(mac, &setting("phone7.example.com")).as_deref(), Some("phone7.example.com"));
-/// assert_eq!(sipprov_server::checksync::tls_name(mac, &Settings::new()), None);
+/// assert_eq!(sipprov_checksync::tls_name(mac, &setting("MAC")).as_deref(), Some("001565aabbcc"));
+/// assert_eq!(sipprov_checksync::tls_name(mac, &setting("host")), None);
+/// assert_eq!(sipprov_checksync::tls_name(mac, &setting("phone7.example.com")).as_deref(), Some("phone7.example.com"));
+/// assert_eq!(sipprov_checksync::tls_name(mac, &Settings::new()), None);
 /// ```
 pub fn tls_name(mac: Mac, settings: &Settings) -> Option<String> {
     match settings.get("sip.tls_name") {

@@ -1,33 +1,38 @@
-//! [`Endpoint`]: the sockets, the transaction tables and the public entry points — send a
-//! request and wait for its final response, or receive requests and answer them.
+//! [`Endpoint`]: the public entry points — send a request and wait for its final response, run
+//! a batch, or receive requests and answer them — and the wiring of the layers below.
+//!
+//! The endpoint builds the transports and the transaction layer, and gives the transports
+//! its receive path (`dispatch`) as their sink: UDP readers call it inline, stream
+//! connections queue to its task. Calls go one way: endpoint → transaction layer → transports.
+//! The endpoint's own state (request admission, the incoming-request channel, User-Agent)
+//! stays private to this module.
+
+mod dispatch;
 
 use std::fmt;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::admission::{RequestLimits, SourceLimiter};
-use crate::auth::{authorize, choose_challenge, DigestRequest};
-use crate::builder::{new_branch, random_token, OurVia, RequestBuilder};
-use crate::headers::parse_cseq;
-use crate::message::{canonical_name, reason_phrase, Limits, Request, Response};
-use crate::route::RouteCache;
+use crate::builder::{random_token, RequestBuilder};
+use crate::message::{reason_phrase, Limits, Request, Response};
 use crate::transaction::batch::{self, BatchRequest, BatchResult};
-use crate::transaction::client::{self, ClientKey, ClientTable};
-use crate::transaction::server::{build_response, ServerKey, ServerTable};
-use crate::transaction::{Credentials, Timers, TransactionError, TxEvent, TxEventKind};
+use crate::transaction::client;
+use crate::transaction::layer::TransactionLayer;
+use crate::transaction::request::{add_authorization, prepare};
+use crate::transaction::server::{build_response, ServerKey};
+use crate::transaction::{Credentials, Timers, TransactionError};
 use crate::transport::{
     contact_uri, ConnectionGate, StreamTimeouts, Target, TcpTransport, TlsConfig, TlsTransport, Transport,
     TransportError, Transports,
 };
 
-/// A callback that sees every [`TxEvent`] (retransmissions, responses, timeouts...).
-pub type Observer = Arc<dyn Fn(&TxEvent) + Send + Sync>;
+pub use crate::transaction::Observer;
 
 /// How to set up an [`Endpoint`].
 #[derive(Clone)]
@@ -117,129 +122,32 @@ pub struct Stats {
     pub server_transactions_evicted: u64,
 }
 
-#[derive(Default)]
-pub(crate) struct Counters {
-    requests_sent: AtomicU64,
-    retransmissions: AtomicU64,
-    timeouts: AtomicU64,
-    requests_received: AtomicU64,
-    retransmissions_absorbed: AtomicU64,
-    responses_sent: AtomicU64,
-    pub(crate) malformed: AtomicU64,
-    pub(crate) rate_limited: AtomicU64,
-}
-
-/// Shared state of an endpoint.
-pub(crate) struct Inner {
-    pub(crate) transports: Transports,
-    pub(crate) clients: ClientTable,
-    routes: RouteCache,
-    pub(crate) servers: ServerTable,
-    pub(crate) sources: SourceLimiter,
-    pub(crate) timers: Timers,
-    pub(crate) limits: Limits,
+/// The endpoint's state: the layers below and what only the endpoint uses. Private to this
+/// module and its receive path.
+struct Inner {
+    transports: Arc<Transports>,
+    tx: Arc<TransactionLayer>,
+    /// The per-source rate of received requests.
+    sources: SourceLimiter,
+    limits: Limits,
     user_agent: Option<String>,
-    observer: Option<Observer>,
-    pub(crate) counters: Counters,
-    pub(crate) incoming_tx: mpsc::Sender<IncomingRequest>,
+    /// Received messages refused by the parser.
+    malformed: AtomicU64,
+    /// Received requests dropped unparsed because their source was over its rate.
+    rate_limited: AtomicU64,
+    incoming_tx: mpsc::Sender<IncomingRequest>,
     incoming_rx: Mutex<Option<mpsc::Receiver<IncomingRequest>>>,
 }
 
 impl Inner {
-    /// Counts, traces and reports one transaction event.
-    pub(crate) fn emit(&self, branch: &str, method: &str, target: &Target, kind: TxEventKind) {
-        let c = &self.counters;
-        let counter = match &kind {
-            TxEventKind::RequestSent { retransmission: 0 } => Some(&c.requests_sent),
-            TxEventKind::RequestSent { .. } => Some(&c.retransmissions),
-            TxEventKind::TimedOut => Some(&c.timeouts),
-            TxEventKind::RequestReceived => Some(&c.requests_received),
-            TxEventKind::RetransmissionAbsorbed { .. } => Some(&c.retransmissions_absorbed),
-            TxEventKind::ResponseSent { .. } => Some(&c.responses_sent),
-            TxEventKind::ResponseReceived { .. } => None,
-        };
-        if let Some(counter) = counter {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-        tracing::debug!(branch, method, peer = %target.addr, transport = %target.transport, ?kind, "sip transaction");
-        if let Some(obs) = &self.observer {
-            let event = TxEvent {
-                at: Instant::now(),
-                branch: branch.to_owned(),
-                method: method.to_owned(),
-                peer: target.addr,
-                transport: target.transport,
-                kind,
-            };
-            obs(&event);
-        }
-    }
-
-    /// Sends a server-transaction response and starts Timer J once it is final.
-    pub(crate) async fn send_response(
-        self: &Arc<Self>,
-        key: &ServerKey,
-        target: Target,
-        mut resp: Response,
-    ) -> Result<(), TransportError> {
+    /// Sends a server-transaction response with our `Server` header.
+    async fn send_response(&self, key: &ServerKey, target: Target, mut resp: Response) -> Result<(), TransportError> {
         if resp.headers.get("Server").is_none() {
             if let Some(ua) = &self.user_agent {
                 resp.headers.push("Server", ua);
             }
         }
-        resp.headers.set("Content-Length", &resp.body.len().to_string());
-        let data = Bytes::from(resp.to_bytes());
-        // A final response starts Timer J: 64·T1 on UDP, zero on TCP and TLS (§17.2.2).
-        let timer_j = (resp.status >= 200).then(|| match target.transport.is_reliable() {
-            true => std::time::Duration::ZERO,
-            false => self.timers.timer_f(),
-        });
-        self.servers.record_response(key, data.clone(), target.clone(), timer_j);
-        self.transports.send(&target, data).await?;
-        let (branch, method) = key_labels(key);
-        self.emit(branch, method, &target, TxEventKind::ResponseSent { status: resp.status });
-        Ok(())
-    }
-}
-
-impl Inner {
-    /// Our address as the peer should see it (see [`Endpoint::sent_by`]).
-    pub(crate) fn sent_by(&self, target: &Target) -> Result<SocketAddr, TransportError> {
-        let mut local = self.transports.local_for(target).ok_or(TransportError::NoSocket(target.transport))?;
-        if local.ip().is_unspecified() {
-            if let Some(routed) = self.routes.source_for(local.ip(), target.addr.ip()) {
-                local.set_ip(routed);
-            }
-        }
-        Ok(local)
-    }
-
-    /// Writes a top Via with our address and a fresh branch, which starts a new transaction,
-    /// and returns that transaction's key.
-    pub(crate) fn stamp_via(&self, req: &mut Request, target: &Target) -> Result<ClientKey, TransactionError> {
-        let local = self.sent_by(target)?;
-        let branch = new_branch();
-        let mut via = String::with_capacity(48 + branch.len());
-        OurVia { transport: target.transport, local, branch: &branch }.write(&mut via);
-        req.headers.replace_first_value("Via", &via).map_err(invalid)?;
-        Ok(ClientKey { branch, method: req.method.clone() })
-    }
-
-    /// Checks and completes a request ([`prepare`]) and stamps its Via ([`Inner::stamp_via`]).
-    pub(crate) fn prepare_transaction(
-        &self,
-        req: &mut Request,
-        target: &Target,
-    ) -> Result<ClientKey, TransactionError> {
-        prepare(req)?;
-        self.stamp_via(req, target)
-    }
-}
-
-pub(crate) fn key_labels(key: &ServerKey) -> (&str, &str) {
-    match key {
-        ServerKey::Rfc3261 { branch, method, .. } => (branch, method),
-        ServerKey::Rfc2543 { method, .. } => ("", method),
+        self.tx.send_response(key, target, resp).await
     }
 }
 
@@ -330,29 +238,27 @@ impl Endpoint {
             None => None,
         };
         let (incoming_tx, incoming_rx) = mpsc::channel(cfg.incoming_capacity.max(1));
-        let transports = Transports::new(tcp.as_ref().map(|(t, _)| t.clone()), tls.as_ref().map(|(t, _)| t.clone()));
+        let transports =
+            Arc::new(Transports::new(tcp.as_ref().map(|(t, _)| t.clone()), tls.as_ref().map(|(t, _)| t.clone())));
+        let tx = Arc::new(TransactionLayer::new(transports.clone(), cfg.timers, &cfg.requests, cfg.observer));
         let inner = Arc::new(Inner {
             transports,
-            clients: ClientTable::default(),
-            routes: RouteCache::default(),
-            servers: ServerTable::new(&cfg.requests),
+            tx,
             sources: SourceLimiter::new(cfg.requests),
-            timers: cfg.timers,
             limits: cfg.limits,
             user_agent: cfg.user_agent,
-            observer: cfg.observer,
-            counters: Counters::default(),
+            malformed: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
             incoming_tx,
             incoming_rx: Mutex::new(Some(incoming_rx)),
         });
-        let mut tasks = vec![tokio::spawn(crate::dispatch::run(Arc::downgrade(&inner), inbound_rx))];
+        inner.transports.keep_task(tokio::spawn(dispatch::run(Arc::downgrade(&inner), inbound_rx)));
         if let Some((t, listener)) = tcp {
-            tasks.push(tokio::spawn(TcpTransport::accept_loop(Arc::downgrade(&t), listener)));
+            inner.transports.keep_task(tokio::spawn(TcpTransport::accept_loop(Arc::downgrade(&t), listener)));
         }
         if let Some((t, Some(listener))) = tls {
-            tasks.push(tokio::spawn(TlsTransport::accept_loop(Arc::downgrade(&t), listener)));
+            inner.transports.keep_task(tokio::spawn(TlsTransport::accept_loop(Arc::downgrade(&t), listener)));
         }
-        inner.transports.tasks.lock().unwrap_or_else(|e| e.into_inner()).extend(tasks);
         let ep = Endpoint { inner };
         if let Some(sock) = udp {
             ep.add_udp_socket(sock)?;
@@ -374,8 +280,8 @@ impl Endpoint {
     pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
         match transport {
             Transport::Udp => self.udp_addrs().into_iter().next(),
-            Transport::Tcp => self.inner.transports.tcp.as_ref().map(|t| t.local_addr()),
-            Transport::Tls => self.inner.transports.tls.as_ref().and_then(|t| t.local_addr()),
+            Transport::Tcp => self.inner.transports.tcp_addr(),
+            Transport::Tls => self.inner.transports.tls_addr(),
         }
     }
 
@@ -386,29 +292,28 @@ impl Endpoint {
 
     /// Counters since start.
     pub fn stats(&self) -> Stats {
-        let c = &self.inner.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let c = self.inner.tx.counts();
         Stats {
-            requests_sent: get(&c.requests_sent),
-            retransmissions: get(&c.retransmissions),
-            timeouts: get(&c.timeouts),
-            requests_received: get(&c.requests_received),
-            retransmissions_absorbed: get(&c.retransmissions_absorbed),
-            responses_sent: get(&c.responses_sent),
-            malformed: get(&c.malformed),
-            requests_rate_limited: get(&c.rate_limited),
-            server_transactions_evicted: self.inner.servers.evicted(),
+            requests_sent: c.requests_sent,
+            retransmissions: c.retransmissions,
+            timeouts: c.timeouts,
+            requests_received: c.requests_received,
+            retransmissions_absorbed: c.retransmissions_absorbed,
+            responses_sent: c.responses_sent,
+            malformed: self.inner.malformed.load(Ordering::Relaxed),
+            requests_rate_limited: self.inner.rate_limited.load(Ordering::Relaxed),
+            server_transactions_evicted: self.inner.tx.servers().evicted(),
         }
     }
 
     /// Number of server transactions currently remembered (for tests and metrics).
     pub fn server_transactions(&self) -> usize {
-        self.inner.servers.len()
+        self.inner.tx.servers().len()
     }
 
     /// Number of client transactions running or waiting out Timer K (for tests and metrics).
     pub fn client_transactions(&self) -> usize {
-        self.inner.clients.len()
+        self.inner.tx.clients().len()
     }
 
     /// A [`RequestBuilder`] with our Via sent-by (the socket used for `target`), Contact and User-Agent.
@@ -425,7 +330,7 @@ impl Endpoint {
     /// Our address as the peer should see it: the socket address, with an unspecified IP
     /// replaced by the address the OS would route `target` from.
     pub fn sent_by(&self, target: &Target) -> Result<SocketAddr, TransportError> {
-        self.inner.sent_by(target)
+        self.inner.transports.sent_by(target)
     }
 
     /// Runs a complete non-INVITE client transaction (retransmissions per RFC 3261 §17.1.2 and
@@ -468,8 +373,8 @@ impl Endpoint {
         target: Target,
         progress: &mut (dyn FnMut(&Response) + Send),
     ) -> Result<Response, TransactionError> {
-        let key = self.inner.stamp_via(req, &target)?;
-        client::run(&self.inner, key, Bytes::from(req.to_bytes()), target, progress).await
+        let key = self.inner.tx.stamp_via(req, &target)?;
+        client::run(&self.inner.tx, key, Bytes::from(req.to_bytes()), target, progress).await
     }
 
     /// Runs the client transactions of the requests received on `requests` from the calling
@@ -511,7 +416,7 @@ impl Endpoint {
         results: mpsc::Sender<BatchResult<T>>,
         max_in_flight: usize,
     ) {
-        batch::run(&self.inner, requests, results, max_in_flight).await
+        batch::run(&self.inner.tx, requests, results, max_in_flight).await
     }
 
     /// A [`WeakEndpoint`] to this endpoint.
@@ -533,8 +438,7 @@ impl Endpoint {
     /// # }
     /// ```
     pub fn reload_tls(&self, tls: &TlsConfig) -> Result<(), TransportError> {
-        let transport = self.inner.transports.tls.as_ref().ok_or(TransportError::NoSocket(Transport::Tls))?;
-        transport.reload(tls)
+        self.inner.transports.reload_tls(tls)
     }
 
     /// Takes the receiver of incoming requests (after de-duplication by the server transactions).
@@ -542,81 +446,6 @@ impl Endpoint {
     pub fn incoming(&self) -> Option<mpsc::Receiver<IncomingRequest>> {
         self.inner.incoming_rx.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
-}
-
-fn invalid(e: impl fmt::Display) -> TransactionError {
-    TransactionError::InvalidRequest(e.to_string())
-}
-
-/// Fills in what a client request must carry before it is sent. One pass over the headers:
-/// a campaign prepares tens of thousands of requests a second.
-fn prepare(req: &mut Request) -> Result<(), TransactionError> {
-    const REQUIRED: [&str; 4] = ["From", "To", "Call-ID", "CSeq"];
-    let mut present = [false; REQUIRED.len()];
-    let (mut max_forwards, mut content_lengths, mut length_right) = (false, 0, false);
-    let mut cseq = None;
-    for h in req.headers.iter() {
-        let name = canonical_name(h.name());
-        if let Some(i) = REQUIRED.iter().position(|r| name.eq_ignore_ascii_case(r)) {
-            present[i] = true;
-            if i == 3 && cseq.is_none() {
-                cseq = Some(h);
-            }
-        } else if name.eq_ignore_ascii_case("Max-Forwards") {
-            max_forwards = true;
-        } else if name.eq_ignore_ascii_case("Content-Length") {
-            content_lengths += 1;
-            length_right = h.value().parse::<usize>().is_ok_and(|n| n == req.body.len());
-        }
-    }
-    if let Some(missing) = REQUIRED.iter().zip(present).find_map(|(name, seen)| (!seen).then_some(name)) {
-        return Err(invalid(format!("missing {missing} header")));
-    }
-    let cseq = cseq.map(|h| h.value()).ok_or_else(|| invalid("missing CSeq"))?;
-    let (_, method) = parse_cseq(&cseq).map_err(invalid)?;
-    if method != req.method {
-        return Err(invalid(format!("CSeq method {method} differs from {}", req.method)));
-    }
-    if !max_forwards {
-        req.headers.push("Max-Forwards", "70");
-    }
-    if content_lengths != 1 || !length_right {
-        req.headers.set("Content-Length", &req.body.len().to_string());
-    }
-    Ok(())
-}
-
-/// Adds Authorization (401) or Proxy-Authorization (407) for the strongest challenge and bumps
-/// CSeq (RFC 3261 §22.2); returns false when no challenge can be answered.
-pub(crate) fn add_authorization(
-    req: &mut Request,
-    resp: &Response,
-    creds: &Credentials,
-) -> Result<bool, TransactionError> {
-    let (challenges, header) = if resp.status == 407 {
-        (resp.headers.proxy_authenticate(), "Proxy-Authorization")
-    } else {
-        (resp.headers.www_authenticate(), "Authorization")
-    };
-    let challenges = challenges.map_err(invalid)?;
-    let Some(challenge) = choose_challenge(&challenges) else { return Ok(false) };
-    let cnonce = random_token();
-    let digest = DigestRequest {
-        username: &creds.username,
-        password: &creds.password,
-        method: &req.method,
-        uri: &req.uri,
-        body: &req.body,
-        cnonce: &cnonce,
-        nc: 1,
-    };
-    let value = authorize(challenge, &digest).map_err(invalid)?;
-    req.headers.set(header, &value);
-    let mut cseq = req.headers.cseq().map_err(invalid)?.ok_or_else(|| invalid("missing CSeq"))?;
-    cseq.seq =
-        cseq.seq.checked_add(1).filter(|s| *s <= crate::headers::MAX_CSEQ).ok_or_else(|| invalid("CSeq overflow"))?;
-    req.headers.set("CSeq", &cseq.to_string());
-    Ok(true)
 }
 
 /// A request received from the network, after server-transaction de-duplication.
@@ -630,10 +459,10 @@ pub struct IncomingRequest {
     pub local: SocketAddr,
     /// Transport.
     pub transport: Transport,
-    pub(crate) key: ServerKey,
-    pub(crate) reply_to: Target,
-    pub(crate) to_tag: String,
-    pub(crate) endpoint: Weak<Inner>,
+    key: ServerKey,
+    reply_to: Target,
+    to_tag: String,
+    endpoint: Weak<Inner>,
 }
 
 impl IncomingRequest {
@@ -666,6 +495,7 @@ impl IncomingRequest {
     }
 }
 
-pub(crate) fn new_to_tag() -> String {
+/// A fresh To tag for the responses to a received request.
+fn new_to_tag() -> String {
     random_token()
 }

@@ -1,4 +1,4 @@
-//! The receive path: admit each inbound request by its source's rate ([`crate::admission`]),
+//! The endpoint's receive path, the sink the transports deliver to: admit each inbound request by its source's rate ([`crate::admission`]),
 //! parse each inbound message (inline in the UDP reader tasks, from a queue for stream
 //! connections), hand responses to their client transaction and requests to their server
 //! transaction (absorbing retransmissions) and the application.
@@ -13,25 +13,36 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::{new_to_tag, IncomingRequest, Inner};
 use crate::admission::looks_like_request;
-use crate::endpoint::{key_labels, new_to_tag, IncomingRequest, Inner};
 use crate::logsafe::{escaped, LogLimiter, LOG_TEXT_MAX};
 use crate::message::{parse_with, Message, Request, Response};
-use crate::transaction::client::Matched;
 use crate::transaction::server::{build_response, response_target, stamp_top_via, Seen, ServerKey};
+use crate::transaction::table::Matched;
 use crate::transaction::TxEventKind;
-use crate::transport::{Inbound, StreamEvent, Target};
+use crate::transport::{Inbound, InboundSink, StreamEvent, Target};
+
+/// UDP reader tasks deliver here, inline.
+impl InboundSink for Inner {
+    fn admit(&self, data: &[u8], source: SocketAddr) -> bool {
+        admit(self, data, source)
+    }
+
+    async fn receive(self: Arc<Self>, msg: Inbound) {
+        handle_admitted(&self, &msg).await
+    }
+}
 
 /// Handles what stream (TCP, TLS) connections queue here: their messages, and their failures,
 /// which end the transactions sent on them at once rather than at Timer F.
-pub(crate) async fn run(inner: Weak<Inner>, mut rx: mpsc::Receiver<StreamEvent>) {
+pub(super) async fn run(inner: Weak<Inner>, mut rx: mpsc::Receiver<StreamEvent>) {
     while let Some(event) = rx.recv().await {
         let Some(inner) = inner.upgrade() else { return };
         match event {
             StreamEvent::Message(msg) => handle(&inner, &msg).await,
             StreamEvent::Failed { transport, addr, error } => {
                 tracing::debug!(peer = %addr, %transport, %error, "connection failed; its transactions end");
-                inner.clients.fail_connection(transport, addr, &error);
+                inner.tx.clients().fail_connection(transport, addr, &error);
             }
         }
     }
@@ -44,11 +55,11 @@ static RATE_LIMITED_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10
 
 /// Whether a received message may go on: responses always, requests (and anything else) while
 /// their source is within its rate. Checked before the message is copied or parsed.
-pub(crate) fn admit(inner: &Inner, data: &[u8], source: SocketAddr) -> bool {
+fn admit(inner: &Inner, data: &[u8], source: SocketAddr) -> bool {
     if !looks_like_request(data) || inner.sources.admit(source.ip(), Instant::now()) {
         return true;
     }
-    inner.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+    inner.rate_limited.fetch_add(1, Ordering::Relaxed);
     if let Some(suppressed) = RATE_LIMITED_LOG.allow() {
         let per_sec = inner.sources.limits().per_source_per_sec;
         tracing::warn!(%source, per_sec, suppressed, "SIP requests over the per-source rate dropped unanswered");
@@ -57,20 +68,21 @@ pub(crate) fn admit(inner: &Inner, data: &[u8], source: SocketAddr) -> bool {
 }
 
 /// Handles one received message: [`admit`], then [`handle_admitted`].
-pub(crate) async fn handle(inner: &Arc<Inner>, msg: &Inbound) {
+async fn handle(inner: &Arc<Inner>, msg: &Inbound) {
     if admit(inner, &msg.data, msg.source) {
         handle_admitted(inner, msg).await;
     }
 }
 
 /// Handles one received message that [`admit`] let through. UDP reader tasks call this
-/// directly, so a response reaches its transaction with one task wake-up instead of two.
-pub(crate) async fn handle_admitted(inner: &Arc<Inner>, msg: &Inbound) {
+/// directly (through [`InboundSink`]), so a response reaches its transaction with one task
+/// wake-up instead of two.
+async fn handle_admitted(inner: &Arc<Inner>, msg: &Inbound) {
     match parse_with(&msg.data, &inner.limits) {
         Ok(Message::Response(resp)) => on_response(inner, resp),
         Ok(Message::Request(req)) => on_request(inner, req, msg).await,
         Err(e) => {
-            inner.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            inner.malformed.fetch_add(1, Ordering::Relaxed);
             if let Some(suppressed) = MALFORMED_LOG.allow() {
                 let reason = e.to_string();
                 tracing::warn!(source = %msg.source, transport = %msg.transport, reason = %escaped(&reason, LOG_TEXT_MAX),
@@ -86,7 +98,7 @@ fn on_response(inner: &Inner, resp: Response) {
     else {
         return;
     };
-    match inner.clients.matching(&branch, &method) {
+    match inner.tx.clients().matching(&branch, &method) {
         Matched::Running(waiter) => waiter.deliver(resp),
         Matched::Absorbed => tracing::trace!(status = resp.status, "retransmitted response absorbed (Timer K)"),
         Matched::Stray => tracing::debug!(status = resp.status, "response matches no client transaction"),
@@ -101,21 +113,21 @@ async fn on_request(inner: &Arc<Inner>, mut req: Request, msg: &Inbound) {
     let Ok(top) = stamp_top_via(&mut req, msg.source) else { return };
     let Ok(key) = ServerKey::of(&req, &top) else { return };
     let reply_to = response_target(&top, msg.source, msg.local, msg.transport);
-    let (branch, method) = key_labels(&key);
+    let (branch, method) = key.labels();
     let (branch, method) = (branch.to_owned(), method.to_owned());
     // Unanswered, a transaction is forgotten after twice Timer F; answered, Timer J applies.
-    match inner.servers.on_request(&key, Instant::now(), inner.timers.timer_f() * 2) {
+    match inner.tx.servers().on_request(&key, Instant::now(), inner.tx.timers().timer_f() * 2) {
         Seen::Retransmission(last) => {
             let resend = last.is_some();
             if let Some((data, target)) = last {
-                if let Err(e) = inner.transports.send(&target, data).await {
+                if let Err(e) = inner.tx.send(&target, data).await {
                     tracing::debug!(error = %e, "resending response failed");
                 }
             }
-            inner.emit(&branch, &method, &reply_to, TxEventKind::RetransmissionAbsorbed { response_resent: resend });
+            inner.tx.emit(&branch, &method, &reply_to, TxEventKind::RetransmissionAbsorbed { response_resent: resend });
         }
         Seen::New => {
-            inner.emit(&branch, &method, &reply_to, TxEventKind::RequestReceived);
+            inner.tx.emit(&branch, &method, &reply_to, TxEventKind::RequestReceived);
             deliver(inner, req, msg, key, reply_to).await;
         }
     }
