@@ -4,9 +4,17 @@
 //! (`line.N.field`), programmable keys (`key.N.field`, `expansion.M.key.N.field`: see
 //! [`crate::keys`]), the vendor-neutral keys every phone needs
 //! (`provisioning.url`, `time.zone`, …), raw vendor parameters
-//! (`vendor.<raw-name>`), and free keys that only templates read. Values are
+//! (`vendor.<raw-name>`), and free keys. Values are
 //! single-line text: a newline in a value could inject extra parameters into
 //! a `key = value` config file, so control characters are refused outright.
+//!
+//! This crate names no vendor. A key under a namespace it does not reserve (`yealink.aes_key`,
+//! `fanvil.dialect`, a template's own `site.floor`) is a free key here, checked only for its
+//! shape and for control characters. A crate above may own such a namespace and validate its
+//! keys on top: the vendors crate does so for each vendor module's keys
+//! (`sipprov_vendors::validate_setting`), and every entry point that accepts settings from
+//! outside (admin API, CLI, CSV import) goes through it. The dependency points one way: model ←
+//! vendors ← server.
 
 use crate::secret::{redact_uri_password, REDACTED};
 use crate::sorted_map::SortedMap;
@@ -95,23 +103,15 @@ pub const KNOWN_KEYS: &[&str] = &[
     // `1`: the device's files are served to anyone who asks, without credentials (issue 12), for
     // phones that cannot authenticate. Off by default; the server logs at start-up who is open.
     "security.open_device_files",
-    // Yealink AES config encryption (see `sipprov_vendors::yealink_aes`).
-    "yealink.aes_key",
-    // The common file's key: global only, since the common file is rendered from global settings.
-    "yealink.common_aes_key",
-    "yealink.aes_padding",
-    "yealink.aes_key_file",
-    // Which Fanvil XML dialect a device's files use when the requester's firmware does not say
-    // (`legacy` `<VOIP_CONFIG_FILE>` or `modern` `<sysConf>`; see `sipprov_vendors::fanvil`).
-    "fanvil.dialect",
 ];
+
+/// The namespaces whose keys are all listed in [`KNOWN_KEYS`]: any other key in them is a typo
+/// and refused. (`sip.*` is not among them: its free keys predate the known ones.)
+pub const RESERVED_NAMESPACES: &[&str] = &["provisioning", "time", "admin", "firmware", "http", "pnp", "security"];
 
 /// The values `http.auth` accepts: `digest` (SHA-256 and MD5 challenges), `digest-md5` (MD5 only,
 /// for firmware that stops at an algorithm it does not know), `basic`, or `none`.
 pub const HTTP_AUTH_SCHEMES: &[&str] = &["digest", "digest-md5", "basic", "none"];
-
-/// Characters Yealink accepts in an AES key besides letters and digits (research `config-formats.md` §1.4).
-const YEALINK_KEY_CHARS: &str = "#$%*+,-.:=?@[]^_{}~";
 
 /// What a setting key is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +134,8 @@ pub enum KeyKind {
     Known(&'static str),
     /// `vendor.<raw>`: written verbatim under the vendor's own parameter name.
     Vendor(String),
-    /// Any other well-formed key: passed to templates only.
+    /// Any other well-formed key: a free key for templates, or a key of a namespace another
+    /// crate owns and validates (a vendor module's `yealink.*`).
     Custom,
 }
 
@@ -227,7 +228,7 @@ fn classify(key: &str) -> Result<KeyKind, SettingError> {
         return Ok(KeyKind::Known(known));
     }
     let prefix = key.split('.').next().unwrap_or_default();
-    if ["provisioning", "time", "admin", "firmware", "http", "pnp", "yealink", "security", "fanvil"].contains(&prefix) {
+    if RESERVED_NAMESPACES.contains(&prefix) {
         return Err(bad(&format!(
             "unknown key in the reserved {prefix}.* namespace; known keys: {}",
             KNOWN_KEYS.join(", ")
@@ -244,11 +245,23 @@ fn classify(key: &str) -> Result<KeyKind, SettingError> {
 /// assert!(!sipprov_model::is_secret_key("line.1.username"));
 /// ```
 pub fn is_secret_key(key: &str) -> bool {
-    // A flag whose name merely mentions a key.
-    const NOT_SECRET: &[&str] = &["yealink.aes_key_file"];
     let k = key.to_ascii_lowercase();
     ["password", "passwd", "pswd", "secret", "aes_key", "token"].iter().any(|s| k.contains(s))
-        && !NOT_SECRET.contains(&k.as_str())
+}
+
+/// Parses a boolean setting value: `1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off` (any case),
+/// normalised to `"1"` or `"0"`; the error says what is accepted (never the value).
+///
+/// ```
+/// assert_eq!(sipprov_model::parse_flag("Yes"), Ok("1"));
+/// assert!(sipprov_model::parse_flag("maybe").is_err());
+/// ```
+pub fn parse_flag(value: &str) -> Result<&'static str, &'static str> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok("1"),
+        "0" | "false" | "no" | "off" => Ok("0"),
+        _ => Err("must be a boolean (1/0, true/false, yes/no, on/off)"),
+    }
 }
 
 fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, SettingError> {
@@ -331,12 +344,7 @@ fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, Sett
         KeyKind::Known("sip.notify_reboot")
         | KeyKind::Known("http.allow_basic_plain")
         | KeyKind::Known("pnp.url_credentials")
-        | KeyKind::Known("security.open_device_files")
-        | KeyKind::Known("yealink.aes_key_file") => match value.to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Ok("1".into()),
-            "0" | "false" | "no" | "off" => Ok("0".into()),
-            _ => Err(bad("must be a boolean (1/0, true/false, yes/no, on/off)")),
-        },
+        | KeyKind::Known("security.open_device_files") => parse_flag(value).map(str::to_string).map_err(bad),
         KeyKind::Known("http.auth") => {
             let v = value.to_ascii_lowercase();
             if !HTTP_AUTH_SCHEMES.contains(&v.as_str()) {
@@ -368,25 +376,6 @@ fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, Sett
             }
             Ok(out.join(","))
         }
-        KeyKind::Known("yealink.aes_key") | KeyKind::Known("yealink.common_aes_key") => {
-            let ok_len = value.len() == 16 || value.len() == 32;
-            let ok_chars = value.chars().all(|c| c.is_ascii_alphanumeric() || YEALINK_KEY_CHARS.contains(c));
-            if !ok_len || !ok_chars {
-                return Err(bad(&format!(
-                    "must be 16 or 32 characters from 0-9 A-Z a-z {YEALINK_KEY_CHARS} (got {} characters)",
-                    value.chars().count()
-                )));
-            }
-            Ok(value.to_string())
-        }
-        KeyKind::Known("yealink.aes_padding") => match value.to_ascii_lowercase().as_str() {
-            p @ ("pkcs7" | "space") => Ok(p.to_string()),
-            _ => Err(bad("must be pkcs7 (the default) or space")),
-        },
-        KeyKind::Known("fanvil.dialect") => match value.to_ascii_lowercase().as_str() {
-            d @ ("legacy" | "modern") => Ok(d.to_string()),
-            _ => Err(bad("must be legacy (<VOIP_CONFIG_FILE>) or modern (<sysConf>)")),
-        },
         _ => Ok(value.to_string()),
     }
 }
@@ -790,20 +779,25 @@ mod tests {
         assert_eq!(Settings::validate("http.allow_from", "10.1.2.3/8, ::1").unwrap(), "10.0.0.0/8,::1/128");
         assert!(Settings::validate("http.allow_from", "10.0.0.0/40").is_err());
         assert!(Settings::validate("http.username", "a\"b").is_err());
-        assert!(Settings::validate("yealink.aes_key", "0123456789abcdef").is_ok());
-        assert!(Settings::validate("yealink.aes_key", "0123456789abcdef0123456789abcdef").is_ok());
-        let e = Settings::validate("yealink.aes_key", "short-secret").unwrap_err().to_string();
-        assert!(e.contains("yealink.aes_key") && !e.contains("short-secret"), "{e}");
-        assert!(Settings::validate("yealink.aes_padding", "zero").is_err());
-        assert!(Settings::validate("yealink.common_aes_key", "short").is_err());
-        assert!(is_secret_key("yealink.common_aes_key"));
+        assert!(is_secret_key("device.aes_key"));
         assert!(Settings::classify("http.usrname").is_err(), "typos in the http.* namespace are refused");
         assert_eq!(Settings::validate("pnp.url_credentials", "yes").unwrap(), "1");
         assert!(Settings::validate("pnp.url_credentials", "maybe").is_err());
         assert!(Settings::classify("pnp.url_credential").is_err(), "typos in the pnp.* namespace are refused");
         assert_eq!(Settings::validate("security.open_device_files", "yes").unwrap(), "1");
         assert!(Settings::classify("security.open_files").is_err());
-        assert!(is_secret_key("http.password") && is_secret_key("yealink.aes_key"));
+        assert!(is_secret_key("http.password") && is_secret_key("x.aes_key"));
+    }
+
+    #[test]
+    fn keys_outside_the_reserved_namespaces_are_free() {
+        // Vendor namespaces are validated by the vendors crate, not here.
+        assert_eq!(Settings::classify("acme.colour").unwrap(), KeyKind::Custom);
+        assert_eq!(Settings::validate("acme.colour", "Blue").unwrap(), "Blue");
+        assert!(Settings::validate("acme.colour", "a\nb").is_err(), "control characters are refused everywhere");
+        for ns in RESERVED_NAMESPACES {
+            assert!(Settings::classify(&format!("{ns}.typo_x")).is_err(), "{ns}");
+        }
     }
 
     #[test]

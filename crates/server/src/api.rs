@@ -348,7 +348,7 @@ async fn patch_group(
     body::Body(patch): body::Body<Settings>,
 ) -> ApiResult<Json<GroupChanged>> {
     validate::group_name(&name)?;
-    let patch = patch.validated().map_err(Invalid::from)?;
+    let patch = sipprov_vendors::validated(patch).map_err(Invalid::from)?;
     validate::group_settings(&patch)?;
     let mut after = state.inventory.group(&name).unwrap_or_default();
     after.apply(&patch);
@@ -370,7 +370,7 @@ async fn patch_global(
     State(state): State<Arc<AppState>>,
     body::Body(patch): body::Body<Settings>,
 ) -> ApiResult<Json<Settings>> {
-    let patch = patch.validated().map_err(Invalid::from)?;
+    let patch = sipprov_vendors::validated(patch).map_err(Invalid::from)?;
     let mut after = state.inventory.global();
     after.apply(&patch);
     validate::global_settings(&after).map_err(bad_request)?;

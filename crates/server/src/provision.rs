@@ -93,8 +93,8 @@ async fn fetch(
     if method == Method::PUT {
         return upload::receive(&state, file_name, ua.as_ref(), &facts, &headers, body).await;
     }
-    if let Some(stem) = keyfile::stem(file_name) {
-        return keyfile::serve(&state, stem, file_name, ua.as_ref(), &facts).await;
+    if let Some(names) = keyfile::names(file_name) {
+        return keyfile::serve(&state, names, file_name, ua.as_ref(), &facts).await;
     }
     let resolved = match state.resolve(file_name, ua.as_ref()) {
         Ok(r) => r,

@@ -37,7 +37,9 @@
 
 use sipprov_model::{LineField, Mac, Settings};
 
+use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
+use crate::pnp::PnpDialect;
 use crate::ua::{self, is_numeric_version};
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 
@@ -285,9 +287,29 @@ impl AudioCodes {
 /// manual p.838, easymanua.ls/audiocodes/mediant-1000b/manual?p=838).
 pub const SECRET_PARAMS: &[&str] = &["voip/line/{n}/auth_password", "AUPDDigestPassword", "AUPDUserPassword"];
 
+/// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
+static TEMPLATES: &[(&str, &str)] = &[
+    ("audiocodes/400hd.cfg.j2", include_str!("../templates/audiocodes/400hd.cfg.j2")),
+    ("audiocodes/mp11x.ini.j2", include_str!("../templates/audiocodes/mp11x.ini.j2")),
+];
+
 impl Vendor for AudioCodes {
     fn id(&self) -> &'static str {
         "audiocodes"
+    }
+
+    fn check_sync_events(&self) -> CheckSyncEvents {
+        // "AudioCodes proprietary value" check-sync;reboot=false, needs EnableSIPRemoteReset=1.
+        CheckSyncEvents::check_sync("MP-11x user manual 33.2; Mediant 1000B manual")
+    }
+
+    fn pnp_dialect(&self) -> PnpDialect {
+        // Any URL its automatic provisioning accepts; a directory makes it ask for <MAC>.cfg.
+        PnpDialect::DIRECTORY
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
     }
 
     fn secret_params(&self) -> &'static [&'static str] {

@@ -81,7 +81,10 @@
 use sipprov_model::tz::Switch;
 use sipprov_model::{KeyType, LineField, Mac, Settings};
 
+use crate::events::CheckSyncEvents;
 use crate::mapping::{self, same, ParamDef, Source};
+use crate::pnp::PnpDialect;
+use crate::shape::OneXmlFile;
 use crate::ua;
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 
@@ -312,9 +315,45 @@ pub const SECRET_PARAMS: &[&str] = &[
     "Web_Login_Guest_Password",
 ];
 
+/// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
+static TEMPLATES: &[(&str, &str)] =
+    &[("cisco/flat-profile.xml.j2", include_str!("../templates/cisco/flat-profile.xml.j2"))];
+
+/// One `<mac>.xml` flat profile per device, raw names that are element names.
+static SHAPE: OneXmlFile = OneXmlFile {
+    vendor: "Cisco",
+    check_lines: mapping::check_max_lines,
+    template: "cisco/flat-profile.xml.j2",
+    is_raw_name: is_element_name,
+    raw_name_rule: "a Cisco setting name is a web-UI label with '_' for spaces: a letter or '_', \
+                    then letters, digits and '_' (e.g. vendor.SIP_Transport_1_)",
+    unmapped: &[
+        ("firmware.url", "Upgrade_Rule is not mapped yet; set vendor.Upgrade_Rule"),
+        ("line.N.label", "no verified element for a line key label; use vendor.<element>"),
+    ],
+};
+
 impl Vendor for Cisco {
     fn id(&self) -> &'static str {
         "cisco"
+    }
+
+    fn check_sync_events(&self) -> CheckSyncEvents {
+        CheckSyncEvents {
+            aliases: &["cisco-spa", "cisco-mpp"],
+            resync: "resync",
+            reboot: "reboot",
+            source: "Cisco MPP 6800 guide (Resync_From_SIP); sip-notify gem",
+        }
+    }
+
+    fn pnp_dialect(&self) -> PnpDialect {
+        // No documented PnP body: the base directory, no credentials in it.
+        PnpDialect::DEFAULT
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
     }
 
     fn secret_params(&self) -> &'static [&'static str] {
@@ -330,25 +369,16 @@ impl Vendor for Cisco {
     }
 
     fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
-        let (model, firmware, mac) = parse(ua::unquote(ua))?;
-        let model = model.map(|m| self.model(&m).map_or(m, |known| known.name.to_string()));
-        Some(UserAgentInfo { vendor: "cisco", model, firmware, mac })
+        parse(ua::unquote(ua)).map(|parsed| ua::info(self, parsed))
     }
 
     fn device_files(&self, _model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
-        vec![FileSpec {
-            name: format!("{mac}.xml"),
-            aliases: Vec::new(),
-            template: "cisco/flat-profile.xml.j2",
-            scope: FileScope::Device,
-            content_type: "application/xml",
-            name_pattern: None,
-        }]
+        SHAPE.device_file(format!("{mac}.xml"), Vec::new())
     }
 
     /// `<12 hex>.xml`, any case (`$MA.xml`); never `spa<PSN>.cfg` or placeholders.
     fn mac_in_file_name(&self, file_name: &str) -> Option<Mac> {
-        ua::mac_file(file_name, &["xml"])
+        OneXmlFile::mac_in_file_name(file_name, "")
     }
 
     fn model_file(&self, _file_name: &str, _ua_model: Option<&str>) -> Option<(&'static ModelInfo, FileSpec)> {
@@ -384,37 +414,24 @@ impl Vendor for Cisco {
                 params.insert(at, VendorParam { name, value, line: Some(n), group: "" });
             }
         }
-        // `vendor.` settings apply to every vendor: one that cannot be a Cisco element name (an
-        // AudioCodes `section/key`, a Snom `name.N`, set globally) is not meant for Cisco and is
-        // left out rather than breaking every Cisco file. A device's own are refused when saved.
-        params.retain(|p| is_element_name(&p.name));
-        params
+        SHAPE.own_params(params)
     }
 
+    /// Besides the shared checks: a port needs the registrar it goes with (`Proxy_N_`).
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
-        mapping::check_max_lines(model, settings)?;
-        crate::keys::check_device(settings, "Cisco", model, key_caps(model))?;
-        mapping::refuse_unmapped(
-            settings,
-            "Cisco",
-            &[
-                ("firmware.url", "Upgrade_Rule is not mapped yet; set vendor.Upgrade_Rule"),
-                ("line.N.label", "no verified element for a line key label; use vendor.<element>"),
-            ],
-        )?;
-        if let Some(n) = settings.line_indexes().into_iter().find(|&n| {
-            mapping::line_value(settings, n, LineField::Registrar).is_none()
-                && mapping::line_value(settings, n, LineField::Port).is_some()
-        }) {
-            return Err(format!("line.{n}.port: Cisco files carry the port in Proxy_{n}_ with the registrar; set line.{n}.registrar too"));
-        }
-        self.validate_merged(model, settings)?;
-        mapping::check_raw_names(
-            settings,
-            is_element_name,
-            "a Cisco setting name is a web-UI label with '_' for spaces: a letter or '_', \
-             then letters, digits and '_' (e.g. vendor.SIP_Transport_1_)",
-        )
+        SHAPE.validate_device(model, settings, || {
+            crate::keys::check_device(settings, "Cisco", model, key_caps(model))?;
+            let port_alone = |&n: &u32| {
+                mapping::line_value(settings, n, LineField::Registrar).is_none()
+                    && mapping::line_value(settings, n, LineField::Port).is_some()
+            };
+            if let Some(n) = settings.line_indexes().into_iter().find(port_alone) {
+                return Err(format!(
+                    "line.{n}.port: Cisco files carry the port in Proxy_{n}_ with the registrar; set line.{n}.registrar too"
+                ));
+            }
+            self.validate_merged(model, settings)
+        })
     }
 
     /// The HTTP credentials go into `Profile_Rule` options, which spaces and brackets would break.

@@ -1,14 +1,15 @@
-//! The check-sync table: which SIP NOTIFY `Event` header makes each vendor's phones re-fetch
-//! their configuration, and which makes them reboot.
+//! Check-sync: which SIP NOTIFY `Event` header makes a vendor's phones re-fetch their
+//! configuration, and which makes them reboot.
 //!
-//! Data only, so vendors without a template module are covered too. Sources are the project's
-//! `sip-protocol.md` §A (which cites each vendor document or PBX table) and the seeds.
+//! Each vendor module answers for itself ([`Vendor::check_sync_events`](crate::Vendor::check_sync_events));
+//! vendors sipprov recognises but cannot provision yet answer from [`crate::others`].
+//! [`check_sync_event`] looks an id up in both, so `sipprov notify --vendor htek` works too.
 
 /// The two events of one vendor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct CheckSyncEvents {
-    /// Vendor id and accepted aliases, lower case; the first is the [`Vendor::id`](crate::Vendor::id).
-    pub ids: &'static [&'static str],
+    /// Other ids the vendor is known by in check-sync tables, lower case (`poly` for Polycom).
+    pub aliases: &'static [&'static str],
     /// Event that re-fetches the configuration without forcing a reboot.
     pub resync: &'static str,
     /// Event that forces a reboot (for vendors where only phone config decides, the same as `resync`).
@@ -17,47 +18,34 @@ pub struct CheckSyncEvents {
     pub source: &'static str,
 }
 
-const fn row(
-    ids: &'static [&'static str],
-    resync: &'static str,
-    reboot: &'static str,
-    source: &'static str,
-) -> CheckSyncEvents {
-    CheckSyncEvents { ids, resync, reboot, source }
+/// `check-sync;reboot=false`, the re-fetch event of most vendors (RFC 3265 event package
+/// `check-sync` with the de-facto `reboot` parameter).
+pub const CHECK_SYNC_NO_REBOOT: &str = "check-sync;reboot=false";
+/// `check-sync;reboot=true`.
+pub const CHECK_SYNC_REBOOT: &str = "check-sync;reboot=true";
+
+impl CheckSyncEvents {
+    /// The `check-sync;reboot=false` / `check-sync;reboot=true` pair most vendors share.
+    pub const fn check_sync(source: &'static str) -> CheckSyncEvents {
+        CheckSyncEvents { aliases: &[], resync: CHECK_SYNC_NO_REBOOT, reboot: CHECK_SYNC_REBOOT, source }
+    }
+
+    /// The event for a re-fetch (`reboot = false`) or a forced reboot.
+    pub fn event(&self, reboot: bool) -> &'static str {
+        if reboot {
+            self.reboot
+        } else {
+            self.resync
+        }
+    }
 }
 
-const CS_FALSE: &str = "check-sync;reboot=false";
-const CS_TRUE: &str = "check-sync;reboot=true";
-
-/// Every vendor's check-sync events.
-pub const CHECK_SYNC_EVENTS: &[CheckSyncEvents] = &[
-    // With sip.notify_reboot_enable = 0 (what our templates write by default) the phone only
-    // reboots when the header says reboot=true (Yealink admin guide, sip-protocol.md §A.2; seed 001).
-    row(&["yealink"], CS_FALSE, CS_TRUE, "Yealink admin guide; FusionPBX event_notify"),
-    // reboot=true needs firmware >= 2.52 and CheckSyncRebootEnabled=1 (Gigaset wiki, seed 000).
-    row(&["gigaset"], CS_FALSE, CS_TRUE, "Gigaset wiki 'Check-sync with reboot' (seed 000)"),
-    // "AudioCodes proprietary value" check-sync;reboot=false, needs EnableSIPRemoteReset=1 (seed 004).
-    row(&["audiocodes"], CS_FALSE, CS_TRUE, "MP-11x user manual 33.2 (seed 004); Mediant 1000B manual"),
-    row(&["snom"], CS_FALSE, CS_TRUE, "asterisk pjsip_notify.conf.sample snom-check-cfg / snom-reboot"),
-    // Polycom has no reboot parameter: voIpProt.SIP.specialEvent.checkSync.alwaysReboot decides.
-    row(&["polycom", "poly"], "check-sync", "check-sync", "asterisk polycom-check-cfg; sip-notify gem"),
-    row(
-        &["cisco", "cisco-spa", "cisco-mpp"],
-        "resync",
-        "reboot",
-        "Cisco MPP 6800 guide (Resync_From_SIP); sip-notify gem",
-    ),
-    row(&["linksys", "sipura"], "resync", "reboot_now", "asterisk sipura-check-cfg / linksys-cold-restart"),
-    // FusionPBX PR #3014 moved Grandstream re-fetch to `resync` to avoid reboots.
-    row(&["grandstream"], "resync", CS_TRUE, "FusionPBX event_notify (PR #3014)"),
-    row(&["fanvil"], "resync", CS_TRUE, "FusionPBX event_notify"),
-    row(&["htek"], "resync", CS_TRUE, "FusionPBX event_notify"),
-    row(&["panasonic"], "check-sync", CS_TRUE, "Panasonic KX-UTG guide (CFG_RESYNC_FROM_SIP); FusionPBX"),
-    row(&["aastra", "mitel"], "check-sync", CS_TRUE, "asterisk aastra-check-cfg; FusionPBX"),
-    row(&["technicolor", "thomson"], "check-sync", CS_TRUE, "Technicolor TB30 manual"),
-    row(&["digium"], "check-sync", "check-sync", "asterisk digium-check-cfg"),
-    row(&["obihai"], "resync", "resync", "Obihai OBi1062 manual (X_AcceptResync)"),
-];
+/// Every id with check-sync events: each registered vendor's, then those of vendors without a
+/// module, as `(id, events)`.
+pub fn check_sync_table() -> impl Iterator<Item = (&'static str, CheckSyncEvents)> {
+    let modules = crate::registry().vendors().iter().map(|v| (v.id(), v.check_sync_events()));
+    modules.chain(crate::others::OTHERS.iter().map(|o| (o.id, o.events)))
+}
 
 /// The NOTIFY `Event` header value for a vendor (id or alias, any case), or `None` when the
 /// vendor is unknown.
@@ -66,12 +54,15 @@ pub const CHECK_SYNC_EVENTS: &[CheckSyncEvents] = &[
 /// use sipprov_vendors::check_sync_event;
 /// assert_eq!(check_sync_event("Yealink", true), Some("check-sync;reboot=true"));
 /// assert_eq!(check_sync_event("cisco", false), Some("resync"));
+/// assert_eq!(check_sync_event("htek", false), Some("resync"));
 /// assert_eq!(check_sync_event("acme", false), None);
 /// ```
 pub fn check_sync_event(vendor_id: &str, reboot: bool) -> Option<&'static str> {
     let id = vendor_id.trim();
-    let row = CHECK_SYNC_EVENTS.iter().find(|r| r.ids.iter().any(|i| i.eq_ignore_ascii_case(id)))?;
-    Some(if reboot { row.reboot } else { row.resync })
+    let named = |(own, e): &(&str, CheckSyncEvents)| {
+        own.eq_ignore_ascii_case(id) || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(id))
+    };
+    check_sync_table().find(named).map(|(_, e)| e.event(reboot))
 }
 
 #[cfg(test)]
@@ -79,27 +70,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_registered_vendor_has_events() {
-        for v in crate::registry().vendors() {
-            assert!(check_sync_event(v.id(), false).is_some(), "{}", v.id());
-        }
-    }
-
-    #[test]
     fn vendor_specific_events() {
         assert_eq!(check_sync_event("snom", false), Some("check-sync;reboot=false"));
         assert_eq!(check_sync_event("snom", true), Some("check-sync;reboot=true"));
         assert_eq!(check_sync_event("polycom", true), Some("check-sync"));
+        assert_eq!(check_sync_event("poly", false), Some("check-sync"));
         assert_eq!(check_sync_event("cisco", true), Some("reboot"));
+        assert_eq!(check_sync_event("cisco-mpp", false), Some("resync"));
         assert_eq!(check_sync_event("gigaset", false), Some("check-sync;reboot=false"));
         assert_eq!(check_sync_event("AUDIOCODES", true), Some("check-sync;reboot=true"));
         assert_eq!(check_sync_event("grandstream", false), Some("resync"));
         assert_eq!(check_sync_event("mitel", false), Some("check-sync"));
+        assert_eq!(check_sync_event("sipura", true), Some("reboot_now"));
     }
 
     #[test]
     fn ids_are_unique_and_lower_case() {
-        let mut all: Vec<&str> = CHECK_SYNC_EVENTS.iter().flat_map(|r| r.ids.iter().copied()).collect();
+        let mut all: Vec<&str> =
+            check_sync_table().flat_map(|(id, e)| std::iter::once(id).chain(e.aliases.iter().copied())).collect();
         assert!(all.iter().all(|i| *i == i.to_ascii_lowercase()));
         let n = all.len();
         all.sort_unstable();

@@ -58,7 +58,10 @@
 
 use sipprov_model::{LineField, Mac, Settings};
 
+use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
+use crate::pnp::PnpDialect;
+use crate::setting_keys::VendorKey;
 use crate::ua::{self, is_numeric_version};
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 
@@ -69,6 +72,17 @@ pub struct Fanvil;
 pub const LEGACY: &str = "legacy";
 /// See [`LEGACY`].
 pub const MODERN: &str = "modern";
+
+/// `fanvil.dialect`: which dialect a device's files use when the requester's firmware does not
+/// say (`legacy` `<VOIP_CONFIG_FILE>` or `modern` `<sysConf>`).
+static SETTING_KEYS: &[VendorKey] = &[VendorKey::plain("fanvil.dialect", dialect_setting)];
+
+fn dialect_setting(value: &str) -> Result<String, String> {
+    match value.to_ascii_lowercase().as_str() {
+        d @ (LEGACY | MODERN) => Ok(d.to_string()),
+        _ => Err("must be legacy (<VOIP_CONFIG_FILE>) or modern (<sysConf>)".into()),
+    }
+}
 
 /// The first firmware version that reads `<sysConf>` (FusionPBX x6u template header).
 const MODERN_FROM: [u32; 3] = [2, 2, 10];
@@ -298,9 +312,29 @@ fn placement(name: &str, sections: &[&'static str], lines: &'static str) -> Opti
     (!element.is_empty() && *section != lines).then_some((section, None))
 }
 
+/// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
+static TEMPLATES: &[(&str, &str)] = &[
+    ("fanvil/config.xml.j2", include_str!("../templates/fanvil/config.xml.j2")),
+    ("fanvil/legacy.xml.j2", include_str!("../templates/fanvil/legacy.xml.j2")),
+    ("fanvil/modern.xml.j2", include_str!("../templates/fanvil/modern.xml.j2")),
+];
+
 impl Vendor for Fanvil {
     fn id(&self) -> &'static str {
         "fanvil"
+    }
+
+    fn check_sync_events(&self) -> CheckSyncEvents {
+        CheckSyncEvents { resync: "resync", ..CheckSyncEvents::check_sync("FusionPBX event_notify") }
+    }
+
+    fn pnp_dialect(&self) -> PnpDialect {
+        // Not documented; treated like Yealink, a base directory.
+        PnpDialect::DIRECTORY
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
     }
 
     fn display_name(&self) -> &'static str {
@@ -321,9 +355,7 @@ impl Vendor for Fanvil {
     }
 
     fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
-        let (model, firmware, mac) = parse(ua::unquote(ua))?;
-        let model = model.map(|m| self.model(&m).map_or(m, |known| known.name.to_string()));
-        Some(UserAgentInfo { vendor: "fanvil", model, firmware, mac })
+        parse(ua::unquote(ua)).map(|parsed| ua::info(self, parsed))
     }
 
     fn device_files(&self, _model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
@@ -355,6 +387,10 @@ impl Vendor for Fanvil {
             name_pattern: None,
         };
         Some((model, spec))
+    }
+
+    fn setting_keys(&self) -> &'static [VendorKey] {
+        SETTING_KEYS
     }
 
     fn dialect(&self, model: &'static ModelInfo, settings: &Settings, firmware: Option<&str>) -> Option<&'static str> {

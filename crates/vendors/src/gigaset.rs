@@ -24,7 +24,9 @@
 
 use sipprov_model::{LineField, Mac, Settings};
 
+use crate::events::CheckSyncEvents;
 use crate::mapping::{self, same, ParamDef, Source};
+use crate::pnp::PnpDialect;
 use crate::ua;
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 
@@ -139,9 +141,27 @@ pub const SECRET_PARAMS: &[&str] = &[
     "S_PROV_PASSWORD",
 ];
 
+/// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
+static TEMPLATES: &[(&str, &str)] = &[("gigaset/nx70.xml.j2", include_str!("../templates/gigaset/nx70.xml.j2"))];
+
 impl Vendor for Gigaset {
     fn id(&self) -> &'static str {
         "gigaset"
+    }
+
+    fn check_sync_events(&self) -> CheckSyncEvents {
+        // reboot=true needs firmware >= 2.52 and CheckSyncRebootEnabled=1 (Gigaset wiki).
+        CheckSyncEvents::check_sync("Gigaset wiki 'Check-sync with reboot'")
+    }
+
+    fn pnp_dialect(&self) -> PnpDialect {
+        // The file itself: sipprov serves Gigaset its <MAC>.xml; the phone takes no credentials in the
+        // URL and tries its MAC / MAC-ID first.
+        PnpDialect { path: "{MAC}.xml", userinfo: false }
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
     }
 
     fn secret_params(&self) -> &'static [&'static str] {

@@ -79,7 +79,10 @@
 
 use sipprov_model::{LineField, Mac, Settings};
 
+use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
+use crate::pnp::PnpDialect;
+use crate::shape::OneXmlFile;
 use crate::ua;
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 
@@ -316,9 +319,36 @@ pub const SECRET_PARAMS: &[&str] = &[
     "P32039", "P32044", "P32049",
 ];
 
+/// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
+static TEMPLATES: &[(&str, &str)] = &[("grandstream/cfg.xml.j2", include_str!("../templates/grandstream/cfg.xml.j2"))];
+
+/// One `cfg<mac>.xml` per device, raw names that are P-values.
+static SHAPE: OneXmlFile = OneXmlFile {
+    vendor: "Grandstream",
+    check_lines: check_accounts,
+    template: "grandstream/cfg.xml.j2",
+    is_raw_name: is_p_value,
+    raw_name_rule: "a Grandstream setting name must be a P-value, 'P' followed by digits (e.g. vendor.P47)",
+    unmapped: &[("firmware.url", "no verified P-value for the firmware server; use vendor.P<number>")],
+};
+
 impl Vendor for Grandstream {
     fn id(&self) -> &'static str {
         "grandstream"
+    }
+
+    fn check_sync_events(&self) -> CheckSyncEvents {
+        // FusionPBX PR #3014 moved the re-fetch to `resync` to avoid reboots.
+        CheckSyncEvents { resync: "resync", ..CheckSyncEvents::check_sync("FusionPBX event_notify (PR #3014)") }
+    }
+
+    fn pnp_dialect(&self) -> PnpDialect {
+        // "A valid URL must be a path with a trailing slash", anything else is silently ignored.
+        PnpDialect::DIRECTORY
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
     }
 
     fn secret_params(&self) -> &'static [&'static str] {
@@ -334,26 +364,16 @@ impl Vendor for Grandstream {
     }
 
     fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
-        let (model, firmware, mac) = parse(ua::unquote(ua))?;
-        let model = model.map(|m| self.model(&m).map_or(m, |known| known.name.to_string()));
-        Some(UserAgentInfo { vendor: "grandstream", model, firmware, mac })
+        parse(ua::unquote(ua)).map(|parsed| ua::info(self, parsed))
     }
 
     fn device_files(&self, _model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
-        vec![FileSpec {
-            name: format!("cfg{mac}.xml"),
-            aliases: Vec::new(),
-            template: "grandstream/cfg.xml.j2",
-            scope: FileScope::Device,
-            content_type: "application/xml",
-            name_pattern: None,
-        }]
+        SHAPE.device_file(format!("cfg{mac}.xml"), Vec::new())
     }
 
     /// `cfg<12 hex>.xml`, any case; never the binary `cfg<mac>`, model files or placeholders.
     fn mac_in_file_name(&self, file_name: &str) -> Option<Mac> {
-        let prefix = file_name.get(..3).filter(|p| p.eq_ignore_ascii_case("cfg"))?;
-        ua::mac_file(&file_name[prefix.len()..], &["xml"])
+        OneXmlFile::mac_in_file_name(file_name, "cfg")
     }
 
     fn model_file(&self, _file_name: &str, _ua_model: Option<&str>) -> Option<(&'static ModelInfo, FileSpec)> {
@@ -376,41 +396,30 @@ impl Vendor for Grandstream {
                 }
             }
         };
-        let mut params = mapping::build_with(PARAMS, settings, scope, "", add_accounts);
-        // `vendor.` settings apply to every vendor: one that is not a P-value (a Snom element,
-        // an AudioCodes `section/key`, set globally) is not meant for Grandstream and is left out.
-        // A device's own are refused when it is saved.
-        params.retain(|p| is_p_value(&p.name));
-        params
+        SHAPE.own_params(mapping::build_with(PARAMS, settings, scope, "", add_accounts))
     }
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
-        check_accounts(model, settings)?;
-        crate::keys::check_device(
-            settings,
-            "Grandstream",
-            model,
-            Err("no verified P-values for the multi-purpose keys; set vendor.P<number>"),
-        )?;
-        mapping::check_server_fields_need_registrar(settings, "Grandstream")?;
-        mapping::refuse_unmapped(
-            settings,
-            "Grandstream",
-            &[("firmware.url", "no verified P-value for the firmware server; use vendor.P<number>")],
-        )?;
-        if let Some(v) = mapping::get(settings, "provisioning.interval_minutes") {
-            if minutes(v).is_none() {
-                return Err(format!(
-                    "provisioning.interval_minutes = {v:?}: Grandstream devices check every 60 to 5256000 \
-             minutes (P193)"
-                ));
-            }
-        }
-        mapping::check_raw_names(
-            settings,
-            is_p_value,
-            "a Grandstream setting name must be a P-value, 'P' followed by digits (e.g. vendor.P47)",
-        )
+        SHAPE.validate_device(model, settings, || {
+            crate::keys::check_device(
+                settings,
+                "Grandstream",
+                model,
+                Err("no verified P-values for the multi-purpose keys; set vendor.P<number>"),
+            )?;
+            mapping::check_server_fields_need_registrar(settings, "Grandstream")?;
+            check_interval(settings)
+        })
+    }
+}
+
+/// Refuses an interval outside the `P193` range.
+fn check_interval(settings: &Settings) -> Result<(), String> {
+    match mapping::get(settings, "provisioning.interval_minutes") {
+        Some(v) if minutes(v).is_none() => Err(format!(
+            "provisioning.interval_minutes = {v:?}: Grandstream devices check every 60 to 5256000 minutes (P193)"
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -1,11 +1,22 @@
 //! Everything vendor-specific in sipprov, behind one small interface.
 //!
-//! Each supported vendor is one module implementing [`Vendor`]: the file names its firmware
-//! requests, how to read its HTTP `User-Agent`, a data table mapping the vendor-neutral
-//! [`Settings`] keys to the vendor's own parameter names, and which
-//! default template renders each file. Check-sync NOTIFY events live in one table
-//! ([`check_sync_event`]) that also covers vendors without a template module yet, and
-//! [`Renderer`] turns a device's merged settings into the exact bytes sent to the phone.
+//! Each supported vendor is one module implementing [`Vendor`], and everything sipprov knows
+//! about the vendor lives there: the file names its firmware requests, how to read its HTTP
+//! `User-Agent`, a data table mapping the vendor-neutral [`Settings`] keys to the vendor's own
+//! parameter names, its default templates ([`Vendor::templates`]), its check-sync NOTIFY events
+//! ([`Vendor::check_sync_events`]), how its phones read a Plug-and-Play URL
+//! ([`Vendor::pnp_dialect`]), which raw parameters are secret, and the setting keys it owns
+//! with their validation ([`Vendor::setting_keys`]). Vendors recognised without a module keep
+//! their check-sync and PnP facts in [`others`]. [`Renderer`] turns a device's merged settings
+//! into the exact bytes sent to the phone.
+//!
+//! # Layers
+//!
+//! The dependencies point one way: model ← vendors ← server. The model crate names no vendor;
+//! to it `yealink.aes_key` is a free key. This crate owns the vendor namespaces: every entry
+//! point that takes settings from outside validates them here ([`validated`],
+//! [`validate_setting`], [`parse_settings`]: the model's rules, then the owning module's), and
+//! devices with [`validate_device`]. The server asks the trait and never compares vendor ids.
 //!
 //! ```
 //! use sipprov_model::{Mac, Settings};
@@ -29,13 +40,19 @@
 //!
 //! # Adding a vendor
 //!
-//! 1. Add a module `src/<vendor>.rs` with a unit struct implementing [`Vendor`]: its model
-//!    table, UA parser, file names, and a [`ParamDef`](mapping::ParamDef) table for
-//!    [`Vendor::parameters`].
-//! 2. Add its default templates under `templates/<vendor>/*.j2` and list them in
-//!    `render::DEFAULT_TEMPLATES`.
-//! 3. Add one line to the vendor list in [`registry`], and an entry to the check-sync table in
-//!    [`events`] if the vendor is new there.
+//! 1. Add a module `src/<id>.rs` with a unit struct implementing [`Vendor`]. The methods without
+//!    a default must be written: models, UA parser, file names, [`Vendor::check_sync_events`],
+//!    [`Vendor::pnp_dialect`] and [`Vendor::templates`] (each template `include_str!`'d under
+//!    the name `<id>/<file>.j2`). Add a [`ParamDef`](mapping::ParamDef) table for
+//!    [`Vendor::parameters`], and as needed secret parameters, checks, and setting keys of its
+//!    own ([`VendorKey`], all under `<id>.`). A vendor with one XML file per device and raw
+//!    names of its own syntax fills in the shape Snom, Grandstream and Cisco share (`shape`).
+//! 2. Put its templates under `templates/<id>/`.
+//! 3. Add one line to the vendor list in [`registry`] (and remove the vendor's row from
+//!    [`others`] if it had one).
+//!
+//! `tests/one_module.rs` walks the registry: a module whose events, PnP dialect or templates are
+//! missing or not its own, or whose files do not render for every model, fails it.
 //!
 //! Vendor facts are cited in comments next to the code that encodes them; "research" means the
 //! project's notes `config-formats.md` / `sip-protocol.md`, which cite the vendor sources.
@@ -50,9 +67,12 @@ pub mod gigaset;
 pub mod grandstream;
 pub mod keys;
 pub mod mapping;
+pub mod others;
 pub mod pnp;
 pub mod polycom;
 pub mod render;
+pub mod setting_keys;
+mod shape;
 pub mod snom;
 mod ua;
 pub mod yealink;
@@ -60,9 +80,14 @@ pub mod yealink_aes;
 
 use sipprov_model::{Mac, Settings};
 
-pub use events::{check_sync_event, CheckSyncEvents, CHECK_SYNC_EVENTS};
+pub use events::{check_sync_event, check_sync_table, CheckSyncEvents};
 pub use mapping::VendorParam;
+pub use pnp::PnpDialect;
 pub use render::{RenderContext, RenderError, Renderer};
+pub use setting_keys::{
+    check_global_settings, check_group_settings, classify_setting, parse_settings, validate_setting, validated,
+    vendor_key, KeyRefusal, VendorKey,
+};
 
 /// What a User-Agent header says about the device that sent it.
 ///
@@ -123,6 +148,15 @@ pub struct FileSpec {
     pub name_pattern: Option<NamePattern>,
 }
 
+/// A key file's names ([`Vendor::key_file_name`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFileName {
+    /// The file whose key it holds, e.g. `001565aabbcc.cfg` or `y000000000066.cfg`.
+    pub of: String,
+    /// The name it is served under, e.g. `001565aabbcc_Security.enc`.
+    pub name: String,
+}
+
 /// A family of file names a [`FileSpec`] also answers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum NamePattern {
@@ -169,6 +203,53 @@ pub trait Vendor: Send + Sync {
 
     /// Human-readable name, e.g. `Yealink`.
     fn display_name(&self) -> &'static str;
+
+    /// The NOTIFY events that make this vendor's phones re-fetch their files or reboot
+    /// ([`check_sync_event`]), with the source they come from.
+    fn check_sync_events(&self) -> CheckSyncEvents;
+
+    /// How this vendor's phones read the URL in the body of a Plug-and-Play NOTIFY
+    /// ([`pnp::provisioning_url`]).
+    fn pnp_dialect(&self) -> PnpDialect;
+
+    /// The module's default templates as `(relative name, source)`, compiled in with
+    /// `include_str!`; every [`FileSpec::template`] the module hands out names one of them
+    /// (a test renders each for every model). Names start with `<id>/`; an admin overrides one
+    /// by dropping a file of the same relative name into the override directory.
+    fn templates(&self) -> &'static [(&'static str, &'static str)];
+
+    /// The setting keys this module owns, all under `<id>.` (e.g. `yealink.aes_key`), with their
+    /// validation ([`setting_keys`]). Declaring any reserves the namespace: an unknown key in it
+    /// is refused as a typo.
+    fn setting_keys(&self) -> &'static [VendorKey] {
+        &[]
+    }
+
+    /// For a request for a key file (a file holding the key of another file the device fetches,
+    /// e.g. Yealink's `<mac>_Security.enc` next to `<mac>.cfg`): the file it belongs to, which the
+    /// server resolves and authorises the request as, and the key file's canonical name. `None`
+    /// for every other name, and for vendors without key files.
+    fn key_file_name(&self, file_name: &str) -> Option<KeyFileName> {
+        let _ = file_name;
+        None
+    }
+
+    /// The bytes of the key file for a file of `scope` rendered from `settings` (the device's
+    /// merged settings, or the global ones for a common file): `Ok(None)` when the settings do
+    /// not turn key files on (the server answers 404), `Err` with a reason naming settings (never
+    /// a key) when they make one impossible.
+    fn key_file(&self, settings: &Settings, scope: FileScope) -> Result<Option<Vec<u8>>, String> {
+        let _ = (settings, scope);
+        Ok(None)
+    }
+
+    /// Checks the global settings on their own, for rules that hold even without devices (the
+    /// server runs it before a global change is written), e.g. Yealink's common-file key with
+    /// key files switched on.
+    fn validate_global(&self, global: &Settings) -> Result<(), String> {
+        let _ = global;
+        Ok(())
+    }
 
     /// Every model this module can provision.
     fn models(&self) -> &'static [ModelInfo];
@@ -358,6 +439,13 @@ pub trait Vendor: Send + Sync {
     }
 }
 
+/// A vendor module shows as its id.
+impl std::fmt::Debug for dyn Vendor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
 /// The list of vendor modules.
 pub struct Registry {
     vendors: &'static [&'static dyn Vendor],
@@ -413,10 +501,11 @@ impl Registry {
     }
 }
 
-/// True when a setting holds a secret: a secret key name ([`sipprov_model::is_secret_key`]:
-/// `line.N.password`, `http.password`, `admin.password`, `yealink.aes_key`, any name with
-/// `password`, `secret`, `token`...) or a `vendor.<name>` parameter that any vendor module declares
-/// secret ([`Vendor::secret_params`]). Any vendor's: a raw setting at the global or group level
+/// True when a setting holds a secret: a vendor-owned key declared secret ([`VendorKey::secret`],
+/// which decides for such keys), a secret key name ([`sipprov_model::is_secret_key`]:
+/// `line.N.password`, `http.password`, `admin.password`, any name with `password`, `secret`,
+/// `token`...) or a `vendor.<name>` parameter that any vendor module declares secret
+/// ([`Vendor::secret_params`]). Any vendor's: a raw setting at the global or group level
 /// reaches every vendor's devices, and redacting a name that is harmless to one vendor costs
 /// nothing.
 ///
@@ -425,8 +514,12 @@ impl Registry {
 /// assert!(is_secret_setting("vendor.P406") && is_secret_setting("vendor.user_pass.2"));
 /// assert!(is_secret_setting("line.1.password") && is_secret_setting("vendor.account.3.password"));
 /// assert!(!is_secret_setting("vendor.P47") && !is_secret_setting("line.1.username"));
+/// assert!(is_secret_setting("yealink.aes_key") && !is_secret_setting("yealink.aes_key_file"));
 /// ```
 pub fn is_secret_setting(key: &str) -> bool {
+    if let Some(owned) = vendor_key(key) {
+        return owned.secret;
+    }
     if sipprov_model::is_secret_key(key) {
         return true;
     }
@@ -449,16 +542,16 @@ pub fn redacted(settings: &Settings) -> Settings {
     settings.redacted_by(is_secret_setting)
 }
 
-/// Checks a device before it is saved: the vendor and model must be known (the error lists the
-/// known models) and the vendor's own checks must pass.
+/// Finds a device's vendor and model, with an error naming what is known when either is not
+/// (the provisionable vendors, or the vendor's models).
 ///
 /// ```
-/// use sipprov_model::Settings;
-/// let err = sipprov_vendors::validate_device("yealink", "T99X", &Settings::new()).unwrap_err();
-/// assert!(err.contains("T46S"), "{err}");
-/// assert!(sipprov_vendors::validate_device("yealink", "sip-t46s", &Settings::new()).is_ok());
+/// let (v, m) = sipprov_vendors::find_model("Yealink", "sip-t46s").unwrap();
+/// assert_eq!((v.id(), m.name), ("yealink", "T46S"));
+/// let err = sipprov_vendors::find_model("yealink", "T99X").unwrap_err();
+/// assert!(err.contains("unknown model \"T99X\"") && err.contains("T46S"), "{err}");
 /// ```
-pub fn validate_device(vendor: &str, model: &str, settings: &Settings) -> Result<(), String> {
+pub fn find_model(vendor: &str, model: &str) -> Result<(&'static dyn Vendor, &'static ModelInfo), String> {
     let v = registry().get(vendor).ok_or_else(|| {
         let ids: Vec<_> = registry().vendors().iter().filter(|v| !v.models().is_empty()).map(|v| v.id()).collect();
         format!("unknown vendor {vendor:?}; provisionable vendors: {}", ids.join(", "))
@@ -466,10 +559,35 @@ pub fn validate_device(vendor: &str, model: &str, settings: &Settings) -> Result
     let m = v.model(model).ok_or_else(|| {
         let names: Vec<_> = v.models().iter().map(|m| m.name).collect();
         if names.is_empty() {
-            format!("{} phones are recognised but cannot be provisioned yet", v.display_name())
+            format!(
+                "unknown model {model:?}: {} devices are recognised but cannot be provisioned yet",
+                v.display_name()
+            )
         } else {
-            format!("unknown {} model {model:?}; known models: {}", v.display_name(), names.join(", "))
+            format!("unknown model {model:?} for vendor {}; known models: {}", v.id(), names.join(", "))
         }
     })?;
-    v.validate_device(m, settings)
+    Ok((v, m))
+}
+
+/// Checks a device before it is saved, the one check the admin API, PnP and the CLI share: the
+/// vendor and model must be known ([`find_model`]) and the vendor's own checks
+/// ([`Vendor::validate_device`]) must pass for its `settings`. Returns the vendor and the
+/// canonical model.
+///
+/// ```
+/// use sipprov_model::Settings;
+/// let err = sipprov_vendors::validate_device("yealink", "T99X", &Settings::new()).unwrap_err();
+/// assert!(err.contains("T46S"), "{err}");
+/// let (_, model) = sipprov_vendors::validate_device("yealink", "sip-t46s", &Settings::new()).unwrap();
+/// assert_eq!(model.name, "T46S");
+/// ```
+pub fn validate_device(
+    vendor: &str,
+    model: &str,
+    settings: &Settings,
+) -> Result<(&'static dyn Vendor, &'static ModelInfo), String> {
+    let (v, m) = find_model(vendor, model)?;
+    v.validate_device(m, settings)?;
+    Ok((v, m))
 }

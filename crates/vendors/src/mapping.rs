@@ -263,7 +263,7 @@ pub(crate) fn undeclared_secret_rows(defs: &[ParamDef], is_secret: impl Fn(&str)
     defs.iter()
         .filter(|d| match d.source {
             Source::Line(f) | Source::FirstLine(f) => f == LineField::Password,
-            Source::Key(k) => sipprov_model::is_secret_key(k),
+            Source::Key(k) => crate::is_secret_setting(k),
             _ => false,
         })
         .map(|d| expand(d.name, 1))

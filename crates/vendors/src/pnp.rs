@@ -2,10 +2,11 @@
 //! `Event: ua-profile` SUBSCRIBE.
 //!
 //! The body is one URL (`Content-Type: application/url`), but its meaning differs per vendor
-//! (research `sip-protocol.md` §B.7): a directory the phone appends its own file names to
+//! (RFC 6080 §8.4 leaves it to the device): a directory the phone appends its own file names to
 //! (Yealink, Grandstream, AudioCodes), a file URL (Gigaset), or a URL holding a macro the phone
-//! expands itself (Snom `{mac}`, Panasonic `{MODEL}`). This module keeps that knowledge as data:
-//! one [`PnpDialect`] per vendor id, and [`provisioning_url`] to apply it.
+//! expands itself (Snom `{mac}`, Panasonic `{MODEL}`). Each vendor module states its
+//! [`PnpDialect`] ([`Vendor::pnp_dialect`](crate::Vendor::pnp_dialect)), vendors without a module
+//! theirs in [`crate::others`], and [`provisioning_url`] applies it.
 //!
 //! ```
 //! use sipprov_vendors::pnp::{provisioning_url, Credentials};
@@ -25,44 +26,39 @@ use sipprov_model::Mac;
 /// How a vendor reads the URL in a PnP NOTIFY body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PnpDialect {
-    /// Vendor id as in the registry (`yealink`), or a vendor without a module (`panasonic`).
-    pub vendor: &'static str,
     /// What goes after the base directory (which always ends in `/`). Placeholders: `{MAC}` and
     /// `{mac}` are replaced by the device MAC (upper / lower case) when it is known; when it is
     /// not, `{mac}` is left for phones that expand it themselves (Snom), and a template using
     /// `{MAC}` falls back to the bare directory.
     pub path: &'static str,
     /// Whether the vendor accepts `user:password@` in the URL; when false the phone must get
-    /// its HTTP credentials another way (Gigaset tries its MAC / MAC-ID first, research
-    /// `config-formats.md` §2.4).
+    /// its HTTP credentials another way (Gigaset tries its MAC / MAC-ID first).
     pub userinfo: bool,
 }
 
-/// The dialect table. Vendors not listed get [`DEFAULT_DIALECT`].
-pub const PNP_DIALECTS: &[PnpDialect] = &[
-    // A directory: the phone then fetches y0000000000XX.cfg and <mac>.cfg under it (§B.7).
-    PnpDialect { vendor: "yealink", path: "", userinfo: true },
-    // "A valid URL must be a path with a trailing slash", anything else is silently ignored (§B.7).
-    PnpDialect { vendor: "grandstream", path: "", userinfo: true },
-    // Any URL its automatic provisioning accepts; a directory makes it ask for <MAC>.cfg (§B.7, seed 002).
-    PnpDialect { vendor: "audiocodes", path: "", userinfo: true },
-    // The file itself; sipprov serves Gigaset its <MAC>.xml (research config-formats.md §2).
-    PnpDialect { vendor: "gigaset", path: "{MAC}.xml", userinfo: false },
-    // The setting_server URL, `{mac}` expanded by the phone when we do not know it (§B.7, Snom wiki).
-    PnpDialect { vendor: "snom", path: "{mac}.xml", userinfo: true },
-    // A pre-provisioning file; `{MODEL}` is a Panasonic phone-side macro (§B.7).
-    PnpDialect { vendor: "panasonic", path: "{MODEL}.cfg", userinfo: false },
-    // Not documented; treated like Yealink, a base directory (§B.7).
-    PnpDialect { vendor: "fanvil", path: "", userinfo: true },
-    PnpDialect { vendor: "htek", path: "", userinfo: true },
-];
+impl PnpDialect {
+    /// The base directory, nothing appended, no credentials in the URL: what sipprov sends
+    /// vendors it knows nothing specific about.
+    pub const DEFAULT: PnpDialect = PnpDialect { path: "", userinfo: false };
+    /// The base directory, credentials accepted in the URL (Yealink, Grandstream, AudioCodes).
+    pub const DIRECTORY: PnpDialect = PnpDialect { path: "", userinfo: true };
+}
 
-/// The dialect of vendors sipprov knows nothing specific about: the base directory.
-pub const DEFAULT_DIALECT: PnpDialect = PnpDialect { vendor: "", path: "", userinfo: false };
-
-/// The dialect for a vendor id (case-insensitive), or [`DEFAULT_DIALECT`].
-pub fn dialect(vendor: &str) -> &'static PnpDialect {
-    PNP_DIALECTS.iter().find(|d| d.vendor.eq_ignore_ascii_case(vendor.trim())).unwrap_or(&DEFAULT_DIALECT)
+/// The dialect for a vendor id (case-insensitive): the module's, else that of a vendor without
+/// a module, else [`PnpDialect::DEFAULT`].
+///
+/// ```
+/// use sipprov_vendors::pnp::{dialect, PnpDialect};
+/// assert_eq!(dialect("Gigaset").path, "{MAC}.xml");
+/// assert_eq!(dialect("panasonic").path, "{MODEL}.cfg");
+/// assert_eq!(dialect("acme"), PnpDialect::DEFAULT);
+/// ```
+pub fn dialect(vendor: &str) -> PnpDialect {
+    let id = vendor.trim();
+    if let Some(v) = crate::registry().get(id) {
+        return v.pnp_dialect();
+    }
+    crate::others::OTHERS.iter().find(|o| o.id.eq_ignore_ascii_case(id)).map_or(PnpDialect::DEFAULT, |o| o.pnp)
 }
 
 /// HTTP credentials to embed in the URL. The server passes them only when the device's settings

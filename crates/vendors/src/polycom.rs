@@ -70,7 +70,9 @@
 
 use sipprov_model::{KeyType, LineField, Mac, Settings};
 
+use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
+use crate::pnp::PnpDialect;
 use crate::snom::is_xml_name;
 use crate::ua;
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
@@ -284,6 +286,12 @@ impl Polycom {
     }
 }
 
+/// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
+static TEMPLATES: &[(&str, &str)] = &[
+    ("polycom/master.xml.j2", include_str!("../templates/polycom/master.xml.j2")),
+    ("polycom/config.xml.j2", include_str!("../templates/polycom/config.xml.j2")),
+];
+
 /// Line keys per VVX model, without expansion modules (wazo `wazo_polycom/common/common.py`,
 /// `_NB_FKEY`); `None` for the Trio and Edge phones, which it does not count.
 fn line_key_count(model: &str) -> Option<u32> {
@@ -331,6 +339,25 @@ impl Vendor for Polycom {
         "polycom"
     }
 
+    fn check_sync_events(&self) -> CheckSyncEvents {
+        // No reboot parameter: voIpProt.SIP.specialEvent.checkSync.alwaysReboot decides.
+        CheckSyncEvents {
+            aliases: &["poly"],
+            resync: "check-sync",
+            reboot: "check-sync",
+            source: "asterisk polycom-check-cfg; sip-notify gem",
+        }
+    }
+
+    fn pnp_dialect(&self) -> PnpDialect {
+        // No documented PnP body: the base directory, no credentials in it.
+        PnpDialect::DEFAULT
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
+    }
+
     /// A Polycom phone does not read `reboot=true`: its file decides. With `alwaysReboot = 1` every
     /// check-sync reboots it (so a reboot asked for is a reboot done); with `0` it reboots only
     /// when a change needs it, so `--reboot` is refused rather than reported as done.
@@ -352,9 +379,7 @@ impl Vendor for Polycom {
     }
 
     fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
-        let (model, firmware, mac) = parse(ua::unquote(ua))?;
-        let model = model.map(|m| self.model(&m).map_or(m, |known| known.name.to_string()));
-        Some(UserAgentInfo { vendor: "polycom", model, firmware, mac })
+        parse(ua::unquote(ua)).map(|parsed| ua::info(self, parsed))
     }
 
     /// The master file under the device's name, the device's own file and the site file.

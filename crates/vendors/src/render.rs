@@ -1,6 +1,7 @@
 //! Rendering a device's files from minijinja templates.
 //!
-//! Default templates are compiled into the binary; an admin overrides any of them by dropping a
+//! Default templates are compiled into the binary, each vendor module listing its own
+//! ([`Vendor::templates`]); an admin overrides any of them by dropping a
 //! file with the same relative name (e.g. `yealink/mac.cfg.j2`) under the override directory.
 //! Rendering is strict (an undefined value is an error), bounded by a fuel limit, and
 //! all-or-nothing: an error names the template file and line, and no partial bytes are returned.
@@ -53,23 +54,6 @@ use crate::{FileScope, FileSpec, ModelInfo, Vendor};
 
 /// Instruction budget per render: generous for 99 lines, but stops a runaway override template.
 const FUEL: u64 = 2_000_000;
-
-/// The default templates, by relative name.
-const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
-    ("yealink/common.cfg.j2", include_str!("../templates/yealink/common.cfg.j2")),
-    ("yealink/mac.cfg.j2", include_str!("../templates/yealink/mac.cfg.j2")),
-    ("gigaset/nx70.xml.j2", include_str!("../templates/gigaset/nx70.xml.j2")),
-    ("audiocodes/400hd.cfg.j2", include_str!("../templates/audiocodes/400hd.cfg.j2")),
-    ("audiocodes/mp11x.ini.j2", include_str!("../templates/audiocodes/mp11x.ini.j2")),
-    ("snom/settings.xml.j2", include_str!("../templates/snom/settings.xml.j2")),
-    ("cisco/flat-profile.xml.j2", include_str!("../templates/cisco/flat-profile.xml.j2")),
-    ("grandstream/cfg.xml.j2", include_str!("../templates/grandstream/cfg.xml.j2")),
-    ("fanvil/config.xml.j2", include_str!("../templates/fanvil/config.xml.j2")),
-    ("fanvil/legacy.xml.j2", include_str!("../templates/fanvil/legacy.xml.j2")),
-    ("fanvil/modern.xml.j2", include_str!("../templates/fanvil/modern.xml.j2")),
-    ("polycom/master.xml.j2", include_str!("../templates/polycom/master.xml.j2")),
-    ("polycom/config.xml.j2", include_str!("../templates/polycom/config.xml.j2")),
-];
 
 /// What one file is rendered for.
 pub struct RenderContext<'a> {
@@ -212,7 +196,7 @@ impl Renderer {
     /// assert!(names.contains(&"yealink/mac.cfg.j2"));
     /// ```
     pub fn default_templates() -> impl Iterator<Item = (&'static str, &'static str)> {
-        DEFAULT_TEMPLATES.iter().copied()
+        crate::registry().vendors().iter().flat_map(|v| v.templates().iter().copied())
     }
 }
 
@@ -323,7 +307,7 @@ fn load(override_dir: Option<&Path>, name: &str) -> Result<Option<String>, Error
             }
         }
     }
-    Ok(DEFAULT_TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, s)| s.to_string()))
+    Ok(Renderer::default_templates().find(|(n, _)| *n == name).map(|(_, s)| s.to_string()))
 }
 
 #[derive(serde::Serialize)]

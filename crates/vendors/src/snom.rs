@@ -68,7 +68,10 @@
 
 use sipprov_model::{KeyType, LineField, Mac, Settings};
 
+use crate::events::CheckSyncEvents;
 use crate::mapping::{self, same, ParamDef, Source};
+use crate::pnp::PnpDialect;
+use crate::shape::OneXmlFile;
 use crate::ua::{self, is_numeric_version};
 use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 
@@ -298,9 +301,44 @@ pub const SECRET_PARAMS: &[&str] = &[
     "webserver_user_password",
 ];
 
+/// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
+static TEMPLATES: &[(&str, &str)] = &[("snom/settings.xml.j2", include_str!("../templates/snom/settings.xml.j2"))];
+
+/// One `<MAC>.xml` per phone, raw names that are XML names.
+static SHAPE: OneXmlFile = OneXmlFile {
+    vendor: "Snom",
+    check_lines: mapping::check_max_lines,
+    template: "snom/settings.xml.j2",
+    is_raw_name: is_xml_name,
+    raw_name_rule: "a Snom setting name must start with a letter or '_' and contain only letters, \
+                    digits, '_', '-' and '.'",
+    unmapped: &[
+        (
+            "time.zone",
+            "Snom's timezone setting takes Snom's own zone codes (such as GER+1), not a UTC offset or an \
+             IANA name; set vendor.timezone",
+        ),
+        ("line.N.label", "no verified Snom setting for a line label"),
+        ("firmware.url", "Snom's firmware_status names an XML file, not an image; use vendor.firmware_status"),
+    ],
+};
+
 impl Vendor for Snom {
     fn id(&self) -> &'static str {
         "snom"
+    }
+
+    fn check_sync_events(&self) -> CheckSyncEvents {
+        CheckSyncEvents::check_sync("asterisk pjsip_notify.conf.sample snom-check-cfg / snom-reboot")
+    }
+
+    fn pnp_dialect(&self) -> PnpDialect {
+        // The setting_server URL, `{mac}` expanded by the phone when sipprov does not know it (Snom wiki).
+        PnpDialect { path: "{mac}.xml", userinfo: true }
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
     }
 
     fn secret_params(&self) -> &'static [&'static str] {
@@ -332,24 +370,15 @@ impl Vendor for Snom {
     }
 
     fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
-        let (model, firmware, mac) = parse(ua::unquote(ua))?;
-        let model = model.map(|m| self.model(&m).map_or(m, |known| known.name.to_string()));
-        Some(UserAgentInfo { vendor: "snom", model, firmware, mac })
+        parse(ua::unquote(ua)).map(|parsed| ua::info(self, parsed))
     }
 
     fn device_files(&self, model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
-        vec![FileSpec {
-            name: format!("{}.xml", mac.upper()),
-            aliases: vec![format!("snom{}-{}.htm", model.name, mac.upper())],
-            template: "snom/settings.xml.j2",
-            scope: FileScope::Device,
-            content_type: "application/xml",
-            name_pattern: None,
-        }]
+        SHAPE.device_file(format!("{}.xml", mac.upper()), vec![format!("snom{}-{}.htm", model.name, mac.upper())])
     }
 
     fn mac_in_file_name(&self, file_name: &str) -> Option<Mac> {
-        ua::mac_file(file_name, &["xml"]).or_else(|| htm_mac(file_name))
+        OneXmlFile::mac_in_file_name(file_name, "").or_else(|| htm_mac(file_name))
     }
 
     fn model_file(&self, _file_name: &str, _ua_model: Option<&str>) -> Option<(&'static ModelInfo, FileSpec)> {
@@ -382,11 +411,7 @@ impl Vendor for Snom {
                 (p.name, p.line) = (base.to_string(), Some(idx));
             }
         }
-        // `vendor.` settings apply to every vendor: one that cannot be an XML element name (an
-        // AudioCodes `section/key`, set on all devices) is not meant for Snom and is left out
-        // rather than breaking every Snom file. A device's own are refused when it is saved.
-        params.retain(|p| is_xml_name(&p.name));
-        params
+        SHAPE.own_params(params)
     }
 
     /// Refused when the file's `checksync_action` forces anything but following the NOTIFY
@@ -397,28 +422,10 @@ impl Vendor for Snom {
     }
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
-        mapping::check_max_lines(model, settings)?;
-        crate::keys::check_device(settings, "Snom", model, Ok(key_caps(model)))?;
-        mapping::check_server_fields_need_registrar(settings, "Snom")?;
-        mapping::refuse_unmapped(
-            settings,
-            "Snom",
-            &[
-                (
-                    "time.zone",
-                    "Snom's timezone setting takes Snom's own zone codes (such as GER+1), not a UTC offset or an \
-                     IANA name; set vendor.timezone",
-                ),
-                ("line.N.label", "no verified Snom setting for a line label"),
-                ("firmware.url", "Snom's firmware_status names an XML file, not an image; use vendor.firmware_status"),
-            ],
-        )?;
-        mapping::check_raw_names(
-            settings,
-            is_xml_name,
-            "a Snom setting name must start with a letter or '_' and contain only letters, \
-             digits, '_', '-' and '.'",
-        )
+        SHAPE.validate_device(model, settings, || {
+            crate::keys::check_device(settings, "Snom", model, Ok(key_caps(model)))?;
+            mapping::check_server_fields_need_registrar(settings, "Snom")
+        })
     }
 }
 

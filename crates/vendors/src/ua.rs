@@ -32,6 +32,16 @@ pub fn mac_file(file_name: &str, exts: &[&str]) -> Option<Mac> {
     plain_mac(stem)
 }
 
+/// What a vendor's UA parser finds: the model as the UA spells it, the firmware, the MAC.
+pub type Parsed = (Option<String>, Option<String>, Option<Mac>);
+
+/// The [`UserAgentInfo`](crate::UserAgentInfo) of `vendor` for what its parser found, the
+/// model canonical when the vendor knows it ([`Vendor::model`](crate::Vendor::model)).
+pub fn info(vendor: &dyn crate::Vendor, (model, firmware, mac): Parsed) -> crate::UserAgentInfo {
+    let model = model.map(|m| vendor.model(&m).map_or(m, |known| known.name.to_string()));
+    crate::UserAgentInfo { vendor: vendor.id(), model, firmware, mac }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

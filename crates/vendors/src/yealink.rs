@@ -71,10 +71,13 @@
 
 use sipprov_model::{KeyType, LineField, Mac, Settings};
 
+use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
+use crate::pnp::PnpDialect;
+use crate::setting_keys::{self, VendorKey};
 use crate::ua::{self, is_numeric_version};
 use crate::yealink_aes;
-use crate::{FileScope, FileSpec, ModelInfo, NamePattern, UserAgentInfo, Vendor, VendorParam};
+use crate::{FileScope, FileSpec, KeyFileName, ModelInfo, NamePattern, UserAgentInfo, Vendor, VendorParam};
 
 /// The Yealink vendor module.
 pub struct Yealink;
@@ -464,9 +467,30 @@ pub const SECRET_PARAMS: &[&str] = &[
     "phone_setting.phone_lock.unlock_pin",
 ];
 
+/// The default templates, compiled in (an admin overrides them by name, see [`crate::render`]).
+static TEMPLATES: &[(&str, &str)] = &[
+    ("yealink/common.cfg.j2", include_str!("../templates/yealink/common.cfg.j2")),
+    ("yealink/mac.cfg.j2", include_str!("../templates/yealink/mac.cfg.j2")),
+];
+
 impl Vendor for Yealink {
     fn id(&self) -> &'static str {
         "yealink"
+    }
+
+    fn check_sync_events(&self) -> CheckSyncEvents {
+        // With sip.notify_reboot_enable = 0 (what the templates write by default) the phone reboots
+        // only when the header says reboot=true (Yealink admin guide, "Check-sync").
+        CheckSyncEvents::check_sync("Yealink admin guide (sip.notify_reboot_enable); FusionPBX event_notify")
+    }
+
+    fn pnp_dialect(&self) -> PnpDialect {
+        // A directory: the phone then fetches y0000000000XX.cfg and <mac>.cfg under it.
+        PnpDialect::DIRECTORY
+    }
+
+    fn templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
     }
 
     fn secret_params(&self) -> &'static [&'static str] {
@@ -588,6 +612,34 @@ impl Vendor for Yealink {
         Ok(())
     }
 
+    fn setting_keys(&self) -> &'static [VendorKey] {
+        SETTING_KEYS
+    }
+
+    /// `<stem>_Security.enc` (any case) belongs to `<stem>.cfg`.
+    fn key_file_name(&self, file_name: &str) -> Option<KeyFileName> {
+        let stem = key_file_stem(file_name)?;
+        Some(KeyFileName { of: format!("{stem}.cfg"), name: format!("{stem}_Security.enc") })
+    }
+
+    /// The key for `scope` wrapped with the fixed key-file key ([`yealink_aes::wrap_key`]), when
+    /// `yealink.aes_key_file = 1` and the settings hold a key.
+    fn key_file(&self, settings: &Settings, scope: FileScope) -> Result<Option<Vec<u8>>, String> {
+        let Some(key) = mapping::get(settings, key_setting(scope)) else { return Ok(None) };
+        if mapping::get(settings, "yealink.aes_key_file") != Some("1") {
+            return Ok(None);
+        }
+        if let Some(problem) = key_file_problem(settings, scope) {
+            return Err(problem);
+        }
+        Ok(yealink_aes::wrap_key(key).ok())
+    }
+
+    /// The common file's key with key files switched on ([`key_file_problem`]).
+    fn validate_global(&self, global: &Settings) -> Result<(), String> {
+        key_file_problem(global, FileScope::Model).map_or(Ok(()), Err)
+    }
+
     /// Both key files the device may ask for: its own and the common file's (the common key is
     /// global, the key-file switch may come from any level).
     fn validate_merged(&self, _model: &'static ModelInfo, merged: &Settings) -> Result<(), String> {
@@ -688,6 +740,51 @@ fn key_params(key: &crate::keys::ProgKey) -> Vec<VendorParam> {
 /// The global setting holding the common file's key ("Common AES key").
 pub const COMMON_KEY: &str = "yealink.common_aes_key";
 
+/// The `yealink.*` settings: the AES keys of the device files (`yealink.aes_key`, "MAC-Oriented
+/// AES key") and of the common file ([`COMMON_KEY`], global only, since the common file is
+/// rendered from global settings), the padding ([`yealink_aes`]) and the key-file switch
+/// (`static.auto_provision.aes_key_in_file`).
+static SETTING_KEYS: &[VendorKey] = &[
+    VendorKey::secret("yealink.aes_key", aes_key),
+    VendorKey::secret(COMMON_KEY, aes_key).global_only(),
+    VendorKey::plain("yealink.aes_padding", aes_padding),
+    VendorKey::plain("yealink.aes_key_file", setting_keys::flag),
+];
+
+/// Characters Yealink accepts in an AES key besides letters and digits (Yealink "Configuration
+/// Encryption Tool" guide: 16 or 32 characters from 0-9 A-Z a-z and these).
+const KEY_CHARS: &str = "#$%*+,-.:=?@[]^_{}~";
+
+fn aes_key(value: &str) -> Result<String, String> {
+    let ok_len = value.len() == 16 || value.len() == 32;
+    let ok_chars = value.chars().all(|c| c.is_ascii_alphanumeric() || KEY_CHARS.contains(c));
+    if !ok_len || !ok_chars {
+        return Err(format!(
+            "must be 16 or 32 characters from 0-9 A-Z a-z {KEY_CHARS} (got {} characters)",
+            value.chars().count()
+        ));
+    }
+    Ok(value.to_string())
+}
+
+fn aes_padding(value: &str) -> Result<String, String> {
+    match value.to_ascii_lowercase().as_str() {
+        p @ ("pkcs7" | "space") => Ok(p.to_string()),
+        _ => Err("must be pkcs7 (the default) or space".into()),
+    }
+}
+
+/// The suffix of a key file's name.
+const KEY_FILE_SUFFIX: &str = "_security.enc";
+
+/// The name a key file belongs to (`001565aabbcc` for `001565aabbcc_Security.enc`), if it is
+/// one (Yealink "Configuration Encryption Tool" guide: `<name>_Security.enc`).
+fn key_file_stem(file: &str) -> Option<&str> {
+    let split = file.len().checked_sub(KEY_FILE_SUFFIX.len())?;
+    let (stem, suffix) = (file.get(..split)?, file.get(split..)?);
+    (suffix.eq_ignore_ascii_case(KEY_FILE_SUFFIX) && !stem.is_empty()).then_some(stem)
+}
+
 /// The setting holding the key for a file of `scope`: the common key for common files, the
 /// device's own (`yealink.aes_key`, "MAC-Oriented AES key") for `<mac>.cfg`.
 pub fn key_setting(scope: FileScope) -> &'static str {
@@ -733,6 +830,16 @@ pub fn key_file_problem(settings: &Settings, scope: FileScope) -> Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_file_names() {
+        assert_eq!(key_file_stem("001565aabbcc_Security.enc"), Some("001565aabbcc"));
+        assert_eq!(key_file_stem("y000000000066_security.ENC"), Some("y000000000066"));
+        assert_eq!(key_file_stem("_Security.enc"), None);
+        assert_eq!(key_file_stem("001565aabbcc.cfg"), None);
+        let names = Yealink.key_file_name("y000000000066_security.ENC").unwrap();
+        assert_eq!((names.of.as_str(), names.name.as_str()), ("y000000000066.cfg", "y000000000066_Security.enc"));
+    }
 
     #[test]
     fn every_secret_row_is_declared() {

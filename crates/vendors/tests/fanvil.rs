@@ -133,7 +133,7 @@ fn unknown_firmware_uses_the_setting_then_the_model() {
     // The setting wins over the model and over the firmware.
     assert!(render("X6U", &settings(&["fanvil.dialect=legacy"]), None).contains("<VOIP_CONFIG_FILE>"));
     assert!(render("X4", &settings(&["fanvil.dialect=modern"]), Some("1.0.0")).contains("<sysConf>"));
-    assert!(Settings::parse_assignments(["fanvil.dialect=newest"]).is_err());
+    assert!(sipprov_vendors::parse_settings(["fanvil.dialect=newest"]).is_err());
 }
 
 #[test]

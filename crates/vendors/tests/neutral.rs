@@ -7,8 +7,8 @@ use sipprov_model::{LineField, Mac, Settings, KNOWN_KEYS};
 use sipprov_vendors::{registry, ModelInfo, RenderContext, Renderer, Vendor};
 
 /// Keys the server itself acts on (HTTP credentials and access rules, check-sync events, PnP,
-/// the TLS name, open files), and Yealink's own `yealink.*` keys: a vendor's files need not
-/// change for them. `sip.notify_reboot` also steers the NOTIFY the server sends.
+/// the TLS name, open files): a vendor's files need not change for them. (Vendor-owned keys
+/// such as `yealink.*` are not neutral and not in `KNOWN_KEYS`.) `sip.notify_reboot` also steers the NOTIFY the server sends.
 const SERVER_SIDE: &[&str] = &[
     "http.username",
     "http.password",
@@ -21,12 +21,6 @@ const SERVER_SIDE: &[&str] = &[
     "sip.check_sync_event",
     "sip.reboot_event",
     "sip.notify_reboot",
-    "yealink.aes_key",
-    "yealink.aes_padding",
-    "yealink.aes_key_file",
-    "yealink.common_aes_key",
-    // Picks which of Fanvil's formats is written, not what is in it (tests/fanvil.rs).
-    "fanvil.dialect",
 ];
 
 /// Known gaps owned by other work in flight, by (vendor, key): each must say why.

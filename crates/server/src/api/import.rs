@@ -112,7 +112,8 @@ impl Columns {
                     return Err(Invalid::at(name, format!("header: column {name:?} appears twice")));
                 }
             } else {
-                Settings::classify(name).map_err(|e| Invalid::at(name, format!("header: column {}: {e}", i + 1)))?;
+                sipprov_vendors::classify_setting(name)
+                    .map_err(|e| Invalid::at(name, format!("header: column {}: {e}", i + 1)))?;
                 settings.push((i, name.clone()));
             }
         }
@@ -139,7 +140,9 @@ impl Columns {
         let mut settings = Settings::new();
         for (i, key) in &self.settings {
             if let Some(value) = record.get(*i).filter(|v| !v.is_empty()) {
-                settings.set(key, value).map_err(|e| Invalid::at(key, format!("field {key}: {e}")))?;
+                let value = sipprov_vendors::validate_setting(key, value)
+                    .map_err(|e| Invalid::at(key, format!("field {key}: {e}")))?;
+                settings.set(key, &value).map_err(|e| Invalid::at(key, format!("field {key}: {e}")))?;
             }
         }
         let mac = required("mac")?;

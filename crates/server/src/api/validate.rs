@@ -6,7 +6,7 @@
 use sipprov_api::PatchDevice;
 use sipprov_model::{Mac, SettingError, Settings};
 use sipprov_store::{DevicePatch, DeviceRecord, NewDevice};
-use sipprov_vendors::{registry, Vendor};
+use sipprov_vendors::{registry, ModelInfo, Vendor};
 
 /// Why a request was refused, and the member or setting key at fault when there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,31 +59,12 @@ pub fn group_name(name: &str) -> Result<(), Invalid> {
     }
 }
 
-/// Finds a vendor by id, naming the known ones when it is unknown.
-pub fn vendor(id: &str) -> Result<&'static dyn Vendor, Invalid> {
-    registry().get(id).ok_or_else(|| {
-        let known: Vec<_> = registry().vendors().iter().map(|v| v.id()).collect();
-        Invalid::at("vendor", format!("unknown vendor {id:?}; known vendors: {}", known.join(", ")))
-    })
-}
-
-/// Finds a model of a vendor, naming the known ones when it is unknown; returns the canonical name.
-pub fn model(vendor: &dyn Vendor, name: &str) -> Result<&'static str, Invalid> {
-    vendor.model(name).map(|m| m.name).ok_or_else(|| {
-        let known: Vec<_> = vendor.models().iter().map(|m| m.name).collect();
-        if known.is_empty() {
-            return Invalid::at(
-                "model",
-                format!(
-                    "unknown model {name:?}: {} devices are recognised but cannot be provisioned yet",
-                    vendor.display_name()
-                ),
-            );
-        }
-        Invalid::at(
-            "model",
-            format!("unknown model {name:?} for vendor {}; known models: {}", vendor.id(), known.join(", ")),
-        )
+/// Finds a vendor and one of its models ([`sipprov_vendors::find_model`]), naming the request
+/// member at fault: `vendor` when the vendor is unknown, else `model`.
+pub fn vendor_model(vendor: &str, model: &str) -> Result<(&'static dyn Vendor, &'static ModelInfo), Invalid> {
+    sipprov_vendors::find_model(vendor, model).map_err(|e| {
+        let field = if registry().get(vendor).is_none() { "vendor" } else { "model" };
+        Invalid::at(field, e)
     })
 }
 
@@ -116,8 +97,7 @@ pub fn validate_new_device(
     if mac.is_placeholder() {
         return Err(Invalid::at("mac", format!("MAC {mac} is a placeholder, not a device")));
     }
-    let vendor = vendor(vendor_id)?;
-    let model = model(vendor, model_name)?;
+    let (vendor, model) = vendor_model(vendor_id, model_name)?;
     let group = group.filter(|g| !g.is_empty());
     if let Some(g) = &group {
         group_name(g)?;
@@ -126,7 +106,7 @@ pub fn validate_new_device(
     if let Some(c) = &contact_uri {
         contact(c)?;
     }
-    let settings = settings.validated()?;
+    let settings = sipprov_vendors::validated(settings)?;
     // An empty value means "remove" in a patch; on a new device it simply sets nothing.
     let settings: Settings =
         settings.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -134,7 +114,7 @@ pub fn validate_new_device(
     Ok(NewDevice {
         mac,
         vendor: vendor.id().to_string(),
-        model: model.to_string(),
+        model: model.name.to_string(),
         group,
         contact: contact_uri,
         settings,
@@ -144,16 +124,15 @@ pub fn validate_new_device(
 /// Validates a device change against the device's current vendor and model.
 pub fn device_patch(current: &DeviceRecord, body: PatchDevice) -> Result<DevicePatch, Invalid> {
     let vendor_id = body.vendor.clone().unwrap_or_else(|| current.vendor.clone());
-    let vendor = vendor(&vendor_id)?;
     let model_name = body.model.clone().unwrap_or_else(|| current.model.clone());
-    let model = model(vendor, &model_name)?;
+    let (vendor, model) = vendor_model(&vendor_id, &model_name)?;
     if let Some(g) = body.group.as_deref().filter(|g| !g.is_empty()) {
         group_name(g)?;
     }
     if let Some(c) = body.contact.as_deref().filter(|c| !c.is_empty()) {
         contact(c)?;
     }
-    let settings = body.settings.map(|s| s.validated()).transpose()?;
+    let settings = body.settings.map(sipprov_vendors::validated).transpose()?;
     let mut after = current.settings.clone();
     if let Some(patch) = &settings {
         after.apply(patch);
@@ -161,18 +140,19 @@ pub fn device_patch(current: &DeviceRecord, body: PatchDevice) -> Result<DeviceP
     device_rules(vendor, model, &after)?;
     Ok(DevicePatch {
         vendor: body.vendor.as_ref().map(|_| vendor.id().to_string()),
-        model: (body.model.is_some() || body.vendor.is_some()).then(|| model.to_string()),
+        model: (body.model.is_some() || body.vendor.is_some()).then(|| model.name.to_string()),
         group: body.group.map(|g| Some(g).filter(|g| !g.is_empty())),
         contact: body.contact.map(|c| Some(c).filter(|c| !c.is_empty())),
         settings,
     })
 }
 
-/// The vendor's rules for one device's own settings ([`Vendor::validate_device`]); a refusal is
-/// about the settings as a whole.
-fn device_rules(vendor: &dyn Vendor, model: &str, settings: &Settings) -> Result<(), Invalid> {
-    let model = vendor.model(model).ok_or_else(|| Invalid::at("model", "model vanished"))?;
-    vendor.validate_device(model, settings).map_err(|e| Invalid::at("settings", e))
+/// The vendor's rules for one device's own settings ([`sipprov_vendors::validate_device`]); a
+/// refusal is about the settings as a whole.
+fn device_rules(vendor: &dyn Vendor, model: &ModelInfo, settings: &Settings) -> Result<(), Invalid> {
+    sipprov_vendors::validate_device(vendor.id(), model.name, settings)
+        .map(drop)
+        .map_err(|e| Invalid::at("settings", e))
 }
 
 /// A vendor's checks of a device's merged settings ([`Vendor::validate_merged`]) with `levels`
@@ -184,20 +164,14 @@ pub fn merged(mac: Mac, vendor: &str, model: &str, levels: [&Settings; 3]) -> Re
     v.validate_merged(m, &Settings::merged(levels)).map_err(|e| format!("device {mac}: {e}"))
 }
 
-/// Settings that exist only at the global level, refused in a group's settings.
+/// Settings that exist only at the global level, refused in a group's settings
+/// ([`sipprov_vendors::check_group_settings`]).
 pub fn group_settings(patch: &Settings) -> Result<(), Invalid> {
-    let key = sipprov_vendors::yealink::COMMON_KEY;
-    match patch.get(key).filter(|v| !v.is_empty()) {
-        Some(_) => Err(Invalid::at(
-            key,
-            format!("{key} is a global setting: the common file is rendered from global settings only"),
-        )),
-        None => Ok(()),
-    }
+    sipprov_vendors::check_group_settings(patch).map_err(|e| Invalid::at(&e.key, e.message))
 }
 
-/// Checks the global level on its own, for rules that hold even without devices: the common
-/// file's key and the key-file switch both live there.
+/// Checks the global level on its own, for rules that hold even without devices
+/// ([`sipprov_vendors::check_global_settings`]).
 pub fn global_settings(after: &Settings) -> Result<(), String> {
-    sipprov_vendors::yealink::key_file_problem(after, sipprov_vendors::FileScope::Model).map_or(Ok(()), Err)
+    sipprov_vendors::check_global_settings(after)
 }

@@ -42,9 +42,9 @@ fn mac(text: &str) -> Result<String, String> {
     text.parse::<Mac>().map(|m| m.to_string()).map_err(|e| e.to_string())
 }
 
-/// Validates KEY=VALUE arguments locally.
+/// Validates KEY=VALUE arguments locally, vendor-owned keys by their vendor.
 fn assignments(items: &[String]) -> Result<Settings, String> {
-    Settings::parse_assignments(items.iter().map(String::as_str)).map_err(|e| e.to_string())
+    sipprov_vendors::parse_settings(items.iter().map(String::as_str)).map_err(|e| e.to_string())
 }
 
 async fn device(cmd: DeviceCommand) -> Result<(), String> {
