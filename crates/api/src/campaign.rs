@@ -34,18 +34,30 @@ pub struct CreateCampaign {
     /// Ask the phones to reboot.
     #[serde(default)]
     pub reboot: bool,
-    /// NOTIFYs a second (1 to 100000).
+    /// NOTIFYs a second (1 to 100000); absent means [`CreateCampaign::DEFAULT_RATE`].
     #[serde(default)]
     pub rate: Option<u32>,
-    /// NOTIFYs awaiting an answer at once (1 to 100000).
+    /// NOTIFYs awaiting an answer at once (1 to 100000); absent means
+    /// [`CreateCampaign::DEFAULT_MAX_IN_FLIGHT`].
     #[serde(default)]
     pub max_in_flight: Option<u32>,
     /// When to start; absent means now.
     #[serde(default)]
     pub start_at: Option<i64>,
-    /// How long a phone has to fetch after a 2xx to count as confirmed (1 to 604800 s).
+    /// How long a phone has to fetch after a 2xx to count as confirmed (1 to 604800 s); absent
+    /// means [`CreateCampaign::DEFAULT_CONFIRM_WINDOW_SECONDS`].
     #[serde(default)]
     pub confirm_window_seconds: Option<u64>,
+}
+
+impl CreateCampaign {
+    /// NOTIFYs a second when the request names no rate: it protects the provisioning server
+    /// that every notified phone then fetches from.
+    pub const DEFAULT_RATE: u32 = 20;
+    /// NOTIFYs awaiting a final response at once when the request names no limit.
+    pub const DEFAULT_MAX_IN_FLIGHT: u32 = 50;
+    /// Seconds a notified phone has to fetch its new file, when the request says nothing.
+    pub const DEFAULT_CONFIRM_WINDOW_SECONDS: u64 = 300;
 }
 
 /// A campaign with its counts per outcome and the devices that did not succeed: the answer of

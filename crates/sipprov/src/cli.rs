@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use sipprov_api::CreateCampaign;
 use sipprov_server::ServerConfig;
 
 /// `what` followed by clap's usual `[default: …]`, for flags whose default lives in the
@@ -21,6 +22,9 @@ fn default_api_url() -> String {
 #[derive(Debug, Parser)]
 #[command(name = "sipprov", version, about)]
 pub struct Cli {
+    /// How client commands reach the server; accepted before or after the subcommand.
+    #[command(flatten)]
+    pub api: ApiArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -29,11 +33,14 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct ApiArgs {
     /// Admin API base URL.
-    #[arg(long, env = "SIPPROV_API", default_value_t = default_api_url())]
+    #[arg(long, global = true, env = "SIPPROV_API", default_value_t = default_api_url())]
     pub api: String,
-    /// Data directory holding the API token (used when SIPPROV_TOKEN is not set).
-    #[arg(long, default_value_os_t = ServerConfig::default().data_dir)]
-    pub data_dir: PathBuf,
+    // `serve` keeps its database, API token and template overrides there; client commands read
+    // the API token from it. `None` leaves the configuration file's value (or the default).
+    #[arg(long, global = true, help = with_default(
+        "Data directory: the server's database, API token and template overrides; client commands read the token there when SIPPROV_TOKEN is not set.",
+        ServerConfig::default().data_dir.display()))]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,8 +62,6 @@ pub enum Command {
         mac: String,
         /// The file name (default: the device's own configuration file).
         file: Option<String>,
-        #[command(flatten)]
-        api: ApiArgs,
     },
     /// Re-sync devices with a paced, resumable campaign (check-sync, or reboot).
     Resync(ResyncArgs),
@@ -66,10 +71,7 @@ pub enum Command {
     /// Send a check-sync NOTIFY to a SIP URI now (no running server needed).
     Notify(NotifyArgs),
     /// List supported vendors and models.
-    Vendors {
-        #[command(flatten)]
-        api: ApiArgs,
-    },
+    Vendors,
 }
 
 #[derive(Debug, Args)]
@@ -88,17 +90,16 @@ pub struct ResyncArgs {
     /// Ask for a reboot rather than a re-provision.
     #[arg(long)]
     pub reboot: bool,
-    /// NOTIFYs per second. [default: 20]
-    #[arg(long)]
+    #[arg(long, help = with_default("NOTIFYs per second.", CreateCampaign::DEFAULT_RATE))]
     pub rate: Option<u32>,
-    /// NOTIFYs awaiting a final response at most. [default: 50]
-    #[arg(long)]
+    #[arg(long, help = with_default("NOTIFYs awaiting a final response at most.", CreateCampaign::DEFAULT_MAX_IN_FLIGHT))]
     pub max_in_flight: Option<u32>,
     /// Start later: RFC 3339 UTC time (2026-11-22T02:00:00Z) or a delay (+30s, +10m, +2h).
     #[arg(long)]
     pub at: Option<String>,
-    /// Seconds a notified device has to fetch its new config to count as confirmed. [default: 300]
-    #[arg(long)]
+    #[arg(long, help = with_default(
+        "Seconds a notified device has to fetch its new config to count as confirmed.",
+        CreateCampaign::DEFAULT_CONFIRM_WINDOW_SECONDS))]
     pub confirm_window: Option<u64>,
     /// Follow the campaign with a progress bar until it ends.
     #[arg(long)]
@@ -106,8 +107,6 @@ pub struct ResyncArgs {
     /// Do not ask for confirmation (needed for --all --reboot without a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
-    #[command(flatten)]
-    pub api: ApiArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,30 +115,20 @@ pub enum CampaignCommand {
     List {
         #[arg(long)]
         json: bool,
-        #[command(flatten)]
-        api: ApiArgs,
     },
     /// Counts per outcome and the failing devices.
     Show {
         id: i64,
         #[arg(long)]
         json: bool,
-        #[command(flatten)]
-        api: ApiArgs,
     },
     /// Stop sending; outcomes so far are kept.
-    Cancel {
-        id: i64,
-        #[command(flatten)]
-        api: ApiArgs,
-    },
+    Cancel { id: i64 },
     /// Send again to the failed and unconfirmed devices only.
     Retry {
         id: i64,
         #[arg(long)]
         wait: bool,
-        #[command(flatten)]
-        api: ApiArgs,
     },
 }
 
@@ -221,9 +210,8 @@ pub struct ServeArgs {
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
     // The defaults shown in --help come from `ServerConfig::default()`, the one place they are
-    // written; `None` leaves the configuration file's value (or that default) in place.
-    #[arg(long, help = with_default("Data directory (SQLite database, API token, template overrides).", ServerConfig::default().data_dir.display()))]
-    pub data_dir: Option<PathBuf>,
+    // written; `None` leaves the configuration file's value (or that default) in place. The data
+    // directory is the global `--data-dir` ([`ApiArgs`]).
     #[arg(long, help = with_default("Provisioning HTTP listener for phones.", ServerConfig::default().http.listen))]
     pub http_listen: Option<SocketAddr>,
     #[arg(long, help = with_default("Admin API listener.", ServerConfig::default().api.listen))]
@@ -264,29 +252,19 @@ pub enum DeviceCommand {
         /// A setting, KEY=VALUE; repeat for more.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        #[command(flatten)]
-        api: ApiArgs,
     },
     /// Import devices from CSV (header: mac,vendor,model,group, then setting keys); all or nothing.
-    Import {
-        file: PathBuf,
-        #[command(flatten)]
-        api: ApiArgs,
-    },
+    Import { file: PathBuf },
     /// List devices.
     List {
         #[arg(long)]
         json: bool,
-        #[command(flatten)]
-        api: ApiArgs,
     },
     /// Show one device, with its last fetch.
     Show {
         mac: String,
         #[arg(long)]
         json: bool,
-        #[command(flatten)]
-        api: ApiArgs,
     },
     /// Change settings (KEY=VALUE; KEY= removes), or the group, contact or model.
     Set {
@@ -299,45 +277,29 @@ pub enum DeviceCommand {
         contact: Option<String>,
         #[arg(long)]
         model: Option<String>,
-        #[command(flatten)]
-        api: ApiArgs,
     },
     /// Remove a device.
-    Rm {
-        mac: String,
-        #[command(flatten)]
-        api: ApiArgs,
-    },
+    Rm { mac: String },
     /// Send check-sync to a device now, through the server, and record the outcome.
     Notify {
         mac: String,
         /// Ask for a reboot rather than a re-provision.
         #[arg(long)]
         reboot: bool,
-        #[command(flatten)]
-        api: ApiArgs,
     },
     /// Re-open a device's first-fetch window from now: one more fetch without credentials, within security.first_fetch_window_secs.
-    Unlock {
-        mac: String,
-        #[command(flatten)]
-        api: ApiArgs,
-    },
+    Unlock { mac: String },
     /// List the files a device uploaded (Polycom -phone.cfg and logs, Yealink -local.cfg), latest per name.
     Uploads {
         mac: String,
         #[arg(long)]
         json: bool,
-        #[command(flatten)]
-        api: ApiArgs,
     },
     /// Print one uploaded file exactly as the phone sent it.
     Upload {
         mac: String,
         /// The file name, e.g. 0004f2aabbcc-phone.cfg.
         file: String,
-        #[command(flatten)]
-        api: ApiArgs,
     },
     /// Show a device's history (fetches, refusals, notifications).
     Log {
@@ -346,8 +308,6 @@ pub enum DeviceCommand {
         limit: u32,
         #[arg(long)]
         json: bool,
-        #[command(flatten)]
-        api: ApiArgs,
     },
 }
 
@@ -358,22 +318,15 @@ pub enum GroupCommand {
         name: String,
         #[arg(value_name = "KEY=VALUE", required = true)]
         settings: Vec<String>,
-        #[command(flatten)]
-        api: ApiArgs,
     },
     /// Show a group.
     Show {
         name: String,
         #[arg(long)]
         json: bool,
-        #[command(flatten)]
-        api: ApiArgs,
     },
     /// List groups.
-    List {
-        #[command(flatten)]
-        api: ApiArgs,
-    },
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -382,14 +335,9 @@ pub enum SettingsCommand {
     Set {
         #[arg(value_name = "KEY=VALUE", required = true)]
         settings: Vec<String>,
-        #[command(flatten)]
-        api: ApiArgs,
     },
     /// Show global settings (secrets redacted).
-    Show {
-        #[command(flatten)]
-        api: ApiArgs,
-    },
+    Show,
 }
 
 #[cfg(test)]

@@ -25,7 +25,8 @@ impl Client {
         let token = match std::env::var("SIPPROV_TOKEN") {
             Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
             _ => {
-                let path = args.data_dir.join("api-token");
+                let dir = args.data_dir.clone().unwrap_or_else(|| sipprov_server::ServerConfig::default().data_dir);
+                let path = dir.join("api-token");
                 std::fs::read_to_string(&path)
                     .map_err(|e| {
                         format!("no API token: set SIPPROV_TOKEN or point --data-dir at the server's data directory ({}: {e})", path.display())

@@ -5,13 +5,13 @@ use sipprov_server::ServerConfig;
 use crate::cli::{LogFormat, ServeArgs};
 
 /// Builds the configuration: defaults, then the TOML file, then flags.
-pub fn config(args: &ServeArgs) -> Result<ServerConfig, String> {
+pub fn config(args: &ServeArgs, data_dir: Option<&std::path::Path>) -> Result<ServerConfig, String> {
     let mut cfg = match &args.config {
         Some(path) => ServerConfig::from_file(path)?,
         None => ServerConfig::default(),
     };
-    if let Some(d) = &args.data_dir {
-        cfg.data_dir = d.clone();
+    if let Some(d) = data_dir {
+        cfg.data_dir = d.to_path_buf();
     }
     if let Some(a) = args.http_listen {
         cfg.http.listen = a;
@@ -46,8 +46,9 @@ fn init_logging(format: LogFormat) {
 }
 
 /// Runs the server until it fails or is interrupted.
-pub async fn run(args: ServeArgs) -> Result<(), String> {
-    let cfg = config(&args)?;
+/// `data_dir` is the global `--data-dir`, when given.
+pub async fn run(args: ServeArgs, data_dir: Option<std::path::PathBuf>) -> Result<(), String> {
+    let cfg = config(&args, data_dir.as_deref())?;
     init_logging(args.log_format);
     sipprov_server::datadir::create(&cfg.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;

@@ -213,3 +213,30 @@ fn an_answer_that_drifts_from_the_contract_fails_naming_the_field() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown model \"T99\" for vendor yealink (field model)"), "{err}");
 }
+
+/// The connection flags `--api` and `--data-dir` are accepted before the subcommand as after it,
+/// and `SIPPROV_API` stands in for `--api`.
+#[test]
+fn connection_flags_go_before_or_after_the_subcommand() {
+    let s = server_with_a_device();
+    let url = format!("http://{}", s.api);
+    let dir = s.data_dir().to_str().unwrap().to_string();
+    let run = |args: &[&str], env_api: Option<&str>| {
+        let mut cmd = Command::new(common::bin());
+        cmd.args(args).env_remove("SIPPROV_TOKEN").env_remove("SIPPROV_API");
+        if let Some(api) = env_api {
+            cmd.env("SIPPROV_API", api);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "sipprov {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let before = run(&["--api", &url, "--data-dir", &dir, "device", "list"], None);
+    let after = run(&["device", "list", "--api", &url, "--data-dir", &dir], None);
+    let mixed = run(&["--data-dir", &dir, "device", "--api", &url, "list"], None);
+    let from_env = run(&["--data-dir", &dir, "device", "list"], Some(&url));
+    assert!(before.contains(MAC), "{before}");
+    assert_eq!(before, after);
+    assert_eq!(before, mixed);
+    assert_eq!(before, from_env);
+}

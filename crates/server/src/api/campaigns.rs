@@ -12,11 +12,6 @@ use super::{ApiError, ApiResult};
 use crate::campaign::{CampaignReport, Selection, SelectionError};
 use crate::state::AppState;
 
-/// Defaults that protect the HTTP server: 20 NOTIFYs per second, 50 awaiting an answer.
-const DEFAULT_RATE: u32 = 20;
-const DEFAULT_IN_FLIGHT: u32 = 50;
-const DEFAULT_CONFIRM_WINDOW_S: u64 = 300;
-
 /// A refusal of the request member `field`.
 fn bad(field: &str, msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, msg).at(field)
@@ -57,15 +52,15 @@ pub async fn create(
     State(state): State<Arc<AppState>>,
     super::body::Body(body): super::body::Body<CreateCampaign>,
 ) -> ApiResult<(StatusCode, Json<Campaign>)> {
-    let rate = body.rate.unwrap_or(DEFAULT_RATE);
-    let max_in_flight = body.max_in_flight.unwrap_or(DEFAULT_IN_FLIGHT);
+    let rate = body.rate.unwrap_or(CreateCampaign::DEFAULT_RATE);
+    let max_in_flight = body.max_in_flight.unwrap_or(CreateCampaign::DEFAULT_MAX_IN_FLIGHT);
     if !(1..=100_000).contains(&rate) {
         return Err(bad("rate", "rate must be between 1 and 100000 NOTIFYs per second"));
     }
     if !(1..=100_000).contains(&max_in_flight) {
         return Err(bad("max_in_flight", "max_in_flight must be between 1 and 100000"));
     }
-    let window = body.confirm_window_seconds.unwrap_or(DEFAULT_CONFIRM_WINDOW_S);
+    let window = body.confirm_window_seconds.unwrap_or(CreateCampaign::DEFAULT_CONFIRM_WINDOW_SECONDS);
     if !(1..=7 * 86_400).contains(&window) {
         return Err(bad("confirm_window_seconds", "confirm_window_seconds must be between 1 and 604800"));
     }

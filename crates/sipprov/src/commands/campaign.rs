@@ -7,12 +7,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use sipprov_api::{Campaign, CreateCampaign};
 
-use crate::cli::{CampaignCommand, ResyncArgs};
+use crate::cli::{ApiArgs, CampaignCommand, ResyncArgs};
 use crate::client::{Body, Client};
 use crate::output;
 
 /// Starts a campaign; with `--wait`, follows it to the end.
-pub async fn resync(args: ResyncArgs) -> Result<(), String> {
+pub async fn resync(args: ResyncArgs, api: &ApiArgs) -> Result<(), String> {
     if args.all && args.reboot && !args.yes && !confirm("Reboot EVERY device in the inventory?")? {
         return Err("cancelled; nothing was sent".into());
     }
@@ -28,7 +28,7 @@ pub async fn resync(args: ResyncArgs) -> Result<(), String> {
         start_at,
         confirm_window_seconds: args.confirm_window,
     };
-    let client = Client::new(&args.api)?;
+    let client = Client::new(api)?;
     let c: Campaign = client.json(Method::POST, "/api/v1/campaigns", Some(Body::json(&body)?)).await?;
     println!("campaign {} started: {} devices ({}), state {}", c.id, c.devices, c.selector, c.state);
     if args.wait {
@@ -39,10 +39,10 @@ pub async fn resync(args: ResyncArgs) -> Result<(), String> {
 }
 
 /// The `campaign` subcommands.
-pub async fn command(cmd: CampaignCommand) -> Result<(), String> {
+pub async fn command(cmd: CampaignCommand, api: &ApiArgs) -> Result<(), String> {
     match cmd {
-        CampaignCommand::List { json, api } => {
-            let campaigns: Vec<Campaign> = Client::new(&api)?.json(Method::GET, "/api/v1/campaigns", None).await?;
+        CampaignCommand::List { json } => {
+            let campaigns: Vec<Campaign> = Client::new(api)?.json(Method::GET, "/api/v1/campaigns", None).await?;
             if json {
                 output::json(&campaigns);
                 return Ok(());
@@ -61,8 +61,8 @@ pub async fn command(cmd: CampaignCommand) -> Result<(), String> {
             }
             Ok(())
         }
-        CampaignCommand::Show { id, json, api } => {
-            let c: Campaign = Client::new(&api)?.json(Method::GET, &format!("/api/v1/campaigns/{id}"), None).await?;
+        CampaignCommand::Show { id, json } => {
+            let c: Campaign = Client::new(api)?.json(Method::GET, &format!("/api/v1/campaigns/{id}"), None).await?;
             if json {
                 output::json(&c);
             } else {
@@ -70,14 +70,14 @@ pub async fn command(cmd: CampaignCommand) -> Result<(), String> {
             }
             Ok(())
         }
-        CampaignCommand::Cancel { id, api } => {
+        CampaignCommand::Cancel { id } => {
             let c: Campaign =
-                Client::new(&api)?.json(Method::POST, &format!("/api/v1/campaigns/{id}/cancel"), None).await?;
+                Client::new(api)?.json(Method::POST, &format!("/api/v1/campaigns/{id}/cancel"), None).await?;
             println!("campaign {id} cancelled: {}", counts(&c));
             Ok(())
         }
-        CampaignCommand::Retry { id, wait, api } => {
-            let client = Client::new(&api)?;
+        CampaignCommand::Retry { id, wait } => {
+            let client = Client::new(api)?;
             let c: Campaign = client.json(Method::POST, &format!("/api/v1/campaigns/{id}/retry"), None).await?;
             println!("campaign {id} retrying: {}", counts(&c));
             if wait {

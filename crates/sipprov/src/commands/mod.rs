@@ -18,17 +18,18 @@ mod notify;
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> Result<(), String> {
+    let api = &cli.api;
     match cli.command {
-        Command::Serve(args) => crate::serve::run(args).await,
-        Command::Device(cmd) => device(cmd).await,
-        Command::Group(cmd) => group(cmd).await,
-        Command::Settings(cmd) => settings(cmd).await,
-        Command::Render { mac, file, api } => render(&mac, file.as_deref(), &api).await,
+        Command::Serve(args) => crate::serve::run(args, api.data_dir.clone()).await,
+        Command::Device(cmd) => device(cmd, api).await,
+        Command::Group(cmd) => group(cmd, api).await,
+        Command::Settings(cmd) => settings(cmd, api).await,
+        Command::Render { mac, file } => render(&mac, file.as_deref(), api).await,
         Command::Notify(args) => notify::one_shot(args).await,
-        Command::Resync(args) => campaign::resync(args).await,
-        Command::Campaign(cmd) => campaign::command(cmd).await,
-        Command::Vendors { api } => {
-            let vendors: Vec<VendorInfo> = Client::new(&api)?.json(Method::GET, "/api/v1/vendors", None).await?;
+        Command::Resync(args) => campaign::resync(args, api).await,
+        Command::Campaign(cmd) => campaign::command(cmd, api).await,
+        Command::Vendors => {
+            let vendors: Vec<VendorInfo> = Client::new(api)?.json(Method::GET, "/api/v1/vendors", None).await?;
             for vendor in vendors {
                 println!("{:<11} {}", vendor.id, vendor.models.join(" "));
             }
@@ -47,23 +48,23 @@ fn assignments(items: &[String]) -> Result<Settings, String> {
     sipprov_vendors::parse_settings(items.iter().map(String::as_str)).map_err(|e| e.to_string())
 }
 
-async fn device(cmd: DeviceCommand) -> Result<(), String> {
+async fn device(cmd: DeviceCommand, api: &ApiArgs) -> Result<(), String> {
     match cmd {
-        DeviceCommand::Add { mac: m, vendor, model, group, contact, set, api } => {
+        DeviceCommand::Add { mac: m, vendor, model, group, contact, set } => {
             let body = AddDevice { mac: mac(&m)?, vendor, model, group, contact, settings: assignments(&set)? };
-            let d: Device = Client::new(&api)?.json(Method::POST, "/api/v1/devices", Some(Body::json(&body)?)).await?;
+            let d: Device = Client::new(api)?.json(Method::POST, "/api/v1/devices", Some(Body::json(&body)?)).await?;
             println!("added {} ({} {})", d.mac, d.vendor, d.model);
             Ok(())
         }
-        DeviceCommand::Import { file, api } => {
+        DeviceCommand::Import { file } => {
             let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
             let r: Imported =
-                Client::new(&api)?.json(Method::POST, "/api/v1/devices/import", Some(Body::Text(text))).await?;
+                Client::new(api)?.json(Method::POST, "/api/v1/devices/import", Some(Body::Text(text))).await?;
             println!("imported {} devices", r.imported);
             Ok(())
         }
-        DeviceCommand::List { json, api } => {
-            let devices: Vec<Device> = Client::new(&api)?.json(Method::GET, "/api/v1/devices", None).await?;
+        DeviceCommand::List { json } => {
+            let devices: Vec<Device> = Client::new(api)?.json(Method::GET, "/api/v1/devices", None).await?;
             if json {
                 output::json(&devices);
             } else {
@@ -71,9 +72,8 @@ async fn device(cmd: DeviceCommand) -> Result<(), String> {
             }
             Ok(())
         }
-        DeviceCommand::Show { mac: m, json, api } => {
-            let d: Device =
-                Client::new(&api)?.json(Method::GET, &format!("/api/v1/devices/{}", mac(&m)?), None).await?;
+        DeviceCommand::Show { mac: m, json } => {
+            let d: Device = Client::new(api)?.json(Method::GET, &format!("/api/v1/devices/{}", mac(&m)?), None).await?;
             if json {
                 output::json(&d)
             } else {
@@ -81,32 +81,32 @@ async fn device(cmd: DeviceCommand) -> Result<(), String> {
             }
             Ok(())
         }
-        DeviceCommand::Set { mac: m, settings, group, contact, model, api } => {
+        DeviceCommand::Set { mac: m, settings, group, contact, model } => {
             if settings.is_empty() && group.is_none() && contact.is_none() && model.is_none() {
                 return Err("nothing to change: give KEY=VALUE settings, --group, --contact or --model".into());
             }
             let settings = if settings.is_empty() { None } else { Some(assignments(&settings)?) };
             let body = PatchDevice { vendor: None, model, group, contact, settings };
             let path = format!("/api/v1/devices/{}", mac(&m)?);
-            let _: Device = Client::new(&api)?.json(Method::PATCH, &path, Some(Body::json(&body)?)).await?;
+            let _: Device = Client::new(api)?.json(Method::PATCH, &path, Some(Body::json(&body)?)).await?;
             println!("updated {}", mac(&m)?);
             Ok(())
         }
-        DeviceCommand::Rm { mac: m, api } => {
-            Client::new(&api)?.call(Method::DELETE, &format!("/api/v1/devices/{}", mac(&m)?), None).await?;
+        DeviceCommand::Rm { mac: m } => {
+            Client::new(api)?.call(Method::DELETE, &format!("/api/v1/devices/{}", mac(&m)?), None).await?;
             println!("removed {}", mac(&m)?);
             Ok(())
         }
-        DeviceCommand::Notify { mac: m, reboot, api } => notify::device(&mac(&m)?, reboot, &api).await,
-        DeviceCommand::Unlock { mac: m, api } => {
+        DeviceCommand::Notify { mac: m, reboot } => notify::device(&mac(&m)?, reboot, api).await,
+        DeviceCommand::Unlock { mac: m } => {
             let path = format!("/api/v1/devices/{}/unlock", mac(&m)?);
-            let u: Unlocked = Client::new(&api)?.json(Method::POST, &path, None).await?;
+            let u: Unlocked = Client::new(api)?.json(Method::POST, &path, None).await?;
             println!("{}: first-fetch window open for {} s (until epoch ms {})", u.mac, u.window_secs, u.open_until);
             Ok(())
         }
-        DeviceCommand::Uploads { mac: m, json, api } => {
+        DeviceCommand::Uploads { mac: m, json } => {
             let path = format!("/api/v1/devices/{}/uploads", mac(&m)?);
-            let uploads: Vec<Upload> = Client::new(&api)?.json(Method::GET, &path, None).await?;
+            let uploads: Vec<Upload> = Client::new(api)?.json(Method::GET, &path, None).await?;
             if json {
                 output::json(&uploads)
             } else {
@@ -114,15 +114,15 @@ async fn device(cmd: DeviceCommand) -> Result<(), String> {
             }
             Ok(())
         }
-        DeviceCommand::Upload { mac: m, file, api } => {
+        DeviceCommand::Upload { mac: m, file } => {
             let path = format!("/api/v1/devices/{}/uploads/{}", mac(&m)?, segment(&file));
-            let bytes = Client::new(&api)?.call(Method::GET, &path, None).await?;
+            let bytes = Client::new(api)?.call(Method::GET, &path, None).await?;
             let mut out = std::io::stdout().lock();
             out.write_all(&bytes).and_then(|_| out.flush()).map_err(|e| format!("cannot write to stdout: {e}"))
         }
-        DeviceCommand::Log { mac: m, limit, json, api } => {
+        DeviceCommand::Log { mac: m, limit, json } => {
             let path = format!("/api/v1/devices/{}/log?limit={limit}", mac(&m)?);
-            let events: Vec<DeviceEvent> = Client::new(&api)?.json(Method::GET, &path, None).await?;
+            let events: Vec<DeviceEvent> = Client::new(api)?.json(Method::GET, &path, None).await?;
             if json {
                 output::json(&events)
             } else {
@@ -133,18 +133,18 @@ async fn device(cmd: DeviceCommand) -> Result<(), String> {
     }
 }
 
-async fn group(cmd: GroupCommand) -> Result<(), String> {
+async fn group(cmd: GroupCommand, api: &ApiArgs) -> Result<(), String> {
     match cmd {
-        GroupCommand::Set { name, settings, api } => {
+        GroupCommand::Set { name, settings } => {
             let path = format!("/api/v1/groups/{}", segment(&name));
             let body = Body::json(&assignments(&settings)?)?;
-            let g: GroupChanged = Client::new(&api)?.json(Method::PATCH, &path, Some(body)).await?;
+            let g: GroupChanged = Client::new(api)?.json(Method::PATCH, &path, Some(body)).await?;
             println!("group {} updated", g.name);
             Ok(())
         }
-        GroupCommand::Show { name, json, api } => {
+        GroupCommand::Show { name, json } => {
             let path = format!("/api/v1/groups/{}", segment(&name));
-            let g: Group = Client::new(&api)?.json(Method::GET, &path, None).await?;
+            let g: Group = Client::new(api)?.json(Method::GET, &path, None).await?;
             if json {
                 output::json(&g);
             } else {
@@ -153,8 +153,8 @@ async fn group(cmd: GroupCommand) -> Result<(), String> {
             }
             Ok(())
         }
-        GroupCommand::List { api } => {
-            let groups: Vec<GroupSummary> = Client::new(&api)?.json(Method::GET, "/api/v1/groups", None).await?;
+        GroupCommand::List => {
+            let groups: Vec<GroupSummary> = Client::new(api)?.json(Method::GET, "/api/v1/groups", None).await?;
             for g in groups {
                 println!("{:<24} {} settings", g.name, g.settings.len());
             }
@@ -163,16 +163,16 @@ async fn group(cmd: GroupCommand) -> Result<(), String> {
     }
 }
 
-async fn settings(cmd: SettingsCommand) -> Result<(), String> {
+async fn settings(cmd: SettingsCommand, api: &ApiArgs) -> Result<(), String> {
     match cmd {
-        SettingsCommand::Set { settings, api } => {
+        SettingsCommand::Set { settings } => {
             let body = Body::json(&assignments(&settings)?)?;
-            let _: Settings = Client::new(&api)?.json(Method::PATCH, "/api/v1/settings", Some(body)).await?;
+            let _: Settings = Client::new(api)?.json(Method::PATCH, "/api/v1/settings", Some(body)).await?;
             println!("global settings updated");
             Ok(())
         }
-        SettingsCommand::Show { api } => {
-            let settings: Settings = Client::new(&api)?.json(Method::GET, "/api/v1/settings", None).await?;
+        SettingsCommand::Show => {
+            let settings: Settings = Client::new(api)?.json(Method::GET, "/api/v1/settings", None).await?;
             output::settings(&settings);
             Ok(())
         }
