@@ -21,7 +21,7 @@ fn default_api_url() -> String {
 /// Provisioning server for fleets of SIP phones, DECT bases and gateways.
 #[derive(Debug, Parser)]
 #[command(name = "sipprov", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// How client commands reach the server; accepted before or after the subcommand.
     #[command(flatten)]
     pub api: ApiArgs,
@@ -31,7 +31,7 @@ pub struct Cli {
 
 /// How client commands reach the server.
 #[derive(Debug, Args, Clone)]
-pub struct ApiArgs {
+pub(crate) struct ApiArgs {
     /// Admin API base URL.
     #[arg(long, global = true, env = "SIPPROV_API", default_value_t = default_api_url())]
     pub api: String,
@@ -44,7 +44,7 @@ pub struct ApiArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the server (provisioning HTTP and HTTPS, admin API, SIP).
     Serve(ServeArgs),
     /// Manage devices.
@@ -75,7 +75,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct ResyncArgs {
+pub(crate) struct ResyncArgs {
     /// Devices by MAC.
     pub macs: Vec<String>,
     /// Every device of a group.
@@ -110,7 +110,7 @@ pub struct ResyncArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CampaignCommand {
+pub(crate) enum CampaignCommand {
     /// List campaigns, newest first.
     List {
         #[arg(long)]
@@ -145,7 +145,7 @@ TLS (--transport tls, a sips: URI, or ;transport=tls; port 5061 unless given):
 
 #[derive(Debug, Args)]
 #[command(after_help = NOTIFY_TLS_HELP)]
-pub struct NotifyArgs {
+pub(crate) struct NotifyArgs {
     /// The device's SIP account, e.g. sip:1001@192.0.2.10:5060 or sips:1001@192.0.2.10 (Request-URI and To).
     pub uri: String,
     /// Ask for a reboot (check-sync;reboot=true) rather than a re-provision.
@@ -198,14 +198,14 @@ pub struct NotifyArgs {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum TransportArg {
+pub(crate) enum TransportArg {
     Udp,
     Tcp,
     Tls,
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// TOML configuration file; flags win over it.
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
@@ -230,13 +230,13 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum DeviceCommand {
+pub(crate) enum DeviceCommand {
     /// Add a device.
     Add {
         mac: String,
@@ -312,7 +312,7 @@ pub enum DeviceCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum GroupCommand {
+pub(crate) enum GroupCommand {
     /// Change a group's settings (KEY=VALUE; KEY= removes); creates the group if needed.
     Set {
         name: String,
@@ -330,7 +330,7 @@ pub enum GroupCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum SettingsCommand {
+pub(crate) enum SettingsCommand {
     /// Change global settings (KEY=VALUE; KEY= removes).
     Set {
         #[arg(value_name = "KEY=VALUE", required = true)]

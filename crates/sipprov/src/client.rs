@@ -13,7 +13,7 @@ use sipprov_api::Problem;
 use crate::cli::ApiArgs;
 
 /// A connection to the admin API.
-pub struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
@@ -21,7 +21,7 @@ pub struct Client {
 
 impl Client {
     /// Builds a client from the common flags.
-    pub fn new(args: &ApiArgs) -> Result<Client, String> {
+    pub(crate) fn new(args: &ApiArgs) -> Result<Client, String> {
         let token = match std::env::var("SIPPROV_TOKEN") {
             Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
             _ => {
@@ -39,7 +39,7 @@ impl Client {
     }
 
     /// Sends a request and returns the body, or the server's error message.
-    pub async fn call(&self, method: Method, path: &str, body: Option<Body>) -> Result<Vec<u8>, String> {
+    pub(crate) async fn call(&self, method: Method, path: &str, body: Option<Body>) -> Result<Vec<u8>, String> {
         let url = format!("{}{}", self.base, path);
         let mut req = self.http.request(method, &url).bearer_auth(&self.token);
         req = match body {
@@ -57,7 +57,12 @@ impl Client {
     }
 
     /// Sends a request and reads the JSON answer as `T`, one of the contract's types.
-    pub async fn json<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<Body>) -> Result<T, String> {
+    pub(crate) async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+    ) -> Result<T, String> {
         let bytes = self.call(method, path, body).await?;
         let bytes = if bytes.is_empty() { b"null".as_slice() } else { &bytes };
         serde_json::from_slice(bytes).map_err(|e| {
@@ -67,7 +72,7 @@ impl Client {
 }
 
 /// A request body.
-pub enum Body {
+pub(crate) enum Body {
     /// JSON (`application/json`).
     Json(serde_json::Value),
     /// A CSV file (`text/csv`).
@@ -76,7 +81,7 @@ pub enum Body {
 
 impl Body {
     /// A request type of the contract as a JSON body.
-    pub fn json(body: &impl Serialize) -> Result<Body, String> {
+    pub(crate) fn json(body: &impl Serialize) -> Result<Body, String> {
         serde_json::to_value(body).map(Body::Json).map_err(|e| format!("cannot encode the request: {e}"))
     }
 }
@@ -91,7 +96,7 @@ fn error_message(status: StatusCode, bytes: &[u8]) -> String {
 }
 
 /// Percent-encodes a path segment (group names and file names are plain, but be safe).
-pub fn segment(s: &str) -> String {
+pub(crate) fn segment(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

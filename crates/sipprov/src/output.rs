@@ -6,7 +6,7 @@ use sipprov_api::{Device, DeviceEvent, Upload};
 use sipprov_model::Settings;
 
 /// Prints an answer as pretty JSON.
-pub fn json(v: &impl Serialize) {
+pub(crate) fn json(v: &impl Serialize) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
@@ -25,7 +25,7 @@ fn text(v: &serde_json::Value) -> String {
 }
 
 /// Milliseconds since the epoch as an RFC 3339-like UTC time.
-pub fn time(ms: i64) -> String {
+pub(crate) fn time(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -47,7 +47,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// A table of devices.
-pub fn device_table(devices: &[Device]) {
+pub(crate) fn device_table(devices: &[Device]) {
     println!("{:<13} {:<11} {:<9} {:<14} {:<21} {:<16}", "MAC", "VENDOR", "MODEL", "GROUP", "LAST SEEN", "LAST IP");
     for d in devices {
         let last = d.last_fetch.as_ref();
@@ -64,7 +64,7 @@ pub fn device_table(devices: &[Device]) {
 }
 
 /// One device, as `key: value` lines.
-pub fn device(d: &Device) {
+pub(crate) fn device(d: &Device) {
     let mac = d.mac.to_string();
     for (key, value) in [
         ("mac", mac.as_str()),
@@ -103,7 +103,7 @@ pub fn device(d: &Device) {
 }
 
 /// Settings as `key = value` lines.
-pub fn settings(s: &Settings) {
+pub(crate) fn settings(s: &Settings) {
     println!("settings:");
     for (k, v) in s.iter() {
         println!("  {k} = {v}");
@@ -111,7 +111,7 @@ pub fn settings(s: &Settings) {
 }
 
 /// A device's history, one event a line: its detail's members as `key=value`.
-pub fn events(events: &[DeviceEvent]) {
+pub(crate) fn events(events: &[DeviceEvent]) {
     for e in events {
         let detail = e.detail.as_object().map(|m| {
             m.iter()
@@ -125,7 +125,7 @@ pub fn events(events: &[DeviceEvent]) {
 }
 
 /// A device's uploads, one per line: received, size, SHA-256 prefix, name.
-pub fn uploads(uploads: &[Upload]) {
+pub(crate) fn uploads(uploads: &[Upload]) {
     if uploads.is_empty() {
         println!("no uploads");
         return;

@@ -5,7 +5,7 @@ use sipprov_server::ServerConfig;
 use crate::cli::{LogFormat, ServeArgs};
 
 /// Builds the configuration: defaults, then the TOML file, then flags.
-pub fn config(args: &ServeArgs, data_dir: Option<&std::path::Path>) -> Result<ServerConfig, String> {
+pub(crate) fn config(args: &ServeArgs, data_dir: Option<&std::path::Path>) -> Result<ServerConfig, String> {
     let mut cfg = match &args.config {
         Some(path) => ServerConfig::from_file(path)?,
         None => ServerConfig::default(),
@@ -47,7 +47,7 @@ fn init_logging(format: LogFormat) {
 
 /// Runs the server until it fails or is interrupted.
 /// `data_dir` is the global `--data-dir`, when given.
-pub async fn run(args: ServeArgs, data_dir: Option<std::path::PathBuf>) -> Result<(), String> {
+pub(crate) async fn run(args: ServeArgs, data_dir: Option<std::path::PathBuf>) -> Result<(), String> {
     let cfg = config(&args, data_dir.as_deref())?;
     init_logging(args.log_format);
     sipprov_server::datadir::create(&cfg.data_dir)

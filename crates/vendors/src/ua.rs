@@ -3,28 +3,28 @@
 use sipprov_model::Mac;
 
 /// Trims whitespace and one pair of surrounding double quotes (Gigaset sends them quoted).
-pub fn unquote(ua: &str) -> &str {
+pub(crate) fn unquote(ua: &str) -> &str {
     let t = ua.trim();
     t.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(t).trim()
 }
 
 /// True for a dotted version made of digits, e.g. `66.86.0.15`.
-pub fn is_numeric_version(s: &str) -> bool {
+pub(crate) fn is_numeric_version(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_digit()) && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
 }
 
 /// A MAC in any accepted spelling, refusing placeholders.
-pub fn mac(s: &str) -> Option<Mac> {
+pub(crate) fn mac(s: &str) -> Option<Mac> {
     s.trim().parse::<Mac>().ok().filter(|m| !m.is_placeholder())
 }
 
 /// A MAC written as exactly 12 hex digits (the form inside file names), refusing placeholders.
-pub fn plain_mac(s: &str) -> Option<Mac> {
+pub(crate) fn plain_mac(s: &str) -> Option<Mac> {
     Mac::from_plain_hex(s).filter(|m| !m.is_placeholder())
 }
 
 /// The MAC in a file name of the form `<12 hex>.<ext>` (any case), for one of `exts`.
-pub fn mac_file(file_name: &str, exts: &[&str]) -> Option<Mac> {
+pub(crate) fn mac_file(file_name: &str, exts: &[&str]) -> Option<Mac> {
     let (stem, ext) = file_name.rsplit_once('.')?;
     if !exts.iter().any(|e| e.eq_ignore_ascii_case(ext)) {
         return None;
@@ -33,11 +33,11 @@ pub fn mac_file(file_name: &str, exts: &[&str]) -> Option<Mac> {
 }
 
 /// What a vendor's UA parser finds: the model as the UA spells it, the firmware, the MAC.
-pub type Parsed = (Option<String>, Option<String>, Option<Mac>);
+pub(crate) type Parsed = (Option<String>, Option<String>, Option<Mac>);
 
 /// The [`UserAgentInfo`](crate::UserAgentInfo) of `vendor` for what its parser found, the
 /// model canonical when the vendor knows it ([`Vendor::model`](crate::Vendor::model)).
-pub fn info(vendor: &dyn crate::Vendor, (model, firmware, mac): Parsed) -> crate::UserAgentInfo {
+pub(crate) fn info(vendor: &dyn crate::Vendor, (model, firmware, mac): Parsed) -> crate::UserAgentInfo {
     let model = model.map(|m| vendor.model(&m).map_or(m, |known| known.name.to_string()));
     crate::UserAgentInfo { vendor: vendor.id(), model, firmware, mac }
 }

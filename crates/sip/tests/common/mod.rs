@@ -11,13 +11,13 @@ use sipprov_sip::{Endpoint, EndpointConfig, Request, Target, Timers, Transport, 
 use sipprov_testkit::Sipp;
 
 /// A scenario from this crate's tests/sipp.
-pub fn scenario(name: &str) -> PathBuf {
+pub(crate) fn scenario(name: &str) -> PathBuf {
     sipprov_testkit::scenario(&[concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp")], name)
 }
 
 /// Where to send a request to SIPp. The harness names its transport by a string, as it knows
 /// nothing of this crate; the target is built here.
-pub trait SippTarget {
+pub(crate) trait SippTarget {
     /// SIPp's address and transport as a [`Target`].
     fn target(&self) -> Target;
 }
@@ -31,16 +31,16 @@ impl SippTarget for Sipp {
 
 /// Every event seen by an endpoint's observer.
 #[derive(Clone, Default)]
-pub struct Recorder(pub Arc<Mutex<Vec<TxEvent>>>);
+pub(crate) struct Recorder(pub Arc<Mutex<Vec<TxEvent>>>);
 
 impl Recorder {
-    pub fn events(&self) -> Vec<TxEvent> {
+    pub(crate) fn events(&self) -> Vec<TxEvent> {
         self.0.lock().unwrap().clone()
     }
 }
 
 /// An endpoint on 127.0.0.1 (UDP and TCP, ephemeral ports) with a recording observer.
-pub async fn endpoint(timers: Timers) -> (Endpoint, Recorder) {
+pub(crate) async fn endpoint(timers: Timers) -> (Endpoint, Recorder) {
     let rec = Recorder::default();
     let sink = rec.0.clone();
     let cfg = EndpointConfig {
@@ -55,7 +55,7 @@ pub async fn endpoint(timers: Timers) -> (Endpoint, Recorder) {
 }
 
 /// A check-sync NOTIFY to user 100 at `target`.
-pub fn check_sync(ep: &Endpoint, target: &Target) -> Request {
+pub(crate) fn check_sync(ep: &Endpoint, target: &Target) -> Request {
     let uri = format!("sip:100@{}", target.addr);
     ep.request("NOTIFY", &uri, target)
         .unwrap()
@@ -66,6 +66,6 @@ pub fn check_sync(ep: &Endpoint, target: &Target) -> Request {
         .build()
 }
 
-pub fn fast_timers() -> Timers {
+pub(crate) fn fast_timers() -> Timers {
     Timers { t1: Duration::from_millis(100), t2: Duration::from_millis(400), t4: Duration::from_millis(500) }
 }

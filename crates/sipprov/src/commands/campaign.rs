@@ -12,7 +12,7 @@ use crate::client::{Body, Client};
 use crate::output;
 
 /// Starts a campaign; with `--wait`, follows it to the end.
-pub async fn resync(args: ResyncArgs, api: &ApiArgs) -> Result<(), String> {
+pub(super) async fn resync(args: ResyncArgs, api: &ApiArgs) -> Result<(), String> {
     if args.all && args.reboot && !args.yes && !confirm("Reboot EVERY device in the inventory?")? {
         return Err("cancelled; nothing was sent".into());
     }
@@ -39,7 +39,7 @@ pub async fn resync(args: ResyncArgs, api: &ApiArgs) -> Result<(), String> {
 }
 
 /// The `campaign` subcommands.
-pub async fn command(cmd: CampaignCommand, api: &ApiArgs) -> Result<(), String> {
+pub(super) async fn command(cmd: CampaignCommand, api: &ApiArgs) -> Result<(), String> {
     match cmd {
         CampaignCommand::List { json } => {
             let campaigns: Vec<Campaign> = Client::new(api)?.json(Method::GET, "/api/v1/campaigns", None).await?;

@@ -17,7 +17,7 @@ mod campaign;
 mod notify;
 
 /// Runs one parsed command line.
-pub async fn run(cli: Cli) -> Result<(), String> {
+pub(crate) async fn run(cli: Cli) -> Result<(), String> {
     let api = &cli.api;
     match cli.command {
         Command::Serve(args) => crate::serve::run(args, api.data_dir.clone()).await,

@@ -14,7 +14,7 @@ use crate::cli::{ApiArgs, NotifyArgs, TransportArg};
 use crate::client::{Body, Client};
 
 /// Sends one NOTIFY from a fresh endpoint and prints the final response; Ok only on 2xx.
-pub async fn one_shot(args: NotifyArgs) -> Result<(), String> {
+pub(super) async fn one_shot(args: NotifyArgs) -> Result<(), String> {
     if !(0.1..=600.0).contains(&args.timeout) {
         return Err("--timeout must be between 0.1 and 600 seconds".into());
     }
@@ -106,7 +106,7 @@ fn report(outcome: &NotifyOutcome) -> Result<(), String> {
 }
 
 /// `sipprov device notify`: asks the server to send, prints the recorded outcome.
-pub async fn device(mac: &str, reboot: bool, api: &ApiArgs) -> Result<(), String> {
+pub(super) async fn device(mac: &str, reboot: bool, api: &ApiArgs) -> Result<(), String> {
     let path = format!("/api/v1/devices/{mac}/notify");
     let body = Body::json(&NotifyRequest { reboot })?;
     let outcome: NotifyOutcome = Client::new(api)?.json(Method::POST, &path, Some(body)).await?;

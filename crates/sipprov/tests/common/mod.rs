@@ -2,14 +2,14 @@
 
 #![allow(dead_code)]
 
-pub mod pki;
+pub(crate) mod pki;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running `sipprov serve` in a temporary data directory, killed on drop.
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub dir: tempfile::TempDir,
     pub child: Option<Child>,
     pub http: String,
@@ -17,19 +17,19 @@ pub struct TestServer {
 }
 
 /// A SIPp scenario: ours under tests/sipp, or one of the SIP crate's phones.
-pub fn scenario(name: &str) -> PathBuf {
+pub(crate) fn scenario(name: &str) -> PathBuf {
     let root = env!("CARGO_MANIFEST_DIR");
     sipprov_testkit::scenario(&[format!("{root}/tests/sipp"), format!("{root}/../sip/tests/sipp")], name)
 }
 
-pub fn bin() -> &'static str {
+pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_sipprov")
 }
 
 impl TestServer {
     /// A server for tests that are not about access control: device files are open to all
     /// (`security.open_device_files=1` globally), so a plain fetch gets the file as it renders.
-    pub fn start() -> TestServer {
+    pub(crate) fn start() -> TestServer {
         let server = TestServer::start_closed();
         server.open_device_files();
         server
@@ -37,7 +37,7 @@ impl TestServer {
 
     /// A server with the default posture: device files need credentials, a certificate or the
     /// first-fetch window.
-    pub fn start_closed() -> TestServer {
+    pub(crate) fn start_closed() -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut server = TestServer { dir, child: None, http: String::new(), api: String::new() };
         server.spawn(&[]);
@@ -45,16 +45,16 @@ impl TestServer {
     }
 
     /// Opens every device's files to anyone (the global setting `security.open_device_files`).
-    pub fn open_device_files(&self) {
+    pub(crate) fn open_device_files(&self) {
         self.ok(&["settings", "set", "security.open_device_files=1"]);
     }
 
-    pub fn data_dir(&self) -> &Path {
+    pub(crate) fn data_dir(&self) -> &Path {
         self.dir.path()
     }
 
     /// Starts (or restarts) the server process with extra arguments.
-    pub fn spawn(&mut self, extra: &[&str]) {
+    pub(crate) fn spawn(&mut self, extra: &[&str]) {
         let listening = self.data_dir().join("listening.json");
         let _ = std::fs::remove_file(&listening);
         let log = std::fs::OpenOptions::new()
@@ -90,19 +90,19 @@ impl TestServer {
         }
     }
 
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
 
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir().join("server.log")).unwrap_or_default()
     }
 
     /// Runs a client command against this server.
-    pub fn cli(&self, args: &[&str]) -> Output {
+    pub(crate) fn cli(&self, args: &[&str]) -> Output {
         Command::new(bin())
             .args(args)
             .arg("--api")
@@ -115,7 +115,7 @@ impl TestServer {
     }
 
     /// Runs a client command that must succeed; returns stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);
         assert!(
             out.status.success(),
@@ -127,19 +127,19 @@ impl TestServer {
     }
 
     /// Runs a client command that must fail; returns stderr.
-    pub fn fails(&self, args: &[&str]) -> String {
+    pub(crate) fn fails(&self, args: &[&str]) -> String {
         let out = self.cli(args);
         assert!(!out.status.success(), "sipprov {args:?} should have failed: {}", String::from_utf8_lossy(&out.stdout));
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
     /// Fetches a path the way a phone does, with curl.
-    pub fn fetch(&self, path: &str, user_agent: &str, headers: &[&str]) -> Fetched {
+    pub(crate) fn fetch(&self, path: &str, user_agent: &str, headers: &[&str]) -> Fetched {
         curl(&format!("http://{}{}", self.http, path), user_agent, headers)
     }
 
     /// Fetches a path as a phone with HTTP credentials (`user:password`) does: Digest.
-    pub fn fetch_digest(&self, path: &str, user_agent: &str, user_pass: &str, headers: &[&str]) -> Fetched {
+    pub(crate) fn fetch_digest(&self, path: &str, user_agent: &str, user_pass: &str, headers: &[&str]) -> Fetched {
         let mut args = vec!["--digest", "--user", user_pass];
         for h in headers {
             args.extend(["-H", h]);
@@ -147,7 +147,7 @@ impl TestServer {
         curl_with(&format!("http://{}{}", self.http, path), user_agent, &args).0
     }
 
-    pub fn render(&self, mac: &str, file: Option<&str>) -> Vec<u8> {
+    pub(crate) fn render(&self, mac: &str, file: Option<&str>) -> Vec<u8> {
         let mut args = vec!["render", mac];
         args.extend(file);
         let out = self.cli(&args);
@@ -155,7 +155,7 @@ impl TestServer {
         out.stdout
     }
 
-    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+    pub(crate) fn json(&self, args: &[&str]) -> serde_json::Value {
         serde_json::from_str(&self.ok(args)).expect("JSON output")
     }
 }
@@ -168,24 +168,24 @@ impl Drop for TestServer {
 
 /// What curl saw.
 #[derive(Debug)]
-pub struct Fetched {
+pub(crate) struct Fetched {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Fetched {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
 /// One GET with curl: `-A` sets the User-Agent exactly as a phone sends it.
-pub fn curl(url: &str, user_agent: &str, headers: &[&str]) -> Fetched {
+pub(crate) fn curl(url: &str, user_agent: &str, headers: &[&str]) -> Fetched {
     let dir = tempfile::tempdir().unwrap();
     let (body, head) = (dir.path().join("body"), dir.path().join("head"));
     let mut cmd = Command::new("curl");
@@ -207,13 +207,13 @@ fn parse_curl(head: &str, body: Vec<u8>) -> Fetched {
 }
 
 /// Writes a file into a directory, creating parents.
-pub fn write(path: PathBuf, text: &str) {
+pub(crate) fn write(path: PathBuf, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
 }
 
 /// Polls until `f` holds or the timeout passes.
-pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+pub(crate) fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if f() {
@@ -229,7 +229,7 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 impl TestServer {
     /// [`TestServer::start_closed_with_config`], with device files open to all (tests that are
     /// not about access control).
-    pub fn start_with_config(toml: &str) -> TestServer {
+    pub(crate) fn start_with_config(toml: &str) -> TestServer {
         let server = TestServer::start_closed_with_config(toml);
         server.open_device_files();
         server
@@ -237,7 +237,7 @@ impl TestServer {
 
     /// Starts a server whose configuration file (in its data directory) holds `toml`, with the
     /// default posture (device files closed).
-    pub fn start_closed_with_config(toml: &str) -> TestServer {
+    pub(crate) fn start_closed_with_config(toml: &str) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("sipprov.toml");
         std::fs::write(&config, toml).expect("write config");
@@ -247,7 +247,7 @@ impl TestServer {
     }
 
     /// An address from `listening.json` (e.g. `https`).
-    pub fn listening(&self, what: &str) -> Option<String> {
+    pub(crate) fn listening(&self, what: &str) -> Option<String> {
         let text = std::fs::read_to_string(self.data_dir().join("listening.json")).ok()?;
         let v: serde_json::Value = serde_json::from_str(&text).ok()?;
         v[what].as_str().map(str::to_string)
@@ -256,7 +256,7 @@ impl TestServer {
 
 /// One request with curl and extra arguments (`--digest`, `--user`, `--cacert`, `--cert`, …).
 /// Returns what curl saw and its verbose trace (stderr), which shows the headers it sent.
-pub fn curl_with(url: &str, user_agent: &str, args: &[&str]) -> (Fetched, String) {
+pub(crate) fn curl_with(url: &str, user_agent: &str, args: &[&str]) -> (Fetched, String) {
     let dir = tempfile::tempdir().unwrap();
     let (body, head) = (dir.path().join("body"), dir.path().join("head"));
     let out = Command::new("curl")
@@ -277,7 +277,7 @@ pub fn curl_with(url: &str, user_agent: &str, args: &[&str]) -> (Fetched, String
 }
 
 /// Runs a command that must succeed; returns stdout.
-pub fn run(cmd: &mut Command) -> Vec<u8> {
+pub(crate) fn run(cmd: &mut Command) -> Vec<u8> {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout

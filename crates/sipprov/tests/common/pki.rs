@@ -10,27 +10,27 @@ use super::run;
 const EC_KEY: [&str; 5] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
 
 /// A directory of test certificates.
-pub struct Pki {
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
 }
 
 impl Pki {
-    pub fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         Pki { dir: tempfile::tempdir().expect("tempdir") }
     }
 
     /// `<name>.<ext>` in the directory.
-    pub fn path(&self, name: &str, ext: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str, ext: &str) -> PathBuf {
         self.dir.path().join(format!("{name}.{ext}"))
     }
 
     /// The path of `<name>.pem` as a string, for command lines and TOML.
-    pub fn pem(&self, name: &str) -> String {
+    pub(crate) fn pem(&self, name: &str) -> String {
         self.path(name, "pem").to_str().expect("utf-8 path").to_string()
     }
 
     /// The path of `<name>.key` as a string.
-    pub fn key(&self, name: &str) -> String {
+    pub(crate) fn key(&self, name: &str) -> String {
         self.path(name, "key").to_str().expect("utf-8 path").to_string()
     }
 
@@ -39,13 +39,13 @@ impl Pki {
     }
 
     /// A self-signed CA (openssl's defaults: basicConstraints CA:TRUE).
-    pub fn ca(&self, name: &str) -> &Pki {
+    pub(crate) fn ca(&self, name: &str) -> &Pki {
         self.self_signed(name, &format!("DNS:{name}.test"))
     }
 
     /// A self-signed certificate naming `san` (e.g. `IP:127.0.0.1`), as phones make for
     /// themselves; like openssl's, it says CA:TRUE.
-    pub fn self_signed(&self, name: &str, san: &str) -> &Pki {
+    pub(crate) fn self_signed(&self, name: &str, san: &str) -> &Pki {
         let (key, pem, subj, ext) =
             (format!("{name}.key"), format!("{name}.pem"), format!("/CN={name}"), format!("subjectAltName={san}"));
         let rest = ["-days", "2", "-keyout", &key, "-out", &pem, "-subj", &subj, "-addext", &ext];
@@ -54,7 +54,7 @@ impl Pki {
     }
 
     /// A certificate signed by `ca` for `san`, usable as a TLS server and client.
-    pub fn leaf(&self, ca: &str, name: &str, san: &str) -> &Pki {
+    pub(crate) fn leaf(&self, ca: &str, name: &str, san: &str) -> &Pki {
         let ext = format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n");
         std::fs::write(self.path(name, "ext"), ext).expect("write extensions");
         let (key, csr, subj) = (format!("{name}.key"), format!("{name}.csr"), format!("/CN={name}"));
@@ -66,7 +66,7 @@ impl Pki {
         self
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
     }
 }

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 /// The first line that `ok` rejects, or a missing final newline.
-pub fn first_bad_line(text: &str, ok: fn(&str) -> bool) -> Option<String> {
+pub(crate) fn first_bad_line(text: &str, ok: fn(&str) -> bool) -> Option<String> {
     if !text.ends_with('\n') {
         return Some("does not end with a newline".into());
     }
@@ -14,7 +14,7 @@ pub fn first_bad_line(text: &str, ok: fn(&str) -> bool) -> Option<String> {
 
 /// The grammar of a vendor's non-XML file with extension `ext`; `None` when the file is XML.
 /// Panics for a combination no grammar covers, so a new format cannot go unchecked.
-pub fn line_grammar(vendor: &str, ext: &str) -> Option<fn(&str) -> bool> {
+pub(crate) fn line_grammar(vendor: &str, ext: &str) -> Option<fn(&str) -> bool> {
     match (vendor, ext) {
         (_, "xml") => None,
         // Fanvil's `.cfg` files are XML in either dialect, and so are Polycom's.
@@ -31,18 +31,18 @@ fn is_name(name: &str, extra: &str) -> bool {
 }
 
 /// Yealink: the `#!version:1.0.0.1` header, then `name = value` (names with `.` and `_`).
-pub fn yealink_line(line: &str) -> bool {
+pub(crate) fn yealink_line(line: &str) -> bool {
     line == "#!version:1.0.0.1" || line.split_once(" = ").is_some_and(|(k, _)| is_name(k, "._-"))
 }
 
 /// AudioCodes 400HD: `path/to/key=value`.
-pub fn audiocodes_hd_line(line: &str) -> bool {
+pub(crate) fn audiocodes_hd_line(line: &str) -> bool {
     line.split_once('=').is_some_and(|(k, _)| is_name(k, "/_."))
 }
 
 /// AudioCodes ini: blank, `;` comments, `[Section]` / `[ Table ]` / `[ \Table ]`, `Key = value`,
 /// `FORMAT ... ;` and `Table N = cells;`.
-pub fn ini_line(line: &str) -> bool {
+pub(crate) fn ini_line(line: &str) -> bool {
     let t = line.trim();
     t.is_empty()
         || t.starts_with(';')
