@@ -26,10 +26,15 @@
 //! `wazo-snom/common/templates/base.tpl`: `ntp_server` (`time.ntp_server`) and the admin password
 //! as `admin_mode_password` and `http_pass` (the web interface's).
 //!
-//! Refused when set on a device, because no file setting carries them: `time.zone` (Snom's
-//! `timezone` takes Snom's own zone codes such as `GER+1`, which wazo picks from a table by
-//! locale; the tz database gives no such code, so set `vendor.timezone` instead), `line.N.label`
-//! and `firmware.url` (§5.6: `firmware_status` names an XML file, not an image).
+//! `time.zone` is written as wazo's Snom plugin writes a zone (wazo-provd-plugins,
+//! `plugins/wazo_snom/common/common.py`, `_format_tzinfo` and `_format_dst_change`): `timezone`
+//! empty (Snom's own codes such as `GER+1` come from a table of Snom's, not from the tz
+//! database), `utc_offset` the standard offset in signed seconds, and `dst` either empty or
+//! `<save seconds> <start> <end>` with each switch as `MM.WW.DD hh:mm:ss` (month, week of the
+//! month with 5 for the last, weekday with Monday = 1), all computed from the tz database.
+//!
+//! Refused when set on a device, because no file setting carries them: `line.N.label` and
+//! `firmware.url` (Snom's `firmware_status` names an XML file that lists images, not an image).
 //!
 //! Programmable keys ([`crate::keys`]) become `fkey`, `fkey_label` and `fkey_context` with a
 //! 0-based `idx` (see `key_caps` for the sources).
@@ -67,6 +72,7 @@
 //! from the global or group settings, meant for another vendor, are left out of the file.
 
 use sipprov_model::{KeyType, LineField, Mac, Settings};
+use sipprov_model::tz::Switch;
 
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, same, ParamDef, Source};
@@ -154,6 +160,36 @@ fn checksync_action(v: &str) -> Option<String> {
 
 const REBOOT_PARAM: &str = "checksync_action";
 
+/// `timezone` empty, so the phone follows `utc_offset` and `dst` instead of a Snom zone code.
+fn no_snom_code(zone: &str) -> Option<String> {
+    mapping::zone_rules(zone).map(|_| String::new())
+}
+
+/// `utc_offset`: the standard offset in seconds, signed (`+3600`, `-18000`).
+fn utc_offset(zone: &str) -> Option<String> {
+    Some(format!("{:+}", mapping::zone_rules(zone)?.std_offset_seconds))
+}
+
+/// `dst`: empty for a zone without daylight saving, else `3600 03.05.07 02:00:00 10.05.07
+/// 03:00:00` (saving, start, end; see the module doc).
+fn dst_rule(zone: &str) -> Option<String> {
+    let rules = mapping::zone_rules(zone)?;
+    let Some(dst) = rules.dst else { return Some(String::new()) };
+    let switch = |sw: Switch| {
+        let t = sw.time_seconds;
+        format!(
+            "{:02}.{:02}.{:02} {:02}:{:02}:{:02}",
+            sw.month,
+            sw.week,
+            sw.weekday_from_monday1(),
+            t / 3600,
+            t % 3600 / 60,
+            t % 60
+        )
+    };
+    Some(format!("{} {} {}", dst.offset_seconds - rules.std_offset_seconds, switch(dst.start), switch(dst.end)))
+}
+
 /// Names from the research example (§5.2, wazo `common/templates/base.tpl`). Line rows carry the
 /// account number as `.{n}`, turned into `idx="{n}"` by [`Snom::parameters`].
 static PARAMS: &[ParamDef] = &[
@@ -163,6 +199,9 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "prov_polling_period", seconds),
     ParamDef::device(Source::Key("sip.notify_reboot"), REBOOT_PARAM, checksync_action).or("1"),
     ParamDef::device(Source::Key("time.ntp_server"), "ntp_server", same),
+    ParamDef::device(Source::Key("time.zone"), "timezone", no_snom_code),
+    ParamDef::device(Source::Key("time.zone"), "utc_offset", utc_offset),
+    ParamDef::device(Source::Key("time.zone"), "dst", dst_rule),
     ParamDef::device(Source::Key("admin.password"), "admin_mode_password", same),
     ParamDef::device(Source::Key("admin.password"), "http_pass", same),
     // The credentials the phone sends with its own HTTP requests (module doc, "HTTP credentials").
@@ -313,11 +352,6 @@ static SHAPE: OneXmlFile = OneXmlFile {
     raw_name_rule: "a Snom setting name must start with a letter or '_' and contain only letters, \
                     digits, '_', '-' and '.'",
     unmapped: &[
-        (
-            "time.zone",
-            "Snom's timezone setting takes Snom's own zone codes (such as GER+1), not a UTC offset or an \
-             IANA name; set vendor.timezone",
-        ),
         ("line.N.label", "no verified Snom setting for a line label"),
         ("firmware.url", "Snom's firmware_status names an XML file, not an image; use vendor.firmware_status"),
     ],
@@ -432,6 +466,21 @@ impl Vendor for Snom {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values checked against the tz database's rules: the EU switches on the last Sunday of
+    /// March at 02:00 and of October at 03:00, the US on the second Sunday of March and the
+    /// first of November at 02:00; Japan has no daylight saving.
+    #[test]
+    fn time_zones_in_snom_form() {
+        assert_eq!(utc_offset("Europe/Berlin").as_deref(), Some("+3600"));
+        assert_eq!(dst_rule("Europe/Berlin").as_deref(), Some("3600 03.05.07 02:00:00 10.05.07 03:00:00"));
+        assert_eq!(utc_offset("America/New_York").as_deref(), Some("-18000"));
+        assert_eq!(dst_rule("America/New_York").as_deref(), Some("3600 03.02.07 02:00:00 11.01.07 02:00:00"));
+        assert_eq!(utc_offset("Asia/Tokyo").as_deref(), Some("+32400"));
+        assert_eq!(dst_rule("Asia/Tokyo").as_deref(), Some(""));
+        assert_eq!(no_snom_code("+5").as_deref(), Some(""));
+        assert_eq!(utc_offset("+5").as_deref(), Some("+18000"));
+    }
 
     #[test]
     fn every_secret_row_is_declared() {
