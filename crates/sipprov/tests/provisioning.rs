@@ -619,6 +619,19 @@ fn named_time_zones_reach_the_files_or_are_refused() {
     s.ok(&["device", "add", "001565aabbcc", "--vendor", "yealink", "--model", "T46S"]);
     let yealink = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]).text();
     assert!(yealink.contains("local_time.start_time = 3/5/7/2\n"), "{yealink}");
+    // Polycom: the standard offset and the rule, in the site file every phone reads.
+    let site = s.fetch("/polycom/site.cfg", "FileTransport PolycomVVX-VVX_410-UA/5.9.5.0614 Type/Application", &[]);
+    assert_eq!(site.status, 200, "{}", s.log());
+    let site = site.text();
+    for attribute in [
+        r#"tcpIpApp.sntp.gmtOffset="3600""#,
+        r#"tcpIpApp.sntp.daylightSavings.enable="1""#,
+        r#"tcpIpApp.sntp.daylightSavings.start.month="3""#,
+        r#"tcpIpApp.sntp.daylightSavings.start.dayOfWeek.lastInMonth="1""#,
+        r#"tcpIpApp.sntp.daylightSavings.stop.time="3""#,
+    ] {
+        assert!(site.contains(attribute), "{attribute} missing from {site}");
+    }
     // Snom: the standard offset in seconds and the DST rule, Snom's own zone code left empty.
     s.ok(&["device", "add", "000413A11FA7", "--vendor", "snom", "--model", "D345"]);
     let snom = s.fetch("/000413A11FA7.xml", SNOM_UA, &[]).text();

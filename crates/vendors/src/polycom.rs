@@ -33,8 +33,8 @@
 //!   `reg.N.auth.password`, `reg.N.server.1.address`, `.port`, `.transport` (`UDPOnly`,
 //!   `TCPOnly`, `TLS`: wazo `_SIP_TRANSPORT`);
 //! * time: `tcpIpApp.sntp.address` with `tcpIpApp.sntp.address.overrideDHCP`,
-//!   `tcpIpApp.sntp.gmtOffset` in seconds with `tcpIpApp.sntp.daylightSavings.enable` (wazo
-//!   `common.py` time zone code), and the device-level `device.sntp.serverName`;
+//!   `tcpIpApp.sntp.gmtOffset` in seconds with `tcpIpApp.sntp.daylightSavings.*` (wazo
+//!   `common.py` time zone code; see below), and the device-level `device.sntp.serverName`;
 //! * admin password: `device.auth.localAdminPassword` (wazo `base.tpl`);
 //! * provisioning server: `device.prov.serverName` (host and path, no scheme),
 //!   `device.prov.serverType` (`HTTP`/`HTTPS`), `device.prov.user`, `device.prov.password`
@@ -49,8 +49,14 @@
 //!   exception to `sip.notify_reboot`'s default of `1`: with `1` every check-sync reboots, so it
 //!   is an explicit choice, and `device notify --reboot` is refused while the file says `0`.
 //!
-//! Not mapped: named time zones with daylight-saving rules (an offset is written, with daylight
-//! saving off), firmware per part number, and a group's or device's own `firmware.url`: the
+//! `time.zone` becomes the standard offset and the zone's daylight-saving rule from the tz
+//! database: `tcpIpApp.sntp.daylightSavings.enable`, `fixedDayEnable = 0` and each switch's
+//! `month`, `date` (the first day of the week it falls in: 1, 8, 15, 22), `dayOfWeek` (Sunday =
+//! 1), `dayOfWeek.lastInMonth` and `time` (the hour), as the administrator's guide describes them;
+//! a zone whose saving is not one hour, or that switches off the whole hour, is refused on a
+//! device.
+//!
+//! Not mapped: firmware per part number, and a group's or device's own `firmware.url`: the
 //! master file names the firmware and is shared by every phone, so only the global one applies. `vendor.<name>` settings cover anything else; a name
 //! must be an XML attribute name ([`crate::snom::is_xml_name`]).
 //!
@@ -68,6 +74,7 @@
 //! on Trio, `PolyEdge-Edge_E450-UA/8.0.0.15602` on Edge. The MAC is not in it, except for newer
 //! firmware's `(SN:482567b5313f)`; the file name carries it.
 
+use sipprov_model::tz::Switch;
 use sipprov_model::{KeyType, LineField, Mac, Settings};
 
 use crate::events::CheckSyncEvents;
@@ -166,15 +173,84 @@ fn rel(_: &str) -> Option<String> {
     Some("rel".into())
 }
 
-/// `time.zone` as an offset in seconds; a zone name is not mapped.
+/// `tcpIpApp.sntp.gmtOffset`: the zone's standard offset in seconds.
 fn gmt_offset(zone: &str) -> Option<String> {
-    mapping::fixed_offset_minutes(zone).map(|m| (m * 60).to_string())
+    mapping::zone_rules(zone).map(|r| r.std_offset_seconds.to_string())
 }
 
-/// Offsets (and named zones without daylight saving time) only: daylight saving off, since the
-/// DST rule parameters are not mapped yet and a zone with DST is refused on a device.
-fn dst_off(zone: &str) -> Option<String> {
-    mapping::fixed_offset_minutes(zone).map(|_| "0".into())
+/// `tcpIpApp.sntp.daylightSavings.enable`: `1` when the zone observes daylight saving time.
+fn dst_enable(zone: &str) -> Option<String> {
+    Some(if polycom_dst(zone)?.is_some() { "1" } else { "0" }.into())
+}
+
+/// The zone's daylight-saving switches as Polycom can express them, `Some(None)` for a zone
+/// without DST, `None` for one Polycom cannot express (a saving other than one hour, which has
+/// no parameter, or a switch off the whole hour; refused on a device by `validate_device`).
+fn polycom_dst(zone: &str) -> Option<Option<(Switch, Switch)>> {
+    let rules = mapping::zone_rules(zone)?;
+    let Some(dst) = rules.dst else { return Some(None) };
+    let whole_hours = |sw: &Switch| sw.time_seconds % 3600 == 0;
+    let one_hour = dst.offset_seconds - rules.std_offset_seconds == 3600;
+    (one_hour && whole_hours(&dst.start) && whole_hours(&dst.end)).then_some(Some((dst.start, dst.end)))
+}
+
+/// One field of the start (`stop = false`) or stop switch, written only for a zone with DST.
+/// `date` is the first day of the week the switch falls in (1, 8, 15, 22), with
+/// `dayOfWeek.lastInMonth = 1` for "the last"; `dayOfWeek` counts from Sunday = 1; `time` is
+/// the local hour (Poly UC Software administrator's guide, `tcpIpApp.sntp.daylightSavings.*`).
+fn switch_field(zone: &str, stop: bool, field: fn(&Switch) -> String) -> Option<String> {
+    let (start, end) = polycom_dst(zone)??;
+    Some(field(if stop { &end } else { &start }))
+}
+
+fn sw_month(sw: &Switch) -> String {
+    sw.month.to_string()
+}
+fn sw_date(sw: &Switch) -> String {
+    if sw.week == 5 { 1 } else { (u32::from(sw.week) - 1) * 7 + 1 }.to_string()
+}
+fn sw_day_of_week(sw: &Switch) -> String {
+    (sw.weekday_from_sunday0() + 1).to_string()
+}
+fn sw_last_in_month(sw: &Switch) -> String {
+    u8::from(sw.week == 5).to_string()
+}
+fn sw_hour(sw: &Switch) -> String {
+    (sw.time_seconds / 3600).to_string()
+}
+fn dst_fixed_day(zone: &str) -> Option<String> {
+    polycom_dst(zone)??;
+    Some("0".into())
+}
+fn start_month(z: &str) -> Option<String> {
+    switch_field(z, false, sw_month)
+}
+fn start_date(z: &str) -> Option<String> {
+    switch_field(z, false, sw_date)
+}
+fn start_day_of_week(z: &str) -> Option<String> {
+    switch_field(z, false, sw_day_of_week)
+}
+fn start_last_in_month(z: &str) -> Option<String> {
+    switch_field(z, false, sw_last_in_month)
+}
+fn start_time(z: &str) -> Option<String> {
+    switch_field(z, false, sw_hour)
+}
+fn stop_month(z: &str) -> Option<String> {
+    switch_field(z, true, sw_month)
+}
+fn stop_date(z: &str) -> Option<String> {
+    switch_field(z, true, sw_date)
+}
+fn stop_day_of_week(z: &str) -> Option<String> {
+    switch_field(z, true, sw_day_of_week)
+}
+fn stop_last_in_month(z: &str) -> Option<String> {
+    switch_field(z, true, sw_last_in_month)
+}
+fn stop_time(z: &str) -> Option<String> {
+    switch_field(z, true, sw_hour)
 }
 
 fn transport(t: &str) -> Option<String> {
@@ -209,7 +285,26 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::global(Source::Key("time.ntp_server"), "tcpIpApp.sntp.address.overrideDHCP", one),
     ParamDef::global(Source::Key("time.ntp_server"), "tcpIpApp.sntp.address", same),
     ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.gmtOffset", gmt_offset),
-    ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.daylightSavings.enable", dst_off),
+    ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.daylightSavings.enable", dst_enable),
+    ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.daylightSavings.fixedDayEnable", dst_fixed_day),
+    ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.daylightSavings.start.month", start_month),
+    ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.daylightSavings.start.date", start_date),
+    ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.daylightSavings.start.dayOfWeek", start_day_of_week),
+    ParamDef::global(
+        Source::Key("time.zone"),
+        "tcpIpApp.sntp.daylightSavings.start.dayOfWeek.lastInMonth",
+        start_last_in_month,
+    ),
+    ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.daylightSavings.start.time", start_time),
+    ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.daylightSavings.stop.month", stop_month),
+    ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.daylightSavings.stop.date", stop_date),
+    ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.daylightSavings.stop.dayOfWeek", stop_day_of_week),
+    ParamDef::global(
+        Source::Key("time.zone"),
+        "tcpIpApp.sntp.daylightSavings.stop.dayOfWeek.lastInMonth",
+        stop_last_in_month,
+    ),
+    ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.daylightSavings.stop.time", stop_time),
     ParamDef::global(Source::Key("provisioning.interval_minutes"), "prov.polling.enabled", one),
     ParamDef::global(Source::Key("provisioning.interval_minutes"), "prov.polling.mode", rel),
     ParamDef::global(Source::Key("provisioning.interval_minutes"), "prov.polling.period", period),
@@ -429,10 +524,12 @@ impl Vendor for Polycom {
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
         mapping::check_max_lines(model, settings)?;
         crate::keys::check_device(settings, "Polycom", model, key_caps(model))?;
-        mapping::refuse_zone_with_dst(
-            settings,
-            "the Polycom file (tcpIpApp.sntp.daylightSavings.* is not mapped yet)",
-        )?;
+        if let Some(zone) = mapping::get(settings, "time.zone").filter(|z| polycom_dst(z).is_none()) {
+            return Err(format!(
+                "time.zone = {zone:?}: its daylight saving is not one hour switched on a whole hour, \
+                 which tcpIpApp.sntp.daylightSavings.* cannot express; use a UTC offset"
+            ));
+        }
         mapping::check_raw_names(
             settings,
             is_xml_name,
@@ -445,6 +542,28 @@ impl Vendor for Polycom {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The US switches on the second Sunday of March and the first of November at 02:00, the EU
+    /// on the last Sunday of March (02:00) and October (03:00); Lord Howe's 30-minute saving
+    /// cannot be written.
+    #[test]
+    fn daylight_saving_in_polycom_form() {
+        let fields = |z: &str| {
+            [start_month, start_date, start_day_of_week, start_last_in_month, start_time]
+                .iter()
+                .chain(&[stop_month, stop_date, stop_day_of_week, stop_last_in_month, stop_time])
+                .map(|f| f(z).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(gmt_offset("America/Chicago").as_deref(), Some("-21600"));
+        assert_eq!(dst_enable("America/Chicago").as_deref(), Some("1"));
+        assert_eq!(fields("America/Chicago"), "3 8 1 0 2 11 1 1 0 2");
+        assert_eq!(fields("Europe/Paris"), "3 1 1 1 2 10 1 1 1 3");
+        assert_eq!(dst_enable("Asia/Tokyo").as_deref(), Some("0"));
+        assert_eq!(start_month("Asia/Tokyo"), None);
+        assert_eq!(dst_enable("Australia/Lord_Howe"), None);
+    }
 
     #[test]
     fn every_secret_row_is_declared() {

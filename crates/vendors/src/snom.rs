@@ -71,8 +71,8 @@
 //! ([`is_xml_name`]): [`Snom::validate_device`] refuses others on a Snom device, and ones inherited
 //! from the global or group settings, meant for another vendor, are left out of the file.
 
-use sipprov_model::{KeyType, LineField, Mac, Settings};
 use sipprov_model::tz::Switch;
+use sipprov_model::{KeyType, LineField, Mac, Settings};
 
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, same, ParamDef, Source};
