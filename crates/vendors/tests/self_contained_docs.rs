@@ -54,7 +54,7 @@ fn section_letter_ref(line: &str) -> bool {
         if number && before.next().is_some_and(|w| w.eq_ignore_ascii_case("rfc")) {
             return false;
         }
-        let rest = line[i + '§'.len_utf8()..].as_bytes();
+        let rest = &line.as_bytes()[i + '§'.len_utf8()..];
         let lettered = rest.len() >= 3 && rest[0].is_ascii_uppercase() && rest[1] == b'.' && rest[2].is_ascii_digit();
         let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
         let suffixed = digits > 0
