@@ -14,9 +14,11 @@
 //!
 //! # The NOTIFY
 //!
-//! The NOTIFY carries what working senders send (seed 001 F1, seed 000): Request-URI and To
-//! naming the device's SIP account (Gigaset ignores an anonymous check-sync), From with a tag,
-//! Call-ID, CSeq, Max-Forwards, Contact, `Subscription-State: terminated`, `Content-Length: 0`.
+//! The NOTIFY carries what working senders send (message F1 of Yealink's "How to remote reboot
+//! phone through SIP message", a BroadWorks NOTIFY; the examples in Gigaset's pro-wiki "FAQ - Auto
+//! provisioning: Check-sync with reboot"): Request-URI and To naming the device's SIP account
+//! (Gigaset ignores an anonymous check-sync), From with a tag, Call-ID, CSeq, Max-Forwards,
+//! Contact, `Subscription-State: terminated`, `Content-Length: 0`.
 //! A challenge (Snom `challenge_checksync`, Polycom digest request validation) is answered once
 //! with the line's credentials by the SIP stack.
 //!
@@ -116,8 +118,10 @@ pub const SETTINGS_USED: &[&str] = &[
 ];
 
 /// The name a device's TLS certificate must carry, from the `sip.tls_name` setting: `mac` for
-/// the device's MAC (vendor device certificates, research config-formats.md: Yealink and
-/// Polycom name the MAC), `host` or nothing for the URI's host, anything else as written.
+/// the device's MAC (vendor device certificates: Polycom's is "unique to a device (based on the MAC
+/// address)", Poly UC Software administrator's guide 5.9, "Using the factory installed certificate";
+/// Yealink's is likewise based on the MAC, Yealink SIP-T48G administrator guide), `host` or nothing
+/// for the URI's host, anything else as written.
 ///
 /// ```
 /// use sipprov_model::{Mac, Settings};

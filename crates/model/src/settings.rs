@@ -90,17 +90,17 @@ pub const KNOWN_KEYS: &[&str] = &[
     "sip.reboot_event",
     // The name a phone's TLS certificate must carry for check-sync over TLS: host, mac or a name.
     "sip.tls_name",
-    // Provisioning security (issue 6): the device's HTTP credentials, which the server checks and
+    // Provisioning security (README, "Security"): the device's HTTP credentials, which the server checks and
     // the templates also write into the vendor's config so the phone keeps authenticating.
     "http.username",
     "http.password",
     "http.auth",
     "http.allow_basic_plain",
     "http.allow_from",
-    // Plug-and-Play (issue 12): `1` puts the device's HTTP credentials into the URL its PnP
+    // Plug-and-Play (README, "Plug-and-Play"): `1` puts the device's HTTP credentials into the URL its PnP
     // NOTIFY carries. Off by default: that NOTIFY is unauthenticated plain UDP.
     "pnp.url_credentials",
-    // `1`: the device's files are served to anyone who asks, without credentials (issue 12), for
+    // `1`: the device's files are served to anyone who asks, without credentials (README, "Security"), for
     // phones that cannot authenticate. Off by default; the server logs at start-up who is open.
     "security.open_device_files",
 ];

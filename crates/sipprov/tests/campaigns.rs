@@ -202,7 +202,7 @@ fn now_ms() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
 }
 
-/// Issue #12 item 12: a fetch after the device's window does not confirm it, one inside does;
+/// A fetch after the device's window does not confirm it, one inside does;
 /// a conditional request with the validator of the content before a change gets the new file,
 /// never a 304 that would count as confirmation; a 304 to the current ETag confirms.
 #[test]
@@ -267,7 +267,7 @@ fn same_second_change(s: &TestServer) -> (String, String) {
     panic!("no attempt fetched and changed within one second");
 }
 
-/// Issue #12 item 12: `--rate` holds over any one-second interval, after a stall too, and
+/// `--rate` holds over any one-second interval, after a stall too, and
 /// `--max-in-flight` holds: five silent phones fill the in-flight limit for Timer F (3.2 s
 /// here), and when they time out the NOTIFYs resume at the rate, not in a catch-up burst.
 #[test]

@@ -205,8 +205,8 @@ fn the_server_reports_failures_per_device() {
     assert_eq!(shown["last_notify"]["outcome"]["status"], 481);
 }
 
-/// Seed 000 (Gigaset) and Snom: `device notify --reboot` reboots by default. The file the phone
-/// fetches lets `check-sync;reboot=true` reboot it (`CheckSyncRebootEnabled = 1`, an empty
+/// Gigaset (pro-wiki "FAQ - Auto provisioning: Check-sync with reboot") and Snom:
+/// `device notify --reboot` reboots by default. The file the phone fetches lets `check-sync;reboot=true` reboot it (`CheckSyncRebootEnabled = 1`, an empty
 /// `checksync_action`) and the NOTIFY asks for it. With `sip.notify_reboot = 0` on the device's
 /// group the file says reboots are off, and `device notify --reboot` says so, naming the
 /// parameter and the setting, instead of sending a NOTIFY that would earn a 200 and no reboot.

@@ -1,4 +1,5 @@
-//! Seed 004 (AudioCodes MP-11x): HTTP Basic as the gateway does it, with the credentials in the
+//! AudioCodes MP-11x (MP-11x & MP-124 User's Manual LTRT-65432 §33.2.4 "Access Authentication with
+//! HTTP Server"): HTTP Basic as the gateway does it, with the credentials in the
 //! URL its file names (`IniFileURL = 'http://user:password@host/<MAC>.ini'`), fetched by curl
 //! exactly as written there.
 

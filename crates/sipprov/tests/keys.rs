@@ -1,4 +1,4 @@
-//! End to end (issue 13): programmable keys set through the CLI (which talks to the admin API)
+//! End to end: programmable keys set through the CLI (which talks to the admin API)
 //! reach the files phones fetch over HTTP, or are refused with a message naming the key, the
 //! vendor and the model; a key defined by halves across levels is refused whichever level is
 //! changed last.

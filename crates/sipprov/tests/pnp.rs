@@ -146,8 +146,8 @@ fn any_mode_answers_every_dialect_and_adds_what_it_can_provision() {
     let url = |name: &str, field: &str| body(&run(name, field)).to_string();
     assert_eq!(url("pnp_grandstream.xml", "C074AD112233"), "http://prov.test:8080/p/");
     assert_eq!(url("pnp_snom.xml", "000413922d24"), "http://prov.test:8080/p/000413922d24.xml");
-    // Seed 002 as printed: no MAC anywhere, so nothing to add, but the phone gets its URL, in a
-    // NOTIFY whose Request-URI is its Contact.
+    // The AudioCodes manual's SUBSCRIBE as printed: no MAC anywhere, so nothing to add, but the
+    // phone gets its URL, in a NOTIFY whose Request-URI is its Contact.
     let notify = run("pnp_audiocodes.xml", "2.2.2");
     assert!(notify.starts_with("NOTIFY sip:00000001@127.0.0.1:"), "{notify}");
     assert_eq!(body(&notify), "http://prov.test:8080/p/");
@@ -163,12 +163,13 @@ fn any_mode_answers_every_dialect_and_adds_what_it_can_provision() {
     assert!(log.lines().any(|l| l.contains("GRP2612W") && l.contains("known models: GXP")), "{log}");
 }
 
-/// Seed 002's SUBSCRIBE byte for byte (the sample in `crates/sip/tests/samples`, lines joined
-/// as the manual's page wraps hide them, CRLF on the wire), its address changed to the test
+/// The SUBSCRIBE printed in the AudioCodes 400HD Series Administrator's Manual 3.4.3 (p.41,
+/// "Configuring Automatic Provisioning") byte for byte (the sample in `crates/sip/tests/samples`,
+/// lines joined as the manual's page wraps hide them, CRLF on the wire), its address changed to the test
 /// phone's. It names no MAC anywhere, yet the default `known` mode answers it: the generic URL,
 /// our HTTP directory with no credentials, from which the phone fetches its own MAC-named file.
 #[test]
-fn seed_002_subscribe_without_a_mac_is_answered_by_default() {
+fn audiocodes_manual_subscribe_without_a_mac_is_answered_by_default() {
     let (s, sip, _) = server("");
     s.ok(&["device", "add", "00908f602aac", "--vendor", "audiocodes", "--model", "440HD"]);
     s.ok(&["device", "set", "00908f602aac", "line.1.username=1001", "http.username=dev1", "http.password=s3cret"]);
@@ -245,7 +246,8 @@ impl Phone {
         self.sock.local_addr().unwrap().port()
     }
 
-    /// Seed 002's SUBSCRIBE, with a User-Agent carrying the MAC as newer 400HD firmware sends it.
+    /// The AudioCodes manual's SUBSCRIBE (`audiocodes-subscribe.sip`), with a User-Agent carrying
+    /// the MAC as newer 400HD firmware sends it.
     fn audiocodes_subscribe(&self, call_id: &str, branch: &str, cseq: u32, mac: &str) -> String {
         let p = self.port();
         let ip = self.sock.local_addr().unwrap().ip();

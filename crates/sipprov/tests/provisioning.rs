@@ -406,7 +406,7 @@ fn add_audiocodes_mp(s: &TestServer) {
     s.ok(&["device", "set", "00908F1DD0D3", &format!("http.username={user}"), &format!("http.password={pass}")]);
 }
 
-/// Issue #12 item 11: GET, a change within the same second, then If-Modified-Since with the
+/// GET, a change within the same second, then If-Modified-Since with the
 /// Last-Modified the gateway got must bring the new file, never a 304 that keeps the old one;
 /// and the change times survive a restart.
 #[test]

@@ -350,8 +350,8 @@ fn openssl_decrypt(dir: &Path, name: &str, bytes: &[u8], key: &str, extra: &[&st
         .args(extra))
 }
 
-/// Seed 003: "the phone uses the Common AES key to decrypt the Common CFG file and the
-/// MAC-Oriented AES key to decrypt the CFG file". Both files and both key files, through openssl.
+/// Yealink SIP-T4X IP Phones Auto Provisioning Guide (p.36): "the phone uses the Common AES key
+/// to decrypt the Common CFG file and the MAC-Oriented AES key to decrypt the CFG file". Both files and both key files, through openssl.
 #[test]
 fn yealink_common_and_mac_files_both_decrypt_with_openssl() {
     const COMMON_KEY: &str = "C0mmon-Key.16chr";

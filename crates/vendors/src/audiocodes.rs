@@ -1,6 +1,6 @@
 //! AudioCodes 400HD IP phones and MediaPack MP-11x / MP-124 analogue gateways.
 //!
-//! 400HD (research `config-formats.md` §3a): `<MAC>.cfg`, `key=value` lines with slash paths,
+//! 400HD (400HD Series IP Phones Administrator's Manuals): `<MAC>.cfg`, `key=value` lines with slash paths,
 //! account 1 = `voip/line/0`. With `provisioning.url` set the file keeps the phone on it:
 //! `provisioning/method = STATIC` ("Static URL", 420HD Administrator's Manual LTRT-11950 p.48,
 //! easymanua.ls/audiocodes/420hd/manual/138368?p=48) and `provisioning/configuration/url` as a
@@ -8,10 +8,14 @@
 //! 160 URL (same page); the key and the directory form are what AudioCodes' device manager and
 //! third-party templates write. Polling: `provisioning/period/*` (450HD manual p.30). The admin
 //! password key is not documented.
-//! MP-11x/MP-124 (§3b): `<MAC>.ini` (upper case, prov.net), INI with `[ Table ]` sections, which
-//! must end with a newline; `EnableSIPRemoteReset = 1` so check-sync NOTIFYs are obeyed
-//! (MP-118 manual p.470, seed 004). The gateway sends `If-Modified-Since` (§3b), which the server
-//! handles; this module only keeps the bytes stable.
+//! MP-11x/MP-124: `<MAC>.ini` (upper case, prov.net `endpoint/audiocodes/mp/$mac.ini`), INI with
+//! `[ Table ]` sections, which must end with a newline (MP-118 6.6 manual, ini file format,
+//! easymanua.ls/audiocodes/mediapack-mp-118/manual?p=91); `EnableSIPRemoteReset = 1` so
+//! check-sync NOTIFYs are obeyed (MP-118 6.6 manual p.470,
+//! easymanua.ls/audiocodes/mediapack-mp-118/manual?p=470; MP-11x & MP-124 User's Manual
+//! LTRT-65432 p.398). The gateway sends `If-Modified-Since` (same manual, §33.2.5 "Querying
+//! Provisioning Server for Updated Files"), which the server handles; this module only keeps the
+//! bytes stable.
 //!
 //! Both files define one SIP server for all lines (the 400HD's `voip/signalling/sip/*`, the
 //! gateways' `PROXYNAME`/`REGISTRARIP` and `PREFIX` row), so a line whose registrar, port or
@@ -22,7 +26,7 @@
 //! `line.N.label` (both families) and `line.N.display_name` (gateways: FXS ports have no name).
 //!
 //! HTTP credentials on the gateways (MP-11x & MP-124 User's Manual LTRT-65432 §33.2.4 "Access
-//! Authentication with HTTP Server", seed 004): Digest takes `AUPDDigestUsername` /
+//! Authentication with HTTP Server"): Digest takes `AUPDDigestUsername` /
 //! `AUPDDigestPassword`; Basic takes them from the URL itself,
 //! `AutoCmpFileUrl = 'https://<username>:<password>@<host>/<file name>'`. So with
 //! `http.auth = basic` the device's `http.username` / `http.password` (its own or the ones the
@@ -54,9 +58,9 @@ const fn mp(name: &'static str, ports: u32) -> ModelInfo {
     ModelInfo { name, family: "mp11x", aliases: &[], common_file: None, max_lines: Some(ports) }
 }
 
-/// The 400HD phones of the research (§3a: the 405HD, 420HD, 430HD, 440HD, 445HD and 450HD
-/// administrator's manuals share the `<MAC>.cfg` key paths) and the MediaPack MP-11x / MP-124
-/// gateways (§3b, MP-11x & MP-124 User's Manual LTRT-65432). Not accepted, for lack of a source
+/// The 400HD phones (the 405HD, 420HD, 430HD, 440HD, 445HD and 450HD administrator's manuals
+/// share the `<MAC>.cfg` key paths) and the MediaPack MP-11x / MP-124 gateways (MP-11x & MP-124
+/// User's Manual LTRT-65432). Not accepted, for lack of a source
 /// consulted here that describes their files and keys: the C4xxHD phones (sold mainly with Teams
 /// firmware) and the MP-20x and MP-1288 gateways. AudioCodes sells no DECT system of its own.
 static MODELS: &[ModelInfo] = &[
@@ -73,7 +77,8 @@ static MODELS: &[ModelInfo] = &[
     mp("MP-124", 24),
 ];
 
-/// `provisioning/period/type` values (450HD manual p.30, research §3a), nearest to the interval.
+/// `provisioning/period/type` values (450HD manual p.30, easymanua.ls/audiocodes/450hd/manual/6718?p=30),
+/// nearest to the interval.
 fn period_type(v: &str) -> Option<String> {
     let minutes: u32 = v.parse().ok()?;
     Some(
@@ -111,7 +116,8 @@ fn utc_offset_seconds(v: &str) -> Option<String> {
     Some((offset_minutes(v)? * 60).to_string())
 }
 
-/// [Unverified key, research §3a/§10] transport as a name.
+/// Transport as a name. Unverified: the key `voip/signalling/sip/transport_protocol` was seen only
+/// in third-party templates, and no AudioCodes manual consulted gives its values.
 fn transport_name(v: &str) -> Option<String> {
     Some(v.to_ascii_uppercase())
 }
@@ -151,8 +157,9 @@ fn directory(v: &str) -> Option<String> {
     Some(if v.ends_with('/') { v.to_string() } else { format!("{v}/") })
 }
 
-/// 400HD keys: `voip/line/*` from the 405HD/420HD manuals, the rest from third-party templates
-/// (research §3a).
+/// 400HD keys: `voip/line/*` from the 405HD/420HD manuals (easymanua.ls/audiocodes/405hd/manual/240349?p=98,
+/// easymanua.ls/audiocodes/420hd/manual/138368?p=102), the rest from third-party templates (e.g.
+/// sipXconfig's AudioCodes phone plugin), not from the manuals.
 static HD_PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("provisioning.url"), "provisioning/method", static_method),
     ParamDef::device(Source::Key("provisioning.url"), "provisioning/configuration/url", directory),
@@ -186,7 +193,7 @@ const SIP: &str = "SIP Params";
 static MP_PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("provisioning.url"), "IniFileURL", ini_url).group(SYSTEM),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "AutoUpdateFrequency", same).group(SYSTEM),
-    // Digest credentials for the automatic-update fetches (MP-11x manual §33.2.4, seed 004).
+    // Digest credentials for the automatic-update fetches (MP-11x manual §33.2.4).
     ParamDef::device(Source::Key("http.username"), "AUPDDigestUsername", quoted).group(SYSTEM),
     ParamDef::device(Source::Key("http.password"), "AUPDDigestPassword", quoted).group(SYSTEM),
     ParamDef::device(Source::Key("firmware.url"), "AutoCmpFileUrl", quoted).group(SYSTEM),
@@ -254,8 +261,9 @@ enum Ua<'a> {
     Gateway { name: &'a str, version: &'a str, mac: &'a str },
 }
 
-/// `AUDC-IPPhone/2.2.8.61 (440HDG-Rev0; 00908F602AAC)` (fpbx, research §3a) or the gateway
-/// default `Mozilla/4.0 (compatible; AudioCodes; <NAME>;<VER>;<MAC>;<CONF>)` (research §3b).
+/// `AUDC-IPPhone/2.2.8.61 (440HDG-Rev0; 00908F602AAC)` (fpbx `app/provision/index.php`) or the
+/// gateway default `Mozilla/4.0 (compatible; AudioCodes; <NAME>;<VER>;<MAC>;<CONF>)` (AudioCodes,
+/// "Querying Provisioning Server for Updated Files"; verified in the 6.8 and 7.x manuals only).
 fn classify(ua: &str) -> Option<Ua<'_>> {
     let t = ua::unquote(ua);
     if t.get(..13).is_some_and(|p| p.eq_ignore_ascii_case("AUDC-IPPhone/")) {

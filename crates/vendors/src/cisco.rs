@@ -1,6 +1,11 @@
-//! Cisco SPA phones and ATAs and Cisco MPP ("3PCC") phones (research `config-formats.md` §7).
+//! Cisco SPA phones and ATAs and Cisco MPP ("3PCC") phones.
 //!
-//! # Files (§7.1)
+//! # Files
+//!
+//! Macros and profile rules: Cisco SPA administration guide (mirrored at
+//! <https://www.easymanua.ls/cisco/spa301/manual?p=107>) and Cisco IP Phone 8800 Series
+//! Multiplatform Phones administration guide
+//! (<https://www.easymanua.ls/cisco/penteledata-8800-series/manual/1540324?p=94>).
 //!
 //! The server chooses the file names through the phone's `Profile_Rule`, whose macros the phone
 //! expands: sipprov serves one `<flat-profile>` file per device, `<mac>.xml` with the lower-case
@@ -16,10 +21,12 @@
 //! `<provisioning.url>/$MA.xml` (web UI, DHCP option 150/66 with the full URL, or a redirect
 //! service). The ATA190's `ATA<MAC>.cnf.xml` is another format and not served.
 //!
-//! # Settings (§7.2)
+//! # Settings
 //!
 //! `<flat-profile>` with one element per setting, named after the web-UI label with `_` for
-//! spaces; per-line settings end in `_N_`. Mapped, because the research example verifies them:
+//! spaces; per-line settings end in `_N_`. Mapped, because wazo's
+//! `plugins/wazo_cisco_spa/common/templates/base.tpl` and `common/var/tftpboot/spa-phone.xml` use
+//! them:
 //! per line `Line_Enable_N_` (Yes), `Display_Name_N_`, `User_ID_N_`, `Use_Auth_ID_N_` (Yes) with
 //! `Auth_ID_N_` (the auth user name, else the user name), `Password_N_` and `Proxy_N_` (the
 //! registrar, with `:port` when the line sets a port); globally `Provision_Enable` and
@@ -55,7 +62,7 @@
 //! after its first fetch. Set `http.username` / `http.password` on the devices or their group.
 //!
 //! Refused when set on a device, for lack of a verified element: `firmware.url`
-//! (`Upgrade_Rule`, §7.6, is not mapped yet) and `line.N.label`.
+//! (`Upgrade_Rule`, Cisco 8800 Series guide p.111, is not mapped yet) and `line.N.label`.
 //!
 //! Programmable keys ([`crate::keys`]): a line key as `Extension_N_` = the line (with
 //! `Short_Name_N_` for its label), a BLF or speed dial as `Extension_N_` = `Disabled`,
@@ -73,7 +80,7 @@
 //! inherited from the global or group settings, meant for another vendor (an AudioCodes
 //! `section/key`, a Snom `name.N`), are left out of the file.
 //!
-//! # Security (§7.4)
+//! # Security
 //!
 //! Files are served in clear (profile encryption is not implemented); use HTTPS, optionally with
 //! the phones' Cisco-signed client certificates.
@@ -91,7 +98,7 @@ use crate::{FileScope, FileSpec, ModelInfo, UserAgentInfo, Vendor, VendorParam};
 /// The Cisco vendor module.
 pub struct Cisco;
 
-/// The research gives no line counts, hence `max_lines: None`.
+/// No source consulted gives line counts, hence `max_lines: None`.
 const fn model(name: &'static str, family: &'static str) -> ModelInfo {
     ModelInfo { name, family, aliases: &[], common_file: None, max_lines: None }
 }
@@ -104,8 +111,9 @@ const fn model(name: &'static str, family: &'static str) -> ModelInfo {
 /// * MPP 88xx: FusionPBX `resources/templates/provision/cisco/<model>/{$mac}.xml` for the 8811,
 ///   8832, 8841, 8845, 8851, 8861 and 8865 write `Line_Enable_1_`, `User_ID_1_`, `Proxy_1_`,
 ///   `SIP_Transport_1_`, `Profile_Rule`, `Resync_From_SIP`, `Admin_Password`...;
-/// * MPP 68xx: the 6851 (research §7.1) and the 6821, 6841, 6861 and 6871, which the same Cisco
-///   IP Phone 6800 Series Multiplatform Phones administration guide covers.
+/// * MPP 68xx: the 6851 (Cisco IP Phone 6800 Series Multiplatform Phones administration guide,
+///   <https://www.easymanua.ls/cisco/ip-phone-6851/manual?p=182>) and the 6821, 6841, 6861 and
+///   6871, which the same guide covers.
 ///
 /// Left out: the 78xx MPP phones (no source consulted here lists their profile), the ATA191/192
 /// (FusionPBX `spa191/`, `spa192/` write no admin password element, so which one they read is
@@ -149,7 +157,7 @@ fn seconds(minutes: &str) -> Option<String> {
 }
 
 /// `Profile_Rule`: the provisioning URL joined with `$MA.xml`, which the phone expands to its
-/// lower-case MAC (§7.1), e.g. `https://prov.example.com/cisco/$MA.xml`.
+/// lower-case MAC (Cisco's `$MA` macro), e.g. `https://prov.example.com/cisco/$MA.xml`.
 fn profile_rule(url: &str) -> Option<String> {
     let url = url.trim();
     (!url.is_empty()).then(|| format!("{}/$MA.xml", url.trim_end_matches('/')))
@@ -184,13 +192,14 @@ fn credential_problem(settings: &Settings) -> Option<&'static str> {
     })
 }
 
-/// Names from the research example (§7.2, wazo `common/templates/base.tpl`); `Proxy_N_` is added
+/// Names from wazo `plugins/wazo_cisco_spa/common/templates/base.tpl`; `Proxy_N_` is added
 /// by [`Cisco::parameters`], since it combines two line fields.
 static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Always, "Provision_Enable", yes),
     ParamDef::device(Source::Always, "Resync_On_Reset", yes),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "Resync_Periodic", seconds),
-    // Lets the proxy trigger a resync with a NOTIFY carrying `Event: resync` (§7.2): without it
+    // Lets the proxy trigger a resync with a NOTIFY carrying `Event: resync` (Cisco 6800 Series
+    // guide p.182): without it
     // the phone ignores sipprov's check-sync.
     ParamDef::device(Source::Always, "Resync_From_SIP", yes),
     ParamDef::device(Source::Key("provisioning.url"), "Profile_Rule", profile_rule),
@@ -269,8 +278,7 @@ pub fn is_element_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// `Proxy_N_`: the registrar, with `:port` when the line sets a port (§7.2 example
-/// `pbx.example.com:5060`).
+/// `Proxy_N_`: the registrar, with `:port` when the line sets a port (`pbx.example.com:5060`).
 fn proxy(settings: &Settings, n: u32) -> Option<String> {
     let registrar = mapping::line_value(settings, n, LineField::Registrar)?;
     Some(match mapping::line_value(settings, n, LineField::Port) {
@@ -283,7 +291,9 @@ type Parsed = (Option<String>, Option<String>, Option<Mac>);
 
 /// SPA `Cisco/SPA508G-7.4.4 (0002FDFF2103)(CBT141400UK)` (MAC, then serial; MAC optional),
 /// Linksys `Linksys/SPA-942-6.1.5(a) (88019FA42805)` (serial only), MPP
-/// `Cisco-CP-8841-3PCC/11.0 (00562b043615)` (called the serial, but MAC-shaped: Cisco OUI) (§7.3).
+/// `Cisco-CP-8841-3PCC/11.0 (00562b043615)` (called the serial, but MAC-shaped: Cisco OUI). SPA
+/// and Linksys samples from wazo `plugins/wazo_cisco_spa/common/common.py`; MPP from the Cisco
+/// 8800 Series guide (<https://manualshive.com/en/manual/cisco/8800-series/63905?page=56>).
 fn parse(ua: &str) -> Option<Parsed> {
     let some = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
     let (head, tail) = ua.split_once(' ').unwrap_or((ua, ""));

@@ -6,8 +6,10 @@
 //! `C590/`: configured through the web interface) and the Maxwell desk phones (no source
 //! consulted here). Gigaset sells no ATA.
 //!
-//! One XML file per base, `<MAC>.xml` (research `config-formats.md` §2.1: Gigaset's examples use
-//! an upper-case MAC, wazo lower case, so names match ignoring case). When the provisioning URL
+//! One XML file per base, `<MAC>.xml` (Gigaset wiki, provisioning format version 1.1,
+//! <https://teamwork.gigaset.com/gigawiki/pages/viewpage.action?pageId=1268679466>). Gigaset's
+//! examples use an upper-case MAC, wazo (`Nx70_83_v2_65_0/common.py`) lower case, so names match
+//! ignoring case. When the provisioning URL
 //! names only a server the base first asks for `provisioning.xml`, which is therefore an alias
 //! of the device file (the server identifies the base by the MAC in its UA).
 //!
@@ -18,7 +20,8 @@
 //! equivalent IANA `Etc/GMT∓N` zone (POSIX sign: `+1` is `Etc/GMT-1`), and an offset that is not
 //! a whole number of hours, which has no such zone, is refused.
 //!
-//! Refused when set on a device, for lack of a verified parameter name (§2.2):
+//! Refused when set on a device, for lack of a verified parameter name (neither Gigaset's wiki nor
+//! wazo's Nx70 template names one):
 //! `provisioning.interval_minutes` and `line.N.label`; and `firmware.url` without
 //! `gigaset.firmware_version`, since the `<firmware>` element needs both.
 
@@ -43,7 +46,7 @@ const fn nx70(name: &'static str, aliases: &'static [&'static str]) -> ModelInfo
 static MODELS: &[ModelInfo] =
     &[nx70("N610", &[]), nx70("N670", &[]), nx70("N770", &[]), nx70("N870", &[]), nx70("N870E", &[])];
 
-/// 1 UDP, 2 TCP, 3 TLS (wazo Nx70 `_SIP_TRANSPORT`, research §2.2).
+/// 1 UDP, 2 TCP, 3 TLS (wazo Nx70 `_SIP_TRANSPORT`).
 fn transport(v: &str) -> Option<String> {
     Some(
         match v {
@@ -56,7 +59,7 @@ fn transport(v: &str) -> Option<String> {
 }
 
 /// `CheckSyncRebootEnabled = 1` lets `check-sync;reboot=true` reboot the base (firmware >= 2.52,
-/// Gigaset pro-wiki "FAQ - Auto provisioning: Check-sync with reboot", seed 000); 0 makes it
+/// Gigaset pro-wiki "FAQ - Auto provisioning: Check-sync with reboot"); 0 makes it
 /// re-provision only. Written 1 unless `sip.notify_reboot = 0`, so `device notify --reboot`
 /// reboots by default; the base still ignores a reboot asked by an anonymous check-sync.
 fn reboot_enabled(v: &str) -> Option<String> {
@@ -81,7 +84,7 @@ fn provider_zero(_: &str) -> Option<String> {
     Some("0".into())
 }
 
-/// Parameter names from wazo `Nx70_83_v2_65_0/templates/base.tpl` (research §2.2). All lines
+/// Parameter names from wazo `plugins/wazo_gigaset/Nx70_83_v2_65_0/templates/base.tpl`. All lines
 /// share provider 0, as in that template; [`Gigaset::validate_device`] refuses lines that would
 /// need a second provider.
 static PARAMS: &[ParamDef] = &[
@@ -104,7 +107,7 @@ static PARAMS: &[ParamDef] = &[
 ];
 
 /// Parses `[Gigaset ]<model>/<version>[+build…];<MAC>[;Handset=n]`, optionally quoted
-/// (wazo Nx70 regex, research §2.3).
+/// (the regex in wazo `plugins/wazo_gigaset/Nx70_83_v2_65_0/common.py`).
 fn parse(ua: &str) -> Option<(String, String, Option<Mac>)> {
     let t = ua::unquote(ua);
     let (product, rest) = t.split_once('/')?;

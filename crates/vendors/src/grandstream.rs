@@ -1,22 +1,26 @@
-//! Grandstream phones and ATAs (research `config-formats.md` §6).
+//! Grandstream phones and ATAs.
 //!
-//! # Files (§6.1)
+//! # Files
 //!
-//! On boot a device asks for the binary `cfg<mac>` (newer documentation: `cfg<mac>.bin`), the XML
+//! From Grandstream's "SIP Device Provisioning Guide"
+//! (<https://documentation.grandstream.com/knowledge-base/sip-device-provisioning-guide/>):
+//! on boot a device asks for the binary `cfg<mac>` (newer documentation: `cfg<mac>.bin`), the XML
 //! `cfg<mac>.xml`, then the model file `cfg<model>.xml` (e.g. `cfggrp2614.xml`) and the generic
 //! `cfg.xml`. sipprov serves only the XML device file, `cfg<mac>.xml`, with the lower-case MAC the
-//! research and wazo use; requests are matched ignoring case. The binary `cfg<mac>` is not served:
-//! its format is proprietary and not described by the research. The model files are not served
-//! either: the research names no setting they must carry, and everything goes in the device file.
+//! guide asks for and wazo writes; requests are matched ignoring case. The binary `cfg<mac>` is not
+//! served: its format is proprietary and no source consulted describes it. The model files are not
+//! served either: no source names a setting they must carry, and everything goes in the device
+//! file.
 //!
-//! # Settings (§6.2)
+//! # Settings
 //!
 //! The format is wazo's `base.tpl`: `<gs_provision version="1">`, the device's `<mac>` (lower
-//! case, as the User-Agent shows it, §6.3; the phone checks it against itself), then
+//! case, as the User-Agent shows it; the phone checks it against itself), then
 //! `<config version="1">` with one element per P-value. Mapped: `P26015` (Allow SIP Reset),
 //! always 1; `P212` (0 TFTP, 1 HTTP, 2 HTTPS, from the scheme of `provisioning.url`) and `P237`
 //! (that URL without its scheme); `provisioning.interval_minutes` as `P194` = 1 and `P193` =
-//! minutes, which must be 60–5256000 (research example, wazo `common/templates/base.tpl`);
+//! minutes, which must be 60–5256000 (Grandstream HT814 user manual, mirrored at
+//! <http://38.142.81.21:8001/manual/grandstream-networks/ht814/user-s-manual-english/page-33.html>);
 //! `admin.password` as `P2`, `time.ntp_server` as `P30` and `time.zone` as `P64`, a POSIX TZ
 //! string with the zone's daylight-saving rule (e.g. `CET-1CEST,M3.5.0,M10.5.0/3`: wazo
 //! `plugins/wazo_grandstream/common/common.py` writes exactly such a string into `P64`, and
@@ -55,7 +59,8 @@
 //! `plugins/wazo_grandstream/*/entry.py` provisions the GXP16xx (`v1_0_7_13`), GXP21xx
 //! (`v1_0_11_85`), GRP261x (`v1_0_5_48`), GXV33xx (`v1_0_3_2x_android`) and HT801/HT802
 //! (`v1_0_63_3`) from one `common/templates/base.tpl` (ATAs: `common_ata/templates/base.tpl`);
-//! the GXV3240, WP820 and HT814 are in the research. Not accepted: the DP75x DECT bases, whose
+//! the GXV3240 (a User-Agent sample in wazo `common/common.py`), WP820 and HT814 (their Grandstream
+//! user manuals) use the same file. Not accepted: the DP75x DECT bases, whose
 //! account P-values follow another layout (FusionPBX `dp750/{$mac}.xml` uses `P548` for account
 //! 3's outbound proxy, the desk phones' account 3 transport), so this module's account table
 //! would misconfigure them; and the WP810/WP825 and GRP260x, for which no source was consulted.
@@ -72,10 +77,11 @@
 //! refuses it on a Grandstream device, and one inherited from the global or group settings
 //! (meant for another vendor) is left out of the file.
 //!
-//! # Security (§6.4)
+//! # Security
 //!
-//! Files are served in clear: the research leaves the XML encryption's key derivation
-//! \[unverified\], so it is not implemented; use HTTPS.
+//! Files are served in clear: Grandstream documents the XML encryption as `openssl enc -aes-256-cbc
+//! -k <P1359>`, but not which key derivation the device expects (unverified), so it is not
+//! implemented; use HTTPS.
 
 use sipprov_model::{LineField, Mac, Settings};
 
@@ -128,11 +134,11 @@ static MODELS: &[ModelInfo] = &[
     model("HT814", "ata", 1),
 ];
 
-/// `P193` range in minutes (§6.2, HT814 manual); settings already cap the interval at 525600.
+/// `P193` range in minutes (Grandstream HT814 user manual); settings already cap the interval at 525600.
 const INTERVAL_MINUTES: std::ops::RangeInclusive<u64> = 60..=5_256_000;
 
 /// The provisioning URL split into the `P212` protocol number and the `P237` server path, for the
-/// schemes `P212` knows (0 TFTP, 1 HTTP, 2 HTTPS, §6.2). The path has no scheme and no trailing
+/// schemes `P212` knows (0 TFTP, 1 HTTP, 2 HTTPS, wazo `common/templates/base.tpl`). The path has no scheme and no trailing
 /// `/`, as in the example `prov.example.com/gs`.
 fn config_server(url: &str) -> Option<(&'static str, String)> {
     let (scheme, rest) = url.trim().split_once("://")?;
@@ -167,12 +173,13 @@ fn auto_minutes(v: &str) -> Option<String> {
     minutes(v).map(|m| m.to_string())
 }
 
-/// P-values outside the accounts (research §6.2, wazo `common/templates/base.tpl`).
+/// P-values outside the accounts (wazo `plugins/wazo_grandstream/common/templates/base.tpl`).
 static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("admin.password"), "P2", same),
     ParamDef::device(Source::Key("time.ntp_server"), "P30", same),
     ParamDef::device(Source::Key("time.zone"), "P64", posix_tz),
-    // Allow SIP Reset: without it the phone ignores sipprov's check-sync NOTIFY (§6.2).
+    // Allow SIP Reset: without it the phone ignores sipprov's check-sync NOTIFY (wazo `base.tpl`;
+    // fpbx `grandstream/grp2614/{$mac}.xml` names it `account.1.sip.allowSipReset`).
     ParamDef::device(Source::Always, "P26015", one),
     ParamDef::device(Source::Key("provisioning.url"), "P212", protocol),
     ParamDef::device(Source::Key("provisioning.url"), "P237", server_path),
@@ -272,8 +279,8 @@ fn account_name(settings: &Settings, n: u32) -> Option<String> {
         .or_else(|| mapping::line_value(settings, n, LineField::DisplayName))
 }
 
-/// The SIP server (`P47`...): the registrar, with `:port` when the line sets a port (§6.2 example
-/// `pbx.example.com:5060`).
+/// The SIP server (`P47`...): the registrar, with `:port` when the line sets a port
+/// (`pbx.example.com:5060`).
 fn sip_server(settings: &Settings, n: u32) -> Option<String> {
     let registrar = mapping::line_value(settings, n, LineField::Registrar)?;
     Some(match mapping::line_value(settings, n, LineField::Port) {
@@ -283,7 +290,8 @@ fn sip_server(settings: &Settings, n: u32) -> Option<String> {
 }
 
 /// Parses `Grandstream Model HW GXV3240 V1.6B SW 1.0.1.27 DevId 000b82632815`, or the legacy
-/// `Grandstream GXP2000 (gxp2000e.bin:1.2.5.3/boot55e.bin:1.1.6.9) DevId 000b822726c8` (§6.3).
+/// `Grandstream GXP2000 (gxp2000e.bin:1.2.5.3/boot55e.bin:1.1.6.9) DevId 000b822726c8`
+/// (samples in wazo `plugins/wazo_grandstream/common/common.py`).
 fn parse(ua: &str) -> Option<(Option<String>, Option<String>, Option<Mac>)> {
     let t: Vec<&str> = ua.split_whitespace().collect();
     if t.first() != Some(&"Grandstream") {

@@ -54,8 +54,13 @@
 //! `tests/one_module.rs` walks the registry: a module whose events, PnP dialect or templates are
 //! missing or not its own, or whose files do not render for every model, fails it.
 //!
-//! Vendor facts are cited in comments next to the code that encodes them; "research" means the
-//! project's notes `config-formats.md` / `sip-protocol.md`, which cite the vendor sources.
+//! Vendor facts are cited in comments next to the code that encodes them, by primary source: the
+//! vendor's guide (by title, with a URL where one is known), an RFC section, or a file in a peer
+//! project. Short names for the peer projects: "wazo" is `wazo-platform/wazo-provd-plugins`
+//! (paths under `plugins/wazo_<vendor>/`), "fpbx" is `fusionpbx/fusionpbx`
+//! (`app/provision/index.php`, `resources/templates/provision/<vendor>/<model>/`), "prov.net" is
+//! `provisioner/Provisioner` (`endpoint/<vendor>/`). A fact no source confirms is marked
+//! unverified.
 
 #![warn(missing_docs)]
 
@@ -161,7 +166,8 @@ pub struct KeyFileName {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum NamePattern {
     /// Any Yealink common-file name `y0000000000XX.cfg`: phones of one model do not all ask for
-    /// the same number (research `config-formats.md` §1.1), so the UA decides, not the number.
+    /// the same number (fpbx's per-model templates: T31G firmware 124.x uses `y000000000123.cfg`),
+    /// so the UA decides, not the number.
     YealinkCommon,
 }
 

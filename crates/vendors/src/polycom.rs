@@ -1,5 +1,4 @@
-//! Polycom / Poly phones running UC Software: VVX, Trio and Edge E/B (research
-//! `config-formats.md` §4).
+//! Polycom / Poly phones running UC Software: VVX, Trio and Edge E/B.
 //!
 //! # Files
 //!

@@ -1,6 +1,9 @@
-//! Snom desk phones (research `config-formats.md` §5).
+//! Snom desk phones.
 //!
-//! # Files (§5.1)
+//! # Files
+//!
+//! Snom wiki, "Auto Provisioning" (<https://service.snom.com/display/wiki/Auto+Provisioning>), and
+//! wazo `plugins/wazo_snom/common/common.py` (`_dev_specific_filenames`).
 //!
 //! One XML settings file per phone, `<MAC>.xml` with an upper-case MAC (the name wazo writes).
 //! When `setting_server` names no file, the phone asks for `<phoneType>.htm` and
@@ -13,15 +16,19 @@
 //! indirection needs the server's public base URL, which a rendering does not know (the phone may
 //! reach the server through a proxy, a redirect service or PnP), and it costs the phone a second
 //! fetch of the same content. The model-wide `snom<model>.htm` (wazo's list of general, model and
-//! language files) is not served: the research names no setting it must carry.
+//! language files) is not served: no source names a setting it must carry.
 //!
-//! # Settings (§5.2)
+//! # Settings
 //!
 //! The format is `<settings><phone-settings>` with one element per setting, `perm="R"` (read-only
-//! for the user) on every element and `idx="N"` on per-account ones. Mapped, because the research
-//! example verifies the names: `setting_server`, the account settings `user_active`,
+//! for the user) on every element and `idx="N"` on per-account ones. Mapped, because both wazo
+//! `plugins/wazo_snom/common/templates/base.tpl` and Gigaset's example of the Snom format
+//! (<https://teamwork.gigaset.com/gigawiki/display/GPPPO/Configuration+files>) use the names:
+//! `setting_server`, the account settings `user_active`,
 //! `user_realname`, `user_name`, `user_pname`, `user_pass`, `user_host`, `user_outbound`, the
-//! polling settings `prov_polling_*` and `checksync_action`. `user_outbound` carries the line's
+//! polling settings `prov_polling_*` (Snom wiki, "Provisioning Polling for desk phones",
+//! <https://service.snom.com/display/wiki/Provisioning+Polling+for+desk+phones>) and
+//! `checksync_action` (<https://service.snom.com/display/wiki/checksync_action>). `user_outbound` carries the line's
 //! port and transport: `host[:port][;transport=...]`. From wazo
 //! `wazo-snom/common/templates/base.tpl`: `ntp_server` (`time.ntp_server`) and the admin password
 //! as `admin_mode_password` and `http_pass` (the web interface's).
@@ -34,7 +41,8 @@
 //! month with 5 for the last, weekday with Monday = 1), all computed from the tz database.
 //!
 //! Refused when set on a device, because no file setting carries them: `line.N.label` and
-//! `firmware.url` (Snom's `firmware_status` names an XML file that lists images, not an image).
+//! `firmware.url` (Snom's `firmware_status` names an XML file holding `<firmware>URL</firmware>`,
+//! not an image: wazo `snom-model-firmware.xml.tpl.btpl`).
 //!
 //! Programmable keys ([`crate::keys`]) become `fkey`, `fkey_label` and `fkey_context` with a
 //! 0-based `idx` (see `key_caps` for the sources).
@@ -95,8 +103,8 @@ const fn desk(name: &'static str) -> ModelInfo {
 /// follows (`plugins/wazo_snom/common/templates/base.tpl`), listed in its firmware plugins'
 /// `MODELS` (`plugins/wazo_snom/v*/entry.py`, e.g. `v10_1_215_13`, `v8_9_3_60`): D1xx, D3xx,
 /// D7xx, D8xx, the older 3xx/7xx/8xx, the MeetingPoint `MP` and the PA1 paging amplifier (their
-/// `MP.tpl` and `PA1.tpl` include `base.tpl` unchanged, `v8_7_5_35/entry.py`); the research adds
-/// the UAs of the D785, 710, 320 and 720 (§5.3). Left out: the M-series DECT bases (module doc).
+/// `MP.tpl` and `PA1.tpl` include `base.tpl` unchanged, `v8_7_5_35/entry.py`); the User-Agent
+/// samples in wazo `plugins/wazo_snom/common/common.py` add the D785, 710, 320 and 720. Left out: the M-series DECT bases (module doc).
 static MODELS: &[ModelInfo] = &[
     desk("D120"),
     desk("D140"),
@@ -139,7 +147,8 @@ fn on(_: &str) -> Option<String> {
     Some("on".into())
 }
 
-/// Relative polling: every `prov_polling_period` seconds (§5.2).
+/// Relative polling: every `prov_polling_period` seconds (Snom wiki, "Provisioning Polling for desk
+/// phones").
 fn rel(_: &str) -> Option<String> {
     Some("rel".into())
 }
@@ -190,7 +199,7 @@ fn dst_rule(zone: &str) -> Option<String> {
     Some(format!("{} {} {}", dst.offset_seconds - rules.std_offset_seconds, switch(dst.start), switch(dst.end)))
 }
 
-/// Names from the research example (§5.2, wazo `common/templates/base.tpl`). Line rows carry the
+/// Names from wazo `plugins/wazo_snom/common/templates/base.tpl`. Line rows carry the
 /// account number as `.{n}`, turned into `idx="{n}"` by [`Snom::parameters`].
 static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("provisioning.url"), "setting_server", same),
@@ -215,7 +224,7 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Line(LineField::Registrar), "user_host.{n}", same),
 ];
 
-/// `user_outbound` as in the research example, `pbx.example.com:5060;transport=udp`, with the
+/// `user_outbound` in the form `pbx.example.com:5060;transport=udp` (host, port, transport), with the
 /// port or the transport left out when the line does not set it; `None` when it sets neither
 /// (`user_host` alone says it all) or has no registrar (refused by [`Snom::validate_device`]).
 fn outbound(settings: &Settings, n: u32) -> Option<String> {
@@ -296,7 +305,8 @@ fn key_params(key: &crate::keys::ProgKey) -> Vec<VendorParam> {
 }
 
 /// Parses `Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)`;
-/// firmware downloads may send `snom720 8.7.5.35` with neither `-SIP` nor a MAC (§5.3).
+/// firmware downloads may send `snom720 8.7.5.35` with neither `-SIP` nor a MAC (samples in wazo
+/// `plugins/wazo_snom/common/common.py`; wazo PR #33 appends `?mac=` to firmware URLs for this).
 fn parse(ua: &str) -> Option<(Option<String>, Option<String>, Option<Mac>)> {
     let inner = ua.split_once("(compatible; snom")?.1.trim_end_matches(')');
     let mut tokens = inner.split_whitespace();

@@ -1,10 +1,11 @@
 //! Yealink desk phones (T2x/T3x/T4x/T5x/T7x/T8x, CP, AX) and W-series DECT bases.
 //!
-//! Files (research `config-formats.md` §1.1): the per-model common file `y0000000000XX.cfg`
-//! and the per-device `<mac>.cfg` (lower-case MAC). Both are `key = value` text whose first line
-//! must be `#!version:1.0.0.1` (§1.2). Boot files (`<mac>.boot`, `y000000000000.boot`) are not
-//! generated: without them the phone falls back to the common + MAC file pair (§1.1, "old
-//! mechanism"), which every firmware generation understands, so a boot file would only add a
+//! Files (Yealink administrator guides, "Boot Files", e.g. the SIP-T58V/A guide mirrored at
+//! <https://easymanua.ls/yealink/sip-t58v-a/manual?p=131>): the per-model common file
+//! `y0000000000XX.cfg` and the per-device `<mac>.cfg` (lower-case MAC). Both are `key = value`
+//! text whose first line must be `#!version:1.0.0.1`. Boot files (`<mac>.boot`,
+//! `y000000000000.boot`) are not generated: without them the phone falls back to the common + MAC
+//! file pair (the guides' "old mechanism"), which every firmware generation understands, so a boot file would only add a
 //! request and a template without changing what the phone applies.
 //!
 //! # Models
@@ -20,7 +21,7 @@
 //!   W80B/W80DM, W90B/W90DM;
 //! * legacy desk, firmware v7x and older only: T20P, T22P, T26P, T28P, T32G, T38G, VP530P
 //!   (wazo `plugins/xivo-yealink/70.0/entry.py`, whose `COMMON_FILES` give their common files);
-//! * ATAs: none. No source consulted (fpbx, wazo, the research notes) lists a Yealink ATA.
+//! * ATAs: none. No source consulted (fpbx, wazo, Yealink's guides) lists a Yealink ATA.
 //!
 //! # Dialects
 //!
@@ -99,8 +100,8 @@ const fn legacy(name: &'static str, common: &'static str) -> ModelInfo {
     ModelInfo { name, family: "legacy", aliases: &[], common_file: Some(common), max_lines: None }
 }
 
-/// Common-file numbers from fpbx `resources/templates/provision/yealink/<model>/` (research §1.1),
-/// others as the module doc says. The first model listed for a number is the one an unidentified
+/// Common-file numbers from fpbx `resources/templates/provision/yealink/<model>/`, others as the
+/// module doc says. The first model listed for a number is the one an unidentified
 /// request for it resolves to.
 static MODELS: &[ModelInfo] = &[
     desk("T46S", "y000000000066.cfg", &[]),
@@ -178,17 +179,17 @@ static MODELS: &[ModelInfo] = &[
     // W52P and W60B use the desk-phone account keys (wazo v8x); the UA of a W56P system says W52P.
     dect("W52P", "dect", "y000000000025.cfg", &["W56P"]),
     dect("W60B", "dect", "y000000000077.cfg", &[]),
-    // W70B/W80/W90 put the server in template.N.* (wazo v87 base-dect.tpl, research §1.2).
+    // W70B/W80/W90 put the server in template.N.* (wazo `v87/templates/base-dect.tpl`).
     dect("W70B", "dect-dm", "y000000000146.cfg", &[]),
     dect("W80DM", "dect-dm", "y000000000175.cfg", &["W80B", "W80"]),
     // W75 firmware is 175.x (wazo v87 entry.py; its W75B.tpl extends base-dect.tpl).
     dect("W75DM", "dect-dm", "y000000000175.cfg", &["W75B", "W75"]),
     // Number taken from the W90DM firmware prefix (130.x), which usually but not always matches
-    // (research §1.1); unidentified requests for it fall back on the UA model anyway.
+    // (T31G firmware 124.x uses `…123.cfg`); unidentified requests for it fall back on the UA model.
     dect("W90DM", "dect-dm", "y000000000130.cfg", &["W90B", "W90"]),
 ];
 
-/// 0 UDP, 1 TCP, 2 TLS (wazo `_SIP_TRANSPORT`, research §1.2).
+/// 0 UDP, 1 TCP, 2 TLS (wazo `_SIP_TRANSPORT`).
 fn transport(v: &str) -> Option<String> {
     Some(
         match v {
@@ -201,7 +202,8 @@ fn transport(v: &str) -> Option<String> {
 }
 
 /// `sip.notify_reboot_enable`: 0 = re-provision, reboot only on `reboot=true`; 1 = reboot on
-/// every check-sync; 2 = ignore check-sync (Yealink admin guide, research §1.2). Always 0: the
+/// every check-sync; 2 = ignore check-sync (Yealink CP969 administrator guide, mirrored at
+/// <https://manualshive.com/en/manual/yealink/cp969/909068?page=779>). Always 0: the
 /// NOTIFY decides, as on the other vendors, so `device notify` re-provisions and
 /// `device notify --reboot` reboots (1 would reboot on a plain re-provision). Yealink has no
 /// value that re-provisions but never reboots, so `sip.notify_reboot = 0` is honoured by the
@@ -282,7 +284,7 @@ fn admin_password(v: &str) -> Option<String> {
 macro_rules! yealink_globals {
     () => {
         [
-            // fpbx t46u/y000000000108.cfg (research §1.2).
+            // fpbx `resources/templates/provision/yealink/t46u/y000000000108.cfg`.
             ParamDef::global(Source::Key("provisioning.url"), "static.auto_provision.server.url", same),
             ParamDef::global(Source::Key("provisioning.interval_minutes"), "static.auto_provision.repeat.enable", one),
             ParamDef::global(
@@ -302,7 +304,7 @@ macro_rules! yealink_globals {
             ParamDef::global(Source::Key("firmware.url"), "static.firmware.url", same),
             ParamDef::global(Source::Key("sip.notify_reboot"), "sip.notify_reboot_enable", notify_reboot).or("0"),
             ParamDef::device(Source::Key("admin.password"), "static.security.user_password", admin_password),
-            // The phone's own credentials for later fetches (fpbx t46u template, research §1.4).
+            // The phone's own credentials for later fetches (fpbx `t46u/y000000000108.cfg`).
             ParamDef::device(Source::Key("http.username"), "static.auto_provision.server.username", same),
             ParamDef::device(Source::Key("http.password"), "static.auto_provision.server.password", same),
             // 1 = look for `<name>_Security.enc` key files; not secret, so common files carry it too.
@@ -365,7 +367,7 @@ static LEGACY_PARAMS: [ParamDef; 15] = [
     ParamDef::device(Source::Line(LineField::Password), "account.{n}.password", same),
     ParamDef::device(Source::Line(LineField::Registrar), "account.{n}.sip_server_host", same),
     ParamDef::device(Source::Line(LineField::Port), "account.{n}.sip_server_port", same),
-    // 0 UDP, 1 TCP, 2 TLS as in v8x `transport_type` (research §1.2; wazo v73 `base.tpl`).
+    // 0 UDP, 1 TCP, 2 TLS as in v8x `transport_type` (wazo v73 `base.tpl`).
     ParamDef::device(Source::Line(LineField::Transport), "account.{n}.transport", transport),
 ];
 
@@ -376,7 +378,8 @@ const LEGACY_UNMAPPED: &[(&str, &str)] = &[
     ("yealink.aes_key_file", "no source gives the v7x name of the key-file switch"),
 ];
 
-/// `^y0{9}\d{3}\.cfg$`, any case: every common-file name (research §1.1).
+/// `^y0{9}\d{3}\.cfg$`, any case: every common-file name (the fpbx per-model templates use
+/// numbers that do not always match the firmware prefix).
 pub fn is_common_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n.len() == 17
@@ -396,7 +399,8 @@ fn common_spec(name: &str) -> FileSpec {
     }
 }
 
-/// Parses the model, firmware and MAC tokens of the forms listed in research §1.3.
+/// Parses the model, firmware and MAC tokens of the User-Agent forms quoted in wazo
+/// `common/common.py` and `v8x/common.py` and in fpbx `app/provision/index.php`.
 fn parse_tokens(ua: &str) -> Option<(String, Option<String>, Option<Mac>)> {
     let t: Vec<&str> = ua::unquote(ua).split_whitespace().collect();
     let first = *t.first()?;

@@ -1,16 +1,20 @@
-//! Yealink AES config encryption ("compatibility" mode, research `config-formats.md` §1.4).
+//! Yealink AES config encryption ("compatibility" mode), as Yealink's administrator guides describe
+//! it (e.g. the T58A Teams administrator's manual, mirrored at
+//! <https://manualshive.com/ru/manual/yealink/t58a-teams/t58a-teams_administrators-manual_3296520-88.html>).
 //!
 //! The phone decrypts a downloaded `.cfg` with AES-ECB, using the configured key's ASCII bytes
 //! directly as the AES key: 16 characters give AES-128, 32 give AES-256. The encrypted file keeps
-//! its name and is raw binary. Sources disagree on padding: a 2013 Yealink-tool sample ends in
-//! spaces, the gitaware reimplementation uses PKCS#7, so both are offered ([`Padding`]).
+//! its name and is raw binary. Sources disagree on padding: the 2013 Yealink-tool sample in
+//! traviscross/yealink-confenc (`test/test.cfg`) ends in spaces, the gitaware/yealink-encryption
+//! reimplementation (`Yealink.py`) uses PKCS#7, so both are offered ([`Padding`]).
 //!
 //! The key reaches the phone either out of band (`static.auto_provision.aes_key_16.mac` set on the
 //! phone, or its web UI), or in a `<name>_Security.enc` key file ([`wrap_key`]): the key encrypted
 //! with a fixed AES-128 key built into every Yealink firmware and tool. That wrapping key is public
-//! (traviscross/yealink-confenc `lib.sh`, gitaware `Yealink.py`), so a key file protects nothing by
-//! itself: sipprov serves it only under the same authentication as the device's own file. ECB with
-//! a fixed key is deterministic, so unchanged content stays byte-identical (the phone compares MD5s).
+//! (traviscross/yealink-confenc `lib.sh`, gitaware/yealink-encryption `Yealink.py`), so a key file
+//! protects nothing by itself: sipprov serves it only under the same authentication as the
+//! device's own file. ECB with a fixed key is deterministic, so unchanged content stays
+//! byte-identical (the phone compares MD5s).
 //!
 //! ```
 //! use sipprov_vendors::yealink_aes::{encrypt, decrypt, Padding};

@@ -127,7 +127,8 @@ fn audiocodes_440hd() {
 }
 
 /// The 400HD file keeps the phone on the provisioning URL, polling it; with Basic the
-/// credentials ride in that URL as on the gateways (seed 002, seed 004).
+/// credentials ride in that URL as on the gateways (MP-11x & MP-124 User's Manual LTRT-65432
+/// §33.2.4; the 400HD Series Administrator's Manual 3.4.3 accepts "any format" of provisioning URL).
 #[test]
 fn audiocodes_440hd_basic() {
     let extra = ["http.auth=basic", "http.username=ph-440", "http.password=p@ss:w/rd1"];
@@ -140,7 +141,8 @@ fn audiocodes_mp118() {
     check("audiocodes", "MP-118", "00908f1dd0d3", 0, &extra, "mp118-00908F1DD0D3.ini");
 }
 
-/// Seed 004: with Basic the gateway takes its credentials from the URLs, percent-encoded here.
+/// MP-11x & MP-124 User's Manual §33.2.4: with Basic the gateway takes its credentials from the
+/// URLs, percent-encoded here.
 #[test]
 fn audiocodes_mp118_basic() {
     let extra = ["http.auth=basic", "http.username=gw-118", "http.password=p@ss:w/rd'1"];
@@ -168,7 +170,7 @@ fn cisco_cp_8841_3pcc() {
     check("cisco", "CP-8841-3PCC", "00562b043615", 0, &extra, "cp-8841-3pcc-00562b043615.xml");
 }
 
-/// Named time zones (issue 13): each vendor's own spelling of Europe/Berlin, DST rule included,
+/// Named time zones: each vendor's own spelling of Europe/Berlin, DST rule included,
 /// computed from the tz database.
 #[test]
 fn named_time_zones() {
@@ -227,7 +229,7 @@ fn polycom_vvx410() {
     check("polycom", "VVX410", "0004f2aabbcc", 2, &extra, "vvx410-site.cfg");
 }
 
-/// Programmable keys (issue 13): a line key, a BLF and a speed dial on each vendor that maps them
+/// Programmable keys: a line key, a BLF and a speed dial on each vendor that maps them
 /// (with a park key and an expansion-module key where the vendor takes them); a label with XML
 /// specials shows the escaping.
 const KEYS: &[&str] = &[

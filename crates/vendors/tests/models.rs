@@ -1,4 +1,4 @@
-//! The models each vendor module accepts (issue 13): desk, DECT and ATA coverage where the
+//! The models each vendor module accepts: desk, DECT and ATA coverage where the
 //! vendor sells them and provisions them the way the module writes; Grandstream accounts 1 to 6
 //! and the refusal of lines a model lacks; HTTP credential parameters per vendor; and every
 //! model's every file checked against its format's grammar.

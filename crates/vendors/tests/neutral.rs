@@ -1,4 +1,4 @@
-//! Nothing accepted and then dropped (issue 13): every vendor-neutral setting, set on a device
+//! Nothing accepted and then dropped: every vendor-neutral setting, set on a device
 //! of every model of every vendor in the registry, either changes what the device is served or
 //! is refused by the vendor's `validate_device` with a message naming the key. New vendors,
 //! models and neutral keys are covered without touching this file.
@@ -174,7 +174,7 @@ fn accepted(v: &'static dyn Vendor, model: &'static ModelInfo, st: &Settings) ->
     v.validate_device(model, st).and_then(|()| v.validate_merged(model, st))
 }
 
-/// Programmable keys (issue 13): each key setting, on every model of every vendor, reaches the
+/// Programmable keys: each key setting, on every model of every vendor, reaches the
 /// file or is refused with a message naming the key.
 #[test]
 fn every_key_setting_reaches_the_file_or_is_refused() {

@@ -1,5 +1,8 @@
-//! Every User-Agent sample quoted in research `config-formats.md` for the provisioned vendors
-//! (§1.3 Yealink, §2.3 Gigaset, §3a/§3b AudioCodes, seed 002) plus the UA-only vendors.
+//! Every User-Agent sample the vendors' sources quote for the provisioned vendors (Yealink: wazo
+//! `plugins/wazo_yealink/common/common.py` and `v8x/common.py`, fpbx `app/provision/index.php`;
+//! Gigaset: wazo `plugins/wazo_gigaset/common/common.py` and `Nx70_83_v2_65_0/common.py`;
+//! AudioCodes: fpbx `app/provision/index.php`, the 400HD Series Administrator's Manual 3.4.3 p.41
+//! and the gateways' "Querying Provisioning Server for Updated Files") plus the UA-only vendors.
 
 use sipprov_vendors::{registry, UserAgentInfo};
 
@@ -79,7 +82,7 @@ fn yealink_samples() {
         ("Yealink-T46G 28.71.0.81 28.1.0.128.0.0.0", "yealink", Some("T46G"), Some("28.71.0.81"), ""),
         // T5x: MAC without colons.
         ("Yealink SIP-T56A 58.80.0.25 001565f429a4", "yealink", Some("T56A"), Some("58.80.0.25"), "001565f429a4"),
-        // From seed 001 (a NOTIFY response): no MAC.
+        // From Yealink's "How to remote reboot phone through SIP message" (a NOTIFY response): no MAC.
         ("Yealink SIP-T28P 2.51.0.1", "yealink", Some("T28P"), Some("2.51.0.1"), ""),
     ]);
 }
@@ -144,7 +147,7 @@ fn audiocodes_samples() {
             Some("2.2.8.61"),
             "00908f602aac",
         ),
-        // Seed 002 (the 405HD manual's SUBSCRIBE): no model, no MAC.
+        // The 400HD Series Administrator's Manual 3.4.3 SUBSCRIBE (p.41): no model, no MAC.
         ("AUDC-IPPhone/2.2.2", "audiocodes", None, Some("2.2.2"), ""),
         (
             "Mozilla/4.0 (compatible; AudioCodes; MP-118;6.60A.356.001;00908F1DD0D3;0)",
@@ -167,7 +170,8 @@ fn audiocodes_samples() {
 
 #[test]
 fn admin_configured_audiocodes_ua_is_not_guessed() {
-    // `AupdHttpUserAgent = MyWorld-<NAME>;<VER>(<MAC>)` (research §3b): free-form, not ours to parse.
+    // `AupdHttpUserAgent = MyWorld-<NAME>;<VER>(<MAC>)` (AudioCodes, "Querying Provisioning Server for
+    // Updated Files"): free-form, not ours to parse.
     assert_eq!(registry().identify_user_agent("MyWorld-Mediant;7.00.200.001(00908F1DD0D3)"), None);
 }
 

@@ -348,8 +348,9 @@ async fn reply(req: &IncomingRequest, resp: sipprov_sip::Response) {
     }
 }
 
-/// The NOTIFY in the SUBSCRIBE's dialog (§B.4, the RFC-correct form): Request-URI the phone's
-/// Contact, From = its To with our tag, To = its From with its tag, same Call-ID, our CSeq 1,
+/// The NOTIFY in the SUBSCRIBE's dialog, built as RFC 3261 builds a request within a dialog
+/// (§12.2.1.1; phones also accept looser forms, but a strict stack expects this): Request-URI the
+/// phone's Contact, From = its To with our tag, To = its From with its tag, same Call-ID, our CSeq 1,
 /// its Event echoed, `Subscription-State: terminated;reason=timeout`, the URL as the whole body
 /// (no trailing CRLF: Content-Length must be the URL's length).
 fn build_notify(

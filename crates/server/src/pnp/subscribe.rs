@@ -158,7 +158,7 @@ mod tests {
     }
 
     #[test]
-    fn audiocodes_seed_002_without_vendor_or_mac() {
+    fn audiocodes_manual_subscribe_without_vendor_or_mac() {
         let req = request(
             "SUBSCRIBE sip:224.0.1.75:5060 SIP/2.0\nFrom: <sip:00000001@10.13.2.37:5060>;tag=87a5a8-25020d0a\n\
              To: <sip:224.0.1.75:5060>\nCall-ID: 8884c8-25020d0a\nCSeq: 1 SUBSCRIBE\n\
