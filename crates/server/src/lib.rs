@@ -1,15 +1,26 @@
 //! The sipprov server.
 //!
-//! It runs two HTTP listeners over one shared [`state::AppState`]:
-//! - the **provisioning** listener ([`provision`]), which phones reach: it maps a
-//!   request path and User-Agent to a device and one of its vendor's files,
-//!   and answers from the render cache ([`cache`]) with ETag/Last-Modified;
-//! - the **admin API** ([`api`]), JSON over HTTP on localhost behind a bearer
-//!   token, which the `sipprov` CLI drives.
+//! It is a set of small services, each owning its data, built in dependency order by one
+//! wiring module ([`start`]); each listener and handler is given only the services it uses:
+//! - the **provisioning core** ([`files::Files`]) maps a request path and User-Agent to a
+//!   device and one of its vendor's files, and answers from the render cache ([`cache`]) with
+//!   ETag/Last-Modified; the phone-facing HTTP and HTTPS listeners ([`provision`], [`tls`])
+//!   call it;
+//! - the **device registry** ([`registry::Registry`]) is the one way devices, groups and
+//!   global settings change: store first, then the in-memory [`inventory`], then the cache;
+//!   the admin API and PnP discovery both go through it;
+//! - the **notifier** ([`notify::Notifier`]) holds the SIP endpoint, bound before it is built,
+//!   and sends check-sync ([`checksync`]); the **campaign engine**
+//!   ([`campaign::CampaignEngine`]) paces it over a fleet;
+//! - the **event sink** ([`fetchlog`]) writes fetches and history events to the store through a
+//!   batching writer, off the request path;
+//! - the **admin API** ([`api`]), JSON over HTTP on localhost behind a bearer token, which the
+//!   `sipprov` CLI drives; **PnP** ([`pnp`]) answers `ua-profile` SUBSCRIBEs on the SIP
+//!   endpoint ([`sip_service`]).
 //!
-//! The store is the source of truth; [`inventory`] keeps a copy of it in memory
-//! so serving a known device touches no database. Fetch records go to the store
-//! through a batching writer ([`fetchlog`]) off the request path.
+//! The store is the source of truth; the inventory keeps a copy of it in memory so serving a
+//! known device touches no database. Modules call one way only (foundation ← services ←
+//! edges ← wiring); `tests/layering.rs` holds the table and fails on an import it does not allow.
 //!
 //! Every listener admits connections within caps and closes idle ones ([`listener`]): one host
 //! cannot take the descriptors that the others, and the admin API, need.

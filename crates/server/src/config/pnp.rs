@@ -51,7 +51,7 @@ pub struct PnpConfig {
     /// When non-empty, only MACs with one of these vendor prefixes are answered.
     pub allow_ouis: Vec<String>,
     /// Only SUBSCRIBEs from these networks (CIDR) are answered. Unset: the networks directly
-    /// attached to the interfaces PnP listens on ([`super::socket::attached_networks`]);
+    /// attached to the interfaces PnP listens on (`pnp::socket::attached_networks`);
     /// `["0.0.0.0/0", "::/0"]` answers everyone.
     pub allow_sources: Option<Vec<String>>,
 }
