@@ -50,10 +50,87 @@ impl RunningServer {
     }
 }
 
+/// What every service is built over: the store and the shared in-memory pieces.
+struct Core {
+    store: Store,
+    api_token: String,
+    inventory: Arc<Inventory>,
+    metrics: Arc<Metrics>,
+    events: FetchLog,
+    security: Arc<Security>,
+    files: Arc<Files>,
+    registry: Arc<Registry>,
+}
+
 /// Opens the store, loads the inventory, binds the listeners and starts serving.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     limit_malloc_arenas();
-    let (store, api_token) = open_data(&config).await?;
+    let core = open_core(&config).await?;
+    let admission = crate::listener::Admission::new(&config.limits, core.metrics.clone());
+    let http = bind("provisioning HTTP", config.http.listen).await?;
+    let api = bind("admin API", config.api.listen).await?;
+    let (http_addr, api_addr) = (local(&http, config.http.listen)?, local(&api, config.api.listen)?);
+    // Bound before the services that send through it: none of them waits for an endpoint.
+    let (sip, pnp) = crate::sip_service::bind(&config, http_addr, &admission).await?;
+    let https = crate::tls::HttpsListener::bind(config.http.tls.as_ref()).await?;
+    write_listening(&config, http_addr, api_addr, &sip, https.as_ref().map(|h| h.addr));
+    let outbound_proxy = config.sip.outbound_proxy.clone();
+    let notifier = Arc::new(Notifier::new(sip.clone(), core.inventory.clone(), core.events.clone(), outbound_proxy));
+    let campaigns = Arc::new(CampaignEngine::new(
+        core.store.clone(),
+        notifier.clone(),
+        core.files.clone(),
+        core.inventory.clone(),
+        core.events.clone(),
+        config.sip.t1_ms,
+    ));
+
+    let mut tasks = JoinSet::new();
+    let phone_app = crate::provision::router(Arc::new(Phones::new(
+        core.files.clone(),
+        core.inventory.clone(),
+        core.security.clone(),
+        core.events.clone(),
+        core.metrics.clone(),
+        core.store.clone(),
+        config.uploads.clone(),
+    )));
+    let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
+    tasks.spawn(crate::listener::serve_http("provisioning HTTP", http, phone_app.clone(), http_limiter, timeouts));
+    if let Some(https) = https {
+        tasks.spawn(https.serve(phone_app, admission.phone_limiter("provisioning HTTPS"), timeouts));
+    }
+    let pnp_services = Arc::new(PnpServices::new(
+        core.inventory.clone(),
+        core.registry.clone(),
+        core.security.clone(),
+        core.events.clone(),
+        sip.clone(),
+    ));
+    tasks.spawn(crate::sip_service::serve(sip, pnp_services, pnp));
+    tasks.spawn(core.files.clone().watch_templates());
+    tasks.spawn(campaigns.clone().run());
+    let api_app = crate::api::router(ApiServices {
+        token: ApiToken(core.api_token.into()),
+        store: core.store,
+        inventory: core.inventory,
+        files: core.files,
+        registry: core.registry,
+        notifier,
+        campaigns,
+        security: core.security,
+        events: core.events,
+        metrics: core.metrics,
+    });
+    tasks.spawn(crate::listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts));
+    Ok(RunningServer { http_addr, api_addr, tasks })
+}
+
+/// Opens the data directory and the store, loads what is kept in memory, and builds the
+/// services that need no listener: the provisioning core and the registry. Logs the access
+/// posture, so the default (closed) one never fails silently.
+async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
+    let (store, api_token) = open_data(config).await?;
     let inventory = Arc::new(Inventory::load(&store).await?);
     let cache = Arc::new(RenderCache::new(store.rendered_states().await?));
     let metrics = Arc::new(Metrics::default());
@@ -73,62 +150,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     }));
     let registry = Arc::new(Registry::new(store.clone(), inventory.clone(), cache, security.clone()));
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
-
-    let admission = crate::listener::Admission::new(&config.limits, metrics.clone());
-    let http = bind("provisioning HTTP", config.http.listen).await?;
-    let api = bind("admin API", config.api.listen).await?;
-    let (http_addr, api_addr) = (local(&http, config.http.listen)?, local(&api, config.api.listen)?);
-    // Bound before the services that send through it: none of them waits for an endpoint.
-    let (sip, pnp) = crate::sip_service::bind(&config, http_addr, &admission).await?;
-    let notifier =
-        Arc::new(Notifier::new(sip.clone(), inventory.clone(), events.clone(), config.sip.outbound_proxy.clone()));
-    let campaigns = Arc::new(CampaignEngine::new(
-        store.clone(),
-        notifier.clone(),
-        files.clone(),
-        inventory.clone(),
-        events.clone(),
-        config.sip.t1_ms,
-    ));
-    let https = crate::tls::HttpsListener::bind(config.http.tls.as_ref()).await?;
-    write_listening(&config, http_addr, api_addr, &sip, https.as_ref().map(|h| h.addr));
-
-    let phones = Arc::new(Phones::new(
-        files.clone(),
-        inventory.clone(),
-        security.clone(),
-        events.clone(),
-        metrics.clone(),
-        store.clone(),
-        config.uploads.clone(),
-    ));
-    let api_services = ApiServices {
-        token: ApiToken(api_token.into()),
-        store,
-        inventory: inventory.clone(),
-        files: files.clone(),
-        registry: registry.clone(),
-        notifier,
-        campaigns: campaigns.clone(),
-        security: security.clone(),
-        events: events.clone(),
-        metrics,
-    };
-    let pnp_services = Arc::new(PnpServices { inventory, registry, security, fetchlog: events, endpoint: sip.clone() });
-
-    let mut tasks = JoinSet::new();
-    let phone_app = crate::provision::router(phones);
-    let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
-    tasks.spawn(crate::listener::serve_http("provisioning HTTP", http, phone_app.clone(), http_limiter, timeouts));
-    let api_app = crate::api::router(api_services);
-    tasks.spawn(crate::listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts));
-    if let Some(https) = https {
-        tasks.spawn(https.serve(phone_app, admission.phone_limiter("provisioning HTTPS"), timeouts));
-    }
-    tasks.spawn(files.watch_templates());
-    tasks.spawn(campaigns.run());
-    tasks.spawn(crate::sip_service::serve(sip, pnp_services, pnp));
-    Ok(RunningServer { http_addr, api_addr, tasks })
+    Ok(Core { store, api_token, inventory, metrics, events, security, files, registry })
 }
 
 /// Creates the data directory and template directory, checks they are writable, and opens

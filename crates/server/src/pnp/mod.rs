@@ -52,11 +52,24 @@ use crate::registry::Registry;
 /// devices through, the failure throttle it shares with HTTP, the event sink, and the SIP
 /// endpoint its NOTIFYs leave from.
 pub struct PnpServices {
-    pub inventory: Arc<Inventory>,
-    pub registry: Arc<Registry>,
-    pub security: Arc<Security>,
-    pub fetchlog: FetchLog,
-    pub endpoint: Endpoint,
+    inventory: Arc<Inventory>,
+    registry: Arc<Registry>,
+    security: Arc<Security>,
+    fetchlog: FetchLog,
+    endpoint: Endpoint,
+}
+
+impl PnpServices {
+    /// What PnP answers from and adds through; its NOTIFYs leave from `endpoint`.
+    pub fn new(
+        inventory: Arc<Inventory>,
+        registry: Arc<Registry>,
+        security: Arc<Security>,
+        fetchlog: FetchLog,
+        endpoint: Endpoint,
+    ) -> PnpServices {
+        PnpServices { inventory, registry, security, fetchlog, endpoint }
+    }
 }
 
 /// How often interfaces are re-listed, to join the group on ones that came up later and to
