@@ -4,7 +4,9 @@
 //! file or a model-scoped common file; [`Files::served`] returns it from the render cache or
 //! renders it. The admin API's `render` and the campaigns' `--changed` use the same functions,
 //! so what they show is exactly what a phone receives. It reads the inventory, writes the render
-//! cache and records content changes in the event sink; it never writes a device.
+//! cache and records content changes in the event sink. The one thing it stores is a device's
+//! first fetch ([`Files::claim_first_fetch`]), which must be durable before the file is sent;
+//! device settings change only through the registry.
 
 use std::path::PathBuf;
 use std::sync::Arc;
