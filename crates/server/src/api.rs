@@ -45,7 +45,7 @@ use sipprov_api::{
     NotifyRequest, PatchDevice, VendorInfo,
 };
 use sipprov_model::{Mac, Settings};
-use sipprov_store::{DevicePatch, DeviceRecord, Store, StoreError};
+use sipprov_store::{DeviceRecord, Store, StoreError};
 use sipprov_vendors::{redacted, registry};
 
 use crate::auth::Security;
@@ -246,16 +246,13 @@ async fn add_device(
     State(views): State<DeviceViews>,
     body::Body(body): body::Body<AddDevice>,
 ) -> ApiResult<(StatusCode, Json<Device>)> {
-    let inventory = &views.inventory;
     let device = validate_new_device(&body.mac, &body.vendor, &body.model, body.group, body.contact, body.settings)?;
-    let group = device.group.as_deref().and_then(|g| inventory.group(g)).unwrap_or_default();
-    validate::merged(device.mac, &device.vendor, &device.model, [&inventory.global(), &group, &device.settings])
-        .map_err(bad_request)?;
+    registry.check_new_devices(std::slice::from_ref(&device)).map_err(bad_request)?;
     let stored = registry.add_devices(std::slice::from_ref(&device)).await?;
     let stored = stored.into_iter().next().ok_or_else(|| no_device(device.mac))?;
     tracing::info!(mac = %stored.mac, vendor = %stored.vendor, model = %stored.model, "device added");
     let view = device_view(&views, &stored);
-    if crate::auth::posture::locked_after_first_fetch(inventory, &views.security, &stored) {
+    if crate::auth::posture::locked_after_first_fetch(&views.inventory, &views.security, &stored) {
         crate::auth::posture::warn_about_new(&[stored.mac]);
     }
     Ok((StatusCode::CREATED, Json(view)))
@@ -292,23 +289,9 @@ async fn patch_device(
     let mac = parse_mac(&mac)?;
     let current = views.inventory.device(mac).ok_or_else(|| no_device(mac))?;
     let patch = validate::device_patch(&current, body)?;
-    check_patched_device(&views.inventory, &current, &patch).map_err(bad_request)?;
-    let updated = registry.patch_device(mac, &patch).await?;
+    let updated = registry.patch_device(&current, &patch).await?;
     tracing::info!(%mac, "device changed");
     Ok(Json(device_view(&views, &updated)))
-}
-
-/// [`validate::merged`] for a device as a patch would leave it.
-fn check_patched_device(inventory: &Inventory, current: &DeviceRecord, patch: &DevicePatch) -> Result<(), String> {
-    let mut settings = current.settings.clone();
-    if let Some(p) = &patch.settings {
-        settings.apply(p);
-    }
-    let group_name = patch.group.clone().unwrap_or_else(|| current.group.clone());
-    let group = group_name.as_deref().and_then(|g| inventory.group(g)).unwrap_or_default();
-    let vendor = patch.vendor.as_deref().unwrap_or(&current.vendor);
-    let model = patch.model.as_deref().unwrap_or(&current.model);
-    validate::merged(current.mac, vendor, model, [&inventory.global(), &group, &settings])
 }
 
 async fn delete_device(State(registry): State<Arc<Registry>>, Path(mac): Path<String>) -> ApiResult<StatusCode> {
@@ -419,19 +402,12 @@ async fn show_group(State(store): State<Store>, Path(name): Path<String>) -> Api
 
 async fn patch_group(
     State(registry): State<Arc<Registry>>,
-    State(inventory): State<Arc<Inventory>>,
     Path(name): Path<String>,
     body::Body(patch): body::Body<Settings>,
 ) -> ApiResult<Json<GroupChanged>> {
     validate::group_name(&name)?;
     let patch = sipprov_vendors::validated(patch).map_err(Invalid::from)?;
     validate::group_settings(&patch)?;
-    let mut after = inventory.group(&name).unwrap_or_default();
-    after.apply(&patch);
-    let global = inventory.global();
-    for d in inventory.devices().iter().filter(|d| d.group.as_deref() == Some(name.as_str())) {
-        validate::merged(d.mac, &d.vendor, &d.model, [&global, &after, &d.settings]).map_err(bad_request)?;
-    }
     let group = registry.patch_group(&name, &patch).await?;
     tracing::info!(group = %name, keys = patch.len(), "group settings changed");
     Ok(Json(GroupChanged { settings: redacted(&group.settings), name: group.name }))
@@ -443,19 +419,9 @@ async fn show_global(State(store): State<Store>) -> ApiResult<Json<Settings>> {
 
 async fn patch_global(
     State(registry): State<Arc<Registry>>,
-    State(inventory): State<Arc<Inventory>>,
     body::Body(patch): body::Body<Settings>,
 ) -> ApiResult<Json<Settings>> {
     let patch = sipprov_vendors::validated(patch).map_err(Invalid::from)?;
-    let mut after = inventory.global();
-    after.apply(&patch);
-    validate::global_settings(&after).map_err(bad_request)?;
-    let empty = Settings::new();
-    for d in inventory.devices() {
-        let group = d.group.as_deref().and_then(|g| inventory.group(g));
-        validate::merged(d.mac, &d.vendor, &d.model, [&after, group.as_ref().unwrap_or(&empty), &d.settings])
-            .map_err(bad_request)?;
-    }
     let settings = registry.patch_global(&patch).await?;
     tracing::info!(keys = patch.len(), "global settings changed");
     Ok(Json(redacted(&settings)))

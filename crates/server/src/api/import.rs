@@ -18,7 +18,7 @@ use sipprov_store::NewDevice;
 use super::{ApiError, ApiResult};
 use crate::auth::Security;
 use crate::inventory::Inventory;
-use crate::registry::validate::{self, validate_new_device, Invalid};
+use crate::registry::validate::{validate_new_device, Invalid};
 use crate::registry::Registry;
 
 const RESERVED: [&str; 5] = ["mac", "vendor", "model", "group", "contact"];
@@ -36,12 +36,9 @@ pub async fn import_devices(
         let detail = format!("device {} already exists; nothing was imported", d.mac);
         return Err(ApiError::new(StatusCode::CONFLICT, detail).at("mac"));
     }
-    let global = inventory.global();
-    for d in &devices {
-        let group = d.group.as_deref().and_then(|g| inventory.group(g)).unwrap_or_default();
-        validate::merged(d.mac, &d.vendor, &d.model, [&global, &group, &d.settings])
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{e}; nothing was imported")))?;
-    }
+    registry
+        .check_new_devices(&devices)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{e}; nothing was imported")))?;
     let added = registry.add_devices(&devices).await?;
     let doomed: Vec<_> = added
         .iter()
