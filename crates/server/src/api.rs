@@ -32,6 +32,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -44,11 +45,18 @@ use sipprov_api::{
     NotifyRequest, PatchDevice, VendorInfo,
 };
 use sipprov_model::{Mac, Settings};
-use sipprov_store::{DevicePatch, DeviceRecord, StoreError};
+use sipprov_store::{DeviceRecord, Store, StoreError};
 use sipprov_vendors::{redacted, registry};
 
+use crate::auth::Security;
+use crate::campaign::CampaignEngine;
+use crate::fetchlog::FetchLog;
+use crate::files::Files;
+use crate::inventory::Inventory;
 use crate::metrics::Metrics;
-use crate::state::AppState;
+use crate::notify::Notifier;
+use crate::registry::validate::{self, validate_new_device, Invalid};
+use crate::registry::Registry;
 
 mod body;
 mod campaigns;
@@ -56,10 +64,8 @@ mod import;
 mod problem;
 mod unlock;
 mod uploads;
-mod validate;
 
 pub use problem::ApiError;
-pub use validate::{validate_new_device, Invalid};
 
 fn bad_request(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, msg)
@@ -67,8 +73,66 @@ fn bad_request(msg: impl Into<String>) -> ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// The services the admin API calls. Each handler is given only those it uses, as its own
+/// `State` ([`FromRef`]): reads go to the store, the inventory or the provisioning core; every
+/// write goes through the [`Registry`].
+#[derive(Clone)]
+pub struct ApiServices {
+    /// The bearer token every request but `/metrics` must carry.
+    pub token: ApiToken,
+    /// For reads only: listings, history, campaigns, uploads.
+    pub store: Store,
+    pub inventory: Arc<Inventory>,
+    pub files: Arc<Files>,
+    pub registry: Arc<Registry>,
+    pub notifier: Arc<Notifier>,
+    pub campaigns: Arc<CampaignEngine>,
+    pub security: Arc<Security>,
+    pub events: FetchLog,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The admin API's bearer token.
+#[derive(Clone)]
+pub struct ApiToken(pub Arc<str>);
+
+/// Gives each field of [`ApiServices`] to the handlers that ask for its type.
+macro_rules! substates {
+    ($($field:ident: $ty:ty),* $(,)?) => {$(
+        impl FromRef<ApiServices> for $ty {
+            fn from_ref(services: &ApiServices) -> $ty {
+                services.$field.clone()
+            }
+        }
+    )*};
+}
+
+substates! {
+    token: ApiToken, store: Store, inventory: Arc<Inventory>, files: Arc<Files>, registry: Arc<Registry>,
+    notifier: Arc<Notifier>, campaigns: Arc<CampaignEngine>, security: Arc<Security>, events: FetchLog,
+    metrics: Arc<Metrics>,
+}
+
+/// What showing a device takes: its files, and its access posture.
+#[derive(Clone)]
+struct DeviceViews {
+    files: Arc<Files>,
+    inventory: Arc<Inventory>,
+    security: Arc<Security>,
+}
+
+impl FromRef<ApiServices> for DeviceViews {
+    fn from_ref(services: &ApiServices) -> DeviceViews {
+        DeviceViews {
+            files: services.files.clone(),
+            inventory: services.inventory.clone(),
+            security: services.security.clone(),
+        }
+    }
+}
+
 /// The router for the admin listener.
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: ApiServices) -> Router {
     let api = Router::new()
         .route("/api/v1/devices", get(list_devices).post(add_device))
         // A 100,000-device CSV is about 10 MB; axum's default limit is 2 MB.
@@ -100,11 +164,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn require_token(State(state): State<Arc<AppState>>, headers: HeaderMap, req: Request, next: Next) -> Response {
+async fn require_token(State(token): State<ApiToken>, headers: HeaderMap, req: Request, next: Next) -> Response {
     let given =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(token) if constant_time_eq(token.trim().as_bytes(), state.api_token.as_bytes()) => next.run(req).await,
+        Some(given) if constant_time_eq(given.trim().as_bytes(), token.0.as_bytes()) => next.run(req).await,
         _ => {
             let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
             // RFC 6750 §3: a 401 names the scheme it wants.
@@ -118,11 +182,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> String {
-    let mut out = state.metrics.render(state.inventory.len());
-    if let Some(endpoint) = state.sip.get() {
-        out.push_str(&Metrics::render_sip(endpoint));
-    }
+async fn metrics(
+    State(metrics): State<Arc<Metrics>>,
+    State(inventory): State<Arc<Inventory>>,
+    State(notifier): State<Arc<Notifier>>,
+) -> String {
+    let mut out = metrics.render(inventory.len());
+    out.push_str(&Metrics::render_sip(notifier.endpoint()));
     out
 }
 
@@ -136,10 +202,11 @@ fn no_device(mac: Mac) -> ApiError {
 }
 
 /// A device as the API shows it: secrets redacted, with the files it is served.
-fn device_view(state: &AppState, device: &DeviceRecord) -> Device {
+fn device_view(views: &DeviceViews, device: &DeviceRecord) -> Device {
     let files: Vec<String> =
-        state.device_files(device).map(|f| f.into_iter().map(|f| f.name).collect()).unwrap_or_default();
-    let access: Access = crate::auth::posture::access(state, device, sipprov_store::now_ms());
+        views.files.device_files(device).map(|f| f.into_iter().map(|f| f.name).collect()).unwrap_or_default();
+    let access: Access =
+        crate::auth::posture::access(&views.inventory, &views.security, device, sipprov_store::now_ms());
     Device {
         mac: device.mac,
         vendor: device.vendor.clone(),
@@ -164,37 +231,44 @@ fn device_view(state: &AppState, device: &DeviceRecord) -> Device {
     }
 }
 
-async fn list_devices(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<Device>>> {
-    state.fetchlog.flush().await;
-    let devices = state.store.list_devices().await?;
-    Ok(Json(devices.iter().map(|d| device_view(&state, d)).collect()))
+async fn list_devices(
+    State(store): State<Store>,
+    State(events): State<FetchLog>,
+    State(views): State<DeviceViews>,
+) -> ApiResult<Json<Vec<Device>>> {
+    events.flush().await;
+    let devices = store.list_devices().await?;
+    Ok(Json(devices.iter().map(|d| device_view(&views, d)).collect()))
 }
 
 async fn add_device(
-    State(state): State<Arc<AppState>>,
+    State(registry): State<Arc<Registry>>,
+    State(views): State<DeviceViews>,
     body::Body(body): body::Body<AddDevice>,
 ) -> ApiResult<(StatusCode, Json<Device>)> {
     let device = validate_new_device(&body.mac, &body.vendor, &body.model, body.group, body.contact, body.settings)?;
-    let group = device.group.as_deref().and_then(|g| state.inventory.group(g)).unwrap_or_default();
-    validate::merged(device.mac, &device.vendor, &device.model, [&state.inventory.global(), &group, &device.settings])
-        .map_err(bad_request)?;
-    state.store.insert_devices(std::slice::from_ref(&device)).await?;
-    let stored = state.store.get_device(device.mac).await?.ok_or_else(|| no_device(device.mac))?;
+    registry.check_new_devices(std::slice::from_ref(&device)).map_err(bad_request)?;
+    let stored = registry.add_devices(std::slice::from_ref(&device)).await?;
+    let stored = stored.into_iter().next().ok_or_else(|| no_device(device.mac))?;
     tracing::info!(mac = %stored.mac, vendor = %stored.vendor, model = %stored.model, "device added");
-    let view = device_view(&state, &stored);
-    if crate::auth::posture::locked_after_first_fetch(&state, &stored) {
+    let view = device_view(&views, &stored);
+    if crate::auth::posture::locked_after_first_fetch(&views.inventory, &views.security, &stored) {
         crate::auth::posture::warn_about_new(&[stored.mac]);
     }
-    state.device_changed(stored);
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-async fn show_device(State(state): State<Arc<AppState>>, Path(mac): Path<String>) -> ApiResult<Json<Device>> {
+async fn show_device(
+    State(store): State<Store>,
+    State(events): State<FetchLog>,
+    State(views): State<DeviceViews>,
+    Path(mac): Path<String>,
+) -> ApiResult<Json<Device>> {
     let mac = parse_mac(&mac)?;
-    state.fetchlog.flush().await;
-    let device = state.store.get_device(mac).await?.ok_or_else(|| no_device(mac))?;
-    let mut view = device_view(&state, &device);
-    let events = state.store.device_events(mac, 200).await?;
+    events.flush().await;
+    let device = store.get_device(mac).await?.ok_or_else(|| no_device(mac))?;
+    let mut view = device_view(&views, &device);
+    let events = store.device_events(mac, 200).await?;
     view.last_notify = events.iter().rev().find(|e| e.kind == "notify").and_then(|last| {
         // The outcome was recorded from the same type; one that no longer reads is left out
         // rather than failing the whole answer.
@@ -207,40 +281,22 @@ async fn show_device(State(state): State<Arc<AppState>>, Path(mac): Path<String>
 }
 
 async fn patch_device(
-    State(state): State<Arc<AppState>>,
+    State(registry): State<Arc<Registry>>,
+    State(views): State<DeviceViews>,
     Path(mac): Path<String>,
     body::Body(body): body::Body<PatchDevice>,
 ) -> ApiResult<Json<Device>> {
     let mac = parse_mac(&mac)?;
-    let current = state.inventory.device(mac).ok_or_else(|| no_device(mac))?;
+    let current = views.inventory.device(mac).ok_or_else(|| no_device(mac))?;
     let patch = validate::device_patch(&current, body)?;
-    check_patched_device(&state, &current, &patch).map_err(bad_request)?;
-    let updated = state.store.patch_device(mac, &patch).await?;
+    let updated = registry.patch_device(&current, &patch).await?;
     tracing::info!(%mac, "device changed");
-    let view = device_view(&state, &updated);
-    state.device_changed(updated);
-    Ok(Json(view))
+    Ok(Json(device_view(&views, &updated)))
 }
 
-/// [`validate::merged`] for a device as a patch would leave it.
-fn check_patched_device(state: &AppState, current: &DeviceRecord, patch: &DevicePatch) -> Result<(), String> {
-    let mut settings = current.settings.clone();
-    if let Some(p) = &patch.settings {
-        settings.apply(p);
-    }
-    let group_name = patch.group.clone().unwrap_or_else(|| current.group.clone());
-    let group = group_name.as_deref().and_then(|g| state.inventory.group(g)).unwrap_or_default();
-    let vendor = patch.vendor.as_deref().unwrap_or(&current.vendor);
-    let model = patch.model.as_deref().unwrap_or(&current.model);
-    validate::merged(current.mac, vendor, model, [&state.inventory.global(), &group, &settings])
-}
-
-async fn delete_device(State(state): State<Arc<AppState>>, Path(mac): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_device(State(registry): State<Arc<Registry>>, Path(mac): Path<String>) -> ApiResult<StatusCode> {
     let mac = parse_mac(&mac)?;
-    state.store.delete_device(mac).await?;
-    state.inventory.remove_device(mac);
-    state.security.windows.forget(mac);
-    state.cache.invalidate_device(mac);
+    registry.delete_device(mac).await?;
     tracing::info!(%mac, "device removed");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -251,13 +307,14 @@ struct LogQuery {
 }
 
 async fn device_log(
-    State(state): State<Arc<AppState>>,
+    State(store): State<Store>,
+    State(events): State<FetchLog>,
     Path(mac): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> ApiResult<Json<Vec<DeviceEvent>>> {
     let mac = parse_mac(&mac)?;
-    state.fetchlog.flush().await;
-    let events = state.store.device_events(mac, q.limit.unwrap_or(100).clamp(1, 10_000)).await?;
+    events.flush().await;
+    let events = store.device_events(mac, q.limit.unwrap_or(100).clamp(1, 10_000)).await?;
     let events = events
         .into_iter()
         .map(|e| DeviceEvent { id: e.id, mac: e.mac, at: e.at, kind: e.kind, detail: e.detail })
@@ -272,14 +329,15 @@ struct RenderQuery {
 
 /// The exact bytes a device receives: same resolution, same cache, same renderer as the phone path.
 async fn render_device(
-    State(state): State<Arc<AppState>>,
+    State(files_core): State<Arc<Files>>,
+    State(inventory): State<Arc<Inventory>>,
     Path(mac): Path<String>,
     Query(q): Query<RenderQuery>,
 ) -> ApiResult<Response> {
     let mac = parse_mac(&mac)?;
-    let device = state.inventory.device(mac).ok_or_else(|| no_device(mac))?;
+    let device = inventory.device(mac).ok_or_else(|| no_device(mac))?;
     let files =
-        state.device_files(&device).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        files_core.device_files(&device).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let wanted = match &q.file {
         Some(f) => f.clone(),
         None => files
@@ -295,7 +353,7 @@ async fn render_device(
         firmware: None,
         mac: Some(mac),
     };
-    let resolved = state.resolve(&wanted, Some(&ua)).map_err(|_| {
+    let resolved = files_core.resolve(&wanted, Some(&ua)).map_err(|_| {
         let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -303,7 +361,7 @@ async fn render_device(
         )
         .at("file")
     })?;
-    let served = state
+    let served = files_core
         .served(&resolved, &wanted, None)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, served.content_type), (header::ETAG, served.etag.as_str())], served.bytes.clone())
@@ -312,22 +370,23 @@ async fn render_device(
 
 /// Sends check-sync now and answers with the outcome (also recorded in the device's history).
 async fn notify_device(
-    State(state): State<Arc<AppState>>,
+    State(notifier): State<Arc<Notifier>>,
+    State(inventory): State<Arc<Inventory>>,
     Path(mac): Path<String>,
     body: Option<Json<NotifyRequest>>,
 ) -> ApiResult<Json<NotifyOutcome>> {
     let mac = parse_mac(&mac)?;
-    if !state.inventory.contains(mac) {
+    if !inventory.contains(mac) {
         return Err(no_device(mac));
     }
     let reboot = body.map(|b| b.reboot).unwrap_or(false);
     let outcome =
-        state.notify_device(mac, reboot).await.map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+        notifier.notify_device(mac, reboot).await.map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
     Ok(Json(NotifyOutcome::from(outcome)))
 }
 
-async fn list_groups(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<GroupSummary>>> {
-    let groups = state.store.list_groups().await?;
+async fn list_groups(State(store): State<Store>) -> ApiResult<Json<Vec<GroupSummary>>> {
+    let groups = store.list_groups().await?;
     let views = groups
         .into_iter()
         .map(|g| GroupSummary { settings: redacted(&g.settings), name: g.name, updated_at: g.updated_at })
@@ -335,54 +394,36 @@ async fn list_groups(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<G
     Ok(Json(views))
 }
 
-async fn show_group(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> ApiResult<Json<Group>> {
-    let group = state.store.get_group(&name).await?.ok_or(StoreError::GroupNotFound(name))?;
-    let devices =
-        state.store.list_devices().await?.into_iter().filter(|d| d.group.as_deref() == Some(&group.name)).count();
+async fn show_group(State(store): State<Store>, Path(name): Path<String>) -> ApiResult<Json<Group>> {
+    let group = store.get_group(&name).await?.ok_or(StoreError::GroupNotFound(name))?;
+    let devices = store.list_devices().await?.into_iter().filter(|d| d.group.as_deref() == Some(&group.name)).count();
     Ok(Json(Group { settings: redacted(&group.settings), name: group.name, devices, updated_at: group.updated_at }))
 }
 
 async fn patch_group(
-    State(state): State<Arc<AppState>>,
+    State(registry): State<Arc<Registry>>,
     Path(name): Path<String>,
     body::Body(patch): body::Body<Settings>,
 ) -> ApiResult<Json<GroupChanged>> {
     validate::group_name(&name)?;
     let patch = sipprov_vendors::validated(patch).map_err(Invalid::from)?;
     validate::group_settings(&patch)?;
-    let mut after = state.inventory.group(&name).unwrap_or_default();
-    after.apply(&patch);
-    let global = state.inventory.global();
-    for d in state.inventory.devices().iter().filter(|d| d.group.as_deref() == Some(name.as_str())) {
-        validate::merged(d.mac, &d.vendor, &d.model, [&global, &after, &d.settings]).map_err(bad_request)?;
-    }
-    let group = state.store.patch_group(&name, &patch).await?;
+    let group = registry.patch_group(&name, &patch).await?;
     tracing::info!(group = %name, keys = patch.len(), "group settings changed");
-    state.group_changed(&name, group.settings.clone());
     Ok(Json(GroupChanged { settings: redacted(&group.settings), name: group.name }))
 }
 
-async fn show_global(State(state): State<Arc<AppState>>) -> ApiResult<Json<Settings>> {
-    Ok(Json(redacted(&state.store.global_settings().await?)))
+async fn show_global(State(store): State<Store>) -> ApiResult<Json<Settings>> {
+    Ok(Json(redacted(&store.global_settings().await?)))
 }
 
 async fn patch_global(
-    State(state): State<Arc<AppState>>,
+    State(registry): State<Arc<Registry>>,
     body::Body(patch): body::Body<Settings>,
 ) -> ApiResult<Json<Settings>> {
     let patch = sipprov_vendors::validated(patch).map_err(Invalid::from)?;
-    let mut after = state.inventory.global();
-    after.apply(&patch);
-    validate::global_settings(&after).map_err(bad_request)?;
-    let empty = Settings::new();
-    for d in state.inventory.devices() {
-        let group = d.group.as_deref().and_then(|g| state.inventory.group(g));
-        validate::merged(d.mac, &d.vendor, &d.model, [&after, group.as_ref().unwrap_or(&empty), &d.settings])
-            .map_err(bad_request)?;
-    }
-    let settings = state.store.patch_global_settings(&patch).await?;
+    let settings = registry.patch_global(&patch).await?;
     tracing::info!(keys = patch.len(), "global settings changed");
-    state.global_changed(settings.clone());
     Ok(Json(redacted(&settings)))
 }
 

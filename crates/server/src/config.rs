@@ -17,6 +17,25 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod pnp;
+pub use self::pnp::{PnpConfig, PnpMode};
+
+/// The `[fetch_log]` section of the configuration.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchLogConfig {
+    /// Most records (fetch events, refusals, content change times; repeats of one fetch merge
+    /// into one) kept while the database cannot write, about 1.6 KB each; beyond it new
+    /// records are dropped and counted in `sipprov_fetch_records_dropped_total`.
+    pub max_pending: usize,
+}
+
+impl Default for FetchLogConfig {
+    fn default() -> Self {
+        FetchLogConfig { max_pending: 20_000 }
+    }
+}
+
 /// Everything `sipprov serve` needs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -33,9 +52,9 @@ pub struct ServerConfig {
     pub security: SecurityConfig,
     /// SIP Plug-and-Play: answering `ua-profile` SUBSCRIBEs with the provisioning URL (`[pnp]`).
     #[serde(default)]
-    pub pnp: crate::pnp::PnpConfig,
+    pub pnp: PnpConfig,
     /// What the fetch log keeps while the database cannot write (`[fetch_log]`).
-    pub fetch_log: crate::fetchlog::FetchLogConfig,
+    pub fetch_log: FetchLogConfig,
     /// Connection caps and timeouts of every listener (`[limits]`).
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -325,8 +344,8 @@ impl Default for ServerConfig {
             api: ApiConfig::default(),
             sip: SipConfig::default(),
             security: SecurityConfig::default(),
-            pnp: crate::pnp::PnpConfig::default(),
-            fetch_log: crate::fetchlog::FetchLogConfig::default(),
+            pnp: PnpConfig::default(),
+            fetch_log: FetchLogConfig::default(),
             limits: LimitsConfig::default(),
             uploads: UploadsConfig::default(),
         }

@@ -51,21 +51,7 @@ enum Command {
     Flush(oneshot::Sender<()>),
 }
 
-/// The `[fetch_log]` section of the configuration.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FetchLogConfig {
-    /// Most records (fetch events, refusals, content change times; repeats of one fetch merge
-    /// into one) kept while the database cannot write, about 1.6 KB each; beyond it new
-    /// records are dropped and counted in `sipprov_fetch_records_dropped_total`.
-    pub max_pending: usize,
-}
-
-impl Default for FetchLogConfig {
-    fn default() -> Self {
-        FetchLogConfig { max_pending: 20_000 }
-    }
-}
+pub use crate::config::FetchLogConfig;
 
 /// The handle handlers use.
 #[derive(Clone)]

@@ -1,15 +1,26 @@
 //! The sipprov server.
 //!
-//! It runs two HTTP listeners over one shared [`state::AppState`]:
-//! - the **provisioning** listener ([`provision`]), which phones reach: it maps a
-//!   request path and User-Agent to a device and one of its vendor's files,
-//!   and answers from the render cache ([`cache`]) with ETag/Last-Modified;
-//! - the **admin API** ([`api`]), JSON over HTTP on localhost behind a bearer
-//!   token, which the `sipprov` CLI drives.
+//! It is a set of small services, each owning its data, built in dependency order by one
+//! wiring module ([`start`]); each listener and handler is given only the services it uses:
+//! - the **provisioning core** ([`files::Files`]) maps a request path and User-Agent to a
+//!   device and one of its vendor's files, and answers from the render cache ([`cache`]) with
+//!   ETag/Last-Modified; the phone-facing HTTP and HTTPS listeners ([`provision`], [`tls`])
+//!   call it;
+//! - the **device registry** ([`registry::Registry`]) is the one way devices, groups and
+//!   global settings change: store first, then the in-memory [`inventory`], then the cache;
+//!   the admin API and PnP discovery both go through it;
+//! - the **notifier** ([`notify::Notifier`]) holds the SIP endpoint, bound before it is built,
+//!   and sends check-sync ([`checksync`]); the **campaign engine**
+//!   ([`campaign::CampaignEngine`]) paces it over a fleet;
+//! - the **event sink** ([`fetchlog`]) writes fetches and history events to the store through a
+//!   batching writer, off the request path;
+//! - the **admin API** ([`api`]), JSON over HTTP on localhost behind a bearer token, which the
+//!   `sipprov` CLI drives; **PnP** ([`pnp`]) answers `ua-profile` SUBSCRIBEs on the SIP
+//!   endpoint ([`sip_service`]).
 //!
-//! The store is the source of truth; [`inventory`] keeps a copy of it in memory
-//! so serving a known device touches no database. Fetch records go to the store
-//! through a batching writer ([`fetchlog`]) off the request path.
+//! The store is the source of truth; the inventory keeps a copy of it in memory so serving a
+//! known device touches no database. Modules call one way only (foundation ← services ←
+//! edges ← wiring); `tests/layering.rs` holds the table and fails on an import it does not allow.
 //!
 //! Every listener admits connections within caps and closes idle ones ([`listener`]): one host
 //! cannot take the descriptors that the others, and the admin API, need.
@@ -27,31 +38,31 @@ pub mod api;
 pub mod auth;
 pub mod cache;
 pub mod campaign;
+pub mod catalog;
 /// Check-sync lives in its own crate, usable without a server; the server sends the same NOTIFY.
 pub use sipprov_checksync as checksync;
 pub mod config;
 pub mod datadir;
 pub mod fetchlog;
+pub mod files;
 pub mod inventory;
 pub mod listener;
 pub mod metrics;
-mod notify;
+pub mod notify;
 pub mod pnp;
 pub mod provision;
+pub mod registry;
 pub mod sip_service;
 pub mod sip_tls;
-pub mod state;
 pub mod tls;
 mod token;
+mod wiring;
 mod writable;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 pub use config::ServerConfig;
-use state::AppState;
-use tokio::net::TcpListener;
-use tokio::task::JoinSet;
+pub use wiring::{start, RunningServer};
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -69,70 +80,4 @@ pub enum ServerError {
     /// Start-up could not write where it must (see `writable`): it refuses to run read-only.
     #[error("{what} {path} is not writable: {reason}")]
     NotWritable { what: &'static str, path: String, reason: String },
-}
-
-/// A started server: its bound addresses and its tasks.
-pub struct RunningServer {
-    pub http_addr: SocketAddr,
-    pub api_addr: SocketAddr,
-    pub state: Arc<AppState>,
-    tasks: JoinSet<Result<(), ServerError>>,
-}
-
-impl RunningServer {
-    /// Runs until a listener fails.
-    pub async fn wait(mut self) -> Result<(), ServerError> {
-        while let Some(done) = self.tasks.join_next().await {
-            done.map_err(|e| ServerError::Task(e.to_string()))??;
-        }
-        Ok(())
-    }
-}
-
-/// Opens the store, loads the inventory, binds the listeners and starts serving.
-pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
-    state::limit_malloc_arenas();
-    let state = AppState::open(&config).await?;
-    let admission = listener::Admission::new(&config.limits, state.metrics.clone());
-    let http = bind("provisioning HTTP", config.http.listen).await?;
-    let api = bind("admin API", config.api.listen).await?;
-    let (http_addr, api_addr) = (local(&http, config.http.listen)?, local(&api, config.api.listen)?);
-    let (sip, pnp) = sip_service::bind(&config, http_addr, &admission).await?;
-    let _ = state.sip.set(sip.clone());
-    let sip_udp = sip.local_addr(sipprov_sip::Transport::Udp);
-    let sip_tcp = sip.local_addr(sipprov_sip::Transport::Tcp);
-    let sip_tls = sip.local_addr(sipprov_sip::Transport::Tls);
-    let https = tls::HttpsListener::bind(config.http.tls.as_ref()).await?;
-    config::write_listening_file(
-        &config.data_dir,
-        &serde_json::json!({
-            "http": http_addr.to_string(), "api": api_addr.to_string(),
-            "sip_udp": sip_udp.map(|a| a.to_string()), "sip_tcp": sip_tcp.map(|a| a.to_string()),
-            "sip_tls": sip_tls.map(|a| a.to_string()),
-            "https": https.as_ref().map(|h| h.addr.to_string()),
-        }),
-    );
-    tracing::info!(%http_addr, %api_addr, ?sip_udp, ?sip_tcp, ?sip_tls, data_dir = %config.data_dir.display(), "sipprov listening");
-
-    let mut tasks = JoinSet::new();
-    let phone_app = provision::router(state.clone());
-    let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
-    tasks.spawn(listener::serve_http("provisioning HTTP", http, phone_app, http_limiter, timeouts));
-    let api_app = api::router(state.clone());
-    tasks.spawn(listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts));
-    if let Some(https) = https {
-        tasks.spawn(https.serve(state.clone(), admission.phone_limiter("provisioning HTTPS"), timeouts));
-    }
-    tasks.spawn(state.clone().watch_templates());
-    tasks.spawn(state.clone().run_campaigns());
-    tasks.spawn(sip_service::serve(sip, state.clone(), pnp));
-    Ok(RunningServer { http_addr, api_addr, state, tasks })
-}
-
-async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    listener::bind_tcp(addr).map_err(|source| ServerError::Listen { what, addr, source })
-}
-
-fn local(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, ServerError> {
-    listener.local_addr().map_err(|source| ServerError::Listen { what: "local address", addr, source })
 }

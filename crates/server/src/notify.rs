@@ -1,15 +1,44 @@
-//! Sending check-sync to a device of the inventory, and recording the outcome on it.
+//! The notifier: sends check-sync to a device of the inventory and records the outcome on it.
+//!
+//! It holds the SIP endpoint, which is bound before the notifier is built (see `wiring`), so
+//! there is never a notifier without one. The NOTIFY itself is built by the `sipprov-checksync`
+//! crate, the same one the server-less `sipprov notify` uses.
+
+use std::sync::Arc;
 
 use sipprov_model::Mac;
+use sipprov_sip::{Credentials, Endpoint};
 use sipprov_store::NewEvent;
 
-use sipprov_sip::Credentials;
-
 use crate::checksync::{self, CheckSync, Outcome, Ready, Resolver};
-use crate::fetchlog::Record;
-use crate::state::AppState;
+use crate::fetchlog::{FetchLog, Record};
+use crate::inventory::Inventory;
 
-impl AppState {
+/// Sends check-sync NOTIFYs through the server's SIP endpoint.
+pub struct Notifier {
+    endpoint: Endpoint,
+    inventory: Arc<Inventory>,
+    events: FetchLog,
+    /// `[sip] outbound_proxy`: where every NOTIFY goes first, when set.
+    outbound_proxy: Option<String>,
+}
+
+impl Notifier {
+    /// A notifier sending through `endpoint`, already bound.
+    pub fn new(
+        endpoint: Endpoint,
+        inventory: Arc<Inventory>,
+        events: FetchLog,
+        outbound_proxy: Option<String>,
+    ) -> Notifier {
+        Notifier { endpoint, inventory, events, outbound_proxy }
+    }
+
+    /// The SIP endpoint, for a campaign's batch of transactions and for the metrics.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
     /// Sends a check-sync (or reboot) NOTIFY to one device and records the outcome in its history.
     ///
     /// The target is the device's `contact`; with `[sip] outbound_proxy` set the NOTIFY goes
@@ -17,7 +46,7 @@ impl AppState {
     /// `line.1.username@line.1.registrar`. A challenge is answered with line 1's credentials.
     pub async fn notify_device(&self, mac: Mac, reboot: bool) -> Result<Outcome, String> {
         let outcome = self.send_check_sync(mac, reboot).await?;
-        self.fetchlog.record(Record::Event(notify_event(mac, sipprov_store::now_ms(), &outcome, None)));
+        self.events.record(Record::Event(notify_event(mac, sipprov_store::now_ms(), &outcome, None)));
         Ok(outcome)
     }
 
@@ -27,8 +56,7 @@ impl AppState {
         let outcome = match self.plan_check_sync(mac, reboot, &mut Resolver::default()).await? {
             Planned::Decided(outcome) => outcome,
             Planned::Send { ready, credentials, event } => {
-                let endpoint = self.sip.get().ok_or("the SIP listener is not running")?;
-                let result = endpoint.send_request(ready.request, ready.target, credentials.as_ref()).await;
+                let result = self.endpoint.send_request(ready.request, ready.target, credentials.as_ref()).await;
                 checksync::outcome(result, &event, ready.sent_to)
             }
         };
@@ -45,7 +73,6 @@ impl AppState {
         resolver: &mut Resolver,
     ) -> Result<Planned, String> {
         let device = self.inventory.device(mac).ok_or_else(|| format!("device {mac} not found"))?;
-        let endpoint = self.sip.get().ok_or("the SIP listener is not running")?;
         let settings = self.inventory.merged_keys(&device, checksync::SETTINGS_USED);
         let event = checksync::device_event(&device.vendor, reboot, &settings)?;
         if reboot {
@@ -53,7 +80,7 @@ impl AppState {
                 return Ok(Planned::Decided(Outcome::failed("reboot-disabled", refusal, &event)));
             }
         }
-        let proxy = self.config.sip.outbound_proxy.clone();
+        let proxy = self.outbound_proxy.clone();
         let uri = match (&device.contact, &proxy) {
             (Some(contact), _) => Some(contact.clone()),
             (None, Some(_)) => match (settings.get("line.1.username"), settings.get("line.1.registrar")) {
@@ -72,7 +99,7 @@ impl AppState {
         let credentials = checksync::line_credentials(&settings);
         let tls_name = checksync::tls_name(mac, &settings);
         let cs = CheckSync { uri, event, from: None, proxy, transport: None, credentials, tls_name };
-        Ok(match checksync::prepare(endpoint, &cs, resolver).await {
+        Ok(match checksync::prepare(&self.endpoint, &cs, resolver).await {
             Ok(ready) => Planned::Send { ready, credentials: cs.credentials, event: cs.event },
             Err(outcome) => Planned::Decided(outcome),
         })

@@ -28,12 +28,16 @@ use sipprov_sip::logsafe::{escaped, LogLimiter};
 use sipprov_store::{FetchInfo, NewEvent};
 use sipprov_vendors::{registry, UserAgentInfo};
 
+use crate::auth::Security;
 use crate::auth::{throttle::Outcome, Decision, Failure, RequestFacts};
 use crate::cache::Served;
+use crate::config::UploadsConfig;
+use crate::fetchlog::FetchLog;
 use crate::fetchlog::Record;
+use crate::files::{Files, Refusal, Resolved};
+use crate::inventory::Inventory;
+use crate::listener::TlsPeer;
 use crate::metrics::Metrics;
-use crate::state::{AppState, Refusal, Resolved};
-use crate::tls::TlsPeer;
 
 mod dates;
 mod keyfile;
@@ -49,13 +53,40 @@ static BAD_PATH_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10));
 static REFUSED_LOG: LogLimiter = LogLimiter::new(20, Duration::from_secs(5));
 static FIRST_FETCH_LOG: LogLimiter = LogLimiter::new(5, Duration::from_secs(60));
 
-/// The router for the provisioning listener.
-pub fn router(state: Arc<AppState>) -> Router {
+/// What the phone-facing listeners use: the provisioning core, the access checks, the event
+/// sink, and, for uploads, the store and its caps.
+pub struct Phones {
+    files: Arc<Files>,
+    inventory: Arc<Inventory>,
+    security: Arc<Security>,
+    fetchlog: FetchLog,
+    metrics: Arc<Metrics>,
+    store: sipprov_store::Store,
+    uploads: UploadsConfig,
+}
+
+impl Phones {
+    /// The phone side over these services.
+    pub fn new(
+        files: Arc<Files>,
+        inventory: Arc<Inventory>,
+        security: Arc<Security>,
+        fetchlog: FetchLog,
+        metrics: Arc<Metrics>,
+        store: sipprov_store::Store,
+        uploads: UploadsConfig,
+    ) -> Phones {
+        Phones { files, inventory, security, fetchlog, metrics, store, uploads }
+    }
+}
+
+/// The router for the provisioning listeners (HTTP and HTTPS share one).
+pub fn router(state: Arc<Phones>) -> Router {
     Router::new().fallback(fetch).with_state(state)
 }
 
 async fn fetch(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Phones>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     tls: Option<Extension<TlsPeer>>,
     method: Method,
@@ -96,7 +127,7 @@ async fn fetch(
     if let Some(names) = keyfile::names(file_name) {
         return keyfile::serve(&state, names, file_name, ua.as_ref(), &facts).await;
     }
-    let resolved = match state.resolve(file_name, ua.as_ref()) {
+    let resolved = match state.files.resolve(file_name, ua.as_ref()) {
         Ok(r) => r,
         Err(refusal) => return refused(&state, file_name, ua.as_ref(), refusal, &facts),
     };
@@ -108,7 +139,7 @@ async fn fetch(
         Resolved::Model { .. } => "none",
     };
     let firmware = ua.as_ref().and_then(|u| u.firmware.as_deref());
-    let served = match state.served(&resolved, file_name, firmware) {
+    let served = match state.files.served(&resolved, file_name, firmware) {
         Ok(s) => s,
         Err(e) => {
             Metrics::inc(&state.metrics.http_render_errors);
@@ -138,13 +169,14 @@ pub(crate) enum Window {
 // boxing it would only add an allocation to the refusal path.
 #[allow(clippy::result_large_err)]
 pub(crate) async fn authorize(
-    state: &AppState,
+    state: &Phones,
     device: &sipprov_store::DeviceRecord,
     file: &str,
     facts: &RequestFacts<'_>,
     window: Window,
 ) -> Result<&'static str, Response> {
-    let policy = state.security.policy(device.mac, state.cache.generation(), || state.device_settings(device));
+    let policy =
+        state.security.policy(device.mac, state.files.cache_generation(), || state.files.device_settings(device));
     // An open device needs no window (and its requests take no window lock).
     let open_window = if policy.is_open() || window == Window::Closed {
         None
@@ -156,7 +188,7 @@ pub(crate) async fn authorize(
         if window == Window::Peek {
             return Ok("first-fetch-window");
         }
-        match state.claim_first_fetch(device, opened_at).await {
+        match state.files.claim_first_fetch(device, opened_at).await {
             Ok(true) => return Ok("first-fetch-window"),
             // Another fetch got there first: decide as if the window were closed.
             Ok(false) => decision = state.security.decide(device.mac, &policy, facts, None),
@@ -219,7 +251,7 @@ fn challenge(values: Vec<String>) -> Response {
 
 /// Counts a failure against the source, logs it (never a credential), and records it on the device.
 pub(crate) fn note_failure(
-    state: &AppState,
+    state: &Phones,
     ip: std::net::IpAddr,
     mac: Option<sipprov_model::Mac>,
     file: &str,
@@ -238,7 +270,7 @@ pub(crate) fn note_failure(
 /// operator sees why that phone fails. When this failure blocks the source, returns the
 /// blocked answer to send instead: a source gets `max_failures` refusals, not one more.
 fn count_failure(
-    state: &AppState,
+    state: &Phones,
     ip: std::net::IpAddr,
     mac: Option<sipprov_model::Mac>,
     file: &str,
@@ -267,7 +299,7 @@ fn count_failure(
     Some(blocked_answer(state, std::time::Duration::from_secs(state.security.config.block_secs)))
 }
 
-fn log_and_record(state: &AppState, ip: std::net::IpAddr, mac: Option<sipprov_model::Mac>, file: &str, reason: &str) {
+fn log_and_record(state: &Phones, ip: std::net::IpAddr, mac: Option<sipprov_model::Mac>, file: &str, reason: &str) {
     let file_shown = escaped(file, 120);
     match mac {
         Some(mac) => {
@@ -287,19 +319,19 @@ fn log_and_record(state: &AppState, ip: std::net::IpAddr, mac: Option<sipprov_mo
     }
 }
 
-fn warn_blocked(state: &AppState, ip: std::net::IpAddr) {
+fn warn_blocked(state: &Phones, ip: std::net::IpAddr) {
     let cfg = &state.security.config;
     tracing::warn!(peer = %ip, failures = cfg.max_failures, window_secs = cfg.failure_window_secs,
         block_secs = cfg.block_secs, "source blocked: too many unknown devices or failed authentications");
 }
 
-fn blocked(state: &AppState, wait: std::time::Duration) -> Response {
+fn blocked(state: &Phones, wait: std::time::Duration) -> Response {
     Metrics::inc(&state.metrics.http_refused);
     blocked_answer(state, wait)
 }
 
 /// 429 with `Retry-After`, or 403, as configured.
-fn blocked_answer(state: &AppState, wait: std::time::Duration) -> Response {
+fn blocked_answer(state: &Phones, wait: std::time::Duration) -> Response {
     if state.security.config.block_status == 403 {
         return StatusCode::FORBIDDEN.into_response();
     }
@@ -336,7 +368,7 @@ fn user_agent(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn refused(
-    state: &AppState,
+    state: &Phones,
     file: &str,
     ua: Option<&UserAgentInfo>,
     refusal: Refusal,
@@ -363,7 +395,7 @@ fn refused(
 /// paths and in User-Agents): counted against the source, and exactly what a known device
 /// answers a requester that has not authenticated, so that nothing tells them apart.
 /// The caller counts it in `http_unknown_device`.
-fn unknown_device(state: &AppState, mac: sipprov_model::Mac, file: &str, facts: &RequestFacts<'_>) -> Response {
+fn unknown_device(state: &Phones, mac: sipprov_model::Mac, file: &str, facts: &RequestFacts<'_>) -> Response {
     let decision = state.security.unknown_device(&state.inventory.global(), mac, facts);
     let unauthenticated = match &decision {
         Some(Decision::Challenge { failure, .. } | Decision::Refuse(failure)) => failure.unauthenticated,
@@ -415,7 +447,7 @@ fn not_modified(headers: &HeaderMap, served: &Served) -> bool {
 }
 
 fn record_fetch(
-    state: &AppState,
+    state: &Phones,
     resolved: &Resolved,
     served: &Served,
     peer: SocketAddr,

@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use sipprov_sip::{Endpoint, EndpointConfig, IncomingRequest, Timers};
 
-use crate::pnp::{self, Pnp, PnpMode};
-use crate::state::AppState;
+use crate::pnp::{self, Pnp, PnpMode, PnpServices};
 use crate::{ServerConfig, ServerError};
 
 /// The default User-Agent / Server header of our SIP messages (`[sip] user_agent` sets
@@ -70,8 +69,9 @@ pub async fn bind(
     Ok((endpoint, Some(Arc::new(pnp))))
 }
 
-/// Answers incoming requests until the endpoint closes.
-pub async fn serve(endpoint: Endpoint, state: Arc<AppState>, pnp: Option<Arc<Pnp>>) -> Result<(), ServerError> {
+/// Answers incoming requests until the endpoint closes; PnP SUBSCRIBEs go to `pnp` with the
+/// services it uses.
+pub async fn serve(endpoint: Endpoint, services: Arc<PnpServices>, pnp: Option<Arc<Pnp>>) -> Result<(), ServerError> {
     let Some(mut incoming) = endpoint.incoming() else { return Ok(()) };
     if let Some(p) = &pnp {
         tokio::spawn(p.clone().rejoin_loop());
@@ -79,7 +79,7 @@ pub async fn serve(endpoint: Endpoint, state: Arc<AppState>, pnp: Option<Arc<Pnp
     while let Some(req) = incoming.recv().await {
         match (req.request.method.as_str(), &pnp) {
             ("SUBSCRIBE", Some(p)) if pnp::subscribe::is_ua_profile(&req.request) => {
-                tokio::spawn(p.clone().handle(state.clone(), req));
+                tokio::spawn(p.clone().handle(services.clone(), req));
             }
             _ => {
                 tokio::spawn(answer(req));

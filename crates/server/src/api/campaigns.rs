@@ -9,21 +9,21 @@ use sipprov_api::{Campaign, CreateCampaign};
 use sipprov_store::NewCampaign;
 
 use super::{ApiError, ApiResult};
-use crate::campaign::{CampaignReport, Selection, SelectionError};
-use crate::state::AppState;
+use sipprov_store::Store;
+
+use crate::campaign::{CampaignEngine, CampaignReport, Selection, SelectionError};
 
 /// A refusal of the request member `field`.
 fn bad(field: &str, msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, msg).at(field)
 }
 
-async fn report(state: &AppState, id: i64) -> ApiResult<Campaign> {
-    let campaign = state
-        .store
+async fn report(store: &Store, id: i64) -> ApiResult<Campaign> {
+    let campaign = store
         .get_campaign(id)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("campaign {id} not found")).at("id"))?;
-    Ok(view(CampaignReport::load(&state.store, campaign, sipprov_store::now_ms()).await?))
+    Ok(view(CampaignReport::load(store, campaign, sipprov_store::now_ms()).await?))
 }
 
 /// A campaign report as the API answers it.
@@ -49,7 +49,8 @@ fn view(report: CampaignReport) -> Campaign {
 
 /// `POST /api/v1/campaigns`.
 pub async fn create(
-    State(state): State<Arc<AppState>>,
+    State(store): State<Store>,
+    State(engine): State<Arc<CampaignEngine>>,
     super::body::Body(body): super::body::Body<CreateCampaign>,
 ) -> ApiResult<(StatusCode, Json<Campaign>)> {
     let rate = body.rate.unwrap_or(CreateCampaign::DEFAULT_RATE);
@@ -65,7 +66,7 @@ pub async fn create(
         return Err(bad("confirm_window_seconds", "confirm_window_seconds must be between 1 and 604800"));
     }
     let selection = Selection { macs: body.macs, group: body.group, all: body.all, changed: body.changed };
-    let (macs, selector) = state.select_devices(&selection).await.map_err(|e| selection_refused(&e))?;
+    let (macs, selector) = engine.select_devices(&selection).await.map_err(|e| selection_refused(&e))?;
     let new = NewCampaign {
         start_at: body.start_at.unwrap_or_else(sipprov_store::now_ms),
         reboot: body.reboot,
@@ -74,10 +75,10 @@ pub async fn create(
         confirm_window_ms: i64::try_from(window * 1000).unwrap_or(i64::MAX),
         selector,
     };
-    let campaign = state.store.create_campaign(&new, &macs).await?;
+    let campaign = store.create_campaign(&new, &macs).await?;
     tracing::info!(campaign = campaign.id, devices = macs.len(), selector = %campaign.selector, "campaign created");
-    state.campaigns.wake();
-    Ok((StatusCode::CREATED, Json(report(&state, campaign.id).await?)))
+    engine.wake();
+    Ok((StatusCode::CREATED, Json(report(&store, campaign.id).await?)))
 }
 
 /// A selection refused, naming the member at fault (`macs`, `group`) when it is one.
@@ -91,42 +92,50 @@ fn selection_refused(e: &SelectionError) -> ApiError {
 }
 
 /// `GET /api/v1/campaigns`.
-pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<Campaign>>> {
+pub async fn list(State(store): State<Store>) -> ApiResult<Json<Vec<Campaign>>> {
     let mut out = Vec::new();
-    for c in state.store.list_campaigns().await? {
-        out.push(report(&state, c.id).await?);
+    for c in store.list_campaigns().await? {
+        out.push(report(&store, c.id).await?);
     }
     Ok(Json(out))
 }
 
 /// `GET /api/v1/campaigns/{id}`.
-pub async fn show(State(state): State<Arc<AppState>>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
-    Ok(Json(report(&state, id).await?))
+pub async fn show(State(store): State<Store>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
+    Ok(Json(report(&store, id).await?))
 }
 
 /// `POST /api/v1/campaigns/{id}/cancel`: stops sending; outcomes so far are kept.
-pub async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
-    let current = report(&state, id).await?;
+pub async fn cancel(
+    State(store): State<Store>,
+    State(engine): State<Arc<CampaignEngine>>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Campaign>> {
+    let current = report(&store, id).await?;
     if current.is_finished() {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign {id} is already {}", current.state)));
     }
-    state.campaigns.cancel(id);
-    state.store.set_campaign_state(id, "cancelled").await?;
+    engine.cancel(id);
+    store.set_campaign_state(id, "cancelled").await?;
     tracing::info!(campaign = id, "campaign cancelled");
-    Ok(Json(report(&state, id).await?))
+    Ok(Json(report(&store, id).await?))
 }
 
 /// `POST /api/v1/campaigns/{id}/retry`: failed and unconfirmed devices are sent again.
-pub async fn retry(State(state): State<Arc<AppState>>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
-    let current = report(&state, id).await?;
+pub async fn retry(
+    State(store): State<Store>,
+    State(engine): State<Arc<CampaignEngine>>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Campaign>> {
+    let current = report(&store, id).await?;
     if current.state == "running" {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign {id} is still running")));
     }
-    let n = state.store.retry_campaign(id, sipprov_store::now_ms()).await?;
+    let n = store.retry_campaign(id, sipprov_store::now_ms()).await?;
     if n == 0 {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign {id} has no failed or unconfirmed device")));
     }
     tracing::info!(campaign = id, devices = n, "campaign retry");
-    state.campaigns.wake();
-    Ok(Json(report(&state, id).await?))
+    engine.wake();
+    Ok(Json(report(&store, id).await?))
 }

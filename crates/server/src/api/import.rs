@@ -15,35 +15,36 @@ use sipprov_api::Imported;
 use sipprov_model::Settings;
 use sipprov_store::NewDevice;
 
-use super::{validate_new_device, ApiError, ApiResult, Invalid};
-use crate::state::AppState;
+use super::{ApiError, ApiResult};
+use crate::auth::Security;
+use crate::inventory::Inventory;
+use crate::registry::validate::{validate_new_device, Invalid};
+use crate::registry::Registry;
 
 const RESERVED: [&str; 5] = ["mac", "vendor", "model", "group", "contact"];
 const MAX_ROWS: usize = 200_000;
 
 /// `POST /api/v1/devices/import` with a CSV body.
-pub async fn import_devices(State(state): State<Arc<AppState>>, body: String) -> ApiResult<Json<Imported>> {
+pub async fn import_devices(
+    State(registry): State<Arc<Registry>>,
+    State(inventory): State<Arc<Inventory>>,
+    State(security): State<Arc<Security>>,
+    body: String,
+) -> ApiResult<Json<Imported>> {
     let devices = parse_csv(&body).map_err(ApiError::from)?;
-    if let Some(d) = devices.iter().find(|d| state.inventory.contains(d.mac)) {
+    if let Some(d) = devices.iter().find(|d| inventory.contains(d.mac)) {
         let detail = format!("device {} already exists; nothing was imported", d.mac);
         return Err(ApiError::new(StatusCode::CONFLICT, detail).at("mac"));
     }
-    let global = state.inventory.global();
-    for d in &devices {
-        let group = d.group.as_deref().and_then(|g| state.inventory.group(g)).unwrap_or_default();
-        super::validate::merged(d.mac, &d.vendor, &d.model, [&global, &group, &d.settings])
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{e}; nothing was imported")))?;
-    }
-    state.store.insert_devices(&devices).await?;
-    let mut doomed = Vec::new();
-    for d in &devices {
-        if let Some(stored) = state.store.get_device(d.mac).await? {
-            if crate::auth::posture::locked_after_first_fetch(&state, &stored) {
-                doomed.push(stored.mac);
-            }
-            state.device_changed(stored);
-        }
-    }
+    registry
+        .check_new_devices(&devices)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{e}; nothing was imported")))?;
+    let added = registry.add_devices(&devices).await?;
+    let doomed: Vec<_> = added
+        .iter()
+        .filter(|stored| crate::auth::posture::locked_after_first_fetch(&inventory, &security, stored))
+        .map(|stored| stored.mac)
+        .collect();
     crate::auth::posture::warn_about_new(&doomed);
     tracing::info!(count = devices.len(), "devices imported");
     Ok(Json(Imported { imported: devices.len() }))

@@ -58,6 +58,16 @@ impl From<Invalid> for ApiError {
     }
 }
 
+impl From<crate::registry::Refused> for ApiError {
+    /// A change the registry refused: 400 with why; or the store's failure, as below.
+    fn from(e: crate::registry::Refused) -> ApiError {
+        match e {
+            crate::registry::Refused::Invalid(detail) => ApiError::new(StatusCode::BAD_REQUEST, detail),
+            crate::registry::Refused::Store(e) => ApiError::from(e),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     /// A database that cannot write or be reached answers 503 with what failed (`database write
     /// failed: database or disk is full`): the request changed nothing and may be repeated once

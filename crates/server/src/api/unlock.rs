@@ -16,14 +16,23 @@ use sipprov_api::Unlocked;
 use sipprov_store::NewEvent;
 
 use super::{no_device, parse_mac, ApiError, ApiResult};
-use crate::fetchlog::Record;
-use crate::state::AppState;
+use sipprov_store::Store;
+
+use crate::auth::Security;
+use crate::fetchlog::{FetchLog, Record};
+use crate::inventory::Inventory;
 
 /// Opens the window and answers when it closes ([`Unlocked`]).
-pub async fn unlock_device(State(state): State<Arc<AppState>>, Path(mac): Path<String>) -> ApiResult<Json<Unlocked>> {
+pub async fn unlock_device(
+    State(store): State<Store>,
+    State(inventory): State<Arc<Inventory>>,
+    State(security): State<Arc<Security>>,
+    State(events): State<FetchLog>,
+    Path(mac): Path<String>,
+) -> ApiResult<Json<Unlocked>> {
     let mac = parse_mac(&mac)?;
-    let device = state.inventory.device(mac).ok_or_else(|| no_device(mac))?;
-    let window = state.security.config.first_fetch_window_secs;
+    let device = inventory.device(mac).ok_or_else(|| no_device(mac))?;
+    let window = security.config.first_fetch_window_secs;
     if window == 0 {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -33,10 +42,10 @@ pub async fn unlock_device(State(state): State<Arc<AppState>>, Path(mac): Path<S
     let now = sipprov_store::now_ms();
     // Stored first: a window the server forgets on restart would strand a phone that was told
     // it may fetch.
-    state.store.record_unlock(mac, now).await?;
-    state.security.unlock(mac, now);
-    let open_until = state.security.window_closes_at(&device).unwrap_or(now);
-    state.fetchlog.record(Record::Event(NewEvent {
+    store.record_unlock(mac, now).await?;
+    security.unlock(mac, now);
+    let open_until = security.window_closes_at(&device).unwrap_or(now);
+    events.record(Record::Event(NewEvent {
         mac,
         at: now,
         kind: "unlocked".into(),

@@ -14,13 +14,19 @@ use axum::Json;
 use sipprov_api::Upload;
 
 use super::{no_device, parse_mac, ApiError, ApiResult};
-use crate::state::AppState;
+use sipprov_store::Store;
+
+use crate::inventory::Inventory;
 
 /// The device's uploads, by name.
-pub async fn list(State(state): State<Arc<AppState>>, Path(mac): Path<String>) -> ApiResult<Json<Vec<Upload>>> {
+pub async fn list(
+    State(store): State<Store>,
+    State(inventory): State<Arc<Inventory>>,
+    Path(mac): Path<String>,
+) -> ApiResult<Json<Vec<Upload>>> {
     let mac = parse_mac(&mac)?;
-    state.inventory.device(mac).ok_or_else(|| no_device(mac))?;
-    let uploads = state.store.uploads(mac).await?;
+    inventory.device(mac).ok_or_else(|| no_device(mac))?;
+    let uploads = store.uploads(mac).await?;
     Ok(Json(
         uploads
             .into_iter()
@@ -31,14 +37,15 @@ pub async fn list(State(state): State<Arc<AppState>>, Path(mac): Path<String>) -
 
 /// One upload's bytes, exactly as the phone sent them.
 pub async fn show(
-    State(state): State<Arc<AppState>>,
+    State(store): State<Store>,
+    State(inventory): State<Arc<Inventory>>,
     Path((mac, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let mac = parse_mac(&mac)?;
-    state.inventory.device(mac).ok_or_else(|| no_device(mac))?;
+    inventory.device(mac).ok_or_else(|| no_device(mac))?;
     let name = name.to_ascii_lowercase();
-    let Some(content) = state.store.upload_content(mac, &name).await? else {
-        let names: Vec<_> = state.store.uploads(mac).await?.into_iter().map(|u| u.name).collect();
+    let Some(content) = store.upload_content(mac, &name).await? else {
+        let names: Vec<_> = store.uploads(mac).await?.into_iter().map(|u| u.name).collect();
         let known = if names.is_empty() { "it has uploaded nothing".to_string() } else { names.join(", ") };
         return Err(
             ApiError::new(StatusCode::NOT_FOUND, format!("device {mac} has no upload {name:?}; {known}")).at("name")

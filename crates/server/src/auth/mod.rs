@@ -127,6 +127,21 @@ impl Security {
         }
     }
 
+    /// Adds the device's generated credentials (`window`) to `settings` when these name neither
+    /// `http.username` nor `http.password` and the device's file can carry them.
+    pub fn add_generated_credentials(&self, device: &DeviceRecord, settings: &mut sipprov_model::Settings) {
+        let named = |key| settings.get(key).is_some_and(|v: &str| !v.is_empty());
+        if named("http.username") || named("http.password") {
+            return;
+        }
+        let Some(generated) = self.windows.generated(device.mac) else { return };
+        if crate::catalog::can_carry_credentials(device) {
+            // Generated values are plain letters and digits, which every key accepts.
+            let _ = settings.set("http.username", &generated.username);
+            let _ = settings.set("http.password", &generated.password);
+        }
+    }
+
     /// The device's policy for cache generation `generation`, computed with `merged` on a miss.
     /// Bounded by the inventory: only known devices get here, and a new generation clears it.
     pub fn policy(&self, mac: Mac, generation: u64, merged: impl FnOnce() -> sipprov_model::Settings) -> Arc<Policy> {

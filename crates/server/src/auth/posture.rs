@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use sipprov_model::Mac;
 
 use super::Policy;
+use super::Security;
+use crate::catalog::can_carry_credentials;
 use crate::config::SecurityConfig;
-use crate::state::{can_carry_credentials, AppState};
+use crate::inventory::Inventory;
 
 /// The keys that decide a device's access.
 const KEYS: &[&str] = &["http.username", "http.password", "http.auth", "http.allow_from", "security.open_device_files"];
@@ -31,23 +33,23 @@ pub struct Posture {
 }
 
 /// Looks at every device (only the keys that matter are merged).
-pub fn assess(state: &AppState, now_ms: i64) -> Posture {
-    let global = state.inventory.global();
+pub fn assess(inventory: &Inventory, security: &Security, now_ms: i64) -> Posture {
+    let global = inventory.global();
     let mut posture =
         Posture { global_open: global.get("security.open_device_files") == Some("1"), ..Posture::default() };
     let mut groups = BTreeSet::new();
-    let mut devices = state.inventory.devices();
+    let mut devices = inventory.devices();
     devices.sort_by_key(|d| d.mac);
     for device in devices {
-        let mut settings = state.inventory.merged_keys(&device, KEYS);
-        state.add_generated_credentials(&device, &mut settings);
+        let mut settings = inventory.merged_keys(&device, KEYS);
+        security.add_generated_credentials(&device, &mut settings);
         let policy = Policy::from_settings(&settings);
         if policy.is_open() {
             posture.open_devices.push(device.mac);
             if let Some(g) = device
                 .group
                 .as_ref()
-                .filter(|g| state.inventory.group(g).is_some_and(|s| s.get("security.open_device_files") == Some("1")))
+                .filter(|g| inventory.group(g).is_some_and(|s| s.get("security.open_device_files") == Some("1")))
             {
                 groups.insert(g.clone());
             }
@@ -59,7 +61,7 @@ pub fn assess(state: &AppState, now_ms: i64) -> Posture {
         if !can_carry_credentials(&device) {
             posture.cannot_carry.entry(device.vendor.clone()).or_default().push(device.mac);
         }
-        if state.security.open_window(&device, now_ms).is_none() {
+        if security.open_window(&device, now_ms).is_none() {
             posture.locked.push(device.mac);
         }
     }
@@ -69,9 +71,13 @@ pub fn assess(state: &AppState, now_ms: i64) -> Posture {
 
 /// True when `device` has no way in after its first fetch: no credentials, not open, and a
 /// file that cannot carry generated ones.
-pub fn locked_after_first_fetch(state: &AppState, device: &sipprov_store::DeviceRecord) -> bool {
-    let mut settings = state.inventory.merged_keys(device, KEYS);
-    state.add_generated_credentials(device, &mut settings);
+pub fn locked_after_first_fetch(
+    inventory: &Inventory,
+    security: &Security,
+    device: &sipprov_store::DeviceRecord,
+) -> bool {
+    let mut settings = inventory.merged_keys(device, KEYS);
+    security.add_generated_credentials(device, &mut settings);
     Policy::from_settings(&settings).is_locked() && !can_carry_credentials(device)
 }
 
@@ -90,11 +96,16 @@ pub fn warn_about_new(doomed: &[Mac]) {
 
 /// How a device's files are reached, for `sipprov device show`: `device_files` in words, and
 /// until when (epoch ms) its first-fetch window is open, if it is.
-pub fn access(state: &AppState, device: &sipprov_store::DeviceRecord, now_ms: i64) -> sipprov_api::Access {
-    let mut settings = state.inventory.merged_keys(device, KEYS);
+pub fn access(
+    inventory: &Inventory,
+    security: &Security,
+    device: &sipprov_store::DeviceRecord,
+    now_ms: i64,
+) -> sipprov_api::Access {
+    let mut settings = inventory.merged_keys(device, KEYS);
     let own = Policy::from_settings(&settings);
     let no_password = settings.get("http.auth") == Some("none");
-    state.add_generated_credentials(device, &mut settings);
+    security.add_generated_credentials(device, &mut settings);
     let policy = Policy::from_settings(&settings);
     let how = if policy.is_open() {
         "open to anyone (security.open_device_files)"
@@ -109,7 +120,7 @@ pub fn access(state: &AppState, device: &sipprov_store::DeviceRecord, now_ms: i6
     } else {
         "no credentials: after its first fetch, a client certificate only"
     };
-    let until = state.security.open_window(device, now_ms).and_then(|_| state.security.window_closes_at(device));
+    let until = security.open_window(device, now_ms).and_then(|_| security.window_closes_at(device));
     sipprov_api::Access { device_files: how.to_string(), first_fetch_window_until: until }
 }
 

@@ -7,15 +7,14 @@ use std::time::Duration;
 use sipprov_model::Mac;
 use sipprov_sip::{BatchRequest, BatchResult};
 use sipprov_store::{CampaignRecord, NewEvent, NotifyResult, StoreError};
-use sipprov_vendors::FileScope;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::pace::Pacer;
+use super::CampaignEngine;
 use super::CampaignReport;
 use crate::checksync::{self, Outcome, Resolver};
 use crate::fetchlog::Record;
 use crate::notify::{log_outcome, notify_event, Planned};
-use crate::state::AppState;
 
 /// Devices marked `sending`, or outcomes written, in one statement at most.
 const MAX_BATCH: usize = 500;
@@ -65,7 +64,7 @@ fn sent(campaign: i64, mac: Mac, expected_file: Option<String>, at: i64, outcome
 /// outcomes decided without sending (no target, invalid contact...). The channels are
 /// bounded, so a slow database holds the sending back instead of letting outcomes pile up.
 async fn write_results(
-    state: Arc<AppState>,
+    engine: Arc<CampaignEngine>,
     id: i64,
     mut finished: mpsc::Receiver<BatchResult<InFlight>>,
     mut decided: mpsc::Receiver<Sent>,
@@ -103,14 +102,14 @@ async fn write_results(
                 false => None,
             };
         }
-        state.store.record_notify_results_with_events(id, &results, &events).await?;
+        engine.store.record_notify_results_with_events(id, &results, &events).await?;
         results.clear();
         events.clear();
     }
     Ok(())
 }
 
-impl AppState {
+impl CampaignEngine {
     /// Sends to every device still without an outcome, then waits for confirmations; fetches
     /// are matched against the devices' windows from the start, while sending too.
     pub(super) async fn drive_campaign(self: &Arc<Self>, campaign: CampaignRecord) -> Result<(), StoreError> {
@@ -147,11 +146,10 @@ impl AppState {
         let (requests, requests_rx) = mpsc::channel(64);
         let (finished_tx, finished_rx) = mpsc::channel(MAX_BATCH * 2);
         let (decided_tx, decided_rx) = mpsc::channel(MAX_BATCH);
-        let batch = self.sip.get().cloned().map(|endpoint| {
-            let (ended_tx, ended_rx) = mpsc::channel(MAX_BATCH * 2);
-            tokio::spawn(give_back_slots(ended_rx, finished_tx));
-            tokio::spawn(async move { endpoint.run_batch(requests_rx, ended_tx, max_in_flight).await })
-        });
+        let endpoint = self.notifier.endpoint().clone();
+        let (ended_tx, ended_rx) = mpsc::channel(MAX_BATCH * 2);
+        tokio::spawn(give_back_slots(ended_rx, finished_tx));
+        let batch = tokio::spawn(async move { endpoint.run_batch(requests_rx, ended_tx, max_in_flight).await });
         let writer = tokio::spawn(write_results(self.clone(), campaign.id, finished_rx, decided_rx));
         let mut resolver = Resolver::default();
         let mut pacer = Pacer::new(campaign.rate, tokio::time::Instant::now());
@@ -169,7 +167,7 @@ impl AppState {
                     };
                     // Cancellation takes effect between chunks: the chunk marked ahead goes
                     // back to `pending`, as none of its NOTIFYs left.
-                    if self.campaigns.is_cancelled(campaign.id) {
+                    if self.control.is_cancelled(campaign.id) {
                         self.store.unmark_sending(campaign.id, &chunk).await?;
                         break;
                     }
@@ -180,8 +178,8 @@ impl AppState {
             };
             // The semaphore is never closed.
             let Ok(slot) = slots.clone().acquire_owned().await else { break };
-            let expected_file = self.primary_file_name(mac);
-            let planned = self.plan_check_sync(mac, campaign.reboot, &mut resolver).await;
+            let expected_file = self.files.primary_file_name(mac);
+            let planned = self.notifier.plan_check_sync(mac, campaign.reboot, &mut resolver).await;
             let gone = match planned {
                 Ok(Planned::Send { ready, credentials, event }) => {
                     // The token is taken last, so the NOTIFY leaves when the bucket allows,
@@ -209,9 +207,7 @@ impl AppState {
             }
         }
         drop((requests, decided_tx));
-        if let Some(batch) = batch {
-            batch.await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        }
+        batch.await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
         writer.await.map_err(|e| StoreError::Corrupt(e.to_string()))?
     }
 
@@ -222,27 +218,12 @@ impl AppState {
         id: i64,
         chunk: Option<Vec<Mac>>,
     ) -> tokio::task::JoinHandle<Result<Option<Vec<Mac>>, StoreError>> {
-        let state = self.clone();
+        let engine = self.clone();
         tokio::spawn(async move {
             let Some(chunk) = chunk else { return Ok(None) };
-            state.store.mark_sending(id, &chunk).await?;
+            engine.store.mark_sending(id, &chunk).await?;
             Ok(Some(chunk))
         })
-    }
-
-    /// The SHA-256 of the device's own config file as rendered now (for `--changed`).
-    pub fn primary_file_hash(&self, mac: Mac) -> Option<String> {
-        let device = self.inventory.device(mac)?;
-        let files = self.device_files(&device).ok()?;
-        let spec = files.iter().find(|f| f.scope == FileScope::Device)?;
-        self.rendered_hash(&device, spec).ok()
-    }
-
-    /// The name of the device's own config file.
-    pub fn primary_file_name(&self, mac: Mac) -> Option<String> {
-        let device = self.inventory.device(mac)?;
-        let files = self.device_files(&device).ok()?;
-        files.into_iter().find(|f| f.scope == FileScope::Device).map(|f| f.name)
     }
 
     /// Matches recorded fetches against the confirmation windows every
@@ -259,7 +240,7 @@ impl AppState {
     ) -> Result<i64, StoreError> {
         let mut checked_at = 0;
         loop {
-            if *sent.borrow() || self.campaigns.is_cancelled(campaign.id) {
+            if *sent.borrow() || self.control.is_cancelled(campaign.id) {
                 return Ok(checked_at);
             }
             checked_at = self.confirm_fetches(campaign, checked_at).await?;
@@ -273,7 +254,7 @@ impl AppState {
     /// Polls recorded fetches until every notified device confirmed or ran out of time.
     async fn await_confirmations(&self, campaign: &CampaignRecord, mut checked_at: i64) -> Result<(), StoreError> {
         loop {
-            if self.campaigns.is_cancelled(campaign.id) {
+            if self.control.is_cancelled(campaign.id) {
                 return Ok(());
             }
             checked_at = self.confirm_fetches(campaign, checked_at).await?;
@@ -298,11 +279,11 @@ impl AppState {
     async fn confirm_fetches(&self, campaign: &CampaignRecord, checked_at: i64) -> Result<i64, StoreError> {
         // Taken before the flush: every fetch made before `now` is then in the store.
         let now = sipprov_store::now_ms();
-        self.fetchlog.flush().await;
-        let outcome_lag_ms = 2 * 64 * i64::try_from(self.config.sip.t1_ms).unwrap_or(500) + 10_000;
+        self.events.flush().await;
+        let outcome_lag_ms = 2 * 64 * i64::try_from(self.t1_ms).unwrap_or(500) + 10_000;
         let open_since = (checked_at - outcome_lag_ms).max(0);
         for (mac, at) in self.store.confirm_fetched(campaign.id, campaign.confirm_window_ms, open_since).await? {
-            self.fetchlog.record(Record::Event(NewEvent {
+            self.events.record(Record::Event(NewEvent {
                 mac,
                 at,
                 kind: "confirmed".into(),

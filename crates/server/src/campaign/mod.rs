@@ -1,6 +1,6 @@
 //! Fleet re-sync campaigns: paced check-sync to many devices, resumable, with proof.
 //!
-//! A campaign is persisted before anything is sent. The engine ([`AppState::run_campaigns`])
+//! A campaign is persisted before anything is sent. The engine ([`CampaignEngine::run`])
 //! starts due campaigns and drives each one: NOTIFYs leave at most `rate` per second with at
 //! most `max_in_flight` awaiting a final response, over any one-second interval (a stall earns
 //! no catch-up burst, see `pace`), so a fleet re-sync never turns into a reboot storm that
@@ -26,28 +26,35 @@ use std::time::Duration;
 pub use report::{device_outcome, CampaignReport};
 pub use select::{Selection, SelectionError};
 
-use crate::state::AppState;
+use sipprov_store::Store;
+
+use crate::fetchlog::FetchLog;
+use crate::files::Files;
+use crate::inventory::Inventory;
+use crate::notify::Notifier;
 use crate::ServerError;
+
+/// The campaign engine: what it sends through, what it reads, and what it drives.
+pub struct CampaignEngine {
+    store: Store,
+    notifier: Arc<Notifier>,
+    files: Arc<Files>,
+    inventory: Arc<Inventory>,
+    events: FetchLog,
+    control: Campaigns,
+    /// The SIP timer T1 (`[sip] t1_ms`): how late a NOTIFY's outcome may be recorded.
+    t1_ms: u64,
+}
 
 /// Which campaigns this process is driving, and which were cancelled.
 #[derive(Default)]
-pub struct Campaigns {
+struct Campaigns {
     driving: Mutex<HashSet<i64>>,
     cancelled: Mutex<HashSet<i64>>,
     wake: tokio::sync::Notify,
 }
 
 impl Campaigns {
-    /// Asks the engine to look for work now (a campaign was created or retried).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Stops a running campaign's driver at its next step.
-    pub fn cancel(&self, id: i64) {
-        self.cancelled.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
-    }
-
     fn is_cancelled(&self, id: i64) -> bool {
         self.cancelled.lock().unwrap_or_else(|e| e.into_inner()).contains(&id)
     }
@@ -63,16 +70,38 @@ impl Campaigns {
     }
 }
 
-impl AppState {
+impl CampaignEngine {
+    /// The engine over the store, sending through `notifier`; `t1_ms` is `[sip] t1_ms`.
+    pub fn new(
+        store: Store,
+        notifier: Arc<Notifier>,
+        files: Arc<Files>,
+        inventory: Arc<Inventory>,
+        events: FetchLog,
+        t1_ms: u64,
+    ) -> CampaignEngine {
+        CampaignEngine { store, notifier, files, inventory, events, control: Campaigns::default(), t1_ms }
+    }
+
+    /// Asks the engine to look for work now (a campaign was created or retried).
+    pub fn wake(&self) {
+        self.control.wake.notify_one();
+    }
+
+    /// Stops a running campaign's driver at its next step.
+    pub fn cancel(&self, id: i64) {
+        self.control.cancelled.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+    }
+
     /// The campaign engine: starts scheduled campaigns when due and resumes running ones
     /// (after a restart too). Runs for the life of the server.
-    pub async fn run_campaigns(self: Arc<Self>) -> Result<(), ServerError> {
+    pub async fn run(self: Arc<Self>) -> Result<(), ServerError> {
         loop {
             if let Err(e) = self.start_due_campaigns().await {
                 tracing::error!(error = %e, "campaign engine");
             }
             tokio::select! {
-                _ = self.campaigns.wake.notified() => {}
+                _ = self.control.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
@@ -82,19 +111,19 @@ impl AppState {
         let now = sipprov_store::now_ms();
         for c in self.store.list_campaigns().await? {
             let due = c.state == "running" || (c.state == "scheduled" && c.start_at <= now);
-            if !due || !self.campaigns.claim(c.id) {
+            if !due || !self.control.claim(c.id) {
                 continue;
             }
             if c.state == "scheduled" {
                 self.store.set_campaign_state(c.id, "running").await?;
             }
-            let state = self.clone();
+            let engine = self.clone();
             tokio::spawn(async move {
                 let id = c.id;
-                if let Err(e) = state.drive_campaign(c).await {
+                if let Err(e) = engine.drive_campaign(c).await {
                     tracing::error!(campaign = id, error = %e, "campaign stopped; it resumes on the next pass");
                 }
-                state.campaigns.release(id);
+                engine.control.release(id);
             });
         }
         Ok(())

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use sipprov_model::Mac;
 
-use crate::state::AppState;
+use super::CampaignEngine;
 
 /// What the operator asked for. `changed` narrows the other choice (or all devices).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -39,7 +39,7 @@ pub enum SelectionError {
     Store(#[from] sipprov_store::StoreError),
 }
 
-impl AppState {
+impl CampaignEngine {
     /// Resolves a selection to MACs (sorted) and a description for the campaign listing.
     pub async fn select_devices(&self, sel: &Selection) -> Result<(Vec<Mac>, String), SelectionError> {
         let kinds = usize::from(!sel.macs.is_empty()) + usize::from(sel.group.is_some()) + usize::from(sel.all);
@@ -98,13 +98,14 @@ impl AppState {
 
     /// Keeps the devices whose config as rendered now differs from what they last fetched.
     async fn only_changed(&self, macs: Vec<Mac>) -> Result<Vec<Mac>, SelectionError> {
-        self.fetchlog.flush().await;
+        self.events.flush().await;
         let fetched: HashMap<(Mac, String), String> =
             self.store.fetched_since(0).await?.into_iter().map(|(mac, file, hash, _)| ((mac, file), hash)).collect();
         Ok(macs
             .into_iter()
             .filter(|mac| {
-                let (Some(file), Some(now)) = (self.primary_file_name(*mac), self.primary_file_hash(*mac)) else {
+                let (Some(file), Some(now)) = (self.files.primary_file_name(*mac), self.files.primary_file_hash(*mac))
+                else {
                     return false;
                 };
                 fetched.get(&(*mac, file)) != Some(&now)

@@ -22,7 +22,17 @@ use tower::ServiceExt;
 
 use crate::config::LimitsConfig;
 use crate::metrics::Metrics;
-use crate::tls::TlsPeer;
+
+/// What the provisioning handler learns about a TLS connection (absent on plain HTTP). Defined
+/// here, with the connection it describes, so that the TLS listener above fills it in and the
+/// handlers read it without either naming the other.
+#[derive(Debug, Clone, Default)]
+pub struct TlsPeer {
+    /// Whether the client presented a certificate (rustls has verified it against `client_ca`).
+    pub has_certificate: bool,
+    /// The MACs that certificate names (see `tls::cert`).
+    pub macs: Arc<[sipprov_model::Mac]>,
+}
 use idle::IdleTimeout;
 use limit::{Budget, Limiter};
 

@@ -20,7 +20,7 @@
 //!
 //! [`socket`] explains why the multicast socket never takes unicast SIP traffic.
 
-pub mod config;
+pub mod allow;
 pub mod dialogs;
 pub mod policy;
 pub mod socket;
@@ -35,16 +35,42 @@ use sipprov_sip::logsafe::{escaped, Escaped, LogLimiter, LOG_TEXT_MAX};
 use sipprov_sip::{Endpoint, IncomingRequest, Request, Target, TransactionError};
 use sipprov_store::NewEvent;
 
-use config::AllowLists;
-pub use config::{PnpConfig, PnpMode};
+pub use crate::config::{PnpConfig, PnpMode};
+use allow::AllowLists;
 use dialogs::{Claim, Dialogs};
 use policy::{redacted, Decision};
 use socket::Membership;
 use subscribe::{NotPnp, PnpSubscribe};
 
 use crate::auth::throttle::Outcome;
-use crate::fetchlog::Record;
-use crate::state::AppState;
+use crate::auth::Security;
+use crate::fetchlog::{FetchLog, Record};
+use crate::inventory::Inventory;
+use crate::registry::Registry;
+
+/// What PnP uses of the server: the inventory it answers from, the registry it adds discovered
+/// devices through, the failure throttle it shares with HTTP, the event sink, and the SIP
+/// endpoint its NOTIFYs leave from.
+pub struct PnpServices {
+    inventory: Arc<Inventory>,
+    registry: Arc<Registry>,
+    security: Arc<Security>,
+    fetchlog: FetchLog,
+    endpoint: Endpoint,
+}
+
+impl PnpServices {
+    /// What PnP answers from and adds through; its NOTIFYs leave from `endpoint`.
+    pub fn new(
+        inventory: Arc<Inventory>,
+        registry: Arc<Registry>,
+        security: Arc<Security>,
+        fetchlog: FetchLog,
+        endpoint: Endpoint,
+    ) -> PnpServices {
+        PnpServices { inventory, registry, security, fetchlog, endpoint }
+    }
+}
 
 /// How often interfaces are re-listed, to join the group on ones that came up later and to
 /// follow the attached networks the default source allow-list is made of.
@@ -166,7 +192,7 @@ impl Pnp {
     }
 
     /// Answers one `ua-profile` SUBSCRIBE; never panics on what the phone sent.
-    pub async fn handle(self: Arc<Self>, state: Arc<AppState>, req: IncomingRequest) {
+    pub async fn handle(self: Arc<Self>, state: Arc<PnpServices>, req: IncomingRequest) {
         let fallback = format!("sip:{}", req.source);
         let sub = match subscribe::parse(&req.request, &fallback) {
             Ok(s) => s,
@@ -219,7 +245,7 @@ impl Pnp {
     /// most `max_failures` answers per window, whatever protocol it uses. True when the source is
     /// now blocked: this SUBSCRIBE gets no answer either. (Retransmissions and repeats of a
     /// subscription are not counted: they learn nothing new.)
-    fn throttled(&self, state: &AppState, req: &IncomingRequest) -> bool {
+    fn throttled(&self, state: &PnpServices, req: &IncomingRequest) -> bool {
         let ip = req.source.ip();
         if state.security.throttle.fail(ip) == Outcome::NowBlocked {
             let cfg = &state.security.config;
@@ -231,11 +257,8 @@ impl Pnp {
         state.security.throttle.blocked_for(ip).is_some()
     }
 
-    async fn answer(&self, state: Arc<AppState>, req: IncomingRequest, sub: PnpSubscribe, url: String, known: bool) {
-        let Some(endpoint) = state.sip.get() else {
-            tracing::warn!("PnP SUBSCRIBE before the SIP endpoint was registered; ignored");
-            return self.dialogs.refused(&sub.call_id, sub.mac);
-        };
+    async fn answer(&self, state: Arc<PnpServices>, req: IncomingRequest, sub: PnpSubscribe, url: String, known: bool) {
+        let endpoint = &state.endpoint;
         // The NOTIFY goes to the packet's source address and port (where the phone listens, not its Via), from the unicast
         // listener; a SUBSCRIBE over TCP or TLS gets it on the connection it came in on.
         let target = match req.transport.is_reliable() {
@@ -266,7 +289,7 @@ impl Pnp {
     #[allow(clippy::too_many_arguments)]
     fn record_answer(
         &self,
-        state: &AppState,
+        state: &PnpServices,
         sub: &PnpSubscribe,
         req: &IncomingRequest,
         url: &str,
@@ -301,7 +324,14 @@ impl Pnp {
         }
     }
 
-    fn record_refusal(&self, state: &AppState, sub: &PnpSubscribe, req: &IncomingRequest, known: bool, reason: &str) {
+    fn record_refusal(
+        &self,
+        state: &PnpServices,
+        sub: &PnpSubscribe,
+        req: &IncomingRequest,
+        known: bool,
+        reason: &str,
+    ) {
         if let Some(suppressed) = REFUSED_LOG.allow() {
             tracing::info!(
                 source = %req.source, mac = ?sub.mac.map(|m| m.to_string()), vendor = %shown_opt(&sub.vendor),

@@ -23,9 +23,9 @@ use sipprov_model::Settings;
 use sipprov_store::{now_ms, DeviceRecord};
 use sipprov_vendors::pnp::{provisioning_url, Credentials};
 
-use super::config::{AllowLists, PnpConfig, PnpMode};
+use super::allow::AllowLists;
 use super::subscribe::PnpSubscribe;
-use crate::state::AppState;
+use super::{PnpConfig, PnpMode, PnpServices};
 
 /// The outcome of the policy for one SUBSCRIBE.
 #[derive(Debug)]
@@ -38,7 +38,7 @@ pub enum Decision {
 
 /// Applies mode and allow-lists, then builds the URL.
 pub fn decide(
-    state: &AppState,
+    state: &PnpServices,
     cfg: &PnpConfig,
     allow: &AllowLists,
     sub: &PnpSubscribe,
@@ -68,7 +68,13 @@ pub fn decide(
 
 /// The URL for a SUBSCRIBE that names no MAC: the base directory from global settings, in the
 /// dialect of the vendor its Event or User-Agent names, without credentials.
-fn generic_url(state: &AppState, cfg: &PnpConfig, sub: &PnpSubscribe, source: SocketAddr, http: SocketAddr) -> String {
+fn generic_url(
+    state: &PnpServices,
+    cfg: &PnpConfig,
+    sub: &PnpSubscribe,
+    source: SocketAddr,
+    http: SocketAddr,
+) -> String {
     let base = base_url(&state.inventory.global(), cfg, source, http);
     provisioning_url(sub.vendor.as_deref().unwrap_or_default(), &base, None, None)
 }
@@ -89,7 +95,7 @@ fn url_credentials(settings: &Settings) -> Option<Credentials<'_>> {
 }
 
 /// What a device not yet in the inventory would get: global and discovered-group settings.
-fn discovered_settings(state: &AppState, cfg: &PnpConfig, sub: &PnpSubscribe) -> Settings {
+fn discovered_settings(state: &PnpServices, cfg: &PnpConfig, sub: &PnpSubscribe) -> Settings {
     let Some(mac) = sub.mac else { return state.inventory.global() };
     let probe = DeviceRecord {
         mac,
@@ -133,7 +139,7 @@ fn local_ip_toward(peer: IpAddr) -> Option<IpAddr> {
 /// as the admin API does). Vendors or models sipprov cannot provision are not added: the
 /// reason is returned for the record.
 pub async fn add_discovered(
-    state: &AppState,
+    state: &PnpServices,
     cfg: &PnpConfig,
     sub: &PnpSubscribe,
     source: SocketAddr,
@@ -142,7 +148,7 @@ pub async fn add_discovered(
     let vendor = sub.vendor.clone().ok_or("no vendor in the Event or User-Agent")?;
     let model = sub.model.clone().ok_or("no model in the Event or User-Agent")?;
     let contact = format!("sip:{}:{}", host(source.ip()), source.port());
-    let device = crate::api::validate_new_device(
+    let device = crate::registry::validate::validate_new_device(
         &mac,
         &vendor,
         &model,
@@ -150,9 +156,8 @@ pub async fn add_discovered(
         Some(contact),
         Settings::new(),
     )?;
-    state.store.insert_devices(std::slice::from_ref(&device)).await.map_err(|e| e.to_string())?;
-    let stored = state.store.get_device(device.mac).await.map_err(|e| e.to_string())?.ok_or("device vanished")?;
-    state.device_changed(stored);
+    let added = state.registry.add_devices(std::slice::from_ref(&device)).await.map_err(|e| e.to_string())?;
+    added.first().ok_or("device vanished")?;
     tracing::info!(mac = %device.mac, %vendor, %model, %source, group = %cfg.discovered_group, at = now_ms(), "PnP device discovered and added");
     Ok(())
 }

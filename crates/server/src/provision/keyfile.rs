@@ -23,10 +23,11 @@ use sipprov_store::DeviceRecord;
 use sipprov_store::FetchInfo;
 use sipprov_vendors::{registry, FileScope, KeyFileName, UserAgentInfo, Vendor};
 
+use super::Phones;
 use crate::auth::RequestFacts;
 use crate::cache::{content_hash, Served};
 use crate::fetchlog::Record;
-use crate::state::{AppState, Resolved};
+use crate::files::Resolved;
 
 /// Every request for a key file the settings forbid would log: rationed.
 static PROBLEM_LOG: LogLimiter = LogLimiter::new(5, Duration::from_secs(60));
@@ -41,14 +42,14 @@ pub(super) fn names(file: &str) -> Option<KeyFileName> {
 /// do not tell known MACs from unknown ones. Inside the first-fetch window the key file is
 /// served without claiming the window: the phone fetches it before the config file it decrypts.
 pub(super) async fn serve(
-    state: &AppState,
+    state: &Phones,
     names: KeyFileName,
     file: &str,
     ua: Option<&UserAgentInfo>,
     facts: &RequestFacts<'_>,
 ) -> Response {
     let cfg_name = names.of;
-    let device = match state.resolve(&cfg_name, ua) {
+    let device = match state.files.resolve(&cfg_name, ua) {
         Ok(Resolved::Device { device, .. }) => device,
         Ok(Resolved::Model { vendor, device, .. }) => {
             return common_key_file(state, vendor, names.name, device.as_deref());
@@ -60,7 +61,7 @@ pub(super) async fn serve(
         Ok(how) => how,
         Err(response) => return response,
     };
-    let settings = state.device_settings(&device);
+    let settings = state.files.device_settings(&device);
     let Some(vendor) = registry().get(&device.vendor) else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -87,8 +88,8 @@ pub(super) async fn serve(
 
 /// The key file of a common file: no authentication (the common file has none), the settings
 /// of the requesting device (the global ones for an unknown requester).
-fn common_key_file(state: &AppState, vendor: &dyn Vendor, name: String, device: Option<&DeviceRecord>) -> Response {
-    let settings = device.map_or_else(|| state.inventory.global(), |d| state.device_settings(d));
+fn common_key_file(state: &Phones, vendor: &dyn Vendor, name: String, device: Option<&DeviceRecord>) -> Response {
+    let settings = device.map_or_else(|| state.inventory.global(), |d| state.files.device_settings(d));
     let Some(bytes) = key_file(vendor, &settings, FileScope::Model, &name) else {
         return StatusCode::NOT_FOUND.into_response();
     };

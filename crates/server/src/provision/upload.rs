@@ -21,15 +21,16 @@ use sipprov_sip::logsafe::escaped;
 use sipprov_store::{NewEvent, UploadOutcome};
 use sipprov_vendors::{registry, UserAgentInfo};
 
+use super::Phones;
 use super::{authorize, note_failure, unknown_device, Window};
 use crate::auth::RequestFacts;
+use crate::catalog::vendor_model;
 use crate::fetchlog::Record;
 use crate::metrics::Metrics;
-use crate::state::{vendor_model, AppState};
 
 /// Answers a `PUT` of `file` (a checked bare file name).
 pub(super) async fn receive(
-    state: &AppState,
+    state: &Phones,
     file: &str,
     ua: Option<&UserAgentInfo>,
     facts: &RequestFacts<'_>,
@@ -58,7 +59,7 @@ pub(super) async fn receive(
     if !accepted {
         return not_uploadable();
     }
-    let limits = &state.config.uploads;
+    let limits = &state.uploads;
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limits.max_file_bytes) {
@@ -76,11 +77,11 @@ pub(super) async fn receive(
 }
 
 /// Stores the upload and records it on the device.
-async fn store(state: &AppState, mac: sipprov_model::Mac, file: &str, content: &[u8]) -> Response {
+async fn store(state: &Phones, mac: sipprov_model::Mac, file: &str, content: &[u8]) -> Response {
     let name = file.to_ascii_lowercase();
     let sha256 = hex::encode(Sha256::digest(content));
     let at = sipprov_store::now_ms();
-    let outcome = state.store.put_upload(mac, &name, content, &sha256, at, state.config.uploads.max_device_bytes).await;
+    let outcome = state.store.put_upload(mac, &name, content, &sha256, at, state.uploads.max_device_bytes).await;
     let created = match outcome {
         Ok(UploadOutcome::Stored { created }) => created,
         Ok(UploadOutcome::OverQuota) => {
@@ -112,7 +113,7 @@ fn not_uploadable() -> Response {
 }
 
 /// 413, recorded on the device so the operator sees why its uploads are missing.
-fn too_large(state: &AppState, mac: sipprov_model::Mac, file: &str, why: &str) -> Response {
+fn too_large(state: &Phones, mac: sipprov_model::Mac, file: &str, why: &str) -> Response {
     tracing::warn!(%mac, file = %escaped(file, 120), why, "upload refused");
     state.fetchlog.record(Record::Event(NewEvent {
         mac,

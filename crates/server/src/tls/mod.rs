@@ -1,7 +1,7 @@
 //! The HTTPS provisioning listener: rustls with optional or required client certificates.
 //!
 //! A tokio-rustls accept loop, then hyper's HTTP/1 connection server around the same
-//! [`crate::provision::router`] (`listener::serve_connection`), with the peer address and
+//! provisioning router the wiring hands it (`listener::serve_connection`), with the peer address and
 //! a [`TlsPeer`] (the MACs the verified client certificate names) inserted into each request's
 //! extensions. Connections are admitted by the listener's limiter before the handshake, which
 //! must finish within `limits.handshake_timeout_secs`; then the HTTP timeouts apply. The rustls configuration is rebuilt when the PEM files change, and each
@@ -19,25 +19,15 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use sipprov_model::Mac;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{ClientCertMode, TlsConfig};
 use crate::listener::idle::IdleTimeout;
 use crate::listener::limit::Limiter;
+pub use crate::listener::TlsPeer;
 use crate::listener::{refuse, serve_connection, AcceptErrors, HttpTimeouts};
-use crate::state::AppState;
 use crate::ServerError;
-
-/// What the provisioning handler learns about a TLS connection (absent on plain HTTP).
-#[derive(Debug, Clone, Default)]
-pub struct TlsPeer {
-    /// Whether the client presented a certificate (rustls has verified it against `client_ca`).
-    pub has_certificate: bool,
-    /// The MACs that certificate names (see [`cert`]).
-    pub macs: Arc<[Mac]>,
-}
 
 /// A bound HTTPS listener, not yet serving.
 pub struct HttpsListener {
@@ -72,15 +62,14 @@ impl HttpsListener {
     }
 
     /// Accepts connections until the listener fails; reloads the PEM files when they change.
-    /// Each connection is admitted by `limiter` and runs with `timeouts`.
+    /// Each connection is admitted by `limiter`, runs with `timeouts` and is answered by `router`.
     pub async fn serve(
         self,
-        state: Arc<AppState>,
+        router: axum::Router,
         limiter: Arc<Limiter>,
         timeouts: HttpTimeouts,
     ) -> Result<(), ServerError> {
         tokio::spawn(watch(self.config.clone(), self.current.clone()));
-        let router = crate::provision::router(state);
         let mut accept_errors = AcceptErrors::default();
         loop {
             let (tcp, peer) = match self.listener.accept().await {

@@ -1,10 +1,14 @@
-//! The state every handler shares, and the one path from a request to bytes.
+//! The provisioning core: the one path from a request to bytes.
 //!
-//! [`AppState::resolve`] turns a requested file name plus what the User-Agent
-//! says into a device file or a model-scoped common file; [`AppState::served`]
-//! returns it from the cache or renders it. The admin API's `render` uses the
-//! same functions, so what it prints is exactly what a phone receives.
+//! [`Files::resolve`] turns a requested file name plus what the User-Agent says into a device
+//! file or a model-scoped common file; [`Files::served`] returns it from the render cache or
+//! renders it. The admin API's `render` and the campaigns' `--changed` use the same functions,
+//! so what they show is exactly what a phone receives. It reads the inventory, writes the render
+//! cache and records content changes in the event sink. The one thing it stores is a device's
+//! first fetch ([`Files::claim_first_fetch`]), which must be durable before the file is sent;
+//! device settings change only through the registry.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,29 +16,25 @@ use sipprov_model::{Mac, Settings};
 use sipprov_store::{DeviceRecord, FirstFetchClaim, Store, StoreError};
 use sipprov_vendors::{registry, FileScope, FileSpec, ModelInfo, RenderContext, Renderer, UserAgentInfo, Vendor};
 
+use crate::auth::Security;
 use crate::cache::{content_hash, model_key, RenderCache, Served, MODEL_SCOPE_MAC};
-use crate::config::ServerConfig;
+pub use crate::catalog::RenderFailure;
+use crate::catalog::{can_carry_credentials, vendor_model};
 use crate::fetchlog::{FetchLog, Record};
 use crate::inventory::Inventory;
 use crate::metrics::Metrics;
 use crate::ServerError;
 
-/// Shared server state.
-pub struct AppState {
-    pub store: Store,
-    pub inventory: Inventory,
-    pub renderer: Renderer,
-    pub cache: RenderCache,
-    pub fetchlog: FetchLog,
-    pub metrics: Arc<Metrics>,
-    pub api_token: String,
-    pub config: ServerConfig,
-    /// Campaigns being driven or cancelled by this process.
-    pub campaigns: crate::campaign::Campaigns,
-    /// The SIP endpoint, set once the listener is bound.
-    pub sip: std::sync::OnceLock<sipprov_sip::Endpoint>,
-    /// Phone authentication: nonces, failure throttle, first-fetch unlocks (`crate::auth`).
-    pub security: crate::auth::Security,
+/// The provisioning core: resolves requests, renders, and keeps the render cache.
+pub struct Files {
+    store: Store,
+    inventory: Arc<Inventory>,
+    cache: Arc<RenderCache>,
+    renderer: Renderer,
+    events: FetchLog,
+    metrics: Arc<Metrics>,
+    security: Arc<Security>,
+    template_dir: PathBuf,
 }
 
 /// What a request names.
@@ -54,50 +54,29 @@ pub enum Refusal {
     MacMismatch { path: Mac, user_agent: Mac },
 }
 
-/// Why a device, vendor or model in the inventory cannot be rendered.
-#[derive(Debug, thiserror::Error)]
-pub enum RenderFailure {
-    #[error("device {mac} names vendor {vendor:?}, which this server does not know")]
-    UnknownVendor { mac: Mac, vendor: String },
-    #[error("device {mac} names model {model:?}, which vendor {vendor} does not know")]
-    UnknownModel { mac: Mac, vendor: String, model: String },
-    #[error("{0}")]
-    Template(String),
+/// What [`Files`] is built from: the shared pieces it reads and writes.
+pub struct FilesParts {
+    pub store: Store,
+    pub inventory: Arc<Inventory>,
+    pub cache: Arc<RenderCache>,
+    pub events: FetchLog,
+    pub metrics: Arc<Metrics>,
+    pub security: Arc<Security>,
+    /// Where template overrides live (watched by [`Files::watch_templates`]).
+    pub template_dir: PathBuf,
 }
 
-impl AppState {
-    /// Opens the store, loads the inventory and starts the background writer.
-    pub async fn open(config: &ServerConfig) -> Result<Arc<AppState>, ServerError> {
-        let dir_err = |source| ServerError::DataDir { path: config.data_dir.display().to_string(), source };
-        crate::datadir::create(&config.data_dir).map_err(dir_err)?;
-        std::fs::create_dir_all(config.template_dir()).map_err(dir_err)?;
-        crate::writable::check_data_dir(&config.data_dir)?;
-        let api_token = crate::token::load_or_create(&config.data_dir).map_err(dir_err)?;
-        let store = crate::writable::open_database(config).await?;
-        crate::datadir::warn_if_exposed(&config.data_dir);
-        let inventory = Inventory::load(&store).await?;
-        let cache = RenderCache::new(store.rendered_states().await?);
-        let metrics = Arc::new(Metrics::default());
-        let fetchlog = FetchLog::spawn(store.clone(), metrics.clone(), &config.fetch_log);
-        let security = crate::auth::Security::new(&config.security);
-        load_windows(&store, &security).await?;
-        tracing::info!(devices = inventory.len(), "inventory loaded");
-        release_freed_memory();
-        let state = Arc::new(AppState {
-            renderer: Renderer::new(Some(config.template_dir())),
-            store,
-            inventory,
-            cache,
-            fetchlog,
-            metrics,
-            api_token,
-            config: config.clone(),
-            sip: std::sync::OnceLock::new(),
-            campaigns: Default::default(),
-            security,
-        });
-        crate::auth::posture::assess(&state, sipprov_store::now_ms()).log(&state.security.config);
-        Ok(state)
+impl Files {
+    /// The provisioning core over these pieces, with a renderer reading `template_dir`.
+    pub fn new(parts: FilesParts) -> Files {
+        let FilesParts { store, inventory, cache, events, metrics, security, template_dir } = parts;
+        let renderer = Renderer::new(Some(template_dir.clone()));
+        Files { store, inventory, cache, renderer, events, metrics, security, template_dir }
+    }
+
+    /// The render cache's generation: policies computed from settings are valid for one.
+    pub fn cache_generation(&self) -> u64 {
+        self.cache.generation()
     }
 
     /// What a device's templates and access policy see: its merged settings, plus the HTTP
@@ -105,23 +84,8 @@ impl AppState {
     /// can carry them.
     pub fn device_settings(&self, device: &DeviceRecord) -> Settings {
         let mut settings = self.inventory.merged_settings(device);
-        self.add_generated_credentials(device, &mut settings);
+        self.security.add_generated_credentials(device, &mut settings);
         settings
-    }
-
-    /// Adds the device's generated credentials to `settings` when these name neither
-    /// `http.username` nor `http.password`.
-    pub fn add_generated_credentials(&self, device: &DeviceRecord, settings: &mut Settings) {
-        let named = |key| settings.get(key).is_some_and(|v: &str| !v.is_empty());
-        if named("http.username") || named("http.password") {
-            return;
-        }
-        let Some(generated) = self.security.windows.generated(device.mac) else { return };
-        if can_carry_credentials(device) {
-            // Generated values are plain letters and digits, which every key accepts.
-            let _ = settings.set("http.username", &generated.username);
-            let _ = settings.set("http.password", &generated.password);
-        }
     }
 
     /// Claims `device`'s first-fetch window, opened at `opened_at`, for the request being
@@ -315,7 +279,7 @@ impl AppState {
         let hash = content_hash(&bytes);
         let (changed_at, new_state) = self.cache.note_content(mac, state_key, &hash, sipprov_store::now_ms());
         if let Some(state) = new_state {
-            self.fetchlog.record(Record::Rendered(state));
+            self.events.record(Record::Rendered(state));
         }
         Ok(Arc::new(Served::new(spec.name.clone(), bytes, spec.content_type, hash, changed_at)))
     }
@@ -326,26 +290,19 @@ impl AppState {
         Ok(vendor.device_files(model, device.mac))
     }
 
-    /// Settings changed for one device.
-    pub fn device_changed(&self, device: DeviceRecord) {
-        let mac = device.mac;
-        if let Some(group) = &device.group {
-            self.inventory.ensure_group(group);
-        }
-        self.inventory.put_device(device);
-        self.cache.invalidate_device(mac);
+    /// The SHA-256 of the device's own config file as rendered now (for `--changed`).
+    pub fn primary_file_hash(&self, mac: Mac) -> Option<String> {
+        let device = self.inventory.device(mac)?;
+        let files = self.device_files(&device).ok()?;
+        let spec = files.iter().find(|f| f.scope == FileScope::Device)?;
+        self.rendered_hash(&device, spec).ok()
     }
 
-    /// A group's settings changed.
-    pub fn group_changed(&self, name: &str, settings: Settings) {
-        self.inventory.put_group(name, settings);
-        self.cache.invalidate_all();
-    }
-
-    /// The global settings changed.
-    pub fn global_changed(&self, settings: Settings) {
-        self.inventory.set_global(settings);
-        self.cache.invalidate_all();
+    /// The name of the device's own config file.
+    pub fn primary_file_name(&self, mac: Mac) -> Option<String> {
+        let device = self.inventory.device(mac)?;
+        let files = self.device_files(&device).ok()?;
+        files.into_iter().find(|f| f.scope == FileScope::Device).map(|f| f.name)
     }
 
     /// Polls the template override directory; an edit drops the render cache.
@@ -359,7 +316,7 @@ impl AppState {
                 last = now;
                 self.renderer.reload();
                 self.cache.invalidate_all();
-                tracing::info!(dir = %self.config.template_dir().display(), "template overrides changed; render cache cleared");
+                tracing::info!(dir = %self.template_dir.display(), "template overrides changed; render cache cleared");
             }
         }
     }
@@ -371,77 +328,5 @@ fn dialect_key(name: String, dialect: Option<&str>) -> String {
     match dialect {
         Some(d) => format!("{name}#{d}"),
         None => name,
-    }
-}
-
-/// The vendor and model a stored device names.
-pub fn vendor_model(device: &DeviceRecord) -> Result<(&'static dyn Vendor, &'static ModelInfo), RenderFailure> {
-    let vendor = registry()
-        .get(&device.vendor)
-        .ok_or_else(|| RenderFailure::UnknownVendor { mac: device.mac, vendor: device.vendor.clone() })?;
-    let model = vendor.model(&device.model).ok_or_else(|| RenderFailure::UnknownModel {
-        mac: device.mac,
-        vendor: device.vendor.clone(),
-        model: device.model.clone(),
-    })?;
-    Ok((vendor, model))
-}
-
-/// True when the device's file can hand the phone HTTP credentials
-/// ([`Vendor::http_credential_parameters`]).
-/// Remembered per vendor and model (a bounded set): imports and start-up ask for every device.
-pub fn can_carry_credentials(device: &DeviceRecord) -> bool {
-    type Known = std::sync::Mutex<std::collections::HashMap<(&'static str, &'static str), bool>>;
-    static KNOWN: std::sync::OnceLock<Known> = std::sync::OnceLock::new();
-    let Ok((vendor, model)) = vendor_model(device) else { return false };
-    let known = KNOWN.get_or_init(Known::default);
-    let key = (vendor.id(), model.name);
-    if let Some(answer) = known.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return *answer;
-    }
-    let answer = !vendor.http_credential_parameters(model).is_empty();
-    known.lock().unwrap_or_else(|e| e.into_inner()).insert(key, answer);
-    answer
-}
-
-/// Reloads what a restart must keep: windows an operator re-opened, windows already used, and
-/// generated credentials.
-async fn load_windows(store: &Store, security: &crate::auth::Security) -> Result<(), ServerError> {
-    let windows = &security.windows;
-    if security.config.first_fetch_window_secs > 0 {
-        let since = security.unlocks_worth_keeping_since(sipprov_store::now_ms());
-        for (mac, at) in store.unlocks_since(since).await? {
-            windows.unlock(mac, at);
-        }
-        for (mac, at) in store.first_fetches_since(since).await? {
-            windows.used(mac, at);
-        }
-    }
-    for (mac, credentials) in store.generated_credentials().await? {
-        windows.set_generated(mac, credentials);
-    }
-    Ok(())
-}
-
-/// Returns the memory freed after loading (decoded rows, temporary vectors) to the OS.
-///
-/// glibc keeps freed heap pages in its arenas; after loading 100,000 devices that is tens of
-/// megabytes of resident memory the server will not need again.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free heap pages; it touches no live allocation.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-/// Caps glibc at two malloc arenas. By default it creates up to eight per core, and a server
-/// whose tasks hop between threads leaves freed memory stranded in each of them: during a
-/// 100,000-device campaign that stranded memory is most of the resident set.
-pub fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning; it is called before the heavy allocation starts.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

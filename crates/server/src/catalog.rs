@@ -1,0 +1,48 @@
+//! What the vendors crate says about a stored device: its vendor and model, and whether its
+//! file can carry HTTP credentials. A leaf every service may use; it holds no state of its own
+//! beyond a small memo.
+
+use sipprov_model::Mac;
+use sipprov_store::DeviceRecord;
+use sipprov_vendors::{registry, ModelInfo, Vendor};
+
+/// Why a device, vendor or model in the inventory cannot be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderFailure {
+    #[error("device {mac} names vendor {vendor:?}, which this server does not know")]
+    UnknownVendor { mac: Mac, vendor: String },
+    #[error("device {mac} names model {model:?}, which vendor {vendor} does not know")]
+    UnknownModel { mac: Mac, vendor: String, model: String },
+    #[error("{0}")]
+    Template(String),
+}
+
+/// The vendor and model a stored device names.
+pub fn vendor_model(device: &DeviceRecord) -> Result<(&'static dyn Vendor, &'static ModelInfo), RenderFailure> {
+    let vendor = registry()
+        .get(&device.vendor)
+        .ok_or_else(|| RenderFailure::UnknownVendor { mac: device.mac, vendor: device.vendor.clone() })?;
+    let model = vendor.model(&device.model).ok_or_else(|| RenderFailure::UnknownModel {
+        mac: device.mac,
+        vendor: device.vendor.clone(),
+        model: device.model.clone(),
+    })?;
+    Ok((vendor, model))
+}
+
+/// True when the device's file can hand the phone HTTP credentials
+/// ([`Vendor::http_credential_parameters`]).
+/// Remembered per vendor and model (a bounded set): imports and start-up ask for every device.
+pub fn can_carry_credentials(device: &DeviceRecord) -> bool {
+    type Known = std::sync::Mutex<std::collections::HashMap<(&'static str, &'static str), bool>>;
+    static KNOWN: std::sync::OnceLock<Known> = std::sync::OnceLock::new();
+    let Ok((vendor, model)) = vendor_model(device) else { return false };
+    let known = KNOWN.get_or_init(Known::default);
+    let key = (vendor.id(), model.name);
+    if let Some(answer) = known.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return *answer;
+    }
+    let answer = !vendor.http_credential_parameters(model).is_empty();
+    known.lock().unwrap_or_else(|e| e.into_inner()).insert(key, answer);
+    answer
+}

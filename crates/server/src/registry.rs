@@ -1,0 +1,146 @@
+//! The device registry: the one way devices, groups and global settings change.
+//!
+//! The admin API and PnP discovery both go through it. Every change is written to the store
+//! first (in a transaction) and only then to the in-memory inventory, with the render cache
+//! dropped for what it touched, so a refused or failed write changes nothing and the next
+//! fetch renders from the new settings. What a request carries is checked beforehand with
+//! [`validate`], which names the request member or setting key at fault; the registry itself
+//! checks every device a change reaches with its merged settings ([`validate::merged`]), since
+//! only it sees the other levels (PnP discovery adds devices without that check, as it always
+//! has: its devices carry no settings of their own).
+
+pub mod validate;
+
+use std::sync::Arc;
+
+use sipprov_model::{Mac, Settings};
+use sipprov_store::{DevicePatch, DeviceRecord, GroupRecord, NewDevice, Store, StoreError};
+
+use crate::auth::Security;
+use crate::cache::RenderCache;
+use crate::inventory::Inventory;
+
+/// Why the registry refused or failed a change; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The change would leave a device with merged settings its vendor refuses
+    /// ([`validate::merged`]); the message names the device and what is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store could not write it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Writes devices, groups and global settings, and propagates each change.
+pub struct Registry {
+    store: Store,
+    inventory: Arc<Inventory>,
+    cache: Arc<RenderCache>,
+    security: Arc<Security>,
+}
+
+impl Registry {
+    /// The registry over the store and the in-memory copies it keeps current.
+    pub fn new(store: Store, inventory: Arc<Inventory>, cache: Arc<RenderCache>, security: Arc<Security>) -> Registry {
+        Registry { store, inventory, cache, security }
+    }
+
+    /// Checks new devices against the global and group settings they would merge with
+    /// ([`validate::merged`]), before [`Self::add_devices`] writes them.
+    pub fn check_new_devices(&self, devices: &[NewDevice]) -> Result<(), String> {
+        let global = self.inventory.global();
+        for d in devices {
+            let group = d.group.as_deref().and_then(|g| self.inventory.group(g)).unwrap_or_default();
+            validate::merged(d.mac, &d.vendor, &d.model, [&global, &group, &d.settings])?;
+        }
+        Ok(())
+    }
+
+    /// Adds validated devices in one transaction and returns them as stored.
+    pub async fn add_devices(&self, devices: &[NewDevice]) -> Result<Vec<DeviceRecord>, StoreError> {
+        self.store.insert_devices(devices).await?;
+        let mut added = Vec::with_capacity(devices.len());
+        for d in devices {
+            if let Some(stored) = self.store.get_device(d.mac).await? {
+                self.device_changed(stored.clone());
+                added.push(stored);
+            }
+        }
+        Ok(added)
+    }
+
+    /// Applies a validated patch to `current` and returns the device as stored, unless the
+    /// device as the patch would leave it fails [`validate::merged`].
+    pub async fn patch_device(&self, current: &DeviceRecord, patch: &DevicePatch) -> Result<DeviceRecord, Refused> {
+        self.check_patched_device(current, patch).map_err(Refused::Invalid)?;
+        let updated = self.store.patch_device(current.mac, patch).await?;
+        self.device_changed(updated.clone());
+        Ok(updated)
+    }
+
+    /// [`validate::merged`] for a device as a patch would leave it.
+    fn check_patched_device(&self, current: &DeviceRecord, patch: &DevicePatch) -> Result<(), String> {
+        let mut settings = current.settings.clone();
+        if let Some(p) = &patch.settings {
+            settings.apply(p);
+        }
+        let group_name = patch.group.clone().unwrap_or_else(|| current.group.clone());
+        let group = group_name.as_deref().and_then(|g| self.inventory.group(g)).unwrap_or_default();
+        let vendor = patch.vendor.as_deref().unwrap_or(&current.vendor);
+        let model = patch.model.as_deref().unwrap_or(&current.model);
+        validate::merged(current.mac, vendor, model, [&self.inventory.global(), &group, &settings])
+    }
+
+    /// Removes a device, with its first-fetch window and generated credentials.
+    pub async fn delete_device(&self, mac: Mac) -> Result<(), StoreError> {
+        self.store.delete_device(mac).await?;
+        self.inventory.remove_device(mac);
+        self.security.windows.forget(mac);
+        self.cache.invalidate_device(mac);
+        Ok(())
+    }
+
+    /// Applies a validated patch to a group (created if new) and returns it as stored, unless a
+    /// device of the group would then fail [`validate::merged`].
+    pub async fn patch_group(&self, name: &str, patch: &Settings) -> Result<GroupRecord, Refused> {
+        let mut after = self.inventory.group(name).unwrap_or_default();
+        after.apply(patch);
+        let global = self.inventory.global();
+        for d in self.inventory.devices().iter().filter(|d| d.group.as_deref() == Some(name)) {
+            validate::merged(d.mac, &d.vendor, &d.model, [&global, &after, &d.settings]).map_err(Refused::Invalid)?;
+        }
+        let group = self.store.patch_group(name, patch).await?;
+        self.inventory.put_group(name, group.settings.clone());
+        self.cache.invalidate_all();
+        Ok(group)
+    }
+
+    /// Applies a validated patch to the global settings and returns them as stored, unless the
+    /// global level on its own, or any device with it, would fail its checks.
+    pub async fn patch_global(&self, patch: &Settings) -> Result<Settings, Refused> {
+        let mut after = self.inventory.global();
+        after.apply(patch);
+        validate::global_settings(&after).map_err(Refused::Invalid)?;
+        let empty = Settings::new();
+        for d in self.inventory.devices() {
+            let group = d.group.as_deref().and_then(|g| self.inventory.group(g));
+            validate::merged(d.mac, &d.vendor, &d.model, [&after, group.as_ref().unwrap_or(&empty), &d.settings])
+                .map_err(Refused::Invalid)?;
+        }
+        let settings = self.store.patch_global_settings(patch).await?;
+        self.inventory.set_global(settings.clone());
+        self.cache.invalidate_all();
+        Ok(settings)
+    }
+
+    /// Settings changed for one device.
+    fn device_changed(&self, device: DeviceRecord) {
+        let mac = device.mac;
+        if let Some(group) = &device.group {
+            self.inventory.ensure_group(group);
+        }
+        self.inventory.put_device(device);
+        self.cache.invalidate_device(mac);
+    }
+}

@@ -1,0 +1,239 @@
+//! The one place the server is put together: it opens the store, builds each service from the
+//! ones below it, binds the listeners and starts the tasks.
+//!
+//! The order is the dependency order. The shared in-memory pieces come first (inventory,
+//! render cache, event sink, security state), then the services over them (provisioning core
+//! [`Files`], device [`Registry`]). The SIP endpoint is bound before the [`Notifier`] that
+//! sends through it and the [`CampaignEngine`] that drives it, so neither can exist without an
+//! endpoint. Each listener then gets only what it uses: the phone router a [`Phones`], the
+//! admin API an [`ApiServices`] from which each handler extracts its own services, PnP a
+//! [`PnpServices`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sipprov_store::Store;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::api::{ApiServices, ApiToken};
+use crate::auth::Security;
+use crate::cache::RenderCache;
+use crate::campaign::CampaignEngine;
+use crate::config::ServerConfig;
+use crate::fetchlog::FetchLog;
+use crate::files::{Files, FilesParts};
+use crate::inventory::Inventory;
+use crate::metrics::Metrics;
+use crate::notify::Notifier;
+use crate::pnp::PnpServices;
+use crate::provision::Phones;
+use crate::registry::Registry;
+use crate::ServerError;
+
+/// A started server: its bound addresses and its tasks.
+pub struct RunningServer {
+    /// The provisioning HTTP listener.
+    pub http_addr: SocketAddr,
+    /// The admin API listener.
+    pub api_addr: SocketAddr,
+    tasks: JoinSet<Result<(), ServerError>>,
+}
+
+impl RunningServer {
+    /// Runs until a listener fails.
+    pub async fn wait(mut self) -> Result<(), ServerError> {
+        while let Some(done) = self.tasks.join_next().await {
+            done.map_err(|e| ServerError::Task(e.to_string()))??;
+        }
+        Ok(())
+    }
+}
+
+/// What every service is built over: the store and the shared in-memory pieces.
+struct Core {
+    store: Store,
+    api_token: String,
+    inventory: Arc<Inventory>,
+    metrics: Arc<Metrics>,
+    events: FetchLog,
+    security: Arc<Security>,
+    files: Arc<Files>,
+    registry: Arc<Registry>,
+}
+
+/// Opens the store, loads the inventory, binds the listeners and starts serving.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    limit_malloc_arenas();
+    let core = open_core(&config).await?;
+    let admission = crate::listener::Admission::new(&config.limits, core.metrics.clone());
+    let http = bind("provisioning HTTP", config.http.listen).await?;
+    let api = bind("admin API", config.api.listen).await?;
+    let (http_addr, api_addr) = (local(&http, config.http.listen)?, local(&api, config.api.listen)?);
+    // Bound before the services that send through it: none of them waits for an endpoint.
+    let (sip, pnp) = crate::sip_service::bind(&config, http_addr, &admission).await?;
+    let https = crate::tls::HttpsListener::bind(config.http.tls.as_ref()).await?;
+    write_listening(&config, http_addr, api_addr, &sip, https.as_ref().map(|h| h.addr));
+    let outbound_proxy = config.sip.outbound_proxy.clone();
+    let notifier = Arc::new(Notifier::new(sip.clone(), core.inventory.clone(), core.events.clone(), outbound_proxy));
+    let campaigns = Arc::new(CampaignEngine::new(
+        core.store.clone(),
+        notifier.clone(),
+        core.files.clone(),
+        core.inventory.clone(),
+        core.events.clone(),
+        config.sip.t1_ms,
+    ));
+
+    let mut tasks = JoinSet::new();
+    let phone_app = crate::provision::router(Arc::new(Phones::new(
+        core.files.clone(),
+        core.inventory.clone(),
+        core.security.clone(),
+        core.events.clone(),
+        core.metrics.clone(),
+        core.store.clone(),
+        config.uploads.clone(),
+    )));
+    let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
+    tasks.spawn(crate::listener::serve_http("provisioning HTTP", http, phone_app.clone(), http_limiter, timeouts));
+    if let Some(https) = https {
+        tasks.spawn(https.serve(phone_app, admission.phone_limiter("provisioning HTTPS"), timeouts));
+    }
+    let pnp_services = Arc::new(PnpServices::new(
+        core.inventory.clone(),
+        core.registry.clone(),
+        core.security.clone(),
+        core.events.clone(),
+        sip.clone(),
+    ));
+    tasks.spawn(crate::sip_service::serve(sip, pnp_services, pnp));
+    tasks.spawn(core.files.clone().watch_templates());
+    tasks.spawn(campaigns.clone().run());
+    let api_app = crate::api::router(ApiServices {
+        token: ApiToken(core.api_token.into()),
+        store: core.store,
+        inventory: core.inventory,
+        files: core.files,
+        registry: core.registry,
+        notifier,
+        campaigns,
+        security: core.security,
+        events: core.events,
+        metrics: core.metrics,
+    });
+    tasks.spawn(crate::listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts));
+    Ok(RunningServer { http_addr, api_addr, tasks })
+}
+
+/// Opens the data directory and the store, loads what is kept in memory, and builds the
+/// services that need no listener: the provisioning core and the registry. Logs the access
+/// posture, so the default (closed) one never fails silently.
+async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
+    let (store, api_token) = open_data(config).await?;
+    let inventory = Arc::new(Inventory::load(&store).await?);
+    let cache = Arc::new(RenderCache::new(store.rendered_states().await?));
+    let metrics = Arc::new(Metrics::default());
+    let events = FetchLog::spawn(store.clone(), metrics.clone(), &config.fetch_log);
+    let security = Arc::new(Security::new(&config.security));
+    load_windows(&store, &security).await?;
+    tracing::info!(devices = inventory.len(), "inventory loaded");
+    release_freed_memory();
+    let files = Arc::new(Files::new(FilesParts {
+        store: store.clone(),
+        inventory: inventory.clone(),
+        cache: cache.clone(),
+        events: events.clone(),
+        metrics: metrics.clone(),
+        security: security.clone(),
+        template_dir: config.template_dir(),
+    }));
+    let registry = Arc::new(Registry::new(store.clone(), inventory.clone(), cache, security.clone()));
+    crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
+    Ok(Core { store, api_token, inventory, metrics, events, security, files, registry })
+}
+
+/// Creates the data directory and template directory, checks they are writable, and opens
+/// the API token and the database.
+async fn open_data(config: &ServerConfig) -> Result<(Store, String), ServerError> {
+    let dir_err = |source| ServerError::DataDir { path: config.data_dir.display().to_string(), source };
+    crate::datadir::create(&config.data_dir).map_err(dir_err)?;
+    std::fs::create_dir_all(config.template_dir()).map_err(dir_err)?;
+    crate::writable::check_data_dir(&config.data_dir)?;
+    let api_token = crate::token::load_or_create(&config.data_dir).map_err(dir_err)?;
+    let store = crate::writable::open_database(config).await?;
+    crate::datadir::warn_if_exposed(&config.data_dir);
+    Ok((store, api_token))
+}
+
+/// Writes where every listener is bound, for the CLI and the tests.
+fn write_listening(
+    config: &ServerConfig,
+    http_addr: SocketAddr,
+    api_addr: SocketAddr,
+    sip: &sipprov_sip::Endpoint,
+    https: Option<SocketAddr>,
+) {
+    let sip_udp = sip.local_addr(sipprov_sip::Transport::Udp);
+    let sip_tcp = sip.local_addr(sipprov_sip::Transport::Tcp);
+    let sip_tls = sip.local_addr(sipprov_sip::Transport::Tls);
+    crate::config::write_listening_file(
+        &config.data_dir,
+        &serde_json::json!({
+            "http": http_addr.to_string(), "api": api_addr.to_string(),
+            "sip_udp": sip_udp.map(|a| a.to_string()), "sip_tcp": sip_tcp.map(|a| a.to_string()),
+            "sip_tls": sip_tls.map(|a| a.to_string()),
+            "https": https.map(|h| h.to_string()),
+        }),
+    );
+    tracing::info!(%http_addr, %api_addr, ?sip_udp, ?sip_tcp, ?sip_tls, data_dir = %config.data_dir.display(), "sipprov listening");
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    crate::listener::bind_tcp(addr).map_err(|source| ServerError::Listen { what, addr, source })
+}
+
+fn local(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, ServerError> {
+    listener.local_addr().map_err(|source| ServerError::Listen { what: "local address", addr, source })
+}
+/// Reloads what a restart must keep: windows an operator re-opened, windows already used, and
+/// generated credentials.
+async fn load_windows(store: &Store, security: &crate::auth::Security) -> Result<(), ServerError> {
+    let windows = &security.windows;
+    if security.config.first_fetch_window_secs > 0 {
+        let since = security.unlocks_worth_keeping_since(sipprov_store::now_ms());
+        for (mac, at) in store.unlocks_since(since).await? {
+            windows.unlock(mac, at);
+        }
+        for (mac, at) in store.first_fetches_since(since).await? {
+            windows.used(mac, at);
+        }
+    }
+    for (mac, credentials) in store.generated_credentials().await? {
+        windows.set_generated(mac, credentials);
+    }
+    Ok(())
+}
+
+/// Returns the memory freed after loading (decoded rows, temporary vectors) to the OS.
+///
+/// glibc keeps freed heap pages in its arenas; after loading 100,000 devices that is tens of
+/// megabytes of resident memory the server will not need again.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap pages; it touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Caps glibc at two malloc arenas. By default it creates up to eight per core, and a server
+/// whose tasks hop between threads leaves freed memory stranded in each of them: during a
+/// 100,000-device campaign that stranded memory is most of the resident set.
+pub fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; it is called before the heavy allocation starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
