@@ -82,13 +82,21 @@ pub struct ApiServices {
     pub token: ApiToken,
     /// For reads only: listings, history, campaigns, uploads.
     pub store: Store,
+    /// The in-memory devices, groups and global settings (device views, merged settings).
     pub inventory: Arc<Inventory>,
+    /// What phones receive: `render`, hashes, key files.
     pub files: Arc<Files>,
+    /// The one write path for devices, groups and global settings.
     pub registry: Arc<Registry>,
+    /// check-sync NOTIFYs to one device.
     pub notifier: Arc<Notifier>,
+    /// Creating, following and cancelling campaigns.
     pub campaigns: Arc<CampaignEngine>,
+    /// First-fetch windows and generated credentials (`unlock`, device views).
     pub security: Arc<Security>,
+    /// The device history sink (events the API itself records).
     pub events: FetchLog,
+    /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
 }
 

@@ -21,6 +21,7 @@ use sipprov_store::RenderedState;
 pub struct Served {
     /// The canonical file name (what the vendor calls it).
     pub file: String,
+    /// The bytes sent, shared by every response that serves them.
     pub bytes: Bytes,
     /// SHA-256 of the bytes, hex.
     pub hash: String,
@@ -28,6 +29,7 @@ pub struct Served {
     pub etag: String,
     /// When this content first appeared (whole seconds, as HTTP dates carry).
     pub last_modified: SystemTime,
+    /// The `Content-Type` the vendor's file is served with.
     pub content_type: &'static str,
 }
 

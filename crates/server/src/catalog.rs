@@ -9,10 +9,25 @@ use sipprov_vendors::{registry, ModelInfo, Vendor};
 /// Why a device, vendor or model in the inventory cannot be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderFailure {
+    /// The device names a vendor this build does not know.
     #[error("device {mac} names vendor {vendor:?}, which this server does not know")]
-    UnknownVendor { mac: Mac, vendor: String },
+    UnknownVendor {
+        /// The device.
+        mac: Mac,
+        /// The vendor id it names.
+        vendor: String,
+    },
+    /// The device names a model its vendor does not know.
     #[error("device {mac} names model {model:?}, which vendor {vendor} does not know")]
-    UnknownModel { mac: Mac, vendor: String, model: String },
+    UnknownModel {
+        /// The device.
+        mac: Mac,
+        /// Its vendor id.
+        vendor: String,
+        /// The model it names.
+        model: String,
+    },
+    /// The template failed; the message names the file and line, never a setting's value.
     #[error("{0}")]
     Template(String),
 }

@@ -45,8 +45,11 @@ pub struct ServerConfig {
     /// A `postgres://` URL to use PostgreSQL instead of the embedded SQLite; a [`sipprov_model::Secret`]
     /// since it usually carries the database password.
     pub database_url: Option<sipprov_model::Secret>,
+    /// The phones' HTTP (and HTTPS) listener.
     pub http: HttpConfig,
+    /// The admin API listener.
     pub api: ApiConfig,
+    /// SIP: check-sync and Plug-and-Play.
     pub sip: SipConfig,
     /// Phone authentication, throttling and the first-fetch window.
     pub security: SecurityConfig,
@@ -132,6 +135,7 @@ impl Default for LimitsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
+    /// Where phones connect (default `0.0.0.0:8080`).
     pub listen: SocketAddr,
     /// An HTTPS listener for phones, next to the plain one (`[http.tls]`).
     pub tls: Option<TlsConfig>,
@@ -223,6 +227,7 @@ impl Default for SecurityConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
+    /// Where the CLI connects (default `127.0.0.1:8081`).
     pub listen: SocketAddr,
 }
 
@@ -230,6 +235,7 @@ pub struct ApiConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SipConfig {
+    /// UDP and TCP (default `0.0.0.0:5060`).
     pub listen: SocketAddr,
     /// Send check-sync through this proxy/registrar (`host:port`) instead of to the device's contact.
     pub outbound_proxy: Option<String>,

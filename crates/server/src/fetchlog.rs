@@ -39,7 +39,14 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 pub enum Record {
     /// A device fetched a file: updates its last-seen columns and appends a `fetch` event.
     /// `auth` says how the requester was accepted (`none`, `digest-sha256`, `client-certificate`, …).
-    Fetch { info: FetchInfo, status: u16, auth: &'static str },
+    Fetch {
+        /// Who fetched what, when, from where.
+        info: FetchInfo,
+        /// The HTTP status answered (200 or 304).
+        status: u16,
+        /// How the requester was accepted.
+        auth: &'static str,
+    },
     /// Any other device event (refusals, notifications, …).
     Event(NewEvent),
     /// A file's content changed.

@@ -40,9 +40,23 @@ pub struct Files {
 /// What a request names.
 pub enum Resolved {
     /// One of a known device's files.
-    Device { device: Arc<DeviceRecord>, spec: FileSpec },
+    Device {
+        /// The device.
+        device: Arc<DeviceRecord>,
+        /// Which of its files.
+        spec: FileSpec,
+    },
     /// A common file for a model, rendered from global settings only.
-    Model { vendor: &'static dyn Vendor, model: &'static ModelInfo, spec: FileSpec, device: Option<Arc<DeviceRecord>> },
+    Model {
+        /// The vendor.
+        vendor: &'static dyn Vendor,
+        /// The model whose common file it is.
+        model: &'static ModelInfo,
+        /// The file.
+        spec: FileSpec,
+        /// The requester, when its User-Agent names a known device (for the fetch record).
+        device: Option<Arc<DeviceRecord>>,
+    },
 }
 
 /// Why a request gets no file.
@@ -51,16 +65,27 @@ pub enum Refusal {
     /// Nothing by that name for this requester: a plain 404.
     NotFound,
     /// The User-Agent's MAC contradicts the MAC in the path.
-    MacMismatch { path: Mac, user_agent: Mac },
+    MacMismatch {
+        /// The MAC the path names.
+        path: Mac,
+        /// The MAC the User-Agent names.
+        user_agent: Mac,
+    },
 }
 
 /// What [`Files`] is built from: the shared pieces it reads and writes.
 pub struct FilesParts {
+    /// For the first-fetch claim, stored before the file is sent.
     pub store: Store,
+    /// The devices and their merged settings.
     pub inventory: Arc<Inventory>,
+    /// Rendered files by device, file and dialect.
     pub cache: Arc<RenderCache>,
+    /// Where fetches are recorded.
     pub events: FetchLog,
+    /// Serving counters.
     pub metrics: Arc<Metrics>,
+    /// Generated credentials a device's file carries.
     pub security: Arc<Security>,
     /// Where template overrides live (watched by [`Files::watch_templates`]).
     pub template_dir: PathBuf,

@@ -9,14 +9,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Server-wide counters.
 #[derive(Default)]
 pub struct Metrics {
+    /// Files served with 200.
     pub http_served: AtomicU64,
+    /// Conditional requests answered 304.
     pub http_not_modified: AtomicU64,
+    /// Requests naming no known device or file (404).
     pub http_unknown_device: AtomicU64,
+    /// Paths refused before any lookup (not a plain file name: traversal, odd characters).
     pub http_bad_path: AtomicU64,
+    /// Requests refused by authentication, allow-lists or the throttle.
     pub http_refused: AtomicU64,
+    /// Renders that failed (the phone got a 500).
     pub http_render_errors: AtomicU64,
+    /// Files rendered (cache misses and changes).
     pub renders: AtomicU64,
+    /// Files served from the render cache.
     pub cache_hits: AtomicU64,
+    /// Fetch records dropped: the writer's queue was full, or the store could not write and
+    /// the retry buffer was full.
     pub fetch_records_dropped: AtomicU64,
     /// Writes of fetch records that failed and will be retried (see `fetchlog`).
     pub store_write_failures: AtomicU64,

@@ -21,9 +21,12 @@ pub fn device_outcome(d: &CampaignDevice, confirm_window_ms: i64, now: i64) -> S
 /// A campaign with its counts per outcome and the devices that did not succeed.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CampaignReport {
+    /// The campaign as stored.
     #[serde(flatten)]
     pub campaign: CampaignRecord,
+    /// Devices in the campaign.
     pub devices: i64,
+    /// Outcome word → number of devices.
     pub counts: BTreeMap<String, i64>,
     /// When the latest NOTIFY left (ms since the epoch): with `created_at`, how fast it went.
     pub last_notified_at: Option<i64>,

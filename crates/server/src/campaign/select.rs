@@ -10,12 +10,16 @@ use super::CampaignEngine;
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Selection {
+    /// These devices, by MAC in any usual spelling.
     #[serde(default)]
     pub macs: Vec<String>,
+    /// Every device of this group.
     #[serde(default)]
     pub group: Option<String>,
+    /// Every device.
     #[serde(default)]
     pub all: bool,
+    /// Only devices whose files changed since their last fetch (narrows the others).
     #[serde(default)]
     pub changed: bool,
 }
@@ -23,18 +27,25 @@ pub struct Selection {
 /// Why a selection cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SelectionError {
+    /// Nothing chosen at all.
     #[error("choose devices: MACs, --group, --all or --changed")]
     Empty,
+    /// More than one of MACs, group and all.
     #[error("choose one of: MACs, --group or --all (--changed may narrow any of them)")]
     Ambiguous,
+    /// A MAC that does not parse; the message says why.
     #[error("{0}")]
     BadMac(String),
+    /// A MAC that is not in the inventory.
     #[error("device {0} not found")]
     UnknownDevice(Mac),
+    /// A group with no devices (or no such group).
     #[error("group {0:?} has no devices")]
     EmptyGroup(String),
+    /// The selection is valid but empty (e.g. `--changed` with nothing changed).
     #[error("no device is selected: {0}")]
     NothingSelected(String),
+    /// The store failed while selecting.
     #[error(transparent)]
     Store(#[from] sipprov_store::StoreError),
 }

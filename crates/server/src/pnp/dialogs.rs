@@ -25,7 +25,10 @@ pub enum Claim {
     /// A new subscription: answer, then NOTIFY.
     New,
     /// Seen before: answer 200 with this To tag (none when it was refused), send nothing more.
-    Repeat { to_tag: String },
+    Repeat {
+        /// The To tag of the first answer.
+        to_tag: String,
+    },
     /// Another subscription of the same MAC has its NOTIFY in flight: answer 200, no NOTIFY.
     MacBusy,
     /// The table is full.

@@ -31,9 +31,19 @@ use super::{PnpConfig, PnpMode, PnpServices};
 #[derive(Debug)]
 pub enum Decision {
     /// Answer with a URL. `device` is the inventory device, if the MAC is known.
-    Answer { device: Option<Arc<DeviceRecord>>, url: String },
+    Answer {
+        /// The inventory device, when the MAC is known.
+        device: Option<Arc<DeviceRecord>>,
+        /// The provisioning URL to send.
+        url: String,
+    },
     /// Say nothing; the reason is recorded.
-    Refuse { device: Option<Arc<DeviceRecord>>, reason: String },
+    Refuse {
+        /// The inventory device, when the MAC is known.
+        device: Option<Arc<DeviceRecord>>,
+        /// Why, for the history or the log.
+        reason: String,
+    },
 }
 
 /// Applies mode and allow-lists, then builds the URL.
