@@ -13,7 +13,7 @@ fi
 # The house stays clean: formatting, lints with warnings denied, and docs that build.
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# Licenses and duplicate versions, from the lock file (offline: clippy fetched everything).
+# Licenses and duplicate versions, from the lock file and cargo's registry cache.
 python3 scripts/check-deps.py
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 cargo build --workspace --all-targets --locked
