@@ -27,7 +27,7 @@
 
 #![warn(missing_docs)]
 
-pub use sipprov_model::{Mac, Settings};
+pub use sipprov_model::{CampaignOutcome, CampaignState, CheckSyncResult, EventKind, Mac, Settings};
 
 mod campaign;
 mod device;

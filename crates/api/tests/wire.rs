@@ -30,7 +30,7 @@ fn settings(pairs: &[(&str, &str)]) -> Settings {
 
 fn outcome() -> NotifyOutcome {
     NotifyOutcome {
-        result: "ok".into(),
+        result: CheckSyncResult::Ok,
         status: Some(200),
         reason: "OK".into(),
         sent_to: Some("udp:127.0.0.1:5062".into()),
@@ -153,7 +153,7 @@ fn small_answers() {
         json!({"name": "001565aabbcc-local.cfg", "received_at": 1, "size": 2, "sha256": "ff"}),
     );
     pinned(
-        &DeviceEvent { id: 7, mac: mac(), at: 1, kind: "unlocked".into(), detail: json!({"window_secs": 60}) },
+        &DeviceEvent { id: 7, mac: mac(), at: 1, kind: EventKind::Unlocked, detail: json!({"window_secs": 60}) },
         json!({"id": 7, "mac": "001565aabbcc", "at": 1, "kind": "unlocked", "detail": {"window_secs": 60}}),
     );
     pinned(
@@ -195,7 +195,7 @@ fn a_campaign_report() {
         id: 1,
         created_at: 10,
         start_at: 10,
-        state: "done".into(),
+        state: CampaignState::Done,
         reboot: false,
         rate: 20,
         max_in_flight: 50,
@@ -203,11 +203,11 @@ fn a_campaign_report() {
         selector: "group sales".into(),
         finished_at: Some(20),
         devices: 2,
-        counts: BTreeMap::from([("confirmed".to_string(), 1), ("timeout".to_string(), 1)]),
+        counts: BTreeMap::from([(CampaignOutcome::Confirmed, 1), (CampaignOutcome::Timeout, 1)]),
         last_notified_at: Some(15),
         failing: vec![FailingDevice {
             mac: mac(),
-            outcome: "timeout".into(),
+            outcome: CampaignOutcome::Timeout,
             status: None,
             reason: Some("no answer".into()),
             attempts: 1,

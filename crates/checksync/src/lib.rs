@@ -28,7 +28,7 @@
 //!
 //! ```
 //! use sipprov_checksync::{device_event, Outcome};
-//! use sipprov_model::{Mac, Settings};
+//! use sipprov_model::{CheckSyncResult, Mac, Settings};
 //! assert_eq!(device_event("yealink", true, &Settings::new()).unwrap(), "check-sync;reboot=true");
 //! let custom = Settings::parse_assignments(["sip.check_sync_event=check-sync;reboot=false;x=1"]).unwrap();
 //! assert_eq!(device_event("polycom", false, &custom).unwrap(), "check-sync;reboot=false;x=1");
@@ -40,7 +40,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use sipprov_model::{Mac, Settings};
+use sipprov_model::{CheckSyncResult, Mac, Settings};
 use sipprov_sip::uri::{parse_hostport, Host, SipUri};
 use sipprov_sip::{Credentials, Endpoint, Request, Response, Target, TransactionError, Transport, TransportError};
 
@@ -71,8 +71,9 @@ pub struct CheckSync {
 /// How a NOTIFY ended, in the words an operator needs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
-    /// `ok` (2xx), `rejected` (3xx–6xx), `timeout`, `unreachable`, `no-target` or `error`.
-    pub result: String,
+    /// `ok` (2xx), `rejected` (3xx–6xx), `timeout`, `unreachable`, `no-target`,
+    /// `reboot-disabled` or `error`.
+    pub result: CheckSyncResult,
     /// The final status code, when one arrived.
     pub status: Option<u16>,
     /// Reason phrase or error text.
@@ -85,8 +86,8 @@ pub struct Outcome {
 
 impl Outcome {
     /// An outcome for a NOTIFY that could not even be sent.
-    pub fn failed(result: &str, reason: String, event: &str) -> Outcome {
-        Outcome { result: result.into(), status: None, reason, sent_to: None, event: event.into() }
+    pub fn failed(result: CheckSyncResult, reason: String, event: &str) -> Outcome {
+        Outcome { result, status: None, reason, sent_to: None, event: event.into() }
     }
 }
 
@@ -120,7 +121,7 @@ pub const SETTINGS_USED: &[&str] = &[
 /// Polycom name the MAC), `host` or nothing for the URI's host, anything else as written.
 ///
 /// ```
-/// use sipprov_model::{Mac, Settings};
+/// use sipprov_model::{CheckSyncResult, Mac, Settings};
 /// let mac: Mac = "00:15:65:aa:bb:cc".parse().unwrap();
 /// let setting = |v: &str| Settings::parse_assignments([format!("sip.tls_name={v}").as_str()]).unwrap();
 /// assert_eq!(sipprov_checksync::tls_name(mac, &setting("MAC")).as_deref(), Some("001565aabbcc"));
@@ -175,18 +176,19 @@ pub async fn prepare(endpoint: &Endpoint, cs: &CheckSync, resolver: &mut Resolve
     let uri = cs
         .uri
         .parse::<SipUri>()
-        .map_err(|e| Outcome::failed("error", invalid_uri(&cs.uri, &e.to_string()), &cs.event))?;
-    let transport = transport_for(&uri, cs.transport).map_err(|e| Outcome::failed("error", e, &cs.event))?;
+        .map_err(|e| Outcome::failed(CheckSyncResult::Error, invalid_uri(&cs.uri, &e.to_string()), &cs.event))?;
+    let transport =
+        transport_for(&uri, cs.transport).map_err(|e| Outcome::failed(CheckSyncResult::Error, e, &cs.event))?;
     let mut target = resolver
         .target(&uri, Some(transport), cs.proxy.as_deref())
         .await
-        .map_err(|e| Outcome::failed("unreachable", e, &cs.event))?;
+        .map_err(|e| Outcome::failed(CheckSyncResult::Unreachable, e, &cs.event))?;
     // Through a proxy the TLS peer is the proxy, which keeps its own name.
     if let (Some(name), None) = (&cs.tls_name, &cs.proxy) {
         target = target.with_server_name(name);
     }
     let sent_to = format!("{}:{}", target.transport.as_str().to_ascii_lowercase(), target.addr);
-    let request = build(endpoint, cs, &target).map_err(|e| Outcome::failed("error", e, &cs.event))?;
+    let request = build(endpoint, cs, &target).map_err(|e| Outcome::failed(CheckSyncResult::Error, e, &cs.event))?;
     Ok(Ready { request, target, sent_to })
 }
 
@@ -202,24 +204,24 @@ pub fn invalid_uri(uri: &str, why: &str) -> String {
 pub fn outcome(result: Result<Response, TransactionError>, event: &str, sent_to: String) -> Outcome {
     let mut outcome = match result {
         Ok(resp) => Outcome {
-            result: if (200..300).contains(&resp.status) { "ok" } else { "rejected" }.into(),
+            result: if (200..300).contains(&resp.status) { CheckSyncResult::Ok } else { CheckSyncResult::Rejected },
             status: Some(resp.status),
             reason: resp.reason,
             sent_to: None,
             event: event.into(),
         },
         Err(TransactionError::Timeout { retransmissions, after }) => Outcome::failed(
-            "timeout",
+            CheckSyncResult::Timeout,
             format!("no final response after {:.1} s ({retransmissions} retransmissions)", after.as_secs_f64()),
             event,
         ),
-        Err(TransactionError::Unreachable(e)) => Outcome::failed("unreachable", e, event),
+        Err(TransactionError::Unreachable(e)) => Outcome::failed(CheckSyncResult::Unreachable, e, event),
         Err(TransactionError::Transport(TransportError::NoSocket(Transport::Tls))) => {
-            Outcome::failed("error", NO_TLS_CLIENT.into(), event)
+            Outcome::failed(CheckSyncResult::Error, NO_TLS_CLIENT.into(), event)
         }
         Err(TransactionError::Transport(e @ TransportError::ConnectionFailed { our_certificate: true, .. })) => {
             Outcome::failed(
-                "error",
+                CheckSyncResult::Error,
                 format!(
                     "{e} (the phone wants a client certificate it trusts: [sip.tls] client_cert and client_key, \
                      or sipprov notify --tls-client-cert and --tls-client-key)"
@@ -228,11 +230,11 @@ pub fn outcome(result: Result<Response, TransactionError>, event: &str, sent_to:
             )
         }
         Err(TransactionError::Transport(e @ TransportError::Tls { certificate: true, .. })) => Outcome::failed(
-            "error",
+            CheckSyncResult::Error,
             format!("{e} (trust the phone's CA or certificate with [sip.tls] ca or sipprov notify --tls-ca)"),
             event,
         ),
-        Err(e) => Outcome::failed("error", e.to_string(), event),
+        Err(e) => Outcome::failed(CheckSyncResult::Error, e.to_string(), event),
     };
     outcome.sent_to = Some(sent_to);
     outcome

@@ -31,6 +31,7 @@ mod secret;
 mod settings;
 mod sorted_map;
 pub mod tz;
+mod vocab;
 
 pub use keys::{KeyField, KeyPos, KeyType};
 pub use mac::{Mac, MacError};
@@ -39,3 +40,4 @@ pub use settings::{
     is_secret_key, parse_cidr, parse_flag, Cidr, KeyKind, LineField, SettingError, Settings, HTTP_AUTH_SCHEMES,
     KNOWN_KEYS, MAX_LINES, RESERVED_NAMESPACES,
 };
+pub use vocab::{CampaignDeviceState, CampaignOutcome, CampaignState, CheckSyncResult, EventKind, UnknownName};

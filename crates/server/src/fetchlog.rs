@@ -147,7 +147,7 @@ impl Batch {
             self.events.push(NewEvent {
                 mac: info.mac,
                 at: info.at,
-                kind: "fetch".into(),
+                kind: sipprov_model::EventKind::Fetch,
                 detail: serde_json::json!({
                     "file": info.file, "ip": info.ip, "hash": info.hash, "status": status, "count": 1, "auth": auth,
                     "model": info.reported_model, "firmware": info.reported_firmware,

@@ -50,7 +50,11 @@ impl AppState {
         let event = checksync::device_event(&device.vendor, reboot, &settings)?;
         if reboot {
             if let Some(refusal) = self.reboot_refusal(&device) {
-                return Ok(Planned::Decided(Outcome::failed("reboot-disabled", refusal, &event)));
+                return Ok(Planned::Decided(Outcome::failed(
+                    sipprov_model::CheckSyncResult::RebootDisabled,
+                    refusal,
+                    &event,
+                )));
             }
         }
         let proxy = self.config.sip.outbound_proxy.clone();
@@ -64,7 +68,7 @@ impl AppState {
         };
         let Some(uri) = uri else {
             return Ok(Planned::Decided(Outcome::failed(
-                "no-target",
+                sipprov_model::CheckSyncResult::NoTarget,
                 "no SIP target known: set the device's contact, or [sip] outbound_proxy with line.1.username and line.1.registrar".into(),
                 &event,
             )));
@@ -113,5 +117,5 @@ pub(crate) fn notify_event(mac: Mac, at: i64, outcome: &Outcome, campaign: Optio
     if let (Some(id), Some(map)) = (campaign, detail.as_object_mut()) {
         map.insert("campaign".into(), id.into());
     }
-    NewEvent { mac, at, kind: "notify".into(), detail }
+    NewEvent { mac, at, kind: sipprov_model::EventKind::Notify, detail }
 }

@@ -281,7 +281,7 @@ fn log_and_record(state: &AppState, ip: std::net::IpAddr, mac: Option<sipprov_mo
         state.fetchlog.record(Record::Event(NewEvent {
             mac,
             at: sipprov_store::now_ms(),
-            kind: "refused".into(),
+            kind: sipprov_model::EventKind::Refused,
             detail: serde_json::json!({ "file": file, "ip": ip.to_string(), "reason": reason }),
         }));
     }

@@ -116,7 +116,7 @@ pub async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<i64>) -> 
         return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign {id} is already {}", current.state)));
     }
     state.campaigns.cancel(id);
-    state.store.set_campaign_state(id, "cancelled").await?;
+    state.store.set_campaign_state(id, sipprov_model::CampaignState::Cancelled).await?;
     tracing::info!(campaign = id, "campaign cancelled");
     Ok(Json(report(&state, id).await?))
 }
@@ -124,7 +124,7 @@ pub async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<i64>) -> 
 /// `POST /api/v1/campaigns/{id}/retry`: failed and unconfirmed devices are sent again.
 pub async fn retry(State(state): State<Arc<AppState>>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
     let current = report(&state, id).await?;
-    if current.state == "running" {
+    if current.state == sipprov_model::CampaignState::Running {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign {id} is still running")));
     }
     let n = state.store.retry_campaign(id, sipprov_store::now_ms()).await?;

@@ -39,7 +39,7 @@ pub async fn unlock_device(State(state): State<Arc<AppState>>, Path(mac): Path<S
     state.fetchlog.record(Record::Event(NewEvent {
         mac,
         at: now,
-        kind: "unlocked".into(),
+        kind: sipprov_model::EventKind::Unlocked,
         detail: serde_json::json!({ "window_secs": window, "open_until": open_until }),
     }));
     tracing::info!(%mac, window_secs = window, "first-fetch window re-opened");

@@ -57,7 +57,7 @@ fn sent(campaign: i64, mac: Mac, expected_file: Option<String>, at: i64, outcome
     log_outcome(mac, &outcome);
     let event = notify_event(mac, sipprov_store::now_ms(), &outcome, Some(campaign));
     let Outcome { result, status, reason, .. } = outcome;
-    ((mac, NotifyResult { ok: result == "ok", result, status, reason, expected_file, at }), event)
+    ((mac, NotifyResult { result, status, reason, expected_file, at }), event)
 }
 
 /// Writes NOTIFY outcomes, each with its history event in the same transaction, as they
@@ -164,7 +164,7 @@ impl AppState {
             let mac = match marked.next() {
                 Some(mac) => mac,
                 None => {
-                    let Some(chunk) = next_mark.await.map_err(|e| StoreError::Corrupt(e.to_string()))?? else {
+                    let Some(chunk) = next_mark.await.map_err(StoreError::Task)?? else {
                         break;
                     };
                     // Cancellation takes effect between chunks: the chunk marked ahead goes
@@ -198,7 +198,7 @@ impl AppState {
                     decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
                 }
                 Err(e) => {
-                    let outcome = Outcome::failed("error", e, "");
+                    let outcome = Outcome::failed(sipprov_model::CheckSyncResult::Error, e, "");
                     let at = sipprov_store::now_ms();
                     decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
                 }
@@ -210,9 +210,9 @@ impl AppState {
         }
         drop((requests, decided_tx));
         if let Some(batch) = batch {
-            batch.await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            batch.await.map_err(StoreError::Task)?;
         }
-        writer.await.map_err(|e| StoreError::Corrupt(e.to_string()))?
+        writer.await.map_err(StoreError::Task)?
     }
 
     /// Marks `chunk` `sending` in a task of its own and hands it back once written: written
@@ -279,7 +279,7 @@ impl AppState {
             checked_at = self.confirm_fetches(campaign, checked_at).await?;
             let report = CampaignReport::load(&self.store, campaign.clone(), sipprov_store::now_ms()).await?;
             if report.settled() {
-                self.store.set_campaign_state(campaign.id, "done").await?;
+                self.store.set_campaign_state(campaign.id, sipprov_model::CampaignState::Done).await?;
                 tracing::info!(campaign = campaign.id, counts = ?report.counts, "campaign done");
                 return Ok(());
             }
@@ -305,7 +305,7 @@ impl AppState {
             self.fetchlog.record(Record::Event(NewEvent {
                 mac,
                 at,
-                kind: "confirmed".into(),
+                kind: sipprov_model::EventKind::Confirmed,
                 detail: serde_json::json!({ "campaign": campaign.id }),
             }));
         }

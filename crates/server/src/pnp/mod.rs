@@ -295,7 +295,7 @@ impl Pnp {
             state.fetchlog.record(Record::Event(NewEvent {
                 mac,
                 at: sipprov_store::now_ms(),
-                kind: "pnp".into(),
+                kind: sipprov_model::EventKind::Pnp,
                 detail,
             }));
         }
@@ -315,7 +315,7 @@ impl Pnp {
             state.fetchlog.record(Record::Event(NewEvent {
                 mac,
                 at: sipprov_store::now_ms(),
-                kind: "pnp".into(),
+                kind: sipprov_model::EventKind::Pnp,
                 detail,
             }));
         }

@@ -95,7 +95,7 @@ async fn store(state: &AppState, mac: sipprov_model::Mac, file: &str, content: &
     state.fetchlog.record(Record::Event(NewEvent {
         mac,
         at,
-        kind: "upload".into(),
+        kind: sipprov_model::EventKind::Upload,
         detail: serde_json::json!({ "file": name, "size": content.len(), "sha256": sha256 }),
     }));
     // RFC 9110 §9.3.4: 201 when the PUT created the resource, 204 when it replaced it.
@@ -117,7 +117,7 @@ fn too_large(state: &AppState, mac: sipprov_model::Mac, file: &str, why: &str) -
     state.fetchlog.record(Record::Event(NewEvent {
         mac,
         at: sipprov_store::now_ms(),
-        kind: "upload-refused".into(),
+        kind: sipprov_model::EventKind::UploadRefused,
         detail: serde_json::json!({ "file": file, "reason": why }),
     }));
     StatusCode::PAYLOAD_TOO_LARGE.into_response()
