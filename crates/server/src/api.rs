@@ -373,7 +373,7 @@ async fn patch_global(
     let patch = sipprov_vendors::validated(patch).map_err(Invalid::from)?;
     let mut after = state.inventory.global();
     after.apply(&patch);
-    validate::global_settings(&after).map_err(bad_request)?;
+    validate::global_settings(&after).map_err(|e| bad_request(e.to_string()))?;
     let empty = Settings::new();
     for d in state.inventory.devices() {
         let group = d.group.as_deref().and_then(|g| state.inventory.group(g));

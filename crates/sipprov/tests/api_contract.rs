@@ -135,6 +135,16 @@ fn every_error_is_a_problem_document_naming_the_field() {
     );
     let dup = format!(r#"{{"mac":"{MAC}","vendor":"yealink","model":"T46S"}}"#);
     problem(&api(&s, "POST", "/api/v1/devices", Some(&dup)), 409, Some("mac"));
+    // The vendors crate says which of vendor and model is unknown (DeviceError), not the message.
+    let p = problem(&api(&s, "PATCH", &device, Some(r#"{"vendor":"acme"}"#)), 400, Some("vendor"));
+    assert!(p.detail.contains("unknown vendor \"acme\"") && p.detail.contains("yealink"), "{p:?}");
+    let p = problem(&api(&s, "PATCH", &device, Some(r#"{"model":"T99"}"#)), 400, Some("model"));
+    assert!(p.detail.contains("unknown model \"T99\"") && p.detail.contains("T46S"), "{p:?}");
+    problem(
+        &api(&s, "PATCH", &device, Some(r#"{"settings":{"yealink.common_aes_key":"0123456789abcdef"}}"#)),
+        400,
+        Some("settings"),
+    );
     problem(&api(&s, "GET", "/api/v1/devices/001565000099", None), 404, Some("mac"));
     // Refused while reading the body: the member serde names, without the value.
     problem(&api(&s, "PATCH", &device, Some(r#"{"colour":"red"}"#)), 422, Some("colour"));

@@ -426,19 +426,19 @@ impl Vendor for Polycom {
         params
     }
 
-    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), crate::Refused> {
         mapping::check_max_lines(model, settings)?;
         crate::keys::check_device(settings, "Polycom", model, key_caps(model))?;
         mapping::refuse_zone_with_dst(
             settings,
             "the Polycom file (tcpIpApp.sntp.daylightSavings.* is not mapped yet)",
         )?;
-        mapping::check_raw_names(
+        Ok(mapping::check_raw_names(
             settings,
             is_xml_name,
             "a Polycom parameter name must start with a letter or '_' and contain only letters, \
              digits, '_', '-' and '.'",
-        )
+        )?)
     }
 }
 
