@@ -48,7 +48,7 @@ mod writable;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use config::ServerConfig;
+pub use config::{ConfigError, ServerConfig};
 use state::AppState;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
