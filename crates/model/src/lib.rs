@@ -26,6 +26,7 @@
 //! ```
 
 pub mod keys;
+pub mod known;
 mod mac;
 mod secret;
 mod settings;
