@@ -28,7 +28,7 @@
 //!
 //! ```
 //! use sipprov_checksync::{device_event, Outcome};
-//! use sipprov_model::{CheckSyncResult, Mac, Settings};
+//! use sipprov_model::{Mac, Settings};
 //! assert_eq!(device_event("yealink", true, &Settings::new()).unwrap(), "check-sync;reboot=true");
 //! let custom = Settings::parse_assignments(["sip.check_sync_event=check-sync;reboot=false;x=1"]).unwrap();
 //! assert_eq!(device_event("polycom", false, &custom).unwrap(), "check-sync;reboot=false;x=1");
@@ -40,6 +40,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use sipprov_model::known;
 use sipprov_model::{CheckSyncResult, Mac, Settings};
 use sipprov_sip::uri::{parse_hostport, Host, SipUri};
 use sipprov_sip::{Credentials, Endpoint, Request, Response, Target, TransactionError, Transport, TransportError};
@@ -107,9 +108,9 @@ impl From<Outcome> for sipprov_api::NotifyOutcome {
 
 /// Every setting a check-sync reads: its event overrides and line 1's account.
 pub const SETTINGS_USED: &[&str] = &[
-    "sip.check_sync_event",
-    "sip.reboot_event",
-    "sip.tls_name",
+    known::SIP_CHECK_SYNC_EVENT.name(),
+    known::SIP_REBOOT_EVENT.name(),
+    known::SIP_TLS_NAME.name(),
     "line.1.username",
     "line.1.auth_username",
     "line.1.password",
@@ -121,7 +122,7 @@ pub const SETTINGS_USED: &[&str] = &[
 /// Polycom name the MAC), `host` or nothing for the URI's host, anything else as written.
 ///
 /// ```
-/// use sipprov_model::{CheckSyncResult, Mac, Settings};
+/// use sipprov_model::{Mac, Settings};
 /// let mac: Mac = "00:15:65:aa:bb:cc".parse().unwrap();
 /// let setting = |v: &str| Settings::parse_assignments([format!("sip.tls_name={v}").as_str()]).unwrap();
 /// assert_eq!(sipprov_checksync::tls_name(mac, &setting("MAC")).as_deref(), Some("001565aabbcc"));
@@ -130,7 +131,7 @@ pub const SETTINGS_USED: &[&str] = &[
 /// assert_eq!(sipprov_checksync::tls_name(mac, &Settings::new()), None);
 /// ```
 pub fn tls_name(mac: Mac, settings: &Settings) -> Option<String> {
-    match settings.get("sip.tls_name") {
+    match settings.get_key(&known::SIP_TLS_NAME) {
         None | Some("") | Some("host") => None,
         Some("mac") => Some(mac.to_string()),
         Some(name) => Some(name.to_owned()),
@@ -140,13 +141,13 @@ pub fn tls_name(mac: Mac, settings: &Settings) -> Option<String> {
 /// The Event to send a device: a setting (`sip.check_sync_event` / `sip.reboot_event`)
 /// overrides the vendor table (`sipprov_vendors::check_sync_event`).
 pub fn device_event(vendor: &str, reboot: bool, settings: &Settings) -> Result<String, String> {
-    let key = if reboot { "sip.reboot_event" } else { "sip.check_sync_event" };
-    if let Some(e) = settings.get(key) {
+    let key = if reboot { &known::SIP_REBOOT_EVENT } else { &known::SIP_CHECK_SYNC_EVENT };
+    if let Some(e) = settings.get_key(key) {
         return Ok(e.to_string());
     }
     sipprov_vendors::check_sync_event(vendor, reboot)
         .map(String::from)
-        .ok_or_else(|| format!("no check-sync event is known for vendor {vendor:?}; set {key}"))
+        .ok_or_else(|| format!("no check-sync event is known for vendor {vendor:?}; set {}", key.name()))
 }
 
 /// Sends one check-sync NOTIFY and waits for its outcome.

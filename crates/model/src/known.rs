@@ -299,7 +299,8 @@ mod tests {
 
     #[test]
     fn values_read_as_their_kind() {
-        let s = crate::Settings::parse_assignments(["sip.notify_reboot=off", "http.auth=NONE", "time.zone=+1"]).unwrap();
+        let s =
+            crate::Settings::parse_assignments(["sip.notify_reboot=off", "http.auth=NONE", "time.zone=+1"]).unwrap();
         assert_eq!(SIP_NOTIFY_REBOOT.get(&s), Some(false));
         assert_eq!(HTTP_AUTH.get(&s), Some(HttpAuth::None));
         assert_eq!(TIME_ZONE.get(&s), Some("+1"));
