@@ -49,6 +49,39 @@ use sipprov_sip::{Credentials, Endpoint, Request, Response, Target, TransactionE
 const NO_TLS_CLIENT: &str = "SIP over TLS is not set up: give the phones' CA ([sip.tls] ca, sipprov notify --tls-ca) \
      or accept any certificate ([sip.tls] insecure_skip_verify, --tls-insecure)";
 
+/// Why a check-sync NOTIFY cannot be prepared: the crate's public functions say which part is
+/// wrong; an [`Outcome`] carries the message as its reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckSyncError {
+    /// Neither the vendor's table nor a setting gives the Event to send.
+    #[error("no check-sync event is known for vendor {vendor:?}; set {key}")]
+    NoEvent {
+        /// The device's vendor id.
+        vendor: String,
+        /// The setting that would give it (`sip.check_sync_event` or `sip.reboot_event`).
+        key: &'static str,
+    },
+    /// A transport other than TLS was asked for a `sips:` URI.
+    #[error("{uri} is a sips: URI, reached over TLS only, not {transport}")]
+    SipsNeedsTls {
+        /// The URI, its password redacted.
+        uri: String,
+        /// The transport asked for.
+        transport: Transport,
+    },
+    /// The outbound proxy is not `host[:port]`.
+    #[error("invalid proxy {proxy:?}: {why}")]
+    InvalidProxy {
+        /// The proxy as configured.
+        proxy: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A host name did not resolve (or timed out, or has no address).
+    #[error("{0}")]
+    Resolve(String),
+}
+
 /// One NOTIFY to send.
 #[derive(Debug, Clone)]
 pub struct CheckSync {
@@ -140,14 +173,14 @@ pub fn tls_name(mac: Mac, settings: &Settings) -> Option<String> {
 
 /// The Event to send a device: a setting (`sip.check_sync_event` / `sip.reboot_event`)
 /// overrides the vendor table (`sipprov_vendors::check_sync_event`).
-pub fn device_event(vendor: &str, reboot: bool, settings: &Settings) -> Result<String, String> {
+pub fn device_event(vendor: &str, reboot: bool, settings: &Settings) -> Result<String, CheckSyncError> {
     let key = if reboot { &known::SIP_REBOOT_EVENT } else { &known::SIP_CHECK_SYNC_EVENT };
     if let Some(e) = settings.get_key(key) {
         return Ok(e.to_string());
     }
     sipprov_vendors::check_sync_event(vendor, reboot)
         .map(String::from)
-        .ok_or_else(|| format!("no check-sync event is known for vendor {vendor:?}; set {}", key.name()))
+        .ok_or_else(|| CheckSyncError::NoEvent { vendor: vendor.to_string(), key: key.name() })
 }
 
 /// Sends one check-sync NOTIFY and waits for its outcome.
@@ -178,12 +211,12 @@ pub async fn prepare(endpoint: &Endpoint, cs: &CheckSync, resolver: &mut Resolve
         .uri
         .parse::<SipUri>()
         .map_err(|e| Outcome::failed(CheckSyncResult::Error, invalid_uri(&cs.uri, &e.to_string()), &cs.event))?;
-    let transport =
-        transport_for(&uri, cs.transport).map_err(|e| Outcome::failed(CheckSyncResult::Error, e, &cs.event))?;
+    let transport = transport_for(&uri, cs.transport)
+        .map_err(|e| Outcome::failed(CheckSyncResult::Error, e.to_string(), &cs.event))?;
     let mut target = resolver
         .target(&uri, Some(transport), cs.proxy.as_deref())
         .await
-        .map_err(|e| Outcome::failed(CheckSyncResult::Unreachable, e, &cs.event))?;
+        .map_err(|e| Outcome::failed(CheckSyncResult::Unreachable, e.to_string(), &cs.event))?;
     // Through a proxy the TLS peer is the proxy, which keeps its own name.
     if let (Some(name), None) = (&cs.tls_name, &cs.proxy) {
         target = target.with_server_name(name);
@@ -266,7 +299,7 @@ fn build(endpoint: &Endpoint, cs: &CheckSync, target: &Target) -> Result<sipprov
 
 /// The transport a URI asks for: `sips:` and `;transport=tls` mean TLS, `;transport=tcp` TCP,
 /// anything else UDP. An explicit choice wins, except that a `sips:` URI is reached over TLS only.
-pub fn transport_for(uri: &SipUri, explicit: Option<Transport>) -> Result<Transport, String> {
+pub fn transport_for(uri: &SipUri, explicit: Option<Transport>) -> Result<Transport, CheckSyncError> {
     let param = uri.params().get_unquoted("transport").map(|t| t.to_ascii_lowercase());
     let implied = match param.as_deref() {
         _ if uri.is_secure() => Transport::Tls,
@@ -275,10 +308,10 @@ pub fn transport_for(uri: &SipUri, explicit: Option<Transport>) -> Result<Transp
         _ => Transport::Udp,
     };
     match explicit {
-        Some(t) if uri.is_secure() && t != Transport::Tls => Err(format!(
-            "{} is a sips: URI, reached over TLS only, not {t}",
-            sipprov_model::redact_uri_password(&uri.to_string())
-        )),
+        Some(t) if uri.is_secure() && t != Transport::Tls => Err(CheckSyncError::SipsNeedsTls {
+            uri: sipprov_model::redact_uri_password(&uri.to_string()).into_owned(),
+            transport: t,
+        }),
         Some(t) => Ok(t),
         None => Ok(implied),
     }
@@ -302,17 +335,18 @@ impl Resolver {
         uri: &SipUri,
         transport: Option<Transport>,
         proxy: Option<&str>,
-    ) -> Result<Target, String> {
+    ) -> Result<Target, CheckSyncError> {
         let transport = transport_for(uri, transport)?;
         let (host, port) = match proxy {
-            Some(p) => parse_hostport(p).map_err(|e| format!("invalid proxy {p:?}: {e}"))?,
+            Some(p) => parse_hostport(p)
+                .map_err(|e| CheckSyncError::InvalidProxy { proxy: p.to_string(), why: e.to_string() })?,
             None => (uri.host().clone(), uri.port()),
         };
         let port = port.unwrap_or(transport.default_port());
         let addr = match &host {
             Host::V4(ip) => SocketAddr::from((*ip, port)),
             Host::V6(ip) => SocketAddr::from((*ip, port)),
-            Host::Name(name) => self.lookup(name, port).await?,
+            Host::Name(name) => self.lookup(name, port).await.map_err(CheckSyncError::Resolve)?,
         };
         let target = Target::new(addr, transport);
         Ok(if transport == Transport::Tls { target.with_server_name(&host.to_string()) } else { target })
@@ -363,7 +397,8 @@ mod tests {
         assert_eq!(transport_for(&uri("sips:1@192.0.2.1"), None), Ok(Transport::Tls));
         assert_eq!(transport_for(&uri("sip:1@192.0.2.1"), Some(Transport::Tls)), Ok(Transport::Tls));
         let err = transport_for(&uri("sips:1@192.0.2.1"), Some(Transport::Udp)).unwrap_err();
-        assert!(err.contains("TLS only"), "{err}");
+        assert!(matches!(err, CheckSyncError::SipsNeedsTls { transport: Transport::Udp, .. }));
+        assert!(err.to_string().contains("TLS only"), "{err}");
     }
 
     #[tokio::test]

@@ -47,7 +47,7 @@ impl AppState {
         let device = self.inventory.device(mac).ok_or_else(|| format!("device {mac} not found"))?;
         let endpoint = self.sip.get().ok_or("the SIP listener is not running")?;
         let settings = self.inventory.merged_keys(&device, checksync::SETTINGS_USED);
-        let event = checksync::device_event(&device.vendor, reboot, &settings)?;
+        let event = checksync::device_event(&device.vendor, reboot, &settings).map_err(|e| e.to_string())?;
         if reboot {
             if let Some(refusal) = self.reboot_refusal(&device) {
                 return Ok(Planned::Decided(Outcome::failed(
