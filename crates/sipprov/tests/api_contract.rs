@@ -223,3 +223,23 @@ fn an_answer_that_drifts_from_the_contract_fails_naming_the_field() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown model \"T99\" for vendor yealink (field model)"), "{err}");
 }
+
+/// States and event kinds are stored by their stable names; a name this server does not know (a
+/// hand-edited database, a newer version's word) is an error naming it, not a guess.
+#[test]
+fn a_stored_name_the_server_does_not_know_is_reported_as_corrupt_naming_it() {
+    let s = server_with_a_device();
+    let db = s.data_dir().join("sipprov.db");
+    let insert = format!(
+        "import sqlite3; c = sqlite3.connect({:?}); \
+         c.execute(\"INSERT INTO device_events (id, mac, at, kind, detail) VALUES (999999, '{MAC}', 1, 'teleported', '{{}}')\"); \
+         c.commit()",
+        db.display().to_string()
+    );
+    let out = Command::new("python3").args(["-c", &insert]).output().expect("python3 is installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p = problem(&api(&s, "GET", &format!("/api/v1/devices/{MAC}/log"), None), 500, None);
+    assert!(p.detail.contains("unknown device event kind \"teleported\""), "{p:?}");
+    let err = s.fails(&["device", "log", MAC]);
+    assert!(err.contains("teleported"), "{err}");
+}
