@@ -41,4 +41,6 @@ pub use settings::{
     is_secret_key, parse_cidr, parse_flag, Cidr, KeyKind, LineField, SettingError, Settings, HTTP_AUTH_SCHEMES,
     KNOWN_KEYS, MAX_LINES, RESERVED_NAMESPACES,
 };
-pub use vocab::{CampaignDeviceState, CampaignOutcome, CampaignState, CheckSyncResult, EventKind, UnknownName};
+pub use vocab::{
+    CampaignDeviceState, CampaignOutcome, CampaignState, CheckSyncResult, EventDetail, EventKind, UnknownName,
+};

@@ -213,6 +213,14 @@ stable_names! {
     }
 }
 
+/// The detail of one kind of history event: a serde type whose JSON object is what the event's
+/// `detail` holds. The kind comes with the type, so an event cannot be recorded under one kind
+/// with another kind's detail.
+pub trait EventDetail: serde::Serialize {
+    /// The kind of event this detail belongs to.
+    const KIND: EventKind;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::Ordering;
 
-use sipprov_model::{EventKind, Mac};
+use sipprov_model::{EventDetail, EventKind, Mac};
 use sqlx::Row;
 
 use crate::{batch, Store, StoreError, WriteTx};
@@ -22,6 +22,15 @@ pub struct NewEvent {
     pub kind: EventKind,
     /// What happened, as a JSON object whose members depend on `kind`.
     pub detail: serde_json::Value,
+}
+
+impl NewEvent {
+    /// An event of `detail`'s kind, with `detail` as its JSON object.
+    pub fn of<D: EventDetail>(mac: Mac, at: i64, detail: &D) -> NewEvent {
+        // Serialising a detail type (strings, numbers, options) cannot fail.
+        let detail = serde_json::to_value(detail).unwrap_or_default();
+        NewEvent { mac, at, kind: D::KIND, detail }
+    }
 }
 
 /// An event as stored.
