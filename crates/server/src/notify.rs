@@ -113,9 +113,6 @@ pub(crate) fn log_outcome(mac: Mac, outcome: &Outcome) {
 
 /// The `notify` event of a device's history: the outcome, and the campaign it belonged to.
 pub(crate) fn notify_event(mac: Mac, at: i64, outcome: &Outcome, campaign: Option<i64>) -> NewEvent {
-    let mut detail = serde_json::to_value(outcome).unwrap_or_default();
-    if let (Some(id), Some(map)) = (campaign, detail.as_object_mut()) {
-        map.insert("campaign".into(), id.into());
-    }
-    NewEvent { mac, at, kind: sipprov_model::EventKind::Notify, detail }
+    let detail = sipprov_api::NotifyOutcome { campaign, ..outcome.clone().into() };
+    NewEvent::of(mac, at, &detail)
 }

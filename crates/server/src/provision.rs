@@ -278,12 +278,9 @@ fn log_and_record(state: &AppState, ip: std::net::IpAddr, mac: Option<sipprov_mo
         None => tracing::debug!(peer = %ip, file = %file_shown, reason, "provisioning request refused"),
     }
     if let Some(mac) = mac.filter(|m| state.inventory.contains(*m)) {
-        state.fetchlog.record(Record::Event(NewEvent {
-            mac,
-            at: sipprov_store::now_ms(),
-            kind: sipprov_model::EventKind::Refused,
-            detail: serde_json::json!({ "file": file, "ip": ip.to_string(), "reason": reason }),
-        }));
+        let detail =
+            sipprov_api::RefusedDetail { file: file.to_string(), ip: ip.to_string(), reason: reason.to_string() };
+        state.fetchlog.record(Record::Event(NewEvent::of(mac, sipprov_store::now_ms(), &detail)));
     }
 }
 

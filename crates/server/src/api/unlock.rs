@@ -36,12 +36,8 @@ pub async fn unlock_device(State(state): State<Arc<AppState>>, Path(mac): Path<S
     state.store.record_unlock(mac, now).await?;
     state.security.unlock(mac, now);
     let open_until = state.security.window_closes_at(&device).unwrap_or(now);
-    state.fetchlog.record(Record::Event(NewEvent {
-        mac,
-        at: now,
-        kind: sipprov_model::EventKind::Unlocked,
-        detail: serde_json::json!({ "window_secs": window, "open_until": open_until }),
-    }));
+    let detail = sipprov_api::UnlockedDetail { window_secs: window, open_until };
+    state.fetchlog.record(Record::Event(NewEvent::of(mac, now, &detail)));
     tracing::info!(%mac, window_secs = window, "first-fetch window re-opened");
     Ok(Json(Unlocked { mac, window_secs: window, open_until }))
 }

@@ -302,12 +302,8 @@ impl AppState {
         let outcome_lag_ms = 2 * 64 * i64::try_from(self.config.sip.t1_ms).unwrap_or(500) + 10_000;
         let open_since = (checked_at - outcome_lag_ms).max(0);
         for (mac, at) in self.store.confirm_fetched(campaign.id, campaign.confirm_window_ms, open_since).await? {
-            self.fetchlog.record(Record::Event(NewEvent {
-                mac,
-                at,
-                kind: sipprov_model::EventKind::Confirmed,
-                detail: serde_json::json!({ "campaign": campaign.id }),
-            }));
+            let detail = sipprov_api::ConfirmedDetail { campaign: campaign.id };
+            self.fetchlog.record(Record::Event(NewEvent::of(mac, at, &detail)));
         }
         Ok(now)
     }
