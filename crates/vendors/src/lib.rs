@@ -240,7 +240,7 @@ pub trait Vendor: Send + Sync {
     /// merged settings, or the global ones for a common file): `Ok(None)` when the settings do
     /// not turn key files on (the server answers 404), `Err` with a reason naming settings (never
     /// a key) when they make one impossible.
-    fn key_file(&self, settings: &Settings, scope: FileScope) -> Result<Option<Vec<u8>>, String> {
+    fn key_file(&self, settings: &Settings, scope: FileScope) -> Result<Option<Vec<u8>>, Refused> {
         let _ = (settings, scope);
         Ok(None)
     }

@@ -624,13 +624,13 @@ impl Vendor for Yealink {
 
     /// The key for `scope` wrapped with the fixed key-file key ([`yealink_aes::wrap_key`]), when
     /// `yealink.aes_key_file = 1` and the settings hold a key.
-    fn key_file(&self, settings: &Settings, scope: FileScope) -> Result<Option<Vec<u8>>, String> {
+    fn key_file(&self, settings: &Settings, scope: FileScope) -> Result<Option<Vec<u8>>, crate::Refused> {
         let Some(key) = mapping::get(settings, key_setting(scope)) else { return Ok(None) };
         if mapping::get(settings, "yealink.aes_key_file") != Some("1") {
             return Ok(None);
         }
         if let Some(problem) = key_file_problem(settings, scope) {
-            return Err(problem);
+            return Err(problem.into());
         }
         Ok(yealink_aes::wrap_key(key).ok())
     }
