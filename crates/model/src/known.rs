@@ -88,12 +88,12 @@ impl ValueKind for HttpAuth {
 
 /// A known key's name and check, whatever its kind: the table [`crate::Settings`] validates by.
 #[derive(Debug, Clone, Copy)]
-pub struct KeyDef {
+pub(crate) struct KeyDef {
     /// The key, e.g. `http.auth`.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Validates a value, returning it normalised; the error says what the value must be and
     /// never repeats it.
-    pub check: fn(&str) -> Result<String, String>,
+    pub(crate) check: fn(&str) -> Result<String, String>,
 }
 
 /// A vendor-neutral setting key with a fixed meaning, whose values read as `K`.
@@ -113,9 +113,11 @@ impl<K: ValueKind> Key<K> {
         self.def.name
     }
 
-    /// Validates a value for this key, returning it normalised.
-    pub fn check(&self, value: &str) -> Result<String, String> {
+    /// Validates a value for this key, returning it normalised; the error names the key and
+    /// says what the value must be, never repeating it.
+    pub fn check(&self, value: &str) -> Result<String, crate::SettingError> {
         (self.def.check)(value)
+            .map_err(|reason| crate::SettingError::BadValue { key: self.def.name.to_string(), reason })
     }
 
     /// The key's value in `settings`, read as its kind.
@@ -182,7 +184,7 @@ pub(crate) const ALL: &[KeyDef] = &[
 ];
 
 /// The definition of a known key, by name.
-pub fn def(name: &str) -> Option<&'static KeyDef> {
+pub(crate) fn def(name: &str) -> Option<&'static KeyDef> {
     ALL.iter().find(|d| d.name == name)
 }
 
@@ -304,7 +306,8 @@ mod tests {
         assert_eq!(SIP_NOTIFY_REBOOT.get(&s), Some(false));
         assert_eq!(HTTP_AUTH.get(&s), Some(HttpAuth::None));
         assert_eq!(TIME_ZONE.get(&s), Some("+1"));
-        assert!(HTTP_AUTH.check("ntlm").unwrap_err().contains("digest-md5"));
+        let err = HTTP_AUTH.check("ntlm").unwrap_err().to_string();
+        assert!(err.contains("http.auth") && err.contains("digest-md5") && !err.contains("ntlm"), "{err}");
         assert_eq!(HTTP_ALLOW_FROM.check("10.1.2.3/8, ::1").unwrap(), "10.0.0.0/8,::1/128");
     }
 }
