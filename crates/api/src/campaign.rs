@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sipprov_model::Mac;
+use sipprov_model::{CampaignOutcome, CampaignState, Mac};
 
 /// The body of `POST /api/v1/campaigns`: which devices (MACs, a group, or all; `changed`
 /// narrows to devices whose files changed since their last fetch) and how fast. Absent limits
@@ -71,7 +71,7 @@ pub struct Campaign {
     /// When it starts (or started).
     pub start_at: i64,
     /// `scheduled`, `running`, `done` or `cancelled`.
-    pub state: String,
+    pub state: CampaignState,
     /// Whether the phones are asked to reboot.
     pub reboot: bool,
     /// NOTIFYs a second.
@@ -88,7 +88,7 @@ pub struct Campaign {
     pub devices: i64,
     /// Devices per outcome: `pending`, `sending`, `confirmed`, `awaiting-confirmation`,
     /// `not-confirmed`, `rejected`, `timeout`, `unreachable`, `no-target`, `error`.
-    pub counts: BTreeMap<String, i64>,
+    pub counts: BTreeMap<CampaignOutcome, i64>,
     /// When the latest NOTIFY left: with `created_at`, how fast it went.
     pub last_notified_at: Option<i64>,
     /// Devices that failed or were not confirmed, with why (at most the first 1000).
@@ -98,16 +98,12 @@ pub struct Campaign {
 impl Campaign {
     /// True once it can change no more (`done` or `cancelled`).
     pub fn is_finished(&self) -> bool {
-        matches!(self.state.as_str(), "done" | "cancelled")
+        self.state.is_finished()
     }
 
     /// Devices with a final outcome (neither pending, sending nor awaiting confirmation).
     pub fn settled(&self) -> i64 {
-        self.counts
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "pending" | "sending" | "awaiting-confirmation"))
-            .map(|(_, n)| n)
-            .sum()
+        self.counts.iter().filter(|(k, _)| !k.is_open()).map(|(_, n)| n).sum()
     }
 }
 
@@ -116,8 +112,8 @@ impl Campaign {
 pub struct FailingDevice {
     /// The device.
     pub mac: Mac,
-    /// Its outcome word (see [`Campaign::counts`]).
-    pub outcome: String,
+    /// Its outcome (see [`Campaign::counts`]).
+    pub outcome: CampaignOutcome,
     /// The final SIP status, when one arrived.
     pub status: Option<i64>,
     /// The reason phrase or error text, if any.

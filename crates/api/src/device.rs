@@ -2,7 +2,7 @@
 //! check-sync and CSV import.
 
 use serde::{Deserialize, Serialize};
-use sipprov_model::{Mac, Settings};
+use sipprov_model::{CheckSyncResult, EventKind, Mac, Settings};
 
 /// A device as `GET /api/v1/devices` and `GET /api/v1/devices/{mac}` show it, and as adding
 /// or changing one answers: secrets redacted, with the files it is served and how it may fetch
@@ -159,7 +159,7 @@ pub struct DeviceEvent {
     /// When.
     pub at: i64,
     /// What happened: `fetch`, `notify`, `refused`, `unlocked`, `upload`, `pnp`…
-    pub kind: String,
+    pub kind: EventKind,
     /// The event's details, an object whose members depend on `kind`.
     pub detail: serde_json::Value,
 }
@@ -208,8 +208,9 @@ pub struct NotifyRequest {
 /// the `outcome` of [`LastNotify`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotifyOutcome {
-    /// `ok` (2xx), `rejected` (3xx–6xx), `timeout`, `unreachable`, `no-target` or `error`.
-    pub result: String,
+    /// `ok` (2xx), `rejected` (3xx–6xx), `timeout`, `unreachable`, `no-target`,
+    /// `reboot-disabled` or `error`.
+    pub result: CheckSyncResult,
     /// The final status code, when one arrived.
     #[serde(default)]
     pub status: Option<u16>,
@@ -230,7 +231,7 @@ pub struct NotifyOutcome {
 impl NotifyOutcome {
     /// True for a 2xx final response.
     pub fn is_ok(&self) -> bool {
-        self.result == "ok"
+        self.result == CheckSyncResult::Ok
     }
 
     /// One line for humans: `200 OK`, `481 Call/Transaction Does Not Exist`, `timeout: …`.

@@ -27,10 +27,11 @@
 
 #![warn(missing_docs)]
 
-pub use sipprov_model::{Mac, Settings};
+pub use sipprov_model::{CampaignOutcome, CampaignState, CheckSyncResult, EventDetail, EventKind, Mac, Settings};
 
 mod campaign;
 mod device;
+mod event;
 mod group;
 mod problem;
 
@@ -38,6 +39,10 @@ pub use campaign::{Campaign, CreateCampaign, FailingDevice};
 pub use device::{
     Access, AddDevice, Device, DeviceEvent, Imported, LastFetch, LastNotify, NotifyOutcome, NotifyRequest, PatchDevice,
     Unlocked, Upload,
+};
+pub use event::{
+    ConfirmedDetail, FetchDetail, PnpDetail, PnpNotify, PnpResult, RefusedDetail, UnlockedDetail, UploadDetail,
+    UploadRefusedDetail,
 };
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
 pub use problem::{Problem, PROBLEM_CONTENT_TYPE};

@@ -30,7 +30,7 @@ fn settings(pairs: &[(&str, &str)]) -> Settings {
 
 fn outcome() -> NotifyOutcome {
     NotifyOutcome {
-        result: "ok".into(),
+        result: CheckSyncResult::Ok,
         status: Some(200),
         reason: "OK".into(),
         sent_to: Some("udp:127.0.0.1:5062".into()),
@@ -153,7 +153,7 @@ fn small_answers() {
         json!({"name": "001565aabbcc-local.cfg", "received_at": 1, "size": 2, "sha256": "ff"}),
     );
     pinned(
-        &DeviceEvent { id: 7, mac: mac(), at: 1, kind: "unlocked".into(), detail: json!({"window_secs": 60}) },
+        &DeviceEvent { id: 7, mac: mac(), at: 1, kind: EventKind::Unlocked, detail: json!({"window_secs": 60}) },
         json!({"id": 7, "mac": "001565aabbcc", "at": 1, "kind": "unlocked", "detail": {"window_secs": 60}}),
     );
     pinned(
@@ -195,7 +195,7 @@ fn a_campaign_report() {
         id: 1,
         created_at: 10,
         start_at: 10,
-        state: "done".into(),
+        state: CampaignState::Done,
         reboot: false,
         rate: 20,
         max_in_flight: 50,
@@ -203,11 +203,11 @@ fn a_campaign_report() {
         selector: "group sales".into(),
         finished_at: Some(20),
         devices: 2,
-        counts: BTreeMap::from([("confirmed".to_string(), 1), ("timeout".to_string(), 1)]),
+        counts: BTreeMap::from([(CampaignOutcome::Confirmed, 1), (CampaignOutcome::Timeout, 1)]),
         last_notified_at: Some(15),
         failing: vec![FailingDevice {
             mac: mac(),
-            outcome: "timeout".into(),
+            outcome: CampaignOutcome::Timeout,
             status: None,
             reason: Some("no answer".into()),
             attempts: 1,
@@ -239,4 +239,79 @@ fn a_problem_document() {
     assert_eq!(minimal.field, None);
     // Not a problem document: the CLI falls back to the status and the text.
     assert!(serde_json::from_value::<Problem>(json!({"error": "old style"})).is_err());
+}
+
+/// Each event kind's detail is the JSON object the history has always held, under its kind.
+#[test]
+fn event_details() {
+    fn kind<D: EventDetail>(_: &D) -> EventKind {
+        D::KIND
+    }
+    let fetch = FetchDetail {
+        file: "001565aabbcc.cfg".into(),
+        ip: "192.0.2.1".into(),
+        hash: "ab".into(),
+        status: 200,
+        count: 1,
+        auth: "none".into(),
+        model: Some("T46S".into()),
+        firmware: None,
+    };
+    pinned(
+        &fetch,
+        json!({"file": "001565aabbcc.cfg", "ip": "192.0.2.1", "hash": "ab", "status": 200, "count": 1,
+               "auth": "none", "model": "T46S", "firmware": null}),
+    );
+    assert_eq!(kind(&fetch), EventKind::Fetch);
+    let refused = RefusedDetail { file: "x.cfg".into(), ip: "192.0.2.1".into(), reason: "no credentials".into() };
+    pinned(&refused, json!({"file": "x.cfg", "ip": "192.0.2.1", "reason": "no credentials"}));
+    assert_eq!(kind(&refused), EventKind::Refused);
+    assert_eq!(kind(&outcome()), EventKind::Notify);
+    pinned(&ConfirmedDetail { campaign: 3 }, json!({"campaign": 3}));
+    pinned(&UnlockedDetail { window_secs: 60, open_until: 9 }, json!({"window_secs": 60, "open_until": 9}));
+    pinned(
+        &UploadDetail { file: "a.log".into(), size: 5, sha256: "ff".into() },
+        json!({"file": "a.log", "size": 5, "sha256": "ff"}),
+    );
+    let upload_refused = UploadRefusedDetail { file: "a.log".into(), reason: "too large".into() };
+    pinned(&upload_refused, json!({"file": "a.log", "reason": "too large"}));
+    assert_eq!(kind(&upload_refused), EventKind::UploadRefused);
+    let pnp = |result| PnpDetail {
+        source: "192.0.2.1:5060".into(),
+        received_on: "224.0.1.75:5060".into(),
+        vendor: Some("yealink".into()),
+        model: None,
+        firmware: None,
+        profile_type: Some("device".into()),
+        user_agent: None,
+        result,
+    };
+    let described = |extra: Value| {
+        let mut v = json!({"source": "192.0.2.1:5060", "received_on": "224.0.1.75:5060", "vendor": "yealink",
+                           "model": null, "firmware": null, "profile_type": "device", "user_agent": null});
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        v
+    };
+    let answered = PnpResult::Answered {
+        url: "http://192.0.2.9:8080/".into(),
+        notify: PnpNotify::Response { status: 200, reason: "OK".into() },
+        discovered: None,
+    };
+    pinned(
+        &pnp(answered),
+        described(json!({"result": "answered", "url": "http://192.0.2.9:8080/",
+                         "notify": {"status": 200, "reason": "OK"}, "discovered": null})),
+    );
+    let timed_out = PnpResult::Answered {
+        url: "u".into(),
+        notify: PnpNotify::Failed { error: "timeout".into() },
+        discovered: Some("added".into()),
+    };
+    pinned(
+        &pnp(timed_out),
+        described(json!({"result": "answered", "url": "u", "notify": {"error": "timeout"}, "discovered": "added"})),
+    );
+    let refused = pnp(PnpResult::Refused { reason: "not allowed".into() });
+    pinned(&refused, described(json!({"result": "refused", "reason": "not allowed"})));
+    assert_eq!(kind(&refused), EventKind::Pnp);
 }

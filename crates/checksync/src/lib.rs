@@ -42,13 +42,47 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use sipprov_model::{Mac, Settings};
+use sipprov_model::known;
+use sipprov_model::{CheckSyncResult, Mac, Settings};
 use sipprov_sip::uri::{parse_hostport, Host, SipUri};
 use sipprov_sip::{Credentials, Endpoint, Request, Response, Target, TransactionError, Transport, TransportError};
 
 /// Said when a NOTIFY must go over TLS and the endpoint has no TLS client.
 const NO_TLS_CLIENT: &str = "SIP over TLS is not set up: give the phones' CA ([sip.tls] ca, sipprov notify --tls-ca) \
      or accept any certificate ([sip.tls] insecure_skip_verify, --tls-insecure)";
+
+/// Why a check-sync NOTIFY cannot be prepared: the crate's public functions say which part is
+/// wrong; an [`Outcome`] carries the message as its reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckSyncError {
+    /// Neither the vendor's table nor a setting gives the Event to send.
+    #[error("no check-sync event is known for vendor {vendor:?}; set {key}")]
+    NoEvent {
+        /// The device's vendor id.
+        vendor: String,
+        /// The setting that would give it (`sip.check_sync_event` or `sip.reboot_event`).
+        key: &'static str,
+    },
+    /// A transport other than TLS was asked for a `sips:` URI.
+    #[error("{uri} is a sips: URI, reached over TLS only, not {transport}")]
+    SipsNeedsTls {
+        /// The URI, its password redacted.
+        uri: String,
+        /// The transport asked for.
+        transport: Transport,
+    },
+    /// The outbound proxy is not `host[:port]`.
+    #[error("invalid proxy {proxy:?}: {why}")]
+    InvalidProxy {
+        /// The proxy as configured.
+        proxy: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A host name did not resolve (or timed out, or has no address).
+    #[error("{0}")]
+    Resolve(String),
+}
 
 /// One NOTIFY to send.
 #[derive(Debug, Clone)]
@@ -73,8 +107,9 @@ pub struct CheckSync {
 /// How a NOTIFY ended, in the words an operator needs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
-    /// `ok` (2xx), `rejected` (3xx–6xx), `timeout`, `unreachable`, `no-target` or `error`.
-    pub result: String,
+    /// `ok` (2xx), `rejected` (3xx–6xx), `timeout`, `unreachable`, `no-target`,
+    /// `reboot-disabled` or `error`.
+    pub result: CheckSyncResult,
     /// The final status code, when one arrived.
     pub status: Option<u16>,
     /// Reason phrase or error text.
@@ -87,8 +122,8 @@ pub struct Outcome {
 
 impl Outcome {
     /// An outcome for a NOTIFY that could not even be sent.
-    pub fn failed(result: &str, reason: String, event: &str) -> Outcome {
-        Outcome { result: result.into(), status: None, reason, sent_to: None, event: event.into() }
+    pub fn failed(result: CheckSyncResult, reason: String, event: &str) -> Outcome {
+        Outcome { result, status: None, reason, sent_to: None, event: event.into() }
     }
 }
 
@@ -108,9 +143,9 @@ impl From<Outcome> for sipprov_api::NotifyOutcome {
 
 /// Every setting a check-sync reads: its event overrides and line 1's account.
 pub const SETTINGS_USED: &[&str] = &[
-    "sip.check_sync_event",
-    "sip.reboot_event",
-    "sip.tls_name",
+    known::SIP_CHECK_SYNC_EVENT.name(),
+    known::SIP_REBOOT_EVENT.name(),
+    known::SIP_TLS_NAME.name(),
     "line.1.username",
     "line.1.auth_username",
     "line.1.password",
@@ -133,7 +168,7 @@ pub const SETTINGS_USED: &[&str] = &[
 /// assert_eq!(sipprov_checksync::tls_name(mac, &Settings::new()), None);
 /// ```
 pub fn tls_name(mac: Mac, settings: &Settings) -> Option<String> {
-    match settings.get("sip.tls_name") {
+    match settings.get_key(&known::SIP_TLS_NAME) {
         None | Some("") | Some("host") => None,
         Some("mac") => Some(mac.to_string()),
         Some(name) => Some(name.to_owned()),
@@ -142,14 +177,14 @@ pub fn tls_name(mac: Mac, settings: &Settings) -> Option<String> {
 
 /// The Event to send a device: a setting (`sip.check_sync_event` / `sip.reboot_event`)
 /// overrides the vendor table (`sipprov_vendors::check_sync_event`).
-pub fn device_event(vendor: &str, reboot: bool, settings: &Settings) -> Result<String, String> {
-    let key = if reboot { "sip.reboot_event" } else { "sip.check_sync_event" };
-    if let Some(e) = settings.get(key) {
+pub fn device_event(vendor: &str, reboot: bool, settings: &Settings) -> Result<String, CheckSyncError> {
+    let key = if reboot { &known::SIP_REBOOT_EVENT } else { &known::SIP_CHECK_SYNC_EVENT };
+    if let Some(e) = settings.get_key(key) {
         return Ok(e.to_string());
     }
     sipprov_vendors::check_sync_event(vendor, reboot)
         .map(String::from)
-        .ok_or_else(|| format!("no check-sync event is known for vendor {vendor:?}; set {key}"))
+        .ok_or_else(|| CheckSyncError::NoEvent { vendor: vendor.to_string(), key: key.name() })
 }
 
 /// Sends one check-sync NOTIFY and waits for its outcome.
@@ -179,18 +214,19 @@ pub async fn prepare(endpoint: &Endpoint, cs: &CheckSync, resolver: &mut Resolve
     let uri = cs
         .uri
         .parse::<SipUri>()
-        .map_err(|e| Outcome::failed("error", invalid_uri(&cs.uri, &e.to_string()), &cs.event))?;
-    let transport = transport_for(&uri, cs.transport).map_err(|e| Outcome::failed("error", e, &cs.event))?;
+        .map_err(|e| Outcome::failed(CheckSyncResult::Error, invalid_uri(&cs.uri, &e.to_string()), &cs.event))?;
+    let transport = transport_for(&uri, cs.transport)
+        .map_err(|e| Outcome::failed(CheckSyncResult::Error, e.to_string(), &cs.event))?;
     let mut target = resolver
         .target(&uri, Some(transport), cs.proxy.as_deref())
         .await
-        .map_err(|e| Outcome::failed("unreachable", e, &cs.event))?;
+        .map_err(|e| Outcome::failed(CheckSyncResult::Unreachable, e.to_string(), &cs.event))?;
     // Through a proxy the TLS peer is the proxy, which keeps its own name.
     if let (Some(name), None) = (&cs.tls_name, &cs.proxy) {
         target = target.with_server_name(name);
     }
     let sent_to = format!("{}:{}", target.transport.as_str().to_ascii_lowercase(), target.addr);
-    let request = build(endpoint, cs, &target).map_err(|e| Outcome::failed("error", e, &cs.event))?;
+    let request = build(endpoint, cs, &target).map_err(|e| Outcome::failed(CheckSyncResult::Error, e, &cs.event))?;
     Ok(Ready { request, target, sent_to })
 }
 
@@ -206,24 +242,24 @@ pub fn invalid_uri(uri: &str, why: &str) -> String {
 pub fn outcome(result: Result<Response, TransactionError>, event: &str, sent_to: String) -> Outcome {
     let mut outcome = match result {
         Ok(resp) => Outcome {
-            result: if (200..300).contains(&resp.status) { "ok" } else { "rejected" }.into(),
+            result: if (200..300).contains(&resp.status) { CheckSyncResult::Ok } else { CheckSyncResult::Rejected },
             status: Some(resp.status),
             reason: resp.reason,
             sent_to: None,
             event: event.into(),
         },
         Err(TransactionError::Timeout { retransmissions, after }) => Outcome::failed(
-            "timeout",
+            CheckSyncResult::Timeout,
             format!("no final response after {:.1} s ({retransmissions} retransmissions)", after.as_secs_f64()),
             event,
         ),
-        Err(TransactionError::Unreachable(e)) => Outcome::failed("unreachable", e, event),
+        Err(TransactionError::Unreachable(e)) => Outcome::failed(CheckSyncResult::Unreachable, e, event),
         Err(TransactionError::Transport(TransportError::NoSocket(Transport::Tls))) => {
-            Outcome::failed("error", NO_TLS_CLIENT.into(), event)
+            Outcome::failed(CheckSyncResult::Error, NO_TLS_CLIENT.into(), event)
         }
         Err(TransactionError::Transport(e @ TransportError::ConnectionFailed { our_certificate: true, .. })) => {
             Outcome::failed(
-                "error",
+                CheckSyncResult::Error,
                 format!(
                     "{e} (the phone wants a client certificate it trusts: [sip.tls] client_cert and client_key, \
                      or sipprov notify --tls-client-cert and --tls-client-key)"
@@ -232,11 +268,11 @@ pub fn outcome(result: Result<Response, TransactionError>, event: &str, sent_to:
             )
         }
         Err(TransactionError::Transport(e @ TransportError::Tls { certificate: true, .. })) => Outcome::failed(
-            "error",
+            CheckSyncResult::Error,
             format!("{e} (trust the phone's CA or certificate with [sip.tls] ca or sipprov notify --tls-ca)"),
             event,
         ),
-        Err(e) => Outcome::failed("error", e.to_string(), event),
+        Err(e) => Outcome::failed(CheckSyncResult::Error, e.to_string(), event),
     };
     outcome.sent_to = Some(sent_to);
     outcome
@@ -267,7 +303,7 @@ fn build(endpoint: &Endpoint, cs: &CheckSync, target: &Target) -> Result<sipprov
 
 /// The transport a URI asks for: `sips:` and `;transport=tls` mean TLS, `;transport=tcp` TCP,
 /// anything else UDP. An explicit choice wins, except that a `sips:` URI is reached over TLS only.
-pub fn transport_for(uri: &SipUri, explicit: Option<Transport>) -> Result<Transport, String> {
+pub fn transport_for(uri: &SipUri, explicit: Option<Transport>) -> Result<Transport, CheckSyncError> {
     let param = uri.params().get_unquoted("transport").map(|t| t.to_ascii_lowercase());
     let implied = match param.as_deref() {
         _ if uri.is_secure() => Transport::Tls,
@@ -276,10 +312,10 @@ pub fn transport_for(uri: &SipUri, explicit: Option<Transport>) -> Result<Transp
         _ => Transport::Udp,
     };
     match explicit {
-        Some(t) if uri.is_secure() && t != Transport::Tls => Err(format!(
-            "{} is a sips: URI, reached over TLS only, not {t}",
-            sipprov_model::redact_uri_password(&uri.to_string())
-        )),
+        Some(t) if uri.is_secure() && t != Transport::Tls => Err(CheckSyncError::SipsNeedsTls {
+            uri: sipprov_model::redact_uri_password(&uri.to_string()).into_owned(),
+            transport: t,
+        }),
         Some(t) => Ok(t),
         None => Ok(implied),
     }
@@ -303,17 +339,18 @@ impl Resolver {
         uri: &SipUri,
         transport: Option<Transport>,
         proxy: Option<&str>,
-    ) -> Result<Target, String> {
+    ) -> Result<Target, CheckSyncError> {
         let transport = transport_for(uri, transport)?;
         let (host, port) = match proxy {
-            Some(p) => parse_hostport(p).map_err(|e| format!("invalid proxy {p:?}: {e}"))?,
+            Some(p) => parse_hostport(p)
+                .map_err(|e| CheckSyncError::InvalidProxy { proxy: p.to_string(), why: e.to_string() })?,
             None => (uri.host().clone(), uri.port()),
         };
         let port = port.unwrap_or(transport.default_port());
         let addr = match &host {
             Host::V4(ip) => SocketAddr::from((*ip, port)),
             Host::V6(ip) => SocketAddr::from((*ip, port)),
-            Host::Name(name) => self.lookup(name, port).await?,
+            Host::Name(name) => self.lookup(name, port).await.map_err(CheckSyncError::Resolve)?,
         };
         let target = Target::new(addr, transport);
         Ok(if transport == Transport::Tls { target.with_server_name(&host.to_string()) } else { target })
@@ -364,7 +401,8 @@ mod tests {
         assert_eq!(transport_for(&uri("sips:1@192.0.2.1"), None), Ok(Transport::Tls));
         assert_eq!(transport_for(&uri("sip:1@192.0.2.1"), Some(Transport::Tls)), Ok(Transport::Tls));
         let err = transport_for(&uri("sips:1@192.0.2.1"), Some(Transport::Udp)).unwrap_err();
-        assert!(err.contains("TLS only"), "{err}");
+        assert!(matches!(err, CheckSyncError::SipsNeedsTls { transport: Transport::Udp, .. }));
+        assert!(err.to_string().contains("TLS only"), "{err}");
     }
 
     #[tokio::test]

@@ -26,11 +26,13 @@
 //! ```
 
 pub mod keys;
+pub mod known;
 mod mac;
 mod secret;
 mod settings;
 mod sorted_map;
 pub mod tz;
+mod vocab;
 
 pub use keys::{KeyField, KeyPos, KeyType};
 pub use mac::{Mac, MacError};
@@ -38,4 +40,7 @@ pub use secret::{redact_uri_password, Secret, REDACTED};
 pub use settings::{
     is_secret_key, parse_cidr, parse_flag, Cidr, KeyKind, LineField, SettingError, Settings, HTTP_AUTH_SCHEMES,
     KNOWN_KEYS, MAX_LINES, RESERVED_NAMESPACES,
+};
+pub use vocab::{
+    CampaignDeviceState, CampaignOutcome, CampaignState, CheckSyncResult, EventDetail, EventKind, UnknownName,
 };

@@ -288,94 +288,11 @@ fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, Sett
             }
             Ok(t)
         }
-        KeyKind::Line { field: LineField::Registrar, .. } | KeyKind::Known("time.ntp_server") => {
-            if value.contains(char::is_whitespace) {
-                return Err(bad("a host name cannot contain spaces"));
-            }
-            Ok(value.to_string())
-        }
-        KeyKind::Known("provisioning.url") | KeyKind::Known("firmware.url") => {
-            let lower = value.to_ascii_lowercase();
-            if !(lower.starts_with("http://") || lower.starts_with("https://")) || value.contains(char::is_whitespace) {
-                return Err(bad("must be an http:// or https:// URL without spaces"));
-            }
-            Ok(value.to_string())
-        }
-        KeyKind::Known("time.zone") => match crate::tz::Zone::parse(value) {
-            Some(crate::tz::Zone::Named(name)) => match crate::tz::ZoneRules::current(&name) {
-                Ok(_) => Ok(name),
-                Err(why) => Err(bad(&why)),
-            },
-            Some(crate::tz::Zone::Offset(_)) => Ok(value.trim().to_string()),
-            None => {
-                Err(bad("must be a UTC offset such as +1, -5 or +5:30, or an IANA zone name such as Europe/Berlin"))
-            }
+        KeyKind::Line { field: LineField::Registrar, .. } => crate::known::host_name(value).map_err(|e| bad(&e)),
+        KeyKind::Known(name) => match crate::known::def(name) {
+            Some(def) => (def.check)(value).map_err(|e| bad(&e)),
+            None => Ok(value.to_string()),
         },
-        KeyKind::Known("provisioning.interval_minutes") => {
-            let minutes: u32 = value.parse().map_err(|_| bad("must be a whole number of minutes"))?;
-            if !(1..=525_600).contains(&minutes) {
-                return Err(bad("must be between 1 and 525600 minutes"));
-            }
-            Ok(minutes.to_string())
-        }
-        KeyKind::Known("sip.check_sync_event") | KeyKind::Known("sip.reboot_event") => {
-            // An Event header value: a token, then ;params. No spaces inside, no commas.
-            let ok = !value.is_empty()
-                && value.split(';').next().is_some_and(|t| !t.is_empty())
-                && !value.contains(|c: char| c.is_whitespace() || c == ',');
-            if !ok {
-                return Err(bad("must be an Event header value such as check-sync;reboot=false"));
-            }
-            Ok(value.to_string())
-        }
-        KeyKind::Known("sip.tls_name") => {
-            let v = value.trim();
-            let lower = v.to_ascii_lowercase();
-            if lower == "host" || lower == "mac" {
-                return Ok(lower);
-            }
-            // Otherwise a host name or address the certificate names.
-            let ok = !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
-            if !ok {
-                return Err(bad("must be host, mac, or the name the phone's TLS certificate carries"));
-            }
-            Ok(v.to_string())
-        }
-        KeyKind::Known("sip.notify_reboot")
-        | KeyKind::Known("http.allow_basic_plain")
-        | KeyKind::Known("pnp.url_credentials")
-        | KeyKind::Known("security.open_device_files") => parse_flag(value).map(str::to_string).map_err(bad),
-        KeyKind::Known("http.auth") => {
-            let v = value.to_ascii_lowercase();
-            if !HTTP_AUTH_SCHEMES.contains(&v.as_str()) {
-                return Err(bad(&format!("must be one of {}", HTTP_AUTH_SCHEMES.join(", "))));
-            }
-            Ok(v)
-        }
-        KeyKind::Known("http.username") => {
-            // A Digest username travels in a quoted-string; a quote or backslash there is an interop trap.
-            if value.contains(['"', '\\', ':']) || value.trim() != value {
-                return Err(bad("must not contain quotes, backslashes, ':' or surrounding spaces"));
-            }
-            Ok(value.to_string())
-        }
-        KeyKind::Known("http.password") => {
-            // Basic joins user:password; the message never repeats the value.
-            if value.trim() != value {
-                return Err(bad("must not start or end with spaces"));
-            }
-            Ok(value.to_string())
-        }
-        KeyKind::Known("http.allow_from") => {
-            let mut out = Vec::new();
-            for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                out.push(parse_cidr(item).map_err(|e| bad(&e))?.1);
-            }
-            if out.is_empty() {
-                return Err(bad("expected a comma-separated list of addresses or CIDR blocks"));
-            }
-            Ok(out.join(","))
-        }
         _ => Ok(value.to_string()),
     }
 }
@@ -475,6 +392,11 @@ impl Settings {
     /// Classifies a key, refusing malformed ones with a message naming them.
     pub fn classify(key: &str) -> Result<KeyKind, SettingError> {
         classify(key)
+    }
+
+    /// The value of a known key, read as its kind ([`crate::known`]).
+    pub fn get_key<K: crate::known::ValueKind>(&self, key: &crate::known::Key<K>) -> Option<K::Value<'_>> {
+        key.get(self)
     }
 
     /// Validates a key and value, returning the normalised value (`TCP` → `tcp`).

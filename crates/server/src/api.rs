@@ -277,7 +277,7 @@ async fn show_device(
     let device = store.get_device(mac).await?.ok_or_else(|| no_device(mac))?;
     let mut view = device_view(&views, &device);
     let events = store.device_events(mac, 200).await?;
-    view.last_notify = events.iter().rev().find(|e| e.kind == "notify").and_then(|last| {
+    view.last_notify = events.iter().rev().find(|e| e.kind == sipprov_model::EventKind::Notify).and_then(|last| {
         // The outcome was recorded from the same type; one that no longer reads is left out
         // rather than failing the whole answer.
         let outcome = serde_json::from_value::<NotifyOutcome>(last.detail.clone())

@@ -254,6 +254,33 @@ pub struct SipConfig {
     pub max_server_transactions: usize,
 }
 
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse, has a wrong type or names an unknown key.
+    #[error("{0}")]
+    Parse(#[from] toml::de::Error),
+    /// Values that parse but make no sense (alone or together), naming the setting.
+    #[error("{0}")]
+    Invalid(String),
+    /// A file's content was refused: the error, prefixed with the file.
+    #[error("{}: {error}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong in it.
+        error: Box<ConfigError>,
+    },
+}
+
 /// What `[sip] user_agent` defaults to.
 pub const DEFAULT_USER_AGENT: &str = "sipprov";
 
@@ -387,14 +414,18 @@ impl Default for SipConfig {
 
 impl ServerConfig {
     /// Parses a TOML configuration; unknown keys are refused so typos do not pass silently.
-    pub fn from_toml(text: &str) -> Result<ServerConfig, String> {
-        let cfg: ServerConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn from_toml(text: &str) -> Result<ServerConfig, ConfigError> {
+        let cfg: ServerConfig = toml::from_str(text)?;
         cfg.check()?;
         Ok(cfg)
     }
 
     /// Checks what serde cannot: values that parse but make no sense together.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.check_sections().map_err(ConfigError::Invalid)
+    }
+
+    fn check_sections(&self) -> Result<(), String> {
         self.pnp.check()?;
         if ![403, 429].contains(&self.security.block_status) {
             return Err("security.block_status must be 403 or 429".into());
@@ -416,9 +447,10 @@ impl ServerConfig {
     }
 
     /// Reads and parses a TOML file.
-    pub fn from_file(path: &Path) -> Result<ServerConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        ServerConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn from_file(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        ServerConfig::from_toml(&text).map_err(|e| ConfigError::InFile { path: path.to_owned(), error: Box::new(e) })
     }
 
     /// The database URL: the configured one, or SQLite inside the data directory.
@@ -465,7 +497,7 @@ pub(crate) fn write_listening_file(data_dir: &Path, addresses: &serde_json::Valu
 
 #[cfg(test)]
 mod tests {
-    use super::ServerConfig;
+    use super::{ConfigError, ServerConfig};
 
     #[test]
     fn tls_and_security_sections_are_checked() {
@@ -476,8 +508,11 @@ mod tests {
         assert_eq!(ok.http.tls.unwrap().reload_secs, 2);
         assert_eq!(ok.security.max_failures, 5);
         let no_ca = "[http.tls]\nlisten = \"0.0.0.0:8443\"\ncert = \"c\"\nkey = \"k\"\nclient_cert = \"require\"\n";
-        assert!(ServerConfig::from_toml(no_ca).unwrap_err().contains("client_ca"));
-        assert!(ServerConfig::from_toml("[security]\nblock_status = 500\n").unwrap_err().contains("block_status"));
+        assert!(ServerConfig::from_toml(no_ca).unwrap_err().to_string().contains("client_ca"));
+        assert!(ServerConfig::from_toml("[security]\nblock_status = 500\n")
+            .unwrap_err()
+            .to_string()
+            .contains("block_status"));
         assert!(ServerConfig::from_toml("[security]\nmax_failure = 5\n").is_err(), "typos are refused");
     }
 
@@ -488,7 +523,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.sip.tls.unwrap().listen.unwrap().port(), 5061);
-        let err = |toml: &str| ServerConfig::from_toml(toml).unwrap_err();
+        let err = |toml: &str| ServerConfig::from_toml(toml).unwrap_err().to_string();
         assert!(err("[sip.tls]\nlisten = \"0.0.0.0:5061\"\n").contains("needs sip.tls.cert"));
         assert!(err("[sip.tls]\nclient_cert = \"c.pem\"\n").contains("client_key"));
         assert!(err("[sip.tls]\nca = \"a.pem\"\ninsecure_skip_verify = true\n").contains("exclude"));
@@ -503,7 +538,7 @@ mod tests {
         let set =
             ServerConfig::from_toml("[sip]\nuser_agent = \"Acme Prov\"\nrequests_per_source_per_sec = 0\n").unwrap();
         assert_eq!((set.sip.user_agent.as_str(), set.sip.request_limits().per_source_per_sec), ("Acme Prov", 0));
-        let err = |toml: &str| ServerConfig::from_toml(toml).unwrap_err();
+        let err = |toml: &str| ServerConfig::from_toml(toml).unwrap_err().to_string();
         assert!(err("[sip]\nuser_agent = \"a\\r\\nX: y\"\n").contains("user_agent"));
         assert!(err("[sip]\nuser_agent = \" \"\n").contains("user_agent"));
         assert!(err("[sip]\nmax_server_transactions = 0\n").contains("max_server_transactions"));
@@ -514,8 +549,26 @@ mod tests {
         let cfg = ServerConfig::from_toml("[limits]\nconnections_per_source = 8\n").unwrap();
         assert_eq!(cfg.limits.connections_per_source, 8);
         assert_eq!(cfg.limits.header_timeout_secs, 10, "the rest keep their defaults");
-        let err = ServerConfig::from_toml("[limits]\nidle_timeout_secs = 0\n").unwrap_err();
+        let err = ServerConfig::from_toml("[limits]\nidle_timeout_secs = 0\n").unwrap_err().to_string();
         assert!(err.contains("limits.idle_timeout_secs must be at least 1"), "{err}");
-        assert!(ServerConfig::from_toml("[limits]\nper_source = 8\n").unwrap_err().contains("unknown field"));
+        assert!(ServerConfig::from_toml("[limits]\nper_source = 8\n")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field"));
+    }
+
+    #[test]
+    fn errors_say_what_kind_of_problem_and_which_file() {
+        assert!(matches!(ServerConfig::from_toml("[sip\n"), Err(ConfigError::Parse(_))));
+        assert!(matches!(ServerConfig::from_toml("[security]\nblock_status = 500\n"), Err(ConfigError::Invalid(_))));
+        let dir = std::env::temp_dir().join(format!("sipprov-config-test-{}", std::process::id()));
+        let missing = ServerConfig::from_file(&dir.join("absent.toml")).unwrap_err();
+        assert!(matches!(missing, ConfigError::Read { .. }) && missing.to_string().starts_with("cannot read "));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "[security]\nblock_status = 500\n").unwrap();
+        let bad = ServerConfig::from_file(&file).unwrap_err();
+        assert_eq!(bad.to_string(), format!("{}: security.block_status must be 403 or 429", file.display()));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -137,15 +137,17 @@ impl Batch {
             }
         } else {
             self.last_fetch_event.insert(key, self.events.len());
-            self.events.push(NewEvent {
-                mac: info.mac,
-                at: info.at,
-                kind: "fetch".into(),
-                detail: serde_json::json!({
-                    "file": info.file, "ip": info.ip, "hash": info.hash, "status": status, "count": 1, "auth": auth,
-                    "model": info.reported_model, "firmware": info.reported_firmware,
-                }),
-            });
+            let detail = sipprov_api::FetchDetail {
+                file: info.file.clone(),
+                ip: info.ip.clone(),
+                hash: info.hash.clone(),
+                status,
+                count: 1,
+                auth: auth.to_string(),
+                model: info.reported_model.clone(),
+                firmware: info.reported_firmware.clone(),
+            };
+            self.events.push(NewEvent::of(info.mac, info.at, &detail));
         }
         self.fetches.insert((info.mac, info.file.clone()), info);
     }

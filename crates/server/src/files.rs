@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sipprov_model::known;
 use sipprov_model::{Mac, Settings};
 use sipprov_store::{DeviceRecord, FirstFetchClaim, Store, StoreError};
 use sipprov_vendors::{registry, FileScope, FileSpec, ModelInfo, RenderContext, Renderer, UserAgentInfo, Vendor};
@@ -124,12 +125,13 @@ impl Files {
         if windows.is_used(mac, opened_at) {
             return Ok(false);
         }
-        let own = self.inventory.merged_keys(device, &["http.username", "http.password", "http.auth"]);
+        let keys = [known::HTTP_USERNAME.name(), known::HTTP_PASSWORD.name(), known::HTTP_AUTH.name()];
+        let own = self.inventory.merged_keys(device, &keys);
         // Offered even when some are known here: the store keeps what it has and returns it.
         // Not with `http.auth=none`: no password would be accepted.
-        let wants_credentials = own.get("http.username").is_none_or(str::is_empty)
-            && own.get("http.password").is_none_or(str::is_empty)
-            && own.get("http.auth") != Some("none")
+        let wants_credentials = own.get_key(&known::HTTP_USERNAME).is_none_or(str::is_empty)
+            && own.get_key(&known::HTTP_PASSWORD).is_none_or(str::is_empty)
+            && own.get_key(&known::HTTP_AUTH) != Some(known::HttpAuth::None)
             && can_carry_credentials(device);
         let max_len = vendor_model(device).ok().and_then(|(vendor, _)| vendor.http_password_max_len());
         let fresh = wants_credentials.then(|| crate::auth::window::generate(mac, max_len));

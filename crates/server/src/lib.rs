@@ -61,7 +61,7 @@ mod writable;
 
 use std::net::SocketAddr;
 
-pub use config::ServerConfig;
+pub use config::{ConfigError, ServerConfig};
 pub use wiring::{start, RunningServer};
 
 /// Why the server could not start or stopped.

@@ -74,10 +74,14 @@ impl Notifier {
     ) -> Result<Planned, String> {
         let device = self.inventory.device(mac).ok_or_else(|| format!("device {mac} not found"))?;
         let settings = self.inventory.merged_keys(&device, checksync::SETTINGS_USED);
-        let event = checksync::device_event(&device.vendor, reboot, &settings)?;
+        let event = checksync::device_event(&device.vendor, reboot, &settings).map_err(|e| e.to_string())?;
         if reboot {
             if let Some(refusal) = self.reboot_refusal(&device) {
-                return Ok(Planned::Decided(Outcome::failed("reboot-disabled", refusal, &event)));
+                return Ok(Planned::Decided(Outcome::failed(
+                    sipprov_model::CheckSyncResult::RebootDisabled,
+                    refusal,
+                    &event,
+                )));
             }
         }
         let proxy = self.outbound_proxy.clone();
@@ -91,7 +95,7 @@ impl Notifier {
         };
         let Some(uri) = uri else {
             return Ok(Planned::Decided(Outcome::failed(
-                "no-target",
+                sipprov_model::CheckSyncResult::NoTarget,
                 "no SIP target known: set the device's contact, or [sip] outbound_proxy with line.1.username and line.1.registrar".into(),
                 &event,
             )));
@@ -136,9 +140,6 @@ pub(crate) fn log_outcome(mac: Mac, outcome: &Outcome) {
 
 /// The `notify` event of a device's history: the outcome, and the campaign it belonged to.
 pub(crate) fn notify_event(mac: Mac, at: i64, outcome: &Outcome, campaign: Option<i64>) -> NewEvent {
-    let mut detail = serde_json::to_value(outcome).unwrap_or_default();
-    if let (Some(id), Some(map)) = (campaign, detail.as_object_mut()) {
-        map.insert("campaign".into(), id.into());
-    }
-    NewEvent { mac, at, kind: "notify".into(), detail }
+    let detail = sipprov_api::NotifyOutcome { campaign, ..outcome.clone().into() };
+    NewEvent::of(mac, at, &detail)
 }

@@ -310,12 +310,9 @@ fn log_and_record(state: &Phones, ip: std::net::IpAddr, mac: Option<sipprov_mode
         None => tracing::debug!(peer = %ip, file = %file_shown, reason, "provisioning request refused"),
     }
     if let Some(mac) = mac.filter(|m| state.inventory.contains(*m)) {
-        state.fetchlog.record(Record::Event(NewEvent {
-            mac,
-            at: sipprov_store::now_ms(),
-            kind: "refused".into(),
-            detail: serde_json::json!({ "file": file, "ip": ip.to_string(), "reason": reason }),
-        }));
+        let detail =
+            sipprov_api::RefusedDetail { file: file.to_string(), ip: ip.to_string(), reason: reason.to_string() };
+        state.fetchlog.record(Record::Event(NewEvent::of(mac, sipprov_store::now_ms(), &detail)));
     }
 }
 

@@ -121,7 +121,7 @@ impl Registry {
     pub async fn patch_global(&self, patch: &Settings) -> Result<Settings, Refused> {
         let mut after = self.inventory.global();
         after.apply(patch);
-        validate::global_settings(&after).map_err(Refused::Invalid)?;
+        validate::global_settings(&after).map_err(|e| Refused::Invalid(e.to_string()))?;
         let empty = Settings::new();
         for d in self.inventory.devices() {
             let group = d.group.as_deref().and_then(|g| self.inventory.group(g));

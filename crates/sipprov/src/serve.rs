@@ -7,7 +7,7 @@ use crate::cli::{LogFormat, ServeArgs};
 /// Builds the configuration: defaults, then the TOML file, then flags.
 pub(crate) fn config(args: &ServeArgs, data_dir: Option<&std::path::Path>) -> Result<ServerConfig, String> {
     let mut cfg = match &args.config {
-        Some(path) => ServerConfig::from_file(path)?,
+        Some(path) => ServerConfig::from_file(path).map_err(|e| e.to_string())?,
         None => ServerConfig::default(),
     };
     if let Some(d) = data_dir {
@@ -28,7 +28,7 @@ pub(crate) fn config(args: &ServeArgs, data_dir: Option<&std::path::Path>) -> Re
     if let Some(url) = &args.database_url {
         cfg.database_url = Some(url.clone());
     }
-    cfg.check()?;
+    cfg.check().map_err(|e| e.to_string())?;
     Ok(cfg)
 }
 

@@ -135,6 +135,16 @@ fn every_error_is_a_problem_document_naming_the_field() {
     );
     let dup = format!(r#"{{"mac":"{MAC}","vendor":"yealink","model":"T46S"}}"#);
     problem(&api(&s, "POST", "/api/v1/devices", Some(&dup)), 409, Some("mac"));
+    // The vendors crate says which of vendor and model is unknown (DeviceError), not the message.
+    let p = problem(&api(&s, "PATCH", &device, Some(r#"{"vendor":"acme"}"#)), 400, Some("vendor"));
+    assert!(p.detail.contains("unknown vendor \"acme\"") && p.detail.contains("yealink"), "{p:?}");
+    let p = problem(&api(&s, "PATCH", &device, Some(r#"{"model":"T99"}"#)), 400, Some("model"));
+    assert!(p.detail.contains("unknown model \"T99\"") && p.detail.contains("T46S"), "{p:?}");
+    problem(
+        &api(&s, "PATCH", &device, Some(r#"{"settings":{"yealink.common_aes_key":"0123456789abcdef"}}"#)),
+        400,
+        Some("settings"),
+    );
     problem(&api(&s, "GET", "/api/v1/devices/001565000099", None), 404, Some("mac"));
     // Refused while reading the body: the member serde names, without the value.
     problem(&api(&s, "PATCH", &device, Some(r#"{"colour":"red"}"#)), 422, Some("colour"));
@@ -239,4 +249,24 @@ fn connection_flags_go_before_or_after_the_subcommand() {
     assert_eq!(before, after);
     assert_eq!(before, mixed);
     assert_eq!(before, from_env);
+}
+
+/// States and event kinds are stored by their stable names; a name this server does not know (a
+/// hand-edited database, a newer version's word) is an error naming it, not a guess.
+#[test]
+fn a_stored_name_the_server_does_not_know_is_reported_as_corrupt_naming_it() {
+    let s = server_with_a_device();
+    let db = s.data_dir().join("sipprov.db");
+    let insert = format!(
+        "import sqlite3; c = sqlite3.connect({:?}); \
+         c.execute(\"INSERT INTO device_events (id, mac, at, kind, detail) VALUES (999999, '{MAC}', 1, 'teleported', '{{}}')\"); \
+         c.commit()",
+        db.display().to_string()
+    );
+    let out = Command::new("python3").args(["-c", &insert]).output().expect("python3 is installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p = problem(&api(&s, "GET", &format!("/api/v1/devices/{MAC}/log"), None), 500, None);
+    assert!(p.detail.contains("unknown device event kind \"teleported\""), "{p:?}");
+    let err = s.fails(&["device", "log", MAC]);
+    assert!(err.contains("teleported"), "{err}");
 }

@@ -9,11 +9,11 @@
 //! is recorded; a fetch after the window leaves it `not-confirmed`.
 
 use futures_util::TryStreamExt;
-use sipprov_model::Mac;
+use sipprov_model::{CampaignDeviceState, CampaignOutcome, CampaignState, CheckSyncResult, Mac};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{batch, mac_column, now_ms, opt_string, Store, StoreError, WriteTx};
+use crate::{batch, mac_column, named_column, now_ms, opt_named_column, opt_string, Store, StoreError, WriteTx};
 
 /// A campaign to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +41,8 @@ pub struct CampaignRecord {
     pub created_at: i64,
     /// When sending starts (ms since the epoch).
     pub start_at: i64,
-    /// `scheduled`, `running`, `done` or `cancelled`.
-    pub state: String,
+    /// Where it is in its life.
+    pub state: CampaignState,
     /// Ask the devices to reboot, not only re-provision.
     pub reboot: bool,
     /// NOTIFYs per second.
@@ -65,11 +65,11 @@ pub struct CampaignDevice {
     /// The device.
     pub mac: Mac,
     /// `pending`, `sending`, `notified` (2xx) or `failed`.
-    pub state: String,
+    pub state: CampaignDeviceState,
     /// NOTIFYs sent to it so far.
     pub attempts: i64,
-    /// The NOTIFY outcome word (`ok`, `rejected`, `timeout`, `unreachable`, `no-target`, `error`).
-    pub result: Option<String>,
+    /// How its latest NOTIFY ended, once one did.
+    pub result: Option<CheckSyncResult>,
     /// The SIP status code of the final response, if one came.
     pub status: Option<i64>,
     /// The reason phrase, or why no response came.
@@ -88,10 +88,8 @@ pub struct CampaignDevice {
 /// The outcome of one NOTIFY, to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifyResult {
-    /// True for a 2xx final response.
-    pub ok: bool,
-    /// The outcome word (`ok`, `rejected`, `timeout`, `unreachable`, `no-target`, `error`).
-    pub result: String,
+    /// How it ended: `ok` (a 2xx) makes the device `notified`, anything else `failed`.
+    pub result: CheckSyncResult,
     /// The SIP status code of the final response, if one came.
     pub status: Option<u16>,
     /// The reason phrase, or why no response came.
@@ -102,12 +100,22 @@ pub struct NotifyResult {
     pub at: i64,
 }
 
+impl NotifyResult {
+    /// The state this outcome leaves the device in.
+    pub fn state(&self) -> CampaignDeviceState {
+        match self.result {
+            CheckSyncResult::Ok => CampaignDeviceState::Notified,
+            _ => CampaignDeviceState::Failed,
+        }
+    }
+}
+
 fn campaign_from_row(r: &AnyRow) -> Result<CampaignRecord, StoreError> {
     Ok(CampaignRecord {
         id: r.try_get("id")?,
         created_at: r.try_get("created_at")?,
         start_at: r.try_get("start_at")?,
-        state: r.try_get("state")?,
+        state: named_column(r, "state")?,
         reboot: r.try_get::<i64, _>("reboot")? != 0,
         rate: u32::try_from(r.try_get::<i64, _>("rate")?).unwrap_or(1),
         max_in_flight: u32::try_from(r.try_get::<i64, _>("max_in_flight")?).unwrap_or(1),
@@ -121,9 +129,9 @@ fn device_from_row(r: &AnyRow) -> Result<CampaignDevice, StoreError> {
     Ok(CampaignDevice {
         campaign_id: r.try_get("campaign_id")?,
         mac: mac_column(r, "mac")?,
-        state: r.try_get("state")?,
+        state: named_column(r, "state")?,
         attempts: r.try_get("attempts")?,
-        result: opt_string(r, "result")?,
+        result: opt_named_column(r, "result")?,
         status: r.try_get("status")?,
         reason: opt_string(r, "reason")?,
         expected_file: opt_string(r, "expected_file")?,
@@ -155,7 +163,7 @@ impl Store {
             sqlx::query("SELECT MAX(id) AS m FROM campaigns").fetch_one(&mut *tx).await?.try_get("m")?;
         let id = max.unwrap_or(0) + 1;
         let now = now_ms();
-        let state = if new.start_at > now { "scheduled" } else { "running" };
+        let state = if new.start_at > now { CampaignState::Scheduled } else { CampaignState::Running };
         sqlx::query(
             "INSERT INTO campaigns (id, created_at, start_at, state, reboot, rate, max_in_flight, confirm_window_ms, selector) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -163,7 +171,7 @@ impl Store {
         .bind(id)
         .bind(now)
         .bind(new.start_at)
-        .bind(state)
+        .bind(state.as_str())
         .bind(i64::from(new.reboot))
         .bind(i64::from(new.rate))
         .bind(i64::from(new.max_in_flight))
@@ -207,11 +215,11 @@ impl Store {
     }
 
     /// Moves a campaign to a new state (`running`, `done`, `cancelled`).
-    pub async fn set_campaign_state(&self, id: i64, state: &str) -> Result<(), StoreError> {
-        let finished = matches!(state, "done" | "cancelled").then(now_ms);
+    pub async fn set_campaign_state(&self, id: i64, state: CampaignState) -> Result<(), StoreError> {
+        let finished = state.is_finished().then(now_ms);
         sqlx::query("UPDATE campaigns SET state = $2, finished_at = $3 WHERE id = $1")
             .bind(id)
-            .bind(state)
+            .bind(state.as_str())
             .bind(finished)
             .execute(&self.pool)
             .await?;
@@ -297,8 +305,8 @@ impl Store {
             let query = chunk.iter().fold(query, |q, (mac, r)| {
                 q.bind(id)
                     .bind(mac.to_string())
-                    .bind(if r.ok { "notified" } else { "failed" })
-                    .bind(&r.result)
+                    .bind(r.state().as_str())
+                    .bind(r.result.as_str())
                     .bind(r.status.map(i64::from))
                     .bind(&r.reason)
                     .bind(r.expected_file.as_deref())
@@ -348,8 +356,8 @@ impl Store {
 /// How many devices of a campaign are in each outcome, computed by the database.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CampaignCounts {
-    /// Outcome word → number of devices (see `device_outcome` in the server).
-    pub counts: std::collections::BTreeMap<String, i64>,
+    /// Devices per outcome.
+    pub counts: std::collections::BTreeMap<CampaignOutcome, i64>,
     /// Devices in the campaign.
     pub devices: i64,
     /// When the latest NOTIFY left (ms since the epoch), if any did.
@@ -380,7 +388,7 @@ impl Store {
             out.devices += n;
             let last: Option<i64> = r.try_get("last_notified_at")?;
             out.last_notified_at = out.last_notified_at.max(last);
-            out.counts.insert(r.try_get("outcome")?, n);
+            out.counts.insert(named_column(r, "outcome")?, n);
         }
         Ok(out)
     }

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::Ordering;
 
-use sipprov_model::Mac;
+use sipprov_model::{EventDetail, EventKind, Mac};
 use sqlx::Row;
 
 use crate::{batch, Store, StoreError, WriteTx};
@@ -18,10 +18,19 @@ pub struct NewEvent {
     pub mac: Mac,
     /// When it happened (ms since the epoch).
     pub at: i64,
-    /// A short machine-readable word: `fetch`, `refused`, `notify`, …
-    pub kind: String,
+    /// What kind of event it is (stored by its name: `fetch`, `refused`, `notify`, …).
+    pub kind: EventKind,
     /// What happened, as a JSON object whose members depend on `kind`.
     pub detail: serde_json::Value,
+}
+
+impl NewEvent {
+    /// An event of `detail`'s kind, with `detail` as its JSON object.
+    pub fn of<D: EventDetail>(mac: Mac, at: i64, detail: &D) -> NewEvent {
+        // Serialising a detail type (strings, numbers, options) cannot fail.
+        let detail = serde_json::to_value(detail).unwrap_or_default();
+        NewEvent { mac, at, kind: D::KIND, detail }
+    }
 }
 
 /// An event as stored.
@@ -33,8 +42,8 @@ pub struct DeviceEvent {
     pub mac: Mac,
     /// When it happened (ms since the epoch).
     pub at: i64,
-    /// A short machine-readable word: `fetch`, `refused`, `notify`, …
-    pub kind: String,
+    /// What kind of event it is (stored by its name: `fetch`, `refused`, `notify`, …).
+    pub kind: EventKind,
     /// What happened, as a JSON object whose members depend on `kind`.
     pub detail: serde_json::Value,
 }
@@ -65,7 +74,12 @@ impl Store {
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
             for e in chunk {
-                query = query.bind(next_id).bind(e.mac.to_string()).bind(e.at).bind(&e.kind).bind(e.detail.to_string());
+                query = query
+                    .bind(next_id)
+                    .bind(e.mac.to_string())
+                    .bind(e.at)
+                    .bind(e.kind.as_str())
+                    .bind(e.detail.to_string());
                 next_id += 1;
             }
             query.execute(&mut **tx).await?;
@@ -89,7 +103,7 @@ impl Store {
                     id: r.try_get("id")?,
                     mac,
                     at: r.try_get("at")?,
-                    kind: r.try_get("kind")?,
+                    kind: crate::named_column(r, "kind")?,
                     detail: serde_json::from_str(&detail)
                         .map_err(|e| StoreError::Corrupt(format!("event detail: {e}")))?,
                 })

@@ -82,6 +82,10 @@ pub enum StoreError {
     /// A stored value does not parse (hand-edited database, or a bug).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A task working for the store's caller panicked or was cancelled: no stored data is
+    /// wrong, the work was not done.
+    #[error("a background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Which database is behind the store.
@@ -263,6 +267,25 @@ fn settings_to_json(settings: &sipprov_model::Settings) -> String {
 fn mac_column(row: &AnyRow, col: &str) -> Result<sipprov_model::Mac, StoreError> {
     let text: String = row.try_get(col)?;
     text.parse().map_err(|e| StoreError::Corrupt(format!("{col} {text:?}: {e}")))
+}
+
+/// A stable name (a state, an outcome, an event kind) stored in column `col`; an unknown name
+/// means the database was written by something else, hence [`StoreError::Corrupt`] naming it.
+fn named_column<T>(row: &AnyRow, col: &str) -> Result<T, StoreError>
+where
+    T: std::str::FromStr<Err = sipprov_model::UnknownName>,
+{
+    let text: String = row.try_get(col)?;
+    text.parse().map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+/// Like [`named_column`], for a column that may be NULL.
+fn opt_named_column<T>(row: &AnyRow, col: &str) -> Result<Option<T>, StoreError>
+where
+    T: std::str::FromStr<Err = sipprov_model::UnknownName>,
+{
+    let text: Option<String> = row.try_get(col)?;
+    text.map(|t| t.parse().map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))).transpose()
 }
 
 fn opt_string(row: &AnyRow, col: &str) -> Result<Option<String>, sqlx::Error> {

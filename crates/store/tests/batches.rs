@@ -5,7 +5,7 @@
 mod common;
 
 use common::{device, stores};
-use sipprov_model::Mac;
+use sipprov_model::{CampaignDeviceState, CampaignOutcome, CheckSyncResult, EventKind, Mac};
 use sipprov_store::{FetchInfo, NewCampaign, NewDevice, NewEvent, NotifyResult, RenderedState, Store, StoreError};
 
 /// More rows than any one statement takes (at most 4,000 parameters each).
@@ -32,18 +32,11 @@ fn fetch(mac: Mac, file: &str, hash: &str, at: i64) -> FetchInfo {
 }
 
 fn notified(file: Option<String>, at: i64) -> NotifyResult {
-    NotifyResult { ok: true, result: "ok".into(), status: Some(200), reason: "OK".into(), expected_file: file, at }
+    NotifyResult { result: CheckSyncResult::Ok, status: Some(200), reason: "OK".into(), expected_file: file, at }
 }
 
 fn timed_out(at: i64) -> NotifyResult {
-    NotifyResult {
-        ok: false,
-        result: "timeout".into(),
-        status: None,
-        reason: "no answer".into(),
-        expected_file: None,
-        at,
-    }
+    NotifyResult { result: CheckSyncResult::Timeout, status: None, reason: "no answer".into(), expected_file: None, at }
 }
 
 async fn campaign(store: &Store, macs: &[Mac]) -> i64 {
@@ -81,13 +74,13 @@ async fn campaign_writes_span_several_statements() {
             assert_eq!(d.mac, all[i]);
             assert_eq!(d.attempts, if i < 10 { 2 } else { 1 }, "{d:?}");
             let ok = i % 2 == 0 && i > 0;
-            assert_eq!(d.state, if ok { "notified" } else { "failed" }, "{d:?}");
+            assert_eq!(d.state, if ok { CampaignDeviceState::Notified } else { CampaignDeviceState::Failed }, "{d:?}");
             assert_eq!(d.status, ok.then_some(200), "{d:?}");
             assert_eq!(d.expected_file, ok.then(|| format!("{}.cfg", d.mac)), "{d:?}");
             assert_eq!(d.notified_at, Some(if i == 0 { 200 } else { 100 }));
         }
         let counts = store.campaign_counts(id, 1_000, 500).await.unwrap();
-        assert_eq!(counts.counts.get("timeout"), Some(&(i64::from(MANY) / 2 + 1)));
+        assert_eq!(counts.counts.get(&CampaignOutcome::Timeout), Some(&(i64::from(MANY) / 2 + 1)));
     }
 }
 
@@ -102,8 +95,10 @@ async fn a_batch_of_only_null_statuses_is_recorded() {
         results.push((all[0], timed_out(150)));
         store.record_notify_results(id, &results).await.unwrap();
         let rows = store.campaign_devices(id).await.unwrap();
-        assert!(rows.iter().all(|d| d.state == "failed" && d.status.is_none() && d.expected_file.is_none()));
-        assert!(rows.iter().all(|d| d.result.as_deref() == Some("timeout")));
+        assert!(rows
+            .iter()
+            .all(|d| d.state == CampaignDeviceState::Failed && d.status.is_none() && d.expected_file.is_none()));
+        assert!(rows.iter().all(|d| d.result == Some(CheckSyncResult::Timeout)));
         assert_eq!(rows.iter().map(|d| d.notified_at).collect::<Vec<_>>(), vec![Some(150), Some(100), Some(100)]);
     }
 }
@@ -169,8 +164,8 @@ async fn a_fetch_after_the_window_does_not_confirm() {
             .unwrap();
         assert_eq!(store.confirm_fetched(id, 1_000, 0).await.unwrap(), vec![(all[0], 1_100)]);
         let counts = store.campaign_counts(id, 1_000, 10_000).await.unwrap();
-        assert_eq!(counts.counts.get("confirmed"), Some(&1));
-        assert_eq!(counts.counts.get("not-confirmed"), Some(&3));
+        assert_eq!(counts.counts.get(&CampaignOutcome::Confirmed), Some(&1));
+        assert_eq!(counts.counts.get(&CampaignOutcome::NotConfirmed), Some(&3));
         // A caller that already checked at 1,200 skips the devices whose window closed before.
         store.record_notify_results(id, &[(all[3], notified(Some(own(all[3])), 1_000))]).await.unwrap();
         store.record_fetches(&[fetch(all[3], &own(all[3]), "h3", 1_500)]).await.unwrap();
@@ -228,7 +223,7 @@ async fn events_and_rendered_states_span_several_statements() {
             .map(|n| NewEvent {
                 mac: all[(n % 3) as usize],
                 at: i64::from(n),
-                kind: "fetch".into(),
+                kind: EventKind::Fetch,
                 detail: serde_json::json!({ "n": n }),
             })
             .collect();
@@ -305,7 +300,7 @@ async fn unmarking_returns_only_devices_still_sending_to_pending() {
         store.record_notify_results(id, &[(all[0], notified(Some("x.cfg".into()), 100))]).await.unwrap();
         store.unmark_sending(id, &all).await.unwrap();
         let rows = store.campaign_devices(id).await.unwrap();
-        assert_eq!(rows[0].state, "notified");
+        assert_eq!(rows[0].state, CampaignDeviceState::Notified);
         assert_eq!(rows[0].attempts, 1);
         for d in &rows[1..] {
             assert_eq!((d.state.as_str(), d.attempts), ("pending", 0), "{}", d.mac);

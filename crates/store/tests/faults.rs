@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::device;
-use sipprov_model::Mac;
+use sipprov_model::{EventKind, Mac};
 use sipprov_store::{NewEvent, Store};
 
 /// A tmpfs of `size` mounted on a fresh directory, unmounted on drop (also when a test fails).
@@ -68,7 +68,7 @@ fn fill(dir: &Path) -> PathBuf {
 
 fn event(mac: Mac, at: i64) -> NewEvent {
     // Big enough that a few of them need new pages, so the write reaches the disk.
-    NewEvent { mac, at, kind: "fetch".into(), detail: serde_json::json!({ "pad": "x".repeat(4000) }) }
+    NewEvent { mac, at, kind: EventKind::Fetch, detail: serde_json::json!({ "pad": "x".repeat(4000) }) }
 }
 
 #[tokio::test]

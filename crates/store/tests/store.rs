@@ -3,7 +3,7 @@
 mod common;
 
 use common::{device, stores};
-use sipprov_model::{Mac, Settings};
+use sipprov_model::{CampaignOutcome, CampaignState, CheckSyncResult, EventKind, Mac, Settings};
 use sipprov_store::{DevicePatch, FetchInfo, NewEvent, StoreError, UploadOutcome};
 
 #[tokio::test]
@@ -71,7 +71,7 @@ async fn fetches_and_events_are_recorded() {
         };
         store.record_fetches(std::slice::from_ref(&fetch)).await.unwrap();
         assert_eq!(store.get_device(mac).await.unwrap().unwrap().last_fetch, Some(fetch));
-        let ev = |n: i64| NewEvent { mac, at: n, kind: "fetch".into(), detail: serde_json::json!({ "n": n }) };
+        let ev = |n: i64| NewEvent { mac, at: n, kind: EventKind::Fetch, detail: serde_json::json!({ "n": n }) };
         store.append_events(&[ev(1), ev(2), ev(3)]).await.unwrap();
         let log = store.device_events(mac, 2).await.unwrap();
         assert_eq!(log.iter().map(|e| e.at).collect::<Vec<_>>(), vec![2, 3]);
@@ -104,19 +104,17 @@ async fn campaign_rows_counts_and_confirmation() {
             selector: "--all".into(),
         };
         let c = store.create_campaign(&new, &macs).await.unwrap();
-        assert_eq!(c.state, "running");
+        assert_eq!(c.state, CampaignState::Running);
         store.mark_sending(c.id, &macs).await.unwrap();
         let ok = |mac: Mac| NotifyResult {
-            ok: true,
-            result: "ok".into(),
+            result: CheckSyncResult::Ok,
             status: Some(200),
             reason: "OK".into(),
             expected_file: Some(format!("{mac}.cfg")),
             at: 100,
         };
         let timeout = NotifyResult {
-            ok: false,
-            result: "timeout".into(),
+            result: CheckSyncResult::Timeout,
             status: None,
             reason: "no answer".into(),
             expected_file: None,
@@ -144,17 +142,17 @@ async fn campaign_rows_counts_and_confirmation() {
         assert!(store.confirm_fetched(c.id, 1_000, 0).await.unwrap().is_empty(), "confirmed once");
         let during = store.campaign_counts(c.id, 1_000, 500).await.unwrap();
         assert_eq!(during.devices, 3);
-        assert_eq!(during.counts.get("confirmed"), Some(&1));
-        assert_eq!(during.counts.get("awaiting-confirmation"), Some(&1));
-        assert_eq!(during.counts.get("timeout"), Some(&1));
+        assert_eq!(during.counts.get(&CampaignOutcome::Confirmed), Some(&1));
+        assert_eq!(during.counts.get(&CampaignOutcome::AwaitingConfirmation), Some(&1));
+        assert_eq!(during.counts.get(&CampaignOutcome::Timeout), Some(&1));
         let after = store.campaign_counts(c.id, 1_000, 5_000).await.unwrap();
-        assert_eq!(after.counts.get("not-confirmed"), Some(&1));
+        assert_eq!(after.counts.get(&CampaignOutcome::NotConfirmed), Some(&1));
         let failing = store.campaign_failing(c.id, 1_000, 5_000, 10).await.unwrap();
         assert_eq!(failing.iter().map(|d| d.mac).collect::<Vec<_>>(), vec![macs[1], macs[2]]);
-        store.set_campaign_state(c.id, "done").await.unwrap();
+        store.set_campaign_state(c.id, CampaignState::Done).await.unwrap();
         assert_eq!(store.retry_campaign(c.id, 5_000).await.unwrap(), 2);
         assert_eq!(store.campaign_unsent(c.id).await.unwrap(), vec![macs[1], macs[2]]);
-        assert_eq!(store.get_campaign(c.id).await.unwrap().unwrap().state, "running");
+        assert_eq!(store.get_campaign(c.id).await.unwrap().unwrap().state, CampaignState::Running);
     }
 }
 
@@ -281,5 +279,37 @@ async fn uploads_keep_the_latest_per_name_within_a_device_total_and_go_with_the_
         assert_eq!(store.upload_content(mac, "c.cfg").await.unwrap(), None);
         store.delete_device(mac).await.unwrap();
         assert!(store.uploads(mac).await.unwrap().is_empty());
+    }
+}
+
+/// States, results and event kinds are stored by their stable names; a name the code does not
+/// know (a hand-edited database, a newer version's word) is reported as corrupt data naming it.
+#[tokio::test]
+async fn stored_names_round_trip_and_an_unknown_one_is_corrupt() {
+    for (store, _dir) in stores().await {
+        let mac: Mac = "001565000001".parse().unwrap();
+        let kinds = EventKind::ALL.iter().enumerate();
+        let events: Vec<_> =
+            kinds.map(|(n, kind)| NewEvent { mac, at: n as i64, kind: *kind, detail: serde_json::json!({}) }).collect();
+        store.append_events(&events).await.unwrap();
+        let back: Vec<_> = store.device_events(mac, 100).await.unwrap().into_iter().map(|e| e.kind).collect();
+        assert_eq!(back, EventKind::ALL);
+        let stored: Vec<String> =
+            sqlx::query_scalar("SELECT kind FROM device_events ORDER BY id").fetch_all(store.pool()).await.unwrap();
+        assert_eq!(stored, EventKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>());
+
+        sqlx::query("UPDATE device_events SET kind = 'teleported' WHERE at = 0").execute(store.pool()).await.unwrap();
+        let err = store.device_events(mac, 100).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(ref m) if m.contains("\"teleported\"")), "{err}");
+
+        sqlx::query(
+            "INSERT INTO campaigns (id, created_at, start_at, state, reboot, rate, max_in_flight, \
+             confirm_window_ms, selector) VALUES (7, 0, 0, 'paused', 0, 1, 1, 1000, '--all')",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let err = store.get_campaign(7).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(ref m) if m.contains("campaign state \"paused\"")), "{err}");
     }
 }

@@ -415,7 +415,7 @@ impl Vendor for AudioCodes {
     }
 
     /// On gateways, line fields end up in ini table rows, where `,` `;` and quotes are syntax.
-    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), crate::Refused> {
         mapping::check_max_lines(model, settings)?;
         let no_keys = match model.family {
             "mp11x" => "a gateway has no programmable keys",
@@ -438,11 +438,11 @@ impl Vendor for AudioCodes {
         for n in settings.line_indexes() {
             for field in [LineField::Username, LineField::AuthUsername, LineField::Password, LineField::Registrar] {
                 if mapping::line_value(settings, n, field).is_some_and(|v| v.contains(INI_TABLE_FORBIDDEN)) {
-                    return Err(format!(
+                    return Err(crate::Refused(format!(
                         "line.{n}.{} contains one of , ; ' \" [ ] which the {} ini table syntax cannot carry",
                         field.name(),
                         model.name
-                    ));
+                    )));
                 }
             }
         }

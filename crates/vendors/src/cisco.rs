@@ -428,7 +428,7 @@ impl Vendor for Cisco {
     }
 
     /// Besides the shared checks: a port needs the registrar it goes with (`Proxy_N_`).
-    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), crate::Refused> {
         SHAPE.validate_device(model, settings, || {
             crate::keys::check_device(settings, "Cisco", model, key_caps(model))?;
             let port_alone = |&n: &u32| {
@@ -436,22 +436,22 @@ impl Vendor for Cisco {
                     && mapping::line_value(settings, n, LineField::Port).is_some()
             };
             if let Some(n) = settings.line_indexes().into_iter().find(port_alone) {
-                return Err(format!(
+                return Err(crate::Refused(format!(
                     "line.{n}.port: Cisco files carry the port in Proxy_{n}_ with the registrar; set line.{n}.registrar too"
-                ));
+                )));
             }
             self.validate_merged(model, settings)
         })
     }
 
     /// The HTTP credentials go into `Profile_Rule` options, which spaces and brackets would break.
-    fn validate_merged(&self, _model: &'static ModelInfo, merged: &Settings) -> Result<(), String> {
+    fn validate_merged(&self, _model: &'static ModelInfo, merged: &Settings) -> Result<(), crate::Refused> {
         crate::keys::check_merged(merged)?;
         match credential_problem(merged) {
-            Some(key) => Err(format!(
+            Some(key) => Err(crate::Refused(format!(
                 "{key}: Cisco phones take their HTTP credentials as Profile_Rule options \
                  ([--uid user --pwd password]), which cannot carry spaces, '[' or ']'"
-            )),
+            ))),
             None => Ok(()),
         }
     }

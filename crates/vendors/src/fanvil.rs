@@ -426,7 +426,7 @@ impl Vendor for Fanvil {
         params
     }
 
-    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), crate::Refused> {
         mapping::check_max_lines(model, settings)?;
         crate::keys::check_device(
             settings,
@@ -446,7 +446,7 @@ impl Vendor for Fanvil {
             ],
         )?;
         mapping::refuse_zone_with_dst(settings, "the Fanvil file")?;
-        mapping::check_raw_names(
+        Ok(mapping::check_raw_names(
             settings,
             |name| {
                 is_element_path(name)
@@ -456,7 +456,7 @@ impl Vendor for Fanvil {
             "a Fanvil parameter is an XML path <section>.<Element> in a section sipprov writes (modern: ap, phone, \
              phone.date, web, sip, sip.line.N; legacy: AUTOUPDATE_CONFIG_MODULE, GLOBAL_CONFIG_MODULE, \
              MMI_CONFIG_MODULE, SIP_CONFIG_MODULE, SIP.N, PHONE_CONFIG_MODULE)",
-        )
+        )?)
     }
 }
 

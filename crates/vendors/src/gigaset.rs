@@ -223,7 +223,7 @@ impl Vendor for Gigaset {
         mapping::reboot_refused_by(&params, settings, REBOOT_PARAM, |v| v.trim() == "1")
     }
 
-    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), crate::Refused> {
         mapping::check_max_lines(model, settings)?;
         crate::keys::check_device(
             settings,
@@ -233,10 +233,10 @@ impl Vendor for Gigaset {
         )?;
         mapping::check_one_server(settings, "the Gigaset file's one SIP provider")?;
         if let Some(zone) = mapping::get(settings, "time.zone").filter(|z| iana_zone(z).is_none()) {
-            return Err(format!(
+            return Err(crate::Refused(format!(
                 "time.zone = {zone:?}: Gigaset bases take an IANA zone name, and a UTC offset that is not whole \
                  hours has no Etc/GMT zone; use a name such as Asia/Kolkata"
-            ));
+            )));
         }
         if mapping::get(settings, "firmware.url").is_some()
             && mapping::get(settings, "gigaset.firmware_version").is_none()
@@ -245,14 +245,14 @@ impl Vendor for Gigaset {
                         names both"
                 .into());
         }
-        mapping::refuse_unmapped(
+        Ok(mapping::refuse_unmapped(
             settings,
             "Gigaset",
             &[
                 ("provisioning.interval_minutes", "no verified parameter for the polling interval"),
                 ("line.N.label", "handsets show the display name; there is no separate label"),
             ],
-        )
+        )?)
     }
 }
 

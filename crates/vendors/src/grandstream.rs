@@ -407,7 +407,7 @@ impl Vendor for Grandstream {
         SHAPE.own_params(mapping::build_with(PARAMS, settings, scope, "", add_accounts))
     }
 
-    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), crate::Refused> {
         SHAPE.validate_device(model, settings, || {
             crate::keys::check_device(
                 settings,
@@ -416,7 +416,7 @@ impl Vendor for Grandstream {
                 Err("no verified P-values for the multi-purpose keys; set vendor.P<number>"),
             )?;
             mapping::check_server_fields_need_registrar(settings, "Grandstream")?;
-            check_interval(settings)
+            Ok(check_interval(settings)?)
         })
     }
 }

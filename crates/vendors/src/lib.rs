@@ -66,6 +66,7 @@
 
 pub mod audiocodes;
 pub mod cisco;
+mod error;
 pub mod events;
 pub mod fanvil;
 pub mod gigaset;
@@ -85,6 +86,7 @@ pub mod yealink_aes;
 
 use sipprov_model::{Mac, Settings};
 
+pub use error::{DeviceError, Refused};
 pub use events::{check_sync_event, check_sync_table, CheckSyncEvents};
 pub use mapping::VendorParam;
 pub use pnp::PnpDialect;
@@ -244,7 +246,7 @@ pub trait Vendor: Send + Sync {
     /// merged settings, or the global ones for a common file): `Ok(None)` when the settings do
     /// not turn key files on (the server answers 404), `Err` with a reason naming settings (never
     /// a key) when they make one impossible.
-    fn key_file(&self, settings: &Settings, scope: FileScope) -> Result<Option<Vec<u8>>, String> {
+    fn key_file(&self, settings: &Settings, scope: FileScope) -> Result<Option<Vec<u8>>, Refused> {
         let _ = (settings, scope);
         Ok(None)
     }
@@ -252,7 +254,7 @@ pub trait Vendor: Send + Sync {
     /// Checks the global settings on their own, for rules that hold even without devices (the
     /// server runs it before a global change is written), e.g. Yealink's common-file key with
     /// key files switched on.
-    fn validate_global(&self, global: &Settings) -> Result<(), String> {
+    fn validate_global(&self, global: &Settings) -> Result<(), Refused> {
         let _ = global;
         Ok(())
     }
@@ -356,8 +358,8 @@ pub trait Vendor: Send + Sync {
 
     /// Vendor-specific checks of a device's merged settings before it is saved, e.g. values
     /// that would break the file syntax or line numbers beyond the model's ports.
-    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
-        mapping::check_max_lines(model, settings)
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), Refused> {
+        Ok(mapping::check_max_lines(model, settings)?)
     }
 
     /// Checks a device's merged settings (global, group, device): rules whose parts may come
@@ -366,9 +368,9 @@ pub trait Vendor: Send + Sync {
     /// the change is written, and the vendor's render refuses the same combinations.
     ///
     /// The default refuses programmable keys defined by halves ([`keys::check_merged`]).
-    fn validate_merged(&self, model: &'static ModelInfo, merged: &Settings) -> Result<(), String> {
+    fn validate_merged(&self, model: &'static ModelInfo, merged: &Settings) -> Result<(), Refused> {
         let _ = model;
-        keys::check_merged(merged)
+        Ok(keys::check_merged(merged)?)
     }
 
     /// Why a check-sync NOTIFY asking for a reboot would not reboot a device of `model` whose
@@ -555,23 +557,20 @@ pub fn redacted(settings: &Settings) -> Settings {
 /// let (v, m) = sipprov_vendors::find_model("Yealink", "sip-t46s").unwrap();
 /// assert_eq!((v.id(), m.name), ("yealink", "T46S"));
 /// let err = sipprov_vendors::find_model("yealink", "T99X").unwrap_err();
+/// assert!(matches!(err, sipprov_vendors::DeviceError::UnknownModel { .. }));
+/// let err = err.to_string();
 /// assert!(err.contains("unknown model \"T99X\"") && err.contains("T46S"), "{err}");
 /// ```
-pub fn find_model(vendor: &str, model: &str) -> Result<(&'static dyn Vendor, &'static ModelInfo), String> {
-    let v = registry().get(vendor).ok_or_else(|| {
-        let ids: Vec<_> = registry().vendors().iter().filter(|v| !v.models().is_empty()).map(|v| v.id()).collect();
-        format!("unknown vendor {vendor:?}; provisionable vendors: {}", ids.join(", "))
+pub fn find_model(vendor: &str, model: &str) -> Result<(&'static dyn Vendor, &'static ModelInfo), DeviceError> {
+    let v = registry().get(vendor).ok_or_else(|| DeviceError::UnknownVendor {
+        vendor: vendor.to_string(),
+        provisionable: registry().vendors().iter().filter(|v| !v.models().is_empty()).map(|v| v.id()).collect(),
     })?;
-    let m = v.model(model).ok_or_else(|| {
-        let names: Vec<_> = v.models().iter().map(|m| m.name).collect();
-        if names.is_empty() {
-            format!(
-                "unknown model {model:?}: {} devices are recognised but cannot be provisioned yet",
-                v.display_name()
-            )
-        } else {
-            format!("unknown model {model:?} for vendor {}; known models: {}", v.id(), names.join(", "))
-        }
+    let m = v.model(model).ok_or_else(|| DeviceError::UnknownModel {
+        vendor: v.id(),
+        vendor_name: v.display_name(),
+        model: model.to_string(),
+        known: v.models().iter().map(|m| m.name).collect(),
     })?;
     Ok((v, m))
 }
@@ -584,7 +583,7 @@ pub fn find_model(vendor: &str, model: &str) -> Result<(&'static dyn Vendor, &'s
 /// ```
 /// use sipprov_model::Settings;
 /// let err = sipprov_vendors::validate_device("yealink", "T99X", &Settings::new()).unwrap_err();
-/// assert!(err.contains("T46S"), "{err}");
+/// assert!(err.to_string().contains("T46S"), "{err}");
 /// let (_, model) = sipprov_vendors::validate_device("yealink", "sip-t46s", &Settings::new()).unwrap();
 /// assert_eq!(model.name, "T46S");
 /// ```
@@ -592,7 +591,7 @@ pub fn validate_device(
     vendor: &str,
     model: &str,
     settings: &Settings,
-) -> Result<(&'static dyn Vendor, &'static ModelInfo), String> {
+) -> Result<(&'static dyn Vendor, &'static ModelInfo), DeviceError> {
     let (v, m) = find_model(vendor, model)?;
     v.validate_device(m, settings)?;
     Ok((v, m))

@@ -180,7 +180,7 @@ fn push(out: &mut Vec<VendorParam>, def: &ParamDef, name: String, raw: &str, lin
 /// The refusal of [`Vendor::reboot_refusal`](crate::Vendor::reboot_refusal) when the merged
 /// `sip.notify_reboot` is `0`.
 pub fn reboot_refused_by_setting(settings: &Settings) -> Option<String> {
-    (get(settings, "sip.notify_reboot") == Some("0")).then(|| {
+    (settings.get_key(&sipprov_model::known::SIP_NOTIFY_REBOOT) == Some(false)).then(|| {
         "reboot disabled for this device: sip.notify_reboot = 0 (device, group or global setting); set \
          sip.notify_reboot=1 to let check-sync reboot it"
             .to_string()

@@ -520,21 +520,21 @@ impl Vendor for Polycom {
         params
     }
 
-    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), crate::Refused> {
         mapping::check_max_lines(model, settings)?;
         crate::keys::check_device(settings, "Polycom", model, key_caps(model))?;
         if let Some(zone) = mapping::get(settings, "time.zone").filter(|z| polycom_dst(z).is_none()) {
-            return Err(format!(
+            return Err(crate::Refused(format!(
                 "time.zone = {zone:?}: its daylight saving is not one hour switched on a whole hour, \
                  which tcpIpApp.sntp.daylightSavings.* cannot express; use a UTC offset"
-            ));
+            )));
         }
-        mapping::check_raw_names(
+        Ok(mapping::check_raw_names(
             settings,
             is_xml_name,
             "a Polycom parameter name must start with a letter or '_' and contain only letters, \
              digits, '_', '-' and '.'",
-        )
+        )?)
     }
 }
 

@@ -150,7 +150,7 @@ pub fn check_group_settings(patch: &Settings) -> Result<(), KeyRefusal> {
 }
 
 /// Every vendor's checks of the global level on its own ([`Vendor::validate_global`]).
-pub fn check_global_settings(global: &Settings) -> Result<(), String> {
+pub fn check_global_settings(global: &Settings) -> Result<(), crate::Refused> {
     registry().vendors().iter().try_for_each(|v| v.validate_global(global))
 }
 

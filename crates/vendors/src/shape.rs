@@ -7,7 +7,7 @@
 use sipprov_model::{Mac, Settings};
 
 use crate::mapping;
-use crate::{FileScope, FileSpec, ModelInfo, VendorParam};
+use crate::{FileScope, FileSpec, ModelInfo, Refused, VendorParam};
 
 /// One vendor's instance of the shape.
 pub(crate) struct OneXmlFile {
@@ -59,11 +59,11 @@ impl OneXmlFile {
         &self,
         model: &ModelInfo,
         settings: &Settings,
-        specific: impl FnOnce() -> Result<(), String>,
-    ) -> Result<(), String> {
+        specific: impl FnOnce() -> Result<(), Refused>,
+    ) -> Result<(), Refused> {
         (self.check_lines)(model, settings)?;
         specific()?;
         mapping::refuse_unmapped(settings, self.vendor, self.unmapped)?;
-        mapping::check_raw_names(settings, self.is_raw_name, self.raw_name_rule)
+        Ok(mapping::check_raw_names(settings, self.is_raw_name, self.raw_name_rule)?)
     }
 }

@@ -465,10 +465,10 @@ impl Vendor for Snom {
         mapping::reboot_refused_by(&params, settings, REBOOT_PARAM, |v| matches!(v.trim(), "" | "reboot"))
     }
 
-    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), crate::Refused> {
         SHAPE.validate_device(model, settings, || {
             crate::keys::check_device(settings, "Snom", model, Ok(key_caps(model)))?;
-            mapping::check_server_fields_need_registrar(settings, "Snom")
+            Ok(mapping::check_server_fields_need_registrar(settings, "Snom")?)
         })
     }
 }

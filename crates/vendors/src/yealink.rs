@@ -592,24 +592,24 @@ impl Vendor for Yealink {
 
     /// A device's own settings: the common key belongs to the global level, the key-file rules of
     /// [`key_file_problem`], and what the legacy dialect cannot write.
-    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), String> {
+    fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), crate::Refused> {
         mapping::check_max_lines(model, settings)?;
         if mapping::get(settings, COMMON_KEY).is_some() {
-            return Err(format!(
+            return Err(crate::Refused(format!(
                 "{COMMON_KEY} is a global setting: the common file is rendered from global settings only"
-            ));
+            )));
         }
         if let Some(problem) = key_file_problem(settings, FileScope::Device) {
-            return Err(problem);
+            return Err(problem.into());
         }
         crate::keys::check_device(settings, "Yealink", model, key_caps(model))?;
         if model.family == "legacy" {
             for (key, why) in LEGACY_UNMAPPED {
                 if mapping::get(settings, key).is_some_and(|v| *key != "yealink.aes_key_file" || v == "1") {
-                    return Err(format!(
+                    return Err(crate::Refused(format!(
                         "{key} cannot be provisioned on the {} (firmware v7x and older): {why}",
                         model.name
-                    ));
+                    )));
                 }
             }
         }
@@ -628,29 +628,29 @@ impl Vendor for Yealink {
 
     /// The key for `scope` wrapped with the fixed key-file key ([`yealink_aes::wrap_key`]), when
     /// `yealink.aes_key_file = 1` and the settings hold a key.
-    fn key_file(&self, settings: &Settings, scope: FileScope) -> Result<Option<Vec<u8>>, String> {
+    fn key_file(&self, settings: &Settings, scope: FileScope) -> Result<Option<Vec<u8>>, crate::Refused> {
         let Some(key) = mapping::get(settings, key_setting(scope)) else { return Ok(None) };
         if mapping::get(settings, "yealink.aes_key_file") != Some("1") {
             return Ok(None);
         }
         if let Some(problem) = key_file_problem(settings, scope) {
-            return Err(problem);
+            return Err(problem.into());
         }
         Ok(yealink_aes::wrap_key(key).ok())
     }
 
     /// The common file's key with key files switched on ([`key_file_problem`]).
-    fn validate_global(&self, global: &Settings) -> Result<(), String> {
-        key_file_problem(global, FileScope::Model).map_or(Ok(()), Err)
+    fn validate_global(&self, global: &Settings) -> Result<(), crate::Refused> {
+        key_file_problem(global, FileScope::Model).map_or(Ok(()), |p| Err(p.into()))
     }
 
     /// Both key files the device may ask for: its own and the common file's (the common key is
     /// global, the key-file switch may come from any level).
-    fn validate_merged(&self, _model: &'static ModelInfo, merged: &Settings) -> Result<(), String> {
+    fn validate_merged(&self, _model: &'static ModelInfo, merged: &Settings) -> Result<(), crate::Refused> {
         crate::keys::check_merged(merged)?;
         let problem =
             key_file_problem(merged, FileScope::Device).or_else(|| key_file_problem(merged, FileScope::Model));
-        problem.map_or(Ok(()), Err)
+        problem.map_or(Ok(()), |p| Err(p.into()))
     }
 }
 

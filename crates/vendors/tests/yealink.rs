@@ -142,7 +142,7 @@ fn legacy_models_are_chosen_by_model_and_user_agent() {
 fn legacy_devices_refuse_what_their_file_cannot_carry() {
     let v = yealink();
     let t28p = v.model("T28P").unwrap();
-    let err = v.validate_device(t28p, &parse(&["provisioning.interval_minutes=60"])).unwrap_err();
+    let err = v.validate_device(t28p, &parse(&["provisioning.interval_minutes=60"])).unwrap_err().to_string();
     assert!(err.contains("T28P") && err.contains("provisioning.interval_minutes"), "{err}");
     assert!(v.validate_device(t28p, &parse(&["yealink.aes_key_file=1"])).is_err());
     assert!(v.validate_device(t28p, &parse(&["yealink.aes_key_file=0"])).is_ok());
@@ -174,7 +174,7 @@ fn key_files_refuse_32_character_keys_and_shared_keys() {
     let t46s = v.model("T46S").unwrap();
     let long = "0123456789abcdef0123456789abcdef";
     let both = parse(&[&format!("yealink.aes_key={long}"), "yealink.aes_key_file=1"]);
-    let err = v.validate_device(t46s, &both).unwrap_err();
+    let err = v.validate_device(t46s, &both).unwrap_err().to_string();
     assert!(err.contains("16-character") && !err.contains(long), "{err}");
     assert!(v.validate_device(t46s, &parse(&[&format!("yealink.aes_key={long}")])).is_ok());
     // Split over levels, the merged check and the render refuse it.
@@ -190,7 +190,7 @@ fn key_files_refuse_32_character_keys_and_shared_keys() {
     assert!(key_file_problem(&common, FileScope::Model).is_some());
     // The device key may not be the common key, whose key file anyone may fetch.
     let shared = parse(&[&format!("yealink.common_aes_key={COMMON_KEY}"), &format!("yealink.aes_key={COMMON_KEY}")]);
-    assert!(v.validate_merged(t46s, &shared).unwrap_err().contains("differ"));
+    assert!(v.validate_merged(t46s, &shared).unwrap_err().to_string().contains("differ"));
     // The common key is global only.
     assert!(v.validate_device(t46s, &parse(&[&format!("yealink.common_aes_key={COMMON_KEY}")])).is_err());
 }

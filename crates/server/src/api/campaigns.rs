@@ -116,7 +116,7 @@ pub async fn cancel(
         return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign {id} is already {}", current.state)));
     }
     engine.cancel(id);
-    store.set_campaign_state(id, "cancelled").await?;
+    store.set_campaign_state(id, sipprov_model::CampaignState::Cancelled).await?;
     tracing::info!(campaign = id, "campaign cancelled");
     Ok(Json(report(&store, id).await?))
 }
@@ -128,7 +128,7 @@ pub async fn retry(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Campaign>> {
     let current = report(&store, id).await?;
-    if current.state == "running" {
+    if current.state == sipprov_model::CampaignState::Running {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign {id} is still running")));
     }
     let n = store.retry_campaign(id, sipprov_store::now_ms()).await?;

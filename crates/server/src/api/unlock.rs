@@ -45,12 +45,8 @@ pub async fn unlock_device(
     store.record_unlock(mac, now).await?;
     security.unlock(mac, now);
     let open_until = security.window_closes_at(&device).unwrap_or(now);
-    events.record(Record::Event(NewEvent {
-        mac,
-        at: now,
-        kind: "unlocked".into(),
-        detail: serde_json::json!({ "window_secs": window, "open_until": open_until }),
-    }));
+    let detail = sipprov_api::UnlockedDetail { window_secs: window, open_until };
+    events.record(Record::Event(NewEvent::of(mac, now, &detail)));
     tracing::info!(%mac, window_secs = window, "first-fetch window re-opened");
     Ok(Json(Unlocked { mac, window_secs: window, open_until }))
 }

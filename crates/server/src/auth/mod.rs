@@ -130,15 +130,16 @@ impl Security {
     /// Adds the device's generated credentials (`window`) to `settings` when these name neither
     /// `http.username` nor `http.password` and the device's file can carry them.
     pub fn add_generated_credentials(&self, device: &DeviceRecord, settings: &mut sipprov_model::Settings) {
-        let named = |key| settings.get(key).is_some_and(|v: &str| !v.is_empty());
-        if named("http.username") || named("http.password") {
+        use sipprov_model::known::{HTTP_PASSWORD, HTTP_USERNAME};
+        let named = |key| settings.get_key(key).is_some_and(|v: &str| !v.is_empty());
+        if named(&HTTP_USERNAME) || named(&HTTP_PASSWORD) {
             return;
         }
         let Some(generated) = self.windows.generated(device.mac) else { return };
         if crate::catalog::can_carry_credentials(device) {
             // Generated values are plain letters and digits, which every key accepts.
-            let _ = settings.set("http.username", &generated.username);
-            let _ = settings.set("http.password", &generated.password);
+            let _ = settings.set(HTTP_USERNAME.name(), &generated.username);
+            let _ = settings.set(HTTP_PASSWORD.name(), &generated.password);
         }
     }
 

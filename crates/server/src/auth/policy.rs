@@ -1,5 +1,6 @@
 //! A device's access policy, read from its merged settings.
 
+use sipprov_model::known::{self, HttpAuth};
 use sipprov_model::{parse_cidr, Cidr, Settings};
 
 use super::digest::Algorithm;
@@ -33,23 +34,24 @@ impl Policy {
     /// Reads `http.*` and `security.open_device_files` from merged settings (values were
     /// validated when they were set).
     pub fn from_settings(settings: &Settings) -> Policy {
-        let credentials =
-            get(settings, "http.username").zip(get(settings, "http.password")).map(|(u, p)| (u.into(), p.into()));
-        let (scheme, credentials) = match get(settings, "http.auth") {
-            Some("digest-md5") => (Scheme::Digest(MD5_ONLY), credentials),
-            Some("basic") => (Scheme::Basic, credentials),
+        let credentials = get(settings, &known::HTTP_USERNAME)
+            .zip(get(settings, &known::HTTP_PASSWORD))
+            .map(|(u, p)| (u.into(), p.into()));
+        let (scheme, credentials) = match settings.get_key(&known::HTTP_AUTH) {
+            Some(HttpAuth::DigestMd5) => (Scheme::Digest(MD5_ONLY), credentials),
+            Some(HttpAuth::Basic) => (Scheme::Basic, credentials),
             // No password scheme: only a certificate, the first-fetch window or an open group.
-            Some("none") => (Scheme::Digest(BOTH), None),
-            _ => (Scheme::Digest(BOTH), credentials),
+            Some(HttpAuth::None) => (Scheme::Digest(BOTH), None),
+            Some(HttpAuth::Digest) | None => (Scheme::Digest(BOTH), credentials),
         };
-        let allow_from = get(settings, "http.allow_from")
+        let allow_from = get(settings, &known::HTTP_ALLOW_FROM)
             .map(|list| list.split(',').filter_map(|c| parse_cidr(c.trim()).ok()).map(|(net, _)| net).collect());
         Policy {
             scheme,
             credentials,
-            allow_basic_plain: get(settings, "http.allow_basic_plain") == Some("1"),
+            allow_basic_plain: settings.get_key(&known::HTTP_ALLOW_BASIC_PLAIN) == Some(true),
             allow_from,
-            open: get(settings, "security.open_device_files") == Some("1"),
+            open: settings.get_key(&known::OPEN_DEVICE_FILES) == Some(true),
         }
     }
 
@@ -78,8 +80,9 @@ impl std::fmt::Debug for Policy {
     }
 }
 
-fn get<'a>(settings: &'a Settings, key: &str) -> Option<&'a str> {
-    settings.get(key).filter(|v| !v.is_empty())
+/// A text key's value, an empty one counting as unset.
+fn get<'a>(settings: &'a Settings, key: &known::Key<known::Text>) -> Option<&'a str> {
+    settings.get_key(key).filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use sipprov_model::known;
 use sipprov_model::Mac;
 
 use super::Policy;
@@ -12,7 +13,13 @@ use crate::config::SecurityConfig;
 use crate::inventory::Inventory;
 
 /// The keys that decide a device's access.
-const KEYS: &[&str] = &["http.username", "http.password", "http.auth", "http.allow_from", "security.open_device_files"];
+const KEYS: &[&str] = &[
+    known::HTTP_USERNAME.name(),
+    known::HTTP_PASSWORD.name(),
+    known::HTTP_AUTH.name(),
+    known::HTTP_ALLOW_FROM.name(),
+    known::OPEN_DEVICE_FILES.name(),
+];
 /// How many MACs a log line names.
 const EXAMPLES: usize = 10;
 
@@ -36,7 +43,7 @@ pub struct Posture {
 pub fn assess(inventory: &Inventory, security: &Security, now_ms: i64) -> Posture {
     let global = inventory.global();
     let mut posture =
-        Posture { global_open: global.get("security.open_device_files") == Some("1"), ..Posture::default() };
+        Posture { global_open: global.get_key(&known::OPEN_DEVICE_FILES) == Some(true), ..Posture::default() };
     let mut groups = BTreeSet::new();
     let mut devices = inventory.devices();
     devices.sort_by_key(|d| d.mac);
@@ -49,7 +56,7 @@ pub fn assess(inventory: &Inventory, security: &Security, now_ms: i64) -> Postur
             if let Some(g) = device
                 .group
                 .as_ref()
-                .filter(|g| inventory.group(g).is_some_and(|s| s.get("security.open_device_files") == Some("1")))
+                .filter(|g| inventory.group(g).is_some_and(|s| s.get_key(&known::OPEN_DEVICE_FILES) == Some(true)))
             {
                 groups.insert(g.clone());
             }
@@ -104,7 +111,7 @@ pub fn access(
 ) -> sipprov_api::Access {
     let mut settings = inventory.merged_keys(device, KEYS);
     let own = Policy::from_settings(&settings);
-    let no_password = settings.get("http.auth") == Some("none");
+    let no_password = settings.get_key(&known::HTTP_AUTH) == Some(known::HttpAuth::None);
     security.add_generated_credentials(device, &mut settings);
     let policy = Policy::from_settings(&settings);
     let how = if policy.is_open() {

@@ -56,7 +56,7 @@ fn sent(campaign: i64, mac: Mac, expected_file: Option<String>, at: i64, outcome
     log_outcome(mac, &outcome);
     let event = notify_event(mac, sipprov_store::now_ms(), &outcome, Some(campaign));
     let Outcome { result, status, reason, .. } = outcome;
-    ((mac, NotifyResult { ok: result == "ok", result, status, reason, expected_file, at }), event)
+    ((mac, NotifyResult { result, status, reason, expected_file, at }), event)
 }
 
 /// Writes NOTIFY outcomes, each with its history event in the same transaction, as they
@@ -162,7 +162,7 @@ impl CampaignEngine {
             let mac = match marked.next() {
                 Some(mac) => mac,
                 None => {
-                    let Some(chunk) = next_mark.await.map_err(|e| StoreError::Corrupt(e.to_string()))?? else {
+                    let Some(chunk) = next_mark.await.map_err(StoreError::Task)?? else {
                         break;
                     };
                     // Cancellation takes effect between chunks: the chunk marked ahead goes
@@ -196,7 +196,7 @@ impl CampaignEngine {
                     decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
                 }
                 Err(e) => {
-                    let outcome = Outcome::failed("error", e, "");
+                    let outcome = Outcome::failed(sipprov_model::CheckSyncResult::Error, e, "");
                     let at = sipprov_store::now_ms();
                     decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
                 }
@@ -207,8 +207,8 @@ impl CampaignEngine {
             }
         }
         drop((requests, decided_tx));
-        batch.await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        writer.await.map_err(|e| StoreError::Corrupt(e.to_string()))?
+        batch.await.map_err(StoreError::Task)?;
+        writer.await.map_err(StoreError::Task)?
     }
 
     /// Marks `chunk` `sending` in a task of its own and hands it back once written: written
@@ -260,7 +260,7 @@ impl CampaignEngine {
             checked_at = self.confirm_fetches(campaign, checked_at).await?;
             let report = CampaignReport::load(&self.store, campaign.clone(), sipprov_store::now_ms()).await?;
             if report.settled() {
-                self.store.set_campaign_state(campaign.id, "done").await?;
+                self.store.set_campaign_state(campaign.id, sipprov_model::CampaignState::Done).await?;
                 tracing::info!(campaign = campaign.id, counts = ?report.counts, "campaign done");
                 return Ok(());
             }
@@ -283,12 +283,8 @@ impl CampaignEngine {
         let outcome_lag_ms = 2 * 64 * i64::try_from(self.t1_ms).unwrap_or(500) + 10_000;
         let open_since = (checked_at - outcome_lag_ms).max(0);
         for (mac, at) in self.store.confirm_fetched(campaign.id, campaign.confirm_window_ms, open_since).await? {
-            self.events.record(Record::Event(NewEvent {
-                mac,
-                at,
-                kind: "confirmed".into(),
-                detail: serde_json::json!({ "campaign": campaign.id }),
-            }));
+            let detail = sipprov_api::ConfirmedDetail { campaign: campaign.id };
+            self.events.record(Record::Event(NewEvent::of(mac, at, &detail)));
         }
         Ok(now)
     }

@@ -110,12 +110,13 @@ impl CampaignEngine {
     async fn start_due_campaigns(self: &Arc<Self>) -> Result<(), sipprov_store::StoreError> {
         let now = sipprov_store::now_ms();
         for c in self.store.list_campaigns().await? {
-            let due = c.state == "running" || (c.state == "scheduled" && c.start_at <= now);
+            let due = c.state == sipprov_model::CampaignState::Running
+                || (c.state == sipprov_model::CampaignState::Scheduled && c.start_at <= now);
             if !due || !self.control.claim(c.id) {
                 continue;
             }
-            if c.state == "scheduled" {
-                self.store.set_campaign_state(c.id, "running").await?;
+            if c.state == sipprov_model::CampaignState::Scheduled {
+                self.store.set_campaign_state(c.id, sipprov_model::CampaignState::Running).await?;
             }
             let engine = self.clone();
             tokio::spawn(async move {

@@ -2,19 +2,23 @@
 
 use std::collections::BTreeMap;
 
+use sipprov_model::{CampaignDeviceState, CampaignOutcome, CheckSyncResult};
 use sipprov_store::{CampaignDevice, CampaignRecord, Store, StoreError};
 
-/// The outcome word of one device in a campaign, at time `now`.
+/// The outcome of one device in a campaign, at time `now`.
 ///
 /// `pending`, `sending`; after a 2xx: `confirmed`, `awaiting-confirmation` or `not-confirmed`;
 /// otherwise the NOTIFY result: `rejected`, `timeout`, `unreachable`, `no-target`, `error`.
-pub fn device_outcome(d: &CampaignDevice, confirm_window_ms: i64, now: i64) -> String {
-    match d.state.as_str() {
-        "notified" if d.confirmed_at.is_some() => "confirmed".into(),
-        "notified" if d.notified_at.is_some_and(|t| now <= t + confirm_window_ms) => "awaiting-confirmation".into(),
-        "notified" => "not-confirmed".into(),
-        "failed" => d.result.clone().unwrap_or_else(|| "error".into()),
-        other => other.into(),
+pub fn device_outcome(d: &CampaignDevice, confirm_window_ms: i64, now: i64) -> CampaignOutcome {
+    match d.state {
+        CampaignDeviceState::Notified if d.confirmed_at.is_some() => CampaignOutcome::Confirmed,
+        CampaignDeviceState::Notified if d.notified_at.is_some_and(|t| now <= t + confirm_window_ms) => {
+            CampaignOutcome::AwaitingConfirmation
+        }
+        CampaignDeviceState::Notified => CampaignOutcome::NotConfirmed,
+        CampaignDeviceState::Failed => CampaignOutcome::failed(d.result.unwrap_or(CheckSyncResult::Error)),
+        CampaignDeviceState::Pending => CampaignOutcome::Pending,
+        CampaignDeviceState::Sending => CampaignOutcome::Sending,
     }
 }
 
@@ -26,8 +30,8 @@ pub struct CampaignReport {
     pub campaign: CampaignRecord,
     /// Devices in the campaign.
     pub devices: i64,
-    /// Outcome word → number of devices.
-    pub counts: BTreeMap<String, i64>,
+    /// Outcome → number of devices.
+    pub counts: BTreeMap<CampaignOutcome, i64>,
     /// When the latest NOTIFY left (ms since the epoch): with `created_at`, how fast it went.
     pub last_notified_at: Option<i64>,
     /// Devices that failed or were not confirmed, with why (the first `FAILING_SHOWN`).
@@ -65,7 +69,7 @@ impl CampaignReport {
 
     /// True when every device has a final outcome (sent, and confirmed or out of time).
     pub fn settled(&self) -> bool {
-        ["pending", "sending", "awaiting-confirmation"].iter().all(|k| self.counts.get(*k).copied().unwrap_or(0) == 0)
+        self.counts.iter().all(|(outcome, n)| !outcome.is_open() || *n == 0)
     }
 }
 
@@ -73,13 +77,18 @@ impl CampaignReport {
 mod tests {
     use super::*;
 
-    fn dev(state: &str, notified_at: Option<i64>, confirmed_at: Option<i64>, result: Option<&str>) -> CampaignDevice {
+    fn dev(
+        state: CampaignDeviceState,
+        notified_at: Option<i64>,
+        confirmed_at: Option<i64>,
+        result: Option<CheckSyncResult>,
+    ) -> CampaignDevice {
         CampaignDevice {
             campaign_id: 1,
             mac: "001565000001".parse().unwrap(),
-            state: state.into(),
+            state,
             attempts: 1,
-            result: result.map(String::from),
+            result,
             status: None,
             reason: None,
             expected_file: None,
@@ -91,10 +100,13 @@ mod tests {
 
     #[test]
     fn a_200_without_a_fetch_is_not_success() {
-        assert_eq!(device_outcome(&dev("notified", Some(0), Some(5), Some("ok")), 10, 100), "confirmed");
-        assert_eq!(device_outcome(&dev("notified", Some(95), None, Some("ok")), 10, 100), "awaiting-confirmation");
-        assert_eq!(device_outcome(&dev("notified", Some(0), None, Some("ok")), 10, 100), "not-confirmed");
-        assert_eq!(device_outcome(&dev("failed", Some(0), None, Some("timeout")), 10, 100), "timeout");
-        assert_eq!(device_outcome(&dev("pending", None, None, None), 10, 100), "pending");
+        use CampaignDeviceState::{Failed, Notified, Pending};
+        let ok = Some(CheckSyncResult::Ok);
+        assert_eq!(device_outcome(&dev(Notified, Some(0), Some(5), ok), 10, 100), CampaignOutcome::Confirmed);
+        assert_eq!(device_outcome(&dev(Notified, Some(95), None, ok), 10, 100), CampaignOutcome::AwaitingConfirmation);
+        assert_eq!(device_outcome(&dev(Notified, Some(0), None, ok), 10, 100), CampaignOutcome::NotConfirmed);
+        let timeout = Some(CheckSyncResult::Timeout);
+        assert_eq!(device_outcome(&dev(Failed, Some(0), None, timeout), 10, 100), CampaignOutcome::Timeout);
+        assert_eq!(device_outcome(&dev(Pending, None, None, None), 10, 100), CampaignOutcome::Pending);
     }
 }

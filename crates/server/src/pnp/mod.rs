@@ -30,7 +30,7 @@ use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
+use sipprov_api::{PnpDetail, PnpNotify, PnpResult};
 use sipprov_sip::logsafe::{escaped, Escaped, LogLimiter, LOG_TEXT_MAX};
 use sipprov_sip::{Endpoint, IncomingRequest, Request, Target, TransactionError};
 use sipprov_store::NewEvent;
@@ -298,29 +298,20 @@ impl Pnp {
         added: Option<Result<(), String>>,
     ) {
         let notify = match outcome {
-            Ok(r) => json!({ "status": r.status, "reason": r.reason }),
-            Err(e) => json!({ "error": e.to_string() }),
+            Ok(r) => PnpNotify::Response { status: r.status, reason: r.reason.clone() },
+            Err(e) => PnpNotify::Failed { error: e.to_string() },
         };
         let url = redacted(url);
         let discovered = added.as_ref().map(|a| a.as_ref().map_or_else(|e| e.clone(), |()| "added".into()));
-        let notify_shown = notify.to_string();
+        let notify_shown = serde_json::to_value(&notify).unwrap_or_default().to_string();
         tracing::info!(
             source = %req.source, mac = ?sub.mac.map(|m| m.to_string()), vendor = %shown_opt(&sub.vendor),
             model = %shown_opt(&sub.model), %url, notify = %shown(&notify_shown), ?discovered, "PnP answered"
         );
         let recorded = known || matches!(added, Some(Ok(())));
         if let (true, Some(mac)) = (recorded, sub.mac) {
-            let mut detail = describe(sub, req);
-            detail["result"] = json!("answered");
-            detail["url"] = json!(url);
-            detail["notify"] = notify;
-            detail["discovered"] = json!(discovered);
-            state.fetchlog.record(Record::Event(NewEvent {
-                mac,
-                at: sipprov_store::now_ms(),
-                kind: "pnp".into(),
-                detail,
-            }));
+            let detail = describe(sub, req, PnpResult::Answered { url: url.to_string(), notify, discovered });
+            state.fetchlog.record(Record::Event(NewEvent::of(mac, sipprov_store::now_ms(), &detail)));
         }
     }
 
@@ -339,26 +330,24 @@ impl Pnp {
             );
         }
         if let (true, Some(mac)) = (known, sub.mac) {
-            let mut detail = describe(sub, req);
-            detail["result"] = json!("refused");
-            detail["reason"] = json!(reason);
-            state.fetchlog.record(Record::Event(NewEvent {
-                mac,
-                at: sipprov_store::now_ms(),
-                kind: "pnp".into(),
-                detail,
-            }));
+            let detail = describe(sub, req, PnpResult::Refused { reason: reason.to_string() });
+            state.fetchlog.record(Record::Event(NewEvent::of(mac, sipprov_store::now_ms(), &detail)));
         }
     }
 }
 
 /// What a history event says about the SUBSCRIBE.
-fn describe(sub: &PnpSubscribe, req: &IncomingRequest) -> serde_json::Value {
-    json!({
-        "source": req.source.to_string(), "received_on": req.local.to_string(),
-        "vendor": sub.vendor, "model": sub.model, "firmware": sub.firmware,
-        "profile_type": sub.profile_type, "user_agent": sub.user_agent,
-    })
+fn describe(sub: &PnpSubscribe, req: &IncomingRequest, result: PnpResult) -> PnpDetail {
+    PnpDetail {
+        source: req.source.to_string(),
+        received_on: req.local.to_string(),
+        vendor: sub.vendor.clone(),
+        model: sub.model.clone(),
+        firmware: sub.firmware.clone(),
+        profile_type: sub.profile_type.clone(),
+        user_agent: sub.user_agent.clone(),
+        result,
+    }
 }
 
 /// 200 OK with `Expires: 0` (a one-shot fetch of the state, as RFC 6665 allows) and our Contact

@@ -19,6 +19,7 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 
+use sipprov_model::known;
 use sipprov_model::Settings;
 use sipprov_store::{now_ms, DeviceRecord};
 use sipprov_vendors::pnp::{provisioning_url, Credentials};
@@ -94,11 +95,11 @@ fn generic_url(
 /// anyone on the LAN for a multicast SUBSCRIBE, receives), and only when HTTP auth is on for
 /// the device (credentials set, `http.auth` not `none`: crate::auth).
 fn url_credentials(settings: &Settings) -> Option<Credentials<'_>> {
-    if settings.get("pnp.url_credentials") != Some("1") {
+    if settings.get_key(&known::PNP_URL_CREDENTIALS) != Some(true) {
         return None;
     }
-    let auth_off = settings.get("http.auth").is_some_and(|a| a.eq_ignore_ascii_case("none"));
-    match (settings.get("http.username"), settings.get("http.password"), auth_off) {
+    let auth_off = settings.get_key(&known::HTTP_AUTH) == Some(known::HttpAuth::None);
+    match (settings.get_key(&known::HTTP_USERNAME), settings.get_key(&known::HTTP_PASSWORD), auth_off) {
         (Some(username), Some(password), false) => Some(Credentials { username, password }),
         _ => None,
     }
@@ -124,7 +125,7 @@ fn discovered_settings(state: &PnpServices, cfg: &PnpConfig, sub: &PnpSubscribe)
 /// The base URL: the `provisioning.url` setting, else `[pnp] url`, else our HTTP listener as the
 /// phone reaches it.
 fn base_url(settings: &Settings, cfg: &PnpConfig, source: SocketAddr, http: SocketAddr) -> String {
-    if let Some(url) = settings.get("provisioning.url").filter(|u| u.contains("://")) {
+    if let Some(url) = settings.get_key(&known::PROVISIONING_URL).filter(|u| u.contains("://")) {
         return url.to_string();
     }
     if let Some(url) = &cfg.url {

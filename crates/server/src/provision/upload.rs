@@ -93,12 +93,8 @@ async fn store(state: &Phones, mac: sipprov_model::Mac, file: &str, content: &[u
         }
     };
     tracing::info!(%mac, file = %name, size = content.len(), "upload stored");
-    state.fetchlog.record(Record::Event(NewEvent {
-        mac,
-        at,
-        kind: "upload".into(),
-        detail: serde_json::json!({ "file": name, "size": content.len(), "sha256": sha256 }),
-    }));
+    let detail = sipprov_api::UploadDetail { file: name.to_string(), size: content.len() as u64, sha256 };
+    state.fetchlog.record(Record::Event(NewEvent::of(mac, at, &detail)));
     // RFC 9110 §9.3.4: 201 when the PUT created the resource, 204 when it replaced it.
     if created {
         StatusCode::CREATED.into_response()
@@ -115,11 +111,7 @@ fn not_uploadable() -> Response {
 /// 413, recorded on the device so the operator sees why its uploads are missing.
 fn too_large(state: &Phones, mac: sipprov_model::Mac, file: &str, why: &str) -> Response {
     tracing::warn!(%mac, file = %escaped(file, 120), why, "upload refused");
-    state.fetchlog.record(Record::Event(NewEvent {
-        mac,
-        at: sipprov_store::now_ms(),
-        kind: "upload-refused".into(),
-        detail: serde_json::json!({ "file": file, "reason": why }),
-    }));
+    let detail = sipprov_api::UploadRefusedDetail { file: file.to_string(), reason: why.to_string() };
+    state.fetchlog.record(Record::Event(NewEvent::of(mac, sipprov_store::now_ms(), &detail)));
     StatusCode::PAYLOAD_TOO_LARGE.into_response()
 }

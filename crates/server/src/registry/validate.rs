@@ -6,7 +6,7 @@
 use sipprov_api::PatchDevice;
 use sipprov_model::{Mac, SettingError, Settings};
 use sipprov_store::{DevicePatch, DeviceRecord, NewDevice};
-use sipprov_vendors::{registry, ModelInfo, Vendor};
+use sipprov_vendors::{registry, DeviceError, ModelInfo, Vendor};
 
 /// Why a request was refused, and the member or setting key at fault when there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +63,11 @@ pub fn group_name(name: &str) -> Result<(), Invalid> {
 /// member at fault: `vendor` when the vendor is unknown, else `model`.
 pub fn vendor_model(vendor: &str, model: &str) -> Result<(&'static dyn Vendor, &'static ModelInfo), Invalid> {
     sipprov_vendors::find_model(vendor, model).map_err(|e| {
-        let field = if registry().get(vendor).is_none() { "vendor" } else { "model" };
-        Invalid::at(field, e)
+        let field = match e {
+            DeviceError::UnknownVendor { .. } => "vendor",
+            DeviceError::UnknownModel { .. } | DeviceError::Refused(_) => "model",
+        };
+        Invalid::at(field, e.to_string())
     })
 }
 
@@ -152,7 +155,7 @@ pub fn device_patch(current: &DeviceRecord, body: PatchDevice) -> Result<DeviceP
 fn device_rules(vendor: &dyn Vendor, model: &ModelInfo, settings: &Settings) -> Result<(), Invalid> {
     sipprov_vendors::validate_device(vendor.id(), model.name, settings)
         .map(drop)
-        .map_err(|e| Invalid::at("settings", e))
+        .map_err(|e| Invalid::at("settings", e.to_string()))
 }
 
 /// A vendor's checks of a device's merged settings ([`Vendor::validate_merged`]) with `levels`
@@ -172,6 +175,6 @@ pub fn group_settings(patch: &Settings) -> Result<(), Invalid> {
 
 /// Checks the global level on its own, for rules that hold even without devices
 /// ([`sipprov_vendors::check_global_settings`]).
-pub fn global_settings(after: &Settings) -> Result<(), String> {
+pub fn global_settings(after: &Settings) -> Result<(), sipprov_vendors::Refused> {
     sipprov_vendors::check_global_settings(after)
 }

@@ -36,7 +36,8 @@ pub(super) async fn one_shot(args: NotifyArgs) -> Result<(), String> {
             TransportArg::Tcp => Transport::Tcp,
             TransportArg::Tls => Transport::Tls,
         }),
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     let tls = match transport {
         Transport::Tls => Some(tls_client(&args)?),
         _ => None,
