@@ -67,17 +67,41 @@ pub use wiring::{start, RunningServer};
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The data directory cannot be created or used.
     #[error("cannot use data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        /// The directory.
+        path: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// A listener cannot be bound.
     #[error("cannot listen on {addr} ({what}): {source}")]
-    Listen { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    Listen {
+        /// Which listener (`provisioning HTTP`, `admin API`, ...).
+        what: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The store failed at start-up (open, migrations, loading the inventory).
     #[error(transparent)]
     Store(#[from] sipprov_store::StoreError),
+    /// The configuration is inconsistent.
     #[error("configuration error: {0}")]
     Config(String),
+    /// A server task ended with an error or panicked.
     #[error("server task failed: {0}")]
     Task(String),
     /// Start-up could not write where it must (see `writable`): it refuses to run read-only.
     #[error("{what} {path} is not writable: {reason}")]
-    NotWritable { what: &'static str, path: String, reason: String },
+    NotWritable {
+        /// What it is (`data directory`, `database`).
+        what: &'static str,
+        /// Its path.
+        path: String,
+        /// Why it cannot be written.
+        reason: String,
+    },
 }

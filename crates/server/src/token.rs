@@ -4,10 +4,10 @@ use std::io::Write;
 use std::path::Path;
 
 /// Name of the token file inside the data directory.
-pub const TOKEN_FILE: &str = "api-token";
+pub(crate) const TOKEN_FILE: &str = "api-token";
 
 /// Reads the token from the data directory, creating a random one (mode 0600) if absent.
-pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
+pub(crate) fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
     let path = data_dir.join(TOKEN_FILE);
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let token = existing.trim().to_string();

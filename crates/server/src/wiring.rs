@@ -230,7 +230,7 @@ fn release_freed_memory() {
 /// Caps glibc at two malloc arenas. By default it creates up to eight per core, and a server
 /// whose tasks hop between threads leaves freed memory stranded in each of them: during a
 /// 100,000-device campaign that stranded memory is most of the resident set.
-pub fn limit_malloc_arenas() {
+pub(crate) fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator tuning; it is called before the heavy allocation starts.
     unsafe {

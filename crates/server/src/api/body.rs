@@ -11,7 +11,7 @@ use axum::extract::{FromRequest, Request};
 use super::ApiError;
 
 /// A JSON request body of type `T`.
-pub struct Body<T>(pub T);
+pub(super) struct Body<T>(pub T);
 
 impl<S, T> FromRequest<S> for Body<T>
 where

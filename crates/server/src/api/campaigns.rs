@@ -48,7 +48,7 @@ fn view(report: CampaignReport) -> Campaign {
 }
 
 /// `POST /api/v1/campaigns`.
-pub async fn create(
+pub(super) async fn create(
     State(store): State<Store>,
     State(engine): State<Arc<CampaignEngine>>,
     super::body::Body(body): super::body::Body<CreateCampaign>,
@@ -92,7 +92,7 @@ fn selection_refused(e: &SelectionError) -> ApiError {
 }
 
 /// `GET /api/v1/campaigns`.
-pub async fn list(State(store): State<Store>) -> ApiResult<Json<Vec<Campaign>>> {
+pub(super) async fn list(State(store): State<Store>) -> ApiResult<Json<Vec<Campaign>>> {
     let mut out = Vec::new();
     for c in store.list_campaigns().await? {
         out.push(report(&store, c.id).await?);
@@ -101,12 +101,12 @@ pub async fn list(State(store): State<Store>) -> ApiResult<Json<Vec<Campaign>>> 
 }
 
 /// `GET /api/v1/campaigns/{id}`.
-pub async fn show(State(store): State<Store>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
+pub(super) async fn show(State(store): State<Store>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
     Ok(Json(report(&store, id).await?))
 }
 
 /// `POST /api/v1/campaigns/{id}/cancel`: stops sending; outcomes so far are kept.
-pub async fn cancel(
+pub(super) async fn cancel(
     State(store): State<Store>,
     State(engine): State<Arc<CampaignEngine>>,
     Path(id): Path<i64>,
@@ -122,7 +122,7 @@ pub async fn cancel(
 }
 
 /// `POST /api/v1/campaigns/{id}/retry`: failed and unconfirmed devices are sent again.
-pub async fn retry(
+pub(super) async fn retry(
     State(store): State<Store>,
     State(engine): State<Arc<CampaignEngine>>,
     Path(id): Path<i64>,

@@ -25,7 +25,7 @@ const RESERVED: [&str; 5] = ["mac", "vendor", "model", "group", "contact"];
 const MAX_ROWS: usize = 200_000;
 
 /// `POST /api/v1/devices/import` with a CSV body.
-pub async fn import_devices(
+pub(super) async fn import_devices(
     State(registry): State<Arc<Registry>>,
     State(inventory): State<Arc<Inventory>>,
     State(security): State<Arc<Security>>,
@@ -52,7 +52,7 @@ pub async fn import_devices(
 
 /// Parses and validates a whole CSV file; the error names the line, and the column at fault as
 /// its field.
-pub fn parse_csv(text: &str) -> Result<Vec<NewDevice>, Invalid> {
+pub(super) fn parse_csv(text: &str) -> Result<Vec<NewDevice>, Invalid> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
     let header: Vec<String> = reader
         .headers()

@@ -98,7 +98,7 @@ fn problem_response(problem: &Problem) -> Response {
 }
 
 /// The answer for a path the admin API does not have.
-pub async fn no_route(req: Request) -> ApiError {
+pub(super) async fn no_route(req: Request) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("the admin API has no {}", req.uri().path()))
 }
 
@@ -108,7 +108,7 @@ const MAX_ERROR_BODY: usize = 16 * 1024;
 /// Turns every error response that is not already a problem document into one: the original
 /// status and headers (an `Allow` of a 405 stays), and its text, with any value serde quoted
 /// taken out, as the detail.
-pub async fn every_error_a_problem(req: Request, next: Next) -> Response {
+pub(super) async fn every_error_a_problem(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
     let is_problem =

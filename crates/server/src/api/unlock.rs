@@ -23,7 +23,7 @@ use crate::fetchlog::{FetchLog, Record};
 use crate::inventory::Inventory;
 
 /// Opens the window and answers when it closes ([`Unlocked`]).
-pub async fn unlock_device(
+pub(super) async fn unlock_device(
     State(store): State<Store>,
     State(inventory): State<Arc<Inventory>>,
     State(security): State<Arc<Security>>,

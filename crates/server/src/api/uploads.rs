@@ -19,7 +19,7 @@ use sipprov_store::Store;
 use crate::inventory::Inventory;
 
 /// The device's uploads, by name.
-pub async fn list(
+pub(super) async fn list(
     State(store): State<Store>,
     State(inventory): State<Arc<Inventory>>,
     Path(mac): Path<String>,
@@ -36,7 +36,7 @@ pub async fn list(
 }
 
 /// One upload's bytes, exactly as the phone sent them.
-pub async fn show(
+pub(super) async fn show(
     State(store): State<Store>,
     State(inventory): State<Arc<Inventory>>,
     Path((mac, name)): Path<(String, String)>,

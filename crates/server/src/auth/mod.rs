@@ -95,9 +95,17 @@ pub enum Decision {
     /// Serve it; the text says how the requester was accepted (for the audit trail).
     Allow(&'static str),
     /// Serve it if the first-fetch window that opened at `opened_at` can still be claimed.
-    FirstFetch { opened_at: i64 },
+    FirstFetch {
+        /// When the window opened (ms since the epoch), the claim's key.
+        opened_at: i64,
+    },
     /// 401 with these `WWW-Authenticate` values.
-    Challenge { headers: Vec<String>, failure: Failure },
+    Challenge {
+        /// One `WWW-Authenticate` value per scheme offered.
+        headers: Vec<String>,
+        /// What the throttle counts.
+        failure: Failure,
+    },
     /// 403.
     Refuse(Failure),
 }

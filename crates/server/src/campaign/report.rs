@@ -39,7 +39,7 @@ pub struct CampaignReport {
 }
 
 /// How many failing devices a report lists.
-pub const FAILING_SHOWN: i64 = 1000;
+pub(super) const FAILING_SHOWN: i64 = 1000;
 
 impl CampaignReport {
     /// Builds the report at time `now` from database aggregates (no row per device is loaded).

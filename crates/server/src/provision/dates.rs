@@ -24,12 +24,12 @@ const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "au
 ///
 /// Accepts the three RFC 9110 forms, plus day-month-year forms with full or
 /// abbreviated month names and one- or two-digit days.
-pub fn parse_lenient(text: &str) -> Option<SystemTime> {
+pub(super) fn parse_lenient(text: &str) -> Option<SystemTime> {
     httpdate::parse_http_date(text).ok().or_else(|| parse_loose(text))
 }
 
 /// Waits, at most [`MAX_HOLD`], until `last_modified` is not in the future.
-pub async fn hold_until_dated(last_modified: SystemTime) {
+pub(super) async fn hold_until_dated(last_modified: SystemTime) {
     if let Ok(ahead) = last_modified.duration_since(SystemTime::now()) {
         tokio::time::sleep(ahead.min(MAX_HOLD)).await;
     }
@@ -38,7 +38,7 @@ pub async fn hold_until_dated(last_modified: SystemTime) {
 /// True when `since` lies after the server's clock: no `Last-Modified` this server sent can
 /// be that late, so such a date proves nothing about what the client holds (RFC 2616 §14.25
 /// called it invalid) and the condition is ignored.
-pub fn is_future(since: SystemTime) -> bool {
+pub(super) fn is_future(since: SystemTime) -> bool {
     since > SystemTime::now()
 }
 
