@@ -39,12 +39,14 @@ pub(super) async fn import_devices(
     registry
         .check_new_devices(&devices)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{e}; nothing was imported")))?;
-    let added = registry.add_devices(&devices).await?;
-    let doomed: Vec<_> = added
-        .iter()
-        .filter(|stored| crate::auth::posture::locked_after_first_fetch(&inventory, &security, stored))
-        .map(|stored| stored.mac)
-        .collect();
+    let mut doomed = Vec::new();
+    registry
+        .add_devices_with(&devices, |stored| {
+            if crate::auth::posture::locked_after_first_fetch(&inventory, &security, stored) {
+                doomed.push(stored.mac);
+            }
+        })
+        .await?;
     crate::auth::posture::warn_about_new(&doomed);
     tracing::info!(count = devices.len(), "devices imported");
     Ok(Json(Imported { imported: devices.len() }))
