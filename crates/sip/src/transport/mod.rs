@@ -414,13 +414,16 @@ impl Transports {
                 let (_, sock) = self.udp_socket(target.local).ok_or(TransportError::NoSocket(Transport::Udp))?;
                 udp::send(&sock, target.addr, &data).await
             }
+            // The stream sends' futures (connect, handshake) are many kilobytes; boxed, they no
+            // longer make every UDP send's future as large, which each caller's future embeds
+            // and moves: unboxed, that copy was a fifth of a UDP NOTIFY's instructions.
             Transport::Tcp => {
                 let tcp = self.tcp.as_ref().ok_or(TransportError::NoSocket(Transport::Tcp))?;
-                tcp.send(target.addr, data).await
+                Box::pin(tcp.send(target.addr, data)).await
             }
             Transport::Tls => {
                 let tls = self.tls.as_ref().ok_or(TransportError::NoSocket(Transport::Tls))?;
-                tls.send(target, data).await
+                Box::pin(tls.send(target, data)).await
             }
         }
     }
