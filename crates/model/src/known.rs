@@ -214,7 +214,9 @@ fn http_url(value: &str) -> Result<String, String> {
 
 fn time_zone(value: &str) -> Result<String, String> {
     match crate::tz::Zone::parse(value) {
-        Some(crate::tz::Zone::Named(name)) => crate::tz::ZoneRules::current(&name).map(|_| name),
+        Some(crate::tz::Zone::Named(name)) => {
+            crate::tz::ZoneRules::current(&name).map(|_| name).map_err(|e| e.to_string())
+        }
         Some(crate::tz::Zone::Offset(_)) => Ok(value.trim().to_string()),
         None => Err("must be a UTC offset such as +1, -5 or +5:30, or an IANA zone name such as Europe/Berlin".into()),
     }
@@ -279,7 +281,7 @@ fn http_password(value: &str) -> Result<String, String> {
 fn allow_from(value: &str) -> Result<String, String> {
     let mut out = Vec::new();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        out.push(parse_cidr(item)?.1);
+        out.push(parse_cidr(item).map_err(|e| e.to_string())?.1);
     }
     if out.is_empty() {
         return Err("expected a comma-separated list of addresses or CIDR blocks".into());

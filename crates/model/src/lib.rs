@@ -38,8 +38,8 @@ pub use keys::{KeyField, KeyPos, KeyType};
 pub use mac::{Mac, MacError};
 pub use secret::{redact_uri_password, Secret, REDACTED};
 pub use settings::{
-    is_secret_key, parse_cidr, parse_flag, Cidr, KeyKind, LineField, SettingError, Settings, HTTP_AUTH_SCHEMES,
-    KNOWN_KEYS, MAX_LINES, RESERVED_NAMESPACES,
+    is_secret_key, parse_cidr, parse_flag, Cidr, CidrError, KeyKind, LineField, SettingError, Settings,
+    HTTP_AUTH_SCHEMES, KNOWN_KEYS, MAX_LINES, RESERVED_NAMESPACES,
 };
 pub use vocab::{
     CampaignDeviceState, CampaignOutcome, CampaignState, CheckSyncResult, EventDetail, EventKind, UnknownName,

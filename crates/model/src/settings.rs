@@ -305,21 +305,39 @@ fn validate_value(key: &str, kind: &KeyKind, value: &str) -> Result<String, Sett
 /// assert!(net.contains("10.200.0.1".parse().unwrap()) && !net.contains("11.0.0.1".parse().unwrap()));
 /// assert!(sipprov_model::parse_cidr("10.0.0.0/33").is_err());
 /// ```
-pub fn parse_cidr(text: &str) -> Result<(Cidr, String), String> {
+pub fn parse_cidr(text: &str) -> Result<(Cidr, String), CidrError> {
     let (addr, prefix) = match text.split_once('/') {
         Some((a, p)) => (a, Some(p)),
         None => (text, None),
     };
-    let addr: std::net::IpAddr = addr.parse().map_err(|_| format!("{text:?} is not an IP address or CIDR block"))?;
+    let addr: std::net::IpAddr = addr.parse().map_err(|_| CidrError::NotAnAddress(text.to_string()))?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let prefix = match prefix {
-        Some(p) => {
-            p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{text:?}: prefix must be 0 to {max}"))?
-        }
+        Some(p) => p
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| CidrError::BadPrefix { text: text.to_string(), max })?,
         None => max,
     };
     let net = Cidr { addr: mask(addr, prefix), prefix };
     Ok((net, format!("{}/{}", net.addr, prefix)))
+}
+
+/// Why a text is not an address or CIDR block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    /// The part before any `/` is not an IP address.
+    #[error("{0:?} is not an IP address or CIDR block")]
+    NotAnAddress(String),
+    /// The prefix length is not a number within the address family's bits.
+    #[error("{text:?}: prefix must be 0 to {max}")]
+    BadPrefix {
+        /// The text given.
+        text: String,
+        /// 32 for IPv4, 128 for IPv6.
+        max: u8,
+    },
 }
 
 /// An IP network (address and prefix length), for allow-lists.

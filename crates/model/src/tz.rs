@@ -139,10 +139,37 @@ pub struct ZoneRules {
     pub iana_name: Option<String>,
 }
 
+/// Why a `time.zone` value has no yearly rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ZoneError {
+    /// Neither `+1`-style offset nor a zone name.
+    #[error("{0:?} is neither a UTC offset such as +1 nor an IANA zone name")]
+    NotAZone(String),
+    /// A well-formed name the tz database does not have.
+    #[error("{0:?} is not in the tz database")]
+    Unknown(String),
+    /// A year the tz database cannot place.
+    #[error("year {0} is out of range")]
+    YearOutOfRange(i16),
+    /// The zone switches its offset in a way no yearly daylight-saving rule describes.
+    #[error(
+        "{name} changes its UTC offset {switches} times in {year} without a yearly daylight-saving rule; \
+         set time.zone to a UTC offset instead"
+    )]
+    NoYearlyRule {
+        /// The zone.
+        name: String,
+        /// How many switches that year.
+        switches: usize,
+        /// The year.
+        year: i16,
+    },
+}
+
 impl ZoneRules {
     /// The rules of a `time.zone` value in force in `year`; an error says why a zone cannot be
     /// expressed as one yearly rule (e.g. more than two switches in the year).
-    pub fn of(value: &str, year: i16) -> Result<ZoneRules, String> {
+    pub fn of(value: &str, year: i16) -> Result<ZoneRules, ZoneError> {
         match Zone::parse(value) {
             Some(Zone::Offset(minutes)) => Ok(ZoneRules {
                 std_offset_seconds: minutes * 60,
@@ -151,12 +178,12 @@ impl ZoneRules {
                 iana_name: None,
             }),
             Some(Zone::Named(name)) => named_rules(&name, year, true),
-            None => Err(format!("{value:?} is neither a UTC offset such as +1 nor an IANA zone name")),
+            None => Err(ZoneError::NotAZone(value.to_string())),
         }
     }
 
     /// The rules in force this year (the system clock's year, UTC).
-    pub fn current(value: &str) -> Result<ZoneRules, String> {
+    pub fn current(value: &str) -> Result<ZoneRules, ZoneError> {
         let year = Timestamp::now().to_zoned(TimeZone::UTC).year();
         ZoneRules::of(value, year)
     }
@@ -217,12 +244,12 @@ fn posix_offset(seconds: i32) -> String {
 
 /// `retry`: a year with a single switch is a permanent change of offset (e.g. a country ending
 /// daylight saving time); the next year then shows the rule that holds from then on.
-fn named_rules(name: &str, year: i16, retry: bool) -> Result<ZoneRules, String> {
-    let tz = TimeZone::get(name).map_err(|_| format!("{name:?} is not in the tz database"))?;
+fn named_rules(name: &str, year: i16, retry: bool) -> Result<ZoneRules, ZoneError> {
+    let tz = TimeZone::get(name).map_err(|_| ZoneError::Unknown(name.to_string()))?;
     let start_of = |y: i16| Date::new(y, 1, 1).and_then(|d| d.to_zoned(TimeZone::UTC)).map(|z| z.timestamp());
     let (from, to) = match (start_of(year), start_of(year + 1)) {
         (Ok(a), Ok(b)) => (a, b),
-        _ => return Err(format!("year {year} is out of range")),
+        _ => return Err(ZoneError::YearOutOfRange(year)),
     };
     let switches: Vec<_> = tz.following(from).take_while(|t| t.timestamp() < to).take(3).collect();
     let iana_name = Some(name.to_string());
@@ -241,11 +268,7 @@ fn named_rules(name: &str, year: i16, retry: bool) -> Result<ZoneRules, String> 
     let (Some(on), Some(off), 2) =
         (switches.iter().find(|t| t.dst().is_dst()), switches.iter().find(|t| !t.dst().is_dst()), switches.len())
     else {
-        return Err(format!(
-            "{name} changes its UTC offset {} times in {year} without a yearly daylight-saving rule; \
-             set time.zone to a UTC offset instead",
-            switches.len()
-        ));
+        return Err(ZoneError::NoYearlyRule { name: name.to_string(), switches: switches.len(), year });
     };
     let std = off.offset().seconds();
     let dst = on.offset().seconds();

@@ -54,7 +54,7 @@ use crate::fetchlog::FetchLog;
 use crate::files::Files;
 use crate::inventory::Inventory;
 use crate::metrics::Metrics;
-use crate::notify::Notifier;
+use crate::notify::{Notifier, NotifyError};
 use crate::registry::validate::{self, validate_new_device, Invalid};
 use crate::registry::Registry;
 
@@ -388,8 +388,10 @@ async fn notify_device(
         return Err(no_device(mac));
     }
     let reboot = body.map(|b| b.reboot).unwrap_or(false);
-    let outcome =
-        notifier.notify_device(mac, reboot).await.map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let outcome = notifier.notify_device(mac, reboot).await.map_err(|e| match e {
+        NotifyError::UnknownDevice(_) => no_device(mac),
+        NotifyError::CheckSync(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    })?;
     Ok(Json(NotifyOutcome::from(outcome)))
 }
 

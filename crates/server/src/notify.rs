@@ -14,6 +14,17 @@ use crate::checksync::{self, CheckSync, Outcome, Ready, Resolver};
 use crate::fetchlog::{FetchLog, Record};
 use crate::inventory::Inventory;
 
+/// Why no NOTIFY could even be planned for a device (an outcome records everything after that).
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The MAC is not in the inventory.
+    #[error("device {0} not found")]
+    UnknownDevice(Mac),
+    /// Its vendor or settings give no Event to send.
+    #[error(transparent)]
+    CheckSync(#[from] checksync::CheckSyncError),
+}
+
 /// Sends check-sync NOTIFYs through the server's SIP endpoint.
 pub struct Notifier {
     endpoint: Endpoint,
@@ -44,7 +55,7 @@ impl Notifier {
     /// The target is the device's `contact`; with `[sip] outbound_proxy` set the NOTIFY goes
     /// through that proxy, to the contact or else to the address of record
     /// `line.1.username@line.1.registrar`. A challenge is answered with line 1's credentials.
-    pub async fn notify_device(&self, mac: Mac, reboot: bool) -> Result<Outcome, String> {
+    pub async fn notify_device(&self, mac: Mac, reboot: bool) -> Result<Outcome, NotifyError> {
         let outcome = self.send_check_sync(mac, reboot).await?;
         self.events.record(Record::Event(notify_event(mac, sipprov_store::now_ms(), &outcome, None)));
         Ok(outcome)
@@ -52,7 +63,7 @@ impl Notifier {
 
     /// Sends the NOTIFY and logs it, leaving the history event to the caller: a campaign writes
     /// it in the same transaction as the device's outcome.
-    pub(crate) async fn send_check_sync(&self, mac: Mac, reboot: bool) -> Result<Outcome, String> {
+    pub(crate) async fn send_check_sync(&self, mac: Mac, reboot: bool) -> Result<Outcome, NotifyError> {
         let outcome = match self.plan_check_sync(mac, reboot, &mut Resolver::default()).await? {
             Planned::Decided(outcome) => outcome,
             Planned::Send { ready, credentials, event } => {
@@ -71,10 +82,10 @@ impl Notifier {
         mac: Mac,
         reboot: bool,
         resolver: &mut Resolver,
-    ) -> Result<Planned, String> {
-        let device = self.inventory.device(mac).ok_or_else(|| format!("device {mac} not found"))?;
+    ) -> Result<Planned, NotifyError> {
+        let device = self.inventory.device(mac).ok_or(NotifyError::UnknownDevice(mac))?;
         let settings = self.inventory.merged_keys(&device, checksync::SETTINGS_USED);
-        let event = checksync::device_event(&device.vendor, reboot, &settings).map_err(|e| e.to_string())?;
+        let event = checksync::device_event(&device.vendor, reboot, &settings)?;
         if reboot {
             if let Some(refusal) = self.reboot_refusal(&device) {
                 return Ok(Planned::Decided(Outcome::failed(

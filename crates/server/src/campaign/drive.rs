@@ -196,7 +196,7 @@ impl CampaignEngine {
                     decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
                 }
                 Err(e) => {
-                    let outcome = Outcome::failed(sipprov_model::CheckSyncResult::Error, e, "");
+                    let outcome = Outcome::failed(sipprov_model::CheckSyncResult::Error, e.to_string(), "");
                     let at = sipprov_store::now_ms();
                     decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
                 }
