@@ -3,7 +3,12 @@
 # rendered bytes from disk, in one run on this machine; then peak RSS and
 # start-up time with 100,000 devices. Prints a Markdown report on stdout.
 #
-#   bash bench/http.sh [DEVICES=10000] [BIG=100000] [SECONDS=10]
+#   bash bench/http.sh [DEVICES=10000] [BIG=100000] [SECONDS=6] [ROUNDS=7]
+#
+# With two CPUs or more, sipprov and nginx (one worker) are pinned to CPU 0 and wrk to CPU 1,
+# so the load generator never takes the servers' core; ROUNDS rounds alternate which server
+# goes first, and the report gives each round, the medians and each server's p99 latency.
+# PIN=0 runs unpinned (everything shares every core), as the runs before session 6 did.
 #
 # Needs: nginx, wrk, curl, python3 (bash scripts/test-deps.sh installs them).
 # Loopback only; every loop is bounded in count and time.
@@ -11,17 +16,23 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 devices=${1:-10000}
 big=${2:-100000}
-secs=${3:-10}
+secs=${3:-6}
+rounds=${4:-7}
+pin_server="" pin_load="" nginx_workers=2
+if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+  pin_server="taskset -c 0" pin_load="taskset -c 1" nginx_workers=1
+fi
 work=$(mktemp -d /tmp/sipprov-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true' EXIT
 cd "$root"
 cargo build --release --locked -q -p sipprov
 bin="$root/target/release/sipprov"
 
-start_server() { # data-dir → sets PID, HTTP, API; prints start-up seconds
+start_server() { # data-dir [command prefix] → sets PID, HTTP, API, STARTUP
   rm -f "$1/listening.json"
   local t0; t0=$(date +%s.%N)
-  SIPPROV_LOG=warn "$bin" serve --data-dir "$1" --http-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
+  # shellcheck disable=SC2086 # $pin_server is a command prefix, empty when unpinned.
+  SIPPROV_LOG=warn ${2:-} "$bin" serve --data-dir "$1" --http-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
     --sip-listen 127.0.0.1:0 2>>"$1/server.log" &
   PID=$!
   for _ in $(seq 1 600); do [ -s "$1/listening.json" ] && break; sleep 0.05; done
@@ -47,7 +58,7 @@ rss_peak_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
 # --- throughput against nginx -------------------------------------------------
 data="$work/data"; mkdir -p "$data"
-start_server "$data"
+start_server "$data" "$pin_server"
 make_csv "$devices" "$work/devices.csv"
 "$bin" device import "$work/devices.csv" --api "http://$API" --data-dir "$data" >/dev/null
 # Serving is measured here, not authentication (bench/auth.sh): device files open to all.
@@ -70,7 +81,7 @@ with open(macs, "w") as out:
         out.write(mac + "\n")
 PY
 cat > "$work/nginx.conf" <<NGINX
-worker_processes 2;
+worker_processes $nginx_workers;
 pid $work/nginx.pid;
 error_log $work/nginx-error.log;
 events { worker_connections 1024; }
@@ -81,7 +92,8 @@ http {
   server { listen 127.0.0.1:18089; root $work/www; default_type text/plain; etag on; }
 }
 NGINX
-nginx -c "$work/nginx.conf"
+# shellcheck disable=SC2086
+$pin_server nginx -c "$work/nginx.conf"
 cat > "$work/random.lua" <<'LUA'
 -- Random known MAC per request, with the User-Agent a Yealink sends.
 local macs = {}
@@ -93,8 +105,21 @@ request = function()
   return wrk.format("GET", "/" .. mac .. ".cfg", { ["User-Agent"] = "Yealink SIP-T46S 66.86.0.15 " .. colon })
 end
 LUA
-run_wrk() { MACS="$work/macs.txt" wrk -t1 -c32 -d"${secs}s" -s "$work/random.lua" "http://$1" | awk '/Requests\/sec/ {print $2}'; }
-s1=$(run_wrk "$HTTP"); n1=$(run_wrk 127.0.0.1:18089); s2=$(run_wrk "$HTTP"); n2=$(run_wrk 127.0.0.1:18089)
+run_wrk() { # host:port → "req/s p99-in-ms"
+  # shellcheck disable=SC2086
+  MACS="$work/macs.txt" $pin_load wrk -t1 -c32 -d"${secs}s" --latency -s "$work/random.lua" "http://$1" | awk '
+    /Requests\/sec/ {rps = $2}
+    $1 == "99%" {v = $2; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u);
+                 p99 = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v}
+    END {print rps, p99}'
+}
+rounds_file="$work/rounds.txt"; : > "$rounds_file"
+for r in $(seq 1 "$rounds"); do
+  # The order flips every round, so a machine speeding up or slowing down favours neither.
+  if [ $((r % 2)) = 1 ]; then s=$(run_wrk "$HTTP"); n=$(run_wrk 127.0.0.1:18089)
+  else n=$(run_wrk 127.0.0.1:18089); s=$(run_wrk "$HTTP"); fi
+  echo "$s $n" >> "$rounds_file"
+done
 throughput_rss=$(rss_peak_mb "$PID")
 kill "$PID"; wait "$PID" 2>/dev/null || true
 
@@ -119,18 +144,24 @@ PY
 big_rss=$(rss_peak_mb "$PID")
 kill "$PID"; wait "$PID" 2>/dev/null || true
 
-python3 - "$s1" "$s2" "$n1" "$n2" "$devices" "$big" "$big_startup" "$big_rss" "$import_rss" "$throughput_rss" "$secs" <<'PY'
-import sys, platform, os
-s1, s2, n1, n2 = map(float, sys.argv[1:5])
-devices, big, startup, rss, import_rss, tput_rss, secs = sys.argv[5:12]
-s, n = (s1 + s2) / 2, (n1 + n2) / 2
+python3 - "$rounds_file" "$devices" "$big" "$big_startup" "$big_rss" "$import_rss" "$throughput_rss" "$secs" "${pin_load:-unpinned}" <<'PY'
+import sys, platform, os, statistics
+rows = [list(map(float, line.split())) for line in open(sys.argv[1]) if line.strip()]
+devices, big, startup, rss, import_rss, tput_rss, secs, pinned = sys.argv[2:10]
+med = statistics.median
+ratios = [s / n for s, _, n, _ in rows]
 print(f"| measure | sipprov | nginx | ratio |\n|---|---|---|---|")
-print(f"| GET /<mac>.cfg, {devices} devices, req/s (round 1) | {s1:,.0f} | {n1:,.0f} | {s1/n1:.2f}x |")
-print(f"| GET /<mac>.cfg, {devices} devices, req/s (round 2) | {s2:,.0f} | {n2:,.0f} | {s2/n2:.2f}x |")
-print(f"| **mean** | **{s:,.0f}** | **{n:,.0f}** | **{s/n:.2f}x** |")
+for i, (s, sp, n, np_) in enumerate(rows, 1):
+    print(f"| round {i}: req/s (p99 ms) | {s:,.0f} ({sp:.2f}) | {n:,.0f} ({np_:.2f}) | {s/n:.2f}x |")
+print(f"| **GET /<mac>.cfg, {devices} devices, median of {len(rows)} rounds, req/s** | "
+      f"**{med(r[0] for r in rows):,.0f}** | **{med(r[2] for r in rows):,.0f}** | "
+      f"**{med(ratios):.2f}x** (per-round ratios {min(ratios):.2f} to {max(ratios):.2f}) |")
+print(f"| p99 latency, ms (median of rounds) | {med(r[1] for r in rows):.2f} | {med(r[3] for r in rows):.2f} | — |")
 print()
 print(f"- peak RSS serving {devices} devices (all files cached): {tput_rss} MB")
 print(f"- {big} devices: start-up {startup} s (process start to listening), peak RSS {rss} MB after serving 2,000 of them;")
 print(f"  peak RSS during the {big}-device CSV import itself: {import_rss} MB")
-print(f"- wrk -t1 -c32 -d{secs}s, random known MAC per request, Yealink User-Agent; {os.cpu_count()} cores, {platform.machine()}")
+where = "servers pinned to CPU 0, wrk to CPU 1" if pinned != "unpinned" else "nothing pinned"
+print(f"- wrk -t1 -c32 -d{secs}s --latency, random known MAC per request, Yealink User-Agent; "
+      f"{where}; {os.cpu_count()} cores, {platform.machine()}")
 PY
