@@ -18,8 +18,9 @@
 //! - **wiring**: builds everything in order and may name every module.
 
 use std::collections::BTreeSet;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use sipprov_testkit::layering::{paths_after, sources, without_comments};
 
 /// Items of the crate root every module may name: the error type, the configuration re-export
 /// and the check-sync crate re-exported as a module.
@@ -56,56 +57,6 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// Modules that may name any other: the crate root's module list and the wiring.
 const UNCHECKED: &[&str] = &["lib", "wiring"];
 
-/// The first segment of every path that follows `prefix` (`crate::`) in `code`, each item of a
-/// `{...}` group counted.
-fn segments_after(code: &str, prefix: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = code;
-    while let Some(at) = rest.find(prefix) {
-        let before = rest[..at].chars().next_back();
-        rest = &rest[at + prefix.len()..];
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-            continue;
-        }
-        if let Some(group) = rest.strip_prefix('{') {
-            out.extend(group_items(group).into_iter().map(|item| first_segment(&item)));
-        } else {
-            out.push(first_segment(rest));
-        }
-    }
-    out.retain(|s| !s.is_empty() && s != "self");
-    out
-}
-
-/// The top-level items of a `{...}` group whose opening brace was just consumed.
-fn group_items(group: &str) -> Vec<String> {
-    let (mut depth, mut items, mut item) = (0usize, Vec::new(), String::new());
-    for c in group.chars() {
-        match c {
-            '{' => depth += 1,
-            '}' if depth == 0 => break,
-            '}' => depth -= 1,
-            ',' if depth == 0 => {
-                items.push(std::mem::take(&mut item));
-                continue;
-            }
-            _ => {}
-        }
-        item.push(c);
-    }
-    items.push(item);
-    items
-}
-
-fn first_segment(path: &str) -> String {
-    path.trim_start().chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '*').collect()
-}
-
-/// The text without its comment lines (doc comments may name any module).
-fn without_comments(text: &str) -> String {
-    text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
-}
-
 /// The top-level module a file under `src/` belongs to.
 fn module_of(relative: &str) -> &str {
     relative.split('/').next().unwrap_or_default().trim_end_matches(".rs")
@@ -121,7 +72,7 @@ fn violations(relative: &str, code: &str) -> Vec<String> {
         return vec![format!("{relative}: module {module} is not in the layering table; place it")];
     };
     let mut found = Vec::new();
-    for name in segments_after(code, "crate::") {
+    for name in paths_after(code, "crate::") {
         if name != module && !allowed.contains(&name.as_str()) && !ROOT_ITEMS.contains(&name.as_str()) {
             found.push(format!("{relative} names crate::{name}, which module {module} may not call"));
         }
@@ -151,29 +102,13 @@ fn cyclic(table: &[(&str, &[&str])]) -> BTreeSet<String> {
     }
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn the_server_modules_depend_one_way() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
     let mut checked = 0;
     let mut found = Vec::new();
-    for path in &files {
-        let relative = path.strip_prefix(&src).unwrap_or(path).to_string_lossy().replace('\\', "/");
+    for (relative, code) in sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src")) {
         checked += usize::from(!UNCHECKED.contains(&module_of(&relative)));
-        let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        found.extend(violations(&relative, &without_comments(&text)));
+        found.extend(violations(&relative, &code));
     }
     assert!(checked >= 40, "only {checked} files checked: were the modules moved?");
     assert!(found.is_empty(), "layering violated:\n{}", found.join("\n"));

@@ -7,8 +7,9 @@
 //! Comment lines are skipped; everything else counts, `use` lines and paths written inline
 //! alike, so a violation cannot hide in a function body.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use sipprov_testkit::layering::{paths_after, sources, without_comments};
 
 /// Message syntax: the modules every layer may use.
 const SYNTAX: &[&str] = &["text", "error", "logsafe", "uri", "auth", "headers", "message", "ParseError"];
@@ -18,56 +19,6 @@ const TRANSPORT_EXTRA: &[&str] = &["route"];
 const TRANSACTION_EXTRA: &[&str] = &["route", "transport", "admission", "builder", "transaction"];
 /// The two client-transaction drivers: only `transaction/mod.rs` may name both.
 const DRIVERS: &[&str] = &["client", "batch"];
-
-/// The first segment of every path that follows `prefix` (`crate::`, `super::`...) in `code`,
-/// each item of a `{...}` group counted.
-fn segments_after(code: &str, prefix: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = code;
-    while let Some(at) = rest.find(prefix) {
-        let before = rest[..at].chars().next_back();
-        rest = &rest[at + prefix.len()..];
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-            continue;
-        }
-        if let Some(group) = rest.strip_prefix('{') {
-            out.extend(group_items(group).into_iter().map(|item| first_segment(&item)));
-        } else {
-            out.push(first_segment(rest));
-        }
-    }
-    out.retain(|s| !s.is_empty() && s != "self");
-    out
-}
-
-/// The top-level items of a `{...}` group whose opening brace was just consumed.
-fn group_items(group: &str) -> Vec<String> {
-    let (mut depth, mut items, mut item) = (0usize, Vec::new(), String::new());
-    for c in group.chars() {
-        match c {
-            '{' => depth += 1,
-            '}' if depth == 0 => break,
-            '}' => depth -= 1,
-            ',' if depth == 0 => {
-                items.push(std::mem::take(&mut item));
-                continue;
-            }
-            _ => {}
-        }
-        item.push(c);
-    }
-    items.push(item);
-    items
-}
-
-fn first_segment(path: &str) -> String {
-    path.trim_start().chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '*').collect()
-}
-
-/// The text without its comment lines (doc comments may name any layer).
-fn without_comments(text: &str) -> String {
-    text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
-}
 
 /// What a file under `src/` may name with `crate::`, by where it sits; `None` when unchecked.
 fn allowed_for(relative: &str) -> Option<Vec<&'static str>> {
@@ -86,7 +37,7 @@ fn allowed_for(relative: &str) -> Option<Vec<&'static str>> {
 fn violations(relative: &str, code: &str) -> Vec<String> {
     let mut found = Vec::new();
     if let Some(allowed) = allowed_for(relative) {
-        for name in segments_after(code, "crate::") {
+        for name in paths_after(code, "crate::") {
             if !allowed.contains(&name.as_str()) {
                 found.push(format!("{relative} names crate::{name}, a layer above it"));
             }
@@ -98,7 +49,7 @@ fn violations(relative: &str, code: &str) -> Vec<String> {
     if let Some(file) = relative.strip_prefix("transaction/") {
         let own = file.trim_end_matches(".rs");
         if own != "mod" {
-            let named = segments_after(code, "super::").into_iter().chain(segments_after(code, "transaction::"));
+            let named = paths_after(code, "super::").into_iter().chain(paths_after(code, "transaction::"));
             for name in named.filter(|n| DRIVERS.contains(&n.as_str()) && n != own) {
                 found.push(format!("{relative} names the driver {name}: shared pieces belong in a lower module"));
             }
@@ -107,29 +58,13 @@ fn violations(relative: &str, code: &str) -> Vec<String> {
     found
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn the_layers_depend_one_way() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
     let mut checked = 0;
     let mut found = Vec::new();
-    for path in &files {
-        let relative = path.strip_prefix(&src).unwrap_or(path).to_string_lossy().replace('\\', "/");
+    for (relative, code) in sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src")) {
         checked += usize::from(allowed_for(&relative).is_some());
-        let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        found.extend(violations(&relative, &without_comments(&text)));
+        found.extend(violations(&relative, &code));
     }
     assert!(checked >= 20, "only {checked} files checked: were the modules moved?");
     assert!(found.is_empty(), "layering violated:\n{}", found.join("\n"));

@@ -13,6 +13,8 @@
 
 #![warn(missing_docs)]
 
+pub mod layering;
+
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
