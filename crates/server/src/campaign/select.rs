@@ -7,20 +7,16 @@ use sipprov_model::Mac;
 use super::CampaignEngine;
 
 /// What the operator asked for. `changed` narrows the other choice (or all devices).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+/// (The admin API's `CreateCampaign` is the wire form; this is what the engine selects with.)
+#[derive(Debug, Clone, Default)]
 pub struct Selection {
     /// These devices, by MAC in any usual spelling.
-    #[serde(default)]
     pub macs: Vec<String>,
     /// Every device of this group.
-    #[serde(default)]
     pub group: Option<String>,
     /// Every device.
-    #[serde(default)]
     pub all: bool,
     /// Only devices whose files changed since their last fetch (narrows the others).
-    #[serde(default)]
     pub changed: bool,
 }
 
