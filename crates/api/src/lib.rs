@@ -29,12 +29,14 @@
 
 pub use sipprov_model::{CampaignOutcome, CampaignState, CheckSyncResult, EventDetail, EventKind, Mac, Settings};
 
+mod access;
 mod campaign;
 mod device;
 mod event;
 mod group;
 mod problem;
 
+pub use access::{Role, UnknownRole};
 pub use campaign::{Campaign, CreateCampaign, FailingDevice};
 pub use device::{
     Access, AddDevice, Device, DeviceEvent, Imported, LastFetch, LastNotify, NotifyOutcome, NotifyRequest, PatchDevice,
