@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite talks to: curl, SIPp, tshark, openssl, Python 3 (the
-# SIP-over-TLS peer: its ssl module is OpenSSL), PostgreSQL, and (for benchmarks) nginx and wrk. Idempotent; needs root (CI runs as root).
+# SIP-over-TLS peer: its ssl module is OpenSSL), PostgreSQL, Chromium with chromedriver and
+# Selenium (the console's browser test), and (for benchmarks) nginx and wrk. Idempotent; needs root (CI runs as root).
 set -euo pipefail
 need=()
 for pair in curl:curl sipp:sip-tester tshark:tshark openssl:openssl python3:python3 nginx:nginx wrk:wrk; do
@@ -8,6 +9,11 @@ for pair in curl:curl sipp:sip-tester tshark:tshark openssl:openssl python3:pyth
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+# The web console's browser test: Debian's Chromium and its driver, driven by Debian's Selenium
+# (under /usr/bin/python3, whatever python3 is first on PATH).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+/usr/bin/python3 -c 'import selenium' >/dev/null 2>&1 || need+=(python3-selenium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -35,6 +35,7 @@ mod device;
 mod event;
 mod group;
 mod problem;
+mod user;
 
 pub use access::{Role, UnknownRole};
 pub use campaign::{Campaign, CreateCampaign, FailingDevice};
@@ -48,6 +49,7 @@ pub use event::{
 };
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
 pub use problem::{Problem, PROBLEM_CONTENT_TYPE};
+pub use user::{AddUser, SetPassword, User, MIN_PASSWORD_LEN};
 
 /// The prefix of every admin API path.
 pub const PREFIX: &str = "/api/v1";

@@ -28,6 +28,9 @@
 //! | GET, POST | /api/v1/campaigns | list, or start a paced re-sync campaign |
 //! | GET | /api/v1/campaigns/{id} | counts per outcome and failing devices |
 //! | POST | /api/v1/campaigns/{id}/cancel, /retry | stop it; re-send failed and unconfirmed devices |
+//! | GET, POST | /api/v1/users | console users: list, add (admin) |
+//! | PUT | /api/v1/users/{name}/password | change a console user's password |
+//! | DELETE | /api/v1/users/{name} | remove a console user |
 //! | GET | /metrics | Prometheus counters (no token) |
 
 use std::sync::Arc;
@@ -57,6 +60,7 @@ use crate::metrics::Metrics;
 use crate::notify::{Notifier, NotifyError};
 use crate::registry::validate::{self, validate_new_device, Invalid};
 use crate::registry::Registry;
+use crate::users::Users;
 
 mod body;
 mod campaigns;
@@ -64,6 +68,7 @@ mod import;
 mod problem;
 mod unlock;
 mod uploads;
+mod users;
 
 pub use problem::ApiError;
 
@@ -98,6 +103,8 @@ pub struct ApiServices {
     pub events: FetchLog,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Web console users.
+    pub users: Arc<Users>,
 }
 
 /// The admin API's bearer token.
@@ -118,7 +125,7 @@ macro_rules! substates {
 substates! {
     token: ApiToken, store: Store, inventory: Arc<Inventory>, files: Arc<Files>, registry: Arc<Registry>,
     notifier: Arc<Notifier>, campaigns: Arc<CampaignEngine>, security: Arc<Security>, events: FetchLog,
-    metrics: Arc<Metrics>,
+    metrics: Arc<Metrics>, users: Arc<Users>,
 }
 
 /// What showing a device takes: its files, and its access posture.
@@ -163,6 +170,9 @@ pub fn router(state: ApiServices) -> Router {
         .route("/api/v1/campaigns/{id}", get(campaigns::show))
         .route("/api/v1/campaigns/{id}/cancel", axum::routing::post(campaigns::cancel))
         .route("/api/v1/campaigns/{id}/retry", axum::routing::post(campaigns::retry))
+        .route("/api/v1/users", get(users::list).post(users::add))
+        .route("/api/v1/users/{name}", axum::routing::delete(users::remove))
+        .route("/api/v1/users/{name}/password", axum::routing::put(users::set_password))
         .fallback(problem::no_route)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()

@@ -6,8 +6,8 @@
 //! [`Files`], device [`Registry`]). The SIP endpoint is bound before the [`Notifier`] that
 //! sends through it and the [`CampaignEngine`] that drives it, so neither can exist without an
 //! endpoint. Each listener then gets only what it uses: the phone router a [`Phones`], the
-//! admin API an [`ApiServices`] from which each handler extracts its own services, PnP a
-//! [`PnpServices`].
+//! admin API an [`ApiServices`] from which each handler extracts its own services, the web
+//! console (on the admin listener) a [`ConsoleServices`], PnP a [`PnpServices`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use crate::auth::Security;
 use crate::cache::RenderCache;
 use crate::campaign::CampaignEngine;
 use crate::config::ServerConfig;
+use crate::console::ConsoleServices;
 use crate::fetchlog::FetchLog;
 use crate::files::{Files, FilesParts};
 use crate::inventory::Inventory;
@@ -29,6 +30,7 @@ use crate::notify::Notifier;
 use crate::pnp::PnpServices;
 use crate::provision::Phones;
 use crate::registry::Registry;
+use crate::users::Users;
 use crate::ServerError;
 
 /// A started server: its bound addresses and its tasks.
@@ -110,6 +112,21 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     tasks.spawn(crate::sip_service::serve(sip, pnp_services, pnp));
     tasks.spawn(core.files.clone().watch_templates());
     tasks.spawn(campaigns.clone().run());
+    let users = Arc::new(Users::new(core.store.clone()).map_err(|e| ServerError::Config(e.to_string()))?);
+    let console_app = crate::console::router(ConsoleServices::new(
+        core.store.clone(),
+        core.inventory.clone(),
+        core.files.clone(),
+        core.registry.clone(),
+        notifier.clone(),
+        campaigns.clone(),
+        core.security.clone(),
+        core.events.clone(),
+        users.clone(),
+        core.metrics.clone(),
+        config.pnp.discovered_group.clone(),
+        config.console.clone(),
+    ));
     let api_app = crate::api::router(ApiServices {
         token: ApiToken(core.api_token.into()),
         store: core.store,
@@ -121,7 +138,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         security: core.security,
         events: core.events,
         metrics: core.metrics,
-    });
+        users,
+    })
+    .merge(console_app);
     tasks.spawn(crate::listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts));
     Ok(RunningServer { http_addr, api_addr, tasks })
 }

@@ -10,11 +10,11 @@
 //! The layers, bottom to top:
 //! - **foundation**: configuration, metrics, the in-memory inventory and render cache, what the
 //!   vendors crate says about a device (`catalog`), the event sink (`fetchlog`), phone access
-//!   (`auth`), connection handling (`listener`, `tls`, `sip_tls`), start-up helpers;
+//!   (`auth`), console users (`users`), connection handling (`listener`, `tls`, `sip_tls`), start-up helpers;
 //! - **services**: the provisioning core (`files`), the device registry (`registry`), the
 //!   notifier (`notify`), the campaign engine (`campaign`);
 //! - **edges**: what the network reaches: the phone router (`provision`), the admin API
-//!   (`api`), PnP (`pnp`) and the SIP service that hands it requests (`sip_service`);
+//!   (`api`), the web console (`console`), PnP (`pnp`) and the SIP service that hands it requests (`sip_service`);
 //! - **wiring**: builds everything in order and may name every module.
 
 use std::collections::BTreeSet;
@@ -35,6 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("cache", &[]),
     ("inventory", &[]),
     ("token", &[]),
+    ("users", &[]),
     ("datadir", &["token"]),
     ("writable", &["config"]),
     ("fetchlog", &["config", "metrics"]),
@@ -51,7 +52,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("provision", &["auth", "cache", "catalog", "config", "fetchlog", "files", "inventory", "listener", "metrics"]),
     ("pnp", &["auth", "config", "fetchlog", "inventory", "registry"]),
     ("sip_service", &["config", "listener", "pnp", "sip_tls"]),
-    ("api", &["auth", "campaign", "fetchlog", "files", "inventory", "metrics", "notify", "registry"]),
+    ("api", &["auth", "campaign", "fetchlog", "files", "inventory", "metrics", "notify", "registry", "users"]),
+    (
+        "console",
+        &["auth", "campaign", "config", "fetchlog", "files", "inventory", "metrics", "notify", "registry", "users"],
+    ),
 ];
 
 /// Modules that may name any other: the crate root's module list and the wiring.

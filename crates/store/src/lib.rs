@@ -4,7 +4,7 @@
 //! last rendered for each device file (for `Last-Modified` across restarts),
 //! what each device last fetched (`device_seen`, `device_fetched`), campaigns
 //! and their per-device progress, used first-fetch windows and generated HTTP
-//! credentials (`access`), and the per-device history shown by
+//! credentials (`access`), web console users (`users`), and the per-device history shown by
 //! `sipprov device log`. It speaks to
 //! SQLite (the embedded default) or PostgreSQL through sqlx's `Any` driver,
 //! with one set of portable SQL; the schema lives in `migrations/`.
@@ -44,6 +44,7 @@ mod faults;
 mod groups;
 mod rendered;
 mod uploads;
+mod users;
 
 use std::path::Path;
 use std::sync::atomic::AtomicI64;
@@ -60,6 +61,7 @@ pub use events::{DeviceEvent, NewEvent};
 pub use groups::GroupRecord;
 pub use rendered::RenderedState;
 pub use uploads::{UploadInfo, UploadOutcome};
+pub use users::UserRecord;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
