@@ -41,12 +41,27 @@ fn the_console_works_in_a_real_browser() {
         eprintln!("skipped: chromium, chromium-driver or python3-selenium is not installed");
         return;
     }
-    let s = TestServer::start();
+    // T1 of 100 ms: a NOTIFY nobody answers times out (Timer F, 64 x T1) in 6.4 s, long enough
+    // for the campaign page to load while the campaign runs and short enough to watch it end.
+    let s = TestServer::start_with_config("[sip]\nt1_ms = 100\n");
     let mut phone = Sipp::start(scenario("phone_expects_reboot.xml"), "udp");
     let contact = format!("sip:1001@127.0.0.1:{}", phone.port());
     s.ok(&["device", "add", PHONE, "--vendor", "yealink", "--model", "T46S", "--group", "lab", "--contact", &contact]);
-    // No contact: its campaign outcome (no-target) is final at once, so the campaign ends.
-    s.ok(&["device", "add", SILENT, "--vendor", "yealink", "--model", "T46S", "--group", "lab"]);
+    let silent = Sipp::start(scenario("uas_silent.xml"), "udp");
+    let silent_contact = format!("sip:1002@127.0.0.1:{}", silent.port());
+    s.ok(&[
+        "device",
+        "add",
+        SILENT,
+        "--vendor",
+        "yealink",
+        "--model",
+        "T46S",
+        "--group",
+        "bench",
+        "--contact",
+        &silent_contact,
+    ]);
     s.ok(&["device", "add", DISCOVERED, "--vendor", "yealink", "--model", "T46S", "--group", "discovered"]);
     let mut add = Command::new(common::bin())
         .args(["user", "add", "op", "--role", "operator", "--password-stdin", "--api"])

@@ -189,10 +189,12 @@ async fn device_page(c: &ConsoleServices, viewer: &Viewer, device: &DeviceRecord
 /// replaced by the mask.
 fn shown_files(c: &ConsoleServices, device: &DeviceRecord) -> Vec<ShownFile> {
     let secrets = c.files.device_settings(device);
-    let specs = match c.files.device_files(device) {
+    let mut specs = match c.files.device_files(device) {
         Ok(specs) => specs,
         Err(e) => return vec![ShownFile { name: "(none)".into(), text: None, note: Some(e.to_string()) }],
     };
+    // The device's own file first (shown open), then the common files it also fetches.
+    specs.sort_by_key(|spec| !matches!(spec.scope, sipprov_vendors::FileScope::Device));
     specs
         .iter()
         .map(|spec| match c.files.render_device_file(device, spec) {

@@ -57,7 +57,12 @@ def check_no_overflow(d, label):
         set_size(d, size)
         scroll, inner = d.execute_script(
             "return [document.documentElement.scrollWidth, window.innerWidth]")
-        assert scroll <= inner, f"{label} at {size}: scrollWidth {scroll} > innerWidth {inner}"
+        if scroll > inner:
+            wide = d.execute_script(
+                "return [...document.querySelectorAll('body *')]"
+                ".filter(e => e.getBoundingClientRect().right > window.innerWidth)"
+                ".slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id)")
+            raise AssertionError(f"{label} at {size}: scrollWidth {scroll} > innerWidth {inner}: {wide}")
         shot(d, f"{label}-{size}")
     set_size(d, "desktop")
 
@@ -123,7 +128,9 @@ def main():
         key.send_keys("line.1.username")
         d.find_element(By.ID, "device-value").send_keys("2002" + Keys.ENTER)
         wait_for(d, lambda d: "line.1.username saved." in d.find_element(By.CSS_SELECTOR, ".notice").text)
-        files = d.find_element(By.CSS_SELECTOR, "pre.file").text
+        first = d.find_element(By.CSS_SELECTOR, "details[open] summary").text
+        assert first.startswith(MAC + ".cfg"), f"the device's own file is not shown first: {first}"
+        files = d.find_element(By.CSS_SELECTOR, "details[open] pre.file").text
         assert "2002" in files, files
         check_no_overflow(d, "device")
 
@@ -138,18 +145,22 @@ def main():
         step("a campaign, followed live")
         d.get(BASE + "/console/campaigns")
         d.find_element(By.ID, "t-group").click()
-        Select(d.find_element(By.ID, "c-group")).select_by_visible_text("lab")
+        Select(d.find_element(By.ID, "c-group")).select_by_visible_text("bench")
         check_no_overflow(d, "campaigns")
         d.find_element(By.XPATH, "//button[text()='Preview']").click()
         reach = wait_for(d, lambda d: d.find_element(By.ID, "reach"))
-        assert reach.text.startswith("2 devices selected"), reach.text
+        assert reach.text.startswith("1 device selected"), reach.text
         d.find_element(By.XPATH, "//button[text()='Start campaign']").click()
-        wait_for(d, lambda d: d.find_element(By.ID, "state"))
+        first_state = wait_for(d, lambda d: d.find_element(By.ID, "state")).text
+        assert first_state in ("scheduled", "running"), f"the campaign was {first_state} before it could be followed"
+        assert d.find_element(By.ID, "cancel-form").is_displayed()
         d.execute_script("window.sipprovSamePage = true")
         wait_for(d, lambda d: d.find_element(By.ID, "state").text == "done", timeout=60)
         assert d.execute_script("return window.sipprovSamePage === true"), "the page reloaded: not live"
         progress = d.find_element(By.ID, "progress")
-        assert progress.get_attribute("value") == progress.get_attribute("max") == "2"
+        assert progress.get_attribute("value") == progress.get_attribute("max") == "1"
+        assert not d.find_element(By.ID, "cancel-form").is_displayed(), "Cancel still offered for a finished campaign"
+        assert d.find_element(By.ID, "retry-form").is_displayed(), "Retry not offered once finished"
         check_no_overflow(d, "campaign")
 
         step("approve a Plug-and-Play discovery")

@@ -17,7 +17,16 @@ document.addEventListener("DOMContentLoaded", function () {
     });
     var bar = document.getElementById("progress");
     bar.max = p.devices; bar.value = done;
-    if (p.finished) { live.dataset.finished = "yes"; source.close(); }
+    if (p.finished) {
+      live.dataset.finished = "yes";
+      source.close();
+      var cancel = document.getElementById("cancel-form"), retry = document.getElementById("retry-form");
+      if (cancel) cancel.hidden = true;
+      if (retry) retry.hidden = false;
+    } else if (p.state === "running") {
+      var again = document.getElementById("retry-form");
+      if (again) again.hidden = true;
+    }
   });
   source.addEventListener("end", function () { source.close(); });
 });
