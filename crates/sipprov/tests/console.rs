@@ -292,6 +292,14 @@ fn an_invalid_setting_shows_its_message_next_to_the_field_and_changes_nothing() 
     );
     assert_eq!(bad_key.status, 400);
     assert!(bad_key.text().contains("id=\"device-key-error\""));
+
+    let bad_group = b.post(&format!("/console/devices/{MAC}/group"), &[("group", "no spaces"), ("csrf", &csrf)]);
+    assert_eq!(bad_group.status, 400);
+    assert!(bad_group.text().contains("id=\"device-group-error\""), "{}", bad_group.text());
+    assert_eq!(s.json(&["device", "show", MAC, "--json"])["group"], "sales", "a refused move moved the device");
+    let moved = b.post(&format!("/console/devices/{MAC}/group"), &[("group", "support"), ("csrf", &csrf)]);
+    assert_eq!(moved.status, 200);
+    assert_eq!(s.json(&["device", "show", MAC, "--json"])["group"], "support");
 }
 
 #[test]

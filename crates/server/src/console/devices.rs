@@ -37,6 +37,7 @@ pub(super) fn routes() -> Router<Arc<ConsoleServices>> {
         .route("/console/devices/{mac}/notify", post(reprovision))
         .route("/console/devices/{mac}/reboot", get(confirm_reboot).post(reboot))
         .route("/console/devices/{mac}/unlock", post(unlock))
+        .route("/console/devices/{mac}/group", post(set_group))
 }
 
 /// The list's filters, as the query string carries them.
@@ -171,6 +172,9 @@ async fn device_page(c: &ConsoleServices, viewer: &Viewer, device: &DeviceRecord
         .map(|e| serde_json::json!({ "at": e.at, "kind": e.kind.as_str(), "detail": e.detail.to_string() }))
         .collect();
     let access = crate::auth::posture::access(&c.inventory, &c.security, device, sipprov_store::now_ms());
+    let mut groups: Vec<String> = c.inventory.devices().iter().filter_map(|d| d.group.clone()).collect();
+    groups.sort();
+    groups.dedup();
     let ctx = serde_json::json!({
         "me": me(viewer), "nav": "devices",
         "d": serde_json::json!({
@@ -180,7 +184,7 @@ async fn device_page(c: &ConsoleServices, viewer: &Viewer, device: &DeviceRecord
             "last_fetch": device.last_fetch.as_ref().map(|f| serde_json::json!({
                 "at": f.at, "ip": f.ip, "file": f.file, "firmware": f.reported_firmware}))}),
         "access": serde_json::to_value(&access).unwrap_or_default(),
-        "settings": settings, "own": own, "files": files, "history": history,
+        "settings": settings, "own": own, "groups": groups, "files": files, "history": history,
         "notice": outcome.notice, "error": outcome.error});
     render("device.html", ctx)
 }
@@ -285,6 +289,46 @@ async fn change_setting(
     let patch = validate::device_patch(current, body).map_err(|e| ("value", e.message))?;
     c.registry.patch_device(current, &patch).await.map_err(|e| ("value", e.to_string()))?;
     Ok(())
+}
+
+/// The group form's field.
+#[derive(Deserialize)]
+pub(super) struct GroupForm {
+    #[serde(default)]
+    group: String,
+}
+
+/// `POST /console/devices/{mac}/group`: moves the device to another group (empty: none), with
+/// the checks a PATCH of the API makes; a refusal is shown next to the field.
+async fn set_group(
+    axum::extract::State(c): Ctx,
+    viewer: Viewer,
+    Path(mac): Path<String>,
+    Form(form): Form<GroupForm>,
+) -> Page {
+    viewer.require(Role::Operator)?;
+    let current = device(&c, &mac)?;
+    let group = form.group.trim().to_string();
+    let body = PatchDevice { group: Some(group.clone()), ..PatchDevice::default() };
+    let result = match validate::device_patch(&current, body) {
+        Ok(patch) => c.registry.patch_device(&current, &patch).await.map(drop).map_err(|e| e.to_string()),
+        Err(e) => Err(e.message),
+    };
+    let outcome = match result {
+        Ok(()) => {
+            tracing::info!(mac = %current.mac, %group, user = %viewer.session.user, "device moved in the console");
+            let to = if group.is_empty() { "no group".to_string() } else { format!("group {group}") };
+            Outcome { notice: Some(format!("Moved to {to}.")), error: None }
+        }
+        Err(message) => Outcome { notice: None, error: Some(FieldError { field: "group", message, key: group }) },
+    };
+    let failed = outcome.error.is_some();
+    let device = c.inventory.device(current.mac).unwrap_or(current);
+    let mut page = device_page(&c, &viewer, &device, outcome).await?;
+    if failed {
+        *page.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    Ok(page)
 }
 
 /// `POST /console/devices/{mac}/notify`: check-sync now; the page shows the outcome.
