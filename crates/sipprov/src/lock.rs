@@ -44,20 +44,43 @@ impl DataDirLock {
     /// Takes the lock on `dir` without waiting.
     pub(crate) fn acquire(dir: &Path) -> Result<DataDirLock, LockError> {
         let path = dir.join(LOCK_FILE);
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let file = options.open(&path).map_err(|e| LockError::Io(path.clone(), e))?;
+        let file = open_or_create(&path, dir).map_err(|e| LockError::Io(path.clone(), e))?;
         match file.try_lock() {
             Ok(()) => Ok(DataDirLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Held(dir.to_path_buf())),
             Err(std::fs::TryLockError::Error(e)) => Err(LockError::Io(path, e)),
         }
     }
+}
+
+/// Opens the lock file for reading (all a lock needs), creating it if missing. The file is
+/// empty and not secret (mode 0644 inside the 0700 directory), and one created by root (a
+/// restore run by the administrator) is given to the directory's owner, so the service user can
+/// still open it.
+fn open_or_create(path: &Path, dir: &Path) -> std::io::Result<File> {
+    match File::open(path) {
+        Ok(file) => return Ok(file),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o644);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(d), Ok(f)) = (std::fs::metadata(dir), file.metadata()) {
+            if (d.uid(), d.gid()) != (f.uid(), f.gid()) {
+                std::os::unix::fs::chown(path, Some(d.uid()), Some(d.gid()))?;
+            }
+        }
+    }
+    Ok(file)
 }
 
 #[cfg(all(test, unix))]

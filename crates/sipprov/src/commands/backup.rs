@@ -45,6 +45,13 @@ pub(crate) async fn backup(file: &Path, args: &DataArgs, data_dir: Option<&Path>
     }
     let tmp = temp_beside(file, "backup")?;
     let result = write_backup(&db, &tmp, file).await;
+    // A read-only connection to a WAL database creates `-wal` and `-shm` when a stopped server
+    // left none; made by root, they would keep the service user from opening its database.
+    for side in wal_files(&db) {
+        if side.exists() {
+            keep_owner(&db, &side)?;
+        }
+    }
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -98,14 +105,11 @@ pub(crate) async fn restore(file: &Path, args: &DataArgs, data_dir: Option<&Path
 /// over the database. Returns where the old database went.
 fn swap_in(file: &Path, tmp: &Path, db: &Path) -> Result<Option<PathBuf>, String> {
     copy_private(file, tmp)?;
-    let aside = if db.exists() {
-        // The restored file keeps the owner of the one it replaces: a restore run as root must
-        // not leave a database the service user cannot open.
-        keep_owner(db, tmp)?;
-        Some(set_aside(db)?)
-    } else {
-        None
-    };
+    // The restored file keeps the owner of the one it replaces (or of the data directory): a
+    // restore run as root must not leave a database the service user cannot open.
+    let owner = if db.exists() { db } else { db.parent().unwrap_or(Path::new(".")) };
+    keep_owner(owner, tmp)?;
+    let aside = if db.exists() { Some(set_aside(db)?) } else { None };
     std::fs::rename(tmp, db).map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), db.display()))?;
     sync_dir_of(db)?;
     Ok(aside)
@@ -121,14 +125,17 @@ fn set_aside(db: &Path) -> Result<PathBuf, String> {
         // A file system without hard links: a plain rename; the lock keeps servers out meanwhile.
         std::fs::rename(db, &aside).map_err(|r| format!("cannot keep {} aside: {e}; {r}", db.display()))?;
     }
-    for suffix in ["-wal", "-shm"] {
-        let side = PathBuf::from(format!("{}{suffix}", db.display()));
+    for (side, to) in wal_files(db).into_iter().zip(wal_files(&aside)) {
         if side.exists() {
-            let to = PathBuf::from(format!("{}{suffix}", aside.display()));
             std::fs::rename(&side, &to).map_err(|e| format!("cannot move {} aside: {e}", side.display()))?;
         }
     }
     Ok(aside)
+}
+
+/// The `-wal` and `-shm` files SQLite keeps beside a WAL-mode database.
+fn wal_files(db: &Path) -> [PathBuf; 2] {
+    ["-wal", "-shm"].map(|suffix| PathBuf::from(format!("{}{suffix}", db.display())))
 }
 
 /// A fresh temporary name in FILE's directory (so the final rename stays on one file system).
