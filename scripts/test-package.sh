@@ -3,18 +3,21 @@
 # installed binary with the installed configuration as the sipprov user (on ephemeral loopback
 # ports: this machine has no systemd running), and removes it with dpkg -r.
 #
-#   scripts/test-package.sh [--profile debug|release]   (default debug: CI saves a build)
+#   scripts/test-package.sh [--profile debug|release] [--binary PATH]
+#
+# Default: the debug profile (CI saves a release build). --binary packages a binary built
+# already (see packaging/build-deb.sh).
 #
 # Needs root (dpkg -i); refuses to run where sipprov is already installed from elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-profile=debug
-[ "${1:-}" = --profile ] && profile=$2
+build=(--profile debug)
+[ $# -gt 0 ] && build=("$@")
 fail() { echo "package test FAILED: $*" >&2; exit 1; }
 if dpkg -s sipprov >/dev/null 2>&1; then
   fail "a sipprov package is already installed here; not touching it"
 fi
-deb=$(bash packaging/build-deb.sh --profile "$profile" | tail -n1)
+deb=$(bash packaging/build-deb.sh "${build[@]}" | tail -n1)
 echo "built $deb"
 dpkg-deb --info "$deb" >/dev/null
 export DEBIAN_FRONTEND=noninteractive

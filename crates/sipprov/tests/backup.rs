@@ -37,7 +37,21 @@ fn backup_while_serving_then_restore_brings_the_old_state_back() {
     let mut s = TestServer::start_closed();
     s.ok(&["settings", "set", "line.1.registrar=pbx.example.com", "time.zone=Europe/Berlin"]);
     s.ok(&["group", "set", "sales", "line.1.registrar=sales-pbx.example.com"]);
-    s.ok(&["device", "add", YEALINK, "--vendor", "yealink", "--model", "T46S", "--group", "sales", "--set", "line.1.username=1001", "--set", "line.1.password=Backup-Secret-1"]);
+    s.ok(&[
+        "device",
+        "add",
+        YEALINK,
+        "--vendor",
+        "yealink",
+        "--model",
+        "T46S",
+        "--group",
+        "sales",
+        "--set",
+        "line.1.username=1001",
+        "--set",
+        "line.1.password=Backup-Secret-1",
+    ]);
     s.ok(&["device", "add", SNOM, "--vendor", "snom", "--model", "D785", "--set", "line.1.username=1002"]);
     let before = state(&s);
 
@@ -97,7 +111,12 @@ fn backup_while_serving_then_restore_brings_the_old_state_back() {
     s.spawn(&[]);
     let after = state(&s);
     for ((what, old), (_, new)) in before.iter().zip(&after) {
-        assert!(old == new, "{what} differs after restore:\n{}\n---\n{}", String::from_utf8_lossy(old), String::from_utf8_lossy(new));
+        assert!(
+            old == new,
+            "{what} differs after restore:\n{}\n---\n{}",
+            String::from_utf8_lossy(old),
+            String::from_utf8_lossy(new)
+        );
     }
     assert!(!s.ok(&["device", "list"]).contains("001565aabb03"));
 }

@@ -26,7 +26,8 @@ printf '%s\n' "${{COMPREPLY[@]}}"
         cword = words.len() - 1,
         point = line.len(),
     );
-    let out = Command::new("bash").args(["--norc", "-c", &program, "complete-test"]).arg(script).output().expect("bash");
+    let out =
+        Command::new("bash").args(["--norc", "-c", &program, "complete-test"]).arg(script).output().expect("bash");
     assert!(out.status.success(), "bash failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
 }
@@ -63,17 +64,31 @@ fn man_pages_exist_per_subcommand_and_render_without_warnings() {
     let mut pages: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     pages.sort();
-    for want in ["sipprov.1", "sipprov-serve.1", "sipprov-backup.1", "sipprov-restore.1", "sipprov-device-add.1", "sipprov-campaign-retry.1"] {
+    for want in [
+        "sipprov.1",
+        "sipprov-serve.1",
+        "sipprov-backup.1",
+        "sipprov-restore.1",
+        "sipprov-device-add.1",
+        "sipprov-campaign-retry.1",
+    ] {
         assert!(pages.contains(&want.to_string()), "{want} missing from {pages:?}");
     }
     for page in &pages {
         let path = dir.path().join(page);
         // -k: preconv reads UTF-8 as man does; -ww: every warning; -z: only the diagnostics matter.
-        let groff = Command::new("groff").args(["-k", "-man", "-Tutf8", "-ww", "-z"]).arg(&path).output().expect("groff");
+        let groff =
+            Command::new("groff").args(["-k", "-man", "-Tutf8", "-ww", "-z"]).arg(&path).output().expect("groff");
         let warnings = String::from_utf8_lossy(&groff.stderr);
         assert!(groff.status.success() && warnings.is_empty(), "{page}: {warnings}");
     }
-    let man = Command::new("man").arg("-l").arg(dir.path().join("sipprov-restore.1")).env("MANPAGER", "cat").env("MANWIDTH", "80").output().expect("man");
+    let man = Command::new("man")
+        .arg("-l")
+        .arg(dir.path().join("sipprov-restore.1"))
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "80")
+        .output()
+        .expect("man");
     let text = String::from_utf8_lossy(&man.stdout);
     assert!(man.status.success() && text.contains("sipprov-restore") && text.contains("--config"), "{text}");
 }

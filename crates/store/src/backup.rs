@@ -134,8 +134,12 @@ async fn inspect(conn: &mut sqlx::SqliteConnection, path: &str) -> Result<Backup
         }
         schema_version = schema_version.max(version);
     }
-    let devices: i64 =
-        sqlx::query("SELECT COUNT(*) FROM devices").fetch_one(&mut *conn).await.map_err(unreadable)?.try_get(0).map_err(unreadable)?;
+    let devices: i64 = sqlx::query("SELECT COUNT(*) FROM devices")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(unreadable)?
+        .try_get(0)
+        .map_err(unreadable)?;
     Ok(BackupInfo { schema_version, binary_version, devices })
 }
 

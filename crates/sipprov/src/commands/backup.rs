@@ -71,7 +71,8 @@ async fn write_backup(db: &Path, tmp: &Path, file: &Path) -> Result<sipprov_stor
     // readable by others, not even for a moment.
     create_private(tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     sipprov_store::snapshot_sqlite(db, tmp).await.map_err(|e| e.to_string())?;
-    let info = sipprov_store::check_restorable(tmp).await.map_err(|e| format!("the new backup fails its check: {e}"))?;
+    let info =
+        sipprov_store::check_restorable(tmp).await.map_err(|e| format!("the new backup fails its check: {e}"))?;
     sync_file(tmp)?;
     std::fs::rename(tmp, file).map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), file.display()))?;
     sync_dir_of(file)?;
@@ -91,7 +92,13 @@ pub(crate) async fn restore(file: &Path, args: &DataArgs, data_dir: Option<&Path
         let _ = std::fs::remove_file(&tmp);
     }
     let aside = result?;
-    println!("restored {} into {} ({} devices, schema {})", file.display(), db.display(), info.devices, info.schema_version);
+    println!(
+        "restored {} into {} ({} devices, schema {})",
+        file.display(),
+        db.display(),
+        info.devices,
+        info.schema_version
+    );
     if info.schema_version < info.binary_version {
         println!("the server migrates it to schema {} when it starts", info.binary_version);
     }
@@ -172,8 +179,9 @@ fn keep_owner(from: &Path, to: &Path) -> Result<(), String> {
     if (old.uid(), old.gid()) == (new.uid(), new.gid()) {
         return Ok(());
     }
-    std::os::unix::fs::chown(to, Some(old.uid()), Some(old.gid()))
-        .map_err(|e| format!("cannot give {} the owner of {} ({}:{}): {e}", to.display(), from.display(), old.uid(), old.gid()))
+    std::os::unix::fs::chown(to, Some(old.uid()), Some(old.gid())).map_err(|e| {
+        format!("cannot give {} the owner of {} ({}:{}): {e}", to.display(), from.display(), old.uid(), old.gid())
+    })
 }
 
 #[cfg(not(unix))]
@@ -193,7 +201,9 @@ fn sync_dir_of(path: &Path) -> Result<(), String> {
     };
     #[cfg(unix)]
     {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("cannot flush {}: {e}", dir.display()))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("cannot flush {}: {e}", dir.display()))?;
     }
     Ok(())
 }

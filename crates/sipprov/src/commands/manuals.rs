@@ -17,6 +17,7 @@ pub(crate) fn completions(shell: clap_complete::Shell) -> Result<(), String> {
 /// Writes `sipprov.1` and one page per subcommand (`sipprov-device-add.1`, …) into `dir`.
 pub(crate) fn man(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    clap_mangen::generate_to(Cli::command(), dir).map_err(|e| format!("cannot write man pages to {}: {e}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .map_err(|e| format!("cannot write man pages to {}: {e}", dir.display()))?;
     Ok(())
 }
