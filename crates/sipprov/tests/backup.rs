@@ -1,7 +1,8 @@
 //! `sipprov backup` and `sipprov restore` against the real server: a snapshot taken while the
 //! server serves (and writes), restored after later changes, brings the old state back and
 //! renders the same bytes; a restore is refused while a server runs, and a file that is not a
-//! sipprov database is refused without touching the data directory.
+//! sipprov database, or one a newer sipprov migrated, is refused without touching the data
+//! directory.
 
 mod common;
 
@@ -136,6 +137,15 @@ fn restore_refuses_a_file_that_is_not_a_sipprov_database() {
     std::fs::write(&empty, b"").unwrap();
     let err = s.fails(&["restore", empty.to_str().unwrap()]);
     assert!(err.contains("restore refused"), "{err}");
+    // A real backup, but from a sipprov with a migration this one does not know.
+    let newer = s.data_dir().join("newer.db");
+    s.ok(&["backup", newer.to_str().unwrap()]);
+    let mark = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
+                c.execute(\"INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                VALUES (99990101, 'from a newer sipprov', 1, x'00', 0)\"); c.commit()";
+    common::run(std::process::Command::new("python3").args(["-c", mark]).arg(&newer));
+    let err = s.fails(&["restore", newer.to_str().unwrap()]);
+    assert!(err.contains("99990101") && err.contains("not known to this sipprov"), "{err}");
     assert_eq!(std::fs::read(&db).unwrap(), original, "the database is untouched");
     s.spawn(&[]);
     assert!(s.ok(&["device", "list"]).contains(YEALINK));
