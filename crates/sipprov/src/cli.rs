@@ -72,6 +72,38 @@ pub(crate) enum Command {
     Notify(NotifyArgs),
     /// List supported vendors and models.
     Vendors,
+    /// Write a consistent snapshot of the SQLite database to FILE (works while the server runs).
+    Backup {
+        /// Where to write it (mode 0600; replaced atomically if it exists).
+        file: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Replace the SQLite database with a backup (refused while a server uses the data directory).
+    Restore {
+        /// A file written by `sipprov backup`.
+        file: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages into DIR: sipprov.1 and one per subcommand.
+    Man {
+        /// The directory (created if missing).
+        dir: PathBuf,
+    },
+}
+
+/// Which database `backup` and `restore` work on.
+#[derive(Debug, Args)]
+pub(crate) struct DataArgs {
+    /// The server's TOML configuration file, for its data_dir (the global --data-dir wins).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -36,6 +36,7 @@
 //! ```
 
 mod access;
+mod backup;
 mod batch;
 mod campaigns;
 mod devices;
@@ -54,6 +55,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use access::{FirstFetchClaim, GeneratedCredentials};
+pub use backup::{check_restorable, snapshot_sqlite, BackupError, BackupInfo};
 pub use campaigns::{CampaignCounts, CampaignDevice, CampaignRecord, NewCampaign, NotifyResult};
 pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
 pub use events::{DeviceEvent, NewEvent};
