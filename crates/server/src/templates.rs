@@ -74,10 +74,12 @@ pub enum TemplateError {
     Store(#[from] StoreError),
 }
 
+/// `invalid template: yealink/mac.cfg.j2 line 3 column 11: syntax error: … (rendering …)`.
 fn invalid_text(err: &RenderError, during: &Option<String>) -> String {
+    let line = err.line.map(|l| format!(" line {l}")).unwrap_or_default();
     let column = err.column.map(|c| format!(" column {c}")).unwrap_or_default();
     let during = during.as_deref().map(|d| format!(" (rendering {d})")).unwrap_or_default();
-    format!("invalid template: {err}{column}{during}")
+    format!("invalid template: {}{line}{column}: {}{during}", err.template, err.message)
 }
 
 /// The template service over the store, the provisioning core and the inventory; cheap to build
@@ -285,51 +287,24 @@ impl Templates {
     /// Refuses `body` unless it compiles and renders every file of the vendor, for a synthetic
     /// device of each model and for `device` when given, wherever the templates serving now do.
     fn validate(&self, known: &Known, body: &str, device: Option<Mac>) -> Result<(), TemplateError> {
-        let candidate = self.candidate(known, Some(body))?;
-        let current = Renderer::with_overrides(self.files.overrides());
+        let renderers = (Renderer::with_overrides(self.files.overrides()), self.candidate(known, Some(body))?);
         let global = self.inventory.global();
-        let synthetic = synthetic_settings(&global);
         // The chosen device first: its error is the one the operator asked about.
         if let Some(mac) = device {
             let device = self.inventory.device(mac).ok_or_else(|| TemplateError::Device(format!("no device {mac}")))?;
             let (vendor, model) = self.device_model(&device.vendor, &device.model, mac)?;
             if vendor.id() == known.vendor.id() {
                 let settings = self.files.device_settings(&device);
-                self.try_files(vendor, model, mac, &settings, &global, &current, &candidate)?;
+                let target = Target { vendor, model, mac, settings: &settings, global: &global, who: format!("device {mac}") };
+                try_files(&target, &renderers)?;
             }
         }
+        let synthetic = synthetic_settings(&global);
         let mac: Mac = "02000000000a".parse().map_err(|_| TemplateError::Device("synthetic MAC".into()))?;
         for model in known.vendor.models() {
-            self.try_files(known.vendor, model, mac, &synthetic, &global, &current, &candidate)?;
-        }
-        Ok(())
-    }
-
-    /// Renders each of `model`'s files with `candidate` where `current` renders it.
-    #[allow(clippy::too_many_arguments)]
-    fn try_files(
-        &self,
-        vendor: &'static dyn Vendor,
-        model: &'static ModelInfo,
-        mac: Mac,
-        settings: &Settings,
-        global: &Settings,
-        current: &Renderer,
-        candidate: &Renderer,
-    ) -> Result<(), TemplateError> {
-        for spec in vendor.device_files(model, mac).into_iter().chain(common_file(vendor, model)) {
-            let (mac, settings) = match spec.scope {
-                FileScope::Device => (Some(mac), settings),
-                FileScope::Model => (None, global),
-            };
-            let ctx = RenderContext { vendor, model, mac, settings, firmware: None };
-            if current.render(&ctx, &spec).is_err() {
-                continue;
-            }
-            if let Err(e) = candidate.render(&ctx, &spec) {
-                let during = format!("{} for model {}", spec.name, model.name);
-                return Err(TemplateError::Invalid(e, Some(during)));
-            }
+            let who = format!("a synthetic {}", model.name);
+            let target = Target { vendor: known.vendor, model, mac, settings: &synthetic, global: &global, who };
+            try_files(&target, &renderers)?;
         }
         Ok(())
     }
@@ -374,6 +349,39 @@ impl Templates {
             "template override files imported into the database as versions; the directory is no longer read");
         Ok(found.len())
     }
+}
+
+/// A device a candidate is rendered for: real or synthetic.
+struct Target<'a> {
+    vendor: &'static dyn Vendor,
+    model: &'static ModelInfo,
+    mac: Mac,
+    /// The device's merged settings.
+    settings: &'a Settings,
+    /// The global settings, for common files.
+    global: &'a Settings,
+    /// How an error names it.
+    who: String,
+}
+
+/// Renders each of the target's files with the candidate (`renderers.1`) wherever the
+/// templates serving now (`renderers.0`) render it.
+fn try_files(t: &Target<'_>, renderers: &(Renderer, Renderer)) -> Result<(), TemplateError> {
+    let (current, candidate) = renderers;
+    for spec in t.vendor.device_files(t.model, t.mac).into_iter().chain(common_file(t.vendor, t.model)) {
+        let (mac, settings) = match spec.scope {
+            FileScope::Device => (Some(t.mac), t.settings),
+            FileScope::Model => (None, t.global),
+        };
+        let ctx = RenderContext { vendor: t.vendor, model: t.model, mac, settings, firmware: None };
+        if current.render(&ctx, &spec).is_err() {
+            continue;
+        }
+        if let Err(e) = candidate.render(&ctx, &spec) {
+            return Err(TemplateError::Invalid(e, Some(format!("{} for {}", spec.name, t.who))));
+        }
+    }
+    Ok(())
 }
 
 /// Who makes a change, to which template, and why.
