@@ -114,8 +114,7 @@ impl Templates {
 
     async fn reload_locked(&self) -> Result<(), StoreError> {
         let current = self.store.current_template_versions().await?;
-        let overrides: BTreeMap<String, String> =
-            current.into_iter().filter_map(|v| Some((v.name, v.body?))).collect();
+        let overrides: BTreeMap<String, String> = current.into_iter().filter_map(|v| Some((v.name, v.body?))).collect();
         tracing::info!(overrides = overrides.len(), "template overrides installed; render cache cleared");
         self.files.install_overrides(Arc::new(overrides));
         Ok(())
@@ -246,7 +245,12 @@ impl Templates {
         let device = self.inventory.device(mac).ok_or_else(|| TemplateError::Device(format!("no device {mac}")))?;
         let (dev_vendor, model) = self.device_model(&device.vendor, &device.model, mac)?;
         if dev_vendor.id() != known.vendor.id() {
-            let msg = format!("device {mac} is a {} phone; {} is a {} template", dev_vendor.id(), known.name, known.vendor.id());
+            let msg = format!(
+                "device {mac} is a {} phone; {} is a {} template",
+                dev_vendor.id(),
+                known.name,
+                known.vendor.id()
+            );
             return Err(TemplateError::Device(msg));
         }
         let spec = dev_vendor.device_files(model, mac).into_iter().chain(common_file(dev_vendor, model));
@@ -295,7 +299,8 @@ impl Templates {
             let (vendor, model) = self.device_model(&device.vendor, &device.model, mac)?;
             if vendor.id() == known.vendor.id() {
                 let settings = self.files.device_settings(&device);
-                let target = Target { vendor, model, mac, settings: &settings, global: &global, who: format!("device {mac}") };
+                let target =
+                    Target { vendor, model, mac, settings: &settings, global: &global, who: format!("device {mac}") };
                 try_files(&target, &renderers)?;
             }
         }
@@ -438,10 +443,11 @@ fn known(vendor: &str, file: &str) -> Result<Known, TemplateError> {
     };
     let name = format!("{vendor}/{file}");
     match v.templates().iter().find(|(n, _)| *n == name) {
-        Some((_, builtin)) => Ok(Known { name, vendor: v, builtin: *builtin }),
+        Some((_, builtin)) => Ok(Known { name, vendor: v, builtin }),
         None => {
             let prefix = format!("{vendor}/");
-            let known = v.templates().iter().map(|(n, _)| n.strip_prefix(prefix.as_str()).unwrap_or(*n).to_string()).collect();
+            let known =
+                v.templates().iter().map(|(n, _)| n.strip_prefix(prefix.as_str()).unwrap_or(*n).to_string()).collect();
             Err(TemplateError::UnknownTemplate { vendor: vendor.to_string(), file: file.to_string(), known })
         }
     }

@@ -21,7 +21,19 @@ const V2_SERVED: &str = "#!version:1.0.0.1\n# site v2\naccount.1.label = 1001\n"
 
 fn add_device(s: &TestServer) {
     let password = format!("line.1.password={SECRET}");
-    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S", "--set", "line.1.username=1001", "--set", &password]);
+    s.ok(&[
+        "device",
+        "add",
+        MAC,
+        "--vendor",
+        "yealink",
+        "--model",
+        "T46S",
+        "--set",
+        "line.1.username=1001",
+        "--set",
+        &password,
+    ]);
 }
 
 fn served(s: &TestServer) -> Vec<u8> {
@@ -104,7 +116,10 @@ fn an_unknown_vendor_or_template_is_refused_naming_what_exists() {
     let err = s.fails(&["template", "set", "yealnk/mac.cfg.j2", file.to_str().unwrap()]);
     assert!(err.contains("unknown vendor \"yealnk\"") && err.contains("yealink"), "{err}");
     let err = s.fails(&["template", "set", "yealink/mac.cfg", file.to_str().unwrap()]);
-    assert!(err.contains("no template \"mac.cfg\"") && err.contains("mac.cfg.j2") && err.contains("common.cfg.j2"), "{err}");
+    assert!(
+        err.contains("no template \"mac.cfg\"") && err.contains("mac.cfg.j2") && err.contains("common.cfg.j2"),
+        "{err}"
+    );
     let (status, body) = api(&s, "GET", "/api/v1/templates/yealink/nope.j2", None);
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("\"field\":\"file\""), "{body}");
@@ -123,8 +138,14 @@ fn rollback_reset_diff_and_versions_survive_a_restart() {
     assert_eq!(String::from_utf8(served(&s)).unwrap(), V2_SERVED);
 
     let diff = s.ok(&["template", "diff", NAME, "--from", "1", "--to", "2"]);
-    assert!(diff.contains("--- yealink/mac.cfg.j2 (version 1)") && diff.contains("+++ yealink/mac.cfg.j2 (version 2)"), "{diff}");
-    assert!(diff.contains("\n-# site v1\n") && diff.contains("\n+# site v2\n") && diff.contains("\n #!version:1.0.0.1\n"), "{diff}");
+    assert!(
+        diff.contains("--- yealink/mac.cfg.j2 (version 1)") && diff.contains("+++ yealink/mac.cfg.j2 (version 2)"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("\n-# site v1\n") && diff.contains("\n+# site v2\n") && diff.contains("\n #!version:1.0.0.1\n"),
+        "{diff}"
+    );
     let against_builtin = s.ok(&["template", "diff", NAME]);
     assert!(against_builtin.contains("(built-in)") && against_builtin.contains("\n+# site v2\n"), "{against_builtin}");
     assert!(against_builtin.contains("\n-{% for p in params %}\n"), "{against_builtin}");
@@ -227,7 +248,8 @@ fn the_old_override_directory_is_imported_once_or_start_fails_naming_the_file() 
     assert!(versions.contains("import") && versions.contains("imported from"), "{versions}");
     assert!(!dir.exists(), "the directory is moved aside so it is not imported twice");
     let moved = std::fs::read_dir(s.data_dir()).unwrap().flatten().any(|e| {
-        e.file_name().to_string_lossy().starts_with("templates.imported-") && e.path().join("yealink/mac.cfg.j2").exists()
+        e.file_name().to_string_lossy().starts_with("templates.imported-")
+            && e.path().join("yealink/mac.cfg.j2").exists()
     });
     assert!(moved);
     s.stop();

@@ -1,5 +1,6 @@
 //! Template override versions on SQLite (and PostgreSQL when SIPPROV_TEST_POSTGRES_URL is set).
 
+#[allow(dead_code)] // the shared helpers; only `stores` is needed here
 mod common;
 
 use common::stores;

@@ -73,7 +73,10 @@ async fn list(State(s): State<ApiServices>) -> Answer<Json<Vec<TemplateSummary>>
     service(&s).list().await.map(Json).map_err(|e| ApiError::from(e).into_response())
 }
 
-async fn show(State(s): State<ApiServices>, Path((vendor, file)): Path<(String, String)>) -> Answer<Json<TemplateDetail>> {
+async fn show(
+    State(s): State<ApiServices>,
+    Path((vendor, file)): Path<(String, String)>,
+) -> Answer<Json<TemplateDetail>> {
     service(&s).show(&vendor, &file).await.map(Json).map_err(refused)
 }
 

@@ -4,10 +4,10 @@
 use std::io::Write;
 
 use reqwest::Method;
-use sipprov_model::Mac;
 use sipprov_api::{
     PreviewTemplate, RollbackTemplate, SetTemplate, TemplateChanged, TemplateDetail, TemplateDiff, TemplateSummary,
 };
+use sipprov_model::Mac;
 
 use crate::cli::{ApiArgs, TemplateCommand};
 use crate::client::{segment, Body, Client};
@@ -39,8 +39,7 @@ pub(super) async fn command(cmd: TemplateCommand, api: &ApiArgs) -> Result<(), S
             write_out(body.as_bytes())
         }
         TemplateCommand::Set { name, file, comment, device } => {
-            let body =
-                std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let body = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
             let device = device.map(|d| d.parse::<Mac>().map_err(|e| format!("--device: {e}"))).transpose()?;
             let req = Body::json(&SetTemplate { body, comment, device })?;
             let r: TemplateChanged = client.json(Method::PUT, &path(&name, "")?, Some(req)).await?;
@@ -82,8 +81,7 @@ pub(super) async fn command(cmd: TemplateCommand, api: &ApiArgs) -> Result<(), S
         }
         TemplateCommand::Reset { name, comment } => {
             let q = comment.map(|c| format!("?comment={}", segment(&c))).unwrap_or_default();
-            let r: TemplateChanged =
-                client.json(Method::DELETE, &format!("{}{q}", path(&name, "")?), None).await?;
+            let r: TemplateChanged = client.json(Method::DELETE, &format!("{}{q}", path(&name, "")?), None).await?;
             println!("{}: built-in template serves again (version {})", r.name, r.version);
             Ok(())
         }
@@ -101,10 +99,9 @@ pub(super) async fn command(cmd: TemplateCommand, api: &ApiArgs) -> Result<(), S
 
 /// `/api/v1/templates/{vendor}/{file}{tail}` for NAME `vendor/file`.
 fn path(name: &str, tail: &str) -> Result<String, String> {
-    let (vendor, file) = name
-        .split_once('/')
-        .filter(|(v, f)| !v.is_empty() && !f.is_empty())
-        .ok_or_else(|| format!("template name {name:?} is not vendor/file (e.g. yealink/mac.cfg.j2; see `sipprov template list`)"))?;
+    let (vendor, file) = name.split_once('/').filter(|(v, f)| !v.is_empty() && !f.is_empty()).ok_or_else(|| {
+        format!("template name {name:?} is not vendor/file (e.g. yealink/mac.cfg.j2; see `sipprov template list`)")
+    })?;
     Ok(format!("/api/v1/templates/{}/{}{tail}", segment(vendor), segment(file)))
 }
 
