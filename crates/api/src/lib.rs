@@ -35,6 +35,7 @@ mod device;
 mod event;
 mod group;
 mod problem;
+mod template;
 
 pub use access::{Role, UnknownRole};
 pub use campaign::{Campaign, CreateCampaign, FailingDevice};
@@ -48,6 +49,10 @@ pub use event::{
 };
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
 pub use problem::{Problem, PROBLEM_CONTENT_TYPE};
+pub use template::{
+    PreviewTemplate, RollbackTemplate, SetTemplate, TemplateChanged, TemplateDetail, TemplateDiff, TemplateSummary,
+    TemplateVersionInfo,
+};
 
 /// The prefix of every admin API path.
 pub const PREFIX: &str = "/api/v1";

@@ -28,6 +28,7 @@
 //! | GET, POST | /api/v1/campaigns | list, or start a paced re-sync campaign |
 //! | GET | /api/v1/campaigns/{id} | counts per outcome and failing devices |
 //! | POST | /api/v1/campaigns/{id}/cancel, /retry | stop it; re-send failed and unconfirmed devices |
+//! | * | /api/v1/templates… | template overrides (`templates`) |
 //! | GET | /metrics | Prometheus counters (no token) |
 
 use std::sync::Arc;
@@ -62,6 +63,7 @@ mod body;
 mod campaigns;
 mod import;
 mod problem;
+mod templates;
 mod unlock;
 mod uploads;
 
@@ -163,6 +165,7 @@ pub fn router(state: ApiServices) -> Router {
         .route("/api/v1/campaigns/{id}", get(campaigns::show))
         .route("/api/v1/campaigns/{id}/cancel", axum::routing::post(campaigns::cancel))
         .route("/api/v1/campaigns/{id}/retry", axum::routing::post(campaigns::retry))
+        .merge(templates::routes())
         .fallback(problem::no_route)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()

@@ -54,6 +54,7 @@ pub mod provision;
 pub mod registry;
 pub mod sip_service;
 pub mod sip_tls;
+pub mod templates;
 pub mod tls;
 mod token;
 mod wiring;

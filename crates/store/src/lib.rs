@@ -44,6 +44,7 @@ mod events;
 mod faults;
 mod groups;
 mod rendered;
+mod templates;
 mod uploads;
 
 use std::path::Path;
@@ -61,6 +62,7 @@ pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
 pub use events::{DeviceEvent, NewEvent};
 pub use groups::GroupRecord;
 pub use rendered::RenderedState;
+pub use templates::{NewTemplateVersion, TemplateVersion};
 pub use uploads::{UploadInfo, UploadOutcome};
 
 /// Why a store operation failed.

@@ -17,6 +17,7 @@ mod backup;
 mod campaign;
 mod manuals;
 mod notify;
+mod template;
 
 /// Runs one parsed command line.
 pub(crate) async fn run(cli: Cli) -> Result<(), String> {
@@ -34,6 +35,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::Restore { file, data } => backup::restore(&file, &data, api.data_dir.as_deref()).await,
         Command::Completions { shell } => manuals::completions(shell),
         Command::Man { dir } => manuals::man(&dir),
+        Command::Template(cmd) => template::command(cmd, api).await,
         Command::Vendors => {
             let vendors: Vec<VendorInfo> = Client::new(api)?.json(Method::GET, "/api/v1/vendors", None).await?;
             for vendor in vendors {
