@@ -4,7 +4,10 @@
 # Selenium (the console's browser test), and (for benchmarks) nginx and wrk. Idempotent; needs root (CI runs as root).
 set -euo pipefail
 need=()
-for pair in curl:curl sipp:sip-tester tshark:tshark openssl:openssl python3:python3 nginx:nginx wrk:wrk; do
+# groff and man render the generated man pages; strip, dpkg-deb and systemd-analyze build and
+# check the Debian package (scripts/test-package.sh).
+for pair in curl:curl sipp:sip-tester tshark:tshark openssl:openssl python3:python3 nginx:nginx wrk:wrk \
+    groff:groff-base man:man-db strip:binutils dpkg-deb:dpkg systemd-analyze:systemd; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

@@ -20,3 +20,5 @@ python3 scripts/check-deps.py
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked -- --test-threads=2
+# The Debian package, from the debug binary just built: installed with dpkg -i, checked, removed.
+bash scripts/test-package.sh --binary target/debug/sipprov

@@ -36,6 +36,7 @@ mod event;
 mod group;
 mod problem;
 mod user;
+mod template;
 
 pub use access::{Role, UnknownRole};
 pub use campaign::{Campaign, CreateCampaign, FailingDevice};
@@ -50,6 +51,10 @@ pub use event::{
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
 pub use problem::{Problem, PROBLEM_CONTENT_TYPE};
 pub use user::{AddUser, SetPassword, User, MIN_PASSWORD_LEN};
+pub use template::{
+    PreviewTemplate, RollbackTemplate, SetTemplate, TemplateChanged, TemplateDetail, TemplateDiff, TemplateSummary,
+    TemplateVersionInfo,
+};
 
 /// The prefix of every admin API path.
 pub const PREFIX: &str = "/api/v1";

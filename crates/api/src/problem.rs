@@ -43,6 +43,12 @@ pub struct Problem {
     /// The request member or setting key at fault (`mac`, `vendor`, `line.1.port`…), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The 1-based line at fault in a submitted text (a template override), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// The 1-based column at fault in that line, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
 }
 
 fn about_blank() -> String {
@@ -58,6 +64,8 @@ impl Problem {
             status,
             detail: detail.into(),
             field: None,
+            line: None,
+            column: None,
         }
     }
 

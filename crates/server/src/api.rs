@@ -31,6 +31,7 @@
 //! | GET, POST | /api/v1/users | console users: list, add (admin) |
 //! | PUT | /api/v1/users/{name}/password | change a console user's password |
 //! | DELETE | /api/v1/users/{name} | remove a console user |
+//! | * | /api/v1/templates… | template overrides (`templates`) |
 //! | GET | /metrics | Prometheus counters (no token) |
 
 use std::sync::Arc;
@@ -66,6 +67,7 @@ mod body;
 mod campaigns;
 mod import;
 mod problem;
+mod templates;
 mod unlock;
 mod uploads;
 mod users;
@@ -173,6 +175,7 @@ pub fn router(state: ApiServices) -> Router {
         .route("/api/v1/users", get(users::list).post(users::add))
         .route("/api/v1/users/{name}", axum::routing::delete(users::remove))
         .route("/api/v1/users/{name}/password", axum::routing::put(users::set_password))
+        .merge(templates::routes())
         .fallback(problem::no_route)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()

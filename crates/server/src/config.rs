@@ -468,7 +468,8 @@ impl ServerConfig {
         }
     }
 
-    /// Where template overrides live.
+    /// The old template override directory: no longer read live; files found there at start
+    /// are imported into the database as versions (`templates::Templates::import_dir`).
     pub fn template_dir(&self) -> PathBuf {
         self.data_dir.join("templates")
     }

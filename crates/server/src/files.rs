@@ -8,14 +8,14 @@
 //! first fetch ([`Files::claim_first_fetch`]), which must be durable before the file is sent;
 //! device settings change only through the registry.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use sipprov_model::known;
 use sipprov_model::{Mac, Settings};
 use sipprov_store::{DeviceRecord, FirstFetchClaim, Store, StoreError};
-use sipprov_vendors::{registry, FileScope, FileSpec, ModelInfo, RenderContext, Renderer, UserAgentInfo, Vendor};
+use sipprov_vendors::{
+    registry, FileScope, FileSpec, ModelInfo, Overrides, RenderContext, Renderer, UserAgentInfo, Vendor,
+};
 
 use crate::auth::Security;
 use crate::cache::{content_hash, model_key, RenderCache, Served, MODEL_SCOPE_MAC};
@@ -24,7 +24,6 @@ use crate::catalog::{can_carry_credentials, vendor_model};
 use crate::fetchlog::{FetchLog, Record};
 use crate::inventory::Inventory;
 use crate::metrics::Metrics;
-use crate::ServerError;
 
 /// The provisioning core: resolves requests, renders, and keeps the render cache.
 pub struct Files {
@@ -35,7 +34,6 @@ pub struct Files {
     events: FetchLog,
     metrics: Arc<Metrics>,
     security: Arc<Security>,
-    template_dir: PathBuf,
 }
 
 /// What a request names.
@@ -88,16 +86,27 @@ pub struct FilesParts {
     pub metrics: Arc<Metrics>,
     /// Generated credentials a device's file carries.
     pub security: Arc<Security>,
-    /// Where template overrides live (watched by [`Files::watch_templates`]).
-    pub template_dir: PathBuf,
 }
 
 impl Files {
-    /// The provisioning core over these pieces, with a renderer reading `template_dir`.
+    /// The provisioning core over these pieces, rendering the built-in templates until the
+    /// template service installs the overrides ([`Files::install_overrides`]).
     pub fn new(parts: FilesParts) -> Files {
-        let FilesParts { store, inventory, cache, events, metrics, security, template_dir } = parts;
-        let renderer = Renderer::new(Some(template_dir.clone()));
-        Files { store, inventory, cache, renderer, events, metrics, security, template_dir }
+        let FilesParts { store, inventory, cache, events, metrics, security } = parts;
+        let renderer = Renderer::new(None);
+        Files { store, inventory, cache, renderer, events, metrics, security }
+    }
+
+    /// Serves `overrides` (by template name) from now on: every cached rendering is dropped, so
+    /// the next fetch renders with them. Only the template service calls it, after validating.
+    pub fn install_overrides(&self, overrides: Overrides) {
+        self.renderer.set_overrides(overrides);
+        self.cache.invalidate_all();
+    }
+
+    /// The overrides serving now, by template name.
+    pub fn overrides(&self) -> Overrides {
+        self.renderer.overrides()
     }
 
     /// The render cache's generation: policies computed from settings are valid for one.
@@ -330,22 +339,6 @@ impl Files {
         let device = self.inventory.device(mac)?;
         let files = self.device_files(&device).ok()?;
         files.into_iter().find(|f| f.scope == FileScope::Device).map(|f| f.name)
-    }
-
-    /// Polls the template override directory; an edit drops the render cache.
-    pub async fn watch_templates(self: Arc<Self>) -> Result<(), ServerError> {
-        let mut last = self.renderer.overrides_fingerprint();
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            let now = self.renderer.overrides_fingerprint();
-            if now != last {
-                last = now;
-                self.renderer.reload();
-                self.cache.invalidate_all();
-                tracing::info!(dir = %self.template_dir.display(), "template overrides changed; render cache cleared");
-            }
-        }
     }
 }
 

@@ -56,6 +56,7 @@ pub mod provision;
 pub mod registry;
 pub mod sip_service;
 pub mod sip_tls;
+pub mod templates;
 pub mod tls;
 mod token;
 pub mod users;

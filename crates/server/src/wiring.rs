@@ -110,7 +110,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         sip.clone(),
     ));
     tasks.spawn(crate::sip_service::serve(sip, pnp_services, pnp));
-    tasks.spawn(core.files.clone().watch_templates());
     tasks.spawn(campaigns.clone().run());
     let users = Arc::new(Users::new(core.store.clone()).map_err(|e| ServerError::Config(e.to_string()))?);
     let console_app = crate::console::router(ConsoleServices::new(
@@ -165,19 +164,20 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
         events: events.clone(),
         metrics: metrics.clone(),
         security: security.clone(),
-        template_dir: config.template_dir(),
     }));
+    let templates = crate::templates::Templates::new(store.clone(), files.clone(), inventory.clone());
+    templates.import_dir(&config.template_dir()).await?;
+    templates.reload().await?;
     let registry = Arc::new(Registry::new(store.clone(), inventory.clone(), cache, security.clone()));
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
     Ok(Core { store, api_token, inventory, metrics, events, security, files, registry })
 }
 
-/// Creates the data directory and template directory, checks they are writable, and opens
+/// Creates the data directory, checks they are writable, and opens
 /// the API token and the database.
 async fn open_data(config: &ServerConfig) -> Result<(Store, String), ServerError> {
     let dir_err = |source| ServerError::DataDir { path: config.data_dir.display().to_string(), source };
     crate::datadir::create(&config.data_dir).map_err(dir_err)?;
-    std::fs::create_dir_all(config.template_dir()).map_err(dir_err)?;
     crate::writable::check_data_dir(&config.data_dir)?;
     let api_token = crate::token::load_or_create(&config.data_dir).map_err(dir_err)?;
     let store = crate::writable::open_database(config).await?;

@@ -12,7 +12,7 @@
 //!   vendors crate says about a device (`catalog`), the event sink (`fetchlog`), phone access
 //!   (`auth`), console users (`users`), connection handling (`listener`, `tls`, `sip_tls`), start-up helpers;
 //! - **services**: the provisioning core (`files`), the device registry (`registry`), the
-//!   notifier (`notify`), the campaign engine (`campaign`);
+//!   notifier (`notify`), the campaign engine (`campaign`), template overrides (`templates`);
 //! - **edges**: what the network reaches: the phone router (`provision`), the admin API
 //!   (`api`), the web console (`console`), PnP (`pnp`) and the SIP service that hands it requests (`sip_service`);
 //! - **wiring**: builds everything in order and may name every module.
@@ -48,14 +48,21 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("registry", &["auth", "cache", "inventory"]),
     ("notify", &["fetchlog", "inventory"]),
     ("campaign", &["fetchlog", "files", "inventory", "notify"]),
+    ("templates", &["files", "inventory"]),
     // Edges.
     ("provision", &["auth", "cache", "catalog", "config", "fetchlog", "files", "inventory", "listener", "metrics"]),
     ("pnp", &["auth", "config", "fetchlog", "inventory", "registry"]),
     ("sip_service", &["config", "listener", "pnp", "sip_tls"]),
-    ("api", &["auth", "campaign", "fetchlog", "files", "inventory", "metrics", "notify", "registry", "users"]),
+    (
+        "api",
+        &["auth", "campaign", "fetchlog", "files", "inventory", "metrics", "notify", "registry", "templates", "users"],
+    ),
     (
         "console",
-        &["auth", "campaign", "config", "fetchlog", "files", "inventory", "metrics", "notify", "registry", "users"],
+        &[
+            "auth", "campaign", "config", "fetchlog", "files", "inventory", "metrics", "notify", "registry", "templates",
+            "users",
+        ],
     ),
 ];
 

@@ -75,6 +75,109 @@ pub(crate) enum Command {
     /// Manage web console users (admin API token needed).
     #[command(subcommand)]
     User(UserCommand),
+    /// Write a consistent snapshot of the SQLite database to FILE (works while the server runs).
+    Backup {
+        /// Where to write it (mode 0600; replaced atomically if it exists).
+        file: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Replace the SQLite database with a backup (refused while a server uses the data directory).
+    Restore {
+        /// A file written by `sipprov backup`.
+        file: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages into DIR: sipprov.1 and one per subcommand.
+    Man {
+        /// The directory (created if missing).
+        dir: PathBuf,
+    },
+    /// Override the built-in templates: validated, versioned, kept in the database.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+/// Which database `backup` and `restore` work on.
+#[derive(Debug, Args)]
+pub(crate) struct DataArgs {
+    /// The server's TOML configuration file, for its data_dir (the global --data-dir wins).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+}
+
+/// `sipprov template …`. NAME is `vendor/file`, e.g. `yealink/mac.cfg.j2` (`template list`).
+#[derive(Debug, Subcommand)]
+pub(crate) enum TemplateCommand {
+    /// Every built-in template, whether an override serves, and its current version.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the template serving now (the override, or the built-in).
+    Show {
+        name: String,
+        /// Print the built-in template instead.
+        #[arg(long)]
+        builtin: bool,
+    },
+    /// Save FILE as the new override, after the server validated it (syntax, and a render for
+    /// every model of the vendor); a refused file changes nothing.
+    Set {
+        name: String,
+        file: PathBuf,
+        /// Why, recorded with the version.
+        #[arg(long)]
+        comment: Option<String>,
+        /// Also render for this device (MAC) before accepting.
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Unified diff: the built-in against the current one, or between two versions.
+    Diff {
+        name: String,
+        /// Old side: a version (default: the built-in).
+        #[arg(long)]
+        from: Option<i64>,
+        /// New side: a version (default: the current one).
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// Every version of a template, oldest first.
+    Versions {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make an earlier version current again (recorded as a new version).
+    Rollback {
+        name: String,
+        version: i64,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Serve the built-in template again (recorded as a version).
+    Reset {
+        name: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Print what a device would receive from the template, secrets masked.
+    Preview {
+        name: String,
+        /// The device (MAC).
+        #[arg(long)]
+        device: String,
+        /// A proposed template to render instead of the current one.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

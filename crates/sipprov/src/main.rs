@@ -7,6 +7,7 @@
 mod cli;
 mod client;
 mod commands;
+mod lock;
 mod output;
 mod serve;
 

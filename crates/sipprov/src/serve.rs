@@ -52,6 +52,9 @@ pub(crate) async fn run(args: ServeArgs, data_dir: Option<std::path::PathBuf>) -
     init_logging(args.log_format);
     sipprov_server::datadir::create(&cfg.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
+    // Held until the process ends: `sipprov restore` refuses while it is, and a second server
+    // on the same directory is refused rather than sharing one SQLite file with this one.
+    let _lock = crate::lock::DataDirLock::acquire(&cfg.data_dir).map_err(|e| e.to_string())?;
     let running = sipprov_server::start(cfg).await.map_err(|e| e.to_string())?;
     tokio::select! {
         result = running.wait() => result.map_err(|e| e.to_string()),

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, write, TestServer};
+use common::{write, TestServer};
 use sipprov_testkit::assert_well_formed_xml;
 
 const YEALINK_UA: &str = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc";
@@ -661,48 +661,6 @@ fn csv_import_keeps_the_case_of_raw_vendor_names() {
     assert_eq!(r.status, 200);
     let body = r.text();
     assert!(body.contains("<SIP_Transport_1_>TLS</SIP_Transport_1_>") && body.contains("1001"), "{body}");
-}
-
-#[test]
-fn template_overrides_apply_live_and_errors_name_file_and_line() {
-    let s = TestServer::start();
-    add_yealink(&s);
-    let original = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]).body;
-    let template = yealink_device_template();
-    let path = s.data_dir().join("templates").join(&template);
-    write(
-        path.clone(),
-        "#!version:1.0.0.1\n# site override\naccount.1.user_name = {{ settings[\"line.1.username\"] }}\n",
-    );
-    assert!(
-        eventually(Duration::from_secs(10), || s
-            .fetch("/001565aabbcc.cfg", YEALINK_UA, &[])
-            .text()
-            .contains("# site override")),
-        "override not picked up; log:\n{}",
-        s.log()
-    );
-    write(path.clone(), "#!version:1.0.0.1\n\n{{ no_such_variable }}\n");
-    assert!(eventually(Duration::from_secs(10), || s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]).status == 500));
-    let r = s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]);
-    assert!(r.body.is_empty(), "never a half-rendered file");
-    let e = s.fails(&["render", "001565aabbcc"]);
-    assert!(e.contains(&template) && e.contains("line 3"), "{e}");
-    std::fs::remove_file(path).unwrap();
-    assert!(eventually(Duration::from_secs(10), || s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]).body == original));
-}
-
-/// The per-device Yealink template's name, as the vendors crate ships it.
-fn yealink_device_template() -> String {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../vendors/templates/yealink");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("mac") || n.contains("device"))
-        .collect();
-    names.sort();
-    format!("yealink/{}", names.first().expect("a per-device yealink template"))
 }
 
 #[test]

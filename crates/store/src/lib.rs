@@ -36,6 +36,7 @@
 //! ```
 
 mod access;
+mod backup;
 mod batch;
 mod campaigns;
 mod devices;
@@ -43,6 +44,7 @@ mod events;
 mod faults;
 mod groups;
 mod rendered;
+mod templates;
 mod uploads;
 mod users;
 
@@ -55,11 +57,13 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use access::{FirstFetchClaim, GeneratedCredentials};
+pub use backup::{check_restorable, snapshot_sqlite, BackupError, BackupInfo};
 pub use campaigns::{CampaignCounts, CampaignDevice, CampaignRecord, NewCampaign, NotifyResult};
 pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
 pub use events::{DeviceEvent, NewEvent};
 pub use groups::GroupRecord;
 pub use rendered::RenderedState;
+pub use templates::{NewTemplateVersion, TemplateVersion};
 pub use uploads::{UploadInfo, UploadOutcome};
 pub use users::UserRecord;
 

@@ -90,7 +90,7 @@ pub use error::{DeviceError, Refused};
 pub use events::{check_sync_event, check_sync_table, CheckSyncEvents};
 pub use mapping::VendorParam;
 pub use pnp::PnpDialect;
-pub use render::{RenderContext, RenderError, Renderer};
+pub use render::{Overrides, RenderContext, RenderError, Renderer};
 pub use setting_keys::{
     check_global_settings, check_group_settings, classify_setting, parse_settings, validate_setting, validated,
     vendor_key, KeyRefusal, VendorKey,

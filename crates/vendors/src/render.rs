@@ -1,8 +1,10 @@
 //! Rendering a device's files from minijinja templates.
 //!
 //! Default templates are compiled into the binary, each vendor module listing its own
-//! ([`Vendor::templates`]); an admin overrides any of them by dropping a
-//! file with the same relative name (e.g. `yealink/mac.cfg.j2`) under the override directory.
+//! ([`Vendor::templates`]). Overrides by the same relative name (e.g. `yealink/mac.cfg.j2`) come
+//! from an in-memory set the caller installs ([`Renderer::set_overrides`]; the server keeps them
+//! as versions in its database) or, for library users, from an override directory.
+//! [`Renderer::check`] tells whether a candidate compiles, naming the line and column.
 //! Rendering is strict (an undefined value is an error), bounded by a fuel limit, and
 //! all-or-nothing: an error names the template file and line, and no partial bytes are returned.
 //! Output is byte-stable: the context is built from ordered maps and vectors only.
@@ -81,6 +83,9 @@ pub struct RenderError {
     pub template: String,
     /// The 1-based line, when known.
     pub line: Option<usize>,
+    /// The 1-based column (in characters), when known: only [`Renderer::check`] fills it, for
+    /// errors in the template it checks.
+    pub column: Option<usize>,
     /// What went wrong: the kind of error, with minijinja's detail only for kinds whose detail
     /// describes the template's source (`detail_is_about_source`), never the data.
     pub message: String,
@@ -99,6 +104,7 @@ impl RenderError {
         RenderError {
             template: err.name().unwrap_or(fallback).to_string(),
             line: err.line().filter(|l| *l > 0),
+            column: None,
             message,
         }
     }
@@ -143,15 +149,55 @@ fn scrub(text: &str, settings: &Settings) -> String {
 /// Renders files; cheap to share (`Send + Sync`), caches compiled templates until [`Renderer::reload`].
 pub struct Renderer {
     override_dir: Option<PathBuf>,
+    overrides: RwLock<Overrides>,
     env: RwLock<Arc<Environment<'static>>>,
 }
+
+/// Override sources by relative template name (`yealink/mac.cfg.j2`).
+pub type Overrides = Arc<BTreeMap<String, String>>;
 
 impl Renderer {
     /// A renderer whose templates come from `override_dir` when a file of the same relative
     /// name exists there, and from the built-in defaults otherwise.
     pub fn new(override_dir: Option<PathBuf>) -> Renderer {
-        let env = RwLock::new(Arc::new(environment(override_dir.clone())));
-        Renderer { override_dir, env }
+        let overrides = Overrides::default();
+        let env = RwLock::new(Arc::new(environment(override_dir.clone(), overrides.clone())));
+        Renderer { override_dir, overrides: RwLock::new(overrides), env }
+    }
+
+    /// A renderer with no override directory whose templates come from `overrides` by name,
+    /// and from the built-in defaults otherwise.
+    pub fn with_overrides(overrides: Overrides) -> Renderer {
+        let r = Renderer::new(None);
+        r.set_overrides(overrides);
+        r
+    }
+
+    /// Replaces the in-memory override set (they win over the override directory) and drops
+    /// every compiled template, so the next render uses them.
+    pub fn set_overrides(&self, overrides: Overrides) {
+        let fresh = Arc::new(environment(self.override_dir.clone(), overrides.clone()));
+        *self.overrides.write().unwrap_or_else(|e| e.into_inner()) = overrides;
+        *self.env.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+    }
+
+    /// The in-memory override set in use.
+    pub fn overrides(&self) -> Overrides {
+        Arc::clone(&self.overrides.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Compiles template `name` (and what it includes statically) without rendering it: a
+    /// syntax error comes back with its line and, when it is in `name` itself, its column.
+    pub fn check(&self, name: &str) -> Result<(), RenderError> {
+        let env = Arc::clone(&self.env.read().unwrap_or_else(|e| e.into_inner()));
+        let source = self.overrides().get(name).cloned();
+        env.get_template(name).map(drop).map_err(|e| {
+            let mut err = RenderError::from_minijinja(&e, name, &Settings::new());
+            if err.template == name {
+                err.column = e.range().zip(source.as_deref()).and_then(|(r, src)| column_of(src, r.start));
+            }
+            err
+        })
     }
 
     /// Renders one file. Either the complete output or an error; never partial bytes.
@@ -166,13 +212,14 @@ impl Renderer {
         ctx.vendor.seal(file, ctx.settings, out.into_bytes()).map_err(|message| RenderError {
             template: file.template.to_string(),
             line: None,
+            column: None,
             message,
         })
     }
 
     /// Drops every cached template so edited override files take effect.
     pub fn reload(&self) {
-        let fresh = Arc::new(environment(self.override_dir.clone()));
+        let fresh = Arc::new(environment(self.override_dir.clone(), self.overrides()));
         *self.env.write().unwrap_or_else(|e| e.into_inner()) = fresh;
     }
 
@@ -227,7 +274,14 @@ fn collect_files(dir: &Path, rel: &Path, depth: usize, out: &mut Vec<(PathBuf, u
     }
 }
 
-fn environment(override_dir: Option<PathBuf>) -> Environment<'static> {
+/// The 1-based character column of byte offset `at` in `source`.
+fn column_of(source: &str, at: usize) -> Option<usize> {
+    let before = source.get(..at)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Some(before[line_start..].chars().count() + 1)
+}
+
+fn environment(override_dir: Option<PathBuf>, overrides: Overrides) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(FUEL));
@@ -249,7 +303,10 @@ fn environment(override_dir: Option<PathBuf>) -> Environment<'static> {
     env.set_formatter(format_value);
     env.add_filter("xml", |v: String| Value::from_safe_string(xml_escape(&v)));
     env.add_filter("ini_cell", ini_cell);
-    env.set_loader(move |name| load(override_dir.as_deref(), name));
+    env.set_loader(move |name| match overrides.get(name) {
+        Some(source) => Ok(Some(source.clone())),
+        None => load(override_dir.as_deref(), name),
+    });
     env
 }
 

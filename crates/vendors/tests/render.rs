@@ -546,3 +546,23 @@ fn template_errors_never_carry_a_setting_value() {
         assert_eq!(err.line, Some(2), "attempt {i}: {shown}");
     }
 }
+
+#[test]
+fn in_memory_overrides_serve_at_once_and_check_names_line_and_column() {
+    let r = Renderer::new(None);
+    let st = settings(&["site.name=HQ"]);
+    let mut set = std::collections::BTreeMap::new();
+    set.insert("yealink/mac.cfg.j2".to_string(), "site={{ settings[\"site.name\"] }}\n".to_string());
+    r.set_overrides(std::sync::Arc::new(set.clone()));
+    assert_eq!(render_with(&r, "yealink", "T46S", 1, &st).unwrap(), "site=HQ\n");
+    assert!(r.check("yealink/mac.cfg.j2").is_ok());
+
+    set.insert("yealink/mac.cfg.j2".to_string(), "ok\nok\n  {{ a }\n".to_string());
+    let broken = Renderer::with_overrides(std::sync::Arc::new(set));
+    let err = broken.check("yealink/mac.cfg.j2").unwrap_err();
+    assert_eq!((err.template.as_str(), err.line), ("yealink/mac.cfg.j2", Some(3)), "{err}");
+    assert!(err.column.is_some_and(|c| c > 1), "{err:?}");
+    // Replacing the set with an empty one serves the built-in again.
+    r.set_overrides(Default::default());
+    assert!(render_with(&r, "yealink", "T46S", 1, &st).unwrap().starts_with("#!version"));
+}

@@ -13,9 +13,12 @@ use crate::cli::{ApiArgs, Cli, Command, DeviceCommand, GroupCommand, SettingsCom
 use crate::client::{segment, Body, Client};
 use crate::output;
 
+mod backup;
 mod campaign;
+mod manuals;
 mod notify;
 mod user;
+mod template;
 
 /// Runs one parsed command line.
 pub(crate) async fn run(cli: Cli) -> Result<(), String> {
@@ -30,6 +33,11 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::Resync(args) => campaign::resync(args, api).await,
         Command::Campaign(cmd) => campaign::command(cmd, api).await,
         Command::User(cmd) => user::command(cmd, api).await,
+        Command::Backup { file, data } => backup::backup(&file, &data, api.data_dir.as_deref()).await,
+        Command::Restore { file, data } => backup::restore(&file, &data, api.data_dir.as_deref()).await,
+        Command::Completions { shell } => manuals::completions(shell),
+        Command::Man { dir } => manuals::man(&dir),
+        Command::Template(cmd) => template::command(cmd, api).await,
         Command::Vendors => {
             let vendors: Vec<VendorInfo> = Client::new(api)?.json(Method::GET, "/api/v1/vendors", None).await?;
             for vendor in vendors {

@@ -1,0 +1,150 @@
+//! `/api/v1/templates`: template overrides as versions, through the template service
+//! ([`crate::templates::Templates`]). Changing a template is an admin action (the role check
+//! sits with the API's authentication).
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | /api/v1/templates | every built-in template, overridden or not, current version |
+//! | GET, PUT, DELETE | /api/v1/templates/{vendor}/{file} | show; new version; back to built-in |
+//! | POST | /api/v1/templates/{vendor}/{file}/preview | the bytes a device would receive, secrets masked |
+//! | GET | /api/v1/templates/{vendor}/{file}/diff?from=N&to=M | unified diff |
+//! | POST | /api/v1/templates/{vendor}/{file}/rollback | an earlier version again, as a new version |
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use sipprov_api::{
+    PreviewTemplate, RollbackTemplate, SetTemplate, TemplateChanged, TemplateDetail, TemplateDiff, TemplateSummary,
+    PROBLEM_CONTENT_TYPE,
+};
+
+use super::body::Body;
+use super::{ApiError, ApiServices};
+use crate::templates::{Change, TemplateError, Templates};
+
+/// The largest override accepted: far above any built-in template, far below what could hurt.
+const MAX_BODY: usize = 256 * 1024;
+
+/// Who the API records as a version's author until requests carry a named identity.
+const AUTHOR: &str = "admin";
+
+/// The template routes, merged into the admin router behind its authentication.
+pub(super) fn routes() -> Router<ApiServices> {
+    Router::new()
+        .route("/api/v1/templates", get(list))
+        .route("/api/v1/templates/{vendor}/{file}", get(show).put(set).delete(reset))
+        .route("/api/v1/templates/{vendor}/{file}/preview", post(preview))
+        .route("/api/v1/templates/{vendor}/{file}/diff", get(diff))
+        .route("/api/v1/templates/{vendor}/{file}/rollback", post(rollback))
+}
+
+fn service(s: &ApiServices) -> Templates {
+    Templates::new(s.store.clone(), s.files.clone(), s.inventory.clone())
+}
+
+/// A refusal as a problem document; an invalid body carries its line and column.
+fn refused(e: TemplateError) -> Response {
+    let e = match e {
+        TemplateError::Store(e) => return ApiError::from(e).into_response(),
+        e => e,
+    };
+    let (status, field) = match &e {
+        TemplateError::UnknownVendor { .. } => (StatusCode::NOT_FOUND, "vendor"),
+        TemplateError::UnknownTemplate { .. } => (StatusCode::NOT_FOUND, "file"),
+        TemplateError::UnknownVersion { .. } => (StatusCode::NOT_FOUND, "version"),
+        TemplateError::Invalid(..) => (StatusCode::UNPROCESSABLE_ENTITY, "body"),
+        TemplateError::Device(_) => (StatusCode::UNPROCESSABLE_ENTITY, "device"),
+        TemplateError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store"),
+    };
+    let mut problem = ApiError::new(status, e.to_string()).at(field).problem();
+    if let TemplateError::Invalid(err, _) = &e {
+        problem.line = err.line;
+        problem.column = err.column;
+    }
+    (status, [(header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)], Json(problem)).into_response()
+}
+
+type Answer<T> = Result<T, Response>;
+
+async fn list(State(s): State<ApiServices>) -> Answer<Json<Vec<TemplateSummary>>> {
+    service(&s).list().await.map(Json).map_err(|e| ApiError::from(e).into_response())
+}
+
+async fn show(
+    State(s): State<ApiServices>,
+    Path((vendor, file)): Path<(String, String)>,
+) -> Answer<Json<TemplateDetail>> {
+    service(&s).show(&vendor, &file).await.map(Json).map_err(refused)
+}
+
+async fn set(
+    State(s): State<ApiServices>,
+    Path((vendor, file)): Path<(String, String)>,
+    Body(req): Body<SetTemplate>,
+) -> Answer<Json<TemplateChanged>> {
+    if req.body.len() > MAX_BODY {
+        let e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("template over {MAX_BODY} bytes"));
+        return Err(e.at("body").into_response());
+    }
+    let name = format!("{vendor}/{file}");
+    let change = Change { name: &name, author: AUTHOR, comment: req.comment.as_deref() };
+    let version = service(&s).set(change, &req.body, req.device).await.map_err(refused)?;
+    Ok(Json(TemplateChanged { name, version }))
+}
+
+/// `?comment=` for `DELETE`, which has no body.
+#[derive(Deserialize)]
+struct ResetQuery {
+    comment: Option<String>,
+}
+
+async fn reset(
+    State(s): State<ApiServices>,
+    Path((vendor, file)): Path<(String, String)>,
+    Query(q): Query<ResetQuery>,
+) -> Answer<Json<TemplateChanged>> {
+    let name = format!("{vendor}/{file}");
+    let change = Change { name: &name, author: AUTHOR, comment: q.comment.as_deref() };
+    let version = service(&s).reset(change).await.map_err(refused)?;
+    Ok(Json(TemplateChanged { name, version }))
+}
+
+async fn rollback(
+    State(s): State<ApiServices>,
+    Path((vendor, file)): Path<(String, String)>,
+    Body(req): Body<RollbackTemplate>,
+) -> Answer<Json<TemplateChanged>> {
+    let name = format!("{vendor}/{file}");
+    let comment = req.comment.unwrap_or_else(|| format!("rollback to version {}", req.version));
+    let change = Change { name: &name, author: AUTHOR, comment: Some(&comment) };
+    let version = service(&s).rollback(change, req.version).await.map_err(refused)?;
+    Ok(Json(TemplateChanged { name, version }))
+}
+
+async fn preview(
+    State(s): State<ApiServices>,
+    Path((vendor, file)): Path<(String, String)>,
+    Body(req): Body<PreviewTemplate>,
+) -> Answer<Response> {
+    let (bytes, content_type) =
+        service(&s).preview(&vendor, &file, req.device, req.body.as_deref()).map_err(refused)?;
+    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+}
+
+/// `?from=N&to=M`: versions; the built-in and the current one when absent.
+#[derive(Deserialize)]
+struct DiffQuery {
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+async fn diff(
+    State(s): State<ApiServices>,
+    Path((vendor, file)): Path<(String, String)>,
+    Query(q): Query<DiffQuery>,
+) -> Answer<Json<TemplateDiff>> {
+    service(&s).diff(&vendor, &file, q.from, q.to).await.map(Json).map_err(refused)
+}
