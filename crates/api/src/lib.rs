@@ -35,8 +35,8 @@ mod device;
 mod event;
 mod group;
 mod problem;
-mod user;
 mod template;
+mod user;
 
 pub use access::{Role, UnknownRole};
 pub use campaign::{Campaign, CreateCampaign, FailingDevice};
@@ -50,11 +50,11 @@ pub use event::{
 };
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
 pub use problem::{Problem, PROBLEM_CONTENT_TYPE};
-pub use user::{AddUser, SetPassword, User, MIN_PASSWORD_LEN};
 pub use template::{
     PreviewTemplate, RollbackTemplate, SetTemplate, TemplateChanged, TemplateDetail, TemplateDiff, TemplateSummary,
     TemplateVersionInfo,
 };
+pub use user::{AddUser, SetPassword, User, MIN_PASSWORD_LEN};
 
 /// The prefix of every admin API path.
 pub const PREFIX: &str = "/api/v1";

@@ -60,7 +60,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "console",
         &[
-            "auth", "campaign", "config", "fetchlog", "files", "inventory", "metrics", "notify", "registry", "templates",
+            "auth",
+            "campaign",
+            "config",
+            "fetchlog",
+            "files",
+            "inventory",
+            "metrics",
+            "notify",
+            "registry",
+            "templates",
             "users",
         ],
     ),

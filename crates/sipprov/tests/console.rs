@@ -331,3 +331,53 @@ fn a_secret_never_appears_in_any_page() {
     // The phone itself does receive it: the masking is the console's, not a broken render.
     assert!(String::from_utf8_lossy(&s.render(MAC, None)).contains(SECRET));
 }
+
+#[test]
+fn templates_are_validated_previewed_diffed_and_rolled_back_by_admins_only() {
+    let s = server_with_device();
+    s.ok(&["device", "set", MAC, &format!("line.1.password={SECRET}"), "line.1.username=1001"]);
+    add_user(&s, "alice", "admin");
+    add_user(&s, "op", "operator");
+    let page = "/console/templates/yealink/mac.cfg.j2";
+    let mut op = Browser::new(&s);
+    op.login("op", PASSWORD);
+    let csrf = op.csrf(page);
+    assert_eq!(op.post(page, &[("body", "x"), ("csrf", &csrf)]).status, 403, "operators cannot change templates");
+
+    let mut b = Browser::new(&s);
+    b.login("alice", PASSWORD);
+    let list = b.get("/console/templates").text();
+    assert!(list.contains("mac.cfg.j2") && list.contains("built-in"), "{list}");
+    let csrf = b.csrf(page);
+    let original = String::from_utf8(s.render(MAC, None)).unwrap();
+
+    let broken = "#!version:1.0.0.1\nfine line\n{% if %}\n";
+    let refused = b.post(page, &[("body", broken), ("csrf", &csrf), ("comment", "broken")]);
+    assert_eq!(refused.status, 400);
+    let html = refused.text();
+    let error = html.find("id=\"tpl-error\"").expect("the error next to the text area");
+    assert!(html[error..].contains("line 3"), "the refusal names the line: {html}");
+    assert!(html.contains("fine line"), "the refused text is shown again for fixing");
+    assert_eq!(String::from_utf8(s.render(MAC, None)).unwrap(), original, "a refused override changed the file");
+
+    let good =
+        "#!version:1.0.0.1\n# console override\n{% for p in params %}\n{{ p.name }} = {{ p.value }}\n{% endfor %}\n";
+    let saved = b.post(page, &[("body", &good.replace('\n', "\r\n")), ("csrf", &csrf), ("comment", "marked")]);
+    assert_eq!(saved.status, 200, "{}", saved.text());
+    assert!(saved.text().contains("Saved as version 1"));
+    assert!(saved.text().contains("+# console override"), "the diff against the built-in");
+    assert!(String::from_utf8(s.render(MAC, None)).unwrap().contains("# console override"));
+
+    let preview = b.get(&format!("{page}?device={MAC}")).text();
+    assert!(preview.contains("id=\"tpl-preview\"") && preview.contains("# console override"), "{preview}");
+    assert!(!preview.contains(SECRET), "the preview shows a secret");
+
+    let reset = b.post(&format!("{page}/reset"), &[("csrf", &csrf)]);
+    assert_eq!(reset.status, 200);
+    assert_eq!(String::from_utf8(s.render(MAC, None)).unwrap(), original);
+    let back = b.post(&format!("{page}/rollback"), &[("version", "1"), ("csrf", &csrf)]);
+    assert_eq!(back.status, 200, "{}", back.text());
+    assert!(back.text().contains("Version 1 is serving again, as version 3"), "{}", back.text());
+    assert!(String::from_utf8(s.render(MAC, None)).unwrap().contains("# console override"));
+    assert!(back.text().contains("alice"), "the console user is the versions' author");
+}

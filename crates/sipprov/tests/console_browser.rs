@@ -4,7 +4,7 @@
 //! It logs in, filters the device list, opens a device, meets a validation error, changes a
 //! setting and sees the rendered file change, reboots the phone after the confirmation page
 //! (SIPp checks the NOTIFY), starts a campaign and follows it live until it is done, approves a
-//! Plug-and-Play discovery, checks at 1280x800 and 390x844 that no page scrolls sideways and
+//! Plug-and-Play discovery, has a broken template override refused with its line, checks at 1280x800 and 390x844 that no page scrolls sideways and
 //! that Tab reaches the main actions, and logs out. Screenshots go to `SIPPROV_SCREENSHOTS`
 //! (default: the system's temporary directory).
 //!
@@ -64,7 +64,7 @@ fn the_console_works_in_a_real_browser() {
     ]);
     s.ok(&["device", "add", DISCOVERED, "--vendor", "yealink", "--model", "T46S", "--group", "discovered"]);
     let mut add = Command::new(common::bin())
-        .args(["user", "add", "op", "--role", "operator", "--password-stdin", "--api"])
+        .args(["user", "add", "admin", "--role", "admin", "--password-stdin", "--api"])
         .arg(format!("http://{}", s.api))
         .arg("--data-dir")
         .arg(s.data_dir())
@@ -78,7 +78,7 @@ fn the_console_works_in_a_real_browser() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/console.py");
     let out = Command::new("/usr/bin/python3")
         .arg(script)
-        .args([&format!("http://{}", s.api), "op", PASSWORD, PHONE, DISCOVERED, &shots])
+        .args([&format!("http://{}", s.api), "admin", PASSWORD, PHONE, DISCOVERED, &shots])
         .output()
         .expect("run the browser script");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -93,4 +93,5 @@ fn the_console_works_in_a_real_browser() {
     let shown = s.json(&["device", "show", PHONE, "--json"]);
     assert_eq!(shown["settings"]["line.1.username"], "2002", "the setting changed in the browser");
     assert_eq!(s.json(&["device", "show", DISCOVERED, "--json"])["group"], "lab", "the discovery was approved");
+    assert!(!String::from_utf8_lossy(&s.render(PHONE, None)).contains("{% if %}"), "the refused override serves");
 }

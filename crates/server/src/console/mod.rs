@@ -9,17 +9,17 @@
 //!
 //! Handlers call the server's services directly, never the admin API over HTTP: reads from the
 //! [`Inventory`], the [`Files`] core, the [`CampaignEngine`] and the [`Store`] (history);
-//! every change through the [`Registry`], the [`Notifier`] or the campaign engine, with the
-//! same validation the API applies.
+//! every change through the [`Registry`], the [`Notifier`], the campaign engine or the template
+//! service, with the same validation the API applies.
 //!
 //! Who may do what ([`session::Viewer::require`], checked by every action): `read-only` sees
 //! everything and changes nothing; `operator` re-provisions, reboots, unlocks, runs campaigns,
 //! approves Plug-and-Play devices, and edits device and group settings; `admin` also edits the
-//! global settings. Logging in, sessions and the CSRF and origin checks are in [`session`] and
+//! global settings and templates. Logging in, sessions and the CSRF and origin checks are in [`session`] and
 //! [`login`].
 //!
 //! One module per page group: [`overview`], [`devices`] (list, device page and its actions),
-//! [`settings`] (groups and global settings), [`campaigns`], [`pnp`].
+//! [`settings`] (groups and global settings), [`campaigns`], [`pnp`], [`templates`].
 
 mod campaigns;
 mod devices;
@@ -28,6 +28,7 @@ mod overview;
 mod pnp;
 mod session;
 mod settings;
+mod templates;
 mod view;
 
 use std::sync::{Arc, OnceLock};
@@ -128,6 +129,7 @@ pub fn router(services: ConsoleServices) -> Router {
         .merge(settings::routes())
         .merge(campaigns::routes())
         .merge(pnp::routes())
+        .merge(templates::routes())
         .layer(middleware::from_fn_with_state(c.clone(), session::guard_posts))
         .layer(middleware::from_fn(security_headers))
         .with_state(c)
@@ -179,6 +181,8 @@ fn templates() -> &'static Environment<'static> {
             ("campaign.html", include_str!("templates/campaign.html")),
             ("preview.html", include_str!("templates/preview.html")),
             ("pnp.html", include_str!("templates/pnp.html")),
+            ("template_list.html", include_str!("templates/template_list.html")),
+            ("template.html", include_str!("templates/template.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // The templates are part of the binary and tested; a broken one is a bug.

@@ -17,8 +17,8 @@ mod backup;
 mod campaign;
 mod manuals;
 mod notify;
-mod user;
 mod template;
+mod user;
 
 /// Runs one parsed command line.
 pub(crate) async fn run(cli: Cli) -> Result<(), String> {

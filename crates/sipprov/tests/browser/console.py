@@ -178,6 +178,20 @@ def main():
         d.get(BASE + "/console/groups/lab")
         check_no_overflow(d, "group")
 
+        step("a broken template override is refused with its line")
+        d.find_element(By.LINK_TEXT, "Templates").click()
+        wait_for(d, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Templates")
+        check_no_overflow(d, "templates")
+        d.get(BASE + "/console/templates/yealink/mac.cfg.j2")
+        body = wait_for(d, lambda d: d.find_element(By.ID, "tpl-body"))
+        body.send_keys(Keys.CONTROL, Keys.END)
+        body.send_keys("\n{% if %}\n")
+        d.find_element(By.XPATH, "//button[text()='Validate and save']").click()
+        error = wait_for(d, lambda d: d.find_element(By.ID, "tpl-error"))
+        assert "line" in error.text and "Nothing was saved" in error.text, error.text
+        shot(d, "template-refused")
+        check_no_overflow(d, "template")
+
         step("log out")
         d.find_element(By.XPATH, "//button[text()='Log out']").click()
         wait_for(d, lambda d: "/console/login" in d.current_url)
