@@ -36,7 +36,7 @@ mod event;
 mod group;
 mod problem;
 
-pub use access::{Role, UnknownRole};
+pub use access::{AuditEntry, CreateToken, CreatedToken, Role, TokenInfo, UnknownRole};
 pub use campaign::{Campaign, CreateCampaign, FailingDevice};
 pub use device::{
     Access, AddDevice, Device, DeviceEvent, Imported, LastFetch, LastNotify, NotifyOutcome, NotifyRequest, PatchDevice,

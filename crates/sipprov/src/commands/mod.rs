@@ -13,6 +13,7 @@ use crate::cli::{ApiArgs, Cli, Command, DeviceCommand, GroupCommand, SettingsCom
 use crate::client::{segment, Body, Client};
 use crate::output;
 
+mod access;
 mod campaign;
 mod notify;
 
@@ -28,6 +29,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::Notify(args) => notify::one_shot(args).await,
         Command::Resync(args) => campaign::resync(args, api).await,
         Command::Campaign(cmd) => campaign::command(cmd, api).await,
+        Command::Token(cmd) => access::token(cmd, api).await,
+        Command::Audit(args) => access::audit(args, api).await,
         Command::Vendors => {
             let vendors: Vec<VendorInfo> = Client::new(api)?.json(Method::GET, "/api/v1/vendors", None).await?;
             for vendor in vendors {
