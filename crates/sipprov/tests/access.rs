@@ -162,6 +162,11 @@ fn every_change_is_audited_with_its_actor_and_secrets_masked() {
     let patch = format!(r#"{{"settings":{{"line.1.password":"{SECRET}-2","time.zone":"UTC+1"}}}}"#);
     assert_eq!(api(&s, &op, "PATCH", &format!("/api/v1/devices/{MAC}"), Some(&patch)).status, 200);
     assert_eq!(api(&s, &op, "POST", &format!("/api/v1/devices/{MAC}/unlock"), None).status, 200);
+    // No contact to send to: the outcome says so, and the attempt is recorded (a check-sync is
+    // recorded before it leaves, since it cannot be taken back).
+    let reboot = api(&s, &op, "POST", &format!("/api/v1/devices/{MAC}/notify"), Some(r#"{"reboot":true}"#));
+    assert_eq!(reboot.status, 200, "{}", reboot.text());
+    assert!(reboot.text().contains("no-target"), "{}", reboot.text());
     let group = format!(r#"{{"line.2.password":"{SECRET}","time.zone":"UTC"}}"#);
     assert_eq!(api(&s, &op, "PATCH", "/api/v1/groups/sales", Some(&group)).status, 200);
     let global = format!(r#"{{"line.1.password":"{SECRET}-3","time.zone":"UTC"}}"#);
@@ -189,6 +194,7 @@ fn every_change_is_audited_with_its_actor_and_secrets_masked() {
     assert_eq!(changed["time.zone"]["new"], "UTC+1");
     assert_eq!(changed["line.1.password"]["new"], "********");
     assert_eq!(find("device.unlock").actor, "ops");
+    assert_eq!((find("device.reboot").actor.as_str(), find("device.reboot").target.as_str()), ("ops", MAC));
     assert_eq!(find("group.patch").detail["settings"]["line.2.password"]["new"], "********");
     assert_eq!(find("settings.patch").actor, "admin");
     assert_eq!(find("campaign.create").target, "1");
@@ -203,15 +209,15 @@ fn every_change_is_audited_with_its_actor_and_secrets_masked() {
     let mine: Vec<sipprov_api::AuditEntry> =
         serde_json::from_slice(&api(&s, &op, "GET", &format!("/api/v1/devices/{MAC}/audit"), None).body).unwrap();
     let actions: Vec<&str> = mine.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["device.unlock", "device.patch", "device.add"]);
+    assert_eq!(actions, ["device.reboot", "device.unlock", "device.patch", "device.add"]);
     let imported = s.ok(&["audit", "--device", IMPORTED]);
     assert!(imported.contains("device.import"), "{imported}");
     let page: Vec<sipprov_api::AuditEntry> = serde_json::from_slice(
-        &api(&s, &op, "GET", &format!("/api/v1/audit?before={}&limit=2&actor=ops", mine[0].id), None).body,
+        &api(&s, &op, "GET", &format!("/api/v1/audit?before={}&limit=2&actor=ops", mine[1].id), None).body,
     )
     .unwrap();
     assert_eq!(page.len(), 2);
-    assert!(page.iter().all(|e| e.id < mine[0].id && e.actor == "ops"));
+    assert!(page.iter().all(|e| e.id < mine[1].id && e.actor == "ops"));
     let by_admin = s.ok(&["audit", "--actor", "admin", "--limit", "10"]);
     assert!(by_admin.contains("settings.patch") && !by_admin.contains("device.add"), "{by_admin}");
     assert_eq!(api(&s, &op, "GET", "/api/v1/audit?limit=100000", None).status, 400);
