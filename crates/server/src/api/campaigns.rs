@@ -77,9 +77,10 @@ pub(super) async fn create(
         confirm_window_ms: i64::try_from(window * 1000).unwrap_or(i64::MAX),
         selector,
     };
-    let campaign = store.create_campaign(&new, &macs).await?;
-    let detail = serde_json::json!({ "devices": macs.len(), "selector": campaign.selector, "reboot": new.reboot });
-    record(&store, &actor, "campaign.create", campaign.id, detail).await;
+    // The store sets the entry's target to the new campaign's id, in the campaign's transaction.
+    let detail = serde_json::json!({ "devices": macs.len(), "selector": new.selector, "reboot": new.reboot });
+    let entry = audit::entry(&actor, "campaign.create", "campaign", "", detail);
+    let campaign = store.create_campaign_audited(&new, &macs, &entry).await?;
     tracing::info!(campaign = campaign.id, devices = macs.len(), selector = %campaign.selector, "campaign created");
     engine.wake();
     Ok((StatusCode::CREATED, Json(report(&store, campaign.id).await?)))
@@ -148,8 +149,9 @@ pub(super) async fn retry(
     Ok(Json(report(&store, id).await?))
 }
 
-/// Audits a campaign change. The campaign store writes its own transactions, so the entry follows
-/// the change in one of its own; a failure to write it is logged with everything it would hold.
+/// Audits a cancel or a retry. Those store writes are shared with the campaign engine and run
+/// their own transactions, so the entry follows the change in one of its own; a failure to write
+/// it is logged with everything it would hold.
 async fn record(store: &Store, actor: &Actor, action: &str, id: i64, detail: serde_json::Value) {
     let entry = audit::entry(actor, action, "campaign", &id.to_string(), detail);
     if let Err(e) = store.append_audit(&entry).await {
