@@ -34,6 +34,7 @@
 //! # }
 //! ```
 
+pub mod access;
 pub mod api;
 pub mod auth;
 pub mod cache;

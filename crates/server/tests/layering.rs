@@ -43,16 +43,17 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tls", &["config", "listener"]),
     ("sip_tls", &["config", "tls"]),
     // Services.
+    ("access", &[]),
     ("files", &["auth", "cache", "catalog", "fetchlog", "inventory", "metrics"]),
-    ("registry", &["auth", "cache", "inventory"]),
+    ("registry", &["access", "auth", "cache", "inventory"]),
     ("notify", &["fetchlog", "inventory"]),
     ("campaign", &["fetchlog", "files", "inventory", "notify"]),
-    ("templates", &["files", "inventory"]),
+    ("templates", &["access", "files", "inventory"]),
     // Edges.
     ("provision", &["auth", "cache", "catalog", "config", "fetchlog", "files", "inventory", "listener", "metrics"]),
-    ("pnp", &["auth", "config", "fetchlog", "inventory", "registry"]),
+    ("pnp", &["access", "auth", "config", "fetchlog", "inventory", "registry"]),
     ("sip_service", &["config", "listener", "pnp", "sip_tls"]),
-    ("api", &["auth", "campaign", "fetchlog", "files", "inventory", "metrics", "notify", "registry", "templates"]),
+    ("api", &["access", "auth", "campaign", "fetchlog", "files", "inventory", "metrics", "notify", "registry", "templates"]),
 ];
 
 /// Modules that may name any other: the crate root's module list and the wiring.

@@ -5,7 +5,8 @@
 //! what each device last fetched (`device_seen`, `device_fetched`), campaigns
 //! and their per-device progress, used first-fetch windows and generated HTTP
 //! credentials (`access`), and the per-device history shown by
-//! `sipprov device log`. It speaks to
+//! `sipprov device log`, named API tokens (their hashes) and the audit trail of admin changes,
+//! each written in the transaction of the change it records (`audit`). It speaks to
 //! SQLite (the embedded default) or PostgreSQL through sqlx's `Any` driver,
 //! with one set of portable SQL; the schema lives in `migrations/`.
 //!
@@ -37,6 +38,7 @@
 
 mod access;
 mod backup;
+mod audit;
 mod batch;
 mod campaigns;
 mod devices;
@@ -45,6 +47,7 @@ mod faults;
 mod groups;
 mod rendered;
 mod templates;
+mod tokens;
 mod uploads;
 
 use std::path::Path;
@@ -57,12 +60,14 @@ use sqlx::{AnyPool, Executor, Row};
 
 pub use access::{FirstFetchClaim, GeneratedCredentials};
 pub use backup::{check_restorable, snapshot_sqlite, BackupError, BackupInfo};
+pub use audit::{AuditQuery, AuditRecord, NewAudit};
 pub use campaigns::{CampaignCounts, CampaignDevice, CampaignRecord, NewCampaign, NotifyResult};
 pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
 pub use events::{DeviceEvent, NewEvent};
 pub use groups::GroupRecord;
 pub use rendered::RenderedState;
 pub use templates::{NewTemplateVersion, TemplateVersion};
+pub use tokens::TokenRecord;
 pub use uploads::{UploadInfo, UploadOutcome};
 
 /// Why a store operation failed.
@@ -80,6 +85,9 @@ pub enum StoreError {
     /// No device with this MAC.
     #[error("device {0} not found")]
     DeviceNotFound(String),
+    /// A name that must be unique is taken; the message says which.
+    #[error("{0}")]
+    Duplicate(String),
     /// No group of this name.
     #[error("group {0:?} not found")]
     GroupNotFound(String),

@@ -14,6 +14,7 @@ use crate::client::{segment, Body, Client};
 use crate::output;
 
 mod backup;
+mod access;
 mod campaign;
 mod manuals;
 mod notify;
@@ -36,6 +37,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::Completions { shell } => manuals::completions(shell),
         Command::Man { dir } => manuals::man(&dir),
         Command::Template(cmd) => template::command(cmd, api).await,
+        Command::Token(cmd) => access::token(cmd, api).await,
+        Command::Audit(args) => access::audit(args, api).await,
         Command::Vendors => {
             let vendors: Vec<VendorInfo> = Client::new(api)?.json(Method::GET, "/api/v1/vendors", None).await?;
             for vendor in vendors {
