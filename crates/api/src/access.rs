@@ -77,3 +77,59 @@ impl FromStr for Role {
         Role::ALL.into_iter().find(|r| r.as_str() == name).ok_or_else(|| UnknownRole(name.to_string()))
     }
 }
+
+/// `POST /api/v1/tokens`: create a named token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// A unique name: 1 to 64 of `A-Z a-z 0-9 . _ -`. It is what the audit trail records.
+    pub name: String,
+    /// What the token may do.
+    pub role: Role,
+}
+
+/// The answer to [`CreateToken`]: the only time the token itself is ever shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    /// The token's name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// The bearer token (64 hex digits). The server keeps only its SHA-256.
+    pub token: String,
+}
+
+/// A token as listed: never the token nor its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// The token's name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// When it was created (ms since the epoch).
+    pub created_at: i64,
+    /// Who created it.
+    pub created_by: String,
+    /// When it was last used, to within about a minute (ms since the epoch).
+    pub last_used_at: Option<i64>,
+}
+
+/// One entry of the audit trail (`GET /api/v1/audit`, `GET /api/v1/devices/{mac}/audit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position in the trail; ids increase with time. Pass the last one as `before` for the next page.
+    pub id: i64,
+    /// When (ms since the epoch).
+    pub at: i64,
+    /// Who: a token's name, `admin` for the data directory's token, `pnp` for discoveries.
+    pub actor: String,
+    /// What was done, e.g. `device.patch`, `settings.patch`, `token.create`.
+    pub action: String,
+    /// What kind of thing changed: `device`, `group`, `settings`, `campaign`, `token`.
+    pub target_kind: String,
+    /// Which one: a MAC, a group or token name, a campaign id, `global`.
+    pub target: String,
+    /// What changed: for settings, `{"changes": {"key": {"old": …, "new": …}}}` with secrets
+    /// shown as `********`; other members depend on the action.
+    pub detail: serde_json::Value,
+}

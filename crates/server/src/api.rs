@@ -1,5 +1,11 @@
 //! The admin API: JSON over HTTP, on localhost, behind a bearer token.
 //!
+//! Every request but `/metrics` carries a bearer token: the data directory's bootstrap token
+//! (actor `admin`) or a named one ([`crate::access::Tokens`]). The middleware turns it into an
+//! [`Actor`] in the request's extensions and refuses, with a 403 naming both roles, a request
+//! its role does not cover ([`crate::access::required_role`]); a missing or unknown token is
+//! a 401. Handlers pass the actor to every change, which is audited with it.
+//!
 //! Every body is a type of the contract crate [`sipprov_api`], which the CLI reads the answers
 //! into; every error is an RFC 9457 problem document naming the field at fault ([`ApiError`],
 //! `problem`).
@@ -32,17 +38,21 @@
 //! | PUT | /api/v1/users/{name}/password | change a console user's password |
 //! | DELETE | /api/v1/users/{name} | remove a console user |
 //! | * | /api/v1/templates… | template overrides (`templates`) |
+//! | GET, POST | /api/v1/tokens | list named tokens, create one (admin) |
+//! | DELETE | /api/v1/tokens/{name} | revoke a token (admin) |
+//! | GET | /api/v1/audit | the audit trail (`actor`, `target`, `since`, `before`, `limit`) |
+//! | GET | /api/v1/devices/{mac}/audit | one device's audit trail |
 //! | GET | /metrics | Prometheus counters (no token) |
 
 use std::sync::Arc;
 
 use axum::extract::FromRef;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use sipprov_api::{
     Access, AddDevice, Device, DeviceEvent, Group, GroupChanged, GroupSummary, LastFetch, LastNotify, NotifyOutcome,
@@ -52,6 +62,7 @@ use sipprov_model::{Mac, Settings};
 use sipprov_store::{DeviceRecord, Store, StoreError};
 use sipprov_vendors::{redacted, registry};
 
+use crate::access::{required_role, Actor, Tokens};
 use crate::auth::Security;
 use crate::campaign::CampaignEngine;
 use crate::fetchlog::FetchLog;
@@ -63,6 +74,7 @@ use crate::registry::validate::{self, validate_new_device, Invalid};
 use crate::registry::Registry;
 use crate::users::Users;
 
+mod access;
 mod body;
 mod campaigns;
 mod import;
@@ -85,8 +97,8 @@ type ApiResult<T> = Result<T, ApiError>;
 /// write goes through the [`Registry`].
 #[derive(Clone)]
 pub struct ApiServices {
-    /// The bearer token every request but `/metrics` must carry.
-    pub token: ApiToken,
+    /// The bearer tokens that authenticate requests (every request but `/metrics` carries one).
+    pub tokens: Arc<Tokens>,
     /// For reads only: listings, history, campaigns, uploads.
     pub store: Store,
     /// The in-memory devices, groups and global settings (device views, merged settings).
@@ -109,10 +121,6 @@ pub struct ApiServices {
     pub users: Arc<Users>,
 }
 
-/// The admin API's bearer token.
-#[derive(Clone)]
-pub struct ApiToken(pub Arc<str>);
-
 /// Gives each field of [`ApiServices`] to the handlers that ask for its type.
 macro_rules! substates {
     ($($field:ident: $ty:ty),* $(,)?) => {$(
@@ -125,7 +133,7 @@ macro_rules! substates {
 }
 
 substates! {
-    token: ApiToken, store: Store, inventory: Arc<Inventory>, files: Arc<Files>, registry: Arc<Registry>,
+    tokens: Arc<Tokens>, store: Store, inventory: Arc<Inventory>, files: Arc<Files>, registry: Arc<Registry>,
     notifier: Arc<Notifier>, campaigns: Arc<CampaignEngine>, security: Arc<Security>, events: FetchLog,
     metrics: Arc<Metrics>, users: Arc<Users>,
 }
@@ -176,6 +184,10 @@ pub fn router(state: ApiServices) -> Router {
         .route("/api/v1/users/{name}", axum::routing::delete(users::remove))
         .route("/api/v1/users/{name}/password", axum::routing::put(users::set_password))
         .merge(templates::routes())
+        .route("/api/v1/tokens", get(access::list_tokens).post(access::create_token))
+        .route("/api/v1/tokens/{name}", axum::routing::delete(access::revoke_token))
+        .route("/api/v1/audit", get(access::audit))
+        .route("/api/v1/devices/{mac}/audit", get(access::device_audit))
         .fallback(problem::no_route)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -185,22 +197,29 @@ pub fn router(state: ApiServices) -> Router {
         .with_state(state)
 }
 
-async fn require_token(State(token): State<ApiToken>, headers: HeaderMap, req: Request, next: Next) -> Response {
+/// Authenticates the bearer token into an [`Actor`] and checks its role covers the request.
+async fn require_token(State(tokens): State<Arc<Tokens>>, mut req: Request, next: Next) -> Response {
     let given =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(given) if constant_time_eq(given.trim().as_bytes(), token.0.as_bytes()) => next.run(req).await,
-        _ => {
-            let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
-            // RFC 6750 §3: a 401 names the scheme it wants.
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            response
-        }
+        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let Some(actor) = given.and_then(|token| tokens.authenticate(token)) else {
+        let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
+        // RFC 6750 §3: a 401 names the scheme it wants.
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    };
+    let needed = required_role(req.method(), req.uri().path());
+    if !actor.role.at_least(needed) {
+        let detail = format!(
+            "{} {} needs the {needed} role; token {:?} has the {} role",
+            req.method(),
+            req.uri().path(),
+            actor.name,
+            actor.role
+        );
+        return ApiError::new(StatusCode::FORBIDDEN, detail).into_response();
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    req.extensions_mut().insert(actor);
+    next.run(req).await
 }
 
 async fn metrics(
@@ -265,11 +284,12 @@ async fn list_devices(
 async fn add_device(
     State(registry): State<Arc<Registry>>,
     State(views): State<DeviceViews>,
+    Extension(actor): Extension<Actor>,
     body::Body(body): body::Body<AddDevice>,
 ) -> ApiResult<(StatusCode, Json<Device>)> {
     let device = validate_new_device(&body.mac, &body.vendor, &body.model, body.group, body.contact, body.settings)?;
     registry.check_new_devices(std::slice::from_ref(&device)).map_err(bad_request)?;
-    let stored = registry.add_devices(std::slice::from_ref(&device)).await?;
+    let stored = registry.add_devices(&actor, std::slice::from_ref(&device)).await?;
     let stored = stored.into_iter().next().ok_or_else(|| no_device(device.mac))?;
     tracing::info!(mac = %stored.mac, vendor = %stored.vendor, model = %stored.model, "device added");
     let view = device_view(&views, &stored);
@@ -304,20 +324,25 @@ async fn show_device(
 async fn patch_device(
     State(registry): State<Arc<Registry>>,
     State(views): State<DeviceViews>,
+    Extension(actor): Extension<Actor>,
     Path(mac): Path<String>,
     body::Body(body): body::Body<PatchDevice>,
 ) -> ApiResult<Json<Device>> {
     let mac = parse_mac(&mac)?;
     let current = views.inventory.device(mac).ok_or_else(|| no_device(mac))?;
     let patch = validate::device_patch(&current, body)?;
-    let updated = registry.patch_device(&current, &patch).await?;
+    let updated = registry.patch_device(&actor, &current, &patch).await?;
     tracing::info!(%mac, "device changed");
     Ok(Json(device_view(&views, &updated)))
 }
 
-async fn delete_device(State(registry): State<Arc<Registry>>, Path(mac): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_device(
+    State(registry): State<Arc<Registry>>,
+    Extension(actor): Extension<Actor>,
+    Path(mac): Path<String>,
+) -> ApiResult<StatusCode> {
     let mac = parse_mac(&mac)?;
-    registry.delete_device(mac).await?;
+    registry.delete_device(&actor, mac).await?;
     tracing::info!(%mac, "device removed");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -393,6 +418,8 @@ async fn render_device(
 async fn notify_device(
     State(notifier): State<Arc<Notifier>>,
     State(inventory): State<Arc<Inventory>>,
+    State(store): State<Store>,
+    Extension(actor): Extension<Actor>,
     Path(mac): Path<String>,
     body: Option<Json<NotifyRequest>>,
 ) -> ApiResult<Json<NotifyOutcome>> {
@@ -401,6 +428,12 @@ async fn notify_device(
         return Err(no_device(mac));
     }
     let reboot = body.map(|b| b.reboot).unwrap_or(false);
+    // Recorded before it is sent: a check-sync cannot be taken back, so a database that cannot
+    // take the record stops it.
+    let action = if reboot { "device.reboot" } else { "device.notify" };
+    store
+        .append_audit(&crate::access::audit::entry(&actor, action, "device", &mac.to_string(), serde_json::json!({})))
+        .await?;
     let outcome = notifier.notify_device(mac, reboot).await.map_err(|e| match e {
         NotifyError::UnknownDevice(_) => no_device(mac),
         NotifyError::CheckSync(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
@@ -425,13 +458,14 @@ async fn show_group(State(store): State<Store>, Path(name): Path<String>) -> Api
 
 async fn patch_group(
     State(registry): State<Arc<Registry>>,
+    Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
     body::Body(patch): body::Body<Settings>,
 ) -> ApiResult<Json<GroupChanged>> {
     validate::group_name(&name)?;
     let patch = sipprov_vendors::validated(patch).map_err(Invalid::from)?;
     validate::group_settings(&patch)?;
-    let group = registry.patch_group(&name, &patch).await?;
+    let group = registry.patch_group(&actor, &name, &patch).await?;
     tracing::info!(group = %name, keys = patch.len(), "group settings changed");
     Ok(Json(GroupChanged { settings: redacted(&group.settings), name: group.name }))
 }
@@ -442,10 +476,11 @@ async fn show_global(State(store): State<Store>) -> ApiResult<Json<Settings>> {
 
 async fn patch_global(
     State(registry): State<Arc<Registry>>,
+    Extension(actor): Extension<Actor>,
     body::Body(patch): body::Body<Settings>,
 ) -> ApiResult<Json<Settings>> {
     let patch = sipprov_vendors::validated(patch).map_err(Invalid::from)?;
-    let settings = registry.patch_global(&patch).await?;
+    let settings = registry.patch_global(&actor, &patch).await?;
     tracing::info!(keys = patch.len(), "global settings changed");
     Ok(Json(redacted(&settings)))
 }

@@ -8,6 +8,10 @@
 //! checks every device a change reaches with its merged settings ([`validate::merged`]), since
 //! only it sees the other levels (PnP discovery adds devices without that check, as it always
 //! has: its devices carry no settings of their own).
+//!
+//! Every write method takes the [`Actor`] making the change and writes its audit entry
+//! ([`crate::access::audit`]) in the store transaction of the change itself, so no change is
+//! stored without its record.
 
 pub mod validate;
 
@@ -16,6 +20,7 @@ use std::sync::Arc;
 use sipprov_model::{Mac, Settings};
 use sipprov_store::{DevicePatch, DeviceRecord, GroupRecord, NewDevice, Store, StoreError};
 
+use crate::access::{audit, Actor};
 use crate::auth::Security;
 use crate::cache::RenderCache;
 use crate::inventory::Inventory;
@@ -57,22 +62,47 @@ impl Registry {
         Ok(())
     }
 
-    /// Adds validated devices in one transaction and returns them as stored.
-    pub async fn add_devices(&self, devices: &[NewDevice]) -> Result<Vec<DeviceRecord>, StoreError> {
+    /// Adds validated devices in one transaction and returns them as stored. One device is
+    /// audited as `device.add` with its settings (masked); several as one `device.import`.
+    pub async fn add_devices(&self, actor: &Actor, devices: &[NewDevice]) -> Result<Vec<DeviceRecord>, StoreError> {
+        let entry = match devices {
+            [one] => audit::entry(
+                actor,
+                "device.add",
+                "device",
+                &one.mac.to_string(),
+                serde_json::json!({
+                    "vendor": one.vendor, "model": one.model, "group": one.group,
+                    "settings": audit::setting_changes(&Settings::new(), &one.settings),
+                }),
+            ),
+            _ => import_entry(actor, devices),
+        };
         let mut added = Vec::with_capacity(devices.len());
-        self.add_devices_with(devices, |stored| added.push(stored.clone())).await?;
+        self.insert(devices, &entry, |stored| added.push(stored.clone())).await?;
         Ok(added)
     }
 
-    /// As [`Self::add_devices`], handing each device as stored to `each` (before the inventory
-    /// takes it) instead of returning them all: an import of 100,000 devices then holds them
-    /// once, in the inventory, rather than twice. Returns how many were added.
-    pub async fn add_devices_with(
+    /// Adds the devices of an import, audited as one `device.import` entry with their count and
+    /// (a bounded list of) their MACs, handing each device as stored to `each` (before the
+    /// inventory takes it) instead of returning them all: an import of 100,000 devices then
+    /// holds them once, in the inventory, rather than twice. Returns how many were added.
+    pub async fn import_devices_with(
+        &self,
+        actor: &Actor,
+        devices: &[NewDevice],
+        each: impl FnMut(&DeviceRecord),
+    ) -> Result<usize, StoreError> {
+        self.insert(devices, &import_entry(actor, devices), each).await
+    }
+
+    async fn insert(
         &self,
         devices: &[NewDevice],
+        entry: &sipprov_store::NewAudit,
         mut each: impl FnMut(&DeviceRecord),
     ) -> Result<usize, StoreError> {
-        self.store.insert_devices(devices).await?;
+        self.store.insert_devices_audited(devices, entry).await?;
         let mut added = 0;
         for d in devices {
             if let Some(stored) = self.store.get_device(d.mac).await? {
@@ -86,9 +116,16 @@ impl Registry {
 
     /// Applies a validated patch to `current` and returns the device as stored, unless the
     /// device as the patch would leave it fails [`validate::merged`].
-    pub async fn patch_device(&self, current: &DeviceRecord, patch: &DevicePatch) -> Result<DeviceRecord, Refused> {
+    pub async fn patch_device(
+        &self,
+        actor: &Actor,
+        current: &DeviceRecord,
+        patch: &DevicePatch,
+    ) -> Result<DeviceRecord, Refused> {
         self.check_patched_device(current, patch).map_err(Refused::Invalid)?;
-        let updated = self.store.patch_device(current.mac, patch).await?;
+        let entry =
+            audit::entry(actor, "device.patch", "device", &current.mac.to_string(), patch_detail(current, patch));
+        let updated = self.store.patch_device_audited(current.mac, patch, &entry).await?;
         self.device_changed(updated.clone());
         Ok(updated)
     }
@@ -107,8 +144,9 @@ impl Registry {
     }
 
     /// Removes a device, with its first-fetch window and generated credentials.
-    pub async fn delete_device(&self, mac: Mac) -> Result<(), StoreError> {
-        self.store.delete_device(mac).await?;
+    pub async fn delete_device(&self, actor: &Actor, mac: Mac) -> Result<(), StoreError> {
+        let entry = audit::entry(actor, "device.delete", "device", &mac.to_string(), serde_json::json!({}));
+        self.store.delete_device_audited(mac, &entry).await?;
         self.inventory.remove_device(mac);
         self.security.windows.forget(mac);
         self.cache.invalidate_device(mac);
@@ -117,14 +155,17 @@ impl Registry {
 
     /// Applies a validated patch to a group (created if new) and returns it as stored, unless a
     /// device of the group would then fail [`validate::merged`].
-    pub async fn patch_group(&self, name: &str, patch: &Settings) -> Result<GroupRecord, Refused> {
-        let mut after = self.inventory.group(name).unwrap_or_default();
+    pub async fn patch_group(&self, actor: &Actor, name: &str, patch: &Settings) -> Result<GroupRecord, Refused> {
+        let before = self.inventory.group(name).unwrap_or_default();
+        let mut after = before.clone();
         after.apply(patch);
         let global = self.inventory.global();
         for d in self.inventory.devices().iter().filter(|d| d.group.as_deref() == Some(name)) {
             validate::merged(d.mac, &d.vendor, &d.model, [&global, &after, &d.settings]).map_err(Refused::Invalid)?;
         }
-        let group = self.store.patch_group(name, patch).await?;
+        let changes = serde_json::json!({ "settings": audit::setting_changes(&before, patch) });
+        let entry = audit::entry(actor, "group.patch", "group", name, changes);
+        let group = self.store.patch_group_audited(name, patch, &entry).await?;
         self.inventory.put_group(name, group.settings.clone());
         self.cache.invalidate_all();
         Ok(group)
@@ -132,8 +173,9 @@ impl Registry {
 
     /// Applies a validated patch to the global settings and returns them as stored, unless the
     /// global level on its own, or any device with it, would fail its checks.
-    pub async fn patch_global(&self, patch: &Settings) -> Result<Settings, Refused> {
-        let mut after = self.inventory.global();
+    pub async fn patch_global(&self, actor: &Actor, patch: &Settings) -> Result<Settings, Refused> {
+        let before = self.inventory.global();
+        let mut after = before.clone();
         after.apply(patch);
         validate::global_settings(&after).map_err(|e| Refused::Invalid(e.to_string()))?;
         let empty = Settings::new();
@@ -142,7 +184,9 @@ impl Registry {
             validate::merged(d.mac, &d.vendor, &d.model, [&after, group.as_ref().unwrap_or(&empty), &d.settings])
                 .map_err(Refused::Invalid)?;
         }
-        let settings = self.store.patch_global_settings(patch).await?;
+        let changes = serde_json::json!({ "settings": audit::setting_changes(&before, patch) });
+        let entry = audit::entry(actor, "settings.patch", "settings", "global", changes);
+        let settings = self.store.patch_global_settings_audited(patch, &entry).await?;
         self.inventory.set_global(settings.clone());
         self.cache.invalidate_all();
         Ok(settings)
@@ -157,4 +201,35 @@ impl Registry {
         self.inventory.put_device(device);
         self.cache.invalidate_device(mac);
     }
+}
+
+/// What a device patch changes, for the audit trail: each member given with its old and new
+/// value, and the settings' keys (masked).
+fn patch_detail(current: &DeviceRecord, patch: &DevicePatch) -> serde_json::Value {
+    let mut detail = serde_json::Map::new();
+    let mut member = |name: &str, old: serde_json::Value, new: serde_json::Value| {
+        detail.insert(name.to_string(), serde_json::json!({ "old": old, "new": new }));
+    };
+    if let Some(v) = &patch.vendor {
+        member("vendor", current.vendor.clone().into(), v.clone().into());
+    }
+    if let Some(m) = &patch.model {
+        member("model", current.model.clone().into(), m.clone().into());
+    }
+    if let Some(g) = &patch.group {
+        member("group", current.group.clone().into(), g.clone().into());
+    }
+    if let Some(c) = &patch.contact {
+        let shown = |c: &Option<String>| c.as_deref().map(|c| sipprov_model::redact_uri_password(c).into_owned());
+        member("contact", shown(&current.contact).into(), shown(c).into());
+    }
+    if let Some(s) = &patch.settings {
+        detail.insert("settings".to_string(), audit::setting_changes(&current.settings, s));
+    }
+    serde_json::Value::Object(detail)
+}
+
+/// The one audit entry of an import.
+fn import_entry(actor: &Actor, devices: &[NewDevice]) -> sipprov_store::NewAudit {
+    audit::entry(actor, "device.import", "device", "import", audit::import_detail(devices.iter().map(|d| d.mac)))
 }

@@ -188,11 +188,14 @@ impl Templates {
             name: &known.name,
             body,
             at: sipprov_store::now_ms(),
-            author: change.author,
+            author: &change.actor.name,
             comment: change.comment,
         };
-        let version = self.store.add_template_version(new).await?;
-        tracing::info!(template = %known.name, version, author = change.author, reset = body.is_none(), "template override changed");
+        let action = if body.is_some() { "template.set" } else { "template.reset" };
+        let detail = serde_json::json!({ "comment": change.comment, "bytes": body.map(str::len) });
+        let entry = crate::access::audit::entry(change.actor, action, "template", &known.name, detail);
+        let version = self.store.add_template_version_audited(new, Some(&entry)).await?;
+        tracing::info!(template = %known.name, version, author = %change.actor.name, reset = body.is_none(), "template override changed");
         self.reload_locked().await?;
         Ok(version)
     }
@@ -394,8 +397,8 @@ fn try_files(t: &Target<'_>, renderers: &(Renderer, Renderer)) -> Result<(), Tem
 pub struct Change<'a> {
     /// The template's relative name, `vendor/file`.
     pub name: &'a str,
-    /// Who (recorded with the version).
-    pub author: &'a str,
+    /// Who (recorded with the version, and as the audit entry's actor).
+    pub actor: &'a crate::access::Actor,
     /// Why, if said.
     pub comment: Option<&'a str>,
 }

@@ -1,4 +1,8 @@
-//! The admin API bearer token: created on first start, readable only by its owner.
+//! The bootstrap admin API token: created on first start, readable only by its owner.
+//!
+//! It is the local CLI's credential and holds the `admin` role (actor `admin` in the audit
+//! trail); it creates the named tokens with roles that scripts and people use instead
+//! (`crate::access::Tokens`). Whoever can read the data directory is an administrator.
 
 use std::io::Write;
 use std::path::Path;

@@ -16,7 +16,8 @@ use sipprov_store::Store;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::api::{ApiServices, ApiToken};
+use crate::access::Tokens;
+use crate::api::ApiServices;
 use crate::auth::Security;
 use crate::cache::RenderCache;
 use crate::campaign::CampaignEngine;
@@ -55,7 +56,8 @@ impl RunningServer {
 /// What every service is built over: the store and the shared in-memory pieces.
 struct Core {
     store: Store,
-    api_token: String,
+    /// The bootstrap token and the named API tokens.
+    tokens: Arc<Tokens>,
     inventory: Arc<Inventory>,
     metrics: Arc<Metrics>,
     events: FetchLog,
@@ -122,12 +124,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.security.clone(),
         core.events.clone(),
         users.clone(),
+        core.tokens.clone(),
         core.metrics.clone(),
         config.pnp.discovered_group.clone(),
         config.console.clone(),
     ));
     let api_app = crate::api::router(ApiServices {
-        token: ApiToken(core.api_token.into()),
+        tokens: core.tokens,
         store: core.store,
         inventory: core.inventory,
         files: core.files,
@@ -149,6 +152,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 /// posture, so the default (closed) one never fails silently.
 async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let (store, api_token) = open_data(config).await?;
+    let tokens = Arc::new(Tokens::load(store.clone(), &api_token).await?);
     let inventory = Arc::new(Inventory::load(&store).await?);
     let cache = Arc::new(RenderCache::new(store.rendered_states().await?));
     let metrics = Arc::new(Metrics::default());
@@ -170,7 +174,7 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     templates.reload().await?;
     let registry = Arc::new(Registry::new(store.clone(), inventory.clone(), cache, security.clone()));
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
-    Ok(Core { store, api_token, inventory, metrics, events, security, files, registry })
+    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry })
 }
 
 /// Creates the data directory, checks they are writable, and opens

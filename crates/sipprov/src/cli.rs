@@ -102,6 +102,49 @@ pub(crate) enum Command {
     /// Override the built-in templates: validated, versioned, kept in the database.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Create, list and revoke named API tokens (admin role).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Show the audit trail: who changed what, and when (newest first).
+    Audit(AuditArgs),
+}
+
+/// Named API tokens. The data directory's `api-token` file stays the bootstrap admin credential.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create a token and print it (the only time it is shown; the server keeps its hash).
+    Create {
+        /// A unique name (A-Z a-z 0-9 . _ -), recorded in the audit trail for its changes.
+        name: String,
+        /// admin, operator or read-only.
+        #[arg(long)]
+        role: sipprov_api::Role,
+    },
+    /// List tokens: name, role, created, last used (never the token).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: refused from the next request on.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only this device's entries.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Only this actor's changes (a token's name, `admin`, `pnp`).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// At most this many entries (1 to 1000).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which database `backup` and `restore` work on.

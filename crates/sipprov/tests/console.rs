@@ -121,7 +121,7 @@ fn login_answers_alike_for_unknown_users_and_wrong_passwords_and_sets_a_strict_c
         unknown.text().replace("mallory", "NAME"),
         "an unknown user and a wrong password must be answered alike"
     );
-    assert!(wrong.text().contains("Wrong user name or password."));
+    assert!(wrong.text().contains("Wrong user name, password or token."));
 
     let ok = b.login("alice", PASSWORD);
     assert_eq!((ok.status, ok.header("location")), (303, Some("/console/")));
@@ -380,4 +380,48 @@ fn templates_are_validated_previewed_diffed_and_rolled_back_by_admins_only() {
     assert!(back.text().contains("Version 1 is serving again, as version 3"), "{}", back.text());
     assert!(String::from_utf8(s.render(MAC, None)).unwrap().contains("# console override"));
     assert!(back.text().contains("alice"), "the console user is the versions' author");
+}
+
+#[test]
+fn an_api_token_logs_in_with_its_role_until_it_is_revoked() {
+    let s = server_with_device();
+    let token = s.ok(&["token", "create", "ci-reader", "--role", "read-only"]).trim().to_string();
+    let mut b = Browser::new(&s);
+    let wrong = b.post("/console/login", &[("token", &"0".repeat(64))]);
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.text().contains("Wrong user name, password or token."));
+    let ok = b.post("/console/login", &[("token", &token)]);
+    assert_eq!(ok.status, 303, "{}", ok.text());
+    b.cookie = ok.header("set-cookie").and_then(|c| c.split(';').next()).map(str::to_string);
+    let page = b.get("/console/");
+    assert!(page.text().contains("ci-reader") && page.text().contains("read-only"), "{}", page.text());
+    assert!(!page.text().contains(&token), "the token is never sent back");
+    let csrf = b.csrf(&format!("/console/devices/{MAC}"));
+    let refused = b.post(&format!("/console/devices/{MAC}/unlock"), &[("csrf", &csrf)]);
+    assert_eq!(refused.status, 403, "a read-only token stays read-only in the console");
+    s.ok(&["token", "revoke", "ci-reader"]);
+    assert_eq!(b.get("/console/").status, 303, "a revoked token's session ends");
+}
+
+#[test]
+fn the_device_page_shows_who_changed_what_with_secrets_masked() {
+    let s = server_with_device();
+    add_user(&s, "op", "operator");
+    let mut b = Browser::new(&s);
+    b.login("op", PASSWORD);
+    let csrf = b.csrf(&format!("/console/devices/{MAC}"));
+    let set = b.post(
+        &format!("/console/devices/{MAC}/settings"),
+        &[("key", "line.1.password"), ("value", SECRET), ("csrf", &csrf)],
+    );
+    assert_eq!(set.status, 200, "{}", set.text());
+    b.post(&format!("/console/devices/{MAC}/unlock"), &[("csrf", &csrf)]);
+    let page = b.get(&format!("/console/devices/{MAC}")).text();
+    let changes = &page[page.find("id=\"changes-h\"").expect("the audit section")..];
+    let changes = &changes[..changes.find("id=\"history-h\"").unwrap_or(changes.len())];
+    assert!(changes.contains("<td>op</td>"), "the console user is the actor: {changes}");
+    assert!(changes.contains("device.unlock") && changes.contains("line.1.password"), "{changes}");
+    assert!(!page.contains(SECRET), "the audit trail shows a secret");
+    let audit = s.ok(&["audit", "--device", MAC]);
+    assert!(audit.contains("op"), "the API's trail names the console user too: {audit}");
 }

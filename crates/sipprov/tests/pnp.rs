@@ -155,6 +155,8 @@ fn any_mode_answers_every_dialect_and_adds_what_it_can_provision() {
     assert!(common::eventually(Duration::from_secs(5), || s.cli(&["device", "show", "001565000099"]).status.success()));
     let shown = s.json(&["device", "show", "001565000099", "--json"]);
     assert_eq!((shown["group"].as_str(), shown["model"].as_str()), (Some("lab"), Some("T46S")));
+    let audit = s.ok(&["audit", "--device", "001565000099"]);
+    assert!(audit.contains(" pnp ") && audit.contains("device.add"), "the discovery is audited as pnp: {audit}");
     assert!(shown["contact"].as_str().unwrap_or("").starts_with("sip:127.0.0.1:"), "{shown}");
     // The GRP2612W is not a Grandstream model sipprov accepts (the GRP2612 is): answered, not
     // added, and said so.

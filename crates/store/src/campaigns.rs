@@ -13,7 +13,9 @@ use sipprov_model::{CampaignDeviceState, CampaignOutcome, CampaignState, CheckSy
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{batch, mac_column, named_column, now_ms, opt_named_column, opt_string, Store, StoreError, WriteTx};
+use crate::{
+    batch, mac_column, named_column, now_ms, opt_named_column, opt_string, NewAudit, Store, StoreError, WriteTx,
+};
 
 /// A campaign to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +160,26 @@ macro_rules! select_campaign_devices {
 impl Store {
     /// Creates a campaign over `macs` in one transaction.
     pub async fn create_campaign(&self, new: &NewCampaign, macs: &[Mac]) -> Result<CampaignRecord, StoreError> {
+        self.create_campaign_with(new, macs, None).await
+    }
+
+    /// As [`Self::create_campaign`], writing `audit` in the same transaction with its `target`
+    /// set to the new campaign's id (known only there).
+    pub async fn create_campaign_audited(
+        &self,
+        new: &NewCampaign,
+        macs: &[Mac],
+        audit: &NewAudit,
+    ) -> Result<CampaignRecord, StoreError> {
+        self.create_campaign_with(new, macs, Some(audit)).await
+    }
+
+    async fn create_campaign_with(
+        &self,
+        new: &NewCampaign,
+        macs: &[Mac],
+        audit: Option<&NewAudit>,
+    ) -> Result<CampaignRecord, StoreError> {
         let mut tx = self.write_tx().await?;
         let max: Option<i64> =
             sqlx::query("SELECT MAX(id) AS m FROM campaigns").fetch_one(&mut *tx).await?.try_get("m")?;
@@ -186,6 +208,9 @@ impl Store {
             );
             let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
             chunk.iter().fold(query, |q, mac| q.bind(id).bind(mac.to_string())).execute(&mut *tx).await?;
+        }
+        if let Some(audit) = audit {
+            self.insert_audit(&mut tx, &NewAudit { target: id.to_string(), ..audit.clone() }).await?;
         }
         tx.commit().await?;
         self.get_campaign(id).await?.ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))

@@ -7,7 +7,9 @@ use sipprov_model::{Mac, Settings};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{batch, mac_column, now_ms, opt_string, settings_from_json, settings_to_json, Store, StoreError, WriteTx};
+use crate::{
+    batch, mac_column, now_ms, opt_string, settings_from_json, settings_to_json, NewAudit, Store, StoreError, WriteTx,
+};
 
 /// A device to add. Its `Debug` shows no password (contact, settings).
 #[derive(Clone, PartialEq, Eq)]
@@ -190,6 +192,15 @@ impl Store {
     /// Adds devices in one transaction: all of them, or none if any MAC already exists or
     /// appears twice in `devices`. Groups they name are created when missing.
     pub async fn insert_devices(&self, devices: &[NewDevice]) -> Result<(), StoreError> {
+        self.insert_devices_with(devices, None).await
+    }
+
+    /// As [`Self::insert_devices`], writing `audit` in the same transaction.
+    pub async fn insert_devices_audited(&self, devices: &[NewDevice], audit: &NewAudit) -> Result<(), StoreError> {
+        self.insert_devices_with(devices, Some(audit)).await
+    }
+
+    async fn insert_devices_with(&self, devices: &[NewDevice], audit: Option<&NewAudit>) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         self.reject_duplicates(&mut tx, devices).await?;
         self.ensure_groups(&mut tx, devices.iter().filter_map(|d| d.group.as_deref())).await?;
@@ -212,6 +223,9 @@ impl Store {
                     .bind(now)
             });
             query.execute(&mut *tx).await?;
+        }
+        if let Some(audit) = audit {
+            self.insert_audit(&mut tx, audit).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -240,6 +254,25 @@ impl Store {
 
     /// Changes a device and returns its new state.
     pub async fn patch_device(&self, mac: Mac, patch: &DevicePatch) -> Result<DeviceRecord, StoreError> {
+        self.patch_device_with(mac, patch, None).await
+    }
+
+    /// As [`Self::patch_device`], writing `audit` in the same transaction.
+    pub async fn patch_device_audited(
+        &self,
+        mac: Mac,
+        patch: &DevicePatch,
+        audit: &NewAudit,
+    ) -> Result<DeviceRecord, StoreError> {
+        self.patch_device_with(mac, patch, Some(audit)).await
+    }
+
+    async fn patch_device_with(
+        &self,
+        mac: Mac,
+        patch: &DevicePatch,
+        audit: Option<&NewAudit>,
+    ) -> Result<DeviceRecord, StoreError> {
         let mut tx = self.write_tx().await?;
         let row = sqlx::query(select_devices!("WHERE mac = $1"))
             .bind(mac.to_string())
@@ -277,6 +310,9 @@ impl Store {
         .bind(device.updated_at)
         .execute(&mut *tx)
         .await?;
+        if let Some(audit) = audit {
+            self.insert_audit(&mut tx, audit).await?;
+        }
         tx.commit().await?;
         Ok(device)
     }
@@ -284,6 +320,15 @@ impl Store {
     /// Removes a device, its rendered-file state, what it last fetched and what it uploaded; its history is kept
     /// for audit.
     pub async fn delete_device(&self, mac: Mac) -> Result<(), StoreError> {
+        self.delete_device_with(mac, None).await
+    }
+
+    /// As [`Self::delete_device`], writing `audit` in the same transaction.
+    pub async fn delete_device_audited(&self, mac: Mac, audit: &NewAudit) -> Result<(), StoreError> {
+        self.delete_device_with(mac, Some(audit)).await
+    }
+
+    async fn delete_device_with(&self, mac: Mac, audit: Option<&NewAudit>) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("DELETE FROM devices WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
@@ -295,12 +340,24 @@ impl Store {
             let sql = format!("DELETE FROM {table} WHERE mac = $1");
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(mac.to_string()).execute(&mut *tx).await?;
         }
+        if let Some(audit) = audit {
+            self.insert_audit(&mut tx, audit).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
 
     /// Records that `mac`'s first-fetch window was re-opened at `at` (ms since the epoch).
     pub async fn record_unlock(&self, mac: Mac, at: i64) -> Result<(), StoreError> {
+        self.record_unlock_with(mac, at, None).await
+    }
+
+    /// As [`Self::record_unlock`], writing `audit` in the same transaction.
+    pub async fn record_unlock_audited(&self, mac: Mac, at: i64, audit: &NewAudit) -> Result<(), StoreError> {
+        self.record_unlock_with(mac, at, Some(audit)).await
+    }
+
+    async fn record_unlock_with(&self, mac: Mac, at: i64, audit: Option<&NewAudit>) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO device_unlocks (mac, opened_at) VALUES ($1, $2) \
@@ -310,6 +367,9 @@ impl Store {
         .bind(at)
         .execute(&mut *tx)
         .await?;
+        if let Some(audit) = audit {
+            self.insert_audit(&mut tx, audit).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use sipprov_model::Settings;
 use sqlx::Row;
 
-use crate::{batch, now_ms, settings_from_json, settings_to_json, Store, StoreError, WriteTx};
+use crate::{batch, now_ms, settings_from_json, settings_to_json, NewAudit, Store, StoreError, WriteTx};
 
 /// A named group of devices and its settings (merged between global and device).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -47,6 +47,25 @@ impl Store {
 
     /// Applies a settings patch to a group, creating the group if needed. Returns the new state.
     pub async fn patch_group(&self, name: &str, patch: &Settings) -> Result<GroupRecord, StoreError> {
+        self.patch_group_with(name, patch, None).await
+    }
+
+    /// As [`Self::patch_group`], writing `audit` in the same transaction.
+    pub async fn patch_group_audited(
+        &self,
+        name: &str,
+        patch: &Settings,
+        audit: &NewAudit,
+    ) -> Result<GroupRecord, StoreError> {
+        self.patch_group_with(name, patch, Some(audit)).await
+    }
+
+    async fn patch_group_with(
+        &self,
+        name: &str,
+        patch: &Settings,
+        audit: Option<&NewAudit>,
+    ) -> Result<GroupRecord, StoreError> {
         let mut tx = self.write_tx().await?;
         let existing = sqlx::query("SELECT settings, created_at FROM groups WHERE name = $1")
             .bind(name)
@@ -71,6 +90,9 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        if let Some(audit) = audit {
+            self.insert_audit(&mut tx, audit).await?;
+        }
         tx.commit().await?;
         Ok(GroupRecord { name: name.to_string(), settings, created_at, updated_at: now })
     }
@@ -106,6 +128,23 @@ impl Store {
 
     /// Applies a patch to the global settings. Returns the new state.
     pub async fn patch_global_settings(&self, patch: &Settings) -> Result<Settings, StoreError> {
+        self.patch_global_settings_with(patch, None).await
+    }
+
+    /// As [`Self::patch_global_settings`], writing `audit` in the same transaction.
+    pub async fn patch_global_settings_audited(
+        &self,
+        patch: &Settings,
+        audit: &NewAudit,
+    ) -> Result<Settings, StoreError> {
+        self.patch_global_settings_with(patch, Some(audit)).await
+    }
+
+    async fn patch_global_settings_with(
+        &self,
+        patch: &Settings,
+        audit: Option<&NewAudit>,
+    ) -> Result<Settings, StoreError> {
         let mut tx = self.write_tx().await?;
         let row = sqlx::query("SELECT settings FROM global_settings WHERE id = 1").fetch_optional(&mut *tx).await?;
         let mut settings = match row {
@@ -121,6 +160,9 @@ impl Store {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
+        if let Some(audit) = audit {
+            self.insert_audit(&mut tx, audit).await?;
+        }
         tx.commit().await?;
         Ok(settings)
     }

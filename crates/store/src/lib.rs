@@ -5,7 +5,8 @@
 //! what each device last fetched (`device_seen`, `device_fetched`), campaigns
 //! and their per-device progress, used first-fetch windows and generated HTTP
 //! credentials (`access`), web console users (`users`), and the per-device history shown by
-//! `sipprov device log`. It speaks to
+//! `sipprov device log`, named API tokens (their hashes) and the audit trail of admin changes,
+//! each written in the transaction of the change it records (`audit`). It speaks to
 //! SQLite (the embedded default) or PostgreSQL through sqlx's `Any` driver,
 //! with one set of portable SQL; the schema lives in `migrations/`.
 //!
@@ -36,6 +37,7 @@
 //! ```
 
 mod access;
+mod audit;
 mod backup;
 mod batch;
 mod campaigns;
@@ -45,6 +47,7 @@ mod faults;
 mod groups;
 mod rendered;
 mod templates;
+mod tokens;
 mod uploads;
 mod users;
 
@@ -57,6 +60,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use access::{FirstFetchClaim, GeneratedCredentials};
+pub use audit::{AuditQuery, AuditRecord, NewAudit};
 pub use backup::{check_restorable, snapshot_sqlite, BackupError, BackupInfo};
 pub use campaigns::{CampaignCounts, CampaignDevice, CampaignRecord, NewCampaign, NotifyResult};
 pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
@@ -64,6 +68,7 @@ pub use events::{DeviceEvent, NewEvent};
 pub use groups::GroupRecord;
 pub use rendered::RenderedState;
 pub use templates::{NewTemplateVersion, TemplateVersion};
+pub use tokens::TokenRecord;
 pub use uploads::{UploadInfo, UploadOutcome};
 pub use users::UserRecord;
 
@@ -82,6 +87,9 @@ pub enum StoreError {
     /// No device with this MAC.
     #[error("device {0} not found")]
     DeviceNotFound(String),
+    /// A name that must be unique is taken; the message says which.
+    #[error("{0}")]
+    Duplicate(String),
     /// No group of this name.
     #[error("group {0:?} not found")]
     GroupNotFound(String),

@@ -42,6 +42,17 @@ impl Store {
     /// Appends a version of `new.name`, numbered one past its latest, in one transaction, and
     /// returns the number given.
     pub async fn add_template_version(&self, new: NewTemplateVersion<'_>) -> Result<i64, StoreError> {
+        self.add_template_version_audited(new, None).await
+    }
+
+    /// [`Store::add_template_version`], with its audit entry (when given) written in the same
+    /// transaction, so no version exists without its record. The entry's `detail` gains the
+    /// version number taken.
+    pub async fn add_template_version_audited(
+        &self,
+        new: NewTemplateVersion<'_>,
+        audit: Option<&crate::NewAudit>,
+    ) -> Result<i64, StoreError> {
         let mut tx = self.write_tx().await?;
         let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM template_versions WHERE name = $1")
             .bind(new.name)
@@ -60,6 +71,13 @@ impl Store {
         .bind(new.comment)
         .execute(&mut *tx)
         .await?;
+        if let Some(entry) = audit {
+            let mut entry = entry.clone();
+            if let Some(detail) = entry.detail.as_object_mut() {
+                detail.insert("version".into(), version.into());
+            }
+            self.insert_audit(&mut tx, &entry).await?;
+        }
         tx.commit().await?;
         Ok(version)
     }

@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use sipprov_api::{Campaign, CreateCampaign};
 use sipprov_store::NewCampaign;
 
 use super::{ApiError, ApiResult};
 use sipprov_store::Store;
 
+use crate::access::{audit, Actor};
 use crate::campaign::{CampaignEngine, CampaignReport, Selection, SelectionError};
 
 /// A refusal of the request member `field`.
@@ -51,6 +52,7 @@ fn view(report: CampaignReport) -> Campaign {
 pub(super) async fn create(
     State(store): State<Store>,
     State(engine): State<Arc<CampaignEngine>>,
+    Extension(actor): Extension<Actor>,
     super::body::Body(body): super::body::Body<CreateCampaign>,
 ) -> ApiResult<(StatusCode, Json<Campaign>)> {
     let rate = body.rate.unwrap_or(CreateCampaign::DEFAULT_RATE);
@@ -75,7 +77,10 @@ pub(super) async fn create(
         confirm_window_ms: i64::try_from(window * 1000).unwrap_or(i64::MAX),
         selector,
     };
-    let campaign = store.create_campaign(&new, &macs).await?;
+    // The store sets the entry's target to the new campaign's id, in the campaign's transaction.
+    let detail = serde_json::json!({ "devices": macs.len(), "selector": new.selector, "reboot": new.reboot });
+    let entry = audit::entry(&actor, "campaign.create", "campaign", "", detail);
+    let campaign = store.create_campaign_audited(&new, &macs, &entry).await?;
     tracing::info!(campaign = campaign.id, devices = macs.len(), selector = %campaign.selector, "campaign created");
     engine.wake();
     Ok((StatusCode::CREATED, Json(report(&store, campaign.id).await?)))
@@ -109,6 +114,7 @@ pub(super) async fn show(State(store): State<Store>, Path(id): Path<i64>) -> Api
 pub(super) async fn cancel(
     State(store): State<Store>,
     State(engine): State<Arc<CampaignEngine>>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Campaign>> {
     let current = report(&store, id).await?;
@@ -117,6 +123,7 @@ pub(super) async fn cancel(
     }
     engine.cancel(id);
     store.set_campaign_state(id, sipprov_model::CampaignState::Cancelled).await?;
+    record(&store, &actor, "campaign.cancel", id, serde_json::json!({})).await;
     tracing::info!(campaign = id, "campaign cancelled");
     Ok(Json(report(&store, id).await?))
 }
@@ -125,6 +132,7 @@ pub(super) async fn cancel(
 pub(super) async fn retry(
     State(store): State<Store>,
     State(engine): State<Arc<CampaignEngine>>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Campaign>> {
     let current = report(&store, id).await?;
@@ -135,7 +143,18 @@ pub(super) async fn retry(
     if n == 0 {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign {id} has no failed or unconfirmed device")));
     }
+    record(&store, &actor, "campaign.retry", id, serde_json::json!({ "devices": n })).await;
     tracing::info!(campaign = id, devices = n, "campaign retry");
     engine.wake();
     Ok(Json(report(&store, id).await?))
+}
+
+/// Audits a cancel or a retry. Those store writes are shared with the campaign engine and run
+/// their own transactions, so the entry follows the change in one of its own; a failure to write
+/// it is logged with everything it would hold.
+async fn record(store: &Store, actor: &Actor, action: &str, id: i64, detail: serde_json::Value) {
+    let entry = audit::entry(actor, action, "campaign", &id.to_string(), detail);
+    if let Err(e) = store.append_audit(&entry).await {
+        tracing::error!(error = %e, actor = %entry.actor, action, campaign = id, detail = %entry.detail, "could not write an audit entry");
+    }
 }

@@ -10,12 +10,14 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::Extension;
 use axum::Json;
 use sipprov_api::Imported;
 use sipprov_model::Settings;
 use sipprov_store::NewDevice;
 
 use super::{ApiError, ApiResult};
+use crate::access::Actor;
 use crate::auth::Security;
 use crate::inventory::Inventory;
 use crate::registry::validate::{validate_new_device, Invalid};
@@ -29,6 +31,7 @@ pub(super) async fn import_devices(
     State(registry): State<Arc<Registry>>,
     State(inventory): State<Arc<Inventory>>,
     State(security): State<Arc<Security>>,
+    Extension(actor): Extension<Actor>,
     body: String,
 ) -> ApiResult<Json<Imported>> {
     let devices = parse_csv(&body).map_err(ApiError::from)?;
@@ -41,7 +44,7 @@ pub(super) async fn import_devices(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{e}; nothing was imported")))?;
     let mut doomed = Vec::new();
     registry
-        .add_devices_with(&devices, |stored| {
+        .import_devices_with(&actor, &devices, |stored| {
             if crate::auth::posture::locked_after_first_fetch(&inventory, &security, stored) {
                 doomed.push(stored.mac);
             }

@@ -81,6 +81,7 @@ impl From<StoreError> for ApiError {
             StoreError::DuplicateDevice(_) => (StatusCode::CONFLICT, Some("mac")),
             StoreError::DeviceNotFound(_) => (StatusCode::NOT_FOUND, Some("mac")),
             StoreError::GroupNotFound(_) => (StatusCode::NOT_FOUND, Some("group")),
+            StoreError::Duplicate(_) => (StatusCode::CONFLICT, Some("name")),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use sipprov_api::{
     PreviewTemplate, RollbackTemplate, SetTemplate, TemplateChanged, TemplateDetail, TemplateDiff, TemplateSummary,
@@ -23,13 +23,11 @@ use sipprov_api::{
 
 use super::body::Body;
 use super::{ApiError, ApiServices};
+use crate::access::Actor;
 use crate::templates::{Change, TemplateError, Templates};
 
 /// The largest override accepted: far above any built-in template, far below what could hurt.
 const MAX_BODY: usize = 256 * 1024;
-
-/// Who the API records as a version's author until requests carry a named identity.
-const AUTHOR: &str = "admin";
 
 /// The template routes, merged into the admin router behind its authentication.
 pub(super) fn routes() -> Router<ApiServices> {
@@ -82,6 +80,7 @@ async fn show(
 
 async fn set(
     State(s): State<ApiServices>,
+    Extension(actor): Extension<Actor>,
     Path((vendor, file)): Path<(String, String)>,
     Body(req): Body<SetTemplate>,
 ) -> Answer<Json<TemplateChanged>> {
@@ -90,7 +89,7 @@ async fn set(
         return Err(e.at("body").into_response());
     }
     let name = format!("{vendor}/{file}");
-    let change = Change { name: &name, author: AUTHOR, comment: req.comment.as_deref() };
+    let change = Change { name: &name, actor: &actor, comment: req.comment.as_deref() };
     let version = service(&s).set(change, &req.body, req.device).await.map_err(refused)?;
     Ok(Json(TemplateChanged { name, version }))
 }
@@ -103,23 +102,25 @@ struct ResetQuery {
 
 async fn reset(
     State(s): State<ApiServices>,
+    Extension(actor): Extension<Actor>,
     Path((vendor, file)): Path<(String, String)>,
     Query(q): Query<ResetQuery>,
 ) -> Answer<Json<TemplateChanged>> {
     let name = format!("{vendor}/{file}");
-    let change = Change { name: &name, author: AUTHOR, comment: q.comment.as_deref() };
+    let change = Change { name: &name, actor: &actor, comment: q.comment.as_deref() };
     let version = service(&s).reset(change).await.map_err(refused)?;
     Ok(Json(TemplateChanged { name, version }))
 }
 
 async fn rollback(
     State(s): State<ApiServices>,
+    Extension(actor): Extension<Actor>,
     Path((vendor, file)): Path<(String, String)>,
     Body(req): Body<RollbackTemplate>,
 ) -> Answer<Json<TemplateChanged>> {
     let name = format!("{vendor}/{file}");
     let comment = req.comment.unwrap_or_else(|| format!("rollback to version {}", req.version));
-    let change = Change { name: &name, author: AUTHOR, comment: Some(&comment) };
+    let change = Change { name: &name, actor: &actor, comment: Some(&comment) };
     let version = service(&s).rollback(change, req.version).await.map_err(refused)?;
     Ok(Json(TemplateChanged { name, version }))
 }

@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use sipprov_api::Unlocked;
 use sipprov_store::NewEvent;
 
 use super::{no_device, parse_mac, ApiError, ApiResult};
 use sipprov_store::Store;
 
+use crate::access::Actor;
 use crate::auth::Security;
 use crate::fetchlog::{FetchLog, Record};
 use crate::inventory::Inventory;
@@ -28,6 +29,7 @@ pub(super) async fn unlock_device(
     State(inventory): State<Arc<Inventory>>,
     State(security): State<Arc<Security>>,
     State(events): State<FetchLog>,
+    Extension(actor): Extension<Actor>,
     Path(mac): Path<String>,
 ) -> ApiResult<Json<Unlocked>> {
     let mac = parse_mac(&mac)?;
@@ -42,7 +44,9 @@ pub(super) async fn unlock_device(
     let now = sipprov_store::now_ms();
     // Stored first: a window the server forgets on restart would strand a phone that was told
     // it may fetch.
-    store.record_unlock(mac, now).await?;
+    let detail = serde_json::json!({ "window_secs": window });
+    let entry = crate::access::audit::entry(&actor, "device.unlock", "device", &mac.to_string(), detail);
+    store.record_unlock_audited(mac, now, &entry).await?;
     security.unlock(mac, now);
     let open_until = security.window_closes_at(&device).unwrap_or(now);
     let detail = sipprov_api::UnlockedDetail { window_secs: window, open_until };

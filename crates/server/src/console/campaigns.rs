@@ -21,6 +21,7 @@ use sipprov_store::NewCampaign;
 use super::session::Viewer;
 use super::view::me;
 use super::{render, ConsoleError, ConsoleServices, Ctx, Page};
+use crate::access::audit;
 use crate::campaign::{CampaignReport, Selection};
 
 /// How often the live view is updated.
@@ -143,7 +144,10 @@ async fn create(
         confirm_window_ms: window_ms,
         selector,
     };
-    let campaign = c.store.create_campaign(&new, &macs).await?;
+    // The store sets the entry's target to the new campaign's id, in the campaign's transaction.
+    let detail = serde_json::json!({ "devices": macs.len(), "selector": new.selector, "reboot": new.reboot });
+    let entry = audit::entry(&viewer.actor(), "campaign.create", "campaign", "", detail);
+    let campaign = c.store.create_campaign_audited(&new, &macs, &entry).await?;
     tracing::info!(campaign = campaign.id, devices = macs.len(), selector = %campaign.selector, user = %viewer.session.user, "campaign created in the console");
     c.campaigns.wake();
     Ok(Redirect::to(&format!("/console/campaigns/{}", campaign.id)).into_response())
@@ -209,6 +213,7 @@ async fn cancel(axum::extract::State(c): Ctx, viewer: Viewer, Path(id): Path<i64
     }
     c.campaigns.cancel(id);
     c.store.set_campaign_state(id, sipprov_model::CampaignState::Cancelled).await?;
+    record(&c, &viewer, "campaign.cancel", id, serde_json::json!({})).await;
     tracing::info!(campaign = id, user = %viewer.session.user, "campaign cancelled in the console");
     campaign_page(&c, &viewer, id, Some(format!("Campaign {id} cancelled."))).await
 }
@@ -224,9 +229,20 @@ async fn retry(axum::extract::State(c): Ctx, viewer: Viewer, Path(id): Path<i64>
     let notice = if n == 0 {
         format!("Campaign {id} has no failed or unconfirmed device.")
     } else {
+        record(&c, &viewer, "campaign.retry", id, serde_json::json!({ "devices": n })).await;
         tracing::info!(campaign = id, devices = n, user = %viewer.session.user, "campaign retried in the console");
         c.campaigns.wake();
         format!("Retrying {n} devices.")
     };
     campaign_page(&c, &viewer, id, Some(notice)).await
+}
+
+/// Audits a cancel or a retry, as the API does: those store writes are shared with the campaign
+/// engine and run their own transactions, so the entry follows the change; a failure to write
+/// it is logged with everything it would hold.
+async fn record(c: &ConsoleServices, viewer: &Viewer, action: &str, id: i64, detail: serde_json::Value) {
+    let entry = audit::entry(&viewer.actor(), action, "campaign", &id.to_string(), detail);
+    if let Err(e) = c.store.append_audit(&entry).await {
+        tracing::error!(error = %e, actor = %entry.actor, action, campaign = id, detail = %entry.detail, "could not write an audit entry");
+    }
 }

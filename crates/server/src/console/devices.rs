@@ -1,6 +1,7 @@
 //! Devices: the list with filters and paging (`/console/devices`), and a device's page
 //! (`/console/devices/{mac}`): its merged settings with where each value comes from, the
-//! files it receives as rendered (secrets masked), its history, and the actions: re-provision,
+//! files it receives as rendered (secrets masked), its history and its audit trail (who
+//! changed what, secrets masked), and the actions: re-provision,
 //! reboot (after a confirmation page), unlock, and changing one of its own settings, refused
 //! with the validation message next to the field.
 
@@ -19,6 +20,7 @@ use sipprov_store::{DeviceRecord, NewEvent};
 use super::session::Viewer;
 use super::view::{mask_secrets, me, one_setting, with_origins};
 use super::{render, ConsoleError, ConsoleServices, Ctx, Page};
+use crate::access::{audit, Actor};
 use crate::fetchlog::Record;
 use crate::registry::validate;
 
@@ -165,6 +167,16 @@ async fn device_page(c: &ConsoleServices, viewer: &Viewer, device: &DeviceRecord
     let settings = with_origins(&global, &group, &device.settings);
     let own = super::view::own(&device.settings);
     let files = shown_files(c, device);
+    let query = sipprov_store::AuditQuery { device: Some(device.mac), limit: HISTORY_SHOWN, ..Default::default() };
+    let changes: Vec<_> = c
+        .store
+        .list_audit(&query)
+        .await?
+        .into_iter()
+        .map(
+            |a| serde_json::json!({ "at": a.at, "actor": a.actor, "action": a.action, "detail": a.detail.to_string() }),
+        )
+        .collect();
     let mut history = c.store.device_events(device.mac, HISTORY_SHOWN).await?;
     history.reverse();
     let history: Vec<_> = history
@@ -184,7 +196,7 @@ async fn device_page(c: &ConsoleServices, viewer: &Viewer, device: &DeviceRecord
             "last_fetch": device.last_fetch.as_ref().map(|f| serde_json::json!({
                 "at": f.at, "ip": f.ip, "file": f.file, "firmware": f.reported_firmware}))}),
         "access": serde_json::to_value(&access).unwrap_or_default(),
-        "settings": settings, "own": own, "groups": groups, "files": files, "history": history,
+        "settings": settings, "own": own, "groups": groups, "files": files, "history": history, "changes": changes,
         "notice": outcome.notice, "error": outcome.error});
     render("device.html", ctx)
 }
@@ -262,7 +274,7 @@ async fn set_setting(
         notice: None,
         error: Some(FieldError { field, message, key: form.key.clone() }),
     };
-    let outcome = match change_setting(&c, &current, &form).await {
+    let outcome = match change_setting(&c, &viewer.actor(), &current, &form).await {
         Ok(()) => {
             tracing::info!(mac = %current.mac, key = %form.key.trim(), user = %viewer.session.user, "device setting changed in the console");
             Outcome { notice: Some(format!("{} saved.", form.key.trim())), error: None }
@@ -281,13 +293,14 @@ async fn set_setting(
 /// Validates and writes one setting; the error names the form field at fault.
 async fn change_setting(
     c: &ConsoleServices,
+    actor: &Actor,
     current: &DeviceRecord,
     form: &SettingForm,
 ) -> Result<(), (&'static str, String)> {
     let patch = one_setting(&form.key, &form.value)?;
     let body = PatchDevice { settings: Some(patch), ..PatchDevice::default() };
     let patch = validate::device_patch(current, body).map_err(|e| ("value", e.message))?;
-    c.registry.patch_device(current, &patch).await.map_err(|e| ("value", e.to_string()))?;
+    c.registry.patch_device(actor, current, &patch).await.map_err(|e| ("value", e.to_string()))?;
     Ok(())
 }
 
@@ -311,7 +324,9 @@ async fn set_group(
     let group = form.group.trim().to_string();
     let body = PatchDevice { group: Some(group.clone()), ..PatchDevice::default() };
     let result = match validate::device_patch(&current, body) {
-        Ok(patch) => c.registry.patch_device(&current, &patch).await.map(drop).map_err(|e| e.to_string()),
+        Ok(patch) => {
+            c.registry.patch_device(&viewer.actor(), &current, &patch).await.map(drop).map_err(|e| e.to_string())
+        }
         Err(e) => Err(e.message),
     };
     let outcome = match result {
@@ -341,6 +356,11 @@ async fn notify(c: &ConsoleServices, viewer: &Viewer, mac: &str, reboot: bool) -
     let device = device(c, mac)?;
     let what = if reboot { "Reboot" } else { "Re-provision" };
     tracing::info!(mac = %device.mac, reboot, user = %viewer.session.user, "check-sync from the console");
+    // Audited before it is sent, as the API does: a check-sync cannot be taken back, so a
+    // database that cannot take the record stops it.
+    let action = if reboot { "device.reboot" } else { "device.notify" };
+    let entry = audit::entry(&viewer.actor(), action, "device", &device.mac.to_string(), serde_json::json!({}));
+    c.store.append_audit(&entry).await?;
     let notice = match c.notifier.notify_device(device.mac, reboot).await {
         Ok(o) => format!(
             "{what}: {}{}{}",
@@ -398,7 +418,9 @@ async fn unlock(axum::extract::State(c): Ctx, viewer: Viewer, Path(mac): Path<St
         "Not unlocked: the first-fetch window is off (security.first_fetch_window_secs).".to_string()
     } else {
         let now = sipprov_store::now_ms();
-        c.store.record_unlock(device.mac, now).await?;
+        let detail = serde_json::json!({ "window_secs": window });
+        let entry = audit::entry(&viewer.actor(), "device.unlock", "device", &device.mac.to_string(), detail);
+        c.store.record_unlock_audited(device.mac, now, &entry).await?;
         c.security.unlock(device.mac, now);
         let open_until = c.security.window_closes_at(&device).unwrap_or(now);
         let detail = sipprov_api::UnlockedDetail { window_secs: window, open_until };

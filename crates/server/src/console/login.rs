@@ -1,7 +1,7 @@
-//! Logging in and out.
+//! Logging in and out, with a user name and password or with an API token.
 //!
-//! A login answers the same for an unknown user and a wrong password ("wrong user name or
-//! password"), after the same work ([`crate::users::Users::verify`]), so the form cannot be used
+//! A login answers the same for an unknown user, a wrong password and an unknown token ("wrong
+//! user name, password or token"); a user login costs the same work either way ([`crate::users::Users::verify`]), so the form cannot be used
 //! to find out which names exist. A source that failed `console.login_failures` times within
 //! `console.login_window_secs` is refused (429) until the window passes, whatever it sends.
 
@@ -23,6 +23,10 @@ pub(super) struct LoginForm {
     user: String,
     #[serde(default)]
     password: String,
+    /// An API token instead of user and password: the session gets the token's name and role
+    /// and ends when the token is revoked.
+    #[serde(default)]
+    token: String,
 }
 
 /// `GET /console/login`.
@@ -44,21 +48,31 @@ pub(super) async fn submit(
         *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         return Ok(response);
     }
-    let found = c.users.verify(&login.user, &login.password).await.map_err(|e| {
-        tracing::error!(error = %e, "console login failed");
-        ConsoleError::new(StatusCode::INTERNAL_SERVER_ERROR, "the login could not be checked; the server log says why")
-    })?;
-    let Some(user) = found else {
+    let token = login.token.trim();
+    let found = if token.is_empty() {
+        let user = c.users.verify(&login.user, &login.password).await.map_err(|e| {
+            tracing::error!(error = %e, "console login failed");
+            ConsoleError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the login could not be checked; the server log says why",
+            )
+        })?;
+        user.map(|u| (u.name, u.role, None))
+    } else {
+        c.tokens.authenticate(token).map(|a| (a.name, a.role, Some(token.to_string())))
+    };
+    let Some((name, role, token)) = found else {
         c.sessions.login_failed(source);
         tracing::warn!(%source, "console login failed");
-        let ctx = serde_json::json!({ "error": "Wrong user name or password.", "user": login.user });
+        let ctx = serde_json::json!({ "error": "Wrong user name, password or token.", "user": login.user });
         let mut response = render("login.html", ctx)?;
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return Ok(response);
     };
     c.sessions.login_succeeded(source);
-    tracing::info!(user = %user.name, role = %user.role, %source, "console login");
-    let id = c.sessions.open(user.name, user.role);
+    let with = if token.is_some() { "API token" } else { "password" };
+    tracing::info!(user = %name, %role, %source, with, "console login");
+    let id = c.sessions.open(name, role, token);
     Ok(([(header::SET_COOKIE, c.sessions.cookie(&id))], Redirect::to("/console/")).into_response())
 }
 

@@ -42,6 +42,7 @@ use axum::Router;
 use minijinja::Environment;
 use sipprov_store::Store;
 
+use crate::access::Tokens;
 use crate::auth::Security;
 use crate::campaign::CampaignEngine;
 use crate::config::ConsoleConfig;
@@ -73,6 +74,8 @@ pub struct ConsoleServices {
     pub events: FetchLog,
     /// Console users (login).
     pub users: Arc<Users>,
+    /// API tokens (a login with a token instead of a user and password).
+    pub tokens: Arc<Tokens>,
     /// Counters (refused requests, for the overview).
     pub metrics: Arc<Metrics>,
     /// The group Plug-and-Play puts discovered devices in (`pnp.discovered_group`).
@@ -93,6 +96,7 @@ impl ConsoleServices {
         security: Arc<Security>,
         events: FetchLog,
         users: Arc<Users>,
+        tokens: Arc<Tokens>,
         metrics: Arc<Metrics>,
         discovered_group: String,
         config: ConsoleConfig,
@@ -107,6 +111,7 @@ impl ConsoleServices {
             security,
             events,
             users,
+            tokens,
             metrics,
             discovered_group,
             sessions: session::Sessions::new(config),

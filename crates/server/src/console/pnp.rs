@@ -80,7 +80,7 @@ async fn approve(
     }
     let body = PatchDevice { group: Some(group.clone()), ..PatchDevice::default() };
     let result = match validate::device_patch(&current, body) {
-        Ok(patch) => c.registry.patch_device(&current, &patch).await.map_err(|e| e.to_string()),
+        Ok(patch) => c.registry.patch_device(&viewer.actor(), &current, &patch).await.map_err(|e| e.to_string()),
         Err(e) => Err(e.message),
     };
     match result {

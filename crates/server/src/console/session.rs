@@ -27,6 +27,7 @@ use sipprov_api::Role;
 use subtle::ConstantTimeEq;
 
 use super::{ConsoleError, ConsoleServices};
+use crate::access::Actor;
 use crate::config::ConsoleConfig;
 
 /// The session cookie's name.
@@ -49,6 +50,9 @@ pub(super) struct Session {
     pub(super) csrf: String,
     /// When the session opened (ms since the epoch), for [`crate::users::Users::still_valid`].
     pub(super) opened_at_ms: i64,
+    /// For a login with an API token: the token, kept in server memory only (never sent back),
+    /// so the session ends as soon as the token is revoked.
+    token: Option<String>,
     opened: Instant,
     last_used: Instant,
 }
@@ -93,7 +97,7 @@ impl Sessions {
     }
 
     /// Opens a session and returns its id (for the cookie only; the server keeps its hash).
-    pub(super) fn open(&self, user: String, role: Role) -> String {
+    pub(super) fn open(&self, user: String, role: Role, token: Option<String>) -> String {
         let id = random_hex();
         let now = Instant::now();
         let session = Session {
@@ -101,6 +105,7 @@ impl Sessions {
             role,
             csrf: random_hex(),
             opened_at_ms: sipprov_store::now_ms(),
+            token,
             opened: now,
             last_used: now,
         };
@@ -219,15 +224,23 @@ impl Viewer {
     pub(super) fn can(&self, needed: Role) -> bool {
         self.session.role.at_least(needed)
     }
+
+    /// Who the audit trail names for this viewer's changes: the console user, or the API
+    /// token's name for a token login.
+    pub(super) fn actor(&self) -> Actor {
+        Actor { name: self.session.user.clone(), role: self.session.role }
+    }
 }
 
 impl FromRequestParts<Arc<ConsoleServices>> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, c: &Arc<ConsoleServices>) -> Result<Viewer, Response> {
-        let session = cookie_id(&parts.headers)
-            .and_then(|id| c.sessions.touch(&id))
-            .filter(|s| c.users.still_valid(&s.user, s.opened_at_ms));
+        let session = cookie_id(&parts.headers).and_then(|id| c.sessions.touch(&id)).filter(|s| match &s.token {
+            // A token session lives only as long as its token, with the token's current role.
+            Some(token) => c.tokens.authenticate(token).is_some_and(|a| a.name == s.user && a.role == s.role),
+            None => c.users.still_valid(&s.user, s.opened_at_ms),
+        });
         match session {
             Some(session) => Ok(Viewer { session }),
             None => Err(Redirect::to("/console/login").into_response()),
@@ -305,10 +318,10 @@ mod tests {
     #[test]
     fn sessions_are_bounded_and_closed() {
         let s = Sessions::new(config());
-        let a = s.open("a".into(), Role::Admin);
-        let b = s.open("b".into(), Role::Operator);
+        let a = s.open("a".into(), Role::Admin, None);
+        let b = s.open("b".into(), Role::Operator, None);
         assert!(s.touch(&b).is_some());
-        let c = s.open("c".into(), Role::ReadOnly);
+        let c = s.open("c".into(), Role::ReadOnly, None);
         assert!(s.touch(&a).is_none(), "the least recently used session made room");
         assert_eq!(s.touch(&c).map(|x| x.role), Some(Role::ReadOnly));
         s.close(&c);

@@ -101,7 +101,7 @@ async fn set_group(
     let result = async {
         let patch = one_setting(form.key(), form.value())?;
         validate::group_settings(&patch).map_err(|e| ("key", e.message))?;
-        c.registry.patch_group(&name, &patch).await.map_err(|e| ("value", e.to_string()))
+        c.registry.patch_group(&viewer.actor(), &name, &patch).await.map_err(|e| ("value", e.to_string()))
     }
     .await;
     let settings = c.inventory.group(&name).unwrap_or_default();
@@ -119,7 +119,7 @@ async fn set_global(axum::extract::State(c): Ctx, viewer: Viewer, Form(form): Fo
     viewer.require(Role::Admin)?;
     let result = async {
         let patch = one_setting(form.key(), form.value())?;
-        c.registry.patch_global(&patch).await.map_err(|e| ("value", e.to_string()))
+        c.registry.patch_global(&viewer.actor(), &patch).await.map_err(|e| ("value", e.to_string()))
     }
     .await;
     finish(&viewer, "global", None, &c.inventory.global(), c.inventory.len(), &form, result.map(drop))

@@ -151,7 +151,8 @@ async fn save(
     let body = form.body.replace("\r\n", "\n");
     let name = format!("{vendor}/{file}");
     let comment = Some(form.comment.trim()).filter(|c| !c.is_empty());
-    let change = Change { name: &name, author: &viewer.session.user, comment };
+    let actor = viewer.actor();
+    let change = Change { name: &name, actor: &actor, comment };
     let shown = match service(&c).set(change, &body, None).await {
         Ok(version) => {
             Shown { notice: Some(format!("Saved as version {version}; it serves now.")), ..Shown::default() }
@@ -181,7 +182,8 @@ async fn rollback(
     viewer.require(Role::Admin)?;
     let name = format!("{vendor}/{file}");
     let comment = format!("rollback to version {}", form.version);
-    let change = Change { name: &name, author: &viewer.session.user, comment: Some(&comment) };
+    let actor = viewer.actor();
+    let change = Change { name: &name, actor: &actor, comment: Some(&comment) };
     let version = service(&c).rollback(change, form.version).await.map_err(failed)?;
     let notice = format!("Version {} is serving again, as version {version}.", form.version);
     template_page(&c, &viewer, &vendor, &file, Shown { notice: Some(notice), ..Shown::default() }).await
@@ -191,7 +193,8 @@ async fn rollback(
 async fn reset(axum::extract::State(c): Ctx, viewer: Viewer, Path((vendor, file)): Path<(String, String)>) -> Page {
     viewer.require(Role::Admin)?;
     let name = format!("{vendor}/{file}");
-    let change = Change { name: &name, author: &viewer.session.user, comment: Some("reset to the built-in") };
+    let actor = viewer.actor();
+    let change = Change { name: &name, actor: &actor, comment: Some("reset to the built-in") };
     let version = service(&c).reset(change).await.map_err(failed)?;
     let notice = format!("The built-in template serves again (version {version}).");
     template_page(&c, &viewer, &vendor, &file, Shown { notice: Some(notice), ..Shown::default() }).await

@@ -167,7 +167,11 @@ pub async fn add_discovered(
         Some(contact),
         Settings::new(),
     )?;
-    let added = state.registry.add_devices(std::slice::from_ref(&device)).await.map_err(|e| e.to_string())?;
+    let added = state
+        .registry
+        .add_devices(&crate::access::Actor::pnp(), std::slice::from_ref(&device))
+        .await
+        .map_err(|e| e.to_string())?;
     added.first().ok_or("device vanished")?;
     tracing::info!(mac = %device.mac, %vendor, %model, %source, group = %cfg.discovered_group, at = now_ms(), "PnP device discovered and added");
     Ok(())

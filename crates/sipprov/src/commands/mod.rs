@@ -13,6 +13,7 @@ use crate::cli::{ApiArgs, Cli, Command, DeviceCommand, GroupCommand, SettingsCom
 use crate::client::{segment, Body, Client};
 use crate::output;
 
+mod access;
 mod backup;
 mod campaign;
 mod manuals;
@@ -38,6 +39,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::Completions { shell } => manuals::completions(shell),
         Command::Man { dir } => manuals::man(&dir),
         Command::Template(cmd) => template::command(cmd, api).await,
+        Command::Token(cmd) => access::token(cmd, api).await,
+        Command::Audit(args) => access::audit(args, api).await,
         Command::Vendors => {
             let vendors: Vec<VendorInfo> = Client::new(api)?.json(Method::GET, "/api/v1/vendors", None).await?;
             for vendor in vendors {
