@@ -34,6 +34,7 @@ mod campaign;
 mod device;
 mod event;
 mod group;
+mod pnp;
 mod problem;
 
 pub use access::{Role, UnknownRole};
@@ -47,6 +48,7 @@ pub use event::{
     UploadRefusedDetail,
 };
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
+pub use pnp::{ApproveDiscovery, Discovery};
 pub use problem::{Problem, PROBLEM_CONTENT_TYPE};
 
 /// The prefix of every admin API path.

@@ -28,7 +28,10 @@
 //! | GET, POST | /api/v1/campaigns | list, or start a paced re-sync campaign |
 //! | GET | /api/v1/campaigns/{id} | counts per outcome and failing devices |
 //! | POST | /api/v1/campaigns/{id}/cancel, /retry | stop it; re-send failed and unconfirmed devices |
-//! | GET | /metrics | Prometheus counters (no token) |
+//! | GET | /api/v1/pnp/discoveries | devices PnP discovered, waiting in the discovered group |
+//! | POST | /api/v1/pnp/discoveries/{mac}/approve | move one into a group (`{"group": NAME}`) |
+//! | DELETE | /api/v1/pnp/discoveries/{mac} | reject: remove it |
+//! | GET | /metrics | Prometheus metrics, OpenMetrics text (no token) |
 
 use std::sync::Arc;
 
@@ -50,6 +53,7 @@ use sipprov_vendors::{redacted, registry};
 
 use crate::auth::Security;
 use crate::campaign::CampaignEngine;
+use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
 use crate::inventory::Inventory;
@@ -61,6 +65,7 @@ use crate::registry::Registry;
 mod body;
 mod campaigns;
 mod import;
+mod pnp;
 mod problem;
 mod unlock;
 mod uploads;
@@ -98,6 +103,8 @@ pub struct ApiServices {
     pub events: FetchLog,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// PnP discoveries waiting for approval.
+    pub discoveries: Arc<Discoveries>,
 }
 
 /// The admin API's bearer token.
@@ -118,7 +125,7 @@ macro_rules! substates {
 substates! {
     token: ApiToken, store: Store, inventory: Arc<Inventory>, files: Arc<Files>, registry: Arc<Registry>,
     notifier: Arc<Notifier>, campaigns: Arc<CampaignEngine>, security: Arc<Security>, events: FetchLog,
-    metrics: Arc<Metrics>,
+    metrics: Arc<Metrics>, discoveries: Arc<Discoveries>,
 }
 
 /// What showing a device takes: its files, and its access posture.
@@ -163,6 +170,9 @@ pub fn router(state: ApiServices) -> Router {
         .route("/api/v1/campaigns/{id}", get(campaigns::show))
         .route("/api/v1/campaigns/{id}/cancel", axum::routing::post(campaigns::cancel))
         .route("/api/v1/campaigns/{id}/retry", axum::routing::post(campaigns::retry))
+        .route("/api/v1/pnp/discoveries", get(pnp::list))
+        .route("/api/v1/pnp/discoveries/{mac}", axum::routing::delete(pnp::reject))
+        .route("/api/v1/pnp/discoveries/{mac}/approve", axum::routing::post(pnp::approve))
         .fallback(problem::no_route)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -194,10 +204,9 @@ async fn metrics(
     State(metrics): State<Arc<Metrics>>,
     State(inventory): State<Arc<Inventory>>,
     State(notifier): State<Arc<Notifier>>,
-) -> String {
-    let mut out = metrics.render(inventory.len());
-    out.push_str(&Metrics::render_sip(notifier.endpoint()));
-    out
+) -> impl IntoResponse {
+    let body = metrics.render(inventory.len(), Some(notifier.endpoint()));
+    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body)
 }
 
 fn parse_mac(text: &str) -> ApiResult<Mac> {

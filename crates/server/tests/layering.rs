@@ -45,13 +45,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Services.
     ("files", &["auth", "cache", "catalog", "fetchlog", "inventory", "metrics"]),
     ("registry", &["auth", "cache", "inventory"]),
-    ("notify", &["fetchlog", "inventory"]),
-    ("campaign", &["fetchlog", "files", "inventory", "notify"]),
+    ("discoveries", &["inventory", "registry"]),
+    ("notify", &["fetchlog", "inventory", "metrics"]),
+    ("campaign", &["fetchlog", "files", "inventory", "metrics", "notify"]),
     // Edges.
     ("provision", &["auth", "cache", "catalog", "config", "fetchlog", "files", "inventory", "listener", "metrics"]),
-    ("pnp", &["auth", "config", "fetchlog", "inventory", "registry"]),
+    ("pnp", &["auth", "config", "discoveries", "fetchlog", "inventory", "metrics", "registry"]),
     ("sip_service", &["config", "listener", "pnp", "sip_tls"]),
-    ("api", &["auth", "campaign", "fetchlog", "files", "inventory", "metrics", "notify", "registry"]),
+    ("api", &["auth", "campaign", "discoveries", "fetchlog", "files", "inventory", "metrics", "notify", "registry"]),
 ];
 
 /// Modules that may name any other: the crate root's module list and the wiring.

@@ -72,6 +72,31 @@ pub(crate) enum Command {
     Notify(NotifyArgs),
     /// List supported vendors and models.
     Vendors,
+    /// Devices PnP discovered (`pnp.mode = "any"`): list, approve into a group, reject.
+    #[command(subcommand)]
+    Pnp(PnpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PnpCommand {
+    /// The devices waiting in the discovered group, with what their SUBSCRIBEs reported.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a waiting device into an existing group.
+    Approve {
+        /// The device's MAC, in any common spelling.
+        mac: String,
+        /// The group it joins (must exist).
+        #[arg(long)]
+        group: String,
+    },
+    /// Remove a waiting device (it is discovered again if it subscribes again in `any` mode).
+    Reject {
+        /// The device's MAC, in any common spelling.
+        mac: String,
+    },
 }
 
 #[derive(Debug, Args)]

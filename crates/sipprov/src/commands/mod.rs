@@ -15,6 +15,7 @@ use crate::output;
 
 mod campaign;
 mod notify;
+mod pnp;
 
 /// Runs one parsed command line.
 pub(crate) async fn run(cli: Cli) -> Result<(), String> {
@@ -28,6 +29,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::Notify(args) => notify::one_shot(args).await,
         Command::Resync(args) => campaign::resync(args, api).await,
         Command::Campaign(cmd) => campaign::command(cmd, api).await,
+        Command::Pnp(cmd) => pnp::command(cmd, api).await,
         Command::Vendors => {
             let vendors: Vec<VendorInfo> = Client::new(api)?.json(Method::GET, "/api/v1/vendors", None).await?;
             for vendor in vendors {
