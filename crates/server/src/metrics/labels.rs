@@ -61,7 +61,7 @@ macro_rules! label_enum {
         }
 
         impl $name {
-            /// Every value, in declaration order (the order of [`Self::index`]).
+            /// Every value, in declaration order (the order of `index`).
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
             /// The label value.

@@ -3,7 +3,7 @@
 //! Two kinds live here. The server-wide counters and gauges are plain atomics, read at scrape
 //! time: the cheapest thing on the hot path, and their names are unchanged from earlier
 //! releases. The labelled metrics (latency histograms per vendor, refusals by reason, NOTIFY
-//! results, campaigns) are `prometheus-client` metrics in [`labelled`], their labels drawn
+//! results, campaigns) are `prometheus-client` metrics in `labelled`, their labels drawn
 //! only from the closed sets of [`labels`]. A scrape encodes both with `prometheus-client`.
 
 mod labelled;
