@@ -116,7 +116,6 @@ async fn fetch(
 
 async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel) -> Response {
     let Incoming { peer, tls, method, uri, headers, body } = incoming;
-    let state = state.clone();
     if let Some(wait) = state.security.throttle.blocked_for(peer.ip()) {
         return blocked(&state, wait);
     }
