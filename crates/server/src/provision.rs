@@ -117,7 +117,7 @@ async fn fetch(
 async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel) -> Response {
     let Incoming { peer, tls, method, uri, headers, body } = incoming;
     if let Some(wait) = state.security.throttle.blocked_for(peer.ip()) {
-        return blocked(&state, wait);
+        return blocked(state, wait);
     }
     if method != Method::GET && method != Method::HEAD && method != Method::PUT {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
@@ -146,21 +146,21 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     let ua = with_certificate_identity(ua, facts.cert_macs);
     *vendor = VendorLabel::of_opt(ua.as_ref().map(|u| u.vendor));
     if method == Method::PUT {
-        return upload::receive(&state, file_name, ua.as_ref(), &facts, &headers, body).await;
+        return upload::receive(state, file_name, ua.as_ref(), &facts, &headers, body).await;
     }
     if let Some(names) = keyfile::names(file_name) {
-        return keyfile::serve(&state, names, file_name, ua.as_ref(), &facts).await;
+        return keyfile::serve(state, names, file_name, ua.as_ref(), &facts).await;
     }
     let resolved = match state.files.resolve(file_name, ua.as_ref()) {
         Ok(r) => r,
-        Err(refusal) => return refused(&state, file_name, ua.as_ref(), refusal, &facts),
+        Err(refusal) => return refused(state, file_name, ua.as_ref(), refusal, &facts),
     };
     *vendor = match &resolved {
         Resolved::Device { device, .. } => VendorLabel::of(&device.vendor),
         Resolved::Model { vendor, .. } => VendorLabel::of(vendor.id()),
     };
     let auth = match &resolved {
-        Resolved::Device { device, .. } => match authorize(&state, device, file_name, &facts, Window::Claim).await {
+        Resolved::Device { device, .. } => match authorize(state, device, file_name, &facts, Window::Claim).await {
             Ok(how) => how,
             Err(response) => return response,
         },
@@ -177,7 +177,7 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     };
     dates::hold_until_dated(served.last_modified).await;
     let status = if not_modified(&headers, &served) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
-    record_fetch(&state, &resolved, &served, peer, ua.as_ref(), status, auth);
+    record_fetch(state, &resolved, &served, peer, ua.as_ref(), status, auth);
     respond(status, &served)
 }
 
