@@ -44,6 +44,7 @@ pub mod catalog;
 pub use sipprov_checksync as checksync;
 pub mod config;
 pub mod datadir;
+pub mod discoveries;
 pub mod fetchlog;
 pub mod files;
 pub mod inventory;

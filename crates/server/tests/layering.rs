@@ -46,14 +46,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("access", &[]),
     ("files", &["auth", "cache", "catalog", "fetchlog", "inventory", "metrics"]),
     ("registry", &["access", "auth", "cache", "inventory"]),
-    ("notify", &["fetchlog", "inventory"]),
-    ("campaign", &["fetchlog", "files", "inventory", "notify"]),
+    ("discoveries", &["access", "inventory", "registry"]),
+    ("notify", &["fetchlog", "inventory", "metrics"]),
+    ("campaign", &["fetchlog", "files", "inventory", "metrics", "notify"]),
     ("templates", &["access", "files", "inventory"]),
     // Edges.
     ("provision", &["auth", "cache", "catalog", "config", "fetchlog", "files", "inventory", "listener", "metrics"]),
-    ("pnp", &["access", "auth", "config", "fetchlog", "inventory", "registry"]),
+    ("pnp", &["access", "auth", "config", "discoveries", "fetchlog", "inventory", "metrics", "registry"]),
     ("sip_service", &["config", "listener", "pnp", "sip_tls"]),
-    ("api", &["access", "auth", "campaign", "fetchlog", "files", "inventory", "metrics", "notify", "registry", "templates"]),
+    ("api", &["access", "auth", "campaign", "discoveries", "fetchlog", "files", "inventory", "metrics", "notify", "registry", "templates"]),
 ];
 
 /// Modules that may name any other: the crate root's module list and the wiring.
