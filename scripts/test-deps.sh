@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite talks to: curl, SIPp, tshark, openssl, Python 3 (the
-# SIP-over-TLS peer: its ssl module is OpenSSL), PostgreSQL, Chromium with chromedriver and
-# Selenium (the console's browser test), and (for benchmarks) nginx and wrk. Idempotent; needs root (CI runs as root).
+# SIP-over-TLS peer: its ssl module is OpenSSL), PostgreSQL, the Prometheus parser and promtool,
+# Chromium with chromedriver and Selenium (the console's browser test), and (for benchmarks) nginx and wrk. Idempotent; needs root (CI runs as root).
 set -euo pipefail
 need=()
 # groff and man render the generated man pages; strip, dpkg-deb and systemd-analyze build and
@@ -12,6 +12,10 @@ for pair in curl:curl sipp:sip-tester tshark:tshark openssl:openssl python3:pyth
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+# The metrics tests parse /metrics with the Prometheus project's Python parser and check the
+# example alert rules with promtool (Debian's prometheus package).
+/usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' >/dev/null 2>&1 || need+=(python3-prometheus-client)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # The web console's browser test: Debian's Chromium and its driver, driven by Debian's Selenium
 # (under /usr/bin/python3, whatever python3 is first on PATH).
 [ -x /usr/bin/chromium ] || need+=(chromium)

@@ -34,6 +34,7 @@ mod campaign;
 mod device;
 mod event;
 mod group;
+mod pnp;
 mod problem;
 mod template;
 mod user;
@@ -49,6 +50,7 @@ pub use event::{
     UploadRefusedDetail,
 };
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
+pub use pnp::{ApproveDiscovery, Discovery};
 pub use problem::{Problem, PROBLEM_CONTENT_TYPE};
 pub use template::{
     PreviewTemplate, RollbackTemplate, SetTemplate, TemplateChanged, TemplateDetail, TemplateDiff, TemplateSummary,

@@ -42,7 +42,10 @@
 //! | DELETE | /api/v1/tokens/{name} | revoke a token (admin) |
 //! | GET | /api/v1/audit | the audit trail (`actor`, `target`, `since`, `before`, `limit`) |
 //! | GET | /api/v1/devices/{mac}/audit | one device's audit trail |
-//! | GET | /metrics | Prometheus counters (no token) |
+//! | GET | /api/v1/pnp/discoveries | devices PnP discovered, waiting in the discovered group |
+//! | POST | /api/v1/pnp/discoveries/{mac}/approve | move one into a group (`{"group": NAME}`) |
+//! | DELETE | /api/v1/pnp/discoveries/{mac} | reject: remove it |
+//! | GET | /metrics | Prometheus metrics, OpenMetrics text (no token) |
 
 use std::sync::Arc;
 
@@ -65,6 +68,7 @@ use sipprov_vendors::{redacted, registry};
 use crate::access::{required_role, Actor, Tokens};
 use crate::auth::Security;
 use crate::campaign::CampaignEngine;
+use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
 use crate::inventory::Inventory;
@@ -78,6 +82,7 @@ mod access;
 mod body;
 mod campaigns;
 mod import;
+mod pnp;
 mod problem;
 mod templates;
 mod unlock;
@@ -117,6 +122,8 @@ pub struct ApiServices {
     pub events: FetchLog,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// PnP discoveries waiting for approval.
+    pub discoveries: Arc<Discoveries>,
     /// Web console users.
     pub users: Arc<Users>,
 }
@@ -135,7 +142,7 @@ macro_rules! substates {
 substates! {
     tokens: Arc<Tokens>, store: Store, inventory: Arc<Inventory>, files: Arc<Files>, registry: Arc<Registry>,
     notifier: Arc<Notifier>, campaigns: Arc<CampaignEngine>, security: Arc<Security>, events: FetchLog,
-    metrics: Arc<Metrics>, users: Arc<Users>,
+    metrics: Arc<Metrics>, discoveries: Arc<Discoveries>, users: Arc<Users>,
 }
 
 /// What showing a device takes: its files, and its access posture.
@@ -188,6 +195,9 @@ pub fn router(state: ApiServices) -> Router {
         .route("/api/v1/tokens/{name}", axum::routing::delete(access::revoke_token))
         .route("/api/v1/audit", get(access::audit))
         .route("/api/v1/devices/{mac}/audit", get(access::device_audit))
+        .route("/api/v1/pnp/discoveries", get(pnp::list))
+        .route("/api/v1/pnp/discoveries/{mac}", axum::routing::delete(pnp::reject))
+        .route("/api/v1/pnp/discoveries/{mac}/approve", axum::routing::post(pnp::approve))
         .fallback(problem::no_route)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -226,10 +236,9 @@ async fn metrics(
     State(metrics): State<Arc<Metrics>>,
     State(inventory): State<Arc<Inventory>>,
     State(notifier): State<Arc<Notifier>>,
-) -> String {
-    let mut out = metrics.render(inventory.len());
-    out.push_str(&Metrics::render_sip(notifier.endpoint()));
-    out
+) -> impl IntoResponse {
+    let body = metrics.render(inventory.len(), Some(notifier.endpoint()));
+    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body)
 }
 
 fn parse_mac(text: &str) -> ApiResult<Mac> {

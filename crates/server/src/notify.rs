@@ -5,6 +5,7 @@
 //! crate, the same one the server-less `sipprov notify` uses.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use sipprov_model::Mac;
 use sipprov_sip::{Credentials, Endpoint};
@@ -13,6 +14,8 @@ use sipprov_store::NewEvent;
 use crate::checksync::{self, CheckSync, Outcome, Ready, Resolver};
 use crate::fetchlog::{FetchLog, Record};
 use crate::inventory::Inventory;
+use crate::metrics::labels::VendorLabel;
+use crate::metrics::{Metrics, NotifySource};
 
 /// Why no NOTIFY could even be planned for a device (an outcome records everything after that).
 #[derive(Debug, thiserror::Error)]
@@ -30,19 +33,31 @@ pub struct Notifier {
     endpoint: Endpoint,
     inventory: Arc<Inventory>,
     events: FetchLog,
+    metrics: Arc<Metrics>,
     /// `[sip] outbound_proxy`: where every NOTIFY goes first, when set.
     outbound_proxy: Option<String>,
 }
 
 impl Notifier {
-    /// A notifier sending through `endpoint`, already bound.
+    /// A notifier sending through `endpoint`, already bound, timing its NOTIFYs into `metrics`.
     pub fn new(
         endpoint: Endpoint,
         inventory: Arc<Inventory>,
         events: FetchLog,
+        metrics: Arc<Metrics>,
         outbound_proxy: Option<String>,
     ) -> Notifier {
-        Notifier { endpoint, inventory, events, outbound_proxy }
+        Notifier { endpoint, inventory, events, metrics, outbound_proxy }
+    }
+
+    /// The server's metrics, for a campaign's NOTIFYs and its own counts.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The metric label of a device's vendor (`unknown` for a MAC the inventory lacks).
+    pub fn vendor_label(&self, mac: Mac) -> VendorLabel {
+        self.inventory.device(mac).map_or(VendorLabel::UNKNOWN, |d| VendorLabel::of(&d.vendor))
     }
 
     /// The SIP endpoint, for a campaign's batch of transactions and for the metrics.
@@ -64,11 +79,19 @@ impl Notifier {
     /// Sends the NOTIFY and logs it, leaving the history event to the caller: a campaign writes
     /// it in the same transaction as the device's outcome.
     pub(crate) async fn send_check_sync(&self, mac: Mac, reboot: bool) -> Result<Outcome, NotifyError> {
+        let vendor = self.vendor_label(mac);
         let outcome = match self.plan_check_sync(mac, reboot, &mut Resolver::default()).await? {
-            Planned::Decided(outcome) => outcome,
+            Planned::Decided(outcome) => {
+                self.metrics.observe_notify(vendor, outcome.result, NotifySource::Direct, None);
+                outcome
+            }
             Planned::Send { ready, credentials, event } => {
+                let sent_at = Instant::now();
                 let result = self.endpoint.send_request(ready.request, ready.target, credentials.as_ref()).await;
-                checksync::outcome(result, &event, ready.sent_to)
+                let outcome = checksync::outcome(result, &event, ready.sent_to);
+                let round_trip = Some(sent_at.elapsed());
+                self.metrics.observe_notify(vendor, outcome.result, NotifySource::Direct, round_trip);
+                outcome
             }
         };
         log_outcome(mac, &outcome);

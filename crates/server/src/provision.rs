@@ -16,7 +16,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -37,7 +37,8 @@ use crate::fetchlog::Record;
 use crate::files::{Files, Refusal, Resolved};
 use crate::inventory::Inventory;
 use crate::listener::TlsPeer;
-use crate::metrics::Metrics;
+use crate::metrics::labels::{RefusalReason, VendorLabel};
+use crate::metrics::{BlockedBy, Metrics};
 
 mod dates;
 mod keyfile;
@@ -85,6 +86,18 @@ pub fn router(state: Arc<Phones>) -> Router {
     Router::new().fallback(fetch).with_state(state)
 }
 
+/// A request as the router hands it over.
+struct Incoming {
+    peer: SocketAddr,
+    tls: Option<Extension<TlsPeer>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+}
+
+/// Serves one request and times it into `sipprov_http_request_duration_seconds`, under the
+/// vendor the request was identified as (its device's, else its User-Agent's).
 async fn fetch(
     State(state): State<Arc<Phones>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -94,8 +107,17 @@ async fn fetch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let started = Instant::now();
+    let mut vendor = VendorLabel::UNKNOWN;
+    let response = serve(&state, Incoming { peer, tls, method, uri, headers, body }, &mut vendor).await;
+    state.metrics.observe_http(vendor, response.status(), started.elapsed());
+    response
+}
+
+async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel) -> Response {
+    let Incoming { peer, tls, method, uri, headers, body } = incoming;
     if let Some(wait) = state.security.throttle.blocked_for(peer.ip()) {
-        return blocked(&state, wait);
+        return blocked(state, wait);
     }
     if method != Method::GET && method != Method::HEAD && method != Method::PUT {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
@@ -104,6 +126,7 @@ async fn fetch(
         Ok(name) => name,
         Err(reason) => {
             Metrics::inc(&state.metrics.http_bad_path);
+            state.metrics.refusal(RefusalReason::BadPath);
             if let Some(suppressed) = BAD_PATH_LOG.allow() {
                 tracing::warn!(peer = %peer.ip(), path = %escaped(uri.path(), 120), reason, suppressed, "refused odd request path");
             }
@@ -121,18 +144,23 @@ async fn fetch(
         ip: peer.ip(),
     };
     let ua = with_certificate_identity(ua, facts.cert_macs);
+    *vendor = VendorLabel::of_opt(ua.as_ref().map(|u| u.vendor));
     if method == Method::PUT {
-        return upload::receive(&state, file_name, ua.as_ref(), &facts, &headers, body).await;
+        return upload::receive(state, file_name, ua.as_ref(), &facts, &headers, body).await;
     }
     if let Some(names) = keyfile::names(file_name) {
-        return keyfile::serve(&state, names, file_name, ua.as_ref(), &facts).await;
+        return keyfile::serve(state, names, file_name, ua.as_ref(), &facts).await;
     }
     let resolved = match state.files.resolve(file_name, ua.as_ref()) {
         Ok(r) => r,
-        Err(refusal) => return refused(&state, file_name, ua.as_ref(), refusal, &facts),
+        Err(refusal) => return refused(state, file_name, ua.as_ref(), refusal, &facts),
+    };
+    *vendor = match &resolved {
+        Resolved::Device { device, .. } => VendorLabel::of(&device.vendor),
+        Resolved::Model { vendor, .. } => VendorLabel::of(vendor.id()),
     };
     let auth = match &resolved {
-        Resolved::Device { device, .. } => match authorize(&state, device, file_name, &facts, Window::Claim).await {
+        Resolved::Device { device, .. } => match authorize(state, device, file_name, &facts, Window::Claim).await {
             Ok(how) => how,
             Err(response) => return response,
         },
@@ -149,7 +177,7 @@ async fn fetch(
     };
     dates::hold_until_dated(served.last_modified).await;
     let status = if not_modified(&headers, &served) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
-    record_fetch(&state, &resolved, &served, peer, ua.as_ref(), status, auth);
+    record_fetch(state, &resolved, &served, peer, ua.as_ref(), status, auth);
     respond(status, &served)
 }
 
@@ -256,8 +284,10 @@ pub(crate) fn note_failure(
     mac: Option<sipprov_model::Mac>,
     file: &str,
     reason: &str,
+    kind: RefusalReason,
 ) {
     Metrics::inc(&state.metrics.http_refused);
+    state.metrics.refusal(kind);
     log_and_record(state, ip, mac, file, reason);
     if state.security.throttle.fail(ip) == Outcome::NowBlocked {
         warn_blocked(state, ip);
@@ -278,6 +308,7 @@ fn count_failure(
     locked: bool,
 ) -> Option<Response> {
     Metrics::inc(&state.metrics.http_refused);
+    state.metrics.refusal(RefusalReason::of_failure(failure.reason, failure.unauthenticated, locked));
     if locked && failure.unauthenticated {
         let reason = "the device has no HTTP credentials and its first-fetch window is closed \
                       (set http.username/http.password, `sipprov device unlock`, or security.open_device_files=1)";
@@ -317,6 +348,7 @@ fn log_and_record(state: &Phones, ip: std::net::IpAddr, mac: Option<sipprov_mode
 }
 
 fn warn_blocked(state: &Phones, ip: std::net::IpAddr) {
+    state.metrics.source_blocked(BlockedBy::Http);
     let cfg = &state.security.config;
     tracing::warn!(peer = %ip, failures = cfg.max_failures, window_secs = cfg.failure_window_secs,
         block_secs = cfg.block_secs, "source blocked: too many unknown devices or failed authentications");
@@ -324,6 +356,7 @@ fn warn_blocked(state: &Phones, ip: std::net::IpAddr) {
 
 fn blocked(state: &Phones, wait: std::time::Duration) -> Response {
     Metrics::inc(&state.metrics.http_refused);
+    state.metrics.refusal(RefusalReason::Throttled);
     blocked_answer(state, wait)
 }
 
@@ -382,7 +415,7 @@ fn refused(
         }
         Refusal::MacMismatch { path, user_agent } => {
             let reason = format!("User-Agent MAC {user_agent} contradicts the MAC in the path");
-            note_failure(state, facts.ip, Some(path), file, &reason);
+            note_failure(state, facts.ip, Some(path), file, &reason, RefusalReason::MacMismatch);
             StatusCode::FORBIDDEN.into_response()
         }
     }

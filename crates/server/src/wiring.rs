@@ -23,6 +23,7 @@ use crate::cache::RenderCache;
 use crate::campaign::CampaignEngine;
 use crate::config::ServerConfig;
 use crate::console::ConsoleServices;
+use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::{Files, FilesParts};
 use crate::inventory::Inventory;
@@ -79,7 +80,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let https = crate::tls::HttpsListener::bind(config.http.tls.as_ref()).await?;
     write_listening(&config, http_addr, api_addr, &sip, https.as_ref().map(|h| h.addr));
     let outbound_proxy = config.sip.outbound_proxy.clone();
-    let notifier = Arc::new(Notifier::new(sip.clone(), core.inventory.clone(), core.events.clone(), outbound_proxy));
+    let notifier = Arc::new(Notifier::new(
+        sip.clone(),
+        core.inventory.clone(),
+        core.events.clone(),
+        core.metrics.clone(),
+        outbound_proxy,
+    ));
     let campaigns = Arc::new(CampaignEngine::new(
         core.store.clone(),
         notifier.clone(),
@@ -104,11 +111,19 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     if let Some(https) = https {
         tasks.spawn(https.serve(phone_app, admission.phone_limiter("provisioning HTTPS"), timeouts));
     }
+    let discoveries = Arc::new(Discoveries::new(
+        core.store.clone(),
+        core.inventory.clone(),
+        core.registry.clone(),
+        config.pnp.discovered_group.clone(),
+    ));
     let pnp_services = Arc::new(PnpServices::new(
         core.inventory.clone(),
         core.registry.clone(),
+        discoveries.clone(),
         core.security.clone(),
         core.events.clone(),
+        core.metrics.clone(),
         sip.clone(),
     ));
     tasks.spawn(crate::sip_service::serve(sip, pnp_services, pnp));
@@ -140,6 +155,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         security: core.security,
         events: core.events,
         metrics: core.metrics,
+        discoveries,
         users,
     })
     .merge(console_app);

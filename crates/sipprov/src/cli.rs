@@ -107,6 +107,32 @@ pub(crate) enum Command {
     Token(TokenCommand),
     /// Show the audit trail: who changed what, and when (newest first).
     Audit(AuditArgs),
+    /// Devices PnP discovered (`pnp.mode = "any"`): list, approve into a group, reject.
+    #[command(subcommand)]
+    Pnp(PnpCommand),
+}
+
+/// `sipprov pnp …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PnpCommand {
+    /// The devices waiting in the discovered group, with what their SUBSCRIBEs reported.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a waiting device into an existing group.
+    Approve {
+        /// The device's MAC, in any common spelling.
+        mac: String,
+        /// The group it joins (must exist).
+        #[arg(long)]
+        group: String,
+    },
+    /// Remove a waiting device (it is discovered again if it subscribes again in `any` mode).
+    Reject {
+        /// The device's MAC, in any common spelling.
+        mac: String,
+    },
 }
 
 /// Named API tokens. The data directory's `api-token` file stays the bootstrap admin credential.

@@ -336,7 +336,8 @@ impl Store {
         }
         sqlx::query("DELETE FROM rendered_files WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM device_seen WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
-        for table in ["device_unlocks", "device_first_fetch", "device_credentials", "device_uploads"] {
+        for table in ["device_unlocks", "device_first_fetch", "device_credentials", "device_uploads", "pnp_discoveries"]
+        {
             let sql = format!("DELETE FROM {table} WHERE mac = $1");
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(mac.to_string()).execute(&mut *tx).await?;
         }

@@ -2,7 +2,7 @@
 //! until every window has closed.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sipprov_model::Mac;
 use sipprov_sip::{BatchRequest, BatchResult};
@@ -14,6 +14,8 @@ use super::CampaignEngine;
 use super::CampaignReport;
 use crate::checksync::{self, Outcome, Resolver};
 use crate::fetchlog::Record;
+use crate::metrics::labels::VendorLabel;
+use crate::metrics::NotifySource;
 use crate::notify::{log_outcome, notify_event, Planned};
 
 /// Devices marked `sending`, or outcomes written, in one statement at most.
@@ -47,6 +49,9 @@ struct InFlight {
     at: i64,
     event: String,
     sent_to: String,
+    /// The device's vendor and when its NOTIFY left, for the round-trip histogram.
+    vendor: VendorLabel,
+    sent_at: Instant,
     /// The NOTIFY's place under `max_in_flight`, given back when its transaction ends.
     slot: Option<OwnedSemaphorePermit>,
 }
@@ -70,8 +75,11 @@ async fn write_results(
     mut decided: mpsc::Receiver<Sent>,
 ) -> Result<(), StoreError> {
     let to_sent = |done: BatchResult<InFlight>| {
-        let InFlight { mac, expected_file, at, event, sent_to, .. } = done.tag;
-        sent(id, mac, expected_file, at, checksync::outcome(done.result, &event, sent_to))
+        let InFlight { mac, expected_file, at, event, sent_to, vendor, sent_at, .. } = done.tag;
+        let outcome = checksync::outcome(done.result, &event, sent_to);
+        let round_trip = Some(sent_at.elapsed());
+        engine.notifier.metrics().observe_notify(vendor, outcome.result, NotifySource::Campaign, round_trip);
+        sent(id, mac, expected_file, at, outcome)
     };
     let (mut results, mut events) = (Vec::new(), Vec::new());
     let (mut finished_open, mut decided_open) = (true, true);
@@ -114,6 +122,7 @@ impl CampaignEngine {
     /// are matched against the devices' windows from the start, while sending too.
     pub(super) async fn drive_campaign(self: &Arc<Self>, campaign: CampaignRecord) -> Result<(), StoreError> {
         let id = campaign.id;
+        let _running = self.notifier.metrics().campaign_running();
         tracing::info!(campaign = id, selector = %campaign.selector, reboot = campaign.reboot, rate = campaign.rate,
             max_in_flight = campaign.max_in_flight, "campaign running");
         let todo = self.store.campaign_unsent(id).await?;
@@ -186,17 +195,23 @@ impl CampaignEngine {
                     // however long planning (a DNS lookup) took.
                     pacer.take().await;
                     let at = sipprov_store::now_ms();
-                    let tag = InFlight { mac, expected_file, at, event, sent_to: ready.sent_to, slot: Some(slot) };
+                    let (vendor, sent_at) = (self.notifier.vendor_label(mac), Instant::now());
+                    let sent_to = ready.sent_to;
+                    let tag = InFlight { mac, expected_file, at, event, sent_to, vendor, sent_at, slot: Some(slot) };
                     let request = BatchRequest { request: ready.request, target: ready.target, credentials, tag };
                     requests.send(request).await.is_err()
                 }
                 // Nothing leaves: no token is taken, and the slot goes back at once.
                 Ok(Planned::Decided(outcome)) => {
+                    let vendor = self.notifier.vendor_label(mac);
+                    self.notifier.metrics().observe_notify(vendor, outcome.result, NotifySource::Campaign, None);
                     let at = sipprov_store::now_ms();
                     decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
                 }
                 Err(e) => {
                     let outcome = Outcome::failed(sipprov_model::CheckSyncResult::Error, e.to_string(), "");
+                    let vendor = self.notifier.vendor_label(mac);
+                    self.notifier.metrics().observe_notify(vendor, outcome.result, NotifySource::Campaign, None);
                     let at = sipprov_store::now_ms();
                     decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
                 }
@@ -261,6 +276,7 @@ impl CampaignEngine {
             let report = CampaignReport::load(&self.store, campaign.clone(), sipprov_store::now_ms()).await?;
             if report.settled() {
                 self.store.set_campaign_state(campaign.id, sipprov_model::CampaignState::Done).await?;
+                self.notifier.metrics().campaign_finished(sipprov_model::CampaignState::Done);
                 tracing::info!(campaign = campaign.id, counts = ?report.counts, "campaign done");
                 return Ok(());
             }

@@ -91,6 +91,7 @@ impl CampaignEngine {
     /// Stops a running campaign's driver at its next step.
     pub fn cancel(&self, id: i64) {
         self.control.cancelled.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+        self.notifier.metrics().campaign_finished(sipprov_model::CampaignState::Cancelled);
     }
 
     /// The campaign engine: starts scheduled campaigns when due and resumes running ones

@@ -28,7 +28,7 @@ pub mod subscribe;
 
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sipprov_api::{PnpDetail, PnpNotify, PnpResult};
 use sipprov_sip::logsafe::{escaped, Escaped, LogLimiter, LOG_TEXT_MAX};
@@ -44,18 +44,23 @@ use subscribe::{NotPnp, PnpSubscribe};
 
 use crate::auth::throttle::Outcome;
 use crate::auth::Security;
+use crate::discoveries::Discoveries;
 use crate::fetchlog::{FetchLog, Record};
 use crate::inventory::Inventory;
+use crate::metrics::labels::VendorLabel;
+use crate::metrics::{BlockedBy, Metrics};
 use crate::registry::Registry;
 
 /// What PnP uses of the server: the inventory it answers from, the registry it adds discovered
 /// devices through, the failure throttle it shares with HTTP, the event sink, and the SIP
-/// endpoint its NOTIFYs leave from.
+/// endpoint its NOTIFYs leave from, and the metrics its answers are timed into.
 pub struct PnpServices {
     inventory: Arc<Inventory>,
     registry: Arc<Registry>,
+    discoveries: Arc<Discoveries>,
     security: Arc<Security>,
     fetchlog: FetchLog,
+    metrics: Arc<Metrics>,
     endpoint: Endpoint,
 }
 
@@ -64,11 +69,13 @@ impl PnpServices {
     pub fn new(
         inventory: Arc<Inventory>,
         registry: Arc<Registry>,
+        discoveries: Arc<Discoveries>,
         security: Arc<Security>,
         fetchlog: FetchLog,
+        metrics: Arc<Metrics>,
         endpoint: Endpoint,
     ) -> PnpServices {
-        PnpServices { inventory, registry, security, fetchlog, endpoint }
+        PnpServices { inventory, registry, discoveries, security, fetchlog, metrics, endpoint }
     }
 }
 
@@ -193,6 +200,7 @@ impl Pnp {
 
     /// Answers one `ua-profile` SUBSCRIBE; never panics on what the phone sent.
     pub async fn handle(self: Arc<Self>, state: Arc<PnpServices>, req: IncomingRequest) {
+        let received = Instant::now();
         let fallback = format!("sip:{}", req.source);
         let sub = match subscribe::parse(&req.request, &fallback) {
             Ok(s) => s,
@@ -236,7 +244,10 @@ impl Pnp {
                 self.dialogs.refused(&sub.call_id, sub.mac);
                 self.record_refusal(&state, &sub, &req, device.is_some(), &reason);
             }
-            Decision::Answer { device, url } => self.answer(state, req, sub, url, device.is_some()).await,
+            Decision::Answer { device, url } => {
+                let answer = Answer { url, known: device.is_some(), received };
+                self.answer(state, req, sub, answer).await
+            }
         }
     }
 
@@ -248,6 +259,7 @@ impl Pnp {
     fn throttled(&self, state: &PnpServices, req: &IncomingRequest) -> bool {
         let ip = req.source.ip();
         if state.security.throttle.fail(ip) == Outcome::NowBlocked {
+            state.metrics.source_blocked(BlockedBy::Pnp);
             let cfg = &state.security.config;
             tracing::warn!(peer = %ip, failures = cfg.max_failures, window_secs = cfg.failure_window_secs,
                 block_secs = cfg.block_secs, "source blocked: too many PnP SUBSCRIBEs (PnP and HTTP refused)");
@@ -257,7 +269,8 @@ impl Pnp {
         state.security.throttle.blocked_for(ip).is_some()
     }
 
-    async fn answer(&self, state: Arc<PnpServices>, req: IncomingRequest, sub: PnpSubscribe, url: String, known: bool) {
+    async fn answer(&self, state: Arc<PnpServices>, req: IncomingRequest, sub: PnpSubscribe, answer: Answer) {
+        let Answer { url, known, received } = answer;
         let endpoint = &state.endpoint;
         // The NOTIFY goes to the packet's source address and port (where the phone listens, not its Via), from the unicast
         // listener; a SUBSCRIBE over TCP or TLS gets it on the connection it came in on.
@@ -282,7 +295,14 @@ impl Pnp {
             }
         };
         let (outcome, added) = tokio::join!(endpoint.send_request(notify, target, None), add);
+        if known || matches!(added, Some(Ok(()))) {
+            note_sighting(&state, &sub, req.source).await;
+        }
         self.dialogs.finished(&sub.call_id, sub.mac);
+        // The vendor label is the SUBSCRIBE's `vendor` matched against the registry: a name
+        // the registry lacks counts as `unknown`, never as a label of its own.
+        let delivered = matches!(&outcome, Ok(r) if (200..300).contains(&r.status));
+        state.metrics.observe_pnp(VendorLabel::of_opt(sub.vendor.as_deref()), delivered, received.elapsed());
         self.record_answer(&state, &sub, &req, &url, known, &outcome, added);
     }
 
@@ -334,6 +354,33 @@ impl Pnp {
             state.fetchlog.record(Record::Event(NewEvent::of(mac, sipprov_store::now_ms(), &detail)));
         }
     }
+}
+
+/// Records the SUBSCRIBE of a device waiting in the discovered group (the discoveries service
+/// ignores any other device); a failed write is logged, the answer already went out.
+async fn note_sighting(state: &PnpServices, sub: &PnpSubscribe, source: std::net::SocketAddr) {
+    let Some(mac) = sub.mac else { return };
+    let now = sipprov_store::now_ms();
+    let sighting = sipprov_store::Sighting {
+        mac,
+        vendor: sub.vendor.clone().unwrap_or_default(),
+        model: sub.model.clone().unwrap_or_default(),
+        firmware: sub.firmware.clone(),
+        source: source.to_string(),
+        first_seen: now,
+        last_seen: now,
+    };
+    if let Err(e) = state.discoveries.sighted(sighting).await {
+        tracing::warn!(%mac, error = %e, "PnP sighting not recorded");
+    }
+}
+
+/// A SUBSCRIBE the policy answers: the URL to send, whether the device is in the inventory,
+/// and when the SUBSCRIBE arrived (for the answer-time histogram).
+struct Answer {
+    url: String,
+    known: bool,
+    received: Instant,
 }
 
 /// What a history event says about the SUBSCRIBE.

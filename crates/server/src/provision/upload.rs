@@ -26,6 +26,7 @@ use super::{authorize, note_failure, unknown_device, Window};
 use crate::auth::RequestFacts;
 use crate::catalog::vendor_model;
 use crate::fetchlog::Record;
+use crate::metrics::labels::RefusalReason;
 use crate::metrics::Metrics;
 
 /// Answers a `PUT` of `file` (a checked bare file name).
@@ -42,7 +43,7 @@ pub(super) async fn receive(
     };
     if let Some(ua_mac) = ua.and_then(|u| u.mac).filter(|m| *m != mac) {
         let reason = format!("User-Agent MAC {ua_mac} contradicts the MAC in the path");
-        note_failure(state, facts.ip, Some(mac), file, &reason);
+        note_failure(state, facts.ip, Some(mac), file, &reason, RefusalReason::MacMismatch);
         return StatusCode::FORBIDDEN.into_response();
     }
     let Some(device) = state.inventory.device(mac) else {

@@ -19,6 +19,7 @@ mod campaign;
 mod manuals;
 mod notify;
 mod template;
+mod pnp;
 mod user;
 
 /// Runs one parsed command line.
@@ -41,6 +42,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::Template(cmd) => template::command(cmd, api).await,
         Command::Token(cmd) => access::token(cmd, api).await,
         Command::Audit(args) => access::audit(args, api).await,
+        Command::Pnp(cmd) => pnp::command(cmd, api).await,
         Command::Vendors => {
             let vendors: Vec<VendorInfo> = Client::new(api)?.json(Method::GET, "/api/v1/vendors", None).await?;
             for vendor in vendors {
