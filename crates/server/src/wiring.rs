@@ -141,7 +141,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         users.clone(),
         core.tokens.clone(),
         core.metrics.clone(),
-        config.pnp.discovered_group.clone(),
+        discoveries.clone(),
         config.console.clone(),
     ));
     let api_app = crate::api::router(ApiServices {

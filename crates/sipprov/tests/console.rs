@@ -425,3 +425,28 @@ fn the_device_page_shows_who_changed_what_with_secrets_masked() {
     let audit = s.ok(&["audit", "--device", MAC]);
     assert!(audit.contains("op"), "the API's trail names the console user too: {audit}");
 }
+
+#[test]
+fn discoveries_are_approved_into_existing_groups_or_rejected() {
+    let s = server_with_device();
+    let (one, two) = ("001565dd0001", "001565dd0002");
+    for mac in [one, two] {
+        s.ok(&["device", "add", mac, "--vendor", "yealink", "--model", "T46S", "--group", "discovered"]);
+    }
+    add_user(&s, "op", "operator");
+    let mut b = Browser::new(&s);
+    b.login("op", PASSWORD);
+    let page = b.get("/console/pnp").text();
+    assert!(page.contains(one) && page.contains(two), "{page}");
+    let csrf = b.csrf("/console/pnp");
+    let nowhere = b.post(&format!("/console/pnp/{one}/approve"), &[("group", "nosuchgroup"), ("csrf", &csrf)]);
+    assert_eq!(nowhere.status, 400);
+    assert!(nowhere.text().contains("does not exist"), "{}", nowhere.text());
+    let ok = b.post(&format!("/console/pnp/{one}/approve"), &[("group", "sales"), ("csrf", &csrf)]);
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(s.json(&["device", "show", one, "--json"])["group"], "sales");
+    let gone = b.post(&format!("/console/pnp/{two}/reject"), &[("csrf", &csrf)]);
+    assert_eq!(gone.status, 200, "{}", gone.text());
+    assert!(s.fails(&["device", "show", two]).contains("not found"));
+    assert!(s.ok(&["audit"]).contains("op"), "the console user is audited for both");
+}

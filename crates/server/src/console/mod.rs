@@ -46,6 +46,7 @@ use crate::access::Tokens;
 use crate::auth::Security;
 use crate::campaign::CampaignEngine;
 use crate::config::ConsoleConfig;
+use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
 use crate::inventory::Inventory;
@@ -78,8 +79,8 @@ pub struct ConsoleServices {
     pub tokens: Arc<Tokens>,
     /// Counters (refused requests, for the overview).
     pub metrics: Arc<Metrics>,
-    /// The group Plug-and-Play puts discovered devices in (`pnp.discovered_group`).
-    pub discovered_group: String,
+    /// Plug-and-Play discoveries: list, approve, reject.
+    pub discoveries: Arc<Discoveries>,
     sessions: session::Sessions,
 }
 
@@ -98,7 +99,7 @@ impl ConsoleServices {
         users: Arc<Users>,
         tokens: Arc<Tokens>,
         metrics: Arc<Metrics>,
-        discovered_group: String,
+        discoveries: Arc<Discoveries>,
         config: ConsoleConfig,
     ) -> ConsoleServices {
         ConsoleServices {
@@ -113,7 +114,7 @@ impl ConsoleServices {
             users,
             tokens,
             metrics,
-            discovered_group,
+            discoveries,
             sessions: session::Sessions::new(config),
         }
     }

@@ -1,6 +1,8 @@
 //! Plug-and-Play (`/console/pnp`): the devices Plug-and-Play discovered and put in the
-//! discovered group (`pnp.discovered_group`), and approving one into a group of the fleet,
-//! which gives it that group's settings (operator role).
+//! discovered group (`pnp.discovered_group`), with what their SUBSCRIBEs reported; approving
+//! one into an existing group of the fleet (which gives it that group's settings), or rejecting
+//! it (which removes it). Both need the operator role and go through the discoveries service
+//! ([`crate::discoveries::Discoveries`]), audited under the console user's name.
 
 use std::sync::Arc;
 
@@ -9,46 +11,55 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use sipprov_api::{PatchDevice, Role};
+use sipprov_api::Role;
+use sipprov_model::Mac;
 
 use super::session::Viewer;
 use super::view::me;
 use super::{render, ConsoleError, ConsoleServices, Ctx, Page};
-use crate::registry::validate;
+use crate::discoveries::DiscoveryError;
+
+/// Discoveries listed at most on the page.
+const SHOWN: usize = 500;
 
 pub(super) fn routes() -> Router<Arc<ConsoleServices>> {
-    Router::new().route("/console/pnp", get(page)).route("/console/pnp/{mac}/approve", post(approve))
+    Router::new()
+        .route("/console/pnp", get(page))
+        .route("/console/pnp/{mac}/approve", post(approve))
+        .route("/console/pnp/{mac}/reject", post(reject))
 }
 
 /// `GET /console/pnp`.
 async fn page(axum::extract::State(c): Ctx, viewer: Viewer) -> Page {
-    pnp_page(&c, &viewer, None, StatusCode::OK)
+    pnp_page(&c, &viewer, None, StatusCode::OK).await
 }
 
-fn pnp_page(c: &ConsoleServices, viewer: &Viewer, notice: Option<String>, status: StatusCode) -> Page {
-    let mut waiting: Vec<_> = c
-        .inventory
-        .devices()
-        .into_iter()
-        .filter(|d| d.group.as_deref() == Some(c.discovered_group.as_str()))
-        .map(|d| {
-            serde_json::json!({
-                "mac": d.mac.to_string(), "vendor": d.vendor, "model": d.model, "created_at": d.created_at,
-                "last_fetch": d.last_fetch.as_ref().map(|f| f.at)})
-        })
-        .collect();
-    waiting.truncate(500);
+async fn pnp_page(c: &ConsoleServices, viewer: &Viewer, notice: Option<String>, status: StatusCode) -> Page {
+    let mut waiting = c.discoveries.list().await?;
+    waiting.truncate(SHOWN);
     let groups: Vec<String> =
-        c.inventory.devices().iter().filter_map(|d| d.group.clone()).filter(|g| *g != c.discovered_group).collect();
-    let mut groups = groups;
-    groups.sort();
-    groups.dedup();
+        c.store.list_groups().await?.into_iter().map(|g| g.name).filter(|g| g != c.discoveries.group()).collect();
     let ctx = serde_json::json!({
         "me": me(viewer), "nav": "pnp", "waiting": waiting, "groups": groups,
-        "discovered": c.discovered_group, "notice": notice});
+        "discovered": c.discoveries.group(), "notice": notice,
+    });
     let mut page = render("pnp.html", ctx)?;
     *page.status_mut() = status;
     Ok(page)
+}
+
+fn parse_mac(text: &str) -> Result<Mac, ConsoleError> {
+    text.parse().map_err(|e: sipprov_model::MacError| ConsoleError::new(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+/// The page again after an action: its outcome, or why it was refused (400; the store's own
+/// failures are error pages).
+async fn after(c: &ConsoleServices, viewer: &Viewer, result: Result<String, DiscoveryError>) -> Page {
+    match result {
+        Ok(notice) => pnp_page(c, viewer, Some(notice), StatusCode::OK).await,
+        Err(DiscoveryError::Store(e)) => Err(ConsoleError::from(e)),
+        Err(e) => pnp_page(c, viewer, Some(format!("Refused: {e}")), StatusCode::BAD_REQUEST).await,
+    }
 }
 
 /// The approval form.
@@ -66,28 +77,22 @@ async fn approve(
     Form(form): Form<Approve>,
 ) -> Page {
     viewer.require(Role::Operator)?;
-    let mac: sipprov_model::Mac =
-        mac.parse().map_err(|e: sipprov_model::MacError| ConsoleError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let current = c.inventory.device(mac).ok_or_else(|| ConsoleError::not_found(format!("device {mac} not found")))?;
-    let group = form.group.trim().to_string();
-    if group.is_empty() || group == c.discovered_group {
-        return pnp_page(
-            &c,
-            &viewer,
-            Some("Choose the group to approve the device into.".into()),
-            StatusCode::BAD_REQUEST,
-        );
-    }
-    let body = PatchDevice { group: Some(group.clone()), ..PatchDevice::default() };
-    let result = match validate::device_patch(&current, body) {
-        Ok(patch) => c.registry.patch_device(&viewer.actor(), &current, &patch).await.map_err(|e| e.to_string()),
-        Err(e) => Err(e.message),
-    };
-    match result {
-        Ok(_) => {
-            tracing::info!(%mac, %group, user = %viewer.session.user, "discovered device approved in the console");
-            pnp_page(&c, &viewer, Some(format!("{mac} approved into {group}.")), StatusCode::OK)
-        }
-        Err(message) => pnp_page(&c, &viewer, Some(format!("{mac} not approved: {message}")), StatusCode::BAD_REQUEST),
-    }
+    let mac = parse_mac(&mac)?;
+    let result = c.discoveries.approve(&viewer.actor(), mac, &form.group).await.map(|d| {
+        let group = d.group.unwrap_or_default();
+        tracing::info!(%mac, %group, user = %viewer.session.user, "discovered device approved in the console");
+        format!("{mac} approved into {group}.")
+    });
+    after(&c, &viewer, result).await
+}
+
+/// `POST /console/pnp/{mac}/reject`: removes a discovered device.
+async fn reject(axum::extract::State(c): Ctx, viewer: Viewer, Path(mac): Path<String>) -> Page {
+    viewer.require(Role::Operator)?;
+    let mac = parse_mac(&mac)?;
+    let result = c.discoveries.reject(&viewer.actor(), mac).await.map(|()| {
+        tracing::info!(%mac, user = %viewer.session.user, "discovered device rejected in the console");
+        format!("{mac} rejected and removed.")
+    });
+    after(&c, &viewer, result).await
 }

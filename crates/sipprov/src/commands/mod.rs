@@ -18,8 +18,8 @@ mod backup;
 mod campaign;
 mod manuals;
 mod notify;
-mod template;
 mod pnp;
+mod template;
 mod user;
 
 /// Runs one parsed command line.

@@ -167,7 +167,8 @@ def main():
         d.find_element(By.LINK_TEXT, "Plug-and-Play").click()
         field = wait_for(d, lambda d: d.find_element(By.ID, f"g-{PNP_MAC}"))
         check_no_overflow(d, "pnp")
-        field.send_keys("lab" + Keys.ENTER)
+        Select(field).select_by_visible_text("lab")
+        d.find_element(By.CSS_SELECTOR, f"form[action='/console/pnp/{PNP_MAC}/approve'] button").click()
         notice = wait_for(d, lambda d: d.find_element(By.CSS_SELECTOR, ".notice"))
         assert f"{PNP_MAC} approved into lab." == notice.text, notice.text
 
