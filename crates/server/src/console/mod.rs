@@ -12,14 +12,14 @@
 //! every change through the [`Registry`], the [`Notifier`], the campaign engine or the template
 //! service, with the same validation the API applies.
 //!
-//! Who may do what ([`session::Viewer::require`], checked by every action): `read-only` sees
+//! Who may do what (`session::Viewer::require`, checked by every action): `read-only` sees
 //! everything and changes nothing; `operator` re-provisions, reboots, unlocks, runs campaigns,
 //! approves Plug-and-Play devices, and edits device and group settings; `admin` also edits the
-//! global settings and templates. Logging in, sessions and the CSRF and origin checks are in [`session`] and
-//! [`login`].
+//! global settings and templates. Logging in, sessions and the CSRF and origin checks are in `session` and
+//! `login`.
 //!
-//! One module per page group: [`overview`], [`devices`] (list, device page and its actions),
-//! [`settings`] (groups and global settings), [`campaigns`], [`pnp`], [`templates`].
+//! One module per page group: `overview`, `devices` (list, device page and its actions),
+//! `settings` (groups and global settings), `campaigns`, `pnp`, `templates`.
 
 mod campaigns;
 mod devices;
