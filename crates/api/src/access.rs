@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(serde_json::to_string(&Role::Admin).unwrap(), r#""admin""#);
 /// assert!("root".parse::<Role>().unwrap_err().to_string().contains("admin, operator, read-only"));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Every read and every write.

@@ -34,6 +34,7 @@ mod campaign;
 mod device;
 mod event;
 mod group;
+mod list;
 mod problem;
 
 pub use access::{Role, UnknownRole};
@@ -45,6 +46,9 @@ pub use device::{
 pub use event::{
     ConfirmedDetail, FetchDetail, PnpDetail, PnpNotify, PnpResult, RefusedDetail, UnlockedDetail, UploadDetail,
     UploadRefusedDetail,
+};
+pub use list::{
+    DeviceQuery, DeviceSort, FleetSummary, Page, SilentDevice, SortOrder, ThrottledSource, DEFAULT_PAGE, MAX_PAGE,
 };
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
 pub use problem::{Problem, PROBLEM_CONTENT_TYPE};

@@ -34,10 +34,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("catalog", &[]),
     ("cache", &[]),
     ("inventory", &[]),
+    ("seen", &[]),
     ("token", &[]),
     ("datadir", &["token"]),
     ("writable", &["config"]),
-    ("fetchlog", &["config", "metrics"]),
+    ("fetchlog", &["config", "metrics", "seen"]),
     ("auth", &["catalog", "config", "inventory"]),
     ("listener", &["config", "metrics"]),
     ("tls", &["config", "listener"]),
@@ -47,11 +48,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("registry", &["auth", "cache", "inventory"]),
     ("notify", &["fetchlog", "inventory"]),
     ("campaign", &["fetchlog", "files", "inventory", "notify"]),
+    ("listing", &["inventory", "seen"]),
+    ("summary", &["auth", "campaign", "inventory", "listing", "seen"]),
     // Edges.
     ("provision", &["auth", "cache", "catalog", "config", "fetchlog", "files", "inventory", "listener", "metrics"]),
     ("pnp", &["auth", "config", "fetchlog", "inventory", "registry"]),
     ("sip_service", &["config", "listener", "pnp", "sip_tls"]),
-    ("api", &["auth", "campaign", "fetchlog", "files", "inventory", "metrics", "notify", "registry"]),
+    (
+        "api",
+        &["auth", "campaign", "fetchlog", "files", "inventory", "listing", "metrics", "notify", "registry", "summary"],
+    ),
 ];
 
 /// Modules that may name any other: the crate root's module list and the wiring.

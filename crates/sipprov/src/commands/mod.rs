@@ -14,6 +14,7 @@ use crate::client::{segment, Body, Client};
 use crate::output;
 
 mod campaign;
+mod list;
 mod notify;
 
 /// Runs one parsed command line.
@@ -28,6 +29,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::Notify(args) => notify::one_shot(args).await,
         Command::Resync(args) => campaign::resync(args, api).await,
         Command::Campaign(cmd) => campaign::command(cmd, api).await,
+        Command::Status { json } => list::status(json, api).await,
         Command::Vendors => {
             let vendors: Vec<VendorInfo> = Client::new(api)?.json(Method::GET, "/api/v1/vendors", None).await?;
             for vendor in vendors {
@@ -63,15 +65,7 @@ async fn device(cmd: DeviceCommand, api: &ApiArgs) -> Result<(), String> {
             println!("imported {} devices", r.imported);
             Ok(())
         }
-        DeviceCommand::List { json } => {
-            let devices: Vec<Device> = Client::new(api)?.json(Method::GET, "/api/v1/devices", None).await?;
-            if json {
-                output::json(&devices);
-            } else {
-                output::device_table(&devices);
-            }
-            Ok(())
-        }
+        DeviceCommand::List(args) => list::devices(args, api).await,
         DeviceCommand::Show { mac: m, json } => {
             let d: Device = Client::new(api)?.json(Method::GET, &format!("/api/v1/devices/{}", mac(&m)?), None).await?;
             if json {
