@@ -311,7 +311,7 @@ async fn list_devices(
     }))
 }
 
-/// `GET /api/v1/summary`: the fleet at a glance ([`crate::summary::fleet_summary`]).
+/// `GET /api/v1/summary`: the fleet at a glance (computed by `summary::fleet_summary`).
 #[utoipa::path(get, path = "/api/v1/summary", tag = "fleet",
     responses((status = 200, description = "the fleet at a glance", body = FleetSummary), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json")))]
 async fn summary(

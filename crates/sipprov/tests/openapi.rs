@@ -28,7 +28,9 @@ fn validate(doc: &serde_json::Value) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(stderr.into_owned())
+        // The validator's last lines say what is wrong (before them, a traceback).
+        let lines: Vec<&str> = stderr.lines().collect();
+        Err(lines[lines.len().saturating_sub(3)..].iter().map(|l| &l[..l.len().min(600)]).collect::<Vec<_>>().join("\n"))
     }
 }
 

@@ -32,7 +32,7 @@ fn view(report: CampaignReport) -> Campaign {
 }
 
 /// `POST /api/v1/campaigns`.
-#[utoipa::path(post, path = "/api/v1/campaigns", tag = "campaigns", request_body = CreateCampaign,
+#[utoipa::path(post, path = "/api/v1/campaigns", operation_id = "create_campaign", tag = "campaigns", request_body = CreateCampaign,
     responses((status = 201, description = "the campaign created", body = Campaign), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn create(
     State(store): State<Store>,
@@ -87,7 +87,7 @@ pub(super) struct ListQuery {
 }
 
 /// `GET /api/v1/campaigns`: the newest page (or the page before `before`), oldest first.
-#[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns",
+#[utoipa::path(get, path = "/api/v1/campaigns", operation_id = "list_campaigns", tag = "campaigns",
     params(("before" = Option<i64>, Query, description = "only campaigns whose id is below this one"),
         ("limit" = Option<usize>, Query, description = "campaigns in the page (100 by default, at most 1000)")),
     responses((status = 200, description = "the newest matching campaigns, oldest first", body = Vec<Campaign>), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json")))]
@@ -107,14 +107,14 @@ pub(super) async fn list(
 }
 
 /// `GET /api/v1/campaigns/{id}`.
-#[utoipa::path(get, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = i64, Path, description = "the campaign's number")),
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}", operation_id = "show_campaign", tag = "campaigns", params(("id" = i64, Path, description = "the campaign's number")),
     responses((status = 200, description = "counts per outcome and failing devices", body = Campaign), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such campaign", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn show(State(store): State<Store>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
     Ok(Json(report(&store, id).await?))
 }
 
 /// `POST /api/v1/campaigns/{id}/cancel`: stops sending; outcomes so far are kept.
-#[utoipa::path(post, path = "/api/v1/campaigns/{id}/cancel", tag = "campaigns", params(("id" = i64, Path, description = "the campaign's number")),
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/cancel", operation_id = "cancel_campaign", tag = "campaigns", params(("id" = i64, Path, description = "the campaign's number")),
     responses((status = 200, description = "the campaign, cancelled", body = Campaign), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such campaign", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 409, description = "conflicts with the campaign's state", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn cancel(
     State(store): State<Store>,
@@ -132,7 +132,7 @@ pub(super) async fn cancel(
 }
 
 /// `POST /api/v1/campaigns/{id}/retry`: failed and unconfirmed devices are sent again.
-#[utoipa::path(post, path = "/api/v1/campaigns/{id}/retry", tag = "campaigns", params(("id" = i64, Path, description = "the campaign's number")),
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/retry", operation_id = "retry_campaign", tag = "campaigns", params(("id" = i64, Path, description = "the campaign's number")),
     responses((status = 200, description = "the campaign, its failed and unconfirmed devices pending again", body = Campaign), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such campaign", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 409, description = "conflicts with the campaign's state", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn retry(
     State(store): State<Store>,

@@ -38,7 +38,7 @@ mod page;
         super::campaigns::list, super::campaigns::create, super::campaigns::show,
         super::campaigns::cancel, super::campaigns::retry,
     ),
-    components(schemas(sipprov_api::Problem)),
+    components(schemas(sipprov_api::Problem, sipprov_api::DeviceSort, sipprov_api::SortOrder)),
     modifiers(&BearerToken),
     security(("bearer" = [])),
     tags(
