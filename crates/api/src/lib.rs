@@ -47,10 +47,10 @@ pub use event::{
     ConfirmedDetail, FetchDetail, PnpDetail, PnpNotify, PnpResult, RefusedDetail, UnlockedDetail, UploadDetail,
     UploadRefusedDetail,
 };
+pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
 pub use list::{
     DeviceQuery, DeviceSort, FleetSummary, Page, SilentDevice, SortOrder, ThrottledSource, DEFAULT_PAGE, MAX_PAGE,
 };
-pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
 pub use problem::{Problem, PROBLEM_CONTENT_TYPE};
 
 /// The prefix of every admin API path.

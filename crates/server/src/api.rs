@@ -45,8 +45,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
 use serde::Deserialize;
-#[allow(unused_imports)] // named only in OpenAPI annotations (`body = BTreeMap<…>`)
-use std::collections::BTreeMap;
 use sipprov_api::{
     Access, AddDevice, Device, DeviceEvent, DeviceQuery, FleetSummary, Group, GroupChanged, GroupSummary, LastFetch,
     LastNotify, NotifyOutcome, NotifyRequest, Page, PatchDevice, Problem, VendorInfo,
@@ -54,6 +52,8 @@ use sipprov_api::{
 use sipprov_model::{Mac, Settings};
 use sipprov_store::{DeviceRecord, FetchInfo, Store, StoreError};
 use sipprov_vendors::{redacted, registry};
+#[allow(unused_imports)] // named only in OpenAPI annotations (`body = BTreeMap<…>`)
+use std::collections::BTreeMap;
 
 use crate::auth::Security;
 use crate::campaign::CampaignEngine;
@@ -154,10 +154,7 @@ fn token_routes() -> Vec<(&'static str, MethodRouter<ApiServices>)> {
     vec![
         ("/api/v1/devices", get(list_devices).post(add_device)),
         // A 100,000-device CSV is about 10 MB; axum's default limit is 2 MB.
-        (
-            "/api/v1/devices/import",
-            post(import::import_devices).layer(axum::extract::DefaultBodyLimit::max(64 << 20)),
-        ),
+        ("/api/v1/devices/import", post(import::import_devices).layer(axum::extract::DefaultBodyLimit::max(64 << 20))),
         ("/api/v1/devices/{mac}", get(show_device).patch(patch_device).delete(delete_device)),
         ("/api/v1/devices/{mac}/log", get(device_log)),
         ("/api/v1/devices/{mac}/unlock", post(unlock::unlock_device)),

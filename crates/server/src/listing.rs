@@ -62,10 +62,9 @@ impl Intervals {
             return own;
         }
         let group = match &device.group {
-            Some(name) => *self
-                .groups
-                .entry(name.clone())
-                .or_insert_with(|| inventory.group(name).as_ref().and_then(interval_of)),
+            Some(name) => {
+                *self.groups.entry(name.clone()).or_insert_with(|| inventory.group(name).as_ref().and_then(interval_of))
+            }
             None => None,
         };
         group.or(self.global).unwrap_or(DEFAULT_INTERVAL_MINUTES)
@@ -109,34 +108,51 @@ impl Search {
 
 /// Filters, sorts and pages the devices of `inventory` as `query` asks; `now` is the time
 /// "silent" is judged at.
+///
+/// Only the devices up to the end of the page are put in order (a selection, then a sort of
+/// that prefix), and the last-seen index is consulted per device only when a filter or the sort
+/// order needs it; otherwise just for the page.
 pub fn list(inventory: &Inventory, seen: &SeenIndex, query: &DeviceQuery, now: i64) -> Listing {
     let devices = inventory.devices();
     let search = query.q.as_deref().and_then(Search::new);
     let mut intervals = Intervals::new(inventory);
+    let sort = query.sort.unwrap_or_default();
+    let needs_seen = query.firmware.is_some()
+        || query.seen_before.is_some()
+        || query.seen_after.is_some()
+        || query.never_seen.is_some()
+        || query.silent.is_some()
+        || matches!(sort, DeviceSort::LastSeen | DeviceSort::Firmware);
     let last = seen.read();
-    let mut matched: Vec<(&Arc<DeviceRecord>, Option<&FetchInfo>)> = devices
+    let mut matched: Vec<Row<'_>> = devices
         .iter()
         .filter(|d| query.vendor.as_ref().is_none_or(|v| &d.vendor == v))
         .filter(|d| query.model.as_ref().is_none_or(|m| d.model.eq_ignore_ascii_case(m)))
         .filter(|d| query.group.as_ref().is_none_or(|g| d.group.as_deref().unwrap_or("") == g))
         .filter(|d| search.as_ref().is_none_or(|s| s.matches(d)))
-        .map(|d| (d, last.get(&d.mac)))
+        .map(|d| (d, if needs_seen { last.get(&d.mac) } else { None }))
         .filter(|(d, f)| seen_filters(query, *f) && silent_filter(query, &mut intervals, inventory, d, *f, now))
         .collect();
     let total = matched.len();
-    let order = query.order.unwrap_or_default();
-    let sort = query.sort.unwrap_or_default();
-    matched.sort_unstable_by(|a, b| {
+    let descending = query.order.unwrap_or_default() == SortOrder::Desc;
+    let order = |a: &Row<'_>, b: &Row<'_>| {
         let o = compare(sort, a, b).then_with(|| a.0.mac.cmp(&b.0.mac));
-        if order == SortOrder::Desc {
+        if descending {
             o.reverse()
         } else {
             o
         }
-    });
+    };
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let offset = query.offset.unwrap_or(0);
-    let page = matched.iter().skip(offset).take(limit).map(|(d, f)| (Arc::clone(d), f.cloned())).collect();
+    let end = offset.saturating_add(limit).min(total);
+    if end > 0 && end < total {
+        matched.select_nth_unstable_by(end - 1, order);
+    }
+    let prefix = &mut matched[..end];
+    prefix.sort_unstable_by(order);
+    let page =
+        prefix.iter().skip(offset).map(|(d, f)| (Arc::clone(d), f.or_else(|| last.get(&d.mac)).cloned())).collect();
     Listing { page, total, limit, offset }
 }
 

@@ -164,7 +164,14 @@ pub(crate) fn summary(s: &sipprov_api::FleetSummary) {
         println!("  (none)");
     }
     for d in &s.silent_devices {
-        println!("  {} {} {} last seen {} (every {} min)", d.mac, d.vendor, d.model, time(d.last_seen), d.interval_minutes);
+        println!(
+            "  {} {} {} last seen {} (every {} min)",
+            d.mac,
+            d.vendor,
+            d.model,
+            time(d.last_seen),
+            d.interval_minutes
+        );
     }
     let more = if s.refusals_truncated { " (at least)" } else { "" };
     counts(&format!("refusals in the last 24 h{more}"), s.refusals_24h.iter().map(|(k, v)| (k, *v)));

@@ -171,7 +171,10 @@ fn silent_devices_follow_their_provisioning_interval() {
     s.ok(&["device", "set", &mac_of(0), "provisioning.interval_minutes=1"]);
     s.ok(&["group", "set", "beta", "provisioning.interval_minutes=2"]);
     for i in 0..4 {
-        assert_eq!(s.fetch(&format!("/{}.cfg", mac_of(i)), &ua(MODELS[i % 3], "66.86.0.15", &mac_of(i)), &[]).status, 200);
+        assert_eq!(
+            s.fetch(&format!("/{}.cfg", mac_of(i)), &ua(MODELS[i % 3], "66.86.0.15", &mac_of(i)), &[]).status,
+            200
+        );
     }
     assert_eq!(page(&s, "silent=true").total, 0, "everyone just fetched");
     // Ten minutes ago: over 2 x 1 and 2 x 2 minutes, well under 2 x the default day.
@@ -210,7 +213,8 @@ fn summary_counts_fetches_refusals_throttling_and_campaigns() {
     }
     // Later fetches with wrong credentials are refused (and recorded) until the source is blocked.
     for _ in 0..4 {
-        let r = s.fetch_digest(&format!("/{}.cfg", mac_of(0)), &ua("T46S", "66.86.0.15", &mac_of(0)), "x:wrong-Pw-1", &[]);
+        let r =
+            s.fetch_digest(&format!("/{}.cfg", mac_of(0)), &ua("T46S", "66.86.0.15", &mac_of(0)), "x:wrong-Pw-1", &[]);
         assert_ne!(r.status, 200);
     }
 
@@ -227,7 +231,8 @@ fn summary_counts_fetches_refusals_throttling_and_campaigns() {
     assert_eq!(summary.by_firmware.get("unknown"), Some(&1));
     assert_eq!(summary.never_seen, 1);
     // Refusals: as many as the device's history records, each with its reason.
-    let history: Vec<DeviceEvent> = serde_json::from_slice(&get(&s, &format!("/api/v1/devices/{}/log", mac_of(0))).body).unwrap();
+    let history: Vec<DeviceEvent> =
+        serde_json::from_slice(&get(&s, &format!("/api/v1/devices/{}/log", mac_of(0))).body).unwrap();
     let recorded = history.iter().filter(|e| e.kind == sipprov_api::EventKind::Refused).count() as u64;
     assert!(recorded >= 1, "{history:?}");
     assert_eq!(summary.refusals_24h.values().sum::<u64>(), recorded, "{:?}", summary.refusals_24h);
@@ -242,7 +247,8 @@ fn summary_counts_fetches_refusals_throttling_and_campaigns() {
     assert_eq!(summary.campaigns[0].devices, 4);
 
     let status = s.ok(&["status"]);
-    for expected in ["devices: 4 (1 never seen, 0 silent)", "yealink T46S", "96.86.0.100", "127.0.0.1", "#1 scheduled"] {
+    for expected in ["devices: 4 (1 never seen, 0 silent)", "yealink T46S", "96.86.0.100", "127.0.0.1", "#1 scheduled"]
+    {
         assert!(status.contains(expected), "{expected:?} missing from:\n{status}");
     }
 }

@@ -30,15 +30,17 @@ fn validate(doc: &serde_json::Value) -> Result<(), String> {
     } else {
         // The validator's last lines say what is wrong (before them, a traceback).
         let lines: Vec<&str> = stderr.lines().collect();
-        Err(lines[lines.len().saturating_sub(3)..].iter().map(|l| &l[..l.len().min(600)]).collect::<Vec<_>>().join("\n"))
+        Err(lines[lines.len().saturating_sub(3)..]
+            .iter()
+            .map(|l| &l[..l.len().min(600)])
+            .collect::<Vec<_>>()
+            .join("\n"))
     }
 }
 
 fn get(s: &TestServer, path: &str, token: bool) -> common::Fetched {
-    let auth = format!(
-        "Authorization: Bearer {}",
-        std::fs::read_to_string(s.data_dir().join("api-token")).unwrap().trim()
-    );
+    let auth =
+        format!("Authorization: Bearer {}", std::fs::read_to_string(s.data_dir().join("api-token")).unwrap().trim());
     let args: Vec<&str> = if token { vec!["-H", &auth] } else { vec![] };
     curl_with(&format!("http://{}{path}", s.api), "test", &args).0
 }
@@ -47,10 +49,8 @@ fn get(s: &TestServer, path: &str, token: bool) -> common::Fetched {
 /// with `Allow` listing them. HEAD, which axum adds to every GET, is left out.
 fn methods_of(s: &TestServer, path: &str) -> BTreeSet<String> {
     let concrete = path.replace("{mac}", "001565000001").replace("{id}", "1").replace("{name}", "x");
-    let auth = format!(
-        "Authorization: Bearer {}",
-        std::fs::read_to_string(s.data_dir().join("api-token")).unwrap().trim()
-    );
+    let auth =
+        format!("Authorization: Bearer {}", std::fs::read_to_string(s.data_dir().join("api-token")).unwrap().trim());
     let r = curl_with(&format!("http://{}{concrete}", s.api), "test", &["-X", "TRACE", "-H", &auth]).0;
     assert_eq!(r.status, 405, "TRACE {concrete}: {}", r.text());
     let allow = r.header("allow").unwrap_or_else(|| panic!("no Allow on {concrete}"));
@@ -77,7 +77,11 @@ fn the_document_is_valid_complete_and_readable_without_a_token() {
     for route in &routes {
         let documented = paths.get(*route).unwrap_or_else(|| panic!("route {route} is missing from openapi.json"));
         for method in methods_of(&s, route) {
-            assert!(documented.get(&method).is_some(), "{} {route} is missing from openapi.json", method.to_uppercase());
+            assert!(
+                documented.get(&method).is_some(),
+                "{} {route} is missing from openapi.json",
+                method.to_uppercase()
+            );
         }
     }
     for documented in paths.keys() {
@@ -90,7 +94,9 @@ fn the_document_is_valid_complete_and_readable_without_a_token() {
         assert!(names.contains(&wanted), "{wanted} not documented: {names:?}");
     }
     assert!(list["responses"]["400"]["content"]["application/problem+json"].is_object(), "{}", list["responses"]);
-    assert!(paths["/api/v1/docs"]["get"]["security"].as_array().is_some_and(|s| s.iter().all(|r| r.as_object().unwrap().is_empty())));
+    assert!(paths["/api/v1/docs"]["get"]["security"]
+        .as_array()
+        .is_some_and(|s| s.iter().all(|r| r.as_object().unwrap().is_empty())));
 }
 
 #[test]

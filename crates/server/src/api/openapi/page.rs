@@ -86,9 +86,7 @@ pub(super) fn render(doc: &Value) -> String {
     let paths = doc["paths"].as_object().unwrap_or(&empty);
     let operations: Vec<(&str, &str, &Value)> = paths
         .iter()
-        .flat_map(|(path, item)| {
-            METHODS.iter().filter_map(move |m| item.get(*m).map(|op| (path.as_str(), *m, op)))
-        })
+        .flat_map(|(path, item)| METHODS.iter().filter_map(move |m| item.get(*m).map(|op| (path.as_str(), *m, op))))
         .collect();
     out.push_str("<nav><h2>Operations</h2><ul>");
     for (path, method, op) in &operations {
@@ -125,7 +123,9 @@ fn operation(out: &mut String, doc: &Value, path: &str, method: &str, op: &Value
         }
     }
     let security = op.get("security").or_else(|| doc.get("security"));
-    let open = security.and_then(Value::as_array).is_some_and(|reqs| reqs.iter().any(|r| r.as_object().is_some_and(|o| o.is_empty())));
+    let open = security
+        .and_then(Value::as_array)
+        .is_some_and(|reqs| reqs.iter().any(|r| r.as_object().is_some_and(|o| o.is_empty())));
     out.push_str(if open {
         "<p class=\"lock\">No token needed.</p>"
     } else {
@@ -166,7 +166,12 @@ fn operation(out: &mut String, doc: &Value, path: &str, method: &str, op: &Value
 fn contents(out: &mut String, content: &Value) {
     if let Some(types) = content.as_object() {
         for (media, m) in types {
-            let _ = write!(out, "<code>{}</code>: {}<br>", esc(media), m.get("schema").map_or_else(|| "any".into(), type_of));
+            let _ = write!(
+                out,
+                "<code>{}</code>: {}<br>",
+                esc(media),
+                m.get("schema").map_or_else(|| "any".into(), type_of)
+            );
         }
     }
 }
@@ -176,7 +181,12 @@ fn schemas(out: &mut String, doc: &Value) {
     let Some(schemas) = doc["components"]["schemas"].as_object() else { return };
     out.push_str("<h2>Schemas</h2>");
     for (name, schema) in schemas {
-        let _ = write!(out, "<section class=\"op\" id=\"schema-{0}\"><h3>{0}</h3><p>{1}</p>", esc(name), description(schema));
+        let _ = write!(
+            out,
+            "<section class=\"op\" id=\"schema-{0}\"><h3>{0}</h3><p>{1}</p>",
+            esc(name),
+            description(schema)
+        );
         match schema.get("properties").and_then(Value::as_object) {
             Some(props) => {
                 let required: Vec<&str> = schema
