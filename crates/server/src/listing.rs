@@ -78,31 +78,55 @@ impl Intervals {
     }
 }
 
-/// What the free-text search looks for: MAC hex digits (separators dropped) and the text itself.
+/// What the free-text search looks for: MAC hex digits (separators dropped) and the text itself
+/// (matched ignoring ASCII case).
 struct Search {
     hex: Option<String>,
     text: String,
 }
 
+/// A MAC's 12 hex digits, written without allocating (the search runs once per device).
+struct MacHex {
+    digits: [u8; 12],
+    len: usize,
+}
+
+impl std::fmt::Write for MacHex {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.digits.get_mut(self.len..end).ok_or(std::fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Whether `needle` (lower case) occurs in `hay`, ignoring ASCII case.
+fn contains_ignoring_case(hay: &str, needle: &str) -> bool {
+    hay.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
 impl Search {
     fn new(q: &str) -> Option<Search> {
-        let text = q.trim().to_lowercase();
+        let text = q.trim().to_ascii_lowercase();
         if text.is_empty() {
             return None;
         }
         // `00:15:65`, `0015.65aa`, `00-15-65-AA`: hex digits and separators make a MAC fragment.
         let mac_like = text.chars().all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '-' | '.' | ' '));
         let hex: String = text.chars().filter(char::is_ascii_hexdigit).collect();
-        Some(Search { hex: (mac_like && !hex.is_empty()).then_some(hex), text })
+        Some(Search { hex: (mac_like && !hex.is_empty() && hex.len() <= 12).then_some(hex), text })
     }
 
     fn matches(&self, device: &DeviceRecord) -> bool {
         if let Some(hex) = &self.hex {
-            if device.mac.to_string().contains(hex.as_str()) {
+            let mut written = MacHex { digits: [0; 12], len: 0 };
+            if std::fmt::Write::write_fmt(&mut written, format_args!("{}", device.mac)).is_ok()
+                && written.digits[..written.len].windows(hex.len()).any(|w| w == hex.as_bytes())
+            {
                 return true;
             }
         }
-        device.settings.iter().any(|(k, v)| k.ends_with("display_name") && v.to_lowercase().contains(&self.text))
+        device.settings.iter().any(|(k, v)| k.ends_with("display_name") && contains_ignoring_case(v, &self.text))
     }
 }
 
@@ -190,5 +214,38 @@ fn compare(sort: DeviceSort, a: &Row<'_>, b: &Row<'_>) -> Ordering {
         DeviceSort::Firmware => {
             a.1.and_then(|f| f.reported_firmware.as_deref()).cmp(&b.1.and_then(|f| f.reported_firmware.as_deref()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(mac: &str, name: &str) -> DeviceRecord {
+        let mut settings = sipprov_model::Settings::new();
+        settings.set("line.1.display_name", name).unwrap();
+        DeviceRecord {
+            mac: mac.parse().unwrap(),
+            vendor: "yealink".into(),
+            model: "T46S".into(),
+            group: None,
+            contact: None,
+            settings,
+            created_at: 0,
+            updated_at: 0,
+            last_fetch: None,
+        }
+    }
+
+    #[test]
+    fn free_text_matches_a_mac_in_any_spelling_or_a_display_name() {
+        let d = device("001565aabbcc", "Front Desk");
+        for q in ["00:15:65:AA:BB:CC", "0015.65aa.bbcc", "aa-bb", "BBCC", "front", "DESK"] {
+            assert!(Search::new(q).unwrap().matches(&d), "{q}");
+        }
+        for q in ["00:15:65:aa:bb:cd", "back office", "0015 65ab"] {
+            assert!(!Search::new(q).unwrap().matches(&d), "{q}");
+        }
+        assert!(Search::new("  ").is_none());
     }
 }
