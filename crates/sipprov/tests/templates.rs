@@ -169,12 +169,8 @@ fn rollback_reset_diff_and_versions_survive_a_restart() {
     // Every version is in the audit trail, by whom, with the version it took.
     let audit = s.ok(&["audit", "--json"]);
     let entries: serde_json::Value = serde_json::from_str(&audit).unwrap();
-    let template_entries: Vec<_> = entries
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["target_kind"] == "template" && e["target"] == NAME)
-        .collect();
+    let template_entries: Vec<_> =
+        entries.as_array().unwrap().iter().filter(|e| e["target_kind"] == "template" && e["target"] == NAME).collect();
     assert_eq!(template_entries.len(), 4, "{audit}");
     assert!(template_entries.iter().all(|e| e["actor"] == "admin"), "{audit}");
     assert_eq!(template_entries[0]["action"], "template.reset", "newest first: {audit}");

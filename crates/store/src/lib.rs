@@ -37,8 +37,8 @@
 //! ```
 
 mod access;
-mod backup;
 mod audit;
+mod backup;
 mod batch;
 mod campaigns;
 mod devices;
@@ -60,8 +60,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use access::{FirstFetchClaim, GeneratedCredentials};
-pub use backup::{check_restorable, snapshot_sqlite, BackupError, BackupInfo};
 pub use audit::{AuditQuery, AuditRecord, NewAudit};
+pub use backup::{check_restorable, snapshot_sqlite, BackupError, BackupInfo};
 pub use campaigns::{CampaignCounts, CampaignDevice, CampaignRecord, NewCampaign, NotifyResult};
 pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
 pub use discoveries::Sighting;
