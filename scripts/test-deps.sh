@@ -29,3 +29,9 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# The OpenAPI document's validator (crates/sipprov/tests/openapi.rs), from PyPI.
+if ! python3 -c "import openapi_spec_validator" >/dev/null 2>&1; then
+  echo "installing: openapi-spec-validator (PyPI)"
+  python3 -m pip install -q "openapi-spec-validator>=0.7" 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages "openapi-spec-validator>=0.7"
+fi

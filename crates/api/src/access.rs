@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(serde_json::to_string(&Role::Admin).unwrap(), r#""admin""#);
 /// assert!("root".parse::<Role>().unwrap_err().to_string().contains("admin, operator, read-only"));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Every read and every write.
@@ -79,7 +79,7 @@ impl FromStr for Role {
 }
 
 /// `POST /api/v1/tokens`: create a named token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// A unique name: 1 to 64 of `A-Z a-z 0-9 . _ -`. It is what the audit trail records.
@@ -89,7 +89,7 @@ pub struct CreateToken {
 }
 
 /// The answer to [`CreateToken`]: the only time the token itself is ever shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     /// The token's name.
     pub name: String,
@@ -100,7 +100,7 @@ pub struct CreatedToken {
 }
 
 /// A token as listed: never the token nor its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     /// The token's name.
     pub name: String,
@@ -115,7 +115,7 @@ pub struct TokenInfo {
 }
 
 /// One entry of the audit trail (`GET /api/v1/audit`, `GET /api/v1/devices/{mac}/audit`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Position in the trail; ids increase with time. Pass the last one as `before` for the next page.
     pub id: i64,
@@ -131,5 +131,6 @@ pub struct AuditEntry {
     pub target: String,
     /// What changed: for settings, `{"changes": {"key": {"old": …, "new": …}}}` with secrets
     /// shown as `********`; other members depend on the action.
+    #[schema(value_type = Object)]
     pub detail: serde_json::Value,
 }

@@ -16,7 +16,7 @@ use sipprov_model::{CampaignOutcome, CampaignState, Mac};
 /// assert_eq!(json["group"], "sales");
 /// assert!(serde_json::from_str::<CreateCampaign>(r#"{"all":true,"speed":5}"#).is_err());
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCampaign {
     /// These devices (MACs in any usual spelling).
@@ -62,7 +62,7 @@ impl CreateCampaign {
 
 /// A campaign with its counts per outcome and the devices that did not succeed: the answer of
 /// every campaign endpoint (`GET /api/v1/campaigns` lists them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Campaign {
     /// Its number.
     pub id: i64,
@@ -71,6 +71,7 @@ pub struct Campaign {
     /// When it starts (or started).
     pub start_at: i64,
     /// `scheduled`, `running`, `done` or `cancelled`.
+    #[schema(value_type = String)]
     pub state: CampaignState,
     /// Whether the phones are asked to reboot.
     pub reboot: bool,
@@ -88,6 +89,7 @@ pub struct Campaign {
     pub devices: i64,
     /// Devices per outcome: `pending`, `sending`, `confirmed`, `awaiting-confirmation`,
     /// `not-confirmed`, `rejected`, `timeout`, `unreachable`, `no-target`, `error`.
+    #[schema(value_type = BTreeMap<String, i64>)]
     pub counts: BTreeMap<CampaignOutcome, i64>,
     /// When the latest NOTIFY left: with `created_at`, how fast it went.
     pub last_notified_at: Option<i64>,
@@ -108,11 +110,13 @@ impl Campaign {
 }
 
 /// A device of a campaign that failed or was not confirmed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FailingDevice {
     /// The device.
+    #[schema(value_type = String, example = "001565aabbcc")]
     pub mac: Mac,
     /// Its outcome (see [`Campaign::counts`]).
+    #[schema(value_type = String)]
     pub outcome: CampaignOutcome,
     /// The final SIP status, when one arrived.
     pub status: Option<i64>,

@@ -18,9 +18,10 @@ use sipprov_model::{CheckSyncResult, EventKind, Mac, Settings};
 /// assert_eq!(d.files, ["001565aabbcc.cfg"]);
 /// assert!(d.last_notify.is_none());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Device {
     /// The device's MAC.
+    #[schema(value_type = String, example = "001565aabbcc")]
     pub mac: Mac,
     /// Vendor id (`yealink`, `polycom`…; `GET /api/v1/vendors` lists them).
     pub vendor: String,
@@ -31,6 +32,7 @@ pub struct Device {
     /// Where check-sync reaches it (a `sip:` URI, password redacted), if set.
     pub contact: Option<String>,
     /// The device's own settings (not merged), secrets redacted.
+    #[schema(value_type = BTreeMap<String, String>)]
     pub settings: Settings,
     /// When it was added.
     pub created_at: i64,
@@ -48,9 +50,10 @@ pub struct Device {
 }
 
 /// What a device last fetched, as the provisioning server recorded it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LastFetch {
     /// The device.
+    #[schema(value_type = String, example = "001565aabbcc")]
     pub mac: Mac,
     /// When.
     pub at: i64,
@@ -67,7 +70,7 @@ pub struct LastFetch {
 }
 
 /// How a device's own files may be fetched (see the README's Security section).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Access {
     /// In words: `generated credentials`, `open to anyone (security.open_device_files)`…
     pub device_files: String,
@@ -76,7 +79,7 @@ pub struct Access {
 }
 
 /// A device's latest check-sync, from its history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LastNotify {
     /// When it was sent.
     pub at: i64,
@@ -93,7 +96,7 @@ pub struct LastNotify {
 /// let back: AddDevice = serde_json::from_value(serde_json::to_value(&body).unwrap()).unwrap();
 /// assert_eq!(back, body);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddDevice {
     /// The MAC, in any usual spelling (`00:15:65:AA:BB:CC`, `001565aabbcc`…).
@@ -110,6 +113,7 @@ pub struct AddDevice {
     pub contact: Option<String>,
     /// Its own settings.
     #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>)]
     pub settings: Settings,
 }
 
@@ -129,7 +133,7 @@ impl AddDevice {
 
 /// The body of `PATCH /api/v1/devices/{mac}`: absent members are left alone; `""` clears the
 /// group or the contact; a setting with an empty value is removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchDevice {
     /// A new vendor id.
@@ -146,26 +150,30 @@ pub struct PatchDevice {
     pub contact: Option<String>,
     /// Settings to set (or, with an empty value, remove).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub settings: Option<Settings>,
 }
 
 /// One entry of a device's history, `GET /api/v1/devices/{mac}/log` (newest last).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceEvent {
     /// The entry's number, increasing.
     pub id: i64,
     /// The device.
+    #[schema(value_type = String, example = "001565aabbcc")]
     pub mac: Mac,
     /// When.
     pub at: i64,
     /// What happened: `fetch`, `notify`, `refused`, `unlocked`, `upload`, `pnp`…
+    #[schema(value_type = String)]
     pub kind: EventKind,
     /// The event's details, an object whose members depend on `kind`.
+    #[schema(value_type = Object)]
     pub detail: serde_json::Value,
 }
 
 /// One file a device uploaded, `GET /api/v1/devices/{mac}/uploads` (latest per name).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Upload {
     /// The file name as the phone sent it, lower-cased.
     pub name: String,
@@ -178,9 +186,10 @@ pub struct Upload {
 }
 
 /// The answer of `POST /api/v1/devices/{mac}/unlock`: the re-opened first-fetch window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Unlocked {
     /// The device.
+    #[schema(value_type = String, example = "001565aabbcc")]
     pub mac: Mac,
     /// How long the window lasts (`security.first_fetch_window_secs`).
     pub window_secs: u64,
@@ -189,14 +198,14 @@ pub struct Unlocked {
 }
 
 /// The answer of `POST /api/v1/devices/import`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Imported {
     /// How many devices were added (all rows, or none and an error).
     pub imported: usize,
 }
 
 /// The body of `POST /api/v1/devices/{mac}/notify` (optional: no body sends a plain check-sync).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyRequest {
     /// Ask the phone to reboot after re-reading its configuration.
@@ -206,10 +215,11 @@ pub struct NotifyRequest {
 
 /// What came of a check-sync NOTIFY: the answer of `POST /api/v1/devices/{mac}/notify`, and
 /// the `outcome` of [`LastNotify`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NotifyOutcome {
     /// `ok` (2xx), `rejected` (3xx–6xx), `timeout`, `unreachable`, `no-target`,
     /// `reboot-disabled` or `error`.
+    #[schema(value_type = String)]
     pub result: CheckSyncResult,
     /// The final status code, when one arrived.
     #[serde(default)]

@@ -34,6 +34,7 @@ mod campaign;
 mod device;
 mod event;
 mod group;
+mod list;
 mod pnp;
 mod problem;
 mod template;
@@ -50,6 +51,9 @@ pub use event::{
     UploadRefusedDetail,
 };
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
+pub use list::{
+    DeviceQuery, DeviceSort, FleetSummary, Page, SilentDevice, SortOrder, ThrottledSource, DEFAULT_PAGE, MAX_PAGE,
+};
 pub use pnp::{ApproveDiscovery, Discovery};
 pub use problem::{Problem, PROBLEM_CONTENT_TYPE};
 pub use template::{

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::Mac;
 
 /// A device waiting in the discovered group (`GET /api/v1/pnp/discoveries`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Discovery {
     /// The device.
+    #[schema(value_type = String, example = "001565aabbcc")]
     pub mac: Mac,
     /// Its vendor id.
     pub vendor: String,
@@ -26,7 +27,7 @@ pub struct Discovery {
 }
 
 /// `POST /api/v1/pnp/discoveries/{mac}/approve`: the group the device moves to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveDiscovery {
     /// An existing group, other than the discovered group itself.

@@ -27,7 +27,7 @@ const ABOUT_BLANK: &str = "about:blank";
 /// assert_eq!(json["field"], "line.1.port");
 /// assert_eq!(p.to_string(), "setting \"line.1.port\" has an invalid value: not a port (field line.1.port)");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI reference naming the problem type; `about:blank` when absent (RFC 9457 §3.1.1).
     #[serde(rename = "type", default = "about_blank")]

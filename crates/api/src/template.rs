@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sipprov_model::Mac;
 
 /// One built-in template in the listing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TemplateSummary {
     /// The relative name, e.g. `yealink/mac.cfg.j2`.
     pub name: String,
@@ -18,7 +18,7 @@ pub struct TemplateSummary {
 }
 
 /// One version of an override, without its body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TemplateVersionInfo {
     /// 1, 2, … per template.
     pub version: i64,
@@ -33,7 +33,7 @@ pub struct TemplateVersionInfo {
 }
 
 /// One template in full: the built-in body, the override serving now, and every version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TemplateDetail {
     /// The relative name.
     pub name: String,
@@ -50,7 +50,7 @@ pub struct TemplateDetail {
 }
 
 /// `PUT /api/v1/templates/{vendor}/{file}`: a new override version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetTemplate {
     /// The template source (minijinja).
@@ -60,11 +60,12 @@ pub struct SetTemplate {
     pub comment: Option<String>,
     /// A device to render the candidate for as well, besides one synthetic device per model.
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "001565aabbcc")]
     pub device: Option<Mac>,
 }
 
 /// `POST .../rollback`: make an earlier version current again (recorded as a new version).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackTemplate {
     /// The version to restore.
@@ -75,10 +76,11 @@ pub struct RollbackTemplate {
 }
 
 /// `POST .../preview`: what a device would receive from the current or a proposed body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewTemplate {
     /// The device to render for.
+    #[schema(value_type = String, example = "001565aabbcc")]
     pub device: Mac,
     /// A proposed body; the current one (override or built-in) when absent.
     #[serde(default)]
@@ -86,7 +88,7 @@ pub struct PreviewTemplate {
 }
 
 /// What a change made: the template and its new current version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TemplateChanged {
     /// The relative name.
     pub name: String,
@@ -95,7 +97,7 @@ pub struct TemplateChanged {
 }
 
 /// `GET .../diff`: a unified diff (`from` and `to` name its sides).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TemplateDiff {
     /// The old side: `built-in` or `version N`.
     pub from: String,

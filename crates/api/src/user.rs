@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::Role;
 
 /// A console user as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     /// The login name.
     pub name: String,
@@ -18,7 +18,7 @@ pub struct User {
 }
 
 /// `POST /api/v1/users`: a new user. Its `Debug` hides the password.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddUser {
     /// The login name: 1 to 64 letters, digits, `.`, `_`, `-` or `@`.
@@ -36,7 +36,7 @@ impl std::fmt::Debug for AddUser {
 }
 
 /// `PUT /api/v1/users/{name}/password`: a new password. Its `Debug` hides it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
     /// The new password, at least [`MIN_PASSWORD_LEN`] characters.

@@ -19,11 +19,11 @@
 //!
 //! | method | path | what |
 //! |---|---|---|
-//! | GET | /api/v1/devices | list devices (secrets redacted) |
+//! | GET | /api/v1/devices | a page of devices, filtered and sorted (secrets redacted) |
 //! | POST | /api/v1/devices | add one device |
 //! | POST | /api/v1/devices/import | add devices from CSV (all or nothing) |
 //! | GET, PATCH, DELETE | /api/v1/devices/{mac} | show, change, remove |
-//! | GET | /api/v1/devices/{mac}/log | device history |
+//! | GET | /api/v1/devices/{mac}/log?before=ID&limit=N | device history, a page at a time |
 //! | POST | /api/v1/devices/{mac}/unlock | re-open the first-fetch window |
 //! | GET | /api/v1/devices/{mac}/render?file=NAME | the exact bytes served |
 //! | POST | /api/v1/devices/{mac}/notify | send check-sync (`{"reboot": true}` to reboot) |
@@ -31,7 +31,8 @@
 //! | PATCH | /api/v1/groups/{name} | change (or create) a group |
 //! | GET, PATCH | /api/v1/settings | global settings |
 //! | GET | /api/v1/vendors | vendors and models |
-//! | GET, POST | /api/v1/campaigns | list, or start a paced re-sync campaign |
+//! | GET | /api/v1/summary | the fleet at a glance ([`crate::summary`]) |
+//! | GET, POST | /api/v1/campaigns?before=ID&limit=N | list a page, or start a paced re-sync campaign |
 //! | GET | /api/v1/campaigns/{id} | counts per outcome and failing devices |
 //! | POST | /api/v1/campaigns/{id}/cancel, /retry | stop it; re-send failed and unconfirmed devices |
 //! | GET, POST | /api/v1/users | console users: list, add (admin) |
@@ -46,6 +47,10 @@
 //! | POST | /api/v1/pnp/discoveries/{mac}/approve | move one into a group (`{"group": NAME}`) |
 //! | DELETE | /api/v1/pnp/discoveries/{mac} | reject: remove it |
 //! | GET | /metrics | Prometheus metrics, OpenMetrics text (no token) |
+//! | GET | /api/v1/openapi.json, /api/v1/docs | the OpenAPI 3.1 document and its page (no token: they hold no data) |
+//!
+//! The routes are one table ([`route_paths`] lists it), which the OpenAPI test walks: a route
+//! missing from the document fails it ([`openapi`]).
 
 use std::sync::Arc;
 
@@ -54,16 +59,18 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use sipprov_api::{
-    Access, AddDevice, Device, DeviceEvent, Group, GroupChanged, GroupSummary, LastFetch, LastNotify, NotifyOutcome,
-    NotifyRequest, PatchDevice, VendorInfo,
+    Access, AddDevice, Device, DeviceEvent, DeviceQuery, FleetSummary, Group, GroupChanged, GroupSummary, LastFetch,
+    LastNotify, NotifyOutcome, NotifyRequest, Page, PatchDevice, Problem, VendorInfo,
 };
 use sipprov_model::{Mac, Settings};
-use sipprov_store::{DeviceRecord, Store, StoreError};
+use sipprov_store::{DeviceRecord, FetchInfo, Store, StoreError};
 use sipprov_vendors::{redacted, registry};
+#[allow(unused_imports)] // named only in OpenAPI annotations (`body = BTreeMap<…>`)
+use std::collections::BTreeMap;
 
 use crate::access::{required_role, Actor, Tokens};
 use crate::auth::Security;
@@ -82,8 +89,10 @@ mod access;
 mod body;
 mod campaigns;
 mod import;
+pub mod openapi;
 mod pnp;
 mod problem;
+mod query;
 mod templates;
 mod unlock;
 mod uploads;
@@ -163,45 +172,71 @@ impl FromRef<ApiServices> for DeviceViews {
     }
 }
 
+/// Every route behind the bearer token: the one table the router is built from.
+fn token_routes() -> Vec<(&'static str, MethodRouter<ApiServices>)> {
+    use axum::routing::post;
+    vec![
+        ("/api/v1/devices", get(list_devices).post(add_device)),
+        // A 100,000-device CSV is about 10 MB; axum's default limit is 2 MB.
+        ("/api/v1/devices/import", post(import::import_devices).layer(axum::extract::DefaultBodyLimit::max(64 << 20))),
+        ("/api/v1/devices/{mac}", get(show_device).patch(patch_device).delete(delete_device)),
+        ("/api/v1/devices/{mac}/log", get(device_log)),
+        ("/api/v1/devices/{mac}/unlock", post(unlock::unlock_device)),
+        ("/api/v1/devices/{mac}/render", get(render_device)),
+        ("/api/v1/devices/{mac}/uploads", get(uploads::list)),
+        ("/api/v1/devices/{mac}/uploads/{name}", get(uploads::show)),
+        ("/api/v1/devices/{mac}/notify", post(notify_device)),
+        ("/api/v1/groups", get(list_groups)),
+        ("/api/v1/groups/{name}", get(show_group).patch(patch_group)),
+        ("/api/v1/settings", get(show_global).patch(patch_global)),
+        ("/api/v1/vendors", get(list_vendors)),
+        ("/api/v1/summary", get(summary)),
+        ("/api/v1/campaigns", get(campaigns::list).post(campaigns::create)),
+        ("/api/v1/campaigns/{id}", get(campaigns::show)),
+        ("/api/v1/campaigns/{id}/cancel", post(campaigns::cancel)),
+        ("/api/v1/campaigns/{id}/retry", post(campaigns::retry)),
+        ("/api/v1/tokens", get(access::list_tokens).post(access::create_token)),
+        ("/api/v1/tokens/{name}", axum::routing::delete(access::revoke_token)),
+        ("/api/v1/audit", get(access::audit)),
+        ("/api/v1/devices/{mac}/audit", get(access::device_audit)),
+        ("/api/v1/pnp/discoveries", get(pnp::list)),
+        ("/api/v1/pnp/discoveries/{mac}", axum::routing::delete(pnp::reject)),
+        ("/api/v1/pnp/discoveries/{mac}/approve", post(pnp::approve)),
+        ("/api/v1/users", get(users::list).post(users::add)),
+        ("/api/v1/users/{name}", axum::routing::delete(users::remove)),
+        ("/api/v1/users/{name}/password", axum::routing::put(users::set_password)),
+    ]
+    .into_iter()
+    .chain(templates::routes())
+    .collect()
+}
+
+/// Routes anyone on the admin listener may read: counters and the API's own description (no
+/// device, group or setting is in them).
+fn open_routes() -> Vec<(&'static str, MethodRouter<ApiServices>)> {
+    vec![
+        ("/metrics", get(metrics)),
+        ("/api/v1/openapi.json", get(openapi::document)),
+        ("/api/v1/docs", get(openapi::page)),
+    ]
+}
+
+/// The path of every route of the admin listener, as the router matches it (`{mac}` is a
+/// parameter): what the OpenAPI completeness test walks.
+pub fn route_paths() -> Vec<&'static str> {
+    token_routes().into_iter().chain(open_routes()).map(|(path, _)| path).collect()
+}
+
 /// The router for the admin listener.
 pub fn router(state: ApiServices) -> Router {
-    let api = Router::new()
-        .route("/api/v1/devices", get(list_devices).post(add_device))
-        // A 100,000-device CSV is about 10 MB; axum's default limit is 2 MB.
-        .route(
-            "/api/v1/devices/import",
-            axum::routing::post(import::import_devices).layer(axum::extract::DefaultBodyLimit::max(64 << 20)),
-        )
-        .route("/api/v1/devices/{mac}", get(show_device).patch(patch_device).delete(delete_device))
-        .route("/api/v1/devices/{mac}/log", get(device_log))
-        .route("/api/v1/devices/{mac}/unlock", axum::routing::post(unlock::unlock_device))
-        .route("/api/v1/devices/{mac}/render", get(render_device))
-        .route("/api/v1/devices/{mac}/uploads", get(uploads::list))
-        .route("/api/v1/devices/{mac}/uploads/{name}", get(uploads::show))
-        .route("/api/v1/devices/{mac}/notify", axum::routing::post(notify_device))
-        .route("/api/v1/groups", get(list_groups))
-        .route("/api/v1/groups/{name}", get(show_group).patch(patch_group))
-        .route("/api/v1/settings", get(show_global).patch(patch_global))
-        .route("/api/v1/vendors", get(list_vendors))
-        .route("/api/v1/campaigns", get(campaigns::list).post(campaigns::create))
-        .route("/api/v1/campaigns/{id}", get(campaigns::show))
-        .route("/api/v1/campaigns/{id}/cancel", axum::routing::post(campaigns::cancel))
-        .route("/api/v1/campaigns/{id}/retry", axum::routing::post(campaigns::retry))
-        .route("/api/v1/users", get(users::list).post(users::add))
-        .route("/api/v1/users/{name}", axum::routing::delete(users::remove))
-        .route("/api/v1/users/{name}/password", axum::routing::put(users::set_password))
-        .merge(templates::routes())
-        .route("/api/v1/tokens", get(access::list_tokens).post(access::create_token))
-        .route("/api/v1/tokens/{name}", axum::routing::delete(access::revoke_token))
-        .route("/api/v1/audit", get(access::audit))
-        .route("/api/v1/devices/{mac}/audit", get(access::device_audit))
-        .route("/api/v1/pnp/discoveries", get(pnp::list))
-        .route("/api/v1/pnp/discoveries/{mac}", axum::routing::delete(pnp::reject))
-        .route("/api/v1/pnp/discoveries/{mac}/approve", axum::routing::post(pnp::approve))
+    let api = token_routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| router.route(path, methods))
         .fallback(problem::no_route)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
-    Router::new()
-        .route("/metrics", get(metrics))
+    open_routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| router.route(path, methods))
         .merge(api)
         .layer(middleware::from_fn(problem::every_error_a_problem))
         .with_state(state)
@@ -232,6 +267,9 @@ async fn require_token(State(tokens): State<Arc<Tokens>>, mut req: Request, next
     next.run(req).await
 }
 
+/// Prometheus counters.
+#[utoipa::path(get, path = "/metrics", tag = "server", security(()),
+    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
 async fn metrics(
     State(metrics): State<Arc<Metrics>>,
     State(inventory): State<Arc<Inventory>>,
@@ -252,6 +290,11 @@ fn no_device(mac: Mac) -> ApiError {
 
 /// A device as the API shows it: secrets redacted, with the files it is served.
 fn device_view(views: &DeviceViews, device: &DeviceRecord) -> Device {
+    device_view_seen(views, device, device.last_fetch.as_ref())
+}
+
+/// [`device_view`] with its last fetch given (from the last-seen index rather than the record).
+fn device_view_seen(views: &DeviceViews, device: &DeviceRecord, last_fetch: Option<&FetchInfo>) -> Device {
     let files: Vec<String> =
         views.files.device_files(device).map(|f| f.into_iter().map(|f| f.name).collect()).unwrap_or_default();
     let access: Access =
@@ -265,7 +308,7 @@ fn device_view(views: &DeviceViews, device: &DeviceRecord) -> Device {
         settings: redacted(&device.settings),
         created_at: device.created_at,
         updated_at: device.updated_at,
-        last_fetch: device.last_fetch.as_ref().map(|f| LastFetch {
+        last_fetch: last_fetch.map(|f| LastFetch {
             mac: f.mac,
             at: f.at,
             ip: f.ip.clone(),
@@ -280,16 +323,56 @@ fn device_view(views: &DeviceViews, device: &DeviceRecord) -> Device {
     }
 }
 
+/// `GET /api/v1/devices`: one page of the devices matching the query ([`crate::listing`]),
+/// from memory; only the page's devices are rendered into views.
+#[utoipa::path(get, path = "/api/v1/devices", tag = "devices", params(DeviceQuery),
+    responses((status = 200, description = "one page of matching devices, secrets redacted", body = Page<Device>), (status = 400, description = "a malformed request; `field` names the member at fault", body = Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json")))]
 async fn list_devices(
+    State(events): State<FetchLog>,
+    State(views): State<DeviceViews>,
+    query::Query(q): query::Query<DeviceQuery>,
+) -> ApiResult<Json<Page<Device>>> {
+    if let (Some(after), Some(before)) = (q.seen_after, q.seen_before) {
+        if after >= before {
+            return Err(bad_request("seen_after must be earlier than seen_before").at("seen_after"));
+        }
+    }
+    events.flush().await;
+    let listing = crate::listing::list(&views.inventory, events.seen(), &q, sipprov_store::now_ms());
+    let items: Vec<Device> =
+        listing.page.iter().map(|(device, seen)| device_view_seen(&views, device, seen.as_ref())).collect();
+    let end = listing.offset.saturating_add(items.len());
+    Ok(Json(Page {
+        next_offset: (end < listing.total).then_some(end),
+        items,
+        total: listing.total,
+        offset: listing.offset,
+        limit: listing.limit,
+    }))
+}
+
+/// `GET /api/v1/summary`: the fleet at a glance (computed by `summary::fleet_summary`).
+#[utoipa::path(get, path = "/api/v1/summary", tag = "fleet",
+    responses((status = 200, description = "the fleet at a glance", body = FleetSummary), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json")))]
+async fn summary(
     State(store): State<Store>,
     State(events): State<FetchLog>,
     State(views): State<DeviceViews>,
-) -> ApiResult<Json<Vec<Device>>> {
+) -> ApiResult<Json<FleetSummary>> {
     events.flush().await;
-    let devices = store.list_devices().await?;
-    Ok(Json(devices.iter().map(|d| device_view(&views, d)).collect()))
+    let sources = crate::summary::SummarySources {
+        store: &store,
+        inventory: &views.inventory,
+        seen: events.seen(),
+        security: &views.security,
+    };
+    Ok(Json(crate::summary::fleet_summary(sources, sipprov_store::now_ms()).await?))
 }
 
+/// `POST /api/v1/devices`: adds one device.
+#[utoipa::path(post, path = "/api/v1/devices", tag = "devices", request_body = AddDevice,
+    responses((status = 201, description = "the device as stored, secrets redacted", body = Device), (status = 400, description = "a malformed request; `field` names the member at fault", body = Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "a device with this MAC exists", body = Problem, content_type = "application/problem+json")))]
 async fn add_device(
     State(registry): State<Arc<Registry>>,
     State(views): State<DeviceViews>,
@@ -308,6 +391,9 @@ async fn add_device(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// `GET /api/v1/devices/{mac}`: one device with its last fetch and last check-sync.
+#[utoipa::path(get, path = "/api/v1/devices/{mac}", tag = "devices", params(("mac" = String, Path, description = "the device's MAC, any common spelling")),
+    responses((status = 200, description = "the device, secrets redacted", body = Device), (status = 400, description = "a malformed request; `field` names the member at fault", body = Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json"), (status = 404, description = "no such device", body = Problem, content_type = "application/problem+json")))]
 async fn show_device(
     State(store): State<Store>,
     State(events): State<FetchLog>,
@@ -330,6 +416,9 @@ async fn show_device(
     Ok(Json(view))
 }
 
+/// `PATCH /api/v1/devices/{mac}`: changes settings, group, contact or model.
+#[utoipa::path(patch, path = "/api/v1/devices/{mac}", tag = "devices", params(("mac" = String, Path, description = "the device's MAC, any common spelling")), request_body = PatchDevice,
+    responses((status = 200, description = "the device as changed, secrets redacted", body = Device), (status = 400, description = "a malformed request; `field` names the member at fault", body = Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json"), (status = 404, description = "no such device", body = Problem, content_type = "application/problem+json")))]
 async fn patch_device(
     State(registry): State<Arc<Registry>>,
     State(views): State<DeviceViews>,
@@ -345,31 +434,46 @@ async fn patch_device(
     Ok(Json(device_view(&views, &updated)))
 }
 
+/// `DELETE /api/v1/devices/{mac}`.
+#[utoipa::path(delete, path = "/api/v1/devices/{mac}", tag = "devices", params(("mac" = String, Path, description = "the device's MAC, any common spelling")),
+    responses((status = 204, description = "removed"), (status = 400, description = "a malformed request; `field` names the member at fault", body = Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json"), (status = 404, description = "no such device", body = Problem, content_type = "application/problem+json")))]
 async fn delete_device(
     State(registry): State<Arc<Registry>>,
+    State(events): State<FetchLog>,
     Extension(actor): Extension<Actor>,
     Path(mac): Path<String>,
 ) -> ApiResult<StatusCode> {
     let mac = parse_mac(&mac)?;
     registry.delete_device(&actor, mac).await?;
+    events.seen().forget(mac);
     tracing::info!(%mac, "device removed");
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The query of a device's history: the newest `limit` events (100 by default, at most
+/// 10,000) whose id is below `before` (to page back from the oldest event shown).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LogQuery {
     limit: Option<i64>,
+    before: Option<i64>,
 }
 
+/// `GET /api/v1/devices/{mac}/log`: a page of the device's history.
+#[utoipa::path(get, path = "/api/v1/devices/{mac}/log", tag = "devices",
+    params(("mac" = String, Path, description = "the device's MAC, any common spelling"),
+        ("limit" = Option<i64>, Query, description = "events in the page (100 by default, at most 10000)"),
+        ("before" = Option<i64>, Query, description = "only events whose id is below this one")),
+    responses((status = 200, description = "the newest matching events, oldest first", body = Vec<DeviceEvent>), (status = 400, description = "a malformed request; `field` names the member at fault", body = Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json")))]
 async fn device_log(
     State(store): State<Store>,
     State(events): State<FetchLog>,
     Path(mac): Path<String>,
-    Query(q): Query<LogQuery>,
+    query::Query(q): query::Query<LogQuery>,
 ) -> ApiResult<Json<Vec<DeviceEvent>>> {
     let mac = parse_mac(&mac)?;
     events.flush().await;
-    let events = store.device_events(mac, q.limit.unwrap_or(100).clamp(1, 10_000)).await?;
+    let events = store.device_events_before(mac, q.before, q.limit.unwrap_or(100).clamp(1, 10_000)).await?;
     let events = events
         .into_iter()
         .map(|e| DeviceEvent { id: e.id, mac: e.mac, at: e.at, kind: e.kind, detail: e.detail })
@@ -383,6 +487,10 @@ struct RenderQuery {
 }
 
 /// The exact bytes a device receives: same resolution, same cache, same renderer as the phone path.
+#[utoipa::path(get, path = "/api/v1/devices/{mac}/render", tag = "devices",
+    params(("mac" = String, Path, description = "the device's MAC, any common spelling"), ("file" = Option<String>, Query, description = "the file (default: the device's own configuration)")),
+    responses((status = 200, description = "exactly the bytes the phone receives, secrets included", body = String, content_type = "application/octet-stream"),
+        (status = 400, description = "a malformed request; `field` names the member at fault", body = Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json"), (status = 404, description = "no such device", body = Problem, content_type = "application/problem+json"), (status = 422, description = "the file cannot be rendered", body = Problem, content_type = "application/problem+json")))]
 async fn render_device(
     State(files_core): State<Arc<Files>>,
     State(inventory): State<Arc<Inventory>>,
@@ -424,6 +532,10 @@ async fn render_device(
 }
 
 /// Sends check-sync now and answers with the outcome (also recorded in the device's history).
+#[utoipa::path(post, path = "/api/v1/devices/{mac}/notify", tag = "devices", params(("mac" = String, Path, description = "the device's MAC, any common spelling")),
+    request_body(content = Option<NotifyRequest>, description = "`{\"reboot\": true}` asks for a reboot"),
+    responses((status = 200, description = "the check-sync outcome", body = NotifyOutcome), (status = 400, description = "a malformed request; `field` names the member at fault", body = Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json"), (status = 404, description = "no such device", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "no SIP target for the device", body = Problem, content_type = "application/problem+json")))]
 async fn notify_device(
     State(notifier): State<Arc<Notifier>>,
     State(inventory): State<Arc<Inventory>>,
@@ -450,6 +562,9 @@ async fn notify_device(
     Ok(Json(NotifyOutcome::from(outcome)))
 }
 
+/// `GET /api/v1/groups`.
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
+    responses((status = 200, description = "every group, secrets redacted", body = Vec<GroupSummary>), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json")))]
 async fn list_groups(State(store): State<Store>) -> ApiResult<Json<Vec<GroupSummary>>> {
     let groups = store.list_groups().await?;
     let views = groups
@@ -459,12 +574,20 @@ async fn list_groups(State(store): State<Store>) -> ApiResult<Json<Vec<GroupSumm
     Ok(Json(views))
 }
 
+/// `GET /api/v1/groups/{name}`.
+#[utoipa::path(get, path = "/api/v1/groups/{name}", tag = "groups", params(("name" = String, Path, description = "the group's name")),
+    responses((status = 200, description = "the group and its device count", body = Group), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such group", body = Problem, content_type = "application/problem+json")))]
 async fn show_group(State(store): State<Store>, Path(name): Path<String>) -> ApiResult<Json<Group>> {
     let group = store.get_group(&name).await?.ok_or(StoreError::GroupNotFound(name))?;
     let devices = store.list_devices().await?.into_iter().filter(|d| d.group.as_deref() == Some(&group.name)).count();
     Ok(Json(Group { settings: redacted(&group.settings), name: group.name, devices, updated_at: group.updated_at }))
 }
 
+/// `PATCH /api/v1/groups/{name}`: changes (or creates) a group's settings.
+#[utoipa::path(patch, path = "/api/v1/groups/{name}", tag = "groups", params(("name" = String, Path, description = "the group's name")),
+    request_body(content = BTreeMap<String, String>, description = "settings to set; an empty value removes one"),
+    responses((status = 200, description = "the group's settings, secrets redacted", body = GroupChanged), (status = 400, description = "a malformed request; `field` names the member at fault", body = Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json")))]
 async fn patch_group(
     State(registry): State<Arc<Registry>>,
     Extension(actor): Extension<Actor>,
@@ -479,10 +602,17 @@ async fn patch_group(
     Ok(Json(GroupChanged { settings: redacted(&group.settings), name: group.name }))
 }
 
+/// `GET /api/v1/settings`.
+#[utoipa::path(get, path = "/api/v1/settings", tag = "settings",
+    responses((status = 200, description = "the global settings, secrets redacted", body = BTreeMap<String, String>), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json")))]
 async fn show_global(State(store): State<Store>) -> ApiResult<Json<Settings>> {
     Ok(Json(redacted(&store.global_settings().await?)))
 }
 
+/// `PATCH /api/v1/settings`.
+#[utoipa::path(patch, path = "/api/v1/settings", tag = "settings",
+    request_body(content = BTreeMap<String, String>, description = "settings to set; an empty value removes one"),
+    responses((status = 200, description = "the global settings, secrets redacted", body = BTreeMap<String, String>), (status = 400, description = "a malformed request; `field` names the member at fault", body = Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json")))]
 async fn patch_global(
     State(registry): State<Arc<Registry>>,
     Extension(actor): Extension<Actor>,
@@ -494,6 +624,9 @@ async fn patch_global(
     Ok(Json(redacted(&settings)))
 }
 
+/// `GET /api/v1/vendors`.
+#[utoipa::path(get, path = "/api/v1/vendors", tag = "server",
+    responses((status = 200, description = "vendors and their models", body = Vec<VendorInfo>), (status = 401, description = "missing or wrong bearer token", body = Problem, content_type = "application/problem+json")))]
 async fn list_vendors() -> Json<Vec<VendorInfo>> {
     let vendors = registry()
         .vendors()

@@ -24,6 +24,7 @@ use sipprov_store::{FetchInfo, NewEvent, RenderedState, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
+use crate::seen::SeenIndex;
 
 const QUEUE: usize = 65_536;
 const BATCH: usize = 8_192;
@@ -65,14 +66,21 @@ pub use crate::config::FetchLogConfig;
 pub struct FetchLog {
     tx: mpsc::Sender<Command>,
     metrics: Arc<Metrics>,
+    seen: Arc<SeenIndex>,
 }
 
 impl FetchLog {
-    /// Starts the writer task.
-    pub fn spawn(store: Store, metrics: Arc<Metrics>, config: &FetchLogConfig) -> FetchLog {
+    /// Starts the writer task, which keeps `seen` current with every fetch it takes.
+    pub fn spawn(store: Store, metrics: Arc<Metrics>, config: &FetchLogConfig, seen: Arc<SeenIndex>) -> FetchLog {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(store, metrics.clone(), config.max_pending, rx));
-        FetchLog { tx, metrics }
+        tokio::spawn(writer(store, metrics.clone(), config.max_pending, seen.clone(), rx));
+        FetchLog { tx, metrics, seen }
+    }
+
+    /// The last fetch per device, as of every record taken so far (call
+    /// [`FetchLog::flush`] first to include those still queued).
+    pub fn seen(&self) -> &Arc<SeenIndex> {
+        &self.seen
     }
 
     /// Queues a record without waiting; drops it (and counts the drop) when the queue is full.
@@ -155,8 +163,14 @@ impl Batch {
 
 /// The writer task: gathers records into the pending batch and writes it every [`INTERVAL`],
 /// at [`BATCH`] records, or when asked to flush; while the store fails, retries with backoff.
-async fn writer(store: Store, metrics: Arc<Metrics>, max_pending: usize, mut rx: mpsc::Receiver<Command>) {
-    let mut w = Writer { store, metrics, max_pending, pending: Batch::default(), outage: None };
+async fn writer(
+    store: Store,
+    metrics: Arc<Metrics>,
+    max_pending: usize,
+    seen: Arc<SeenIndex>,
+    mut rx: mpsc::Receiver<Command>,
+) {
+    let mut w = Writer { store, metrics, max_pending, seen, pending: Batch::default(), outage: None };
     let mut tick = tokio::time::interval(INTERVAL);
     loop {
         tokio::select! {
@@ -185,6 +199,8 @@ struct Writer {
     metrics: Arc<Metrics>,
     /// [`FetchLogConfig::max_pending`].
     max_pending: usize,
+    /// Updated as fetches are taken, whether or not the store can write them yet.
+    seen: Arc<SeenIndex>,
     pending: Batch,
     outage: Option<Outage>,
 }
@@ -204,6 +220,9 @@ impl Writer {
     /// and the batch holds `max_pending` records. (When writes succeed a write empties the
     /// batch every [`BATCH`] records, so it needs no other bound.)
     fn add(&mut self, record: Record) {
+        if let Record::Fetch { info, .. } = &record {
+            self.seen.record(info);
+        }
         if self.outage.is_some() && self.pending.entries() >= self.max_pending && self.pending.would_grow(&record) {
             Metrics::inc(&self.metrics.fetch_records_dropped);
             return;

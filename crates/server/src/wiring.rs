@@ -172,7 +172,8 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let inventory = Arc::new(Inventory::load(&store).await?);
     let cache = Arc::new(RenderCache::new(store.rendered_states().await?));
     let metrics = Arc::new(Metrics::default());
-    let events = FetchLog::spawn(store.clone(), metrics.clone(), &config.fetch_log);
+    let seen = Arc::new(crate::seen::SeenIndex::from_devices(&inventory.devices()));
+    let events = FetchLog::spawn(store.clone(), metrics.clone(), &config.fetch_log, seen);
     let security = Arc::new(Security::new(&config.security));
     load_windows(&store, &security).await?;
     tracing::info!(devices = inventory.len(), "inventory loaded");

@@ -110,6 +110,13 @@ pub(crate) enum Command {
     /// Devices PnP discovered (`pnp.mode = "any"`): list, approve into a group, reject.
     #[command(subcommand)]
     Pnp(PnpCommand),
+    /// The fleet at a glance: devices by vendor, model and firmware, silent devices, refusals
+    /// and throttled sources of the last 24 hours, campaigns in progress.
+    Status {
+        /// Print the API's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `sipprov pnp …`.
@@ -430,11 +437,8 @@ pub(crate) enum DeviceCommand {
     },
     /// Import devices from CSV (header: mac,vendor,model,group, then setting keys); all or nothing.
     Import { file: PathBuf },
-    /// List devices.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    /// List devices: all of them by MAC, or those the filters match (every filter must hold).
+    List(DeviceListArgs),
     /// Show one device, with its last fetch.
     Show {
         mac: String,
@@ -562,5 +566,76 @@ mod tests {
         assert_eq!(args.auth_password.map(|p| p.into_inner()).as_deref(), Some("N0tify-Secret"));
         let serve = Cli::parse_from(["sipprov", "serve", "--database-url", "postgres://u:Db-Secret@h/db"]);
         assert!(!format!("{serve:?}").contains("Db-Secret"));
+    }
+}
+
+/// `sipprov device list`: filters, order and paging of `GET /api/v1/devices`.
+#[derive(Debug, Args)]
+pub(crate) struct DeviceListArgs {
+    /// Print the devices as a JSON array.
+    #[arg(long)]
+    pub json: bool,
+    /// Only this vendor id (e.g. yealink).
+    #[arg(long)]
+    pub vendor: Option<String>,
+    /// Only this model (case-insensitive).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only this group ("" for devices in no group).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Only devices that last reported this firmware.
+    #[arg(long)]
+    pub firmware: Option<String>,
+    /// Only devices silent for longer than their provisioning interval allows.
+    #[arg(long)]
+    pub silent: bool,
+    /// Only devices that never fetched a file.
+    #[arg(long)]
+    pub never_seen: bool,
+    /// Part of a MAC in any spelling, or of a display name.
+    #[arg(long)]
+    pub search: Option<String>,
+    /// Sort key.
+    #[arg(long, value_enum, default_value = "mac")]
+    pub sort: SortArg,
+    /// Largest first.
+    #[arg(long)]
+    pub desc: bool,
+    /// At most this many devices (default: every match, fetched a page at a time).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Skip this many matches first.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+}
+
+/// What `device list --sort` accepts.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum SortArg {
+    /// MAC address.
+    Mac,
+    /// Vendor id.
+    Vendor,
+    /// Model.
+    Model,
+    /// Group.
+    Group,
+    /// Last fetch time.
+    LastSeen,
+    /// Reported firmware.
+    Firmware,
+}
+
+impl From<SortArg> for sipprov_api::DeviceSort {
+    fn from(s: SortArg) -> Self {
+        match s {
+            SortArg::Mac => Self::Mac,
+            SortArg::Vendor => Self::Vendor,
+            SortArg::Model => Self::Model,
+            SortArg::Group => Self::Group,
+            SortArg::LastSeen => Self::LastSeen,
+            SortArg::Firmware => Self::Firmware,
+        }
     }
 }

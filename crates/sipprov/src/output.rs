@@ -136,3 +136,58 @@ pub(crate) fn uploads(uploads: &[Upload]) {
         println!("{:<21} {:>9}  {short:<16}  {}", time(u.received_at), u.size, u.name);
     }
 }
+
+/// Counts per name, largest first, as indented `name  count` lines.
+fn counts<'a>(title: &str, counts: impl IntoIterator<Item = (&'a String, u64)>) {
+    let mut rows: Vec<_> = counts.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    println!("{title}:");
+    if rows.is_empty() {
+        println!("  (none)");
+    }
+    for (name, n) in rows {
+        println!("  {name:<32} {n}");
+    }
+}
+
+/// The fleet summary of `sipprov status`.
+pub(crate) fn summary(s: &sipprov_api::FleetSummary) {
+    println!("devices: {} ({} never seen, {} silent)", s.devices, s.never_seen, s.silent);
+    counts("by vendor", s.by_vendor.iter().map(|(k, v)| (k, *v as u64)));
+    counts("by model", s.by_model.iter().map(|(k, v)| (k, *v as u64)));
+    counts("by firmware", s.by_firmware.iter().map(|(k, v)| (k, *v as u64)));
+    println!(
+        "silent (no fetch for {} x their provisioning.interval_minutes, {} min when unset):",
+        s.grace_factor, s.default_interval_minutes
+    );
+    if s.silent_devices.is_empty() {
+        println!("  (none)");
+    }
+    for d in &s.silent_devices {
+        println!(
+            "  {} {} {} last seen {} (every {} min)",
+            d.mac,
+            d.vendor,
+            d.model,
+            time(d.last_seen),
+            d.interval_minutes
+        );
+    }
+    let more = if s.refusals_truncated { " (at least)" } else { "" };
+    counts(&format!("refusals in the last 24 h{more}"), s.refusals_24h.iter().map(|(k, v)| (k, *v)));
+    println!("throttled sources in the last 24 h:");
+    if s.throttled_24h.is_empty() {
+        println!("  (none)");
+    }
+    for t in &s.throttled_24h {
+        println!("  {:<32} {}", t.ip, time(t.at));
+    }
+    println!("campaigns in progress:");
+    if s.campaigns.is_empty() {
+        println!("  (none)");
+    }
+    for c in &s.campaigns {
+        let done: i64 = c.counts.iter().filter(|(o, _)| !o.is_open()).map(|(_, n)| n).sum();
+        println!("  #{} {} {}/{} devices done ({})", c.id, c.state, done, c.devices, c.selector);
+    }
+}

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::process::{Command, Output};
 
 use common::{curl_with, Fetched, TestServer};
-use sipprov_api::{Device, Problem, PROBLEM_CONTENT_TYPE};
+use sipprov_api::{Device, Page, Problem, PROBLEM_CONTENT_TYPE};
 
 const MAC: &str = "001565aabbcc";
 const UA: &str = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc";
@@ -70,8 +70,9 @@ fn line(label: &str, value: &str) -> String {
 fn device_show_and_list_print_the_contract_s_fields() {
     let s = server_with_a_device();
     let one: Device = typed(&api(&s, "GET", &format!("/api/v1/devices/{MAC}"), None));
-    let all: Vec<Device> = typed(&api(&s, "GET", "/api/v1/devices", None));
-    assert_eq!(all, vec![Device { last_notify: None, ..one.clone() }]);
+    let all: Page<Device> = typed(&api(&s, "GET", "/api/v1/devices", None));
+    assert_eq!(all.items, vec![Device { last_notify: None, ..one.clone() }]);
+    assert_eq!((all.total, all.next_offset), (1, None));
     let fetched = one.last_fetch.clone().expect("the fetch was recorded");
     assert_eq!(one.settings.get("line.1.password"), Some("********"), "redacted");
 
@@ -100,7 +101,7 @@ fn device_show_and_list_print_the_contract_s_fields() {
     assert_eq!(cells.last(), Some(&fetched.ip.as_str()), "{row}");
     // --json prints the typed answer: the same as the API's.
     let printed: Vec<Device> = serde_json::from_str(&s.ok(&["device", "list", "--json"])).unwrap();
-    assert_eq!(printed, all);
+    assert_eq!(printed, all.items);
 }
 
 /// The time the CLI printed on `label`'s line (its format is the CLI's business, not the contract's).

@@ -89,12 +89,25 @@ impl Store {
 
     /// The newest `limit` events of a device, oldest first.
     pub async fn device_events(&self, mac: Mac, limit: i64) -> Result<Vec<DeviceEvent>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, mac, at, kind, detail FROM device_events WHERE mac = $1 ORDER BY id DESC LIMIT $2")
-                .bind(mac.to_string())
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+        self.device_events_before(mac, None, limit).await
+    }
+
+    /// The newest `limit` events of a device whose id is below `before` (all when `None`), oldest
+    /// first: the page of history before one already shown.
+    pub async fn device_events_before(
+        &self,
+        mac: Mac,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<DeviceEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, mac, at, kind, detail FROM device_events WHERE mac = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(mac.to_string())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         let mut out = rows
             .iter()
             .map(|r| {
@@ -111,5 +124,28 @@ impl Store {
             .collect::<Result<Vec<_>, StoreError>>()?;
         out.reverse();
         Ok(out)
+    }
+
+    /// The details of events of `kind` at or after `since` (ms since the epoch), newest first, at
+    /// most `limit` of them (the summary's bounded read; index `device_events_kind_at`).
+    pub async fn event_details_since(
+        &self,
+        kind: EventKind,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows =
+            sqlx::query("SELECT detail FROM device_events WHERE kind = $1 AND at >= $2 ORDER BY at DESC LIMIT $3")
+                .bind(kind.as_str())
+                .bind(since)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(format!("event detail: {e}")))
+            })
+            .collect()
     }
 }

@@ -29,11 +29,16 @@ impl From<TokenError> for ApiError {
 }
 
 /// `GET /api/v1/tokens`: names, roles and dates, never a token nor its hash.
+#[utoipa::path(get, path = "/api/v1/tokens", operation_id = "list_tokens", tag = "access",
+    responses((status = 200, description = "every named token: name, role, dates; never the token", body = Vec<sipprov_api::TokenInfo>), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 403, description = "the token's role falls short; the problem names both roles", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn list_tokens(State(tokens): State<Arc<Tokens>>) -> ApiResult<Json<Vec<TokenInfo>>> {
     Ok(Json(tokens.list().await?))
 }
 
 /// `POST /api/v1/tokens`: the answer holds the token, shown this once.
+#[utoipa::path(post, path = "/api/v1/tokens", operation_id = "create_token", tag = "access",
+    request_body = sipprov_api::CreateToken,
+    responses((status = 201, description = "the token, shown this once", body = sipprov_api::CreatedToken), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 403, description = "the token's role falls short; the problem names both roles", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 409, description = "a token of that name exists", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn create_token(
     State(tokens): State<Arc<Tokens>>,
     Extension(actor): Extension<Actor>,
@@ -44,6 +49,9 @@ pub(super) async fn create_token(
 }
 
 /// `DELETE /api/v1/tokens/{name}`: refused from the next request on.
+#[utoipa::path(delete, path = "/api/v1/tokens/{name}", operation_id = "revoke_token", tag = "access",
+    params(("name" = String, Path, description = "the token's name")),
+    responses((status = 204, description = "revoked: refused from the next request on"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 403, description = "the token's role falls short; the problem names both roles", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no token of that name", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn revoke_token(
     State(tokens): State<Arc<Tokens>>,
     Extension(actor): Extension<Actor>,
@@ -76,6 +84,9 @@ fn limit(given: Option<i64>) -> ApiResult<i64> {
 }
 
 /// `GET /api/v1/audit`: newest first.
+#[utoipa::path(get, path = "/api/v1/audit", operation_id = "list_audit", tag = "access",
+    params(("actor" = Option<String>, Query, description = "only this actor's changes"), ("target" = Option<String>, Query, description = "a MAC, group, token, template or campaign id, or `global`"), ("since" = Option<i64>, Query, description = "ms since the epoch"), ("before" = Option<i64>, Query, description = "the id of the previous page's last entry"), ("limit" = Option<i64>, Query, description = "1 to 1000, 100 by default")),
+    responses((status = 200, description = "entries, newest first", body = Vec<sipprov_api::AuditEntry>), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn audit(
     State(store): State<Store>,
     Query(filter): Query<AuditFilter>,
@@ -101,6 +112,9 @@ pub(super) struct DeviceAuditFilter {
 
 /// `GET /api/v1/devices/{mac}/audit`: the device's own entries and the imports that listed it,
 /// newest first. A removed device's trail stays readable.
+#[utoipa::path(get, path = "/api/v1/devices/{mac}/audit", operation_id = "device_audit", tag = "devices",
+    params(("mac" = String, Path, description = "the device's MAC, any common spelling"), ("before" = Option<i64>, Query, description = "the id of the previous page's last entry"), ("limit" = Option<i64>, Query, description = "1 to 1000, 100 by default")),
+    responses((status = 200, description = "the device's entries and the imports that listed it, newest first", body = Vec<sipprov_api::AuditEntry>), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn device_audit(
     State(store): State<Store>,
     Path(mac): Path<String>,

@@ -29,26 +29,12 @@ async fn report(store: &Store, id: i64) -> ApiResult<Campaign> {
 
 /// A campaign report as the API answers it.
 fn view(report: CampaignReport) -> Campaign {
-    let c = report.campaign;
-    Campaign {
-        id: c.id,
-        created_at: c.created_at,
-        start_at: c.start_at,
-        state: c.state,
-        reboot: c.reboot,
-        rate: c.rate,
-        max_in_flight: c.max_in_flight,
-        confirm_window_ms: c.confirm_window_ms,
-        selector: c.selector,
-        finished_at: c.finished_at,
-        devices: report.devices,
-        counts: report.counts,
-        last_notified_at: report.last_notified_at,
-        failing: report.failing,
-    }
+    report.into_api()
 }
 
 /// `POST /api/v1/campaigns`.
+#[utoipa::path(post, path = "/api/v1/campaigns", operation_id = "create_campaign", tag = "campaigns", request_body = CreateCampaign,
+    responses((status = 201, description = "the campaign created", body = Campaign), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn create(
     State(store): State<Store>,
     State(engine): State<Arc<CampaignEngine>>,
@@ -96,21 +82,45 @@ fn selection_refused(e: &SelectionError) -> ApiError {
     }
 }
 
-/// `GET /api/v1/campaigns`.
-pub(super) async fn list(State(store): State<Store>) -> ApiResult<Json<Vec<Campaign>>> {
+/// The query of `GET /api/v1/campaigns`: a page of `limit` campaigns (100 by default, at most
+/// 1000) whose id is below `before`, oldest first.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/campaigns`: the newest page (or the page before `before`), oldest first.
+#[utoipa::path(get, path = "/api/v1/campaigns", operation_id = "list_campaigns", tag = "campaigns",
+    params(("before" = Option<i64>, Query, description = "only campaigns whose id is below this one"),
+        ("limit" = Option<usize>, Query, description = "campaigns in the page (100 by default, at most 1000)")),
+    responses((status = 200, description = "the newest matching campaigns, oldest first", body = Vec<Campaign>), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json")))]
+pub(super) async fn list(
+    State(store): State<Store>,
+    super::query::Query(q): super::query::Query<ListQuery>,
+) -> ApiResult<Json<Vec<Campaign>>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let before = q.before.unwrap_or(i64::MAX);
+    let mut ids: Vec<i64> = store.list_campaigns().await?.into_iter().map(|c| c.id).filter(|id| *id < before).collect();
+    ids.sort_unstable();
     let mut out = Vec::new();
-    for c in store.list_campaigns().await? {
-        out.push(report(&store, c.id).await?);
+    for id in &ids[ids.len().saturating_sub(limit)..] {
+        out.push(report(&store, *id).await?);
     }
     Ok(Json(out))
 }
 
 /// `GET /api/v1/campaigns/{id}`.
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}", operation_id = "show_campaign", tag = "campaigns", params(("id" = i64, Path, description = "the campaign's number")),
+    responses((status = 200, description = "counts per outcome and failing devices", body = Campaign), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such campaign", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn show(State(store): State<Store>, Path(id): Path<i64>) -> ApiResult<Json<Campaign>> {
     Ok(Json(report(&store, id).await?))
 }
 
 /// `POST /api/v1/campaigns/{id}/cancel`: stops sending; outcomes so far are kept.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/cancel", operation_id = "cancel_campaign", tag = "campaigns", params(("id" = i64, Path, description = "the campaign's number")),
+    responses((status = 200, description = "the campaign, cancelled", body = Campaign), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such campaign", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 409, description = "conflicts with the campaign's state", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn cancel(
     State(store): State<Store>,
     State(engine): State<Arc<CampaignEngine>>,
@@ -129,6 +139,8 @@ pub(super) async fn cancel(
 }
 
 /// `POST /api/v1/campaigns/{id}/retry`: failed and unconfirmed devices are sent again.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/retry", operation_id = "retry_campaign", tag = "campaigns", params(("id" = i64, Path, description = "the campaign's number")),
+    responses((status = 200, description = "the campaign, its failed and unconfirmed devices pending again", body = Campaign), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such campaign", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 409, description = "conflicts with the campaign's state", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn retry(
     State(store): State<Store>,
     State(engine): State<Arc<CampaignEngine>>,

@@ -27,6 +27,10 @@ const RESERVED: [&str; 5] = ["mac", "vendor", "model", "group", "contact"];
 const MAX_ROWS: usize = 200_000;
 
 /// `POST /api/v1/devices/import` with a CSV body.
+#[utoipa::path(post, path = "/api/v1/devices/import", tag = "devices",
+    request_body(content = String, content_type = "text/csv", description = "header `mac,vendor,model,group`, then setting keys; all rows or none"),
+    responses((status = 200, description = "how many devices were added", body = sipprov_api::Imported), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "a device exists already; nothing was imported", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn import_devices(
     State(registry): State<Arc<Registry>>,
     State(inventory): State<Arc<Inventory>>,

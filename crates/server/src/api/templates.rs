@@ -13,8 +13,8 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::routing::{get, post, MethodRouter};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use sipprov_api::{
     PreviewTemplate, RollbackTemplate, SetTemplate, TemplateChanged, TemplateDetail, TemplateDiff, TemplateSummary,
@@ -29,14 +29,15 @@ use crate::templates::{Change, TemplateError, Templates};
 /// The largest override accepted: far above any built-in template, far below what could hurt.
 const MAX_BODY: usize = 256 * 1024;
 
-/// The template routes, merged into the admin router behind its authentication.
-pub(super) fn routes() -> Router<ApiServices> {
-    Router::new()
-        .route("/api/v1/templates", get(list))
-        .route("/api/v1/templates/{vendor}/{file}", get(show).put(set).delete(reset))
-        .route("/api/v1/templates/{vendor}/{file}/preview", post(preview))
-        .route("/api/v1/templates/{vendor}/{file}/diff", get(diff))
-        .route("/api/v1/templates/{vendor}/{file}/rollback", post(rollback))
+/// The template routes, part of the admin router's table (behind its authentication).
+pub(super) fn routes() -> Vec<(&'static str, MethodRouter<ApiServices>)> {
+    vec![
+        ("/api/v1/templates", get(list)),
+        ("/api/v1/templates/{vendor}/{file}", get(show).put(set).delete(reset)),
+        ("/api/v1/templates/{vendor}/{file}/preview", post(preview)),
+        ("/api/v1/templates/{vendor}/{file}/diff", get(diff)),
+        ("/api/v1/templates/{vendor}/{file}/rollback", post(rollback)),
+    ]
 }
 
 fn service(s: &ApiServices) -> Templates {
@@ -67,10 +68,15 @@ fn refused(e: TemplateError) -> Response {
 
 type Answer<T> = Result<T, Response>;
 
+#[utoipa::path(get, path = "/api/v1/templates", operation_id = "list_templates", tag = "templates",
+    responses((status = 200, description = "every built-in template, whether an override serves, its current version", body = Vec<sipprov_api::TemplateSummary>), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 async fn list(State(s): State<ApiServices>) -> Answer<Json<Vec<TemplateSummary>>> {
     service(&s).list().await.map(Json).map_err(|e| ApiError::from(e).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/templates/{vendor}/{file}", operation_id = "show_template", tag = "templates",
+    params(("vendor" = String, Path, description = "vendor id, e.g. yealink"), ("file" = String, Path, description = "template file, e.g. mac.cfg.j2")),
+    responses((status = 200, description = "the built-in body, the current override and every version", body = sipprov_api::TemplateDetail), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such vendor or template", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 async fn show(
     State(s): State<ApiServices>,
     Path((vendor, file)): Path<(String, String)>,
@@ -78,6 +84,10 @@ async fn show(
     service(&s).show(&vendor, &file).await.map(Json).map_err(refused)
 }
 
+#[utoipa::path(put, path = "/api/v1/templates/{vendor}/{file}", operation_id = "set_template", tag = "templates",
+    params(("vendor" = String, Path, description = "vendor id, e.g. yealink"), ("file" = String, Path, description = "template file, e.g. mac.cfg.j2")),
+    request_body = sipprov_api::SetTemplate,
+    responses((status = 200, description = "saved as a new version, serving now", body = sipprov_api::TemplateChanged), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 403, description = "the token's role falls short; the problem names both roles", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such vendor or template", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 422, description = "refused by validation: `field` (and `line`, `column` for a template) name what is wrong", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 async fn set(
     State(s): State<ApiServices>,
     Extension(actor): Extension<Actor>,
@@ -100,6 +110,9 @@ struct ResetQuery {
     comment: Option<String>,
 }
 
+#[utoipa::path(delete, path = "/api/v1/templates/{vendor}/{file}", operation_id = "reset_template", tag = "templates",
+    params(("vendor" = String, Path, description = "vendor id, e.g. yealink"), ("file" = String, Path, description = "template file, e.g. mac.cfg.j2"), ("comment" = Option<String>, Query, description = "why, recorded with the version")),
+    responses((status = 200, description = "the built-in serves again (recorded as a version)", body = sipprov_api::TemplateChanged), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 403, description = "the token's role falls short; the problem names both roles", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such vendor or template", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 async fn reset(
     State(s): State<ApiServices>,
     Extension(actor): Extension<Actor>,
@@ -112,6 +125,10 @@ async fn reset(
     Ok(Json(TemplateChanged { name, version }))
 }
 
+#[utoipa::path(post, path = "/api/v1/templates/{vendor}/{file}/rollback", operation_id = "rollback_template", tag = "templates",
+    params(("vendor" = String, Path, description = "vendor id, e.g. yealink"), ("file" = String, Path, description = "template file, e.g. mac.cfg.j2")),
+    request_body = sipprov_api::RollbackTemplate,
+    responses((status = 200, description = "the earlier version, current again as a new version", body = sipprov_api::TemplateChanged), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 403, description = "the token's role falls short; the problem names both roles", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such vendor, template or version", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 422, description = "refused by validation: `field` (and `line`, `column` for a template) name what is wrong", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 async fn rollback(
     State(s): State<ApiServices>,
     Extension(actor): Extension<Actor>,
@@ -125,6 +142,10 @@ async fn rollback(
     Ok(Json(TemplateChanged { name, version }))
 }
 
+#[utoipa::path(post, path = "/api/v1/templates/{vendor}/{file}/preview", operation_id = "preview_template", tag = "templates",
+    params(("vendor" = String, Path, description = "vendor id, e.g. yealink"), ("file" = String, Path, description = "template file, e.g. mac.cfg.j2")),
+    request_body = sipprov_api::PreviewTemplate,
+    responses((status = 200, description = "the bytes the device would receive, secrets masked", body = String), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 403, description = "the token's role falls short; the problem names both roles", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such vendor, template or device", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 422, description = "refused by validation: `field` (and `line`, `column` for a template) name what is wrong", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 async fn preview(
     State(s): State<ApiServices>,
     Path((vendor, file)): Path<(String, String)>,
@@ -142,6 +163,9 @@ struct DiffQuery {
     to: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/templates/{vendor}/{file}/diff", operation_id = "diff_template", tag = "templates",
+    params(("vendor" = String, Path, description = "vendor id, e.g. yealink"), ("file" = String, Path, description = "template file, e.g. mac.cfg.j2"), ("from" = Option<i64>, Query, description = "old side: a version (the built-in when absent)"), ("to" = Option<i64>, Query, description = "new side: a version (the current one when absent)")),
+    responses((status = 200, description = "a unified diff", body = sipprov_api::TemplateDiff), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such vendor, template or version", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 async fn diff(
     State(s): State<ApiServices>,
     Path((vendor, file)): Path<(String, String)>,

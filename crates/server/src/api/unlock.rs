@@ -24,6 +24,8 @@ use crate::fetchlog::{FetchLog, Record};
 use crate::inventory::Inventory;
 
 /// Opens the window and answers when it closes ([`Unlocked`]).
+#[utoipa::path(post, path = "/api/v1/devices/{mac}/unlock", tag = "devices", params(("mac" = String, Path, description = "the device's MAC, any common spelling")),
+    responses((status = 200, description = "the window and when it closes", body = sipprov_api::Unlocked), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such device", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn unlock_device(
     State(store): State<Store>,
     State(inventory): State<Arc<Inventory>>,

@@ -19,6 +19,8 @@ use sipprov_store::Store;
 use crate::inventory::Inventory;
 
 /// The device's uploads, by name.
+#[utoipa::path(get, path = "/api/v1/devices/{mac}/uploads", operation_id = "list_uploads", tag = "devices", params(("mac" = String, Path, description = "the device's MAC, any common spelling")),
+    responses((status = 200, description = "the latest upload of each name", body = Vec<sipprov_api::Upload>), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such device", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn list(
     State(store): State<Store>,
     State(inventory): State<Arc<Inventory>>,
@@ -36,6 +38,10 @@ pub(super) async fn list(
 }
 
 /// One upload's bytes, exactly as the phone sent them.
+#[utoipa::path(get, path = "/api/v1/devices/{mac}/uploads/{name}", operation_id = "show_upload", tag = "devices",
+    params(("mac" = String, Path, description = "the device's MAC, any common spelling"), ("name" = String, Path, description = "the uploaded file's name")),
+    responses((status = 200, description = "the file as uploaded", body = String, content_type = "application/octet-stream"), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such device or upload", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn show(
     State(store): State<Store>,
     State(inventory): State<Arc<Inventory>>,

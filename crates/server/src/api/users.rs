@@ -41,11 +41,16 @@ impl From<UserError> for ApiError {
 }
 
 /// `GET /api/v1/users`.
+#[utoipa::path(get, path = "/api/v1/users", operation_id = "list_users", tag = "users",
+    responses((status = 200, description = "every console user, by name (no password or hash)", body = Vec<sipprov_api::User>), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 403, description = "the token's role falls short; the problem names both roles", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn list(State(users): State<Arc<Users>>) -> ApiResult<Json<Vec<User>>> {
     Ok(Json(users.list().await?))
 }
 
 /// `POST /api/v1/users`.
+#[utoipa::path(post, path = "/api/v1/users", operation_id = "add_user", tag = "users",
+    request_body = sipprov_api::AddUser,
+    responses((status = 201, description = "the user, created", body = sipprov_api::User), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 403, description = "the token's role falls short; the problem names both roles", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 409, description = "a user of that name exists", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn add(
     State(users): State<Arc<Users>>,
     State(store): State<sipprov_store::Store>,
@@ -58,6 +63,10 @@ pub(super) async fn add(
 }
 
 /// `PUT /api/v1/users/{name}/password`: also ends the user's console sessions.
+#[utoipa::path(put, path = "/api/v1/users/{name}/password", operation_id = "set_user_password", tag = "users",
+    params(("name" = String, Path, description = "the user's login name")),
+    request_body = sipprov_api::SetPassword,
+    responses((status = 204, description = "changed; the user's console sessions are closed"), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 403, description = "the token's role falls short; the problem names both roles", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such user", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn set_password(
     State(users): State<Arc<Users>>,
     State(store): State<sipprov_store::Store>,
@@ -71,6 +80,9 @@ pub(super) async fn set_password(
 }
 
 /// `DELETE /api/v1/users/{name}`: also ends the user's console sessions.
+#[utoipa::path(delete, path = "/api/v1/users/{name}", operation_id = "remove_user", tag = "users",
+    params(("name" = String, Path, description = "the user's login name")),
+    responses((status = 204, description = "removed; the user's console sessions are closed"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 403, description = "the token's role falls short; the problem names both roles", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such user", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn remove(
     State(users): State<Arc<Users>>,
     State(store): State<sipprov_store::Store>,

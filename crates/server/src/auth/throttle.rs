@@ -17,7 +17,7 @@
 //! dropped, and if it is still full every unblocked entry goes, so a scan from many addresses
 //! cannot grow memory without limit. Checking an unblocked source costs one atomic load.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -27,6 +27,10 @@ use sipprov_model::Mac;
 
 /// Most sources tracked at once.
 pub const MAX_SOURCES: usize = 65_536;
+
+/// Blocks remembered for the fleet summary ("throttled sources in the last 24 h"); the oldest
+/// is forgotten first.
+const MAX_RECENT_BLOCKS: usize = 1024;
 
 /// Devices per source whose unauthenticated challenge a success may still take back: the phones
 /// of one NAT answering their challenges at about the same time.
@@ -59,6 +63,8 @@ pub struct Throttle {
     limits: Limits,
     blocked: AtomicUsize,
     sources: Mutex<HashMap<IpAddr, Entry>>,
+    /// The latest blocks: source key and when (ms since the epoch), oldest first.
+    recent: Mutex<VecDeque<(IpAddr, i64)>>,
 }
 
 /// What [`Throttle::fail`] did.
@@ -84,7 +90,12 @@ pub fn source_key(ip: IpAddr) -> IpAddr {
 impl Throttle {
     /// An empty table.
     pub fn new(limits: Limits) -> Throttle {
-        Throttle { limits, blocked: AtomicUsize::new(0), sources: Mutex::new(HashMap::new()) }
+        Throttle {
+            limits,
+            blocked: AtomicUsize::new(0),
+            sources: Mutex::new(HashMap::new()),
+            recent: Mutex::new(VecDeque::new()),
+        }
     }
 
     /// How long `ip` stays refused, if it is blocked now.
@@ -150,9 +161,30 @@ impl Throttle {
         if entry.failures > self.limits.max_failures {
             entry.blocked_until = Some(now + self.limits.block);
             self.blocked.fetch_add(1, Ordering::Relaxed);
+            self.remember_block(key);
             return Outcome::NowBlocked;
         }
         Outcome::Counted
+    }
+
+    fn remember_block(&self, key: IpAddr) {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() >= MAX_RECENT_BLOCKS {
+            recent.pop_front();
+        }
+        recent.push_back((key, at));
+    }
+
+    /// Sources blocked at or after `since` (ms since the epoch), each once with its latest
+    /// block, most recent first (at most the last [`MAX_RECENT_BLOCKS`] blocks are known).
+    pub fn blocked_since(&self, since: i64) -> Vec<(IpAddr, i64)> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = std::collections::HashSet::new();
+        recent.iter().rev().filter(|(_, at)| *at >= since).filter(|(ip, _)| seen.insert(*ip)).copied().collect()
     }
 
     /// Takes back one unauthenticated failure of `ip` for device `mac` after `ip` authenticated

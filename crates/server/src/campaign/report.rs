@@ -42,6 +42,27 @@ pub struct CampaignReport {
 pub(super) const FAILING_SHOWN: i64 = 1000;
 
 impl CampaignReport {
+    /// The report as the admin API answers it.
+    pub fn into_api(self) -> sipprov_api::Campaign {
+        let c = self.campaign;
+        sipprov_api::Campaign {
+            id: c.id,
+            created_at: c.created_at,
+            start_at: c.start_at,
+            state: c.state,
+            reboot: c.reboot,
+            rate: c.rate,
+            max_in_flight: c.max_in_flight,
+            confirm_window_ms: c.confirm_window_ms,
+            selector: c.selector,
+            finished_at: c.finished_at,
+            devices: self.devices,
+            counts: self.counts,
+            last_notified_at: self.last_notified_at,
+            failing: self.failing,
+        }
+    }
+
     /// Builds the report at time `now` from database aggregates (no row per device is loaded).
     pub async fn load(store: &Store, campaign: CampaignRecord, now: i64) -> Result<CampaignReport, StoreError> {
         let window = campaign.confirm_window_ms;

@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use sipprov_api::{PatchDevice, Role};
+use sipprov_api::{DeviceQuery, PatchDevice, Role};
 use sipprov_model::Mac;
 use sipprov_store::{DeviceRecord, NewEvent};
 
@@ -43,8 +43,8 @@ pub(super) fn routes() -> Router<Arc<ConsoleServices>> {
         .route("/console/devices/{mac}/group", post(set_group))
 }
 
-/// The list's filters, as the query string carries them.
-#[derive(Deserialize, Default, serde::Serialize)]
+/// The list's filters, as the query string carries them (empty: no filter).
+#[derive(Deserialize, Default, Clone, serde::Serialize)]
 pub(super) struct Filters {
     #[serde(default)]
     vendor: String,
@@ -52,25 +52,35 @@ pub(super) struct Filters {
     model: String,
     #[serde(default)]
     group: String,
-    /// Part of a MAC, in any spelling.
+    #[serde(default)]
+    firmware: String,
+    /// Part of a MAC in any spelling, or of a display name.
     #[serde(default)]
     q: String,
+    /// `true`: only devices silent for longer than expected.
+    #[serde(default)]
+    silent: String,
     #[serde(default)]
     page: usize,
 }
 
 impl Filters {
-    fn matches(&self, d: &DeviceRecord, mac_part: &str) -> bool {
-        (self.vendor.is_empty() || d.vendor == self.vendor)
-            && (self.model.is_empty() || d.model == self.model)
-            && (self.group.is_empty() || d.group.as_deref() == Some(self.group.as_str()))
-            && (mac_part.is_empty() || d.mac.to_string().contains(mac_part))
+    /// The API's query for these filters: the console and `GET /api/v1/devices` list through
+    /// the same [`crate::listing::list`].
+    fn query(&self) -> DeviceQuery {
+        let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        DeviceQuery {
+            vendor: some(&self.vendor),
+            model: some(&self.model),
+            group: some(&self.group),
+            firmware: some(&self.firmware),
+            q: some(&self.q),
+            silent: (self.silent == "true").then_some(true),
+            limit: Some(PAGE_SIZE),
+            offset: Some(self.page.saturating_mul(PAGE_SIZE)),
+            ..DeviceQuery::default()
+        }
     }
-}
-
-/// A MAC fragment as the inventory spells MACs: hex digits, lower case, separators dropped.
-fn mac_fragment(q: &str) -> String {
-    q.chars().filter(char::is_ascii_hexdigit).map(|c| c.to_ascii_lowercase()).collect()
 }
 
 /// One row of the list.
@@ -86,45 +96,38 @@ struct Row {
 
 /// `GET /console/devices`.
 async fn list(axum::extract::State(c): Ctx, viewer: Viewer, Query(filters): Query<Filters>) -> Page {
-    let part = mac_fragment(&filters.q);
-    let all = c.inventory.devices();
-    let mut devices: Vec<&Arc<DeviceRecord>> = all.iter().filter(|d| filters.matches(d, &part)).collect();
-    devices.sort_unstable_by_key(|d| d.mac);
-    let total = devices.len();
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let page = filters.page.min(pages - 1);
-    let rows: Vec<Row> = devices
+    c.events.flush().await;
+    let listing = crate::listing::list(&c.inventory, c.events.seen(), &filters.query(), sipprov_store::now_ms());
+    let rows: Vec<Row> = listing
+        .page
         .iter()
-        .skip(page * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .map(|d| Row {
+        .map(|(d, seen)| Row {
             mac: d.mac.to_string(),
             vendor: d.vendor.clone(),
             model: d.model.clone(),
             group: d.group.clone(),
-            last_fetch: d.last_fetch.as_ref().map(|f| f.at),
-            firmware: d.last_fetch.as_ref().and_then(|f| f.reported_firmware.clone()),
+            last_fetch: seen.as_ref().map(|f| f.at),
+            firmware: seen.as_ref().and_then(|f| f.reported_firmware.clone()),
         })
         .collect();
+    let total = listing.total;
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = filters.page;
     // The filters' choices, from one pass over the snapshot without copying a string per device.
+    let all = c.inventory.devices();
     let (mut vendors, mut models, mut groups) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     for d in &all {
         vendors.insert(d.vendor.as_str());
         models.insert(d.model.as_str());
         groups.extend(d.group.as_deref());
     }
-    let query =
-        |p: usize| serde_urlencoded::to_string(Filters { page: p, ..clone_filters(&filters) }).unwrap_or_default();
+    let query = |p: usize| serde_urlencoded::to_string(Filters { page: p, ..filters.clone() }).unwrap_or_default();
     let ctx = serde_json::json!({
         "me": me(&viewer), "nav": "devices", "rows": rows, "total": total,
         "page": page + 1, "pages": pages,
         "prev": (page > 0).then(|| query(page - 1)), "next": (page + 1 < pages).then(|| query(page + 1)),
         "f": filters, "vendors": vendors, "models": models, "groups": groups});
     render("devices.html", ctx)
-}
-
-fn clone_filters(f: &Filters) -> Filters {
-    Filters { vendor: f.vendor.clone(), model: f.model.clone(), group: f.group.clone(), q: f.q.clone(), page: f.page }
 }
 
 fn parse_mac(text: &str) -> Result<Mac, ConsoleError> {
@@ -184,6 +187,9 @@ async fn device_page(c: &ConsoleServices, viewer: &Viewer, device: &DeviceRecord
         .map(|e| serde_json::json!({ "at": e.at, "kind": e.kind.as_str(), "detail": e.detail.to_string() }))
         .collect();
     let access = crate::auth::posture::access(&c.inventory, &c.security, device, sipprov_store::now_ms());
+    // The last-seen index is kept current by the fetch log; the inventory's copy is the one
+    // loaded at start.
+    let last_fetch = c.events.seen().get(device.mac).or_else(|| device.last_fetch.clone());
     let mut groups: Vec<String> = c.inventory.devices().iter().filter_map(|d| d.group.clone()).collect();
     groups.sort();
     groups.dedup();
@@ -193,7 +199,7 @@ async fn device_page(c: &ConsoleServices, viewer: &Viewer, device: &DeviceRecord
             "mac": device.mac.to_string(), "vendor": device.vendor, "model": device.model, "group": device.group,
             "contact": device.contact.as_deref().map(|u| sipprov_model::redact_uri_password(u).into_owned()),
             "created_at": device.created_at, "updated_at": device.updated_at,
-            "last_fetch": device.last_fetch.as_ref().map(|f| serde_json::json!({
+            "last_fetch": last_fetch.as_ref().map(|f| serde_json::json!({
                 "at": f.at, "ip": f.ip, "file": f.file, "firmware": f.reported_firmware}))}),
         "access": serde_json::to_value(&access).unwrap_or_default(),
         "settings": settings, "own": own, "groups": groups, "files": files, "history": history, "changes": changes,

@@ -16,6 +16,7 @@ use crate::output;
 mod access;
 mod backup;
 mod campaign;
+mod list;
 mod manuals;
 mod notify;
 mod pnp;
@@ -43,6 +44,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::Token(cmd) => access::token(cmd, api).await,
         Command::Audit(args) => access::audit(args, api).await,
         Command::Pnp(cmd) => pnp::command(cmd, api).await,
+        Command::Status { json } => list::status(json, api).await,
         Command::Vendors => {
             let vendors: Vec<VendorInfo> = Client::new(api)?.json(Method::GET, "/api/v1/vendors", None).await?;
             for vendor in vendors {
@@ -78,15 +80,7 @@ async fn device(cmd: DeviceCommand, api: &ApiArgs) -> Result<(), String> {
             println!("imported {} devices", r.imported);
             Ok(())
         }
-        DeviceCommand::List { json } => {
-            let devices: Vec<Device> = Client::new(api)?.json(Method::GET, "/api/v1/devices", None).await?;
-            if json {
-                output::json(&devices);
-            } else {
-                output::device_table(&devices);
-            }
-            Ok(())
-        }
+        DeviceCommand::List(args) => list::devices(args, api).await,
         DeviceCommand::Show { mac: m, json } => {
             let d: Device = Client::new(api)?.json(Method::GET, &format!("/api/v1/devices/{}", mac(&m)?), None).await?;
             if json {

@@ -1,0 +1,93 @@
+//! What every device fetched last, in memory: the source of "last seen" and "reported firmware"
+//! for device lists and the fleet summary, so neither reads 100,000 rows from the store.
+//!
+//! Loaded from the store at start (`device_seen`, which the inventory load already joins) and
+//! kept current by the fetch log's writer as it takes each fetch record, before the store write:
+//! after [`crate::fetchlog::FetchLog::flush`] it holds every fetch recorded so far. It merges
+//! like the store does: the latest fetch wins, and a fetch that reports no model or firmware
+//! keeps the ones reported before.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use sipprov_model::Mac;
+use sipprov_store::{DeviceRecord, FetchInfo};
+
+/// Most devices remembered; fetch records past it for new MACs are not indexed (the store still
+/// has them). Far above any inventory this server is sized for.
+const MAX_DEVICES: usize = 2_000_000;
+
+/// The last fetch per device.
+#[derive(Default)]
+pub struct SeenIndex {
+    last: RwLock<HashMap<Mac, FetchInfo>>,
+}
+
+impl SeenIndex {
+    /// The index of what `devices` (as loaded from the store) fetched last.
+    pub fn from_devices(devices: &[Arc<DeviceRecord>]) -> SeenIndex {
+        let last = devices.iter().filter_map(|d| d.last_fetch.clone().map(|f| (d.mac, f))).collect();
+        SeenIndex { last: RwLock::new(last) }
+    }
+
+    /// Takes a fetch into account.
+    pub fn record(&self, info: &FetchInfo) {
+        let mut last = self.last.write().unwrap_or_else(|e| e.into_inner());
+        let full = last.len() >= MAX_DEVICES;
+        match last.get_mut(&info.mac) {
+            Some(known) if known.at <= info.at => {
+                let model = info.reported_model.clone().or_else(|| known.reported_model.take());
+                let firmware = info.reported_firmware.clone().or_else(|| known.reported_firmware.take());
+                *known = FetchInfo { reported_model: model, reported_firmware: firmware, ..info.clone() };
+            }
+            Some(_) => {}
+            None if full => {}
+            None => {
+                last.insert(info.mac, info.clone());
+            }
+        }
+    }
+
+    /// Forgets a removed device, so one added again under its MAC starts unseen (as in the store).
+    pub fn forget(&self, mac: Mac) {
+        self.last.write().unwrap_or_else(|e| e.into_inner()).remove(&mac);
+    }
+
+    /// What `mac` fetched last.
+    pub fn get(&self, mac: Mac) -> Option<FetchInfo> {
+        self.read().get(&mac).cloned()
+    }
+
+    /// The whole index, for a scan (hold it briefly: fetch records wait for it).
+    pub fn read(&self) -> RwLockReadGuard<'_, HashMap<Mac, FetchInfo>> {
+        self.last.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetch(at: i64, firmware: Option<&str>) -> FetchInfo {
+        FetchInfo {
+            mac: "001565000001".parse().unwrap(),
+            at,
+            ip: "192.0.2.1".into(),
+            file: "f".into(),
+            hash: "h".into(),
+            reported_model: None,
+            reported_firmware: firmware.map(String::from),
+        }
+    }
+
+    #[test]
+    fn latest_fetch_wins_and_keeps_the_firmware_reported_before() {
+        let index = SeenIndex::default();
+        index.record(&fetch(10, Some("66.86.0.15")));
+        index.record(&fetch(20, None));
+        index.record(&fetch(5, Some("old")));
+        let seen = index.get("001565000001".parse().unwrap()).unwrap();
+        assert_eq!(seen.at, 20);
+        assert_eq!(seen.reported_firmware.as_deref(), Some("66.86.0.15"));
+    }
+}
