@@ -450,3 +450,23 @@ fn discoveries_are_approved_into_existing_groups_or_rejected() {
     assert!(s.fails(&["device", "show", two]).contains("not found"));
     assert!(s.ok(&["audit"]).contains("op"), "the console user is audited for both");
 }
+
+#[test]
+fn the_overview_counts_devices_and_the_refusals_of_the_last_day() {
+    let s = server_with_device();
+    // A phone naming another MAC in its User-Agent than the file it asks for is refused.
+    let refused = s.fetch(&format!("/{MAC}.cfg"), "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:02", &[]);
+    assert_eq!(refused.status, 403);
+    let fetched = s.fetch(&format!("/{MAC}.cfg"), "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:01", &[]);
+    assert_eq!(fetched.status, 200);
+    add_user(&s, "viewer", "read-only");
+    let mut b = Browser::new(&s);
+    b.login("viewer", PASSWORD);
+    let page = b.get("/console/").text();
+    assert!(page.contains("<strong>1</strong> devices"), "{page}");
+    assert!(page.contains("<strong>1</strong> fetches refused in 24 h"), "{page}");
+    assert!(page.contains("66.86.0.15"), "the firmware the phone reported: {page}");
+    let list = b.get("/console/devices?firmware=66.86.0.15").text();
+    assert!(list.contains(MAC), "{list}");
+    assert!(b.get("/console/devices?firmware=1.0").text().contains("No device matches."));
+}
