@@ -140,7 +140,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.events.clone(),
         users.clone(),
         core.tokens.clone(),
-        core.metrics.clone(),
         discoveries.clone(),
         config.console.clone(),
     ));

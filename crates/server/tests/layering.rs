@@ -89,7 +89,6 @@ const LAYERS: &[(&str, &[&str])] = &[
             "files",
             "inventory",
             "listing",
-            "metrics",
             "notify",
             "registry",
             "seen",

@@ -50,7 +50,6 @@ use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
 use crate::inventory::Inventory;
-use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::registry::Registry;
 use crate::users::Users;
@@ -77,8 +76,6 @@ pub struct ConsoleServices {
     pub users: Arc<Users>,
     /// API tokens (a login with a token instead of a user and password).
     pub tokens: Arc<Tokens>,
-    /// Counters (refused requests, for the overview).
-    pub metrics: Arc<Metrics>,
     /// Plug-and-Play discoveries: list, approve, reject.
     pub discoveries: Arc<Discoveries>,
     sessions: session::Sessions,
@@ -98,7 +95,6 @@ impl ConsoleServices {
         events: FetchLog,
         users: Arc<Users>,
         tokens: Arc<Tokens>,
-        metrics: Arc<Metrics>,
         discoveries: Arc<Discoveries>,
         config: ConsoleConfig,
     ) -> ConsoleServices {
@@ -113,7 +109,6 @@ impl ConsoleServices {
             events,
             users,
             tokens,
-            metrics,
             discoveries,
             sessions: session::Sessions::new(config),
         }
