@@ -470,3 +470,38 @@ fn the_overview_counts_devices_and_the_refusals_of_the_last_day() {
     assert!(list.contains(MAC), "{list}");
     assert!(b.get("/console/devices?firmware=1.0").text().contains("No device matches."));
 }
+
+#[test]
+fn a_device_is_added_with_the_apis_checks() {
+    let s = server_with_device();
+    add_user(&s, "op", "operator");
+    add_user(&s, "viewer", "read-only");
+    let mut v = Browser::new(&s);
+    v.login("viewer", PASSWORD);
+    assert_eq!(v.get("/console/devices/new").status, 403);
+    let mut b = Browser::new(&s);
+    b.login("op", PASSWORD);
+    let csrf = b.csrf("/console/devices/new");
+    let form = |mac: &'static str, model: &'static str| {
+        vec![("mac", mac), ("vendor", "yealink"), ("model", model), ("group", "sales"), ("contact", "")]
+    };
+    let mut bad = form("00:15:65:zz:00:01", "T46S");
+    bad.push(("csrf", &csrf));
+    let refused = b.post("/console/devices/new", &bad);
+    assert_eq!(refused.status, 400);
+    assert!(refused.text().contains("id=\"new-mac-error\""), "{}", refused.text());
+    let mut bad_model = form("001565ee0001", "T99X");
+    bad_model.push(("csrf", &csrf));
+    let refused = b.post("/console/devices/new", &bad_model);
+    assert_eq!(refused.status, 400);
+    assert!(refused.text().contains("id=\"new-model-error\""), "{}", refused.text());
+    assert!(s.fails(&["device", "show", "001565ee0001"]).contains("not found"), "a refused device was added");
+    let mut ok = form("00-15-65-EE-00-01", "T46S");
+    ok.push(("csrf", &csrf));
+    let added = b.post("/console/devices/new", &ok);
+    assert_eq!((added.status, added.header("location")), (303, Some("/console/devices/001565ee0001")));
+    assert_eq!(s.json(&["device", "show", "001565ee0001", "--json"])["group"], "sales");
+    let again = b.post("/console/devices/new", &ok);
+    assert_eq!(again.status, 400, "a duplicate is refused");
+    assert!(again.text().contains("already exists"));
+}

@@ -1,7 +1,7 @@
 //! The web console in a real browser: Debian's headless Chromium driven through chromedriver
 //! by `tests/browser/console.py` (python3-selenium), against the real server and a SIPp phone.
 //!
-//! It logs in, filters the device list, opens a device, meets a validation error, changes a
+//! It logs in, adds a device, filters the device list, opens a device, meets a validation error, changes a
 //! setting and sees the rendered file change, reboots the phone after the confirmation page
 //! (SIPp checks the NOTIFY), starts a campaign and follows it live until it is done, approves a
 //! Plug-and-Play discovery, has a broken template override refused with its line, checks at 1280x800 and 390x844 that no page scrolls sideways and
@@ -94,4 +94,9 @@ fn the_console_works_in_a_real_browser() {
     assert_eq!(shown["settings"]["line.1.username"], "2002", "the setting changed in the browser");
     assert_eq!(s.json(&["device", "show", DISCOVERED, "--json"])["group"], "lab", "the discovery was approved");
     assert!(!String::from_utf8_lossy(&s.render(PHONE, None)).contains("{% if %}"), "the refused override serves");
+    assert_eq!(
+        s.json(&["device", "show", "001565bbcc09", "--json"])["group"],
+        "lab",
+        "the device added in the browser"
+    );
 }

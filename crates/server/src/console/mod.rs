@@ -15,12 +15,13 @@
 //! Who may do what (`session::Viewer::require`, checked by every action): `read-only` sees
 //! everything and changes nothing; `operator` re-provisions, reboots, unlocks, runs campaigns,
 //! approves Plug-and-Play devices, and edits device and group settings; `admin` also edits the
-//! global settings and templates. Logging in, sessions and the CSRF and origin checks are in `session` and
-//! `login`.
+//! global settings and templates. Logging in, sessions and the CSRF and origin checks are in
+//! `session` and `login`.
 //!
 //! One module per page group: `overview`, `devices` (list, device page and its actions),
-//! `settings` (groups and global settings), `campaigns`, `pnp`, `templates`.
+//! `add_device`, `settings` (groups and global settings), `campaigns`, `pnp`, `templates`.
 
+mod add_device;
 mod campaigns;
 mod devices;
 mod login;
@@ -126,6 +127,7 @@ pub fn router(services: ConsoleServices) -> Router {
         .route("/console/logout", post(login::logout))
         .route("/console/assets/console.css", get(|| asset(CSS, "text/css; charset=utf-8")))
         .route("/console/assets/console.js", get(|| asset(JS, "text/javascript; charset=utf-8")))
+        .merge(add_device::routes())
         .merge(devices::routes())
         .merge(settings::routes())
         .merge(campaigns::routes())
@@ -175,6 +177,7 @@ fn templates() -> &'static Environment<'static> {
             ("overview.html", include_str!("templates/overview.html")),
             ("devices.html", include_str!("templates/devices.html")),
             ("device.html", include_str!("templates/device.html")),
+            ("add_device.html", include_str!("templates/add_device.html")),
             ("confirm.html", include_str!("templates/confirm.html")),
             ("groups.html", include_str!("templates/groups.html")),
             ("settings.html", include_str!("templates/settings.html")),

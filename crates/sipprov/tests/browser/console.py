@@ -98,6 +98,17 @@ def main():
         wait_for(d, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Fleet overview")
         check_no_overflow(d, "overview")
 
+        step("add a device")
+        d.find_element(By.LINK_TEXT, "Devices").click()
+        d.find_element(By.LINK_TEXT, "Add a device").click()
+        d.find_element(By.ID, "new-mac").send_keys("00:15:65:BB:CC:09")
+        Select(d.find_element(By.ID, "new-vendor")).select_by_value("yealink")
+        d.find_element(By.ID, "new-model").send_keys("T46S")
+        d.find_element(By.ID, "new-group").send_keys("lab")
+        check_no_overflow(d, "add-device")
+        d.find_element(By.XPATH, "//button[text()='Add device']").click()
+        wait_for(d, lambda d: "001565bbcc09" in d.find_element(By.TAG_NAME, "h1").text)
+
         step("filter devices")
         d.find_element(By.LINK_TEXT, "Devices").click()
         wait_for(d, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Devices")
