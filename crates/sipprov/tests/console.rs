@@ -505,3 +505,27 @@ fn a_device_is_added_with_the_apis_checks() {
     assert_eq!(again.status, 400, "a duplicate is refused");
     assert!(again.text().contains("already exists"));
 }
+
+#[test]
+fn a_campaigns_progress_streams_as_server_sent_events_until_it_is_finished() {
+    let s = server_with_device();
+    add_user(&s, "viewer", "read-only");
+    // No contact: the device's outcome (no-target) is final at once, so the campaign finishes.
+    s.ok(&["resync", "--group", "sales", "--yes"]);
+    let mut b = Browser::new(&s);
+    b.login("viewer", PASSWORD);
+    assert!(common::eventually(Duration::from_secs(10), || b
+        .get("/console/campaigns/1")
+        .text()
+        .contains("<strong id=\"state\">done</strong>")));
+    let stream = b.get("/console/campaigns/1/events");
+    assert_eq!(stream.status, 200);
+    assert_eq!(stream.header("content-type"), Some("text/event-stream"));
+    let text = stream.text();
+    assert!(
+        text.contains("event: progress") && text.contains("\"finished\":true") && text.contains("no-target"),
+        "{text}"
+    );
+    let page = b.get("/console/campaigns/1").text();
+    assert!(page.contains("href=\"/console/campaigns/1\" id=\"refresh\""), "the no-script fallback: {page}");
+}

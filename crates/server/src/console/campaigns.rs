@@ -5,6 +5,7 @@
 //! the same), cancel and retry of failed devices. All need the operator role but viewing.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +29,30 @@ use crate::campaign::{CampaignReport, Selection};
 const LIVE_EVERY: Duration = Duration::from_secs(1);
 /// How long one live stream runs at most; the browser reconnects if the page is still open.
 const LIVE_FOR: Duration = Duration::from_secs(3600);
+/// Live streams open at once at most: each holds a connection of the admin listener's budget
+/// (`limits.api_connections`), which the CLI and the API need too. Past it a page gets 503 and
+/// keeps its Refresh link.
+const MAX_LIVE: usize = 16;
+
+/// Live streams open now.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// One open live stream, counted in [`LIVE`] while it lives.
+struct LiveSlot;
+
+impl LiveSlot {
+    fn take() -> Option<LiveSlot> {
+        LIVE.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_LIVE).then_some(n + 1))
+            .ok()
+            .map(|_| LiveSlot)
+    }
+}
+
+impl Drop for LiveSlot {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 pub(super) fn routes() -> Router<Arc<ConsoleServices>> {
     Router::new()
@@ -178,8 +203,13 @@ async fn campaign_page(c: &ConsoleServices, viewer: &Viewer, id: i64, notice: Op
 /// events (`progress`), until it is finished (a last `progress`, then `end`).
 async fn live(axum::extract::State(c): Ctx, _viewer: Viewer, Path(id): Path<i64>) -> Result<Response, ConsoleError> {
     report(&c, id).await?;
+    let Some(slot) = LiveSlot::take() else {
+        return Err(ConsoleError::new(StatusCode::SERVICE_UNAVAILABLE, "too many live views are open; use Refresh"));
+    };
     let started = tokio::time::Instant::now();
-    let stream = futures_util::stream::unfold((c, false), move |(c, ended)| async move {
+    // The slot goes with the stream and is given back when the stream is dropped (ended, or the
+    // browser went away).
+    let stream = futures_util::stream::unfold((c, false, slot), move |(c, ended, slot)| async move {
         if ended || started.elapsed() > LIVE_FOR {
             return None;
         }
@@ -194,12 +224,12 @@ async fn live(axum::extract::State(c): Ctx, _viewer: Viewer, Path(id): Path<i64>
                 }
                 return Some((
                     Ok::<Event, Infallible>(Event::default().event("progress").data(data.to_string())),
-                    (c, finished),
+                    (c, finished, slot),
                 ));
             }
             Err(_) => Event::default().event("end").data("{}"),
         };
-        Some((Ok(event), (c, true)))
+        Some((Ok(event), (c, true, slot)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
@@ -244,5 +274,19 @@ async fn record(c: &ConsoleServices, viewer: &Viewer, action: &str, id: i64, det
     let entry = audit::entry(&viewer.actor(), action, "campaign", &id.to_string(), detail);
     if let Err(e) = c.store.append_audit(&entry).await {
         tracing::error!(error = %e, actor = %entry.actor, action, campaign = id, detail = %entry.detail, "could not write an audit entry");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_streams_are_capped_and_give_their_slot_back() {
+        let slots: Vec<LiveSlot> = std::iter::from_fn(LiveSlot::take).take(MAX_LIVE + 1).collect();
+        assert_eq!(slots.len(), MAX_LIVE);
+        assert!(LiveSlot::take().is_none());
+        drop(slots);
+        assert!(LiveSlot::take().is_some());
     }
 }
