@@ -113,14 +113,17 @@ async fn list(axum::extract::State(c): Ctx, viewer: Viewer, Query(filters): Quer
     let total = listing.total;
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let page = filters.page;
-    // The filters' choices, from one pass over the snapshot without copying a string per device.
-    let all = c.inventory.devices();
-    let (mut vendors, mut models, mut groups) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
-    for d in &all {
-        vendors.insert(d.vendor.as_str());
-        models.insert(d.model.as_str());
-        groups.extend(d.group.as_deref());
-    }
+    // The filters' choices, from the vendor registry and the group table rather than a pass
+    // over every device: the page stays as cheap as the listing itself.
+    let registry = sipprov_vendors::registry();
+    let vendors: BTreeSet<&str> = registry.vendors().iter().map(|v| v.id()).collect();
+    let models: BTreeSet<&str> = registry
+        .vendors()
+        .iter()
+        .filter(|v| filters.vendor.is_empty() || v.id() == filters.vendor)
+        .flat_map(|v| v.models().iter().map(|m| m.name))
+        .collect();
+    let groups: Vec<String> = c.store.list_groups().await?.into_iter().map(|g| g.name).collect();
     let query = |p: usize| serde_urlencoded::to_string(Filters { page: p, ..filters.clone() }).unwrap_or_default();
     let ctx = serde_json::json!({
         "me": me(&viewer), "nav": "devices", "rows": rows, "total": total,
