@@ -38,6 +38,7 @@ pub(super) async fn form() -> Page {
 pub(super) async fn submit(
     axum::extract::State(c): Ctx,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(login): Form<LoginForm>,
 ) -> Page {
     let source = peer.ip();
@@ -72,6 +73,10 @@ pub(super) async fn submit(
     c.sessions.login_succeeded(source);
     let with = if token.is_some() { "API token" } else { "password" };
     tracing::info!(user = %name, %role, %source, with, "console login");
+    // A new id at every login (never one the browser brought), and the session it had ends.
+    if let Some(old) = cookie_id(&headers) {
+        c.sessions.close(&old);
+    }
     let id = c.sessions.open(name, role, token);
     Ok(([(header::SET_COOKIE, c.sessions.cookie(&id))], Redirect::to("/console/")).into_response())
 }
