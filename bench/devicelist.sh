@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark: the admin API's device list and fleet summary with 100,000 devices (not a timed
-# test). Imports DEVICES devices over 3 vendors' models and 20 groups, lets SEEN of them fetch
+# Benchmark: the admin API's device list and fleet summary, and the web console's device list
+# and overview pages that show them, with 100,000 devices (not a timed test). Imports DEVICES devices over 3 vendors' models and 20 groups, lets SEEN of them fetch
 # their file (so last-seen and firmware are filled), then times REQUESTS sequential requests
 # per query over one keep-alive connection and prints a Markdown table of p50/p99/max in ms.
 #
@@ -91,5 +91,41 @@ for label, path in queries:
     times.sort()
     p = lambda q: times[min(len(times) - 1, int(q * len(times)))]
     print(f"| {label} | {p(0.5):.1f} | {p(0.99):.1f} | {times[-1]:.1f} | {total} |")
+PY
+
+# The console's pages: a read-only console user, logged in once; each page is rendered HTML.
+printf '%s\n' "bench-password-123" | "$BIN" user add bench --role read-only --password-stdin \
+  --api "http://$API" --data-dir "$data" >/dev/null
+python3 - "$API" "$requests" <<'PY'
+import http.client, sys, time, urllib.parse
+host, n = sys.argv[1], int(sys.argv[2])
+conn = http.client.HTTPConnection(*host.split(":"))
+form = urllib.parse.urlencode({"user": "bench", "password": "bench-password-123"})
+conn.request("POST", "/console/login", body=form, headers={
+    "Content-Type": "application/x-www-form-urlencoded", "Origin": f"http://{host}"})
+r = conn.getresponse(); r.read()
+assert r.status == 303, r.status
+cookie = r.getheader("Set-Cookie").split(";")[0]
+pages = [
+    ("console: device list, first page (50)", "/console/devices"),
+    ("console: device list, page 1000", "/console/devices?page=999"),
+    ("console: vendor + model + group", "/console/devices?vendor=yealink&model=T48S&group=g7"),
+    ("console: free text MAC", "/console/devices?q=00%3A15%3A65%3A01%3A86"),
+    ("console: overview (fleet summary)", "/console/"),
+]
+print()
+print("| console page | p50 ms | p99 ms | max ms | bytes |")
+print("|---|---|---|---|---|")
+for label, path in pages:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        conn.request("GET", path, headers={"Cookie": cookie})
+        r = conn.getresponse(); body = r.read()
+        times.append((time.perf_counter() - t0) * 1000)
+        assert r.status == 200, (path, r.status, body[:200])
+    times.sort()
+    p = lambda q: times[min(len(times) - 1, int(q * len(times)))]
+    print(f"| {label} | {p(0.5):.1f} | {p(0.99):.1f} | {times[-1]:.1f} | {len(body)} |")
 PY
 kill "$pid"

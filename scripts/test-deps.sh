@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite talks to: curl, SIPp, tshark, openssl, Python 3 (the
-# SIP-over-TLS peer: its ssl module is OpenSSL), PostgreSQL, the Prometheus parser and promtool, and (for benchmarks) nginx and wrk. Idempotent; needs root (CI runs as root).
+# SIP-over-TLS peer: its ssl module is OpenSSL), PostgreSQL, the Prometheus parser and promtool,
+# Chromium with chromedriver and Selenium (the console's browser test), and (for benchmarks) nginx and wrk. Idempotent; needs root (CI runs as root).
 set -euo pipefail
 need=()
 # groff and man render the generated man pages; strip, dpkg-deb and systemd-analyze build and
@@ -15,6 +16,11 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 # example alert rules with promtool (Debian's prometheus package).
 /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' >/dev/null 2>&1 || need+=(python3-prometheus-client)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# The web console's browser test: Debian's Chromium and its driver, driven by Debian's Selenium
+# (under /usr/bin/python3, whatever python3 is first on PATH).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+/usr/bin/python3 -c 'import selenium' >/dev/null 2>&1 || need+=(python3-selenium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/test-deps.sh
+# The console's browser test skips without Chromium only when this is unset: never here.
+export SIPPROV_REQUIRE_BROWSER=1
 if url=$(bash scripts/test-postgres.sh start); then
   export SIPPROV_TEST_POSTGRES_URL="$url"
   trap 'bash scripts/test-postgres.sh stop' EXIT

@@ -38,6 +38,7 @@ mod list;
 mod pnp;
 mod problem;
 mod template;
+mod user;
 
 pub use access::{AuditEntry, CreateToken, CreatedToken, Role, TokenInfo, UnknownRole};
 pub use campaign::{Campaign, CreateCampaign, FailingDevice};
@@ -59,6 +60,7 @@ pub use template::{
     PreviewTemplate, RollbackTemplate, SetTemplate, TemplateChanged, TemplateDetail, TemplateDiff, TemplateSummary,
     TemplateVersionInfo,
 };
+pub use user::{AddUser, SetPassword, User, MIN_PASSWORD_LEN};
 
 /// The prefix of every admin API path.
 pub const PREFIX: &str = "/api/v1";

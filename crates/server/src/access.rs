@@ -56,15 +56,16 @@ impl Actor {
 ///
 /// | requests | role |
 /// |---|---|
-/// | every read (`GET`, `HEAD`), except tokens | `read-only` |
+/// | every read (`GET`, `HEAD`), except tokens and console users | `read-only` |
 /// | changes to devices (add, import, change, remove, unlock, notify), groups, campaigns, PnP discoveries (approve, reject) | `operator` |
-/// | global settings, tokens (reads too), and every other change (users, templates, backup) | `admin` |
+/// | global settings, tokens and console users (reads too), every other change (templates, backup) | `admin` |
 ///
 /// A write route not named here needs `admin`: a route added later is closed until placed.
 pub fn required_role(method: &Method, path: &str) -> Role {
     let rest = path.strip_prefix(sipprov_api::PREFIX).unwrap_or(path);
     let first = rest.trim_start_matches('/').split('/').next().unwrap_or_default();
-    if first == "tokens" {
+    // Tokens and console users: who may get in is the admin's business, reads included.
+    if first == "tokens" || first == "users" {
         return Role::Admin;
     }
     if method == Method::GET || method == Method::HEAD {

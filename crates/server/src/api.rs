@@ -35,6 +35,9 @@
 //! | GET, POST | /api/v1/campaigns?before=ID&limit=N | list a page, or start a paced re-sync campaign |
 //! | GET | /api/v1/campaigns/{id} | counts per outcome and failing devices |
 //! | POST | /api/v1/campaigns/{id}/cancel, /retry | stop it; re-send failed and unconfirmed devices |
+//! | GET, POST | /api/v1/users | console users: list, add (admin) |
+//! | PUT | /api/v1/users/{name}/password | change a console user's password |
+//! | DELETE | /api/v1/users/{name} | remove a console user |
 //! | * | /api/v1/templates… | template overrides (`templates`) |
 //! | GET, POST | /api/v1/tokens | list named tokens, create one (admin) |
 //! | DELETE | /api/v1/tokens/{name} | revoke a token (admin) |
@@ -80,6 +83,7 @@ use crate::metrics::Metrics;
 use crate::notify::{Notifier, NotifyError};
 use crate::registry::validate::{self, validate_new_device, Invalid};
 use crate::registry::Registry;
+use crate::users::Users;
 
 mod access;
 mod body;
@@ -92,6 +96,7 @@ mod query;
 mod templates;
 mod unlock;
 mod uploads;
+mod users;
 
 pub use problem::ApiError;
 
@@ -128,6 +133,8 @@ pub struct ApiServices {
     pub metrics: Arc<Metrics>,
     /// PnP discoveries waiting for approval.
     pub discoveries: Arc<Discoveries>,
+    /// Web console users.
+    pub users: Arc<Users>,
 }
 
 /// Gives each field of [`ApiServices`] to the handlers that ask for its type.
@@ -144,7 +151,7 @@ macro_rules! substates {
 substates! {
     tokens: Arc<Tokens>, store: Store, inventory: Arc<Inventory>, files: Arc<Files>, registry: Arc<Registry>,
     notifier: Arc<Notifier>, campaigns: Arc<CampaignEngine>, security: Arc<Security>, events: FetchLog,
-    metrics: Arc<Metrics>, discoveries: Arc<Discoveries>,
+    metrics: Arc<Metrics>, discoveries: Arc<Discoveries>, users: Arc<Users>,
 }
 
 /// What showing a device takes: its files, and its access posture.
@@ -195,6 +202,9 @@ fn token_routes() -> Vec<(&'static str, MethodRouter<ApiServices>)> {
         ("/api/v1/pnp/discoveries", get(pnp::list)),
         ("/api/v1/pnp/discoveries/{mac}", axum::routing::delete(pnp::reject)),
         ("/api/v1/pnp/discoveries/{mac}/approve", post(pnp::approve)),
+        ("/api/v1/users", get(users::list).post(users::add)),
+        ("/api/v1/users/{name}", axum::routing::delete(users::remove)),
+        ("/api/v1/users/{name}/password", axum::routing::put(users::set_password)),
     ]
     .into_iter()
     .chain(templates::routes())

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod console;
 mod pnp;
+pub use self::console::ConsoleConfig;
 pub use self::pnp::{PnpConfig, PnpMode};
 
 /// The `[fetch_log]` section of the configuration.
@@ -64,6 +66,9 @@ pub struct ServerConfig {
     /// Files phones upload (`[uploads]`).
     #[serde(default)]
     pub uploads: UploadsConfig,
+    /// The web console's sessions and login throttle (`[console]`).
+    #[serde(default)]
+    pub console: ConsoleConfig,
 }
 
 /// `[uploads]`: how much a phone may upload (Polycom `<mac>-phone.cfg` and logs, Yealink
@@ -381,6 +386,7 @@ impl Default for ServerConfig {
             fetch_log: FetchLogConfig::default(),
             limits: LimitsConfig::default(),
             uploads: UploadsConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -427,6 +433,7 @@ impl ServerConfig {
 
     fn check_sections(&self) -> Result<(), String> {
         self.pnp.check()?;
+        self.console.check()?;
         if ![403, 429].contains(&self.security.block_status) {
             return Err("security.block_status must be 403 or 429".into());
         }

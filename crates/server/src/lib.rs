@@ -15,7 +15,8 @@
 //! - the **event sink** ([`fetchlog`]) writes fetches and history events to the store through a
 //!   batching writer, off the request path;
 //! - the **admin API** ([`api`]), JSON over HTTP on localhost behind a bearer token, which the
-//!   `sipprov` CLI drives; **PnP** ([`pnp`]) answers `ua-profile` SUBSCRIBEs on the SIP
+//!   `sipprov` CLI drives, and the **web console** ([`console`]) on the same listener, for
+//!   the console users ([`users`]) the CLI creates; **PnP** ([`pnp`]) answers `ua-profile` SUBSCRIBEs on the SIP
 //!   endpoint ([`sip_service`]).
 //!
 //! The store is the source of truth; the inventory keeps a copy of it in memory so serving a
@@ -43,6 +44,7 @@ pub mod catalog;
 /// Check-sync lives in its own crate, usable without a server; the server sends the same NOTIFY.
 pub use sipprov_checksync as checksync;
 pub mod config;
+pub mod console;
 pub mod datadir;
 pub mod discoveries;
 pub mod fetchlog;
@@ -62,6 +64,7 @@ pub mod summary;
 pub mod templates;
 pub mod tls;
 mod token;
+pub mod users;
 mod wiring;
 mod writable;
 

@@ -6,8 +6,8 @@
 //! [`Files`], device [`Registry`]). The SIP endpoint is bound before the [`Notifier`] that
 //! sends through it and the [`CampaignEngine`] that drives it, so neither can exist without an
 //! endpoint. Each listener then gets only what it uses: the phone router a [`Phones`], the
-//! admin API an [`ApiServices`] from which each handler extracts its own services, PnP a
-//! [`PnpServices`].
+//! admin API an [`ApiServices`] from which each handler extracts its own services, the web
+//! console (on the admin listener) a [`ConsoleServices`], PnP a [`PnpServices`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use crate::auth::Security;
 use crate::cache::RenderCache;
 use crate::campaign::CampaignEngine;
 use crate::config::ServerConfig;
+use crate::console::ConsoleServices;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::{Files, FilesParts};
@@ -31,6 +32,7 @@ use crate::notify::Notifier;
 use crate::pnp::PnpServices;
 use crate::provision::Phones;
 use crate::registry::Registry;
+use crate::users::Users;
 use crate::ServerError;
 
 /// A started server: its bound addresses and its tasks.
@@ -126,6 +128,21 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     ));
     tasks.spawn(crate::sip_service::serve(sip, pnp_services, pnp));
     tasks.spawn(campaigns.clone().run());
+    let users = Arc::new(Users::new(core.store.clone()).map_err(|e| ServerError::Config(e.to_string()))?);
+    let console_app = crate::console::router(ConsoleServices::new(
+        core.store.clone(),
+        core.inventory.clone(),
+        core.files.clone(),
+        core.registry.clone(),
+        notifier.clone(),
+        campaigns.clone(),
+        core.security.clone(),
+        core.events.clone(),
+        users.clone(),
+        core.tokens.clone(),
+        discoveries.clone(),
+        config.console.clone(),
+    ));
     let api_app = crate::api::router(ApiServices {
         tokens: core.tokens,
         store: core.store,
@@ -138,7 +155,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         events: core.events,
         metrics: core.metrics,
         discoveries,
-    });
+        users,
+    })
+    .merge(console_app);
     tasks.spawn(crate::listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts));
     Ok(RunningServer { http_addr, api_addr, tasks })
 }

@@ -10,11 +10,11 @@
 //! The layers, bottom to top:
 //! - **foundation**: configuration, metrics, the in-memory inventory and render cache, what the
 //!   vendors crate says about a device (`catalog`), the event sink (`fetchlog`), phone access
-//!   (`auth`), connection handling (`listener`, `tls`, `sip_tls`), start-up helpers;
+//!   (`auth`), console users (`users`), connection handling (`listener`, `tls`, `sip_tls`), start-up helpers;
 //! - **services**: the provisioning core (`files`), the device registry (`registry`), the
 //!   notifier (`notify`), the campaign engine (`campaign`), template overrides (`templates`);
 //! - **edges**: what the network reaches: the phone router (`provision`), the admin API
-//!   (`api`), PnP (`pnp`) and the SIP service that hands it requests (`sip_service`);
+//!   (`api`), the web console (`console`), PnP (`pnp`) and the SIP service that hands it requests (`sip_service`);
 //! - **wiring**: builds everything in order and may name every module.
 
 use std::collections::BTreeSet;
@@ -36,6 +36,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("inventory", &[]),
     ("seen", &[]),
     ("token", &[]),
+    ("users", &[]),
     ("datadir", &["token"]),
     ("writable", &["config"]),
     ("fetchlog", &["config", "metrics", "seen"]),
@@ -73,6 +74,27 @@ const LAYERS: &[(&str, &[&str])] = &[
             "registry",
             "summary",
             "templates",
+            "users",
+        ],
+    ),
+    (
+        "console",
+        &[
+            "access",
+            "auth",
+            "campaign",
+            "config",
+            "discoveries",
+            "fetchlog",
+            "files",
+            "inventory",
+            "listing",
+            "notify",
+            "registry",
+            "seen",
+            "summary",
+            "templates",
+            "users",
         ],
     ),
 ];

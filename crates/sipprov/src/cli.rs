@@ -72,6 +72,9 @@ pub(crate) enum Command {
     Notify(NotifyArgs),
     /// List supported vendors and models.
     Vendors,
+    /// Manage web console users (admin API token needed).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Write a consistent snapshot of the SQLite database to FILE (works while the server runs).
     Backup {
         /// Where to write it (mode 0600; replaced atomically if it exists).
@@ -503,6 +506,32 @@ pub(crate) enum GroupCommand {
     },
     /// List groups.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add a console user; the password is asked for (twice) or read from stdin.
+    Add {
+        /// Login name: letters, digits, '.', '_', '-' or '@'.
+        name: String,
+        /// admin, operator or read-only.
+        #[arg(long)]
+        role: sipprov_api::Role,
+        /// Read the password from the first line of stdin instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List console users and their roles.
+    List,
+    /// Change a user's password (ends the user's console sessions).
+    Passwd {
+        name: String,
+        /// Read the password from the first line of stdin instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a console user (ends the user's console sessions).
+    Rm { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,7 @@
 //! last rendered for each device file (for `Last-Modified` across restarts),
 //! what each device last fetched (`device_seen`, `device_fetched`), campaigns
 //! and their per-device progress, used first-fetch windows and generated HTTP
-//! credentials (`access`), and the per-device history shown by
+//! credentials (`access`), web console users (`users`), and the per-device history shown by
 //! `sipprov device log`, named API tokens (their hashes) and the audit trail of admin changes,
 //! each written in the transaction of the change it records (`audit`). It speaks to
 //! SQLite (the embedded default) or PostgreSQL through sqlx's `Any` driver,
@@ -50,6 +50,7 @@ mod rendered;
 mod templates;
 mod tokens;
 mod uploads;
+mod users;
 
 use std::path::Path;
 use std::sync::atomic::AtomicI64;
@@ -71,6 +72,7 @@ pub use rendered::RenderedState;
 pub use templates::{NewTemplateVersion, TemplateVersion};
 pub use tokens::TokenRecord;
 pub use uploads::{UploadInfo, UploadOutcome};
+pub use users::UserRecord;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

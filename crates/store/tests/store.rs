@@ -313,3 +313,25 @@ async fn stored_names_round_trip_and_an_unknown_one_is_corrupt() {
         assert!(matches!(err, StoreError::Corrupt(ref m) if m.contains("campaign state \"paused\"")), "{err}");
     }
 }
+
+#[tokio::test]
+async fn users_are_added_once_changed_and_removed() {
+    for (store, _dir) in stores().await {
+        let alice = sipprov_store::UserRecord {
+            name: "alice".into(),
+            role: "admin".into(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            created_at: 1_000,
+        };
+        assert!(store.add_user(&alice).await.unwrap());
+        assert!(!store.add_user(&alice).await.unwrap(), "a taken name is refused");
+        assert_eq!(store.user("alice").await.unwrap().as_ref(), Some(&alice));
+        assert!(!format!("{alice:?}").contains("argon2"), "Debug leaves the hash out");
+        assert!(store.set_user_password("alice", "$argon2id$new").await.unwrap());
+        assert!(!store.set_user_password("bob", "$argon2id$new").await.unwrap());
+        assert_eq!(store.users().await.unwrap()[0].password_hash, "$argon2id$new");
+        assert!(store.delete_user("alice").await.unwrap());
+        assert!(!store.delete_user("alice").await.unwrap());
+        assert!(store.user("alice").await.unwrap().is_none());
+    }
+}

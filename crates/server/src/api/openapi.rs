@@ -42,6 +42,7 @@ mod page;
         super::pnp::list, super::pnp::approve, super::pnp::reject,
         super::templates::list, super::templates::show, super::templates::set, super::templates::reset,
         super::templates::rollback, super::templates::preview, super::templates::diff,
+        super::users::list, super::users::add, super::users::set_password, super::users::remove,
     ),
     components(schemas(sipprov_api::Problem, sipprov_api::DeviceSort, sipprov_api::SortOrder)),
     modifiers(&BearerToken),
@@ -55,6 +56,7 @@ mod page;
         (name = "access", description = "named tokens with roles, and the audit trail of every change"),
         (name = "pnp", description = "devices Plug-and-Play discovered, waiting for approval"),
         (name = "templates", description = "overrides of the built-in templates: validated, versioned"),
+        (name = "users", description = "web console users (admin only): who may log in, with which role"),
         (name = "server", description = "what the server knows and counts"),
     )
 )]

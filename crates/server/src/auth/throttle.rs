@@ -180,7 +180,7 @@ impl Throttle {
     }
 
     /// Sources blocked at or after `since` (ms since the epoch), each once with its latest
-    /// block, most recent first (at most the last [`MAX_RECENT_BLOCKS`] blocks are known).
+    /// block, most recent first (at most the last `MAX_RECENT_BLOCKS` blocks are known).
     pub fn blocked_since(&self, since: i64) -> Vec<(IpAddr, i64)> {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         let mut seen = std::collections::HashSet::new();
