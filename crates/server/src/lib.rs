@@ -64,6 +64,7 @@ pub mod summary;
 pub mod templates;
 pub mod tls;
 mod token;
+pub mod unlock;
 pub mod users;
 mod wiring;
 mod writable;

@@ -54,6 +54,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("templates", &["access", "files", "inventory"]),
     ("listing", &["inventory", "seen"]),
     ("summary", &["auth", "campaign", "inventory", "listing", "seen"]),
+    ("unlock", &["access", "auth", "fetchlog"]),
     // Edges.
     ("provision", &["auth", "cache", "catalog", "config", "fetchlog", "files", "inventory", "listener", "metrics"]),
     ("pnp", &["access", "auth", "config", "discoveries", "fetchlog", "inventory", "metrics", "registry"]),
@@ -74,6 +75,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "registry",
             "summary",
             "templates",
+            "unlock",
             "users",
         ],
     ),
@@ -94,6 +96,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "seen",
             "summary",
             "templates",
+            "unlock",
             "users",
         ],
     ),

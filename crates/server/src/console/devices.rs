@@ -16,14 +16,14 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use sipprov_api::{DeviceQuery, PatchDevice, Role};
 use sipprov_model::Mac;
-use sipprov_store::{DeviceRecord, NewEvent};
+use sipprov_store::DeviceRecord;
 
 use super::session::Viewer;
 use super::view::{mask_secrets, me, one_setting, with_origins};
 use super::{render, ConsoleError, ConsoleServices, Ctx, Page};
 use crate::access::{audit, Actor};
-use crate::fetchlog::Record;
 use crate::registry::validate;
+use crate::unlock::{self, UnlockError};
 
 /// Devices per page of the list.
 const PAGE_SIZE: usize = 50;
@@ -417,28 +417,20 @@ async fn reboot(
     notify(&c, &viewer, &mac, true).await
 }
 
-/// `POST /console/devices/{mac}/unlock`: re-opens the first-fetch window, as
-/// `POST /api/v1/devices/{mac}/unlock` does (stored first, then in memory, then recorded).
+/// `POST /console/devices/{mac}/unlock`: re-opens the first-fetch window through
+/// [`crate::unlock`], as `POST /api/v1/devices/{mac}/unlock` does.
 async fn unlock(axum::extract::State(c): Ctx, viewer: Viewer, Path(mac): Path<String>) -> Page {
     viewer.require(Role::Operator)?;
     let device = device(&c, &mac)?;
-    let window = c.security.config.first_fetch_window_secs;
-    let notice = if window == 0 {
-        "Not unlocked: the first-fetch window is off (security.first_fetch_window_secs).".to_string()
-    } else {
-        let now = sipprov_store::now_ms();
-        let detail = serde_json::json!({ "window_secs": window });
-        let entry = audit::entry(&viewer.actor(), "device.unlock", "device", &device.mac.to_string(), detail);
-        c.store.record_unlock_audited(device.mac, now, &entry).await?;
-        c.security.unlock(device.mac, now);
-        let open_until = c.security.window_closes_at(&device).unwrap_or(now);
-        let detail = sipprov_api::UnlockedDetail { window_secs: window, open_until };
-        c.events.record(Record::Event(NewEvent::of(device.mac, now, &detail)));
-        tracing::info!(mac = %device.mac, user = %viewer.session.user, "first-fetch window re-opened in the console");
-        format!(
+    let notice = match unlock::unlock(&c.store, &c.security, &c.events, &viewer.actor(), &device).await {
+        Ok(unlocked) => format!(
             "Unlocked: the device may fetch its file once without credentials until {}.",
-            super::view::format_time(open_until)
-        )
+            super::view::format_time(unlocked.open_until)
+        ),
+        Err(UnlockError::WindowOff) => {
+            "Not unlocked: the first-fetch window is off (security.first_fetch_window_secs).".to_string()
+        }
+        Err(UnlockError::Store(e)) => return Err(e.into()),
     };
     device_page(&c, &viewer, &device, Outcome { notice: Some(notice), error: None }).await
 }
