@@ -50,7 +50,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("registry", &["access", "auth", "cache", "inventory"]),
     ("discoveries", &["access", "inventory", "registry"]),
     ("notify", &["fetchlog", "inventory", "metrics"]),
-    ("campaign", &["fetchlog", "files", "inventory", "metrics", "notify"]),
+    ("campaign", &["access", "fetchlog", "files", "inventory", "metrics", "notify"]),
     ("templates", &["access", "files", "inventory"]),
     ("listing", &["inventory", "seen"]),
     ("summary", &["auth", "campaign", "inventory", "listing", "seen"]),

@@ -6,13 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use sipprov_api::{Campaign, CreateCampaign};
-use sipprov_store::NewCampaign;
 
 use super::{ApiError, ApiResult};
 use sipprov_store::Store;
 
 use crate::access::{audit, Actor};
-use crate::campaign::{CampaignEngine, CampaignReport, Selection, SelectionError};
+use crate::campaign::{CampaignEngine, CampaignReport, LaunchError, LaunchPlan, Selection, SelectionError};
 
 /// A refusal of the request member `field`.
 fn bad(field: &str, msg: impl Into<String>) -> ApiError {
@@ -54,21 +53,17 @@ pub(super) async fn create(
         return Err(bad("confirm_window_seconds", "confirm_window_seconds must be between 1 and 604800"));
     }
     let selection = Selection { macs: body.macs, group: body.group, all: body.all, changed: body.changed };
-    let (macs, selector) = engine.select_devices(&selection).await.map_err(|e| selection_refused(&e))?;
-    let new = NewCampaign {
+    let plan = LaunchPlan {
         start_at: body.start_at.unwrap_or_else(sipprov_store::now_ms),
         reboot: body.reboot,
         rate,
         max_in_flight,
-        confirm_window_ms: i64::try_from(window * 1000).unwrap_or(i64::MAX),
-        selector,
+        confirm_window_secs: window,
     };
-    // The store sets the entry's target to the new campaign's id, in the campaign's transaction.
-    let detail = serde_json::json!({ "devices": macs.len(), "selector": new.selector, "reboot": new.reboot });
-    let entry = audit::entry(&actor, "campaign.create", "campaign", "", detail);
-    let campaign = store.create_campaign_audited(&new, &macs, &entry).await?;
-    tracing::info!(campaign = campaign.id, devices = macs.len(), selector = %campaign.selector, "campaign created");
-    engine.wake();
+    let (campaign, _) = engine.launch(&actor, &selection, plan).await.map_err(|e| match e {
+        LaunchError::Selection(e) => selection_refused(&e),
+        LaunchError::Store(e) => e.into(),
+    })?;
     Ok((StatusCode::CREATED, Json(report(&store, campaign.id).await?)))
 }
 

@@ -26,13 +26,41 @@ use std::time::Duration;
 pub use report::{device_outcome, CampaignReport};
 pub use select::{Selection, SelectionError};
 
-use sipprov_store::Store;
+use sipprov_store::{CampaignRecord, NewCampaign, Store, StoreError};
 
+use crate::access::{audit, Actor};
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
 use crate::inventory::Inventory;
 use crate::notify::Notifier;
 use crate::ServerError;
+
+/// How a campaign [`CampaignEngine::launch`]es: when, how fast, and how long each device has to
+/// fetch its file.
+#[derive(Debug, Clone, Copy)]
+pub struct LaunchPlan {
+    /// When sending starts (ms since the epoch).
+    pub start_at: i64,
+    /// Reboot rather than re-provision.
+    pub reboot: bool,
+    /// NOTIFYs per second.
+    pub rate: u32,
+    /// NOTIFYs awaiting a final response at once.
+    pub max_in_flight: u32,
+    /// How long after its NOTIFY a device's fetch still confirms it.
+    pub confirm_window_secs: u64,
+}
+
+/// Why a campaign was not created (nothing was stored).
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The selection names unknown devices, an empty group, or nothing.
+    #[error(transparent)]
+    Selection(#[from] SelectionError),
+    /// The store could not keep it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The campaign engine: what it sends through, what it reads, and what it drives.
 pub struct CampaignEngine {
@@ -81,6 +109,34 @@ impl CampaignEngine {
         t1_ms: u64,
     ) -> CampaignEngine {
         CampaignEngine { store, notifier, files, inventory, events, control: Campaigns::default(), t1_ms }
+    }
+
+    /// Creates a campaign over the devices `selection` picks, with its audit entry in the same
+    /// transaction, and wakes the engine: the one path the admin API and the console share
+    /// (each checks its own form of the numbers first, naming its own fields). Answers the
+    /// campaign as stored and how many devices it reaches.
+    pub async fn launch(
+        &self,
+        actor: &Actor,
+        selection: &Selection,
+        plan: LaunchPlan,
+    ) -> Result<(CampaignRecord, usize), LaunchError> {
+        let (macs, selector) = self.select_devices(selection).await?;
+        let new = NewCampaign {
+            start_at: plan.start_at,
+            reboot: plan.reboot,
+            rate: plan.rate,
+            max_in_flight: plan.max_in_flight,
+            confirm_window_ms: i64::try_from(plan.confirm_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            selector,
+        };
+        // The store sets the entry's target to the new campaign's id, in the campaign's transaction.
+        let detail = serde_json::json!({ "devices": macs.len(), "selector": new.selector, "reboot": new.reboot });
+        let entry = audit::entry(actor, "campaign.create", "campaign", "", detail);
+        let campaign = self.store.create_campaign_audited(&new, &macs, &entry).await?;
+        tracing::info!(campaign = campaign.id, devices = macs.len(), selector = %campaign.selector, actor = %actor.name, "campaign created");
+        self.wake();
+        Ok((campaign, macs.len()))
     }
 
     /// Asks the engine to look for work now (a campaign was created or retried).

@@ -17,13 +17,12 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 use sipprov_api::{CreateCampaign, Role};
-use sipprov_store::NewCampaign;
 
 use super::session::Viewer;
 use super::view::me;
 use super::{render, ConsoleError, ConsoleServices, Ctx, Page};
 use crate::access::audit;
-use crate::campaign::{CampaignReport, Selection};
+use crate::campaign::{CampaignReport, LaunchError, LaunchPlan, Selection};
 
 /// How often the live view is updated.
 const LIVE_EVERY: Duration = Duration::from_secs(1);
@@ -155,26 +154,17 @@ async fn create(
 ) -> Result<Response, ConsoleError> {
     viewer.require(Role::Operator)?;
     let rate = form.rate()?;
-    let (macs, selector) = c
-        .campaigns
-        .select_devices(&form.selection())
-        .await
-        .map_err(|e| ConsoleError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let window_ms = i64::try_from(CreateCampaign::DEFAULT_CONFIRM_WINDOW_SECONDS * 1000).unwrap_or(i64::MAX);
-    let new = NewCampaign {
+    let plan = LaunchPlan {
         start_at: sipprov_store::now_ms(),
         reboot: form.reboot.is_some(),
         rate,
         max_in_flight: CreateCampaign::DEFAULT_MAX_IN_FLIGHT,
-        confirm_window_ms: window_ms,
-        selector,
+        confirm_window_secs: CreateCampaign::DEFAULT_CONFIRM_WINDOW_SECONDS,
     };
-    // The store sets the entry's target to the new campaign's id, in the campaign's transaction.
-    let detail = serde_json::json!({ "devices": macs.len(), "selector": new.selector, "reboot": new.reboot });
-    let entry = audit::entry(&viewer.actor(), "campaign.create", "campaign", "", detail);
-    let campaign = c.store.create_campaign_audited(&new, &macs, &entry).await?;
-    tracing::info!(campaign = campaign.id, devices = macs.len(), selector = %campaign.selector, user = %viewer.session.user, "campaign created in the console");
-    c.campaigns.wake();
+    let (campaign, _) = c.campaigns.launch(&viewer.actor(), &form.selection(), plan).await.map_err(|e| match e {
+        LaunchError::Selection(e) => ConsoleError::new(StatusCode::BAD_REQUEST, e.to_string()),
+        LaunchError::Store(e) => e.into(),
+    })?;
     Ok(Redirect::to(&format!("/console/campaigns/{}", campaign.id)).into_response())
 }
 
