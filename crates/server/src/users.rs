@@ -18,6 +18,8 @@ use argon2::{Argon2, PasswordHash};
 use sipprov_api::{Role, User, MIN_PASSWORD_LEN};
 use sipprov_store::{Store, StoreError, UserRecord};
 
+use crate::access::{audit, Actor};
+
 /// The longest password accepted: hashing is deliberately slow, and a megabyte of password
 /// should not make it slower.
 pub const MAX_PASSWORD_LEN: usize = 1024;
@@ -76,7 +78,7 @@ impl Users {
     }
 
     /// Adds a user after checking the name and password.
-    pub async fn add(&self, name: &str, role: Role, password: &str) -> Result<User, UserError> {
+    pub async fn add(&self, actor: &Actor, name: &str, role: Role, password: &str) -> Result<User, UserError> {
         check_name(name)?;
         check_password(password)?;
         let password_hash = hash_blocking(password.to_string()).await?;
@@ -86,7 +88,8 @@ impl Users {
             password_hash,
             created_at: sipprov_store::now_ms(),
         };
-        if !self.store.add_user(&record).await? {
+        let entry = audit::entry(actor, "user.add", "user", name, serde_json::json!({ "role": role }));
+        if !self.store.add_user(&record, &entry).await? {
             return Err(UserError::Taken(name.to_string()));
         }
         tracing::info!(user = %name, %role, "console user added");
@@ -103,10 +106,11 @@ impl Users {
     }
 
     /// Replaces a user's password and ends the user's sessions.
-    pub async fn set_password(&self, name: &str, password: &str) -> Result<(), UserError> {
+    pub async fn set_password(&self, actor: &Actor, name: &str, password: &str) -> Result<(), UserError> {
         check_password(password)?;
         let password_hash = hash_blocking(password.to_string()).await?;
-        if !self.store.set_user_password(name, &password_hash).await? {
+        let entry = audit::entry(actor, "user.password", "user", name, serde_json::json!({}));
+        if !self.store.set_user_password(name, &password_hash, &entry).await? {
             return Err(UserError::NotFound(name.to_string()));
         }
         self.revoke(name);
@@ -115,8 +119,9 @@ impl Users {
     }
 
     /// Removes a user and ends the user's sessions.
-    pub async fn remove(&self, name: &str) -> Result<(), UserError> {
-        if !self.store.delete_user(name).await? {
+    pub async fn remove(&self, actor: &Actor, name: &str) -> Result<(), UserError> {
+        let entry = audit::entry(actor, "user.remove", "user", name, serde_json::json!({}));
+        if !self.store.delete_user(name, &entry).await? {
             return Err(UserError::NotFound(name.to_string()));
         }
         self.revoke(name);

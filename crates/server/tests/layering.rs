@@ -36,7 +36,6 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("inventory", &[]),
     ("seen", &[]),
     ("token", &[]),
-    ("users", &[]),
     ("datadir", &["token"]),
     ("writable", &["config"]),
     ("fetchlog", &["config", "metrics", "seen"]),
@@ -46,6 +45,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("sip_tls", &["config", "tls"]),
     // Services.
     ("access", &[]),
+    ("users", &["access"]),
     ("files", &["auth", "cache", "catalog", "fetchlog", "inventory", "metrics"]),
     ("registry", &["access", "auth", "cache", "inventory"]),
     ("discoveries", &["access", "inventory", "registry"]),

@@ -258,6 +258,17 @@ fn users_are_managed_with_the_cli_and_a_source_that_keeps_failing_is_throttled()
     assert!(short.contains("not found"), "{short}");
     s.ok(&["user", "rm", "bob"]);
     assert!(!s.ok(&["user", "list"]).contains("bob"));
+    // Each change that happened is audited (the refused removal is not), never with a password.
+    let trail: serde_json::Value = serde_json::from_str(&s.ok(&["audit", "--actor", "admin", "--json"])).unwrap();
+    let users: Vec<(&str, &str)> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target_kind"] == "user")
+        .map(|e| (e["action"].as_str().unwrap(), e["target"].as_str().unwrap()))
+        .collect();
+    assert_eq!(users, [("user.remove", "bob"), ("user.add", "bob"), ("user.add", "alice")], "{trail}");
+    assert!(!trail.to_string().contains(PASSWORD), "{trail}");
 
     let mut b = Browser::new(&s);
     for _ in 0..3 {

@@ -40,8 +40,9 @@ fn user_from(row: &sqlx::any::AnyRow) -> Result<UserRecord, StoreError> {
 }
 
 impl Store {
-    /// Adds a user; false (and nothing written) when the name is taken.
-    pub async fn add_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+    /// Adds a user with its audit entry, in one transaction; false (and nothing written) when
+    /// the name is taken.
+    pub async fn add_user(&self, user: &UserRecord, audit: &crate::NewAudit) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
         let taken =
             sqlx::query("SELECT name FROM users WHERE name = $1").bind(&user.name).fetch_optional(&mut *tx).await?;
@@ -56,6 +57,7 @@ impl Store {
             .bind(user.created_at)
             .execute(&mut *tx)
             .await?;
+        self.insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -77,23 +79,45 @@ impl Store {
         row.as_ref().map(user_from).transpose()
     }
 
-    /// Replaces a user's password hash; false when there is no such user.
-    pub async fn set_user_password(&self, name: &str, password_hash: &str) -> Result<bool, StoreError> {
+    /// Replaces a user's password hash, with its audit entry in the same transaction; false (and
+    /// nothing written) when there is no such user.
+    pub async fn set_user_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        audit: &crate::NewAudit,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2")
             .bind(password_hash)
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        self.finish_user_change(tx, done.rows_affected() > 0, audit).await
     }
 
-    /// Removes a user; false when there is no such user.
-    pub async fn delete_user(&self, name: &str) -> Result<bool, StoreError> {
+    /// Removes a user, with its audit entry in the same transaction; false (and nothing
+    /// written) when there is no such user.
+    pub async fn delete_user(&self, name: &str, audit: &crate::NewAudit) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("DELETE FROM users WHERE name = $1").bind(name).execute(&mut *tx).await?;
+        self.finish_user_change(tx, done.rows_affected() > 0, audit).await
+    }
+
+    /// Commits a change that touched a user (with its audit entry), or rolls back one that
+    /// touched none, so an entry never records a change that did not happen.
+    async fn finish_user_change(
+        &self,
+        mut tx: crate::WriteTx,
+        changed: bool,
+        audit: &crate::NewAudit,
+    ) -> Result<bool, StoreError> {
+        if !changed {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        self.insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 }

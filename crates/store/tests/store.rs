@@ -323,15 +323,28 @@ async fn users_are_added_once_changed_and_removed() {
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
             created_at: 1_000,
         };
-        assert!(store.add_user(&alice).await.unwrap());
-        assert!(!store.add_user(&alice).await.unwrap(), "a taken name is refused");
+        let entry = |action: &str, name: &str| sipprov_store::NewAudit {
+            actor: "root".into(),
+            action: action.into(),
+            target_kind: "user".into(),
+            target: name.into(),
+            detail: serde_json::json!({}),
+        };
+        assert!(store.add_user(&alice, &entry("user.add", "alice")).await.unwrap());
+        assert!(!store.add_user(&alice, &entry("user.add", "alice")).await.unwrap(), "a taken name is refused");
         assert_eq!(store.user("alice").await.unwrap().as_ref(), Some(&alice));
         assert!(!format!("{alice:?}").contains("argon2"), "Debug leaves the hash out");
-        assert!(store.set_user_password("alice", "$argon2id$new").await.unwrap());
-        assert!(!store.set_user_password("bob", "$argon2id$new").await.unwrap());
+        assert!(store.set_user_password("alice", "$argon2id$new", &entry("user.password", "alice")).await.unwrap());
+        assert!(!store.set_user_password("bob", "$argon2id$new", &entry("user.password", "bob")).await.unwrap());
         assert_eq!(store.users().await.unwrap()[0].password_hash, "$argon2id$new");
-        assert!(store.delete_user("alice").await.unwrap());
-        assert!(!store.delete_user("alice").await.unwrap());
+        assert!(store.delete_user("alice", &entry("user.remove", "alice")).await.unwrap());
+        assert!(!store.delete_user("alice", &entry("user.remove", "alice")).await.unwrap());
+        // Exactly the changes that happened are in the trail, each written with its change.
+        let query = sipprov_store::AuditQuery { limit: 100, ..sipprov_store::AuditQuery::default() };
+        let trail: Vec<(String, String)> =
+            store.list_audit(&query).await.unwrap().into_iter().map(|e| (e.action, e.target)).collect();
+        let expected = [("user.remove", "alice"), ("user.password", "alice"), ("user.add", "alice")];
+        assert_eq!(trail, expected.map(|(a, t)| (a.to_string(), t.to_string())), "newest first, no refused change");
         assert!(store.user("alice").await.unwrap().is_none());
     }
 }

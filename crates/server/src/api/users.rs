@@ -1,8 +1,8 @@
 //! `/api/v1/users`: web console users (admin only), for `sipprov user add|list|passwd|rm`.
 //!
 //! Passwords arrive in request bodies only and are hashed before they are stored
-//! ([`crate::users`]); no answer carries a password or a hash. Every change is audited
-//! (`user.add`, `user.password`, `user.remove`), never with the password.
+//! ([`crate::users`]); no answer carries a password or a hash. Every change is audited in
+//! its own transaction (`user.add`, `user.password`, `user.remove`), never with the password.
 
 use std::sync::Arc;
 
@@ -13,17 +13,8 @@ use axum::Json;
 use sipprov_api::{AddUser, SetPassword, User};
 
 use super::{ApiError, ApiResult};
-use crate::access::{audit, Actor};
+use crate::access::Actor;
 use crate::users::{UserError, Users};
-
-/// Records a user change. The users table is written by its own service, so the entry follows
-/// the change; a failure to write it is logged with what it would hold.
-async fn record(store: &sipprov_store::Store, actor: &Actor, action: &str, name: &str, detail: serde_json::Value) {
-    let entry = audit::entry(actor, action, "user", name, detail);
-    if let Err(e) = store.append_audit(&entry).await {
-        tracing::error!(error = %e, actor = %entry.actor, action, user = name, "could not write an audit entry");
-    }
-}
 
 impl From<UserError> for ApiError {
     fn from(e: UserError) -> ApiError {
@@ -53,12 +44,10 @@ pub(super) async fn list(State(users): State<Arc<Users>>) -> ApiResult<Json<Vec<
     responses((status = 201, description = "the user, created", body = sipprov_api::User), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 403, description = "the token's role falls short; the problem names both roles", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 409, description = "a user of that name exists", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn add(
     State(users): State<Arc<Users>>,
-    State(store): State<sipprov_store::Store>,
     Extension(actor): Extension<Actor>,
     super::body::Body(body): super::body::Body<AddUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
-    let user = users.add(&body.name, body.role, &body.password).await?;
-    record(&store, &actor, "user.add", &user.name, serde_json::json!({ "role": user.role })).await;
+    let user = users.add(&actor, &body.name, body.role, &body.password).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -69,13 +58,11 @@ pub(super) async fn add(
     responses((status = 204, description = "changed; the user's console sessions are closed"), (status = 400, description = "a malformed request; `field` names the member at fault", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 403, description = "the token's role falls short; the problem names both roles", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such user", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn set_password(
     State(users): State<Arc<Users>>,
-    State(store): State<sipprov_store::Store>,
     Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
     super::body::Body(body): super::body::Body<SetPassword>,
 ) -> ApiResult<StatusCode> {
-    users.set_password(&name, &body.password).await?;
-    record(&store, &actor, "user.password", &name, serde_json::json!({})).await;
+    users.set_password(&actor, &name, &body.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -85,11 +72,9 @@ pub(super) async fn set_password(
     responses((status = 204, description = "removed; the user's console sessions are closed"), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 403, description = "the token's role falls short; the problem names both roles", body = sipprov_api::Problem, content_type = "application/problem+json"), (status = 404, description = "no such user", body = sipprov_api::Problem, content_type = "application/problem+json")))]
 pub(super) async fn remove(
     State(users): State<Arc<Users>>,
-    State(store): State<sipprov_store::Store>,
     Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    users.remove(&name).await?;
-    record(&store, &actor, "user.remove", &name, serde_json::json!({})).await;
+    users.remove(&actor, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
