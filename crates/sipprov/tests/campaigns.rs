@@ -117,6 +117,16 @@ fn outcomes_are_reported_exactly_and_confirmation_needs_a_fetch() {
     let failing = c["failing"].as_array().unwrap();
     assert!(failing.iter().all(|d| d["attempts"] == 2), "{failing:?}");
     assert_eq!(count(&c, "confirmed"), 5);
+
+    // The retry is audited, in its transaction, with the number of devices it put back.
+    let retries = |s: &TestServer| -> Vec<Value> {
+        let trail: Value = serde_json::from_str(&s.ok(&["audit", "--json"])).unwrap();
+        trail.as_array().unwrap().iter().filter(|e| e["action"] == "campaign.retry").cloned().collect()
+    };
+    let audited = retries(&s);
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0]["target"], "1");
+    assert_eq!(audited[0]["detail"]["devices"], 26, "{audited:?}");
 }
 
 #[test]

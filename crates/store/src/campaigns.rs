@@ -241,13 +241,28 @@ impl Store {
 
     /// Moves a campaign to a new state (`running`, `done`, `cancelled`).
     pub async fn set_campaign_state(&self, id: i64, state: CampaignState) -> Result<(), StoreError> {
+        self.set_campaign_state_audited(id, state, None).await
+    }
+
+    /// [`Store::set_campaign_state`], with its audit entry (when given) in the same transaction.
+    pub async fn set_campaign_state_audited(
+        &self,
+        id: i64,
+        state: CampaignState,
+        audit: Option<&crate::NewAudit>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
         let finished = state.is_finished().then(now_ms);
         sqlx::query("UPDATE campaigns SET state = $2, finished_at = $3 WHERE id = $1")
             .bind(id)
             .bind(state.as_str())
             .bind(finished)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        if let Some(entry) = audit {
+            self.insert_audit(&mut tx, entry).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -345,6 +360,17 @@ impl Store {
     /// Puts failed and unconfirmed devices back to pending and the campaign back to running.
     /// Returns how many devices will be retried.
     pub async fn retry_campaign(&self, id: i64, now: i64) -> Result<u64, StoreError> {
+        self.retry_campaign_audited(id, now, None).await
+    }
+
+    /// [`Store::retry_campaign`], with its audit entry (when given, and when a device was put
+    /// back) in the same transaction; the entry's `detail` gains `devices`, the count.
+    pub async fn retry_campaign_audited(
+        &self,
+        id: i64,
+        now: i64,
+        audit: Option<&crate::NewAudit>,
+    ) -> Result<u64, StoreError> {
         let campaign = self.get_campaign(id).await?.ok_or_else(|| StoreError::Corrupt(format!("no campaign {id}")))?;
         let mut tx = self.write_tx().await?;
         let done = sqlx::query(
@@ -361,6 +387,13 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            if let Some(entry) = audit {
+                let mut entry = entry.clone();
+                if let Some(detail) = entry.detail.as_object_mut() {
+                    detail.insert("devices".into(), done.rows_affected().into());
+                }
+                self.insert_audit(&mut tx, &entry).await?;
+            }
         }
         tx.commit().await?;
         Ok(done.rows_affected())

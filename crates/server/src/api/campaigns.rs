@@ -10,8 +10,10 @@ use sipprov_api::{Campaign, CreateCampaign};
 use super::{ApiError, ApiResult};
 use sipprov_store::Store;
 
-use crate::access::{audit, Actor};
-use crate::campaign::{CampaignEngine, CampaignReport, LaunchError, LaunchPlan, Selection, SelectionError};
+use crate::access::Actor;
+use crate::campaign::{
+    CampaignEngine, CampaignReport, ControlError, LaunchError, LaunchPlan, Selection, SelectionError,
+};
 
 /// A refusal of the request member `field`.
 fn bad(field: &str, msg: impl Into<String>) -> ApiError {
@@ -122,14 +124,7 @@ pub(super) async fn cancel(
     Extension(actor): Extension<Actor>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Campaign>> {
-    let current = report(&store, id).await?;
-    if current.is_finished() {
-        return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign {id} is already {}", current.state)));
-    }
-    engine.cancel(id);
-    store.set_campaign_state(id, sipprov_model::CampaignState::Cancelled).await?;
-    record(&store, &actor, "campaign.cancel", id, serde_json::json!({})).await;
-    tracing::info!(campaign = id, "campaign cancelled");
+    engine.cancel_by(&actor, id).await.map_err(control_refused)?;
     Ok(Json(report(&store, id).await?))
 }
 
@@ -142,26 +137,15 @@ pub(super) async fn retry(
     Extension(actor): Extension<Actor>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Campaign>> {
-    let current = report(&store, id).await?;
-    if current.state == sipprov_model::CampaignState::Running {
-        return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign {id} is still running")));
-    }
-    let n = store.retry_campaign(id, sipprov_store::now_ms()).await?;
-    if n == 0 {
-        return Err(ApiError::new(StatusCode::CONFLICT, format!("campaign {id} has no failed or unconfirmed device")));
-    }
-    record(&store, &actor, "campaign.retry", id, serde_json::json!({ "devices": n })).await;
-    tracing::info!(campaign = id, devices = n, "campaign retry");
-    engine.wake();
+    engine.retry_by(&actor, id).await.map_err(control_refused)?;
     Ok(Json(report(&store, id).await?))
 }
 
-/// Audits a cancel or a retry. Those store writes are shared with the campaign engine and run
-/// their own transactions, so the entry follows the change in one of its own; a failure to write
-/// it is logged with everything it would hold.
-async fn record(store: &Store, actor: &Actor, action: &str, id: i64, detail: serde_json::Value) {
-    let entry = audit::entry(actor, action, "campaign", &id.to_string(), detail);
-    if let Err(e) = store.append_audit(&entry).await {
-        tracing::error!(error = %e, actor = %entry.actor, action, campaign = id, detail = %entry.detail, "could not write an audit entry");
+/// A cancel or retry refused: 404 for an unknown campaign, 409 for one whose state forbids it.
+fn control_refused(e: ControlError) -> ApiError {
+    match e {
+        ControlError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+        ControlError::Store(e) => e.into(),
+        _ => ApiError::new(StatusCode::CONFLICT, e.to_string()),
     }
 }

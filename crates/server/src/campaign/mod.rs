@@ -62,6 +62,26 @@ pub enum LaunchError {
     Store(#[from] StoreError),
 }
 
+/// Why a cancel or a retry was refused (nothing changed).
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// No campaign has that id.
+    #[error("campaign {0} not found")]
+    NotFound(i64),
+    /// Cancel: it has already ended this way.
+    #[error("campaign {0} is already {1}")]
+    Finished(i64, sipprov_model::CampaignState),
+    /// Retry: it is still running.
+    #[error("campaign {0} is still running")]
+    Running(i64),
+    /// Retry: no device failed or went unconfirmed.
+    #[error("campaign {0} has no failed or unconfirmed device")]
+    NothingToRetry(i64),
+    /// The store could not keep the change.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The campaign engine: what it sends through, what it reads, and what it drives.
 pub struct CampaignEngine {
     store: Store,
@@ -137,6 +157,37 @@ impl CampaignEngine {
         tracing::info!(campaign = campaign.id, devices = macs.len(), selector = %campaign.selector, actor = %actor.name, "campaign created");
         self.wake();
         Ok((campaign, macs.len()))
+    }
+
+    /// Cancels campaign `id` for `actor`: its driver stops at its next step, and the new state is
+    /// stored with its audit entry in one transaction. Outcomes so far are kept.
+    pub async fn cancel_by(&self, actor: &Actor, id: i64) -> Result<(), ControlError> {
+        let campaign = self.store.get_campaign(id).await?.ok_or(ControlError::NotFound(id))?;
+        if campaign.state.is_finished() {
+            return Err(ControlError::Finished(id, campaign.state));
+        }
+        self.cancel(id);
+        let entry = audit::entry(actor, "campaign.cancel", "campaign", &id.to_string(), serde_json::json!({}));
+        self.store.set_campaign_state_audited(id, sipprov_model::CampaignState::Cancelled, Some(&entry)).await?;
+        tracing::info!(campaign = id, actor = %actor.name, "campaign cancelled");
+        Ok(())
+    }
+
+    /// Puts campaign `id`'s failed and unconfirmed devices back to pending for `actor`, with
+    /// the audit entry in the same transaction, and wakes the engine; answers how many.
+    pub async fn retry_by(&self, actor: &Actor, id: i64) -> Result<u64, ControlError> {
+        let campaign = self.store.get_campaign(id).await?.ok_or(ControlError::NotFound(id))?;
+        if campaign.state == sipprov_model::CampaignState::Running {
+            return Err(ControlError::Running(id));
+        }
+        let entry = audit::entry(actor, "campaign.retry", "campaign", &id.to_string(), serde_json::json!({}));
+        let n = self.store.retry_campaign_audited(id, sipprov_store::now_ms(), Some(&entry)).await?;
+        if n == 0 {
+            return Err(ControlError::NothingToRetry(id));
+        }
+        tracing::info!(campaign = id, devices = n, actor = %actor.name, "campaign retry");
+        self.wake();
+        Ok(n)
     }
 
     /// Asks the engine to look for work now (a campaign was created or retried).

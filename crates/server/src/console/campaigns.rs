@@ -21,8 +21,7 @@ use sipprov_api::{CreateCampaign, Role};
 use super::session::Viewer;
 use super::view::me;
 use super::{render, ConsoleError, ConsoleServices, Ctx, Page};
-use crate::access::audit;
-use crate::campaign::{CampaignReport, LaunchError, LaunchPlan, Selection};
+use crate::campaign::{CampaignReport, ControlError, LaunchError, LaunchPlan, Selection};
 
 /// How often the live view is updated.
 const LIVE_EVERY: Duration = Duration::from_secs(1);
@@ -227,44 +226,36 @@ async fn live(axum::extract::State(c): Ctx, _viewer: Viewer, Path(id): Path<i64>
 /// `POST /console/campaigns/{id}/cancel`.
 async fn cancel(axum::extract::State(c): Ctx, viewer: Viewer, Path(id): Path<i64>) -> Page {
     viewer.require(Role::Operator)?;
-    let r = report(&c, id).await?;
-    if r.campaign.state.is_finished() {
-        return campaign_page(&c, &viewer, id, Some(format!("Campaign {id} is already {}.", r.campaign.state))).await;
-    }
-    c.campaigns.cancel(id);
-    c.store.set_campaign_state(id, sipprov_model::CampaignState::Cancelled).await?;
-    record(&c, &viewer, "campaign.cancel", id, serde_json::json!({})).await;
-    tracing::info!(campaign = id, user = %viewer.session.user, "campaign cancelled in the console");
-    campaign_page(&c, &viewer, id, Some(format!("Campaign {id} cancelled."))).await
+    let notice = match c.campaigns.cancel_by(&viewer.actor(), id).await {
+        Ok(()) => format!("Campaign {id} cancelled."),
+        Err(e) => refused_notice(e)?,
+    };
+    campaign_page(&c, &viewer, id, Some(notice)).await
 }
 
 /// `POST /console/campaigns/{id}/retry`: failed and unconfirmed devices are sent again.
 async fn retry(axum::extract::State(c): Ctx, viewer: Viewer, Path(id): Path<i64>) -> Page {
     viewer.require(Role::Operator)?;
-    let r = report(&c, id).await?;
-    if r.campaign.state == sipprov_model::CampaignState::Running {
-        return campaign_page(&c, &viewer, id, Some(format!("Campaign {id} is still running."))).await;
-    }
-    let n = c.store.retry_campaign(id, sipprov_store::now_ms()).await?;
-    let notice = if n == 0 {
-        format!("Campaign {id} has no failed or unconfirmed device.")
-    } else {
-        record(&c, &viewer, "campaign.retry", id, serde_json::json!({ "devices": n })).await;
-        tracing::info!(campaign = id, devices = n, user = %viewer.session.user, "campaign retried in the console");
-        c.campaigns.wake();
-        format!("Retrying {n} devices.")
+    let notice = match c.campaigns.retry_by(&viewer.actor(), id).await {
+        Ok(n) => format!("Retrying {n} devices."),
+        Err(e) => refused_notice(e)?,
     };
     campaign_page(&c, &viewer, id, Some(notice)).await
 }
 
-/// Audits a cancel or a retry, as the API does: those store writes are shared with the campaign
-/// engine and run their own transactions, so the entry follows the change; a failure to write
-/// it is logged with everything it would hold.
-async fn record(c: &ConsoleServices, viewer: &Viewer, action: &str, id: i64, detail: serde_json::Value) {
-    let entry = audit::entry(&viewer.actor(), action, "campaign", &id.to_string(), detail);
-    if let Err(e) = c.store.append_audit(&entry).await {
-        tracing::error!(error = %e, actor = %entry.actor, action, campaign = id, detail = %entry.detail, "could not write an audit entry");
+/// What the campaign page says when a cancel or retry is refused; an unknown campaign or a
+/// store failure is an error page instead.
+fn refused_notice(e: ControlError) -> Result<String, ConsoleError> {
+    match e {
+        ControlError::NotFound(_) => Err(ConsoleError::not_found(e.to_string())),
+        ControlError::Store(e) => Err(e.into()),
+        _ => Ok(format!("{}.", capitalized(&e.to_string()))),
     }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 #[cfg(test)]
