@@ -66,7 +66,14 @@ pub struct Users {
     /// When each user's password last changed or the user was removed, in this process:
     /// sessions opened before then are over.
     revoked: Mutex<HashMap<String, i64>>,
+    /// Argon2 runs allowed at once. Each takes 19 MiB and a core for tens of milliseconds, and a
+    /// login form answers anyone who reaches the admin listener: without this bound, many
+    /// concurrent logins would each hold a blocking thread and its memory. The rest wait.
+    hashing: tokio::sync::Semaphore,
 }
+
+/// How many Argon2 hashes or checks run at once (see [`Users`]'s `hashing`).
+const ARGON2_AT_ONCE: usize = 2;
 
 impl Users {
     /// The users service; makes the decoy hash (one Argon2 run).
@@ -74,14 +81,34 @@ impl Users {
         let mut random = [0u8; 32];
         rand::fill(&mut random);
         let decoy = hash(&hex::encode(random))?;
-        Ok(Users { store, decoy, revoked: Mutex::new(HashMap::new()) })
+        Ok(Users {
+            store,
+            decoy,
+            revoked: Mutex::new(HashMap::new()),
+            hashing: tokio::sync::Semaphore::new(ARGON2_AT_ONCE),
+        })
+    }
+
+    /// Runs one Argon2 job on the blocking pool once a [`ARGON2_AT_ONCE`] slot is free.
+    async fn argon2<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> Result<T, UserError> + Send + 'static,
+    ) -> Result<T, UserError> {
+        // The semaphore is never closed, so acquiring only waits.
+        let _slot = self.hashing.acquire().await.map_err(|e| UserError::Hash(e.to_string()))?;
+        tokio::task::spawn_blocking(job).await.map_err(|e| UserError::Hash(e.to_string()))?
     }
 
     /// Adds a user after checking the name and password.
     pub async fn add(&self, actor: &Actor, name: &str, role: Role, password: &str) -> Result<User, UserError> {
         check_name(name)?;
         check_password(password)?;
-        let password_hash = hash_blocking(password.to_string()).await?;
+        let password_hash = self
+            .argon2({
+                let password = password.to_string();
+                move || hash(&password)
+            })
+            .await?;
         let record = UserRecord {
             name: name.to_string(),
             role: role.as_str().to_string(),
@@ -108,7 +135,12 @@ impl Users {
     /// Replaces a user's password and ends the user's sessions.
     pub async fn set_password(&self, actor: &Actor, name: &str, password: &str) -> Result<(), UserError> {
         check_password(password)?;
-        let password_hash = hash_blocking(password.to_string()).await?;
+        let password_hash = self
+            .argon2({
+                let password = password.to_string();
+                move || hash(&password)
+            })
+            .await?;
         let entry = audit::entry(actor, "user.password", "user", name, serde_json::json!({}));
         if !self.store.set_user_password(name, &password_hash, &entry).await? {
             return Err(UserError::NotFound(name.to_string()));
@@ -135,9 +167,7 @@ impl Users {
         let found = if name.len() <= 64 { self.store.user(name).await? } else { None };
         let stored = found.as_ref().map_or_else(|| self.decoy.clone(), |u| u.password_hash.clone());
         let password = password.chars().take(MAX_PASSWORD_LEN).collect::<String>();
-        let matches = tokio::task::spawn_blocking(move || verify(&password, &stored))
-            .await
-            .map_err(|e| UserError::Hash(e.to_string()))?;
+        let matches = self.argon2(move || Ok(verify(&password, &stored))).await?;
         match found {
             Some(user) if matches => Ok(Some(LoggedIn { role: role_of(&user)?, name: user.name })),
             _ => Ok(None),
@@ -197,10 +227,6 @@ pub fn check_password(password: &str) -> Result<(), UserError> {
         });
     }
     Ok(())
-}
-
-async fn hash_blocking(password: String) -> Result<String, UserError> {
-    tokio::task::spawn_blocking(move || hash(&password)).await.map_err(|e| UserError::Hash(e.to_string()))?
 }
 
 /// Argon2id with a fresh random salt, as a PHC string.

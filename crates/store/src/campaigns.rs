@@ -357,14 +357,10 @@ impl Store {
         Ok(())
     }
 
-    /// Puts failed and unconfirmed devices back to pending and the campaign back to running.
-    /// Returns how many devices will be retried.
-    pub async fn retry_campaign(&self, id: i64, now: i64) -> Result<u64, StoreError> {
-        self.retry_campaign_audited(id, now, None).await
-    }
-
-    /// [`Store::retry_campaign`], with its audit entry (when given, and when a device was put
-    /// back) in the same transaction; the entry's `detail` gains `devices`, the count.
+    /// Puts failed and unconfirmed devices back to pending and the campaign back to running,
+    /// with its audit entry (when given, and when a device was put back) in the same
+    /// transaction; the entry's `detail` gains `devices`, the count. Returns how many devices
+    /// will be retried.
     pub async fn retry_campaign_audited(
         &self,
         id: i64,

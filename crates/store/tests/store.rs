@@ -150,7 +150,7 @@ async fn campaign_rows_counts_and_confirmation() {
         let failing = store.campaign_failing(c.id, 1_000, 5_000, 10).await.unwrap();
         assert_eq!(failing.iter().map(|d| d.mac).collect::<Vec<_>>(), vec![macs[1], macs[2]]);
         store.set_campaign_state(c.id, CampaignState::Done).await.unwrap();
-        assert_eq!(store.retry_campaign(c.id, 5_000).await.unwrap(), 2);
+        assert_eq!(store.retry_campaign_audited(c.id, 5_000, None).await.unwrap(), 2);
         assert_eq!(store.campaign_unsent(c.id).await.unwrap(), vec![macs[1], macs[2]]);
         assert_eq!(store.get_campaign(c.id).await.unwrap().unwrap().state, CampaignState::Running);
     }
