@@ -396,6 +396,24 @@ pub trait Vendor: Send + Sync {
         mapping::reboot_refused_by_setting(settings)
     }
 
+    /// True when a phone whose User-Agent reports firmware `reported` already runs `target` (a
+    /// firmware version as the operator names it, e.g. a catalog file's version): the server
+    /// then does not ask it to upgrade. The default compares the two ignoring ASCII case and
+    /// surrounding whitespace; a vendor whose User-Agent spells a version differently from its
+    /// image names overrides it (Cisco MPP: `11.3.7_MPP_0001` runs `11-3-7MPP0001-609`).
+    ///
+    /// ```
+    /// use sipprov_vendors::registry;
+    /// let yealink = registry().get("yealink").unwrap();
+    /// assert!(yealink.firmware_matches(" 66.86.0.160", "66.86.0.160 "));
+    /// assert!(!yealink.firmware_matches("66.86.0.15", "66.86.0.160"));
+    /// let cisco = registry().get("cisco").unwrap();
+    /// assert!(cisco.firmware_matches("11.3.7_MPP_0001", "sip88xx.11-3-7MPP0001-609.loads"));
+    /// ```
+    fn firmware_matches(&self, reported: &str, target: &str) -> bool {
+        reported.trim().eq_ignore_ascii_case(target.trim())
+    }
+
     /// The longest HTTP password the vendor's phones are known to keep, when a source gives a
     /// limit: the server shortens the passwords it generates for them to it (e.g. Snom's 20,
     /// see [`snom`]). `None`, the default, leaves the server's own length.
