@@ -44,8 +44,10 @@
 //!    a default must be written: models, UA parser, file names, [`Vendor::check_sync_events`],
 //!    [`Vendor::pnp_dialect`] and [`Vendor::templates`] (each template `include_str!`'d under
 //!    the name `<id>/<file>.j2`). Add a [`ParamDef`](mapping::ParamDef) table for
-//!    [`Vendor::parameters`], and as needed secret parameters, checks, and setting keys of its
-//!    own ([`VendorKey`], all under `<id>.`). A vendor with one XML file per device and raw
+//!    [`Vendor::parameters`], and as needed secret parameters, checks (refusing, with the
+//!    reason, every neutral key its files cannot carry, the firmware and resource URLs
+//!    included), [`Vendor::firmware_matches`] when its User-Agent spells a version unlike its
+//!    image names, and setting keys of its own ([`VendorKey`], all under `<id>.`). A vendor with one XML file per device and raw
 //!    names of its own syntax fills in the shape Snom, Grandstream and Cisco share (`shape`).
 //! 2. Put its templates under `templates/<id>/`.
 //! 3. Add one line to the vendor list in [`registry`] (and remove the vendor's row from
