@@ -138,6 +138,14 @@ pub const TIME_NTP_SERVER: Key<Text> = Key::new("time.ntp_server", host_name);
 pub const ADMIN_PASSWORD: Key<Text> = Key::new("admin.password", any);
 /// Where phones fetch firmware from (`http://` or `https://`).
 pub const FIRMWARE_URL: Key<Text> = Key::new("firmware.url", http_url);
+/// The ringtone file the phone downloads and installs (`http://` or `https://`).
+pub const RINGTONE_URL: Key<Text> = Key::new("ringtone.url", http_url);
+/// The wallpaper (background or logo image) the phone downloads (`http://` or `https://`).
+pub const WALLPAPER_URL: Key<Text> = Key::new("wallpaper.url", http_url);
+/// The language (GUI translation) file the phone downloads (`http://` or `https://`).
+pub const LANGUAGE_URL: Key<Text> = Key::new("language.url", http_url);
+/// The remote phone directory (contacts) the phone downloads (`http://` or `https://`).
+pub const DIRECTORY_URL: Key<Text> = Key::new("directory.url", http_url);
 /// Whether check-sync may reboot the device (default on).
 pub const SIP_NOTIFY_REBOOT: Key<Flag> = Key::new("sip.notify_reboot", flag);
 /// The Event header of a check-sync NOTIFY, instead of the vendor's.
@@ -170,6 +178,10 @@ pub(crate) const ALL: &[KeyDef] = &[
     TIME_NTP_SERVER.def,
     ADMIN_PASSWORD.def,
     FIRMWARE_URL.def,
+    RINGTONE_URL.def,
+    WALLPAPER_URL.def,
+    LANGUAGE_URL.def,
+    DIRECTORY_URL.def,
     SIP_NOTIFY_REBOOT.def,
     SIP_CHECK_SYNC_EVENT.def,
     SIP_REBOOT_EVENT.def,
@@ -311,5 +323,19 @@ mod tests {
         let err = HTTP_AUTH.check("ntlm").unwrap_err().to_string();
         assert!(err.contains("http.auth") && err.contains("digest-md5") && !err.contains("ntlm"), "{err}");
         assert_eq!(HTTP_ALLOW_FROM.check("10.1.2.3/8, ::1").unwrap(), "10.0.0.0/8,::1/128");
+    }
+
+    #[test]
+    fn resource_urls_are_checked_like_the_firmware_url() {
+        for key in [&FIRMWARE_URL, &RINGTONE_URL, &WALLPAPER_URL, &LANGUAGE_URL, &DIRECTORY_URL] {
+            assert_eq!(key.check("https://f.example/files/x.bin").unwrap(), "https://f.example/files/x.bin");
+            for bad in ["ftp://f.example/x", "f.example/x", "https://f.example/a b"] {
+                let err = key.check(bad).unwrap_err().to_string();
+                assert!(err.contains(key.name()) && err.contains("http"), "{err}");
+            }
+        }
+        // Their namespaces are reserved: a typo is refused, not kept as a free key.
+        let err = crate::Settings::parse_assignments(["ringtone.ulr=https://f.example/r.wav"]).unwrap_err();
+        assert!(err.to_string().contains("ringtone.ulr"), "{err}");
     }
 }
