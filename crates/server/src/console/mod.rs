@@ -19,11 +19,13 @@
 //! `session` and `login`.
 //!
 //! One module per page group: `overview`, `devices` (list, device page and its actions),
-//! `add_device`, `settings` (groups and global settings), `campaigns`, `pnp`, `templates`.
+//! `add_device`, `settings` (groups and global settings), `campaigns`, `pnp`, `templates`,
+//! `files` (stored firmware and resource files: list, upload, remove).
 
 mod add_device;
 mod campaigns;
 mod devices;
+mod files;
 mod login;
 mod overview;
 mod pnp;
@@ -138,6 +140,7 @@ pub fn router(services: ConsoleServices) -> Router {
         .merge(campaigns::routes())
         .merge(pnp::routes())
         .merge(templates::routes())
+        .merge(files::routes())
         .layer(middleware::from_fn_with_state(c.clone(), session::guard_posts))
         .layer(middleware::from_fn(security_headers))
         .with_state(c)
@@ -192,6 +195,7 @@ fn templates() -> &'static Environment<'static> {
             ("pnp.html", include_str!("templates/pnp.html")),
             ("template_list.html", include_str!("templates/template_list.html")),
             ("template.html", include_str!("templates/template.html")),
+            ("files.html", include_str!("templates/files.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // The templates are part of the binary and tested; a broken one is a bug.
