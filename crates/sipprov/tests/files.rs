@@ -89,6 +89,11 @@ fn uploads_through_cli_and_api_are_stored_once_with_private_modes() {
         assert_eq!(mode(&s.data_dir().join("files")), 0o750, "files directory mode");
     }
 
+    // A database backup says the content is not in it.
+    let backup = s.data_dir().join("backup.db");
+    let out = s.ok(&["backup", backup.to_str().unwrap()]);
+    assert!(out.contains("not in this backup") && out.contains("files/sha256"), "{out}");
+
     // Listings keep the kinds apart; the table names vendor, models, version, size, hash prefix.
     let firmware = s.json(&["firmware", "list", "--json"]);
     let names: Vec<_> = firmware.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
