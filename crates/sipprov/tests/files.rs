@@ -192,6 +192,9 @@ fn uploads_over_the_limit_get_413_and_leave_nothing_on_disk() {
     assert_eq!(r.status, 413, "{}", r.text());
     assert!(on_disk(&s).is_empty(), "nothing of a refused upload stays: {:?}", on_disk(&s));
 
+    let limits = api(&s, "GET", "/api/v1/files/limits", &[]);
+    assert_eq!(json(&limits)["max_upload_bytes"], 4096, "{}", limits.text());
+    // The CLI checks the limit before sending the file.
     let err = s.fails(&[
         "firmware",
         "add",
@@ -221,8 +224,13 @@ fn removal_is_refused_while_a_device_targets_the_version_and_the_catalog_survive
     // A device of another model targeting the same version does not hold this file.
     s.ok(&["device", "add", "001565000001", "--vendor", "yealink", "--model", "T54W", "--group", "sales"]);
 
+    // What a crash could leave: a temporary upload, and content whose row was never committed.
+    let content = s.data_dir().join("files/sha256");
+    std::fs::write(content.join(".upload-00000000deadbeef"), b"partial").unwrap();
+    std::fs::write(content.join("cd".repeat(32)), b"orphan").unwrap();
     s.stop();
     s.spawn(&[]);
+    assert_eq!(on_disk(&s), vec![sha256_of(&file)], "leftovers are removed at start, named content kept");
     let listed = s.json(&["firmware", "list", "--json"]);
     assert_eq!(listed[0]["name"], "t46s.rom", "the catalog survives a restart: {listed}");
     assert_eq!(listed[0]["sha256"].as_str(), Some(sha256_of(&file).as_str()));

@@ -45,7 +45,7 @@ mod page;
         super::users::list, super::users::add, super::users::set_password, super::users::remove,
         super::files::list_firmware, super::files::upload_firmware, super::files::show_firmware,
         super::files::remove_firmware, super::files::list_resources, super::files::upload_resource,
-        super::files::show_resource, super::files::remove_resource,
+        super::files::show_resource, super::files::remove_resource, super::files::limits,
     ),
     components(schemas(sipprov_api::Problem, sipprov_api::DeviceSort, sipprov_api::SortOrder)),
     modifiers(&BearerToken),
