@@ -85,6 +85,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "time.ntp_server",
     "admin.password",
     "firmware.url",
+    // The firmware version a device should run (server-side: the catalog maps it to a file).
+    "firmware.version",
     // Resource files the phone downloads from the URL given (README, "Settings"); each vendor writes
     // the parameters that make its phones fetch them, or refuses the key on its devices.
     "ringtone.url",

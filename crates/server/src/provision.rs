@@ -39,6 +39,7 @@ use crate::inventory::Inventory;
 use crate::listener::TlsPeer;
 use crate::metrics::labels::{RefusalReason, VendorLabel};
 use crate::metrics::{BlockedBy, Metrics};
+use crate::resources::ResourceCatalog;
 
 mod dates;
 mod keyfile;
@@ -64,10 +65,12 @@ pub struct Phones {
     metrics: Arc<Metrics>,
     store: sipprov_store::Store,
     uploads: UploadsConfig,
+    resources: ResourceCatalog,
 }
 
 impl Phones {
     /// The phone side over these services.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         files: Arc<Files>,
         inventory: Arc<Inventory>,
@@ -76,8 +79,14 @@ impl Phones {
         metrics: Arc<Metrics>,
         store: sipprov_store::Store,
         uploads: UploadsConfig,
+        resources: ResourceCatalog,
     ) -> Phones {
-        Phones { files, inventory, security, fetchlog, metrics, store, uploads }
+        Phones { files, inventory, security, fetchlog, metrics, store, uploads, resources }
+    }
+
+    /// The catalog of stored firmware and resource files, for the file routes.
+    pub fn resources(&self) -> &ResourceCatalog {
+        &self.resources
     }
 }
 

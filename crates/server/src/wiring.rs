@@ -26,12 +26,14 @@ use crate::console::ConsoleServices;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::{Files, FilesParts};
+use crate::filestore::FileStore;
 use crate::inventory::Inventory;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::pnp::PnpServices;
 use crate::provision::Phones;
 use crate::registry::Registry;
+use crate::resources::ResourceCatalog;
 use crate::users::Users;
 use crate::ServerError;
 
@@ -65,6 +67,9 @@ struct Core {
     security: Arc<Security>,
     files: Arc<Files>,
     registry: Arc<Registry>,
+    /// The catalog of stored firmware and resource files (in memory, loaded at start).
+    resources: ResourceCatalog,
+    cache: Arc<RenderCache>,
 }
 
 /// Opens the store, loads the inventory, binds the listeners and starts serving.
@@ -105,6 +110,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.metrics.clone(),
         core.store.clone(),
         config.uploads.clone(),
+        core.resources.clone(),
     )));
     let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
     tasks.spawn(crate::listener::serve_http("provisioning HTTP", http, phone_app.clone(), http_limiter, timeouts));
@@ -128,6 +134,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     ));
     tasks.spawn(crate::sip_service::serve(sip, pnp_services, pnp));
     tasks.spawn(campaigns.clone().run());
+    let filestore = Arc::new(FileStore::new(
+        core.store.clone(),
+        core.resources.clone(),
+        core.inventory.clone(),
+        core.cache.clone(),
+        &config.files,
+    ));
     let users = Arc::new(Users::new(core.store.clone()).map_err(|e| ServerError::Config(e.to_string()))?);
     let console_app = crate::console::router(ConsoleServices::new(
         core.store.clone(),
@@ -141,6 +154,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         users.clone(),
         core.tokens.clone(),
         discoveries.clone(),
+        filestore.clone(),
         config.console.clone(),
     ));
     let api_app = crate::api::router(ApiServices {
@@ -156,6 +170,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         metrics: core.metrics,
         discoveries,
         users,
+        filestore,
     })
     .merge(console_app);
     tasks.spawn(crate::listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts));
@@ -176,6 +191,8 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let security = Arc::new(Security::new(&config.security));
     load_windows(&store, &security).await?;
     tracing::info!(devices = inventory.len(), "inventory loaded");
+    let resources = ResourceCatalog::load(&store, &config.data_dir).await?;
+    tracing::info!(files = resources.list().len(), "file catalog loaded");
     release_freed_memory();
     let files = Arc::new(Files::new(FilesParts {
         store: store.clone(),
@@ -184,13 +201,14 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
         events: events.clone(),
         metrics: metrics.clone(),
         security: security.clone(),
+        resources: resources.clone(),
     }));
     let templates = crate::templates::Templates::new(store.clone(), files.clone(), inventory.clone());
     templates.import_dir(&config.template_dir()).await?;
     templates.reload().await?;
-    let registry = Arc::new(Registry::new(store.clone(), inventory.clone(), cache, security.clone()));
+    let registry = Arc::new(Registry::new(store.clone(), inventory.clone(), cache.clone(), security.clone()));
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
-    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry })
+    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, resources, cache })
 }
 
 /// Creates the data directory, checks they are writable, and opens
