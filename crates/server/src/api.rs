@@ -75,6 +75,7 @@ use std::collections::BTreeMap;
 use crate::access::{required_role, Actor, Tokens};
 use crate::auth::Security;
 use crate::campaign::CampaignEngine;
+use crate::rollout::RolloutEngine;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
@@ -93,6 +94,7 @@ pub mod openapi;
 mod pnp;
 mod problem;
 mod query;
+mod rollouts;
 mod templates;
 mod unlock;
 mod uploads;
@@ -125,6 +127,8 @@ pub struct ApiServices {
     pub notifier: Arc<Notifier>,
     /// Creating, following and cancelling campaigns.
     pub campaigns: Arc<CampaignEngine>,
+    /// Firmware rollouts: start, resume, abort, roll back.
+    pub rollouts: Arc<RolloutEngine>,
     /// First-fetch windows and generated credentials (`unlock`, device views).
     pub security: Arc<Security>,
     /// The device history sink (events the API itself records).
@@ -150,7 +154,7 @@ macro_rules! substates {
 
 substates! {
     tokens: Arc<Tokens>, store: Store, inventory: Arc<Inventory>, files: Arc<Files>, registry: Arc<Registry>,
-    notifier: Arc<Notifier>, campaigns: Arc<CampaignEngine>, security: Arc<Security>, events: FetchLog,
+    notifier: Arc<Notifier>, campaigns: Arc<CampaignEngine>, rollouts: Arc<RolloutEngine>, security: Arc<Security>, events: FetchLog,
     metrics: Arc<Metrics>, discoveries: Arc<Discoveries>, users: Arc<Users>,
 }
 
@@ -195,6 +199,11 @@ fn token_routes() -> Vec<(&'static str, MethodRouter<ApiServices>)> {
         ("/api/v1/campaigns/{id}", get(campaigns::show)),
         ("/api/v1/campaigns/{id}/cancel", post(campaigns::cancel)),
         ("/api/v1/campaigns/{id}/retry", post(campaigns::retry)),
+        ("/api/v1/rollouts", get(rollouts::list).post(rollouts::create)),
+        ("/api/v1/rollouts/{id}", get(rollouts::show)),
+        ("/api/v1/rollouts/{id}/resume", post(rollouts::resume)),
+        ("/api/v1/rollouts/{id}/abort", post(rollouts::abort)),
+        ("/api/v1/rollouts/{id}/rollback", post(rollouts::rollback)),
         ("/api/v1/tokens", get(access::list_tokens).post(access::create_token)),
         ("/api/v1/tokens/{name}", axum::routing::delete(access::revoke_token)),
         ("/api/v1/audit", get(access::audit)),

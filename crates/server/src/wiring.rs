@@ -31,7 +31,10 @@ use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::pnp::PnpServices;
 use crate::provision::Phones;
+use crate::pins::FirmwarePins;
 use crate::registry::Registry;
+use crate::resources::ResourceCatalog;
+use crate::rollout::{RolloutEngine, RolloutParts};
 use crate::users::Users;
 use crate::ServerError;
 
@@ -65,6 +68,8 @@ struct Core {
     security: Arc<Security>,
     files: Arc<Files>,
     registry: Arc<Registry>,
+    /// The firmware pins rollouts write and the render reads (loaded at start).
+    pins: Arc<FirmwarePins>,
 }
 
 /// Opens the store, loads the inventory, binds the listeners and starts serving.
@@ -95,6 +100,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.events.clone(),
         config.sip.t1_ms,
     ));
+    let rollouts = Arc::new(RolloutEngine::new(RolloutParts {
+        store: core.store.clone(),
+        notifier: notifier.clone(),
+        files: core.files.clone(),
+        inventory: core.inventory.clone(),
+        registry: core.registry.clone(),
+        events: core.events.clone(),
+        pins: core.pins.clone(),
+    }));
 
     let mut tasks = JoinSet::new();
     let phone_app = crate::provision::router(Arc::new(Phones::new(
@@ -128,6 +142,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     ));
     tasks.spawn(crate::sip_service::serve(sip, pnp_services, pnp));
     tasks.spawn(campaigns.clone().run());
+    tasks.spawn(rollouts.clone().run());
     let users = Arc::new(Users::new(core.store.clone()).map_err(|e| ServerError::Config(e.to_string()))?);
     let console_app = crate::console::router(ConsoleServices::new(
         core.store.clone(),
@@ -136,6 +151,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.registry.clone(),
         notifier.clone(),
         campaigns.clone(),
+        rollouts.clone(),
         core.security.clone(),
         core.events.clone(),
         users.clone(),
@@ -151,6 +167,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         registry: core.registry,
         notifier,
         campaigns,
+        rollouts,
         security: core.security,
         events: core.events,
         metrics: core.metrics,
@@ -177,6 +194,7 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     load_windows(&store, &security).await?;
     tracing::info!(devices = inventory.len(), "inventory loaded");
     release_freed_memory();
+    let pins = Arc::new(FirmwarePins::new(store.firmware_pins().await?, cache.clone()));
     let files = Arc::new(Files::new(FilesParts {
         store: store.clone(),
         inventory: inventory.clone(),
@@ -184,13 +202,16 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
         events: events.clone(),
         metrics: metrics.clone(),
         security: security.clone(),
+        resources: ResourceCatalog::empty(&config.data_dir),
+        pins: pins.clone(),
+        pnp_url: config.pnp.url.clone(),
     }));
     let templates = crate::templates::Templates::new(store.clone(), files.clone(), inventory.clone());
     templates.import_dir(&config.template_dir()).await?;
     templates.reload().await?;
     let registry = Arc::new(Registry::new(store.clone(), inventory.clone(), cache, security.clone()));
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
-    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry })
+    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, pins })
 }
 
 /// Creates the data directory, checks they are writable, and opens

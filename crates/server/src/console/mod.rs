@@ -53,6 +53,7 @@ use crate::files::Files;
 use crate::inventory::Inventory;
 use crate::notify::Notifier;
 use crate::registry::Registry;
+use crate::rollout::RolloutEngine;
 use crate::users::Users;
 
 /// What the console's pages read and change.
@@ -69,6 +70,8 @@ pub struct ConsoleServices {
     pub notifier: Arc<Notifier>,
     /// Campaigns: preview, create, cancel, retry.
     pub campaigns: Arc<CampaignEngine>,
+    /// Firmware rollouts: start, resume, abort, roll back.
+    pub rollouts: Arc<RolloutEngine>,
     /// First-fetch windows (unlock) and the phone throttle.
     pub security: Arc<Security>,
     /// The history sink (unlocks are recorded there).
@@ -92,6 +95,7 @@ impl ConsoleServices {
         registry: Arc<Registry>,
         notifier: Arc<Notifier>,
         campaigns: Arc<CampaignEngine>,
+        rollouts: Arc<RolloutEngine>,
         security: Arc<Security>,
         events: FetchLog,
         users: Arc<Users>,
@@ -106,6 +110,7 @@ impl ConsoleServices {
             registry,
             notifier,
             campaigns,
+            rollouts,
             security,
             events,
             users,
