@@ -39,6 +39,7 @@ use crate::inventory::Inventory;
 use crate::listener::TlsPeer;
 use crate::metrics::labels::{RefusalReason, VendorLabel};
 use crate::metrics::{BlockedBy, Metrics};
+use crate::resources::ResourceCatalog;
 
 mod dates;
 mod keyfile;
@@ -64,6 +65,7 @@ pub struct Phones {
     metrics: Arc<Metrics>,
     store: sipprov_store::Store,
     uploads: UploadsConfig,
+    resources: ResourceCatalog,
 }
 
 impl Phones {
@@ -76,8 +78,14 @@ impl Phones {
         metrics: Arc<Metrics>,
         store: sipprov_store::Store,
         uploads: UploadsConfig,
+        resources: ResourceCatalog,
     ) -> Phones {
-        Phones { files, inventory, security, fetchlog, metrics, store, uploads }
+        Phones { files, inventory, security, fetchlog, metrics, store, uploads, resources }
+    }
+
+    /// The catalog of stored firmware and resource files, for the file routes.
+    pub fn resources(&self) -> &ResourceCatalog {
+        &self.resources
     }
 }
 

@@ -70,6 +70,8 @@ struct Core {
     registry: Arc<Registry>,
     /// The firmware pins rollouts write and the render reads (loaded at start).
     pins: Arc<FirmwarePins>,
+    /// The catalog of stored firmware and resource files (in memory, loaded at start).
+    resources: ResourceCatalog,
 }
 
 /// Opens the store, loads the inventory, binds the listeners and starts serving.
@@ -119,6 +121,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.metrics.clone(),
         core.store.clone(),
         config.uploads.clone(),
+        core.resources.clone(),
     )));
     let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
     tasks.spawn(crate::listener::serve_http("provisioning HTTP", http, phone_app.clone(), http_limiter, timeouts));
@@ -193,6 +196,8 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let security = Arc::new(Security::new(&config.security));
     load_windows(&store, &security).await?;
     tracing::info!(devices = inventory.len(), "inventory loaded");
+    let resources = ResourceCatalog::load(&store, &config.data_dir).await?;
+    tracing::info!(files = resources.list().len(), "file catalog loaded");
     release_freed_memory();
     let pins = Arc::new(FirmwarePins::new(store.firmware_pins().await?, cache.clone()));
     let files = Arc::new(Files::new(FilesParts {
@@ -202,7 +207,7 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
         events: events.clone(),
         metrics: metrics.clone(),
         security: security.clone(),
-        resources: ResourceCatalog::empty(&config.data_dir),
+        resources: resources.clone(),
         pins: pins.clone(),
         pnp_url: config.pnp.url.clone(),
     }));
@@ -211,7 +216,7 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     templates.reload().await?;
     let registry = Arc::new(Registry::new(store.clone(), inventory.clone(), cache, security.clone()));
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
-    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, pins })
+    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, pins, resources })
 }
 
 /// Creates the data directory, checks they are writable, and opens
