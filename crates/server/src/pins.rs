@@ -80,10 +80,15 @@ impl FirmwarePins {
     }
 }
 
-/// Whether firmware `reported` by a device's User-Agent is version `target`: compared as
-/// phones write versions, ignoring case and surrounding spaces.
-pub fn runs_version(reported: &str, target: &str) -> bool {
-    reported.trim().eq_ignore_ascii_case(target.trim())
+/// Whether firmware `reported` by the User-Agent of a phone of `vendor` is version `target`:
+/// the one comparison the render and the rollouts make, the vendor's own
+/// ([`sipprov_vendors::Vendor::firmware_matches`]: Cisco spells one version several ways), or
+/// equal ignoring case and surrounding spaces for a vendor this build does not know.
+pub fn runs_version(vendor: &str, reported: &str, target: &str) -> bool {
+    match sipprov_vendors::registry().get(vendor) {
+        Some(v) => v.firmware_matches(reported, target),
+        None => reported.trim().eq_ignore_ascii_case(target.trim()),
+    }
 }
 
 #[cfg(test)]
@@ -100,6 +105,8 @@ mod tests {
         assert_eq!(pins.get(mac).as_deref(), Some("3.0"));
         pins.remove(&[mac], 2);
         assert!(pins.get(mac).is_none() && pins.is_empty());
-        assert!(runs_version(" 66.86.0.160", "66.86.0.160") && !runs_version("66.86.0.15", "66.86.0.160"));
+        assert!(runs_version("yealink", " 66.86.0.160", "66.86.0.160"));
+        assert!(!runs_version("yealink", "66.86.0.15", "66.86.0.160"));
+        assert!(runs_version("no-such-vendor", "A1 ", "a1"));
     }
 }

@@ -45,9 +45,15 @@
 //! `FlashServerIP`) and wazo `base.tpl` (`Download_Username` / `Download_Password`,
 //! `Download_Server_IP`). Transport: 0 UDP, 1 TCP, 3 TLS (wazo `_SIP_TRANSPORT`).
 //!
+//! `firmware.url` is `<AUTOUPDATE_CONFIG_MODULE><Auto_Image_URL>` in both dialects (wazo
+//! `base.tpl` for the legacy file, `base-new.tpl` inside `<sysConf>`), on the models those
+//! templates serve (`FIRMWARE_MODELS`); refused on the others.
+//!
 //! Not mapped, for lack of a source for the value's meaning: `provisioning.interval_minutes`
-//! (`FlashInterval` / `Download_Interval` have no documented unit), `firmware.url`, time-zone
-//! names, `line.N.label`, and `sip.notify_reboot` in the legacy dialect (no element known).
+//! (`FlashInterval` / `Download_Interval` have no documented unit), time-zone names,
+//! `line.N.label`, `sip.notify_reboot` in the legacy dialect (no element known), and the resource
+//! files `ringtone.url`, `wallpaper.url`, `language.url`, `directory.url` (reasons in
+//! [`Fanvil::validate_device`]).
 //!
 //! # Check-sync
 //!
@@ -181,6 +187,10 @@ static MODERN_PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("admin.password"), "phone.MenuPassword", same).group("phone"),
     ParamDef::device(Source::Key("admin.password"), "web.account.1.Password", same).group("web.account.1"),
     ParamDef::global(Source::Key("sip.notify_reboot"), "sip.NotifyReboot", flag).group("sip"),
+    // wazo `base-new.tpl` (its modern X-series, `FIRMWARE_MODELS`) writes the image URL in an
+    // `<AUTOUPDATE_CONFIG_MODULE>` inside `<sysConf>`, as `base.tpl` does in the legacy file.
+    ParamDef::global(Source::Key("firmware.url"), "AUTOUPDATE_CONFIG_MODULE.Auto_Image_URL", same)
+        .group("AUTOUPDATE_CONFIG_MODULE"),
     ParamDef::device(Source::Line(LineField::Username), "sip.line.{n}.PhoneNumber", same).group("sip.line"),
     ParamDef::device(Source::Line(LineField::DisplayName), "sip.line.{n}.DisplayName", same).group("sip.line"),
     ParamDef::device(Source::Line(LineField::Registrar), "sip.line.{n}.RegisterAddr", same).group("sip.line"),
@@ -198,6 +208,9 @@ static LEGACY_PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("http.password"), "AUTOUPDATE_CONFIG_MODULE.Download_Password", same)
         .group("AUTOUPDATE_CONFIG_MODULE"),
     ParamDef::global(Source::Key("provisioning.url"), "AUTOUPDATE_CONFIG_MODULE.Download_Server_IP", same)
+        .group("AUTOUPDATE_CONFIG_MODULE"),
+    // The firmware image's URL (wazo `common/templates/base.tpl`, `<Auto_Image_URL>`).
+    ParamDef::global(Source::Key("firmware.url"), "AUTOUPDATE_CONFIG_MODULE.Auto_Image_URL", same)
         .group("AUTOUPDATE_CONFIG_MODULE"),
     ParamDef::global(Source::Key("time.ntp_server"), "GLOBAL_CONFIG_MODULE.Enable_SNTP", one)
         .group("GLOBAL_CONFIG_MODULE"),
@@ -222,7 +235,17 @@ static LEGACY_PARAMS: &[ParamDef] = &[
 ];
 
 /// The sections each dialect's template writes; a raw override must name one of them.
-const MODERN_SECTIONS: &[&str] = &["ap", "phone", "phone.date", "web", "web.account.1", "sip", "sip.line"];
+const MODERN_SECTIONS: &[&str] =
+    &["AUTOUPDATE_CONFIG_MODULE", "ap", "phone", "phone.date", "web", "web.account.1", "sip", "sip.line"];
+
+/// The models whose wazo template writes `<Auto_Image_URL>`: the legacy ones (`base.tpl`) and
+/// the modern X-series that extend `base-new.tpl` (`X210.tpl`, `X4U.tpl`, …). wazo's V- and
+/// W-series templates (`base-V-series.tpl`, `base-V66-67.tpl`, `base-w-series.tpl`) write only
+/// `<fwCheck>` with `UpgradeServer1`, a server directory whose file naming no source gives.
+pub const FIRMWARE_MODELS: &[&str] = &[
+    "X2", "X3", "X3S", "X4", "X5", "X6", "X210", "X210i", "X4U", "X4U-V2", "X5U", "X5U-V2", "X6U", "X6U-Pro", "X7",
+    "X7C",
+];
 const LEGACY_SECTIONS: &[&str] = &[
     "AUTOUPDATE_CONFIG_MODULE",
     "GLOBAL_CONFIG_MODULE",
@@ -428,6 +451,13 @@ impl Vendor for Fanvil {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), crate::Refused> {
         mapping::check_max_lines(model, settings)?;
+        if !FIRMWARE_MODELS.contains(&model.name) && mapping::get(settings, "firmware.url").is_some() {
+            return Err(crate::Refused(format!(
+                "firmware.url cannot be provisioned on the Fanvil {}: its wazo template sets only an upgrade server \
+                 directory (fwCheck UpgradeServer1), not the image's URL",
+                model.name
+            )));
+        }
         crate::keys::check_device(
             settings,
             "Fanvil",
@@ -441,8 +471,15 @@ impl Vendor for Fanvil {
             "Fanvil",
             &[
                 ("provisioning.interval_minutes", "no source documents the unit of FlashInterval / Download_Interval"),
-                ("firmware.url", "the firmware upgrade parameters are not mapped yet"),
                 ("line.N.label", "no verified element for a line label"),
+                ("ringtone.url", "no consulted source gives an element that downloads a ring tone"),
+                ("wallpaper.url", "no consulted source gives an element that downloads a wallpaper"),
+                ("language.url", "no consulted source gives an element that downloads a language file"),
+                (
+                    "directory.url",
+                    "only the modern dialect has a remote phone book (<phone><xmlContact>, wazo base-new.tpl), and \
+                     the dialect follows the requesting firmware, so a legacy phone would drop it",
+                ),
             ],
         )?;
         mapping::refuse_zone_with_dst(settings, "the Fanvil file")?;
@@ -453,8 +490,8 @@ impl Vendor for Fanvil {
                     && (placement(name, MODERN_SECTIONS, "sip.line").is_some()
                         || placement(name, LEGACY_SECTIONS, "SIP").is_some())
             },
-            "a Fanvil parameter is an XML path <section>.<Element> in a section sipprov writes (modern: ap, phone, \
-             phone.date, web, sip, sip.line.N; legacy: AUTOUPDATE_CONFIG_MODULE, GLOBAL_CONFIG_MODULE, \
+            "a Fanvil parameter is an XML path <section>.<Element> in a section sipprov writes (modern: \
+             AUTOUPDATE_CONFIG_MODULE, ap, phone, phone.date, web, sip, sip.line.N; legacy: AUTOUPDATE_CONFIG_MODULE, GLOBAL_CONFIG_MODULE, \
              MMI_CONFIG_MODULE, SIP_CONFIG_MODULE, SIP.N, PHONE_CONFIG_MODULE)",
         )?)
     }

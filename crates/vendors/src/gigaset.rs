@@ -23,7 +23,11 @@
 //! Refused when set on a device, for lack of a verified parameter name (neither Gigaset's wiki nor
 //! wazo's Nx70 template names one):
 //! `provisioning.interval_minutes` and `line.N.label`; and `firmware.url` without
-//! `gigaset.firmware_version`, since the `<firmware>` element needs both.
+//! `gigaset.firmware_version`, since the `<firmware>` element needs both. With both, the file
+//! carries `<firmware><file version=… url=…/></firmware>` (wazo
+//! `Nx70_83_v2_65_0/templates/base.tpl`), from the device's merged settings. Also refused:
+//! `ringtone.url`, `wallpaper.url`, `language.url` (no source names a download for them) and
+//! `directory.url` (the base's `XMLDir.1.ServerURL` is a search service, not a file).
 
 use sipprov_model::{LineField, Mac, Settings};
 
@@ -251,6 +255,14 @@ impl Vendor for Gigaset {
             &[
                 ("provisioning.interval_minutes", "no verified parameter for the polling interval"),
                 ("line.N.label", "handsets show the display name; there is no separate label"),
+                ("ringtone.url", "neither Gigaset's wiki nor wazo's Nx70 template names a ring tone download"),
+                ("wallpaper.url", "neither Gigaset's wiki nor wazo's Nx70 template names a wallpaper download"),
+                ("language.url", "neither Gigaset's wiki nor wazo's Nx70 template names a language download"),
+                (
+                    "directory.url",
+                    "XMLDir.1.ServerURL takes a directory search service queried per lookup (wazo \
+                     Nx70_83_v2_65_0/common.py points it at a lookup API), not a directory file",
+                ),
             ],
         )?)
     }

@@ -72,7 +72,7 @@ impl Files {
             Some(r) => Some(r.to_string()),
             None => self.events.seen().get(device.mac).and_then(|f| f.reported_firmware),
         };
-        if running.as_deref().is_some_and(|r| runs_version(r, &target)) {
+        if running.as_deref().is_some_and(|r| runs_version(vendor.id(), r, &target)) {
             return FirmwarePlan { target: Some(target), ..FirmwarePlan::default() };
         }
         match self.resources.firmware_for(vendor.id(), model.name, &target) {

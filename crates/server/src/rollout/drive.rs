@@ -52,6 +52,11 @@ impl RolloutEngine {
         }
     }
 
+    /// The vendor id of `mac` (empty for a device removed since).
+    fn vendor_of(&self, mac: Mac) -> String {
+        self.inventory.device(mac).map(|d| d.vendor.clone()).unwrap_or_default()
+    }
+
     async fn step(&self, id: i64) -> Result<Next, StoreError> {
         let Some(r) = self.store.get_rollout(id).await? else { return Ok(Next::Stop) };
         // Every fetch answered before now is in the seen index after this.
@@ -105,7 +110,7 @@ impl RolloutEngine {
             let last = seen.get(d.mac);
             let reported = last.as_ref().and_then(|f| f.reported_firmware.clone());
             let fetched_after = last.as_ref().is_some_and(|f| f.at >= started);
-            if fetched_after && reported.as_deref().is_some_and(|v| runs_version(v, &r.version)) {
+            if fetched_after && reported.as_deref().is_some_and(|v| runs_version(&self.vendor_of(d.mac), v, &r.version)) {
                 d.state = RolloutDeviceState::Succeeded;
                 decisions.push((d.mac, d.state, None));
                 let detail = sipprov_api::RolloutSucceededDetail { rollout: r.id, version: r.version.clone(), how: "fetched".into() };
@@ -191,7 +196,7 @@ impl RolloutEngine {
             let started = d.started_at.unwrap_or(now);
             let last = seen.get(d.mac);
             let back_on = last.is_some_and(|f| {
-                f.at >= started && f.reported_firmware.as_deref().is_some_and(|v| runs_version(v, &pin.version))
+                f.at >= started && f.reported_firmware.as_deref().is_some_and(|v| runs_version(&self.vendor_of(d.mac), v, &pin.version))
             });
             !back_on && now < d.notified_at.unwrap_or(started).saturating_add(r.window_ms)
         });

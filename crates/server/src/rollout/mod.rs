@@ -174,7 +174,7 @@ impl RolloutEngine {
             .iter()
             .map(|d| {
                 let reported = seen.get(d.mac).and_then(|f| f.reported_firmware);
-                let on_version = reported.as_deref().is_some_and(|r| runs_version(r, &version));
+                let on_version = reported.as_deref().is_some_and(|r| runs_version(&d.vendor, r, &version));
                 Candidate { mac: d.mac, skip: self.missing_firmware(d, &version), on_version, reported }
             })
             .collect();
