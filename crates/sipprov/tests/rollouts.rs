@@ -1,0 +1,296 @@
+//! Firmware targets and rollouts in waves, against the real server: SIPp phones take the
+//! check-sync, curl plays the phones fetching their config (with the new version in their
+//! User-Agent once their file names the firmware, or never coming back).
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{curl, eventually, scenario, write, TestServer};
+use serde_json::Value;
+use sipprov_testkit::Sipp;
+
+const OLD: &str = "66.86.0.15";
+const NEW: &str = "66.86.0.160";
+/// The catalog's file for NEW on the T46S, as the device file names it.
+const NEW_URL: &str = "http://prov.example/files/T46S-66.86.0.160.rom";
+const OLD_URL: &str = "http://prov.example/files/T46S-66.86.0.15.rom";
+
+/// A server with short SIP timers, the T46S firmware files of OLD and NEW in its catalog (rows
+/// written while it is stopped, as the catalog loads at start), and a provisioning URL.
+fn server() -> TestServer {
+    let mut s = TestServer::start();
+    s.ok(&["settings", "set", "provisioning.url=http://prov.example/"]);
+    s.stop();
+    let db = s.data_dir().join("sipprov.db");
+    let script = format!(
+        "import sqlite3\n\
+         db = sqlite3.connect({db:?})\n\
+         for v in ({OLD:?}, {NEW:?}):\n\
+         \x20   db.execute(\"INSERT INTO resource_files (name, kind, sha256, size, vendor, models, version, access, added_at, added_by) \
+         VALUES (?, 'firmware', ?, 1, 'yealink', '[\\\"T46S\\\"]', ?, 'open', 0, 'test')\", ('T46S-' + v + '.rom', '0' * 63 + v[-1], v))\n\
+         db.commit()\n"
+    );
+    let out = std::process::Command::new("python3").arg("-c").arg(&script).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cfg = s.data_dir().join("fast-sip.toml");
+    write(cfg.clone(), "[sip]\nt1_ms = 50\n");
+    s.spawn(&["--config", cfg.to_str().unwrap()]);
+    s
+}
+
+fn mac(i: u32) -> String {
+    format!("001565{i:06x}")
+}
+
+fn ua(i: u32, version: &str) -> String {
+    let m = mac(i);
+    let colon: Vec<&str> = (0..6).map(|k| &m[2 * k..2 * k + 2]).collect();
+    format!("Yealink SIP-T46S {version} {}", colon.join(":"))
+}
+
+/// Imports devices `first..first+count` (T46S, or `model`) in `group`, contacts at `port`.
+fn import(s: &TestServer, first: u32, count: u32, port: u16, group: &str, model: &str) {
+    let mut csv = String::from("mac,vendor,model,group,contact,line.1.username\n");
+    for i in first..first + count {
+        csv.push_str(&format!("{},yealink,{model},{group},sip:{}@127.0.0.1:{port},{}\n", mac(i), 10000 + i, 10000 + i));
+    }
+    let path = s.data_dir().join(format!("devices-{first}.csv"));
+    write(path.clone(), &csv);
+    s.ok(&["device", "import", path.to_str().unwrap()]);
+}
+
+/// Device `i`'s config as a phone reporting `version` gets it.
+fn config(http: &str, i: u32, version: &str) -> String {
+    let r = curl(&format!("http://{http}/{}.cfg", mac(i)), &ua(i, version), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text()
+}
+
+fn rollout(s: &TestServer, id: &str) -> Value {
+    s.json(&["rollout", "show", id, "--json"])
+}
+
+fn count(r: &Value, state: &str) -> u64 {
+    r["counts"][state].as_u64().unwrap_or(0)
+}
+
+fn wait_state(s: &TestServer, id: &str, state: &str, limit: Duration) -> Value {
+    assert!(eventually(limit, || rollout(s, id)["state"] == state), "rollout {id} not {state}: {}\n{}", rollout(s, id), s.log());
+    rollout(s, id)
+}
+
+/// Phones that upgrade: each polls its config reporting OLD and, once the file names the
+/// firmware of NEW, fetches again reporting NEW (as a phone does after flashing it).
+struct Upgraders {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Upgraders {
+    fn start(http: String, devices: Vec<u32>) -> Upgraders {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(Mutex::new(HashSet::new()));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                for i in &devices {
+                    if done.lock().unwrap().contains(i) {
+                        continue;
+                    }
+                    if config(&http, *i, OLD).contains(NEW_URL) {
+                        config(&http, *i, NEW);
+                        done.lock().unwrap().insert(*i);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        Upgraders { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Upgraders {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn firmware_pins(s: &TestServer) -> u64 {
+    let db = s.data_dir().join("sipprov.db");
+    let script = format!("import sqlite3\nprint(sqlite3.connect({db:?}).execute('SELECT COUNT(*) FROM firmware_pins').fetchone()[0])");
+    let out = std::process::Command::new("python3").arg("-c").arg(&script).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn the_render_names_the_target_firmware_unless_the_phone_runs_it() {
+    let s = server();
+    import(&s, 0, 1, 5060, "office", "T46S");
+    import(&s, 1, 1, 5060, "office", "T48S");
+    // No target: no firmware URL.
+    assert!(!config(&s.http, 0, OLD).contains("firmware.url"));
+    s.ok(&["group", "set", "office", &format!("firmware.version={NEW}")]);
+    // A phone on the old firmware is told where the new one is; one on the target is not, and
+    // the two renderings have different ETags (the cache keeps them apart).
+    let old = s.fetch(&format!("/{}.cfg", mac(0)), &ua(0, OLD), &[]);
+    assert!(old.text().contains(&format!("static.firmware.url = {NEW_URL}")), "{}", old.text());
+    let on = s.fetch(&format!("/{}.cfg", mac(0)), &ua(0, NEW), &[]);
+    assert!(!on.text().contains("firmware.url"), "{}", on.text());
+    assert_ne!(old.header("etag"), on.header("etag"));
+    // A validator of one rendering does not get a 304 for the other.
+    let etag = old.header("etag").unwrap().to_string();
+    let again = s.fetch(&format!("/{}.cfg", mac(0)), &ua(0, NEW), &[&format!("If-None-Match: {etag}")]);
+    assert_eq!(again.status, 200);
+    // `render` (no phone asking) goes by what the device reported last: NEW, so no URL; and
+    // `--changed` finds nothing: the hash it computes is that of what the phone was served.
+    assert!(!String::from_utf8_lossy(&s.render(&mac(0), None)).contains("firmware.url"));
+    let err = s.fails(&["resync", &mac(0), "--changed"]);
+    assert!(err.contains("no device is selected"), "{err}");
+    config(&s.http, 0, OLD);
+    assert!(String::from_utf8_lossy(&s.render(&mac(0), None)).contains(NEW_URL));
+    let err = s.fails(&["resync", &mac(0), "--changed"]);
+    assert!(err.contains("no device is selected"), "{err}");
+    // A model without a file for the target: no URL, and the log says why.
+    let t48 = curl(&format!("http://{}/{}.cfg", s.http, mac(1)), "Yealink SIP-T48S 66.86.0.15 00:15:65:00:00:01", &[]);
+    assert!(!t48.text().contains("firmware.url"), "{}", t48.text());
+    assert!(eventually(Duration::from_secs(5), || s.log().contains("has no firmware file for this model")));
+    // No provisioning URL to build the firmware URL from: the render fails naming it.
+    s.ok(&["settings", "set", "provisioning.url="]);
+    let failed = s.fetch(&format!("/{}.cfg", mac(0)), &ua(0, OLD), &[]);
+    assert_eq!(failed.status, 500, "{}", failed.text());
+    assert!(s.log().contains("provisioning.url"));
+}
+
+#[test]
+fn a_rollout_moves_the_group_in_waves_and_records_every_step() {
+    let s = server();
+    let phones = Sipp::start_calls(scenario("uas_200_linger.xml"), "udp", 50);
+    import(&s, 0, 6, phones.port(), "sales", "T46S");
+    import(&s, 6, 1, phones.port(), "sales", "T48S");
+    for i in 0..6 {
+        config(&s.http, i, if i == 5 { NEW } else { OLD });
+    }
+    let _phones = Upgraders::start(s.http.clone(), (0..5).collect());
+    let out = s.ok(&[
+        "rollout", "start", "--group", "sales", "--to", NEW, "--canary", "1", "--wave", "50%", "--window", "20s",
+        "--halt-on", "20%", "--wait",
+    ]);
+    assert!(out.contains("rollout 1 started") && out.contains("1 skipped"), "{out}");
+    let r = wait_state(&s, "1", "done", Duration::from_secs(60));
+    assert_eq!(count(&r, "succeeded"), 6, "{r}");
+    assert_eq!(count(&r, "skipped"), 1, "{r}");
+    assert_eq!(r["waves"], 3, "the canary, then two waves of 50% of the 4 others: {r}");
+    let skipped = r["devices"].as_array().unwrap().iter().find(|d| d["mac"] == mac(6)).unwrap().clone();
+    assert!(skipped["reason"].as_str().unwrap().contains("no firmware file for yealink T48S"), "{skipped}");
+    // The group's target is the new version now (audited), and no pin is left.
+    let group = s.json(&["group", "show", "sales", "--json"]);
+    assert_eq!(group["settings"]["firmware.version"], NEW, "{group}");
+    assert_eq!(firmware_pins(&s), 0);
+    assert!(s.ok(&["audit"]).contains("rollout.create"));
+    // Each moved device's history has every step.
+    let log = s.ok(&["device", "log", &mac(2)]);
+    for step in ["rollout-pinned", "notify", "rollout-succeeded", "rollout-unpinned"] {
+        assert!(log.contains(step), "{step} missing:\n{log}");
+    }
+    // The device already on NEW succeeded at once and was never notified; its config names no
+    // firmware.
+    let log = s.ok(&["device", "log", &mac(5)]);
+    assert!(log.contains("rollout-succeeded") && !log.contains("notify"), "{log}");
+    assert!(!config(&s.http, 5, NEW).contains("firmware.url"));
+    assert!(s.ok(&["rollout", "list"]).contains("done"));
+}
+
+#[test]
+fn a_rollout_halts_at_the_threshold_and_resumes() {
+    let s = server();
+    let phones = Sipp::start_calls(scenario("uas_200_linger.xml"), "udp", 50);
+    import(&s, 0, 6, phones.port(), "sales", "T46S");
+    // Device 1 (in the canary) never comes back.
+    let _phones = Upgraders::start(s.http.clone(), vec![0, 2, 3, 4, 5]);
+    s.ok(&["rollout", "start", "--group", "sales", "--to", NEW, "--canary", "2", "--wave", "50%", "--window", "3s", "--halt-on", "40%"]);
+    // Only one rollout per group at a time.
+    let err = s.fails(&["rollout", "start", "--group", "sales", "--to", NEW]);
+    assert!(err.contains("already has rollout 1"), "{err}");
+    let r = wait_state(&s, "1", "halted", Duration::from_secs(30));
+    assert_eq!(count(&r, "failed"), 1, "{r}");
+    assert_eq!(count(&r, "waiting"), 4, "the next waves did not start: {r}");
+    assert!(r["reason"].as_str().unwrap().contains("1 of 2"), "{r}");
+    assert!(s.ok(&["device", "log", &mac(1)]).contains("rollout-failed"));
+    // Resume: the next waves run, counted afresh, and the rollout completes.
+    s.ok(&["rollout", "resume", "1"]);
+    let r = wait_state(&s, "1", "done", Duration::from_secs(60));
+    assert_eq!(count(&r, "succeeded"), 5, "{r}");
+    assert_eq!(count(&r, "failed"), 1, "{r}");
+    assert!(s.ok(&["audit"]).contains("rollout.resume"));
+    assert_eq!(firmware_pins(&s), 0);
+}
+
+#[test]
+fn a_halted_rollout_rolls_back_to_the_previous_version() {
+    let s = server();
+    let phones = Sipp::start_calls(scenario("uas_200_linger.xml"), "udp", 50);
+    import(&s, 0, 4, phones.port(), "sales", "T46S");
+    s.ok(&["group", "set", "sales", &format!("firmware.version={OLD}")]);
+    let _phones = Upgraders::start(s.http.clone(), vec![0]);
+    s.ok(&["rollout", "start", "--group", "sales", "--to", NEW, "--canary", "2", "--wave", "100%", "--window", "3s", "--halt-on", "0%"]);
+    let r = wait_state(&s, "1", "halted", Duration::from_secs(30));
+    assert_eq!((count(&r, "succeeded"), count(&r, "failed")), (1, 1), "{r}");
+    drop(_phones);
+    s.ok(&["rollout", "rollback", "1"]);
+    // The upgraded device is pinned back to OLD: running NEW, its file names OLD's firmware.
+    assert!(config(&s.http, 0, NEW).contains(OLD_URL));
+    // It comes back reporting OLD; the other never does and its window closes.
+    config(&s.http, 0, OLD);
+    let r = wait_state(&s, "1", "rolled-back", Duration::from_secs(30));
+    assert_eq!(count(&r, "rolled-back"), 2, "{r}");
+    assert_eq!(count(&r, "cancelled"), 2, "{r}");
+    assert_eq!(firmware_pins(&s), 0);
+    let log = s.ok(&["device", "log", &mac(0)]);
+    assert!(log.matches("rollout-pinned").count() == 2 && log.contains("rollout-unpinned"), "{log}");
+    // The group still targets OLD, which device 0 runs: no URL.
+    assert!(!config(&s.http, 0, OLD).contains("firmware.url"));
+    assert!(s.ok(&["audit"]).contains("rollout.rollback"));
+}
+
+#[test]
+fn a_rollout_carries_on_after_a_restart_and_abort_unpins() {
+    let mut s = server();
+    let phones = Sipp::start_calls(scenario("uas_200_linger.xml"), "udp", 50);
+    import(&s, 0, 3, phones.port(), "sales", "T46S");
+    import(&s, 10, 2, phones.port(), "lab", "T46S");
+    s.ok(&["rollout", "start", "--group", "sales", "--to", NEW, "--canary", "1", "--wave", "100%", "--window", "60s"]);
+    assert!(eventually(Duration::from_secs(10), || config(&s.http, 0, OLD).contains(NEW_URL)));
+    // The server stops mid-rollout; the pin survives, and the engine picks the rollout up.
+    s.stop();
+    let cfg = s.data_dir().join("fast-sip.toml");
+    s.spawn(&["--config", cfg.to_str().unwrap()]);
+    assert!(config(&s.http, 0, OLD).contains(NEW_URL), "the pin did not survive the restart");
+    config(&s.http, 0, NEW);
+    assert!(eventually(Duration::from_secs(15), || count(&rollout(&s, "1"), "upgrading") == 2), "{}", rollout(&s, "1"));
+    for i in 1..3 {
+        assert!(config(&s.http, i, OLD).contains(NEW_URL));
+        config(&s.http, i, NEW);
+    }
+    let r = wait_state(&s, "1", "done", Duration::from_secs(30));
+    assert_eq!(count(&r, "succeeded"), 3, "{r}");
+
+    // Abort: the undecided devices are unpinned, their files no longer name the firmware.
+    s.ok(&["rollout", "start", "--group", "lab", "--to", NEW, "--canary", "2", "--window", "60s"]);
+    assert!(eventually(Duration::from_secs(10), || config(&s.http, 10, OLD).contains(NEW_URL)));
+    s.ok(&["rollout", "abort", "2"]);
+    let r = rollout(&s, "2");
+    assert_eq!(r["state"], "aborted");
+    assert_eq!(count(&r, "cancelled"), 2, "{r}");
+    assert!(!config(&s.http, 10, OLD).contains("firmware.url"));
+    assert_eq!(firmware_pins(&s), 0);
+    assert!(s.ok(&["device", "log", &mac(10)]).contains("rollout-unpinned"));
+    let err = s.fails(&["rollout", "resume", "2"]);
+    assert!(err.contains("not halted"), "{err}");
+}
