@@ -10,7 +10,7 @@ use sipprov_store::Store;
 
 use super::{ApiError, ApiResult};
 use crate::access::Actor;
-use crate::rollout::{report, RolloutEngine, RolloutError, RolloutPlan, MAX_DEVICES};
+use crate::rollout::{report, RolloutEngine, RolloutError, RolloutPlan};
 
 /// A refusal of the request member `field`.
 fn bad(field: &str, msg: impl Into<String>) -> ApiError {
@@ -23,30 +23,6 @@ async fn show_one(store: &Store, id: i64, with_devices: bool) -> ApiResult<Rollo
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("rollout {id} not found")).at("id"))?;
     Ok(report(store, record, with_devices).await?)
-}
-
-/// Checks the numbers of a request, naming the member at fault, and makes the plan.
-pub(crate) fn plan_of(body: CreateRollout) -> Result<RolloutPlan, (&'static str, String)> {
-    let canary = body.canary.unwrap_or(CreateRollout::DEFAULT_CANARY);
-    let wave_percent = body.wave_percent.unwrap_or(CreateRollout::DEFAULT_WAVE_PERCENT);
-    let window_secs = body.window_seconds.unwrap_or(CreateRollout::DEFAULT_WINDOW_SECONDS);
-    let halt_percent = body.halt_percent.unwrap_or(CreateRollout::DEFAULT_HALT_PERCENT);
-    if body.group.trim().is_empty() {
-        return Err(("group", "group must name a group".into()));
-    }
-    if canary as usize > MAX_DEVICES {
-        return Err(("canary", format!("canary must be between 0 and {MAX_DEVICES}")));
-    }
-    if !(1..=100).contains(&wave_percent) {
-        return Err(("wave_percent", "wave_percent must be between 1 and 100".into()));
-    }
-    if !(1..=7 * 86_400).contains(&window_secs) {
-        return Err(("window_seconds", "window_seconds must be between 1 and 604800".into()));
-    }
-    if halt_percent > 100 {
-        return Err(("halt_percent", "halt_percent must be between 0 and 100".into()));
-    }
-    Ok(RolloutPlan { group: body.group, version: body.version, canary, wave_percent, window_secs, halt_percent })
 }
 
 /// A rollout action refused: 400 naming the member, 404, or 409 for a state that forbids it.
@@ -68,7 +44,7 @@ pub(super) async fn create(
     Extension(actor): Extension<Actor>,
     super::body::Body(body): super::body::Body<CreateRollout>,
 ) -> ApiResult<(StatusCode, Json<Rollout>)> {
-    let plan = plan_of(body).map_err(|(field, msg)| bad(field, msg))?;
+    let plan = RolloutPlan::from_request(body).map_err(|(field, msg)| bad(field, msg))?;
     let record = engine.launch(&actor, &plan).await.map_err(refused)?;
     Ok((StatusCode::CREATED, Json(show_one(&store, record.id, true).await?)))
 }

@@ -19,7 +19,8 @@
 //! `session` and `login`.
 //!
 //! One module per page group: `overview`, `devices` (list, device page and its actions),
-//! `add_device`, `settings` (groups and global settings), `campaigns`, `pnp`, `templates`.
+//! `add_device`, `settings` (groups and global settings), `campaigns`, `rollouts` (firmware
+//! rollouts), `pnp`, `templates`.
 
 mod add_device;
 mod campaigns;
@@ -27,6 +28,7 @@ mod devices;
 mod login;
 mod overview;
 mod pnp;
+mod rollouts;
 mod session;
 mod settings;
 mod templates;
@@ -137,6 +139,7 @@ pub fn router(services: ConsoleServices) -> Router {
         .merge(settings::routes())
         .merge(campaigns::routes())
         .merge(pnp::routes())
+        .merge(rollouts::routes())
         .merge(templates::routes())
         .layer(middleware::from_fn_with_state(c.clone(), session::guard_posts))
         .layer(middleware::from_fn(security_headers))
@@ -190,6 +193,8 @@ fn templates() -> &'static Environment<'static> {
             ("campaign.html", include_str!("templates/campaign.html")),
             ("preview.html", include_str!("templates/preview.html")),
             ("pnp.html", include_str!("templates/pnp.html")),
+            ("rollouts.html", include_str!("templates/rollouts.html")),
+            ("rollout.html", include_str!("templates/rollout.html")),
             ("template_list.html", include_str!("templates/template_list.html")),
             ("template.html", include_str!("templates/template.html")),
         ] {

@@ -62,6 +62,33 @@ pub struct RolloutPlan {
     pub halt_percent: u32,
 }
 
+impl RolloutPlan {
+    /// Checks the numbers of a request (absent ones take the defaults), naming the member at
+    /// fault: the one check the admin API and the console make.
+    pub fn from_request(body: sipprov_api::CreateRollout) -> Result<RolloutPlan, (&'static str, String)> {
+        let canary = body.canary.unwrap_or(sipprov_api::CreateRollout::DEFAULT_CANARY);
+        let wave_percent = body.wave_percent.unwrap_or(sipprov_api::CreateRollout::DEFAULT_WAVE_PERCENT);
+        let window_secs = body.window_seconds.unwrap_or(sipprov_api::CreateRollout::DEFAULT_WINDOW_SECONDS);
+        let halt_percent = body.halt_percent.unwrap_or(sipprov_api::CreateRollout::DEFAULT_HALT_PERCENT);
+        if body.group.trim().is_empty() {
+            return Err(("group", "group must name a group".into()));
+        }
+        if canary as usize > MAX_DEVICES {
+            return Err(("canary", format!("canary must be between 0 and {MAX_DEVICES}")));
+        }
+        if !(1..=100).contains(&wave_percent) {
+            return Err(("wave_percent", "wave_percent must be between 1 and 100".into()));
+        }
+        if !(1..=7 * 86_400).contains(&window_secs) {
+            return Err(("window_seconds", "window_seconds must be between 1 and 604800".into()));
+        }
+        if halt_percent > 100 {
+            return Err(("halt_percent", "halt_percent must be between 0 and 100".into()));
+        }
+        Ok(RolloutPlan { group: body.group, version: body.version, canary, wave_percent, window_secs, halt_percent })
+    }
+}
+
 /// Why a rollout was not created or changed (nothing was stored).
 #[derive(Debug, thiserror::Error)]
 pub enum RolloutError {
