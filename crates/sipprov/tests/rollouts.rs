@@ -294,3 +294,84 @@ fn a_rollout_carries_on_after_a_restart_and_abort_unpins() {
     let err = s.fails(&["rollout", "resume", "2"]);
     assert!(err.contains("not halted"), "{err}");
 }
+
+/// A console user added with the CLI (password on stdin), then logged in: the session cookie.
+fn console_login(s: &TestServer, name: &str, role: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(common::bin())
+        .args(["user", "add", name, "--role", role, "--password-stdin", "--api"])
+        .arg(format!("http://{}", s.api))
+        .arg("--data-dir")
+        .arg(s.data_dir())
+        .env_remove("SIPPROV_TOKEN")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "correct horse battery").unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    let login = console_post(s, None, "/console/login", &[("user", name), ("password", "correct horse battery")]);
+    login.header("set-cookie").unwrap().split(';').next().unwrap().to_string()
+}
+
+fn console_post(s: &TestServer, cookie: Option<&str>, path: &str, form: &[(&str, &str)]) -> common::Fetched {
+    let origin = format!("http://{}", s.api);
+    let mut args = vec!["-H".to_string(), format!("Origin: {origin}")];
+    if let Some(c) = cookie {
+        args.extend(["-H".into(), format!("Cookie: {c}")]);
+    }
+    for (k, v) in form {
+        args.extend(["--data-urlencode".into(), format!("{k}={v}")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::curl_with(&format!("{origin}{path}"), "test", &args).0
+}
+
+fn console_get(s: &TestServer, cookie: &str, path: &str) -> common::Fetched {
+    let header = format!("Cookie: {cookie}");
+    common::curl_with(&format!("http://{}{path}", s.api), "test", &["-H", &header]).0
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+#[test]
+fn the_console_starts_follows_and_aborts_a_rollout() {
+    let s = server();
+    let phones = Sipp::start_calls(scenario("uas_200_linger.xml"), "udp", 10);
+    import(&s, 0, 2, phones.port(), "sales", "T46S");
+    let viewer = console_login(&s, "viewer", "read-only");
+    let op = console_login(&s, "op", "operator");
+    let page = console_get(&s, &op, "/console/rollouts").text();
+    assert!(page.contains("New rollout") && page.contains("<option>sales</option>"), "{page}");
+    let csrf = csrf_of(&page);
+    let form = [("group", "sales"), ("version", NEW), ("canary", "1"), ("wave", "100"), ("window", "60"), ("halt", "5")];
+    // Without the session's CSRF token, and for a read-only user, nothing starts.
+    assert_eq!(console_post(&s, Some(&op), "/console/rollouts", &form).status, 403);
+    let viewer_csrf = csrf_of(&console_get(&s, &viewer, "/console/devices").text());
+    let mut with_token = form.to_vec();
+    with_token.push(("csrf", &viewer_csrf));
+    assert_eq!(console_post(&s, Some(&viewer), "/console/rollouts", &with_token).status, 403);
+    assert!(s.json(&["rollout", "list", "--json"]).as_array().unwrap().is_empty());
+    let mut with_token = form.to_vec();
+    with_token.push(("csrf", &csrf));
+    let started = console_post(&s, Some(&op), "/console/rollouts", &with_token);
+    assert_eq!((started.status, started.header("location")), (303, Some("/console/rollouts/1")), "{}", started.text());
+    let page = console_get(&s, &op, "/console/rollouts/1").text();
+    assert!(page.contains("Rollout 1: sales to 66.86.0.160") && page.contains(">Abort</button>"), "{page}");
+    // Live progress: the stream's first event carries the counts (it runs on while the rollout
+    // does, so curl stops reading after a moment).
+    let header = format!("Cookie: {op}");
+    let url = format!("http://{}/console/rollouts/1/events", s.api);
+    let out = std::process::Command::new("curl").args(["-sN", "--max-time", "2", "-H", &header, &url]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("event: progress") && text.contains("\"upgrading\""), "{text}");
+    let aborted = console_post(&s, Some(&op), "/console/rollouts/1/abort", &[("csrf", &csrf)]);
+    assert_eq!(aborted.status, 200);
+    assert!(aborted.text().contains("Rollout 1 aborted."), "{}", aborted.text());
+    assert_eq!(rollout(&s, "1")["state"], "aborted");
+    assert!(s.ok(&["audit"]).contains("rollout.abort"));
+}
