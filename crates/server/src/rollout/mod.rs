@@ -269,8 +269,8 @@ impl RolloutEngine {
         Ok(())
     }
 
-    /// Aborts rollout `id` for `actor`: devices not decided yet are `cancelled` and unpinned;
-    /// devices that succeeded keep their pin (they run the version).
+    /// Aborts rollout `id` for `actor`: devices not decided yet are `cancelled`; they and the
+    /// failed ones are unpinned; devices that succeeded keep their pin (they run the version).
     pub async fn abort_by(&self, actor: &Actor, id: i64) -> Result<(), RolloutError> {
         let _turn = self.control.lock().await;
         let r = self.store.get_rollout(id).await?.ok_or(RolloutError::NotFound(id))?;
@@ -286,7 +286,14 @@ impl RolloutEngine {
         let reason = format!("aborted by {}", actor.name);
         let now = sipprov_store::now_ms();
         let decisions: Vec<_> = open.iter().map(|m| (*m, RolloutDeviceState::Cancelled, Some(reason.clone()))).collect();
-        let pinned: Vec<Mac> = open.iter().copied().filter(|m| self.pins.pin(*m).is_some_and(|p| p.rollout == id)).collect();
+        // Failed devices lose their pin too: they did not move, and an aborted rollout should
+        // stop asking them to.
+        let pinned: Vec<Mac> = devices
+            .iter()
+            .filter(|d| d.state != RolloutDeviceState::Succeeded)
+            .map(|d| d.mac)
+            .filter(|m| self.pins.pin(*m).is_some_and(|p| p.rollout == id))
+            .collect();
         let events: Vec<NewEvent> = pinned.iter().map(|m| unpinned_event(*m, id, "aborted", now)).collect();
         self.store.decide_rollout_devices(id, &decisions, &pinned, now, &events).await?;
         self.pins.remove(&pinned, id);
