@@ -75,7 +75,6 @@ use std::collections::BTreeMap;
 use crate::access::{required_role, Actor, Tokens};
 use crate::auth::Security;
 use crate::campaign::CampaignEngine;
-use crate::rollout::RolloutEngine;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
@@ -84,6 +83,7 @@ use crate::metrics::Metrics;
 use crate::notify::{Notifier, NotifyError};
 use crate::registry::validate::{self, validate_new_device, Invalid};
 use crate::registry::Registry;
+use crate::rollout::RolloutEngine;
 use crate::users::Users;
 
 mod access;

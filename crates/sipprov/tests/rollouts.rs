@@ -79,7 +79,12 @@ fn count(r: &Value, state: &str) -> u64 {
 }
 
 fn wait_state(s: &TestServer, id: &str, state: &str, limit: Duration) -> Value {
-    assert!(eventually(limit, || rollout(s, id)["state"] == state), "rollout {id} not {state}: {}\n{}", rollout(s, id), s.log());
+    assert!(
+        eventually(limit, || rollout(s, id)["state"] == state),
+        "rollout {id} not {state}: {}\n{}",
+        rollout(s, id),
+        s.log()
+    );
     rollout(s, id)
 }
 
@@ -124,7 +129,9 @@ impl Drop for Upgraders {
 
 fn firmware_pins(s: &TestServer) -> u64 {
     let db = s.data_dir().join("sipprov.db");
-    let script = format!("import sqlite3\nprint(sqlite3.connect({db:?}).execute('SELECT COUNT(*) FROM firmware_pins').fetchone()[0])");
+    let script = format!(
+        "import sqlite3\nprint(sqlite3.connect({db:?}).execute('SELECT COUNT(*) FROM firmware_pins').fetchone()[0])"
+    );
     let out = std::process::Command::new("python3").arg("-c").arg(&script).output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
@@ -179,8 +186,21 @@ fn a_rollout_moves_the_group_in_waves_and_records_every_step() {
     }
     let _phones = Upgraders::start(s.http.clone(), (0..5).collect());
     let out = s.ok(&[
-        "rollout", "start", "--group", "sales", "--to", NEW, "--canary", "1", "--wave", "50%", "--window", "20s",
-        "--halt-on", "20%", "--wait",
+        "rollout",
+        "start",
+        "--group",
+        "sales",
+        "--to",
+        NEW,
+        "--canary",
+        "1",
+        "--wave",
+        "50%",
+        "--window",
+        "20s",
+        "--halt-on",
+        "20%",
+        "--wait",
     ]);
     assert!(out.contains("rollout 1 started") && out.contains("1 skipped"), "{out}");
     let r = wait_state(&s, "1", "done", Duration::from_secs(60));
@@ -214,7 +234,22 @@ fn a_rollout_halts_at_the_threshold_and_resumes() {
     import(&s, 0, 6, phones.port(), "sales", "T46S");
     // Device 1 (in the canary) never comes back.
     let _phones = Upgraders::start(s.http.clone(), vec![0, 2, 3, 4, 5]);
-    s.ok(&["rollout", "start", "--group", "sales", "--to", NEW, "--canary", "2", "--wave", "50%", "--window", "3s", "--halt-on", "40%"]);
+    s.ok(&[
+        "rollout",
+        "start",
+        "--group",
+        "sales",
+        "--to",
+        NEW,
+        "--canary",
+        "2",
+        "--wave",
+        "50%",
+        "--window",
+        "3s",
+        "--halt-on",
+        "40%",
+    ]);
     // Only one rollout per group at a time.
     let err = s.fails(&["rollout", "start", "--group", "sales", "--to", NEW]);
     assert!(err.contains("already has rollout 1"), "{err}");
@@ -239,7 +274,22 @@ fn a_halted_rollout_rolls_back_to_the_previous_version() {
     import(&s, 0, 4, phones.port(), "sales", "T46S");
     s.ok(&["group", "set", "sales", &format!("firmware.version={OLD}")]);
     let _phones = Upgraders::start(s.http.clone(), vec![0]);
-    s.ok(&["rollout", "start", "--group", "sales", "--to", NEW, "--canary", "2", "--wave", "100%", "--window", "3s", "--halt-on", "0%"]);
+    s.ok(&[
+        "rollout",
+        "start",
+        "--group",
+        "sales",
+        "--to",
+        NEW,
+        "--canary",
+        "2",
+        "--wave",
+        "100%",
+        "--window",
+        "3s",
+        "--halt-on",
+        "0%",
+    ]);
     let r = wait_state(&s, "1", "halted", Duration::from_secs(30));
     assert_eq!((count(&r, "succeeded"), count(&r, "failed")), (1, 1), "{r}");
     drop(_phones);
@@ -348,7 +398,8 @@ fn the_console_starts_follows_and_aborts_a_rollout() {
     let page = console_get(&s, &op, "/console/rollouts").text();
     assert!(page.contains("New rollout") && page.contains("<option>sales</option>"), "{page}");
     let csrf = csrf_of(&page);
-    let form = [("group", "sales"), ("version", NEW), ("canary", "1"), ("wave", "100"), ("window", "60"), ("halt", "5")];
+    let form =
+        [("group", "sales"), ("version", NEW), ("canary", "1"), ("wave", "100"), ("window", "60"), ("halt", "5")];
     // Without the session's CSRF token, and for a read-only user, nothing starts.
     assert_eq!(console_post(&s, Some(&op), "/console/rollouts", &form).status, 403);
     let viewer_csrf = csrf_of(&console_get(&s, &viewer, "/console/devices").text());
@@ -366,7 +417,8 @@ fn the_console_starts_follows_and_aborts_a_rollout() {
     // does, so curl stops reading after a moment).
     let header = format!("Cookie: {op}");
     let url = format!("http://{}/console/rollouts/1/events", s.api);
-    let out = std::process::Command::new("curl").args(["-sN", "--max-time", "2", "-H", &header, &url]).output().unwrap();
+    let out =
+        std::process::Command::new("curl").args(["-sN", "--max-time", "2", "-H", &header, &url]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("event: progress") && text.contains("\"upgrading\""), "{text}");
     let aborted = console_post(&s, Some(&op), "/console/rollouts/1/abort", &[("csrf", &csrf)]);

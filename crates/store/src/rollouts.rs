@@ -260,7 +260,13 @@ impl Store {
     pub async fn firmware_pins(&self) -> Result<Vec<FirmwarePin>, StoreError> {
         let rows = sqlx::query("SELECT mac, version, rollout_id FROM firmware_pins").fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|r| Ok(FirmwarePin { mac: mac_column(r, "mac")?, version: r.try_get("version")?, rollout_id: r.try_get("rollout_id")? }))
+            .map(|r| {
+                Ok(FirmwarePin {
+                    mac: mac_column(r, "mac")?,
+                    version: r.try_get("version")?,
+                    rollout_id: r.try_get("rollout_id")?,
+                })
+            })
             .collect()
     }
 
@@ -369,9 +375,14 @@ impl Store {
 
     /// Removes every pin rollout `id` holds, with a history event for each (`events_for`), in
     /// one transaction; answers the MACs unpinned.
-    pub async fn clear_rollout_pins(&self, id: i64, events_for: impl Fn(Mac) -> NewEvent) -> Result<Vec<Mac>, StoreError> {
+    pub async fn clear_rollout_pins(
+        &self,
+        id: i64,
+        events_for: impl Fn(Mac) -> NewEvent,
+    ) -> Result<Vec<Mac>, StoreError> {
         let mut tx = self.write_tx().await?;
-        let rows = sqlx::query("SELECT mac FROM firmware_pins WHERE rollout_id = $1").bind(id).fetch_all(&mut *tx).await?;
+        let rows =
+            sqlx::query("SELECT mac FROM firmware_pins WHERE rollout_id = $1").bind(id).fetch_all(&mut *tx).await?;
         let macs = rows.iter().map(|r| mac_column(r, "mac")).collect::<Result<Vec<_>, _>>()?;
         sqlx::query("DELETE FROM firmware_pins WHERE rollout_id = $1").bind(id).execute(&mut *tx).await?;
         let events: Vec<NewEvent> = macs.iter().map(|m| events_for(*m)).collect();
@@ -408,10 +419,8 @@ impl Store {
                  reason = NULL WHERE rollout_id = ? AND mac IN ({})",
                 batch::repeat("?", chunk.len())
             );
-            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)))
-                .bind(state.as_str())
-                .bind(started_at)
-                .bind(id);
+            let query =
+                sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql))).bind(state.as_str()).bind(started_at).bind(id);
             chunk.iter().fold(query, |q, mac| q.bind(mac.to_string())).execute(&mut **tx).await?;
         }
         Ok(())

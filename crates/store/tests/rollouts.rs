@@ -51,7 +51,10 @@ async fn a_rollout_pins_decides_and_clears_in_its_transactions() {
             row(b, 1, RolloutDeviceState::Waiting),
             row(c, -1, RolloutDeviceState::Skipped),
         ];
-        let r = store.create_rollout_audited(&new("sales"), &rows, &[event(c, EventKind::RolloutSkipped)], &audit()).await.unwrap();
+        let r = store
+            .create_rollout_audited(&new("sales"), &rows, &[event(c, EventKind::RolloutSkipped)], &audit())
+            .await
+            .unwrap();
         assert_eq!((r.id, r.state, r.wave), (1, RolloutState::Running, 0));
         // The creation event names the new rollout, and the audit entry targets it.
         let events = store.device_events(c, 10).await.unwrap();
@@ -66,7 +69,10 @@ async fn a_rollout_pins_decides_and_clears_in_its_transactions() {
         assert_eq!((pins.len(), pins[0].mac, pins[0].rollout_id), (1, a, 1));
         let d = store.rollout_devices(1).await.unwrap();
         let first = d.iter().find(|d| d.mac == a).unwrap();
-        assert_eq!((first.state, first.started_at, first.notified_at), (RolloutDeviceState::Upgrading, Some(100), Some(150)));
+        assert_eq!(
+            (first.state, first.started_at, first.notified_at),
+            (RolloutDeviceState::Upgrading, Some(100), Some(150))
+        );
 
         let decided = [(a, RolloutDeviceState::Failed, Some("late".to_string()))];
         store.decide_rollout_devices(1, &decided, &[], 200, &[]).await.unwrap();

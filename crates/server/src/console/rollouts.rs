@@ -72,7 +72,11 @@ fn number<T: std::str::FromStr>(field: &str, text: &str) -> Result<Option<T>, Co
 }
 
 /// `POST /console/rollouts`: starts the rollout and opens its page.
-async fn create(axum::extract::State(c): Ctx, viewer: Viewer, Form(form): Form<NewForm>) -> Result<Response, ConsoleError> {
+async fn create(
+    axum::extract::State(c): Ctx,
+    viewer: Viewer,
+    Form(form): Form<NewForm>,
+) -> Result<Response, ConsoleError> {
     viewer.require(Role::Operator)?;
     let body = CreateRollout {
         group: form.group,

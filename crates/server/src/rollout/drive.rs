@@ -80,11 +80,14 @@ impl RolloutEngine {
             let events: Vec<NewEvent> = waiting
                 .iter()
                 .map(|m| {
-                    let detail = sipprov_api::RolloutPinnedDetail { rollout: r.id, version: r.version.clone(), wave: r.wave };
+                    let detail =
+                        sipprov_api::RolloutPinnedDetail { rollout: r.id, version: r.version.clone(), wave: r.wave };
                     NewEvent::of(*m, now, &detail)
                 })
                 .collect();
-            self.store.pin_rollout_devices(r.id, &waiting, &r.version, RolloutDeviceState::Upgrading, now, &events).await?;
+            self.store
+                .pin_rollout_devices(r.id, &waiting, &r.version, RolloutDeviceState::Upgrading, now, &events)
+                .await?;
             self.pins.set(&waiting, &r.version, r.id);
             tracing::info!(rollout = r.id, wave = r.wave, devices = waiting.len(), "rollout wave pinned");
             return Ok(Next::Notify(waiting));
@@ -101,7 +104,12 @@ impl RolloutEngine {
 
     /// Marks each upgrading device `succeeded` once it fetched, after it was pinned, reporting
     /// the version, or `failed` once its window closed.
-    async fn decide_upgrading(&self, r: &RolloutRecord, devices: &mut [RolloutDevice], now: i64) -> Result<(), StoreError> {
+    async fn decide_upgrading(
+        &self,
+        r: &RolloutRecord,
+        devices: &mut [RolloutDevice],
+        now: i64,
+    ) -> Result<(), StoreError> {
         let seen = self.events.seen();
         let mut decisions = Vec::new();
         let mut events = Vec::new();
@@ -110,10 +118,15 @@ impl RolloutEngine {
             let last = seen.get(d.mac);
             let reported = last.as_ref().and_then(|f| f.reported_firmware.clone());
             let fetched_after = last.as_ref().is_some_and(|f| f.at >= started);
-            if fetched_after && reported.as_deref().is_some_and(|v| runs_version(&self.vendor_of(d.mac), v, &r.version)) {
+            if fetched_after && reported.as_deref().is_some_and(|v| runs_version(&self.vendor_of(d.mac), v, &r.version))
+            {
                 d.state = RolloutDeviceState::Succeeded;
                 decisions.push((d.mac, d.state, None));
-                let detail = sipprov_api::RolloutSucceededDetail { rollout: r.id, version: r.version.clone(), how: "fetched".into() };
+                let detail = sipprov_api::RolloutSucceededDetail {
+                    rollout: r.id,
+                    version: r.version.clone(),
+                    how: "fetched".into(),
+                };
                 events.push(NewEvent::of(d.mac, now, &detail));
             } else if now >= d.notified_at.unwrap_or(started).saturating_add(r.window_ms) {
                 d.state = RolloutDeviceState::Failed;
@@ -144,11 +157,15 @@ impl RolloutEngine {
                 r.wave, r.halt_percent
             );
             tracing::warn!(rollout = r.id, %reason, "firmware rollout halted");
-            self.store.set_rollout_state(r.id, RolloutState::Halted, Some(&reason), r.wave, r.count_from_wave, None).await?;
+            self.store
+                .set_rollout_state(r.id, RolloutState::Halted, Some(&reason), r.wave, r.count_from_wave, None)
+                .await?;
             return Ok(Next::Stop);
         }
         if devices.iter().any(|d| d.wave > r.wave && d.state == RolloutDeviceState::Waiting) {
-            self.store.set_rollout_state(r.id, RolloutState::Running, None, r.wave + 1, r.count_from_wave, None).await?;
+            self.store
+                .set_rollout_state(r.id, RolloutState::Running, None, r.wave + 1, r.count_from_wave, None)
+                .await?;
             return Ok(Next::Wait);
         }
         self.complete(r).await
@@ -168,8 +185,13 @@ impl RolloutEngine {
         let now = sipprov_store::now_ms();
         let unpinned = self.store.clear_rollout_pins(r.id, |m| unpinned_event(m, r.id, "completed", now)).await?;
         self.pins.remove(&unpinned, r.id);
-        let entry = crate::access::audit::entry(&actor, "rollout.complete", "rollout", &r.id.to_string(),
-            serde_json::json!({ "group": r.group, "version": r.version }));
+        let entry = crate::access::audit::entry(
+            &actor,
+            "rollout.complete",
+            "rollout",
+            &r.id.to_string(),
+            serde_json::json!({ "group": r.group, "version": r.version }),
+        );
         self.store.set_rollout_state(r.id, RolloutState::Done, None, r.wave, r.count_from_wave, Some(&entry)).await?;
         tracing::info!(rollout = r.id, group = %r.group, version = %r.version, "firmware rollout done");
         Ok(Next::Stop)
@@ -196,7 +218,10 @@ impl RolloutEngine {
             let started = d.started_at.unwrap_or(now);
             let last = seen.get(d.mac);
             let back_on = last.is_some_and(|f| {
-                f.at >= started && f.reported_firmware.as_deref().is_some_and(|v| runs_version(&self.vendor_of(d.mac), v, &pin.version))
+                f.at >= started
+                    && f.reported_firmware
+                        .as_deref()
+                        .is_some_and(|v| runs_version(&self.vendor_of(d.mac), v, &pin.version))
             });
             !back_on && now < d.notified_at.unwrap_or(started).saturating_add(r.window_ms)
         });
@@ -205,7 +230,9 @@ impl RolloutEngine {
         }
         let unpinned = self.store.clear_rollout_pins(r.id, |m| unpinned_event(m, r.id, "rolled-back", now)).await?;
         self.pins.remove(&unpinned, r.id);
-        self.store.set_rollout_state(r.id, RolloutState::RolledBack, r.reason.as_deref(), r.wave, r.count_from_wave, None).await?;
+        self.store
+            .set_rollout_state(r.id, RolloutState::RolledBack, r.reason.as_deref(), r.wave, r.count_from_wave, None)
+            .await?;
         tracing::info!(rollout = r.id, devices = unpinned.len(), "firmware rollout rolled back");
         Ok(Next::Stop)
     }

@@ -193,7 +193,8 @@ impl RolloutEngine {
             return Err(RolloutError::Invalid { field: "group", message });
         }
         if devices.len() > MAX_DEVICES {
-            let message = format!("group {:?} has {} devices; a rollout takes at most {MAX_DEVICES}", plan.group, devices.len());
+            let message =
+                format!("group {:?} has {} devices; a rollout takes at most {MAX_DEVICES}", plan.group, devices.len());
             return Err(RolloutError::Invalid { field: "group", message });
         }
         let seen = self.events.seen().clone();
@@ -275,7 +276,10 @@ impl RolloutEngine {
         let _turn = self.control.lock().await;
         let r = self.store.get_rollout(id).await?.ok_or(RolloutError::NotFound(id))?;
         if !matches!(r.state, RolloutState::Running | RolloutState::Halted) {
-            return Err(RolloutError::Conflict(format!("rollout {id} is {}: only a running or halted one aborts", r.state)));
+            return Err(RolloutError::Conflict(format!(
+                "rollout {id} is {}: only a running or halted one aborts",
+                r.state
+            )));
         }
         let devices = self.store.rollout_devices(id).await?;
         let open: Vec<Mac> = devices
@@ -285,7 +289,8 @@ impl RolloutEngine {
             .collect();
         let reason = format!("aborted by {}", actor.name);
         let now = sipprov_store::now_ms();
-        let decisions: Vec<_> = open.iter().map(|m| (*m, RolloutDeviceState::Cancelled, Some(reason.clone()))).collect();
+        let decisions: Vec<_> =
+            open.iter().map(|m| (*m, RolloutDeviceState::Cancelled, Some(reason.clone()))).collect();
         // Failed devices lose their pin too: they did not move, and an aborted rollout should
         // stop asking them to.
         let pinned: Vec<Mac> = devices
@@ -297,8 +302,16 @@ impl RolloutEngine {
         let events: Vec<NewEvent> = pinned.iter().map(|m| unpinned_event(*m, id, "aborted", now)).collect();
         self.store.decide_rollout_devices(id, &decisions, &pinned, now, &events).await?;
         self.pins.remove(&pinned, id);
-        let entry = audit::entry(actor, "rollout.abort", "rollout", &id.to_string(), serde_json::json!({ "cancelled": open.len() }));
-        self.store.set_rollout_state(id, RolloutState::Aborted, Some(&reason), r.wave, r.count_from_wave, Some(&entry)).await?;
+        let entry = audit::entry(
+            actor,
+            "rollout.abort",
+            "rollout",
+            &id.to_string(),
+            serde_json::json!({ "cancelled": open.len() }),
+        );
+        self.store
+            .set_rollout_state(id, RolloutState::Aborted, Some(&reason), r.wave, r.count_from_wave, Some(&entry))
+            .await?;
         tracing::info!(rollout = id, cancelled = open.len(), actor = %actor.name, "firmware rollout aborted");
         Ok(())
     }
@@ -324,24 +337,37 @@ impl RolloutEngine {
                 (true, Some(back)) => {
                     let detail = sipprov_api::RolloutPinnedDetail { rollout: id, version: back.clone(), wave: -1 };
                     let event = NewEvent::of(d.mac, now, &detail);
-                    self.store.pin_rollout_devices(id, &[d.mac], &back, RolloutDeviceState::RolledBack, now, &[event]).await?;
+                    self.store
+                        .pin_rollout_devices(id, &[d.mac], &back, RolloutDeviceState::RolledBack, now, &[event])
+                        .await?;
                     self.pins.set(&[d.mac], &back, id);
                     moved += 1;
                 }
-                (true, None) => rest.push((d.mac, RolloutDeviceState::RolledBack, Some("no previous version known".into()))),
+                (true, None) => {
+                    rest.push((d.mac, RolloutDeviceState::RolledBack, Some("no previous version known".into())))
+                }
                 (false, _) if d.state == RolloutDeviceState::Waiting => {
                     rest.push((d.mac, RolloutDeviceState::Cancelled, Some(format!("rolled back by {}", actor.name))))
                 }
                 (false, _) => {}
             }
         }
-        let unpin: Vec<Mac> = rest.iter().filter(|(_, s, _)| *s == RolloutDeviceState::RolledBack).map(|(m, _, _)| *m).collect();
+        let unpin: Vec<Mac> =
+            rest.iter().filter(|(_, s, _)| *s == RolloutDeviceState::RolledBack).map(|(m, _, _)| *m).collect();
         let events: Vec<NewEvent> = unpin.iter().map(|m| unpinned_event(*m, id, "rolled-back", now)).collect();
         self.store.decide_rollout_devices(id, &rest, &unpin, now, &events).await?;
         self.pins.remove(&unpin, id);
         let reason = format!("rolled back by {}", actor.name);
-        let entry = audit::entry(actor, "rollout.rollback", "rollout", &id.to_string(), serde_json::json!({ "devices": moved }));
-        self.store.set_rollout_state(id, RolloutState::RollingBack, Some(&reason), r.wave, r.count_from_wave, Some(&entry)).await?;
+        let entry = audit::entry(
+            actor,
+            "rollout.rollback",
+            "rollout",
+            &id.to_string(),
+            serde_json::json!({ "devices": moved }),
+        );
+        self.store
+            .set_rollout_state(id, RolloutState::RollingBack, Some(&reason), r.wave, r.count_from_wave, Some(&entry))
+            .await?;
         tracing::info!(rollout = id, devices = moved, actor = %actor.name, "firmware rollout rolling back");
         self.wake.notify_one();
         Ok(moved)
@@ -353,7 +379,9 @@ impl RolloutEngine {
         loop {
             match self.store.list_rollouts().await {
                 Ok(all) => {
-                    for r in all.into_iter().filter(|r| matches!(r.state, RolloutState::Running | RolloutState::RollingBack)) {
+                    for r in
+                        all.into_iter().filter(|r| matches!(r.state, RolloutState::Running | RolloutState::RollingBack))
+                    {
                         if self.claim(r.id) {
                             let engine = self.clone();
                             tokio::spawn(async move {
@@ -392,7 +420,8 @@ fn creation_event(row: &sipprov_store::NewRolloutDevice, version: &str, now: i64
             Some(NewEvent::of(row.mac, now, &sipprov_api::RolloutSkippedDetail { rollout: 0, reason }))
         }
         RolloutDeviceState::Succeeded => {
-            let detail = sipprov_api::RolloutSucceededDetail { rollout: 0, version: version.into(), how: "already".into() };
+            let detail =
+                sipprov_api::RolloutSucceededDetail { rollout: 0, version: version.into(), how: "already".into() };
             Some(NewEvent::of(row.mac, now, &detail))
         }
         _ => None,

@@ -43,7 +43,13 @@ pub(crate) fn assign(mut candidates: Vec<Candidate>, canary: u32, wave_percent: 
     rows
 }
 
-fn row(mac: Mac, wave: i64, state: RolloutDeviceState, from: Option<String>, reason: Option<String>) -> NewRolloutDevice {
+fn row(
+    mac: Mac,
+    wave: i64,
+    state: RolloutDeviceState,
+    from: Option<String>,
+    reason: Option<String>,
+) -> NewRolloutDevice {
     NewRolloutDevice { mac, wave, state, from_version: from, reason }
 }
 

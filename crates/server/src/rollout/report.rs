@@ -5,7 +5,11 @@ use std::collections::BTreeMap;
 use sipprov_store::{RolloutRecord, Store, StoreError};
 
 /// Rollout `record` with its counts per device state, and its devices when `with_devices`.
-pub async fn report(store: &Store, record: RolloutRecord, with_devices: bool) -> Result<sipprov_api::Rollout, StoreError> {
+pub async fn report(
+    store: &Store,
+    record: RolloutRecord,
+    with_devices: bool,
+) -> Result<sipprov_api::Rollout, StoreError> {
     let devices = store.rollout_devices(record.id).await?;
     let mut counts = BTreeMap::new();
     for d in &devices {

@@ -117,8 +117,14 @@ async fn follow(client: &Client, id: i64) -> Result<(), String> {
 }
 
 fn show(r: &Rollout) {
-    println!("rollout {}: {} (group {} to {}, was {})", r.id, r.state, r.group, r.version,
-        r.previous_version.as_deref().unwrap_or("unset"));
+    println!(
+        "rollout {}: {} (group {} to {}, was {})",
+        r.id,
+        r.state,
+        r.group,
+        r.version,
+        r.previous_version.as_deref().unwrap_or("unset")
+    );
     if let Some(reason) = &r.reason {
         println!("  reason: {reason}");
     }
