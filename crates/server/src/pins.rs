@@ -69,6 +69,13 @@ impl FirmwarePins {
         removed.iter().for_each(|m| self.cache.invalidate_device(*m));
     }
 
+    /// The devices pinned to `version`, with the rollout holding each (for the file catalog's
+    /// in-use check).
+    pub fn pinned_to(&self, version: &str) -> Vec<(Mac, i64)> {
+        let pins = self.pins.read().unwrap_or_else(|e| e.into_inner());
+        pins.iter().filter(|(_, p)| p.version == version).map(|(m, p)| (*m, p.rollout)).collect()
+    }
+
     /// How many devices are pinned.
     pub fn len(&self) -> usize {
         self.pins.read().unwrap_or_else(|e| e.into_inner()).len()

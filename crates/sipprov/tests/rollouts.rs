@@ -19,26 +19,33 @@ const NEW: &str = "66.86.0.160";
 const NEW_URL: &str = "http://prov.example/files/T46S-66.86.0.160.rom";
 const OLD_URL: &str = "http://prov.example/files/T46S-66.86.0.15.rom";
 
-/// A server with short SIP timers, the T46S firmware files of OLD and NEW in its catalog (rows
-/// written while it is stopped, as the catalog loads at start), and a provisioning URL.
+/// A server with short SIP timers, the T46S firmware files of OLD and NEW in its catalog
+/// (uploaded with `sipprov firmware add`), and a provisioning URL.
 fn server() -> TestServer {
     let mut s = TestServer::start();
-    s.ok(&["settings", "set", "provisioning.url=http://prov.example/"]);
     s.stop();
-    let db = s.data_dir().join("sipprov.db");
-    let script = format!(
-        "import sqlite3\n\
-         db = sqlite3.connect({db:?})\n\
-         for v in ({OLD:?}, {NEW:?}):\n\
-         \x20   db.execute(\"INSERT INTO resource_files (name, kind, sha256, size, vendor, models, version, access, added_at, added_by) \
-         VALUES (?, 'firmware', ?, 1, 'yealink', '[\\\"T46S\\\"]', ?, 'open', 0, 'test')\", ('T46S-' + v + '.rom', '0' * 63 + v[-1], v))\n\
-         db.commit()\n"
-    );
-    let out = std::process::Command::new("python3").arg("-c").arg(&script).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let cfg = s.data_dir().join("fast-sip.toml");
     write(cfg.clone(), "[sip]\nt1_ms = 50\n");
     s.spawn(&["--config", cfg.to_str().unwrap()]);
+    s.ok(&["settings", "set", "provisioning.url=http://prov.example/"]);
+    for v in [OLD, NEW] {
+        let image = s.data_dir().join(format!("image-{v}"));
+        write(image.clone(), &format!("firmware {v}"));
+        let name = format!("T46S-{v}.rom");
+        s.ok(&[
+            "firmware",
+            "add",
+            image.to_str().unwrap(),
+            "--vendor",
+            "yealink",
+            "--model",
+            "T46S",
+            "--version",
+            v,
+            "--name",
+            &name,
+        ]);
+    }
     s
 }
 
@@ -168,6 +175,24 @@ fn the_render_names_the_target_firmware_unless_the_phone_runs_it() {
     let t48 = curl(&format!("http://{}/{}.cfg", s.http, mac(1)), "Yealink SIP-T48S 66.86.0.15 00:15:65:00:00:01", &[]);
     assert!(!t48.text().contains("firmware.url"), "{}", t48.text());
     assert!(eventually(Duration::from_secs(5), || s.log().contains("has no firmware file for this model")));
+    // Once the catalog has one, the cached rendering is dropped and the file names it.
+    let image = s.data_dir().join("t48s-image");
+    write(image.clone(), "t48s firmware");
+    s.ok(&[
+        "firmware",
+        "add",
+        image.to_str().unwrap(),
+        "--vendor",
+        "yealink",
+        "--model",
+        "T48S",
+        "--version",
+        NEW,
+        "--name",
+        "T48S.rom",
+    ]);
+    let t48 = curl(&format!("http://{}/{}.cfg", s.http, mac(1)), "Yealink SIP-T48S 66.86.0.15 00:15:65:00:00:01", &[]);
+    assert!(t48.text().contains("static.firmware.url = http://prov.example/files/T48S.rom"), "{}", t48.text());
     // No provisioning URL to build the firmware URL from: the render fails naming it.
     s.ok(&["settings", "set", "provisioning.url="]);
     let failed = s.fetch(&format!("/{}.cfg", mac(0)), &ua(0, OLD), &[]);
@@ -258,6 +283,9 @@ fn a_rollout_halts_at_the_threshold_and_resumes() {
     assert_eq!(count(&r, "waiting"), 4, "the next waves did not start: {r}");
     assert!(r["reason"].as_str().unwrap().contains("1 of 2"), "{r}");
     assert!(s.ok(&["device", "log", &mac(1)]).contains("rollout-failed"));
+    // The image the pinned devices are told to fetch cannot be removed meanwhile.
+    let err = s.fails(&["firmware", "rm", "T46S-66.86.0.160.rom"]);
+    assert!(err.contains("is pinned to 66.86.0.160 by rollout 1"), "{err}");
     // Resume: the next waves run, counted afresh, and the rollout completes.
     s.ok(&["rollout", "resume", "1"]);
     let r = wait_state(&s, "1", "done", Duration::from_secs(60));

@@ -52,6 +52,7 @@ use crate::config::ConsoleConfig;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
+use crate::filestore::FileStore;
 use crate::inventory::Inventory;
 use crate::notify::Notifier;
 use crate::registry::Registry;
@@ -84,6 +85,8 @@ pub struct ConsoleServices {
     pub tokens: Arc<Tokens>,
     /// Plug-and-Play discoveries: list, approve, reject.
     pub discoveries: Arc<Discoveries>,
+    /// Stored firmware and resource files: list, upload, remove.
+    pub filestore: Arc<FileStore>,
     sessions: session::Sessions,
 }
 
@@ -103,6 +106,7 @@ impl ConsoleServices {
         users: Arc<Users>,
         tokens: Arc<Tokens>,
         discoveries: Arc<Discoveries>,
+        filestore: Arc<FileStore>,
         config: ConsoleConfig,
     ) -> ConsoleServices {
         ConsoleServices {
@@ -118,6 +122,7 @@ impl ConsoleServices {
             users,
             tokens,
             discoveries,
+            filestore,
             sessions: session::Sessions::new(config),
         }
     }
