@@ -455,3 +455,26 @@ fn the_console_starts_follows_and_aborts_a_rollout() {
     assert_eq!(rollout(&s, "1")["state"], "aborted");
     assert!(s.ok(&["audit"]).contains("rollout.abort"));
 }
+
+#[test]
+fn a_campaign_confirms_phones_on_their_target_and_phones_still_moving() {
+    let s = server();
+    let phones = Sipp::start_calls(scenario("uas_200_linger.xml"), "udp", 10);
+    import(&s, 0, 2, phones.port(), "office", "T46S");
+    s.ok(&["group", "set", "office", &format!("firmware.version={NEW}")]);
+    s.ok(&["resync", "--group", "office", "--confirm-window", "20"]);
+    let campaign = || s.json(&["campaign", "show", "1", "--json"]);
+    assert!(
+        eventually(Duration::from_secs(15), || campaign()["counts"]["awaiting-confirmation"] == 2),
+        "{}",
+        campaign()
+    );
+    // One phone runs the target (its file names no firmware), the other does not (it does):
+    // each fetch of its current rendering confirms it.
+    assert!(!config(&s.http, 0, NEW).contains("firmware.url"));
+    assert!(config(&s.http, 1, OLD).contains(NEW_URL));
+    assert!(eventually(Duration::from_secs(15), || campaign()["counts"]["confirmed"] == 2), "{}", campaign());
+    // And neither counts as changed afterwards: the hash `--changed` computes is what each got.
+    let err = s.fails(&["resync", "--group", "office", "--changed"]);
+    assert!(err.contains("no device is selected"), "{err}");
+}
