@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{curl_with, Fetched, TestServer};
+use common::{curl_with, eventually, Fetched, TestServer};
 use sha2::{Digest, Sha256};
 
 const MAC: &str = "001565aabbcc";
@@ -88,6 +88,11 @@ fn uploads_through_cli_and_api_are_stored_once_with_private_modes() {
         assert_eq!(mode(&s.data_dir().join("files/sha256")), 0o750, "content directory mode");
         assert_eq!(mode(&s.data_dir().join("files")), 0o750, "files directory mode");
     }
+
+    // A database backup says the content is not in it.
+    let backup = s.data_dir().join("backup.db");
+    let out = s.ok(&["backup", backup.to_str().unwrap()]);
+    assert!(out.contains("not in this backup") && out.contains("files/sha256"), "{out}");
 
     // Listings keep the kinds apart; the table names vendor, models, version, size, hash prefix.
     let firmware = s.json(&["firmware", "list", "--json"]);
@@ -244,4 +249,44 @@ fn a_firmware_version_setting_is_validated() {
     let err = s.fails(&["settings", "set", "firmware.version=1.0 beta"]);
     assert!(err.contains("firmware.version") && err.contains("1 to 64"), "{err}");
     s.ok(&["settings", "set", "firmware.version=66.86.0.160"]);
+}
+
+/// Sends the head of an upload and part of its body, waits until the server has a temporary
+/// file of it on disk (it streams, it does not wait for the whole body), then drops the
+/// connection.
+const CUT_UPLOAD: &str = r#"
+import os, socket, sys, time
+host, port, token, content = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = socket.create_connection((host, port))
+head = ("POST /api/v1/firmware?name=cut.rom&vendor=yealink&models=T46S&version=1 HTTP/1.1\r\n"
+        "Host: sipprov\r\nAuthorization: Bearer " + token + "\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Length: 50000000\r\n\r\n")
+s.sendall(head.encode())
+s.sendall(b"x" * 300000)
+deadline = time.time() + 10
+while time.time() < deadline:
+    temps = [n for n in os.listdir(content) if n.startswith(".upload-")] if os.path.isdir(content) else []
+    if temps and os.path.getsize(os.path.join(content, temps[0])) > 0:
+        break
+    time.sleep(0.05)
+else:
+    sys.exit("no partial upload appeared on disk")
+s.close()
+"#;
+
+#[test]
+fn an_upload_cut_off_midway_leaves_nothing_on_disk() {
+    let s = TestServer::start();
+    let token = std::fs::read_to_string(s.data_dir().join("api-token")).unwrap();
+    let (host, port) = s.api.rsplit_once(':').unwrap();
+    let content = s.data_dir().join("files/sha256");
+    let out = std::process::Command::new("python3")
+        .args(["-c", CUT_UPLOAD, host, port, token.trim()])
+        .arg(&content)
+        .output()
+        .expect("python3 is installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let gone = eventually(std::time::Duration::from_secs(10), || on_disk(&s).is_empty());
+    assert!(gone, "the partial upload stayed: {:?}", on_disk(&s));
+    assert!(s.json(&["firmware", "list", "--json"]).as_array().unwrap().is_empty());
 }

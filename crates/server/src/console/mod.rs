@@ -20,11 +20,13 @@
 //!
 //! One module per page group: `overview`, `devices` (list, device page and its actions),
 //! `add_device`, `settings` (groups and global settings), `campaigns`, `rollouts` (firmware
-//! rollouts), `pnp`, `templates`.
+//! rollouts), `pnp`, `templates`, `files` (stored firmware and resource files: list, upload,
+//! remove).
 
 mod add_device;
 mod campaigns;
 mod devices;
+mod files;
 mod login;
 mod overview;
 mod pnp;
@@ -146,6 +148,7 @@ pub fn router(services: ConsoleServices) -> Router {
         .merge(pnp::routes())
         .merge(rollouts::routes())
         .merge(templates::routes())
+        .merge(files::routes())
         .layer(middleware::from_fn_with_state(c.clone(), session::guard_posts))
         .layer(middleware::from_fn(security_headers))
         .with_state(c)
@@ -202,6 +205,7 @@ fn templates() -> &'static Environment<'static> {
             ("rollout.html", include_str!("templates/rollout.html")),
             ("template_list.html", include_str!("templates/template_list.html")),
             ("template.html", include_str!("templates/template.html")),
+            ("files.html", include_str!("templates/files.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // The templates are part of the binary and tested; a broken one is a bug.
