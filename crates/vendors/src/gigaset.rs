@@ -221,6 +221,16 @@ impl Vendor for Gigaset {
         mapping::build(PARAMS, settings, scope, "")
     }
 
+    /// The User-Agent reports `83.V2.65.0+build.8504c90` where the `<firmware>` element and the
+    /// image name say `2.65.0` and `V2.65.0` (wazo `Nx70_83_v2_65_0/templates/base.tpl`:
+    /// `<file version="2.65.0" url=".../Gigaset-Nx70-V2.65.0-build.8504c90.bin"/>`): the
+    /// versions are compared without the product prefix `83.` and the `V`, and the builds only
+    /// when both name one.
+    fn firmware_matches(&self, reported: &str, target: &str) -> bool {
+        let (a, b) = (release(reported), release(target));
+        a.0 == b.0 && (a.1.is_none() || b.1.is_none() || a.1 == b.1)
+    }
+
     /// Refused when the file's `CheckSyncRebootEnabled` is not 1.
     fn reboot_refusal(&self, model: &'static ModelInfo, settings: &Settings) -> Option<String> {
         let params = self.parameters(model, settings, FileScope::Device);
@@ -268,9 +278,38 @@ impl Vendor for Gigaset {
     }
 }
 
+/// A Nx70 version as `(release, build)`, lower case: `("2.65.0", Some("build.8504c90"))` for
+/// `83.V2.65.0+build.8504c90`, `("2.65.0", None)` for `2.65.0` or `V2.65.0`.
+fn release(version: &str) -> (String, Option<String>) {
+    let lower = version.trim().to_ascii_lowercase();
+    let (release, build) = match lower.split_once('+') {
+        Some((r, b)) => (r.to_string(), Some(b.to_string())),
+        None => (lower, None),
+    };
+    let without_product = match release.split_once(".v") {
+        Some((product, rest)) if product.bytes().all(|b| b.is_ascii_digit()) => rest.to_string(),
+        _ => release,
+    };
+    (without_product.strip_prefix('v').map(str::to_string).unwrap_or(without_product), build)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Real User-Agents (wazo `plugins/wazo_gigaset/Nx70_83_v2_65_0/common.py` samples) against
+    /// the version spellings of wazo's template.
+    #[test]
+    fn firmware_versions_match_across_spellings() {
+        let ua = "Gigaset N870 IP PRO/83.V2.65.0+build.8504c90;7C2F80E0D605";
+        let (_, reported, _) = parse(ua).unwrap();
+        for target in ["2.65.0", "V2.65.0", "83.V2.65.0", "83.V2.65.0+build.8504c90"] {
+            assert!(Gigaset.firmware_matches(&reported, target), "{target}");
+        }
+        for target in ["2.66.0", "2.65", "83.V2.65.0+build.1111111"] {
+            assert!(!Gigaset.firmware_matches(&reported, target), "{target}");
+        }
+    }
 
     #[test]
     fn zones_are_iana_names() {

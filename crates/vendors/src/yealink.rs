@@ -384,9 +384,10 @@ static LEGACY_PARAMS: [ParamDef; 15] = [
 
 /// Resource files a desk phone downloads, each written in the common file (global) and the
 /// device file (merged settings), like `static.firmware.url`:
-/// * `ringtone.url` as `ringtone.url`, selected with `phone_setting.ring_type` = the file's name
-///   (fpbx `yealink/t46u/y000000000108.cfg`, and `app/yealink/app_config.php`, whose
-///   `yealink_ring_type` and `yealink_ringtone_url` defaults are both the file name `custom.wav`);
+/// * `ringtone.url` as `ringtone.url` (fpbx `yealink/t46u/y000000000108.cfg`), selected with
+///   `phone_setting.ring_type` = `Config:<file name>`, the form Yealink's own template text gives
+///   for an uploaded tone ("If you set the custom ring tone (Busy.wav) for the phone, the value
+///   is: phone_setting.ring_type = Config:Busy.wav", fpbx `yealink/cp860/y000000000037.cfg`);
 /// * `wallpaper.url` as `wallpaper_upload.url`, shown with `phone_setting.backgrounds` =
 ///   `Config:<file name>` (fpbx `t46u/y000000000108.cfg`, "Backgrounds Settings"), on the models
 ///   that file lists ([`WALLPAPER_MODELS`]);
@@ -399,9 +400,9 @@ static LEGACY_PARAMS: [ParamDef; 15] = [
 ///   `t46u/y000000000108.cfg`), the only one the DECT bases get.
 static DESK_RESOURCES: [ParamDef; 8] = [
     ParamDef::global(Source::Key("ringtone.url"), "ringtone.url", same),
-    ParamDef::global(Source::Key("ringtone.url"), "phone_setting.ring_type", mapping::url_file_name),
+    ParamDef::global(Source::Key("ringtone.url"), "phone_setting.ring_type", uploaded),
     ParamDef::global(Source::Key("wallpaper.url"), "wallpaper_upload.url", same),
-    ParamDef::global(Source::Key("wallpaper.url"), "phone_setting.backgrounds", background),
+    ParamDef::global(Source::Key("wallpaper.url"), "phone_setting.backgrounds", uploaded),
     ParamDef::global(Source::Key("language.url"), "gui_lang.url", same),
     ParamDef::global(Source::Key("language.url"), "lang.gui", gui_language),
     ParamDef::global(Source::Key("directory.url"), "remote_phonebook.data.1.url", same),
@@ -419,8 +420,8 @@ static DECT_RESOURCES: [ParamDef; 2] = [
 pub const WALLPAPER_MODELS: &[&str] =
     &["T57W", "T54W", "T54S", "T52S", "T48S", "T48G", "T46G", "T46S", "T29G", "T46U", "T48U"];
 
-/// `Config:<file name>`: a file uploaded with `wallpaper_upload.url`.
-fn background(url: &str) -> Option<String> {
+/// `Config:<file name>`: a file the phone downloaded (`ringtone.url`, `wallpaper_upload.url`).
+fn uploaded(url: &str) -> Option<String> {
     mapping::url_file_name(url).map(|name| format!("Config:{name}"))
 }
 

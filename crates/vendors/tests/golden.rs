@@ -322,7 +322,7 @@ fn firmware_and_resource_files() {
     case("grandstream", "GXP2170", "c074ad2bd85a", 0, &[gs_fw, gs_dir], "gxp2170-resources.xml");
     // Polycom: the firmware comes from the master file (global only); the device file gets the wallpaper.
     case("polycom", "VVX410", "0004f2aabbcc", 1, &[WALLPAPER], "vvx410-device-resources.cfg");
-    case("fanvil", "X4U", "0c383e0a0b0c", 0, &[FW], "x4u-firmware.cfg");
+    case("fanvil", "X4U", "0c383e0a0b0c", 0, &[FW, directory], "x4u-resources.cfg");
     case("fanvil", "X4", "0c383e0a0b0d", 0, &[FW], "x4-firmware.cfg");
     case("gigaset", "N870", "7c2f80e0d605", 0, &[FW, "gigaset.firmware_version=2.65.0"], "n870-firmware.xml");
     case("audiocodes", "440HD", "00908f602aac", 0, &[FW], "440hd-firmware.cfg");

@@ -47,6 +47,8 @@ fn refusals_name_the_key_and_the_reason() {
     refused("polycom", "VVX410", &["directory.url=https://f.example/d.xml"], &["directory.url", "-directory.xml"]);
     refused("cisco", "SPA122", &["directory.url=https://f.example/d.xml"], &["directory.url", "ATA"]);
     refused("fanvil", "V62", &["firmware.url=https://f.example/fw.z"], &["firmware.url", "UpgradeServer1"]);
+    accepted("fanvil", "V62", &["directory.url=https://f.example/d.xml"]);
+    refused("fanvil", "X4", &["directory.url=https://f.example/d.xml"], &["directory.url", "xmlContact"]);
     refused("gigaset", "N870", &["directory.url=https://f.example/d.xml"], &["directory.url", "XMLDir"]);
     accepted("grandstream", "GXP2170", &["directory.url=https://f.example/pb/phonebook.xml"]);
     refused(
