@@ -27,7 +27,10 @@
 
 #![warn(missing_docs)]
 
-pub use sipprov_model::{CampaignOutcome, CampaignState, CheckSyncResult, EventDetail, EventKind, Mac, Settings};
+pub use sipprov_model::{
+    CampaignOutcome, CampaignState, CheckSyncResult, EventDetail, EventKind, Mac, RolloutDeviceState, RolloutState,
+    Settings,
+};
 
 mod access;
 mod campaign;
@@ -38,6 +41,7 @@ mod group;
 mod list;
 mod pnp;
 mod problem;
+mod rollout;
 mod template;
 mod user;
 
@@ -58,6 +62,10 @@ pub use list::{
 };
 pub use pnp::{ApproveDiscovery, Discovery};
 pub use problem::{Problem, PROBLEM_CONTENT_TYPE};
+pub use rollout::{
+    CreateRollout, Rollout, RolloutDeviceView, RolloutFailedDetail, RolloutPinnedDetail, RolloutSkippedDetail,
+    RolloutSucceededDetail, RolloutUnpinnedDetail,
+};
 pub use template::{
     PreviewTemplate, RollbackTemplate, SetTemplate, TemplateChanged, TemplateDetail, TemplateDiff, TemplateSummary,
     TemplateVersionInfo,

@@ -317,6 +317,67 @@ fn event_details() {
 }
 
 #[test]
+fn a_rollout_and_its_history_events() {
+    let create = CreateRollout {
+        group: "sales".into(),
+        version: "66.86.0.160".into(),
+        canary: Some(10),
+        ..CreateRollout::default()
+    };
+    pinned(
+        &create,
+        json!({"group": "sales", "version": "66.86.0.160", "canary": 10, "wave_percent": null,
+               "window_seconds": null, "halt_percent": null}),
+    );
+    let rollout = Rollout {
+        id: 4,
+        group: "sales".into(),
+        version: "66.86.0.160".into(),
+        previous_version: Some("66.86.0.15".into()),
+        state: RolloutState::Halted,
+        reason: Some("1 of 2 decided devices failed by wave 0 (more than 5%)".into()),
+        wave: 0,
+        waves: 3,
+        canary: 2,
+        wave_percent: 50,
+        window_ms: 1_800_000,
+        halt_percent: 5,
+        created_at: 1,
+        created_by: "admin".into(),
+        finished_at: None,
+        counts: BTreeMap::from([(RolloutDeviceState::Failed, 1), (RolloutDeviceState::Succeeded, 1)]),
+        devices: vec![RolloutDeviceView {
+            mac: mac(),
+            wave: 0,
+            state: RolloutDeviceState::Failed,
+            from_version: Some("66.86.0.15".into()),
+            reason: Some("did not fetch within its window".into()),
+            started_at: Some(2),
+            decided_at: Some(3),
+        }],
+    };
+    pinned(
+        &rollout,
+        json!({"id": 4, "group": "sales", "version": "66.86.0.160", "previous_version": "66.86.0.15",
+               "state": "halted", "reason": "1 of 2 decided devices failed by wave 0 (more than 5%)",
+               "wave": 0, "waves": 3, "canary": 2, "wave_percent": 50, "window_ms": 1_800_000,
+               "halt_percent": 5, "created_at": 1, "created_by": "admin", "finished_at": null,
+               "counts": {"failed": 1, "succeeded": 1},
+               "devices": [{"mac": "001565aabbcc", "wave": 0, "state": "failed", "from_version": "66.86.0.15",
+                            "reason": "did not fetch within its window", "started_at": 2, "decided_at": 3}]}),
+    );
+    assert_eq!((rollout.total(), rollout.decided()), (2, 2));
+    let pinned_detail = RolloutPinnedDetail { rollout: 4, version: "66.86.0.160".into(), wave: 1 };
+    pinned(&pinned_detail, json!({"rollout": 4, "version": "66.86.0.160", "wave": 1}));
+    assert_eq!(<RolloutPinnedDetail as EventDetail>::KIND.as_str(), "rollout-pinned");
+    let failed = RolloutFailedDetail { rollout: 4, version: "66.86.0.160".into(), reported: None };
+    pinned(&failed, json!({"rollout": 4, "version": "66.86.0.160", "reported": null}));
+    assert_eq!(<RolloutSucceededDetail as EventDetail>::KIND.as_str(), "rollout-succeeded");
+    assert_eq!(<RolloutSkippedDetail as EventDetail>::KIND.as_str(), "rollout-skipped");
+    assert_eq!(<RolloutUnpinnedDetail as EventDetail>::KIND.as_str(), "rollout-unpinned");
+}
+
+#[test]
 fn a_stored_file_and_an_upload_query() {
     let file = StoredFile {
         name: "T46S-66.86.0.160.rom".into(),

@@ -42,5 +42,6 @@ pub use settings::{
     HTTP_AUTH_SCHEMES, KNOWN_KEYS, MAX_LINES, RESERVED_NAMESPACES,
 };
 pub use vocab::{
-    CampaignDeviceState, CampaignOutcome, CampaignState, CheckSyncResult, EventDetail, EventKind, UnknownName,
+    CampaignDeviceState, CampaignOutcome, CampaignState, CheckSyncResult, EventDetail, EventKind, RolloutDeviceState,
+    RolloutState, UnknownName,
 };

@@ -210,6 +210,70 @@ stable_names! {
         UploadRefused = "upload-refused",
         /// A plug-and-play SUBSCRIBE from it was answered.
         Pnp = "pnp",
+        /// A firmware rollout pinned it to a version (its file now names that firmware).
+        RolloutPinned = "rollout-pinned",
+        /// A firmware rollout saw it fetch again reporting the version it was pinned to.
+        RolloutSucceeded = "rollout-succeeded",
+        /// A firmware rollout's window closed before it reported the version.
+        RolloutFailed = "rollout-failed",
+        /// A firmware rollout left it out (no file for its model, already moved…).
+        RolloutSkipped = "rollout-skipped",
+        /// A firmware rollout removed its pin (completed, aborted or rolled back).
+        RolloutUnpinned = "rollout-unpinned",
+    }
+}
+
+stable_names! {
+    /// Where a firmware rollout is in its life.
+    pub enum RolloutState ("rollout state") {
+        /// Pinning, notifying and waiting for the current wave.
+        Running = "running",
+        /// Stopped by itself: failures passed its threshold (the reason is recorded).
+        Halted = "halted",
+        /// Moving the devices it moved back to the previous version.
+        RollingBack = "rolling-back",
+        /// Every wave succeeded or was decided: the group's target is the new version.
+        Done = "done",
+        /// Stopped by an operator; undecided devices were unpinned.
+        Aborted = "aborted",
+        /// The devices it moved were sent back to the previous version; pins cleared.
+        RolledBack = "rolled-back",
+    }
+}
+
+impl RolloutState {
+    /// True once the rollout can change no more (`done`, `aborted`, `rolled-back`): another
+    /// rollout of its group may start.
+    pub fn is_finished(self) -> bool {
+        matches!(self, RolloutState::Done | RolloutState::Aborted | RolloutState::RolledBack)
+    }
+}
+
+stable_names! {
+    /// Where one device of a firmware rollout is.
+    pub enum RolloutDeviceState ("rollout device state") {
+        /// Left out (the reason is recorded): no firmware file for its model.
+        Skipped = "skipped",
+        /// Its wave has not started.
+        Waiting = "waiting",
+        /// Pinned to the version and notified; its window is open.
+        Upgrading = "upgrading",
+        /// It fetched again reporting the version within its window (or already ran it).
+        Succeeded = "succeeded",
+        /// Its window closed before it reported the version.
+        Failed = "failed",
+        /// The rollout was aborted before it was decided.
+        Cancelled = "cancelled",
+        /// Pinned back to the previous version by a rollback.
+        RolledBack = "rolled-back",
+    }
+}
+
+impl RolloutDeviceState {
+    /// True for a device whose outcome is known (succeeded or failed): what the halt
+    /// threshold counts.
+    pub fn is_decided(self) -> bool {
+        matches!(self, RolloutDeviceState::Succeeded | RolloutDeviceState::Failed)
     }
 }
 

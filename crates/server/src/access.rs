@@ -57,7 +57,7 @@ impl Actor {
 /// | requests | role |
 /// |---|---|
 /// | every read (`GET`, `HEAD`), except tokens and console users | `read-only` |
-/// | changes to devices (add, import, change, remove, unlock, notify), groups, campaigns, PnP discoveries (approve, reject) | `operator` |
+/// | changes to devices (add, import, change, remove, unlock, notify), groups, campaigns, firmware rollouts (start, resume, abort, roll back), PnP discoveries (approve, reject) | `operator` |
 /// | global settings, tokens and console users (reads too), every other change (templates, firmware and resource files, backup) | `admin` |
 ///
 /// A write route not named here needs `admin`: a route added later is closed until placed.
@@ -72,7 +72,7 @@ pub fn required_role(method: &Method, path: &str) -> Role {
         return Role::ReadOnly;
     }
     match first {
-        "devices" | "groups" | "campaigns" | "pnp" => Role::Operator,
+        "devices" | "groups" | "campaigns" | "rollouts" | "pnp" => Role::Operator,
         _ => Role::Admin,
     }
 }

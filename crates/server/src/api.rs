@@ -85,6 +85,7 @@ use crate::metrics::Metrics;
 use crate::notify::{Notifier, NotifyError};
 use crate::registry::validate::{self, validate_new_device, Invalid};
 use crate::registry::Registry;
+use crate::rollout::RolloutEngine;
 use crate::users::Users;
 
 mod access;
@@ -96,6 +97,7 @@ pub mod openapi;
 mod pnp;
 mod problem;
 mod query;
+mod rollouts;
 mod templates;
 mod unlock;
 mod uploads;
@@ -128,6 +130,8 @@ pub struct ApiServices {
     pub notifier: Arc<Notifier>,
     /// Creating, following and cancelling campaigns.
     pub campaigns: Arc<CampaignEngine>,
+    /// Firmware rollouts: start, resume, abort, roll back.
+    pub rollouts: Arc<RolloutEngine>,
     /// First-fetch windows and generated credentials (`unlock`, device views).
     pub security: Arc<Security>,
     /// The device history sink (events the API itself records).
@@ -155,8 +159,8 @@ macro_rules! substates {
 
 substates! {
     tokens: Arc<Tokens>, store: Store, inventory: Arc<Inventory>, files: Arc<Files>, registry: Arc<Registry>,
-    notifier: Arc<Notifier>, campaigns: Arc<CampaignEngine>, security: Arc<Security>, events: FetchLog,
-    metrics: Arc<Metrics>, discoveries: Arc<Discoveries>, users: Arc<Users>, filestore: Arc<FileStore>,
+    notifier: Arc<Notifier>, campaigns: Arc<CampaignEngine>, rollouts: Arc<RolloutEngine>, security: Arc<Security>,
+    events: FetchLog, metrics: Arc<Metrics>, discoveries: Arc<Discoveries>, users: Arc<Users>, filestore: Arc<FileStore>,
 }
 
 /// What showing a device takes: its files, and its access posture.
@@ -200,6 +204,11 @@ fn token_routes() -> Vec<(&'static str, MethodRouter<ApiServices>)> {
         ("/api/v1/campaigns/{id}", get(campaigns::show)),
         ("/api/v1/campaigns/{id}/cancel", post(campaigns::cancel)),
         ("/api/v1/campaigns/{id}/retry", post(campaigns::retry)),
+        ("/api/v1/rollouts", get(rollouts::list).post(rollouts::create)),
+        ("/api/v1/rollouts/{id}", get(rollouts::show)),
+        ("/api/v1/rollouts/{id}/resume", post(rollouts::resume)),
+        ("/api/v1/rollouts/{id}/abort", post(rollouts::abort)),
+        ("/api/v1/rollouts/{id}/rollback", post(rollouts::rollback)),
         ("/api/v1/tokens", get(access::list_tokens).post(access::create_token)),
         ("/api/v1/tokens/{name}", axum::routing::delete(access::revoke_token)),
         ("/api/v1/audit", get(access::audit)),

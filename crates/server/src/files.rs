@@ -8,6 +8,8 @@
 //! first fetch ([`Files::claim_first_fetch`]), which must be durable before the file is sent;
 //! device settings change only through the registry.
 
+mod firmware;
+
 use std::sync::Arc;
 
 use sipprov_model::known;
@@ -24,6 +26,7 @@ use crate::catalog::{can_carry_credentials, vendor_model};
 use crate::fetchlog::{FetchLog, Record};
 use crate::inventory::Inventory;
 use crate::metrics::Metrics;
+use crate::pins::FirmwarePins;
 use crate::resources::ResourceCatalog;
 
 /// The provisioning core: resolves requests, renders, and keeps the render cache.
@@ -36,6 +39,9 @@ pub struct Files {
     metrics: Arc<Metrics>,
     security: Arc<Security>,
     resources: ResourceCatalog,
+    pins: Arc<FirmwarePins>,
+    /// `[pnp] url`: the base of a derived `firmware.url` when a device has no `provisioning.url`.
+    pnp_url: Option<String>,
 }
 
 /// What a request names.
@@ -90,15 +96,19 @@ pub struct FilesParts {
     pub security: Arc<Security>,
     /// The stored firmware and resource files a render may point a device at.
     pub resources: ResourceCatalog,
+    /// The firmware versions rollouts hold devices to.
+    pub pins: Arc<FirmwarePins>,
+    /// `[pnp] url`, the base of a derived `firmware.url` for a device without `provisioning.url`.
+    pub pnp_url: Option<String>,
 }
 
 impl Files {
     /// The provisioning core over these pieces, rendering the built-in templates until the
     /// template service installs the overrides ([`Files::install_overrides`]).
     pub fn new(parts: FilesParts) -> Files {
-        let FilesParts { store, inventory, cache, events, metrics, security, resources } = parts;
+        let FilesParts { store, inventory, cache, events, metrics, security, resources, pins, pnp_url } = parts;
         let renderer = Renderer::new(None);
-        Files { store, inventory, cache, renderer, events, metrics, security, resources }
+        Files { store, inventory, cache, renderer, events, metrics, security, resources, pins, pnp_url }
     }
 
     /// The catalog of stored firmware and resource files (in memory).
@@ -231,13 +241,16 @@ impl Files {
             Resolved::Device { device, spec } => {
                 let (vendor, model) = vendor_model(device)?;
                 let dialect = self.device_dialect(device, vendor, model, firmware);
-                let key = dialect_key(requested, dialect);
+                let plan = self.firmware_plan(device, vendor, model, firmware);
+                let key = dialect_key(requested, dialect) + &plan.key_suffix();
                 if let Some(hit) = self.cache.device_file(device.mac, &key) {
                     Metrics::inc(&self.metrics.cache_hits);
                     return Ok(hit);
                 }
                 let generation = self.cache.generation();
-                let settings = self.device_settings(device);
+                let mut settings = self.device_settings(device);
+                plan.warn_if_missing(device);
+                self.apply_firmware(device, &plan, &mut settings)?;
                 let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware };
                 let served = self.finish_render(&ctx, spec, device.mac, &dialect_key(spec.name.clone(), dialect))?;
                 self.cache.insert_device_file(generation, device.mac, key, served.clone());
@@ -291,7 +304,9 @@ impl Files {
     /// it: a vendor with dialects gives the one its settings or the model name (`render`).
     pub fn render_device_file(&self, device: &DeviceRecord, spec: &FileSpec) -> Result<Arc<Served>, RenderFailure> {
         let (vendor, model) = vendor_model(device)?;
-        let settings = self.device_settings(device);
+        let mut settings = self.device_settings(device);
+        let plan = self.firmware_plan(device, vendor, model, None);
+        self.apply_firmware(device, &plan, &mut settings)?;
         let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware: None };
         let state_key = dialect_key(spec.name.clone(), vendor.dialect(model, &settings, None));
         self.finish_render(&ctx, spec, device.mac, &state_key)
@@ -299,14 +314,20 @@ impl Files {
 
     /// The SHA-256 of a device file as it would be served now, without caching it or
     /// recording a content change (a campaign needs only the hash, for 100,000 devices). No
-    /// phone is asking, so a vendor with dialects gives the one its settings or the model name.
+    /// phone is asking, so a vendor with dialects gives the one its settings or the model name,
+    /// and the firmware target counts the device as running what it last reported.
     pub fn rendered_hash(&self, device: &DeviceRecord, spec: &FileSpec) -> Result<String, RenderFailure> {
         let (vendor, model) = vendor_model(device)?;
         let dialect = self.device_dialect(device, vendor, model, None);
-        if let Some(hit) = self.cache.device_file(device.mac, &dialect_key(spec.name.to_ascii_lowercase(), dialect)) {
+        // The same plan and key a fetch reporting the firmware last seen gets, so the hash is
+        // that of what the phone was (or will be) served.
+        let plan = self.firmware_plan(device, vendor, model, None);
+        let key = dialect_key(spec.name.to_ascii_lowercase(), dialect) + &plan.key_suffix();
+        if let Some(hit) = self.cache.device_file(device.mac, &key) {
             return Ok(hit.hash.clone());
         }
-        let settings = self.device_settings(device);
+        let mut settings = self.device_settings(device);
+        self.apply_firmware(device, &plan, &mut settings)?;
         let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware: None };
         let bytes = self.renderer.render(&ctx, spec).map_err(|e| RenderFailure::Template(e.to_string()))?;
         Ok(content_hash(&bytes))

@@ -24,6 +24,7 @@ use crate::access::{audit, Actor};
 use crate::cache::RenderCache;
 use crate::config::FilesConfig;
 use crate::inventory::Inventory;
+use crate::pins::FirmwarePins;
 use crate::resources::{check_name, FileAccess, ResourceCatalog, ResourceFile, ResourceKind};
 
 mod blob;
@@ -119,6 +120,8 @@ pub struct FileStore {
     inventory: Arc<Inventory>,
     cache: Arc<RenderCache>,
     max_upload_bytes: u64,
+    /// The rollouts' pins: a pinned device uses its pin's firmware (see [`Self::with_pins`]).
+    pins: Option<Arc<FirmwarePins>>,
 }
 
 impl FileStore {
@@ -136,7 +139,12 @@ impl FileStore {
         if swept + orphans > 0 {
             tracing::info!(swept, orphans, "removed unfinished uploads left by an earlier run");
         }
-        FileStore { store, catalog, inventory, cache, max_upload_bytes: config.max_upload_bytes }
+        FileStore { store, catalog, inventory, cache, max_upload_bytes: config.max_upload_bytes, pins: None }
+    }
+
+    /// The service that also refuses to remove a firmware image a rollout has pinned devices to.
+    pub fn with_pins(self, pins: Arc<FirmwarePins>) -> FileStore {
+        FileStore { pins: Some(pins), ..self }
     }
 
     /// The in-memory catalog.
@@ -162,7 +170,7 @@ impl FileStore {
     /// What still uses `file` (empty: it may be removed). See [`in_use`] for the rules and
     /// where to add one.
     pub fn in_use(&self, file: &ResourceFile) -> Vec<String> {
-        in_use::in_use(&in_use::InUseSources { inventory: &self.inventory }, file)
+        in_use::in_use(&in_use::InUseSources { inventory: &self.inventory, pins: self.pins.as_deref() }, file)
     }
 
     /// Validates `request`, streams `body` to disk, and adds the file, audited as `actor`.

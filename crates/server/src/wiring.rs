@@ -30,10 +30,12 @@ use crate::filestore::FileStore;
 use crate::inventory::Inventory;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
+use crate::pins::FirmwarePins;
 use crate::pnp::PnpServices;
 use crate::provision::Phones;
 use crate::registry::Registry;
 use crate::resources::ResourceCatalog;
+use crate::rollout::{RolloutEngine, RolloutParts};
 use crate::users::Users;
 use crate::ServerError;
 
@@ -67,6 +69,8 @@ struct Core {
     security: Arc<Security>,
     files: Arc<Files>,
     registry: Arc<Registry>,
+    /// The firmware pins rollouts write and the render reads (loaded at start).
+    pins: Arc<FirmwarePins>,
     /// The catalog of stored firmware and resource files (in memory, loaded at start).
     resources: ResourceCatalog,
     cache: Arc<RenderCache>,
@@ -100,6 +104,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.events.clone(),
         config.sip.t1_ms,
     ));
+    let rollouts = Arc::new(RolloutEngine::new(RolloutParts {
+        store: core.store.clone(),
+        notifier: notifier.clone(),
+        files: core.files.clone(),
+        inventory: core.inventory.clone(),
+        registry: core.registry.clone(),
+        events: core.events.clone(),
+        pins: core.pins.clone(),
+    }));
 
     let mut tasks = JoinSet::new();
     let phone_app = crate::provision::router(Arc::new(Phones::new(
@@ -134,13 +147,17 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     ));
     tasks.spawn(crate::sip_service::serve(sip, pnp_services, pnp));
     tasks.spawn(campaigns.clone().run());
-    let filestore = Arc::new(FileStore::new(
-        core.store.clone(),
-        core.resources.clone(),
-        core.inventory.clone(),
-        core.cache.clone(),
-        &config.files,
-    ));
+    tasks.spawn(rollouts.clone().run());
+    let filestore = Arc::new(
+        FileStore::new(
+            core.store.clone(),
+            core.resources.clone(),
+            core.inventory.clone(),
+            core.cache.clone(),
+            &config.files,
+        )
+        .with_pins(core.pins.clone()),
+    );
     let users = Arc::new(Users::new(core.store.clone()).map_err(|e| ServerError::Config(e.to_string()))?);
     let console_app = crate::console::router(ConsoleServices::new(
         core.store.clone(),
@@ -149,6 +166,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.registry.clone(),
         notifier.clone(),
         campaigns.clone(),
+        rollouts.clone(),
         core.security.clone(),
         core.events.clone(),
         users.clone(),
@@ -165,6 +183,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         registry: core.registry,
         notifier,
         campaigns,
+        rollouts,
         security: core.security,
         events: core.events,
         metrics: core.metrics,
@@ -194,6 +213,7 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let resources = ResourceCatalog::load(&store, &config.data_dir).await?;
     tracing::info!(files = resources.list().len(), "file catalog loaded");
     release_freed_memory();
+    let pins = Arc::new(FirmwarePins::new(store.firmware_pins().await?, cache.clone()));
     let files = Arc::new(Files::new(FilesParts {
         store: store.clone(),
         inventory: inventory.clone(),
@@ -202,13 +222,15 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
         metrics: metrics.clone(),
         security: security.clone(),
         resources: resources.clone(),
+        pins: pins.clone(),
+        pnp_url: config.pnp.url.clone(),
     }));
     let templates = crate::templates::Templates::new(store.clone(), files.clone(), inventory.clone());
     templates.import_dir(&config.template_dir()).await?;
     templates.reload().await?;
     let registry = Arc::new(Registry::new(store.clone(), inventory.clone(), cache.clone(), security.clone()));
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
-    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, resources, cache })
+    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, pins, resources, cache })
 }
 
 /// Creates the data directory, checks they are writable, and opens

@@ -68,6 +68,9 @@ pub(crate) enum Command {
     /// Follow, cancel or retry re-sync campaigns.
     #[command(subcommand)]
     Campaign(CampaignCommand),
+    /// Firmware rollouts in waves: start one, follow, resume, abort or roll it back.
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
     /// Send a check-sync NOTIFY to a SIP URI now (no running server needed).
     Notify(NotifyArgs),
     /// List supported vendors and models.
@@ -160,6 +163,10 @@ pub(crate) enum FirmwareCommand {
         /// The file's name.
         name: String,
     },
+    /// Move a group to a firmware version in waves: a canary, then waves; each device must come
+    /// back reporting the version within the window; halts past the failure threshold
+    /// (`sipprov rollout …` follows, resumes, aborts or rolls it back).
+    Rollout(RolloutArgs),
 }
 
 /// `sipprov resource …`.
@@ -385,6 +392,61 @@ pub(crate) enum CampaignCommand {
         #[arg(long)]
         wait: bool,
     },
+}
+
+/// `firmware rollout` (and `rollout start`): move a group to a firmware version in waves.
+#[derive(Debug, Args)]
+pub(crate) struct RolloutArgs {
+    /// The group to move.
+    #[arg(long)]
+    pub group: String,
+    /// The firmware version, as the phones' User-Agent reports it (a firmware file of that
+    /// version must be in the catalog for each model: `sipprov firmware add`).
+    #[arg(long)]
+    pub to: String,
+    #[arg(long, help = with_default("Devices in the canary wave, upgraded first.", sipprov_api::CreateRollout::DEFAULT_CANARY))]
+    pub canary: Option<u32>,
+    #[arg(long, value_name = "PERCENT", help = with_default(
+        "Each later wave's share of the devices left after the canary (20 or 20%).",
+        format!("{}%", sipprov_api::CreateRollout::DEFAULT_WAVE_PERCENT)))]
+    pub wave: Option<String>,
+    #[arg(long, value_name = "DURATION", help = with_default(
+        "How long a pinned device has to come back reporting the version (90s, 30m, 2h).",
+        format!("{}m", sipprov_api::CreateRollout::DEFAULT_WINDOW_SECONDS / 60)))]
+    pub window: Option<String>,
+    #[arg(long, value_name = "PERCENT", help = with_default(
+        "Halt when failed devices pass this share of decided ones (5 or 5%).",
+        format!("{}%", sipprov_api::CreateRollout::DEFAULT_HALT_PERCENT)))]
+    pub halt_on: Option<String>,
+    /// Follow the rollout with a progress bar until it ends or halts.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RolloutCommand {
+    /// Start a rollout (the same as `sipprov firmware rollout`, kept here beside the other
+    /// rollout commands).
+    Start(RolloutArgs),
+    /// List rollouts, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A rollout's state, counts and devices.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow a rollout with a progress bar until it ends or halts.
+    Watch { id: i64 },
+    /// Resume a halted rollout: its next wave starts.
+    Resume { id: i64 },
+    /// Abort a rollout: devices not decided yet are unpinned.
+    Abort { id: i64 },
+    /// Roll back: the devices moved are pinned to the previous version and notified.
+    Rollback { id: i64 },
 }
 
 /// How `sipprov notify` trusts a phone over TLS (after the flags in --help).

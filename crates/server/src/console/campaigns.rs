@@ -24,9 +24,9 @@ use super::{render, ConsoleError, ConsoleServices, Ctx, Page};
 use crate::campaign::{CampaignReport, ControlError, LaunchError, LaunchPlan, Selection};
 
 /// How often the live view is updated.
-const LIVE_EVERY: Duration = Duration::from_secs(1);
+pub(super) const LIVE_EVERY: Duration = Duration::from_secs(1);
 /// How long one live stream runs at most; the browser reconnects if the page is still open.
-const LIVE_FOR: Duration = Duration::from_secs(3600);
+pub(super) const LIVE_FOR: Duration = Duration::from_secs(3600);
 /// Live streams open at once at most: each holds a connection of the admin listener's budget
 /// (`limits.api_connections`), which the CLI and the API need too. Past it a page gets 503 and
 /// keeps its Refresh link.
@@ -35,11 +35,12 @@ const MAX_LIVE: usize = 16;
 /// Live streams open now.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
-/// One open live stream, counted in [`LIVE`] while it lives.
-struct LiveSlot;
+/// One open live stream, counted in [`LIVE`] while it lives (campaign and rollout pages share
+/// the cap).
+pub(super) struct LiveSlot;
 
 impl LiveSlot {
-    fn take() -> Option<LiveSlot> {
+    pub(super) fn take() -> Option<LiveSlot> {
         LIVE.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_LIVE).then_some(n + 1))
             .ok()
             .map(|_| LiveSlot)
@@ -253,7 +254,7 @@ fn refused_notice(e: ControlError) -> Result<String, ConsoleError> {
     }
 }
 
-fn capitalized(text: &str) -> String {
+pub(super) fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }

@@ -19,8 +19,9 @@
 //! `session` and `login`.
 //!
 //! One module per page group: `overview`, `devices` (list, device page and its actions),
-//! `add_device`, `settings` (groups and global settings), `campaigns`, `pnp`, `templates`,
-//! `files` (stored firmware and resource files: list, upload, remove).
+//! `add_device`, `settings` (groups and global settings), `campaigns`, `rollouts` (firmware
+//! rollouts), `pnp`, `templates`, `files` (stored firmware and resource files: list, upload,
+//! remove).
 
 mod add_device;
 mod campaigns;
@@ -29,6 +30,7 @@ mod files;
 mod login;
 mod overview;
 mod pnp;
+mod rollouts;
 mod session;
 mod settings;
 mod templates;
@@ -56,6 +58,7 @@ use crate::filestore::FileStore;
 use crate::inventory::Inventory;
 use crate::notify::Notifier;
 use crate::registry::Registry;
+use crate::rollout::RolloutEngine;
 use crate::users::Users;
 
 /// What the console's pages read and change.
@@ -72,6 +75,8 @@ pub struct ConsoleServices {
     pub notifier: Arc<Notifier>,
     /// Campaigns: preview, create, cancel, retry.
     pub campaigns: Arc<CampaignEngine>,
+    /// Firmware rollouts: start, resume, abort, roll back.
+    pub rollouts: Arc<RolloutEngine>,
     /// First-fetch windows (unlock) and the phone throttle.
     pub security: Arc<Security>,
     /// The history sink (unlocks are recorded there).
@@ -97,6 +102,7 @@ impl ConsoleServices {
         registry: Arc<Registry>,
         notifier: Arc<Notifier>,
         campaigns: Arc<CampaignEngine>,
+        rollouts: Arc<RolloutEngine>,
         security: Arc<Security>,
         events: FetchLog,
         users: Arc<Users>,
@@ -112,6 +118,7 @@ impl ConsoleServices {
             registry,
             notifier,
             campaigns,
+            rollouts,
             security,
             events,
             users,
@@ -139,6 +146,7 @@ pub fn router(services: ConsoleServices) -> Router {
         .merge(settings::routes())
         .merge(campaigns::routes())
         .merge(pnp::routes())
+        .merge(rollouts::routes())
         .merge(templates::routes())
         .merge(files::routes())
         .layer(middleware::from_fn_with_state(c.clone(), session::guard_posts))
@@ -193,6 +201,8 @@ fn templates() -> &'static Environment<'static> {
             ("campaign.html", include_str!("templates/campaign.html")),
             ("preview.html", include_str!("templates/preview.html")),
             ("pnp.html", include_str!("templates/pnp.html")),
+            ("rollouts.html", include_str!("templates/rollouts.html")),
+            ("rollout.html", include_str!("templates/rollout.html")),
             ("template_list.html", include_str!("templates/template_list.html")),
             ("template.html", include_str!("templates/template.html")),
             ("files.html", include_str!("templates/files.html")),

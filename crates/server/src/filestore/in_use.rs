@@ -5,12 +5,13 @@
 //!
 //! **Extension point.** Each kind of user of a file is one small function below returning its
 //! reasons; [`in_use`] chains them. To make another feature hold files (a rollout targeting a
-//! version, `ringtone.file` naming a ringtone), add a function here and one line to
+//! version (done: [`devices_pinned_to_firmware`]), `ringtone.file` naming a ringtone), add a function here and one line to
 //! [`in_use`]; pass what it reads through [`InUseSources`].
 
 use sipprov_model::known;
 
 use crate::inventory::Inventory;
+use crate::pins::FirmwarePins;
 use crate::resources::{ResourceFile, ResourceKind};
 
 /// At most this many reasons are listed; past it, one more line says how many were left out.
@@ -20,6 +21,8 @@ pub const MAX_REASONS: usize = 10;
 pub struct InUseSources<'a> {
     /// The devices and their merged settings.
     pub inventory: &'a Inventory,
+    /// The rollouts' pins, when known.
+    pub pins: Option<&'a FirmwarePins>,
 }
 
 /// Why `file` may not be removed now: one line per user (bounded by [`MAX_REASONS`], the last
@@ -27,6 +30,9 @@ pub struct InUseSources<'a> {
 pub fn in_use(sources: &InUseSources<'_>, file: &ResourceFile) -> Vec<String> {
     let mut reasons = Vec::new();
     reasons.extend(devices_targeting_firmware(sources.inventory, file));
+    if let Some(pins) = sources.pins {
+        reasons.extend(devices_pinned_to_firmware(sources.inventory, pins, file));
+    }
     bounded(reasons)
 }
 
@@ -46,6 +52,26 @@ fn devices_targeting_firmware(inventory: &Inventory, file: &ResourceFile) -> Vec
         .map(|d| {
             let group = d.group.as_deref().map(|g| format!(", group {g}")).unwrap_or_default();
             format!("device {} ({} {}{group}) targets firmware.version {version}", d.mac, d.vendor, d.model)
+        })
+        .collect();
+    reasons.sort();
+    reasons
+}
+
+/// A firmware image is in use while a rollout holds a device of its vendor and one of its
+/// models to the image's version: that device's next render points it at this file, whatever
+/// its `firmware.version` says.
+fn devices_pinned_to_firmware(inventory: &Inventory, pins: &FirmwarePins, file: &ResourceFile) -> Vec<String> {
+    let (ResourceKind::Firmware, Some(vendor), Some(version)) = (file.kind, &file.vendor, &file.version) else {
+        return Vec::new();
+    };
+    let mut reasons: Vec<String> = pins
+        .pinned_to(version)
+        .into_iter()
+        .filter_map(|(mac, rollout)| inventory.device(mac).map(|d| (d, rollout)))
+        .filter(|(d, _)| d.vendor == *vendor && file.is_firmware_for(vendor, &d.model))
+        .map(|(d, rollout)| {
+            format!("device {} ({} {}) is pinned to {version} by rollout {rollout}", d.mac, d.vendor, d.model)
         })
         .collect();
     reasons.sort();

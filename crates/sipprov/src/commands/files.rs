@@ -19,6 +19,7 @@ pub(crate) async fn firmware(cmd: FirmwareCommand, api: &ApiArgs) -> Result<(), 
         }
         FirmwareCommand::List { json } => list("/api/v1/firmware", json, api).await,
         FirmwareCommand::Rm { name } => remove("/api/v1/firmware", &name, api).await,
+        FirmwareCommand::Rollout(args) => super::rollout::start(args, api).await,
     }
 }
 

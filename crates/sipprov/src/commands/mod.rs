@@ -21,6 +21,7 @@ mod list;
 mod manuals;
 mod notify;
 mod pnp;
+mod rollout;
 mod template;
 mod user;
 
@@ -36,6 +37,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::Notify(args) => notify::one_shot(args).await,
         Command::Resync(args) => campaign::resync(args, api).await,
         Command::Campaign(cmd) => campaign::command(cmd, api).await,
+        Command::Rollout(cmd) => rollout::command(cmd, api).await,
         Command::User(cmd) => user::command(cmd, api).await,
         Command::Backup { file, data } => backup::backup(&file, &data, api.data_dir.as_deref()).await,
         Command::Restore { file, data } => backup::restore(&file, &data, api.data_dir.as_deref()).await,

@@ -1,5 +1,6 @@
-// Follows a campaign's progress over server-sent events; the page works without it (its
-// Refresh link shows the same counts).
+// Follows a campaign's or a rollout's progress over server-sent events; the page works without
+// it (its Refresh link shows the same counts). A rollout page reloads when the state changes, so
+// its buttons match the new state.
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   var live = document.getElementById("live");
@@ -15,8 +16,14 @@ document.addEventListener("DOMContentLoaded", function () {
       tr.append(a, b); body.append(tr);
       if (k !== "pending" && k !== "sending") done += p.counts[k];
     });
+    if (typeof p.done === "number") done = p.done;
     var bar = document.getElementById("progress");
     bar.max = p.devices; bar.value = done;
+    if (live.dataset.reload === "yes" && live.dataset.state !== p.state) {
+      source.close();
+      window.location.reload();
+      return;
+    }
     if (p.finished) {
       live.dataset.finished = "yes";
       source.close();

@@ -1,0 +1,142 @@
+//! The firmware a device's file names: its target version turned into `firmware.url` at render.
+//!
+//! The target is the device's rollout pin (`crate::pins`), else its merged `firmware.version`.
+//! When the catalog has a firmware file for the device's vendor, model and that version, the
+//! render writes `firmware.url` (the device's provisioning base + the file's path on the
+//! provisioning listener) into the settings the vendor renders, unless the device already runs
+//! it: the requester's User-Agent says so, or, when no phone is asking (`render`, a campaign's
+//! `--changed` hash) or its User-Agent names no firmware, the last firmware the seen index
+//! recorded for it does. The render cache key carries `~fw=<version>` when the URL is written,
+//! so a phone on its target and one not never share a rendering or an ETag; the content's
+//! change time is kept per file as before, so a phone moving from one to the other always gets
+//! a later `Last-Modified`.
+//!
+//! A target without a file for the device's model writes nothing: the render logs a warning
+//! (once per rendering) naming device, model and version, and `sipprov render` shows no URL.
+
+use sipprov_model::{known, Settings};
+use sipprov_store::DeviceRecord;
+use sipprov_vendors::{ModelInfo, Vendor};
+
+use super::{Files, RenderFailure};
+use crate::pins::runs_version;
+
+/// What a device's file says about firmware, for one requester.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct FirmwarePlan {
+    /// The version the device should run, if any.
+    pub target: Option<String>,
+    /// The catalog file's path on the provisioning listener, when the file names it (a
+    /// target, a file for the model, and the device not running it yet).
+    pub url_path: Option<String>,
+    /// A target the catalog has no file for (for the model).
+    pub missing: bool,
+}
+
+impl FirmwarePlan {
+    /// Logs a target the catalog has no file for (for the model): on a render only, so at most
+    /// once per rendering of the device's file.
+    pub(crate) fn warn_if_missing(&self, device: &DeviceRecord) {
+        if self.missing {
+            tracing::warn!(mac = %device.mac, vendor = %device.vendor, model = %device.model,
+                version = self.target.as_deref().unwrap_or_default(),
+                "firmware.version has no firmware file for this model in the catalog; the file names no firmware");
+        }
+    }
+
+    /// The render cache key's suffix: the rendering differs only when a URL is written.
+    pub(crate) fn key_suffix(&self) -> String {
+        match (&self.url_path, &self.target) {
+            (Some(_), Some(version)) => format!("~fw={version}"),
+            _ => String::new(),
+        }
+    }
+}
+
+impl Files {
+    /// The firmware plan of `device` for a requester reporting `reported` (`None`: no phone, or
+    /// a User-Agent without a firmware version). A few map lookups: it runs on every request.
+    pub(crate) fn firmware_plan(
+        &self,
+        device: &DeviceRecord,
+        vendor: &'static dyn Vendor,
+        model: &'static ModelInfo,
+        reported: Option<&str>,
+    ) -> FirmwarePlan {
+        let target = self.pins.get(device.mac).or_else(|| {
+            let key = known::FIRMWARE_VERSION.name();
+            self.inventory.merged_keys(device, &[key]).get(key).map(str::to_string)
+        });
+        let Some(target) = target else { return FirmwarePlan::default() };
+        let running = match reported {
+            Some(r) => Some(r.to_string()),
+            None => self.events.seen().get(device.mac).and_then(|f| f.reported_firmware),
+        };
+        if running.as_deref().is_some_and(|r| runs_version(vendor.id(), r, &target)) {
+            return FirmwarePlan { target: Some(target), ..FirmwarePlan::default() };
+        }
+        match self.resources.firmware_for(vendor.id(), model.name, &target) {
+            Some(file) => {
+                let url_path = Some(self.resources.url_path(&file, device.mac));
+                FirmwarePlan { target: Some(target), url_path, missing: false }
+            }
+            None => FirmwarePlan { target: Some(target), url_path: None, missing: true },
+        }
+    }
+
+    /// Writes `plan`'s `firmware.url` into the settings the vendor renders: the origin and path
+    /// of the device's merged `provisioning.url`, else `[pnp] url`, followed by the file's path.
+    /// Without either, the render fails naming `provisioning.url`: a URL the phone cannot reach
+    /// would be worse than none.
+    pub(crate) fn apply_firmware(
+        &self,
+        device: &DeviceRecord,
+        plan: &FirmwarePlan,
+        settings: &mut Settings,
+    ) -> Result<(), RenderFailure> {
+        let Some(path) = &plan.url_path else { return Ok(()) };
+        let base = settings
+            .get_key(&known::PROVISIONING_URL)
+            .filter(|u| u.contains("://"))
+            .map(str::to_string)
+            .or_else(|| self.pnp_url.clone())
+            .ok_or_else(|| {
+                RenderFailure::Template(format!(
+                    "device {} targets firmware {} but has no provisioning.url (nor [pnp] url) to build its firmware.url from",
+                    device.mac,
+                    plan.target.as_deref().unwrap_or_default()
+                ))
+            })?;
+        let url = format!("{}{path}", base_of(&base));
+        settings
+            .set(known::FIRMWARE_URL.name(), &url)
+            .map_err(|e| RenderFailure::Template(format!("device {}: firmware.url {url:?}: {e}", device.mac)))
+    }
+}
+
+/// The origin and path of a provisioning URL, without query, fragment or trailing slash, to
+/// put a path starting with `/` after.
+fn base_of(url: &str) -> &str {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    url[..end].trim_end_matches('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_base_keeps_origin_and_path_only() {
+        assert_eq!(base_of("http://p.example/"), "http://p.example");
+        assert_eq!(base_of("https://p.example:8443/prov/?x=1#f"), "https://p.example:8443/prov");
+        assert_eq!(base_of("http://p.example"), "http://p.example");
+    }
+
+    #[test]
+    fn only_a_written_url_changes_the_key() {
+        let on_target = FirmwarePlan { target: Some("2.0".into()), url_path: None, missing: false };
+        assert_eq!(on_target.key_suffix(), "");
+        let moving = FirmwarePlan { target: Some("2.0".into()), url_path: Some("/files/x.rom".into()), missing: false };
+        assert_eq!(moving.key_suffix(), "~fw=2.0");
+    }
+}
