@@ -16,38 +16,7 @@
 //! assert!(text.contains("<Name>Smith &amp; Sons</Name>"));
 //! ```
 
-/// One entry of a directory: a display name and its numbers by kind.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Contact {
-    /// The name the phone shows.
-    pub name: String,
-    /// The office (work) number.
-    pub office: Option<String>,
-    /// The mobile number.
-    pub mobile: Option<String>,
-    /// Any other number (home, fax…).
-    pub other: Option<String>,
-}
-
-/// Which of a contact's numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NumberKind {
-    /// [`Contact::office`].
-    Office,
-    /// [`Contact::mobile`].
-    Mobile,
-    /// [`Contact::other`].
-    Other,
-}
-
-impl Contact {
-    /// The contact's numbers in the order office, mobile, other, skipping empty ones.
-    pub fn numbers(&self) -> impl Iterator<Item = (NumberKind, &str)> {
-        [(NumberKind::Office, &self.office), (NumberKind::Mobile, &self.mobile), (NumberKind::Other, &self.other)]
-            .into_iter()
-            .filter_map(|(kind, n)| n.as_deref().filter(|n| !n.is_empty()).map(|n| (kind, n)))
-    }
-}
+pub use sipprov_model::contact::{Contact, NumberKind};
 
 /// A rendered directory: the bytes the phone receives and how they are labelled.
 #[derive(Debug, Clone, PartialEq, Eq)]
