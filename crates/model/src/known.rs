@@ -138,6 +138,14 @@ pub const TIME_NTP_SERVER: Key<Text> = Key::new("time.ntp_server", host_name);
 pub const ADMIN_PASSWORD: Key<Text> = Key::new("admin.password", any);
 /// Where phones fetch firmware from (`http://` or `https://`).
 pub const FIRMWARE_URL: Key<Text> = Key::new("firmware.url", http_url);
+/// The ringtone file the phone downloads and installs (`http://` or `https://`).
+pub const RINGTONE_URL: Key<Text> = Key::new("ringtone.url", http_url);
+/// The wallpaper (background or logo image) the phone downloads (`http://` or `https://`).
+pub const WALLPAPER_URL: Key<Text> = Key::new("wallpaper.url", http_url);
+/// The language (GUI translation) file the phone downloads (`http://` or `https://`).
+pub const LANGUAGE_URL: Key<Text> = Key::new("language.url", http_url);
+/// The remote phone directory (contacts) the phone downloads (`http://` or `https://`).
+pub const DIRECTORY_URL: Key<Text> = Key::new("directory.url", http_url);
 /// Whether check-sync may reboot the device (default on).
 pub const SIP_NOTIFY_REBOOT: Key<Flag> = Key::new("sip.notify_reboot", flag);
 /// The Event header of a check-sync NOTIFY, instead of the vendor's.
@@ -170,6 +178,10 @@ pub(crate) const ALL: &[KeyDef] = &[
     TIME_NTP_SERVER.def,
     ADMIN_PASSWORD.def,
     FIRMWARE_URL.def,
+    RINGTONE_URL.def,
+    WALLPAPER_URL.def,
+    LANGUAGE_URL.def,
+    DIRECTORY_URL.def,
     SIP_NOTIFY_REBOOT.def,
     SIP_CHECK_SYNC_EVENT.def,
     SIP_REBOOT_EVENT.def,

@@ -85,6 +85,12 @@ pub const KNOWN_KEYS: &[&str] = &[
     "time.ntp_server",
     "admin.password",
     "firmware.url",
+    // Resource files the phone downloads from the URL given (README, "Settings"); each vendor writes
+    // the parameters that make its phones fetch them, or refuses the key on its devices.
+    "ringtone.url",
+    "wallpaper.url",
+    "language.url",
+    "directory.url",
     "sip.notify_reboot",
     "sip.check_sync_event",
     "sip.reboot_event",
@@ -107,7 +113,19 @@ pub const KNOWN_KEYS: &[&str] = &[
 
 /// The namespaces whose keys are all listed in [`KNOWN_KEYS`]: any other key in them is a typo
 /// and refused. (`sip.*` is not among them: its free keys predate the known ones.)
-pub const RESERVED_NAMESPACES: &[&str] = &["provisioning", "time", "admin", "firmware", "http", "pnp", "security"];
+pub const RESERVED_NAMESPACES: &[&str] = &[
+    "provisioning",
+    "time",
+    "admin",
+    "firmware",
+    "ringtone",
+    "wallpaper",
+    "language",
+    "directory",
+    "http",
+    "pnp",
+    "security",
+];
 
 /// The values `http.auth` accepts: `digest` (SHA-256 and MD5 challenges), `digest-md5` (MD5 only,
 /// for firmware that stops at an algorithm it does not know), `basic`, or `none`.

@@ -427,6 +427,10 @@ impl Vendor for AudioCodes {
         let mut unmapped = vec![
             ("admin.password", "the admin password key is not documented"),
             ("line.N.label", "no documented key for a line label"),
+            ("ringtone.url", "no parameter mapped yet"),
+            ("wallpaper.url", "no parameter mapped yet"),
+            ("language.url", "no parameter mapped yet"),
+            ("directory.url", "no parameter mapped yet"),
         ];
         if model.family == "mp11x" {
             unmapped.push(("line.N.display_name", "an FXS port has no display name in the ini file"));

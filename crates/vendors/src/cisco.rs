@@ -341,6 +341,10 @@ static SHAPE: OneXmlFile = OneXmlFile {
     unmapped: &[
         ("firmware.url", "Upgrade_Rule is not mapped yet; set vendor.Upgrade_Rule"),
         ("line.N.label", "no verified element for a line key label; use vendor.<element>"),
+        ("ringtone.url", "no parameter mapped yet"),
+        ("wallpaper.url", "no parameter mapped yet"),
+        ("language.url", "no parameter mapped yet"),
+        ("directory.url", "no parameter mapped yet"),
     ],
 };
 

@@ -451,6 +451,10 @@ impl Vendor for Fanvil {
                 ("provisioning.interval_minutes", "no source documents the unit of FlashInterval / Download_Interval"),
                 ("firmware.url", "the firmware upgrade parameters are not mapped yet"),
                 ("line.N.label", "no verified element for a line label"),
+                ("ringtone.url", "no parameter mapped yet"),
+                ("wallpaper.url", "no parameter mapped yet"),
+                ("language.url", "no parameter mapped yet"),
+                ("directory.url", "no parameter mapped yet"),
             ],
         )?;
         mapping::refuse_zone_with_dst(settings, "the Fanvil file")?;

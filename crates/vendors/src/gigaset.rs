@@ -251,6 +251,10 @@ impl Vendor for Gigaset {
             &[
                 ("provisioning.interval_minutes", "no verified parameter for the polling interval"),
                 ("line.N.label", "handsets show the display name; there is no separate label"),
+                ("ringtone.url", "no parameter mapped yet"),
+                ("wallpaper.url", "no parameter mapped yet"),
+                ("language.url", "no parameter mapped yet"),
+                ("directory.url", "no parameter mapped yet"),
             ],
         )?)
     }

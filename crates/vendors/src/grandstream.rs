@@ -338,7 +338,13 @@ static SHAPE: OneXmlFile = OneXmlFile {
     template: "grandstream/cfg.xml.j2",
     is_raw_name: is_p_value,
     raw_name_rule: "a Grandstream setting name must be a P-value, 'P' followed by digits (e.g. vendor.P47)",
-    unmapped: &[("firmware.url", "no verified P-value for the firmware server; use vendor.P<number>")],
+    unmapped: &[
+        ("firmware.url", "no verified P-value for the firmware server; use vendor.P<number>"),
+        ("ringtone.url", "no parameter mapped yet"),
+        ("wallpaper.url", "no parameter mapped yet"),
+        ("language.url", "no parameter mapped yet"),
+        ("directory.url", "no parameter mapped yet"),
+    ],
 };
 
 impl Vendor for Grandstream {

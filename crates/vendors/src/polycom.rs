@@ -539,6 +539,16 @@ impl Vendor for Polycom {
                  which tcpIpApp.sntp.daylightSavings.* cannot express; use a UTC offset"
             )));
         }
+        mapping::refuse_unmapped(
+            settings,
+            "Polycom",
+            &[
+                ("ringtone.url", "no parameter mapped yet"),
+                ("wallpaper.url", "no parameter mapped yet"),
+                ("language.url", "no parameter mapped yet"),
+                ("directory.url", "no parameter mapped yet"),
+            ],
+        )?;
         Ok(mapping::check_raw_names(
             settings,
             is_xml_name,

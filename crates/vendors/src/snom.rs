@@ -365,6 +365,10 @@ static SHAPE: OneXmlFile = OneXmlFile {
     unmapped: &[
         ("line.N.label", "no verified Snom setting for a line label"),
         ("firmware.url", "Snom's firmware_status names an XML file, not an image; use vendor.firmware_status"),
+        ("ringtone.url", "no parameter mapped yet"),
+        ("wallpaper.url", "no parameter mapped yet"),
+        ("language.url", "no parameter mapped yet"),
+        ("directory.url", "no parameter mapped yet"),
     ],
 };
 

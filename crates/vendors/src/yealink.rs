@@ -611,6 +611,16 @@ impl Vendor for Yealink {
             return Err(problem.into());
         }
         crate::keys::check_device(settings, "Yealink", model, key_caps(model))?;
+        mapping::refuse_unmapped(
+            settings,
+            "Yealink",
+            &[
+                ("ringtone.url", "no parameter mapped yet"),
+                ("wallpaper.url", "no parameter mapped yet"),
+                ("language.url", "no parameter mapped yet"),
+                ("directory.url", "no parameter mapped yet"),
+            ],
+        )?;
         if model.family == "legacy" {
             for (key, why) in LEGACY_UNMAPPED {
                 if mapping::get(settings, key).is_some_and(|v| *key != "yealink.aes_key_file" || v == "1") {

@@ -38,6 +38,10 @@ fn sample(key: &str) -> Vec<String> {
         "time.ntp_server" => vec!["ntp.example.com".into()],
         "admin.password" => vec!["Adm1n-pw".into()],
         "firmware.url" => vec!["https://prov.example.com/fw/current.rom".into()],
+        "ringtone.url" => vec!["https://prov.example.com/files/Ring1.wav".into()],
+        "wallpaper.url" => vec!["https://prov.example.com/files/logo.png".into()],
+        "language.url" => vec!["https://prov.example.com/files/lang-German.txt".into()],
+        "directory.url" => vec!["https://prov.example.com/directory/001565AABBCC.xml".into()],
         other => panic!("no sample value for the neutral key {other}: add one to this test"),
     }
 }
