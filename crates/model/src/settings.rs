@@ -91,6 +91,12 @@ pub const KNOWN_KEYS: &[&str] = &[
     "wallpaper.url",
     "language.url",
     "directory.url",
+    // Server-side names the server turns into the URLs above at render time (README, "Phone
+    // directories and resource files"): a directory's name, and file catalog names by kind.
+    "directory.name",
+    "ringtone.file",
+    "wallpaper.file",
+    "language.file",
     "sip.notify_reboot",
     "sip.check_sync_event",
     "sip.reboot_event",
