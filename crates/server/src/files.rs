@@ -8,6 +8,8 @@
 //! first fetch ([`Files::claim_first_fetch`]), which must be durable before the file is sent;
 //! device settings change only through the registry.
 
+mod resource_urls;
+
 use std::sync::Arc;
 
 use sipprov_model::known;
@@ -34,6 +36,8 @@ pub struct Files {
     events: FetchLog,
     metrics: Arc<Metrics>,
     security: Arc<Security>,
+    /// `[pnp] url`: the base of derived URLs when a device has no `provisioning.url`.
+    pnp_url: Option<String>,
 }
 
 /// What a request names.
@@ -86,15 +90,17 @@ pub struct FilesParts {
     pub metrics: Arc<Metrics>,
     /// Generated credentials a device's file carries.
     pub security: Arc<Security>,
+    /// `[pnp] url`, the base of derived URLs for a device without `provisioning.url`.
+    pub pnp_url: Option<String>,
 }
 
 impl Files {
     /// The provisioning core over these pieces, rendering the built-in templates until the
     /// template service installs the overrides ([`Files::install_overrides`]).
     pub fn new(parts: FilesParts) -> Files {
-        let FilesParts { store, inventory, cache, events, metrics, security } = parts;
+        let FilesParts { store, inventory, cache, events, metrics, security, pnp_url } = parts;
         let renderer = Renderer::new(None);
-        Files { store, inventory, cache, renderer, events, metrics, security }
+        Files { store, inventory, cache, renderer, events, metrics, security, pnp_url }
     }
 
     /// Serves `overrides` (by template name) from now on: every cached rendering is dropped, so
@@ -228,7 +234,8 @@ impl Files {
                     return Ok(hit);
                 }
                 let generation = self.cache.generation();
-                let settings = self.device_settings(device);
+                let mut settings = self.device_settings(device);
+                self.resource_urls(device, vendor, model, &mut settings)?;
                 let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware };
                 let served = self.finish_render(&ctx, spec, device.mac, &dialect_key(spec.name.clone(), dialect))?;
                 self.cache.insert_device_file(generation, device.mac, key, served.clone());
@@ -282,7 +289,8 @@ impl Files {
     /// it: a vendor with dialects gives the one its settings or the model name (`render`).
     pub fn render_device_file(&self, device: &DeviceRecord, spec: &FileSpec) -> Result<Arc<Served>, RenderFailure> {
         let (vendor, model) = vendor_model(device)?;
-        let settings = self.device_settings(device);
+        let mut settings = self.device_settings(device);
+        self.resource_urls(device, vendor, model, &mut settings)?;
         let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware: None };
         let state_key = dialect_key(spec.name.clone(), vendor.dialect(model, &settings, None));
         self.finish_render(&ctx, spec, device.mac, &state_key)
@@ -297,7 +305,8 @@ impl Files {
         if let Some(hit) = self.cache.device_file(device.mac, &dialect_key(spec.name.to_ascii_lowercase(), dialect)) {
             return Ok(hit.hash.clone());
         }
-        let settings = self.device_settings(device);
+        let mut settings = self.device_settings(device);
+        self.resource_urls(device, vendor, model, &mut settings)?;
         let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware: None };
         let bytes = self.renderer.render(&ctx, spec).map_err(|e| RenderFailure::Template(e.to_string()))?;
         Ok(content_hash(&bytes))

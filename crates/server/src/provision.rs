@@ -32,6 +32,7 @@ use crate::auth::Security;
 use crate::auth::{throttle::Outcome, Decision, Failure, RequestFacts};
 use crate::cache::Served;
 use crate::config::UploadsConfig;
+use crate::directories::Directories;
 use crate::fetchlog::FetchLog;
 use crate::fetchlog::Record;
 use crate::files::{Files, Refusal, Resolved};
@@ -41,6 +42,7 @@ use crate::metrics::labels::{RefusalReason, VendorLabel};
 use crate::metrics::{BlockedBy, Metrics};
 
 mod dates;
+mod directory;
 mod keyfile;
 mod upload;
 
@@ -64,6 +66,8 @@ pub struct Phones {
     metrics: Arc<Metrics>,
     store: sipprov_store::Store,
     uploads: UploadsConfig,
+    /// Remote phone directories, served per device (`directory`).
+    directories: Option<Arc<Directories>>,
 }
 
 impl Phones {
@@ -77,7 +81,14 @@ impl Phones {
         store: sipprov_store::Store,
         uploads: UploadsConfig,
     ) -> Phones {
-        Phones { files, inventory, security, fetchlog, metrics, store, uploads }
+        Phones { files, inventory, security, fetchlog, metrics, store, uploads, directories: None }
+    }
+
+    /// Serves each device's remote phone directory from `directories` (without, the directory
+    /// paths answer 404 once the device has authenticated).
+    pub fn with_directories(mut self, directories: Arc<Directories>) -> Phones {
+        self.directories = Some(directories);
+        self
     }
 }
 
@@ -147,6 +158,10 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     *vendor = VendorLabel::of_opt(ua.as_ref().map(|u| u.vendor));
     if method == Method::PUT {
         return upload::receive(state, file_name, ua.as_ref(), &facts, &headers, body).await;
+    }
+    if let Some(mac) = directory::requested(uri.path(), file_name) {
+        let request = directory::DirectoryRequest { mac, file: file_name, ua: ua.as_ref(), headers: &headers, peer };
+        return directory::serve(state, request, &facts).await;
     }
     if let Some(names) = keyfile::names(file_name) {
         return keyfile::serve(state, names, file_name, ua.as_ref(), &facts).await;

@@ -23,6 +23,7 @@ use sipprov_store::{DevicePatch, DeviceRecord, GroupRecord, NewDevice, Store, St
 use crate::access::{audit, Actor};
 use crate::auth::Security;
 use crate::cache::RenderCache;
+use crate::directories::Directories;
 use crate::inventory::Inventory;
 
 /// Why the registry refused or failed a change; nothing was written.
@@ -43,12 +44,33 @@ pub struct Registry {
     inventory: Arc<Inventory>,
     cache: Arc<RenderCache>,
     security: Arc<Security>,
+    /// For `directory.name`, which must name a directory when it is written.
+    directories: Option<Arc<Directories>>,
 }
 
 impl Registry {
     /// The registry over the store and the in-memory copies it keeps current.
     pub fn new(store: Store, inventory: Arc<Inventory>, cache: Arc<RenderCache>, security: Arc<Security>) -> Registry {
-        Registry { store, inventory, cache, security }
+        Registry { store, inventory, cache, security, directories: None }
+    }
+
+    /// Checks every `directory.name` written from now on against these directories.
+    pub fn with_directories(mut self, directories: Arc<Directories>) -> Registry {
+        self.directories = Some(directories);
+        self
+    }
+
+    /// Refuses settings that name what does not exist: a `directory.name` (non-empty: empty
+    /// removes the key) naming no directory. Checked on what a write sets, not on what other
+    /// levels already hold (a removal is refused while a setting names it).
+    pub fn check_references(&self, settings: &Settings) -> Result<(), String> {
+        let Some(directories) = &self.directories else { return Ok(()) };
+        match settings.get(sipprov_model::known::DIRECTORY_NAME.name()).filter(|n| !n.is_empty()) {
+            Some(name) if !directories.exists(name) => Err(format!(
+                "directory.name: no directory named {name:?} (create it with `sipprov directory import {name} FILE.csv`)"
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Checks new devices against the global and group settings they would merge with
@@ -56,6 +78,7 @@ impl Registry {
     pub fn check_new_devices(&self, devices: &[NewDevice]) -> Result<(), String> {
         let global = self.inventory.global();
         for d in devices {
+            self.check_references(&d.settings)?;
             let group = d.group.as_deref().and_then(|g| self.inventory.group(g)).unwrap_or_default();
             validate::merged(d.mac, &d.vendor, &d.model, [&global, &group, &d.settings])?;
         }
@@ -134,6 +157,7 @@ impl Registry {
     fn check_patched_device(&self, current: &DeviceRecord, patch: &DevicePatch) -> Result<(), String> {
         let mut settings = current.settings.clone();
         if let Some(p) = &patch.settings {
+            self.check_references(p)?;
             settings.apply(p);
         }
         let group_name = patch.group.clone().unwrap_or_else(|| current.group.clone());
@@ -156,6 +180,7 @@ impl Registry {
     /// Applies a validated patch to a group (created if new) and returns it as stored, unless a
     /// device of the group would then fail [`validate::merged`].
     pub async fn patch_group(&self, actor: &Actor, name: &str, patch: &Settings) -> Result<GroupRecord, Refused> {
+        self.check_references(patch).map_err(Refused::Invalid)?;
         let before = self.inventory.group(name).unwrap_or_default();
         let mut after = before.clone();
         after.apply(patch);
@@ -174,6 +199,7 @@ impl Registry {
     /// Applies a validated patch to the global settings and returns them as stored, unless the
     /// global level on its own, or any device with it, would fail its checks.
     pub async fn patch_global(&self, actor: &Actor, patch: &Settings) -> Result<Settings, Refused> {
+        self.check_references(patch).map_err(Refused::Invalid)?;
         let before = self.inventory.global();
         let mut after = before.clone();
         after.apply(patch);

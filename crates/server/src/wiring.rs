@@ -31,6 +31,7 @@ use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::pnp::PnpServices;
 use crate::provision::Phones;
+use crate::directories::Directories;
 use crate::registry::Registry;
 use crate::users::Users;
 use crate::ServerError;
@@ -65,6 +66,8 @@ struct Core {
     security: Arc<Security>,
     files: Arc<Files>,
     registry: Arc<Registry>,
+    /// Remote phone directories (in memory, loaded at start).
+    directories: Arc<Directories>,
 }
 
 /// Opens the store, loads the inventory, binds the listeners and starts serving.
@@ -105,7 +108,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.metrics.clone(),
         core.store.clone(),
         config.uploads.clone(),
-    )));
+    )
+    .with_directories(core.directories.clone())));
     let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
     tasks.spawn(crate::listener::serve_http("provisioning HTTP", http, phone_app.clone(), http_limiter, timeouts));
     if let Some(https) = https {
@@ -184,13 +188,17 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
         events: events.clone(),
         metrics: metrics.clone(),
         security: security.clone(),
+        pnp_url: config.pnp.url.clone(),
     }));
     let templates = crate::templates::Templates::new(store.clone(), files.clone(), inventory.clone());
     templates.import_dir(&config.template_dir()).await?;
     templates.reload().await?;
-    let registry = Arc::new(Registry::new(store.clone(), inventory.clone(), cache, security.clone()));
+    let directories = Arc::new(Directories::load(store.clone(), inventory.clone()).await?);
+    let registry = Arc::new(
+        Registry::new(store.clone(), inventory.clone(), cache, security.clone()).with_directories(directories.clone()),
+    );
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
-    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry })
+    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, directories })
 }
 
 /// Creates the data directory, checks they are writable, and opens

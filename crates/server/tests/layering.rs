@@ -47,7 +47,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("access", &[]),
     ("users", &["access"]),
     ("files", &["auth", "cache", "catalog", "fetchlog", "inventory", "metrics"]),
-    ("registry", &["access", "auth", "cache", "inventory"]),
+    ("directories", &["access", "cache", "inventory"]),
+    ("registry", &["access", "auth", "cache", "directories", "inventory"]),
     ("discoveries", &["access", "inventory", "registry"]),
     ("notify", &["fetchlog", "inventory", "metrics"]),
     ("campaign", &["access", "fetchlog", "files", "inventory", "metrics", "notify"]),
@@ -56,7 +57,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("summary", &["auth", "campaign", "inventory", "listing", "seen"]),
     ("unlock", &["access", "auth", "fetchlog"]),
     // Edges.
-    ("provision", &["auth", "cache", "catalog", "config", "fetchlog", "files", "inventory", "listener", "metrics"]),
+    (
+        "provision",
+        &["auth", "cache", "catalog", "config", "directories", "fetchlog", "files", "inventory", "listener", "metrics"],
+    ),
     ("pnp", &["access", "auth", "config", "discoveries", "fetchlog", "inventory", "metrics", "registry"]),
     ("sip_service", &["config", "listener", "pnp", "sip_tls"]),
     (
@@ -65,6 +69,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "access",
             "auth",
             "campaign",
+            "directories",
             "discoveries",
             "fetchlog",
             "files",
@@ -86,6 +91,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "auth",
             "campaign",
             "config",
+            "directories",
             "discoveries",
             "fetchlog",
             "files",

@@ -1,0 +1,81 @@
+//! Derived resource URLs: `directory.name` → `directory.url`, written into a device's merged
+//! settings at render time, before the vendor renders, so the vendor's mapping of the URL key
+//! makes the phone fetch it.
+//!
+//! A URL is the base the device already provisions from (the origin and path of its merged
+//! `provisioning.url`, else `[pnp] url`) plus the server's path for it (`/directory/<MAC>.xml`).
+//! It is derived only where the vendor maps the URL key (a vendor that refuses the key on its
+//! devices, such as Polycom, which fetches `<MAC>-directory.xml` by itself, gets nothing), and
+//! never over a URL set explicitly (an operator's external phone book wins). Without a base,
+//! the render fails with an error naming `provisioning.url`.
+
+use sipprov_model::{known, Mac, Settings};
+use sipprov_store::DeviceRecord;
+use sipprov_vendors::{ModelInfo, Vendor};
+
+use super::Files;
+use crate::catalog::RenderFailure;
+
+impl Files {
+    /// Adds the URLs derived from the device's resource names to its merged `settings`.
+    pub(crate) fn resource_urls(
+        &self,
+        device: &DeviceRecord,
+        vendor: &'static dyn Vendor,
+        model: &'static ModelInfo,
+        settings: &mut Settings,
+    ) -> Result<(), RenderFailure> {
+        let mut derived = Vec::new();
+        if settings.get_key(&known::DIRECTORY_NAME).is_some_and(|n| !n.is_empty()) {
+            derived.push((known::DIRECTORY_URL.name(), directory_path(device.mac)));
+        }
+        for (key, path) in derived {
+            if settings.get(key).is_some_and(|v| !v.is_empty()) || !vendor_maps(vendor, model, key) {
+                continue;
+            }
+            let base = self.resource_base(settings).ok_or_else(|| {
+                RenderFailure::Template(format!(
+                    "cannot derive {key} for device {}: set provisioning.url (or [pnp] url) so the server \
+                     knows the address the phone reaches it at",
+                    device.mac
+                ))
+            })?;
+            settings
+                .set(key, &format!("{base}{path}"))
+                .map_err(|e| RenderFailure::Template(format!("device {}: derived {e}", device.mac)))?;
+        }
+        Ok(())
+    }
+
+    /// The origin and path the device provisions from, without a trailing `/`, query or fragment.
+    fn resource_base(&self, settings: &Settings) -> Option<String> {
+        let url = settings.get_key(&known::PROVISIONING_URL).map(str::to_string).or_else(|| self.pnp_url.clone())?;
+        let end = url.find(['?', '#']).unwrap_or(url.len());
+        Some(url[..end].trim_end_matches('/').to_string())
+    }
+}
+
+/// The path of a device's directory on the provisioning listener.
+pub(crate) fn directory_path(mac: Mac) -> String {
+    format!("/directory/{mac}.xml")
+}
+
+/// True when the vendor writes `key` on devices of `model`: its device checks refuse the keys
+/// it does not map.
+fn vendor_maps(vendor: &'static dyn Vendor, model: &'static ModelInfo, key: &str) -> bool {
+    let probe: Settings = [(key.to_string(), "http://probe.invalid/x".to_string())].into_iter().collect();
+    vendor.validate_device(model, &probe).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use sipprov_vendors::registry;
+
+    use super::vendor_maps;
+
+    #[test]
+    fn a_vendor_that_refuses_the_key_gets_no_url() {
+        let polycom = registry().get("polycom").unwrap();
+        assert!(!vendor_maps(polycom, polycom.model("VVX400").unwrap(), "directory.url"));
+    }
+}
