@@ -26,6 +26,7 @@ use crate::catalog::{can_carry_credentials, vendor_model};
 use crate::fetchlog::{FetchLog, Record};
 use crate::inventory::Inventory;
 use crate::metrics::Metrics;
+use crate::resources::ResourceCatalog;
 
 /// The provisioning core: resolves requests, renders, and keeps the render cache.
 pub struct Files {
@@ -38,6 +39,7 @@ pub struct Files {
     security: Arc<Security>,
     /// `[pnp] url`: the base of derived URLs when a device has no `provisioning.url`.
     pnp_url: Option<String>,
+    resources: ResourceCatalog,
 }
 
 /// What a request names.
@@ -92,15 +94,22 @@ pub struct FilesParts {
     pub security: Arc<Security>,
     /// `[pnp] url`, the base of derived URLs for a device without `provisioning.url`.
     pub pnp_url: Option<String>,
+    /// The stored firmware and resource files a render may point a device at.
+    pub resources: ResourceCatalog,
 }
 
 impl Files {
     /// The provisioning core over these pieces, rendering the built-in templates until the
     /// template service installs the overrides ([`Files::install_overrides`]).
     pub fn new(parts: FilesParts) -> Files {
-        let FilesParts { store, inventory, cache, events, metrics, security, pnp_url } = parts;
+        let FilesParts { store, inventory, cache, events, metrics, security, pnp_url, resources } = parts;
         let renderer = Renderer::new(None);
-        Files { store, inventory, cache, renderer, events, metrics, security, pnp_url }
+        Files { store, inventory, cache, renderer, events, metrics, security, pnp_url, resources }
+    }
+
+    /// The catalog of stored firmware and resource files (in memory).
+    pub fn resources(&self) -> &ResourceCatalog {
+        &self.resources
     }
 
     /// Serves `overrides` (by template name) from now on: every cached rendering is dropped, so

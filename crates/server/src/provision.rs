@@ -40,6 +40,7 @@ use crate::inventory::Inventory;
 use crate::listener::TlsPeer;
 use crate::metrics::labels::{RefusalReason, VendorLabel};
 use crate::metrics::{BlockedBy, Metrics};
+use crate::resources::ResourceCatalog;
 
 mod dates;
 mod directory;
@@ -68,6 +69,7 @@ pub struct Phones {
     uploads: UploadsConfig,
     /// Remote phone directories, served per device (`directory`).
     directories: Option<Arc<Directories>>,
+    resources: ResourceCatalog,
 }
 
 impl Phones {
@@ -80,8 +82,9 @@ impl Phones {
         metrics: Arc<Metrics>,
         store: sipprov_store::Store,
         uploads: UploadsConfig,
+        resources: ResourceCatalog,
     ) -> Phones {
-        Phones { files, inventory, security, fetchlog, metrics, store, uploads, directories: None }
+        Phones { files, inventory, security, fetchlog, metrics, store, uploads, directories: None, resources }
     }
 
     /// Serves each device's remote phone directory from `directories` (without, the directory
@@ -89,6 +92,11 @@ impl Phones {
     pub fn with_directories(mut self, directories: Arc<Directories>) -> Phones {
         self.directories = Some(directories);
         self
+    }
+
+    /// The catalog of stored firmware and resource files, for the file routes.
+    pub fn resources(&self) -> &ResourceCatalog {
+        &self.resources
     }
 }
 

@@ -33,6 +33,7 @@ use crate::pnp::PnpServices;
 use crate::provision::Phones;
 use crate::directories::Directories;
 use crate::registry::Registry;
+use crate::resources::ResourceCatalog;
 use crate::users::Users;
 use crate::ServerError;
 
@@ -68,6 +69,8 @@ struct Core {
     registry: Arc<Registry>,
     /// Remote phone directories (in memory, loaded at start).
     directories: Arc<Directories>,
+    /// The catalog of stored firmware and resource files (in memory, loaded at start).
+    resources: ResourceCatalog,
 }
 
 /// Opens the store, loads the inventory, binds the listeners and starts serving.
@@ -108,6 +111,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.metrics.clone(),
         core.store.clone(),
         config.uploads.clone(),
+        core.resources.clone(),
     )
     .with_directories(core.directories.clone())));
     let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
@@ -180,6 +184,8 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let security = Arc::new(Security::new(&config.security));
     load_windows(&store, &security).await?;
     tracing::info!(devices = inventory.len(), "inventory loaded");
+    let resources = ResourceCatalog::load(&store, &config.data_dir).await?;
+    tracing::info!(files = resources.list().len(), "file catalog loaded");
     release_freed_memory();
     let files = Arc::new(Files::new(FilesParts {
         store: store.clone(),
@@ -189,6 +195,7 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
         metrics: metrics.clone(),
         security: security.clone(),
         pnp_url: config.pnp.url.clone(),
+        resources: resources.clone(),
     }));
     let templates = crate::templates::Templates::new(store.clone(), files.clone(), inventory.clone());
     templates.import_dir(&config.template_dir()).await?;
@@ -198,7 +205,7 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
         Registry::new(store.clone(), inventory.clone(), cache, security.clone()).with_directories(directories.clone()),
     );
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
-    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, directories })
+    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, directories, resources })
 }
 
 /// Creates the data directory, checks they are writable, and opens

@@ -25,6 +25,7 @@ const SERVER_SIDE: &[&str] = &[
     "ringtone.file",
     "wallpaper.file",
     "language.file",
+    "firmware.version",
 ];
 
 /// Known gaps owned by other work in flight, by (vendor, key): each must say why.
