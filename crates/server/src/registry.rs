@@ -25,6 +25,7 @@ use crate::auth::Security;
 use crate::cache::RenderCache;
 use crate::directories::Directories;
 use crate::inventory::Inventory;
+use crate::resources::{ResourceCatalog, ResourceKind};
 
 /// Why the registry refused or failed a change; nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -44,33 +45,55 @@ pub struct Registry {
     inventory: Arc<Inventory>,
     cache: Arc<RenderCache>,
     security: Arc<Security>,
-    /// For `directory.name`, which must name a directory when it is written.
-    directories: Option<Arc<Directories>>,
+    /// For `directory.name` and the `*.file` keys, which must name a directory or a catalog
+    /// file of their kind when they are written.
+    references: Option<(Arc<Directories>, ResourceCatalog)>,
 }
 
 impl Registry {
     /// The registry over the store and the in-memory copies it keeps current.
     pub fn new(store: Store, inventory: Arc<Inventory>, cache: Arc<RenderCache>, security: Arc<Security>) -> Registry {
-        Registry { store, inventory, cache, security, directories: None }
+        Registry { store, inventory, cache, security, references: None }
     }
 
-    /// Checks every `directory.name` written from now on against these directories.
-    pub fn with_directories(mut self, directories: Arc<Directories>) -> Registry {
-        self.directories = Some(directories);
+    /// Checks every `directory.name` and `*.file` written from now on against these
+    /// directories and this file catalog.
+    pub fn with_references(mut self, directories: Arc<Directories>, catalog: ResourceCatalog) -> Registry {
+        self.references = Some((directories, catalog));
         self
     }
 
-    /// Refuses settings that name what does not exist: a `directory.name` (non-empty: empty
-    /// removes the key) naming no directory. Checked on what a write sets, not on what other
-    /// levels already hold (a removal is refused while a setting names it).
+    /// Refuses settings that name what does not exist: a `directory.name` naming no directory,
+    /// a `ringtone.file`, `wallpaper.file` or `language.file` naming no catalog file of that
+    /// kind (an empty value removes the key and names nothing). Checked on what a write sets,
+    /// not on what other levels already hold (a removal is refused while a setting names it).
     pub fn check_references(&self, settings: &Settings) -> Result<(), String> {
-        let Some(directories) = &self.directories else { return Ok(()) };
-        match settings.get(sipprov_model::known::DIRECTORY_NAME.name()).filter(|n| !n.is_empty()) {
-            Some(name) if !directories.exists(name) => Err(format!(
-                "directory.name: no directory named {name:?} (create it with `sipprov directory import {name} FILE.csv`)"
-            )),
-            _ => Ok(()),
+        let Some((directories, catalog)) = &self.references else { return Ok(()) };
+        let named = |key: &str| settings.get(key).filter(|n| !n.is_empty());
+        if let Some(name) = named(sipprov_model::known::DIRECTORY_NAME.name()) {
+            if !directories.exists(name) {
+                return Err(format!(
+                    "directory.name: no directory named {name:?} (create it with `sipprov directory import {name} FILE.csv`)"
+                ));
+            }
         }
+        for (key, kind) in
+            [("ringtone.file", ResourceKind::Ringtone), ("wallpaper.file", ResourceKind::Wallpaper), ("language.file", ResourceKind::Language)]
+        {
+            let Some(name) = named(key) else { continue };
+            match catalog.by_name(name) {
+                Some(file) if file.kind == kind => {}
+                Some(file) => {
+                    return Err(format!("{key}: {name:?} is a {} file, not a {} file", file.kind, kind.as_str()))
+                }
+                None => {
+                    return Err(format!(
+                        "{key}: no file named {name:?} in the catalog (add it with `sipprov resource add FILE --kind {kind}`)"
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks new devices against the global and group settings they would merge with

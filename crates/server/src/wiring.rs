@@ -202,7 +202,7 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     templates.reload().await?;
     let directories = Arc::new(Directories::load(store.clone(), inventory.clone()).await?);
     let registry = Arc::new(
-        Registry::new(store.clone(), inventory.clone(), cache, security.clone()).with_directories(directories.clone()),
+        Registry::new(store.clone(), inventory.clone(), cache, security.clone()).with_references(directories.clone(), resources.clone()),
     );
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
     Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, directories, resources })

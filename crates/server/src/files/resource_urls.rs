@@ -1,9 +1,13 @@
-//! Derived resource URLs: `directory.name` → `directory.url`, written into a device's merged
-//! settings at render time, before the vendor renders, so the vendor's mapping of the URL key
-//! makes the phone fetch it.
+//! Derived resource URLs: `directory.name` → `directory.url`, and `ringtone.file`,
+//! `wallpaper.file`, `language.file` → `ringtone.url`, `wallpaper.url`, `language.url`, written
+//! into a device's merged settings at render time, before the vendor renders, so the vendor's
+//! mapping of the URL key makes the phone fetch it.
 //!
 //! A URL is the base the device already provisions from (the origin and path of its merged
-//! `provisioning.url`, else `[pnp] url`) plus the server's path for it (`/directory/<MAC>.xml`).
+//! `provisioning.url`, else `[pnp] url`) plus the server's path for it (`/directory/<MAC>.xml`,
+//! or the catalog file's [`crate::resources::ResourceCatalog::url_path`]). A `*.file` naming no catalog file of
+//! its kind (it was checked when written, and a named file cannot be removed) fails the render
+//! with an error naming the key.
 //! It is derived only where the vendor maps the URL key (a vendor that refuses the key on its
 //! devices, such as Polycom, which fetches `<MAC>-directory.xml` by itself, gets nothing), and
 //! never over a URL set explicitly (an operator's external phone book wins). Without a base,
@@ -15,6 +19,14 @@ use sipprov_vendors::{ModelInfo, Vendor};
 
 use super::Files;
 use crate::catalog::RenderFailure;
+use crate::resources::ResourceKind;
+
+/// The catalog-file keys, the URL key each derives, and the kind of file each names.
+const FILE_KEYS: [(&str, &str, ResourceKind); 3] = [
+    ("ringtone.file", "ringtone.url", ResourceKind::Ringtone),
+    ("wallpaper.file", "wallpaper.url", ResourceKind::Wallpaper),
+    ("language.file", "language.url", ResourceKind::Language),
+];
 
 impl Files {
     /// Adds the URLs derived from the device's resource names to its merged `settings`.
@@ -28,6 +40,17 @@ impl Files {
         let mut derived = Vec::new();
         if settings.get_key(&known::DIRECTORY_NAME).is_some_and(|n| !n.is_empty()) {
             derived.push((known::DIRECTORY_URL.name(), directory_path(device.mac)));
+        }
+        for (file_key, url_key, kind) in FILE_KEYS {
+            let Some(name) = settings.get(file_key).filter(|n| !n.is_empty()) else { continue };
+            let file = self.resources.by_name(name).filter(|f| f.kind == kind).ok_or_else(|| {
+                RenderFailure::Template(format!(
+                    "device {}: {file_key} names {name:?}, which is not a {} file in the catalog",
+                    device.mac,
+                    kind.as_str()
+                ))
+            })?;
+            derived.push((url_key, self.resources.url_path(&file, device.mac)));
         }
         for (key, path) in derived {
             if settings.get(key).is_some_and(|v| !v.is_empty()) || !vendor_maps(vendor, model, key) {
