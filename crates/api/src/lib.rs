@@ -32,6 +32,7 @@ pub use sipprov_model::{CampaignOutcome, CampaignState, CheckSyncResult, EventDe
 mod access;
 mod campaign;
 mod device;
+mod directory;
 mod event;
 mod group;
 mod list;
@@ -46,6 +47,7 @@ pub use device::{
     Access, AddDevice, Device, DeviceEvent, Imported, LastFetch, LastNotify, NotifyOutcome, NotifyRequest, PatchDevice,
     Unlocked, Upload,
 };
+pub use directory::{Directory, DirectoryContact, DirectorySummary, PutDirectory};
 pub use event::{
     ConfirmedDetail, FetchDetail, PnpDetail, PnpNotify, PnpResult, RefusedDetail, UnlockedDetail, UploadDetail,
     UploadRefusedDetail,

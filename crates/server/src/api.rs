@@ -88,6 +88,7 @@ use crate::users::Users;
 mod access;
 mod body;
 mod campaigns;
+mod directories;
 mod import;
 pub mod openapi;
 mod pnp;
@@ -135,6 +136,8 @@ pub struct ApiServices {
     pub discoveries: Arc<Discoveries>,
     /// Web console users.
     pub users: Arc<Users>,
+    /// Remote phone directories.
+    pub directories: Arc<crate::directories::Directories>,
 }
 
 /// Gives each field of [`ApiServices`] to the handlers that ask for its type.
@@ -152,6 +155,7 @@ substates! {
     tokens: Arc<Tokens>, store: Store, inventory: Arc<Inventory>, files: Arc<Files>, registry: Arc<Registry>,
     notifier: Arc<Notifier>, campaigns: Arc<CampaignEngine>, security: Arc<Security>, events: FetchLog,
     metrics: Arc<Metrics>, discoveries: Arc<Discoveries>, users: Arc<Users>,
+    directories: Arc<crate::directories::Directories>,
 }
 
 /// What showing a device takes: its files, and its access posture.
@@ -208,6 +212,7 @@ fn token_routes() -> Vec<(&'static str, MethodRouter<ApiServices>)> {
     ]
     .into_iter()
     .chain(templates::routes())
+    .chain(directories::routes())
     .collect()
 }
 

@@ -164,6 +164,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         metrics: core.metrics,
         discoveries,
         users,
+        directories: core.directories,
     })
     .merge(console_app);
     tasks.spawn(crate::listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts));

@@ -43,6 +43,8 @@ mod page;
         super::templates::list, super::templates::show, super::templates::set, super::templates::reset,
         super::templates::rollback, super::templates::preview, super::templates::diff,
         super::users::list, super::users::add, super::users::set_password, super::users::remove,
+        super::directories::list, super::directories::show, super::directories::put,
+        super::directories::remove, super::directories::import,
     ),
     components(schemas(sipprov_api::Problem, sipprov_api::DeviceSort, sipprov_api::SortOrder)),
     modifiers(&BearerToken),
@@ -57,6 +59,7 @@ mod page;
         (name = "pnp", description = "devices Plug-and-Play discovered, waiting for approval"),
         (name = "templates", description = "overrides of the built-in templates: validated, versioned"),
         (name = "users", description = "web console users (admin only): who may log in, with which role"),
+        (name = "directories", description = "remote phone directories: contact lists phones show, by directory.name"),
         (name = "server", description = "what the server knows and counts"),
     )
 )]
