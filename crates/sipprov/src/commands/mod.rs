@@ -21,6 +21,7 @@ mod manuals;
 mod notify;
 mod pnp;
 mod template;
+mod directory;
 mod user;
 
 /// Runs one parsed command line.
@@ -36,6 +37,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::Resync(args) => campaign::resync(args, api).await,
         Command::Campaign(cmd) => campaign::command(cmd, api).await,
         Command::User(cmd) => user::command(cmd, api).await,
+        Command::Directory(cmd) => directory::command(cmd, api).await,
         Command::Backup { file, data } => backup::backup(&file, &data, api.data_dir.as_deref()).await,
         Command::Restore { file, data } => backup::restore(&file, &data, api.data_dir.as_deref()).await,
         Command::Completions { shell } => manuals::completions(shell),
