@@ -384,4 +384,18 @@ mod tests {
             assert!(err.contains("firmware.version") && err.contains("1 to 64"), "{bad:?}: {err}");
         }
     }
+
+    #[test]
+    fn resource_urls_are_checked_like_the_firmware_url() {
+        for key in [&FIRMWARE_URL, &RINGTONE_URL, &WALLPAPER_URL, &LANGUAGE_URL, &DIRECTORY_URL] {
+            assert_eq!(key.check("https://f.example/files/x.bin").unwrap(), "https://f.example/files/x.bin");
+            for bad in ["ftp://f.example/x", "f.example/x", "https://f.example/a b"] {
+                let err = key.check(bad).unwrap_err().to_string();
+                assert!(err.contains(key.name()) && err.contains("http"), "{err}");
+            }
+        }
+        // Their namespaces are reserved: a typo is refused, not kept as a free key.
+        let err = crate::Settings::parse_assignments(["ringtone.ulr=https://f.example/r.wav"]).unwrap_err();
+        assert!(err.to_string().contains("ringtone.ulr"), "{err}");
+    }
 }

@@ -427,10 +427,10 @@ impl Vendor for AudioCodes {
         let mut unmapped = vec![
             ("admin.password", "the admin password key is not documented"),
             ("line.N.label", "no documented key for a line label"),
-            ("ringtone.url", "no parameter mapped yet"),
-            ("wallpaper.url", "no parameter mapped yet"),
-            ("language.url", "no parameter mapped yet"),
-            ("directory.url", "no parameter mapped yet"),
+            ("ringtone.url", "no consulted source names a ring tone download key"),
+            ("wallpaper.url", "no consulted source names a wallpaper download key"),
+            ("language.url", "no consulted source names a language file download key"),
+            ("directory.url", "no consulted source names a directory download key"),
         ];
         if model.family == "mp11x" {
             unmapped.push(("line.N.display_name", "an FXS port has no display name in the ini file"));

@@ -61,8 +61,15 @@
 //! which exists only where `provisioning.url` is set, and a device without it would be locked out
 //! after its first fetch. Set `http.username` / `http.password` on the devices or their group.
 //!
-//! Refused when set on a device, for lack of a verified element: `firmware.url`
-//! (`Upgrade_Rule`, Cisco 8800 Series guide p.111, is not mapped yet) and `line.N.label`.
+//! Firmware and resource files: `firmware.url` is `Upgrade_Rule` (the image's URL, e.g. an MPP
+//! `.loads` file) with `Upgrade_Enable` `Yes`, and `directory.url` is `XML_Directory_Service_URL`
+//! with `XML_Directory_Service_Name` on phones (sources at `PARAMS` and `DIRECTORY_PARAMS`).
+//! An MPP phone reports its version in its User-Agent as `11.3.7` or `11.3.7_MPP_0001` while the
+//! image is named `…11-3-7MPP0001-….loads`, so [`Cisco::firmware_matches`] compares the numbers.
+//!
+//! Refused when set on a device, for lack of a verified element: `line.N.label`, `ringtone.url`,
+//! `wallpaper.url`, `language.url` (the reasons are in [`Cisco::validate_device`]'s table), and
+//! `directory.url` on an ATA.
 //!
 //! Programmable keys ([`crate::keys`]): a line key as `Extension_N_` = the line (with
 //! `Short_Name_N_` for its label), a BLF or speed dial as `Extension_N_` = `Disabled`,
@@ -205,6 +212,13 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Always, "Resync_From_SIP", yes),
     ParamDef::device(Source::Key("provisioning.url"), "Profile_Rule", profile_rule),
     ParamDef::device(Source::Key("time.ntp_server"), "Primary_NTP_Server", same),
+    // The firmware image's URL: wazo `wazo_cisco_sip/v12_0_1/templates/8811.tpl` writes
+    // `<Upgrade_Rule>{server}/sip88xx.12-0-1MPP0001-245.loads</Upgrade_Rule>`, its
+    // `wazo_cisco_spa/common/templates/base.tpl` the same element for SPA phones and ATAs, and
+    // fpbx `cisco/<model>/{$mac}.xml` (8811 … 8865, spa112, spa122, spa3xx/5xx) writes
+    // `Upgrade_Enable` `Yes` next to it.
+    ParamDef::device(Source::Key("firmware.url"), "Upgrade_Enable", yes),
+    ParamDef::device(Source::Key("firmware.url"), "Upgrade_Rule", same),
     ParamDef::device(Source::Key("time.zone"), "Time_Zone", time_zone),
     ParamDef::device(Source::Key("time.zone"), "Daylight_Saving_Time_Enable", dst_enable),
     ParamDef::device(Source::Key("time.zone"), "Daylight_Saving_Time_Rule", dst_rule),
@@ -216,6 +230,20 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Line(LineField::Password), "Password_{n}_", same),
     ParamDef::device(Source::Line(LineField::Transport), "SIP_Transport_{n}_", upper),
 ];
+
+/// The remote directory (phones only: an ATA has no display): wazo
+/// `wazo_cisco_spa/common/templates/base.tpl` and `wazo_cisco_sip/v11_3_1/templates/base.tpl`
+/// write `XML_Directory_Service_Name` and `XML_Directory_Service_URL`, which the phone fetches
+/// when the user opens the directory (a `CiscoIPPhoneDirectory` object).
+static DIRECTORY_PARAMS: &[ParamDef] = &[
+    ParamDef::device(Source::Key("directory.url"), "XML_Directory_Service_Name", directory_name),
+    ParamDef::device(Source::Key("directory.url"), "XML_Directory_Service_URL", same),
+];
+
+/// The name the phone shows for the directory.
+fn directory_name(_: &str) -> Option<String> {
+    Some("Directory".into())
+}
 
 /// `UDP`, `TCP`, `TLS`.
 fn upper(v: &str) -> Option<String> {
@@ -339,12 +367,21 @@ static SHAPE: OneXmlFile = OneXmlFile {
     raw_name_rule: "a Cisco setting name is a web-UI label with '_' for spaces: a letter or '_', \
                     then letters, digits and '_' (e.g. vendor.SIP_Transport_1_)",
     unmapped: &[
-        ("firmware.url", "Upgrade_Rule is not mapped yet; set vendor.Upgrade_Rule"),
         ("line.N.label", "no verified element for a line key label; use vendor.<element>"),
-        ("ringtone.url", "no parameter mapped yet"),
-        ("wallpaper.url", "no parameter mapped yet"),
-        ("language.url", "no parameter mapped yet"),
-        ("directory.url", "no parameter mapped yet"),
+        (
+            "ringtone.url",
+            "no consulted source gives an element that downloads a ring tone (Ring<n>_ take the phone's own tones)",
+        ),
+        (
+            "wallpaper.url",
+            "Picture_Download_URL needs a Background_Picture_Type whose value for a downloaded picture no consulted \
+             source gives",
+        ),
+        (
+            "language.url",
+            "the phone takes a language by name (Language_Selection); no consulted source gives an element that \
+             downloads a language file",
+        ),
     ],
 };
 
@@ -422,6 +459,10 @@ impl Vendor for Cisco {
         };
         let admin_and_keys = |out: &mut Vec<VendorParam>| {
             admin(out);
+            if model.family != "ata" {
+                let at = out.iter().position(|p| p.line.is_some()).unwrap_or(out.len());
+                out.splice(at..at, mapping::key_rows(DIRECTORY_PARAMS, settings, scope));
+            }
             if let (FileScope::Device, Ok(caps)) = (scope, key_caps(model)) {
                 out.extend(crate::keys::supported(settings, &caps).iter().flat_map(key_params));
             }
@@ -445,6 +486,12 @@ impl Vendor for Cisco {
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), crate::Refused> {
         SHAPE.validate_device(model, settings, || {
             crate::keys::check_device(settings, "Cisco", model, key_caps(model))?;
+            if model.family == "ata" && mapping::get(settings, "directory.url").is_some() {
+                return Err(crate::Refused(format!(
+                    "directory.url cannot be provisioned on the {}: an ATA has no display to show a directory on",
+                    model.name
+                )));
+            }
             let port_alone = |&n: &u32| {
                 mapping::line_value(settings, n, LineField::Registrar).is_none()
                     && mapping::line_value(settings, n, LineField::Port).is_some()
@@ -458,6 +505,18 @@ impl Vendor for Cisco {
         })
     }
 
+    /// Compares the version numbers when both sides read as Cisco versions ([`version_numbers`]):
+    /// the User-Agent's `11.3.7` or `11.3.7_MPP_0001` (wazo `wazo_cisco_sip/v11_3_1/common.py`
+    /// UA samples, `Cisco-CP-7832-3PCC/11.0.1 (00562b043615)`), an image's `11-3-7MPP0001-609`
+    /// or `sip88xx.11-3-7MPP0001-609.loads`, or a package's `11.3.2-MPP-609` (wazo
+    /// `v11_3_1/pkgs/pkgs.db`); otherwise as the default does.
+    fn firmware_matches(&self, reported: &str, target: &str) -> bool {
+        match (version_numbers(reported), version_numbers(target)) {
+            (Some(a), Some(b)) => a == b,
+            _ => reported.trim().eq_ignore_ascii_case(target.trim()),
+        }
+    }
+
     /// The HTTP credentials go into `Profile_Rule` options, which spaces and brackets would break.
     fn validate_merged(&self, _model: &'static ModelInfo, merged: &Settings) -> Result<(), crate::Refused> {
         crate::keys::check_merged(merged)?;
@@ -469,6 +528,29 @@ impl Vendor for Cisco {
             None => Ok(()),
         }
     }
+}
+
+/// The release numbers of a Cisco version string: `[11, 3, 7]` for `11.3.7`, `11.3.7_MPP_0001`,
+/// `11-3-7MPP0001-609`, `sip88xx.11-3-7MPP0001-609.loads` or `11.3.7-MPP-609` (the build after
+/// `MPP` is not part of what the User-Agent reports), `[7, 5, 5]` for `7.5.5`; `None` when the
+/// text is not numbers separated by `.`, `-` or `_`, ending or followed by `MPP` (e.g. `7.5.5a`).
+fn version_numbers(text: &str) -> Option<Vec<u32>> {
+    let text = text.trim();
+    // An image file name: `<product>.<version>.loads`; the version is the part starting with a digit.
+    let text = match text.split_once('.') {
+        Some((head, rest)) if head.starts_with(|c: char| c.is_ascii_alphabetic()) => {
+            rest.strip_suffix(".loads").or_else(|| rest.strip_suffix(".LOADS")).unwrap_or(rest)
+        }
+        _ => text,
+    };
+    let upper = text.to_ascii_uppercase();
+    let numbers = match upper.find("MPP") {
+        Some(at) => upper[..at].trim_end_matches(['.', '-', '_']),
+        None => upper.as_str(),
+    };
+    let parts: Option<Vec<u32>> =
+        numbers.split(['.', '-', '_']).map(|p| p.parse().ok().filter(|_| !p.is_empty())).collect();
+    parts.filter(|p| p.len() >= 2)
 }
 
 /// Line keys per model (wazo `wazo_cisco_spa/common/common.py` and
@@ -554,6 +636,30 @@ mod tests {
         assert_eq!(time_zone("Asia/Kolkata").as_deref(), Some("GMT+05:30"));
         assert_eq!(time_zone("-5").as_deref(), Some("GMT-05:00"));
         assert_eq!(dst_enable("+1").as_deref(), Some("no"));
+    }
+
+    #[test]
+    fn firmware_versions_match_across_spellings() {
+        for (reported, target) in [
+            ("11.3.7_MPP_0001", "11-3-7MPP0001-609"),
+            ("11.3.7", "sip88xx.11-3-7MPP0001-609.loads"),
+            ("11.3.2", "11.3.2-MPP-609"),
+            ("11.0", "11.0"),
+            ("7.5.5", "7-5-5"),
+        ] {
+            assert!(Cisco.firmware_matches(reported, target), "{reported} {target}");
+        }
+        for (reported, target) in [
+            ("11.3.7_MPP_0001", "11-3-6MPP0001-609"),
+            ("11.3.7", "11.3"),
+            ("7.5.5", "7.5.5a"),
+            ("11.0.1", "sip88xx.11-0-2MPP0001-1.loads"),
+        ] {
+            assert!(!Cisco.firmware_matches(reported, target), "{reported} {target}");
+        }
+        // From a real User-Agent (wazo `v11_3_1/common.py`): the parser hands out the version.
+        let (_, firmware, _) = parse("Cisco-CP-7832-3PCC/11.0.1 (00562b043615)").unwrap();
+        assert!(Cisco.firmware_matches(&firmware.unwrap(), "11-0-1MPP0001-16"));
     }
 
     #[test]

@@ -45,9 +45,16 @@
 //! `FlashServerIP`) and wazo `base.tpl` (`Download_Username` / `Download_Password`,
 //! `Download_Server_IP`). Transport: 0 UDP, 1 TCP, 3 TLS (wazo `_SIP_TRANSPORT`).
 //!
+//! `firmware.url` is `<AUTOUPDATE_CONFIG_MODULE><Auto_Image_URL>` in both dialects (wazo
+//! `base.tpl` for the legacy file, `base-new.tpl` inside `<sysConf>`), on the models those
+//! templates serve (`FIRMWARE_MODELS`); refused on the others. `directory.url` is the modern
+//! dialect's `<phone><xmlContact index="1">` (`DIRECTORY_PARAMS`, `DIRECTORY_MODELS`): a phone
+//! whose old firmware gets the legacy file goes without it, as without `sip.notify_reboot`.
+//!
 //! Not mapped, for lack of a source for the value's meaning: `provisioning.interval_minutes`
-//! (`FlashInterval` / `Download_Interval` have no documented unit), `firmware.url`, time-zone
-//! names, `line.N.label`, and `sip.notify_reboot` in the legacy dialect (no element known).
+//! (`FlashInterval` / `Download_Interval` have no documented unit), time-zone names,
+//! `line.N.label`, `sip.notify_reboot` in the legacy dialect (no element known), and the resource
+//! files `ringtone.url`, `wallpaper.url`, `language.url` (reasons in [`Fanvil::validate_device`]).
 //!
 //! # Check-sync
 //!
@@ -223,7 +230,68 @@ static LEGACY_PARAMS: &[ParamDef] = &[
 ];
 
 /// The sections each dialect's template writes; a raw override must name one of them.
-const MODERN_SECTIONS: &[&str] = &["ap", "phone", "phone.date", "web", "web.account.1", "sip", "sip.line"];
+const MODERN_SECTIONS: &[&str] = &[
+    "AUTOUPDATE_CONFIG_MODULE",
+    "ap",
+    "phone",
+    "phone.date",
+    "phone.xmlContact.1",
+    "web",
+    "web.account.1",
+    "sip",
+    "sip.line",
+];
+
+/// The firmware image's URL, in both dialects: wazo `common/templates/base.tpl` writes
+/// `<AUTOUPDATE_CONFIG_MODULE><Auto_Image_URL>` in the legacy file and `base-new.tpl` the same
+/// section inside `<sysConf>`. For [`FIRMWARE_MODELS`] only.
+static FIRMWARE_PARAMS: &[ParamDef] =
+    &[ParamDef::global(Source::Key("firmware.url"), "AUTOUPDATE_CONFIG_MODULE.Auto_Image_URL", same)
+        .group("AUTOUPDATE_CONFIG_MODULE")];
+
+/// The models whose wazo template writes `<Auto_Image_URL>`: those that include `base.tpl`
+/// (`X2.tpl` … `X6.tpl`, `X3S.tpl`, `X3SG.tpl`, `X5S.tpl`) and the X-series that extend
+/// `base-new.tpl` (`X210.tpl`, `X4U.tpl`, …). wazo's V- and W-series templates
+/// (`base-V-series.tpl`, `base-V66-67.tpl`, `base-w-series.tpl`) write only `<fwCheck>` with
+/// `UpgradeServer1`, a server directory whose file naming no source gives, and `X7C.tpl` neither.
+pub const FIRMWARE_MODELS: &[&str] = &[
+    "X2", "X3", "X3S", "X3SG", "X4", "X5", "X5S", "X6", "X210", "X210i", "X4U", "X4U-V2", "X5U", "X5U-V2", "X6U",
+    "X6U-Pro", "X7",
+];
+
+/// The remote phone book of the modern dialect: `<phone><xmlContact index="1">` with `Name`,
+/// `Addr` (the directory's URL), `Sipline` and `BindLine` -1 and `PhonebookType` 0, as wazo's
+/// `base-new.tpl`, `base-V-series.tpl`, `base-V66-67.tpl` and `base-w-series.tpl` write it (empty
+/// `UserName`/`PassWd` left out). For [`DIRECTORY_MODELS`]; a legacy file has no such element
+/// and leaves it out, as it does `sip.notify_reboot`.
+static DIRECTORY_PARAMS: &[ParamDef] = &[
+    ParamDef::global(Source::Key("directory.url"), "phone.xmlContact.1.Name", directory_name)
+        .group("phone.xmlContact.1"),
+    ParamDef::global(Source::Key("directory.url"), "phone.xmlContact.1.Addr", same).group("phone.xmlContact.1"),
+    ParamDef::global(Source::Key("directory.url"), "phone.xmlContact.1.Sipline", minus_one).group("phone.xmlContact.1"),
+    ParamDef::global(Source::Key("directory.url"), "phone.xmlContact.1.BindLine", minus_one)
+        .group("phone.xmlContact.1"),
+    ParamDef::global(Source::Key("directory.url"), "phone.xmlContact.1.PhonebookType", zero)
+        .group("phone.xmlContact.1"),
+];
+
+/// The models whose wazo template extends one of the templates [`DIRECTORY_PARAMS`] cites.
+pub const DIRECTORY_MODELS: &[&str] = &[
+    "X210", "X210i", "X4U", "X4U-V2", "X5U", "X5U-V2", "X6U", "X6U-Pro", "X7", "V62", "V62-Pro", "V63", "V64", "V65",
+    "V66", "V66-Pro", "V67", "W610W", "W611W", "W620W",
+];
+
+fn directory_name(_: &str) -> Option<String> {
+    Some("Directory".into())
+}
+
+fn minus_one(_: &str) -> Option<String> {
+    Some("-1".into())
+}
+
+fn zero(_: &str) -> Option<String> {
+    Some("0".into())
+}
 const LEGACY_SECTIONS: &[&str] = &[
     "AUTOUPDATE_CONFIG_MODULE",
     "GLOBAL_CONFIG_MODULE",
@@ -414,7 +482,15 @@ impl Vendor for Fanvil {
         let legacy = self.dialect(model, settings, None) == Some(LEGACY);
         let (defs, sections, lines) =
             if legacy { (LEGACY_PARAMS, LEGACY_SECTIONS, "SIP") } else { (MODERN_PARAMS, MODERN_SECTIONS, "sip.line") };
-        let mut params = mapping::build(defs, settings, scope, "");
+        let resources = |out: &mut Vec<VendorParam>| {
+            if FIRMWARE_MODELS.contains(&model.name) {
+                out.extend(mapping::key_rows(FIRMWARE_PARAMS, settings, scope));
+            }
+            if !legacy && DIRECTORY_MODELS.contains(&model.name) {
+                out.extend(mapping::key_rows(DIRECTORY_PARAMS, settings, scope));
+            }
+        };
+        let mut params = mapping::build_with(defs, settings, scope, "", resources);
         // Raw overrides the table does not know were appended without a section: place them,
         // and leave out names this dialect's template has no place for (another dialect's or
         // another vendor's, inherited from a group or the global level).
@@ -436,6 +512,20 @@ impl Vendor for Fanvil {
 
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), crate::Refused> {
         mapping::check_max_lines(model, settings)?;
+        if !FIRMWARE_MODELS.contains(&model.name) && mapping::get(settings, "firmware.url").is_some() {
+            return Err(crate::Refused(format!(
+                "firmware.url cannot be provisioned on the Fanvil {}: its wazo template sets no image URL \
+                 (Auto_Image_URL), at most an upgrade server directory (fwCheck UpgradeServer1)",
+                model.name
+            )));
+        }
+        if !DIRECTORY_MODELS.contains(&model.name) && mapping::get(settings, "directory.url").is_some() {
+            return Err(crate::Refused(format!(
+                "directory.url cannot be provisioned on the Fanvil {}: no consulted source gives this model a \
+                 remote phone book (<phone><xmlContact>)",
+                model.name
+            )));
+        }
         crate::keys::check_device(
             settings,
             "Fanvil",
@@ -449,12 +539,10 @@ impl Vendor for Fanvil {
             "Fanvil",
             &[
                 ("provisioning.interval_minutes", "no source documents the unit of FlashInterval / Download_Interval"),
-                ("firmware.url", "the firmware upgrade parameters are not mapped yet"),
                 ("line.N.label", "no verified element for a line label"),
-                ("ringtone.url", "no parameter mapped yet"),
-                ("wallpaper.url", "no parameter mapped yet"),
-                ("language.url", "no parameter mapped yet"),
-                ("directory.url", "no parameter mapped yet"),
+                ("ringtone.url", "no consulted source gives an element that downloads a ring tone"),
+                ("wallpaper.url", "no consulted source gives an element that downloads a wallpaper"),
+                ("language.url", "no consulted source gives an element that downloads a language file"),
             ],
         )?;
         mapping::refuse_zone_with_dst(settings, "the Fanvil file")?;
@@ -465,9 +553,10 @@ impl Vendor for Fanvil {
                     && (placement(name, MODERN_SECTIONS, "sip.line").is_some()
                         || placement(name, LEGACY_SECTIONS, "SIP").is_some())
             },
-            "a Fanvil parameter is an XML path <section>.<Element> in a section sipprov writes (modern: ap, phone, \
-             phone.date, web, sip, sip.line.N; legacy: AUTOUPDATE_CONFIG_MODULE, GLOBAL_CONFIG_MODULE, \
-             MMI_CONFIG_MODULE, SIP_CONFIG_MODULE, SIP.N, PHONE_CONFIG_MODULE)",
+            "a Fanvil parameter is an XML path <section>.<Element> in a section sipprov writes (modern: \
+             AUTOUPDATE_CONFIG_MODULE, ap, phone, phone.date, phone.xmlContact.1, web, sip, sip.line.N; \
+             legacy: AUTOUPDATE_CONFIG_MODULE, GLOBAL_CONFIG_MODULE, MMI_CONFIG_MODULE, SIP_CONFIG_MODULE, \
+             SIP.N, PHONE_CONFIG_MODULE)",
         )?)
     }
 }

@@ -23,7 +23,11 @@
 //! Refused when set on a device, for lack of a verified parameter name (neither Gigaset's wiki nor
 //! wazo's Nx70 template names one):
 //! `provisioning.interval_minutes` and `line.N.label`; and `firmware.url` without
-//! `gigaset.firmware_version`, since the `<firmware>` element needs both.
+//! `gigaset.firmware_version`, since the `<firmware>` element needs both. With both, the file
+//! carries `<firmware><file version=… url=…/></firmware>` (wazo
+//! `Nx70_83_v2_65_0/templates/base.tpl`), from the device's merged settings. Also refused:
+//! `ringtone.url`, `wallpaper.url`, `language.url` (no source names a download for them) and
+//! `directory.url` (the base's `XMLDir.1.ServerURL` is a search service, not a file).
 
 use sipprov_model::{LineField, Mac, Settings};
 
@@ -217,6 +221,16 @@ impl Vendor for Gigaset {
         mapping::build(PARAMS, settings, scope, "")
     }
 
+    /// The User-Agent reports `83.V2.65.0+build.8504c90` where the `<firmware>` element and the
+    /// image name say `2.65.0` and `V2.65.0` (wazo `Nx70_83_v2_65_0/templates/base.tpl`:
+    /// `<file version="2.65.0" url=".../Gigaset-Nx70-V2.65.0-build.8504c90.bin"/>`): the
+    /// versions are compared without the product prefix `83.` and the `V`, and the builds only
+    /// when both name one.
+    fn firmware_matches(&self, reported: &str, target: &str) -> bool {
+        let (a, b) = (release(reported), release(target));
+        a.0 == b.0 && (a.1.is_none() || b.1.is_none() || a.1 == b.1)
+    }
+
     /// Refused when the file's `CheckSyncRebootEnabled` is not 1.
     fn reboot_refusal(&self, model: &'static ModelInfo, settings: &Settings) -> Option<String> {
         let params = self.parameters(model, settings, FileScope::Device);
@@ -251,18 +265,51 @@ impl Vendor for Gigaset {
             &[
                 ("provisioning.interval_minutes", "no verified parameter for the polling interval"),
                 ("line.N.label", "handsets show the display name; there is no separate label"),
-                ("ringtone.url", "no parameter mapped yet"),
-                ("wallpaper.url", "no parameter mapped yet"),
-                ("language.url", "no parameter mapped yet"),
-                ("directory.url", "no parameter mapped yet"),
+                ("ringtone.url", "neither Gigaset's wiki nor wazo's Nx70 template names a ring tone download"),
+                ("wallpaper.url", "neither Gigaset's wiki nor wazo's Nx70 template names a wallpaper download"),
+                ("language.url", "neither Gigaset's wiki nor wazo's Nx70 template names a language download"),
+                (
+                    "directory.url",
+                    "XMLDir.1.ServerURL takes a directory search service queried per lookup (wazo \
+                     Nx70_83_v2_65_0/common.py points it at a lookup API), not a directory file",
+                ),
             ],
         )?)
     }
 }
 
+/// A Nx70 version as `(release, build)`, lower case: `("2.65.0", Some("build.8504c90"))` for
+/// `83.V2.65.0+build.8504c90`, `("2.65.0", None)` for `2.65.0` or `V2.65.0`.
+fn release(version: &str) -> (String, Option<String>) {
+    let lower = version.trim().to_ascii_lowercase();
+    let (release, build) = match lower.split_once('+') {
+        Some((r, b)) => (r.to_string(), Some(b.to_string())),
+        None => (lower, None),
+    };
+    let without_product = match release.split_once(".v") {
+        Some((product, rest)) if product.bytes().all(|b| b.is_ascii_digit()) => rest.to_string(),
+        _ => release,
+    };
+    (without_product.strip_prefix('v').map(str::to_string).unwrap_or(without_product), build)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Real User-Agents (wazo `plugins/wazo_gigaset/Nx70_83_v2_65_0/common.py` samples) against
+    /// the version spellings of wazo's template.
+    #[test]
+    fn firmware_versions_match_across_spellings() {
+        let ua = "Gigaset N870 IP PRO/83.V2.65.0+build.8504c90;7C2F80E0D605";
+        let (_, reported, _) = parse(ua).unwrap();
+        for target in ["2.65.0", "V2.65.0", "83.V2.65.0", "83.V2.65.0+build.8504c90"] {
+            assert!(Gigaset.firmware_matches(&reported, target), "{target}");
+        }
+        for target in ["2.66.0", "2.65", "83.V2.65.0+build.1111111"] {
+            assert!(!Gigaset.firmware_matches(&reported, target), "{target}");
+        }
+    }
 
     #[test]
     fn zones_are_iana_names() {

@@ -66,8 +66,25 @@
 //! would misconfigure them; and the WP810/WP825 and GRP260x, for which no source was consulted.
 //! The `<config version="2">` alias names of newer firmware are not used.
 //!
-//! Refused when set on a device, because nothing in the file carries it yet: `firmware.url`
-//! (no verified firmware-server P-value).
+//! # Firmware and resource files
+//!
+//! Grandstream phones take a firmware *server path*, a directory, not a file URL: `P192`
+//! ("Firmware Server Path", host/path without scheme), with `P212` ("Upgrade Via": 1 HTTP, 2
+//! HTTPS) shared with the config server, a file prefix `P232` and postfix `P233`, and `P238`
+//! (0: always check for new firmware) (fpbx `grandstream/gxp21xx/{$mac}.xml`; wazo
+//! `common_ata/templates/HT801V2.tpl` writes `P192` the same way). The phone asks that directory
+//! for its firmware under the model's own base name with the prefix and postfix around it
+//! (Grandstream SIP Device Provisioning Guide, "Firmware and configuration file prefix and
+//! postfix", e.g. `gs_boot.bin_1.0.7.5` for base name `boot.bin`). So `firmware.url` maps as
+//! `P192` = the URL's host and directory, `P232`/`P233` empty, and the file the URL names must
+//! carry the model's base name, as in Grandstream's release archive (e.g. `gxp2170fw.bin`): the
+//! name itself never reaches the phone. A firmware URL whose scheme differs from
+//! `provisioning.url`'s is refused (one `P212` for both), as is one with a query.
+//!
+//! `directory.url` is the phone book download: `P330` (1 HTTP, 3 HTTPS) and `P331`, the path
+//! the phone fetches `phonebook.xml` from (fpbx `gxp21xx/{$mac}.xml`, `gxp2170/README.txt`);
+//! the URL must therefore end in `/phonebook.xml`. Refused on ATAs, and refused everywhere:
+//! `ringtone.url`, `wallpaper.url`, `language.url` (reasons in the module's `unmapped` table).
 //!
 //! # Raw parameters
 //!
@@ -186,10 +203,85 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("provisioning.url"), "P237", server_path),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "P194", auto_mode),
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "P193", auto_minutes),
+    // Firmware (module doc, "Firmware and resource files"): the server path `P192`, the
+    // prefix `P232` and postfix `P233` cleared so the phone asks for its own file name, and
+    // `P238` 0, "Always Check For New Firmware" (fpbx `grandstream/gxp21xx/{$mac}.xml`).
+    ParamDef::device(Source::Key("firmware.url"), "P192", url_dir),
+    ParamDef::device(Source::Key("firmware.url"), "P232", empty),
+    ParamDef::device(Source::Key("firmware.url"), "P233", empty),
+    ParamDef::device(Source::Key("firmware.url"), "P238", zero),
     // Config server HTTP/HTTPS user name and password (module doc, "HTTP credentials").
     ParamDef::device(Source::Key("http.username"), "P1360", same),
     ParamDef::device(Source::Key("http.password"), "P1361", same),
 ];
+
+/// The phone book download (fpbx `grandstream/gxp21xx/{$mac}.xml`, "Phonebook Management"):
+/// `P330` 1 for HTTP, 3 for HTTPS, and `P331` the server path (host/path) the phone fetches
+/// `phonebook.xml` from (fpbx `grandstream/gxp2170/README.txt`). Phones only.
+static DIRECTORY_PARAMS: &[ParamDef] = &[
+    ParamDef::device(Source::Key("directory.url"), "P330", phonebook_download),
+    ParamDef::device(Source::Key("directory.url"), "P331", url_dir),
+];
+
+/// The file name Grandstream phones fetch from the phone book server path.
+pub const PHONEBOOK_FILE: &str = "phonebook.xml";
+
+/// A file URL's host and directory, without scheme ([`mapping::url_parts`]).
+fn url_dir(url: &str) -> Option<String> {
+    mapping::url_parts(url).map(|p| p.dir.to_string()).filter(|d| !d.is_empty())
+}
+
+fn empty(_: &str) -> Option<String> {
+    Some(String::new())
+}
+
+fn zero(_: &str) -> Option<String> {
+    Some("0".into())
+}
+
+/// `P330`: 1 HTTP, 3 HTTPS (2 is TFTP).
+fn phonebook_download(url: &str) -> Option<String> {
+    mapping::url_parts(url).map(|p| if p.scheme == "https" { "3" } else { "1" }.to_string())
+}
+
+/// Why `firmware.url` or `directory.url` cannot be written, if one of them is set and cannot.
+fn resource_url_problem(model: &ModelInfo, settings: &Settings) -> Option<String> {
+    if let Some(url) = mapping::get(settings, "firmware.url") {
+        if mapping::url_parts(url).is_none_or(|p| p.dir.is_empty()) {
+            return Some(
+                "firmware.url: Grandstream phones take a firmware server path (host/path), so the URL cannot \
+                 carry a query or fragment"
+                    .into(),
+            );
+        }
+    }
+    let url = mapping::get(settings, "directory.url")?;
+    if model.family == "ata" {
+        return Some(format!(
+            "directory.url cannot be provisioned on the {}: an ATA has no phone book to download into",
+            model.name
+        ));
+    }
+    match mapping::url_parts(url) {
+        Some(p) if p.file == PHONEBOOK_FILE && !p.dir.is_empty() => None,
+        _ => Some(format!(
+            "directory.url: Grandstream phones fetch {PHONEBOOK_FILE} from the directory P331 names, so the URL \
+             must end in /{PHONEBOOK_FILE} and carry no query"
+        )),
+    }
+}
+
+/// `P212` serves the config and the firmware server alike.
+fn scheme_conflict(merged: &Settings) -> Option<String> {
+    let firmware = mapping::url_parts(mapping::get(merged, "firmware.url")?)?.scheme;
+    let config = config_server(mapping::get(merged, "provisioning.url")?)?.0;
+    let same = matches!((firmware, config), ("http", "1") | ("https", "2"));
+    (!same).then(|| {
+        "firmware.url and provisioning.url must use the same scheme on Grandstream phones: one P-value, P212, \
+         says how both the config and the firmware are fetched"
+            .to_string()
+    })
+}
 
 /// `P64`: the zone as a POSIX TZ string, daylight-saving rule included.
 fn posix_tz(zone: &str) -> Option<String> {
@@ -339,11 +431,17 @@ static SHAPE: OneXmlFile = OneXmlFile {
     is_raw_name: is_p_value,
     raw_name_rule: "a Grandstream setting name must be a P-value, 'P' followed by digits (e.g. vendor.P47)",
     unmapped: &[
-        ("firmware.url", "no verified P-value for the firmware server; use vendor.P<number>"),
-        ("ringtone.url", "no parameter mapped yet"),
-        ("wallpaper.url", "no parameter mapped yet"),
-        ("language.url", "no parameter mapped yet"),
-        ("directory.url", "no parameter mapped yet"),
+        (
+            "ringtone.url",
+            "custom ring tones are fetched by fixed names from the firmware server path, not from a URL \
+             (P104 picks custom ring tone 1-3)",
+        ),
+        ("wallpaper.url", "no consulted source gives a P-value for a wallpaper URL"),
+        (
+            "language.url",
+            "a downloaded language comes from the firmware server path under a postfix (P1362 gxp, P399), \
+             not from a URL",
+        ),
     ],
 };
 
@@ -408,10 +506,21 @@ impl Vendor for Grandstream {
     /// The table rows, then each configured account's P-values (accounts beyond
     /// `ACCOUNTS` are refused by [`Grandstream::validate_device`]), and only names that are
     /// P-values.
-    fn parameters(&self, _model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
+    fn parameters(&self, model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
         let add_accounts = |out: &mut Vec<VendorParam>| {
             if scope != FileScope::Device {
                 return;
+            }
+            // Without a provisioning URL, P212 comes from the firmware URL's scheme.
+            if let Some(url) = mapping::get(settings, "firmware.url").filter(|_| !out.iter().any(|p| p.name == "P212"))
+            {
+                if let Some(p) = mapping::url_parts(url) {
+                    let value = if p.scheme == "https" { "2" } else { "1" }.to_string();
+                    out.push(VendorParam { name: "P212".into(), value, line: None, group: "" });
+                }
+            }
+            if model.family != "ata" {
+                out.extend(mapping::key_rows(DIRECTORY_PARAMS, settings, scope));
             }
             for n in settings.line_indexes() {
                 let Some(acc) = account(n) else { continue };
@@ -432,8 +541,21 @@ impl Vendor for Grandstream {
                 Err("no verified P-values for the multi-purpose keys; set vendor.P<number>"),
             )?;
             mapping::check_server_fields_need_registrar(settings, "Grandstream")?;
+            if let Some(problem) = resource_url_problem(model, settings).or_else(|| scheme_conflict(settings)) {
+                return Err(crate::Refused(problem));
+            }
             Ok(check_interval(settings)?)
         })
+    }
+
+    /// A firmware URL whose scheme differs from the provisioning URL's, from any levels
+    /// ([`scheme_conflict`]), and the URL checks of [`Grandstream::validate_device`].
+    fn validate_merged(&self, model: &'static ModelInfo, merged: &Settings) -> Result<(), crate::Refused> {
+        crate::keys::check_merged(merged)?;
+        match resource_url_problem(model, merged).or_else(|| scheme_conflict(merged)) {
+            Some(problem) => Err(crate::Refused(problem)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -44,8 +44,10 @@
 //!    a default must be written: models, UA parser, file names, [`Vendor::check_sync_events`],
 //!    [`Vendor::pnp_dialect`] and [`Vendor::templates`] (each template `include_str!`'d under
 //!    the name `<id>/<file>.j2`). Add a [`ParamDef`](mapping::ParamDef) table for
-//!    [`Vendor::parameters`], and as needed secret parameters, checks, and setting keys of its
-//!    own ([`VendorKey`], all under `<id>.`). A vendor with one XML file per device and raw
+//!    [`Vendor::parameters`], and as needed secret parameters, checks (refusing, with the
+//!    reason, every neutral key its files cannot carry, the firmware and resource URLs
+//!    included), [`Vendor::firmware_matches`] when its User-Agent spells a version unlike its
+//!    image names, and setting keys of its own ([`VendorKey`], all under `<id>.`). A vendor with one XML file per device and raw
 //!    names of its own syntax fills in the shape Snom, Grandstream and Cisco share (`shape`).
 //! 2. Put its templates under `templates/<id>/`.
 //! 3. Add one line to the vendor list in [`registry`] (and remove the vendor's row from
@@ -402,6 +404,24 @@ pub trait Vendor: Send + Sync {
     fn reboot_refusal(&self, model: &'static ModelInfo, settings: &Settings) -> Option<String> {
         let _ = model;
         mapping::reboot_refused_by_setting(settings)
+    }
+
+    /// True when a phone whose User-Agent reports firmware `reported` already runs `target` (a
+    /// firmware version as the operator names it, e.g. a catalog file's version): the server
+    /// then does not ask it to upgrade. The default compares the two ignoring ASCII case and
+    /// surrounding whitespace; a vendor whose User-Agent spells a version differently from its
+    /// image names overrides it (Cisco MPP: `11.3.7_MPP_0001` runs `11-3-7MPP0001-609`).
+    ///
+    /// ```
+    /// use sipprov_vendors::registry;
+    /// let yealink = registry().get("yealink").unwrap();
+    /// assert!(yealink.firmware_matches(" 66.86.0.160", "66.86.0.160 "));
+    /// assert!(!yealink.firmware_matches("66.86.0.15", "66.86.0.160"));
+    /// let cisco = registry().get("cisco").unwrap();
+    /// assert!(cisco.firmware_matches("11.3.7_MPP_0001", "sip88xx.11-3-7MPP0001-609.loads"));
+    /// ```
+    fn firmware_matches(&self, reported: &str, target: &str) -> bool {
+        reported.trim().eq_ignore_ascii_case(target.trim())
     }
 
     /// The longest HTTP password the vendor's phones are known to keep, when a source gives a

@@ -171,6 +171,25 @@ pub fn build_with(
     out
 }
 
+/// The rows of `defs` fed by a key or a constant ([`Source::Key`], [`Source::Always`]) that a
+/// file of `scope` may carry, without `vendor.` overrides: rows a module adds to a table through
+/// [`build_with`]'s `extra` when they depend on the model (e.g. Yealink's resource files).
+pub fn key_rows(defs: &[ParamDef], settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
+    let mut out = Vec::new();
+    for def in defs.iter().filter(|d| scope == FileScope::Device || d.scope == FileScope::Model) {
+        match def.source {
+            Source::Always => push(&mut out, def, def.name.to_string(), "", None),
+            Source::Key(key) => {
+                if let Some(v) = get(settings, key).or(def.default) {
+                    push(&mut out, def, def.name.to_string(), v, None);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 fn push(out: &mut Vec<VendorParam>, def: &ParamDef, name: String, raw: &str, line: Option<u32>) {
     if let Some(value) = (def.conv)(raw) {
         out.push(VendorParam { name, value, line, group: def.group });
@@ -492,4 +511,61 @@ mod tests {
         let too_many = s(&["line.9.username=x"]);
         assert!(check_max_lines(&M[0], &too_many).unwrap_err().contains("8 lines"));
     }
+}
+
+/// A file URL taken apart, for vendors whose phones take a server directory and a file name
+/// apart rather than one URL (Grandstream's firmware and phonebook server paths).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrlParts<'a> {
+    /// `http` or `https`, lower case.
+    pub scheme: &'static str,
+    /// Host (with port) and directory path, without the scheme and without a trailing `/`,
+    /// e.g. `prov.example.com:8443/files`.
+    pub dir: &'a str,
+    /// The last path segment, e.g. `phonebook.xml`; empty when the path ends in `/`.
+    pub file: &'a str,
+}
+
+/// Splits an `http://` or `https://` URL into [`UrlParts`]; `None` for any other scheme and for
+/// URLs with a query or fragment, which a directory-and-name pair cannot carry.
+///
+/// ```
+/// use sipprov_vendors::mapping::url_parts;
+/// let p = url_parts("HTTPS://prov.example.com:8443/files/AA/gxp2170fw.bin").unwrap();
+/// assert_eq!((p.scheme, p.dir, p.file), ("https", "prov.example.com:8443/files/AA", "gxp2170fw.bin"));
+/// assert_eq!(url_parts("http://h/").unwrap().file, "");
+/// assert!(url_parts("http://h/x?y=1").is_none() && url_parts("ftp://h/x").is_none());
+/// ```
+pub fn url_parts(url: &str) -> Option<UrlParts<'_>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "http" => "http",
+        "https" => "https",
+        _ => return None,
+    };
+    if rest.contains(['?', '#']) || rest.is_empty() {
+        return None;
+    }
+    let (dir, file) = match rest.rsplit_once('/') {
+        Some((dir, file)) => (dir, file),
+        None => (rest, ""),
+    };
+    Some(UrlParts { scheme, dir, file })
+}
+
+/// The file name a URL ends in (its last path segment, query and fragment left out), e.g.
+/// `Ring1.wav` for `https://h/files/Ring1.wav?v=2`; `None` when the path ends in `/`. Phones
+/// that keep downloaded files by name select them by it (Yealink `phone_setting.ring_type`).
+///
+/// ```
+/// use sipprov_vendors::mapping::url_file_name;
+/// assert_eq!(url_file_name("https://h/files/Ring1.wav?v=2").as_deref(), Some("Ring1.wav"));
+/// assert_eq!(url_file_name("https://h/files/"), None);
+/// assert_eq!(url_file_name("https://h"), None);
+/// ```
+pub fn url_file_name(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.split(['?', '#']).next().unwrap_or_default();
+    let (_, file) = path.rsplit_once('/')?;
+    (!file.is_empty()).then(|| file.to_string())
 }

@@ -55,8 +55,17 @@
 //! a zone whose saving is not one hour, or that switches off the whole hour, is refused on a
 //! device.
 //!
-//! Not mapped: firmware per part number, and a group's or device's own `firmware.url`: the
-//! master file names the firmware and is shared by every phone, so only the global one applies. `vendor.<name>` settings cover anything else; a name
+//! Firmware and resource files: `firmware.url` is the master file's `APP_FILE_PATH`, a path on
+//! the provisioning server or a URL of its own (Poly UC Software administrator's guide 5.9,
+//! "Master configuration file", cited above). The master file is served to anyone, before the phone authenticates, and rendered
+//! from the global settings, so only a global `firmware.url` applies: a device's own is refused
+//! ([`Polycom::validate_device`]) and a group's reaches no Polycom phone. (fpbx writes
+//! `device.prov.upgradeServer`, but no consulted source says the phone installs from it unasked.)
+//! `wallpaper.url` is `bg.color.bm.1.name` with `bg.background.enabled` and `bg.color.selection`.
+//! Refused on a device: `ringtone.url`, `language.url` and `directory.url` (the phone fetches
+//! `<mac>-directory.xml` by that fixed name).
+//!
+//! Not mapped: firmware per part number. `vendor.<name>` settings cover anything else; a name
 //! must be an XML attribute name ([`crate::snom::is_xml_name`]).
 //!
 //! # Uploads
@@ -268,6 +277,11 @@ fn bool01(v: &str) -> Option<String> {
 
 /// The parameter table (sources in the module documentation). `global` rows also go into
 /// `site.cfg`; every row goes into `<mac>-device.cfg`, which the phone reads first.
+/// `2,1`: the first downloaded bitmap (fpbx `polycom/5.x/{$mac}.cfg`).
+fn background_selection(_: &str) -> Option<String> {
+    Some("2,1".into())
+}
+
 static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Always, "device.set", one),
     ParamDef::device(Source::Key("provisioning.url"), "device.prov.serverName.set", one),
@@ -282,6 +296,11 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("admin.password"), "device.auth.localAdminPassword", same),
     ParamDef::device(Source::Key("time.ntp_server"), "device.sntp.serverName.set", one),
     ParamDef::device(Source::Key("time.ntp_server"), "device.sntp.serverName", same),
+    // The wallpaper (fpbx `polycom/5.x/{$mac}.cfg`, `<BG>`: `bg.background.enabled` 1,
+    // `bg.color.selection` `2,1`, `bg.color.bm.1.name` the image's URL).
+    ParamDef::global(Source::Key("wallpaper.url"), "bg.background.enabled", one),
+    ParamDef::global(Source::Key("wallpaper.url"), "bg.color.selection", background_selection),
+    ParamDef::global(Source::Key("wallpaper.url"), "bg.color.bm.1.name", same),
     ParamDef::global(Source::Key("time.ntp_server"), "tcpIpApp.sntp.address.overrideDHCP", one),
     ParamDef::global(Source::Key("time.ntp_server"), "tcpIpApp.sntp.address", same),
     ParamDef::global(Source::Key("time.zone"), "tcpIpApp.sntp.gmtOffset", gmt_offset),
@@ -543,10 +562,23 @@ impl Vendor for Polycom {
             settings,
             "Polycom",
             &[
-                ("ringtone.url", "no parameter mapped yet"),
-                ("wallpaper.url", "no parameter mapped yet"),
-                ("language.url", "no parameter mapped yet"),
-                ("directory.url", "no parameter mapped yet"),
+                (
+                    "firmware.url",
+                    "the firmware is APP_FILE_PATH in the master file (<mac>.cfg, 000000000000.cfg), which is \
+                     served before the phone authenticates and is therefore rendered from the global settings only; \
+                     set firmware.url globally",
+                ),
+                ("ringtone.url", "no consulted source gives a parameter that downloads a ring tone"),
+                (
+                    "language.url",
+                    "the phone takes a language by name (lcl.ml.lang); no consulted source gives a parameter that \
+                     downloads a language file",
+                ),
+                (
+                    "directory.url",
+                    "the phone fetches its directory itself, as <mac>-directory.xml next to its configuration \
+                     files (fpbx polycom/5.x/{$mac}-directory.xml); no parameter names a URL",
+                ),
             ],
         )?;
         Ok(mapping::check_raw_names(

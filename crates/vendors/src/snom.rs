@@ -40,9 +40,18 @@
 //! `<save seconds> <start> <end>` with each switch as `MM.WW.DD hh:mm:ss` (month, week of the
 //! month with 5 for the last, weekday with Monday = 1), all computed from the tz database.
 //!
-//! Refused when set on a device, because no file setting carries them: `line.N.label` and
-//! `firmware.url` (Snom's `firmware_status` names an XML file holding `<firmware>URL</firmware>`,
-//! not an image: wazo `snom-model-firmware.xml.tpl.btpl`).
+//! # Firmware and resource files
+//!
+//! `firmware.url` is the setting `firmware` (the image's URL) with `update_policy` `auto_update`,
+//! both in the device's settings file, as FusionPBX's Snom templates write them
+//! (`snom/D785/{$mac}.xml`, `snom/320/{$mac}.xml`). The other way, `firmware_status` naming an
+//! XML file that holds `<firmware>URL</firmware>` (wazo `snom-model-firmware.xml.tpl.btpl`),
+//! would need a second generated file and the server's public base URL, and is not used.
+//! `wallpaper.url` is `custom_bg_image_url` on the models FusionPBX gives it (`WALLPAPER_MODELS`).
+//!
+//! Refused when set on a device, because no file setting carries them: `line.N.label`,
+//! `ringtone.url`, `language.url`, `directory.url` (the reasons are in the module's `unmapped`
+//! table) and `wallpaper.url` on other models.
 //!
 //! Programmable keys ([`crate::keys`]) become `fkey`, `fkey_label` and `fkey_context` with a
 //! 0-based `idx` (see `key_caps` for the sources).
@@ -209,6 +218,10 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Key("provisioning.interval_minutes"), "prov_polling_period", seconds),
     ParamDef::device(Source::Key("sip.notify_reboot"), REBOOT_PARAM, checksync_action).or("1"),
     ParamDef::device(Source::Key("time.ntp_server"), "ntp_server", same),
+    // The firmware image's URL in `firmware`, fetched and installed with `update_policy`
+    // `auto_update` (fpbx `snom/D785/{$mac}.xml` and `snom/320/{$mac}.xml`, "Updates").
+    ParamDef::device(Source::Key("firmware.url"), "update_policy", auto_update),
+    ParamDef::device(Source::Key("firmware.url"), "firmware", same),
     ParamDef::device(Source::Key("time.zone"), "timezone", no_snom_code),
     ParamDef::device(Source::Key("time.zone"), "utc_offset", utc_offset),
     ParamDef::device(Source::Key("time.zone"), "dst", dst_rule),
@@ -224,6 +237,18 @@ static PARAMS: &[ParamDef] = &[
     ParamDef::device(Source::Line(LineField::Password), "user_pass.{n}", same),
     ParamDef::device(Source::Line(LineField::Registrar), "user_host.{n}", same),
 ];
+
+/// `auto_update`: install the image `firmware` names without asking.
+fn auto_update(_: &str) -> Option<String> {
+    Some("auto_update".into())
+}
+
+/// The wallpaper: `custom_bg_image_url` (fpbx `snom/<model>/{$mac}.xml`, `snom_wallpaper_url`),
+/// on the models whose fpbx template carries it ([`WALLPAPER_MODELS`]).
+static WALLPAPER_PARAMS: &[ParamDef] = &[ParamDef::device(Source::Key("wallpaper.url"), "custom_bg_image_url", same)];
+
+/// The models whose fpbx settings template writes `custom_bg_image_url`.
+pub const WALLPAPER_MODELS: &[&str] = &["D375", "D385", "D717", "D735", "D765", "D785", "D812", "D815", "D862", "D865"];
 
 /// `user_outbound` in the form `pbx.example.com:5060;transport=udp` (host, port, transport), with the
 /// port or the transport left out when the line does not set it; `None` when it sets neither
@@ -364,11 +389,22 @@ static SHAPE: OneXmlFile = OneXmlFile {
                     digits, '_', '-' and '.'",
     unmapped: &[
         ("line.N.label", "no verified Snom setting for a line label"),
-        ("firmware.url", "Snom's firmware_status names an XML file, not an image; use vendor.firmware_status"),
-        ("ringtone.url", "no parameter mapped yet"),
-        ("wallpaper.url", "no parameter mapped yet"),
-        ("language.url", "no parameter mapped yet"),
-        ("directory.url", "no parameter mapped yet"),
+        (
+            "ringtone.url",
+            "no consulted source gives a setting that downloads a ring tone (ring_sound and \
+             internal_ringer_file take the phone's own tones)",
+        ),
+        (
+            "language.url",
+            "the phone takes a language by name (language, web_language); no consulted source gives a setting \
+             that downloads a language file",
+        ),
+        (
+            "directory.url",
+            "a Snom desk phone's directory is the <tbook> section of its settings file (fpbx \
+             snom/300/{$mac}.xml), or an XML browser URL on a function key; no consulted source gives a \
+             setting that downloads a directory file",
+        ),
     ],
 };
 
@@ -447,6 +483,10 @@ impl Vendor for Snom {
     /// names it, then `name.N` split into `name` with `line = Some(N)` (the `idx` attribute).
     fn parameters(&self, model: &'static ModelInfo, settings: &Settings, scope: FileScope) -> Vec<VendorParam> {
         let keys = |out: &mut Vec<VendorParam>| {
+            if WALLPAPER_MODELS.contains(&model.name) {
+                let at = out.iter().position(|p| p.line.is_some()).unwrap_or(out.len());
+                out.splice(at..at, mapping::key_rows(WALLPAPER_PARAMS, settings, scope));
+            }
             if scope == FileScope::Device {
                 out.extend(crate::keys::supported(settings, &key_caps(model)).iter().flat_map(key_params));
             }
@@ -481,6 +521,13 @@ impl Vendor for Snom {
     fn validate_device(&self, model: &'static ModelInfo, settings: &Settings) -> Result<(), crate::Refused> {
         SHAPE.validate_device(model, settings, || {
             crate::keys::check_device(settings, "Snom", model, Ok(key_caps(model)))?;
+            if !WALLPAPER_MODELS.contains(&model.name) && mapping::get(settings, "wallpaper.url").is_some() {
+                return Err(crate::Refused(format!(
+                    "wallpaper.url cannot be provisioned on the Snom {}: no consulted source gives this model \
+                     custom_bg_image_url",
+                    model.name
+                )));
+            }
             Ok(mapping::check_server_fields_need_registrar(settings, "Snom")?)
         })
     }

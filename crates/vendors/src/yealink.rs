@@ -39,6 +39,17 @@
 //! HTTP credentials, which the server then never generates for it (the phone is given them by
 //! hand, or its group opens its files).
 //!
+//! # Firmware and resource files
+//!
+//! `firmware.url` is `static.firmware.url` (v8x: wazo `wazo_yealink/v87/templates/base.tpl` and
+//! `base-dect.tpl`, fpbx `t46u/y000000000108.cfg`) or `firmware.url` (legacy v7x models, see
+//! Dialects). Like every global row it is written into the common file from the global settings
+//! and again into `<mac>.cfg` from the device's merged settings, which the phone reads last, so a
+//! group's or device's own URL wins for that phone. The resource files (`ringtone.url`,
+//! `wallpaper.url`, `language.url`, `directory.url`) follow the same rule; their parameters and
+//! sources are listed at `DESK_RESOURCES`. Refused on a device: any of them on a legacy model (no
+//! v7x names), all but `directory.url` on a DECT base, `wallpaper.url` on a model no source lists.
+//!
 //! # Programmable keys
 //!
 //! `key.N.*` and `expansion.M.key.N.*` ([`crate::keys`]) become `linekey.N.type/value/line/label`
@@ -372,6 +383,97 @@ static LEGACY_PARAMS: [ParamDef; 15] = [
     ParamDef::device(Source::Line(LineField::Transport), "account.{n}.transport", transport),
 ];
 
+/// Resource files a desk phone downloads, each written in the common file (global) and the
+/// device file (merged settings), like `static.firmware.url`:
+/// * `ringtone.url` as `ringtone.url` (fpbx `yealink/t46u/y000000000108.cfg`), selected with
+///   `phone_setting.ring_type` = `Config:<file name>`, the form Yealink's own template text gives
+///   for an uploaded tone ("If you set the custom ring tone (Busy.wav) for the phone, the value
+///   is: phone_setting.ring_type = Config:Busy.wav", fpbx `yealink/cp860/y000000000037.cfg`);
+/// * `wallpaper.url` as `wallpaper_upload.url`, shown with `phone_setting.backgrounds` =
+///   `Config:<file name>` (fpbx `t46u/y000000000108.cfg`, "Backgrounds Settings"), on the models
+///   that file lists ([`WALLPAPER_MODELS`]);
+/// * `language.url` as `gui_lang.url`, selected with `lang.gui` = `<Name>` when the file carries
+///   Yealink's name `<NNN>.GUI.<Name>.lang` (wazo `wazo_yealink/v86/templates/T46S.tpl` writes
+///   `gui_lang.url = …/004.GUI.French.lang` and its `common.py` `_LOCALE` the matching
+///   `lang.gui = French`); another name is uploaded and left for the user to pick;
+/// * `directory.url` as `remote_phonebook.data.1.url` with `remote_phonebook.data.1.name`
+///   (wazo `wazo_yealink/v87/templates/base.tpl` and `base-dect.tpl`; fpbx
+///   `t46u/y000000000108.cfg`), the only one the DECT bases get.
+static DESK_RESOURCES: [ParamDef; 8] = [
+    ParamDef::global(Source::Key("ringtone.url"), "ringtone.url", same),
+    ParamDef::global(Source::Key("ringtone.url"), "phone_setting.ring_type", uploaded),
+    ParamDef::global(Source::Key("wallpaper.url"), "wallpaper_upload.url", same),
+    ParamDef::global(Source::Key("wallpaper.url"), "phone_setting.backgrounds", uploaded),
+    ParamDef::global(Source::Key("language.url"), "gui_lang.url", same),
+    ParamDef::global(Source::Key("language.url"), "lang.gui", gui_language),
+    ParamDef::global(Source::Key("directory.url"), "remote_phonebook.data.1.url", same),
+    ParamDef::global(Source::Key("directory.url"), "remote_phonebook.data.1.name", directory_name),
+];
+
+/// The DECT bases' resource rows: the remote phone book only (see [`DESK_RESOURCES`]).
+static DECT_RESOURCES: [ParamDef; 2] = [
+    ParamDef::global(Source::Key("directory.url"), "remote_phonebook.data.1.url", same),
+    ParamDef::global(Source::Key("directory.url"), "remote_phonebook.data.1.name", directory_name),
+];
+
+/// The models fpbx's `t46u/y000000000108.cfg` lists as taking a wallpaper ("File Formate:
+/// SIP-T57W/T54W/T54S/T52S/T48S/T48G/T46G/T46S/T29G/T46U/T48U").
+pub const WALLPAPER_MODELS: &[&str] =
+    &["T57W", "T54W", "T54S", "T52S", "T48S", "T48G", "T46G", "T46S", "T29G", "T46U", "T48U"];
+
+/// `Config:<file name>`: a file the phone downloaded (`ringtone.url`, `wallpaper_upload.url`).
+fn uploaded(url: &str) -> Option<String> {
+    mapping::url_file_name(url).map(|name| format!("Config:{name}"))
+}
+
+/// `French` for `…/004.GUI.French.lang`; `None` for any other file name.
+fn gui_language(url: &str) -> Option<String> {
+    let name = mapping::url_file_name(url)?;
+    let mut parts = name.split('.');
+    let (number, gui, language, ext) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let ok = parts.next().is_none()
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && gui.eq_ignore_ascii_case("GUI")
+        && ext.eq_ignore_ascii_case("lang")
+        && !language.is_empty();
+    ok.then(|| language.to_string())
+}
+
+/// The name the phone shows for the remote phone book.
+fn directory_name(_: &str) -> Option<String> {
+    Some("Directory".into())
+}
+
+/// The resource rows a model's files carry ([`DESK_RESOURCES`], [`DECT_RESOURCES`]).
+fn resource_rows(model: &ModelInfo) -> Vec<ParamDef> {
+    match model.family {
+        "legacy" => Vec::new(),
+        "dect" | "dect-dm" => DECT_RESOURCES.to_vec(),
+        _ if WALLPAPER_MODELS.contains(&model.name) => DESK_RESOURCES.to_vec(),
+        _ => DESK_RESOURCES.iter().filter(|d| !matches!(d.source, Source::Key("wallpaper.url"))).copied().collect(),
+    }
+}
+
+/// Resource keys a model's files have no parameter for, with why (refused on its devices).
+fn unmapped_resources(model: &ModelInfo) -> Vec<(&'static str, &'static str)> {
+    const NO_V7X: &str = "no source gives the v7x name of its parameter";
+    const NO_DECT: &str = "no source gives a DECT base's parameter for it (wazo's base-dect.tpl has none)";
+    match model.family {
+        "legacy" => vec![
+            ("ringtone.url", NO_V7X),
+            ("wallpaper.url", NO_V7X),
+            ("language.url", NO_V7X),
+            ("directory.url", NO_V7X),
+        ],
+        "dect" | "dect-dm" => vec![("ringtone.url", NO_DECT), ("wallpaper.url", NO_DECT), ("language.url", NO_DECT)],
+        _ if !WALLPAPER_MODELS.contains(&model.name) => {
+            vec![("wallpaper.url", "no source lists this model as taking a wallpaper (wallpaper_upload.url)")]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Settings a legacy device's file has no name for: refused on the device, with the reason.
 /// (`http.*` stay allowed: the server checks them, the phone is then configured by hand.)
 const LEGACY_UNMAPPED: &[(&str, &str)] = &[
@@ -577,12 +679,15 @@ impl Vendor for Yealink {
             "legacy" => &LEGACY_PARAMS,
             _ => &DESK_PARAMS,
         };
-        let keys = |out: &mut Vec<VendorParam>| {
+        let resources_and_keys = |out: &mut Vec<VendorParam>| {
+            let at = out.iter().position(|p| p.line.is_some()).unwrap_or(out.len());
+            let resources = mapping::key_rows(&resource_rows(model), settings, scope);
+            out.splice(at..at, resources);
             if let (FileScope::Device, Ok(caps)) = (scope, key_caps(model)) {
                 out.extend(crate::keys::supported(settings, &caps).iter().flat_map(key_params));
             }
         };
-        mapping::build_with(defs, settings, scope, "", keys)
+        mapping::build_with(defs, settings, scope, "", resources_and_keys)
     }
 
     /// A device file is AES-encrypted with the merged `yealink.aes_key`, a common file with the
@@ -611,16 +716,11 @@ impl Vendor for Yealink {
             return Err(problem.into());
         }
         crate::keys::check_device(settings, "Yealink", model, key_caps(model))?;
-        mapping::refuse_unmapped(
-            settings,
-            "Yealink",
-            &[
-                ("ringtone.url", "no parameter mapped yet"),
-                ("wallpaper.url", "no parameter mapped yet"),
-                ("language.url", "no parameter mapped yet"),
-                ("directory.url", "no parameter mapped yet"),
-            ],
-        )?;
+        if let Some((key, why)) =
+            unmapped_resources(model).into_iter().find(|(key, _)| mapping::get(settings, key).is_some())
+        {
+            return Err(crate::Refused(format!("{key} cannot be provisioned on the {}: {why}", model.name)));
+        }
         if model.family == "legacy" {
             for (key, why) in LEGACY_UNMAPPED {
                 if mapping::get(settings, key).is_some_and(|v| *key != "yealink.aes_key_file" || v == "1") {

@@ -286,3 +286,45 @@ fn cisco_cp_8851_3pcc_credentials() {
     let extra = ["http.username=cp-8851", "http.password=Pr0v&pw"];
     check("cisco", "CP-8851-3PCC", "00562b043617", 0, &extra, "cp-8851-3pcc-00562b043617.xml");
 }
+
+/// The resource URLs a device's own settings set, and a firmware URL of its own instead of the
+/// global one.
+const FW: &str = "firmware.url=https://files.example.com/files/001565AABBCC/fw-66.86.0.160.rom";
+const RINGTONE: &str = "ringtone.url=https://files.example.com/files/Ring-Office.wav";
+const WALLPAPER: &str = "wallpaper.url=https://files.example.com/files/logo.png";
+const LANGUAGE: &str = "language.url=https://files.example.com/files/004.GUI.French.lang";
+
+/// Firmware and resource files set on a device, each vendor with the keys it maps (the others
+/// are refused on its devices, which `tests/neutral.rs` checks): each device's settings are
+/// first checked to be accepted, so no golden file shows settings a device could not be given.
+#[test]
+fn firmware_and_resource_files() {
+    const LINE: &[&str] = &["line.1.username=1001", "line.1.password=s3cr:t!#", "line.1.registrar=pbx.example.com"];
+    let case = |vendor: &str, model: &str, mac: &str, index: usize, extra: &[&str], name: &str| {
+        let v = registry().get(vendor).unwrap();
+        let m = v.model(model).unwrap();
+        let items = [LINE, extra].concat();
+        let own = Settings::parse_assignments(items.iter().copied()).unwrap();
+        v.validate_device(m, &own).unwrap_or_else(|e| panic!("{vendor} {model}: {e}"));
+        v.validate_merged(m, &settings(&items, true)).unwrap_or_else(|e| panic!("{vendor} {model}: {e}"));
+        check_device(vendor, model, mac, index, &items, name);
+    };
+    let directory = "directory.url=https://prov.example.com/p/directory/001565AABBCC.xml";
+    case("yealink", "T46S", "001565aabbcc", 1, &[FW, RINGTONE, WALLPAPER, LANGUAGE, directory], "t46s-resources.cfg");
+    case("yealink", "W60B", "805e0c1d654e", 1, &[FW, directory], "w60b-resources.cfg");
+    case("yealink", "T28P", "001565aabbcd", 1, &[FW], "t28p-firmware.cfg");
+    let loads = "firmware.url=https://files.example.com/files/sip88xx.12-0-1MPP0001-245.loads";
+    case("cisco", "CP-8841-3PCC", "00562b043615", 0, &[loads, directory], "cp-8841-3pcc-resources.xml");
+    case("cisco", "SPA122", "00562b043618", 0, &[FW], "spa122-firmware.xml");
+    case("snom", "D785", "000413a11fa9", 0, &[FW, WALLPAPER], "d785-resources.xml");
+    let gs_fw = "firmware.url=https://files.example.com/files/gxp2170/gxp2170fw.bin";
+    let gs_dir = "directory.url=https://prov.example.com/p/directory/c074ad2bd85a/phonebook.xml";
+    case("grandstream", "GXP2170", "c074ad2bd85a", 0, &[gs_fw, gs_dir], "gxp2170-resources.xml");
+    // Polycom: the firmware comes from the master file (global only); the device file gets the wallpaper.
+    case("polycom", "VVX410", "0004f2aabbcc", 1, &[WALLPAPER], "vvx410-device-resources.cfg");
+    case("fanvil", "X4U", "0c383e0a0b0c", 0, &[FW, directory], "x4u-resources.cfg");
+    case("fanvil", "X4", "0c383e0a0b0d", 0, &[FW], "x4-firmware.cfg");
+    case("gigaset", "N870", "7c2f80e0d605", 0, &[FW, "gigaset.firmware_version=2.65.0"], "n870-firmware.xml");
+    case("audiocodes", "440HD", "00908f602aac", 0, &[FW], "440hd-firmware.cfg");
+    case("audiocodes", "MP-118", "00908f1dd0d3", 0, &[FW], "mp118-firmware.ini");
+}

@@ -45,8 +45,15 @@ fn sample(key: &str) -> Vec<String> {
         "firmware.url" => vec!["https://prov.example.com/fw/current.rom".into()],
         "ringtone.url" => vec!["https://prov.example.com/files/Ring1.wav".into()],
         "wallpaper.url" => vec!["https://prov.example.com/files/logo.png".into()],
-        "language.url" => vec!["https://prov.example.com/files/lang-German.txt".into()],
-        "directory.url" => vec!["https://prov.example.com/directory/001565AABBCC.xml".into()],
+        "language.url" => vec![
+            "https://prov.example.com/files/lang-German.txt".into(),
+            "https://prov.example.com/files/004.GUI.German.lang".into(),
+        ],
+        // Grandstream phones fetch `phonebook.xml` from a directory: the second value is the one they take.
+        "directory.url" => vec![
+            "https://prov.example.com/directory/001565AABBCC.xml".into(),
+            "https://prov.example.com/directory/001565AABBCC/phonebook.xml".into(),
+        ],
         other => panic!("no sample value for the neutral key {other}: add one to this test"),
     }
 }

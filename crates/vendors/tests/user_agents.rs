@@ -19,6 +19,12 @@ fn check(cases: &[Case]) {
             mac: (!mac.is_empty()).then(|| mac.parse().unwrap()),
         };
         assert_eq!(got, want, "{ua}");
+        if let (Some(v), Some(fw)) = (registry().get(vendor), firmware) {
+            // The version a phone reports is the version it runs, however the operator spaces or
+            // cases it; a later version is not.
+            assert!(v.firmware_matches(fw, &format!(" {} ", fw.to_ascii_uppercase())), "{ua}");
+            assert!(!v.firmware_matches(fw, &format!("{fw}.9")), "{ua}");
+        }
     }
 }
 
