@@ -37,9 +37,9 @@ impl Files {
         model: &'static ModelInfo,
         settings: &mut Settings,
     ) -> Result<(), RenderFailure> {
-        let mut derived = Vec::new();
+        let mut derived: Vec<(&str, Vec<String>)> = Vec::new();
         if settings.get_key(&known::DIRECTORY_NAME).is_some_and(|n| !n.is_empty()) {
-            derived.push((known::DIRECTORY_URL.name(), directory_path(device.mac)));
+            derived.push((known::DIRECTORY_URL.name(), directory_paths(device.mac).to_vec()));
         }
         for (file_key, url_key, kind) in FILE_KEYS {
             let Some(name) = settings.get(file_key).filter(|n| !n.is_empty()) else { continue };
@@ -50,13 +50,20 @@ impl Files {
                     kind.as_str()
                 ))
             })?;
-            derived.push((url_key, self.resources.url_path(&file, device.mac)));
+            derived.push((url_key, vec![self.resources.url_path(&file, device.mac)]));
         }
-        for (key, path) in derived {
-            if settings.get(key).is_some_and(|v| !v.is_empty()) || !vendor_maps(vendor, model, key) {
+        let base = self.resource_base(settings);
+        for (key, paths) in derived {
+            if settings.get(key).is_some_and(|v| !v.is_empty()) {
                 continue;
             }
-            let base = self.resource_base(settings).ok_or_else(|| {
+            // The first of the paths the vendor takes for this key (Grandstream wants a URL
+            // ending in phonebook.xml); none when it does not map the key at all.
+            let probe_base = base.as_deref().unwrap_or("http://probe.invalid");
+            let Some(path) = paths.iter().find(|p| vendor_takes(vendor, model, key, &format!("{probe_base}{p}"))) else {
+                continue;
+            };
+            let base = base.as_deref().ok_or_else(|| {
                 RenderFailure::Template(format!(
                     "cannot derive {key} for device {}: set provisioning.url (or [pnp] url) so the server \
                      knows the address the phone reaches it at",
@@ -78,15 +85,16 @@ impl Files {
     }
 }
 
-/// The path of a device's directory on the provisioning listener.
-pub(crate) fn directory_path(mac: Mac) -> String {
-    format!("/directory/{mac}.xml")
+/// The paths a device's directory is served under on the provisioning listener, in order of
+/// preference: its own file, then the `phonebook.xml` form for phones that take a directory.
+fn directory_paths(mac: Mac) -> [String; 2] {
+    [format!("/directory/{mac}.xml"), format!("/directory/{mac}/phonebook.xml")]
 }
 
-/// True when the vendor writes `key` on devices of `model`: its device checks refuse the keys
-/// it does not map.
-fn vendor_maps(vendor: &'static dyn Vendor, model: &'static ModelInfo, key: &str) -> bool {
-    let probe: Settings = [(key.to_string(), "http://probe.invalid/x".to_string())].into_iter().collect();
+/// True when the vendor writes `key` = `url` on devices of `model`: its device checks refuse
+/// the keys it does not map, and URLs its parameters cannot carry.
+fn vendor_takes(vendor: &'static dyn Vendor, model: &'static ModelInfo, key: &str, url: &str) -> bool {
+    let probe: Settings = [(key.to_string(), url.to_string())].into_iter().collect();
     vendor.validate_device(model, &probe).is_ok()
 }
 
@@ -94,11 +102,18 @@ fn vendor_maps(vendor: &'static dyn Vendor, model: &'static ModelInfo, key: &str
 mod tests {
     use sipprov_vendors::registry;
 
-    use super::vendor_maps;
+    use super::{directory_paths, vendor_takes};
 
     #[test]
-    fn a_vendor_that_refuses_the_key_gets_no_url() {
-        let polycom = registry().get("polycom").unwrap();
-        assert!(!vendor_maps(polycom, polycom.model("VVX400").unwrap(), "directory.url"));
+    fn each_vendor_gets_a_directory_path_it_takes_or_none() {
+        let paths = directory_paths("001565aabbcc".parse().unwrap());
+        let takes = |vendor: &str, model: &str| {
+            let v = registry().get(vendor).unwrap();
+            let m = v.model(model).unwrap();
+            paths.iter().position(|p| vendor_takes(v, m, "directory.url", &format!("http://p.example{p}")))
+        };
+        assert_eq!(takes("polycom", "VVX400"), None, "Polycom fetches <MAC>-directory.xml by itself");
+        assert_eq!(takes("yealink", "T46S"), Some(0));
+        assert_eq!(takes("grandstream", "GXP2170"), Some(1), "Grandstream wants …/phonebook.xml");
     }
 }
