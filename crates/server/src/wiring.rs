@@ -149,6 +149,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         users.clone(),
         core.tokens.clone(),
         discoveries.clone(),
+        core.directories.clone(),
         config.console.clone(),
     ));
     let api_app = crate::api::router(ApiServices {

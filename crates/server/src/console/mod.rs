@@ -24,6 +24,7 @@
 mod add_device;
 mod campaigns;
 mod devices;
+mod directories;
 mod login;
 mod overview;
 mod pnp;
@@ -47,6 +48,7 @@ use crate::access::Tokens;
 use crate::auth::Security;
 use crate::campaign::CampaignEngine;
 use crate::config::ConsoleConfig;
+use crate::directories::Directories;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
@@ -79,6 +81,8 @@ pub struct ConsoleServices {
     pub tokens: Arc<Tokens>,
     /// Plug-and-Play discoveries: list, approve, reject.
     pub discoveries: Arc<Discoveries>,
+    /// Remote phone directories: list, view, import.
+    pub directories: Arc<Directories>,
     sessions: session::Sessions,
 }
 
@@ -97,6 +101,7 @@ impl ConsoleServices {
         users: Arc<Users>,
         tokens: Arc<Tokens>,
         discoveries: Arc<Discoveries>,
+        directories: Arc<Directories>,
         config: ConsoleConfig,
     ) -> ConsoleServices {
         ConsoleServices {
@@ -111,6 +116,7 @@ impl ConsoleServices {
             users,
             tokens,
             discoveries,
+            directories,
             sessions: session::Sessions::new(config),
         }
     }
@@ -133,6 +139,7 @@ pub fn router(services: ConsoleServices) -> Router {
         .merge(campaigns::routes())
         .merge(pnp::routes())
         .merge(templates::routes())
+        .merge(directories::routes())
         .layer(middleware::from_fn_with_state(c.clone(), session::guard_posts))
         .layer(middleware::from_fn(security_headers))
         .with_state(c)
@@ -187,6 +194,8 @@ fn templates() -> &'static Environment<'static> {
             ("pnp.html", include_str!("templates/pnp.html")),
             ("template_list.html", include_str!("templates/template_list.html")),
             ("template.html", include_str!("templates/template.html")),
+            ("directories.html", include_str!("templates/directories.html")),
+            ("directory.html", include_str!("templates/directory.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // The templates are part of the binary and tested; a broken one is a bug.
