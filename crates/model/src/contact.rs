@@ -75,11 +75,9 @@ impl Contact {
         if self.name.chars().any(char::is_control) {
             return Err("name: control characters are not allowed".into());
         }
-        for (kind, number) in [
-            (NumberKind::Office, &self.office),
-            (NumberKind::Mobile, &self.mobile),
-            (NumberKind::Other, &self.other),
-        ] {
+        for (kind, number) in
+            [(NumberKind::Office, &self.office), (NumberKind::Mobile, &self.mobile), (NumberKind::Other, &self.other)]
+        {
             if let Some(n) = number.as_deref().filter(|n| !n.is_empty()) {
                 check_number(n).map_err(|e| format!("{}: {e}", kind.as_str()))?;
             }

@@ -129,8 +129,11 @@ impl Inventory {
         if read(&self.global).get(key) == Some(value) {
             out.push("global".to_string());
         }
-        let mut groups: Vec<String> =
-            read(&self.groups).iter().filter(|(_, s)| s.get(key) == Some(value)).map(|(g, _)| format!("group {g}")).collect();
+        let mut groups: Vec<String> = read(&self.groups)
+            .iter()
+            .filter(|(_, s)| s.get(key) == Some(value))
+            .map(|(g, _)| format!("group {g}"))
+            .collect();
         groups.sort();
         out.extend(groups);
         for d in read(&self.devices).values().filter(|d| d.settings.get(key) == Some(value)) {

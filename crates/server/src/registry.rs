@@ -77,9 +77,11 @@ impl Registry {
                 ));
             }
         }
-        for (key, kind) in
-            [("ringtone.file", ResourceKind::Ringtone), ("wallpaper.file", ResourceKind::Wallpaper), ("language.file", ResourceKind::Language)]
-        {
+        for (key, kind) in [
+            ("ringtone.file", ResourceKind::Ringtone),
+            ("wallpaper.file", ResourceKind::Wallpaper),
+            ("language.file", ResourceKind::Language),
+        ] {
             let Some(name) = named(key) else { continue };
             match catalog.by_name(name) {
                 Some(file) if file.kind == kind => {}

@@ -23,6 +23,7 @@ use crate::cache::RenderCache;
 use crate::campaign::CampaignEngine;
 use crate::config::ServerConfig;
 use crate::console::ConsoleServices;
+use crate::directories::Directories;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::{Files, FilesParts};
@@ -31,7 +32,6 @@ use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::pnp::PnpServices;
 use crate::provision::Phones;
-use crate::directories::Directories;
 use crate::registry::Registry;
 use crate::resources::ResourceCatalog;
 use crate::users::Users;
@@ -103,17 +103,19 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     ));
 
     let mut tasks = JoinSet::new();
-    let phone_app = crate::provision::router(Arc::new(Phones::new(
-        core.files.clone(),
-        core.inventory.clone(),
-        core.security.clone(),
-        core.events.clone(),
-        core.metrics.clone(),
-        core.store.clone(),
-        config.uploads.clone(),
-        core.resources.clone(),
-    )
-    .with_directories(core.directories.clone())));
+    let phone_app = crate::provision::router(Arc::new(
+        Phones::new(
+            core.files.clone(),
+            core.inventory.clone(),
+            core.security.clone(),
+            core.events.clone(),
+            core.metrics.clone(),
+            core.store.clone(),
+            config.uploads.clone(),
+            core.resources.clone(),
+        )
+        .with_directories(core.directories.clone()),
+    ));
     let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
     tasks.spawn(crate::listener::serve_http("provisioning HTTP", http, phone_app.clone(), http_limiter, timeouts));
     if let Some(https) = https {
@@ -204,7 +206,8 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     templates.reload().await?;
     let directories = Arc::new(Directories::load(store.clone(), inventory.clone()).await?);
     let registry = Arc::new(
-        Registry::new(store.clone(), inventory.clone(), cache, security.clone()).with_references(directories.clone(), resources.clone()),
+        Registry::new(store.clone(), inventory.clone(), cache, security.clone())
+            .with_references(directories.clone(), resources.clone()),
     );
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
     Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, directories, resources })

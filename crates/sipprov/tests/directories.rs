@@ -89,8 +89,19 @@ fn directories_import_serve_per_device_and_refuse_what_they_must() {
     for (vendor, model, mac, root, path) in PHONES {
         let (user, pass) = credentials(mac).split_once(':').map(|(u, p)| (u.to_string(), p.to_string())).unwrap();
         s.ok(&[
-            "device", "add", mac, "--vendor", vendor, "--model", model, "--group", "office",
-            "--set", &format!("http.username={user}"), "--set", &format!("http.password={pass}"),
+            "device",
+            "add",
+            mac,
+            "--vendor",
+            vendor,
+            "--model",
+            model,
+            "--group",
+            "office",
+            "--set",
+            &format!("http.username={user}"),
+            "--set",
+            &format!("http.password={pass}"),
         ]);
         // Without credentials: challenged, never the contacts.
         let anonymous = s.fetch(path, UA, &[]);

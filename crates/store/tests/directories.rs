@@ -2,6 +2,7 @@
 //! SIPPROV_TEST_POSTGRES_URL is set): order kept, whole replacement, audit in the same
 //! transaction, the bound on directories.
 
+#[allow(dead_code)] // the shared helpers; only `stores` is needed here
 mod common;
 
 use common::stores;
@@ -40,7 +41,11 @@ async fn contacts_keep_their_order_and_a_write_replaces_them_all() {
         assert!(store.list_directories().await.unwrap().is_empty());
         let q = AuditQuery { target_kind: Some("directory".into()), limit: 10, ..Default::default() };
         let actions: Vec<String> = store.list_audit(&q).await.unwrap().into_iter().map(|a| a.action).collect();
-        assert_eq!(actions, ["directory.rm", "directory.put", "directory.put"], "one entry per write, none for a no-op");
+        assert_eq!(
+            actions,
+            ["directory.rm", "directory.put", "directory.put"],
+            "one entry per write, none for a no-op"
+        );
     }
 }
 
@@ -50,7 +55,8 @@ async fn the_number_of_directories_is_bounded() {
         for i in 0..MAX_DIRECTORIES {
             store.put_directory(&format!("d{i}"), &[contact("A", "1")], &audit("directory.put", "d")).await.unwrap();
         }
-        let err = store.put_directory("one-more", &[contact("A", "1")], &audit("directory.put", "d")).await.unwrap_err();
+        let err =
+            store.put_directory("one-more", &[contact("A", "1")], &audit("directory.put", "d")).await.unwrap_err();
         assert!(matches!(err, StoreError::Limit(_)), "{err}");
         // Replacing an existing one is still fine.
         store.put_directory("d0", &[contact("B", "2")], &audit("directory.put", "d0")).await.unwrap();

@@ -115,7 +115,12 @@ pub fn escape(text: &str) -> String {
 /// The common shape of Yealink's, Snom's, Cisco's and Fanvil's directories: a root element, an
 /// optional title, then one `<DirectoryEntry>` per contact with `<Name>` and one `<Telephone>`
 /// per number (`one_number`: one entry per number instead, for formats whose entry holds one).
-pub(crate) fn name_telephone(root: &'static str, title: Option<&str>, contacts: &[Contact], one_number: bool) -> DirectoryFile {
+pub(crate) fn name_telephone(
+    root: &'static str,
+    title: Option<&str>,
+    contacts: &[Contact],
+    one_number: bool,
+) -> DirectoryFile {
     let mut xml = XmlWriter::new(false);
     xml.open(root, &[]);
     if let Some(title) = title {

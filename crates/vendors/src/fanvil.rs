@@ -561,7 +561,6 @@ impl Vendor for Fanvil {
     }
 }
 
-
 /// [`Vendor::directory`] for Fanvil: every number kind has its own element, empty when unset,
 /// as the peer template writes them; `Ring` 0 is the default ring, `Group` none.
 fn fanvil_directory(contacts: &[Contact]) -> DirectoryFile {

@@ -586,7 +586,6 @@ fn check_accounts(model: &ModelInfo, settings: &Settings) -> Result<(), String> 
     Err(format!("line.{n}.* cannot be provisioned on the {}: {why}", model.name))
 }
 
-
 /// [`Vendor::directory`] for Grandstream: the whole name goes in `FirstName` (sipprov keeps one
 /// name per contact), office → `Work`, mobile → `Cell`, other → `Home`, all on account 1.
 fn grandstream_directory(contacts: &[Contact]) -> DirectoryFile {

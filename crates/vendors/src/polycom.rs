@@ -590,7 +590,6 @@ impl Vendor for Polycom {
     }
 }
 
-
 /// [`Vendor::directory`] for Polycom: the whole name in `fn` (sipprov keeps one name), the
 /// kind of a mobile or other number in `ln` so the entries of one contact stay apart.
 fn polycom_directory(contacts: &[Contact]) -> DirectoryFile {

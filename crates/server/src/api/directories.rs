@@ -46,14 +46,24 @@ impl From<DirectoryError> for ApiError {
 }
 
 fn summary(d: &DirectoryRecord) -> DirectorySummary {
-    DirectorySummary { name: d.name.clone(), contacts: d.contacts.len(), created_at: d.created_at, updated_at: d.updated_at }
+    DirectorySummary {
+        name: d.name.clone(),
+        contacts: d.contacts.len(),
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+    }
 }
 
 fn full(d: &DirectoryRecord) -> Directory {
     let contacts = d
         .contacts
         .iter()
-        .map(|c| DirectoryContact { name: c.name.clone(), office: c.office.clone(), mobile: c.mobile.clone(), other: c.other.clone() })
+        .map(|c| DirectoryContact {
+            name: c.name.clone(),
+            office: c.office.clone(),
+            mobile: c.mobile.clone(),
+            other: c.other.clone(),
+        })
         .collect();
     Directory { name: d.name.clone(), contacts, created_at: d.created_at, updated_at: d.updated_at }
 }

@@ -19,9 +19,7 @@ use crate::directories::csv;
 use crate::directories::DirectoryError;
 
 pub(super) fn routes() -> Router<Arc<ConsoleServices>> {
-    Router::new()
-        .route("/console/directories", get(page).post(import))
-        .route("/console/directories/{name}", get(show))
+    Router::new().route("/console/directories", get(page).post(import)).route("/console/directories/{name}", get(show))
 }
 
 /// `GET /console/directories`.
@@ -36,7 +34,8 @@ fn list_page(c: &ConsoleServices, viewer: &Viewer, notice: Option<String>, statu
         .iter()
         .map(|d| serde_json::json!({ "name": d.name, "contacts": d.contacts.len(), "updated_at": d.updated_at }))
         .collect();
-    let ctx = serde_json::json!({ "me": me(viewer), "nav": "directories", "directories": directories, "notice": notice });
+    let ctx =
+        serde_json::json!({ "me": me(viewer), "nav": "directories", "directories": directories, "notice": notice });
     let mut page = render("directories.html", ctx)?;
     *page.status_mut() = status;
     Ok(page)
@@ -74,7 +73,9 @@ async fn import(axum::extract::State(c): Ctx, viewer: Viewer, Form(form): Form<I
             let notice = format!("Directory {} imported: {} contacts.", d.name, d.contacts.len());
             list_page(&c, &viewer, Some(notice), StatusCode::OK)
         }
-        Err(DirectoryError::Store(e)) if !matches!(e, sipprov_store::StoreError::Limit(_)) => Err(ConsoleError::from(e)),
+        Err(DirectoryError::Store(e)) if !matches!(e, sipprov_store::StoreError::Limit(_)) => {
+            Err(ConsoleError::from(e))
+        }
         Err(e) => list_page(&c, &viewer, Some(format!("Refused: {e}")), StatusCode::BAD_REQUEST),
     }
 }

@@ -71,7 +71,11 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Contact>, CsvError> {
             continue;
         }
         if contacts.len() == MAX_CONTACTS {
-            return Err(at(line, None, format!("more than {MAX_CONTACTS} contacts: a directory holds at most that many")));
+            return Err(at(
+                line,
+                None,
+                format!("more than {MAX_CONTACTS} contacts: a directory holds at most that many"),
+            ));
         }
         contacts.push(row(&record, &columns).map_err(|(col, msg)| at(line, col.as_deref(), msg))?);
     }
@@ -153,6 +157,9 @@ mod tests {
         assert_eq!(contacts.len(), 2);
         assert_eq!(contacts[0].name, "Smith, \"Sons\" & Co");
         assert_eq!(contacts[0].mobile.as_deref(), Some("+49 170"));
-        assert_eq!((contacts[1].name.as_str(), contacts[1].other.as_deref(), contacts[1].mobile.as_deref()), ("Zoë", Some("7"), None));
+        assert_eq!(
+            (contacts[1].name.as_str(), contacts[1].other.as_deref(), contacts[1].mobile.as_deref()),
+            ("Zoë", Some("7"), None)
+        );
     }
 }

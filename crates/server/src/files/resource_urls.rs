@@ -60,7 +60,8 @@ impl Files {
             // The first of the paths the vendor takes for this key (Grandstream wants a URL
             // ending in phonebook.xml); none when it does not map the key at all.
             let probe_base = base.as_deref().unwrap_or("http://probe.invalid");
-            let Some(path) = paths.iter().find(|p| vendor_takes(vendor, model, key, &format!("{probe_base}{p}"))) else {
+            let Some(path) = paths.iter().find(|p| vendor_takes(vendor, model, key, &format!("{probe_base}{p}")))
+            else {
                 continue;
             };
             let base = base.as_deref().ok_or_else(|| {

@@ -16,12 +16,12 @@ use crate::output;
 mod access;
 mod backup;
 mod campaign;
+mod directory;
 mod list;
 mod manuals;
 mod notify;
 mod pnp;
 mod template;
-mod directory;
 mod user;
 
 /// Runs one parsed command line.
