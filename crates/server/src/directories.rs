@@ -13,7 +13,7 @@ pub mod csv;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
-use sipprov_model::contact::{check_contacts, check_directory_name, Contact};
+use sipprov_model::contact::{check_contacts, check_directory_name, Contact, MAX_CONTACTS};
 use sipprov_model::known;
 use sipprov_store::{DirectoryRecord, Store, StoreError};
 use sipprov_vendors::Vendor;
@@ -86,6 +86,10 @@ impl Directories {
         source: &str,
     ) -> Result<Arc<DirectoryRecord>, DirectoryError> {
         check_directory_name(name).map_err(|message| DirectoryError::Invalid { field: "name".into(), message })?;
+        if contacts.len() > MAX_CONTACTS {
+            let message = format!("{} contacts: a directory holds at most {MAX_CONTACTS}", contacts.len());
+            return Err(DirectoryError::Invalid { field: "contacts".into(), message });
+        }
         let contacts: Vec<Contact> = contacts.into_iter().map(Contact::normalized).collect();
         check_contacts(&contacts).map_err(|(position, message)| {
             let (member, rest) = message.split_once(": ").unwrap_or(("contacts", message.as_str()));
