@@ -34,6 +34,7 @@ mod campaign;
 mod device;
 mod directory;
 mod event;
+mod file;
 mod group;
 mod list;
 mod pnp;
@@ -52,6 +53,7 @@ pub use event::{
     ConfirmedDetail, FetchDetail, PnpDetail, PnpNotify, PnpResult, RefusedDetail, UnlockedDetail, UploadDetail,
     UploadRefusedDetail,
 };
+pub use file::{StoredFile, UploadQuery};
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
 pub use list::{
     DeviceQuery, DeviceSort, FleetSummary, Page, SilentDevice, SortOrder, ThrottledSource, DEFAULT_PAGE, MAX_PAGE,

@@ -39,6 +39,7 @@
 //! | PUT | /api/v1/users/{name}/password | change a console user's password |
 //! | DELETE | /api/v1/users/{name} | remove a console user |
 //! | * | /api/v1/templates… | template overrides (`templates`) |
+//! | * | /api/v1/firmware…, /api/v1/resources… | stored files: upload, list, show, remove (`files`) |
 //! | GET, POST | /api/v1/tokens | list named tokens, create one (admin) |
 //! | DELETE | /api/v1/tokens/{name} | revoke a token (admin) |
 //! | GET | /api/v1/audit | the audit trail (`actor`, `target`, `since`, `before`, `limit`) |
@@ -78,6 +79,7 @@ use crate::campaign::CampaignEngine;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
+use crate::filestore::FileStore;
 use crate::inventory::Inventory;
 use crate::metrics::Metrics;
 use crate::notify::{Notifier, NotifyError};
@@ -89,6 +91,7 @@ mod access;
 mod body;
 mod campaigns;
 mod directories;
+mod files;
 mod import;
 pub mod openapi;
 mod pnp;
@@ -138,6 +141,8 @@ pub struct ApiServices {
     pub users: Arc<Users>,
     /// Remote phone directories.
     pub directories: Arc<crate::directories::Directories>,
+    /// Stored firmware and resource files.
+    pub filestore: Arc<FileStore>,
 }
 
 /// Gives each field of [`ApiServices`] to the handlers that ask for its type.
@@ -154,7 +159,7 @@ macro_rules! substates {
 substates! {
     tokens: Arc<Tokens>, store: Store, inventory: Arc<Inventory>, files: Arc<Files>, registry: Arc<Registry>,
     notifier: Arc<Notifier>, campaigns: Arc<CampaignEngine>, security: Arc<Security>, events: FetchLog,
-    metrics: Arc<Metrics>, discoveries: Arc<Discoveries>, users: Arc<Users>,
+    metrics: Arc<Metrics>, discoveries: Arc<Discoveries>, users: Arc<Users>, filestore: Arc<FileStore>,
     directories: Arc<crate::directories::Directories>,
 }
 
@@ -213,6 +218,7 @@ fn token_routes() -> Vec<(&'static str, MethodRouter<ApiServices>)> {
     .into_iter()
     .chain(templates::routes())
     .chain(directories::routes())
+    .chain(files::routes())
     .collect()
 }
 

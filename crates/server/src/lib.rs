@@ -50,6 +50,7 @@ pub mod directories;
 pub mod discoveries;
 pub mod fetchlog;
 pub mod files;
+pub mod filestore;
 pub mod inventory;
 pub mod listener;
 pub mod listing;

@@ -27,6 +27,7 @@ use crate::directories::Directories;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::{Files, FilesParts};
+use crate::filestore::FileStore;
 use crate::inventory::Inventory;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
@@ -71,6 +72,7 @@ struct Core {
     directories: Arc<Directories>,
     /// The catalog of stored firmware and resource files (in memory, loaded at start).
     resources: ResourceCatalog,
+    cache: Arc<RenderCache>,
 }
 
 /// Opens the store, loads the inventory, binds the listeners and starts serving.
@@ -138,6 +140,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     ));
     tasks.spawn(crate::sip_service::serve(sip, pnp_services, pnp));
     tasks.spawn(campaigns.clone().run());
+    let filestore = Arc::new(FileStore::new(
+        core.store.clone(),
+        core.resources.clone(),
+        core.inventory.clone(),
+        core.cache.clone(),
+        &config.files,
+    ));
     let users = Arc::new(Users::new(core.store.clone()).map_err(|e| ServerError::Config(e.to_string()))?);
     let console_app = crate::console::router(ConsoleServices::new(
         core.store.clone(),
@@ -152,6 +161,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.tokens.clone(),
         discoveries.clone(),
         core.directories.clone(),
+        filestore.clone(),
         config.console.clone(),
     ));
     let api_app = crate::api::router(ApiServices {
@@ -168,6 +178,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         discoveries,
         users,
         directories: core.directories,
+        filestore,
     })
     .merge(console_app);
     tasks.spawn(crate::listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts));
@@ -206,11 +217,11 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     templates.reload().await?;
     let directories = Arc::new(Directories::load(store.clone(), inventory.clone()).await?);
     let registry = Arc::new(
-        Registry::new(store.clone(), inventory.clone(), cache, security.clone())
+        Registry::new(store.clone(), inventory.clone(), cache.clone(), security.clone())
             .with_references(directories.clone(), resources.clone()),
     );
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
-    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, directories, resources })
+    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, directories, resources, cache })
 }
 
 /// Creates the data directory, checks they are writable, and opens

@@ -19,12 +19,14 @@
 //! `session` and `login`.
 //!
 //! One module per page group: `overview`, `devices` (list, device page and its actions),
-//! `add_device`, `settings` (groups and global settings), `campaigns`, `pnp`, `templates`.
+//! `add_device`, `settings` (groups and global settings), `campaigns`, `pnp`, `templates`,
+//! `files` (stored firmware and resource files: list, upload, remove).
 
 mod add_device;
 mod campaigns;
 mod devices;
 mod directories;
+mod files;
 mod login;
 mod overview;
 mod pnp;
@@ -52,6 +54,7 @@ use crate::directories::Directories;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
+use crate::filestore::FileStore;
 use crate::inventory::Inventory;
 use crate::notify::Notifier;
 use crate::registry::Registry;
@@ -83,6 +86,8 @@ pub struct ConsoleServices {
     pub discoveries: Arc<Discoveries>,
     /// Remote phone directories: list, view, import.
     pub directories: Arc<Directories>,
+    /// Stored firmware and resource files: list, upload, remove.
+    pub filestore: Arc<FileStore>,
     sessions: session::Sessions,
 }
 
@@ -102,6 +107,7 @@ impl ConsoleServices {
         tokens: Arc<Tokens>,
         discoveries: Arc<Discoveries>,
         directories: Arc<Directories>,
+        filestore: Arc<FileStore>,
         config: ConsoleConfig,
     ) -> ConsoleServices {
         ConsoleServices {
@@ -117,6 +123,7 @@ impl ConsoleServices {
             tokens,
             discoveries,
             directories,
+            filestore,
             sessions: session::Sessions::new(config),
         }
     }
@@ -140,6 +147,7 @@ pub fn router(services: ConsoleServices) -> Router {
         .merge(pnp::routes())
         .merge(templates::routes())
         .merge(directories::routes())
+        .merge(files::routes())
         .layer(middleware::from_fn_with_state(c.clone(), session::guard_posts))
         .layer(middleware::from_fn(security_headers))
         .with_state(c)
@@ -196,6 +204,7 @@ fn templates() -> &'static Environment<'static> {
             ("template.html", include_str!("templates/template.html")),
             ("directories.html", include_str!("templates/directories.html")),
             ("directory.html", include_str!("templates/directory.html")),
+            ("files.html", include_str!("templates/files.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // The templates are part of the binary and tested; a broken one is a bug.
