@@ -163,40 +163,34 @@ fn directories_import_serve_per_device_and_refuse_what_they_must() {
 }
 
 #[test]
-fn a_catalog_ringtone_becomes_the_ringtone_url_of_the_config() {
-    let mut s = TestServer::start();
+fn a_catalog_ringtone_becomes_the_ringtone_url_of_the_config_and_stays_while_named() {
+    let s = TestServer::start();
     let base = format!("http://{}/", s.http);
     s.ok(&["settings", "set", &format!("provisioning.url={base}")]);
-    s.ok(&["device", "add", "001565000010", "--vendor", "yealink", "--model", "T46S"]);
+    s.ok(&["device", "add", "001565000010", "--vendor", "yealink", "--model", "T46S", "--group", "sales"]);
     // Refused before the catalog has it.
-    let err = s.fails(&["device", "set", "001565000010", "ringtone.file=Ring1.wav"]);
+    let err = s.fails(&["group", "set", "sales", "ringtone.file=Ring1.wav"]);
     assert!(err.contains("ringtone.file") && err.contains("Ring1.wav"), "{err}");
 
-    // Put a ringtone into the catalog as the file service stores one, and restart to load it.
-    s.stop();
-    let content = b"RIFF....WAVEfmt ";
-    let hex = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(content))
-    };
-    let blobs = s.data_dir().join("files/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    std::fs::write(blobs.join(&hex), content).unwrap();
-    let db = s.data_dir().join("sipprov.db");
-    let sql = format!(
-        "import sqlite3; c = sqlite3.connect({db:?}); c.execute(\"INSERT INTO resource_files VALUES \
-         ('Ring1.wav', 'ringtone', '{hex}', {}, NULL, '[]', NULL, 'open', 0, 'test')\"); c.commit()",
-        content.len()
-    );
-    assert!(Command::new("python3").args(["-c", &sql]).status().unwrap().success());
-    s.spawn(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("Ring1.wav");
+    std::fs::write(&wav, b"RIFF....WAVEfmt ").unwrap();
+    s.ok(&["resource", "add", wav.to_str().unwrap(), "--kind", "ringtone"]);
 
-    // A wallpaper key naming a ringtone is refused; the ringtone is taken.
-    let err = s.fails(&["device", "set", "001565000010", "wallpaper.file=Ring1.wav"]);
+    // A wallpaper key naming a ringtone is refused; the ringtone is taken, at group level.
+    let err = s.fails(&["group", "set", "sales", "wallpaper.file=Ring1.wav"]);
     assert!(err.contains("wallpaper.file") && err.contains("ringtone"), "{err}");
-    s.ok(&["device", "set", "001565000010", "ringtone.file=Ring1.wav"]);
+    s.ok(&["group", "set", "sales", "ringtone.file=Ring1.wav"]);
     let cfg = String::from_utf8(s.render("001565000010", Some("001565000010.cfg"))).unwrap();
     assert!(cfg.contains(&format!("{base}files/Ring1.wav")), "{cfg}");
+
+    // The file cannot go while the group names it; once the setting goes, it can.
+    let err = s.fails(&["resource", "rm", "Ring1.wav"]);
+    assert!(err.contains("group sales") && err.contains("ringtone.file"), "{err}");
+    s.ok(&["group", "set", "sales", "ringtone.file="]);
+    let cfg = String::from_utf8(s.render("001565000010", Some("001565000010.cfg"))).unwrap();
+    assert!(!cfg.contains("Ring1.wav"), "{cfg}");
+    s.ok(&["resource", "rm", "Ring1.wav"]);
 }
 
 /// A request to the admin API with `token` (the data directory's bootstrap token when `None`).
