@@ -58,3 +58,11 @@ pub struct UploadQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<String>,
 }
+
+/// `GET /api/v1/files/limits`: what an upload may be, so a client can refuse a file before
+/// sending it (a server refusing a large body mid-way can only close the connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FileLimits {
+    /// The largest upload accepted, in bytes (`[files] max_upload_bytes`).
+    pub max_upload_bytes: u64,
+}

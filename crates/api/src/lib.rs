@@ -53,7 +53,7 @@ pub use event::{
     ConfirmedDetail, FetchDetail, PnpDetail, PnpNotify, PnpResult, RefusedDetail, UnlockedDetail, UploadDetail,
     UploadRefusedDetail,
 };
-pub use file::{StoredFile, UploadQuery};
+pub use file::{FileLimits, StoredFile, UploadQuery};
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
 pub use list::{
     DeviceQuery, DeviceSort, FleetSummary, Page, SilentDevice, SortOrder, ThrottledSource, DEFAULT_PAGE, MAX_PAGE,

@@ -39,7 +39,7 @@
 //! | PUT | /api/v1/users/{name}/password | change a console user's password |
 //! | DELETE | /api/v1/users/{name} | remove a console user |
 //! | * | /api/v1/templates… | template overrides (`templates`) |
-//! | * | /api/v1/firmware…, /api/v1/resources… | stored files: upload, list, show, remove (`files`) |
+//! | * | /api/v1/firmware…, /api/v1/resources…, /api/v1/files/limits | stored files: upload, list, show, remove; the upload limit (`files`) |
 //! | GET, POST | /api/v1/tokens | list named tokens, create one (admin) |
 //! | DELETE | /api/v1/tokens/{name} | revoke a token (admin) |
 //! | GET | /api/v1/audit | the audit trail (`actor`, `target`, `since`, `before`, `limit`) |

@@ -122,7 +122,8 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// The service over the catalog; removes temporary uploads a crash left behind.
+    /// The service over the catalog; removes what a crash left behind: temporary uploads, and
+    /// content no catalog entry names (placed, but its row never committed).
     pub fn new(
         store: Store,
         catalog: ResourceCatalog,
@@ -131,8 +132,9 @@ impl FileStore {
         config: &FilesConfig,
     ) -> FileStore {
         let swept = blob::sweep_temporaries(catalog.content_dir());
-        if swept > 0 {
-            tracing::info!(swept, "removed unfinished uploads left by an earlier run");
+        let orphans = blob::sweep_orphans(catalog.content_dir(), |sha| catalog.names_content(sha));
+        if swept + orphans > 0 {
+            tracing::info!(swept, orphans, "removed unfinished uploads left by an earlier run");
         }
         FileStore { store, catalog, inventory, cache, max_upload_bytes: config.max_upload_bytes }
     }

@@ -107,7 +107,8 @@ fn the_files_page_lists_uploads_and_removes_with_confirmation() {
     add_user(&s, "rita", "read-only");
     let src = tempfile::tempdir().unwrap();
     let image = src.path().join("t46s-66.86.0.160.rom");
-    std::fs::write(&image, vec![7u8; 50_000]).unwrap();
+    // Above the console's form limit (256 KiB) and axum's default body limit (2 MB): the upload form is bound by neither.
+    std::fs::write(&image, vec![7u8; 3_000_000]).unwrap();
     let tone = src.path().join("ring.wav");
     std::fs::write(&tone, b"RIFF....WAVE").unwrap();
     s.ok(&["resource", "add", tone.to_str().unwrap(), "--kind", "ringtone"]);

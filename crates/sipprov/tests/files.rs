@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{curl_with, Fetched, TestServer};
+use common::{curl_with, eventually, Fetched, TestServer};
 use sha2::{Digest, Sha256};
 
 const MAC: &str = "001565aabbcc";
@@ -64,7 +64,8 @@ fn add_firmware_args<'a>(path: &'a str, version: &'a str) -> Vec<&'a str> {
 fn uploads_through_cli_and_api_are_stored_once_with_private_modes() {
     let s = TestServer::start();
     let src = tempfile::tempdir().unwrap();
-    let file = image(src.path(), "T46S-66.86.0.160.rom", 300_000, 7);
+    // Above the 2 MB body limit the admin listener applies elsewhere: uploads are not bound by it.
+    let file = image(src.path(), "T46S-66.86.0.160.rom", 3_000_000, 7);
     let sha = sha256_of(&file);
 
     let out = s.ok(&add_firmware_args(file.to_str().unwrap(), "66.86.0.160"));
@@ -74,7 +75,7 @@ fn uploads_through_cli_and_api_are_stored_once_with_private_modes() {
     let r = upload(&s, "/api/v1/resources?name=same-bytes.bin&kind=ringtone&access=device", &file, &[]);
     assert_eq!(r.status, 201, "{}", r.text());
     let stored = json(&r);
-    assert_eq!((stored["sha256"].as_str(), stored["size"].as_u64()), (Some(sha.as_str()), Some(300_000)));
+    assert_eq!((stored["sha256"].as_str(), stored["size"].as_u64()), (Some(sha.as_str()), Some(3_000_000)));
     assert_eq!((stored["kind"].as_str(), stored["access"].as_str()), (Some("ringtone"), Some("device")));
     assert_eq!(on_disk(&s), vec![sha.clone()], "identical content is stored once");
 
@@ -101,7 +102,7 @@ fn uploads_through_cli_and_api_are_stored_once_with_private_modes() {
     assert_eq!(firmware[0]["models"], serde_json::json!(["T46S", "T48S"]));
     assert_eq!(firmware[0]["added_by"], "admin");
     let table = s.ok(&["firmware", "list"]);
-    for part in ["T46S-66.86.0.160.rom", "yealink", "T46S,T48S", "66.86.0.160", "300000", &sha[..12], "open"] {
+    for part in ["T46S-66.86.0.160.rom", "yealink", "T46S,T48S", "66.86.0.160", "3000000", &sha[..12], "open"] {
         assert!(table.contains(part), "{part} missing from:\n{table}");
     }
     let resources = s.ok(&["resource", "list"]);
@@ -192,6 +193,9 @@ fn uploads_over_the_limit_get_413_and_leave_nothing_on_disk() {
     assert_eq!(r.status, 413, "{}", r.text());
     assert!(on_disk(&s).is_empty(), "nothing of a refused upload stays: {:?}", on_disk(&s));
 
+    let limits = api(&s, "GET", "/api/v1/files/limits", &[]);
+    assert_eq!(json(&limits)["max_upload_bytes"], 4096, "{}", limits.text());
+    // The CLI checks the limit before sending the file.
     let err = s.fails(&[
         "firmware",
         "add",
@@ -221,8 +225,13 @@ fn removal_is_refused_while_a_device_targets_the_version_and_the_catalog_survive
     // A device of another model targeting the same version does not hold this file.
     s.ok(&["device", "add", "001565000001", "--vendor", "yealink", "--model", "T54W", "--group", "sales"]);
 
+    // What a crash could leave: a temporary upload, and content whose row was never committed.
+    let content = s.data_dir().join("files/sha256");
+    std::fs::write(content.join(".upload-00000000deadbeef"), b"partial").unwrap();
+    std::fs::write(content.join("cd".repeat(32)), b"orphan").unwrap();
     s.stop();
     s.spawn(&[]);
+    assert_eq!(on_disk(&s), vec![sha256_of(&file)], "leftovers are removed at start, named content kept");
     let listed = s.json(&["firmware", "list", "--json"]);
     assert_eq!(listed[0]["name"], "t46s.rom", "the catalog survives a restart: {listed}");
     assert_eq!(listed[0]["sha256"].as_str(), Some(sha256_of(&file).as_str()));
@@ -249,4 +258,44 @@ fn a_firmware_version_setting_is_validated() {
     let err = s.fails(&["settings", "set", "firmware.version=1.0 beta"]);
     assert!(err.contains("firmware.version") && err.contains("1 to 64"), "{err}");
     s.ok(&["settings", "set", "firmware.version=66.86.0.160"]);
+}
+
+/// Sends the head of an upload and part of its body, waits until the server has a temporary
+/// file of it on disk (it streams, it does not wait for the whole body), then drops the
+/// connection.
+const CUT_UPLOAD: &str = r#"
+import os, socket, sys, time
+host, port, token, content = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = socket.create_connection((host, port))
+head = ("POST /api/v1/firmware?name=cut.rom&vendor=yealink&models=T46S&version=1 HTTP/1.1\r\n"
+        "Host: sipprov\r\nAuthorization: Bearer " + token + "\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Length: 50000000\r\n\r\n")
+s.sendall(head.encode())
+s.sendall(b"x" * 300000)
+deadline = time.time() + 10
+while time.time() < deadline:
+    temps = [n for n in os.listdir(content) if n.startswith(".upload-")] if os.path.isdir(content) else []
+    if temps and os.path.getsize(os.path.join(content, temps[0])) > 0:
+        break
+    time.sleep(0.05)
+else:
+    sys.exit("no partial upload appeared on disk")
+s.close()
+"#;
+
+#[test]
+fn an_upload_cut_off_midway_leaves_nothing_on_disk() {
+    let s = TestServer::start();
+    let token = std::fs::read_to_string(s.data_dir().join("api-token")).unwrap();
+    let (host, port) = s.api.rsplit_once(':').unwrap();
+    let content = s.data_dir().join("files/sha256");
+    let out = std::process::Command::new("python3")
+        .args(["-c", CUT_UPLOAD, host, port, token.trim()])
+        .arg(&content)
+        .output()
+        .expect("python3 is installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let gone = eventually(std::time::Duration::from_secs(10), || on_disk(&s).is_empty());
+    assert!(gone, "the partial upload stayed: {:?}", on_disk(&s));
+    assert!(s.json(&["firmware", "list", "--json"]).as_array().unwrap().is_empty());
 }

@@ -8,6 +8,7 @@
 //! | GET, DELETE | /api/v1/firmware/{name} | show; remove (409 while a device targets its version) |
 //! | GET, POST | /api/v1/resources | the same for ringtones, wallpapers and language files (`kind`) |
 //! | GET, DELETE | /api/v1/resources/{name} | show; remove |
+//! | GET | /api/v1/files/limits | the upload limit, for a client to check a file before sending it |
 //!
 //! An upload's body is streamed to disk, never held in memory; the admin listener's request
 //! body limits do not apply to it, `[files] max_upload_bytes` does (413 naming it).
@@ -16,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{get, MethodRouter};
 use axum::{Extension, Json};
-use sipprov_api::{StoredFile, UploadQuery};
+use sipprov_api::{FileLimits, StoredFile, UploadQuery};
 use std::sync::Arc;
 
 use super::query::Query;
@@ -32,6 +33,7 @@ pub(super) fn routes() -> Vec<(&'static str, MethodRouter<ApiServices>)> {
         ("/api/v1/firmware/{name}", get(show_firmware).delete(remove_firmware)),
         ("/api/v1/resources", get(list_resources).post(upload_resource)),
         ("/api/v1/resources/{name}", get(show_resource).delete(remove_resource)),
+        ("/api/v1/files/limits", get(limits)),
     ]
 }
 
@@ -201,4 +203,10 @@ async fn remove_resource(
 ) -> Answer<Json<StoredFile>> {
     let removed = files.remove(&actor, KindScope::Resources, &name).await?;
     Ok(Json(view(&removed)))
+}
+
+#[utoipa::path(get, path = "/api/v1/files/limits", tag = "files",
+    responses((status = 200, description = "what an upload may be", body = FileLimits), (status = 401, description = "missing or wrong bearer token", body = sipprov_api::Problem, content_type = "application/problem+json")))]
+async fn limits(State(files): State<Arc<FileStore>>) -> Json<FileLimits> {
+    Json(FileLimits { max_upload_bytes: files.max_upload_bytes() })
 }

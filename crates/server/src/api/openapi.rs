@@ -47,7 +47,7 @@ mod page;
         super::directories::remove, super::directories::import,
         super::files::list_firmware, super::files::upload_firmware, super::files::show_firmware,
         super::files::remove_firmware, super::files::list_resources, super::files::upload_resource,
-        super::files::show_resource, super::files::remove_resource,
+        super::files::show_resource, super::files::remove_resource, super::files::limits,
     ),
     components(schemas(sipprov_api::Problem, sipprov_api::DeviceSort, sipprov_api::SortOrder)),
     modifiers(&BearerToken),

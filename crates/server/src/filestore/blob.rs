@@ -79,6 +79,20 @@ pub(crate) fn sweep_temporaries(dir: &Path) -> usize {
         .count()
 }
 
+/// Removes blobs in `dir` that `named` says no catalog entry names: content a crash left
+/// between placing it and committing its row. Returns how many.
+pub(crate) fn sweep_orphans(dir: &Path, named: impl Fn(&str) -> bool) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            crate::resources::is_sha256_hex(&name) && !named(&name)
+        })
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
 /// Streams `body` into a new temporary file in `dir` (mode 0640), hashing as it goes, and
 /// stops at the first chunk past `limit` bytes. Memory holds one chunk at a time.
 pub(crate) async fn stage<S, E>(dir: &Path, mut body: S, limit: u64) -> Result<Staged, StreamFailure>

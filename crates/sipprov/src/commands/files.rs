@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use reqwest::Method;
-use sipprov_api::StoredFile;
+use sipprov_api::{FileLimits, StoredFile};
 
 use crate::cli::{ApiArgs, FirmwareCommand, ResourceCommand};
 use crate::client::{segment, Body, Client};
@@ -51,6 +51,16 @@ async fn upload(
     let client = Client::new(api)?;
     let open = tokio::fs::File::open(file).await.map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let len = open.metadata().await.map_err(|e| format!("cannot read {}: {e}", file.display()))?.len();
+    // Refused here rather than mid-way: a server refusing a body it is being sent can only
+    // close the connection, and the client may then see the reset instead of the refusal.
+    let limits: FileLimits = client.json(Method::GET, "/api/v1/files/limits", None).await?;
+    if len > limits.max_upload_bytes {
+        return Err(format!(
+            "{} ({len} bytes) is larger than the server's upload limit of {} bytes ([files] max_upload_bytes)",
+            file.display(),
+            limits.max_upload_bytes
+        ));
+    }
     let mut url = format!("{path}?name={}", segment(&name));
     for (key, value) in query {
         url.push_str(&format!("&{key}={}", segment(value)));
