@@ -235,4 +235,11 @@ fn the_api_takes_json_names_the_field_at_fault_and_lets_read_only_tokens_read() 
     assert_eq!(api(&s, Some(&reader), "PUT", "/api/v1/directories/staff", Some(good)).status, 403);
     let audit = s.ok(&["audit"]);
     assert!(audit.contains("directory.put") && !audit.contains("Ann"), "audited without the contacts: {audit}");
+
+    // With security.open_device_files=1 (this server's posture), a directory is as open as the
+    // device's files.
+    s.ok(&["device", "add", "001565000020", "--vendor", "yealink", "--model", "T46S", "--set", "directory.name=staff"]);
+    let open = s.fetch("/directory/001565000020.xml", UA, &[]);
+    assert_eq!(open.status, 200, "{}", s.log());
+    assert!(open.text().contains("<Name>Bob</Name>"), "{}", open.text());
 }
