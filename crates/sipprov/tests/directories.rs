@@ -133,7 +133,12 @@ fn directories_import_serve_per_device_and_refuse_what_they_must() {
     let unknown_cfg = s.fetch("/001565999999.cfg", UA, &[]).status;
     assert_eq!(unknown_dir, unknown_cfg);
 
-    // The configs of vendors that map directory.url name this device's directory.
+    // Every vendor's config renders with directory.name set (those that do not map
+    // directory.url go without it), and those that map it name this device's directory.
+    for (vendor, _, mac, _, _) in PHONES {
+        let cfg = String::from_utf8(s.render(mac, None)).unwrap();
+        assert!(!cfg.contains("directory.name") && !cfg.contains("staff"), "{vendor}: server-side key leaked: {cfg}");
+    }
     let yealink_cfg = String::from_utf8(s.render("001565000001", Some("001565000001.cfg"))).unwrap();
     assert!(
         yealink_cfg.contains(&format!("remote_phonebook.data.1.url = {base}directory/001565000001.xml")),
