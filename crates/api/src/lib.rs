@@ -35,6 +35,7 @@ pub use sipprov_model::{
 mod access;
 mod campaign;
 mod device;
+mod directory;
 mod event;
 mod file;
 mod group;
@@ -51,6 +52,7 @@ pub use device::{
     Access, AddDevice, Device, DeviceEvent, Imported, LastFetch, LastNotify, NotifyOutcome, NotifyRequest, PatchDevice,
     Unlocked, Upload,
 };
+pub use directory::{Directory, DirectoryContact, DirectorySummary, PutDirectory};
 pub use event::{
     ConfirmedDetail, FetchDetail, PnpDetail, PnpNotify, PnpResult, RefusedDetail, UnlockedDetail, UploadDetail,
     UploadRefusedDetail,

@@ -402,3 +402,24 @@ fn a_stored_file_and_an_upload_query() {
     let unknown = serde_json::from_value::<UploadQuery>(json!({"name": "a", "model": "T46S"}));
     assert!(unknown.unwrap_err().to_string().contains("model"), "a misspelt parameter is refused");
 }
+
+#[test]
+fn directories() {
+    use sipprov_api::{Directory, DirectoryContact, DirectorySummary, PutDirectory};
+    let ann = DirectoryContact { name: "Ann & Co".into(), office: Some("1001".into()), mobile: None, other: None };
+    pinned(
+        &PutDirectory { contacts: vec![ann.clone()] },
+        serde_json::json!({ "contacts": [{ "name": "Ann & Co", "office": "1001" }] }),
+    );
+    pinned(
+        &Directory { name: "staff".into(), contacts: vec![ann], created_at: 1, updated_at: 2 },
+        serde_json::json!({ "name": "staff", "contacts": [{ "name": "Ann & Co", "office": "1001" }], "created_at": 1, "updated_at": 2 }),
+    );
+    pinned(
+        &DirectorySummary { name: "staff".into(), contacts: 1, created_at: 1, updated_at: 2 },
+        serde_json::json!({ "name": "staff", "contacts": 1, "created_at": 1, "updated_at": 2 }),
+    );
+    let typo =
+        serde_json::from_value::<PutDirectory>(serde_json::json!({ "contacts": [{ "name": "A", "ofice": "1" }] }));
+    assert!(typo.unwrap_err().to_string().contains("ofice"));
+}

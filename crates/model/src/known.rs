@@ -138,10 +138,6 @@ pub const TIME_NTP_SERVER: Key<Text> = Key::new("time.ntp_server", host_name);
 pub const ADMIN_PASSWORD: Key<Text> = Key::new("admin.password", any);
 /// Where phones fetch firmware from (`http://` or `https://`).
 pub const FIRMWARE_URL: Key<Text> = Key::new("firmware.url", http_url);
-/// The firmware version a device should run, as its User-Agent reports it (`66.86.0.160`):
-/// server-side, no vendor writes it; the server derives `firmware.url` from it and the file
-/// catalog refuses to remove a firmware file a device still targets.
-pub const FIRMWARE_VERSION: Key<Text> = Key::new("firmware.version", firmware_version);
 /// The ringtone file the phone downloads and installs (`http://` or `https://`).
 pub const RINGTONE_URL: Key<Text> = Key::new("ringtone.url", http_url);
 /// The wallpaper (background or logo image) the phone downloads (`http://` or `https://`).
@@ -150,6 +146,20 @@ pub const WALLPAPER_URL: Key<Text> = Key::new("wallpaper.url", http_url);
 pub const LANGUAGE_URL: Key<Text> = Key::new("language.url", http_url);
 /// The remote phone directory (contacts) the phone downloads (`http://` or `https://`).
 pub const DIRECTORY_URL: Key<Text> = Key::new("directory.url", http_url);
+/// The remote phone directory a device shows (a directory's name; server-side: the server
+/// serves it per device and derives `directory.url` from it).
+pub const DIRECTORY_NAME: Key<Text> = Key::new("directory.name", directory_name);
+/// The ringtone from the file catalog (a catalog file's name; server-side: the server derives
+/// `ringtone.url` from it).
+pub const RINGTONE_FILE: Key<Text> = Key::new("ringtone.file", catalog_file);
+/// The wallpaper or logo from the file catalog (derives `wallpaper.url`).
+pub const WALLPAPER_FILE: Key<Text> = Key::new("wallpaper.file", catalog_file);
+/// The language file from the file catalog (derives `language.url`).
+pub const LANGUAGE_FILE: Key<Text> = Key::new("language.file", catalog_file);
+/// The firmware version a device should run, as its User-Agent reports it (`66.86.0.160`):
+/// server-side, no vendor writes it; the server derives `firmware.url` from it and the file
+/// catalog refuses to remove a firmware file a device still targets.
+pub const FIRMWARE_VERSION: Key<Text> = Key::new("firmware.version", firmware_version);
 /// Whether check-sync may reboot the device (default on).
 pub const SIP_NOTIFY_REBOOT: Key<Flag> = Key::new("sip.notify_reboot", flag);
 /// The Event header of a check-sync NOTIFY, instead of the vendor's.
@@ -182,11 +192,15 @@ pub(crate) const ALL: &[KeyDef] = &[
     TIME_NTP_SERVER.def,
     ADMIN_PASSWORD.def,
     FIRMWARE_URL.def,
-    FIRMWARE_VERSION.def,
     RINGTONE_URL.def,
     WALLPAPER_URL.def,
     LANGUAGE_URL.def,
     DIRECTORY_URL.def,
+    DIRECTORY_NAME.def,
+    RINGTONE_FILE.def,
+    WALLPAPER_FILE.def,
+    LANGUAGE_FILE.def,
+    FIRMWARE_VERSION.def,
     SIP_NOTIFY_REBOOT.def,
     SIP_CHECK_SYNC_EVENT.def,
     SIP_REBOOT_EVENT.def,
@@ -227,6 +241,28 @@ fn http_url(value: &str) -> Result<String, String> {
         return Err("must be an http:// or https:// URL without spaces".into());
     }
     Ok(value.to_string())
+}
+
+/// A directory's name ([`crate::contact::check_directory_name`]); whether it exists is the
+/// server's check, where the setting is written.
+fn directory_name(value: &str) -> Result<String, String> {
+    crate::contact::check_directory_name(value.trim())?;
+    Ok(value.trim().to_string())
+}
+
+/// A file catalog name: 1 to 128 of letters, digits and `._+()-,`, not starting with `.`;
+/// whether the catalog holds it, and of the right kind, is the server's check.
+fn catalog_file(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    let ok = !v.is_empty()
+        && v.len() <= 128
+        && !v.starts_with('.')
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || "._+()-,".contains(c));
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err("must be a file catalog name: 1 to 128 letters, digits or ._+()-,".into())
+    }
 }
 
 /// A firmware version as phones report it: a short token that is safe in a file name and a URL.

@@ -25,6 +25,7 @@
 //! assert_eq!(merged.get("line.1.registrar"), Some("pbx.example.com"));
 //! ```
 
+pub mod contact;
 pub mod keys;
 pub mod known;
 mod mac;

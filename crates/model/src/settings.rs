@@ -85,14 +85,20 @@ pub const KNOWN_KEYS: &[&str] = &[
     "time.ntp_server",
     "admin.password",
     "firmware.url",
-    // The firmware version a device should run (server-side: the catalog maps it to a file).
-    "firmware.version",
     // Resource files the phone downloads from the URL given (README, "Settings"); each vendor writes
     // the parameters that make its phones fetch them, or refuses the key on its devices.
     "ringtone.url",
     "wallpaper.url",
     "language.url",
     "directory.url",
+    // Server-side names the server turns into the URLs above at render time (README, "Phone
+    // directories and resource files"): a directory's name, and file catalog names by kind.
+    "directory.name",
+    "ringtone.file",
+    "wallpaper.file",
+    "language.file",
+    // The firmware version a device should run (server-side: the catalog maps it to a file).
+    "firmware.version",
     "sip.notify_reboot",
     "sip.check_sync_event",
     "sip.reboot_event",

@@ -91,6 +91,7 @@ use crate::users::Users;
 mod access;
 mod body;
 mod campaigns;
+mod directories;
 mod files;
 mod import;
 pub mod openapi;
@@ -142,6 +143,8 @@ pub struct ApiServices {
     pub discoveries: Arc<Discoveries>,
     /// Web console users.
     pub users: Arc<Users>,
+    /// Remote phone directories.
+    pub directories: Arc<crate::directories::Directories>,
     /// Stored firmware and resource files.
     pub filestore: Arc<FileStore>,
 }
@@ -161,6 +164,7 @@ substates! {
     tokens: Arc<Tokens>, store: Store, inventory: Arc<Inventory>, files: Arc<Files>, registry: Arc<Registry>,
     notifier: Arc<Notifier>, campaigns: Arc<CampaignEngine>, rollouts: Arc<RolloutEngine>, security: Arc<Security>,
     events: FetchLog, metrics: Arc<Metrics>, discoveries: Arc<Discoveries>, users: Arc<Users>, filestore: Arc<FileStore>,
+    directories: Arc<crate::directories::Directories>,
 }
 
 /// What showing a device takes: its files, and its access posture.
@@ -222,6 +226,7 @@ fn token_routes() -> Vec<(&'static str, MethodRouter<ApiServices>)> {
     ]
     .into_iter()
     .chain(templates::routes())
+    .chain(directories::routes())
     .chain(files::routes())
     .collect()
 }

@@ -9,6 +9,7 @@
 //! device settings change only through the registry.
 
 mod firmware;
+mod resource_urls;
 
 use std::sync::Arc;
 
@@ -40,7 +41,8 @@ pub struct Files {
     security: Arc<Security>,
     resources: ResourceCatalog,
     pins: Arc<FirmwarePins>,
-    /// `[pnp] url`: the base of a derived `firmware.url` when a device has no `provisioning.url`.
+    /// `[pnp] url`: the base of derived URLs (`firmware.url`, resource and directory URLs) when
+    /// a device has no `provisioning.url`.
     pnp_url: Option<String>,
 }
 
@@ -98,7 +100,7 @@ pub struct FilesParts {
     pub resources: ResourceCatalog,
     /// The firmware versions rollouts hold devices to.
     pub pins: Arc<FirmwarePins>,
-    /// `[pnp] url`, the base of a derived `firmware.url` for a device without `provisioning.url`.
+    /// `[pnp] url`, the base of derived URLs for a device without `provisioning.url`.
     pub pnp_url: Option<String>,
 }
 
@@ -251,6 +253,7 @@ impl Files {
                 let mut settings = self.device_settings(device);
                 plan.warn_if_missing(device);
                 self.apply_firmware(device, &plan, &mut settings)?;
+                self.resource_urls(device, vendor, model, &mut settings)?;
                 let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware };
                 let served = self.finish_render(&ctx, spec, device.mac, &dialect_key(spec.name.clone(), dialect))?;
                 self.cache.insert_device_file(generation, device.mac, key, served.clone());
@@ -307,6 +310,7 @@ impl Files {
         let mut settings = self.device_settings(device);
         let plan = self.firmware_plan(device, vendor, model, None);
         self.apply_firmware(device, &plan, &mut settings)?;
+        self.resource_urls(device, vendor, model, &mut settings)?;
         let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware: None };
         let state_key = dialect_key(spec.name.clone(), vendor.dialect(model, &settings, None));
         self.finish_render(&ctx, spec, device.mac, &state_key)
@@ -328,6 +332,7 @@ impl Files {
         }
         let mut settings = self.device_settings(device);
         self.apply_firmware(device, &plan, &mut settings)?;
+        self.resource_urls(device, vendor, model, &mut settings)?;
         let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware: None };
         let bytes = self.renderer.render(&ctx, spec).map_err(|e| RenderFailure::Template(e.to_string()))?;
         Ok(content_hash(&bytes))

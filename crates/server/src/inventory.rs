@@ -121,6 +121,31 @@ impl Inventory {
         Settings::merged_keys([&*read(&self.global)], keys)
     }
 
+    /// The levels whose own settings set `key` to `value`: `global`, `group NAME`, `device MAC`
+    /// (at most 20, then `…`), for refusing to remove what a setting still names.
+    pub fn levels_with(&self, key: &str, value: &str) -> Vec<String> {
+        const MAX_SHOWN: usize = 20;
+        let mut out = Vec::new();
+        if read(&self.global).get(key) == Some(value) {
+            out.push("global".to_string());
+        }
+        let mut groups: Vec<String> = read(&self.groups)
+            .iter()
+            .filter(|(_, s)| s.get(key) == Some(value))
+            .map(|(g, _)| format!("group {g}"))
+            .collect();
+        groups.sort();
+        out.extend(groups);
+        for d in read(&self.devices).values().filter(|d| d.settings.get(key) == Some(value)) {
+            if out.len() == MAX_SHOWN {
+                out.push("…".to_string());
+                break;
+            }
+            out.push(format!("device {}", d.mac));
+        }
+        out
+    }
+
     /// [`Inventory::merged_settings`] restricted to `keys`.
     pub fn merged_keys(&self, device: &DeviceRecord, keys: &[&str]) -> Settings {
         let global = read(&self.global);

@@ -46,6 +46,7 @@ pub use sipprov_checksync as checksync;
 pub mod config;
 pub mod console;
 pub mod datadir;
+pub mod directories;
 pub mod discoveries;
 pub mod fetchlog;
 pub mod files;

@@ -32,6 +32,7 @@ use crate::auth::Security;
 use crate::auth::{throttle::Outcome, Decision, Failure, RequestFacts};
 use crate::cache::Served;
 use crate::config::UploadsConfig;
+use crate::directories::Directories;
 use crate::fetchlog::FetchLog;
 use crate::fetchlog::Record;
 use crate::files::{Files, Refusal, Resolved};
@@ -42,6 +43,7 @@ use crate::metrics::{BlockedBy, Metrics};
 use crate::resources::ResourceCatalog;
 
 mod dates;
+mod directory;
 mod keyfile;
 mod upload;
 
@@ -65,6 +67,8 @@ pub struct Phones {
     metrics: Arc<Metrics>,
     store: sipprov_store::Store,
     uploads: UploadsConfig,
+    /// Remote phone directories, served per device (`directory`).
+    directories: Option<Arc<Directories>>,
     resources: ResourceCatalog,
 }
 
@@ -81,7 +85,14 @@ impl Phones {
         uploads: UploadsConfig,
         resources: ResourceCatalog,
     ) -> Phones {
-        Phones { files, inventory, security, fetchlog, metrics, store, uploads, resources }
+        Phones { files, inventory, security, fetchlog, metrics, store, uploads, directories: None, resources }
+    }
+
+    /// Serves each device's remote phone directory from `directories` (without, the directory
+    /// paths answer 404 once the device has authenticated).
+    pub fn with_directories(mut self, directories: Arc<Directories>) -> Phones {
+        self.directories = Some(directories);
+        self
     }
 
     /// The catalog of stored firmware and resource files, for the file routes.
@@ -156,6 +167,10 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     *vendor = VendorLabel::of_opt(ua.as_ref().map(|u| u.vendor));
     if method == Method::PUT {
         return upload::receive(state, file_name, ua.as_ref(), &facts, &headers, body).await;
+    }
+    if let Some(mac) = directory::requested(uri.path(), file_name) {
+        let request = directory::DirectoryRequest { mac, file: file_name, ua: ua.as_ref(), headers: &headers, peer };
+        return directory::serve(state, request, &facts).await;
     }
     if let Some(names) = keyfile::names(file_name) {
         return keyfile::serve(state, names, file_name, ua.as_ref(), &facts).await;

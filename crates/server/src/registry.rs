@@ -23,7 +23,9 @@ use sipprov_store::{DevicePatch, DeviceRecord, GroupRecord, NewDevice, Store, St
 use crate::access::{audit, Actor};
 use crate::auth::Security;
 use crate::cache::RenderCache;
+use crate::directories::Directories;
 use crate::inventory::Inventory;
+use crate::resources::{ResourceCatalog, ResourceKind};
 
 /// Why the registry refused or failed a change; nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -43,12 +45,57 @@ pub struct Registry {
     inventory: Arc<Inventory>,
     cache: Arc<RenderCache>,
     security: Arc<Security>,
+    /// For `directory.name` and the `*.file` keys, which must name a directory or a catalog
+    /// file of their kind when they are written.
+    references: Option<(Arc<Directories>, ResourceCatalog)>,
 }
 
 impl Registry {
     /// The registry over the store and the in-memory copies it keeps current.
     pub fn new(store: Store, inventory: Arc<Inventory>, cache: Arc<RenderCache>, security: Arc<Security>) -> Registry {
-        Registry { store, inventory, cache, security }
+        Registry { store, inventory, cache, security, references: None }
+    }
+
+    /// Checks every `directory.name` and `*.file` written from now on against these
+    /// directories and this file catalog.
+    pub fn with_references(mut self, directories: Arc<Directories>, catalog: ResourceCatalog) -> Registry {
+        self.references = Some((directories, catalog));
+        self
+    }
+
+    /// Refuses settings that name what does not exist: a `directory.name` naming no directory,
+    /// a `ringtone.file`, `wallpaper.file` or `language.file` naming no catalog file of that
+    /// kind (an empty value removes the key and names nothing). Checked on what a write sets,
+    /// not on what other levels already hold (a removal is refused while a setting names it).
+    pub fn check_references(&self, settings: &Settings) -> Result<(), String> {
+        let Some((directories, catalog)) = &self.references else { return Ok(()) };
+        let named = |key: &str| settings.get(key).filter(|n| !n.is_empty());
+        if let Some(name) = named(sipprov_model::known::DIRECTORY_NAME.name()) {
+            if !directories.exists(name) {
+                return Err(format!(
+                    "directory.name: no directory named {name:?} (create it with `sipprov directory import {name} FILE.csv`)"
+                ));
+            }
+        }
+        for (key, kind) in [
+            ("ringtone.file", ResourceKind::Ringtone),
+            ("wallpaper.file", ResourceKind::Wallpaper),
+            ("language.file", ResourceKind::Language),
+        ] {
+            let Some(name) = named(key) else { continue };
+            match catalog.by_name(name) {
+                Some(file) if file.kind == kind => {}
+                Some(file) => {
+                    return Err(format!("{key}: {name:?} is a {} file, not a {} file", file.kind, kind.as_str()))
+                }
+                None => {
+                    return Err(format!(
+                        "{key}: no file named {name:?} in the catalog (add it with `sipprov resource add FILE --kind {kind}`)"
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks new devices against the global and group settings they would merge with
@@ -56,6 +103,7 @@ impl Registry {
     pub fn check_new_devices(&self, devices: &[NewDevice]) -> Result<(), String> {
         let global = self.inventory.global();
         for d in devices {
+            self.check_references(&d.settings)?;
             let group = d.group.as_deref().and_then(|g| self.inventory.group(g)).unwrap_or_default();
             validate::merged(d.mac, &d.vendor, &d.model, [&global, &group, &d.settings])?;
         }
@@ -134,6 +182,7 @@ impl Registry {
     fn check_patched_device(&self, current: &DeviceRecord, patch: &DevicePatch) -> Result<(), String> {
         let mut settings = current.settings.clone();
         if let Some(p) = &patch.settings {
+            self.check_references(p)?;
             settings.apply(p);
         }
         let group_name = patch.group.clone().unwrap_or_else(|| current.group.clone());
@@ -156,6 +205,7 @@ impl Registry {
     /// Applies a validated patch to a group (created if new) and returns it as stored, unless a
     /// device of the group would then fail [`validate::merged`].
     pub async fn patch_group(&self, actor: &Actor, name: &str, patch: &Settings) -> Result<GroupRecord, Refused> {
+        self.check_references(patch).map_err(Refused::Invalid)?;
         let before = self.inventory.group(name).unwrap_or_default();
         let mut after = before.clone();
         after.apply(patch);
@@ -174,6 +224,7 @@ impl Registry {
     /// Applies a validated patch to the global settings and returns them as stored, unless the
     /// global level on its own, or any device with it, would fail its checks.
     pub async fn patch_global(&self, actor: &Actor, patch: &Settings) -> Result<Settings, Refused> {
+        self.check_references(patch).map_err(Refused::Invalid)?;
         let before = self.inventory.global();
         let mut after = before.clone();
         after.apply(patch);

@@ -23,6 +23,7 @@ use crate::cache::RenderCache;
 use crate::campaign::CampaignEngine;
 use crate::config::ServerConfig;
 use crate::console::ConsoleServices;
+use crate::directories::Directories;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::{Files, FilesParts};
@@ -71,6 +72,8 @@ struct Core {
     registry: Arc<Registry>,
     /// The firmware pins rollouts write and the render reads (loaded at start).
     pins: Arc<FirmwarePins>,
+    /// Remote phone directories (in memory, loaded at start).
+    directories: Arc<Directories>,
     /// The catalog of stored firmware and resource files (in memory, loaded at start).
     resources: ResourceCatalog,
     cache: Arc<RenderCache>,
@@ -115,16 +118,19 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     }));
 
     let mut tasks = JoinSet::new();
-    let phone_app = crate::provision::router(Arc::new(Phones::new(
-        core.files.clone(),
-        core.inventory.clone(),
-        core.security.clone(),
-        core.events.clone(),
-        core.metrics.clone(),
-        core.store.clone(),
-        config.uploads.clone(),
-        core.resources.clone(),
-    )));
+    let phone_app = crate::provision::router(Arc::new(
+        Phones::new(
+            core.files.clone(),
+            core.inventory.clone(),
+            core.security.clone(),
+            core.events.clone(),
+            core.metrics.clone(),
+            core.store.clone(),
+            config.uploads.clone(),
+            core.resources.clone(),
+        )
+        .with_directories(core.directories.clone()),
+    ));
     let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
     tasks.spawn(crate::listener::serve_http("provisioning HTTP", http, phone_app.clone(), http_limiter, timeouts));
     if let Some(https) = https {
@@ -172,6 +178,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         users.clone(),
         core.tokens.clone(),
         discoveries.clone(),
+        core.directories.clone(),
         filestore.clone(),
         config.console.clone(),
     ));
@@ -189,6 +196,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         metrics: core.metrics,
         discoveries,
         users,
+        directories: core.directories,
         filestore,
     })
     .merge(console_app);
@@ -228,9 +236,13 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let templates = crate::templates::Templates::new(store.clone(), files.clone(), inventory.clone());
     templates.import_dir(&config.template_dir()).await?;
     templates.reload().await?;
-    let registry = Arc::new(Registry::new(store.clone(), inventory.clone(), cache.clone(), security.clone()));
+    let directories = Arc::new(Directories::load(store.clone(), inventory.clone()).await?);
+    let registry = Arc::new(
+        Registry::new(store.clone(), inventory.clone(), cache.clone(), security.clone())
+            .with_references(directories.clone(), resources.clone()),
+    );
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
-    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, pins, resources, cache })
+    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, pins, directories, resources, cache })
 }
 
 /// Creates the data directory, checks they are writable, and opens

@@ -78,6 +78,9 @@ pub(crate) enum Command {
     /// Manage web console users (admin API token needed).
     #[command(subcommand)]
     User(UserCommand),
+    /// Remote phone directories: contact lists phones show (`directory.name` picks one).
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
     /// Write a consistent snapshot of the SQLite database to FILE (works while the server runs).
     Backup {
         /// Where to write it (mode 0600; replaced atomically if it exists).
@@ -666,6 +669,29 @@ pub(crate) enum UserCommand {
         password_stdin: bool,
     },
     /// Remove a console user (ends the user's console sessions).
+    Rm { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DirectoryCommand {
+    /// Create a directory or replace its contacts from a CSV file (header row naming the
+    /// columns name, office, mobile, other; all or nothing).
+    Import {
+        /// The directory's name: letters, digits, '.', '_' or '-'.
+        name: String,
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// List directories and their sizes.
+    List,
+    /// Show a directory's contacts.
+    Show {
+        name: String,
+        /// Print the directory as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a directory (refused while a directory.name setting names it).
     Rm { name: String },
 }
 

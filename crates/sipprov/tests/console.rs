@@ -540,3 +540,28 @@ fn a_campaigns_progress_streams_as_server_sent_events_until_it_is_finished() {
     let page = b.get("/console/campaigns/1").text();
     assert!(page.contains("href=\"/console/campaigns/1\" id=\"refresh\""), "the no-script fallback: {page}");
 }
+
+#[test]
+fn directories_are_imported_by_admins_with_the_session_token_and_listed() {
+    let s = TestServer::start();
+    add_user(&s, "boss", "admin");
+    add_user(&s, "op", "operator");
+    let csv = "name,office\nSmith & <Sons>,1001\n";
+    let mut op = Browser::new(&s);
+    op.login("op", PASSWORD);
+    let csrf = op.csrf("/console/directories");
+    assert_eq!(op.post("/console/directories", &[("name", "staff"), ("csv", csv), ("csrf", &csrf)]).status, 403);
+    let mut b = Browser::new(&s);
+    b.login("boss", PASSWORD);
+    assert_eq!(b.post("/console/directories", &[("name", "staff"), ("csv", csv)]).status, 403, "no session token");
+    let csrf = b.csrf("/console/directories");
+    let bad = b.post("/console/directories", &[("name", "staff"), ("csv", "name,office\nA,1\n,2\n"), ("csrf", &csrf)]);
+    assert_eq!(bad.status, 400);
+    assert!(bad.text().contains("line 3, column name"), "{}", bad.text());
+    let ok = b.post("/console/directories", &[("name", "staff"), ("csv", csv), ("csrf", &csrf)]);
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert!(ok.text().contains("1 contacts"), "{}", ok.text());
+    let page = b.get("/console/directories/staff").text();
+    assert!(page.contains("Smith &amp; &lt;Sons&gt;") && page.contains("1001"), "{page}");
+    assert!(s.ok(&["audit"]).contains("directory.put"));
+}

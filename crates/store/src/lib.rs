@@ -43,6 +43,7 @@ mod backup;
 mod batch;
 mod campaigns;
 mod devices;
+mod directories;
 mod discoveries;
 mod events;
 mod faults;
@@ -68,6 +69,7 @@ pub use audit::{AuditQuery, AuditRecord, NewAudit};
 pub use backup::{check_restorable, snapshot_sqlite, BackupError, BackupInfo};
 pub use campaigns::{CampaignCounts, CampaignDevice, CampaignRecord, NewCampaign, NotifyResult};
 pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
+pub use directories::DirectoryRecord;
 pub use discoveries::Sighting;
 pub use events::{DeviceEvent, NewEvent};
 pub use groups::GroupRecord;
@@ -97,6 +99,9 @@ pub enum StoreError {
     /// A name that must be unique is taken; the message says which.
     #[error("{0}")]
     Duplicate(String),
+    /// A bound would be passed (too many directories); the message says which.
+    #[error("{0}")]
+    Limit(String),
     /// No group of this name.
     #[error("group {0:?} not found")]
     GroupNotFound(String),

@@ -95,6 +95,7 @@
 use sipprov_model::tz::Switch;
 use sipprov_model::{KeyType, LineField, Mac, Settings};
 
+use crate::directory::{self, Contact, DirectoryFile};
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, same, ParamDef, Source};
 use crate::pnp::PnpDialect;
@@ -385,6 +386,15 @@ static SHAPE: OneXmlFile = OneXmlFile {
 };
 
 impl Vendor for Cisco {
+    /// Cisco's XML service directory: `<CiscoIPPhoneDirectory>` with one `<DirectoryEntry>`
+    /// (`<Name>`, `<Telephone>`) per number (fpbx
+    /// `resources/templates/provision/cisco/spa504g/directory.xml`; Cisco's "IP Phone Services
+    /// Application Development Notes", CiscoIPPhoneDirectory). Those notes cap one object at 32
+    /// entries on older phones: the whole directory is sent, and such a phone shows the first 32.
+    fn directory(&self, contacts: &[Contact]) -> Option<DirectoryFile> {
+        Some(directory::name_telephone("CiscoIPPhoneDirectory", Some("Directory"), contacts, true))
+    }
+
     fn id(&self) -> &'static str {
         "cisco"
     }

@@ -65,6 +65,7 @@
 
 use sipprov_model::{LineField, Mac, Settings};
 
+use crate::directory::{Contact, DirectoryFile, XmlWriter};
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
 use crate::pnp::PnpDialect;
@@ -388,6 +389,13 @@ static TEMPLATES: &[(&str, &str)] = &[
 ];
 
 impl Vendor for Fanvil {
+    /// Fanvil's remote phonebook: `<FanvilIPPhoneDirectory>` with one `<DirectoryEntry>` per
+    /// contact holding `<Name>`, `<Telephone>` (office), `<Mobile>`, `<Other>`, `<Ring>` and
+    /// `<Group>` (fpbx `resources/templates/provision/fanvil/w611w/directory.xml`).
+    fn directory(&self, contacts: &[Contact]) -> Option<DirectoryFile> {
+        Some(fanvil_directory(contacts))
+    }
+
     fn id(&self) -> &'static str {
         "fanvil"
     }
@@ -551,6 +559,24 @@ impl Vendor for Fanvil {
              SIP.N, PHONE_CONFIG_MODULE)",
         )?)
     }
+}
+
+/// [`Vendor::directory`] for Fanvil: every number kind has its own element, empty when unset,
+/// as the peer template writes them; `Ring` 0 is the default ring, `Group` none.
+fn fanvil_directory(contacts: &[Contact]) -> DirectoryFile {
+    let mut xml = XmlWriter::new(false);
+    xml.open("FanvilIPPhoneDirectory", &[]).text("Title", "Directory");
+    for c in contacts {
+        xml.open("DirectoryEntry", &[])
+            .text("Name", &c.name)
+            .text("Telephone", c.office.as_deref().unwrap_or_default())
+            .text("Mobile", c.mobile.as_deref().unwrap_or_default())
+            .text("Other", c.other.as_deref().unwrap_or_default())
+            .text("Ring", "0")
+            .text("Group", "")
+            .close();
+    }
+    xml.finish()
 }
 
 #[cfg(test)]

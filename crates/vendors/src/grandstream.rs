@@ -102,6 +102,7 @@
 
 use sipprov_model::{LineField, Mac, Settings};
 
+use crate::directory::{Contact, DirectoryFile, NumberKind, XmlWriter};
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
 use crate::pnp::PnpDialect;
@@ -445,6 +446,15 @@ static SHAPE: OneXmlFile = OneXmlFile {
 };
 
 impl Vendor for Grandstream {
+    /// Grandstream's phonebook: `<AddressBook>` with a `<version>` and one `<Contact>` per contact
+    /// (`<FirstName>`, `<LastName>`, one `<Phone type="Work|Cell|Home">` per number holding
+    /// `<phonenumber>` and `<accountindex>`) (fpbx
+    /// `resources/templates/provision/grandstream/gxp16xx/phonebook.xml`). The phone asks for
+    /// `phonebook.xml` under its phonebook server path, which the server answers too.
+    fn directory(&self, contacts: &[Contact]) -> Option<DirectoryFile> {
+        Some(grandstream_directory(contacts))
+    }
+
     fn id(&self) -> &'static str {
         "grandstream"
     }
@@ -574,6 +584,26 @@ fn check_accounts(model: &ModelInfo, settings: &Settings) -> Result<(), String> 
         format!("the {} has {max} SIP account{}", model.name, if max == 1 { "" } else { "s" })
     };
     Err(format!("line.{n}.* cannot be provisioned on the {}: {why}", model.name))
+}
+
+/// [`Vendor::directory`] for Grandstream: the whole name goes in `FirstName` (sipprov keeps one
+/// name per contact), office → `Work`, mobile → `Cell`, other → `Home`, all on account 1.
+fn grandstream_directory(contacts: &[Contact]) -> DirectoryFile {
+    let mut xml = XmlWriter::new(false);
+    xml.open("AddressBook", &[]).text("version", "1");
+    for c in contacts {
+        xml.open("Contact", &[]).text("FirstName", &c.name).text("LastName", "");
+        for (kind, number) in c.numbers() {
+            let kind = match kind {
+                NumberKind::Office => "Work",
+                NumberKind::Mobile => "Cell",
+                NumberKind::Other => "Home",
+            };
+            xml.open("Phone", &[("type", kind)]).text("phonenumber", number).text("accountindex", "1").close();
+        }
+        xml.close();
+    }
+    xml.finish()
 }
 
 #[cfg(test)]

@@ -68,6 +68,7 @@
 
 pub mod audiocodes;
 pub mod cisco;
+pub mod directory;
 mod error;
 pub mod events;
 pub mod fanvil;
@@ -259,6 +260,13 @@ pub trait Vendor: Send + Sync {
     fn validate_global(&self, global: &Settings) -> Result<(), Refused> {
         let _ = global;
         Ok(())
+    }
+
+    /// The remote phone directory in this vendor's own format ([`directory`]), which the server
+    /// serves per device; `None` (the default) when no source gives the module a format.
+    fn directory(&self, contacts: &[directory::Contact]) -> Option<directory::DirectoryFile> {
+        let _ = contacts;
+        None
     }
 
     /// Every model this module can provision.

@@ -85,6 +85,7 @@
 use sipprov_model::tz::Switch;
 use sipprov_model::{KeyType, LineField, Mac, Settings};
 
+use crate::directory::{Contact, DirectoryFile, NumberKind, XmlWriter};
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
 use crate::pnp::PnpDialect;
@@ -448,6 +449,15 @@ fn key_params(key: &crate::keys::ProgKey) -> Vec<VendorParam> {
 }
 
 impl Vendor for Polycom {
+    /// Polycom's contact directory, the `<MAC>-directory.xml` the phone fetches from its
+    /// provisioning server by itself: `<directory><item_list>` with one `<item>` per number
+    /// (`<fn>`, `<ln>`, `<ct>` the number to call) (fpbx
+    /// `resources/templates/provision/polycom/5.x/{$mac}-directory.xml`). No speed-dial index
+    /// (`<sd>`) is written, so the directory does not take over line keys.
+    fn directory(&self, contacts: &[Contact]) -> Option<DirectoryFile> {
+        Some(polycom_directory(contacts))
+    }
+
     fn id(&self) -> &'static str {
         "polycom"
     }
@@ -578,6 +588,24 @@ impl Vendor for Polycom {
              digits, '_', '-' and '.'",
         )?)
     }
+}
+
+/// [`Vendor::directory`] for Polycom: the whole name in `fn` (sipprov keeps one name), the
+/// kind of a mobile or other number in `ln` so the entries of one contact stay apart.
+fn polycom_directory(contacts: &[Contact]) -> DirectoryFile {
+    let mut xml = XmlWriter::new(true);
+    xml.open("directory", &[]).open("item_list", &[]);
+    for c in contacts {
+        for (kind, number) in c.numbers() {
+            let ln = match kind {
+                NumberKind::Office => "",
+                NumberKind::Mobile => "(mobile)",
+                NumberKind::Other => "(other)",
+            };
+            xml.open("item", &[]).text("fn", &c.name).text("ln", ln).text("ct", number).close();
+        }
+    }
+    xml.finish()
 }
 
 #[cfg(test)]

@@ -91,6 +91,7 @@
 use sipprov_model::tz::Switch;
 use sipprov_model::{KeyType, LineField, Mac, Settings};
 
+use crate::directory::{self, Contact, DirectoryFile};
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, same, ParamDef, Source};
 use crate::pnp::PnpDialect;
@@ -408,6 +409,14 @@ static SHAPE: OneXmlFile = OneXmlFile {
 };
 
 impl Vendor for Snom {
+    /// Snom's XML minibrowser directory: `<SnomIPPhoneDirectory>`, a `<Title>`, then
+    /// name-number pairs, one `<DirectoryEntry>` (`<Name>`, `<Telephone>`) per number (Snom's
+    /// XML minibrowser reference, "SnomIPPhoneDirectory": "a directory of name-number pairs from
+    /// which you can select one to call").
+    fn directory(&self, contacts: &[Contact]) -> Option<DirectoryFile> {
+        Some(directory::name_telephone("SnomIPPhoneDirectory", Some("Directory"), contacts, true))
+    }
+
     fn id(&self) -> &'static str {
         "snom"
     }

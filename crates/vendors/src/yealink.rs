@@ -83,6 +83,7 @@
 
 use sipprov_model::{KeyType, LineField, Mac, Settings};
 
+use crate::directory::{self, Contact, DirectoryFile};
 use crate::events::CheckSyncEvents;
 use crate::mapping::{self, one, same, ParamDef, Source};
 use crate::pnp::PnpDialect;
@@ -580,6 +581,13 @@ static TEMPLATES: &[(&str, &str)] = &[
 ];
 
 impl Vendor for Yealink {
+    /// Yealink's remote phone book: `<YealinkIPPhoneDirectory>` with one `<DirectoryEntry>` per
+    /// contact, its `<Name>` and a `<Telephone>` for each number (fpbx
+    /// `resources/templates/provision/yealink/t46s/directory.xml`).
+    fn directory(&self, contacts: &[Contact]) -> Option<DirectoryFile> {
+        Some(directory::name_telephone("YealinkIPPhoneDirectory", None, contacts, false))
+    }
+
     fn id(&self) -> &'static str {
         "yealink"
     }

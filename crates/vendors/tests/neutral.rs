@@ -21,6 +21,10 @@ const SERVER_SIDE: &[&str] = &[
     "sip.check_sync_event",
     "sip.reboot_event",
     "sip.notify_reboot",
+    "directory.name",
+    "ringtone.file",
+    "wallpaper.file",
+    "language.file",
     "firmware.version",
 ];
 

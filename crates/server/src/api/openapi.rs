@@ -45,6 +45,8 @@ mod page;
         super::templates::list, super::templates::show, super::templates::set, super::templates::reset,
         super::templates::rollback, super::templates::preview, super::templates::diff,
         super::users::list, super::users::add, super::users::set_password, super::users::remove,
+        super::directories::list, super::directories::show, super::directories::put,
+        super::directories::remove, super::directories::import,
         super::files::list_firmware, super::files::upload_firmware, super::files::show_firmware,
         super::files::remove_firmware, super::files::list_resources, super::files::upload_resource,
         super::files::show_resource, super::files::remove_resource, super::files::limits,
@@ -64,6 +66,7 @@ mod page;
         (name = "templates", description = "overrides of the built-in templates: validated, versioned"),
         (name = "files", description = "stored firmware images and resource files: upload, list, remove"),
         (name = "users", description = "web console users (admin only): who may log in, with which role"),
+        (name = "directories", description = "remote phone directories: contact lists phones show, by directory.name"),
         (name = "server", description = "what the server knows and counts"),
     )
 )]

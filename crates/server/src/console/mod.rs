@@ -26,6 +26,7 @@
 mod add_device;
 mod campaigns;
 mod devices;
+mod directories;
 mod files;
 mod login;
 mod overview;
@@ -51,6 +52,7 @@ use crate::access::Tokens;
 use crate::auth::Security;
 use crate::campaign::CampaignEngine;
 use crate::config::ConsoleConfig;
+use crate::directories::Directories;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
@@ -87,6 +89,8 @@ pub struct ConsoleServices {
     pub tokens: Arc<Tokens>,
     /// Plug-and-Play discoveries: list, approve, reject.
     pub discoveries: Arc<Discoveries>,
+    /// Remote phone directories: list, view, import.
+    pub directories: Arc<Directories>,
     /// Stored firmware and resource files: list, upload, remove.
     pub filestore: Arc<FileStore>,
     sessions: session::Sessions,
@@ -108,6 +112,7 @@ impl ConsoleServices {
         users: Arc<Users>,
         tokens: Arc<Tokens>,
         discoveries: Arc<Discoveries>,
+        directories: Arc<Directories>,
         filestore: Arc<FileStore>,
         config: ConsoleConfig,
     ) -> ConsoleServices {
@@ -124,6 +129,7 @@ impl ConsoleServices {
             users,
             tokens,
             discoveries,
+            directories,
             filestore,
             sessions: session::Sessions::new(config),
         }
@@ -148,6 +154,7 @@ pub fn router(services: ConsoleServices) -> Router {
         .merge(pnp::routes())
         .merge(rollouts::routes())
         .merge(templates::routes())
+        .merge(directories::routes())
         .merge(files::routes())
         .layer(middleware::from_fn_with_state(c.clone(), session::guard_posts))
         .layer(middleware::from_fn(security_headers))
@@ -205,6 +212,8 @@ fn templates() -> &'static Environment<'static> {
             ("rollout.html", include_str!("templates/rollout.html")),
             ("template_list.html", include_str!("templates/template_list.html")),
             ("template.html", include_str!("templates/template.html")),
+            ("directories.html", include_str!("templates/directories.html")),
+            ("directory.html", include_str!("templates/directory.html")),
             ("files.html", include_str!("templates/files.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {

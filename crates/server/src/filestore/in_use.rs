@@ -33,6 +33,7 @@ pub fn in_use(sources: &InUseSources<'_>, file: &ResourceFile) -> Vec<String> {
     if let Some(pins) = sources.pins {
         reasons.extend(devices_pinned_to_firmware(sources.inventory, pins, file));
     }
+    reasons.extend(settings_naming_file(sources.inventory, file));
     bounded(reasons)
 }
 
@@ -76,6 +77,19 @@ fn devices_pinned_to_firmware(inventory: &Inventory, pins: &FirmwarePins, file: 
         .collect();
     reasons.sort();
     reasons
+}
+
+/// A ringtone, wallpaper or language file is in use while a setting at any level (global, a
+/// group, a device's own) names it in the key of its kind (`ringtone.file`, `wallpaper.file`,
+/// `language.file`): the renders of the devices that setting reaches point at it.
+fn settings_naming_file(inventory: &Inventory, file: &ResourceFile) -> Vec<String> {
+    let key = match file.kind {
+        ResourceKind::Ringtone => known::RINGTONE_FILE.name(),
+        ResourceKind::Wallpaper => known::WALLPAPER_FILE.name(),
+        ResourceKind::Language => known::LANGUAGE_FILE.name(),
+        ResourceKind::Firmware => return Vec::new(),
+    };
+    inventory.levels_with(key, &file.name).into_iter().map(|level| format!("{level} names it in {key}")).collect()
 }
 
 /// `reasons`, cut to [`MAX_REASONS`] with a last line counting what was left out.

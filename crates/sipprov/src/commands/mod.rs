@@ -16,6 +16,7 @@ use crate::output;
 mod access;
 mod backup;
 mod campaign;
+mod directory;
 mod files;
 mod list;
 mod manuals;
@@ -39,6 +40,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::Campaign(cmd) => campaign::command(cmd, api).await,
         Command::Rollout(cmd) => rollout::command(cmd, api).await,
         Command::User(cmd) => user::command(cmd, api).await,
+        Command::Directory(cmd) => directory::command(cmd, api).await,
         Command::Backup { file, data } => backup::backup(&file, &data, api.data_dir.as_deref()).await,
         Command::Restore { file, data } => backup::restore(&file, &data, api.data_dir.as_deref()).await,
         Command::Completions { shell } => manuals::completions(shell),
