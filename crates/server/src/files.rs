@@ -8,6 +8,7 @@
 //! first fetch ([`Files::claim_first_fetch`]), which must be durable before the file is sent;
 //! device settings change only through the registry.
 
+mod base;
 mod firmware;
 mod resource_urls;
 

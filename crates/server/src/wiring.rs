@@ -242,7 +242,20 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
             .with_references(directories.clone(), resources.clone()),
     );
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
-    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, pins, directories, resources, cache })
+    Ok(Core {
+        store,
+        tokens,
+        inventory,
+        metrics,
+        events,
+        security,
+        files,
+        registry,
+        pins,
+        directories,
+        resources,
+        cache,
+    })
 }
 
 /// Creates the data directory, checks they are writable, and opens

@@ -95,42 +95,23 @@ impl Files {
         settings: &mut Settings,
     ) -> Result<(), RenderFailure> {
         let Some(path) = &plan.url_path else { return Ok(()) };
-        let base = settings
-            .get_key(&known::PROVISIONING_URL)
-            .filter(|u| u.contains("://"))
-            .map(str::to_string)
-            .or_else(|| self.pnp_url.clone())
-            .ok_or_else(|| {
+        let base = self.derived_base(settings).ok_or_else(|| {
                 RenderFailure::Template(format!(
                     "device {} targets firmware {} but has no provisioning.url (nor [pnp] url) to build its firmware.url from",
                     device.mac,
                     plan.target.as_deref().unwrap_or_default()
                 ))
             })?;
-        let url = format!("{}{path}", base_of(&base));
+        let url = format!("{base}{path}");
         settings
             .set(known::FIRMWARE_URL.name(), &url)
             .map_err(|e| RenderFailure::Template(format!("device {}: firmware.url {url:?}: {e}", device.mac)))
     }
 }
 
-/// The origin and path of a provisioning URL, without query, fragment or trailing slash, to
-/// put a path starting with `/` after.
-fn base_of(url: &str) -> &str {
-    let end = url.find(['?', '#']).unwrap_or(url.len());
-    url[..end].trim_end_matches('/')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_base_keeps_origin_and_path_only() {
-        assert_eq!(base_of("http://p.example/"), "http://p.example");
-        assert_eq!(base_of("https://p.example:8443/prov/?x=1#f"), "https://p.example:8443/prov");
-        assert_eq!(base_of("http://p.example"), "http://p.example");
-    }
 
     #[test]
     fn only_a_written_url_changes_the_key() {

@@ -10,7 +10,7 @@
 //! with an error naming the key.
 //! It is derived only where the vendor maps the URL key (a vendor that refuses the key on its
 //! devices, such as Polycom, which fetches `<MAC>-directory.xml` by itself, gets nothing), and
-//! never over a URL set explicitly (an operator's external phone book wins). Without a base,
+//! replaces a URL set by hand (the managed name wins, as for `firmware.version`). Without a base,
 //! the render fails with an error naming `provisioning.url`.
 
 use sipprov_model::{known, Mac, Settings};
@@ -52,11 +52,11 @@ impl Files {
             })?;
             derived.push((url_key, vec![self.resources.url_path(&file, device.mac)]));
         }
-        let base = self.resource_base(settings);
+        let base = self.derived_base(settings);
         for (key, paths) in derived {
-            if settings.get(key).is_some_and(|v| !v.is_empty()) {
-                continue;
-            }
+            // A managed name wins over a `*.url` set by hand, at whatever level either is set,
+            // as `firmware.version` wins over `firmware.url`: one rule, and naming a managed
+            // file or directory is the more deliberate choice.
             // The first of the paths the vendor takes for this key (Grandstream wants a URL
             // ending in phonebook.xml); none when it does not map the key at all.
             let probe_base = base.as_deref().unwrap_or("http://probe.invalid");
@@ -76,13 +76,6 @@ impl Files {
                 .map_err(|e| RenderFailure::Template(format!("device {}: derived {e}", device.mac)))?;
         }
         Ok(())
-    }
-
-    /// The origin and path the device provisions from, without a trailing `/`, query or fragment.
-    fn resource_base(&self, settings: &Settings) -> Option<String> {
-        let url = settings.get_key(&known::PROVISIONING_URL).map(str::to_string).or_else(|| self.pnp_url.clone())?;
-        let end = url.find(['?', '#']).unwrap_or(url.len());
-        Some(url[..end].trim_end_matches('/').to_string())
     }
 }
 
