@@ -47,7 +47,7 @@ pub use device::{
     Unlocked, Upload,
 };
 pub use event::{
-    ConfirmedDetail, FetchDetail, PnpDetail, PnpNotify, PnpResult, RefusedDetail, UnlockedDetail, UploadDetail,
+    ConfirmedDetail, DownloadDetail, FetchDetail, PnpDetail, PnpNotify, PnpResult, RefusedDetail, UnlockedDetail, UploadDetail,
     UploadRefusedDetail,
 };
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};

@@ -210,6 +210,8 @@ stable_names! {
         UploadRefused = "upload-refused",
         /// A plug-and-play SUBSCRIBE from it was answered.
         Pnp = "pnp",
+        /// It downloaded a stored file (firmware, a ringtone…), whole or a range of it.
+        Download = "download",
     }
 }
 

@@ -40,8 +40,11 @@ use crate::listener::TlsPeer;
 use crate::metrics::labels::{RefusalReason, VendorLabel};
 use crate::metrics::{BlockedBy, Metrics};
 
+mod bandwidth;
+mod bigfile;
 mod dates;
 mod keyfile;
+mod stored;
 mod upload;
 
 const MAX_PATH: usize = 256;
@@ -64,6 +67,8 @@ pub struct Phones {
     metrics: Arc<Metrics>,
     store: sipprov_store::Store,
     uploads: UploadsConfig,
+    /// The cap all downloads of stored files share, if `[files] bandwidth_bytes_per_sec` sets one.
+    bandwidth: Option<Arc<bandwidth::Bandwidth>>,
 }
 
 impl Phones {
@@ -77,7 +82,14 @@ impl Phones {
         store: sipprov_store::Store,
         uploads: UploadsConfig,
     ) -> Phones {
-        Phones { files, inventory, security, fetchlog, metrics, store, uploads }
+        Phones { files, inventory, security, fetchlog, metrics, store, uploads, bandwidth: None }
+    }
+
+    /// Caps the bytes a second that all downloads of stored files share together (`[files]
+    /// bandwidth_bytes_per_sec`); `None` leaves them uncapped. Config files are never capped.
+    pub fn with_bandwidth_cap(mut self, bytes_per_sec: Option<u64>) -> Phones {
+        self.bandwidth = bytes_per_sec.map(|rate| Arc::new(bandwidth::Bandwidth::new(rate, bigfile::CAPPED_CHUNK)));
+        self
     }
 }
 
@@ -122,17 +134,6 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     if method != Method::GET && method != Method::HEAD && method != Method::PUT {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
     }
-    let file_name = match file_name(uri.path()) {
-        Ok(name) => name,
-        Err(reason) => {
-            Metrics::inc(&state.metrics.http_bad_path);
-            state.metrics.refusal(RefusalReason::BadPath);
-            if let Some(suppressed) = BAD_PATH_LOG.allow() {
-                tracing::warn!(peer = %peer.ip(), path = %escaped(uri.path(), 120), reason, suppressed, "refused odd request path");
-            }
-            return StatusCode::BAD_REQUEST.into_response();
-        }
-    };
     let ua = user_agent(&headers).and_then(|ua| registry().identify_user_agent(ua));
     let tls = tls.map(|Extension(t)| t);
     let facts = RequestFacts {
@@ -145,6 +146,21 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     };
     let ua = with_certificate_identity(ua, facts.cert_macs);
     *vendor = VendorLabel::of_opt(ua.as_ref().map(|u| u.vendor));
+    if let Some(route) = stored::route(uri.path()) {
+        let request = stored::FileRequest { route, method: &method, headers: &headers, peer, ua: ua.as_ref(), facts: &facts };
+        return stored::serve(state, request, vendor).await;
+    }
+    let file_name = match file_name(uri.path()) {
+        Ok(name) => name,
+        Err(reason) => {
+            Metrics::inc(&state.metrics.http_bad_path);
+            state.metrics.refusal(RefusalReason::BadPath);
+            if let Some(suppressed) = BAD_PATH_LOG.allow() {
+                tracing::warn!(peer = %peer.ip(), path = %escaped(uri.path(), 120), reason, suppressed, "refused odd request path");
+            }
+            return StatusCode::BAD_REQUEST.into_response();
+        }
+    };
     if method == Method::PUT {
         return upload::receive(state, file_name, ua.as_ref(), &facts, &headers, body).await;
     }
@@ -382,7 +398,7 @@ fn file_name(path: &str) -> Result<&str, &'static str> {
         if segment.starts_with('.') {
             return Err("dot segment or hidden file");
         }
-        if !segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+        if !plain_segment(segment) {
             return Err("unexpected character in path");
         }
     }
@@ -390,6 +406,11 @@ fn file_name(path: &str) -> Result<&str, &'static str> {
         Some(last) if !last.is_empty() => Ok(last),
         _ => Err("no file name"),
     }
+}
+
+/// A path segment of letters, digits and `._-`, not starting with a dot.
+fn plain_segment(segment: &str) -> bool {
+    !segment.starts_with('.') && segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 fn user_agent(headers: &HeaderMap) -> Option<&str> {

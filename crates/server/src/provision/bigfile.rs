@@ -19,7 +19,8 @@
 //! - **HEAD** (§9.3.2) answers the same status and headers as GET, without the body.
 //!
 //! **Streaming.** The body is read in chunks of [`CHUNK`] bytes (16 KiB under a bandwidth cap),
-//! each on tokio's blocking pool with `pread`, and handed to hyper one at a time: hyper asks for
+//! from the page cache without blocking when the chunk is there, else on tokio's blocking pool
+//! (`read_at`), and handed to hyper one at a time: hyper asks for
 //! the next chunk only when its write queue for the connection is under its limit
 //! (`listener::WRITE_BUFFER_BYTES`), so a client that reads slowly holds at most about two chunks
 //! of server memory, and one that stops reading is dropped by the listener's idle timeout.
@@ -392,17 +393,43 @@ fn stream(sending: Sending) -> Body {
     }))
 }
 
-/// Reads exactly `len` bytes at `offset` on the blocking pool. A file shorter than the catalog
-/// says (changed under us) is an error, and hyper then cuts the connection: the client sees a
-/// short body, never wrong bytes under the strong ETag.
+/// Reads exactly `len` bytes at `offset`: from the page cache on the calling task when they
+/// are all there ([`read_cached`]), else on the blocking pool, since a disk read must not stall
+/// a runtime thread. A file shorter than the catalog says (changed under us) is an error, and
+/// hyper then cuts the connection: the client sees a short body, never wrong bytes under the
+/// strong ETag.
 async fn read_at(file: Arc<File>, offset: u64, len: usize) -> io::Result<Bytes> {
+    let mut buf = vec![0; len];
+    if read_cached(&file, offset, &mut buf) {
+        return Ok(Bytes::from(buf));
+    }
     tokio::task::spawn_blocking(move || {
-        let mut buf = vec![0; len];
         file.read_exact_at(&mut buf, offset)?;
         Ok(Bytes::from(buf))
     })
     .await
     .map_err(io::Error::other)?
+}
+
+/// Fills `buf` from the page cache without ever waiting for the disk: Linux `preadv2` with
+/// `RWF_NOWAIT` (since 4.14) fails with `EAGAIN` rather than block. A firmware image being
+/// rolled out is read by many phones and stays cached, so most chunks are read here, saving two
+/// thread switches each (to a blocking-pool thread and back). False when anything is not
+/// cached, or on another system: the caller then reads on the blocking pool.
+#[cfg(target_os = "linux")]
+fn read_cached(file: &File, offset: u64, buf: &mut [u8]) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(offset) = libc::off_t::try_from(offset) else { return false };
+    let iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: `iov` describes `buf`, which is valid and writable for its whole length during
+    // the call, and the descriptor belongs to `file`, open for as long as it is borrowed.
+    let read = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT) };
+    usize::try_from(read).is_ok_and(|n| n == buf.len())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_cached(_file: &File, _offset: u64, _buf: &mut [u8]) -> bool {
+    false
 }
 
 #[cfg(test)]
