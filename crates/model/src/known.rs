@@ -138,6 +138,10 @@ pub const TIME_NTP_SERVER: Key<Text> = Key::new("time.ntp_server", host_name);
 pub const ADMIN_PASSWORD: Key<Text> = Key::new("admin.password", any);
 /// Where phones fetch firmware from (`http://` or `https://`).
 pub const FIRMWARE_URL: Key<Text> = Key::new("firmware.url", http_url);
+/// The firmware version a device should run, as its User-Agent reports it (`66.86.0.160`):
+/// server-side, no vendor writes it; the server derives `firmware.url` from it and the file
+/// catalog refuses to remove a firmware file a device still targets.
+pub const FIRMWARE_VERSION: Key<Text> = Key::new("firmware.version", firmware_version);
 /// Whether check-sync may reboot the device (default on).
 pub const SIP_NOTIFY_REBOOT: Key<Flag> = Key::new("sip.notify_reboot", flag);
 /// The Event header of a check-sync NOTIFY, instead of the vendor's.
@@ -170,6 +174,7 @@ pub(crate) const ALL: &[KeyDef] = &[
     TIME_NTP_SERVER.def,
     ADMIN_PASSWORD.def,
     FIRMWARE_URL.def,
+    FIRMWARE_VERSION.def,
     SIP_NOTIFY_REBOOT.def,
     SIP_CHECK_SYNC_EVENT.def,
     SIP_REBOOT_EVENT.def,
@@ -208,6 +213,15 @@ fn http_url(value: &str) -> Result<String, String> {
     let lower = value.to_ascii_lowercase();
     if !(lower.starts_with("http://") || lower.starts_with("https://")) || value.contains(char::is_whitespace) {
         return Err("must be an http:// or https:// URL without spaces".into());
+    }
+    Ok(value.to_string())
+}
+
+/// A firmware version as phones report it: a short token that is safe in a file name and a URL.
+fn firmware_version(value: &str) -> Result<String, String> {
+    let ok = (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !ok {
+        return Err("must be 1 to 64 characters of letters, digits, '.', '_' and '-' (such as 66.86.0.160)".into());
     }
     Ok(value.to_string())
 }
@@ -311,5 +325,15 @@ mod tests {
         let err = HTTP_AUTH.check("ntlm").unwrap_err().to_string();
         assert!(err.contains("http.auth") && err.contains("digest-md5") && !err.contains("ntlm"), "{err}");
         assert_eq!(HTTP_ALLOW_FROM.check("10.1.2.3/8, ::1").unwrap(), "10.0.0.0/8,::1/128");
+    }
+
+    #[test]
+    fn a_firmware_version_is_a_short_safe_token() {
+        assert_eq!(FIRMWARE_VERSION.check("66.86.0.160").unwrap(), "66.86.0.160");
+        assert_eq!(FIRMWARE_VERSION.check("V10_2-rc.1").unwrap(), "V10_2-rc.1");
+        for bad in ["", "1.0 beta", "../x", "1/2", &"9".repeat(65)] {
+            let err = FIRMWARE_VERSION.check(bad).unwrap_err().to_string();
+            assert!(err.contains("firmware.version") && err.contains("1 to 64"), "{bad:?}: {err}");
+        }
     }
 }

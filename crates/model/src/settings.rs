@@ -85,6 +85,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "time.ntp_server",
     "admin.password",
     "firmware.url",
+    // The firmware version a device should run (server-side: the catalog maps it to a file).
+    "firmware.version",
     "sip.notify_reboot",
     "sip.check_sync_event",
     "sip.reboot_event",

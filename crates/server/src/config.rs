@@ -18,8 +18,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod console;
+mod files;
 mod pnp;
 pub use self::console::ConsoleConfig;
+pub use self::files::FilesConfig;
 pub use self::pnp::{PnpConfig, PnpMode};
 
 /// The `[fetch_log]` section of the configuration.
@@ -69,6 +71,9 @@ pub struct ServerConfig {
     /// The web console's sessions and login throttle (`[console]`).
     #[serde(default)]
     pub console: ConsoleConfig,
+    /// Uploaded firmware and resource files (`[files]`).
+    #[serde(default)]
+    pub files: FilesConfig,
 }
 
 /// `[uploads]`: how much a phone may upload (Polycom `<mac>-phone.cfg` and logs, Yealink
@@ -387,6 +392,7 @@ impl Default for ServerConfig {
             limits: LimitsConfig::default(),
             uploads: UploadsConfig::default(),
             console: ConsoleConfig::default(),
+            files: FilesConfig::default(),
         }
     }
 }
@@ -434,6 +440,7 @@ impl ServerConfig {
     fn check_sections(&self) -> Result<(), String> {
         self.pnp.check()?;
         self.console.check()?;
+        self.files.check()?;
         if ![403, 429].contains(&self.security.block_status) {
             return Err("security.block_status must be 403 or 429".into());
         }

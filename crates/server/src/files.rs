@@ -24,6 +24,7 @@ use crate::catalog::{can_carry_credentials, vendor_model};
 use crate::fetchlog::{FetchLog, Record};
 use crate::inventory::Inventory;
 use crate::metrics::Metrics;
+use crate::resources::ResourceCatalog;
 
 /// The provisioning core: resolves requests, renders, and keeps the render cache.
 pub struct Files {
@@ -34,6 +35,7 @@ pub struct Files {
     events: FetchLog,
     metrics: Arc<Metrics>,
     security: Arc<Security>,
+    resources: ResourceCatalog,
 }
 
 /// What a request names.
@@ -86,15 +88,22 @@ pub struct FilesParts {
     pub metrics: Arc<Metrics>,
     /// Generated credentials a device's file carries.
     pub security: Arc<Security>,
+    /// The stored firmware and resource files a render may point a device at.
+    pub resources: ResourceCatalog,
 }
 
 impl Files {
     /// The provisioning core over these pieces, rendering the built-in templates until the
     /// template service installs the overrides ([`Files::install_overrides`]).
     pub fn new(parts: FilesParts) -> Files {
-        let FilesParts { store, inventory, cache, events, metrics, security } = parts;
+        let FilesParts { store, inventory, cache, events, metrics, security, resources } = parts;
         let renderer = Renderer::new(None);
-        Files { store, inventory, cache, renderer, events, metrics, security }
+        Files { store, inventory, cache, renderer, events, metrics, security, resources }
+    }
+
+    /// The catalog of stored firmware and resource files (in memory).
+    pub fn resources(&self) -> &ResourceCatalog {
+        &self.resources
     }
 
     /// Serves `overrides` (by template name) from now on: every cached rendering is dropped, so

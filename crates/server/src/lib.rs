@@ -57,6 +57,7 @@ pub mod notify;
 pub mod pnp;
 pub mod provision;
 pub mod registry;
+pub mod resources;
 pub mod seen;
 pub mod sip_service;
 pub mod sip_tls;

@@ -39,6 +39,7 @@ use crate::inventory::Inventory;
 use crate::listener::TlsPeer;
 use crate::metrics::labels::{RefusalReason, VendorLabel};
 use crate::metrics::{BlockedBy, Metrics};
+use crate::resources::ResourceCatalog;
 
 mod bandwidth;
 mod bigfile;
@@ -67,6 +68,7 @@ pub struct Phones {
     metrics: Arc<Metrics>,
     store: sipprov_store::Store,
     uploads: UploadsConfig,
+    resources: ResourceCatalog,
     /// The cap all downloads of stored files share, if `[files] bandwidth_bytes_per_sec` sets one.
     bandwidth: Option<Arc<bandwidth::Bandwidth>>,
 }
@@ -81,8 +83,14 @@ impl Phones {
         metrics: Arc<Metrics>,
         store: sipprov_store::Store,
         uploads: UploadsConfig,
+        resources: ResourceCatalog,
     ) -> Phones {
-        Phones { files, inventory, security, fetchlog, metrics, store, uploads, bandwidth: None }
+        Phones { files, inventory, security, fetchlog, metrics, store, uploads, resources, bandwidth: None }
+    }
+
+    /// The catalog of stored firmware and resource files, for the file routes.
+    pub fn resources(&self) -> &ResourceCatalog {
+        &self.resources
     }
 
     /// Caps the bytes a second that all downloads of stored files share together (`[files]

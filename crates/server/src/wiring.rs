@@ -32,6 +32,7 @@ use crate::notify::Notifier;
 use crate::pnp::PnpServices;
 use crate::provision::Phones;
 use crate::registry::Registry;
+use crate::resources::ResourceCatalog;
 use crate::users::Users;
 use crate::ServerError;
 
@@ -65,6 +66,8 @@ struct Core {
     security: Arc<Security>,
     files: Arc<Files>,
     registry: Arc<Registry>,
+    /// The catalog of stored firmware and resource files (in memory, loaded at start).
+    resources: ResourceCatalog,
 }
 
 /// Opens the store, loads the inventory, binds the listeners and starts serving.
@@ -105,7 +108,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.metrics.clone(),
         core.store.clone(),
         config.uploads.clone(),
-    )));
+        core.resources.clone(),
+    )
+    .with_bandwidth_cap(config.files.bandwidth_bytes_per_sec)));
     let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
     tasks.spawn(crate::listener::serve_http("provisioning HTTP", http, phone_app.clone(), http_limiter, timeouts));
     if let Some(https) = https {
@@ -176,6 +181,8 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let security = Arc::new(Security::new(&config.security));
     load_windows(&store, &security).await?;
     tracing::info!(devices = inventory.len(), "inventory loaded");
+    let resources = ResourceCatalog::load(&store, &config.data_dir).await?;
+    tracing::info!(files = resources.list().len(), "file catalog loaded");
     release_freed_memory();
     let files = Arc::new(Files::new(FilesParts {
         store: store.clone(),
@@ -184,13 +191,14 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
         events: events.clone(),
         metrics: metrics.clone(),
         security: security.clone(),
+        resources: resources.clone(),
     }));
     let templates = crate::templates::Templates::new(store.clone(), files.clone(), inventory.clone());
     templates.import_dir(&config.template_dir()).await?;
     templates.reload().await?;
     let registry = Arc::new(Registry::new(store.clone(), inventory.clone(), cache, security.clone()));
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
-    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry })
+    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, resources })
 }
 
 /// Creates the data directory, checks they are writable, and opens

@@ -43,10 +43,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("listener", &["config", "metrics"]),
     ("tls", &["config", "listener"]),
     ("sip_tls", &["config", "tls"]),
+    ("resources", &["config"]),
     // Services.
     ("access", &[]),
     ("users", &["access"]),
-    ("files", &["auth", "cache", "catalog", "fetchlog", "inventory", "metrics"]),
+    ("files", &["auth", "cache", "catalog", "fetchlog", "inventory", "metrics", "resources"]),
     ("registry", &["access", "auth", "cache", "inventory"]),
     ("discoveries", &["access", "inventory", "registry"]),
     ("notify", &["fetchlog", "inventory", "metrics"]),
@@ -56,7 +57,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("summary", &["auth", "campaign", "inventory", "listing", "seen"]),
     ("unlock", &["access", "auth", "fetchlog"]),
     // Edges.
-    ("provision", &["auth", "cache", "catalog", "config", "fetchlog", "files", "inventory", "listener", "metrics"]),
+    (
+        "provision",
+        &["auth", "cache", "catalog", "config", "fetchlog", "files", "inventory", "listener", "metrics", "resources"],
+    ),
     ("pnp", &["access", "auth", "config", "discoveries", "fetchlog", "inventory", "metrics", "registry"]),
     ("sip_service", &["config", "listener", "pnp", "sip_tls"]),
     (

@@ -4,7 +4,8 @@
 //! last rendered for each device file (for `Last-Modified` across restarts),
 //! what each device last fetched (`device_seen`, `device_fetched`), campaigns
 //! and their per-device progress, used first-fetch windows and generated HTTP
-//! credentials (`access`), web console users (`users`), and the per-device history shown by
+//! credentials (`access`), web console users (`users`), the catalog of stored files (`resource_files`; their content
+//! lives in the data directory), and the per-device history shown by
 //! `sipprov device log`, named API tokens (their hashes) and the audit trail of admin changes,
 //! each written in the transaction of the change it records (`audit`). It speaks to
 //! SQLite (the embedded default) or PostgreSQL through sqlx's `Any` driver,
@@ -47,6 +48,7 @@ mod events;
 mod faults;
 mod groups;
 mod rendered;
+mod resource_files;
 mod templates;
 mod tokens;
 mod uploads;
@@ -69,6 +71,7 @@ pub use discoveries::Sighting;
 pub use events::{DeviceEvent, NewEvent};
 pub use groups::GroupRecord;
 pub use rendered::RenderedState;
+pub use resource_files::{RemovedResourceFile, ResourceFileRecord};
 pub use templates::{NewTemplateVersion, TemplateVersion};
 pub use tokens::TokenRecord;
 pub use uploads::{UploadInfo, UploadOutcome};

@@ -21,6 +21,7 @@ const SERVER_SIDE: &[&str] = &[
     "sip.check_sync_event",
     "sip.reboot_event",
     "sip.notify_reboot",
+    "firmware.version",
 ];
 
 /// Known gaps owned by other work in flight, by (vendor, key): each must say why.
