@@ -314,3 +314,22 @@ fn status_kb(pid: u32, field: &str) -> u64 {
     let line = status.lines().find(|l| l.starts_with(&format!("{field}:"))).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+#[test]
+fn https_serves_the_same_bytes_and_ranges() {
+    let pki = common::pki::Pki::new();
+    pki.ca("server-ca").leaf("server-ca", "server", "IP:127.0.0.1");
+    let mut s = TestServer::start_with_config(&format!(
+        "[http.tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        pki.pem("server"),
+        pki.key("server")
+    ));
+    let bytes = content(700_000);
+    add_files(&mut s, &[("tls.rom", &bytes, "open")]);
+    let url = format!("https://{}/files/tls.rom", s.listening("https").expect("HTTPS listener"));
+    let ca = pki.pem("server-ca");
+    let whole = curl_with(&url, UA, &["--cacert", &ca]).0;
+    assert_eq!((whole.status, sha256_hex(&whole.body)), (200, sha256_hex(&bytes)), "{}", s.log());
+    let part = curl_with(&url, UA, &["--cacert", &ca, "-r", "123456-654321"]).0;
+    assert_eq!((part.status, &part.body[..]), (206, &bytes[123_456..=654_321]));
+}
