@@ -134,6 +134,13 @@ fn head_ranges_if_range_and_conditionals_follow_rfc_9110() {
     assert_eq!((multi.status, multi.body.len()), (200, 300_000));
 
     assert_eq!(get(&s, "/files/nope.wav", &[]).status, 404);
+
+    // Seven GETs got a body (HEADs, 304s, the 416 and the 404 did not), with these many bytes.
+    let metrics = curl_with(&format!("http://{}/metrics", s.api), "curl", &[]).0.text();
+    let counter = |name: &str| metrics.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).map(str::to_string);
+    assert_eq!(counter("sipprov_file_downloads_total").as_deref(), Some("7"), "{metrics}");
+    let sent = 300_000 + 1000 + 100 + 5 + 5 + 300_000 + 300_000;
+    assert_eq!(counter("sipprov_file_bytes_served_total"), Some(sent.to_string()));
 }
 
 fn httpdate_ok(text: &str) -> bool {
