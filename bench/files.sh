@@ -13,6 +13,9 @@
 #
 # sipprov's memory: VmRSS once it has served the file once (the baseline), its peak resident
 # set is then reset (`/proc/PID/clear_refs`, 5) and read again (VmHWM) after all rounds.
+# Each round also reads the server's CPU time (user + system, /proc/PID/stat) around wrk: CPU
+# seconds per GB served says how close each server is to its core's limit, which throughput
+# alone hides when the load generator is the bottleneck.
 #
 # Needs: nginx, wrk, curl, python3, taskset. Loopback only; every loop is bounded.
 set -euo pipefail
@@ -77,21 +80,34 @@ http {
   server { listen 127.0.0.1:18090; root $work/www; default_type application/octet-stream; etag on; }
 }
 NGINX
+# nginx's worker runs as an unprivileged user: it must be able to read the file (mktemp -d is 0700).
+chmod 755 "$work" "$work/www"; chmod 644 "$image"
 # shellcheck disable=SC2086
 $pin_server nginx -c "$work/nginx.conf"
+for _ in $(seq 1 100); do [ -s "$work/nginx.pid" ] && break; sleep 0.05; done
+[ "$(curl -sf http://127.0.0.1:18090/fw-bench.rom | sha256sum | cut -d' ' -f1)" = "$sum" ] ||
+  { echo "nginx does not serve the file" >&2; exit 1; }
 
-run_wrk() { # url → MB/s read
+nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system CPU of the whole process
+hz=$(getconf CLK_TCK)
+run_wrk() { # url server-pid → "MB/s CPU-seconds-per-GB"
+  local t0 t1 mbps
+  t0=$(ticks "$2")
   # shellcheck disable=SC2086
-  $pin_load wrk -t1 -c"$conns" -d"${secs}s" --timeout 60s "$1" | awk '
+  mbps=$($pin_load wrk -t1 -c"$conns" -d"${secs}s" --timeout 60s "$1" | awk '
     /Transfer\/sec/ {v = $2; u = v; sub(/[A-Za-z]+$/, "", v); sub(/^[0-9.]+/, "", u);
                      f = (u == "GB") ? 1024 : (u == "KB") ? 1 / 1024 : (u == "B") ? 1 / 1048576 : 1;
-                     print v * f}'
+                     print v * f}')
+  t1=$(ticks "$2")
+  python3 -c "print($mbps, round(($t1 - $t0) / $hz / ($mbps * $secs / 1024), 3))"
 }
 rounds_file="$work/rounds.txt"; : > "$rounds_file"
+s_url="http://$HTTP/files/fw-bench.rom" n_url=http://127.0.0.1:18090/fw-bench.rom
 for r in $(seq 1 "$rounds"); do
   # The order flips every round, so a machine speeding up or slowing down favours neither.
-  if [ $((r % 2)) = 1 ]; then s=$(run_wrk "http://$HTTP/files/fw-bench.rom"); n=$(run_wrk http://127.0.0.1:18090/fw-bench.rom)
-  else n=$(run_wrk http://127.0.0.1:18090/fw-bench.rom); s=$(run_wrk "http://$HTTP/files/fw-bench.rom"); fi
+  if [ $((r % 2)) = 1 ]; then s=$(run_wrk "$s_url" "$PID"); n=$(run_wrk "$n_url" "$nginx_worker")
+  else n=$(run_wrk "$n_url" "$nginx_worker"); s=$(run_wrk "$s_url" "$PID"); fi
   echo "$s $n" >> "$rounds_file"
 done
 rss_after=$(status_kb "$PID" VmRSS)
@@ -102,15 +118,16 @@ python3 - "$rounds_file" "$mb" "$conns" "$secs" "$rss_before" "$rss_after" "$hwm
 import sys, statistics, platform, os
 rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 mb, conns, secs, before, after, hwm, pinned = sys.argv[2:9]
-s = [r[0] for r in rows]; n = [r[1] for r in rows]
+s = [r[0] for r in rows]; n = [r[2] for r in rows]
 print(f"{len(rows)} rounds of {secs} s, {conns} connections, {mb} MB file, "
       f"{'servers on CPU 0, wrk on CPU 1' if pinned != 'unpinned' else 'unpinned'}; {os.cpu_count()} CPUs, {platform.machine()}\n")
-print("| round | sipprov MB/s | nginx MB/s | ratio |\n|---|---|---|---|")
-for i, (a, b) in enumerate(rows, 1):
-    print(f"| {i} | {a:,.0f} | {b:,.0f} | {a / b:.2f}x |")
+print("| round | sipprov MB/s | nginx MB/s | ratio | sipprov CPU s/GB | nginx CPU s/GB |\n|---|---|---|---|---|---|")
+for i, r in enumerate(rows, 1):
+    print(f"| {i} | {r[0]:,.0f} | {r[2]:,.0f} | {r[0] / r[2]:.2f}x | {r[1]:.2f} | {r[3]:.2f} |")
 ms, mn = statistics.median(s), statistics.median(n)
-print(f"| **median** | **{ms:,.0f}** | **{mn:,.0f}** | **{ms / mn:.2f}x** |")
-print(f"| spread (min–max) | {min(s):,.0f}–{max(s):,.0f} | {min(n):,.0f}–{max(n):,.0f} | |\n")
+cs, cn = statistics.median(r[1] for r in rows), statistics.median(r[3] for r in rows)
+print(f"| **median** | **{ms:,.0f}** | **{mn:,.0f}** | **{ms / mn:.2f}x** | **{cs:.2f}** | **{cn:.2f}** |")
+print(f"| spread (min–max) | {min(s):,.0f}–{max(s):,.0f} | {min(n):,.0f}–{max(n):,.0f} | | | |\n")
 b, a, h = int(before) / 1024, int(after) / 1024, int(hwm) / 1024
 print(f"sipprov VmRSS before the rounds {b:.1f} MB, after {a:.1f} MB; peak during them (VmHWM after reset) "
       f"{h:.1f} MB: growth {h - b:.1f} MB (target under 20 MB).")
