@@ -47,8 +47,8 @@ pub use device::{
     Unlocked, Upload,
 };
 pub use event::{
-    ConfirmedDetail, DownloadDetail, FetchDetail, PnpDetail, PnpNotify, PnpResult, RefusedDetail, UnlockedDetail, UploadDetail,
-    UploadRefusedDetail,
+    ConfirmedDetail, DownloadDetail, FetchDetail, PnpDetail, PnpNotify, PnpResult, RefusedDetail, UnlockedDetail,
+    UploadDetail, UploadRefusedDetail,
 };
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
 pub use list::{

@@ -13,6 +13,10 @@
 //! inside the first-fetch window claims it in the store before the file is sent. Refusals and
 //! unknown MACs count against the source address; a source past the threshold is refused
 //! outright for a cool-down. Every served fetch is recorded with how the requester was accepted.
+//!
+//! Stored files (firmware, ringtones, …) under `…/files/<name>` and `…/files/<MAC12>/<name>`
+//! are answered by `stored` (routes and access) and `bigfile` (RFC 9110 ranges and
+//! conditionals, streaming from disk), within the optional bandwidth cap of `bandwidth`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,7 +63,8 @@ static REFUSED_LOG: LogLimiter = LogLimiter::new(20, Duration::from_secs(5));
 static FIRST_FETCH_LOG: LogLimiter = LogLimiter::new(5, Duration::from_secs(60));
 
 /// What the phone-facing listeners use: the provisioning core, the access checks, the event
-/// sink, and, for uploads, the store and its caps.
+/// sink, for uploads the store and its caps, and for stored files the catalog and the
+/// bandwidth cap.
 pub struct Phones {
     files: Arc<Files>,
     inventory: Arc<Inventory>,
@@ -155,7 +160,8 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     let ua = with_certificate_identity(ua, facts.cert_macs);
     *vendor = VendorLabel::of_opt(ua.as_ref().map(|u| u.vendor));
     if let Some(route) = stored::route(uri.path()) {
-        let request = stored::FileRequest { route, method: &method, headers: &headers, peer, ua: ua.as_ref(), facts: &facts };
+        let request =
+            stored::FileRequest { route, method: &method, headers: &headers, peer, ua: ua.as_ref(), facts: &facts };
         return stored::serve(state, request, vendor).await;
     }
     let file_name = match file_name(uri.path()) {

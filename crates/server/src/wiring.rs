@@ -100,17 +100,19 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     ));
 
     let mut tasks = JoinSet::new();
-    let phone_app = crate::provision::router(Arc::new(Phones::new(
-        core.files.clone(),
-        core.inventory.clone(),
-        core.security.clone(),
-        core.events.clone(),
-        core.metrics.clone(),
-        core.store.clone(),
-        config.uploads.clone(),
-        core.resources.clone(),
-    )
-    .with_bandwidth_cap(config.files.bandwidth_bytes_per_sec)));
+    let phone_app = crate::provision::router(Arc::new(
+        Phones::new(
+            core.files.clone(),
+            core.inventory.clone(),
+            core.security.clone(),
+            core.events.clone(),
+            core.metrics.clone(),
+            core.store.clone(),
+            config.uploads.clone(),
+            core.resources.clone(),
+        )
+        .with_bandwidth_cap(config.files.bandwidth_bytes_per_sec),
+    ));
     let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
     tasks.spawn(crate::listener::serve_http("provisioning HTTP", http, phone_app.clone(), http_limiter, timeouts));
     if let Some(https) = https {

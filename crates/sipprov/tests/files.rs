@@ -48,12 +48,12 @@ fn add_files(s: &mut TestServer, files: &[(&str, &[u8], &str)]) {
         let script = format!(
             "import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nc.execute({insert:?},(sys.argv[2],sys.argv[3],int(sys.argv[4]),sys.argv[5]))\nc.commit()"
         );
-        common::run(
-            Command::new("python3")
-                .args(["-c", &script])
-                .arg(s.data_dir().join("sipprov.db"))
-                .args([*name, sha.as_str(), &bytes.len().to_string(), *access]),
-        );
+        common::run(Command::new("python3").args(["-c", &script]).arg(s.data_dir().join("sipprov.db")).args([
+            *name,
+            sha.as_str(),
+            &bytes.len().to_string(),
+            *access,
+        ]));
     }
     let config = s.data_dir().join("sipprov.toml");
     if config.exists() {
@@ -183,11 +183,7 @@ fn a_cut_download_resumes_with_curl_to_identical_bytes_and_both_are_in_the_histo
     assert_eq!(sha256_hex(&std::fs::read(&out).unwrap()), sha256_hex(&bytes));
 
     // The User-Agent named a known device: both downloads are in its history, not as fetches.
-    assert!(
-        common::eventually(Duration::from_secs(5), || downloads(&s).len() == 2),
-        "{:?}",
-        downloads(&s)
-    );
+    assert!(common::eventually(Duration::from_secs(5), || downloads(&s).len() == 2), "{:?}", downloads(&s));
     let events = downloads(&s);
     assert_eq!(events[0]["detail"]["complete"], false);
     assert_eq!(events[1]["detail"]["status"], 206);
@@ -231,11 +227,12 @@ fn a_device_file_is_served_only_with_the_devices_own_authentication() {
     assert_eq!(get(&s, "/files/public.wav", &[]).status, 200);
 
     // A User-Agent naming another device than the path: refused, as for a config file.
-    let other = curl_with(&format!("http://{}{device_path}", s.http), "Yealink SIP-T46S 66.86.0.15 00:15:65:00:00:09", &auth);
+    let other =
+        curl_with(&format!("http://{}{device_path}", s.http), "Yealink SIP-T46S 66.86.0.15 00:15:65:00:00:09", &auth);
     assert_eq!(other.0.status, 403);
-    assert!(common::eventually(Duration::from_secs(5), || downloads(&s).iter().any(|e| e["detail"]["auth"]
-        .as_str()
-        .is_some_and(|a| a.starts_with("digest")))));
+    assert!(common::eventually(Duration::from_secs(5), || downloads(&s)
+        .iter()
+        .any(|e| e["detail"]["auth"].as_str().is_some_and(|a| a.starts_with("digest")))));
     assert!(!s.log().contains(HTTP_PASSWORD));
 }
 
@@ -249,7 +246,13 @@ fn the_bandwidth_cap_holds_across_downloads_and_spares_config_files() {
     let url = format!("http://{}/files/capped.rom", s.http);
     let started = Instant::now();
     let downloads: Vec<_> = (0..3)
-        .map(|_| Command::new("curl").args(["-sS", "--max-time", "60", "-o", "/dev/null", "-w", "%{size_download}", &url]).stdout(Stdio::piped()).spawn().unwrap())
+        .map(|_| {
+            Command::new("curl")
+                .args(["-sS", "--max-time", "60", "-o", "/dev/null", "-w", "%{size_download}", &url])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     // Meanwhile a config file is not held up behind them.
     std::thread::sleep(Duration::from_millis(300));
@@ -293,11 +296,7 @@ for s in socks:
 print("stalled", flush=True)
 time.sleep(6)
 "#;
-    let client = Command::new("python3")
-        .args(["-c", script, &s.http])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let client = Command::new("python3").args(["-c", script, &s.http]).stdout(Stdio::piped()).spawn().unwrap();
     let mut peak = before;
     let deadline = Instant::now() + Duration::from_secs(5);
     std::thread::sleep(Duration::from_millis(500));

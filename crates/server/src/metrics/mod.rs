@@ -162,7 +162,11 @@ impl Metrics {
                 "Connections reset at accept: the connection budget was spent",
                 &self.connections_refused_global,
             ),
-            ("sipprov_file_downloads", "Stored files (firmware, resources) served with 200 or 206", &self.file_downloads),
+            (
+                "sipprov_file_downloads",
+                "Stored files (firmware, resources) served with 200 or 206",
+                &self.file_downloads,
+            ),
             ("sipprov_file_bytes_served", "Bytes of stored files sent to clients", &self.file_bytes_served),
         ];
         for (name, help, value) in counters {

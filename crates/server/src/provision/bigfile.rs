@@ -547,7 +547,10 @@ mod tests {
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&body[..], &content[1000..=150_000]);
         let outcome = rx.recv().unwrap();
-        assert_eq!(outcome, Outcome { status: StatusCode::PARTIAL_CONTENT, first: 1000, sent: 149_001, complete: true });
+        assert_eq!(
+            outcome,
+            Outcome { status: StatusCode::PARTIAL_CONTENT, first: 1000, sent: 149_001, complete: true }
+        );
         assert_eq!(counter.load(Ordering::Relaxed), 149_001);
     }
 
