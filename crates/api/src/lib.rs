@@ -33,6 +33,7 @@ mod access;
 mod campaign;
 mod device;
 mod event;
+mod file;
 mod group;
 mod list;
 mod pnp;
@@ -50,6 +51,7 @@ pub use event::{
     ConfirmedDetail, DownloadDetail, FetchDetail, PnpDetail, PnpNotify, PnpResult, RefusedDetail, UnlockedDetail,
     UploadDetail, UploadRefusedDetail,
 };
+pub use file::{StoredFile, UploadQuery};
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};
 pub use list::{
     DeviceQuery, DeviceSort, FleetSummary, Page, SilentDevice, SortOrder, ThrottledSource, DEFAULT_PAGE, MAX_PAGE,

@@ -332,3 +332,29 @@ fn event_details() {
     pinned(&refused, described(json!({"result": "refused", "reason": "not allowed"})));
     assert_eq!(kind(&refused), EventKind::Pnp);
 }
+
+#[test]
+fn a_stored_file_and_an_upload_query() {
+    let file = StoredFile {
+        name: "T46S-66.86.0.160.rom".into(),
+        kind: "firmware".into(),
+        sha256: "ab".repeat(32),
+        size: 31_457_280,
+        vendor: Some("yealink".into()),
+        models: vec!["T46S".into(), "T48S".into()],
+        version: Some("66.86.0.160".into()),
+        access: "open".into(),
+        added_at: 1_764_943_200_000,
+        added_by: "alice".into(),
+    };
+    pinned(
+        &file,
+        json!({"name": "T46S-66.86.0.160.rom", "kind": "firmware", "sha256": "ab".repeat(32), "size": 31_457_280,
+               "vendor": "yealink", "models": ["T46S", "T48S"], "version": "66.86.0.160", "access": "open",
+               "added_at": 1_764_943_200_000i64, "added_by": "alice"}),
+    );
+    let query = UploadQuery { name: "ring.wav".into(), kind: Some("ringtone".into()), ..Default::default() };
+    pinned(&query, json!({"name": "ring.wav", "kind": "ringtone"}));
+    let unknown = serde_json::from_value::<UploadQuery>(json!({"name": "a", "model": "T46S"}));
+    assert!(unknown.unwrap_err().to_string().contains("model"), "a misspelt parameter is refused");
+}

@@ -58,7 +58,7 @@ impl Actor {
 /// |---|---|
 /// | every read (`GET`, `HEAD`), except tokens and console users | `read-only` |
 /// | changes to devices (add, import, change, remove, unlock, notify), groups, campaigns, PnP discoveries (approve, reject) | `operator` |
-/// | global settings, tokens and console users (reads too), every other change (templates, backup) | `admin` |
+/// | global settings, tokens and console users (reads too), every other change (templates, firmware and resource files, backup) | `admin` |
 ///
 /// A write route not named here needs `admin`: a route added later is closed until placed.
 pub fn required_role(method: &Method, path: &str) -> Role {

@@ -39,6 +39,7 @@
 //! | PUT | /api/v1/users/{name}/password | change a console user's password |
 //! | DELETE | /api/v1/users/{name} | remove a console user |
 //! | * | /api/v1/templates… | template overrides (`templates`) |
+//! | * | /api/v1/firmware…, /api/v1/resources… | stored files: upload, list, show, remove (`files`) |
 //! | GET, POST | /api/v1/tokens | list named tokens, create one (admin) |
 //! | DELETE | /api/v1/tokens/{name} | revoke a token (admin) |
 //! | GET | /api/v1/audit | the audit trail (`actor`, `target`, `since`, `before`, `limit`) |
@@ -78,6 +79,7 @@ use crate::campaign::CampaignEngine;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
+use crate::filestore::FileStore;
 use crate::inventory::Inventory;
 use crate::metrics::Metrics;
 use crate::notify::{Notifier, NotifyError};
@@ -88,6 +90,7 @@ use crate::users::Users;
 mod access;
 mod body;
 mod campaigns;
+mod files;
 mod import;
 pub mod openapi;
 mod pnp;
@@ -135,6 +138,8 @@ pub struct ApiServices {
     pub discoveries: Arc<Discoveries>,
     /// Web console users.
     pub users: Arc<Users>,
+    /// Stored firmware and resource files.
+    pub filestore: Arc<FileStore>,
 }
 
 /// Gives each field of [`ApiServices`] to the handlers that ask for its type.
@@ -151,7 +156,7 @@ macro_rules! substates {
 substates! {
     tokens: Arc<Tokens>, store: Store, inventory: Arc<Inventory>, files: Arc<Files>, registry: Arc<Registry>,
     notifier: Arc<Notifier>, campaigns: Arc<CampaignEngine>, security: Arc<Security>, events: FetchLog,
-    metrics: Arc<Metrics>, discoveries: Arc<Discoveries>, users: Arc<Users>,
+    metrics: Arc<Metrics>, discoveries: Arc<Discoveries>, users: Arc<Users>, filestore: Arc<FileStore>,
 }
 
 /// What showing a device takes: its files, and its access posture.
@@ -208,6 +213,7 @@ fn token_routes() -> Vec<(&'static str, MethodRouter<ApiServices>)> {
     ]
     .into_iter()
     .chain(templates::routes())
+    .chain(files::routes())
     .collect()
 }
 

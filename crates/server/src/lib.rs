@@ -49,6 +49,7 @@ pub mod datadir;
 pub mod discoveries;
 pub mod fetchlog;
 pub mod files;
+pub mod filestore;
 pub mod inventory;
 pub mod listener;
 pub mod listing;

@@ -80,6 +80,7 @@ pub struct Phones {
 
 impl Phones {
     /// The phone side over these services.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         files: Arc<Files>,
         inventory: Arc<Inventory>,

@@ -26,6 +26,7 @@ use crate::console::ConsoleServices;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::{Files, FilesParts};
+use crate::filestore::FileStore;
 use crate::inventory::Inventory;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
@@ -68,6 +69,7 @@ struct Core {
     registry: Arc<Registry>,
     /// The catalog of stored firmware and resource files (in memory, loaded at start).
     resources: ResourceCatalog,
+    cache: Arc<RenderCache>,
 }
 
 /// Opens the store, loads the inventory, binds the listeners and starts serving.
@@ -135,6 +137,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     ));
     tasks.spawn(crate::sip_service::serve(sip, pnp_services, pnp));
     tasks.spawn(campaigns.clone().run());
+    let filestore = Arc::new(FileStore::new(
+        core.store.clone(),
+        core.resources.clone(),
+        core.inventory.clone(),
+        core.cache.clone(),
+        &config.files,
+    ));
     let users = Arc::new(Users::new(core.store.clone()).map_err(|e| ServerError::Config(e.to_string()))?);
     let console_app = crate::console::router(ConsoleServices::new(
         core.store.clone(),
@@ -148,6 +157,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         users.clone(),
         core.tokens.clone(),
         discoveries.clone(),
+        filestore.clone(),
         config.console.clone(),
     ));
     let api_app = crate::api::router(ApiServices {
@@ -163,6 +173,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         metrics: core.metrics,
         discoveries,
         users,
+        filestore,
     })
     .merge(console_app);
     tasks.spawn(crate::listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts));
@@ -198,9 +209,9 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let templates = crate::templates::Templates::new(store.clone(), files.clone(), inventory.clone());
     templates.import_dir(&config.template_dir()).await?;
     templates.reload().await?;
-    let registry = Arc::new(Registry::new(store.clone(), inventory.clone(), cache, security.clone()));
+    let registry = Arc::new(Registry::new(store.clone(), inventory.clone(), cache.clone(), security.clone()));
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
-    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, resources })
+    Ok(Core { store, tokens, inventory, metrics, events, security, files, registry, resources, cache })
 }
 
 /// Creates the data directory, checks they are writable, and opens

@@ -110,12 +110,85 @@ pub(crate) enum Command {
     /// Devices PnP discovered (`pnp.mode = "any"`): list, approve into a group, reject.
     #[command(subcommand)]
     Pnp(PnpCommand),
+    /// Firmware images phones download: upload, list, remove (admin role to change).
+    #[command(subcommand)]
+    Firmware(FirmwareCommand),
+    /// Ringtones, wallpapers and language files phones download: upload, list, remove.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
     /// The fleet at a glance: devices by vendor, model and firmware, silent devices, refusals
     /// and throttled sources of the last 24 hours, campaigns in progress.
     Status {
         /// Print the API's JSON answer.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `sipprov firmware …`. Further firmware actions (rollouts) are added as variants here.
+#[derive(Debug, Subcommand)]
+pub(crate) enum FirmwareCommand {
+    /// Upload FILE (streamed, stored once per content) as the firmware of some models of a
+    /// vendor; prints the name and SHA-256.
+    Add {
+        /// The image file.
+        file: PathBuf,
+        /// The vendor id (`sipprov vendors` lists them).
+        #[arg(long)]
+        vendor: String,
+        /// The models it installs on, comma-separated or repeated (T46S,T48S).
+        #[arg(long = "model", value_delimiter = ',', required = true)]
+        models: Vec<String>,
+        /// The version, as the phones report it in their User-Agent (66.86.0.160).
+        #[arg(long)]
+        version: String,
+        /// The name it is served under (default: FILE's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// `open` (anyone reaching the provisioning listener) or `device` (only a device, with
+        /// its own authentication).
+        #[arg(long, default_value = "open")]
+        access: String,
+    },
+    /// Every stored firmware image.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a firmware image (refused while a device targets its version).
+    Rm {
+        /// The file's name.
+        name: String,
+    },
+}
+
+/// `sipprov resource …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ResourceCommand {
+    /// Upload FILE (streamed, stored once per content) as a ringtone, wallpaper or language
+    /// file; prints the name and SHA-256.
+    Add {
+        /// The file.
+        file: PathBuf,
+        /// `ringtone`, `wallpaper` or `language`.
+        #[arg(long)]
+        kind: String,
+        /// The name it is served under (default: FILE's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// `open` or `device` (see `firmware add`).
+        #[arg(long, default_value = "open")]
+        access: String,
+    },
+    /// Every stored ringtone, wallpaper and language file.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a resource file (refused while in use).
+    Rm {
+        /// The file's name.
+        name: String,
     },
 }
 

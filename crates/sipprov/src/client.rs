@@ -45,6 +45,11 @@ impl Client {
         req = match body {
             Some(Body::Json(v)) => req.json(&v),
             Some(Body::Text(t)) => req.header("content-type", "text/csv").body(t),
+            // The length is declared, so a server refusing the size answers before reading it.
+            Some(Body::File { file, len }) => req
+                .header("content-type", "application/octet-stream")
+                .header("content-length", len)
+                .body(reqwest::Body::from(file)),
             None => req,
         };
         let resp = req.send().await.map_err(|e| format!("cannot reach the sipprov admin API at {}: {e}", self.base))?;
@@ -77,6 +82,13 @@ pub(crate) enum Body {
     Json(serde_json::Value),
     /// A CSV file (`text/csv`).
     Text(String),
+    /// A file streamed from disk as it is sent (`application/octet-stream`), never read whole.
+    File {
+        /// The open file.
+        file: tokio::fs::File,
+        /// Its length in bytes.
+        len: u64,
+    },
 }
 
 impl Body {

@@ -18,7 +18,14 @@ fn main() -> std::process::ExitCode {
     // `serve` and `notify` write to sockets of peers that may vanish (a TLS write is a
     // `writev`, which raises SIGPIPE): with the default action that kills the process without
     // a word, so they keep Rust's "ignore" and see EPIPE as an error instead.
-    if !matches!(args.command, cli::Command::Serve(_) | cli::Command::Notify(_)) {
+    // An upload too: a server refusing it (413) answers and closes while the file is still
+    // being sent, and the refusal is what the user must see.
+    let uploads = matches!(
+        args.command,
+        cli::Command::Firmware(cli::FirmwareCommand::Add { .. })
+            | cli::Command::Resource(cli::ResourceCommand::Add { .. })
+    );
+    if !uploads && !matches!(args.command, cli::Command::Serve(_) | cli::Command::Notify(_)) {
         quiet_on_closed_pipe();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -191,3 +191,28 @@ pub(crate) fn summary(s: &sipprov_api::FleetSummary) {
         println!("  #{} {} {}/{} devices done ({})", c.id, c.state, done, c.devices, c.selector);
     }
 }
+
+/// A table of stored files: name, kind, vendor, models, version, size, SHA-256 prefix, access,
+/// who added it and when.
+pub(crate) fn stored_files(files: &[sipprov_api::StoredFile]) {
+    println!(
+        "{:<32} {:<9} {:<11} {:<20} {:<16} {:>12} {:<12} {:<6} {:<12} ADDED",
+        "NAME", "KIND", "VENDOR", "MODELS", "VERSION", "SIZE", "SHA256", "ACCESS", "BY"
+    );
+    for f in files {
+        let models = if f.models.is_empty() { "-".to_string() } else { f.models.join(",") };
+        println!(
+            "{:<32} {:<9} {:<11} {:<20} {:<16} {:>12} {:<12} {:<6} {:<12} {}",
+            f.name,
+            f.kind,
+            or_dash(f.vendor.as_deref()),
+            models,
+            or_dash(f.version.as_deref()),
+            f.size,
+            f.sha256.get(..12).unwrap_or(&f.sha256),
+            f.access,
+            f.added_by,
+            time(f.added_at)
+        );
+    }
+}

@@ -1,341 +1,292 @@
-//! Stored files (firmware, ringtones, …) on the provisioning listener: `/files/<name>` and
-//! `/files/<MAC12>/<name>`, with RFC 9110 validators, ranges and conditionals, resumable with
-//! curl, streamed within a memory bound, under an optional bandwidth cap, and protected like a
-//! device's config file when their access is `device`.
+//! Firmware and resource files against the real server: uploads through the CLI and the API
+//! are stored once per content under `<data_dir>/files/sha256/` with private modes, bad
+//! uploads are refused naming the field and leave nothing on disk, the size limit answers 413,
+//! removal is refused while a device targets the version, and the catalog survives a restart.
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
 
-use common::{curl_with, Fetched, TestServer};
+use common::{curl_with, eventually, Fetched, TestServer};
+use sha2::{Digest, Sha256};
 
 const MAC: &str = "001565aabbcc";
-const UA: &str = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc";
-const HTTP_USER: &str = "phone1";
-const HTTP_PASSWORD: &str = "Pr0v-Secret-1";
 
-fn sha256_hex(content: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(content))
+/// One admin API request with the server's token; `args` are curl's (a body, headers).
+fn api(s: &TestServer, method: &str, path: &str, args: &[&str]) -> Fetched {
+    let token = std::fs::read_to_string(s.data_dir().join("api-token")).unwrap();
+    let auth = format!("Authorization: Bearer {}", token.trim());
+    let mut all = vec!["-X", method, "-H", &auth];
+    all.extend_from_slice(args);
+    curl_with(&format!("http://{}{path}", s.api), "test", &all).0
 }
 
-/// Bytes that differ everywhere (a cut or a misplaced range shows in the hash).
-fn content(len: usize) -> Vec<u8> {
-    let mut state = 0x2545_f491_u32;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect()
+/// Uploads the file at `path` to `url_path` (query included) as a raw body.
+fn upload(s: &TestServer, url_path: &str, path: &Path, extra: &[&str]) -> Fetched {
+    let data = format!("@{}", path.display());
+    let mut args = vec!["-H", "Content-Type: application/octet-stream", "--data-binary", &data];
+    args.extend_from_slice(extra);
+    api(s, "POST", url_path, &args)
 }
 
-/// Puts files into the catalog (name, content, access) as ringtones, the way the file service
-/// stores them: the content under `files/sha256/<hex>`, a row in `resource_files`; then restarts
-/// the server, which loads the catalog at start.
-fn add_files(s: &mut TestServer, files: &[(&str, &[u8], &str)]) {
-    let dir = s.data_dir().join("files").join("sha256");
-    std::fs::create_dir_all(&dir).unwrap();
+fn json(r: &Fetched) -> serde_json::Value {
+    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.text()))
+}
+
+/// A file of `len` bytes in a fresh directory outside the data directory.
+fn image(dir: &Path, name: &str, len: usize, seed: u8) -> PathBuf {
+    let path = dir.join(name);
+    let bytes: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn sha256_of(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// Every entry of the content directory (blobs and anything else left there).
+fn on_disk(s: &TestServer) -> Vec<String> {
+    let dir = s.data_dir().join("files/sha256");
+    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+fn add_firmware_args<'a>(path: &'a str, version: &'a str) -> Vec<&'a str> {
+    vec!["firmware", "add", path, "--vendor", "yealink", "--model", "T46S,T48S", "--version", version]
+}
+
+#[test]
+fn uploads_through_cli_and_api_are_stored_once_with_private_modes() {
+    let s = TestServer::start();
+    let src = tempfile::tempdir().unwrap();
+    let file = image(src.path(), "T46S-66.86.0.160.rom", 300_000, 7);
+    let sha = sha256_of(&file);
+
+    let out = s.ok(&add_firmware_args(file.to_str().unwrap(), "66.86.0.160"));
+    assert_eq!(out.trim(), format!("T46S-66.86.0.160.rom {sha}"), "the CLI prints the name and SHA-256");
+
+    // The same bytes under another name, through the API, as a ringtone: one blob on disk.
+    let r = upload(&s, "/api/v1/resources?name=same-bytes.bin&kind=ringtone&access=device", &file, &[]);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let stored = json(&r);
+    assert_eq!((stored["sha256"].as_str(), stored["size"].as_u64()), (Some(sha.as_str()), Some(300_000)));
+    assert_eq!((stored["kind"].as_str(), stored["access"].as_str()), (Some("ringtone"), Some("device")));
+    assert_eq!(on_disk(&s), vec![sha.clone()], "identical content is stored once");
+
+    let blob = s.data_dir().join("files/sha256").join(&sha);
+    assert_eq!(std::fs::read(&blob).unwrap(), std::fs::read(&file).unwrap(), "the blob is the upload, byte for byte");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&blob), 0o640, "blob mode");
+        assert_eq!(mode(&s.data_dir().join("files/sha256")), 0o750, "content directory mode");
+        assert_eq!(mode(&s.data_dir().join("files")), 0o750, "files directory mode");
+    }
+
+    // A database backup says the content is not in it.
+    let backup = s.data_dir().join("backup.db");
+    let out = s.ok(&["backup", backup.to_str().unwrap()]);
+    assert!(out.contains("not in this backup") && out.contains("files/sha256"), "{out}");
+
+    // Listings keep the kinds apart; the table names vendor, models, version, size, hash prefix.
+    let firmware = s.json(&["firmware", "list", "--json"]);
+    let names: Vec<_> = firmware.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["T46S-66.86.0.160.rom"]);
+    assert_eq!(firmware[0]["models"], serde_json::json!(["T46S", "T48S"]));
+    assert_eq!(firmware[0]["added_by"], "admin");
+    let table = s.ok(&["firmware", "list"]);
+    for part in ["T46S-66.86.0.160.rom", "yealink", "T46S,T48S", "66.86.0.160", "300000", &sha[..12], "open"] {
+        assert!(table.contains(part), "{part} missing from:\n{table}");
+    }
+    let resources = s.ok(&["resource", "list"]);
+    assert!(resources.contains("same-bytes.bin") && !resources.contains("T46S-66"), "{resources}");
+    let one = api(&s, "GET", "/api/v1/firmware/T46S-66.86.0.160.rom", &[]);
+    assert_eq!((one.status, json(&one)["sha256"].as_str()), (200, Some(sha.as_str())));
+    assert_eq!(api(&s, "GET", "/api/v1/resources/T46S-66.86.0.160.rom", &[]).status, 404, "not a resource");
+
+    // Removing one name keeps the blob the other still names; removing the last takes it.
+    assert_eq!(s.ok(&["resource", "rm", "same-bytes.bin"]).trim(), "removed same-bytes.bin");
+    assert_eq!(on_disk(&s), vec![sha.clone()]);
+    s.ok(&["firmware", "rm", "T46S-66.86.0.160.rom"]);
+    assert!(on_disk(&s).is_empty(), "no row names the content any more: {:?}", on_disk(&s));
+
+    // Each add and remove is in the audit trail, with its actor.
+    let audit = s.ok(&["audit"]);
+    assert_eq!(audit.matches("file.add").count(), 2, "{audit}");
+    assert_eq!(audit.matches("file.remove").count(), 2, "{audit}");
+}
+
+#[test]
+fn bad_uploads_are_refused_naming_the_field_and_leave_nothing() {
+    let s = TestServer::start();
+    let src = tempfile::tempdir().unwrap();
+    let file = image(src.path(), "fw.rom", 10_000, 1);
+    let path = file.to_str().unwrap();
+
+    let refused = |query: &str, field: &str, says: &[&str]| {
+        let r = upload(&s, &format!("/api/v1/firmware?{query}"), &file, &[]);
+        assert_eq!(r.status, 400, "{query}: {}", r.text());
+        let problem = json(&r);
+        assert_eq!(problem["field"], field, "{query}: {problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        for part in says {
+            assert!(detail.contains(part), "{query}: {part:?} not in {detail:?}");
+        }
+    };
+    refused("name=a.rom&vendor=acme&models=X&version=1", "vendor", &["acme", "yealink"]);
+    refused("name=a.rom&vendor=yealink&models=T46S,T99Z&version=1", "models", &["T99Z", "T46S", "T48S"]);
+    refused("name=a.rom&vendor=yealink&version=1", "models", &["models"]);
+    refused("name=a.rom&vendor=yealink&models=T46S", "version", &["version"]);
+    refused("name=a.rom&vendor=yealink&models=T46S&version=1%202", "version", &["1 to 64"]);
+    refused("name=a%2Fetc&vendor=yealink&models=T46S&version=1", "name", &["letters, digits"]);
+    refused("name=.hidden&vendor=yealink&models=T46S&version=1", "name", &["start with"]);
+    refused("name=a.rom&vendor=yealink&models=T46S&version=1&access=public", "access", &["open, device"]);
+    let r = upload(&s, "/api/v1/resources?name=r.wav&kind=logo", &file, &[]);
+    assert_eq!((r.status, json(&r)["field"].as_str()), (400, Some("kind")), "{}", r.text());
+    assert!(on_disk(&s).is_empty(), "a refused upload writes nothing: {:?}", on_disk(&s));
+
+    // The CLI shows the server's refusal with the field.
+    let err = s.fails(&["firmware", "add", path, "--vendor", "yealink", "--model", "T99Z", "--version", "1"]);
+    assert!(err.contains("T99Z") && err.contains("models"), "{err}");
+
+    // A taken name, and an image for a vendor/model/version another one covers: 409.
+    s.ok(&add_firmware_args(path, "66.86.0.160"));
+    let err = s.fails(&["resource", "add", path, "--kind", "ringtone"]);
+    assert!(err.contains("fw.rom") && err.contains("exists"), "{err}");
+    let other = image(src.path(), "other.rom", 5_000, 2);
+    let r = upload(&s, "/api/v1/firmware?name=other.rom&vendor=yealink&models=T48S&version=66.86.0.160", &other, &[]);
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(json(&r)["detail"].as_str().unwrap().contains("fw.rom"), "{}", r.text());
+    assert_eq!(on_disk(&s), vec![sha256_of(&file)], "only the accepted upload is on disk");
+
+    // Read-only tokens list but do not upload.
+    let token = s.ok(&["token", "create", "viewer", "--role", "read-only"]);
+    let token = token.split_whitespace().find(|w| w.len() > 20).expect("a token in the output").to_string();
+    let bearer = format!("Authorization: Bearer {token}");
+    let args = ["-H", &bearer, "--data-binary", "x"];
+    let (r, _) = curl_with(&format!("http://{}/api/v1/firmware?name=x.rom", s.api), "test", &args);
+    assert_eq!(r.status, 403, "{}", r.text());
+    let (r, _) = curl_with(&format!("http://{}/api/v1/firmware", s.api), "test", &["-H", &bearer]);
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn uploads_over_the_limit_get_413_and_leave_nothing_on_disk() {
+    let s = TestServer::start_with_config("[files]\nmax_upload_bytes = 4096\n");
+    let src = tempfile::tempdir().unwrap();
+    let big = image(src.path(), "big.rom", 100_000, 3);
+    let query = "/api/v1/firmware?name=big.rom&vendor=yealink&models=T46S&version=1";
+
+    // With its length declared, refused before the body is read.
+    let r = upload(&s, query, &big, &[]);
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(json(&r)["detail"].as_str().unwrap().contains("4096"), "{}", r.text());
+    // Chunked, without a length: refused while streaming, the partial file removed.
+    let r = upload(&s, query, &big, &["-H", "Transfer-Encoding: chunked"]);
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(on_disk(&s).is_empty(), "nothing of a refused upload stays: {:?}", on_disk(&s));
+
+    let err = s.fails(&[
+        "firmware",
+        "add",
+        big.to_str().unwrap(),
+        "--vendor",
+        "yealink",
+        "--model",
+        "T46S",
+        "--version",
+        "1",
+    ]);
+    assert!(err.contains("max_upload_bytes") && err.contains("4096"), "{err}");
+    // At the limit it is accepted.
+    let fits = image(src.path(), "fits.rom", 4096, 4);
+    s.ok(&["firmware", "add", fits.to_str().unwrap(), "--vendor", "yealink", "--model", "T46S", "--version", "1"]);
+    assert_eq!(on_disk(&s), vec![sha256_of(&fits)]);
+}
+
+#[test]
+fn removal_is_refused_while_a_device_targets_the_version_and_the_catalog_survives_a_restart() {
+    let mut s = TestServer::start();
+    let src = tempfile::tempdir().unwrap();
+    let file = image(src.path(), "t46s.rom", 20_000, 5);
+    s.ok(&add_firmware_args(file.to_str().unwrap(), "66.86.0.160"));
+    s.ok(&["group", "set", "sales", "firmware.version=66.86.0.160"]);
+    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S", "--group", "sales"]);
+    // A device of another model targeting the same version does not hold this file.
+    s.ok(&["device", "add", "001565000001", "--vendor", "yealink", "--model", "T54W", "--group", "sales"]);
+
     s.stop();
-    for (name, bytes, access) in files {
-        let sha = sha256_hex(bytes);
-        std::fs::write(dir.join(&sha), bytes).unwrap();
-        let insert = "INSERT INTO resource_files (name, kind, sha256, size, vendor, models, version, access, added_at, added_by) \
-                      VALUES (?, 'ringtone', ?, ?, NULL, '[]', NULL, ?, 1700000000, 'test')";
-        let script = format!(
-            "import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nc.execute({insert:?},(sys.argv[2],sys.argv[3],int(sys.argv[4]),sys.argv[5]))\nc.commit()"
-        );
-        common::run(Command::new("python3").args(["-c", &script]).arg(s.data_dir().join("sipprov.db")).args([
-            *name,
-            sha.as_str(),
-            &bytes.len().to_string(),
-            *access,
-        ]));
-    }
-    let config = s.data_dir().join("sipprov.toml");
-    if config.exists() {
-        s.spawn(&["--config", config.to_str().unwrap()]);
-    } else {
-        s.spawn(&[]);
-    }
-}
+    s.spawn(&[]);
+    let listed = s.json(&["firmware", "list", "--json"]);
+    assert_eq!(listed[0]["name"], "t46s.rom", "the catalog survives a restart: {listed}");
+    assert_eq!(listed[0]["sha256"].as_str(), Some(sha256_of(&file).as_str()));
 
-fn add_phone(s: &TestServer) {
-    let user = format!("http.username={HTTP_USER}");
-    let pass = format!("http.password={HTTP_PASSWORD}");
-    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S", "--set", &user, "--set", &pass]);
-}
+    let err = s.fails(&["firmware", "rm", "t46s.rom"]);
+    assert!(err.contains("in use") && err.contains(MAC) && err.contains("sales"), "{err}");
+    assert!(!err.contains("001565000001"), "{err}");
+    let r = api(&s, "DELETE", "/api/v1/firmware/t46s.rom", &[]);
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(on_disk(&s).len(), 1, "a refused removal keeps the content");
 
-fn get(s: &TestServer, path: &str, args: &[&str]) -> Fetched {
-    curl_with(&format!("http://{}{path}", s.http), UA, args).0
-}
-
-/// The device's history events of kind `download`, oldest first.
-fn downloads(s: &TestServer) -> Vec<serde_json::Value> {
-    let log: serde_json::Value = serde_json::from_str(&s.ok(&["device", "log", MAC, "--json"])).unwrap();
-    let mut events: Vec<_> = log.as_array().unwrap().iter().filter(|e| e["kind"] == "download").cloned().collect();
-    events.sort_by_key(|e| e["at"].as_i64());
-    events
+    // The device's own setting wins over its group's: it no longer targets this version.
+    s.ok(&["device", "set", MAC, "firmware.version=66.86.0.170"]);
+    s.ok(&["firmware", "rm", "t46s.rom"]);
+    assert!(on_disk(&s).is_empty());
+    assert_eq!(api(&s, "GET", "/api/v1/firmware/t46s.rom", &[]).status, 404);
+    let err = s.fails(&["firmware", "rm", "t46s.rom"]);
+    assert!(err.contains("t46s.rom"), "{err}");
 }
 
 #[test]
-fn head_ranges_if_range_and_conditionals_follow_rfc_9110() {
-    let mut s = TestServer::start();
-    let bytes = content(300_000);
-    add_files(&mut s, &[("ring(1).wav", &bytes, "open")]);
-    let etag = format!("\"{}\"", sha256_hex(&bytes));
-
-    let head = get(&s, "/files/ring(1).wav", &["-I"]);
-    assert_eq!(head.status, 200, "{}", s.log());
-    // (curl -I prints the headers where the body would go: no file bytes follow them.)
-    assert!(head.body.len() < 1000, "HEAD sent a body");
-    assert_eq!(head.header("content-length"), Some("300000"));
-    assert_eq!(head.header("etag"), Some(etag.as_str()));
-    assert_eq!(head.header("accept-ranges"), Some("bytes"));
-    let last_modified = head.header("last-modified").expect("Last-Modified").to_string();
-    assert!(httpdate_ok(&last_modified), "{last_modified}");
-
-    let whole = get(&s, "/files/ring%281%29.wav", &[]);
-    assert_eq!((whole.status, sha256_hex(&whole.body)), (200, sha256_hex(&bytes)));
-    assert_eq!(get(&s, "/yealink/files/ring(1).wav", &["-I"]).status, 200, "under any base directory");
-
-    let part = get(&s, "/files/ring(1).wav", &["-r", "1000-1999"]);
-    assert_eq!(part.status, 206);
-    assert_eq!(part.header("content-range"), Some("bytes 1000-1999/300000"));
-    assert_eq!(part.body, &bytes[1000..2000]);
-    let tail = get(&s, "/files/ring(1).wav", &["-r", "-100"]);
-    assert_eq!((tail.status, &tail.body[..]), (206, &bytes[299_900..]));
-
-    // If-Range: our strong ETag or exact date keep the range; anything else gets the whole file.
-    let if_range = format!("If-Range: {etag}");
-    let kept = get(&s, "/files/ring(1).wav", &["-r", "5-9", "-H", &if_range]);
-    assert_eq!((kept.status, &kept.body[..]), (206, &bytes[5..10]));
-    let by_date = format!("If-Range: {last_modified}");
-    assert_eq!(get(&s, "/files/ring(1).wav", &["-r", "5-9", "-H", &by_date]).status, 206);
-    let stale = get(&s, "/files/ring(1).wav", &["-r", "5-9", "-H", "If-Range: \"0123\""]);
-    assert_eq!((stale.status, stale.body.len()), (200, 300_000));
-
-    let past = get(&s, "/files/ring(1).wav", &["-r", "300000-"]);
-    assert_eq!(past.status, 416);
-    assert_eq!(past.header("content-range"), Some("bytes */300000"));
-
-    let inm = format!("If-None-Match: {etag}");
-    let not_modified = get(&s, "/files/ring(1).wav", &["-H", &inm]);
-    assert_eq!((not_modified.status, not_modified.body.len()), (304, 0));
-    assert_eq!(not_modified.header("etag"), Some(etag.as_str()));
-    let ims = format!("If-Modified-Since: {last_modified}");
-    assert_eq!(get(&s, "/files/ring(1).wav", &["-H", &ims]).status, 304);
-
-    // Several ranges: the whole file (documented choice, RFC 9110 §14.2).
-    let multi = get(&s, "/files/ring(1).wav", &["-r", "0-1,5-6"]);
-    assert_eq!((multi.status, multi.body.len()), (200, 300_000));
-
-    assert_eq!(get(&s, "/files/nope.wav", &[]).status, 404);
-
-    // Seven GETs got a body (HEADs, 304s, the 416 and the 404 did not), with these many bytes.
-    let metrics = curl_with(&format!("http://{}/metrics", s.api), "curl", &[]).0.text();
-    let counter = |name: &str| metrics.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).map(str::to_string);
-    assert_eq!(counter("sipprov_file_downloads_total").as_deref(), Some("7"), "{metrics}");
-    let sent = 300_000 + 1000 + 100 + 5 + 5 + 300_000 + 300_000;
-    assert_eq!(counter("sipprov_file_bytes_served_total"), Some(sent.to_string()));
+fn a_firmware_version_setting_is_validated() {
+    let s = TestServer::start();
+    let err = s.fails(&["settings", "set", "firmware.version=1.0 beta"]);
+    assert!(err.contains("firmware.version") && err.contains("1 to 64"), "{err}");
+    s.ok(&["settings", "set", "firmware.version=66.86.0.160"]);
 }
 
-fn httpdate_ok(text: &str) -> bool {
-    text.ends_with(" GMT") && text.len() == 29
-}
-
-#[test]
-fn a_cut_download_resumes_with_curl_to_identical_bytes_and_both_are_in_the_history() {
-    // The server's cap (1 MB/s) makes the download slow enough to cut: this machine's curl
-    // (7.88) does not hold its own `--limit-rate` on a fast loopback download.
-    let mut s = TestServer::start_with_config("[files]\nbandwidth_bytes_per_sec = 1000000\n");
-    add_phone(&s);
-    let bytes = content(3 * 1024 * 1024);
-    add_files(&mut s, &[("fw.rom", &bytes, "open")]);
-    let out = s.data_dir().join("download");
-    let url = format!("http://{}/files/fw.rom", s.http);
-
-    // A slow download, cut after a second and a half.
-    let mut slow = Command::new("curl")
-        .args(["-sS", "--limit-rate", "500k", "-A", UA, "-o"])
-        .arg(&out)
-        .arg(&url)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    slow.kill().unwrap();
-    slow.wait().unwrap();
-    let cut = std::fs::metadata(&out).unwrap().len();
-    assert!(cut > 0 && cut < bytes.len() as u64, "cut at {cut}");
-
-    let resumed = Command::new("curl")
-        .args(["-sS", "--max-time", "30", "-C", "-", "-w", "%{http_code}", "-A", UA, "-o"])
-        .arg(&out)
-        .arg(&url)
-        .output()
-        .unwrap();
-    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
-    assert_eq!(String::from_utf8_lossy(&resumed.stdout), "206");
-    assert_eq!(sha256_hex(&std::fs::read(&out).unwrap()), sha256_hex(&bytes));
-
-    // The User-Agent named a known device: both downloads are in its history, not as fetches.
-    assert!(common::eventually(Duration::from_secs(5), || downloads(&s).len() == 2), "{:?}", downloads(&s));
-    let events = downloads(&s);
-    assert_eq!(events[0]["detail"]["complete"], false);
-    assert_eq!(events[1]["detail"]["status"], 206);
-    assert_eq!(events[1]["detail"]["first"].as_u64(), Some(cut));
-    assert_eq!(events[1]["detail"]["bytes"].as_u64(), Some(bytes.len() as u64 - cut));
-    assert_eq!(events[1]["detail"]["complete"], true);
-    let fetches = s.ok(&["device", "log", MAC, "--json"]);
-    assert!(!fetches.contains("\"kind\":\"fetch\""), "a download is not a config fetch: {fetches}");
-}
-
-#[test]
-fn a_device_file_is_served_only_with_the_devices_own_authentication() {
-    let mut s = TestServer::start_closed();
-    add_phone(&s);
-    let bytes = content(10_000);
-    add_files(&mut s, &[("private.wav", &bytes, "device"), ("public.wav", &content(100), "open")]);
-    let upper = MAC.to_uppercase();
-    let device_path = format!("/files/{upper}/private.wav");
-    let user = format!("{HTTP_USER}:{HTTP_PASSWORD}");
-    let auth = ["--digest", "--user", user.as_str()];
-
-    // Without credentials: the challenge a config file gets, for a name that exists or not,
-    // and for a MAC the server does not know.
-    let anonymous = get(&s, &device_path, &[]);
-    assert_eq!(anonymous.status, 401, "{}", s.log());
-    assert!(anonymous.header("www-authenticate").is_some());
-    assert_eq!(get(&s, &format!("/files/{upper}/nothing.wav"), &[]).status, 401);
-    let stranger = curl_with(&format!("http://{}/files/001565000001/private.wav", s.http), "curl", &[]).0;
-    assert_eq!(stranger.status, anonymous.status, "an unknown MAC answers like a known one");
-
-    let served = get(&s, &device_path, &auth);
-    assert_eq!((served.status, sha256_hex(&served.body)), (200, sha256_hex(&bytes)), "{}", s.log());
-    assert_eq!(served.header("cache-control"), Some("private, no-cache"));
-    let wrong = ["--digest", "--user", "phone1:wrong"];
-    assert_eq!(get(&s, &device_path, &wrong).status, 401);
-
-    // Path confusion: a device file under the open path, an open file under a device path.
-    assert_eq!(get(&s, "/files/private.wav", &[]).status, 404);
-    assert_eq!(get(&s, "/files/private.wav", &auth).status, 404);
-    assert_eq!(get(&s, &format!("/files/{upper}/public.wav"), &auth).status, 404);
-    assert_eq!(get(&s, "/files/public.wav", &[]).status, 200);
-
-    // A User-Agent naming another device than the path: refused, as for a config file.
-    let other =
-        curl_with(&format!("http://{}{device_path}", s.http), "Yealink SIP-T46S 66.86.0.15 00:15:65:00:00:09", &auth);
-    assert_eq!(other.0.status, 403);
-    assert!(common::eventually(Duration::from_secs(5), || downloads(&s)
-        .iter()
-        .any(|e| e["detail"]["auth"].as_str().is_some_and(|a| a.starts_with("digest")))));
-    assert!(!s.log().contains(HTTP_PASSWORD));
-}
-
-#[test]
-fn the_bandwidth_cap_holds_across_downloads_and_spares_config_files() {
-    // 1 MB/s for everything: three parallel downloads of 1 MB each take about 3 s.
-    let mut s = TestServer::start_with_config("[files]\nbandwidth_bytes_per_sec = 1000000\n");
-    add_phone(&s);
-    let bytes = content(1_000_000);
-    add_files(&mut s, &[("capped.rom", &bytes, "open")]);
-    let url = format!("http://{}/files/capped.rom", s.http);
-    let started = Instant::now();
-    let downloads: Vec<_> = (0..3)
-        .map(|_| {
-            Command::new("curl")
-                .args(["-sS", "--max-time", "60", "-o", "/dev/null", "-w", "%{size_download}", &url])
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    // Meanwhile a config file is not held up behind them.
-    std::thread::sleep(Duration::from_millis(300));
-    let config_started = Instant::now();
-    assert_eq!(get(&s, &format!("/{MAC}.cfg"), &[]).status, 200);
-    let config_took = config_started.elapsed();
-    for d in downloads {
-        let out = d.wait_with_output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "1000000");
-    }
-    let took = started.elapsed();
-    // 3 MB at 1 MB/s less the burst (0.1 s worth) is 2.9 s at least; noise only slows things.
-    assert!(took >= Duration::from_millis(2700), "the cap let 3 MB through in {took:?}");
-    assert!(took < Duration::from_secs(30), "{took:?}");
-    assert!(config_took < Duration::from_secs(2), "a config file waited {config_took:?} behind the cap");
-}
-
-#[test]
-fn two_hundred_stalled_downloads_hold_bounded_memory() {
-    let mut s = TestServer::start();
-    let bytes = content(16 * 1024 * 1024);
-    add_files(&mut s, &[("big.rom", &bytes, "open")]);
-    let pid = s.child.as_ref().unwrap().id();
-    // Warm up: one whole download, so the baseline includes the runtime's blocking threads.
-    assert_eq!(sha256_hex(&get(&s, "/files/big.rom", &[]).body), sha256_hex(&bytes));
-    let before = status_kb(pid, "VmRSS");
-    // 200 clients ask for the file and read only its first bytes, with small receive buffers so
-    // the kernel cannot take the file off the server's hands.
-    let script = r#"
-import socket, sys, time
-host, port = sys.argv[1].rsplit(":", 1)
-socks = []
-for _ in range(200):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-    s.connect((host, int(port)))
-    s.sendall(b"GET /files/big.rom HTTP/1.1\r\nHost: x\r\n\r\n")
-    socks.append(s)
-for s in socks:
-    assert s.recv(4096).startswith(b"HTTP/1.1 200"), "no answer"
-print("stalled", flush=True)
-time.sleep(6)
+/// Sends the head of an upload and part of its body, waits until the server has a temporary
+/// file of it on disk (it streams, it does not wait for the whole body), then drops the
+/// connection.
+const CUT_UPLOAD: &str = r#"
+import os, socket, sys, time
+host, port, token, content = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = socket.create_connection((host, port))
+head = ("POST /api/v1/firmware?name=cut.rom&vendor=yealink&models=T46S&version=1 HTTP/1.1\r\n"
+        "Host: sipprov\r\nAuthorization: Bearer " + token + "\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Length: 50000000\r\n\r\n")
+s.sendall(head.encode())
+s.sendall(b"x" * 300000)
+deadline = time.time() + 10
+while time.time() < deadline:
+    temps = [n for n in os.listdir(content) if n.startswith(".upload-")] if os.path.isdir(content) else []
+    if temps and os.path.getsize(os.path.join(content, temps[0])) > 0:
+        break
+    time.sleep(0.05)
+else:
+    sys.exit("no partial upload appeared on disk")
+s.close()
 "#;
-    let client = Command::new("python3").args(["-c", script, &s.http]).stdout(Stdio::piped()).spawn().unwrap();
-    let mut peak = before;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    std::thread::sleep(Duration::from_millis(500));
-    while Instant::now() < deadline {
-        peak = peak.max(status_kb(pid, "VmRSS"));
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let out = client.wait_with_output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("stalled"), "the clients did not all get an answer");
-    // Each stalled download may hold hyper's write limit (64 KiB) plus one 64 KiB chunk, and
-    // a little for its connection: 200 × 256 KiB = 50 MB is a generous ceiling. Reading the
-    // file whole would need 200 × 16 MB, and hyper's default buffering 200 × ~460 KB = 90 MB.
-    let growth_mb = (peak.saturating_sub(before)) as f64 / 1024.0;
-    eprintln!("RSS growth with 200 stalled downloads: {growth_mb:.1} MB");
-    assert!(growth_mb < 50.0, "RSS grew by {growth_mb:.1} MB serving 200 stalled downloads");
-}
-
-/// A field of /proc/PID/status, in kB.
-fn status_kb(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with(&format!("{field}:"))).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
 
 #[test]
-fn https_serves_the_same_bytes_and_ranges() {
-    let pki = common::pki::Pki::new();
-    pki.ca("server-ca").leaf("server-ca", "server", "IP:127.0.0.1");
-    let mut s = TestServer::start_with_config(&format!(
-        "[http.tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n",
-        pki.pem("server"),
-        pki.key("server")
-    ));
-    let bytes = content(700_000);
-    add_files(&mut s, &[("tls.rom", &bytes, "open")]);
-    let url = format!("https://{}/files/tls.rom", s.listening("https").expect("HTTPS listener"));
-    let ca = pki.pem("server-ca");
-    let whole = curl_with(&url, UA, &["--cacert", &ca]).0;
-    assert_eq!((whole.status, sha256_hex(&whole.body)), (200, sha256_hex(&bytes)), "{}", s.log());
-    let part = curl_with(&url, UA, &["--cacert", &ca, "-r", "123456-654321"]).0;
-    assert_eq!((part.status, &part.body[..]), (206, &bytes[123_456..=654_321]));
+fn an_upload_cut_off_midway_leaves_nothing_on_disk() {
+    let s = TestServer::start();
+    let token = std::fs::read_to_string(s.data_dir().join("api-token")).unwrap();
+    let (host, port) = s.api.rsplit_once(':').unwrap();
+    let content = s.data_dir().join("files/sha256");
+    let out = std::process::Command::new("python3")
+        .args(["-c", CUT_UPLOAD, host, port, token.trim()])
+        .arg(&content)
+        .output()
+        .expect("python3 is installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let gone = eventually(std::time::Duration::from_secs(10), || on_disk(&s).is_empty());
+    assert!(gone, "the partial upload stayed: {:?}", on_disk(&s));
+    assert!(s.json(&["firmware", "list", "--json"]).as_array().unwrap().is_empty());
 }

@@ -43,6 +43,9 @@ mod page;
         super::templates::list, super::templates::show, super::templates::set, super::templates::reset,
         super::templates::rollback, super::templates::preview, super::templates::diff,
         super::users::list, super::users::add, super::users::set_password, super::users::remove,
+        super::files::list_firmware, super::files::upload_firmware, super::files::show_firmware,
+        super::files::remove_firmware, super::files::list_resources, super::files::upload_resource,
+        super::files::show_resource, super::files::remove_resource,
     ),
     components(schemas(sipprov_api::Problem, sipprov_api::DeviceSort, sipprov_api::SortOrder)),
     modifiers(&BearerToken),
@@ -56,6 +59,7 @@ mod page;
         (name = "access", description = "named tokens with roles, and the audit trail of every change"),
         (name = "pnp", description = "devices Plug-and-Play discovered, waiting for approval"),
         (name = "templates", description = "overrides of the built-in templates: validated, versioned"),
+        (name = "files", description = "stored firmware images and resource files: upload, list, remove"),
         (name = "users", description = "web console users (admin only): who may log in, with which role"),
         (name = "server", description = "what the server knows and counts"),
     )

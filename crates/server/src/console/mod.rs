@@ -19,11 +19,13 @@
 //! `session` and `login`.
 //!
 //! One module per page group: `overview`, `devices` (list, device page and its actions),
-//! `add_device`, `settings` (groups and global settings), `campaigns`, `pnp`, `templates`.
+//! `add_device`, `settings` (groups and global settings), `campaigns`, `pnp`, `templates`,
+//! `files` (stored firmware and resource files: list, upload, remove).
 
 mod add_device;
 mod campaigns;
 mod devices;
+mod files;
 mod login;
 mod overview;
 mod pnp;
@@ -50,6 +52,7 @@ use crate::config::ConsoleConfig;
 use crate::discoveries::Discoveries;
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
+use crate::filestore::FileStore;
 use crate::inventory::Inventory;
 use crate::notify::Notifier;
 use crate::registry::Registry;
@@ -79,6 +82,8 @@ pub struct ConsoleServices {
     pub tokens: Arc<Tokens>,
     /// Plug-and-Play discoveries: list, approve, reject.
     pub discoveries: Arc<Discoveries>,
+    /// Stored firmware and resource files: list, upload, remove.
+    pub filestore: Arc<FileStore>,
     sessions: session::Sessions,
 }
 
@@ -97,6 +102,7 @@ impl ConsoleServices {
         users: Arc<Users>,
         tokens: Arc<Tokens>,
         discoveries: Arc<Discoveries>,
+        filestore: Arc<FileStore>,
         config: ConsoleConfig,
     ) -> ConsoleServices {
         ConsoleServices {
@@ -111,6 +117,7 @@ impl ConsoleServices {
             users,
             tokens,
             discoveries,
+            filestore,
             sessions: session::Sessions::new(config),
         }
     }
@@ -133,6 +140,7 @@ pub fn router(services: ConsoleServices) -> Router {
         .merge(campaigns::routes())
         .merge(pnp::routes())
         .merge(templates::routes())
+        .merge(files::routes())
         .layer(middleware::from_fn_with_state(c.clone(), session::guard_posts))
         .layer(middleware::from_fn(security_headers))
         .with_state(c)
@@ -187,6 +195,7 @@ fn templates() -> &'static Environment<'static> {
             ("pnp.html", include_str!("templates/pnp.html")),
             ("template_list.html", include_str!("templates/template_list.html")),
             ("template.html", include_str!("templates/template.html")),
+            ("files.html", include_str!("templates/files.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // The templates are part of the binary and tested; a broken one is a bug.

@@ -272,8 +272,15 @@ fn form_urlencoded_pairs(body: &[u8]) -> impl Iterator<Item = (String, String)> 
     serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).unwrap_or_default().into_iter()
 }
 
+/// Whether `given` is `session`'s CSRF token (compared in constant time).
+pub(super) fn csrf_matches(session: &Session, given: &str) -> bool {
+    bool::from(given.as_bytes().ct_eq(session.csrf.as_bytes()))
+}
+
 /// Refuses every console POST that does not come from the console's own origin or, past the
-/// login form, does not carry its session's CSRF token. Runs before any handler.
+/// login form, does not carry its session's CSRF token. Runs before any handler. The one
+/// exception is the file upload form (`files::UPLOAD_PATH`), streamed rather than read here:
+/// a session is still required, and its handler checks the token before reading the file.
 pub(super) async fn guard_posts(State(c): State<Arc<ConsoleServices>>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
@@ -290,13 +297,21 @@ pub(super) async fn guard_posts(State(c): State<Arc<ConsoleServices>>, req: Requ
         return next.run(req).await;
     }
     let session = cookie_id(req.headers()).and_then(|id| c.sessions.touch(&id));
+    if req.uri().path() == super::files::UPLOAD_PATH {
+        // A file upload is streamed, never read whole here: its handler checks the token, the
+        // form's first field, before it reads the file.
+        return match session {
+            Some(_) => next.run(req).await,
+            None => Redirect::to("/console/login").into_response(),
+        };
+    }
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
         return ConsoleError::new(StatusCode::PAYLOAD_TOO_LARGE, "the form is too large").into_response();
     };
     let Some(session) = session else { return Redirect::to("/console/login").into_response() };
     let given = form_token(&bytes).unwrap_or_default();
-    if !bool::from(given.as_bytes().ct_eq(session.csrf.as_bytes())) {
+    if !csrf_matches(&session, &given) {
         tracing::warn!(path = %parts.uri.path(), user = %session.user, "console POST refused: CSRF token missing or wrong");
         return ConsoleError::new(
             StatusCode::FORBIDDEN,

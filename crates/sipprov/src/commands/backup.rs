@@ -39,7 +39,7 @@ fn sqlite_database(args: &DataArgs, data_dir: Option<&Path>) -> Result<(PathBuf,
 
 /// `sipprov backup FILE`.
 pub(crate) async fn backup(file: &Path, args: &DataArgs, data_dir: Option<&Path>) -> Result<(), String> {
-    let (_, db) = sqlite_database(args, data_dir)?;
+    let (dir, db) = sqlite_database(args, data_dir)?;
     if !db.is_file() {
         return Err(format!("no database at {}: is --data-dir (or the config's data_dir) right?", db.display()));
     }
@@ -63,7 +63,27 @@ pub(crate) async fn backup(file: &Path, args: &DataArgs, data_dir: Option<&Path>
         info.devices,
         info.schema_version
     );
+    note_stored_files(&dir);
     Ok(())
+}
+
+/// Says what the backup leaves out: the content of uploaded firmware and resource files lives
+/// beside the database, not in it (the database holds only their catalog rows).
+fn note_stored_files(data_dir: &Path) {
+    let content = sipprov_server::resources::ResourceCatalog::content_dir_of(data_dir);
+    let Ok(entries) = std::fs::read_dir(&content) else { return };
+    let (count, bytes) = entries
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .fold((0u64, 0u64), |(n, b), m| (n + 1, b + m.len()));
+    if count > 0 {
+        println!(
+            "note: the content of stored firmware and resource files ({count} files, {bytes} bytes) is not in this \
+             backup; copy {} too (its files never change once written)",
+            content.display()
+        );
+    }
 }
 
 async fn write_backup(db: &Path, tmp: &Path, file: &Path) -> Result<sipprov_store::BackupInfo, String> {

@@ -16,6 +16,7 @@ use crate::output;
 mod access;
 mod backup;
 mod campaign;
+mod files;
 mod list;
 mod manuals;
 mod notify;
@@ -44,6 +45,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::Token(cmd) => access::token(cmd, api).await,
         Command::Audit(args) => access::audit(args, api).await,
         Command::Pnp(cmd) => pnp::command(cmd, api).await,
+        Command::Firmware(cmd) => files::firmware(cmd, api).await,
+        Command::Resource(cmd) => files::resource(cmd, api).await,
         Command::Status { json } => list::status(json, api).await,
         Command::Vendors => {
             let vendors: Vec<VendorInfo> = Client::new(api)?.json(Method::GET, "/api/v1/vendors", None).await?;
