@@ -129,6 +129,35 @@ impl EventDetail for PnpDetail {
     const KIND: EventKind = EventKind::Pnp;
 }
 
+/// `download`: the device downloaded a stored file (firmware, a ringtone, …) from
+/// `/files/…`. Unlike `fetch`, it moves neither the device's last-seen file nor a campaign: a
+/// firmware image is not a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadDetail {
+    /// The catalog name of the file.
+    pub file: String,
+    /// The requester's address.
+    pub ip: String,
+    /// SHA-256 of the file, lower-case hex.
+    pub sha256: String,
+    /// The HTTP status answered (200, 206 for a range, 304).
+    pub status: u16,
+    /// The offset of the first byte sent (non-zero when a download resumed).
+    pub first: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Whether everything asked for was sent (false: the client went away first).
+    pub complete: bool,
+    /// How the requester was accepted (`none` for an open file, `digest-sha256`, …).
+    pub auth: String,
+    /// The firmware its User-Agent reported, if any.
+    pub firmware: Option<String>,
+}
+
+impl EventDetail for DownloadDetail {
+    const KIND: EventKind = EventKind::Download;
+}
+
 /// What was done with a PnP SUBSCRIBE (the `result` member, and what goes with it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "lowercase")]

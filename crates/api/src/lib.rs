@@ -54,8 +54,8 @@ pub use device::{
 };
 pub use directory::{Directory, DirectoryContact, DirectorySummary, PutDirectory};
 pub use event::{
-    ConfirmedDetail, FetchDetail, PnpDetail, PnpNotify, PnpResult, RefusedDetail, UnlockedDetail, UploadDetail,
-    UploadRefusedDetail,
+    ConfirmedDetail, DownloadDetail, FetchDetail, PnpDetail, PnpNotify, PnpResult, RefusedDetail, UnlockedDetail,
+    UploadDetail, UploadRefusedDetail,
 };
 pub use file::{FileLimits, StoredFile, UploadQuery};
 pub use group::{Group, GroupChanged, GroupSummary, VendorInfo};

@@ -276,6 +276,23 @@ fn event_details() {
     let upload_refused = UploadRefusedDetail { file: "a.log".into(), reason: "too large".into() };
     pinned(&upload_refused, json!({"file": "a.log", "reason": "too large"}));
     assert_eq!(kind(&upload_refused), EventKind::UploadRefused);
+    let download = DownloadDetail {
+        file: "fw.rom".into(),
+        ip: "192.0.2.1".into(),
+        sha256: "ab".into(),
+        status: 206,
+        first: 100,
+        bytes: 900,
+        complete: true,
+        auth: "none".into(),
+        firmware: Some("66.86.0.15".into()),
+    };
+    pinned(
+        &download,
+        json!({"file": "fw.rom", "ip": "192.0.2.1", "sha256": "ab", "status": 206, "first": 100, "bytes": 900,
+               "complete": true, "auth": "none", "firmware": "66.86.0.15"}),
+    );
+    assert_eq!(kind(&download), EventKind::Download);
     let pnp = |result| PnpDetail {
         source: "192.0.2.1:5060".into(),
         received_on: "224.0.1.75:5060".into(),

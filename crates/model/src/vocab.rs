@@ -220,6 +220,8 @@ stable_names! {
         RolloutSkipped = "rollout-skipped",
         /// A firmware rollout removed its pin (completed, aborted or rolled back).
         RolloutUnpinned = "rollout-unpinned",
+        /// It downloaded a stored file (firmware, a ringtone…), whole or a range of it.
+        Download = "download",
     }
 }
 

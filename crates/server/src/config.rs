@@ -440,6 +440,7 @@ impl ServerConfig {
     fn check_sections(&self) -> Result<(), String> {
         self.pnp.check()?;
         self.console.check()?;
+        self.files.check()?;
         if ![403, 429].contains(&self.security.block_status) {
             return Err("security.block_status must be 403 or 429".into());
         }

@@ -13,6 +13,10 @@
 //! inside the first-fetch window claims it in the store before the file is sent. Refusals and
 //! unknown MACs count against the source address; a source past the threshold is refused
 //! outright for a cool-down. Every served fetch is recorded with how the requester was accepted.
+//!
+//! Stored files (firmware, ringtones, …) under `…/files/<name>` and `…/files/<MAC12>/<name>`
+//! are answered by `stored` (routes and access) and `bigfile` (RFC 9110 ranges and
+//! conditionals, streaming from disk), within the optional bandwidth cap of `bandwidth`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,9 +46,12 @@ use crate::metrics::labels::{RefusalReason, VendorLabel};
 use crate::metrics::{BlockedBy, Metrics};
 use crate::resources::ResourceCatalog;
 
+mod bandwidth;
+mod bigfile;
 mod dates;
 mod directory;
 mod keyfile;
+mod stored;
 mod upload;
 
 const MAX_PATH: usize = 256;
@@ -58,7 +65,8 @@ static REFUSED_LOG: LogLimiter = LogLimiter::new(20, Duration::from_secs(5));
 static FIRST_FETCH_LOG: LogLimiter = LogLimiter::new(5, Duration::from_secs(60));
 
 /// What the phone-facing listeners use: the provisioning core, the access checks, the event
-/// sink, and, for uploads, the store and its caps.
+/// sink, for uploads the store and its caps, and for stored files the catalog and the
+/// bandwidth cap.
 pub struct Phones {
     files: Arc<Files>,
     inventory: Arc<Inventory>,
@@ -70,6 +78,8 @@ pub struct Phones {
     /// Remote phone directories, served per device (`directory`).
     directories: Option<Arc<Directories>>,
     resources: ResourceCatalog,
+    /// The cap all downloads of stored files share, if `[files] bandwidth_bytes_per_sec` sets one.
+    bandwidth: Option<Arc<bandwidth::Bandwidth>>,
 }
 
 impl Phones {
@@ -85,7 +95,18 @@ impl Phones {
         uploads: UploadsConfig,
         resources: ResourceCatalog,
     ) -> Phones {
-        Phones { files, inventory, security, fetchlog, metrics, store, uploads, directories: None, resources }
+        Phones {
+            files,
+            inventory,
+            security,
+            fetchlog,
+            metrics,
+            store,
+            uploads,
+            directories: None,
+            resources,
+            bandwidth: None,
+        }
     }
 
     /// Serves each device's remote phone directory from `directories` (without, the directory
@@ -98,6 +119,13 @@ impl Phones {
     /// The catalog of stored firmware and resource files, for the file routes.
     pub fn resources(&self) -> &ResourceCatalog {
         &self.resources
+    }
+
+    /// Caps the bytes a second that all downloads of stored files share together (`[files]
+    /// bandwidth_bytes_per_sec`); `None` leaves them uncapped. Config files are never capped.
+    pub fn with_bandwidth_cap(mut self, bytes_per_sec: Option<u64>) -> Phones {
+        self.bandwidth = bytes_per_sec.map(|rate| Arc::new(bandwidth::Bandwidth::new(rate, bigfile::CAPPED_CHUNK)));
+        self
     }
 }
 
@@ -142,17 +170,6 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     if method != Method::GET && method != Method::HEAD && method != Method::PUT {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
     }
-    let file_name = match file_name(uri.path()) {
-        Ok(name) => name,
-        Err(reason) => {
-            Metrics::inc(&state.metrics.http_bad_path);
-            state.metrics.refusal(RefusalReason::BadPath);
-            if let Some(suppressed) = BAD_PATH_LOG.allow() {
-                tracing::warn!(peer = %peer.ip(), path = %escaped(uri.path(), 120), reason, suppressed, "refused odd request path");
-            }
-            return StatusCode::BAD_REQUEST.into_response();
-        }
-    };
     let ua = user_agent(&headers).and_then(|ua| registry().identify_user_agent(ua));
     let tls = tls.map(|Extension(t)| t);
     let facts = RequestFacts {
@@ -165,6 +182,22 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     };
     let ua = with_certificate_identity(ua, facts.cert_macs);
     *vendor = VendorLabel::of_opt(ua.as_ref().map(|u| u.vendor));
+    if let Some(route) = stored::route(uri.path()) {
+        let request =
+            stored::FileRequest { route, method: &method, headers: &headers, peer, ua: ua.as_ref(), facts: &facts };
+        return stored::serve(state, request, vendor).await;
+    }
+    let file_name = match file_name(uri.path()) {
+        Ok(name) => name,
+        Err(reason) => {
+            Metrics::inc(&state.metrics.http_bad_path);
+            state.metrics.refusal(RefusalReason::BadPath);
+            if let Some(suppressed) = BAD_PATH_LOG.allow() {
+                tracing::warn!(peer = %peer.ip(), path = %escaped(uri.path(), 120), reason, suppressed, "refused odd request path");
+            }
+            return StatusCode::BAD_REQUEST.into_response();
+        }
+    };
     if method == Method::PUT {
         return upload::receive(state, file_name, ua.as_ref(), &facts, &headers, body).await;
     }
@@ -406,7 +439,7 @@ fn file_name(path: &str) -> Result<&str, &'static str> {
         if segment.starts_with('.') {
             return Err("dot segment or hidden file");
         }
-        if !segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+        if !plain_segment(segment) {
             return Err("unexpected character in path");
         }
     }
@@ -414,6 +447,11 @@ fn file_name(path: &str) -> Result<&str, &'static str> {
         Some(last) if !last.is_empty() => Ok(last),
         _ => Err("no file name"),
     }
+}
+
+/// A path segment of letters, digits and `._-`, not starting with a dot.
+fn plain_segment(segment: &str) -> bool {
+    !segment.starts_with('.') && segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 fn user_agent(headers: &HeaderMap) -> Option<&str> {

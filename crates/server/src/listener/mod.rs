@@ -41,6 +41,13 @@ use limit::{Budget, Limiter};
 /// a fresh client's among them, which it retries only a second later.
 pub const ACCEPT_BACKLOG: u32 = 4096;
 
+/// The most a connection's hyper buffers hold (hyper's `max_buf_size`, default about 400 KB):
+/// request heads may be this long, and a response body is pulled from its stream only while
+/// less than this waits to be written. A slow reader of a stored file then holds at most this
+/// plus one chunk of server memory (the rest waits on disk), so hundreds of slow firmware
+/// downloads stay within a few tens of megabytes.
+pub const WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
 /// Accept failures (descriptors exhausted after all, say) are logged at most this often.
 const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -184,6 +191,7 @@ pub(crate) async fn serve_connection<I>(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        .max_buf_size(WRITE_BUFFER_BYTES)
         .serve_connection(io, service);
     if let Err(e) = conn.await {
         tracing::debug!(peer = %peer.ip(), error = %e, "HTTP connection ended with an error");

@@ -82,7 +82,7 @@ macro_rules! label_enum {
 label_enum! {
     /// What a provisioning HTTP request came to, from its status code.
     HttpOutcome {
-        /// 200: a file was sent.
+        /// 200, or 206 (a range of a stored file): a file was sent.
         Served = "served",
         /// 304: the phone's copy is current.
         NotModified = "not_modified",
@@ -96,7 +96,7 @@ label_enum! {
         BadRequest = "bad_request",
         /// 5xx: the server failed (a render error).
         Error = "error",
-        /// Anything else (1xx, 2xx other than 200, 3xx other than 304).
+        /// Anything else (1xx, 2xx other than 200 and 206, 3xx other than 304).
         Other = "other",
     }
 }
@@ -105,7 +105,7 @@ impl HttpOutcome {
     /// The class of a response status.
     pub fn of(status: StatusCode) -> HttpOutcome {
         match status.as_u16() {
-            200 => HttpOutcome::Served,
+            200 | 206 => HttpOutcome::Served,
             304 => HttpOutcome::NotModified,
             401 | 403 => HttpOutcome::Refused,
             429 => HttpOutcome::Throttled,

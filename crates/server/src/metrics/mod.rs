@@ -58,6 +58,10 @@ pub struct Metrics {
     pub connections_refused_global: AtomicU64,
     /// Inbound connections open now, on every listener (a gauge).
     pub connections_open: AtomicU64,
+    /// Downloads of stored files (firmware, resources) answered 200 or 206.
+    pub file_downloads: AtomicU64,
+    /// Bytes of stored files handed to connections (config files are not counted).
+    pub file_bytes_served: std::sync::Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -129,7 +133,7 @@ impl Metrics {
 
     fn register_server_wide(&self, registry: &mut Registry, devices: usize) {
         let load = |counter: &AtomicU64| ConstCounter::new(counter.load(Ordering::Relaxed));
-        let counters: [(&str, &str, &AtomicU64); 12] = [
+        let counters: [(&str, &str, &AtomicU64); 14] = [
             ("sipprov_http_files_served", "Config files served with 200", &self.http_served),
             ("sipprov_http_not_modified", "Conditional requests answered 304", &self.http_not_modified),
             ("sipprov_http_unknown_device", "Requests for unknown devices (404)", &self.http_unknown_device),
@@ -158,6 +162,12 @@ impl Metrics {
                 "Connections reset at accept: the connection budget was spent",
                 &self.connections_refused_global,
             ),
+            (
+                "sipprov_file_downloads",
+                "Stored files (firmware, resources) served with 200 or 206",
+                &self.file_downloads,
+            ),
+            ("sipprov_file_bytes_served", "Bytes of stored files sent to clients", &self.file_bytes_served),
         ];
         for (name, help, value) in counters {
             registry.register(name, help, load(value));
