@@ -22,8 +22,10 @@
 //!
 //! Refused when set on a device, for lack of a verified parameter name (neither Gigaset's wiki nor
 //! wazo's Nx70 template names one):
-//! `provisioning.interval_minutes` and `line.N.label`; and `firmware.url` without
-//! `gigaset.firmware_version`, since the `<firmware>` element needs both. With both, the file
+//! `provisioning.interval_minutes` and `line.N.label`; and `firmware.url` without a version
+//! (`gigaset.firmware_version`, else the server-side `firmware.version`, which the server also
+//! sets when it derives the URL from a stored image), since the `<firmware>` element needs
+//! both. With both, the file
 //! carries `<firmware><file version=… url=…/></firmware>` (wazo
 //! `Nx70_83_v2_65_0/templates/base.tpl`), from the device's merged settings. Also refused:
 //! `ringtone.url`, `wallpaper.url`, `language.url` (no source names a download for them) and
@@ -254,9 +256,10 @@ impl Vendor for Gigaset {
         }
         if mapping::get(settings, "firmware.url").is_some()
             && mapping::get(settings, "gigaset.firmware_version").is_none()
+            && mapping::get(settings, "firmware.version").is_none()
         {
-            return Err("firmware.url needs gigaset.firmware_version on Gigaset devices: the <firmware> element \
-                        names both"
+            return Err("firmware.url needs gigaset.firmware_version (or firmware.version) on Gigaset devices: the \
+                        <firmware> element names both"
                 .into());
         }
         Ok(mapping::refuse_unmapped(
@@ -296,6 +299,25 @@ fn release(version: &str) -> (String, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A URL the server derived from a stored image comes with `firmware.version`, which names
+    /// the image in the `<firmware>` element when `gigaset.firmware_version` is not set.
+    #[test]
+    fn a_derived_firmware_url_is_written_with_its_version() {
+        let model = Gigaset.model("N870").unwrap();
+        let set = |pairs: &[&str]| Settings::parse_assignments(pairs.iter().copied()).unwrap();
+        let base = ["line.1.username=1001", "line.1.registrar=pbx.example.com"];
+        let url = "firmware.url=https://p.example/files/n870.bin";
+        let with_version = set(&[&base[..], &[url, "firmware.version=2.65.0"]].concat());
+        assert!(Gigaset.validate_device(model, &with_version).is_ok());
+        let ctx = crate::RenderContext { vendor: &Gigaset, model, mac: None, settings: &with_version, firmware: None };
+        let spec = Gigaset.device_files(model, "7c2f80aabbcc".parse().unwrap()).remove(0);
+        let bytes = crate::Renderer::new(None).render(&ctx, &spec).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.contains(r#"<file version="2.65.0" url="https://p.example/files/n870.bin"/>"#), "{text}");
+        let err = Gigaset.validate_device(model, &set(&[&base[..], &[url]].concat())).unwrap_err();
+        assert!(err.to_string().contains("firmware.version"), "{err}");
+    }
 
     /// Real User-Agents (wazo `plugins/wazo_gigaset/Nx70_83_v2_65_0/common.py` samples) against
     /// the version spellings of wazo's template.

@@ -105,7 +105,16 @@ impl Files {
         let url = format!("{base}{path}");
         settings
             .set(known::FIRMWARE_URL.name(), &url)
-            .map_err(|e| RenderFailure::Template(format!("device {}: firmware.url {url:?}: {e}", device.mac)))
+            .map_err(|e| RenderFailure::Template(format!("device {}: firmware.url {url:?}: {e}", device.mac)))?;
+        // The version goes with the URL: a rollout's pin may differ from the merged setting, and a
+        // vendor whose file names the image's version beside its URL (Gigaset's `<firmware>`
+        // element) must name the one the URL points at.
+        if let Some(target) = &plan.target {
+            settings
+                .set(known::FIRMWARE_VERSION.name(), target)
+                .map_err(|e| RenderFailure::Template(format!("device {}: firmware.version: {e}", device.mac)))?;
+        }
+        Ok(())
     }
 }
 
