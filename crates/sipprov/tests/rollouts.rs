@@ -206,6 +206,27 @@ fn a_rollout_moves_the_group_in_waves_and_records_every_step() {
     let phones = Sipp::start_calls(scenario("uas_200_linger.xml"), "udp", 50);
     import(&s, 0, 6, phones.port(), "sales", "T46S");
     import(&s, 6, 1, phones.port(), "sales", "T48S");
+    // A Polycom phone reads its firmware from the shared master file only: even with an image
+    // for its model it is left out, with the vendor's reason, rather than failed later.
+    let image = s.data_dir().join("vvx400-image");
+    write(image.clone(), "polycom firmware");
+    let image = image.to_str().unwrap();
+    s.ok(&[
+        "firmware",
+        "add",
+        image,
+        "--vendor",
+        "polycom",
+        "--model",
+        "VVX400",
+        "--version",
+        NEW,
+        "--name",
+        "vvx400.ld",
+    ]);
+    let csv = s.data_dir().join("polycom.csv");
+    write(csv.clone(), &format!("mac,vendor,model,group\n{},polycom,VVX400,sales\n", mac(7)));
+    s.ok(&["device", "import", csv.to_str().unwrap()]);
     for i in 0..6 {
         config(&s.http, i, if i == 5 { NEW } else { OLD });
     }
@@ -227,13 +248,16 @@ fn a_rollout_moves_the_group_in_waves_and_records_every_step() {
         "20%",
         "--wait",
     ]);
-    assert!(out.contains("rollout 1 started") && out.contains("1 skipped"), "{out}");
+    assert!(out.contains("rollout 1 started") && out.contains("2 skipped"), "{out}");
     let r = wait_state(&s, "1", "done", Duration::from_secs(60));
     assert_eq!(count(&r, "succeeded"), 6, "{r}");
-    assert_eq!(count(&r, "skipped"), 1, "{r}");
+    assert_eq!(count(&r, "skipped"), 2, "{r}");
     assert_eq!(r["waves"], 3, "the canary, then two waves of 50% of the 4 others: {r}");
     let skipped = r["devices"].as_array().unwrap().iter().find(|d| d["mac"] == mac(6)).unwrap().clone();
     assert!(skipped["reason"].as_str().unwrap().contains("no firmware file for yealink T48S"), "{skipped}");
+    let polycom = r["devices"].as_array().unwrap().iter().find(|d| d["mac"] == mac(7)).unwrap().clone();
+    let reason = polycom["reason"].as_str().unwrap();
+    assert!(reason.contains("polycom VVX400") && reason.contains("firmware.url"), "{polycom}");
     // The group's target is the new version now (audited), and no pin is left.
     let group = s.json(&["group", "show", "sales", "--json"]);
     assert_eq!(group["settings"]["firmware.version"], NEW, "{group}");

@@ -505,7 +505,7 @@ impl Vendor for Cisco {
         })
     }
 
-    /// Compares the version numbers when both sides read as Cisco versions ([`version_numbers`]):
+    /// Compares the version numbers when both sides read as Cisco versions (`version_numbers`):
     /// the User-Agent's `11.3.7` or `11.3.7_MPP_0001` (wazo `wazo_cisco_sip/v11_3_1/common.py`
     /// UA samples, `Cisco-CP-7832-3PCC/11.0.1 (00562b043615)`), an image's `11-3-7MPP0001-609`
     /// or `sip88xx.11-3-7MPP0001-609.loads`, or a package's `11.3.2-MPP-609` (wazo

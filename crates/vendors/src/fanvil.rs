@@ -275,7 +275,7 @@ static DIRECTORY_PARAMS: &[ParamDef] = &[
         .group("phone.xmlContact.1"),
 ];
 
-/// The models whose wazo template extends one of the templates [`DIRECTORY_PARAMS`] cites.
+/// The models whose wazo template extends one of the templates `DIRECTORY_PARAMS` cites.
 pub const DIRECTORY_MODELS: &[&str] = &[
     "X210", "X210i", "X4U", "X4U-V2", "X5U", "X5U-V2", "X6U", "X6U-Pro", "X7", "V62", "V62-Pro", "V63", "V64", "V65",
     "V66", "V66-Pro", "V67", "W610W", "W611W", "W620W",

@@ -549,7 +549,7 @@ impl Vendor for Grandstream {
     }
 
     /// A firmware URL whose scheme differs from the provisioning URL's, from any levels
-    /// ([`scheme_conflict`]), and the URL checks of [`Grandstream::validate_device`].
+    /// (`scheme_conflict`), and the URL checks of [`Grandstream::validate_device`].
     fn validate_merged(&self, model: &'static ModelInfo, merged: &Settings) -> Result<(), crate::Refused> {
         crate::keys::check_merged(merged)?;
         match resource_url_problem(model, merged).or_else(|| scheme_conflict(merged)) {

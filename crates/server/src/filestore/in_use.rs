@@ -4,9 +4,10 @@
 //! rollout); an empty list means the file may go. It answers from memory (the inventory).
 //!
 //! **Extension point.** Each kind of user of a file is one small function below returning its
-//! reasons; [`in_use`] chains them. To make another feature hold files (a rollout targeting a
-//! version (done: [`devices_pinned_to_firmware`]), `ringtone.file` naming a ringtone), add a function here and one line to
-//! [`in_use`]; pass what it reads through [`InUseSources`].
+//! reasons; [`in_use`] chains them: devices targeting a firmware version, devices a rollout
+//! pinned to it, and settings naming a ringtone, wallpaper or language file in their `*.file`
+//! key. To make another feature hold files, add a function here and one line to [`in_use`];
+//! pass what it reads through [`InUseSources`].
 
 use sipprov_model::known;
 

@@ -237,15 +237,25 @@ impl RolloutEngine {
         Ok(record)
     }
 
-    /// Why `device` cannot take part in a rollout to `version`: no file for its model.
+    /// Why `device` cannot take part in a rollout to `version`: no file for its model, or a
+    /// model whose files cannot name a device's own firmware URL.
     fn missing_firmware(&self, device: &sipprov_store::DeviceRecord, version: &str) -> Option<String> {
         let Ok((vendor, model)) = vendor_model(device) else {
             return Some(format!("unknown vendor or model {} {}", device.vendor, device.model));
         };
-        match self.files.resources().firmware_for(vendor.id(), model.name, version) {
-            Some(_) => None,
-            None => Some(format!("no firmware file for {} {} version {version}", vendor.id(), model.name)),
+        if self.files.resources().firmware_for(vendor.id(), model.name, version).is_none() {
+            return Some(format!("no firmware file for {} {} version {version}", vendor.id(), model.name));
         }
+        // A model whose files cannot carry a device's own firmware URL (Polycom reads it from
+        // the shared master file only; some Fanvil series have no upgrade parameter) would
+        // never move: leave it out, with the vendor's own reason, rather than fail it later.
+        let probe: Settings = [
+            (known::FIRMWARE_URL.name().to_string(), "http://probe.invalid/files/image".to_string()),
+            (known::FIRMWARE_VERSION.name().to_string(), version.to_string()),
+        ]
+        .into_iter()
+        .collect();
+        vendor.validate_device(model, &probe).err().map(|refused| format!("{} {}: {refused}", vendor.id(), model.name))
     }
 
     /// The group's effective `firmware.version` now (its own, else the global one).
