@@ -216,3 +216,17 @@ pub(crate) fn stored_files(files: &[sipprov_api::StoredFile]) {
         );
     }
 }
+
+/// The progress bar `campaign watch` and `rollout watch` draw on stderr for job `id` of `kind`
+/// (hidden when stderr is not a terminal, so scripts get only the final report).
+pub(crate) fn job_bar(kind: &str, id: i64) -> Result<indicatif::ProgressBar, String> {
+    use std::io::IsTerminal;
+    let bar = indicatif::ProgressBar::new(0);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let template = format!("{{spinner}} {kind} {{prefix}} [{{bar:40}}] {{pos}}/{{len}} {{msg}}");
+    bar.set_style(indicatif::ProgressStyle::with_template(&template).map_err(|e| e.to_string())?.progress_chars("=> "));
+    bar.set_prefix(id.to_string());
+    Ok(bar)
+}

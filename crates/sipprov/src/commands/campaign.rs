@@ -3,7 +3,6 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use sipprov_api::{Campaign, CreateCampaign};
 
@@ -91,16 +90,7 @@ pub(super) async fn command(cmd: CampaignCommand, api: &ApiArgs) -> Result<(), S
 
 /// Polls the campaign with a progress bar until it is done or cancelled; then prints the report.
 async fn follow(client: &Client, id: i64) -> Result<(), String> {
-    let bar = ProgressBar::new(0);
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} campaign {prefix} [{bar:40}] {pos}/{len} {msg}")
-            .map_err(|e| e.to_string())?
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(id.to_string());
+    let bar = output::job_bar("campaign", id)?;
     loop {
         let c: Campaign = client.json(Method::GET, &format!("/api/v1/campaigns/{id}"), None).await?;
         bar.set_length(u64::try_from(c.devices).unwrap_or(0));

@@ -1,10 +1,8 @@
 //! `sipprov firmware rollout` and `sipprov rollout …`: start, follow, resume, abort and roll
 //! back firmware rollouts.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use sipprov_api::{CreateRollout, Rollout};
 
@@ -92,16 +90,7 @@ async fn act(api: &ApiArgs, id: i64, action: &str, done: &str) -> Result<(), Str
 /// Polls the rollout with a progress bar (decided of all devices taking part) until it is
 /// finished or halted; then prints it.
 async fn follow(client: &Client, id: i64) -> Result<(), String> {
-    let bar = ProgressBar::new(0);
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} rollout {prefix} [{bar:40}] {pos}/{len} {msg}")
-            .map_err(|e| e.to_string())?
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(id.to_string());
+    let bar = output::job_bar("rollout", id)?;
     loop {
         let r: Rollout = client.json(Method::GET, &format!("/api/v1/rollouts/{id}"), None).await?;
         bar.set_length(u64::try_from(r.total()).unwrap_or(0));
