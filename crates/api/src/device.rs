@@ -47,6 +47,52 @@ pub struct Device {
     /// Its latest check-sync (only in `GET /api/v1/devices/{mac}`, when there was one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_notify: Option<LastNotify>,
+    /// Its firmware target and where it stands (only when it has one: a `firmware.version`
+    /// at some level, or a rollout's pin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<FirmwareStatus>,
+}
+
+/// A device's firmware target, and what its files say about it.
+///
+/// ```
+/// use sipprov_api::{FirmwareState, FirmwareStatus};
+/// let json = r#"{"target":"66.86.0.160","image":null,"state":"no-image"}"#;
+/// let f: FirmwareStatus = serde_json::from_str(json).unwrap();
+/// assert_eq!(f.state, FirmwareState::NoImage);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FirmwareStatus {
+    /// The version it should run: a rollout's pin, else its merged `firmware.version`.
+    pub target: String,
+    /// The catalog image its file names (when `state` is `offered`).
+    pub image: Option<String>,
+    /// Where it stands.
+    pub state: FirmwareState,
+}
+
+/// Where a device stands against its firmware target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FirmwareState {
+    /// Its last reported firmware is the target: its file names no image.
+    OnTarget,
+    /// Its file names the target's image (it has not yet reported running it).
+    Offered,
+    /// The catalog has no image of the target for its model: its file names none, and it
+    /// stays where it is until one is added.
+    NoImage,
+}
+
+impl FirmwareState {
+    /// The wire name (`on-target`, `offered`, `no-image`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FirmwareState::OnTarget => "on-target",
+            FirmwareState::Offered => "offered",
+            FirmwareState::NoImage => "no-image",
+        }
+    }
 }
 
 /// What a device last fetched, as the provisioning server recorded it.

@@ -49,8 +49,8 @@ mod user;
 pub use access::{AuditEntry, CreateToken, CreatedToken, Role, TokenInfo, UnknownRole};
 pub use campaign::{Campaign, CreateCampaign, FailingDevice};
 pub use device::{
-    Access, AddDevice, Device, DeviceEvent, Imported, LastFetch, LastNotify, NotifyOutcome, NotifyRequest, PatchDevice,
-    Unlocked, Upload,
+    Access, AddDevice, Device, DeviceEvent, FirmwareState, FirmwareStatus, Imported, LastFetch, LastNotify,
+    NotifyOutcome, NotifyRequest, PatchDevice, Unlocked, Upload,
 };
 pub use directory::{Directory, DirectoryContact, DirectorySummary, PutDirectory};
 pub use event::{

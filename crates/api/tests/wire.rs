@@ -62,6 +62,11 @@ fn a_device_view() {
         files: vec!["001565aabbcc.cfg".into()],
         access: Access { device_files: "generated credentials".into(), first_fetch_window_until: Some(4) },
         last_notify: Some(LastNotify { at: 5, outcome: outcome() }),
+        firmware: Some(FirmwareStatus {
+            target: "66.86.0.160".into(),
+            image: Some("T46S-66.86.0.160.rom".into()),
+            state: FirmwareState::Offered,
+        }),
     };
     pinned(
         &device,
@@ -74,11 +79,13 @@ fn a_device_view() {
             "access": {"device_files": "generated credentials", "first_fetch_window_until": 4},
             "last_notify": {"at": 5, "outcome": {"result": "ok", "status": 200, "reason": "OK",
                 "sent_to": "udp:127.0.0.1:5062", "event": "check-sync;reboot=false"}},
+            "firmware": {"target": "66.86.0.160", "image": "T46S-66.86.0.160.rom", "state": "offered"},
         }),
     );
-    // A listing has no last_notify member at all.
-    let listed = Device { last_notify: None, ..device };
-    assert!(serde_json::to_value(&listed).unwrap().get("last_notify").is_none());
+    // A listing has no last_notify member at all, and a device with no target no firmware.
+    let listed = Device { last_notify: None, firmware: None, ..device };
+    let wire = serde_json::to_value(&listed).unwrap();
+    assert!(wire.get("last_notify").is_none() && wire.get("firmware").is_none());
 }
 
 #[test]
@@ -96,6 +103,7 @@ fn a_device_missing_a_field_is_an_error_naming_it() {
         files: vec![],
         access: Access { device_files: "x".into(), first_fetch_window_until: None },
         last_notify: None,
+        firmware: None,
     })
     .unwrap();
     let vendor = wire.as_object_mut().unwrap().remove("vendor").unwrap();

@@ -340,6 +340,7 @@ fn device_view_seen(views: &DeviceViews, device: &DeviceRecord, last_fetch: Opti
         files,
         access,
         last_notify: None,
+        firmware: views.files.firmware_status(device),
     }
 }
 

@@ -91,6 +91,10 @@ pub(crate) fn device(d: &Device) {
             println!("{:<18} {}", "served sha256", last.hash);
         }
     }
+    if let Some(f) = &d.firmware {
+        let image = f.image.as_deref().map(|i| format!(", image {i}")).unwrap_or_default();
+        println!("{:<18} {} ({}{image})", "firmware target", f.target, f.state.as_str());
+    }
     if let Some(notify) = &d.last_notify {
         let o = &notify.outcome;
         let what = match o.status {

@@ -148,8 +148,9 @@ fn the_render_names_the_target_firmware_unless_the_phone_runs_it() {
     let s = server();
     import(&s, 0, 1, 5060, "office", "T46S");
     import(&s, 1, 1, 5060, "office", "T48S");
-    // No target: no firmware URL.
+    // No target: no firmware URL, and the device view has no firmware status.
     assert!(!config(&s.http, 0, OLD).contains("firmware.url"));
+    assert!(s.json(&["device", "show", &mac(0), "--json"]).get("firmware").is_none());
     s.ok(&["group", "set", "office", &format!("firmware.version={NEW}")]);
     // A phone on the old firmware is told where the new one is; one on the target is not, and
     // the two renderings have different ETags (the cache keeps them apart).
@@ -167,10 +168,19 @@ fn the_render_names_the_target_firmware_unless_the_phone_runs_it() {
     assert!(!String::from_utf8_lossy(&s.render(&mac(0), None)).contains("firmware.url"));
     let err = s.fails(&["resync", &mac(0), "--changed"]);
     assert!(err.contains("no device is selected"), "{err}");
+    let shown = s.json(&["device", "show", &mac(0), "--json"]);
+    assert_eq!(shown["firmware"], serde_json::json!({"target": NEW, "image": null, "state": "on-target"}), "{shown}");
     config(&s.http, 0, OLD);
     assert!(String::from_utf8_lossy(&s.render(&mac(0), None)).contains(NEW_URL));
     let err = s.fails(&["resync", &mac(0), "--changed"]);
     assert!(err.contains("no device is selected"), "{err}");
+    // The device views say the same as the render: offered (naming the image), or no image.
+    let shown = s.json(&["device", "show", &mac(0), "--json"]);
+    assert_eq!(shown["firmware"]["state"], "offered", "{shown}");
+    assert_eq!(shown["firmware"]["image"], format!("T46S-{NEW}.rom"), "{shown}");
+    let shown = s.json(&["device", "show", &mac(1), "--json"]);
+    assert_eq!(shown["firmware"]["state"], "no-image", "{shown}");
+    assert!(s.ok(&["device", "show", &mac(1)]).contains(&format!("{NEW} (no-image)")));
     // A model without a file for the target: no URL, and the log says why.
     let t48 = curl(&format!("http://{}/{}.cfg", s.http, mac(1)), "Yealink SIP-T48S 66.86.0.15 00:15:65:00:00:01", &[]);
     assert!(!t48.text().contains("firmware.url"), "{}", t48.text());
@@ -465,6 +475,11 @@ fn the_console_starts_follows_and_aborts_a_rollout() {
     assert_eq!((started.status, started.header("location")), (303, Some("/console/rollouts/1")), "{}", started.text());
     let page = console_get(&s, &op, "/console/rollouts/1").text();
     assert!(page.contains("Rollout 1: sales to 66.86.0.160") && page.contains(">Abort</button>"), "{page}");
+    // A pinned device's page shows its target and the image its file names.
+    let offered = format!("offered as T46S-{NEW}.rom");
+    let device_page = || console_get(&s, &op, &format!("/console/devices/{}", mac(0))).text();
+    assert!(eventually(Duration::from_secs(10), || device_page().contains(&offered)), "{}", device_page());
+    assert!(device_page().contains("Firmware target"));
     // Live progress: the stream's first event carries the counts (it runs on while the rollout
     // does, so curl stops reading after a moment).
     let header = format!("Cookie: {op}");

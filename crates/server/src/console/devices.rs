@@ -205,6 +205,7 @@ async fn device_page(c: &ConsoleServices, viewer: &Viewer, device: &DeviceRecord
             "last_fetch": last_fetch.as_ref().map(|f| serde_json::json!({
                 "at": f.at, "ip": f.ip, "file": f.file, "firmware": f.reported_firmware}))}),
         "access": serde_json::to_value(&access).unwrap_or_default(),
+        "firmware": c.files.firmware_status(device),
         "settings": settings, "own": own, "groups": groups, "files": files, "history": history, "changes": changes,
         "notice": outcome.notice, "error": outcome.error});
     render("device.html", ctx)

@@ -14,6 +14,7 @@
 //! A target without a file for the device's model writes nothing: the render logs a warning
 //! (once per rendering) naming device, model and version, and `sipprov render` shows no URL.
 
+use sipprov_api::{FirmwareState, FirmwareStatus};
 use sipprov_model::{known, Settings};
 use sipprov_store::DeviceRecord;
 use sipprov_vendors::{ModelInfo, Vendor};
@@ -82,6 +83,24 @@ impl Files {
             }
             None => FirmwarePlan { target: Some(target), url_path: None, missing: true },
         }
+    }
+
+    /// `device`'s firmware target and where it stands, as the device views show it: the same
+    /// decision its next render makes with no request at hand (its last reported firmware).
+    /// `None` when it has no target or its vendor or model is unknown.
+    pub fn firmware_status(&self, device: &DeviceRecord) -> Option<FirmwareStatus> {
+        let (vendor, model) = crate::catalog::vendor_model(device).ok()?;
+        let plan = self.firmware_plan(device, vendor, model, None);
+        let target = plan.target?;
+        let (state, image) = match (plan.url_path, plan.missing) {
+            (Some(_), _) => {
+                let image = self.resources.firmware_for(vendor.id(), model.name, &target).map(|f| f.name.clone());
+                (FirmwareState::Offered, image)
+            }
+            (None, true) => (FirmwareState::NoImage, None),
+            (None, false) => (FirmwareState::OnTarget, None),
+        };
+        Some(FirmwareStatus { target, image, state })
     }
 
     /// Writes `plan`'s `firmware.url` into the settings the vendor renders: the origin and path
