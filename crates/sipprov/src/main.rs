@@ -13,6 +13,14 @@ mod serve;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc. Serving a config file allocates per request (the
+/// request head, the fetch record), and a `perf` profile of the provisioning path under load
+/// put a quarter of the core in glibc's allocator (`_int_malloc`, `malloc_consolidate`,
+/// `free`; docs/benchmarks.md, "Session 8 run"). mimalloc keeps per-thread free lists and
+/// does no consolidation pass, so the same work costs less.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
     // `serve` and `notify` write to sockets of peers that may vanish (a TLS write is a
