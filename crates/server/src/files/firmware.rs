@@ -19,17 +19,20 @@ use sipprov_model::{known, Settings};
 use sipprov_store::DeviceRecord;
 use sipprov_vendors::{ModelInfo, Vendor};
 
+use std::sync::Arc;
+
 use super::{Files, RenderFailure};
 use crate::pins::runs_version;
+use crate::resources::ResourceFile;
 
 /// What a device's file says about firmware, for one requester.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct FirmwarePlan {
     /// The version the device should run, if any.
     pub target: Option<String>,
-    /// The catalog file's path on the provisioning listener, when the file names it (a
-    /// target, a file for the model, and the device not running it yet).
-    pub url_path: Option<String>,
+    /// The catalog image the file names (a target, a file for the model, and the device not
+    /// running it yet); its URL is built only when the file is rendered.
+    pub image: Option<Arc<ResourceFile>>,
     /// A target the catalog has no file for (for the model).
     pub missing: bool,
 }
@@ -47,7 +50,7 @@ impl FirmwarePlan {
 
     /// The render cache key's suffix: the rendering differs only when a URL is written.
     pub(crate) fn key_suffix(&self) -> String {
-        match (&self.url_path, &self.target) {
+        match (&self.image, &self.target) {
             (Some(_), Some(version)) => format!("~fw={version}"),
             _ => String::new(),
         }
@@ -56,7 +59,8 @@ impl FirmwarePlan {
 
 impl Files {
     /// The firmware plan of `device` for a requester reporting `reported` (`None`: no phone, or
-    /// a User-Agent without a firmware version). A few map lookups: it runs on every request.
+    /// a User-Agent without a firmware version). A few map lookups and no allocation when the
+    /// device has no target: it runs on every request, cache hits included.
     pub(crate) fn firmware_plan(
         &self,
         device: &DeviceRecord,
@@ -69,20 +73,21 @@ impl Files {
             self.inventory.merged_keys(device, &[key]).get(key).map(str::to_string)
         });
         let Some(target) = target else { return FirmwarePlan::default() };
-        let running = match reported {
-            Some(r) => Some(r.to_string()),
-            None => self.events.seen().get(device.mac).and_then(|f| f.reported_firmware),
+        let runs_target = match reported {
+            Some(r) => runs_version(vendor.id(), r, &target),
+            None => self
+                .events
+                .seen()
+                .get(device.mac)
+                .and_then(|f| f.reported_firmware)
+                .is_some_and(|r| runs_version(vendor.id(), &r, &target)),
         };
-        if running.as_deref().is_some_and(|r| runs_version(vendor.id(), r, &target)) {
+        if runs_target {
             return FirmwarePlan { target: Some(target), ..FirmwarePlan::default() };
         }
-        match self.resources.firmware_for(vendor.id(), model.name, &target) {
-            Some(file) => {
-                let url_path = Some(self.resources.url_path(&file, device.mac));
-                FirmwarePlan { target: Some(target), url_path, missing: false }
-            }
-            None => FirmwarePlan { target: Some(target), url_path: None, missing: true },
-        }
+        let image = self.resources.firmware_for(vendor.id(), model.name, &target);
+        let missing = image.is_none();
+        FirmwarePlan { target: Some(target), image, missing }
     }
 
     /// `device`'s firmware target and where it stands, as the device views show it: the same
@@ -92,11 +97,8 @@ impl Files {
         let (vendor, model) = crate::catalog::vendor_model(device).ok()?;
         let plan = self.firmware_plan(device, vendor, model, None);
         let target = plan.target?;
-        let (state, image) = match (plan.url_path, plan.missing) {
-            (Some(_), _) => {
-                let image = self.resources.firmware_for(vendor.id(), model.name, &target).map(|f| f.name.clone());
-                (FirmwareState::Offered, image)
-            }
+        let (state, image) = match (plan.image, plan.missing) {
+            (Some(file), _) => (FirmwareState::Offered, Some(file.name.clone())),
             (None, true) => (FirmwareState::NoImage, None),
             (None, false) => (FirmwareState::OnTarget, None),
         };
@@ -113,7 +115,7 @@ impl Files {
         plan: &FirmwarePlan,
         settings: &mut Settings,
     ) -> Result<(), RenderFailure> {
-        let Some(path) = &plan.url_path else { return Ok(()) };
+        let Some(image) = &plan.image else { return Ok(()) };
         let base = self.derived_base(settings).ok_or_else(|| {
                 RenderFailure::Template(format!(
                     "device {} targets firmware {} but has no provisioning.url (nor [pnp] url) to build its firmware.url from",
@@ -121,7 +123,7 @@ impl Files {
                     plan.target.as_deref().unwrap_or_default()
                 ))
             })?;
-        let url = format!("{base}{path}");
+        let url = format!("{base}{}", self.resources.url_path(image, device.mac));
         settings
             .set(known::FIRMWARE_URL.name(), &url)
             .map_err(|e| RenderFailure::Template(format!("device {}: firmware.url {url:?}: {e}", device.mac)))?;
@@ -143,9 +145,21 @@ mod tests {
 
     #[test]
     fn only_a_written_url_changes_the_key() {
-        let on_target = FirmwarePlan { target: Some("2.0".into()), url_path: None, missing: false };
+        let on_target = FirmwarePlan { target: Some("2.0".into()), image: None, missing: false };
         assert_eq!(on_target.key_suffix(), "");
-        let moving = FirmwarePlan { target: Some("2.0".into()), url_path: Some("/files/x.rom".into()), missing: false };
+        let image = Arc::new(ResourceFile {
+            name: "x.rom".into(),
+            kind: crate::resources::ResourceKind::Firmware,
+            sha256: "00".into(),
+            size: 1,
+            vendor: Some("yealink".into()),
+            models: vec!["T46S".into()],
+            version: Some("2.0".into()),
+            access: crate::resources::FileAccess::Open,
+            added_at: 0,
+            added_by: "test".into(),
+        });
+        let moving = FirmwarePlan { target: Some("2.0".into()), image: Some(image), missing: false };
         assert_eq!(moving.key_suffix(), "~fw=2.0");
     }
 }

@@ -29,6 +29,11 @@ use crate::metrics::labels::RefusalReason;
 /// The MAC whose directory `path` (already checked, `file` its last segment) asks for, if it
 /// is a directory path at all.
 pub(super) fn requested(path: &str, file: &str) -> Option<Mac> {
+    // Every config request passes here: each directory path names `directory` somewhere, and
+    // testing that first spares the others the segment list.
+    if !path.as_bytes().windows(DIRECTORY.len()).any(|w| w.eq_ignore_ascii_case(DIRECTORY)) {
+        return None;
+    }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let parent = |back: usize| segments.len().checked_sub(back).map(|i| segments[i]);
     if let Some(mac) = file.strip_suffix("-directory.xml").or_else(|| file.strip_suffix("-DIRECTORY.XML")) {
@@ -42,6 +47,9 @@ pub(super) fn requested(path: &str, file: &str) -> Option<Mac> {
     }
     None
 }
+
+/// The word in every directory path (`/directory/…`, `<MAC>-directory.xml`), in any case.
+const DIRECTORY: &[u8] = b"directory";
 
 /// Twelve hex digits, not a placeholder.
 fn mac_of(text: &str) -> Option<Mac> {

@@ -55,7 +55,9 @@ pub(super) struct FileRoute {
 /// listener. The base segments are checked like a config path's; a name that cannot be a
 /// catalog name is left for the lookup to refuse with 404.
 pub(super) fn route(path: &str) -> Option<FileRoute> {
-    if path.len() > super::MAX_PATH {
+    // Every config request passes here first: the substring test keeps them from paying for
+    // the segment list.
+    if path.len() > super::MAX_PATH || !path.contains("/files/") {
         return None;
     }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
