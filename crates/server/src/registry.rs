@@ -77,11 +77,8 @@ impl Registry {
                 ));
             }
         }
-        for (key, kind) in [
-            ("ringtone.file", ResourceKind::Ringtone),
-            ("wallpaper.file", ResourceKind::Wallpaper),
-            ("language.file", ResourceKind::Language),
-        ] {
+        for kind in ResourceKind::ALL {
+            let Some((key, _)) = kind.setting_keys() else { continue };
             let Some(name) = named(key) else { continue };
             match catalog.by_name(name) {
                 Some(file) if file.kind == kind => {}

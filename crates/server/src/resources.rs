@@ -49,6 +49,20 @@ impl ResourceKind {
             ResourceKind::Language => "language",
         }
     }
+
+    /// The setting that names a file of this kind for a device (`ringtone.file`…) and the URL
+    /// key the render derives from it (`ringtone.url`…); `None` for firmware, which a device
+    /// names by version (`firmware.version`). The one table the registry's checks, the
+    /// render and the in-use check read.
+    pub fn setting_keys(self) -> Option<(&'static str, &'static str)> {
+        use sipprov_model::known;
+        match self {
+            ResourceKind::Firmware => None,
+            ResourceKind::Ringtone => Some((known::RINGTONE_FILE.name(), known::RINGTONE_URL.name())),
+            ResourceKind::Wallpaper => Some((known::WALLPAPER_FILE.name(), known::WALLPAPER_URL.name())),
+            ResourceKind::Language => Some((known::LANGUAGE_FILE.name(), known::LANGUAGE_URL.name())),
+        }
+    }
 }
 
 /// A name that is not one of the expected stable names.

@@ -21,13 +21,6 @@ use super::Files;
 use crate::catalog::RenderFailure;
 use crate::resources::ResourceKind;
 
-/// The catalog-file keys, the URL key each derives, and the kind of file each names.
-const FILE_KEYS: [(&str, &str, ResourceKind); 3] = [
-    ("ringtone.file", "ringtone.url", ResourceKind::Ringtone),
-    ("wallpaper.file", "wallpaper.url", ResourceKind::Wallpaper),
-    ("language.file", "language.url", ResourceKind::Language),
-];
-
 impl Files {
     /// Adds the URLs derived from the device's resource names to its merged `settings`.
     pub(crate) fn resource_urls(
@@ -41,7 +34,8 @@ impl Files {
         if settings.get_key(&known::DIRECTORY_NAME).is_some_and(|n| !n.is_empty()) {
             derived.push((known::DIRECTORY_URL.name(), directory_paths(device.mac).to_vec()));
         }
-        for (file_key, url_key, kind) in FILE_KEYS {
+        for kind in ResourceKind::ALL {
+            let Some((file_key, url_key)) = kind.setting_keys() else { continue };
             let Some(name) = settings.get(file_key).filter(|n| !n.is_empty()) else { continue };
             let file = self.resources.by_name(name).filter(|f| f.kind == kind).ok_or_else(|| {
                 RenderFailure::Template(format!(

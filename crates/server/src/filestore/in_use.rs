@@ -84,12 +84,7 @@ fn devices_pinned_to_firmware(inventory: &Inventory, pins: &FirmwarePins, file: 
 /// group, a device's own) names it in the key of its kind (`ringtone.file`, `wallpaper.file`,
 /// `language.file`): the renders of the devices that setting reaches point at it.
 fn settings_naming_file(inventory: &Inventory, file: &ResourceFile) -> Vec<String> {
-    let key = match file.kind {
-        ResourceKind::Ringtone => known::RINGTONE_FILE.name(),
-        ResourceKind::Wallpaper => known::WALLPAPER_FILE.name(),
-        ResourceKind::Language => known::LANGUAGE_FILE.name(),
-        ResourceKind::Firmware => return Vec::new(),
-    };
+    let Some((key, _)) = file.kind.setting_keys() else { return Vec::new() };
     inventory.levels_with(key, &file.name).into_iter().map(|level| format!("{level} names it in {key}")).collect()
 }
 
