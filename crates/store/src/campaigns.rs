@@ -8,7 +8,6 @@
 //! window after its NOTIFY (the server only serves the current rendering), and the hash it got
 //! is recorded; a fetch after the window leaves it `not-confirmed`.
 
-use futures_util::TryStreamExt;
 use sipprov_model::{CampaignDeviceState, CampaignOutcome, CampaignState, CheckSyncResult, Mac};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -418,6 +417,9 @@ pub struct CampaignCounts {
     pub last_notified_at: Option<i64>,
 }
 
+/// How many MACs one read of [`Store::campaign_unsent`] takes.
+const UNSENT_PAGE: i64 = 4096;
+
 /// Adds `n` devices (when there are any) to the outcome named `name`.
 fn add_count(out: &mut CampaignCounts, name: &str, n: i64) -> Result<(), StoreError> {
     if n > 0 {
@@ -542,18 +544,34 @@ impl Store {
         rows.iter().map(|r| Ok((mac_column(r, "mac")?, r.try_get("confirmed_at")?))).collect()
     }
 
-    /// The MACs still to be sent (pending, or sending when a crash cut them off).
+    /// The MACs still to be sent (pending, or sending when a crash cut them off), in order.
     pub async fn campaign_unsent(&self, id: i64) -> Result<Vec<Mac>, StoreError> {
-        // Streamed row by row: a 100,000-device campaign would otherwise hold 100,000 rows in
-        // memory at once just to extract eight bytes from each.
-        let mut rows = sqlx::query(
-            "SELECT mac FROM campaign_devices WHERE campaign_id = $1 AND state IN ('pending', 'sending') ORDER BY mac",
-        )
-        .bind(id)
-        .fetch(&self.pool);
+        // Read in pages, each page's MACs joined into one text by the database: sqlx hands rows
+        // over one by one (a message between its worker thread and the caller per row), which
+        // cost a campaign as much per device as planning its NOTIFY. Pages also keep what is
+        // held at once small, as streaming did (`string_agg` with ORDER BY: PostgreSQL, and
+        // SQLite since 3.44).
         let mut out = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            out.push(mac_column(&row, "mac")?);
+        let mut after = String::new();
+        loop {
+            let row = sqlx::query(
+                "SELECT string_agg(mac, ',' ORDER BY mac) AS macs FROM (SELECT mac FROM campaign_devices \
+                 WHERE campaign_id = $1 AND state IN ('pending', 'sending') AND mac > $2 ORDER BY mac LIMIT $3) page",
+            )
+            .bind(id)
+            .bind(&after)
+            .bind(UNSENT_PAGE)
+            .fetch_one(&self.pool)
+            .await?;
+            let Some(macs) = row.try_get::<Option<String>, _>("macs")? else { break };
+            let before = out.len();
+            for text in macs.split(',') {
+                out.push(text.parse::<Mac>().map_err(|e| StoreError::Corrupt(format!("mac {text:?}: {e}")))?);
+            }
+            if out.len() - before < UNSENT_PAGE as usize {
+                break;
+            }
+            after = macs.rsplit(',').next().unwrap_or_default().to_owned();
         }
         Ok(out)
     }
