@@ -383,3 +383,21 @@ async fn counts_and_failing_agree_with_each_device_row_at_every_time() {
         }
     }
 }
+
+#[tokio::test]
+async fn unsent_devices_are_read_in_pages_without_losing_or_repeating_one() {
+    for (store, _dir) in stores().await {
+        // Two full pages of unsent devices plus some with outcomes in between: the reads must
+        // stop exactly at the end, skip the devices with an outcome, and keep the order.
+        let all = macs(8_192 + 300);
+        let id = campaign(&store, &all).await;
+        store.mark_sending(id, &all[4_000..4_200]).await.unwrap();
+        let done: Vec<_> = all.iter().step_by(29).map(|m| (*m, timed_out(100))).collect();
+        store.record_notify_results(id, &done).await.unwrap();
+        let expected: Vec<Mac> = all.iter().enumerate().filter(|(i, _)| i % 29 != 0).map(|(_, m)| *m).collect();
+        assert_eq!(store.campaign_unsent(id).await.unwrap(), expected);
+        let more: Vec<_> = expected[..expected.len() - 8_192].iter().map(|m| (*m, timed_out(100))).collect();
+        store.record_notify_results(id, &more).await.unwrap();
+        assert_eq!(store.campaign_unsent(id).await.unwrap(), expected[expected.len() - 8_192..].to_vec());
+    }
+}
