@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks of the SIP side, against SIPp phones on loopback, in one run:
 #  1. check-sync NOTIFY transactions per second completed by the SIP stack alone
-#     (crates/sip/examples/notify_load.rs) and by a sipprov campaign at an unthrottled rate,
-#     next to SIPp itself sending the same NOTIFYs to the same phones, in ROUNDS alternating
-#     rounds (median, min and max of the per-round ratios), with CPU per NOTIFY;
+#     (crates/sip/examples/notify_load.rs) and by a sipprov campaign at an unthrottled rate
+#     (bench/campaign_round.py: to the last NOTIFY sent, and to every outcome recorded), next to
+#     SIPp itself sending the same NOTIFYs to the same phones, in ROUNDS alternating rounds
+#     (median, min and max of the per-round ratios), with CPU per NOTIFY;
 #  2. a 100,000-device campaign: completion rate, peak RSS, and the HTTP provisioning
 #     latency p99 (wrk) measured while it runs.
 # Prints a Markdown report on stdout.
@@ -109,14 +110,15 @@ campaign_rate() {
 }
 
 # --- 1. sipprov vs SIPp as the sender -----------------------------------------
-phones $(( (n * 4 + 10) * (rounds + 1) )) pinned "$rate_phones"
+# One server (pinned to CPU 0) over n devices whose contacts are the phones runs one campaign
+# per round (bench/campaign_round.py: created through the admin API as `resync` does, polled
+# every 0.05 s over one connection, cancelled once measured so that its wait for confirmations
+# costs later rounds nothing). The SIP stack alone (crates/sip/examples/notify_load.rs: the
+# same NOTIFY, no inventory, no database), one batch and a task per NOTIFY, and SIPp as the
+# sender are each timed until their process exits. ROUNDS times, in an order that flips every
+# round, since the machine's speed drifts within a run.
+phones $(( (n * 5 + 10) * (rounds + 1) )) pinned "$rate_phones"
 DATA="$work/notify"; start_server "$DATA" pinned; import "$n" "$PHONE_PORT"
-campaign_rate "$n"
-ours=$SENT_RATE; ours_recorded=$RECORDED_RATE; ours_cpu=$CPU_US
-kill "$PID"; wait "$PID" 2>/dev/null || true
-# The SIP stack alone (crates/sip/examples/notify_load.rs: the same NOTIFY, no inventory, no
-# database), one batch and a task per NOTIFY, then SIPp as the sender, each timed until its
-# process exits; ROUNDS times, alternating, since the machine's speed drifts within a run.
 cpu_of() { # command... → prints "rate cpu_us_per_notify" of the command (its output is dropped)
   local t0 t1 times
   t0=$(now)
@@ -132,45 +134,48 @@ sipp_sender() {
   cpu_of sipp -sf bench/sipp/uac_notify.xml -i 127.0.0.1 -t u1 -buff_size 4194304 -r 100000 -l 500 -m "$n" \
     -nostdin "127.0.0.1:$PHONE_PORT"
 }
+campaign_round() { python3 bench/campaign_round.py "$API" "$DATA" fleet "$n" "$PID"; }
 for round in $(seq 1 "$rounds"); do
-  # The order flips every round, so that a drift of the machine's speed favours no sender.
   if [ $((round % 2)) = 1 ]; then
     read -r stack stack_cpu < <(stack_batch); read -r tasks tasks_cpu < <(stack_tasks)
-    read -r theirs theirs_cpu < <(sipp_sender)
+    read -r theirs theirs_cpu < <(sipp_sender); read -r c_sent c_recorded c_cpu < <(campaign_round)
   else
-    read -r theirs theirs_cpu < <(sipp_sender); read -r tasks tasks_cpu < <(stack_tasks)
-    read -r stack stack_cpu < <(stack_batch)
+    read -r c_sent c_recorded c_cpu < <(campaign_round); read -r theirs theirs_cpu < <(sipp_sender)
+    read -r tasks tasks_cpu < <(stack_tasks); read -r stack stack_cpu < <(stack_batch)
   fi
-  echo "$stack $stack_cpu $tasks $tasks_cpu $theirs $theirs_cpu" >> "$work/rounds.txt"
+  echo "$stack $stack_cpu $tasks $tasks_cpu $theirs $theirs_cpu $c_sent $c_recorded $c_cpu" >> "$work/rounds.txt"
 done
+kill "$PID"; wait "$PID" 2>/dev/null || true
 kill "$PHONE_PID" 2>/dev/null || true
 
 # Per-round figures → medians, and min/median/max of the per-round ratios.
 summary() {
-  python3 - "$work/rounds.txt" "$ours" "$ours_recorded" "$ours_cpu" "$n" "$rounds" <<'PY'
+  python3 - "$work/rounds.txt" "$n" "$rounds" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import statistics as st, sys
 rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
-ours, recorded, ours_cpu, n, rounds = float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+n, rounds, load = sys.argv[2], sys.argv[3], sys.argv[4]
 col = lambda i: [r[i] for r in rows]
 med = lambda i: st.median(col(i))
 def ratios(i, j):
     rs = sorted(r[i] / r[j] for r in rows)
     return f"**{st.median(rs):.2f}x** (min {rs[0]:.2f}, max {rs[-1]:.2f}, geometric mean {st.geometric_mean(rs):.2f})"
 theirs = med(4)
-print("| measure | sipprov | SIPp | ratio |")
-print("|---|---|---|---|")
-print(f"| NOTIFY transactions/s, SIP stack alone, one batch (notify_load batch), {n} phones, UDP, 500 in flight; median of {rounds} rounds | {med(0):,.0f} | {theirs:,.0f} | {ratios(0, 4)} |")
-print(f"| same, a task per NOTIFY (notify_load tasks) | {med(2):,.0f} | {theirs:,.0f} | {ratios(2, 4)} |")
-print(f"| CPU per NOTIFY, µs, stack batch (median) | {med(1)} | {med(5)} | {ratios(1, 5)} |")
-print(f"| CPU per NOTIFY, µs, stack tasks (median) | {med(3)} | {med(5)} | {ratios(3, 5)} |")
-print(f"| NOTIFY transactions/s, campaign (resync to the last NOTIFY sent), one run | {ours:,.0f} | {theirs:,.0f} | {ours / theirs:.2f}x |")
-print(f"| same, campaign until every outcome was recorded (0.1 s polling) | {recorded:,.0f} | {theirs:,.0f} | {recorded / theirs:.2f}x |")
-print(f"| CPU per NOTIFY, µs, campaign server | {ours_cpu} | {med(5)} | {float(ours_cpu) / med(5):.2f}x |")
+print(f"{rounds} rounds, {n} phones; load average at the end: {load}")
 print()
-print("Rounds (stack batch /s, µs; stack tasks /s, µs; SIPp /s, µs):")
+print("| measure | sipprov | SIPp | ratio (per round, median) |")
+print("|---|---|---|---|")
+print(f"| NOTIFY transactions/s, SIP stack alone, one batch (notify_load batch), {n} phones, UDP, 500 in flight | {med(0):,.0f} | {theirs:,.0f} | {ratios(0, 4)} |")
+print(f"| same, a task per NOTIFY (notify_load tasks) | {med(2):,.0f} | {theirs:,.0f} | {ratios(2, 4)} |")
+print(f"| CPU per NOTIFY, µs, stack batch | {med(1)} | {med(5)} | {ratios(1, 5)} |")
+print(f"| CPU per NOTIFY, µs, stack tasks | {med(3)} | {med(5)} | {ratios(3, 5)} |")
+print(f"| NOTIFY transactions/s, campaign, creation to the last NOTIFY sent | {med(6):,.0f} | {theirs:,.0f} | {ratios(6, 4)} |")
+print(f"| same, campaign until every outcome was recorded (0.05 s polling) | {med(7):,.0f} | {theirs:,.0f} | {ratios(7, 4)} |")
+print(f"| CPU per NOTIFY, µs, campaign server (to every outcome recorded) | {med(8)} | {med(5)} | {ratios(8, 5)} |")
+print()
+print("Rounds (stack batch /s, µs; stack tasks /s, µs; SIPp /s, µs; campaign sent /s, recorded /s, µs):")
 print()
 for r in rows:
-    print(f"- {r[0]:,.0f}, {r[1]}; {r[2]:,.0f}, {r[3]}; {r[4]:,.0f}, {r[5]} → {r[0] / r[4]:.2f}x")
+    print(f"- {r[0]:,.0f}, {r[1]}; {r[2]:,.0f}, {r[3]}; {r[4]:,.0f}, {r[5]}; {r[6]:,.0f}, {r[7]:,.0f}, {r[8]} → campaign recorded {r[7] / r[4]:.2f}x")
 PY
 }
 # CAMPAIGN_DEVICES=0: the rates only.

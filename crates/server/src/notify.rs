@@ -107,10 +107,22 @@ impl Notifier {
         resolver: &mut Resolver,
     ) -> Result<Planned, NotifyError> {
         let device = self.inventory.device(mac).ok_or(NotifyError::UnknownDevice(mac))?;
-        let settings = self.inventory.merged_keys(&device, checksync::SETTINGS_USED);
+        self.plan_for(&device, reboot, resolver).await
+    }
+
+    /// [`Self::plan_check_sync`] for a device already looked up (a campaign looks each one up
+    /// once for everything it needs of it).
+    pub(crate) async fn plan_for(
+        &self,
+        device: &sipprov_store::DeviceRecord,
+        reboot: bool,
+        resolver: &mut Resolver,
+    ) -> Result<Planned, NotifyError> {
+        let mac = device.mac;
+        let settings = self.inventory.merged_keys(device, checksync::SETTINGS_USED);
         let event = checksync::device_event(&device.vendor, reboot, &settings)?;
         if reboot {
-            if let Some(refusal) = self.reboot_refusal(&device) {
+            if let Some(refusal) = self.reboot_refusal(device) {
                 return Ok(Planned::Decided(Outcome::failed(
                     sipprov_model::CheckSyncResult::RebootDisabled,
                     refusal,

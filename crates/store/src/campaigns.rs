@@ -8,7 +8,6 @@
 //! window after its NOTIFY (the server only serves the current rendering), and the hash it got
 //! is recorded; a fetch after the window leaves it `not-confirmed`.
 
-use futures_util::TryStreamExt;
 use sipprov_model::{CampaignDeviceState, CampaignOutcome, CampaignState, CheckSyncResult, Mac};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -418,32 +417,66 @@ pub struct CampaignCounts {
     pub last_notified_at: Option<i64>,
 }
 
+/// How many MACs one read of [`Store::campaign_unsent`] takes.
+const UNSENT_PAGE: i64 = 4096;
+
+/// Adds `n` devices (when there are any) to the outcome named `name`.
+fn add_count(out: &mut CampaignCounts, name: &str, n: i64) -> Result<(), StoreError> {
+    if n > 0 {
+        let outcome: CampaignOutcome = name.parse().map_err(|e| StoreError::Corrupt(format!("outcome: {e}")))?;
+        *out.counts.entry(outcome).or_insert(0) += n;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Counts per outcome at time `now`, without loading the rows: a 100,000-device campaign is
     /// polled every few hundred milliseconds while it runs.
+    ///
+    /// One statement (so one snapshot on both databases), each part a walk of the
+    /// `(campaign_id, state, confirmed_at, notified_at)` index: the devices per state, then,
+    /// among the notified, the confirmed and those whose window closed before `now` without a
+    /// fetch (the rest are awaiting confirmation), and the failed per result. Only the first
+    /// part visits every device, and only its index entry.
     pub async fn campaign_counts(&self, id: i64, window_ms: i64, now: i64) -> Result<CampaignCounts, StoreError> {
         let rows = sqlx::query(
-            "SELECT CASE \
-                 WHEN state = 'notified' AND confirmed_at IS NOT NULL THEN 'confirmed' \
-                 WHEN state = 'notified' AND notified_at + $2 >= $3 THEN 'awaiting-confirmation' \
-                 WHEN state = 'notified' THEN 'not-confirmed' \
-                 WHEN state = 'failed' THEN COALESCE(result, 'error') \
-                 ELSE state END AS outcome, COUNT(*) AS n, MAX(notified_at) AS last_notified_at \
-             FROM campaign_devices WHERE campaign_id = $1 GROUP BY 1",
+            "SELECT CAST(0 AS BIGINT) AS part, state AS k, COUNT(*) AS n, MAX(notified_at) AS last_notified_at \
+               FROM campaign_devices WHERE campaign_id = $1 GROUP BY state \
+             UNION ALL SELECT CAST(1 AS BIGINT), 'confirmed', COUNT(*), NULL FROM campaign_devices \
+               WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NOT NULL \
+             UNION ALL SELECT CAST(1 AS BIGINT), 'not-confirmed', COUNT(*), NULL FROM campaign_devices \
+               WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NULL AND notified_at < $2 \
+             UNION ALL SELECT CAST(1 AS BIGINT), COALESCE(result, 'error'), COUNT(*), NULL FROM campaign_devices \
+               WHERE campaign_id = $1 AND state = 'failed' GROUP BY COALESCE(result, 'error')",
         )
         .bind(id)
-        .bind(window_ms)
-        .bind(now)
+        .bind(now.saturating_sub(window_ms))
         .fetch_all(&self.pool)
         .await?;
         let mut out = CampaignCounts::default();
+        // Notified devices counted neither as confirmed nor as out of time are awaiting.
+        let mut awaiting = 0;
         for r in &rows {
+            let k: String = r.try_get("k")?;
             let n: i64 = r.try_get("n")?;
-            out.devices += n;
-            let last: Option<i64> = r.try_get("last_notified_at")?;
-            out.last_notified_at = out.last_notified_at.max(last);
-            out.counts.insert(named_column(r, "outcome")?, n);
+            if r.try_get::<i64, _>("part")? == 0 {
+                out.devices += n;
+                let last: Option<i64> = r.try_get("last_notified_at")?;
+                out.last_notified_at = out.last_notified_at.max(last);
+                match k.as_str() {
+                    "notified" => awaiting += n,
+                    // Counted per result by the last part.
+                    "failed" => {}
+                    _ => add_count(&mut out, &k, n)?,
+                }
+                continue;
+            }
+            if matches!(k.as_str(), "confirmed" | "not-confirmed") {
+                awaiting -= n;
+            }
+            add_count(&mut out, &k, n)?;
         }
+        add_count(&mut out, "awaiting-confirmation", awaiting)?;
         Ok(out)
     }
 
@@ -455,13 +488,18 @@ impl Store {
         now: i64,
         limit: i64,
     ) -> Result<Vec<CampaignDevice>, StoreError> {
-        let rows = sqlx::query(select_campaign_devices!(
-            "WHERE campaign_id = $1 AND (state = 'failed' OR \
-             (state = 'notified' AND confirmed_at IS NULL AND notified_at + $2 < $3)) ORDER BY mac LIMIT $4"
+        // Two ranges of the progress index, not a pass over every device; sorted on an
+        // expression so that neither database walks the primary key in MAC order instead.
+        let rows = sqlx::query(concat!(
+            "SELECT * FROM (",
+            select_campaign_devices!("WHERE campaign_id = $1 AND state = 'failed' UNION ALL "),
+            select_campaign_devices!(
+                "WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NULL AND notified_at < $2"
+            ),
+            ") f ORDER BY mac || '' LIMIT $3"
         ))
         .bind(id)
-        .bind(window_ms)
-        .bind(now)
+        .bind(now.saturating_sub(window_ms))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -506,18 +544,34 @@ impl Store {
         rows.iter().map(|r| Ok((mac_column(r, "mac")?, r.try_get("confirmed_at")?))).collect()
     }
 
-    /// The MACs still to be sent (pending, or sending when a crash cut them off).
+    /// The MACs still to be sent (pending, or sending when a crash cut them off), in order.
     pub async fn campaign_unsent(&self, id: i64) -> Result<Vec<Mac>, StoreError> {
-        // Streamed row by row: a 100,000-device campaign would otherwise hold 100,000 rows in
-        // memory at once just to extract eight bytes from each.
-        let mut rows = sqlx::query(
-            "SELECT mac FROM campaign_devices WHERE campaign_id = $1 AND state IN ('pending', 'sending') ORDER BY mac",
-        )
-        .bind(id)
-        .fetch(&self.pool);
+        // Read in pages, each page's MACs joined into one text by the database: sqlx hands rows
+        // over one by one (a message between its worker thread and the caller per row), which
+        // cost a campaign as much per device as planning its NOTIFY. Pages also keep what is
+        // held at once small, as streaming did (`string_agg` with ORDER BY: PostgreSQL, and
+        // SQLite since 3.44).
         let mut out = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            out.push(mac_column(&row, "mac")?);
+        let mut after = String::new();
+        loop {
+            let row = sqlx::query(
+                "SELECT string_agg(mac, ',' ORDER BY mac) AS macs FROM (SELECT mac FROM campaign_devices \
+                 WHERE campaign_id = $1 AND state IN ('pending', 'sending') AND mac > $2 ORDER BY mac LIMIT $3) page",
+            )
+            .bind(id)
+            .bind(&after)
+            .bind(UNSENT_PAGE)
+            .fetch_one(&self.pool)
+            .await?;
+            let Some(macs) = row.try_get::<Option<String>, _>("macs")? else { break };
+            let before = out.len();
+            for text in macs.split(',') {
+                out.push(text.parse::<Mac>().map_err(|e| StoreError::Corrupt(format!("mac {text:?}: {e}")))?);
+            }
+            if out.len() - before < UNSENT_PAGE as usize {
+                break;
+            }
+            after = macs.rsplit(',').next().unwrap_or_default().to_owned();
         }
         Ok(out)
     }

@@ -308,3 +308,96 @@ async fn unmarking_returns_only_devices_still_sending_to_pending() {
         assert_eq!(store.campaign_unsent(id).await.unwrap(), all[1..].to_vec());
     }
 }
+
+/// The outcome of one device row at `now`, computed from the row alone (what the counts and the
+/// failing list must agree with, however the database computes them).
+fn reference_outcome(d: &sipprov_store::CampaignDevice, window: i64, now: i64) -> CampaignOutcome {
+    match d.state {
+        CampaignDeviceState::Notified if d.confirmed_at.is_some() => CampaignOutcome::Confirmed,
+        CampaignDeviceState::Notified if d.notified_at.is_some_and(|t| t + window >= now) => {
+            CampaignOutcome::AwaitingConfirmation
+        }
+        CampaignDeviceState::Notified => CampaignOutcome::NotConfirmed,
+        CampaignDeviceState::Failed => CampaignOutcome::failed(d.result.unwrap_or(CheckSyncResult::Error)),
+        CampaignDeviceState::Pending => CampaignOutcome::Pending,
+        CampaignDeviceState::Sending => CampaignOutcome::Sending,
+    }
+}
+
+#[tokio::test]
+async fn counts_and_failing_agree_with_each_device_row_at_every_time() {
+    for (store, _dir) in stores().await {
+        let all = macs(600);
+        let id = campaign(&store, &all).await;
+        // 0..100 stay pending, 100..200 sending; the rest get outcomes at spread-out times:
+        // timeouts, rejections, and 2xx of which some are confirmed.
+        store.mark_sending(id, &all[100..]).await.unwrap();
+        let mut results = Vec::new();
+        for (i, m) in all.iter().enumerate().skip(200) {
+            let at = 100 + (i as i64 % 50) * 40;
+            let r = match i % 5 {
+                0 => timed_out(at),
+                1 => NotifyResult {
+                    result: CheckSyncResult::Rejected,
+                    status: Some(486),
+                    reason: "Busy Here".into(),
+                    expected_file: None,
+                    at,
+                },
+                _ => notified(Some(own(*m)), at),
+            };
+            results.push((*m, r));
+        }
+        store.record_notify_results(id, &results).await.unwrap();
+        let fetches: Vec<_> = all
+            .iter()
+            .enumerate()
+            .skip(200)
+            .filter(|(i, _)| i % 5 == 2)
+            .map(|(_, m)| fetch(*m, &own(*m), "h", 2_200))
+            .collect();
+        store.record_fetches(&fetches).await.unwrap();
+        store.confirm_fetched(id, 1_000, 0).await.unwrap();
+        let rows = store.campaign_devices(id).await.unwrap();
+        for now in [0, 500, 1_100, 1_500, 2_000, 2_500, 3_100, 10_000] {
+            let mut expected = std::collections::BTreeMap::new();
+            for d in &rows {
+                *expected.entry(reference_outcome(d, 1_000, now)).or_insert(0i64) += 1;
+            }
+            let counts = store.campaign_counts(id, 1_000, now).await.unwrap();
+            assert_eq!(counts.counts, expected, "counts at {now}");
+            assert_eq!(counts.devices, 600);
+            assert_eq!(counts.last_notified_at, rows.iter().filter_map(|d| d.notified_at).max());
+            let failing: Vec<Mac> = rows
+                .iter()
+                .filter(|d| {
+                    d.state == CampaignDeviceState::Failed
+                        || reference_outcome(d, 1_000, now) == CampaignOutcome::NotConfirmed
+                })
+                .map(|d| d.mac)
+                .take(150)
+                .collect();
+            let listed: Vec<Mac> =
+                store.campaign_failing(id, 1_000, now, 150).await.unwrap().iter().map(|d| d.mac).collect();
+            assert_eq!(listed, failing, "failing at {now}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn unsent_devices_are_read_in_pages_without_losing_or_repeating_one() {
+    for (store, _dir) in stores().await {
+        // Two full pages of unsent devices plus some with outcomes in between: the reads must
+        // stop exactly at the end, skip the devices with an outcome, and keep the order.
+        let all = macs(8_192 + 300);
+        let id = campaign(&store, &all).await;
+        store.mark_sending(id, &all[4_000..4_200]).await.unwrap();
+        let done: Vec<_> = all.iter().step_by(29).map(|m| (*m, timed_out(100))).collect();
+        store.record_notify_results(id, &done).await.unwrap();
+        let expected: Vec<Mac> = all.iter().enumerate().filter(|(i, _)| i % 29 != 0).map(|(_, m)| *m).collect();
+        assert_eq!(store.campaign_unsent(id).await.unwrap(), expected);
+        let more: Vec<_> = expected[..expected.len() - 8_192].iter().map(|m| (*m, timed_out(100))).collect();
+        store.record_notify_results(id, &more).await.unwrap();
+        assert_eq!(store.campaign_unsent(id).await.unwrap(), expected[expected.len() - 8_192..].to_vec());
+    }
+}

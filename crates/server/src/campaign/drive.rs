@@ -16,7 +16,7 @@ use crate::checksync::{self, Outcome, Resolver};
 use crate::fetchlog::Record;
 use crate::metrics::labels::VendorLabel;
 use crate::metrics::NotifySource;
-use crate::notify::{log_outcome, notify_event, Planned};
+use crate::notify::{log_outcome, notify_event, NotifyError, Planned};
 
 /// Devices marked `sending`, or outcomes written, in one statement at most.
 const MAX_BATCH: usize = 500;
@@ -187,15 +187,21 @@ impl CampaignEngine {
             };
             // The semaphore is never closed.
             let Ok(slot) = slots.clone().acquire_owned().await else { break };
-            let expected_file = self.files.primary_file_name(mac);
-            let planned = self.notifier.plan_check_sync(mac, campaign.reboot, &mut resolver).await;
+            // One inventory lookup for the file, the vendor label and the NOTIFY.
+            let device = self.inventory.device(mac);
+            let expected_file = device.as_deref().and_then(|d| self.own_file_name(d));
+            let vendor = device.as_deref().map_or(VendorLabel::UNKNOWN, |d| VendorLabel::of(&d.vendor));
+            let planned = match &device {
+                Some(device) => self.notifier.plan_for(device, campaign.reboot, &mut resolver).await,
+                None => Err(NotifyError::UnknownDevice(mac)),
+            };
             let gone = match planned {
                 Ok(Planned::Send { ready, credentials, event }) => {
                     // The token is taken last, so the NOTIFY leaves when the bucket allows,
                     // however long planning (a DNS lookup) took.
                     pacer.take().await;
                     let at = sipprov_store::now_ms();
-                    let (vendor, sent_at) = (self.notifier.vendor_label(mac), Instant::now());
+                    let sent_at = Instant::now();
                     let sent_to = ready.sent_to;
                     let tag = InFlight { mac, expected_file, at, event, sent_to, vendor, sent_at, slot: Some(slot) };
                     let request = BatchRequest { request: ready.request, target: ready.target, credentials, tag };
@@ -203,14 +209,12 @@ impl CampaignEngine {
                 }
                 // Nothing leaves: no token is taken, and the slot goes back at once.
                 Ok(Planned::Decided(outcome)) => {
-                    let vendor = self.notifier.vendor_label(mac);
                     self.notifier.metrics().observe_notify(vendor, outcome.result, NotifySource::Campaign, None);
                     let at = sipprov_store::now_ms();
                     decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
                 }
                 Err(e) => {
                     let outcome = Outcome::failed(sipprov_model::CheckSyncResult::Error, e.to_string(), "");
-                    let vendor = self.notifier.vendor_label(mac);
                     self.notifier.metrics().observe_notify(vendor, outcome.result, NotifySource::Campaign, None);
                     let at = sipprov_store::now_ms();
                     decided_tx.send(sent(campaign.id, mac, expected_file, at, outcome)).await.is_err()
@@ -224,6 +228,12 @@ impl CampaignEngine {
         drop((requests, decided_tx));
         batch.await.map_err(StoreError::Task)?;
         writer.await.map_err(StoreError::Task)?
+    }
+
+    /// The name of the device's own config file (what its fetch must be to confirm it).
+    fn own_file_name(&self, device: &sipprov_store::DeviceRecord) -> Option<String> {
+        let files = self.files.device_files(device).ok()?;
+        files.into_iter().find(|f| f.scope == sipprov_vendors::FileScope::Device).map(|f| f.name)
     }
 
     /// Marks `chunk` `sending` in a task of its own and hands it back once written: written
