@@ -464,7 +464,7 @@ impl Settings {
             return Ok(());
         }
         let value = Self::validate(key, value)?;
-        self.0.insert(key.to_string(), value);
+        self.0.insert(key, value);
         Ok(())
     }
 
@@ -487,18 +487,18 @@ impl Settings {
             } else {
                 Self::validate(key, value)?
             };
-            out.0.insert(key.to_string(), value);
+            out.0.insert(key, value);
         }
         Ok(out)
     }
 
     /// Applies a patch: each empty value removes the key, others overwrite it.
     pub fn apply(&mut self, patch: &Settings) {
-        for (k, v) in patch.0.iter() {
+        for (k, v) in patch.0.entries() {
             if v.is_empty() {
                 self.0.remove(k);
             } else {
-                self.0.insert(k.clone(), v.clone());
+                self.0.insert_shared(k.clone(), v.clone());
             }
         }
     }
@@ -511,9 +511,9 @@ impl Settings {
                 classify(&k)?;
                 v
             } else {
-                Self::validate(&k, &v)?
+                Self::validate(&k, &v)?.into_boxed_str()
             };
-            out.0.insert(k, v);
+            out.0.insert_shared(k, v);
         }
         Ok(out)
     }
@@ -533,8 +533,8 @@ impl Settings {
         let mut out = Settings::new();
         for level in levels {
             for key in keys {
-                if let Some(v) = level.0.get(key) {
-                    out.0.insert((*key).to_string(), v.clone());
+                if let Some((k, v)) = level.0.entry(key) {
+                    out.0.insert_shared(k.clone(), v.clone());
                 }
             }
         }
@@ -545,8 +545,8 @@ impl Settings {
     pub fn merged<'a>(levels: impl IntoIterator<Item = &'a Settings>) -> Settings {
         let mut out = Settings::new();
         for level in levels {
-            for (k, v) in level.0.iter() {
-                out.0.insert(k.clone(), v.clone());
+            for (k, v) in level.0.entries() {
+                out.0.insert_shared(k.clone(), v.clone());
             }
         }
         out
@@ -554,12 +554,12 @@ impl Settings {
 
     /// The value of a key.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        self.0.get(key)
     }
 
     /// Iterates in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0.iter()
     }
 
     /// Number of keys.
@@ -595,6 +595,7 @@ impl Settings {
     pub fn redacted_by(&self, is_secret: impl Fn(&str) -> bool) -> Settings {
         Settings(
             self.0
+                .entries()
                 .iter()
                 .map(|(k, v)| {
                     let shown = if v.is_empty() {
@@ -604,7 +605,7 @@ impl Settings {
                     } else {
                         redact_uri_password(v).into_owned()
                     };
-                    (k.clone(), shown)
+                    (k.clone(), shown.into_boxed_str())
                 })
                 .collect(),
         )
