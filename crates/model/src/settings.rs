@@ -17,7 +17,7 @@
 //! vendors ← server.
 
 use crate::secret::{redact_uri_password, REDACTED};
-use crate::sorted_map::SortedMap;
+use crate::sorted_map::{Builder, SortedMap};
 
 /// The highest line (account) number accepted in `line.N.*` keys.
 pub const MAX_LINES: u32 = 99;
@@ -477,7 +477,7 @@ impl Settings {
     /// assert_eq!(s.get("time.zone"), Some(""));
     /// ```
     pub fn parse_assignments<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<Settings, SettingError> {
-        let mut out = Settings::new();
+        let mut out = Builder::default();
         for (i, item) in items.into_iter().enumerate() {
             let (key, value) = item.split_once('=').ok_or_else(|| SettingError::not_assignment(i + 1, item))?;
             let key = key.trim();
@@ -487,9 +487,9 @@ impl Settings {
             } else {
                 Self::validate(key, value)?
             };
-            out.0.insert(key, value);
+            out.insert(key, value);
         }
-        Ok(out)
+        Ok(Settings(out.finish()))
     }
 
     /// Applies a patch: each empty value removes the key, others overwrite it.
@@ -505,7 +505,7 @@ impl Settings {
 
     /// Re-validates every entry (used on data read from outside, e.g. JSON from the API).
     pub fn validated(self) -> Result<Settings, SettingError> {
-        let mut out = Settings::new();
+        let mut out = Builder::default();
         for (k, v) in self.0 {
             let v = if v.is_empty() {
                 classify(&k)?;
@@ -513,9 +513,9 @@ impl Settings {
             } else {
                 Self::validate(&k, &v)?.into_boxed_str()
             };
-            out.0.insert_shared(k, v);
+            out.insert_shared(k, v);
         }
-        Ok(out)
+        Ok(Settings(out.finish()))
     }
 
     /// Like [`Settings::merged`] for a few keys only: a check-sync needs half a dozen of a
@@ -530,26 +530,26 @@ impl Settings {
     /// assert_eq!(some.get("time.zone"), None);
     /// ```
     pub fn merged_keys<'a>(levels: impl IntoIterator<Item = &'a Settings>, keys: &[&str]) -> Settings {
-        let mut out = Settings::new();
+        let mut out = Builder::default();
         for level in levels {
             for key in keys {
                 if let Some((k, v)) = level.0.entry(key) {
-                    out.0.insert_shared(k.clone(), v.clone());
+                    out.insert_shared(k.clone(), v.clone());
                 }
             }
         }
-        out
+        Settings(out.finish())
     }
 
     /// Merges levels in order; later levels win.
     pub fn merged<'a>(levels: impl IntoIterator<Item = &'a Settings>) -> Settings {
-        let mut out = Settings::new();
+        let mut out = Builder::default();
         for level in levels {
             for (k, v) in level.0.entries() {
-                out.0.insert_shared(k.clone(), v.clone());
+                out.insert_shared(k.clone(), v.clone());
             }
         }
-        out
+        Settings(out.finish())
     }
 
     /// The value of a key.

@@ -32,42 +32,53 @@ pub(crate) fn intern(key: &str) -> Key {
     k
 }
 
-/// String keys to string values, sorted by key.
+/// String keys to string values, sorted by key. A boxed slice rather than a vector: a
+/// million devices' settings each save the capacity word, which takes a device record from
+/// one allocator size class down to the one below. Changes go through a [`Builder`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct SortedMap(Vec<(Key, Value)>);
+pub(crate) struct SortedMap(Box<[(Key, Value)]>);
+
+fn find(entries: &[(Key, Value)], key: &str) -> Result<usize, usize> {
+    entries.binary_search_by(|(k, _)| Borrow::<str>::borrow(k).cmp(key))
+}
 
 impl SortedMap {
-    fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| Borrow::<str>::borrow(k).cmp(key))
-    }
-
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.find(key).ok().map(|i| &*self.0[i].1)
+        find(&self.0, key).ok().map(|i| &*self.0[i].1)
     }
 
     /// The entry of `key`, shared key included, for copying it to another map.
     pub(crate) fn entry(&self, key: &str) -> Option<&(Key, Value)> {
-        self.find(key).ok().map(|i| &self.0[i])
+        find(&self.0, key).ok().map(|i| &self.0[i])
+    }
+
+    /// Changes the entries through a [`Builder`] (one reallocation at most to finish).
+    fn change(&mut self, f: impl FnOnce(&mut Builder)) {
+        let mut builder = Builder(std::mem::take(&mut self.0).into_vec());
+        f(&mut builder);
+        *self = builder.finish();
     }
 
     pub(crate) fn insert(&mut self, key: &str, value: String) {
-        match self.find(key) {
+        match find(&self.0, key) {
             Ok(i) => self.0[i].1 = value.into_boxed_str(),
-            Err(i) => self.0.insert(i, (intern(key), value.into_boxed_str())),
+            Err(_) => self.change(|b| b.insert(key, value)),
         }
     }
 
     /// Inserts with a key another map already shares.
     pub(crate) fn insert_shared(&mut self, key: Key, value: Value) {
-        match self.find(&key) {
+        match find(&self.0, &key) {
             Ok(i) => self.0[i].1 = value,
-            Err(i) => self.0.insert(i, (key, value)),
+            Err(_) => self.change(|b| b.insert_shared(key, value)),
         }
     }
 
     pub(crate) fn remove(&mut self, key: &str) {
-        if let Ok(i) = self.find(key) {
-            self.0.remove(i);
+        if let Ok(i) = find(&self.0, key) {
+            self.change(|b| {
+                b.0.remove(i);
+            });
         }
     }
 
@@ -92,8 +103,32 @@ impl SortedMap {
         self.0.is_empty()
     }
 
-    pub(crate) fn shrink_to_fit(&mut self) {
-        self.0.shrink_to_fit();
+    /// Nothing to release: a boxed slice has no spare capacity.
+    pub(crate) fn shrink_to_fit(&mut self) {}
+}
+
+/// A [`SortedMap`] being built: a growable vector, boxed once at the end.
+#[derive(Default)]
+pub(crate) struct Builder(Vec<(Key, Value)>);
+
+impl Builder {
+    pub(crate) fn insert(&mut self, key: &str, value: String) {
+        match find(&self.0, key) {
+            Ok(i) => self.0[i].1 = value.into_boxed_str(),
+            Err(i) => self.0.insert(i, (intern(key), value.into_boxed_str())),
+        }
+    }
+
+    /// Inserts with a key another map already shares; later inserts of a key win.
+    pub(crate) fn insert_shared(&mut self, key: Key, value: Value) {
+        match find(&self.0, &key) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => self.0.insert(i, (key, value)),
+        }
+    }
+
+    pub(crate) fn finish(self) -> SortedMap {
+        SortedMap(self.0.into_boxed_slice())
     }
 }
 
@@ -101,31 +136,29 @@ impl IntoIterator for SortedMap {
     type Item = (Key, Value);
     type IntoIter = std::vec::IntoIter<(Key, Value)>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        self.0.into_vec().into_iter()
     }
 }
 
 impl FromIterator<(String, String)> for SortedMap {
     /// Later duplicates win, as with a map.
     fn from_iter<T: IntoIterator<Item = (String, String)>>(iter: T) -> Self {
-        let mut map = SortedMap::default();
+        let mut map = Builder::default();
         for (k, v) in iter {
             map.insert(&k, v);
         }
-        map.shrink_to_fit();
-        map
+        map.finish()
     }
 }
 
 impl FromIterator<(Key, Value)> for SortedMap {
     /// Later duplicates win, as with a map.
     fn from_iter<T: IntoIterator<Item = (Key, Value)>>(iter: T) -> Self {
-        let mut map = SortedMap::default();
+        let mut map = Builder::default();
         for (k, v) in iter {
             map.insert_shared(k, v);
         }
-        map.shrink_to_fit();
-        map
+        map.finish()
     }
 }
 
@@ -153,12 +186,11 @@ impl<'de> serde::de::Visitor<'de> for MapVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<SortedMap, A::Error> {
-        let mut map = SortedMap(Vec::with_capacity(access.size_hint().unwrap_or(0).min(256)));
+        let mut map = Builder(Vec::with_capacity(access.size_hint().unwrap_or(0).min(256)));
         while let Some((k, v)) = access.next_entry::<std::borrow::Cow<'de, str>, String>()? {
             map.insert(&k, v);
         }
-        map.shrink_to_fit();
-        Ok(map)
+        Ok(map.finish())
     }
 }
 

@@ -100,6 +100,8 @@ struct DeviceEntry {
 struct DeviceFiles {
     map: HashMap<Mac, DeviceEntry>,
     bytes: usize,
+    /// Where the next sweep starts, in table order.
+    hand: usize,
 }
 
 /// Rendered files and content change times.
@@ -260,14 +262,25 @@ impl DeviceFiles {
         }
     }
 
-    /// One CLOCK sweep: devices not served since the last sweep go, in table order, until the
-    /// cache holds at most `target` bytes; those served lose their mark (a second chance).
-    /// A second pass runs if every device was marked, so a sweep always ends under `target`.
+    /// One CLOCK sweep: from where the last sweep stopped (the hand, a position in table
+    /// order), devices not served since the hand last passed go, until the cache holds at most
+    /// `target` bytes; those served lose their mark (a second chance). Past the table's end the
+    /// hand wraps; a third pass runs if every device was marked, so a sweep always ends under
+    /// `target`.
     fn evict(&mut self, target: usize) {
-        for _ in 0..2 {
-            let mut bytes = self.bytes;
+        let mut bytes = self.bytes;
+        for pass in 0..3 {
+            let start = if pass == 0 { self.hand } else { 0 };
+            let mut position = 0;
+            let mut stopped = None;
             self.map.retain(|_, entry| {
+                let here = position;
+                position += 1;
+                if here < start || stopped.is_some() {
+                    return true;
+                }
                 if bytes <= target {
+                    stopped = Some(here);
                     return true;
                 }
                 if entry.hot.swap(false, Ordering::Relaxed) {
@@ -276,11 +289,12 @@ impl DeviceFiles {
                 bytes -= entry.bytes;
                 false
             });
-            self.bytes = bytes;
+            self.hand = stopped.unwrap_or(0);
             if bytes <= target {
                 break;
             }
         }
+        self.bytes = bytes;
     }
 }
 
