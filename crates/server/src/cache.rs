@@ -141,8 +141,10 @@ impl Default for RenderCache {
 impl RenderCache {
     /// A cache seeded with the change times the store remembers.
     pub fn new(states: Vec<RenderedState>) -> RenderCache {
-        let changes =
-            states.into_iter().map(|s| ((s.mac, s.file.into_boxed_str()), (digest_of(&s.hash), s.changed_at))).collect();
+        let changes = states
+            .into_iter()
+            .map(|s| ((s.mac, s.file.into_boxed_str()), (digest_of(&s.hash), s.changed_at)))
+            .collect();
         RenderCache { changes: Mutex::new(changes), ..Default::default() }
     }
 

@@ -46,10 +46,9 @@ impl Client {
             Some(Body::Json(v)) => req.json(&v),
             Some(Body::Text(t)) => req.header("content-type", "text/csv").body(t),
             // The length is declared, so a server refusing the size answers before reading it.
-            Some(Body::CsvFile { file, len }) => req
-                .header("content-type", "text/csv")
-                .header("content-length", len)
-                .body(reqwest::Body::from(file)),
+            Some(Body::CsvFile { file, len }) => {
+                req.header("content-type", "text/csv").header("content-length", len).body(reqwest::Body::from(file))
+            }
             Some(Body::File { file, len }) => req
                 .header("content-type", "application/octet-stream")
                 .header("content-length", len)

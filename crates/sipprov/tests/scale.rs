@@ -149,3 +149,27 @@ fn a_bounded_render_cache_evicts_and_still_serves_the_right_bytes() {
     let r = s.fetch(&format!("/{}.cfg", mac_of(3)), YEALINK_UA, &[]);
     assert!(r.text().contains("account.1.user_name = 7777\n"), "{}", r.text());
 }
+
+/// A file declared larger than the import's 512 MiB limit is refused with 413 before its body
+/// is read, and nothing is imported.
+#[test]
+fn a_file_declared_past_the_limit_is_refused_before_it_is_read() {
+    use std::io::{Read, Write};
+    let s = TestServer::start();
+    let token = std::fs::read_to_string(s.data_dir().join("api-token")).unwrap();
+    let mut conn = std::net::TcpStream::connect(&s.api).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let head = format!(
+        "POST /api/v1/devices/import HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: text/csv\r\nContent-Length: {}\r\n\r\nmac,vendor,model\n",
+        s.api,
+        token.trim(),
+        600u64 << 20
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    let mut answer = [0u8; 512];
+    let n = conn.read(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert_eq!(device_count(&s), 0);
+}

@@ -7,9 +7,7 @@ use sipprov_model::{Mac, Settings};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{
-    batch, mac_column, now_ms, opt_string, settings_to_json, NewAudit, Store, StoreError, WriteTx,
-};
+use crate::{batch, mac_column, now_ms, opt_string, settings_to_json, NewAudit, Store, StoreError, WriteTx};
 
 /// A device to add. Its `Debug` shows no password (contact, settings).
 #[derive(Clone, PartialEq, Eq)]

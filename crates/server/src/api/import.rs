@@ -105,7 +105,10 @@ async fn store_rows(
             return Err(ApiError::new(StatusCode::CONFLICT, detail).at("mac"));
         }
         if let Some((i, why)) = registry.first_invalid(&devices) {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("line {}: {why}; nothing was imported", lines[i])));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("line {}: {why}; nothing was imported", lines[i]),
+            ));
         }
         import.add(&devices).await?;
         stored.reserve(devices.len());
