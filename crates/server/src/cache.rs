@@ -113,8 +113,12 @@ pub struct RenderCache {
     /// Per (device, file): the digest of its last rendering and when that content appeared.
     /// One entry per file ever rendered, so it is kept small: the digest as 32 bytes, not 64
     /// hex characters on the heap.
-    changes: Mutex<HashMap<(Mac, Box<str>), ([u8; 32], i64)>>,
+    changes: Mutex<HashMap<(Mac, Box<str>), ChangeState>>,
 }
+
+/// A file's last rendering in the change-time table: its digest and when that content appeared
+/// (ms since the epoch).
+type ChangeState = ([u8; 32], i64);
 
 /// A content hash as the change-time table keeps it: the 32 bytes of a SHA-256 hex digest (what
 /// [`content_hash`] gives), or the SHA-256 of any other text, so equal texts stay equal.
