@@ -17,7 +17,7 @@
 //! vendors ← server.
 
 use crate::secret::{redact_uri_password, REDACTED};
-use crate::sorted_map::SortedMap;
+use crate::sorted_map::{Builder, SortedMap};
 
 /// The highest line (account) number accepted in `line.N.*` keys.
 pub const MAX_LINES: u32 = 99;
@@ -464,7 +464,7 @@ impl Settings {
             return Ok(());
         }
         let value = Self::validate(key, value)?;
-        self.0.insert(key.to_string(), value);
+        self.0.insert(key, value);
         Ok(())
     }
 
@@ -477,7 +477,7 @@ impl Settings {
     /// assert_eq!(s.get("time.zone"), Some(""));
     /// ```
     pub fn parse_assignments<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<Settings, SettingError> {
-        let mut out = Settings::new();
+        let mut out = Builder::default();
         for (i, item) in items.into_iter().enumerate() {
             let (key, value) = item.split_once('=').ok_or_else(|| SettingError::not_assignment(i + 1, item))?;
             let key = key.trim();
@@ -487,35 +487,35 @@ impl Settings {
             } else {
                 Self::validate(key, value)?
             };
-            out.0.insert(key.to_string(), value);
+            out.insert(key, value);
         }
-        Ok(out)
+        Ok(Settings(out.finish()))
     }
 
     /// Applies a patch: each empty value removes the key, others overwrite it.
     pub fn apply(&mut self, patch: &Settings) {
-        for (k, v) in patch.0.iter() {
+        for (k, v) in patch.0.entries() {
             if v.is_empty() {
                 self.0.remove(k);
             } else {
-                self.0.insert(k.clone(), v.clone());
+                self.0.insert_shared(k.clone(), v.clone());
             }
         }
     }
 
     /// Re-validates every entry (used on data read from outside, e.g. JSON from the API).
     pub fn validated(self) -> Result<Settings, SettingError> {
-        let mut out = Settings::new();
+        let mut out = Builder::default();
         for (k, v) in self.0 {
             let v = if v.is_empty() {
                 classify(&k)?;
                 v
             } else {
-                Self::validate(&k, &v)?
+                Self::validate(&k, &v)?.into_boxed_str()
             };
-            out.0.insert(k, v);
+            out.insert_shared(k, v);
         }
-        Ok(out)
+        Ok(Settings(out.finish()))
     }
 
     /// Like [`Settings::merged`] for a few keys only: a check-sync needs half a dozen of a
@@ -530,36 +530,36 @@ impl Settings {
     /// assert_eq!(some.get("time.zone"), None);
     /// ```
     pub fn merged_keys<'a>(levels: impl IntoIterator<Item = &'a Settings>, keys: &[&str]) -> Settings {
-        let mut out = Settings::new();
+        let mut out = Builder::default();
         for level in levels {
             for key in keys {
-                if let Some(v) = level.0.get(key) {
-                    out.0.insert((*key).to_string(), v.clone());
+                if let Some((k, v)) = level.0.entry(key) {
+                    out.insert_shared(k.clone(), v.clone());
                 }
             }
         }
-        out
+        Settings(out.finish())
     }
 
     /// Merges levels in order; later levels win.
     pub fn merged<'a>(levels: impl IntoIterator<Item = &'a Settings>) -> Settings {
-        let mut out = Settings::new();
+        let mut out = Builder::default();
         for level in levels {
-            for (k, v) in level.0.iter() {
-                out.0.insert(k.clone(), v.clone());
+            for (k, v) in level.0.entries() {
+                out.insert_shared(k.clone(), v.clone());
             }
         }
-        out
+        Settings(out.finish())
     }
 
     /// The value of a key.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        self.0.get(key)
     }
 
     /// Iterates in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0.iter()
     }
 
     /// Number of keys.
@@ -595,6 +595,7 @@ impl Settings {
     pub fn redacted_by(&self, is_secret: impl Fn(&str) -> bool) -> Settings {
         Settings(
             self.0
+                .entries()
                 .iter()
                 .map(|(k, v)| {
                     let shown = if v.is_empty() {
@@ -604,7 +605,7 @@ impl Settings {
                     } else {
                         redact_uri_password(v).into_owned()
                     };
-                    (k.clone(), shown)
+                    (k.clone(), shown.into_boxed_str())
                 })
                 .collect(),
         )

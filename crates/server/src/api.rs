@@ -191,7 +191,7 @@ fn token_routes() -> Vec<(&'static str, MethodRouter<ApiServices>)> {
     vec![
         ("/api/v1/devices", get(list_devices).post(add_device)),
         // A 100,000-device CSV is about 10 MB; axum's default limit is 2 MB.
-        ("/api/v1/devices/import", post(import::import_devices).layer(axum::extract::DefaultBodyLimit::max(64 << 20))),
+        ("/api/v1/devices/import", post(import::import_devices).layer(axum::extract::DefaultBodyLimit::disable())),
         ("/api/v1/devices/{mac}", get(show_device).patch(patch_device).delete(delete_device)),
         ("/api/v1/devices/{mac}/log", get(device_log)),
         ("/api/v1/devices/{mac}/unlock", post(unlock::unlock_device)),
@@ -310,7 +310,7 @@ fn no_device(mac: Mac) -> ApiError {
 
 /// A device as the API shows it: secrets redacted, with the files it is served.
 fn device_view(views: &DeviceViews, device: &DeviceRecord) -> Device {
-    device_view_seen(views, device, device.last_fetch.as_ref())
+    device_view_seen(views, device, device.last_fetch.as_deref())
 }
 
 /// [`device_view`] with its last fetch given (from the last-seen index rather than the record).

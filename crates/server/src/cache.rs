@@ -5,9 +5,17 @@
 //! a group, global or template change drops everything. A generation counter
 //! guards against a render that started before an invalidation being stored
 //! after it, which would serve stale content until the next change.
+//!
+//! Device files are bounded by bytes (`[cache] max_bytes`): a million phones fetching once
+//! each, or a scanner walking MACs, must not grow the cache without limit. Past the bound, a
+//! CLOCK sweep (second chance) evicts devices whose files were not served since the previous
+//! sweep, until the cache is back under seven eighths of the bound: a device fetched again
+//! keeps its files, one fetched once goes first. An evicted file is rendered again on its next
+//! fetch, with the same bytes. Model-scoped (common) files are few, one per vendor model and
+//! file name, and are not evicted.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -64,20 +72,95 @@ pub const MODEL_SCOPE_MAC: Mac = Mac::from_bytes([0; 6]);
 
 type FileMap = HashMap<String, Arc<Served>>;
 
-/// Rendered files and content change times.
+/// The default bound of the device files' bytes: 128 MiB, about 100,000 typical config files.
+pub const DEFAULT_MAX_BYTES: u64 = 128 << 20;
+
+/// What an entry costs besides its bytes and names: the [`Served`] and its `Arc`, the map slots
+/// and the small strings' rounding (an estimate on the safe side).
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<Served>() + 160;
+
+impl Served {
+    /// The memory this file holds in the cache under a requested name of `key_len` bytes.
+    fn cost(&self, key_len: usize) -> usize {
+        self.bytes.len() + self.file.len() + self.hash.len() + self.etag.len() + key_len + ENTRY_OVERHEAD
+    }
+}
+
+/// One device's cached files, with the bit the CLOCK sweep reads.
 #[derive(Default)]
+struct DeviceEntry {
+    files: FileMap,
+    /// Served since the last sweep passed it.
+    hot: AtomicBool,
+    bytes: usize,
+}
+
+/// Every device's cached files and their total cost.
+#[derive(Default)]
+struct DeviceFiles {
+    map: HashMap<Mac, DeviceEntry>,
+    bytes: usize,
+    /// Where the next sweep starts, in table order.
+    hand: usize,
+}
+
+/// Rendered files and content change times.
 pub struct RenderCache {
     generation: AtomicU64,
-    devices: RwLock<HashMap<Mac, FileMap>>,
+    max_bytes: usize,
+    devices: RwLock<DeviceFiles>,
     models: RwLock<FileMap>,
-    changes: Mutex<HashMap<(Mac, String), (String, i64)>>,
+    /// Per (device, file): the digest of its last rendering and when that content appeared.
+    /// One entry per file ever rendered, so it is kept small: the digest as 32 bytes, not 64
+    /// hex characters on the heap.
+    changes: Mutex<HashMap<(Mac, Box<str>), ChangeState>>,
+}
+
+/// A file's last rendering in the change-time table: its digest and when that content appeared
+/// (ms since the epoch).
+type ChangeState = ([u8; 32], i64);
+
+/// A content hash as the change-time table keeps it: the 32 bytes of a SHA-256 hex digest (what
+/// [`content_hash`] gives), or the SHA-256 of any other text, so equal texts stay equal.
+fn digest_of(hash: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if hash.len() == 64 && hex::decode_to_slice(hash, &mut out).is_ok() {
+        return out;
+    }
+    Sha256::digest(hash.as_bytes()).into()
+}
+
+impl Default for RenderCache {
+    fn default() -> RenderCache {
+        RenderCache {
+            generation: AtomicU64::new(0),
+            max_bytes: usize::try_from(DEFAULT_MAX_BYTES).unwrap_or(usize::MAX),
+            devices: RwLock::default(),
+            models: RwLock::default(),
+            changes: Mutex::default(),
+        }
+    }
 }
 
 impl RenderCache {
     /// A cache seeded with the change times the store remembers.
     pub fn new(states: Vec<RenderedState>) -> RenderCache {
-        let changes = states.into_iter().map(|s| ((s.mac, s.file), (s.hash, s.changed_at))).collect();
+        let changes = states
+            .into_iter()
+            .map(|s| ((s.mac, s.file.into_boxed_str()), (digest_of(&s.hash), s.changed_at)))
+            .collect();
         RenderCache { changes: Mutex::new(changes), ..Default::default() }
+    }
+
+    /// Bounds the device files' bytes (see the module documentation).
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> RenderCache {
+        self.max_bytes = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+        self
+    }
+
+    /// The bytes the device files hold now (as [`Served::cost`] counts them).
+    pub fn device_bytes(&self) -> usize {
+        self.devices.read().unwrap_or_else(|e| e.into_inner()).bytes
     }
 
     /// The current generation; pass it back to the insert calls.
@@ -87,7 +170,14 @@ impl RenderCache {
 
     /// A device file by the (lower-cased) name it was requested under.
     pub fn device_file(&self, mac: Mac, requested: &str) -> Option<Arc<Served>> {
-        self.devices.read().unwrap_or_else(|e| e.into_inner()).get(&mac)?.get(requested).cloned()
+        let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+        let entry = devices.map.get(&mac)?;
+        let hit = entry.files.get(requested).cloned();
+        // Written only when it changes, so a hot device's cache line is not dirtied per fetch.
+        if hit.is_some() && !entry.hot.load(Ordering::Relaxed) {
+            entry.hot.store(true, Ordering::Relaxed);
+        }
+        hit
     }
 
     /// A model-scoped file by key.
@@ -97,9 +187,19 @@ impl RenderCache {
 
     /// Stores a device file unless the cache was invalidated since `generation`.
     pub fn insert_device_file(&self, generation: u64, mac: Mac, requested: String, served: Arc<Served>) {
-        let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
-        if self.generation() == generation {
-            devices.entry(mac).or_default().insert(requested, served);
+        let mut guard = self.devices.write().unwrap_or_else(|e| e.into_inner());
+        if self.generation() != generation {
+            return;
+        }
+        let devices = &mut *guard;
+        let key_len = requested.len();
+        let cost = served.cost(key_len);
+        let entry = devices.map.entry(mac).or_default();
+        let old = entry.files.insert(requested, served).map_or(0, |old| old.cost(key_len));
+        entry.bytes = entry.bytes + cost - old;
+        devices.bytes = devices.bytes + cost - old;
+        if devices.bytes > self.max_bytes {
+            devices.evict(self.max_bytes - self.max_bytes / 8);
         }
     }
 
@@ -115,7 +215,16 @@ impl RenderCache {
     pub fn invalidate_device(&self, mac: Mac) {
         let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
-        devices.remove(&mac);
+        devices.remove(mac);
+    }
+
+    /// Drops many devices' files under one lock (an import added them).
+    pub fn invalidate_devices(&self, macs: &[Mac]) {
+        let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        for mac in macs {
+            devices.remove(*mac);
+        }
     }
 
     /// Drops everything (a group, the global settings or a template changed).
@@ -123,7 +232,7 @@ impl RenderCache {
         let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
         let mut models = self.models.write().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
-        devices.clear();
+        *devices = DeviceFiles::default();
         models.clear();
     }
 
@@ -139,15 +248,59 @@ impl RenderCache {
     /// the previous change time is persisted ([`RenderedState`]).
     pub fn note_content(&self, mac: Mac, file: &str, hash: &str, now_ms: i64) -> (i64, Option<RenderedState>) {
         let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (mac, file.to_string());
+        let key = (mac, Box::from(file));
+        let digest = digest_of(hash);
         let changed_at = match changes.get(&key) {
-            Some((old, at)) if old == hash => return (*at, None),
+            Some((old, at)) if *old == digest => return (*at, None),
             Some((_, at)) => now_ms.max(next_second(*at)),
             None => now_ms,
         };
-        changes.insert(key, (hash.to_string(), changed_at));
+        changes.insert(key, (digest, changed_at));
         let state = RenderedState { mac, file: file.to_string(), hash: hash.to_string(), changed_at };
         (changed_at, Some(state))
+    }
+}
+
+impl DeviceFiles {
+    fn remove(&mut self, mac: Mac) {
+        if let Some(entry) = self.map.remove(&mac) {
+            self.bytes -= entry.bytes;
+        }
+    }
+
+    /// One CLOCK sweep: from where the last sweep stopped (the hand, a position in table
+    /// order), devices not served since the hand last passed go, until the cache holds at most
+    /// `target` bytes; those served lose their mark (a second chance). Past the table's end the
+    /// hand wraps; a third pass runs if every device was marked, so a sweep always ends under
+    /// `target`.
+    fn evict(&mut self, target: usize) {
+        let mut bytes = self.bytes;
+        for pass in 0..3 {
+            let start = if pass == 0 { self.hand } else { 0 };
+            let mut position = 0;
+            let mut stopped = None;
+            self.map.retain(|_, entry| {
+                let here = position;
+                position += 1;
+                if here < start || stopped.is_some() {
+                    return true;
+                }
+                if bytes <= target {
+                    stopped = Some(here);
+                    return true;
+                }
+                if entry.hot.swap(false, Ordering::Relaxed) {
+                    return true;
+                }
+                bytes -= entry.bytes;
+                false
+            });
+            self.hand = stopped.unwrap_or(0);
+            if bytes <= target {
+                break;
+            }
+        }
+        self.bytes = bytes;
     }
 }
 
@@ -186,6 +339,50 @@ mod tests {
         let (at, state) = cache.note_content(mac, "f", "h2", 30_000);
         assert_eq!(at, 30_000);
         assert_eq!(state.unwrap().hash, "h2");
+    }
+
+    fn mac(n: u32) -> Mac {
+        let b = n.to_be_bytes();
+        Mac::from_bytes([0, 0x15, b[0], b[1], b[2], b[3]])
+    }
+
+    fn file_of(n: u32) -> Arc<Served> {
+        let bytes = format!("file of device {n}\n").repeat(20).into_bytes();
+        let hash = content_hash(&bytes);
+        Arc::new(Served::new(format!("{n}.cfg"), bytes, "text/plain", hash, 1000))
+    }
+
+    #[test]
+    fn device_files_stay_within_the_byte_bound_and_hot_ones_stay() {
+        let one = file_of(0).cost(8);
+        let cache = RenderCache::default().with_max_bytes((one * 100) as u64);
+        let hot = mac(999_999);
+        cache.insert_device_file(cache.generation(), hot, "hot.cfg".into(), file_of(999_999));
+        // A scan: 10,000 devices fetched once each, while one device keeps fetching.
+        for n in 0..10_000 {
+            cache.insert_device_file(cache.generation(), mac(n), format!("{n:07}.cfg"), file_of(n));
+            assert!(cache.device_bytes() <= one * 100, "over the bound after {n}");
+            let served = cache.device_file(hot, "hot.cfg").expect("the hot device's file stays");
+            assert_eq!(served.bytes, file_of(999_999).bytes);
+        }
+        assert!(cache.device_file(mac(0), "0000000.cfg").is_none(), "a cold one was evicted");
+        let last = cache.device_file(mac(9_999), "0009999.cfg").expect("the newest is still there");
+        assert_eq!(last.bytes, file_of(9_999).bytes, "the right bytes");
+        // Invalidation gives the bytes back.
+        cache.invalidate_all();
+        assert_eq!(cache.device_bytes(), 0);
+    }
+
+    #[test]
+    fn replacing_a_file_counts_its_bytes_once() {
+        let cache = RenderCache::default();
+        let m = mac(1);
+        cache.insert_device_file(cache.generation(), m, "a".into(), file_of(1));
+        let once = cache.device_bytes();
+        cache.insert_device_file(cache.generation(), m, "a".into(), file_of(1));
+        assert_eq!(cache.device_bytes(), once);
+        cache.invalidate_device(m);
+        assert_eq!(cache.device_bytes(), 0);
     }
 
     /// Seconds of the HTTP-date a change time gives.

@@ -40,6 +40,22 @@ impl Default for FetchLogConfig {
     }
 }
 
+/// The `[cache]` section: the render cache of device files.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Most bytes the rendered device files kept in memory may hold (default 128 MiB, about
+    /// 100,000 typical config files). Past it the files of devices not fetched lately are
+    /// dropped and rendered again on their next fetch; 0 caches nothing.
+    pub max_bytes: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig { max_bytes: 128 << 20 }
+    }
+}
+
 /// Everything `sipprov serve` needs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -62,6 +78,9 @@ pub struct ServerConfig {
     pub pnp: PnpConfig,
     /// What the fetch log keeps while the database cannot write (`[fetch_log]`).
     pub fetch_log: FetchLogConfig,
+    /// The render cache's bound (`[cache]`).
+    #[serde(default)]
+    pub cache: CacheConfig,
     /// Connection caps and timeouts of every listener (`[limits]`).
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -389,6 +408,7 @@ impl Default for ServerConfig {
             security: SecurityConfig::default(),
             pnp: PnpConfig::default(),
             fetch_log: FetchLogConfig::default(),
+            cache: CacheConfig::default(),
             limits: LimitsConfig::default(),
             uploads: UploadsConfig::default(),
             console: ConsoleConfig::default(),

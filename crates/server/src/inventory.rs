@@ -30,9 +30,10 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 impl Inventory {
     /// Loads everything from the store.
     pub async fn load(store: &Store) -> Result<Inventory, StoreError> {
-        let mut devices = HashMap::new();
+        // Sized once: growing a million-entry table doubles it, and the peak holds both.
+        let mut devices = HashMap::with_capacity(store.device_count().await?);
         store
-            .for_each_device(|mut d| {
+            .for_each_device_any_order(|mut d| {
                 d.settings.shrink_to_fit();
                 devices.insert(d.mac, Arc::new(d));
             })
@@ -75,6 +76,24 @@ impl Inventory {
     /// Replaces (or adds) a device.
     pub fn put_device(&self, device: DeviceRecord) {
         write(&self.devices).insert(device.mac, Arc::new(device));
+    }
+
+    /// Adds (or replaces) many devices under one lock, making sure the groups they name exist:
+    /// what an import hands over once committed.
+    pub fn put_devices(&self, devices: Vec<Arc<DeviceRecord>>) {
+        {
+            let mut groups = write(&self.groups);
+            for name in devices.iter().filter_map(|d| d.group.as_deref()) {
+                if !groups.contains_key(name) {
+                    groups.insert(name.to_string(), Settings::new());
+                }
+            }
+        }
+        let mut map = write(&self.devices);
+        map.reserve(devices.len());
+        for d in devices {
+            map.insert(d.mac, d);
+        }
     }
 
     /// Forgets a device.

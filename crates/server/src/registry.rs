@@ -15,10 +15,11 @@
 
 pub mod validate;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sipprov_model::{Mac, Settings};
-use sipprov_store::{DevicePatch, DeviceRecord, GroupRecord, NewDevice, Store, StoreError};
+use sipprov_store::{DeviceImport, DevicePatch, DeviceRecord, GroupRecord, NewDevice, Store, StoreError};
 
 use crate::access::{audit, Actor};
 use crate::auth::Security;
@@ -98,13 +99,31 @@ impl Registry {
     /// Checks new devices against the global and group settings they would merge with
     /// ([`validate::merged`]), before [`Self::add_devices`] writes them.
     pub fn check_new_devices(&self, devices: &[NewDevice]) -> Result<(), String> {
-        let global = self.inventory.global();
-        for d in devices {
-            self.check_references(&d.settings)?;
-            let group = d.group.as_deref().and_then(|g| self.inventory.group(g)).unwrap_or_default();
-            validate::merged(d.mac, &d.vendor, &d.model, [&global, &group, &d.settings])?;
+        match self.first_invalid(devices) {
+            Some((_, why)) => Err(why),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// [`Self::check_new_devices`] answering which device (its index in `devices`) fails first,
+    /// so an import can name its line.
+    pub fn first_invalid(&self, devices: &[NewDevice]) -> Option<(usize, String)> {
+        let global = self.inventory.global();
+        let mut groups: HashMap<&str, Settings> = HashMap::new();
+        let no_group = Settings::new();
+        for (i, d) in devices.iter().enumerate() {
+            let group = match d.group.as_deref() {
+                Some(g) => &*groups.entry(g).or_insert_with(|| self.inventory.group(g).unwrap_or_default()),
+                None => &no_group,
+            };
+            let checked = self
+                .check_references(&d.settings)
+                .and_then(|()| validate::merged(d.mac, &d.vendor, &d.model, [&global, group, &d.settings]));
+            if let Err(why) = checked {
+                return Some((i, why));
+            }
+        }
+        None
     }
 
     /// Adds validated devices in one transaction and returns them as stored. One device is
@@ -128,17 +147,34 @@ impl Registry {
         Ok(added)
     }
 
-    /// Adds the devices of an import, audited as one `device.import` entry with their count and
-    /// (a bounded list of) their MACs, handing each device as stored to `each` (before the
-    /// inventory takes it) instead of returning them all: an import of 100,000 devices then
-    /// holds them once, in the inventory, rather than twice. Returns how many were added.
-    pub async fn import_devices_with(
+    /// Starts a streamed import: batches go into one store transaction as they are read
+    /// ([`DeviceImport::add`]), and [`Self::commit_import`] makes them visible all at once.
+    pub async fn begin_import(&self) -> Result<DeviceImport, StoreError> {
+        self.store.begin_device_import().await
+    }
+
+    /// Commits an import, audited as one `device.import` entry with its count and (a bounded
+    /// list of) its MACs, then hands the devices, as stored, to the inventory. `devices` are
+    /// the records [`DeviceImport::record`] made of every batch added, in file order: the
+    /// inventory takes these very allocations, so an import holds each device once.
+    pub async fn commit_import(
         &self,
         actor: &Actor,
-        devices: &[NewDevice],
-        each: impl FnMut(&DeviceRecord),
+        import: DeviceImport,
+        devices: Vec<Arc<DeviceRecord>>,
     ) -> Result<usize, StoreError> {
-        self.insert(devices, &import_entry(actor, devices), each).await
+        let entry = audit::entry(
+            actor,
+            "device.import",
+            "device",
+            "import",
+            audit::import_detail(devices.iter().map(|d| d.mac)),
+        );
+        let added = import.commit(&entry).await?;
+        let macs: Vec<Mac> = devices.iter().map(|d| d.mac).collect();
+        self.inventory.put_devices(devices);
+        self.cache.invalidate_devices(&macs);
+        Ok(added)
     }
 
     async fn insert(

@@ -26,7 +26,7 @@ pub struct SeenIndex {
 impl SeenIndex {
     /// The index of what `devices` (as loaded from the store) fetched last.
     pub fn from_devices(devices: &[Arc<DeviceRecord>]) -> SeenIndex {
-        let last = devices.iter().filter_map(|d| d.last_fetch.clone().map(|f| (d.mac, f))).collect();
+        let last = devices.iter().filter_map(|d| d.last_fetch.as_deref().map(|f| (d.mac, f.clone()))).collect();
         SeenIndex { last: RwLock::new(last) }
     }
 

@@ -212,7 +212,7 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let (store, api_token) = open_data(config).await?;
     let tokens = Arc::new(Tokens::load(store.clone(), &api_token).await?);
     let inventory = Arc::new(Inventory::load(&store).await?);
-    let cache = Arc::new(RenderCache::new(store.rendered_states().await?));
+    let cache = Arc::new(RenderCache::new(store.rendered_states().await?).with_max_bytes(config.cache.max_bytes));
     let metrics = Arc::new(Metrics::default());
     let seen = Arc::new(crate::seen::SeenIndex::from_devices(&inventory.devices()));
     let events = FetchLog::spawn(store.clone(), metrics.clone(), &config.fetch_log, seen);

@@ -46,6 +46,9 @@ impl Client {
             Some(Body::Json(v)) => req.json(&v),
             Some(Body::Text(t)) => req.header("content-type", "text/csv").body(t),
             // The length is declared, so a server refusing the size answers before reading it.
+            Some(Body::CsvFile { file, len }) => {
+                req.header("content-type", "text/csv").header("content-length", len).body(reqwest::Body::from(file))
+            }
             Some(Body::File { file, len }) => req
                 .header("content-type", "application/octet-stream")
                 .header("content-length", len)
@@ -82,6 +85,13 @@ pub(crate) enum Body {
     Json(serde_json::Value),
     /// A CSV file (`text/csv`).
     Text(String),
+    /// A CSV file streamed from disk as it is sent (`text/csv`), never read whole.
+    CsvFile {
+        /// The open file.
+        file: tokio::fs::File,
+        /// Its length in bytes.
+        len: u64,
+    },
     /// A file streamed from disk as it is sent (`application/octet-stream`), never read whole.
     File {
         /// The open file.

@@ -7,9 +7,7 @@ use sipprov_model::{Mac, Settings};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{
-    batch, mac_column, now_ms, opt_string, settings_from_json, settings_to_json, NewAudit, Store, StoreError, WriteTx,
-};
+use crate::{batch, mac_column, now_ms, opt_string, settings_to_json, NewAudit, Store, StoreError, WriteTx};
 
 /// A device to add. Its `Debug` shows no password (contact, settings).
 #[derive(Clone, PartialEq, Eq)]
@@ -81,8 +79,9 @@ pub struct DeviceRecord {
     pub created_at: i64,
     /// When the device was last changed (ms since the epoch).
     pub updated_at: i64,
-    /// What it fetched last, if it ever did.
-    pub last_fetch: Option<FetchInfo>,
+    /// What it fetched last, if it ever did. Boxed: most of an inventory has a device's
+    /// record in memory, and a never-fetched device then pays a pointer, not the whole record.
+    pub last_fetch: Option<Box<FetchInfo>>,
 }
 
 /// The columns [`device_from_row`] reads, as a literal so queries stay `&'static str`: each
@@ -105,7 +104,7 @@ fn device_from_row(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
     let mac: Mac = mac_text.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
     let last_seen: Option<i64> = row.try_get("last_seen_at")?;
     let last_fetch = match last_seen {
-        Some(at) => Some(FetchInfo {
+        Some(at) => Some(Box::new(FetchInfo {
             mac,
             at,
             ip: opt_string(row, "last_ip")?.unwrap_or_default(),
@@ -113,7 +112,7 @@ fn device_from_row(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
             hash: opt_string(row, "last_hash")?.unwrap_or_default(),
             reported_model: opt_string(row, "reported_model")?,
             reported_firmware: opt_string(row, "reported_firmware")?,
-        }),
+        })),
         None => None,
     };
     Ok(DeviceRecord {
@@ -122,7 +121,8 @@ fn device_from_row(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
         model: row.try_get("model")?,
         group: opt_string(row, "group_name")?,
         contact: opt_string(row, "contact")?,
-        settings: settings_from_json(&row.try_get::<String, _>("settings")?, &format!("device {mac}"))?,
+        settings: serde_json::from_str(row.try_get::<&str, _>("settings")?)
+            .map_err(|e| StoreError::Corrupt(format!("settings of device {mac}: {e}")))?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         last_fetch,
@@ -172,10 +172,27 @@ impl Store {
         Ok(out)
     }
 
+    /// How many devices are stored (to size the inventory before loading it).
+    pub async fn device_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM devices").fetch_one(&self.pool).await?.try_get("n")?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// Calls `f` with every device, ordered by MAC, one row at a time: loading a
     /// 100,000-device inventory never holds all raw rows (or a second copy) at once.
     pub async fn for_each_device(&self, mut f: impl FnMut(DeviceRecord)) -> Result<(), StoreError> {
         let mut rows = sqlx::query(select_devices!("ORDER BY mac")).fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            f(device_from_row(&row)?);
+        }
+        Ok(())
+    }
+
+    /// [`Self::for_each_device`] in the order the database finds them cheapest (a table scan):
+    /// loading the inventory into a hash map needs no order, and walking the MAC index instead
+    /// costs a lookup into the table per row.
+    pub async fn for_each_device_any_order(&self, mut f: impl FnMut(DeviceRecord)) -> Result<(), StoreError> {
+        let mut rows = sqlx::query(select_devices!("")).fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
             f(device_from_row(&row)?);
         }
@@ -202,9 +219,24 @@ impl Store {
 
     async fn insert_devices_with(&self, devices: &[NewDevice], audit: Option<&NewAudit>) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        self.reject_duplicates(&mut tx, devices).await?;
-        self.ensure_groups(&mut tx, devices.iter().filter_map(|d| d.group.as_deref())).await?;
-        let now = now_ms();
+        self.insert_device_rows(&mut tx, devices, now_ms()).await?;
+        if let Some(audit) = audit {
+            self.insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Inserts `devices` (stamped `now`) inside the caller's transaction, after refusing any
+    /// MAC stored already or given twice in `devices`; creates the groups they name.
+    pub(crate) async fn insert_device_rows(
+        &self,
+        tx: &mut WriteTx,
+        devices: &[NewDevice],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.reject_duplicates(tx, devices).await?;
+        self.ensure_groups(tx, devices.iter().filter_map(|d| d.group.as_deref())).await?;
         for chunk in batch::chunks(devices, 8) {
             let sql = format!(
                 "INSERT INTO devices (mac, vendor, model, group_name, contact, settings, created_at, updated_at) \
@@ -222,12 +254,8 @@ impl Store {
                     .bind(now)
                     .bind(now)
             });
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
-        if let Some(audit) = audit {
-            self.insert_audit(&mut tx, audit).await?;
-        }
-        tx.commit().await?;
         Ok(())
     }
 

@@ -70,7 +70,7 @@ async fn fetches_and_events_are_recorded() {
             reported_firmware: Some("66.86.0.15".into()),
         };
         store.record_fetches(std::slice::from_ref(&fetch)).await.unwrap();
-        assert_eq!(store.get_device(mac).await.unwrap().unwrap().last_fetch, Some(fetch));
+        assert_eq!(store.get_device(mac).await.unwrap().unwrap().last_fetch.as_deref(), Some(&fetch));
         let ev = |n: i64| NewEvent { mac, at: n, kind: EventKind::Fetch, detail: serde_json::json!({ "n": n }) };
         store.append_events(&[ev(1), ev(2), ev(3)]).await.unwrap();
         let log = store.device_events(mac, 2).await.unwrap();

@@ -192,7 +192,7 @@ async fn device_page(c: &ConsoleServices, viewer: &Viewer, device: &DeviceRecord
     let access = crate::auth::posture::access(&c.inventory, &c.security, device, sipprov_store::now_ms());
     // The last-seen index is kept current by the fetch log; the inventory's copy is the one
     // loaded at start.
-    let last_fetch = c.events.seen().get(device.mac).or_else(|| device.last_fetch.clone());
+    let last_fetch = c.events.seen().get(device.mac).or_else(|| device.last_fetch.as_deref().cloned());
     let mut groups: Vec<String> = c.inventory.devices().iter().filter_map(|d| d.group.clone()).collect();
     groups.sort();
     groups.dedup();

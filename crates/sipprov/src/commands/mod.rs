@@ -81,9 +81,12 @@ async fn device(cmd: DeviceCommand, api: &ApiArgs) -> Result<(), String> {
             Ok(())
         }
         DeviceCommand::Import { file } => {
-            let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let r: Imported =
-                Client::new(api)?.json(Method::POST, "/api/v1/devices/import", Some(Body::Text(text))).await?;
+            // Streamed from the open file: a million-row file is never read whole, here or there.
+            let cannot = |e: std::io::Error| format!("cannot read {}: {e}", file.display());
+            let open = tokio::fs::File::open(&file).await.map_err(cannot)?;
+            let len = open.metadata().await.map_err(cannot)?.len();
+            let body = Body::CsvFile { file: open, len };
+            let r: Imported = Client::new(api)?.json(Method::POST, "/api/v1/devices/import", Some(body)).await?;
             println!("imported {} devices", r.imported);
             Ok(())
         }
