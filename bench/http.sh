@@ -23,6 +23,10 @@ if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
   pin_server="taskset -c 0" pin_load="taskset -c 1" nginx_workers=1
 fi
 work=$(mktemp -d /tmp/sipprov-bench.XXXXXX)
+# nginx's worker runs as an unprivileged user: it must be able to read the files. (Before session 9
+# the directory stayed 0700 and, run as root, nginx answered every request 403 Forbidden; the
+# Non-2xx check below now fails such a run.)
+chmod 755 "$work"
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true' EXIT
 cd "$root"
 cargo build --release --locked -q -p sipprov
@@ -105,13 +109,16 @@ request = function()
   return wrk.format("GET", "/" .. mac .. ".cfg", { ["User-Agent"] = "Yealink SIP-T46S 66.86.0.15 " .. colon })
 end
 LUA
-run_wrk() { # host:port → "req/s p99-in-ms"
+run_wrk() { # host:port → "req/s p99-in-ms"; fails on any non-2xx answer
+  local out
   # shellcheck disable=SC2086
-  MACS="$work/macs.txt" $pin_load wrk -t1 -c32 -d"${secs}s" --latency -s "$work/random.lua" "http://$1" | awk '
+  out=$(MACS="$work/macs.txt" $pin_load wrk -t1 -c32 -d"${secs}s" --latency -s "$work/random.lua" "http://$1")
+  if grep -q "Non-2xx" <<<"$out"; then echo "wrk saw errors at $1: $out" >&2; exit 1; fi
+  awk '
     /Requests\/sec/ {rps = $2}
     $1 == "99%" {v = $2; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u);
                  p99 = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v}
-    END {print rps, p99}'
+    END {print rps, p99}' <<<"$out"
 }
 rounds_file="$work/rounds.txt"; : > "$rounds_file"
 for r in $(seq 1 "$rounds"); do
