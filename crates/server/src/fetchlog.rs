@@ -275,7 +275,7 @@ impl Batch {
     /// the latest of each device carrying the model and firmware its fetches last reported.
     fn last_fetches(&self) -> Vec<FetchInfo> {
         let mut latest: HashMap<(Mac, &str), &Coalesced> = HashMap::new();
-        let mut reported: HashMap<Mac, (Option<&(i64, String)>, Option<&(i64, String)>)> = HashMap::new();
+        let mut reported: HashMap<Mac, (Option<&Reported>, Option<&Reported>)> = HashMap::new();
         for c in self.events.iter().filter_map(|p| match p {
             Pending::Fetch(c) => Some(c),
             Pending::Event(_) => None,
@@ -313,8 +313,11 @@ impl Batch {
     }
 }
 
+/// A model or firmware version a User-Agent reported, and when.
+type Reported = (i64, String);
+
 /// The later of two reports.
-fn later<'a>(a: Option<&'a (i64, String)>, b: Option<&'a (i64, String)>) -> Option<&'a (i64, String)> {
+fn later<'a>(a: Option<&'a Reported>, b: Option<&'a Reported>) -> Option<&'a Reported> {
     match (a, b) {
         (Some(x), Some(y)) => Some(if y.0 >= x.0 { y } else { x }),
         (x, None) => x,
