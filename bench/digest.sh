@@ -33,13 +33,15 @@ bin="$root/target/release/sipprov"
 start_server() { # data-dir → sets HTTP, API
   mkdir -p "$1"
   # shellcheck disable=SC2086 # $pin_server is a command prefix, empty when unpinned.
-  SIPPROV_LOG=warn $pin_server "$bin" serve --data-dir "$1" --http-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
-    --sip-listen 127.0.0.1:0 2>>"$1/server.log" &
+  SIPPROV_LOG=warn $pin_server "$bin" serve --config "$work/sipprov.toml" --data-dir "$1" --http-listen 127.0.0.1:0 \
+    --api-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 2>>"$1/server.log" &
   for _ in $(seq 1 600); do [ -s "$1/listening.json" ] && break; sleep 0.05; done
   HTTP=$(python3 -c "import json;print(json.load(open('$1/listening.json'))['http'])")
   API=$(python3 -c "import json;print(json.load(open('$1/listening.json'))['api'])")
 }
 cli() { "$bin" "$@" >/dev/null; }
+# No first-fetch window (every request must authenticate) and no throttle in the way.
+printf '[security]\nfirst_fetch_window_secs = 0\nmax_failures = 1000000\n' > "$work/sipprov.toml"
 
 python3 - "$devices" "$work/devices.csv" "$work/macs.txt" <<'PY'
 import sys
@@ -118,7 +120,9 @@ cat > "$work/digest.lua" <<'LUA'
 local reqs = {}
 for line in io.lines(os.getenv("REQS")) do
   local path, auth = line:match("([^\t]+)\t(.+)")
-  reqs[#reqs + 1] = wrk.format("GET", path, { ["User-Agent"] = "Yealink SIP-T46S 66.86.0.15", ["Authorization"] = auth })
+  -- Host is named here: at load time wrk has not filled in its default yet.
+  local headers = { ["Host"] = os.getenv("HOST"), ["User-Agent"] = "Yealink SIP-T46S 66.86.0.15", ["Authorization"] = auth }
+  reqs[#reqs + 1] = wrk.format("GET", path, headers)
 end
 local i = 0
 request = function()
@@ -129,8 +133,10 @@ LUA
 run_wrk() { # host:port requests-file → "req/s p99-in-ms"; fails on any non-2xx answer
   local out
   # shellcheck disable=SC2086
-  out=$(REQS="$2" $pin_load wrk -t1 -c32 -d"${secs}s" --latency -s "$work/digest.lua" "http://$1")
-  if grep -q "Non-2xx" <<<"$out"; then echo "wrk saw errors at $1: $out" >&2; exit 1; fi
+  out=$(HOST="$1" REQS="$2" $pin_load wrk -t1 -c32 -d"${secs}s" --latency -s "$work/digest.lua" "http://$1")
+  if grep -q "Non-2xx" <<<"$out"; then
+    echo "wrk saw errors at $1: $out" >&2; tail -3 "$work/nginx-error.log" >&2; exit 1
+  fi
   awk '
     /Requests\/sec/ {rps = $2}
     $1 == "99%" {v = $2; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u);
