@@ -9,6 +9,8 @@
 # so the load generator never takes the servers' core; ROUNDS rounds alternate which server
 # goes first, and the report gives each round, the medians and each server's p99 latency.
 # PIN=0 runs unpinned (everything shares every core), as the runs before session 6 did.
+# FLOOR=1 adds a minimal hyper server (crates/server/examples/hyper_floor.rs) to each round: the
+# cost of hyper and tokio alone, the floor under sipprov's figure.
 #
 # Needs: nginx, wrk, curl, python3 (bash scripts/test-deps.sh installs them).
 # Loopback only; every loop is bounded in count and time.
@@ -23,6 +25,10 @@ if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
   pin_server="taskset -c 0" pin_load="taskset -c 1" nginx_workers=1
 fi
 work=$(mktemp -d /tmp/sipprov-bench.XXXXXX)
+# nginx's worker runs as an unprivileged user: it must be able to read the files. (Before session 9
+# the directory stayed 0700 and, run as root, nginx answered every request 403 Forbidden; the
+# Non-2xx check below now fails such a run.)
+chmod 755 "$work"
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true' EXIT
 cd "$root"
 cargo build --release --locked -q -p sipprov
@@ -105,23 +111,38 @@ request = function()
   return wrk.format("GET", "/" .. mac .. ".cfg", { ["User-Agent"] = "Yealink SIP-T46S 66.86.0.15 " .. colon })
 end
 LUA
-run_wrk() { # host:port → "req/s p99-in-ms"
+run_wrk() { # host:port → "req/s p99-in-ms"; fails on any non-2xx answer
+  local out
   # shellcheck disable=SC2086
-  MACS="$work/macs.txt" $pin_load wrk -t1 -c32 -d"${secs}s" --latency -s "$work/random.lua" "http://$1" | awk '
+  out=$(MACS="$work/macs.txt" $pin_load wrk -t1 -c32 -d"${secs}s" --latency -s "$work/random.lua" "http://$1")
+  if grep -q "Non-2xx" <<<"$out"; then echo "wrk saw errors at $1: $out" >&2; exit 1; fi
+  awk '
     /Requests\/sec/ {rps = $2}
     $1 == "99%" {v = $2; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u);
                  p99 = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v}
-    END {print rps, p99}'
+    END {print rps, p99}' <<<"$out"
 }
+# FLOOR=1: also a minimal hyper server (crates/server/examples/hyper_floor.rs) answering every
+# request with one device's bytes, pinned alike: what hyper and tokio alone cost per request.
+floor_file="$work/floor.txt"; : > "$floor_file"
+if [ "${FLOOR:-0}" = 1 ]; then
+  cargo build --release --locked -q -p sipprov-server --example hyper_floor
+  # shellcheck disable=SC2086
+  $pin_server "$root/target/release/examples/hyper_floor" 127.0.0.1:18091 "$work/www/$(head -1 "$work/macs.txt").cfg" &
+  FLOOR_PID=$!
+  sleep 0.5
+fi
 rounds_file="$work/rounds.txt"; : > "$rounds_file"
 for r in $(seq 1 "$rounds"); do
   # The order flips every round, so a machine speeding up or slowing down favours neither.
   if [ $((r % 2)) = 1 ]; then s=$(run_wrk "$HTTP"); n=$(run_wrk 127.0.0.1:18089)
   else n=$(run_wrk 127.0.0.1:18089); s=$(run_wrk "$HTTP"); fi
   echo "$s $n" >> "$rounds_file"
+  if [ "${FLOOR:-0}" = 1 ]; then echo "$(run_wrk 127.0.0.1:18091) $n" >> "$floor_file"; fi
 done
 throughput_rss=$(rss_peak_mb "$PID")
 kill "$PID"; wait "$PID" 2>/dev/null || true
+if [ "${FLOOR:-0}" = 1 ]; then kill "$FLOOR_PID"; wait "$FLOOR_PID" 2>/dev/null || true; fi
 
 # --- 100,000 devices: start-up time and peak RSS ------------------------------
 bigdata="$work/big"; mkdir -p "$bigdata"
@@ -165,3 +186,14 @@ where = "servers pinned to CPU 0, wrk to CPU 1" if pinned != "unpinned" else "no
 print(f"- wrk -t1 -c32 -d{secs}s --latency, random known MAC per request, Yealink User-Agent; "
       f"{where}; {os.cpu_count()} cores, {platform.machine()}")
 PY
+if [ -s "$floor_file" ]; then
+  python3 - "$floor_file" <<'PY'
+import sys, statistics
+rows = [list(map(float, line.split())) for line in open(sys.argv[1]) if line.strip()]
+ratios = [f / n for f, _, n, _ in rows]
+print(f"- hyper floor (FLOOR=1, a minimal hyper server answering every request with one device's bytes, "
+      f"run right after sipprov and nginx in each round): median {statistics.median(r[0] for r in rows):,.0f} req/s, "
+      f"p99 {statistics.median(r[1] for r in rows):.2f} ms, {statistics.median(ratios):.2f}x the same round's nginx "
+      f"(per-round {min(ratios):.2f}x to {max(ratios):.2f}x)")
+PY
+fi

@@ -19,6 +19,10 @@ pub struct FetchDetail {
     pub status: u16,
     /// How many such fetches this event stands for.
     pub count: u64,
+    /// When the last of them was made (ms since the epoch), when there were more than one;
+    /// the event's own time is the first's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<i64>,
     /// How the requester was accepted (`none`, `digest-sha256`, `client-certificate`, …).
     pub auth: String,
     /// The model its User-Agent reported, if any.

@@ -261,6 +261,7 @@ fn event_details() {
         hash: "ab".into(),
         status: 200,
         count: 1,
+        last_at: None,
         auth: "none".into(),
         model: Some("T46S".into()),
         firmware: None,
@@ -269,6 +270,13 @@ fn event_details() {
         &fetch,
         json!({"file": "001565aabbcc.cfg", "ip": "192.0.2.1", "hash": "ab", "status": 200, "count": 1,
                "auth": "none", "model": "T46S", "firmware": null}),
+    );
+    // Repeats within one write interval: the count, and the last one's time.
+    let repeated = FetchDetail { count: 3, last_at: Some(1_700_000_000_500), ..fetch.clone() };
+    pinned(
+        &repeated,
+        json!({"file": "001565aabbcc.cfg", "ip": "192.0.2.1", "hash": "ab", "status": 200, "count": 3,
+               "last_at": 1_700_000_000_500_i64, "auth": "none", "model": "T46S", "firmware": null}),
     );
     assert_eq!(kind(&fetch), EventKind::Fetch);
     let refused = RefusedDetail { file: "x.cfg".into(), ip: "192.0.2.1".into(), reason: "no credentials".into() };

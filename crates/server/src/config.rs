@@ -32,11 +32,16 @@ pub struct FetchLogConfig {
     /// into one) kept while the database cannot write, about 1.6 KB each; beyond it new
     /// records are dropped and counted in `sipprov_fetch_records_dropped_total`.
     pub max_pending: usize,
+    /// How often the gathered records are written, in milliseconds (1000 by default, 10 to
+    /// 60,000). Identical fetches within one interval are one event with a count: a longer
+    /// interval writes fewer rows under load; what is still in memory when the process is
+    /// killed (not stopped) is lost, at most this long's worth.
+    pub interval_ms: u64,
 }
 
 impl Default for FetchLogConfig {
     fn default() -> Self {
-        FetchLogConfig { max_pending: 20_000 }
+        FetchLogConfig { max_pending: 20_000, interval_ms: 1000 }
     }
 }
 

@@ -2,10 +2,17 @@
 //! in batches, off the request path.
 //!
 //! A phone's GET must not wait for a database write: handlers hand records to
-//! a bounded channel and a single task flushes them every 250 ms in one
-//! transaction per kind. Identical fetches within a batch (same device, file,
-//! source, content, status and authentication) become one event with a count. When the
-//! channel is full the record is dropped and counted, never blocking a phone.
+//! a bounded channel and a single task writes what it gathered every `[fetch_log] interval_ms`
+//! (1 s by default) in one transaction per kind. A served fetch travels as a [`Fetch`]: the
+//! device's MAC, the time, the source address by value, the cache's shared [`Served`] (file
+//! name and hash) and how the requester was accepted, so the request path allocates nothing to
+//! record it (the writer builds one JSON detail per merged event, when it writes). Identical
+//! fetches within one interval (same
+//! device, file, source, content, status and authentication) become one event with a count
+//! and the time of the first (`at`) and of the last (`detail.last_at`); the store sees at most
+//! one event per such fetch per interval, however often a phone asks, and one last-seen row per
+//! device and file. When the channel is full the record is dropped and counted, never blocking
+//! a phone. Other records (refusals, content change times) are written within 250 ms.
 //!
 //! When the store cannot write (a full disk, an I/O error, a lost PostgreSQL server), the
 //! batch is kept and retried with backoff (250 ms doubling to 5 s), new records joining it, up
@@ -16,19 +23,23 @@
 //! minute, and the recovery at INFO. Phones are served from memory throughout.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sipprov_model::Mac;
 use sipprov_store::{FetchInfo, NewEvent, RenderedState, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cache::Served;
 use crate::metrics::Metrics;
 use crate::seen::SeenIndex;
 
 const QUEUE: usize = 65_536;
 const BATCH: usize = 8_192;
-const INTERVAL: Duration = Duration::from_millis(250);
+/// Records other than fetches (refusals, content change times) are written within this long.
+const PROMPT: Duration = Duration::from_millis(250);
 /// The first retry after a failed write, doubled per failure up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(5);
@@ -39,19 +50,44 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub enum Record {
     /// A device fetched a file: updates its last-seen columns and appends a `fetch` event.
-    /// `auth` says how the requester was accepted (`none`, `digest-sha256`, `client-certificate`, …).
-    Fetch {
-        /// Who fetched what, when, from where.
-        info: FetchInfo,
-        /// The HTTP status answered (200 or 304).
-        status: u16,
-        /// How the requester was accepted.
-        auth: &'static str,
-    },
+    Fetch(Fetch),
     /// Any other device event (refusals, notifications, …).
     Event(NewEvent),
     /// A file's content changed.
     Rendered(RenderedState),
+}
+
+/// One served fetch, as the request path hands it over. It owns no heap memory of its own: the
+/// content is the render cache's shared [`Served`], the address a value, the authentication a
+/// static name (only a User-Agent's model and firmware, parsed for the request anyway, move in).
+#[derive(Debug)]
+pub struct Fetch {
+    /// The device that fetched.
+    pub mac: Mac,
+    /// When (ms since the epoch).
+    pub at: i64,
+    /// The source address of the request.
+    pub ip: IpAddr,
+    /// What was served: its file name and hash are recorded.
+    pub content: Arc<Served>,
+    /// The name recorded when it is not `content.file` (a directory, served under the name
+    /// the phone asked for).
+    pub file: Option<Box<str>>,
+    /// The HTTP status answered (200 or 304).
+    pub status: u16,
+    /// How the requester was accepted (`none`, `digest-sha256`, `client-certificate`, …).
+    pub auth: &'static str,
+    /// The model its User-Agent named, if any.
+    pub model: Option<String>,
+    /// The firmware version its User-Agent named, if any.
+    pub firmware: Option<String>,
+}
+
+impl Fetch {
+    /// The file name recorded.
+    pub fn file(&self) -> &str {
+        self.file.as_deref().unwrap_or(&self.content.file)
+    }
 }
 
 enum Command {
@@ -73,7 +109,8 @@ impl FetchLog {
     /// Starts the writer task, which keeps `seen` current with every fetch it takes.
     pub fn spawn(store: Store, metrics: Arc<Metrics>, config: &FetchLogConfig, seen: Arc<SeenIndex>) -> FetchLog {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(store, metrics.clone(), config.max_pending, seen.clone(), rx));
+        let interval = Duration::from_millis(config.interval_ms.clamp(10, 60_000));
+        tokio::spawn(writer(store, metrics.clone(), config.max_pending, interval, seen.clone(), rx));
         FetchLog { tx, metrics, seen }
     }
 
@@ -99,20 +136,103 @@ impl FetchLog {
     }
 }
 
-/// What makes two fetches the same event: device, file, source, content, status, authentication.
-type FetchKey = (sipprov_model::Mac, String, String, String, u16, &'static str);
+/// What makes two fetches the same event: device, source, content (the shared [`Served`], by
+/// address: the batch holds it, so the address cannot be reused meanwhile), file name, status,
+/// authentication. Integers and a static name, hashed without touching the heap.
+#[derive(PartialEq, Eq, Hash)]
+struct FetchKey {
+    mac: Mac,
+    ip: IpAddr,
+    content: usize,
+    file: Option<Box<str>>,
+    status: u16,
+    auth: &'static str,
+}
 
-fn fetch_key(info: &FetchInfo, status: u16, auth: &'static str) -> FetchKey {
-    (info.mac, info.file.clone(), info.ip.clone(), info.hash.clone(), status, auth)
+impl FetchKey {
+    fn of(fetch: &Fetch) -> FetchKey {
+        FetchKey {
+            mac: fetch.mac,
+            ip: fetch.ip,
+            content: Arc::as_ptr(&fetch.content) as usize,
+            file: fetch.file.clone(),
+            status: fetch.status,
+            auth: fetch.auth,
+        }
+    }
+}
+
+/// Identical fetches of one interval: the first, how many, the time of the last, and the
+/// model and firmware the latest of them reported (for the last-seen columns).
+struct Coalesced {
+    first: Fetch,
+    count: u64,
+    last_at: i64,
+    model: Option<(i64, String)>,
+    firmware: Option<(i64, String)>,
+}
+
+impl Coalesced {
+    fn new(fetch: Fetch) -> Coalesced {
+        let model = fetch.model.clone().map(|m| (fetch.at, m));
+        let firmware = fetch.firmware.clone().map(|f| (fetch.at, f));
+        Coalesced { last_at: fetch.at, first: fetch, count: 1, model, firmware }
+    }
+
+    /// Counts a repeat; keeps what it reported when nothing reported later was different.
+    fn repeat(&mut self, fetch: Fetch) {
+        self.count += 1;
+        self.last_at = self.last_at.max(fetch.at);
+        newer(&mut self.model, fetch.at, fetch.model);
+        newer(&mut self.firmware, fetch.at, fetch.firmware);
+    }
+
+    /// The `fetch` event these fetches make.
+    fn event(&self) -> NewEvent {
+        let f = &self.first;
+        let detail = sipprov_api::FetchDetail {
+            file: f.file().to_string(),
+            ip: f.ip.to_string(),
+            hash: f.content.hash.clone(),
+            status: f.status,
+            count: self.count,
+            last_at: (self.count > 1).then_some(self.last_at),
+            auth: f.auth.to_string(),
+            model: f.model.clone(),
+            firmware: f.firmware.clone(),
+        };
+        NewEvent::of(f.mac, f.at, &detail)
+    }
+}
+
+/// Keeps the latest reported value (`at`, `value`) in `slot`.
+fn newer(slot: &mut Option<(i64, String)>, at: i64, value: Option<String>) {
+    let Some(value) = value else { return };
+    match slot {
+        Some((when, known)) if *when <= at => {
+            *when = at;
+            if *known != value {
+                *known = value;
+            }
+        }
+        Some(_) => {}
+        None => *slot = Some((at, value)),
+    }
+}
+
+/// A record waiting to be written, in the order taken.
+enum Pending {
+    Fetch(Coalesced),
+    Event(NewEvent),
 }
 
 #[derive(Default)]
 struct Batch {
-    /// The latest fetch per device and file (a phone fetches several files in one boot).
-    fetches: HashMap<(sipprov_model::Mac, String), FetchInfo>,
-    events: Vec<NewEvent>,
+    /// Events in the order taken; repeats of a fetch count in its first entry.
+    events: Vec<Pending>,
+    /// Where each distinct fetch of this batch is in `events`.
+    fetches: HashMap<FetchKey, usize>,
     rendered: Vec<RenderedState>,
-    last_fetch_event: HashMap<FetchKey, usize>,
     waiting: Vec<oneshot::Sender<()>>,
     size: usize,
 }
@@ -121,63 +241,111 @@ impl Batch {
     fn add(&mut self, record: Record) {
         self.size += 1;
         match record {
-            Record::Fetch { info, status, auth } => self.add_fetch(info, status, auth),
-            Record::Event(e) => self.events.push(e),
+            Record::Fetch(fetch) => self.add_fetch(fetch),
+            Record::Event(e) => self.events.push(Pending::Event(e)),
             Record::Rendered(r) => self.rendered.push(r),
         }
+    }
+
+    /// Whether records other than fetches wait: they are written without waiting for the
+    /// interval.
+    fn has_others(&self) -> bool {
+        !self.rendered.is_empty() || self.events.len() > self.fetches.len()
     }
 
     /// Whether adding `record` takes a new entry, rather than counting a repeat of a kept fetch.
     fn would_grow(&self, record: &Record) -> bool {
         match record {
-            Record::Fetch { info, status, auth } => {
-                !self.last_fetch_event.contains_key(&fetch_key(info, *status, auth))
-            }
+            Record::Fetch(fetch) => !self.fetches.contains_key(&FetchKey::of(fetch)),
             Record::Event(_) | Record::Rendered(_) => true,
         }
     }
 
-    fn add_fetch(&mut self, info: FetchInfo, status: u16, auth: &'static str) {
-        let key = fetch_key(&info, status, auth);
-        if let Some(&i) = self.last_fetch_event.get(&key) {
-            if let Some(count) = self.events[i].detail.get_mut("count") {
-                *count = serde_json::json!(count.as_u64().unwrap_or(1) + 1);
-            }
-        } else {
-            self.last_fetch_event.insert(key, self.events.len());
-            let detail = sipprov_api::FetchDetail {
-                file: info.file.clone(),
-                ip: info.ip.clone(),
-                hash: info.hash.clone(),
-                status,
-                count: 1,
-                auth: auth.to_string(),
-                model: info.reported_model.clone(),
-                firmware: info.reported_firmware.clone(),
-            };
-            self.events.push(NewEvent::of(info.mac, info.at, &detail));
+    fn add_fetch(&mut self, fetch: Fetch) {
+        let key = FetchKey::of(&fetch);
+        if let Some(Pending::Fetch(kept)) = self.fetches.get(&key).and_then(|&i| self.events.get_mut(i)) {
+            kept.repeat(fetch);
+            return;
         }
-        self.fetches.insert((info.mac, info.file.clone()), info);
+        self.fetches.insert(key, self.events.len());
+        self.events.push(Pending::Fetch(Coalesced::new(fetch)));
+    }
+
+    /// The last-seen rows of this batch: the latest fetch per device and file, oldest first,
+    /// the latest of each device carrying the model and firmware its fetches last reported.
+    fn last_fetches(&self) -> Vec<FetchInfo> {
+        let mut latest: HashMap<(Mac, &str), &Coalesced> = HashMap::new();
+        let mut reported: HashMap<Mac, (Option<&Reported>, Option<&Reported>)> = HashMap::new();
+        for c in self.events.iter().filter_map(|p| match p {
+            Pending::Fetch(c) => Some(c),
+            Pending::Event(_) => None,
+        }) {
+            let slot = latest.entry((c.first.mac, c.first.file())).or_insert(c);
+            if c.last_at >= slot.last_at {
+                *slot = c;
+            }
+            let (model, firmware) = reported.entry(c.first.mac).or_default();
+            *model = later(*model, c.model.as_ref());
+            *firmware = later(*firmware, c.firmware.as_ref());
+        }
+        let mut rows: Vec<FetchInfo> = latest
+            .into_values()
+            .map(|c| FetchInfo {
+                mac: c.first.mac,
+                at: c.last_at,
+                ip: c.first.ip.to_string(),
+                file: c.first.file().to_string(),
+                hash: c.first.content.hash.clone(),
+                reported_model: None,
+                reported_firmware: None,
+            })
+            .collect();
+        // Oldest first, so each device's last-seen columns end on its latest fetch, which
+        // carries what the device reported last (the store keeps earlier reports otherwise).
+        rows.sort_by_key(|f| f.at);
+        for row in rows.iter_mut().rev() {
+            if let Some((model, firmware)) = reported.remove(&row.mac) {
+                row.reported_model = model.map(|(_, m)| m.clone());
+                row.reported_firmware = firmware.map(|(_, f)| f.clone());
+            }
+        }
+        rows
     }
 }
 
-/// The writer task: gathers records into the pending batch and writes it every [`INTERVAL`],
-/// at [`BATCH`] records, or when asked to flush; while the store fails, retries with backoff.
+/// A model or firmware version a User-Agent reported, and when.
+type Reported = (i64, String);
+
+/// The later of two reports.
+fn later<'a>(a: Option<&'a Reported>, b: Option<&'a Reported>) -> Option<&'a Reported> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if y.0 >= x.0 { y } else { x }),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// The writer task: gathers records into the pending batch and writes it every `interval`, at
+/// [`BATCH`] distinct entries, or when asked to flush; while the store fails, retries with
+/// backoff.
 async fn writer(
     store: Store,
     metrics: Arc<Metrics>,
     max_pending: usize,
+    interval: Duration,
     seen: Arc<SeenIndex>,
     mut rx: mpsc::Receiver<Command>,
 ) {
     let mut w = Writer { store, metrics, max_pending, seen, pending: Batch::default(), outage: None };
-    let mut tick = tokio::time::interval(INTERVAL);
+    let mut tick = tokio::time::interval(interval.min(PROMPT));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut written = Instant::now();
     loop {
         tokio::select! {
             cmd = rx.recv() => match cmd {
                 Some(Command::Record(r)) => {
                     w.add(r);
-                    if w.pending.size >= BATCH && w.may_try() { w.write().await; }
+                    if w.pending.entries() >= BATCH && w.may_try() { w.write().await; }
                 }
                 // Someone waits to read what was recorded: try now, whatever the backoff.
                 Some(Command::Flush(done)) => {
@@ -186,8 +354,14 @@ async fn writer(
                 }
                 None => { w.write().await; return; }
             },
+            // Fetches wait for the interval (their repeats merge meanwhile); anything else
+            // (a refusal, a content change time) is written at the next prompt tick.
             _ = tick.tick() => {
-                if w.pending.size > 0 && w.may_try() { w.write().await; }
+                let due = w.pending.has_others() || written.elapsed() >= interval;
+                if w.pending.size > 0 && due && w.may_try() {
+                    w.write().await;
+                    written = Instant::now();
+                }
             }
         }
     }
@@ -218,10 +392,10 @@ struct Outage {
 impl Writer {
     /// Adds a record to the pending batch, or drops and counts it while the store cannot write
     /// and the batch holds `max_pending` records. (When writes succeed a write empties the
-    /// batch every [`BATCH`] records, so it needs no other bound.)
+    /// batch every [`BATCH`] entries, so it needs no other bound.)
     fn add(&mut self, record: Record) {
-        if let Record::Fetch { info, .. } = &record {
-            self.seen.record(info);
+        if let Record::Fetch(f) = &record {
+            self.seen.record(f.mac, f.at, f.ip, f.file(), &f.content.hash, f.model.as_deref(), f.firmware.as_deref());
         }
         if self.outage.is_some() && self.pending.entries() >= self.max_pending && self.pending.would_grow(&record) {
             Metrics::inc(&self.metrics.fetch_records_dropped);
@@ -306,19 +480,24 @@ impl Batch {
     /// counted as dropped and forgotten.
     async fn write(&mut self, store: &Store, metrics: &Metrics) -> Result<(), StoreError> {
         if !self.fetches.is_empty() {
-            let mut fetches: Vec<FetchInfo> = self.fetches.values().cloned().collect();
-            // Oldest first, so each device's last-seen columns end on its latest fetch.
-            fetches.sort_by_key(|f| f.at);
             // Not counted as dropped if refused: the fetch events below are the records, these
-            // rows only summarise each device's latest fetch.
-            kept_on_outage(store.record_fetches(&fetches).await, "last fetches", 0, metrics)?;
-            self.fetches.clear();
+            // rows only summarise each device's latest fetch. Written again with the events
+            // when those must be retried: the same rows, so no harm.
+            kept_on_outage(store.record_fetches(&self.last_fetches()).await, "last fetches", 0, metrics)?;
         }
         if !self.events.is_empty() {
-            kept_on_outage(store.append_events(&self.events).await, "device events", self.events.len(), metrics)?;
-            self.events.clear();
-            self.last_fetch_event.clear();
+            let events: Vec<NewEvent> = self
+                .events
+                .iter()
+                .map(|p| match p {
+                    Pending::Fetch(c) => c.event(),
+                    Pending::Event(e) => e.clone(),
+                })
+                .collect();
+            kept_on_outage(store.append_events(&events).await, "device events", events.len(), metrics)?;
         }
+        self.events.clear();
+        self.fetches.clear();
         if !self.rendered.is_empty() {
             let count = self.rendered.len();
             kept_on_outage(store.save_rendered_states(&self.rendered).await, "content change times", count, metrics)?;
@@ -345,5 +524,69 @@ fn kept_on_outage(
             Ok(())
         }
         Ok(()) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content(file: &str, hash: &str) -> Arc<Served> {
+        Arc::new(Served::new(file.into(), b"x".to_vec(), "text/plain", hash.into(), 0))
+    }
+
+    fn fetch(mac: u8, at: i64, served: &Arc<Served>, model: Option<&str>) -> Record {
+        Record::Fetch(Fetch {
+            mac: format!("0015650000{mac:02x}").parse().unwrap(),
+            at,
+            ip: "192.0.2.1".parse().unwrap(),
+            content: served.clone(),
+            file: None,
+            status: 200,
+            auth: "open",
+            model: model.map(String::from),
+            firmware: None,
+        })
+    }
+
+    #[test]
+    fn a_burst_is_one_event_with_its_count_and_first_and_last_time() {
+        let served = content("a.cfg", "h1");
+        let mut batch = Batch::default();
+        for at in [10, 11, 15, 12] {
+            batch.add(fetch(1, at, &served, Some("T46S")));
+        }
+        assert_eq!(batch.entries(), 1);
+        let Pending::Fetch(merged) = &batch.events[0] else { panic!("a fetch") };
+        let event = merged.event();
+        assert_eq!((event.at, &event.detail["count"], &event.detail["last_at"]), (10, &4.into(), &15.into()));
+        assert!(!batch.has_others());
+        // Another content (or status, source, authentication) is another event.
+        batch.add(fetch(1, 20, &content("a.cfg", "h2"), None));
+        assert_eq!(batch.entries(), 2);
+    }
+
+    #[test]
+    fn last_seen_rows_are_the_latest_fetch_per_device_and_file_with_the_latest_report() {
+        let (old, new, other) = (content("a.cfg", "old"), content("a.cfg", "new"), content("b.cfg", "b"));
+        let mut batch = Batch::default();
+        batch.add(fetch(1, 10, &old, Some("T46S")));
+        batch.add(fetch(1, 30, &new, None));
+        batch.add(fetch(1, 20, &other, Some("T48S")));
+        batch.add(fetch(2, 5, &other, None));
+        let rows = batch.last_fetches();
+        let shown: Vec<_> = rows
+            .iter()
+            .map(|r| (r.mac.to_string(), r.file.as_str(), r.hash.as_str(), r.at, r.reported_model.as_deref()))
+            .collect();
+        // Oldest first; device 1's latest row carries the model it reported last (at 20).
+        assert_eq!(
+            shown,
+            vec![
+                ("001565000002".to_string(), "b.cfg", "b", 5, None),
+                ("001565000001".to_string(), "b.cfg", "b", 20, None),
+                ("001565000001".to_string(), "a.cfg", "new", 30, Some("T48S")),
+            ]
+        );
     }
 }

@@ -23,13 +23,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
-use axum::Router;
 use sipprov_sip::logsafe::{escaped, LogLimiter};
-use sipprov_store::{FetchInfo, NewEvent};
+use sipprov_store::NewEvent;
 use sipprov_vendors::{registry, UserAgentInfo};
 
 use crate::auth::Security;
@@ -38,10 +35,10 @@ use crate::cache::Served;
 use crate::config::UploadsConfig;
 use crate::directories::Directories;
 use crate::fetchlog::FetchLog;
-use crate::fetchlog::Record;
+use crate::fetchlog::{Fetch, Record};
 use crate::files::{Files, Refusal, Resolved};
 use crate::inventory::Inventory;
-use crate::listener::TlsPeer;
+use crate::listener::{Handler, TlsPeer};
 use crate::metrics::labels::{RefusalReason, VendorLabel};
 use crate::metrics::{BlockedBy, Metrics};
 use crate::resources::ResourceCatalog;
@@ -129,15 +126,37 @@ impl Phones {
     }
 }
 
-/// The router for the provisioning listeners (HTTP and HTTPS share one).
-pub fn router(state: Arc<Phones>) -> Router {
-    Router::new().fallback(fetch).with_state(state)
+/// The handler of the provisioning listeners (HTTP and HTTPS share one). Every path is one
+/// route, so each request goes from hyper straight to [`serve`]: no router, and the request's
+/// method, URI and headers are moved, not copied.
+#[derive(Clone)]
+pub struct PhoneHandler(Arc<Phones>);
+
+impl PhoneHandler {
+    /// The handler over the phone side's services.
+    pub fn new(state: Arc<Phones>) -> PhoneHandler {
+        PhoneHandler(state)
+    }
 }
 
-/// A request as the router hands it over.
+impl Handler for PhoneHandler {
+    fn handle(
+        self,
+        request: hyper::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+        tls: Option<TlsPeer>,
+    ) -> impl std::future::Future<Output = Response> + Send + 'static {
+        let (parts, body) = request.into_parts();
+        let incoming =
+            Incoming { peer, tls, method: parts.method, uri: parts.uri, headers: parts.headers, body: Body::new(body) };
+        fetch(self.0, incoming)
+    }
+}
+
+/// A request as the listener hands it over.
 struct Incoming {
     peer: SocketAddr,
-    tls: Option<Extension<TlsPeer>>,
+    tls: Option<TlsPeer>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -146,18 +165,10 @@ struct Incoming {
 
 /// Serves one request and times it into `sipprov_http_request_duration_seconds`, under the
 /// vendor the request was identified as (its device's, else its User-Agent's).
-async fn fetch(
-    State(state): State<Arc<Phones>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    tls: Option<Extension<TlsPeer>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn fetch(state: Arc<Phones>, incoming: Incoming) -> Response {
     let started = Instant::now();
     let mut vendor = VendorLabel::UNKNOWN;
-    let response = serve(&state, Incoming { peer, tls, method, uri, headers, body }, &mut vendor).await;
+    let response = serve(&state, incoming, &mut vendor).await;
     state.metrics.observe_http(vendor, response.status(), started.elapsed());
     response
 }
@@ -171,7 +182,6 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
     }
     let ua = user_agent(&headers).and_then(|ua| registry().identify_user_agent(ua));
-    let tls = tls.map(|Extension(t)| t);
     let facts = RequestFacts {
         method: method.as_str(),
         uri: uri.path_and_query().map_or(uri.path(), |p| p.as_str()),
@@ -234,7 +244,7 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     };
     dates::hold_until_dated(served.last_modified).await;
     let status = if not_modified(&headers, &served) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
-    record_fetch(state, &resolved, &served, peer, ua.as_ref(), status, auth);
+    record_fetch(state, &resolved, &served, peer, ua, status, auth);
     respond(status, &served)
 }
 
@@ -538,12 +548,14 @@ fn not_modified(headers: &HeaderMap, served: &Served) -> bool {
     matches!(since, Some(since) if served.last_modified <= since && !dates::is_future(since))
 }
 
+/// Counts a served fetch and hands its record to the fetch log: a few words and a reference to
+/// the cached content (the User-Agent's model and firmware, parsed for this request, move in).
 fn record_fetch(
     state: &Phones,
     resolved: &Resolved,
-    served: &Served,
+    served: &Arc<Served>,
     peer: SocketAddr,
-    ua: Option<&UserAgentInfo>,
+    ua: Option<UserAgentInfo>,
     status: StatusCode,
     auth: &'static str,
 ) {
@@ -557,19 +569,18 @@ fn record_fetch(
         Metrics::inc(&state.metrics.http_not_modified);
     }
     let Some(device) = device else { return };
-    state.fetchlog.record(Record::Fetch {
-        info: FetchInfo {
-            mac: device.mac,
-            at: sipprov_store::now_ms(),
-            ip: peer.ip().to_string(),
-            file: served.file.clone(),
-            hash: served.hash.clone(),
-            reported_model: ua.and_then(|u| u.model.clone()),
-            reported_firmware: ua.and_then(|u| u.firmware.clone()),
-        },
+    let (model, firmware) = ua.map_or((None, None), |u| (u.model, u.firmware));
+    state.fetchlog.record(Record::Fetch(Fetch {
+        mac: device.mac,
+        at: sipprov_store::now_ms(),
+        ip: peer.ip(),
+        content: served.clone(),
+        file: None,
         status: status.as_u16(),
         auth,
-    });
+        model,
+        firmware,
+    }));
 }
 
 fn respond(status: StatusCode, served: &Served) -> Response {

@@ -8,6 +8,7 @@
 //! keeps the ones reported before.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use sipprov_model::Mac;
@@ -30,20 +31,50 @@ impl SeenIndex {
         SeenIndex { last: RwLock::new(last) }
     }
 
-    /// Takes a fetch into account.
-    pub fn record(&self, info: &FetchInfo) {
+    /// Takes a fetch into account: `mac` fetched `file` (content `hash`) at `at` from `ip`,
+    /// reporting `model` and `firmware`. A device's entry is updated in place, without
+    /// allocating while what it fetched stays the same (the usual case under load).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        mac: Mac,
+        at: i64,
+        ip: IpAddr,
+        file: &str,
+        hash: &str,
+        model: Option<&str>,
+        firmware: Option<&str>,
+    ) {
         let mut last = self.last.write().unwrap_or_else(|e| e.into_inner());
         let full = last.len() >= MAX_DEVICES;
-        match last.get_mut(&info.mac) {
-            Some(known) if known.at <= info.at => {
-                let model = info.reported_model.clone().or_else(|| known.reported_model.take());
-                let firmware = info.reported_firmware.clone().or_else(|| known.reported_firmware.take());
-                *known = FetchInfo { reported_model: model, reported_firmware: firmware, ..info.clone() };
+        match last.get_mut(&mac) {
+            Some(known) if known.at <= at => {
+                known.at = at;
+                if known.ip.parse::<IpAddr>().ok() != Some(ip) {
+                    known.ip = ip.to_string();
+                }
+                assign(&mut known.file, file);
+                assign(&mut known.hash, hash);
+                if let Some(model) = model {
+                    assign(known.reported_model.get_or_insert_with(String::new), model);
+                }
+                if let Some(firmware) = firmware {
+                    assign(known.reported_firmware.get_or_insert_with(String::new), firmware);
+                }
             }
             Some(_) => {}
             None if full => {}
             None => {
-                last.insert(info.mac, info.clone());
+                let info = FetchInfo {
+                    mac,
+                    at,
+                    ip: ip.to_string(),
+                    file: file.to_string(),
+                    hash: hash.to_string(),
+                    reported_model: model.map(String::from),
+                    reported_firmware: firmware.map(String::from),
+                };
+                last.insert(mac, info);
             }
         }
     }
@@ -64,28 +95,29 @@ impl SeenIndex {
     }
 }
 
+/// Sets `slot` to `value`, reusing its buffer (no allocation when it fits, none at all when equal).
+fn assign(slot: &mut String, value: &str) {
+    if slot != value {
+        slot.clear();
+        slot.push_str(value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fetch(at: i64, firmware: Option<&str>) -> FetchInfo {
-        FetchInfo {
-            mac: "001565000001".parse().unwrap(),
-            at,
-            ip: "192.0.2.1".into(),
-            file: "f".into(),
-            hash: "h".into(),
-            reported_model: None,
-            reported_firmware: firmware.map(String::from),
-        }
+    fn fetch(index: &SeenIndex, at: i64, firmware: Option<&str>) {
+        let ip = "192.0.2.1".parse().unwrap();
+        index.record("001565000001".parse().unwrap(), at, ip, "f", "h", None, firmware);
     }
 
     #[test]
     fn latest_fetch_wins_and_keeps_the_firmware_reported_before() {
         let index = SeenIndex::default();
-        index.record(&fetch(10, Some("66.86.0.15")));
-        index.record(&fetch(20, None));
-        index.record(&fetch(5, Some("old")));
+        fetch(&index, 10, Some("66.86.0.15"));
+        fetch(&index, 20, None);
+        fetch(&index, 5, Some("old"));
         let seen = index.get("001565000001".parse().unwrap()).unwrap();
         assert_eq!(seen.at, 20);
         assert_eq!(seen.reported_firmware.as_deref(), Some("66.86.0.15"));

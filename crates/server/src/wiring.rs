@@ -118,7 +118,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     }));
 
     let mut tasks = JoinSet::new();
-    let phone_app = crate::provision::router(Arc::new(
+    let phone_app = crate::provision::PhoneHandler::new(Arc::new(
         Phones::new(
             core.files.clone(),
             core.inventory.clone(),

@@ -38,7 +38,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("token", &[]),
     ("datadir", &["token"]),
     ("writable", &["config"]),
-    ("fetchlog", &["config", "metrics", "seen"]),
+    ("fetchlog", &["cache", "config", "metrics", "seen"]),
     ("auth", &["catalog", "config", "inventory"]),
     ("listener", &["config", "metrics"]),
     ("tls", &["config", "listener"]),

@@ -114,13 +114,17 @@ pub(crate) fn settings(s: &Settings) {
     }
 }
 
-/// A device's history, one event a line: its detail's members as `key=value`.
+/// A device's history, one event a line: its detail's members as `key=value` (times, members
+/// named `…_at` such as a repeated fetch's `last_at`, as UTC times).
 pub(crate) fn events(events: &[DeviceEvent]) {
     for e in events {
         let detail = e.detail.as_object().map(|m| {
             m.iter()
                 .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| format!("{k}={}", text(v)))
+                .map(|(k, v)| match v.as_i64().filter(|_| k.ends_with("_at")) {
+                    Some(ms) => format!("{k}={}", time(ms)),
+                    None => format!("{k}={}", text(v)),
+                })
                 .collect::<Vec<_>>()
                 .join(" ")
         });

@@ -514,6 +514,57 @@ fn fetches_are_recorded_on_the_device() {
     assert!(log.contains("fetch"), "{log}");
 }
 
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970");
+    i64::try_from(since.as_millis()).expect("ms fit")
+}
+
+fn fetch_events(s: &TestServer, mac: &str) -> Vec<serde_json::Value> {
+    let log = s.json(&["device", "log", mac, "--json"]);
+    log.as_array().expect("a JSON list").iter().filter(|e| e["kind"] == "fetch").cloned().collect()
+}
+
+/// Repeats of one fetch within the fetch log's write interval are one history event: its count
+/// is the number of fetches, its time the first one's, `last_at` the last one's; none is lost.
+#[test]
+fn a_burst_of_fetches_is_one_event_with_its_count_and_first_and_last_time() {
+    // An interval far longer than the test: only the reads below (which flush) write the batch.
+    let s = TestServer::start_with_config("[fetch_log]\ninterval_ms = 60000\n");
+    add_yealink(&s);
+    // The first fetch renders the file, and its content change time is written promptly (with
+    // the fetch); reading the log writes whatever is pending: the burst starts a new batch.
+    assert_eq!(s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]).status, 200);
+    assert_eq!(fetch_events(&s, "001565aabbcc").len(), 1);
+    const BURST: u64 = 20;
+    let before = now_ms();
+    for _ in 0..BURST {
+        assert_eq!(s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]).status, 200);
+    }
+    let after = now_ms();
+    let fetches = fetch_events(&s, "001565aabbcc");
+    assert_eq!(fetches.len(), 2, "{fetches:?}");
+    let (event, detail) = (&fetches[1], &fetches[1]["detail"]);
+    assert_eq!(detail["count"], BURST, "{event}");
+    let first = event["at"].as_i64().expect("at");
+    let last = detail["last_at"].as_i64().expect("last_at");
+    assert!(before <= first && first < last && last <= after, "{before} <= {first} < {last} <= {after}");
+    assert_eq!(detail["file"], "001565aabbcc.cfg");
+    assert_eq!(detail["ip"], "127.0.0.1");
+    assert_eq!(detail["auth"], "open");
+    let text = s.ok(&["device", "log", "001565aabbcc"]);
+    assert!(text.contains(&format!("count={BURST}")) && text.contains("last_at="), "{text}");
+    // The device's last-seen time is the last fetch's.
+    let show = s.json(&["device", "show", "001565aabbcc", "--json"]);
+    assert_eq!(show["last_fetch"]["at"], last, "{show}");
+
+    // After a write, the next fetch is a new event: one per interval, never merged backwards.
+    assert_eq!(s.fetch("/001565aabbcc.cfg", YEALINK_UA, &[]).status, 200);
+    let fetches = fetch_events(&s, "001565aabbcc");
+    let counts: Vec<_> = fetches.iter().map(|e| e["detail"]["count"].clone()).collect();
+    assert_eq!(counts, vec![serde_json::json!(1), serde_json::json!(BURST), serde_json::json!(1)], "{fetches:?}");
+    assert!(fetches[2]["detail"].get("last_at").is_none(), "a single fetch has no last_at: {fetches:?}");
+}
+
 #[test]
 fn listings_never_show_secrets() {
     let s = TestServer::start();

@@ -132,6 +132,52 @@ fn replayed_digest_header_is_refused() {
     assert_no_secret_leaks(&s);
 }
 
+/// Requests sent with one nonce over parallel connections reach the server out of nonce-count
+/// order: each count is accepted once, in whatever order, and a count seen before is refused.
+/// The client is Python (its own SHA-256 Digest arithmetic, RFC 7616 §3.4.1), one connection
+/// per request, counts sent 3, 2, 1, then 2 again.
+#[test]
+fn digest_counts_out_of_order_are_accepted_once_and_replays_refused() {
+    let s = TestServer::start_closed_with_config(NO_WINDOW);
+    add_phone(&s, &[]);
+    let client = r#"
+import hashlib, http.client, re, sys
+host, path, ua, password = sys.argv[1:5]
+def get(headers):
+    c = http.client.HTTPConnection(*host.split(":"))
+    c.request("GET", path, headers=dict(headers, **{"User-Agent": ua}))
+    r = c.getresponse(); r.read(); c.close()
+    return r
+challenge = get({}).getheader("WWW-Authenticate")
+realm, nonce = re.search(r'realm="([^"]+)"', challenge)[1], re.search(r'nonce="([^"]+)"', challenge)[1]
+h = lambda t: hashlib.sha256(t.encode()).hexdigest()
+ha1, ha2 = h(f"phone1:{realm}:{password}"), h(f"GET:{path}")
+statuses = []
+for nc in ["00000003", "00000002", "00000001", "00000002"]:
+    response = h(f"{ha1}:{nonce}:{nc}:c0ffee:auth:{ha2}")
+    auth = (f'Digest username="phone1", realm="{realm}", nonce="{nonce}", uri="{path}", algorithm=SHA-256, '
+            f'qop=auth, nc={nc}, cnonce="c0ffee", response="{response}"')
+    statuses.append(str(get({"Authorization": auth}).status))
+print(" ".join(statuses))
+"#;
+    let path = format!("/{MAC}.cfg");
+    let out = Command::new("python3")
+        .args(["-c", client, &s.http, &path, UA, HTTP_PASSWORD])
+        .output()
+        .expect("python3 is installed");
+    let statuses = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(
+        statuses,
+        "200 200 200 401",
+        "nc 3, 2, 1 accepted once each, 2 again refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = s.ok(&["device", "log", MAC, "--json"]);
+    assert!(log.contains("replayed Digest nonce count"), "{log}");
+    assert_eq!(accepted_by(&log).iter().filter(|a| a.starts_with("digest-")).count(), 1, "{log}");
+    assert_no_secret_leaks(&s);
+}
+
 fn openssl(dir: &Path, args: &[&str]) {
     run(Command::new("openssl").current_dir(dir).args(args));
 }

@@ -5,8 +5,13 @@
 //!   server recognises its own nonces without storing them, a nonce from another server (or from
 //!   before a restart, which draws a new secret) fails the HMAC, and an old one is answered with
 //!   `stale=true` so the phone retries with a fresh nonce without asking anyone for a password;
-//! - the highest `nc` accepted per nonce is remembered, so a replayed `Authorization` header (same
-//!   nonce, same or lower `nc`) is refused. Only nonces that carried a *correct* response are
+//! - every `nc` accepted per nonce is remembered, so a replayed `Authorization` header (same
+//!   nonce, same `nc`) is refused (RFC 7616 §3.4 and §5.5: the count exists so the server can
+//!   detect replays). The record is a sliding window, as IPsec keeps against replayed packets
+//!   (RFC 4303 §3.4.3): the highest count accepted and a bitmap of the [`NC_WINDOW`] counts
+//!   below it. A client that sends requests with one nonce over parallel connections makes
+//!   counts arrive slightly out of order; each is accepted once, while any count seen before,
+//!   or older than the window, is refused. Only nonces that carried a *correct* response are
 //!   remembered, so nobody without the password can fill the table, and it is bounded regardless.
 //!
 //! FusionPBX gets this wrong (its `app/provision/index.php` issues `uniqid()` nonces and never checks their freshness or `nc`).
@@ -24,6 +29,9 @@ const NONCE_ID: usize = 16;
 const NONCE_TAG: usize = 16;
 /// Remembered nonces; beyond this, expired ones are dropped and then the oldest.
 const MAX_TRACKED: usize = 100_000;
+/// How far below the highest count accepted for a nonce a count may still arrive (once): a client
+/// with this many requests in flight on one nonce never meets a refusal for arriving late.
+pub const NC_WINDOW: u32 = 64;
 /// Longest Authorization header parsed; real ones are a few hundred bytes.
 pub const MAX_HEADER: usize = 4096;
 
@@ -83,7 +91,46 @@ pub struct NonceKeeper {
     secret: [u8; 32],
     realm: String,
     lifetime_secs: u64,
-    seen: Mutex<HashMap<[u8; NONCE_ID], (u64, u32)>>,
+    seen: Mutex<HashMap<[u8; NONCE_ID], NcWindow>>,
+}
+
+/// The counts accepted for one nonce: the highest, and which of the [`NC_WINDOW`] below it.
+#[derive(Debug, Clone, Copy)]
+struct NcWindow {
+    /// When the nonce was issued (seconds since the epoch), to expire the entry.
+    issued: u64,
+    highest: u32,
+    /// Bit `i` set: count `highest - 1 - i` was accepted.
+    below: u64,
+}
+
+impl NcWindow {
+    fn new(issued: u64, nc: u32) -> NcWindow {
+        NcWindow { issued, highest: nc, below: 0 }
+    }
+
+    /// Accepts `nc` once: above the highest (the window slides up), or a count within the window
+    /// not seen yet. Refuses a count seen before or too old to tell.
+    fn accept(&mut self, nc: u32) -> bool {
+        if nc > self.highest {
+            let shift = nc - self.highest;
+            // The old highest becomes bit `shift - 1`; counts that slide out are forgotten.
+            // A shift of 64 or more clears the whole window (`checked_shl` gives `None`).
+            self.below = self.below.checked_shl(shift).unwrap_or(0) | 1u64.checked_shl(shift - 1).unwrap_or(0);
+            self.highest = nc;
+            return true;
+        }
+        let behind = self.highest - nc;
+        if behind == 0 || behind > NC_WINDOW {
+            return false;
+        }
+        let bit = 1u64 << (behind - 1);
+        if self.below & bit != 0 {
+            return false;
+        }
+        self.below |= bit;
+        true
+    }
 }
 
 impl NonceKeeper {
@@ -202,20 +249,19 @@ impl NonceKeeper {
 
     fn note_nc(&self, id: [u8; NONCE_ID], issued: u64, nc: u32) -> Result<(), DigestError> {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, last)) = seen.get(&id) {
-            if nc <= *last {
-                return Err(DigestError::Replay);
-            }
-        } else if seen.len() >= MAX_TRACKED {
+        if let Some(window) = seen.get_mut(&id) {
+            return if window.accept(nc) { Ok(()) } else { Err(DigestError::Replay) };
+        }
+        if seen.len() >= MAX_TRACKED {
             let oldest_allowed = now_secs().saturating_sub(self.lifetime_secs);
-            seen.retain(|_, (t, _)| *t >= oldest_allowed);
+            seen.retain(|_, w| w.issued >= oldest_allowed);
             if seen.len() >= MAX_TRACKED {
                 // Still full of live nonces: forgetting them would let their headers be replayed,
                 // so refuse this one as stale instead; the client simply gets a fresh nonce.
                 return Err(DigestError::Stale);
             }
         }
-        seen.insert(id, (issued, nc));
+        seen.insert(id, NcWindow::new(issued, nc));
         Ok(())
     }
 }
@@ -318,6 +364,52 @@ mod tests {
         assert!(k
             .verify(&answer(&k, &k.nonce(), "00000001", "pw"), "u", "pw", "GET", "/f.cfg", &[Algorithm::Md5])
             .is_err());
+    }
+
+    #[test]
+    fn counts_arriving_out_of_order_are_accepted_once() {
+        let k = NonceKeeper::new("sipprov", 300);
+        let all = [Algorithm::Sha256];
+        let nonce = k.nonce();
+        let check =
+            |nc: u32| k.verify(&answer(&k, &nonce, &format!("{nc:08x}"), "pw"), "u", "pw", "GET", "/f.cfg", &all);
+        // Parallel connections on one nonce: 3 overtakes 2, 1 comes last.
+        assert!(check(3).is_ok());
+        assert!(check(2).is_ok(), "a count below the highest, not seen yet");
+        assert!(check(1).is_ok());
+        for nc in [1, 2, 3] {
+            assert_eq!(check(nc), Err(DigestError::Replay), "nc {nc} replayed");
+        }
+        // The window slides: 100 accepted, then 36 (64 below) still once, 35 too old to tell.
+        assert!(check(100).is_ok());
+        assert!(check(36).is_ok());
+        assert_eq!(check(36), Err(DigestError::Replay));
+        assert_eq!(check(35), Err(DigestError::Replay));
+        assert_eq!(check(100), Err(DigestError::Replay));
+        // A jump of exactly the window keeps the old highest as its oldest count.
+        assert!(check(164).is_ok());
+        assert_eq!(check(100), Err(DigestError::Replay));
+        // A jump past the whole window forgets everything below it.
+        assert!(check(1000).is_ok());
+        assert_eq!(check(99), Err(DigestError::Replay));
+        assert!(check(999).is_ok());
+        assert_eq!(check(999), Err(DigestError::Replay));
+    }
+
+    #[test]
+    fn window_keeps_every_count_of_a_long_shuffled_run_exactly_once() {
+        let mut w = NcWindow::new(0, 1);
+        let mut accepted = vec![1u32];
+        // Counts 2..=2000 arrive in blocks of 32, each block reversed (32 connections racing).
+        for block in (2..=2000u32).collect::<Vec<_>>().chunks(32) {
+            for &nc in block.iter().rev() {
+                assert!(w.accept(nc), "nc {nc}");
+                accepted.push(nc);
+            }
+        }
+        for nc in accepted.iter().rev().take(200) {
+            assert!(!w.accept(*nc), "replayed nc {nc}");
+        }
     }
 
     #[test]

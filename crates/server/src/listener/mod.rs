@@ -11,6 +11,8 @@
 pub mod idle;
 pub mod limit;
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -139,12 +141,48 @@ impl sipprov_sip::ConnectionGate for SipGate {
     }
 }
 
+/// What answers the requests of a connection: an axum [`axum::Router`] (the admin API), or a
+/// handler that takes each request straight from hyper (the phones' listeners, whose one route
+/// is "everything": no router, no extractors, no copy of the header map per request).
+pub trait Handler: Clone + Send + Sync + 'static {
+    /// Answers one request from `peer`, with what its certificate says on HTTPS (`tls`).
+    fn handle(
+        self,
+        request: hyper::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+        tls: Option<TlsPeer>,
+    ) -> impl Future<Output = axum::response::Response> + Send + 'static;
+}
+
+impl Handler for axum::Router {
+    /// Hands the request to the router, with the peer's address (`ConnectInfo`) and the
+    /// [`TlsPeer`] in its extensions.
+    fn handle(
+        self,
+        mut request: hyper::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+        tls: Option<TlsPeer>,
+    ) -> impl Future<Output = axum::response::Response> + Send + 'static {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(tls) = tls {
+            request.extensions_mut().insert(tls);
+        }
+        let answer = self.oneshot(request);
+        async move {
+            match answer.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+    }
+}
+
 /// Serves plain HTTP on `listener` until it fails: admits each connection with `limiter`, then
 /// serves it with `timeouts`.
-pub async fn serve_http(
+pub async fn serve_http<H: Handler>(
     what: &'static str,
     listener: TcpListener,
-    app: axum::Router,
+    app: H,
     limiter: Arc<Limiter>,
     timeouts: HttpTimeouts,
 ) -> Result<(), crate::ServerError> {
@@ -170,23 +208,21 @@ pub async fn serve_http(
     }
 }
 
-/// Serves one HTTP/1 connection with `app`; each request carries the peer's address (and on
-/// HTTPS what its certificate says) in its extensions.
-pub(crate) async fn serve_connection<I>(
+/// Serves one HTTP/1 connection with `app`, which learns each request's peer address (and on
+/// HTTPS what its certificate says).
+pub(crate) async fn serve_connection<I, H>(
     io: I,
     peer: SocketAddr,
-    app: axum::Router,
+    app: H,
     header_timeout: Duration,
     tls: Option<TlsPeer>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    H: Handler,
 {
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        if let Some(tls) = &tls {
-            req.extensions_mut().insert(tls.clone());
-        }
-        app.clone().oneshot(req)
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let answer = app.clone().handle(req, peer, tls.clone());
+        async move { Ok::<_, Infallible>(answer.await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

@@ -18,12 +18,11 @@ use std::net::SocketAddr;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sipprov_model::{known, Mac};
-use sipprov_store::FetchInfo;
 use sipprov_vendors::{registry, UserAgentInfo};
 
 use super::Phones;
 use crate::auth::RequestFacts;
-use crate::fetchlog::Record;
+use crate::fetchlog::{Fetch, Record};
 use crate::metrics::labels::RefusalReason;
 
 /// The MAC whose directory `path` (already checked, `file` its last segment) asks for, if it
@@ -101,19 +100,17 @@ pub(super) async fn serve(state: &Phones, request: DirectoryRequest<'_>, facts: 
     };
     super::dates::hold_until_dated(served.last_modified).await;
     let status = if super::not_modified(headers, &served) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
-    state.fetchlog.record(Record::Fetch {
-        info: FetchInfo {
-            mac,
-            at: sipprov_store::now_ms(),
-            ip: peer.ip().to_string(),
-            file: file.to_string(),
-            hash: served.hash.clone(),
-            reported_model: ua.and_then(|u| u.model.clone()),
-            reported_firmware: ua.and_then(|u| u.firmware.clone()),
-        },
+    state.fetchlog.record(Record::Fetch(Fetch {
+        mac,
+        at: sipprov_store::now_ms(),
+        ip: peer.ip(),
+        content: served.clone(),
+        file: (file != served.file).then(|| file.into()),
         status: status.as_u16(),
         auth,
-    });
+        model: ua.and_then(|u| u.model.clone()),
+        firmware: ua.and_then(|u| u.firmware.clone()),
+    }));
     super::respond(status, &served)
 }
 

@@ -13,6 +13,7 @@
 //! secrets, and its encryption exists for phones that accept only encrypted files. Settings that
 //! make a key file impossible give a 404 and a logged reason, rationed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -20,13 +21,12 @@ use axum::response::{IntoResponse, Response};
 use sipprov_model::Settings;
 use sipprov_sip::logsafe::LogLimiter;
 use sipprov_store::DeviceRecord;
-use sipprov_store::FetchInfo;
 use sipprov_vendors::{registry, FileScope, KeyFileName, UserAgentInfo, Vendor};
 
 use super::Phones;
 use crate::auth::RequestFacts;
 use crate::cache::{content_hash, Served};
-use crate::fetchlog::Record;
+use crate::fetchlog::{Fetch, Record};
 use crate::files::Resolved;
 
 /// Every request for a key file the settings forbid would log: rationed.
@@ -69,20 +69,18 @@ pub(super) async fn serve(
         return StatusCode::NOT_FOUND.into_response();
     };
     let hash = content_hash(&bytes);
-    let served = Served::new(names.name, bytes, "application/octet-stream", hash, device.updated_at);
-    state.fetchlog.record(Record::Fetch {
-        info: FetchInfo {
-            mac: device.mac,
-            at: sipprov_store::now_ms(),
-            ip: facts.ip.to_string(),
-            file: served.file.clone(),
-            hash: served.hash.clone(),
-            reported_model: ua.and_then(|u| u.model.clone()),
-            reported_firmware: ua.and_then(|u| u.firmware.clone()),
-        },
+    let served = Arc::new(Served::new(names.name, bytes, "application/octet-stream", hash, device.updated_at));
+    state.fetchlog.record(Record::Fetch(Fetch {
+        mac: device.mac,
+        at: sipprov_store::now_ms(),
+        ip: facts.ip,
+        content: served.clone(),
+        file: None,
         status: 200,
         auth,
-    });
+        model: ua.and_then(|u| u.model.clone()),
+        firmware: ua.and_then(|u| u.firmware.clone()),
+    }));
     super::respond(StatusCode::OK, &served)
 }
 

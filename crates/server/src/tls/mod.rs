@@ -63,9 +63,9 @@ impl HttpsListener {
 
     /// Accepts connections until the listener fails; reloads the PEM files when they change.
     /// Each connection is admitted by `limiter`, runs with `timeouts` and is answered by `router`.
-    pub async fn serve(
+    pub async fn serve<H: crate::listener::Handler>(
         self,
-        router: axum::Router,
+        router: H,
         limiter: Arc<Limiter>,
         timeouts: HttpTimeouts,
     ) -> Result<(), ServerError> {
