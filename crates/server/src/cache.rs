@@ -158,7 +158,7 @@ impl RenderCache {
         self
     }
 
-    /// The bytes the device files hold now (as [`Served::cost`] counts them).
+    /// The bytes the device files hold now (as `Served::cost` counts them).
     pub fn device_bytes(&self) -> usize {
         self.devices.read().unwrap_or_else(|e| e.into_inner()).bytes
     }

@@ -127,7 +127,7 @@ impl Phones {
 }
 
 /// The handler of the provisioning listeners (HTTP and HTTPS share one). Every path is one
-/// route, so each request goes from hyper straight to [`serve`]: no router, and the request's
+/// route, so each request goes from hyper straight to `serve`: no router, and the request's
 /// method, URI and headers are moved, not copied.
 #[derive(Clone)]
 pub struct PhoneHandler(Arc<Phones>);
