@@ -17,6 +17,8 @@
 #
 # Needs: nginx, wrk, python3. Loopback only; every loop is bounded in count and time.
 set -euo pipefail
+# shellcheck source=bench/nginx.sh
+source "$(dirname "$0")/nginx.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 devices=${1:-10000}
 secs=${2:-6}
@@ -76,20 +78,7 @@ for mac in macs:
     assert r.status == 200, (mac, r.status)
     open(f"{www}/{mac}.cfg", "wb").write(body)
 PY
-cat > "$work/nginx.conf" <<NGINX
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; keepalive_requests 1000000;
-  open_file_cache max=20000 inactive=60s;
-  server { listen 127.0.0.1:18090; root $work/www; default_type text/plain; etag on; }
-}
-NGINX
-# shellcheck disable=SC2086
-$pin_server nginx -c "$work/nginx.conf"
+start_nginx "$work" 18090 1 1024 20000 text/plain
 
 make_requests() { # file count: one nonce from the Digest server, nc = 1..count over random devices
   python3 - "$DIGEST_HTTP" "$work/macs.txt" "$1" "$2" <<'PY'

@@ -19,6 +19,8 @@
 #
 # Needs: nginx, wrk, curl, python3, taskset. Loopback only; every loop is bounded.
 set -euo pipefail
+# shellcheck source=bench/nginx.sh
+source "$(dirname "$0")/nginx.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 mb=${1:-50}
 conns=${2:-200}
@@ -58,22 +60,8 @@ sum=$(curl -sf "http://$HTTP/files/fw-bench.rom" | sha256sum | cut -d' ' -f1)
 rss_before=$(status_kb "$PID" VmRSS)
 echo 5 > "/proc/$PID/clear_refs"
 
-cat > "$work/nginx.conf" <<NGINX
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; keepalive_requests 1000000;
-  open_file_cache max=100 inactive=60s;
-  server { listen 127.0.0.1:18090; root $work/www; default_type application/octet-stream; etag on; }
-}
-NGINX
-# nginx's worker runs as an unprivileged user: it must be able to read the file (mktemp -d is 0700).
-chmod 755 "$work" "$work/www"; chmod 644 "$image"
-# shellcheck disable=SC2086
-$pin_server nginx -c "$work/nginx.conf"
+chmod 644 "$image"
+start_nginx "$work" 18090 1 4096 100 application/octet-stream
 for _ in $(seq 1 100); do [ -s "$work/nginx.pid" ] && break; sleep 0.05; done
 [ "$(curl -sf http://127.0.0.1:18090/fw-bench.rom | sha256sum | cut -d' ' -f1)" = "$sum" ] ||
   { echo "nginx does not serve the file" >&2; exit 1; }

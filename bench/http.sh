@@ -15,6 +15,8 @@
 # Needs: nginx, wrk, curl, python3 (bash scripts/test-deps.sh installs them).
 # Loopback only; every loop is bounded in count and time.
 set -euo pipefail
+# shellcheck source=bench/nginx.sh
+source "$(dirname "$0")/nginx.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 devices=${1:-10000}
 big=${2:-100000}
@@ -86,20 +88,7 @@ with open(macs, "w") as out:
         open(f"{www}/{mac}.cfg", "wb").write(body)
         out.write(mac + "\n")
 PY
-cat > "$work/nginx.conf" <<NGINX
-worker_processes $nginx_workers;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; keepalive_requests 1000000;
-  open_file_cache max=20000 inactive=60s;
-  server { listen 127.0.0.1:18089; root $work/www; default_type text/plain; etag on; }
-}
-NGINX
-# shellcheck disable=SC2086
-$pin_server nginx -c "$work/nginx.conf"
+start_nginx "$work" 18089 "$nginx_workers" 1024 20000 text/plain
 cat > "$work/random.lua" <<'LUA'
 -- Random known MAC per request, with the User-Agent a Yealink sends.
 local macs = {}
