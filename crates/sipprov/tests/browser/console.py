@@ -16,6 +16,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE, USER, PASSWORD, MAC, PNP_MAC, SHOTS = sys.argv[1:7]
@@ -45,7 +46,10 @@ def step(name):
 
 
 def wait_for(d, what, timeout=15):
-    return WebDriverWait(d, timeout).until(lambda d: what(d))
+    # A form's submit navigates: an element found on the old page goes stale while the new one
+    # loads. That is "not yet", not a failure, so the wait keeps polling until its timeout.
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(d, timeout, ignored_exceptions=ignored).until(lambda d: what(d))
 
 
 def shot(d, name):
