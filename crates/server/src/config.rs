@@ -98,6 +98,18 @@ pub struct ServerConfig {
     /// Uploaded firmware and resource files (`[files]`).
     #[serde(default)]
     pub files: FilesConfig,
+    /// This node among several sharing one PostgreSQL database (`[cluster]`).
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+}
+
+/// The `[cluster]` section: how this node is known to the others on the same PostgreSQL
+/// database (unused on SQLite, where there is one node).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The name `sipprov cluster status` shows for this node (default: the host name).
+    pub node_name: Option<String>,
 }
 
 /// `[uploads]`: how much a phone may upload (Polycom `<mac>-phone.cfg` and logs, Yealink
@@ -418,6 +430,7 @@ impl Default for ServerConfig {
             uploads: UploadsConfig::default(),
             console: ConsoleConfig::default(),
             files: FilesConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }

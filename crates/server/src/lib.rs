@@ -55,6 +55,7 @@ pub mod inventory;
 pub mod listener;
 pub mod listing;
 pub mod metrics;
+pub mod node;
 pub mod notify;
 pub mod pins;
 pub mod pnp;

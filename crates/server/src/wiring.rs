@@ -62,6 +62,8 @@ impl RunningServer {
 /// What every service is built over: the store and the shared in-memory pieces.
 struct Core {
     store: Store,
+    /// This process among the nodes sharing the database.
+    node: crate::node::NodeId,
     /// The bootstrap token and the named API tokens.
     tokens: Arc<Tokens>,
     inventory: Arc<Inventory>,
@@ -83,6 +85,7 @@ struct Core {
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     limit_malloc_arenas();
     let core = open_core(&config).await?;
+    tracing::info!(node = %core.node, backend = ?core.store.backend(), "node started");
     let admission = crate::listener::Admission::new(&config.limits, core.metrics.clone());
     let http = bind("provisioning HTTP", config.http.listen).await?;
     let api = bind("admin API", config.api.listen).await?;
@@ -244,6 +247,7 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     );
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
     Ok(Core {
+        node: crate::node::NodeId::new(config.cluster.node_name.as_deref()),
         store,
         tokens,
         inventory,

@@ -36,6 +36,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("inventory", &[]),
     ("seen", &[]),
     ("token", &[]),
+    ("node", &[]),
     ("datadir", &["token"]),
     ("writable", &["config"]),
     ("fetchlog", &["cache", "config", "metrics", "seen"]),
