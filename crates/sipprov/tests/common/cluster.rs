@@ -36,7 +36,7 @@ impl Cluster {
     /// its configuration file (empty: none). `None` when no PostgreSQL is configured and it is
     /// not required.
     pub(crate) fn start(n: usize, toml: &str, extra: &[&str]) -> Option<Cluster> {
-        let Some(base) = postgres_url() else { return None };
+        let base = postgres_url()?;
         let database_url = fresh_database(&base);
         let token = format!("{:064x}", std::process::id() as u128 * 7919 + nanos() as u128);
         let mut cluster = Cluster { nodes: Vec::new(), database_url, balancer: None, token };
