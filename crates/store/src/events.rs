@@ -80,8 +80,10 @@ impl Store {
             None => format!("(nextval('{ID_SEQUENCE}'), ?, ?, ?, ?)"),
         };
         for chunk in batch::chunks(events, 5) {
-            let sql =
-                format!("INSERT INTO device_events (id, mac, at, kind, detail) VALUES {}", batch::repeat(&row, chunk.len()));
+            let sql = format!(
+                "INSERT INTO device_events (id, mac, at, kind, detail) VALUES {}",
+                batch::repeat(&row, chunk.len())
+            );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
             for e in chunk {
                 if let Some(id) = next_id.as_mut() {
