@@ -259,3 +259,111 @@ fn terminate_listeners(database_url: &str) -> usize {
     assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
 }
+
+/// A TCP relay to PostgreSQL that the test can cut (kill) and restore on the same port: what a
+/// network partition between one node and the database looks like to that node.
+struct Relay {
+    child: std::process::Child,
+    port: u16,
+    target: String,
+}
+
+const RELAY: &str = r#"
+import socket, sys, threading
+port, host, target = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", port))
+server.listen(64)
+def pipe(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+while True:
+    client, _ = server.accept()
+    upstream = socket.create_connection((host, target))
+    threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+    threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+"#;
+
+impl Relay {
+    fn start(port: u16, target: &str) -> Relay {
+        let (host, target_port) = target.rsplit_once(':').unwrap();
+        let child = Command::new("python3")
+            .args(["-c", RELAY, &port.to_string(), host, target_port])
+            .spawn()
+            .expect("python3 is installed");
+        let deadline = Instant::now() + SETUP;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the relay did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Relay { child, port, target: target.to_string() }
+    }
+
+    /// Kills the relay: every connection through it drops, new ones are refused.
+    fn cut(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn restore(&mut self) {
+        *self = Relay::start(self.port, &self.target.clone());
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+#[test]
+fn a_node_cut_off_from_postgresql_serves_from_memory_refuses_writes_and_catches_up() {
+    let Some(mut cluster) = open_cluster(1) else { return };
+    // The database's host:port, between '@' and the database name.
+    let url = cluster.database_url.clone();
+    let (head, rest) = url.split_once('@').unwrap();
+    let (target, db) = rest.split_once('/').unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut relay = Relay::start(port, target);
+    // The second node reaches the database only through the relay.
+    cluster.database_url = format!("{head}@127.0.0.1:{port}/{db}");
+    let node = cluster.spawn_node("", &[]);
+    cluster.database_url = url;
+    cluster.nodes.push(node);
+    served_everywhere(&cluster, "setup", SETUP, same_as_first(&cluster));
+
+    relay.cut();
+    let cut_off = &cluster.nodes[1];
+    let served = fetch(cut_off);
+    assert_eq!(served.status, 200, "served from memory while the database is unreachable: {}", cut_off.log());
+    let started = Instant::now();
+    let refused = cut_off.fails(&["device", "set", MAC, "line.1.username=6001"]);
+    assert!(refused.contains("database unavailable"), "a write fails naming the database: {refused}");
+    assert!(started.elapsed() < Duration::from_secs(15), "the write failed only after {:?}", started.elapsed());
+    // Meanwhile the other node, still connected, changes the device.
+    cluster.nodes[0].ok(&["device", "set", MAC, "line.1.username=6002"]);
+    assert_eq!(fetch(cut_off).body, served.body, "the cut-off node still serves what it had");
+
+    relay.restore();
+    served_everywhere(&cluster, "after the database came back", SETUP, same_as_first(&cluster));
+    assert!(fetch(cut_off).text().contains("6002"));
+    cut_off.ok(&["device", "set", MAC, "line.1.username=6003"]);
+    let first = &cluster.nodes[0];
+    let deadline = Instant::now() + PROPAGATION;
+    while !fetch(first).text().contains("6003") {
+        assert!(Instant::now() < deadline, "the reconnected node's change did not reach node 1: {}", first.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -174,6 +174,9 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
+/// How long a PostgreSQL statement waits for a connection before failing (seconds).
+const POSTGRES_ACQUIRE_TIMEOUT_SECS: u64 = 5;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl Store {
@@ -191,6 +194,12 @@ impl Store {
             create_private(url)?;
         }
         let mut options = faults::close_connections_left_in_a_transaction(AnyPoolOptions::new());
+        if backend == Backend::Postgres {
+            // A database server out of reach fails a request within seconds (503, see
+            // `StoreError::unavailable`) instead of holding it for sqlx's default 30 s, while
+            // the node keeps serving phones from memory.
+            options = options.acquire_timeout(std::time::Duration::from_secs(POSTGRES_ACQUIRE_TIMEOUT_SECS));
+        }
         if backend == Backend::Sqlite {
             // SQLite allows one writer at a time: a small pool plus a busy timeout avoids
             // "database is locked" errors, and WAL lets readers run during writes.
