@@ -63,9 +63,17 @@ async fn a_refused_write_leaves_no_change_behind() {
 async fn the_feed_is_pruned_and_a_reader_left_behind_is_told_to_resync() {
     for (store, _dir) in stores().await {
         store.insert_devices(&[device("001565000001", None)]).await.unwrap();
+        // A feed already full (written directly: ten thousand writes take minutes), then enough
+        // writes to reach the next pruning.
+        let sql = format!(
+            "INSERT INTO change_feed (id, at, origin, kind, key) \
+             WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < {}) \
+             SELECT i, 0, 'old', 'global', '' FROM n",
+            FEED_RETENTION + 150
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(store.pool()).await.unwrap();
         let global = Settings::parse_assignments(["x=1"]).unwrap();
-        let rounds = FEED_RETENTION + 200;
-        for _ in 0..rounds {
+        for _ in 0..100 {
             store.patch_global_settings(&global).await.unwrap();
         }
         let head = store.change_feed_head().await.unwrap();
