@@ -367,3 +367,27 @@ fn a_node_cut_off_from_postgresql_serves_from_memory_refuses_writes_and_catches_
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn listings_on_any_node_show_the_fetch_another_node_served() {
+    let Some(cluster) = Cluster::start(2, "", &[]) else { return };
+    let (first, second) = (&cluster.nodes[0], &cluster.nodes[1]);
+    first.open_device_files();
+    first.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S"]);
+    served_everywhere(&cluster, "device added", SETUP, |node| fetch(node).status == 200);
+    // Only node 2 served the device; node 1 never saw it fetch.
+    let listed = |node: &TestServer| node.json(&["device", "list", "--json"]);
+    let deadline = Instant::now() + SETUP;
+    loop {
+        let list = listed(first);
+        let text = list.to_string();
+        if !list[0]["last_fetch"].is_null() {
+            assert_eq!(list[0]["last_fetch"]["ip"], "127.0.0.1", "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 1's listing never showed node 2's fetch: {text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Node 2's own listing shows it too (it served the fetch).
+    assert!(!listed(second)[0]["last_fetch"].is_null());
+}
