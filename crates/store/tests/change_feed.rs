@@ -21,8 +21,7 @@ async fn each_write_appends_what_to_reload_with_its_origin() {
         store.set_origin("node-a/1/x");
         let start = store.change_feed_head().await.unwrap();
         store.insert_devices(&[device("001565000001", Some("sales"))]).await.unwrap();
-        let mut patch = sipprov_store::DevicePatch::default();
-        patch.model = Some("T48S".into());
+        let patch = sipprov_store::DevicePatch { model: Some("T48S".into()), ..Default::default() };
         store.patch_device("001565000001".parse().unwrap(), &patch).await.unwrap();
         store.patch_group("sales", &Settings::parse_assignments(["a=1"]).unwrap()).await.unwrap();
         store.patch_global_settings(&Settings::parse_assignments(["b=2"]).unwrap()).await.unwrap();
