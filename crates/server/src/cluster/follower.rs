@@ -9,7 +9,7 @@
 //! A full resync (everything reloaded, then reading on from the feed's head as it was before
 //! the reload) follows a lost listening connection (notifications may have been missed while it
 //! was down, or the database itself was), a position older than the feed keeps, and a kind of
-//! change this version does not know. Every read is bounded ([`BATCH`] rows at a time).
+//! change this version does not know. Every read is bounded (500 rows at a time).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
