@@ -34,6 +34,7 @@ pub use sipprov_model::{
 
 mod access;
 mod campaign;
+mod cluster;
 mod device;
 mod directory;
 mod event;
@@ -48,6 +49,7 @@ mod user;
 
 pub use access::{AuditEntry, CreateToken, CreatedToken, Role, TokenInfo, UnknownRole};
 pub use campaign::{Campaign, CreateCampaign, FailingDevice};
+pub use cluster::{ClusterNodeInfo, ClusterStatus};
 pub use device::{
     Access, AddDevice, Device, DeviceEvent, FirmwareState, FirmwareStatus, Imported, LastFetch, LastNotify,
     NotifyOutcome, NotifyRequest, PatchDevice, Unlocked, Upload,

@@ -130,6 +130,17 @@ impl Tokens {
         Ok(Tokens { store, bootstrap: hash(bootstrap_token), by_hash: RwLock::new(by_hash) })
     }
 
+    /// Reads the named tokens from the store again (another node created or revoked one).
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let mut by_hash = HashMap::new();
+        for record in self.store.list_tokens().await? {
+            let Some(holder) = holder_of(&record) else { continue };
+            by_hash.insert(holder.hash, Arc::new(holder));
+        }
+        *self.by_hash.write().unwrap_or_else(|e| e.into_inner()) = by_hash;
+        Ok(())
+    }
+
     /// The actor a bearer token authenticates, if any.
     ///
     /// The token is hashed first; the bootstrap hash is compared in constant time, and a named

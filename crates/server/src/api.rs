@@ -47,6 +47,7 @@
 //! | GET | /api/v1/pnp/discoveries | devices PnP discovered, waiting in the discovered group |
 //! | POST | /api/v1/pnp/discoveries/{mac}/approve | move one into a group (`{"group": NAME}`) |
 //! | DELETE | /api/v1/pnp/discoveries/{mac} | reject: remove it |
+//! | GET | /api/v1/cluster | the nodes sharing the database, alive or stale (`cluster`) |
 //! | GET | /metrics | Prometheus metrics, OpenMetrics text (no token) |
 //! | GET | /api/v1/openapi.json, /api/v1/docs | the OpenAPI 3.1 document and its page (no token: they hold no data) |
 //!
@@ -91,6 +92,7 @@ use crate::users::Users;
 mod access;
 mod body;
 mod campaigns;
+mod cluster;
 mod directories;
 mod files;
 mod import;
@@ -228,6 +230,7 @@ fn token_routes() -> Vec<(&'static str, MethodRouter<ApiServices>)> {
     .chain(templates::routes())
     .chain(directories::routes())
     .chain(files::routes())
+    .chain(cluster::routes())
     .collect()
 }
 

@@ -60,6 +60,15 @@ impl Directories {
         Ok(Directories { store, inventory, by_name: RwLock::new(by_name), rendered: Mutex::default() })
     }
 
+    /// Reads every directory from the store again and drops the renderings (another node
+    /// changed one).
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let by_name = self.store.list_directories().await?.into_iter().map(|d| (d.name.clone(), Arc::new(d))).collect();
+        *self.by_name.write().unwrap_or_else(|e| e.into_inner()) = by_name;
+        self.rendered.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        Ok(())
+    }
+
     /// Every directory, by name.
     pub fn list(&self) -> Vec<Arc<DirectoryRecord>> {
         self.by_name.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()

@@ -48,6 +48,16 @@ impl Inventory {
         })
     }
 
+    /// Replaces everything with what the store holds now (a node's full resync: another node
+    /// changed things this one may have missed). Loaded first, swapped in under the locks.
+    pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let fresh = Inventory::load(store).await?;
+        *write(&self.devices) = fresh.devices.into_inner().unwrap_or_else(|e| e.into_inner());
+        *write(&self.groups) = fresh.groups.into_inner().unwrap_or_else(|e| e.into_inner());
+        *write(&self.global) = fresh.global.into_inner().unwrap_or_else(|e| e.into_inner());
+        Ok(())
+    }
+
     /// One device.
     pub fn device(&self, mac: Mac) -> Option<Arc<DeviceRecord>> {
         read(&self.devices).get(&mac).cloned()

@@ -41,6 +41,7 @@ pub mod auth;
 pub mod cache;
 pub mod campaign;
 pub mod catalog;
+pub mod cluster;
 /// Check-sync lives in its own crate, usable without a server; the server sends the same NOTIFY.
 pub use sipprov_checksync as checksync;
 pub mod config;

@@ -37,6 +37,23 @@ impl FirmwarePins {
         FirmwarePins { pins: RwLock::new(pins), cache }
     }
 
+    /// Replaces every pin with `loaded` (as the store has them now: another node's rollout
+    /// changed some) and drops the renders of the devices whose pin changed.
+    pub fn replace(&self, loaded: Vec<FirmwarePin>) {
+        let fresh: HashMap<Mac, Pin> =
+            loaded.into_iter().map(|p| (p.mac, Pin { version: p.version, rollout: p.rollout_id })).collect();
+        let mut pins = self.pins.write().unwrap_or_else(|e| e.into_inner());
+        let changed: Vec<Mac> = pins
+            .iter()
+            .filter(|(mac, pin)| fresh.get(*mac) != Some(*pin))
+            .map(|(mac, _)| *mac)
+            .chain(fresh.iter().filter(|(mac, pin)| pins.get(*mac) != Some(*pin)).map(|(mac, _)| *mac))
+            .collect();
+        *pins = fresh;
+        drop(pins);
+        changed.iter().for_each(|m| self.cache.invalidate_device(*m));
+    }
+
     /// The version `mac` is pinned to, if any.
     pub fn get(&self, mac: Mac) -> Option<String> {
         self.pins.read().unwrap_or_else(|e| e.into_inner()).get(&mac).map(|p| p.version.clone())

@@ -260,6 +260,17 @@ impl ResourceCatalog {
         Ok(catalog)
     }
 
+    /// Replaces the catalog with the store's rows (another node added or removed a file).
+    pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let mut files = BTreeMap::new();
+        for record in store.resource_files().await? {
+            let file = ResourceFile::from_record(record)?;
+            files.insert(file.name.clone(), Arc::new(file));
+        }
+        *self.inner.files.write().unwrap_or_else(|e| e.into_inner()) = files;
+        Ok(())
+    }
+
     /// The entry named `name`.
     pub fn by_name(&self, name: &str) -> Option<Arc<ResourceFile>> {
         self.read().get(name).cloned()

@@ -79,6 +79,21 @@ impl SeenIndex {
         }
     }
 
+    /// Takes in a fetch another node recorded (read back from the store): kept when newer
+    /// than what this node knows of the device.
+    pub fn merge(&self, info: FetchInfo) {
+        let mut last = self.last.write().unwrap_or_else(|e| e.into_inner());
+        let full = last.len() >= MAX_DEVICES;
+        match last.get_mut(&info.mac) {
+            Some(known) if known.at < info.at => *known = info,
+            Some(_) => {}
+            None if full => {}
+            None => {
+                last.insert(info.mac, info);
+            }
+        }
+    }
+
     /// Forgets a removed device, so one added again under its MAC starts unseen (as in the store).
     pub fn forget(&self, mac: Mac) {
         self.last.write().unwrap_or_else(|e| e.into_inner()).remove(&mac);

@@ -181,7 +181,9 @@ impl Users {
         revoked.get(name).is_none_or(|&at| at < opened_at)
     }
 
-    fn revoke(&self, name: &str) {
+    /// Ends the sessions of `name` opened until now: another node changed its password or
+    /// removed it (a session opened here just before is ended too, which only asks for a login).
+    pub fn revoke(&self, name: &str) {
         let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
         // Bounded by the number of users changed in this process's life: small, and an
         // entry must outlive every session it ends, so none is dropped.

@@ -79,6 +79,11 @@ struct Core {
     /// The catalog of stored firmware and resource files (in memory, loaded at start).
     resources: ResourceCatalog,
     cache: Arc<RenderCache>,
+    /// What each device fetched last (the fetch log writes it; other nodes' fetches are read
+    /// back into it).
+    seen: Arc<crate::seen::SeenIndex>,
+    /// The change-feed position the in-memory copies were loaded at (read before loading).
+    feed_start: i64,
 }
 
 /// Opens the store, loads the inventory, binds the listeners and starts serving.
@@ -169,6 +174,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .with_pins(core.pins.clone()),
     );
     let users = Arc::new(Users::new(core.store.clone()).map_err(|e| ServerError::Config(e.to_string()))?);
+    start_cluster(&mut tasks, &core, users.clone(), http_addr, api_addr);
     let console_app = crate::console::router(ConsoleServices::new(
         core.store.clone(),
         core.inventory.clone(),
@@ -213,12 +219,17 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 /// posture, so the default (closed) one never fails silently.
 async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let (store, api_token) = open_data(config).await?;
+    let node = crate::node::NodeId::new(config.cluster.node_name.as_deref());
+    store.set_origin(node.as_str());
+    // Before anything is loaded: a change another node makes during the load is then read
+    // from the feed again rather than missed.
+    let feed_start = store.change_feed_head().await?;
     let tokens = Arc::new(Tokens::load(store.clone(), &api_token).await?);
     let inventory = Arc::new(Inventory::load(&store).await?);
     let cache = Arc::new(RenderCache::new(store.rendered_states().await?).with_max_bytes(config.cache.max_bytes));
     let metrics = Arc::new(Metrics::default());
     let seen = Arc::new(crate::seen::SeenIndex::from_devices(&inventory.devices()));
-    let events = FetchLog::spawn(store.clone(), metrics.clone(), &config.fetch_log, seen);
+    let events = FetchLog::spawn(store.clone(), metrics.clone(), &config.fetch_log, seen.clone());
     let security = Arc::new(Security::new(&config.security));
     load_windows(&store, &security).await?;
     tracing::info!(devices = inventory.len(), "inventory loaded");
@@ -247,7 +258,7 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     );
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
     Ok(Core {
-        node: crate::node::NodeId::new(config.cluster.node_name.as_deref()),
+        node,
         store,
         tokens,
         inventory,
@@ -260,7 +271,54 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
         directories,
         resources,
         cache,
+        seen,
+        feed_start,
     })
+}
+
+/// Starts this node's heartbeat and, on PostgreSQL, the follower that applies the other
+/// nodes' changes (see [`crate::cluster`]).
+fn start_cluster(
+    tasks: &mut JoinSet<Result<(), ServerError>>,
+    core: &Core,
+    users: Arc<Users>,
+    http_addr: SocketAddr,
+    api_addr: SocketAddr,
+) {
+    let beat = sipprov_store::NodeHeartbeat {
+        id: core.node.as_str().to_string(),
+        name: core.node.name().to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: sipprov_store::now_ms(),
+        http_addr: http_addr.to_string(),
+        api_addr: api_addr.to_string(),
+    };
+    let store = core.store.clone();
+    tasks.spawn(async move {
+        crate::cluster::heartbeat::run(store, beat).await;
+        Ok(())
+    });
+    if core.store.backend() != sipprov_store::Backend::Postgres {
+        return;
+    }
+    let replicas = Arc::new(crate::cluster::Replicas {
+        store: core.store.clone(),
+        inventory: core.inventory.clone(),
+        cache: core.cache.clone(),
+        files: core.files.clone(),
+        directories: core.directories.clone(),
+        tokens: core.tokens.clone(),
+        users,
+        resources: core.resources.clone(),
+        pins: core.pins.clone(),
+        security: core.security.clone(),
+        seen: core.seen.clone(),
+    });
+    let start = core.feed_start;
+    tasks.spawn(async move {
+        crate::cluster::follower::run(replicas, start).await;
+        Ok(())
+    });
 }
 
 /// Creates the data directory, checks they are writable, and opens

@@ -61,6 +61,24 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("listing", &["inventory", "seen"]),
     ("summary", &["auth", "campaign", "inventory", "listing", "seen"]),
     ("unlock", &["access", "auth", "fetchlog"]),
+    // The cluster follower reloads the in-memory copies the services keep; only wiring and the
+    // API (its status) name it.
+    (
+        "cluster",
+        &[
+            "access",
+            "auth",
+            "cache",
+            "directories",
+            "files",
+            "inventory",
+            "pins",
+            "resources",
+            "seen",
+            "templates",
+            "users",
+        ],
+    ),
     // Edges.
     (
         "provision",
@@ -86,6 +104,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "access",
             "auth",
             "campaign",
+            "cluster",
             "directories",
             "discoveries",
             "fetchlog",

@@ -129,6 +129,21 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The nodes serving one fleet from one PostgreSQL database.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+/// `sipprov cluster …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Every node that wrote a heartbeat: name, id, version, start, last heartbeat, alive or
+    /// stale (on SQLite, the one node).
+    Status {
+        /// Print the API's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `sipprov firmware …`. Further firmware actions (rollouts) are added as variants here.

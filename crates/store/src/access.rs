@@ -4,6 +4,7 @@
 use sipprov_model::Mac;
 use sqlx::Row;
 
+use crate::change_feed::ChangeKind;
 use crate::{mac_column, Store, StoreError};
 
 /// HTTP credentials the server generated for one device. `Debug` hides the password.
@@ -31,7 +32,44 @@ pub enum FirstFetchClaim {
     AlreadyUsed,
 }
 
+/// What the store holds of one device's first-fetch window and generated credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceAccess {
+    /// When an operator last re-opened its window (ms), if ever.
+    pub unlocked_at: Option<i64>,
+    /// When it last used its window (ms), if ever.
+    pub first_fetch_at: Option<i64>,
+    /// Its generated credentials, if it was given some.
+    pub credentials: Option<GeneratedCredentials>,
+}
+
 impl Store {
+    /// One device's window state and generated credentials, as stored.
+    pub async fn device_access(&self, mac: Mac) -> Result<DeviceAccess, StoreError> {
+        let key = mac.to_string();
+        let unlocked_at = sqlx::query("SELECT opened_at FROM device_unlocks WHERE mac = $1")
+            .bind(&key)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("opened_at"))
+            .transpose()?;
+        let first_fetch_at = sqlx::query("SELECT fetched_at FROM device_first_fetch WHERE mac = $1")
+            .bind(&key)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("fetched_at"))
+            .transpose()?;
+        let credentials = sqlx::query("SELECT username, password FROM device_credentials WHERE mac = $1")
+            .bind(&key)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| -> Result<_, sqlx::Error> {
+                Ok(GeneratedCredentials { username: r.try_get("username")?, password: r.try_get("password")? })
+            })
+            .transpose()?;
+        Ok(DeviceAccess { unlocked_at, first_fetch_at, credentials })
+    }
+
     /// Records `at` as `mac`'s first fetch unless one was already recorded at or after
     /// `opened_at`, in one transaction with storing `credentials` when the device has none
     /// stored yet. Conditional, so that of two fetches racing (in this process or another
@@ -79,6 +117,7 @@ impl Store {
                 Ok(GeneratedCredentials { username: r.try_get("username")?, password: r.try_get("password")? })
             })
             .transpose()?;
+        self.record_change(&mut tx, ChangeKind::Access, &mac.to_string()).await?;
         tx.commit().await?;
         Ok(FirstFetchClaim::Claimed(stored))
     }

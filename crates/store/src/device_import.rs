@@ -5,6 +5,7 @@
 //! [`DeviceImport::commit`] or until it is dropped (which rolls everything back): other writes
 //! wait meanwhile, as they would behind one large INSERT.
 
+use crate::change_feed::ChangeKind;
 use crate::{now_ms, DeviceRecord, NewAudit, NewDevice, Store, StoreError, WriteTx};
 
 /// An import under way. Dropping it without [`DeviceImport::commit`] writes nothing.
@@ -56,6 +57,7 @@ impl DeviceImport {
     /// Writes `audit` and commits every batch at once; returns how many devices were added.
     pub async fn commit(mut self, audit: &NewAudit) -> Result<usize, StoreError> {
         self.store.insert_audit(&mut self.tx, audit).await?;
+        self.store.record_change(&mut self.tx, ChangeKind::Devices, "").await?;
         self.tx.commit().await?;
         Ok(self.added)
     }

@@ -7,6 +7,7 @@ use sipprov_model::{Mac, Settings};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::change_feed::ChangeKind;
 use crate::{batch, mac_column, now_ms, opt_string, settings_to_json, NewAudit, Store, StoreError, WriteTx};
 
 /// A device to add. Its `Debug` shows no password (contact, settings).
@@ -223,6 +224,8 @@ impl Store {
         if let Some(audit) = audit {
             self.insert_audit(&mut tx, audit).await?;
         }
+        let macs: Vec<String> = devices.iter().map(|d| d.mac.to_string()).collect();
+        self.record_changes(&mut tx, ChangeKind::Device, &macs, 64, ChangeKind::Devices).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -341,6 +344,7 @@ impl Store {
         if let Some(audit) = audit {
             self.insert_audit(&mut tx, audit).await?;
         }
+        self.record_change(&mut tx, ChangeKind::Device, &mac.to_string()).await?;
         tx.commit().await?;
         Ok(device)
     }
@@ -372,6 +376,7 @@ impl Store {
         if let Some(audit) = audit {
             self.insert_audit(&mut tx, audit).await?;
         }
+        self.record_change(&mut tx, ChangeKind::Device, &mac.to_string()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -399,6 +404,7 @@ impl Store {
         if let Some(audit) = audit {
             self.insert_audit(&mut tx, audit).await?;
         }
+        self.record_change(&mut tx, ChangeKind::Access, &mac.to_string()).await?;
         tx.commit().await?;
         Ok(())
     }

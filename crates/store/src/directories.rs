@@ -8,6 +8,7 @@
 use sipprov_model::contact::{Contact, MAX_DIRECTORIES};
 use sqlx::Row;
 
+use crate::change_feed::ChangeKind;
 use crate::{batch, now_ms, NewAudit, Store, StoreError};
 
 /// A directory as stored.
@@ -121,6 +122,7 @@ impl Store {
                 .await?;
         }
         self.insert_audit(&mut tx, audit).await?;
+        self.record_change(&mut tx, ChangeKind::Directory, name).await?;
         tx.commit().await?;
         Ok(DirectoryRecord { name: name.to_string(), contacts: contacts.to_vec(), created_at, updated_at: now })
     }
@@ -136,6 +138,7 @@ impl Store {
             return Ok(false);
         }
         self.insert_audit(&mut tx, audit).await?;
+        self.record_change(&mut tx, ChangeKind::Directory, name).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -4,12 +4,13 @@
 //! `sipprov device log`. Details are a JSON object so new kinds of event need
 //! no migration. Secrets are never written here: callers record hashes, not content.
 
-use std::sync::atomic::Ordering;
-
 use sipprov_model::{EventDetail, EventKind, Mac};
 use sqlx::Row;
 
-use crate::{batch, Store, StoreError, WriteTx};
+use crate::{batch, Backend, Store, StoreError, WriteTx};
+
+/// The PostgreSQL sequence event ids come from (created at open, see [`create_id_sequence`]).
+const ID_SEQUENCE: &str = "device_event_ids";
 
 /// An event to append.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,25 +63,34 @@ impl Store {
 
     /// Appends events inside the caller's transaction.
     pub(crate) async fn insert_events(&self, tx: &mut WriteTx, events: &[NewEvent]) -> Result<(), StoreError> {
-        // Ids come from a counter seeded with MAX(id) at open: portable across SQLite and
-        // PostgreSQL, and monotonic on the single writing node. One block per call keeps a
-        // batch's ids consecutive, in the caller's order.
-        let count = i64::try_from(events.len()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut next_id = self.next_event_id.fetch_add(count, Ordering::Relaxed);
+        // Ids come from the database, never from a per-process counter: several nodes append
+        // to one table. On PostgreSQL a sequence hands out ids without holding any lock (a
+        // batch's ids follow its order; two nodes' batches may interleave). On SQLite this
+        // transaction holds the database's write lock, so MAX(id) + 1 is this writer's alone.
+        let mut next_id = match self.backend {
+            Backend::Postgres => None,
+            Backend::Sqlite => {
+                let max: Option<i64> =
+                    sqlx::query("SELECT MAX(id) AS m FROM device_events").fetch_one(&mut **tx).await?.try_get("m")?;
+                Some(max.unwrap_or(0) + 1)
+            }
+        };
+        let row = match next_id {
+            Some(_) => "(?, ?, ?, ?, ?)".to_string(),
+            None => format!("(nextval('{ID_SEQUENCE}'), ?, ?, ?, ?)"),
+        };
         for chunk in batch::chunks(events, 5) {
             let sql = format!(
                 "INSERT INTO device_events (id, mac, at, kind, detail) VALUES {}",
-                batch::repeat("(?, ?, ?, ?, ?)", chunk.len())
+                batch::repeat(&row, chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
             for e in chunk {
-                query = query
-                    .bind(next_id)
-                    .bind(e.mac.to_string())
-                    .bind(e.at)
-                    .bind(e.kind.as_str())
-                    .bind(e.detail.to_string());
-                next_id += 1;
+                if let Some(id) = next_id.as_mut() {
+                    query = query.bind(*id);
+                    *id += 1;
+                }
+                query = query.bind(e.mac.to_string()).bind(e.at).bind(e.kind.as_str()).bind(e.detail.to_string());
             }
             query.execute(&mut **tx).await?;
         }
@@ -148,4 +158,27 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Creates the PostgreSQL sequence of event ids when missing, starting past the ids already
+/// stored (a database written by a version that counted in each process). Nodes starting at
+/// once take turns on an advisory lock, so exactly one creates it; it is never set back.
+pub(crate) async fn create_id_sequence(pool: &sqlx::AnyPool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    // Any constant shared by every node works; this one spells "evid".
+    sqlx::query("SELECT pg_advisory_xact_lock(1702259044)").execute(&mut *tx).await?;
+    let exists = sqlx::query("SELECT 1 AS one FROM pg_class WHERE relkind = 'S' AND relname = $1")
+        .bind(ID_SEQUENCE)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+    if !exists {
+        let max: Option<i64> =
+            sqlx::query("SELECT MAX(id) AS m FROM device_events").fetch_one(&mut *tx).await?.try_get("m")?;
+        let start = max.unwrap_or(0) + 1;
+        let sql = format!("CREATE SEQUENCE {ID_SEQUENCE} START WITH {start}");
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use sipprov_model::Settings;
 use sqlx::Row;
 
+use crate::change_feed::ChangeKind;
 use crate::{batch, now_ms, settings_from_json, settings_to_json, NewAudit, Store, StoreError, WriteTx};
 
 /// A named group of devices and its settings (merged between global and device).
@@ -93,6 +94,7 @@ impl Store {
         if let Some(audit) = audit {
             self.insert_audit(&mut tx, audit).await?;
         }
+        self.record_change(&mut tx, ChangeKind::Group, name).await?;
         tx.commit().await?;
         Ok(GroupRecord { name: name.to_string(), settings, created_at, updated_at: now })
     }
@@ -163,6 +165,7 @@ impl Store {
         if let Some(audit) = audit {
             self.insert_audit(&mut tx, audit).await?;
         }
+        self.record_change(&mut tx, ChangeKind::Global, "").await?;
         tx.commit().await?;
         Ok(settings)
     }

@@ -42,6 +42,8 @@ mod audit;
 mod backup;
 mod batch;
 mod campaigns;
+mod change_feed;
+mod cluster;
 mod device_import;
 mod devices;
 mod directories;
@@ -58,17 +60,18 @@ mod uploads;
 mod users;
 
 use std::path::Path;
-use std::sync::atomic::AtomicI64;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
-pub use access::{FirstFetchClaim, GeneratedCredentials};
+pub use access::{DeviceAccess, FirstFetchClaim, GeneratedCredentials};
 pub use audit::{AuditQuery, AuditRecord, NewAudit};
 pub use backup::{check_restorable, snapshot_sqlite, BackupError, BackupInfo};
 pub use campaigns::{CampaignCounts, CampaignDevice, CampaignRecord, NewCampaign, NotifyResult};
+pub use change_feed::{Change, ChangeKind, ChangeListener, FeedRead, CHANNEL, FEED_RETENTION};
+pub use cluster::{ClusterNode, NodeHeartbeat};
 pub use device_import::DeviceImport;
 pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
 pub use directories::DirectoryRecord;
@@ -130,7 +133,11 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    next_event_id: Arc<AtomicI64>,
+    /// The URL opened, for the change feed's listening connection (PostgreSQL).
+    url: Arc<str>,
+    /// The node whose changes this store writes, stamped on its change-feed rows (set once by
+    /// the server at start; empty until then).
+    origin: Arc<OnceLock<String>>,
     /// SQLite only: the in-process queue of writers (see [`Store::write_tx`]).
     writer_turn: Option<Arc<tokio::sync::Mutex<()>>>,
 }
@@ -167,6 +174,9 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
+/// How long a PostgreSQL statement waits for a connection before failing (seconds).
+const POSTGRES_ACQUIRE_TIMEOUT_SECS: u64 = 5;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl Store {
@@ -184,6 +194,12 @@ impl Store {
             create_private(url)?;
         }
         let mut options = faults::close_connections_left_in_a_transaction(AnyPoolOptions::new());
+        if backend == Backend::Postgres {
+            // A database server out of reach fails a request within seconds (503, see
+            // `StoreError::unavailable`) instead of holding it for sqlx's default 30 s, while
+            // the node keeps serving phones from memory.
+            options = options.acquire_timeout(std::time::Duration::from_secs(POSTGRES_ACQUIRE_TIMEOUT_SECS));
+        }
         if backend == Backend::Sqlite {
             // SQLite allows one writer at a time: a small pool plus a busy timeout avoids
             // "database is locked" errors, and WAL lets readers run during writes.
@@ -201,12 +217,11 @@ impl Store {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
         MIGRATOR.run(&pool).await?;
-        let max_id: Option<i64> = sqlx::query("SELECT MAX(id) AS m FROM device_events")
-            .fetch_one(&pool)
-            .await?
-            .try_get::<Option<i64>, _>("m")?;
+        if backend == Backend::Postgres {
+            events::create_id_sequence(&pool).await?;
+        }
         let writer_turn = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Store { pool, backend, next_event_id: Arc::new(AtomicI64::new(max_id.unwrap_or(0) + 1)), writer_turn })
+        Ok(Store { pool, backend, url: url.into(), origin: Arc::new(OnceLock::new()), writer_turn })
     }
 
     /// Starts a write transaction.

@@ -8,6 +8,7 @@
 
 use sqlx::Row;
 
+use crate::change_feed::ChangeKind;
 use crate::{NewAudit, Store, StoreError};
 
 /// One catalog entry as stored.
@@ -79,6 +80,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         self.insert_audit(&mut tx, audit).await?;
+        self.record_change(&mut tx, ChangeKind::ResourceFile, &file.name).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -118,6 +120,7 @@ impl Store {
             .await?
             .try_get("n")?;
         self.insert_audit(&mut tx, audit).await?;
+        self.record_change(&mut tx, ChangeKind::ResourceFile, name).await?;
         tx.commit().await?;
         Ok(Some(RemovedResourceFile { record, last_reference: others == 0 }))
     }

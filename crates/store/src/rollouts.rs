@@ -10,6 +10,7 @@ use sipprov_model::{Mac, RolloutDeviceState, RolloutState};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::change_feed::ChangeKind;
 use crate::{batch, mac_column, named_column, now_ms, opt_string, NewAudit, NewEvent, Store, StoreError, WriteTx};
 
 /// A rollout to create.
@@ -327,6 +328,7 @@ impl Store {
         }
         self.start_window(&mut tx, id, macs, state, at).await?;
         self.insert_events(&mut tx, events).await?;
+        self.record_change(&mut tx, ChangeKind::FirmwarePins, "").await?;
         tx.commit().await?;
         Ok(())
     }
@@ -369,6 +371,7 @@ impl Store {
         }
         self.delete_pins(&mut tx, id, unpin).await?;
         self.insert_events(&mut tx, events).await?;
+        self.record_change(&mut tx, ChangeKind::FirmwarePins, "").await?;
         tx.commit().await?;
         Ok(())
     }
@@ -387,6 +390,7 @@ impl Store {
         sqlx::query("DELETE FROM firmware_pins WHERE rollout_id = $1").bind(id).execute(&mut *tx).await?;
         let events: Vec<NewEvent> = macs.iter().map(|m| events_for(*m)).collect();
         self.insert_events(&mut tx, &events).await?;
+        self.record_change(&mut tx, ChangeKind::FirmwarePins, "").await?;
         tx.commit().await?;
         Ok(macs)
     }

@@ -4,6 +4,7 @@
 
 use sqlx::Row;
 
+use crate::change_feed::ChangeKind;
 use crate::{Store, StoreError};
 
 /// One stored version of a template override.
@@ -78,6 +79,7 @@ impl Store {
             }
             self.insert_audit(&mut tx, &entry).await?;
         }
+        self.record_change(&mut tx, ChangeKind::Template, new.name).await?;
         tx.commit().await?;
         Ok(version)
     }

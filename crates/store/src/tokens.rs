@@ -6,6 +6,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::change_feed::ChangeKind;
 use crate::{NewAudit, Store, StoreError};
 
 /// A token as stored.
@@ -59,6 +60,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         self.insert_audit(&mut tx, audit).await?;
+        self.record_change(&mut tx, ChangeKind::Token, &token.name).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -72,6 +74,7 @@ impl Store {
             return Ok(false);
         }
         self.insert_audit(&mut tx, audit).await?;
+        self.record_change(&mut tx, ChangeKind::Token, name).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -5,6 +5,7 @@
 
 use sqlx::Row;
 
+use crate::change_feed::ChangeKind;
 use crate::{Store, StoreError};
 
 /// One console user as stored. Its `Debug` leaves the hash out.
@@ -58,6 +59,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         self.insert_audit(&mut tx, audit).await?;
+        self.record_change(&mut tx, ChangeKind::User, &user.name).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -117,6 +119,7 @@ impl Store {
             return Ok(false);
         }
         self.insert_audit(&mut tx, audit).await?;
+        self.record_change(&mut tx, ChangeKind::User, &audit.target).await?;
         tx.commit().await?;
         Ok(true)
     }

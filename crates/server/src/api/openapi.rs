@@ -29,7 +29,7 @@ mod page;
             request member or setting at fault."
     ),
     paths(
-        super::metrics, document, page,
+        super::metrics, document, page, super::cluster::status,
         super::list_devices, super::add_device, super::import::import_devices,
         super::show_device, super::patch_device, super::delete_device, super::device_log,
         super::unlock::unlock_device, super::render_device, super::uploads::list, super::uploads::show,

@@ -67,6 +67,24 @@ impl Windows {
         self.generated.write().unwrap_or_else(|e| e.into_inner()).remove(&mac);
     }
 
+    /// Sets a device's window state to what the store holds now (another node unlocked it, or
+    /// claimed its first fetch and generated its credentials).
+    pub fn replace(&self, mac: Mac, access: &sipprov_store::DeviceAccess) {
+        match access.unlocked_at {
+            Some(at) => lock(&self.unlocks).insert(mac, at),
+            None => lock(&self.unlocks).remove(&mac),
+        };
+        match access.first_fetch_at {
+            Some(at) => lock(&self.used).insert(mac, at),
+            None => lock(&self.used).remove(&mac),
+        };
+        let mut generated = self.generated.write().unwrap_or_else(|e| e.into_inner());
+        match &access.credentials {
+            Some(c) => generated.insert(mac, Arc::new(c.clone())),
+            None => generated.remove(&mac),
+        };
+    }
+
     /// Keeps a device's generated credentials (as stored).
     pub fn set_generated(&self, mac: Mac, credentials: GeneratedCredentials) {
         self.generated.write().unwrap_or_else(|e| e.into_inner()).insert(mac, Arc::new(credentials));

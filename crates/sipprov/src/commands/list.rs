@@ -77,3 +77,30 @@ pub(super) async fn status(json: bool, api: &ApiArgs) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// `sipprov cluster status`: one line per node, alive ones first in the server's order.
+pub(super) async fn cluster_status(json: bool, api: &ApiArgs) -> Result<(), String> {
+    let status: sipprov_api::ClusterStatus = Client::new(api)?.json(Method::GET, "/api/v1/cluster", None).await?;
+    if json {
+        output::json(&status);
+        return Ok(());
+    }
+    println!("backend: {}", status.backend);
+    println!("{:<20} {:<40} {:<8} {:<20} {:<20} state", "NAME", "ID", "VERSION", "STARTED", "LAST HEARTBEAT");
+    for n in &status.nodes {
+        let state = match (n.alive, n.this_node) {
+            (true, true) => "alive (this node)",
+            (true, false) => "alive",
+            (false, _) => "stale",
+        };
+        println!(
+            "{:<20} {:<40} {:<8} {:<20} {:<20} {state}",
+            n.name,
+            n.id,
+            n.version,
+            output::time(n.started_at),
+            output::time(n.heartbeat_at)
+        );
+    }
+    Ok(())
+}

@@ -52,6 +52,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::Firmware(cmd) => files::firmware(cmd, api).await,
         Command::Resource(cmd) => files::resource(cmd, api).await,
         Command::Status { json } => list::status(json, api).await,
+        Command::Cluster(crate::cli::ClusterCommand::Status { json }) => list::cluster_status(json, api).await,
         Command::Vendors => {
             let vendors: Vec<VendorInfo> = Client::new(api)?.json(Method::GET, "/api/v1/vendors", None).await?;
             for vendor in vendors {
