@@ -105,11 +105,21 @@ pub struct ServerConfig {
 
 /// The `[cluster]` section: how this node is known to the others on the same PostgreSQL
 /// database (unused on SQLite, where there is one node).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     /// The name `sipprov cluster status` shows for this node (default: the host name).
     pub node_name: Option<String>,
+    /// How long a node's lease on a campaign chunk or a rollout lasts without renewal, in
+    /// seconds (default 10, at least 1): after a node dies, its work waits this long before
+    /// another node takes it over.
+    pub lease_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig { node_name: None, lease_secs: 10 }
+    }
 }
 
 /// `[uploads]`: how much a phone may upload (Polycom `<mac>-phone.cfg` and logs, Yealink

@@ -20,7 +20,9 @@ const BURST: Duration = Duration::from_millis(10);
 /// The bucket.
 #[derive(Debug)]
 pub(super) struct Pacer {
-    /// Tokens per second.
+    /// The campaign's rate, tokens per second.
+    full_rate: f64,
+    /// This node's share of it, tokens per second.
     rate: f64,
     capacity: f64,
     tokens: f64,
@@ -32,7 +34,15 @@ impl Pacer {
     pub(super) fn new(rate: u32, now: Instant) -> Pacer {
         let rate = f64::from(rate.max(1));
         let capacity = (rate * BURST.as_secs_f64()).max(1.0);
-        Pacer { rate, capacity, tokens: capacity, refilled_at: now }
+        Pacer { full_rate: rate, rate, capacity, tokens: capacity, refilled_at: now }
+    }
+
+    /// Paces at the rate divided by `senders` (the nodes sending the campaign, at least 1),
+    /// with the bucket sized for that share: the senders together keep to the rate.
+    pub(super) fn share(&mut self, senders: u32) {
+        self.rate = self.full_rate / f64::from(senders.max(1));
+        self.capacity = (self.rate * BURST.as_secs_f64()).max(1.0);
+        self.tokens = self.tokens.min(self.capacity);
     }
 
     /// Takes a token at `now` if there is one; otherwise says how long until there is.
