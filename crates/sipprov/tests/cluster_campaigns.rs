@@ -204,3 +204,91 @@ fn a_cancel_on_node_two_stops_the_sending_on_node_one() {
         cluster.nodes[1].log()
     );
 }
+
+const OLD: &str = "66.86.0.15";
+const NEW: &str = "66.86.0.160";
+/// The catalog's file for NEW on the T46S, as the device file names it.
+const NEW_URL: &str = "http://prov.example/files/T46S-66.86.0.160.rom";
+
+/// Device `i`'s config as a phone reporting `version` gets it from the node at `http`.
+fn device_config(http: &str, i: u32, version: &str) -> String {
+    let mac = format!("001565{i:06x}");
+    let colon: Vec<&str> = (0..6).map(|k| &mac[2 * k..2 * k + 2]).collect();
+    let ua = format!("Yealink SIP-T46S {version} {}", colon.join(":"));
+    let r = common::curl(&format!("http://{http}/{mac}.cfg"), &ua, &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text()
+}
+
+/// The node holding rollout 1's lease, if a running node holds it.
+fn rollout_driver(cluster: &Cluster) -> Option<usize> {
+    let now = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+    let holders = sql(cluster, &format!("SELECT holder FROM leases WHERE name = 'rollout:1' AND expires_at >= {now}"));
+    nodes_of(cluster, &holders).into_iter().next()
+}
+
+#[test]
+fn a_rollout_is_taken_over_after_kill_9_of_its_driver() {
+    let Some(mut cluster) = Cluster::start(3, CONFIG, &[]) else { return };
+    let first = &cluster.nodes[0];
+    first.open_device_files();
+    first.ok(&["settings", "set", "provisioning.url=http://prov.example/"]);
+    for v in [OLD, NEW] {
+        let image = first.data_dir().join(format!("image-{v}"));
+        write(image.clone(), &format!("firmware {v}"));
+        let name = format!("T46S-{v}.rom");
+        let image = image.to_str().unwrap();
+        first.ok(&[
+            "firmware",
+            "add",
+            image,
+            "--vendor",
+            "yealink",
+            "--model",
+            "T46S",
+            "--version",
+            v,
+            "--name",
+            &name,
+        ]);
+    }
+    let phones = Sipp::start_calls(scenario("uas_200_linger.xml"), "udp", 50);
+    import(first, 0, 3, phones.port(), "sales");
+    reload_others(&mut cluster);
+    cluster.nodes[0].ok(&[
+        "rollout", "start", "--group", "sales", "--to", NEW, "--canary", "1", "--wave", "100%", "--window", "60s",
+    ]);
+    assert!(eventually(Duration::from_secs(15), || rollout_driver(&cluster).is_some()), "no node drives the rollout");
+    let driver = rollout_driver(&cluster).unwrap();
+    let http = cluster.nodes[driver].http.clone();
+    assert!(
+        eventually(Duration::from_secs(15), || device_config(&http, 0, OLD).contains(NEW_URL)),
+        "canary not pinned"
+    );
+
+    // kill -9 the driver: another node takes the rollout over once the lease runs out.
+    cluster.kill9(driver);
+    assert!(
+        eventually(Duration::from_secs(30), || rollout_driver(&cluster).is_some_and(|d| d != driver)),
+        "the rollout was not taken over: {:?}",
+        sql(&cluster, "SELECT name, holder, expires_at FROM leases")
+    );
+    let next = rollout_driver(&cluster).unwrap();
+    let http = cluster.nodes[next].http.clone();
+    // The new driver serves the pin its predecessor wrote; the canary upgrades, then the rest.
+    assert!(device_config(&http, 0, OLD).contains(NEW_URL), "the pin did not survive the takeover");
+    device_config(&http, 0, NEW);
+    let node = &cluster.nodes[next];
+    let show = |n: &TestServer| n.json(&["rollout", "show", "1", "--json"]);
+    assert!(
+        eventually(Duration::from_secs(30), || show(node)["counts"]["upgrading"].as_u64() == Some(2)),
+        "{}",
+        show(node)
+    );
+    for i in 1..3 {
+        assert!(device_config(&http, i, OLD).contains(NEW_URL));
+        device_config(&http, i, NEW);
+    }
+    assert!(eventually(Duration::from_secs(30), || show(node)["state"] == "done"), "{}", show(node));
+    assert_eq!(show(node)["counts"]["succeeded"], 3, "{}", show(node));
+}
