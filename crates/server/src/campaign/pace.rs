@@ -120,6 +120,27 @@ mod tests {
     }
 
     #[test]
+    fn a_share_paces_at_the_rate_divided_by_the_senders() {
+        let start = Instant::now();
+        let mut pacer = Pacer::new(90, start);
+        pacer.share(3);
+        let mut sent = 0;
+        let mut t = Duration::ZERO;
+        while t < Duration::from_secs(10) {
+            while pacer.try_take(start + t).is_ok() {
+                sent += 1;
+            }
+            t += Duration::from_millis(1);
+        }
+        // 30 a second for 10 s, plus the one token the bucket starts with, at most; a one-token
+        // bucket polled every millisecond loses a little of each refill that overflows it.
+        assert!((290..=301).contains(&sent), "{sent}");
+        pacer.share(1);
+        let wait = pacer.try_take(start + t).err().unwrap_or_default();
+        assert!(wait <= Duration::from_millis(12), "back to the full rate: {wait:?}");
+    }
+
+    #[test]
     fn the_wait_is_until_the_next_token() {
         let start = Instant::now();
         let mut pacer = Pacer::new(10, start);
