@@ -140,9 +140,24 @@ fn a_campaign_finishes_on_the_other_nodes_after_kill_9_of_its_senders() {
     let holders = chunk_holders(&cluster);
     assert!(holders.contains(&0) || holders.len() >= 2, "{holders:?}");
     let victims: Vec<usize> = [0, 1].into_iter().filter(|i| holders.contains(i) || *i == 0).collect();
+    let held_by_victims = victims
+        .iter()
+        .filter_map(|i| cluster.nodes[*i].child.as_ref().map(|c| format!("c.holder LIKE '%/{}/%'", c.id())))
+        .collect::<Vec<_>>()
+        .join(" OR ");
     for i in &victims {
         cluster.kill9(*i);
     }
+    // The chunks the killed nodes held still had devices to send: the survivors must take them.
+    let left_to_take = sql(
+        &cluster,
+        &format!(
+            "SELECT COUNT(*) FROM campaign_devices d JOIN campaign_chunks c ON c.campaign_id = d.campaign_id \
+             AND d.mac >= c.first_mac AND d.mac <= c.last_mac WHERE d.campaign_id = 1 AND c.sent = 0 \
+             AND d.state IN ('pending', 'sending') AND ({held_by_victims})"
+        ),
+    );
+    assert_ne!(left_to_take, ["0"], "the killed nodes held nothing left to send");
     // What had no outcome at the kill: the only devices that may be notified twice.
     let in_flight: HashSet<String> =
         sql(&cluster, "SELECT mac FROM campaign_devices WHERE campaign_id = 1 AND state = 'sending'")
@@ -159,6 +174,9 @@ fn a_campaign_finishes_on_the_other_nodes_after_kill_9_of_its_senders() {
     assert_eq!(c["devices"], 2000);
     assert_eq!(settled(&c), 2000, "every device has an outcome: {}", c["counts"]);
     assert_eq!(sql(&cluster, "SELECT COUNT(*) FROM campaign_chunks WHERE campaign_id = 1 AND sent = 0"), ["0"]);
+    // The progress bar on node 3 follows a campaign launched on node 1 to its report.
+    let watched = survivor.ok(&["campaign", "watch", "1"]);
+    assert!(watched.contains("campaign 1: done") && watched.contains("2000 devices"), "{watched}");
 
     // Every phone was notified; none more than twice, and only those in flight at the kill twice.
     let per_user = notifies_per_user(&phones);
