@@ -256,12 +256,16 @@ impl Store {
         Ok(())
     }
 
-    /// Every lease held, campaign chunks and named leases, by what they hold: for
+    /// Every lease held, chunks of running campaigns and named leases, by what they hold: for
     /// `sipprov cluster status`. An expiry in the past means its holder stopped renewing it.
+    /// (A chunk left held by a node that died before its campaign was cancelled is not a lease
+    /// any more: nobody will send it.)
     pub async fn leases(&self) -> Result<Vec<LeaseRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT 'campaign ' || CAST(campaign_id AS TEXT) || ' chunk ' || CAST(chunk AS TEXT) AS what, \
-             holder, lease_until AS expires_at FROM campaign_chunks WHERE sent = 0 AND holder IS NOT NULL \
+            "SELECT 'campaign ' || CAST(c.campaign_id AS TEXT) || ' chunk ' || CAST(c.chunk AS TEXT) AS what, \
+             c.holder AS holder, c.lease_until AS expires_at FROM campaign_chunks c \
+             JOIN campaigns k ON k.id = c.campaign_id \
+             WHERE c.sent = 0 AND c.holder IS NOT NULL AND k.state = 'running' \
              UNION ALL SELECT name AS what, holder, expires_at FROM leases ORDER BY what",
         )
         .fetch_all(&self.pool)

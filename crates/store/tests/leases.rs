@@ -95,6 +95,9 @@ async fn a_lease_that_ran_out_is_taken_over() {
         let leases = store.leases().await.unwrap();
         let zero = leases.iter().find(|l| l.what == format!("campaign {} chunk 0", c.id)).unwrap();
         assert_eq!((zero.holder.as_str(), zero.expires_at), ("node-c", 6_000));
+        // A cancelled campaign's chunks are nobody's lease any more.
+        store.set_campaign_state(c.id, sipprov_model::CampaignState::Cancelled).await.unwrap();
+        assert!(!store.leases().await.unwrap().iter().any(|l| l.what.starts_with("campaign ")));
     }
 }
 
