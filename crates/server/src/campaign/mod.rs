@@ -13,6 +13,11 @@
 //!
 //! Crash safety: a device is written `sending` before its NOTIFY leaves and gets its outcome
 //! right after, so a restart re-sends exactly the devices with no recorded outcome.
+//!
+//! Across nodes (PostgreSQL): every node runs the engine and sends the chunks of a campaign it
+//! claims under a lease, at its share of the rate and in-flight limit; a dead node's chunks are
+//! taken over when their lease runs out (see `chunks`). Reports are read from the database, so
+//! any node shows the whole campaign.
 
 mod chunks;
 mod drive;
