@@ -105,11 +105,21 @@ pub struct ServerConfig {
 
 /// The `[cluster]` section: how this node is known to the others on the same PostgreSQL
 /// database (unused on SQLite, where there is one node).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     /// The name `sipprov cluster status` shows for this node (default: the host name).
     pub node_name: Option<String>,
+    /// How long a node's lease on a campaign chunk or a rollout lasts without renewal, in
+    /// seconds (default 10, 1 to 3600): after a node dies, its work waits this long before
+    /// another node takes it over.
+    pub lease_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig { node_name: None, lease_secs: 10 }
+    }
 }
 
 /// `[uploads]`: how much a phone may upload (Polycom `<mac>-phone.cfg` and logs, Yealink
@@ -490,6 +500,9 @@ impl ServerConfig {
         }
         self.sip.check()?;
         self.limits.check()?;
+        if !(1..=3600).contains(&self.cluster.lease_secs) {
+            return Err("cluster.lease_secs must be between 1 and 3600".into());
+        }
         if let Some(tls) = &self.http.tls {
             if tls.client_cert != ClientCertMode::None && tls.client_ca.is_empty() {
                 return Err("http.tls.client_cert is request/require but http.tls.client_ca lists no CA bundle".into());
@@ -595,6 +608,14 @@ mod tests {
         assert!(err("[sip]\nuser_agent = \"a\\r\\nX: y\"\n").contains("user_agent"));
         assert!(err("[sip]\nuser_agent = \" \"\n").contains("user_agent"));
         assert!(err("[sip]\nmax_server_transactions = 0\n").contains("max_server_transactions"));
+    }
+
+    #[test]
+    fn the_lease_length_has_a_default_and_bounds() {
+        assert_eq!(ServerConfig::from_toml("").unwrap().cluster.lease_secs, 10);
+        assert_eq!(ServerConfig::from_toml("[cluster]\nlease_secs = 2\n").unwrap().cluster.lease_secs, 2);
+        let err = ServerConfig::from_toml("[cluster]\nlease_secs = 0\n").unwrap_err().to_string();
+        assert!(err.contains("cluster.lease_secs must be between 1 and 3600"), "{err}");
     }
 
     #[test]

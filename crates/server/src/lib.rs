@@ -53,6 +53,7 @@ pub mod fetchlog;
 pub mod files;
 pub mod filestore;
 pub mod inventory;
+pub mod lease;
 pub mod listener;
 pub mod listing;
 pub mod metrics;

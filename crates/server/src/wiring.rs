@@ -107,12 +107,19 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.metrics.clone(),
         outbound_proxy,
     ));
+    // Campaign chunks and rollouts are held under leases, taken over when their node dies.
+    let leases = crate::lease::LeasePolicy::new(
+        core.node.clone(),
+        std::time::Duration::from_secs(config.cluster.lease_secs),
+        core.store.backend() == sipprov_store::Backend::Postgres,
+    );
     let campaigns = Arc::new(CampaignEngine::new(
         core.store.clone(),
         notifier.clone(),
         core.files.clone(),
         core.inventory.clone(),
         core.events.clone(),
+        leases.clone(),
         config.sip.t1_ms,
     ));
     let rollouts = Arc::new(RolloutEngine::new(RolloutParts {
@@ -123,6 +130,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         registry: core.registry.clone(),
         events: core.events.clone(),
         pins: core.pins.clone(),
+        leases,
     }));
 
     let mut tasks = JoinSet::new();

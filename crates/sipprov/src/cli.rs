@@ -402,6 +402,9 @@ pub(crate) enum CampaignCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Follow a campaign with a progress bar until it is done or cancelled (from any node of
+    /// a cluster, whichever nodes send it).
+    Watch { id: i64 },
     /// Stop sending; outcomes so far are kept.
     Cancel { id: i64 },
     /// Send again to the failed and unconfirmed devices only.

@@ -208,6 +208,7 @@ impl Store {
             let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
             chunk.iter().fold(query, |q, mac| q.bind(id).bind(mac.to_string())).execute(&mut *tx).await?;
         }
+        self.insert_campaign_chunks(&mut tx, id, macs).await?;
         if let Some(audit) = audit {
             self.insert_audit(&mut tx, &NewAudit { target: id.to_string(), ..audit.clone() }).await?;
         }
@@ -378,6 +379,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() > 0 {
+            self.reopen_campaign_chunks(&mut tx, id).await?;
             sqlx::query("UPDATE campaigns SET state = 'running', finished_at = NULL WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -546,21 +548,35 @@ impl Store {
 
     /// The MACs still to be sent (pending, or sending when a crash cut them off), in order.
     pub async fn campaign_unsent(&self, id: i64) -> Result<Vec<Mac>, StoreError> {
+        self.campaign_unsent_between(id, "", "zzzzzzzzzzzz").await
+    }
+
+    /// [`Store::campaign_unsent`] for the MACs from `first` to `last` (a chunk).
+    pub(crate) async fn campaign_unsent_between(
+        &self,
+        id: i64,
+        first: &str,
+        last: &str,
+    ) -> Result<Vec<Mac>, StoreError> {
         // Read in pages, each page's MACs joined into one text by the database: sqlx hands rows
         // over one by one (a message between its worker thread and the caller per row), which
         // cost a campaign as much per device as planning its NOTIFY. Pages also keep what is
         // held at once small, as streaming did (`string_agg` with ORDER BY: PostgreSQL, and
         // SQLite since 3.44).
         let mut out = Vec::new();
-        let mut after = String::new();
+        // `mac >= first` for the first page, `mac > after` for the next ones.
+        let mut after: Option<String> = None;
         loop {
             let row = sqlx::query(
                 "SELECT string_agg(mac, ',' ORDER BY mac) AS macs FROM (SELECT mac FROM campaign_devices \
-                 WHERE campaign_id = $1 AND state IN ('pending', 'sending') AND mac > $2 ORDER BY mac LIMIT $3) page",
+                 WHERE campaign_id = $1 AND state IN ('pending', 'sending') AND mac >= $2 AND mac <= $4 \
+                 AND mac <> $5 ORDER BY mac LIMIT $3) page",
             )
             .bind(id)
-            .bind(&after)
+            .bind(after.as_deref().unwrap_or(first))
             .bind(UNSENT_PAGE)
+            .bind(last)
+            .bind(after.as_deref().unwrap_or(""))
             .fetch_one(&self.pool)
             .await?;
             let Some(macs) = row.try_get::<Option<String>, _>("macs")? else { break };
@@ -571,7 +587,7 @@ impl Store {
             if out.len() - before < UNSENT_PAGE as usize {
                 break;
             }
-            after = macs.rsplit(',').next().unwrap_or_default().to_owned();
+            after = Some(macs.rsplit(',').next().unwrap_or_default().to_owned());
         }
         Ok(out)
     }

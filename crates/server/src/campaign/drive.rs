@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sipprov_model::Mac;
+use sipprov_model::{CampaignState, Mac};
 use sipprov_sip::{BatchRequest, BatchResult};
 use sipprov_store::{CampaignRecord, NewEvent, NotifyResult, StoreError};
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
+use super::chunks::{in_flight_share, ChunkControl, SendEnd, Slots};
 use super::pace::Pacer;
 use super::CampaignEngine;
 use super::CampaignReport;
@@ -118,23 +119,43 @@ async fn write_results(
 }
 
 impl CampaignEngine {
-    /// Sends to every device still without an outcome, then waits for confirmations; fetches
-    /// are matched against the devices' windows from the start, while sending too.
+    /// Sends the chunks of the campaign this node can claim, then, once every chunk is sent
+    /// (by whichever node), waits for confirmations under the campaign's lease; fetches are
+    /// matched against the devices' windows from the start, while sending too.
     pub(super) async fn drive_campaign(self: &Arc<Self>, campaign: CampaignRecord) -> Result<(), StoreError> {
         let id = campaign.id;
         let _running = self.notifier.metrics().campaign_running();
-        tracing::info!(campaign = id, selector = %campaign.selector, reboot = campaign.reboot, rate = campaign.rate,
-            max_in_flight = campaign.max_in_flight, "campaign running");
-        let todo = self.store.campaign_unsent(id).await?;
-        let (sent_tx, sent_rx) = watch::channel(false);
-        let sending = async {
-            let result = self.send_paced(&campaign, todo).await;
-            let _ = sent_tx.send(true);
-            result
+        let (ended, checked_at) = match self.claim_chunk(id).await? {
+            // Nothing to send here: other nodes hold the chunks left, or all are sent.
+            None => (self.after_sending(id).await?, 0),
+            Some(first) => {
+                tracing::info!(campaign = id, selector = %campaign.selector, reboot = campaign.reboot,
+                    rate = campaign.rate, max_in_flight = campaign.max_in_flight, "campaign running");
+                let (sent_tx, sent_rx) = watch::channel(false);
+                let sending = async {
+                    let result = self.send_chunks(&campaign, first).await;
+                    let _ = sent_tx.send(true);
+                    result
+                };
+                let (sent, confirmed) = tokio::join!(sending, self.confirm_while_sending(&campaign, sent_rx));
+                (sent?, confirmed?)
+            }
         };
-        let (sent, confirmed) = tokio::join!(sending, self.confirm_while_sending(&campaign, sent_rx));
-        sent?;
-        self.await_confirmations(&campaign, confirmed?).await
+        if ended != SendEnd::AllSent || self.control.is_cancelled(id) {
+            return Ok(());
+        }
+        // One node watches the confirmations; another takes over if it dies.
+        let lease = format!("campaign:{id}");
+        if !self
+            .store
+            .acquire_lease(&lease, self.leases.holder(), self.leases.until(), self.leases.stale_before())
+            .await?
+        {
+            return Ok(());
+        }
+        let watched = self.await_confirmations(&campaign, checked_at, &lease).await;
+        self.store.release_lease(&lease, self.leases.holder()).await?;
+        watched
     }
 
     /// Sends at most `rate` per second with at most `max_in_flight` awaiting an answer.
@@ -147,9 +168,18 @@ impl CampaignEngine {
     /// instead of a task each. Devices are marked `sending` a chunk at a time (one statement),
     /// the next chunk while the current one is sent; outcomes are written in batches by a
     /// separate task, so the database never paces the fleet.
-    async fn send_paced(self: &Arc<Self>, campaign: &CampaignRecord, todo: Vec<Mac>) -> Result<(), StoreError> {
+    ///
+    /// On a cluster this node sends its share of both limits (see `chunks`), followed as the
+    /// number of senders changes, and stops before the next batch once `control` says so.
+    pub(super) async fn send_paced(
+        self: &Arc<Self>,
+        campaign: &CampaignRecord,
+        todo: Vec<Mac>,
+        control: &ChunkControl,
+    ) -> Result<(), StoreError> {
         let max_in_flight = campaign.max_in_flight.max(1) as usize;
-        let slots = Arc::new(Semaphore::new(max_in_flight));
+        let mut senders = control.senders();
+        let mut slots = Slots::new(in_flight_share(campaign.max_in_flight, senders));
         // Small: every request in it already holds its place under the in-flight limit, so
         // the batch takes it at once.
         let (requests, requests_rx) = mpsc::channel(64);
@@ -162,6 +192,7 @@ impl CampaignEngine {
         let writer = tokio::spawn(write_results(self.clone(), campaign.id, finished_rx, decided_rx));
         let mut resolver = Resolver::default();
         let mut pacer = Pacer::new(campaign.rate, tokio::time::Instant::now());
+        pacer.share(senders);
         let mut chunks = todo.chunks(marking_chunk(campaign)).map(<[Mac]>::to_vec);
         // The next chunk is marked while the current one is sent, so the send loop never
         // waits for the database between chunks.
@@ -174,9 +205,13 @@ impl CampaignEngine {
                     let Some(chunk) = next_mark.await.map_err(StoreError::Task)?? else {
                         break;
                     };
-                    // Cancellation takes effect between chunks: the chunk marked ahead goes
-                    // back to `pending`, as none of its NOTIFYs left.
-                    if self.control.is_cancelled(campaign.id) {
+                    // Cancellation takes effect between batches: the batch marked ahead goes
+                    // back to `pending`, as none of its NOTIFYs left. A lost lease leaves it
+                    // as it is, to the node that holds the chunk now.
+                    if control.lost() {
+                        break;
+                    }
+                    if self.control.is_cancelled(campaign.id) || control.must_stop() {
                         self.store.unmark_sending(campaign.id, &chunk).await?;
                         break;
                     }
@@ -185,8 +220,13 @@ impl CampaignEngine {
                     continue;
                 }
             };
+            if control.senders() != senders {
+                senders = control.senders();
+                slots.resize(in_flight_share(campaign.max_in_flight, senders));
+                pacer.share(senders);
+            }
             // The semaphore is never closed.
-            let Ok(slot) = slots.clone().acquire_owned().await else { break };
+            let Some(slot) = slots.acquire().await else { break };
             // One inventory lookup for the file, the vendor label and the NOTIFY.
             let device = self.inventory.device(mac);
             let expected_file = device.as_deref().and_then(|d| self.own_file_name(d));
@@ -277,9 +317,24 @@ impl CampaignEngine {
     }
 
     /// Polls recorded fetches until every notified device confirmed or ran out of time.
-    async fn await_confirmations(&self, campaign: &CampaignRecord, mut checked_at: i64) -> Result<(), StoreError> {
+    ///
+    /// Under the named lease `lease`, renewed at each look: when it is lost (this node stalled
+    /// and another took over), or the campaign was cancelled on any node, this node stops.
+    async fn await_confirmations(
+        &self,
+        campaign: &CampaignRecord,
+        mut checked_at: i64,
+        lease: &str,
+    ) -> Result<(), StoreError> {
         loop {
             if self.control.is_cancelled(campaign.id) {
+                return Ok(());
+            }
+            let held =
+                self.store.acquire_lease(lease, self.leases.holder(), self.leases.until(), self.leases.stale_before());
+            let still_running =
+                self.store.get_campaign(campaign.id).await?.is_some_and(|c| c.state == CampaignState::Running);
+            if !held.await? || !still_running {
                 return Ok(());
             }
             checked_at = self.confirm_fetches(campaign, checked_at).await?;

@@ -13,7 +13,13 @@
 //!
 //! Crash safety: a device is written `sending` before its NOTIFY leaves and gets its outcome
 //! right after, so a restart re-sends exactly the devices with no recorded outcome.
+//!
+//! Across nodes (PostgreSQL): every node runs the engine and sends the chunks of a campaign it
+//! claims under a lease, at its share of the rate and in-flight limit; a dead node's chunks are
+//! taken over when their lease runs out (see `chunks`). Reports are read from the database, so
+//! any node shows the whole campaign.
 
+mod chunks;
 mod drive;
 mod pace;
 mod report;
@@ -32,6 +38,7 @@ use crate::access::{audit, Actor};
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
 use crate::inventory::Inventory;
+use crate::lease::LeasePolicy;
 use crate::notify::Notifier;
 use crate::ServerError;
 
@@ -90,6 +97,8 @@ pub struct CampaignEngine {
     inventory: Arc<Inventory>,
     events: FetchLog,
     control: Campaigns,
+    /// This node's leases on the chunks it sends (and whether other nodes share the work).
+    leases: LeasePolicy,
     /// The SIP timer T1 (`[sip] t1_ms`): how late a NOTIFY's outcome may be recorded.
     t1_ms: u64,
 }
@@ -119,16 +128,18 @@ impl Campaigns {
 }
 
 impl CampaignEngine {
-    /// The engine over the store, sending through `notifier`; `t1_ms` is `[sip] t1_ms`.
+    /// The engine over the store, sending through `notifier`, taking chunks under `leases`;
+    /// `t1_ms` is `[sip] t1_ms`.
     pub fn new(
         store: Store,
         notifier: Arc<Notifier>,
         files: Arc<Files>,
         inventory: Arc<Inventory>,
         events: FetchLog,
+        leases: LeasePolicy,
         t1_ms: u64,
     ) -> CampaignEngine {
-        CampaignEngine { store, notifier, files, inventory, events, control: Campaigns::default(), t1_ms }
+        CampaignEngine { store, notifier, files, inventory, events, control: Campaigns::default(), leases, t1_ms }
     }
 
     /// Creates a campaign over the devices `selection` picks, with its audit entry in the same

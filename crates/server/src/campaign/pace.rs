@@ -20,7 +20,9 @@ const BURST: Duration = Duration::from_millis(10);
 /// The bucket.
 #[derive(Debug)]
 pub(super) struct Pacer {
-    /// Tokens per second.
+    /// The campaign's rate, tokens per second.
+    full_rate: f64,
+    /// This node's share of it, tokens per second.
     rate: f64,
     capacity: f64,
     tokens: f64,
@@ -32,7 +34,15 @@ impl Pacer {
     pub(super) fn new(rate: u32, now: Instant) -> Pacer {
         let rate = f64::from(rate.max(1));
         let capacity = (rate * BURST.as_secs_f64()).max(1.0);
-        Pacer { rate, capacity, tokens: capacity, refilled_at: now }
+        Pacer { full_rate: rate, rate, capacity, tokens: capacity, refilled_at: now }
+    }
+
+    /// Paces at the rate divided by `senders` (the nodes sending the campaign, at least 1),
+    /// with the bucket sized for that share: the senders together keep to the rate.
+    pub(super) fn share(&mut self, senders: u32) {
+        self.rate = self.full_rate / f64::from(senders.max(1));
+        self.capacity = (self.rate * BURST.as_secs_f64()).max(1.0);
+        self.tokens = self.tokens.min(self.capacity);
     }
 
     /// Takes a token at `now` if there is one; otherwise says how long until there is.
@@ -107,6 +117,27 @@ mod tests {
             simulate(5_000, Duration::from_secs(4), (Duration::ZERO, Duration::ZERO), Duration::from_micros(1_700));
         assert!(sent.len() >= 19_900, "{}", sent.len());
         assert!(busiest_second(&sent) <= 5_000 + 51, "{}", busiest_second(&sent));
+    }
+
+    #[test]
+    fn a_share_paces_at_the_rate_divided_by_the_senders() {
+        let start = Instant::now();
+        let mut pacer = Pacer::new(90, start);
+        pacer.share(3);
+        let mut sent = 0;
+        let mut t = Duration::ZERO;
+        while t < Duration::from_secs(10) {
+            while pacer.try_take(start + t).is_ok() {
+                sent += 1;
+            }
+            t += Duration::from_millis(1);
+        }
+        // 30 a second for 10 s, plus the one token the bucket starts with, at most; a one-token
+        // bucket polled every millisecond loses a little of each refill that overflows it.
+        assert!((290..=301).contains(&sent), "{sent}");
+        pacer.share(1);
+        let wait = pacer.try_take(start + t).err().unwrap_or_default();
+        assert!(wait <= Duration::from_millis(12), "back to the full rate: {wait:?}");
     }
 
     #[test]

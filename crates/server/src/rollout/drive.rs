@@ -33,15 +33,27 @@ enum Next {
 
 impl RolloutEngine {
     /// Steps rollout `id` until it stops running or rolling back.
+    ///
+    /// Its lease (`rollout:<id>`) is renewed every [`crate::lease::LeasePolicy::renew_every`];
+    /// when a renewal finds it held by another node (this one stalled past its length), this
+    /// node stops driving.
     pub(super) async fn drive(self: &Arc<Self>, id: i64) -> Result<(), StoreError> {
+        let mut renewed = tokio::time::Instant::now();
         loop {
+            if !self.hold_lease(id, &mut renewed).await? {
+                return Ok(());
+            }
             let next = {
                 let _turn = self.control.lock().await;
                 self.step(id).await?
             };
             match next {
                 Next::Stop => return Ok(()),
-                Next::Notify(macs) => self.notify_paced(id, macs).await?,
+                Next::Notify(macs) => {
+                    if !self.notify_paced(id, macs, &mut renewed).await? {
+                        return Ok(());
+                    }
+                }
                 Next::Wait => {
                     tokio::select! {
                         _ = tokio::time::sleep(POLL) => {}
@@ -240,10 +252,20 @@ impl RolloutEngine {
     /// Sends check-sync to `macs`, at most [`NOTIFY_RATE`] a second and [`MAX_IN_FLIGHT`] at
     /// once, each outcome in the device's history (the notifier records it); each chunk is
     /// marked notified as it leaves, which opens its devices' windows.
-    async fn notify_paced(self: &Arc<Self>, id: i64, macs: Vec<Mac>) -> Result<(), StoreError> {
+    ///
+    /// The lease is renewed between batches; false when it was lost (nothing more was sent).
+    async fn notify_paced(
+        self: &Arc<Self>,
+        id: i64,
+        macs: Vec<Mac>,
+        renewed: &mut tokio::time::Instant,
+    ) -> Result<bool, StoreError> {
         let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
         let mut tick = tokio::time::interval(Duration::from_millis(1000 / NOTIFY_RATE));
         for chunk in macs.chunks(MAX_IN_FLIGHT) {
+            if !self.hold_lease(id, renewed).await? {
+                return Ok(false);
+            }
             self.store.mark_rollout_notified(id, chunk, sipprov_store::now_ms()).await?;
             for mac in chunk {
                 tick.tick().await;
@@ -259,6 +281,22 @@ impl RolloutEngine {
                 });
             }
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Renews this node's lease on rollout `id` when [`crate::lease::LeasePolicy::renew_every`]
+    /// has passed since `renewed`; false when another node holds it now (this one stalled past
+    /// the lease's length), and this node must stop driving.
+    async fn hold_lease(&self, id: i64, renewed: &mut tokio::time::Instant) -> Result<bool, StoreError> {
+        if renewed.elapsed() < self.leases.renew_every() {
+            return Ok(true);
+        }
+        let (holder, until, stale) = (self.leases.holder(), self.leases.until(), self.leases.stale_before());
+        if !self.store.acquire_lease(&super::lease_name(id), holder, until, stale).await? {
+            tracing::warn!(rollout = id, "rollout lease lost to another node");
+            return Ok(false);
+        }
+        *renewed = tokio::time::Instant::now();
+        Ok(true)
     }
 }

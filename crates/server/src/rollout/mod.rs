@@ -36,6 +36,7 @@ use crate::catalog::vendor_model;
 use crate::fetchlog::FetchLog;
 use crate::files::Files;
 use crate::inventory::Inventory;
+use crate::lease::LeasePolicy;
 use crate::notify::Notifier;
 use crate::pins::{runs_version, FirmwarePins};
 use crate::registry::Registry;
@@ -129,6 +130,8 @@ pub struct RolloutEngine {
     registry: Arc<Registry>,
     events: FetchLog,
     pins: Arc<FirmwarePins>,
+    /// This node's lease on each rollout it drives: one node drives a rollout at a time.
+    leases: LeasePolicy,
     /// Held by every state change (a driver's step, resume, abort, rollback), so an operator's
     /// action and a driver's decision never interleave.
     control: tokio::sync::Mutex<()>,
@@ -152,12 +155,14 @@ pub struct RolloutParts {
     pub events: FetchLog,
     /// The pins the render reads.
     pub pins: Arc<FirmwarePins>,
+    /// The leases under which this node drives rollouts.
+    pub leases: LeasePolicy,
 }
 
 impl RolloutEngine {
     /// The engine over these parts.
     pub fn new(parts: RolloutParts) -> RolloutEngine {
-        let RolloutParts { store, notifier, files, inventory, registry, events, pins } = parts;
+        let RolloutParts { store, notifier, files, inventory, registry, events, pins, leases } = parts;
         RolloutEngine {
             store,
             notifier,
@@ -166,6 +171,7 @@ impl RolloutEngine {
             registry,
             events,
             pins,
+            leases,
             control: tokio::sync::Mutex::new(()),
             driving: Mutex::new(HashSet::new()),
             wake: tokio::sync::Notify::new(),
@@ -392,14 +398,8 @@ impl RolloutEngine {
                     for r in
                         all.into_iter().filter(|r| matches!(r.state, RolloutState::Running | RolloutState::RollingBack))
                     {
-                        if self.claim(r.id) {
-                            let engine = self.clone();
-                            tokio::spawn(async move {
-                                if let Err(e) = engine.drive(r.id).await {
-                                    tracing::error!(rollout = r.id, error = %e, "rollout stopped; it resumes on the next pass");
-                                }
-                                engine.release(r.id);
-                            });
+                        if let Err(e) = self.start_driving(r.id).await {
+                            tracing::error!(rollout = r.id, error = %e, "rollout not started; it is looked at again on the next pass");
                         }
                     }
                 }
@@ -410,6 +410,46 @@ impl RolloutEngine {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
+    }
+
+    /// Drives rollout `id` in a task of its own, unless this node drives it already or
+    /// another node holds its lease.
+    async fn start_driving(self: &Arc<Self>, id: i64) -> Result<(), StoreError> {
+        if self.driving.lock().unwrap_or_else(|e| e.into_inner()).contains(&id) {
+            return Ok(());
+        }
+        let lease = lease_name(id);
+        let (holder, until, stale) = (self.leases.holder(), self.leases.until(), self.leases.stale_before());
+        if !self.store.acquire_lease(&lease, holder, until, stale).await? || !self.claim(id) {
+            return Ok(());
+        }
+        tracing::info!(rollout = id, node = holder, "driving firmware rollout");
+        self.reload_pins(id).await?;
+        let engine = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.drive(id).await {
+                tracing::error!(rollout = id, error = %e, "rollout stopped; it resumes on the next pass");
+            }
+            if let Err(e) = engine.store.release_lease(&lease_name(id), engine.leases.holder()).await {
+                tracing::warn!(rollout = id, error = %e, "rollout lease not released; it runs out by itself");
+            }
+            engine.release(id);
+        });
+        Ok(())
+    }
+
+    /// Loads rollout `id`'s pins from the database into this node's copy: a rollout taken
+    /// over from a node that died carries on from the pins that node wrote, whether or not
+    /// they reached this node yet.
+    async fn reload_pins(&self, id: i64) -> Result<(), StoreError> {
+        let mut by_version: std::collections::BTreeMap<String, Vec<Mac>> = std::collections::BTreeMap::new();
+        for pin in self.store.firmware_pins().await?.into_iter().filter(|p| p.rollout_id == id) {
+            by_version.entry(pin.version).or_default().push(pin.mac);
+        }
+        for (version, macs) in by_version {
+            self.pins.set(&macs, &version, id);
+        }
+        Ok(())
     }
 
     fn claim(&self, id: i64) -> bool {
@@ -436,6 +476,11 @@ fn creation_event(row: &sipprov_store::NewRolloutDevice, version: &str, now: i64
         }
         _ => None,
     }
+}
+
+/// The name of the lease under which one node drives rollout `id`.
+fn lease_name(id: i64) -> String {
+    format!("rollout:{id}")
 }
 
 /// A `rollout-unpinned` history event.

@@ -69,6 +69,7 @@ pub(super) async fn command(cmd: CampaignCommand, api: &ApiArgs) -> Result<(), S
             }
             Ok(())
         }
+        CampaignCommand::Watch { id } => follow(&Client::new(api)?, id).await,
         CampaignCommand::Cancel { id } => {
             let c: Campaign =
                 Client::new(api)?.json(Method::POST, &format!("/api/v1/campaigns/{id}/cancel"), None).await?;
