@@ -2,13 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `GET /api/v1/cluster`: every node that wrote a heartbeat, alive or stale.
+/// `GET /api/v1/cluster`: every node that wrote a heartbeat, alive or stale, and what each
+/// holds.
 ///
 /// ```
 /// use sipprov_api::ClusterStatus;
 /// let s: ClusterStatus = serde_json::from_str(
-///     r#"{"backend":"postgres","stale_after_ms":15000,"nodes":[]}"#).unwrap();
-/// assert!(s.nodes.is_empty());
+///     r#"{"backend":"postgres","stale_after_ms":15000,"nodes":[],"leases":[]}"#).unwrap();
+/// assert!(s.nodes.is_empty() && s.leases.is_empty());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClusterStatus {
@@ -18,6 +19,30 @@ pub struct ClusterStatus {
     pub stale_after_ms: i64,
     /// The nodes, by name then start time.
     pub nodes: Vec<ClusterNodeInfo>,
+    /// What the nodes hold: campaign chunks and confirmation watchers, rollouts, the
+    /// Plug-and-Play responder of each LAN segment; by `what`.
+    pub leases: Vec<ClusterLease>,
+}
+
+/// One thing a node holds, in [`ClusterStatus`].
+///
+/// ```
+/// use sipprov_api::ClusterLease;
+/// let l: ClusterLease = serde_json::from_str(
+///     r#"{"what":"campaign 3 chunk 5","holder":"prov-a/41/0badcafe","expires_at":1767225600000}"#).unwrap();
+/// assert_eq!(l.expires_at, Some(1767225600000));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ClusterLease {
+    /// What is held: `campaign 3 chunk 5`, `campaign:3` (its confirmation watcher),
+    /// `rollout:2`, `pnp responder <segment>`.
+    pub what: String,
+    /// The holder's node id (`name/pid/random`, as in [`ClusterNodeInfo::id`]).
+    pub holder: String,
+    /// When the lease runs out unless renewed (ms since the epoch); in the past when its holder
+    /// stopped renewing it and no node has taken it over yet. `None` for a hold that ends with
+    /// its holder's database connection (the PnP responder's advisory lock).
+    pub expires_at: Option<i64>,
 }
 
 /// One node of [`ClusterStatus`].

@@ -49,7 +49,7 @@ mod user;
 
 pub use access::{AuditEntry, CreateToken, CreatedToken, Role, TokenInfo, UnknownRole};
 pub use campaign::{Campaign, CreateCampaign, FailingDevice};
-pub use cluster::{ClusterNodeInfo, ClusterStatus};
+pub use cluster::{ClusterLease, ClusterNodeInfo, ClusterStatus};
 pub use device::{
     Access, AddDevice, Device, DeviceEvent, FirmwareState, FirmwareStatus, Imported, LastFetch, LastNotify,
     NotifyOutcome, NotifyRequest, PatchDevice, Unlocked, Upload,

@@ -135,6 +135,19 @@ fn a_campaign_finishes_on_the_other_nodes_after_kill_9_of_its_senders() {
     assert_eq!((c["devices"].as_u64(), counted(&c)), (Some(2000), 2000), "{c}");
     let watched = cluster.nodes[2].ok(&["campaign", "show", "1"]);
     assert!(watched.contains("2000 devices"), "{watched}");
+    // `cluster status` on any node names the chunk leases and their holders among the nodes.
+    let status: Value = serde_json::from_str(&cluster.nodes[2].ok(&["cluster", "status", "--json"])).unwrap();
+    let node_ids: HashSet<&str> = status["nodes"].as_array().unwrap().iter().filter_map(|n| n["id"].as_str()).collect();
+    let chunk_leases: Vec<&Value> = status["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["what"].as_str().is_some_and(|w| w.starts_with("campaign 1 chunk ")))
+        .collect();
+    assert!(!chunk_leases.is_empty(), "no chunk lease in {status}");
+    assert!(chunk_leases.iter().all(|l| node_ids.contains(l["holder"].as_str().unwrap())), "{status}");
+    let table = cluster.nodes[1].ok(&["cluster", "status"]);
+    assert!(table.contains("LEASE") && table.contains("campaign 1 chunk "), "{table}");
 
     // kill -9 the launching node and every other holder but node 3.
     let holders = chunk_holders(&cluster);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sipprov_api::{ClusterNodeInfo, ClusterStatus};
+use sipprov_api::{ClusterLease, ClusterNodeInfo, ClusterStatus};
 use sipprov_store::{Backend, NodeHeartbeat, Store, StoreError};
 
 /// How often a node writes its heartbeat.
@@ -33,7 +33,8 @@ pub async fn run(store: Store, node: NodeHeartbeat) {
     }
 }
 
-/// Every node of the registry, alive or stale, with the one answering marked.
+/// Every node of the registry, alive or stale, with the one answering marked, and the leases
+/// they hold.
 pub async fn status(store: &Store) -> Result<ClusterStatus, StoreError> {
     let now = sipprov_store::now_ms();
     let nodes = store
@@ -56,5 +57,11 @@ pub async fn status(store: &Store) -> Result<ClusterStatus, StoreError> {
         Backend::Postgres => "postgres",
         Backend::Sqlite => "sqlite",
     };
-    Ok(ClusterStatus { backend: backend.to_string(), stale_after_ms: STALE_AFTER_MS, nodes })
+    let leases = store
+        .leases()
+        .await?
+        .into_iter()
+        .map(|l| ClusterLease { what: l.what, holder: l.holder, expires_at: Some(l.expires_at) })
+        .collect();
+    Ok(ClusterStatus { backend: backend.to_string(), stale_after_ms: STALE_AFTER_MS, nodes, leases })
 }

@@ -102,5 +102,19 @@ pub(super) async fn cluster_status(json: bool, api: &ApiArgs) -> Result<(), Stri
             output::time(n.heartbeat_at)
         );
     }
+    if status.leases.is_empty() {
+        println!("\nleases: none held");
+        return Ok(());
+    }
+    println!("\n{:<32} {:<40} EXPIRES", "LEASE", "HOLDER");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    for l in &status.leases {
+        let expires = match l.expires_at {
+            Some(at) if at < now => format!("{} (ran out, not yet taken over)", output::time(at)),
+            Some(at) => output::time(at),
+            None => "while its holder's database connection lasts".to_string(),
+        };
+        println!("{:<32} {:<40} {expires}", l.what, l.holder);
+    }
     Ok(())
 }
