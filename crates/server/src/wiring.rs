@@ -171,6 +171,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         )
         .with_pins(core.pins.clone()),
     );
+    if core.store.backend() == sipprov_store::Backend::Postgres {
+        tokio::spawn(sweep_unnamed_content(filestore.clone()));
+    }
     let users = Arc::new(Users::new(core.store.clone()).map_err(|e| ServerError::Config(e.to_string()))?);
     let console_app = crate::console::router(ConsoleServices::new(
         core.store.clone(),
@@ -267,6 +270,18 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
         resources,
         cache,
     })
+}
+
+/// On PostgreSQL, drops every minute the local content of files another node removed.
+async fn sweep_unnamed_content(filestore: Arc<FileStore>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let swept = filestore.sweep_unnamed_content().await;
+        if swept > 0 {
+            tracing::info!(swept, "removed the local content of files removed through another node");
+        }
+    }
 }
 
 /// Whether this node answers PnP multicast: always on SQLite; on PostgreSQL, while it holds its

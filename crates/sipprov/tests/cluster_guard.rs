@@ -251,3 +251,50 @@ fn require_loopback_multicast() {
         let _ = std::process::Command::new("ip").args(["link", "set", "lo", "multicast", "on"]).status();
     }
 }
+
+// ---- Stored files across nodes ----
+
+fn sha256_of(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql").arg(url).args(["-tAc", sql]).output().expect("psql");
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_file_uploaded_through_one_node_is_served_by_another_and_removed_everywhere() {
+    // Three chunks and a bit: the content crosses chunk boundaries both ways.
+    let content: Vec<u8> = (0..(3 * 1024 * 1024 + 4321u32)).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let expected = sha256_of(&content);
+    let Some(mut cluster) = cluster("", 1, |node| {
+        let path = node.data_dir().join("upload-tone.wav");
+        std::fs::write(&path, &content).unwrap();
+        node.ok(&["resource", "add", path.to_str().unwrap(), "--kind", "ringtone", "--name", "tone.wav"]);
+    }) else {
+        return;
+    };
+    let blob = |node: &TestServer| node.data_dir().join("files/sha256").join(&expected);
+    assert!(blob(&cluster.nodes[0]).is_file());
+    assert!(!blob(&cluster.nodes[1]).exists(), "node 1 starts without the content");
+    // Node 1 fetches it from the database on the first request, checks it, and serves it.
+    let served = cluster.nodes[1].fetch("/files/tone.wav", "Yealink SIP-T46S 66.86.0.15", &[]);
+    assert_eq!(served.status, 200, "{}", cluster.nodes[1].log());
+    assert_eq!(sha256_of(&served.body), expected, "identical bytes");
+    assert!(blob(&cluster.nodes[1]).is_file(), "kept in node 1's content directory");
+    let again = cluster.nodes[1].fetch("/files/tone.wav", "Yealink SIP-T46S 66.86.0.15", &[]);
+    assert_eq!(sha256_of(&again.body), expected);
+    assert_eq!(cluster.nodes[1].log().matches("fetched from the database").count(), 1, "fetched once");
+    // Removed through node 1: gone from the database and from node 1, and node 0 serves it no
+    // more once it has the removal (here: at its next start).
+    assert_eq!(cluster.nodes[1].ok(&["resource", "rm", "tone.wav"]).trim(), "removed tone.wav");
+    assert!(!blob(&cluster.nodes[1]).exists());
+    assert_eq!(psql(&cluster.database_url, "SELECT COUNT(*) FROM file_blob_chunks"), "0");
+    assert_eq!(psql(&cluster.database_url, "SELECT COUNT(*) FROM file_blobs"), "0");
+    cluster.nodes[0].stop();
+    cluster.restart(0, &[]);
+    assert_eq!(cluster.nodes[0].fetch("/files/tone.wav", "Yealink SIP-T46S 66.86.0.15", &[]).status, 404);
+    assert!(!blob(&cluster.nodes[0]).exists(), "node 0 dropped content no file names");
+}

@@ -43,3 +43,17 @@ CREATE TABLE IF NOT EXISTS pnp_responders (
     holder TEXT NOT NULL,
     since BIGINT NOT NULL
 );
+-- The content of stored files (firmware, resources), so every node can serve a file uploaded
+-- through another: chunks of at most 1 MiB, read and written one at a time. `file_blobs` is
+-- written after the last chunk, in the same transaction: a blob listed there is complete.
+CREATE TABLE IF NOT EXISTS file_blobs (
+    sha256 TEXT PRIMARY KEY,
+    size BIGINT NOT NULL,
+    chunks BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS file_blob_chunks (
+    sha256 TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (sha256, seq)
+);

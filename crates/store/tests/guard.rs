@@ -139,3 +139,31 @@ async fn the_pnp_responder_lock_has_one_holder_and_passes_on_when_it_is_released
         assert!(c.refresh(5).await.unwrap(), "segments are independent");
     }
 }
+
+#[tokio::test]
+async fn a_blob_is_stored_in_chunks_read_back_whole_and_removed() {
+    for (store, _dir) in stores().await {
+        let dir = tempfile::tempdir().unwrap();
+        let content: Vec<u8> = (0..(sipprov_store::BLOB_CHUNK * 2 + 123)).map(|i| (i % 251) as u8).collect();
+        let path = dir.path().join("blob");
+        std::fs::write(&path, &content).unwrap();
+        assert!(store.put_blob_from_file("aa11", &path).await.unwrap());
+        assert!(!store.put_blob_from_file("aa11", &path).await.unwrap(), "stored once");
+        let info = store.blob_info("aa11").await.unwrap().unwrap();
+        assert_eq!((info.size, info.chunks), (content.len() as u64, 3));
+        let mut back = Vec::new();
+        for seq in 0..info.chunks {
+            back.extend(store.blob_chunk("aa11", seq).await.unwrap());
+        }
+        assert!(back == content, "identical bytes");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(store.put_blob_from_file("e3b0", &empty).await.unwrap());
+        let info = store.blob_info("e3b0").await.unwrap().unwrap();
+        assert_eq!((info.size, info.chunks), (0, 1));
+        assert!(store.blob_chunk("e3b0", 0).await.unwrap().is_empty());
+        store.delete_blob("aa11").await.unwrap();
+        assert_eq!(store.blob_info("aa11").await.unwrap(), None);
+        assert!(store.blob_chunk("aa11", 0).await.is_err());
+    }
+}
