@@ -267,7 +267,8 @@ fn psql(url: &str, sql: &str) -> String {
 #[test]
 fn a_file_uploaded_through_one_node_is_served_by_another_and_removed_everywhere() {
     // Three chunks and a bit: the content crosses chunk boundaries both ways.
-    let content: Vec<u8> = (0..(3 * 1024 * 1024 + 4321u32)).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let content: Vec<u8> =
+        (0..(3 * 1024 * 1024 + 4321u32)).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let expected = sha256_of(&content);
     let Some(mut cluster) = cluster("", 1, |node| {
         let path = node.data_dir().join("upload-tone.wav");

@@ -52,7 +52,8 @@ impl Store {
             .bind(candidate)
             .execute(&self.pool)
             .await?;
-        let row = sqlx::query("SELECT value FROM cluster_secrets WHERE name = $1").bind(name).fetch_one(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT value FROM cluster_secrets WHERE name = $1").bind(name).fetch_one(&self.pool).await?;
         Ok(row.try_get("value")?)
     }
 
@@ -83,7 +84,8 @@ impl Store {
             // Pruned in between: the nonce has expired, and an expired nonce is never accepted.
             let Some(row) = row else { return Ok(false) };
             let (highest, below): (i64, i64) = (row.try_get("highest")?, row.try_get("below")?);
-            let highest_u32 = u32::try_from(highest).map_err(|_| StoreError::Corrupt(format!("nonce count {highest}")))?;
+            let highest_u32 =
+                u32::try_from(highest).map_err(|_| StoreError::Corrupt(format!("nonce count {highest}")))?;
             // The bitmap is stored as the signed 64-bit integer with the same bits.
             let Some((new_highest, new_below)) = slide(highest_u32, below as u64) else { return Ok(false) };
             let updated = sqlx::query(

@@ -103,7 +103,8 @@ impl ResponderLock {
             sqlx::query("SELECT 1 AS one").fetch_one(&mut self.conn).await?;
             return Ok(true);
         }
-        let row = sqlx::query("SELECT pg_try_advisory_lock($1) AS got").bind(self.key).fetch_one(&mut self.conn).await?;
+        let row =
+            sqlx::query("SELECT pg_try_advisory_lock($1) AS got").bind(self.key).fetch_one(&mut self.conn).await?;
         let got: bool = row.try_get("got")?;
         if got {
             sqlx::query(

@@ -2,6 +2,7 @@
 //! nonce counts, failure counts per source, the PnP responder lock), on SQLite and on
 //! PostgreSQL when SIPPROV_TEST_POSTGRES_URL is set.
 
+#[allow(dead_code)] // the shared helpers; only `stores` is needed here
 mod common;
 
 use common::stores;

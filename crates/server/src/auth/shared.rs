@@ -82,11 +82,13 @@ async fn count_events(store: Store, security: Arc<Security>, mut queue: mpsc::Re
                 Ok(SharedFailure::Counted) => {}
                 Err(e) => log_error("count a failure", &e),
             },
-            SharedEvent::Forgive(key, mac) => match store.forgive_failure(&key.to_string(), mac, now, limits.window_ms).await {
-                Ok(true) => {}
-                Ok(false) => retry_forgive(&store, &retries, key, mac, limits.window_ms),
-                Err(e) => log_error("take back a failure", &e),
-            },
+            SharedEvent::Forgive(key, mac) => {
+                match store.forgive_failure(&key.to_string(), mac, now, limits.window_ms).await {
+                    Ok(true) => {}
+                    Ok(false) => retry_forgive(&store, &retries, key, mac, limits.window_ms),
+                    Err(e) => log_error("take back a failure", &e),
+                }
+            }
         }
     }
 }

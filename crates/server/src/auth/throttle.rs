@@ -368,6 +368,26 @@ mod tests {
         assert_eq!(t.fail_unauthenticated(ip, None), Outcome::NowBlocked, "successes forgave no guess");
     }
 
+    #[tokio::test]
+    async fn the_cluster_hears_every_failure_and_forgiveness_and_its_blocks_apply_here() {
+        let t = Throttle::new(limits(60_000));
+        let (tx, mut rx) = mpsc::channel(16);
+        t.share(tx);
+        let ip: IpAddr = "2001:db8::7".parse().unwrap();
+        let key = source_key(ip);
+        let phone: Mac = "001565000001".parse().unwrap();
+        t.fail_unauthenticated(ip, Some(phone));
+        t.forgive(ip, phone);
+        assert_eq!(rx.recv().await, Some(SharedEvent::Fail(key, Some(phone))));
+        assert_eq!(rx.recv().await, Some(SharedEvent::Forgive(key, phone)));
+        // Blocked by the cluster after one local failure: refused here, once remembered.
+        assert!(t.blocked_for(ip).is_none());
+        assert!(t.block_from_cluster(key, Duration::from_secs(30)));
+        assert!(!t.block_from_cluster(key, Duration::from_secs(30)), "already blocked");
+        assert!(t.blocked_for(ip).is_some());
+        assert_eq!(t.blocked_since(0).len(), 1);
+    }
+
     #[test]
     fn ipv6_counts_per_64_and_the_table_stays_bounded() {
         let t = Throttle::new(limits(60_000));
