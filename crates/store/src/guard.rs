@@ -221,14 +221,15 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Sources blocked at `now` (ms) and until when, at most `limit` of them (the latest
-    /// blocks first).
-    pub async fn blocked_sources(&self, now: i64, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
+    /// Sources blocked at `now` (ms) whose block began at or after `since` (ms; 0 for all),
+    /// and until when, at most `limit` of them (the latest blocks first).
+    pub async fn blocked_sources(&self, now: i64, since: i64, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT source, blocked_until FROM throttle_sources WHERE blocked_until > $1 \
-             ORDER BY blocked_until DESC LIMIT $2",
+            "SELECT source, blocked_until FROM throttle_sources WHERE blocked_until > $1 AND blocked_at >= $2 \
+             ORDER BY blocked_until DESC LIMIT $3",
         )
         .bind(now)
+        .bind(since)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

@@ -65,17 +65,18 @@ async fn failures_block_a_source_after_max_failures_in_total_until_the_block_end
         for i in 0..3 {
             assert_eq!(store.count_failure("192.0.2.1", None, t + i, limits()).await.unwrap(), SharedFailure::Counted);
         }
-        assert_eq!(store.blocked_sources(t + 3, 10).await.unwrap(), vec![]);
+        assert_eq!(store.blocked_sources(t + 3, 0, 10).await.unwrap(), vec![]);
         assert_eq!(
             store.count_failure("192.0.2.1", None, t + 3, limits()).await.unwrap(),
             SharedFailure::NowBlocked { until: t + 3 + 10_000 }
         );
         assert_eq!(store.count_failure("192.0.2.1", None, t + 4, limits()).await.unwrap(), SharedFailure::Counted);
-        assert_eq!(store.blocked_sources(t + 5, 10).await.unwrap(), vec![("192.0.2.1".to_string(), t + 10_003)]);
+        assert_eq!(store.blocked_sources(t + 5, 0, 10).await.unwrap(), vec![("192.0.2.1".to_string(), t + 10_003)]);
+        assert!(store.blocked_sources(t + 5, t + 4, 10).await.unwrap().is_empty(), "only blocks begun since");
         assert_eq!(store.count_failure("192.0.2.2", None, t + 5, limits()).await.unwrap(), SharedFailure::Counted);
         // After the block: a fresh window.
         let later = t + 20_000;
-        assert!(store.blocked_sources(later, 10).await.unwrap().is_empty());
+        assert!(store.blocked_sources(later, 0, 10).await.unwrap().is_empty());
         assert_eq!(store.count_failure("192.0.2.1", None, later, limits()).await.unwrap(), SharedFailure::Counted);
         // A window that passed starts again too.
         let much_later = later + 120_000;

@@ -31,6 +31,8 @@ use super::Security;
 
 /// How often the blocks in force are read: how late a node learns a block another node decided.
 pub const POLL_EVERY: Duration = Duration::from_millis(400);
+/// How far back each read of the blocks reaches before the previous read.
+const SINCE_MARGIN_MS: i64 = 5_000;
 /// How often the shared tables are pruned.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(15);
 /// Failures and forgivenesses waiting to be counted in the database.
@@ -111,11 +113,17 @@ fn retry_forgive(store: &Store, retries: &Arc<Semaphore>, key: IpAddr, mac: sipp
 async fn poll_blocks(store: Store, security: Arc<Security>) {
     let mut tick = tokio::time::interval(POLL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Every block in force at first, then the blocks begun since the last read (less a margin
+    // for clocks a little apart and for a block written while the last read ran).
+    let mut since = 0;
     loop {
         tick.tick().await;
         let now = sipprov_store::now_ms();
-        let blocked = match store.blocked_sources(now, MAX_SOURCES as i64).await {
-            Ok(b) => b,
+        let blocked = match store.blocked_sources(now, since, MAX_SOURCES as i64).await {
+            Ok(b) => {
+                since = now.saturating_sub(SINCE_MARGIN_MS);
+                b
+            }
             Err(e) => {
                 log_error("read the blocked sources", &e);
                 continue;
