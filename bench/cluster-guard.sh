@@ -35,7 +35,7 @@ start() { # data-dir [extra args] → prints the HTTP address; API address in da
   local data=$1; shift
   mkdir -p "$data"
   SIPPROV_LOG=warn "$bin" serve --config "$work/sipprov.toml" --data-dir "$data" --http-listen 127.0.0.1:0 \
-    --api-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 "$@" 2>>"$data/server.log" &
+    --api-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 "$@" >/dev/null 2>>"$data/server.log" &
   for _ in $(seq 1 600); do [ -s "$data/listening.json" ] && break; sleep 0.05; done
   python3 -c "import json;d=json.load(open('$data/listening.json'));open('$data/api','w').write(d['api']);print(d['http'])"
 }
@@ -105,7 +105,8 @@ for round in $(seq 1 "$rounds"); do
 done
 kill $(jobs -p) 2>/dev/null || true
 wait 2>/dev/null || true
-psql "$base" -qc "DROP DATABASE $db" >/dev/null || true
+# FORCE: the killed node's sessions may not be closed yet.
+psql "$base" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
 
 echo "| fetch | store | req/s (per round) | p50 ms | p99 ms |"
 echo "|---|---|---|---|---|"
