@@ -9,6 +9,11 @@
 //! the last row naming it. Every change clears the render cache, so no cached file keeps
 //! pointing at a removed file.
 //!
+//! On PostgreSQL the content is also written to the database (chunked) before the row, and
+//! removed from it with the last row naming it, so every node can serve the file
+//! (`resources::ResourceCatalog::ensure_content` fetches it where it is missing); a node drops
+//! local content no entry names any more ([`FileStore::sweep_unnamed_content`]).
+//!
 //! The admin API and the web console call this service; it calls the store, the in-memory
 //! catalog ([`ResourceCatalog`]), the inventory and the render cache.
 
@@ -200,6 +205,12 @@ impl FileStore {
         let _turn = CHANGES.lock().await;
         self.check_free(&file)?;
         let created = staged.place(self.catalog.content_dir())?;
+        if let Err(e) = self.share_content(&file).await {
+            if created && !self.catalog.names_content(&file.sha256) {
+                blob::remove(self.catalog.content_dir(), &file.sha256)?;
+            }
+            return Err(e);
+        }
         let entry = audit::entry(actor, "file.add", "file", &file.name, detail(&file));
         let stored = self.store.insert_resource_file(&file.to_record(), &entry).await;
         if !matches!(stored, Ok(true)) {
@@ -233,10 +244,28 @@ impl FileStore {
         self.catalog.remove(name);
         self.cache.invalidate_all();
         if removed.last_reference {
+            if let Some(store) = self.catalog.shared_store() {
+                store.delete_blob(&file.sha256).await?;
+            }
             blob::remove(self.catalog.content_dir(), &file.sha256)?;
         }
         tracing::info!(name = %file.name, sha256 = %file.sha256, actor = %actor.name, "file removed");
         Ok(file)
+    }
+
+    /// On PostgreSQL, writes the content placed for `file` to the database, so the other nodes
+    /// can fetch it (once per SHA-256), before its catalog row names it.
+    async fn share_content(&self, file: &ResourceFile) -> Result<(), FileError> {
+        let Some(store) = self.catalog.shared_store() else { return Ok(()) };
+        store.put_blob_from_file(&file.sha256, &self.catalog.content_path(file)).await?;
+        Ok(())
+    }
+
+    /// Removes content no catalog entry names any more (another node removed its last file),
+    /// holding the turn of adds and removals so content about to be named is never taken.
+    pub async fn sweep_unnamed_content(&self) -> usize {
+        let _turn = CHANGES.lock().await;
+        blob::sweep_orphans(self.catalog.content_dir(), |sha| self.catalog.names_content(sha))
     }
 
     /// Refuses a name that is taken, and a firmware image for a vendor, model and version that

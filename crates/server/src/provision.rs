@@ -299,6 +299,7 @@ pub(crate) async fn authorize(
             }
         }
     }
+    let decision = state.security.confirm(&policy, facts, decision).await;
     match decision {
         Decision::Allow(how) => {
             if how.starts_with("digest") || how == "basic" {

@@ -8,16 +8,21 @@
 //! `<data_dir>/files/sha256/<hex>` ([`ResourceCatalog::content_path`]), so identical uploads
 //! under two names are stored once.
 //!
+//! On PostgreSQL the content is in the database too, so a node serves files uploaded through
+//! another: [`ResourceCatalog::ensure_content`] fetches what this node lacks (`shared_content`).
+//!
 //! A foundation module: it names nothing of the server but `config`.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use sipprov_model::Mac;
-use sipprov_store::{ResourceFileRecord, Store, StoreError};
+use sipprov_store::{Backend, ResourceFileRecord, Store, StoreError};
+
+mod shared_content;
 
 /// The longest file name the catalog accepts.
 pub const MAX_NAME_LEN: usize = 128;
@@ -231,6 +236,8 @@ struct Inner {
     /// `<data_dir>/files/sha256`.
     content_dir: PathBuf,
     files: RwLock<BTreeMap<String, Arc<ResourceFile>>>,
+    /// On PostgreSQL: where content this node lacks is fetched from.
+    shared: OnceLock<shared_content::SharedContent>,
 }
 
 impl ResourceCatalog {
@@ -241,7 +248,11 @@ impl ResourceCatalog {
 
     /// An empty catalog whose content lives under `data_dir`.
     pub fn empty(data_dir: &Path) -> ResourceCatalog {
-        let inner = Inner { content_dir: Self::content_dir_of(data_dir), files: RwLock::new(BTreeMap::new()) };
+        let inner = Inner {
+            content_dir: Self::content_dir_of(data_dir),
+            files: RwLock::new(BTreeMap::new()),
+            shared: OnceLock::new(),
+        };
         ResourceCatalog { inner: Arc::new(inner) }
     }
 
@@ -250,9 +261,13 @@ impl ResourceCatalog {
     /// without its files learns it at start.
     pub async fn load(store: &Store, data_dir: &Path) -> Result<ResourceCatalog, StoreError> {
         let catalog = ResourceCatalog::empty(data_dir);
+        if store.backend() == Backend::Postgres {
+            let _ = catalog.inner.shared.set(shared_content::SharedContent::new(store.clone()));
+        }
         for record in store.resource_files().await? {
             let file = ResourceFile::from_record(record)?;
-            if !catalog.content_path(&file).is_file() {
+            // On PostgreSQL missing content is fetched from the database when first asked for.
+            if catalog.inner.shared.get().is_none() && !catalog.content_path(&file).is_file() {
                 tracing::warn!(file = %file.name, sha256 = %file.sha256, "stored file's content is missing on disk");
             }
             catalog.insert(file);
@@ -292,6 +307,20 @@ impl ResourceCatalog {
     /// Where a file's content lives: `<data_dir>/files/sha256/<hex>` (mode 0640).
     pub fn content_path(&self, file: &ResourceFile) -> PathBuf {
         self.inner.content_dir.join(&file.sha256)
+    }
+
+    /// Where `file`'s content is on this node, fetched first from the database when this node
+    /// lacks it (PostgreSQL; see `shared_content`, which checks its size and SHA-256).
+    pub async fn ensure_content(&self, file: &ResourceFile) -> std::io::Result<PathBuf> {
+        match self.inner.shared.get() {
+            Some(shared) => shared.ensure(&self.inner.content_dir, &file.sha256, file.size).await,
+            None => Ok(self.content_path(file)),
+        }
+    }
+
+    /// The store file content is shared through, on PostgreSQL.
+    pub fn shared_store(&self) -> Option<&Store> {
+        self.inner.shared.get().map(|s| &s.store)
     }
 
     /// The content directory, `<data_dir>/files/sha256` (mode 0750).

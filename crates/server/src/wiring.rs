@@ -159,15 +159,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.registry.clone(),
         config.pnp.discovered_group.clone(),
     ));
-    let pnp_services = Arc::new(PnpServices::new(
-        core.inventory.clone(),
-        core.registry.clone(),
-        discoveries.clone(),
-        core.security.clone(),
-        core.events.clone(),
-        core.metrics.clone(),
-        sip.clone(),
-    ));
+    let pnp_services = Arc::new(
+        PnpServices::new(
+            core.inventory.clone(),
+            core.registry.clone(),
+            discoveries.clone(),
+            core.security.clone(),
+            core.events.clone(),
+            core.metrics.clone(),
+            sip.clone(),
+        )
+        .with_responder(pnp_responder(&config, &core, pnp.is_some())),
+    );
     tasks.spawn(crate::sip_service::serve(sip, pnp_services, pnp));
     tasks.spawn(campaigns.clone().run());
     tasks.spawn(rollouts.clone().run());
@@ -181,6 +184,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         )
         .with_pins(core.pins.clone()),
     );
+    if core.store.backend() == sipprov_store::Backend::Postgres {
+        tokio::spawn(sweep_unnamed_content(filestore.clone()));
+    }
     let users = Arc::new(Users::new(core.store.clone()).map_err(|e| ServerError::Config(e.to_string()))?);
     start_cluster(&mut tasks, &core, users.clone(), http_addr, api_addr);
     let console_app = crate::console::router(ConsoleServices::new(
@@ -238,7 +244,7 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let metrics = Arc::new(Metrics::default());
     let seen = Arc::new(crate::seen::SeenIndex::from_devices(&inventory.devices()));
     let events = FetchLog::spawn(store.clone(), metrics.clone(), &config.fetch_log, seen.clone());
-    let security = Arc::new(Security::new(&config.security));
+    let security = Arc::new(security_for(&store, config).await?);
     load_windows(&store, &security).await?;
     tracing::info!(devices = inventory.len(), "inventory loaded");
     let resources = ResourceCatalog::load(&store, &config.data_dir).await?;
@@ -265,6 +271,9 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
             .with_references(directories.clone(), resources.clone()),
     );
     crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
+    if store.backend() == sipprov_store::Backend::Postgres {
+        crate::auth::shared::spawn(store.clone(), security.clone());
+    }
     Ok(Core {
         node,
         store,
@@ -327,6 +336,38 @@ fn start_cluster(
         crate::cluster::follower::run(replicas, start).await;
         Ok(())
     });
+}
+
+/// On PostgreSQL, drops every minute the local content of files another node removed.
+async fn sweep_unnamed_content(filestore: Arc<FileStore>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let swept = filestore.sweep_unnamed_content().await;
+        if swept > 0 {
+            tracing::info!(swept, "removed the local content of files removed through another node");
+        }
+    }
+}
+
+/// Whether this node answers PnP multicast: always on SQLite; on PostgreSQL, while it holds its
+/// segment's responder lock (see `pnp::responder`).
+fn pnp_responder(config: &ServerConfig, core: &Core, pnp_on: bool) -> Arc<crate::pnp::responder::Responder> {
+    use crate::pnp::responder::Responder;
+    if !pnp_on || core.store.backend() != sipprov_store::Backend::Postgres {
+        return Responder::always();
+    }
+    Responder::contend(core.store.clone(), config.pnp.segment_name(), core.node.as_str().to_string())
+}
+
+/// The security state; on PostgreSQL, sharing the Digest nonce key, the nonce counts and the
+/// failure throttle with the other nodes of the database.
+async fn security_for(store: &Store, config: &ServerConfig) -> Result<Security, ServerError> {
+    let mut security = Security::new(&config.security);
+    if store.backend() == sipprov_store::Backend::Postgres {
+        security.digest.share(store.clone()).await?;
+    }
+    Ok(security)
 }
 
 /// Creates the data directory, checks they are writable, and opens

@@ -14,21 +14,36 @@
 //!   or older than the window, is refused. Only nonces that carried a *correct* response are
 //!   remembered, so nobody without the password can fill the table, and it is bounded regardless.
 //!
+//! On PostgreSQL the nodes sharing the database share both: the secret is stored once
+//! ([`sipprov_store::Store::shared_secret`], created by the first node to start), so a phone
+//! challenged by one node may answer another; and the counts accepted per nonce are recorded in
+//! the database ([`NonceKeeper::confirm_count`]), so a header replayed to another node is refused
+//! too. A node that cannot reach the database falls back to its own table for that request.
+//!
 //! FusionPBX gets this wrong (its `app/provision/index.php` issues `uniqid()` nonces and never checks their freshness or `nc`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, KeyInit, Mac as _};
 use md5::Md5;
 use sha2::{Digest, Sha256};
+use sipprov_sip::logsafe::LogLimiter;
+use sipprov_store::Store;
 use subtle::ConstantTimeEq;
+
+/// The name of the nonce secret among the cluster's shared secrets.
+const SECRET_NAME: &str = "digest-nonce-key";
+
+static SHARED_FALLBACK_LOG: LogLimiter = LogLimiter::new(5, std::time::Duration::from_secs(60));
 
 const NONCE_ID: usize = 16;
 const NONCE_TAG: usize = 16;
-/// Remembered nonces; beyond this, expired ones are dropped and then the oldest.
-const MAX_TRACKED: usize = 100_000;
+/// Remembered nonces (per node, or in the cluster's table); beyond this, new nonces are refused
+/// as stale until expired ones are dropped.
+pub const MAX_TRACKED: usize = 100_000;
 /// How far below the highest count accepted for a nonce a count may still arrive (once): a client
 /// with this many requests in flight on one nonce never meets a refusal for arriving late.
 pub const NC_WINDOW: u32 = 64;
@@ -92,6 +107,10 @@ pub struct NonceKeeper {
     realm: String,
     lifetime_secs: u64,
     seen: Mutex<HashMap<[u8; NONCE_ID], NcWindow>>,
+    /// On PostgreSQL: the store where the counts of every node are recorded.
+    shared: Option<Store>,
+    /// The shared table holds [`MAX_TRACKED`] live nonces: refuse new ones as stale.
+    shared_full: AtomicBool,
 }
 
 /// The counts accepted for one nonce: the highest, and which of the [`NC_WINDOW`] below it.
@@ -138,7 +157,71 @@ impl NonceKeeper {
     pub fn new(realm: &str, lifetime_secs: u64) -> NonceKeeper {
         let mut secret = [0u8; 32];
         rand::fill(&mut secret);
-        NonceKeeper { secret, realm: realm.to_string(), lifetime_secs, seen: Mutex::new(HashMap::new()) }
+        NonceKeeper {
+            secret,
+            realm: realm.to_string(),
+            lifetime_secs,
+            seen: Mutex::new(HashMap::new()),
+            shared: None,
+            shared_full: AtomicBool::new(false),
+        }
+    }
+
+    /// Shares nonces with the other nodes of `store`'s database: takes the cluster's secret
+    /// (storing this keeper's own if it is the first) and records accepted counts there.
+    pub async fn share(&mut self, store: Store) -> Result<(), sipprov_store::StoreError> {
+        let stored = store.shared_secret(SECRET_NAME, &hex::encode(self.secret)).await?;
+        let bytes = hex::decode(&stored).ok().filter(|b| b.len() == self.secret.len());
+        let bytes = bytes.ok_or_else(|| sipprov_store::StoreError::Corrupt("the shared Digest nonce key".into()))?;
+        self.secret.copy_from_slice(&bytes);
+        self.shared = Some(store);
+        Ok(())
+    }
+
+    /// The store the counts are shared through, when they are.
+    pub fn shared_store(&self) -> Option<&Store> {
+        self.shared.as_ref()
+    }
+
+    /// How long a nonce is accepted (seconds).
+    pub fn lifetime_secs(&self) -> u64 {
+        self.lifetime_secs
+    }
+
+    /// Marks the shared table as full (or not): while full, nonces not recorded yet are stale.
+    pub fn set_shared_full(&self, full: bool) {
+        self.shared_full.store(full, Ordering::Relaxed);
+    }
+
+    /// Records, for the whole cluster, the nonce count of a Digest `Authorization` that
+    /// [`NonceKeeper::verify`] accepted; `Err(Replay)` when another node (or this one) accepted
+    /// it before. Without sharing there is nothing to do: `verify` recorded it. Cost on
+    /// PostgreSQL: one statement for a nonce's first count, three for a later one.
+    /// `params` is the header after its `Digest` scheme.
+    pub async fn confirm_count(&self, params: &str) -> Result<(), DigestError> {
+        let Some(store) = &self.shared else { return Ok(()) };
+        let params = parse_params(params)?;
+        let nonce = params.get("nonce").ok_or(DigestError::Malformed("nonce"))?;
+        let nc_text = params.get("nc").ok_or(DigestError::Malformed("nc"))?;
+        let nc = u32::from_str_radix(nc_text, 16).map_err(|_| DigestError::Malformed("nc"))?;
+        let (id, issued) = self.check_nonce(nonce)?;
+        let slide = |highest, below| {
+            let mut window = NcWindow { issued, highest, below };
+            window.accept(nc).then_some((window.highest, window.below))
+        };
+        let allow_new = !self.shared_full.load(Ordering::Relaxed);
+        let issued_i64 = i64::try_from(issued).unwrap_or(i64::MAX);
+        match store.claim_nonce_count(&hex::encode(id), issued_i64, nc, allow_new, slide).await {
+            Ok(true) => Ok(()),
+            Ok(false) if !allow_new => Err(DigestError::Stale),
+            Ok(false) => Err(DigestError::Replay),
+            Err(e) => {
+                if let Some(suppressed) = SHARED_FALLBACK_LOG.allow() {
+                    tracing::warn!(error = %e, suppressed, "cannot record a Digest nonce count in the database; checked on this node only");
+                }
+                self.note_nc(id, issued, nc)
+            }
+        }
     }
 
     /// The realm in every challenge.
@@ -227,7 +310,9 @@ impl NonceKeeper {
         if now_secs().saturating_sub(issued) > self.lifetime_secs {
             return Err(DigestError::Stale);
         }
-        self.note_nc(id, issued, nc)?;
+        if self.shared.is_none() {
+            self.note_nc(id, issued, nc)?;
+        }
         Ok(algorithm)
     }
 

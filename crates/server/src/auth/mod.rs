@@ -25,6 +25,7 @@
 pub mod digest;
 mod policy;
 pub mod posture;
+pub mod shared;
 pub mod throttle;
 pub mod window;
 
@@ -285,6 +286,29 @@ impl Security {
                     }
                 }
             }
+        }
+    }
+
+    /// On PostgreSQL, checks with the other nodes that a Digest acceptance from
+    /// [`Security::decide`] is not a replay (see [`NonceKeeper::confirm_count`]); turns it into
+    /// the challenge a replay (or a nonce the full table cannot take) gets otherwise. Any other
+    /// decision passes unchanged.
+    pub async fn confirm(&self, policy: &Policy, req: &RequestFacts<'_>, decision: Decision) -> Decision {
+        let (Decision::Allow(how), Scheme::Digest(algorithms)) = (&decision, policy.scheme) else { return decision };
+        if !how.starts_with("digest") {
+            return decision;
+        }
+        let Some(params) = req.authorization.and_then(|h| strip_scheme(h, "Digest")) else { return decision };
+        match self.digest.confirm_count(params).await {
+            Ok(()) => decision,
+            Err(DigestError::Stale) => {
+                self.digest_challenge(algorithms, true, Failure { reason: "stale nonce", unauthenticated: true })
+            }
+            Err(_) => self.digest_challenge(
+                algorithms,
+                false,
+                Failure { reason: "replayed Digest nonce count", unauthenticated: false },
+            ),
         }
     }
 

@@ -16,12 +16,20 @@
 //! The table is bounded ([`MAX_SOURCES`]): when it is full, entries whose window has passed are
 //! dropped, and if it is still full every unblocked entry goes, so a scan from many addresses
 //! cannot grow memory without limit. Checking an unblocked source costs one atomic load.
+//!
+//! On PostgreSQL the count is also kept for the whole cluster ([`crate::auth::shared`]): every
+//! failure and every success that takes one back is sent, off the request path, to the shared
+//! count, and a block decided there (or by another node) is applied here with
+//! [`Throttle::block_from_cluster`]. The local count still blocks on its own, so a node that
+//! cannot reach the database protects itself as before.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
 
 use sipprov_model::Mac;
 
@@ -58,9 +66,20 @@ struct Entry {
     blocked_until: Option<Instant>,
 }
 
+/// A failure or a forgiveness for the cluster's shared count (on PostgreSQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedEvent {
+    /// One failure of this source key; with the known device challenged without credentials.
+    Fail(IpAddr, Option<Mac>),
+    /// This source key authenticated as this device.
+    Forgive(IpAddr, Mac),
+}
+
 /// The per-source failure table.
 pub struct Throttle {
     limits: Limits,
+    /// Where failures and forgivenesses go to be counted cluster-wide, when they are.
+    shared: OnceLock<mpsc::Sender<SharedEvent>>,
     blocked: AtomicUsize,
     sources: Mutex<HashMap<IpAddr, Entry>>,
     /// The latest blocks: source key and when (ms since the epoch), oldest first.
@@ -92,9 +111,66 @@ impl Throttle {
     pub fn new(limits: Limits) -> Throttle {
         Throttle {
             limits,
+            shared: OnceLock::new(),
             blocked: AtomicUsize::new(0),
             sources: Mutex::new(HashMap::new()),
             recent: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// The thresholds.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Sends every later failure and forgiveness to `events` as well, for the cluster's count.
+    pub fn share(&self, events: mpsc::Sender<SharedEvent>) {
+        let _ = self.shared.set(events);
+    }
+
+    /// Passes an event on to the cluster's count; dropped when its queue is full (the local
+    /// count still holds).
+    fn send_shared(&self, event: SharedEvent) {
+        if let Some(events) = self.shared.get() {
+            let _ = events.try_send(event);
+        }
+    }
+
+    /// Blocks source key `key` for `remaining`, as the cluster decided; true when it was not
+    /// blocked here yet.
+    pub fn block_from_cluster(&self, key: IpAddr, remaining: Duration) -> bool {
+        let now = Instant::now();
+        let until = now + remaining;
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        if !sources.contains_key(&key) && sources.len() >= MAX_SOURCES {
+            self.prune(&mut sources, now);
+        }
+        let entry = sources.entry(key).or_insert(Entry {
+            window_start: now,
+            failures: 0,
+            forgivable: [None; FORGIVABLE],
+            next_forgivable: 0,
+            blocked_until: None,
+        });
+        match entry.blocked_until {
+            Some(current) if current > now => {
+                entry.blocked_until = Some(current.max(until));
+                false
+            }
+            Some(_) => {
+                // An expired block still counted in `blocked`: renew it in place.
+                entry.blocked_until = Some(until);
+                drop(sources);
+                self.remember_block(key);
+                true
+            }
+            None => {
+                entry.blocked_until = Some(until);
+                self.blocked.fetch_add(1, Ordering::Relaxed);
+                drop(sources);
+                self.remember_block(key);
+                true
+            }
         }
     }
 
@@ -134,6 +210,7 @@ impl Throttle {
     fn count(&self, ip: IpAddr, forgivable: Option<Mac>) -> Outcome {
         let now = Instant::now();
         let key = source_key(ip);
+        self.send_shared(SharedEvent::Fail(key, forgivable));
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         if !sources.contains_key(&key) && sources.len() >= MAX_SOURCES {
             self.prune(&mut sources, now);
@@ -190,6 +267,7 @@ impl Throttle {
     /// Takes back one unauthenticated failure of `ip` for device `mac` after `ip` authenticated
     /// as that device; a blocked source stays blocked.
     pub fn forgive(&self, ip: IpAddr, mac: Mac) {
+        self.send_shared(SharedEvent::Forgive(source_key(ip), mac));
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         let Some(entry) = sources.get_mut(&source_key(ip)) else { return };
         if entry.blocked_until.is_some() {
@@ -288,6 +366,26 @@ mod tests {
         t.forgive(ip, own);
         assert_eq!(t.fail_unauthenticated(ip, None), Outcome::Counted);
         assert_eq!(t.fail_unauthenticated(ip, None), Outcome::NowBlocked, "successes forgave no guess");
+    }
+
+    #[tokio::test]
+    async fn the_cluster_hears_every_failure_and_forgiveness_and_its_blocks_apply_here() {
+        let t = Throttle::new(limits(60_000));
+        let (tx, mut rx) = mpsc::channel(16);
+        t.share(tx);
+        let ip: IpAddr = "2001:db8::7".parse().unwrap();
+        let key = source_key(ip);
+        let phone: Mac = "001565000001".parse().unwrap();
+        t.fail_unauthenticated(ip, Some(phone));
+        t.forgive(ip, phone);
+        assert_eq!(rx.recv().await, Some(SharedEvent::Fail(key, Some(phone))));
+        assert_eq!(rx.recv().await, Some(SharedEvent::Forgive(key, phone)));
+        // Blocked by the cluster after one local failure: refused here, once remembered.
+        assert!(t.blocked_for(ip).is_none());
+        assert!(t.block_from_cluster(key, Duration::from_secs(30)));
+        assert!(!t.block_from_cluster(key, Duration::from_secs(30)), "already blocked");
+        assert!(t.blocked_for(ip).is_some());
+        assert_eq!(t.blocked_since(0).len(), 1);
     }
 
     #[test]

@@ -57,11 +57,23 @@ pub async fn status(store: &Store) -> Result<ClusterStatus, StoreError> {
         Backend::Postgres => "postgres",
         Backend::Sqlite => "sqlite",
     };
-    let leases = store
+    let mut leases: Vec<ClusterLease> = store
         .leases()
         .await?
         .into_iter()
         .map(|l| ClusterLease { what: l.what, holder: l.holder, expires_at: Some(l.expires_at) })
         .collect();
+    // The PnP responder's hold is an advisory lock: it has no expiry, it ends with its holder's
+    // connection; a segment nobody holds now is not listed.
+    for responder in store.pnp_responders().await? {
+        if let Some(holder) = responder.holder {
+            leases.push(ClusterLease {
+                what: format!("pnp responder {}", responder.segment),
+                holder,
+                expires_at: None,
+            });
+        }
+    }
+    leases.sort_by(|a, b| a.what.cmp(&b.what));
     Ok(ClusterStatus { backend: backend.to_string(), stale_after_ms: STALE_AFTER_MS, nodes, leases })
 }

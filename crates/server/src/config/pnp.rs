@@ -54,6 +54,10 @@ pub struct PnpConfig {
     /// attached to the interfaces PnP listens on (`pnp::socket::attached_networks`);
     /// `["0.0.0.0/0", "::/0"]` answers everyone.
     pub allow_sources: Option<Vec<String>>,
+    /// On PostgreSQL, the LAN segment this node answers multicast on: of the nodes naming the
+    /// same segment, one answers (the holder of the segment's advisory lock). Unset: the
+    /// multicast group and port, so nodes on one LAN with the default settings share one.
+    pub segment: Option<String>,
 }
 
 impl Default for PnpConfig {
@@ -66,11 +70,17 @@ impl Default for PnpConfig {
             discovered_group: "discovered".into(),
             allow_ouis: Vec::new(),
             allow_sources: None,
+            segment: None,
         }
     }
 }
 
 impl PnpConfig {
+    /// The segment this node contends for as multicast responder (see `segment`).
+    pub fn segment_name(&self) -> String {
+        self.segment.clone().unwrap_or_else(|| self.multicast.to_string())
+    }
+
     /// Checks the values serde accepts but that make no sense.
     pub fn check(&self) -> Result<(), String> {
         if !self.multicast.ip().is_multicast() || !self.multicast.is_ipv4() {
@@ -83,6 +93,9 @@ impl PnpConfig {
         }
         if self.discovered_group.is_empty() || self.discovered_group.contains(char::is_whitespace) {
             return Err("pnp.discovered_group must be a non-empty name without spaces".into());
+        }
+        if self.segment.as_ref().is_some_and(|s| s.is_empty() || s.len() > 128 || s.chars().any(char::is_control)) {
+            return Err("pnp.segment must be a name of 1 to 128 printable characters".into());
         }
         self.ouis()?;
         self.sources()?;

@@ -23,6 +23,7 @@
 pub mod allow;
 pub mod dialogs;
 pub mod policy;
+pub mod responder;
 pub mod socket;
 pub mod subscribe;
 
@@ -62,6 +63,7 @@ pub struct PnpServices {
     fetchlog: FetchLog,
     metrics: Arc<Metrics>,
     endpoint: Endpoint,
+    responder: Arc<responder::Responder>,
 }
 
 impl PnpServices {
@@ -75,7 +77,23 @@ impl PnpServices {
         metrics: Arc<Metrics>,
         endpoint: Endpoint,
     ) -> PnpServices {
-        PnpServices { inventory, registry, discoveries, security, fetchlog, metrics, endpoint }
+        PnpServices {
+            inventory,
+            registry,
+            discoveries,
+            security,
+            fetchlog,
+            metrics,
+            endpoint,
+            responder: responder::Responder::always(),
+        }
+    }
+
+    /// Answers multicast SUBSCRIBEs only while `responder` says this node is the segment's
+    /// responder (several nodes on PostgreSQL).
+    pub fn with_responder(mut self, responder: Arc<responder::Responder>) -> PnpServices {
+        self.responder = responder;
+        self
     }
 }
 
@@ -201,6 +219,13 @@ impl Pnp {
     /// Answers one `ua-profile` SUBSCRIBE; never panics on what the phone sent.
     pub async fn handle(self: Arc<Self>, state: Arc<PnpServices>, req: IncomingRequest) {
         let received = Instant::now();
+        // Heard on the group (or on a wildcard listener that joined it): another node may be
+        // the segment's responder, and the phone must get one answer.
+        let multicast = req.local.ip().is_multicast() || req.local.ip().is_unspecified();
+        if multicast && !state.responder.answers() {
+            tracing::debug!(source = %req.source, "PnP multicast SUBSCRIBE left to the segment's responder node");
+            return;
+        }
         let fallback = format!("sip:{}", req.source);
         let sub = match subscribe::parse(&req.request, &fallback) {
             Ok(s) => s,

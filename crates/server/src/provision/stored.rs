@@ -119,8 +119,18 @@ pub(super) async fn serve(state: &Phones, request: FileRequest<'_>, vendor: &mut
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
+    // On PostgreSQL, content uploaded through another node is fetched here first.
+    let path = match state.resources.ensure_content(&file).await {
+        Ok(path) => path,
+        Err(e) => {
+            if let Some(suppressed) = CONTENT_LOG.allow() {
+                tracing::error!(file = %file.name, error = %e, suppressed, "cannot get a stored file's content; nothing sent");
+            }
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
     let stored = StoredFile {
-        path: state.resources.content_path(&file),
+        path,
         size: file.size,
         sha256: file.sha256.clone(),
         last_modified: StoredFile::time_of(file.added_at),
