@@ -5,6 +5,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use common::campaign::{campaign, count, import};
 use common::{eventually, scenario, write, TestServer};
 use serde_json::Value;
 use sipprov_testkit::Sipp;
@@ -17,25 +18,6 @@ fn server() -> TestServer {
     write(cfg.clone(), "[sip]\nt1_ms = 50\n");
     s.spawn(&["--config", cfg.to_str().unwrap()]);
     s
-}
-
-/// Imports `count` Yealink devices whose contacts point at `port`, MACs 0015650xxxxx from `first`.
-fn import(s: &TestServer, first: u32, count: u32, port: u16, group: &str) {
-    let mut csv = String::from("mac,vendor,model,group,contact,line.1.username\n");
-    for i in first..first + count {
-        csv.push_str(&format!("001565{i:06x},yealink,T46S,{group},sip:{}@127.0.0.1:{port},{}\n", 10000 + i, 10000 + i));
-    }
-    let path = s.data_dir().join(format!("devices-{first}.csv"));
-    write(path.clone(), &csv);
-    s.ok(&["device", "import", path.to_str().unwrap()]);
-}
-
-fn campaign(s: &TestServer, id: &str) -> Value {
-    s.json(&["campaign", "show", id, "--json"])
-}
-
-fn count(c: &Value, outcome: &str) -> u64 {
-    c["counts"][outcome].as_u64().unwrap_or(0)
 }
 
 fn wait_done(s: &TestServer, id: &str, limit: Duration) -> Value {

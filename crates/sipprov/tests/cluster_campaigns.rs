@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::campaign::{campaign, count, import};
 use common::cluster::Cluster;
 use common::{eventually, scenario, write, TestServer};
 use serde_json::Value;
@@ -17,25 +18,6 @@ use sipprov_testkit::Sipp;
 
 /// Short leases, so that a takeover comes two seconds after a kill.
 const CONFIG: &str = "[cluster]\nlease_secs = 2\n";
-
-/// Imports `count` Yealink devices whose contacts point at `port`, MACs 0015650xxxxx from `first`.
-fn import(s: &TestServer, first: u32, count: u32, port: u16, group: &str) {
-    let mut csv = String::from("mac,vendor,model,group,contact,line.1.username\n");
-    for i in first..first + count {
-        csv.push_str(&format!("001565{i:06x},yealink,T46S,{group},sip:{}@127.0.0.1:{port},{}\n", 10000 + i, 10000 + i));
-    }
-    let path = s.data_dir().join(format!("devices-{first}.csv"));
-    write(path.clone(), &csv);
-    s.ok(&["device", "import", path.to_str().unwrap()]);
-}
-
-fn campaign(s: &TestServer, id: &str) -> Value {
-    s.json(&["campaign", "show", id, "--json"])
-}
-
-fn count(c: &Value, outcome: &str) -> u64 {
-    c["counts"][outcome].as_u64().unwrap_or(0)
-}
 
 /// Devices with a final outcome (anything but pending, sending, awaiting-confirmation).
 fn settled(c: &Value) -> u64 {

@@ -111,18 +111,9 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                let mac = mac_column(r, "mac")?;
-                let info = FetchInfo {
-                    mac,
-                    at: r.try_get("last_seen_at")?,
-                    ip: r.try_get("last_ip")?,
-                    file: r.try_get("last_file")?,
-                    hash: r.try_get("last_hash")?,
-                    reported_model: crate::opt_string(r, "reported_model")?,
-                    reported_firmware: crate::opt_string(r, "reported_firmware")?,
-                };
-                Ok((mac, info))
+            .filter_map(|r| {
+                let info = mac_column(r, "mac").and_then(|mac| crate::devices::fetch_info_from_row(r, mac));
+                info.map(|i| i.map(|i| (i.mac, i))).transpose()
             })
             .collect()
     }

@@ -100,22 +100,25 @@ macro_rules! select_devices {
     };
 }
 
+/// The last fetch of `mac` in a row carrying `device_seen`'s columns; `None` when
+/// `last_seen_at` is NULL (a device never seen, through a LEFT JOIN).
+pub(crate) fn fetch_info_from_row(row: &AnyRow, mac: Mac) -> Result<Option<FetchInfo>, StoreError> {
+    let Some(at) = row.try_get::<Option<i64>, _>("last_seen_at")? else { return Ok(None) };
+    Ok(Some(FetchInfo {
+        mac,
+        at,
+        ip: opt_string(row, "last_ip")?.unwrap_or_default(),
+        file: opt_string(row, "last_file")?.unwrap_or_default(),
+        hash: opt_string(row, "last_hash")?.unwrap_or_default(),
+        reported_model: opt_string(row, "reported_model")?,
+        reported_firmware: opt_string(row, "reported_firmware")?,
+    }))
+}
+
 fn device_from_row(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
     let mac_text: String = row.try_get("mac")?;
     let mac: Mac = mac_text.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
-    let last_seen: Option<i64> = row.try_get("last_seen_at")?;
-    let last_fetch = match last_seen {
-        Some(at) => Some(Box::new(FetchInfo {
-            mac,
-            at,
-            ip: opt_string(row, "last_ip")?.unwrap_or_default(),
-            file: opt_string(row, "last_file")?.unwrap_or_default(),
-            hash: opt_string(row, "last_hash")?.unwrap_or_default(),
-            reported_model: opt_string(row, "reported_model")?,
-            reported_firmware: opt_string(row, "reported_firmware")?,
-        })),
-        None => None,
-    };
+    let last_fetch = fetch_info_from_row(row, mac)?.map(Box::new);
     Ok(DeviceRecord {
         mac,
         vendor: row.try_get("vendor")?,

@@ -142,16 +142,7 @@ impl Throttle {
         let now = Instant::now();
         let until = now + remaining;
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        if !sources.contains_key(&key) && sources.len() >= MAX_SOURCES {
-            self.prune(&mut sources, now);
-        }
-        let entry = sources.entry(key).or_insert(Entry {
-            window_start: now,
-            failures: 0,
-            forgivable: [None; FORGIVABLE],
-            next_forgivable: 0,
-            blocked_until: None,
-        });
+        let entry = self.entry(&mut sources, key, now);
         match entry.blocked_until {
             Some(current) if current > now => {
                 entry.blocked_until = Some(current.max(until));
@@ -212,16 +203,7 @@ impl Throttle {
         let key = source_key(ip);
         self.send_shared(SharedEvent::Fail(key, forgivable));
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        if !sources.contains_key(&key) && sources.len() >= MAX_SOURCES {
-            self.prune(&mut sources, now);
-        }
-        let entry = sources.entry(key).or_insert(Entry {
-            window_start: now,
-            failures: 0,
-            forgivable: [None; FORGIVABLE],
-            next_forgivable: 0,
-            blocked_until: None,
-        });
+        let entry = self.entry(&mut sources, key, now);
         if entry.blocked_until.is_some() {
             return Outcome::Counted;
         }
@@ -277,6 +259,21 @@ impl Throttle {
             *slot = None;
             entry.failures = entry.failures.saturating_sub(1);
         }
+    }
+
+    /// The entry of source `key`, a fresh one if it has none; the table is pruned first when a
+    /// new source would pass [`MAX_SOURCES`], so a flood of sources cannot grow it unbounded.
+    fn entry<'a>(&self, sources: &'a mut HashMap<IpAddr, Entry>, key: IpAddr, now: Instant) -> &'a mut Entry {
+        if !sources.contains_key(&key) && sources.len() >= MAX_SOURCES {
+            self.prune(sources, now);
+        }
+        sources.entry(key).or_insert(Entry {
+            window_start: now,
+            failures: 0,
+            forgivable: [None; FORGIVABLE],
+            next_forgivable: 0,
+            blocked_until: None,
+        })
     }
 
     fn prune(&self, sources: &mut HashMap<IpAddr, Entry>, now: Instant) {
