@@ -195,6 +195,23 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// An HTTPS listener for phones, next to the plain one (`[http.tls]`).
     pub tls: Option<TlsConfig>,
+    /// Balancers whose `X-Forwarded-For` names the phone (addresses or CIDR blocks; default
+    /// none). A request whose TCP peer is one of them is judged by the address the header
+    /// gives (the rightmost one not itself a listed proxy): the scanner throttle, the device's
+    /// last IP and the fetch log see the phone, not the balancer. From any other peer the header
+    /// is ignored, so a phone cannot choose the address it is judged by.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+impl HttpConfig {
+    /// The parsed `trusted_proxies`, or an error naming the entry that is not an address.
+    pub fn proxies(&self) -> Result<Vec<sipprov_model::Cidr>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| sipprov_model::parse_cidr(p).map(|(c, _)| c).map_err(|e| format!("http.trusted_proxies: {e}")))
+            .collect()
+    }
 }
 
 /// The HTTPS provisioning listener: certificate, key and client certificates.
@@ -447,7 +464,7 @@ impl Default for ServerConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: SocketAddr::from(([0, 0, 0, 0], 8080)), tls: None }
+        HttpConfig { listen: SocketAddr::from(([0, 0, 0, 0], 8080)), tls: None, trusted_proxies: Vec::new() }
     }
 }
 
@@ -500,6 +517,7 @@ impl ServerConfig {
         }
         self.sip.check()?;
         self.limits.check()?;
+        self.http.proxies()?;
         if !(1..=3600).contains(&self.cluster.lease_secs) {
             return Err("cluster.lease_secs must be between 1 and 3600".into());
         }

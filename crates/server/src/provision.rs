@@ -47,6 +47,7 @@ mod bandwidth;
 mod bigfile;
 mod dates;
 mod directory;
+mod forwarded;
 mod keyfile;
 mod stored;
 mod upload;
@@ -77,6 +78,8 @@ pub struct Phones {
     resources: ResourceCatalog,
     /// The cap all downloads of stored files share, if `[files] bandwidth_bytes_per_sec` sets one.
     bandwidth: Option<Arc<bandwidth::Bandwidth>>,
+    /// `[http] trusted_proxies`: balancers whose `X-Forwarded-For` names the phone.
+    proxies: Arc<[sipprov_model::Cidr]>,
 }
 
 impl Phones {
@@ -103,7 +106,15 @@ impl Phones {
             directories: None,
             resources,
             bandwidth: None,
+            proxies: Arc::from([]),
         }
+    }
+
+    /// Believes `X-Forwarded-For` from these balancers (see `forwarded`): requests through them
+    /// are judged by the phone's address.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<sipprov_model::Cidr>) -> Phones {
+        self.proxies = proxies.into();
+        self
     }
 
     /// Serves each device's remote phone directory from `directories` (without, the directory
@@ -147,6 +158,7 @@ impl Handler for PhoneHandler {
         tls: Option<TlsPeer>,
     ) -> impl std::future::Future<Output = Response> + Send + 'static {
         let (parts, body) = request.into_parts();
+        let peer = forwarded::client_address(peer, &parts.headers, &self.0.proxies);
         let incoming =
             Incoming { peer, tls, method: parts.method, uri: parts.uri, headers: parts.headers, body: Body::new(body) };
         fetch(self.0, incoming)

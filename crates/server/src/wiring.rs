@@ -146,7 +146,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             core.resources.clone(),
         )
         .with_directories(core.directories.clone())
-        .with_bandwidth_cap(config.files.bandwidth_bytes_per_sec),
+        .with_bandwidth_cap(config.files.bandwidth_bytes_per_sec)
+        .with_trusted_proxies(config.http.proxies().map_err(ServerError::Config)?),
     ));
     let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
     tasks.spawn(crate::listener::serve_http("provisioning HTTP", http, phone_app.clone(), http_limiter, timeouts));
