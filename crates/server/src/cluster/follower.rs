@@ -248,22 +248,32 @@ async fn refresh_seen(replicas: Arc<Replicas>) {
     let mut since = sipprov_store::now_ms() - SEEN_OVERLAP_MS;
     loop {
         tokio::time::sleep(SEEN_REFRESH).await;
-        match replicas.store.seen_since(since, SEEN_BATCH).await {
-            Ok(rows) => {
-                let full = rows.len() as i64 >= SEEN_BATCH;
-                let newest = rows.iter().map(|(_, info)| info.at).max();
-                for (_, info) in rows {
-                    replicas.seen.merge(info);
+        // Full batches are read back to back: one batch per pause would fall further behind
+        // for good once the nodes record more than a batch of fetches per pause.
+        loop {
+            match replicas.store.seen_since(since, SEEN_BATCH).await {
+                Ok(rows) => {
+                    let full = rows.len() as i64 >= SEEN_BATCH;
+                    let newest = rows.iter().map(|(_, info)| info.at).max();
+                    for (_, info) in rows {
+                        replicas.seen.merge(info);
+                    }
+                    since = match newest {
+                        // A full batch: read on from its newest time (rows at that very time
+                        // are read again, harmlessly), at once. A batch of one single
+                        // millisecond cannot move on: wait for the next pause.
+                        Some(at) if full && at > since => {
+                            since = at;
+                            continue;
+                        }
+                        Some(at) if full => at,
+                        Some(at) => since.max(at - SEEN_OVERLAP_MS),
+                        None => since,
+                    };
                 }
-                since = match newest {
-                    // A full batch: read on from its newest time (rows at that very time are
-                    // read again, harmlessly).
-                    Some(at) if full => at,
-                    Some(at) => since.max(at - SEEN_OVERLAP_MS),
-                    None => since,
-                };
+                Err(e) => tracing::debug!(error = %e, "last-seen refresh failed; next try soon"),
             }
-            Err(e) => tracing::debug!(error = %e, "last-seen refresh failed; next try soon"),
+            break;
         }
     }
 }
