@@ -1,8 +1,12 @@
 //! Fleet re-sync campaigns: their selection, pacing parameters and per-device progress.
 //!
-//! A device row is written `sending` before its NOTIFY leaves and gets its outcome right after,
-//! so a crash leaves exactly the devices whose NOTIFY had no recorded outcome to be sent again,
-//! and no device that had one is notified twice.
+//! A device keeps `pending` (or `sending`) until its outcome is written, right after its
+//! NOTIFY's transaction ends, so a crash leaves exactly the devices whose NOTIFY had no recorded
+//! outcome to be sent again, and no device that had one is notified twice. On PostgreSQL, where
+//! other nodes may take a chunk over, a device is also written `sending` before its NOTIFY
+//! leaves, so that a takeover can tell which devices may have been notified already; on
+//! SQLite (one node, nobody takes over) that write is skipped (see
+//! [`Store::mark_sending_if_shared`]).
 //!
 //! A notified device is confirmed when it fetched its own config file within its confirmation
 //! window after its NOTIFY (the server only serves the current rendering), and the hash it got
@@ -282,6 +286,23 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::mark_sending`] where other nodes may take the campaign's chunks over
+    /// (PostgreSQL); nothing on SQLite.
+    ///
+    /// The mark tells a node taking a chunk over which devices may have been notified by the
+    /// node that died, and counts the attempt before the NOTIFY leaves. A SQLite database has
+    /// one node: after a crash it sends again to every device without an outcome, marked or
+    /// not, and the attempt is counted with the outcome instead. Skipping the mark saves one
+    /// of the four row writes a campaign makes per device. What it costs: during sending the
+    /// report shows the devices in flight as `pending`, and a NOTIFY cut off by a crash before
+    /// its outcome was written is not counted in `attempts`.
+    pub async fn mark_sending_if_shared(&self, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
+        match self.backend {
+            crate::Backend::Postgres => self.mark_sending(id, macs).await,
+            crate::Backend::Sqlite => Ok(()),
+        }
+    }
+
     /// Undoes [`Store::mark_sending`] for devices whose NOTIFY never left (a cancelled campaign).
     pub async fn unmark_sending(&self, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
@@ -313,7 +334,8 @@ impl Store {
     }
 
     /// Records NOTIFY outcomes in one transaction; of two outcomes for one device, the later
-    /// in `results` wins. A new outcome clears any earlier confirmation (a retry).
+    /// in `results` wins. A new outcome clears any earlier confirmation (a retry). It counts
+    /// the attempt unless the device was marked `sending` (which counted it already).
     pub async fn record_notify_results(&self, id: i64, results: &[(Mac, NotifyResult)]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         self.upsert_notify_results(&mut tx, id, results).await?;
@@ -336,7 +358,9 @@ impl Store {
             let sql = format!(
                 "INSERT INTO campaign_devices (campaign_id, mac, state, attempts, result, status, reason, \
                  expected_file, notified_at) VALUES {} \
-                 ON CONFLICT (campaign_id, mac) DO UPDATE SET state = excluded.state, result = excluded.result, \
+                 ON CONFLICT (campaign_id, mac) DO UPDATE SET state = excluded.state, \
+                 attempts = CASE WHEN campaign_devices.state = 'sending' THEN campaign_devices.attempts \
+                 ELSE campaign_devices.attempts + 1 END, result = excluded.result, \
                  status = excluded.status, reason = excluded.reason, expected_file = excluded.expected_file, \
                  notified_at = excluded.notified_at, confirmed_at = NULL, fetched_hash = NULL",
                 batch::repeat("(?, ?, ?, 1, ?, ?, ?, ?, ?)", chunk.len())
