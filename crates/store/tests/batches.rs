@@ -309,6 +309,32 @@ async fn unmarking_returns_only_devices_still_sending_to_pending() {
     }
 }
 
+/// Whatever a phone put in its reason phrase comes back as it was: quotes, backslashes,
+/// control characters and non-ASCII text, with a NULL status and file beside a set one.
+#[tokio::test]
+async fn outcome_text_round_trips_exactly() {
+    for (store, _dir) in stores().await {
+        let all = macs(3);
+        let id = campaign(&store, &all).await;
+        let odd = "Busy \"here\" \\ tab\t line\r\n é 電話 \u{1}";
+        let results = vec![
+            (all[0], NotifyResult { reason: odd.into(), ..timed_out(5) }),
+            (all[1], notified(Some("a'b\"c.cfg".into()), 6)),
+            (all[2], NotifyResult { status: Some(486), result: CheckSyncResult::Rejected, ..timed_out(7) }),
+        ];
+        store.record_notify_results(id, &results).await.unwrap();
+        let rows = store.campaign_devices(id).await.unwrap();
+        for ((mac, r), d) in results.iter().zip(&rows) {
+            assert_eq!(d.mac, *mac);
+            assert_eq!(d.reason.as_deref(), Some(r.reason.as_str()));
+            assert_eq!(d.status, r.status.map(i64::from));
+            assert_eq!(d.result, Some(r.result));
+            assert_eq!(d.expected_file, r.expected_file);
+            assert_eq!((d.notified_at, d.attempts), (Some(r.at), 1));
+        }
+    }
+}
+
 /// On SQLite (one node) devices are not written `sending` before their NOTIFY leaves; the
 /// attempt is counted with the outcome, once, and a crash (no outcome written) leaves the
 /// device to be sent again. On PostgreSQL the mark is written (a takeover reads it) and the
