@@ -151,8 +151,8 @@ async fn deliver(inner: &Arc<Inner>, req: Request, msg: &Inbound, key: ServerKey
         Some(r) => Some((incoming, r)),
         None => match inner.incoming_tx.try_send(incoming, super::queue::cost(msg.data.len())) {
             Ok(()) => None,
-            Err(Refused::Full(i)) => Some((i, (503, "Service Unavailable"))),
-            Err(Refused::Closed(i)) => Some((i, (501, "Not Implemented"))),
+            Err(Refused::Full(i)) => Some((*i, (503, "Service Unavailable"))),
+            Err(Refused::Closed(i)) => Some((*i, (501, "Not Implemented"))),
         },
     };
     if let Some((i, (status, reason))) = refusal {

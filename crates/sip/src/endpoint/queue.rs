@@ -24,12 +24,13 @@ pub(super) fn cost(wire_len: usize) -> usize {
     wire_len.saturating_mul(2).saturating_add(PER_REQUEST)
 }
 
-/// Why a request was not queued; the request is handed back to be answered.
+/// Why a request was not queued; the request is handed back to be answered (boxed: only a
+/// refusal pays for moving it).
 pub(super) enum Refused {
     /// The budget is spent: answer 503.
-    Full(IncomingRequest),
+    Full(Box<IncomingRequest>),
     /// The application dropped its receiver: nobody will answer.
-    Closed(IncomingRequest),
+    Closed(Box<IncomingRequest>),
 }
 
 /// The receive path's end of the queue.
@@ -63,11 +64,11 @@ impl QueueSender {
             (held == 0 || held.saturating_add(cost) <= self.budget).then(|| held.saturating_add(cost))
         });
         if reserved.is_err() {
-            return Err(Refused::Full(request));
+            return Err(Refused::Full(Box::new(request)));
         }
         self.tx.send((request, cost)).map_err(|e| {
             self.held.fetch_sub(cost, Ordering::AcqRel);
-            Refused::Closed(e.0 .0)
+            Refused::Closed(Box::new(e.0 .0))
         })
     }
 }
