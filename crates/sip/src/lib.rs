@@ -57,7 +57,7 @@ pub mod uri;
 
 pub use admission::RequestLimits;
 pub use builder::RequestBuilder;
-pub use endpoint::{Endpoint, EndpointConfig, IncomingRequest, Observer, Stats, WeakEndpoint};
+pub use endpoint::{Endpoint, EndpointConfig, IncomingRequest, IncomingRequests, Observer, Stats, WeakEndpoint};
 pub use error::ParseError;
 pub use message::{Message, Request, Response};
 pub use transaction::{BatchRequest, BatchResult, Credentials, Timers, TransactionError, TxEvent, TxEventKind};

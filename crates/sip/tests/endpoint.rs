@@ -9,12 +9,12 @@ use std::time::Duration;
 use common::{check_sync, endpoint, fast_timers};
 use sipprov_sip::auth::{parse_challenges, verify};
 use sipprov_sip::message::{parse, Message};
+use sipprov_sip::IncomingRequests;
 use sipprov_sip::{Credentials, Endpoint, EndpointConfig, IncomingRequest, Target, Timers, TxEventKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::mpsc::Receiver;
 
-async fn next(rx: &mut Receiver<IncomingRequest>) -> IncomingRequest {
+async fn next(rx: &mut IncomingRequests) -> IncomingRequest {
     tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("request in time").expect("channel open")
 }
 
@@ -133,7 +133,7 @@ async fn inbound_tcp_connection_is_answered_on_the_same_connection() {
 
 /// A phone that challenges with SHA-256 first and MD5 second (RFC 8760 order), verifies with
 /// `auth::verify`, and counts requests.
-async fn challenging_phone(mut rx: Receiver<IncomingRequest>, status: u16, password: &'static str) -> usize {
+async fn challenging_phone(mut rx: IncomingRequests, status: u16, password: &'static str) -> usize {
     let (name, answer) = if status == 407 {
         ("Proxy-Authenticate", "Proxy-Authorization")
     } else {
@@ -289,4 +289,65 @@ async fn invite_is_refused_and_garbage_is_counted() {
     let (resp, _) = recv_response(&phone).await;
     assert_eq!(resp.status, 501);
     assert_eq!(b.stats().malformed, 2);
+}
+
+/// Sends `count` NOTIFYs from `phone` to `to`, each with an `X-Pad` header of `pad` bytes, and
+/// returns how many were answered 503 (the others wait in the endpoint's queue unanswered).
+async fn flood(phone: &UdpSocket, to: SocketAddr, tag: &str, count: usize, pad: usize) -> usize {
+    let via = format!("127.0.0.1:{};rport", phone.local_addr().unwrap().port());
+    for i in 0..count {
+        let mut req = String::from_utf8(raw_notify(&via, &format!("z9hG4bK{tag}{i}"))).unwrap();
+        let end = req.find("Content-Length").unwrap();
+        req.insert_str(end, &format!("X-Pad: {}\r\n", "a".repeat(pad)));
+        phone.send_to(req.as_bytes(), to).await.unwrap();
+    }
+    let mut refused = 0;
+    let mut buf = vec![0u8; 65536];
+    while let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(500), phone.recv_from(&mut buf)).await {
+        let Ok(Message::Response(r)) = parse(&buf[..n]) else { panic!("not a response") };
+        assert_eq!(r.status, 503, "only refusals are answered by the endpoint itself");
+        refused += 1;
+    }
+    refused
+}
+
+/// Takes every request waiting in the queue; returns how many there were.
+async fn drain(rx: &mut IncomingRequests) -> usize {
+    let mut taken = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+        taken += 1;
+    }
+    taken
+}
+
+#[tokio::test]
+async fn the_incoming_queue_is_bounded_by_bytes_and_refuses_with_503_past_them() {
+    let requests = sipprov_sip::RequestLimits { per_source_per_sec: 0, ..Default::default() };
+    let cfg = EndpointConfig {
+        udp: Some("127.0.0.1:0".parse().unwrap()),
+        incoming_bytes: 40_000,
+        requests,
+        ..Default::default()
+    };
+    let b = Endpoint::bind(cfg).await.unwrap();
+    let mut rx = b.incoming().unwrap();
+    let to = b.local_addr(sipprov_sip::Transport::Udp).unwrap();
+    let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+
+    // Small requests (about 350 bytes, counted as about 1.7 KB each): many fit.
+    let refused_small = flood(&phone, to, "small", 40, 0).await;
+    let queued_small = drain(&mut rx).await;
+    assert_eq!(queued_small + refused_small, 40, "every request is either queued or refused");
+    assert!(refused_small > 0, "the budget is a bound: {queued_small} queued");
+    assert!(queued_small >= 15, "a byte budget holds many small requests: {queued_small} queued");
+
+    // Large requests (about 8 KB, counted as about 17 KB each): few fit in the same budget.
+    let refused_large = flood(&phone, to, "large", 10, 8_000).await;
+    let queued_large = drain(&mut rx).await;
+    assert_eq!(queued_large + refused_large, 10);
+    assert!((1..=2).contains(&queued_large), "{queued_large} large requests queued in 40,000 bytes");
+
+    // Taking requests out gave the budget back: the queue takes as many small ones as before.
+    assert_eq!(flood(&phone, to, "again", 40, 0).await, refused_small);
+    assert_eq!(drain(&mut rx).await, queued_small);
 }

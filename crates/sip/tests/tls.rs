@@ -14,11 +14,11 @@ use common::{check_sync, fast_timers, Recorder};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sipprov_sip::auth::verify;
+use sipprov_sip::IncomingRequests;
 use sipprov_sip::{
     Endpoint, EndpointConfig, IncomingRequest, Target, Timers, TlsConfig, TlsListen, TransactionError, Transport,
     TransportError, TxEvent, TxEventKind,
 };
-use tokio::sync::mpsc::Receiver;
 
 /// A test PKI in a temporary directory: `ca` signs `phone` (for 127.0.0.1 and phone.test);
 /// `other` is an unrelated CA.
@@ -101,7 +101,7 @@ async fn tls_endpoint(tls: TlsConfig, timers: Timers) -> (Endpoint, Recorder) {
 }
 
 /// The phone: a TLS listener with the `ca`-signed certificate, and its received requests.
-async fn phone(pki: &Pki) -> (Endpoint, Receiver<IncomingRequest>, Target) {
+async fn phone(pki: &Pki) -> (Endpoint, IncomingRequests, Target) {
     let listen = TlsListen { addr: "127.0.0.1:0".parse().unwrap(), server: pki.server() };
     let (ep, _) = tls_endpoint(TlsConfig { listen: Some(listen), client: Some(pki.client("ca")) }, fast_timers()).await;
     let rx = ep.incoming().unwrap();
@@ -114,7 +114,7 @@ async fn notifier(pki: &Pki, ca: &str) -> (Endpoint, Recorder) {
     tls_endpoint(TlsConfig { listen: None, client: Some(pki.client(ca)) }, fast_timers()).await
 }
 
-async fn next(rx: &mut Receiver<IncomingRequest>) -> IncomingRequest {
+async fn next(rx: &mut IncomingRequests) -> IncomingRequest {
     tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("request in time").expect("channel open")
 }
 

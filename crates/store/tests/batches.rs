@@ -309,6 +309,63 @@ async fn unmarking_returns_only_devices_still_sending_to_pending() {
     }
 }
 
+/// Whatever a phone put in its reason phrase comes back as it was: quotes, backslashes,
+/// control characters and non-ASCII text, with a NULL status and file beside a set one.
+#[tokio::test]
+async fn outcome_text_round_trips_exactly() {
+    for (store, _dir) in stores().await {
+        let all = macs(3);
+        let id = campaign(&store, &all).await;
+        let odd = "Busy \"here\" \\ tab\t line\r\n é 電話 \u{1}";
+        let results = vec![
+            (all[0], NotifyResult { reason: odd.into(), ..timed_out(5) }),
+            (all[1], notified(Some("a'b\"c.cfg".into()), 6)),
+            (all[2], NotifyResult { status: Some(486), result: CheckSyncResult::Rejected, ..timed_out(7) }),
+        ];
+        store.record_notify_results(id, &results).await.unwrap();
+        let rows = store.campaign_devices(id).await.unwrap();
+        for ((mac, r), d) in results.iter().zip(&rows) {
+            assert_eq!(d.mac, *mac);
+            assert_eq!(d.reason.as_deref(), Some(r.reason.as_str()));
+            assert_eq!(d.status, r.status.map(i64::from));
+            assert_eq!(d.result, Some(r.result));
+            assert_eq!(d.expected_file, r.expected_file);
+            assert_eq!((d.notified_at, d.attempts), (Some(r.at), 1));
+        }
+    }
+}
+
+/// On SQLite (one node) devices are not written `sending` before their NOTIFY leaves; the
+/// attempt is counted with the outcome, once, and a crash (no outcome written) leaves the
+/// device to be sent again. On PostgreSQL the mark is written (a takeover reads it) and the
+/// outcome does not count the attempt twice.
+#[tokio::test]
+async fn the_sending_mark_is_written_only_where_another_node_may_take_over() {
+    for (store, _dir) in stores().await {
+        let all = macs(4);
+        let id = campaign(&store, &all).await;
+        store.mark_sending_if_shared(id, &all).await.unwrap();
+        let marked = store.campaign_devices(id).await.unwrap();
+        let shared = store.backend() == sipprov_store::Backend::Postgres;
+        let expected = if shared { ("sending", 1) } else { ("pending", 0) };
+        assert!(marked.iter().all(|d| (d.state.as_str(), d.attempts) == expected), "{marked:?}");
+        // Outcomes for the first three; the fourth was "in flight" when the node died.
+        let results: Vec<_> = all[..3].iter().map(|m| (*m, notified(Some(own(*m)), 100))).collect();
+        store.record_notify_results(id, &results).await.unwrap();
+        let rows = store.campaign_devices(id).await.unwrap();
+        assert!(rows[..3].iter().all(|d| d.attempts == 1 && d.state == CampaignDeviceState::Notified), "{rows:?}");
+        assert_eq!(store.campaign_unsent(id).await.unwrap(), all[3..].to_vec(), "sent again after a restart");
+        // Sent again and failed, then retried: each NOTIFY counted once.
+        store.mark_sending_if_shared(id, &all[3..]).await.unwrap();
+        store.record_notify_results(id, &[(all[3], timed_out(200))]).await.unwrap();
+        store.retry_campaign_audited(id, 300, None).await.unwrap();
+        store.mark_sending_if_shared(id, &all[3..]).await.unwrap();
+        store.record_notify_results(id, &[(all[3], notified(Some(own(all[3])), 400))]).await.unwrap();
+        let last = &store.campaign_devices(id).await.unwrap()[3];
+        assert_eq!((last.state, last.attempts), (CampaignDeviceState::Notified, if shared { 3 } else { 2 }));
+    }
+}
+
 /// The outcome of one device row at `now`, computed from the row alone (what the counts and the
 /// failing list must agree with, however the database computes them).
 fn reference_outcome(d: &sipprov_store::CampaignDevice, window: i64, now: i64) -> CampaignOutcome {

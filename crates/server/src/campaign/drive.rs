@@ -165,9 +165,9 @@ impl CampaignEngine {
     /// [`Pacer`]. Waiting for a place spends no token, and the bucket keeps no credit from a
     /// stall, so when stalled transactions end the NOTIFYs resume at the rate, not in a burst.
     /// The NOTIFYs' transactions run in one SIP batch ([`sipprov_sip::Endpoint::run_batch`])
-    /// instead of a task each. Devices are marked `sending` a chunk at a time (one statement),
-    /// the next chunk while the current one is sent; outcomes are written in batches by a
-    /// separate task, so the database never paces the fleet.
+    /// instead of a task each. Devices are taken a chunk at a time and, on PostgreSQL, marked
+    /// `sending` (one statement), the next chunk while the current one is sent; outcomes are
+    /// written in batches by a separate task, so the database never paces the fleet.
     ///
     /// On a cluster this node sends its share of both limits (see `chunks`), followed as the
     /// number of senders changes, and stops before the next batch once `control` says so.
@@ -277,7 +277,9 @@ impl CampaignEngine {
     }
 
     /// Marks `chunk` `sending` in a task of its own and hands it back once written: written
-    /// before any of its NOTIFYs leaves, so after a crash these devices are sent again.
+    /// before any of its NOTIFYs leaves, so that a node taking the chunk over knows which
+    /// devices may have been notified. Only on PostgreSQL: on SQLite nobody takes over, and a
+    /// restart sends again to every device without an outcome, marked or not.
     fn mark_in_background(
         self: &Arc<Self>,
         id: i64,
@@ -286,7 +288,7 @@ impl CampaignEngine {
         let engine = self.clone();
         tokio::spawn(async move {
             let Some(chunk) = chunk else { return Ok(None) };
-            engine.store.mark_sending(id, &chunk).await?;
+            engine.store.mark_sending_if_shared(id, &chunk).await?;
             Ok(Some(chunk))
         })
     }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::queue::Refused;
 use super::{new_to_tag, IncomingRequest, Inner};
 use crate::admission::looks_like_request;
 use crate::logsafe::{escaped, LogLimiter, LOG_TEXT_MAX};
@@ -148,10 +149,10 @@ async fn deliver(inner: &Arc<Inner>, req: Request, msg: &Inbound, key: ServerKey
     };
     let refusal = match refuse {
         Some(r) => Some((incoming, r)),
-        None => match inner.incoming_tx.try_send(incoming) {
+        None => match inner.incoming_tx.try_send(incoming, super::queue::cost(msg.data.len())) {
             Ok(()) => None,
-            Err(mpsc::error::TrySendError::Full(i)) => Some((i, (503, "Service Unavailable"))),
-            Err(mpsc::error::TrySendError::Closed(i)) => Some((i, (501, "Not Implemented"))),
+            Err(Refused::Full(i)) => Some((*i, (503, "Service Unavailable"))),
+            Err(Refused::Closed(i)) => Some((*i, (501, "Not Implemented"))),
         },
     };
     if let Some((i, (status, reason))) = refusal {

@@ -8,6 +8,7 @@
 //! stays private to this module.
 
 mod dispatch;
+mod queue;
 
 use std::fmt;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
@@ -33,6 +34,7 @@ use crate::transport::{
 };
 
 pub use crate::transaction::Observer;
+pub use queue::IncomingRequests;
 
 /// How to set up an [`Endpoint`].
 #[derive(Clone)]
@@ -52,8 +54,11 @@ pub struct EndpointConfig {
     pub limits: Limits,
     /// Sees every transaction event.
     pub observer: Option<Observer>,
-    /// How many received requests may wait in the [`Endpoint::incoming`] channel.
-    pub incoming_capacity: usize,
+    /// How much received requests waiting in the [`Endpoint::incoming`] queue may hold, in
+    /// bytes (each counted as twice its size on the wire plus 1 KiB for its parsed form);
+    /// past it a request is answered 503. Default 16 MiB: about 7,000 typical SUBSCRIBEs of
+    /// 600 bytes, or 127 of the largest messages the parser accepts (64 KiB).
+    pub incoming_bytes: usize,
     /// What received requests may cost: the rate per source and the bounds of the
     /// server-transaction table.
     pub requests: RequestLimits,
@@ -73,7 +78,7 @@ impl Default for EndpointConfig {
             user_agent: None,
             limits: Limits::default(),
             observer: None,
-            incoming_capacity: 1024,
+            incoming_bytes: 16 << 20,
             requests: RequestLimits::default(),
             stream_timeouts: StreamTimeouts::default(),
             connection_gate: None,
@@ -91,7 +96,7 @@ impl fmt::Debug for EndpointConfig {
             .field("user_agent", &self.user_agent)
             .field("limits", &self.limits)
             .field("observer", &self.observer.is_some())
-            .field("incoming_capacity", &self.incoming_capacity)
+            .field("incoming_bytes", &self.incoming_bytes)
             .field("requests", &self.requests)
             .field("stream_timeouts", &self.stream_timeouts)
             .field("connection_gate", &self.connection_gate.is_some())
@@ -135,8 +140,8 @@ struct Inner {
     malformed: AtomicU64,
     /// Received requests dropped unparsed because their source was over its rate.
     rate_limited: AtomicU64,
-    incoming_tx: mpsc::Sender<IncomingRequest>,
-    incoming_rx: Mutex<Option<mpsc::Receiver<IncomingRequest>>>,
+    incoming_tx: queue::QueueSender,
+    incoming_rx: Mutex<Option<IncomingRequests>>,
 }
 
 impl Inner {
@@ -237,7 +242,7 @@ impl Endpoint {
             Some(tls) => Some(TlsTransport::bind(tls, inbound_tx, stream).await?),
             None => None,
         };
-        let (incoming_tx, incoming_rx) = mpsc::channel(cfg.incoming_capacity.max(1));
+        let (incoming_tx, incoming_rx) = queue::queue(cfg.incoming_bytes);
         let transports =
             Arc::new(Transports::new(tcp.as_ref().map(|(t, _)| t.clone()), tls.as_ref().map(|(t, _)| t.clone())));
         let tx = Arc::new(TransactionLayer::new(transports.clone(), cfg.timers, &cfg.requests, cfg.observer));
@@ -442,8 +447,9 @@ impl Endpoint {
     }
 
     /// Takes the receiver of incoming requests (after de-duplication by the server transactions).
-    /// Returns `None` after the first call. Until taken, requests wait in the channel.
-    pub fn incoming(&self) -> Option<mpsc::Receiver<IncomingRequest>> {
+    /// Returns `None` after the first call. Until taken, requests wait in the queue (within
+    /// [`EndpointConfig::incoming_bytes`]).
+    pub fn incoming(&self) -> Option<IncomingRequests> {
         self.inner.incoming_rx.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
