@@ -96,6 +96,7 @@ for i in random.Random(1).sample(range(n), 2000):
     conn.request("GET", f"/{mac}.cfg"); r = conn.getresponse(); r.read(); assert r.status == 200, r.status
 PY
 serving_rss=$(mb "$PID" VmRSS)
+serving_peak=$(mb "$PID" VmHWM)
 
 # --- campaign over every device, wrk fetching meanwhile ---------------------------
 rate="—" recorded="—" campaign_rss="—" p50="—" p99="—" campaign_s="—" wrk_rps="—"
@@ -144,6 +145,7 @@ cat <<MD
 | start-up (process start to listening) | $startup s | under 5 s |
 | RSS after start-up | $startup_rss MB | — |
 | RSS serving (after 2,000 devices' files served) | $serving_rss MB | under 500 MB |
+| peak RSS after start-up and serving 2,000 (as bench/http.sh reports at 100,000) | $serving_peak MB | — |
 | campaign over all: NOTIFYs/s to the last sent (to every outcome recorded) | $rate ($recorded), $campaign_s s in all | — |
 | peak RSS over the whole run, campaign and wrk included | $campaign_rss MB | under 700 MB |
 | HTTP while the campaign runs (wrk -t1 -c8, random device of $hot): p50 / p99 | $p50 / $p99 ($wrk_rps req/s) | p99 under 10 ms |

@@ -475,6 +475,12 @@ mod tests {
     }
 
     #[test]
+    fn entries_and_slots_stay_small() {
+        assert!(std::mem::size_of::<Seen>() <= 80, "{}", std::mem::size_of::<Seen>());
+        assert!(std::mem::size_of::<(Mac, u32)>() <= 12);
+    }
+
+    #[test]
     fn forgetting_keeps_every_other_entry_right() {
         let index = SeenIndex::default();
         for n in 0..100 {
