@@ -86,7 +86,7 @@ pub const MODEL_SCOPE_MAC: Mac = Mac::from_bytes([0; 6]);
 
 type FileMap = HashMap<String, Arc<Served>>;
 
-/// The default bound of the device files' bytes: 128 MiB, about 100,000 typical config files.
+/// The default bound of the device files' bytes: 128 MiB, about 80,000 typical config files.
 pub const DEFAULT_MAX_BYTES: u64 = 128 << 20;
 
 /// What an entry costs besides its bytes and names, an estimate on the safe side: the
