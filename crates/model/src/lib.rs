@@ -36,7 +36,7 @@ pub mod tz;
 mod vocab;
 
 pub use keys::{KeyField, KeyPos, KeyType};
-pub use mac::{Mac, MacError};
+pub use mac::{BuildMacHasher, Mac, MacError, MacHasher, MacMap};
 pub use secret::{redact_uri_password, Secret, REDACTED};
 pub use settings::{
     is_secret_key, parse_cidr, parse_flag, Cidr, CidrError, KeyKind, LineField, SettingError, Settings,

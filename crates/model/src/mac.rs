@@ -18,8 +18,71 @@ use std::str::FromStr;
 /// assert_eq!(mac.colon(), "00:15:65:aa:bb:cc");
 /// assert!("00:15:65:aa:bb".parse::<Mac>().is_err());
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Mac([u8; 6]);
+
+/// Hashed as one `u64` (the six bytes, big-endian): a single word for [`MacHasher`] to mix,
+/// where the derived impl would feed a length and then the bytes.
+impl std::hash::Hash for Mac {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.as_u64());
+    }
+}
+
+/// A hash map keyed by MAC with the cheap [`MacHasher`]: the inventory, the render cache and
+/// the last-seen index each hold up to a million of them and look one up per request.
+pub type MacMap<V> = std::collections::HashMap<Mac, V, BuildMacHasher>;
+
+/// Builds [`MacHasher`]s with a key drawn once per process, so which MACs share a bucket is
+/// not known in advance. The maps it serves hold MACs of known devices, not arbitrary ones a
+/// client sends, so a keyed multiply is enough (SipHash costs several times as much per key).
+#[derive(Clone, Copy, Debug)]
+pub struct BuildMacHasher {
+    key: u64,
+}
+
+impl Default for BuildMacHasher {
+    fn default() -> BuildMacHasher {
+        use std::hash::BuildHasher;
+        static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        let key = *KEY.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1);
+        BuildMacHasher { key }
+    }
+}
+
+impl std::hash::BuildHasher for BuildMacHasher {
+    type Hasher = MacHasher;
+    fn build_hasher(&self) -> MacHasher {
+        MacHasher { state: self.key }
+    }
+}
+
+/// A multiply-and-fold hasher for one `u64` (a [`Mac`]); other input is folded in word by word.
+#[derive(Clone, Copy, Debug)]
+pub struct MacHasher {
+    state: u64,
+}
+
+impl std::hash::Hasher for MacHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        // One round of a 128-bit multiply folded to 64 bits (as wyhash/foldhash do): every input
+        // bit reaches both the low bits (the bucket) and the high bits (hashbrown's tag).
+        let product = u128::from(self.state ^ value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.state = (product as u64) ^ ((product >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.state
+    }
+}
 
 /// Why a string is not a MAC address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +105,12 @@ impl Mac {
     /// The six bytes.
     pub const fn bytes(&self) -> [u8; 6] {
         self.0
+    }
+
+    /// The 48 bits as an integer (big-endian: `001565aabbcc` is `0x001565aabbcc`).
+    pub const fn as_u64(&self) -> u64 {
+        let b = self.0;
+        u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
     }
 
     /// Upper-case hex without separators, as Gigaset and AudioCodes write it.
@@ -144,6 +213,36 @@ impl<'de> serde::Deserialize<'de> for Mac {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mac_hasher_spreads_sequential_and_random_macs_over_buckets() {
+        use std::hash::BuildHasher;
+        let build = BuildMacHasher::default();
+        let n = 1u64 << 16;
+        let spread = |macs: &mut dyn Iterator<Item = Mac>| {
+            let mut low = std::collections::HashSet::new();
+            let mut tags = std::collections::HashSet::new();
+            for mac in macs {
+                let h = build.hash_one(mac);
+                low.insert(h & (n - 1));
+                tags.insert(h >> 57);
+            }
+            (low.len() as u64, tags.len())
+        };
+        let base = 0x0015_6500_0000_u64;
+        let (low, tags) = spread(&mut (0..n).map(|i| mac_of(base + i)));
+        // A random function fills about 63 % of n buckets with n keys.
+        assert!(low > n / 2, "sequential MACs fill {low} of {n} buckets");
+        assert_eq!(tags, 128, "every tag value used");
+        let (low, _) = spread(&mut (0..n).map(|i| mac_of(base + (i << 24))));
+        assert!(low > n / 2, "MACs differing in high bits fill {low} of {n} buckets");
+        assert_eq!(mac_of(0x0015_65aa_bbcc).as_u64(), 0x0015_65aa_bbcc);
+    }
+
+    fn mac_of(v: u64) -> Mac {
+        let b = v.to_be_bytes();
+        Mac::from_bytes([b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
 
     #[test]
     fn accepts_every_common_spelling() {

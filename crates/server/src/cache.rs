@@ -7,21 +7,31 @@
 //! after it, which would serve stale content until the next change.
 //!
 //! Device files are bounded by bytes (`[cache] max_bytes`): a million phones fetching once
-//! each, or a scanner walking MACs, must not grow the cache without limit. Past the bound, a
-//! CLOCK sweep (second chance) evicts devices whose files were not served since the previous
-//! sweep, until the cache is back under seven eighths of the bound: a device fetched again
-//! keeps its files, one fetched once goes first. An evicted file is rendered again on its next
-//! fetch, with the same bytes. Model-scoped (common) files are few, one per vendor model and
-//! file name, and are not evicted.
+//! each, or a scanner walking MACs, must not grow the cache without limit. Past the bound, the
+//! insert that crossed it evicts with CLOCK (second chance): devices wait in a queue in the
+//! order they were cached; the one at its head goes unless it was served since it last came
+//! round, in which case it loses its mark and goes to the back. So a device fetched again keeps
+//! its files, one fetched once goes first, and each insert does a few steps of work (amortized),
+//! never a sweep of the whole table under the lock; what it evicts is freed after the lock is
+//! released. An evicted file is rendered again on its next fetch, with the same bytes.
+//! Model-scoped (common) files are few, one per vendor model and file name, and are not evicted.
+//!
+//! The change-time table has an entry per file ever rendered (a million devices, a million
+//! entries), so it is kept to 32 bytes a slot: the key is a keyed 64-bit hash of device and file
+//! name, the value the first 16 bytes of the content's SHA-256 and the time. Two files sharing a
+//! key would only see each other's renders as changes, moving `Last-Modified` forward (a fetch
+//! more, never a stale 304); two contents sharing 128 bits of SHA-256 are not a real concern.
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use sipprov_model::Mac;
+use sipprov_model::{Mac, MacMap};
 use sipprov_store::RenderedState;
 
 /// A rendered file, ready to send.
@@ -45,6 +55,10 @@ impl Served {
     /// Hashes content and stamps it with its last-change time.
     pub fn new(file: String, bytes: Vec<u8>, content_type: &'static str, hash: String, changed_at_ms: i64) -> Served {
         let etag = format!("\"{}\"", &hash[..32.min(hash.len())]);
+        // A rendered file grew by doubling; the cache keeps it as long as the device fetches,
+        // and counts its length against the bound, so it holds no spare capacity.
+        let mut bytes = bytes;
+        bytes.shrink_to_fit();
         let secs = u64::try_from(changed_at_ms / 1000).unwrap_or(0);
         Served {
             file,
@@ -72,12 +86,16 @@ pub const MODEL_SCOPE_MAC: Mac = Mac::from_bytes([0; 6]);
 
 type FileMap = HashMap<String, Arc<Served>>;
 
-/// The default bound of the device files' bytes: 128 MiB, about 100,000 typical config files.
+/// The default bound of the device files' bytes: 128 MiB, about 80,000 typical config files.
 pub const DEFAULT_MAX_BYTES: u64 = 128 << 20;
 
-/// What an entry costs besides its bytes and names: the [`Served`] and its `Arc`, the map slots
-/// and the small strings' rounding (an estimate on the safe side).
-const ENTRY_OVERHEAD: usize = std::mem::size_of::<Served>() + 160;
+/// What an entry costs besides its bytes and names, an estimate on the safe side: the
+/// [`Served`] and its `Arc` header (16), the device's file map with one file (a table of four
+/// name + `Arc` buckets and their control bytes, 144), the device map's slot at the table's
+/// lowest load (two slots of about 80), and the rounding of the four small strings to their
+/// allocator size classes (about 80). Until session 11 this counted 160, and a scan across a
+/// million devices grew the resident set by well over the bound while the cache filled.
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<Served>() + 400;
 
 impl Served {
     /// The memory this file holds in the cache under a requested name of `key_len` bytes.
@@ -86,22 +104,26 @@ impl Served {
     }
 }
 
-/// One device's cached files, with the bit the CLOCK sweep reads.
+/// One device's cached files, with the bit the CLOCK hand reads.
 #[derive(Default)]
 struct DeviceEntry {
     files: FileMap,
-    /// Served since the last sweep passed it.
+    /// Served since the hand last passed it.
     hot: AtomicBool,
     bytes: usize,
+    /// Its place in the queue: a queued (MAC, ticket) whose ticket is not the entry's any more
+    /// is stale (the device was dropped and cached again since) and is skipped.
+    ticket: u64,
 }
 
-/// Every device's cached files and their total cost.
+/// Every device's cached files, their total cost and the CLOCK queue.
 #[derive(Default)]
 struct DeviceFiles {
-    map: HashMap<Mac, DeviceEntry>,
+    map: MacMap<DeviceEntry>,
     bytes: usize,
-    /// Where the next sweep starts, in table order.
-    hand: usize,
+    /// Devices in the order the hand visits them, with the ticket they were queued under.
+    queue: VecDeque<(Mac, u64)>,
+    next_ticket: u64,
 }
 
 /// Rendered files and content change times.
@@ -110,24 +132,45 @@ pub struct RenderCache {
     max_bytes: usize,
     devices: RwLock<DeviceFiles>,
     models: RwLock<FileMap>,
-    /// Per (device, file): the digest of its last rendering and when that content appeared.
-    /// One entry per file ever rendered, so it is kept small: the digest as 32 bytes, not 64
-    /// hex characters on the heap.
-    changes: Mutex<HashMap<(Mac, Box<str>), ChangeState>>,
+    /// Per (device, file), by [`ChangeTable::key`]: the digest of its last rendering and when
+    /// that content appeared.
+    changes: Mutex<ChangeTable>,
 }
 
-/// A file's last rendering in the change-time table: its digest and when that content appeared
-/// (ms since the epoch).
-type ChangeState = ([u8; 32], i64);
+/// The change-time table (see the module documentation).
+struct ChangeTable {
+    keys: RandomState,
+    map: HashMap<u64, ChangeState, sipprov_model::BuildMacHasher>,
+}
 
-/// A content hash as the change-time table keeps it: the 32 bytes of a SHA-256 hex digest (what
-/// [`content_hash`] gives), or the SHA-256 of any other text, so equal texts stay equal.
-fn digest_of(hash: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    if hash.len() == 64 && hex::decode_to_slice(hash, &mut out).is_ok() {
-        return out;
+/// A file's last rendering in the change-time table: the first 16 bytes of its digest and when
+/// that content appeared (ms since the epoch).
+type ChangeState = ([u8; 16], i64);
+
+impl Default for ChangeTable {
+    fn default() -> ChangeTable {
+        ChangeTable { keys: RandomState::new(), map: HashMap::default() }
     }
-    Sha256::digest(hash.as_bytes()).into()
+}
+
+impl ChangeTable {
+    /// The slot of `mac`'s `file`: a keyed hash of both.
+    fn key(&self, mac: Mac, file: &str) -> u64 {
+        self.keys.hash_one((mac.as_u64(), file))
+    }
+}
+
+/// A content hash as the change-time table keeps it: the first 16 of the 32 bytes of a SHA-256
+/// hex digest (what [`content_hash`] gives), or of the SHA-256 of any other text, so equal
+/// texts stay equal.
+fn digest_of(hash: &str) -> [u8; 16] {
+    let mut full = [0u8; 32];
+    if !(hash.len() == 64 && hex::decode_to_slice(hash, &mut full).is_ok()) {
+        full = Sha256::digest(hash.as_bytes()).into();
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
 }
 
 impl Default for RenderCache {
@@ -145,10 +188,12 @@ impl Default for RenderCache {
 impl RenderCache {
     /// A cache seeded with the change times the store remembers.
     pub fn new(states: Vec<RenderedState>) -> RenderCache {
-        let changes = states
-            .into_iter()
-            .map(|s| ((s.mac, s.file.into_boxed_str()), (digest_of(&s.hash), s.changed_at)))
-            .collect();
+        let mut changes = ChangeTable::default();
+        changes.map.reserve(states.len());
+        for s in states {
+            let key = changes.key(s.mac, &s.file);
+            changes.map.insert(key, (digest_of(&s.hash), s.changed_at));
+        }
         RenderCache { changes: Mutex::new(changes), ..Default::default() }
     }
 
@@ -187,20 +232,20 @@ impl RenderCache {
 
     /// Stores a device file unless the cache was invalidated since `generation`.
     pub fn insert_device_file(&self, generation: u64, mac: Mac, requested: String, served: Arc<Served>) {
-        let mut guard = self.devices.write().unwrap_or_else(|e| e.into_inner());
-        if self.generation() != generation {
-            return;
-        }
-        let devices = &mut *guard;
-        let key_len = requested.len();
-        let cost = served.cost(key_len);
-        let entry = devices.map.entry(mac).or_default();
-        let old = entry.files.insert(requested, served).map_or(0, |old| old.cost(key_len));
-        entry.bytes = entry.bytes + cost - old;
-        devices.bytes = devices.bytes + cost - old;
-        if devices.bytes > self.max_bytes {
-            devices.evict(self.max_bytes - self.max_bytes / 8);
-        }
+        let evicted = {
+            let mut guard = self.devices.write().unwrap_or_else(|e| e.into_inner());
+            if self.generation() != generation {
+                return;
+            }
+            guard.insert(mac, requested, served);
+            if guard.bytes > self.max_bytes {
+                guard.evict(self.max_bytes)
+            } else {
+                Vec::new()
+            }
+        };
+        // Freed here, after the lock: fetches of other devices do not wait for it.
+        drop(evicted);
     }
 
     /// Stores a model-scoped file unless the cache was invalidated since `generation`.
@@ -229,11 +274,14 @@ impl RenderCache {
 
     /// Drops everything (a group, the global settings or a template changed).
     pub fn invalidate_all(&self) {
-        let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
-        let mut models = self.models.write().unwrap_or_else(|e| e.into_inner());
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        *devices = DeviceFiles::default();
-        models.clear();
+        let (old_devices, old_models) = {
+            let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
+            let mut models = self.models.write().unwrap_or_else(|e| e.into_inner());
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            (std::mem::take(&mut *devices), std::mem::take(&mut *models))
+        };
+        // A full cache is a hundred thousand entries: freed after the locks.
+        drop((old_devices, old_models));
     }
 
     /// Notes the hash just rendered for a file and returns when its content last
@@ -248,59 +296,80 @@ impl RenderCache {
     /// the previous change time is persisted ([`RenderedState`]).
     pub fn note_content(&self, mac: Mac, file: &str, hash: &str, now_ms: i64) -> (i64, Option<RenderedState>) {
         let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (mac, Box::from(file));
+        let key = changes.key(mac, file);
         let digest = digest_of(hash);
-        let changed_at = match changes.get(&key) {
+        let changed_at = match changes.map.get(&key) {
             Some((old, at)) if *old == digest => return (*at, None),
             Some((_, at)) => now_ms.max(next_second(*at)),
             None => now_ms,
         };
-        changes.insert(key, (digest, changed_at));
+        changes.map.insert(key, (digest, changed_at));
         let state = RenderedState { mac, file: file.to_string(), hash: hash.to_string(), changed_at };
         (changed_at, Some(state))
+    }
+
+    /// How many files the change-time table knows.
+    pub fn change_times(&self) -> usize {
+        self.changes.lock().unwrap_or_else(|e| e.into_inner()).map.len()
     }
 }
 
 impl DeviceFiles {
+    fn insert(&mut self, mac: Mac, requested: String, served: Arc<Served>) {
+        let key_len = requested.len();
+        let cost = served.cost(key_len);
+        let entry = match self.map.entry(mac) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let ticket = self.next_ticket;
+                self.next_ticket += 1;
+                self.queue.push_back((mac, ticket));
+                e.insert(DeviceEntry { ticket, ..DeviceEntry::default() })
+            }
+        };
+        let old = entry.files.insert(requested, served).map_or(0, |old| old.cost(key_len));
+        entry.bytes = entry.bytes + cost - old;
+        self.bytes = self.bytes + cost - old;
+        self.compact_queue();
+    }
+
     fn remove(&mut self, mac: Mac) {
         if let Some(entry) = self.map.remove(&mac) {
             self.bytes -= entry.bytes;
         }
+        self.compact_queue();
     }
 
-    /// One CLOCK sweep: from where the last sweep stopped (the hand, a position in table
-    /// order), devices not served since the hand last passed go, until the cache holds at most
-    /// `target` bytes; those served lose their mark (a second chance). Past the table's end the
-    /// hand wraps; a third pass runs if every device was marked, so a sweep always ends under
-    /// `target`.
-    fn evict(&mut self, target: usize) {
-        let mut bytes = self.bytes;
-        for pass in 0..3 {
-            let start = if pass == 0 { self.hand } else { 0 };
-            let mut position = 0;
-            let mut stopped = None;
-            self.map.retain(|_, entry| {
-                let here = position;
-                position += 1;
-                if here < start || stopped.is_some() {
-                    return true;
-                }
-                if bytes <= target {
-                    stopped = Some(here);
-                    return true;
-                }
-                if entry.hot.swap(false, Ordering::Relaxed) {
-                    return true;
-                }
-                bytes -= entry.bytes;
-                false
-            });
-            self.hand = stopped.unwrap_or(0);
-            if bytes <= target {
-                break;
+    /// Drops stale queue places once they outnumber the live ones (devices dropped and cached
+    /// again), so the queue stays within twice the table (plus a little).
+    fn compact_queue(&mut self) {
+        if self.queue.len() > 2 * self.map.len() + 64 {
+            let map = &self.map;
+            self.queue.retain(|(mac, ticket)| map.get(mac).is_some_and(|e| e.ticket == *ticket));
+        }
+    }
+
+    /// The CLOCK hand: from the queue's head, a device not served since it last came round
+    /// goes, one served loses its mark and goes to the back, until the cache holds at most
+    /// `target` bytes. Returns what went, for the caller to free after the lock. Each device is
+    /// passed at most twice (a second pass finds every mark cleared), so it always ends.
+    fn evict(&mut self, target: usize) -> Vec<DeviceEntry> {
+        let mut evicted = Vec::new();
+        let mut steps = 2 * self.queue.len() + 1;
+        while self.bytes > target && steps > 0 {
+            steps -= 1;
+            let Some((mac, ticket)) = self.queue.pop_front() else { break };
+            let Some(entry) = self.map.get(&mac).filter(|e| e.ticket == ticket) else { continue };
+            if entry.hot.swap(false, Ordering::Relaxed) {
+                self.queue.push_back((mac, ticket));
+                continue;
+            }
+            if let Some(entry) = self.map.remove(&mac) {
+                self.bytes -= entry.bytes;
+                evicted.push(entry);
             }
         }
-        self.bytes = bytes;
+        evicted
     }
 }
 
@@ -371,6 +440,63 @@ mod tests {
         // Invalidation gives the bytes back.
         cache.invalidate_all();
         assert_eq!(cache.device_bytes(), 0);
+    }
+
+    #[test]
+    fn the_clock_queue_stays_bounded_while_devices_are_dropped_and_cached_again() {
+        let one = file_of(0).cost(8);
+        let cache = RenderCache::default().with_max_bytes((one * 50) as u64);
+        for round in 0..200u32 {
+            for n in 0..40 {
+                cache.insert_device_file(cache.generation(), mac(n), format!("{n:07}.cfg"), file_of(n));
+                cache.device_file(mac(n), &format!("{n:07}.cfg"));
+            }
+            // Edits drop half of them; they are cached again next round.
+            for n in (round % 2..40).step_by(2) {
+                cache.invalidate_device(mac(n));
+            }
+            let devices = cache.devices.read().unwrap();
+            assert!(devices.queue.len() <= 2 * devices.map.len() + 64 + 1, "queue {}", devices.queue.len());
+            assert!(devices.bytes <= one * 50);
+            let counted: usize = devices.map.values().map(|e| e.bytes).sum();
+            assert_eq!(counted, devices.bytes, "the total is the sum of the entries");
+        }
+    }
+
+    #[test]
+    fn eviction_takes_the_oldest_unserved_device_first() {
+        // Ten devices whose files all cost the same, and room for exactly ten.
+        let name = |n: u32| format!("{n:07}.cfg");
+        let room: usize = (10..20).map(|n| file_of(n).cost(11)).sum();
+        let cache = RenderCache::default().with_max_bytes(room as u64);
+        for n in 10..20 {
+            cache.insert_device_file(cache.generation(), mac(n), name(n), file_of(n));
+        }
+        // Device 10 is served again; device 11 is not: the eleventh evicts 11, not 10.
+        assert!(cache.device_file(mac(10), &name(10)).is_some());
+        cache.insert_device_file(cache.generation(), mac(20), name(20), file_of(20));
+        assert!(cache.device_file(mac(10), &name(10)).is_some(), "served since: kept");
+        assert!(cache.device_file(mac(11), &name(11)).is_none(), "oldest unserved: evicted");
+        assert!(cache.device_file(mac(12), &name(12)).is_some(), "evicted no more than needed");
+        assert!(cache.device_bytes() <= room);
+    }
+
+    #[test]
+    fn the_change_table_keeps_one_small_entry_per_file() {
+        let cache = RenderCache::default();
+        for n in 0..1000 {
+            let m = mac(n);
+            let hash = content_hash(&n.to_be_bytes());
+            assert_eq!(cache.note_content(m, &format!("{m}.cfg"), &hash, 1_000).0, 1_000);
+            assert_eq!(cache.note_content(m, "common.cfg", &hash, 2_000).0, 2_000, "a file of its own");
+        }
+        assert_eq!(cache.change_times(), 2000);
+        for n in 0..1000 {
+            let m = mac(n);
+            let hash = content_hash(&n.to_be_bytes());
+            assert_eq!(cache.note_content(m, &format!("{m}.cfg"), &hash, 5_000), (1_000, None));
+        }
+        assert!(std::mem::size_of::<(u64, ChangeState)>() <= 32);
     }
 
     #[test]

@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use sipprov_model::{Mac, Settings};
-use sipprov_store::{DeviceRecord, Store, StoreError};
+use sipprov_model::{Mac, MacMap, Settings};
+use sipprov_store::{DeviceRecord, FetchInfo, Store, StoreError};
 
 /// Devices, group settings and global settings, as last written to the store.
 #[derive(Default)]
 pub struct Inventory {
-    devices: RwLock<HashMap<Mac, Arc<DeviceRecord>>>,
+    devices: RwLock<MacMap<Arc<DeviceRecord>>>,
     groups: RwLock<HashMap<String, Settings>>,
     global: RwLock<Settings>,
 }
@@ -30,11 +30,21 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 impl Inventory {
     /// Loads everything from the store.
     pub async fn load(store: &Store) -> Result<Inventory, StoreError> {
+        Inventory::load_taking_fetches(store, drop).await
+    }
+
+    /// Loads everything from the store, handing each device's last fetch to `take` rather than
+    /// keeping it in the record: the last-seen index holds it (compactly), and a million
+    /// devices that all fetched would otherwise hold it twice.
+    pub async fn load_taking_fetches(store: &Store, mut take: impl FnMut(FetchInfo)) -> Result<Inventory, StoreError> {
         // Sized once: growing a million-entry table doubles it, and the peak holds both.
-        let mut devices = HashMap::with_capacity(store.device_count().await?);
+        let mut devices = MacMap::with_capacity_and_hasher(store.device_count().await?, Default::default());
         store
             .for_each_device_any_order(|mut d| {
                 d.settings.shrink_to_fit();
+                if let Some(fetch) = d.last_fetch.take() {
+                    take(*fetch);
+                }
                 devices.insert(d.mac, Arc::new(d));
             })
             .await?;

@@ -16,7 +16,7 @@ use sipprov_model::known::PROVISIONING_INTERVAL_MINUTES;
 use sipprov_store::{DeviceRecord, FetchInfo};
 
 use crate::inventory::Inventory;
-use crate::seen::SeenIndex;
+use crate::seen::{SeenIndex, SeenRef};
 
 /// The interval assumed for a device whose merged settings name none: once a day, the
 /// re-check most vendors ship with when automatic provisioning is on.
@@ -175,14 +175,17 @@ pub fn list(inventory: &Inventory, seen: &SeenIndex, query: &DeviceQuery, now: i
     }
     let prefix = &mut matched[..end];
     prefix.sort_unstable_by(order);
-    let page =
-        prefix.iter().skip(offset).map(|(d, f)| (Arc::clone(d), f.or_else(|| last.get(&d.mac)).cloned())).collect();
+    let page = prefix
+        .iter()
+        .skip(offset)
+        .map(|(d, f)| (Arc::clone(d), f.or_else(|| last.get(&d.mac)).map(|f| f.to_info())))
+        .collect();
     Listing { page, total, limit, offset }
 }
 
-fn seen_filters(query: &DeviceQuery, last: Option<&FetchInfo>) -> bool {
-    let at = last.map(|f| f.at);
-    let firmware = last.and_then(|f| f.reported_firmware.as_deref());
+fn seen_filters(query: &DeviceQuery, last: Option<SeenRef<'_>>) -> bool {
+    let at = last.map(|f| f.at());
+    let firmware = last.and_then(|f| f.reported_firmware());
     query.never_seen.is_none_or(|never| never == at.is_none())
         && query.seen_before.is_none_or(|t| at.is_some_and(|at| at < t))
         && query.seen_after.is_none_or(|t| at.is_some_and(|at| at >= t))
@@ -194,15 +197,15 @@ fn silent_filter(
     intervals: &mut Intervals,
     inventory: &Inventory,
     device: &DeviceRecord,
-    last: Option<&FetchInfo>,
+    last: Option<SeenRef<'_>>,
     now: i64,
 ) -> bool {
     let Some(wanted) = query.silent else { return true };
-    let silent = last.is_some_and(|f| intervals.silent(inventory, device, f.at, now).0);
+    let silent = last.is_some_and(|f| intervals.silent(inventory, device, f.at(), now).0);
     silent == wanted
 }
 
-type Row<'a> = (&'a Arc<DeviceRecord>, Option<&'a FetchInfo>);
+type Row<'a> = (&'a Arc<DeviceRecord>, Option<SeenRef<'a>>);
 
 fn compare(sort: DeviceSort, a: &Row<'_>, b: &Row<'_>) -> Ordering {
     match sort {
@@ -210,10 +213,8 @@ fn compare(sort: DeviceSort, a: &Row<'_>, b: &Row<'_>) -> Ordering {
         DeviceSort::Vendor => a.0.vendor.cmp(&b.0.vendor),
         DeviceSort::Model => a.0.model.cmp(&b.0.model),
         DeviceSort::Group => a.0.group.cmp(&b.0.group),
-        DeviceSort::LastSeen => a.1.map(|f| f.at).cmp(&b.1.map(|f| f.at)),
-        DeviceSort::Firmware => {
-            a.1.and_then(|f| f.reported_firmware.as_deref()).cmp(&b.1.and_then(|f| f.reported_firmware.as_deref()))
-        }
+        DeviceSort::LastSeen => a.1.map(|f| f.at()).cmp(&b.1.map(|f| f.at())),
+        DeviceSort::Firmware => a.1.and_then(|f| f.reported_firmware()).cmp(&b.1.and_then(|f| f.reported_firmware())),
     }
 }
 

@@ -8,29 +8,352 @@
 //! keeps the ones reported before.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use sipprov_model::Mac;
-use sipprov_store::{DeviceRecord, FetchInfo};
+use sipprov_model::{Mac, MacMap};
+use sipprov_store::FetchInfo;
 
 /// Most devices remembered; fetch records past it for new MACs are not indexed (the store still
 /// has them). Far above any inventory this server is sized for.
 const MAX_DEVICES: usize = 2_000_000;
 
+/// Most distinct texts (file name patterns, firmware and model names, non-hex hashes) kept
+/// once for all devices; an entry needing one more keeps its own copies instead (see
+/// [`Table::overflow`]). A fleet has a handful of each.
+const MAX_NAMES: usize = 65_536;
+
+/// "No text" in an entry's name fields.
+const NONE: u32 = u32::MAX;
+
+/// Where a file name had its device's MAC in lower-case (`001565aabbcc.cfg`) or upper-case hex
+/// (`SEP001565AABBCC.cnf.xml`): file names are kept as patterns shared by every device.
+const MAC_LOWER: char = '\u{1}';
+const MAC_UPPER: char = '\u{2}';
+
 /// The last fetch per device.
 #[derive(Default)]
 pub struct SeenIndex {
-    last: RwLock<HashMap<Mac, FetchInfo>>,
+    table: RwLock<Table>,
+}
+
+/// The index itself. A million devices that all fetched are a million entries, so each is kept
+/// small: a slot of 12 bytes in the map (MAC → position) and 80 bytes in a dense vector (the
+/// hash as its 32 bytes, the address as 16, the texts as numbers into a shared list), where a
+/// [`FetchInfo`] per map slot cost about 270 bytes and half-empty slots doubled that.
+#[derive(Default)]
+struct Table {
+    slots: MacMap<u32>,
+    entries: Vec<Seen>,
+    names: Names,
+    /// Entries needing a text [`Names`] has no room for, kept whole (rare: a fleet reporting
+    /// more than [`MAX_NAMES`] distinct firmware strings).
+    overflow: MacMap<FetchInfo>,
+    /// A file name's pattern being built (kept to reuse its buffer).
+    scratch: String,
+}
+
+/// One device's last fetch, compact.
+#[derive(Clone, Copy)]
+struct Seen {
+    at: i64,
+    /// The content hash's 32 bytes when it is 64 lower-case hex digits (what the server
+    /// computes); otherwise `hash` names the text.
+    digest: [u8; 32],
+    /// The source address (an IPv4 one as its IPv6-mapped form, with `v4` set).
+    ip: [u8; 16],
+    mac: Mac,
+    v4: bool,
+    file: u32,
+    hash: u32,
+    model: u32,
+    firmware: u32,
+}
+
+/// Texts shared by entries, each kept once, by number.
+#[derive(Default)]
+struct Names {
+    list: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, u32>,
+}
+
+impl Names {
+    /// The number of `text`, added when new; `None` when the list is full.
+    fn id(&mut self, text: &str) -> Option<u32> {
+        if let Some(id) = self.ids.get(text) {
+            return Some(*id);
+        }
+        if self.list.len() >= MAX_NAMES {
+            return None;
+        }
+        let id = u32::try_from(self.list.len()).ok()?;
+        let text: Arc<str> = Arc::from(text);
+        self.list.push(Arc::clone(&text));
+        self.ids.insert(text, id);
+        Some(id)
+    }
+
+    /// An optional text's number (`NONE` for none); `None` when the list is full.
+    fn opt_id(&mut self, text: Option<&str>) -> Option<u32> {
+        text.map_or(Some(NONE), |t| self.id(t))
+    }
+
+    fn text(&self, id: u32) -> Option<&str> {
+        self.list.get(usize::try_from(id).ok()?).map(|t| &**t)
+    }
+}
+
+/// Writes `file` into `out` with `mac`'s hex replaced by a marker, so every device's
+/// `<mac>.cfg` is one pattern. Reuses `out`'s buffer: this runs for every fetch recorded.
+fn file_pattern(mac: Mac, file: &str, out: &mut String) {
+    out.clear();
+    let mut hex = [0u8; 12];
+    // Infallible: 12 bytes for 6 bytes' hex.
+    let _ = hex::encode_to_slice(mac.bytes(), &mut hex);
+    let lower = std::str::from_utf8(&hex).unwrap_or_default();
+    if let Some(at) = file.find(lower) {
+        out.push_str(&file[..at]);
+        out.push(MAC_LOWER);
+        out.push_str(&file[at + 12..]);
+        return;
+    }
+    hex.make_ascii_uppercase();
+    let upper = std::str::from_utf8(&hex).unwrap_or_default();
+    if let Some(at) = file.find(upper) {
+        out.push_str(&file[..at]);
+        out.push(MAC_UPPER);
+        out.push_str(&file[at + 12..]);
+        return;
+    }
+    out.push_str(file);
+}
+
+/// The file name a pattern stands for with `mac`.
+fn file_of_pattern(mac: Mac, pattern: &str) -> String {
+    if pattern.contains(MAC_LOWER) {
+        pattern.replacen(MAC_LOWER, &mac.to_string(), 1)
+    } else if pattern.contains(MAC_UPPER) {
+        pattern.replacen(MAC_UPPER, &mac.upper(), 1)
+    } else {
+        pattern.to_string()
+    }
+}
+
+/// The 32 bytes of a lower-case SHA-256 hex digest; `None` for any other text.
+fn hex_digest(hash: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    let lower_hex = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (lower_hex && hex::decode_to_slice(hash, &mut out).is_ok()).then_some(out)
+}
+
+fn ip_bytes(ip: IpAddr) -> ([u8; 16], bool) {
+    match ip {
+        IpAddr::V4(v4) => (v4.to_ipv6_mapped().octets(), true),
+        IpAddr::V6(v6) => (v6.octets(), false),
+    }
+}
+
+impl Seen {
+    fn ip(&self) -> IpAddr {
+        let v6 = Ipv6Addr::from(self.ip);
+        match (self.v4, v6.to_ipv4_mapped()) {
+            (true, Some(v4)) => IpAddr::V4(v4),
+            (true, None) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            (false, _) => IpAddr::V6(v6),
+        }
+    }
+}
+
+/// What a fetch says, borrowed, before it is merged into the table.
+struct Fetch<'a> {
+    mac: Mac,
+    at: i64,
+    ip: IpAddr,
+    file: &'a str,
+    hash: &'a str,
+    model: Option<&'a str>,
+    firmware: Option<&'a str>,
+}
+
+impl Table {
+    fn len(&self) -> usize {
+        self.entries.len() + self.overflow.len()
+    }
+
+    /// The compact entry for `fetch`, or `None` when a text does not fit in [`Names`]. `kept`:
+    /// the model and firmware numbers to keep when the fetch names none.
+    fn compact(&mut self, fetch: &Fetch<'_>, kept: (u32, u32)) -> Option<Seen> {
+        let (ip, v4) = ip_bytes(fetch.ip);
+        let (digest, hash) = match hex_digest(fetch.hash) {
+            Some(digest) => (digest, NONE),
+            None => ([0; 32], self.names.id(fetch.hash)?),
+        };
+        let mut pattern = std::mem::take(&mut self.scratch);
+        file_pattern(fetch.mac, fetch.file, &mut pattern);
+        let file = self.names.id(&pattern);
+        self.scratch = pattern;
+        Some(Seen {
+            at: fetch.at,
+            digest,
+            ip,
+            mac: fetch.mac,
+            v4,
+            file: file?,
+            hash,
+            model: if fetch.model.is_none() { kept.0 } else { self.names.opt_id(fetch.model)? },
+            firmware: if fetch.firmware.is_none() { kept.1 } else { self.names.opt_id(fetch.firmware)? },
+        })
+    }
+
+    /// Sets (or adds) `mac`'s entry: a compact one, or one kept whole in the overflow.
+    fn put(&mut self, mac: Mac, entry: Result<Seen, FetchInfo>) {
+        match (entry, self.slots.get(&mac).copied()) {
+            (Ok(seen), Some(slot)) => self.entries[slot as usize] = seen,
+            (Ok(seen), None) => {
+                // Positions fit: the table holds at most MAX_DEVICES entries.
+                let Ok(slot) = u32::try_from(self.entries.len()) else { return };
+                self.overflow.remove(&mac);
+                self.slots.insert(mac, slot);
+                self.entries.push(seen);
+            }
+            (Err(info), _) => {
+                self.remove(mac);
+                self.overflow.insert(mac, info);
+            }
+        }
+    }
+
+    /// Takes `mac` out (the last entry moves into its place, keeping the vector dense).
+    fn remove(&mut self, mac: Mac) {
+        self.overflow.remove(&mac);
+        let Some(slot) = self.slots.remove(&mac) else { return };
+        self.entries.swap_remove(slot as usize);
+        if let Some(moved) = self.entries.get(slot as usize) {
+            self.slots.insert(moved.mac, slot);
+        }
+    }
+
+    fn get(&self, mac: Mac) -> Option<SeenRef<'_>> {
+        if let Some(slot) = self.slots.get(&mac) {
+            return Some(SeenRef(Entry::Compact(&self.entries[*slot as usize], &self.names)));
+        }
+        self.overflow.get(&mac).map(|info| SeenRef(Entry::Whole(info)))
+    }
+
+    /// Merges a fetch the way the store does: the latest wins (`strictly_newer` for another
+    /// node's record), and with `keep_reported` a fetch naming no model or firmware keeps those
+    /// reported before.
+    fn merge(&mut self, fetch: Fetch<'_>, strictly_newer: bool, keep_reported: bool) {
+        let mut kept = (NONE, NONE);
+        let whole_reported;
+        let mut fetch = fetch;
+        match self.get(fetch.mac).map(|k| k.0) {
+            Some(known) => {
+                let at = SeenRef(known).at();
+                if at > fetch.at || (strictly_newer && at == fetch.at) {
+                    return;
+                }
+                match known {
+                    Entry::Compact(seen, _) if keep_reported => kept = (seen.model, seen.firmware),
+                    Entry::Whole(info) if keep_reported => {
+                        whole_reported = (info.reported_model.clone(), info.reported_firmware.clone());
+                        fetch.model = fetch.model.or(whole_reported.0.as_deref());
+                        fetch.firmware = fetch.firmware.or(whole_reported.1.as_deref());
+                    }
+                    _ => {}
+                }
+            }
+            None if self.len() >= MAX_DEVICES => return,
+            None => {}
+        }
+        let entry = match self.compact(&fetch, kept) {
+            Some(seen) => Ok(seen),
+            None => Err(FetchInfo {
+                mac: fetch.mac,
+                at: fetch.at,
+                ip: fetch.ip.to_string(),
+                file: fetch.file.to_string(),
+                hash: fetch.hash.to_string(),
+                reported_model: fetch.model.or(self.names.text(kept.0)).map(String::from),
+                reported_firmware: fetch.firmware.or(self.names.text(kept.1)).map(String::from),
+            }),
+        };
+        self.put(fetch.mac, entry);
+    }
+}
+
+/// One device's last fetch as the index holds it (borrowed from a [`SeenRead`]).
+#[derive(Clone, Copy)]
+pub struct SeenRef<'a>(Entry<'a>);
+
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    /// The usual, compact entry with the shared texts.
+    Compact(&'a Seen, &'a Names),
+    /// An entry kept whole.
+    Whole(&'a FetchInfo),
+}
+
+impl<'a> SeenRef<'a> {
+    /// When it fetched (ms since the epoch).
+    pub fn at(&self) -> i64 {
+        match self.0 {
+            Entry::Compact(seen, _) => seen.at,
+            Entry::Whole(info) => info.at,
+        }
+    }
+
+    /// The firmware its User-Agent reported, if any.
+    pub fn reported_firmware(&self) -> Option<&'a str> {
+        match self.0 {
+            Entry::Compact(seen, names) => names.text(seen.firmware),
+            Entry::Whole(info) => info.reported_firmware.as_deref(),
+        }
+    }
+
+    /// The whole record.
+    pub fn to_info(&self) -> FetchInfo {
+        match self.0 {
+            Entry::Whole(info) => info.clone(),
+            Entry::Compact(seen, names) => FetchInfo {
+                mac: seen.mac,
+                at: seen.at,
+                ip: seen.ip().to_string(),
+                file: names.text(seen.file).map(|p| file_of_pattern(seen.mac, p)).unwrap_or_default(),
+                hash: match names.text(seen.hash) {
+                    Some(text) => text.to_string(),
+                    None => hex::encode(seen.digest),
+                },
+                reported_model: names.text(seen.model).map(String::from),
+                reported_firmware: names.text(seen.firmware).map(String::from),
+            },
+        }
+    }
+}
+
+/// The index held for reading (hold it briefly: fetch records wait for it).
+pub struct SeenRead<'a> {
+    table: RwLockReadGuard<'a, Table>,
+}
+
+impl SeenRead<'_> {
+    /// What `mac` fetched last.
+    pub fn get(&self, mac: &Mac) -> Option<SeenRef<'_>> {
+        self.table.get(*mac)
+    }
+
+    /// How many devices have an entry.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when no device has an entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl SeenIndex {
-    /// The index of what `devices` (as loaded from the store) fetched last.
-    pub fn from_devices(devices: &[Arc<DeviceRecord>]) -> SeenIndex {
-        let last = devices.iter().filter_map(|d| d.last_fetch.as_deref().map(|f| (d.mac, f.clone()))).collect();
-        SeenIndex { last: RwLock::new(last) }
-    }
-
     /// Takes a fetch into account: `mac` fetched `file` (content `hash`) at `at` from `ip`,
     /// reporting `model` and `firmware`. A device's entry is updated in place, without
     /// allocating while what it fetched stays the same (the usual case under load).
@@ -45,76 +368,51 @@ impl SeenIndex {
         model: Option<&str>,
         firmware: Option<&str>,
     ) {
-        let mut last = self.last.write().unwrap_or_else(|e| e.into_inner());
-        let full = last.len() >= MAX_DEVICES;
-        match last.get_mut(&mac) {
-            Some(known) if known.at <= at => {
-                known.at = at;
-                if known.ip.parse::<IpAddr>().ok() != Some(ip) {
-                    known.ip = ip.to_string();
-                }
-                assign(&mut known.file, file);
-                assign(&mut known.hash, hash);
-                if let Some(model) = model {
-                    assign(known.reported_model.get_or_insert_with(String::new), model);
-                }
-                if let Some(firmware) = firmware {
-                    assign(known.reported_firmware.get_or_insert_with(String::new), firmware);
-                }
-            }
-            Some(_) => {}
-            None if full => {}
-            None => {
-                let info = FetchInfo {
-                    mac,
-                    at,
-                    ip: ip.to_string(),
-                    file: file.to_string(),
-                    hash: hash.to_string(),
-                    reported_model: model.map(String::from),
-                    reported_firmware: firmware.map(String::from),
-                };
-                last.insert(mac, info);
-            }
-        }
+        let fetch = Fetch { mac, at, ip, file, hash, model, firmware };
+        self.write().merge(fetch, false, true);
     }
 
     /// Takes in a fetch another node recorded (read back from the store): kept when newer
     /// than what this node knows of the device.
     pub fn merge(&self, info: FetchInfo) {
-        let mut last = self.last.write().unwrap_or_else(|e| e.into_inner());
-        let full = last.len() >= MAX_DEVICES;
-        match last.get_mut(&info.mac) {
-            Some(known) if known.at < info.at => *known = info,
-            Some(_) => {}
-            None if full => {}
-            None => {
-                last.insert(info.mac, info);
+        let Ok(ip) = info.ip.parse::<IpAddr>() else {
+            // Not an address this index can hold compactly: kept whole.
+            let mut table = self.write();
+            let newer = table.get(info.mac).is_none_or(|k| k.at() < info.at);
+            if newer && (table.get(info.mac).is_some() || table.len() < MAX_DEVICES) {
+                table.put(info.mac, Err(info));
             }
-        }
+            return;
+        };
+        let fetch = Fetch {
+            mac: info.mac,
+            at: info.at,
+            ip,
+            file: &info.file,
+            hash: &info.hash,
+            model: info.reported_model.as_deref(),
+            firmware: info.reported_firmware.as_deref(),
+        };
+        self.write().merge(fetch, true, false);
     }
 
     /// Forgets a removed device, so one added again under its MAC starts unseen (as in the store).
     pub fn forget(&self, mac: Mac) {
-        self.last.write().unwrap_or_else(|e| e.into_inner()).remove(&mac);
+        self.write().remove(mac);
     }
 
     /// What `mac` fetched last.
     pub fn get(&self, mac: Mac) -> Option<FetchInfo> {
-        self.read().get(&mac).cloned()
+        self.read().get(&mac).map(|s| s.to_info())
     }
 
     /// The whole index, for a scan (hold it briefly: fetch records wait for it).
-    pub fn read(&self) -> RwLockReadGuard<'_, HashMap<Mac, FetchInfo>> {
-        self.last.read().unwrap_or_else(|e| e.into_inner())
+    pub fn read(&self) -> SeenRead<'_> {
+        SeenRead { table: self.table.read().unwrap_or_else(|e| e.into_inner()) }
     }
-}
 
-/// Sets `slot` to `value`, reusing its buffer (no allocation when it fits, none at all when equal).
-fn assign(slot: &mut String, value: &str) {
-    if slot != value {
-        slot.clear();
-        slot.push_str(value);
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
+        self.table.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -136,5 +434,104 @@ mod tests {
         let seen = index.get("001565000001".parse().unwrap()).unwrap();
         assert_eq!(seen.at, 20);
         assert_eq!(seen.reported_firmware.as_deref(), Some("66.86.0.15"));
+    }
+
+    fn mac(n: u32) -> Mac {
+        let b = n.to_be_bytes();
+        Mac::from_bytes([0, 0x15, b[0], b[1], b[2], b[3]])
+    }
+
+    fn info(mac: Mac, at: i64, ip: &str, file: String, firmware: Option<String>) -> FetchInfo {
+        FetchInfo {
+            mac,
+            at,
+            ip: ip.to_string(),
+            file,
+            hash: crate::cache::content_hash(at.to_string().as_bytes()),
+            reported_model: Some("T46S".to_string()),
+            reported_firmware: firmware,
+        }
+    }
+
+    #[test]
+    fn what_goes_in_comes_out_exactly() {
+        let index = SeenIndex::default();
+        let m = mac(7);
+        let cases = [
+            info(m, 1, "192.0.2.7", format!("{m}.cfg"), Some("66.86.0.15".into())),
+            info(m, 2, "2001:db8::7", format!("SEP{}.cnf.xml", m.upper()), None),
+            info(m, 3, "::ffff:192.0.2.9", "y000000000028.cfg".into(), Some("x".into())),
+            FetchInfo { hash: "not hex".into(), reported_model: None, ..info(m, 4, "127.0.0.1", "f".into(), None) },
+            FetchInfo { hash: "ABCDEF".repeat(10) + "ABCD", ..info(m, 5, "10.0.0.1", "g".into(), None) },
+        ];
+        for case in cases {
+            index.merge(case.clone());
+            assert_eq!(index.get(m).as_ref(), Some(&case));
+        }
+        // Another device's file pattern is the same text, its name its own.
+        index.record(mac(8), 9, "192.0.2.8".parse().unwrap(), &format!("{}.cfg", mac(8)), "h", None, None);
+        assert_eq!(index.get(mac(8)).unwrap().file, format!("{}.cfg", mac(8)));
+        assert_eq!(index.read().len(), 2);
+    }
+
+    #[test]
+    fn entries_and_slots_stay_small() {
+        assert!(std::mem::size_of::<Seen>() <= 80, "{}", std::mem::size_of::<Seen>());
+        assert!(std::mem::size_of::<(Mac, u32)>() <= 12);
+    }
+
+    #[test]
+    fn forgetting_keeps_every_other_entry_right() {
+        let index = SeenIndex::default();
+        for n in 0..100 {
+            index.merge(info(mac(n), i64::from(n) + 1, "192.0.2.1", format!("{}.cfg", mac(n)), None));
+        }
+        for n in (0..100).step_by(3) {
+            index.forget(mac(n));
+        }
+        for n in 0..100 {
+            let got = index.get(mac(n));
+            if n % 3 == 0 {
+                assert!(got.is_none(), "{n} forgotten");
+            } else {
+                assert_eq!(got.unwrap(), info(mac(n), i64::from(n) + 1, "192.0.2.1", format!("{}.cfg", mac(n)), None));
+            }
+        }
+        assert_eq!(index.read().len(), 66);
+    }
+
+    #[test]
+    fn past_the_shared_texts_bound_entries_are_kept_whole_and_exact() {
+        let index = SeenIndex::default();
+        let ip = "192.0.2.1".parse().unwrap();
+        // Every device reports a firmware string of its own: the shared list fills up.
+        let n = u32::try_from(MAX_NAMES).unwrap() + 10;
+        for i in 0..n {
+            index.record(mac(i), 1, ip, "f", "h", Some("M"), Some(&format!("fw-{i}")));
+        }
+        assert_eq!(index.read().len(), n as usize);
+        for i in [0, n / 2, n - 1] {
+            let seen = index.get(mac(i)).unwrap();
+            assert_eq!(seen.reported_firmware, Some(format!("fw-{i}")));
+            assert_eq!(seen.reported_model.as_deref(), Some("M"));
+        }
+        // A whole entry updated by a fetch naming no firmware keeps the one reported before.
+        index.record(mac(n - 1), 2, ip, "f", "h2", None, None);
+        let seen = index.get(mac(n - 1)).unwrap();
+        assert_eq!((seen.at, seen.hash.as_str()), (2, "h2"));
+        assert_eq!(seen.reported_firmware, Some(format!("fw-{}", n - 1)));
+        assert!(index.read().table.names.list.len() <= MAX_NAMES);
+    }
+
+    #[test]
+    fn another_nodes_record_replaces_only_when_newer() {
+        let index = SeenIndex::default();
+        let m = mac(1);
+        index.merge(info(m, 10, "192.0.2.1", "a".into(), Some("1".into())));
+        index.merge(info(m, 10, "192.0.2.2", "b".into(), None));
+        assert_eq!(index.get(m).unwrap().file, "a");
+        index.merge(info(m, 11, "192.0.2.2", "b".into(), None));
+        let seen = index.get(m).unwrap();
+        assert_eq!((seen.file.as_str(), seen.reported_firmware), ("b", None));
     }
 }

@@ -91,20 +91,20 @@ fn device_counts(inventory: &Inventory, seen: &SeenIndex, now: i64) -> FleetSumm
         *summary.by_vendor.entry(device.vendor.clone()).or_default() += 1;
         *summary.by_model.entry(format!("{} {}", device.vendor, device.model)).or_default() += 1;
         let fetch = last.get(&device.mac);
-        let firmware = fetch.and_then(|f| f.reported_firmware.as_deref()).unwrap_or("unknown");
+        let firmware = fetch.and_then(|f| f.reported_firmware()).unwrap_or("unknown");
         *summary.by_firmware.entry(firmware.to_string()).or_default() += 1;
         let Some(fetch) = fetch else {
             summary.never_seen += 1;
             continue;
         };
-        let (silent, interval_minutes) = intervals.silent(inventory, device, fetch.at, now);
+        let (silent, interval_minutes) = intervals.silent(inventory, device, fetch.at(), now);
         if silent {
             summary.silent += 1;
             summary.silent_devices.push(SilentDevice {
                 mac: device.mac,
                 vendor: device.vendor.clone(),
                 model: device.model.clone(),
-                last_seen: fetch.at,
+                last_seen: fetch.at(),
                 interval_minutes,
             });
         }

@@ -240,10 +240,10 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     // from the feed again rather than missed.
     let feed_start = store.change_feed_head().await?;
     let tokens = Arc::new(Tokens::load(store.clone(), &api_token).await?);
-    let inventory = Arc::new(Inventory::load(&store).await?);
+    let seen = Arc::new(crate::seen::SeenIndex::default());
+    let inventory = Arc::new(Inventory::load_taking_fetches(&store, |fetch| seen.merge(fetch)).await?);
     let cache = Arc::new(RenderCache::new(store.rendered_states().await?).with_max_bytes(config.cache.max_bytes));
     let metrics = Arc::new(Metrics::default());
-    let seen = Arc::new(crate::seen::SeenIndex::from_devices(&inventory.devices()));
     let events = FetchLog::spawn(store.clone(), metrics.clone(), &config.fetch_log, seen.clone());
     let security = Arc::new(security_for(&store, config).await?);
     load_windows(&store, &security).await?;

@@ -173,3 +173,50 @@ fn a_file_declared_past_the_limit_is_refused_before_it_is_read() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert_eq!(device_count(&s), 0);
 }
+
+/// What each device fetched last reads the same in the device list after a restart: loading
+/// hands each device's last fetch from the store to the compact last-seen index (the record no
+/// longer keeps a copy), and the index gives back the exact file name, hash, address and
+/// reported firmware.
+#[test]
+fn last_seen_reads_the_same_after_a_restart() {
+    let mut s = TestServer::start();
+    let devices = 30;
+    let mut text = String::from("mac,vendor,model,line.1.username\n");
+    for i in 0..devices {
+        writeln!(text, "{},yealink,T46S,{}", mac_of(i), 5000 + i).unwrap();
+    }
+    let file = s.data_dir().join("devices.csv");
+    std::fs::write(&file, &text).unwrap();
+    s.ok(&["device", "import", file.to_str().unwrap()]);
+    for i in 0..20 {
+        let agent = format!("Yealink SIP-T46S 66.86.0.{}", 10 + i % 3);
+        assert_eq!(s.fetch(&format!("/{}.cfg", mac_of(i)), &agent, &[]).status, 200, "{}", s.log());
+    }
+    let seen = |s: &TestServer| -> Vec<(String, serde_json::Value)> {
+        let list = s.json(&["device", "list", "--json"]);
+        let mut out: Vec<_> = list
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|d| (d["mac"].as_str().expect("mac").to_string(), d["last_fetch"].clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    let before = seen(&s);
+    assert_eq!(before.len(), devices);
+    for (i, (mac, last)) in before.iter().enumerate() {
+        if i >= 20 {
+            assert!(last.is_null(), "{mac} never fetched");
+            continue;
+        }
+        assert_eq!(last["file"], format!("{mac}.cfg"));
+        assert_eq!(last["ip"], "127.0.0.1");
+        assert_eq!(last["reported_firmware"], format!("66.86.0.{}", 10 + i % 3));
+        assert_eq!(last["hash"].as_str().map(str::len), Some(64), "{last}");
+    }
+    s.stop();
+    s.spawn(&[]);
+    assert_eq!(seen(&s), before, "the same after the restart");
+}

@@ -79,6 +79,35 @@ async fn fetches_and_events_are_recorded() {
 }
 
 #[tokio::test]
+async fn the_bulk_load_gives_every_device_as_the_ordered_listing_does() {
+    for (store, _dir) in stores().await {
+        let mut devices: Vec<_> = (0..300).map(|n| device(&format!("00156501{n:04x}"), None)).collect();
+        devices[1].group = Some("sales".into());
+        devices[2].contact = Some("sip:1001:secret@192.0.2.2:5060".into());
+        devices[3].settings = sipprov_model::Settings::new();
+        store.insert_devices(&devices).await.unwrap();
+        let seen = |n: usize, model: Option<&str>| FetchInfo {
+            mac: devices[n].mac,
+            at: 40 + n as i64,
+            ip: "2001:db8::1".into(),
+            file: format!("{}.cfg", devices[n].mac),
+            hash: "ab".repeat(32),
+            reported_model: model.map(String::from),
+            reported_firmware: Some("66.86.0.15".into()),
+        };
+        store.record_fetches(&[seen(0, Some("T46S")), seen(5, None)]).await.unwrap();
+        let listed = store.list_devices().await.unwrap();
+        let mut loaded = Vec::new();
+        store.for_each_device_any_order(|d| loaded.push(d)).await.unwrap();
+        loaded.sort_by_key(|d| d.mac);
+        assert_eq!(loaded.len(), 300);
+        assert_eq!(loaded, listed, "the same records through either path");
+        assert_eq!(loaded[5].last_fetch.as_deref(), Some(&seen(5, None)));
+        assert_eq!(loaded[1].group.as_deref(), Some("sales"));
+    }
+}
+
+#[tokio::test]
 async fn global_and_group_settings_round_trip() {
     for (store, _dir) in stores().await {
         let s = store.patch_global_settings(&Settings::parse_assignments(["time.zone=UTC"]).unwrap()).await.unwrap();
