@@ -102,3 +102,31 @@ fn a_flush_writes_the_last_seen_rows_too() {
     let seen = sql(&s, &format!("SELECT last_file, reported_firmware FROM device_seen WHERE mac = '{MAC}'"));
     assert_eq!(seen, serde_json::json!([[format!("{MAC}.cfg"), "66.86.0.15"]]));
 }
+
+#[test]
+fn a_server_on_one_cpu_runs_the_current_thread_runtime_and_records_every_fetch() {
+    // The server inherits this thread's CPU set: one CPU.
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity only read
+    // and write it; pid 0 is this thread.
+    let pinned = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    };
+    assert!(pinned, "cannot pin the test thread to CPU 0");
+    let s = server();
+    assert!(s.log().contains("CurrentThread"), "one CPU: the current-thread runtime; log:\n{}", s.log());
+    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S"]);
+    for _ in 0..3 {
+        assert_eq!(s.fetch(&format!("/{MAC}.cfg"), UA_OLD, &[]).status, 200);
+    }
+    let log = s.json(&["device", "log", MAC, "--json"]);
+    let count: u64 = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "fetch")
+        .map(|e| e["detail"]["count"].as_u64().unwrap_or(1))
+        .sum();
+    assert_eq!(count, 3, "{log:#}");
+}
