@@ -699,6 +699,26 @@ mod tests {
     }
 
     #[test]
+    fn another_reported_model_starts_an_event_and_is_no_other_record() {
+        let served = content("a.cfg", "h1");
+        let mut batch = Batch::default();
+        for (at, model) in [(10, "T46S"), (11, "T46S"), (12, "T48S"), (13, "T48S"), (14, "T46S")] {
+            batch.add(fetch(1, at, &served, Some(model)));
+        }
+        let models: Vec<_> = batch
+            .events
+            .iter()
+            .map(|p| match p {
+                Pending::Fetch(c) => (c.event().detail["model"].clone(), c.count),
+                Pending::Event(_) => panic!("fetches only"),
+            })
+            .collect();
+        assert_eq!(models, vec![("T46S".into(), 2), ("T48S".into(), 2), ("T46S".into(), 1)]);
+        // Fetches alone wait for the interval, however many events they make.
+        assert!(!batch.has_others());
+    }
+
+    #[test]
     fn last_seen_rows_are_the_latest_fetch_per_device_and_file_with_the_latest_report() {
         let (old, new, other) = (content("a.cfg", "old"), content("a.cfg", "new"), content("b.cfg", "b"));
         let mut batch = Batch::default();
