@@ -1,6 +1,6 @@
 //! The floor under the provisioning listener: a minimal hyper HTTP/1 server that answers every
 //! request with the same bytes (one file read at start), on the same runtime and connection
-//! setup as `sipprov serve` (tokio multi-thread runtime, hyper's HTTP/1 connection), with no
+//! setup as `sipprov serve` (the same choice of tokio runtime, hyper's HTTP/1 connection), with no
 //! lookups, no access checks and no record. `bench/http.sh` with `FLOOR=1` runs it beside
 //! sipprov and nginx, pinned alike, so the report shows what hyper itself costs per request.
 //!
@@ -20,7 +20,24 @@ fn main() -> std::io::Result<()> {
         std::process::exit(2);
     };
     let body = Bytes::from(std::fs::read(path)?);
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(addr, body))
+    runtime()?.block_on(serve(addr, body))
+}
+
+/// The runtime `sipprov serve` picks (`crates/sipprov/src/main.rs`): current-thread when the
+/// process may run on one CPU only, else multi-thread; `SIPPROV_RUNTIME` chooses either way.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let current = match std::env::var("SIPPROV_RUNTIME").as_deref() {
+        Ok("current-thread") => true,
+        Ok("multi-thread") => false,
+        _ => one_cpu,
+    };
+    let mut builder = if current {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().build()
 }
 
 async fn serve(addr: String, body: Bytes) -> std::io::Result<()> {

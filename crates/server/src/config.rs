@@ -37,11 +37,20 @@ pub struct FetchLogConfig {
     /// interval writes fewer rows under load; what is still in memory when the process is
     /// killed (not stopped) is lost, at most this long's worth.
     pub interval_ms: u64,
+    /// On SQLite, how often each device's last-seen row is written, in milliseconds (10,000 by
+    /// default, at least `interval_ms`, at most 600,000). The fetch events are written every
+    /// `interval_ms` as always; the last-seen rows (one per device that fetched, the widest of
+    /// the rows a fetch costs) follow less often, and on start the server replays the fetch
+    /// events written since, so a kill -9 loses nothing written. A longer interval writes fewer
+    /// rows under load and costs a longer replay at start (about one event per device per
+    /// `interval_ms` that fetched meanwhile). PostgreSQL nodes write them every `interval_ms`:
+    /// the other nodes read them.
+    pub last_seen_interval_ms: u64,
 }
 
 impl Default for FetchLogConfig {
     fn default() -> Self {
-        FetchLogConfig { max_pending: 20_000, interval_ms: 1000 }
+        FetchLogConfig { max_pending: 20_000, interval_ms: 1000, last_seen_interval_ms: 10_000 }
     }
 }
 

@@ -14,6 +14,16 @@
 //! device and file. When the channel is full the record is dropped and counted, never blocking
 //! a phone. Other records (refusals, content change times) are written within 250 ms.
 //!
+//! On SQLite ([`Store::defers_last_seen`]) one interval is one transaction (the events and
+//! `device_fetched`, which campaigns read), and each device's last-seen row (`device_seen`) is
+//! written only every `[fetch_log] last_seen_interval_ms` (10 s), on a flush and at the end:
+//! the rows in between are kept here, latest per device, and the store replays the fetch events
+//! written after the last such write when it opens. Under load every device fetching this
+//! costs two rows an interval instead of three. A fetch whose User-Agent reports another model
+//! or firmware than the event it would merge into starts an event of its own, so each event's
+//! model and firmware are those of all its fetches and the replay gives what the device last
+//! reported.
+//!
 //! When the store cannot write (a full disk, an I/O error, a lost PostgreSQL server), the
 //! batch is kept and retried with backoff (250 ms doubling to 5 s), new records joining it, up
 //! to `[fetch_log] max_pending` records (20,000 by default; a repeat of a kept fetch only
@@ -110,7 +120,11 @@ impl FetchLog {
     pub fn spawn(store: Store, metrics: Arc<Metrics>, config: &FetchLogConfig, seen: Arc<SeenIndex>) -> FetchLog {
         let (tx, rx) = mpsc::channel(QUEUE);
         let interval = Duration::from_millis(config.interval_ms.clamp(10, 60_000));
-        tokio::spawn(writer(store, metrics.clone(), config.max_pending, interval, seen.clone(), rx));
+        let deferred = store.defers_last_seen().then(|| {
+            let every = Duration::from_millis(config.last_seen_interval_ms.clamp(10, 600_000)).max(interval);
+            UnsavedSeen { rows: HashMap::new(), saved_at: Instant::now(), every }
+        });
+        tokio::spawn(writer(store, metrics.clone(), config.max_pending, interval, seen.clone(), deferred, rx));
         FetchLog { tx, metrics, seen }
     }
 
@@ -230,11 +244,15 @@ enum Pending {
 struct Batch {
     /// Events in the order taken; repeats of a fetch count in its first entry.
     events: Vec<Pending>,
-    /// Where each distinct fetch of this batch is in `events`.
+    /// Where each distinct fetch of this batch is in `events` (its latest event).
     fetches: HashMap<FetchKey, usize>,
+    /// How many of `events` are fetches.
+    fetch_events: usize,
     rendered: Vec<RenderedState>,
     waiting: Vec<oneshot::Sender<()>>,
     size: usize,
+    /// The writer's last write: the last-seen rows go with it.
+    closing: bool,
 }
 
 impl Batch {
@@ -250,25 +268,37 @@ impl Batch {
     /// Whether records other than fetches wait: they are written without waiting for the
     /// interval.
     fn has_others(&self) -> bool {
-        !self.rendered.is_empty() || self.events.len() > self.fetches.len()
+        !self.rendered.is_empty() || self.events.len() > self.fetch_events
     }
 
     /// Whether adding `record` takes a new entry, rather than counting a repeat of a kept fetch.
     fn would_grow(&self, record: &Record) -> bool {
         match record {
-            Record::Fetch(fetch) => !self.fetches.contains_key(&FetchKey::of(fetch)),
+            Record::Fetch(fetch) => self.repeat_of(fetch).is_none(),
             Record::Event(_) | Record::Rendered(_) => true,
         }
     }
 
+    /// Where the kept event that `fetch` repeats is: same key, and the same model and firmware
+    /// reported (another report starts an event of its own, see the module's doc).
+    fn repeat_of(&self, fetch: &Fetch) -> Option<usize> {
+        let &i = self.fetches.get(&FetchKey::of(fetch))?;
+        match self.events.get(i) {
+            Some(Pending::Fetch(kept)) if kept.first.model == fetch.model && kept.first.firmware == fetch.firmware => {
+                Some(i)
+            }
+            _ => None,
+        }
+    }
+
     fn add_fetch(&mut self, fetch: Fetch) {
-        let key = FetchKey::of(&fetch);
-        if let Some(Pending::Fetch(kept)) = self.fetches.get(&key).and_then(|&i| self.events.get_mut(i)) {
+        if let Some(Pending::Fetch(kept)) = self.repeat_of(&fetch).and_then(|i| self.events.get_mut(i)) {
             kept.repeat(fetch);
             return;
         }
-        self.fetches.insert(key, self.events.len());
+        self.fetches.insert(FetchKey::of(&fetch), self.events.len());
         self.events.push(Pending::Fetch(Coalesced::new(fetch)));
+        self.fetch_events += 1;
     }
 
     /// The last-seen rows of this batch: the latest fetch per device and file, oldest first,
@@ -334,9 +364,10 @@ async fn writer(
     max_pending: usize,
     interval: Duration,
     seen: Arc<SeenIndex>,
+    deferred: Option<UnsavedSeen>,
     mut rx: mpsc::Receiver<Command>,
 ) {
-    let mut w = Writer { store, metrics, max_pending, seen, pending: Batch::default(), outage: None };
+    let mut w = Writer { store, metrics, max_pending, seen, pending: Batch::default(), outage: None, deferred };
     let mut tick = tokio::time::interval(interval.min(PROMPT));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut written = Instant::now();
@@ -352,13 +383,18 @@ async fn writer(
                     w.pending.waiting.push(done);
                     w.write().await;
                 }
-                None => { w.write().await; return; }
+                None => {
+                    w.pending.closing = true;
+                    w.write().await;
+                    return;
+                }
             },
             // Fetches wait for the interval (their repeats merge meanwhile); anything else
             // (a refusal, a content change time) is written at the next prompt tick.
             _ = tick.tick() => {
                 let due = w.pending.has_others() || written.elapsed() >= interval;
-                if w.pending.size > 0 && due && w.may_try() {
+                let seen_due = w.deferred.as_ref().is_some_and(|d| d.due());
+                if (w.pending.size > 0 && due || seen_due) && w.may_try() {
                     w.write().await;
                     written = Instant::now();
                 }
@@ -377,6 +413,60 @@ struct Writer {
     seen: Arc<SeenIndex>,
     pending: Batch,
     outage: Option<Outage>,
+    /// On SQLite, the last-seen rows not yet written ([`Store::defers_last_seen`]).
+    deferred: Option<UnsavedSeen>,
+}
+
+/// Most devices whose last-seen rows wait for the next last-seen write: past it they are
+/// written with the next interval's records.
+const UNSAVED_SEEN_MAX: usize = 100_000;
+
+/// The last-seen rows gathered since the last time they were written (SQLite), the latest per
+/// device, merged as the store merges them.
+struct UnsavedSeen {
+    rows: HashMap<Mac, FetchInfo>,
+    saved_at: Instant,
+    /// `[fetch_log] last_seen_interval_ms`.
+    every: Duration,
+}
+
+impl UnsavedSeen {
+    /// Whether the rows are due to be written (time, or too many waiting).
+    fn due(&self) -> bool {
+        !self.rows.is_empty() && (self.saved_at.elapsed() >= self.every || self.rows.len() >= UNSAVED_SEEN_MAX)
+    }
+
+    /// Takes in an interval's rows (oldest first): the latest fetch wins; a fetch that reports
+    /// no model or firmware keeps what was reported before it.
+    fn merge(&mut self, rows: &[FetchInfo]) {
+        for row in rows {
+            match self.rows.get_mut(&row.mac) {
+                Some(kept) if kept.at > row.at => {}
+                Some(kept) => {
+                    let (model, firmware) = (kept.reported_model.take(), kept.reported_firmware.take());
+                    *kept = row.clone();
+                    kept.reported_model = kept.reported_model.take().or(model);
+                    kept.reported_firmware = kept.reported_firmware.take().or(firmware);
+                }
+                None => {
+                    self.rows.insert(row.mac, row.clone());
+                }
+            }
+        }
+    }
+
+    /// The rows to write, oldest first.
+    fn oldest_first(&self) -> Vec<FetchInfo> {
+        let mut rows: Vec<FetchInfo> = self.rows.values().cloned().collect();
+        rows.sort_by_key(|r| r.at);
+        rows
+    }
+
+    /// They are written.
+    fn saved(&mut self) {
+        self.rows.clear();
+        self.saved_at = Instant::now();
+    }
 }
 
 /// A run of failed writes: when it began, when to try next, and what was dropped meanwhile.
@@ -413,7 +503,11 @@ impl Writer {
     /// Writes the pending batch, keeping whatever failed for a retry, and wakes flush waiters
     /// either way (an admin read must not hang on a full disk).
     async fn write(&mut self) {
-        match self.pending.write(&self.store, &self.metrics).await {
+        let result = match self.deferred.as_mut() {
+            Some(deferred) => self.pending.write_interval(&self.store, &self.metrics, deferred).await,
+            None => self.pending.write(&self.store, &self.metrics).await,
+        };
+        match result {
             Ok(()) => self.recovered(),
             Err(e) => self.failed(&e),
         }
@@ -486,18 +580,56 @@ impl Batch {
             kept_on_outage(store.record_fetches(&self.last_fetches()).await, "last fetches", 0, metrics)?;
         }
         if !self.events.is_empty() {
-            let events: Vec<NewEvent> = self
-                .events
-                .iter()
-                .map(|p| match p {
-                    Pending::Fetch(c) => c.event(),
-                    Pending::Event(e) => e.clone(),
-                })
-                .collect();
+            let events = self.event_rows();
             kept_on_outage(store.append_events(&events).await, "device events", events.len(), metrics)?;
         }
         self.events.clear();
         self.fetches.clear();
+        self.fetch_events = 0;
+        self.write_rendered(store, metrics).await
+    }
+
+    /// The events to append, merged fetches as one event each.
+    fn event_rows(&self) -> Vec<NewEvent> {
+        self.events
+            .iter()
+            .map(|p| match p {
+                Pending::Fetch(c) => c.event(),
+                Pending::Event(e) => e.clone(),
+            })
+            .collect()
+    }
+
+    /// [`Batch::write`] on SQLite: the events and `device_fetched` in one transaction, the
+    /// last-seen rows gathered in `deferred` and written with it when due (time, a flush
+    /// waiting, the writer's end).
+    async fn write_interval(
+        &mut self,
+        store: &Store,
+        metrics: &Metrics,
+        deferred: &mut UnsavedSeen,
+    ) -> Result<(), StoreError> {
+        let fetched = if self.fetches.is_empty() { Vec::new() } else { self.last_fetches() };
+        // Merging again after a failed write is harmless: the same rows.
+        deferred.merge(&fetched);
+        let seen_due = !deferred.rows.is_empty() && (deferred.due() || !self.waiting.is_empty() || self.closing);
+        let events = self.event_rows();
+        if !events.is_empty() || !fetched.is_empty() || seen_due {
+            let seen = seen_due.then(|| deferred.oldest_first());
+            let result = store.record_fetch_interval(&events, &fetched, seen.as_deref()).await;
+            kept_on_outage(result, "fetch records", events.len(), metrics)?;
+            if seen_due {
+                deferred.saved();
+            }
+        }
+        self.events.clear();
+        self.fetches.clear();
+        self.fetch_events = 0;
+        self.write_rendered(store, metrics).await
+    }
+
+    /// Writes the content change times (the last part of either write).
+    async fn write_rendered(&mut self, store: &Store, metrics: &Metrics) -> Result<(), StoreError> {
         if !self.rendered.is_empty() {
             let count = self.rendered.len();
             kept_on_outage(store.save_rendered_states(&self.rendered).await, "content change times", count, metrics)?;
@@ -564,6 +696,26 @@ mod tests {
         // Another content (or status, source, authentication) is another event.
         batch.add(fetch(1, 20, &content("a.cfg", "h2"), None));
         assert_eq!(batch.entries(), 2);
+    }
+
+    #[test]
+    fn another_reported_model_starts_an_event_and_is_no_other_record() {
+        let served = content("a.cfg", "h1");
+        let mut batch = Batch::default();
+        for (at, model) in [(10, "T46S"), (11, "T46S"), (12, "T48S"), (13, "T48S"), (14, "T46S")] {
+            batch.add(fetch(1, at, &served, Some(model)));
+        }
+        let models: Vec<_> = batch
+            .events
+            .iter()
+            .map(|p| match p {
+                Pending::Fetch(c) => (c.event().detail["model"].clone(), c.count),
+                Pending::Event(_) => panic!("fetches only"),
+            })
+            .collect();
+        assert_eq!(models, vec![("T46S".into(), 2), ("T48S".into(), 2), ("T46S".into(), 1)]);
+        // Fetches alone wait for the interval, however many events they make.
+        assert!(!batch.has_others());
     }
 
     #[test]

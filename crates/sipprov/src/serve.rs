@@ -50,6 +50,8 @@ fn init_logging(format: LogFormat) {
 pub(crate) async fn run(args: ServeArgs, data_dir: Option<std::path::PathBuf>) -> Result<(), String> {
     let cfg = config(&args, data_dir.as_deref())?;
     init_logging(args.log_format);
+    let flavor = tokio::runtime::Handle::current().runtime_flavor();
+    tracing::info!(runtime = ?flavor, cpus = std::thread::available_parallelism().map_or(0, |n| n.get()), "async runtime");
     sipprov_server::datadir::create(&cfg.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
     // Held until the process ends: `sipprov restore` refuses while it is, and a second server

@@ -8,7 +8,9 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::change_feed::ChangeKind;
-use crate::{batch, mac_column, now_ms, opt_string, settings_to_json, NewAudit, Store, StoreError, WriteTx};
+use crate::{
+    batch, mac_column, now_ms, opt_string, settings_to_json, Backend, NewAudit, NewEvent, Store, StoreError, WriteTx,
+};
 
 /// A device to add. Its `Debug` shows no password (contact, settings).
 #[derive(Clone, PartialEq, Eq)]
@@ -480,10 +482,86 @@ impl Store {
     /// statements. `fetches` is oldest first: per device and per (device, file), the latest
     /// wins, as if each fetch had been written in turn.
     pub async fn record_fetches(&self, fetches: &[FetchInfo]) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        self.upsert_fetched(&mut tx, fetches).await?;
+        for chunk in batch::chunks(&last_seen(fetches), 7) {
+            self.upsert_last_seen(&mut tx, chunk).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether the fetch log may write last-seen rows (`device_seen`) less often than the fetch
+    /// events, with [`Store::record_fetch_interval`]: on SQLite, where this node is the only
+    /// reader and [`Store::open`] replays the fetch events written since the last last-seen
+    /// write (`fetch_seen_mark`). PostgreSQL nodes read each other's `device_seen` rows, so
+    /// there they are written with every batch ([`Store::record_fetches`]).
+    pub fn defers_last_seen(&self) -> bool {
+        self.backend == Backend::Sqlite
+    }
+
+    /// One interval of the fetch log in one transaction: `events` appended, `fetched` (oldest
+    /// first) in `device_fetched`, which the campaign confirmation reads, and when `seen` is given
+    /// (oldest first: every fetch since the last such write), the last-seen rows, with every
+    /// fetch event written so far marked as reflected in them. Between two such writes the
+    /// last-seen rows lag behind the events, and opening the store replays the difference.
+    pub async fn record_fetch_interval(
+        &self,
+        events: &[NewEvent],
+        fetched: &[FetchInfo],
+        seen: Option<&[FetchInfo]>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        if !events.is_empty() {
+            self.insert_events(&mut tx, events).await?;
+        }
+        self.upsert_fetched(&mut tx, fetched).await?;
+        if let Some(seen) = seen {
+            for chunk in batch::chunks(&last_seen(seen), 7) {
+                self.upsert_last_seen(&mut tx, chunk).await?;
+            }
+            sqlx::query("UPDATE fetch_seen_mark SET event_id = (SELECT COALESCE(MAX(id), 0) FROM device_events)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Brings `device_seen` up to date with the fetch events written after `fetch_seen_mark`
+    /// (SQLite, at open; see [`Store::defers_last_seen`]): the same merge as the fetch log's
+    /// (the latest fetch wins; a fetch that reports no model or firmware keeps the earlier
+    /// report), in event order, for devices that still exist and only with events from after
+    /// the device was (re)created. Returns how many events it replayed.
+    pub(crate) async fn replay_fetch_events(&self) -> Result<u64, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "INSERT INTO device_seen (mac, last_seen_at, last_ip, last_file, last_hash, reported_model, reported_firmware) \
+             SELECT e.mac, COALESCE(json_extract(e.detail, '$.last_at'), e.at), json_extract(e.detail, '$.ip'), \
+             json_extract(e.detail, '$.file'), json_extract(e.detail, '$.hash'), json_extract(e.detail, '$.model'), \
+             json_extract(e.detail, '$.firmware') \
+             FROM device_events e JOIN devices d ON d.mac = e.mac \
+             WHERE e.kind = 'fetch' AND e.id > (SELECT event_id FROM fetch_seen_mark) AND e.at >= d.created_at \
+             ORDER BY e.id \
+             ON CONFLICT (mac) DO UPDATE SET last_seen_at = excluded.last_seen_at, \
+             last_ip = excluded.last_ip, last_file = excluded.last_file, last_hash = excluded.last_hash, \
+             reported_model = COALESCE(excluded.reported_model, device_seen.reported_model), \
+             reported_firmware = COALESCE(excluded.reported_firmware, device_seen.reported_firmware) \
+             WHERE excluded.last_seen_at >= device_seen.last_seen_at",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE fetch_seen_mark SET event_id = (SELECT COALESCE(MAX(id), 0) FROM device_events)")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Writes what each device last fetched per file (`device_fetched`; `fetches` oldest first).
+    async fn upsert_fetched(&self, tx: &mut WriteTx, fetches: &[FetchInfo]) -> Result<(), StoreError> {
         // A key met twice in one upsert fails on PostgreSQL: one row per key goes in.
         let files = batch::last_per_key(fetches, |f| (f.mac, f.file.as_str()));
-        let seen = last_seen(fetches);
-        let mut tx = self.write_tx().await?;
         for chunk in batch::chunks(&files, 4) {
             let sql = format!(
                 "INSERT INTO device_fetched (mac, file, hash, at) VALUES {} \
@@ -493,12 +571,8 @@ impl Store {
             let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
             let query =
                 chunk.iter().fold(query, |q, f| q.bind(f.mac.to_string()).bind(&f.file).bind(&f.hash).bind(f.at));
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
-        for chunk in batch::chunks(&seen, 7) {
-            self.upsert_last_seen(&mut tx, chunk).await?;
-        }
-        tx.commit().await?;
         Ok(())
     }
 

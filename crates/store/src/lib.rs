@@ -229,7 +229,12 @@ impl Store {
             events::create_id_sequence(&pool).await?;
         }
         let writer_turn = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Store { pool, backend, url: url.into(), origin: Arc::new(OnceLock::new()), writer_turn })
+        let store = Store { pool, backend, url: url.into(), origin: Arc::new(OnceLock::new()), writer_turn };
+        if store.defers_last_seen() {
+            // Fetches recorded after the last last-seen write (a stop or kill -9 in between).
+            store.replay_fetch_events().await?;
+        }
+        Ok(store)
     }
 
     /// Starts a write transaction.

@@ -5,6 +5,12 @@
 //! client that stops reading our response, each of which holds the connection and its
 //! descriptor for ever. This wrapper does: a read or write that stays pending past the idle
 //! timeout, with nothing moved meanwhile, fails with `TimedOut`, and hyper closes the connection.
+//!
+//! The timer is not moved on every read and write (that would take the timer wheel's lock
+//! twice per request on a kept-alive connection, a cost the provisioning path paid per fetch):
+//! a read or write only notes the time, and when the timer fires the wrapper checks that note
+//! and re-arms the timer for the real deadline if something moved meanwhile. The connection
+//! still fails exactly `timeout` after the last byte moved.
 
 use std::future::Future;
 use std::io;
@@ -20,12 +26,15 @@ pub struct IdleTimeout<T> {
     inner: T,
     timeout: Duration,
     deadline: Pin<Box<Sleep>>,
+    /// When a byte last moved; the timer is re-armed from it only when it fires.
+    last_moved: Instant,
 }
 
 impl<T> IdleTimeout<T> {
     /// Wraps `inner`; the clock starts now.
     pub fn new(inner: T, timeout: Duration) -> IdleTimeout<T> {
-        IdleTimeout { inner, timeout, deadline: Box::pin(tokio::time::sleep(timeout)) }
+        let now = Instant::now();
+        IdleTimeout { inner, timeout, deadline: Box::pin(tokio::time::sleep_until(now + timeout)), last_moved: now }
     }
 
     /// The wrapped stream.
@@ -33,17 +42,25 @@ impl<T> IdleTimeout<T> {
         &self.inner
     }
 
-    /// Something moved: the idle clock starts again.
+    /// Something moved: the idle clock starts again (noted only; see the module's doc).
     fn moved(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.timeout);
+        self.last_moved = Instant::now();
     }
 
-    /// Called when the inner stream is pending: an error once the deadline has passed (polling
-    /// the timer also registers the waker, so a silent peer is noticed when it passes).
+    /// Called when the inner stream is pending: an error once `timeout` has passed since the
+    /// last byte moved (polling the timer also registers the waker, so a silent peer is noticed
+    /// when the deadline passes). A timer that fires early, because bytes moved after it was
+    /// armed, is re-armed for the real deadline.
     fn check(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "connection idle")),
-            Poll::Pending => Poll::Pending,
+        loop {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let due = self.last_moved + self.timeout;
+            if due <= Instant::now() {
+                return Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "connection idle"));
+            }
+            self.deadline.as_mut().reset(due);
         }
     }
 }

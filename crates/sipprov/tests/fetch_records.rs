@@ -1,0 +1,132 @@
+//! The durable fetch record under a real `sipprov serve` on SQLite: the fetch events are written
+//! every `[fetch_log] interval_ms`, each device's last-seen row only every
+//! `last_seen_interval_ms`; a kill -9 in between loses nothing written, since the server
+//! replays the fetch events into the last-seen rows when it starts again.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestServer;
+
+const MAC: &str = "001565000a01";
+const UA_OLD: &str = "Yealink SIP-T46S 66.86.0.15 00:15:65:00:0a:01";
+const UA_NEW: &str = "Yealink SIP-T46S 66.86.0.20 00:15:65:00:0a:01";
+
+/// A server with open device files, fetch events written every 100 ms and last-seen rows only
+/// every 10 minutes (never, within the test, unless something flushes).
+fn server() -> TestServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("sipprov.toml");
+    std::fs::write(&config, "[fetch_log]\ninterval_ms = 100\nlast_seen_interval_ms = 600000\n").expect("config");
+    let mut s = TestServer { dir, child: None, http: String::new(), api: String::new() };
+    s.spawn(&["--config", config.to_str().expect("utf-8 path")]);
+    s.open_device_files();
+    s
+}
+
+/// One query's rows from the server's SQLite file (the server stopped or not), as JSON.
+fn sql(s: &TestServer, query: &str) -> serde_json::Value {
+    let script = "import sqlite3,sys,json\nc=sqlite3.connect(sys.argv[1])\n\
+                  print(json.dumps(c.execute(sys.argv[2]).fetchall()))\n";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(s.data_dir().join("sipprov.db"))
+        .arg(query)
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON rows")
+}
+
+#[test]
+fn a_kill_between_last_seen_writes_loses_no_fetch_and_no_last_seen() {
+    let mut s = server();
+    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S"]);
+    // Five fetches on the old firmware, then the phone upgrades and fetches twice more.
+    for _ in 0..5 {
+        assert_eq!(s.fetch(&format!("/{MAC}.cfg"), UA_OLD, &[]).status, 200);
+    }
+    for _ in 0..2 {
+        assert_eq!(s.fetch(&format!("/{MAC}.cfg"), UA_NEW, &[]).status, 200);
+    }
+    // Well past the events' interval, nothing read through the API (a read would flush, and a
+    // flush writes the last-seen rows too).
+    std::thread::sleep(Duration::from_millis(1500));
+    s.stop(); // SIGKILL
+
+    // The events are in the database; the last-seen row is not: what follows is the replay's.
+    let stored = sql(&s, &format!("SELECT detail FROM device_events WHERE mac = '{MAC}' AND kind = 'fetch'"));
+    assert!(!stored.as_array().unwrap().is_empty(), "the fetch events were written before the kill");
+    let seen = sql(&s, &format!("SELECT last_seen_at FROM device_seen WHERE mac = '{MAC}'"));
+    assert_eq!(seen, serde_json::json!([]), "the last-seen row waits for its own interval");
+
+    s.spawn(&["--config", s.data_dir().join("sipprov.toml").to_str().unwrap()]);
+    let events: Vec<serde_json::Value> = s.json(&["device", "log", MAC, "--json"]).as_array().unwrap().clone();
+    let fetches: Vec<&serde_json::Value> = events.iter().filter(|e| e["kind"] == "fetch").collect();
+    let count: u64 = fetches.iter().map(|e| e["detail"]["count"].as_u64().unwrap_or(1)).sum();
+    assert_eq!(count, 7, "every fetch is in the log: {fetches:#?}");
+    // A new firmware is a new event: each event's firmware is that of all its fetches.
+    let firmwares: Vec<&str> = fetches.iter().map(|e| e["detail"]["firmware"].as_str().unwrap()).collect();
+    assert_eq!(firmwares.first(), Some(&"66.86.0.15"));
+    assert_eq!(firmwares.last(), Some(&"66.86.0.20"));
+    let last_at = fetches.iter().map(|e| e["detail"]["last_at"].as_i64().unwrap_or(e["at"].as_i64().unwrap())).max();
+
+    let check = |s: &TestServer| {
+        let device = s.json(&["device", "show", MAC, "--json"]);
+        let last = &device["last_fetch"];
+        assert_eq!(last["at"].as_i64(), last_at, "last seen is the last fetch's time: {device:#}");
+        assert_eq!(last["reported_firmware"], "66.86.0.20", "{device:#}");
+        assert_eq!(last["file"], format!("{MAC}.cfg"));
+        assert_eq!(last["ip"], "127.0.0.1");
+        let listed = s.json(&["device", "list", "--json"]);
+        let listed = listed.as_array().unwrap().iter().find(|d| d["mac"] == MAC).cloned().unwrap();
+        assert_eq!(listed["last_fetch"]["at"].as_i64(), last_at, "{listed:#}");
+    };
+    check(&s);
+    // The replay moved the mark: another restart (kill -9 again) shows the same.
+    s.stop();
+    s.spawn(&["--config", s.data_dir().join("sipprov.toml").to_str().unwrap()]);
+    check(&s);
+}
+
+#[test]
+fn a_flush_writes_the_last_seen_rows_too() {
+    let mut s = server();
+    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S"]);
+    assert_eq!(s.fetch(&format!("/{MAC}.cfg"), UA_OLD, &[]).status, 200);
+    // Reading the log flushes the fetch log.
+    let log = s.json(&["device", "log", MAC, "--json"]);
+    assert!(log.as_array().unwrap().iter().any(|e| e["kind"] == "fetch"), "{log:#}");
+    s.stop();
+    let seen = sql(&s, &format!("SELECT last_file, reported_firmware FROM device_seen WHERE mac = '{MAC}'"));
+    assert_eq!(seen, serde_json::json!([[format!("{MAC}.cfg"), "66.86.0.15"]]));
+}
+
+#[test]
+fn a_server_on_one_cpu_runs_the_current_thread_runtime_and_records_every_fetch() {
+    // The server inherits this thread's CPU set: one CPU.
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity only read
+    // and write it; pid 0 is this thread.
+    let pinned = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    };
+    assert!(pinned, "cannot pin the test thread to CPU 0");
+    let s = server();
+    assert!(s.log().contains("CurrentThread"), "one CPU: the current-thread runtime; log:\n{}", s.log());
+    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S"]);
+    for _ in 0..3 {
+        assert_eq!(s.fetch(&format!("/{MAC}.cfg"), UA_OLD, &[]).status, 200);
+    }
+    let log = s.json(&["device", "log", MAC, "--json"]);
+    let count: u64 = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "fetch")
+        .map(|e| e["detail"]["count"].as_u64().unwrap_or(1))
+        .sum();
+    assert_eq!(count, 3, "{log:#}");
+}
