@@ -284,3 +284,17 @@ pub(crate) fn run(cmd: &mut Command) -> Vec<u8> {
     assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
+
+/// How each recorded fetch was accepted, from `sipprov device log --json`.
+pub(crate) fn accepted_by(log_json: &str) -> Vec<String> {
+    let events: serde_json::Value = serde_json::from_str(log_json).expect("JSON device log");
+    events.as_array().into_iter().flatten().filter_map(|e| e["detail"]["auth"].as_str().map(str::to_string)).collect()
+}
+
+/// How many fetches in a `sipprov device log --json` were accepted by `how` (fetches alike
+/// within one batch of the fetch log are one event with a count).
+pub(crate) fn fetches_accepted_by(log_json: &str, how: &str) -> u64 {
+    let events: serde_json::Value = serde_json::from_str(log_json).expect("JSON device log");
+    let events = events.as_array().into_iter().flatten();
+    events.filter(|e| e["detail"]["auth"] == how).map(|e| e["detail"]["count"].as_u64().unwrap_or(1)).sum()
+}
