@@ -447,7 +447,7 @@ mod tests {
             at,
             ip: ip.to_string(),
             file,
-            hash: crate::cache::content_hash(at.to_string().as_bytes()),
+            hash: format!("{at:064x}"),
             reported_model: Some("T46S".to_string()),
             reported_firmware: firmware,
         }
