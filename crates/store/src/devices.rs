@@ -534,6 +534,17 @@ impl Store {
     /// report), in event order, for devices that still exist and only with events from after
     /// the device was (re)created. Returns how many events it replayed.
     pub(crate) async fn replay_fetch_events(&self) -> Result<u64, StoreError> {
+        // Read first: a clean stop left nothing to replay, and a database opened read-only
+        // (`?mode=ro`, for inspection) must open without a write.
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM device_events WHERE kind = 'fetch' \
+             AND id > (SELECT event_id FROM fetch_seen_mark))",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if pending == 0 {
+            return Ok(0);
+        }
         let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "INSERT INTO device_seen (mac, last_seen_at, last_ip, last_file, last_hash, reported_model, reported_firmware) \
