@@ -20,24 +20,8 @@ fn main() -> std::io::Result<()> {
         std::process::exit(2);
     };
     let body = Bytes::from(std::fs::read(path)?);
-    runtime()?.block_on(serve(addr, body))
-}
-
-/// The runtime `sipprov serve` picks (`crates/sipprov/src/main.rs`): current-thread when the
-/// process may run on one CPU only, else multi-thread; `SIPPROV_RUNTIME` chooses either way.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
-    let current = match std::env::var("SIPPROV_RUNTIME").as_deref() {
-        Ok("current-thread") => true,
-        Ok("multi-thread") => false,
-        _ => one_cpu,
-    };
-    let mut builder = if current {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    };
-    builder.enable_all().build()
+    // The runtime `sipprov serve` picks, so that the floor runs on the same scheduler.
+    sipprov_server::runtime::build()?.block_on(serve(addr, body))
 }
 
 async fn serve(addr: String, body: Bytes) -> std::io::Result<()> {

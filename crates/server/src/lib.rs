@@ -65,6 +65,7 @@ pub mod provision;
 pub mod registry;
 pub mod resources;
 pub mod rollout;
+pub mod runtime;
 pub mod seen;
 pub mod sip_service;
 pub mod sip_tls;

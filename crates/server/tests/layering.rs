@@ -37,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("seen", &[]),
     ("token", &[]),
     ("node", &[]),
+    ("runtime", &[]),
     ("lease", &["node"]),
     ("datadir", &["token"]),
     ("writable", &["config"]),

@@ -36,7 +36,7 @@ fn main() -> std::process::ExitCode {
     if !uploads && !matches!(args.command, cli::Command::Serve(_) | cli::Command::Notify(_)) {
         quiet_on_closed_pipe();
     }
-    let runtime = match build_runtime() {
+    let runtime = match sipprov_server::runtime::build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -50,28 +50,6 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-/// The async runtime: tokio's current-thread scheduler when this process may run on one CPU only
-/// (pinned with `taskset`, a container limited to one CPU), else the multi-thread one. With one
-/// CPU the multi-thread scheduler still runs its one worker beside the thread that started it
-/// and hands work between them; the current-thread scheduler runs every task, the I/O driver
-/// and the timers on this one thread (blocking work still goes to tokio's blocking pool, and
-/// SQLite to sqlx's own thread). `SIPPROV_RUNTIME=current-thread` or `multi-thread` chooses
-/// either way.
-fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
-    let current = match std::env::var("SIPPROV_RUNTIME").as_deref() {
-        Ok("current-thread") => true,
-        Ok("multi-thread") => false,
-        _ => one_cpu,
-    };
-    let mut builder = if current {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    };
-    builder.enable_all().build()
 }
 
 /// Lets a client command die quietly when its reader goes away (`sipprov device list | head`),

@@ -123,13 +123,7 @@ fn a_bad_line_late_in_a_big_file_refuses_everything() {
 fn a_bounded_render_cache_evicts_and_still_serves_the_right_bytes() {
     let s = TestServer::start_with_config("[cache]\nmax_bytes = 8000\n");
     let devices = 40;
-    let mut text = String::from("mac,vendor,model,line.1.username\n");
-    for i in 0..devices {
-        writeln!(text, "{},yealink,T46S,{}", mac_of(i), 5000 + i).unwrap();
-    }
-    let file = s.data_dir().join("devices.csv");
-    std::fs::write(&file, &text).unwrap();
-    s.ok(&["device", "import", file.to_str().unwrap()]);
+    import_numbered_phones(&s, devices);
     let fetch = |i: usize| {
         let r = s.fetch(&format!("/{}.cfg", mac_of(i)), YEALINK_UA, &[]);
         assert_eq!(r.status, 200, "{}", s.log());
@@ -182,13 +176,7 @@ fn a_file_declared_past_the_limit_is_refused_before_it_is_read() {
 fn last_seen_reads_the_same_after_a_restart() {
     let mut s = TestServer::start();
     let devices = 30;
-    let mut text = String::from("mac,vendor,model,line.1.username\n");
-    for i in 0..devices {
-        writeln!(text, "{},yealink,T46S,{}", mac_of(i), 5000 + i).unwrap();
-    }
-    let file = s.data_dir().join("devices.csv");
-    std::fs::write(&file, &text).unwrap();
-    s.ok(&["device", "import", file.to_str().unwrap()]);
+    import_numbered_phones(&s, devices);
     for i in 0..20 {
         let agent = format!("Yealink SIP-T46S 66.86.0.{}", 10 + i % 3);
         assert_eq!(s.fetch(&format!("/{}.cfg", mac_of(i)), &agent, &[]).status, 200, "{}", s.log());
@@ -219,4 +207,15 @@ fn last_seen_reads_the_same_after_a_restart() {
     s.stop();
     s.spawn(&[]);
     assert_eq!(seen(&s), before, "the same after the restart");
+}
+
+/// Imports `devices` Yealink T46S phones, `mac_of(0)` onward, each with its own line username.
+fn import_numbered_phones(s: &TestServer, devices: usize) {
+    let mut text = String::from("mac,vendor,model,line.1.username\n");
+    for i in 0..devices {
+        writeln!(text, "{},yealink,T46S,{}", mac_of(i), 5000 + i).unwrap();
+    }
+    let file = s.data_dir().join("devices.csv");
+    std::fs::write(&file, &text).unwrap();
+    s.ok(&["device", "import", file.to_str().unwrap()]);
 }
