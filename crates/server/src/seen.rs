@@ -110,20 +110,17 @@ fn file_pattern(mac: Mac, file: &str, out: &mut String) {
     let mut hex = [0u8; 12];
     // Infallible: 12 bytes for 6 bytes' hex.
     let _ = hex::encode_to_slice(mac.bytes(), &mut hex);
-    let lower = std::str::from_utf8(&hex).unwrap_or_default();
-    if let Some(at) = file.find(lower) {
-        out.push_str(&file[..at]);
-        out.push(MAC_LOWER);
-        out.push_str(&file[at + 12..]);
-        return;
-    }
-    hex.make_ascii_uppercase();
-    let upper = std::str::from_utf8(&hex).unwrap_or_default();
-    if let Some(at) = file.find(upper) {
-        out.push_str(&file[..at]);
-        out.push(MAC_UPPER);
-        out.push_str(&file[at + 12..]);
-        return;
+    for marker in [MAC_LOWER, MAC_UPPER] {
+        if marker == MAC_UPPER {
+            hex.make_ascii_uppercase();
+        }
+        let spelled = std::str::from_utf8(&hex).unwrap_or_default();
+        if let Some(at) = file.find(spelled) {
+            out.push_str(&file[..at]);
+            out.push(marker);
+            out.push_str(&file[at + 12..]);
+            return;
+        }
     }
     out.push_str(file);
 }
