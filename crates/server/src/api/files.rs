@@ -97,9 +97,47 @@ async fn upload(
         version: q.version,
         access: q.access,
     };
-    let stored = files.add(actor, request, body.into_data_stream()).await?;
-    Ok((StatusCode::CREATED, Json(view(&stored))))
+    let mut stream = body.into_data_stream();
+    match files.add(actor, request, &mut stream).await {
+        Ok(stored) => Ok((StatusCode::CREATED, Json(view(&stored)))),
+        Err(e) => {
+            if refused_before_reading(&e) {
+                drain(&mut stream, files.max_upload_bytes()).await;
+            }
+            Err(e.into())
+        }
+    }
 }
+
+/// Whether the file service refused the upload on its query alone, before reading the body.
+fn refused_before_reading(e: &FileError) -> bool {
+    matches!(e, FileError::Invalid { .. } | FileError::Duplicate(_) | FileError::InUse { .. } | FileError::Store(_))
+}
+
+/// Reads and drops what is left of a refused upload's body, at most `limit` bytes and for at
+/// most [`DRAIN_FOR`], so the refusal reaches the client. A server that answers and closes while
+/// the client is still sending leaves unread bytes in its socket; the kernel then resets the
+/// connection (RFC 9112 section 9.6 warns of exactly this), and the client may see the reset
+/// instead of the answer. Only authenticated admins get here, and the upload limit bounds it.
+async fn drain<S>(stream: &mut S, limit: u64)
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, axum::Error>> + Unpin,
+{
+    use futures_util::StreamExt;
+    let mut left = limit;
+    let read = async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            left = left.saturating_sub(chunk.len() as u64);
+            if left == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_FOR, read).await;
+}
+
+/// How long a refused upload's body is read before the connection is closed anyway.
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn not_found(name: &str) -> ApiError {
     FileError::NotFound(name.to_string()).into()
