@@ -160,6 +160,15 @@ fn bad_uploads_are_refused_naming_the_field_and_leave_nothing() {
     s.ok(&add_firmware_args(path, "66.86.0.160"));
     let err = s.fails(&["resource", "add", path, "--kind", "ringtone"]);
     assert!(err.contains("fw.rom") && err.contains("exists"), "{err}");
+    // Also when the refused file is larger than the sockets' buffers: the server reads what it
+    // refused, so the CLI sees the 409 instead of a connection reset mid-send. The reset is a
+    // race (about one upload in eight lost it before the fix), hence a few tries.
+    let big_dir = tempfile::tempdir().unwrap();
+    let big = image(big_dir.path(), "fw.rom", 16 << 20, 3);
+    for _ in 0..4 {
+        let err = s.fails(&["resource", "add", big.to_str().unwrap(), "--kind", "ringtone"]);
+        assert!(err.contains("fw.rom") && err.contains("exists"), "{err}");
+    }
     let other = image(src.path(), "other.rom", 5_000, 2);
     let r = upload(&s, "/api/v1/firmware?name=other.rom&vendor=yealink&models=T48S&version=66.86.0.160", &other, &[]);
     assert_eq!(r.status, 409, "{}", r.text());
