@@ -13,6 +13,10 @@ anywhere counts as lost). Prints one Markdown table row.
 
 `old` runs the single-process fleet of earlier sessions (one loop sending, reading and answering,
 timing with the read): kept to show what the load generator itself adds.
+
+After the table row's usual cells come three more, what became of the SUBSCRIBEs that got no
+NOTIFY: how many were answered 503, how many got another final response (or a 200 and then no
+NOTIFY), and how many got nothing at all within the run's bound (timeouts).
 """
 import array
 import os
@@ -55,12 +59,35 @@ def ok_for(data):
     return b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) + b"\r\nContent-Length: 0\r\n\r\n"
 
 
-def row(name, n, rate, oks, lat, span):
+def row(name, n, rate, oks, lat, span, fates):
     lat = sorted(lat)
     achieved = (n - 1) / span if span > 0 else float("nan")
     pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
     return (f"| {name} | {n} | {rate:.0f}/s | {achieved:.0f}/s | {oks} | {len(lat)} | {n - len(lat)} | {pct(0.5):.2f} | {pct(0.9):.2f} "
-            f"| {pct(0.99):.2f} | {lat[-1] if lat else float('nan'):.2f} |")
+            f"| {pct(0.99):.2f} | {lat[-1] if lat else float('nan'):.2f} | {fates[0]} | {fates[1]} | {fates[2]} |")
+
+
+def fates_of(n, status, notified):
+    """(503s, other answers, timeouts) among the SUBSCRIBEs that got no NOTIFY; `status[k]` is the
+    first final status phone k got (0: none), `notified(k)` whether its NOTIFY came."""
+    busy = other = silent = 0
+    for k in range(n):
+        if notified(k):
+            continue
+        if status[k] == 503:
+            busy += 1
+        elif status[k]:
+            other += 1
+        else:
+            silent += 1
+    return busy, other, silent
+
+
+def phone_of(data, first, n):
+    """The phone index a message's Call-ID names, or -1."""
+    m = CALL_ID.search(data)
+    k = int(m.group(2)) if m and int(m.group(1)) == first else -1
+    return k if 0 <= k < n else -1
 
 
 def send_paced(s, dest, datagrams, rate, start, sent):
@@ -93,6 +120,7 @@ def two_process(s, dest, first, n, rate):
         os._exit(0)
     os.close(write_end)
     received = array.array("d", [0.0]) * n
+    status = array.array("H", [0]) * n
     oks = notified = 0
     others = {}
     deadline = start + n / rate + 10  # bounded: 10 s after the last SUBSCRIBE
@@ -104,10 +132,14 @@ def two_process(s, dest, first, n, rate):
                 data, anc, _, src = s.recvmsg(65536, 64, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 break
-            if data.startswith(b"SIP/2.0 200"):
-                oks += 1
-            elif data.startswith(b"SIP/2.0 "):
-                others[data[8:11]] = others.get(data[8:11], 0) + 1
+            if data.startswith(b"SIP/2.0 "):
+                k = phone_of(data, first, n)
+                if k >= 0 and not status[k] and data[8:11].isdigit():
+                    status[k] = int(data[8:11])
+                if data.startswith(b"SIP/2.0 200"):
+                    oks += 1
+                else:
+                    others[data[8:11]] = others.get(data[8:11], 0) + 1
             elif data.startswith(b"NOTIFY "):
                 at = time.time()
                 for level, kind, value in anc:
@@ -133,7 +165,8 @@ def two_process(s, dest, first, n, rate):
     lat = [(received[k] - sent[k]) * 1000.0 for k in range(n) if received[k] and sent[k]]
     if others:
         print("other final responses:", {k.decode(): v for k, v in others.items()}, file=sys.stderr)
-    return oks, lat, sent[n - 1] - sent[0]
+    fates = fates_of(n, status, lambda k: received[k] != 0.0)
+    return oks, lat, sent[n - 1] - sent[0], fates
 
 
 def one_process(s, dest, first, n, rate):
@@ -141,6 +174,7 @@ def one_process(s, dest, first, n, rate):
     s.setblocking(False)
     lport = s.getsockname()[1]
     sent, notified, oks = {}, {}, 0
+    status = array.array("H", [0]) * n
     start = time.perf_counter()
     deadline = start + n / rate + 10
     i = 0
@@ -159,15 +193,19 @@ def one_process(s, dest, first, n, rate):
             except BlockingIOError:
                 break
             at = time.perf_counter()
-            if data.startswith(b"SIP/2.0 200"):
-                oks += 1
+            if data.startswith(b"SIP/2.0 "):
+                k = phone_of(data, first, n)
+                if k >= 0 and not status[k] and data[8:11].isdigit():
+                    status[k] = int(data[8:11])
+                oks += data.startswith(b"SIP/2.0 200")
             elif data.startswith(b"NOTIFY "):
                 m = CALL_ID.search(data)
                 k = int(m.group(2)) if m and int(m.group(1)) == first else -1
                 if k in sent and k not in notified:
                     notified[k] = (at - sent[k]) * 1000.0
                 s.sendto(ok_for(data), src)
-    return oks, list(notified.values()), max(sent.values()) - min(sent.values())
+    fates = fates_of(n, status, lambda k: k in notified)
+    return oks, list(notified.values()), max(sent.values()) - min(sent.values()), fates
 
 
 def main():
@@ -176,9 +214,9 @@ def main():
     host, port = target.rsplit(":", 1)
     s = open_socket(multicast)
     run = one_process if old else two_process
-    oks, lat, span = run(s, (host, int(port)), first, n, rate)
+    oks, lat, span, fates = run(s, (host, int(port)), first, n, rate)
     name = ("multicast (lo)" if multicast else "unicast") + (", one-process fleet" if old else "")
-    print(row(name, n, rate, oks, lat, span), flush=True)
+    print(row(name, n, rate, oks, lat, span, fates), flush=True)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ mod files;
 mod pnp;
 pub use self::console::ConsoleConfig;
 pub use self::files::FilesConfig;
-pub use self::pnp::{PnpConfig, PnpMode};
+pub use self::pnp::{PnpConfig, PnpMode, DEFAULT_REMEMBERED_SUBSCRIPTIONS};
 
 /// The `[fetch_log]` section of the configuration.
 #[derive(Debug, Clone, serde::Deserialize)]

@@ -577,3 +577,34 @@ fn a_thousand_phones_at_200_per_second_are_all_answered() {
     assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(s.log().matches("PnP answered").count(), 1000);
 }
+
+#[test]
+fn a_storm_larger_than_the_subscription_table_is_answered_in_full() {
+    // The table remembering subscriptions (for one NOTIFY per phone however often it repeats)
+    // held 100,000 and, once full, silently ignored every new SUBSCRIBE for up to a minute: a
+    // boot storm past that size lost its phones. Here the table holds 50 and 200 phones boot;
+    // one source plays them all, so its throttles are lifted.
+    let (s, sip, _) = server(
+        "mode = \"known\"\nremembered_subscriptions = 50\n[security]\nmax_failures = 5000\n\
+         [sip]\nrequests_per_source_per_sec = 0",
+    );
+    let macs = add_audiocodes(&s, 200);
+    let phone = Phone::unicast();
+    let mut got = Vec::new();
+    for (i, mac) in macs.iter().enumerate() {
+        phone.send(&phone.audiocodes_subscribe(&format!("storm-{i}"), &format!("b{i}"), 1, mac), sip);
+        if i % 20 == 19 {
+            got.extend(phone.collect(Duration::from_millis(100)));
+        }
+    }
+    got.extend(phone.collect(Duration::from_secs(2)));
+    let notified: std::collections::BTreeSet<String> =
+        got.iter().filter(|m| m.starts_with("NOTIFY ")).map(|m| header(m, "Call-ID")).collect();
+    assert_eq!(notified.len(), 200, "phones without a NOTIFY: {}\n{}", 200 - notified.len(), s.log());
+    assert!(s.log().contains("PnP subscription table full"), "{}", s.log());
+    // A recent subscription is still remembered: its repeat gets a 200 and no second NOTIFY.
+    phone.send(&phone.audiocodes_subscribe("storm-199", "again", 2, &macs[199]), sip);
+    let again = phone.collect(Duration::from_secs(1));
+    assert_eq!(count(&again, "SIP/2.0 200"), 1, "{again:#?}");
+    assert_eq!(count(&again, "NOTIFY "), 0, "{again:#?}");
+}

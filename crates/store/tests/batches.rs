@@ -458,3 +458,41 @@ async fn unsent_devices_are_read_in_pages_without_losing_or_repeating_one() {
         assert_eq!(store.campaign_unsent(id).await.unwrap(), expected[expected.len() - 8_192..].to_vec());
     }
 }
+
+/// A campaign's outcomes and their history events written together (one JSON text per batch on
+/// SQLite) come back exactly: every event, in the batch's order (ids follow it, after the ids
+/// already taken), with its detail as written, odd text included.
+#[tokio::test]
+async fn campaign_history_events_round_trip_in_order() {
+    for (store, _dir) in stores().await {
+        let all = macs(600);
+        let id = campaign(&store, &all).await;
+        let before = NewEvent { mac: all[0], at: 1, kind: EventKind::Fetch, detail: serde_json::json!({ "n": -1 }) };
+        store.append_events(&[before]).await.unwrap();
+        let odd = "Busy \"here\" \\ tab\t line\r\n é 電話 \u{1}";
+        let results: Vec<(Mac, NotifyResult)> = all.iter().map(|m| (*m, timed_out(100))).collect();
+        let events: Vec<NewEvent> = all
+            .iter()
+            .enumerate()
+            .map(|(n, m)| NewEvent {
+                mac: *m,
+                at: 100 + n as i64,
+                kind: EventKind::Notify,
+                detail: serde_json::json!({ "n": n, "reason": odd, "campaign": id, "status": null }),
+            })
+            .collect();
+        store.record_notify_results_with_events(id, &results, &events).await.unwrap();
+        let mut ids = Vec::new();
+        for (n, m) in all.iter().enumerate() {
+            let log = store.device_events(*m, 10).await.unwrap();
+            let notify: Vec<_> = log.iter().filter(|e| e.kind == EventKind::Notify).collect();
+            assert_eq!(notify.len(), 1, "{m}: {log:?}");
+            assert_eq!(notify[0].at, 100 + n as i64);
+            assert_eq!(notify[0].detail, events[n].detail, "{m}");
+            ids.push(notify[0].id);
+        }
+        assert!(ids.windows(2).all(|w| w[1] > w[0]), "ids follow the batch's order: {ids:?}");
+        let first_log = store.device_events(all[0], 10).await.unwrap();
+        assert!(first_log[0].id < ids[0], "after the ids already taken: {first_log:?}");
+    }
+}

@@ -32,6 +32,10 @@ pub enum PnpMode {
     Off,
 }
 
+/// The default of `[pnp] remembered_subscriptions`: at a boot storm's 10,000 SUBSCRIBEs a
+/// second, the last 10 s, twice the phones' retry window.
+pub const DEFAULT_REMEMBERED_SUBSCRIPTIONS: usize = 100_000;
+
 /// `[pnp]`: SIP Plug-and-Play.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -58,6 +62,10 @@ pub struct PnpConfig {
     /// same segment, one answers (the holder of the segment's advisory lock). Unset: the
     /// multicast group and port, so nodes on one LAN with the default settings share one.
     pub segment: Option<String>,
+    /// How many subscriptions are remembered (for 64 s each) to give a phone that repeats its
+    /// SUBSCRIBE one NOTIFY; when full, the oldest is forgotten early. Bounds the table's
+    /// memory (about 200 bytes each) and the NOTIFYs in flight at once.
+    pub remembered_subscriptions: usize,
 }
 
 impl Default for PnpConfig {
@@ -71,6 +79,7 @@ impl Default for PnpConfig {
             allow_ouis: Vec::new(),
             allow_sources: None,
             segment: None,
+            remembered_subscriptions: DEFAULT_REMEMBERED_SUBSCRIPTIONS,
         }
     }
 }
@@ -96,6 +105,9 @@ impl PnpConfig {
         }
         if self.segment.as_ref().is_some_and(|s| s.is_empty() || s.len() > 128 || s.chars().any(char::is_control)) {
             return Err("pnp.segment must be a name of 1 to 128 printable characters".into());
+        }
+        if !(1..=10_000_000).contains(&self.remembered_subscriptions) {
+            return Err("pnp.remembered_subscriptions must be from 1 to 10000000".into());
         }
         self.ouis()?;
         self.sources()?;

@@ -107,6 +107,7 @@ const REJOIN_EVERY: Duration = Duration::from_secs(30);
 // SIP endpoint bounds how many one host can cause.
 static MALFORMED_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10));
 static OVERLOADED_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10));
+static EVICTED_LOG: LogLimiter = LogLimiter::new(1, Duration::from_secs(10));
 static REFUSED_LOG: LogLimiter = LogLimiter::new(20, Duration::from_secs(5));
 
 /// Text from a SUBSCRIBE as a log line may show it: escaped and truncated.
@@ -195,7 +196,13 @@ impl Pnp {
                 "PnP interfaces have no attached network (yet): every SUBSCRIBE is refused until one appears"
             ),
         }
-        Ok(Pnp { cfg: cfg.clone(), allow, dialogs: Dialogs::default(), http, membership })
+        Ok(Pnp {
+            cfg: cfg.clone(),
+            allow,
+            dialogs: Dialogs::with_capacity(cfg.remembered_subscriptions),
+            http,
+            membership,
+        })
     }
 
     /// Every 30 s, for as long as it runs: re-lists interfaces, joins the group on new ones and
@@ -245,7 +252,14 @@ impl Pnp {
             tracing::debug!(source = %req.source, "PnP SUBSCRIBE from a blocked source: no answer");
             return;
         }
-        match self.dialogs.claim(&sub.call_id, sub.mac, req.to_tag()) {
+        let (claim, evicted) = self.dialogs.claim(&sub.call_id, sub.mac, req.to_tag());
+        if evicted {
+            if let Some(suppressed) = EVICTED_LOG.allow() {
+                tracing::warn!(capacity = self.cfg.remembered_subscriptions, suppressed,
+                    "PnP subscription table full: forgot the oldest subscriptions early (raise pnp.remembered_subscriptions)");
+            }
+        }
+        match claim {
             Claim::New if self.throttled(&state, &req) => return self.dialogs.refused(&sub.call_id, sub.mac),
             Claim::New => {}
             Claim::Repeat { to_tag } if to_tag.is_empty() => return,
@@ -259,7 +273,7 @@ impl Pnp {
             Claim::MacBusy => return reply(&req, ok_response(&req, None)).await,
             Claim::Overloaded => {
                 if let Some(suppressed) = OVERLOADED_LOG.allow() {
-                    tracing::warn!(source = %req.source, suppressed, "PnP subscription table full; SUBSCRIBE ignored");
+                    tracing::warn!(source = %req.source, suppressed, "PnP NOTIFYs in flight at the table's capacity; SUBSCRIBE ignored");
                 }
                 return;
             }

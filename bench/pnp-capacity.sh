@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Check: does a boot storm larger than PnP's subscription table still get every NOTIFY?
+#
+#   bash bench/pnp-capacity.sh        (SIPPROV_BIN=path: that binary, no build)
+#
+# The server remembers each subscription for 64 s (one NOTIFY per phone however often it
+# repeats), at most `[pnp] remembered_subscriptions` (default 100,000) of them. This plays
+# 105,000 phones (bench/pnp/fleet.py, one SUBSCRIBE each, no retransmission) at 1,800 per
+# second, so all arrive within 64 s at a pace a shared core keeps, and prints the fleet's row
+# (lost, 503s, other answers, timeouts) and the server's warnings. Until session 12 the table,
+# once full, ignored every new SUBSCRIBE: the last 5,000 phones timed out. bench/pnp.sh hit the
+# same wall in its second round (75,000 SUBSCRIBEs a round), losing exactly 10,000.
+# Pinning as bench/pnp.sh: server on CPU 0, fleet on CPU 1. Loopback only.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/sipprov-pnp-capacity.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+cd "$root"
+if [ -n "${SIPPROV_BIN:-}" ]; then
+  bin=$SIPPROV_BIN
+else
+  cargo build --release --locked -q -p sipprov
+  bin="${CARGO_TARGET_DIR:-$root/target}/release/sipprov"
+fi
+if [ "$(nproc)" -ge 2 ]; then FLEET_CPU=(taskset -c 1); SERVER_CPU=(taskset -c 0); else FLEET_CPU=(); SERVER_CPU=(); fi
+free_port() { python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+phones=105000
+cat >"$work/sipprov.toml" <<TOML
+[pnp]
+mode = "known"
+multicast = "224.0.1.75:$(free_port)"
+interfaces = ["127.0.0.1"]
+# One address plays the whole fleet: lift the per-source throttle and request rate.
+[security]
+max_failures = 100000000
+[sip]
+requests_per_source_per_sec = 0
+TOML
+SIPPROV_LOG=warn "${SERVER_CPU[@]}" "$bin" serve --config "$work/sipprov.toml" --data-dir "$work" \
+  --http-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 2>>"$work/server.log" &
+for _ in $(seq 1 600); do [ -s "$work/listening.json" ] && break; sleep 0.05; done
+api=$(python3 -c "import json;print(json.load(open('$work/listening.json'))['api'])")
+sip=$(python3 -c "import json;print(json.load(open('$work/listening.json'))['sip_udp'])")
+python3 - "$phones" "$work/devices" <<'PY'
+import sys
+n, stem = int(sys.argv[1]), sys.argv[2]
+for part, first in enumerate(range(0, n, 100_000)):
+    with open(f"{stem}-{part}.csv", "w") as f:
+        f.write("mac,vendor,model,group\n")
+        for i in range(first, min(n, first + 100_000)):
+            f.write("001565%06x,yealink,T46S,\n" % i)
+PY
+for csv in "$work"/devices-*.csv; do "$bin" device import "$csv" --api "http://$api" --data-dir "$work" >/dev/null; done
+echo "| path | SUBSCRIBEs | rate asked | rate sent | 200 OK | NOTIFY | lost | p50 ms | p90 ms | p99 ms | max ms | 503 | other | timeouts |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+"${FLEET_CPU[@]}" python3 bench/pnp/fleet.py "$sip" 0 "$phones" 1800 0
+echo
+echo "Server warnings (load $(cut -d' ' -f1-3 /proc/loadavg)):"
+grep -o 'WARN.*' "$work/server.log" | sed 's/ source=[^ ]*//' | sort | uniq -c | sort -rn | head -5
