@@ -40,13 +40,13 @@ impl Inventory {
         // Sized once: growing a million-entry table doubles it, and the peak holds both.
         let mut devices = MacMap::with_capacity_and_hasher(store.device_count().await?, Default::default());
         store
-            .for_each_device_any_order(|mut d| {
-                d.settings.shrink_to_fit();
-                if let Some(fetch) = d.last_fetch.take() {
-                    take(*fetch);
-                }
-                devices.insert(d.mac, Arc::new(d));
-            })
+            .for_each_device_then_fetch(
+                |mut d| {
+                    d.settings.shrink_to_fit();
+                    devices.insert(d.mac, Arc::new(d));
+                },
+                &mut take,
+            )
             .await?;
         devices.shrink_to_fit();
         let groups = store.list_groups().await?;

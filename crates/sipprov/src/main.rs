@@ -36,6 +36,9 @@ fn main() -> std::process::ExitCode {
     if !uploads && !matches!(args.command, cli::Command::Serve(_) | cli::Command::Notify(_)) {
         quiet_on_closed_pipe();
     }
+    if matches!(args.command, cli::Command::Serve(_)) {
+        no_transparent_huge_pages();
+    }
     let runtime = match sipprov_server::runtime::build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -59,5 +62,18 @@ fn quiet_on_closed_pipe() {
     // SAFETY: called once at start, before any thread is spawned; SIG_DFL is a valid handler.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Keeps the server's memory in 4 KiB pages. mimalloc asks for transparent huge pages on its
+/// arenas, so a 2 MiB page is resident as soon as one byte of it is touched and stays so while
+/// one object in it lives: measured on a million devices, the resident set after start-up and
+/// after serving 2,000 of them was 15 MB higher with them (495 MB against 480 MB), all of it
+/// pages that are mostly free. The inventory is read at random per request either way.
+fn no_transparent_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and changes only this process's paging.
+    // A kernel without it refuses with EINVAL, which changes nothing, so the result is ignored.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
 }

@@ -15,6 +15,7 @@ const UA: &str = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc";
 const HTTP_PASSWORD: &str = "Pr0v-Secret-1";
 const SIP_PASSWORD: &str = "s1p-Secret-9";
 const GIGASET_MAC: &str = "7c2f80e0d605";
+const CLOSED_IN_OPEN_GROUP: &str = "001565aabbdd";
 
 /// The `static.auto_provision.server.<field>` value in a Yealink file.
 fn yealink_value(text: &str, field: &str) -> String {
@@ -199,6 +200,10 @@ fn open_groups_serve_freely_and_lockouts_are_announced() {
     s.ok(&["group", "set", "lab", "security.open_device_files=1"]);
     s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S", "--group", "lab"]);
     s.ok(&["device", "add", GIGASET_MAC, "--vendor", "gigaset", "--model", "N870"]);
+    // In the open group but closed by its own setting: start-up must read the device's level,
+    // not only its group's.
+    s.ok(&["device", "add", CLOSED_IN_OPEN_GROUP, "--vendor", "yealink", "--model", "T46S", "--group", "lab"]);
+    s.ok(&["device", "set", CLOSED_IN_OPEN_GROUP, "security.open_device_files=0"]);
     let added = s.log();
     let warning = added.lines().find(|l| l.contains("added devices without HTTP credentials")).unwrap_or_default();
     assert!(warning.contains(GIGASET_MAC) && !warning.contains(MAC), "warned when added: {added}");
@@ -224,6 +229,7 @@ fn open_groups_serve_freely_and_lockouts_are_announced() {
     let line = |needle: &str| log.lines().rev().find(|l| l.contains(needle)).unwrap_or_default().to_string();
     let open = line("open to anyone");
     assert!(open.contains("lab") && open.contains(MAC), "start-up names the open group: {log}");
+    assert!(open.contains("devices=1") && !open.contains(CLOSED_IN_OPEN_GROUP), "{open}");
     let cannot = line("cannot give them any");
     assert!(cannot.contains("gigaset") && cannot.contains(GIGASET_MAC), "{log}");
     assert!(line("first-fetch window is closed").contains(GIGASET_MAC), "{log}");
