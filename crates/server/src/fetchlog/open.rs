@@ -1,0 +1,135 @@
+//! The fetch events the writer may still extend (SQLite): each device's latest fetch event,
+//! while fetches identical to it keep coming within `[fetch_log] merge_window_ms`.
+//!
+//! A phone polling the same file makes one event per interval in which it fetched; kept open,
+//! that event's count and last time are raised in place instead (an UPDATE of its `detail`,
+//! which touches no index and does not grow the table), so the history grows by one event per
+//! device per window. An event is extended only while it is the device's latest event in this
+//! writer (any other record of the device closes it) and the device was not removed and added
+//! again since (the store checks, and appends instead).
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::time::Duration;
+
+use sipprov_model::Mac;
+use sipprov_store::IntervalEvent;
+
+use super::{Coalesced, Pending};
+
+/// Most devices with an open event (about 50 bytes each); past it, further devices' events are
+/// not kept open, and are appended every interval as when the window is 0.
+const OPEN_MAX: usize = 100_000;
+
+/// Each device's open event.
+pub(super) struct OpenEvents {
+    by_mac: HashMap<Mac, Open>,
+    /// `[fetch_log] merge_window_ms`; 0 keeps nothing open.
+    window_ms: i64,
+    /// Keys the fingerprints: another process cannot choose fetches that collide.
+    keyed: RandomState,
+}
+
+/// A stored fetch event that identical fetches may extend.
+#[derive(Clone, Copy)]
+struct Open {
+    id: i64,
+    first_at: i64,
+    count: u64,
+    fingerprint: u64,
+}
+
+/// What writing one event of a batch does to the open events, once its id is known.
+pub(super) enum Step {
+    /// A fetch event, appended or extending `extends` (then with `total` fetches, the first at
+    /// `extended_first_at`).
+    Fetch { mac: Mac, fingerprint: u64, first_at: i64, count: u64, extends: Option<(i64, u64, i64)> },
+    /// Another record of the device: its open event is closed.
+    Other(Mac),
+}
+
+impl OpenEvents {
+    /// An empty table for events open at most `window`.
+    pub(super) fn new(window: Duration) -> OpenEvents {
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        OpenEvents { by_mac: HashMap::new(), window_ms, keyed: RandomState::new() }
+    }
+
+    /// What makes two fetch events of a device the same: file, content, source, answer,
+    /// authentication, model and firmware. A keyed 64-bit hash: no strings kept per device.
+    fn fingerprint(&self, c: &Coalesced) -> u64 {
+        let mut h = self.keyed.build_hasher();
+        let f = &c.first;
+        (f.file(), f.content.hash.as_str(), f.ip, f.status, f.auth, f.model.as_deref(), f.firmware.as_deref())
+            .hash(&mut h);
+        h.finish()
+    }
+
+    /// The batch's events in order, a device's first fetch event of the batch extending its
+    /// open event when identical and within the window (`now`, ms since the epoch), and what
+    /// each does to the table once written ([`OpenEvents::apply`]).
+    pub(super) fn plan(&mut self, pending: &[Pending], now: i64) -> (Vec<IntervalEvent>, Vec<Step>) {
+        let window = self.window_ms;
+        self.by_mac.retain(|_, open| now.saturating_sub(open.first_at) < window);
+        let mut touched: HashSet<Mac> = HashSet::new();
+        let mut events = Vec::with_capacity(pending.len());
+        let mut steps = Vec::with_capacity(pending.len());
+        for p in pending {
+            match p {
+                Pending::Event(e) => {
+                    touched.insert(e.mac);
+                    events.push(IntervalEvent::New(e.clone()));
+                    steps.push(Step::Other(e.mac));
+                }
+                Pending::Fetch(c) => {
+                    let (mac, fingerprint) = (c.first.mac, self.fingerprint(c));
+                    let open = touched.insert(mac).then(|| self.by_mac.get(&mac)).flatten();
+                    let extends =
+                        open.filter(|o| o.fingerprint == fingerprint).map(|o| (o.id, o.count + c.count, o.first_at));
+                    events.push(match extends {
+                        Some((id, count, _)) => {
+                            IntervalEvent::Extend { id, count, last_at: c.last_at, event: c.event() }
+                        }
+                        None => IntervalEvent::New(c.event()),
+                    });
+                    steps.push(Step::Fetch { mac, fingerprint, first_at: c.first.at, count: c.count, extends });
+                }
+            }
+        }
+        (events, steps)
+    }
+
+    /// Takes in a written batch: `ids` are its events' ids, in the order of `steps`.
+    pub(super) fn apply(&mut self, steps: &[Step], ids: &[i64]) {
+        for (step, &id) in steps.iter().zip(ids) {
+            match *step {
+                Step::Other(mac) => {
+                    self.by_mac.remove(&mac);
+                }
+                Step::Fetch { mac, fingerprint, first_at, count, extends } => {
+                    let open = match extends {
+                        Some((extended, total, first)) if extended == id => {
+                            Open { id, first_at: first, count: total, fingerprint }
+                        }
+                        // Appended: a new event, or an extension the store could not make.
+                        _ => Open { id, first_at, count, fingerprint },
+                    };
+                    if self.window_ms > 0 && (self.by_mac.len() < OPEN_MAX || self.by_mac.contains_key(&mac)) {
+                        self.by_mac.insert(mac, open);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The oldest event still open: a last-seen write must leave it (and later ones) to the
+    /// replay, since it may still change.
+    pub(super) fn oldest(&self) -> Option<i64> {
+        self.by_mac.values().map(|o| o.id).min()
+    }
+
+    /// Forgets every open event (after a write whose records were dropped).
+    pub(super) fn clear(&mut self) {
+        self.by_mac.clear();
+    }
+}
