@@ -133,3 +133,115 @@ impl OpenEvents {
         self.by_mac.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::Served;
+    use crate::fetchlog::{Batch, Fetch, Record};
+    use std::sync::Arc;
+
+    fn batch(records: impl IntoIterator<Item = Record>) -> Batch {
+        let mut batch = Batch::default();
+        records.into_iter().for_each(|r| batch.add(r));
+        batch
+    }
+
+    /// A fetch of the content whose hash is `hash` (one shared `Served` per hash, as the cache
+    /// hands out).
+    fn fetch(at: i64, hash: &str) -> Record {
+        thread_local! {
+            static SERVED: std::cell::RefCell<HashMap<String, Arc<Served>>> = Default::default();
+        }
+        let served = SERVED.with(|m| {
+            m.borrow_mut()
+                .entry(hash.to_string())
+                .or_insert_with(|| Arc::new(Served::new("a.cfg".into(), b"x".to_vec(), "text/plain", hash.into(), 0)))
+                .clone()
+        });
+        Record::Fetch(Fetch {
+            mac: "001565000001".parse().unwrap(),
+            at,
+            ip: "192.0.2.1".parse().unwrap(),
+            content: served,
+            file: None,
+            status: 200,
+            auth: "open",
+            model: None,
+            firmware: None,
+        })
+    }
+
+    fn refusal(at: i64) -> Record {
+        let detail = serde_json::json!({"reason": "test"});
+        Record::Event(sipprov_store::NewEvent {
+            mac: "001565000001".parse().unwrap(),
+            at,
+            kind: sipprov_model::EventKind::Refused,
+            detail,
+        })
+    }
+
+    /// Plans a batch and "writes" it: appended events get ids from `next`.
+    fn write(open: &mut OpenEvents, b: &Batch, now: i64, next: &mut i64) -> Vec<IntervalEvent> {
+        let (events, steps) = open.plan(&b.events, now);
+        let ids: Vec<i64> = events
+            .iter()
+            .map(|e| match e {
+                IntervalEvent::Extend { id, .. } => *id,
+                IntervalEvent::New(_) => {
+                    *next += 1;
+                    *next
+                }
+            })
+            .collect();
+        open.apply(&steps, &ids);
+        events
+    }
+
+    #[test]
+    fn identical_fetches_extend_within_the_window_and_anything_else_starts_anew() {
+        let mut open = OpenEvents::new(Duration::from_secs(60));
+        let mut next = 0;
+        let first = write(&mut open, &batch([fetch(1_000, "h"), fetch(1_100, "h")]), 1_200, &mut next);
+        assert!(matches!(first[..], [IntervalEvent::New(_)]));
+        assert_eq!(open.oldest(), Some(1));
+        // The next interval's identical fetches raise event 1 to three fetches.
+        let second = write(&mut open, &batch([fetch(2_000, "h")]), 2_100, &mut next);
+        assert!(matches!(second[..], [IntervalEvent::Extend { id: 1, count: 3, last_at: 2_000, .. }]), "{second:?}");
+        // Other content: a new event, which is now the open one.
+        let third = write(&mut open, &batch([fetch(3_000, "h2"), fetch(3_100, "h2")]), 3_200, &mut next);
+        assert!(matches!(third[..], [IntervalEvent::New(_)]));
+        assert_eq!(open.oldest(), Some(2));
+        // A refusal closes it: the fetch after it is appended.
+        let fourth = write(&mut open, &batch([refusal(4_000), fetch(4_100, "h2")]), 4_200, &mut next);
+        assert!(matches!(fourth[..], [IntervalEvent::New(_), IntervalEvent::New(_)]), "{fourth:?}");
+        // Past the window from its first fetch, an event is closed.
+        let fifth = write(&mut open, &batch([fetch(70_000, "h2")]), 70_000, &mut next);
+        assert!(matches!(fifth[..], [IntervalEvent::New(_)]), "{fifth:?}");
+    }
+
+    #[test]
+    fn a_window_of_zero_keeps_nothing_open() {
+        let mut open = OpenEvents::new(Duration::ZERO);
+        let mut next = 0;
+        write(&mut open, &batch([fetch(1_000, "h")]), 1_000, &mut next);
+        let again = write(&mut open, &batch([fetch(2_000, "h")]), 2_000, &mut next);
+        assert!(matches!(again[..], [IntervalEvent::New(_)]));
+        assert_eq!(open.oldest(), None);
+    }
+
+    #[test]
+    fn an_extension_the_store_could_not_make_opens_the_appended_event() {
+        let mut open = OpenEvents::new(Duration::from_secs(60));
+        let mut next = 0;
+        write(&mut open, &batch([fetch(1_000, "h")]), 1_000, &mut next);
+        let b = batch([fetch(2_000, "h")]);
+        let (events, steps) = open.plan(&b.events, 2_000);
+        assert!(matches!(events[..], [IntervalEvent::Extend { id: 1, .. }]));
+        // The device was removed and added again: the store appended it as event 7.
+        open.apply(&steps, &[7]);
+        let third = write(&mut open, &batch([fetch(3_000, "h")]), 3_000, &mut next);
+        assert!(matches!(third[..], [IntervalEvent::Extend { id: 7, count: 2, .. }]), "{third:?}");
+    }
+}
