@@ -9,7 +9,7 @@
 //! again since (the store checks, and appends instead).
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 use sipprov_model::Mac;
@@ -58,11 +58,16 @@ impl OpenEvents {
     /// What makes two fetch events of a device the same: file, content, source, answer,
     /// authentication, model and firmware. A keyed 64-bit hash: no strings kept per device.
     fn fingerprint(&self, c: &Coalesced) -> u64 {
-        let mut h = self.keyed.build_hasher();
         let f = &c.first;
-        (f.file(), f.content.hash.as_str(), f.ip, f.status, f.auth, f.model.as_deref(), f.firmware.as_deref())
-            .hash(&mut h);
-        h.finish()
+        self.keyed.hash_one((
+            f.file(),
+            f.content.hash.as_str(),
+            f.ip,
+            f.status,
+            f.auth,
+            f.model.as_deref(),
+            f.firmware.as_deref(),
+        ))
     }
 
     /// The batch's events in order, a device's first fetch event of the batch extending its
