@@ -46,11 +46,25 @@ pub struct FetchLogConfig {
     /// `interval_ms` that fetched meanwhile). PostgreSQL nodes write them every `interval_ms`:
     /// the other nodes read them.
     pub last_seen_interval_ms: u64,
+    /// On SQLite, how long a device's fetch event keeps counting identical fetches across
+    /// intervals, in milliseconds (60,000 by default, at most 3,600,000; 0 starts an event
+    /// every interval). A phone fetching the same file, content and answer from the same
+    /// address, with nothing else recorded for it in between, raises its latest event's count
+    /// and last time (`detail.count`, `detail.last_at`) every interval instead of adding a row:
+    /// the history grows by one event per device per window, not per interval. Every fetch is
+    /// still counted and durable within `interval_ms`; an event shows when the first and the
+    /// last of its fetches were made.
+    pub merge_window_ms: u64,
 }
 
 impl Default for FetchLogConfig {
     fn default() -> Self {
-        FetchLogConfig { max_pending: 20_000, interval_ms: 1000, last_seen_interval_ms: 10_000 }
+        FetchLogConfig {
+            max_pending: 20_000,
+            interval_ms: 1000,
+            last_seen_interval_ms: 10_000,
+            merge_window_ms: 60_000,
+        }
     }
 }
 

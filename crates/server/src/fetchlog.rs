@@ -24,6 +24,12 @@
 //! model and firmware are those of all its fetches and the replay gives what the device last
 //! reported.
 //!
+//! On SQLite a device's latest fetch event also stays open across intervals for `[fetch_log]
+//! merge_window_ms` (60 s): identical fetches in later intervals raise its count and last time
+//! in place instead of appending an event each interval (see [`open`]), so a polling fleet's
+//! history grows by one row per device per window and the database stays small enough for
+//! its pages to stay cached.
+//!
 //! When the store cannot write (a full disk, an I/O error, a lost PostgreSQL server), the
 //! batch is kept and retried with backoff (250 ms doubling to 5 s), new records joining it, up
 //! to `[fetch_log] max_pending` records (20,000 by default; a repeat of a kept fetch only
@@ -40,6 +46,9 @@ use std::time::{Duration, Instant};
 
 use sipprov_model::Mac;
 use sipprov_store::{FetchInfo, NewEvent, RenderedState, Store, StoreError};
+
+mod open;
+use open::OpenEvents;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cache::Served;
@@ -122,7 +131,8 @@ impl FetchLog {
         let interval = Duration::from_millis(config.interval_ms.clamp(10, 60_000));
         let deferred = store.defers_last_seen().then(|| {
             let every = Duration::from_millis(config.last_seen_interval_ms.clamp(10, 600_000)).max(interval);
-            UnsavedSeen { rows: HashMap::new(), saved_at: Instant::now(), every }
+            let open = OpenEvents::new(Duration::from_millis(config.merge_window_ms.min(3_600_000)));
+            UnsavedSeen { rows: HashMap::new(), saved_at: Instant::now(), every, open }
         });
         tokio::spawn(writer(store, metrics.clone(), config.max_pending, interval, seen.clone(), deferred, rx));
         FetchLog { tx, metrics, seen }
@@ -428,6 +438,9 @@ struct UnsavedSeen {
     saved_at: Instant,
     /// `[fetch_log] last_seen_interval_ms`.
     every: Duration,
+    /// The fetch events that identical fetches may still extend (`[fetch_log]
+    /// merge_window_ms`), which the last-seen write leaves to the replay.
+    open: OpenEvents,
 }
 
 impl UnsavedSeen {
@@ -613,11 +626,18 @@ impl Batch {
         // Merging again after a failed write is harmless: the same rows.
         deferred.merge(&fetched);
         let seen_due = !deferred.rows.is_empty() && (deferred.due() || !self.waiting.is_empty() || self.closing);
-        let events = self.event_rows();
+        let (events, steps) = deferred.open.plan(&self.events, sipprov_store::now_ms());
         if !events.is_empty() || !fetched.is_empty() || seen_due {
             let seen = seen_due.then(|| deferred.oldest_first());
-            let result = store.record_fetch_interval(&events, &fetched, seen.as_deref()).await;
-            kept_on_outage(result, "fetch records", events.len(), metrics)?;
+            let open_from = if seen_due { deferred.open.oldest() } else { None };
+            match store.record_fetch_interval(&events, &fetched, seen.as_deref(), open_from).await {
+                Ok(ids) => deferred.open.apply(&steps, &ids),
+                Err(e) => {
+                    kept_on_outage(Err(e), "fetch records", events.len(), metrics)?;
+                    // Dropped: which events exist is no longer known here.
+                    deferred.open.clear();
+                }
+            }
             if seen_due {
                 deferred.saved();
             }

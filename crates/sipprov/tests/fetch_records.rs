@@ -130,3 +130,85 @@ fn a_server_on_one_cpu_runs_the_current_thread_runtime_and_records_every_fetch()
         .sum();
     assert_eq!(count, 3, "{log:#}");
 }
+
+/// The fetch events of `MAC` in the database: (id, at, count, last_at).
+fn stored_fetches(s: &TestServer) -> Vec<(i64, i64, i64, Option<i64>)> {
+    let rows = sql(
+        s,
+        &format!(
+            "SELECT id, at, COALESCE(json_extract(detail, '$.count'), 1), json_extract(detail, '$.last_at') \
+             FROM device_events WHERE mac = '{MAC}' AND kind = 'fetch' ORDER BY id"
+        ),
+    );
+    serde_json::from_value(rows).expect("rows")
+}
+
+#[test]
+fn identical_fetches_across_intervals_extend_one_event_and_a_kill_keeps_their_last_seen() {
+    let mut s = server();
+    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S"]);
+    let fetch = |s: &TestServer, n: usize| {
+        for _ in 0..n {
+            assert_eq!(s.fetch(&format!("/{MAC}.cfg"), UA_OLD, &[]).status, 200);
+        }
+    };
+    fetch(&s, 2);
+    // Reading the log flushes: the event and the last-seen row are written, and the event stays
+    // open for the fetches that follow.
+    assert!(s.json(&["device", "log", MAC, "--json"]).as_array().unwrap().iter().any(|e| e["kind"] == "fetch"));
+    // Five more fetches over several intervals (100 ms), no read between them and the kill.
+    fetch(&s, 3);
+    std::thread::sleep(Duration::from_millis(400));
+    fetch(&s, 2);
+    std::thread::sleep(Duration::from_millis(1000));
+    s.stop(); // SIGKILL
+
+    let stored = stored_fetches(&s);
+    assert_eq!(stored.len(), 1, "one event, raised in place, not one per interval: {stored:?}");
+    let (_, first_at, count, last_at) = stored[0];
+    assert_eq!(count, 7, "every fetch counted before the kill: {stored:?}");
+    let last_at = last_at.expect("last_at of a merged event");
+    assert!(last_at > first_at, "{stored:?}");
+    // The last-seen row is the flush's, older than the event's last fetch: after the restart the
+    // replay must read the event again although it was written before that last-seen write.
+    let seen = sql(&s, &format!("SELECT last_seen_at FROM device_seen WHERE mac = '{MAC}'"));
+    assert!(seen[0][0].as_i64().unwrap() < last_at, "{seen} vs {last_at}");
+
+    s.spawn(&["--config", s.data_dir().join("sipprov.toml").to_str().unwrap()]);
+    let log = s.json(&["device", "log", MAC, "--json"]);
+    let fetches: Vec<&serde_json::Value> = log.as_array().unwrap().iter().filter(|e| e["kind"] == "fetch").collect();
+    assert_eq!(fetches.len(), 1, "{log:#}");
+    assert_eq!(
+        (fetches[0]["detail"]["count"].as_i64(), fetches[0]["detail"]["last_at"].as_i64()),
+        (Some(7), Some(last_at))
+    );
+    let device = s.json(&["device", "show", MAC, "--json"]);
+    assert_eq!(device["last_fetch"]["at"].as_i64(), Some(last_at), "last seen after kill -9: {device:#}");
+    // Fetches after the restart start an event of their own (the writer's open events are gone).
+    fetch(&s, 1);
+    s.json(&["device", "log", MAC, "--json"]);
+    s.stop();
+    let stored = stored_fetches(&s);
+    assert_eq!(stored.iter().map(|r| r.2).collect::<Vec<_>>(), vec![7, 1], "{stored:?}");
+}
+
+#[test]
+fn a_device_removed_and_added_again_starts_a_new_event_and_keeps_the_old_one() {
+    let mut s = server();
+    let add = ["device", "add", MAC, "--vendor", "yealink", "--model", "T46S"];
+    s.ok(&add);
+    assert_eq!(s.fetch(&format!("/{MAC}.cfg"), UA_OLD, &[]).status, 200);
+    s.json(&["device", "log", MAC, "--json"]);
+    s.ok(&["device", "rm", MAC]);
+    s.ok(&add);
+    // The same fetch as before: its open event belongs to the removed device (history kept for
+    // audit), so the store appends a new one rather than raising the old one's count.
+    assert_eq!(s.fetch(&format!("/{MAC}.cfg"), UA_OLD, &[]).status, 200);
+    std::thread::sleep(Duration::from_millis(1000));
+    s.stop(); // SIGKILL
+    let stored = stored_fetches(&s);
+    assert_eq!(stored.iter().map(|r| r.2).collect::<Vec<_>>(), vec![1, 1], "{stored:?}");
+    s.spawn(&["--config", s.data_dir().join("sipprov.toml").to_str().unwrap()]);
+    let device = s.json(&["device", "show", MAC, "--json"]);
+    assert_eq!(device["last_fetch"]["at"].as_i64(), Some(stored[1].1), "{device:#}");
+}

@@ -9,7 +9,8 @@ use sqlx::Row;
 
 use crate::change_feed::ChangeKind;
 use crate::{
-    batch, mac_column, now_ms, opt_string, settings_to_json, Backend, NewAudit, NewEvent, Store, StoreError, WriteTx,
+    batch, mac_column, now_ms, opt_string, settings_to_json, Backend, IntervalEvent, NewAudit, NewEvent, Store,
+    StoreError, WriteTx,
 };
 
 /// A device to add. Its `Debug` shows no password (contact, settings).
@@ -576,32 +577,60 @@ impl Store {
         self.backend == Backend::Sqlite
     }
 
-    /// One interval of the fetch log in one transaction: `events` appended, `fetched` (oldest
-    /// first) in `device_fetched`, which the campaign confirmation reads, and when `seen` is given
-    /// (oldest first: every fetch since the last such write), the last-seen rows, with every
-    /// fetch event written so far marked as reflected in them. Between two such writes the
-    /// last-seen rows lag behind the events, and opening the store replays the difference.
+    /// One interval of the fetch log (SQLite) in one transaction: `events` appended or extended (in
+    /// order, see [`IntervalEvent`]), `fetched` (oldest first) in `device_fetched`, which the
+    /// campaign confirmation reads, and when `seen` is given (oldest first: every fetch since
+    /// the last such write), the last-seen rows, with the fetch events written so far marked as
+    /// reflected in them, except those from `open_from` on: events the fetch log may still
+    /// extend (with this interval's new ones), which a replay must read again. Between two
+    /// such writes the last-seen rows lag behind the events, and opening the store replays the
+    /// difference. Returns each event's id, in order (an extension that could not be made is
+    /// appended and has a new id).
     pub async fn record_fetch_interval(
         &self,
-        events: &[NewEvent],
+        events: &[IntervalEvent],
         fetched: &[FetchInfo],
         seen: Option<&[FetchInfo]>,
-    ) -> Result<(), StoreError> {
+        open_from: Option<i64>,
+    ) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.write_tx().await?;
-        if !events.is_empty() {
-            self.insert_events(&mut tx, events).await?;
-        }
+        let extended = self.extend_fetch_events(&mut tx, events).await?;
+        let appended: Vec<&NewEvent> = events
+            .iter()
+            .filter_map(|e| match e {
+                IntervalEvent::New(event) => Some(event),
+                IntervalEvent::Extend { id, event, .. } => (!extended.contains(id)).then_some(event),
+            })
+            .collect();
+        let first = if appended.is_empty() { None } else { self.insert_event_refs(&mut tx, &appended).await? };
+        let mut next = first.unwrap_or(0);
+        let ids = events
+            .iter()
+            .map(|e| match e {
+                IntervalEvent::Extend { id, .. } if extended.contains(id) => *id,
+                _ => {
+                    next += 1;
+                    next - 1
+                }
+            })
+            .collect();
         self.upsert_fetched(&mut tx, fetched).await?;
         if let Some(seen) = seen {
             for chunk in batch::chunks(&last_seen(seen), 7) {
                 self.upsert_last_seen(&mut tx, chunk).await?;
             }
-            sqlx::query("UPDATE fetch_seen_mark SET event_id = (SELECT COALESCE(MAX(id), 0) FROM device_events)")
-                .execute(&mut *tx)
-                .await?;
+            // Short of the oldest event that may still change: this interval's first, or an
+            // older one still open.
+            let keep_from = [first, open_from].into_iter().flatten().min().unwrap_or(i64::MAX);
+            sqlx::query(
+                "UPDATE fetch_seen_mark SET event_id = MIN((SELECT COALESCE(MAX(id), 0) FROM device_events), ? - 1)",
+            )
+            .bind(keep_from)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(ids)
     }
 
     /// Brings `device_seen` up to date with the fetch events written after `fetch_seen_mark`

@@ -49,6 +49,27 @@ pub struct DeviceEvent {
     pub detail: serde_json::Value,
 }
 
+/// One event of a fetch log interval ([`Store::record_fetch_interval`]), in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IntervalEvent {
+    /// An event to append.
+    New(NewEvent),
+    /// More fetches identical to the stored fetch event `id`, the device's latest: its
+    /// `detail.count` becomes `count` and its `detail.last_at` `last_at`. When that event is gone
+    /// or older than its device (removed and added again since), `event` (this interval's
+    /// fetches alone) is appended instead.
+    Extend {
+        /// The stored event.
+        id: i64,
+        /// Its count with this interval's fetches.
+        count: u64,
+        /// The time of the last of them.
+        last_at: i64,
+        /// What to append when the stored event cannot be extended.
+        event: NewEvent,
+    },
+}
+
 impl Store {
     /// Appends events in one transaction, a few multi-row INSERTs.
     pub async fn append_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
@@ -63,6 +84,17 @@ impl Store {
 
     /// Appends events inside the caller's transaction.
     pub(crate) async fn insert_events(&self, tx: &mut WriteTx, events: &[NewEvent]) -> Result<(), StoreError> {
+        let refs: Vec<&NewEvent> = events.iter().collect();
+        self.insert_event_refs(tx, &refs).await.map(|_| ())
+    }
+
+    /// Appends events inside the caller's transaction; on SQLite returns the id of the first
+    /// (the others follow it in order), on PostgreSQL `None`.
+    pub(crate) async fn insert_event_refs(
+        &self,
+        tx: &mut WriteTx,
+        events: &[&NewEvent],
+    ) -> Result<Option<i64>, StoreError> {
         // Ids come from the database, never from a per-process counter: several nodes append
         // to one table. On PostgreSQL a sequence hands out ids without holding any lock (a
         // batch's ids follow its order; two nodes' batches may interleave). On SQLite this
@@ -75,6 +107,7 @@ impl Store {
                 Some(max.unwrap_or(0) + 1)
             }
         };
+        let first = next_id;
         let row = match next_id {
             Some(_) => "(?, ?, ?, ?, ?)".to_string(),
             None => format!("(nextval('{ID_SEQUENCE}'), ?, ?, ?, ?)"),
@@ -94,7 +127,43 @@ impl Store {
             }
             query.execute(&mut **tx).await?;
         }
-        Ok(())
+        Ok(first)
+    }
+
+    /// Raises the counts of stored fetch events ([`IntervalEvent::Extend`]) whose device still
+    /// exists and is older than they are; returns the ids extended. SQLite only (the fetch log
+    /// extends events only there, see [`Store::defers_last_seen`]).
+    pub(crate) async fn extend_fetch_events(
+        &self,
+        tx: &mut WriteTx,
+        events: &[IntervalEvent],
+    ) -> Result<std::collections::HashSet<i64>, StoreError> {
+        let extensions: Vec<(i64, u64, i64)> = events
+            .iter()
+            .filter_map(|e| match e {
+                IntervalEvent::Extend { id, count, last_at, .. } => Some((*id, *count, *last_at)),
+                IntervalEvent::New(_) => None,
+            })
+            .collect();
+        let mut done = std::collections::HashSet::with_capacity(extensions.len());
+        // Only `detail` changes: no index of the table is touched, and the table does not grow.
+        for chunk in batch::chunks(&extensions, 3) {
+            let sql = format!(
+                "WITH v(id, n, last) AS (VALUES {}) \
+                 UPDATE device_events SET detail = json_set(detail, '$.count', v.n, '$.last_at', v.last) \
+                 FROM v WHERE device_events.id = v.id AND device_events.kind = 'fetch' \
+                 AND device_events.at >= (SELECT d.created_at FROM devices d WHERE d.mac = device_events.mac) \
+                 RETURNING device_events.id AS id",
+                batch::repeat("(?, ?, ?)", chunk.len())
+            );
+            let query = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, (id, count, last_at)| {
+                q.bind(*id).bind(*count as i64).bind(*last_at)
+            });
+            for row in query.fetch_all(&mut **tx).await? {
+                done.insert(row.try_get::<i64, _>("id")?);
+            }
+        }
+        Ok(done)
     }
 
     /// The newest `limit` events of a device, oldest first.

@@ -54,6 +54,7 @@ mod faults;
 mod groups;
 mod guard;
 mod leases;
+mod priority;
 mod rendered;
 mod resource_files;
 mod responder;
@@ -81,7 +82,7 @@ pub use device_import::DeviceImport;
 pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
 pub use directories::DirectoryRecord;
 pub use discoveries::Sighting;
-pub use events::{DeviceEvent, NewEvent};
+pub use events::{DeviceEvent, IntervalEvent, NewEvent};
 pub use groups::GroupRecord;
 pub use guard::{SharedFailure, ThrottleLimits};
 pub use leases::{campaign_chunk_size, CampaignChunk, LeaseRecord};
@@ -216,6 +217,7 @@ impl Store {
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                    priority::lower_sqlite_workers();
                     Ok(())
                 })
             });
