@@ -390,7 +390,9 @@ pub fn parse_params(text: &str) -> Result<HashMap<String, String>, DigestError> 
         let name = rest[..eq].trim().to_ascii_lowercase();
         rest = rest[eq + 1..].trim_start();
         let value;
-        if let Some((plain, after)) = rest.strip_prefix('"').and_then(|q| q.split_once('"')).filter(|(v, _)| !v.contains('\\')) {
+        if let Some((plain, after)) =
+            rest.strip_prefix('"').and_then(|q| q.split_once('"')).filter(|(v, _)| !v.contains('\\'))
+        {
             // The usual case, no escapes: the value as it stands.
             value = plain.to_string();
             rest = after;
