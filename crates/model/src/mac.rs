@@ -135,12 +135,16 @@ impl Mac {
 
     /// Parses exactly 12 hex digits with no separators (the form inside file names).
     pub fn from_plain_hex(s: &str) -> Option<Mac> {
-        if s.len() != 12 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
+        let digits: &[u8; 12] = s.as_bytes().try_into().ok()?;
+        Mac::from_hex_digits(digits)
+    }
+
+    /// The MAC of 12 hex digits (any case). Runs on every provisioning request (file names,
+    /// User-Agents), so it neither allocates nor goes through `from_str_radix`.
+    fn from_hex_digits(digits: &[u8; 12]) -> Option<Mac> {
         let mut out = [0u8; 6];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+        for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            *byte = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
         }
         Some(Mac(out))
     }
@@ -157,24 +161,35 @@ impl FromStr for Mac {
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let err = |reason| MacError { input: input.to_string(), reason };
         let trimmed = input.trim();
-        let hex: String = match separator_of(trimmed) {
-            None => trimmed.to_string(),
+        // The digits are gathered on the stack: User-Agents carry a MAC on every request.
+        let mut digits = [0u8; 12];
+        let mut len = 0;
+        match separator_of(trimmed) {
+            None => {
+                if trimmed.len() != 12 {
+                    return Err(err("expected 12 hex digits"));
+                }
+                digits.copy_from_slice(trimmed.as_bytes());
+                len = 12;
+            }
             Some(sep) => {
-                let groups: Vec<&str> = trimmed.split(sep).collect();
-                let shape_ok = match sep {
-                    '.' => groups.len() == 3 && groups.iter().all(|g| g.len() == 4),
-                    _ => groups.len() == 6 && groups.iter().all(|g| g.len() == 2),
-                };
-                if !shape_ok {
+                let (groups, size) = if sep == '.' { (3, 4) } else { (6, 2) };
+                let mut count = 0;
+                for group in trimmed.split(sep) {
+                    count += 1;
+                    if count > groups || group.len() != size {
+                        return Err(err("separators must split it into 6 pairs (or 3 groups of 4 with dots)"));
+                    }
+                    digits[len..len + size].copy_from_slice(group.as_bytes());
+                    len += size;
+                }
+                if count != groups {
                     return Err(err("separators must split it into 6 pairs (or 3 groups of 4 with dots)"));
                 }
-                groups.concat()
             }
-        };
-        if hex.len() != 12 {
-            return Err(err("expected 12 hex digits"));
         }
-        Mac::from_plain_hex(&hex).ok_or_else(|| err("contains a character that is not a hex digit"))
+        debug_assert_eq!(len, 12);
+        Mac::from_hex_digits(&digits).ok_or_else(|| err("contains a character that is not a hex digit"))
     }
 }
 
@@ -183,11 +198,27 @@ fn separator_of(s: &str) -> Option<char> {
 }
 
 impl fmt::Display for Mac {
+    /// Twelve lower-case hex digits, written at once (file names and fetch records format a
+    /// MAC per request; six `{:02x}` calls through the formatting machinery cost ten times as much).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 12];
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0xf)];
         }
-        Ok(())
+        // Only ASCII hex digits were written.
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+    }
+}
+
+/// The value of one hex digit, either case.
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
     }
 }
 

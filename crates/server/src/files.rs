@@ -12,6 +12,7 @@ mod base;
 mod firmware;
 mod resource_urls;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use sipprov_model::known;
@@ -239,17 +240,17 @@ impl Files {
         requested: &str,
         firmware: Option<&str>,
     ) -> Result<Arc<Served>, RenderFailure> {
-        let requested = requested.to_ascii_lowercase();
         match resolved {
             Resolved::Device { device, spec } => {
                 let (vendor, model) = vendor_model(device)?;
                 let dialect = self.device_dialect(device, vendor, model, firmware);
                 let plan = self.firmware_plan(device, vendor, model, firmware);
-                let key = dialect_key(requested, dialect) + &plan.key_suffix();
+                let key = device_key(requested, dialect, plan.key_version());
                 if let Some(hit) = self.cache.device_file(device.mac, &key) {
                     Metrics::inc(&self.metrics.cache_hits);
                     return Ok(hit);
                 }
+                let key = key.into_owned();
                 let generation = self.cache.generation();
                 let mut settings = self.device_settings(device);
                 plan.warn_if_missing(device);
@@ -376,6 +377,22 @@ impl Files {
         let files = self.device_files(&device).ok()?;
         files.into_iter().find(|f| f.scope == FileScope::Device).map(|f| f.name)
     }
+}
+
+/// A device file's render cache key: the requested name in lower case, plus `#<dialect>` and
+/// `~fw=<version>` ([`firmware::FirmwarePlan::key_suffix`]) when they apply. Borrowed, with
+/// nothing allocated, in the common case of a lower-case name and neither suffix: it is built on
+/// every request, cache hits included.
+fn device_key<'a>(requested: &'a str, dialect: Option<&str>, firmware: Option<&str>) -> Cow<'a, str> {
+    if dialect.is_none() && firmware.is_none() && !requested.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Cow::Borrowed(requested);
+    }
+    let mut key = dialect_key(requested.to_ascii_lowercase(), dialect);
+    if let Some(version) = firmware {
+        key.push_str("~fw=");
+        key.push_str(version);
+    }
+    Cow::Owned(key)
 }
 
 /// A file's cache and change-time key: its name, plus `#<dialect>` for vendors with dialects,

@@ -155,6 +155,16 @@ impl Inventory {
         Settings::merged([&*global, group, &device.settings])
     }
 
+    /// The value of one key in a device's merged settings (device, else its group, else
+    /// global), without building a settings set: the request path asks for one key per fetch.
+    pub fn merged_value(&self, device: &DeviceRecord, key: &str) -> Option<String> {
+        if let Some(value) = device.settings.get(key) {
+            return Some(value.to_string());
+        }
+        let from_group = device.group.as_deref().and_then(|g| read(&self.groups).get(g)?.get(key).map(str::to_string));
+        from_group.or_else(|| read(&self.global).get(key).map(str::to_string))
+    }
+
     /// The global settings restricted to `keys`, without copying the rest.
     pub fn global_keys(&self, keys: &[&str]) -> Settings {
         Settings::merged_keys([&*read(&self.global)], keys)

@@ -454,22 +454,25 @@ fn file_name(path: &str) -> Result<&str, &'static str> {
     if path.len() > MAX_PATH {
         return Err("path too long");
     }
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    if segments.len() > MAX_SEGMENTS {
+    // No list of the segments: every request comes through here.
+    let path = path.trim_start_matches('/');
+    if path.bytes().filter(|&b| b == b'/').count() >= MAX_SEGMENTS {
         return Err("too many path segments");
     }
-    for segment in &segments {
+    let mut last = "";
+    for segment in path.split('/') {
         if segment.starts_with('.') {
             return Err("dot segment or hidden file");
         }
         if !plain_segment(segment) {
             return Err("unexpected character in path");
         }
+        last = segment;
     }
-    match segments.last() {
-        Some(last) if !last.is_empty() => Ok(last),
-        _ => Err("no file name"),
+    if last.is_empty() {
+        return Err("no file name");
     }
+    Ok(last)
 }
 
 /// A path segment of letters, digits and `._-`, not starting with a dot.
@@ -605,7 +608,7 @@ fn respond(status: StatusCode, served: &Served) -> Response {
     if let Ok(etag) = HeaderValue::from_str(&served.etag) {
         headers.insert(header::ETAG, etag);
     }
-    if let Ok(lm) = HeaderValue::from_str(&httpdate::fmt_http_date(served.last_modified)) {
+    if let Some(lm) = http_date(served.last_modified) {
         headers.insert(header::LAST_MODIFIED, lm);
     }
     // Config files carry credentials: no shared cache may keep them.
@@ -613,9 +616,27 @@ fn respond(status: StatusCode, served: &Served) -> Response {
     response
 }
 
+/// An HTTP date as a header value, formatted on the stack (every response carries one).
+fn http_date(at: std::time::SystemTime) -> Option<HeaderValue> {
+    use std::io::Write as _;
+    // IMF-fixdate is 29 bytes for every year up to 9999 (RFC 9110 §5.6.7).
+    let mut text = [0u8; 29];
+    let mut rest = &mut text[..];
+    match write!(rest, "{}", httpdate::HttpDate::from(at)) {
+        Ok(()) if rest.is_empty() => HeaderValue::from_bytes(&text).ok(),
+        _ => HeaderValue::from_str(&httpdate::fmt_http_date(at)).ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::file_name;
+
+    #[test]
+    fn http_dates_are_imf_fixdate() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777);
+        assert_eq!(super::http_date(at).unwrap(), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
 
     #[test]
     fn paths_are_checked_before_use() {

@@ -522,7 +522,10 @@ impl Registry {
     /// assert_eq!(sipprov_vendors::registry().get("AudioCodes").unwrap().id(), "audiocodes");
     /// ```
     pub fn get(&self, id: &str) -> Option<&'static dyn Vendor> {
-        self.vendors.iter().copied().find(|v| v.id().eq_ignore_ascii_case(id.trim()))
+        // Stored devices name their vendor by its id exactly: that comparison first (every
+        // provisioning request asks), then any case and spacing.
+        let exact = self.vendors.iter().copied().find(|v| v.id() == id);
+        exact.or_else(|| self.vendors.iter().copied().find(|v| v.id().eq_ignore_ascii_case(id.trim())))
     }
 
     /// Tries each vendor's UA parser in turn.

@@ -296,12 +296,25 @@ pub fn normalize(name: &str) -> String {
 }
 
 /// Finds a model by name or alias, ignoring case and punctuation.
+///
+/// Runs on every provisioning request (the device's model, the User-Agent's), so it compares in
+/// place instead of building the normalized form of every name in the table.
 pub fn find_model(models: &'static [ModelInfo], name: &str) -> Option<&'static ModelInfo> {
-    let wanted = normalize(name);
-    if wanted.is_empty() {
+    if let Some(exact) = models.iter().find(|m| m.name == name) {
+        return Some(exact);
+    }
+    if !name.bytes().any(|b| b.is_ascii_alphanumeric()) {
         return None;
     }
-    models.iter().find(|m| normalize(m.name) == wanted || m.aliases.iter().any(|a| normalize(a) == wanted))
+    models.iter().find(|m| same_normalized(m.name, name) || m.aliases.iter().any(|a| same_normalized(a, name)))
+}
+
+/// Whether two names have the same [`normalize`]d form, without building either.
+fn same_normalized(a: &str, b: &str) -> bool {
+    fn significant(s: &str) -> impl Iterator<Item = u8> + '_ {
+        s.bytes().filter(u8::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase())
+    }
+    significant(a).eq(significant(b))
 }
 
 /// True when a `vendor.<raw>` setting names `name` (ignoring case), set or removed: a vendor's

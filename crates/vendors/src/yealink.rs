@@ -504,7 +504,7 @@ fn common_spec(name: &str) -> FileSpec {
 
 /// Parses the model, firmware and MAC tokens of the User-Agent forms quoted in wazo
 /// `common/common.py` and `v8x/common.py` and in fpbx `app/provision/index.php`.
-fn parse_tokens(ua: &str) -> Option<(String, Option<String>, Option<Mac>)> {
+fn parse_tokens(ua: &str) -> Option<(&str, Option<String>, Option<Mac>)> {
     let t: Vec<&str> = ua::unquote(ua).split_whitespace().collect();
     let first = *t.first()?;
     let (model, rest) = if first.eq_ignore_ascii_case("yealink") {
@@ -527,7 +527,7 @@ fn parse_tokens(ua: &str) -> Option<(String, Option<String>, Option<Mac>)> {
     let firmware = rest.first().filter(|v| is_numeric_version(v)).map(|v| v.to_string());
     // T5x may send the MAC without colons (fpbx app/provision/index.php); both parse as a Mac.
     let mac = rest.get(1).and_then(|m| ua::mac(m));
-    Some((model.to_string(), firmware, mac))
+    Some((model, firmware, mac))
 }
 
 fn strip_ci<'a>(s: &'a str, prefix: &str) -> &'a str {
@@ -635,7 +635,7 @@ impl Vendor for Yealink {
 
     fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
         let (model, firmware, mac) = parse_tokens(ua)?;
-        let model = self.model(&model).map_or(model, |m| m.name.to_string());
+        let model = self.model(model).map_or(model, |m| m.name).to_string();
         Some(UserAgentInfo { vendor: "yealink", model: Some(model), firmware, mac })
     }
 

@@ -34,6 +34,12 @@ use sipprov_sip::logsafe::LogLimiter;
 use sipprov_store::Store;
 use subtle::ConstantTimeEq;
 
+/// HMAC-SHA-256 keyed with `secret`.
+fn keyed(secret: &[u8; 32]) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length, so this cannot fail.
+    <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length")
+}
+
 /// The name of the nonce secret among the cluster's shared secrets.
 const SECRET_NAME: &str = "digest-nonce-key";
 
@@ -78,10 +84,26 @@ impl Algorithm {
         }
     }
 
+    #[cfg(test)]
     fn hash(self, data: &str) -> String {
+        self.hash_parts(&[data])
+    }
+
+    /// The hex digest of `parts` joined by `:`, fed to the hash one by one: no joined copy.
+    fn hash_parts(self, parts: &[&str]) -> String {
+        fn digest<D: Digest>(parts: &[&str]) -> String {
+            let mut hasher = D::new();
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 {
+                    hasher.update(b":");
+                }
+                hasher.update(part.as_bytes());
+            }
+            hex::encode(hasher.finalize())
+        }
         match self {
-            Algorithm::Md5 => hex::encode(Md5::digest(data.as_bytes())),
-            Algorithm::Sha256 => hex::encode(Sha256::digest(data.as_bytes())),
+            Algorithm::Md5 => digest::<Md5>(parts),
+            Algorithm::Sha256 => digest::<Sha256>(parts),
         }
     }
 }
@@ -104,6 +126,9 @@ pub enum DigestError {
 /// Issues and checks nonces; one per server.
 pub struct NonceKeeper {
     secret: [u8; 32],
+    /// HMAC-SHA-256 keyed with `secret`, cloned per tag: keying hashes the key's two pads, work
+    /// that every Digest request would otherwise repeat.
+    keyed: Hmac<Sha256>,
     realm: String,
     lifetime_secs: u64,
     seen: Mutex<HashMap<[u8; NONCE_ID], NcWindow>>,
@@ -159,6 +184,7 @@ impl NonceKeeper {
         rand::fill(&mut secret);
         NonceKeeper {
             secret,
+            keyed: keyed(&secret),
             realm: realm.to_string(),
             lifetime_secs,
             seen: Mutex::new(HashMap::new()),
@@ -174,6 +200,7 @@ impl NonceKeeper {
         let bytes = hex::decode(&stored).ok().filter(|b| b.len() == self.secret.len());
         let bytes = bytes.ok_or_else(|| sipprov_store::StoreError::Corrupt("the shared Digest nonce key".into()))?;
         self.secret.copy_from_slice(&bytes);
+        self.keyed = keyed(&self.secret);
         self.shared = Some(store);
         Ok(())
     }
@@ -256,8 +283,7 @@ impl NonceKeeper {
     }
 
     fn tag(&self, id: &[u8]) -> [u8; NONCE_TAG] {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        let mut mac = self.keyed.clone();
         mac.update(id);
         mac.update(self.realm.as_bytes());
         let full = mac.finalize().into_bytes();
@@ -299,9 +325,9 @@ impl NonceKeeper {
         if uri != request_uri {
             return Err(DigestError::Wrong("uri does not match the request"));
         }
-        let ha1 = algorithm.hash(&format!("{user}:{realm}:{password}"));
-        let ha2 = algorithm.hash(&format!("{method}:{uri}"));
-        let expected = algorithm.hash(&format!("{ha1}:{nonce}:{nc_text}:{cnonce}:auth:{ha2}"));
+        let ha1 = algorithm.hash_parts(&[user, realm, password]);
+        let ha2 = algorithm.hash_parts(&[method, uri]);
+        let expected = algorithm.hash_parts(&[&ha1, nonce, nc_text, cnonce, "auth", &ha2]);
         let user_ok = user.as_bytes().ct_eq(username.as_bytes());
         let response_ok = expected.as_bytes().ct_eq(response.to_ascii_lowercase().as_bytes());
         if !bool::from(user_ok & response_ok) {
@@ -364,7 +390,13 @@ pub fn parse_params(text: &str) -> Result<HashMap<String, String>, DigestError> 
         let name = rest[..eq].trim().to_ascii_lowercase();
         rest = rest[eq + 1..].trim_start();
         let value;
-        if let Some(quoted) = rest.strip_prefix('"') {
+        if let Some((plain, after)) =
+            rest.strip_prefix('"').and_then(|q| q.split_once('"')).filter(|(v, _)| !v.contains('\\'))
+        {
+            // The usual case, no escapes: the value as it stands.
+            value = plain.to_string();
+            rest = after;
+        } else if let Some(quoted) = rest.strip_prefix('"') {
             let mut v = String::new();
             let mut chars = quoted.char_indices();
             let mut end = None;

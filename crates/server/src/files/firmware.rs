@@ -50,9 +50,14 @@ impl FirmwarePlan {
 
     /// The render cache key's suffix: the rendering differs only when a URL is written.
     pub(crate) fn key_suffix(&self) -> String {
+        self.key_version().map(|version| format!("~fw={version}")).unwrap_or_default()
+    }
+
+    /// The version the render cache key names ([`Self::key_suffix`]), if any.
+    pub(crate) fn key_version(&self) -> Option<&str> {
         match (&self.image, &self.target) {
-            (Some(_), Some(version)) => format!("~fw={version}"),
-            _ => String::new(),
+            (Some(_), Some(version)) => Some(version),
+            _ => None,
         }
     }
 }
@@ -68,10 +73,8 @@ impl Files {
         model: &'static ModelInfo,
         reported: Option<&str>,
     ) -> FirmwarePlan {
-        let target = self.pins.get(device.mac).or_else(|| {
-            let key = known::FIRMWARE_VERSION.name();
-            self.inventory.merged_keys(device, &[key]).get(key).map(str::to_string)
-        });
+        let target =
+            self.pins.get(device.mac).or_else(|| self.inventory.merged_value(device, known::FIRMWARE_VERSION.name()));
         let Some(target) = target else { return FirmwarePlan::default() };
         let runs_target = match reported {
             Some(r) => runs_version(vendor.id(), r, &target),
