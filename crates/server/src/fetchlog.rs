@@ -26,7 +26,7 @@
 //!
 //! On SQLite a device's latest fetch event also stays open across intervals for `[fetch_log]
 //! merge_window_ms` (60 s): identical fetches in later intervals raise its count and last time
-//! in place instead of appending an event each interval (see [`open`]), so a polling fleet's
+//! in place instead of appending an event each interval (see the `open` module), so a polling fleet's
 //! history grows by one row per device per window and the database stays small enough for
 //! its pages to stay cached.
 //!

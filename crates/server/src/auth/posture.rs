@@ -42,7 +42,7 @@ pub struct Posture {
 /// Looks at every device (only the keys that matter are merged).
 ///
 /// Runs at start-up over the whole inventory, so it does per group what is the same for every
-/// device of the group: a device that sets none of [`KEYS`] itself and has no generated
+/// device of the group: a device that sets none of `KEYS` itself and has no generated
 /// credentials has its group's policy, decided once (a million devices in twenty groups were a
 /// million merges, a million clones of a group's settings and a sort of the whole inventory:
 /// a fifth of a million-device start-up in `perf`). The lists come out sorted by MAC, as before.

@@ -65,7 +65,7 @@ impl Table {
 /// The remembered subscriptions, at most `capacity` of them.
 ///
 /// When the table is full, a new subscription makes the oldest one forgotten rather than being
-/// ignored: a boot storm of more phones than the table holds within [`REMEMBER`] must still
+/// ignored: a boot storm of more phones than the table holds within `REMEMBER` must still
 /// get every phone its NOTIFY. What eviction costs is at most a second NOTIFY to a phone that
 /// repeats a subscription older than the table's reach (at 10,000 new subscriptions a second
 /// and the default capacity, one older than 10 s, twice any phone's retry window). Memory stays
@@ -89,7 +89,7 @@ impl Dialogs {
     }
 
     /// Claims a subscription; on [`Claim::New`] the caller must [`Dialogs::finished`] it after
-    /// its NOTIFY. The second value is true when a subscription younger than [`REMEMBER`] was
+    /// its NOTIFY. The second value is true when a subscription younger than `REMEMBER` was
     /// forgotten to make room (for a rationed log line).
     pub fn claim(&self, call_id: &str, mac: Option<Mac>, to_tag: &str) -> (Claim, bool) {
         let now = Instant::now();
