@@ -145,18 +145,23 @@ fn filters_sorting_and_pages_without_duplicates_or_gaps() {
     assert!(table.contains("001565000010") && !table.contains("001565000013"), "{table}");
 }
 
-/// Moves every recorded last fetch of `macs` `minutes` into the past, with the server stopped.
+/// Moves every recorded fetch of `macs` `minutes` into the past, with the server stopped: the
+/// last-seen rows and the fetch events both, since opening the store replays the events a
+/// killed server may not have reflected in last-seen yet.
 fn age_last_fetches(s: &mut TestServer, macs: &[String], minutes: i64) {
     // Reading a list flushes the fetch log, so the store has every fetch before the stop.
     page(s, "limit=1");
     s.stop();
     let db = s.data_dir().join("sipprov.db");
     let list = macs.iter().map(|m| format!("'{m}'")).collect::<Vec<_>>().join(",");
+    let ms = minutes * 60_000;
     let script = format!(
         "import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\n\
-         n=c.execute(\"UPDATE device_seen SET last_seen_at = last_seen_at - {} WHERE mac IN ({list})\").rowcount\n\
+         n=c.execute(\"UPDATE device_seen SET last_seen_at = last_seen_at - {ms} WHERE mac IN ({list})\").rowcount\n\
+         c.execute(\"UPDATE device_events SET at = at - {ms}, detail = CASE WHEN json_extract(detail, '$.last_at') \
+         IS NULL THEN detail ELSE json_set(detail, '$.last_at', json_extract(detail, '$.last_at') - {ms}) END \
+         WHERE kind = 'fetch' AND mac IN ({list})\")\n\
          c.commit()\nassert n == {}, n\n",
-        minutes * 60_000,
         macs.len()
     );
     let out = std::process::Command::new("python3").arg("-c").arg(script).arg(&db).output().unwrap();
