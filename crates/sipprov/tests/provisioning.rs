@@ -529,7 +529,9 @@ fn fetch_events(s: &TestServer, mac: &str) -> Vec<serde_json::Value> {
 #[test]
 fn a_burst_of_fetches_is_one_event_with_its_count_and_first_and_last_time() {
     // An interval far longer than the test: only the reads below (which flush) write the batch.
-    let s = TestServer::start_with_config("[fetch_log]\ninterval_ms = 60000\n");
+    // No merge window, so each written batch is its own event; the window, which extends the
+    // event a later interval repeats, is pinned in fetch_records.rs.
+    let s = TestServer::start_with_config("[fetch_log]\ninterval_ms = 60000\nmerge_window_ms = 0\n");
     add_yealink(&s);
     // The first fetch renders the file, and its content change time is written promptly (with
     // the fetch); reading the log writes whatever is pending: the burst starts a new batch.
