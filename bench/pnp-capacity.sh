@@ -36,21 +36,8 @@ max_failures = 100000000
 [sip]
 requests_per_source_per_sec = 0
 TOML
-SIPPROV_LOG=warn "${SERVER_CPU[@]}" "$bin" serve --config "$work/sipprov.toml" --data-dir "$work" \
-  --http-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 2>>"$work/server.log" &
-for _ in $(seq 1 600); do [ -s "$work/listening.json" ] && break; sleep 0.05; done
-api=$(python3 -c "import json;print(json.load(open('$work/listening.json'))['api'])")
-sip=$(python3 -c "import json;print(json.load(open('$work/listening.json'))['sip_udp'])")
-python3 - "$phones" "$work/devices" <<'PY'
-import sys
-n, stem = int(sys.argv[1]), sys.argv[2]
-for part, first in enumerate(range(0, n, 100_000)):
-    with open(f"{stem}-{part}.csv", "w") as f:
-        f.write("mac,vendor,model,group\n")
-        for i in range(first, min(n, first + 100_000)):
-            f.write("001565%06x,yealink,T46S,\n" % i)
-PY
-for csv in "$work"/devices-*.csv; do "$bin" device import "$csv" --api "http://$api" --data-dir "$work" >/dev/null; done
+source "$root/bench/pnp/serve.sh"
+pnp_serve_with_phones "$phones"
 echo "| path | SUBSCRIBEs | rate asked | rate sent | 200 OK | NOTIFY | lost | p50 ms | p90 ms | p99 ms | max ms | 503 | other | timeouts |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 "${FLEET_CPU[@]}" python3 bench/pnp/fleet.py "$sip" 0 "$phones" 1800 0

@@ -1,0 +1,21 @@
+# Shared by bench/pnp.sh and bench/pnp-capacity.sh (sourced, not run): starts the server with
+# "$work/sipprov.toml" (pinned by SERVER_CPU), waits until it listens, sets `api` and `sip` (its
+# UDP address), and imports COUNT Yealink phones, MACs 001565000000 upward, 100,000 rows a file
+# (the API takes at most 200,000 a file). Needs `bin` and `work`.
+pnp_serve_with_phones() { # COUNT
+  SIPPROV_LOG=warn "${SERVER_CPU[@]}" "$bin" serve --config "$work/sipprov.toml" --data-dir "$work" \
+    --http-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 2>>"$work/server.log" &
+  for _ in $(seq 1 600); do [ -s "$work/listening.json" ] && break; sleep 0.05; done
+  api=$(python3 -c "import json;print(json.load(open('$work/listening.json'))['api'])")
+  sip=$(python3 -c "import json;print(json.load(open('$work/listening.json'))['sip_udp'])")
+  python3 - "$1" "$work/devices" <<'PY'
+import sys
+n, stem = int(sys.argv[1]), sys.argv[2]
+for part, first in enumerate(range(0, n, 100_000)):
+    with open(f"{stem}-{part}.csv", "w") as f:
+        f.write("mac,vendor,model,group\n")
+        for i in range(first, min(n, first + 100_000)):
+            f.write("001565%06x,yealink,T46S,\n" % i)
+PY
+  for csv in "$work"/devices-*.csv; do "$bin" device import "$csv" --api "http://$api" --data-dir "$work" >/dev/null; done
+}
