@@ -16,14 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/sipprov-pnp-capacity.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$root"
-if [ -n "${SIPPROV_BIN:-}" ]; then
-  bin=$SIPPROV_BIN
-else
-  cargo build --release --locked -q -p sipprov
-  bin="${CARGO_TARGET_DIR:-$root/target}/release/sipprov"
-fi
-if [ "$(nproc)" -ge 2 ]; then FLEET_CPU=(taskset -c 1); SERVER_CPU=(taskset -c 0); else FLEET_CPU=(); SERVER_CPU=(); fi
-free_port() { python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+source "$root/bench/pnp/serve.sh"
 phones=105000
 cat >"$work/sipprov.toml" <<TOML
 [pnp]
@@ -36,7 +29,6 @@ max_failures = 100000000
 [sip]
 requests_per_source_per_sec = 0
 TOML
-source "$root/bench/pnp/serve.sh"
 pnp_serve_with_phones "$phones"
 echo "| path | SUBSCRIBEs | rate asked | rate sent | 200 OK | NOTIFY | lost | p50 ms | p90 ms | p99 ms | max ms | 503 | other | timeouts |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"

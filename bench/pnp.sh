@@ -38,15 +38,7 @@ keep_if_lossy() {
 }
 trap keep_if_lossy EXIT
 cd "$root"
-# SIPPROV_BIN=path runs that binary instead of building this tree's (an A/B against a base).
-if [ -n "${SIPPROV_BIN:-}" ]; then
-  bin=$SIPPROV_BIN
-else
-  cargo build --release --locked -q -p sipprov
-  bin="${CARGO_TARGET_DIR:-$root/target}/release/sipprov"
-fi
-if [ "$(nproc)" -ge 2 ]; then FLEET_CPU=(taskset -c 1); SERVER_CPU=(taskset -c 0); else FLEET_CPU=(); SERVER_CPU=(); fi
-free_port() { python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+source "$root/bench/pnp/serve.sh"
 
 # The plan: (phones, rate) pairs.
 plan=("5000 1000" "20000 10000")
@@ -69,7 +61,6 @@ max_failures = 100000000
 # The whole fleet sends from one address here: lift the per-source request rate.
 requests_per_source_per_sec = 0
 TOML
-source "$root/bench/pnp/serve.sh"
 pnp_serve_with_phones "$devices"
 
 responder_port=$(free_port)

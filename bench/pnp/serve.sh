@@ -1,4 +1,17 @@
-# Shared by bench/pnp.sh and bench/pnp-capacity.sh (sourced, not run): starts the server with
+# Shared by bench/pnp.sh and bench/pnp-capacity.sh (sourced from the repository's root, not
+# run). Sourcing it picks the binary (SIPPROV_BIN=path runs that one instead of building this
+# tree's, for an A/B against a base), the pinning (server on CPU 0, fleet on CPU 1) and
+# defines free_port; pnp_serve_with_phones starts the server.
+if [ -n "${SIPPROV_BIN:-}" ]; then
+  bin=$SIPPROV_BIN
+else
+  cargo build --release --locked -q -p sipprov
+  bin="${CARGO_TARGET_DIR:-$root/target}/release/sipprov"
+fi
+if [ "$(nproc)" -ge 2 ]; then FLEET_CPU=(taskset -c 1); SERVER_CPU=(taskset -c 0); else FLEET_CPU=(); SERVER_CPU=(); fi
+free_port() { python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+# pnp_serve_with_phones COUNT starts the server with
 # "$work/sipprov.toml" (pinned by SERVER_CPU), waits until it listens, sets `api` and `sip` (its
 # UDP address), and imports COUNT Yealink phones, MACs 001565000000 upward, 100,000 rows a file
 # (the API takes at most 200,000 a file). Needs `bin` and `work`.
