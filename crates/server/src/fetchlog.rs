@@ -1,12 +1,13 @@
 //! Writes fetch records, device events and content change times to the store
 //! in batches, off the request path.
 //!
-//! A phone's GET must not wait for a database write: handlers hand records to
-//! a bounded channel and a single task writes what it gathered every `[fetch_log] interval_ms`
-//! (1 s by default) in one transaction per kind. A served fetch travels as a [`Fetch`]: the
-//! device's MAC, the time, the source address by value, the cache's shared [`Served`] (file
-//! name and hash) and how the requester was accepted, so the request path allocates nothing to
-//! record it (the writer builds one JSON detail per merged event, when it writes). Identical
+//! A phone's GET must not wait for a database write: a single task writes what was gathered
+//! every `[fetch_log] interval_ms` (1 s by default) in one transaction per kind. A served fetch
+//! is a [`Fetch`]: the device's MAC, the time, the source address by value, the cache's shared
+//! [`Served`] (file name and hash) and how the requester was accepted, so the request path
+//! allocates nothing to record it (the writer builds one JSON detail per merged event, when it
+//! writes). The request path merges it into a sharded ledger itself (the `ledger` module),
+//! which the writer takes at each tick; other records go through a bounded channel. Identical
 //! fetches within one interval (same
 //! device, file, source, content, status and authentication) become one event with a count
 //! and the time of the first (`at`) and of the last (`detail.last_at`); the store sees at most
@@ -47,7 +48,9 @@ use std::time::{Duration, Instant};
 use sipprov_model::Mac;
 use sipprov_store::{FetchInfo, NewEvent, RenderedState, Store, StoreError};
 
+mod ledger;
 mod open;
+use ledger::Ledger;
 use open::OpenEvents;
 use tokio::sync::{mpsc, oneshot};
 
@@ -107,6 +110,16 @@ impl Fetch {
     pub fn file(&self) -> &str {
         self.file.as_deref().unwrap_or(&self.content.file)
     }
+
+    /// Whether `other` is the same fetch as far as an event goes ([`FetchKey`]'s fields).
+    fn same_key(&self, other: &Fetch) -> bool {
+        self.mac == other.mac
+            && self.ip == other.ip
+            && Arc::ptr_eq(&self.content, &other.content)
+            && self.file == other.file
+            && self.status == other.status
+            && self.auth == other.auth
+    }
 }
 
 enum Command {
@@ -120,12 +133,14 @@ pub use crate::config::FetchLogConfig;
 #[derive(Clone)]
 pub struct FetchLog {
     tx: mpsc::Sender<Command>,
+    /// Served fetches, merged on the request path (see the `ledger` module).
+    ledger: Arc<Ledger>,
     metrics: Arc<Metrics>,
     seen: Arc<SeenIndex>,
 }
 
 impl FetchLog {
-    /// Starts the writer task, which keeps `seen` current with every fetch it takes.
+    /// Starts the writer task; [`FetchLog::record`] keeps `seen` current with every fetch.
     pub fn spawn(store: Store, metrics: Arc<Metrics>, config: &FetchLogConfig, seen: Arc<SeenIndex>) -> FetchLog {
         let (tx, rx) = mpsc::channel(QUEUE);
         let interval = Duration::from_millis(config.interval_ms.clamp(10, 60_000));
@@ -134,8 +149,18 @@ impl FetchLog {
             let open = OpenEvents::new(Duration::from_millis(config.merge_window_ms.min(3_600_000)));
             UnsavedSeen { rows: HashMap::new(), saved_at: Instant::now(), every, open }
         });
-        tokio::spawn(writer(store, metrics.clone(), config.max_pending, interval, seen.clone(), deferred, rx));
-        FetchLog { tx, metrics, seen }
+        let ledger = Arc::new(Ledger::new(BATCH));
+        let w = Writer {
+            store,
+            metrics: metrics.clone(),
+            max_pending: config.max_pending,
+            pending: Batch::default(),
+            outage: None,
+            deferred,
+            ledger: ledger.clone(),
+        };
+        spawn_writer_thread(w, interval, rx);
+        FetchLog { tx, ledger, metrics, seen }
     }
 
     /// The last fetch per device, as of every record taken so far (call
@@ -145,7 +170,27 @@ impl FetchLog {
     }
 
     /// Queues a record without waiting; drops it (and counts the drop) when the queue is full.
+    /// A served fetch updates the last-seen index at once and is merged into the ledger here,
+    /// on the request path: no queue slot, no wake-up of the writer per request.
     pub fn record(&self, record: Record) {
+        let record = match record {
+            Record::Fetch(f) => {
+                self.seen.record(
+                    f.mac,
+                    f.at,
+                    f.ip,
+                    f.file(),
+                    &f.content.hash,
+                    f.model.as_deref(),
+                    f.firmware.as_deref(),
+                );
+                if self.ledger.take(f).is_err() {
+                    Metrics::inc(&self.metrics.fetch_records_dropped);
+                }
+                return;
+            }
+            other => other,
+        };
         if self.tx.try_send(Command::Record(record)).is_err() {
             Metrics::inc(&self.metrics.fetch_records_dropped);
         }
@@ -211,6 +256,18 @@ impl Coalesced {
         newer(&mut self.firmware, fetch.at, fetch.firmware);
     }
 
+    /// Counts the repeats `other` gathered (the same fetch, merged elsewhere).
+    fn absorb(&mut self, other: Coalesced) {
+        self.count += other.count;
+        self.last_at = self.last_at.max(other.last_at);
+        if let Some((at, model)) = other.model {
+            newer(&mut self.model, at, Some(model));
+        }
+        if let Some((at, firmware)) = other.firmware {
+            newer(&mut self.firmware, at, Some(firmware));
+        }
+    }
+
     /// The `fetch` event these fetches make.
     fn event(&self) -> NewEvent {
         let f = &self.first;
@@ -269,7 +326,7 @@ impl Batch {
     fn add(&mut self, record: Record) {
         self.size += 1;
         match record {
-            Record::Fetch(fetch) => self.add_fetch(fetch),
+            Record::Fetch(fetch) => self.add_coalesced(Coalesced::new(fetch)),
             Record::Event(e) => self.events.push(Pending::Event(e)),
             Record::Rendered(r) => self.rendered.push(r),
         }
@@ -279,14 +336,6 @@ impl Batch {
     /// interval.
     fn has_others(&self) -> bool {
         !self.rendered.is_empty() || self.events.len() > self.fetch_events
-    }
-
-    /// Whether adding `record` takes a new entry, rather than counting a repeat of a kept fetch.
-    fn would_grow(&self, record: &Record) -> bool {
-        match record {
-            Record::Fetch(fetch) => self.repeat_of(fetch).is_none(),
-            Record::Event(_) | Record::Rendered(_) => true,
-        }
     }
 
     /// Where the kept event that `fetch` repeats is: same key, and the same model and firmware
@@ -301,13 +350,15 @@ impl Batch {
         }
     }
 
-    fn add_fetch(&mut self, fetch: Fetch) {
-        if let Some(Pending::Fetch(kept)) = self.repeat_of(&fetch).and_then(|i| self.events.get_mut(i)) {
-            kept.repeat(fetch);
+    /// Adds fetches merged elsewhere (the ledger, or one fetch): counted into the kept event
+    /// they repeat, else an event of their own.
+    fn add_coalesced(&mut self, c: Coalesced) {
+        if let Some(Pending::Fetch(kept)) = self.repeat_of(&c.first).and_then(|i| self.events.get_mut(i)) {
+            kept.absorb(c);
             return;
         }
-        self.fetches.insert(FetchKey::of(&fetch), self.events.len());
-        self.events.push(Pending::Fetch(Coalesced::new(fetch)));
+        self.fetches.insert(FetchKey::of(&c.first), self.events.len());
+        self.events.push(Pending::Fetch(c));
         self.fetch_events += 1;
     }
 
@@ -367,41 +418,42 @@ fn later<'a>(a: Option<&'a Reported>, b: Option<&'a Reported>) -> Option<&'a Rep
 
 /// The writer task: gathers records into the pending batch and writes it every `interval`, at
 /// [`BATCH`] distinct entries, or when asked to flush; while the store fails, retries with
-/// backoff.
-async fn writer(
-    store: Store,
-    metrics: Arc<Metrics>,
-    max_pending: usize,
-    interval: Duration,
-    seen: Arc<SeenIndex>,
-    deferred: Option<UnsavedSeen>,
-    mut rx: mpsc::Receiver<Command>,
-) {
-    let mut w = Writer { store, metrics, max_pending, seen, pending: Batch::default(), outage: None, deferred };
+/// backoff. The ledger's fetches join the batch at each tick, when it fills, and before any
+/// other record, so a device's records keep the order they were taken in.
+async fn writer(mut w: Writer, interval: Duration, mut rx: mpsc::Receiver<Command>) {
     let mut tick = tokio::time::interval(interval.min(PROMPT));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut written = Instant::now();
+    let ledger = w.ledger.clone();
     loop {
         tokio::select! {
             cmd = rx.recv() => match cmd {
                 Some(Command::Record(r)) => {
+                    w.take_ledger();
                     w.add(r);
                     if w.pending.entries() >= BATCH && w.may_try() { w.write().await; }
                 }
                 // Someone waits to read what was recorded: try now, whatever the backoff.
                 Some(Command::Flush(done)) => {
+                    w.take_ledger();
                     w.pending.waiting.push(done);
                     w.write().await;
                 }
                 None => {
+                    w.take_ledger();
                     w.pending.closing = true;
                     w.write().await;
                     return;
                 }
             },
+            () = ledger.filled() => {
+                w.take_ledger();
+                if w.pending.entries() >= BATCH && w.may_try() { w.write().await; }
+            }
             // Fetches wait for the interval (their repeats merge meanwhile); anything else
             // (a refusal, a content change time) is written at the next prompt tick.
             _ = tick.tick() => {
+                w.take_ledger();
                 let due = w.pending.has_others() || written.elapsed() >= interval;
                 let seen_due = w.deferred.as_ref().is_some_and(|d| d.due());
                 if (w.pending.size > 0 && due || seen_due) && w.may_try() {
@@ -413,14 +465,50 @@ async fn writer(
     }
 }
 
+/// Runs the writer on a thread of its own.
+///
+/// Its work per interval (merging the batch, planning which events to extend, building each
+/// event's JSON detail, the last-seen rows) grows with the devices that fetched, not with the
+/// requests: ten thousand devices polling are tens of milliseconds a second. As a task on the
+/// runtime's threads that work held every request queued behind it for as long (on one core,
+/// the HTTP p99 was that long); on a thread of its own the scheduler interleaves it with the
+/// requests in slices of a few milliseconds. It keeps the process's priority: the writer holds
+/// the store's write turn while it writes, and a lowered priority there made campaign outcomes
+/// wait behind it (see `sipprov_store`'s priority notes). Its own single-thread runtime drives
+/// the store's futures. If the thread cannot be started the writer runs as a task, as before.
+fn spawn_writer_thread(w: Writer, interval: Duration, rx: mpsc::Receiver<Command>) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        tokio::spawn(writer(w, interval, rx));
+        return;
+    };
+    // Handed over once the thread exists, so that a failed start keeps them for the fallback.
+    let (hand, take) = std::sync::mpsc::sync_channel::<(Writer, mpsc::Receiver<Command>)>(1);
+    let started = std::thread::Builder::new().name("sipprov-fetchlog".into()).spawn(move || {
+        if let Ok((w, rx)) = take.recv() {
+            runtime.block_on(writer(w, interval, rx));
+        }
+    });
+    match started {
+        Ok(_) => {
+            // The thread waits in `recv`, so the hand-over cannot fail but by its death.
+            if let Err(std::sync::mpsc::SendError((w, rx))) = hand.send((w, rx)) {
+                tokio::spawn(writer(w, interval, rx));
+            }
+        }
+        Err(_) => {
+            tokio::spawn(writer(w, interval, rx));
+        }
+    }
+}
+
 /// The writer's state: what is not yet in the store, and the outage it is waiting out.
 struct Writer {
     store: Store,
     metrics: Arc<Metrics>,
     /// [`FetchLogConfig::max_pending`].
     max_pending: usize,
-    /// Updated as fetches are taken, whether or not the store can write them yet.
-    seen: Arc<SeenIndex>,
+    /// The served fetches the request path merged, taken into `pending` as the writer goes.
+    ledger: Arc<Ledger>,
     pending: Batch,
     outage: Option<Outage>,
     /// On SQLite, the last-seen rows not yet written ([`Store::defers_last_seen`]).
@@ -497,14 +585,31 @@ impl Writer {
     /// and the batch holds `max_pending` records. (When writes succeed a write empties the
     /// batch every [`BATCH`] entries, so it needs no other bound.)
     fn add(&mut self, record: Record) {
-        if let Record::Fetch(f) = &record {
-            self.seen.record(f.mac, f.at, f.ip, f.file(), &f.content.hash, f.model.as_deref(), f.firmware.as_deref());
-        }
-        if self.outage.is_some() && self.pending.entries() >= self.max_pending && self.pending.would_grow(&record) {
+        if self.outage.is_some() && self.pending.entries() >= self.max_pending {
             Metrics::inc(&self.metrics.fetch_records_dropped);
             return;
         }
         self.pending.add(record);
+        self.metrics.fetch_records_pending.store(self.pending.entries() as u64, Ordering::Relaxed);
+    }
+
+    /// Takes the ledger's fetches into the pending batch; while the store cannot write and the
+    /// batch holds `max_pending` records, those that would take a new entry are dropped and
+    /// counted (each merged fetch counts).
+    fn take_ledger(&mut self) {
+        let taken = self.ledger.drain();
+        if taken.is_empty() {
+            return;
+        }
+        for c in taken {
+            let full = self.outage.is_some() && self.pending.entries() >= self.max_pending;
+            if full && self.pending.repeat_of(&c.first).is_none() {
+                self.metrics.fetch_records_dropped.fetch_add(c.count, Ordering::Relaxed);
+                continue;
+            }
+            self.pending.size += 1;
+            self.pending.add_coalesced(c);
+        }
         self.metrics.fetch_records_pending.store(self.pending.entries() as u64, Ordering::Relaxed);
     }
 

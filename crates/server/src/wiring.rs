@@ -47,9 +47,17 @@ pub struct RunningServer {
     /// The admin API listener.
     pub api_addr: SocketAddr,
     tasks: JoinSet<Result<(), ServerError>>,
+    /// The fetch log, written out on a clean stop.
+    records: FetchLog,
 }
 
 impl RunningServer {
+    /// The fetch log: [`FetchLog::flush`] it on a clean stop (SIGTERM), so that stopping loses
+    /// none of the records still gathered in memory.
+    pub fn fetch_log(&self) -> FetchLog {
+        self.records.clone()
+    }
+
     /// Runs until a listener fails.
     pub async fn wait(mut self) -> Result<(), ServerError> {
         while let Some(done) = self.tasks.join_next().await {
@@ -217,7 +225,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         campaigns,
         rollouts,
         security: core.security,
-        events: core.events,
+        events: core.events.clone(),
         metrics: core.metrics,
         discoveries,
         users,
@@ -226,7 +234,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     })
     .merge(console_app);
     tasks.spawn(crate::listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts));
-    Ok(RunningServer { http_addr, api_addr, tasks })
+    Ok(RunningServer { http_addr, api_addr, tasks, records: core.events })
 }
 
 /// Opens the data directory and the store, loads what is kept in memory, and builds the

@@ -59,10 +59,13 @@ pub(crate) async fn run(args: ServeArgs, data_dir: Option<std::path::PathBuf>) -
     let _lock = crate::lock::DataDirLock::acquire(&cfg.data_dir).map_err(|e| e.to_string())?;
     let running = sipprov_server::start(cfg).await.map_err(|e| e.to_string())?;
     release_freed_memory();
+    let records = running.fetch_log();
     tokio::select! {
         result = running.wait() => result.map_err(|e| e.to_string()),
         _ = shutdown_signal() => {
+            // The fetch records of the last interval are still in memory: written before exit.
             tracing::info!("shutting down");
+            records.flush().await;
             Ok(())
         }
     }
