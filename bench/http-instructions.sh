@@ -12,6 +12,8 @@
 # adds the fetch record's writer and SQLite. Prints a Markdown table on stdout.
 #
 #   bash bench/http-instructions.sh [N=3000]
+#   SIPPROV_BIN=/path/to/sipprov bash bench/http-instructions.sh   (counts another build, e.g. a
+#   commit's binary kept aside, against this checkout's hyper floor)
 #
 # Needs valgrind and python3. Loopback only; every loop is bounded in count and time.
 set -euo pipefail
@@ -21,7 +23,7 @@ work=$(mktemp -d /tmp/sipprov-httprefs.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$root"
 cargo build --release --locked -q -p sipprov -p sipprov-server --example hyper_floor
-bin="$root/target/release/sipprov"
+bin=${SIPPROV_BIN:-$root/target/release/sipprov}
 floor="$root/target/release/examples/hyper_floor"
 client="$root/bench/http/instr_client.py"
 # One runtime thread, as when sipprov is pinned to one CPU: every connection on one thread.
@@ -100,4 +102,4 @@ echo "|---|---|---|---|"
 echo "| hyper floor | $f_path | $f_all | 1.00x |"
 python3 -c "import sys; f=$f_path; print(f'| sipprov, files open | $o_path | $o_all | {$o_path/f:.2f}x |'); print(f'| sipprov, Digest SHA-256 | $d_path | $d_all | {$d_path/f:.2f}x |')"
 echo
-echo "- callgrind $(valgrind --version | sed 's/valgrind-//'), $(git rev-parse --short HEAD); one kept-alive connection, sequential requests"
+echo "- callgrind $(valgrind --version | sed 's/valgrind-//'), $(if [ -n "${SIPPROV_BIN:-}" ]; then echo "binary $SIPPROV_BIN"; else git rev-parse --short HEAD; fi); one kept-alive connection, sequential requests"
