@@ -22,6 +22,7 @@
 //!
 //! FusionPBX gets this wrong (its `app/provision/index.php` issues `uniqid()` nonces and never checks their freshness or `nc`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -86,12 +87,13 @@ impl Algorithm {
 
     #[cfg(test)]
     fn hash(self, data: &str) -> String {
-        self.hash_parts(&[data])
+        self.hash_parts(&[data]).as_str().to_string()
     }
 
-    /// The hex digest of `parts` joined by `:`, fed to the hash one by one: no joined copy.
-    fn hash_parts(self, parts: &[&str]) -> String {
-        fn digest<D: Digest>(parts: &[&str]) -> String {
+    /// The hex digest of `parts` joined by `:`, fed to the hash one by one: no joined copy, and
+    /// the hex on the stack (three per Digest request).
+    fn hash_parts(self, parts: &[&str]) -> HexDigest {
+        fn digest<D: Digest>(parts: &[&str]) -> HexDigest {
             let mut hasher = D::new();
             for (i, part) in parts.iter().enumerate() {
                 if i > 0 {
@@ -99,12 +101,46 @@ impl Algorithm {
                 }
                 hasher.update(part.as_bytes());
             }
-            hex::encode(hasher.finalize())
+            HexDigest::of(&hasher.finalize())
         }
         match self {
             Algorithm::Md5 => digest::<Md5>(parts),
             Algorithm::Sha256 => digest::<Sha256>(parts),
         }
+    }
+}
+
+/// A digest in lower-case hex, on the stack: 64 characters at most (SHA-256).
+struct HexDigest {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl HexDigest {
+    fn of(raw: &[u8]) -> HexDigest {
+        let mut digest = HexDigest { buf: [0; 64], len: 0 };
+        let len = (raw.len() * 2).min(64);
+        if hex::encode_to_slice(&raw[..len / 2], &mut digest.buf[..len]).is_ok() {
+            digest.len = len;
+        }
+        digest
+    }
+
+    fn as_str(&self) -> &str {
+        // Hex digits only: always UTF-8.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+
+    /// Whether `response` spells this digest, in either case, in time independent of where they
+    /// differ.
+    fn matches(&self, response: &str) -> subtle::Choice {
+        if response.len() != self.len {
+            return subtle::Choice::from(0);
+        }
+        let mut lower = [0u8; 64];
+        lower[..self.len].copy_from_slice(response.as_bytes());
+        lower[..self.len].make_ascii_lowercase();
+        self.buf[..self.len].ct_eq(&lower[..self.len])
     }
 }
 
@@ -295,16 +331,15 @@ impl NonceKeeper {
     /// Checks a parsed Digest response against the expected credentials and the request line.
     pub fn verify(
         &self,
-        params: &HashMap<String, String>,
+        params: &DigestParams<'_>,
         username: &str,
         password: &str,
         method: &str,
         request_uri: &str,
         allowed: &[Algorithm],
     ) -> Result<Algorithm, DigestError> {
-        let get = |k: &'static str| params.get(k).map(String::as_str).ok_or(DigestError::Malformed(k));
-        let algorithm =
-            Algorithm::parse(params.get("algorithm").map(String::as_str)).ok_or(DigestError::Malformed("algorithm"))?;
+        let get = |k: &'static str| params.get(k).ok_or(DigestError::Malformed(k));
+        let algorithm = Algorithm::parse(params.get("algorithm")).ok_or(DigestError::Malformed("algorithm"))?;
         if !allowed.contains(&algorithm) {
             return Err(DigestError::Malformed("algorithm not offered"));
         }
@@ -327,9 +362,9 @@ impl NonceKeeper {
         }
         let ha1 = algorithm.hash_parts(&[user, realm, password]);
         let ha2 = algorithm.hash_parts(&[method, uri]);
-        let expected = algorithm.hash_parts(&[&ha1, nonce, nc_text, cnonce, "auth", &ha2]);
+        let expected = algorithm.hash_parts(&[ha1.as_str(), nonce, nc_text, cnonce, "auth", ha2.as_str()]);
         let user_ok = user.as_bytes().ct_eq(username.as_bytes());
-        let response_ok = expected.as_bytes().ct_eq(response.to_ascii_lowercase().as_bytes());
+        let response_ok = expected.matches(response);
         if !bool::from(user_ok & response_ok) {
             return Err(DigestError::Wrong("wrong user name or password"));
         }
@@ -381,20 +416,43 @@ fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Parses the parameters of `Digest k=v, k="v", …` (after the scheme), lower-casing names.
-pub fn parse_params(text: &str) -> Result<HashMap<String, String>, DigestError> {
-    let mut out = HashMap::new();
+/// The parameters of a Digest `Authorization` header, borrowed from it: a value is copied only
+/// when it holds a quoted-pair escape (RFC 7230 §3.2.6), which phones do not send.
+#[derive(Debug)]
+pub struct DigestParams<'a> {
+    list: Vec<(&'a str, Cow<'a, str>)>,
+}
+
+impl<'a> DigestParams<'a> {
+    /// The value of parameter `name` (names compare without regard to case).
+    ///
+    /// ```
+    /// use sipprov_server::auth::digest::parse_params;
+    /// let p = parse_params(r#"username="alice", NC=00000001"#).unwrap();
+    /// assert_eq!((p.get("username"), p.get("nc"), p.get("realm")), (Some("alice"), Some("00000001"), None));
+    /// ```
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.list.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_ref())
+    }
+}
+
+/// Most parameters a Digest header may carry (RFC 7616 §3.4 defines eleven).
+const MAX_PARAMS: usize = 24;
+
+/// Parses the parameters of `Digest k=v, k="v", …` (after the scheme).
+pub fn parse_params(text: &str) -> Result<DigestParams<'_>, DigestError> {
+    let mut list: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(12);
     let mut rest = text.trim_start();
     while !rest.is_empty() {
         let eq = rest.find('=').ok_or(DigestError::Malformed("parameter without '='"))?;
-        let name = rest[..eq].trim().to_ascii_lowercase();
+        let name = rest[..eq].trim();
         rest = rest[eq + 1..].trim_start();
-        let value;
+        let value: Cow<'_, str>;
         if let Some((plain, after)) =
             rest.strip_prefix('"').and_then(|q| q.split_once('"')).filter(|(v, _)| !v.contains('\\'))
         {
             // The usual case, no escapes: the value as it stands.
-            value = plain.to_string();
+            value = Cow::Borrowed(plain);
             rest = after;
         } else if let Some(quoted) = rest.strip_prefix('"') {
             let mut v = String::new();
@@ -411,20 +469,25 @@ pub fn parse_params(text: &str) -> Result<HashMap<String, String>, DigestError> 
                 }
             }
             let end = end.ok_or(DigestError::Malformed("unterminated quoted string"))?;
-            value = v;
+            value = Cow::Owned(v);
             rest = &quoted[end..];
         } else {
             let end = rest.find(',').unwrap_or(rest.len());
-            value = rest[..end].trim().to_string();
+            value = Cow::Borrowed(rest[..end].trim());
             rest = &rest[end..];
         }
-        if name.is_empty() || out.insert(name, value).is_some() {
+        let repeated = list.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        if name.is_empty() || repeated {
             return Err(DigestError::Malformed("empty or repeated parameter"));
         }
+        if list.len() >= MAX_PARAMS {
+            return Err(DigestError::Malformed("too many parameters"));
+        }
+        list.push((name, value));
         rest = rest.trim_start();
         rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
     }
-    Ok(out)
+    Ok(DigestParams { list })
 }
 
 #[cfg(test)]
@@ -450,7 +513,7 @@ mod tests {
         assert_eq!(r, "8ca523f5e9506fed4657c9700eebdbec");
     }
 
-    fn answer(k: &NonceKeeper, nonce: &str, nc: &str, password: &str) -> HashMap<String, String> {
+    fn answer(k: &NonceKeeper, nonce: &str, nc: &str, password: &str) -> DigestParams<'static> {
         let a = Algorithm::Sha256;
         let ha1 = a.hash(&format!("u:{}:{password}", k.realm));
         let ha2 = a.hash("GET:/f.cfg");
@@ -459,7 +522,34 @@ mod tests {
             r#"username="u", realm="{}", nonce="{nonce}", uri="/f.cfg", algorithm=SHA-256, qop=auth, nc={nc}, cnonce="c", response="{response}""#,
             k.realm
         );
-        parse_params(&header).unwrap()
+        // Test-only: the parameters borrow the header, which lives as long as the test process.
+        parse_params(Box::leak(header.into_boxed_str())).unwrap()
+    }
+
+    #[test]
+    fn a_response_in_upper_case_is_accepted_and_one_of_another_length_is_not() {
+        let k = NonceKeeper::new("sipprov", 300);
+        let nonce = k.nonce();
+        let p = answer(&k, &nonce, "00000001", "pw");
+        let header = format!(
+            r#"username="u", realm="{}", nonce="{nonce}", uri="/f.cfg", algorithm=SHA-256, qop=auth, nc=00000002, cnonce="c", response="{}""#,
+            k.realm,
+            {
+                let a = Algorithm::Sha256;
+                let ha1 = a.hash(&format!("u:{}:pw", k.realm));
+                let ha2 = a.hash("GET:/f.cfg");
+                a.hash(&format!("{ha1}:{nonce}:00000002:c:auth:{ha2}")).to_ascii_uppercase()
+            }
+        );
+        assert_eq!(k.verify(&p, "u", "pw", "GET", "/f.cfg", &[Algorithm::Sha256]), Ok(Algorithm::Sha256));
+        let upper = parse_params(&header).unwrap();
+        assert_eq!(k.verify(&upper, "u", "pw", "GET", "/f.cfg", &[Algorithm::Sha256]), Ok(Algorithm::Sha256));
+        let short = header.replace("response=\"", "response=\"0");
+        let short = parse_params(&short).unwrap();
+        assert_eq!(
+            k.verify(&short, "u", "pw", "GET", "/f.cfg", &[Algorithm::Sha256]),
+            Err(DigestError::Wrong("wrong user name or password"))
+        );
     }
 
     #[test]
@@ -546,10 +636,13 @@ mod tests {
     #[test]
     fn parser_handles_quotes_and_refuses_garbage() {
         let p = parse_params(r#"username="a\"b", nc=00000001 , qop=auth"#).unwrap();
-        assert_eq!(p["username"], "a\"b");
-        assert_eq!(p["qop"], "auth");
+        assert_eq!(p.get("username"), Some("a\"b"));
+        assert_eq!(p.get("QOP"), Some("auth"));
         assert!(parse_params(r#"username="abc"#).is_err());
         assert!(parse_params("novalue").is_err());
         assert!(parse_params("a=1, a=2").is_err());
+        assert!(parse_params("a=1, A=2").is_err(), "names compare without regard to case");
+        let many: String = (0..30).map(|i| format!("p{i}=1, ")).collect();
+        assert!(parse_params(&many).is_err());
     }
 }
