@@ -11,8 +11,11 @@
 //! "confirmed"; a 200 without a fetch, or a fetch after the window, is reported as
 //! "not-confirmed", never as success.
 //!
-//! Crash safety: a device is written `sending` before its NOTIFY leaves and gets its outcome
-//! right after, so a restart re-sends exactly the devices with no recorded outcome.
+//! Crash safety: a device gets its outcome right after its NOTIFY's transaction ends, so a
+//! restart re-sends exactly the devices with no recorded outcome. Where other nodes may take a
+//! chunk over (PostgreSQL) a device is also marked `sending` before its NOTIFY leaves, so that
+//! the node taking over knows which devices may have been notified; on SQLite one node sends
+//! and the mark would only count the attempt early, so the outcome counts it.
 //!
 //! Across nodes (PostgreSQL): every node runs the engine and sends the chunks of a campaign it
 //! claims under a lease, at its share of the rate and in-flight limit; a dead node's chunks are
