@@ -5,6 +5,7 @@
 # meanwhile (campaign rate, peak RSS, HTTP p50/p99). Prints a Markdown table on stdout.
 #
 #   bash bench/scale.sh [DEVICES=1000000] [CAMPAIGN=1] [HOT=0]
+#   SIPPROV_BIN=/path/to/sipprov bash bench/scale.sh ...   (a given binary, not this tree's build)
 #
 # CAMPAIGN=0 skips the campaign part. wrk fetches a random device among all of them (HOT=0, the
 # default and the worst case: nearly every request misses the render cache and renders, and
@@ -26,8 +27,14 @@ work=$(mktemp -d /tmp/sipprov-scale.XXXXXX)
 # Every process this script starts is one of its background jobs and is stopped by its id.
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$root"
-cargo build --release --locked -q -p sipprov
-bin="$root/target/release/sipprov"
+# SIPPROV_BIN=path runs a binary built elsewhere (an A/B of two builds back to back) instead
+# of building this tree's.
+if [ -n "${SIPPROV_BIN:-}" ]; then
+  bin=$SIPPROV_BIN
+else
+  cargo build --release --locked -q -p sipprov
+  bin="$root/target/release/sipprov"
+fi
 if [ "$(nproc)" -ge 2 ]; then SERVER_CPU=(taskset -c 0); LOAD_CPU=(taskset -c 1); else SERVER_CPU=(); LOAD_CPU=(); fi
 free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }

@@ -252,7 +252,9 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let inventory = Arc::new(Inventory::load_taking_fetches(&store, |fetch| seen.merge(fetch)).await?);
     let cache = Arc::new(RenderCache::new(store.rendered_states().await?).with_max_bytes(config.cache.max_bytes));
     let metrics = Arc::new(Metrics::default());
-    let events = FetchLog::spawn(store.clone(), metrics.clone(), &config.fetch_log, seen.clone());
+    // The fetch log's writes on a connection of their own, below the process's CPU priority;
+    // every other statement (campaign outcomes, the API) keeps the normal one.
+    let events = FetchLog::spawn(store.background_writer().await?, metrics.clone(), &config.fetch_log, seen.clone());
     let security = Arc::new(security_for(&store, config).await?);
     load_windows(&store, &security).await?;
     tracing::info!(devices = inventory.len(), "inventory loaded");

@@ -17,7 +17,9 @@ use clap::Parser;
 /// request head, the fetch record), and a `perf` profile of the provisioning path under load
 /// put a quarter of the core in glibc's allocator (`_int_malloc`, `malloc_consolidate`,
 /// `free`; docs/benchmarks.md, "Session 8 run"). mimalloc keeps per-thread free lists and
-/// does no consolidation pass, so the same work costs less.
+/// does no consolidation pass, so the same work costs less. Without the `mimalloc` feature the
+/// system's malloc is used, for heap profilers that see only it (heaptrack, massif).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

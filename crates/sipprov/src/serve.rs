@@ -74,9 +74,20 @@ pub(crate) async fn run(args: ServeArgs, data_dir: Option<std::path::PathBuf>) -
 /// Returns to the OS the memory freed while the server loaded its inventory (decoded rows,
 /// temporary vectors): mimalloc keeps freed pages for reuse for a while, and at start-up that
 /// is megabytes the server will not need again (glibc's `malloc_trim` did this before mimalloc).
+#[cfg(feature = "mimalloc")]
 fn release_freed_memory() {
     // SAFETY: mi_collect only returns free pages of mimalloc's heaps; it touches no live allocation.
     unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
+/// With the system's malloc (a profiling build), glibc's own trim.
+#[cfg(not(feature = "mimalloc"))]
+fn release_freed_memory() {
+    // SAFETY: malloc_trim only returns free memory of glibc's heap; it touches no live allocation.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 async fn shutdown_signal() {

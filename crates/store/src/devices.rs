@@ -260,7 +260,10 @@ impl Store {
     async fn for_each_device_sqlite(&self, mut f: impl FnMut(DeviceRecord)) -> Result<(), StoreError> {
         use sqlx::{ConnectOptions, Connection};
         let options: sqlx::sqlite::SqliteConnectOptions = self.url.parse()?;
-        let mut conn = options.read_only(true).connect().await?;
+        // Its worker thread named apart from the pools' (see `priority`), so no pool's
+        // connection mistakes it for its own.
+        let options = options.read_only(true).thread_name(|id| format!("sqlite-load-{id}"));
+        let mut conn = options.connect().await?;
         {
             let mut rows = sqlx::query(select_devices!("")).fetch(&mut conn);
             while let Some(row) = rows.try_next().await? {
@@ -305,7 +308,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         use sqlx::{ConnectOptions, Connection};
         let options: sqlx::sqlite::SqliteConnectOptions = self.url.parse()?;
-        let mut conn = options.read_only(true).connect().await?;
+        // Its worker thread named apart from the pools' (see `priority`), so no pool's
+        // connection mistakes it for its own.
+        let options = options.read_only(true).thread_name(|id| format!("sqlite-load-{id}"));
+        let mut conn = options.connect().await?;
         // One read transaction: both scans see the same snapshot.
         let mut tx = conn.begin().await?;
         {

@@ -211,13 +211,13 @@ impl Store {
         }
         if backend == Backend::Sqlite {
             // SQLite allows one writer at a time: a small pool plus a busy timeout avoids
-            // "database is locked" errors, and WAL lets readers run during writes.
+            // "database is locked" errors, and WAL lets readers run during writes. Every
+            // connection here keeps the process's CPU priority ([`Store::background_writer`]
+            // is the one that does not).
             options = options.max_connections(4).after_connect(|conn, _| {
                 Box::pin(async move {
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    priority::lower_sqlite_workers();
+                    sqlite_connection_setup(conn).await?;
+                    priority::keep_new_worker();
                     Ok(())
                 })
             });
@@ -273,6 +273,46 @@ impl Store {
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// The same store for writes nobody waits for (the fetch log's): on SQLite its statements
+    /// run on one connection of their own whose worker thread runs below the process's CPU
+    /// priority (see `priority`), so under load they yield the core to the threads serving
+    /// phones and to every other statement (campaign outcomes, the API), which keep this
+    /// store's connections at the normal priority. On PostgreSQL the work is the server's and
+    /// this is the same store.
+    ///
+    /// Writes through both stores take turns in this process (they share one queue of writers,
+    /// and each takes SQLite's write lock only at its turn), so the second connection never meets SQLite's write lock held by the first and
+    /// never gets `SQLITE_BUSY` from it; the busy timeout set on both covers other processes.
+    pub async fn background_writer(&self) -> Result<Store, StoreError> {
+        if self.backend != Backend::Sqlite || sqlite_path(&self.url).is_none() {
+            // An in-memory SQLite database is one per connection pool: a second pool would open
+            // an empty one.
+            return Ok(self.clone());
+        }
+        let pool = faults::close_connections_left_in_a_transaction(AnyPoolOptions::new())
+            .max_connections(1)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlite_connection_setup(conn).await?;
+                    priority::lower_new_worker();
+                    Ok(())
+                })
+            })
+            .connect_lazy(&self.url)?;
+        Ok(Store { pool, ..self.clone() })
+    }
+}
+
+/// What every SQLite connection of the store sets as it opens. SQLite allows one writer at a
+/// time: a busy timeout makes a connection that meets another process's write lock wait for
+/// it instead of failing with "database is locked" (writers of this process take turns before
+/// that, see [`Store::write_tx`]).
+async fn sqlite_connection_setup(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute("PRAGMA busy_timeout = 10000").await?;
+    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    Ok(())
 }
 
 /// The file of a `sqlite://PATH?...` URL, `None` for an in-memory database.

@@ -58,7 +58,7 @@ pub const NC_WINDOW: u32 = 64;
 pub const MAX_HEADER: usize = 4096;
 
 /// The hash a challenge or response uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
     /// MD5, which older firmware (and AudioCodes) support.
     Md5,

@@ -29,13 +29,13 @@ pub mod shared;
 pub mod throttle;
 pub mod window;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use base64::Engine as _;
-use sipprov_model::Mac;
+use sipprov_model::{Mac, MacMap};
 use sipprov_store::DeviceRecord;
 use subtle::ConstantTimeEq;
 
@@ -112,10 +112,38 @@ pub enum Decision {
 }
 
 /// Policies by device, valid for one render-cache generation.
+///
+/// Every device that fetched has an entry, so a million devices means a million entries: each
+/// is a MAC and a pointer (a [`MacMap`] slot), and equal policies are one shared value. Most
+/// devices inherit their access settings from their group or the global ones, so a fleet has a
+/// few distinct policies; one allocation per device (about 128 bytes with its two strings'
+/// headers) was 150 MB at a million.
 #[derive(Default)]
 struct PolicyCache {
     generation: u64,
-    policies: HashMap<Mac, Arc<Policy>>,
+    policies: MacMap<Arc<Policy>>,
+    /// The distinct policies of this generation, at most [`MAX_SHARED_POLICIES`]: devices with
+    /// credentials of their own each have their own policy, which sharing cannot help, and they
+    /// must not make the set as large as the fleet.
+    distinct: HashSet<Arc<Policy>>,
+}
+
+/// How many distinct policies are shared per generation (see [`PolicyCache`]); one more is kept
+/// by its device alone.
+const MAX_SHARED_POLICIES: usize = 1024;
+
+impl PolicyCache {
+    /// The shared copy of `policy` when there is one (or it becomes one), else `policy`.
+    fn shared(&mut self, policy: Policy) -> Arc<Policy> {
+        if let Some(same) = self.distinct.get(&policy) {
+            return same.clone();
+        }
+        let policy = Arc::new(policy);
+        if self.distinct.len() < MAX_SHARED_POLICIES {
+            self.distinct.insert(policy.clone());
+        }
+        policy
+    }
 }
 
 impl Security {
@@ -163,16 +191,18 @@ impl Security {
                 }
             }
         }
-        let policy = Arc::new(Policy::from_settings(&merged()));
+        let policy = Policy::from_settings(&merged());
         let mut cache = self.policies.write().unwrap_or_else(|e| e.into_inner());
         if cache.generation != generation {
             // Only move forward: a request that read an older generation must not wipe newer entries.
             if cache.generation > generation {
-                return policy;
+                return Arc::new(policy);
             }
             cache.generation = generation;
             cache.policies.clear();
+            cache.distinct.clear();
         }
+        let policy = cache.shared(policy);
         cache.policies.insert(mac, policy.clone());
         policy
     }

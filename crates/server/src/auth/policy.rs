@@ -9,7 +9,7 @@ pub(super) const BOTH: &[Algorithm] = &[Algorithm::Sha256, Algorithm::Md5];
 const MD5_ONLY: &[Algorithm] = &[Algorithm::Md5];
 
 /// How a requester proves it holds the credentials.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Scheme {
     Basic,
     Digest(&'static [Algorithm]),
@@ -17,7 +17,9 @@ pub(super) enum Scheme {
 
 /// A device's access policy, extracted once from its merged settings (generated credentials
 /// included) and cached until anything that could change it does. Its `Debug` never shows the
-/// password.
+/// password. Equal policies are one shared value in the cache (`PolicyCache`): every device
+/// that inherits its group's settings has its group's policy.
+#[derive(PartialEq, Eq)]
 pub struct Policy {
     pub(super) scheme: Scheme,
     /// `None`: the device has no credentials (none set, none generated, or `http.auth=none`), so
@@ -64,6 +66,18 @@ impl Policy {
     /// True when the files are served to anyone (`security.open_device_files = 1`).
     pub fn is_open(&self) -> bool {
         self.open
+    }
+}
+
+/// Equal policies hash equally: every field but the allow-list's networks, of which only the
+/// count (a device's own allow-list is rare; equality still compares them).
+impl std::hash::Hash for Policy {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.scheme.hash(state);
+        self.credentials.hash(state);
+        self.allow_basic_plain.hash(state);
+        self.allow_from.as_ref().map(Vec::len).hash(state);
+        self.open.hash(state);
     }
 }
 

@@ -140,6 +140,22 @@ fn policies_are_cached_per_generation() {
 }
 
 #[test]
+fn devices_with_equal_policies_share_one() {
+    let sec = Security::new(&SecurityConfig::default());
+    let other: Mac = "001565000099".parse().unwrap();
+    let group = ["http.username=g", "http.password=same"];
+    let a = sec.policy(mac(), 1, || settings(&group));
+    let b = sec.policy(other, 1, || settings(&group));
+    assert!(Arc::ptr_eq(&a, &b), "one value for equal policies");
+    let own = sec.policy("001565000098".parse().unwrap(), 1, || settings(&["http.username=g", "http.password=own"]));
+    assert!(!Arc::ptr_eq(&a, &own) && !own.is_locked(), "a device's own credentials are its own");
+    // A new generation shares anew: nothing of the old one is handed out.
+    let c = sec.policy(mac(), 2, || settings(&group));
+    assert!(!Arc::ptr_eq(&a, &c));
+    assert!(Arc::ptr_eq(&c, &sec.policy(other, 2, || settings(&group))));
+}
+
+#[test]
 fn a_policy_debug_shows_no_password() {
     let policy = Policy::from_settings(&settings(&["http.username=phone1", "http.password=P0licy-Secret"]));
     let shown = format!("{policy:?} {policy:#?}");
