@@ -212,3 +212,30 @@ fn a_device_removed_and_added_again_starts_a_new_event_and_keeps_the_old_one() {
     let device = s.json(&["device", "show", MAC, "--json"]);
     assert_eq!(device["last_fetch"]["at"].as_i64(), Some(stored[1].1), "{device:#}");
 }
+
+#[test]
+fn a_clean_stop_writes_the_fetches_still_gathered_in_memory() {
+    // Fetch events written only every minute: without the stop's flush, SIGTERM would lose them.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("sipprov.toml");
+    std::fs::write(&config, "[fetch_log]\ninterval_ms = 60000\nlast_seen_interval_ms = 600000\n").expect("config");
+    let mut s = TestServer { dir, child: None, http: String::new(), api: String::new() };
+    s.spawn(&["--config", config.to_str().expect("utf-8 path")]);
+    s.open_device_files();
+    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S"]);
+    // The first fetch renders the file, and the content change time it records is written
+    // within 250 ms, with whatever fetches wait by then; the three after it only wait.
+    assert_eq!(s.fetch(&format!("/{MAC}.cfg"), UA_OLD, &[]).status, 200);
+    std::thread::sleep(Duration::from_millis(800));
+    for _ in 0..3 {
+        assert_eq!(s.fetch(&format!("/{MAC}.cfg"), UA_OLD, &[]).status, 200);
+    }
+    let mut child = s.child.take().expect("running");
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let exited = child.wait().expect("wait");
+    assert!(exited.success(), "a SIGTERM is a clean stop: {exited:?}\n{}", s.log());
+    let stored = stored_fetches(&s);
+    let count: i64 = stored.iter().map(|(_, _, count, _)| count).sum();
+    assert_eq!(count, 4, "every fetch written on the way out: {stored:?}");
+}
