@@ -15,12 +15,13 @@
 //! device and file. When the channel is full the record is dropped and counted, never blocking
 //! a phone. Other records (refusals, content change times) are written within 250 ms.
 //!
-//! On SQLite ([`Store::defers_last_seen`]) one interval is one transaction (the events and
-//! `device_fetched`, which campaigns read), and each device's last-seen row (`device_seen`) is
-//! written only every `[fetch_log] last_seen_interval_ms` (10 s), on a flush and at the end:
-//! the rows in between are kept here, latest per device, and the store replays the fetch events
-//! written after the last such write when it opens. Under load every device fetching this
-//! costs two rows an interval instead of three. A fetch whose User-Agent reports another model
+//! On SQLite ([`Store::defers_last_seen`]) one interval is one transaction (the events), and
+//! each device's last-seen row (`device_seen`) and what it fetched per file (`device_fetched`,
+//! which campaigns read, always after a flush) are written only every `[fetch_log]
+//! last_seen_interval_ms` (10 s), on a flush and at the end: the rows in between are kept here,
+//! latest per device (and file), and the store replays the fetch events written after the last
+//! such write into both tables when it opens. Under load every device fetching this costs one
+//! row an interval instead of three. A fetch whose User-Agent reports another model
 //! or firmware than the event it would merge into starts an event of its own, so each event's
 //! model and firmware are those of all its fetches and the replay gives what the device last
 //! reported.
@@ -147,7 +148,7 @@ impl FetchLog {
         let deferred = store.defers_last_seen().then(|| {
             let every = Duration::from_millis(config.last_seen_interval_ms.clamp(10, 600_000)).max(interval);
             let open = OpenEvents::new(Duration::from_millis(config.merge_window_ms.min(3_600_000)));
-            UnsavedSeen { rows: HashMap::new(), saved_at: Instant::now(), every, open }
+            UnsavedSeen { rows: HashMap::new(), fetched: HashMap::new(), saved_at: Instant::now(), every, open }
         });
         let ledger = Arc::new(Ledger::new(BATCH));
         let w = Writer {
@@ -523,6 +524,11 @@ const UNSAVED_SEEN_MAX: usize = 100_000;
 /// device, merged as the store merges them.
 struct UnsavedSeen {
     rows: HashMap<Mac, FetchInfo>,
+    /// The `device_fetched` rows (latest per device and file), written with the last-seen rows:
+    /// every reader of that table (a campaign's confirmation, its selection) flushes first, and
+    /// the store replays them from the fetch events after a crash, as it does the last-seen rows.
+    /// Per device, one row per file (a device fetches one or two files).
+    fetched: HashMap<Mac, Vec<FetchInfo>>,
     saved_at: Instant,
     /// `[fetch_log] last_seen_interval_ms`.
     every: Duration,
@@ -534,7 +540,27 @@ struct UnsavedSeen {
 impl UnsavedSeen {
     /// Whether the rows are due to be written (time, or too many waiting).
     fn due(&self) -> bool {
+        // `fetched` holds the same devices as `rows`: both take every interval's rows.
         !self.rows.is_empty() && (self.saved_at.elapsed() >= self.every || self.rows.len() >= UNSAVED_SEEN_MAX)
+    }
+
+    /// Takes in an interval's `device_fetched` rows: the latest per device and file wins.
+    fn merge_fetched(&mut self, rows: &[FetchInfo]) {
+        for row in rows {
+            let files = self.fetched.entry(row.mac).or_default();
+            match files.iter_mut().find(|kept| kept.file == row.file) {
+                Some(kept) if kept.at > row.at => {}
+                Some(kept) => *kept = row.clone(),
+                None => files.push(row.clone()),
+            }
+        }
+    }
+
+    /// The `device_fetched` rows to write, oldest first.
+    fn fetched_oldest_first(&self) -> Vec<FetchInfo> {
+        let mut rows: Vec<FetchInfo> = self.fetched.values().flatten().cloned().collect();
+        rows.sort_by_key(|r| r.at);
+        rows
     }
 
     /// Takes in an interval's rows (oldest first): the latest fetch wins; a fetch that reports
@@ -566,6 +592,7 @@ impl UnsavedSeen {
     /// They are written.
     fn saved(&mut self) {
         self.rows.clear();
+        self.fetched.clear();
         self.saved_at = Instant::now();
     }
 }
@@ -730,10 +757,12 @@ impl Batch {
         let fetched = if self.fetches.is_empty() { Vec::new() } else { self.last_fetches() };
         // Merging again after a failed write is harmless: the same rows.
         deferred.merge(&fetched);
+        deferred.merge_fetched(&fetched);
         let seen_due = !deferred.rows.is_empty() && (deferred.due() || !self.waiting.is_empty() || self.closing);
         let (events, steps) = deferred.open.plan(&self.events, sipprov_store::now_ms());
-        if !events.is_empty() || !fetched.is_empty() || seen_due {
+        if !events.is_empty() || seen_due {
             let seen = seen_due.then(|| deferred.oldest_first());
+            let fetched = if seen_due { deferred.fetched_oldest_first() } else { Vec::new() };
             let open_from = if seen_due { deferred.open.oldest() } else { None };
             match store.record_fetch_interval(&events, &fetched, seen.as_deref(), open_from).await {
                 Ok(ids) => deferred.open.apply(&steps, &ids),

@@ -60,6 +60,8 @@ fn a_kill_between_last_seen_writes_loses_no_fetch_and_no_last_seen() {
     assert!(!stored.as_array().unwrap().is_empty(), "the fetch events were written before the kill");
     let seen = sql(&s, &format!("SELECT last_seen_at FROM device_seen WHERE mac = '{MAC}'"));
     assert_eq!(seen, serde_json::json!([]), "the last-seen row waits for its own interval");
+    let fetched = sql(&s, &format!("SELECT at FROM device_fetched WHERE mac = '{MAC}'"));
+    assert_eq!(fetched, serde_json::json!([]), "so does what it fetched per file");
 
     s.spawn(&["--config", s.data_dir().join("sipprov.toml").to_str().unwrap()]);
     let events: Vec<serde_json::Value> = s.json(&["device", "log", MAC, "--json"]).as_array().unwrap().clone();
@@ -84,6 +86,11 @@ fn a_kill_between_last_seen_writes_loses_no_fetch_and_no_last_seen() {
         assert_eq!(listed["last_fetch"]["at"].as_i64(), last_at, "{listed:#}");
     };
     check(&s);
+    // The replay restored what the device fetched per file too (a campaign confirms from it).
+    s.stop();
+    let fetched = sql(&s, &format!("SELECT file, at FROM device_fetched WHERE mac = '{MAC}'"));
+    assert_eq!(fetched, serde_json::json!([[format!("{MAC}.cfg"), last_at]]), "replayed device_fetched");
+    s.spawn(&["--config", s.data_dir().join("sipprov.toml").to_str().unwrap()]);
     // The replay moved the mark: another restart (kill -9 again) shows the same.
     s.stop();
     s.spawn(&["--config", s.data_dir().join("sipprov.toml").to_str().unwrap()]);

@@ -585,7 +585,8 @@ impl Store {
 
     /// One interval of the fetch log (SQLite) in one transaction: `events` appended or extended (in
     /// order, see [`IntervalEvent`]), `fetched` (oldest first) in `device_fetched`, which the
-    /// campaign confirmation reads, and when `seen` is given (oldest first: every fetch since
+    /// campaign confirmation reads (the fetch log passes them with `seen`; a replay restores
+    /// both), and when `seen` is given (oldest first: every fetch since
     /// the last such write), the last-seen rows, with the fetch events written so far marked as
     /// reflected in them, except those from `open_from` on: events the fetch log may still
     /// extend (with this interval's new ones), which a replay must read again. Between two
@@ -639,8 +640,8 @@ impl Store {
         Ok(ids)
     }
 
-    /// Brings `device_seen` up to date with the fetch events written after `fetch_seen_mark`
-    /// (SQLite, at open; see [`Store::defers_last_seen`]): the same merge as the fetch log's
+    /// Brings `device_seen` and `device_fetched` up to date with the fetch events written after
+    /// `fetch_seen_mark` (SQLite, at open; see [`Store::defers_last_seen`]): the same merge as the fetch log's
     /// (the latest fetch wins; a fetch that reports no model or firmware keeps the earlier
     /// report), in event order, for devices that still exist and only with events from after
     /// the device was (re)created. Returns how many events it replayed.
@@ -670,6 +671,21 @@ impl Store {
              reported_model = COALESCE(excluded.reported_model, device_seen.reported_model), \
              reported_firmware = COALESCE(excluded.reported_firmware, device_seen.reported_firmware) \
              WHERE excluded.last_seen_at >= device_seen.last_seen_at",
+        )
+        .execute(&mut *tx)
+        .await?;
+        // What each device fetched per file: the fetch log writes `device_fetched` with the
+        // last-seen rows, so the same events bring it up to date.
+        sqlx::query(
+            "INSERT INTO device_fetched (mac, file, hash, at) \
+             SELECT e.mac, json_extract(e.detail, '$.file'), json_extract(e.detail, '$.hash'), \
+             COALESCE(json_extract(e.detail, '$.last_at'), e.at) \
+             FROM device_events e JOIN devices d ON d.mac = e.mac \
+             WHERE e.kind = 'fetch' AND e.id > (SELECT event_id FROM fetch_seen_mark) AND e.at >= d.created_at \
+             AND json_extract(e.detail, '$.file') IS NOT NULL AND json_extract(e.detail, '$.hash') IS NOT NULL \
+             ORDER BY e.id \
+             ON CONFLICT (mac, file) DO UPDATE SET hash = excluded.hash, at = excluded.at \
+             WHERE excluded.at >= device_fetched.at",
         )
         .execute(&mut *tx)
         .await?;

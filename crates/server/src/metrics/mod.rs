@@ -45,8 +45,8 @@ pub struct Metrics {
     pub renders: AtomicU64,
     /// Files served from the render cache.
     pub cache_hits: AtomicU64,
-    /// Fetch records dropped: the writer's queue was full, or the store could not write and
-    /// the retry buffer was full.
+    /// Fetch records dropped: the writer's queue or the fetch ledger was full, or the store
+    /// could not write and the retry buffer was full.
     pub fetch_records_dropped: AtomicU64,
     /// Writes of fetch records that failed and will be retried (see `fetchlog`).
     pub store_write_failures: AtomicU64,
