@@ -817,12 +817,14 @@ fn kept_on_outage(
 mod tests {
     use super::*;
 
-    fn content(file: &str, hash: &str) -> Arc<Served> {
+    /// Content as the render cache hands it out (also used by the `ledger` module's tests).
+    pub(super) fn content(file: &str, hash: &str) -> Arc<Served> {
         Arc::new(Served::new(file.into(), b"x".to_vec(), "text/plain", hash.into(), 0))
     }
 
-    fn fetch(mac: u8, at: i64, served: &Arc<Served>, model: Option<&str>) -> Record {
-        Record::Fetch(Fetch {
+    /// A fetch of `served` by device `mac` (its last byte) at `at`.
+    pub(super) fn fetch_of(mac: u8, at: i64, served: &Arc<Served>, model: Option<&str>) -> Fetch {
+        Fetch {
             mac: format!("0015650000{mac:02x}").parse().unwrap(),
             at,
             ip: "192.0.2.1".parse().unwrap(),
@@ -832,7 +834,11 @@ mod tests {
             auth: "open",
             model: model.map(String::from),
             firmware: None,
-        })
+        }
+    }
+
+    fn fetch(mac: u8, at: i64, served: &Arc<Served>, model: Option<&str>) -> Record {
+        Record::Fetch(fetch_of(mac, at, served, model))
     }
 
     #[test]

@@ -16,9 +16,14 @@ const UA_NEW: &str = "Yealink SIP-T46S 66.86.0.20 00:15:65:00:0a:01";
 /// A server with open device files, fetch events written every 100 ms and last-seen rows only
 /// every 10 minutes (never, within the test, unless something flushes).
 fn server() -> TestServer {
+    server_with("[fetch_log]\ninterval_ms = 100\nlast_seen_interval_ms = 600000\n")
+}
+
+/// A server with open device files and `toml` as its configuration.
+fn server_with(toml: &str) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("sipprov.toml");
-    std::fs::write(&config, "[fetch_log]\ninterval_ms = 100\nlast_seen_interval_ms = 600000\n").expect("config");
+    std::fs::write(&config, toml).expect("config");
     let mut s = TestServer { dir, child: None, http: String::new(), api: String::new() };
     s.spawn(&["--config", config.to_str().expect("utf-8 path")]);
     s.open_device_files();
@@ -223,12 +228,7 @@ fn a_device_removed_and_added_again_starts_a_new_event_and_keeps_the_old_one() {
 #[test]
 fn a_clean_stop_writes_the_fetches_still_gathered_in_memory() {
     // Fetch events written only every minute: without the stop's flush, SIGTERM would lose them.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("sipprov.toml");
-    std::fs::write(&config, "[fetch_log]\ninterval_ms = 60000\nlast_seen_interval_ms = 600000\n").expect("config");
-    let mut s = TestServer { dir, child: None, http: String::new(), api: String::new() };
-    s.spawn(&["--config", config.to_str().expect("utf-8 path")]);
-    s.open_device_files();
+    let mut s = server_with("[fetch_log]\ninterval_ms = 60000\nlast_seen_interval_ms = 600000\n");
     s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S"]);
     // The first fetch renders the file, and the content change time it records is written
     // within 250 ms, with whatever fetches wait by then; the three after it only wait.

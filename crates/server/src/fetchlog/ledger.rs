@@ -99,29 +99,12 @@ fn shard_of(mac: Mac) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
+    use super::super::tests::{content, fetch_of as fetch};
     use super::*;
-    use crate::cache::Served;
-
-    fn fetch(mac: u8, at: i64, served: &Arc<Served>, model: Option<&str>) -> Fetch {
-        Fetch {
-            mac: format!("0015650000{mac:02x}").parse().unwrap(),
-            at,
-            ip: "192.0.2.1".parse().unwrap(),
-            content: served.clone(),
-            file: None,
-            status: 200,
-            auth: "open",
-            model: model.map(String::from),
-            firmware: None,
-        }
-    }
 
     #[test]
     fn repeats_merge_and_another_model_or_content_starts_an_entry_in_order() {
-        let a = Arc::new(Served::new("a.cfg".into(), b"x".to_vec(), "text/plain", "h1".into(), 0));
-        let b = Arc::new(Served::new("a.cfg".into(), b"y".to_vec(), "text/plain", "h2".into(), 0));
+        let (a, b) = (content("a.cfg", "h1"), content("a.cfg", "h2"));
         let ledger = Ledger::new(1_000);
         for (at, served, model) in [(10, &a, "T46S"), (12, &a, "T46S"), (11, &b, "T46S"), (13, &a, "T48S")] {
             assert!(ledger.take(fetch(1, at, served, Some(model))).is_ok());
@@ -146,7 +129,7 @@ mod tests {
 
     #[test]
     fn a_full_ledger_gives_new_entries_back_but_still_counts_repeats() {
-        let a = Arc::new(Served::new("a.cfg".into(), b"x".to_vec(), "text/plain", "h1".into(), 0));
+        let a = content("a.cfg", "h1");
         let ledger = Ledger::new(1_000);
         ledger.entries.store(LEDGER_MAX - 1, Ordering::Relaxed);
         assert!(ledger.take(fetch(1, 10, &a, None)).is_ok());
