@@ -99,8 +99,8 @@ fn shard_of(mac: Mac) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{content, fetch_of as fetch};
     use super::*;
+    use crate::fetchlog::tests::{content, fetch_of as fetch};
 
     #[test]
     fn repeats_merge_and_another_model_or_content_starts_an_entry_in_order() {
