@@ -27,14 +27,8 @@ work=$(mktemp -d /tmp/sipprov-scale.XXXXXX)
 # Every process this script starts is one of its background jobs and is stopped by its id.
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$root"
-# SIPPROV_BIN=path runs a binary built elsewhere (an A/B of two builds back to back) instead
-# of building this tree's.
-if [ -n "${SIPPROV_BIN:-}" ]; then
-  bin=$SIPPROV_BIN
-else
-  cargo build --release --locked -q -p sipprov
-  bin="$root/target/release/sipprov"
-fi
+# shellcheck source=bench/sipprov-bin.sh
+source "$root/bench/sipprov-bin.sh"
 if [ "$(nproc)" -ge 2 ]; then SERVER_CPU=(taskset -c 0); LOAD_CPU=(taskset -c 1); else SERVER_CPU=(); LOAD_CPU=(); fi
 free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }

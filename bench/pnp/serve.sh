@@ -2,12 +2,8 @@
 # run). Sourcing it picks the binary (SIPPROV_BIN=path runs that one instead of building this
 # tree's, for an A/B against a base), the pinning (server on CPU 0, fleet on CPU 1) and
 # defines free_port; pnp_serve_with_phones starts the server.
-if [ -n "${SIPPROV_BIN:-}" ]; then
-  bin=$SIPPROV_BIN
-else
-  cargo build --release --locked -q -p sipprov
-  bin="${CARGO_TARGET_DIR:-$root/target}/release/sipprov"
-fi
+# shellcheck source=bench/sipprov-bin.sh
+source "$root/bench/sipprov-bin.sh"
 if [ "$(nproc)" -ge 2 ]; then FLEET_CPU=(taskset -c 1); SERVER_CPU=(taskset -c 0); else FLEET_CPU=(); SERVER_CPU=(); fi
 free_port() { python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
