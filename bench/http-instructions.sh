@@ -14,6 +14,8 @@
 #   bash bench/http-instructions.sh [N=3000]
 #   SIPPROV_BIN=/path/to/sipprov bash bench/http-instructions.sh   (counts another build, e.g. a
 #   commit's binary kept aside, against this checkout's hyper floor)
+#   CALLGRIND_KEEP=DIR bash bench/http-instructions.sh   (keeps the callgrind dumps in DIR, for
+#   callgrind_annotate)
 #
 # Needs valgrind and python3. Loopback only; every loop is bounded in count and time.
 set -euo pipefail
@@ -97,6 +99,7 @@ PY
 read -r f_path f_all < <(measure floor floor)
 read -r o_path o_all < <(measure open open)
 read -r d_path d_all < <(measure digest digest)
+if [ -n "${CALLGRIND_KEEP:-}" ]; then mkdir -p "$CALLGRIND_KEEP" && cp -a "$work"/cg-* "$CALLGRIND_KEEP"/; fi
 echo "| server, $n requests | request path, instructions per request | all threads | request path / floor |"
 echo "|---|---|---|---|"
 echo "| hyper floor | $f_path | $f_all | 1.00x |"

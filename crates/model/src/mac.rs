@@ -149,6 +149,22 @@ impl Mac {
         Some(Mac(out))
     }
 
+    /// The usual form in a User-Agent, six pairs split by one separator (`00:15:65:aa:bb:cc`,
+    /// `00-15-65-AA-BB-CC`), read in place; `None` for any other form (the general parse
+    /// decides, and names what is wrong). Every Yealink request carries one.
+    fn from_paired(s: &str) -> Option<Mac> {
+        let b: &[u8; 17] = s.as_bytes().try_into().ok()?;
+        let sep = b[2];
+        if !matches!(sep, b':' | b'-') || [5, 8, 11, 14].iter().any(|&i| b[i] != sep) {
+            return None;
+        }
+        let mut digits = [0u8; 12];
+        for (pair, at) in digits.chunks_exact_mut(2).zip((0..17).step_by(3)) {
+            pair.copy_from_slice(&b[at..at + 2]);
+        }
+        Mac::from_hex_digits(&digits)
+    }
+
     /// True for `000000000000` and `ffffffffffff`, which are placeholders, never devices.
     pub fn is_placeholder(&self) -> bool {
         self.0 == [0; 6] || self.0 == [0xff; 6]
@@ -161,6 +177,9 @@ impl FromStr for Mac {
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let err = |reason| MacError { input: input.to_string(), reason };
         let trimmed = input.trim();
+        if let Some(mac) = Mac::from_paired(trimmed) {
+            return Ok(mac);
+        }
         // The digits are gathered on the stack: User-Agents carry a MAC on every request.
         let mut digits = [0u8; 12];
         let mut len = 0;

@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use sipprov_model::{Mac, MacMap};
@@ -49,6 +50,18 @@ pub struct Served {
     pub last_modified: SystemTime,
     /// The `Content-Type` the vendor's file is served with.
     pub content_type: &'static str,
+    /// `etag` and `last_modified` as the response headers carry them, made once per rendering
+    /// rather than formatted and checked again for every response.
+    pub headers: ValidatorHeaders,
+}
+
+/// A rendering's `ETag` and `Last-Modified` header values (RFC 9110 §8.8.3, §8.8.2).
+#[derive(Debug)]
+pub struct ValidatorHeaders {
+    /// The quoted strong validator.
+    pub etag: Option<HeaderValue>,
+    /// The IMF-fixdate of [`Served::last_modified`].
+    pub last_modified: Option<HeaderValue>,
 }
 
 impl Served {
@@ -60,14 +73,12 @@ impl Served {
         let mut bytes = bytes;
         bytes.shrink_to_fit();
         let secs = u64::try_from(changed_at_ms / 1000).unwrap_or(0);
-        Served {
-            file,
-            bytes: Bytes::from(bytes),
-            hash,
-            etag,
-            last_modified: UNIX_EPOCH + Duration::from_secs(secs),
-            content_type,
-        }
+        let last_modified = UNIX_EPOCH + Duration::from_secs(secs);
+        let headers = ValidatorHeaders {
+            etag: HeaderValue::from_str(&etag).ok(),
+            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(last_modified)).ok(),
+        };
+        Served { file, bytes: Bytes::from(bytes), hash, etag, last_modified, content_type, headers }
     }
 }
 
@@ -100,7 +111,8 @@ const ENTRY_OVERHEAD: usize = std::mem::size_of::<Served>() + 400;
 impl Served {
     /// The memory this file holds in the cache under a requested name of `key_len` bytes.
     fn cost(&self, key_len: usize) -> usize {
-        self.bytes.len() + self.file.len() + self.hash.len() + self.etag.len() + key_len + ENTRY_OVERHEAD
+        // The etag twice (text and header value) and the 29-byte date header.
+        self.bytes.len() + self.file.len() + self.hash.len() + 2 * self.etag.len() + 29 + key_len + ENTRY_OVERHEAD
     }
 }
 
@@ -385,6 +397,14 @@ mod tests {
 
     fn served(n: u8) -> Arc<Served> {
         Arc::new(Served::new("f".into(), vec![n], "text/plain", content_hash(&[n]), 1000))
+    }
+
+    #[test]
+    fn validator_headers_are_the_quoted_etag_and_an_imf_fixdate() {
+        let served = Served::new("f".into(), vec![1], "text/plain", content_hash(&[1]), 784_111_777_999);
+        assert_eq!(served.headers.last_modified.as_ref().unwrap(), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(served.headers.etag.as_ref().unwrap(), served.etag.as_str());
+        assert!(served.etag.starts_with('"') && served.etag.ends_with('"') && served.etag.len() == 34);
     }
 
     #[test]

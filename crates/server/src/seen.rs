@@ -136,6 +136,37 @@ fn file_of_pattern(mac: Mac, pattern: &str) -> String {
     }
 }
 
+/// Whether `file` is what `pattern` stands for with `mac` (as [`file_of_pattern`] would spell
+/// it), compared in place.
+fn pattern_names(mac: Mac, pattern: &str, file: &str) -> bool {
+    let marker = if pattern.contains(MAC_LOWER) {
+        MAC_LOWER
+    } else if pattern.contains(MAC_UPPER) {
+        MAC_UPPER
+    } else {
+        return pattern == file;
+    };
+    let Some((before, after)) = pattern.split_once(marker) else { return false };
+    let Some(hex) = file.strip_prefix(before).and_then(|rest| rest.strip_suffix(after)) else { return false };
+    let mut spelled = [0u8; 12];
+    // Infallible: 12 bytes for 6 bytes' hex.
+    let _ = hex::encode_to_slice(mac.bytes(), &mut spelled);
+    if marker == MAC_UPPER {
+        spelled.make_ascii_uppercase();
+    }
+    hex.as_bytes() == spelled
+}
+
+/// Whether `text` is `digest` in lower-case hex (what [`hex_digest`] reads back to it).
+fn is_hex_of(digest: &[u8; 32], text: &str) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let text = text.as_bytes();
+    text.len() == 64
+        && digest.iter().zip(text.chunks_exact(2)).all(|(byte, pair)| {
+            pair[0] == DIGITS[usize::from(byte >> 4)] && pair[1] == DIGITS[usize::from(byte & 0x0f)]
+        })
+}
+
 /// The 32 bytes of a lower-case SHA-256 hex digest; `None` for any other text.
 fn hex_digest(hash: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
@@ -237,6 +268,25 @@ impl Table {
         self.overflow.get(&mac).map(|info| SeenRef(Entry::Whole(info)))
     }
 
+    /// True when merging `fetch` into `seen` would change only its time and address: the same
+    /// file, content, model and firmware (a fetch naming none keeps the ones reported before,
+    /// with `keep_reported`). The usual case under load, answered without hashing or allocating.
+    fn names_the_same(&self, seen: &Seen, fetch: &Fetch<'_>, keep_reported: bool) -> bool {
+        let names = &self.names;
+        let same_text = |id: u32, text: Option<&str>| match text {
+            None => keep_reported || id == NONE,
+            Some(text) => id != NONE && names.text(id) == Some(text),
+        };
+        let same_hash = match seen.hash {
+            NONE => is_hex_of(&seen.digest, fetch.hash),
+            id => names.text(id) == Some(fetch.hash),
+        };
+        same_hash
+            && names.text(seen.file).is_some_and(|pattern| pattern_names(fetch.mac, pattern, fetch.file))
+            && same_text(seen.model, fetch.model)
+            && same_text(seen.firmware, fetch.firmware)
+    }
+
     /// Merges a fetch the way the store does: the latest wins (`strictly_newer` for another
     /// node's record), and with `keep_reported` a fetch naming no model or firmware keeps those
     /// reported before.
@@ -249,6 +299,16 @@ impl Table {
                 let at = SeenRef(known).at();
                 if at > fetch.at || (strictly_newer && at == fetch.at) {
                     return;
+                }
+                if let Entry::Compact(seen, _) = known {
+                    if self.names_the_same(seen, &fetch, keep_reported) {
+                        let (ip, v4) = ip_bytes(fetch.ip);
+                        if let Some(&slot) = self.slots.get(&fetch.mac) {
+                            let entry = &mut self.entries[slot as usize];
+                            (entry.at, entry.ip, entry.v4) = (fetch.at, ip, v4);
+                        }
+                        return;
+                    }
                 }
                 match known {
                     Entry::Compact(seen, _) if keep_reported => kept = (seen.model, seen.firmware),
@@ -469,6 +529,40 @@ mod tests {
         index.record(mac(8), 9, "192.0.2.8".parse().unwrap(), &format!("{}.cfg", mac(8)), "h", None, None);
         assert_eq!(index.get(mac(8)).unwrap().file, format!("{}.cfg", mac(8)));
         assert_eq!(index.read().len(), 2);
+    }
+
+    #[test]
+    fn a_repeat_moves_time_and_address_and_any_other_change_is_taken_in_full() {
+        let index = SeenIndex::default();
+        let m = mac(3);
+        let hash = format!("{:064x}", 7);
+        let (file, upper) = (format!("{m}.cfg"), format!("SEP{}.cnf.xml", m.upper()));
+        let at = |ip: &str| ip.parse::<IpAddr>().unwrap();
+        index.record(m, 1, at("192.0.2.1"), &file, &hash, Some("T46S"), Some("66.86.0.15"));
+        // The same texts: only the time and the address move (the in-place path).
+        index.record(m, 2, at("2001:db8::1"), &file, &hash, None, None);
+        let seen = index.get(m).unwrap();
+        assert_eq!(
+            (seen.at, seen.ip.as_str(), seen.file.as_str(), seen.hash.as_str()),
+            (2, "2001:db8::1", &*file, &*hash)
+        );
+        assert_eq!(
+            (seen.reported_model.as_deref(), seen.reported_firmware.as_deref()),
+            (Some("T46S"), Some("66.86.0.15"))
+        );
+        // Each text changed in turn is taken.
+        index.record(m, 3, at("192.0.2.1"), &file, &format!("{:064x}", 8), None, None);
+        assert_eq!(index.get(m).unwrap().hash, format!("{:064x}", 8));
+        index.record(m, 4, at("192.0.2.1"), &upper, &format!("{:064x}", 8), None, Some("66.86.0.20"));
+        let seen = index.get(m).unwrap();
+        assert_eq!((seen.file.as_str(), seen.reported_firmware.as_deref()), (&*upper, Some("66.86.0.20")));
+        // Another node's record naming no firmware clears it, as the store's merge does.
+        index.merge(FetchInfo { reported_firmware: None, ..index.get(m).map(|s| FetchInfo { at: 5, ..s }).unwrap() });
+        assert_eq!(index.get(m).unwrap().reported_firmware, None);
+        // Another device whose file spells this one's MAC is not this one's pattern.
+        assert!(!pattern_names(mac(4), "\u{1}.cfg", &file));
+        assert!(pattern_names(m, "\u{1}.cfg", &file) && pattern_names(m, "SEP\u{2}.cnf.xml", &upper));
+        assert!(is_hex_of(&[0xab; 32], &"ab".repeat(32)) && !is_hex_of(&[0xab; 32], &"AB".repeat(32)));
     }
 
     #[test]

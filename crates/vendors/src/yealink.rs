@@ -505,7 +505,17 @@ fn common_spec(name: &str) -> FileSpec {
 /// Parses the model, firmware and MAC tokens of the User-Agent forms quoted in wazo
 /// `common/common.py` and `v8x/common.py` and in fpbx `app/provision/index.php`.
 fn parse_tokens(ua: &str) -> Option<(&str, Option<String>, Option<Mac>)> {
-    let t: Vec<&str> = ua::unquote(ua).split_whitespace().collect();
+    // The forms below read at most five tokens, and one of them needs to know there are exactly
+    // three: the first six are kept on the stack (this runs on every request a phone makes).
+    // User-Agents are ASCII: splitting at ASCII whitespace is the same split, without decoding
+    // characters.
+    let mut tokens = [""; 6];
+    let mut count = 0;
+    for (slot, token) in tokens.iter_mut().zip(ua::unquote(ua).split_ascii_whitespace()) {
+        *slot = token;
+        count += 1;
+    }
+    let t = &tokens[..count];
     let first = *t.first()?;
     let (model, rest) = if first.eq_ignore_ascii_case("yealink") {
         // `Yealink SIP-T46S …`, `Yealink SIP VP-T49G …`, `Yealink W52P …`.
