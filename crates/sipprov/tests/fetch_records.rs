@@ -148,8 +148,10 @@ fn stored_fetches(s: &TestServer) -> Vec<(i64, i64, i64, Option<i64>)> {
     let rows = sql(
         s,
         &format!(
-            "SELECT id, at, COALESCE(json_extract(detail, '$.count'), 1), json_extract(detail, '$.last_at') \
-             FROM device_events WHERE mac = '{MAC}' AND kind = 'fetch' ORDER BY id"
+            "SELECT e.id, e.at, COALESCE(c.count, json_extract(e.detail, '$.count'), 1), \
+             COALESCE(c.last_at, json_extract(e.detail, '$.last_at')) \
+             FROM device_events e LEFT JOIN fetch_event_counts c ON c.event_id = e.id \
+             WHERE e.mac = '{MAC}' AND e.kind = 'fetch' ORDER BY e.id"
         ),
     );
     serde_json::from_value(rows).expect("rows")

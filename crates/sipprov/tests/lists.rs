@@ -161,6 +161,8 @@ fn age_last_fetches(s: &mut TestServer, macs: &[String], minutes: i64) {
          c.execute(\"UPDATE device_events SET at = at - {ms}, detail = CASE WHEN json_extract(detail, '$.last_at') \
          IS NULL THEN detail ELSE json_set(detail, '$.last_at', json_extract(detail, '$.last_at') - {ms}) END \
          WHERE kind = 'fetch' AND mac IN ({list})\")\n\
+         c.execute(\"UPDATE fetch_event_counts SET last_at = last_at - {ms} WHERE event_id IN \
+         (SELECT id FROM device_events WHERE kind = 'fetch' AND mac IN ({list}))\")\n\
          c.commit()\nassert n == {}, n\n",
         macs.len()
     );

@@ -660,10 +660,10 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "INSERT INTO device_seen (mac, last_seen_at, last_ip, last_file, last_hash, reported_model, reported_firmware) \
-             SELECT e.mac, COALESCE(json_extract(e.detail, '$.last_at'), e.at), json_extract(e.detail, '$.ip'), \
+             SELECT e.mac, COALESCE(c.last_at, json_extract(e.detail, '$.last_at'), e.at), json_extract(e.detail, '$.ip'), \
              json_extract(e.detail, '$.file'), json_extract(e.detail, '$.hash'), json_extract(e.detail, '$.model'), \
              json_extract(e.detail, '$.firmware') \
-             FROM device_events e JOIN devices d ON d.mac = e.mac \
+             FROM device_events e JOIN devices d ON d.mac = e.mac LEFT JOIN fetch_event_counts c ON c.event_id = e.id \
              WHERE e.kind = 'fetch' AND e.id > (SELECT event_id FROM fetch_seen_mark) AND e.at >= d.created_at \
              ORDER BY e.id \
              ON CONFLICT (mac) DO UPDATE SET last_seen_at = excluded.last_seen_at, \
@@ -679,8 +679,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO device_fetched (mac, file, hash, at) \
              SELECT e.mac, json_extract(e.detail, '$.file'), json_extract(e.detail, '$.hash'), \
-             COALESCE(json_extract(e.detail, '$.last_at'), e.at) \
-             FROM device_events e JOIN devices d ON d.mac = e.mac \
+             COALESCE(c.last_at, json_extract(e.detail, '$.last_at'), e.at) \
+             FROM device_events e JOIN devices d ON d.mac = e.mac LEFT JOIN fetch_event_counts c ON c.event_id = e.id \
              WHERE e.kind = 'fetch' AND e.id > (SELECT event_id FROM fetch_seen_mark) AND e.at >= d.created_at \
              AND json_extract(e.detail, '$.file') IS NOT NULL AND json_extract(e.detail, '$.hash') IS NOT NULL \
              ORDER BY e.id \

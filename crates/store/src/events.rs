@@ -54,8 +54,9 @@ pub struct DeviceEvent {
 pub enum IntervalEvent {
     /// An event to append.
     New(NewEvent),
-    /// More fetches identical to the stored fetch event `id`, the device's latest: its
-    /// `detail.count` becomes `count` and its `detail.last_at` `last_at`. When that event is gone
+    /// More fetches identical to the stored fetch event `id`, the device's latest: its count
+    /// becomes `count` and its last time `last_at` (kept beside the event, in
+    /// `fetch_event_counts`, and read back into its detail's `count` and `last_at`). When that event is gone
     /// or older than its device (removed and added again since), `event` (this interval's
     /// fetches alone) is appended instead.
     Extend {
@@ -146,14 +147,16 @@ impl Store {
             })
             .collect();
         let mut done = std::collections::HashSet::with_capacity(extensions.len());
-        // Only `detail` changes: no index of the table is touched, and the table does not grow.
+        // The event rows are only read (is it still a fetch of a device that was not added
+        // again since?); what changes is a row of a few bytes in `fetch_event_counts`.
         for chunk in batch::chunks(&extensions, 3) {
             let sql = format!(
                 "WITH v(id, n, last) AS (VALUES {}) \
-                 UPDATE device_events SET detail = json_set(detail, '$.count', v.n, '$.last_at', v.last) \
-                 FROM v WHERE device_events.id = v.id AND device_events.kind = 'fetch' \
-                 AND device_events.at >= (SELECT d.created_at FROM devices d WHERE d.mac = device_events.mac) \
-                 RETURNING device_events.id AS id",
+                 INSERT INTO fetch_event_counts (event_id, count, last_at) \
+                 SELECT v.id, v.n, v.last FROM v JOIN device_events e ON e.id = v.id \
+                 WHERE e.kind = 'fetch' AND e.at >= (SELECT d.created_at FROM devices d WHERE d.mac = e.mac) \
+                 ON CONFLICT (event_id) DO UPDATE SET count = excluded.count, last_at = excluded.last_at \
+                 RETURNING event_id AS id",
                 batch::repeat("(?, ?, ?)", chunk.len())
             );
             let query = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, (id, count, last_at)| {
@@ -180,7 +183,9 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<DeviceEvent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, mac, at, kind, detail FROM device_events WHERE mac = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+            "SELECT e.id, e.at, e.kind, e.detail, c.count AS counted, c.last_at AS counted_last \
+             FROM device_events e LEFT JOIN fetch_event_counts c ON c.event_id = e.id \
+             WHERE e.mac = $1 AND e.id < $2 ORDER BY e.id DESC LIMIT $3",
         )
         .bind(mac.to_string())
         .bind(before.unwrap_or(i64::MAX))
@@ -190,14 +195,12 @@ impl Store {
         let mut out = rows
             .iter()
             .map(|r| {
-                let detail: String = r.try_get("detail")?;
                 Ok(DeviceEvent {
                     id: r.try_get("id")?,
                     mac,
                     at: r.try_get("at")?,
                     kind: crate::named_column(r, "kind")?,
-                    detail: serde_json::from_str(&detail)
-                        .map_err(|e| StoreError::Corrupt(format!("event detail: {e}")))?,
+                    detail: counted_detail(r)?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -213,20 +216,33 @@ impl Store {
         since: i64,
         limit: i64,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let rows =
-            sqlx::query("SELECT detail FROM device_events WHERE kind = $1 AND at >= $2 ORDER BY at DESC LIMIT $3")
-                .bind(kind.as_str())
-                .bind(since)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|r| {
-                let detail: String = r.try_get("detail")?;
-                serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(format!("event detail: {e}")))
-            })
-            .collect()
+        let rows = sqlx::query(
+            "SELECT e.detail, c.count AS counted, c.last_at AS counted_last \
+             FROM device_events e LEFT JOIN fetch_event_counts c ON c.event_id = e.id \
+             WHERE e.kind = $1 AND e.at >= $2 ORDER BY e.at DESC LIMIT $3",
+        )
+        .bind(kind.as_str())
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(counted_detail).collect()
     }
+}
+
+/// An event row's detail with the count and last time of its identical fetches, which
+/// `fetch_event_counts` holds once the fetch log has extended it (`counted`, `counted_last`).
+fn counted_detail(row: &sqlx::any::AnyRow) -> Result<serde_json::Value, StoreError> {
+    let text: String = row.try_get("detail")?;
+    let mut detail: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("event detail: {e}")))?;
+    let counted: Option<i64> = row.try_get("counted")?;
+    let counted_last: Option<i64> = row.try_get("counted_last")?;
+    if let (Some(count), Some(last_at), Some(object)) = (counted, counted_last, detail.as_object_mut()) {
+        object.insert("count".into(), count.into());
+        object.insert("last_at".into(), last_at.into());
+    }
+    Ok(detail)
 }
 
 /// Creates the PostgreSQL sequence of event ids when missing, starting past the ids already

@@ -496,3 +496,45 @@ async fn campaign_history_events_round_trip_in_order() {
         assert!(first_log[0].id < ids[0], "after the ids already taken: {first_log:?}");
     }
 }
+
+/// A fetch event extended across intervals shows its count and last time in the device's
+/// history, wherever the store keeps them; a device removed and added again is not extended
+/// into its old event (the new fetches are appended as an event of their own).
+#[tokio::test]
+async fn an_extended_fetch_event_reads_back_with_its_count_and_last_time() {
+    use sipprov_store::IntervalEvent;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+    let m = mac(1);
+    store.insert_devices(&[device(&m.to_string(), None)]).await.unwrap();
+    let t0 = sipprov_store::now_ms() + 1;
+    let event = |at: i64, count: u64| NewEvent {
+        mac: m,
+        at,
+        kind: EventKind::Fetch,
+        detail: serde_json::json!({ "file": format!("{m}.cfg"), "hash": "h", "count": count }),
+    };
+    let ids = store.record_fetch_interval(&[IntervalEvent::New(event(t0, 2))], &[], None, None).await.unwrap();
+    let extend = |count, last_at| IntervalEvent::Extend { id: ids[0], count, last_at, event: event(t0 + 10, 1) };
+    let again = store.record_fetch_interval(&[extend(5, t0 + 40)], &[], None, None).await.unwrap();
+    assert_eq!(again, ids, "extended in place, no new event");
+    let again = store.record_fetch_interval(&[extend(9, t0 + 90)], &[], None, None).await.unwrap();
+    assert_eq!(again, ids);
+    let log = store.device_events(m, 10).await.unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!((log[0].detail["count"].as_i64(), log[0].detail["last_at"].as_i64()), (Some(9), Some(t0 + 90)));
+    assert_eq!(log[0].detail["file"], format!("{m}.cfg"), "the rest of the detail as written");
+
+    // Removed and added again: the old event is not the new device's to extend.
+    store.delete_device(m).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.insert_devices(&[device(&m.to_string(), None)]).await.unwrap();
+    let later = sipprov_store::now_ms() + 1;
+    let moved = IntervalEvent::Extend { id: ids[0], count: 12, last_at: later, event: event(later, 3) };
+    let appended = store.record_fetch_interval(&[moved], &[], None, None).await.unwrap();
+    assert_ne!(appended, ids, "appended as a new event");
+    let log = store.device_events(m, 10).await.unwrap();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[0].detail["count"].as_i64(), Some(9), "the old event keeps its count");
+    assert_eq!((log[1].at, log[1].detail["count"].as_i64()), (later, Some(3)));
+}

@@ -2,8 +2,8 @@
 //! while fetches identical to it keep coming within `[fetch_log] merge_window_ms`.
 //!
 //! A phone polling the same file makes one event per interval in which it fetched; kept open,
-//! that event's count and last time are raised in place instead (an UPDATE of its `detail`,
-//! which touches no index and does not grow the table), so the history grows by one event per
+//! that event's count and last time are raised instead (an upsert of a row of a few bytes in
+//! the store's `fetch_event_counts`, which leaves the event's own row as written), so the history grows by one event per
 //! device per window. An event is extended only while it is the device's latest event in this
 //! writer (any other record of the device closes it) and the device was not removed and added
 //! again since (the store checks, and appends instead).
