@@ -764,7 +764,16 @@ impl Batch {
             let seen = seen_due.then(|| deferred.oldest_first());
             let fetched = if seen_due { deferred.fetched_oldest_first() } else { Vec::new() };
             let open_from = if seen_due { deferred.open.oldest() } else { None };
-            match store.record_fetch_interval(&events, &fetched, seen.as_deref(), open_from).await {
+            // Built only for an extension the store could not make (the device was removed and
+            // added again): `events[i]` is planned from `self.events[i]`.
+            let pending = &self.events;
+            let fallback = |i: usize| {
+                pending.get(i).map(|p| match p {
+                    Pending::Fetch(c) => c.event(),
+                    Pending::Event(e) => e.clone(),
+                })
+            };
+            match store.record_fetch_interval(&events, &fallback, &fetched, seen.as_deref(), open_from).await {
                 Ok(ids) => deferred.open.apply(&steps, &ids),
                 Err(e) => {
                     kept_on_outage(Err(e), "fetch records", events.len(), metrics)?;

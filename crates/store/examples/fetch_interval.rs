@@ -47,20 +47,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }),
     };
     let first: Vec<IntervalEvent> = macs.iter().map(|m| IntervalEvent::New(event(*m))).collect();
-    let ids = store.record_fetch_interval(&first, &[], None, None).await?;
+    let unused = |i: usize| macs.get(i).map(|m| event(*m));
+    let ids = store.record_fetch_interval(&first, &unused, &[], None, None).await?;
     let started = Instant::now();
     for round in 1..=intervals {
         let extend: Vec<IntervalEvent> = macs
             .iter()
             .zip(&ids)
-            .map(|(m, id)| IntervalEvent::Extend {
-                id: *id,
-                count: 1 + round as u64 * 4,
-                last_at: t0 + round * 1000,
-                event: event(*m),
-            })
+            .map(|(_, id)| IntervalEvent::Extend { id: *id, count: 1 + round as u64 * 4, last_at: t0 + round * 1000 })
             .collect();
-        let written = store.record_fetch_interval(&extend, &[], None, None).await?;
+        let written = store.record_fetch_interval(&extend, &unused, &[], None, None).await?;
         if written != ids {
             return Err("an extension was appended instead".into());
         }

@@ -592,21 +592,33 @@ impl Store {
     /// extend (with this interval's new ones), which a replay must read again. Between two
     /// such writes the last-seen rows lag behind the events, and opening the store replays the
     /// difference. Returns each event's id, in order (an extension that could not be made is
-    /// appended and has a new id).
+    /// appended as `fallback(i)` for `events[i]`, and has a new id; a fallback missing then
+    /// fails the write, and nothing is written).
     pub async fn record_fetch_interval(
         &self,
         events: &[IntervalEvent],
+        fallback: &(dyn Fn(usize) -> Option<NewEvent> + Sync),
         fetched: &[FetchInfo],
         seen: Option<&[FetchInfo]>,
         open_from: Option<i64>,
     ) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.write_tx().await?;
         let extended = self.extend_fetch_events(&mut tx, events).await?;
+        let fallbacks: Vec<NewEvent> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(e, IntervalEvent::Extend { id, .. } if !extended.contains(id)))
+            .map(|(i, _)| {
+                fallback(i).ok_or_else(|| StoreError::Corrupt(format!("no event to append for interval event {i}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut fallbacks_in_order = fallbacks.iter();
         let appended: Vec<&NewEvent> = events
             .iter()
             .filter_map(|e| match e {
                 IntervalEvent::New(event) => Some(event),
-                IntervalEvent::Extend { id, event, .. } => (!extended.contains(id)).then_some(event),
+                IntervalEvent::Extend { id, .. } if extended.contains(id) => None,
+                IntervalEvent::Extend { .. } => fallbacks_in_order.next(),
             })
             .collect();
         let first = if appended.is_empty() { None } else { self.insert_event_refs(&mut tx, &appended).await? };

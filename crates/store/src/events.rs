@@ -56,9 +56,10 @@ pub enum IntervalEvent {
     New(NewEvent),
     /// More fetches identical to the stored fetch event `id`, the device's latest: its count
     /// becomes `count` and its last time `last_at` (kept beside the event, in
-    /// `fetch_event_counts`, and read back into its detail's `count` and `last_at`). When that event is gone
-    /// or older than its device (removed and added again since), `event` (this interval's
-    /// fetches alone) is appended instead.
+    /// `fetch_event_counts`, and read back into its detail's `count` and `last_at`). When that
+    /// event is gone or older than its device (removed and added again since), the caller's
+    /// fallback event (this interval's fetches alone) is appended instead: it is built only
+    /// then, not for every device still polling.
     Extend {
         /// The stored event.
         id: i64,
@@ -66,8 +67,6 @@ pub enum IntervalEvent {
         count: u64,
         /// The time of the last of them.
         last_at: i64,
-        /// What to append when the stored event cannot be extended.
-        event: NewEvent,
     },
 }
 

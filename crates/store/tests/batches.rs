@@ -514,11 +514,12 @@ async fn an_extended_fetch_event_reads_back_with_its_count_and_last_time() {
         kind: EventKind::Fetch,
         detail: serde_json::json!({ "file": format!("{m}.cfg"), "hash": "h", "count": count }),
     };
-    let ids = store.record_fetch_interval(&[IntervalEvent::New(event(t0, 2))], &[], None, None).await.unwrap();
-    let extend = |count, last_at| IntervalEvent::Extend { id: ids[0], count, last_at, event: event(t0 + 10, 1) };
-    let again = store.record_fetch_interval(&[extend(5, t0 + 40)], &[], None, None).await.unwrap();
+    let unused = |_: usize| -> Option<NewEvent> { panic!("no fallback is needed while the event can be extended") };
+    let ids = store.record_fetch_interval(&[IntervalEvent::New(event(t0, 2))], &unused, &[], None, None).await.unwrap();
+    let extend = |count, last_at| IntervalEvent::Extend { id: ids[0], count, last_at };
+    let again = store.record_fetch_interval(&[extend(5, t0 + 40)], &unused, &[], None, None).await.unwrap();
     assert_eq!(again, ids, "extended in place, no new event");
-    let again = store.record_fetch_interval(&[extend(9, t0 + 90)], &[], None, None).await.unwrap();
+    let again = store.record_fetch_interval(&[extend(9, t0 + 90)], &unused, &[], None, None).await.unwrap();
     assert_eq!(again, ids);
     let log = store.device_events(m, 10).await.unwrap();
     assert_eq!(log.len(), 1, "{log:?}");
@@ -530,8 +531,8 @@ async fn an_extended_fetch_event_reads_back_with_its_count_and_last_time() {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     store.insert_devices(&[device(&m.to_string(), None)]).await.unwrap();
     let later = sipprov_store::now_ms() + 1;
-    let moved = IntervalEvent::Extend { id: ids[0], count: 12, last_at: later, event: event(later, 3) };
-    let appended = store.record_fetch_interval(&[moved], &[], None, None).await.unwrap();
+    let moved = IntervalEvent::Extend { id: ids[0], count: 12, last_at: later };
+    let appended = store.record_fetch_interval(&[moved], &|_| Some(event(later, 3)), &[], None, None).await.unwrap();
     assert_ne!(appended, ids, "appended as a new event");
     let log = store.device_events(m, 10).await.unwrap();
     assert_eq!(log.len(), 2, "{log:?}");
