@@ -43,8 +43,9 @@ pub struct FetchLogConfig {
     /// the rows a fetch costs) follow less often, and on start the server replays the fetch
     /// events written since, so a kill -9 loses nothing written. A longer interval writes fewer
     /// rows under load and costs a longer replay at start (about one event per device per
-    /// `interval_ms` that fetched meanwhile). PostgreSQL nodes write them every `interval_ms`:
-    /// the other nodes read them.
+    /// `interval_ms` that fetched meanwhile). They are written sooner once 16,384 devices wait,
+    /// which bounds the memory they hold. PostgreSQL nodes write them every `interval_ms`: the
+    /// other nodes read them.
     pub last_seen_interval_ms: u64,
     /// On SQLite, how long a device's fetch event keeps counting identical fetches across
     /// intervals, in milliseconds (60,000 by default, at most 3,600,000; 0 starts an event

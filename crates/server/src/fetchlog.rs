@@ -517,8 +517,14 @@ struct Writer {
 }
 
 /// Most devices whose last-seen rows wait for the next last-seen write: past it they are
-/// written with the next interval's records.
-const UNSAVED_SEEN_MAX: usize = 100_000;
+/// written with the next interval's records. Waiting pays when devices fetch again before
+/// the write (a fleet polling every few seconds: one row write per device per write instead of
+/// per interval); a fleet of more distinct devices fetching within one wait has few repeats to
+/// save, and each waiting device holds about 1.5 KB here (its last-seen row and its
+/// `device_fetched` rows, as owned strings, copied once more to be written). 16,384 keeps that
+/// under about 25 MB: a heap profile of a million devices fetched at random had 100,000 of them
+/// waiting, about 190 MB with the copies.
+const UNSAVED_SEEN_MAX: usize = 16_384;
 
 /// The last-seen rows gathered since the last time they were written (SQLite), the latest per
 /// device, merged as the store merges them.
