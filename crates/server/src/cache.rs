@@ -53,6 +53,21 @@ pub struct Served {
     /// `etag` and `last_modified` as the response headers carry them, made once per rendering
     /// rather than formatted and checked again for every response.
     pub headers: ValidatorHeaders,
+    /// The file name and hash again, shared with the fetch records of this rendering.
+    pub id: Arc<ContentId>,
+}
+
+/// What a fetch record keeps of the rendering it served: the file name and hash, shared by
+/// every record of it, without the bytes. A record waits for the fetch log's next write (up to
+/// tens of thousands of them when a large fleet fetches at once); holding the whole [`Served`]
+/// kept the bytes of files the cache had already evicted alive until then, past the cache's
+/// bound.
+#[derive(Debug)]
+pub struct ContentId {
+    /// The canonical file name.
+    pub file: String,
+    /// SHA-256 of the bytes, hex.
+    pub hash: String,
 }
 
 /// A rendering's `ETag` and `Last-Modified` header values (RFC 9110 §8.8.3, §8.8.2).
@@ -78,7 +93,8 @@ impl Served {
             etag: HeaderValue::from_str(&etag).ok(),
             last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(last_modified)).ok(),
         };
-        Served { file, bytes: Bytes::from(bytes), hash, etag, last_modified, content_type, headers }
+        let id = Arc::new(ContentId { file: file.clone(), hash: hash.clone() });
+        Served { file, bytes: Bytes::from(bytes), hash, etag, last_modified, content_type, headers, id }
     }
 }
 
@@ -111,8 +127,14 @@ const ENTRY_OVERHEAD: usize = std::mem::size_of::<Served>() + 400;
 impl Served {
     /// The memory this file holds in the cache under a requested name of `key_len` bytes.
     fn cost(&self, key_len: usize) -> usize {
-        // The etag twice (text and header value) and the 29-byte date header.
-        self.bytes.len() + self.file.len() + self.hash.len() + 2 * self.etag.len() + 29 + key_len + ENTRY_OVERHEAD
+        // The etag twice (text and header value), the 29-byte date header, and the name and
+        // hash again in the shared id (with its `Arc` header, 64).
+        2 * (self.file.len() + self.hash.len() + self.etag.len())
+            + self.bytes.len()
+            + 29
+            + 64
+            + key_len
+            + ENTRY_OVERHEAD
     }
 }
 

@@ -4,7 +4,7 @@
 //! A phone's GET must not wait for a database write: a single task writes what was gathered
 //! every `[fetch_log] interval_ms` (1 s by default) in one transaction per kind. A served fetch
 //! is a [`Fetch`]: the device's MAC, the time, the source address by value, the cache's shared
-//! [`Served`] (file name and hash) and how the requester was accepted, so the request path
+//! [`ContentId`] (file name and hash) and how the requester was accepted, so the request path
 //! allocates nothing to record it (the writer builds one JSON detail per merged event, when it
 //! writes). The request path merges it into a sharded ledger itself (the `ledger` module),
 //! which the writer takes at each tick; other records go through a bounded channel. Identical
@@ -55,7 +55,7 @@ use ledger::Ledger;
 use open::OpenEvents;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::cache::Served;
+use crate::cache::ContentId;
 use crate::metrics::Metrics;
 use crate::seen::SeenIndex;
 
@@ -81,7 +81,7 @@ pub enum Record {
 }
 
 /// One served fetch, as the request path hands it over. It owns no heap memory of its own: the
-/// content is the render cache's shared [`Served`], the address a value, the authentication a
+/// content is the render cache's shared [`ContentId`] (the bytes are not kept), the address a value, the authentication a
 /// static name (only a User-Agent's model and firmware, parsed for the request anyway, move in).
 #[derive(Debug)]
 pub struct Fetch {
@@ -92,7 +92,7 @@ pub struct Fetch {
     /// The source address of the request.
     pub ip: IpAddr,
     /// What was served: its file name and hash are recorded.
-    pub content: Arc<Served>,
+    pub content: Arc<ContentId>,
     /// The name recorded when it is not `content.file` (a directory, served under the name
     /// the phone asked for).
     pub file: Option<Box<str>>,
@@ -206,7 +206,7 @@ impl FetchLog {
     }
 }
 
-/// What makes two fetches the same event: device, source, content (the shared [`Served`], by
+/// What makes two fetches the same event: device, source, content (the shared [`ContentId`], by
 /// address: the batch holds it, so the address cannot be reused meanwhile), file name, status,
 /// authentication. Integers and a static name, hashed without touching the heap.
 #[derive(PartialEq, Eq, Hash)]
@@ -833,12 +833,12 @@ mod tests {
     use super::*;
 
     /// Content as the render cache hands it out (also used by the `ledger` module's tests).
-    pub(super) fn content(file: &str, hash: &str) -> Arc<Served> {
-        Arc::new(Served::new(file.into(), b"x".to_vec(), "text/plain", hash.into(), 0))
+    pub(super) fn content(file: &str, hash: &str) -> Arc<ContentId> {
+        crate::cache::Served::new(file.into(), b"x".to_vec(), "text/plain", hash.into(), 0).id
     }
 
     /// A fetch of `served` by device `mac` (its last byte) at `at`.
-    pub(super) fn fetch_of(mac: u8, at: i64, served: &Arc<Served>, model: Option<&str>) -> Fetch {
+    pub(super) fn fetch_of(mac: u8, at: i64, served: &Arc<ContentId>, model: Option<&str>) -> Fetch {
         Fetch {
             mac: format!("0015650000{mac:02x}").parse().unwrap(),
             at,
@@ -852,7 +852,7 @@ mod tests {
         }
     }
 
-    fn fetch(mac: u8, at: i64, served: &Arc<Served>, model: Option<&str>) -> Record {
+    fn fetch(mac: u8, at: i64, served: &Arc<ContentId>, model: Option<&str>) -> Record {
         Record::Fetch(fetch_of(mac, at, served, model))
     }
 

@@ -590,7 +590,7 @@ fn record_fetch(
         mac: device.mac,
         at: sipprov_store::now_ms(),
         ip: peer.ip(),
-        content: served.clone(),
+        content: served.id.clone(),
         file: None,
         status: status.as_u16(),
         auth,

@@ -140,7 +140,7 @@ impl OpenEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::Served;
+    use crate::cache::{ContentId, Served};
     use crate::fetchlog::{Batch, Fetch, Record};
     use std::sync::Arc;
 
@@ -154,12 +154,12 @@ mod tests {
     /// hands out).
     fn fetch(at: i64, hash: &str) -> Record {
         thread_local! {
-            static SERVED: std::cell::RefCell<HashMap<String, Arc<Served>>> = Default::default();
+            static SERVED: std::cell::RefCell<HashMap<String, Arc<ContentId>>> = Default::default();
         }
         let served = SERVED.with(|m| {
             m.borrow_mut()
                 .entry(hash.to_string())
-                .or_insert_with(|| Arc::new(Served::new("a.cfg".into(), b"x".to_vec(), "text/plain", hash.into(), 0)))
+                .or_insert_with(|| Served::new("a.cfg".into(), b"x".to_vec(), "text/plain", hash.into(), 0).id)
                 .clone()
         });
         Record::Fetch(Fetch {

@@ -104,7 +104,7 @@ pub(super) async fn serve(state: &Phones, request: DirectoryRequest<'_>, facts: 
         mac,
         at: sipprov_store::now_ms(),
         ip: peer.ip(),
-        content: served.clone(),
+        content: served.id.clone(),
         file: (file != served.file).then(|| file.into()),
         status: status.as_u16(),
         auth,

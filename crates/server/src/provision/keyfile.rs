@@ -74,7 +74,7 @@ pub(super) async fn serve(
         mac: device.mac,
         at: sipprov_store::now_ms(),
         ip: facts.ip,
-        content: served.clone(),
+        content: served.id.clone(),
         file: None,
         status: 200,
         auth,
