@@ -1,12 +1,13 @@
 //! Fleet re-sync campaigns: their selection, pacing parameters and per-device progress.
 //!
-//! A device keeps `pending` (or `sending`) until its outcome is written, right after its
-//! NOTIFY's transaction ends, so a crash leaves exactly the devices whose NOTIFY had no recorded
-//! outcome to be sent again, and no device that had one is notified twice. On PostgreSQL, where
-//! other nodes may take a chunk over, a device is also written `sending` before its NOTIFY
-//! leaves, so that a takeover can tell which devices may have been notified already; on
-//! SQLite (one node, nobody takes over) that write is skipped (see
-//! [`Store::mark_sending_if_shared`]).
+//! A campaign's selection is stored with its chunks (see `selection`), not as a row per device:
+//! a device gets a row in `campaign_devices` when its outcome is written, right after its
+//! NOTIFY's transaction ends, and until then it is `pending`. A crash therefore leaves exactly
+//! the devices whose NOTIFY had no recorded outcome to be sent again, and no device that had
+//! one is notified twice. On PostgreSQL, where other nodes may take a chunk over, a device is
+//! also written `sending` before its NOTIFY leaves, so that a takeover can tell which devices
+//! may have been notified already; on SQLite (one node, nobody takes over) that write is
+//! skipped (see [`Store::mark_sending_if_shared`]).
 //!
 //! A notified device is confirmed when it fetched its own config file within its confirmation
 //! window after its NOTIFY (the server only serves the current rendering), and the hash it got
@@ -195,6 +196,10 @@ impl Store {
         macs: &[Mac],
         audit: Option<&NewAudit>,
     ) -> Result<CampaignRecord, StoreError> {
+        // One entry per device, in MAC order (the text order of the stored MACs too).
+        let mut macs = macs.to_vec();
+        macs.sort_unstable();
+        macs.dedup();
         let mut tx = self.write_tx().await?;
         let max: Option<i64> =
             sqlx::query("SELECT MAX(id) AS m FROM campaigns").fetch_one(&mut *tx).await?.try_get("m")?;
@@ -202,8 +207,8 @@ impl Store {
         let now = now_ms();
         let state = if new.start_at > now { CampaignState::Scheduled } else { CampaignState::Running };
         sqlx::query(
-            "INSERT INTO campaigns (id, created_at, start_at, state, reboot, rate, max_in_flight, confirm_window_ms, selector) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO campaigns (id, created_at, start_at, state, reboot, rate, max_in_flight, confirm_window_ms, \
+             selector, devices) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(id)
         .bind(now)
@@ -214,31 +219,16 @@ impl Store {
         .bind(i64::from(new.max_in_flight))
         .bind(new.confirm_window_ms)
         .bind(&new.selector)
+        .bind(macs.len() as i64)
         .execute(&mut *tx)
         .await?;
-        match self.backend {
-            crate::Backend::Sqlite => insert_campaign_devices_sqlite(&mut tx, id, macs).await?,
-            crate::Backend::Postgres => self.insert_campaign_devices(&mut tx, id, macs).await?,
-        }
-        self.insert_campaign_chunks(&mut tx, id, macs).await?;
+        // The selection goes with the chunks; no device has a row until something happens to it.
+        self.insert_campaign_chunks(&mut tx, id, &macs).await?;
         if let Some(audit) = audit {
             self.insert_audit(&mut tx, &NewAudit { target: id.to_string(), ..audit.clone() }).await?;
         }
         tx.commit().await?;
         self.get_campaign(id).await?.ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))
-    }
-
-    /// The campaign's rows, `pending`, in multi-row statements (PostgreSQL).
-    async fn insert_campaign_devices(&self, tx: &mut WriteTx, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
-        for chunk in batch::chunks(macs, 2) {
-            let sql = format!(
-                "INSERT INTO campaign_devices (campaign_id, mac, state, attempts) VALUES {}",
-                batch::repeat("(?, ?, 'pending', 0)", chunk.len())
-            );
-            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
-            chunk.iter().fold(query, |q, mac| q.bind(id).bind(mac.to_string())).execute(&mut **tx).await?;
-        }
-        Ok(())
     }
 
     /// Every campaign, newest first.
@@ -255,13 +245,41 @@ impl Store {
         row.as_ref().map(campaign_from_row).transpose()
     }
 
-    /// A campaign's devices, by MAC.
+    /// A campaign's devices, by MAC: its rows, and a `pending` entry (no attempt yet) for each
+    /// device of its selection without one.
     pub async fn campaign_devices(&self, id: i64) -> Result<Vec<CampaignDevice>, StoreError> {
         let rows = sqlx::query(select_campaign_devices!("WHERE campaign_id = $1 ORDER BY mac"))
             .bind(id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(device_from_row).collect()
+        let rows = rows.iter().map(device_from_row).collect::<Result<Vec<_>, _>>()?;
+        let selected = self.campaign_selection(id).await?;
+        // Both in MAC order: merge them.
+        let mut out = Vec::with_capacity(selected.len().max(rows.len()));
+        let mut rows = rows.into_iter().peekable();
+        for mac in selected {
+            while let Some(row) = rows.next_if(|r| r.mac < mac) {
+                out.push(row);
+            }
+            match rows.next_if(|r| r.mac == mac) {
+                Some(row) => out.push(row),
+                None => out.push(CampaignDevice {
+                    campaign_id: id,
+                    mac,
+                    state: CampaignDeviceState::Pending,
+                    attempts: 0,
+                    result: None,
+                    status: None,
+                    reason: None,
+                    expected_file: None,
+                    notified_at: None,
+                    confirmed_at: None,
+                    fetched_hash: None,
+                }),
+            }
+        }
+        out.extend(rows);
+        Ok(out)
     }
 
     /// Moves a campaign to a new state (`running`, `done`, `cancelled`).
@@ -291,17 +309,19 @@ impl Store {
         Ok(())
     }
 
-    /// Marks devices as being sent to, in one transaction, before their NOTIFYs leave.
+    /// Marks devices as being sent to, in one transaction, before their NOTIFYs leave; counts
+    /// the attempt. A device without a row (never sent to) gets one.
     pub async fn mark_sending(&self, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        for chunk in batch::chunks(macs, 1) {
+        for chunk in batch::chunks(macs, 2) {
             let sql = format!(
-                "UPDATE campaign_devices SET state = 'sending', attempts = attempts + 1 \
-                 WHERE campaign_id = ? AND mac IN ({})",
-                batch::repeat("?", chunk.len())
+                "INSERT INTO campaign_devices (campaign_id, mac, state, attempts) VALUES {} \
+                 ON CONFLICT (campaign_id, mac) DO UPDATE SET state = 'sending', \
+                 attempts = campaign_devices.attempts + 1",
+                batch::repeat("(?, ?, 'sending', 1)", chunk.len())
             );
-            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql))).bind(id);
-            chunk.iter().fold(query, |q, mac| q.bind(mac.to_string())).execute(&mut *tx).await?;
+            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
+            chunk.iter().fold(query, |q, mac| q.bind(id).bind(mac.to_string())).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -313,8 +333,8 @@ impl Store {
     /// The mark tells a node taking a chunk over which devices may have been notified by the
     /// node that died, and counts the attempt before the NOTIFY leaves. A SQLite database has
     /// one node: after a crash it sends again to every device without an outcome, marked or
-    /// not, and the attempt is counted with the outcome instead. Skipping the mark saves one
-    /// of the four row writes a campaign makes per device. What it costs: during sending the
+    /// not, and the attempt is counted with the outcome instead. Skipping the mark saves a
+    /// row write per device. What it costs: during sending the
     /// report shows the devices in flight as `pending`, and a NOTIFY cut off by a crash before
     /// its outcome was written is not counted in `attempts`.
     pub async fn mark_sending_if_shared(&self, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
@@ -358,8 +378,9 @@ impl Store {
     }
 
     /// Records NOTIFY outcomes in one transaction; of two outcomes for one device, the later
-    /// in `results` wins. A new outcome clears any earlier confirmation (a retry). It counts
-    /// the attempt unless the device was marked `sending` (which counted it already).
+    /// in `results` wins. A device's first outcome writes its row; a new outcome clears any
+    /// earlier confirmation (a retry). It counts the attempt unless the device was marked
+    /// `sending` (which counted it already).
     pub async fn record_notify_results(&self, id: i64, results: &[(Mac, NotifyResult)]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         self.upsert_notify_results(&mut tx, id, results).await?;
@@ -378,10 +399,8 @@ impl Store {
             return upsert_notify_results_sqlite(tx, id, &rows).await;
         }
         for chunk in batch::chunks(&rows, 8) {
-            // An upsert, not `UPDATE … FROM (VALUES …)`: SQLite keeps no statistics and plans
-            // that join as a scan of every device of the campaign per chunk; the upsert finds
-            // each row through the primary key. The rows always exist (they come from the
-            // campaign's own devices), so nothing is ever inserted.
+            // An upsert: a device's first outcome inserts its row (it had none while pending);
+            // a retried or marked device's row is updated through the primary key.
             let sql = format!(
                 "INSERT INTO campaign_devices (campaign_id, mac, state, attempts, result, status, reason, \
                  expected_file, notified_at) VALUES {} {}",
@@ -506,39 +525,6 @@ async fn upsert_notify_results_sqlite(
     Ok(())
 }
 
-/// The campaign's rows on SQLite: every MAC in one JSON array bound once and unpacked by
-/// `json_each`, one statement for the whole selection.
-///
-/// Bound two parameters a row, 20,000 devices were 78 statements of 512 parameters, each
-/// converted from sqlx's `Any` arguments to SQLite's and copied; one text costs a fraction of
-/// that (as for the outcomes, see [`upsert_notify_results_sqlite`]).
-async fn insert_campaign_devices_sqlite(tx: &mut WriteTx, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
-    if macs.is_empty() {
-        return Ok(());
-    }
-    // A MAC's text is 12 hex digits: nothing to escape.
-    let mut list = String::with_capacity(macs.len() * 15 + 2);
-    list.push('[');
-    for (i, mac) in macs.iter().enumerate() {
-        if i > 0 {
-            list.push(',');
-        }
-        list.push('"');
-        list.push_str(&mac.to_string());
-        list.push('"');
-    }
-    list.push(']');
-    sqlx::query(
-        "INSERT INTO campaign_devices (campaign_id, mac, state, attempts) \
-         SELECT ?, j.value, 'pending', 0 FROM json_each(?) j",
-    )
-    .bind(id)
-    .bind(list)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// A batch of history events on SQLite (the campaign's outcomes, written with them): the batch
 /// as one JSON array bound once and unpacked by `json_each`, ids following the table's
 /// largest, as [`Store::insert_events`] numbers them (this transaction holds the write lock).
@@ -581,9 +567,6 @@ pub struct CampaignCounts {
     pub last_notified_at: Option<i64>,
 }
 
-/// How many MACs one read of [`Store::campaign_unsent`] takes.
-const UNSENT_PAGE: i64 = 4096;
-
 /// Adds `n` devices (when there are any) to the outcome named `name`.
 fn add_count(out: &mut CampaignCounts, name: &str, n: i64) -> Result<(), StoreError> {
     if n > 0 {
@@ -598,14 +581,16 @@ impl Store {
     /// polled every few hundred milliseconds while it runs.
     ///
     /// One statement (so one snapshot on both databases), each part a walk of the
-    /// `(campaign_id, state, confirmed_at, notified_at)` index: the devices per state, then,
+    /// `(campaign_id, state, confirmed_at, notified_at)` index: the rows per state, then,
     /// among the notified, the confirmed and those whose window closed before `now` without a
-    /// fetch (the rest are awaiting confirmation), and the failed per result. Only the first
-    /// part visits every device, and only its index entry.
+    /// fetch (the rest are awaiting confirmation), and the failed per result; and the size of
+    /// the selection, whose devices without a row are pending. Only the first part visits
+    /// every row, and only its index entry.
     pub async fn campaign_counts(&self, id: i64, window_ms: i64, now: i64) -> Result<CampaignCounts, StoreError> {
         let rows = sqlx::query(
             "SELECT CAST(0 AS BIGINT) AS part, state AS k, COUNT(*) AS n, MAX(notified_at) AS last_notified_at \
                FROM campaign_devices WHERE campaign_id = $1 GROUP BY state \
+             UNION ALL SELECT CAST(2 AS BIGINT), 'selected', devices, NULL FROM campaigns WHERE id = $1 \
              UNION ALL SELECT CAST(1 AS BIGINT), 'confirmed', COUNT(*), NULL FROM campaign_devices \
                WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NOT NULL \
              UNION ALL SELECT CAST(1 AS BIGINT), 'not-confirmed', COUNT(*), NULL FROM campaign_devices \
@@ -620,10 +605,16 @@ impl Store {
         let mut out = CampaignCounts::default();
         // Notified devices counted neither as confirmed nor as out of time are awaiting.
         let mut awaiting = 0;
+        let mut selected = None;
         for r in &rows {
             let k: String = r.try_get("k")?;
             let n: i64 = r.try_get("n")?;
-            if r.try_get::<i64, _>("part")? == 0 {
+            let part: i64 = r.try_get("part")?;
+            if part == 2 {
+                selected = Some(n);
+                continue;
+            }
+            if part == 0 {
                 out.devices += n;
                 let last: Option<i64> = r.try_get("last_notified_at")?;
                 out.last_notified_at = out.last_notified_at.max(last);
@@ -641,6 +632,10 @@ impl Store {
             add_count(&mut out, &k, n)?;
         }
         add_count(&mut out, "awaiting-confirmation", awaiting)?;
+        // The devices of the selection without a row have never been sent to: pending.
+        let unwritten = selected.unwrap_or(out.devices).saturating_sub(out.devices);
+        add_count(&mut out, "pending", unwritten)?;
+        out.devices += unwritten;
         Ok(out)
     }
 
@@ -706,51 +701,5 @@ impl Store {
         .await?;
         tx.commit().await?;
         rows.iter().map(|r| Ok((mac_column(r, "mac")?, r.try_get("confirmed_at")?))).collect()
-    }
-
-    /// The MACs still to be sent (pending, or sending when a crash cut them off), in order.
-    pub async fn campaign_unsent(&self, id: i64) -> Result<Vec<Mac>, StoreError> {
-        self.campaign_unsent_between(id, "", "zzzzzzzzzzzz").await
-    }
-
-    /// [`Store::campaign_unsent`] for the MACs from `first` to `last` (a chunk).
-    pub(crate) async fn campaign_unsent_between(
-        &self,
-        id: i64,
-        first: &str,
-        last: &str,
-    ) -> Result<Vec<Mac>, StoreError> {
-        // Read in pages, each page's MACs joined into one text by the database: sqlx hands rows
-        // over one by one (a message between its worker thread and the caller per row), which
-        // cost a campaign as much per device as planning its NOTIFY. Pages also keep what is
-        // held at once small, as streaming did (`string_agg` with ORDER BY: PostgreSQL, and
-        // SQLite since 3.44).
-        let mut out = Vec::new();
-        // `mac >= first` for the first page, `mac > after` for the next ones.
-        let mut after: Option<String> = None;
-        loop {
-            let row = sqlx::query(
-                "SELECT string_agg(mac, ',' ORDER BY mac) AS macs FROM (SELECT mac FROM campaign_devices \
-                 WHERE campaign_id = $1 AND state IN ('pending', 'sending') AND mac >= $2 AND mac <= $4 \
-                 AND mac <> $5 ORDER BY mac LIMIT $3) page",
-            )
-            .bind(id)
-            .bind(after.as_deref().unwrap_or(first))
-            .bind(UNSENT_PAGE)
-            .bind(last)
-            .bind(after.as_deref().unwrap_or(""))
-            .fetch_one(&self.pool)
-            .await?;
-            let Some(macs) = row.try_get::<Option<String>, _>("macs")? else { break };
-            let before = out.len();
-            for text in macs.split(',') {
-                out.push(text.parse::<Mac>().map_err(|e| StoreError::Corrupt(format!("mac {text:?}: {e}")))?);
-            }
-            if out.len() - before < UNSENT_PAGE as usize {
-                break;
-            }
-            after = Some(macs.rsplit(',').next().unwrap_or_default().to_owned());
-        }
-        Ok(out)
     }
 }

@@ -59,6 +59,7 @@ mod rendered;
 mod resource_files;
 mod responder;
 mod rollouts;
+mod selection;
 mod templates;
 mod tokens;
 mod uploads;
