@@ -205,21 +205,18 @@ impl Store {
         Ok(out)
     }
 
-    /// The details of events of `kind` at or after `since` (ms since the epoch), newest first, at
-    /// most `limit` of them (the summary's bounded read; index `device_events_kind_at`).
-    pub async fn event_details_since(
-        &self,
-        kind: EventKind,
-        since: i64,
-        limit: i64,
-    ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let rows =
-            sqlx::query("SELECT detail FROM device_events WHERE kind = $1 AND at >= $2 ORDER BY at DESC LIMIT $3")
-                .bind(kind.as_str())
-                .bind(since)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+    /// The details of refusals at or after `since` (ms since the epoch), newest first, at most
+    /// `limit` of them: the summary's bounded read, through the partial index
+    /// `device_events_refused_at` (migration 0029), which holds refusals only (the query names
+    /// the kind as the index does, so that both databases can use it).
+    pub async fn refusal_details_since(&self, since: i64, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT detail FROM device_events WHERE kind = 'refused' AND at >= $1 ORDER BY at DESC LIMIT $2",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 let detail: String = r.try_get("detail")?;
