@@ -13,7 +13,7 @@
 //! window after its NOTIFY (the server only serves the current rendering), and the hash it got
 //! is recorded; a fetch after the window leaves it `not-confirmed`.
 
-use sipprov_model::{CampaignDeviceState, CampaignOutcome, CampaignState, CheckSyncResult, Mac};
+use sipprov_model::{CampaignDeviceState, CampaignState, CheckSyncResult, Mac};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -131,7 +131,7 @@ fn campaign_from_row(r: &AnyRow) -> Result<CampaignRecord, StoreError> {
     })
 }
 
-fn device_from_row(r: &AnyRow) -> Result<CampaignDevice, StoreError> {
+pub(crate) fn device_from_row(r: &AnyRow) -> Result<CampaignDevice, StoreError> {
     Ok(CampaignDevice {
         campaign_id: r.try_get("campaign_id")?,
         mac: mac_column(r, "mac")?,
@@ -474,14 +474,14 @@ impl Store {
     }
 }
 
-/// [`Store::upsert_notify_results`] on SQLite: the whole batch as one JSON array bound once,
-/// unpacked by `json_each`, in one statement.
+/// [`Store::upsert_notify_results`] on SQLite: the whole batch as one JSONB array bound once,
+/// unpacked by `jsonb_each`, in one statement.
 ///
 /// Bound one by one, a batch of 500 outcomes was 4,000 parameters, each converted from sqlx's
 /// `Any` arguments to SQLite's and copied into the statement: the campaign's writer spent about
-/// as long preparing the statements as SQLite spent writing the rows. One text and one parse
-/// by SQLite's JSON reader cost a fraction of that. (`WHERE true`: SQLite's grammar needs it
-/// between a `SELECT … FROM` and `ON CONFLICT`.)
+/// as long preparing the statements as SQLite spent writing the rows. One value, already in
+/// SQLite's binary JSON form (see `jsonb`), costs a fraction of that. (`WHERE true`: SQLite's
+/// grammar needs it between a `SELECT … FROM` and `ON CONFLICT`.)
 async fn upsert_notify_results_sqlite(
     tx: &mut WriteTx,
     id: i64,
@@ -490,28 +490,21 @@ async fn upsert_notify_results_sqlite(
     if rows.is_empty() {
         return Ok(());
     }
-    // Serialised straight from tuples (a tuple is a JSON array): no `serde_json::Value` tree
-    // built and walked per row.
-    type Row<'a> = (String, &'a str, &'a str, Option<u16>, &'a str, Option<&'a str>, i64);
-    let batch: Vec<Row> = rows
-        .iter()
-        .map(|(mac, r)| {
-            (
-                mac.to_string(),
-                r.state().as_str(),
-                r.result.as_str(),
-                r.status,
-                r.reason.as_str(),
-                r.expected_file.as_deref(),
-                r.at,
-            )
-        })
-        .collect();
-    let batch = serde_json::to_string(&batch).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    // `jsonb_each`, not `json_each`: each row's `value` comes out as the binary form, which
-    // `->>` reads in place. With `json_each` it came out as text that every one of the seven
-    // `->>` parsed again (SQLite's JSON text conversions were a tenth of a campaign's
-    // instructions, measured with callgrind by bench/sip-instructions.sh).
+    let mut batch = crate::jsonb::Batch::with_capacity(rows.len(), 80);
+    for (mac, r) in rows {
+        let mac = mac.to_string();
+        batch.row(|row| {
+            row.text(&mac)
+                .text(r.state().as_str())
+                .text(r.result.as_str())
+                .opt_int(r.status.map(i64::from))
+                .text(&r.reason)
+                .opt_text(r.expected_file.as_deref())
+                .int(r.at);
+        });
+    }
+    // `jsonb_each`, not `json_each`: each row's `value` comes out in the binary form, which
+    // `->>` reads in place (with `json_each` it came out as text that every `->>` parsed again).
     sqlx::query(concat!(
         "INSERT INTO campaign_devices (campaign_id, mac, state, attempts, result, status, reason, expected_file, \
          notified_at) SELECT ?, j.value ->> 0, j.value ->> 1, 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, \
@@ -519,14 +512,14 @@ async fn upsert_notify_results_sqlite(
         outcome_upsert_set!()
     ))
     .bind(id)
-    .bind(batch)
+    .bind(batch.finish())
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 /// A batch of history events on SQLite (the campaign's outcomes, written with them): the batch
-/// as one JSON array bound once and unpacked by `json_each`, ids following the table's
+/// as one JSONB array bound once and unpacked by `jsonb_each`, ids following the table's
 /// largest, as [`Store::insert_events`] numbers them (this transaction holds the write lock).
 ///
 /// Bound five parameters an event, a batch of 500 was eight statements and 2,500 parameters.
@@ -536,170 +529,23 @@ async fn insert_events_sqlite(tx: &mut WriteTx, events: &[crate::NewEvent]) -> R
     }
     let max: Option<i64> =
         sqlx::query("SELECT MAX(id) AS m FROM device_events").fetch_one(&mut **tx).await?.try_get("m")?;
-    // Tuples, not a `serde_json::Value` tree per event (see `upsert_notify_results_sqlite`).
-    // The detail goes in as the JSON object it is and comes out as its text (`->`): written
-    // as a string it was serialised, then escaped quote by quote into the batch, then
-    // unescaped by SQLite (the escaping alone was 7,000 instructions an event).
-    let batch: Vec<(String, i64, &str, &serde_json::Value)> =
-        events.iter().map(|e| (e.mac.to_string(), e.at, e.kind.as_str(), &e.detail)).collect();
-    let batch = serde_json::to_string(&batch).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // The detail goes in as its JSON text, taken as it is: the text PostgreSQL's path stores too
+    // ([`Store::insert_events`]).
+    let mut batch = crate::jsonb::Batch::with_capacity(events.len(), 200);
+    for e in events {
+        let (mac, detail) = (e.mac.to_string(), e.detail.to_string());
+        batch.row(|row| {
+            row.text(&mac).int(e.at).text(e.kind.as_str()).text(&detail);
+        });
+    }
     // `j.key` is the element's index: the events keep the batch's order in their ids.
-    // `jsonb_each` for the reason given in `upsert_notify_results_sqlite`.
     sqlx::query(
         "INSERT INTO device_events (id, mac, at, kind, detail) SELECT ? + j.key, j.value ->> 0, j.value ->> 1, \
-         j.value ->> 2, j.value -> 3 FROM jsonb_each(?) j",
+         j.value ->> 2, j.value ->> 3 FROM jsonb_each(?) j",
     )
     .bind(max.unwrap_or(0) + 1)
-    .bind(batch)
+    .bind(batch.finish())
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// How many devices of a campaign are in each outcome, computed by the database.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct CampaignCounts {
-    /// Devices per outcome.
-    pub counts: std::collections::BTreeMap<CampaignOutcome, i64>,
-    /// Devices in the campaign.
-    pub devices: i64,
-    /// When the latest NOTIFY left (ms since the epoch), if any did.
-    pub last_notified_at: Option<i64>,
-}
-
-/// Adds `n` devices (when there are any) to the outcome named `name`.
-fn add_count(out: &mut CampaignCounts, name: &str, n: i64) -> Result<(), StoreError> {
-    if n > 0 {
-        let outcome: CampaignOutcome = name.parse().map_err(|e| StoreError::Corrupt(format!("outcome: {e}")))?;
-        *out.counts.entry(outcome).or_insert(0) += n;
-    }
-    Ok(())
-}
-
-impl Store {
-    /// Counts per outcome at time `now`, without loading the rows: a 100,000-device campaign is
-    /// polled every few hundred milliseconds while it runs.
-    ///
-    /// One statement (so one snapshot on both databases), each part a walk of the
-    /// `(campaign_id, state, confirmed_at, notified_at)` index: the rows per state, then,
-    /// among the notified, the confirmed and those whose window closed before `now` without a
-    /// fetch (the rest are awaiting confirmation), and the failed per result; and the size of
-    /// the selection, whose devices without a row are pending. Only the first part visits
-    /// every row, and only its index entry.
-    pub async fn campaign_counts(&self, id: i64, window_ms: i64, now: i64) -> Result<CampaignCounts, StoreError> {
-        let rows = sqlx::query(
-            "SELECT CAST(0 AS BIGINT) AS part, state AS k, COUNT(*) AS n, MAX(notified_at) AS last_notified_at \
-               FROM campaign_devices WHERE campaign_id = $1 GROUP BY state \
-             UNION ALL SELECT CAST(2 AS BIGINT), 'selected', devices, NULL FROM campaigns WHERE id = $1 \
-             UNION ALL SELECT CAST(1 AS BIGINT), 'confirmed', COUNT(*), NULL FROM campaign_devices \
-               WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NOT NULL \
-             UNION ALL SELECT CAST(1 AS BIGINT), 'not-confirmed', COUNT(*), NULL FROM campaign_devices \
-               WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NULL AND notified_at < $2 \
-             UNION ALL SELECT CAST(1 AS BIGINT), COALESCE(result, 'error'), COUNT(*), NULL FROM campaign_devices \
-               WHERE campaign_id = $1 AND state = 'failed' GROUP BY COALESCE(result, 'error')",
-        )
-        .bind(id)
-        .bind(now.saturating_sub(window_ms))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = CampaignCounts::default();
-        // Notified devices counted neither as confirmed nor as out of time are awaiting.
-        let mut awaiting = 0;
-        let mut selected = None;
-        for r in &rows {
-            let k: String = r.try_get("k")?;
-            let n: i64 = r.try_get("n")?;
-            let part: i64 = r.try_get("part")?;
-            if part == 2 {
-                selected = Some(n);
-                continue;
-            }
-            if part == 0 {
-                out.devices += n;
-                let last: Option<i64> = r.try_get("last_notified_at")?;
-                out.last_notified_at = out.last_notified_at.max(last);
-                match k.as_str() {
-                    "notified" => awaiting += n,
-                    // Counted per result by the last part.
-                    "failed" => {}
-                    _ => add_count(&mut out, &k, n)?,
-                }
-                continue;
-            }
-            if matches!(k.as_str(), "confirmed" | "not-confirmed") {
-                awaiting -= n;
-            }
-            add_count(&mut out, &k, n)?;
-        }
-        add_count(&mut out, "awaiting-confirmation", awaiting)?;
-        // The devices of the selection without a row have never been sent to: pending.
-        let unwritten = selected.unwrap_or(out.devices).saturating_sub(out.devices);
-        add_count(&mut out, "pending", unwritten)?;
-        out.devices += unwritten;
-        Ok(out)
-    }
-
-    /// Devices that failed or were not confirmed in time, at most `limit`.
-    pub async fn campaign_failing(
-        &self,
-        id: i64,
-        window_ms: i64,
-        now: i64,
-        limit: i64,
-    ) -> Result<Vec<CampaignDevice>, StoreError> {
-        // Two ranges of the progress index, not a pass over every device; sorted on an
-        // expression so that neither database walks the primary key in MAC order instead.
-        let rows = sqlx::query(concat!(
-            "SELECT * FROM (",
-            select_campaign_devices!("WHERE campaign_id = $1 AND state = 'failed' UNION ALL "),
-            select_campaign_devices!(
-                "WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NULL AND notified_at < $2"
-            ),
-            ") f ORDER BY mac || '' LIMIT $3"
-        ))
-        .bind(id)
-        .bind(now.saturating_sub(window_ms))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(device_from_row).collect()
-    }
-
-    /// Marks as confirmed every notified device that fetched its own config file within its
-    /// window (`notified_at` to `notified_at + window_ms`), recording that fetch's time and
-    /// hash; returns them with the fetch time.
-    ///
-    /// A fetch of the file proves the device has its current config because the server only
-    /// serves the current rendering, and only successful fetches (200, and 304 to a validator
-    /// of the current content) are recorded in `device_fetched`. A fetch after the window does
-    /// not confirm: the device stays `not-confirmed`. That table keeps one row per (mac, file),
-    /// so the join matches at most one fetch per device. One statement, whatever the
-    /// campaign's size.
-    ///
-    /// Only devices whose window was still open at `open_since` (ms since the epoch) are
-    /// looked at: a caller that checked at `open_since`, after every fetch made before then was
-    /// recorded, has settled the others already. 0 looks at all.
-    pub async fn confirm_fetched(
-        &self,
-        id: i64,
-        window_ms: i64,
-        open_since: i64,
-    ) -> Result<Vec<(Mac, i64)>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let rows = sqlx::query(
-            "UPDATE campaign_devices SET confirmed_at = f.at, fetched_hash = f.hash FROM device_fetched f \
-             WHERE campaign_devices.campaign_id = $1 AND campaign_devices.state = 'notified' \
-             AND campaign_devices.confirmed_at IS NULL AND campaign_devices.notified_at + $2 >= $3 \
-             AND f.mac = campaign_devices.mac AND f.file = campaign_devices.expected_file \
-             AND f.at >= campaign_devices.notified_at AND f.at <= campaign_devices.notified_at + $2 \
-             RETURNING campaign_devices.mac AS mac, campaign_devices.confirmed_at AS confirmed_at",
-        )
-        .bind(id)
-        .bind(window_ms)
-        .bind(open_since)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows.iter().map(|r| Ok((mac_column(r, "mac")?, r.try_get("confirmed_at")?))).collect()
-    }
 }
