@@ -365,13 +365,16 @@ impl Store {
         &self,
         id: i64,
         results: &[(Mac, NotifyResult)],
-        events: &[crate::NewEvent],
+        events: &[crate::EventText],
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         self.upsert_notify_results(&mut tx, id, results).await?;
         match self.backend {
             crate::Backend::Sqlite => insert_events_sqlite(&mut tx, events).await?,
-            crate::Backend::Postgres => self.insert_events(&mut tx, events).await?,
+            crate::Backend::Postgres => {
+                let refs: Vec<&crate::EventText> = events.iter().collect();
+                self.insert_event_refs(&mut tx, &refs).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -523,19 +526,18 @@ async fn upsert_notify_results_sqlite(
 /// largest, as [`Store::insert_events`] numbers them (this transaction holds the write lock).
 ///
 /// Bound five parameters an event, a batch of 500 was eight statements and 2,500 parameters.
-async fn insert_events_sqlite(tx: &mut WriteTx, events: &[crate::NewEvent]) -> Result<(), StoreError> {
+async fn insert_events_sqlite(tx: &mut WriteTx, events: &[crate::EventText]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
     let max: Option<i64> =
         sqlx::query("SELECT MAX(id) AS m FROM device_events").fetch_one(&mut **tx).await?.try_get("m")?;
-    // The detail goes in as its JSON text, taken as it is: the text PostgreSQL's path stores too
-    // ([`Store::insert_events`]).
+    // The detail goes in as its JSON text, taken as it is (as PostgreSQL's path stores it).
     let mut batch = crate::jsonb::Batch::with_capacity(events.len(), 200);
     for e in events {
-        let (mac, detail) = (e.mac.to_string(), e.detail.to_string());
+        let mac = e.mac.to_string();
         batch.row(|row| {
-            row.text(&mac).int(e.at).text(e.kind.as_str()).text(&detail);
+            row.text(&mac).int(e.at).text(e.kind.as_str()).text(&e.detail);
         });
     }
     // `j.key` is the element's index: the events keep the batch's order in their ids.

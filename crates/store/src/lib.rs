@@ -86,7 +86,7 @@ pub use device_import::DeviceImport;
 pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
 pub use directories::DirectoryRecord;
 pub use discoveries::Sighting;
-pub use events::{DeviceEvent, IntervalEvent, NewEvent};
+pub use events::{DeviceEvent, EventText, IntervalEvent, NewEvent};
 pub use groups::GroupRecord;
 pub use guard::{SharedFailure, ThrottleLimits};
 pub use leases::{campaign_chunk_size, CampaignChunk, LeaseRecord};

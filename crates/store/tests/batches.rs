@@ -516,7 +516,8 @@ async fn campaign_history_events_round_trip_in_order() {
                 detail: serde_json::json!({ "n": n, "reason": odd, "campaign": id, "status": null }),
             })
             .collect();
-        store.record_notify_results_with_events(id, &results, &events).await.unwrap();
+        let texts: Vec<sipprov_store::EventText> = events.iter().map(Into::into).collect();
+        store.record_notify_results_with_events(id, &results, &texts).await.unwrap();
         let mut ids = Vec::new();
         for (n, m) in all.iter().enumerate() {
             let log = store.device_events(*m, 10).await.unwrap();
