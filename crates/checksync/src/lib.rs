@@ -425,7 +425,8 @@ mod tests {
     #[test]
     fn sent_to_is_the_transport_and_address_as_std_writes_them() {
         let addrs = ["192.0.2.10:5060", "0.0.0.0:0", "255.255.255.255:65535", "[::1]:5061", "[fe80::1%3]:5060"];
-        for (transport, addr) in [Transport::Udp, Transport::Tcp, Transport::Tls].into_iter().zip(addrs.iter().cycle()) {
+        for (transport, addr) in [Transport::Udp, Transport::Tcp, Transport::Tls].into_iter().zip(addrs.iter().cycle())
+        {
             let addr: SocketAddr = addr.parse().unwrap();
             assert_eq!(sent_to(transport, addr), format!("{}:{addr}", transport.as_str().to_ascii_lowercase()));
         }

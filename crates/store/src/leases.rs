@@ -85,10 +85,9 @@ impl Store {
         let size = campaign_chunk_size(self.backend, macs.len());
         let chunks: Vec<(String, String, &[Mac])> = match self.backend {
             Backend::Sqlite => vec![(ALL_MACS.0.into(), ALL_MACS.1.into(), macs)],
-            Backend::Postgres => macs
-                .chunks(size)
-                .filter_map(|c| Some((c.first()?.to_string(), c.last()?.to_string(), c)))
-                .collect(),
+            Backend::Postgres => {
+                macs.chunks(size).filter_map(|c| Some((c.first()?.to_string(), c.last()?.to_string(), c))).collect()
+            }
         };
         for (n, (first, last, chunk)) in chunks.iter().enumerate() {
             sqlx::query(

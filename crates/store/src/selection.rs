@@ -38,7 +38,7 @@ pub(crate) fn pack(macs: &[Mac]) -> String {
 
 /// The MACs of a chunk's `macs`, in their stored order.
 fn unpack(text: &str) -> Result<Vec<Mac>, StoreError> {
-    if text.len() % MAC_DIGITS != 0 || !text.is_ascii() {
+    if !text.len().is_multiple_of(MAC_DIGITS) || !text.is_ascii() {
         return Err(StoreError::Corrupt(format!("campaign chunk MACs: {} characters", text.len())));
     }
     text.as_bytes()

@@ -243,9 +243,8 @@ async fn recent_refusals_are_read_through_their_own_index() {
     for (store, _dir) in stores().await {
         let mac: Mac = "001565000001".parse().unwrap();
         let event = |at: i64, kind: EventKind| NewEvent { mac, at, kind, detail: serde_json::json!({ "at": at }) };
-        let events: Vec<NewEvent> = (0..10)
-            .map(|n| event(n * 100, if n % 2 == 0 { EventKind::Refused } else { EventKind::Notify }))
-            .collect();
+        let events: Vec<NewEvent> =
+            (0..10).map(|n| event(n * 100, if n % 2 == 0 { EventKind::Refused } else { EventKind::Notify })).collect();
         store.append_events(&events).await.unwrap();
         let read = store.refusal_details_since(300, 2).await.unwrap();
         assert_eq!(read, vec![serde_json::json!({ "at": 800 }), serde_json::json!({ "at": 600 })]);
