@@ -111,7 +111,9 @@ def one_run(n):
     ranges = " OR ".join(f"(mac >= '{c.split(',')[0]}' AND mac <= '{c.split(',')[1]}')" for c in chunks)
     first_notify = int(psql(db, f"SELECT MIN(notified_at) FROM campaign_devices WHERE campaign_id = 1 AND notified_at >= {killed_ms} AND ({ranges})")[0])
     finished = int(psql(db, "SELECT finished_at FROM campaigns WHERE id = 1")[0])
-    outcomes = psql(db, "SELECT COUNT(*) FROM campaign_devices WHERE campaign_id = 1 AND state IN ('pending', 'sending')")[0]
+    # The selection less the devices with an outcome (a device gets its row with its outcome).
+    outcomes = psql(db, "SELECT devices - (SELECT COUNT(*) FROM campaign_devices WHERE campaign_id = 1 "
+                        "AND state IN ('notified', 'failed')) FROM campaigns WHERE id = 1")[0]
     for p, _ in others:
         p.kill(); p.wait()
     phones.kill(); phones.wait()

@@ -32,8 +32,8 @@ cd "$root"
 # Every process this script starts is one of its background jobs, stopped by its id.
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 cargo build --release --locked -q -p sipprov-sip --example notify_load
-cargo build --release --locked -q -p sipprov
-bin="$root/target/release/sipprov"
+# SIPPROV_BIN=path counts a binary built elsewhere (an A/B of two builds); else this tree's.
+source "$root/bench/sipprov-bin.sh"
 free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 sipp -sf bench/sipp/uas_200_fast.xml -i 127.0.0.1 -p "$port" -t u1 -buff_size 4194304 -m $((n * 14)) -nostdin \
@@ -91,11 +91,14 @@ if resp.status >= 300:
     sys.exit(f"campaign not created: {resp.status} {created[:300]!r}")
 cid = json.loads(created)["id"]
 db = sqlite3.connect(f"file:{os.path.join(data, 'sipprov.db')}?mode=ro", uri=True, timeout=60)
+# Done when every device of the group has an outcome row (`notified` or `failed`): read
+# this way whether or not the server writes a `pending` row per device at creation.
+want = int(json.loads(created).get("devices") or 0)
 while True:
-    (left,) = db.execute(
-        "SELECT COUNT(*) FROM campaign_devices WHERE campaign_id = ? AND state IN ('pending', 'sending')", (cid,)
+    (done,) = db.execute(
+        "SELECT COUNT(*) FROM campaign_devices WHERE campaign_id = ? AND state IN ('notified', 'failed')", (cid,)
     ).fetchone()
-    if left == 0:
+    if want and done >= want:
         break
     time.sleep(0.2)
 print(cid)
@@ -104,7 +107,7 @@ PY
   callgrind_control --dump="campaign-$1" "$server" >/dev/null
   # The dump is written by the server asynchronously: wait for it.
   for _ in $(seq 1 600); do
-    dump=$(grep -l "campaign-$1" "$work"/campaign.out* 2>/dev/null | head -n 1 || true)
+    dump=$(grep -lx "desc: Trigger: dump campaign-$1" "$work"/campaign.out* 2>/dev/null | head -n 1 || true)
     [ -n "$dump" ] && grep -q '^totals:' "$dump" && break
     sleep 0.1
   done

@@ -225,7 +225,7 @@ pub async fn prepare(endpoint: &Endpoint, cs: &CheckSync, resolver: &mut Resolve
     if let (Some(name), None) = (&cs.tls_name, &cs.proxy) {
         target = target.with_server_name(name);
     }
-    let sent_to = format!("{}:{}", target.transport.as_str().to_ascii_lowercase(), target.addr);
+    let sent_to = sent_to(target.transport, target.addr);
     let request = build(endpoint, cs, &target).map_err(|e| Outcome::failed(CheckSyncResult::Error, e, &cs.event))?;
     Ok(Ready { request, target, sent_to })
 }
@@ -236,6 +236,39 @@ pub fn invalid_uri(uri: &str, why: &str) -> String {
     // The parser's message may quote the URI, or the part of it it stopped at.
     let why = if uri == shown { why.to_string() } else { "malformed".to_string() };
     format!("invalid SIP URI {shown:?}: {why}")
+}
+
+/// Where a NOTIFY went, as its outcome records it: `udp:192.0.2.10:5060`.
+///
+/// Written by hand for IPv4 (a campaign records one per NOTIFY, and `SocketAddr`'s `Display`
+/// goes through the formatting machinery octet by octet); IPv6 keeps std's form, scope included.
+fn sent_to(transport: Transport, addr: SocketAddr) -> String {
+    let mut out = String::with_capacity(32);
+    out.extend(transport.as_str().chars().map(|c| c.to_ascii_lowercase()));
+    out.push(':');
+    match addr {
+        SocketAddr::V4(v4) => {
+            sipprov_sip::text::push_ip(&mut out, std::net::IpAddr::V4(*v4.ip()));
+            out.push(':');
+            let mut digits = [0u8; 5];
+            let mut at = digits.len();
+            let mut rest = v4.port();
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (rest % 10) as u8;
+                rest /= 10;
+                if rest == 0 {
+                    break;
+                }
+            }
+            out.extend(digits[at..].iter().map(|&d| char::from(d)));
+        }
+        SocketAddr::V6(v6) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
+    out
 }
 
 /// What the end of a NOTIFY's transaction means for the device.
@@ -388,6 +421,20 @@ pub fn line_credentials(settings: &Settings) -> Option<Credentials> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sent_to_is_the_transport_and_address_as_std_writes_them() {
+        let addrs = ["192.0.2.10:5060", "0.0.0.0:0", "255.255.255.255:65535", "[::1]:5061", "[fe80::1%3]:5060"];
+        for (transport, addr) in [Transport::Udp, Transport::Tcp, Transport::Tls].into_iter().zip(addrs.iter().cycle())
+        {
+            let addr: SocketAddr = addr.parse().unwrap();
+            assert_eq!(sent_to(transport, addr), format!("{}:{addr}", transport.as_str().to_ascii_lowercase()));
+        }
+        for addr in addrs {
+            let addr: SocketAddr = addr.parse().unwrap();
+            assert_eq!(sent_to(Transport::Udp, addr), format!("udp:{addr}"));
+        }
+    }
 
     fn uri(s: &str) -> SipUri {
         s.parse().unwrap()

@@ -3,14 +3,14 @@
 //! 24 hours, and campaigns in progress.
 //!
 //! The work is bounded: the device counts are one pass over the in-memory inventory and
-//! last-seen index; refusals are read from the history through its `(kind, at)` index, at most
+//! last-seen index; refusals are read from the history through its index of refusals, at most
 //! [`MAX_REFUSALS_READ`] of them; throttled sources come from the throttle's own bounded memory
 //! of recent blocks.
 
 use std::collections::BTreeMap;
 
 use sipprov_api::{FleetSummary, SilentDevice, ThrottledSource};
-use sipprov_model::{CampaignState, EventKind};
+use sipprov_model::CampaignState;
 use sipprov_store::{Store, StoreError};
 
 use crate::auth::Security;
@@ -44,7 +44,7 @@ pub struct SummarySources<'a> {
 pub async fn fleet_summary(from: SummarySources<'_>, now: i64) -> Result<FleetSummary, StoreError> {
     let mut summary = device_counts(from.inventory, from.seen, now);
     let since = now - DAY_MS;
-    let refusals = from.store.event_details_since(EventKind::Refused, since, MAX_REFUSALS_READ).await?;
+    let refusals = from.store.refusal_details_since(since, MAX_REFUSALS_READ).await?;
     summary.refusals_truncated = refusals.len() as i64 >= MAX_REFUSALS_READ;
     for detail in &refusals {
         let reason = detail.get("reason").and_then(|r| r.as_str()).unwrap_or("unknown");

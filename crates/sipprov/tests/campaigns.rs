@@ -57,6 +57,12 @@ fn two_thousand_devices_each_end_with_an_outcome() {
     assert_eq!(count(&c, "not-confirmed"), 2000, "{}", c["counts"]);
     assert!(phones.errors().is_empty(), "{}", phones.errors());
     assert!(s.ok(&["device", "log", "001565000007"]).contains("notify"));
+    // The history event each device got reads back as the outcome, with its campaign.
+    let shown = s.json(&["device", "show", "001565000007", "--json"]);
+    let outcome = &shown["last_notify"]["outcome"];
+    assert_eq!((outcome["status"].as_i64(), outcome["campaign"].as_i64()), (Some(200), Some(1)), "{shown}");
+    assert_eq!(outcome["event"], "check-sync;reboot=false", "{shown}");
+    assert!(outcome["sent_to"].as_str().is_some_and(|t| t.starts_with("udp:127.0.0.1:")), "{shown}");
 }
 
 #[test]

@@ -1,18 +1,19 @@
 //! Fleet re-sync campaigns: their selection, pacing parameters and per-device progress.
 //!
-//! A device keeps `pending` (or `sending`) until its outcome is written, right after its
-//! NOTIFY's transaction ends, so a crash leaves exactly the devices whose NOTIFY had no recorded
-//! outcome to be sent again, and no device that had one is notified twice. On PostgreSQL, where
-//! other nodes may take a chunk over, a device is also written `sending` before its NOTIFY
-//! leaves, so that a takeover can tell which devices may have been notified already; on
-//! SQLite (one node, nobody takes over) that write is skipped (see
-//! [`Store::mark_sending_if_shared`]).
+//! A campaign's selection is stored with its chunks (see `selection`), not as a row per device:
+//! a device gets a row in `campaign_devices` when its outcome is written, right after its
+//! NOTIFY's transaction ends, and until then it is `pending`. A crash therefore leaves exactly
+//! the devices whose NOTIFY had no recorded outcome to be sent again, and no device that had
+//! one is notified twice. On PostgreSQL, where other nodes may take a chunk over, a device is
+//! also written `sending` before its NOTIFY leaves, so that a takeover can tell which devices
+//! may have been notified already; on SQLite (one node, nobody takes over) that write is
+//! skipped (see [`Store::mark_sending_if_shared`]).
 //!
 //! A notified device is confirmed when it fetched its own config file within its confirmation
 //! window after its NOTIFY (the server only serves the current rendering), and the hash it got
 //! is recorded; a fetch after the window leaves it `not-confirmed`.
 
-use sipprov_model::{CampaignDeviceState, CampaignOutcome, CampaignState, CheckSyncResult, Mac};
+use sipprov_model::{CampaignDeviceState, CampaignState, CheckSyncResult, Mac};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -130,7 +131,7 @@ fn campaign_from_row(r: &AnyRow) -> Result<CampaignRecord, StoreError> {
     })
 }
 
-fn device_from_row(r: &AnyRow) -> Result<CampaignDevice, StoreError> {
+pub(crate) fn device_from_row(r: &AnyRow) -> Result<CampaignDevice, StoreError> {
     Ok(CampaignDevice {
         campaign_id: r.try_get("campaign_id")?,
         mac: mac_column(r, "mac")?,
@@ -195,6 +196,10 @@ impl Store {
         macs: &[Mac],
         audit: Option<&NewAudit>,
     ) -> Result<CampaignRecord, StoreError> {
+        // One entry per device, in MAC order (the text order of the stored MACs too).
+        let mut macs = macs.to_vec();
+        macs.sort_unstable();
+        macs.dedup();
         let mut tx = self.write_tx().await?;
         let max: Option<i64> =
             sqlx::query("SELECT MAX(id) AS m FROM campaigns").fetch_one(&mut *tx).await?.try_get("m")?;
@@ -202,8 +207,8 @@ impl Store {
         let now = now_ms();
         let state = if new.start_at > now { CampaignState::Scheduled } else { CampaignState::Running };
         sqlx::query(
-            "INSERT INTO campaigns (id, created_at, start_at, state, reboot, rate, max_in_flight, confirm_window_ms, selector) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO campaigns (id, created_at, start_at, state, reboot, rate, max_in_flight, confirm_window_ms, \
+             selector, devices) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(id)
         .bind(now)
@@ -214,31 +219,16 @@ impl Store {
         .bind(i64::from(new.max_in_flight))
         .bind(new.confirm_window_ms)
         .bind(&new.selector)
+        .bind(macs.len() as i64)
         .execute(&mut *tx)
         .await?;
-        match self.backend {
-            crate::Backend::Sqlite => insert_campaign_devices_sqlite(&mut tx, id, macs).await?,
-            crate::Backend::Postgres => self.insert_campaign_devices(&mut tx, id, macs).await?,
-        }
-        self.insert_campaign_chunks(&mut tx, id, macs).await?;
+        // The selection goes with the chunks; no device has a row until something happens to it.
+        self.insert_campaign_chunks(&mut tx, id, &macs).await?;
         if let Some(audit) = audit {
             self.insert_audit(&mut tx, &NewAudit { target: id.to_string(), ..audit.clone() }).await?;
         }
         tx.commit().await?;
         self.get_campaign(id).await?.ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))
-    }
-
-    /// The campaign's rows, `pending`, in multi-row statements (PostgreSQL).
-    async fn insert_campaign_devices(&self, tx: &mut WriteTx, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
-        for chunk in batch::chunks(macs, 2) {
-            let sql = format!(
-                "INSERT INTO campaign_devices (campaign_id, mac, state, attempts) VALUES {}",
-                batch::repeat("(?, ?, 'pending', 0)", chunk.len())
-            );
-            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
-            chunk.iter().fold(query, |q, mac| q.bind(id).bind(mac.to_string())).execute(&mut **tx).await?;
-        }
-        Ok(())
     }
 
     /// Every campaign, newest first.
@@ -255,13 +245,41 @@ impl Store {
         row.as_ref().map(campaign_from_row).transpose()
     }
 
-    /// A campaign's devices, by MAC.
+    /// A campaign's devices, by MAC: its rows, and a `pending` entry (no attempt yet) for each
+    /// device of its selection without one.
     pub async fn campaign_devices(&self, id: i64) -> Result<Vec<CampaignDevice>, StoreError> {
         let rows = sqlx::query(select_campaign_devices!("WHERE campaign_id = $1 ORDER BY mac"))
             .bind(id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(device_from_row).collect()
+        let rows = rows.iter().map(device_from_row).collect::<Result<Vec<_>, _>>()?;
+        let selected = self.campaign_selection(id).await?;
+        // Both in MAC order: merge them.
+        let mut out = Vec::with_capacity(selected.len().max(rows.len()));
+        let mut rows = rows.into_iter().peekable();
+        for mac in selected {
+            while let Some(row) = rows.next_if(|r| r.mac < mac) {
+                out.push(row);
+            }
+            match rows.next_if(|r| r.mac == mac) {
+                Some(row) => out.push(row),
+                None => out.push(CampaignDevice {
+                    campaign_id: id,
+                    mac,
+                    state: CampaignDeviceState::Pending,
+                    attempts: 0,
+                    result: None,
+                    status: None,
+                    reason: None,
+                    expected_file: None,
+                    notified_at: None,
+                    confirmed_at: None,
+                    fetched_hash: None,
+                }),
+            }
+        }
+        out.extend(rows);
+        Ok(out)
     }
 
     /// Moves a campaign to a new state (`running`, `done`, `cancelled`).
@@ -291,17 +309,19 @@ impl Store {
         Ok(())
     }
 
-    /// Marks devices as being sent to, in one transaction, before their NOTIFYs leave.
+    /// Marks devices as being sent to, in one transaction, before their NOTIFYs leave; counts
+    /// the attempt. A device without a row (never sent to) gets one.
     pub async fn mark_sending(&self, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        for chunk in batch::chunks(macs, 1) {
+        for chunk in batch::chunks(macs, 2) {
             let sql = format!(
-                "UPDATE campaign_devices SET state = 'sending', attempts = attempts + 1 \
-                 WHERE campaign_id = ? AND mac IN ({})",
-                batch::repeat("?", chunk.len())
+                "INSERT INTO campaign_devices (campaign_id, mac, state, attempts) VALUES {} \
+                 ON CONFLICT (campaign_id, mac) DO UPDATE SET state = 'sending', \
+                 attempts = campaign_devices.attempts + 1",
+                batch::repeat("(?, ?, 'sending', 1)", chunk.len())
             );
-            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql))).bind(id);
-            chunk.iter().fold(query, |q, mac| q.bind(mac.to_string())).execute(&mut *tx).await?;
+            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
+            chunk.iter().fold(query, |q, mac| q.bind(id).bind(mac.to_string())).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -313,8 +333,8 @@ impl Store {
     /// The mark tells a node taking a chunk over which devices may have been notified by the
     /// node that died, and counts the attempt before the NOTIFY leaves. A SQLite database has
     /// one node: after a crash it sends again to every device without an outcome, marked or
-    /// not, and the attempt is counted with the outcome instead. Skipping the mark saves one
-    /// of the four row writes a campaign makes per device. What it costs: during sending the
+    /// not, and the attempt is counted with the outcome instead. Skipping the mark saves a
+    /// row write per device. What it costs: during sending the
     /// report shows the devices in flight as `pending`, and a NOTIFY cut off by a crash before
     /// its outcome was written is not counted in `attempts`.
     pub async fn mark_sending_if_shared(&self, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
@@ -345,21 +365,25 @@ impl Store {
         &self,
         id: i64,
         results: &[(Mac, NotifyResult)],
-        events: &[crate::NewEvent],
+        events: &[crate::EventText],
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         self.upsert_notify_results(&mut tx, id, results).await?;
         match self.backend {
             crate::Backend::Sqlite => insert_events_sqlite(&mut tx, events).await?,
-            crate::Backend::Postgres => self.insert_events(&mut tx, events).await?,
+            crate::Backend::Postgres => {
+                let refs: Vec<&crate::EventText> = events.iter().collect();
+                self.insert_event_refs(&mut tx, &refs).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
     }
 
     /// Records NOTIFY outcomes in one transaction; of two outcomes for one device, the later
-    /// in `results` wins. A new outcome clears any earlier confirmation (a retry). It counts
-    /// the attempt unless the device was marked `sending` (which counted it already).
+    /// in `results` wins. A device's first outcome writes its row; a new outcome clears any
+    /// earlier confirmation (a retry). It counts the attempt unless the device was marked
+    /// `sending` (which counted it already).
     pub async fn record_notify_results(&self, id: i64, results: &[(Mac, NotifyResult)]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         self.upsert_notify_results(&mut tx, id, results).await?;
@@ -378,10 +402,8 @@ impl Store {
             return upsert_notify_results_sqlite(tx, id, &rows).await;
         }
         for chunk in batch::chunks(&rows, 8) {
-            // An upsert, not `UPDATE … FROM (VALUES …)`: SQLite keeps no statistics and plans
-            // that join as a scan of every device of the campaign per chunk; the upsert finds
-            // each row through the primary key. The rows always exist (they come from the
-            // campaign's own devices), so nothing is ever inserted.
+            // An upsert: a device's first outcome inserts its row (it had none while pending);
+            // a retried or marked device's row is updated through the primary key.
             let sql = format!(
                 "INSERT INTO campaign_devices (campaign_id, mac, state, attempts, result, status, reason, \
                  expected_file, notified_at) VALUES {} {}",
@@ -455,14 +477,14 @@ impl Store {
     }
 }
 
-/// [`Store::upsert_notify_results`] on SQLite: the whole batch as one JSON array bound once,
-/// unpacked by `json_each`, in one statement.
+/// [`Store::upsert_notify_results`] on SQLite: the whole batch as one JSONB array bound once,
+/// unpacked by `jsonb_each`, in one statement.
 ///
 /// Bound one by one, a batch of 500 outcomes was 4,000 parameters, each converted from sqlx's
 /// `Any` arguments to SQLite's and copied into the statement: the campaign's writer spent about
-/// as long preparing the statements as SQLite spent writing the rows. One text and one parse
-/// by SQLite's JSON reader cost a fraction of that. (`WHERE true`: SQLite's grammar needs it
-/// between a `SELECT … FROM` and `ON CONFLICT`.)
+/// as long preparing the statements as SQLite spent writing the rows. One value, already in
+/// SQLite's binary JSON form (see `jsonb`), costs a fraction of that. (`WHERE true`: SQLite's
+/// grammar needs it between a `SELECT … FROM` and `ON CONFLICT`.)
 async fn upsert_notify_results_sqlite(
     tx: &mut WriteTx,
     id: i64,
@@ -471,28 +493,21 @@ async fn upsert_notify_results_sqlite(
     if rows.is_empty() {
         return Ok(());
     }
-    // Serialised straight from tuples (a tuple is a JSON array): no `serde_json::Value` tree
-    // built and walked per row.
-    type Row<'a> = (String, &'a str, &'a str, Option<u16>, &'a str, Option<&'a str>, i64);
-    let batch: Vec<Row> = rows
-        .iter()
-        .map(|(mac, r)| {
-            (
-                mac.to_string(),
-                r.state().as_str(),
-                r.result.as_str(),
-                r.status,
-                r.reason.as_str(),
-                r.expected_file.as_deref(),
-                r.at,
-            )
-        })
-        .collect();
-    let batch = serde_json::to_string(&batch).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    // `jsonb_each`, not `json_each`: each row's `value` comes out as the binary form, which
-    // `->>` reads in place. With `json_each` it came out as text that every one of the seven
-    // `->>` parsed again (SQLite's JSON text conversions were a tenth of a campaign's
-    // instructions, measured with callgrind by bench/sip-instructions.sh).
+    let mut batch = crate::jsonb::Batch::with_capacity(rows.len(), 80);
+    for (mac, r) in rows {
+        let mac = mac.to_string();
+        batch.row(|row| {
+            row.text(&mac)
+                .text(r.state().as_str())
+                .text(r.result.as_str())
+                .opt_int(r.status.map(i64::from))
+                .text(&r.reason)
+                .opt_text(r.expected_file.as_deref())
+                .int(r.at);
+        });
+    }
+    // `jsonb_each`, not `json_each`: each row's `value` comes out in the binary form, which
+    // `->>` reads in place (with `json_each` it came out as text that every `->>` parsed again).
     sqlx::query(concat!(
         "INSERT INTO campaign_devices (campaign_id, mac, state, attempts, result, status, reason, expected_file, \
          notified_at) SELECT ?, j.value ->> 0, j.value ->> 1, 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, \
@@ -500,257 +515,39 @@ async fn upsert_notify_results_sqlite(
         outcome_upsert_set!()
     ))
     .bind(id)
-    .bind(batch)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// The campaign's rows on SQLite: every MAC in one JSON array bound once and unpacked by
-/// `json_each`, one statement for the whole selection.
-///
-/// Bound two parameters a row, 20,000 devices were 78 statements of 512 parameters, each
-/// converted from sqlx's `Any` arguments to SQLite's and copied; one text costs a fraction of
-/// that (as for the outcomes, see [`upsert_notify_results_sqlite`]).
-async fn insert_campaign_devices_sqlite(tx: &mut WriteTx, id: i64, macs: &[Mac]) -> Result<(), StoreError> {
-    if macs.is_empty() {
-        return Ok(());
-    }
-    // A MAC's text is 12 hex digits: nothing to escape.
-    let mut list = String::with_capacity(macs.len() * 15 + 2);
-    list.push('[');
-    for (i, mac) in macs.iter().enumerate() {
-        if i > 0 {
-            list.push(',');
-        }
-        list.push('"');
-        list.push_str(&mac.to_string());
-        list.push('"');
-    }
-    list.push(']');
-    sqlx::query(
-        "INSERT INTO campaign_devices (campaign_id, mac, state, attempts) \
-         SELECT ?, j.value, 'pending', 0 FROM json_each(?) j",
-    )
-    .bind(id)
-    .bind(list)
+    .bind(batch.finish())
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 /// A batch of history events on SQLite (the campaign's outcomes, written with them): the batch
-/// as one JSON array bound once and unpacked by `json_each`, ids following the table's
+/// as one JSONB array bound once and unpacked by `jsonb_each`, ids following the table's
 /// largest, as [`Store::insert_events`] numbers them (this transaction holds the write lock).
 ///
 /// Bound five parameters an event, a batch of 500 was eight statements and 2,500 parameters.
-async fn insert_events_sqlite(tx: &mut WriteTx, events: &[crate::NewEvent]) -> Result<(), StoreError> {
+async fn insert_events_sqlite(tx: &mut WriteTx, events: &[crate::EventText]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
     let max: Option<i64> =
         sqlx::query("SELECT MAX(id) AS m FROM device_events").fetch_one(&mut **tx).await?.try_get("m")?;
-    // Tuples, not a `serde_json::Value` tree per event (see `upsert_notify_results_sqlite`).
-    // The detail goes in as the JSON object it is and comes out as its text (`->`): written
-    // as a string it was serialised, then escaped quote by quote into the batch, then
-    // unescaped by SQLite (the escaping alone was 7,000 instructions an event).
-    let batch: Vec<(String, i64, &str, &serde_json::Value)> =
-        events.iter().map(|e| (e.mac.to_string(), e.at, e.kind.as_str(), &e.detail)).collect();
-    let batch = serde_json::to_string(&batch).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // The detail goes in as its JSON text, taken as it is (as PostgreSQL's path stores it).
+    let mut batch = crate::jsonb::Batch::with_capacity(events.len(), 200);
+    for e in events {
+        let mac = e.mac.to_string();
+        batch.row(|row| {
+            row.text(&mac).int(e.at).text(e.kind.as_str()).text(&e.detail);
+        });
+    }
     // `j.key` is the element's index: the events keep the batch's order in their ids.
-    // `jsonb_each` for the reason given in `upsert_notify_results_sqlite`.
     sqlx::query(
         "INSERT INTO device_events (id, mac, at, kind, detail) SELECT ? + j.key, j.value ->> 0, j.value ->> 1, \
-         j.value ->> 2, j.value -> 3 FROM jsonb_each(?) j",
+         j.value ->> 2, j.value ->> 3 FROM jsonb_each(?) j",
     )
     .bind(max.unwrap_or(0) + 1)
-    .bind(batch)
+    .bind(batch.finish())
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// How many devices of a campaign are in each outcome, computed by the database.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct CampaignCounts {
-    /// Devices per outcome.
-    pub counts: std::collections::BTreeMap<CampaignOutcome, i64>,
-    /// Devices in the campaign.
-    pub devices: i64,
-    /// When the latest NOTIFY left (ms since the epoch), if any did.
-    pub last_notified_at: Option<i64>,
-}
-
-/// How many MACs one read of [`Store::campaign_unsent`] takes.
-const UNSENT_PAGE: i64 = 4096;
-
-/// Adds `n` devices (when there are any) to the outcome named `name`.
-fn add_count(out: &mut CampaignCounts, name: &str, n: i64) -> Result<(), StoreError> {
-    if n > 0 {
-        let outcome: CampaignOutcome = name.parse().map_err(|e| StoreError::Corrupt(format!("outcome: {e}")))?;
-        *out.counts.entry(outcome).or_insert(0) += n;
-    }
-    Ok(())
-}
-
-impl Store {
-    /// Counts per outcome at time `now`, without loading the rows: a 100,000-device campaign is
-    /// polled every few hundred milliseconds while it runs.
-    ///
-    /// One statement (so one snapshot on both databases), each part a walk of the
-    /// `(campaign_id, state, confirmed_at, notified_at)` index: the devices per state, then,
-    /// among the notified, the confirmed and those whose window closed before `now` without a
-    /// fetch (the rest are awaiting confirmation), and the failed per result. Only the first
-    /// part visits every device, and only its index entry.
-    pub async fn campaign_counts(&self, id: i64, window_ms: i64, now: i64) -> Result<CampaignCounts, StoreError> {
-        let rows = sqlx::query(
-            "SELECT CAST(0 AS BIGINT) AS part, state AS k, COUNT(*) AS n, MAX(notified_at) AS last_notified_at \
-               FROM campaign_devices WHERE campaign_id = $1 GROUP BY state \
-             UNION ALL SELECT CAST(1 AS BIGINT), 'confirmed', COUNT(*), NULL FROM campaign_devices \
-               WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NOT NULL \
-             UNION ALL SELECT CAST(1 AS BIGINT), 'not-confirmed', COUNT(*), NULL FROM campaign_devices \
-               WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NULL AND notified_at < $2 \
-             UNION ALL SELECT CAST(1 AS BIGINT), COALESCE(result, 'error'), COUNT(*), NULL FROM campaign_devices \
-               WHERE campaign_id = $1 AND state = 'failed' GROUP BY COALESCE(result, 'error')",
-        )
-        .bind(id)
-        .bind(now.saturating_sub(window_ms))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = CampaignCounts::default();
-        // Notified devices counted neither as confirmed nor as out of time are awaiting.
-        let mut awaiting = 0;
-        for r in &rows {
-            let k: String = r.try_get("k")?;
-            let n: i64 = r.try_get("n")?;
-            if r.try_get::<i64, _>("part")? == 0 {
-                out.devices += n;
-                let last: Option<i64> = r.try_get("last_notified_at")?;
-                out.last_notified_at = out.last_notified_at.max(last);
-                match k.as_str() {
-                    "notified" => awaiting += n,
-                    // Counted per result by the last part.
-                    "failed" => {}
-                    _ => add_count(&mut out, &k, n)?,
-                }
-                continue;
-            }
-            if matches!(k.as_str(), "confirmed" | "not-confirmed") {
-                awaiting -= n;
-            }
-            add_count(&mut out, &k, n)?;
-        }
-        add_count(&mut out, "awaiting-confirmation", awaiting)?;
-        Ok(out)
-    }
-
-    /// Devices that failed or were not confirmed in time, at most `limit`.
-    pub async fn campaign_failing(
-        &self,
-        id: i64,
-        window_ms: i64,
-        now: i64,
-        limit: i64,
-    ) -> Result<Vec<CampaignDevice>, StoreError> {
-        // Two ranges of the progress index, not a pass over every device; sorted on an
-        // expression so that neither database walks the primary key in MAC order instead.
-        let rows = sqlx::query(concat!(
-            "SELECT * FROM (",
-            select_campaign_devices!("WHERE campaign_id = $1 AND state = 'failed' UNION ALL "),
-            select_campaign_devices!(
-                "WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NULL AND notified_at < $2"
-            ),
-            ") f ORDER BY mac || '' LIMIT $3"
-        ))
-        .bind(id)
-        .bind(now.saturating_sub(window_ms))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(device_from_row).collect()
-    }
-
-    /// Marks as confirmed every notified device that fetched its own config file within its
-    /// window (`notified_at` to `notified_at + window_ms`), recording that fetch's time and
-    /// hash; returns them with the fetch time.
-    ///
-    /// A fetch of the file proves the device has its current config because the server only
-    /// serves the current rendering, and only successful fetches (200, and 304 to a validator
-    /// of the current content) are recorded in `device_fetched`. A fetch after the window does
-    /// not confirm: the device stays `not-confirmed`. That table keeps one row per (mac, file),
-    /// so the join matches at most one fetch per device. One statement, whatever the
-    /// campaign's size.
-    ///
-    /// Only devices whose window was still open at `open_since` (ms since the epoch) are
-    /// looked at: a caller that checked at `open_since`, after every fetch made before then was
-    /// recorded, has settled the others already. 0 looks at all.
-    pub async fn confirm_fetched(
-        &self,
-        id: i64,
-        window_ms: i64,
-        open_since: i64,
-    ) -> Result<Vec<(Mac, i64)>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let rows = sqlx::query(
-            "UPDATE campaign_devices SET confirmed_at = f.at, fetched_hash = f.hash FROM device_fetched f \
-             WHERE campaign_devices.campaign_id = $1 AND campaign_devices.state = 'notified' \
-             AND campaign_devices.confirmed_at IS NULL AND campaign_devices.notified_at + $2 >= $3 \
-             AND f.mac = campaign_devices.mac AND f.file = campaign_devices.expected_file \
-             AND f.at >= campaign_devices.notified_at AND f.at <= campaign_devices.notified_at + $2 \
-             RETURNING campaign_devices.mac AS mac, campaign_devices.confirmed_at AS confirmed_at",
-        )
-        .bind(id)
-        .bind(window_ms)
-        .bind(open_since)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows.iter().map(|r| Ok((mac_column(r, "mac")?, r.try_get("confirmed_at")?))).collect()
-    }
-
-    /// The MACs still to be sent (pending, or sending when a crash cut them off), in order.
-    pub async fn campaign_unsent(&self, id: i64) -> Result<Vec<Mac>, StoreError> {
-        self.campaign_unsent_between(id, "", "zzzzzzzzzzzz").await
-    }
-
-    /// [`Store::campaign_unsent`] for the MACs from `first` to `last` (a chunk).
-    pub(crate) async fn campaign_unsent_between(
-        &self,
-        id: i64,
-        first: &str,
-        last: &str,
-    ) -> Result<Vec<Mac>, StoreError> {
-        // Read in pages, each page's MACs joined into one text by the database: sqlx hands rows
-        // over one by one (a message between its worker thread and the caller per row), which
-        // cost a campaign as much per device as planning its NOTIFY. Pages also keep what is
-        // held at once small, as streaming did (`string_agg` with ORDER BY: PostgreSQL, and
-        // SQLite since 3.44).
-        let mut out = Vec::new();
-        // `mac >= first` for the first page, `mac > after` for the next ones.
-        let mut after: Option<String> = None;
-        loop {
-            let row = sqlx::query(
-                "SELECT string_agg(mac, ',' ORDER BY mac) AS macs FROM (SELECT mac FROM campaign_devices \
-                 WHERE campaign_id = $1 AND state IN ('pending', 'sending') AND mac >= $2 AND mac <= $4 \
-                 AND mac <> $5 ORDER BY mac LIMIT $3) page",
-            )
-            .bind(id)
-            .bind(after.as_deref().unwrap_or(first))
-            .bind(UNSENT_PAGE)
-            .bind(last)
-            .bind(after.as_deref().unwrap_or(""))
-            .fetch_one(&self.pool)
-            .await?;
-            let Some(macs) = row.try_get::<Option<String>, _>("macs")? else { break };
-            let before = out.len();
-            for text in macs.split(',') {
-                out.push(text.parse::<Mac>().map_err(|e| StoreError::Corrupt(format!("mac {text:?}: {e}")))?);
-            }
-            if out.len() - before < UNSENT_PAGE as usize {
-                break;
-            }
-            after = Some(macs.rsplit(',').next().unwrap_or_default().to_owned());
-        }
-        Ok(out)
-    }
 }

@@ -3,7 +3,8 @@
 //! Two kinds, both a holder (the node's id) and an expiry (ms since the epoch):
 //!
 //! - a campaign's chunks (`campaign_chunks`): the campaign's devices split into ranges of
-//!   MACs when it is created, each sent by the node holding its lease. A chunk whose lease ran
+//!   MACs when it is created (each chunk keeps its MACs, see `selection`), each sent by the
+//!   node holding its lease. A chunk whose lease ran
 //!   out is claimed again by any node ([`Store::claim_campaign_chunk`]), which sends again to
 //!   its devices without an outcome;
 //! - named leases (`leases`): one holder at a time for a whole job, such as the node driving a
@@ -72,32 +73,32 @@ fn chunk_from_row(r: &AnyRow) -> Result<CampaignChunk, StoreError> {
 }
 
 impl Store {
-    /// Splits a new campaign's devices into chunks (see [`campaign_chunk_size`]), in the
-    /// campaign's transaction.
+    /// Splits a new campaign's devices (`macs`, in order, each once) into chunks (see
+    /// [`campaign_chunk_size`]), each keeping its MACs (see `selection`), in the campaign's
+    /// transaction.
     pub(crate) async fn insert_campaign_chunks(
         &self,
         tx: &mut WriteTx,
         id: i64,
         macs: &[Mac],
     ) -> Result<(), StoreError> {
-        let mut sorted: Vec<String> = macs.iter().map(Mac::to_string).collect();
-        sorted.sort_unstable();
-        let size = campaign_chunk_size(self.backend, sorted.len());
-        let ranges: Vec<(String, String)> = match self.backend {
-            Backend::Sqlite => vec![(ALL_MACS.0.into(), ALL_MACS.1.into())],
+        let size = campaign_chunk_size(self.backend, macs.len());
+        let chunks: Vec<(String, String, &[Mac])> = match self.backend {
+            Backend::Sqlite => vec![(ALL_MACS.0.into(), ALL_MACS.1.into(), macs)],
             Backend::Postgres => {
-                sorted.chunks(size).filter_map(|c| Some((c.first()?.clone(), c.last()?.clone()))).collect()
+                macs.chunks(size).filter_map(|c| Some((c.first()?.to_string(), c.last()?.to_string(), c))).collect()
             }
         };
-        for (n, (first, last)) in ranges.iter().enumerate() {
+        for (n, (first, last, chunk)) in chunks.iter().enumerate() {
             sqlx::query(
-                "INSERT INTO campaign_chunks (campaign_id, chunk, first_mac, last_mac, sent, holder, lease_until) \
-                 VALUES ($1, $2, $3, $4, 0, NULL, 0)",
+                "INSERT INTO campaign_chunks (campaign_id, chunk, first_mac, last_mac, sent, holder, lease_until, macs) \
+                 VALUES ($1, $2, $3, $4, 0, NULL, 0, $5)",
             )
             .bind(id)
             .bind(n as i64)
             .bind(first)
             .bind(last)
+            .bind(crate::selection::pack(chunk))
             .execute(&mut **tx)
             .await?;
         }
@@ -279,11 +280,5 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// The MACs of chunk `chunk` still to be sent (pending, or sending when its node stopped
-    /// before their outcome was written), in order.
-    pub async fn campaign_chunk_unsent(&self, chunk: &CampaignChunk) -> Result<Vec<Mac>, StoreError> {
-        self.campaign_unsent_between(chunk.campaign_id, &chunk.first_mac, &chunk.last_mac).await
     }
 }

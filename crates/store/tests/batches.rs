@@ -84,6 +84,41 @@ async fn campaign_writes_span_several_statements() {
     }
 }
 
+/// A campaign keeps its selection with its chunks: creating it writes no row per device (they
+/// count as pending), and a device's outcome writes its row once.
+#[tokio::test]
+async fn a_device_gets_its_row_with_its_outcome() {
+    for (store, _dir) in stores().await {
+        let all = macs(MANY);
+        let id = campaign(&store, &all).await;
+        let rows = |store: &Store| {
+            let pool = store.pool().clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM campaign_devices WHERE campaign_id = $1")
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(rows(&store).await, 0, "no row per device at creation");
+        let counts = store.campaign_counts(id, 1_000, 0).await.unwrap();
+        assert_eq!((counts.devices, counts.counts.get(&CampaignOutcome::Pending)), (i64::from(MANY), Some(&5_000)));
+        let done: Vec<_> = all[..100].iter().map(|m| (*m, timed_out(100))).collect();
+        store.record_notify_results(id, &done).await.unwrap();
+        assert_eq!(rows(&store).await, 100);
+        let counts = store.campaign_counts(id, 1_000, 0).await.unwrap();
+        assert_eq!(counts.devices, i64::from(MANY));
+        assert_eq!(counts.counts.get(&CampaignOutcome::Pending), Some(&(i64::from(MANY) - 100)));
+        assert_eq!(counts.counts.get(&CampaignOutcome::Timeout), Some(&100));
+        assert_eq!(store.campaign_unsent(id).await.unwrap(), all[100..].to_vec());
+        // The same device listed twice in a selection is one device.
+        let twice = campaign(&store, &[all[1], all[0], all[1]]).await;
+        assert_eq!(store.campaign_counts(twice, 1_000, 0).await.unwrap().devices, 2);
+        assert_eq!(store.campaign_unsent(twice).await.unwrap(), all[..2].to_vec());
+    }
+}
+
 #[tokio::test]
 async fn a_batch_of_only_null_statuses_is_recorded() {
     for (store, _dir) in stores().await {
@@ -481,7 +516,8 @@ async fn campaign_history_events_round_trip_in_order() {
                 detail: serde_json::json!({ "n": n, "reason": odd, "campaign": id, "status": null }),
             })
             .collect();
-        store.record_notify_results_with_events(id, &results, &events).await.unwrap();
+        let texts: Vec<sipprov_store::EventText> = events.iter().map(Into::into).collect();
+        store.record_notify_results_with_events(id, &results, &texts).await.unwrap();
         let mut ids = Vec::new();
         for (n, m) in all.iter().enumerate() {
             let log = store.device_events(*m, 10).await.unwrap();

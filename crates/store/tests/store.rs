@@ -236,6 +236,121 @@ async fn the_confirm_by_file_migration_keeps_existing_campaign_rows() {
     }
 }
 
+/// The summary's read of recent refusals gets refusals only, newest first, bounded, through
+/// the partial index that holds nothing else (no other event pays for an entry in it).
+#[tokio::test]
+async fn recent_refusals_are_read_through_their_own_index() {
+    for (store, _dir) in stores().await {
+        let mac: Mac = "001565000001".parse().unwrap();
+        let event = |at: i64, kind: EventKind| NewEvent { mac, at, kind, detail: serde_json::json!({ "at": at }) };
+        let events: Vec<NewEvent> =
+            (0..10).map(|n| event(n * 100, if n % 2 == 0 { EventKind::Refused } else { EventKind::Notify })).collect();
+        store.append_events(&events).await.unwrap();
+        let read = store.refusal_details_since(300, 2).await.unwrap();
+        assert_eq!(read, vec![serde_json::json!({ "at": 800 }), serde_json::json!({ "at": 600 })]);
+        assert_eq!(store.refusal_details_since(300, 10).await.unwrap().len(), 3);
+        if store.backend() == sipprov_store::Backend::Sqlite {
+            use sqlx::Row;
+            let plan = sqlx::query(
+                "EXPLAIN QUERY PLAN SELECT detail FROM device_events WHERE kind = 'refused' AND at >= 0 \
+                 ORDER BY at DESC LIMIT 5",
+            )
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+            let plan: Vec<String> = plan.iter().map(|r| r.try_get("detail").unwrap()).collect();
+            assert!(plan.iter().any(|step| step.contains("device_events_refused_at")), "{plan:?}");
+        }
+    }
+}
+
+/// A campaign written before selections were kept with the chunks (a `pending` row per device)
+/// reads the same after migration 0028: its size, counts, unsent devices and rows; only the
+/// rows of devices never sent to are gone, and each chunk holds its MACs.
+#[tokio::test]
+async fn the_selection_migration_keeps_existing_campaigns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display())];
+    if let Ok(url) = std::env::var("SIPPROV_TEST_POSTGRES_URL") {
+        urls.push(common::fresh_postgres_database(&url).await);
+    }
+    // Every migration before 0028, as a database written by the previous sipprov has them.
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).unwrap();
+    let current = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for entry in std::fs::read_dir(&current).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.as_str() < "0028" {
+            std::fs::copy(current.join(&name), old.join(&name)).unwrap();
+        }
+    }
+    let macs: Vec<Mac> = (1..=5).map(|n| format!("0015650000{n:02x}").parse().unwrap()).collect();
+    sqlx::any::install_default_drivers();
+    for url in urls {
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        sqlx::migrate::Migrator::new(old.as_path()).await.unwrap().run(&pool).await.unwrap();
+        let statements = [
+            "INSERT INTO campaigns (id, created_at, start_at, state, reboot, rate, max_in_flight, \
+             confirm_window_ms, selector) VALUES (1, 0, 0, 'running', 0, 10, 5, 1000, '--all')",
+            // Two chunks: the first two devices, and the last three.
+            "INSERT INTO campaign_chunks (campaign_id, chunk, first_mac, last_mac, sent, holder, lease_until) \
+             VALUES (1, 0, '001565000001', '001565000002', 0, NULL, 0), \
+             (1, 1, '001565000003', '001565000005', 0, NULL, 0)",
+            // Never sent; marked sending; notified; failed; failed and then put back by a retry.
+            "INSERT INTO campaign_devices (campaign_id, mac, state, attempts, result, status, reason, \
+             expected_file, notified_at) VALUES \
+             (1, '001565000001', 'pending', 0, NULL, NULL, NULL, NULL, NULL), \
+             (1, '001565000002', 'sending', 1, NULL, NULL, NULL, NULL, NULL), \
+             (1, '001565000003', 'notified', 1, 'ok', 200, 'OK', '001565000003.cfg', 100), \
+             (1, '001565000004', 'failed', 1, 'timeout', NULL, 'no answer', NULL, 100), \
+             (1, '001565000005', 'pending', 1, 'timeout', NULL, 'no answer', NULL, 100)",
+        ];
+        for sql in statements {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        let store = sipprov_store::Store::open(&url).await.unwrap();
+        let counts = store.campaign_counts(1, 1_000, 500).await.unwrap();
+        assert_eq!(counts.devices, 5);
+        let expected = [
+            (CampaignOutcome::Pending, 2),
+            (CampaignOutcome::Sending, 1),
+            (CampaignOutcome::AwaitingConfirmation, 1),
+            (CampaignOutcome::Timeout, 1),
+        ];
+        assert_eq!(counts.counts, expected.into_iter().collect());
+        assert_eq!(store.campaign_unsent(1).await.unwrap(), vec![macs[0], macs[1], macs[4]]);
+        let chunk = |n: i64, first: &str, last: &str| sipprov_store::CampaignChunk {
+            campaign_id: 1,
+            chunk: n,
+            first_mac: first.into(),
+            last_mac: last.into(),
+        };
+        let first = chunk(0, "001565000001", "001565000002");
+        assert_eq!(store.campaign_chunk_unsent(&first).await.unwrap(), vec![macs[0], macs[1]]);
+        let second = chunk(1, "001565000003", "001565000005");
+        assert_eq!(store.campaign_chunk_unsent(&second).await.unwrap(), vec![macs[4]]);
+        let rows = store.campaign_devices(1).await.unwrap();
+        let seen: Vec<_> = rows.iter().map(|d| (d.mac, d.state.as_str(), d.attempts)).collect();
+        assert_eq!(
+            seen,
+            vec![
+                (macs[0], "pending", 0),
+                (macs[1], "sending", 1),
+                (macs[2], "notified", 1),
+                (macs[3], "failed", 1),
+                (macs[4], "pending", 1)
+            ]
+        );
+        assert_eq!(rows[4].reason.as_deref(), Some("no answer"), "a retried device keeps its last outcome");
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM campaign_devices WHERE campaign_id = 1")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(stored, 4, "only the row of the device never sent to is gone");
+    }
+}
+
 /// The database holds every password of the fleet: its file and SQLite's `-wal` and `-shm` are
 /// created readable by the owner only, whatever the umask; and a device's `Debug` shows none.
 #[cfg(unix)]

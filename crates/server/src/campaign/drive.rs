@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use sipprov_model::{CampaignState, Mac};
 use sipprov_sip::{BatchRequest, BatchResult};
-use sipprov_store::{CampaignRecord, NewEvent, NotifyResult, StoreError};
+use sipprov_store::{CampaignRecord, EventText, NewEvent, NotifyResult, StoreError};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
 use super::chunks::{in_flight_share, ChunkControl, SendEnd, Slots};
@@ -17,7 +17,7 @@ use crate::checksync::{self, Outcome, Resolver};
 use crate::fetchlog::Record;
 use crate::metrics::labels::VendorLabel;
 use crate::metrics::NotifySource;
-use crate::notify::{log_outcome, notify_event, NotifyError, Planned};
+use crate::notify::{log_outcome, NotifyError, Planned};
 
 /// Devices marked `sending`, or outcomes written, in one statement at most.
 const MAX_BATCH: usize = 500;
@@ -41,7 +41,7 @@ fn marking_chunk(campaign: &CampaignRecord) -> usize {
 }
 
 /// One NOTIFY's outcome and its history event, written together.
-type Sent = ((Mac, NotifyResult), NewEvent);
+type Sent = ((Mac, NotifyResult), EventText);
 
 /// What a campaign keeps of a NOTIFY while its transaction runs in the SIP batch.
 struct InFlight {
@@ -57,11 +57,14 @@ struct InFlight {
     slot: Option<OwnedSemaphorePermit>,
 }
 
-/// The outcome of one device, with its history event.
+/// The outcome of one device, with its history event: the `notify` event `device log` shows
+/// for a NOTIFY sent alone too, with the campaign it belonged to, its detail serialised
+/// straight from its type (no `serde_json::Value` built per NOTIFY).
 fn sent(campaign: i64, mac: Mac, expected_file: Option<String>, at: i64, outcome: Outcome) -> Sent {
     log_outcome(mac, &outcome);
-    let event = notify_event(mac, sipprov_store::now_ms(), &outcome, Some(campaign));
-    let Outcome { result, status, reason, .. } = outcome;
+    let detail = sipprov_api::NotifyOutcome { campaign: Some(campaign), ..outcome.into() };
+    let event = EventText::of(mac, sipprov_store::now_ms(), &detail);
+    let sipprov_api::NotifyOutcome { result, status, reason, .. } = detail;
     ((mac, NotifyResult { result, status, reason, expected_file, at }), event)
 }
 
