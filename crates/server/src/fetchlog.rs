@@ -47,7 +47,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sipprov_model::Mac;
-use sipprov_store::{FetchInfo, NewEvent, RenderedState, Store, StoreError};
+use sipprov_store::{EventText, FetchInfo, NewEvent, RenderedState, Store, StoreError};
 
 mod ledger;
 mod open;
@@ -271,8 +271,19 @@ impl Coalesced {
 
     /// The `fetch` event these fetches make.
     fn event(&self) -> NewEvent {
+        NewEvent::of(self.first.mac, self.first.at, &self.detail())
+    }
+
+    /// The same event with its detail as JSON text: what the SQLite interval writes (one
+    /// string, where a `serde_json::Value` is a map of nine members, each allocated, held
+    /// until the write and printed then).
+    fn event_text(&self) -> EventText {
+        EventText::of(self.first.mac, self.first.at, &self.detail())
+    }
+
+    fn detail(&self) -> sipprov_api::FetchDetail {
         let f = &self.first;
-        let detail = sipprov_api::FetchDetail {
+        sipprov_api::FetchDetail {
             file: f.file().to_string(),
             ip: f.ip.to_string(),
             hash: f.content.hash.clone(),
@@ -282,8 +293,7 @@ impl Coalesced {
             auth: f.auth.to_string(),
             model: f.model.clone(),
             firmware: f.firmware.clone(),
-        };
-        NewEvent::of(f.mac, f.at, &detail)
+        }
     }
 }
 
@@ -775,8 +785,8 @@ impl Batch {
             let pending = &self.events;
             let fallback = |i: usize| {
                 pending.get(i).map(|p| match p {
-                    Pending::Fetch(c) => c.event(),
-                    Pending::Event(e) => e.clone(),
+                    Pending::Fetch(c) => c.event_text(),
+                    Pending::Event(e) => EventText::from(e),
                 })
             };
             match store.record_fetch_interval(&events, &fallback, &fetched, seen.as_deref(), open_from).await {

@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use sipprov_model::{EventKind, Mac, Settings};
-use sipprov_store::{IntervalEvent, NewDevice, NewEvent, Store};
+use sipprov_store::{EventText, IntervalEvent, NewDevice, NewEvent, Store};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -46,8 +46,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "model": "T46S", "firmware": "66.86.0.15",
         }),
     };
-    let first: Vec<IntervalEvent> = macs.iter().map(|m| IntervalEvent::New(event(*m))).collect();
-    let unused = |i: usize| macs.get(i).map(|m| event(*m));
+    let first: Vec<IntervalEvent> = macs.iter().map(|m| IntervalEvent::New(EventText::from(&event(*m)))).collect();
+    let unused = |i: usize| macs.get(i).map(|m| EventText::from(&event(*m)));
     let ids = store.record_fetch_interval(&first, &unused, &[], None, None).await?;
     let started = Instant::now();
     for round in 1..=intervals {

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use crate::change_feed::ChangeKind;
 use crate::{
-    batch, mac_column, now_ms, opt_string, settings_to_json, Backend, IntervalEvent, NewAudit, NewEvent, Store,
+    batch, mac_column, now_ms, opt_string, settings_to_json, Backend, EventText, IntervalEvent, NewAudit, Store,
     StoreError, WriteTx,
 };
 
@@ -597,14 +597,14 @@ impl Store {
     pub async fn record_fetch_interval(
         &self,
         events: &[IntervalEvent],
-        fallback: &(dyn Fn(usize) -> Option<NewEvent> + Sync),
+        fallback: &(dyn Fn(usize) -> Option<EventText> + Sync),
         fetched: &[FetchInfo],
         seen: Option<&[FetchInfo]>,
         open_from: Option<i64>,
     ) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.write_tx().await?;
         let extended = self.extend_fetch_events(&mut tx, events).await?;
-        let fallbacks: Vec<NewEvent> = events
+        let fallbacks: Vec<EventText> = events
             .iter()
             .enumerate()
             .filter(|(_, e)| matches!(e, IntervalEvent::Extend { id, .. } if !extended.contains(id)))
@@ -613,7 +613,7 @@ impl Store {
             })
             .collect::<Result<_, _>>()?;
         let mut fallbacks_in_order = fallbacks.iter();
-        let appended: Vec<&NewEvent> = events
+        let appended: Vec<&EventText> = events
             .iter()
             .filter_map(|e| match e {
                 IntervalEvent::New(event) => Some(event),

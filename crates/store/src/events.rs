@@ -118,8 +118,9 @@ pub struct DeviceEvent {
 /// One event of a fetch log interval ([`Store::record_fetch_interval`]), in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IntervalEvent {
-    /// An event to append.
-    New(NewEvent),
+    /// An event to append (its detail already JSON text: the fetch log writes thousands an
+    /// interval).
+    New(EventText),
     /// More fetches identical to the stored fetch event `id`, the device's latest: its count
     /// becomes `count` and its last time `last_at` (kept beside the event, in
     /// `fetch_event_counts`, and read back into its detail's `count` and `last_at`). When that

@@ -6,7 +6,9 @@ mod common;
 
 use common::{device, stores};
 use sipprov_model::{CampaignDeviceState, CampaignOutcome, CheckSyncResult, EventKind, Mac};
-use sipprov_store::{FetchInfo, NewCampaign, NewDevice, NewEvent, NotifyResult, RenderedState, Store, StoreError};
+use sipprov_store::{
+    EventText, FetchInfo, NewCampaign, NewDevice, NewEvent, NotifyResult, RenderedState, Store, StoreError,
+};
 
 /// More rows than any one statement takes (at most 4,000 parameters each).
 const MANY: u32 = 5_000;
@@ -550,8 +552,11 @@ async fn an_extended_fetch_event_reads_back_with_its_count_and_last_time() {
         kind: EventKind::Fetch,
         detail: serde_json::json!({ "file": format!("{m}.cfg"), "hash": "h", "count": count }),
     };
-    let unused = |_: usize| -> Option<NewEvent> { panic!("no fallback is needed while the event can be extended") };
-    let ids = store.record_fetch_interval(&[IntervalEvent::New(event(t0, 2))], &unused, &[], None, None).await.unwrap();
+    let unused = |_: usize| -> Option<EventText> { panic!("no fallback is needed while the event can be extended") };
+    let ids = store
+        .record_fetch_interval(&[IntervalEvent::New(EventText::from(&event(t0, 2)))], &unused, &[], None, None)
+        .await
+        .unwrap();
     let extend = |count, last_at| IntervalEvent::Extend { id: ids[0], count, last_at };
     let again = store.record_fetch_interval(&[extend(5, t0 + 40)], &unused, &[], None, None).await.unwrap();
     assert_eq!(again, ids, "extended in place, no new event");
@@ -568,7 +573,10 @@ async fn an_extended_fetch_event_reads_back_with_its_count_and_last_time() {
     store.insert_devices(&[device(&m.to_string(), None)]).await.unwrap();
     let later = sipprov_store::now_ms() + 1;
     let moved = IntervalEvent::Extend { id: ids[0], count: 12, last_at: later };
-    let appended = store.record_fetch_interval(&[moved], &|_| Some(event(later, 3)), &[], None, None).await.unwrap();
+    let appended = store
+        .record_fetch_interval(&[moved], &|_| Some(EventText::from(&event(later, 3))), &[], None, None)
+        .await
+        .unwrap();
     assert_ne!(appended, ids, "appended as a new event");
     let log = store.device_events(m, 10).await.unwrap();
     assert_eq!(log.len(), 2, "{log:?}");

@@ -13,7 +13,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 use sipprov_model::Mac;
-use sipprov_store::IntervalEvent;
+use sipprov_store::{EventText, IntervalEvent};
 
 use super::{Coalesced, Pending};
 
@@ -83,7 +83,7 @@ impl OpenEvents {
             match p {
                 Pending::Event(e) => {
                     touched.insert(e.mac);
-                    events.push(IntervalEvent::New(e.clone()));
+                    events.push(IntervalEvent::New(EventText::from(e)));
                     steps.push(Step::Other(e.mac));
                 }
                 Pending::Fetch(c) => {
@@ -93,7 +93,7 @@ impl OpenEvents {
                         open.filter(|o| o.fingerprint == fingerprint).map(|o| (o.id, o.count + c.count, o.first_at));
                     events.push(match extends {
                         Some((id, count, _)) => IntervalEvent::Extend { id, count, last_at: c.last_at },
-                        None => IntervalEvent::New(c.event()),
+                        None => IntervalEvent::New(c.event_text()),
                     });
                     steps.push(Step::Fetch { mac, fingerprint, first_at: c.first.at, count: c.count, extends });
                 }
