@@ -13,7 +13,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 use sipprov_model::Mac;
-use sipprov_store::IntervalEvent;
+use sipprov_store::{IntervalEvent, NewEvent};
 
 use super::{Coalesced, Pending};
 
@@ -72,8 +72,10 @@ impl OpenEvents {
 
     /// The batch's events in order, a device's first fetch event of the batch extending its
     /// open event when identical and within the window (`now`, ms since the epoch), and what
-    /// each does to the table once written ([`OpenEvents::apply`]).
-    pub(super) fn plan(&mut self, pending: &[Pending], now: i64) -> (Vec<IntervalEvent>, Vec<Step>) {
+    /// each does to the table once written ([`OpenEvents::apply`]). Other events are moved
+    /// out of `pending`, not copied (a copy of a JSON detail is a dozen allocations, and its
+    /// drop as many frees); [`restore`] puts them back when the write fails.
+    pub(super) fn plan(&mut self, pending: &mut [Pending], now: i64) -> (Vec<IntervalEvent>, Vec<Step>) {
         let window = self.window_ms;
         self.by_mac.retain(|_, open| now.saturating_sub(open.first_at) < window);
         let mut touched: HashSet<Mac> = HashSet::new();
@@ -83,7 +85,8 @@ impl OpenEvents {
             match p {
                 Pending::Event(e) => {
                     touched.insert(e.mac);
-                    events.push(IntervalEvent::New(e.clone()));
+                    let placeholder = NewEvent { mac: e.mac, at: e.at, kind: e.kind, detail: serde_json::Value::Null };
+                    events.push(IntervalEvent::New(std::mem::replace(e, placeholder)));
                     steps.push(Step::Other(e.mac));
                 }
                 Pending::Fetch(c) => {
@@ -139,6 +142,16 @@ impl OpenEvents {
     }
 }
 
+/// Puts the events [`OpenEvents::plan`] moved out of `pending` back (`events` is its plan of
+/// `pending`: one event per entry, in order), for a retry of a failed write.
+pub(super) fn restore(pending: &mut [Pending], events: Vec<IntervalEvent>) {
+    for (slot, event) in pending.iter_mut().zip(events) {
+        if let (Pending::Event(kept), IntervalEvent::New(moved)) = (slot, event) {
+            *kept = moved;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,8 +201,8 @@ mod tests {
     }
 
     /// Plans a batch and "writes" it: appended events get ids from `next`.
-    fn write(open: &mut OpenEvents, b: &Batch, now: i64, next: &mut i64) -> Vec<IntervalEvent> {
-        let (events, steps) = open.plan(&b.events, now);
+    fn write(open: &mut OpenEvents, mut b: Batch, now: i64, next: &mut i64) -> Vec<IntervalEvent> {
+        let (events, steps) = open.plan(&mut b.events, now);
         let ids: Vec<i64> = events
             .iter()
             .map(|e| match e {
@@ -208,30 +221,49 @@ mod tests {
     fn identical_fetches_extend_within_the_window_and_anything_else_starts_anew() {
         let mut open = OpenEvents::new(Duration::from_secs(60));
         let mut next = 0;
-        let first = write(&mut open, &batch([fetch(1_000, "h"), fetch(1_100, "h")]), 1_200, &mut next);
+        let first = write(&mut open, batch([fetch(1_000, "h"), fetch(1_100, "h")]), 1_200, &mut next);
         assert!(matches!(first[..], [IntervalEvent::New(_)]));
         assert_eq!(open.oldest(), Some(1));
         // The next interval's identical fetches raise event 1 to three fetches.
-        let second = write(&mut open, &batch([fetch(2_000, "h")]), 2_100, &mut next);
+        let second = write(&mut open, batch([fetch(2_000, "h")]), 2_100, &mut next);
         assert!(matches!(second[..], [IntervalEvent::Extend { id: 1, count: 3, last_at: 2_000, .. }]), "{second:?}");
         // Other content: a new event, which is now the open one.
-        let third = write(&mut open, &batch([fetch(3_000, "h2"), fetch(3_100, "h2")]), 3_200, &mut next);
+        let third = write(&mut open, batch([fetch(3_000, "h2"), fetch(3_100, "h2")]), 3_200, &mut next);
         assert!(matches!(third[..], [IntervalEvent::New(_)]));
         assert_eq!(open.oldest(), Some(2));
         // A refusal closes it: the fetch after it is appended.
-        let fourth = write(&mut open, &batch([refusal(4_000), fetch(4_100, "h2")]), 4_200, &mut next);
+        let fourth = write(&mut open, batch([refusal(4_000), fetch(4_100, "h2")]), 4_200, &mut next);
         assert!(matches!(fourth[..], [IntervalEvent::New(_), IntervalEvent::New(_)]), "{fourth:?}");
         // Past the window from its first fetch, an event is closed.
-        let fifth = write(&mut open, &batch([fetch(70_000, "h2")]), 70_000, &mut next);
+        let fifth = write(&mut open, batch([fetch(70_000, "h2")]), 70_000, &mut next);
         assert!(matches!(fifth[..], [IntervalEvent::New(_)]), "{fifth:?}");
+    }
+
+    #[test]
+    fn events_moved_out_for_a_write_are_put_back_when_it_fails() {
+        let mut open = OpenEvents::new(Duration::from_secs(60));
+        let mut b = batch([refusal(1_000), fetch(1_100, "h"), refusal(1_200)]);
+        let (events, _) = open.plan(&mut b.events, 1_300);
+        assert!(matches!(&events[0], IntervalEvent::New(e) if e.detail["reason"] == "test"), "moved, not copied");
+        assert!(matches!(&b.events[0], Pending::Event(e) if e.detail.is_null()));
+        restore(&mut b.events, events);
+        let details: Vec<_> = b
+            .events
+            .iter()
+            .filter_map(|p| match p {
+                Pending::Event(e) => Some(e.detail.clone()),
+                Pending::Fetch(_) => None,
+            })
+            .collect();
+        assert_eq!(details, vec![serde_json::json!({"reason": "test"}); 2]);
     }
 
     #[test]
     fn a_window_of_zero_keeps_nothing_open() {
         let mut open = OpenEvents::new(Duration::ZERO);
         let mut next = 0;
-        write(&mut open, &batch([fetch(1_000, "h")]), 1_000, &mut next);
-        let again = write(&mut open, &batch([fetch(2_000, "h")]), 2_000, &mut next);
+        write(&mut open, batch([fetch(1_000, "h")]), 1_000, &mut next);
+        let again = write(&mut open, batch([fetch(2_000, "h")]), 2_000, &mut next);
         assert!(matches!(again[..], [IntervalEvent::New(_)]));
         assert_eq!(open.oldest(), None);
     }
@@ -240,13 +272,13 @@ mod tests {
     fn an_extension_the_store_could_not_make_opens_the_appended_event() {
         let mut open = OpenEvents::new(Duration::from_secs(60));
         let mut next = 0;
-        write(&mut open, &batch([fetch(1_000, "h")]), 1_000, &mut next);
-        let b = batch([fetch(2_000, "h")]);
-        let (events, steps) = open.plan(&b.events, 2_000);
+        write(&mut open, batch([fetch(1_000, "h")]), 1_000, &mut next);
+        let mut b = batch([fetch(2_000, "h")]);
+        let (events, steps) = open.plan(&mut b.events, 2_000);
         assert!(matches!(events[..], [IntervalEvent::Extend { id: 1, .. }]));
         // The device was removed and added again: the store appended it as event 7.
         open.apply(&steps, &[7]);
-        let third = write(&mut open, &batch([fetch(3_000, "h")]), 3_000, &mut next);
+        let third = write(&mut open, batch([fetch(3_000, "h")]), 3_000, &mut next);
         assert!(matches!(third[..], [IntervalEvent::Extend { id: 7, count: 2, .. }]), "{third:?}");
     }
 }
