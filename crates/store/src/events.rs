@@ -112,7 +112,7 @@ impl Store {
             Some(_) => "(?, ?, ?, ?, ?)".to_string(),
             None => format!("(nextval('{ID_SEQUENCE}'), ?, ?, ?, ?)"),
         };
-        for chunk in batch::chunks(events, 5) {
+        for chunk in self.chunks(events, 5) {
             let sql = format!(
                 "INSERT INTO device_events (id, mac, at, kind, detail) VALUES {}",
                 batch::repeat(&row, chunk.len())
@@ -147,7 +147,7 @@ impl Store {
             .collect();
         let mut done = std::collections::HashSet::with_capacity(extensions.len());
         // Only `detail` changes: no index of the table is touched, and the table does not grow.
-        for chunk in batch::chunks(&extensions, 3) {
+        for chunk in self.chunks(&extensions, 3) {
             let sql = format!(
                 "WITH v(id, n, last) AS (VALUES {}) \
                  UPDATE device_events SET detail = json_set(detail, '$.count', v.n, '$.last_at', v.last) \

@@ -496,3 +496,36 @@ async fn campaign_history_events_round_trip_in_order() {
         assert!(first_log[0].id < ids[0], "after the ids already taken: {first_log:?}");
     }
 }
+
+/// The background writer (the fetch log's) cuts its statements shorter; a batch of events
+/// spanning many of them is written whole and in order, with the ids it returns.
+#[tokio::test]
+async fn the_background_writers_shorter_statements_keep_a_batch_whole_and_in_order() {
+    for (store, _dir) in stores().await {
+        let device_mac = mac(1);
+        store.insert_devices(&[device(&device_mac.to_string(), None)]).await.unwrap();
+        let background = store.background_writer().await.unwrap();
+        let events: Vec<sipprov_store::IntervalEvent> = (0..300)
+            .map(|at| {
+                let detail = serde_json::json!({ "n": at });
+                sipprov_store::IntervalEvent::New(NewEvent { mac: device_mac, at, kind: EventKind::Pnp, detail })
+            })
+            .collect();
+        if store.defers_last_seen() {
+            let ids = background.record_fetch_interval(&events, &[], None, None).await.unwrap();
+            assert!(ids.windows(2).all(|w| w[1] == w[0] + 1) && ids.len() == 300, "{ids:?}");
+        } else {
+            let rows: Vec<NewEvent> = events
+                .into_iter()
+                .filter_map(|e| match e {
+                    sipprov_store::IntervalEvent::New(e) => Some(e),
+                    sipprov_store::IntervalEvent::Extend { .. } => None,
+                })
+                .collect();
+            background.append_events(&rows).await.unwrap();
+        }
+        let log = store.device_events(device_mac, 1_000).await.unwrap();
+        let order: Vec<i64> = log.iter().map(|e| e.detail["n"].as_i64().unwrap()).collect();
+        assert_eq!(order, (0..300).collect::<Vec<_>>());
+    }
+}
