@@ -7,13 +7,15 @@
 //! [`ContentId`] (file name and hash) and how the requester was accepted, so the request path
 //! allocates nothing to record it (the writer builds one JSON detail per merged event, when it
 //! writes). The request path merges it into a sharded ledger itself (the `ledger` module),
-//! which the writer takes at each tick; other records go through a bounded channel. Identical
-//! fetches within one interval (same
+//! which the writer takes at each tick, and keeps other device events (refusals, PnP answers)
+//! there too, so that none wakes the writer; content change times go through a bounded
+//! channel. Identical fetches within one interval (same
 //! device, file, source, content, status and authentication) become one event with a count
 //! and the time of the first (`at`) and of the last (`detail.last_at`); the store sees at most
 //! one event per such fetch per interval, however often a phone asks, and one last-seen row per
-//! device and file. When the channel is full the record is dropped and counted, never blocking
-//! a phone. Other records (refusals, content change times) are written within 250 ms.
+//! device and file. When the ledger or the channel is full the record is dropped and counted,
+//! never blocking a phone. Other records (refusals, content change times) are written within
+//! 250 ms.
 //!
 //! On SQLite ([`Store::defers_last_seen`]) one interval is one transaction (the events), and
 //! each device's last-seen row (`device_seen`) and what it fetched per file (`device_fetched`,
@@ -51,6 +53,7 @@ use sipprov_store::{EventText, FetchInfo, NewEvent, RenderedState, Store, StoreE
 
 mod ledger;
 mod open;
+mod pace;
 use ledger::Ledger;
 use open::OpenEvents;
 use tokio::sync::{mpsc, oneshot};
@@ -172,7 +175,8 @@ impl FetchLog {
 
     /// Queues a record without waiting; drops it (and counts the drop) when the queue is full.
     /// A served fetch updates the last-seen index at once and is merged into the ledger here,
-    /// on the request path: no queue slot, no wake-up of the writer per request.
+    /// on the request path, and a device event is kept there: no queue slot, no wake-up of the
+    /// writer per record.
     pub fn record(&self, record: Record) {
         let record = match record {
             Record::Fetch(f) => {
@@ -186,6 +190,14 @@ impl FetchLog {
                     f.firmware.as_deref(),
                 );
                 if self.ledger.take(f).is_err() {
+                    Metrics::inc(&self.metrics.fetch_records_dropped);
+                }
+                return;
+            }
+            // Kept in the ledger too, after the device's fetches so far: a channel would wake
+            // the writer's thread for each one (see the `ledger` module).
+            Record::Event(event) => {
+                if self.ledger.note(event).is_err() {
                     Metrics::inc(&self.metrics.fetch_records_dropped);
                 }
                 return;
@@ -644,7 +656,16 @@ impl Writer {
         if taken.is_empty() {
             return;
         }
-        for c in taken {
+        let mut pace = pace::Pace::new();
+        for entry in taken {
+            pace.step();
+            let c = match entry {
+                ledger::Entry::Fetch(c) => c,
+                ledger::Entry::Event(e) => {
+                    self.add(Record::Event(e));
+                    continue;
+                }
+            };
             let full = self.outage.is_some() && self.pending.entries() >= self.max_pending;
             if full && self.pending.repeat_of(&c.first).is_none() {
                 self.metrics.fetch_records_dropped.fetch_add(c.count, Ordering::Relaxed);
@@ -790,8 +811,13 @@ impl Batch {
                 })
             };
             match store.record_fetch_interval(&events, &fallback, &fetched, seen.as_deref(), open_from).await {
-                Ok(ids) => deferred.open.apply(&steps, &ids),
+                Ok(ids) => {
+                    deferred.open.apply(&steps, &ids);
+                    pace::drop_paced(events);
+                }
                 Err(e) => {
+                    // The batch still holds its records (the plan only read them): kept for a
+                    // retry, or logged and dropped below.
                     kept_on_outage(Err(e), "fetch records", events.len(), metrics)?;
                     // Dropped: which events exist is no longer known here.
                     deferred.open.clear();
@@ -801,7 +827,7 @@ impl Batch {
                 deferred.saved();
             }
         }
-        self.events.clear();
+        pace::drop_paced(std::mem::take(&mut self.events));
         self.fetches.clear();
         self.fetch_events = 0;
         self.write_rendered(store, metrics).await

@@ -34,7 +34,12 @@ const SIZES: [usize; 5] = [256, 64, 16, 4, 1];
 /// Splits `rows` into chunks of the fixed [`SIZES`] (largest that fits first), none binding
 /// more than [`MAX_PARAMS`] at `per_row` parameters a row.
 pub(crate) fn chunks<T>(rows: &[T], per_row: usize) -> impl Iterator<Item = &[T]> {
-    let cap = (MAX_PARAMS / per_row.max(1)).max(1);
+    chunks_of_at_most(rows, per_row, usize::MAX)
+}
+
+/// [`chunks`], none longer than `max_rows` either.
+pub(crate) fn chunks_of_at_most<T>(rows: &[T], per_row: usize, max_rows: usize) -> impl Iterator<Item = &[T]> {
+    let cap = (MAX_PARAMS / per_row.max(1)).clamp(1, max_rows.max(1));
     let mut rest = rows;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -119,6 +124,10 @@ mod tests {
         assert_eq!(chunks(&rows[..0], 4).count(), 0);
         // A row wider than the cap still goes, one per statement.
         assert_eq!(chunks(&rows[..2], MAX_PARAMS * 2).map(<[u32]>::len).collect::<Vec<_>>(), [1, 1]);
+        // A cap on rows (the background writer's) keeps to the same fixed sizes under it.
+        let sizes: Vec<usize> = chunks_of_at_most(&rows, 1, 64).map(<[u32]>::len).collect();
+        assert!(sizes.iter().all(|&n| n <= 64) && sizes.iter().sum::<usize>() == rows.len(), "{sizes:?}");
+        assert_eq!(&sizes[..2], [64, 64]);
     }
 
     #[test]

@@ -567,7 +567,7 @@ impl Store {
     pub async fn record_fetches(&self, fetches: &[FetchInfo]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         self.upsert_fetched(&mut tx, fetches).await?;
-        for chunk in batch::chunks(&last_seen(fetches), 7) {
+        for chunk in self.chunks(&last_seen(fetches), 7) {
             self.upsert_last_seen(&mut tx, chunk).await?;
         }
         tx.commit().await?;
@@ -635,7 +635,7 @@ impl Store {
             .collect();
         self.upsert_fetched(&mut tx, fetched).await?;
         if let Some(seen) = seen {
-            for chunk in batch::chunks(&last_seen(seen), 7) {
+            for chunk in self.chunks(&last_seen(seen), 7) {
                 self.upsert_last_seen(&mut tx, chunk).await?;
             }
             // Short of the oldest event that may still change: this interval's first, or an
@@ -712,7 +712,7 @@ impl Store {
     async fn upsert_fetched(&self, tx: &mut WriteTx, fetches: &[FetchInfo]) -> Result<(), StoreError> {
         // A key met twice in one upsert fails on PostgreSQL: one row per key goes in.
         let files = batch::last_per_key(fetches, |f| (f.mac, f.file.as_str()));
-        for chunk in batch::chunks(&files, 4) {
+        for chunk in self.chunks(&files, 4) {
             let sql = format!(
                 "INSERT INTO device_fetched (mac, file, hash, at) VALUES {} \
                  ON CONFLICT (mac, file) DO UPDATE SET hash = excluded.hash, at = excluded.at",

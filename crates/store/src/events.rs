@@ -179,7 +179,7 @@ impl Store {
             Some(_) => "(?, ?, ?, ?, ?)".to_string(),
             None => format!("(nextval('{ID_SEQUENCE}'), ?, ?, ?, ?)"),
         };
-        for chunk in batch::chunks(events, 5) {
+        for chunk in self.chunks(events, 5) {
             let sql = format!(
                 "INSERT INTO device_events (id, mac, at, kind, detail) VALUES {}",
                 batch::repeat(&row, chunk.len())
@@ -216,7 +216,7 @@ impl Store {
         let mut done = std::collections::HashSet::with_capacity(extensions.len());
         // The event rows are only read (is it still a fetch of a device that was not added
         // again since?); what changes is a row of a few bytes in `fetch_event_counts`.
-        for chunk in batch::chunks(&extensions, 3) {
+        for chunk in self.chunks(&extensions, 3) {
             let sql = format!(
                 "WITH v(id, n, last) AS (VALUES {}) \
                  INSERT INTO fetch_event_counts (event_id, count, last_at) \

@@ -153,6 +153,9 @@ pub struct Store {
     origin: Arc<OnceLock<String>>,
     /// SQLite only: the in-process queue of writers (see [`Store::write_tx`]).
     writer_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Most rows in one multi-row statement of the fetch log's writes (see
+    /// [`Store::background_writer`]).
+    statement_rows: usize,
 }
 
 /// A write transaction, holding this process's writer turn on SQLite until it ends.
@@ -189,6 +192,13 @@ impl std::ops::DerefMut for WriteTx {
 
 /// How long a PostgreSQL statement waits for a connection before failing (seconds).
 const POSTGRES_ACQUIRE_TIMEOUT_SECS: u64 = 5;
+
+/// Most rows in one statement of the background writer's (the fetch log's) writes on SQLite.
+/// sqlx binds a statement's values on the calling thread and SQLite runs it on the
+/// connection's worker thread, each in one go: at 256 rows a PnP storm's event inserts were
+/// runs of about 1 ms on each thread, which the thread answering the phones, woken meanwhile,
+/// waited out. At 64 rows each is a quarter of that, for a few more round trips per write.
+const BACKGROUND_STATEMENT_ROWS: usize = 64;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -235,7 +245,14 @@ impl Store {
             events::create_id_sequence(&pool).await?;
         }
         let writer_turn = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let store = Store { pool, backend, url: url.into(), origin: Arc::new(OnceLock::new()), writer_turn };
+        let store = Store {
+            pool,
+            backend,
+            url: url.into(),
+            origin: Arc::new(OnceLock::new()),
+            writer_turn,
+            statement_rows: usize::MAX,
+        };
         if store.defers_last_seen() {
             // Fetches recorded after the last last-seen write (a stop or kill -9 in between).
             store.replay_fetch_events().await?;
@@ -285,6 +302,10 @@ impl Store {
     /// store's connections at the normal priority. On PostgreSQL the work is the server's and
     /// this is the same store.
     ///
+    /// Its multi-row statements are shorter (at most 64 rows, see
+    /// `BACKGROUND_STATEMENT_ROWS`), so that neither its caller's thread nor its worker runs
+    /// long in one go on a core that serves phones.
+    ///
     /// Writes through both stores take turns in this process (they share one queue of writers,
     /// and each takes SQLite's write lock only at its turn), so the second connection never meets SQLite's write lock held by the first and
     /// never gets `SQLITE_BUSY` from it; the busy timeout set on both covers other processes.
@@ -304,7 +325,13 @@ impl Store {
                 })
             })
             .connect_lazy(&self.url)?;
-        Ok(Store { pool, ..self.clone() })
+        Ok(Store { pool, statement_rows: BACKGROUND_STATEMENT_ROWS, ..self.clone() })
+    }
+
+    /// `rows` cut into multi-row statements ([`batch::chunks`]), at most this store's
+    /// `statement_rows` each.
+    pub(crate) fn chunks<'a, T>(&self, rows: &'a [T], per_row: usize) -> impl Iterator<Item = &'a [T]> {
+        batch::chunks_of_at_most(rows, per_row, self.statement_rows)
     }
 }
 

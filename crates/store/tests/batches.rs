@@ -583,3 +583,28 @@ async fn an_extended_fetch_event_reads_back_with_its_count_and_last_time() {
     assert_eq!(log[0].detail["count"].as_i64(), Some(9), "the old event keeps its count");
     assert_eq!((log[1].at, log[1].detail["count"].as_i64()), (later, Some(3)));
 }
+
+/// The background writer (the fetch log's) cuts its statements shorter; a batch of events
+/// spanning many of them is written whole and in order, with the ids it returns.
+#[tokio::test]
+async fn the_background_writers_shorter_statements_keep_a_batch_whole_and_in_order() {
+    for (store, _dir) in stores().await {
+        let device_mac = mac(1);
+        store.insert_devices(&[device(&device_mac.to_string(), None)]).await.unwrap();
+        let background = store.background_writer().await.unwrap();
+        let rows: Vec<NewEvent> = (0..300)
+            .map(|at| NewEvent { mac: device_mac, at, kind: EventKind::Pnp, detail: serde_json::json!({ "n": at }) })
+            .collect();
+        if store.defers_last_seen() {
+            let events: Vec<sipprov_store::IntervalEvent> =
+                rows.iter().map(|e| sipprov_store::IntervalEvent::New(EventText::from(e))).collect();
+            let ids = background.record_fetch_interval(&events, &|_| None, &[], None, None).await.unwrap();
+            assert!(ids.windows(2).all(|w| w[1] == w[0] + 1) && ids.len() == 300, "{ids:?}");
+        } else {
+            background.append_events(&rows).await.unwrap();
+        }
+        let log = store.device_events(device_mac, 1_000).await.unwrap();
+        let order: Vec<i64> = log.iter().map(|e| e.detail["n"].as_i64().unwrap()).collect();
+        assert_eq!(order, (0..300).collect::<Vec<_>>());
+    }
+}

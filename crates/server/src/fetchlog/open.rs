@@ -72,7 +72,10 @@ impl OpenEvents {
 
     /// The batch's events in order, a device's first fetch event of the batch extending its
     /// open event when identical and within the window (`now`, ms since the epoch), and what
-    /// each does to the table once written ([`OpenEvents::apply`]).
+    /// each does to the table once written ([`OpenEvents::apply`]). Each new event goes to the
+    /// store as its detail's JSON text, printed once here (a copy of a JSON detail would be a
+    /// dozen allocations, and its drop as many frees); `pending` is left as it was, for a retry
+    /// when the write fails.
     pub(super) fn plan(&mut self, pending: &[Pending], now: i64) -> (Vec<IntervalEvent>, Vec<Step>) {
         let window = self.window_ms;
         self.by_mac.retain(|_, open| now.saturating_sub(open.first_at) < window);
@@ -186,7 +189,7 @@ mod tests {
     }
 
     /// Plans a batch and "writes" it: appended events get ids from `next`.
-    fn write(open: &mut OpenEvents, b: &Batch, now: i64, next: &mut i64) -> Vec<IntervalEvent> {
+    fn write(open: &mut OpenEvents, b: Batch, now: i64, next: &mut i64) -> Vec<IntervalEvent> {
         let (events, steps) = open.plan(&b.events, now);
         let ids: Vec<i64> = events
             .iter()
@@ -206,21 +209,21 @@ mod tests {
     fn identical_fetches_extend_within_the_window_and_anything_else_starts_anew() {
         let mut open = OpenEvents::new(Duration::from_secs(60));
         let mut next = 0;
-        let first = write(&mut open, &batch([fetch(1_000, "h"), fetch(1_100, "h")]), 1_200, &mut next);
+        let first = write(&mut open, batch([fetch(1_000, "h"), fetch(1_100, "h")]), 1_200, &mut next);
         assert!(matches!(first[..], [IntervalEvent::New(_)]));
         assert_eq!(open.oldest(), Some(1));
         // The next interval's identical fetches raise event 1 to three fetches.
-        let second = write(&mut open, &batch([fetch(2_000, "h")]), 2_100, &mut next);
+        let second = write(&mut open, batch([fetch(2_000, "h")]), 2_100, &mut next);
         assert!(matches!(second[..], [IntervalEvent::Extend { id: 1, count: 3, last_at: 2_000, .. }]), "{second:?}");
         // Other content: a new event, which is now the open one.
-        let third = write(&mut open, &batch([fetch(3_000, "h2"), fetch(3_100, "h2")]), 3_200, &mut next);
+        let third = write(&mut open, batch([fetch(3_000, "h2"), fetch(3_100, "h2")]), 3_200, &mut next);
         assert!(matches!(third[..], [IntervalEvent::New(_)]));
         assert_eq!(open.oldest(), Some(2));
         // A refusal closes it: the fetch after it is appended.
-        let fourth = write(&mut open, &batch([refusal(4_000), fetch(4_100, "h2")]), 4_200, &mut next);
+        let fourth = write(&mut open, batch([refusal(4_000), fetch(4_100, "h2")]), 4_200, &mut next);
         assert!(matches!(fourth[..], [IntervalEvent::New(_), IntervalEvent::New(_)]), "{fourth:?}");
         // Past the window from its first fetch, an event is closed.
-        let fifth = write(&mut open, &batch([fetch(70_000, "h2")]), 70_000, &mut next);
+        let fifth = write(&mut open, batch([fetch(70_000, "h2")]), 70_000, &mut next);
         assert!(matches!(fifth[..], [IntervalEvent::New(_)]), "{fifth:?}");
     }
 
@@ -228,8 +231,8 @@ mod tests {
     fn a_window_of_zero_keeps_nothing_open() {
         let mut open = OpenEvents::new(Duration::ZERO);
         let mut next = 0;
-        write(&mut open, &batch([fetch(1_000, "h")]), 1_000, &mut next);
-        let again = write(&mut open, &batch([fetch(2_000, "h")]), 2_000, &mut next);
+        write(&mut open, batch([fetch(1_000, "h")]), 1_000, &mut next);
+        let again = write(&mut open, batch([fetch(2_000, "h")]), 2_000, &mut next);
         assert!(matches!(again[..], [IntervalEvent::New(_)]));
         assert_eq!(open.oldest(), None);
     }
@@ -238,13 +241,13 @@ mod tests {
     fn an_extension_the_store_could_not_make_opens_the_appended_event() {
         let mut open = OpenEvents::new(Duration::from_secs(60));
         let mut next = 0;
-        write(&mut open, &batch([fetch(1_000, "h")]), 1_000, &mut next);
+        write(&mut open, batch([fetch(1_000, "h")]), 1_000, &mut next);
         let b = batch([fetch(2_000, "h")]);
         let (events, steps) = open.plan(&b.events, 2_000);
         assert!(matches!(events[..], [IntervalEvent::Extend { id: 1, .. }]));
         // The device was removed and added again: the store appended it as event 7.
         open.apply(&steps, &[7]);
-        let third = write(&mut open, &batch([fetch(3_000, "h")]), 3_000, &mut next);
+        let third = write(&mut open, batch([fetch(3_000, "h")]), 3_000, &mut next);
         assert!(matches!(third[..], [IntervalEvent::Extend { id: 7, count: 2, .. }]), "{third:?}");
     }
 }
