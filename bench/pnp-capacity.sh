@@ -18,17 +18,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$root"
 source "$root/bench/pnp/serve.sh"
 phones=105000
-cat >"$work/sipprov.toml" <<TOML
-[pnp]
-mode = "known"
-multicast = "224.0.1.75:$(free_port)"
-interfaces = ["127.0.0.1"]
-# One address plays the whole fleet: lift the per-source throttle and request rate.
-[security]
-max_failures = 100000000
-[sip]
-requests_per_source_per_sec = 0
-TOML
+pnp_bench_config "$(free_port)"
 pnp_serve_with_phones "$phones"
 echo "| path | SUBSCRIBEs | rate asked | rate sent | 200 OK | NOTIFY | lost | p50 ms | p90 ms | p99 ms | max ms | 503 | other | timeouts |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"

@@ -22,17 +22,7 @@ work=$(mktemp -d /tmp/sipprov-pnp-stalls.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$root"
 source "$root/bench/pnp/serve.sh"
-cat >"$work/sipprov.toml" <<TOML
-[pnp]
-mode = "known"
-multicast = "224.0.1.75:$(free_port)"
-interfaces = ["127.0.0.1"]
-# One address plays the whole fleet: lift the per-source throttle and request rate.
-[security]
-max_failures = 100000000
-[sip]
-requests_per_source_per_sec = 0
-TOML
+pnp_bench_config "$(free_port)"
 pnp_serve_with_phones "$((phones * runs))"
 pid=$(pgrep -f -- "serve --config $work/sipprov.toml" | head -1)
 seconds=$(python3 -c "print($phones / $rate + 1.5)")

@@ -48,19 +48,7 @@ devices=$((per_round * rounds))
 
 ip link show lo | grep -q MULTICAST || ip link set lo multicast on 2>/dev/null || true
 group_port=$(free_port)
-cat >"$work/sipprov.toml" <<TOML
-[pnp]
-mode = "known"
-multicast = "224.0.1.75:$group_port"
-interfaces = ["127.0.0.1"]
-# The fleet shares 127.0.0.1, and every SUBSCRIBE counts against its source (a real fleet has
-# one address per phone): raise the per-source throttle so the benchmark measures PnP itself.
-[security]
-max_failures = 100000000
-[sip]
-# The whole fleet sends from one address here: lift the per-source request rate.
-requests_per_source_per_sec = 0
-TOML
+pnp_bench_config "$group_port"
 pnp_serve_with_phones "$devices"
 
 responder_port=$(free_port)

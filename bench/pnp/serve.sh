@@ -1,11 +1,28 @@
-# Shared by bench/pnp.sh and bench/pnp-capacity.sh (sourced from the repository's root, not
+# Shared by bench/pnp.sh, bench/pnp-capacity.sh and bench/pnp-stalls.sh (sourced from the repository's root, not
 # run). Sourcing it picks the binary (SIPPROV_BIN=path runs that one instead of building this
 # tree's, for an A/B against a base), the pinning (server on CPU 0, fleet on CPU 1) and
-# defines free_port; pnp_serve_with_phones starts the server.
+# defines free_port; pnp_bench_config writes the config, pnp_serve_with_phones starts the server.
 # shellcheck source=bench/sipprov-bin.sh
 source "$root/bench/sipprov-bin.sh"
 if [ "$(nproc)" -ge 2 ]; then FLEET_CPU=(taskset -c 1); SERVER_CPU=(taskset -c 0); else FLEET_CPU=(); SERVER_CPU=(); fi
 free_port() { python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+# pnp_bench_config PORT writes "$work/sipprov.toml": PnP for known phones, multicast on
+# 224.0.1.75:PORT joined on 127.0.0.1. The whole fleet sends from one address here (a real fleet
+# has one per phone), so the per-source throttle and request rate are lifted: the benchmark
+# measures PnP itself.
+pnp_bench_config() { # PORT
+  cat >"$work/sipprov.toml" <<TOML
+[pnp]
+mode = "known"
+multicast = "224.0.1.75:$1"
+interfaces = ["127.0.0.1"]
+[security]
+max_failures = 100000000
+[sip]
+requests_per_source_per_sec = 0
+TOML
+}
 
 # pnp_serve_with_phones COUNT starts the server with
 # "$work/sipprov.toml" (pinned by SERVER_CPU), waits until it listens, sets `api` and `sip` (its

@@ -160,6 +160,7 @@ macro_rules! select_campaign_devices {
         )
     };
 }
+pub(crate) use select_campaign_devices;
 
 /// The set-clause shared by both backends' outcome upserts: the outcome replaces the row's,
 /// clears any earlier confirmation (a retry), and counts the attempt unless a `sending` mark did.

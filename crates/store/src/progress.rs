@@ -4,19 +4,8 @@
 use sipprov_model::{CampaignOutcome, Mac};
 use sqlx::Row;
 
-use crate::campaigns::device_from_row;
+use crate::campaigns::{device_from_row, select_campaign_devices};
 use crate::{mac_column, CampaignDevice, Store, StoreError};
-
-/// The columns [`device_from_row`] reads, as a literal so queries stay `&'static str`.
-macro_rules! select_campaign_devices {
-    ($rest:literal) => {
-        concat!(
-            "SELECT campaign_id, mac, state, attempts, result, status, reason, expected_file, notified_at, \
-             confirmed_at, fetched_hash FROM campaign_devices ",
-            $rest
-        )
-    };
-}
 
 /// How many devices of a campaign are in each outcome, computed by the database.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
