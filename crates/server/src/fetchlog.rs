@@ -54,9 +54,11 @@ use sipprov_store::{EventText, FetchInfo, NewEvent, RenderedState, Store, StoreE
 mod ledger;
 mod open;
 mod pace;
+mod unsaved;
 use ledger::Ledger;
 use open::OpenEvents;
 use tokio::sync::{mpsc, oneshot};
+use unsaved::UnsavedSeen;
 
 use crate::cache::ContentId;
 use crate::metrics::Metrics;
@@ -151,7 +153,7 @@ impl FetchLog {
         let deferred = store.defers_last_seen().then(|| {
             let every = Duration::from_millis(config.last_seen_interval_ms.clamp(10, 600_000)).max(interval);
             let open = OpenEvents::new(Duration::from_millis(config.merge_window_ms.min(3_600_000)));
-            UnsavedSeen { rows: HashMap::new(), fetched: HashMap::new(), saved_at: Instant::now(), every, open }
+            UnsavedSeen::new(every, open)
         });
         let ledger = Arc::new(Ledger::new(BATCH));
         let w = Writer {
@@ -538,93 +540,6 @@ struct Writer {
     deferred: Option<UnsavedSeen>,
 }
 
-/// Most devices whose last-seen rows wait for the next last-seen write: past it they are
-/// written with the next interval's records. Waiting pays when devices fetch again before
-/// the write (a fleet polling every few seconds: one row write per device per write instead of
-/// per interval); a fleet of more distinct devices fetching within one wait has few repeats to
-/// save, and each waiting device holds about 1.5 KB here (its last-seen row and its
-/// `device_fetched` rows, as owned strings, copied once more to be written). 16,384 keeps that
-/// under about 25 MB: a heap profile of a million devices fetched at random had 100,000 of them
-/// waiting, about 190 MB with the copies.
-const UNSAVED_SEEN_MAX: usize = 16_384;
-
-/// The last-seen rows gathered since the last time they were written (SQLite), the latest per
-/// device, merged as the store merges them.
-struct UnsavedSeen {
-    rows: HashMap<Mac, FetchInfo>,
-    /// The `device_fetched` rows (latest per device and file), written with the last-seen rows:
-    /// every reader of that table (a campaign's confirmation, its selection) flushes first, and
-    /// the store replays them from the fetch events after a crash, as it does the last-seen rows.
-    /// Per device, one row per file (a device fetches one or two files).
-    fetched: HashMap<Mac, Vec<FetchInfo>>,
-    saved_at: Instant,
-    /// `[fetch_log] last_seen_interval_ms`.
-    every: Duration,
-    /// The fetch events that identical fetches may still extend (`[fetch_log]
-    /// merge_window_ms`), which the last-seen write leaves to the replay.
-    open: OpenEvents,
-}
-
-impl UnsavedSeen {
-    /// Whether the rows are due to be written (time, or too many waiting).
-    fn due(&self) -> bool {
-        // `fetched` holds the same devices as `rows`: both take every interval's rows.
-        !self.rows.is_empty() && (self.saved_at.elapsed() >= self.every || self.rows.len() >= UNSAVED_SEEN_MAX)
-    }
-
-    /// Takes in an interval's `device_fetched` rows: the latest per device and file wins.
-    fn merge_fetched(&mut self, rows: &[FetchInfo]) {
-        for row in rows {
-            let files = self.fetched.entry(row.mac).or_default();
-            match files.iter_mut().find(|kept| kept.file == row.file) {
-                Some(kept) if kept.at > row.at => {}
-                Some(kept) => *kept = row.clone(),
-                None => files.push(row.clone()),
-            }
-        }
-    }
-
-    /// The `device_fetched` rows to write, oldest first.
-    fn fetched_oldest_first(&self) -> Vec<FetchInfo> {
-        let mut rows: Vec<FetchInfo> = self.fetched.values().flatten().cloned().collect();
-        rows.sort_by_key(|r| r.at);
-        rows
-    }
-
-    /// Takes in an interval's rows (oldest first): the latest fetch wins; a fetch that reports
-    /// no model or firmware keeps what was reported before it.
-    fn merge(&mut self, rows: &[FetchInfo]) {
-        for row in rows {
-            match self.rows.get_mut(&row.mac) {
-                Some(kept) if kept.at > row.at => {}
-                Some(kept) => {
-                    let (model, firmware) = (kept.reported_model.take(), kept.reported_firmware.take());
-                    *kept = row.clone();
-                    kept.reported_model = kept.reported_model.take().or(model);
-                    kept.reported_firmware = kept.reported_firmware.take().or(firmware);
-                }
-                None => {
-                    self.rows.insert(row.mac, row.clone());
-                }
-            }
-        }
-    }
-
-    /// The rows to write, oldest first.
-    fn oldest_first(&self) -> Vec<FetchInfo> {
-        let mut rows: Vec<FetchInfo> = self.rows.values().cloned().collect();
-        rows.sort_by_key(|r| r.at);
-        rows
-    }
-
-    /// They are written.
-    fn saved(&mut self) {
-        self.rows.clear();
-        self.fetched.clear();
-        self.saved_at = Instant::now();
-    }
-}
-
 /// A run of failed writes: when it began, when to try next, and what was dropped meanwhile.
 struct Outage {
     since: Instant,
@@ -865,91 +780,4 @@ fn kept_on_outage(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Content as the render cache hands it out (also used by the `ledger` module's tests).
-    pub(super) fn content(file: &str, hash: &str) -> Arc<ContentId> {
-        crate::cache::Served::new(file.into(), b"x".to_vec(), "text/plain", hash.into(), 0).id
-    }
-
-    /// A fetch of `served` by device `mac` (its last byte) at `at`.
-    pub(super) fn fetch_of(mac: u8, at: i64, served: &Arc<ContentId>, model: Option<&str>) -> Fetch {
-        Fetch {
-            mac: format!("0015650000{mac:02x}").parse().unwrap(),
-            at,
-            ip: "192.0.2.1".parse().unwrap(),
-            content: served.clone(),
-            file: None,
-            status: 200,
-            auth: "open",
-            model: model.map(String::from),
-            firmware: None,
-        }
-    }
-
-    fn fetch(mac: u8, at: i64, served: &Arc<ContentId>, model: Option<&str>) -> Record {
-        Record::Fetch(fetch_of(mac, at, served, model))
-    }
-
-    #[test]
-    fn a_burst_is_one_event_with_its_count_and_first_and_last_time() {
-        let served = content("a.cfg", "h1");
-        let mut batch = Batch::default();
-        for at in [10, 11, 15, 12] {
-            batch.add(fetch(1, at, &served, Some("T46S")));
-        }
-        assert_eq!(batch.entries(), 1);
-        let Pending::Fetch(merged) = &batch.events[0] else { panic!("a fetch") };
-        let event = merged.event();
-        assert_eq!((event.at, &event.detail["count"], &event.detail["last_at"]), (10, &4.into(), &15.into()));
-        assert!(!batch.has_others());
-        // Another content (or status, source, authentication) is another event.
-        batch.add(fetch(1, 20, &content("a.cfg", "h2"), None));
-        assert_eq!(batch.entries(), 2);
-    }
-
-    #[test]
-    fn another_reported_model_starts_an_event_and_is_no_other_record() {
-        let served = content("a.cfg", "h1");
-        let mut batch = Batch::default();
-        for (at, model) in [(10, "T46S"), (11, "T46S"), (12, "T48S"), (13, "T48S"), (14, "T46S")] {
-            batch.add(fetch(1, at, &served, Some(model)));
-        }
-        let models: Vec<_> = batch
-            .events
-            .iter()
-            .map(|p| match p {
-                Pending::Fetch(c) => (c.event().detail["model"].clone(), c.count),
-                Pending::Event(_) => panic!("fetches only"),
-            })
-            .collect();
-        assert_eq!(models, vec![("T46S".into(), 2), ("T48S".into(), 2), ("T46S".into(), 1)]);
-        // Fetches alone wait for the interval, however many events they make.
-        assert!(!batch.has_others());
-    }
-
-    #[test]
-    fn last_seen_rows_are_the_latest_fetch_per_device_and_file_with_the_latest_report() {
-        let (old, new, other) = (content("a.cfg", "old"), content("a.cfg", "new"), content("b.cfg", "b"));
-        let mut batch = Batch::default();
-        batch.add(fetch(1, 10, &old, Some("T46S")));
-        batch.add(fetch(1, 30, &new, None));
-        batch.add(fetch(1, 20, &other, Some("T48S")));
-        batch.add(fetch(2, 5, &other, None));
-        let rows = batch.last_fetches();
-        let shown: Vec<_> = rows
-            .iter()
-            .map(|r| (r.mac.to_string(), r.file.as_str(), r.hash.as_str(), r.at, r.reported_model.as_deref()))
-            .collect();
-        // Oldest first; device 1's latest row carries the model it reported last (at 20).
-        assert_eq!(
-            shown,
-            vec![
-                ("001565000002".to_string(), "b.cfg", "b", 5, None),
-                ("001565000001".to_string(), "b.cfg", "b", 20, None),
-                ("001565000001".to_string(), "a.cfg", "new", 30, Some("T48S")),
-            ]
-        );
-    }
-}
+mod tests;

@@ -1,0 +1,89 @@
+//! The fetch log's batching and merging, without a store; helpers shared with the `ledger`
+//! and `open` modules' tests.
+
+use super::*;
+
+/// Content as the render cache hands it out (also used by the `ledger` module's tests).
+pub(super) fn content(file: &str, hash: &str) -> Arc<ContentId> {
+    crate::cache::Served::new(file.into(), b"x".to_vec(), "text/plain", hash.into(), 0).id
+}
+
+/// A fetch of `served` by device `mac` (its last byte) at `at`.
+pub(super) fn fetch_of(mac: u8, at: i64, served: &Arc<ContentId>, model: Option<&str>) -> Fetch {
+    Fetch {
+        mac: format!("0015650000{mac:02x}").parse().unwrap(),
+        at,
+        ip: "192.0.2.1".parse().unwrap(),
+        content: served.clone(),
+        file: None,
+        status: 200,
+        auth: "open",
+        model: model.map(String::from),
+        firmware: None,
+    }
+}
+
+fn fetch(mac: u8, at: i64, served: &Arc<ContentId>, model: Option<&str>) -> Record {
+    Record::Fetch(fetch_of(mac, at, served, model))
+}
+
+#[test]
+fn a_burst_is_one_event_with_its_count_and_first_and_last_time() {
+    let served = content("a.cfg", "h1");
+    let mut batch = Batch::default();
+    for at in [10, 11, 15, 12] {
+        batch.add(fetch(1, at, &served, Some("T46S")));
+    }
+    assert_eq!(batch.entries(), 1);
+    let Pending::Fetch(merged) = &batch.events[0] else { panic!("a fetch") };
+    let event = merged.event();
+    assert_eq!((event.at, &event.detail["count"], &event.detail["last_at"]), (10, &4.into(), &15.into()));
+    assert!(!batch.has_others());
+    // Another content (or status, source, authentication) is another event.
+    batch.add(fetch(1, 20, &content("a.cfg", "h2"), None));
+    assert_eq!(batch.entries(), 2);
+}
+
+#[test]
+fn another_reported_model_starts_an_event_and_is_no_other_record() {
+    let served = content("a.cfg", "h1");
+    let mut batch = Batch::default();
+    for (at, model) in [(10, "T46S"), (11, "T46S"), (12, "T48S"), (13, "T48S"), (14, "T46S")] {
+        batch.add(fetch(1, at, &served, Some(model)));
+    }
+    let models: Vec<_> = batch
+        .events
+        .iter()
+        .map(|p| match p {
+            Pending::Fetch(c) => (c.event().detail["model"].clone(), c.count),
+            Pending::Event(_) => panic!("fetches only"),
+        })
+        .collect();
+    assert_eq!(models, vec![("T46S".into(), 2), ("T48S".into(), 2), ("T46S".into(), 1)]);
+    // Fetches alone wait for the interval, however many events they make.
+    assert!(!batch.has_others());
+}
+
+#[test]
+fn last_seen_rows_are_the_latest_fetch_per_device_and_file_with_the_latest_report() {
+    let (old, new, other) = (content("a.cfg", "old"), content("a.cfg", "new"), content("b.cfg", "b"));
+    let mut batch = Batch::default();
+    batch.add(fetch(1, 10, &old, Some("T46S")));
+    batch.add(fetch(1, 30, &new, None));
+    batch.add(fetch(1, 20, &other, Some("T48S")));
+    batch.add(fetch(2, 5, &other, None));
+    let rows = batch.last_fetches();
+    let shown: Vec<_> = rows
+        .iter()
+        .map(|r| (r.mac.to_string(), r.file.as_str(), r.hash.as_str(), r.at, r.reported_model.as_deref()))
+        .collect();
+    // Oldest first; device 1's latest row carries the model it reported last (at 20).
+    assert_eq!(
+        shown,
+        vec![
+            ("001565000002".to_string(), "b.cfg", "b", 5, None),
+            ("001565000001".to_string(), "b.cfg", "b", 20, None),
+            ("001565000001".to_string(), "a.cfg", "new", 30, Some("T48S")),
+        ]
+    );
+}

@@ -1,0 +1,103 @@
+//! The last-seen and `device_fetched` rows the fetch log's writer gathers between two
+//! last-seen writes (SQLite, see `sipprov_store::Store::defers_last_seen`): the latest per
+//! device (and per device and file), merged as the store merges them, bounded in devices.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use sipprov_model::Mac;
+use sipprov_store::FetchInfo;
+
+use crate::fetchlog::open::OpenEvents;
+
+/// Most devices whose last-seen rows wait for the next last-seen write: past it they are
+/// written with the next interval's records. Waiting pays when devices fetch again before
+/// the write (a fleet polling every few seconds: one row write per device per write instead of
+/// per interval); a fleet of more distinct devices fetching within one wait has few repeats to
+/// save, and each waiting device holds about 1.5 KB here (its last-seen row and its
+/// `device_fetched` rows, as owned strings, copied once more to be written). 16,384 keeps that
+/// under about 25 MB: a heap profile of a million devices fetched at random had 100,000 of them
+/// waiting, about 190 MB with the copies.
+const UNSAVED_SEEN_MAX: usize = 16_384;
+
+/// The last-seen rows gathered since the last time they were written (SQLite), the latest per
+/// device, merged as the store merges them.
+pub(super) struct UnsavedSeen {
+    pub(super) rows: HashMap<Mac, FetchInfo>,
+    /// The `device_fetched` rows (latest per device and file), written with the last-seen rows:
+    /// every reader of that table (a campaign's confirmation, its selection) flushes first, and
+    /// the store replays them from the fetch events after a crash, as it does the last-seen rows.
+    /// Per device, one row per file (a device fetches one or two files).
+    fetched: HashMap<Mac, Vec<FetchInfo>>,
+    saved_at: Instant,
+    /// `[fetch_log] last_seen_interval_ms`.
+    every: Duration,
+    /// The fetch events that identical fetches may still extend (`[fetch_log]
+    /// merge_window_ms`), which the last-seen write leaves to the replay.
+    pub(super) open: OpenEvents,
+}
+
+impl UnsavedSeen {
+    /// Nothing waiting yet; written every `every`, with `open` the events still extendable.
+    pub(super) fn new(every: Duration, open: OpenEvents) -> UnsavedSeen {
+        UnsavedSeen { rows: HashMap::new(), fetched: HashMap::new(), saved_at: Instant::now(), every, open }
+    }
+
+    /// Whether the rows are due to be written (time, or too many waiting).
+    pub(super) fn due(&self) -> bool {
+        // `fetched` holds the same devices as `rows`: both take every interval's rows.
+        !self.rows.is_empty() && (self.saved_at.elapsed() >= self.every || self.rows.len() >= UNSAVED_SEEN_MAX)
+    }
+
+    /// Takes in an interval's `device_fetched` rows: the latest per device and file wins.
+    pub(super) fn merge_fetched(&mut self, rows: &[FetchInfo]) {
+        for row in rows {
+            let files = self.fetched.entry(row.mac).or_default();
+            match files.iter_mut().find(|kept| kept.file == row.file) {
+                Some(kept) if kept.at > row.at => {}
+                Some(kept) => *kept = row.clone(),
+                None => files.push(row.clone()),
+            }
+        }
+    }
+
+    /// The `device_fetched` rows to write, oldest first.
+    pub(super) fn fetched_oldest_first(&self) -> Vec<FetchInfo> {
+        let mut rows: Vec<FetchInfo> = self.fetched.values().flatten().cloned().collect();
+        rows.sort_by_key(|r| r.at);
+        rows
+    }
+
+    /// Takes in an interval's rows (oldest first): the latest fetch wins; a fetch that reports
+    /// no model or firmware keeps what was reported before it.
+    pub(super) fn merge(&mut self, rows: &[FetchInfo]) {
+        for row in rows {
+            match self.rows.get_mut(&row.mac) {
+                Some(kept) if kept.at > row.at => {}
+                Some(kept) => {
+                    let (model, firmware) = (kept.reported_model.take(), kept.reported_firmware.take());
+                    *kept = row.clone();
+                    kept.reported_model = kept.reported_model.take().or(model);
+                    kept.reported_firmware = kept.reported_firmware.take().or(firmware);
+                }
+                None => {
+                    self.rows.insert(row.mac, row.clone());
+                }
+            }
+        }
+    }
+
+    /// The rows to write, oldest first.
+    pub(super) fn oldest_first(&self) -> Vec<FetchInfo> {
+        let mut rows: Vec<FetchInfo> = self.rows.values().cloned().collect();
+        rows.sort_by_key(|r| r.at);
+        rows
+    }
+
+    /// They are written.
+    pub(super) fn saved(&mut self) {
+        self.rows.clear();
+        self.fetched.clear();
+        self.saved_at = Instant::now();
+    }
+}
