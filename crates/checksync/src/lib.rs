@@ -250,18 +250,7 @@ fn sent_to(transport: Transport, addr: SocketAddr) -> String {
         SocketAddr::V4(v4) => {
             sipprov_sip::text::push_ip(&mut out, std::net::IpAddr::V4(*v4.ip()));
             out.push(':');
-            let mut digits = [0u8; 5];
-            let mut at = digits.len();
-            let mut rest = v4.port();
-            loop {
-                at -= 1;
-                digits[at] = b'0' + (rest % 10) as u8;
-                rest /= 10;
-                if rest == 0 {
-                    break;
-                }
-            }
-            out.extend(digits[at..].iter().map(|&d| char::from(d)));
+            sipprov_sip::text::push_decimal(&mut out, u64::from(v4.port()));
         }
         SocketAddr::V6(v6) => {
             use std::fmt::Write;
