@@ -201,21 +201,33 @@ async fn campaign_rows_counts_and_confirmation() {
     }
 }
 
-#[tokio::test]
-async fn the_confirm_by_file_migration_keeps_existing_campaign_rows() {
+/// A directory holding `old-migrations`, the migrations numbered below `before` (a database
+/// written by an older sipprov has only those), and the databases to try them on: a SQLite file
+/// there, and a fresh PostgreSQL database when SIPPROV_TEST_POSTGRES_URL is set.
+async fn databases_before(before: &str) -> (tempfile::TempDir, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let mut urls = vec![format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display())];
     if let Ok(url) = std::env::var("SIPPROV_TEST_POSTGRES_URL") {
         urls.push(common::fresh_postgres_database(&url).await);
     }
-    // The migrations before 0004, as a database written by an older sipprov has them.
     let old = dir.path().join("old-migrations");
     std::fs::create_dir(&old).unwrap();
     let current = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    for name in ["0001_inventory.sql", "0003_campaigns.sql"] {
-        std::fs::copy(current.join(name), old.join(name)).unwrap();
+    for entry in std::fs::read_dir(&current).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.as_str() < before {
+            std::fs::copy(current.join(&name), old.join(&name)).unwrap();
+        }
     }
     sqlx::any::install_default_drivers();
+    (dir, urls)
+}
+
+#[tokio::test]
+async fn the_confirm_by_file_migration_keeps_existing_campaign_rows() {
+    // The migrations before 0004, as a database written by an older sipprov has them.
+    let (dir, urls) = databases_before("0004").await;
+    let old = dir.path().join("old-migrations");
     for url in urls {
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
         sqlx::migrate::Migrator::new(old.as_path()).await.unwrap().run(&pool).await.unwrap();
@@ -269,21 +281,9 @@ async fn recent_refusals_are_read_through_their_own_index() {
 /// rows of devices never sent to are gone, and each chunk holds its MACs.
 #[tokio::test]
 async fn the_selection_migration_keeps_existing_campaigns() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut urls = vec![format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display())];
-    if let Ok(url) = std::env::var("SIPPROV_TEST_POSTGRES_URL") {
-        urls.push(common::fresh_postgres_database(&url).await);
-    }
     // Every migration before 0028, as a database written by the previous sipprov has them.
+    let (dir, urls) = databases_before("0028").await;
     let old = dir.path().join("old-migrations");
-    std::fs::create_dir(&old).unwrap();
-    let current = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    for entry in std::fs::read_dir(&current).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        if name.as_str() < "0028" {
-            std::fs::copy(current.join(&name), old.join(&name)).unwrap();
-        }
-    }
     let macs: Vec<Mac> = (1..=5).map(|n| format!("0015650000{n:02x}").parse().unwrap()).collect();
     sqlx::any::install_default_drivers();
     for url in urls {
