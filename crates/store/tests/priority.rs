@@ -71,3 +71,21 @@ async fn the_background_writer_shares_the_database_and_only_its_thread_is_lowere
         assert!(normal >= 1, "the main pool's workers keep the process's priority: {niceness:?}");
     }
 }
+
+#[tokio::test]
+async fn the_background_writer_caches_its_working_set_and_keeps_statement_journals_in_memory() {
+    use sqlx::Row;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+    let background = store.background_writer().await.unwrap();
+    let pragma = |s: Store, name: &'static str| async move {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {name}"))).fetch_one(s.pool()).await.unwrap();
+        row.try_get::<i64, _>(0).unwrap()
+    };
+    // 16 MiB of pages (a negative size is in KiB) and temp_store = MEMORY (2).
+    assert_eq!(pragma(background.clone(), "cache_size").await, -16_384);
+    assert_eq!(pragma(background, "temp_store").await, 2);
+    // The main pool keeps SQLite's defaults: only the fetch log's connection needs the room.
+    assert_eq!(pragma(store.clone(), "cache_size").await, -2_000);
+    assert_eq!(pragma(store, "temp_store").await, 0);
+}
