@@ -29,7 +29,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), sipprov_server::ServerError> {
 //! let config = sipprov_server::ServerConfig::default();
-//! let running = sipprov_server::start(config).await?;
+//! let mut running = sipprov_server::start(config).await?;
 //! println!("phones: http://{}/", running.http_addr);
 //! running.wait().await
 //! # }

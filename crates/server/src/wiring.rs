@@ -11,6 +11,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sipprov_store::Store;
 use tokio::net::TcpListener;
@@ -29,6 +30,7 @@ use crate::fetchlog::FetchLog;
 use crate::files::{Files, FilesParts};
 use crate::filestore::FileStore;
 use crate::inventory::Inventory;
+use crate::listener::drain::Drain;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::pins::FirmwarePins;
@@ -47,23 +49,55 @@ pub struct RunningServer {
     /// The admin API listener.
     pub api_addr: SocketAddr,
     tasks: JoinSet<Result<(), ServerError>>,
+    /// Stops the HTTP listeners and their connections (a clean stop's first step).
+    drain: Drain,
     /// The fetch log, written out on a clean stop.
     records: FetchLog,
 }
 
+/// How long a clean stop waits for open HTTP connections to answer the request in hand (a
+/// download of a large firmware file may take longer; its fetch is recorded when it starts).
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
+/// How long a clean stop waits for the fetch log's last write (a database that cannot write
+/// would otherwise hold the process until the service manager kills it). With [`DRAIN_WAIT`],
+/// within the 30 s the packaged systemd unit allows a stop (`TimeoutStopSec`).
+const FLUSH_WAIT: Duration = Duration::from_secs(20);
+
 impl RunningServer {
-    /// The fetch log: [`FetchLog::flush`] it on a clean stop (SIGTERM), so that stopping loses
-    /// none of the records still gathered in memory.
+    /// The fetch log, for a caller that writes it out itself (tests, embedders).
     pub fn fetch_log(&self) -> FetchLog {
         self.records.clone()
     }
 
-    /// Runs until a listener fails.
-    pub async fn wait(mut self) -> Result<(), ServerError> {
+    /// Runs until a listener fails. Cancel-safe: a caller may stop waiting on a signal and then
+    /// [`RunningServer::stop`].
+    pub async fn wait(&mut self) -> Result<(), ServerError> {
         while let Some(done) = self.tasks.join_next().await {
             done.map_err(|e| ServerError::Task(e.to_string()))??;
         }
         Ok(())
+    }
+
+    /// A clean stop (SIGTERM): first stops serving HTTP (no new connection; each open one
+    /// answers the request in hand and closes), then ends the other tasks (SIP, campaigns),
+    /// then writes what the fetch log still holds. In that order the last write holds every
+    /// fetch answered: a server that kept answering while it wrote would add records behind
+    /// the write (and under a fleet's load take minutes to stop). Each wait is bounded, and a
+    /// bound reached is logged with what it cost.
+    pub async fn stop(mut self) {
+        if !self.drain.stop_serving(DRAIN_WAIT).await {
+            tracing::warn!(
+                waited_secs = DRAIN_WAIT.as_secs(),
+                "stopping with HTTP connections still open (long downloads); their fetches are recorded"
+            );
+        }
+        self.tasks.shutdown().await;
+        if tokio::time::timeout(FLUSH_WAIT, self.records.flush()).await.is_err() {
+            tracing::error!(
+                waited_secs = FLUSH_WAIT.as_secs(),
+                "the fetch log's last write did not finish; the records it held are lost"
+            );
+        }
     }
 }
 
@@ -142,6 +176,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     }));
 
     let mut tasks = JoinSet::new();
+    let (drain, draining) = Drain::new();
     let phone_app = crate::provision::PhoneHandler::new(Arc::new(
         Phones::new(
             core.files.clone(),
@@ -158,9 +193,17 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .with_trusted_proxies(config.http.proxies().map_err(ServerError::Config)?),
     ));
     let (timeouts, http_limiter) = (admission.http, admission.phone_limiter("provisioning HTTP"));
-    tasks.spawn(crate::listener::serve_http("provisioning HTTP", http, phone_app.clone(), http_limiter, timeouts));
+    let provisioning = crate::listener::serve_http(
+        "provisioning HTTP",
+        http,
+        phone_app.clone(),
+        http_limiter,
+        timeouts,
+        draining.clone(),
+    );
+    tasks.spawn(provisioning);
     if let Some(https) = https {
-        tasks.spawn(https.serve(phone_app, admission.phone_limiter("provisioning HTTPS"), timeouts));
+        tasks.spawn(https.serve(phone_app, admission.phone_limiter("provisioning HTTPS"), timeouts, draining.clone()));
     }
     let discoveries = Arc::new(Discoveries::new(
         core.store.clone(),
@@ -233,8 +276,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         filestore,
     })
     .merge(console_app);
-    tasks.spawn(crate::listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts));
-    Ok(RunningServer { http_addr, api_addr, tasks, records: core.events })
+    tasks.spawn(crate::listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts, draining));
+    Ok(RunningServer { http_addr, api_addr, tasks, drain, records: core.events })
 }
 
 /// Opens the data directory and the store, loads what is kept in memory, and builds the

@@ -57,18 +57,18 @@ pub(crate) async fn run(args: ServeArgs, data_dir: Option<std::path::PathBuf>) -
     // Held until the process ends: `sipprov restore` refuses while it is, and a second server
     // on the same directory is refused rather than sharing one SQLite file with this one.
     let _lock = crate::lock::DataDirLock::acquire(&cfg.data_dir).map_err(|e| e.to_string())?;
-    let running = sipprov_server::start(cfg).await.map_err(|e| e.to_string())?;
+    let mut running = sipprov_server::start(cfg).await.map_err(|e| e.to_string())?;
     release_freed_memory();
-    let records = running.fetch_log();
     tokio::select! {
-        result = running.wait() => result.map_err(|e| e.to_string()),
-        _ = shutdown_signal() => {
-            // The fetch records of the last interval are still in memory: written before exit.
-            tracing::info!("shutting down");
-            records.flush().await;
-            Ok(())
-        }
+        result = running.wait() => return result.map_err(|e| e.to_string()),
+        _ = shutdown_signal() => {}
     }
+    // The fetch records of the last interval are still in memory: written before exit, once
+    // nothing is served any more (see `RunningServer::stop`).
+    tracing::info!("shutting down");
+    running.stop().await;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// Returns to the OS the memory freed while the server loaded its inventory (decoded rows,

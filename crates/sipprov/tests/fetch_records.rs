@@ -248,3 +248,76 @@ fn a_clean_stop_writes_the_fetches_still_gathered_in_memory() {
     let count: i64 = stored.iter().map(|(_, _, count, _)| count).sum();
     assert_eq!(count, 4, "every fetch written on the way out: {stored:?}");
 }
+
+/// Fetches `path` over one kept-alive connection until the server closes it or `until`, and
+/// returns how many complete 200 answers it read.
+fn fetch_until_closed(http: &str, path: &str, until: std::time::Instant) -> u64 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let Ok(stream) = std::net::TcpStream::connect(http) else { return 0 };
+    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let mut writer = stream.try_clone().expect("clone");
+    let mut reader = BufReader::new(stream);
+    let request = format!("GET {path} HTTP/1.1\r\nHost: prov\r\nUser-Agent: {UA_OLD}\r\n\r\n");
+    let mut answered = 0;
+    while std::time::Instant::now() < until {
+        if writer.write_all(request.as_bytes()).is_err() {
+            break;
+        }
+        let (mut status, mut length, mut closing) = (String::new(), 0usize, false);
+        if reader.read_line(&mut status).unwrap_or(0) == 0 {
+            break;
+        }
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return answered;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().expect("length");
+            }
+            closing |= lower.starts_with("connection: close");
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            break;
+        }
+        answered += u64::from(status.starts_with("HTTP/1.1 200"));
+        if closing {
+            break;
+        }
+    }
+    answered
+}
+
+#[test]
+fn a_clean_stop_under_load_stops_serving_first_and_writes_every_answered_fetch() {
+    // Events written only every minute: the stop's write is the only one, and it must hold
+    // every fetch the clients were answered, those answered while the server was stopping too.
+    let mut s = server_with("[fetch_log]\ninterval_ms = 60000\nlast_seen_interval_ms = 600000\n");
+    s.ok(&["device", "add", MAC, "--vendor", "yealink", "--model", "T46S"]);
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, path) = (s.http.clone(), format!("/{MAC}.cfg"));
+            std::thread::spawn(move || fetch_until_closed(&http, &path, until))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut child = s.child.take().expect("running");
+    let asked = std::time::Instant::now();
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let exited = child.wait().expect("wait");
+    let stopping = asked.elapsed();
+    assert!(exited.success(), "a SIGTERM is a clean stop: {exited:?}\n{}", s.log());
+    // The clients were still fetching: the stop closed their connections, not the deadline.
+    assert!(stopping < Duration::from_secs(20), "stopping took {stopping:?}\n{}", s.log());
+    let answered: u64 = clients.into_iter().map(|c| c.join().expect("client")).sum();
+    assert!(answered > 100, "the clients fetched while the server ran: {answered}");
+    let stored: i64 = stored_fetches(&s).iter().map(|(_, _, count, _)| count).sum();
+    assert_eq!(stored, answered as i64, "every answered fetch written on the way out\n{}", s.log());
+}

@@ -8,6 +8,7 @@
 //! [`idle::IdleTimeout`] (which bounds a trickling body or a client that stops reading). The
 //! SIP listeners get the same caps through `SipGate`.
 
+pub mod drain;
 pub mod idle;
 pub mod limit;
 
@@ -35,6 +36,7 @@ pub struct TlsPeer {
     /// The MACs that certificate names (see `tls::cert`).
     pub macs: Arc<[sipprov_model::Mac]>,
 }
+use drain::Draining;
 use idle::IdleTimeout;
 use limit::{Budget, Limiter};
 
@@ -177,18 +179,24 @@ impl Handler for axum::Router {
     }
 }
 
-/// Serves plain HTTP on `listener` until it fails: admits each connection with `limiter`, then
-/// serves it with `timeouts`.
+/// Serves plain HTTP on `listener` until it fails or the server drains: admits each connection
+/// with `limiter`, then serves it with `timeouts`.
 pub async fn serve_http<H: Handler>(
     what: &'static str,
     listener: TcpListener,
     app: H,
     limiter: Arc<Limiter>,
     timeouts: HttpTimeouts,
+    mut draining: Draining,
 ) -> Result<(), crate::ServerError> {
     let mut accept_errors = AcceptErrors::default();
     loop {
-        let (tcp, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            biased;
+            () = draining.started() => return Ok(()),
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 accept_errors.failed(what, &e).await;
@@ -199,23 +207,25 @@ pub async fn serve_http<H: Handler>(
             refuse(tcp);
             continue;
         };
-        let app = app.clone();
+        let (app, draining) = (app.clone(), draining.clone());
         tokio::spawn(async move {
             let io = IdleTimeout::new(tcp, timeouts.idle);
-            serve_connection(TokioIo::new(io), peer, app, timeouts.header, None).await;
+            serve_connection(TokioIo::new(io), peer, app, timeouts.header, None, draining).await;
             drop(permit);
         });
     }
 }
 
 /// Serves one HTTP/1 connection with `app`, which learns each request's peer address (and on
-/// HTTPS what its certificate says).
+/// HTTPS what its certificate says). Once the server drains, the request in hand is answered
+/// and the connection closed (hyper's graceful shutdown: `Connection: close` on that answer).
 pub(crate) async fn serve_connection<I, H>(
     io: I,
     peer: SocketAddr,
     app: H,
     header_timeout: Duration,
     tls: Option<TlsPeer>,
+    mut draining: Draining,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     H: Handler,
@@ -229,7 +239,15 @@ pub(crate) async fn serve_connection<I, H>(
         .header_read_timeout(header_timeout)
         .max_buf_size(WRITE_BUFFER_BYTES)
         .serve_connection(io, service);
-    if let Err(e) = conn.await {
+    let mut conn = std::pin::pin!(conn);
+    let ended = tokio::select! {
+        ended = conn.as_mut() => ended,
+        () = draining.started() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
         tracing::debug!(peer = %peer.ip(), error = %e, "HTTP connection ended with an error");
     }
 }

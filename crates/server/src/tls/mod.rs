@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{ClientCertMode, TlsConfig};
+use crate::listener::drain::Draining;
 use crate::listener::idle::IdleTimeout;
 use crate::listener::limit::Limiter;
 pub use crate::listener::TlsPeer;
@@ -61,18 +62,25 @@ impl HttpsListener {
         }))
     }
 
-    /// Accepts connections until the listener fails; reloads the PEM files when they change.
-    /// Each connection is admitted by `limiter`, runs with `timeouts` and is answered by `router`.
+    /// Accepts connections until the listener fails or the server drains; reloads the PEM files
+    /// when they change. Each connection is admitted by `limiter`, runs with `timeouts` and is
+    /// answered by `router`.
     pub async fn serve<H: crate::listener::Handler>(
         self,
         router: H,
         limiter: Arc<Limiter>,
         timeouts: HttpTimeouts,
+        mut draining: Draining,
     ) -> Result<(), ServerError> {
         tokio::spawn(watch(self.config.clone(), self.current.clone()));
         let mut accept_errors = AcceptErrors::default();
         loop {
-            let (tcp, peer) = match self.listener.accept().await {
+            let accepted = tokio::select! {
+                biased;
+                () = draining.started() => return Ok(()),
+                accepted = self.listener.accept() => accepted,
+            };
+            let (tcp, peer) = match accepted {
                 Ok(c) => c,
                 Err(e) => {
                     accept_errors.failed("provisioning HTTPS", &e).await;
@@ -84,7 +92,7 @@ impl HttpsListener {
                 continue;
             };
             let acceptor = TlsAcceptor::from(self.current.read().unwrap_or_else(|e| e.into_inner()).clone());
-            let router = router.clone();
+            let (router, draining) = (router.clone(), draining.clone());
             tokio::spawn(async move {
                 let tcp = IdleTimeout::new(tcp, timeouts.idle);
                 let stream = match tokio::time::timeout(timeouts.handshake, acceptor.accept(tcp)).await {
@@ -107,7 +115,7 @@ impl HttpsListener {
                         .unwrap_or_default()
                         .into(),
                 };
-                serve_connection(TokioIo::new(stream), peer, router, timeouts.header, Some(tls_peer)).await;
+                serve_connection(TokioIo::new(stream), peer, router, timeouts.header, Some(tls_peer), draining).await;
                 drop(permit);
             });
         }
