@@ -65,6 +65,9 @@ use crate::metrics::Metrics;
 use crate::seen::SeenIndex;
 
 const QUEUE: usize = 65_536;
+/// The longest a served fetch waits for room in a full ledger (see the `ledger` module) before
+/// its record is dropped: well within a phone's HTTP timeout.
+const ROOM_WAIT: Duration = Duration::from_secs(2);
 const BATCH: usize = 8_192;
 /// Records other than fetches (refusals, content change times) are written within this long.
 const PROMPT: Duration = Duration::from_millis(250);
@@ -182,15 +185,7 @@ impl FetchLog {
     pub fn record(&self, record: Record) {
         let record = match record {
             Record::Fetch(f) => {
-                self.seen.record(
-                    f.mac,
-                    f.at,
-                    f.ip,
-                    f.file(),
-                    &f.content.hash,
-                    f.model.as_deref(),
-                    f.firmware.as_deref(),
-                );
+                self.note_seen(&f);
                 if self.ledger.take(f).is_err() {
                     Metrics::inc(&self.metrics.fetch_records_dropped);
                 }
@@ -209,6 +204,34 @@ impl FetchLog {
         if self.tx.try_send(Command::Record(record)).is_err() {
             Metrics::inc(&self.metrics.fetch_records_dropped);
         }
+    }
+
+    /// Records a served fetch as [`FetchLog::record`] does, except that when the ledger is full
+    /// and the store is writing, it waits for the writer to make room (at most [`ROOM_WAIT`])
+    /// instead of dropping the record: the request path calls this before it answers, so under
+    /// more load than the writer keeps up with, phones are answered at the writer's pace and
+    /// every answered fetch is recorded.
+    pub async fn record_fetch(&self, fetch: Fetch) {
+        self.note_seen(&fetch);
+        let deadline = tokio::time::Instant::now() + ROOM_WAIT;
+        if self.ledger.take_waiting(fetch, deadline).await.is_err() {
+            Metrics::inc(&self.metrics.fetch_records_dropped);
+        }
+        // A fetch that rendered its file queued the content's change time just before (see
+        // `Files::finish_render`), and that queue drops what finds it full. So it never fills
+        // while phones are answered faster than the writer takes the times (every fetch renders
+        // when a million devices fetch at random), the answer waits once it is three quarters
+        // full, for one slot to free.
+        if self.tx.capacity() < QUEUE / 4 {
+            if let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, self.tx.reserve()).await {
+                drop(permit);
+            }
+        }
+    }
+
+    /// Keeps the last-seen index current with a served fetch.
+    fn note_seen(&self, f: &Fetch) {
+        self.seen.record(f.mac, f.at, f.ip, f.file(), &f.content.hash, f.model.as_deref(), f.firmware.as_deref());
     }
 
     /// Waits until everything queued so far is in the store.
@@ -454,7 +477,13 @@ async fn writer(mut w: Writer, interval: Duration, mut rx: mpsc::Receiver<Comman
         tokio::select! {
             cmd = rx.recv() => match cmd {
                 Some(Command::Record(r)) => {
-                    w.take_ledger();
+                    // Fetches and device events wait in the ledger; what comes this way is a
+                    // content change time (another table, so its order against the ledger's
+                    // records does not matter): taking the ledger for each one, 16 locks and a
+                    // sort, cost the writer more than the change time itself.
+                    if !matches!(r, Record::Rendered(_)) {
+                        w.take_ledger();
+                    }
                     w.add(r);
                     if w.pending.entries() >= BATCH && w.may_try() { w.write().await; }
                 }
@@ -618,6 +647,7 @@ impl Writer {
         Metrics::inc(&self.metrics.store_write_failures);
         let now = Instant::now();
         let pending = self.pending.entries();
+        self.ledger.outage.store(true, Ordering::Relaxed);
         match &mut self.outage {
             None => {
                 tracing::error!(error = %e, pending, limit = self.max_pending, "cannot write fetch records; keeping them and retrying");
@@ -646,6 +676,7 @@ impl Writer {
     }
 
     fn recovered(&mut self) {
+        self.ledger.outage.store(false, Ordering::Relaxed);
         if let Some(o) = self.outage.take() {
             let dropped = self.metrics.fetch_records_dropped.load(Ordering::Relaxed) - o.dropped_before;
             tracing::info!(

@@ -256,7 +256,7 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     };
     dates::hold_until_dated(served.last_modified).await;
     let status = if not_modified(&headers, &served) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
-    record_fetch(state, &resolved, &served, peer, ua, status, auth);
+    record_fetch(state, &resolved, &served, peer, ua, status, auth).await;
     respond(status, &served)
 }
 
@@ -566,7 +566,9 @@ fn not_modified(headers: &HeaderMap, served: &Served) -> bool {
 
 /// Counts a served fetch and hands its record to the fetch log: a few words and a reference to
 /// the cached content (the User-Agent's model and firmware, parsed for this request, move in).
-fn record_fetch(
+/// Waits, before the answer goes out, when the fetch log is full (see
+/// [`crate::fetchlog::FetchLog::record_fetch`]).
+async fn record_fetch(
     state: &Phones,
     resolved: &Resolved,
     served: &Arc<Served>,
@@ -586,7 +588,7 @@ fn record_fetch(
     }
     let Some(device) = device else { return };
     let (model, firmware) = ua.map_or((None, None), |u| (u.model, u.firmware));
-    state.fetchlog.record(Record::Fetch(Fetch {
+    let fetch = Fetch {
         mac: device.mac,
         at: sipprov_store::now_ms(),
         ip: peer.ip(),
@@ -596,7 +598,8 @@ fn record_fetch(
         auth,
         model,
         firmware,
-    }));
+    };
+    state.fetchlog.record_fetch(fetch).await;
 }
 
 fn respond(status: StatusCode, served: &Served) -> Response {

@@ -52,7 +52,8 @@ impl UnsavedSeen {
     /// Takes in an interval's `device_fetched` rows: the latest per device and file wins.
     pub(super) fn merge_fetched(&mut self, rows: &[FetchInfo]) {
         for row in rows {
-            let files = self.fetched.entry(row.mac).or_default();
+            // One file per device, mostly: a first push would reserve room for four rows.
+            let files = self.fetched.entry(row.mac).or_insert_with(|| Vec::with_capacity(1));
             match files.iter_mut().find(|kept| kept.file == row.file) {
                 Some(kept) if kept.at > row.at => {}
                 Some(kept) => *kept = row.clone(),

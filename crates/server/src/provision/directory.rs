@@ -22,7 +22,7 @@ use sipprov_vendors::{registry, UserAgentInfo};
 
 use super::Phones;
 use crate::auth::RequestFacts;
-use crate::fetchlog::{Fetch, Record};
+use crate::fetchlog::Fetch;
 use crate::metrics::labels::RefusalReason;
 
 /// The MAC whose directory `path` (already checked, `file` its last segment) asks for, if it
@@ -100,17 +100,20 @@ pub(super) async fn serve(state: &Phones, request: DirectoryRequest<'_>, facts: 
     };
     super::dates::hold_until_dated(served.last_modified).await;
     let status = if super::not_modified(headers, &served) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
-    state.fetchlog.record(Record::Fetch(Fetch {
-        mac,
-        at: sipprov_store::now_ms(),
-        ip: peer.ip(),
-        content: served.id.clone(),
-        file: (file != served.file).then(|| file.into()),
-        status: status.as_u16(),
-        auth,
-        model: ua.and_then(|u| u.model.clone()),
-        firmware: ua.and_then(|u| u.firmware.clone()),
-    }));
+    state
+        .fetchlog
+        .record_fetch(Fetch {
+            mac,
+            at: sipprov_store::now_ms(),
+            ip: peer.ip(),
+            content: served.id.clone(),
+            file: (file != served.file).then(|| file.into()),
+            status: status.as_u16(),
+            auth,
+            model: ua.and_then(|u| u.model.clone()),
+            firmware: ua.and_then(|u| u.firmware.clone()),
+        })
+        .await;
     super::respond(status, &served)
 }
 

@@ -26,7 +26,7 @@ use sipprov_vendors::{registry, FileScope, KeyFileName, UserAgentInfo, Vendor};
 use super::Phones;
 use crate::auth::RequestFacts;
 use crate::cache::{content_hash, Served};
-use crate::fetchlog::{Fetch, Record};
+use crate::fetchlog::Fetch;
 use crate::files::Resolved;
 
 /// Every request for a key file the settings forbid would log: rationed.
@@ -70,17 +70,20 @@ pub(super) async fn serve(
     };
     let hash = content_hash(&bytes);
     let served = Arc::new(Served::new(names.name, bytes, "application/octet-stream", hash, device.updated_at));
-    state.fetchlog.record(Record::Fetch(Fetch {
-        mac: device.mac,
-        at: sipprov_store::now_ms(),
-        ip: facts.ip,
-        content: served.id.clone(),
-        file: None,
-        status: 200,
-        auth,
-        model: ua.and_then(|u| u.model.clone()),
-        firmware: ua.and_then(|u| u.firmware.clone()),
-    }));
+    state
+        .fetchlog
+        .record_fetch(Fetch {
+            mac: device.mac,
+            at: sipprov_store::now_ms(),
+            ip: facts.ip,
+            content: served.id.clone(),
+            file: None,
+            status: 200,
+            auth,
+            model: ua.and_then(|u| u.model.clone()),
+            firmware: ua.and_then(|u| u.firmware.clone()),
+        })
+        .await;
     super::respond(StatusCode::OK, &served)
 }
 
