@@ -114,7 +114,7 @@ async fn write_results(
                 false => None,
             };
         }
-        engine.store.record_notify_results_with_events(id, &results, &events).await?;
+        engine.outcomes.record_notify_results_with_events(id, &results, &events).await?;
         results.clear();
         events.clear();
     }
