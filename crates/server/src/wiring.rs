@@ -157,6 +157,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     );
     let campaigns = Arc::new(CampaignEngine::new(
         core.store.clone(),
+        core.store.own_writer().await?,
         notifier.clone(),
         core.files.clone(),
         core.inventory.clone(),

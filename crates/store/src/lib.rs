@@ -329,6 +329,44 @@ impl Store {
         Ok(Store { pool, statement_rows: BACKGROUND_STATEMENT_ROWS, ..self.clone() })
     }
 
+    /// The same store on one connection of its own, for a stream of writes someone waits for
+    /// (a campaign's outcomes): on SQLite its worker thread keeps the process's CPU priority,
+    /// and its statement journals stay in memory. On PostgreSQL this is the same store.
+    ///
+    /// Why a connection of its own: in WAL mode a connection that finds the database changed
+    /// by another connection since its last transaction drops its whole page cache (SQLite,
+    /// "Write-Ahead Logging", section 2.2: each reader checks the wal-index header), and the
+    /// main pool hands its connections out in turn, so each outcome batch landed on a
+    /// connection whose cache another one's write had just emptied and read the B-trees' pages
+    /// again from the operating system (about 10,000 `pread` calls over a 20,000-device
+    /// campaign). One connection writing batch after batch keeps its pages.
+    ///
+    /// Why its statement journals stay in memory: each outcome batch is an upsert inside a
+    /// transaction, so SQLite keeps a statement journal for it (SQLite, "Temporary Files Used
+    /// By SQLite", section 2.5), which past 64 KiB spills to a temporary file: a file created,
+    /// written and unlinked per batch, never read. The batches are bounded (500 devices), so
+    /// the journal in memory is bounded by the pages one batch touches.
+    ///
+    /// Writes through it take turns with every other writer of this process, as
+    /// [`Store::background_writer`]'s do.
+    pub async fn own_writer(&self) -> Result<Store, StoreError> {
+        if self.backend != Backend::Sqlite || sqlite_path(&self.url).is_none() {
+            return Ok(self.clone());
+        }
+        let pool = faults::close_connections_left_in_a_transaction(AnyPoolOptions::new())
+            .max_connections(1)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlite_connection_setup(conn).await?;
+                    conn.execute("PRAGMA temp_store = MEMORY").await?;
+                    priority::keep_new_worker();
+                    Ok(())
+                })
+            })
+            .connect_lazy(&self.url)?;
+        Ok(Store { pool, ..self.clone() })
+    }
+
     /// `rows` cut into multi-row statements ([`batch::chunks`]), at most this store's
     /// `statement_rows` each.
     pub(crate) fn chunks<'a, T>(&self, rows: &'a [T], per_row: usize) -> impl Iterator<Item = &'a [T]> {

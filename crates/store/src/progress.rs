@@ -31,24 +31,67 @@ impl Store {
     /// Counts per outcome at time `now`, without loading the rows: a 100,000-device campaign is
     /// polled every few hundred milliseconds while it runs.
     ///
-    /// One statement (so one snapshot on both databases), each part a walk of the
-    /// `(campaign_id, state, confirmed_at, notified_at)` index: the rows per state, then,
-    /// among the notified, the confirmed and those whose window closed before `now` without a
-    /// fetch (the rest are awaiting confirmation), and the failed per result; and the size of
-    /// the selection, whose devices without a row are pending. Only the first part visits
-    /// every row, and only its index entry.
+    /// One statement (so one snapshot on both databases), each part a range of the
+    /// `(campaign_id, state, confirmed_at, notified_at)` index: the rows of each state the
+    /// store writes (`pending`, `sending`, `notified`, `failed`), counted range by range rather
+    /// than grouped, which compared every entry's state with the previous one's and took the
+    /// latest `notified_at` of every entry on the way (three times the time on SQLite, for a
+    /// campaign of 20,000); among the notified, the confirmed and those whose window closed
+    /// before `now` without a fetch (the rest are awaiting confirmation), and the failed per
+    /// result; the size of the selection, whose devices without a row are pending; and the
+    /// latest NOTIFY, as the largest `notified_at` of each state with and without a
+    /// confirmation: where `confirmed_at` is NULL that is the last entry of its range, one
+    /// seek (SQLite, "The SQLite Query Optimizer Overview", "The MIN/MAX optimization"),
+    /// and only the confirmed devices' range is walked for it. Only the first four parts and
+    /// that one visit every entry they count.
     pub async fn campaign_counts(&self, id: i64, window_ms: i64, now: i64) -> Result<CampaignCounts, StoreError> {
-        let rows = sqlx::query(
-            "SELECT CAST(0 AS BIGINT) AS part, state AS k, COUNT(*) AS n, MAX(notified_at) AS last_notified_at \
-               FROM campaign_devices WHERE campaign_id = $1 GROUP BY state \
-             UNION ALL SELECT CAST(2 AS BIGINT), 'selected', devices, NULL FROM campaigns WHERE id = $1 \
-             UNION ALL SELECT CAST(1 AS BIGINT), 'confirmed', COUNT(*), NULL FROM campaign_devices \
+        /// The rows of one state.
+        macro_rules! rows_in {
+            ($state:literal) => {
+                concat!(
+                    "SELECT CAST(0 AS BIGINT) AS part, '",
+                    $state,
+                    "' AS k, COUNT(*) AS n FROM campaign_devices WHERE campaign_id = $1 AND state = '",
+                    $state,
+                    "' "
+                )
+            };
+        }
+        /// The latest NOTIFY of one state's devices without a confirmation, and of those with.
+        macro_rules! latest_in {
+            ($state:literal) => {
+                concat!(
+                    "UNION ALL SELECT CAST(3 AS BIGINT), 'latest', MAX(notified_at) FROM campaign_devices \
+                     WHERE campaign_id = $1 AND state = '",
+                    $state,
+                    "' AND confirmed_at IS NULL \
+                     UNION ALL SELECT CAST(3 AS BIGINT), 'latest', MAX(notified_at) FROM campaign_devices \
+                     WHERE campaign_id = $1 AND state = '",
+                    $state,
+                    "' AND confirmed_at IS NOT NULL "
+                )
+            };
+        }
+        let rows = sqlx::query(concat!(
+            rows_in!("pending"),
+            "UNION ALL ",
+            rows_in!("sending"),
+            "UNION ALL ",
+            rows_in!("notified"),
+            "UNION ALL ",
+            rows_in!("failed"),
+            "UNION ALL SELECT CAST(2 AS BIGINT), 'selected', devices FROM campaigns WHERE id = $1 \
+             UNION ALL SELECT CAST(1 AS BIGINT), 'confirmed', COUNT(*) FROM campaign_devices \
                WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NOT NULL \
-             UNION ALL SELECT CAST(1 AS BIGINT), 'not-confirmed', COUNT(*), NULL FROM campaign_devices \
+             UNION ALL SELECT CAST(1 AS BIGINT), 'not-confirmed', COUNT(*) FROM campaign_devices \
                WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NULL AND notified_at < $2 \
-             UNION ALL SELECT CAST(1 AS BIGINT), COALESCE(result, 'error'), COUNT(*), NULL FROM campaign_devices \
-               WHERE campaign_id = $1 AND state = 'failed' GROUP BY COALESCE(result, 'error')",
-        )
+             UNION ALL SELECT CAST(1 AS BIGINT), COALESCE(result, 'error'), COUNT(*) FROM campaign_devices \
+               WHERE campaign_id = $1 AND state = 'failed' GROUP BY COALESCE(result, 'error') ",
+            latest_in!("pending"),
+            latest_in!("sending"),
+            latest_in!("notified"),
+            latest_in!("failed"),
+        ))
         .bind(id)
         .bind(now.saturating_sub(window_ms))
         .fetch_all(&self.pool)
@@ -58,17 +101,20 @@ impl Store {
         let mut awaiting = 0;
         let mut selected = None;
         for r in &rows {
+            let part: i64 = r.try_get("part")?;
+            if part == 3 {
+                let latest: Option<i64> = r.try_get("n")?;
+                out.last_notified_at = out.last_notified_at.max(latest);
+                continue;
+            }
             let k: String = r.try_get("k")?;
             let n: i64 = r.try_get("n")?;
-            let part: i64 = r.try_get("part")?;
             if part == 2 {
                 selected = Some(n);
                 continue;
             }
             if part == 0 {
                 out.devices += n;
-                let last: Option<i64> = r.try_get("last_notified_at")?;
-                out.last_notified_at = out.last_notified_at.max(last);
                 match k.as_str() {
                     "notified" => awaiting += n,
                     // Counted per result by the last part.

@@ -1,6 +1,7 @@
 //! The background writer (the fetch log's connection): its writes and the main pool's go on
 //! together without "database is locked", and on Linux only its worker thread runs below the
-//! process's CPU priority. A test binary of its own: it counts the process's SQLite threads.
+//! process's CPU priority; the same for a writer of its own (a campaign's outcomes), which keeps
+//! the normal priority. A test binary of its own: it counts the process's SQLite threads.
 
 use sipprov_model::{EventKind, Mac, Settings};
 use sipprov_store::{NewDevice, NewEvent, Store};
@@ -87,5 +88,44 @@ async fn the_background_writer_caches_its_working_set_and_keeps_statement_journa
     assert_eq!(pragma(background, "temp_store").await, 2);
     // The main pool keeps SQLite's defaults: only the fetch log's connection needs the room.
     assert_eq!(pragma(store.clone(), "cache_size").await, -2_000);
+    assert_eq!(pragma(store, "temp_store").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_writer_of_its_own_shares_the_database_and_keeps_statement_journals_in_memory() {
+    use sqlx::Row;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+    let mac: Mac = "001565000001".parse().unwrap();
+    store.insert_devices(&[device("001565000001")]).await.unwrap();
+    let own = store.own_writer().await.unwrap();
+
+    // It writes while the main pool does, many short transactions each (a campaign's outcomes
+    // beside the API's writes): they take turns, none meets "database is locked".
+    let writes = |s: Store, who: &'static str| async move {
+        for at in 1..=ROUNDS {
+            s.append_events(&[event(mac, at, who)]).await.unwrap();
+        }
+    };
+    let main_side = tokio::spawn(writes(store.clone(), "main"));
+    let other_main_side = tokio::spawn(writes(store.clone(), "main"));
+    let own_side = tokio::spawn(writes(own.clone(), "own"));
+    main_side.await.unwrap();
+    other_main_side.await.unwrap();
+    own_side.await.unwrap();
+    for s in [&store, &own] {
+        let log = s.device_events(mac, 1_000).await.unwrap();
+        let by = |who: &str| log.iter().filter(|e| e.detail["by"] == who).count() as i64;
+        assert_eq!((by("main"), by("own")), (2 * ROUNDS, ROUNDS));
+    }
+
+    let pragma = |s: Store, name: &'static str| async move {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {name}"))).fetch_one(s.pool()).await.unwrap();
+        row.try_get::<i64, _>(0).unwrap()
+    };
+    // One connection, its statement journals in memory (temp_store = MEMORY is 2); the main
+    // pool keeps SQLite's default.
+    assert_eq!(own.pool().options().get_max_connections(), 1);
+    assert_eq!(pragma(own, "temp_store").await, 2);
     assert_eq!(pragma(store, "temp_store").await, 0);
 }

@@ -95,6 +95,9 @@ pub enum ControlError {
 /// The campaign engine: what it sends through, what it reads, and what it drives.
 pub struct CampaignEngine {
     store: Store,
+    /// The same database on a connection of its own, for the outcome batches (see
+    /// [`Store::own_writer`]).
+    outcomes: Store,
     notifier: Arc<Notifier>,
     files: Arc<Files>,
     inventory: Arc<Inventory>,
@@ -131,10 +134,13 @@ impl Campaigns {
 }
 
 impl CampaignEngine {
-    /// The engine over the store, sending through `notifier`, taking chunks under `leases`;
+    /// The engine over the store, writing outcomes through `outcomes` (the same database, see
+    /// [`Store::own_writer`]), sending through `notifier`, taking chunks under `leases`;
     /// `t1_ms` is `[sip] t1_ms`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
+        outcomes: Store,
         notifier: Arc<Notifier>,
         files: Arc<Files>,
         inventory: Arc<Inventory>,
@@ -142,7 +148,17 @@ impl CampaignEngine {
         leases: LeasePolicy,
         t1_ms: u64,
     ) -> CampaignEngine {
-        CampaignEngine { store, notifier, files, inventory, events, control: Campaigns::default(), leases, t1_ms }
+        CampaignEngine {
+            store,
+            outcomes,
+            notifier,
+            files,
+            inventory,
+            events,
+            control: Campaigns::default(),
+            leases,
+            t1_ms,
+        }
     }
 
     /// Creates a campaign over the devices `selection` picks, with its audit entry in the same
