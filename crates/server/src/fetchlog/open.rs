@@ -95,7 +95,7 @@ impl OpenEvents {
                     let extends =
                         open.filter(|o| o.fingerprint == fingerprint).map(|o| (o.id, o.count + c.count, o.first_at));
                     events.push(match extends {
-                        Some((id, count, _)) => IntervalEvent::Extend { id, count, last_at: c.last_at },
+                        Some((id, count, at)) => IntervalEvent::Extend { id, count, last_at: c.last_at, mac, at },
                         None => IntervalEvent::New(c.event_text()),
                     });
                     steps.push(Step::Fetch { mac, fingerprint, first_at: c.first.at, count: c.count, extends });
