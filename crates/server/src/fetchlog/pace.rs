@@ -35,7 +35,7 @@ impl Pace {
     /// Called between two items of work: offers the core once [`BURST`] has passed.
     pub(super) fn step(&mut self) {
         self.items = self.items.wrapping_add(1);
-        if self.items % ITEMS_PER_CHECK == 0 && self.since.elapsed() >= BURST {
+        if self.items.is_multiple_of(ITEMS_PER_CHECK) && self.since.elapsed() >= BURST {
             std::thread::yield_now();
             self.since = Instant::now();
         }
