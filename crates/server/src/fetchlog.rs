@@ -48,7 +48,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sipprov_model::Mac;
+use sipprov_model::{BuildMacHasher, Mac, MacMap};
 use sipprov_store::{EventText, FetchInfo, NewEvent, RenderedState, Store, StoreError};
 
 mod ledger;
@@ -245,8 +245,10 @@ impl FetchLog {
 
 /// What makes two fetches the same event: device, source, content (the shared [`ContentId`], by
 /// address: the batch holds it, so the address cannot be reused meanwhile), file name, status,
-/// authentication. Integers and a static name, hashed without touching the heap.
-#[derive(PartialEq, Eq, Hash)]
+/// authentication. Integers and a static name, hashed without touching the heap, with the
+/// keyed [`BuildMacHasher`] (every key is a known device's; SipHash cost several times as much
+/// per key, twice per merged entry).
+#[derive(PartialEq, Eq)]
 struct FetchKey {
     mac: Mac,
     ip: IpAddr,
@@ -254,6 +256,26 @@ struct FetchKey {
     file: Option<Box<str>>,
     status: u16,
     auth: &'static str,
+}
+
+/// Hashed as words: [`BuildMacHasher`] mixes a `u64` at a time, and the derived impl fed it the
+/// address, the name and the lengths byte by byte. Equal keys hash equally: each field's words
+/// are those equality compares (the authentication's name by its length: its text differs
+/// between a handful of static names only, which the content address already spreads).
+impl std::hash::Hash for FetchKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.mac.hash(state);
+        state.write_u64(self.content as u64);
+        let ip = match self.ip {
+            IpAddr::V4(v4) => u128::from(v4.to_bits()),
+            IpAddr::V6(v6) => v6.to_bits() ^ (1 << 127),
+        };
+        state.write_u64(ip as u64 ^ (ip >> 64) as u64);
+        state.write_u64(u64::from(self.status) << 32 | self.auth.len() as u64);
+        if let Some(file) = &self.file {
+            state.write(file.as_bytes());
+        }
+    }
 }
 
 impl FetchKey {
@@ -360,7 +382,7 @@ struct Batch {
     /// Events in the order taken; repeats of a fetch count in its first entry.
     events: Vec<Pending>,
     /// Where each distinct fetch of this batch is in `events` (its latest event).
-    fetches: HashMap<FetchKey, usize>,
+    fetches: HashMap<FetchKey, usize, BuildMacHasher>,
     /// How many of `events` are fetches.
     fetch_events: usize,
     rendered: Vec<RenderedState>,
@@ -412,9 +434,13 @@ impl Batch {
 
     /// The last-seen rows of this batch: the latest fetch per device and file, oldest first,
     /// the latest of each device carrying the model and firmware its fetches last reported.
-    fn last_fetches(&self) -> Vec<FetchInfo> {
-        let mut latest: HashMap<(Mac, &str), &Coalesced> = HashMap::new();
-        let mut reported: HashMap<Mac, (Option<&Reported>, Option<&Reported>)> = HashMap::new();
+    /// Borrowed from the batch: the rows waiting for the last-seen write are updated from them
+    /// in place (`unsaved`), so a device polling the same file copies no text per interval.
+    fn last_fetches(&self) -> Vec<Latest<'_>> {
+        let mut latest: HashMap<(Mac, &str), &Coalesced, BuildMacHasher> =
+            HashMap::with_capacity_and_hasher(self.fetch_events, BuildMacHasher::default());
+        let mut reported: MacMap<(Option<&Reported>, Option<&Reported>)> =
+            MacMap::with_capacity_and_hasher(self.fetch_events, BuildMacHasher::default());
         for c in self.events.iter().filter_map(|p| match p {
             Pending::Fetch(c) => Some(c),
             Pending::Event(_) => None,
@@ -427,16 +453,16 @@ impl Batch {
             *model = later(*model, c.model.as_ref());
             *firmware = later(*firmware, c.firmware.as_ref());
         }
-        let mut rows: Vec<FetchInfo> = latest
+        let mut rows: Vec<Latest<'_>> = latest
             .into_values()
-            .map(|c| FetchInfo {
+            .map(|c| Latest {
                 mac: c.first.mac,
                 at: c.last_at,
-                ip: c.first.ip.to_string(),
-                file: c.first.file().to_string(),
-                hash: c.first.content.hash.clone(),
-                reported_model: None,
-                reported_firmware: None,
+                ip: c.first.ip,
+                file: c.first.file(),
+                hash: &c.first.content.hash,
+                model: None,
+                firmware: None,
             })
             .collect();
         // Oldest first, so each device's last-seen columns end on its latest fetch, which
@@ -444,11 +470,38 @@ impl Batch {
         rows.sort_by_key(|f| f.at);
         for row in rows.iter_mut().rev() {
             if let Some((model, firmware)) = reported.remove(&row.mac) {
-                row.reported_model = model.map(|(_, m)| m.clone());
-                row.reported_firmware = firmware.map(|(_, f)| f.clone());
+                row.model = model.map(|(_, m)| m.as_str());
+                row.firmware = firmware.map(|(_, f)| f.as_str());
             }
         }
         rows
+    }
+}
+
+/// A device's latest fetch of one file in a batch ([`Batch::last_fetches`]), borrowed from it.
+struct Latest<'a> {
+    mac: Mac,
+    at: i64,
+    ip: IpAddr,
+    file: &'a str,
+    hash: &'a str,
+    /// What the device's fetches in the batch last reported (on its latest row only).
+    model: Option<&'a str>,
+    firmware: Option<&'a str>,
+}
+
+impl Latest<'_> {
+    /// The row as the store takes it.
+    fn info(&self) -> FetchInfo {
+        FetchInfo {
+            mac: self.mac,
+            at: self.at,
+            ip: self.ip.to_string(),
+            file: self.file.to_string(),
+            hash: self.hash.to_string(),
+            reported_model: self.model.map(str::to_string),
+            reported_firmware: self.firmware.map(str::to_string),
+        }
     }
 }
 
@@ -600,6 +653,10 @@ impl Writer {
         if taken.is_empty() {
             return;
         }
+        // Room for all of them at once: the batch's vector is handed to the write (and dropped
+        // there) every interval, and grown by doubling it was copied over a dozen times.
+        self.pending.events.reserve(taken.len());
+        self.pending.fetches.reserve(taken.len());
         let mut pace = pace::Pace::new();
         for entry in taken {
             pace.step();
@@ -705,7 +762,8 @@ impl Batch {
             // Not counted as dropped if refused: the fetch events below are the records, these
             // rows only summarise each device's latest fetch. Written again with the events
             // when those must be retried: the same rows, so no harm.
-            kept_on_outage(store.record_fetches(&self.last_fetches()).await, "last fetches", 0, metrics)?;
+            let rows: Vec<FetchInfo> = self.last_fetches().iter().map(Latest::info).collect();
+            kept_on_outage(store.record_fetches(&rows).await, "last fetches", 0, metrics)?;
         }
         if !self.events.is_empty() {
             let events = self.event_rows();

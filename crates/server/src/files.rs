@@ -219,11 +219,7 @@ impl Files {
 
     fn device_file(&self, device: Arc<DeviceRecord>, file_name: &str) -> Result<Resolved, Refusal> {
         let (vendor, model) = vendor_model(&device).map_err(|_| Refusal::NotFound)?;
-        let spec = vendor
-            .device_files(model, device.mac)
-            .into_iter()
-            .find(|f| f.matches(file_name))
-            .ok_or(Refusal::NotFound)?;
+        let spec = vendor.device_file(model, device.mac, file_name).ok_or(Refusal::NotFound)?;
         if matches!(spec.scope, FileScope::Model) {
             return Ok(Resolved::Model { vendor, model, spec, device: Some(device) });
         }

@@ -54,7 +54,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let extend: Vec<IntervalEvent> = macs
             .iter()
             .zip(&ids)
-            .map(|(_, id)| IntervalEvent::Extend { id: *id, count: 1 + round as u64 * 4, last_at: t0 + round * 1000 })
+            .map(|(mac, id)| IntervalEvent::Extend {
+                id: *id,
+                count: 1 + round as u64 * 4,
+                last_at: t0 + round * 1000,
+                mac: *mac,
+                at: t0,
+            })
             .collect();
         let written = store.record_fetch_interval(&extend, &unused, &[], None, None).await?;
         if written != ids {

@@ -603,11 +603,11 @@ impl Store {
         open_from: Option<i64>,
     ) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.write_tx().await?;
-        let extended = self.extend_fetch_events(&mut tx, events).await?;
+        let refused = self.extend_fetch_events(&mut tx, events).await?;
         let fallbacks: Vec<EventText> = events
             .iter()
             .enumerate()
-            .filter(|(_, e)| matches!(e, IntervalEvent::Extend { id, .. } if !extended.contains(id)))
+            .filter(|(_, e)| matches!(e, IntervalEvent::Extend { id, .. } if refused.contains(id)))
             .map(|(i, _)| {
                 fallback(i).ok_or_else(|| StoreError::Corrupt(format!("no event to append for interval event {i}")))
             })
@@ -617,7 +617,7 @@ impl Store {
             .iter()
             .filter_map(|e| match e {
                 IntervalEvent::New(event) => Some(event),
-                IntervalEvent::Extend { id, .. } if extended.contains(id) => None,
+                IntervalEvent::Extend { id, .. } if !refused.contains(id) => None,
                 IntervalEvent::Extend { .. } => fallbacks_in_order.next(),
             })
             .collect();
@@ -626,7 +626,7 @@ impl Store {
         let ids = events
             .iter()
             .map(|e| match e {
-                IntervalEvent::Extend { id, .. } if extended.contains(id) => *id,
+                IntervalEvent::Extend { id, .. } if !refused.contains(id) => *id,
                 _ => {
                     next += 1;
                     next - 1

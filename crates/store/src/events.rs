@@ -134,6 +134,10 @@ pub enum IntervalEvent {
         count: u64,
         /// The time of the last of them.
         last_at: i64,
+        /// The event's device.
+        mac: Mac,
+        /// The event's own time (its first fetch's): the device must be no newer.
+        at: i64,
     },
 }
 
@@ -199,41 +203,61 @@ impl Store {
     }
 
     /// Raises the counts of stored fetch events ([`IntervalEvent::Extend`]) whose device still
-    /// exists and is older than they are; returns the ids extended. SQLite only (the fetch log
-    /// extends events only there, see [`Store::defers_last_seen`]).
+    /// exists and is not newer than they are; returns the ids it could not extend (usually none).
+    /// SQLite only (the fetch log extends events only there, see [`Store::defers_last_seen`]).
     pub(crate) async fn extend_fetch_events(
         &self,
         tx: &mut WriteTx,
         events: &[IntervalEvent],
     ) -> Result<std::collections::HashSet<i64>, StoreError> {
-        let extensions: Vec<(i64, u64, i64)> = events
+        let extensions: Vec<(i64, u64, i64, Mac, i64)> = events
             .iter()
             .filter_map(|e| match e {
-                IntervalEvent::Extend { id, count, last_at, .. } => Some((*id, *count, *last_at)),
+                IntervalEvent::Extend { id, count, last_at, mac, at } => Some((*id, *count, *last_at, *mac, *at)),
                 IntervalEvent::New(_) => None,
             })
             .collect();
-        let mut done = std::collections::HashSet::with_capacity(extensions.len());
-        // The event rows are only read (is it still a fetch of a device that was not added
-        // again since?); what changes is a row of a few bytes in `fetch_event_counts`.
-        for chunk in self.chunks(&extensions, 3) {
+        let mut refused = std::collections::HashSet::new();
+        // What changes is a row of a few bytes in `fetch_event_counts`; the event's own row is
+        // not read: the caller names its device and time (it wrote the event). Only the device's
+        // row is (was it removed, or removed and added again, since the event?). How many rows
+        // the upsert wrote says whether every extension was made; RETURNING the ids instead cost
+        // SQLite a temporary table of them and sqlx a row handed over per extension.
+        for chunk in self.chunks(&extensions, 5) {
             let sql = format!(
-                "WITH v(id, n, last) AS (VALUES {}) \
-                 INSERT INTO fetch_event_counts (event_id, count, last_at) \
-                 SELECT v.id, v.n, v.last FROM v JOIN device_events e ON e.id = v.id \
-                 WHERE e.kind = 'fetch' AND e.at >= (SELECT d.created_at FROM devices d WHERE d.mac = e.mac) \
-                 ON CONFLICT (event_id) DO UPDATE SET count = excluded.count, last_at = excluded.last_at \
-                 RETURNING event_id AS id",
-                batch::repeat("(?, ?, ?)", chunk.len())
+                "INSERT INTO fetch_event_counts (event_id, count, last_at) \
+                 SELECT v.column1, v.column2, v.column3 FROM (VALUES {}) v \
+                 WHERE EXISTS (SELECT 1 FROM devices d WHERE d.mac = v.column4 AND d.created_at <= v.column5) \
+                 ON CONFLICT (event_id) DO UPDATE SET count = excluded.count, last_at = excluded.last_at",
+                batch::repeat("(?, ?, ?, ?, ?)", chunk.len())
             );
-            let query = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, (id, count, last_at)| {
-                q.bind(*id).bind(*count as i64).bind(*last_at)
+            let query = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, (id, count, last_at, mac, at)| {
+                q.bind(*id).bind(*count as i64).bind(*last_at).bind(mac.to_string()).bind(*at)
             });
-            for row in query.fetch_all(&mut **tx).await? {
-                done.insert(row.try_get::<i64, _>("id")?);
+            let written = query.execute(&mut **tx).await?.rows_affected();
+            if written < chunk.len() as u64 {
+                refused.extend(self.unextendable(tx, chunk).await?);
             }
         }
-        Ok(done)
+        Ok(refused)
+    }
+
+    /// Which of `chunk`'s extensions [`Store::extend_fetch_events`] could not make: their device
+    /// is gone, or newer than the event (removed and added again since).
+    async fn unextendable(
+        &self,
+        tx: &mut WriteTx,
+        chunk: &[(i64, u64, i64, Mac, i64)],
+    ) -> Result<Vec<i64>, StoreError> {
+        let sql = format!(
+            "SELECT v.column1 AS id FROM (VALUES {}) v \
+             WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.mac = v.column2 AND d.created_at <= v.column3)",
+            batch::repeat("(?, ?, ?)", chunk.len())
+        );
+        let query = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, (id, _, _, mac, at)| {
+            q.bind(*id).bind(mac.to_string()).bind(*at)
+        });
+        query.fetch_all(&mut **tx).await?.iter().map(|row| Ok(row.try_get::<i64, _>("id")?)).collect()
     }
 
     /// The newest `limit` events of a device, oldest first.

@@ -557,7 +557,7 @@ async fn an_extended_fetch_event_reads_back_with_its_count_and_last_time() {
         .record_fetch_interval(&[IntervalEvent::New(EventText::from(&event(t0, 2)))], &unused, &[], None, None)
         .await
         .unwrap();
-    let extend = |count, last_at| IntervalEvent::Extend { id: ids[0], count, last_at };
+    let extend = |count, last_at| IntervalEvent::Extend { id: ids[0], count, last_at, mac: m, at: t0 };
     let again = store.record_fetch_interval(&[extend(5, t0 + 40)], &unused, &[], None, None).await.unwrap();
     assert_eq!(again, ids, "extended in place, no new event");
     let again = store.record_fetch_interval(&[extend(9, t0 + 90)], &unused, &[], None, None).await.unwrap();
@@ -572,7 +572,7 @@ async fn an_extended_fetch_event_reads_back_with_its_count_and_last_time() {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     store.insert_devices(&[device(&m.to_string(), None)]).await.unwrap();
     let later = sipprov_store::now_ms() + 1;
-    let moved = IntervalEvent::Extend { id: ids[0], count: 12, last_at: later };
+    let moved = IntervalEvent::Extend { id: ids[0], count: 12, last_at: later, mac: m, at: t0 };
     let appended = store
         .record_fetch_interval(&[moved], &|_| Some(EventText::from(&event(later, 3))), &[], None, None)
         .await

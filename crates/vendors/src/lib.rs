@@ -285,6 +285,13 @@ pub trait Vendor: Send + Sync {
     /// accepted aliases.
     fn device_files(&self, model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec>;
 
+    /// The one of [`Vendor::device_files`] that `requested` names ([`FileSpec::matches`]), the
+    /// first when several do. Every request for a device's file asks this: a vendor may answer
+    /// its common names without building the whole list.
+    fn device_file(&self, model: &'static ModelInfo, mac: Mac, requested: &str) -> Option<FileSpec> {
+        self.device_files(model, mac).into_iter().find(|f| f.matches(requested))
+    }
+
     /// The MAC a requested file name carries, if it is one of this vendor's per-device names
     /// (e.g. `001565aabbcc.cfg`, `7C2F80E0D605.xml`). Placeholders (`000000000000.cfg`) and
     /// common files (`y000000000066.cfg`) are never taken for a MAC. Several vendors share the

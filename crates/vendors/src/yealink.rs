@@ -491,6 +491,32 @@ pub fn is_common_name(name: &str) -> bool {
         && n.as_bytes()[10..13].iter().all(u8::is_ascii_digit)
 }
 
+/// A device's own config file, `<mac>.cfg`.
+fn device_spec(mac: Mac) -> FileSpec {
+    FileSpec {
+        name: format!("{mac}.cfg"),
+        aliases: Vec::new(),
+        template: "yealink/mac.cfg.j2",
+        scope: FileScope::Device,
+        content_type: "text/plain",
+        name_pattern: None,
+    }
+}
+
+/// Whether `name` is `<mac>.cfg` in any case (what [`FileSpec::matches`] accepts for
+/// [`device_spec`]), compared in place.
+fn names_mac_cfg(name: &str, mac: Mac) -> bool {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let name = name.as_bytes();
+    if name.len() != 16 || !name[12..].eq_ignore_ascii_case(b".cfg") {
+        return false;
+    }
+    name[..12].chunks_exact(2).zip(mac.bytes()).all(|(pair, b)| {
+        pair[0].to_ascii_lowercase() == HEX[usize::from(b >> 4)]
+            && pair[1].to_ascii_lowercase() == HEX[usize::from(b & 0xf)]
+    })
+}
+
 fn common_spec(name: &str) -> FileSpec {
     FileSpec {
         name: name.to_ascii_lowercase(),
@@ -650,15 +676,16 @@ impl Vendor for Yealink {
     }
 
     fn device_files(&self, model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
-        let device = FileSpec {
-            name: format!("{mac}.cfg"),
-            aliases: Vec::new(),
-            template: "yealink/mac.cfg.j2",
-            scope: FileScope::Device,
-            content_type: "text/plain",
-            name_pattern: None,
-        };
-        model.common_file.map(common_spec).into_iter().chain([device]).collect()
+        model.common_file.map(common_spec).into_iter().chain([device_spec(mac)]).collect()
+    }
+
+    /// The device's own `<mac>.cfg` is recognised without formatting the list's names (the
+    /// common file's name is 17 characters, so never both).
+    fn device_file(&self, model: &'static ModelInfo, mac: Mac, requested: &str) -> Option<FileSpec> {
+        if names_mac_cfg(requested, mac) {
+            return Some(device_spec(mac));
+        }
+        self.device_files(model, mac).into_iter().find(|f| f.matches(requested))
     }
 
     fn mac_in_file_name(&self, file_name: &str) -> Option<Mac> {
@@ -962,6 +989,29 @@ pub fn key_file_problem(settings: &Settings, scope: FileScope) -> Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_device_file_for_a_name_is_the_lists_match() {
+        let mac: Mac = "001565aabbcc".parse().unwrap();
+        let model = Yealink.model("T46S").unwrap();
+        let names = [
+            "001565aabbcc.cfg",
+            "001565AABBCC.CFG",
+            "001565aabbcd.cfg",
+            "001565aabbcc.xml",
+            "001565aabbc.cfgx",
+            "y000000000028.cfg",
+            "Y000000000028.CFG",
+            "y000000000066.cfg",
+            "favicon.ico",
+        ];
+        assert!(names_mac_cfg("001565aabbcc.cfg", mac) && names_mac_cfg("001565AABBCC.Cfg", mac));
+        assert!(!names_mac_cfg("001565aabbcd.cfg", mac) && !names_mac_cfg("001565aabbcc.xml", mac));
+        for name in names {
+            let listed = Yealink.device_files(model, mac).into_iter().find(|f| f.matches(name));
+            assert_eq!(Yealink.device_file(model, mac, name), listed, "{name}");
+        }
+    }
 
     #[test]
     fn key_file_names() {

@@ -8,11 +8,11 @@
 //! writer (any other record of the device closes it) and the device was not removed and added
 //! again since (the store checks, and appends instead).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
-use sipprov_model::Mac;
+use sipprov_model::{BuildMacHasher, Mac, MacMap};
 use sipprov_store::{EventText, IntervalEvent};
 
 use super::{Coalesced, Pending};
@@ -23,7 +23,7 @@ const OPEN_MAX: usize = 100_000;
 
 /// Each device's open event.
 pub(super) struct OpenEvents {
-    by_mac: HashMap<Mac, Open>,
+    by_mac: MacMap<Open>,
     /// `[fetch_log] merge_window_ms`; 0 keeps nothing open.
     window_ms: i64,
     /// Keys the fingerprints: another process cannot choose fetches that collide.
@@ -52,7 +52,7 @@ impl OpenEvents {
     /// An empty table for events open at most `window`.
     pub(super) fn new(window: Duration) -> OpenEvents {
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-        OpenEvents { by_mac: HashMap::new(), window_ms, keyed: RandomState::new() }
+        OpenEvents { by_mac: MacMap::default(), window_ms, keyed: RandomState::new() }
     }
 
     /// What makes two fetch events of a device the same: file, content, source, answer,
@@ -79,7 +79,8 @@ impl OpenEvents {
     pub(super) fn plan(&mut self, pending: &[Pending], now: i64) -> (Vec<IntervalEvent>, Vec<Step>) {
         let window = self.window_ms;
         self.by_mac.retain(|_, open| now.saturating_sub(open.first_at) < window);
-        let mut touched: HashSet<Mac> = HashSet::new();
+        let mut touched: HashSet<Mac, BuildMacHasher> =
+            HashSet::with_capacity_and_hasher(pending.len(), BuildMacHasher::default());
         let mut events = Vec::with_capacity(pending.len());
         let mut steps = Vec::with_capacity(pending.len());
         for p in pending {
@@ -95,7 +96,7 @@ impl OpenEvents {
                     let extends =
                         open.filter(|o| o.fingerprint == fingerprint).map(|o| (o.id, o.count + c.count, o.first_at));
                     events.push(match extends {
-                        Some((id, count, _)) => IntervalEvent::Extend { id, count, last_at: c.last_at },
+                        Some((id, count, at)) => IntervalEvent::Extend { id, count, last_at: c.last_at, mac, at },
                         None => IntervalEvent::New(c.event_text()),
                     });
                     steps.push(Step::Fetch { mac, fingerprint, first_at: c.first.at, count: c.count, extends });
@@ -157,7 +158,7 @@ mod tests {
     /// hands out).
     fn fetch(at: i64, hash: &str) -> Record {
         thread_local! {
-            static SERVED: std::cell::RefCell<HashMap<String, Arc<ContentId>>> = Default::default();
+            static SERVED: std::cell::RefCell<std::collections::HashMap<String, Arc<ContentId>>> = Default::default();
         }
         let served = SERVED.with(|m| {
             m.borrow_mut()

@@ -73,10 +73,7 @@ fn last_seen_rows_are_the_latest_fetch_per_device_and_file_with_the_latest_repor
     batch.add(fetch(1, 20, &other, Some("T48S")));
     batch.add(fetch(2, 5, &other, None));
     let rows = batch.last_fetches();
-    let shown: Vec<_> = rows
-        .iter()
-        .map(|r| (r.mac.to_string(), r.file.as_str(), r.hash.as_str(), r.at, r.reported_model.as_deref()))
-        .collect();
+    let shown: Vec<_> = rows.iter().map(|r| (r.mac.to_string(), r.file, r.hash, r.at, r.model)).collect();
     // Oldest first; device 1's latest row carries the model it reported last (at 20).
     assert_eq!(
         shown,

@@ -2,13 +2,15 @@
 //! last-seen writes (SQLite, see `sipprov_store::Store::defers_last_seen`): the latest per
 //! device (and per device and file), merged as the store merges them, bounded in devices.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use sipprov_model::Mac;
+use sipprov_model::MacMap;
 use sipprov_store::FetchInfo;
 
 use crate::fetchlog::open::OpenEvents;
+use crate::fetchlog::Latest;
 
 /// Most devices whose last-seen rows wait for the next last-seen write: past it they are
 /// written with the next interval's records. Waiting pays when devices fetch again before
@@ -22,13 +24,18 @@ const UNSAVED_SEEN_MAX: usize = 16_384;
 
 /// The last-seen rows gathered since the last time they were written (SQLite), the latest per
 /// device, merged as the store merges them.
+///
+/// A device polling the same file gives the same row every interval but for its time: each row
+/// is updated in place, its texts copied only when they differ (a copy of each row per interval,
+/// with the address printed again, was most of the writer's work for such a fleet).
 pub(super) struct UnsavedSeen {
-    pub(super) rows: HashMap<Mac, FetchInfo>,
+    pub(super) rows: MacMap<Unsaved>,
     /// The `device_fetched` rows (latest per device and file), written with the last-seen rows:
     /// every reader of that table (a campaign's confirmation, its selection) flushes first, and
     /// the store replays them from the fetch events after a crash, as it does the last-seen rows.
-    /// Per device, one row per file (a device fetches one or two files).
-    fetched: HashMap<Mac, Vec<FetchInfo>>,
+    /// Per device, one row per file (a device fetches one or two files); only their file, hash
+    /// and time are kept (what the table holds).
+    fetched: MacMap<Vec<FetchInfo>>,
     saved_at: Instant,
     /// `[fetch_log] last_seen_interval_ms`.
     every: Duration,
@@ -40,7 +47,7 @@ pub(super) struct UnsavedSeen {
 impl UnsavedSeen {
     /// Nothing waiting yet; written every `every`, with `open` the events still extendable.
     pub(super) fn new(every: Duration, open: OpenEvents) -> UnsavedSeen {
-        UnsavedSeen { rows: HashMap::new(), fetched: HashMap::new(), saved_at: Instant::now(), every, open }
+        UnsavedSeen { rows: MacMap::default(), fetched: MacMap::default(), saved_at: Instant::now(), every, open }
     }
 
     /// Whether the rows are due to be written (time, or too many waiting).
@@ -50,14 +57,25 @@ impl UnsavedSeen {
     }
 
     /// Takes in an interval's `device_fetched` rows: the latest per device and file wins.
-    pub(super) fn merge_fetched(&mut self, rows: &[FetchInfo]) {
+    pub(super) fn merge_fetched(&mut self, rows: &[Latest<'_>]) {
         for row in rows {
             // One file per device, mostly: a first push would reserve room for four rows.
             let files = self.fetched.entry(row.mac).or_insert_with(|| Vec::with_capacity(1));
             match files.iter_mut().find(|kept| kept.file == row.file) {
                 Some(kept) if kept.at > row.at => {}
-                Some(kept) => *kept = row.clone(),
-                None => files.push(row.clone()),
+                Some(kept) => {
+                    kept.at = row.at;
+                    assign(&mut kept.hash, row.hash);
+                }
+                None => files.push(FetchInfo {
+                    mac: row.mac,
+                    at: row.at,
+                    ip: String::new(),
+                    file: row.file.to_string(),
+                    hash: row.hash.to_string(),
+                    reported_model: None,
+                    reported_firmware: None,
+                }),
             }
         }
     }
@@ -71,18 +89,30 @@ impl UnsavedSeen {
 
     /// Takes in an interval's rows (oldest first): the latest fetch wins; a fetch that reports
     /// no model or firmware keeps what was reported before it.
-    pub(super) fn merge(&mut self, rows: &[FetchInfo]) {
+    pub(super) fn merge(&mut self, rows: &[Latest<'_>]) {
         for row in rows {
-            match self.rows.get_mut(&row.mac) {
-                Some(kept) if kept.at > row.at => {}
-                Some(kept) => {
-                    let (model, firmware) = (kept.reported_model.take(), kept.reported_firmware.take());
-                    *kept = row.clone();
-                    kept.reported_model = kept.reported_model.take().or(model);
-                    kept.reported_firmware = kept.reported_firmware.take().or(firmware);
+            match self.rows.entry(row.mac) {
+                Entry::Occupied(kept) => {
+                    let kept = kept.into_mut();
+                    if kept.info.at > row.at {
+                        continue;
+                    }
+                    kept.info.at = row.at;
+                    if kept.ip != row.ip {
+                        kept.ip = row.ip;
+                        kept.info.ip = row.ip.to_string();
+                    }
+                    assign(&mut kept.info.file, row.file);
+                    assign(&mut kept.info.hash, row.hash);
+                    if let Some(model) = row.model {
+                        assign(kept.info.reported_model.get_or_insert_with(String::new), model);
+                    }
+                    if let Some(firmware) = row.firmware {
+                        assign(kept.info.reported_firmware.get_or_insert_with(String::new), firmware);
+                    }
                 }
-                None => {
-                    self.rows.insert(row.mac, row.clone());
+                Entry::Vacant(slot) => {
+                    slot.insert(Unsaved { ip: row.ip, info: row.info() });
                 }
             }
         }
@@ -90,7 +120,7 @@ impl UnsavedSeen {
 
     /// The rows to write, oldest first.
     pub(super) fn oldest_first(&self) -> Vec<FetchInfo> {
-        let mut rows: Vec<FetchInfo> = self.rows.values().cloned().collect();
+        let mut rows: Vec<FetchInfo> = self.rows.values().map(|r| r.info.clone()).collect();
         rows.sort_by_key(|r| r.at);
         rows
     }
@@ -100,5 +130,20 @@ impl UnsavedSeen {
         self.rows.clear();
         self.fetched.clear();
         self.saved_at = Instant::now();
+    }
+}
+
+/// A device's last-seen row waiting to be written, with its address as a value (compared each
+/// interval; printed only when it changes).
+pub(super) struct Unsaved {
+    ip: IpAddr,
+    info: FetchInfo,
+}
+
+/// Sets `text` to `value`, copying only when they differ (in the buffer `text` has).
+fn assign(text: &mut String, value: &str) {
+    if text != value {
+        text.clear();
+        text.push_str(value);
     }
 }
