@@ -208,7 +208,7 @@ impl FetchLog {
     }
 
     /// Records a served fetch as [`FetchLog::record`] does, except that when the ledger is full
-    /// and the store is writing, it waits for the writer to make room (at most [`ROOM_WAIT`])
+    /// and the store is writing, it waits for the writer to make room (at most 2 s, `ROOM_WAIT`)
     /// instead of dropping the record: the request path calls this before it answers, so under
     /// more load than the writer keeps up with, phones are answered at the writer's pace and
     /// every answered fetch is recorded.
@@ -479,17 +479,9 @@ impl Batch {
     }
 }
 
-/// A device's latest fetch of one file in a batch ([`Batch::last_fetches`]), borrowed from it.
-struct Latest<'a> {
-    mac: Mac,
-    at: i64,
-    ip: IpAddr,
-    file: &'a str,
-    hash: &'a str,
-    /// What the device's fetches in the batch last reported (on its latest row only).
-    model: Option<&'a str>,
-    firmware: Option<&'a str>,
-}
+// A device's latest fetch of one file in a batch (`Batch::last_fetches`), borrowed from it:
+// the last-seen index's own view of a fetch.
+use crate::seen::Fetch as Latest;
 
 impl Latest<'_> {
     /// The row as the store takes it.

@@ -192,15 +192,18 @@ impl Seen {
     }
 }
 
-/// What a fetch says, borrowed, before it is merged into the table.
-struct Fetch<'a> {
-    mac: Mac,
-    at: i64,
-    ip: IpAddr,
-    file: &'a str,
-    hash: &'a str,
-    model: Option<&'a str>,
-    firmware: Option<&'a str>,
+/// What a fetch says, borrowed: what the index merges, and what the fetch log's writer keeps of
+/// each device's latest fetch in a batch until its last-seen rows are written.
+pub(crate) struct Fetch<'a> {
+    pub(crate) mac: Mac,
+    pub(crate) at: i64,
+    pub(crate) ip: IpAddr,
+    pub(crate) file: &'a str,
+    pub(crate) hash: &'a str,
+    /// The model reported, if any (in a batch: on the device's latest row only).
+    pub(crate) model: Option<&'a str>,
+    /// The firmware reported, if any (as `model`).
+    pub(crate) firmware: Option<&'a str>,
 }
 
 impl Table {

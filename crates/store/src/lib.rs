@@ -315,17 +315,7 @@ impl Store {
             // an empty one.
             return Ok(self.clone());
         }
-        let pool = faults::close_connections_left_in_a_transaction(AnyPoolOptions::new())
-            .max_connections(1)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    sqlite_connection_setup(conn).await?;
-                    background_connection_setup(conn).await?;
-                    priority::lower_new_worker();
-                    Ok(())
-                })
-            })
-            .connect_lazy(&self.url)?;
+        let pool = self.one_connection(Role::Background)?;
         Ok(Store { pool, statement_rows: BACKGROUND_STATEMENT_ROWS, ..self.clone() })
     }
 
@@ -353,18 +343,31 @@ impl Store {
         if self.backend != Backend::Sqlite || sqlite_path(&self.url).is_none() {
             return Ok(self.clone());
         }
-        let pool = faults::close_connections_left_in_a_transaction(AnyPoolOptions::new())
+        let pool = self.one_connection(Role::Awaited)?;
+        Ok(Store { pool, ..self.clone() })
+    }
+
+    /// A pool of one connection of its own on this store's SQLite file, set up for `role`.
+    fn one_connection(&self, role: Role) -> Result<AnyPool, sqlx::Error> {
+        faults::close_connections_left_in_a_transaction(AnyPoolOptions::new())
             .max_connections(1)
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
                 Box::pin(async move {
                     sqlite_connection_setup(conn).await?;
-                    conn.execute("PRAGMA temp_store = MEMORY").await?;
-                    priority::keep_new_worker();
+                    match role {
+                        Role::Background => {
+                            background_connection_setup(conn).await?;
+                            priority::lower_new_worker();
+                        }
+                        Role::Awaited => {
+                            conn.execute("PRAGMA temp_store = MEMORY").await?;
+                            priority::keep_new_worker();
+                        }
+                    }
                     Ok(())
                 })
             })
-            .connect_lazy(&self.url)?;
-        Ok(Store { pool, ..self.clone() })
+            .connect_lazy(&self.url)
     }
 
     /// `rows` cut into multi-row statements ([`batch::chunks`]), at most this store's
@@ -372,6 +375,15 @@ impl Store {
     pub(crate) fn chunks<'a, T>(&self, rows: &'a [T], per_row: usize) -> impl Iterator<Item = &'a [T]> {
         batch::chunks_of_at_most(rows, per_row, self.statement_rows)
     }
+}
+
+/// What a connection of its own is for ([`Store::background_writer`], [`Store::own_writer`]).
+#[derive(Clone, Copy)]
+enum Role {
+    /// Writes nobody waits for: below the process's CPU priority, with room for its pages.
+    Background,
+    /// Writes someone waits for: the process's priority, statement journals in memory.
+    Awaited,
 }
 
 /// What every SQLite connection of the store sets as it opens. SQLite allows one writer at a
