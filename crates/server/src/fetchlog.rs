@@ -214,8 +214,7 @@ impl FetchLog {
     /// every answered fetch is recorded.
     pub async fn record_fetch(&self, fetch: Fetch) {
         self.note_seen(&fetch);
-        let deadline = tokio::time::Instant::now() + ROOM_WAIT;
-        if self.ledger.take_waiting(fetch, deadline).await.is_err() {
+        if self.ledger.take_waiting(fetch, ROOM_WAIT).await.is_err() {
             Metrics::inc(&self.metrics.fetch_records_dropped);
         }
         // A fetch that rendered its file queued the content's change time just before (see
@@ -224,7 +223,7 @@ impl FetchLog {
         // when a million devices fetch at random), the answer waits once it is three quarters
         // full, for one slot to free.
         if self.tx.capacity() < QUEUE / 4 {
-            if let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, self.tx.reserve()).await {
+            if let Ok(Ok(permit)) = tokio::time::timeout(ROOM_WAIT, self.tx.reserve()).await {
                 drop(permit);
             }
         }

@@ -27,13 +27,10 @@ async fn writer(mut w: Writer, interval: Duration, mut rx: mpsc::Receiver<Comman
         tokio::select! {
             cmd = rx.recv() => match cmd {
                 Some(Command::Record(r)) => {
-                    // Fetches and device events wait in the ledger; what comes this way is a
-                    // content change time (another table, so its order against the ledger's
-                    // records does not matter): taking the ledger for each one, 16 locks and a
-                    // sort, cost the writer more than the change time itself.
-                    if !matches!(r, Record::Rendered(_)) {
-                        w.take_ledger();
-                    }
+                    // Only content change times come this way (`FetchLog::record` keeps fetches
+                    // and device events in the ledger), and they go to another table, so their
+                    // order against the ledger's records does not matter: the ledger is not
+                    // taken for each one (16 locks and a sort, more than the change time costs).
                     w.add(r);
                     if w.pending.entries() >= BATCH && w.may_try() { w.write().await; }
                 }
