@@ -504,17 +504,10 @@ fn device_spec(mac: Mac) -> FileSpec {
 }
 
 /// Whether `name` is `<mac>.cfg` in any case (what [`FileSpec::matches`] accepts for
-/// [`device_spec`]), compared in place.
+/// [`device_spec`]): the MAC read where [`Vendor::mac_in_file_name`] reads it, without formatting
+/// the list's names.
 fn names_mac_cfg(name: &str, mac: Mac) -> bool {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let name = name.as_bytes();
-    if name.len() != 16 || !name[12..].eq_ignore_ascii_case(b".cfg") {
-        return false;
-    }
-    name[..12].chunks_exact(2).zip(mac.bytes()).all(|(pair, b)| {
-        pair[0].to_ascii_lowercase() == HEX[usize::from(b >> 4)]
-            && pair[1].to_ascii_lowercase() == HEX[usize::from(b & 0xf)]
-    })
+    ua::mac_file(name, &["cfg"]) == Some(mac)
 }
 
 fn common_spec(name: &str) -> FileSpec {
