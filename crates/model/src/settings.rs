@@ -557,6 +557,19 @@ impl Settings {
         self.0.get(key)
     }
 
+    /// Whether any of `keys` is set here. For the few keys a device sets, comparing each with
+    /// `keys` (most differ in length, a single comparison) costs less than a search per key.
+    ///
+    /// ```
+    /// # use sipprov_model::Settings;
+    /// let s = Settings::parse_assignments(["line.1.username=1001"]).unwrap();
+    /// assert!(s.sets_any(&["http.username", "line.1.username"]));
+    /// assert!(!s.sets_any(&["http.username"]));
+    /// ```
+    pub fn sets_any(&self, keys: &[&str]) -> bool {
+        self.0.keys().any(|k| keys.contains(&k))
+    }
+
     /// Iterates in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter()

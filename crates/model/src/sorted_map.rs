@@ -18,8 +18,37 @@ pub(crate) type Value = Box<str>;
 /// Setting names are a small vocabulary (a few hundred), raw vendor parameters add some.
 const MAX_INTERNED: usize = 16_384;
 
+/// Keys each thread interned last, looked up before the shared set: [`RECENT_KEYS`] at most.
+const RECENT_KEYS: usize = 32;
+
+thread_local! {
+    /// A thread's recently interned keys. Loading a million devices interns the same few keys
+    /// millions of times; each went through the shared set's lock and a SipHash of the key,
+    /// where a scan of a few keys, most of another length, finds it for a fraction of that.
+    static RECENT: std::cell::RefCell<(Vec<Key>, usize)> = const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
+
 /// The shared copy of `key`: a million devices setting `line.1.username` hold one string.
 pub(crate) fn intern(key: &str) -> Key {
+    let recent = RECENT.with(|r| r.borrow().0.iter().find(|k| ***k == *key).cloned());
+    if let Some(k) = recent {
+        return k;
+    }
+    let k = intern_shared(key);
+    RECENT.with(|r| {
+        let (keys, next) = &mut *r.borrow_mut();
+        if keys.len() < RECENT_KEYS {
+            keys.push(k.clone());
+        } else {
+            keys[*next] = k.clone();
+            *next = (*next + 1) % RECENT_KEYS;
+        }
+    });
+    k
+}
+
+/// [`intern`] through the set every thread shares.
+fn intern_shared(key: &str) -> Key {
     static KEYS: OnceLock<Mutex<HashSet<Key>>> = OnceLock::new();
     let mut keys = KEYS.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
     if let Some(k) = keys.get(key) {
@@ -209,6 +238,18 @@ mod tests {
         assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"a":"one","c":"3"}"#);
         let back: SortedMap = serde_json::from_str(r#"{"c":"3","a":"one","c":"three"}"#).unwrap();
         assert_eq!(back.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), ["a=one", "c=three"]);
+    }
+
+    #[test]
+    fn keys_stay_shared_past_a_threads_recent_keys() {
+        // More distinct keys than a thread remembers, then the first again: the same copy.
+        let first = intern("test.recent.0");
+        for i in 1..(RECENT_KEYS * 3) {
+            intern(&format!("test.recent.{i}"));
+        }
+        assert!(Arc::ptr_eq(&first, &intern("test.recent.0")));
+        let elsewhere = std::thread::spawn(|| intern("test.recent.0")).join().unwrap();
+        assert!(Arc::ptr_eq(&first, &elsewhere), "another thread finds the same copy");
     }
 
     #[test]

@@ -83,6 +83,15 @@ impl Inventory {
         read(&self.devices).values().cloned().collect()
     }
 
+    /// Calls `f` with every device, under the read lock: a walk over the whole inventory
+    /// without a snapshot (a million `Arc` clones and their drops). `f` must not write to the
+    /// inventory.
+    pub fn for_each_device(&self, mut f: impl FnMut(&DeviceRecord)) {
+        for device in read(&self.devices).values() {
+            f(device);
+        }
+    }
+
     /// Number of devices.
     pub fn len(&self) -> usize {
         read(&self.devices).len()

@@ -31,12 +31,53 @@ pub struct Posture {
     /// Groups that set it to 1.
     pub open_groups: Vec<String>,
     /// Devices served to anyone.
-    pub open_devices: Vec<Mac>,
+    pub open_devices: Examples,
     /// Devices without credentials whose file cannot carry generated ones, by vendor: after
     /// their first fetch only a client certificate lets them in.
-    pub cannot_carry: BTreeMap<String, Vec<Mac>>,
+    pub cannot_carry: BTreeMap<String, Examples>,
     /// Devices refused now: no credentials, not open, and no first-fetch window left.
-    pub locked: Vec<Mac>,
+    pub locked: Examples,
+}
+
+/// How many devices are in a case, and the first few of them by MAC: what a log line names.
+/// Kept as they come, without a list of every device to sort (a million MACs, at start-up).
+#[derive(Debug, Default)]
+pub struct Examples {
+    count: usize,
+    first: Vec<Mac>,
+}
+
+impl Examples {
+    /// Counts `mac`, keeping it among the examples if it is one of the [`EXAMPLES`] lowest.
+    fn add(&mut self, mac: Mac) {
+        self.count += 1;
+        if self.first.len() == EXAMPLES && self.first.last().is_some_and(|last| mac >= *last) {
+            return;
+        }
+        let at = self.first.partition_point(|m| *m < mac);
+        self.first.insert(at, mac);
+        self.first.truncate(EXAMPLES);
+    }
+
+    /// How many devices.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when no device is in the case.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The lowest MACs, in order: at most [`EXAMPLES`].
+    pub fn first(&self) -> &[Mac] {
+        &self.first
+    }
+
+    /// The examples as a log line shows them: `a, b, … and N more`.
+    fn shown(&self) -> String {
+        shown(&self.first, self.count)
+    }
 }
 
 /// Looks at every device (only the keys that matter are merged).
@@ -45,20 +86,28 @@ pub struct Posture {
 /// device of the group: a device that sets none of `KEYS` itself and has no generated
 /// credentials has its group's policy, decided once (a million devices in twenty groups were a
 /// million merges, a million clones of a group's settings and a sort of the whole inventory:
-/// a fifth of a million-device start-up in `perf`). The lists come out sorted by MAC, as before.
+/// a fifth of a million-device start-up in `perf`). It walks the inventory under its lock
+/// rather than a snapshot, and keeps for each case a count and the lowest MACs
+/// ([`Examples`]), not a list of every device sorted afterwards: with every device open to
+/// anyone, that list and its sort were a sixth of the start-up's main thread.
 pub fn assess(inventory: &Inventory, security: &Security, now_ms: i64) -> Posture {
     let global = inventory.global();
     let mut posture =
         Posture { global_open: global.get_key(&known::OPEN_DEVICE_FILES) == Some(true), ..Posture::default() };
     let mut groups = BTreeSet::new();
-    let devices = inventory.devices();
-    let mut per_group: HashMap<Option<&str>, GroupPosture> = HashMap::new();
-    for device in &devices {
-        let group = per_group
-            .entry(device.group.as_deref())
-            .or_insert_with(|| GroupPosture::of(inventory, device.group.as_deref()));
-        let inherits = security.windows.generated(device.mac).is_none()
-            && KEYS.iter().all(|key| device.settings.get(key).is_none());
+    let ungrouped = GroupPosture::of(inventory, None);
+    let mut per_group: HashMap<String, GroupPosture> = HashMap::new();
+    inventory.for_each_device(|device| {
+        let group = match device.group.as_deref() {
+            None => &ungrouped,
+            Some(name) => {
+                if !per_group.contains_key(name) {
+                    per_group.insert(name.to_string(), GroupPosture::of(inventory, Some(name)));
+                }
+                &per_group[name]
+            }
+        };
+        let inherits = security.windows.generated(device.mac).is_none() && !device.settings.sets_any(KEYS);
         let (open, locked) = if inherits {
             (group.open, group.locked)
         } else {
@@ -68,29 +117,24 @@ pub fn assess(inventory: &Inventory, security: &Security, now_ms: i64) -> Postur
             (policy.is_open(), policy.is_locked())
         };
         if open {
-            posture.open_devices.push(device.mac);
+            posture.open_devices.add(device.mac);
             if group.opens {
                 if let Some(g) = &device.group {
                     groups.insert(g.clone());
                 }
             }
-            continue;
+            return;
         }
         if !locked {
-            continue;
+            return;
         }
         if !can_carry_credentials(device) {
-            posture.cannot_carry.entry(device.vendor.clone()).or_default().push(device.mac);
+            posture.cannot_carry.entry(device.vendor.clone()).or_default().add(device.mac);
         }
         if security.open_window(device, now_ms).is_none() {
-            posture.locked.push(device.mac);
+            posture.locked.add(device.mac);
         }
-    }
-    posture.open_devices.sort_unstable();
-    posture.locked.sort_unstable();
-    for macs in posture.cannot_carry.values_mut() {
-        macs.sort_unstable();
-    }
+    });
     posture.open_groups = groups.into_iter().collect();
     posture
 }
@@ -170,9 +214,14 @@ pub fn access(
 }
 
 fn examples(macs: &[Mac]) -> String {
+    shown(macs, macs.len())
+}
+
+/// The first [`EXAMPLES`] of `macs`, then how many more of `count` there are.
+fn shown(macs: &[Mac], count: usize) -> String {
     let mut text: Vec<String> = macs.iter().take(EXAMPLES).map(Mac::to_string).collect();
-    if macs.len() > EXAMPLES {
-        text.push(format!("and {} more", macs.len() - EXAMPLES));
+    if count > EXAMPLES {
+        text.push(format!("and {} more", count - EXAMPLES));
     }
     text.join(", ")
 }
@@ -190,7 +239,7 @@ impl Posture {
                 global = self.global_open,
                 groups = %self.open_groups.join(","),
                 devices = self.open_devices.len(),
-                examples = %examples(&self.open_devices),
+                examples = %self.open_devices.shown(),
                 "device files open to anyone who asks, passwords included (security.open_device_files=1)"
             );
         }
@@ -198,7 +247,7 @@ impl Posture {
             tracing::warn!(
                 vendor = %vendor,
                 devices = macs.len(),
-                examples = %examples(macs),
+                examples = %macs.shown(),
                 "devices without HTTP credentials whose files cannot give them any: after their first fetch \
                  they are refused; set http.username/http.password to what the phones are configured with, \
                  give them client certificates, or set security.open_device_files=1 on their group"
@@ -207,10 +256,35 @@ impl Posture {
         if !self.locked.is_empty() {
             tracing::warn!(
                 devices = self.locked.len(),
-                examples = %examples(&self.locked),
+                examples = %self.locked.shown(),
                 "devices without HTTP credentials whose first-fetch window is closed: refused until \
                  `sipprov device unlock <MAC>`, credentials, a client certificate or an open group"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mac(n: u64) -> Mac {
+        let b = (0x0015_6500_0000 + n).to_be_bytes();
+        Mac::from_bytes([b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
+
+    #[test]
+    fn examples_count_every_device_and_keep_the_lowest_macs_in_order() {
+        let mut examples = Examples::default();
+        assert!(examples.is_empty());
+        // A scrambled order, as a hash map hands devices over.
+        let macs: Vec<Mac> = (0..1000u64).map(|i| mac((i * 7919) % 1000)).collect();
+        for mac in &macs {
+            examples.add(*mac);
+        }
+        assert_eq!(examples.len(), 1000);
+        let lowest: Vec<Mac> = (0..EXAMPLES as u64).map(mac).collect();
+        assert_eq!(examples.first(), &lowest[..]);
+        assert_eq!(examples.shown(), format!("{}, and 990 more", shown(&lowest, EXAMPLES)));
     }
 }
