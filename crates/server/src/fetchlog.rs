@@ -8,14 +8,14 @@
 //! allocates nothing to record it (the writer builds one JSON detail per merged event, when it
 //! writes). The request path merges it into a sharded ledger itself (the `ledger` module),
 //! which the writer takes at each tick, and keeps other device events (refusals, PnP answers)
-//! there too, so that none wakes the writer; content change times go through a bounded
-//! channel. Identical fetches within one interval (same
-//! device, file, source, content, status and authentication) become one event with a count
-//! and the time of the first (`at`) and of the last (`detail.last_at`); the store sees at most
-//! one event per such fetch per interval, however often a phone asks, and one last-seen row per
-//! device and file. When the ledger or the channel is full the record is dropped and counted,
-//! never blocking a phone. Other records (refusals, content change times) are written within
-//! 250 ms.
+//! and content change times there too, so that none wakes the writer. Identical fetches within
+//! one interval (same device, file, source, content, status and authentication) become one
+//! event with a count and the time of the first (`at`) and of the last (`detail.last_at`); the
+//! store sees at most one event per such fetch per interval, however often a phone asks, and
+//! one last-seen row per device and file. A served fetch that finds the ledger full waits for
+//! the writer before its answer goes out (at most 2 s, see the `ledger` module); a record that
+//! cannot wait (an event) is dropped and counted when the ledger is full. Other records
+//! (refusals, content change times) are written within 250 ms.
 //!
 //! On SQLite ([`Store::defers_last_seen`]) one interval is one transaction (the events), and
 //! each device's last-seen row (`device_seen`) and what it fetched per file (`device_fetched`,
@@ -65,7 +65,9 @@ use crate::cache::ContentId;
 use crate::metrics::Metrics;
 use crate::seen::SeenIndex;
 
-const QUEUE: usize = 65_536;
+/// Flushes waiting for the writer (each caller waits for its own): records go through the
+/// ledger, not this queue.
+const QUEUE: usize = 1_024;
 /// The longest a served fetch waits for room in a full ledger (see the `ledger` module) before
 /// its record is dropped: well within a phone's HTTP timeout.
 const ROOM_WAIT: Duration = Duration::from_secs(2);
@@ -133,7 +135,6 @@ impl Fetch {
 }
 
 enum Command {
-    Record(Record),
     Flush(oneshot::Sender<()>),
 }
 
@@ -184,25 +185,17 @@ impl FetchLog {
     /// on the request path, and a device event is kept there: no queue slot, no wake-up of the
     /// writer per record.
     pub fn record(&self, record: Record) {
-        let record = match record {
+        // Events and change times are kept in the ledger too, after the device's records so
+        // far: a channel would wake the writer's thread for each one (see the `ledger` module).
+        let kept = match record {
             Record::Fetch(f) => {
                 self.note_seen(&f);
-                if self.ledger.take(f).is_err() {
-                    Metrics::inc(&self.metrics.fetch_records_dropped);
-                }
-                return;
+                self.ledger.take(f).map_err(drop)
             }
-            // Kept in the ledger too, after the device's fetches so far: a channel would wake
-            // the writer's thread for each one (see the `ledger` module).
-            Record::Event(event) => {
-                if self.ledger.note(event).is_err() {
-                    Metrics::inc(&self.metrics.fetch_records_dropped);
-                }
-                return;
-            }
-            other => other,
+            Record::Event(event) => self.ledger.note(event),
+            Record::Rendered(state) => self.ledger.note_rendered(state),
         };
-        if self.tx.try_send(Command::Record(record)).is_err() {
+        if kept.is_err() {
             Metrics::inc(&self.metrics.fetch_records_dropped);
         }
     }
@@ -216,16 +209,6 @@ impl FetchLog {
         self.note_seen(&fetch);
         if self.ledger.take_waiting(fetch, ROOM_WAIT).await.is_err() {
             Metrics::inc(&self.metrics.fetch_records_dropped);
-        }
-        // A fetch that rendered its file queued the content's change time just before (see
-        // `Files::finish_render`), and that queue drops what finds it full. So it never fills
-        // while phones are answered faster than the writer takes the times (every fetch renders
-        // when a million devices fetch at random), the answer waits once it is three quarters
-        // full, for one slot to free.
-        if self.tx.capacity() < QUEUE / 4 {
-            if let Ok(Ok(permit)) = tokio::time::timeout(ROOM_WAIT, self.tx.reserve()).await {
-                drop(permit);
-            }
         }
     }
 

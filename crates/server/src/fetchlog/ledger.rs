@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use sipprov_model::{Mac, MacMap};
-use sipprov_store::NewEvent;
+use sipprov_store::{NewEvent, RenderedState};
 use tokio::sync::Notify;
 
 use super::{Coalesced, Fetch};
@@ -39,6 +39,8 @@ pub(super) enum Entry {
     Fetch(Coalesced),
     /// Any other event of the device.
     Event(NewEvent),
+    /// One of the device's files has new content: its change time, to persist.
+    Rendered(RenderedState),
 }
 
 impl Entry {
@@ -47,6 +49,7 @@ impl Entry {
         match self {
             Entry::Fetch(c) => c.first.at,
             Entry::Event(e) => e.at,
+            Entry::Rendered(r) => r.changed_at,
         }
     }
 }
@@ -151,15 +154,29 @@ impl Ledger {
         }
     }
 
-    /// Keeps a device event after the device's entries so far. `Err` gives it back when the
-    /// ledger is full.
-    pub(super) fn note(&self, event: NewEvent) -> Result<(), NewEvent> {
-        let mac = event.mac;
+    /// Keeps a device event after the device's entries so far. `Err` when the ledger is full.
+    pub(super) fn note(&self, event: NewEvent) -> Result<(), ()> {
+        self.keep(event.mac, Entry::Event(event))
+    }
+
+    /// Keeps a file's new content change time, as [`Ledger::note`] keeps an event.
+    ///
+    /// Through the writer's channel, which drops what finds it full, these were lost under
+    /// load: with a million devices fetching at random every fetch renders, and a channel slot
+    /// freed by the writer let every fetch waiting on it through at once. Here a change time
+    /// counts against the room the fetch that rendered it then waits for
+    /// ([`Ledger::take_waiting`]), so the change times waiting are bounded by the fetches
+    /// waiting (the connections open), well under [`LEDGER_MAX`].
+    pub(super) fn note_rendered(&self, state: RenderedState) -> Result<(), ()> {
+        self.keep(state.mac, Entry::Rendered(state))
+    }
+
+    fn keep(&self, mac: Mac, entry: Entry) -> Result<(), ()> {
         let mut shard = self.shards[shard_of(mac)].lock().unwrap_or_else(|e| e.into_inner());
         if !self.room(&mut shard, mac, LEDGER_MAX) {
-            return Err(event);
+            return Err(());
         }
-        self.push(shard, mac, Entry::Event(event));
+        self.push(shard, mac, entry);
         Ok(())
     }
 
@@ -266,7 +283,7 @@ mod tests {
             .into_iter()
             .map(|entry| match entry {
                 Entry::Fetch(c) => c.count,
-                Entry::Event(_) => 0,
+                Entry::Event(_) | Entry::Rendered(_) => 0,
             })
             .collect();
         assert_eq!(counts, vec![2, 0]);
@@ -323,6 +340,7 @@ mod tests {
             .map(|entry| match entry {
                 Entry::Fetch(c) => (c.first.mac.to_string(), "fetch", c.first.at, c.count),
                 Entry::Event(e) => (e.mac.to_string(), "event", e.at, 1),
+                Entry::Rendered(r) => (r.mac.to_string(), "rendered", r.changed_at, 1),
             })
             .collect();
         let device = |n: u8| format!("0015650000{n:02x}");
@@ -339,6 +357,36 @@ mod tests {
     }
 
     /// A PnP answer of device `mac` (its last byte) at `at`.
+    #[test]
+    fn a_change_time_stays_with_the_devices_records_and_takes_the_fetches_room() {
+        let a = content("a.cfg", "h1");
+        let ledger = Ledger::new(1_000);
+        let state = |at| RenderedState {
+            mac: "001565000001".parse().unwrap(),
+            file: "001565000001.cfg".into(),
+            hash: "h1".into(),
+            changed_at: at,
+        };
+        assert!(ledger.take(fetch(1, 10, &a, None)).is_ok());
+        assert!(ledger.note_rendered(state(9)).is_ok());
+        let kinds: Vec<_> = ledger
+            .drain()
+            .into_iter()
+            .map(|entry| match entry {
+                Entry::Fetch(c) => ("fetch", c.first.at),
+                Entry::Event(e) => ("event", e.at),
+                Entry::Rendered(r) => ("rendered", r.changed_at),
+            })
+            .collect();
+        assert_eq!(kinds, vec![("rendered", 9), ("fetch", 10)], "in time order, none lost");
+        // The fetch that rendered it waits for room its change time took.
+        ledger.entries.store(FETCH_ROOM - 1, Ordering::Relaxed);
+        assert!(ledger.note_rendered(state(11)).is_ok());
+        assert!(ledger.take(fetch(2, 11, &a, None)).is_err(), "the change time counts against the room");
+        ledger.entries.store(LEDGER_MAX, Ordering::Relaxed);
+        assert!(ledger.note_rendered(state(12)).is_err(), "bounded by the ledger's size");
+    }
+
     fn event(mac: u8, at: i64) -> NewEvent {
         let detail = serde_json::json!({"result": "answered"});
         let mac = format!("0015650000{mac:02x}").parse().unwrap();
@@ -351,7 +399,7 @@ mod tests {
             .into_iter()
             .map(|entry| match entry {
                 Entry::Fetch(c) => c,
-                Entry::Event(_) => panic!("fetches only"),
+                Entry::Event(_) | Entry::Rendered(_) => panic!("fetches only"),
             })
             .collect()
     }

@@ -26,14 +26,6 @@ async fn writer(mut w: Writer, interval: Duration, mut rx: mpsc::Receiver<Comman
     loop {
         tokio::select! {
             cmd = rx.recv() => match cmd {
-                Some(Command::Record(r)) => {
-                    // Only content change times come this way (`FetchLog::record` keeps fetches
-                    // and device events in the ledger), and they go to another table, so their
-                    // order against the ledger's records does not matter: the ledger is not
-                    // taken for each one (16 locks and a sort, more than the change time costs).
-                    w.add(r);
-                    if w.pending.entries() >= BATCH && w.may_try() { w.write().await; }
-                }
                 // Someone waits to read what was recorded: try now, whatever the backoff.
                 Some(Command::Flush(done)) => {
                     w.take_ledger();
@@ -158,6 +150,10 @@ impl Writer {
                 ledger::Entry::Fetch(c) => c,
                 ledger::Entry::Event(e) => {
                     self.add(Record::Event(e));
+                    continue;
+                }
+                ledger::Entry::Rendered(r) => {
+                    self.add(Record::Rendered(r));
                     continue;
                 }
             };
