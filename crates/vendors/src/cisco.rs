@@ -434,7 +434,7 @@ impl Vendor for Cisco {
     }
 
     fn device_files(&self, _model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
-        SHAPE.device_file(format!("{mac}.xml"), Vec::new())
+        SHAPE.device_file(mac.file_name(".xml"), Vec::new())
     }
 
     /// `<12 hex>.xml`, any case (`$MA.xml`); never `spa<PSN>.cfg` or placeholders.

@@ -436,8 +436,8 @@ impl Vendor for Fanvil {
 
     fn device_files(&self, _model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
         vec![FileSpec {
-            name: format!("{mac}.cfg"),
-            aliases: vec![format!("{mac}.xml")],
+            name: mac.file_name(".cfg"),
+            aliases: vec![mac.file_name(".xml")],
             template: "fanvil/config.xml.j2",
             scope: FileScope::Device,
             content_type: "application/xml",

@@ -508,8 +508,8 @@ impl Vendor for Polycom {
     /// The master file under the device's name, the device's own file and the site file.
     fn device_files(&self, _model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec> {
         vec![
-            Self::master(format!("{mac}.cfg")),
-            Self::config(format!("{mac}{DEVICE_SUFFIX}"), FileScope::Device),
+            Self::master(mac.file_name(".cfg")),
+            Self::config(mac.file_name(DEVICE_SUFFIX), FileScope::Device),
             Self::config(SITE_FILE.to_string(), FileScope::Model),
         ]
     }
