@@ -169,6 +169,50 @@ fn record_from_sqlite_row(row: &sqlx::sqlite::SqliteRow) -> Result<DeviceRecord,
     })
 }
 
+/// A device's columns other than its MAC and settings, as `json_array(vendor, model, group_name,
+/// contact, created_at, updated_at)` gives them.
+#[derive(serde::Deserialize)]
+struct PackedDevice(String, String, Option<String>, Option<String>, i64, i64);
+
+/// `device_seen`'s columns other than the MAC, as `json_array(last_seen_at, last_ip, last_file,
+/// last_hash, reported_model, reported_firmware)` gives them.
+#[derive(serde::Deserialize)]
+struct PackedSeen(Option<i64>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+
+/// The MAC in a row's first column.
+fn mac_of_sqlite_row(row: &sqlx::sqlite::SqliteRow) -> Result<Mac, StoreError> {
+    row.try_get::<&str, _>(0)?.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))
+}
+
+/// A device from `mac, settings, json_array(...)` ([`PackedDevice`]).
+fn record_from_packed_row(row: &sqlx::sqlite::SqliteRow) -> Result<DeviceRecord, StoreError> {
+    let mac = mac_of_sqlite_row(row)?;
+    let settings = serde_json::from_str(row.try_get::<&str, _>(1)?)
+        .map_err(|e| StoreError::Corrupt(format!("settings of device {mac}: {e}")))?;
+    let PackedDevice(vendor, model, group, contact, created_at, updated_at) =
+        serde_json::from_str(row.try_get::<&str, _>(2)?)
+            .map_err(|e| StoreError::Corrupt(format!("columns of device {mac}: {e}")))?;
+    Ok(DeviceRecord { mac, vendor, model, group, contact, settings, created_at, updated_at, last_fetch: None })
+}
+
+/// A last fetch from `mac, json_array(...)` ([`PackedSeen`]); `None` when `last_seen_at` is NULL.
+fn fetch_from_packed_row(row: &sqlx::sqlite::SqliteRow) -> Result<Option<FetchInfo>, StoreError> {
+    let mac = mac_of_sqlite_row(row)?;
+    let PackedSeen(at, ip, file, hash, reported_model, reported_firmware) =
+        serde_json::from_str(row.try_get::<&str, _>(1)?)
+            .map_err(|e| StoreError::Corrupt(format!("last fetch of device {mac}: {e}")))?;
+    let Some(at) = at else { return Ok(None) };
+    Ok(Some(FetchInfo {
+        mac,
+        at,
+        ip: ip.unwrap_or_default(),
+        file: file.unwrap_or_default(),
+        hash: hash.unwrap_or_default(),
+        reported_model,
+        reported_firmware,
+    }))
+}
+
 /// The last fetch of `mac` in a row of sqlx's SQLite driver carrying `device_seen`'s columns;
 /// `None` when `last_seen_at` is NULL.
 fn fetch_from_sqlite_row(row: &sqlx::sqlite::SqliteRow, mac: Mac) -> Result<Option<FetchInfo>, StoreError> {
@@ -313,25 +357,28 @@ impl Store {
         let mut conn = self.load_connection().await?;
         // One read transaction: both scans see the same snapshot.
         let mut tx = conn.begin().await?;
+        // Each row's columns but the MAC and the settings come packed into one JSON array that
+        // SQLite builds: sqlx copies every column of a row into a value of its own (a
+        // `sqlite3_value_dup`, two allocations) and frees it after, and reads each through a
+        // type check. Eight columns a device were half the instructions of a start-up; three
+        // cost less than the array's printing and parsing saves.
         {
-            let sql = "SELECT mac, vendor, model, group_name, contact, settings, created_at, updated_at FROM devices";
+            let sql = "SELECT mac, settings, json_array(vendor, model, group_name, contact, created_at, updated_at) \
+                       FROM devices";
             let mut rows = sqlx::query(sql).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
-                device(record_from_sqlite_row(&row)?);
+                device(record_from_packed_row(&row)?);
             }
         }
         {
             // Only devices that exist: a `device_seen` row outliving its device is not loaded,
             // as the join from `devices` did not load it.
-            let sql = "SELECT s.mac AS mac, s.last_seen_at AS last_seen_at, s.last_ip AS last_ip, \
-                       s.last_file AS last_file, s.last_hash AS last_hash, s.reported_model AS reported_model, \
-                       s.reported_firmware AS reported_firmware \
+            let sql = "SELECT s.mac, json_array(s.last_seen_at, s.last_ip, s.last_file, s.last_hash, \
+                       s.reported_model, s.reported_firmware) \
                        FROM device_seen s WHERE EXISTS (SELECT 1 FROM devices d WHERE d.mac = s.mac)";
             let mut rows = sqlx::query(sql).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
-                let mac: Mac =
-                    row.try_get::<&str, _>("mac")?.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
-                if let Some(info) = fetch_from_sqlite_row(&row, mac)? {
+                if let Some(info) = fetch_from_packed_row(&row)? {
                     fetch(info);
                 }
             }

@@ -85,6 +85,9 @@ async fn the_bulk_load_gives_every_device_as_the_ordered_listing_does() {
         devices[1].group = Some("sales".into());
         devices[2].contact = Some("sip:1001:secret@192.0.2.2:5060".into());
         devices[3].settings = sipprov_model::Settings::new();
+        // Text the start-up scan gets through SQLite's JSON (quotes, a backslash, non-ASCII).
+        devices[4].group = Some("Accueil \"é\" \\ 1".into());
+        devices[4].contact = Some("sip:r\u{e9}ception@192.0.2.4;x=\"y\"".into());
         store.insert_devices(&devices).await.unwrap();
         let seen = |n: usize, model: Option<&str>| FetchInfo {
             mac: devices[n].mac,
