@@ -44,6 +44,7 @@ mod batch;
 mod blobs;
 mod campaigns;
 mod change_feed;
+mod checkpoint;
 mod cluster;
 mod device_import;
 mod devices;
@@ -80,6 +81,7 @@ pub use backup::{check_restorable, snapshot_sqlite, BackupError, BackupInfo};
 pub use blobs::{BlobInfo, BLOB_CHUNK};
 pub use campaigns::{CampaignDevice, CampaignRecord, NewCampaign, NotifyResult};
 pub use change_feed::{Change, ChangeKind, ChangeListener, FeedRead, CHANNEL, FEED_RETENTION};
+pub use checkpoint::{Checkpointer, CHECKPOINT_EVERY};
 pub use cluster::{ClusterNode, NodeHeartbeat};
 pub use device_import::DeviceImport;
 pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
@@ -352,6 +354,7 @@ impl Store {
         faults::close_connections_left_in_a_transaction(AnyPoolOptions::new())
             .max_connections(1)
             .after_connect(move |conn, _| {
+                let role = role.clone();
                 Box::pin(async move {
                     sqlite_connection_setup(conn).await?;
                     match role {
@@ -363,6 +366,7 @@ impl Store {
                             conn.execute("PRAGMA temp_store = MEMORY").await?;
                             priority::keep_new_worker();
                         }
+                        Role::Checkpoint(worker) => priority::idle_new_worker(&worker),
                     }
                     Ok(())
                 })
@@ -377,23 +381,30 @@ impl Store {
     }
 }
 
-/// What a connection of its own is for ([`Store::background_writer`], [`Store::own_writer`]).
-#[derive(Clone, Copy)]
+/// What a connection of its own is for ([`Store::background_writer`], [`Store::own_writer`],
+/// [`Store::start_checkpointer`]).
+#[derive(Clone)]
 enum Role {
     /// Writes nobody waits for: below the process's CPU priority, with room for its pages.
     Background,
     /// Writes someone waits for: the process's priority, statement journals in memory.
     Awaited,
+    /// The WAL checkpointer's: its worker at the lowest CPU priority, its thread id kept here
+    /// (0 until known) so that a starved checkpoint can be raised (see `checkpoint`).
+    Checkpoint(Arc<std::sync::atomic::AtomicI32>),
 }
 
 /// What every SQLite connection of the store sets as it opens. SQLite allows one writer at a
 /// time: a busy timeout makes a connection that meets another process's write lock wait for
 /// it instead of failing with "database is locked" (writers of this process take turns before
-/// that, see [`Store::write_tx`]).
+/// that, see [`Store::write_tx`]). A commit checkpoints the WAL itself only past the backstop
+/// of `checkpoint` (the checkpointer does it meanwhile, off every commit path).
 async fn sqlite_connection_setup(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
     conn.execute("PRAGMA busy_timeout = 10000").await?;
     conn.execute("PRAGMA synchronous = NORMAL").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
+    let backstop = format!("PRAGMA wal_autocheckpoint = {}", checkpoint::WAL_BACKSTOP_PAGES);
+    sqlx::query(sqlx::AssertSqlSafe(backstop)).execute(&mut *conn).await?;
     Ok(())
 }
 
