@@ -1,29 +1,22 @@
 //! The WAL checkpointer (SQLite): with it running the `-wal` file stops growing, its worker
 //! thread is in the `SCHED_IDLE` class on Linux, and it stops cleanly; without it, commits
 //! still checkpoint at the backstop, so the WAL stays bounded. A test binary of its own: it
-//! looks at the process's SQLite threads.
+//! looks at the process's SQLite threads. On PostgreSQL (SIPPROV_TEST_POSTGRES_URL) there is no
+//! checkpointer.
+
+mod common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sipprov_model::{EventKind, Mac, Settings};
-use sipprov_store::{Checkpointer, NewDevice, NewEvent, Store, CHECKPOINT_EVERY};
+use common::{device, stores};
+use sipprov_model::{EventKind, Mac};
+use sipprov_store::{Checkpointer, NewEvent, Store, CHECKPOINT_EVERY};
 
 /// Every connection's `PRAGMA wal_autocheckpoint` (the backstop), in pages.
 const BACKSTOP: u64 = 4_000;
 /// SQLite's own default, which the backstop replaces.
 const SQLITE_DEFAULT: u64 = 1_000;
-
-fn device(mac: &str) -> NewDevice {
-    NewDevice {
-        mac: mac.parse().unwrap(),
-        vendor: "yealink".into(),
-        model: "T46S".into(),
-        group: None,
-        contact: None,
-        settings: Settings::new(),
-    }
-}
 
 /// `count` events of about `bytes` each (a page of 4 KiB holds one of 3,000 bytes).
 fn events(mac: Mac, first: i64, count: i64, bytes: usize) -> Vec<NewEvent> {
@@ -73,6 +66,10 @@ fn sqlite_worker_policies() -> Vec<u32> {
 async fn the_checkpointer_keeps_the_wal_small_and_commits_keep_a_bound_without_it() {
     the_checkpointer_resets_the_wal_after_writes().await;
     without_the_checkpointer_commits_checkpoint_at_the_backstop().await;
+    // PostgreSQL (the store without a directory) checkpoints itself.
+    for (store, dir) in stores().await {
+        assert_eq!(store.start_checkpointer().await.unwrap().is_some(), dir.is_some());
+    }
 }
 
 async fn the_checkpointer_resets_the_wal_after_writes() {
@@ -83,7 +80,7 @@ async fn the_checkpointer_resets_the_wal_after_writes() {
     #[cfg(target_os = "linux")]
     assert!(sqlite_worker_policies().contains(&5), "no SQLite worker in SCHED_IDLE: {:?}", sqlite_worker_policies());
     let mac: Mac = "001565000001".parse().unwrap();
-    store.insert_devices(&[device("001565000001")]).await.unwrap();
+    store.insert_devices(&[device("001565000001", None)]).await.unwrap();
     let background = store.background_writer().await.unwrap();
 
     // Rounds of about 100 pages each, through both writers: far below the backstop, so only
@@ -115,7 +112,7 @@ async fn without_the_checkpointer_commits_checkpoint_at_the_backstop() {
     let db = dir.path().join("t.db");
     let store = Store::open_sqlite(&db).await.unwrap();
     let mac: Mac = "001565000002".parse().unwrap();
-    store.insert_devices(&[device("001565000002")]).await.unwrap();
+    store.insert_devices(&[device("001565000002", None)]).await.unwrap();
     let background = store.background_writer().await.unwrap();
     // Twice the backstop in commits of about 250 pages, alternating the two connections.
     let per_commit = 250;
