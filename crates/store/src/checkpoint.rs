@@ -12,7 +12,8 @@
 //!
 //! Here every connection sets `PRAGMA wal_autocheckpoint` to [`WAL_BACKSTOP_PAGES`], far above
 //! what is written between two of the checkpointer's rounds, and the checkpointer runs
-//! `PRAGMA wal_checkpoint(PASSIVE)` every [`CHECKPOINT_EVERY`] on a connection of its own whose
+//! `PRAGMA wal_checkpoint(PASSIVE)` after a pause in this store's commits ([`QUIET`], at most
+//! every [`CHECKPOINT_EVERY`], at least every [`MAX_DELAY`]) on a connection of its own whose
 //! sqlx worker thread is in the `SCHED_IDLE` scheduling class (nice 19 where that is refused):
 //! it runs only on a core nothing else wants, and any other thread waking on that core
 //! preempts it at once (sched(7), "SCHED_IDLE: Scheduling very low priority jobs").
@@ -57,9 +58,25 @@ use crate::{priority, Role, Store, StoreError};
 /// checkpointer runs four times a second.
 pub(crate) const WAL_BACKSTOP_PAGES: u32 = 4_000;
 
-/// How often the checkpointer runs a checkpoint. One with nothing to copy reads the WAL
-/// index's header and returns.
+/// How often the checkpointer runs a checkpoint, at most. One with nothing to copy reads the
+/// WAL index's header and returns.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// How long no write of this store may have committed before a checkpoint runs: a burst of
+/// writes (a PnP boot storm's history, a tick every 250 ms) is copied after it, not during it.
+/// `SCHED_IDLE` alone does not keep the checkpointer off a core whose other threads are busy at
+/// every instant: at a timer tick the kernel may pick it while a thread of the process is
+/// runnable but not yet due, and it then runs until the next tick (seen in a boot storm: runs of
+/// up to 4 ms, 2 to 6 times a storm, while the thread answering the phones waited).
+const QUIET: Duration = Duration::from_millis(500);
+
+/// The longest writes may put a checkpoint off: past it, the checkpoint runs however busy
+/// the writers are, so the WAL holds at most what two seconds of writes add before a
+/// checkpoint (the backstop catches a faster writer).
+const MAX_DELAY: Duration = Duration::from_secs(2);
+
+/// How often the checkpointer looks at the count of commits.
+const POLL: Duration = Duration::from_millis(100);
 
 /// How long a checkpoint may wait, starved, before the checkpointer is raised (see the module
 /// notes).
@@ -98,7 +115,8 @@ impl Store {
         drop(pool.acquire().await?);
         let counts = Arc::new(Counts::default());
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(run(pool, worker, counts.clone(), stopped));
+        let commits = self.commits.clone();
+        let task = tokio::spawn(run(pool, worker, commits, counts.clone(), stopped));
         Ok(Some(Checkpointer { stop, task, counts }))
     }
 }
@@ -129,22 +147,38 @@ impl Checkpointer {
     }
 }
 
-/// The checkpointer's loop: a checkpoint every [`CHECKPOINT_EVERY`], and one more at the stop.
+/// The checkpointer's loop: a checkpoint every [`CHECKPOINT_EVERY`] while no commit of this
+/// store came for [`QUIET`], at least every [`MAX_DELAY`] whatever the writes, and one more at
+/// the stop. Writes of other processes on the file (a `sipprov` command) are not counted; they
+/// are copied at the next checkpoint, or by their own commits at the backstop.
 async fn run(
     pool: AnyPool,
     worker: Arc<AtomicI32>,
+    commits: Arc<AtomicU64>,
     counts: Arc<Counts>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing_since: Option<Instant> = None;
+    let mut seen = commits.load(Ordering::Relaxed);
+    let (mut last_commit, mut last_checkpoint) = (Instant::now(), Instant::now());
     loop {
         tokio::select! {
             _ = &mut stopped => break,
             _ = tick.tick() => {}
         }
-        checkpoint(&pool, &worker, &counts, &mut failing_since).await;
+        let now = Instant::now();
+        let count = commits.load(Ordering::Relaxed);
+        if count != seen {
+            (seen, last_commit) = (count, now);
+        }
+        let since = now.duration_since(last_checkpoint);
+        let quiet = now.duration_since(last_commit) >= QUIET;
+        if since >= CHECKPOINT_EVERY && (quiet || since >= MAX_DELAY) {
+            checkpoint(&pool, &worker, &counts, &mut failing_since).await;
+            last_checkpoint = Instant::now();
+        }
     }
     checkpoint(&pool, &worker, &counts, &mut failing_since).await;
     pool.close().await;

@@ -158,6 +158,9 @@ pub struct Store {
     /// Most rows in one multi-row statement of the fetch log's writes (see
     /// [`Store::background_writer`]).
     statement_rows: usize,
+    /// Write transactions committed through this store and its clones, background and own
+    /// writers included: the WAL checkpointer waits for a pause in them (see `checkpoint`).
+    commits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A write transaction, holding this process's writer turn on SQLite until it ends.
@@ -165,12 +168,16 @@ pub struct Store {
 pub(crate) struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// The store's count of commits, raised by [`WriteTx::commit`] (see `checkpoint`).
+    commits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl WriteTx {
     /// Commits, then lets the next writer in.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        let done = self.tx.commit().await;
+        self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        done
     }
 
     /// Rolls back, then lets the next writer in.
@@ -254,6 +261,7 @@ impl Store {
             origin: Arc::new(OnceLock::new()),
             writer_turn,
             statement_rows: usize::MAX,
+            commits: Arc::default(),
         };
         if store.defers_last_seen() {
             // Fetches recorded after the last last-seen write (a stop or kill -9 in between).
@@ -275,9 +283,10 @@ impl Store {
         match &self.writer_turn {
             Some(turn) => {
                 let turn = turn.clone().lock_owned().await;
-                Ok(WriteTx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: Some(turn) })
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx { tx, _turn: Some(turn), commits: self.commits.clone() })
             }
-            None => Ok(WriteTx { tx: self.pool.begin().await?, _turn: None }),
+            None => Ok(WriteTx { tx: self.pool.begin().await?, _turn: None, commits: self.commits.clone() }),
         }
     }
 
