@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sipprov_store::Store;
+use sipprov_store::{Checkpointer, Store};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -53,6 +53,8 @@ pub struct RunningServer {
     drain: Drain,
     /// The fetch log, written out on a clean stop.
     records: FetchLog,
+    /// The WAL checkpointer (SQLite on a file), stopped after the fetch log's last write.
+    checkpointer: Option<Checkpointer>,
 }
 
 /// How long a clean stop waits for open HTTP connections to answer the request in hand (a
@@ -98,12 +100,17 @@ impl RunningServer {
                 "the fetch log's last write did not finish; the records it held are lost"
             );
         }
+        if let Some(checkpointer) = self.checkpointer.take() {
+            checkpointer.stop().await;
+        }
     }
 }
 
 /// What every service is built over: the store and the shared in-memory pieces.
 struct Core {
     store: Store,
+    /// Checkpoints the SQLite WAL off every commit path (`None` on PostgreSQL).
+    checkpointer: Option<Checkpointer>,
     /// This process among the nodes sharing the database.
     node: crate::node::NodeId,
     /// The bootstrap token and the named API tokens.
@@ -278,7 +285,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     })
     .merge(console_app);
     tasks.spawn(crate::listener::serve_http("admin API", api, api_app, admission.api_limiter(), timeouts, draining));
-    Ok(RunningServer { http_addr, api_addr, tasks, drain, records: core.events })
+    Ok(RunningServer { http_addr, api_addr, tasks, drain, records: core.events, checkpointer: core.checkpointer })
 }
 
 /// Opens the data directory and the store, loads what is kept in memory, and builds the
@@ -286,6 +293,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 /// posture, so the default (closed) one never fails silently.
 async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let (store, api_token) = open_data(config).await?;
+    // First, while no other connection opens: its worker thread is then told apart and set to
+    // the lowest priority (`sipprov_store::Checkpointer`).
+    let checkpointer = store.start_checkpointer().await?;
     let node = crate::node::NodeId::new(config.cluster.node_name.as_deref());
     store.set_origin(node.as_str());
     // Before anything is loaded: a change another node makes during the load is then read
@@ -332,6 +342,7 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     Ok(Core {
         node,
         store,
+        checkpointer,
         tokens,
         inventory,
         metrics,

@@ -44,6 +44,7 @@ mod batch;
 mod blobs;
 mod campaigns;
 mod change_feed;
+mod checkpoint;
 mod cluster;
 mod device_import;
 mod devices;
@@ -80,6 +81,7 @@ pub use backup::{check_restorable, snapshot_sqlite, BackupError, BackupInfo};
 pub use blobs::{BlobInfo, BLOB_CHUNK};
 pub use campaigns::{CampaignDevice, CampaignRecord, NewCampaign, NotifyResult};
 pub use change_feed::{Change, ChangeKind, ChangeListener, FeedRead, CHANNEL, FEED_RETENTION};
+pub use checkpoint::{Checkpointer, CHECKPOINT_EVERY};
 pub use cluster::{ClusterNode, NodeHeartbeat};
 pub use device_import::DeviceImport;
 pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
@@ -156,6 +158,9 @@ pub struct Store {
     /// Most rows in one multi-row statement of the fetch log's writes (see
     /// [`Store::background_writer`]).
     statement_rows: usize,
+    /// Write transactions committed through this store and its clones, background and own
+    /// writers included: the WAL checkpointer waits for a pause in them (see `checkpoint`).
+    commits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A write transaction, holding this process's writer turn on SQLite until it ends.
@@ -163,12 +168,16 @@ pub struct Store {
 pub(crate) struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// The store's count of commits, raised by [`WriteTx::commit`] (see `checkpoint`).
+    commits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl WriteTx {
     /// Commits, then lets the next writer in.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        let done = self.tx.commit().await;
+        self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        done
     }
 
     /// Rolls back, then lets the next writer in.
@@ -252,6 +261,7 @@ impl Store {
             origin: Arc::new(OnceLock::new()),
             writer_turn,
             statement_rows: usize::MAX,
+            commits: Arc::default(),
         };
         if store.defers_last_seen() {
             // Fetches recorded after the last last-seen write (a stop or kill -9 in between).
@@ -273,9 +283,10 @@ impl Store {
         match &self.writer_turn {
             Some(turn) => {
                 let turn = turn.clone().lock_owned().await;
-                Ok(WriteTx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: Some(turn) })
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx { tx, _turn: Some(turn), commits: self.commits.clone() })
             }
-            None => Ok(WriteTx { tx: self.pool.begin().await?, _turn: None }),
+            None => Ok(WriteTx { tx: self.pool.begin().await?, _turn: None, commits: self.commits.clone() }),
         }
     }
 
@@ -352,6 +363,7 @@ impl Store {
         faults::close_connections_left_in_a_transaction(AnyPoolOptions::new())
             .max_connections(1)
             .after_connect(move |conn, _| {
+                let role = role.clone();
                 Box::pin(async move {
                     sqlite_connection_setup(conn).await?;
                     match role {
@@ -363,6 +375,7 @@ impl Store {
                             conn.execute("PRAGMA temp_store = MEMORY").await?;
                             priority::keep_new_worker();
                         }
+                        Role::Checkpoint(worker) => priority::idle_new_worker(&worker),
                     }
                     Ok(())
                 })
@@ -377,23 +390,30 @@ impl Store {
     }
 }
 
-/// What a connection of its own is for ([`Store::background_writer`], [`Store::own_writer`]).
-#[derive(Clone, Copy)]
+/// What a connection of its own is for ([`Store::background_writer`], [`Store::own_writer`],
+/// [`Store::start_checkpointer`]).
+#[derive(Clone)]
 enum Role {
     /// Writes nobody waits for: below the process's CPU priority, with room for its pages.
     Background,
     /// Writes someone waits for: the process's priority, statement journals in memory.
     Awaited,
+    /// The WAL checkpointer's: its worker at the lowest CPU priority, its thread id kept here
+    /// (0 until known) so that a starved checkpoint can be raised (see `checkpoint`).
+    Checkpoint(Arc<std::sync::atomic::AtomicI32>),
 }
 
 /// What every SQLite connection of the store sets as it opens. SQLite allows one writer at a
 /// time: a busy timeout makes a connection that meets another process's write lock wait for
 /// it instead of failing with "database is locked" (writers of this process take turns before
-/// that, see [`Store::write_tx`]).
+/// that, see [`Store::write_tx`]). A commit checkpoints the WAL itself only past the backstop
+/// of `checkpoint` (the checkpointer does it meanwhile, off every commit path).
 async fn sqlite_connection_setup(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
     conn.execute("PRAGMA busy_timeout = 10000").await?;
     conn.execute("PRAGMA synchronous = NORMAL").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
+    let backstop = format!("PRAGMA wal_autocheckpoint = {}", checkpoint::WAL_BACKSTOP_PAGES);
+    sqlx::query(sqlx::AssertSqlSafe(backstop)).execute(&mut *conn).await?;
     Ok(())
 }
 

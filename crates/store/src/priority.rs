@@ -95,3 +95,61 @@ pub(crate) fn lower_new_worker() {
         ),
     }
 }
+
+/// Called as the WAL checkpointer's connection opens (see `checkpoint`): moves its worker to
+/// the `SCHED_IDLE` class (nice 19 where that is refused) and keeps its thread id in `slot`,
+/// or says why not.
+pub(crate) fn idle_new_worker(slot: &std::sync::atomic::AtomicI32) {
+    #[cfg(target_os = "linux")]
+    match claim_new_worker() {
+        Some(tid) => {
+            idle(tid);
+            slot.store(tid, std::sync::atomic::Ordering::Relaxed);
+        }
+        None => tracing::info!(
+            "the WAL checkpointer's database connection keeps the normal CPU priority (its worker \
+             thread opened together with another connection's and cannot be told apart)"
+        ),
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = slot;
+}
+
+/// Puts thread `tid` in the `SCHED_IDLE` class, or at nice 19 if that is refused. Best effort.
+pub(crate) fn idle(tid: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler with a thread id and a valid sched_param; entering
+        // SCHED_IDLE needs no privilege (sched(7)).
+        let done = unsafe { libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) } == 0;
+        if !done {
+            // SAFETY: as in `lower`: a thread's niceness, no memory passed.
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = tid;
+}
+
+/// Moves thread `tid` from `SCHED_IDLE` to the ordinary class at nice 19, for a checkpoint
+/// starved too long. Whether it was allowed: leaving `SCHED_IDLE` needs `CAP_SYS_NICE` or an
+/// `RLIMIT_NICE` allowing nice 19 (sched(7), "Privileges and resource limits").
+pub(crate) fn raise_idle(tid: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: as in `lower` and `idle`: a thread's niceness and policy, no memory kept.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+            let param = libc::sched_param { sched_priority: 0 };
+            libc::sched_setscheduler(tid, libc::SCHED_OTHER, &param) == 0
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = tid;
+        false
+    }
+}

@@ -31,6 +31,7 @@ use sipprov_model::{Mac, MacMap};
 use sipprov_store::{NewEvent, RenderedState};
 use tokio::sync::Notify;
 
+use super::pace::Pace;
 use super::{Coalesced, Fetch};
 
 /// A device's record waiting in the ledger.
@@ -206,13 +207,21 @@ impl Ledger {
 
     /// Everything taken so far, oldest first (by each entry's time, a fetch's first; a device's
     /// entries of the same time stay in the order taken), and the ledger emptied.
+    ///
+    /// Its moves of the entries are paced ([`Pace`]): a PnP storm's tick of 2,500 entries, each
+    /// moved three times (out of the shards, into the slots, into time order), was a run of
+    /// about a millisecond of the writer's thread in one go.
     pub(super) fn drain(&self) -> Vec<Entry> {
+        let mut pace = Pace::new();
         // Sized for what is counted now (more may come meanwhile): growing a vector of entries
         // this size by doubling copied it over and over, in one run of the writer's thread.
         let mut out = Vec::with_capacity(self.entries.load(Ordering::Relaxed));
         for shard in self.shards.iter() {
             let taken = std::mem::take(&mut *shard.lock().unwrap_or_else(|e| e.into_inner()));
-            out.extend(taken.into_values().flatten());
+            for entry in taken.into_values().flatten() {
+                out.push(entry);
+                pace.step();
+            }
         }
         self.entries.fetch_sub(out.len(), Ordering::Relaxed);
         self.room.notify_waiters();
@@ -221,8 +230,17 @@ impl Ledger {
         // run of the writer's thread. Ties keep the order taken (the position is in the key).
         let mut order: Vec<(i64, usize)> = out.iter().map(Entry::at).zip(0..).collect();
         order.sort_unstable();
-        let mut slots: Vec<Option<Entry>> = out.into_iter().map(Some).collect();
-        order.into_iter().filter_map(|(_, i)| slots.get_mut(i).and_then(Option::take)).collect()
+        let mut slots: Vec<Option<Entry>> = Vec::with_capacity(out.len());
+        for entry in out {
+            slots.push(Some(entry));
+            pace.step();
+        }
+        let mut sorted = Vec::with_capacity(slots.len());
+        for (_, i) in order {
+            sorted.extend(slots.get_mut(i).and_then(Option::take));
+            pace.step();
+        }
+        sorted
     }
 
     /// Resolves once [`Ledger::batch`] distinct entries wait.
