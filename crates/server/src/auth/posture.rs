@@ -48,7 +48,7 @@ pub struct Examples {
 }
 
 impl Examples {
-    /// Counts `mac`, keeping it among the examples if it is one of the [`EXAMPLES`] lowest.
+    /// Counts `mac`, keeping it among the examples if it is one of the ten lowest.
     fn add(&mut self, mac: Mac) {
         self.count += 1;
         if self.first.len() == EXAMPLES && self.first.last().is_some_and(|last| mac >= *last) {
@@ -69,7 +69,7 @@ impl Examples {
         self.count == 0
     }
 
-    /// The lowest MACs, in order: at most [`EXAMPLES`].
+    /// The lowest MACs, in order: at most ten.
     pub fn first(&self) -> &[Mac] {
         &self.first
     }
