@@ -279,7 +279,7 @@ impl CampaignEngine {
             let Some(slot) = slots.acquire().await else { break };
             // One inventory lookup for the file, the vendor label and the NOTIFY.
             let device = self.inventory.device(mac);
-            let expected_file = device.as_deref().and_then(|d| self.own_file_name(d));
+            let expected_file = device.as_deref().and_then(|d| self.files.own_file_name(d));
             let vendor = device.as_deref().map_or(VendorLabel::UNKNOWN, |d| VendorLabel::of(&d.vendor));
             let planned = match &device {
                 Some(device) => self.notifier.plan_for(device, campaign.reboot, &mut resolver).await,
@@ -318,12 +318,6 @@ impl CampaignEngine {
         drop((requests, decided_tx));
         batch.await.map_err(StoreError::Task)?;
         writer.await.map_err(StoreError::Task)?
-    }
-
-    /// The name of the device's own config file (what its fetch must be to confirm it).
-    fn own_file_name(&self, device: &sipprov_store::DeviceRecord) -> Option<String> {
-        let files = self.files.device_files(device).ok()?;
-        files.into_iter().find(|f| f.scope == sipprov_vendors::FileScope::Device).map(|f| f.name)
     }
 
     /// Marks `chunk` `sending` in a task of its own and hands it back once written: written
