@@ -65,12 +65,13 @@ struct InFlight {
 }
 
 /// The outcome of one device, with its history event: the `notify` event `device log` shows
-/// for a NOTIFY sent alone too, with the campaign it belonged to, its detail serialised
-/// straight from its type (no `serde_json::Value` built per NOTIFY).
+/// for a NOTIFY sent alone too, with the campaign it belonged to, its detail written straight
+/// from its type ([`sipprov_api::NotifyOutcome::to_json`], the text serde_json would write).
 fn sent(campaign: i64, mac: Mac, expected_file: Option<String>, at: i64, outcome: Outcome) -> Sent {
     log_outcome(mac, &outcome);
     let detail = sipprov_api::NotifyOutcome { campaign: Some(campaign), ..outcome.into() };
-    let event = EventText::of(mac, sipprov_store::now_ms(), &detail);
+    let kind = <sipprov_api::NotifyOutcome as sipprov_model::EventDetail>::KIND;
+    let event = EventText { mac, at: sipprov_store::now_ms(), kind, detail: detail.to_json() };
     let sipprov_api::NotifyOutcome { result, status, reason, .. } = detail;
     ((mac, NotifyResult { result, status, reason, expected_file, at }), event)
 }
