@@ -113,6 +113,25 @@ impl Mac {
         u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
     }
 
+    /// The MAC's text (twelve lower-case hex digits) followed by `suffix`: a per-device file
+    /// name, written into one buffer without the formatting machinery `format!("{mac}.cfg")`
+    /// goes through (a campaign names every device's file).
+    ///
+    /// ```
+    /// let mac: sipprov_model::Mac = "00:15:65:aa:bb:cc".parse().unwrap();
+    /// assert_eq!(mac.with_suffix(".cfg"), "001565aabbcc.cfg");
+    /// ```
+    pub fn with_suffix(&self, suffix: &str) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(12 + suffix.len());
+        for b in self.0 {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        out.push_str(suffix);
+        out
+    }
+
     /// Upper-case hex without separators, as Gigaset and AudioCodes write it.
     pub fn upper(&self) -> String {
         self.to_string().to_ascii_uppercase()
@@ -263,6 +282,16 @@ impl<'de> serde::Deserialize<'de> for Mac {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_suffix_is_the_display_text_and_the_suffix() {
+        for bytes in [[0u8; 6], [0xff; 6], [0, 0x15, 0x65, 0xaa, 0xbb, 0xcc], [0x7c, 0x2f, 0x80, 0xe0, 0xd6, 0x05]] {
+            let mac = Mac::from_bytes(bytes);
+            for suffix in ["", ".cfg", "-local.cfg", "é"] {
+                assert_eq!(mac.with_suffix(suffix), format!("{mac}{suffix}"));
+            }
+        }
+    }
 
     #[test]
     fn the_mac_hasher_spreads_sequential_and_random_macs_over_buckets() {

@@ -494,7 +494,7 @@ pub fn is_common_name(name: &str) -> bool {
 /// A device's own config file, `<mac>.cfg`.
 fn device_spec(mac: Mac) -> FileSpec {
     FileSpec {
-        name: format!("{mac}.cfg"),
+        name: mac.with_suffix(".cfg"),
         aliases: Vec::new(),
         template: "yealink/mac.cfg.j2",
         scope: FileScope::Device,
