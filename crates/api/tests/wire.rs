@@ -456,3 +456,27 @@ fn directories() {
         serde_json::from_value::<PutDirectory>(serde_json::json!({ "contacts": [{ "name": "A", "ofice": "1" }] }));
     assert!(typo.unwrap_err().to_string().contains("ofice"));
 }
+
+#[test]
+fn a_notify_outcome_written_by_hand_is_the_text_serde_json_writes() {
+    use sipprov_api::NotifyOutcome;
+    use sipprov_model::CheckSyncResult;
+    let odd = ["", "OK", "quote \" backslash \\ tab \t CR LF \r\n", "non-ASCII é 漢 \u{1}\u{1f}\u{7f}", "</script>"];
+    for result in CheckSyncResult::ALL {
+        for (i, text) in odd.iter().enumerate() {
+            for status in [None, Some(0), Some(200), Some(u16::MAX)] {
+                for campaign in [None, Some(0), Some(1), Some(-5), Some(i64::MAX), Some(i64::MIN)] {
+                    let outcome = NotifyOutcome {
+                        result: *result,
+                        status,
+                        reason: text.to_string(),
+                        sent_to: (i % 2 == 0).then(|| format!("udp:{text}")),
+                        event: odd[(i + 2) % odd.len()].to_string(),
+                        campaign,
+                    };
+                    assert_eq!(outcome.to_json(), serde_json::to_string(&outcome).unwrap());
+                }
+            }
+        }
+    }
+}

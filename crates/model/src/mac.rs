@@ -287,6 +287,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn file_name_is_the_display_text_and_the_suffix() {
+        for bytes in [[0u8; 6], [0xff; 6], [0, 0x15, 0x65, 0xaa, 0xbb, 0xcc], [0x7c, 0x2f, 0x80, 0xe0, 0xd6, 0x05]] {
+            let mac = Mac::from_bytes(bytes);
+            for suffix in ["", ".cfg", "-local.cfg", "é"] {
+                assert_eq!(mac.file_name(suffix), format!("{mac}{suffix}"));
+            }
+        }
+    }
+
+    #[test]
     fn the_mac_hasher_spreads_sequential_and_random_macs_over_buckets() {
         use std::hash::BuildHasher;
         let build = BuildMacHasher::default();

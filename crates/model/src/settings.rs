@@ -529,13 +529,19 @@ impl Settings {
     /// assert_eq!(some.get("line.1.registrar"), Some("pbx2"));
     /// assert_eq!(some.get("time.zone"), None);
     /// ```
-    pub fn merged_keys<'a>(levels: impl IntoIterator<Item = &'a Settings>, keys: &[&str]) -> Settings {
-        let mut out = Builder::default();
-        for level in levels {
-            for key in keys {
-                if let Some((k, v)) = level.0.entry(key) {
-                    out.insert_shared(k.clone(), v.clone());
-                }
+    ///
+    /// Each key is looked for from the last level back and copied once, from the level that
+    /// wins (a campaign merges these for every device it notifies).
+    pub fn merged_keys<'a, L>(levels: L, keys: &[&str]) -> Settings
+    where
+        L: IntoIterator<Item = &'a Settings>,
+        L::IntoIter: DoubleEndedIterator + Clone,
+    {
+        let levels = levels.into_iter();
+        let mut out = Builder::with_capacity(keys.len());
+        for key in keys {
+            if let Some((k, v)) = levels.clone().rev().find_map(|level| level.0.entry(key)) {
+                out.insert_shared(k.clone(), v.clone());
             }
         }
         Settings(out.finish())
@@ -692,6 +698,26 @@ mod tests {
         assert_eq!(Settings::validate("sip.tls_name", "[2001:db8::7]").unwrap(), "[2001:db8::7]");
         let bad = Settings::validate("sip.tls_name", "two words").unwrap_err().to_string();
         assert!(bad.contains("sip.tls_name") && bad.contains("host, mac"), "{bad}");
+    }
+
+    #[test]
+    fn merged_keys_are_the_full_merge_restricted_to_the_keys() {
+        let g = Settings::parse_assignments(["time.zone=UTC", "line.1.registrar=a", "line.1.password=g"]).unwrap();
+        let grp = Settings::parse_assignments(["line.1.registrar=b", "time.zone=UTC+1"]).unwrap();
+        let dev = Settings::parse_assignments(["line.1.username=1001", "line.1.registrar=c"]).unwrap();
+        let none = Settings::new();
+        let keys = ["line.1.username", "line.1.registrar", "time.zone", "line.1.password", "line.2.username"];
+        for levels in [vec![&g, &grp, &dev], vec![&g, &none, &dev], vec![&dev, &grp, &g], vec![&g], vec![]] {
+            let full = Settings::merged(levels.iter().copied());
+            for n in 0..=keys.len() {
+                let some = Settings::merged_keys(levels.iter().copied(), &keys[..n]);
+                let want: Vec<_> = full.iter().filter(|(k, _)| keys[..n].contains(k)).collect();
+                assert_eq!(some.iter().collect::<Vec<_>>(), want);
+            }
+        }
+        // A key asked twice is there once.
+        let twice = Settings::merged_keys([&g, &dev], &["line.1.registrar", "line.1.registrar"]);
+        assert_eq!(twice.iter().collect::<Vec<_>>(), [("line.1.registrar", "c")]);
     }
 
     #[test]

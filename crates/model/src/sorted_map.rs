@@ -141,6 +141,11 @@ impl SortedMap {
 pub(crate) struct Builder(Vec<(Key, Value)>);
 
 impl Builder {
+    /// A builder with room for `n` entries.
+    pub(crate) fn with_capacity(n: usize) -> Builder {
+        Builder(Vec::with_capacity(n))
+    }
+
     pub(crate) fn insert(&mut self, key: &str, value: String) {
         match find(&self.0, key) {
             Ok(i) => self.0[i].1 = value.into_boxed_str(),

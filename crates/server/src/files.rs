@@ -362,16 +362,21 @@ impl Files {
     /// The SHA-256 of the device's own config file as rendered now (for `--changed`).
     pub fn primary_file_hash(&self, mac: Mac) -> Option<String> {
         let device = self.inventory.device(mac)?;
-        let files = self.device_files(&device).ok()?;
-        let spec = files.iter().find(|f| f.scope == FileScope::Device)?;
-        self.rendered_hash(&device, spec).ok()
+        let (vendor, model) = vendor_model(&device).ok()?;
+        let spec = vendor.own_file(model, mac)?;
+        self.rendered_hash(&device, &spec).ok()
     }
 
     /// The name of the device's own config file.
     pub fn primary_file_name(&self, mac: Mac) -> Option<String> {
-        let device = self.inventory.device(mac)?;
-        let files = self.device_files(&device).ok()?;
-        files.into_iter().find(|f| f.scope == FileScope::Device).map(|f| f.name)
+        self.own_file_name(&*self.inventory.device(mac)?)
+    }
+
+    /// The name of a device's own config file (what its fetch must be to confirm a campaign's
+    /// NOTIFY), without building the list of every file it gets.
+    pub fn own_file_name(&self, device: &DeviceRecord) -> Option<String> {
+        let (vendor, model) = vendor_model(device).ok()?;
+        vendor.own_file(model, device.mac).map(|f| f.name)
     }
 }
 

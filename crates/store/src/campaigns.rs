@@ -496,9 +496,8 @@ async fn upsert_notify_results_sqlite(
     }
     let mut batch = crate::jsonb::Batch::with_capacity(rows.len(), 80);
     for (mac, r) in rows {
-        let mac = mac.to_string();
         batch.row(|row| {
-            row.text(&mac)
+            row.mac(*mac)
                 .text(r.state().as_str())
                 .text(r.result.as_str())
                 .opt_int(r.status.map(i64::from))
@@ -509,10 +508,13 @@ async fn upsert_notify_results_sqlite(
     }
     // `jsonb_each`, not `json_each`: each row's `value` comes out in the binary form, which
     // `->>` reads in place (with `json_each` it came out as text that every `->>` parsed again).
+    // Paths as `'$[n]'`, not `n`: SQLite's `->>` turns an integer (or a label) into that path
+    // text on every call before it looks it up (`jsonExtractFunc` in its `json.c`).
     sqlx::query(concat!(
         "INSERT INTO campaign_devices (campaign_id, mac, state, attempts, result, status, reason, expected_file, \
-         notified_at) SELECT ?, j.value ->> 0, j.value ->> 1, 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, \
-         j.value ->> 5, j.value ->> 6 FROM jsonb_each(?) j WHERE true ",
+         notified_at) SELECT ?, j.value ->> '$[0]', j.value ->> '$[1]', 1, j.value ->> '$[2]', \
+         j.value ->> '$[3]', j.value ->> '$[4]', j.value ->> '$[5]', j.value ->> '$[6]' \
+         FROM jsonb_each(?) j WHERE true ",
         outcome_upsert_set!()
     ))
     .bind(id)
@@ -527,28 +529,34 @@ async fn upsert_notify_results_sqlite(
 /// largest, as [`Store::insert_events`] numbers them (this transaction holds the write lock).
 ///
 /// Bound five parameters an event, a batch of 500 was eight statements and 2,500 parameters.
+/// Each run of events of one kind (a campaign's batch is one run of `notify` events) is one
+/// statement with the kind bound once, not unpacked from every row.
 async fn insert_events_sqlite(tx: &mut WriteTx, events: &[crate::EventText]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
     let max: Option<i64> =
         sqlx::query("SELECT MAX(id) AS m FROM device_events").fetch_one(&mut **tx).await?.try_get("m")?;
-    // The detail goes in as its JSON text, taken as it is (as PostgreSQL's path stores it).
-    let mut batch = crate::jsonb::Batch::with_capacity(events.len(), 200);
-    for e in events {
-        let mac = e.mac.to_string();
-        batch.row(|row| {
-            row.text(&mac).int(e.at).text(e.kind.as_str()).text(&e.detail);
-        });
+    let mut next_id = max.unwrap_or(0) + 1;
+    for run in events.chunk_by(|a, b| a.kind == b.kind) {
+        // The detail goes in as its JSON text, taken as it is (as PostgreSQL's path stores it).
+        let mut batch = crate::jsonb::Batch::with_capacity(run.len(), 200);
+        for e in run {
+            batch.row(|row| {
+                row.mac(e.mac).int(e.at).text(&e.detail);
+            });
+        }
+        // `j.key` is the element's index: the events keep the batch's order in their ids.
+        sqlx::query(
+            "INSERT INTO device_events (id, mac, at, kind, detail) SELECT ? + j.key, j.value ->> '$[0]', \
+             j.value ->> '$[1]', ?, j.value ->> '$[2]' FROM jsonb_each(?) j",
+        )
+        .bind(next_id)
+        .bind(run[0].kind.as_str())
+        .bind(batch.finish())
+        .execute(&mut **tx)
+        .await?;
+        next_id += i64::try_from(run.len()).unwrap_or(i64::MAX);
     }
-    // `j.key` is the element's index: the events keep the batch's order in their ids.
-    sqlx::query(
-        "INSERT INTO device_events (id, mac, at, kind, detail) SELECT ? + j.key, j.value ->> 0, j.value ->> 1, \
-         j.value ->> 2, j.value ->> 3 FROM jsonb_each(?) j",
-    )
-    .bind(max.unwrap_or(0) + 1)
-    .bind(batch.finish())
-    .execute(&mut **tx)
-    .await?;
     Ok(())
 }

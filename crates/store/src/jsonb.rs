@@ -58,9 +58,21 @@ impl Row {
 
     /// Appends an integer.
     pub(crate) fn int(&mut self, n: i64) -> &mut Row {
-        let mut digits = itoa(n);
+        let mut buf = [0u8; 20];
+        let digits = itoa(n, &mut buf);
         header(&mut self.payload, INT, digits.len());
-        self.payload.append(&mut digits);
+        self.payload.extend_from_slice(digits);
+        self
+    }
+
+    /// Appends a MAC as its text, twelve lower-case hex digits (as `Mac`'s `Display` writes
+    /// it), without formatting a `String` first.
+    pub(crate) fn mac(&mut self, mac: sipprov_model::Mac) -> &mut Row {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        header(&mut self.payload, TEXTRAW, 12);
+        for b in mac.bytes() {
+            self.payload.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+        }
         self
     }
 
@@ -86,9 +98,8 @@ impl Row {
     }
 }
 
-/// The ASCII decimal digits of `n` (what JSONB's INT holds).
-fn itoa(n: i64) -> Vec<u8> {
-    let mut buf = [0u8; 20];
+/// The ASCII decimal digits of `n` (what JSONB's INT holds), written at the end of `buf`.
+fn itoa(n: i64, buf: &mut [u8; 20]) -> &[u8] {
     let mut at = buf.len();
     let mut rest = n.unsigned_abs();
     loop {
@@ -99,12 +110,12 @@ fn itoa(n: i64) -> Vec<u8> {
             break;
         }
     }
-    let mut out = Vec::with_capacity(buf.len() - at + 1);
     if n < 0 {
-        out.push(b'-');
+        // 19 digits at most for an i64, so there is room for the sign.
+        at -= 1;
+        buf[at] = b'-';
     }
-    out.extend_from_slice(&buf[at..]);
-    out
+    &buf[at..]
 }
 
 /// A batch: an array of rows, each an array.
@@ -160,7 +171,18 @@ mod tests {
     #[test]
     fn integers_are_their_decimal_digits() {
         for n in [0, 7, -7, 1_733_480_000_000, i64::MIN, i64::MAX] {
-            assert_eq!(itoa(n), n.to_string().into_bytes());
+            assert_eq!(itoa(n, &mut [0; 20]), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_mac_is_its_display_text() {
+        for mac in ["00:15:65:aa:bb:cc", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00", "7C:2F:80:E0:D6:05"] {
+            let mac: sipprov_model::Mac = mac.parse().unwrap();
+            let (mut by_hand, mut as_text) = (Row::default(), Row::default());
+            by_hand.mac(mac);
+            as_text.text(&mac.to_string());
+            assert_eq!(by_hand.payload, as_text.payload);
         }
     }
 

@@ -535,6 +535,53 @@ async fn campaign_history_events_round_trip_in_order() {
     }
 }
 
+/// A batch of history events of several kinds (written a run of one kind per statement on
+/// SQLite, the kind bound once) keeps each event's kind, time and detail, and the batch's order
+/// in its ids.
+#[tokio::test]
+async fn history_events_of_several_kinds_in_one_batch_keep_kind_and_order() {
+    for (store, _dir) in stores().await {
+        let all = macs(40);
+        let id = campaign(&store, &all).await;
+        let results: Vec<(Mac, NotifyResult)> = all.iter().map(|m| (*m, timed_out(100))).collect();
+        // Runs of 1, 2, 3… events of one kind, alternating.
+        let kind = |n: usize| {
+            let run = (1..)
+                .scan(0, |end, len| {
+                    *end += len;
+                    Some(*end)
+                })
+                .position(|end| n < end)
+                .unwrap_or(0);
+            if run % 2 == 0 {
+                EventKind::Notify
+            } else {
+                EventKind::Fetch
+            }
+        };
+        let events: Vec<NewEvent> = all
+            .iter()
+            .enumerate()
+            .map(|(n, m)| NewEvent {
+                mac: *m,
+                at: 100 + n as i64,
+                kind: kind(n),
+                detail: serde_json::json!({ "n": n }),
+            })
+            .collect();
+        let texts: Vec<sipprov_store::EventText> = events.iter().map(Into::into).collect();
+        store.record_notify_results_with_events(id, &results, &texts).await.unwrap();
+        let mut ids = Vec::new();
+        for (n, m) in all.iter().enumerate() {
+            let log = store.device_events(*m, 10).await.unwrap();
+            assert_eq!(log.len(), 1, "{m}: {log:?}");
+            assert_eq!((log[0].kind, log[0].at, &log[0].detail), (kind(n), 100 + n as i64, &events[n].detail), "{m}");
+            ids.push(log[0].id);
+        }
+        assert!(ids.windows(2).all(|w| w[1] > w[0]), "ids follow the batch's order: {ids:?}");
+    }
+}
+
 /// A fetch event extended across intervals shows its count and last time in the device's
 /// history, wherever the store keeps them; a device removed and added again is not extended
 /// into its old event (the new fetches are appended as an event of their own).

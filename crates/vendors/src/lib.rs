@@ -285,6 +285,13 @@ pub trait Vendor: Send + Sync {
     /// accepted aliases.
     fn device_files(&self, model: &'static ModelInfo, mac: Mac) -> Vec<FileSpec>;
 
+    /// The device's own file: the one of [`Vendor::device_files`] whose scope is
+    /// [`FileScope::Device`] (what a campaign expects the phone to fetch). A campaign asks this
+    /// once per device: a vendor may answer without building the whole list.
+    fn own_file(&self, model: &'static ModelInfo, mac: Mac) -> Option<FileSpec> {
+        self.device_files(model, mac).into_iter().find(|f| f.scope == FileScope::Device)
+    }
+
     /// The one of [`Vendor::device_files`] that `requested` names ([`FileSpec::matches`]), the
     /// first when several do. Every request for a device's file asks this: a vendor may answer
     /// its common names without building the whole list.

@@ -672,6 +672,11 @@ impl Vendor for Yealink {
         model.common_file.map(common_spec).into_iter().chain([device_spec(mac)]).collect()
     }
 
+    /// The device's own file is always `<mac>.cfg`, whatever the model.
+    fn own_file(&self, _model: &'static ModelInfo, mac: Mac) -> Option<FileSpec> {
+        Some(device_spec(mac))
+    }
+
     /// The device's own `<mac>.cfg` is recognised without formatting the list's names (the
     /// common file's name is 17 characters, so never both).
     fn device_file(&self, model: &'static ModelInfo, mac: Mac, requested: &str) -> Option<FileSpec> {

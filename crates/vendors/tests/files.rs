@@ -379,3 +379,14 @@ fn device_validation() {
     let same_pbx = Settings::parse_assignments(["line.1.registrar=a.example", "line.2.registrar=a.example"]).unwrap();
     assert!(validate_device("gigaset", "N870", &same_pbx).is_ok());
 }
+
+#[test]
+fn own_file_is_the_device_scoped_one_of_the_list_for_every_model() {
+    let m = mac("001565aabbcc");
+    for v in registry().vendors() {
+        for model in v.models() {
+            let listed = v.device_files(model, m).into_iter().find(|f| f.scope == FileScope::Device);
+            assert_eq!(v.own_file(model, m), listed, "{} {}", v.id(), model.name);
+        }
+    }
+}

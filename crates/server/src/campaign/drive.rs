@@ -65,12 +65,13 @@ struct InFlight {
 }
 
 /// The outcome of one device, with its history event: the `notify` event `device log` shows
-/// for a NOTIFY sent alone too, with the campaign it belonged to, its detail serialised
-/// straight from its type (no `serde_json::Value` built per NOTIFY).
+/// for a NOTIFY sent alone too, with the campaign it belonged to, its detail written straight
+/// from its type ([`sipprov_api::NotifyOutcome::to_json`], the text serde_json would write).
 fn sent(campaign: i64, mac: Mac, expected_file: Option<String>, at: i64, outcome: Outcome) -> Sent {
     log_outcome(mac, &outcome);
     let detail = sipprov_api::NotifyOutcome { campaign: Some(campaign), ..outcome.into() };
-    let event = EventText::of(mac, sipprov_store::now_ms(), &detail);
+    let kind = <sipprov_api::NotifyOutcome as sipprov_model::EventDetail>::KIND;
+    let event = EventText { mac, at: sipprov_store::now_ms(), kind, detail: detail.to_json() };
     let sipprov_api::NotifyOutcome { result, status, reason, .. } = detail;
     ((mac, NotifyResult { result, status, reason, expected_file, at }), event)
 }
@@ -279,7 +280,7 @@ impl CampaignEngine {
             let Some(slot) = slots.acquire().await else { break };
             // One inventory lookup for the file, the vendor label and the NOTIFY.
             let device = self.inventory.device(mac);
-            let expected_file = device.as_deref().and_then(|d| self.own_file_name(d));
+            let expected_file = device.as_deref().and_then(|d| self.files.own_file_name(d));
             let vendor = device.as_deref().map_or(VendorLabel::UNKNOWN, |d| VendorLabel::of(&d.vendor));
             let planned = match &device {
                 Some(device) => self.notifier.plan_for(device, campaign.reboot, &mut resolver).await,
@@ -318,12 +319,6 @@ impl CampaignEngine {
         drop((requests, decided_tx));
         batch.await.map_err(StoreError::Task)?;
         writer.await.map_err(StoreError::Task)?
-    }
-
-    /// The name of the device's own config file (what its fetch must be to confirm it).
-    fn own_file_name(&self, device: &sipprov_store::DeviceRecord) -> Option<String> {
-        let files = self.files.device_files(device).ok()?;
-        files.into_iter().find(|f| f.scope == sipprov_vendors::FileScope::Device).map(|f| f.name)
     }
 
     /// Marks `chunk` `sending` in a task of its own and hands it back once written: written

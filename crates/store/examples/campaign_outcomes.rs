@@ -1,0 +1,86 @@
+//! The store's side of a campaign's outcomes, alone: a campaign over `DEVICES` devices, the
+//! first `OUTCOMES` of them given their NOTIFY outcome and `notify` history event in batches of
+//! `BATCH` (one transaction each, [`Store::record_notify_results_with_events`], on a writer
+//! connection of its own as the campaign's is), in a SQLite database in a temporary directory.
+//! Run under callgrind with the same devices and N, then 2N outcomes, the difference over N is
+//! the marginal count per outcome of the write path, with none of the SIP side and none of the
+//! time-dependent confirmation checks of a whole campaign.
+//!
+//! ```text
+//! cargo run --release -p sipprov-store --example campaign_outcomes -- [DEVICES=4000] [OUTCOMES=DEVICES] [BATCH=500]
+//! ```
+
+use std::time::Instant;
+
+use sipprov_model::{CheckSyncResult, EventKind, Mac, Settings};
+use sipprov_store::{EventText, NewCampaign, NewDevice, NotifyResult, Store};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let devices: u32 = args.next().map_or(Ok(4_000), |a| a.parse())?;
+    let outcomes: usize = args.next().map_or(Ok(devices as usize), |a| a.parse())?;
+    let batch: usize = args.next().map_or(Ok(500), |a| a.parse())?;
+    let dir = tempfile::tempdir()?;
+    let store = Store::open_sqlite(&dir.path().join("bench.db")).await?;
+    let macs: Vec<Mac> =
+        (0..devices).map(|n| Mac::from_bytes([0, 0x15, 0x65, (n >> 16) as u8, (n >> 8) as u8, n as u8])).collect();
+    let new_devices: Vec<NewDevice> = macs
+        .iter()
+        .map(|m| NewDevice {
+            mac: *m,
+            vendor: "yealink".into(),
+            model: "T46S".into(),
+            group: None,
+            contact: None,
+            settings: Settings::new(),
+        })
+        .collect();
+    store.insert_devices(&new_devices).await?;
+    let new = NewCampaign {
+        start_at: 0,
+        reboot: false,
+        rate: 100_000,
+        max_in_flight: 500,
+        confirm_window_ms: 3_600_000,
+        selector: "--all".into(),
+    };
+    let campaign = store.create_campaign(&new, &macs).await?;
+    let writer = store.own_writer().await?;
+    let started = Instant::now();
+    let outcomes = outcomes.min(macs.len());
+    for chunk in macs[..outcomes].chunks(batch.max(1)) {
+        let at = sipprov_store::now_ms();
+        // What a campaign records for a phone that answered 200 on loopback.
+        let results: Vec<(Mac, NotifyResult)> = chunk
+            .iter()
+            .map(|mac| {
+                let result = NotifyResult {
+                    result: CheckSyncResult::Ok,
+                    status: Some(200),
+                    reason: "OK".into(),
+                    expected_file: Some(format!("{mac}.cfg")),
+                    at,
+                };
+                (*mac, result)
+            })
+            .collect();
+        let events: Vec<EventText> = chunk
+            .iter()
+            .map(|mac| EventText {
+                mac: *mac,
+                at,
+                kind: EventKind::Notify,
+                detail: format!(
+                    "{{\"result\":\"ok\",\"status\":200,\"reason\":\"OK\",\"sent_to\":\"udp:127.0.0.1:5060\",\
+                     \"event\":\"check-sync;reboot=false\",\"campaign\":{}}}",
+                    campaign.id
+                ),
+            })
+            .collect();
+        writer.record_notify_results_with_events(campaign.id, &results, &events).await?;
+    }
+    let per = started.elapsed().as_secs_f64() / outcomes.max(1) as f64;
+    println!("{outcomes} outcomes in batches of {batch}: {:.2} µs each", per * 1e6);
+    Ok(())
+}
