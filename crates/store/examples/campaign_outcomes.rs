@@ -12,8 +12,11 @@
 
 use std::time::Instant;
 
-use sipprov_model::{CheckSyncResult, EventKind, Mac, Settings};
-use sipprov_store::{EventText, NewCampaign, NewDevice, NotifyResult, Store};
+#[path = "common/mod.rs"]
+mod common;
+
+use sipprov_model::{CheckSyncResult, EventKind, Mac};
+use sipprov_store::{EventText, NewCampaign, NotifyResult, Store};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,20 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batch: usize = args.next().map_or(Ok(500), |a| a.parse())?;
     let dir = tempfile::tempdir()?;
     let store = Store::open_sqlite(&dir.path().join("bench.db")).await?;
-    let macs: Vec<Mac> =
-        (0..devices).map(|n| Mac::from_bytes([0, 0x15, 0x65, (n >> 16) as u8, (n >> 8) as u8, n as u8])).collect();
-    let new_devices: Vec<NewDevice> = macs
-        .iter()
-        .map(|m| NewDevice {
-            mac: *m,
-            vendor: "yealink".into(),
-            model: "T46S".into(),
-            group: None,
-            contact: None,
-            settings: Settings::new(),
-        })
-        .collect();
-    store.insert_devices(&new_devices).await?;
+    let macs = common::add_yealink_devices(&store, devices).await?;
     let new = NewCampaign {
         start_at: 0,
         reboot: false,

@@ -10,8 +10,11 @@
 
 use std::time::Instant;
 
-use sipprov_model::{EventKind, Mac, Settings};
-use sipprov_store::{EventText, IntervalEvent, NewDevice, NewEvent, Store};
+#[path = "common/mod.rs"]
+mod common;
+
+use sipprov_model::{EventKind, Mac};
+use sipprov_store::{EventText, IntervalEvent, NewEvent, Store};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,20 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let intervals: i64 = args.next().map_or(Ok(20), |a| a.parse())?;
     let dir = tempfile::tempdir()?;
     let store = Store::open_sqlite(&dir.path().join("bench.db")).await?.background_writer().await?;
-    let macs: Vec<Mac> =
-        (0..devices).map(|n| Mac::from_bytes([0, 0x15, 0x65, (n >> 16) as u8, (n >> 8) as u8, n as u8])).collect();
-    let new_devices: Vec<NewDevice> = macs
-        .iter()
-        .map(|m| NewDevice {
-            mac: *m,
-            vendor: "yealink".into(),
-            model: "T46S".into(),
-            group: None,
-            contact: None,
-            settings: Settings::new(),
-        })
-        .collect();
-    store.insert_devices(&new_devices).await?;
+    let macs = common::add_yealink_devices(&store, devices).await?;
     let t0 = sipprov_store::now_ms() + 1;
     let event = |mac: Mac| NewEvent {
         mac,
