@@ -154,7 +154,22 @@ impl Balancer {
 }
 
 impl Drop for Balancer {
+    /// SIGTERM to nginx's master, which stops its worker before it exits ("Controlling nginx",
+    /// nginx.org: TERM is a fast shutdown). `Child::kill` sends SIGKILL, which left the worker
+    /// running after every cluster test, orphaned, holding its port and memory. SIGKILL only
+    /// if the master has not exited within a few seconds.
     fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) on the pid of a child this process started and has not reaped.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
