@@ -100,7 +100,7 @@ serving_rss=$(mb "$PID" VmRSS)
 serving_peak=$(mb "$PID" VmHWM)
 
 # --- campaign over every device, wrk fetching meanwhile ---------------------------
-rate="—" recorded="—" campaign_rss="—" p50="—" p99="—" campaign_s="—" wrk_rps="—"
+rate="—" recorded="—" campaign_rss="—" p50="—" p99="—" campaign_s="—" wrk_rps="—" dropped="—" wrk_total="—"
 if [ "$campaign" = 1 ]; then
   cat > "$work/random.lua" <<LUA
 -- A random device among the first $hot per request (device i's MAC as the CSV spells it).
@@ -133,6 +133,10 @@ LUA
   p50=$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")
   p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")
   wrk_rps=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$work/wrk.txt")
+  wrk_total=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
+  # Every answered fetch must be recorded: records the fetch log had to drop (a full ledger past
+  # its wait, change times included), from the server's own counter.
+  dropped=$(python3 -c "import urllib.request; print(next((l.split()[1] for l in urllib.request.urlopen('http://$API/metrics').read().decode().splitlines() if l.startswith('sipprov_fetch_records_dropped_total ')), '?'))")
   kill "$PHONE_PID" 2>/dev/null || true
 fi
 stop_server
@@ -150,6 +154,7 @@ cat <<MD
 | campaign over all: NOTIFYs/s to the last sent (to every outcome recorded) | $rate ($recorded), $campaign_s s in all | — |
 | peak RSS over the whole run, campaign and wrk included | $campaign_rss MB | under 700 MB |
 | HTTP while the campaign runs (wrk -t1 -c8, random device of $hot): p50 / p99 | $p50 / $p99 ($wrk_rps req/s) | p99 under 10 ms |
+| fetch records dropped during the run (\`sipprov_fetch_records_dropped_total\`), of $wrk_total requests | $dropped | 0 |
 
 - $(nproc) cores, $(uname -m); load before the run: $(cut -d' ' -f1-3 /proc/loadavg); server pinned to CPU 0 and SIPp + wrk to CPU 1 from the restart on
 MD
