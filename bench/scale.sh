@@ -158,3 +158,14 @@ cat <<MD
 
 - $(nproc) cores, $(uname -m); load before the run: $(cut -d' ' -f1-3 /proc/loadavg); server pinned to CPU 0 and SIPp + wrk to CPU 1 from the restart on
 MD
+# The server's warnings and errors over the whole script (the import's server and the restarted one,
+# logs at warn): each distinct message once with its count (a store write that failed, records
+# dropped), errors first, then each of sqlx's slow statements (over 1 s) with its start and time.
+echo
+echo "Server warnings and errors, import and restarted run:"
+echo
+grep -hE " (WARN|ERROR) " "$DATA/server.log" 2>/dev/null | grep -v "slow statement" \
+  | sed -E 's/^[^ ]+ +//; s/ (error|pending|limit|dropped|attempts|after_secs|path|mode)=.*$//' \
+  | sort | uniq -c | sort -k2,2 -k1,1rn | sed 's/^/    /' || true
+grep -h "slow statement" "$DATA/server.log" 2>/dev/null \
+  | sed -E 's/.*summary="([^"]*)".* elapsed=([0-9.]+)s.*/    slow statement: \1 (\2 s)/' || true
