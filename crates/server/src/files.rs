@@ -362,8 +362,7 @@ impl Files {
     /// The SHA-256 of the device's own config file as rendered now (for `--changed`).
     pub fn primary_file_hash(&self, mac: Mac) -> Option<String> {
         let device = self.inventory.device(mac)?;
-        let (vendor, model) = vendor_model(&device).ok()?;
-        let spec = vendor.own_file(model, mac)?;
+        let spec = own_file(&device)?;
         self.rendered_hash(&device, &spec).ok()
     }
 
@@ -375,9 +374,15 @@ impl Files {
     /// The name of a device's own config file (what its fetch must be to confirm a campaign's
     /// NOTIFY), without building the list of every file it gets.
     pub fn own_file_name(&self, device: &DeviceRecord) -> Option<String> {
-        let (vendor, model) = vendor_model(device).ok()?;
-        vendor.own_file(model, device.mac).map(|f| f.name)
+        own_file(device).map(|f| f.name)
     }
+}
+
+/// A device's own config file ([`sipprov_vendors::Vendor::own_file`]); `None` when its vendor
+/// or model is unknown.
+fn own_file(device: &DeviceRecord) -> Option<FileSpec> {
+    let (vendor, model) = vendor_model(device).ok()?;
+    vendor.own_file(model, device.mac)
 }
 
 /// A device file's render cache key: the requested name in lower case, plus `#<dialect>` and

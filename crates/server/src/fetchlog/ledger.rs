@@ -374,7 +374,6 @@ mod tests {
         assert_eq!(ledger.entries.load(Ordering::Relaxed), 0, "a drain empties the ledger");
     }
 
-    /// A PnP answer of device `mac` (its last byte) at `at`.
     #[test]
     fn a_change_time_stays_with_the_devices_records_and_takes_the_fetches_room() {
         let a = content("a.cfg", "h1");
@@ -405,6 +404,7 @@ mod tests {
         assert!(ledger.note_rendered(state(12)).is_err(), "bounded by the ledger's size");
     }
 
+    /// A PnP answer of device `mac` (its last byte) at `at`.
     fn event(mac: u8, at: i64) -> NewEvent {
         let detail = serde_json::json!({"result": "answered"});
         let mac = format!("0015650000{mac:02x}").parse().unwrap();
