@@ -170,7 +170,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         core.inventory.clone(),
         core.events.clone(),
         leases.clone(),
-        config.sip.t1_ms,
     ));
     let rollouts = Arc::new(RolloutEngine::new(RolloutParts {
         store: core.store.clone(),

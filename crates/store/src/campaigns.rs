@@ -361,15 +361,19 @@ impl Store {
         Ok(())
     }
 
-    /// Records NOTIFY outcomes and the devices' history events in one transaction.
+    /// Records NOTIFY outcomes and the devices' history events in one transaction. Returns the
+    /// devices confirmed with their outcome, with the confirming fetch's time: those that had
+    /// fetched their own file within the window before the outcome was written (a phone that
+    /// fetches as soon as it has answered the NOTIFY), which [`Store::confirm_fetched`], reading
+    /// only fetches recorded since its last check, would not look at again.
     pub async fn record_notify_results_with_events(
         &self,
         id: i64,
         results: &[(Mac, NotifyResult)],
         events: &[crate::EventText],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<(Mac, i64)>, StoreError> {
         let mut tx = self.write_tx().await?;
-        self.upsert_notify_results(&mut tx, id, results).await?;
+        let confirmed = self.upsert_notify_results(&mut tx, id, results).await?;
         match self.backend {
             crate::Backend::Sqlite => insert_events_sqlite(&mut tx, events).await?,
             crate::Backend::Postgres => {
@@ -378,26 +382,33 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(confirmed)
     }
 
     /// Records NOTIFY outcomes in one transaction; of two outcomes for one device, the later
     /// in `results` wins. A device's first outcome writes its row; a new outcome clears any
     /// earlier confirmation (a retry). It counts the attempt unless the device was marked
-    /// `sending` (which counted it already).
-    pub async fn record_notify_results(&self, id: i64, results: &[(Mac, NotifyResult)]) -> Result<(), StoreError> {
+    /// `sending` (which counted it already). A notified device that already fetched its own
+    /// file within its window is confirmed at once; those are returned, with the fetch's time.
+    pub async fn record_notify_results(
+        &self,
+        id: i64,
+        results: &[(Mac, NotifyResult)],
+    ) -> Result<Vec<(Mac, i64)>, StoreError> {
         let mut tx = self.write_tx().await?;
-        self.upsert_notify_results(&mut tx, id, results).await?;
+        let confirmed = self.upsert_notify_results(&mut tx, id, results).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(confirmed)
     }
 
+    /// Writes the outcomes, then confirms the notified devices among them whose fetch is
+    /// already recorded (see [`Store::record_notify_results_with_events`]).
     async fn upsert_notify_results(
         &self,
         tx: &mut WriteTx,
         id: i64,
         results: &[(Mac, NotifyResult)],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<(Mac, i64)>, StoreError> {
         let rows = batch::last_per_key(results, |(mac, _)| *mac);
         if self.backend == crate::Backend::Sqlite {
             return upsert_notify_results_sqlite(tx, id, &rows).await;
@@ -424,7 +435,12 @@ impl Store {
             });
             query.execute(&mut **tx).await?;
         }
-        Ok(())
+        let macs: Vec<Mac> = rows.iter().map(|(mac, _)| *mac).collect();
+        let mut confirmed = Vec::new();
+        for chunk in self.chunks(&macs, 1) {
+            confirmed.extend(crate::progress::confirm_devices(self, tx, id, chunk).await?);
+        }
+        Ok(confirmed)
     }
 
     /// Puts failed and unconfirmed devices back to pending and the campaign back to running,
@@ -490,9 +506,9 @@ async fn upsert_notify_results_sqlite(
     tx: &mut WriteTx,
     id: i64,
     rows: &[&(Mac, NotifyResult)],
-) -> Result<(), StoreError> {
+) -> Result<Vec<(Mac, i64)>, StoreError> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut batch = crate::jsonb::Batch::with_capacity(rows.len(), 80);
     for (mac, r) in rows {
@@ -506,6 +522,7 @@ async fn upsert_notify_results_sqlite(
                 .int(r.at);
         });
     }
+    let batch = batch.finish();
     // `jsonb_each`, not `json_each`: each row's `value` comes out in the binary form, which
     // `->>` reads in place (with `json_each` it came out as text that every `->>` parsed again).
     // Paths as `'$[n]'`, not `n`: SQLite's `->>` turns an integer (or a label) into that path
@@ -518,10 +535,22 @@ async fn upsert_notify_results_sqlite(
         outcome_upsert_set!()
     ))
     .bind(id)
-    .bind(batch.finish())
+    .bind(batch.clone())
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    // The same batch names the devices to confirm: one probe of each table by primary key.
+    let confirmed = sqlx::query(concat!(
+        "UPDATE campaign_devices SET confirmed_at = f.at, fetched_hash = f.hash FROM device_fetched f \
+         WHERE campaign_devices.campaign_id = ? \
+         AND campaign_devices.mac IN (SELECT j.value ->> '$[0]' FROM jsonb_each(?) j) AND ",
+        crate::progress::confirming_fetch!()
+    ))
+    .bind(id)
+    .bind(batch)
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await?;
+    crate::progress::confirmed_rows(&confirmed)
 }
 
 /// A batch of history events on SQLite (the campaign's outcomes, written with them): the batch

@@ -5,7 +5,7 @@ use sipprov_model::{CampaignOutcome, Mac};
 use sqlx::Row;
 
 use crate::campaigns::{device_from_row, select_campaign_devices};
-use crate::{mac_column, CampaignDevice, Store, StoreError};
+use crate::{batch, mac_column, CampaignDevice, Store, StoreError, WriteTx};
 
 /// How many devices of a campaign are in each outcome, computed by the database.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -162,41 +162,102 @@ impl Store {
         rows.iter().map(device_from_row).collect()
     }
 
-    /// Marks as confirmed every notified device that fetched its own config file within its
-    /// window (`notified_at` to `notified_at + window_ms`), recording that fetch's time and
-    /// hash; returns them with the fetch time.
+    /// Confirms the notified devices whose own config file fetch recorded at `since` (ms since
+    /// the epoch) or later, and before `until`, falls within their window (`notified_at` to `notified_at` plus the
+    /// campaign's `confirm_window_ms`), recording that fetch's time and hash; returns them with
+    /// the fetch time.
     ///
     /// A fetch of the file proves the device has its current config because the server only
     /// serves the current rendering, and only successful fetches (200, and 304 to a validator
     /// of the current content) are recorded in `device_fetched`. A fetch after the window does
     /// not confirm: the device stays `not-confirmed`. That table keeps one row per (mac, file),
-    /// so the join matches at most one fetch per device. One statement, whatever the
-    /// campaign's size.
+    /// so at most one fetch per device is looked at.
     ///
-    /// Only devices whose window was still open at `open_since` (ms since the epoch) are
-    /// looked at: a caller that checked at `open_since`, after every fetch made before then was
-    /// recorded, has settled the others already. 0 looks at all.
-    pub async fn confirm_fetched(
-        &self,
-        id: i64,
-        window_ms: i64,
-        open_since: i64,
-    ) -> Result<Vec<(Mac, i64)>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let rows = sqlx::query(
-            "UPDATE campaign_devices SET confirmed_at = f.at, fetched_hash = f.hash FROM device_fetched f \
-             WHERE campaign_devices.campaign_id = $1 AND campaign_devices.state = 'notified' \
-             AND campaign_devices.confirmed_at IS NULL AND campaign_devices.notified_at + $2 >= $3 \
-             AND f.mac = campaign_devices.mac AND f.file = campaign_devices.expected_file \
-             AND f.at >= campaign_devices.notified_at AND f.at <= campaign_devices.notified_at + $2 \
-             RETURNING campaign_devices.mac AS mac, campaign_devices.confirmed_at AS confirmed_at",
-        )
-        .bind(id)
-        .bind(window_ms)
-        .bind(open_since)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows.iter().map(|r| Ok((mac_column(r, "mac")?, r.try_get("confirmed_at")?))).collect()
+    /// The work follows the fetches, not the campaign: the rows of `device_fetched` in that range
+    /// (its `(at, mac, file)` index) are read in pages of 1,024, and each page's
+    /// devices are confirmed in a write transaction of their own, by primary key. A check over
+    /// a million-device campaign so costs what was fetched since the last one, and never holds
+    /// the write lock for more than a page: looking at every notified device in one statement,
+    /// as this did before, held it for seconds and stalled the fetch log. A device whose
+    /// outcome is written after its fetch was recorded is confirmed with the outcome instead
+    /// ([`Store::record_notify_results_with_events`]).
+    pub async fn confirm_fetched(&self, id: i64, since: i64, until: i64) -> Result<Vec<(Mac, i64)>, StoreError> {
+        let mut confirmed = Vec::new();
+        // The first page starts at `since` itself: every key sorts after ('', '').
+        let mut after = (since, String::new(), String::new());
+        loop {
+            let rows = sqlx::query(
+                "SELECT mac, file, at FROM device_fetched WHERE (at, mac, file) > ($1, $2, $3) AND at < $4 \
+                 ORDER BY at, mac, file LIMIT $5",
+            )
+            .bind(after.0)
+            .bind(&after.1)
+            .bind(&after.2)
+            .bind(until)
+            .bind(CONFIRM_PAGE as i64)
+            .fetch_all(&self.pool)
+            .await?;
+            let Some(last) = rows.last() else { break };
+            after = (last.try_get("at")?, last.try_get("mac")?, last.try_get("file")?);
+            let mut macs = rows.iter().map(|r| mac_column(r, "mac")).collect::<Result<Vec<_>, _>>()?;
+            macs.sort_unstable();
+            macs.dedup();
+            let mut tx = self.write_tx().await?;
+            for chunk in self.chunks(&macs, 1) {
+                confirmed.extend(confirm_devices(self, &mut tx, id, chunk).await?);
+            }
+            tx.commit().await?;
+            if rows.len() < CONFIRM_PAGE {
+                break;
+            }
+        }
+        Ok(confirmed)
     }
+}
+
+/// Rows of `device_fetched` read, and devices confirmed in one write transaction, at a time by
+/// [`Store::confirm_fetched`]: a few milliseconds of the write lock.
+const CONFIRM_PAGE: usize = 1_024;
+
+/// The condition under which a notified device's recorded fetch `f` confirms it, after the
+/// device's own conditions: its own file, within its window.
+///
+/// `state || ''` keeps SQLite from reading the devices through the progress index
+/// (`campaign_id, state, confirmed_at, …`), which it otherwise prefers without statistics: that
+/// walks every unconfirmed device of the campaign instead of probing the primary key for the
+/// few named (SQLite, "The SQLite Query Optimizer Overview", section "Disqualifying WHERE
+/// clause terms using unary-+"; the concatenation works on PostgreSQL as well).
+macro_rules! confirming_fetch {
+    () => {
+        "campaign_devices.state || '' = 'notified' AND campaign_devices.confirmed_at IS NULL \
+         AND f.mac = campaign_devices.mac AND f.file = campaign_devices.expected_file \
+         AND f.at >= campaign_devices.notified_at \
+         AND f.at <= campaign_devices.notified_at + (SELECT confirm_window_ms FROM campaigns WHERE id = ?) \
+         RETURNING campaign_devices.mac AS mac, campaign_devices.confirmed_at AS confirmed_at"
+    };
+}
+pub(crate) use confirming_fetch;
+
+/// Confirms those of `macs` (a chunk of [`batch::chunks`] at one parameter a row) in campaign
+/// `id` whose recorded fetch confirms them; returns them with the fetch's time.
+pub(crate) async fn confirm_devices(
+    store: &Store,
+    tx: &mut WriteTx,
+    id: i64,
+    macs: &[Mac],
+) -> Result<Vec<(Mac, i64)>, StoreError> {
+    let sql = format!(
+        "UPDATE campaign_devices SET confirmed_at = f.at, fetched_hash = f.hash FROM device_fetched f \
+         WHERE campaign_devices.campaign_id = ? AND campaign_devices.mac IN ({}) AND {}",
+        batch::repeat("?", macs.len()),
+        confirming_fetch!()
+    );
+    let query = sqlx::query(sqlx::AssertSqlSafe(store.numbered(&sql))).bind(id);
+    let rows = macs.iter().fold(query, |q, mac| q.bind(mac.to_string())).bind(id).fetch_all(&mut **tx).await?;
+    confirmed_rows(&rows)
+}
+
+/// The (mac, confirmed_at) pairs a confirming statement returned.
+pub(crate) fn confirmed_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<(Mac, i64)>, StoreError> {
+    rows.iter().map(|r| Ok((mac_column(r, "mac")?, r.try_get("confirmed_at")?))).collect()
 }

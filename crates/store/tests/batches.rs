@@ -168,17 +168,17 @@ async fn confirmation_is_a_fetch_of_the_own_file_after_the_notify() {
             ])
             .await
             .unwrap();
-        let mut confirmed = store.confirm_fetched(id, 1_000, 0).await.unwrap();
+        let mut confirmed = store.confirm_fetched(id, 0, i64::MAX).await.unwrap();
         confirmed.sort();
         assert_eq!(confirmed, vec![(all[0], 150), (all[3], 100)]);
         let rows = store.campaign_devices(id).await.unwrap();
         let hashes: Vec<_> = rows.iter().map(|d| (d.confirmed_at, d.fetched_hash.as_deref())).collect();
         assert_eq!(hashes, vec![(Some(150), Some("h0")), (None, None), (None, None), (Some(100), Some("h3"))]);
-        assert!(store.confirm_fetched(id, 1_000, 0).await.unwrap().is_empty(), "confirmed once");
+        assert!(store.confirm_fetched(id, 0, i64::MAX).await.unwrap().is_empty(), "confirmed once");
 
         // A later fetch of its own file confirms the device that fetched too early.
         store.record_fetches(&[fetch(all[2], &own(all[2]), "h2", 300)]).await.unwrap();
-        assert_eq!(store.confirm_fetched(id, 1_000, 0).await.unwrap(), vec![(all[2], 300)]);
+        assert_eq!(store.confirm_fetched(id, 0, i64::MAX).await.unwrap(), vec![(all[2], 300)]);
         // Notifying again (a retry) clears the confirmation and its hash.
         store.record_notify_results(id, &[(all[0], notified(Some(own(all[0])), 400))]).await.unwrap();
         let d = &store.campaign_devices(id).await.unwrap()[0];
@@ -199,15 +199,67 @@ async fn a_fetch_after_the_window_does_not_confirm() {
             ])
             .await
             .unwrap();
-        assert_eq!(store.confirm_fetched(id, 1_000, 0).await.unwrap(), vec![(all[0], 1_100)]);
+        assert_eq!(store.confirm_fetched(id, 0, i64::MAX).await.unwrap(), vec![(all[0], 1_100)]);
         let counts = store.campaign_counts(id, 1_000, 10_000).await.unwrap();
         assert_eq!(counts.counts.get(&CampaignOutcome::Confirmed), Some(&1));
         assert_eq!(counts.counts.get(&CampaignOutcome::NotConfirmed), Some(&3));
-        // A caller that already checked at 1,200 skips the devices whose window closed before.
+        // Only fetches in [since, until) are looked at.
         store.record_notify_results(id, &[(all[3], notified(Some(own(all[3])), 1_000))]).await.unwrap();
         store.record_fetches(&[fetch(all[3], &own(all[3]), "h3", 1_500)]).await.unwrap();
-        assert_eq!(store.confirm_fetched(id, 1_000, 1_200).await.unwrap(), vec![(all[3], 1_500)]);
-        assert!(store.confirm_fetched(id, 1_000, 0).await.unwrap().is_empty(), "the late ones stay unconfirmed");
+        assert!(store.confirm_fetched(id, 1_501, i64::MAX).await.unwrap().is_empty(), "before `since`");
+        assert!(store.confirm_fetched(id, 0, 1_500).await.unwrap().is_empty(), "at `until`");
+        assert_eq!(store.confirm_fetched(id, 1_500, 1_501).await.unwrap(), vec![(all[3], 1_500)]);
+        assert!(store.confirm_fetched(id, 0, i64::MAX).await.unwrap().is_empty(), "the late ones stay unconfirmed");
+    }
+}
+
+#[tokio::test]
+async fn a_fetch_recorded_before_the_outcome_confirms_with_it() {
+    for (store, _dir) in stores().await {
+        let all = macs(3);
+        let id = campaign(&store, &all).await; // a window of 1,000 ms
+                                               // The phone answered the NOTIFY sent at 100 and fetched at 150, before the outcome was
+                                               // written; device 1 fetched another file, device 2 fetched before its NOTIFY.
+        store
+            .record_fetches(&[
+                fetch(all[0], &own(all[0]), "h0", 150),
+                fetch(all[1], "y000000000046.cfg", "common", 150),
+                fetch(all[2], &own(all[2]), "h2", 99),
+            ])
+            .await
+            .unwrap();
+        let results: Vec<_> = all.iter().map(|m| (*m, notified(Some(own(*m)), 100))).collect();
+        assert_eq!(store.record_notify_results(id, &results).await.unwrap(), vec![(all[0], 150)]);
+        let d = &store.campaign_devices(id).await.unwrap()[0];
+        assert_eq!((d.confirmed_at, d.fetched_hash.as_deref()), (Some(150), Some("h0")));
+        assert!(store.confirm_fetched(id, 0, i64::MAX).await.unwrap().is_empty(), "confirmed once");
+        // A failed outcome is not confirmed by a fetch.
+        let failed = store.record_notify_results(id, &[(all[1], timed_out(100))]).await.unwrap();
+        assert!(failed.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn confirmation_reads_the_fetches_page_by_page() {
+    for (store, _dir) in stores().await {
+        // More fetches than a page (1,024), most at the same millisecond: a page must resume
+        // after its last (time, device, file), not its last time.
+        let all = macs(2_600);
+        let id = notified_campaign(&store, &all).await;
+        let mut fetches = Vec::new();
+        for (i, m) in all.iter().enumerate() {
+            fetches.push(fetch(*m, "y000000000046.cfg", "common", 200));
+            if i % 3 != 0 {
+                fetches.push(fetch(*m, &own(*m), "h", 200 + (i as i64 % 2)));
+            }
+        }
+        store.record_fetches(&fetches).await.unwrap();
+        let mut confirmed = store.confirm_fetched(id, 0, i64::MAX).await.unwrap();
+        confirmed.sort();
+        let expected: Vec<_> =
+            all.iter().enumerate().filter(|(i, _)| i % 3 != 0).map(|(i, m)| (*m, 200 + (i as i64 % 2))).collect();
+        assert_eq!(confirmed.len(), expected.len());
+        assert_eq!(confirmed, expected);
     }
 }
 
@@ -451,7 +503,7 @@ async fn counts_and_failing_agree_with_each_device_row_at_every_time() {
             .map(|(_, m)| fetch(*m, &own(*m), "h", 2_200))
             .collect();
         store.record_fetches(&fetches).await.unwrap();
-        store.confirm_fetched(id, 1_000, 0).await.unwrap();
+        store.confirm_fetched(id, 0, i64::MAX).await.unwrap();
         let rows = store.campaign_devices(id).await.unwrap();
         for now in [0, 500, 1_100, 1_500, 2_000, 2_500, 3_100, 10_000] {
             let mut expected = std::collections::BTreeMap::new();

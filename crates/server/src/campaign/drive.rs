@@ -29,6 +29,12 @@ const MAX_BATCH: usize = 500;
 /// 25,000 NOTIFYs a second, and delays no outcome by more than this.
 const GATHER: Duration = Duration::from_millis(20);
 
+/// How long after its time a fetch may reach the store and still be looked at by the next
+/// confirmation check: a served fetch waits up to 2 s for room in the fetch log (its time is
+/// taken before), and another node of a cluster writes its fetches every second. A check reads
+/// the fetches of this long before the previous check again.
+const LATE_FETCH: Duration = Duration::from_secs(5);
+
 /// How often recorded fetches are matched against the devices' confirmation windows once
 /// everything is sent (so that the campaign is `done` soon after the last window closes).
 const CONFIRM_POLL: Duration = Duration::from_millis(500);
@@ -162,7 +168,8 @@ async fn write_results(
                 },
             };
         }
-        engine.outcomes.record_notify_results_with_events(id, &results, &events).await?;
+        let confirmed = engine.outcomes.record_notify_results_with_events(id, &results, &events).await?;
+        engine.record_confirmed(id, confirmed);
         results.clear();
         events.clear();
     }
@@ -385,7 +392,8 @@ impl CampaignEngine {
                 return Ok(());
             }
             checked_at = self.confirm_fetches(campaign, checked_at).await?;
-            let report = CampaignReport::load(&self.store, campaign.clone(), sipprov_store::now_ms()).await?;
+            // As of the check: a window that closed after it may hold a fetch not looked at yet.
+            let report = CampaignReport::load(&self.store, campaign.clone(), checked_at).await?;
             if report.settled() {
                 self.store.set_campaign_state(campaign.id, sipprov_model::CampaignState::Done).await?;
                 self.notifier.metrics().campaign_finished(sipprov_model::CampaignState::Done);
@@ -399,22 +407,49 @@ impl CampaignEngine {
     /// Confirms the devices whose fetch within their window is recorded now, with a history
     /// event each. Returns the time of this check.
     ///
-    /// A device whose window had closed before `checked_at`, the previous check, was settled by
-    /// it, unless its outcome was not recorded yet: a device becomes `notified` only when its
-    /// transaction ends, up to two Timer F (64 × T1, twice with a challenge) after it left. So
-    /// windows closed since `checked_at` less that lag are looked at again; older ones are
-    /// skipped, which keeps a check cheap in a long campaign.
+    /// Only the fetches made since the previous check, `checked_at`, are looked at (all since
+    /// the campaign's creation on a driver's first check), and once more, [`LATE_FETCH`] later,
+    /// those that might have reached the store after it (see [`fetch_ranges`]). A device
+    /// notified after its fetch was recorded is confirmed when its outcome is written
+    /// ([`write_results`]). A check so costs what was fetched since the last one, about twice,
+    /// not a pass over the campaign's devices.
     async fn confirm_fetches(&self, campaign: &CampaignRecord, checked_at: i64) -> Result<i64, StoreError> {
         // Taken before the flush: every fetch made before `now` is then in the store.
         let now = sipprov_store::now_ms();
         self.events.flush().await;
-        let outcome_lag_ms = 2 * 64 * i64::try_from(self.t1_ms).unwrap_or(500) + 10_000;
-        let open_since = (checked_at - outcome_lag_ms).max(0);
-        for (mac, at) in self.store.confirm_fetched(campaign.id, campaign.confirm_window_ms, open_since).await? {
-            let detail = sipprov_api::ConfirmedDetail { campaign: campaign.id };
-            self.events.record(Record::Event(NewEvent::of(mac, at, &detail)));
+        for (since, until) in fetch_ranges(campaign.created_at, checked_at, now) {
+            let confirmed = self.store.confirm_fetched(campaign.id, since, until).await?;
+            self.record_confirmed(campaign.id, confirmed);
         }
         Ok(now)
+    }
+
+    /// A history event for each device just confirmed, at the confirming fetch's time.
+    fn record_confirmed(&self, campaign: i64, confirmed: Vec<(Mac, i64)>) {
+        for (mac, at) in confirmed {
+            let detail = sipprov_api::ConfirmedDetail { campaign };
+            self.events.record(Record::Event(NewEvent::of(mac, at, &detail)));
+        }
+    }
+}
+
+/// The ranges of fetch times a confirmation check at `now` reads, given the previous check at
+/// `checked_at` (0 for none) of a campaign created at `created_at`: the fetches made since the
+/// previous check, and again those made in the same span [`LATE_FETCH`] earlier, which a
+/// fetch that reached the store late may have joined. Each fetch is so read at most twice.
+fn fetch_ranges(created_at: i64, checked_at: i64, now: i64) -> Vec<(i64, i64)> {
+    if checked_at == 0 {
+        return vec![(created_at, now)];
+    }
+    let late = i64::try_from(LATE_FETCH.as_millis()).unwrap_or(i64::MAX);
+    let again = (checked_at.saturating_sub(late).max(created_at), now.saturating_sub(late));
+    if again.1 >= checked_at {
+        // Checks further apart than `LATE_FETCH`: the two spans meet.
+        vec![(again.0, now)]
+    } else if again.0 < again.1 {
+        vec![again, (checked_at, now)]
+    } else {
+        vec![(checked_at, now)]
     }
 }
 
@@ -429,5 +464,25 @@ async fn give_back_slots(
         if finished.send(done).await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fetch_ranges;
+
+    #[test]
+    fn each_fetch_time_is_read_fresh_and_once_more_late() {
+        // The first check reads everything since the campaign's creation.
+        assert_eq!(fetch_ranges(1_000, 0, 60_000), vec![(1_000, 60_000)]);
+        // Checks a second apart: the new second, and the second 5 s before it again.
+        assert_eq!(fetch_ranges(1_000, 60_000, 61_000), vec![(55_000, 56_000), (60_000, 61_000)]);
+        assert_eq!(fetch_ranges(1_000, 61_000, 62_000), vec![(56_000, 57_000), (61_000, 62_000)]);
+        // Checks 5 s or more apart: the spans meet.
+        assert_eq!(fetch_ranges(1_000, 60_000, 65_000), vec![(55_000, 65_000)]);
+        assert_eq!(fetch_ranges(1_000, 60_000, 70_000), vec![(55_000, 70_000)]);
+        // Nothing before the campaign existed.
+        assert_eq!(fetch_ranges(59_000, 60_000, 61_000), vec![(60_000, 61_000)]);
+        assert_eq!(fetch_ranges(55_500, 60_000, 61_000), vec![(55_500, 56_000), (60_000, 61_000)]);
     }
 }

@@ -105,8 +105,6 @@ pub struct CampaignEngine {
     control: Campaigns,
     /// This node's leases on the chunks it sends (and whether other nodes share the work).
     leases: LeasePolicy,
-    /// The SIP timer T1 (`[sip] t1_ms`): how late a NOTIFY's outcome may be recorded.
-    t1_ms: u64,
 }
 
 /// Which campaigns this process is driving, and which were cancelled.
@@ -135,9 +133,7 @@ impl Campaigns {
 
 impl CampaignEngine {
     /// The engine over the store, writing outcomes through `outcomes` (the same database, see
-    /// [`Store::own_writer`]), sending through `notifier`, taking chunks under `leases`;
-    /// `t1_ms` is `[sip] t1_ms`.
-    #[allow(clippy::too_many_arguments)]
+    /// [`Store::own_writer`]), sending through `notifier`, taking chunks under `leases`.
     pub fn new(
         store: Store,
         outcomes: Store,
@@ -146,19 +142,8 @@ impl CampaignEngine {
         inventory: Arc<Inventory>,
         events: FetchLog,
         leases: LeasePolicy,
-        t1_ms: u64,
     ) -> CampaignEngine {
-        CampaignEngine {
-            store,
-            outcomes,
-            notifier,
-            files,
-            inventory,
-            events,
-            control: Campaigns::default(),
-            leases,
-            t1_ms,
-        }
+        CampaignEngine { store, outcomes, notifier, files, inventory, events, control: Campaigns::default(), leases }
     }
 
     /// Creates a campaign over the devices `selection` picks, with its audit entry in the same
