@@ -136,7 +136,15 @@ LUA
   wrk_total=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
   # Every answered fetch must be recorded: records the fetch log had to drop (a full ledger past
   # its wait, change times included), from the server's own counter.
-  dropped=$(python3 -c "import urllib.request; print(next((l.split()[1] for l in urllib.request.urlopen('http://$API/metrics').read().decode().splitlines() if l.startswith('sipprov_fetch_records_dropped_total ')), '?'))")
+  dropped=$(python3 - "$API" <<'PY'
+import sys, urllib.request
+lines = urllib.request.urlopen(f"http://{sys.argv[1]}/metrics").read().decode().splitlines()
+value = lambda name: next((l.split()[1] for l in lines if l.startswith(name + " ")), "?")
+print(f"{value('sipprov_fetch_records_dropped_total')} (fetches past their wait: "
+      f"{value('sipprov_fetch_records_dropped_waiting_total')}; events and change times finding it full: "
+      f"{value('sipprov_fetch_records_dropped_full_total')})")
+PY
+)
   kill "$PHONE_PID" 2>/dev/null || true
 fi
 stop_server

@@ -197,6 +197,7 @@ impl FetchLog {
         };
         if kept.is_err() {
             Metrics::inc(&self.metrics.fetch_records_dropped);
+            Metrics::inc(&self.metrics.fetch_records_dropped_full);
         }
     }
 
@@ -209,6 +210,13 @@ impl FetchLog {
         self.note_seen(&fetch);
         if self.ledger.take_waiting(fetch, ROOM_WAIT).await.is_err() {
             Metrics::inc(&self.metrics.fetch_records_dropped);
+            // While the store cannot write a full ledger refuses at once: no wait ran out.
+            let kind = if self.ledger.outage.load(std::sync::atomic::Ordering::Relaxed) {
+                &self.metrics.fetch_records_dropped_full
+            } else {
+                &self.metrics.fetch_records_dropped_waiting
+            };
+            Metrics::inc(kind);
         }
     }
 

@@ -48,6 +48,10 @@ pub struct Metrics {
     /// Fetch records dropped: the writer's queue or the fetch ledger was full, or the store
     /// could not write and the retry buffer was full.
     pub fetch_records_dropped: AtomicU64,
+    /// Of those, served fetches whose wait for room in the fetch log ran past its bound.
+    pub fetch_records_dropped_waiting: AtomicU64,
+    /// Of those, device events and content change times that found the fetch log full.
+    pub fetch_records_dropped_full: AtomicU64,
     /// Writes of fetch records that failed and will be retried (see `fetchlog`).
     pub store_write_failures: AtomicU64,
     /// Gauge: fetch records waiting to be written.
@@ -133,7 +137,7 @@ impl Metrics {
 
     fn register_server_wide(&self, registry: &mut Registry, devices: usize) {
         let load = |counter: &AtomicU64| ConstCounter::new(counter.load(Ordering::Relaxed));
-        let counters: [(&str, &str, &AtomicU64); 14] = [
+        let counters: [(&str, &str, &AtomicU64); 16] = [
             ("sipprov_http_files_served", "Config files served with 200", &self.http_served),
             ("sipprov_http_not_modified", "Conditional requests answered 304", &self.http_not_modified),
             ("sipprov_http_unknown_device", "Requests for unknown devices (404)", &self.http_unknown_device),
@@ -146,6 +150,16 @@ impl Metrics {
                 "sipprov_fetch_records_dropped",
                 "Fetch records dropped under overload or while the database could not write",
                 &self.fetch_records_dropped,
+            ),
+            (
+                "sipprov_fetch_records_dropped_waiting",
+                "Of the fetch records dropped: served fetches whose wait for room in the fetch log ran out",
+                &self.fetch_records_dropped_waiting,
+            ),
+            (
+                "sipprov_fetch_records_dropped_full",
+                "Of the fetch records dropped: device events and content change times that found the fetch log full",
+                &self.fetch_records_dropped_full,
             ),
             (
                 "sipprov_store_write_failures",
