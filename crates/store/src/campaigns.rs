@@ -362,7 +362,8 @@ impl Store {
     }
 
     /// Records NOTIFY outcomes and the devices' history events in one transaction. Returns the
-    /// devices confirmed with their outcome, with the confirming fetch's time: those that had
+    /// devices confirmed with their outcome (their `confirmed` events written with it), with the
+    /// confirming fetch's time: those that had
     /// fetched their own file within the window before the outcome was written (a phone that
     /// fetches as soon as it has answered the NOTIFY), which [`Store::confirm_fetched`], reading
     /// only fetches recorded since its last check, would not look at again.
@@ -402,7 +403,8 @@ impl Store {
     }
 
     /// Writes the outcomes, then confirms the notified devices among them whose fetch is
-    /// already recorded (see [`Store::record_notify_results_with_events`]).
+    /// already recorded, with their `confirmed` events (see
+    /// [`Store::record_notify_results_with_events`]).
     async fn upsert_notify_results(
         &self,
         tx: &mut WriteTx,
@@ -411,7 +413,9 @@ impl Store {
     ) -> Result<Vec<(Mac, i64)>, StoreError> {
         let rows = batch::last_per_key(results, |(mac, _)| *mac);
         if self.backend == crate::Backend::Sqlite {
-            return upsert_notify_results_sqlite(tx, id, &rows).await;
+            let confirmed = upsert_notify_results_sqlite(tx, id, &rows).await?;
+            crate::progress::record_confirmed(self, tx, id, &confirmed).await?;
+            return Ok(confirmed);
         }
         for chunk in batch::chunks(&rows, 8) {
             // An upsert: a device's first outcome inserts its row (it had none while pending);

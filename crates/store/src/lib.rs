@@ -91,7 +91,7 @@ pub use events::{DeviceEvent, EventText, IntervalEvent, NewEvent};
 pub use groups::GroupRecord;
 pub use guard::{SharedFailure, ThrottleLimits};
 pub use leases::{campaign_chunk_size, CampaignChunk, LeaseRecord};
-pub use progress::CampaignCounts;
+pub use progress::{confirmed_detail, CampaignCounts};
 pub use rendered::RenderedState;
 pub use resource_files::{RemovedResourceFile, ResourceFileRecord};
 pub use responder::{responder_lock_key, PnpResponder, ResponderLock};

@@ -1,11 +1,11 @@
 //! A campaign's progress as the database computes it: counts per outcome, the failing devices,
 //! and confirmation by a fetch of the device's own file within its window.
 
-use sipprov_model::{CampaignOutcome, Mac};
+use sipprov_model::{CampaignOutcome, EventKind, Mac};
 use sqlx::Row;
 
 use crate::campaigns::{device_from_row, select_campaign_devices};
-use crate::{batch, mac_column, CampaignDevice, Store, StoreError, WriteTx};
+use crate::{batch, mac_column, CampaignDevice, EventText, Store, StoreError, WriteTx};
 
 /// How many devices of a campaign are in each outcome, computed by the database.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -180,7 +180,8 @@ impl Store {
     /// the write lock for more than a page: looking at every notified device in one statement,
     /// as this did before, held it for seconds and stalled the fetch log. A device whose
     /// outcome is written after its fetch was recorded is confirmed with the outcome instead
-    /// ([`Store::record_notify_results_with_events`]).
+    /// ([`Store::record_notify_results_with_events`]). Each confirmed device gets its
+    /// `confirmed` history event (detail [`confirmed_detail`]) in the same transaction.
     pub async fn confirm_fetched(&self, id: i64, since: i64, until: i64) -> Result<Vec<(Mac, i64)>, StoreError> {
         let mut confirmed = Vec::new();
         // The first page starts at `since` itself: every key sorts after ('', '').
@@ -238,8 +239,38 @@ macro_rules! confirming_fetch {
 }
 pub(crate) use confirming_fetch;
 
+/// The detail of the `confirmed` history event of campaign `campaign`: the text serde_json
+/// writes for the API's `ConfirmedDetail` (a test of the server compares the two).
+pub fn confirmed_detail(campaign: i64) -> String {
+    format!("{{\"campaign\":{campaign}}}")
+}
+
+/// Writes a `confirmed` history event for each device just confirmed in campaign `id`, at the
+/// confirming fetch's time, in the transaction that confirmed them: a confirmation is never
+/// without its event, and a burst of them (a check after a busy interval confirms thousands)
+/// never meets a full fetch log, which dropped such events before.
+pub(crate) async fn record_confirmed(
+    store: &Store,
+    tx: &mut WriteTx,
+    id: i64,
+    confirmed: &[(Mac, i64)],
+) -> Result<(), StoreError> {
+    if confirmed.is_empty() {
+        return Ok(());
+    }
+    let detail = confirmed_detail(id);
+    let events: Vec<EventText> = confirmed
+        .iter()
+        .map(|(mac, at)| EventText { mac: *mac, at: *at, kind: EventKind::Confirmed, detail: detail.clone() })
+        .collect();
+    let refs: Vec<&EventText> = events.iter().collect();
+    store.insert_event_refs(tx, &refs).await?;
+    Ok(())
+}
+
 /// Confirms those of `macs` (a chunk of [`batch::chunks`] at one parameter a row) in campaign
-/// `id` whose recorded fetch confirms them; returns them with the fetch's time.
+/// `id` whose recorded fetch confirms them, with their history events; returns them with the
+/// fetch's time.
 pub(crate) async fn confirm_devices(
     store: &Store,
     tx: &mut WriteTx,
@@ -254,7 +285,9 @@ pub(crate) async fn confirm_devices(
     );
     let query = sqlx::query(sqlx::AssertSqlSafe(store.numbered(&sql))).bind(id);
     let rows = macs.iter().fold(query, |q, mac| q.bind(mac.to_string())).bind(id).fetch_all(&mut **tx).await?;
-    confirmed_rows(&rows)
+    let confirmed = confirmed_rows(&rows)?;
+    record_confirmed(store, tx, id, &confirmed).await?;
+    Ok(confirmed)
 }
 
 /// The (mac, confirmed_at) pairs a confirming statement returned.

@@ -232,6 +232,12 @@ async fn a_fetch_recorded_before_the_outcome_confirms_with_it() {
         assert_eq!(store.record_notify_results(id, &results).await.unwrap(), vec![(all[0], 150)]);
         let d = &store.campaign_devices(id).await.unwrap()[0];
         assert_eq!((d.confirmed_at, d.fetched_hash.as_deref()), (Some(150), Some("h0")));
+        // Its history event was written with it, at the fetch's time.
+        let events = store.device_events(all[0], 10).await.unwrap();
+        let confirmed: Vec<_> =
+            events.iter().filter(|e| e.kind == EventKind::Confirmed).map(|e| (e.at, e.detail.clone())).collect();
+        assert_eq!(confirmed, vec![(150, serde_json::json!({ "campaign": id }))]);
+        assert!(store.device_events(all[2], 10).await.unwrap().iter().all(|e| e.kind != EventKind::Confirmed));
         assert!(store.confirm_fetched(id, 0, i64::MAX).await.unwrap().is_empty(), "confirmed once");
         // A failed outcome is not confirmed by a fetch.
         let failed = store.record_notify_results(id, &[(all[1], timed_out(100))]).await.unwrap();
@@ -260,6 +266,12 @@ async fn confirmation_reads_the_fetches_page_by_page() {
             all.iter().enumerate().filter(|(i, _)| i % 3 != 0).map(|(i, m)| (*m, 200 + (i as i64 % 2))).collect();
         assert_eq!(confirmed.len(), expected.len());
         assert_eq!(confirmed, expected);
+        // Each with its history event.
+        for (i, m) in all.iter().enumerate().filter(|(i, _)| i % 500 < 3) {
+            let events = store.device_events(*m, 10).await.unwrap();
+            let n = events.iter().filter(|e| e.kind == EventKind::Confirmed).count();
+            assert_eq!(n, usize::from(i % 3 != 0), "device {i}");
+        }
     }
 }
 

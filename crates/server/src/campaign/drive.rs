@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use sipprov_model::{CampaignState, Mac};
 use sipprov_sip::{BatchRequest, BatchResult};
-use sipprov_store::{CampaignRecord, EventText, NewEvent, NotifyResult, StoreError};
+use sipprov_store::{CampaignRecord, EventText, NotifyResult, StoreError};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
 use super::chunks::{in_flight_share, ChunkControl, SendEnd, Slots};
@@ -14,7 +14,6 @@ use super::pace::Pacer;
 use super::CampaignEngine;
 use super::CampaignReport;
 use crate::checksync::{self, Outcome, Resolver};
-use crate::fetchlog::Record;
 use crate::metrics::labels::VendorLabel;
 use crate::metrics::NotifySource;
 use crate::notify::{log_outcome, NotifyError, Planned};
@@ -168,8 +167,7 @@ async fn write_results(
                 },
             };
         }
-        let confirmed = engine.outcomes.record_notify_results_with_events(id, &results, &events).await?;
-        engine.record_confirmed(id, confirmed);
+        engine.outcomes.record_notify_results_with_events(id, &results, &events).await?;
         results.clear();
         events.clear();
     }
@@ -404,8 +402,8 @@ impl CampaignEngine {
         }
     }
 
-    /// Confirms the devices whose fetch within their window is recorded now, with a history
-    /// event each. Returns the time of this check.
+    /// Confirms the devices whose fetch within their window is recorded now (the store writes
+    /// their history events with them). Returns the time of this check.
     ///
     /// Only the fetches made since the previous check, `checked_at`, are looked at (all since
     /// the campaign's creation on a driver's first check), and once more, [`LATE_FETCH`] later,
@@ -418,18 +416,9 @@ impl CampaignEngine {
         let now = sipprov_store::now_ms();
         self.events.flush().await;
         for (since, until) in fetch_ranges(campaign.created_at, checked_at, now) {
-            let confirmed = self.store.confirm_fetched(campaign.id, since, until).await?;
-            self.record_confirmed(campaign.id, confirmed);
+            self.store.confirm_fetched(campaign.id, since, until).await?;
         }
         Ok(now)
-    }
-
-    /// A history event for each device just confirmed, at the confirming fetch's time.
-    fn record_confirmed(&self, campaign: i64, confirmed: Vec<(Mac, i64)>) {
-        for (mac, at) in confirmed {
-            let detail = sipprov_api::ConfirmedDetail { campaign };
-            self.events.record(Record::Event(NewEvent::of(mac, at, &detail)));
-        }
     }
 }
 
@@ -470,6 +459,14 @@ async fn give_back_slots(
 #[cfg(test)]
 mod tests {
     use super::fetch_ranges;
+
+    #[test]
+    fn the_store_writes_the_confirmed_event_as_the_api_reads_it() {
+        let detail = sipprov_api::ConfirmedDetail { campaign: 42 };
+        assert_eq!(sipprov_store::confirmed_detail(42), serde_json::to_string(&detail).unwrap());
+        let back: sipprov_api::ConfirmedDetail = serde_json::from_str(&sipprov_store::confirmed_detail(7)).unwrap();
+        assert_eq!(back.campaign, 7);
+    }
 
     #[test]
     fn each_fetch_time_is_read_fresh_and_once_more_late() {
