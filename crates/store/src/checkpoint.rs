@@ -43,8 +43,19 @@
 //! `CAP_SYS_NICE` or a `RLIMIT_NICE` allowing nice 19, see sched(7)); where it does not, even
 //! `SCHED_IDLE` gets a small share of a busy core, so the checkpoint ends and the backstop
 //! applies again.
+//!
+//! That share can be very small: with a million devices fetching while a campaign ran on one
+//! core, a checkpoint took up to 33 s and the `-wal` file grew to 3.1 GB, since nothing rewinds
+//! the WAL before a checkpoint has copied all of it. So past [`WAL_MAX_BYTES`], a write
+//! transaction first waits for the checkpoint in progress to end (at most [`HOLD_MAX`]):
+//! writers then rewind the WAL, and while they wait the fetch log holds fetches back and
+//! frees the core for the checkpointer (see [`InProgress`]). And every connection sets
+//! `PRAGMA journal_size_limit` to [`WAL_KEPT_BYTES`], so that a WAL rewound after such a
+//! growth is truncated rather than left on disk at its largest (SQLite, "PRAGMA
+//! journal_size_limit": "the write-ahead log file is not truncated following a checkpoint ...
+//! this pragma may be used to limit the size of WAL files left in the file-system").
 
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,6 +68,18 @@ use crate::{priority, Role, Store, StoreError};
 /// PnP boot storm of 10,000 phones a second writes about 1,000 pages a second, and the
 /// checkpointer runs four times a second.
 pub(crate) const WAL_BACKSTOP_PAGES: u32 = 4_000;
+
+/// The size past which a write waits for the checkpoint in progress to end: 256 MiB of WAL,
+/// minutes of the heaviest writing measured (a million-device campaign with every device
+/// fetching), far beyond what a checkpointer that gets the core ever lets build up.
+pub(crate) const WAL_MAX_BYTES: u64 = 256 << 20;
+
+/// The longest a write waits for that checkpoint: past it the write goes ahead (the WAL grows
+/// further, but nothing stops).
+const HOLD_MAX: Duration = Duration::from_secs(10);
+
+/// What a rewound WAL is truncated to (`PRAGMA journal_size_limit`).
+pub(crate) const WAL_KEPT_BYTES: u64 = 64 << 20;
 
 /// How often the checkpointer runs a checkpoint, at most. One with nothing to copy reads the
 /// WAL index's header and returns.
@@ -84,6 +107,47 @@ const PATIENCE: Duration = Duration::from_secs(1);
 
 /// How long [`Checkpointer::stop`] waits for the last checkpoint.
 const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// Whether a checkpoint of the checkpointer is running, shared with the store's writers.
+#[derive(Default)]
+pub(crate) struct InProgress {
+    running: AtomicBool,
+    ended: tokio::sync::Notify,
+}
+
+impl InProgress {
+    /// Waits for the checkpoint in progress to end, at most [`HOLD_MAX`], when the WAL beside
+    /// the database at `path` is past [`WAL_MAX_BYTES`]; returns at once otherwise (one atomic
+    /// load when no checkpoint runs, a `stat` of the WAL when one does).
+    pub(crate) async fn wait_if_wal_past_bound(&self, path: &std::path::Path) {
+        if !self.running.load(Ordering::Acquire) {
+            return;
+        }
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        if size < WAL_MAX_BYTES {
+            return;
+        }
+        let ended = self.ended.notified();
+        tokio::pin!(ended);
+        // Registered before the second look: an end in between still wakes this write.
+        ended.as_mut().enable();
+        if self.running.load(Ordering::Acquire) {
+            tracing::debug!(wal_bytes = size, "a write waits for the WAL checkpoint in progress");
+            let _ = tokio::time::timeout(HOLD_MAX, ended).await;
+        }
+    }
+
+    fn begin(&self) {
+        self.running.store(true, Ordering::Release);
+    }
+
+    fn end(&self) {
+        self.running.store(false, Ordering::Release);
+        self.ended.notify_waiters();
+    }
+}
 
 /// The store's WAL checkpointer (SQLite on a file): runs until [`Checkpointer::stop`].
 pub struct Checkpointer {
@@ -116,7 +180,8 @@ impl Store {
         let counts = Arc::new(Counts::default());
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let commits = self.commits.clone();
-        let task = tokio::spawn(run(pool, worker, commits, counts.clone(), stopped));
+        let running = self.checkpointing.clone();
+        let task = tokio::spawn(run(pool, worker, commits, running, counts.clone(), stopped));
         Ok(Some(Checkpointer { stop, task, counts }))
     }
 }
@@ -155,6 +220,7 @@ async fn run(
     pool: AnyPool,
     worker: Arc<AtomicI32>,
     commits: Arc<AtomicU64>,
+    running: Arc<InProgress>,
     counts: Arc<Counts>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
@@ -176,21 +242,35 @@ async fn run(
         let since = now.duration_since(last_checkpoint);
         let quiet = now.duration_since(last_commit) >= QUIET;
         if since >= CHECKPOINT_EVERY && (quiet || since >= MAX_DELAY) {
-            checkpoint(&pool, &worker, &counts, &mut failing_since).await;
+            checkpoint(&pool, &worker, &running, &counts, &mut failing_since).await;
             last_checkpoint = Instant::now();
         }
     }
-    checkpoint(&pool, &worker, &counts, &mut failing_since).await;
+    checkpoint(&pool, &worker, &running, &counts, &mut failing_since).await;
     pool.close().await;
 }
 
 /// One `PRAGMA wal_checkpoint(PASSIVE)`, raising the worker while it is starved past
 /// [`PATIENCE`]. A failure is logged once a minute while failures last: the backstop still
 /// bounds the WAL, and the next round tries again.
-async fn checkpoint(pool: &AnyPool, worker: &AtomicI32, counts: &Counts, failing_since: &mut Option<Instant>) {
+async fn checkpoint(
+    pool: &AnyPool,
+    worker: &AtomicI32,
+    running: &InProgress,
+    counts: &Counts,
+    failing_since: &mut Option<Instant>,
+) {
+    running.begin();
+    let result = run_checkpoint(pool, worker).await;
+    running.end();
+    note_checkpoint(result, counts, failing_since);
+}
+
+/// `PRAGMA wal_checkpoint(PASSIVE)`, the worker raised while it is starved past [`PATIENCE`].
+async fn run_checkpoint(pool: &AnyPool, worker: &AtomicI32) -> Result<sqlx::any::AnyRow, sqlx::Error> {
     let query = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool);
     tokio::pin!(query);
-    let result = match tokio::time::timeout(PATIENCE, &mut query).await {
+    match tokio::time::timeout(PATIENCE, &mut query).await {
         Ok(result) => result,
         Err(_) => {
             let tid = worker.load(Ordering::Relaxed);
@@ -201,7 +281,15 @@ async fn checkpoint(pool: &AnyPool, worker: &AtomicI32, counts: &Counts, failing
             }
             result
         }
-    };
+    }
+}
+
+/// Checks the result of one checkpoint's statement ([`checkpoint`]).
+fn note_checkpoint(
+    result: Result<sqlx::any::AnyRow, sqlx::Error>,
+    counts: &Counts,
+    failing_since: &mut Option<Instant>,
+) {
     match result {
         Ok(row) => {
             // (busy, frames in the WAL, frames checkpointed); -1 when not in WAL mode.
@@ -218,5 +306,49 @@ async fn checkpoint(pool: &AnyPool, worker: &AtomicI32, counts: &Counts, failing
                 tracing::warn!(error = %e, "WAL checkpoint failed; commits checkpoint at the backstop meanwhile");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database path whose `-wal` file is `len` bytes long (sparse: no disk is used).
+    fn wal_of(dir: &std::path::Path, len: u64) -> std::path::PathBuf {
+        let db = dir.join("t.db");
+        std::fs::File::create(dir.join("t.db-wal")).unwrap().set_len(len).unwrap();
+        db
+    }
+
+    #[tokio::test]
+    async fn a_write_waits_for_the_checkpoint_only_when_the_wal_is_past_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = Arc::new(InProgress::default());
+        let quick = Duration::from_secs(1);
+        // No checkpoint running: no wait, however large the WAL.
+        let big = wal_of(dir.path(), WAL_MAX_BYTES + 1);
+        tokio::time::timeout(quick, state.wait_if_wal_past_bound(&big)).await.expect("no checkpoint, no wait");
+        // A checkpoint running, a small WAL: no wait.
+        state.begin();
+        let small = wal_of(dir.path(), WAL_MAX_BYTES - 1);
+        tokio::time::timeout(quick, state.wait_if_wal_past_bound(&small)).await.expect("small WAL, no wait");
+        // A checkpoint running, a WAL past the bound: the write waits until it ends.
+        let big = wal_of(dir.path(), WAL_MAX_BYTES);
+        let waiting = tokio::spawn({
+            let state = state.clone();
+            async move { state.wait_if_wal_past_bound(&big).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!waiting.is_finished(), "waits while the checkpoint runs");
+        state.end();
+        tokio::time::timeout(quick, waiting).await.expect("released when it ends").unwrap();
+    }
+
+    #[tokio::test]
+    async fn every_connection_truncates_a_rewound_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+        let limit: i64 = sqlx::query_scalar("PRAGMA journal_size_limit").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(limit as u64, WAL_KEPT_BYTES);
     }
 }

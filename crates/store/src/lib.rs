@@ -161,6 +161,9 @@ pub struct Store {
     /// Write transactions committed through this store and its clones, background and own
     /// writers included: the WAL checkpointer waits for a pause in them (see `checkpoint`).
     commits: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether the WAL checkpointer is in the middle of a checkpoint, which writers wait out
+    /// when the WAL has grown past its bound (see `checkpoint`).
+    checkpointing: Arc<checkpoint::InProgress>,
 }
 
 /// A write transaction, holding this process's writer turn on SQLite until it ends.
@@ -262,6 +265,7 @@ impl Store {
             writer_turn,
             statement_rows: usize::MAX,
             commits: Arc::default(),
+            checkpointing: Arc::default(),
         };
         if store.defers_last_seen() {
             // Fetches recorded after the last last-seen write (a stop or kill -9 in between).
@@ -282,6 +286,9 @@ impl Store {
     pub(crate) async fn write_tx(&self) -> Result<WriteTx, sqlx::Error> {
         match &self.writer_turn {
             Some(turn) => {
+                if let Some(path) = sqlite_path(&self.url) {
+                    self.checkpointing.wait_if_wal_past_bound(path).await;
+                }
                 let turn = turn.clone().lock_owned().await;
                 let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
                 Ok(WriteTx { tx, _turn: Some(turn), commits: self.commits.clone() })
@@ -414,6 +421,8 @@ async fn sqlite_connection_setup(conn: &mut sqlx::AnyConnection) -> Result<(), s
     conn.execute("PRAGMA foreign_keys = ON").await?;
     let backstop = format!("PRAGMA wal_autocheckpoint = {}", checkpoint::WAL_BACKSTOP_PAGES);
     sqlx::query(sqlx::AssertSqlSafe(backstop)).execute(&mut *conn).await?;
+    let limit = format!("PRAGMA journal_size_limit = {}", checkpoint::WAL_KEPT_BYTES);
+    sqlx::query(sqlx::AssertSqlSafe(limit)).execute(&mut *conn).await?;
     Ok(())
 }
 
