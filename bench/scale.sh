@@ -87,6 +87,12 @@ stop_server
 start_server "$DATA" pinned
 startup=$STARTUP
 startup_rss=$(mb "$PID" VmRSS)
+# The largest the SQLite -wal file gets while the restarted server runs, sampled every second.
+( max=0; while kill -0 "$PID" 2>/dev/null; do
+    size=$(stat -c %s "$DATA/sipprov.db-wal" 2>/dev/null || echo 0)
+    [ "$size" -gt "$max" ] && max=$size && echo "$max" > "$work/wal-max"
+    sleep 1
+  done ) &
 python3 - "$HTTP" "$n" <<'PY'
 # Serve 2,000 random devices' files (rendered and cached), as bench/http.sh does at 100,000.
 import http.client, sys, random
@@ -162,6 +168,7 @@ cat <<MD
 | campaign over all: NOTIFYs/s to the last sent (to every outcome recorded) | $rate ($recorded), $campaign_s s in all | — |
 | peak RSS over the whole run, campaign and wrk included | $campaign_rss MB | under 700 MB |
 | HTTP while the campaign runs (wrk -t1 -c8, random device of $hot): p50 / p99 | $p50 / $p99 ($wrk_rps req/s) | p99 under 10 ms |
+| largest SQLite \`-wal\` file while the restarted server ran (sampled every second) | $(awk '{printf "%.0f MB", $1/1048576}' "$work/wal-max" 2>/dev/null || echo "—") | — |
 | fetch records dropped during the run (\`sipprov_fetch_records_dropped_total\`), of $wrk_total requests | $dropped | 0 |
 
 - $(nproc) cores, $(uname -m); load before the run: $(cut -d' ' -f1-3 /proc/loadavg); server pinned to CPU 0 and SIPp + wrk to CPU 1 from the restart on
