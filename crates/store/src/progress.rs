@@ -162,10 +162,10 @@ impl Store {
         rows.iter().map(device_from_row).collect()
     }
 
-    /// Confirms the notified devices whose own config file fetch recorded at `since` (ms since
-    /// the epoch) or later, and before `until`, falls within their window (`notified_at` to `notified_at` plus the
-    /// campaign's `confirm_window_ms`), recording that fetch's time and hash; returns them with
-    /// the fetch time.
+    /// Confirms the notified devices whose fetch of their own config file, recorded with a time
+    /// from `since` to before `until` (ms since the epoch), falls within their window
+    /// (`notified_at` to `notified_at` plus the campaign's `confirm_window_ms`), recording that
+    /// fetch's time and hash; returns them with the fetch time.
     ///
     /// A fetch of the file proves the device has its current config because the server only
     /// serves the current rendering, and only successful fetches (200, and 304 to a validator
@@ -173,9 +173,9 @@ impl Store {
     /// not confirm: the device stays `not-confirmed`. That table keeps one row per (mac, file),
     /// so at most one fetch per device is looked at.
     ///
-    /// The work follows the fetches, not the campaign: the rows of `device_fetched` in that range
-    /// (its `(at, mac, file)` index) are read in pages of 1,024, and each page's
-    /// devices are confirmed in a write transaction of their own, by primary key. A check over
+    /// The work follows the fetches, not the campaign: the rows of `device_fetched` in that
+    /// range (its `(at, mac, file)` index) are read in pages of 1,024, and each page's devices
+    /// are confirmed in a write transaction of their own, by primary key. A check over
     /// a million-device campaign so costs what was fetched since the last one, and never holds
     /// the write lock for more than a page: looking at every notified device in one statement,
     /// as this did before, held it for seconds and stalled the fetch log. A device whose

@@ -390,8 +390,10 @@ impl CampaignEngine {
                 return Ok(());
             }
             checked_at = self.confirm_fetches(campaign, checked_at).await?;
-            // As of the check: a window that closed after it may hold a fetch not looked at yet.
-            let report = CampaignReport::load(&self.store, campaign.clone(), checked_at).await?;
+            // Settled as of `LATE_FETCH` before the check: a window that closed after that may
+            // hold a fetch not in the store yet (or not looked at yet, after the check).
+            let late = i64::try_from(LATE_FETCH.as_millis()).unwrap_or(i64::MAX);
+            let report = CampaignReport::load(&self.store, campaign.clone(), checked_at.saturating_sub(late)).await?;
             if report.settled() {
                 self.store.set_campaign_state(campaign.id, sipprov_model::CampaignState::Done).await?;
                 self.notifier.metrics().campaign_finished(sipprov_model::CampaignState::Done);
