@@ -56,6 +56,10 @@ pub enum Resolved {
         device: Arc<DeviceRecord>,
         /// Which of its files.
         spec: FileSpec,
+        /// The device's vendor and model, found once for the request (`vendor_model`).
+        vendor: &'static dyn Vendor,
+        /// See `vendor`.
+        model: &'static ModelInfo,
     },
     /// A common file for a model, rendered from global settings only.
     Model {
@@ -223,7 +227,7 @@ impl Files {
         if matches!(spec.scope, FileScope::Model) {
             return Ok(Resolved::Model { vendor, model, spec, device: Some(device) });
         }
-        Ok(Resolved::Device { device, spec })
+        Ok(Resolved::Device { device, spec, vendor, model })
     }
 
     /// The bytes for a resolved request, from the cache or freshly rendered. `firmware` is what
@@ -237,8 +241,8 @@ impl Files {
         firmware: Option<&str>,
     ) -> Result<Arc<Served>, RenderFailure> {
         match resolved {
-            Resolved::Device { device, spec } => {
-                let (vendor, model) = vendor_model(device)?;
+            Resolved::Device { device, spec, vendor, model } => {
+                let (vendor, model) = (*vendor, *model);
                 let dialect = self.device_dialect(device, vendor, model, firmware);
                 // A rendering made while the device had no firmware target is what every
                 // requester gets until something about the device changes, and each such change

@@ -235,7 +235,7 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
         Err(refusal) => return refused(state, file_name, ua.as_ref(), refusal, &facts),
     };
     *vendor = match &resolved {
-        Resolved::Device { device, .. } => VendorLabel::of(&device.vendor),
+        Resolved::Device { vendor, .. } => VendorLabel::of(vendor.id()),
         Resolved::Model { vendor, .. } => VendorLabel::of(vendor.id()),
     };
     let auth = match &resolved {
@@ -254,9 +254,9 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    dates::hold_until_dated(served.last_modified).await;
-    let status = if not_modified(&headers, &served) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
-    record_fetch(state, &resolved, &served, peer, ua, status, auth).await;
+    let now = dates::hold_until_dated(served.last_modified).await;
+    let status = if not_modified(&headers, &served, now) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
+    record_fetch(state, &resolved, &served, peer, ua, status, auth, now).await;
     respond(status, &served)
 }
 
@@ -555,19 +555,21 @@ fn named_device(file: &str, ua: Option<&UserAgentInfo>) -> Option<sipprov_model:
 /// which moves strictly forward with every change (see `RenderCache::note_content`). Two
 /// validators prove nothing and get the file instead: `If-None-Match: *` (it names no content;
 /// §13.1.2 would answer 304 to any client that has some copy, however old) and an
-/// `If-Modified-Since` later than the server's clock (no `Last-Modified` sent was that late).
-fn not_modified(headers: &HeaderMap, served: &Served) -> bool {
+/// `If-Modified-Since` later than the server's clock, `now` (no `Last-Modified` sent was that
+/// late).
+fn not_modified(headers: &HeaderMap, served: &Served, now: std::time::SystemTime) -> bool {
     if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         return inm.split(',').map(str::trim).any(|tag| tag.trim_start_matches("W/") == served.etag);
     }
     let since = headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()).and_then(dates::parse_lenient);
-    matches!(since, Some(since) if served.last_modified <= since && !dates::is_future(since))
+    matches!(since, Some(since) if served.last_modified <= since && since <= now)
 }
 
 /// Counts a served fetch and hands its record to the fetch log: a few words and a reference to
 /// the cached content (the User-Agent's model and firmware, parsed for this request, move in).
 /// Waits, before the answer goes out, when the fetch log is full (see
-/// [`crate::fetchlog::FetchLog::record_fetch`]).
+/// [`crate::fetchlog::FetchLog::record_fetch`]). `now` is when the answer leaves.
+#[allow(clippy::too_many_arguments)]
 async fn record_fetch(
     state: &Phones,
     resolved: &Resolved,
@@ -576,6 +578,7 @@ async fn record_fetch(
     ua: Option<UserAgentInfo>,
     status: StatusCode,
     auth: &'static str,
+    now: std::time::SystemTime,
 ) {
     let device = match resolved {
         Resolved::Device { device, .. } => Some(device),
@@ -590,7 +593,7 @@ async fn record_fetch(
     let (model, firmware) = ua.map_or((None, None), |u| (u.model, u.firmware));
     let fetch = Fetch {
         mac: device.mac,
-        at: sipprov_store::now_ms(),
+        at: dates::epoch_ms(now),
         ip: peer.ip(),
         content: served.id.clone(),
         file: None,
