@@ -159,8 +159,7 @@ impl Handler for PhoneHandler {
     ) -> impl std::future::Future<Output = Response> + Send + 'static {
         let (parts, body) = request.into_parts();
         let peer = forwarded::client_address(peer, &parts.headers, &self.0.proxies);
-        let incoming =
-            Incoming { peer, tls, method: parts.method, uri: parts.uri, headers: parts.headers, body: Body::new(body) };
+        let incoming = Incoming { peer, tls, method: parts.method, uri: parts.uri, headers: parts.headers, body };
         fetch(self.0, incoming)
     }
 }
@@ -172,7 +171,9 @@ struct Incoming {
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Body,
+    /// hyper's body as it comes: only an upload reads it, and only then is it boxed into an
+    /// axum [`Body`] (an allocation the config requests do not pay).
+    body: hyper::body::Incoming,
 }
 
 /// Serves one request and times it into `sipprov_http_request_duration_seconds`, under the
@@ -221,7 +222,7 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
         }
     };
     if method == Method::PUT {
-        return upload::receive(state, file_name, ua.as_ref(), &facts, &headers, body).await;
+        return upload::receive(state, file_name, ua.as_ref(), &facts, &headers, Body::new(body)).await;
     }
     if let Some(mac) = directory::requested(uri.path(), file_name) {
         let request = directory::DirectoryRequest { mac, file: file_name, ua: ua.as_ref(), headers: &headers, peer };
@@ -449,26 +450,31 @@ fn blocked_answer(state: &Phones, wait: std::time::Duration) -> Response {
     (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, secs)]).into_response()
 }
 
-/// Checks a request path and returns its last segment, the file name.
+/// Checks a request path and returns its last segment, the file name: segments of letters,
+/// digits and `._-`, none starting with a dot, at most [`MAX_SEGMENTS`] of them.
 fn file_name(path: &str) -> Result<&str, &'static str> {
     if path.len() > MAX_PATH {
         return Err("path too long");
     }
-    // No list of the segments: every request comes through here.
     let path = path.trim_start_matches('/');
-    if path.bytes().filter(|&b| b == b'/').count() >= MAX_SEGMENTS {
+    let bytes = path.as_bytes();
+    if bytes.iter().filter(|&&b| b == b'/').count() >= MAX_SEGMENTS {
         return Err("too many path segments");
     }
-    let mut last = "";
-    for segment in path.split('/') {
-        if segment.starts_with('.') {
-            return Err("dot segment or hidden file");
+    // One pass over the bytes, no list of the segments: every request comes through here. The
+    // segments are checked in order, each for a leading dot before its characters.
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'/' => start = i + 1,
+            b'.' if i == start => return Err("dot segment or hidden file"),
+            b'.' | b'_' | b'-' => {}
+            _ if b.is_ascii_alphanumeric() => {}
+            _ => return Err("unexpected character in path"),
         }
-        if !plain_segment(segment) {
-            return Err("unexpected character in path");
-        }
-        last = segment;
     }
+    // After a `/` (ASCII) or at the start: a character boundary.
+    let last = &path[start..];
     if last.is_empty() {
         return Err("no file name");
     }
