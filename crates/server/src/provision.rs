@@ -208,7 +208,10 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     if let Some(route) = stored::route(uri.path()) {
         let request =
             stored::FileRequest { route, method: &method, headers: &headers, peer, ua: ua.as_ref(), facts: &facts };
-        return stored::serve(state, request, vendor).await;
+        // The rare branches' futures are boxed (here and below): unboxed, the largest would set
+        // the size of every request's future, which hyper and the runtime move (copy) per
+        // request, kilobytes at a time.
+        return Box::pin(stored::serve(state, request, vendor)).await;
     }
     let file_name = match file_name(uri.path()) {
         Ok(name) => name,
@@ -222,14 +225,14 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
         }
     };
     if method == Method::PUT {
-        return upload::receive(state, file_name, ua.as_ref(), &facts, &headers, Body::new(body)).await;
+        return Box::pin(upload::receive(state, file_name, ua.as_ref(), &facts, &headers, Body::new(body))).await;
     }
     if let Some(mac) = directory::requested(uri.path(), file_name) {
         let request = directory::DirectoryRequest { mac, file: file_name, ua: ua.as_ref(), headers: &headers, peer };
-        return directory::serve(state, request, &facts).await;
+        return Box::pin(directory::serve(state, request, &facts)).await;
     }
     if let Some(names) = keyfile::names(file_name) {
-        return keyfile::serve(state, names, file_name, ua.as_ref(), &facts).await;
+        return Box::pin(keyfile::serve(state, names, file_name, ua.as_ref(), &facts)).await;
     }
     let resolved = match state.files.resolve(file_name, ua.as_ref()) {
         Ok(r) => r,
@@ -296,7 +299,9 @@ pub(crate) async fn authorize(
         if window == Window::Peek {
             return Ok("first-fetch-window");
         }
-        match state.files.claim_first_fetch(device, opened_at).await {
+        // Boxed: a first fetch is rare, and its store write's future would otherwise enlarge
+        // every request's (see `serve`).
+        match Box::pin(state.files.claim_first_fetch(device, opened_at)).await {
             Ok(true) => return Ok("first-fetch-window"),
             // Another fetch got there first: decide as if the window were closed.
             Ok(false) => decision = state.security.decide(device.mac, &policy, facts, None),

@@ -35,7 +35,9 @@ pub(super) async fn hold_until_dated(last_modified: SystemTime) -> SystemTime {
     let now = SystemTime::now();
     match last_modified.duration_since(now) {
         Ok(ahead) => {
-            tokio::time::sleep(ahead.min(MAX_HOLD)).await;
+            // Boxed: a hold is rare, and a timer held inline would enlarge every request's
+            // future, which is moved (copied) per request.
+            Box::pin(tokio::time::sleep(ahead.min(MAX_HOLD))).await;
             SystemTime::now()
         }
         Err(_) => now,
