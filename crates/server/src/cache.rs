@@ -55,6 +55,11 @@ pub struct Served {
     pub headers: ValidatorHeaders,
     /// The file name and hash again, shared with the fetch records of this rendering.
     pub id: Arc<ContentId>,
+    /// Rendered for a device that had no firmware target (no rollout pin, no level setting
+    /// `firmware.version`). Anything that could give it one drops the device's cached files, so
+    /// while this rendering is cached a fetch serves it without working out the firmware plan
+    /// (see `Files::served`). False for anything else, which always works it out.
+    pub no_firmware_target: bool,
 }
 
 /// What a fetch record keeps of the rendering it served: the file name and hash, shared by
@@ -94,7 +99,17 @@ impl Served {
             last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(last_modified)).ok(),
         };
         let id = Arc::new(ContentId { file: file.clone(), hash: hash.clone() });
-        Served { file, bytes: Bytes::from(bytes), hash, etag, last_modified, content_type, headers, id }
+        Served {
+            file,
+            bytes: Bytes::from(bytes),
+            hash,
+            etag,
+            last_modified,
+            content_type,
+            headers,
+            id,
+            no_firmware_target: false,
+        }
     }
 }
 

@@ -56,6 +56,10 @@ pub enum Resolved {
         device: Arc<DeviceRecord>,
         /// Which of its files.
         spec: FileSpec,
+        /// The device's vendor and model, found once for the request (`vendor_model`).
+        vendor: &'static dyn Vendor,
+        /// See `vendor`.
+        model: &'static ModelInfo,
     },
     /// A common file for a model, rendered from global settings only.
     Model {
@@ -223,7 +227,7 @@ impl Files {
         if matches!(spec.scope, FileScope::Model) {
             return Ok(Resolved::Model { vendor, model, spec, device: Some(device) });
         }
-        Ok(Resolved::Device { device, spec })
+        Ok(Resolved::Device { device, spec, vendor, model })
     }
 
     /// The bytes for a resolved request, from the cache or freshly rendered. `firmware` is what
@@ -237,23 +241,38 @@ impl Files {
         firmware: Option<&str>,
     ) -> Result<Arc<Served>, RenderFailure> {
         match resolved {
-            Resolved::Device { device, spec } => {
-                let (vendor, model) = vendor_model(device)?;
+            Resolved::Device { device, spec, vendor, model } => {
+                let (vendor, model) = (*vendor, *model);
                 let dialect = self.device_dialect(device, vendor, model, firmware);
+                // A rendering made while the device had no firmware target is what every
+                // requester gets until something about the device changes, and each such change
+                // (a setting at any level, a rollout's pin) drops it from the cache: it is served
+                // without working out the plan (a pin look-up and the merged setting's, two locks
+                // and three maps) on every fetch.
+                let plain = self.cache.device_file(device.mac, &device_key(requested, dialect, None));
+                if let Some(hit) = plain.as_ref().filter(|s| s.no_firmware_target) {
+                    Metrics::inc(&self.metrics.cache_hits);
+                    return Ok(hit.clone());
+                }
+                // Read before the plan: a pin or setting changed from here on moves it, and this
+                // rendering is then not kept (with its flag, it would outlive the change).
+                let generation = self.cache.generation();
                 let plan = self.firmware_plan(device, vendor, model, firmware);
                 let key = device_key(requested, dialect, plan.key_version());
-                if let Some(hit) = self.cache.device_file(device.mac, &key) {
+                let hit = if plan.key_version().is_none() { plain } else { self.cache.device_file(device.mac, &key) };
+                if let Some(hit) = hit {
                     Metrics::inc(&self.metrics.cache_hits);
                     return Ok(hit);
                 }
                 let key = key.into_owned();
-                let generation = self.cache.generation();
                 let mut settings = self.device_settings(device);
                 plan.warn_if_missing(device);
                 self.apply_firmware(device, &plan, &mut settings)?;
                 self.resource_urls(device, vendor, model, &mut settings)?;
                 let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware };
-                let served = self.finish_render(&ctx, spec, device.mac, &dialect_key(spec.name.clone(), dialect))?;
+                let state_key = dialect_key(spec.name.clone(), dialect);
+                let no_target = plan.target.is_none();
+                let served = self.finish_render(&ctx, spec, device.mac, &state_key, no_target)?;
                 self.cache.insert_device_file(generation, device.mac, key, served.clone());
                 Ok(served)
             }
@@ -267,7 +286,7 @@ impl Files {
                 let generation = self.cache.generation();
                 let settings = self.inventory.global();
                 let ctx = RenderContext { vendor: *vendor, model, mac: None, settings: &settings, firmware };
-                let served = self.finish_render(&ctx, spec, MODEL_SCOPE_MAC, &key)?;
+                let served = self.finish_render(&ctx, spec, MODEL_SCOPE_MAC, &key, false)?;
                 self.cache.insert_model_file(generation, key, served.clone());
                 Ok(served)
             }
@@ -311,7 +330,7 @@ impl Files {
         self.resource_urls(device, vendor, model, &mut settings)?;
         let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware: None };
         let state_key = dialect_key(spec.name.clone(), vendor.dialect(model, &settings, None));
-        self.finish_render(&ctx, spec, device.mac, &state_key)
+        self.finish_render(&ctx, spec, device.mac, &state_key, false)
     }
 
     /// The SHA-256 of a device file as it would be served now, without caching it or
@@ -336,12 +355,15 @@ impl Files {
         Ok(content_hash(&bytes))
     }
 
+    /// Renders, notes the content's change time and wraps it for serving; `no_firmware_target`
+    /// marks a device rendering made without a firmware target ([`Served::no_firmware_target`]).
     fn finish_render(
         &self,
         ctx: &RenderContext<'_>,
         spec: &FileSpec,
         mac: Mac,
         state_key: &str,
+        no_firmware_target: bool,
     ) -> Result<Arc<Served>, RenderFailure> {
         Metrics::inc(&self.metrics.renders);
         let bytes = self.renderer.render(ctx, spec).map_err(|e| RenderFailure::Template(e.to_string()))?;
@@ -350,7 +372,8 @@ impl Files {
         if let Some(state) = new_state {
             self.events.record(Record::Rendered(state));
         }
-        Ok(Arc::new(Served::new(spec.name.clone(), bytes, spec.content_type, hash, changed_at)))
+        let served = Served::new(spec.name.clone(), bytes, spec.content_type, hash, changed_at);
+        Ok(Arc::new(Served { no_firmware_target, ..served }))
     }
 
     /// The files a device is served, for listings and `render`.

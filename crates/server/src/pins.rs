@@ -3,9 +3,11 @@
 //!
 //! The rollout engine (`crate::rollout`) writes a pin to the store first (`firmware_pins`, in
 //! the transaction that also moves the device's rollout row and writes its history), then
-//! here; the render (`crate::files`) reads it on every request. Loaded from the store at start,
-//! so a restart serves the same files. Changing a pin drops the device's cached renders, so the
-//! next fetch names the new firmware. Bounded by the inventory: at most one pin per device.
+//! here; the render (`crate::files`) reads it on every request but those served a rendering
+//! cached while the device had no target (any pin change drops those). Loaded from the store at
+//! start, so a restart serves the same files. Changing a pin drops the device's cached renders,
+//! so the next fetch names the new firmware. Bounded by the inventory: at most one pin per
+//! device.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

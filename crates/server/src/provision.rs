@@ -159,8 +159,7 @@ impl Handler for PhoneHandler {
     ) -> impl std::future::Future<Output = Response> + Send + 'static {
         let (parts, body) = request.into_parts();
         let peer = forwarded::client_address(peer, &parts.headers, &self.0.proxies);
-        let incoming =
-            Incoming { peer, tls, method: parts.method, uri: parts.uri, headers: parts.headers, body: Body::new(body) };
+        let incoming = Incoming { peer, tls, method: parts.method, uri: parts.uri, headers: parts.headers, body };
         fetch(self.0, incoming)
     }
 }
@@ -172,7 +171,9 @@ struct Incoming {
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Body,
+    /// hyper's body as it comes: only an upload reads it, and only then is it boxed into an
+    /// axum [`Body`] (an allocation the config requests do not pay).
+    body: hyper::body::Incoming,
 }
 
 /// Serves one request and times it into `sipprov_http_request_duration_seconds`, under the
@@ -207,7 +208,10 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     if let Some(route) = stored::route(uri.path()) {
         let request =
             stored::FileRequest { route, method: &method, headers: &headers, peer, ua: ua.as_ref(), facts: &facts };
-        return stored::serve(state, request, vendor).await;
+        // The rare branches' futures are boxed (here and below): unboxed, the largest would set
+        // the size of every request's future, which hyper and the runtime move (copy) per
+        // request, kilobytes at a time.
+        return Box::pin(stored::serve(state, request, vendor)).await;
     }
     let file_name = match file_name(uri.path()) {
         Ok(name) => name,
@@ -221,21 +225,21 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
         }
     };
     if method == Method::PUT {
-        return upload::receive(state, file_name, ua.as_ref(), &facts, &headers, body).await;
+        return Box::pin(upload::receive(state, file_name, ua.as_ref(), &facts, &headers, Body::new(body))).await;
     }
     if let Some(mac) = directory::requested(uri.path(), file_name) {
         let request = directory::DirectoryRequest { mac, file: file_name, ua: ua.as_ref(), headers: &headers, peer };
-        return directory::serve(state, request, &facts).await;
+        return Box::pin(directory::serve(state, request, &facts)).await;
     }
     if let Some(names) = keyfile::names(file_name) {
-        return keyfile::serve(state, names, file_name, ua.as_ref(), &facts).await;
+        return Box::pin(keyfile::serve(state, names, file_name, ua.as_ref(), &facts)).await;
     }
     let resolved = match state.files.resolve(file_name, ua.as_ref()) {
         Ok(r) => r,
         Err(refusal) => return refused(state, file_name, ua.as_ref(), refusal, &facts),
     };
     *vendor = match &resolved {
-        Resolved::Device { device, .. } => VendorLabel::of(&device.vendor),
+        Resolved::Device { vendor, .. } => VendorLabel::of(vendor.id()),
         Resolved::Model { vendor, .. } => VendorLabel::of(vendor.id()),
     };
     let auth = match &resolved {
@@ -254,9 +258,9 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    dates::hold_until_dated(served.last_modified).await;
-    let status = if not_modified(&headers, &served) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
-    record_fetch(state, &resolved, &served, peer, ua, status, auth).await;
+    let now = dates::hold_until_dated(served.last_modified).await;
+    let status = if not_modified(&headers, &served, now) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
+    record_fetch(state, &resolved, &served, peer, ua, status, auth, now).await;
     respond(status, &served)
 }
 
@@ -295,7 +299,9 @@ pub(crate) async fn authorize(
         if window == Window::Peek {
             return Ok("first-fetch-window");
         }
-        match state.files.claim_first_fetch(device, opened_at).await {
+        // Boxed: a first fetch is rare, and its store write's future would otherwise enlarge
+        // every request's (see `serve`).
+        match Box::pin(state.files.claim_first_fetch(device, opened_at)).await {
             Ok(true) => return Ok("first-fetch-window"),
             // Another fetch got there first: decide as if the window were closed.
             Ok(false) => decision = state.security.decide(device.mac, &policy, facts, None),
@@ -449,26 +455,31 @@ fn blocked_answer(state: &Phones, wait: std::time::Duration) -> Response {
     (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, secs)]).into_response()
 }
 
-/// Checks a request path and returns its last segment, the file name.
+/// Checks a request path and returns its last segment, the file name: segments of letters,
+/// digits and `._-`, none starting with a dot, at most [`MAX_SEGMENTS`] of them.
 fn file_name(path: &str) -> Result<&str, &'static str> {
     if path.len() > MAX_PATH {
         return Err("path too long");
     }
-    // No list of the segments: every request comes through here.
     let path = path.trim_start_matches('/');
-    if path.bytes().filter(|&b| b == b'/').count() >= MAX_SEGMENTS {
+    let bytes = path.as_bytes();
+    if bytes.iter().filter(|&&b| b == b'/').count() >= MAX_SEGMENTS {
         return Err("too many path segments");
     }
-    let mut last = "";
-    for segment in path.split('/') {
-        if segment.starts_with('.') {
-            return Err("dot segment or hidden file");
+    // One pass over the bytes, no list of the segments: every request comes through here. The
+    // segments are checked in order, each for a leading dot before its characters.
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'/' => start = i + 1,
+            b'.' if i == start => return Err("dot segment or hidden file"),
+            b'.' | b'_' | b'-' => {}
+            _ if b.is_ascii_alphanumeric() => {}
+            _ => return Err("unexpected character in path"),
         }
-        if !plain_segment(segment) {
-            return Err("unexpected character in path");
-        }
-        last = segment;
     }
+    // After a `/` (ASCII) or at the start: a character boundary.
+    let last = &path[start..];
     if last.is_empty() {
         return Err("no file name");
     }
@@ -555,19 +566,21 @@ fn named_device(file: &str, ua: Option<&UserAgentInfo>) -> Option<sipprov_model:
 /// which moves strictly forward with every change (see `RenderCache::note_content`). Two
 /// validators prove nothing and get the file instead: `If-None-Match: *` (it names no content;
 /// §13.1.2 would answer 304 to any client that has some copy, however old) and an
-/// `If-Modified-Since` later than the server's clock (no `Last-Modified` sent was that late).
-fn not_modified(headers: &HeaderMap, served: &Served) -> bool {
+/// `If-Modified-Since` later than the server's clock, `now` (no `Last-Modified` sent was that
+/// late).
+fn not_modified(headers: &HeaderMap, served: &Served, now: std::time::SystemTime) -> bool {
     if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         return inm.split(',').map(str::trim).any(|tag| tag.trim_start_matches("W/") == served.etag);
     }
     let since = headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()).and_then(dates::parse_lenient);
-    matches!(since, Some(since) if served.last_modified <= since && !dates::is_future(since))
+    matches!(since, Some(since) if served.last_modified <= since && since <= now)
 }
 
 /// Counts a served fetch and hands its record to the fetch log: a few words and a reference to
 /// the cached content (the User-Agent's model and firmware, parsed for this request, move in).
 /// Waits, before the answer goes out, when the fetch log is full (see
-/// [`crate::fetchlog::FetchLog::record_fetch`]).
+/// [`crate::fetchlog::FetchLog::record_fetch`]). `now` is when the answer leaves.
+#[allow(clippy::too_many_arguments)]
 async fn record_fetch(
     state: &Phones,
     resolved: &Resolved,
@@ -576,6 +589,7 @@ async fn record_fetch(
     ua: Option<UserAgentInfo>,
     status: StatusCode,
     auth: &'static str,
+    now: std::time::SystemTime,
 ) {
     let device = match resolved {
         Resolved::Device { device, .. } => Some(device),
@@ -590,7 +604,7 @@ async fn record_fetch(
     let (model, firmware) = ua.map_or((None, None), |u| (u.model, u.firmware));
     let fetch = Fetch {
         mac: device.mac,
-        at: sipprov_store::now_ms(),
+        at: dates::epoch_ms(now),
         ip: peer.ip(),
         content: served.id.clone(),
         file: None,

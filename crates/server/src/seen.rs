@@ -297,34 +297,38 @@ impl Table {
         let mut kept = (NONE, NONE);
         let whole_reported;
         let mut fetch = fetch;
-        match self.get(fetch.mac).map(|k| k.0) {
-            Some(known) => {
-                let at = SeenRef(known).at();
-                if at > fetch.at || (strictly_newer && at == fetch.at) {
-                    return;
-                }
-                if let Entry::Compact(seen, _) = known {
-                    if self.names_the_same(seen, &fetch, keep_reported) {
-                        let (ip, v4) = ip_bytes(fetch.ip);
-                        if let Some(&slot) = self.slots.get(&fetch.mac) {
-                            let entry = &mut self.entries[slot as usize];
-                            (entry.at, entry.ip, entry.v4) = (fetch.at, ip, v4);
-                        }
+        let too_old = |at: i64| at > fetch.at || (strictly_newer && at == fetch.at);
+        // One look-up of the slot serves the usual case: the device fetched the same file
+        // before, and only the time and address change.
+        if let Some(&slot) = self.slots.get(&fetch.mac) {
+            let seen = &self.entries[slot as usize];
+            if too_old(seen.at) {
+                return;
+            }
+            if self.names_the_same(seen, &fetch, keep_reported) {
+                let (ip, v4) = ip_bytes(fetch.ip);
+                let entry = &mut self.entries[slot as usize];
+                (entry.at, entry.ip, entry.v4) = (fetch.at, ip, v4);
+                return;
+            }
+            if keep_reported {
+                kept = (seen.model, seen.firmware);
+            }
+        } else {
+            match self.overflow.get(&fetch.mac) {
+                Some(info) => {
+                    if too_old(info.at) {
                         return;
                     }
-                }
-                match known {
-                    Entry::Compact(seen, _) if keep_reported => kept = (seen.model, seen.firmware),
-                    Entry::Whole(info) if keep_reported => {
+                    if keep_reported {
                         whole_reported = (info.reported_model.clone(), info.reported_firmware.clone());
                         fetch.model = fetch.model.or(whole_reported.0.as_deref());
                         fetch.firmware = fetch.firmware.or(whole_reported.1.as_deref());
                     }
-                    _ => {}
                 }
+                None if self.len() >= MAX_DEVICES => return,
+                None => {}
             }
-            None if self.len() >= MAX_DEVICES => return,
-            None => {}
         }
         let entry = match self.compact(&fetch, kept) {
             Some(seen) => Ok(seen),

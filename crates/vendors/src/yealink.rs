@@ -504,10 +504,20 @@ fn device_spec(mac: Mac) -> FileSpec {
 }
 
 /// Whether `name` is `<mac>.cfg` in any case (what [`FileSpec::matches`] accepts for
-/// [`device_spec`]): the MAC read where [`Vendor::mac_in_file_name`] reads it, without formatting
-/// the list's names.
+/// [`device_spec`]): exactly what [`Vendor::mac_in_file_name`] reads as `mac`, compared digit by
+/// digit in place (this runs on every device file request), without formatting the list's
+/// names.
 fn names_mac_cfg(name: &str, mac: Mac) -> bool {
-    ua::mac_file(name, &["cfg"]) == Some(mac)
+    let name = name.as_bytes();
+    let digit = |c: u8| char::from(c).to_digit(16);
+    name.len() == 16
+        && name[12..].eq_ignore_ascii_case(b".cfg")
+        && !mac.is_placeholder()
+        && mac
+            .bytes()
+            .iter()
+            .zip(name[..12].chunks_exact(2))
+            .all(|(&b, pair)| digit(pair[0]) == Some(u32::from(b >> 4)) && digit(pair[1]) == Some(u32::from(b & 0x0f)))
 }
 
 fn common_spec(name: &str) -> FileSpec {
@@ -1005,6 +1015,16 @@ mod tests {
         ];
         assert!(names_mac_cfg("001565aabbcc.cfg", mac) && names_mac_cfg("001565AABBCC.Cfg", mac));
         assert!(!names_mac_cfg("001565aabbcd.cfg", mac) && !names_mac_cfg("001565aabbcc.xml", mac));
+        // The in-place comparison agrees with reading the MAC out of the name.
+        let placeholder = Mac::from_bytes([0; 6]);
+        for name in ["001565aabbcc.cfg", "001565AaBbCc.CFG", "001565aabbc.cfg", "001565aabbccc.cfg", "x01565aabbcc.cfg"]
+            .into_iter()
+            .chain(["001565aabbcc.cfg.cfg", "001565aabbcc-local.cfg", "000000000000.cfg", "001565aabbcc"])
+        {
+            for m in [mac, placeholder] {
+                assert_eq!(names_mac_cfg(name, m), ua::mac_file(name, &["cfg"]) == Some(m), "{name} {m}");
+            }
+        }
         for name in names {
             let listed = Yealink.device_files(model, mac).into_iter().find(|f| f.matches(name));
             assert_eq!(Yealink.device_file(model, mac, name), listed, "{name}");

@@ -274,7 +274,9 @@ impl NonceKeeper {
         };
         let allow_new = !self.shared_full.load(Ordering::Relaxed);
         let issued_i64 = i64::try_from(issued).unwrap_or(i64::MAX);
-        match store.claim_nonce_count(&hex::encode(id), issued_i64, nc, allow_new, slide).await {
+        // Boxed: only a cluster gets here, and the store's future would otherwise enlarge every
+        // Digest request's future, which is moved (copied) per request.
+        match Box::pin(store.claim_nonce_count(&hex::encode(id), issued_i64, nc, allow_new, slide)).await {
             Ok(true) => Ok(()),
             Ok(false) if !allow_new => Err(DigestError::Stale),
             Ok(false) => Err(DigestError::Replay),

@@ -65,7 +65,8 @@ impl FirmwarePlan {
 impl Files {
     /// The firmware plan of `device` for a requester reporting `reported` (`None`: no phone, or
     /// a User-Agent without a firmware version). A few map lookups and no allocation when the
-    /// device has no target: it runs on every request, cache hits included.
+    /// device has no target: it runs on every request whose cached rendering was made with a
+    /// target (or that renders); one made without is served without it (`Files::served`).
     pub(crate) fn firmware_plan(
         &self,
         device: &DeviceRecord,

@@ -11,11 +11,17 @@
 //! a read or write only notes the time, and when the timer fires the wrapper checks that note
 //! and re-arms the timer for the real deadline if something moved meanwhile. The connection
 //! still fails exactly `timeout` after the last byte moved.
+//!
+//! Nor is the timer polled on every pending read or write: once it has been polled with the
+//! connection task's waker and has not fired, it will wake that task when it does (tokio's
+//! `Sleep` keeps the waker it was last polled with), so a later pending call of the same task
+//! only checks that it has not fired yet ([`Sleep::is_elapsed`]), without the poll's cooperative
+//! budget and waker bookkeeping.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -28,13 +34,23 @@ pub struct IdleTimeout<T> {
     deadline: Pin<Box<Sleep>>,
     /// When a byte last moved; the timer is re-armed from it only when it fires.
     last_moved: Instant,
+    /// The waker the timer was last polled with while it had not fired: it wakes that task when
+    /// it fires, so the same task need not poll it again until then. `None` after it fired or
+    /// was re-armed.
+    armed_for: Option<Waker>,
 }
 
 impl<T> IdleTimeout<T> {
     /// Wraps `inner`; the clock starts now.
     pub fn new(inner: T, timeout: Duration) -> IdleTimeout<T> {
         let now = Instant::now();
-        IdleTimeout { inner, timeout, deadline: Box::pin(tokio::time::sleep_until(now + timeout)), last_moved: now }
+        IdleTimeout {
+            inner,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep_until(now + timeout)),
+            last_moved: now,
+            armed_for: None,
+        }
     }
 
     /// The wrapped stream.
@@ -52,10 +68,23 @@ impl<T> IdleTimeout<T> {
     /// when the deadline passes). A timer that fires early, because bytes moved after it was
     /// armed, is re-armed for the real deadline.
     fn check(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let same_task = |armed: &Option<Waker>, waker: &Waker| armed.as_ref().is_some_and(|w| w.will_wake(waker));
+        if same_task(&self.armed_for, cx.waker()) && !self.deadline.is_elapsed() {
+            return Poll::Pending;
+        }
         loop {
+            // Out of cooperative budget, the timer answers pending without being polled (nor
+            // even created, on its first poll), so that answer arms nothing.
+            let can_arm = tokio::task::coop::has_budget_remaining();
             if self.deadline.as_mut().poll(cx).is_pending() {
+                if !can_arm {
+                    self.armed_for = None;
+                } else if !same_task(&self.armed_for, cx.waker()) {
+                    self.armed_for = Some(cx.waker().clone());
+                }
                 return Poll::Pending;
             }
+            self.armed_for = None;
             let due = self.last_moved + self.timeout;
             if due <= Instant::now() {
                 return Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "connection idle"));

@@ -28,11 +28,25 @@ pub(super) fn parse_lenient(text: &str) -> Option<SystemTime> {
     httpdate::parse_http_date(text).ok().or_else(|| parse_loose(text))
 }
 
-/// Waits, at most [`MAX_HOLD`], until `last_modified` is not in the future.
-pub(super) async fn hold_until_dated(last_modified: SystemTime) {
-    if let Ok(ahead) = last_modified.duration_since(SystemTime::now()) {
-        tokio::time::sleep(ahead.min(MAX_HOLD)).await;
+/// Waits, at most [`MAX_HOLD`], until `last_modified` is not in the future, and returns the
+/// time the answer leaves at: the one clock reading the rest of the request uses (its
+/// conditionals, its fetch record), read again only after a wait.
+pub(super) async fn hold_until_dated(last_modified: SystemTime) -> SystemTime {
+    let now = SystemTime::now();
+    match last_modified.duration_since(now) {
+        Ok(ahead) => {
+            // Boxed: a hold is rare, and a timer held inline would enlarge every request's
+            // future, which is moved (copied) per request.
+            Box::pin(tokio::time::sleep(ahead.min(MAX_HOLD))).await;
+            SystemTime::now()
+        }
+        Err(_) => now,
     }
+}
+
+/// `time` in milliseconds since the epoch, as the store keeps times (`sipprov_store::now_ms`).
+pub(super) fn epoch_ms(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// True when `since` lies after the server's clock: no `Last-Modified` this server sent can

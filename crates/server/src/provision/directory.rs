@@ -98,13 +98,13 @@ pub(super) async fn serve(state: &Phones, request: DirectoryRequest<'_>, facts: 
     let Some(served) = state.directories.as_ref().and_then(|d| d.served(name, vendor)) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    super::dates::hold_until_dated(served.last_modified).await;
-    let status = if super::not_modified(headers, &served) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
+    let now = super::dates::hold_until_dated(served.last_modified).await;
+    let status = if super::not_modified(headers, &served, now) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
     state
         .fetchlog
         .record_fetch(Fetch {
             mac,
-            at: sipprov_store::now_ms(),
+            at: super::dates::epoch_ms(now),
             ip: peer.ip(),
             content: served.id.clone(),
             file: (file != served.file).then(|| file.into()),

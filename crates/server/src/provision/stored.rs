@@ -55,9 +55,10 @@ pub(super) struct FileRoute {
 /// listener. The base segments are checked like a config path's; a name that cannot be a
 /// catalog name is left for the lookup to refuse with 404.
 pub(super) fn route(path: &str) -> Option<FileRoute> {
-    // Every config request passes here first: the substring test keeps them from paying for
-    // the segment list.
-    if path.len() > super::MAX_PATH || !path.contains("/files/") {
+    // Every config request passes here first: the test for a `files` segment keeps them from
+    // paying for the segment list. It looks only after each `/` (a config path has one or two):
+    // `str::contains` prepares a substring search that costs more than the whole short path.
+    if path.len() > super::MAX_PATH || !names_files_dir(path) {
         return None;
     }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -73,6 +74,16 @@ pub(super) fn route(path: &str) -> Option<FileRoute> {
         return None;
     }
     Some(FileRoute { mac, name: decode(name)? })
+}
+
+/// Whether `path` has `/files/` in it.
+fn names_files_dir(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let dir = FILES_DIR.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'/' && bytes[i + 1..].starts_with(dir) && bytes.get(i + 1 + dir.len()) == Some(&b'/'))
 }
 
 /// Twelve hex digits, in either case.
