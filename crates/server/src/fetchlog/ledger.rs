@@ -138,16 +138,21 @@ impl Ledger {
     /// there was no room by then, or the store cannot write.
     pub(super) async fn take_waiting(&self, fetch: Fetch, wait: std::time::Duration) -> Result<(), Box<Fetch>> {
         // The usual case, room: no waiter registered with `room` (a lock), no clock read, on the
-        // path of every served fetch.
-        let mut fetch = match self.take(fetch) {
+        // path of every served fetch. The waits are boxed: inline, their timers made every
+        // request's future (which hyper and the runtime move per request) 800 bytes larger.
+        match self.take(fetch) {
             Ok(()) => {
                 if let Some(delay) = self.ease_off() {
-                    tokio::time::sleep(delay).await;
+                    Box::pin(tokio::time::sleep(delay)).await;
                 }
-                return Ok(());
+                Ok(())
             }
-            Err(back) => *back,
-        };
+            Err(back) => Box::pin(self.wait_for_room(*back, wait)).await,
+        }
+    }
+
+    /// [`Ledger::take_waiting`] once the ledger was found full.
+    async fn wait_for_room(&self, mut fetch: Fetch, wait: std::time::Duration) -> Result<(), Box<Fetch>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             // Registered before the attempt: a drain between the attempt and the wait still
