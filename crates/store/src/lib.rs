@@ -242,8 +242,11 @@ impl Store {
             // is the one that does not).
             options = options.max_connections(4).after_connect(|conn, _| {
                 Box::pin(async move {
-                    sqlite_connection_setup(conn).await?;
+                    // Claimed first: the longer after its thread starts a connection claims
+                    // it, the likelier another connection's thread starts meanwhile, and
+                    // neither can then be told apart (see `priority`).
                     priority::keep_new_worker();
+                    sqlite_connection_setup(conn).await?;
                     Ok(())
                 })
             });
@@ -372,17 +375,19 @@ impl Store {
             .after_connect(move |conn, _| {
                 let role = role.clone();
                 Box::pin(async move {
+                    // Its worker thread claimed first, as in `Store::open`.
+                    match &role {
+                        Role::Background => priority::lower_new_worker(),
+                        Role::Awaited => priority::keep_new_worker(),
+                        Role::Checkpoint(worker) => priority::idle_new_worker(worker),
+                    }
                     sqlite_connection_setup(conn).await?;
                     match role {
-                        Role::Background => {
-                            background_connection_setup(conn).await?;
-                            priority::lower_new_worker();
-                        }
+                        Role::Background => background_connection_setup(conn).await?,
                         Role::Awaited => {
                             conn.execute("PRAGMA temp_store = MEMORY").await?;
-                            priority::keep_new_worker();
                         }
-                        Role::Checkpoint(worker) => priority::idle_new_worker(&worker),
+                        Role::Checkpoint(_) => {}
                     }
                     Ok(())
                 })
