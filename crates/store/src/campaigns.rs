@@ -363,10 +363,10 @@ impl Store {
 
     /// Records NOTIFY outcomes and the devices' history events in one transaction. Returns the
     /// devices confirmed with their outcome (their `confirmed` events written with it), with the
-    /// confirming fetch's time: those that had
-    /// fetched their own file within the window before the outcome was written (a phone that
-    /// fetches as soon as it has answered the NOTIFY), which [`Store::confirm_fetched`], reading
-    /// only fetches recorded since its last check, would not look at again.
+    /// confirming fetch's time: those that had fetched their own file within the window before
+    /// the outcome was written (a phone that fetches as soon as it has answered the NOTIFY),
+    /// which [`Store::confirm_fetched`], reading only fetches recorded since its last check,
+    /// would not look at again.
     pub async fn record_notify_results_with_events(
         &self,
         id: i64,

@@ -34,6 +34,11 @@ const GATHER: Duration = Duration::from_millis(20);
 /// the fetches of this long before the previous check again.
 const LATE_FETCH: Duration = Duration::from_secs(5);
 
+/// [`LATE_FETCH`] in milliseconds, as fetch times are kept.
+fn late_fetch_ms() -> i64 {
+    i64::try_from(LATE_FETCH.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// How often recorded fetches are matched against the devices' confirmation windows once
 /// everything is sent (so that the campaign is `done` soon after the last window closes).
 const CONFIRM_POLL: Duration = Duration::from_millis(500);
@@ -392,7 +397,7 @@ impl CampaignEngine {
             checked_at = self.confirm_fetches(campaign, checked_at).await?;
             // Settled as of `LATE_FETCH` before the check: a window that closed after that may
             // hold a fetch not in the store yet (or not looked at yet, after the check).
-            let late = i64::try_from(LATE_FETCH.as_millis()).unwrap_or(i64::MAX);
+            let late = late_fetch_ms();
             let report = CampaignReport::load(&self.store, campaign.clone(), checked_at.saturating_sub(late)).await?;
             if report.settled() {
                 self.store.set_campaign_state(campaign.id, sipprov_model::CampaignState::Done).await?;
@@ -432,7 +437,7 @@ fn fetch_ranges(created_at: i64, checked_at: i64, now: i64) -> Vec<(i64, i64)> {
     if checked_at == 0 {
         return vec![(created_at, now)];
     }
-    let late = i64::try_from(LATE_FETCH.as_millis()).unwrap_or(i64::MAX);
+    let late = late_fetch_ms();
     let again = (checked_at.saturating_sub(late).max(created_at), now.saturating_sub(late));
     if again.1 >= checked_at {
         // Checks further apart than `LATE_FETCH`: the two spans meet.
