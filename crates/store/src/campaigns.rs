@@ -444,11 +444,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let macs: Vec<Mac> = rows.iter().map(|(mac, _)| *mac).collect();
-        let mut confirmed = Vec::new();
-        for chunk in self.chunks(&macs, 1) {
-            confirmed.extend(crate::progress::confirm_devices(self, tx, id, chunk).await?);
-        }
-        Ok(confirmed)
+        crate::progress::confirm_devices(self, tx, id, &macs).await
     }
 
     /// Whether any fetch is recorded at or after the earliest NOTIFY of `rows` that reached its
