@@ -289,7 +289,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
 /// Opens the data directory and the store, loads what is kept in memory, and builds the
 /// services that need no listener: the provisioning core and the registry. Logs the access
-/// posture, so the default (closed) one never fails silently.
+/// posture, so the default (closed) one never fails silently (see [`log_posture`]).
 async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
     let (store, api_token) = open_data(config).await?;
     // First, while no other connection opens: its worker thread is then told apart and set to
@@ -334,7 +334,7 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
         Registry::new(store.clone(), inventory.clone(), cache.clone(), security.clone())
             .with_references(directories.clone(), resources.clone()),
     );
-    crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
+    log_posture(inventory.clone(), security.clone());
     if store.backend() == sipprov_store::Backend::Postgres {
         crate::auth::shared::spawn(store.clone(), security.clone());
     }
@@ -356,6 +356,19 @@ async fn open_core(config: &ServerConfig) -> Result<Core, ServerError> {
         seen,
         feed_start,
     })
+}
+
+/// Logs the access posture ([`crate::auth::posture::assess`]) on a blocking thread, beside the
+/// rest of the start-up rather than before the listeners open.
+///
+/// The posture is a report for the operator, not something serving waits for, and it walks the
+/// whole inventory: at a million devices that took a second or more of a start-up's 5 to 7
+/// (`perf` of `bench/scale.sh`'s restart), a second during which no phone was answered. Its
+/// lines follow `sipprov listening` by about as much.
+fn log_posture(inventory: Arc<Inventory>, security: Arc<Security>) {
+    tokio::task::spawn_blocking(move || {
+        crate::auth::posture::assess(&inventory, &security, sipprov_store::now_ms()).log(&security.config);
+    });
 }
 
 /// Starts this node's heartbeat and, on PostgreSQL, the follower that applies the other

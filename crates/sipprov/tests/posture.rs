@@ -225,6 +225,10 @@ fn open_groups_serve_freely_and_lockouts_are_announced() {
     assert!(s.ok(&["device", "show", MAC]).contains("open to anyone"));
     s.stop();
     s.spawn(&[]);
+    // The posture is logged beside the start-up, not before listening: its last line comes
+    // shortly after (the first start logged none of these, its inventory was empty).
+    let locked_line = "whose first-fetch window is closed";
+    assert!(common::eventually(Duration::from_secs(10), || s.log().contains(locked_line)), "{}", s.log());
     let log = s.log();
     let line = |needle: &str| log.lines().rev().find(|l| l.contains(needle)).unwrap_or_default().to_string();
     let open = line("open to anyone");
