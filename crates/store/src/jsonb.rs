@@ -84,14 +84,6 @@ impl Row {
         }
     }
 
-    /// Appends an integer, or NULL.
-    pub(crate) fn opt_int(&mut self, n: Option<i64>) -> &mut Row {
-        match n {
-            Some(n) => self.int(n),
-            None => self.null(),
-        }
-    }
-
     fn null(&mut self) -> &mut Row {
         self.payload.push(NULL);
         self
@@ -190,7 +182,7 @@ mod tests {
     fn a_batch_is_an_array_of_arrays() {
         let mut batch = Batch::default();
         batch.row(|r| {
-            r.text("a\"b").int(42).opt_int(None).opt_text(Some(""));
+            r.text("a\"b").int(42).opt_text(None).opt_text(Some(""));
         });
         // The batch (10 bytes), its one row (9 bytes): a text of 3, an integer of 2 digits,
         // NULL, an empty text.
