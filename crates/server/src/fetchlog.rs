@@ -282,41 +282,47 @@ impl FetchKey {
     }
 }
 
-/// Identical fetches of one interval: the first, how many, the time of the last, and the
-/// model and firmware the latest of them reported (for the last-seen columns).
+/// Identical fetches of one interval: the first, how many, and the time of the last.
+///
+/// Only fetches that reported the same model and firmware as the first are merged (the
+/// ledger's `take` and the batch's `repeat_of` both check), so what the latest of them
+/// reported is the first's model and firmware, reported at `last_at` ([`Coalesced::model`]):
+/// nothing of theirs is kept apart. Keeping copies cost two allocations per new entry on the
+/// request path, and a comparison of both per repeat.
 struct Coalesced {
     first: Fetch,
     count: u64,
     last_at: i64,
-    model: Option<(i64, String)>,
-    firmware: Option<(i64, String)>,
 }
 
 impl Coalesced {
     fn new(fetch: Fetch) -> Coalesced {
-        let model = fetch.model.clone().map(|m| (fetch.at, m));
-        let firmware = fetch.firmware.clone().map(|f| (fetch.at, f));
-        Coalesced { last_at: fetch.at, first: fetch, count: 1, model, firmware }
+        Coalesced { last_at: fetch.at, first: fetch, count: 1 }
     }
 
-    /// Counts a repeat; keeps what it reported when nothing reported later was different.
+    /// Counts a repeat (the caller has checked it reported what the first did).
     fn repeat(&mut self, fetch: Fetch) {
+        debug_assert!(fetch.model == self.first.model && fetch.firmware == self.first.firmware);
         self.count += 1;
         self.last_at = self.last_at.max(fetch.at);
-        newer(&mut self.model, fetch.at, fetch.model);
-        newer(&mut self.firmware, fetch.at, fetch.firmware);
     }
 
-    /// Counts the repeats `other` gathered (the same fetch, merged elsewhere).
+    /// Counts the repeats `other` gathered (the same fetch, with the same reports, merged
+    /// elsewhere).
     fn absorb(&mut self, other: Coalesced) {
+        debug_assert!(other.first.model == self.first.model && other.first.firmware == self.first.firmware);
         self.count += other.count;
         self.last_at = self.last_at.max(other.last_at);
-        if let Some((at, model)) = other.model {
-            newer(&mut self.model, at, Some(model));
-        }
-        if let Some((at, firmware)) = other.firmware {
-            newer(&mut self.firmware, at, Some(firmware));
-        }
+    }
+
+    /// The model these fetches reported, and when last.
+    fn model(&self) -> Option<Reported<'_>> {
+        self.first.model.as_deref().map(|m| (self.last_at, m))
+    }
+
+    /// The firmware these fetches reported, and when last.
+    fn firmware(&self) -> Option<Reported<'_>> {
+        self.first.firmware.as_deref().map(|f| (self.last_at, f))
     }
 
     /// The `fetch` event these fetches make.
@@ -344,21 +350,6 @@ impl Coalesced {
             model: f.model.clone(),
             firmware: f.firmware.clone(),
         }
-    }
-}
-
-/// Keeps the latest reported value (`at`, `value`) in `slot`.
-fn newer(slot: &mut Option<(i64, String)>, at: i64, value: Option<String>) {
-    let Some(value) = value else { return };
-    match slot {
-        Some((when, known)) if *when <= at => {
-            *when = at;
-            if *known != value {
-                *known = value;
-            }
-        }
-        Some(_) => {}
-        None => *slot = Some((at, value)),
     }
 }
 
@@ -430,7 +421,7 @@ impl Batch {
     fn last_fetches(&self) -> Vec<Latest<'_>> {
         let mut latest: HashMap<(Mac, &str), &Coalesced, BuildMacHasher> =
             HashMap::with_capacity_and_hasher(self.fetch_events, BuildMacHasher::default());
-        let mut reported: MacMap<(Option<&Reported>, Option<&Reported>)> =
+        let mut reported: MacMap<(Option<Reported<'_>>, Option<Reported<'_>>)> =
             MacMap::with_capacity_and_hasher(self.fetch_events, BuildMacHasher::default());
         for c in self.events.iter().filter_map(|p| match p {
             Pending::Fetch(c) => Some(c),
@@ -441,8 +432,8 @@ impl Batch {
                 *slot = c;
             }
             let (model, firmware) = reported.entry(c.first.mac).or_default();
-            *model = later(*model, c.model.as_ref());
-            *firmware = later(*firmware, c.firmware.as_ref());
+            *model = later(*model, c.model());
+            *firmware = later(*firmware, c.firmware());
         }
         let mut rows: Vec<Latest<'_>> = latest
             .into_values()
@@ -461,8 +452,8 @@ impl Batch {
         rows.sort_by_key(|f| f.at);
         for row in rows.iter_mut().rev() {
             if let Some((model, firmware)) = reported.remove(&row.mac) {
-                row.model = model.map(|(_, m)| m.as_str());
-                row.firmware = firmware.map(|(_, f)| f.as_str());
+                row.model = model.map(|(_, m)| m);
+                row.firmware = firmware.map(|(_, f)| f);
             }
         }
         rows
@@ -489,10 +480,10 @@ impl Latest<'_> {
 }
 
 /// A model or firmware version a User-Agent reported, and when.
-type Reported = (i64, String);
+type Reported<'a> = (i64, &'a str);
 
 /// The later of two reports.
-fn later<'a>(a: Option<&'a Reported>, b: Option<&'a Reported>) -> Option<&'a Reported> {
+fn later<'a>(a: Option<Reported<'a>>, b: Option<Reported<'a>>) -> Option<Reported<'a>> {
     match (a, b) {
         (Some(x), Some(y)) => Some(if y.0 >= x.0 { y } else { x }),
         (x, None) => x,

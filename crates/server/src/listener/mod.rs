@@ -5,8 +5,9 @@
 //! [`limit::Limiter`] first (per-source cap, shared budget; a refused connection is reset at
 //! once) and then served by hyper's HTTP/1 connection with a header-read timeout (which also
 //! bounds the wait for the next request on a kept-alive connection) inside an
-//! [`idle::IdleTimeout`] (which bounds a trickling body or a client that stops reading). The
-//! SIP listeners get the same caps through `SipGate`.
+//! [`idle::IdleTimeout`] (which bounds a trickling body or a client that stops reading, and
+//! enforces the header-read timeout for hyper: see [`idle::HeadTimer`]). The SIP listeners get
+//! the same caps through `SipGate`.
 
 pub mod drain;
 pub mod idle;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
@@ -37,7 +38,7 @@ pub struct TlsPeer {
     pub macs: Arc<[sipprov_model::Mac]>,
 }
 use drain::Draining;
-use idle::IdleTimeout;
+use idle::{HeadTimer, IdleTimeout};
 use limit::{Budget, Limiter};
 
 /// The accept queue's length (the kernel caps it at `net.core.somaxconn`). The default of 128
@@ -209,8 +210,8 @@ pub async fn serve_http<H: Handler>(
         };
         let (app, draining) = (app.clone(), draining.clone());
         tokio::spawn(async move {
-            let io = IdleTimeout::new(tcp, timeouts.idle);
-            serve_connection(TokioIo::new(io), peer, app, timeouts.header, None, draining).await;
+            let (io, head) = IdleTimeout::new(tcp, timeouts.idle, timeouts.header);
+            serve_connection(TokioIo::new(io), peer, app, head, None, draining).await;
             drop(permit);
         });
     }
@@ -219,23 +220,28 @@ pub async fn serve_http<H: Handler>(
 /// Serves one HTTP/1 connection with `app`, which learns each request's peer address (and on
 /// HTTPS what its certificate says). Once the server drains, the request in hand is answered
 /// and the connection closed (hyper's graceful shutdown: `Connection: close` on that answer).
+/// `head` is the header-read timeout of the [`IdleTimeout`] under `io`, which enforces it.
 pub(crate) async fn serve_connection<I, H>(
     io: I,
     peer: SocketAddr,
     app: H,
-    header_timeout: Duration,
+    head: HeadTimer,
     tls: Option<TlsPeer>,
     mut draining: Draining,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     H: Handler,
 {
+    let header_timeout = head.timeout();
+    let timer = head.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        // hyper calls this once the head is complete: its deadline no longer holds.
+        head.head_complete();
         let answer = app.clone().handle(req, peer, tls.clone());
         async move { Ok::<_, Infallible>(answer.await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
+        .timer(timer)
         .header_read_timeout(header_timeout)
         .max_buf_size(WRITE_BUFFER_BYTES)
         .serve_connection(io, service);

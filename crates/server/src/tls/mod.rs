@@ -94,7 +94,7 @@ impl HttpsListener {
             let acceptor = TlsAcceptor::from(self.current.read().unwrap_or_else(|e| e.into_inner()).clone());
             let (router, draining) = (router.clone(), draining.clone());
             tokio::spawn(async move {
-                let tcp = IdleTimeout::new(tcp, timeouts.idle);
+                let (tcp, head) = IdleTimeout::new(tcp, timeouts.idle, timeouts.header);
                 let stream = match tokio::time::timeout(timeouts.handshake, acceptor.accept(tcp)).await {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
@@ -115,7 +115,7 @@ impl HttpsListener {
                         .unwrap_or_default()
                         .into(),
                 };
-                serve_connection(TokioIo::new(stream), peer, router, timeouts.header, Some(tls_peer), draining).await;
+                serve_connection(TokioIo::new(stream), peer, router, head, Some(tls_peer), draining).await;
                 drop(permit);
             });
         }
