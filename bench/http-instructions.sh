@@ -24,7 +24,10 @@ n=${1:-3000}
 work=$(mktemp -d /tmp/sipprov-httprefs.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$root"
-cargo build --release --locked -q -p sipprov -p sipprov-server --example hyper_floor
+# Two builds: one `cargo build -p A -p B --example E` applies `--example` to both packages and
+# builds no `sipprov` binary, so a run counted whatever binary was built before.
+cargo build --release --locked -q -p sipprov
+cargo build --release --locked -q -p sipprov-server --example hyper_floor
 bin=${SIPPROV_BIN:-$root/target/release/sipprov}
 floor="$root/target/release/examples/hyper_floor"
 client="$root/bench/http/instr_client.py"
