@@ -16,6 +16,8 @@
 //! outside (admin API, CLI, CSV import) goes through it. The dependency points one way: model ←
 //! vendors ← server.
 
+use std::borrow::Cow;
+
 use crate::secret::{redact_uri_password, REDACTED};
 use crate::sorted_map::{Builder, SortedMap};
 
@@ -494,24 +496,35 @@ impl Settings {
 
     /// Applies a patch: each empty value removes the key, others overwrite it.
     pub fn apply(&mut self, patch: &Settings) {
-        for (k, v) in patch.0.entries() {
-            if v.is_empty() {
-                self.0.remove(k);
-            } else {
-                self.0.insert_shared(k.clone(), v.clone());
-            }
+        if patch.is_empty() {
+            return;
         }
+        let applied = {
+            let mut out = Builder::with_capacity(self.len() + patch.len());
+            for (k, v) in self.0.entries() {
+                out.insert_shared(k, Cow::Borrowed(v));
+            }
+            for (k, v) in patch.0.entries() {
+                if v.is_empty() {
+                    out.remove(k.as_str());
+                } else {
+                    out.insert_shared(k, Cow::Borrowed(v));
+                }
+            }
+            out.finish()
+        };
+        self.0 = applied;
     }
 
     /// Re-validates every entry (used on data read from outside, e.g. JSON from the API).
     pub fn validated(self) -> Result<Settings, SettingError> {
-        let mut out = Builder::default();
-        for (k, v) in self.0 {
+        let mut out = Builder::with_capacity(self.len());
+        for (k, v) in self.0.entries() {
             let v = if v.is_empty() {
-                classify(&k)?;
-                v
+                classify(k.as_str())?;
+                Cow::Borrowed(v)
             } else {
-                Self::validate(&k, &v)?.into_boxed_str()
+                Cow::Owned(Self::validate(k.as_str(), v)?)
             };
             out.insert_shared(k, v);
         }
@@ -541,7 +554,7 @@ impl Settings {
         let mut out = Builder::with_capacity(keys.len());
         for key in keys {
             if let Some((k, v)) = levels.clone().rev().find_map(|level| level.0.entry(key)) {
-                out.insert_shared(k.clone(), v.clone());
+                out.insert_shared(k, Cow::Borrowed(v));
             }
         }
         Settings(out.finish())
@@ -552,7 +565,7 @@ impl Settings {
         let mut out = Builder::default();
         for level in levels {
             for (k, v) in level.0.entries() {
-                out.insert_shared(k.clone(), v.clone());
+                out.insert_shared(k, Cow::Borrowed(v));
             }
         }
         Settings(out.finish())
@@ -612,22 +625,18 @@ impl Settings {
     /// assert_eq!(r.get("provisioning.url"), Some("https://u:********@prov.example.com/"));
     /// ```
     pub fn redacted_by(&self, is_secret: impl Fn(&str) -> bool) -> Settings {
-        Settings(
-            self.0
-                .entries()
-                .iter()
-                .map(|(k, v)| {
-                    let shown = if v.is_empty() {
-                        String::new()
-                    } else if is_secret(k) {
-                        REDACTED.to_string()
-                    } else {
-                        redact_uri_password(v).into_owned()
-                    };
-                    (k.clone(), shown.into_boxed_str())
-                })
-                .collect(),
-        )
+        let mut out = Builder::with_capacity(self.len());
+        for (k, v) in self.0.entries() {
+            let shown = if v.is_empty() {
+                Cow::Borrowed("")
+            } else if is_secret(k.as_str()) {
+                Cow::Borrowed(REDACTED)
+            } else {
+                redact_uri_password(v)
+            };
+            out.insert_shared(k, shown);
+        }
+        Settings(out.finish())
     }
 
     /// The rule `Debug` redacts by: secret key names ([`is_secret_key`]) and every raw

@@ -324,9 +324,9 @@ fn device_view_seen(views: &DeviceViews, device: &DeviceRecord, last_fetch: Opti
         crate::auth::posture::access(&views.inventory, &views.security, device, sipprov_store::now_ms());
     Device {
         mac: device.mac,
-        vendor: device.vendor.clone(),
-        model: device.model.clone(),
-        group: device.group.clone(),
+        vendor: device.vendor.to_string(),
+        model: device.model.to_string(),
+        group: device.group.as_deref().map(String::from),
         contact: device.contact.as_deref().map(|c| sipprov_model::redact_uri_password(c).into_owned()),
         settings: redacted(&device.settings),
         created_at: device.created_at,
@@ -536,7 +536,7 @@ async fn render_device(
     };
     let ua = sipprov_vendors::UserAgentInfo {
         vendor: registry().get(&device.vendor).map(|v| v.id()).unwrap_or("unknown"),
-        model: Some(device.model.clone()),
+        model: Some(device.model.to_string()),
         firmware: None,
         mac: Some(mac),
     };

@@ -36,11 +36,11 @@ pub enum RenderFailure {
 pub fn vendor_model(device: &DeviceRecord) -> Result<(&'static dyn Vendor, &'static ModelInfo), RenderFailure> {
     let vendor = registry()
         .get(&device.vendor)
-        .ok_or_else(|| RenderFailure::UnknownVendor { mac: device.mac, vendor: device.vendor.clone() })?;
+        .ok_or_else(|| RenderFailure::UnknownVendor { mac: device.mac, vendor: device.vendor.to_string() })?;
     let model = vendor.model(&device.model).ok_or_else(|| RenderFailure::UnknownModel {
         mac: device.mac,
-        vendor: device.vendor.clone(),
-        model: device.model.clone(),
+        vendor: device.vendor.to_string(),
+        model: device.model.to_string(),
     })?;
     Ok((vendor, model))
 }

@@ -156,8 +156,8 @@ fn discovery(device: &DeviceRecord, sighting: Option<Sighting>) -> Discovery {
     };
     Discovery {
         mac: device.mac,
-        vendor: device.vendor.clone(),
-        model: device.model.clone(),
+        vendor: device.vendor.to_string(),
+        model: device.model.to_string(),
         firmware,
         source,
         first_seen,

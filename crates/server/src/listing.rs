@@ -62,9 +62,10 @@ impl Intervals {
             return own;
         }
         let group = match &device.group {
-            Some(name) => {
-                *self.groups.entry(name.clone()).or_insert_with(|| inventory.group(name).as_ref().and_then(interval_of))
-            }
+            Some(name) => *self
+                .groups
+                .entry(name.to_string())
+                .or_insert_with(|| inventory.group(name).as_ref().and_then(interval_of)),
             None => None,
         };
         group.or(self.global).unwrap_or(DEFAULT_INTERVAL_MINUTES)

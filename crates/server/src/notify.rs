@@ -132,7 +132,7 @@ impl Notifier {
         }
         let proxy = self.outbound_proxy.clone();
         let uri = match (&device.contact, &proxy) {
-            (Some(contact), _) => Some(contact.clone()),
+            (Some(contact), _) => Some(contact.to_string()),
             (None, Some(_)) => match (settings.get("line.1.username"), settings.get("line.1.registrar")) {
                 (Some(user), Some(registrar)) => Some(format!("sip:{user}@{registrar}")),
                 _ => None,

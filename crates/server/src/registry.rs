@@ -218,7 +218,7 @@ impl Registry {
             self.check_references(p)?;
             settings.apply(p);
         }
-        let group_name = patch.group.clone().unwrap_or_else(|| current.group.clone());
+        let group_name = patch.group.clone().unwrap_or_else(|| current.group.as_deref().map(String::from));
         let group = group_name.as_deref().and_then(|g| self.inventory.group(g)).unwrap_or_default();
         let vendor = patch.vendor.as_deref().unwrap_or(&current.vendor);
         let model = patch.model.as_deref().unwrap_or(&current.model);
@@ -295,17 +295,17 @@ fn patch_detail(current: &DeviceRecord, patch: &DevicePatch) -> serde_json::Valu
         detail.insert(name.to_string(), serde_json::json!({ "old": old, "new": new }));
     };
     if let Some(v) = &patch.vendor {
-        member("vendor", current.vendor.clone().into(), v.clone().into());
+        member("vendor", current.vendor.to_string().into(), v.clone().into());
     }
     if let Some(m) = &patch.model {
-        member("model", current.model.clone().into(), m.clone().into());
+        member("model", current.model.to_string().into(), m.clone().into());
     }
     if let Some(g) = &patch.group {
-        member("group", current.group.clone().into(), g.clone().into());
+        member("group", current.group.as_deref().map(String::from).into(), g.clone().into());
     }
     if let Some(c) = &patch.contact {
-        let shown = |c: &Option<String>| c.as_deref().map(|c| sipprov_model::redact_uri_password(c).into_owned());
-        member("contact", shown(&current.contact).into(), shown(c).into());
+        let shown = |c: Option<&str>| c.map(|c| sipprov_model::redact_uri_password(c).into_owned());
+        member("contact", shown(current.contact.as_deref()).into(), shown(c.as_deref()).into());
     }
     if let Some(s) = &patch.settings {
         detail.insert("settings".to_string(), audit::setting_changes(&current.settings, s));

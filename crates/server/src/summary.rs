@@ -88,7 +88,7 @@ fn device_counts(inventory: &Inventory, seen: &SeenIndex, now: i64) -> FleetSumm
     let mut intervals = Intervals::new(inventory);
     let last = seen.read();
     for device in &devices {
-        *summary.by_vendor.entry(device.vendor.clone()).or_default() += 1;
+        *summary.by_vendor.entry(device.vendor.to_string()).or_default() += 1;
         *summary.by_model.entry(format!("{} {}", device.vendor, device.model)).or_default() += 1;
         let fetch = last.get(&device.mac);
         let firmware = fetch.and_then(|f| f.reported_firmware()).unwrap_or("unknown");
@@ -102,8 +102,8 @@ fn device_counts(inventory: &Inventory, seen: &SeenIndex, now: i64) -> FleetSumm
             summary.silent += 1;
             summary.silent_devices.push(SilentDevice {
                 mac: device.mac,
-                vendor: device.vendor.clone(),
-                model: device.model.clone(),
+                vendor: device.vendor.to_string(),
+                model: device.model.to_string(),
                 last_seen: fetch.at(),
                 interval_minutes,
             });

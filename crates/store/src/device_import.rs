@@ -5,6 +5,8 @@
 //! [`DeviceImport::commit`] or until it is dropped (which rolls everything back): other writes
 //! wait meanwhile, as they would behind one large INSERT.
 
+use sipprov_model::Name;
+
 use crate::change_feed::ChangeKind;
 use crate::{now_ms, DeviceRecord, NewAudit, NewDevice, Store, StoreError, WriteTx};
 
@@ -43,10 +45,10 @@ impl DeviceImport {
     pub fn record(&self, device: NewDevice) -> DeviceRecord {
         DeviceRecord {
             mac: device.mac,
-            vendor: device.vendor,
-            model: device.model,
-            group: device.group,
-            contact: device.contact,
+            vendor: device.vendor.into(),
+            model: device.model.into(),
+            group: device.group.map(Name::from),
+            contact: device.contact.map(String::into_boxed_str),
             settings: device.settings,
             created_at: self.now,
             updated_at: self.now,

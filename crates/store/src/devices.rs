@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use futures_util::TryStreamExt;
-use sipprov_model::{Mac, Settings};
+use sipprov_model::{Mac, Name, Settings};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -69,18 +69,23 @@ pub struct FetchInfo {
 }
 
 /// A device as stored. Its `Debug` shows no password (contact, settings).
+///
+/// The server keeps one per device in memory, so it is kept small: vendor, model and group are
+/// [`Name`]s every device naming them shares, the contact a boxed string (no spare capacity
+/// word). With the `Arc` that holds it, 128 bytes, one of mimalloc's size classes (it was 160
+/// with three `String`s and an `Option<String>`; docs/benchmarks.md, "Session 18 run").
 #[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeviceRecord {
     /// The device's MAC address, its identity.
     pub mac: Mac,
     /// Vendor id, as `sipprov_vendors::Vendor::id` spells it (e.g. `yealink`).
-    pub vendor: String,
+    pub vendor: Name,
     /// Canonical model name within the vendor (e.g. `T46S`).
-    pub model: String,
+    pub model: Name,
     /// The group whose settings merge between global and device ones, if any.
-    pub group: Option<String>,
+    pub group: Option<Name>,
     /// Where SIP requests reach the device, e.g. `sip:1001@192.0.2.10:5060`.
-    pub contact: Option<String>,
+    pub contact: Option<Box<str>>,
     /// The device's own settings (the top layer of the merge).
     pub settings: Settings,
     /// When the device was added (ms since the epoch).
@@ -91,6 +96,11 @@ pub struct DeviceRecord {
     /// record in memory, and a never-fetched device then pays a pointer, not the whole record.
     pub last_fetch: Option<Box<FetchInfo>>,
 }
+
+// A field more, or a wider one, moves every device in memory up a size class (see
+// `DeviceRecord`): 112 bytes plus the `Arc`'s two counts is mimalloc's 128.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<DeviceRecord>() == 112);
 
 /// The columns [`device_from_row`] reads, as a literal so queries stay `&'static str`: each
 /// device with what it last fetched (`device_seen`), under the plain column names.
@@ -128,10 +138,10 @@ fn device_from_row(row: &AnyRow) -> Result<DeviceRecord, StoreError> {
     let last_fetch = fetch_info_from_row(row, mac)?.map(Box::new);
     Ok(DeviceRecord {
         mac,
-        vendor: row.try_get("vendor")?,
-        model: row.try_get("model")?,
-        group: opt_string(row, "group_name")?,
-        contact: opt_string(row, "contact")?,
+        vendor: row.try_get::<String, _>("vendor")?.into(),
+        model: row.try_get::<String, _>("model")?.into(),
+        group: opt_string(row, "group_name")?.map(Name::from),
+        contact: opt_string(row, "contact")?.map(String::into_boxed_str),
         settings: serde_json::from_str(row.try_get::<&str, _>("settings")?)
             .map_err(|e| StoreError::Corrupt(format!("settings of device {mac}: {e}")))?,
         created_at: row.try_get("created_at")?,
@@ -153,14 +163,14 @@ fn record_from_sqlite_row(row: &sqlx::sqlite::SqliteRow) -> Result<DeviceRecord,
     // By position, not by name: each look-up of a column by name is a hash of the name, eight
     // a row, a tenth of loading the inventory. Both queries that come here select these
     // columns first, in this order (`select_devices!` and the plain scan of `devices`).
-    let text = |col: usize| row.try_get::<Option<&str>, _>(col).map(|t| t.map(String::from));
+    let text = |col: usize| row.try_get::<Option<&str>, _>(col);
     let mac: Mac = row.try_get::<&str, _>(0)?.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
     Ok(DeviceRecord {
         mac,
-        vendor: row.try_get::<&str, _>(1)?.to_string(),
-        model: row.try_get::<&str, _>(2)?.to_string(),
-        group: text(3)?,
-        contact: text(4)?,
+        vendor: row.try_get::<&str, _>(1)?.into(),
+        model: row.try_get::<&str, _>(2)?.into(),
+        group: text(3)?.map(Name::from),
+        contact: text(4)?.map(Box::from),
         settings: serde_json::from_str(row.try_get::<&str, _>(5)?)
             .map_err(|e| StoreError::Corrupt(format!("settings of device {mac}: {e}")))?,
         created_at: row.try_get(6)?,
@@ -172,7 +182,7 @@ fn record_from_sqlite_row(row: &sqlx::sqlite::SqliteRow) -> Result<DeviceRecord,
 /// A device's columns other than its MAC and settings, as `json_array(vendor, model, group_name,
 /// contact, created_at, updated_at)` gives them.
 #[derive(serde::Deserialize)]
-struct PackedDevice(String, String, Option<String>, Option<String>, i64, i64);
+struct PackedDevice(Name, Name, Option<Name>, Option<Box<str>>, i64, i64);
 
 /// `device_seen`'s columns other than the MAC, as `json_array(last_seen_at, last_ip, last_file,
 /// last_hash, reported_model, reported_firmware)` gives them.
@@ -231,8 +241,8 @@ fn fetch_from_sqlite_row(row: &sqlx::sqlite::SqliteRow, mac: Mac) -> Result<Opti
 
 /// A contact as `Debug` shows it: without a password in its user information (settings redact
 /// themselves).
-fn contact_shown(contact: &Option<String>) -> Option<std::borrow::Cow<'_, str>> {
-    contact.as_deref().map(sipprov_model::redact_uri_password)
+fn contact_shown(contact: Option<&str>) -> Option<std::borrow::Cow<'_, str>> {
+    contact.map(sipprov_model::redact_uri_password)
 }
 
 impl std::fmt::Debug for NewDevice {
@@ -242,7 +252,7 @@ impl std::fmt::Debug for NewDevice {
             .field("vendor", &self.vendor)
             .field("model", &self.model)
             .field("group", &self.group)
-            .field("contact", &contact_shown(&self.contact))
+            .field("contact", &contact_shown(self.contact.as_deref()))
             .field("settings", &self.settings)
             .finish()
     }
@@ -255,7 +265,7 @@ impl std::fmt::Debug for DeviceRecord {
             .field("vendor", &self.vendor)
             .field("model", &self.model)
             .field("group", &self.group)
-            .field("contact", &contact_shown(&self.contact))
+            .field("contact", &contact_shown(self.contact.as_deref()))
             .field("settings", &self.settings)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
@@ -515,17 +525,17 @@ impl Store {
             .ok_or_else(|| StoreError::DeviceNotFound(mac.to_string()))?;
         let mut device = device_from_row(&row)?;
         if let Some(v) = &patch.vendor {
-            device.vendor = v.clone();
+            device.vendor = v.into();
         }
         if let Some(m) = &patch.model {
-            device.model = m.clone();
+            device.model = m.into();
         }
         if let Some(g) = &patch.group {
-            device.group = g.clone();
+            device.group = g.as_deref().map(Name::from);
             self.ensure_groups(&mut tx, g.iter().map(String::as_str)).await?;
         }
         if let Some(c) = &patch.contact {
-            device.contact = c.clone();
+            device.contact = c.as_deref().map(Box::from);
         }
         if let Some(s) = &patch.settings {
             device.settings.apply(s);
@@ -536,10 +546,10 @@ impl Store {
              WHERE mac = $1",
         )
         .bind(mac.to_string())
-        .bind(&device.vendor)
-        .bind(&device.model)
-        .bind(device.group.clone())
-        .bind(device.contact.clone())
+        .bind(device.vendor.as_str())
+        .bind(device.model.as_str())
+        .bind(device.group.as_deref())
+        .bind(device.contact.as_deref())
         .bind(settings_to_json(&device.settings))
         .bind(device.updated_at)
         .execute(&mut *tx)

@@ -122,7 +122,7 @@ pub fn assess(inventory: &Inventory, security: &Security, now_ms: i64) -> Postur
             posture.open_devices.add(device.mac);
             if group.opens {
                 if let Some(g) = &device.group {
-                    groups.insert(g.clone());
+                    groups.insert(g.to_string());
                 }
             }
             return;
@@ -131,7 +131,7 @@ pub fn assess(inventory: &Inventory, security: &Security, now_ms: i64) -> Postur
             return;
         }
         if !can_carry_credentials(device) {
-            posture.cannot_carry.entry(device.vendor.clone()).or_default().add(device.mac);
+            posture.cannot_carry.entry(device.vendor.to_string()).or_default().add(device.mac);
         }
         if security.open_window(device, now_ms).is_none() {
             posture.locked.add(device.mac);

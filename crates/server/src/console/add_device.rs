@@ -46,7 +46,8 @@ fn page(c: &ConsoleServices, viewer: &Viewer, form: &NewDeviceForm, error: Optio
             serde_json::json!({ "id": v.id(), "name": v.display_name(), "models": models })
         })
         .collect();
-    let mut groups: Vec<String> = c.inventory.devices().iter().filter_map(|d| d.group.clone()).collect();
+    let mut groups: Vec<String> =
+        c.inventory.devices().iter().filter_map(|d| d.group.as_deref().map(String::from)).collect();
     groups.sort();
     groups.dedup();
     let failed = error.is_some();

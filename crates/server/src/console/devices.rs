@@ -103,9 +103,9 @@ async fn list(axum::extract::State(c): Ctx, viewer: Viewer, Query(filters): Quer
         .iter()
         .map(|(d, seen)| Row {
             mac: d.mac.to_string(),
-            vendor: d.vendor.clone(),
-            model: d.model.clone(),
-            group: d.group.clone(),
+            vendor: d.vendor.to_string(),
+            model: d.model.to_string(),
+            group: d.group.as_deref().map(String::from),
             last_fetch: seen.as_ref().map(|f| f.at),
             firmware: seen.as_ref().and_then(|f| f.reported_firmware.clone()),
         })
@@ -193,7 +193,8 @@ async fn device_page(c: &ConsoleServices, viewer: &Viewer, device: &DeviceRecord
     // The last-seen index is kept current by the fetch log; the inventory's copy is the one
     // loaded at start.
     let last_fetch = c.events.seen().get(device.mac).or_else(|| device.last_fetch.as_deref().cloned());
-    let mut groups: Vec<String> = c.inventory.devices().iter().filter_map(|d| d.group.clone()).collect();
+    let mut groups: Vec<String> =
+        c.inventory.devices().iter().filter_map(|d| d.group.as_deref().map(String::from)).collect();
     groups.sort();
     groups.dedup();
     let ctx = serde_json::json!({

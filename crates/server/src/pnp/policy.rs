@@ -71,7 +71,7 @@ pub fn decide(
         Some(d) => state.inventory.merged_settings(d),
         None => discovered_settings(state, cfg, sub),
     };
-    let vendor = device.as_ref().map(|d| d.vendor.clone()).or_else(|| sub.vendor.clone()).unwrap_or_default();
+    let vendor = device.as_ref().map(|d| d.vendor.to_string()).or_else(|| sub.vendor.clone()).unwrap_or_default();
     let base = base_url(&settings, cfg, source, http);
     let url = provisioning_url(&vendor, &base, sub.mac, url_credentials(&settings).as_ref());
     Decision::Answer { device, url }
@@ -110,9 +110,9 @@ fn discovered_settings(state: &PnpServices, cfg: &PnpConfig, sub: &PnpSubscribe)
     let Some(mac) = sub.mac else { return state.inventory.global() };
     let probe = DeviceRecord {
         mac,
-        vendor: sub.vendor.clone().unwrap_or_default(),
-        model: sub.model.clone().unwrap_or_default(),
-        group: Some(cfg.discovered_group.clone()),
+        vendor: sub.vendor.as_deref().unwrap_or_default().into(),
+        model: sub.model.as_deref().unwrap_or_default().into(),
+        group: Some(cfg.discovered_group.as_str().into()),
         contact: None,
         settings: Settings::new(),
         created_at: 0,

@@ -126,8 +126,8 @@ pub fn validate_new_device(
 
 /// Validates a device change against the device's current vendor and model.
 pub fn device_patch(current: &DeviceRecord, body: PatchDevice) -> Result<DevicePatch, Invalid> {
-    let vendor_id = body.vendor.clone().unwrap_or_else(|| current.vendor.clone());
-    let model_name = body.model.clone().unwrap_or_else(|| current.model.clone());
+    let vendor_id = body.vendor.clone().unwrap_or_else(|| current.vendor.to_string());
+    let model_name = body.model.clone().unwrap_or_else(|| current.model.to_string());
     let (vendor, model) = vendor_model(&vendor_id, &model_name)?;
     if let Some(g) = body.group.as_deref().filter(|g| !g.is_empty()) {
         group_name(g)?;

@@ -66,7 +66,7 @@ impl RolloutEngine {
 
     /// The vendor id of `mac` (empty for a device removed since).
     fn vendor_of(&self, mac: Mac) -> String {
-        self.inventory.device(mac).map(|d| d.vendor.clone()).unwrap_or_default()
+        self.inventory.device(mac).map(|d| d.vendor.to_string()).unwrap_or_default()
     }
 
     async fn step(&self, id: i64) -> Result<Next, StoreError> {
