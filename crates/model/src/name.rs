@@ -182,9 +182,26 @@ impl serde::Serialize for Name {
 }
 
 impl<'de> serde::Deserialize<'de> for Name {
+    /// Straight from the text the deserializer holds: a `Cow<str>` (serde's impl always makes
+    /// it owned) or a `String` was an allocation and a copy per name, three per device record
+    /// loaded at start-up.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        Ok(Name::new(&text))
+        d.deserialize_str(NameVisitor)
+    }
+}
+
+/// Makes a [`Name`] of a borrowed or transient string alike (`visit_str` receives both).
+struct NameVisitor;
+
+impl serde::de::Visitor<'_> for NameVisitor {
+    type Value = Name;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Name, E> {
+        Ok(Name::new(text))
     }
 }
 

@@ -295,9 +295,15 @@ impl<'a> Builder<'a> {
     }
 
     pub(crate) fn insert(&mut self, key: &str, value: String) {
+        self.insert_text(key, Cow::Owned(value));
+    }
+
+    /// [`Builder::insert`] with a value that may be borrowed (copied once, by
+    /// [`Builder::finish`]).
+    fn insert_text(&mut self, key: &str, value: Cow<'a, str>) {
         match self.position(key) {
-            Ok(i) => self.0[i].1 = Cow::Owned(value),
-            Err(i) => self.0.insert(i, (intern(key), Cow::Owned(value))),
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => self.0.insert(i, (intern(key), value)),
         }
     }
 
@@ -372,7 +378,9 @@ impl<'de> serde::Deserialize<'de> for SortedMap {
 }
 
 /// Reads a JSON object straight into the builder (no intermediate map): the inventory decodes
-/// one per device at start-up.
+/// one per device at start-up. Keys and values are taken as the deserializer holds them
+/// ([`Text`]): borrowed from the input when it has no escapes, as a database row's JSON
+/// usually has not, so a device's settings cost no allocation before the packed one.
 struct MapVisitor;
 
 impl<'de> serde::de::Visitor<'de> for MapVisitor {
@@ -384,10 +392,42 @@ impl<'de> serde::de::Visitor<'de> for MapVisitor {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<SortedMap, A::Error> {
         let mut map = Builder::with_capacity(access.size_hint().unwrap_or(0).min(256));
-        while let Some((k, v)) = access.next_entry::<Cow<'de, str>, String>()? {
-            map.insert(&k, v);
+        while let Some((Text(k), Text(v))) = access.next_entry::<Text<'de>, Text<'de>>()? {
+            map.insert_text(&k, v);
         }
         Ok(map.finish())
+    }
+}
+
+/// A string as the deserializer gives it: borrowed from the input when it can be, copied
+/// otherwise. (serde's own `Cow<str>` always copies.)
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, text: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(text.to_owned())))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(text)))
     }
 }
 
@@ -429,6 +469,20 @@ mod tests {
             assert_eq!(m.get("c.ünï"), Some("ß"));
             assert_eq!(m.keys().collect::<Vec<_>>(), ["a.empty", "b.long", "c.ünï"]);
         }
+    }
+
+    #[test]
+    fn json_with_and_without_escapes_reads_the_same() {
+        // Borrowed from the input (no escapes) and copied (escapes decoded), from a text and
+        // from a reader (which never lends): the same map, later duplicates winning.
+        let text = r#"{"b.plain":"pw1","a\"quoted":"x\\y\n","b.plain":"pw2"}"#;
+        let from_text: SortedMap = serde_json::from_str(text).unwrap();
+        let from_reader: SortedMap = serde_json::from_reader(text.as_bytes()).unwrap();
+        assert_eq!(from_text, from_reader);
+        assert_eq!(from_text.get("a\"quoted"), Some("x\\y\n"));
+        assert_eq!(from_text.get("b.plain"), Some("pw2"));
+        assert_eq!(from_text.len(), 2);
+        assert!(serde_json::from_str::<SortedMap>(r#"{"a":1}"#).is_err(), "values are strings");
     }
 
     #[test]
