@@ -20,7 +20,7 @@ use std::time::Instant;
 mod common;
 
 use sipprov_model::{CheckSyncResult, Mac};
-use sipprov_store::{FetchInfo, NewCampaign, NotifyResult, Store};
+use sipprov_store::{FetchInfo, NotifyResult, Store};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,15 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::var_os("CONFIRM_DB").map_or_else(|| dir.path().join("bench.db"), Into::into);
     let store = Store::open_sqlite(&path).await?;
     let macs = common::add_yealink_devices(&store, devices).await?;
-    let new = NewCampaign {
-        start_at: 0,
-        reboot: false,
-        rate: 100_000,
-        max_in_flight: 500,
-        confirm_window_ms: 3_600_000,
-        selector: "--all".into(),
-    };
-    let campaign = store.create_campaign(&new, &macs).await?;
+    let campaign = store.create_campaign(&common::campaign_over_all(), &macs).await?;
     let notified_at = sipprov_store::now_ms();
     for chunk in macs.chunks(500) {
         let results: Vec<(Mac, NotifyResult)> = chunk

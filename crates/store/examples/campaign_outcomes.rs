@@ -16,7 +16,7 @@ use std::time::Instant;
 mod common;
 
 use sipprov_model::{CheckSyncResult, EventKind, Mac};
-use sipprov_store::{EventText, NewCampaign, NotifyResult, Store};
+use sipprov_store::{EventText, NotifyResult, Store};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,15 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let store = Store::open_sqlite(&dir.path().join("bench.db")).await?;
     let macs = common::add_yealink_devices(&store, devices).await?;
-    let new = NewCampaign {
-        start_at: 0,
-        reboot: false,
-        rate: 100_000,
-        max_in_flight: 500,
-        confirm_window_ms: 3_600_000,
-        selector: "--all".into(),
-    };
-    let campaign = store.create_campaign(&new, &macs).await?;
+    let campaign = store.create_campaign(&common::campaign_over_all(), &macs).await?;
     let writer = store.own_writer().await?;
     let started = Instant::now();
     let outcomes = outcomes.min(macs.len());

@@ -1,7 +1,7 @@
 //! What the store's bench examples share: a fleet of plain Yealink devices.
 
 use sipprov_model::{Mac, Settings};
-use sipprov_store::{NewDevice, Store, StoreError};
+use sipprov_store::{NewCampaign, NewDevice, Store, StoreError};
 
 /// Adds `devices` Yealink T46S devices without settings (MACs `001565000000` upwards) and
 /// returns their MACs, in order.
@@ -21,4 +21,18 @@ pub(crate) async fn add_yealink_devices(store: &Store, devices: u32) -> Result<V
         .collect();
     store.insert_devices(&new_devices).await?;
     Ok(macs)
+}
+
+/// A campaign as `sipprov resync --all --rate 100000 --max-in-flight 500 --confirm-window 3600`
+/// creates it, starting at once.
+#[allow(dead_code)] // Each example compiles this module on its own; not every one makes a campaign.
+pub(crate) fn campaign_over_all() -> NewCampaign {
+    NewCampaign {
+        start_at: 0,
+        reboot: false,
+        rate: 100_000,
+        max_in_flight: 500,
+        confirm_window_ms: 3_600_000,
+        selector: "--all".into(),
+    }
 }
