@@ -19,8 +19,7 @@ use std::time::Instant;
 #[path = "common/mod.rs"]
 mod common;
 
-use sipprov_model::{CheckSyncResult, Mac};
-use sipprov_store::{FetchInfo, NotifyResult, Store};
+use sipprov_store::{FetchInfo, Store};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,19 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let campaign = store.create_campaign(&common::campaign_over_all(), &macs).await?;
     let notified_at = sipprov_store::now_ms();
     for chunk in macs.chunks(500) {
-        let results: Vec<(Mac, NotifyResult)> = chunk
-            .iter()
-            .map(|mac| {
-                let result = NotifyResult {
-                    result: CheckSyncResult::Ok,
-                    status: Some(200),
-                    reason: "OK".into(),
-                    expected_file: Some(format!("{mac}.cfg")),
-                    at: notified_at,
-                };
-                (*mac, result)
-            })
-            .collect();
+        let results = common::answered_ok(chunk, notified_at);
         store.record_notify_results(campaign.id, &results).await?;
     }
     // The fetches a wrk-like fleet makes after its NOTIFY, one millisecond apart.

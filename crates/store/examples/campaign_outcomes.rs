@@ -15,8 +15,8 @@ use std::time::Instant;
 #[path = "common/mod.rs"]
 mod common;
 
-use sipprov_model::{CheckSyncResult, EventKind, Mac};
-use sipprov_store::{EventText, NotifyResult, Store};
+use sipprov_model::EventKind;
+use sipprov_store::{EventText, Store};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,20 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let outcomes = outcomes.min(macs.len());
     for chunk in macs[..outcomes].chunks(batch.max(1)) {
         let at = sipprov_store::now_ms();
-        // What a campaign records for a phone that answered 200 on loopback.
-        let results: Vec<(Mac, NotifyResult)> = chunk
-            .iter()
-            .map(|mac| {
-                let result = NotifyResult {
-                    result: CheckSyncResult::Ok,
-                    status: Some(200),
-                    reason: "OK".into(),
-                    expected_file: Some(format!("{mac}.cfg")),
-                    at,
-                };
-                (*mac, result)
-            })
-            .collect();
+        let results = common::answered_ok(chunk, at);
         let events: Vec<EventText> = chunk
             .iter()
             .map(|mac| EventText {

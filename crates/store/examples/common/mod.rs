@@ -1,7 +1,7 @@
 //! What the store's bench examples share: a fleet of plain Yealink devices.
 
-use sipprov_model::{Mac, Settings};
-use sipprov_store::{NewCampaign, NewDevice, Store, StoreError};
+use sipprov_model::{CheckSyncResult, Mac, Settings};
+use sipprov_store::{NewCampaign, NewDevice, NotifyResult, Store, StoreError};
 
 /// Adds `devices` Yealink T46S devices without settings (MACs `001565000000` upwards) and
 /// returns their MACs, in order.
@@ -35,4 +35,22 @@ pub(crate) fn campaign_over_all() -> NewCampaign {
         confirm_window_ms: 3_600_000,
         selector: "--all".into(),
     }
+}
+
+/// What a campaign records for phones that answered 200 on loopback at `at`, each expected to
+/// fetch its `<mac>.cfg`.
+#[allow(dead_code)] // As above.
+pub(crate) fn answered_ok(macs: &[Mac], at: i64) -> Vec<(Mac, NotifyResult)> {
+    macs.iter()
+        .map(|mac| {
+            let result = NotifyResult {
+                result: CheckSyncResult::Ok,
+                status: Some(200),
+                reason: "OK".into(),
+                expected_file: Some(format!("{mac}.cfg")),
+                at,
+            };
+            (*mac, result)
+        })
+        .collect()
 }
