@@ -597,9 +597,27 @@ impl LimitsConfig {
 /// File in the data directory naming the bound addresses, for scripts and tests that start the server on port 0.
 pub const LISTENING_FILE: &str = "listening.json";
 
+/// Writes the listening file whole or not at all: written beside it, then renamed over it
+/// (rename(2) replaces atomically), so a script polling for it never reads half of it.
 pub(crate) fn write_listening_file(data_dir: &Path, addresses: &serde_json::Value) {
-    if let Err(e) = std::fs::write(data_dir.join(LISTENING_FILE), addresses.to_string()) {
+    let partial = data_dir.join(format!("{LISTENING_FILE}.partial"));
+    let written = std::fs::write(&partial, addresses.to_string())
+        .and_then(|()| std::fs::rename(&partial, data_dir.join(LISTENING_FILE)));
+    if let Err(e) = written {
         tracing::warn!(error = %e, "cannot write {LISTENING_FILE}");
+    }
+}
+
+/// Removes the listening file a previous run left (a stop does not remove it, and a crash
+/// cannot): until this run has bound its listeners and written its own, a script waiting for
+/// the file would otherwise read the last run's ports, now closed. The package test met exactly
+/// that when run twice on one machine.
+pub(crate) fn remove_stale_listening_file(data_dir: &Path) {
+    match std::fs::remove_file(data_dir.join(LISTENING_FILE)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(error = %e, "cannot remove the last run's {LISTENING_FILE}");
+        }
+        _ => {}
     }
 }
 

@@ -453,6 +453,7 @@ async fn security_for(store: &Store, config: &ServerConfig) -> Result<Security, 
 async fn open_data(config: &ServerConfig) -> Result<(Store, String), ServerError> {
     let dir_err = |source| ServerError::DataDir { path: config.data_dir.display().to_string(), source };
     crate::datadir::create(&config.data_dir).map_err(dir_err)?;
+    crate::config::remove_stale_listening_file(&config.data_dir);
     crate::writable::check_data_dir(&config.data_dir)?;
     let api_token = crate::token::load_or_create(&config.data_dir).map_err(dir_err)?;
     let store = crate::writable::open_database(config).await?;
