@@ -230,10 +230,13 @@ fn classify(key: &str) -> Result<KeyKind, SettingError> {
         }
         return Ok(KeyKind::Vendor(raw.to_string()));
     }
-    if !key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+    // Bytes, not chars: a byte of a multi-byte character is never one of these either. And the
+    // empty segment looked for pairwise: `str::contains` sets up a substring searcher per call,
+    // which cost more than the rest of the check (every rendering classifies its keys).
+    if !key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
         return Err(bad("only letters, digits, '.', '_' and '-' are allowed"));
     }
-    if key.starts_with('.') || key.ends_with('.') || key.contains("..") {
+    if key.starts_with('.') || key.ends_with('.') || key.as_bytes().windows(2).any(|w| w == b"..") {
         return Err(bad("empty segment between dots"));
     }
     if let Some(rest) = key.strip_prefix("line.") {
@@ -660,7 +663,7 @@ impl Settings {
         let mut out: Vec<crate::KeyPos> = self
             .0
             .iter()
-            .filter(|(_, v)| !v.is_empty())
+            .filter(|(k, v)| !v.is_empty() && (k.starts_with("key.") || k.starts_with("expansion.")))
             .filter_map(|(k, _)| match classify(k) {
                 Ok(KeyKind::Key { pos, .. }) => Some(pos),
                 _ => None,
@@ -672,10 +675,14 @@ impl Settings {
     }
 
     /// The line numbers that have at least one `line.N.*` key, ascending.
+    ///
+    /// Only keys under `line.` are classified (no other key is a line's): every rendering asks
+    /// for its lines, and a full check of each of its keys was a tenth of the rendering.
     pub fn line_indexes(&self) -> Vec<u32> {
         let mut idx: Vec<u32> = self
             .0
             .keys()
+            .filter(|k| k.starts_with("line."))
             .filter_map(|k| match classify(k) {
                 Ok(KeyKind::Line { index, .. }) => Some(index),
                 _ => None,

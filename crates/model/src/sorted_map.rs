@@ -177,14 +177,19 @@ impl SortedMap {
         Key { id, text: Cow::Borrowed(text) }
     }
 
-    /// Entry `i`'s key text.
+    /// Entry `i`'s key text. A shared key needs only its id: the offsets are read for a key
+    /// kept inline alone (a binary search reads a few keys per look-up, and a rendering looks up
+    /// some fifty; decoding every offset of each was most of a look-up).
     fn key_text(&self, s: Shape, i: usize) -> &str {
-        let (id, start, key_end, _) = self.slots(s, i);
-        if id == INLINE {
-            &self.0[s.texts + start..s.texts + key_end]
-        } else {
-            name(id)
+        let bytes = self.0.as_bytes();
+        let at = 1 + s.w + i * (2 + 2 * s.w);
+        // Two base-128 digits: at most 16,383.
+        let id = number(bytes, at, 2) as KeyId;
+        if id != INLINE {
+            return name(id);
         }
+        let (_, start, key_end, _) = self.slots(s, i);
+        &self.0[s.texts + start..s.texts + key_end]
     }
 
     fn value_at(&self, s: Shape, i: usize) -> &str {

@@ -103,10 +103,47 @@ pub fn get<'a>(settings: &'a Settings, key: &str) -> Option<&'a str> {
 /// A line field with the vendor-neutral fallbacks applied: the auth user name and the label
 /// default to the user name.
 pub fn line_value(settings: &Settings, n: u32, field: LineField) -> Option<String> {
-    let own = |f: LineField| get(settings, &format!("line.{n}.{}", f.name())).map(str::to_string);
+    let own = |f: LineField| get(settings, LineKey::new(n, f).as_str()).map(str::to_string);
     match field {
         LineField::AuthUsername | LineField::Label => own(field).or_else(|| own(LineField::Username)),
         _ => own(field),
+    }
+}
+
+/// A line field's key, `line.<n>.<field>`, spelled on the stack: a rendering looks up each
+/// field of each line, and a `format!` per look-up was a seventh of a rendering's instructions.
+struct LineKey {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl LineKey {
+    fn new(n: u32, field: LineField) -> LineKey {
+        let mut key = LineKey { buf: [0; 40], len: 0 };
+        let mut digits = [0u8; 10];
+        let mut at = digits.len();
+        let mut rest = n;
+        loop {
+            at -= 1;
+            // A decimal digit: below 10.
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        for part in [b"line.".as_slice(), &digits[at..], b".", field.name().as_bytes()] {
+            // "line." (5), ten digits at most, "." and a field name of at most 13 bytes fit 40.
+            let end = (key.len + part.len()).min(key.buf.len());
+            key.buf[key.len..end].copy_from_slice(&part[..end - key.len]);
+            key.len = end;
+        }
+        key
+    }
+
+    fn as_str(&self) -> &str {
+        // ASCII only: "line.", digits, "." and a field name.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
 }
 
@@ -227,12 +264,45 @@ pub fn reboot_refused_by(
 }
 
 /// Expands `{n}`, `{i}` and `{hs}` in a line row's name.
+///
+/// ```
+/// use sipprov_vendors::mapping::expand;
+/// assert_eq!(expand("account.{n}.user_name", 2), "account.2.user_name");
+/// assert_eq!(expand("P{i}_{hs}", 12), "P11_00012");
+/// assert_eq!(expand("{x}{n", 1), "{x}{n");
+/// ```
 pub fn expand(name: &str, n: u32) -> String {
-    name.replace("{n}", &n.to_string()).replace("{i}", &(n - 1).to_string()).replace("{hs}", &format!("{n:05}"))
+    use std::fmt::Write;
+    // One pass into one string: three `replace`s and their formatted numbers allocated six
+    // strings per row, a tenth of a rendering.
+    let mut out = String::with_capacity(name.len() + 8);
+    let mut rest = name;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        // Writing into a `String` cannot fail.
+        let _ = if let Some(after) = tail.strip_prefix("{n}") {
+            rest = after;
+            write!(out, "{n}")
+        } else if let Some(after) = tail.strip_prefix("{i}") {
+            rest = after;
+            write!(out, "{}", n.wrapping_sub(1))
+        } else if let Some(after) = tail.strip_prefix("{hs}") {
+            rest = after;
+            write!(out, "{n:05}")
+        } else {
+            out.push('{');
+            rest = &tail[1..];
+            Ok(())
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 fn apply_overrides(out: &mut Vec<VendorParam>, settings: &Settings, scope: FileScope, extra_group: &'static str) {
-    for (key, value) in settings.iter() {
+    // Only `vendor.` keys are overrides: the rest are not classified (a full check per key).
+    for (key, value) in settings.iter().filter(|(k, _)| k.starts_with("vendor.")) {
         let Ok(KeyKind::Vendor(raw)) = Settings::classify(key) else { continue };
         if scope == FileScope::Model && crate::is_secret_setting(key) {
             continue;
@@ -320,9 +390,10 @@ fn same_normalized(a: &str, b: &str) -> bool {
 /// True when a `vendor.<raw>` setting names `name` (ignoring case), set or removed: a vendor's
 /// own derived parameter of that name then gives way to it.
 pub fn overridden(settings: &Settings, name: &str) -> bool {
-    settings
-        .iter()
-        .any(|(k, _)| matches!(Settings::classify(k), Ok(KeyKind::Vendor(raw)) if raw.eq_ignore_ascii_case(name)))
+    settings.iter().any(|(k, _)| {
+        k.starts_with("vendor.")
+            && matches!(Settings::classify(k), Ok(KeyKind::Vendor(raw)) if raw.eq_ignore_ascii_case(name))
+    })
 }
 
 /// Refuses a `vendor.<raw>` setting whose name `is_name` says the vendor's files cannot carry,
