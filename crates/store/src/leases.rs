@@ -99,6 +99,8 @@ impl Store {
             .bind(first)
             .bind(last)
             .bind(crate::selection::pack(chunk))
+            // Not kept prepared, with its MACs bound (see `selection::pack`).
+            .persistent(false)
             .execute(&mut **tx)
             .await?;
         }

@@ -26,6 +26,12 @@ const MAC_DIGITS: usize = 12;
 const DONE_PAGE: i64 = 4096;
 
 /// `macs` (in order) as a chunk stores them: their twelve hex digits one after another.
+///
+/// On SQLite a campaign is one chunk, so this text is 12 MB for a million devices. The
+/// statements that write and read it are not kept prepared (`persistent(false)`): a cached
+/// SQLite statement keeps its last bound value and its last row's value until it runs again,
+/// and a heap profile of a million-device campaign found both copies alive for the campaign's
+/// whole run, 24 MB of its peak.
 pub(crate) fn pack(macs: &[Mac]) -> String {
     let mut out = String::with_capacity(macs.len() * MAC_DIGITS);
     for mac in macs {
@@ -71,6 +77,7 @@ impl Store {
     pub(crate) async fn campaign_selection(&self, id: i64) -> Result<Vec<Mac>, StoreError> {
         let rows = sqlx::query("SELECT macs FROM campaign_chunks WHERE campaign_id = $1 ORDER BY chunk")
             .bind(id)
+            .persistent(false)
             .fetch_all(&self.pool)
             .await?;
         let mut out = Vec::new();
@@ -90,9 +97,11 @@ impl Store {
     /// The MACs of chunk `chunk` still to be sent (pending, or sending when its node stopped
     /// before their outcome was written), in order.
     pub async fn campaign_chunk_unsent(&self, chunk: &CampaignChunk) -> Result<Vec<Mac>, StoreError> {
+        // Not kept prepared (see `pack`'s note on memory).
         let row = sqlx::query("SELECT macs FROM campaign_chunks WHERE campaign_id = $1 AND chunk = $2")
             .bind(chunk.campaign_id)
             .bind(chunk.chunk)
+            .persistent(false)
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else { return Ok(Vec::new()) };
