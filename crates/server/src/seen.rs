@@ -38,19 +38,91 @@ pub struct SeenIndex {
 }
 
 /// The index itself. A million devices that all fetched are a million entries, so each is kept
-/// small: a slot of 12 bytes in the map (MAC → position) and 80 bytes in a dense vector (the
+/// small: a slot of 12 bytes in the map (MAC → position) and 80 bytes in a dense [`Chunked`] (the
 /// hash as its 32 bytes, the address as 16, the texts as numbers into a shared list), where a
 /// [`FetchInfo`] per map slot cost about 270 bytes and half-empty slots doubled that.
 #[derive(Default)]
 struct Table {
     slots: MacMap<u32>,
-    entries: Vec<Seen>,
+    entries: Chunked<Seen>,
     names: Names,
     /// Entries needing a text [`Names`] has no room for, kept whole (rare: a fleet reporting
     /// more than [`MAX_NAMES`] distinct firmware strings).
     overflow: MacMap<FetchInfo>,
     /// A file name's pattern being built (kept to reuse its buffer).
     scratch: String,
+}
+
+/// Entries a device fetching for the first time adds, in fixed chunks rather than one vector.
+///
+/// A vector grows by doubling: at half a million entries (42 MB) the next push allocated 84 MB
+/// and copied the 42 MB into it while the old block was still alive, a step of the resident set
+/// in the middle of a million-device campaign (a heap profile found the index's vector at 42 MB
+/// of that campaign's peak). Chunks of [`CHUNK_ENTRIES`] (320 KiB) are added one at a time and
+/// never move, so the index grows by at most one chunk at a time and holds at most one chunk
+/// spare.
+struct Chunked<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+/// Entries per chunk of [`Chunked`].
+const CHUNK_ENTRIES: usize = 4096;
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Chunked<T> {
+        Chunked { chunks: Vec::new(), len: 0 }
+    }
+}
+
+impl<T> Chunked<T> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, value: T) {
+        let chunk = self.len / CHUNK_ENTRIES;
+        if chunk == self.chunks.len() {
+            self.chunks.push(Vec::with_capacity(CHUNK_ENTRIES));
+        }
+        self.chunks[chunk].push(value);
+        self.len += 1;
+    }
+
+    fn get(&self, i: usize) -> Option<&T> {
+        self.chunks.get(i / CHUNK_ENTRIES)?.get(i % CHUNK_ENTRIES)
+    }
+
+    /// Removes entry `i`, the last entry taking its place (as `Vec::swap_remove`).
+    fn swap_remove(&mut self, i: usize) -> Option<T> {
+        if i >= self.len {
+            return None;
+        }
+        let last_chunk = self.chunks.last_mut()?;
+        let last = last_chunk.pop()?;
+        if last_chunk.is_empty() {
+            self.chunks.pop();
+        }
+        self.len -= 1;
+        if i == self.len {
+            return Some(last);
+        }
+        Some(std::mem::replace(&mut self[i], last))
+    }
+}
+
+impl<T> std::ops::Index<usize> for Chunked<T> {
+    type Output = T;
+
+    fn index(&self, i: usize) -> &T {
+        &self.chunks[i / CHUNK_ENTRIES][i % CHUNK_ENTRIES]
+    }
+}
+
+impl<T> std::ops::IndexMut<usize> for Chunked<T> {
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        &mut self.chunks[i / CHUNK_ENTRIES][i % CHUNK_ENTRIES]
+    }
 }
 
 /// One device's last fetch, compact.
@@ -570,6 +642,30 @@ mod tests {
         assert!(!pattern_names(mac(4), "\u{1}.cfg", &file));
         assert!(pattern_names(m, "\u{1}.cfg", &file) && pattern_names(m, "SEP\u{2}.cnf.xml", &upper));
         assert!(is_hex_of(&[0xab; 32], &"ab".repeat(32)) && !is_hex_of(&[0xab; 32], &"AB".repeat(32)));
+    }
+
+    #[test]
+    fn chunked_entries_push_replace_and_swap_remove_like_a_vector() {
+        let mut chunked = Chunked::default();
+        let mut vector = Vec::new();
+        for n in 0..(3 * CHUNK_ENTRIES + 5) {
+            chunked.push(n);
+            vector.push(n);
+        }
+        chunked[7] = 70;
+        vector[7] = 70;
+        // From the middle, the last of a chunk, the very last (twice), the first, and the rest
+        // from the end.
+        for i in [CHUNK_ENTRIES + 1, 2 * CHUNK_ENTRIES - 1, 3 * CHUNK_ENTRIES + 2, 0, 5, 3 * CHUNK_ENTRIES - 1] {
+            assert_eq!(chunked.swap_remove(i), Some(vector.swap_remove(i)));
+        }
+        assert_eq!(chunked.swap_remove(chunked.len()), None);
+        while let Some(last) = vector.len().checked_sub(1) {
+            assert_eq!(chunked.swap_remove(last), Some(vector.swap_remove(last)));
+        }
+        assert_eq!((chunked.len(), chunked.chunks.len(), chunked.get(0)), (0, 0, None));
+        chunked.push(1);
+        assert_eq!((chunked.len(), chunked.get(0)), (1, Some(&1)));
     }
 
     #[test]
