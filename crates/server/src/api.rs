@@ -551,7 +551,7 @@ async fn render_device(
     let served = files_core
         .served(&resolved, &wanted, None)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-    Ok(([(header::CONTENT_TYPE, served.content_type), (header::ETAG, served.etag.as_str())], served.bytes.clone())
+    Ok(([(header::CONTENT_TYPE, served.content_type), (header::ETAG, served.etag())], served.bytes.clone())
         .into_response())
 }
 

@@ -36,24 +36,22 @@ use sipprov_model::{Mac, MacMap};
 use sipprov_store::RenderedState;
 
 /// A rendered file, ready to send.
+///
+/// Its name and hash are kept once, in [`Served::id`], and its `ETag` once, as the header
+/// value: the render cache holds tens of thousands of these, and the copies were about 200
+/// bytes of each.
 #[derive(Debug)]
 pub struct Served {
-    /// The canonical file name (what the vendor calls it).
-    pub file: String,
     /// The bytes sent, shared by every response that serves them.
     pub bytes: Bytes,
-    /// SHA-256 of the bytes, hex.
-    pub hash: String,
-    /// Strong validator derived from the hash, quoted.
-    pub etag: String,
     /// When this content first appeared (whole seconds, as HTTP dates carry).
     pub last_modified: SystemTime,
     /// The `Content-Type` the vendor's file is served with.
     pub content_type: &'static str,
-    /// `etag` and `last_modified` as the response headers carry them, made once per rendering
-    /// rather than formatted and checked again for every response.
+    /// The strong validator and `last_modified` as the response headers carry them, made once
+    /// per rendering rather than formatted and checked again for every response.
     pub headers: ValidatorHeaders,
-    /// The file name and hash again, shared with the fetch records of this rendering.
+    /// The canonical file name and the hash, shared with the fetch records of this rendering.
     pub id: Arc<ContentId>,
     /// Rendered for a device that had no firmware target (no rollout pin, no level setting
     /// `firmware.version`). Anything that could give it one drops the device's cached files, so
@@ -87,7 +85,8 @@ pub struct ValidatorHeaders {
 impl Served {
     /// Hashes content and stamps it with its last-change time.
     pub fn new(file: String, bytes: Vec<u8>, content_type: &'static str, hash: String, changed_at_ms: i64) -> Served {
-        let etag = format!("\"{}\"", &hash[..32.min(hash.len())]);
+        // Quoted hex digits: always a valid header value.
+        let etag = format!("\"{}\"", hash.get(..32).unwrap_or(&hash));
         // A rendered file grew by doubling; the cache keeps it as long as the device fetches,
         // and counts its length against the bound, so it holds no spare capacity.
         let mut bytes = bytes;
@@ -98,18 +97,25 @@ impl Served {
             etag: HeaderValue::from_str(&etag).ok(),
             last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(last_modified)).ok(),
         };
-        let id = Arc::new(ContentId { file: file.clone(), hash: hash.clone() });
-        Served {
-            file,
-            bytes: Bytes::from(bytes),
-            hash,
-            etag,
-            last_modified,
-            content_type,
-            headers,
-            id,
-            no_firmware_target: false,
-        }
+        let id = Arc::new(ContentId { file, hash });
+        Served { bytes: Bytes::from(bytes), last_modified, content_type, headers, id, no_firmware_target: false }
+    }
+}
+
+impl Served {
+    /// The canonical file name (what the vendor calls it).
+    pub fn file(&self) -> &str {
+        &self.id.file
+    }
+
+    /// SHA-256 of the bytes, hex.
+    pub fn hash(&self) -> &str {
+        &self.id.hash
+    }
+
+    /// The strong validator derived from the hash, quoted (as the `ETag` header carries it).
+    pub fn etag(&self) -> &str {
+        self.headers.etag.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default()
     }
 }
 
@@ -128,35 +134,43 @@ pub const MODEL_SCOPE_MAC: Mac = Mac::from_bytes([0; 6]);
 
 type FileMap = HashMap<String, Arc<Served>>;
 
-/// The default bound of the device files' bytes: 128 MiB, about 80,000 typical config files.
-pub const DEFAULT_MAX_BYTES: u64 = 128 << 20;
+/// One device's cached files by the (lower-cased) name they were requested under. A device has
+/// one to a few, found by comparing names in order: a hash table per device cost about 150
+/// bytes for its one file.
+type DeviceFileList = Vec<(Box<str>, Arc<Served>)>;
+
+/// The default bound of the device files' bytes: 64 MiB, about 55,000 typical config files
+/// (`bench/scale.sh`'s, some 500 bytes each, cost about 1,150 here).
+///
+/// Until session 19 it was 128 MiB, about 80,000 files when each cost about 1,470. With a million
+/// devices fetching at random the cache holds a few percent of them either way and nearly every
+/// fetch renders; the bound then only adds to the resident set (137 MB at 128 MiB in a heap
+/// profile of that run), where a rendering costs a fraction of what it did when the bound was
+/// chosen (docs/benchmarks.md, "Session 19 run (the lead)"). A fleet whose devices fetch again
+/// within minutes and number more than this holds sets `[cache] max_bytes`.
+pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 
 /// What an entry costs besides its bytes and names, an estimate on the safe side: the
-/// [`Served`] and its `Arc` header (16), the device's file map with one file (a table of four
-/// name + `Arc` buckets and their control bytes, 144), the device map's slot at the table's
-/// lowest load (two slots of about 80), and the rounding of the four small strings to their
-/// allocator size classes (about 80). Until session 11 this counted 160, and a scan across a
-/// million devices grew the resident set by well over the bound while the cache filled.
-const ENTRY_OVERHEAD: usize = std::mem::size_of::<Served>() + 400;
+/// [`Served`] and its `Arc` header (16), the shared [`ContentId`] (64), the device's file list's
+/// slot (32), the device map's slot at the table's lowest load (two slots of about 60), the
+/// CLOCK queue's place (16, twice while stale places wait to be dropped) and the rounding of the
+/// small strings to their allocator size classes (about 64). Until session 11 this counted 160,
+/// and a scan across a million devices grew the resident set by well over the bound while the
+/// cache filled.
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<Served>() + 336;
 
 impl Served {
     /// The memory this file holds in the cache under a requested name of `key_len` bytes.
     fn cost(&self, key_len: usize) -> usize {
-        // The etag twice (text and header value), the 29-byte date header, and the name and
-        // hash again in the shared id (with its `Arc` header, 64).
-        2 * (self.file.len() + self.hash.len() + self.etag.len())
-            + self.bytes.len()
-            + 29
-            + 64
-            + key_len
-            + ENTRY_OVERHEAD
+        // The name and hash (in the shared id), the etag and the 29-byte date (header values).
+        self.file().len() + self.hash().len() + self.etag().len() + 29 + self.bytes.len() + key_len + ENTRY_OVERHEAD
     }
 }
 
 /// One device's cached files, with the bit the CLOCK hand reads.
 #[derive(Default)]
 struct DeviceEntry {
-    files: FileMap,
+    files: DeviceFileList,
     /// Served since the hand last passed it.
     hot: AtomicBool,
     bytes: usize,
@@ -266,7 +280,7 @@ impl RenderCache {
     pub fn device_file(&self, mac: Mac, requested: &str) -> Option<Arc<Served>> {
         let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
         let entry = devices.map.get(&mac)?;
-        let hit = entry.files.get(requested).cloned();
+        let hit = entry.files.iter().find(|(name, _)| **name == *requested).map(|(_, served)| Arc::clone(served));
         // Written only when it changes, so a hot device's cache line is not dirtied per fetch.
         if hit.is_some() && !entry.hot.load(Ordering::Relaxed) {
             entry.hot.store(true, Ordering::Relaxed);
@@ -376,7 +390,15 @@ impl DeviceFiles {
                 e.insert(DeviceEntry { ticket, ..DeviceEntry::default() })
             }
         };
-        let old = entry.files.insert(requested, served).map_or(0, |old| old.cost(key_len));
+        let old = match entry.files.iter_mut().find(|(name, _)| **name == *requested) {
+            Some(slot) => std::mem::replace(&mut slot.1, served).cost(key_len),
+            None => {
+                // One slot more, not the four a first push reserves.
+                entry.files.reserve_exact(1);
+                entry.files.push((requested.into_boxed_str(), served));
+                0
+            }
+        };
         entry.bytes = entry.bytes + cost - old;
         self.bytes = self.bytes + cost - old;
         self.compact_queue();
@@ -440,8 +462,9 @@ mod tests {
     fn validator_headers_are_the_quoted_etag_and_an_imf_fixdate() {
         let served = Served::new("f".into(), vec![1], "text/plain", content_hash(&[1]), 784_111_777_999);
         assert_eq!(served.headers.last_modified.as_ref().unwrap(), "Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(served.headers.etag.as_ref().unwrap(), served.etag.as_str());
-        assert!(served.etag.starts_with('"') && served.etag.ends_with('"') && served.etag.len() == 34);
+        assert_eq!(served.headers.etag.as_ref().unwrap(), served.etag());
+        assert!(served.etag().starts_with('"') && served.etag().ends_with('"') && served.etag().len() == 34);
+        assert_eq!((served.file(), served.hash()), ("f", content_hash(&[1]).as_str()));
     }
 
     #[test]

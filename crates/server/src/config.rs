@@ -73,15 +73,16 @@ impl Default for FetchLogConfig {
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
-    /// Most bytes the rendered device files kept in memory may hold (default 128 MiB, about
-    /// 100,000 typical config files). Past it the files of devices not fetched lately are
-    /// dropped and rendered again on their next fetch; 0 caches nothing.
+    /// Most bytes the rendered device files kept in memory may hold (default
+    /// [`crate::cache::DEFAULT_MAX_BYTES`], 64 MiB, about 55,000 typical config files). Past it
+    /// the files of devices not fetched lately are dropped and rendered again on their next
+    /// fetch; 0 caches nothing.
     pub max_bytes: u64,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        CacheConfig { max_bytes: 128 << 20 }
+        CacheConfig { max_bytes: crate::cache::DEFAULT_MAX_BYTES }
     }
 }
 

@@ -345,7 +345,7 @@ impl Files {
         let plan = self.firmware_plan(device, vendor, model, None);
         let key = dialect_key(spec.name.to_ascii_lowercase(), dialect) + &plan.key_suffix();
         if let Some(hit) = self.cache.device_file(device.mac, &key) {
-            return Ok(hit.hash.clone());
+            return Ok(hit.hash().to_string());
         }
         let mut settings = self.device_settings(device);
         self.apply_firmware(device, &plan, &mut settings)?;

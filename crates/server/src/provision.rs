@@ -612,7 +612,7 @@ fn named_device(file: &str, ua: Option<&UserAgentInfo>) -> Option<sipprov_model:
 /// late).
 fn not_modified(headers: &HeaderMap, served: &Served, now: std::time::SystemTime) -> bool {
     if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        return inm.split(',').map(str::trim).any(|tag| tag.trim_start_matches("W/") == served.etag);
+        return inm.split(',').map(str::trim).any(|tag| tag.trim_start_matches("W/") == served.etag());
     }
     let since = headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()).and_then(dates::parse_lenient);
     matches!(since, Some(since) if served.last_modified <= since && since <= now)

@@ -107,7 +107,7 @@ pub(super) async fn serve(state: &Phones, request: DirectoryRequest<'_>, facts: 
             at: super::dates::epoch_ms(now),
             ip: peer.ip(),
             content: served.id.clone(),
-            file: (file != served.file).then(|| file.into()),
+            file: (file != served.file()).then(|| file.into()),
             status: status.as_u16(),
             auth,
             model: ua.and_then(|u| u.model.clone()),
