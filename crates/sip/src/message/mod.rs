@@ -9,6 +9,7 @@ mod parse;
 pub mod framing;
 
 pub use parse::{parse, parse_with, Limits};
+pub(crate) use parse::{parse_keyed, Keys};
 
 use std::borrow::Cow;
 use std::fmt;
@@ -285,6 +286,20 @@ impl Headers {
         let line =
             Line { start, name_end: start + name.len(), value_start: start + name.len() + 1, end: self.text.len() };
         self.lines.push(line);
+    }
+
+    /// Where `part`, a slice of this section's text (a header value borrowed from it, or part
+    /// of one), lies in that text; `None` for text held elsewhere.
+    pub(crate) fn span_of(&self, part: &str) -> Option<std::ops::Range<usize>> {
+        // Addresses compared as numbers: a live string held elsewhere cannot lie inside this one.
+        let start = (part.as_ptr() as usize).checked_sub(self.text.as_ptr() as usize)?;
+        let end = start.checked_add(part.len())?;
+        (end <= self.text.len()).then_some(start..end)
+    }
+
+    /// The text at `span` (from [`Headers::span_of`] on this same section), if it is there.
+    pub(crate) fn text_at(&self, span: std::ops::Range<usize>) -> Option<&str> {
+        self.text.get(span)
     }
 
     /// Bytes of header text held, for sizing a buffer that will take a copy.
