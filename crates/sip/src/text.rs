@@ -47,6 +47,21 @@ pub fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_char)
 }
 
+/// `s.trim()`, which every header value and parameter list read goes through: the ASCII whitespace `str::trim`
+/// removes is cut byte by byte, and `str::trim` itself, which decodes chars, only runs when a
+/// non-ASCII byte is left at either end (where other Unicode whitespace might be).
+pub(crate) fn trim(s: &str) -> &str {
+    // `char::is_whitespace` below 0x80: HT, LF, VT, FF, CR and SP.
+    let ws = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ');
+    let bytes = s.as_bytes();
+    let start = bytes.iter().position(|b| !ws(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !ws(b)).map_or(start, |i| i + 1);
+    match s.get(start..end) {
+        Some(t) if t.as_bytes().first().is_none_or(u8::is_ascii) && t.as_bytes().last().is_none_or(u8::is_ascii) => t,
+        _ => s.trim(),
+    }
+}
+
 /// Replaces each line fold (CRLF followed by spaces or tabs) with one space (RFC 3261 §7.3.1).
 pub fn unfold(s: &str) -> Cow<'_, str> {
     if !s.contains('\n') {
@@ -228,7 +243,7 @@ pub fn unquote(v: &str) -> Cow<'_, str> {
 /// assert_eq!(iter_params("tag=1").next(), Some(Err("parameters must start with ';'")));
 /// ```
 pub fn iter_params(s: &str) -> ParamIter<'_> {
-    let s = s.trim();
+    let s = trim(s);
     let mut parts = split_top_iter(s, b';');
     if s.is_empty() {
         parts.next = None;
@@ -545,6 +560,20 @@ mod tests {
         assert_eq!(Params::parse("x;a=\"b"), Err("unterminated quoted string"));
         assert_eq!(Params::parse(";a b;c=\"d"), Err("unterminated quoted string"));
         assert_eq!(Params::parse(";a b;c=d"), Err("bad parameter name"));
+    }
+
+    #[test]
+    fn trim_is_str_trim() {
+        let pieces =
+            ["", " ", "\t", "\x0b", "\x0c", "\r\n", "a", "a b", "\u{a0}", "\u{3000}", "\u{85}", "é", "\u{2028}x"];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let s = format!("{a}{b}{c}{a}");
+                    assert_eq!(trim(&s), s.trim(), "{s:?}");
+                }
+            }
+        }
     }
 
     #[test]

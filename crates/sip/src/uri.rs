@@ -152,22 +152,33 @@ fn parse_host_name(name: &str) -> Option<HostRef<'_>> {
 /// since it is the host of nearly every Via and URI received; the test below holds it to std.
 fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = s.split('.');
-    for octet in &mut octets {
-        let digits = parts.next()?.as_bytes();
-        if digits.is_empty() || digits.len() > 3 || (digits.len() > 1 && digits[0] == b'0') {
-            return None;
-        }
-        let mut n = 0u16;
-        for d in digits {
-            if !d.is_ascii_digit() {
+    // One pass over the bytes: the octet being read, its value, its digits, and whether its
+    // first digit is a 0 (then it may have no other).
+    let (mut at, mut value, mut digits, mut zero) = (0usize, 0u16, 0usize, false);
+    for &b in s.as_bytes() {
+        if b == b'.' {
+            if digits == 0 {
                 return None;
             }
-            n = n * 10 + u16::from(d - b'0');
+            *octets.get_mut(at)? = u8::try_from(value).ok()?;
+            (at, value, digits) = (at + 1, 0, 0);
+        } else if b.is_ascii_digit() {
+            if digits == 0 {
+                zero = b == b'0';
+            } else if zero || digits == 3 {
+                return None;
+            }
+            digits += 1;
+            value = value * 10 + u16::from(b - b'0');
+        } else {
+            return None;
         }
-        *octet = u8::try_from(n).ok()?;
     }
-    parts.next().is_none().then_some(Ipv4Addr::from(octets))
+    if at != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// A `sip:` or `sips:` URI.
@@ -401,7 +412,7 @@ type UserInfo<'a> = (Option<&'a str>, Option<&'a str>);
 
 fn split_userinfo(userinfo: Option<&str>) -> Option<UserInfo<'_>> {
     let Some(info) = userinfo else { return Some((None, None)) };
-    let (user, password) = match info.split_once(':') {
+    let (user, password) = match split_at_byte(info, b':') {
         Some((u, p)) => (u, Some(p)),
         None => (info, None),
     };

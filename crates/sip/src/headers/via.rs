@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use super::ValueList;
 use crate::error::ParseError;
-use crate::text::{find_byte, is_token, Params, ParamsRef};
+use crate::text::{find_byte, is_token, split_at_byte, Params, ParamsRef};
 use crate::uri::{parse_hostport_ref, Host, HostRef};
 
 /// The RFC 3261 branch magic cookie.
@@ -121,14 +121,23 @@ impl<'a> ViaRef<'a> {
             Some(i) => (&s[..i], &s[i..]),
             None => (s, ""),
         };
-        // LWS is allowed around the '/' separators (RFC 4475 "wsinv").
-        let mut fields = proto.splitn(3, '/').map(str::trim_ascii);
-        let (name, version, rest) = (fields.next(), fields.next(), fields.next());
-        if !name.is_some_and(|n| n.eq_ignore_ascii_case("SIP")) || version != Some("2.0") {
+        // LWS is allowed around the '/' separators (RFC 4475 "wsinv"). The fields of
+        // `proto.splitn(3, '/')`, cut by byte: every Via received is read here.
+        let (name, after) = match split_at_byte(proto, b'/') {
+            Some((name, after)) => (name, Some(after)),
+            None => (proto, None),
+        };
+        let (version, rest) = match after.map(|after| split_at_byte(after, b'/').ok_or(after)) {
+            Some(Ok((version, rest))) => (Some(version), Some(rest)),
+            Some(Err(version)) => (Some(version), None),
+            None => (None, None),
+        };
+        if !name.trim_ascii().eq_ignore_ascii_case("SIP") || version.map(str::trim_ascii) != Some("2.0") {
             return Err(bad("protocol is not SIP/2.0"));
         }
-        let rest = rest.ok_or_else(|| bad("missing transport"))?;
-        let (transport, sent_by) = rest.split_once([' ', '\t']).ok_or_else(|| bad("missing sent-by"))?;
+        let rest = rest.map(str::trim_ascii).ok_or_else(|| bad("missing transport"))?;
+        let gap = rest.bytes().position(|b| b == b' ' || b == b'\t').ok_or_else(|| bad("missing sent-by"))?;
+        let (transport, sent_by) = (&rest[..gap], &rest[gap + 1..]);
         if !is_token(transport) {
             return Err(bad("bad transport"));
         }

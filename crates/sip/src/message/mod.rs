@@ -16,7 +16,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::text::{split_top, unfold};
+use crate::text::{split_top, trim, unfold};
 
 /// Full names of the compact header forms (RFC 3261 §7.3.3 and later RFCs).
 const COMPACT: &[(u8, &str)] = &[
@@ -529,21 +529,6 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-/// `s.trim()`, which every header value read goes through: the ASCII whitespace `str::trim`
-/// removes is cut byte by byte, and `str::trim` itself, which decodes chars, only runs when a
-/// non-ASCII byte is left at either end (where other Unicode whitespace might be).
-fn trim(s: &str) -> &str {
-    // `char::is_whitespace` below 0x80: HT, LF, VT, FF, CR and SP.
-    let ws = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ');
-    let bytes = s.as_bytes();
-    let start = bytes.iter().position(|b| !ws(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !ws(b)).map_or(start, |i| i + 1);
-    match s.get(start..end) {
-        Some(t) if t.as_bytes().first().is_none_or(u8::is_ascii) && t.as_bytes().last().is_none_or(u8::is_ascii) => t,
-        _ => s.trim(),
-    }
-}
-
 /// Where the next CRLF at or after `from` starts.
 fn find_crlf(bytes: &[u8], mut from: usize) -> Option<usize> {
     while let Some(i) = memchr::memchr(b'\r', &bytes[from..]) {
@@ -554,21 +539,4 @@ fn find_crlf(bytes: &[u8], mut from: usize) -> Option<usize> {
         from = at + 1;
     }
     None
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn trim_is_str_trim() {
-        let pieces =
-            ["", " ", "\t", "\x0b", "\x0c", "\r\n", "a", "a b", "\u{a0}", "\u{3000}", "\u{85}", "é", "\u{2028}x"];
-        for a in pieces {
-            for b in pieces {
-                for c in pieces {
-                    let s = format!("{a}{b}{c}{a}");
-                    assert_eq!(super::trim(&s), s.trim(), "{s:?}");
-                }
-            }
-        }
-    }
 }

@@ -5,7 +5,6 @@
 //! completes thousands of transactions per second, and each holding its key, response channel
 //! and a sleeping task for five seconds cost tens of megabytes.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
@@ -138,7 +137,9 @@ struct Table {
     /// The same, in completion order; Timer K is the same for all of them, so the front is
     /// always the next to expire.
     lingering: VecDeque<(TokioInstant, u64)>,
-    fingerprint: RandomState,
+    /// Keyed by a random seed, like the tables: a response that is no retransmission can at
+    /// worst be dropped as one, which it would be as a stray anyway.
+    fingerprint: OwnKeys,
 }
 
 impl Table {
