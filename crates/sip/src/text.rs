@@ -386,6 +386,22 @@ impl<'a> ParamsRef<'a> {
         Ok(ParamsRef(s))
     }
 
+    /// [`ParamsRef::parse`], and the value [`ParamsRef::get`] would give for `name`, found in
+    /// the same pass: a Via's branch is read this way, once, as its parameters are checked.
+    pub(crate) fn parse_finding(
+        s: &'a str,
+        name: &str,
+    ) -> Result<(ParamsRef<'a>, Option<Option<&'a str>>), &'static str> {
+        let mut found = None;
+        for param in iter_params(s) {
+            let (n, v) = param?;
+            if found.is_none() && n.eq_ignore_ascii_case(name) {
+                found = Some(v);
+            }
+        }
+        Ok((ParamsRef(s), found))
+    }
+
     /// The parameters in order, as written.
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
         // The text was checked by `parse`, so no error can end this early.

@@ -111,6 +111,9 @@ pub struct ViaRef<'a> {
     pub port: Option<u16>,
     /// Parameters, raw.
     pub params: ParamsRef<'a>,
+    /// The branch parameter, found while the parameters were checked: each response's
+    /// transaction is found by it (RFC 3261 §17.1.3), so it is not looked up again.
+    branch: Option<&'a str>,
 }
 
 impl<'a> ViaRef<'a> {
@@ -142,8 +145,8 @@ impl<'a> ViaRef<'a> {
             return Err(bad("bad transport"));
         }
         let (host, port) = parse_hostport_ref(sent_by.trim_ascii())?;
-        let params = ParamsRef::parse(params).map_err(bad)?;
-        Ok(ViaRef { transport, host, port, params })
+        let (params, branch) = ParamsRef::parse_finding(params, "branch").map_err(bad)?;
+        Ok(ViaRef { transport, host, port, params, branch: branch.flatten() })
     }
 
     /// The Vias of a header value holding one or more comma-separated ones, each parsed as it
@@ -154,6 +157,26 @@ impl<'a> ViaRef<'a> {
 
     /// The branch parameter.
     pub fn branch(&self) -> Option<&'a str> {
-        self.params.get("branch").flatten()
+        self.branch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ViaRef;
+
+    #[test]
+    fn the_branch_found_while_checking_is_the_branch_looked_up() {
+        let vias = [
+            "SIP/2.0/UDP h;branch=z9hG4bK1;rport",
+            "SIP/2.0/UDP h;rport;BRANCH=z9hG4bK2;branch=z9hG4bK3",
+            "SIP/2.0/UDP h;branch;branch=z9hG4bK4",
+            "SIP/2.0/UDP h;x=\";branch=no\"",
+            "SIP/2.0/UDP h",
+        ];
+        for via in vias {
+            let v = ViaRef::parse(via).unwrap();
+            assert_eq!(v.branch(), v.params.get("branch").flatten(), "{via}");
+        }
     }
 }
