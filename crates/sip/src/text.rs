@@ -47,6 +47,21 @@ pub fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_char)
 }
 
+/// `s.trim()`, which every header value and parameter list read goes through: the ASCII whitespace `str::trim`
+/// removes is cut byte by byte, and `str::trim` itself, which decodes chars, only runs when a
+/// non-ASCII byte is left at either end (where other Unicode whitespace might be).
+pub(crate) fn trim(s: &str) -> &str {
+    // `char::is_whitespace` below 0x80: HT, LF, VT, FF, CR and SP.
+    let ws = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ');
+    let bytes = s.as_bytes();
+    let start = bytes.iter().position(|b| !ws(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !ws(b)).map_or(start, |i| i + 1);
+    match s.get(start..end) {
+        Some(t) if t.as_bytes().first().is_none_or(u8::is_ascii) && t.as_bytes().last().is_none_or(u8::is_ascii) => t,
+        _ => s.trim(),
+    }
+}
+
 /// Replaces each line fold (CRLF followed by spaces or tabs) with one space (RFC 3261 §7.3.1).
 pub fn unfold(s: &str) -> Cow<'_, str> {
     if !s.contains('\n') {
@@ -228,7 +243,7 @@ pub fn unquote(v: &str) -> Cow<'_, str> {
 /// assert_eq!(iter_params("tag=1").next(), Some(Err("parameters must start with ';'")));
 /// ```
 pub fn iter_params(s: &str) -> ParamIter<'_> {
-    let s = s.trim();
+    let s = trim(s);
     let mut parts = split_top_iter(s, b';');
     if s.is_empty() {
         parts.next = None;
@@ -371,6 +386,22 @@ impl<'a> ParamsRef<'a> {
         Ok(ParamsRef(s))
     }
 
+    /// [`ParamsRef::parse`], and the value [`ParamsRef::get`] would give for `name`, found in
+    /// the same pass: a Via's branch is read this way, once, as its parameters are checked.
+    pub(crate) fn parse_finding(
+        s: &'a str,
+        name: &str,
+    ) -> Result<(ParamsRef<'a>, Option<Option<&'a str>>), &'static str> {
+        let mut found = None;
+        for param in iter_params(s) {
+            let (n, v) = param?;
+            if found.is_none() && n.eq_ignore_ascii_case(name) {
+                found = Some(v);
+            }
+        }
+        Ok((ParamsRef(s), found))
+    }
+
     /// The parameters in order, as written.
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
         // The text was checked by `parse`, so no error can end this early.
@@ -400,8 +431,23 @@ pub fn percent_decode(s: &str) -> Result<Vec<u8>, &'static str> {
 }
 
 /// Checks the `%XX` escapes of `s` as [`percent_decode`] does, without decoding into a buffer.
+///
+/// Every URI of every received message is checked here, so it jumps from one '%' to the next
+/// instead of walking the bytes one by one; what it accepts is exactly what [`percent_decode`]
+/// decodes (`u8::from_str_radix` also takes a leading '+', so `%+f` passes both).
 pub(crate) fn check_percent(s: &str) -> Result<(), &'static str> {
-    percent_bytes(s).try_for_each(|b| b.map(drop))
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(found) = b.get(from..).and_then(|rest| memchr(b'%', rest)) {
+        let at = from + found;
+        match b.get(at + 1..at + 3) {
+            None => return Err("truncated %-escape"),
+            Some([high, low]) if (high.is_ascii_hexdigit() || *high == b'+') && low.is_ascii_hexdigit() => {}
+            Some(_) => return Err("bad %-escape"),
+        }
+        from = at + 3;
+    }
+    Ok(())
 }
 
 /// The bytes `s` stands for, one at a time: the `%XX` grammar of [`percent_decode`] and
@@ -533,6 +579,20 @@ mod tests {
     }
 
     #[test]
+    fn trim_is_str_trim() {
+        let pieces =
+            ["", " ", "\t", "\x0b", "\x0c", "\r\n", "a", "a b", "\u{a0}", "\u{3000}", "\u{85}", "é", "\u{2028}x"];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let s = format!("{a}{b}{c}{a}");
+                    assert_eq!(trim(&s), s.trim(), "{s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn unfold_joins_lines() {
         assert_eq!(unfold("a\r\n  b\r\n\tc"), "a b c");
     }
@@ -549,6 +609,27 @@ mod tests {
         assert!(Params::parse(";;").is_err());
         assert!(Params::parse(";a=\"x;y\"").is_ok());
         assert_eq!(Params::parse("  "), Ok(Params::default()));
+    }
+
+    #[test]
+    fn checking_escapes_agrees_with_decoding_them() {
+        let alphabet = [b'%', b'a', b'F', b'0', b'9', b'g', b'+', b'-', b'z'];
+        // Every string of up to five bytes over an alphabet of the bytes that matter.
+        let mut cases = vec![String::new()];
+        for len in 1..=5u32 {
+            for mut n in 0..alphabet.len().pow(len) {
+                let mut s = String::new();
+                for _ in 0..len {
+                    s.push(char::from(alphabet[n % alphabet.len()]));
+                    n /= alphabet.len();
+                }
+                cases.push(s);
+            }
+        }
+        cases.extend(["%\u{e9}1".to_owned(), "a%\u{e9}".to_owned(), "%1\u{e9}".to_owned()]);
+        for s in &cases {
+            assert_eq!(check_percent(s), percent_decode(s).map(drop), "{s:?}");
+        }
     }
 
     #[test]

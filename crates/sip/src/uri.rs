@@ -113,21 +113,72 @@ pub fn parse_hostport_ref(s: &str) -> Result<(HostRef<'_>, Option<u16>), ParseEr
     let port = match port {
         None => None,
         Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(p.parse::<u16>().map_err(|_| bad("port out of range"))?)
+            Some(parse_port(p).ok_or_else(|| bad("port out of range"))?)
         }
         Some(_) => return Err(bad("bad port")),
     };
     Ok((host, port))
 }
 
+/// Digits as a port, as `str::parse::<u16>` reads them (leading zeros and all), or `None` past
+/// 65535. By hand: every Via and URI of every received message has a port.
+fn parse_port(digits: &str) -> Option<u16> {
+    digits.bytes().try_fold(0u16, |n, d| n.checked_mul(10)?.checked_add(u16::from(d.wrapping_sub(b'0'))))
+}
+
 fn parse_host_name(name: &str) -> Option<HostRef<'_>> {
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+    // One pass: the characters of a host name, noting whether they are all digits and dots.
+    let mut dotted = true;
+    for b in name.bytes() {
+        if b.is_ascii_digit() || b == b'.' {
+            continue;
+        }
+        if !(b.is_ascii_alphabetic() || b == b'-') {
+            return None;
+        }
+        dotted = false;
+    }
+    if name.is_empty() {
         return None;
     }
-    if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return name.parse().ok().map(HostRef::V4);
+    if dotted {
+        return parse_ipv4(name).map(HostRef::V4);
     }
     Some(HostRef::Name(name))
+}
+
+/// A dotted IPv4 address, exactly as `Ipv4Addr::from_str` reads one: four decimal octets of one
+/// to three digits, none above 255, no leading zero (RFC 6943 §3.1.1: no octal). By hand,
+/// since it is the host of nearly every Via and URI received; the test below holds it to std.
+fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    // One pass over the bytes: the octet being read, its value, its digits, and whether its
+    // first digit is a 0 (then it may have no other).
+    let (mut at, mut value, mut digits, mut zero) = (0usize, 0u16, 0usize, false);
+    for &b in s.as_bytes() {
+        if b == b'.' {
+            if digits == 0 {
+                return None;
+            }
+            *octets.get_mut(at)? = u8::try_from(value).ok()?;
+            (at, value, digits) = (at + 1, 0, 0);
+        } else if b.is_ascii_digit() {
+            if digits == 0 {
+                zero = b == b'0';
+            } else if zero || digits == 3 {
+                return None;
+            }
+            digits += 1;
+            value = value * 10 + u16::from(b - b'0');
+        } else {
+            return None;
+        }
+    }
+    if at != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// A `sip:` or `sips:` URI.
@@ -237,6 +288,19 @@ impl From<SipUriRef<'_>> for SipUri {
     }
 }
 
+/// Bytes no part of a SIP URI may hold: controls, space, non-ASCII and the characters RFC 2396
+/// §2.4.3 excludes from URIs. A table, one load per byte: every URI received passes here.
+const URI_FORBIDDEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c <= b' ' || c >= 0x7f || matches!(c, b'<' | b'>' | b'"' | b'{' | b'}' | b'|' | b'\\' | b'^' | b'`');
+        b += 1;
+    }
+    table
+};
+
 /// A `sip:` or `sips:` URI borrowed from its text, every part checked: what a [`SipUri`] is
 /// built from, for reading a URI without allocating.
 ///
@@ -273,9 +337,7 @@ impl<'a> SipUriRef<'a> {
         } else {
             return Err(bad("not a sip/sips URI"));
         };
-        if rest.bytes().any(|b| {
-            b <= b' ' || b >= 0x7f || matches!(b, b'<' | b'>' | b'"' | b'{' | b'}' | b'|' | b'\\' | b'^' | b'`')
-        }) {
+        if rest.bytes().any(|b| URI_FORBIDDEN[usize::from(b)]) {
             return Err(bad("forbidden character"));
         }
         // The user part may itself contain '?' and ';' (RFC 4475 "intmeth", "semiuri"), so the
@@ -350,7 +412,7 @@ type UserInfo<'a> = (Option<&'a str>, Option<&'a str>);
 
 fn split_userinfo(userinfo: Option<&str>) -> Option<UserInfo<'_>> {
     let Some(info) = userinfo else { return Some((None, None)) };
-    let (user, password) = match info.split_once(':') {
+    let (user, password) = match split_at_byte(info, b':') {
         Some((u, p)) => (u, Some(p)),
         None => (info, None),
     };
@@ -436,6 +498,44 @@ mod tests {
         for (bad, why) in [("sip:h?", "headers"), ("sip:h;a=%", "parameter"), ("sip:u:%1@h", "user part")] {
             let err = SipUriRef::parse(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn hosts_and_ports_read_as_std_reads_them() {
+        let alphabet = [b'0', b'1', b'2', b'5', b'9', b'.', b'a', b'-'];
+        let mut cases: Vec<String> = ["255.255.255.255", "256.1.1.1", "1.2.3.4.5", "01.2.3.4", "0.0.0.0", "1..2.3"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        // Every string of up to seven bytes over the bytes that matter, and longer dotted ones.
+        for len in 1..=7u32 {
+            for mut n in 0..alphabet.len().pow(len) {
+                let mut s = String::new();
+                for _ in 0..len {
+                    s.push(char::from(alphabet[n % alphabet.len()]));
+                    n /= alphabet.len();
+                }
+                cases.push(s);
+            }
+        }
+        for _ in 0..20_000 {
+            let octet = || match rand::random::<u8>() % 4 {
+                0 => rand::random::<u8>().to_string(),
+                1 => format!("0{}", rand::random::<u8>() % 10),
+                2 => (rand::random::<u16>() % 1000).to_string(),
+                _ => String::new(),
+            };
+            cases.push((0..3 + rand::random::<u8>() % 3).map(|_| octet()).collect::<Vec<_>>().join("."));
+        }
+        for s in &cases {
+            assert_eq!(parse_ipv4(s), s.parse::<Ipv4Addr>().ok(), "{s:?}");
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                assert_eq!(parse_port(s), s.parse::<u16>().ok(), "{s:?}");
+            }
+        }
+        for port in ["0", "5060", "65535", "65536", "0000065535", "99999", "100000000000000000000"] {
+            assert_eq!(parse_port(port), port.parse::<u16>().ok(), "{port}");
         }
     }
 

@@ -6,6 +6,7 @@
 //! What is logged here on behalf of a sender is rationed ([`LogLimiter`]) and its text escaped
 //! ([`escaped`]): one warning per malformed datagram would let a flood fill the disk.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -17,7 +18,7 @@ use super::queue::Refused;
 use super::{new_to_tag, IncomingRequest, Inner};
 use crate::admission::looks_like_request;
 use crate::logsafe::{escaped, LogLimiter, LOG_TEXT_MAX};
-use crate::message::{parse_with, Message, Request, Response};
+use crate::message::{parse_keyed, Keys, Message, Request, Response};
 use crate::transaction::server::{build_response, response_target, stamp_top_via, Seen, ServerKey};
 use crate::transaction::table::Matched;
 use crate::transaction::TxEventKind;
@@ -79,9 +80,9 @@ async fn handle(inner: &Arc<Inner>, msg: &Inbound) {
 /// directly (through [`InboundSink`]), so a response reaches its transaction with one task
 /// wake-up instead of two.
 async fn handle_admitted(inner: &Arc<Inner>, msg: &Inbound) {
-    match parse_with(&msg.data, &inner.limits) {
-        Ok(Message::Response(resp)) => on_response(inner, resp),
-        Ok(Message::Request(req)) => on_request(inner, req, msg).await,
+    match parse_keyed(&msg.data, &inner.limits) {
+        Ok((Message::Response(resp), keys)) => on_response(inner, resp, keys),
+        Ok((Message::Request(req), _)) => on_request(inner, req, msg).await,
         Err(e) => {
             inner.malformed.fetch_add(1, Ordering::Relaxed);
             if let Some(suppressed) = MALFORMED_LOG.allow() {
@@ -93,10 +94,16 @@ async fn handle_admitted(inner: &Arc<Inner>, msg: &Inbound) {
     }
 }
 
-fn on_response(inner: &Inner, resp: Response) {
-    // Borrowed from the message: matching a response builds no key.
-    let (Some(branch), Ok(Some((_, method)))) = (resp.headers.checked_top_via_branch(), resp.headers.cseq_parts())
-    else {
+fn on_response(inner: &Inner, resp: Response, keys: Keys) {
+    // Borrowed from the message: matching a response builds no key. The parser has just read
+    // both values and says where they are; only a folded header is read again.
+    let h = &resp.headers;
+    let branch = keys.branch.and_then(|span| h.text_at(span)).map(Cow::Borrowed).or_else(|| h.checked_top_via_branch());
+    let method = match keys.method.and_then(|span| h.text_at(span)) {
+        Some(method) => Some(Cow::Borrowed(method)),
+        None => h.cseq_parts().ok().flatten().map(|(_, method)| method),
+    };
+    let (Some(branch), Some(method)) = (branch, method) else {
         return;
     };
     match inner.tx.clients().matching(&branch, &method) {

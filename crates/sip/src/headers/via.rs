@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use super::ValueList;
 use crate::error::ParseError;
-use crate::text::{find_byte, is_token, Params, ParamsRef};
+use crate::text::{find_byte, is_token, split_at_byte, Params, ParamsRef};
 use crate::uri::{parse_hostport_ref, Host, HostRef};
 
 /// The RFC 3261 branch magic cookie.
@@ -111,6 +111,9 @@ pub struct ViaRef<'a> {
     pub port: Option<u16>,
     /// Parameters, raw.
     pub params: ParamsRef<'a>,
+    /// The branch parameter, found while the parameters were checked: each response's
+    /// transaction is found by it (RFC 3261 §17.1.3), so it is not looked up again.
+    branch: Option<&'a str>,
 }
 
 impl<'a> ViaRef<'a> {
@@ -121,20 +124,29 @@ impl<'a> ViaRef<'a> {
             Some(i) => (&s[..i], &s[i..]),
             None => (s, ""),
         };
-        // LWS is allowed around the '/' separators (RFC 4475 "wsinv").
-        let mut fields = proto.splitn(3, '/').map(str::trim_ascii);
-        let (name, version, rest) = (fields.next(), fields.next(), fields.next());
-        if !name.is_some_and(|n| n.eq_ignore_ascii_case("SIP")) || version != Some("2.0") {
+        // LWS is allowed around the '/' separators (RFC 4475 "wsinv"). The fields of
+        // `proto.splitn(3, '/')`, cut by byte: every Via received is read here.
+        let (name, after) = match split_at_byte(proto, b'/') {
+            Some((name, after)) => (name, Some(after)),
+            None => (proto, None),
+        };
+        let (version, rest) = match after.map(|after| split_at_byte(after, b'/').ok_or(after)) {
+            Some(Ok((version, rest))) => (Some(version), Some(rest)),
+            Some(Err(version)) => (Some(version), None),
+            None => (None, None),
+        };
+        if !name.trim_ascii().eq_ignore_ascii_case("SIP") || version.map(str::trim_ascii) != Some("2.0") {
             return Err(bad("protocol is not SIP/2.0"));
         }
-        let rest = rest.ok_or_else(|| bad("missing transport"))?;
-        let (transport, sent_by) = rest.split_once([' ', '\t']).ok_or_else(|| bad("missing sent-by"))?;
+        let rest = rest.map(str::trim_ascii).ok_or_else(|| bad("missing transport"))?;
+        let gap = rest.bytes().position(|b| b == b' ' || b == b'\t').ok_or_else(|| bad("missing sent-by"))?;
+        let (transport, sent_by) = (&rest[..gap], &rest[gap + 1..]);
         if !is_token(transport) {
             return Err(bad("bad transport"));
         }
         let (host, port) = parse_hostport_ref(sent_by.trim_ascii())?;
-        let params = ParamsRef::parse(params).map_err(bad)?;
-        Ok(ViaRef { transport, host, port, params })
+        let (params, branch) = ParamsRef::parse_finding(params, "branch").map_err(bad)?;
+        Ok(ViaRef { transport, host, port, params, branch: branch.flatten() })
     }
 
     /// The Vias of a header value holding one or more comma-separated ones, each parsed as it
@@ -145,6 +157,26 @@ impl<'a> ViaRef<'a> {
 
     /// The branch parameter.
     pub fn branch(&self) -> Option<&'a str> {
-        self.params.get("branch").flatten()
+        self.branch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ViaRef;
+
+    #[test]
+    fn the_branch_found_while_checking_is_the_branch_looked_up() {
+        let vias = [
+            "SIP/2.0/UDP h;branch=z9hG4bK1;rport",
+            "SIP/2.0/UDP h;rport;BRANCH=z9hG4bK2;branch=z9hG4bK3",
+            "SIP/2.0/UDP h;branch;branch=z9hG4bK4",
+            "SIP/2.0/UDP h;x=\";branch=no\"",
+            "SIP/2.0/UDP h",
+        ];
+        for via in vias {
+            let v = ViaRef::parse(via).unwrap();
+            assert_eq!(v.branch(), v.params.get("branch").flatten(), "{via}");
+        }
     }
 }

@@ -9,13 +9,14 @@ mod parse;
 pub mod framing;
 
 pub use parse::{parse, parse_with, Limits};
+pub(crate) use parse::{parse_keyed, Keys};
 
 use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
 
-use crate::text::{split_top, unfold};
+use crate::text::{split_top, trim, unfold};
 
 /// Full names of the compact header forms (RFC 3261 §7.3.3 and later RFCs).
 const COMPACT: &[(u8, &str)] = &[
@@ -90,8 +91,8 @@ impl<'a> Header<'a> {
     /// The value with folds replaced by a space and outer whitespace trimmed.
     pub fn value(&self) -> Cow<'a, str> {
         match unfold(self.raw_value()) {
-            Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
-            Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+            Cow::Borrowed(s) => Cow::Borrowed(trim(s)),
+            Cow::Owned(s) => Cow::Owned(trim(&s).to_owned()),
         }
     }
 }
@@ -287,6 +288,20 @@ impl Headers {
         self.lines.push(line);
     }
 
+    /// Where `part`, a slice of this section's text (a header value borrowed from it, or part
+    /// of one), lies in that text; `None` for text held elsewhere.
+    pub(crate) fn span_of(&self, part: &str) -> Option<std::ops::Range<usize>> {
+        // Addresses compared as numbers: a live string held elsewhere cannot lie inside this one.
+        let start = (part.as_ptr() as usize).checked_sub(self.text.as_ptr() as usize)?;
+        let end = start.checked_add(part.len())?;
+        (end <= self.text.len()).then_some(start..end)
+    }
+
+    /// The text at `span` (from [`Headers::span_of`] on this same section), if it is there.
+    pub(crate) fn text_at(&self, span: std::ops::Range<usize>) -> Option<&str> {
+        self.text.get(span)
+    }
+
     /// Bytes of header text held, for sizing a buffer that will take a copy.
     pub(crate) fn text_len(&self) -> usize {
         self.text.len()
@@ -343,6 +358,39 @@ impl Headers {
         });
     }
 
+    /// [`Headers::replace_first_value`] with a value that `write` appends to the header text
+    /// itself: in the usual case (a line holding one value, or none) without an intermediate
+    /// string. Each request a client transaction sends has its Via stamped this way.
+    pub(crate) fn replace_first_value_with(
+        &mut self,
+        name: &str,
+        write: impl FnOnce(&mut String),
+    ) -> Result<(), crate::ParseError> {
+        let single = match self.position(name) {
+            None => Some(None),
+            Some(i) => {
+                let raw = self.view(&self.lines[i]).raw_value();
+                memchr::memchr3(b',', b'"', b'\n', raw.as_bytes()).is_none().then_some(Some(i))
+            }
+        };
+        let Some(at) = single else {
+            let mut value = String::new();
+            write(&mut value);
+            return self.replace_first_value(name, &value);
+        };
+        let start = self.text.len();
+        self.text.push_str(name);
+        self.text.push_str(": ");
+        write(&mut self.text);
+        let line =
+            Line { start, name_end: start + name.len(), value_start: start + name.len() + 1, end: self.text.len() };
+        match at {
+            Some(i) => self.lines[i] = line,
+            None => self.lines.insert(0, line),
+        }
+        Ok(())
+    }
+
     /// Replaces the topmost value of a list header (e.g. the top Via), keeping the other values.
     pub fn replace_first_value(&mut self, name: &str, value: &str) -> Result<(), crate::ParseError> {
         let Some(i) = self.position(name) else {
@@ -350,8 +398,9 @@ impl Headers {
             return Ok(());
         };
         let old = self.view(&self.lines[i]);
-        // A line holding a single value (the usual case) is replaced whole.
-        if !old.raw_value().contains([',', '"', '\n']) {
+        // A line holding a single value (the usual case) is replaced whole. One memchr3 rather
+        // than `contains` with a set of chars, which tests each char against each of the set.
+        if memchr::memchr3(b',', b'"', b'\n', old.raw_value().as_bytes()).is_none() {
             let line = self.append(name, value);
             self.lines[i] = line;
             return Ok(());
@@ -523,4 +572,31 @@ fn find_crlf(bytes: &[u8], mut from: usize) -> Option<usize> {
         from = at + 1;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Headers;
+
+    #[test]
+    fn replacing_the_first_value_in_place_is_replacing_it() {
+        let lines: [&[(&str, &str)]; 5] = [
+            &[],
+            &[("Via", "SIP/2.0/UDP a;branch=z9hG4bK1"), ("To", "<sip:x@y>")],
+            &[("To", "<sip:x@y>"), ("v", "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2")],
+            &[("Via", "SIP/2.0/UDP a;x=\"q\""), ("Via", "SIP/2.0/UDP c")],
+            &[("Via", "SIP/2.0/UDP a\r\n ;branch=z9hG4bKf")],
+        ];
+        for lines in lines {
+            let mut by_value = Headers::new();
+            for (name, value) in lines {
+                by_value.push(name, value);
+            }
+            let mut in_place = by_value.clone();
+            by_value.replace_first_value("Via", "SIP/2.0/UDP new;branch=z9hG4bKn").unwrap();
+            in_place.replace_first_value_with("Via", |out| out.push_str("SIP/2.0/UDP new;branch=z9hG4bKn")).unwrap();
+            assert_eq!(in_place, by_value, "{lines:?}");
+            assert_eq!(in_place.vias().unwrap(), by_value.vias().unwrap());
+        }
+    }
 }

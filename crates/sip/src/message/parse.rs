@@ -1,6 +1,9 @@
 //! The message parser: start line, header lines (folds, compact names), Content-Length framing
 //! of a datagram, limits, and the checks that make a message usable (RFC 3261 §8.1.1, §20).
 
+use std::borrow::Cow;
+use std::ops::Range;
+
 use bytes::Bytes;
 use memchr::memmem;
 
@@ -45,6 +48,24 @@ pub fn parse(data: &[u8]) -> Result<Message, ParseError> {
 
 /// Parses one message with explicit limits. A missing Content-Length means "the rest of the datagram".
 pub fn parse_with(data: &[u8], limits: &Limits) -> Result<Message, ParseError> {
+    parse_keyed(data, limits).map(|(msg, _)| msg)
+}
+
+/// Where the two values that find a response's transaction (RFC 3261 §17.1.3: the top Via's
+/// branch and the CSeq method) lie in its header text, as [`parse_keyed`] met them while checking
+/// the message; `None` for one it could not point at (a folded header, or no branch), which
+/// [`Headers::checked_top_via_branch`] and [`Headers::cseq_parts`] then read again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Keys {
+    /// The top Via's branch, in the header text.
+    pub(crate) branch: Option<Range<usize>>,
+    /// The CSeq method, in the header text.
+    pub(crate) method: Option<Range<usize>>,
+}
+
+/// [`parse_with`], and where the transaction keys are ([`Keys`]): the receive path would
+/// otherwise parse the top Via and the CSeq a second time to match each response.
+pub(crate) fn parse_keyed(data: &[u8], limits: &Limits) -> Result<(Message, Keys), ParseError> {
     if data.len() > limits.max_message {
         return Err(ParseError::TooLarge { size: data.len(), limit: limits.max_message });
     }
@@ -56,13 +77,13 @@ pub fn parse_with(data: &[u8], limits: &Limits) -> Result<Message, ParseError> {
     let (start_line, header_text) = head.split_once("\r\n").unwrap_or((head, ""));
     let headers = Headers::parse(header_text, limits.max_headers)?;
     let mut msg = parse_start_line(start_line, headers)?;
-    let content_length = validate(&msg, limits)?;
+    let (content_length, keys) = validate(&msg, limits)?;
     let body = frame_body(content_length, &data[head_end + 4..])?;
     match &mut msg {
         Message::Request(r) => r.body = body,
         Message::Response(r) => r.body = body,
     }
-    Ok(msg)
+    Ok((msg, keys))
 }
 
 fn frame_body(content_length: Option<usize>, rest: &[u8]) -> Result<Bytes, ParseError> {
@@ -133,13 +154,14 @@ fn check_request_uri(uri: &str) -> Result<(), ParseError> {
 }
 
 /// The checks every message must pass before a transaction layer may use it; returns the
-/// Content-Length, if any, checked last as [`Headers::content_length`] does.
+/// Content-Length, if any, checked last as [`Headers::content_length`] does, and the [`Keys`].
 ///
 /// They parse with the borrowing parsers, so a message whose headers are not folded is checked
 /// without allocating, and the header section is walked once ([`Gathered`]). Errors are
 /// reported in a fixed order, the order of the checks below.
-fn validate(msg: &Message, limits: &Limits) -> Result<Option<usize>, ParseError> {
-    let g = Gathered::from(msg.headers());
+fn validate(msg: &Message, limits: &Limits) -> Result<(Option<usize>, Keys), ParseError> {
+    let headers = msg.headers();
+    let g = Gathered::from(headers);
     g.call_id.only("Call-ID")?;
     let cseq = g.cseq.only("CSeq")?;
     let from = g.from.only("From")?;
@@ -160,6 +182,10 @@ fn validate(msg: &Message, limits: &Limits) -> Result<Option<usize>, ParseError>
     }
     let cseq = cseq.value();
     let (_, method) = parse_cseq(&cseq)?;
+    let keys = Keys {
+        branch: g.top_branch,
+        method: matches!(cseq, Cow::Borrowed(_)).then(|| headers.span_of(method)).flatten(),
+    };
     if let Message::Request(r) = msg {
         if method != r.method {
             return Err(ParseError::MethodMismatch { method: r.method.clone(), cseq: method.to_owned() });
@@ -171,7 +197,7 @@ fn validate(msg: &Message, limits: &Limits) -> Result<Option<usize>, ParseError>
     max_forwards_of(g.max_forwards.first)?;
     expires_of(g.expires.first)?;
     check_date(g.date.first)?;
-    content_length_of(g.content_length.count, g.content_length.first)
+    Ok((content_length_of(g.content_length.count, g.content_length.first)?, keys))
 }
 
 /// How many headers of one name there are, and the first of them.
@@ -213,6 +239,8 @@ struct Gathered<'a> {
     vias: usize,
     via_bytes: usize,
     via_error: Option<ParseError>,
+    /// The branch of the first Via value of the first Via header, in the header text.
+    top_branch: Option<Range<usize>>,
     contact_error: Option<ParseError>,
 }
 
@@ -227,7 +255,22 @@ impl<'a> From<&'a Headers> for Gathered<'a> {
                 g.vias += 1;
                 g.via_bytes = g.via_bytes.saturating_add(h.raw_value().trim().len());
                 if g.via_error.is_none() {
-                    g.via_error = ViaRef::parse_list(&h.value()).find_map(Result::err);
+                    let value = h.value();
+                    let mut vias = ViaRef::parse_list(&value);
+                    if g.vias == 1 {
+                        // The top Via: its branch is the transaction's key (RFC 3261 §17.1.3).
+                        match vias.next() {
+                            Some(Ok(top)) => {
+                                let borrowed = matches!(value, Cow::Borrowed(_));
+                                g.top_branch = top.branch().filter(|_| borrowed).and_then(|b| headers.span_of(b));
+                            }
+                            Some(Err(e)) => g.via_error = Some(e),
+                            None => {}
+                        }
+                    }
+                    if g.via_error.is_none() {
+                        g.via_error = vias.find_map(Result::err);
+                    }
                 }
             } else if is("From") {
                 g.from.add(h);
@@ -313,6 +356,47 @@ mod tests {
             assert!(err.contains(why), "'{err}' should mention '{why}'");
         }
         assert_eq!(parse(b"OPTIONS sip:a@b SIP/2.0\r\nX: \xff\r\n\r\n"), Err(ParseError::NotUtf8));
+    }
+
+    #[test]
+    fn keys_point_at_what_the_accessors_read() {
+        let response = |via: &str, cseq: &str| {
+            format!("SIP/2.0 200 OK\r\n{via}From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\n{cseq}\r\n")
+        };
+        let cases = [
+            ("Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport\r\n", "CSeq: 1 NOTIFY\r\n", true, true),
+            (
+                "v: SIP/2.0/UDP h;BRANCH=z9hG4bKa, SIP/2.0/UDP b;branch=z9hG4bKb\r\nVia: SIP/2.0/UDP c;branch=x\r\n",
+                "CSeq:  7  OPTIONS \r\n",
+                true,
+                true,
+            ),
+            (
+                "Via: SIP/2.0/UDP 10.0.0.1\r\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK2\r\n",
+                "CSeq: 1 NOTIFY\r\n",
+                false,
+                true,
+            ),
+            ("Via: SIP/2.0/UDP 10.0.0.1\r\n ;branch=z9hG4bKfold\r\n", "CSeq: 1\r\n NOTIFY\r\n", false, false),
+        ];
+        for (via, cseq, has_branch, has_method) in cases {
+            let text = response(via, cseq);
+            let (Message::Response(r), keys) = parse_keyed(text.as_bytes(), &Limits::default()).unwrap() else {
+                panic!("{text}")
+            };
+            let branch = keys.branch.clone().and_then(|span| r.headers.text_at(span));
+            let method = keys.method.clone().and_then(|span| r.headers.text_at(span));
+            assert_eq!((branch.is_some(), method.is_some()), (has_branch, has_method), "{text}");
+            if let Some(branch) = branch {
+                assert_eq!(Some(branch), r.headers.checked_top_via_branch().as_deref(), "{text}");
+            }
+            if let Some(method) = method {
+                assert_eq!(Some(method), r.headers.cseq_parts().unwrap().map(|(_, m)| m).as_deref(), "{text}");
+            }
+        }
+        let bad_top = response("Via: SIP/2.0/UDP 10.0.0.1;branch=\r\n", "CSeq: 1 NOTIFY\r\n");
+        assert_eq!(parse_keyed(bad_top.as_bytes(), &Limits::default()).map(drop), parse(bad_top.as_bytes()).map(drop));
+        assert!(parse(bad_top.as_bytes()).is_err());
     }
 
     #[test]

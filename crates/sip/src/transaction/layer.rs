@@ -161,9 +161,8 @@ impl TransactionLayer {
     pub(crate) fn stamp_via(&self, req: &mut Request, target: &Target) -> Result<ClientKey, TransactionError> {
         let local = self.sent_by(target)?;
         let branch = new_branch();
-        let mut via = String::with_capacity(48 + branch.len());
-        OurVia { transport: target.transport, local, branch: &branch }.write(&mut via);
-        req.headers.replace_first_value("Via", &via).map_err(invalid)?;
+        let via = OurVia { transport: target.transport, local, branch: &branch };
+        req.headers.replace_first_value_with("Via", |out| via.write(out)).map_err(invalid)?;
         Ok(ClientKey { branch, method: req.method.clone() })
     }
 

@@ -5,9 +5,8 @@
 //! completes thousands of transactions per second, and each holding its key, response channel
 //! and a sleeping task for five seconds cost tens of megabytes.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -70,18 +69,77 @@ struct Running {
     connection: Option<(Transport, SocketAddr)>,
 }
 
+/// Hashes the keys of [`Table`]: branches we drew ourselves and fingerprints that are already
+/// keyed hashes. SipHash (std's default) resists keys chosen to collide, but nobody else chooses
+/// these: a received response only looks a branch up, and a lookup's probes end at the table's
+/// first gap whatever its hash, so they cannot be made long. A word at a time through a
+/// folded multiply (as foldhash and wyhash mix), from a random seed, costs a fraction of
+/// SipHash, and a campaign hashes about six times per NOTIFY.
+#[derive(Clone, Copy)]
+struct OwnKeys(u64);
+
+impl Default for OwnKeys {
+    fn default() -> OwnKeys {
+        OwnKeys(rand::random::<u64>() | 1)
+    }
+}
+
+impl BuildHasher for OwnKeys {
+    type Hasher = OwnKeyHasher;
+
+    fn build_hasher(&self) -> OwnKeyHasher {
+        OwnKeyHasher(self.0)
+    }
+}
+
+/// The hasher of [`OwnKeys`].
+struct OwnKeyHasher(u64);
+
+impl OwnKeyHasher {
+    fn mix(&mut self, word: u64) {
+        let product = u128::from(self.0 ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
+    }
+}
+
+impl Hasher for OwnKeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            self.mix(u64::from_le_bytes(w));
+        }
+        let rest = words.remainder();
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        // The length goes in with the last word, so that "a" and "a\0" differ.
+        self.mix(u64::from_le_bytes(w) ^ ((bytes.len() as u64) << 56));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 #[derive(Default)]
 struct Table {
     /// By branch, so that a response is matched without building a key (the method is
     /// compared after).
-    running: HashMap<String, Running>,
+    running: HashMap<String, Running, OwnKeys>,
     /// Fingerprints of the transactions waiting out Timer K. Two keys sharing one would only
     /// make a stray response count as a retransmission: both are dropped either way.
-    completed: HashSet<u64>,
+    completed: HashSet<u64, OwnKeys>,
     /// The same, in completion order; Timer K is the same for all of them, so the front is
     /// always the next to expire.
     lingering: VecDeque<(TokioInstant, u64)>,
-    fingerprint: RandomState,
+    /// Keyed by a random seed, like the tables: a response that is no retransmission can at
+    /// worst be dropped as one, which it would be as a stray anyway.
+    fingerprint: OwnKeys,
 }
 
 impl Table {
@@ -206,6 +264,24 @@ mod tests {
         table.start(&key("b"), Waiter::Single(mailbox), &udp());
         assert!(matches!(table.matching("a", "NOTIFY"), Matched::Stray));
         assert_eq!(table.len(), 1);
+    }
+
+    #[test]
+    fn own_keys_spread_branches_over_the_table() {
+        // Branches as `new_branch` draws them, and keys differing in one byte or in length.
+        let build = OwnKeys::default();
+        let mut hashes = HashSet::new();
+        for i in 0..10_000u64 {
+            let branch = crate::builder::new_branch();
+            assert!(hashes.insert(build.hash_one(&branch)), "{branch}");
+            assert!(hashes.insert(build.hash_one(format!("z9hG4bK{i}"))));
+        }
+        assert_ne!(build.hash_one("a"), build.hash_one("a\0"));
+        assert_ne!(build.hash_one(""), build.hash_one("\0"));
+        // The low bits (the bucket) and the top seven (hashbrown's tag) both vary.
+        let low: HashSet<u64> = hashes.iter().map(|h| h & 0xff).collect();
+        let top: HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
+        assert_eq!((low.len(), top.len()), (256, 128));
     }
 
     #[test]
