@@ -16,6 +16,10 @@
 #   commit's binary kept aside, against this checkout's hyper floor)
 #   CALLGRIND_KEEP=DIR bash bench/http-instructions.sh   (keeps the callgrind dumps in DIR, for
 #   callgrind_annotate)
+#   UNCACHED=1 bash bench/http-instructions.sh 1000   (the render cache off, `[cache] max_bytes
+#   = 0`: every request renders its file, as nearly every fetch does when a million devices
+#   fetch at random; SHA-256 then counts in software, valgrind not running the CPU's SHA
+#   instructions)
 #
 # Needs valgrind and python3. Loopback only; every loop is bounded in count and time.
 set -euo pipefail
@@ -46,6 +50,9 @@ with open(sys.argv[2], "w") as m:
 PY
 printf '[security]\nfirst_fetch_window_secs = 0\nmax_failures = 1000000\n' > "$work/digest.toml"
 : > "$work/none.toml"
+if [ "${UNCACHED:-0}" = 1 ]; then
+  for f in digest none; do printf '[cache]\nmax_bytes = 0\n' >> "$work/$f.toml"; done
+fi
 wait_for() { for _ in $(seq 1 1200); do [ -s "$1" ] && return 0; sleep 0.1; done; return 1; }
 field() { python3 -c "import json,sys;print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 common="provisioning.url=http://prov.example.com/ time.ntp_server=pool.ntp.org http.username=fleet http.password=bench-secret"
@@ -108,4 +115,4 @@ echo "|---|---|---|---|"
 echo "| hyper floor | $f_path | $f_all | 1.00x |"
 python3 -c "import sys; f=$f_path; print(f'| sipprov, files open | $o_path | $o_all | {$o_path/f:.2f}x |'); print(f'| sipprov, Digest SHA-256 | $d_path | $d_all | {$d_path/f:.2f}x |')"
 echo
-echo "- callgrind $(valgrind --version | sed 's/valgrind-//'), $(if [ -n "${SIPPROV_BIN:-}" ]; then echo "binary $SIPPROV_BIN"; else git rev-parse --short HEAD; fi); one kept-alive connection, sequential requests"
+echo "- callgrind $(valgrind --version | sed 's/valgrind-//'), $(if [ -n "${SIPPROV_BIN:-}" ]; then echo "binary $SIPPROV_BIN"; else git rev-parse --short HEAD; fi); one kept-alive connection, sequential requests$([ "${UNCACHED:-0}" = 1 ] && echo "; render cache off (every request renders)")"
