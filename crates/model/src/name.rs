@@ -62,6 +62,14 @@ impl Name {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `a` and `b` are one shared copy, hence the same text: two addresses compared,
+    /// for memos keyed by names. A memo that keeps the `Name` keeps its copy alive, so the
+    /// address cannot meanwhile be reused for another text. Equal names need not be one copy
+    /// (past [`MAX_SHARED`]): a memo then only misses.
+    pub fn same_copy(a: &Name, b: &Name) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
 }
 
 /// [`Name::new`] through the set every thread shares.

@@ -536,7 +536,7 @@ async fn render_device(
     };
     let ua = sipprov_vendors::UserAgentInfo {
         vendor: registry().get(&device.vendor).map(|v| v.id()).unwrap_or("unknown"),
-        model: Some(device.model.to_string()),
+        model: Some(device.model.to_string().into()),
         firmware: None,
         mac: Some(mac),
     };

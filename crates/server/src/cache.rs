@@ -29,10 +29,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::HeaderValue;
+use axum::http::{header, HeaderMap, HeaderValue};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use sipprov_model::{Mac, MacMap};
+use sipprov_model::{BuildMacHasher, Mac, MacMap};
 use sipprov_store::RenderedState;
 
 /// A rendered file, ready to send.
@@ -48,9 +48,9 @@ pub struct Served {
     pub last_modified: SystemTime,
     /// The `Content-Type` the vendor's file is served with.
     pub content_type: &'static str,
-    /// The strong validator and `last_modified` as the response headers carry them, made once
-    /// per rendering rather than formatted and checked again for every response.
-    pub headers: ValidatorHeaders,
+    /// The response's headers (`Content-Type`, `ETag`, `Last-Modified`, `Cache-Control`), built
+    /// once per rendering and cloned into each response (`response_headers`).
+    pub headers: HeaderMap,
     /// The canonical file name and the hash, shared with the fetch records of this rendering.
     pub id: Arc<ContentId>,
     /// Rendered for a device that had no firmware target (no rollout pin, no level setting
@@ -73,15 +73,6 @@ pub struct ContentId {
     pub hash: String,
 }
 
-/// A rendering's `ETag` and `Last-Modified` header values (RFC 9110 §8.8.3, §8.8.2).
-#[derive(Debug)]
-pub struct ValidatorHeaders {
-    /// The quoted strong validator.
-    pub etag: Option<HeaderValue>,
-    /// The IMF-fixdate of [`Served::last_modified`].
-    pub last_modified: Option<HeaderValue>,
-}
-
 impl Served {
     /// Hashes content and stamps it with its last-change time.
     pub fn new(file: String, bytes: Vec<u8>, content_type: &'static str, hash: String, changed_at_ms: i64) -> Served {
@@ -93,10 +84,11 @@ impl Served {
         bytes.shrink_to_fit();
         let secs = u64::try_from(changed_at_ms / 1000).unwrap_or(0);
         let last_modified = UNIX_EPOCH + Duration::from_secs(secs);
-        let headers = ValidatorHeaders {
-            etag: HeaderValue::from_str(&etag).ok(),
-            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(last_modified)).ok(),
-        };
+        let headers = response_headers(
+            content_type,
+            HeaderValue::from_str(&etag).ok(),
+            HeaderValue::from_str(&httpdate::fmt_http_date(last_modified)).ok(),
+        );
         let id = Arc::new(ContentId { file, hash });
         Served { bytes: Bytes::from(bytes), last_modified, content_type, headers, id, no_firmware_target: false }
     }
@@ -115,8 +107,35 @@ impl Served {
 
     /// The strong validator derived from the hash, quoted (as the `ETag` header carries it).
     pub fn etag(&self) -> &str {
-        self.headers.etag.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default()
+        self.headers.get(header::ETAG).and_then(|v| v.to_str().ok()).unwrap_or_default()
     }
+}
+
+/// What every response of a rendering carries, in this order: its `Content-Type`, its `ETag`
+/// (RFC 9110 §8.8.3) and `Last-Modified` (§8.8.2), and `Cache-Control: private, no-cache`
+/// (config files carry credentials: no shared cache may keep them, RFC 9111 §5.2.2.7, and a
+/// phone revalidates each time, §5.2.2.4). A 304 carries the same (RFC 9110 §15.4.5).
+///
+/// Built once per rendering: filled per response, the map cost four inserts (each a hash and
+/// a probe) and its two allocations, about 870 instructions of a cached GET; a clone is the two
+/// allocations and copies of four entries whose values share their bytes.
+fn response_headers(
+    content_type: &'static str,
+    etag: Option<HeaderValue>,
+    last_modified: Option<HeaderValue>,
+) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(4);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(etag) = etag {
+        headers.insert(header::ETAG, etag);
+    }
+    if let Some(lm) = last_modified {
+        headers.insert(header::LAST_MODIFIED, lm);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    // A clone holds no spare capacity (the map grew its table for more entries than four):
+    // the cache keeps it as long as the rendering.
+    headers.clone()
 }
 
 /// SHA-256 of content as lower-case hex.
@@ -132,22 +151,27 @@ pub fn model_key(vendor: &str, model: &str, file: &str) -> String {
 /// The placeholder MAC under which model-scoped files' change times are stored.
 pub const MODEL_SCOPE_MAC: Mac = Mac::from_bytes([0; 6]);
 
-type FileMap = HashMap<String, Arc<Served>>;
+/// Files by requested name (with dialect and firmware key), hashed with the keyed word hasher
+/// the MAC maps use: every cached fetch looks its name up here, and SipHash cost several times
+/// as much for a 16-byte name. The keys are names that resolved to a known device's (or a known
+/// model's) file, a handful per device, not arbitrary text a client sends.
+type FileMap = HashMap<String, Arc<Served>, BuildMacHasher>;
 
 /// One device's cached files by the (lower-cased) name they were requested under. A device has
 /// one to a few, found by comparing names in order: a hash table per device cost about 150
 /// bytes for its one file.
 type DeviceFileList = Vec<(Box<str>, Arc<Served>)>;
 
-/// The default bound of the device files' bytes: 64 MiB, about 55,000 typical config files
-/// (`bench/scale.sh`'s, some 500 bytes each, cost about 1,150 here).
+/// The default bound of the device files' bytes: 64 MiB, about 41,000 typical config files
+/// (`bench/scale.sh`'s, some 500 bytes each, cost about 1,620 here with the response header map
+/// each keeps).
 ///
-/// Until session 19 it was 128 MiB, about 80,000 files when each cost about 1,470. With a million
-/// devices fetching at random the cache holds a few percent of them either way and nearly every
-/// fetch renders; the bound then only adds to the resident set (137 MB at 128 MiB in a heap
-/// profile of that run), where a rendering costs a fraction of what it did when the bound was
-/// chosen (docs/benchmarks.md, "Session 19 run (the lead)"). A fleet whose devices fetch again
-/// within minutes and number more than this holds sets `[cache] max_bytes`.
+/// Until session 19 it was 128 MiB, about 90,000 of these files at about 1,470 each. With a
+/// million devices fetching at random the cache holds a few percent of them either way and
+/// nearly every fetch renders; the bound then only adds to the resident set (137 MB at 128 MiB
+/// in a heap profile of that run), and a rendering now costs about 40 % less than when the
+/// bound was chosen (docs/benchmarks.md, "Session 19 run (the lead)"). A fleet whose devices
+/// fetch again within minutes and number more than this holds sets `[cache] max_bytes`.
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 
 /// What an entry costs besides its bytes and names, an estimate on the safe side: the
@@ -159,11 +183,24 @@ pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 /// cache filled.
 const ENTRY_OVERHEAD: usize = std::mem::size_of::<Served>() + 336;
 
+/// What [`Served::headers`] holds on the heap, on the safe side: its index table (eight 4-byte
+/// slots) and four entries, each a header name, a value and about 32 bytes of hash and links.
+const HEADER_MAP: usize =
+    32 + 4 * (std::mem::size_of::<axum::http::HeaderName>() + std::mem::size_of::<HeaderValue>() + 32);
+
 impl Served {
     /// The memory this file holds in the cache under a requested name of `key_len` bytes.
     fn cost(&self, key_len: usize) -> usize {
-        // The name and hash (in the shared id), the etag and the 29-byte date (header values).
-        self.file().len() + self.hash().len() + self.etag().len() + 29 + self.bytes.len() + key_len + ENTRY_OVERHEAD
+        // The name and hash (in the shared id), the etag and the 29-byte date (header values),
+        // and the header map's table and its entries (`HEADER_MAP`).
+        self.file().len()
+            + self.hash().len()
+            + self.etag().len()
+            + 29
+            + HEADER_MAP
+            + self.bytes.len()
+            + key_len
+            + ENTRY_OVERHEAD
     }
 }
 
@@ -461,8 +498,11 @@ mod tests {
     #[test]
     fn validator_headers_are_the_quoted_etag_and_an_imf_fixdate() {
         let served = Served::new("f".into(), vec![1], "text/plain", content_hash(&[1]), 784_111_777_999);
-        assert_eq!(served.headers.last_modified.as_ref().unwrap(), "Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(served.headers.etag.as_ref().unwrap(), served.etag());
+        assert_eq!(served.headers[header::LAST_MODIFIED], "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(served.headers[header::ETAG], served.etag());
+        let names: Vec<_> = served.headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["content-type", "etag", "last-modified", "cache-control"]);
+        assert_eq!(served.headers[header::CACHE_CONTROL], "private, no-cache");
         assert!(served.etag().starts_with('"') && served.etag().ends_with('"') && served.etag().len() == 34);
         assert_eq!((served.file(), served.hash()), ("f", content_hash(&[1]).as_str()));
     }

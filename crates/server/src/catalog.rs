@@ -2,7 +2,7 @@
 //! file can carry HTTP credentials. A leaf every service may use; it holds no state of its own
 //! beyond a small memo.
 
-use sipprov_model::Mac;
+use sipprov_model::{Mac, Name};
 use sipprov_store::DeviceRecord;
 use sipprov_vendors::{registry, ModelInfo, Vendor};
 
@@ -33,7 +33,37 @@ pub enum RenderFailure {
 }
 
 /// The vendor and model a stored device names.
+///
+/// Every request for a device's file asks this: the last few pairs each thread found are kept
+/// by their shared names ([`Name::same_copy`], two address comparisons), and the registry's
+/// look-ups by text (the vendor's id, then its model list) run only for another pair.
 pub fn vendor_model(device: &DeviceRecord) -> Result<(&'static dyn Vendor, &'static ModelInfo), RenderFailure> {
+    type Memo = (Name, Name, &'static dyn Vendor, &'static ModelInfo);
+    /// Pairs kept per thread: a fleet has a handful of vendor and model pairs.
+    const MEMO: usize = 8;
+    thread_local! {
+        static RECENT: std::cell::RefCell<(Vec<Memo>, usize)> = const { std::cell::RefCell::new((Vec::new(), 0)) };
+    }
+    let same = |m: &&Memo| Name::same_copy(&m.0, &device.vendor) && Name::same_copy(&m.1, &device.model);
+    if let Some(found) = RECENT.with(|r| r.borrow().0.iter().find(same).map(|m| (m.2, m.3))) {
+        return Ok(found);
+    }
+    let (vendor, model) = look_up_vendor_model(device)?;
+    RECENT.with(|r| {
+        let (memo, next) = &mut *r.borrow_mut();
+        let entry = (device.vendor.clone(), device.model.clone(), vendor, model);
+        if memo.len() < MEMO {
+            memo.push(entry);
+        } else {
+            memo[*next] = entry;
+            *next = (*next + 1) % MEMO;
+        }
+    });
+    Ok((vendor, model))
+}
+
+/// [`vendor_model`] without the memo.
+fn look_up_vendor_model(device: &DeviceRecord) -> Result<(&'static dyn Vendor, &'static ModelInfo), RenderFailure> {
     let vendor = registry()
         .get(&device.vendor)
         .ok_or_else(|| RenderFailure::UnknownVendor { mac: device.mac, vendor: device.vendor.to_string() })?;

@@ -93,7 +93,8 @@ pub enum Record {
 
 /// One served fetch, as the request path hands it over. It owns no heap memory of its own: the
 /// content is the render cache's shared [`ContentId`] (the bytes are not kept), the address a value, the authentication a
-/// static name (only a User-Agent's model and firmware, parsed for the request anyway, move in).
+/// static name (only a User-Agent's firmware, parsed for the request anyway, moves in, and its model
+/// when the vendor does not know it: a known model is the vendor's static name).
 #[derive(Debug)]
 pub struct Fetch {
     /// The device that fetched.
@@ -111,8 +112,9 @@ pub struct Fetch {
     pub status: u16,
     /// How the requester was accepted (`none`, `digest-sha256`, `client-certificate`, …).
     pub auth: &'static str,
-    /// The model its User-Agent named, if any.
-    pub model: Option<String>,
+    /// The model its User-Agent named, if any (the vendor's own name, borrowed, when it knows
+    /// the model: see [`sipprov_vendors::UserAgentInfo::model`]).
+    pub model: Option<std::borrow::Cow<'static, str>>,
     /// The firmware version its User-Agent named, if any.
     pub firmware: Option<String>,
 }
@@ -347,7 +349,7 @@ impl Coalesced {
             count: self.count,
             last_at: (self.count > 1).then_some(self.last_at),
             auth: f.auth.to_string(),
-            model: f.model.clone(),
+            model: f.model.as_deref().map(String::from),
             firmware: f.firmware.clone(),
         }
     }

@@ -54,8 +54,9 @@ pub enum Resolved {
     Device {
         /// The device.
         device: Arc<DeviceRecord>,
-        /// Which of its files.
-        spec: FileSpec,
+        /// Which of its files; `None` for its own file ([`Vendor::own_file`]), whose spec (a
+        /// name formatted per device) is built only when it is rendered, not per cached fetch.
+        spec: Option<FileSpec>,
         /// The device's vendor and model, found once for the request (`vendor_model`).
         vendor: &'static dyn Vendor,
         /// See `vendor`.
@@ -194,10 +195,15 @@ impl Files {
     /// Finds what a request for `file_name` names, given what its User-Agent says.
     pub fn resolve(&self, file_name: &str, ua: Option<&UserAgentInfo>) -> Result<Resolved, Refusal> {
         let ua_vendor = ua.and_then(|u| registry().get(u.vendor));
-        let path_mac = ua_vendor
-            .and_then(|v| v.mac_in_file_name(file_name))
-            .or_else(|| registry().vendors().iter().find_map(|v| v.mac_in_file_name(file_name)));
         let ua_mac = ua.and_then(|u| u.mac);
+        // A phone asking for its own file names its MAC in both: compared in place first (the
+        // same answer as the parse, `Vendor::names_mac`), parsed only otherwise.
+        let path_mac = match (ua_vendor, ua_mac) {
+            (Some(vendor), Some(mac)) if vendor.names_mac(file_name, mac) => Some(mac),
+            _ => ua_vendor
+                .and_then(|v| v.mac_in_file_name(file_name))
+                .or_else(|| registry().vendors().iter().find_map(|v| v.mac_in_file_name(file_name))),
+        };
         if let Some(mac) = path_mac {
             if let Some(ua_mac) = ua_mac.filter(|m| *m != mac) {
                 return Err(Refusal::MacMismatch { path: mac, user_agent: ua_mac });
@@ -223,11 +229,14 @@ impl Files {
 
     fn device_file(&self, device: Arc<DeviceRecord>, file_name: &str) -> Result<Resolved, Refusal> {
         let (vendor, model) = vendor_model(&device).map_err(|_| Refusal::NotFound)?;
+        if vendor.is_own_file(model, device.mac, file_name) {
+            return Ok(Resolved::Device { device, spec: None, vendor, model });
+        }
         let spec = vendor.device_file(model, device.mac, file_name).ok_or(Refusal::NotFound)?;
         if matches!(spec.scope, FileScope::Model) {
             return Ok(Resolved::Model { vendor, model, spec, device: Some(device) });
         }
-        Ok(Resolved::Device { device, spec, vendor, model })
+        Ok(Resolved::Device { device, spec: Some(spec), vendor, model })
     }
 
     /// The bytes for a resolved request, from the cache or freshly rendered. `firmware` is what
@@ -269,6 +278,16 @@ impl Files {
                 plan.warn_if_missing(device);
                 self.apply_firmware(device, &plan, &mut settings)?;
                 self.resource_urls(device, vendor, model, &mut settings)?;
+                let own;
+                let spec = match spec {
+                    Some(spec) => spec,
+                    None => {
+                        own = vendor
+                            .own_file(model, device.mac)
+                            .ok_or_else(|| RenderFailure::Template(format!("{} has no file of its own", device.mac)))?;
+                        &own
+                    }
+                };
                 let ctx = RenderContext { vendor, model, mac: Some(device.mac), settings: &settings, firmware };
                 let state_key = dialect_key(spec.name.clone(), dialect);
                 let no_target = plan.target.is_none();

@@ -198,11 +198,12 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     if method != Method::GET && method != Method::HEAD && method != Method::PUT {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
     }
-    let ua = user_agent(&headers).and_then(|ua| registry().identify_user_agent(ua));
+    let read = ReadHeaders::of(&headers);
+    let ua = user_agent(read.user_agent).and_then(|ua| registry().identify_user_agent(ua));
     let facts = RequestFacts {
         method: method.as_str(),
         uri: uri.path_and_query().map_or(uri.path(), |p| p.as_str()),
-        authorization: headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
+        authorization: read.authorization.and_then(|v| v.to_str().ok()),
         tls: tls.is_some(),
         cert_macs: tls.as_ref().filter(|t| t.has_certificate).map(|t| &*t.macs),
         ip: peer.ip(),
@@ -263,7 +264,8 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
         }
     };
     let now = dates::hold_until_dated(served.last_modified).await;
-    let status = if not_modified(&headers, &served, now) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
+    let validators = (read.if_none_match, read.if_modified_since);
+    let status = if validators_match(validators, &served, now) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
     record_fetch(state, &resolved, &served, peer, ua, status, auth, now).await;
     respond(status, &served)
 }
@@ -533,9 +535,42 @@ fn plain_segment(segment: &str) -> bool {
     !segment.starts_with('.') && segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-fn user_agent(headers: &HeaderMap) -> Option<&str> {
-    let ua = headers.get(header::USER_AGENT)?.to_str().ok()?;
+fn user_agent(value: Option<&HeaderValue>) -> Option<&str> {
+    let ua = value?.to_str().ok()?;
     (ua.len() <= MAX_USER_AGENT).then_some(ua)
+}
+
+/// The request headers a config fetch reads, found in one pass over the request's few
+/// headers: four `HeaderMap::get`s hashed the name and probed the table each, about 400
+/// instructions per request, for maps of three to five entries. Each is the name's first value,
+/// as `get` returns it (a name's values follow its first in the iteration).
+#[derive(Default)]
+struct ReadHeaders<'a> {
+    user_agent: Option<&'a HeaderValue>,
+    authorization: Option<&'a HeaderValue>,
+    if_none_match: Option<&'a HeaderValue>,
+    if_modified_since: Option<&'a HeaderValue>,
+}
+
+impl<'a> ReadHeaders<'a> {
+    fn of(headers: &'a HeaderMap) -> ReadHeaders<'a> {
+        let mut read = ReadHeaders::default();
+        for (name, value) in headers {
+            let slot = if name == header::USER_AGENT {
+                &mut read.user_agent
+            } else if name == header::AUTHORIZATION {
+                &mut read.authorization
+            } else if name == header::IF_NONE_MATCH {
+                &mut read.if_none_match
+            } else if name == header::IF_MODIFIED_SINCE {
+                &mut read.if_modified_since
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        read
+    }
 }
 
 fn refused(
@@ -611,10 +646,20 @@ fn named_device(file: &str, ua: Option<&UserAgentInfo>) -> Option<sipprov_model:
 /// `If-Modified-Since` later than the server's clock, `now` (no `Last-Modified` sent was that
 /// late).
 fn not_modified(headers: &HeaderMap, served: &Served, now: std::time::SystemTime) -> bool {
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+    validators_match((headers.get(header::IF_NONE_MATCH), headers.get(header::IF_MODIFIED_SINCE)), served, now)
+}
+
+/// [`not_modified`] given the request's `If-None-Match` and `If-Modified-Since` (the first
+/// value of each, as `HeaderMap::get` gives it).
+fn validators_match(
+    (if_none_match, if_modified_since): (Option<&HeaderValue>, Option<&HeaderValue>),
+    served: &Served,
+    now: std::time::SystemTime,
+) -> bool {
+    if let Some(inm) = if_none_match.and_then(|v| v.to_str().ok()) {
         return inm.split(',').map(str::trim).any(|tag| tag.trim_start_matches("W/") == served.etag());
     }
-    let since = headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()).and_then(dates::parse_lenient);
+    let since = if_modified_since.and_then(|v| v.to_str().ok()).and_then(dates::parse_lenient);
     matches!(since, Some(since) if served.last_modified <= since && since <= now)
 }
 
@@ -662,22 +707,31 @@ fn respond(status: StatusCode, served: &Served) -> Response {
     let body = if status == StatusCode::OK { Body::from(served.bytes.clone()) } else { Body::empty() };
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(served.content_type));
-    if let Some(etag) = &served.headers.etag {
-        headers.insert(header::ETAG, etag.clone());
-    }
-    if let Some(lm) = &served.headers.last_modified {
-        headers.insert(header::LAST_MODIFIED, lm.clone());
-    }
-    // Config files carry credentials: no shared cache may keep them.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    // Content-Type, ETag, Last-Modified and `Cache-Control: private, no-cache` (config files
+    // carry credentials: no shared cache may keep them), built once per rendering (see
+    // `cache::response_headers`).
+    *response.headers_mut() = served.headers.clone();
     response
 }
 
 #[cfg(test)]
 mod tests {
-    use super::file_name;
+    use super::{file_name, header, HeaderMap, ReadHeaders};
+
+    #[test]
+    fn the_headers_read_in_one_pass_are_what_get_returns() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, "prov".parse().unwrap());
+        headers.append(header::IF_NONE_MATCH, "\"a\"".parse().unwrap());
+        headers.insert(header::USER_AGENT, "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc".parse().unwrap());
+        headers.append(header::IF_NONE_MATCH, "\"b\"".parse().unwrap());
+        headers.insert("x-other", "1".parse().unwrap());
+        let read = ReadHeaders::of(&headers);
+        assert_eq!(read.user_agent, headers.get(header::USER_AGENT));
+        assert_eq!(read.if_none_match, headers.get(header::IF_NONE_MATCH));
+        assert_eq!(read.if_none_match.unwrap(), "\"a\"");
+        assert_eq!((read.authorization, read.if_modified_since), (None, None));
+    }
 
     #[test]
     fn paths_are_checked_before_use() {

@@ -532,3 +532,11 @@ pub(crate) fn limit_malloc_arenas() {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_configured_cache_bound_defaults_to_the_caches_own() {
+        assert_eq!(crate::config::CacheConfig::default().max_bytes, crate::cache::DEFAULT_MAX_BYTES);
+    }
+}

@@ -39,6 +39,8 @@
 //! generates no credentials for 400HD phones ([`Vendor::http_credential_parameters`] stays
 //! empty for them: a phone that cannot use them would be locked out after its first fetch).
 
+use std::borrow::Cow;
+
 use sipprov_model::{LineField, Mac, Settings};
 
 use crate::events::CheckSyncEvents;
@@ -282,8 +284,9 @@ fn classify(ua: &str) -> Option<Ua<'_>> {
 
 impl AudioCodes {
     fn info(&self, model: Option<&str>, firmware: Option<&str>, mac: Option<Mac>) -> UserAgentInfo {
-        let model =
-            model.filter(|m| !m.is_empty()).map(|m| self.model(m).map_or(m.to_string(), |i| i.name.to_string()));
+        let model = model
+            .filter(|m| !m.is_empty())
+            .map(|m| self.model(m).map_or(Cow::Owned(m.to_string()), |i| Cow::Borrowed(i.name)));
         let firmware = firmware.filter(|f| !f.is_empty()).map(str::to_string);
         UserAgentInfo { vendor: "audiocodes", model, firmware, mac }
     }

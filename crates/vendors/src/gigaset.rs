@@ -31,6 +31,8 @@
 //! `ringtone.url`, `wallpaper.url`, `language.url` (no source names a download for them) and
 //! `directory.url` (the base's `XMLDir.1.ServerURL` is a search service, not a file).
 
+use std::borrow::Cow;
+
 use sipprov_model::{LineField, Mac, Settings};
 
 use crate::events::CheckSyncEvents;
@@ -195,7 +197,7 @@ impl Vendor for Gigaset {
 
     fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
         let (model, firmware, mac) = parse(ua)?;
-        let model = self.model(&model).map_or(model, |m| m.name.to_string());
+        let model = self.model(&model).map_or(Cow::Owned(model), |m| Cow::Borrowed(m.name));
         Some(UserAgentInfo { vendor: "gigaset", model: Some(model), firmware: Some(firmware), mac })
     }
 

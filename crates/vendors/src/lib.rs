@@ -87,6 +87,8 @@ mod ua;
 pub mod yealink;
 pub mod yealink_aes;
 
+use std::borrow::Cow;
+
 use sipprov_model::{Mac, Settings};
 
 pub use error::{DeviceError, Refused};
@@ -107,8 +109,10 @@ pub use setting_keys::{
 pub struct UserAgentInfo {
     /// The vendor id, as [`Vendor::id`] returns it.
     pub vendor: &'static str,
-    /// The model, canonical when known.
-    pub model: Option<String>,
+    /// The model, canonical when known: then the vendor's own name for it, borrowed (a phone's
+    /// every request is parsed, and a known model costs no allocation); as the UA spells it
+    /// otherwise.
+    pub model: Option<Cow<'static, str>>,
     /// The firmware version as the UA spells it.
     pub firmware: Option<String>,
     /// The device MAC, when the UA carries one (never a placeholder such as `000000000000`).
@@ -304,6 +308,23 @@ pub trait Vendor: Send + Sync {
     /// common files (`y000000000066.cfg`) are never taken for a MAC. Several vendors share the
     /// `<mac>.cfg` shape, so the server decides by looking the MAC up in its inventory.
     fn mac_in_file_name(&self, file_name: &str) -> Option<Mac>;
+
+    /// Whether `file_name` carries `mac` as [`Vendor::mac_in_file_name`] reads it (exactly
+    /// `self.mac_in_file_name(file_name) == Some(mac)`). Asked first with the MAC a phone's
+    /// User-Agent names, on every request for its own file: a vendor may compare the name's
+    /// digits with the MAC in place instead of parsing them.
+    fn names_mac(&self, file_name: &str, mac: Mac) -> bool {
+        self.mac_in_file_name(file_name) == Some(mac)
+    }
+
+    /// True when `requested` names the device's own file ([`Vendor::own_file`], whose scope is
+    /// [`FileScope::Device`]) and [`Vendor::device_file`] would return that file for it: a
+    /// vendor that can tell without building the [`FileSpec`] (a name formatted per device)
+    /// says so here, and the server builds it only when it renders. `false` (the default)
+    /// when it cannot tell cheaply: the caller then asks [`Vendor::device_file`].
+    fn is_own_file(&self, _model: &'static ModelInfo, _mac: Mac, _requested: &str) -> bool {
+        false
+    }
 
     /// The MAC of a file this vendor's phones upload (HTTP `PUT`) under `file_name`, e.g. Polycom
     /// `<mac>-phone.cfg` or Yealink `<mac>-local.cfg`; `None` for every other name. The server

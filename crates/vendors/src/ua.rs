@@ -1,5 +1,7 @@
 //! Small helpers shared by the User-Agent parsers.
 
+use std::borrow::Cow;
+
 use sipprov_model::Mac;
 
 /// Trims whitespace and one pair of surrounding double quotes (Gigaset sends them quoted).
@@ -38,7 +40,7 @@ pub(crate) type Parsed = (Option<String>, Option<String>, Option<Mac>);
 /// The [`UserAgentInfo`](crate::UserAgentInfo) of `vendor` for what its parser found, the
 /// model canonical when the vendor knows it ([`Vendor::model`](crate::Vendor::model)).
 pub(crate) fn info(vendor: &dyn crate::Vendor, (model, firmware, mac): Parsed) -> crate::UserAgentInfo {
-    let model = model.map(|m| vendor.model(&m).map_or(m, |known| known.name.to_string()));
+    let model = model.map(|m| vendor.model(&m).map_or(Cow::Owned(m), |known| Cow::Borrowed(known.name)));
     crate::UserAgentInfo { vendor: vendor.id(), model, firmware, mac }
 }
 

@@ -81,6 +81,8 @@
 //! and, when the two come from different levels (key on the device, switch on the group), the
 //! file is not served and the reason is logged ([`key_file_problem`]).
 
+use std::borrow::Cow;
+
 use sipprov_model::{KeyType, LineField, Mac, Settings};
 
 use crate::directory::{self, Contact, DirectoryFile};
@@ -508,8 +510,13 @@ fn device_spec(mac: Mac) -> FileSpec {
 /// digit in place (this runs on every device file request), without formatting the list's
 /// names.
 fn names_mac_cfg(name: &str, mac: Mac) -> bool {
+    // Each of the name's digits against the MAC's own, in either case: the byte itself, or for
+    // a letter digit the byte with its case bit set (only `A`-`F` and `a`-`f` then give `a`-`f`).
+    // Every request for a phone's own file asks this, twice (about 230 instructions each when
+    // the name's digits were each decoded with `to_digit`).
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let same = |c: u8, want: u8| c == want || (want >= b'a' && c | 0x20 == want);
     let name = name.as_bytes();
-    let digit = |c: u8| char::from(c).to_digit(16);
     name.len() == 16
         && name[12..].eq_ignore_ascii_case(b".cfg")
         && !mac.is_placeholder()
@@ -517,7 +524,7 @@ fn names_mac_cfg(name: &str, mac: Mac) -> bool {
             .bytes()
             .iter()
             .zip(name[..12].chunks_exact(2))
-            .all(|(&b, pair)| digit(pair[0]) == Some(u32::from(b >> 4)) && digit(pair[1]) == Some(u32::from(b & 0x0f)))
+            .all(|(&b, pair)| same(pair[0], HEX[usize::from(b >> 4)]) && same(pair[1], HEX[usize::from(b & 0x0f)]))
 }
 
 fn common_spec(name: &str) -> FileSpec {
@@ -674,7 +681,7 @@ impl Vendor for Yealink {
 
     fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
         let (model, firmware, mac) = parse_tokens(ua)?;
-        let model = self.model(model).map_or(model, |m| m.name).to_string();
+        let model = self.model(model).map_or_else(|| Cow::Owned(model.to_string()), |m| Cow::Borrowed(m.name));
         Some(UserAgentInfo { vendor: "yealink", model: Some(model), firmware, mac })
     }
 
@@ -698,6 +705,17 @@ impl Vendor for Yealink {
 
     fn mac_in_file_name(&self, file_name: &str) -> Option<Mac> {
         ua::mac_file(file_name, &["cfg"])
+    }
+
+    /// `<mac>.cfg` compared in place: the same answer as `mac_in_file_name` (12 hex digits of
+    /// any case and `.cfg`, never a placeholder), without parsing the name.
+    fn names_mac(&self, file_name: &str, mac: Mac) -> bool {
+        names_mac_cfg(file_name, mac)
+    }
+
+    /// `<mac>.cfg` is `own_file` (`device_spec`), and what `device_file` answers first.
+    fn is_own_file(&self, _model: &'static ModelInfo, mac: Mac, requested: &str) -> bool {
+        names_mac_cfg(requested, mac)
     }
 
     /// `<mac>-local.cfg`: the settings changed on the phone, uploaded when
@@ -1020,6 +1038,7 @@ mod tests {
         for name in ["001565aabbcc.cfg", "001565AaBbCc.CFG", "001565aabbc.cfg", "001565aabbccc.cfg", "x01565aabbcc.cfg"]
             .into_iter()
             .chain(["001565aabbcc.cfg.cfg", "001565aabbcc-local.cfg", "000000000000.cfg", "001565aabbcc"])
+            .chain(["\u{10}01565aabbcc.cfg", "001565aabb\u{03}c.cfg", "001565aabbcG.cfg", "001565aabbc\u{e9}.cfg"])
         {
             for m in [mac, placeholder] {
                 assert_eq!(names_mac_cfg(name, m), ua::mac_file(name, &["cfg"]) == Some(m), "{name} {m}");

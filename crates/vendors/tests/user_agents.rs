@@ -14,7 +14,7 @@ fn check(cases: &[Case]) {
         let got = registry().identify_user_agent(ua).unwrap_or_else(|| panic!("not identified: {ua}"));
         let want = UserAgentInfo {
             vendor,
-            model: model.map(str::to_string),
+            model: model.map(std::borrow::Cow::Borrowed),
             firmware: firmware.map(str::to_string),
             mac: (!mac.is_empty()).then(|| mac.parse().unwrap()),
         };

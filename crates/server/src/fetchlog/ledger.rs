@@ -324,7 +324,9 @@ mod tests {
         let drained = fetches(ledger.drain());
         let shown: Vec<_> = drained
             .iter()
-            .map(|c| (c.first.mac.to_string(), c.first.at, c.count, c.last_at, c.first.model.clone()))
+            .map(|c| {
+                (c.first.mac.to_string(), c.first.at, c.count, c.last_at, c.first.model.as_deref().map(String::from))
+            })
             .collect();
         assert_eq!(
             shown,

@@ -18,7 +18,7 @@ pub(super) fn fetch_of(mac: u8, at: i64, served: &Arc<ContentId>, model: Option<
         file: None,
         status: 200,
         auth: "open",
-        model: model.map(String::from),
+        model: model.map(|m| m.to_string().into()),
         firmware: None,
     }
 }

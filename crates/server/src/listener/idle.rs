@@ -18,14 +18,20 @@
 //! only checks that it has not fired yet ([`Sleep::is_elapsed`]), without the poll's cooperative
 //! budget and waker bookkeeping.
 //!
-//! The same timer enforces hyper's header-read timeout ([`HeadTimer`]): hyper's own made, polled
-//! and dropped a boxed tokio `Sleep` per request (a timer-wheel insertion and removal, about 800
-//! instructions of the 22,000 a cached config fetch cost). hyper now tells the [`HeadTimer`] when
-//! it starts waiting for a request head and with which deadline, the connection's handler clears
-//! it when the head is complete ([`HeadTimer::head_complete`]), and this wrapper fails a pending
-//! read or write once that deadline has passed, as hyper failed the connection. Its timer is
-//! never armed further out than the header timeout from the moment it is armed, so it fires at
-//! or before any head deadline hyper can set later (each is its clock at that time plus the
+//! The same timer enforces the header-read timeout ([`HeadTimer`]), which hyper is not given:
+//! hyper's own made, polled and dropped a boxed tokio `Sleep` per request (a timer-wheel
+//! insertion and removal), and with any header-read timeout set hyper also runs its connection
+//! loop once more after every response (`State::idle` sets `notify_read`, hyper 1.12
+//! `proto/h1/conn.rs`), only to find no next request yet: a read that would block, one more
+//! `recv` system call, about 1,500 instructions of a cached config fetch. A connection waits
+//! for a request head from when HTTP starts on it (after any TLS handshake, which has a timeout
+//! of its own) and from when each response's body is done with (sent, or given up: the
+//! listener calls [`HeadTimer::awaiting_head`] when hyper drops the body; hyper's own timer
+//! started when it went idle after the response),
+//! until the handler is given the request ([`HeadTimer::head_complete`]); this wrapper fails a
+//! pending read or write once that deadline has passed, as hyper failed the connection. Its
+//! timer is never armed further out than the header timeout from the moment it is armed, so it
+//! fires at or before any head deadline set later (each is the clock at that time plus the
 //! header timeout), and is then re-armed for the nearest real deadline: a slow head is cut off
 //! at its deadline, as before, at the cost of one timer move per header timeout (10 s by
 //! default) on a busy connection instead of two per request.
@@ -41,8 +47,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// `inner`, failing once idle for longer than `timeout`, or once a request head hyper waits
-/// for is not complete by its deadline ([`HeadTimer`]).
+/// `inner`, failing once idle for longer than `timeout`, or once a request head the connection
+/// waits for is not complete by its deadline ([`HeadTimer`]).
 pub struct IdleTimeout<T> {
     inner: T,
     timeout: Duration,
@@ -59,8 +65,9 @@ pub struct IdleTimeout<T> {
 
 impl<T> IdleTimeout<T> {
     /// Wraps `inner`, failing it once idle for `timeout` or once a request head is not complete
-    /// `header_timeout` after hyper started waiting for it; the clock starts now. The
-    /// [`HeadTimer`] is hyper's timer for this connection (see [`HeadTimer`]).
+    /// `header_timeout` after the connection started waiting for it; the idle clock starts now.
+    /// The [`HeadTimer`] is how the connection's listener says when it starts waiting for a
+    /// head (the first once HTTP starts, after any TLS handshake) and when one is complete.
     pub fn new(inner: T, timeout: Duration, header_timeout: Duration) -> (IdleTimeout<T>, HeadTimer) {
         let now = Instant::now();
         let head = Arc::new(HeadDeadline { base: now.into_std(), step: header_timeout, at: AtomicU64::new(NONE) });
@@ -128,8 +135,9 @@ impl<T> IdleTimeout<T> {
 /// [`HeadDeadline::at`] when hyper waits for no request head.
 const NONE: u64 = u64::MAX;
 
-/// The deadline of the request head hyper waits for, if any: set by the [`HeadTimer`], cleared
-/// once the head is complete, checked by the [`IdleTimeout`] when its timer fires.
+/// The deadline of the request head the connection waits for, if any: set by the
+/// [`HeadTimer`], cleared once the head is complete, checked by the [`IdleTimeout`] when its
+/// timer fires.
 #[derive(Debug)]
 struct HeadDeadline {
     /// What [`HeadDeadline::at`] counts from.
@@ -143,8 +151,8 @@ struct HeadDeadline {
 
 impl HeadDeadline {
     fn set(&self, deadline: std::time::Instant) {
-        // A deadline before `base` (none is: hyper's clock is read after the connection's) is
-        // due at once; one beyond `u64` nanoseconds (584 years) never is.
+        // A deadline before `base` (none is: it is read after the connection's clock) is due at
+        // once; one beyond `u64` nanoseconds (584 years) never is.
         let nanos = deadline.saturating_duration_since(self.base).as_nanos();
         self.at.store(u64::try_from(nanos).unwrap_or(NONE - 1), Ordering::Relaxed);
     }
@@ -155,53 +163,23 @@ impl HeadDeadline {
     }
 }
 
-/// hyper's timer for one connection, which serves only its header-read timeout: a request
-/// head's deadline is noted for the connection's [`IdleTimeout`], which fails the connection
-/// once it passes (the module's doc says why). Its sleeps never complete by themselves and
-/// own nothing (a boxed zero-sized value: no allocation); the handler calls
-/// [`HeadTimer::head_complete`] for each request hyper hands it.
+/// When the connection waits for a request head, for its [`IdleTimeout`], which fails the
+/// connection once that head's deadline passes (the module's doc says why hyper's own timeout
+/// is not used): from each [`HeadTimer::awaiting_head`] until [`HeadTimer::head_complete`].
 #[derive(Debug, Clone)]
 pub struct HeadTimer(Arc<HeadDeadline>);
 
 impl HeadTimer {
-    /// The request head hyper waited for is complete: no deadline until it waits for the next.
+    /// The request head the connection waited for is complete: no deadline until it waits for
+    /// the next.
     pub fn head_complete(&self) {
         self.0.at.store(NONE, Ordering::Relaxed);
     }
 
-    /// The header-read timeout, which hyper is to be configured with (the [`IdleTimeout`]'s
-    /// timer relies on every head deadline being this far out when set).
-    pub fn timeout(&self) -> Duration {
-        self.0.step
-    }
-}
-
-/// The sleep [`HeadTimer`] gives hyper: the [`IdleTimeout`] under the connection acts on its
-/// deadline, so it is never ready itself (hyper drops it once the head is complete).
-struct HeadSleep;
-
-impl Future for HeadSleep {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        Poll::Pending
-    }
-}
-
-impl hyper::rt::Sleep for HeadSleep {}
-
-impl hyper::rt::Timer for HeadTimer {
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        self.sleep_until(std::time::Instant::now() + duration)
-    }
-
-    /// hyper starts waiting for a request head that must be complete by `deadline`.
-    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        self.0.set(deadline);
-        Box::pin(HeadSleep)
-    }
-
-    fn reset(&self, _sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: std::time::Instant) {
-        self.0.set(new_deadline);
+    /// The connection waits for a request head from now (HTTP starts, or the last response is
+    /// done with): it must be complete within the header timeout.
+    pub fn awaiting_head(&self) {
+        self.0.set(std::time::Instant::now() + self.0.step);
     }
 }
 
@@ -299,7 +277,6 @@ mod tests {
     /// A peer sending a byte every 100 ms while `head` waits for a request head. Returns how
     /// many bytes were read and how the reading ended (`None`: `limit` passed first).
     async fn trickle(head_wait: bool, limit: Duration) -> (usize, Option<io::Error>) {
-        use hyper::rt::Timer;
         let (mut peer, ours) = tokio::io::duplex(64);
         let (mut conn, head) = IdleTimeout::new(ours, Duration::from_secs(5), Duration::from_millis(400));
         let talker = tokio::spawn(async move {
@@ -311,8 +288,8 @@ mod tests {
                 }
             }
         });
-        // As hyper does when it starts reading a head (kept: dropping it clears nothing).
-        let _sleep = head.sleep_until(std::time::Instant::now() + head.timeout());
+        // As the listener does when HTTP starts and once each response is done with.
+        head.awaiting_head();
         if !head_wait {
             head.head_complete();
         }

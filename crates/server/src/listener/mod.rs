@@ -3,11 +3,11 @@
 //! Each listener (provisioning HTTP, provisioning HTTPS, admin API) runs its own accept loop
 //! instead of `axum::serve`, so that every connection is admitted by the listener's
 //! [`limit::Limiter`] first (per-source cap, shared budget; a refused connection is reset at
-//! once) and then served by hyper's HTTP/1 connection with a header-read timeout (which also
-//! bounds the wait for the next request on a kept-alive connection) inside an
-//! [`idle::IdleTimeout`] (which bounds a trickling body or a client that stops reading, and
-//! enforces the header-read timeout for hyper: see [`idle::HeadTimer`]). The SIP listeners get
-//! the same caps through `SipGate`.
+//! once) and then served by hyper's HTTP/1 connection inside an [`idle::IdleTimeout`], which
+//! bounds a trickling body or a client that stops reading, and enforces the header-read
+//! timeout (which also bounds the wait for the next request on a kept-alive connection) in
+//! hyper's place: see [`idle::HeadTimer`]. The SIP listeners get the same caps through
+//! `SipGate`.
 
 pub mod drain;
 pub mod idle;
@@ -220,7 +220,9 @@ pub async fn serve_http<H: Handler>(
 /// Serves one HTTP/1 connection with `app`, which learns each request's peer address (and on
 /// HTTPS what its certificate says). Once the server drains, the request in hand is answered
 /// and the connection closed (hyper's graceful shutdown: `Connection: close` on that answer).
-/// `head` is the header-read timeout of the [`IdleTimeout`] under `io`, which enforces it.
+/// `head` is the header-read timeout of the [`IdleTimeout`] under `io`, which enforces it: the
+/// head of each request is complete when hyper hands the request over, and the wait for the
+/// next starts when hyper is done with the response's body ([`HeadAfter`]).
 pub(crate) async fn serve_connection<I, H>(
     io: I,
     peer: SocketAddr,
@@ -232,17 +234,20 @@ pub(crate) async fn serve_connection<I, H>(
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     H: Handler,
 {
-    let header_timeout = head.timeout();
-    let timer = head.clone();
+    // hyper reads the first request's head from now.
+    head.awaiting_head();
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         // hyper calls this once the head is complete: its deadline no longer holds.
         head.head_complete();
         let answer = app.clone().handle(req, peer, tls.clone());
-        async move { Ok::<_, Infallible>(answer.await) }
+        let head = head.clone();
+        async move { Ok::<_, Infallible>(answer.await.map(|body| HeadAfter { body, head })) }
     });
+    // No header-read timeout in hyper: the `IdleTimeout` under `io` enforces it (see
+    // `idle::HeadTimer` for why), and hyper 1.12 would otherwise default to 30 s once a timer
+    // were set; without a timer it sets none.
     let conn = hyper::server::conn::http1::Builder::new()
-        .timer(timer)
-        .header_read_timeout(header_timeout)
+        .header_read_timeout(None)
         .max_buf_size(WRITE_BUFFER_BYTES)
         .serve_connection(io, service);
     let mut conn = std::pin::pin!(conn);
@@ -255,6 +260,41 @@ pub(crate) async fn serve_connection<I, H>(
     };
     if let Err(e) = ended {
         tracing::debug!(peer = %peer.ip(), error = %e, "HTTP connection ended with an error");
+    }
+}
+
+/// A response's body as hyper gets it: the same frames, length and end, and once hyper drops
+/// it (its last byte written, a `HEAD` or 304 answer's head sent, or the connection given up)
+/// the connection waits for its next request head ([`HeadTimer::awaiting_head`]), which is
+/// when hyper's own header timer started (when the connection went idle after the response).
+struct HeadAfter<B> {
+    body: B,
+    head: HeadTimer,
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for HeadAfter<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl<B> Drop for HeadAfter<B> {
+    fn drop(&mut self) {
+        self.head.awaiting_head();
     }
 }
 

@@ -84,7 +84,8 @@ pub fn parse(req: &Request, contact_fallback: &str) -> Result<PnpSubscribe, NotP
         contact: contact.unwrap_or_else(|| contact_fallback.to_string()),
         profile_type: event.param("profile-type"),
         vendor: vendor(event.param("vendor"), ua.as_ref()),
-        model: meaningful(event.param("model")).or_else(|| ua.as_ref().and_then(|u| u.model.clone())),
+        model: meaningful(event.param("model"))
+            .or_else(|| ua.as_ref().and_then(|u| u.model.as_deref().map(String::from))),
         firmware: meaningful(event.param("version")).or_else(|| ua.as_ref().and_then(|u| u.firmware.clone())),
         event: event.to_string(),
         from,
