@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::{canonical_name, find_crlf, find_empty_line, Header, Headers, Message, Request, Response};
+use super::{find_crlf, find_empty_line, known_header, Header, Headers, Known, Message, Request, Response};
 use crate::error::ParseError;
 use crate::headers::{contact_list, content_length_of, expires_of, max_forwards_of, parse_cseq, NameAddrRef, ViaRef};
 use crate::text::is_token;
@@ -252,9 +252,8 @@ impl<'a> From<&'a Headers> for Gathered<'a> {
         let mut g = Gathered::default();
         for h in headers.iter() {
             // Header::is compares long forms case-insensitively; this is that, once per line.
-            let name = canonical_name(h.name());
-            let is = |long: &str| name.eq_ignore_ascii_case(long);
-            if is("Via") {
+            let Some(known) = known_header(h.name()) else { continue };
+            if known == Known::Via {
                 g.vias += 1;
                 g.via_bytes = g.via_bytes.saturating_add(h.raw_value().trim().len());
                 if g.via_error.is_none() {
@@ -275,25 +274,25 @@ impl<'a> From<&'a Headers> for Gathered<'a> {
                         g.via_error = vias.find_map(Result::err);
                     }
                 }
-            } else if is("From") {
+            } else if known == Known::From {
                 g.from.add(h);
-            } else if is("To") {
+            } else if known == Known::To {
                 g.to.add(h);
-            } else if is("Call-ID") {
+            } else if known == Known::CallId {
                 g.call_id.add(h);
-            } else if is("CSeq") {
+            } else if known == Known::CSeq {
                 g.cseq.add(h);
-            } else if is("Contact") {
+            } else if known == Known::Contact {
                 if g.contact_error.is_none() {
                     g.contact_error = contact_list(&h.value()).find_map(Result::err);
                 }
-            } else if is("Max-Forwards") {
+            } else if known == Known::MaxForwards {
                 g.max_forwards.add(h);
-            } else if is("Expires") {
+            } else if known == Known::Expires {
                 g.expires.add(h);
-            } else if is("Date") {
+            } else if known == Known::Date {
                 g.date.add(h);
-            } else if is("Content-Length") {
+            } else if known == Known::ContentLength {
                 g.content_length.add(h);
             }
         }
