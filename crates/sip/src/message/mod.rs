@@ -49,44 +49,6 @@ pub fn canonical_name(name: &str) -> &str {
     }
 }
 
-/// The headers the stack itself checks or fills in, told apart by [`known_header`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Known {
-    Via,
-    From,
-    To,
-    CallId,
-    CSeq,
-    Contact,
-    MaxForwards,
-    Expires,
-    Date,
-    ContentLength,
-}
-
-/// Which of the [`Known`] headers `name` is (compact forms included, case-insensitively), as
-/// `canonical_name(name).eq_ignore_ascii_case(long)` tried against each long name in turn
-/// would say, but by the name's length first: every line of every received message and of
-/// every request sent is sorted here, and a dozen comparisons a line cost about 90 instructions.
-pub(crate) fn known_header(name: &str) -> Option<Known> {
-    let name = canonical_name(name);
-    let is = |long: &str| name.eq_ignore_ascii_case(long);
-    let known = match name.len() {
-        2 if is("To") => Known::To,
-        3 if is("Via") => Known::Via,
-        4 if is("From") => Known::From,
-        4 if is("CSeq") => Known::CSeq,
-        4 if is("Date") => Known::Date,
-        7 if is("Call-ID") => Known::CallId,
-        7 if is("Contact") => Known::Contact,
-        7 if is("Expires") => Known::Expires,
-        12 if is("Max-Forwards") => Known::MaxForwards,
-        14 if is("Content-Length") => Known::ContentLength,
-        _ => return None,
-    };
-    Some(known)
-}
-
 /// One header line as written, borrowed from its [`Headers`].
 ///
 /// ```
@@ -632,37 +594,7 @@ pub(crate) fn find_crlf(bytes: &[u8], mut from: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{canonical_name, find_crlf, find_empty_line, known_header, Headers, Known};
-
-    /// `known_header` sorts names as comparing the long form with each known name did: every
-    /// one-letter name, each known name in three cases, and near misses.
-    #[test]
-    fn known_headers_are_those_the_comparisons_found() {
-        let known = [
-            ("Via", Known::Via),
-            ("From", Known::From),
-            ("To", Known::To),
-            ("Call-ID", Known::CallId),
-            ("CSeq", Known::CSeq),
-            ("Contact", Known::Contact),
-            ("Max-Forwards", Known::MaxForwards),
-            ("Expires", Known::Expires),
-            ("Date", Known::Date),
-            ("Content-Length", Known::ContentLength),
-        ];
-        let by_comparing = |name: &str| {
-            known.iter().find(|(long, _)| canonical_name(name).eq_ignore_ascii_case(long)).map(|(_, k)| *k)
-        };
-        let mut names: Vec<String> = (0..=255u8).filter(u8::is_ascii).map(|b| char::from(b).to_string()).collect();
-        for (long, _) in known {
-            names.extend([long.to_owned(), long.to_ascii_lowercase(), long.to_ascii_uppercase()]);
-            names.extend([format!("{long}x"), long[1..].to_owned(), format!("x{}", &long[1..])]);
-        }
-        names.extend(["", "Event", "Content-Type", "Call-Info", "Contacts", "Session-Expires", "Tó"].map(String::from));
-        for name in &names {
-            assert_eq!(known_header(name), by_comparing(name), "{name:?}");
-        }
-    }
+    use super::{find_crlf, find_empty_line, Headers};
 
     /// Every string of up to eight bytes of `\r`, `\n`, a space and a letter: the two searches
     /// find what `memmem::find` and `str::split_once` found.

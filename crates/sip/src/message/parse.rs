@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::{find_crlf, find_empty_line, known_header, Header, Headers, Known, Message, Request, Response};
+use super::{canonical_name, find_crlf, find_empty_line, Header, Headers, Message, Request, Response};
 use crate::error::ParseError;
 use crate::headers::{contact_list, content_length_of, expires_of, max_forwards_of, parse_cseq, NameAddrRef, ViaRef};
 use crate::text::is_token;
@@ -252,8 +252,9 @@ impl<'a> From<&'a Headers> for Gathered<'a> {
         let mut g = Gathered::default();
         for h in headers.iter() {
             // Header::is compares long forms case-insensitively; this is that, once per line.
-            let Some(known) = known_header(h.name()) else { continue };
-            if known == Known::Via {
+            let name = canonical_name(h.name());
+            let is = |long: &str| name.eq_ignore_ascii_case(long);
+            if is("Via") {
                 g.vias += 1;
                 g.via_bytes = g.via_bytes.saturating_add(h.raw_value().trim().len());
                 if g.via_error.is_none() {
@@ -274,25 +275,25 @@ impl<'a> From<&'a Headers> for Gathered<'a> {
                         g.via_error = vias.find_map(Result::err);
                     }
                 }
-            } else if known == Known::From {
+            } else if is("From") {
                 g.from.add(h);
-            } else if known == Known::To {
+            } else if is("To") {
                 g.to.add(h);
-            } else if known == Known::CallId {
+            } else if is("Call-ID") {
                 g.call_id.add(h);
-            } else if known == Known::CSeq {
+            } else if is("CSeq") {
                 g.cseq.add(h);
-            } else if known == Known::Contact {
+            } else if is("Contact") {
                 if g.contact_error.is_none() {
                     g.contact_error = contact_list(&h.value()).find_map(Result::err);
                 }
-            } else if known == Known::MaxForwards {
+            } else if is("Max-Forwards") {
                 g.max_forwards.add(h);
-            } else if known == Known::Expires {
+            } else if is("Expires") {
                 g.expires.add(h);
-            } else if known == Known::Date {
+            } else if is("Date") {
                 g.date.add(h);
-            } else if known == Known::ContentLength {
+            } else if is("Content-Length") {
                 g.content_length.add(h);
             }
         }

@@ -8,7 +8,7 @@ use super::{Credentials, TransactionError};
 use crate::auth::{authorize, choose_challenge, DigestRequest};
 use crate::builder::random_token;
 use crate::headers::parse_cseq;
-use crate::message::{known_header, Known, Request, Response};
+use crate::message::{canonical_name, Request, Response};
 
 /// A request that cannot be sent as given.
 pub(crate) fn invalid(e: impl fmt::Display) -> TransactionError {
@@ -23,21 +23,17 @@ pub(crate) fn prepare(req: &mut Request) -> Result<(), TransactionError> {
     let (mut max_forwards, mut content_lengths, mut length_right) = (false, 0, false);
     let mut cseq = None;
     for h in req.headers.iter() {
-        // Sorted by name length first (`known_header`), not compared with six names in turn.
-        match known_header(h.name()) {
-            Some(Known::From) => present[0] = true,
-            Some(Known::To) => present[1] = true,
-            Some(Known::CallId) => present[2] = true,
-            Some(Known::CSeq) => {
-                present[3] = true;
-                cseq.get_or_insert(h);
+        let name = canonical_name(h.name());
+        if let Some(i) = REQUIRED.iter().position(|r| name.eq_ignore_ascii_case(r)) {
+            present[i] = true;
+            if i == 3 && cseq.is_none() {
+                cseq = Some(h);
             }
-            Some(Known::MaxForwards) => max_forwards = true,
-            Some(Known::ContentLength) => {
-                content_lengths += 1;
-                length_right = h.value().parse::<usize>().is_ok_and(|n| n == req.body.len());
-            }
-            _ => {}
+        } else if name.eq_ignore_ascii_case("Max-Forwards") {
+            max_forwards = true;
+        } else if name.eq_ignore_ascii_case("Content-Length") {
+            content_lengths += 1;
+            length_right = h.value().parse::<usize>().is_ok_and(|n| n == req.body.len());
         }
     }
     if let Some(missing) = REQUIRED.iter().zip(present).find_map(|(name, seen)| (!seen).then_some(name)) {
