@@ -5,9 +5,8 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use bytes::Bytes;
-use memchr::memmem;
 
-use super::{canonical_name, Header, Headers, Message, Request, Response};
+use super::{canonical_name, find_crlf, find_empty_line, Header, Headers, Message, Request, Response};
 use crate::error::ParseError;
 use crate::headers::{contact_list, content_length_of, expires_of, max_forwards_of, parse_cseq, NameAddrRef, ViaRef};
 use crate::text::is_token;
@@ -72,9 +71,13 @@ pub(crate) fn parse_keyed(data: &[u8], limits: &Limits) -> Result<(Message, Keys
     // RFC 3261 §7.5: CRLFs before the start line are ignored (keep-alives on streams).
     let start = data.iter().position(|b| *b != b'\r' && *b != b'\n').unwrap_or(data.len());
     let data = &data[start..];
-    let head_end = memmem::find(data, b"\r\n\r\n").ok_or(ParseError::Unterminated)?;
+    let head_end = find_empty_line(data, 0).ok_or(ParseError::Unterminated)?;
     let head = std::str::from_utf8(&data[..head_end]).map_err(|_| ParseError::NotUtf8)?;
-    let (start_line, header_text) = head.split_once("\r\n").unwrap_or((head, ""));
+    // `head.split_once("\r\n")` without building a string searcher for it.
+    let (start_line, header_text) = match find_crlf(head.as_bytes(), 0) {
+        Some(at) => (&head[..at], &head[at + 2..]),
+        None => (head, ""),
+    };
     let headers = Headers::parse(header_text, limits.max_headers)?;
     let mut msg = parse_start_line(start_line, headers)?;
     let (content_length, keys) = validate(&msg, limits)?;
