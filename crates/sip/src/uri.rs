@@ -509,16 +509,7 @@ mod tests {
             .map(str::to_owned)
             .collect();
         // Every string of up to seven bytes over the bytes that matter, and longer dotted ones.
-        for len in 1..=7u32 {
-            for mut n in 0..alphabet.len().pow(len) {
-                let mut s = String::new();
-                for _ in 0..len {
-                    s.push(char::from(alphabet[n % alphabet.len()]));
-                    n /= alphabet.len();
-                }
-                cases.push(s);
-            }
-        }
+        cases.extend(crate::text::every_string(&alphabet, 7));
         for _ in 0..20_000 {
             let octet = || match rand::random::<u8>() % 4 {
                 0 => rand::random::<u8>().to_string(),

@@ -282,13 +282,18 @@ impl Headers {
     /// assert_eq!(h.value("CSeq").as_deref(), Some("7 NOTIFY"));
     /// ```
     pub fn push_with(&mut self, name: &str, write: impl FnOnce(&mut String)) {
+        let line = self.append_line(name, write);
+        self.lines.push(line);
+    }
+
+    /// Appends `name: <what write writes>` to the header text and returns its line, for the
+    /// caller to put in its place among the lines.
+    fn append_line(&mut self, name: &str, write: impl FnOnce(&mut String)) -> Line {
         let start = self.text.len();
         self.text.push_str(name);
         self.text.push_str(": ");
         write(&mut self.text);
-        let line =
-            Line { start, name_end: start + name.len(), value_start: start + name.len() + 1, end: self.text.len() };
-        self.lines.push(line);
+        Line { start, name_end: start + name.len(), value_start: start + name.len() + 1, end: self.text.len() }
     }
 
     /// Where `part`, a slice of this section's text (a header value borrowed from it, or part
@@ -381,12 +386,7 @@ impl Headers {
             write(&mut value);
             return self.replace_first_value(name, &value);
         };
-        let start = self.text.len();
-        self.text.push_str(name);
-        self.text.push_str(": ");
-        write(&mut self.text);
-        let line =
-            Line { start, name_end: start + name.len(), value_start: start + name.len() + 1, end: self.text.len() };
+        let line = self.append_line(name, write);
         match at {
             Some(i) => self.lines[i] = line,
             None => self.lines.insert(0, line),
