@@ -66,7 +66,7 @@ impl Name {
     /// Whether `a` and `b` are one shared copy, hence the same text: two addresses compared,
     /// for memos keyed by names. A memo that keeps the `Name` keeps its copy alive, so the
     /// address cannot meanwhile be reused for another text. Equal names need not be one copy
-    /// (past [`MAX_SHARED`]): a memo then only misses.
+    /// (past `MAX_SHARED`): a memo then only misses.
     pub fn same_copy(a: &Name, b: &Name) -> bool {
         Arc::ptr_eq(&a.0, &b.0)
     }
