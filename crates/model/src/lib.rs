@@ -30,6 +30,7 @@ pub mod keys;
 pub mod known;
 mod mac;
 mod name;
+mod recent;
 mod secret;
 mod settings;
 mod sorted_map;
@@ -39,6 +40,7 @@ mod vocab;
 pub use keys::{KeyField, KeyPos, KeyType};
 pub use mac::{BuildMacHasher, Mac, MacError, MacHasher, MacMap};
 pub use name::Name;
+pub use recent::Recent;
 pub use secret::{redact_uri_password, Secret, REDACTED};
 pub use settings::{
     is_secret_key, parse_cidr, parse_flag, Cidr, CidrError, KeyKind, LineField, SettingError, Settings,

@@ -19,8 +19,8 @@ const MAX_SHARED: usize = 4096;
 const RECENT: usize = 16;
 
 thread_local! {
-    static RECENT_NAMES: std::cell::RefCell<(Vec<Arc<str>>, usize)> =
-        const { std::cell::RefCell::new((Vec::new(), 0)) };
+    static RECENT_NAMES: std::cell::RefCell<crate::Recent<Arc<str>, RECENT>> =
+        const { std::cell::RefCell::new(crate::Recent::new()) };
 }
 
 /// A short text shared by the records that hold it: a vendor id, a model name, a group name.
@@ -41,20 +41,12 @@ pub struct Name(Arc<str>);
 impl Name {
     /// The shared copy of `text`.
     pub fn new(text: &str) -> Name {
-        let recent = RECENT_NAMES.with(|r| r.borrow().0.iter().find(|n| ***n == *text).cloned());
+        let recent = RECENT_NAMES.with(|r| r.borrow().find(|n| ***n == *text).cloned());
         if let Some(n) = recent {
             return Name(n);
         }
         let shared = shared(text);
-        RECENT_NAMES.with(|r| {
-            let (names, next) = &mut *r.borrow_mut();
-            if names.len() < RECENT {
-                names.push(shared.clone());
-            } else {
-                names[*next] = shared.clone();
-                *next = (*next + 1) % RECENT;
-            }
-        });
+        RECENT_NAMES.with(|r| r.borrow_mut().push(shared.clone()));
         Name(shared)
     }
 

@@ -60,8 +60,8 @@ thread_local! {
     /// A thread's recently interned keys. Loading a million devices interns the same few keys
     /// millions of times; each went through the shared set's lock and a SipHash of the key,
     /// where a scan of a few keys, most of another length, finds it for a fraction of that.
-    static RECENT: std::cell::RefCell<(Vec<(&'static str, KeyId)>, usize)> =
-        const { std::cell::RefCell::new((Vec::new(), 0)) };
+    static RECENT: std::cell::RefCell<crate::Recent<(&'static str, KeyId), RECENT_KEYS>> =
+        const { std::cell::RefCell::new(crate::Recent::new()) };
 }
 
 /// A key as a map holds it: its shared number, or its own text when the shared table is full.
@@ -82,22 +82,14 @@ impl Key<'_> {
 /// The shared number of `key`: a million devices setting `line.1.username` hold two bytes each
 /// for it. A key the table has no room for is kept by the map itself.
 pub(crate) fn intern(key: &str) -> Key<'static> {
-    let recent = RECENT.with(|r| r.borrow().0.iter().find(|(k, _)| *k == key).copied());
+    let recent = RECENT.with(|r| r.borrow().find(|(k, _)| *k == key).copied());
     if let Some((text, id)) = recent {
         return Key { id, text: Cow::Borrowed(text) };
     }
     let Some((text, id)) = intern_shared(key) else {
         return Key { id: INLINE, text: Cow::Owned(key.to_string()) };
     };
-    RECENT.with(|r| {
-        let (keys, next) = &mut *r.borrow_mut();
-        if keys.len() < RECENT_KEYS {
-            keys.push((text, id));
-        } else {
-            keys[*next] = (text, id);
-            *next = (*next + 1) % RECENT_KEYS;
-        }
-    });
+    RECENT.with(|r| r.borrow_mut().push((text, id)));
     Key { id, text: Cow::Borrowed(text) }
 }
 

@@ -42,23 +42,16 @@ pub fn vendor_model(device: &DeviceRecord) -> Result<(&'static dyn Vendor, &'sta
     /// Pairs kept per thread: a fleet has a handful of vendor and model pairs.
     const MEMO: usize = 8;
     thread_local! {
-        static RECENT: std::cell::RefCell<(Vec<Memo>, usize)> = const { std::cell::RefCell::new((Vec::new(), 0)) };
+        static RECENT: std::cell::RefCell<sipprov_model::Recent<Memo, MEMO>> =
+            const { std::cell::RefCell::new(sipprov_model::Recent::new()) };
     }
     let same = |m: &&Memo| Name::same_copy(&m.0, &device.vendor) && Name::same_copy(&m.1, &device.model);
-    if let Some(found) = RECENT.with(|r| r.borrow().0.iter().find(same).map(|m| (m.2, m.3))) {
+    if let Some(found) = RECENT.with(|r| r.borrow().find(same).map(|m| (m.2, m.3))) {
         return Ok(found);
     }
     let (vendor, model) = look_up_vendor_model(device)?;
-    RECENT.with(|r| {
-        let (memo, next) = &mut *r.borrow_mut();
-        let entry = (device.vendor.clone(), device.model.clone(), vendor, model);
-        if memo.len() < MEMO {
-            memo.push(entry);
-        } else {
-            memo[*next] = entry;
-            *next = (*next + 1) % MEMO;
-        }
-    });
+    let entry = (device.vendor.clone(), device.model.clone(), vendor, model);
+    RECENT.with(|r| r.borrow_mut().push(entry));
     Ok((vendor, model))
 }
 
