@@ -166,12 +166,12 @@ type DeviceFileList = Vec<(Box<str>, Arc<Served>)>;
 /// (`bench/scale.sh`'s, some 500 bytes each, cost about 1,620 here with the response header map
 /// each keeps).
 ///
-/// Until session 19 it was 128 MiB, about 90,000 of these files at about 1,470 each. With a
+/// Until session 19 it was 128 MiB, about 91,000 of these files at about 1,470 each. With a
 /// million devices fetching at random the cache holds a few percent of them either way and
 /// nearly every fetch renders; the bound then only adds to the resident set (137 MB at 128 MiB
 /// in a heap profile of that run), and a rendering now costs about 40 % less than when the
 /// bound was chosen (docs/benchmarks.md, "Session 19 run (the lead)"). A fleet whose devices
-/// fetch again within minutes and number more than this holds sets `[cache] max_bytes`.
+/// fetch again within minutes, and has more of them than this holds, can set `[cache] max_bytes`.
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 
 /// What an entry costs besides its bytes and names, an estimate on the safe side: the
