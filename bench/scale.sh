@@ -148,7 +148,8 @@ lines = urllib.request.urlopen(f"http://{sys.argv[1]}/metrics").read().decode().
 value = lambda name: next((l.split()[1] for l in lines if l.startswith(name + " ")), "?")
 print(f"{value('sipprov_fetch_records_dropped_total')} (fetches past their wait: "
       f"{value('sipprov_fetch_records_dropped_waiting_total')}; events and change times finding it full: "
-      f"{value('sipprov_fetch_records_dropped_full_total')})")
+      f"{value('sipprov_fetch_records_dropped_full_total')}; answers held back for the writer: "
+      f"{value('sipprov_fetches_held_back_total')})")
 PY
 )
   kill "$PHONE_PID" 2>/dev/null || true

@@ -210,7 +210,11 @@ impl FetchLog {
     /// every answered fetch is recorded.
     pub async fn record_fetch(&self, fetch: Fetch) {
         self.note_seen(&fetch);
-        if self.ledger.take_waiting(fetch, ROOM_WAIT).await.is_err() {
+        let taken = self.ledger.take_waiting(fetch, ROOM_WAIT).await;
+        if matches!(taken, Ok(ledger::Taken::HeldBack)) {
+            Metrics::inc(&self.metrics.fetches_held_back);
+        }
+        if taken.is_err() {
             Metrics::inc(&self.metrics.fetch_records_dropped);
             // While the store cannot write a full ledger refuses at once: no wait ran out.
             let kind = if self.ledger.outage.load(std::sync::atomic::Ordering::Relaxed) {

@@ -153,3 +153,47 @@ pub(crate) fn raise_idle(tid: i32) -> bool {
         false
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// A thread's (policy, niceness), from `/proc/self/task/<tid>/stat` (fields 41 and 19,
+    /// proc(5)); the fields are counted after the command name's closing parenthesis.
+    fn policy_and_nice(tid: i32) -> (i64, i64) {
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        // fields[0] is field 3 (state).
+        (fields[41 - 3].parse().unwrap(), fields[19 - 3].parse().unwrap())
+    }
+
+    /// Runs `check` with the thread id of a thread of its own, which lives until `check` ends.
+    fn on_a_thread(check: impl FnOnce(i32)) {
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (end_tx, end_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            // SAFETY: gettid has no arguments and cannot fail.
+            tid_tx.send(unsafe { libc::gettid() }).unwrap();
+            let _ = end_rx.recv();
+        });
+        check(tid_rx.recv().unwrap());
+        drop(end_tx);
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn a_starved_checkpointer_is_raised_to_nice_19_and_put_back_to_idle() {
+        on_a_thread(|tid| {
+            idle(tid);
+            assert_eq!(policy_and_nice(tid).0, i64::from(libc::SCHED_IDLE), "the checkpointer starts idle");
+            if !raise_idle(tid) {
+                // Neither CAP_SYS_NICE nor an RLIMIT_NICE for nice 19: it stays idle.
+                assert_eq!(policy_and_nice(tid).0, i64::from(libc::SCHED_IDLE));
+                return;
+            }
+            assert_eq!(policy_and_nice(tid), (i64::from(libc::SCHED_OTHER), 19), "raised: nice 19");
+            idle(tid);
+            assert_eq!(policy_and_nice(tid).0, i64::from(libc::SCHED_IDLE), "back to idle once it ends");
+        });
+    }
+}

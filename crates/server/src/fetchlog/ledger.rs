@@ -79,6 +79,16 @@ const _: () = assert!(EASE_FROM < FETCH_ROOM);
 /// a closed-loop client still sends 800 fetches a second, while the writer catches up.
 const EASE_MAX: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// How a served fetch got into the ledger ([`Ledger::take_waiting`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Taken {
+    /// At once.
+    AtOnce,
+    /// After holding its answer back: the writer was behind ([`Ledger::ease_off`]), or the
+    /// ledger was full and the fetch waited for room.
+    HeldBack,
+}
+
 /// The fetches and events taken since the writer last took them.
 pub(super) struct Ledger {
     shards: Box<[Mutex<MacMap<Vec<Entry>>>]>,
@@ -147,18 +157,19 @@ impl Ledger {
     /// [`Ledger::take`], but when the ledger is full and the store is writing, wakes the writer
     /// and waits for it to take the entries, at most `wait`. `Err` gives the fetch back when
     /// there was no room by then, or the store cannot write.
-    pub(super) async fn take_waiting(&self, fetch: Fetch, wait: std::time::Duration) -> Result<(), Box<Fetch>> {
+    pub(super) async fn take_waiting(&self, fetch: Fetch, wait: std::time::Duration) -> Result<Taken, Box<Fetch>> {
         // The usual case, room: no waiter registered with `room` (a lock), no clock read, on the
         // path of every served fetch. The waits are boxed: inline, their timers made every
         // request's future (which hyper and the runtime move per request) 800 bytes larger.
         match self.take(fetch) {
-            Ok(()) => {
-                if let Some(delay) = self.ease_off() {
+            Ok(()) => match self.ease_off() {
+                Some(delay) => {
                     Box::pin(tokio::time::sleep(delay)).await;
+                    Ok(Taken::HeldBack)
                 }
-                Ok(())
-            }
-            Err(back) => Box::pin(self.wait_for_room(*back, wait)).await,
+                None => Ok(Taken::AtOnce),
+            },
+            Err(back) => Box::pin(self.wait_for_room(*back, wait)).await.map(|()| Taken::HeldBack),
         }
     }
 
@@ -375,6 +386,16 @@ mod tests {
         assert_eq!(delay_at(EASE_FROM + (FETCH_ROOM - EASE_FROM) / 2), Some(EASE_MAX / 2));
         assert_eq!(delay_at(FETCH_ROOM), Some(EASE_MAX));
         assert_eq!(delay_at(LEDGER_MAX), Some(EASE_MAX), "never longer");
+    }
+
+    #[tokio::test]
+    async fn a_fetch_says_whether_it_was_held_back() {
+        let a = content("a.cfg", "h1");
+        let ledger = Ledger::new(EASE_FROM);
+        let wait = std::time::Duration::from_secs(10);
+        assert_eq!(ledger.take_waiting(fetch(1, 10, &a, None), wait).await.ok(), Some(Taken::AtOnce));
+        ledger.entries.store(EASE_FROM + 1, Ordering::Relaxed);
+        assert_eq!(ledger.take_waiting(fetch(2, 11, &a, None), wait).await.ok(), Some(Taken::HeldBack));
     }
 
     #[tokio::test]

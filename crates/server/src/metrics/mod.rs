@@ -52,6 +52,9 @@ pub struct Metrics {
     pub fetch_records_dropped_waiting: AtomicU64,
     /// Of those, device events and content change times that found the fetch log full.
     pub fetch_records_dropped_full: AtomicU64,
+    /// Served fetches whose answer the fetch log held back while its writer was behind (a
+    /// short pause as its ledger fills, or a wait for room once it is full; see `fetchlog`).
+    pub fetches_held_back: AtomicU64,
     /// Writes of fetch records that failed and will be retried (see `fetchlog`).
     pub store_write_failures: AtomicU64,
     /// Gauge: fetch records waiting to be written.
@@ -137,7 +140,7 @@ impl Metrics {
 
     fn register_server_wide(&self, registry: &mut Registry, devices: usize) {
         let load = |counter: &AtomicU64| ConstCounter::new(counter.load(Ordering::Relaxed));
-        let counters: [(&str, &str, &AtomicU64); 16] = [
+        let counters: [(&str, &str, &AtomicU64); 17] = [
             ("sipprov_http_files_served", "Config files served with 200", &self.http_served),
             ("sipprov_http_not_modified", "Conditional requests answered 304", &self.http_not_modified),
             ("sipprov_http_unknown_device", "Requests for unknown devices (404)", &self.http_unknown_device),
@@ -160,6 +163,11 @@ impl Metrics {
                 "sipprov_fetch_records_dropped_full",
                 "Of the fetch records dropped: device events and content change times that found the fetch log full",
                 &self.fetch_records_dropped_full,
+            ),
+            (
+                "sipprov_fetches_held_back",
+                "Served fetches whose answer waited for the fetch log's writer to catch up (recorded all the same)",
+                &self.fetches_held_back,
             ),
             (
                 "sipprov_store_write_failures",
