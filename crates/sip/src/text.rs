@@ -64,9 +64,7 @@ pub(crate) fn trim(s: &str) -> &str {
 
 /// Replaces each line fold (CRLF followed by spaces or tabs) with one space (RFC 3261 §7.3.1).
 pub fn unfold(s: &str) -> Cow<'_, str> {
-    // A byte search: `str::contains('\n')` goes through a char searcher, about a hundred
-    // instructions for a short value, and every header value read passes here.
-    if memchr(b'\n', s.as_bytes()).is_none() {
+    if !s.contains('\n') {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
