@@ -355,9 +355,10 @@ fn transport_of(
         _ => Transport::Udp,
     };
     match explicit {
-        Some(t) if secure && t != Transport::Tls => {
-            Err(CheckSyncError::SipsNeedsTls { uri: sipprov_model::redact_uri_password(uri).into_owned(), transport: t })
-        }
+        Some(t) if secure && t != Transport::Tls => Err(CheckSyncError::SipsNeedsTls {
+            uri: sipprov_model::redact_uri_password(uri).into_owned(),
+            transport: t,
+        }),
         Some(t) => Ok(t),
         None => Ok(implied),
     }
@@ -474,8 +475,16 @@ mod tests {
 
     #[test]
     fn the_borrowed_uri_chooses_as_the_owned_one_does() {
-        let uris = ["sip:1@192.0.2.1", "sip:1@192.0.2.1;TRANSPORT=Tcp", "sip:1@h;transport=TLS", "sips:1@h",
-            "sips:1@h;transport=udp", "sip:1@h;transport", "sip:1@h;x=1;transport=tcp;transport=tls", "sip:u:p@h"];
+        let uris = [
+            "sip:1@192.0.2.1",
+            "sip:1@192.0.2.1;TRANSPORT=Tcp",
+            "sip:1@h;transport=TLS",
+            "sips:1@h",
+            "sips:1@h;transport=udp",
+            "sip:1@h;transport",
+            "sip:1@h;x=1;transport=tcp;transport=tls",
+            "sip:u:p@h",
+        ];
         for raw in uris {
             let borrowed = SipUriRef::parse(raw).unwrap();
             for explicit in [None, Some(Transport::Udp), Some(Transport::Tcp), Some(Transport::Tls)] {

@@ -426,7 +426,10 @@ const USER_PLAIN: [bool; 256] = {
     while b < 256 {
         let c = b as u8;
         table[b] = c.is_ascii_alphanumeric()
-            || matches!(c, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'&' | b'=' | b'+' | b'$' | b',');
+            || matches!(
+                c,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'&' | b'=' | b'+' | b'$' | b','
+            );
         b += 1;
     }
     table
@@ -616,10 +619,27 @@ mod tests {
         }
         cases.extend(crate::text::every_string(b"a0.@:-", 6).iter().map(|tail| format!("sip:{tail}")));
         cases.extend(crate::text::every_string(b"sip:@1.a", 6));
-        let more = ["sip:100@127.0.0.1:5060", "sip:sipprov@127.0.0.1", "sip:1@256.0.0.1", "sip:1@01.2.3.4:5060",
-            "sip:1@1.2.3.4:65536", "sip:1@1.2.3.4:065535", "sips:u@h.example.com:5061", "sip:x!~*'()&=+$,@h",
-            "sip:h", "sip:@h", "sip:u@", "sip:u@h:", "sip:u@h:1:2", "sip:u@-", "sip:u@.", "sip:u@1.2.3.4.",
-            "sip:é@h", "sip:u@hé", "sip:u@h\0"];
+        let more = [
+            "sip:100@127.0.0.1:5060",
+            "sip:sipprov@127.0.0.1",
+            "sip:1@256.0.0.1",
+            "sip:1@01.2.3.4:5060",
+            "sip:1@1.2.3.4:65536",
+            "sip:1@1.2.3.4:065535",
+            "sips:u@h.example.com:5061",
+            "sip:x!~*'()&=+$,@h",
+            "sip:h",
+            "sip:@h",
+            "sip:u@",
+            "sip:u@h:",
+            "sip:u@h:1:2",
+            "sip:u@-",
+            "sip:u@.",
+            "sip:u@1.2.3.4.",
+            "sip:é@h",
+            "sip:u@hé",
+            "sip:u@h\0",
+        ];
         cases.extend(more.iter().map(|s| s.to_string()));
         let mut plain = 0;
         for s in &cases {
