@@ -439,7 +439,8 @@ const USER_PLAIN: [bool; 256] = {
 /// user of [`USER_PLAIN`] bytes and `@`, a host name or dotted IPv4 address, an optional port,
 /// and nothing else (no password, escape, parameter or header). What every From and To of a
 /// campaign's responses holds, and a device's contact: the general reader cut it apart with a
-/// scan and a search for each of `@`, `?` and `;`, about a thousand instructions a URI.
+/// scan and a search for each of `@`, `?` and `;`, about 1,200 instructions a URI
+/// (callgrind), where this takes about 700.
 ///
 /// `None` for anything else, which the general reader then reads (or refuses) as before; what
 /// this reads is exactly what the general reader makes of the same text (held by
