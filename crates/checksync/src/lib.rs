@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use sipprov_model::known;
 use sipprov_model::{CheckSyncResult, Mac, Settings};
-use sipprov_sip::uri::{parse_hostport, Host, SipUri};
+use sipprov_sip::uri::{parse_hostport, Host, SipUri, SipUriRef};
 use sipprov_sip::{Credentials, Endpoint, Request, Response, Target, TransactionError, Transport, TransportError};
 
 /// Said when a NOTIFY must go over TLS and the endpoint has no TLS client.
@@ -210,15 +210,18 @@ pub struct Ready {
 }
 
 /// Builds and addresses the NOTIFY of `cs`, or says why it cannot be sent.
+///
+/// The URI is read borrowed ([`SipUriRef`]), not as an owned [`SipUri`]: a campaign prepares a
+/// NOTIFY per device, and copying the URI's parts into their own strings cost about as much as
+/// checking them.
 pub async fn prepare(endpoint: &Endpoint, cs: &CheckSync, resolver: &mut Resolver) -> Result<Ready, Outcome> {
-    let uri = cs
-        .uri
-        .parse::<SipUri>()
+    let uri = SipUriRef::parse(&cs.uri)
         .map_err(|e| Outcome::failed(CheckSyncResult::Error, invalid_uri(&cs.uri, &e.to_string()), &cs.event))?;
-    let transport = transport_for(&uri, cs.transport)
+    let transport = transport_of(uri.is_secure(), uri_transport(uri.params()), uri.as_str(), cs.transport)
         .map_err(|e| Outcome::failed(CheckSyncResult::Error, e.to_string(), &cs.event))?;
+    // The transport is the URI's own now, so `Resolver::target` would choose it again.
     let mut target = resolver
-        .target(&uri, Some(transport), cs.proxy.as_deref())
+        .target_at(Host::from(uri.host()), uri.port(), transport, cs.proxy.as_deref())
         .await
         .map_err(|e| Outcome::failed(CheckSyncResult::Unreachable, e.to_string(), &cs.event))?;
     // Through a proxy the TLS peer is the proxy, which keeps its own name.
@@ -326,16 +329,34 @@ fn build(endpoint: &Endpoint, cs: &CheckSync, target: &Target) -> Result<sipprov
 /// The transport a URI asks for: `sips:` and `;transport=tls` mean TLS, `;transport=tcp` TCP,
 /// anything else UDP. An explicit choice wins, except that a `sips:` URI is reached over TLS only.
 pub fn transport_for(uri: &SipUri, explicit: Option<Transport>) -> Result<Transport, CheckSyncError> {
-    let param = uri.params().get_unquoted("transport").map(|t| t.to_ascii_lowercase());
+    let param = uri.params().0.iter().map(|(name, value)| (name.as_str(), value.as_deref()));
+    transport_of(uri.is_secure(), uri_transport(param), uri.as_str(), explicit)
+}
+
+/// The value of a URI's first `transport` parameter (the name compared case-insensitively, as
+/// `Params::get` does), quotes and escapes still in.
+fn uri_transport<'a>(mut params: impl Iterator<Item = (&'a str, Option<&'a str>)>) -> Option<&'a str> {
+    params.find(|(name, _)| name.eq_ignore_ascii_case("transport")).and_then(|(_, value)| value)
+}
+
+/// [`transport_for`] from the parts of a URI it reads: whether it is `sips:`, its `transport`
+/// parameter as written, and its text (for the error).
+fn transport_of(
+    secure: bool,
+    param: Option<&str>,
+    uri: &str,
+    explicit: Option<Transport>,
+) -> Result<Transport, CheckSyncError> {
+    let param = param.map(sipprov_sip::text::unquote);
     let implied = match param.as_deref() {
-        _ if uri.is_secure() => Transport::Tls,
-        Some("tls") => Transport::Tls,
-        Some("tcp") => Transport::Tcp,
+        _ if secure => Transport::Tls,
+        Some(t) if t.eq_ignore_ascii_case("tls") => Transport::Tls,
+        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
         _ => Transport::Udp,
     };
     match explicit {
-        Some(t) if uri.is_secure() && t != Transport::Tls => Err(CheckSyncError::SipsNeedsTls {
-            uri: sipprov_model::redact_uri_password(&uri.to_string()).into_owned(),
+        Some(t) if secure && t != Transport::Tls => Err(CheckSyncError::SipsNeedsTls {
+            uri: sipprov_model::redact_uri_password(uri).into_owned(),
             transport: t,
         }),
         Some(t) => Ok(t),
@@ -363,10 +384,21 @@ impl Resolver {
         proxy: Option<&str>,
     ) -> Result<Target, CheckSyncError> {
         let transport = transport_for(uri, transport)?;
+        self.target_at(uri.host().clone(), uri.port(), transport, proxy).await
+    }
+
+    /// The target for a URI's `host` and `port` (or `proxy`, when given) over `transport`.
+    async fn target_at(
+        &mut self,
+        host: Host,
+        port: Option<u16>,
+        transport: Transport,
+        proxy: Option<&str>,
+    ) -> Result<Target, CheckSyncError> {
         let (host, port) = match proxy {
             Some(p) => parse_hostport(p)
                 .map_err(|e| CheckSyncError::InvalidProxy { proxy: p.to_string(), why: e.to_string() })?,
-            None => (uri.host().clone(), uri.port()),
+            None => (host, port),
         };
         let port = port.unwrap_or(transport.default_port());
         let addr = match &host {
@@ -439,6 +471,31 @@ mod tests {
         let err = transport_for(&uri("sips:1@192.0.2.1"), Some(Transport::Udp)).unwrap_err();
         assert!(matches!(err, CheckSyncError::SipsNeedsTls { transport: Transport::Udp, .. }));
         assert!(err.to_string().contains("TLS only"), "{err}");
+    }
+
+    #[test]
+    fn the_borrowed_uri_chooses_as_the_owned_one_does() {
+        let uris = [
+            "sip:1@192.0.2.1",
+            "sip:1@192.0.2.1;TRANSPORT=Tcp",
+            "sip:1@h;transport=TLS",
+            "sips:1@h",
+            "sips:1@h;transport=udp",
+            "sip:1@h;transport",
+            "sip:1@h;x=1;transport=tcp;transport=tls",
+            "sip:u:p@h",
+        ];
+        for raw in uris {
+            let borrowed = SipUriRef::parse(raw).unwrap();
+            for explicit in [None, Some(Transport::Udp), Some(Transport::Tcp), Some(Transport::Tls)] {
+                let param = uri_transport(borrowed.params());
+                assert_eq!(
+                    transport_of(borrowed.is_secure(), param, borrowed.as_str(), explicit),
+                    transport_for(&uri(raw), explicit),
+                    "{raw} {explicit:?}"
+                );
+            }
+        }
     }
 
     #[tokio::test]

@@ -152,6 +152,18 @@ impl Headers {
     /// Takes the header section of a received message, `text` being its lines joined by CRLF
     /// (folds included, no final CRLF); fails on a line that is not `name: value`.
     pub(crate) fn parse(text: &str, max_lines: usize) -> Result<Headers, crate::ParseError> {
+        Headers::parse_cut(text, max_lines, find_crlf)
+    }
+
+    /// [`Headers::parse`] with each CRLF given by `next_crlf(bytes, at)`, which must find what
+    /// `find_crlf(bytes, at)` finds; it is asked for them in order, each time from two bytes
+    /// after the previous one. A received message's were found while the end of its header
+    /// section was looked for ([`Crlfs`]).
+    pub(crate) fn parse_cut(
+        text: &str,
+        max_lines: usize,
+        mut next_crlf: impl FnMut(&[u8], usize) -> Option<usize>,
+    ) -> Result<Headers, crate::ParseError> {
         let mut headers = Headers::with_capacity(text.len(), text.len() / 24 + 1);
         headers.text.push_str(text);
         // Physical lines are cut at each CRLF, as `text.split("\r\n")` would (an empty text has
@@ -159,7 +171,7 @@ impl Headers {
         let bytes = text.as_bytes();
         let mut at = 0;
         while !text.is_empty() {
-            let end = find_crlf(bytes, at).unwrap_or(bytes.len());
+            let end = next_crlf(bytes, at).unwrap_or(bytes.len());
             if matches!(bytes[at..end].first(), Some(b' ' | b'\t')) {
                 let last = headers.lines.last_mut();
                 let last = last.ok_or_else(|| crate::ParseError::StartLine("folded line after start line".into()))?;
@@ -568,8 +580,11 @@ pub fn reason_phrase(status: u16) -> &'static str {
 /// Where the first empty line (`CRLF CRLF`, RFC 3261 §7) at or after `from` starts:
 /// `memmem::find(bytes, b"\r\n\r\n")`, by jumping from one CRLF to the next. A received
 /// datagram's header section is a dozen short lines, and `memmem::find` built a searcher for
-/// each message (about 650 instructions, more than the search).
-pub(crate) fn find_empty_line(bytes: &[u8], mut from: usize) -> Option<usize> {
+/// each message (about 650 instructions, more than the search). Received messages go through
+/// [`Crlfs::find_empty_line`], the same search noting the CRLFs; this one is what the tests
+/// hold that to.
+#[cfg(test)]
+fn find_empty_line(bytes: &[u8], mut from: usize) -> Option<usize> {
     while let Some(at) = find_crlf(bytes, from) {
         if bytes.get(at + 2..at + 4) == Some(b"\r\n") {
             return Some(at);
@@ -578,6 +593,56 @@ pub(crate) fn find_empty_line(bytes: &[u8], mut from: usize) -> Option<usize> {
         from = at + 2;
     }
     None
+}
+
+/// The CRLFs [`Crlfs::find_empty_line`] met before the empty line, in order: the start line's
+/// end and each header line's. Up to [`Crlfs::ROOM`] are kept; past that, `all` is false and
+/// the lines are found again.
+pub(crate) struct Crlfs {
+    at: [usize; Crlfs::ROOM],
+    len: usize,
+    all: bool,
+}
+
+impl Crlfs {
+    /// A response has about a dozen lines.
+    const ROOM: usize = 32;
+
+    /// Where the first empty line (`CRLF CRLF`, RFC 3261 §7) starts, by jumping from one CRLF
+    /// to the next, as `find_empty_line` finds it, noting each CRLF it passes: where the
+    /// header section's lines end is then known without a second search
+    /// (`crlfs_noted_are_those_found_again`).
+    pub(crate) fn find_empty_line(bytes: &[u8]) -> (Option<usize>, Crlfs) {
+        let mut crlfs = Crlfs { at: [0; Crlfs::ROOM], len: 0, all: true };
+        let mut from = 0;
+        while let Some(at) = find_crlf(bytes, from) {
+            if bytes.get(at + 2..at + 4) == Some(b"\r\n") {
+                return (Some(at), crlfs);
+            }
+            match crlfs.at.get_mut(crlfs.len) {
+                Some(slot) => {
+                    *slot = at;
+                    crlfs.len += 1;
+                }
+                None => crlfs.all = false,
+            }
+            from = at + 2;
+        }
+        (None, crlfs)
+    }
+
+    /// The first CRLF, where the start line ends: what `find_crlf(head, 0)` finds in the text
+    /// before the empty line.
+    pub(crate) fn first(&self) -> Option<usize> {
+        self.at[..self.len].first().copied()
+    }
+
+    /// The CRLFs after the first, counted from `base` (two bytes after the first): those of
+    /// the header lines, for [`Headers::parse_cut`]; `None` when not all were kept.
+    pub(crate) fn after_first(&self, base: usize) -> Option<impl FnMut(&[u8], usize) -> Option<usize> + '_> {
+        let mut rest = self.at.get(1..self.len).unwrap_or_default().iter();
+        self.all.then_some(move |_: &[u8], _: usize| rest.next().map(|at| at - base))
+    }
 }
 
 /// Where the next CRLF at or after `from` starts.
@@ -594,10 +659,47 @@ pub(crate) fn find_crlf(bytes: &[u8], mut from: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{find_crlf, find_empty_line, Headers};
+    use super::{find_crlf, find_empty_line, Crlfs, Headers};
 
     /// Every string of up to eight bytes of `\r`, `\n`, a space and a letter: the two searches
     /// find what `memmem::find` and `str::split_once` found.
+    /// Every string of up to eight bytes of `\r`, `\n`, a space and a letter, and texts of
+    /// more lines than are kept: the CRLFs noted on the way to the empty line are those the
+    /// searches find again, and the headers cut at them are the same.
+    #[test]
+    fn crlfs_noted_are_those_found_again() {
+        let mut texts = crate::text::every_string(b"\r\n a", 8);
+        for lines in [0, 1, 30, 31, 32, 33, 34, 40] {
+            let mut t = String::from("SIP/2.0 200 OK");
+            for i in 0..lines {
+                t.push_str(&format!("\r\nX-{i}: {i}"));
+                if i % 7 == 3 {
+                    t.push_str("\r\n folded");
+                }
+            }
+            texts.push(t.clone() + "\r\n\r\n");
+            texts.push(t);
+        }
+        for text in &texts {
+            let bytes = text.as_bytes();
+            let (end, crlfs) = Crlfs::find_empty_line(bytes);
+            assert_eq!(end, find_empty_line(bytes, 0), "{text:?}");
+            let Some(end) = end else { continue };
+            let head = &text[..end];
+            assert_eq!(crlfs.first(), find_crlf(head.as_bytes(), 0), "{text:?}");
+            let Some(first) = crlfs.first() else { continue };
+            let header_text = &head[first + 2..];
+            let again = Headers::parse(header_text, 100).map(|h| format!("{h:?}")).map_err(|e| e.to_string());
+            match crlfs.after_first(first + 2) {
+                Some(noted) => {
+                    let cut = Headers::parse_cut(header_text, 100, noted);
+                    assert_eq!(cut.map(|h| format!("{h:?}")).map_err(|e| e.to_string()), again, "{text:?}");
+                }
+                None => assert!(text.matches("\r\n").count() > Crlfs::ROOM, "{text:?}"),
+            };
+        }
+    }
+
     #[test]
     fn crlf_searches_find_what_the_general_searches_found() {
         let alphabet = [b'\r', b'\n', b' ', b'a'];

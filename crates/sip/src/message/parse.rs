@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::{canonical_name, find_crlf, find_empty_line, Header, Headers, Message, Request, Response};
+use super::{canonical_name, Crlfs, Header, Headers, Message, Request, Response};
 use crate::error::ParseError;
 use crate::headers::{contact_list, content_length_of, expires_of, max_forwards_of, parse_cseq, NameAddrRef, ViaRef};
 use crate::text::is_token;
@@ -71,14 +71,21 @@ pub(crate) fn parse_keyed(data: &[u8], limits: &Limits) -> Result<(Message, Keys
     // RFC 3261 §7.5: CRLFs before the start line are ignored (keep-alives on streams).
     let start = data.iter().position(|b| *b != b'\r' && *b != b'\n').unwrap_or(data.len());
     let data = &data[start..];
-    let head_end = find_empty_line(data, 0).ok_or(ParseError::Unterminated)?;
+    // The CRLFs met on the way to the empty line are where the start line and the header lines
+    // end: noted, they are not looked for a second time.
+    let (head_end, crlfs) = Crlfs::find_empty_line(data);
+    let head_end = head_end.ok_or(ParseError::Unterminated)?;
     let head = std::str::from_utf8(&data[..head_end]).map_err(|_| ParseError::NotUtf8)?;
     // `head.split_once("\r\n")` without building a string searcher for it.
-    let (start_line, header_text) = match find_crlf(head.as_bytes(), 0) {
+    let (start_line, header_text) = match crlfs.first() {
         Some(at) => (&head[..at], &head[at + 2..]),
         None => (head, ""),
     };
-    let headers = Headers::parse(header_text, limits.max_headers)?;
+    let base = start_line.len() + 2;
+    let headers = match crlfs.after_first(base) {
+        Some(noted) => Headers::parse_cut(header_text, limits.max_headers, noted)?,
+        None => Headers::parse(header_text, limits.max_headers)?,
+    };
     let mut msg = parse_start_line(start_line, headers)?;
     let (content_length, keys) = validate(&msg, limits)?;
     let body = frame_body(content_length, &data[head_end + 4..])?;
