@@ -305,8 +305,8 @@ mod tests {
     #[test]
     fn every_byte_is_read_as_a_hex_digit_or_refused() {
         for b in 0..=255u8 {
-            // `char::to_digit(16)`: 0-9, a-f and A-F, the digits `from_str_radix` takes.
-            let valid = char::from(b).to_digit(16).is_some();
+            // `u8::is_ascii_hexdigit`: 0-9, a-f and A-F, the digits `from_str_radix` takes.
+            let valid = b.is_ascii_hexdigit();
             for at in [0, 1, 6, 11] {
                 let mut digits = *b"001565aabbcc";
                 digits[at] = b;

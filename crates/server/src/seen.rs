@@ -242,8 +242,8 @@ fn spells_mac(hex: &[u8], mac: Mac, upper: bool) -> bool {
 }
 
 /// The 32 bytes of a lower-case SHA-256 hex digest; `None` for any other text. What the index
-/// keeps of a hash the server computed, and what [`crate::cache::ContentId::digest`] holds, once
-/// per rendering.
+/// keeps of a hash the server computed; the render cache decodes each rendering's hash by the
+/// same rule, once (`ContentId::digest`), for the fetch log to hand over.
 pub(crate) fn hex_digest(hash: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     let lower_hex = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
@@ -662,7 +662,9 @@ mod tests {
     #[test]
     fn a_pattern_names_exactly_the_file_it_stands_for() {
         let (m, other) = (mac(0x0abc), mac(0x0abd));
-        for pattern in ["\u{1}.cfg", "SEP\u{2}.cnf.xml", "a\u{1}b\u{2}", "x\u{2}y\u{1}z", "\u{1}\u{1}", "plain.cfg", "\u{2}", ""] {
+        for pattern in
+            ["\u{1}.cfg", "SEP\u{2}.cnf.xml", "a\u{1}b\u{2}", "x\u{2}y\u{1}z", "\u{1}\u{1}", "plain.cfg", "\u{2}", ""]
+        {
             let spelled = file_of_pattern(m, pattern);
             let files = [
                 spelled.clone(),

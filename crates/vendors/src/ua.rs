@@ -52,9 +52,8 @@ mod tests {
 
     #[test]
     fn numeric_versions_are_what_they_were() {
-        let before = |s: &str| {
-            s.starts_with(|c: char| c.is_ascii_digit()) && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        };
+        let before =
+            |s: &str| s.starts_with(|c: char| c.is_ascii_digit()) && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
         for s in ["66.86.0.15", "1", "1.", ".1", "", "a1", "1a", "\u{661}.1", "1.\u{661}", "9..9", "66 86", "\u{e9}"] {
             assert_eq!(is_numeric_version(s), before(s), "{s:?}");
         }

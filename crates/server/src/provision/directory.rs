@@ -125,7 +125,7 @@ pub(super) async fn serve(state: &Phones, request: DirectoryRequest<'_>, facts: 
 
 #[cfg(test)]
 mod tests {
-    use super::requested;
+    use super::{named, requested};
 
     #[test]
     fn directory_paths() {
