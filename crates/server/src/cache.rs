@@ -71,6 +71,18 @@ pub struct ContentId {
     pub file: String,
     /// SHA-256 of the bytes, hex.
     pub hash: String,
+    /// `hash`'s 32 bytes when it is 64 lower-case hex digits (always, for what the server
+    /// renders), decoded once here: the last-seen index compares them with each fetch's entry.
+    pub digest: Option<[u8; 32]>,
+}
+
+/// The 32 bytes of a lower-case SHA-256 hex digest (what [`content_hash`] gives); `None` for
+/// any other text. The last-seen index's rule for the bytes it keeps (its own `hex_digest`: the
+/// modules do not call each other, and a fetch log test checks that the two agree).
+fn lower_hex_digest(hash: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    let lower_hex = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (lower_hex && hex::decode_to_slice(hash, &mut out).is_ok()).then_some(out)
 }
 
 impl Served {
@@ -89,7 +101,8 @@ impl Served {
             HeaderValue::from_str(&etag).ok(),
             HeaderValue::from_str(&httpdate::fmt_http_date(last_modified)).ok(),
         );
-        let id = Arc::new(ContentId { file, hash });
+        let digest = lower_hex_digest(&hash);
+        let id = Arc::new(ContentId { file, hash, digest });
         Served { bytes: Bytes::from(bytes), last_modified, content_type, headers, id, no_firmware_target: false }
     }
 }
@@ -162,9 +175,9 @@ type FileMap = HashMap<String, Arc<Served>, BuildMacHasher>;
 /// bytes for its one file.
 type DeviceFileList = Vec<(Box<str>, Arc<Served>)>;
 
-/// The default bound of the device files' bytes: 64 MiB, about 41,000 typical config files
-/// (`bench/scale.sh`'s, some 500 bytes each, cost about 1,620 here with the response header map
-/// each keeps).
+/// The default bound of the device files' bytes: 64 MiB, about 40,000 typical config files
+/// (`bench/scale.sh`'s, some 500 bytes each, cost about 1,660 here with the response header map
+/// and the hash's bytes each keeps).
 ///
 /// Until session 19 it was 128 MiB, about 91,000 of these files at about 1,470 each. With a
 /// million devices fetching at random the cache holds a few percent of them either way and
@@ -175,13 +188,13 @@ type DeviceFileList = Vec<(Box<str>, Arc<Served>)>;
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 
 /// What an entry costs besides its bytes and names, an estimate on the safe side: the
-/// [`Served`] and its `Arc` header (16), the shared [`ContentId`] (64), the device's file list's
-/// slot (32), the device map's slot at the table's lowest load (two slots of about 60), the
+/// [`Served`] and its `Arc` header (16), the shared [`ContentId`] and its `Arc` header (104 since
+/// it keeps the hash's 32 bytes, 64 before), the device's file list's slot (32), the device map's slot at the table's lowest load (two slots of about 60), the
 /// CLOCK queue's place (16, twice while stale places wait to be dropped) and the rounding of the
 /// small strings to their allocator size classes (about 64). Until session 11 this counted 160,
 /// and a scan across a million devices grew the resident set by well over the bound while the
 /// cache filled.
-const ENTRY_OVERHEAD: usize = std::mem::size_of::<Served>() + 336;
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<Served>() + std::mem::size_of::<ContentId>() + 16 + 272;
 
 /// What [`Served::headers`] holds on the heap, on the safe side: its index table (eight 4-byte
 /// slots) and four entries, each a header name, a value and about 32 bytes of hash and links.

@@ -74,7 +74,7 @@ impl Default for FetchLogConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
     /// Most bytes the rendered device files kept in memory may hold (default
-    /// 64 MiB, about 41,000 typical config files, the render cache's own default). Past it
+    /// 64 MiB, about 40,000 typical config files, the render cache's own default). Past it
     /// the files of devices not fetched lately are dropped and rendered again on their next
     /// fetch; 0 caches nothing.
     pub max_bytes: u64,

@@ -228,7 +228,16 @@ impl FetchLog {
 
     /// Keeps the last-seen index current with a served fetch.
     fn note_seen(&self, f: &Fetch) {
-        self.seen.record(f.mac, f.at, f.ip, f.file(), &f.content.hash, f.model.as_deref(), f.firmware.as_deref());
+        self.seen.note(crate::seen::Fetch {
+            mac: f.mac,
+            at: f.at,
+            ip: f.ip,
+            file: f.file(),
+            hash: &f.content.hash,
+            digest: f.content.digest,
+            model: f.model.as_deref(),
+            firmware: f.firmware.as_deref(),
+        });
     }
 
     /// Waits until everything queued so far is in the store.
@@ -449,6 +458,7 @@ impl Batch {
                 ip: c.first.ip,
                 file: c.first.file(),
                 hash: &c.first.content.hash,
+                digest: c.first.content.digest,
                 model: None,
                 firmware: None,
             })

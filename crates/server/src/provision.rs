@@ -210,7 +210,15 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     };
     let ua = with_certificate_identity(ua, facts.cert_macs);
     *vendor = VendorLabel::of_opt(ua.as_ref().map(|u| u.vendor));
-    if let Some(route) = stored::route(uri.path()) {
+    let path = uri.path();
+    // The path's check, read only after the stored-file routes (which take names it refuses,
+    // such as percent escapes).
+    let checked = file_name(path);
+    // A path of one segment after its leading slashes (`/<name>`, nearly every config request)
+    // has no `/files/` and no `directory` segment: the route tests below are answered without
+    // their own passes over the path (about 300 instructions per request).
+    let one_segment = checked.is_ok_and(|name| path[..path.len() - name.len()].bytes().all(|b| b == b'/'));
+    if let Some(route) = if one_segment { None } else { stored::route(path) } {
         let request =
             stored::FileRequest { route, method: &method, headers: &headers, peer, ua: ua.as_ref(), facts: &facts };
         // The rare branches' futures are boxed (here and below): unboxed, the largest would set
@@ -218,13 +226,13 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
         // request, kilobytes at a time.
         return Box::pin(stored::serve(state, request, vendor)).await;
     }
-    let file_name = match file_name(uri.path()) {
+    let file_name = match checked {
         Ok(name) => name,
         Err(reason) => {
             Metrics::inc(&state.metrics.http_bad_path);
             state.metrics.refusal(RefusalReason::BadPath);
             if let Some(suppressed) = BAD_PATH_LOG.allow() {
-                tracing::warn!(peer = %peer.ip(), path = %escaped(uri.path(), 120), reason, suppressed, "refused odd request path");
+                tracing::warn!(peer = %peer.ip(), path = %escaped(path, 120), reason, suppressed, "refused odd request path");
             }
             return StatusCode::BAD_REQUEST.into_response();
         }
@@ -232,7 +240,8 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     if method == Method::PUT {
         return Box::pin(upload::receive(state, file_name, ua.as_ref(), &facts, &headers, Body::new(body))).await;
     }
-    if let Some(mac) = directory::requested(uri.path(), file_name) {
+    let directory = if one_segment { directory::named(file_name) } else { directory::requested(path, file_name) };
+    if let Some(mac) = directory {
         let request = directory::DirectoryRequest { mac, file: file_name, ua: ua.as_ref(), headers: &headers, peer };
         return Box::pin(directory::serve(state, request, &facts)).await;
     }
@@ -731,6 +740,15 @@ mod tests {
         assert_eq!(read.if_none_match, headers.get(header::IF_NONE_MATCH));
         assert_eq!(read.if_none_match.unwrap(), "\"a\"");
         assert_eq!((read.authorization, read.if_modified_since), (None, None));
+    }
+
+    #[test]
+    fn a_path_of_one_segment_is_no_stored_file() {
+        for path in ["/files", "//files", "/files.cfg", "/001565aabbcc.cfg", "///a-b_c.xml"] {
+            let name = file_name(path).unwrap();
+            assert!(path[..path.len() - name.len()].bytes().all(|b| b == b'/'), "{path}");
+            assert_eq!(super::stored::route(path), None, "{path}");
+        }
     }
 
     #[test]

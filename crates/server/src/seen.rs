@@ -209,38 +209,42 @@ fn file_of_pattern(mac: Mac, pattern: &str) -> String {
 }
 
 /// Whether `file` is what `pattern` stands for with `mac` (as [`file_of_pattern`] would spell
-/// it), compared in place.
+/// it), compared in place: every fetch recorded asks this. The markers are single bytes (control
+/// characters), found by a byte search, and the MAC's digits are compared one by one with the
+/// file's (an encoding of the MAC, two substring searches and a split were about 170
+/// instructions per fetch).
 fn pattern_names(mac: Mac, pattern: &str, file: &str) -> bool {
-    let marker = if pattern.contains(MAC_LOWER) {
-        MAC_LOWER
-    } else if pattern.contains(MAC_UPPER) {
-        MAC_UPPER
-    } else {
-        return pattern == file;
+    let p = pattern.as_bytes();
+    // The marker `file_of_pattern` replaces: the first lower-case one, else the first upper-case.
+    let marker = |m: char| p.iter().position(|&b| char::from(b) == m);
+    let (at, upper) = match marker(MAC_LOWER) {
+        Some(at) => (at, false),
+        None => match marker(MAC_UPPER) {
+            Some(at) => (at, true),
+            None => return pattern == file,
+        },
     };
-    let Some((before, after)) = pattern.split_once(marker) else { return false };
-    let Some(hex) = file.strip_prefix(before).and_then(|rest| rest.strip_suffix(after)) else { return false };
-    let mut spelled = [0u8; 12];
-    // Infallible: 12 bytes for 6 bytes' hex.
-    let _ = hex::encode_to_slice(mac.bytes(), &mut spelled);
-    if marker == MAC_UPPER {
-        spelled.make_ascii_uppercase();
-    }
-    hex.as_bytes() == spelled
+    let (before, after) = (&p[..at], &p[at + 1..]);
+    let f = file.as_bytes();
+    f.len() == before.len() + 12 + after.len()
+        && f.starts_with(before)
+        && f.ends_with(after)
+        && spells_mac(&f[before.len()..before.len() + 12], mac, upper)
 }
 
-/// Whether `text` is `digest` in lower-case hex (what [`hex_digest`] reads back to it).
-fn is_hex_of(digest: &[u8; 32], text: &str) -> bool {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let text = text.as_bytes();
-    text.len() == 64
-        && digest.iter().zip(text.chunks_exact(2)).all(|(byte, pair)| {
-            pair[0] == DIGITS[usize::from(byte >> 4)] && pair[1] == DIGITS[usize::from(byte & 0x0f)]
+/// Whether the 12 bytes `hex` are `mac`'s hex digits, in lower or upper case as `upper` says.
+fn spells_mac(hex: &[u8], mac: Mac, upper: bool) -> bool {
+    let digits: &[u8; 16] = if upper { b"0123456789ABCDEF" } else { b"0123456789abcdef" };
+    hex.len() == 12
+        && mac.bytes().iter().zip(hex.chunks_exact(2)).all(|(byte, pair)| {
+            pair[0] == digits[usize::from(byte >> 4)] && pair[1] == digits[usize::from(byte & 0x0f)]
         })
 }
 
-/// The 32 bytes of a lower-case SHA-256 hex digest; `None` for any other text.
-fn hex_digest(hash: &str) -> Option<[u8; 32]> {
+/// The 32 bytes of a lower-case SHA-256 hex digest; `None` for any other text. What the index
+/// keeps of a hash the server computed; the render cache decodes each rendering's hash by the
+/// same rule, once (`ContentId::digest`), for the fetch log to hand over.
+pub(crate) fn hex_digest(hash: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     let lower_hex = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     (lower_hex && hex::decode_to_slice(hash, &mut out).is_ok()).then_some(out)
@@ -272,6 +276,10 @@ pub(crate) struct Fetch<'a> {
     pub(crate) ip: IpAddr,
     pub(crate) file: &'a str,
     pub(crate) hash: &'a str,
+    /// `hash`'s 32 bytes when it is 64 lower-case hex digits, as [`hex_digest`] reads it (`None`
+    /// for any other text): decoded once per rendering, so that a repeat compares 32 bytes, not
+    /// 64 digits.
+    pub(crate) digest: Option<[u8; 32]>,
     /// The model reported, if any (in a batch: on the device's latest row only).
     pub(crate) model: Option<&'a str>,
     /// The firmware reported, if any (as `model`).
@@ -287,7 +295,7 @@ impl Table {
     /// the model and firmware numbers to keep when the fetch names none.
     fn compact(&mut self, fetch: &Fetch<'_>, kept: (u32, u32)) -> Option<Seen> {
         let (ip, v4) = ip_bytes(fetch.ip);
-        let (digest, hash) = match hex_digest(fetch.hash) {
+        let (digest, hash) = match fetch.digest {
             Some(digest) => (digest, NONE),
             None => ([0; 32], self.names.id(fetch.hash)?),
         };
@@ -353,7 +361,7 @@ impl Table {
             Some(text) => id != NONE && names.text(id) == Some(text),
         };
         let same_hash = match seen.hash {
-            NONE => is_hex_of(&seen.digest, fetch.hash),
+            NONE => fetch.digest == Some(seen.digest),
             id => names.text(id) == Some(fetch.hash),
         };
         same_hash
@@ -504,7 +512,13 @@ impl SeenIndex {
         model: Option<&str>,
         firmware: Option<&str>,
     ) {
-        let fetch = Fetch { mac, at, ip, file, hash, model, firmware };
+        let fetch = Fetch { mac, at, ip, file, hash, digest: hex_digest(hash), model, firmware };
+        self.note(fetch);
+    }
+
+    /// [`SeenIndex::record`] of a fetch whose hash is already decoded (`Fetch::digest`): what the
+    /// fetch log hands over for every fetch it records.
+    pub(crate) fn note(&self, fetch: Fetch<'_>) {
         self.write().merge(fetch, false, true);
     }
 
@@ -526,6 +540,7 @@ impl SeenIndex {
             ip,
             file: &info.file,
             hash: &info.hash,
+            digest: hex_digest(&info.hash),
             model: info.reported_model.as_deref(),
             firmware: info.reported_firmware.as_deref(),
         };
@@ -641,7 +656,33 @@ mod tests {
         // Another device whose file spells this one's MAC is not this one's pattern.
         assert!(!pattern_names(mac(4), "\u{1}.cfg", &file));
         assert!(pattern_names(m, "\u{1}.cfg", &file) && pattern_names(m, "SEP\u{2}.cnf.xml", &upper));
-        assert!(is_hex_of(&[0xab; 32], &"ab".repeat(32)) && !is_hex_of(&[0xab; 32], &"AB".repeat(32)));
+        assert!(hex_digest(&"ab".repeat(32)) == Some([0xab; 32]) && hex_digest(&"AB".repeat(32)).is_none());
+    }
+
+    #[test]
+    fn a_pattern_names_exactly_the_file_it_stands_for() {
+        let (m, other) = (mac(0x0abc), mac(0x0abd));
+        for pattern in
+            ["\u{1}.cfg", "SEP\u{2}.cnf.xml", "a\u{1}b\u{2}", "x\u{2}y\u{1}z", "\u{1}\u{1}", "plain.cfg", "\u{2}", ""]
+        {
+            let spelled = file_of_pattern(m, pattern);
+            let files = [
+                spelled.clone(),
+                spelled.to_uppercase(),
+                spelled.to_lowercase(),
+                format!("{spelled}x"),
+                format!("x{spelled}"),
+                spelled.get(1..).unwrap_or_default().to_string(),
+                file_of_pattern(other, pattern),
+                format!("{m}.cfg"),
+                format!("SEP{}.cnf.xml", m.upper()),
+                "plain.cfg".to_string(),
+                String::new(),
+            ];
+            for file in files {
+                assert_eq!(pattern_names(m, pattern, &file), spelled == file, "{pattern:?} {file:?}");
+            }
+        }
     }
 
     #[test]

@@ -10,14 +10,16 @@ pub(crate) fn unquote(ua: &str) -> &str {
     t.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(t).trim()
 }
 
-/// True for a dotted version made of digits, e.g. `66.86.0.15`.
+/// True for a dotted version made of digits, e.g. `66.86.0.15`. Tested on bytes: a first
+/// character that is not ASCII starts with a byte that is not a digit either.
 pub(crate) fn is_numeric_version(s: &str) -> bool {
-    s.starts_with(|c: char| c.is_ascii_digit()) && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    let b = s.as_bytes();
+    b.first().is_some_and(u8::is_ascii_digit) && b.iter().all(|&c| matches!(c, b'0'..=b'9' | b'.'))
 }
 
-/// A MAC in any accepted spelling, refusing placeholders.
+/// A MAC in any accepted spelling, refusing placeholders. (`Mac::from_str` trims its input.)
 pub(crate) fn mac(s: &str) -> Option<Mac> {
-    s.trim().parse::<Mac>().ok().filter(|m| !m.is_placeholder())
+    s.parse::<Mac>().ok().filter(|m| !m.is_placeholder())
 }
 
 /// A MAC written as exactly 12 hex digits (the form inside file names), refusing placeholders.
@@ -47,6 +49,15 @@ pub(crate) fn info(vendor: &dyn crate::Vendor, (model, firmware, mac): Parsed) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeric_versions_are_what_they_were() {
+        let before =
+            |s: &str| s.starts_with(|c: char| c.is_ascii_digit()) && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        for s in ["66.86.0.15", "1", "1.", ".1", "", "a1", "1a", "\u{661}.1", "1.\u{661}", "9..9", "66 86", "\u{e9}"] {
+            assert_eq!(is_numeric_version(s), before(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn mac_file_names() {

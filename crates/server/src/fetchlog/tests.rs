@@ -84,3 +84,13 @@ fn last_seen_rows_are_the_latest_fetch_per_device_and_file_with_the_latest_repor
         ]
     );
 }
+
+#[test]
+fn the_cache_decodes_a_hash_as_the_last_seen_index_does() {
+    let hex = "0123456789abcdef".repeat(4);
+    for hash in
+        [hex.clone(), hex.to_uppercase(), hex[..63].to_string(), format!("{}g", &hex[..63]), "h".into(), String::new()]
+    {
+        assert_eq!(content("a.cfg", &hash).digest, crate::seen::hex_digest(&hash), "{hash}");
+    }
+}

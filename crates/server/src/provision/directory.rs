@@ -47,6 +47,12 @@ pub(super) fn requested(path: &str, file: &str) -> Option<Mac> {
     None
 }
 
+/// [`requested`] for a path of one segment (`/<file>`): only `<MAC>-directory.xml` can name a
+/// directory there (the other forms need a `directory` segment before the file).
+pub(super) fn named(file: &str) -> Option<Mac> {
+    file.strip_suffix("-directory.xml").or_else(|| file.strip_suffix("-DIRECTORY.XML")).and_then(mac_of)
+}
+
 /// The word in every directory path (`/directory/…`, `<MAC>-directory.xml`), in any case.
 const DIRECTORY: &[u8] = b"directory";
 
@@ -119,7 +125,7 @@ pub(super) async fn serve(state: &Phones, request: DirectoryRequest<'_>, facts: 
 
 #[cfg(test)]
 mod tests {
-    use super::requested;
+    use super::{named, requested};
 
     #[test]
     fn directory_paths() {
@@ -136,6 +142,26 @@ mod tests {
             ("/directory/001565aabbc.xml", "001565aabbc.xml"),
         ] {
             assert_eq!(requested(path, file), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_one_segment_path_is_named_as_requested_finds_it() {
+        for file in [
+            "001565aabbcc-directory.xml",
+            "001565AABBCC-DIRECTORY.XML",
+            "001565aabbcc-Directory.xml",
+            "000000000000-directory.xml",
+            "001565aabbc-directory.xml",
+            "-directory.xml",
+            "directory.xml",
+            "001565aabbcc.xml",
+            "phonebook.xml",
+            "001565aabbcc.cfg",
+        ] {
+            for path in [format!("/{file}"), format!("///{file}")] {
+                assert_eq!(named(file), requested(&path, file), "{path}");
+            }
         }
     }
 }
