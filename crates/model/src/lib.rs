@@ -26,6 +26,7 @@
 //! ```
 
 pub mod contact;
+mod digest;
 pub mod keys;
 pub mod known;
 mod mac;
@@ -37,6 +38,7 @@ mod sorted_map;
 pub mod tz;
 mod vocab;
 
+pub use digest::sha256_of_hex;
 pub use keys::{KeyField, KeyPos, KeyType};
 pub use mac::{BuildMacHasher, Mac, MacError, MacHasher, MacMap};
 pub use name::Name;

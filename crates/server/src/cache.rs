@@ -76,15 +76,6 @@ pub struct ContentId {
     pub digest: Option<[u8; 32]>,
 }
 
-/// The 32 bytes of a lower-case SHA-256 hex digest (what [`content_hash`] gives); `None` for
-/// any other text. The last-seen index's rule for the bytes it keeps (its own `hex_digest`: the
-/// modules do not call each other, and a fetch log test checks that the two agree).
-fn lower_hex_digest(hash: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    let lower_hex = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    (lower_hex && hex::decode_to_slice(hash, &mut out).is_ok()).then_some(out)
-}
-
 impl Served {
     /// Hashes content and stamps it with its last-change time.
     pub fn new(file: String, bytes: Vec<u8>, content_type: &'static str, hash: String, changed_at_ms: i64) -> Served {
@@ -101,7 +92,7 @@ impl Served {
             HeaderValue::from_str(&etag).ok(),
             HeaderValue::from_str(&httpdate::fmt_http_date(last_modified)).ok(),
         );
-        let digest = lower_hex_digest(&hash);
+        let digest = sipprov_model::sha256_of_hex(&hash);
         let id = Arc::new(ContentId { file, hash, digest });
         Served { bytes: Bytes::from(bytes), last_modified, content_type, headers, id, no_firmware_target: false }
     }

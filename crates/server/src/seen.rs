@@ -241,15 +241,6 @@ fn spells_mac(hex: &[u8], mac: Mac, upper: bool) -> bool {
         })
 }
 
-/// The 32 bytes of a lower-case SHA-256 hex digest; `None` for any other text. What the index
-/// keeps of a hash the server computed; the render cache decodes each rendering's hash by the
-/// same rule, once (`ContentId::digest`), for the fetch log to hand over.
-pub(crate) fn hex_digest(hash: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    let lower_hex = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    (lower_hex && hex::decode_to_slice(hash, &mut out).is_ok()).then_some(out)
-}
-
 fn ip_bytes(ip: IpAddr) -> ([u8; 16], bool) {
     match ip {
         IpAddr::V4(v4) => (v4.to_ipv6_mapped().octets(), true),
@@ -276,7 +267,7 @@ pub(crate) struct Fetch<'a> {
     pub(crate) ip: IpAddr,
     pub(crate) file: &'a str,
     pub(crate) hash: &'a str,
-    /// `hash`'s 32 bytes when it is 64 lower-case hex digits, as [`hex_digest`] reads it (`None`
+    /// `hash`'s 32 bytes when it is 64 lower-case hex digits, as [`sipprov_model::sha256_of_hex`] reads it (`None`
     /// for any other text): decoded once per rendering, so that a repeat compares 32 bytes, not
     /// 64 digits.
     pub(crate) digest: Option<[u8; 32]>,
@@ -512,7 +503,7 @@ impl SeenIndex {
         model: Option<&str>,
         firmware: Option<&str>,
     ) {
-        let fetch = Fetch { mac, at, ip, file, hash, digest: hex_digest(hash), model, firmware };
+        let fetch = Fetch { mac, at, ip, file, hash, digest: sipprov_model::sha256_of_hex(hash), model, firmware };
         self.note(fetch);
     }
 
@@ -540,7 +531,7 @@ impl SeenIndex {
             ip,
             file: &info.file,
             hash: &info.hash,
-            digest: hex_digest(&info.hash),
+            digest: sipprov_model::sha256_of_hex(&info.hash),
             model: info.reported_model.as_deref(),
             firmware: info.reported_firmware.as_deref(),
         };
@@ -656,7 +647,10 @@ mod tests {
         // Another device whose file spells this one's MAC is not this one's pattern.
         assert!(!pattern_names(mac(4), "\u{1}.cfg", &file));
         assert!(pattern_names(m, "\u{1}.cfg", &file) && pattern_names(m, "SEP\u{2}.cnf.xml", &upper));
-        assert!(hex_digest(&"ab".repeat(32)) == Some([0xab; 32]) && hex_digest(&"AB".repeat(32)).is_none());
+        assert!(
+            sipprov_model::sha256_of_hex(&"ab".repeat(32)) == Some([0xab; 32])
+                && sipprov_model::sha256_of_hex(&"AB".repeat(32)).is_none()
+        );
     }
 
     #[test]

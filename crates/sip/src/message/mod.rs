@@ -661,8 +661,6 @@ pub(crate) fn find_crlf(bytes: &[u8], mut from: usize) -> Option<usize> {
 mod tests {
     use super::{find_crlf, find_empty_line, Crlfs, Headers};
 
-    /// Every string of up to eight bytes of `\r`, `\n`, a space and a letter: the two searches
-    /// find what `memmem::find` and `str::split_once` found.
     /// Every string of up to eight bytes of `\r`, `\n`, a space and a letter, and texts of
     /// more lines than are kept: the CRLFs noted on the way to the empty line are those the
     /// searches find again, and the headers cut at them are the same.
@@ -700,6 +698,8 @@ mod tests {
         }
     }
 
+    /// Every string of up to eight bytes of `\r`, `\n`, a space and a letter: the two searches
+    /// find what `memmem::find` and `str::split_once` found.
     #[test]
     fn crlf_searches_find_what_the_general_searches_found() {
         let alphabet = [b'\r', b'\n', b' ', b'a'];
