@@ -45,7 +45,9 @@ pub struct FetchLogConfig {
     /// rows under load and costs a longer replay at start (about one event per device per
     /// `interval_ms` that fetched meanwhile). They are written sooner once 16,384 devices wait,
     /// which bounds the memory they hold. PostgreSQL nodes write them every `interval_ms`: the
-    /// other nodes read them.
+    /// other nodes read them. Content change times that come in a storm (more than 256 in a
+    /// quarter second) wait for the same write: a kill -9 then loses those, which only makes
+    /// the files' next `Last-Modified` later.
     pub last_seen_interval_ms: u64,
     /// On SQLite, how long a device's fetch event keeps counting identical fetches across
     /// intervals, in milliseconds (60,000 by default, at most 3,600,000; 0 starts an event

@@ -20,10 +20,13 @@
 //! On SQLite ([`Store::defers_last_seen`]) one interval is one transaction (the events), and
 //! each device's last-seen row (`device_seen`) and what it fetched per file (`device_fetched`,
 //! which campaigns read, always after a flush) are written only every `[fetch_log]
-//! last_seen_interval_ms` (10 s), on a flush and at the end: the rows in between are kept here,
-//! latest per device (and file), and the store replays the fetch events written after the last
-//! such write into both tables when it opens. Under load every device fetching this costs one
-//! row an interval instead of three. A fetch whose User-Agent reports another model
+//! last_seen_interval_ms` (10 s), on a flush and at the end, in key order: the rows in between
+//! are kept here, latest per device (and file), and the store replays the fetch events written
+//! after the last such write into both tables when it opens. Content change times that come
+//! in a storm (more than 256 in a 250 ms tick: a million devices fetching at random) wait for
+//! that write too; one lost to a crash only makes that file's next `Last-Modified` later.
+//! Under load every device fetching this costs one row an interval instead of four. A fetch
+//! whose User-Agent reports another model
 //! or firmware than the event it would merge into starts an event of its own, so each event's
 //! model and firmware are those of all its fetches and the replay gives what the device last
 //! reported.

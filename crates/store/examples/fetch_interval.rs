@@ -38,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let first: Vec<IntervalEvent> = macs.iter().map(|m| IntervalEvent::New(EventText::from(&event(*m)))).collect();
     let unused = |i: usize| macs.get(i).map(|m| EventText::from(&event(*m)));
-    let ids = store.record_fetch_interval(&first, &unused, &[], None, None).await?;
+    let ids = store.record_fetch_interval(&first, &unused).await?;
     let started = Instant::now();
     for round in 1..=intervals {
         let extend: Vec<IntervalEvent> = macs
@@ -52,7 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 at: t0,
             })
             .collect();
-        let written = store.record_fetch_interval(&extend, &unused, &[], None, None).await?;
+        let written = store.record_fetch_interval(&extend, &unused).await?;
         if written != ids {
             return Err("an extension was appended instead".into());
         }

@@ -52,6 +52,7 @@ mod directories;
 mod discoveries;
 mod events;
 mod faults;
+mod fetches;
 mod groups;
 mod guard;
 mod jsonb;
@@ -63,6 +64,7 @@ mod resource_files;
 mod responder;
 mod rollouts;
 mod selection;
+mod sqlite_layout;
 mod templates;
 mod tokens;
 mod uploads;
@@ -88,6 +90,7 @@ pub use devices::{DevicePatch, DeviceRecord, FetchInfo, NewDevice};
 pub use directories::DirectoryRecord;
 pub use discoveries::Sighting;
 pub use events::{DeviceEvent, EventText, IntervalEvent, NewEvent};
+pub use fetches::DeferredRows;
 pub use groups::GroupRecord;
 pub use guard::{SharedFailure, ThrottleLimits};
 pub use leases::{campaign_chunk_size, CampaignChunk, LeaseRecord};
@@ -256,6 +259,9 @@ impl Store {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
         MIGRATOR.run(&pool).await?;
+        if backend == Backend::Sqlite {
+            sqlite_layout::apply(&pool).await?;
+        }
         if backend == Backend::Postgres {
             events::create_id_sequence(&pool).await?;
         }

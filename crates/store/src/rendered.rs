@@ -7,7 +7,7 @@
 use sipprov_model::Mac;
 use sqlx::Row;
 
-use crate::{batch, mac_column, Store, StoreError};
+use crate::{batch, mac_column, Store, StoreError, WriteTx};
 
 /// The last rendered content hash of one device file and when it became that.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,9 +41,18 @@ impl Store {
     /// Records new content hashes in one transaction, a few multi-row upserts. Of two states
     /// for the same file, the later in `states` wins.
     pub async fn save_rendered_states(&self, states: &[RenderedState]) -> Result<(), StoreError> {
-        let rows = batch::last_per_key(states, |s| (s.mac, s.file.as_str()));
         let mut tx = self.write_tx().await?;
-        for chunk in batch::chunks(&rows, 4) {
+        self.upsert_rendered(&mut tx, states).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes `states` in `tx` (the later of two for the same file wins), in key order (see the
+    /// `fetches` module's doc).
+    pub(crate) async fn upsert_rendered(&self, tx: &mut WriteTx, states: &[RenderedState]) -> Result<(), StoreError> {
+        let mut rows = batch::last_per_key(states, |s| (s.mac, s.file.as_str()));
+        rows.sort_unstable_by(|a, b| (a.mac, &a.file).cmp(&(b.mac, &b.file)));
+        for chunk in self.chunks(&rows, 4) {
             let sql = format!(
                 "INSERT INTO rendered_files (mac, file, hash, changed_at) VALUES {} \
                  ON CONFLICT (mac, file) DO UPDATE SET hash = excluded.hash, changed_at = excluded.changed_at",
@@ -53,9 +62,8 @@ impl Store {
             let query = chunk
                 .iter()
                 .fold(query, |q, s| q.bind(s.mac.to_string()).bind(&s.file).bind(&s.hash).bind(s.changed_at));
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 }

@@ -664,14 +664,12 @@ async fn an_extended_fetch_event_reads_back_with_its_count_and_last_time() {
         detail: serde_json::json!({ "file": format!("{m}.cfg"), "hash": "h", "count": count }),
     };
     let unused = |_: usize| -> Option<EventText> { panic!("no fallback is needed while the event can be extended") };
-    let ids = store
-        .record_fetch_interval(&[IntervalEvent::New(EventText::from(&event(t0, 2)))], &unused, &[], None, None)
-        .await
-        .unwrap();
+    let ids =
+        store.record_fetch_interval(&[IntervalEvent::New(EventText::from(&event(t0, 2)))], &unused).await.unwrap();
     let extend = |count, last_at| IntervalEvent::Extend { id: ids[0], count, last_at, mac: m, at: t0 };
-    let again = store.record_fetch_interval(&[extend(5, t0 + 40)], &unused, &[], None, None).await.unwrap();
+    let again = store.record_fetch_interval(&[extend(5, t0 + 40)], &unused).await.unwrap();
     assert_eq!(again, ids, "extended in place, no new event");
-    let again = store.record_fetch_interval(&[extend(9, t0 + 90)], &unused, &[], None, None).await.unwrap();
+    let again = store.record_fetch_interval(&[extend(9, t0 + 90)], &unused).await.unwrap();
     assert_eq!(again, ids);
     let log = store.device_events(m, 10).await.unwrap();
     assert_eq!(log.len(), 1, "{log:?}");
@@ -684,10 +682,7 @@ async fn an_extended_fetch_event_reads_back_with_its_count_and_last_time() {
     store.insert_devices(&[device(&m.to_string(), None)]).await.unwrap();
     let later = sipprov_store::now_ms() + 1;
     let moved = IntervalEvent::Extend { id: ids[0], count: 12, last_at: later, mac: m, at: t0 };
-    let appended = store
-        .record_fetch_interval(&[moved], &|_| Some(EventText::from(&event(later, 3))), &[], None, None)
-        .await
-        .unwrap();
+    let appended = store.record_fetch_interval(&[moved], &|_| Some(EventText::from(&event(later, 3)))).await.unwrap();
     assert_ne!(appended, ids, "appended as a new event");
     let log = store.device_events(m, 10).await.unwrap();
     assert_eq!(log.len(), 2, "{log:?}");
@@ -709,7 +704,7 @@ async fn the_background_writers_shorter_statements_keep_a_batch_whole_and_in_ord
         if store.defers_last_seen() {
             let events: Vec<sipprov_store::IntervalEvent> =
                 rows.iter().map(|e| sipprov_store::IntervalEvent::New(EventText::from(e))).collect();
-            let ids = background.record_fetch_interval(&events, &|_| None, &[], None, None).await.unwrap();
+            let ids = background.record_fetch_interval(&events, &|_| None).await.unwrap();
             assert!(ids.windows(2).all(|w| w[1] == w[0] + 1) && ids.len() == 300, "{ids:?}");
         } else {
             background.append_events(&rows).await.unwrap();

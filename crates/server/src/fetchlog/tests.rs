@@ -94,3 +94,100 @@ fn the_cache_decodes_a_hash_as_the_last_seen_index_does() {
         assert_eq!(content("a.cfg", &hash).digest, sipprov_model::sha256_of_hex(&hash), "{hash}");
     }
 }
+
+/// On SQLite, a few content change times are written within 250 ms; a storm of them (more than
+/// a take may bring promptly) waits for the last-seen write, and so do the change times that
+/// come while some wait, older ones first: none is written after a later one of its file.
+#[tokio::test]
+async fn change_times_in_a_storm_wait_for_the_last_seen_write() {
+    use writer::PROMPT_CHANGE_TIMES_MAX;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+    let ledger = Arc::new(Ledger::new(BATCH));
+    let open = OpenEvents::new(Duration::from_secs(60));
+    let mut w = Writer {
+        store: store.clone(),
+        metrics: Arc::new(Metrics::default()),
+        max_pending: 100_000,
+        ledger: ledger.clone(),
+        pending: Batch::default(),
+        outage: None,
+        deferred: Some(UnsavedSeen::new(Duration::from_secs(600), open)),
+    };
+    let state = |n: usize, hash: &str| RenderedState {
+        mac: format!("001565{n:06x}").parse().unwrap(),
+        file: "a.cfg".into(),
+        hash: hash.into(),
+        changed_at: 1_000 + n as i64,
+    };
+    let waiting = |w: &Writer| w.deferred.as_ref().map_or(0, UnsavedSeen::rendered_len);
+
+    ledger.note_rendered(state(1, "first")).unwrap();
+    w.take_ledger();
+    assert_eq!((w.pending.rendered.len(), waiting(&w)), (1, 0), "one change time is prompt");
+
+    for n in 0..=PROMPT_CHANGE_TIMES_MAX {
+        ledger.note_rendered(state(n, "storm")).unwrap();
+    }
+    w.take_ledger();
+    assert_eq!(w.pending.rendered.len(), 0, "the prompt one joined the storm's, which is older");
+    assert_eq!(waiting(&w), PROMPT_CHANGE_TIMES_MAX + 1);
+    ledger.note_rendered(state(100_000, "late")).unwrap();
+    w.take_ledger();
+    assert_eq!((w.pending.rendered.len(), waiting(&w)), (0, PROMPT_CHANGE_TIMES_MAX + 2), "while some wait");
+
+    // Not due yet (600 s, few rows): nothing written; the writer's end writes them.
+    w.write().await;
+    assert!(store.rendered_states().await.unwrap().is_empty());
+    w.pending.closing = true;
+    w.write().await;
+    let stored = store.rendered_states().await.unwrap();
+    assert_eq!(stored.len(), PROMPT_CHANGE_TIMES_MAX + 2);
+    let one = stored.iter().find(|s| s.mac == state(1, "").mac).unwrap();
+    assert_eq!(one.hash, "storm", "the later state of device 1's file won");
+    assert_eq!(waiting(&w), 0);
+}
+
+/// On SQLite, the rows gathered for the last-seen write of thousands of devices all land, in a
+/// transaction of their own after the events.
+#[tokio::test]
+async fn many_devices_rows_are_written_after_their_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+    let ledger = Arc::new(Ledger::new(BATCH));
+    let mut w = Writer {
+        store: store.clone(),
+        metrics: Arc::new(Metrics::default()),
+        max_pending: 100_000,
+        ledger: ledger.clone(),
+        pending: Batch::default(),
+        outage: None,
+        deferred: Some(UnsavedSeen::new(Duration::from_secs(600), OpenEvents::new(Duration::ZERO))),
+    };
+    let served = content("a.cfg", "h1");
+    let macs: Vec<Mac> =
+        (0..2 * 2_048 + 5).map(|n| format!("001565{:06x}", n * 7_919 % (1 << 24)).parse().unwrap()).collect();
+    let devices: Vec<sipprov_store::NewDevice> = macs
+        .iter()
+        .map(|&mac| sipprov_store::NewDevice {
+            mac,
+            vendor: "yealink".into(),
+            model: "T46S".into(),
+            group: None,
+            contact: None,
+            settings: sipprov_model::Settings::default(),
+        })
+        .collect();
+    store.insert_devices(&devices).await.unwrap();
+    for (n, &mac) in macs.iter().enumerate() {
+        let mut fetch = fetch_of(0, 1_000 + n as i64, &served, None);
+        fetch.mac = mac;
+        ledger.take(fetch).map_err(|_| ()).unwrap();
+    }
+    w.take_ledger();
+    w.pending.closing = true;
+    w.write().await;
+    assert_eq!(store.fetched_since(0).await.unwrap().len(), macs.len());
+    let seen = store.list_devices().await.unwrap().iter().filter(|d| d.last_fetch.is_some()).count();
+    assert_eq!(seen, macs.len());
+}

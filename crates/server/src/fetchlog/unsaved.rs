@@ -1,13 +1,14 @@
-//! The last-seen and `device_fetched` rows the fetch log's writer gathers between two
-//! last-seen writes (SQLite, see `sipprov_store::Store::defers_last_seen`): the latest per
-//! device (and per device and file), merged as the store merges them, bounded in devices.
+//! The last-seen, `device_fetched` and content change time rows the fetch log's writer gathers
+//! between two last-seen writes (SQLite, see `sipprov_store::Store::defers_last_seen`): the
+//! latest per device (and per device and file), merged as the store merges them, bounded in
+//! devices.
 
 use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use sipprov_model::MacMap;
-use sipprov_store::FetchInfo;
+use sipprov_store::{FetchInfo, RenderedState};
 
 use crate::fetchlog::open::OpenEvents;
 use crate::fetchlog::Latest;
@@ -36,6 +37,17 @@ pub(super) struct UnsavedSeen {
     /// Per device, one row per file (a device fetches one or two files); only their file, hash
     /// and time are kept (what the table holds).
     fetched: MacMap<Vec<FetchInfo>>,
+    /// Content change times (`rendered_files`) that came in a storm (the writer's
+    /// `PROMPT_CHANGE_TIMES_MAX`), the latest per device and file, written with the last-seen
+    /// rows rather than within 250 ms: a million devices fetching at random had them written
+    /// every 250 ms, each write a transaction of its own that wrote the same pages of the
+    /// table's key again, 10.6 times each on average (docs/benchmarks.md, "Session 20 run"),
+    /// and made the events wait for it. A crash loses at most one last-seen interval of them,
+    /// which only moves those files' next `Last-Modified` later (see
+    /// `sipprov_store::DeferredRows::rendered`).
+    rendered: MacMap<Vec<RenderedState>>,
+    /// How many entries `rendered` holds.
+    rendered_count: usize,
     saved_at: Instant,
     /// `[fetch_log] last_seen_interval_ms`.
     every: Duration,
@@ -47,13 +59,53 @@ pub(super) struct UnsavedSeen {
 impl UnsavedSeen {
     /// Nothing waiting yet; written every `every`, with `open` the events still extendable.
     pub(super) fn new(every: Duration, open: OpenEvents) -> UnsavedSeen {
-        UnsavedSeen { rows: MacMap::default(), fetched: MacMap::default(), saved_at: Instant::now(), every, open }
+        UnsavedSeen {
+            rows: MacMap::default(),
+            fetched: MacMap::default(),
+            rendered: MacMap::default(),
+            rendered_count: 0,
+            saved_at: Instant::now(),
+            every,
+            open,
+        }
+    }
+
+    /// Whether anything waits to be written.
+    pub(super) fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.rendered_count == 0
     }
 
     /// Whether the rows are due to be written (time, or too many waiting).
     pub(super) fn due(&self) -> bool {
         // `fetched` holds the same devices as `rows`: both take every interval's rows.
-        !self.rows.is_empty() && (self.saved_at.elapsed() >= self.every || self.rows.len() >= UNSAVED_SEEN_MAX)
+        !self.is_empty()
+            && (self.saved_at.elapsed() >= self.every
+                || self.rows.len() >= UNSAVED_SEEN_MAX
+                || self.rendered_count >= UNSAVED_SEEN_MAX)
+    }
+
+    /// Keeps a content change time; a later one of the same file replaces it.
+    pub(super) fn keep_rendered(&mut self, state: RenderedState) {
+        let files = self.rendered.entry(state.mac).or_insert_with(|| Vec::with_capacity(1));
+        match files.iter_mut().find(|kept| kept.file == state.file) {
+            Some(kept) => *kept = state,
+            None => {
+                files.push(state);
+                self.rendered_count += 1;
+            }
+        }
+    }
+
+    /// How many content change times wait.
+    pub(super) fn rendered_len(&self) -> usize {
+        self.rendered_count
+    }
+
+    /// The content change times to write, in key order.
+    pub(super) fn rendered_in_key_order(&self) -> Vec<RenderedState> {
+        let mut rows: Vec<RenderedState> = self.rendered.values().flatten().cloned().collect();
+        rows.sort_unstable_by(|a, b| (a.mac, &a.file).cmp(&(b.mac, &b.file)));
+        rows
     }
 
     /// Takes in an interval's `device_fetched` rows: the latest per device and file wins.
@@ -80,10 +132,11 @@ impl UnsavedSeen {
         }
     }
 
-    /// The `device_fetched` rows to write, oldest first.
-    pub(super) fn fetched_oldest_first(&self) -> Vec<FetchInfo> {
+    /// The `device_fetched` rows to write, in key order (see `sipprov_store`'s `fetches` module:
+    /// each B-tree page is then visited once).
+    pub(super) fn fetched_in_key_order(&self) -> Vec<FetchInfo> {
         let mut rows: Vec<FetchInfo> = self.fetched.values().flatten().cloned().collect();
-        rows.sort_by_key(|r| r.at);
+        rows.sort_unstable_by(|a, b| (a.mac, &a.file).cmp(&(b.mac, &b.file)));
         rows
     }
 
@@ -118,10 +171,10 @@ impl UnsavedSeen {
         }
     }
 
-    /// The rows to write, oldest first.
-    pub(super) fn oldest_first(&self) -> Vec<FetchInfo> {
+    /// The last-seen rows to write, one per device, in MAC order.
+    pub(super) fn seen_in_key_order(&self) -> Vec<FetchInfo> {
         let mut rows: Vec<FetchInfo> = self.rows.values().map(|r| r.info.clone()).collect();
-        rows.sort_by_key(|r| r.at);
+        rows.sort_unstable_by_key(|r| r.mac);
         rows
     }
 
@@ -129,6 +182,8 @@ impl UnsavedSeen {
     pub(super) fn saved(&mut self) {
         self.rows.clear();
         self.fetched.clear();
+        self.rendered.clear();
+        self.rendered_count = 0;
         self.saved_at = Instant::now();
     }
 }

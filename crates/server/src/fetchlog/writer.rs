@@ -6,13 +6,21 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sipprov_store::{EventText, FetchInfo, NewEvent, Store, StoreError};
+use sipprov_store::{DeferredRows, EventText, FetchInfo, NewEvent, RenderedState, Store, StoreError};
 use tokio::sync::mpsc;
 
 use super::ledger::{self, Ledger};
 use super::unsaved::UnsavedSeen;
 use super::{pace, Batch, Command, Latest, Pending, Record, BATCH, LOG_EVERY, PROMPT, RETRY_FIRST, RETRY_MAX};
 use crate::metrics::Metrics;
+
+/// Most content change times one take of the ledger may bring and still be written within
+/// 250 ms on SQLite; past it they wait for the last-seen write (see `unsaved`). An operator's
+/// change reaches a fleet at the pace its phones fetch, a few hundred renderings a tick at
+/// most; a million devices fetching at random render a thousand a tick, each a new row at a
+/// random place of `rendered_files`, which every 250 ms cost a transaction of its own
+/// rewriting the same pages (docs/benchmarks.md, "Session 20 run").
+pub(super) const PROMPT_CHANGE_TIMES_MAX: usize = 256;
 
 /// The writer task: gathers records into the pending batch and writes it every `interval`, at
 /// [`BATCH`] distinct entries, or when asked to flush; while the store fails, retries with
@@ -134,7 +142,7 @@ impl Writer {
     /// Takes the ledger's fetches into the pending batch; while the store cannot write and the
     /// batch holds `max_pending` records, those that would take a new entry are dropped and
     /// counted (each merged fetch counts).
-    fn take_ledger(&mut self) {
+    pub(super) fn take_ledger(&mut self) {
         let taken = self.ledger.drain();
         if taken.is_empty() {
             return;
@@ -143,6 +151,7 @@ impl Writer {
         // there) every interval, and grown by doubling it was copied over a dozen times.
         self.pending.events.reserve(taken.len());
         self.pending.fetches.reserve(taken.len());
+        let storm = taken.iter().filter(|e| matches!(e, ledger::Entry::Rendered(_))).count() > PROMPT_CHANGE_TIMES_MAX;
         let mut pace = pace::Pace::new();
         for entry in taken {
             pace.step();
@@ -153,7 +162,7 @@ impl Writer {
                     continue;
                 }
                 ledger::Entry::Rendered(r) => {
-                    self.add(Record::Rendered(r));
+                    self.keep_rendered(r, storm);
                     continue;
                 }
             };
@@ -168,6 +177,30 @@ impl Writer {
         self.metrics.fetch_records_pending.store(self.pending.entries() as u64, Ordering::Relaxed);
     }
 
+    /// Keeps a content change time: in the batch, written within 250 ms; on SQLite during a
+    /// `storm` of them, or while some already wait there, with the last-seen rows (see
+    /// `unsaved`). While the store cannot write, one that would take a new entry past
+    /// `max_pending` is dropped and counted, as [`Writer::add`] does.
+    fn keep_rendered(&mut self, state: RenderedState, storm: bool) {
+        let deferred = match self.deferred.as_mut() {
+            Some(deferred) if storm || deferred.rendered_len() > 0 => deferred,
+            _ => {
+                self.add(Record::Rendered(state));
+                return;
+            }
+        };
+        // Older ones still in the batch go first, so that none is written after a later one
+        // of the same file.
+        for older in self.pending.rendered.drain(..) {
+            deferred.keep_rendered(older);
+        }
+        if self.outage.is_some() && deferred.rendered_len() >= self.max_pending {
+            Metrics::inc(&self.metrics.fetch_records_dropped);
+            return;
+        }
+        deferred.keep_rendered(state);
+    }
+
     /// Whether the backoff after a failed write has passed.
     fn may_try(&self) -> bool {
         self.outage.as_ref().is_none_or(|o| Instant::now() >= o.retry_at)
@@ -175,9 +208,13 @@ impl Writer {
 
     /// Writes the pending batch, keeping whatever failed for a retry, and wakes flush waiters
     /// either way (an admin read must not hang on a full disk).
-    async fn write(&mut self) {
+    pub(super) async fn write(&mut self) {
         let result = match self.deferred.as_mut() {
-            Some(deferred) => self.pending.write_interval(&self.store, &self.metrics, deferred).await,
+            Some(deferred) => match self.pending.write_interval(&self.store, &self.metrics, deferred).await {
+                Ok(Some(keep_from)) => self.write_deferred(keep_from).await,
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            },
             None => self.pending.write(&self.store, &self.metrics).await,
         };
         match result {
@@ -188,6 +225,22 @@ impl Writer {
         for done in self.pending.waiting.drain(..) {
             let _ = done.send(());
         }
+    }
+
+    /// Writes the last-seen, `device_fetched` and content change time rows gathered since the
+    /// last such write (SQLite), each kind in key order, in a transaction of its own after the
+    /// interval's events, and marks the fetch events before `keep_from` as reflected in them.
+    /// When the store cannot write, they are kept for the retry.
+    async fn write_deferred(&mut self, keep_from: i64) -> Result<(), StoreError> {
+        let Some(deferred) = self.deferred.as_mut() else { return Ok(()) };
+        let seen = deferred.seen_in_key_order();
+        let fetched = deferred.fetched_in_key_order();
+        let rendered = deferred.rendered_in_key_order();
+        let rows = DeferredRows { seen: &seen, fetched: &fetched, rendered: &rendered };
+        let written = self.store.record_deferred_rows(rows, keep_from).await;
+        kept_on_outage(written, "last-seen rows and content change times", rendered.len(), &self.metrics)?;
+        deferred.saved();
+        Ok(())
     }
 
     fn failed(&mut self, e: &StoreError) {
@@ -276,25 +329,24 @@ impl Batch {
             .collect()
     }
 
-    /// [`Batch::write`] on SQLite: the events and `device_fetched` in one transaction, the
-    /// last-seen rows gathered in `deferred` and written with it when due (time, a flush
-    /// waiting, the writer's end).
+    /// [`Batch::write`] on SQLite: the events in one transaction, their fetches merged into the
+    /// rows `deferred` gathers. Returns, when those rows are due (time, a flush waiting, the
+    /// writer's end), the first event id a replay must still read: the oldest this interval
+    /// wrote or that may still be extended ([`Writer::write_deferred`] writes them).
     async fn write_interval(
         &mut self,
         store: &Store,
         metrics: &Metrics,
         deferred: &mut UnsavedSeen,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let fetched = if self.fetches.is_empty() { Vec::new() } else { self.last_fetches() };
         // Merging again after a failed write is harmless: the same rows.
         deferred.merge(&fetched);
         deferred.merge_fetched(&fetched);
-        let seen_due = !deferred.rows.is_empty() && (deferred.due() || !self.waiting.is_empty() || self.closing);
+        let seen_due = !deferred.is_empty() && (deferred.due() || !self.waiting.is_empty() || self.closing);
         let (events, steps) = deferred.open.plan(&self.events, sipprov_store::now_ms());
-        if !events.is_empty() || seen_due {
-            let seen = seen_due.then(|| deferred.oldest_first());
-            let fetched = if seen_due { deferred.fetched_oldest_first() } else { Vec::new() };
-            let open_from = if seen_due { deferred.open.oldest() } else { None };
+        let mut written_from = None;
+        if !events.is_empty() {
             // Built only for an extension the store could not make (the device was removed and
             // added again): `events[i]` is planned from `self.events[i]`.
             let pending = &self.events;
@@ -304,9 +356,10 @@ impl Batch {
                     Pending::Event(e) => EventText::from(e),
                 })
             };
-            match store.record_fetch_interval(&events, &fallback, &fetched, seen.as_deref(), open_from).await {
+            match store.record_fetch_interval(&events, &fallback).await {
                 Ok(ids) => {
                     deferred.open.apply(&steps, &ids);
+                    written_from = ids.iter().copied().min();
                     pace::drop_paced(events);
                 }
                 Err(e) => {
@@ -317,17 +370,16 @@ impl Batch {
                     deferred.open.clear();
                 }
             }
-            if seen_due {
-                deferred.saved();
-            }
         }
         pace::drop_paced(std::mem::take(&mut self.events));
         self.fetches.clear();
         self.fetch_events = 0;
-        self.write_rendered(store, metrics).await
+        self.write_rendered(store, metrics).await?;
+        Ok(seen_due.then(|| [written_from, deferred.open.oldest()].into_iter().flatten().min().unwrap_or(i64::MAX)))
     }
 
-    /// Writes the content change times (the last part of either write).
+    /// Writes the content change times kept in the batch (PostgreSQL; on SQLite they wait with
+    /// the last-seen rows).
     async fn write_rendered(&mut self, store: &Store, metrics: &Metrics) -> Result<(), StoreError> {
         if !self.rendered.is_empty() {
             let count = self.rendered.len();
