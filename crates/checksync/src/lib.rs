@@ -43,7 +43,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use sipprov_model::known;
-use sipprov_model::{CheckSyncResult, Mac, Settings};
+use sipprov_model::{CheckSyncResult, Mac, SettingsView};
 use sipprov_sip::uri::{parse_hostport, Host, SipUri, SipUriRef};
 use sipprov_sip::{Credentials, Endpoint, Request, Response, Target, TransactionError, Transport, TransportError};
 
@@ -167,8 +167,8 @@ pub const SETTINGS_USED: &[&str] = &[
 /// assert_eq!(sipprov_checksync::tls_name(mac, &setting("phone7.example.com")).as_deref(), Some("phone7.example.com"));
 /// assert_eq!(sipprov_checksync::tls_name(mac, &Settings::new()), None);
 /// ```
-pub fn tls_name(mac: Mac, settings: &Settings) -> Option<String> {
-    match settings.get_key(&known::SIP_TLS_NAME) {
+pub fn tls_name(mac: Mac, settings: &impl SettingsView) -> Option<String> {
+    match known::SIP_TLS_NAME.get(settings) {
         None | Some("") | Some("host") => None,
         Some("mac") => Some(mac.to_string()),
         Some(name) => Some(name.to_owned()),
@@ -177,9 +177,9 @@ pub fn tls_name(mac: Mac, settings: &Settings) -> Option<String> {
 
 /// The Event to send a device: a setting (`sip.check_sync_event` / `sip.reboot_event`)
 /// overrides the vendor table (`sipprov_vendors::check_sync_event`).
-pub fn device_event(vendor: &str, reboot: bool, settings: &Settings) -> Result<String, CheckSyncError> {
+pub fn device_event(vendor: &str, reboot: bool, settings: &impl SettingsView) -> Result<String, CheckSyncError> {
     let key = if reboot { &known::SIP_REBOOT_EVENT } else { &known::SIP_CHECK_SYNC_EVENT };
-    if let Some(e) = settings.get_key(key) {
+    if let Some(e) = key.get(settings) {
         return Ok(e.to_string());
     }
     sipprov_vendors::check_sync_event(vendor, reboot)
@@ -433,7 +433,7 @@ async fn lookup(host: &str, port: u16) -> Result<SocketAddr, String> {
 }
 
 /// The credentials of line 1, for phones that challenge the NOTIFY.
-pub fn line_credentials(settings: &Settings) -> Option<Credentials> {
+pub fn line_credentials(settings: &impl SettingsView) -> Option<Credentials> {
     let username = settings.get("line.1.auth_username").or_else(|| settings.get("line.1.username"))?;
     let password = settings.get("line.1.password")?;
     Some(Credentials { username: username.to_string(), password: password.to_string() })

@@ -120,8 +120,9 @@ impl<K: ValueKind> Key<K> {
             .map_err(|reason| crate::SettingError::BadValue { key: self.def.name.to_string(), reason })
     }
 
-    /// The key's value in `settings`, read as its kind.
-    pub fn get<'a>(&self, settings: &'a crate::Settings) -> Option<K::Value<'a>> {
+    /// The key's value in `settings` (one level, or a device's levels read through), read as
+    /// its kind.
+    pub fn get<'a, S: crate::SettingsView + ?Sized>(&self, settings: &'a S) -> Option<K::Value<'a>> {
         settings.get(self.def.name).and_then(K::read)
     }
 }

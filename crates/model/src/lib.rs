@@ -45,8 +45,8 @@ pub use name::Name;
 pub use recent::Recent;
 pub use secret::{redact_uri_password, Secret, REDACTED};
 pub use settings::{
-    is_secret_key, parse_cidr, parse_flag, Cidr, CidrError, KeyKind, LineField, SettingError, Settings,
-    HTTP_AUTH_SCHEMES, KNOWN_KEYS, MAX_LINES, RESERVED_NAMESPACES,
+    is_secret_key, parse_cidr, parse_flag, Cidr, CidrError, KeyKind, Layered, LineField, SettingError, Settings,
+    SettingsView, HTTP_AUTH_SCHEMES, KNOWN_KEYS, MAX_LINES, RESERVED_NAMESPACES,
 };
 pub use vocab::{
     CampaignDeviceState, CampaignOutcome, CampaignState, CheckSyncResult, EventDetail, EventKind, RolloutDeviceState,

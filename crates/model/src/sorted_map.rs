@@ -131,6 +131,9 @@ fn put_number(out: &mut String, n: usize, w: usize) {
     }
 }
 
+/// Maps of at most this many entries are searched entry by entry (see [`SortedMap::find`]).
+const LINEAR: usize = 8;
+
 /// Where a map's parts are.
 #[derive(Clone, Copy)]
 struct Shape {
@@ -191,6 +194,14 @@ impl SortedMap {
 
     fn find(&self, key: &str) -> Option<(Shape, usize)> {
         let s = self.shape();
+        if s.n <= LINEAR {
+            // Keys are unique: the one equal to `key`, compared by length first. Most keys
+            // looked for in a device's few settings are not there, and most of its keys differ
+            // in length from the one looked for; a binary search ordered every key it met,
+            // byte by byte (a campaign looks up some eleven keys per device: see
+            // `Settings::layered`).
+            return (0..s.n).find(|&i| self.key_text(s, i) == key).map(|i| (s, i));
+        }
         let (mut lo, mut hi) = (0, s.n);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -452,6 +463,22 @@ mod tests {
         m.remove("a");
         m.remove("c");
         assert!(m.is_empty() && m == SortedMap::default());
+    }
+
+    #[test]
+    fn every_key_is_found_in_small_and_large_maps() {
+        // Up to and past `LINEAR`: searched entry by entry, then by halves.
+        let keys = ["a", "ab", "b", "line.1.username", "line.1.password", "line.1.registrar", "z", "é", "y.1", "x"];
+        for n in 0..=keys.len() {
+            let m: SortedMap = keys[..n].iter().map(|k| (k.to_string(), format!("v{k}"))).collect();
+            for (i, k) in keys.iter().enumerate() {
+                let want = (i < n).then(|| format!("v{k}"));
+                assert_eq!(m.get(k).map(str::to_string), want, "{n} {k}");
+            }
+            for absent in ["", "0", "aa", "line.1", "line.1.usernamf", "zz", "é2"] {
+                assert_eq!(m.get(absent), None, "{n} {absent}");
+            }
+        }
     }
 
     #[test]

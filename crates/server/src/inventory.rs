@@ -204,6 +204,17 @@ impl Inventory {
         out
     }
 
+    /// Calls `f` with the device's levels read through ([`Settings::layered`]): what a
+    /// reader of a few keys needs, without a merged copy. The inventory's read locks are held
+    /// while `f` runs, so it must not wait.
+    pub fn with_layers<T>(&self, device: &DeviceRecord, f: impl FnOnce(sipprov_model::Layered<'_>) -> T) -> T {
+        let global = read(&self.global);
+        let groups = read(&self.groups);
+        let empty = Settings::new();
+        let group = device.group.as_deref().and_then(|g| groups.get(g)).unwrap_or(&empty);
+        f(Settings::layered(&global, group, &device.settings))
+    }
+
     /// [`Inventory::merged_settings`] restricted to `keys`.
     pub fn merged_keys(&self, device: &DeviceRecord, keys: &[&str]) -> Settings {
         let global = read(&self.global);

@@ -119,8 +119,24 @@ impl Notifier {
         resolver: &mut Resolver,
     ) -> Result<Planned, NotifyError> {
         let mac = device.mac;
-        let settings = self.inventory.merged_keys(device, checksync::SETTINGS_USED);
-        let event = checksync::device_event(&device.vendor, reboot, &settings)?;
+        let proxy = self.outbound_proxy.clone();
+        // The settings are read through the device's levels, not merged into a copy: a campaign
+        // plans a NOTIFY per device (see `Settings::layered`).
+        let read = self.inventory.with_layers(device, |settings| {
+            let event = checksync::device_event(&device.vendor, reboot, &settings)?;
+            // Without a contact, through the outbound proxy: line 1's address of record.
+            let registered = match (&device.contact, &proxy) {
+                (None, Some(_)) => match (settings.get("line.1.username"), settings.get("line.1.registrar")) {
+                    (Some(user), Some(registrar)) => Some(format!("sip:{user}@{registrar}")),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let credentials = checksync::line_credentials(&settings);
+            let tls_name = checksync::tls_name(mac, &settings);
+            Ok::<_, checksync::CheckSyncError>((event, registered, credentials, tls_name))
+        });
+        let (event, registered, credentials, tls_name) = read?;
         if reboot {
             if let Some(refusal) = self.reboot_refusal(device) {
                 return Ok(Planned::Decided(Outcome::failed(
@@ -130,14 +146,9 @@ impl Notifier {
                 )));
             }
         }
-        let proxy = self.outbound_proxy.clone();
-        let uri = match (&device.contact, &proxy) {
-            (Some(contact), _) => Some(contact.to_string()),
-            (None, Some(_)) => match (settings.get("line.1.username"), settings.get("line.1.registrar")) {
-                (Some(user), Some(registrar)) => Some(format!("sip:{user}@{registrar}")),
-                _ => None,
-            },
-            (None, None) => None,
+        let uri = match &device.contact {
+            Some(contact) => Some(contact.to_string()),
+            None => registered,
         };
         let Some(uri) = uri else {
             return Ok(Planned::Decided(Outcome::failed(
@@ -146,8 +157,6 @@ impl Notifier {
                 &event,
             )));
         };
-        let credentials = checksync::line_credentials(&settings);
-        let tls_name = checksync::tls_name(mac, &settings);
         let cs = CheckSync { uri, event, from: None, proxy, transport: None, credentials, tls_name };
         Ok(match checksync::prepare(&self.endpoint, &cs, resolver).await {
             Ok(ready) => Planned::Send { ready, credentials: cs.credentials, event: cs.event },

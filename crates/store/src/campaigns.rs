@@ -411,7 +411,7 @@ impl Store {
         id: i64,
         results: &[(Mac, NotifyResult)],
     ) -> Result<Vec<(Mac, i64)>, StoreError> {
-        let rows = batch::last_per_key(results, |(mac, _)| *mac);
+        let rows = batch::last_per_key_hashed::<_, _, sipprov_model::BuildMacHasher>(results, |(mac, _)| *mac);
         let confirmable = self.fetched_since_any_notify(tx, &rows).await?;
         if self.backend == crate::Backend::Sqlite {
             let confirmed = upsert_notify_results_sqlite(tx, id, &rows, confirmable).await?;
@@ -520,17 +520,23 @@ impl Store {
     }
 }
 
-/// [`Store::upsert_notify_results`] on SQLite: the batch as one JSONB array bound once,
-/// unpacked by `jsonb_each`, one statement per distinct outcome.
+/// [`Store::upsert_notify_results`] on SQLite: the batch as one JSONB value bound once,
+/// unpacked by `jsonb_each`, one statement per distinct outcome and shape of expected file.
 ///
 /// Bound one by one, a batch of 500 outcomes was 4,000 parameters, each converted from sqlx's
 /// `Any` arguments to SQLite's and copied into the statement: the campaign's writer spent about
 /// as long preparing the statements as SQLite spent writing the rows. One value, already in
 /// SQLite's binary JSON form (see `jsonb`), costs a fraction of that. The outcome itself
 /// (state, result, status, reason) is nearly always the same for a whole batch (`ok`, 200,
-/// `OK`): rows that share it go in one statement with it bound once, and only the MAC, the
-/// expected file and the time are unpacked per row, each `->>` about 850 instructions
-/// (callgrind). (`WHERE true`: SQLite's grammar needs it between a `SELECT … FROM` and
+/// `OK`): rows that share it go in one statement with it bound once. So does the device's
+/// expected file when it is the device's MAC between a prefix and a suffix that the rows share
+/// (a vendor's `<mac>.cfg`), or when there is none ([`FileShape`]): the batch is then an
+/// object of MAC → time, read by `jsonb_each`'s `key` and `value` with no `->>` at all, and
+/// the file written as `prefix || mac || suffix`, the same text (a NULL prefix gives NULL).
+/// Unpacked as an array of (MAC, file, time) rows, each of the three `->>` cost about 800
+/// instructions and a copy of the row (`jsonExtractFunc`, `jsonEachColumn` in SQLite's
+/// `json.c`), some 3,000 an outcome (callgrind, bench/sip-instructions.sh); other files still
+/// go that way. (`WHERE true`: SQLite's grammar needs it between a `SELECT … FROM` and
 /// `ON CONFLICT`.)
 async fn upsert_notify_results_sqlite(
     tx: &mut WriteTx,
@@ -539,30 +545,56 @@ async fn upsert_notify_results_sqlite(
     confirmable: bool,
 ) -> Result<Vec<(Mac, i64)>, StoreError> {
     for (outcome, members) in same_outcome(rows) {
-        let mut batch = crate::jsonb::Batch::with_capacity(members.len(), 40);
-        for (mac, r) in members {
-            batch.row(|row| {
-                row.mac(*mac).opt_text(r.expected_file.as_deref()).int(r.at);
-            });
+        for (shape, members) in same_file_shape(&members) {
+            let query = match shape {
+                FileShape::AroundMac { prefix, suffix } => {
+                    let mut batch = crate::jsonb::ByMac::with_capacity(members.len());
+                    for (mac, r) in &members {
+                        batch.int(*mac, r.at);
+                    }
+                    sqlx::query(concat!(
+                        "INSERT INTO campaign_devices (campaign_id, mac, state, attempts, result, status, reason, \
+                         expected_file, notified_at) SELECT ?, j.key, ?, 1, ?, ?, ?, ? || j.key || ?, j.value \
+                         FROM jsonb_each(?) j WHERE true ",
+                        outcome_upsert_set!()
+                    ))
+                    .bind(id)
+                    .bind(outcome.state().as_str())
+                    .bind(outcome.result.as_str())
+                    .bind(outcome.status.map(i64::from))
+                    .bind(&outcome.reason)
+                    .bind(prefix)
+                    .bind(suffix)
+                    .bind(batch.finish())
+                }
+                FileShape::Other => {
+                    let mut batch = crate::jsonb::Batch::with_capacity(members.len(), 40);
+                    for (mac, r) in &members {
+                        batch.row(|row| {
+                            row.mac(*mac).opt_text(r.expected_file.as_deref()).int(r.at);
+                        });
+                    }
+                    // `jsonb_each`, not `json_each`: each row's `value` comes out in the binary
+                    // form, which `->>` reads in place (with `json_each` it came out as text
+                    // that every `->>` parsed again). Paths as `'$[n]'`, not `n`: SQLite's `->>`
+                    // turns an integer (or a label) into that path text on every call before
+                    // it looks it up (`jsonExtractFunc` in its `json.c`).
+                    sqlx::query(concat!(
+                        "INSERT INTO campaign_devices (campaign_id, mac, state, attempts, result, status, reason, \
+                         expected_file, notified_at) SELECT ?, j.value ->> '$[0]', ?, 1, ?, ?, ?, \
+                         j.value ->> '$[1]', j.value ->> '$[2]' FROM jsonb_each(?) j WHERE true ",
+                        outcome_upsert_set!()
+                    ))
+                    .bind(id)
+                    .bind(outcome.state().as_str())
+                    .bind(outcome.result.as_str())
+                    .bind(outcome.status.map(i64::from))
+                    .bind(&outcome.reason)
+                    .bind(batch.finish())
+                }
+            };
+            query.execute(&mut **tx).await?;
         }
-        // `jsonb_each`, not `json_each`: each row's `value` comes out in the binary form, which
-        // `->>` reads in place (with `json_each` it came out as text that every `->>` parsed
-        // again). Paths as `'$[n]'`, not `n`: SQLite's `->>` turns an integer (or a label) into
-        // that path text on every call before it looks it up (`jsonExtractFunc` in its `json.c`).
-        sqlx::query(concat!(
-            "INSERT INTO campaign_devices (campaign_id, mac, state, attempts, result, status, reason, expected_file, \
-             notified_at) SELECT ?, j.value ->> '$[0]', ?, 1, ?, ?, ?, j.value ->> '$[1]', j.value ->> '$[2]' \
-             FROM jsonb_each(?) j WHERE true ",
-            outcome_upsert_set!()
-        ))
-        .bind(id)
-        .bind(outcome.state().as_str())
-        .bind(outcome.result.as_str())
-        .bind(outcome.status.map(i64::from))
-        .bind(&outcome.reason)
-        .bind(batch.finish())
-        .execute(&mut **tx)
-        .await?;
     }
     if !confirmable {
         return Ok(Vec::new());
@@ -582,6 +614,47 @@ fn same_outcome<'a>(rows: &[&'a (Mac, NotifyResult)]) -> Vec<(&'a NotifyResult, 
         match groups.iter_mut().find(|(g, _)| g.result == r.result && g.status == r.status && g.reason == r.reason) {
             Some((_, members)) => members.push(row),
             None => groups.push((r, vec![row])),
+        }
+    }
+    groups
+}
+
+/// How an outcome's expected file is written by the SQLite upsert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileShape<'a> {
+    /// The device's MAC (its twelve lower-case hex digits, as the `mac` column holds it)
+    /// between `prefix` and `suffix`; no file at all when `prefix` is `None`.
+    AroundMac { prefix: Option<&'a str>, suffix: &'a str },
+    /// Anything else (a MAC in capitals, or none in the name): written as it is.
+    Other,
+}
+
+/// The shape of `mac`'s expected file `file`: the file is `prefix`, the MAC, `suffix`, exactly,
+/// at the MAC's first place in it.
+fn file_shape(mac: Mac, file: Option<&str>) -> FileShape<'_> {
+    let Some(file) = file else { return FileShape::AroundMac { prefix: None, suffix: "" } };
+    let digits = crate::jsonb::mac_text(mac);
+    // Compared byte by byte, not with `str::find`, whose searcher took about 700 instructions
+    // to set up for a name of a dozen bytes. ASCII digits: a match starts and ends on char
+    // boundaries, so the slices below cannot fail.
+    let bytes = file.as_bytes();
+    let at = (0..(bytes.len() + 1).saturating_sub(digits.len()))
+        .find(|&i| bytes[i] == digits[0] && bytes[i..i + digits.len()] == digits);
+    match at.and_then(|at| Some((file.get(..at)?, file.get(at + digits.len()..)?))) {
+        Some((prefix, suffix)) => FileShape::AroundMac { prefix: Some(prefix), suffix },
+        None => FileShape::Other,
+    }
+}
+
+/// `rows` grouped by the shape of their expected file ([`file_shape`]), in the order each shape
+/// first appears: one group for a vendor's devices, a few for a mixed fleet.
+fn same_file_shape<'a>(rows: &[&'a (Mac, NotifyResult)]) -> Vec<(FileShape<'a>, Vec<&'a (Mac, NotifyResult)>)> {
+    let mut groups: Vec<(FileShape<'a>, Vec<&'a (Mac, NotifyResult)>)> = Vec::new();
+    for row in rows {
+        let shape = file_shape(row.0, row.1.expected_file.as_deref());
+        match groups.iter_mut().find(|(s, _)| *s == shape) {
+            Some((_, members)) => members.push(row),
+            None => groups.push((shape, vec![row])),
         }
     }
     groups
@@ -622,4 +695,31 @@ async fn insert_events_sqlite(tx: &mut WriteTx, events: &[crate::EventText]) -> 
         next_id += i64::try_from(run.len()).unwrap_or(i64::MAX);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_around_its_mac_is_the_prefix_the_mac_and_the_suffix() {
+        let mac: Mac = "00:15:65:aa:bb:cc".parse().unwrap();
+        let around = |prefix, suffix| FileShape::AroundMac { prefix: Some(prefix), suffix };
+        assert_eq!(file_shape(mac, Some("001565aabbcc.cfg")), around("", ".cfg"));
+        assert_eq!(file_shape(mac, Some("001565aabbcc")), around("", ""));
+        assert_eq!(file_shape(mac, Some("cfg001565aabbcc.xml")), around("cfg", ".xml"));
+        assert_eq!(file_shape(mac, Some("a/001565aabbcc-001565aabbcc")), around("a/", "-001565aabbcc"));
+        assert_eq!(file_shape(mac, Some("é001565aabbccé")), around("é", "é"));
+        assert_eq!(file_shape(mac, None), FileShape::AroundMac { prefix: None, suffix: "" });
+        for other in ["SEP001565AABBCC.cnf.xml", "y000000000028.cfg", "", "001565aabbc", "001565aabbcd.cfg"] {
+            assert_eq!(file_shape(mac, Some(other)), FileShape::Other, "{other}");
+        }
+        // Whatever the shape, the parts give the file back.
+        for file in ["001565aabbcc.cfg", "x001565aabbcc", "001565aabbcc001565aabbcc", "0001565aabbcc"] {
+            let FileShape::AroundMac { prefix: Some(prefix), suffix } = file_shape(mac, Some(file)) else {
+                panic!("{file}")
+            };
+            assert_eq!(format!("{prefix}001565aabbcc{suffix}"), file);
+        }
+    }
 }

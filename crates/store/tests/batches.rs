@@ -415,13 +415,16 @@ async fn unmarking_returns_only_devices_still_sending_to_pending() {
 #[tokio::test]
 async fn outcome_text_round_trips_exactly() {
     for (store, _dir) in stores().await {
-        let all = macs(3);
+        let all = macs(5);
         let id = campaign(&store, &all).await;
         let odd = "Busy \"here\" \\ tab\t line\r\n é 電話 \u{1}";
         let results = vec![
             (all[0], NotifyResult { reason: odd.into(), ..timed_out(5) }),
             (all[1], notified(Some("a'b\"c.cfg".into()), 6)),
             (all[2], NotifyResult { status: Some(486), result: CheckSyncResult::Rejected, ..timed_out(7) }),
+            // The MAC inside a name (written around it on SQLite), and in capitals (as it is).
+            (all[3], notified(Some(format!("é'/{}-電話.xml", all[3])), 8)),
+            (all[4], notified(Some(format!("SEP{}.cnf.xml", all[4].to_string().to_uppercase())), 9)),
         ];
         store.record_notify_results(id, &results).await.unwrap();
         let rows = store.campaign_devices(id).await.unwrap();
