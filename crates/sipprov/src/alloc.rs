@@ -9,21 +9,24 @@
 //! alignment. Counted on the provisioning path (docs/benchmarks.md, "Session 21 run"), that was
 //! about 700 instructions of allocation per request, eight allocations.
 //!
-//! mimalloc's author gives the test for when the plain call will do (microsoft/mimalloc issue
-//! #314): an alignment of at most `MI_MAX_ALIGN_SIZE` (16 on x86_64 and aarch64) that is no
-//! larger than the size. Every block mimalloc hands out is aligned to its size class's
-//! granularity: 8 bytes for the one-word class, 16 for every class above (mimalloc's
-//! `page-queue.c`, `MI_ALIGN2W` where `MI_MAX_ALIGN_SIZE` is twice the word; `alloc.c` asserts
-//! it of each block). Anything else (a tokio task's 128-byte alignment) keeps the aligned API.
+//! mimalloc's author gives the test for when the plain call will do
+//! (<https://github.com/microsoft/mimalloc/issues/314>): an alignment of at most
+//! `MI_MAX_ALIGN_SIZE` (16) that is no larger than the size. Every block mimalloc hands out is
+//! aligned to its size class's granularity: one word for the one-word class, two words for
+//! every class above (mimalloc's `page-queue.c`, `MI_ALIGN2W` where `MI_MAX_ALIGN_SIZE` is more
+//! than a word; on 64-bit targets `alloc.c` asserts 16 of each block of 16 bytes or more). So
+//! the plain calls are used up to two words' alignment (16 bytes on 64-bit targets). Anything
+//! else (a tokio task's 128-byte alignment) keeps the aligned API.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::c_void;
 
 use libmimalloc_sys as mi;
 
-/// mimalloc's `MI_MAX_ALIGN_SIZE` (`include/mimalloc/types.h`): the alignment of every block
-/// of at least this size.
-const MI_MAX_ALIGN_SIZE: usize = 16;
+/// The largest alignment the plain calls give a block at least as large: two words, at most
+/// mimalloc's `MI_MAX_ALIGN_SIZE` (16, `include/mimalloc/types.h`).
+const PLAIN_MAX_ALIGN: usize =
+    if 2 * std::mem::size_of::<usize>() < 16 { 2 * std::mem::size_of::<usize>() } else { 16 };
 
 /// mimalloc, through `mi_malloc`/`mi_zalloc`/`mi_realloc` when those align enough (see the
 /// module documentation), else through their `_aligned` forms.
@@ -32,7 +35,7 @@ pub(crate) struct MiMalloc;
 /// Whether mimalloc's plain calls give `align` for a block of `size` bytes.
 #[inline]
 fn plain_aligns(size: usize, align: usize) -> bool {
-    align <= MI_MAX_ALIGN_SIZE && align <= size
+    align <= PLAIN_MAX_ALIGN && align <= size
 }
 
 // SAFETY: every call goes to mimalloc, which returns null or a block of at least `size` bytes
