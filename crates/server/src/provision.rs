@@ -30,7 +30,7 @@ use sipprov_store::NewEvent;
 use sipprov_vendors::{registry, UserAgentInfo};
 
 use crate::auth::Security;
-use crate::auth::{throttle::Outcome, Decision, Failure, RequestFacts};
+use crate::auth::{throttle::Outcome, Decision, Failure, Policy, RequestFacts};
 use crate::cache::Served;
 use crate::config::UploadsConfig;
 use crate::directories::Directories;
@@ -159,11 +159,13 @@ impl Handler for PhoneHandler {
     ) -> impl std::future::Future<Output = Response> + Send + 'static {
         let (parts, body) = request.into_parts();
         let peer = forwarded::client_address(peer, &parts.headers, &self.0.proxies);
-        let incoming = Incoming { peer, tls, method: parts.method, uri: parts.uri, headers: parts.headers, body };
-        // Boxed once here: the request's future is a couple of kilobytes (the largest state of
-        // `serve`), and unboxed hyper's service call, its in-flight slot and the wrappers on the
-        // way moved (copied) all of it several times per request, about 1,300 instructions of
-        // `memcpy`; a box is one allocation and pointer moves.
+        let incoming =
+            Incoming { peer, tls, method: parts.method, uri: parts.uri, headers: parts.headers, body: Some(body) };
+        // Boxed once here: unboxed, hyper's service call, its in-flight slot and the wrappers on
+        // the way moved (copied) the whole future several times per request, about 1,300
+        // instructions of `memcpy`; a box is one allocation and pointer moves. The future is kept
+        // under 1 KiB (see `serve`): mimalloc serves that from its small size classes, larger
+        // blocks from its generic path, about 100 instructions more.
         Box::pin(fetch(self.0, incoming))
     }
 }
@@ -175,30 +177,60 @@ struct Incoming {
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    /// hyper's body as it comes: only an upload reads it, and only then is it boxed into an
-    /// axum [`Body`] (an allocation the config requests do not pay).
-    body: hyper::body::Incoming,
+    /// hyper's body as it comes: only an upload reads it (taking it), and only then is it boxed
+    /// into an axum [`Body`] (an allocation the config requests do not pay).
+    body: Option<hyper::body::Incoming>,
 }
 
 /// Serves one request and times it into `sipprov_http_request_duration_seconds`, under the
 /// vendor the request was identified as (its device's, else its User-Agent's).
-async fn fetch(state: Arc<Phones>, incoming: Incoming) -> Response {
+async fn fetch(state: Arc<Phones>, mut incoming: Incoming) -> Response {
     let started = Instant::now();
     let mut vendor = VendorLabel::UNKNOWN;
-    let response = serve(&state, incoming, &mut vendor).await;
+    let response = serve(&state, &mut incoming, &mut vendor).await;
     state.metrics.observe_http(vendor, response.status(), started.elapsed());
     response
 }
 
-async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel) -> Response {
-    let Incoming { peer, tls, method, uri, headers, body } = incoming;
+/// Answers a request; a served config file's fetch is recorded last (see [`prepare`]).
+///
+/// The request stays where `fetch` holds it and is lent out: an async function keeps what it
+/// was passed for its whole life, so passed by value it was held three times over (`fetch`'s
+/// argument, `serve`'s, and the fields `serve` moved out of it), 576 bytes more of the request's
+/// future.
+async fn serve(state: &Arc<Phones>, incoming: &mut Incoming, vendor: &mut VendorLabel) -> Response {
+    // What the fetch log keeps waits (only when its ledger is full) after everything the
+    // request's handling held is gone: `prepare`'s state and the fetch log's do not add up in
+    // the request's future, which stays under 1 KiB (see `PhoneHandler::handle`).
+    let (served, status, record) = match prepare(state, incoming, vendor).await {
+        Ok(prepared) => prepared,
+        Err(response) => return response,
+    };
+    if let Some(record) = record {
+        state.fetchlog.record_fetch(record).await;
+    }
+    respond(status, &served)
+}
+
+/// Everything of [`serve`] but the wait for the fetch log: the response when it is not a config
+/// file's, else the file, its status and the fetch record (for a known device's file).
+// The error is the response itself, returned to the client as it is (see `authorize`).
+#[allow(clippy::result_large_err)]
+async fn prepare(
+    state: &Arc<Phones>,
+    incoming: &mut Incoming,
+    vendor: &mut VendorLabel,
+) -> Result<(Arc<Served>, StatusCode, Option<Fetch>), Response> {
+    let peer = incoming.peer;
+    let Incoming { tls, method, uri, headers, body, .. } = incoming;
+    let (tls, method, uri, headers) = (&*tls, &*method, &*uri, &*headers);
     if let Some(wait) = state.security.throttle.blocked_for(peer.ip()) {
-        return blocked(state, wait);
+        return Err(blocked(state, wait));
     }
     if method != Method::GET && method != Method::HEAD && method != Method::PUT {
-        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
+        return Err((StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response());
     }
-    let read = ReadHeaders::of(&headers);
+    let read = ReadHeaders::of(headers);
     let ua = user_agent(read.user_agent).and_then(|ua| registry().identify_user_agent(ua));
     let facts = RequestFacts {
         method: method.as_str(),
@@ -219,12 +251,11 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
     // their own passes over the path (about 300 instructions per request).
     let one_segment = checked.is_ok_and(|name| path[..path.len() - name.len()].bytes().all(|b| b == b'/'));
     if let Some(route) = if one_segment { None } else { stored::route(path) } {
-        let request =
-            stored::FileRequest { route, method: &method, headers: &headers, peer, ua: ua.as_ref(), facts: &facts };
+        let request = stored::FileRequest { route, method, headers, peer, ua: ua.as_ref(), facts: &facts };
         // The rare branches' futures are boxed (here and below): unboxed, the largest would set
         // the size of every request's future, which hyper and the runtime move (copy) per
         // request, kilobytes at a time.
-        return Box::pin(stored::serve(state, request, vendor)).await;
+        return Err(Box::pin(stored::serve(state, request, vendor)).await);
     }
     let file_name = match checked {
         Ok(name) => name,
@@ -234,32 +265,42 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
             if let Some(suppressed) = BAD_PATH_LOG.allow() {
                 tracing::warn!(peer = %peer.ip(), path = %escaped(path, 120), reason, suppressed, "refused odd request path");
             }
-            return StatusCode::BAD_REQUEST.into_response();
+            return Err(StatusCode::BAD_REQUEST.into_response());
         }
     };
     if method == Method::PUT {
-        return Box::pin(upload::receive(state, file_name, ua.as_ref(), &facts, &headers, Body::new(body))).await;
+        // Taken once: a request is prepared once.
+        let body = body.take().map_or_else(Body::empty, Body::new);
+        return Err(Box::pin(upload::receive(state, file_name, ua.as_ref(), &facts, headers, body)).await);
     }
     let directory = if one_segment { directory::named(file_name) } else { directory::requested(path, file_name) };
     if let Some(mac) = directory {
-        let request = directory::DirectoryRequest { mac, file: file_name, ua: ua.as_ref(), headers: &headers, peer };
-        return Box::pin(directory::serve(state, request, &facts)).await;
+        let request = directory::DirectoryRequest { mac, file: file_name, ua: ua.as_ref(), headers, peer };
+        return Err(Box::pin(directory::serve(state, request, &facts)).await);
     }
     if let Some(names) = keyfile::names(file_name) {
-        return Box::pin(keyfile::serve(state, names, file_name, ua.as_ref(), &facts)).await;
+        return Err(Box::pin(keyfile::serve(state, names, file_name, ua.as_ref(), &facts)).await);
     }
     let resolved = match state.files.resolve(file_name, ua.as_ref()) {
         Ok(r) => r,
-        Err(refusal) => return refused(state, file_name, ua.as_ref(), refusal, &facts),
+        Err(refusal) => return Err(refused(state, file_name, ua.as_ref(), refusal, &facts)),
     };
     *vendor = match &resolved {
         Resolved::Device { vendor, .. } => VendorLabel::of(vendor.id()),
         Resolved::Model { vendor, .. } => VendorLabel::of(vendor.id()),
     };
     let auth = match &resolved {
-        Resolved::Device { device, .. } => match authorize(state, device, file_name, &facts, Window::Claim).await {
-            Ok(how) => how,
-            Err(response) => return response,
+        // Decided without a wait nearly always; the rest boxed, so that the request's future
+        // holds no authorization state.
+        Resolved::Device { device, .. } => match authorize_at_once(state, device, file_name, &facts, Window::Claim) {
+            Authorized::Done(Ok(how)) => how,
+            Authorized::Done(Err(response)) => return Err(response),
+            Authorized::Waits(policy, decision) => {
+                match Box::pin(authorize_after_wait(state, device, file_name, &facts, policy, decision)).await {
+                    Ok(how) => how,
+                    Err(response) => return Err(response),
+                }
+            }
         },
         Resolved::Model { .. } => "none",
     };
@@ -269,14 +310,14 @@ async fn serve(state: &Arc<Phones>, incoming: Incoming, vendor: &mut VendorLabel
         Err(e) => {
             Metrics::inc(&state.metrics.http_render_errors);
             tracing::error!(file = file_name, error = %e, "cannot render; nothing sent");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
         }
     };
     let now = dates::hold_until_dated(served.last_modified).await;
     let validators = (read.if_none_match, read.if_modified_since);
     let status = if validators_match(validators, &served, now) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
-    record_fetch(state, &resolved, &served, peer, ua, status, auth, now).await;
-    respond(status, &served)
+    let fetch = fetch_record(state, &resolved, &served, peer, ua, status, auth, now);
+    Ok((served, status, fetch))
 }
 
 /// What an open first-fetch window does for a request.
@@ -301,6 +342,31 @@ pub(crate) async fn authorize(
     facts: &RequestFacts<'_>,
     window: Window,
 ) -> Result<&'static str, Response> {
+    match authorize_at_once(state, device, file, facts, window) {
+        Authorized::Done(answer) => answer,
+        Authorized::Waits(policy, decision) => authorize_after_wait(state, device, file, facts, policy, decision).await,
+    }
+}
+
+/// How far [`authorize_at_once`] got.
+enum Authorized {
+    /// The answer of [`authorize`].
+    Done(Result<&'static str, Response>),
+    /// The decision needs a wait (a first fetch's claim, a Digest count confirmed with the
+    /// other nodes): [`authorize_after_wait`] finishes it.
+    Waits(Arc<Policy>, Decision),
+}
+
+/// [`authorize`] up to its first wait, without one: nearly every request is decided here
+/// (an open device, Basic, Digest on one node), and a config request's future then holds no
+/// authorization state (see `serve`); the rest is [`authorize_after_wait`]'s, boxed there.
+fn authorize_at_once(
+    state: &Phones,
+    device: &sipprov_store::DeviceRecord,
+    file: &str,
+    facts: &RequestFacts<'_>,
+    window: Window,
+) -> Authorized {
     let policy =
         state.security.policy(device.mac, state.files.cache_generation(), || state.files.device_settings(device));
     // An open device needs no window (and its requests take no window lock).
@@ -309,11 +375,32 @@ pub(crate) async fn authorize(
     } else {
         state.security.open_window(device, sipprov_store::now_ms())
     };
-    let mut decision = state.security.decide(device.mac, &policy, facts, open_window);
-    if let Decision::FirstFetch { opened_at } = decision {
+    let decision = state.security.decide(device.mac, &policy, facts, open_window);
+    if let Decision::FirstFetch { .. } = decision {
         if window == Window::Peek {
-            return Ok("first-fetch-window");
+            return Authorized::Done(Ok("first-fetch-window"));
         }
+        return Authorized::Waits(policy, decision);
+    }
+    // Only an accepted Digest answer is confirmed with the other nodes (its nonce count, RFC
+    // 7616 §3.4).
+    if state.security.confirms(&policy, &decision) {
+        return Authorized::Waits(policy, decision);
+    }
+    Authorized::Done(concluded(state, device, file, facts, &policy, decision))
+}
+
+/// [`authorize`] from where [`authorize_at_once`] had to wait.
+#[allow(clippy::result_large_err)]
+async fn authorize_after_wait(
+    state: &Phones,
+    device: &sipprov_store::DeviceRecord,
+    file: &str,
+    facts: &RequestFacts<'_>,
+    policy: Arc<Policy>,
+    mut decision: Decision,
+) -> Result<&'static str, Response> {
+    if let Decision::FirstFetch { opened_at } = decision {
         // Boxed: a first fetch is rare, and its store write's future would otherwise enlarge
         // every request's (see `serve`).
         match Box::pin(state.files.claim_first_fetch(device, opened_at)).await {
@@ -332,7 +419,27 @@ pub(crate) async fn authorize(
             }
         }
     }
-    let decision = state.security.confirm(&policy, facts, decision).await;
+    // Boxed: only an accepted Digest answer on a cluster is confirmed, and its future (272
+    // bytes) is not part of every request's.
+    let decision = if state.security.confirms(&policy, &decision) {
+        Box::pin(state.security.confirm(&policy, facts, decision)).await
+    } else {
+        decision
+    };
+    concluded(state, device, file, facts, &policy, decision)
+}
+
+/// The answer for a final decision: the way in, or the refusal (counted, and the source blocked
+/// when it is one too many).
+#[allow(clippy::result_large_err)]
+fn concluded(
+    state: &Phones,
+    device: &sipprov_store::DeviceRecord,
+    file: &str,
+    facts: &RequestFacts<'_>,
+    policy: &Policy,
+    decision: Decision,
+) -> Result<&'static str, Response> {
     match decision {
         Decision::Allow(how) => {
             if how.starts_with("digest") || how == "basic" {
@@ -348,7 +455,7 @@ pub(crate) async fn authorize(
             Err(count_failure(state, facts.ip, Some(device.mac), file, failure, policy.is_locked())
                 .unwrap_or_else(|| StatusCode::FORBIDDEN.into_response()))
         }
-        // Handled above; a second FirstFetch cannot come from a decision without a window.
+        // Handled before; a second FirstFetch cannot come from a decision without a window.
         Decision::FirstFetch { .. } => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
     }
 }
@@ -672,12 +779,13 @@ fn validators_match(
     matches!(since, Some(since) if served.last_modified <= since && since <= now)
 }
 
-/// Counts a served fetch and hands its record to the fetch log: a few words and a reference to
+/// Counts a served fetch and makes its record for the fetch log: a few words and a reference to
 /// the cached content (the User-Agent's model and firmware, parsed for this request, move in).
-/// Waits, before the answer goes out, when the fetch log is full (see
+/// `None` for a common file requested without a known device. `serve` hands the record over,
+/// and waits, before the answer goes out, when the fetch log is full (see
 /// [`crate::fetchlog::FetchLog::record_fetch`]). `now` is when the answer leaves.
 #[allow(clippy::too_many_arguments)]
-async fn record_fetch(
+fn fetch_record(
     state: &Phones,
     resolved: &Resolved,
     served: &Arc<Served>,
@@ -686,7 +794,7 @@ async fn record_fetch(
     status: StatusCode,
     auth: &'static str,
     now: std::time::SystemTime,
-) {
+) -> Option<Fetch> {
     let device = match resolved {
         Resolved::Device { device, .. } => Some(device),
         Resolved::Model { device, .. } => device.as_ref(),
@@ -696,9 +804,9 @@ async fn record_fetch(
     } else {
         Metrics::inc(&state.metrics.http_not_modified);
     }
-    let Some(device) = device else { return };
+    let device = device?;
     let (model, firmware) = ua.map_or((None, None), |u| (u.model, u.firmware));
-    let fetch = Fetch {
+    Some(Fetch {
         mac: device.mac,
         at: dates::epoch_ms(now),
         ip: peer.ip(),
@@ -708,8 +816,7 @@ async fn record_fetch(
         auth,
         model,
         firmware,
-    };
-    state.fetchlog.record_fetch(fetch).await;
+    })
 }
 
 fn respond(status: StatusCode, served: &Served) -> Response {

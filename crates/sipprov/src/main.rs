@@ -4,6 +4,8 @@
 //! server through its admin API (see [`client`]), so the CLI and the API
 //! always agree on validation and on what a phone receives.
 
+#[cfg(feature = "mimalloc")]
+mod alloc;
 mod cli;
 mod client;
 mod commands;
@@ -18,10 +20,11 @@ use clap::Parser;
 /// put a quarter of the core in glibc's allocator (`_int_malloc`, `malloc_consolidate`,
 /// `free`; docs/benchmarks.md, "Session 8 run"). mimalloc keeps per-thread free lists and
 /// does no consolidation pass, so the same work costs less. Without the `mimalloc` feature the
-/// system's malloc is used, for heap profilers that see only it (heaptrack, massif).
+/// system's malloc is used, for heap profilers that see only it (heaptrack, massif). Called
+/// through [`alloc::MiMalloc`], which skips mimalloc's aligned path where it is not needed.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc::MiMalloc = alloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();

@@ -681,7 +681,11 @@ impl Vendor for Yealink {
 
     fn parse_user_agent(&self, ua: &str) -> Option<UserAgentInfo> {
         let (model, firmware, mac) = parse_tokens(ua)?;
-        let model = self.model(model).map_or_else(|| Cow::Owned(model.to_string()), |m| Cow::Borrowed(m.name));
+        // A token spelling a model's name exactly (`T46S`, nearly every phone) is that model:
+        // `model` would trim it and strip prefixes no model name has (a test checks the
+        // table), then find the same first exact match, about 100 instructions more per request.
+        let known = MODELS.iter().find(|m| m.name == model).or_else(|| self.model(model));
+        let model = known.map_or_else(|| Cow::Owned(model.to_string()), |m| Cow::Borrowed(m.name));
         Some(UserAgentInfo { vendor: "yealink", model: Some(model), firmware, mac })
     }
 
@@ -1015,6 +1019,22 @@ pub fn key_file_problem(settings: &Settings, scope: FileScope) -> Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `parse_user_agent` takes a token equal to a model's name as that model without asking
+    /// `model`: the same answer only while no name has what `model` trims or strips.
+    #[test]
+    fn an_exact_model_name_is_what_model_finds() {
+        for m in MODELS {
+            assert_eq!(m.name, m.name.trim(), "{}", m.name);
+            for prefix in ["Yealink", "SIP-"] {
+                assert!(!m.name.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix)), "{}", m.name);
+            }
+            let found = Yealink.model(m.name).unwrap();
+            assert!(std::ptr::eq(found, MODELS.iter().find(|k| k.name == m.name).unwrap()), "{}", m.name);
+            let ua = format!("Yealink SIP-{} 66.86.0.15 00:15:65:aa:bb:cc", m.name);
+            assert_eq!(Yealink.parse_user_agent(&ua).unwrap().model.as_deref(), Some(found.name), "{ua}");
+        }
+    }
 
     #[test]
     fn the_device_file_for_a_name_is_the_lists_match() {

@@ -319,6 +319,14 @@ impl Security {
         }
     }
 
+    /// Whether [`Security::confirm`] may change `decision`: an allowed Digest answer when the
+    /// nonce counts are shared with other nodes. Anything else it returns as it is, so a caller
+    /// may skip it (and its future).
+    pub fn confirms(&self, policy: &Policy, decision: &Decision) -> bool {
+        self.digest.shares_counts()
+            && matches!((decision, policy.scheme), (Decision::Allow(how), Scheme::Digest(_)) if how.starts_with("digest"))
+    }
+
     /// On PostgreSQL, checks with the other nodes that a Digest acceptance from
     /// [`Security::decide`] is not a replay (see [`NonceKeeper::confirm_count`]); turns it into
     /// the challenge a replay (or a nonce the full table cannot take) gets otherwise. Any other
