@@ -474,22 +474,9 @@ pub fn parse_params(text: &str) -> Result<DigestParams<'_>, DigestError> {
             value = Cow::Borrowed(plain);
             rest = after;
         } else if let Some(quoted) = rest.strip_prefix('"') {
-            let mut v = String::new();
-            let mut chars = quoted.char_indices();
-            let mut end = None;
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '\\' => v.extend(chars.next().map(|(_, c)| c)),
-                    '"' => {
-                        end = Some(i + 1);
-                        break;
-                    }
-                    c => v.push(c),
-                }
-            }
-            let end = end.ok_or(DigestError::Malformed("unterminated quoted string"))?;
+            let (v, after) = unescape_quoted(quoted)?;
             value = Cow::Owned(v);
-            rest = &quoted[end..];
+            rest = after;
         } else {
             let end = find(rest, b',').unwrap_or(rest.len());
             value = Cow::Borrowed(trim_end(trim_start(&rest[..end])));
@@ -527,6 +514,21 @@ fn trim_start(s: &str) -> &str {
     }
 }
 
+/// A quoted string's value with its `\\` escapes undone (RFC 9110 §5.6.4, "quoted-pair"), and
+/// what follows its closing quote; `quoted` starts after the opening one.
+fn unescape_quoted(quoted: &str) -> Result<(String, &str), DigestError> {
+    let mut v = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => v.extend(chars.next().map(|(_, c)| c)),
+            '"' => return Ok((v, &quoted[i + 1..])),
+            c => v.push(c),
+        }
+    }
+    Err(DigestError::Malformed("unterminated quoted string"))
+}
+
 /// `str::trim_end`, as [`trim_start`] does it.
 fn trim_end(s: &str) -> &str {
     let skipped = s.bytes().rev().take_while(|&b| ascii_space(b)).count();
@@ -558,22 +560,9 @@ mod tests {
                 value = Cow::Borrowed(plain);
                 rest = after;
             } else if let Some(quoted) = rest.strip_prefix('"') {
-                let mut v = String::new();
-                let mut chars = quoted.char_indices();
-                let mut end = None;
-                while let Some((i, c)) = chars.next() {
-                    match c {
-                        '\\' => v.extend(chars.next().map(|(_, c)| c)),
-                        '"' => {
-                            end = Some(i + 1);
-                            break;
-                        }
-                        c => v.push(c),
-                    }
-                }
-                let end = end.ok_or(DigestError::Malformed("unterminated quoted string"))?;
+                let (v, after) = unescape_quoted(quoted)?;
                 value = Cow::Owned(v);
-                rest = &quoted[end..];
+                rest = after;
             } else {
                 let end = rest.find(',').unwrap_or(rest.len());
                 value = Cow::Borrowed(rest[..end].trim());

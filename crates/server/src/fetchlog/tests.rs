@@ -103,17 +103,7 @@ async fn change_times_in_a_storm_wait_for_the_last_seen_write() {
     use writer::PROMPT_CHANGE_TIMES_MAX;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
-    let ledger = Arc::new(Ledger::new(BATCH));
-    let open = OpenEvents::new(Duration::from_secs(60));
-    let mut w = Writer {
-        store: store.clone(),
-        metrics: Arc::new(Metrics::default()),
-        max_pending: 100_000,
-        ledger: ledger.clone(),
-        pending: Batch::default(),
-        outage: None,
-        deferred: Some(UnsavedSeen::new(Duration::from_secs(600), open)),
-    };
+    let (mut w, ledger) = sqlite_writer(&store, Duration::from_secs(60));
     let state = |n: usize, hash: &str| RenderedState {
         mac: format!("001565{n:06x}").parse().unwrap(),
         file: "a.cfg".into(),
@@ -154,16 +144,7 @@ async fn change_times_in_a_storm_wait_for_the_last_seen_write() {
 async fn many_devices_rows_are_written_after_their_events() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
-    let ledger = Arc::new(Ledger::new(BATCH));
-    let mut w = Writer {
-        store: store.clone(),
-        metrics: Arc::new(Metrics::default()),
-        max_pending: 100_000,
-        ledger: ledger.clone(),
-        pending: Batch::default(),
-        outage: None,
-        deferred: Some(UnsavedSeen::new(Duration::from_secs(600), OpenEvents::new(Duration::ZERO))),
-    };
+    let (mut w, ledger) = sqlite_writer(&store, Duration::ZERO);
     let served = content("a.cfg", "h1");
     let macs: Vec<Mac> =
         (0..2 * 2_048 + 5).map(|n| format!("001565{:06x}", n * 7_919 % (1 << 24)).parse().unwrap()).collect();
@@ -190,4 +171,20 @@ async fn many_devices_rows_are_written_after_their_events() {
     assert_eq!(store.fetched_since(0).await.unwrap().len(), macs.len());
     let seen = store.list_devices().await.unwrap().iter().filter(|d| d.last_fetch.is_some()).count();
     assert_eq!(seen, macs.len());
+}
+
+/// A writer on `store` (SQLite) whose last-seen rows wait 600 s (they go on a flush or at its
+/// end), with events kept open `merge_window`, and the ledger it takes.
+fn sqlite_writer(store: &Store, merge_window: Duration) -> (Writer, Arc<Ledger>) {
+    let ledger = Arc::new(Ledger::new(BATCH));
+    let w = Writer {
+        store: store.clone(),
+        metrics: Arc::new(Metrics::default()),
+        max_pending: 100_000,
+        ledger: ledger.clone(),
+        pending: Batch::default(),
+        outage: None,
+        deferred: Some(UnsavedSeen::new(Duration::from_secs(600), OpenEvents::new(merge_window))),
+    };
+    (w, ledger)
 }
