@@ -53,6 +53,8 @@ man -l /usr/share/man/man1/sipprov-restore.1.gz 2>/dev/null | grep -q 'restore' 
 # service user; flags move the listeners to free loopback ports.
 run=$(mktemp -d)
 chmod 755 "$run"
+# A listening.json left by an earlier run here names ports nobody listens on: wait for this one's.
+rm -f /var/lib/sipprov/listening.json
 runuser -u sipprov -- /usr/bin/sipprov serve --config /etc/sipprov/sipprov.toml \
   --http-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 >"$run/log" 2>&1 &
 pid=$!
