@@ -141,17 +141,6 @@ impl From<Outcome> for sipprov_api::NotifyOutcome {
     }
 }
 
-/// Every setting a check-sync reads: its event overrides and line 1's account.
-pub const SETTINGS_USED: &[&str] = &[
-    known::SIP_CHECK_SYNC_EVENT.name(),
-    known::SIP_REBOOT_EVENT.name(),
-    known::SIP_TLS_NAME.name(),
-    "line.1.username",
-    "line.1.auth_username",
-    "line.1.password",
-    "line.1.registrar",
-];
-
 /// The name a device's TLS certificate must carry, from the `sip.tls_name` setting: `mac` for
 /// the device's MAC (vendor device certificates: Polycom's is "unique to a device (based on the MAC
 /// address)", Poly UC Software administrator's guide 5.9, "Using the factory installed certificate";

@@ -552,20 +552,13 @@ async fn upsert_notify_results_sqlite(
                     for (mac, r) in &members {
                         batch.int(*mac, r.at);
                     }
-                    sqlx::query(concat!(
+                    let sql = concat!(
                         "INSERT INTO campaign_devices (campaign_id, mac, state, attempts, result, status, reason, \
                          expected_file, notified_at) SELECT ?, j.key, ?, 1, ?, ?, ?, ? || j.key || ?, j.value \
                          FROM jsonb_each(?) j WHERE true ",
                         outcome_upsert_set!()
-                    ))
-                    .bind(id)
-                    .bind(outcome.state().as_str())
-                    .bind(outcome.result.as_str())
-                    .bind(outcome.status.map(i64::from))
-                    .bind(&outcome.reason)
-                    .bind(prefix)
-                    .bind(suffix)
-                    .bind(batch.finish())
+                    );
+                    with_outcome(sqlx::query(sql), id, outcome).bind(prefix).bind(suffix).bind(batch.finish())
                 }
                 FileShape::Other => {
                     let mut batch = crate::jsonb::Batch::with_capacity(members.len(), 40);
@@ -579,18 +572,13 @@ async fn upsert_notify_results_sqlite(
                     // that every `->>` parsed again). Paths as `'$[n]'`, not `n`: SQLite's `->>`
                     // turns an integer (or a label) into that path text on every call before
                     // it looks it up (`jsonExtractFunc` in its `json.c`).
-                    sqlx::query(concat!(
+                    let sql = concat!(
                         "INSERT INTO campaign_devices (campaign_id, mac, state, attempts, result, status, reason, \
                          expected_file, notified_at) SELECT ?, j.value ->> '$[0]', ?, 1, ?, ?, ?, \
                          j.value ->> '$[1]', j.value ->> '$[2]' FROM jsonb_each(?) j WHERE true ",
                         outcome_upsert_set!()
-                    ))
-                    .bind(id)
-                    .bind(outcome.state().as_str())
-                    .bind(outcome.result.as_str())
-                    .bind(outcome.status.map(i64::from))
-                    .bind(&outcome.reason)
-                    .bind(batch.finish())
+                    );
+                    with_outcome(sqlx::query(sql), id, outcome).bind(batch.finish())
                 }
             };
             query.execute(&mut **tx).await?;
@@ -617,6 +605,21 @@ fn same_outcome<'a>(rows: &[&'a (Mac, NotifyResult)]) -> Vec<(&'a NotifyResult, 
         }
     }
     groups
+}
+
+/// `query` with its first parameters bound: the campaign and the outcome its rows share (the
+/// SQLite outcome upserts' common head).
+fn with_outcome<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    id: i64,
+    outcome: &'q NotifyResult,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(id)
+        .bind(outcome.state().as_str())
+        .bind(outcome.result.as_str())
+        .bind(outcome.status.map(i64::from))
+        .bind(&outcome.reason)
 }
 
 /// How an outcome's expected file is written by the SQLite upsert.
