@@ -493,7 +493,7 @@ pub fn percent_decode(s: &str) -> Result<Vec<u8>, &'static str> {
 ///
 /// Every URI of every received message is checked here, so it jumps from one '%' to the next
 /// instead of walking the bytes one by one; what it accepts is exactly what [`percent_decode`]
-/// decodes (`u8::from_str_radix` also takes a leading '+', so `%+f` passes both).
+/// decodes: RFC 3261 §25.1's `escaped = "%" HEXDIG HEXDIG`, nothing else.
 pub(crate) fn check_percent(s: &str) -> Result<(), &'static str> {
     let b = s.as_bytes();
     let mut from = 0;
@@ -501,7 +501,7 @@ pub(crate) fn check_percent(s: &str) -> Result<(), &'static str> {
         let at = from + found;
         match b.get(at + 1..at + 3) {
             None => return Err("truncated %-escape"),
-            Some([high, low]) if (high.is_ascii_hexdigit() || *high == b'+') && low.is_ascii_hexdigit() => {}
+            Some([high, low]) if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => {}
             Some(_) => return Err("bad %-escape"),
         }
         from = at + 3;
@@ -523,9 +523,12 @@ fn percent_bytes(s: &str) -> impl Iterator<Item = Result<u8, &'static str>> + '_
         }
         i += 3;
         let decode = || {
-            let hex = b.get(at + 1..at + 3).ok_or("truncated %-escape")?;
-            let hex = std::str::from_utf8(hex).map_err(|_| "bad %-escape")?;
-            u8::from_str_radix(hex, 16).map_err(|_| "bad %-escape")
+            // Two HEXDIGs (RFC 3261 §25.1), read by hand: `u8::from_str_radix` would also take
+            // a leading '+' ("%+f").
+            let Some(&[high, low]) = b.get(at + 1..at + 3) else { return Err("truncated %-escape") };
+            // A hex digit's value is below 16, so the cast keeps it whole.
+            let digit = |c: u8| char::from(c).to_digit(16).map(|d| d as u8).ok_or("bad %-escape");
+            Ok((digit(high)? << 4) | digit(low)?)
         };
         Some(decode())
     })
@@ -749,7 +752,9 @@ mod tests {
     #[test]
     fn percent_escapes() {
         assert_eq!(percent_decode("a%3Ab").unwrap(), b"a:b");
-        for bad in ["%", "%4", "%zz", "a%g1"] {
+        assert_eq!(percent_decode("%ff%0a").unwrap(), [0xff, 0x0a]);
+        // RFC 3261 §25.1: `escaped = "%" HEXDIG HEXDIG`; a sign is not a digit.
+        for bad in ["%", "%4", "%zz", "a%g1", "%+f", "%-f", "%f+", "sip:%+41@example.com"] {
             assert!(percent_decode(bad).is_err() && check_percent(bad).is_err(), "{bad}");
         }
     }

@@ -569,7 +569,17 @@ mod tests {
 
     #[test]
     fn refuses_garbage() {
-        for bad in ["sip:", "sip:user@", "sip:a b", "sip:host:99999", "http://x", "sip:%zz@h", "sip:[::1"] {
+        for bad in [
+            "sip:",
+            "sip:user@",
+            "sip:a b",
+            "sip:host:99999",
+            "http://x",
+            "sip:%zz@h",
+            "sip:%+41@h",
+            "sip:h;x=%+f",
+            "sip:[::1",
+        ] {
             assert!(bad.parse::<SipUri>().is_err(), "{bad}");
         }
         for (bad, why) in [("sip:h?", "headers"), ("sip:h;a=%", "parameter"), ("sip:u:%1@h", "user part")] {
