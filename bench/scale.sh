@@ -6,6 +6,16 @@
 #
 #   bash bench/scale.sh [DEVICES=1000000] [CAMPAIGN=1] [HOT=0]
 #   SIPPROV_BIN=/path/to/sipprov bash bench/scale.sh ...   (a given binary, not this tree's build)
+#   SCALE_SAVE=DIR bash bench/scale.sh ...    (keeps a copy of the imported data directory in DIR)
+#   SCALE_REUSE=DIR bash bench/scale.sh ...   (skips the import: starts from a copy of DIR, which
+#                                              SCALE_SAVE wrote with the same DEVICES)
+#   SCALE_SERIES=FILE bash bench/scale.sh ... (appends one line a second while the restarted
+#       server runs: unix time, -wal bytes, answers held back so far, VmRSS, RssAnon, RssFile and
+#       RssShmem in KiB; says whether memory grows with the campaign or stays flat)
+#
+# A campaign run takes minutes, most of them the import; SCALE_REUSE lets an A/B of two binaries
+# run on the same imported database in the same hour. The phones' port is saved with the copy,
+# since every device's contact names it.
 #
 # CAMPAIGN=0 skips the campaign part. wrk fetches a random device among all of them (HOT=0, the
 # default and the worst case: nearly every request misses the render cache and renders, and
@@ -39,7 +49,7 @@ start_server() { # data-dir [pinned] → PID, HTTP, API, STARTUP (process start 
   local pin=() t0 t1
   [ "${2:-}" = pinned ] && pin=("${SERVER_CPU[@]}")
   t0=$(now)
-  SIPPROV_LOG=warn "${pin[@]}" "$bin" serve --data-dir "$1" --http-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
+  SIPPROV_LOG="${SCALE_LOG:-warn}" "${pin[@]}" "$bin" serve --data-dir "$1" --http-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
     --sip-listen 127.0.0.1:0 2>>"$1/server.log" &
   PID=$!
   for _ in $(seq 1 1200); do [ -s "$1/listening.json" ] && break; sleep 0.02; done
@@ -52,7 +62,12 @@ stop_server() { kill "$PID"; wait "$PID" 2>/dev/null || true; }
 cli() { "$bin" "$@" --api "http://$API" --data-dir "$DATA"; }
 
 # The phones: one SIPp process answering every NOTIFY at once (bench/sip.sh explains the buffer).
-PHONE_PORT=$(free_port)
+if [ -n "${SCALE_REUSE:-}" ]; then
+  [ -s "$SCALE_REUSE/phone-port" ] || { echo "SCALE_REUSE=$SCALE_REUSE: no saved data directory (run with SCALE_SAVE first)" >&2; exit 1; }
+  PHONE_PORT=$(cat "$SCALE_REUSE/phone-port")
+else
+  PHONE_PORT=$(free_port)
+fi
 if [ "$campaign" = 1 ]; then
   "${LOAD_CPU[@]}" sipp -sf bench/sipp/uas_200_now.xml -i 127.0.0.1 -p "$PHONE_PORT" -t u1 -buff_size 4194304 \
     -m $((n + 10)) -nostdin >/dev/null 2>&1 &
@@ -72,16 +87,24 @@ csv_mb=$(du -m "$work/devices.csv" | cut -f1)
 
 # --- import: one file, streamed, one transaction ----------------------------------
 DATA="$work/data"
-start_server "$DATA"
-base_rss=$(mb "$PID" VmRSS)
-t0=$(now)
-cli device import "$work/devices.csv" >/dev/null
-t1=$(now)
-import_s=$(python3 -c "print(round($t1-$t0,1))")
-import_rss=$(mb "$PID" VmHWM)
-# Serving is measured here, not authentication: device files open to all.
-cli settings set provisioning.url=http://prov.example.com/ time.ntp_server=pool.ntp.org security.open_device_files=1 >/dev/null
-stop_server
+if [ -n "${SCALE_REUSE:-}" ]; then
+  cp -a "$SCALE_REUSE/data" "$DATA"
+  import_s="not run (SCALE_REUSE)" import_rss="—" base_rss="—"
+else
+  start_server "$DATA"
+  base_rss=$(mb "$PID" VmRSS)
+  t0=$(now)
+  cli device import "$work/devices.csv" >/dev/null
+  t1=$(now)
+  import_s="$(python3 -c "print(round($t1-$t0,1))") s"
+  import_rss=$(mb "$PID" VmHWM)
+  # Serving is measured here, not authentication: device files open to all.
+  cli settings set provisioning.url=http://prov.example.com/ time.ntp_server=pool.ntp.org security.open_device_files=1 >/dev/null
+  stop_server
+fi
+if [ -n "${SCALE_SAVE:-}" ]; then
+  rm -rf "$SCALE_SAVE"; mkdir -p "$SCALE_SAVE"; cp -a "$DATA" "$SCALE_SAVE/data"; echo "$PHONE_PORT" > "$SCALE_SAVE/phone-port"
+fi
 
 # --- start-up and serving -----------------------------------------------------------
 start_server "$DATA" pinned
@@ -91,6 +114,12 @@ startup_rss=$(mb "$PID" VmRSS)
 ( max=0; while kill -0 "$PID" 2>/dev/null; do
     size=$(stat -c %s "$DATA/sipprov.db-wal" 2>/dev/null || echo 0)
     [ "$size" -gt "$max" ] && max=$size && echo "$max" > "$work/wal-max"
+    if [ -n "${SCALE_SERIES:-}" ]; then
+      held=$(curl -s "http://$API/metrics" | awk '$1 == "sipprov_fetches_held_back_total" {print $2}')
+      rss=$(awk '$1 == "VmRSS:" {r=$2} $1 == "RssAnon:" {a=$2} $1 == "RssFile:" {f=$2} $1 == "RssShmem:" {s=$2}
+                 END {print r, a, f, s}' "/proc/$PID/status" 2>/dev/null)
+      echo "$(date +%s) $size ${held:-0} ${rss:-0}" >> "$SCALE_SERIES"
+    fi
     sleep 1
   done ) &
 python3 - "$HTTP" "$n" <<'PY'
@@ -160,7 +189,7 @@ cat <<MD
 | $n devices | measured | target |
 |---|---|---|
 | CSV file | $csv_mb MB, one file | — |
-| \`sipprov device import\` (one transaction, streamed) | $import_s s | under 60 s |
+| \`sipprov device import\` (one transaction, streamed) | $import_s | under 60 s |
 | server peak RSS during the import | $import_rss MB (idle before: $base_rss MB) | under 600 MB |
 | start-up (process start to listening) | $startup s | under 5 s |
 | RSS after start-up | $startup_rss MB | — |
