@@ -664,43 +664,38 @@ fn same_file_shape<'a>(rows: &[&'a (Mac, NotifyResult)]) -> Vec<(FileShape<'a>, 
 }
 
 /// A batch of history events on SQLite (the campaign's outcomes, written with them): the batch
-/// as one JSONB object bound once and unpacked by `jsonb_each`, ids following the table's
+/// as one JSONB array bound once and unpacked by `jsonb_each`, ids following the table's
 /// largest, as [`Store::insert_events`] numbers them (this transaction holds the write lock).
 ///
 /// Bound five parameters an event, a batch of 500 was eight statements and 2,500 parameters.
 /// Each run of events of one kind (a campaign's batch is one run of `notify` events) is one
-/// statement with the kind bound once, not unpacked from every row. Each event is one entry:
-/// its label the event's id, MAC and time, each of a fixed width (twenty characters, twelve,
-/// twenty: [`crate::jsonb::padded_int`]), read back with `substr`; its value the detail, as it
-/// is. As an array of (MAC, time, detail) rows each of the three took a `->>` (about 800
-/// instructions in SQLite's `jsonExtractFunc`, with a copy of the row), some 2,400 an event
-/// (callgrind, bench/sip-instructions.sh); the detail at the end of one text read with
-/// `substr` cost about 1,000, `substr` walking it character by character.
+/// statement with the kind bound once, not unpacked from every row.
 async fn insert_events_sqlite(tx: &mut WriteTx, events: &[crate::EventText]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
     let max: Option<i64> =
         sqlx::query("SELECT MAX(id) AS m FROM device_events").fetch_one(&mut **tx).await?.try_get("m")?;
-    // The events keep the batch's order in their ids.
     let mut next_id = max.unwrap_or(0) + 1;
     for run in events.chunk_by(|a, b| a.kind == b.kind) {
         // The detail goes in as its JSON text, taken as it is (as PostgreSQL's path stores it).
-        let mut batch = crate::jsonb::TextsByLabel::with_capacity(run.len(), 220);
+        let mut batch = crate::jsonb::Batch::with_capacity(run.len(), 200);
         for e in run {
-            let (id, mac, at) =
-                (crate::jsonb::padded_int(next_id), crate::jsonb::mac_text(e.mac), crate::jsonb::padded_int(e.at));
-            batch.push(&[&id, &mac, &at], &e.detail);
-            next_id = next_id.saturating_add(1);
+            batch.row(|row| {
+                row.mac(e.mac).int(e.at).text(&e.detail);
+            });
         }
+        // `j.key` is the element's index: the events keep the batch's order in their ids.
         sqlx::query(
-            "INSERT INTO device_events (id, mac, at, kind, detail) SELECT CAST(substr(j.key, 1, 20) AS INTEGER), \
-             substr(j.key, 21, 12), CAST(substr(j.key, 33) AS INTEGER), ?, j.value FROM jsonb_each(?) j",
+            "INSERT INTO device_events (id, mac, at, kind, detail) SELECT ? + j.key, j.value ->> '$[0]', \
+             j.value ->> '$[1]', ?, j.value ->> '$[2]' FROM jsonb_each(?) j",
         )
+        .bind(next_id)
         .bind(run[0].kind.as_str())
         .bind(batch.finish())
         .execute(&mut **tx)
         .await?;
+        next_id += i64::try_from(run.len()).unwrap_or(i64::MAX);
     }
     Ok(())
 }

@@ -185,54 +185,6 @@ impl ByMac {
     }
 }
 
-/// A batch of texts by label: one JSONB object whose labels and values are texts, each label
-/// written from parts, for `jsonb_each`, whose `key` and `value` columns give both as they are,
-/// without a `->>`. Fields of known width in a label are read back with `substr`, whose cost
-/// follows the characters it walks (it counts characters, not bytes): a label of a few dozen
-/// ASCII characters, not the value after them.
-#[derive(Default)]
-pub(crate) struct TextsByLabel {
-    payload: Vec<u8>,
-}
-
-impl TextsByLabel {
-    /// A batch with room for about `entries` entries of `entry_bytes` bytes.
-    pub(crate) fn with_capacity(entries: usize, entry_bytes: usize) -> TextsByLabel {
-        TextsByLabel { payload: Vec::with_capacity(entries * entry_bytes) }
-    }
-
-    /// Appends the entry whose label is `label`'s parts one after another, and whose value is
-    /// `value`, taken as it is.
-    pub(crate) fn push(&mut self, label: &[&[u8]], value: &str) {
-        header(&mut self.payload, TEXTRAW, label.iter().map(|p| p.len()).sum());
-        for part in label {
-            self.payload.extend_from_slice(part);
-        }
-        header(&mut self.payload, TEXTRAW, value.len());
-        self.payload.extend_from_slice(value.as_bytes());
-    }
-
-    /// The whole batch as one JSONB object, to bind as a BLOB.
-    pub(crate) fn finish(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.payload.len() + 9);
-        header(&mut out, OBJECT, self.payload.len());
-        out.extend_from_slice(&self.payload);
-        out
-    }
-}
-
-/// `n` in decimal, right-aligned in 20 bytes with leading spaces (an `i64` takes at most 20,
-/// its sign included): a field of fixed width in a [`TextsByLabel`] label, read back by
-/// `CAST(substr(…, at, 20) AS INTEGER)`, which ignores leading spaces (SQLite, "CAST
-/// expressions": "Any leading spaces in the TEXT value when converting from TEXT to INTEGER
-/// are ignored").
-pub(crate) fn padded_int(n: i64) -> [u8; 20] {
-    let mut buf = [0u8; 20];
-    let len = itoa(n, &mut buf).len();
-    buf[..20 - len].fill(b' ');
-    buf
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,25 +242,5 @@ mod tests {
         // The batch (10 bytes), its one row (9 bytes): a text of 3, an integer of 2 digits,
         // NULL, an empty text.
         assert_eq!(batch.finish(), [0xab, 0x9b, 0x3a, b'a', b'"', b'b', 0x23, b'4', b'2', 0x00, 0x0a]);
-    }
-
-    #[test]
-    fn a_batch_of_texts_by_label_is_an_object_of_texts() {
-        let mut texts = TextsByLabel::default();
-        texts.push(&[b"ab", b"", b"c"], "d\"e");
-        texts.push(&[], "");
-        // The object (10 bytes): a label of 3, a text of 3, an empty label, an empty text.
-        assert_eq!(texts.finish(), [0xac, 0x3a, b'a', b'b', b'c', 0x3a, b'd', b'"', b'e', 0x0a, 0x0a]);
-    }
-
-    #[test]
-    fn a_padded_integer_is_its_digits_right_aligned_in_twenty_bytes() {
-        for n in [0, 7, -7, 1_733_480_000_000, i64::MIN, i64::MAX] {
-            let padded = padded_int(n);
-            let text = std::str::from_utf8(&padded).unwrap();
-            assert_eq!(text.len(), 20);
-            assert_eq!(text.trim_start(), n.to_string());
-            assert!(text.starts_with(' ') || n == i64::MIN, "{text:?}");
-        }
     }
 }
