@@ -65,6 +65,35 @@ fn two_thousand_devices_each_end_with_an_outcome() {
     assert!(outcome["sent_to"].as_str().is_some_and(|t| t.starts_with("udp:127.0.0.1:")), "{shown}");
 }
 
+/// An answered NOTIFY's outcome reaches the store as its answer comes, not when the campaign's
+/// last transaction ends: with phones that never answer in the fleet, every answered device's
+/// outcome is recorded while the silent ones are still in flight. An order, not a time: at
+/// RFC 3261's T1 of 500 ms a silent phone's transaction runs until Timer F, 32 s (§17.1.2.2),
+/// and the answered outcomes must all be in well before (the writer gathers a batch for at
+/// most 20 ms after its first outcome, `campaign::drive::GATHER`).
+#[test]
+fn answered_outcomes_are_recorded_while_other_notifies_still_wait() {
+    let s = TestServer::start();
+    let ok = Sipp::start_calls(scenario("uas_200_linger.xml"), "udp", 40);
+    let silent = Sipp::start_calls(scenario("uas_silent.xml"), "udp", 20);
+    import(&s, 0, 20, ok.port(), "mixed");
+    import(&s, 20, 5, silent.port(), "mixed");
+    s.ok(&["resync", "--group", "mixed", "--rate", "1000", "--confirm-window", "3600"]);
+    let mut report = Value::Null;
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            report = campaign(&s, "1");
+            count(&report, "awaiting-confirmation") == 20
+        }),
+        "the answered devices' outcomes are not all recorded: {report}"
+    );
+    // Still in flight: no outcome for the silent phones yet, none timed out.
+    assert_eq!(count(&report, "pending") + count(&report, "sending"), 5, "{}", report["counts"]);
+    assert_eq!(count(&report, "timeout"), 0, "{}", report["counts"]);
+    assert!(ok.errors().is_empty(), "{}", ok.errors());
+    drop(silent);
+}
+
 #[test]
 fn outcomes_are_reported_exactly_and_confirmation_needs_a_fetch() {
     let s = server();

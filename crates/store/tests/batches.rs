@@ -575,12 +575,20 @@ async fn campaign_history_events_round_trip_in_order() {
         store.append_events(&[before]).await.unwrap();
         let odd = "Busy \"here\" \\ tab\t line\r\n é 電話 \u{1}";
         let results: Vec<(Mac, NotifyResult)> = all.iter().map(|m| (*m, timed_out(100))).collect();
+        // Times of every width, the sign included (SQLite reads them from fixed-width text).
+        let at = |n: usize| match n {
+            0 => i64::MIN,
+            1 => -5,
+            2 => 0,
+            3 => i64::MAX,
+            _ => 100 + n as i64,
+        };
         let events: Vec<NewEvent> = all
             .iter()
             .enumerate()
             .map(|(n, m)| NewEvent {
                 mac: *m,
-                at: 100 + n as i64,
+                at: at(n),
                 kind: EventKind::Notify,
                 detail: serde_json::json!({ "n": n, "reason": odd, "campaign": id, "status": null }),
             })
@@ -592,7 +600,7 @@ async fn campaign_history_events_round_trip_in_order() {
             let log = store.device_events(*m, 10).await.unwrap();
             let notify: Vec<_> = log.iter().filter(|e| e.kind == EventKind::Notify).collect();
             assert_eq!(notify.len(), 1, "{m}: {log:?}");
-            assert_eq!(notify[0].at, 100 + n as i64);
+            assert_eq!(notify[0].at, at(n));
             assert_eq!(notify[0].detail, events[n].detail, "{m}");
             ids.push(notify[0].id);
         }
