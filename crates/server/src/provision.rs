@@ -160,9 +160,9 @@ impl Handler for PhoneHandler {
     const HALF_CLOSE: bool = true;
 
     /// Answers the request here, within hyper's service call, whenever nothing has to wait
-    /// (see [`prepare`]): the future returned is then the answer itself, with no state machine,
+    /// (see `prepare`): the future returned is then the answer itself, with no state machine,
     /// no allocation and no copy of the request; a request that waits gets a boxed future
-    /// ([`answer::later`]).
+    /// (`answer::later`).
     fn handle(
         self,
         request: hyper::Request<hyper::body::Incoming>,
@@ -170,27 +170,30 @@ impl Handler for PhoneHandler {
         tls: Option<TlsPeer>,
     ) -> impl std::future::Future<Output = Response> + Send + 'static {
         let started = Instant::now();
-        let (parts, body) = request.into_parts();
         let state = self.0;
-        let peer = forwarded::client_address(peer, &parts.headers, &state.proxies);
-        let incoming = Incoming { peer, tls, method: parts.method, uri: parts.uri, headers: parts.headers };
+        let peer = forwarded::client_address(peer, request.headers(), &state.proxies);
         let mut vendor = VendorLabel::UNKNOWN;
-        match prepare(&state, &incoming, &mut vendor) {
+        // Read where hyper put it: the request is moved (its 224 bytes copied) only when it waits.
+        let asked =
+            Asked { peer, tls: tls.as_ref(), method: request.method(), uri: request.uri(), headers: request.headers() };
+        match prepare(&state, &asked, &mut vendor) {
             Step::Done(Ok((served, status, record))) => {
                 // The request is no longer needed: hyper's read buffer, which its head's bytes
                 // share, is its own again when hyper reads the next head.
-                drop(incoming);
+                drop(request);
                 answer::served(state, served, status, record, vendor, started)
             }
             Step::Done(Err(response)) => answer::PhoneAnswer::ready(answer::timed(&state, response, vendor, started)),
             Step::Later(later) => {
+                let (parts, body) = request.into_parts();
+                let incoming = Incoming { peer, tls, method: parts.method, uri: parts.uri, headers: parts.headers };
                 answer::PhoneAnswer::waits(answer::later(state, incoming, body, later, vendor, started))
             }
         }
     }
 }
 
-/// A request as the listener hands it over.
+/// A request that waits, as the listener handed it over (its body apart).
 struct Incoming {
     peer: SocketAddr,
     tls: Option<TlsPeer>,
@@ -200,15 +203,34 @@ struct Incoming {
 }
 
 impl Incoming {
+    /// The request as [`prepare`] reads it.
+    fn asked(&self) -> Asked<'_> {
+        let Incoming { peer, tls, method, uri, headers } = self;
+        Asked { peer: *peer, tls: tls.as_ref(), method, uri, headers }
+    }
+}
+
+/// What [`prepare`] reads of a request: the requester's address (a trusted proxy's
+/// `X-Forwarded-For` applied), what its certificate says on HTTPS, and its head.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    peer: SocketAddr,
+    tls: Option<&'a TlsPeer>,
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+}
+
+impl<'a> Asked<'a> {
     /// What the access checks learn of the request.
-    fn facts<'a>(&'a self, read: &ReadHeaders<'a>) -> RequestFacts<'a> {
-        let Incoming { tls, method, uri, peer, .. } = self;
+    fn facts(&self, read: &ReadHeaders<'a>) -> RequestFacts<'a> {
+        let Asked { tls, method, uri, peer, .. } = *self;
         RequestFacts {
             method: method.as_str(),
             uri: uri.path_and_query().map_or(uri.path(), |p| p.as_str()),
             authorization: read.authorization.and_then(|v| v.to_str().ok()),
             tls: tls.is_some(),
-            cert_macs: tls.as_ref().filter(|t| t.has_certificate).map(|t| &*t.macs),
+            cert_macs: tls.filter(|t| t.has_certificate).map(|t| &*t.macs),
             ip: peer.ip(),
         }
     }
@@ -270,9 +292,8 @@ impl Step {
 /// is not a config file's, else the file, its status and the fetch record; or, for the rare
 /// request that has to wait (see [`Wait`]), where it got to. Nothing here is done twice: a
 /// request's checks, counts and authorization happen once, here or after its wait.
-fn prepare(state: &Arc<Phones>, incoming: &Incoming, vendor: &mut VendorLabel) -> Step {
-    let peer = incoming.peer;
-    let Incoming { method, uri, headers, .. } = incoming;
+fn prepare(state: &Arc<Phones>, asked: &Asked<'_>, vendor: &mut VendorLabel) -> Step {
+    let Asked { peer, method, uri, headers, .. } = *asked;
     if let Some(wait) = state.security.throttle.blocked_for(peer.ip()) {
         return Step::Done(Err(blocked(state, wait)));
     }
@@ -281,7 +302,7 @@ fn prepare(state: &Arc<Phones>, incoming: &Incoming, vendor: &mut VendorLabel) -
     }
     let read = ReadHeaders::of(headers);
     let ua = user_agent(read.user_agent).and_then(|ua| registry().identify_user_agent(ua));
-    let facts = incoming.facts(&read);
+    let facts = asked.facts(&read);
     let ua = with_certificate_identity(ua, facts.cert_macs);
     *vendor = VendorLabel::of_opt(ua.as_ref().map(|u| u.vendor));
     let path = uri.path();

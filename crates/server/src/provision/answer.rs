@@ -129,8 +129,9 @@ async fn finish(
     vendor: &mut VendorLabel,
 ) -> Prepared {
     let Later { wait, ua } = later;
-    let read = ReadHeaders::of(&incoming.headers);
-    let facts = incoming.facts(&read);
+    let asked = incoming.asked();
+    let read = ReadHeaders::of(asked.headers);
+    let facts = asked.facts(&read);
     let (peer, headers) = (incoming.peer, &incoming.headers);
     // `prepare` found the path's file name before every wait but a stored file's: the same
     // check again. (The error is the answer itself, as `prepare`'s are.)
