@@ -25,24 +25,23 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use sipprov_sip::logsafe::{escaped, LogLimiter};
 use sipprov_vendors::{registry, UserAgentInfo};
 
 use crate::auth::Security;
-use crate::auth::{Decision, Failure, Policy, RequestFacts};
+use crate::auth::{Decision, Policy, RequestFacts};
 use crate::cache::Served;
 use crate::config::UploadsConfig;
 use crate::directories::Directories;
 use crate::fetchlog::Fetch;
 use crate::fetchlog::FetchLog;
-use crate::files::{Files, Refusal, Resolved};
+use crate::files::{Files, Resolved};
 use crate::inventory::Inventory;
 use crate::listener::{Handler, TlsPeer};
-use crate::metrics::labels::{RefusalReason, VendorLabel};
+use crate::metrics::labels::VendorLabel;
 use crate::metrics::Metrics;
 use crate::resources::ResourceCatalog;
 use decide::{
-    authorize, authorize_after_wait, authorize_at_once, blocked, challenge, count_failure, note_failure,
+    authorize, authorize_after_wait, authorize_at_once, bad_path, blocked, note_failure, refused, unknown_device,
     with_certificate_identity, Authorized, Window,
 };
 
@@ -60,10 +59,6 @@ mod upload;
 const MAX_PATH: usize = 256;
 const MAX_SEGMENTS: usize = 8;
 const MAX_USER_AGENT: usize = 512;
-
-// A refused request costs its sender one HTTP request: the warnings are rationed, with the count
-// of those held back in the next one (see `decide` for the others).
-static BAD_PATH_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10));
 
 /// What the phone-facing listeners use: the provisioning core, the access checks, the event
 /// sink, for uploads the store and its caps, and for stored files the catalog and the
@@ -356,16 +351,6 @@ fn prepare(state: &Arc<Phones>, asked: &Asked<'_>, vendor: &mut VendorLabel) -> 
     }
 }
 
-/// The answer to a bad path (see [`file_name`]): counted, logged (rationed), 400.
-fn bad_path(state: &Phones, peer: SocketAddr, path: &str, reason: &str) -> Response {
-    Metrics::inc(&state.metrics.http_bad_path);
-    state.metrics.refusal(RefusalReason::BadPath);
-    if let Some(suppressed) = BAD_PATH_LOG.allow() {
-        tracing::warn!(peer = %peer.ip(), path = %escaped(path, 120), reason, suppressed, "refused odd request path");
-    }
-    StatusCode::BAD_REQUEST.into_response()
-}
-
 /// The rest of [`prepare`] once the requester is let in: the file, rendered or cached, and
 /// unless its `Last-Modified` is ahead of the clock (`Err`: a wait, with the User-Agent back),
 /// its status and fetch record.
@@ -524,68 +509,6 @@ impl<'a> ReadHeaders<'a> {
         }
         read
     }
-}
-
-fn refused(
-    state: &Phones,
-    file: &str,
-    ua: Option<&UserAgentInfo>,
-    refusal: Refusal,
-    facts: &RequestFacts<'_>,
-) -> Response {
-    match refusal {
-        Refusal::NotFound => {
-            Metrics::inc(&state.metrics.http_unknown_device);
-            let Some(mac) = named_device(file, ua) else {
-                tracing::debug!(peer = %facts.ip, file, "no such file for this requester");
-                return StatusCode::NOT_FOUND.into_response();
-            };
-            unknown_device(state, mac, file, facts)
-        }
-        Refusal::MacMismatch { path, user_agent } => {
-            let reason = format!("User-Agent MAC {user_agent} contradicts the MAC in the path");
-            note_failure(state, facts.ip, Some(path), file, &reason, RefusalReason::MacMismatch);
-            StatusCode::FORBIDDEN.into_response()
-        }
-    }
-}
-
-/// The answer to a request naming a MAC the server does not know (scanners walk MAC ranges, in
-/// paths and in User-Agents): counted against the source, and exactly what a known device
-/// answers a requester that has not authenticated, so that nothing tells them apart.
-/// The caller counts it in `http_unknown_device`.
-fn unknown_device(state: &Phones, mac: sipprov_model::Mac, file: &str, facts: &RequestFacts<'_>) -> Response {
-    let decision = state.security.unknown_device(&state.inventory.global(), mac, facts);
-    let unauthenticated = match &decision {
-        Some(Decision::Challenge { failure, .. } | Decision::Refuse(failure)) => failure.unauthenticated,
-        _ => false,
-    };
-    let failure = Failure { reason: "unknown device", unauthenticated };
-    if let Some(response) = count_failure(state, facts.ip, None, file, failure, false) {
-        return response;
-    }
-    match decision {
-        Some(Decision::Challenge { headers, .. }) => challenge(headers),
-        Some(Decision::Refuse(_)) => StatusCode::FORBIDDEN.into_response(),
-        _ => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-/// The MAC whose device file a request names: the MAC in the file name, else the requester's
-/// own (User-Agent or certificate) when the name is one a device of some vendor is served under
-/// (Gigaset's `provisioning.xml`). `None` for anything else (`favicon.ico`).
-fn named_device(file: &str, ua: Option<&UserAgentInfo>) -> Option<sipprov_model::Mac> {
-    let vendors = registry().vendors();
-    if let Some(mac) = vendors.iter().find_map(|v| v.mac_in_file_name(file)) {
-        return Some(mac);
-    }
-    let mac = ua?.mac?;
-    let device_file = |v: &&&'static dyn sipprov_vendors::Vendor| {
-        v.models().iter().any(|m| {
-            v.device_files(m, mac).iter().any(|f| f.scope == sipprov_vendors::FileScope::Device && f.matches(file))
-        })
-    };
-    vendors.iter().any(|v| device_file(&v)).then_some(mac)
 }
 
 /// RFC 9110 §13.2.2: If-None-Match, when present, decides alone; else If-Modified-Since.

@@ -4,8 +4,10 @@
 //! decides with [`authorize_at_once`] nearly always, without a future, and only a first
 //! fetch's claim or a cluster's Digest confirmation waits ([`authorize_after_wait`]). Every
 //! refusal counts against its source, which past `[security] max_failures` is blocked for a
-//! while ([`blocked`]).
+//! while ([`blocked`]); a request for an unknown device's file is answered as a known device's
+//! would be to a requester that has not authenticated ([`unknown_device`]).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,16 +15,18 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sipprov_sip::logsafe::{escaped, LogLimiter};
 use sipprov_store::NewEvent;
-use sipprov_vendors::UserAgentInfo;
+use sipprov_vendors::{registry, UserAgentInfo};
 
 use super::Phones;
 use crate::auth::{throttle::Outcome, Decision, Failure, Policy, RequestFacts};
 use crate::fetchlog::Record;
+use crate::files::Refusal;
 use crate::metrics::labels::RefusalReason;
 use crate::metrics::{BlockedBy, Metrics};
 
 // A refused request costs its sender one HTTP request: the warnings are rationed, with the count
 // of those held back in the next one (refusals of known devices stay in their history).
+static BAD_PATH_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10));
 static REFUSED_LOG: LogLimiter = LogLimiter::new(20, Duration::from_secs(5));
 static FIRST_FETCH_LOG: LogLimiter = LogLimiter::new(5, Duration::from_secs(60));
 
@@ -281,4 +285,84 @@ fn blocked_answer(state: &Phones, wait: std::time::Duration) -> Response {
     }
     let secs = wait.as_secs().max(1).to_string();
     (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, secs)]).into_response()
+}
+
+/// The answer to a bad path (see `super::file_name`): counted, logged (rationed), 400.
+pub(super) fn bad_path(state: &Phones, peer: SocketAddr, path: &str, reason: &str) -> Response {
+    Metrics::inc(&state.metrics.http_bad_path);
+    state.metrics.refusal(RefusalReason::BadPath);
+    if let Some(suppressed) = BAD_PATH_LOG.allow() {
+        tracing::warn!(peer = %peer.ip(), path = %escaped(path, 120), reason, suppressed, "refused odd request path");
+    }
+    StatusCode::BAD_REQUEST.into_response()
+}
+
+/// The answer to a request `Files::resolve` refused: an unknown device's (see
+/// [`unknown_device`]), 404 for a name no device is served under, 403 for a User-Agent whose MAC
+/// contradicts the path's.
+pub(super) fn refused(
+    state: &Phones,
+    file: &str,
+    ua: Option<&UserAgentInfo>,
+    refusal: Refusal,
+    facts: &RequestFacts<'_>,
+) -> Response {
+    match refusal {
+        Refusal::NotFound => {
+            Metrics::inc(&state.metrics.http_unknown_device);
+            let Some(mac) = named_device(file, ua) else {
+                tracing::debug!(peer = %facts.ip, file, "no such file for this requester");
+                return StatusCode::NOT_FOUND.into_response();
+            };
+            unknown_device(state, mac, file, facts)
+        }
+        Refusal::MacMismatch { path, user_agent } => {
+            let reason = format!("User-Agent MAC {user_agent} contradicts the MAC in the path");
+            note_failure(state, facts.ip, Some(path), file, &reason, RefusalReason::MacMismatch);
+            StatusCode::FORBIDDEN.into_response()
+        }
+    }
+}
+
+/// The answer to a request naming a MAC the server does not know (scanners walk MAC ranges, in
+/// paths and in User-Agents): counted against the source, and exactly what a known device
+/// answers a requester that has not authenticated, so that nothing tells them apart.
+/// The caller counts it in `http_unknown_device`.
+pub(super) fn unknown_device(
+    state: &Phones,
+    mac: sipprov_model::Mac,
+    file: &str,
+    facts: &RequestFacts<'_>,
+) -> Response {
+    let decision = state.security.unknown_device(&state.inventory.global(), mac, facts);
+    let unauthenticated = match &decision {
+        Some(Decision::Challenge { failure, .. } | Decision::Refuse(failure)) => failure.unauthenticated,
+        _ => false,
+    };
+    let failure = Failure { reason: "unknown device", unauthenticated };
+    if let Some(response) = count_failure(state, facts.ip, None, file, failure, false) {
+        return response;
+    }
+    match decision {
+        Some(Decision::Challenge { headers, .. }) => challenge(headers),
+        Some(Decision::Refuse(_)) => StatusCode::FORBIDDEN.into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The MAC whose device file a request names: the MAC in the file name, else the requester's
+/// own (User-Agent or certificate) when the name is one a device of some vendor is served under
+/// (Gigaset's `provisioning.xml`). `None` for anything else (`favicon.ico`).
+fn named_device(file: &str, ua: Option<&UserAgentInfo>) -> Option<sipprov_model::Mac> {
+    let vendors = registry().vendors();
+    if let Some(mac) = vendors.iter().find_map(|v| v.mac_in_file_name(file)) {
+        return Some(mac);
+    }
+    let mac = ua?.mac?;
+    let device_file = |v: &&&'static dyn sipprov_vendors::Vendor| {
+        v.models().iter().any(|m| {
+            v.device_files(m, mac).iter().any(|f| f.scope == sipprov_vendors::FileScope::Device && f.matches(file))
+        })
+    };
+    vendors.iter().any(|v| device_file(&v)).then_some(mac)
 }
