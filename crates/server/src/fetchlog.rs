@@ -94,6 +94,19 @@ pub enum Record {
     Rendered(RenderedState),
 }
 
+/// A fetch handed to [`FetchLog::record_fetch_at_once`]: kept, or waiting for room still
+/// ([`FetchLog::finish_recording`]).
+#[derive(Debug)]
+pub struct Recording(ledger::Room);
+
+impl Recording {
+    /// The fetch is kept and nothing is left to wait for: [`FetchLog::finish_recording`] would
+    /// do nothing.
+    pub fn is_done(&self) -> bool {
+        matches!(self.0, ledger::Room::Taken)
+    }
+}
+
 /// One served fetch, as the request path hands it over. It owns no heap memory of its own: the
 /// content is the render cache's shared [`ContentId`] (the bytes are not kept), the address a value, the authentication a
 /// static name (only a User-Agent's firmware, parsed for the request anyway, moves in, and its model
@@ -214,6 +227,26 @@ impl FetchLog {
     pub async fn record_fetch(&self, fetch: Fetch) {
         self.note_seen(&fetch);
         let taken = self.ledger.take_waiting(fetch, ROOM_WAIT).await;
+        self.count_taken(taken);
+    }
+
+    /// [`FetchLog::record_fetch`] up to its wait, without one: nearly every fetch is kept here
+    /// ([`Recording::is_done`]), and the request path then answers without a future. Otherwise
+    /// [`FetchLog::finish_recording`] waits, before the answer goes out.
+    pub fn record_fetch_at_once(&self, fetch: Fetch) -> Recording {
+        self.note_seen(&fetch);
+        Recording(self.ledger.take_at_once(fetch))
+    }
+
+    /// The rest of [`FetchLog::record_fetch`] after [`FetchLog::record_fetch_at_once`]: the wait
+    /// for the writer, if any, and the counts of fetches held back or dropped.
+    pub async fn finish_recording(&self, recording: Recording) {
+        let taken = self.ledger.finish_take(recording.0, ROOM_WAIT).await;
+        self.count_taken(taken);
+    }
+
+    /// Counts a fetch held back, or dropped for want of room.
+    fn count_taken(&self, taken: Result<ledger::Taken, Box<Fetch>>) {
         if matches!(taken, Ok(ledger::Taken::HeldBack)) {
             Metrics::inc(&self.metrics.fetches_held_back);
         }

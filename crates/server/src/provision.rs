@@ -25,27 +25,31 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use sipprov_sip::logsafe::{escaped, LogLimiter};
-use sipprov_store::NewEvent;
 use sipprov_vendors::{registry, UserAgentInfo};
 
 use crate::auth::Security;
-use crate::auth::{throttle::Outcome, Decision, Failure, Policy, RequestFacts};
+use crate::auth::{Decision, Policy, RequestFacts};
 use crate::cache::Served;
 use crate::config::UploadsConfig;
 use crate::directories::Directories;
+use crate::fetchlog::Fetch;
 use crate::fetchlog::FetchLog;
-use crate::fetchlog::{Fetch, Record};
-use crate::files::{Files, Refusal, Resolved};
+use crate::files::{Files, Resolved};
 use crate::inventory::Inventory;
 use crate::listener::{Handler, TlsPeer};
-use crate::metrics::labels::{RefusalReason, VendorLabel};
-use crate::metrics::{BlockedBy, Metrics};
+use crate::metrics::labels::VendorLabel;
+use crate::metrics::Metrics;
 use crate::resources::ResourceCatalog;
+use decide::{
+    authorize, authorize_after_wait, authorize_at_once, bad_path, blocked, note_failure, refused, unknown_device,
+    with_certificate_identity, Authorized, Window,
+};
 
+mod answer;
 mod bandwidth;
 mod bigfile;
 mod dates;
+mod decide;
 mod directory;
 mod forwarded;
 mod keyfile;
@@ -55,12 +59,6 @@ mod upload;
 const MAX_PATH: usize = 256;
 const MAX_SEGMENTS: usize = 8;
 const MAX_USER_AGENT: usize = 512;
-
-// A refused request costs its sender one HTTP request: the warnings are rationed, with the count
-// of those held back in the next one (refusals of known devices stay in their history).
-static BAD_PATH_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(10));
-static REFUSED_LOG: LogLimiter = LogLimiter::new(20, Duration::from_secs(5));
-static FIRST_FETCH_LOG: LogLimiter = LogLimiter::new(5, Duration::from_secs(60));
 
 /// What the phone-facing listeners use: the provisioning core, the access checks, the event
 /// sink, for uploads the store and its caps, and for stored files the catalog and the
@@ -138,7 +136,7 @@ impl Phones {
 }
 
 /// The handler of the provisioning listeners (HTTP and HTTPS share one). Every path is one
-/// route, so each request goes from hyper straight to `serve`: no router, and the request's
+/// route, so each request goes from hyper straight to `prepare`: no router, and the request's
 /// method, URI and headers are moved, not copied.
 #[derive(Clone)]
 pub struct PhoneHandler(Arc<Phones>);
@@ -151,95 +149,155 @@ impl PhoneHandler {
 }
 
 impl Handler for PhoneHandler {
+    /// A phone's request is answered within the service call nearly always, so there is little
+    /// to cancel when its client leaves early; hyper's read buffer is then reused for every
+    /// request instead of allocated anew (see [`Handler::HALF_CLOSE`]).
+    const HALF_CLOSE: bool = true;
+
+    /// Answers the request here, within hyper's service call, whenever nothing has to wait
+    /// (see `prepare`): the future returned is then the answer itself, with no state machine,
+    /// no allocation and no copy of the request; a request that waits gets a boxed future
+    /// (`answer::later`).
     fn handle(
         self,
         request: hyper::Request<hyper::body::Incoming>,
         peer: SocketAddr,
         tls: Option<TlsPeer>,
     ) -> impl std::future::Future<Output = Response> + Send + 'static {
-        let (parts, body) = request.into_parts();
-        let peer = forwarded::client_address(peer, &parts.headers, &self.0.proxies);
-        let incoming =
-            Incoming { peer, tls, method: parts.method, uri: parts.uri, headers: parts.headers, body: Some(body) };
-        // Boxed once here: unboxed, hyper's service call, its in-flight slot and the wrappers on
-        // the way moved (copied) the whole future several times per request, about 1,300
-        // instructions of `memcpy`; a box is one allocation and pointer moves. The future is kept
-        // under 1 KiB (see `serve`): mimalloc serves that from its small size classes, larger
-        // blocks from its generic path, about 100 instructions more.
-        Box::pin(fetch(self.0, incoming))
+        let started = Instant::now();
+        let state = self.0;
+        let peer = forwarded::client_address(peer, request.headers(), &state.proxies);
+        let mut vendor = VendorLabel::UNKNOWN;
+        // Read where hyper put it: the request is moved (its 224 bytes copied) only when it waits.
+        let asked =
+            Asked { peer, tls: tls.as_ref(), method: request.method(), uri: request.uri(), headers: request.headers() };
+        match prepare(&state, &asked, &mut vendor) {
+            Step::Done(Ok((served, status, record))) => {
+                // The request is no longer needed: hyper's read buffer, which its head's bytes
+                // share, is its own again when hyper reads the next head.
+                drop(request);
+                answer::served(state, served, status, record, vendor, started)
+            }
+            Step::Done(Err(response)) => answer::PhoneAnswer::ready(answer::timed(&state, response, vendor, started)),
+            Step::Later(later) => {
+                let (parts, body) = request.into_parts();
+                let incoming = Incoming { peer, tls, method: parts.method, uri: parts.uri, headers: parts.headers };
+                answer::PhoneAnswer::waits(answer::later(state, incoming, body, later, vendor, started))
+            }
+        }
     }
 }
 
-/// A request as the listener hands it over.
+/// A request that waits, as the listener handed it over (its body apart).
 struct Incoming {
     peer: SocketAddr,
     tls: Option<TlsPeer>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    /// hyper's body as it comes: only an upload reads it (taking it), and only then is it boxed
-    /// into an axum [`Body`] (an allocation the config requests do not pay).
-    body: Option<hyper::body::Incoming>,
 }
 
-/// Serves one request and times it into `sipprov_http_request_duration_seconds`, under the
-/// vendor the request was identified as (its device's, else its User-Agent's).
-async fn fetch(state: Arc<Phones>, mut incoming: Incoming) -> Response {
-    let started = Instant::now();
-    let mut vendor = VendorLabel::UNKNOWN;
-    let response = serve(&state, &mut incoming, &mut vendor).await;
-    state.metrics.observe_http(vendor, response.status(), started.elapsed());
-    response
-}
-
-/// Answers a request; a served config file's fetch is recorded last (see [`prepare`]).
-///
-/// The request stays where `fetch` holds it and is lent out: an async function keeps what it
-/// was passed for its whole life, so passed by value it was held three times over (`fetch`'s
-/// argument, `serve`'s, and the fields `serve` moved out of it), 576 bytes more of the request's
-/// future.
-async fn serve(state: &Arc<Phones>, incoming: &mut Incoming, vendor: &mut VendorLabel) -> Response {
-    // What the fetch log keeps waits (only when its ledger is full) after everything the
-    // request's handling held is gone: `prepare`'s state and the fetch log's do not add up in
-    // the request's future, which stays under 1 KiB (see `PhoneHandler::handle`).
-    let (served, status, record) = match prepare(state, incoming, vendor).await {
-        Ok(prepared) => prepared,
-        Err(response) => return response,
-    };
-    if let Some(record) = record {
-        state.fetchlog.record_fetch(record).await;
+impl Incoming {
+    /// The request as [`prepare`] reads it.
+    fn asked(&self) -> Asked<'_> {
+        let Incoming { peer, tls, method, uri, headers } = self;
+        Asked { peer: *peer, tls: tls.as_ref(), method, uri, headers }
     }
-    respond(status, &served)
 }
 
-/// Everything of [`serve`] but the wait for the fetch log: the response when it is not a config
-/// file's, else the file, its status and the fetch record (for a known device's file).
-// The error is the response itself, returned to the client as it is (see `authorize`).
-#[allow(clippy::result_large_err)]
-async fn prepare(
-    state: &Arc<Phones>,
-    incoming: &mut Incoming,
-    vendor: &mut VendorLabel,
-) -> Result<(Arc<Served>, StatusCode, Option<Fetch>), Response> {
-    let peer = incoming.peer;
-    let Incoming { tls, method, uri, headers, body, .. } = incoming;
-    let (tls, method, uri, headers) = (&*tls, &*method, &*uri, &*headers);
+/// What [`prepare`] reads of a request: the requester's address (a trusted proxy's
+/// `X-Forwarded-For` applied), what its certificate says on HTTPS, and its head.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    peer: SocketAddr,
+    tls: Option<&'a TlsPeer>,
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+}
+
+impl<'a> Asked<'a> {
+    /// What the access checks learn of the request.
+    fn facts(&self, read: &ReadHeaders<'a>) -> RequestFacts<'a> {
+        let Asked { tls, method, uri, peer, .. } = *self;
+        RequestFacts {
+            method: method.as_str(),
+            uri: uri.path_and_query().map_or(uri.path(), |p| p.as_str()),
+            authorization: read.authorization.and_then(|v| v.to_str().ok()),
+            tls: tls.is_some(),
+            cert_macs: tls.filter(|t| t.has_certificate).map(|t| &*t.macs),
+            ip: peer.ip(),
+        }
+    }
+}
+
+/// A served config file, its status and its fetch record (for a known device's file); else the
+/// response to send instead.
+type Prepared = Result<(Arc<Served>, StatusCode, Option<Fetch>), Response>;
+
+/// How far [`prepare`] got without waiting.
+enum Step {
+    /// To the answer (nearly every request).
+    Done(Prepared),
+    /// To a wait, which [`answer::later`] runs and finishes the request after: boxed, a rare
+    /// branch's state being no part of the common answer's.
+    Later(Box<Later>),
+}
+
+/// What a request that waits carries from [`prepare`] to [`answer::later`]: what it waits for,
+/// and the User-Agent as read (the rest is the request's, read again there).
+struct Later {
+    wait: Wait,
+    ua: Option<UserAgentInfo>,
+}
+
+/// What a request waits for: each of the rare branches of [`prepare`].
+enum Wait {
+    /// A stored file (`stored`): its reads and its body's stream.
+    Stored(stored::FileRoute),
+    /// A phone's upload (`upload`): its body.
+    Upload,
+    /// A remote phone directory (`directory`).
+    Directory(sipprov_model::Mac),
+    /// A Yealink key file (`keyfile`).
+    Keyfile(sipprov_vendors::KeyFileName),
+    /// A device file whose authorization waits ([`authorize_after_wait`]): a first fetch's
+    /// claim, a cluster's Digest confirmation.
+    Authorize { resolved: Resolved, policy: Arc<Policy>, decision: Decision },
+    /// A device file whose `Last-Modified` is ahead of the clock.
+    Dated(Dated),
+}
+
+/// A file whose `Last-Modified` is ahead of the clock, held until it is not (see `dates`).
+struct Dated {
+    resolved: Resolved,
+    served: Arc<Served>,
+    auth: &'static str,
+    /// How long to hold it.
+    ahead: Duration,
+}
+
+impl Step {
+    fn later(wait: Wait, ua: Option<UserAgentInfo>) -> Step {
+        Step::Later(Box::new(Later { wait, ua }))
+    }
+}
+
+/// Everything of a request's answer up to the fetch log, without waiting: the response when it
+/// is not a config file's, else the file, its status and the fetch record; or, for the rare
+/// request that has to wait (see [`Wait`]), where it got to. Nothing here is done twice: a
+/// request's checks, counts and authorization happen once, here or after its wait.
+fn prepare(state: &Arc<Phones>, asked: &Asked<'_>, vendor: &mut VendorLabel) -> Step {
+    let Asked { peer, method, uri, headers, .. } = *asked;
     if let Some(wait) = state.security.throttle.blocked_for(peer.ip()) {
-        return Err(blocked(state, wait));
+        return Step::Done(Err(blocked(state, wait)));
     }
     if method != Method::GET && method != Method::HEAD && method != Method::PUT {
-        return Err((StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response());
+        return Step::Done(Err((StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response()));
     }
     let read = ReadHeaders::of(headers);
     let ua = user_agent(read.user_agent).and_then(|ua| registry().identify_user_agent(ua));
-    let facts = RequestFacts {
-        method: method.as_str(),
-        uri: uri.path_and_query().map_or(uri.path(), |p| p.as_str()),
-        authorization: read.authorization.and_then(|v| v.to_str().ok()),
-        tls: tls.is_some(),
-        cert_macs: tls.as_ref().filter(|t| t.has_certificate).map(|t| &*t.macs),
-        ip: peer.ip(),
-    };
+    let facts = asked.facts(&read);
     let ua = with_certificate_identity(ua, facts.cert_macs);
     *vendor = VendorLabel::of_opt(ua.as_ref().map(|u| u.vendor));
     let path = uri.path();
@@ -251,330 +309,94 @@ async fn prepare(
     // their own passes over the path (about 300 instructions per request).
     let one_segment = checked.is_ok_and(|name| path[..path.len() - name.len()].bytes().all(|b| b == b'/'));
     if let Some(route) = if one_segment { None } else { stored::route(path) } {
-        let request = stored::FileRequest { route, method, headers, peer, ua: ua.as_ref(), facts: &facts };
-        // The rare branches' futures are boxed (here and below): unboxed, the largest would set
-        // the size of every request's future, which hyper and the runtime move (copy) per
-        // request, kilobytes at a time.
-        return Err(Box::pin(stored::serve(state, request, vendor)).await);
+        return Step::later(Wait::Stored(route), ua);
     }
     let file_name = match checked {
         Ok(name) => name,
-        Err(reason) => {
-            Metrics::inc(&state.metrics.http_bad_path);
-            state.metrics.refusal(RefusalReason::BadPath);
-            if let Some(suppressed) = BAD_PATH_LOG.allow() {
-                tracing::warn!(peer = %peer.ip(), path = %escaped(path, 120), reason, suppressed, "refused odd request path");
-            }
-            return Err(StatusCode::BAD_REQUEST.into_response());
-        }
+        Err(reason) => return Step::Done(Err(bad_path(state, peer, path, reason))),
     };
     if method == Method::PUT {
-        // Taken once: a request is prepared once.
-        let body = body.take().map_or_else(Body::empty, Body::new);
-        return Err(Box::pin(upload::receive(state, file_name, ua.as_ref(), &facts, headers, body)).await);
+        return Step::later(Wait::Upload, ua);
     }
     let directory = if one_segment { directory::named(file_name) } else { directory::requested(path, file_name) };
     if let Some(mac) = directory {
-        let request = directory::DirectoryRequest { mac, file: file_name, ua: ua.as_ref(), headers, peer };
-        return Err(Box::pin(directory::serve(state, request, &facts)).await);
+        return Step::later(Wait::Directory(mac), ua);
     }
     if let Some(names) = keyfile::names(file_name) {
-        return Err(Box::pin(keyfile::serve(state, names, file_name, ua.as_ref(), &facts)).await);
+        return Step::later(Wait::Keyfile(names), ua);
     }
     let resolved = match state.files.resolve(file_name, ua.as_ref()) {
         Ok(r) => r,
-        Err(refusal) => return Err(refused(state, file_name, ua.as_ref(), refusal, &facts)),
+        Err(refusal) => return Step::Done(Err(refused(state, file_name, ua.as_ref(), refusal, &facts))),
     };
     *vendor = match &resolved {
         Resolved::Device { vendor, .. } => VendorLabel::of(vendor.id()),
         Resolved::Model { vendor, .. } => VendorLabel::of(vendor.id()),
     };
-    let auth = match &resolved {
-        // Decided without a wait nearly always; the rest boxed, so that the request's future
-        // holds no authorization state.
-        Resolved::Device { device, .. } => match authorize_at_once(state, device, file_name, &facts, Window::Claim) {
-            Authorized::Done(Ok(how)) => how,
-            Authorized::Done(Err(response)) => return Err(response),
-            Authorized::Waits(policy, decision) => {
-                match Box::pin(authorize_after_wait(state, device, file_name, &facts, policy, decision)).await {
-                    Ok(how) => how,
-                    Err(response) => return Err(response),
-                }
-            }
-        },
-        Resolved::Model { .. } => "none",
+    // Decided without a wait nearly always (an open device, Basic, Digest on one node).
+    let at_once = match &resolved {
+        Resolved::Device { device, .. } => authorize_at_once(state, device, file_name, &facts, Window::Claim),
+        Resolved::Model { .. } => Authorized::Done(Ok("none")),
     };
+    let auth = match at_once {
+        Authorized::Done(Ok(how)) => how,
+        Authorized::Done(Err(response)) => return Step::Done(Err(response)),
+        Authorized::Waits(policy, decision) => {
+            return Step::later(Wait::Authorize { resolved, policy, decision }, ua);
+        }
+    };
+    match deliver(state, resolved, file_name, ua, auth, &read, peer) {
+        Ok(prepared) => Step::Done(prepared),
+        Err((dated, ua)) => Step::later(Wait::Dated(dated), ua),
+    }
+}
+
+/// The rest of [`prepare`] once the requester is let in: the file, rendered or cached, and
+/// unless its `Last-Modified` is ahead of the clock (`Err`: a wait, with the User-Agent back),
+/// its status and fetch record.
+// `Err` is the rare wait's state, handed on once.
+#[allow(clippy::result_large_err)]
+fn deliver(
+    state: &Phones,
+    resolved: Resolved,
+    file_name: &str,
+    ua: Option<UserAgentInfo>,
+    auth: &'static str,
+    read: &ReadHeaders<'_>,
+    peer: SocketAddr,
+) -> Result<Prepared, (Dated, Option<UserAgentInfo>)> {
     let firmware = ua.as_ref().and_then(|u| u.firmware.as_deref());
     let served = match state.files.served(&resolved, file_name, firmware) {
         Ok(s) => s,
         Err(e) => {
             Metrics::inc(&state.metrics.http_render_errors);
             tracing::error!(file = file_name, error = %e, "cannot render; nothing sent");
-            return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+            return Ok(Err(StatusCode::INTERNAL_SERVER_ERROR.into_response()));
         }
     };
-    let now = dates::hold_until_dated(served.last_modified).await;
+    match dates::ahead(served.last_modified) {
+        Ok(now) => Ok(Ok(conclude(state, &resolved, served, peer, ua, auth, read, now))),
+        Err(ahead) => Err((Dated { resolved, served, auth, ahead }, ua)),
+    }
+}
+
+/// The status of a served file (304 when the request's validators match it at `now`, the
+/// time the answer leaves) and its fetch record.
+#[allow(clippy::too_many_arguments)]
+fn conclude(
+    state: &Phones,
+    resolved: &Resolved,
+    served: Arc<Served>,
+    peer: SocketAddr,
+    ua: Option<UserAgentInfo>,
+    auth: &'static str,
+    read: &ReadHeaders<'_>,
+    now: std::time::SystemTime,
+) -> (Arc<Served>, StatusCode, Option<Fetch>) {
     let validators = (read.if_none_match, read.if_modified_since);
     let status = if validators_match(validators, &served, now) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
-    let fetch = fetch_record(state, &resolved, &served, peer, ua, status, auth, now);
-    Ok((served, status, fetch))
-}
-
-/// What an open first-fetch window does for a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Window {
-    /// The device's config file: the fetch claims the window, which then closes.
-    Claim,
-    /// A file that comes with it (the Yealink key file): served inside the window, which stays open.
-    Peek,
-    /// A request the window is not for (a phone's upload): decided as if the window were closed.
-    Closed,
-}
-
-/// Runs the device's access policy; `Err` holds the response to send instead of the file.
-// The error is the refusal response itself, built once and returned straight to the client:
-// boxing it would only add an allocation to the refusal path.
-#[allow(clippy::result_large_err)]
-pub(crate) async fn authorize(
-    state: &Phones,
-    device: &sipprov_store::DeviceRecord,
-    file: &str,
-    facts: &RequestFacts<'_>,
-    window: Window,
-) -> Result<&'static str, Response> {
-    match authorize_at_once(state, device, file, facts, window) {
-        Authorized::Done(answer) => answer,
-        Authorized::Waits(policy, decision) => authorize_after_wait(state, device, file, facts, policy, decision).await,
-    }
-}
-
-/// How far [`authorize_at_once`] got.
-enum Authorized {
-    /// The answer of [`authorize`].
-    Done(Result<&'static str, Response>),
-    /// The decision needs a wait (a first fetch's claim, a Digest count confirmed with the
-    /// other nodes): [`authorize_after_wait`] finishes it.
-    Waits(Arc<Policy>, Decision),
-}
-
-/// [`authorize`] up to its first wait, without one: nearly every request is decided here
-/// (an open device, Basic, Digest on one node), and a config request's future then holds no
-/// authorization state (see `serve`); the rest is [`authorize_after_wait`]'s, boxed there.
-fn authorize_at_once(
-    state: &Phones,
-    device: &sipprov_store::DeviceRecord,
-    file: &str,
-    facts: &RequestFacts<'_>,
-    window: Window,
-) -> Authorized {
-    let policy =
-        state.security.policy(device.mac, state.files.cache_generation(), || state.files.device_settings(device));
-    // An open device needs no window (and its requests take no window lock).
-    let open_window = if policy.is_open() || window == Window::Closed {
-        None
-    } else {
-        state.security.open_window(device, sipprov_store::now_ms())
-    };
-    let decision = state.security.decide(device.mac, &policy, facts, open_window);
-    if let Decision::FirstFetch { .. } = decision {
-        if window == Window::Peek {
-            return Authorized::Done(Ok("first-fetch-window"));
-        }
-        return Authorized::Waits(policy, decision);
-    }
-    // Only an accepted Digest answer is confirmed with the other nodes (its nonce count, RFC
-    // 7616 §3.4).
-    if state.security.confirms(&policy, &decision) {
-        return Authorized::Waits(policy, decision);
-    }
-    Authorized::Done(concluded(state, device, file, facts, &policy, decision))
-}
-
-/// [`authorize`] from where [`authorize_at_once`] had to wait.
-#[allow(clippy::result_large_err)]
-async fn authorize_after_wait(
-    state: &Phones,
-    device: &sipprov_store::DeviceRecord,
-    file: &str,
-    facts: &RequestFacts<'_>,
-    policy: Arc<Policy>,
-    mut decision: Decision,
-) -> Result<&'static str, Response> {
-    if let Decision::FirstFetch { opened_at } = decision {
-        // Boxed: a first fetch is rare, and its store write's future would otherwise enlarge
-        // every request's (see `serve`).
-        match Box::pin(state.files.claim_first_fetch(device, opened_at)).await {
-            Ok(true) => return Ok("first-fetch-window"),
-            // Another fetch got there first: decide as if the window were closed.
-            Ok(false) => decision = state.security.decide(device.mac, &policy, facts, None),
-            // The window cannot be claimed durably (the database cannot write): serving it
-            // anyway could let a second requester take it again later, so decide as if it were
-            // closed. A phone that has credentials still gets in; a fresh one is challenged and
-            // retries, and takes its window once the database writes again.
-            Err(e) => {
-                if let Some(suppressed) = FIRST_FETCH_LOG.allow() {
-                    tracing::error!(mac = %device.mac, error = %e, suppressed, "cannot record a first fetch; its window stays unused");
-                }
-                decision = state.security.decide(device.mac, &policy, facts, None);
-            }
-        }
-    }
-    // Boxed: only an accepted Digest answer on a cluster is confirmed, and its future (272
-    // bytes) is not part of every request's.
-    let decision = if state.security.confirms(&policy, &decision) {
-        Box::pin(state.security.confirm(&policy, facts, decision)).await
-    } else {
-        decision
-    };
-    concluded(state, device, file, facts, &policy, decision)
-}
-
-/// The answer for a final decision: the way in, or the refusal (counted, and the source blocked
-/// when it is one too many).
-#[allow(clippy::result_large_err)]
-fn concluded(
-    state: &Phones,
-    device: &sipprov_store::DeviceRecord,
-    file: &str,
-    facts: &RequestFacts<'_>,
-    policy: &Policy,
-    decision: Decision,
-) -> Result<&'static str, Response> {
-    match decision {
-        Decision::Allow(how) => {
-            if how.starts_with("digest") || how == "basic" {
-                state.security.throttle.forgive(facts.ip, device.mac);
-            }
-            Ok(how)
-        }
-        Decision::Challenge { headers, failure } => {
-            Err(count_failure(state, facts.ip, Some(device.mac), file, failure, policy.is_locked())
-                .unwrap_or_else(|| challenge(headers)))
-        }
-        Decision::Refuse(failure) => {
-            Err(count_failure(state, facts.ip, Some(device.mac), file, failure, policy.is_locked())
-                .unwrap_or_else(|| StatusCode::FORBIDDEN.into_response()))
-        }
-        // Handled before; a second FirstFetch cannot come from a decision without a window.
-        Decision::FirstFetch { .. } => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
-    }
-}
-
-/// The User-Agent, with the MAC of the verified client certificate when the User-Agent names
-/// none and the certificate names exactly one: a certificate identifies the device as well as a
-/// User-Agent does (better: it cannot be made up).
-fn with_certificate_identity(
-    ua: Option<UserAgentInfo>,
-    cert_macs: Option<&[sipprov_model::Mac]>,
-) -> Option<UserAgentInfo> {
-    let [cert_mac] = cert_macs.unwrap_or_default() else { return ua };
-    match ua {
-        Some(ua) if ua.mac.is_some() => Some(ua),
-        Some(ua) => Some(UserAgentInfo { mac: Some(*cert_mac), ..ua }),
-        None => Some(UserAgentInfo { vendor: "unknown", model: None, firmware: None, mac: Some(*cert_mac) }),
-    }
-}
-
-fn challenge(values: Vec<String>) -> Response {
-    let mut response = StatusCode::UNAUTHORIZED.into_response();
-    for v in values {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            response.headers_mut().append(header::WWW_AUTHENTICATE, v);
-        }
-    }
-    response
-}
-
-/// Counts a failure against the source, logs it (never a credential), and records it on the device.
-pub(crate) fn note_failure(
-    state: &Phones,
-    ip: std::net::IpAddr,
-    mac: Option<sipprov_model::Mac>,
-    file: &str,
-    reason: &str,
-    kind: RefusalReason,
-) {
-    Metrics::inc(&state.metrics.http_refused);
-    state.metrics.refusal(kind);
-    log_and_record(state, ip, mac, file, reason);
-    if state.security.throttle.fail(ip) == Outcome::NowBlocked {
-        warn_blocked(state, ip);
-    }
-}
-
-/// Counts a refusal of a device file. A phone's unauthenticated first try (answered by a
-/// challenge its retry will meet) is counted quietly; anything else is logged and recorded on
-/// the device, and so is every refusal of a device that has no way in (`locked`), so the
-/// operator sees why that phone fails. When this failure blocks the source, returns the
-/// blocked answer to send instead: a source gets `max_failures` refusals, not one more.
-fn count_failure(
-    state: &Phones,
-    ip: std::net::IpAddr,
-    mac: Option<sipprov_model::Mac>,
-    file: &str,
-    failure: Failure,
-    locked: bool,
-) -> Option<Response> {
-    Metrics::inc(&state.metrics.http_refused);
-    state.metrics.refusal(RefusalReason::of_failure(failure.reason, failure.unauthenticated, locked));
-    if locked && failure.unauthenticated {
-        let reason = "the device has no HTTP credentials and its first-fetch window is closed \
-                      (set http.username/http.password, `sipprov device unlock`, or security.open_device_files=1)";
-        log_and_record(state, ip, mac, file, reason);
-    } else if failure.unauthenticated {
-        tracing::debug!(peer = %ip, mac = ?mac, file = %escaped(file, 120), reason = failure.reason, "challenged");
-    } else {
-        log_and_record(state, ip, mac, file, failure.reason);
-    }
-    let outcome = if failure.unauthenticated {
-        state.security.throttle.fail_unauthenticated(ip, mac)
-    } else {
-        state.security.throttle.fail(ip)
-    };
-    if outcome != Outcome::NowBlocked {
-        return None;
-    }
-    warn_blocked(state, ip);
-    Some(blocked_answer(state, std::time::Duration::from_secs(state.security.config.block_secs)))
-}
-
-fn log_and_record(state: &Phones, ip: std::net::IpAddr, mac: Option<sipprov_model::Mac>, file: &str, reason: &str) {
-    let file_shown = escaped(file, 120);
-    match mac {
-        Some(mac) => {
-            if let Some(suppressed) = REFUSED_LOG.allow() {
-                tracing::warn!(peer = %ip, %mac, file = %file_shown, reason, suppressed, "provisioning request refused");
-            }
-        }
-        None => tracing::debug!(peer = %ip, file = %file_shown, reason, "provisioning request refused"),
-    }
-    if let Some(mac) = mac.filter(|m| state.inventory.contains(*m)) {
-        let detail =
-            sipprov_api::RefusedDetail { file: file.to_string(), ip: ip.to_string(), reason: reason.to_string() };
-        state.fetchlog.record(Record::Event(NewEvent::of(mac, sipprov_store::now_ms(), &detail)));
-    }
-}
-
-fn warn_blocked(state: &Phones, ip: std::net::IpAddr) {
-    state.metrics.source_blocked(BlockedBy::Http);
-    let cfg = &state.security.config;
-    tracing::warn!(peer = %ip, failures = cfg.max_failures, window_secs = cfg.failure_window_secs,
-        block_secs = cfg.block_secs, "source blocked: too many unknown devices or failed authentications");
-}
-
-fn blocked(state: &Phones, wait: std::time::Duration) -> Response {
-    Metrics::inc(&state.metrics.http_refused);
-    state.metrics.refusal(RefusalReason::Throttled);
-    blocked_answer(state, wait)
-}
-
-/// 429 with `Retry-After`, or 403, as configured.
-fn blocked_answer(state: &Phones, wait: std::time::Duration) -> Response {
-    if state.security.config.block_status == 403 {
-        return StatusCode::FORBIDDEN.into_response();
-    }
-    let secs = wait.as_secs().max(1).to_string();
-    (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, secs)]).into_response()
+    let fetch = fetch_record(state, resolved, &served, peer, ua, status, auth, now);
+    (served, status, fetch)
 }
 
 /// Checks a request path and returns its last segment, the file name: segments of letters,
@@ -687,68 +509,6 @@ impl<'a> ReadHeaders<'a> {
         }
         read
     }
-}
-
-fn refused(
-    state: &Phones,
-    file: &str,
-    ua: Option<&UserAgentInfo>,
-    refusal: Refusal,
-    facts: &RequestFacts<'_>,
-) -> Response {
-    match refusal {
-        Refusal::NotFound => {
-            Metrics::inc(&state.metrics.http_unknown_device);
-            let Some(mac) = named_device(file, ua) else {
-                tracing::debug!(peer = %facts.ip, file, "no such file for this requester");
-                return StatusCode::NOT_FOUND.into_response();
-            };
-            unknown_device(state, mac, file, facts)
-        }
-        Refusal::MacMismatch { path, user_agent } => {
-            let reason = format!("User-Agent MAC {user_agent} contradicts the MAC in the path");
-            note_failure(state, facts.ip, Some(path), file, &reason, RefusalReason::MacMismatch);
-            StatusCode::FORBIDDEN.into_response()
-        }
-    }
-}
-
-/// The answer to a request naming a MAC the server does not know (scanners walk MAC ranges, in
-/// paths and in User-Agents): counted against the source, and exactly what a known device
-/// answers a requester that has not authenticated, so that nothing tells them apart.
-/// The caller counts it in `http_unknown_device`.
-fn unknown_device(state: &Phones, mac: sipprov_model::Mac, file: &str, facts: &RequestFacts<'_>) -> Response {
-    let decision = state.security.unknown_device(&state.inventory.global(), mac, facts);
-    let unauthenticated = match &decision {
-        Some(Decision::Challenge { failure, .. } | Decision::Refuse(failure)) => failure.unauthenticated,
-        _ => false,
-    };
-    let failure = Failure { reason: "unknown device", unauthenticated };
-    if let Some(response) = count_failure(state, facts.ip, None, file, failure, false) {
-        return response;
-    }
-    match decision {
-        Some(Decision::Challenge { headers, .. }) => challenge(headers),
-        Some(Decision::Refuse(_)) => StatusCode::FORBIDDEN.into_response(),
-        _ => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-/// The MAC whose device file a request names: the MAC in the file name, else the requester's
-/// own (User-Agent or certificate) when the name is one a device of some vendor is served under
-/// (Gigaset's `provisioning.xml`). `None` for anything else (`favicon.ico`).
-fn named_device(file: &str, ua: Option<&UserAgentInfo>) -> Option<sipprov_model::Mac> {
-    let vendors = registry().vendors();
-    if let Some(mac) = vendors.iter().find_map(|v| v.mac_in_file_name(file)) {
-        return Some(mac);
-    }
-    let mac = ua?.mac?;
-    let device_file = |v: &&&'static dyn sipprov_vendors::Vendor| {
-        v.models().iter().any(|m| {
-            v.device_files(m, mac).iter().any(|f| f.scope == sipprov_vendors::FileScope::Device && f.matches(file))
-        })
-    };
-    vendors.iter().any(|v| device_file(&v)).then_some(mac)
 }
 
 /// RFC 9110 §13.2.2: If-None-Match, when present, decides alone; else If-Modified-Since.

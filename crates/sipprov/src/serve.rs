@@ -38,7 +38,14 @@ fn init_logging(format: LogFormat) {
     // Colours only on a terminal: in a file or a journal they are escape sequences, and a log
     // whose lines may hold escapes of our own cannot be checked for a stranger's.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    // A line that cannot be written (the log's disk full) is lost, not reported: the subscriber's
+    // report of it is an `eprintln!` to the same full stderr, which panics, and took down the
+    // task that logged (an admin request's connection, a phone's).
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .log_internal_errors(false);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -79,6 +79,17 @@ const _: () = assert!(EASE_FROM < FETCH_ROOM);
 /// a closed-loop client still sends 800 fetches a second, while the writer catches up.
 const EASE_MAX: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// What [`Ledger::take_at_once`] did with a fetch, and what is left to wait for.
+#[derive(Debug)]
+pub(super) enum Room {
+    /// Kept: nothing to wait for.
+    Taken,
+    /// Kept; its answer is held back this long, the writer being behind (`ease_off`).
+    EaseOff(std::time::Duration),
+    /// Not kept, the ledger being full: it waits for room (`wait_for_room`).
+    Full(Box<Fetch>),
+}
+
 /// How a served fetch got into the ledger ([`Ledger::take_waiting`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Taken {
@@ -162,18 +173,31 @@ impl Ledger {
     /// and waits for it to take the entries, at most `wait`. `Err` gives the fetch back when
     /// there was no room by then, or the store cannot write.
     pub(super) async fn take_waiting(&self, fetch: Fetch, wait: std::time::Duration) -> Result<Taken, Box<Fetch>> {
-        // The usual case, room: no waiter registered with `room` (a lock), no clock read, on the
-        // path of every served fetch. The waits are boxed: inline, their timers made every
-        // request's future (which hyper and the runtime move per request) 800 bytes larger.
+        let room = self.take_at_once(fetch);
+        self.finish_take(room, wait).await
+    }
+
+    /// [`Ledger::take_waiting`] up to its wait, without one: the usual case, room, takes no
+    /// waiter registered with `room` (a lock) and no clock read, on the path of every served
+    /// fetch, and needs no future at all (the request path then answers without one).
+    pub(super) fn take_at_once(&self, fetch: Fetch) -> Room {
         match self.take(fetch) {
-            Ok(()) => match self.ease_off() {
-                Some(delay) => {
-                    Box::pin(tokio::time::sleep(delay)).await;
-                    Ok(Taken::HeldBack)
-                }
-                None => Ok(Taken::AtOnce),
-            },
-            Err(back) => Box::pin(self.wait_for_room(*back, wait)).await.map(|()| Taken::HeldBack),
+            Ok(()) => self.ease_off().map_or(Room::Taken, Room::EaseOff),
+            Err(back) => Room::Full(back),
+        }
+    }
+
+    /// [`Ledger::take_waiting`] from where [`Ledger::take_at_once`] stopped.
+    pub(super) async fn finish_take(&self, room: Room, wait: std::time::Duration) -> Result<Taken, Box<Fetch>> {
+        // The waits are boxed: inline, their timers made the future of every request that
+        // waits here 800 bytes larger.
+        match room {
+            Room::Taken => Ok(Taken::AtOnce),
+            Room::EaseOff(delay) => {
+                Box::pin(tokio::time::sleep(delay)).await;
+                Ok(Taken::HeldBack)
+            }
+            Room::Full(back) => Box::pin(self.wait_for_room(*back, wait)).await.map(|()| Taken::HeldBack),
         }
     }
 

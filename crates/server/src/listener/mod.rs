@@ -148,6 +148,19 @@ impl sipprov_sip::ConnectionGate for SipGate {
 /// handler that takes each request straight from hyper (the phones' listeners, whose one route
 /// is "everything": no router, no extractors, no copy of the header map per request).
 pub trait Handler: Clone + Send + Sync + 'static {
+    /// Whether a client may shut down its side of the connection (a TCP half-close, RFC 9293
+    /// §3.6: "I have no more data to send") and still be answered (hyper's `half_close`).
+    ///
+    /// Without, hyper watches for the client's end while a request is in flight by reading
+    /// the socket, and reserves its read buffer's room for that read first: with the request's
+    /// head still held (its path and header values share the buffer's bytes), the reservation
+    /// allocates a new 8 KiB buffer per request. With it, hyper reads only for the next
+    /// request, by when the last one's bytes are free and the buffer is reused as it is; a
+    /// client that went away is noticed when its answer is written, not while it is prepared.
+    /// The admin API keeps hyper's default: its console streams events to browsers, whose tab
+    /// closed is noticed by that read.
+    const HALF_CLOSE: bool = false;
+
     /// Answers one request from `peer`, with what its certificate says on HTTPS (`tls`).
     fn handle(
         self,
@@ -249,6 +262,7 @@ pub(crate) async fn serve_connection<I, H>(
     let conn = hyper::server::conn::http1::Builder::new()
         .header_read_timeout(None)
         .max_buf_size(WRITE_BUFFER_BYTES)
+        .half_close(H::HALF_CLOSE)
         .serve_connection(io, service);
     let mut conn = std::pin::pin!(conn);
     let ended = tokio::select! {
@@ -332,5 +346,61 @@ impl AcceptErrors {
             self.suppressed = 0;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Answers every request after a pause, as a request that waits (for the fetch log, a
+    /// first fetch's claim) does.
+    #[derive(Clone)]
+    struct Pausing<const HALF_CLOSE: bool>;
+
+    impl<const HALF_CLOSE: bool> Handler for Pausing<HALF_CLOSE> {
+        const HALF_CLOSE: bool = HALF_CLOSE;
+
+        async fn handle(
+            self,
+            _request: hyper::Request<hyper::body::Incoming>,
+            _peer: SocketAddr,
+            _tls: Option<TlsPeer>,
+        ) -> axum::response::Response {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            "answered".into_response()
+        }
+    }
+
+    /// What a client that sends one request and then shuts down its sending side reads back.
+    async fn half_closed_client<H: Handler>(app: H) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_drain, draining) = drain::Drain::new();
+        let server = tokio::spawn(async move {
+            let (tcp, peer) = listener.accept().await.unwrap();
+            let (io, head) = IdleTimeout::new(tcp, Duration::from_secs(5), Duration::from_secs(5));
+            serve_connection(TokioIo::new(io), peer, app, head, None, draining).await;
+        });
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client.write_all(b"GET /001565aabbcc.cfg HTTP/1.1\r\nHost: prov\r\n\r\n").await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "the server ends the connection");
+        server.await.unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_client_that_half_closes_is_answered_where_half_close_is_on() {
+        let answer = half_closed_client(Pausing::<true>).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\nanswered"), "{answer}");
+        // hyper's default (the admin API's): the client's end, read while the request is in
+        // flight, ends the connection, unanswered.
+        assert_eq!(half_closed_client(Pausing::<false>).await, "");
     }
 }

@@ -32,16 +32,28 @@ pub(super) fn parse_lenient(text: &str) -> Option<SystemTime> {
 /// time the answer leaves at: the one clock reading the rest of the request uses (its
 /// conditionals, its fetch record), read again only after a wait.
 pub(super) async fn hold_until_dated(last_modified: SystemTime) -> SystemTime {
+    match ahead(last_modified) {
+        Ok(now) => now,
+        Err(ahead) => hold(ahead).await,
+    }
+}
+
+/// [`hold_until_dated`] without its wait: `Ok` with the time the answer leaves at when
+/// `last_modified` is not in the future (nearly always), else `Err` with how long to hold the
+/// answer ([`hold`]).
+pub(super) fn ahead(last_modified: SystemTime) -> Result<SystemTime, Duration> {
     let now = SystemTime::now();
     match last_modified.duration_since(now) {
-        Ok(ahead) => {
-            // Boxed: a hold is rare, and a timer held inline would enlarge every request's
-            // future, which is moved (copied) per request.
-            Box::pin(tokio::time::sleep(ahead.min(MAX_HOLD))).await;
-            SystemTime::now()
-        }
-        Err(_) => now,
+        Ok(ahead) => Err(ahead.min(MAX_HOLD)),
+        Err(_) => Ok(now),
     }
+}
+
+/// Holds an answer for what [`ahead`] said, and returns the time it leaves at.
+pub(super) async fn hold(ahead: Duration) -> SystemTime {
+    // Boxed: a hold is rare, and a timer held inline would enlarge the future that holds it.
+    Box::pin(tokio::time::sleep(ahead)).await;
+    SystemTime::now()
 }
 
 /// `time` in milliseconds since the epoch, as the store keeps times (`sipprov_store::now_ms`).
