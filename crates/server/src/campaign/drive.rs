@@ -70,9 +70,8 @@ struct InFlight {
     /// The device's vendor and when its NOTIFY left, for the round-trip histogram.
     vendor: VendorLabel,
     sent_at: Instant,
-    /// The NOTIFY's place under `max_in_flight`, given back (dropped) as soon as
-    /// [`write_results`] takes its result in, before the outcome waits for the database.
-    _slot: OwnedSemaphorePermit,
+    /// The NOTIFY's place under `max_in_flight`, given back when its transaction ends.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 /// The outcome of one device, with its history event: the `notify` event `device log` shows
@@ -105,7 +104,7 @@ enum Incoming {
 impl Outcomes {
     /// The next outcome, waiting for it; `None` once both inputs are closed and drained.
     async fn recv(&mut self) -> Option<Incoming> {
-        while self.open() {
+        while self.finished_open || self.decided_open {
             tokio::select! {
                 done = self.finished.recv(), if self.finished_open => match done {
                     Some(done) => return Some(Incoming::Finished(done)),
@@ -127,17 +126,6 @@ impl Outcomes {
             Err(_) => self.decided.try_recv().ok().map(Incoming::Decided),
         }
     }
-
-    /// Whether more may come: false once both inputs are closed and drained.
-    fn open(&self) -> bool {
-        self.finished_open || self.decided_open
-    }
-
-    /// Whether the sending is over: the send loop closed its input once nothing was left to
-    /// send (the SIP batch's results may still come).
-    fn sending_over(&self) -> bool {
-        !self.decided_open
-    }
 }
 
 /// Writes NOTIFY outcomes, each with its history event in the same transaction, as they
@@ -147,13 +135,6 @@ impl Outcomes {
 ///
 /// A batch is written once it holds [`MAX_BATCH`] outcomes, or [`GATHER`] after its first
 /// one, or when both inputs close (the campaign's last outcomes wait for nothing).
-///
-/// While a batch is written, the outcomes that arrive are taken in at once, up to
-/// [`MAX_BATCH`] twice over: each gives its NOTIFY's place under the in-flight limit back as
-/// it is taken, so the sending goes on while the database works, and the next batch is ready
-/// when the write ends. A task between the SIP batch and this one used to give the places
-/// back, a hand-off through one more channel per NOTIFY (about 2,000 instructions each,
-/// callgrind, bench/sip-instructions.sh).
 async fn write_results(
     engine: Arc<CampaignEngine>,
     id: i64,
@@ -171,56 +152,31 @@ async fn write_results(
         }
     };
     let mut inputs = Outcomes { finished, decided, finished_open: true, decided_open: true };
-    // Outcomes taken in, slots given back, not written yet: at most `MAX_BATCH * 2`.
-    let mut taken: Vec<Sent> = Vec::new();
     let (mut results, mut events) = (Vec::new(), Vec::new());
-    loop {
-        if taken.is_empty() {
-            match inputs.recv().await {
-                Some(one) => taken.push(to_sent(one)),
-                None => return Ok(()),
-            }
-        }
+    while let Some(first) = inputs.recv().await {
         let gathered = tokio::time::sleep(GATHER);
         tokio::pin!(gathered);
-        while taken.len() < MAX_BATCH {
-            let next = match inputs.try_recv() {
+        let mut next = Some(first);
+        while let Some(one) = next {
+            let (result, event) = to_sent(one);
+            results.push(result);
+            events.push(event);
+            if results.len() >= MAX_BATCH {
+                break;
+            }
+            next = match inputs.try_recv() {
                 Some(one) => Some(one),
                 None => tokio::select! {
                     one = inputs.recv() => one,
                     _ = &mut gathered => None,
                 },
             };
-            match next {
-                Some(one) => taken.push(to_sent(one)),
-                None => break,
-            }
         }
-        let n = taken.len().min(MAX_BATCH);
-        for (result, event) in taken.drain(..n) {
-            results.push(result);
-            events.push(event);
-        }
-        let sending_over = inputs.sending_over();
-        let written = {
-            let write = engine.outcomes.record_notify_results_with_events(id, &results, &events);
-            tokio::pin!(write);
-            loop {
-                tokio::select! {
-                    written = &mut write => break written,
-                    one = inputs.recv(), if inputs.open() && taken.len() < MAX_BATCH * 2 => {
-                        if let Some(one) = one {
-                            taken.push(to_sent(one));
-                        }
-                    }
-                }
-            }
-        };
-        written?;
-        tracing::debug!(campaign = id, outcomes = results.len(), sending_over, "campaign outcomes written");
+        engine.outcomes.record_notify_results_with_events(id, &results, &events).await?;
         results.clear();
         events.clear();
     }
+    Ok(())
 }
 
 impl CampaignEngine {
@@ -291,7 +247,9 @@ impl CampaignEngine {
         let (finished_tx, finished_rx) = mpsc::channel(MAX_BATCH * 2);
         let (decided_tx, decided_rx) = mpsc::channel(MAX_BATCH);
         let endpoint = self.notifier.endpoint().clone();
-        let batch = tokio::spawn(async move { endpoint.run_batch(requests_rx, finished_tx, max_in_flight).await });
+        let (ended_tx, ended_rx) = mpsc::channel(MAX_BATCH * 2);
+        tokio::spawn(give_back_slots(ended_rx, finished_tx));
+        let batch = tokio::spawn(async move { endpoint.run_batch(requests_rx, ended_tx, max_in_flight).await });
         let writer = tokio::spawn(write_results(self.clone(), campaign.id, finished_rx, decided_rx));
         let mut resolver = Resolver::default();
         let mut pacer = Pacer::new(campaign.rate, tokio::time::Instant::now());
@@ -346,7 +304,7 @@ impl CampaignEngine {
                     let at = sipprov_store::now_ms();
                     let sent_at = Instant::now();
                     let sent_to = ready.sent_to;
-                    let tag = InFlight { mac, expected_file, at, event, sent_to, vendor, sent_at, _slot: slot };
+                    let tag = InFlight { mac, expected_file, at, event, sent_to, vendor, sent_at, slot: Some(slot) };
                     let request = BatchRequest { request: ready.request, target: ready.target, credentials, tag };
                     requests.send(request).await.is_err()
                 }
@@ -488,6 +446,20 @@ fn fetch_ranges(created_at: i64, checked_at: i64, now: i64) -> Vec<(i64, i64)> {
         vec![again, (checked_at, now)]
     } else {
         vec![(checked_at, now)]
+    }
+}
+
+/// Gives each finished NOTIFY's place under the in-flight limit back as soon as the SIP batch
+/// reports it, before its outcome waits for the database, and passes the result on.
+async fn give_back_slots(
+    mut ended: mpsc::Receiver<BatchResult<InFlight>>,
+    finished: mpsc::Sender<BatchResult<InFlight>>,
+) {
+    while let Some(mut done) = ended.recv().await {
+        done.tag.slot = None;
+        if finished.send(done).await.is_err() {
+            return;
+        }
     }
 }
 
