@@ -4,7 +4,7 @@
 # request path's record, the writer's merge and plan, SQLite's statements), counted by callgrind
 # as the difference between a run of ROUNDS rounds and a run of none. Each round is one interval
 # of the writer; MODE=flush ends each round with a flush instead, which writes the last-seen and
-# device_fetched rows too (under load they follow every 10 s, a tenth of the intervals).
+# fetched rows of device_files too (under load they follow every 10 s, a tenth of the intervals).
 # Counted, not timed: the figure does not depend on what else the machine runs.
 #
 #   bash bench/fetch-writer-instructions.sh [DEVICES=10000] [ROUNDS=5] [FETCHES=5] [MODE=tick|flush]

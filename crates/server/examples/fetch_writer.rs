@@ -3,7 +3,7 @@
 //! Yealink User-Agent's model and firmware), for `ROUNDS` rounds, into a SQLite database in a
 //! temporary directory. Each round is one interval of the writer, which the example waits for
 //! (it polls the last device's history); with `flush` as the fifth argument each round ends with
-//! a flush instead, which writes the last-seen and `device_fetched` rows too (under load they
+//! a flush instead, which writes the last-seen and fetched rows of `device_files` too (under load they
 //! follow every 10 s). Run under callgrind with `--separate-threads=yes` to count the request
 //! path's recording (the main thread), the writer's thread (`sipprov-fetchlo`) and SQLite's
 //! workers apart.

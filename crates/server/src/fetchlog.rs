@@ -18,7 +18,7 @@
 //! (refusals, content change times) are written within 250 ms.
 //!
 //! On SQLite ([`Store::defers_last_seen`]) one interval is one transaction (the events), and
-//! each device's last-seen row (`device_seen`) and what it fetched per file (`device_fetched`,
+//! each device's last-seen row (`device_seen`) and what it fetched per file (`device_files`,
 //! which campaigns read, always after a flush) are written only every `[fetch_log]
 //! last_seen_interval_ms` (10 s), on a flush and at the end, in key order: the rows in between
 //! are kept here, latest per device (and file), and the store replays the fetch events written

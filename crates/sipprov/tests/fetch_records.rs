@@ -65,7 +65,7 @@ fn a_kill_between_last_seen_writes_loses_no_fetch_and_no_last_seen() {
     assert!(!stored.as_array().unwrap().is_empty(), "the fetch events were written before the kill");
     let seen = sql(&s, &format!("SELECT last_seen_at FROM device_seen WHERE mac = '{MAC}'"));
     assert_eq!(seen, serde_json::json!([]), "the last-seen row waits for its own interval");
-    let fetched = sql(&s, &format!("SELECT at FROM device_fetched WHERE mac = '{MAC}'"));
+    let fetched = sql(&s, &format!("SELECT at FROM device_files WHERE mac = '{MAC}' AND at IS NOT NULL"));
     assert_eq!(fetched, serde_json::json!([]), "so does what it fetched per file");
 
     s.spawn(&["--config", s.data_dir().join("sipprov.toml").to_str().unwrap()]);
@@ -93,8 +93,8 @@ fn a_kill_between_last_seen_writes_loses_no_fetch_and_no_last_seen() {
     check(&s);
     // The replay restored what the device fetched per file too (a campaign confirms from it).
     s.stop();
-    let fetched = sql(&s, &format!("SELECT file, at FROM device_fetched WHERE mac = '{MAC}'"));
-    assert_eq!(fetched, serde_json::json!([[format!("{MAC}.cfg"), last_at]]), "replayed device_fetched");
+    let fetched = sql(&s, &format!("SELECT file, at FROM device_files WHERE mac = '{MAC}' AND at IS NOT NULL"));
+    assert_eq!(fetched, serde_json::json!([[format!("{MAC}.cfg"), last_at]]), "replayed fetch of device_files");
     s.spawn(&["--config", s.data_dir().join("sipprov.toml").to_str().unwrap()]);
     // The replay moved the mark: another restart (kill -9 again) shows the same.
     s.stop();

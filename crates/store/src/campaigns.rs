@@ -449,7 +449,7 @@ impl Store {
 
     /// Whether any fetch is recorded at or after the earliest NOTIFY of `rows` that reached its
     /// device: only then can one of them be confirmed as its outcome is written. One probe of
-    /// `device_fetched`'s time index per batch; without it, looking for each device's fetch cost
+    /// `device_files`' time index per batch; without it, looking for each device's fetch cost
     /// about 6,500 instructions an outcome (`campaign_outcomes`) in a campaign whose phones had
     /// not fetched yet, as is usual: the fetch log writes those rows every few seconds.
     async fn fetched_since_any_notify(
@@ -461,11 +461,10 @@ impl Store {
         let Some(earliest) = notified.map(|(_, r)| r.at).min() else { return Ok(false) };
         // A count of at most one row: an integer on both databases (EXISTS is a boolean on
         // PostgreSQL and an integer on SQLite).
-        let any: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM device_fetched WHERE at >= $1 LIMIT 1) f")
-                .bind(earliest)
-                .fetch_one(&mut **tx)
-                .await?;
+        let any: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM device_files WHERE at >= $1 LIMIT 1) f")
+            .bind(earliest)
+            .fetch_one(&mut **tx)
+            .await?;
         Ok(any > 0)
     }
 
@@ -510,7 +509,7 @@ impl Store {
 
     /// The last hash each device fetched per file, since the given time (all with 0).
     pub async fn fetched_since(&self, since: i64) -> Result<Vec<(Mac, String, String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT mac, file, hash, at FROM device_fetched WHERE at >= $1")
+        let rows = sqlx::query("SELECT mac, file, hash, at FROM device_files WHERE at >= $1")
             .bind(since)
             .fetch_all(&self.pool)
             .await?;

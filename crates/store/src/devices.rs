@@ -577,7 +577,16 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::DeviceNotFound(mac.to_string()));
         }
-        sqlx::query("DELETE FROM rendered_files WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
+        // Its renderings go; what it fetched stays, as it did in `device_fetched` before the two
+        // were one table (a campaign reads only the fetches that follow its NOTIFY).
+        sqlx::query("DELETE FROM device_files WHERE mac = $1 AND at IS NULL")
+            .bind(mac.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE device_files SET rendered_hash = NULL, changed_at = NULL WHERE mac = $1")
+            .bind(mac.to_string())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM device_seen WHERE mac = $1").bind(mac.to_string()).execute(&mut *tx).await?;
         for table in ["device_unlocks", "device_first_fetch", "device_credentials", "device_uploads", "pnp_discoveries"]
         {

@@ -1,6 +1,7 @@
 //! What devices fetched: each device's last-seen row (`device_seen`), what it last fetched per
-//! file (`device_fetched`), and the fetch log's interval write on SQLite, which also carries
-//! the content change times (`rendered_files`) gathered with them.
+//! file (`device_files`' `hash` and `at`), and the fetch log's interval write on SQLite, which
+//! also carries the content change times gathered with them (`device_files`' `rendered_hash`
+//! and `changed_at`: the same row as the fetch of that file, written once for both).
 //!
 //! Rows go to these tables in key order. A fleet fetching at random puts each row on a random
 //! page of a large B-tree: written in the order they were gathered, a batch of 16,384 devices'
@@ -24,14 +25,16 @@ use crate::{batch, Backend, EventText, FetchInfo, IntervalEvent, RenderedState, 
 pub struct DeferredRows<'a> {
     /// Each device's latest fetch: its `device_seen` row.
     pub seen: &'a [FetchInfo],
-    /// What each device fetched per file: its `device_fetched` rows, which the campaign
+    /// What each device fetched per file: its `device_files` rows, which the campaign
     /// confirmation reads (after a flush, which writes these rows). A replay restores them and
     /// `seen` from the fetch events.
     pub fetched: &'a [FetchInfo],
-    /// Content change times (`rendered_files`). Not replayed: one lost to a crash makes the
-    /// file's next `Last-Modified` the time it is rendered again after the restart, later than
-    /// the lost one, so a phone holding that content fetches it once more rather than keeping
-    /// old content.
+    /// Content change times (`device_files`' `rendered_hash` and `changed_at`), written in the
+    /// same upsert as `fetched`: a device file fetched and rendered since the last write is one
+    /// row written, not two. Not replayed: one lost to a crash makes the file's next
+    /// `Last-Modified` the time it is rendered again after the restart, later than the lost
+    /// one, so a phone holding that content fetches it once more rather than keeping old
+    /// content.
     pub rendered: &'a [RenderedState],
 }
 
@@ -105,17 +108,16 @@ impl Store {
 
     /// Writes the rows the fetch log gathered since its last last-seen write (SQLite), in a
     /// transaction of its own after the interval's events, and marks the fetch events written
-    /// so far as reflected in `device_seen` and `device_fetched`, except those from `keep_from`
+    /// so far as reflected in `device_seen` and `device_files`, except those from `keep_from`
     /// on, which the fetch log may still extend and a replay must read again. Between two such
     /// writes the last-seen rows lag behind the events, and opening the store replays the
     /// difference.
     pub async fn record_deferred_rows(&self, rows: DeferredRows<'_>, keep_from: i64) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        self.upsert_fetched(&mut tx, rows.fetched).await?;
+        self.upsert_files(&mut tx, rows.fetched, rows.rendered).await?;
         for chunk in self.chunks(&last_seen(rows.seen), 7) {
             self.upsert_last_seen(&mut tx, chunk).await?;
         }
-        self.upsert_rendered(&mut tx, rows.rendered).await?;
         sqlx::query(
             "UPDATE fetch_seen_mark SET event_id = MIN((SELECT COALESCE(MAX(id), 0) FROM device_events), ? - 1)",
         )
@@ -126,8 +128,8 @@ impl Store {
         Ok(())
     }
 
-    /// Brings `device_seen` and `device_fetched` up to date with the fetch events written after
-    /// `fetch_seen_mark` (SQLite, at open; see [`Store::defers_last_seen`]): the same merge as the fetch log's
+    /// Brings `device_seen` and `device_files`' fetches up to date with the fetch events written
+    /// after `fetch_seen_mark` (SQLite, at open; see [`Store::defers_last_seen`]): the same merge as the fetch log's
     /// (the latest fetch wins; a fetch that reports no model or firmware keeps the earlier
     /// report), in event order, for devices that still exist and only with events from after
     /// the device was (re)created. Returns how many events it replayed.
@@ -160,10 +162,11 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
-        // What each device fetched per file: the fetch log writes `device_fetched` with the
-        // last-seen rows, so the same events bring it up to date.
+        // What each device fetched per file: the fetch log writes it with the last-seen rows, so
+        // the same events bring it up to date. A row holding only a rendering (`at` NULL) takes
+        // the fetch.
         sqlx::query(
-            "INSERT INTO device_fetched (mac, file, hash, at) \
+            "INSERT INTO device_files (mac, file, hash, at) \
              SELECT e.mac, json_extract(e.detail, '$.file'), json_extract(e.detail, '$.hash'), \
              COALESCE(c.last_at, json_extract(e.detail, '$.last_at'), e.at) \
              FROM device_events e JOIN devices d ON d.mac = e.mac LEFT JOIN fetch_event_counts c ON c.event_id = e.id \
@@ -171,7 +174,7 @@ impl Store {
              AND json_extract(e.detail, '$.file') IS NOT NULL AND json_extract(e.detail, '$.hash') IS NOT NULL \
              ORDER BY e.id \
              ON CONFLICT (mac, file) DO UPDATE SET hash = excluded.hash, at = excluded.at \
-             WHERE excluded.at >= device_fetched.at",
+             WHERE device_files.at IS NULL OR excluded.at >= device_files.at",
         )
         .execute(&mut *tx)
         .await?;
@@ -182,7 +185,8 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Writes what each device last fetched per file (`device_fetched`; `fetches` oldest first).
+    /// Writes what each device last fetched per file (`device_files`; `fetches` oldest first),
+    /// leaving each row's rendering as it is.
     async fn upsert_fetched(&self, tx: &mut WriteTx, fetches: &[FetchInfo]) -> Result<(), StoreError> {
         // A key met twice in one upsert fails on PostgreSQL: one row per key goes in.
         let mut files = batch::last_per_key(fetches, |f| (f.mac, f.file.as_str()));
@@ -190,13 +194,48 @@ impl Store {
         files.sort_unstable_by(|a, b| (a.mac, &a.file).cmp(&(b.mac, &b.file)));
         for chunk in self.chunks(&files, 4) {
             let sql = format!(
-                "INSERT INTO device_fetched (mac, file, hash, at) VALUES {} \
+                "INSERT INTO device_files (mac, file, hash, at) VALUES {} \
                  ON CONFLICT (mac, file) DO UPDATE SET hash = excluded.hash, at = excluded.at",
                 batch::repeat("(?, ?, ?, ?)", chunk.len())
             );
             let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
             let query =
                 chunk.iter().fold(query, |q, f| q.bind(f.mac.to_string()).bind(&f.file).bind(&f.hash).bind(f.at));
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes what each device last fetched per file (`fetched`, oldest first) and the content
+    /// change times (`rendered`, the later of two for a file wins) in one pass over
+    /// `device_files`, one row per device and file in key order: a file both fetched and
+    /// rendered since the last write (every fetch of a device not rendered since the start) is
+    /// one row written, where two upserts would visit its page twice, the second time after it
+    /// may have left the cache (see the module's doc).
+    async fn upsert_files(
+        &self,
+        tx: &mut WriteTx,
+        fetched: &[FetchInfo],
+        rendered: &[RenderedState],
+    ) -> Result<(), StoreError> {
+        let rows = file_rows(fetched, rendered);
+        for chunk in self.chunks(&rows, 6) {
+            let sql = format!(
+                "INSERT INTO device_files (mac, file, hash, at, rendered_hash, changed_at) VALUES {} \
+                 ON CONFLICT (mac, file) DO UPDATE SET hash = COALESCE(excluded.hash, device_files.hash), \
+                 at = COALESCE(excluded.at, device_files.at), \
+                 rendered_hash = COALESCE(excluded.rendered_hash, device_files.rendered_hash), \
+                 changed_at = COALESCE(excluded.changed_at, device_files.changed_at)",
+                batch::repeat("(?, ?, ?, ?, ?, ?)", chunk.len())
+            );
+            let query = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql))), |q, row| {
+                q.bind(row.mac.to_string())
+                    .bind(row.file)
+                    .bind(row.fetched.map(|f| f.hash.as_str()))
+                    .bind(row.fetched.map(|f| f.at))
+                    .bind(row.rendered.map(|r| r.hash.as_str()))
+                    .bind(row.rendered.map(|r| r.changed_at))
+            });
             query.execute(&mut **tx).await?;
         }
         Ok(())
@@ -224,6 +263,42 @@ impl Store {
         query.execute(&mut **tx).await?;
         Ok(())
     }
+}
+
+/// One row of `device_files` to write: the file's latest fetch and latest rendering of a
+/// batch, either or both.
+struct FileRow<'a> {
+    mac: Mac,
+    file: &'a str,
+    fetched: Option<&'a FetchInfo>,
+    rendered: Option<&'a RenderedState>,
+}
+
+/// The rows of `fetched` (oldest first) and `rendered` (the later of two for a file wins), one
+/// per device and file, in key order (see the module's doc).
+fn file_rows<'a>(fetched: &'a [FetchInfo], rendered: &'a [RenderedState]) -> Vec<FileRow<'a>> {
+    let mut rows: HashMap<(Mac, &str), FileRow<'a>> = HashMap::with_capacity(fetched.len().max(rendered.len()));
+    for fetch in fetched {
+        let row = rows.entry((fetch.mac, fetch.file.as_str())).or_insert(FileRow {
+            mac: fetch.mac,
+            file: &fetch.file,
+            fetched: None,
+            rendered: None,
+        });
+        row.fetched = Some(fetch);
+    }
+    for state in rendered {
+        let row = rows.entry((state.mac, state.file.as_str())).or_insert(FileRow {
+            mac: state.mac,
+            file: &state.file,
+            fetched: None,
+            rendered: None,
+        });
+        row.rendered = Some(state);
+    }
+    let mut rows: Vec<FileRow<'a>> = rows.into_values().collect();
+    rows.sort_unstable_by(|a, b| (a.mac, a.file).cmp(&(b.mac, b.file)));
+    rows
 }
 
 /// A device's latest fetch in a batch, with the model and firmware it last reported in it.

@@ -1,8 +1,9 @@
 //! sipprov's persistent inventory.
 //!
 //! The [`Store`] owns every table: devices, groups, global settings, what was
-//! last rendered for each device file (for `Last-Modified` across restarts),
-//! what each device last fetched (`device_seen`, `device_fetched`), campaigns
+//! last rendered for each device file (for `Last-Modified` across restarts) and
+//! what each device last fetched, per file (`device_files`) and last of all
+//! (`device_seen`), campaigns
 //! and their per-device progress, used first-fetch windows and generated HTTP
 //! credentials (`access`), web console users (`users`), the catalog of stored files (`resource_files`; their content
 //! lives in the data directory), and the per-device history shown by

@@ -169,11 +169,11 @@ impl Store {
     ///
     /// A fetch of the file proves the device has its current config because the server only
     /// serves the current rendering, and only successful fetches (200, and 304 to a validator
-    /// of the current content) are recorded in `device_fetched`. A fetch after the window does
+    /// of the current content) are recorded in `device_files`. A fetch after the window does
     /// not confirm: the device stays `not-confirmed`. That table keeps one row per (mac, file),
     /// so at most one fetch per device is looked at.
     ///
-    /// The work follows the fetches, not the campaign: the rows of `device_fetched` in that
+    /// The work follows the fetches, not the campaign: the fetched rows of `device_files` in that
     /// range (its `(at, mac, file)` index) are read in pages of 1,024, and each page's devices
     /// are confirmed in a write transaction of their own, by primary key. A check over
     /// a million-device campaign so costs what was fetched since the last one, and never holds
@@ -188,7 +188,7 @@ impl Store {
         let mut after = (since, String::new(), String::new());
         loop {
             let rows = sqlx::query(
-                "SELECT mac, file, at FROM device_fetched WHERE (at, mac, file) > ($1, $2, $3) AND at < $4 \
+                "SELECT mac, file, at FROM device_files WHERE (at, mac, file) > ($1, $2, $3) AND at < $4 \
                  ORDER BY at, mac, file LIMIT $5",
             )
             .bind(after.0)
@@ -214,7 +214,7 @@ impl Store {
     }
 }
 
-/// Rows of `device_fetched` read, and devices confirmed in one write transaction, at a time by
+/// Rows of `device_files` read, and devices confirmed in one write transaction, at a time by
 /// [`Store::confirm_fetched`]: a few milliseconds of the write lock.
 const CONFIRM_PAGE: usize = 1_024;
 
@@ -310,7 +310,7 @@ pub(crate) async fn confirm_devices(
             let mut confirmed = Vec::new();
             for chunk in store.chunks(macs, 1) {
                 let sql = format!(
-                    "UPDATE campaign_devices SET confirmed_at = f.at, fetched_hash = f.hash FROM device_fetched f \
+                    "UPDATE campaign_devices SET confirmed_at = f.at, fetched_hash = f.hash FROM device_files f \
                      WHERE campaign_devices.campaign_id = ? AND campaign_devices.mac IN ({}) AND {}",
                     batch::repeat("?", chunk.len()),
                     confirming_fetch!()
@@ -346,7 +346,7 @@ pub(crate) async fn confirm_devices_sqlite(
         });
     }
     let rows = sqlx::query(concat!(
-        "UPDATE campaign_devices SET confirmed_at = f.at, fetched_hash = f.hash FROM device_fetched f \
+        "UPDATE campaign_devices SET confirmed_at = f.at, fetched_hash = f.hash FROM device_files f \
          WHERE campaign_devices.campaign_id = ? \
          AND campaign_devices.mac IN (SELECT j.value ->> '$[0]' FROM jsonb_each(?) j) AND ",
         confirming_fetch!()

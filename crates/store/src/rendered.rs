@@ -2,7 +2,9 @@
 //!
 //! `Last-Modified` must be the time the rendered *content* last changed, not
 //! the time of the request or of the last restart; so the hash and the time
-//! it first appeared are kept per (MAC, file name).
+//! it first appeared are kept per (MAC, file name), in the row of `device_files`
+//! that also holds what the device last fetched of that file (one row to write
+//! per device and file, see `migrations/0034_device_files.sql`).
 
 use sipprov_model::Mac;
 use sqlx::Row;
@@ -25,13 +27,16 @@ pub struct RenderedState {
 impl Store {
     /// Every stored state (loaded once at start-up).
     pub async fn rendered_states(&self) -> Result<Vec<RenderedState>, StoreError> {
-        let rows = sqlx::query("SELECT mac, file, hash, changed_at FROM rendered_files").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT mac, file, rendered_hash, changed_at FROM device_files WHERE changed_at IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok(RenderedState {
                     mac: mac_column(r, "mac")?,
                     file: r.try_get("file")?,
-                    hash: r.try_get("hash")?,
+                    hash: r.try_get("rendered_hash")?,
                     changed_at: r.try_get("changed_at")?,
                 })
             })
@@ -54,8 +59,9 @@ impl Store {
         rows.sort_unstable_by(|a, b| (a.mac, &a.file).cmp(&(b.mac, &b.file)));
         for chunk in self.chunks(&rows, 4) {
             let sql = format!(
-                "INSERT INTO rendered_files (mac, file, hash, changed_at) VALUES {} \
-                 ON CONFLICT (mac, file) DO UPDATE SET hash = excluded.hash, changed_at = excluded.changed_at",
+                "INSERT INTO device_files (mac, file, rendered_hash, changed_at) VALUES {} \
+                 ON CONFLICT (mac, file) DO UPDATE SET rendered_hash = excluded.rendered_hash, \
+                 changed_at = excluded.changed_at",
                 batch::repeat("(?, ?, ?, ?)", chunk.len())
             );
             let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));

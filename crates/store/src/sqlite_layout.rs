@@ -1,8 +1,8 @@
 //! SQLite-only table layouts, applied at every open after the portable migrations.
 //!
-//! The migrations (`migrations/`) are one set of SQL for SQLite and PostgreSQL. Three tables the
-//! fetch log writes for every device that fetched (`device_seen`, `device_fetched`,
-//! `rendered_files`) are keyed by the device (and file), and SQLite stores such a table as two
+//! The migrations (`migrations/`) are one set of SQL for SQLite and PostgreSQL. The two tables
+//! the fetch log writes for every device that fetched (`device_seen`, `device_files`) are keyed
+//! by the device (and file), and SQLite stores such a table as two
 //! B-trees: the rows under a hidden integer rowid, and the declared key as an index pointing at
 //! it (SQLite, "Clustered Indexes and the WITHOUT ROWID Optimization", section 1). An upsert then
 //! finds the key in the index and the row in the table, two pages at unrelated places; with a
@@ -31,7 +31,7 @@ struct Keyed {
 }
 
 /// The tables rebuilt `WITHOUT ROWID`, with the columns the migrations give them.
-const KEYED: [Keyed; 3] = [
+const KEYED: [Keyed; 2] = [
     Keyed {
         table: "device_seen",
         create: "CREATE TABLE device_seen_keyed (mac TEXT NOT NULL PRIMARY KEY, last_seen_at BIGINT NOT NULL, \
@@ -39,14 +39,9 @@ const KEYED: [Keyed; 3] = [
                  reported_firmware TEXT) WITHOUT ROWID",
     },
     Keyed {
-        table: "device_fetched",
-        create: "CREATE TABLE device_fetched_keyed (mac TEXT NOT NULL, file TEXT NOT NULL, hash TEXT NOT NULL, \
-                 at BIGINT NOT NULL, PRIMARY KEY (mac, file)) WITHOUT ROWID",
-    },
-    Keyed {
-        table: "rendered_files",
-        create: "CREATE TABLE rendered_files_keyed (mac TEXT NOT NULL, file TEXT NOT NULL, hash TEXT NOT NULL, \
-                 changed_at BIGINT NOT NULL, PRIMARY KEY (mac, file)) WITHOUT ROWID",
+        table: "device_files",
+        create: "CREATE TABLE device_files_keyed (mac TEXT NOT NULL, file TEXT NOT NULL, hash TEXT, at BIGINT, \
+                 rendered_hash TEXT, changed_at BIGINT, PRIMARY KEY (mac, file)) WITHOUT ROWID",
     },
 ];
 

@@ -11,7 +11,7 @@ use sipprov_model::{EventKind, Mac};
 use sipprov_store::{DeferredRows, EventText, FetchInfo, IntervalEvent, NewEvent, RenderedState, Store, StoreError};
 use sqlx::Row;
 
-const KEYED: [&str; 3] = ["device_seen", "device_fetched", "rendered_files"];
+const KEYED: [&str; 2] = ["device_seen", "device_files"];
 
 fn mac(n: u32) -> Mac {
     format!("001565{n:06x}").parse().unwrap()
@@ -49,14 +49,9 @@ async fn old_layout(store: &Store) {
              last_file TEXT NOT NULL, last_hash TEXT NOT NULL, reported_model TEXT, reported_firmware TEXT)",
         ),
         (
-            "device_fetched",
-            "CREATE TABLE old_device_fetched (mac TEXT NOT NULL, file TEXT NOT NULL, hash TEXT NOT NULL, \
-             at BIGINT NOT NULL, PRIMARY KEY (mac, file))",
-        ),
-        (
-            "rendered_files",
-            "CREATE TABLE old_rendered_files (mac TEXT NOT NULL, file TEXT NOT NULL, hash TEXT NOT NULL, \
-             changed_at BIGINT NOT NULL, PRIMARY KEY (mac, file))",
+            "device_files",
+            "CREATE TABLE old_device_files (mac TEXT NOT NULL, file TEXT NOT NULL, hash TEXT, at BIGINT, \
+             rendered_hash TEXT, changed_at BIGINT, PRIMARY KEY (mac, file))",
         ),
     ];
     for (table, create) in tables {
@@ -71,17 +66,17 @@ async fn old_layout(store: &Store) {
     }
     for index in [
         "CREATE INDEX device_seen_at ON device_seen (last_seen_at)",
-        "CREATE INDEX device_fetched_at ON device_fetched (at, mac, file)",
+        "CREATE INDEX device_files_at ON device_files (at, mac, file) WHERE at IS NOT NULL",
     ] {
         sqlx::query(index).execute(&mut *tx).await.unwrap();
     }
     tx.commit().await.unwrap();
 }
 
-/// Every row of the three tables, in key order, as text.
+/// Every row of the two tables, in key order, as text.
 async fn rows(store: &Store) -> Vec<String> {
     let mut out = Vec::new();
-    for (table, key) in [("device_seen", "mac"), ("device_fetched", "mac, file"), ("rendered_files", "mac, file")] {
+    for (table, key) in [("device_seen", "mac"), ("device_files", "mac, file")] {
         let sql = format!("SELECT * FROM {table} ORDER BY {key}");
         for row in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(store.pool()).await.unwrap() {
             let columns: Vec<String> = (0..row.len())
@@ -122,9 +117,10 @@ async fn the_fetch_tables_are_their_keys_btree_and_the_cluster_index_is_gone() {
         assert!(sql.ends_with("WITHOUT ROWID"), "{table}: {sql}");
     }
     assert_eq!(table_sql(&store, "device_seen_at").await, None);
-    assert!(table_sql(&store, "device_fetched_at").await.is_some(), "the campaign confirmation's index stays");
+    assert!(table_sql(&store, "device_files_at").await.is_some(), "the campaign confirmation's index stays");
     some_rows(&store).await;
-    assert_eq!(rows(&store).await.len(), 120);
+    // 40 last-seen rows, and 40 device files each holding a fetch and a rendering.
+    assert_eq!(rows(&store).await.len(), 80);
 }
 
 #[tokio::test]
@@ -143,8 +139,8 @@ async fn a_database_in_the_earlier_layout_is_rebuilt_with_every_row() {
         assert!(table_sql(&store, table).await.unwrap().ends_with("WITHOUT ROWID"), "{table} rebuilt");
     }
     assert_eq!(table_sql(&store, "device_seen_at").await, None);
-    let index = table_sql(&store, "device_fetched_at").await.expect("the index is made again");
-    assert!(index.contains("(at, mac, file)"), "{index}");
+    let index = table_sql(&store, "device_files_at").await.expect("the index is made again");
+    assert!(index.contains("(at, mac, file) WHERE at IS NOT NULL"), "{index}");
     assert_eq!(rows(&store).await, before);
     // And it takes writes as before, the upserts meeting existing keys.
     store.record_fetches(&[fetch(mac(3), "a.cfg", 9_000)]).await.unwrap();
@@ -154,7 +150,7 @@ async fn a_database_in_the_earlier_layout_is_rebuilt_with_every_row() {
 
     // Laid out already: opening again only reads (a read-only open works).
     let read_only = Store::open(&format!("sqlite://{}?mode=ro", path.display())).await.unwrap();
-    assert_eq!(rows(&read_only).await.len(), 120);
+    assert_eq!(rows(&read_only).await.len(), 80);
 }
 
 #[tokio::test]
@@ -165,12 +161,12 @@ async fn a_layout_that_no_longer_matches_the_migrations_is_refused_by_name() {
     old_layout(&store).await;
     // As a later migration adding a column would leave it, with this layout not updated.
     let mut conn = store.pool().acquire().await.unwrap();
-    sqlx::query("ALTER TABLE device_fetched ADD COLUMN size BIGINT").execute(&mut *conn).await.unwrap();
+    sqlx::query("ALTER TABLE device_files ADD COLUMN size BIGINT").execute(&mut *conn).await.unwrap();
     drop(conn);
     store.pool().close().await;
     let err = Store::open_sqlite(&path).await.err().expect("the open must fail");
     let StoreError::Corrupt(message) = &err else { panic!("{err:?}") };
-    assert!(message.contains("device_fetched") && message.contains("size BIGINT"), "{message}");
+    assert!(message.contains("device_files") && message.contains("size BIGINT"), "{message}");
 }
 
 #[tokio::test]

@@ -353,7 +353,7 @@ impl CampaignEngine {
     /// [`Self::await_confirmations`]).
     ///
     /// Confirming while sending, rather than after, matters for a long campaign:
-    /// `device_fetched` keeps each device's latest fetch, and a phone that fetched within its
+    /// `device_files` keeps each device's latest fetch, and a phone that fetched within its
     /// window early in the campaign may fetch again, after its window, before the sending ends.
     async fn confirm_while_sending(
         &self,

@@ -65,8 +65,8 @@ pub(super) const LEDGER_MAX: usize = 65_536;
 /// the writer ([`Ledger::take_waiting`]). Below [`LEDGER_MAX`], so that the events which cannot
 /// wait (a PnP answer, a campaign's outcome) keep room while fetches wait for theirs, and so
 /// that what the writer takes in one go stays small: the writer copies each fetch a few times
-/// on its way to the store (last-seen rows, `device_fetched` rows), and 65,536 of them were
-/// about 85 MB at a time in a heap profile. 16,384 is more than a 250 ms tick gathers from
+/// on its way to the store (last-seen rows, fetched rows of `device_files`), and 65,536 of them
+/// were about 85 MB at a time in a heap profile. 16,384 is more than a 250 ms tick gathers from
 /// 60,000 distinct fetches a second.
 pub(super) const FETCH_ROOM: usize = 16_384;
 

@@ -1,4 +1,4 @@
-//! The last-seen, `device_fetched` and content change time rows the fetch log's writer gathers
+//! The last-seen, `device_files` and content change time rows the fetch log's writer gathers
 //! between two last-seen writes (SQLite, see `sipprov_store::Store::defers_last_seen`): the
 //! latest per device (and per device and file), merged as the store merges them, bounded in
 //! devices.
@@ -17,9 +17,9 @@ use crate::fetchlog::Latest;
 /// written with the next interval's records. Waiting pays when devices fetch again before
 /// the write (a fleet polling every few seconds: one row write per device per write instead of
 /// per interval); a fleet of more distinct devices fetching within one wait has few repeats to
-/// save, and each waiting device holds about 1.5 KB here (its last-seen row and its
-/// `device_fetched` rows, as owned strings, copied once more to be written). 16,384 keeps that
-/// under about 25 MB: a heap profile of a million devices fetched at random had 100,000 of them
+/// save, and each waiting device holds about 1.5 KB here (its last-seen row and its fetched
+/// rows of `device_files`, as owned strings, copied once more to be written). 16,384 keeps
+/// that under about 25 MB: a heap profile of a million devices fetched at random had 100,000 of them
 /// waiting, about 190 MB with the copies.
 const UNSAVED_SEEN_MAX: usize = 16_384;
 
@@ -31,13 +31,13 @@ const UNSAVED_SEEN_MAX: usize = 16_384;
 /// with the address printed again, was most of the writer's work for such a fleet).
 pub(super) struct UnsavedSeen {
     pub(super) rows: MacMap<Unsaved>,
-    /// The `device_fetched` rows (latest per device and file), written with the last-seen rows:
-    /// every reader of that table (a campaign's confirmation, its selection) flushes first, and
+    /// The fetched rows of `device_files` (latest per device and file), written with the
+    /// last-seen rows: every reader of that table (a campaign's confirmation, its selection) flushes first, and
     /// the store replays them from the fetch events after a crash, as it does the last-seen rows.
     /// Per device, one row per file (a device fetches one or two files); only their file, hash
     /// and time are kept (what the table holds).
     fetched: MacMap<Vec<FetchInfo>>,
-    /// Content change times (`rendered_files`) that came in a storm (the writer's
+    /// Content change times (`device_files`' renderings) that came in a storm (the writer's
     /// `PROMPT_CHANGE_TIMES_MAX`), the latest per device and file, written with the last-seen
     /// rows rather than within 250 ms: a million devices fetching at random had them written
     /// every 250 ms, each write a transaction of its own that wrote the same pages of the
@@ -108,7 +108,7 @@ impl UnsavedSeen {
         rows
     }
 
-    /// Takes in an interval's `device_fetched` rows: the latest per device and file wins.
+    /// Takes in an interval's fetched rows of `device_files`: the latest per device and file wins.
     pub(super) fn merge_fetched(&mut self, rows: &[Latest<'_>]) {
         for row in rows {
             // One file per device, mostly: a first push would reserve room for four rows.
@@ -132,8 +132,8 @@ impl UnsavedSeen {
         }
     }
 
-    /// The `device_fetched` rows to write, in key order (see `sipprov_store`'s `fetches` module:
-    /// each B-tree page is then visited once).
+    /// The fetched rows of `device_files` to write, in key order (see `sipprov_store`'s
+    /// `fetches` module: each B-tree page is then visited once).
     pub(super) fn fetched_in_key_order(&self) -> Vec<FetchInfo> {
         let mut rows: Vec<FetchInfo> = self.fetched.values().flatten().cloned().collect();
         rows.sort_unstable_by(|a, b| (a.mac, &a.file).cmp(&(b.mac, &b.file)));

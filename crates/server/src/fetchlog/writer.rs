@@ -18,8 +18,9 @@ use crate::metrics::Metrics;
 /// 250 ms on SQLite; past it they wait for the last-seen write (see `unsaved`). An operator's
 /// change reaches a fleet at the pace its phones fetch, a few hundred renderings a tick at
 /// most; a million devices fetching at random render a thousand a tick, each a new row at a
-/// random place of `rendered_files`, which every 250 ms cost a transaction of its own
-/// rewriting the same pages (docs/benchmarks.md, "Session 20 run").
+/// random place of the change times' table (`rendered_files` then, `device_files` since), which
+/// every 250 ms cost a transaction of its own rewriting the same pages (docs/benchmarks.md,
+/// "Session 20 run").
 pub(super) const PROMPT_CHANGE_TIMES_MAX: usize = 256;
 
 /// The writer task: gathers records into the pending batch and writes it every `interval`, at
@@ -227,7 +228,7 @@ impl Writer {
         }
     }
 
-    /// Writes the last-seen, `device_fetched` and content change time rows gathered since the
+    /// Writes the last-seen, `device_files` and content change time rows gathered since the
     /// last such write (SQLite), each kind in key order, in a transaction of its own after the
     /// interval's events, and marks the fetch events before `keep_from` as reflected in them.
     /// When the store cannot write, they are kept for the retry.
