@@ -1,9 +1,10 @@
 //! [`RequestBuilder`]: out-of-dialog requests (check-sync NOTIFY, PnP NOTIFY, OPTIONS...) with
-//! the mandatory headers of RFC 3261 §8.1.1 filled in: Via with `rport` and a fresh branch,
+//! the mandatory headers of RFC 3261 §8.1.1 filled in: Via with `rport` and a fresh branch
+//! (unless the endpoint that sends the request writes it, see [`RequestBuilder::call_id_host`]),
 //! Max-Forwards 70, From with a generated tag, a random Call-ID, CSeq and Content-Length.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -49,11 +50,29 @@ pub fn new_branch() -> String {
 /// assert_eq!(req.headers.cseq().unwrap().unwrap().seq, 1);
 /// assert!(text.ends_with("Content-Length: 0\r\n\r\n"));
 /// ```
+///
+/// A request that an [`crate::Endpoint`] sends gets its Via there, with a fresh branch for each
+/// transaction ([`crate::Endpoint::request`] builds it that way): it is built without one, our
+/// address given for the Call-ID's host only.
+///
+/// ```
+/// use sipprov_sip::RequestBuilder;
+/// let req = RequestBuilder::new("NOTIFY", "sip:100@192.0.2.10:5060")
+///     .call_id_host("192.0.2.1".parse().unwrap())
+///     .header("Event", "check-sync")
+///     .build();
+/// assert!(req.headers.get("Via").is_none());
+/// assert!(req.headers.call_id().unwrap().ends_with("@192.0.2.1"));
+/// let text = String::from_utf8(req.to_bytes()).unwrap();
+/// assert!(text.starts_with("NOTIFY sip:100@192.0.2.10:5060 SIP/2.0\r\nMax-Forwards: 70\r\n"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct RequestBuilder {
     method: String,
     uri: String,
     via: Option<(Transport, SocketAddr)>,
+    /// The Call-ID's host when it is generated; `None`: the Via's, if any.
+    call_id_host: Option<IpAddr>,
     /// `None`: the Request-URI in `<>`.
     from: Option<String>,
     /// `None`: a random tag.
@@ -77,6 +96,7 @@ impl RequestBuilder {
             method: method.to_owned(),
             uri: uri.to_owned(),
             via: None,
+            call_id_host: None,
             from: None,
             from_tag: None,
             to: None,
@@ -91,9 +111,22 @@ impl RequestBuilder {
         }
     }
 
-    /// Our transport and address for the Via sent-by (the endpoint fills this in).
+    /// Writes a Via with our transport and address as its sent-by, `rport` and a fresh branch,
+    /// for a request sent by other means than an [`crate::Endpoint`] (which writes its own Via
+    /// for each transaction: see [`RequestBuilder::call_id_host`]). Its address is also the
+    /// generated Call-ID's host, unless [`RequestBuilder::call_id_host`] names another.
     pub fn via(mut self, transport: Transport, sent_by: SocketAddr) -> Self {
         self.via = Some((transport, sent_by));
+        self
+    }
+
+    /// Our address as the host of the generated Call-ID (`random@host`, RFC 3261 §8.1.1.4),
+    /// without writing a Via: for a request an [`crate::Endpoint`] sends, whose transaction
+    /// layer writes the top Via (our sent-by and a fresh branch) for every transaction it
+    /// starts, so that one written here would never be sent. With neither this nor
+    /// [`RequestBuilder::via`] the host is `sipprov.invalid`.
+    pub fn call_id_host(mut self, ip: IpAddr) -> Self {
+        self.call_id_host = Some(ip);
         self
     }
 
@@ -177,8 +210,8 @@ impl RequestBuilder {
             None => {
                 push_hex(out, rand::random(), 16);
                 out.push('@');
-                match self.via {
-                    Some((_, local)) => push_ip(out, local.ip()),
+                match self.call_id_host.or(self.via.map(|(_, local)| local.ip())) {
+                    Some(ip) => push_ip(out, ip),
                     None => out.push_str("sipprov.invalid"),
                 }
             }
@@ -293,5 +326,27 @@ mod tests {
         assert_ne!(via.branch(), b.headers.top_via().unwrap().branch());
         assert_ne!(a.headers.call_id().unwrap(), b.headers.call_id().unwrap());
         assert_ne!(a.headers.from().unwrap().tag(), b.headers.from().unwrap().tag());
+    }
+
+    #[test]
+    fn the_call_id_host_comes_without_a_via() {
+        let ip: IpAddr = "2001:db8::2".parse().unwrap();
+        let req = RequestBuilder::new("NOTIFY", "sip:100@192.0.2.10").call_id_host(ip).build();
+        assert_eq!(req.headers.get_all("Via").count(), 0);
+        assert_eq!(req.headers.iter().next().map(|h| h.name().to_owned()).as_deref(), Some("Max-Forwards"));
+        let call_id = req.headers.call_id().unwrap();
+        assert!(call_id.ends_with("@[2001:db8::2]"), "{call_id}");
+        // The same host as a Via's would give; an explicit host wins over the Via's.
+        let via =
+            RequestBuilder::new("NOTIFY", "sip:100@192.0.2.10").via(Transport::Udp, SocketAddr::new(ip, 5060)).build();
+        let via_host = via.headers.call_id().unwrap().split_once('@').map(|(_, h)| h.to_owned());
+        assert_eq!(via_host.as_deref(), call_id.split_once('@').map(|(_, h)| h));
+        let other = RequestBuilder::new("NOTIFY", "sip:100@192.0.2.10")
+            .via(Transport::Udp, SocketAddr::new(ip, 5060))
+            .call_id_host("192.0.2.1".parse().unwrap())
+            .build();
+        assert!(other.headers.call_id().unwrap().ends_with("@192.0.2.1"));
+        let none = RequestBuilder::new("NOTIFY", "sip:100@192.0.2.10").build();
+        assert!(none.headers.call_id().unwrap().ends_with("@sipprov.invalid"));
     }
 }

@@ -321,11 +321,14 @@ impl Endpoint {
         self.inner.tx.clients().len()
     }
 
-    /// A [`RequestBuilder`] with our Via sent-by (the socket used for `target`), Contact and User-Agent.
+    /// A [`RequestBuilder`] with our Contact and User-Agent, and our address (that of the socket
+    /// used for `target`) as the Call-ID's host. It writes no Via: [`Endpoint::send_request`]
+    /// and [`Endpoint::run_batch`] write the top Via, our sent-by with `rport` and a fresh branch,
+    /// for every transaction they start (RFC 3261 §8.1.1.7), as the request's first header.
     pub fn request(&self, method: &str, uri: &str, target: &Target) -> Result<RequestBuilder, TransportError> {
         let local = self.sent_by(target)?;
         let contact = contact_uri(target.transport, local, uri);
-        let mut b = RequestBuilder::new(method, uri).via(target.transport, local).contact(&contact);
+        let mut b = RequestBuilder::new(method, uri).call_id_host(local.ip()).contact(&contact);
         if let Some(ua) = &self.inner.user_agent {
             b = b.user_agent(ua);
         }

@@ -157,7 +157,8 @@ impl TransactionLayer {
     }
 
     /// Writes a top Via with our address and a fresh branch, which starts a new transaction,
-    /// and returns that transaction's key.
+    /// and returns that transaction's key. It takes the place of the top Via, or goes first
+    /// when the request has none ([`crate::Endpoint::request`] builds it without).
     pub(crate) fn stamp_via(&self, req: &mut Request, target: &Target) -> Result<ClientKey, TransactionError> {
         let local = self.sent_by(target)?;
         let branch = new_branch();
