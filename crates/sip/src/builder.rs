@@ -6,6 +6,7 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -86,7 +87,8 @@ pub struct RequestBuilder {
     headers: Headers,
     content_type: Option<String>,
     body: Bytes,
-    user_agent: Option<String>,
+    /// Shared: an endpoint gives every request its own, without a copy each.
+    user_agent: Option<Arc<str>>,
 }
 
 impl RequestBuilder {
@@ -154,6 +156,13 @@ impl RequestBuilder {
         self
     }
 
+    /// [`RequestBuilder::contact`] with a URI written for this request and handed over, not
+    /// copied (the endpoint's; it has no surrounding blanks).
+    pub(crate) fn contact_owned(mut self, addr: String) -> Self {
+        self.contact = Some(addr);
+        self
+    }
+
     /// Sets the Call-ID instead of a random one.
     pub fn call_id(mut self, id: &str) -> Self {
         self.call_id = Some(id.to_owned());
@@ -181,7 +190,13 @@ impl RequestBuilder {
 
     /// Sets the User-Agent header.
     pub fn user_agent(mut self, ua: &str) -> Self {
-        self.user_agent = Some(ua.to_owned());
+        self.user_agent = Some(Arc::from(ua));
+        self
+    }
+
+    /// [`RequestBuilder::user_agent`] with a shared text (the endpoint's), not a copy.
+    pub(crate) fn shared_user_agent(mut self, ua: Arc<str>) -> Self {
+        self.user_agent = Some(ua);
         self
     }
 

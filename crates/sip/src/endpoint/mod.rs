@@ -135,7 +135,8 @@ struct Inner {
     /// The per-source rate of received requests.
     sources: SourceLimiter,
     limits: Limits,
-    user_agent: Option<String>,
+    /// Shared with every request built by [`Endpoint::request`].
+    user_agent: Option<Arc<str>>,
     /// Received messages refused by the parser.
     malformed: AtomicU64,
     /// Received requests dropped unparsed because their source was over its rate.
@@ -251,7 +252,7 @@ impl Endpoint {
             tx,
             sources: SourceLimiter::new(cfg.requests),
             limits: cfg.limits,
-            user_agent: cfg.user_agent,
+            user_agent: cfg.user_agent.map(Arc::from),
             malformed: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             incoming_tx,
@@ -328,9 +329,9 @@ impl Endpoint {
     pub fn request(&self, method: &str, uri: &str, target: &Target) -> Result<RequestBuilder, TransportError> {
         let local = self.sent_by(target)?;
         let contact = contact_uri(target.transport, local, uri);
-        let mut b = RequestBuilder::new(method, uri).call_id_host(local.ip()).contact(&contact);
+        let mut b = RequestBuilder::new(method, uri).call_id_host(local.ip()).contact_owned(contact);
         if let Some(ua) = &self.inner.user_agent {
-            b = b.user_agent(ua);
+            b = b.shared_user_agent(ua.clone());
         }
         Ok(b)
     }
