@@ -4,11 +4,17 @@ as `sipprov resync` does, and times it.
     python3 campaign_round.py API DATA_DIR GROUP DEVICES SERVER_PID
 
 Prints `sent_rate recorded_rate cpu_us_per_notify`: NOTIFYs per second from the request that
-creates the campaign to the last NOTIFY leaving (the report's `last_notified_at`), and to every
-outcome being recorded (no device `pending` or `sending` left, as seen by polling the report over
-one kept-alive connection every POLL seconds), and the server's CPU time (user + system, from
-/proc) per NOTIFY over that second span. The campaign is then cancelled, so that its wait for
-confirmations (a long window keeps the report cheap) costs the next rounds nothing.
+creates the campaign to the last NOTIFY leaving (the report's `last_notified_at`), and to the
+last outcome being recorded (the report's `last_outcome_at`: the server's clock, read in the
+database transaction that wrote the last batch of outcomes, just before its commit), and the
+server's CPU time (user + system, from /proc) per NOTIFY from the request to the last poll. The
+report is polled over one kept-alive connection every POLL seconds only to see that every
+outcome is in (no device `pending` or `sending` left); the poll's granularity is not in the
+rates. Before session 23 the recorded rate ran to the poll that saw the end, 0 to POLL seconds
+(plus the request) after it; a server whose report has no `last_outcome_at` (a build from before
+then) is still timed that way, with a note on stderr. The campaign is then cancelled, so that
+its wait for confirmations (a long window keeps the report cheap) costs the next rounds nothing.
+The server runs on this machine: its clock is this script's.
 """
 import http.client
 import json
@@ -53,8 +59,14 @@ def main():
     t1 = time.time()
     c1 = cpu_seconds(pid)
     last = c["last_notified_at"] / 1000
+    recorded = c.get("last_outcome_at")
+    if recorded is None:
+        print("campaign_round: no last_outcome_at in the report, timed to the poll", file=sys.stderr)
+        recorded = t1
+    else:
+        recorded /= 1000
     call("POST", f"/api/v1/campaigns/{cid}/cancel", {})
-    print(round(devices / (last - t0)), round(devices / (t1 - t0)), round((c1 - c0) * 1e6 / devices, 1))
+    print(round(devices / (last - t0)), round(devices / (recorded - t0)), round((c1 - c0) * 1e6 / devices, 1))
 
 
 if __name__ == "__main__":

@@ -93,6 +93,12 @@ pub struct Campaign {
     pub counts: BTreeMap<CampaignOutcome, i64>,
     /// When the latest NOTIFY left: with `created_at`, how fast it went.
     pub last_notified_at: Option<i64>,
+    /// When the latest outcome was recorded, as the server's clock read it in the database
+    /// transaction that wrote it: once no device is `pending` or `sending`, with `created_at`,
+    /// how long the campaign took to send and record everything. Absent or null before any
+    /// outcome (and for campaigns whose outcomes were recorded by a server that did not keep it).
+    #[serde(default)]
+    pub last_outcome_at: Option<i64>,
     /// Devices that failed or were not confirmed, with why (at most the first 1000).
     pub failing: Vec<FailingDevice>,
 }

@@ -213,6 +213,7 @@ fn a_campaign_report() {
         devices: 2,
         counts: BTreeMap::from([(CampaignOutcome::Confirmed, 1), (CampaignOutcome::Timeout, 1)]),
         last_notified_at: Some(15),
+        last_outcome_at: Some(16),
         failing: vec![FailingDevice {
             mac: mac(),
             outcome: CampaignOutcome::Timeout,
@@ -226,11 +227,17 @@ fn a_campaign_report() {
         json!({"id": 1, "created_at": 10, "start_at": 10, "state": "done", "reboot": false, "rate": 20,
             "max_in_flight": 50, "confirm_window_ms": 300000, "selector": "group sales", "finished_at": 20,
             "devices": 2, "counts": {"confirmed": 1, "timeout": 1}, "last_notified_at": 15,
+            "last_outcome_at": 16,
             "failing": [{"mac": "001565aabbcc", "outcome": "timeout", "status": null, "reason": "no answer",
                 "attempts": 1}]}),
     );
     assert!(campaign.is_finished());
     assert_eq!(campaign.settled(), 2);
+    // A report from a server that did not keep the last outcome's time reads as none.
+    let mut older = serde_json::to_value(&campaign).unwrap();
+    older.as_object_mut().unwrap().remove("last_outcome_at");
+    let older: Campaign = serde_json::from_value(older).unwrap();
+    assert_eq!(older.last_outcome_at, None);
 }
 
 #[test]

@@ -56,6 +56,11 @@ fn two_thousand_devices_each_end_with_an_outcome() {
     // Every phone answered 200, none fetched: all reported "not-confirmed", never as success.
     assert_eq!(count(&c, "not-confirmed"), 2000, "{}", c["counts"]);
     assert!(phones.errors().is_empty(), "{}", phones.errors());
+    // Every outcome in: the time the last one was recorded, not before the last NOTIFY left.
+    let (created, sent, recorded) =
+        (c["created_at"].as_i64(), c["last_notified_at"].as_i64(), c["last_outcome_at"].as_i64());
+    assert!(created.is_some() && sent >= created && recorded >= sent, "{c}");
+    assert!(s.ok(&["campaign", "show", "1"]).contains("last outcome recorded"));
     assert!(s.ok(&["device", "log", "001565000007"]).contains("notify"));
     // The history event each device got reads back as the outcome, with its campaign.
     let shown = s.json(&["device", "show", "001565000007", "--json"]);
@@ -195,6 +200,8 @@ fn selection_scheduling_cancel_and_confirmation_prompt() {
     let c = campaign(&s, "1");
     assert_eq!(c["state"], "scheduled");
     assert_eq!(count(&c, "pending"), 3);
+    assert!(c["last_notified_at"].is_null() && c["last_outcome_at"].is_null(), "nothing sent yet: {c}");
+    assert!(!s.ok(&["campaign", "show", "1"]).contains("last outcome"));
     s.ok(&["campaign", "cancel", "1"]);
     assert_eq!(campaign(&s, "1")["state"], "cancelled");
     assert!(s.fails(&["campaign", "cancel", "1"]).contains("already cancelled"));

@@ -382,6 +382,7 @@ impl Store {
                 self.insert_event_refs(&mut tx, &refs).await?;
             }
         }
+        stamp_last_outcome(&mut tx, id, results).await?;
         tx.commit().await?;
         Ok(confirmed)
     }
@@ -398,6 +399,7 @@ impl Store {
     ) -> Result<Vec<(Mac, i64)>, StoreError> {
         let mut tx = self.write_tx().await?;
         let confirmed = self.upsert_notify_results(&mut tx, id, results).await?;
+        stamp_last_outcome(&mut tx, id, results).await?;
         tx.commit().await?;
         Ok(confirmed)
     }
@@ -517,6 +519,25 @@ impl Store {
             .map(|r| Ok((mac_column(r, "mac")?, r.try_get("file")?, r.try_get("hash")?, r.try_get("at")?)))
             .collect()
     }
+}
+
+/// Records, in the transaction that writes `results` (campaign `id`'s outcomes) and as its last
+/// statement before the commit, when they were recorded: the campaign's `last_outcome_at` (the
+/// report's), never moved back. The time is the clock's now, or the latest of the outcomes' own
+/// times if the clock reads earlier (a clock stepped back), so that once every outcome is in,
+/// it is never before the report's `last_notified_at`. One update by primary key a batch.
+async fn stamp_last_outcome(tx: &mut WriteTx, id: i64, results: &[(Mac, NotifyResult)]) -> Result<(), StoreError> {
+    let Some(latest) = results.iter().map(|(_, r)| r.at).max() else { return Ok(()) };
+    let at = now_ms().max(latest);
+    sqlx::query(
+        "UPDATE campaigns SET last_outcome_at = $2 WHERE id = $1 \
+         AND (last_outcome_at IS NULL OR last_outcome_at < $2)",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// [`Store::upsert_notify_results`] on SQLite: the batch as one JSONB value bound once,

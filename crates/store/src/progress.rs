@@ -16,6 +16,11 @@ pub struct CampaignCounts {
     pub devices: i64,
     /// When the latest NOTIFY left (ms since the epoch), if any did.
     pub last_notified_at: Option<i64>,
+    /// When the latest outcome was recorded (ms since the epoch): the time taken by the
+    /// transaction that wrote the last batch of outcomes, just before its commit. `None` before
+    /// any outcome (and for campaigns recorded before the store kept it). Read in the same
+    /// snapshot as the counts: once they show every outcome in, this is the last one's time.
+    pub last_outcome_at: Option<i64>,
 }
 
 /// Adds `n` devices (when there are any) to the outcome named `name`.
@@ -43,7 +48,8 @@ impl Store {
     /// confirmation: where `confirmed_at` is NULL that is the last entry of its range, one
     /// seek (SQLite, "The SQLite Query Optimizer Overview", "The MIN/MAX optimization"),
     /// and only the confirmed devices' range is walked for it. Only the first four parts and
-    /// that one visit every entry they count.
+    /// that one visit every entry they count. The campaign's row gives the size of the
+    /// selection and when its latest outcome was recorded.
     pub async fn campaign_counts(&self, id: i64, window_ms: i64, now: i64) -> Result<CampaignCounts, StoreError> {
         /// The rows of one state.
         macro_rules! rows_in {
@@ -81,6 +87,7 @@ impl Store {
             "UNION ALL ",
             rows_in!("failed"),
             "UNION ALL SELECT CAST(2 AS BIGINT), 'selected', devices FROM campaigns WHERE id = $1 \
+             UNION ALL SELECT CAST(4 AS BIGINT), 'last-outcome', last_outcome_at FROM campaigns WHERE id = $1 \
              UNION ALL SELECT CAST(1 AS BIGINT), 'confirmed', COUNT(*) FROM campaign_devices \
                WHERE campaign_id = $1 AND state = 'notified' AND confirmed_at IS NOT NULL \
              UNION ALL SELECT CAST(1 AS BIGINT), 'not-confirmed', COUNT(*) FROM campaign_devices \
@@ -105,6 +112,10 @@ impl Store {
             if part == 3 {
                 let latest: Option<i64> = r.try_get("n")?;
                 out.last_notified_at = out.last_notified_at.max(latest);
+                continue;
+            }
+            if part == 4 {
+                out.last_outcome_at = r.try_get("n")?;
                 continue;
             }
             let k: String = r.try_get("k")?;

@@ -121,6 +121,56 @@ async fn a_device_gets_its_row_with_its_outcome() {
     }
 }
 
+/// The report's `last_outcome_at`: none before any outcome; then the time the transaction that
+/// wrote the latest batch took, by either writer, never before an outcome's own time (a clock
+/// stepped back) and never moved back by a later batch.
+#[tokio::test]
+async fn the_last_outcome_time_is_written_with_the_outcomes() {
+    for (store, _dir) in stores().await {
+        let all = macs(600);
+        let id = campaign(&store, &all).await;
+        let last = |store: &Store| {
+            let store = store.clone();
+            async move { store.campaign_counts(id, 1_000, 0).await.unwrap() }
+        };
+        assert_eq!(last(&store).await.last_outcome_at, None, "no outcome yet");
+        store.mark_sending(id, &all).await.unwrap();
+        assert_eq!(last(&store).await.last_outcome_at, None, "marked sending, no outcome yet");
+        let started = sipprov_store::now_ms();
+        let first: Vec<_> = all[..300].iter().map(|m| (*m, notified(Some(own(*m)), started))).collect();
+        store.record_notify_results(id, &first).await.unwrap();
+        let ended = sipprov_store::now_ms();
+        let counts = last(&store).await;
+        let at = counts.last_outcome_at.expect("recorded with the first batch");
+        assert!((started..=ended).contains(&at), "{started} <= {at} <= {ended}");
+        assert!(Some(at) >= counts.last_notified_at);
+        // The rest through the campaign writer's path, with their events, one of them with a
+        // time ahead of the clock: every outcome in, the time is not before the latest NOTIFY.
+        let ahead = sipprov_store::now_ms() + 3_600_000;
+        let rest: Vec<_> = all[300..]
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (*m, if i == 7 { notified(Some(own(*m)), ahead) } else { timed_out(ended) }))
+            .collect();
+        let events: Vec<EventText> = rest
+            .iter()
+            .map(|(m, r)| EventText { mac: *m, at: r.at, kind: EventKind::Notify, detail: "{}".into() })
+            .collect();
+        store.record_notify_results_with_events(id, &rest, &events).await.unwrap();
+        let counts = last(&store).await;
+        assert_eq!(counts.counts.get(&CampaignOutcome::Pending), None, "{counts:?}");
+        assert_eq!(counts.counts.get(&CampaignOutcome::Sending), None, "{counts:?}");
+        assert_eq!(counts.last_notified_at, Some(ahead));
+        assert_eq!(counts.last_outcome_at, Some(ahead), "not before the latest NOTIFY");
+        // A later batch recorded at an earlier time leaves it where it is.
+        store.record_notify_results(id, &[(all[0], timed_out(ended))]).await.unwrap();
+        assert_eq!(last(&store).await.last_outcome_at, Some(ahead));
+        // Another campaign's outcomes are not this one's.
+        let other = campaign(&store, &all[..1]).await;
+        assert_eq!(store.campaign_counts(other, 1_000, 0).await.unwrap().last_outcome_at, None);
+    }
+}
+
 #[tokio::test]
 async fn a_batch_of_only_null_statuses_is_recorded() {
     for (store, _dir) in stores().await {

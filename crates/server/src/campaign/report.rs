@@ -34,6 +34,10 @@ pub struct CampaignReport {
     pub counts: BTreeMap<CampaignOutcome, i64>,
     /// When the latest NOTIFY left (ms since the epoch): with `created_at`, how fast it went.
     pub last_notified_at: Option<i64>,
+    /// When the latest outcome was recorded (ms since the epoch, taken in the transaction that
+    /// wrote it): once no device is `pending` or `sending`, with `created_at`, how long the
+    /// whole campaign took to record. `None` before any outcome.
+    pub last_outcome_at: Option<i64>,
     /// Devices that failed or were not confirmed, with why (the first `FAILING_SHOWN`).
     pub failing: Vec<sipprov_api::FailingDevice>,
 }
@@ -59,6 +63,7 @@ impl CampaignReport {
             devices: self.devices,
             counts: self.counts,
             last_notified_at: self.last_notified_at,
+            last_outcome_at: self.last_outcome_at,
             failing: self.failing,
         }
     }
@@ -84,6 +89,7 @@ impl CampaignReport {
             devices: counts.devices,
             counts: counts.counts,
             last_notified_at: counts.last_notified_at,
+            last_outcome_at: counts.last_outcome_at,
             failing,
         })
     }

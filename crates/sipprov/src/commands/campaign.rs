@@ -126,6 +126,10 @@ fn show(c: &Campaign) {
         let seconds = (last - c.created_at).max(0) as f64 / 1000.0;
         println!("  last NOTIFY sent {} ({seconds:.1} s after creation)", output::time(last));
     }
+    if let Some(last) = c.last_outcome_at {
+        let seconds = (last - c.created_at).max(0) as f64 / 1000.0;
+        println!("  last outcome recorded {} ({seconds:.1} s after creation)", output::time(last));
+    }
     for (k, v) in &c.counts {
         println!("  {k:<22} {v}");
     }
