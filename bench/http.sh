@@ -4,6 +4,7 @@
 # start-up time with 100,000 devices. Prints a Markdown report on stdout.
 #
 #   bash bench/http.sh [DEVICES=10000] [BIG=100000] [SECONDS=6] [ROUNDS=7]
+#   (SIPPROV_BIN=path: that binary, no build: an A/B of two builds back to back)
 #
 # With two CPUs or more, sipprov and nginx (one worker) are pinned to CPU 0 and wrk to CPU 1,
 # so the load generator never takes the servers' core; ROUNDS rounds alternate which server
@@ -33,8 +34,8 @@ work=$(mktemp -d /tmp/sipprov-bench.XXXXXX)
 chmod 755 "$work"
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true' EXIT
 cd "$root"
-cargo build --release --locked -q -p sipprov
-bin="$root/target/release/sipprov"
+# shellcheck source=bench/sipprov-bin.sh
+source bench/sipprov-bin.sh
 
 start_server() { # data-dir [command prefix] → sets PID, HTTP, API, STARTUP
   rm -f "$1/listening.json"

@@ -12,6 +12,7 @@
 # Prints a Markdown report on stdout.
 #
 #   bash bench/sip.sh [NOTIFY_DEVICES=20000] [CAMPAIGN_DEVICES=100000] [ROUNDS=15]
+#   (SIPPROV_BIN=path: that sipprov binary, no build of it)
 #   (CAMPAIGN_DEVICES=0 skips part 2; PHONES=linger runs part 1 against phones that keep
 #   each call 5 s, as part 2's do)
 #
@@ -36,9 +37,9 @@ work=$(mktemp -d /tmp/sipprov-sipbench.XXXXXX)
 # is stopped by the id it was started with: never by name, which could hit another user's SIPp.
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 cd "$root"
-cargo build --release --locked -q -p sipprov
+# shellcheck source=bench/sipprov-bin.sh
+source bench/sipprov-bin.sh
 cargo build --release --locked -q -p sipprov-sip --example notify_load
-bin="$root/target/release/sipprov"
 free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 
