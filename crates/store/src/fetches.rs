@@ -279,26 +279,23 @@ struct FileRow<'a> {
 fn file_rows<'a>(fetched: &'a [FetchInfo], rendered: &'a [RenderedState]) -> Vec<FileRow<'a>> {
     let mut rows: HashMap<(Mac, &str), FileRow<'a>> = HashMap::with_capacity(fetched.len().max(rendered.len()));
     for fetch in fetched {
-        let row = rows.entry((fetch.mac, fetch.file.as_str())).or_insert(FileRow {
-            mac: fetch.mac,
-            file: &fetch.file,
-            fetched: None,
-            rendered: None,
-        });
-        row.fetched = Some(fetch);
+        file_row(&mut rows, fetch.mac, &fetch.file).fetched = Some(fetch);
     }
     for state in rendered {
-        let row = rows.entry((state.mac, state.file.as_str())).or_insert(FileRow {
-            mac: state.mac,
-            file: &state.file,
-            fetched: None,
-            rendered: None,
-        });
-        row.rendered = Some(state);
+        file_row(&mut rows, state.mac, &state.file).rendered = Some(state);
     }
     let mut rows: Vec<FileRow<'a>> = rows.into_values().collect();
     rows.sort_unstable_by(|a, b| (a.mac, a.file).cmp(&(b.mac, b.file)));
     rows
+}
+
+/// The row of `rows` for `mac`'s `file`, added empty if it is not there yet.
+fn file_row<'a, 'r>(
+    rows: &'r mut HashMap<(Mac, &'a str), FileRow<'a>>,
+    mac: Mac,
+    file: &'a str,
+) -> &'r mut FileRow<'a> {
+    rows.entry((mac, file)).or_insert(FileRow { mac, file, fetched: None, rendered: None })
 }
 
 /// A device's latest fetch in a batch, with the model and firmware it last reported in it.

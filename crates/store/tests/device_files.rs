@@ -13,19 +13,11 @@ use sipprov_store::{DeferredRows, FetchInfo, RenderedState, Store};
 use sqlx::Row;
 
 fn mac(n: u32) -> Mac {
-    format!("001565{n:06x}").parse().unwrap()
+    common::nth_mac(n)
 }
 
 fn fetch(mac: Mac, file: &str, at: i64) -> FetchInfo {
-    FetchInfo {
-        mac,
-        at,
-        ip: "192.0.2.1".into(),
-        file: file.into(),
-        hash: format!("h{at}"),
-        reported_model: None,
-        reported_firmware: None,
-    }
+    common::fetch_at(mac, file, at, None)
 }
 
 fn rendering(mac: Mac, file: &str, changed_at: i64) -> RenderedState {

@@ -14,19 +14,11 @@ use sqlx::Row;
 const KEYED: [&str; 2] = ["device_seen", "device_files"];
 
 fn mac(n: u32) -> Mac {
-    format!("001565{n:06x}").parse().unwrap()
+    common::nth_mac(n)
 }
 
 fn fetch(mac: Mac, file: &str, at: i64) -> FetchInfo {
-    FetchInfo {
-        mac,
-        at,
-        ip: "192.0.2.1".into(),
-        file: file.into(),
-        hash: format!("h{at}"),
-        reported_model: Some("T46S".into()),
-        reported_firmware: None,
-    }
+    common::fetch_at(mac, file, at, Some("T46S"))
 }
 
 async fn table_sql(store: &Store, name: &str) -> Option<String> {

@@ -1,8 +1,8 @@
 //! Helpers shared by the store's test binaries: every test runs on SQLite, and on
 //! PostgreSQL too when SIPPROV_TEST_POSTGRES_URL is set.
 
-use sipprov_model::Settings;
-use sipprov_store::{NewDevice, Store};
+use sipprov_model::{Mac, Settings};
+use sipprov_store::{FetchInfo, NewDevice, Store};
 
 pub(crate) fn device(mac: &str, group: Option<&str>) -> NewDevice {
     NewDevice {
@@ -12,6 +12,26 @@ pub(crate) fn device(mac: &str, group: Option<&str>) -> NewDevice {
         group: group.map(String::from),
         contact: None,
         settings: Settings::parse_assignments(["line.1.username=1001"]).unwrap(),
+    }
+}
+
+/// The `n`th test device's MAC (Yealink's OUI 001565).
+#[allow(dead_code)] // for the fetch tests; not every binary has them
+pub(crate) fn nth_mac(n: u32) -> Mac {
+    format!("001565{n:06x}").parse().unwrap()
+}
+
+/// A fetch of `file` by `mac` at `at` from 192.0.2.1, its hash `h<at>`, reporting `model`.
+#[allow(dead_code)] // for the fetch tests; not every binary has them
+pub(crate) fn fetch_at(mac: Mac, file: &str, at: i64, model: Option<&str>) -> FetchInfo {
+    FetchInfo {
+        mac,
+        at,
+        ip: "192.0.2.1".into(),
+        file: file.into(),
+        hash: format!("h{at}"),
+        reported_model: model.map(String::from),
+        reported_firmware: None,
     }
 }
 
