@@ -82,16 +82,12 @@ pub(crate) fn numbered(sql: &str, backend: Backend) -> String {
 }
 
 /// The rows with the last occurrence of each key kept, in the order of those last
-/// occurrences. An upsert or an `UPDATE … FROM (VALUES …)` must not meet the same key twice:
-/// PostgreSQL refuses the upsert, and either database would apply an arbitrary one of the rows
-/// to the update, where the caller's order says the latest wins.
-pub(crate) fn last_per_key<'a, T, K: Hash + Eq>(rows: &'a [T], key: impl Fn(&'a T) -> K) -> Vec<&'a T> {
-    last_per_key_hashed::<T, K, std::collections::hash_map::RandomState>(rows, key)
-}
-
-/// [`last_per_key`] with the keys hashed by `S`: a campaign's outcomes are keyed by MAC, which
-/// `sipprov_model::BuildMacHasher` hashes in a multiply where SipHash cost about 300
-/// instructions an outcome (callgrind, bench/sip-instructions.sh).
+/// occurrences, the keys hashed by `S`. An upsert or an `UPDATE … FROM (VALUES …)` must not
+/// meet the same key twice: PostgreSQL refuses the upsert, and either database would apply an
+/// arbitrary one of the rows to the update, where the caller's order says the latest wins. A
+/// campaign's outcomes are keyed by MAC, which `sipprov_model::BuildMacHasher` hashes in a
+/// multiply where SipHash cost about 300 instructions an outcome (callgrind,
+/// bench/sip-instructions.sh).
 pub(crate) fn last_per_key_hashed<'a, T, K: Hash + Eq, S: std::hash::BuildHasher + Default>(
     rows: &'a [T],
     key: impl Fn(&'a T) -> K,
@@ -143,7 +139,10 @@ mod tests {
     #[test]
     fn the_last_row_per_key_wins_in_order() {
         let rows = [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)];
-        let kept: Vec<_> = last_per_key(&rows, |r| r.0).into_iter().copied().collect();
+        let kept: Vec<_> = last_per_key_hashed::<_, _, std::collections::hash_map::RandomState>(&rows, |r| r.0)
+            .into_iter()
+            .copied()
+            .collect();
         assert_eq!(kept, vec![("a", 3), ("c", 4), ("b", 5)]);
         let macs = rows.map(|(k, n)| (sipprov_model::Mac::from_bytes([0, 0, 0, 0, 0, k.as_bytes()[0]]), n));
         let kept: Vec<_> = last_per_key_hashed::<_, _, sipprov_model::BuildMacHasher>(&macs, |r| r.0)

@@ -44,7 +44,7 @@ impl Store {
     /// wins, as if each fetch had been written in turn.
     pub async fn record_fetches(&self, fetches: &[FetchInfo]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        self.upsert_fetched(&mut tx, fetches).await?;
+        self.upsert_files(&mut tx, fetches, &[]).await?;
         for chunk in self.chunks(&last_seen(fetches), 7) {
             self.upsert_last_seen(&mut tx, chunk).await?;
         }
@@ -185,34 +185,14 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Writes what each device last fetched per file (`device_files`; `fetches` oldest first),
-    /// leaving each row's rendering as it is.
-    async fn upsert_fetched(&self, tx: &mut WriteTx, fetches: &[FetchInfo]) -> Result<(), StoreError> {
-        // A key met twice in one upsert fails on PostgreSQL: one row per key goes in.
-        let mut files = batch::last_per_key(fetches, |f| (f.mac, f.file.as_str()));
-        // In key order: see the module's doc.
-        files.sort_unstable_by(|a, b| (a.mac, &a.file).cmp(&(b.mac, &b.file)));
-        for chunk in self.chunks(&files, 4) {
-            let sql = format!(
-                "INSERT INTO device_files (mac, file, hash, at) VALUES {} \
-                 ON CONFLICT (mac, file) DO UPDATE SET hash = excluded.hash, at = excluded.at",
-                batch::repeat("(?, ?, ?, ?)", chunk.len())
-            );
-            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
-            let query =
-                chunk.iter().fold(query, |q, f| q.bind(f.mac.to_string()).bind(&f.file).bind(&f.hash).bind(f.at));
-            query.execute(&mut **tx).await?;
-        }
-        Ok(())
-    }
-
     /// Writes what each device last fetched per file (`fetched`, oldest first) and the content
     /// change times (`rendered`, the later of two for a file wins) in one pass over
     /// `device_files`, one row per device and file in key order: a file both fetched and
     /// rendered since the last write (every fetch of a device not rendered since the start) is
     /// one row written, where two upserts would visit its page twice, the second time after it
-    /// may have left the cache (see the module's doc).
-    async fn upsert_files(
+    /// may have left the cache (see the module's doc). Either may be empty: each row keeps the
+    /// half it is not given (what the device fetched, or what was rendered for it).
+    pub(crate) async fn upsert_files(
         &self,
         tx: &mut WriteTx,
         fetched: &[FetchInfo],

@@ -9,7 +9,7 @@
 use sipprov_model::Mac;
 use sqlx::Row;
 
-use crate::{batch, mac_column, Store, StoreError, WriteTx};
+use crate::{mac_column, Store, StoreError};
 
 /// The last rendered content hash of one device file and when it became that.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,29 +47,8 @@ impl Store {
     /// for the same file, the later in `states` wins.
     pub async fn save_rendered_states(&self, states: &[RenderedState]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        self.upsert_rendered(&mut tx, states).await?;
+        self.upsert_files(&mut tx, &[], states).await?;
         tx.commit().await?;
-        Ok(())
-    }
-
-    /// Writes `states` in `tx` (the later of two for the same file wins), in key order (see the
-    /// `fetches` module's doc).
-    pub(crate) async fn upsert_rendered(&self, tx: &mut WriteTx, states: &[RenderedState]) -> Result<(), StoreError> {
-        let mut rows = batch::last_per_key(states, |s| (s.mac, s.file.as_str()));
-        rows.sort_unstable_by(|a, b| (a.mac, &a.file).cmp(&(b.mac, &b.file)));
-        for chunk in self.chunks(&rows, 4) {
-            let sql = format!(
-                "INSERT INTO device_files (mac, file, rendered_hash, changed_at) VALUES {} \
-                 ON CONFLICT (mac, file) DO UPDATE SET rendered_hash = excluded.rendered_hash, \
-                 changed_at = excluded.changed_at",
-                batch::repeat("(?, ?, ?, ?)", chunk.len())
-            );
-            let query = sqlx::query(sqlx::AssertSqlSafe(self.numbered(&sql)));
-            let query = chunk
-                .iter()
-                .fold(query, |q, s| q.bind(s.mac.to_string()).bind(&s.file).bind(&s.hash).bind(s.changed_at));
-            query.execute(&mut **tx).await?;
-        }
         Ok(())
     }
 }
