@@ -74,7 +74,24 @@ const QUEUE: usize = 1_024;
 /// The longest a served fetch waits for room in a full ledger (see the `ledger` module) before
 /// its record is dropped: well within a phone's HTTP timeout.
 const ROOM_WAIT: Duration = Duration::from_secs(2);
+/// Distinct entries in the ledger at which it wakes the writer, which then takes them at once
+/// (see the `ledger` module).
 const BATCH: usize = 8_192;
+/// Distinct entries in the writer's batch at which it is written before its interval ends when
+/// its last write mostly extended stored events ([`Batch::extends_dominated`]); otherwise at
+/// [`BATCH`]. Either bounds the memory the batch holds (about 1.3 KB an entry on its way to
+/// the store).
+///
+/// The batch merges a device's repeats across the takes of one interval. A fleet of more than
+/// 8,192 devices polling faster than the interval (10,000 devices at 80,000 fetches a second,
+/// `bench/http.sh`) filled it to [`BATCH`] once per take, about every 0.2 s, and each device's
+/// open event was extended four or five times a second instead of once: four or five SQLite
+/// transactions of 8,192 upserts a second, the writer's and SQLite's threads 16 % of the core
+/// serving the phones (11 % written once an interval). When the fetches are new events instead
+/// (a million devices fetching at random, each a few times an hour), waiting merges nothing,
+/// and a batch twice the size held the store's write turn twice as long: the HTTP p99 during
+/// a campaign rose by a millisecond or more (docs/benchmarks.md, "Session 24").
+const WRITE_EARLY_AT: usize = 2 * BATCH;
 /// Records other than fetches (refusals, content change times) are written within this long.
 const PROMPT: Duration = Duration::from_millis(250);
 /// The first retry after a failed write, doubled per failure up to [`RETRY_MAX`].
@@ -423,6 +440,10 @@ struct Batch {
     size: usize,
     /// The writer's last write: the last-seen rows go with it.
     closing: bool,
+    /// Whether most events of the last write extended events already stored (SQLite's open
+    /// events, see the `open` module): the fleet repeats itself within the merge window, and
+    /// the batch waits for its interval up to [`WRITE_EARLY_AT`] rather than [`BATCH`] entries.
+    extends_dominated: bool,
 }
 
 impl Batch {
@@ -432,6 +453,16 @@ impl Batch {
             Record::Fetch(fetch) => self.add_coalesced(Coalesced::new(fetch)),
             Record::Event(e) => self.events.push(Pending::Event(e)),
             Record::Rendered(r) => self.rendered.push(r),
+        }
+    }
+
+    /// Distinct entries past which the batch is written before its interval ends (see
+    /// [`WRITE_EARLY_AT`]).
+    fn early_write_at(&self) -> usize {
+        if self.extends_dominated {
+            WRITE_EARLY_AT
+        } else {
+            BATCH
         }
     }
 

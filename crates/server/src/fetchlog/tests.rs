@@ -146,8 +146,59 @@ async fn many_devices_rows_are_written_after_their_events() {
     let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
     let (mut w, ledger) = sqlite_writer(&store, Duration::ZERO);
     let served = content("a.cfg", "h1");
-    let macs: Vec<Mac> =
-        (0..2 * 2_048 + 5).map(|n| format!("001565{:06x}", n * 7_919 % (1 << 24)).parse().unwrap()).collect();
+    let macs = spread_macs(0..2 * 2_048 + 5);
+    insert_devices(&store, &macs).await;
+    take_fetches(&ledger, &macs, 1_000, &served);
+    w.take_ledger();
+    w.pending.closing = true;
+    w.write().await;
+    assert_eq!(store.fetched_since(0).await.unwrap().len(), macs.len());
+    let seen = store.list_devices().await.unwrap().iter().filter(|d| d.last_fetch.is_some()).count();
+    assert_eq!(seen, macs.len());
+}
+
+/// A fleet that repeats itself within the merge window lets the batch wait for its interval up
+/// to twice the ledger's batch; one whose fetches are new events is written at the batch, as
+/// its memory wants, and after a write of mostly new events the bound is the batch again.
+#[tokio::test]
+async fn the_batch_waits_longer_while_writes_only_extend_stored_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+    let (mut w, ledger) = sqlite_writer(&store, Duration::from_secs(60));
+    let served = content("a.cfg", "h1");
+    let polling = spread_macs(0..10);
+    let newcomers = spread_macs(10..40);
+    insert_devices(&store, &[polling.clone(), newcomers.clone()].concat()).await;
+    assert_eq!(w.pending.early_write_at(), BATCH, "nothing written yet");
+    // Within the merge window of the writer's clock, as a polling fleet's fetches are, and
+    // after the devices were added (an event older than its device is never extended).
+    let t0 = sipprov_store::now_ms() + 1_000;
+    for (round, at) in [(0, t0), (1, t0 + 1_000), (2, t0 + 2_000)] {
+        take_fetches(&ledger, &polling, at, &served);
+        w.take_ledger();
+        w.write().await;
+        let expected = if round == 0 { BATCH } else { WRITE_EARLY_AT };
+        assert_eq!(w.pending.early_write_at(), expected, "after write {round}");
+    }
+    // Ten repeats and thirty first fetches: mostly new events.
+    take_fetches(&ledger, &[polling.clone(), newcomers].concat(), t0 + 3_000, &served);
+    w.take_ledger();
+    w.write().await;
+    assert_eq!(w.pending.early_write_at(), BATCH);
+    for (n, &mac) in polling.iter().enumerate() {
+        let events = store.device_events(mac, 10).await.unwrap();
+        let counts: Vec<_> = events.iter().map(|e| e.detail["count"].clone()).collect();
+        assert_eq!(counts, vec![serde_json::json!(4)], "device {n}: one event, extended three times");
+    }
+}
+
+/// MACs of the vendor's range spread over its 24 bits, as a fleet's are.
+fn spread_macs(numbers: std::ops::Range<usize>) -> Vec<Mac> {
+    numbers.map(|n| format!("001565{:06x}", n * 7_919 % (1 << 24)).parse().unwrap()).collect()
+}
+
+/// Adds Yealink T46S devices under these MACs to the inventory.
+async fn insert_devices(store: &Store, macs: &[Mac]) {
     let devices: Vec<sipprov_store::NewDevice> = macs
         .iter()
         .map(|&mac| sipprov_store::NewDevice {
@@ -160,17 +211,15 @@ async fn many_devices_rows_are_written_after_their_events() {
         })
         .collect();
     store.insert_devices(&devices).await.unwrap();
+}
+
+/// One fetch of `served` by each device, from `at` on, into the ledger.
+fn take_fetches(ledger: &Ledger, macs: &[Mac], at: i64, served: &Arc<ContentId>) {
     for (n, &mac) in macs.iter().enumerate() {
-        let mut fetch = fetch_of(0, 1_000 + n as i64, &served, None);
+        let mut fetch = fetch_of(0, at + n as i64, served, None);
         fetch.mac = mac;
         ledger.take(fetch).map_err(|_| ()).unwrap();
     }
-    w.take_ledger();
-    w.pending.closing = true;
-    w.write().await;
-    assert_eq!(store.fetched_since(0).await.unwrap().len(), macs.len());
-    let seen = store.list_devices().await.unwrap().iter().filter(|d| d.last_fetch.is_some()).count();
-    assert_eq!(seen, macs.len());
 }
 
 /// A writer on `store` (SQLite) whose last-seen rows wait 600 s (they go on a flush or at its

@@ -1,17 +1,18 @@
 //! The fetch log's writer: the task, on a thread of its own, that takes the ledger and the
-//! channel's records into its batch and writes the batch to the store every interval, at
-//! [`BATCH`] entries or on a flush, keeping it through an outage and retrying with backoff.
+//! channel's records into its batch and writes the batch to the store every interval, when it
+//! holds [`BATCH`](super::BATCH) entries (or [`WRITE_EARLY_AT`](super::WRITE_EARLY_AT), see there) or on a flush, keeping it through
+//! an outage and retrying with backoff.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sipprov_store::{DeferredRows, EventText, FetchInfo, NewEvent, RenderedState, Store, StoreError};
+use sipprov_store::{DeferredRows, EventText, FetchInfo, IntervalEvent, NewEvent, RenderedState, Store, StoreError};
 use tokio::sync::mpsc;
 
 use super::ledger::{self, Ledger};
 use super::unsaved::UnsavedSeen;
-use super::{pace, Batch, Command, Latest, Pending, Record, BATCH, LOG_EVERY, PROMPT, RETRY_FIRST, RETRY_MAX};
+use super::{pace, Batch, Command, Latest, Pending, Record, LOG_EVERY, PROMPT, RETRY_FIRST, RETRY_MAX};
 use crate::metrics::Metrics;
 
 /// Most content change times one take of the ledger may bring and still be written within
@@ -24,8 +25,8 @@ use crate::metrics::Metrics;
 pub(super) const PROMPT_CHANGE_TIMES_MAX: usize = 256;
 
 /// The writer task: gathers records into the pending batch and writes it every `interval`, at
-/// [`BATCH`] distinct entries, or when asked to flush; while the store fails, retries with
-/// backoff. The ledger's fetches join the batch at each tick, when it fills, and before any
+/// [`BATCH`](super::BATCH) distinct entries (or [`WRITE_EARLY_AT`](super::WRITE_EARLY_AT)), or when asked to flush; while the store
+/// fails, retries with backoff. The ledger's fetches join the batch at each tick, when it fills, and before any
 /// other record, so a device's records keep the order they were taken in.
 async fn writer(mut w: Writer, interval: Duration, mut rx: mpsc::Receiver<Command>) {
     let mut tick = tokio::time::interval(interval.min(PROMPT));
@@ -48,9 +49,11 @@ async fn writer(mut w: Writer, interval: Duration, mut rx: mpsc::Receiver<Comman
                     return;
                 }
             },
+            // The ledger is emptied at once (its fetches wait no longer than that for room);
+            // the batch, which merges their repeats, is written early past its own bound.
             () = ledger.filled() => {
                 w.take_ledger();
-                if w.pending.entries() >= BATCH && w.may_try() { w.write().await; }
+                if w.pending.entries() >= w.pending.early_write_at() && w.may_try() { w.write().await; }
             }
             // Fetches wait for the interval (their repeats merge meanwhile); anything else
             // (a refusal, a content change time) is written at the next prompt tick.
@@ -130,7 +133,7 @@ pub(super) struct Outage {
 impl Writer {
     /// Adds a record to the pending batch, or drops and counts it while the store cannot write
     /// and the batch holds `max_pending` records. (When writes succeed a write empties the
-    /// batch every [`BATCH`] entries, so it needs no other bound.)
+    /// batch at [`WRITE_EARLY_AT`](super::WRITE_EARLY_AT) entries at most, so it needs no other bound.)
     fn add(&mut self, record: Record) {
         if self.outage.is_some() && self.pending.entries() >= self.max_pending {
             Metrics::inc(&self.metrics.fetch_records_dropped);
@@ -346,6 +349,10 @@ impl Batch {
         deferred.merge_fetched(&fetched);
         let seen_due = !deferred.is_empty() && (deferred.due() || !self.waiting.is_empty() || self.closing);
         let (events, steps) = deferred.open.plan(&self.events, sipprov_store::now_ms());
+        if !events.is_empty() {
+            let extends = events.iter().filter(|e| matches!(e, IntervalEvent::Extend { .. })).count();
+            self.extends_dominated = extends * 2 > events.len();
+        }
         let mut written_from = None;
         if !events.is_empty() {
             // Built only for an extension the store could not make (the device was removed and
