@@ -474,13 +474,16 @@ mod tests {
         assert_eq!(counts, vec![2, 0]);
     }
 
+    /// How long a fetch kept with `held` entries waiting holds its answer back.
+    fn delay_with(ledger: &Ledger, held: usize) -> Option<std::time::Duration> {
+        ledger.entries.store(held, Ordering::Relaxed);
+        ledger.ease_off()
+    }
+
     #[test]
     fn fetches_are_held_back_more_as_the_ledger_fills_past_a_batch() {
         let ledger = Ledger::new(EASE_FROM);
-        let delay_at = |held: usize| {
-            ledger.entries.store(held, Ordering::Relaxed);
-            ledger.ease_off()
-        };
+        let delay_at = |held| delay_with(&ledger, held);
         assert_eq!(delay_at(0), None);
         assert_eq!(delay_at(EASE_FROM), None, "the writer takes a batch at once when idle");
         assert_eq!(delay_at(EASE_FROM + (FETCH_ROOM - EASE_FROM) / 2), Some(EASE_MAX / 2));
@@ -491,10 +494,7 @@ mod tests {
     #[test]
     fn while_the_fleet_repeats_itself_fetches_are_held_back_only_past_the_later_wake() {
         let ledger = Ledger::new(EASE_FROM);
-        let delay_at = |held: usize| {
-            ledger.entries.store(held, Ordering::Relaxed);
-            ledger.ease_off()
-        };
+        let delay_at = |held| delay_with(&ledger, held);
         ledger.set_repeating(true);
         assert_eq!(ledger.wakes_at(), REPEATING_WAKE);
         assert_eq!(delay_at(REPEATING_WAKE), None);
