@@ -6,15 +6,15 @@
 //! each request, all on the core that serves the phones. A polling fleet mostly repeats
 //! itself, so the request path now merges a fetch into the ledger itself: one shard lock, one
 //! look-up of the device (the cheap keyed [`MacMap`]: only known devices' fetches come here),
-//! and, for a repeat, a count raised in place. The writer takes the shards' contents when they
-//! fill, at a tick once its interval is due or an event or change time waits here, on a flush
-//! and at the end, and merges them into its batch as it merged single fetches before.
+//! and, for a repeat, a count raised in place. The writer takes the shards' contents on each of
+//! its ticks, on a flush and at the end, and merges them into its batch as it merged single
+//! fetches before.
 //!
 //! Other device events (a PnP answer, a refusal, a notification's outcome) are kept here too,
 //! after the device's fetches so far, so a device's records keep the order they were taken in.
 //! Through the channel each one woke the writer's thread, which then took the core from the
 //! answering thread: in a PnP boot storm, 10,000 preemptions a second of the task answering
-//! the phones. Here they wait for the writer's next tick (within 250 ms).
+//! the phones. Here they wait for the writer's next tick (within 250 ms), as fetches do.
 //!
 //! Bounded: at most [`LEDGER_MAX`] distinct entries wait here. A served fetch that finds it full
 //! waits for the writer to take it ([`Ledger::take_waiting`]), so the phone's answer waits rather
@@ -75,15 +75,6 @@ pub(super) const FETCH_ROOM: usize = 16_384;
 const EASE_FROM: usize = super::BATCH;
 const _: () = assert!(EASE_FROM < FETCH_ROOM);
 
-/// Where the writer is woken, and fetches start to be held back, while the fleet repeats itself
-/// ([`Ledger::set_repeating`]): three quarters of the fetches' room. A fleet of up to this many
-/// devices polling faster than the writer's interval then fits in the ledger between two of its
-/// writes, each repeat raising a count in place; woken at [`EASE_FROM`], the writer took 10,000
-/// such devices' entries about every 0.2 s, merged each into its batch again and dropped it, and
-/// the request path made each device's entry anew after every take.
-pub(super) const REPEATING_WAKE: usize = FETCH_ROOM / 4 * 3;
-const _: () = assert!(EASE_FROM < REPEATING_WAKE && REPEATING_WAKE < FETCH_ROOM);
-
 /// The longest a fetch holds its answer back when the ledger is nearly full: with 8 connections
 /// a closed-loop client still sends 800 fetches a second, while the writer catches up.
 const EASE_MAX: std::time::Duration = std::time::Duration::from_millis(10);
@@ -116,20 +107,9 @@ pub(super) struct Ledger {
     entries: AtomicUsize,
     /// Content change times held, counted apart (see [`Ledger::note_rendered`]).
     changes: AtomicUsize,
-    /// Wakes the writer when [`Ledger::wake_at`] distinct entries wait, rather than at its tick.
+    /// Wakes the writer when [`Ledger::batch`] distinct entries wait, rather than at its tick.
     full: Notify,
-    /// The batch the ledger was made with: where the writer is woken unless the fleet repeats
-    /// itself.
     batch: usize,
-    /// Distinct entries at which the writer is woken: `batch`, or [`REPEATING_WAKE`] while the
-    /// fleet repeats itself ([`Ledger::set_repeating`]).
-    wake_at: AtomicUsize,
-    /// Entries past which a fetch holds its answer back ([`Ledger::ease_off`]): [`EASE_FROM`] or
-    /// [`REPEATING_WAKE`], with `wake_at`.
-    ease_from: AtomicUsize,
-    /// Set when an event or a content change time is kept, cleared when the writer takes the
-    /// ledger: the writer then takes it at its next tick, without waiting for its interval.
-    others: AtomicBool,
     /// Wakes the fetches waiting for room ([`Ledger::take_waiting`]) once the writer has taken
     /// the entries.
     room: Notify,
@@ -148,9 +128,6 @@ impl Ledger {
             changes: AtomicUsize::new(0),
             full: Notify::new(),
             batch,
-            wake_at: AtomicUsize::new(batch),
-            ease_from: AtomicUsize::new(EASE_FROM),
-            others: AtomicBool::new(false),
             room: Notify::new(),
             outage: AtomicBool::new(false),
         }
@@ -249,8 +226,8 @@ impl Ledger {
 
     /// How long a fetch just kept should hold its answer back, when the writer is behind: from
     /// nothing while at most [`EASE_FROM`] entries wait (the writer is woken at
-    /// [`Ledger::wake_at`] and takes them at once when it is idle; both [`REPEATING_WAKE`] while
-    /// the fleet repeats itself) up to [`EASE_MAX`] as the ledger nears [`FETCH_ROOM`].
+    /// [`Ledger::batch`] and takes them at once when it is idle) up to [`EASE_MAX`] as the
+    /// ledger nears [`FETCH_ROOM`].
     ///
     /// Without it, fetches went through unhindered until the ledger was full, then every
     /// connection waited for the writer's whole write (a second or more for 16,384 new events
@@ -259,30 +236,10 @@ impl Ledger {
     /// answered at about the writer's pace, evenly, and the writer gets the core meanwhile.
     fn ease_off(&self) -> Option<std::time::Duration> {
         let held = self.entries.load(Ordering::Relaxed);
-        // Below the fetches' room whatever was stored (see `set_repeating`): the span is never 0.
-        let from = self.ease_from.load(Ordering::Relaxed).min(FETCH_ROOM - 1);
-        let over = held.checked_sub(from).filter(|over| *over > 0)?;
-        let span = (FETCH_ROOM - from) as u128;
-        let micros = EASE_MAX.as_micros() * (over.min(FETCH_ROOM - from) as u128) / span;
+        let over = held.checked_sub(EASE_FROM).filter(|over| *over > 0)?;
+        let span = (FETCH_ROOM - EASE_FROM) as u128;
+        let micros = EASE_MAX.as_micros() * (over.min(FETCH_ROOM - EASE_FROM) as u128) / span;
         Some(std::time::Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX)))
-    }
-
-    /// Wakes the writer at [`REPEATING_WAKE`] entries instead of the ledger's batch, and holds
-    /// fetches back only past it, while `repeating`: the writer's last write mostly extended
-    /// events already stored (see the writer's batch). When the fetches are new events instead
-    /// (a million devices fetching at random), the writer is woken at the batch, so that what it
-    /// takes and writes in one go stays small.
-    pub(super) fn set_repeating(&self, repeating: bool) {
-        let (wake, ease) = if repeating { (REPEATING_WAKE, REPEATING_WAKE) } else { (self.batch, EASE_FROM) };
-        self.wake_at.store(wake, Ordering::Relaxed);
-        self.ease_from.store(ease, Ordering::Relaxed);
-    }
-
-    /// Whether an event or a content change time waits to be taken: the writer's tick takes
-    /// the ledger then, else only when its interval is due (a take merges each entry into its
-    /// batch, and the request path makes every entry anew after it).
-    pub(super) fn holds_others(&self) -> bool {
-        self.others.load(Ordering::Relaxed)
     }
 
     /// Keeps a device event after the device's entries so far. `Err` when the ledger is full.
@@ -313,7 +270,6 @@ impl Ledger {
         shard.entry(mac).or_insert_with(|| Vec::with_capacity(1)).push(Entry::Rendered(state));
         // Under the shard's lock, as `counted`.
         self.changes.fetch_add(1, Ordering::Relaxed);
-        self.others.store(true, Ordering::Relaxed);
         Ok(())
     }
 
@@ -322,7 +278,6 @@ impl Ledger {
         if !self.room(&mut shard, mac, LEDGER_MAX) {
             return Err(());
         }
-        self.others.store(true, Ordering::Relaxed);
         self.push(shard, mac, entry);
         Ok(())
     }
@@ -339,7 +294,7 @@ impl Ledger {
     }
 
     /// Appends a new entry of `mac` under its shard's lock; wakes the writer when
-    /// [`Ledger::wake_at`] entries wait.
+    /// [`Ledger::batch`] entries wait.
     fn push(&self, mut shard: MutexGuard<'_, MacMap<Vec<Entry>>>, mac: Mac, entry: Entry) {
         // Most devices have one entry per take: a vector's first push would reserve four, about
         // 450 bytes more per device, 29 MB of a full ledger.
@@ -348,12 +303,12 @@ impl Ledger {
     }
 
     /// Counts an entry just pushed into `shard`, then unlocks it; wakes the writer when
-    /// [`Ledger::wake_at`] entries wait.
+    /// [`Ledger::batch`] entries wait.
     fn counted(&self, shard: MutexGuard<'_, MacMap<Vec<Entry>>>) {
         // Counted under the shard's lock, so a drain never takes an entry not yet counted.
         let now_held = self.entries.fetch_add(1, Ordering::Relaxed) + 1;
         drop(shard);
-        if now_held == self.wake_at.load(Ordering::Relaxed) {
+        if now_held == self.batch {
             self.full.notify_one();
         }
     }
@@ -366,8 +321,6 @@ impl Ledger {
     /// about a millisecond of the writer's thread in one go.
     pub(super) fn drain(&self) -> Vec<Entry> {
         let mut pace = Pace::new();
-        // Cleared first: an event kept during the drain sets it again, for the next tick.
-        self.others.store(false, Ordering::Relaxed);
         // Sized for what is counted now (more may come meanwhile): growing a vector of entries
         // this size by doubling copied it over and over, in one run of the writer's thread.
         let held = self.entries.load(Ordering::Relaxed) + self.changes.load(Ordering::Relaxed);
@@ -402,13 +355,7 @@ impl Ledger {
         sorted
     }
 
-    /// Where the writer is woken now (see [`Ledger::set_repeating`]).
-    #[cfg(test)]
-    pub(super) fn wakes_at(&self) -> usize {
-        self.wake_at.load(Ordering::Relaxed)
-    }
-
-    /// Resolves once [`Ledger::wake_at`] distinct entries wait.
+    /// Resolves once [`Ledger::batch`] distinct entries wait.
     pub(super) async fn filled(&self) {
         self.full.notified().await
     }
@@ -474,50 +421,18 @@ mod tests {
         assert_eq!(counts, vec![2, 0]);
     }
 
-    /// How long a fetch kept with `held` entries waiting holds its answer back.
-    fn delay_with(ledger: &Ledger, held: usize) -> Option<std::time::Duration> {
-        ledger.entries.store(held, Ordering::Relaxed);
-        ledger.ease_off()
-    }
-
     #[test]
     fn fetches_are_held_back_more_as_the_ledger_fills_past_a_batch() {
         let ledger = Ledger::new(EASE_FROM);
-        let delay_at = |held| delay_with(&ledger, held);
+        let delay_at = |held: usize| {
+            ledger.entries.store(held, Ordering::Relaxed);
+            ledger.ease_off()
+        };
         assert_eq!(delay_at(0), None);
         assert_eq!(delay_at(EASE_FROM), None, "the writer takes a batch at once when idle");
         assert_eq!(delay_at(EASE_FROM + (FETCH_ROOM - EASE_FROM) / 2), Some(EASE_MAX / 2));
         assert_eq!(delay_at(FETCH_ROOM), Some(EASE_MAX));
         assert_eq!(delay_at(LEDGER_MAX), Some(EASE_MAX), "never longer");
-    }
-
-    #[test]
-    fn while_the_fleet_repeats_itself_fetches_are_held_back_only_past_the_later_wake() {
-        let ledger = Ledger::new(EASE_FROM);
-        let delay_at = |held| delay_with(&ledger, held);
-        ledger.set_repeating(true);
-        assert_eq!(ledger.wakes_at(), REPEATING_WAKE);
-        assert_eq!(delay_at(REPEATING_WAKE), None);
-        assert_eq!(delay_at(REPEATING_WAKE + (FETCH_ROOM - REPEATING_WAKE) / 2), Some(EASE_MAX / 2));
-        assert_eq!(delay_at(FETCH_ROOM), Some(EASE_MAX));
-        ledger.set_repeating(false);
-        assert_eq!((ledger.wakes_at(), delay_at(EASE_FROM + 1).is_some()), (EASE_FROM, true));
-    }
-
-    #[test]
-    fn events_and_change_times_ask_for_the_next_tick_and_fetches_do_not() {
-        let a = content("a.cfg", "h1");
-        let ledger = Ledger::new(1_000);
-        assert!(ledger.take(fetch(1, 10, &a, None)).is_ok());
-        assert!(!ledger.holds_others(), "a fetch waits for the interval");
-        assert!(ledger.note(event(1, 11)).is_ok());
-        assert!(ledger.holds_others());
-        assert_eq!(ledger.drain().len(), 2);
-        assert!(!ledger.holds_others(), "taken");
-        let state =
-            RenderedState { mac: fetch(2, 0, &a, None).mac, file: "a.cfg".into(), hash: "h1".into(), changed_at: 1 };
-        assert!(ledger.note_rendered(state).is_ok());
-        assert!(ledger.holds_others());
     }
 
     #[tokio::test]

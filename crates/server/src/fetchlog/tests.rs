@@ -158,9 +158,8 @@ async fn many_devices_rows_are_written_after_their_events() {
 }
 
 /// A fleet that repeats itself within the merge window lets the batch wait for its interval up
-/// to twice the ledger's batch, and the ledger wake the writer later; one whose fetches are new
-/// events is written at the batch, as its memory wants, and after a write of mostly new events
-/// both bounds are the batch again.
+/// to twice the ledger's batch; one whose fetches are new events is written at the batch, as
+/// its memory wants, and after a write of mostly new events the bound is the batch again.
 #[tokio::test]
 async fn the_batch_waits_longer_while_writes_only_extend_stored_events() {
     let dir = tempfile::tempdir().unwrap();
@@ -178,14 +177,14 @@ async fn the_batch_waits_longer_while_writes_only_extend_stored_events() {
         take_fetches(&ledger, &polling, at, &served);
         w.take_ledger();
         w.write().await;
-        let expected = if round == 0 { (BATCH, BATCH) } else { (WRITE_EARLY_AT, ledger::REPEATING_WAKE) };
-        assert_eq!((w.pending.early_write_at(), ledger.wakes_at()), expected, "after write {round}");
+        let expected = if round == 0 { BATCH } else { WRITE_EARLY_AT };
+        assert_eq!(w.pending.early_write_at(), expected, "after write {round}");
     }
     // Ten repeats and thirty first fetches: mostly new events.
     take_fetches(&ledger, &[polling.clone(), newcomers].concat(), t0 + 3_000, &served);
     w.take_ledger();
     w.write().await;
-    assert_eq!((w.pending.early_write_at(), ledger.wakes_at()), (BATCH, BATCH));
+    assert_eq!(w.pending.early_write_at(), BATCH);
     for (n, &mac) in polling.iter().enumerate() {
         let events = store.device_events(mac, 10).await.unwrap();
         let counts: Vec<_> = events.iter().map(|e| e.detail["count"].clone()).collect();

@@ -55,16 +55,12 @@ async fn writer(mut w: Writer, interval: Duration, mut rx: mpsc::Receiver<Comman
                 w.take_ledger();
                 if w.pending.entries() >= w.pending.early_write_at() && w.may_try() { w.write().await; }
             }
-            // Fetches wait for the interval (their repeats merge meanwhile, in the ledger until
-            // it fills); anything else (a refusal, a content change time) is written at the
-            // next prompt tick.
+            // Fetches wait for the interval (their repeats merge meanwhile); anything else
+            // (a refusal, a content change time) is written at the next prompt tick.
             _ = tick.tick() => {
-                let interval_due = written.elapsed() >= interval;
+                w.take_ledger();
+                let due = w.pending.has_others() || written.elapsed() >= interval;
                 let seen_due = w.deferred.as_ref().is_some_and(|d| d.due());
-                if interval_due || seen_due || ledger.holds_others() {
-                    w.take_ledger();
-                }
-                let due = w.pending.has_others() || interval_due;
                 if (w.pending.size > 0 && due || seen_due) && w.may_try() {
                     w.write().await;
                     written = Instant::now();
@@ -229,7 +225,6 @@ impl Writer {
             Ok(()) => self.recovered(),
             Err(e) => self.failed(&e),
         }
-        self.ledger.set_repeating(self.pending.extends_dominated);
         self.metrics.fetch_records_pending.store(self.pending.entries() as u64, Ordering::Relaxed);
         for done in self.pending.waiting.drain(..) {
             let _ = done.send(());
