@@ -4,6 +4,7 @@
 # machine. Prints a Markdown report on stdout.
 #
 #   bash bench/digest.sh [DEVICES=10000] [SECONDS=6] [ROUNDS=7]
+#   (SIPPROV_BIN=path: that binary, no build: an A/B of two builds back to back)
 #
 # Three servers, all pinned to CPU 0 (wrk to CPU 1, as in bench/http.sh): sipprov with Digest
 # required (`http.auth=digest`), a second sipprov with device files open
