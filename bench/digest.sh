@@ -30,8 +30,8 @@ work=$(mktemp -d /tmp/sipprov-bench-digest.XXXXXX)
 chmod 755 "$work" # nginx's unprivileged worker reads the files here
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$root"
-[ -n "${SIPPROV_BIN:-}" ] || cargo build --release --locked -q -p sipprov
-bin="${SIPPROV_BIN:-$root/target/release/sipprov}"
+# shellcheck source=bench/sipprov-bin.sh
+source bench/sipprov-bin.sh
 
 start_server() { # data-dir → sets HTTP, API
   mkdir -p "$1"

@@ -87,7 +87,7 @@ const BATCH: usize = 8_192;
 /// `bench/http.sh`) filled it to [`BATCH`] once per take, about every 0.2 s, and each device's
 /// open event was extended four or five times a second instead of once: four or five SQLite
 /// transactions of 8,192 upserts a second, the writer's and SQLite's threads 16 % of the core
-/// serving the phones (11 % written once an interval). When the fetches are new events instead
+/// serving the phones (about 9 % with this bound). When the fetches are new events instead
 /// (a million devices fetching at random, each a few times an hour), waiting merges nothing,
 /// and a batch twice the size held the store's write turn twice as long: the HTTP p99 during
 /// a campaign rose by a millisecond or more (docs/benchmarks.md, "Session 24").

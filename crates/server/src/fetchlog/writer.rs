@@ -1,7 +1,7 @@
 //! The fetch log's writer: the task, on a thread of its own, that takes the ledger and the
 //! channel's records into its batch and writes the batch to the store every interval, when it
-//! holds [`BATCH`](super::BATCH) entries (or [`WRITE_EARLY_AT`](super::WRITE_EARLY_AT), see there) or on a flush, keeping it through
-//! an outage and retrying with backoff.
+//! holds [`BATCH`](super::BATCH) entries (or [`WRITE_EARLY_AT`](super::WRITE_EARLY_AT), see
+//! there) or on a flush, keeping it through an outage and retrying with backoff.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,9 +25,10 @@ use crate::metrics::Metrics;
 pub(super) const PROMPT_CHANGE_TIMES_MAX: usize = 256;
 
 /// The writer task: gathers records into the pending batch and writes it every `interval`, at
-/// [`BATCH`](super::BATCH) distinct entries (or [`WRITE_EARLY_AT`](super::WRITE_EARLY_AT)), or when asked to flush; while the store
-/// fails, retries with backoff. The ledger's fetches join the batch at each tick, when it fills, and before any
-/// other record, so a device's records keep the order they were taken in.
+/// [`BATCH`](super::BATCH) distinct entries (or [`WRITE_EARLY_AT`](super::WRITE_EARLY_AT)), or
+/// when asked to flush; while the store fails, retries with backoff. The ledger's fetches join
+/// the batch at each tick, when it fills, and before any other record, so a device's records
+/// keep the order they were taken in.
 async fn writer(mut w: Writer, interval: Duration, mut rx: mpsc::Receiver<Command>) {
     let mut tick = tokio::time::interval(interval.min(PROMPT));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -133,7 +134,8 @@ pub(super) struct Outage {
 impl Writer {
     /// Adds a record to the pending batch, or drops and counts it while the store cannot write
     /// and the batch holds `max_pending` records. (When writes succeed a write empties the
-    /// batch at [`WRITE_EARLY_AT`](super::WRITE_EARLY_AT) entries at most, so it needs no other bound.)
+    /// batch at [`WRITE_EARLY_AT`](super::WRITE_EARLY_AT) entries at most, so it needs no other
+    /// bound.)
     fn add(&mut self, record: Record) {
         if self.outage.is_some() && self.pending.entries() >= self.max_pending {
             Metrics::inc(&self.metrics.fetch_records_dropped);
